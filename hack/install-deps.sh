@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Installs what Quantix needs on a fresh Debian machine. Idempotent and quiet when
+# everything is already present. Called by `make up` and `make test`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DEBIAN_PACKAGES=(
+  etcd-server etcd-client                     # the API's storage (etcd 3.4)
+  libvirt-daemon libvirt-daemon-driver-qemu   # hypervisor management daemon
+  libvirt-clients                             # virsh (tests and debugging)
+  qemu-system-x86 qemu-utils                  # the hypervisor and qemu-img
+  nfs-common                                  # mount helper for nfs pools (libvirt netfs)
+  chromium                                    # web UI tests (driven by playwright-core)
+  openssl                                     # CA and serving certificates
+)
+
+missing=()
+for pkg in "${DEBIAN_PACKAGES[@]}"; do
+  [[ "$pkg" == \#* ]] && continue
+  if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$pkg")
+  fi
+done
+if ((${#missing[@]})); then
+  echo "install-deps: installing Debian packages: ${missing[*]}"
+  SUDO=""; [[ $(id -u) -ne 0 ]] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# npm packages: reinstall only when package-lock.json changed since the last install.
+if [[ ! -f node_modules/.package-lock.json || package-lock.json -nt node_modules/.package-lock.json ]]; then
+  echo "install-deps: installing npm packages"
+  npm ci --no-audit --no-fund --loglevel=error >/dev/null
+  touch node_modules/.package-lock.json
+fi
+
+hack/libvirt-setup.sh
