@@ -1,0 +1,155 @@
+/** Node (quantix.io/v1alpha1, cluster-scoped, name = hostname): one hypervisor host and its agent. */
+import { fieldError, type FieldError } from '../field-errors.js';
+import type { Node } from '../generated/types.js';
+import { isIPAddress } from '../names.js';
+import { formatBytesHuman } from '../quantity.js';
+import { bool, ConditionStatus, conditions, DNS1123_SUBDOMAIN_PATTERN, int, resourceSchema, str, stringSet, time } from './common.js';
+import { conditionStatus, since, text } from './printing.js';
+import { named, type JSONSchema, type ResourceDefinition } from './types.js';
+
+const NodeCondition = named('NodeCondition', {
+  type: 'object',
+  description: 'A node condition (core/v1 NodeCondition): Ready True/False/Unknown.',
+  required: ['type', 'status'],
+  properties: {
+    type: str('Condition type, e.g. Ready.'),
+    status: ConditionStatus,
+    reason: str('Machine-readable CamelCase reason for the last transition.'),
+    message: str('Human-readable details.'),
+    lastHeartbeatTime: time('Last time the condition was probed.'),
+    lastTransitionTime: time('When the status last changed.'),
+  },
+} satisfies JSONSchema);
+
+const Resources = named('NodeResources', {
+  type: 'object',
+  description: 'CPU cores and memory bytes.',
+  properties: {
+    cpu: int('CPU cores.', { minimum: 0 }),
+    memoryBytes: int('Memory in bytes.', { minimum: 0 }),
+  },
+} satisfies JSONSchema);
+
+const Status = named('NodeStatus', {
+  type: 'object',
+  description: 'The observed host.',
+  properties: {
+    conditions: conditions('Ready: True (heartbeating), False (agent reports a problem), Unknown (heartbeats stopped; set by the node-lifecycle controller).', NodeCondition),
+    lastHeartbeatTime: time('When the agent last heartbeated.'),
+    addresses: {
+      type: 'array',
+      description: 'Management addresses (an IP never carries a port).',
+      items: named('NodeAddress', {
+        type: 'object',
+        required: ['type', 'address'],
+        properties: {
+          type: named('NodeAddressType', { type: 'string', enum: ['InternalIP', 'Hostname'], description: 'Address kind.' } satisfies JSONSchema),
+          address: str('The address: an IP without port (InternalIP) or a host name.'),
+        },
+      } satisfies JSONSchema),
+    },
+    capacity: Resources,
+    allocatable: Resources,
+    allocated: named('NodeAllocated', {
+      type: 'object',
+      description: 'Resources taken by the VMs bound to the node (written by controllers).',
+      properties: {
+        cpu: int('CPU cores allocated.', { minimum: 0 }),
+        memoryBytes: int('Memory bytes allocated.', { minimum: 0 }),
+        vmCount: int('VMs bound to the node.', { minimum: 0 }),
+      },
+    } satisfies JSONSchema),
+    nodeInfo: named('NodeInfo', {
+      type: 'object',
+      description: 'Host software and hardware, reported by the agent.',
+      properties: {
+        hypervisor: str('Hypervisor driver: kvm, qemu or sim.'),
+        hypervisorVersion: str('Hypervisor (QEMU) version.'),
+        libvirtVersion: str('libvirt version.'),
+        agentVersion: str('quantix-agent version.'),
+        cpuModel: str('Host CPU model.'),
+        kernelVersion: str('Kernel version.'),
+        osImage: str('Operating system.'),
+        machineID: str('/etc/machine-id.'),
+      },
+    } satisfies JSONSchema),
+    stateHash: str('Hash of the agent-observed VM states; a mismatch triggers a full sync.'),
+    assignedPools: stringSet('StoragePools assigned to this node.'),
+  },
+} satisfies JSONSchema);
+
+function validateStatus(node: Node): FieldError[] {
+  const addrs = (node.status as Record<string, unknown> | undefined)?.addresses;
+  if (!Array.isArray(addrs)) return [];
+  const errs: FieldError[] = [];
+  addrs.forEach((a: unknown, i) => {
+    if (!a || typeof a !== 'object') return;
+    const { type, address } = a as { type?: unknown; address?: unknown };
+    if (typeof address !== 'string') return;
+    if (type === 'InternalIP') for (const m of isIPAddress(address)) errs.push(fieldError.invalid(`status.addresses[${i}].address`, address, m));
+    if (type === 'Hostname' && !new RegExp(DNS1123_SUBDOMAIN_PATTERN).test(address.toLowerCase())) {
+      errs.push(fieldError.invalid(`status.addresses[${i}].address`, address, 'must be a host name (no port)'));
+    }
+  });
+  return errs;
+}
+
+function statusCell(node: Node): string {
+  const ready = conditionStatus(node.status?.conditions, 'Ready');
+  const s = ready === 'True' ? 'Ready' : ready === 'False' ? 'NotReady' : 'Unknown';
+  return node.spec?.unschedulable ? `${s},SchedulingDisabled` : s;
+}
+
+function ratio(used: number | undefined, total: number | undefined, fmt: (n: number) => string): string {
+  if (total === undefined) return '';
+  return `${fmt(used ?? 0)}/${fmt(total)}`;
+}
+
+export const nodeDefinition: ResourceDefinition<Node> = {
+  group: 'quantix.io',
+  version: 'v1alpha1',
+  kind: 'Node',
+  plural: 'nodes',
+  singular: 'node',
+  listKind: 'NodeList',
+  // `no` and `node` would shadow core/v1 nodes in kubectl.
+  shortNames: ['qn'],
+  categories: ['quantix'],
+  namespaced: false,
+  hasStatus: true,
+  crd: true,
+  nameRule: 'dns1123Subdomain',
+  schema: resourceSchema('A hypervisor host running quantix-agent. The name is the host name.', {
+    spec: named('NodeSpec', {
+      type: 'object',
+      description: 'The desired node.',
+      properties: { unschedulable: bool('Keep new VMs off the node (cordon).', { default: false }) },
+    } satisfies JSONSchema),
+    status: Status,
+  }),
+  printerColumns: [
+    { name: 'Status', type: 'string', priority: 0, jsonPath: '.status.conditions[?(@.type=="Ready")].status', description: 'Ready condition.', cell: statusCell },
+    { name: 'VMs', type: 'integer', priority: 0, jsonPath: '.status.allocated.vmCount', description: 'VMs bound to the node.', cell: (n) => n.status?.allocated?.vmCount ?? 0 },
+    {
+      name: 'CPU', type: 'string', priority: 0, jsonPath: '.status.allocatable.cpu', description: 'Allocated/allocatable CPU cores.',
+      cell: (n) => ratio(n.status?.allocated?.cpu, n.status?.allocatable?.cpu, String),
+    },
+    {
+      name: 'Memory', type: 'string', priority: 0, jsonPath: '.status.allocatable.memoryBytes', description: 'Allocated/allocatable memory.',
+      cell: (n) => ratio(n.status?.allocated?.memoryBytes, n.status?.allocatable?.memoryBytes, formatBytesHuman),
+    },
+    { name: 'Age', type: 'date', priority: 0, jsonPath: '.metadata.creationTimestamp', description: 'Time since registration.', cell: (n, now) => since(n.metadata.creationTimestamp, now) },
+    {
+      name: 'Internal-IP', type: 'string', priority: 1, jsonPath: '.status.addresses[?(@.type=="InternalIP")].address', description: 'Management IP.',
+      cell: (n) => text(n.status?.addresses?.find((a) => a.type === 'InternalIP')?.address),
+    },
+    { name: 'Hypervisor', type: 'string', priority: 1, jsonPath: '.status.nodeInfo.hypervisor', description: 'Hypervisor driver.', cell: (n) => text(n.status?.nodeInfo?.hypervisor) },
+    { name: 'Libvirt', type: 'string', priority: 1, jsonPath: '.status.nodeInfo.libvirtVersion', description: 'libvirt version.', cell: (n) => text(n.status?.nodeInfo?.libvirtVersion) },
+    { name: 'Agent', type: 'string', priority: 1, jsonPath: '.status.nodeInfo.agentVersion', description: 'Agent version.', cell: (n) => text(n.status?.nodeInfo?.agentVersion) },
+    { name: 'Kernel', type: 'string', priority: 1, jsonPath: '.status.nodeInfo.kernelVersion', description: 'Kernel version.', cell: (n) => text(n.status?.nodeInfo?.kernelVersion) },
+  ],
+  selectableFields: [
+    { path: 'spec.unschedulable', get: (o) => String((o as Node).spec?.unschedulable === true) },
+  ],
+  validateStatus,
+};

@@ -1,0 +1,260 @@
+/** VirtualMachine (quantix.io/v1alpha1): one KVM/libvirt domain, declared. */
+import { fieldError, validateLabels, type FieldError } from '../field-errors.js';
+import type { VirtualMachine } from '../generated/types.js';
+import { humanQuantity, tryParseBytes } from '../quantity.js';
+import {
+  bool, Condition, conditions, DNS1123_LABEL_PATTERN, DNS1123_SUBDOMAIN_PATTERN, int, MAC_PATTERN, quantity,
+  resourceSchema, str, stringMap, time, UUID_PATTERN,
+} from './common.js';
+import { conditionStatus, since, text } from './printing.js';
+import { named, type JSONSchema, type ResourceDefinition } from './types.js';
+
+export const MIN_VM_MEMORY_BYTES = 16 * 1024 * 1024;
+export const MIN_DISK_BYTES = 1024 * 1024;
+
+const RunStrategy = named('RunStrategy', {
+  type: 'string',
+  enum: ['Always', 'Halted', 'Manual', 'RerunOnFailure'],
+  default: 'Always',
+  description:
+    'When the VM should run. Always: keep it running (restart when it stops). Halted: keep it stopped. ' +
+    'Manual: start/stop only on explicit request. RerunOnFailure: restart only after a failure, not after a clean guest shutdown.',
+} satisfies JSONSchema, {
+  enumDescriptions: {
+    Always: 'Keep the VM running; the agent restarts it whenever it stops.',
+    Halted: 'Keep the VM stopped.',
+    Manual: 'Start and stop only on explicit request; the agent never restarts it by itself.',
+    RerunOnFailure: 'Restart the VM after a crash, not after a clean guest shutdown.',
+  },
+});
+
+const DiskBus = named('DiskBus', {
+  type: 'string', enum: ['virtio', 'sata', 'scsi'], default: 'virtio', description: 'Bus the disk is attached to.',
+} satisfies JSONSchema);
+
+const NetworkType = named('NetworkType', {
+  type: 'string',
+  enum: ['user', 'network', 'bridge'],
+  default: 'user',
+  description: 'user: QEMU user-mode networking (no source). network: a libvirt network named by source. bridge: a host bridge named by source.',
+} satisfies JSONSchema);
+
+const Disk = named('VirtualMachineDisk', {
+  type: 'object',
+  description: 'A disk: a volume of `size` created in `storagePool`, optionally cloned from `sourceImage`.',
+  required: ['name', 'storagePool', 'size'],
+  properties: {
+    name: str('Disk name, unique within the VM (a DNS-1123 label).', { pattern: DNS1123_LABEL_PATTERN }),
+    storagePool: str('Name of the StoragePool the volume lives in.', { pattern: DNS1123_SUBDOMAIN_PATTERN }),
+    size: quantity('Volume size, e.g. 10Gi (at least 1Mi).'),
+    bus: DiskBus,
+    sourceImage: str('Path of a base image inside the pool to clone the volume from (relative to the pool root).'),
+    bootOrder: int('Boot order (1 boots first); disks without one are not in the boot list.', { minimum: 1 }),
+  },
+} satisfies JSONSchema);
+
+const Network = named('VirtualMachineNetwork', {
+  type: 'object',
+  description: 'A network interface.',
+  required: ['name'],
+  properties: {
+    name: str('Interface name, unique within the VM (a DNS-1123 label).', { pattern: DNS1123_LABEL_PATTERN }),
+    type: NetworkType,
+    source: str('The libvirt network (type network) or host bridge (type bridge).'),
+    model: str('NIC model presented to the guest.', { default: 'virtio' }),
+    macAddress: str('Fixed MAC address; generated when omitted.', { pattern: MAC_PATTERN }),
+  },
+} satisfies JSONSchema);
+
+const Spec = named('VirtualMachineSpec', {
+  type: 'object',
+  description: 'The desired state of the VM.',
+  required: ['memory'],
+  properties: {
+    runStrategy: RunStrategy,
+    cpu: int('Number of virtual CPU cores.', { minimum: 1, maximum: 1024, default: 1 }),
+    memory: quantity('Guest memory, e.g. 512Mi or 2Gi (at least 16Mi).'),
+    paused: bool('Intent to pause (true) or resume (false) a running VM.', { default: false }),
+    disks: {
+      type: 'array',
+      description: 'Disks, in attach order.',
+      items: Disk,
+      'x-kubernetes-list-type': 'map',
+      'x-kubernetes-list-map-keys': ['name'],
+    },
+    networks: {
+      type: 'array',
+      description: 'Network interfaces, in attach order.',
+      items: Network,
+      'x-kubernetes-list-type': 'map',
+      'x-kubernetes-list-map-keys': ['name'],
+    },
+    nodeName: str('The Node the VM runs on: set by the scheduler, or by an admin to pin the VM.', {
+      pattern: DNS1123_SUBDOMAIN_PATTERN,
+    }),
+    nodeSelector: stringMap('Labels a Node must carry for the VM to be scheduled on it.'),
+  },
+} satisfies JSONSchema);
+
+const Phase = named('VirtualMachinePhase', {
+  type: 'string',
+  enum: ['Pending', 'Scheduled', 'Starting', 'Running', 'Stopping', 'Stopped', 'Paused', 'Failed', 'Unknown', 'Lost', 'Terminated'],
+  description:
+    'Lifecycle phase. Pending/Scheduled: vm controller. Starting/Running/Stopping/Stopped/Paused/Failed: agent (from libvirt). ' +
+    'Unknown: node-lifecycle controller (node stopped heartbeating). Lost/Terminated: node gateway (full state sync).',
+} satisfies JSONSchema, {
+  enumDescriptions: {
+    Pending: 'Accepted, not bound to a node yet. Set by the vm controller (also when the scheduler finds no node).',
+    Scheduled: 'Bound to a node (spec.nodeName), the agent has not acted yet. Set by the vm controller after the scheduler binds.',
+    Starting: 'The agent defined the domain and asked libvirt to start it. Set by the agent.',
+    Running: 'libvirt reports the domain running. Set by the agent.',
+    Stopping: 'The agent asked the guest to shut down and waits for it. Set by the agent.',
+    Stopped: 'The domain is shut off as intended (Halted, or a guest shutdown under Manual). Set by the agent.',
+    Paused: 'libvirt reports the domain paused (spec.paused or an I/O error). Set by the agent.',
+    Failed: 'The domain crashed or could not be defined/started; see conditions. Set by the agent.',
+    Unknown: 'The node stopped heartbeating: the VM state cannot be known. Set by the node-lifecycle controller; never deleted or restarted elsewhere for it.',
+    Lost: 'The host reports a managed domain missing (removed outside Quantix). Set by the node gateway on full sync; kept until an explicit decision.',
+    Terminated: 'An unmanaged (host-discovered) domain disappeared from its host. Set by the node gateway.',
+  },
+});
+
+const PowerState = named('PowerState', {
+  type: 'string',
+  enum: ['running', 'paused', 'shutoff', 'crashed', 'pmsuspended', 'blocked', 'shutdown', 'nostate'],
+  description: 'The domain state as reported by libvirt (virDomainState).',
+} satisfies JSONSchema);
+
+const Origin = named('VirtualMachineOrigin', {
+  type: 'string',
+  enum: ['control-plane', 'host-discovered', 'imported'],
+  description: 'Where the VM came from.',
+} satisfies JSONSchema, {
+  enumDescriptions: {
+    'control-plane': 'Created through the Quantix API.',
+    'host-discovered': 'Found running on a host by the agent, not created by Quantix.',
+    imported: 'A host-discovered VM an admin adopted into management.',
+  },
+});
+
+const Status = named('VirtualMachineStatus', {
+  type: 'object',
+  description: 'The observed state of the VM.',
+  properties: {
+    phase: Phase,
+    powerState: PowerState,
+    nodeName: str('The node the domain was last observed on.'),
+    origin: Origin,
+    managed: bool('Whether Quantix manages the domain (never destroys or undefines it otherwise).'),
+    domainUUID: str('libvirt domain UUID (= metadata.uid for VMs Quantix creates).', { pattern: UUID_PATTERN }),
+    domainName: str('libvirt domain name.'),
+    lastSeen: time('When the agent last reported the domain.'),
+    lostReason: str('Why the VM is Lost.'),
+    lostAt: time('When the VM became Lost.'),
+    terminatedAt: time('When the VM became Terminated.'),
+    conditions: conditions('Current conditions: Ready, Scheduled, Synced…', Condition),
+    observedGeneration: int('The metadata.generation this status reflects.', { minimum: 0 }),
+    interfaces: {
+      type: 'array',
+      description: 'Network interfaces as seen on the host.',
+      items: named('VirtualMachineInterfaceStatus', {
+        type: 'object',
+        properties: {
+          name: str('Interface name (spec.networks[].name).'),
+          macAddress: str('MAC address.'),
+          ipAddress: str('Guest IP address, when known.'),
+        },
+      } satisfies JSONSchema),
+    },
+    volumes: {
+      type: 'array',
+      description: 'Volumes backing the disks.',
+      items: named('VirtualMachineVolumeStatus', {
+        type: 'object',
+        properties: {
+          name: str('Disk name (spec.disks[].name).'),
+          pool: str('StoragePool name.'),
+          path: str('Volume path on the host.'),
+          capacityBytes: int('Volume capacity in bytes.', { minimum: 0 }),
+        },
+      } satisfies JSONSchema),
+    },
+    restartCount: int('How many times the agent restarted the domain.', { minimum: 0 }),
+  },
+} satisfies JSONSchema);
+
+function validateSpec(vm: VirtualMachine): FieldError[] {
+  const errs: FieldError[] = [];
+  const spec = vm.spec as unknown;
+  if (!spec || typeof spec !== 'object') return errs;
+  const s = spec as Record<string, unknown>;
+  if (typeof s.memory === 'string') {
+    const r = tryParseBytes(s.memory);
+    if ('bytes' in r && r.bytes < MIN_VM_MEMORY_BYTES) errs.push(fieldError.invalid('spec.memory', s.memory, 'must be at least 16Mi'));
+    else if ('error' in r && r.error !== 'must be a quantity like 2Gi') errs.push(fieldError.invalid('spec.memory', s.memory, r.error));
+  }
+  if (Array.isArray(s.disks)) {
+    s.disks.forEach((d: unknown, i) => {
+      if (!d || typeof d !== 'object' || typeof (d as { size?: unknown }).size !== 'string') return;
+      const size = (d as { size: string }).size;
+      const r = tryParseBytes(size);
+      if ('bytes' in r && r.bytes < MIN_DISK_BYTES) errs.push(fieldError.invalid(`spec.disks[${i}].size`, size, 'must be at least 1Mi'));
+      else if ('error' in r && r.error !== 'must be a quantity like 2Gi') errs.push(fieldError.invalid(`spec.disks[${i}].size`, size, r.error));
+    });
+  }
+  if (Array.isArray(s.networks)) {
+    s.networks.forEach((n: unknown, i) => {
+      if (!n || typeof n !== 'object') return;
+      const net = n as { type?: unknown; source?: unknown };
+      const type = net.type ?? 'user';
+      if ((type === 'network' || type === 'bridge') && (typeof net.source !== 'string' || net.source === '')) {
+        errs.push(fieldError.required(`spec.networks[${i}].source`, `Required value: type ${type} needs the name of a ${type === 'network' ? 'libvirt network' : 'host bridge'}`));
+      }
+      if (type === 'user' && net.source !== undefined) {
+        errs.push(fieldError.forbidden(`spec.networks[${i}].source`, 'may not be set when type is user'));
+      }
+    });
+  }
+  if (typeof s.nodeName === 'string' && s.nodeName.length > 253) {
+    errs.push(fieldError.invalid('spec.nodeName', s.nodeName, 'must be no more than 253 characters'));
+  }
+  errs.push(...validateLabels(s.nodeSelector, 'spec.nodeSelector'));
+  return errs;
+}
+
+export const virtualMachineDefinition: ResourceDefinition<VirtualMachine> = {
+  group: 'quantix.io',
+  version: 'v1alpha1',
+  kind: 'VirtualMachine',
+  plural: 'virtualmachines',
+  singular: 'virtualmachine',
+  listKind: 'VirtualMachineList',
+  shortNames: ['vm', 'vms'],
+  categories: ['quantix', 'all'],
+  namespaced: true,
+  hasStatus: true,
+  crd: true,
+  nameRule: 'dns1123Label',
+  schema: resourceSchema('A KVM/libvirt virtual machine: spec is the intent, status what the agent observes.', {
+    spec: Spec,
+    status: Status,
+  }, ['spec']),
+  printerColumns: [
+    { name: 'Phase', type: 'string', priority: 0, jsonPath: '.status.phase', description: 'Lifecycle phase.', cell: (vm) => text(vm.status?.phase) },
+    { name: 'Node', type: 'string', priority: 0, jsonPath: '.status.nodeName', description: 'Node the VM runs on.', cell: (vm) => text(vm.status?.nodeName ?? vm.spec?.nodeName) },
+    { name: 'CPU', type: 'integer', priority: 0, jsonPath: '.spec.cpu', description: 'Virtual CPU cores.', cell: (vm) => vm.spec?.cpu ?? 1 },
+    { name: 'Memory', type: 'string', priority: 0, jsonPath: '.spec.memory', description: 'Guest memory.', cell: (vm) => humanQuantity(vm.spec?.memory) },
+    { name: 'Ready', type: 'string', priority: 0, jsonPath: '.status.conditions[?(@.type=="Ready")].status', description: 'Ready condition.', cell: (vm) => conditionStatus(vm.status?.conditions, 'Ready') },
+    { name: 'Age', type: 'date', priority: 0, jsonPath: '.metadata.creationTimestamp', description: 'Time since creation.', cell: (vm, now) => since(vm.metadata.creationTimestamp, now) },
+    { name: 'Power', type: 'string', priority: 1, jsonPath: '.status.powerState', description: 'Domain state reported by libvirt.', cell: (vm) => text(vm.status?.powerState) },
+    { name: 'Run-Strategy', type: 'string', priority: 1, jsonPath: '.spec.runStrategy', description: 'When the VM should run.', cell: (vm) => text(vm.spec?.runStrategy ?? 'Always') },
+    { name: 'Origin', type: 'string', priority: 1, jsonPath: '.status.origin', description: 'Where the VM came from.', cell: (vm) => text(vm.status?.origin) },
+    { name: 'IP', type: 'string', priority: 1, jsonPath: '.status.interfaces[0].ipAddress', description: 'First guest IP address.', cell: (vm) => text(vm.status?.interfaces?.find((i) => i.ipAddress)?.ipAddress) },
+  ],
+  selectableFields: [
+    { path: 'spec.nodeName', get: (o) => text((o as VirtualMachine).spec?.nodeName) },
+    { path: 'status.phase', get: (o) => text((o as VirtualMachine).status?.phase) },
+    { path: 'status.nodeName', get: (o) => text((o as VirtualMachine).status?.nodeName) },
+    { path: 'status.origin', get: (o) => text((o as VirtualMachine).status?.origin) },
+  ],
+  validateSpec,
+};
