@@ -27,10 +27,13 @@ export class ConflictError extends StorageError {
     readonly objectName: string,
     readonly expectedResourceVersion: string,
     readonly actualResourceVersion: string,
+    /** Overrides the default message (e.g. a failed uid precondition). */
+    message?: string,
   ) {
     super(
-      `the object has been modified; please apply your changes to the latest version and try again ` +
-        `(${key}: resourceVersion ${expectedResourceVersion} is stale, current is ${actualResourceVersion})`,
+      message ??
+        `the object has been modified; please apply your changes to the latest version and try again ` +
+          `(${key}: resourceVersion ${expectedResourceVersion} is stale, current is ${actualResourceVersion})`,
     );
   }
 }
@@ -39,6 +42,27 @@ export class ConflictError extends StorageError {
 export class ExpiredError extends StorageError {
   constructor(readonly requestedResourceVersion: string, readonly oldestAvailable: string) {
     super(`too old resource version: ${requestedResourceVersion} (${oldestAvailable})`);
+  }
+}
+
+/**
+ * A read asked for resourceVersion N but etcd is not there yet. Kubernetes answers
+ * 504 Timeout with cause ResourceVersionTooLarge and retryAfterSeconds 1.
+ */
+export class TooLargeResourceVersionError extends StorageError {
+  constructor(readonly requestedResourceVersion: string, readonly currentResourceVersion: string) {
+    super(`Too large resource version: ${requestedResourceVersion}, current: ${currentResourceVersion}`);
+  }
+}
+
+/**
+ * A watcher that could not keep up (its bounded buffer overflowed) was ended. The client
+ * should watch again from the last resourceVersion it received (Kubernetes closes such
+ * watches the same way); the API server just ends the stream.
+ */
+export class SlowWatcherError extends StorageError {
+  constructor(readonly bufferedEvents: number) {
+    super(`watcher ended: it fell ${bufferedEvents} events behind`);
   }
 }
 
