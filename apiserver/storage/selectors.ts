@@ -84,7 +84,7 @@ function tokenize(selector: string): Token[] {
       i++;
       continue;
     }
-    if (c === '=' ) {
+    if (c === '=') {
       if (selector[i + 1] === '=') {
         tokens.push({ kind: 'op', text: '==', pos: i });
         i += 2;
@@ -151,7 +151,8 @@ export function parseLabelSelector(selector: string | undefined): LabelRequireme
         const v = peek();
         let value = '';
         if (v.kind === 'id') {
-          value = next().text;
+          value = v.text;
+          next();
         } else if (!(v.kind === 'end' || (v.kind === 'op' && v.text === ','))) {
           throw labelError(selector, `expected a value after "${op.text}", found ${describe(v)}`);
         }
