@@ -1,0 +1,80 @@
+/**
+ * Authorization: admin — everything; viewer — read and watch only; node — its own Node
+ * and the VMs and pools bound to it, writing only the status of its own Node and of VMs
+ * whose spec.nodeName is that node (the NodeRestriction rule). Everyone else: nothing.
+ */
+import type { KubeObject } from '../../api-types/meta.js';
+import { Groups, nodeNameOf, type UserInfo } from './identity.js';
+
+export type Verb = 'get' | 'list' | 'watch' | 'create' | 'update' | 'patch' | 'delete' | 'deletecollection';
+
+export interface RequestAttributes {
+  verb: Verb;
+  apiGroup: string;
+  resource: string;
+  subresource?: string;
+  namespace?: string;
+  name?: string;
+}
+
+export type Decision =
+  | { allowed: true; objectFilter?: (obj: KubeObject) => boolean; filterDescription?: string }
+  | { allowed: false; reason: string };
+
+const READ_VERBS: ReadonlySet<Verb> = new Set(['get', 'list', 'watch']);
+
+/** `User "viewer" cannot patch resource "virtualmachines" in API group "quantix.io" in the namespace "default"` */
+export function describeRefusal(user: UserInfo, attrs: RequestAttributes, reason?: string): string {
+  const resource = attrs.subresource ? `${attrs.resource}/${attrs.subresource}` : attrs.resource;
+  const where = attrs.namespace ? ` in the namespace "${attrs.namespace}"` : '';
+  const group = attrs.apiGroup ? `"${attrs.apiGroup}"` : '""';
+  const named = attrs.name ? ` "${attrs.name}"` : '';
+  return `${attrs.resource}${named} is forbidden: User "${user.name}" cannot ${attrs.verb} resource "${resource}" in API group ${group}${where}${reason ? `: ${reason}` : ''}`;
+}
+
+function boundToNode(node: string) {
+  return (obj: KubeObject) => (obj.spec as { nodeName?: string } | undefined)?.nodeName === node;
+}
+
+function assignedToNode(node: string) {
+  return (obj: KubeObject) => {
+    const assigned = (obj.spec as { assignedNodes?: string[] } | undefined)?.assignedNodes;
+    return Array.isArray(assigned) && assigned.includes(node);
+  };
+}
+
+function nodeDecision(node: string, attrs: RequestAttributes): Decision {
+  const read = READ_VERBS.has(attrs.verb);
+  const statusWrite = attrs.subresource === 'status' && (attrs.verb === 'update' || attrs.verb === 'patch');
+  if (attrs.apiGroup === 'quantix.io') {
+    switch (attrs.resource) {
+      case 'nodes':
+        if (attrs.name !== undefined && attrs.name !== node)
+          return { allowed: false, reason: `a node may only access its own Node "${node}"` };
+        if (read || statusWrite)
+          return { allowed: true, objectFilter: (obj) => obj.metadata.name === node, filterDescription: `Node "${node}"` };
+        return { allowed: false, reason: 'a node may only read its Node and write its status' };
+      case 'virtualmachines':
+        if (read || statusWrite)
+          return { allowed: true, objectFilter: boundToNode(node), filterDescription: `VMs with spec.nodeName=${node}` };
+        return { allowed: false, reason: 'a node may only read VMs bound to it and write their status' };
+      case 'storagepools':
+        if (read) return { allowed: true, objectFilter: assignedToNode(node), filterDescription: `pools assigned to ${node}` };
+        return { allowed: false, reason: 'a node may only read the pools assigned to it' };
+    }
+  }
+  if (attrs.apiGroup === '' && attrs.resource === 'events' && (attrs.verb === 'create' || attrs.verb === 'patch')) {
+    return { allowed: true };
+  }
+  return { allowed: false, reason: 'not permitted for node credentials' };
+}
+
+export function authorize(user: UserInfo, attrs: RequestAttributes): Decision {
+  if (user.groups.includes(Groups.admins)) return { allowed: true };
+  const node = nodeNameOf(user);
+  if (node !== undefined) return nodeDecision(node, attrs);
+  if (user.groups.includes(Groups.viewers)) {
+    return READ_VERBS.has(attrs.verb) ? { allowed: true } : { allowed: false, reason: 'viewers may only get, list and watch' };
+  }
+  return { allowed: false, reason: 'no role grants this' };
+}

@@ -1,0 +1,124 @@
+/**
+ * API discovery, in both forms kubectl 1.32 understands: the aggregated
+ * `apidiscovery.k8s.io/v2` APIGroupDiscoveryList (one request for everything) and the
+ * older APIVersions / APIGroupList / APIResourceList documents.
+ */
+import type { ResourceDefinition } from '../../api-types/schema/types.js';
+
+export const AGGREGATED_DISCOVERY_CONTENT_TYPE = 'application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList';
+
+const READ_WRITE_VERBS = ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'update', 'watch'];
+const STATUS_VERBS = ['get', 'patch', 'update'];
+
+export function wantsAggregatedDiscovery(accept: string | undefined): boolean {
+  if (!accept) return false;
+  for (const part of accept.split(',')) {
+    const params = part.split(';').map((piece) => piece.trim());
+    if (params[0] !== 'application/json') continue;
+    const has = (key: string, value: string) => params.includes(`${key}=${value}`);
+    if (has('g', 'apidiscovery.k8s.io') && has('v', 'v2') && has('as', 'APIGroupDiscoveryList')) return true;
+    // Anything else the client prefers first (e.g. plain JSON) wins.
+    if (!params.some((param) => param.startsWith('as='))) return false;
+  }
+  return false;
+}
+
+interface GroupVersion {
+  group: string;
+  version: string;
+  resources: ResourceDefinition[];
+}
+
+function groupVersions(defs: ResourceDefinition[]): GroupVersion[] {
+  const byKey = new Map<string, GroupVersion>();
+  for (const def of defs) {
+    const key = `${def.group}/${def.version}`;
+    let gv = byKey.get(key);
+    if (!gv) byKey.set(key, (gv = { group: def.group, version: def.version, resources: [] }));
+    gv.resources.push(def);
+  }
+  return [...byKey.values()];
+}
+
+export class Discovery {
+  readonly #defs: ResourceDefinition[];
+  constructor(defs: ResourceDefinition[]) {
+    this.#defs = defs;
+  }
+
+  /** `/api` */
+  coreVersions() {
+    return { kind: 'APIVersions', versions: ['v1'], serverAddressByClientCIDRs: [{ clientCIDR: '0.0.0.0/0', serverAddress: '' }] };
+  }
+
+  /** `/apis` */
+  groupList() {
+    return { kind: 'APIGroupList', apiVersion: 'v1', groups: this.#namedGroups().map((group) => this.group(group)!) };
+  }
+
+  /** `/apis/{group}` */
+  group(name: string) {
+    const versions = groupVersions(this.#defs).filter((gv) => gv.group === name);
+    if (!versions.length) return undefined;
+    const entries = versions.map((gv) => ({ groupVersion: `${gv.group}/${gv.version}`, version: gv.version }));
+    return { kind: 'APIGroup', apiVersion: 'v1', name, versions: entries, preferredVersion: entries[0] };
+  }
+
+  /** `/api/v1` and `/apis/{group}/{version}` */
+  resourceList(group: string, version: string) {
+    const gv = groupVersions(this.#defs).find((candidate) => candidate.group === group && candidate.version === version);
+    if (!gv) return undefined;
+    const resources: object[] = [];
+    for (const def of gv.resources) {
+      resources.push({
+        name: def.plural,
+        singularName: def.singular,
+        namespaced: def.namespaced,
+        kind: def.kind,
+        verbs: READ_WRITE_VERBS,
+        ...(def.shortNames.length ? { shortNames: def.shortNames } : {}),
+        ...(def.categories.length ? { categories: def.categories } : {}),
+      });
+      if (def.hasStatus) {
+        resources.push({ name: `${def.plural}/status`, singularName: '', namespaced: def.namespaced, kind: def.kind, verbs: STATUS_VERBS });
+      }
+    }
+    return { kind: 'APIResourceList', apiVersion: 'v1', groupVersion: group ? `${group}/${version}` : version, resources };
+  }
+
+  /** Aggregated discovery for `/api` (core) or `/apis` (named groups). */
+  aggregated(core: boolean) {
+    const versions = groupVersions(this.#defs).filter((gv) => (core ? gv.group === '' : gv.group !== ''));
+    const groups = new Map<string, GroupVersion[]>();
+    for (const gv of versions) groups.set(gv.group, [...(groups.get(gv.group) ?? []), gv]);
+    return {
+      kind: 'APIGroupDiscoveryList',
+      apiVersion: 'apidiscovery.k8s.io/v2',
+      metadata: {},
+      items: [...groups.entries()].map(([group, gvs]) => ({
+        metadata: group ? { name: group } : {},
+        versions: gvs.map((gv) => ({
+          version: gv.version,
+          freshness: 'Current',
+          resources: gv.resources.map((def) => {
+            const responseKind = { group: def.group, version: def.version, kind: def.kind };
+            return {
+              resource: def.plural,
+              responseKind,
+              scope: def.namespaced ? 'Namespaced' : 'Cluster',
+              singularResource: def.singular,
+              verbs: READ_WRITE_VERBS,
+              ...(def.shortNames.length ? { shortNames: def.shortNames } : {}),
+              ...(def.categories.length ? { categories: def.categories } : {}),
+              ...(def.hasStatus ? { subresources: [{ subresource: 'status', responseKind, verbs: STATUS_VERBS }] } : {}),
+            };
+          }),
+        })),
+      })),
+    };
+  }
+
+  #namedGroups(): string[] {
+    return [...new Set(this.#defs.map((def) => def.group).filter(Boolean))];
+  }
+}

@@ -1,0 +1,81 @@
+#!/usr/bin/env node
+/**
+ * quantix-apiserver entry point. On first start it creates the CA and serving
+ * certificate (<data-dir>/pki), the token file and the admin kubeconfig.
+ */
+import { existsSync, mkdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { createLogger, setLogLevel } from '../logging/logger.js';
+import { TokenFileAuthenticator, ensureTokenFile } from './auth/token-file.js';
+import { ensureServingCertificates } from './pki/certificates.js';
+import { writeKubeconfig } from './pki/kubeconfig.js';
+import { startApiserver } from './server.js';
+
+const HELP = `quantix-apiserver: the Quantix API (Kubernetes conventions) over HTTPS
+
+  --etcd-servers URLS   comma-separated etcd client URLs (default http://127.0.0.1:2379)
+  --port N              HTTPS port (default 6443)
+  --bind-address ADDR   address to listen on (default 0.0.0.0)
+  --data-dir DIR        certificates, token file, kubeconfig (default .quantix)
+  --token-file FILE     static tokens (default <data-dir>/tokens.csv)
+  --web-root DIR        static web UI served at /ui/ (default web/dist when it exists)
+  --log-level LEVEL     error | warn | info | debug (default info, or QUANTIX_LOG_LEVEL)
+`;
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      'etcd-servers': { type: 'string', default: process.env.QUANTIX_ETCD_SERVERS ?? 'http://127.0.0.1:2379' },
+      port: { type: 'string', default: '6443' },
+      'bind-address': { type: 'string', default: '0.0.0.0' },
+      'data-dir': { type: 'string', default: '.quantix' },
+      'token-file': { type: 'string' },
+      'web-root': { type: 'string' },
+      'log-level': { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(HELP);
+    return;
+  }
+  if (values['log-level']) setLogLevel(values['log-level']);
+  const log = createLogger('apiserver');
+  const port = Number(values.port);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--port: invalid port "${values.port}"`);
+
+  const dataDir = resolve(values['data-dir']!);
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  const tokenFile = values['token-file'] ?? join(dataDir, 'tokens.csv');
+  const tokens = ensureTokenFile(tokenFile);
+  const pki = ensureServingCertificates(dataDir);
+  const defaultWebRoot = resolve('web/dist');
+  const webRoot = values['web-root'] ?? (existsSync(join(defaultWebRoot, 'index.html')) ? defaultWebRoot : undefined);
+
+  const server = await startApiserver({
+    etcdEndpoints: values['etcd-servers']!.split(',').map((url) => url.trim()).filter(Boolean),
+    port,
+    host: values['bind-address'],
+    tls: { certPem: pki.certPem, keyPem: pki.keyPem },
+    authenticator: TokenFileAuthenticator.fromFile(tokenFile),
+    webRoot,
+  });
+  const url = `https://127.0.0.1:${server.port}`;
+  writeKubeconfig(join(dataDir, 'kubeconfig'), { server: url, caCertPem: pki.caCertPem, token: tokens.admin, user: 'admin' });
+  writeKubeconfig(join(dataDir, 'viewer.kubeconfig'), { server: url, caCertPem: pki.caCertPem, token: tokens.viewer, user: 'viewer' });
+  log.info('ready', { url, kubeconfig: join(dataDir, 'kubeconfig'), ui: webRoot ? `${url}/ui/` : undefined });
+
+  const shutdown = async (signal: string) => {
+    log.info('shutting down', { signal });
+    await server.stop();
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+}
+
+main().catch((err: unknown) => {
+  createLogger('apiserver').error('fatal', { error: err instanceof Error ? err.message : String(err) });
+  process.exit(1);
+});

@@ -1,0 +1,26 @@
+/** One resource the apiserver serves: its definition from api-types and its store. */
+import type { KubeObject } from '../../api-types/meta.js';
+import type { ResourceDefinition } from '../../api-types/schema/types.js';
+import type { Store, StorageResource } from '../storage/interface.js';
+import type { ResourceRef } from '../http/status.js';
+
+export interface ServedResource {
+  def: ResourceDefinition;
+  store: Store;
+  /** `quantix.io/v1alpha1`, or `v1` for the core group. */
+  apiVersion: string;
+}
+
+export function apiVersionOf(def: ResourceDefinition): string {
+  return def.group ? `${def.group}/${def.version}` : def.version;
+}
+
+export function storageResourceOf(def: ResourceDefinition): StorageResource {
+  const selectableFields: Record<string, (obj: KubeObject) => string> = {};
+  for (const field of def.selectableFields) selectableFields[field.path] = field.get;
+  return { group: def.group, resource: def.plural, namespaced: def.namespaced, selectableFields };
+}
+
+export function refOf(def: ResourceDefinition, name?: string): ResourceRef {
+  return { group: def.group, resource: def.plural, kind: def.kind, name };
+}

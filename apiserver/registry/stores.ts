@@ -1,0 +1,41 @@
+/** Builds one watch-cached store per served resource over a shared etcd client. */
+import type { Etcd3 } from 'etcd3';
+import type { ResourceDefinition } from '../../api-types/schema/types.js';
+import type { ApiserverMetrics } from '../http/metrics.js';
+import { EtcdStore } from '../storage/etcd-store.js';
+import type { Store } from '../storage/interface.js';
+import { CachedStore } from '../storage/watch-cache.js';
+import { storageResourceOf } from './served-resource.js';
+
+export interface StoreSet {
+  get(def: ResourceDefinition): Store;
+  /** etcd revision minus cache revision, per resource (for /metrics). */
+  lagByResource(): [ResourceDefinition, number][];
+  stop(): void;
+}
+
+export async function buildStores(etcd: Etcd3, defs: readonly ResourceDefinition[], metrics?: ApiserverMetrics): Promise<StoreSet> {
+  const stores = new Map<ResourceDefinition, CachedStore>();
+  for (const def of defs) {
+    const resource = storageResourceOf(def);
+    const backing = new EtcdStore(etcd, resource, {
+      observe: metrics ? (operation: string, seconds: number) => metrics.etcdDuration.observe({ operation, resource: def.plural }, seconds) : undefined,
+    });
+    const cached = new CachedStore(backing, etcd);
+    await cached.start();
+    stores.set(def, cached);
+  }
+  return {
+    get(def) {
+      const store = stores.get(def);
+      if (!store) throw new Error(`no store for ${def.plural}`);
+      return store;
+    },
+    lagByResource() {
+      return [...stores.entries()].map(([def, store]) => [def, store.lag()]);
+    },
+    stop() {
+      for (const store of stores.values()) store.stop();
+    },
+  };
+}

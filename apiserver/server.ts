@@ -1,0 +1,281 @@
+/**
+ * quantix-apiserver: the Kubernetes-style API for quantix.io (and the core Events and
+ * coordination Leases it needs), over HTTPS with bearer tokens. Stateless: everything
+ * lives in etcd, so any number of replicas can serve one etcd cluster.
+ */
+import { createServer as createHttpsServer, type Server } from 'node:https';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import express, { type Express } from 'express';
+import { Etcd3 } from 'etcd3';
+import { RESOURCES, resourceFor } from '../api-types/registry.js';
+import type { ResourceDefinition } from '../api-types/schema/types.js';
+import { createLogger, newCorrelationId, withCorrelation, type Logger } from '../logging/logger.js';
+import type { Authenticator, UserInfo } from './auth/identity.js';
+import { AGGREGATED_DISCOVERY_CONTENT_TYPE, Discovery, wantsAggregatedDiscovery } from './discovery/discovery.js';
+import { OpenApi } from './discovery/openapi.js';
+import { ApiserverMetrics } from './http/metrics.js';
+import { parseResourcePath } from './http/request-info.js';
+import { handleResource, resourceError } from './http/resource-handler.js';
+import { sendError, sendJson } from './http/respond.js';
+import { ApiError, errors } from './http/status.js';
+import { buildStores, type StoreSet } from './registry/stores.js';
+import { apiVersionOf, type ServedResource } from './registry/served-resource.js';
+
+export const MAX_BODY_BYTES = 3 * 1024 * 1024;
+export const SERVER_VERSION = {
+  major: '1',
+  minor: '32',
+  gitVersion: 'v1.32.0-quantix.0.1.0',
+  gitCommit: 'quantix',
+  gitTreeState: 'clean',
+  buildDate: '2026-11-23T00:00:00Z',
+  goVersion: 'node' + process.versions.node,
+  compiler: 'tsc',
+  platform: `${process.platform}/${process.arch}`,
+};
+
+export interface ApiserverOptions {
+  etcdEndpoints: string[];
+  /** HTTPS port (0 = any free port). */
+  port: number;
+  host?: string;
+  tls: { certPem: string; keyPem: string };
+  authenticator: Authenticator;
+  /** Static files of the web UI, served at /ui/ when present. */
+  webRoot?: string;
+  /** Extra routes mounted by other components hosted in this process (e.g. pool files). */
+  extraRoutes?: (app: Express, context: ApiserverContext) => void;
+}
+
+export interface ApiserverContext {
+  etcd: Etcd3;
+  stores: StoreSet;
+  served: Map<ResourceDefinition, ServedResource>;
+  metrics: ApiserverMetrics;
+  authenticate(req: IncomingMessage): Promise<UserInfo>;
+  log: Logger;
+}
+
+export interface RunningApiserver {
+  url: string;
+  port: number;
+  context: ApiserverContext;
+  server: Server;
+  stop(): Promise<void>;
+}
+
+function bearerToken(req: IncomingMessage): string | undefined {
+  const header = req.headers.authorization;
+  if (!header) return undefined;
+  const match = /^Bearer\s+(.+)$/i.exec(header);
+  return match?.[1]?.trim();
+}
+
+export function readBody(req: IncomingMessage, limit = MAX_BODY_BYTES): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const declared = Number(req.headers['content-length'] ?? 0);
+    if (declared > limit) {
+      reject(errors.tooLarge(limit));
+      req.resume();
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) {
+        reject(errors.tooLarge(limit));
+        req.destroy();
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('error', reject);
+  });
+}
+
+export async function startApiserver(options: ApiserverOptions): Promise<RunningApiserver> {
+  const log = createLogger('apiserver');
+  const metrics = new ApiserverMetrics();
+  const etcd = new Etcd3({ hosts: options.etcdEndpoints });
+  const stores = await buildStores(etcd, RESOURCES, metrics);
+  const served = new Map<ResourceDefinition, ServedResource>();
+  for (const def of RESOURCES) served.set(def, { def, store: stores.get(def), apiVersion: apiVersionOf(def) });
+  const discovery = new Discovery([...RESOURCES]);
+  const openapi = new OpenApi([...RESOURCES]);
+
+  const authenticate = async (req: IncomingMessage): Promise<UserInfo> => {
+    const token = bearerToken(req);
+    if (!token) throw errors.unauthorized('Unauthorized: no bearer token was presented');
+    const user = await options.authenticator.authenticate(token);
+    if (!user) throw errors.unauthorized('Unauthorized: the bearer token is not valid');
+    return user;
+  };
+  const context: ApiserverContext = { etcd, stores, served, metrics, authenticate, log };
+
+  const app = express();
+  app.disable('x-powered-by');
+  app.disable('etag');
+  app.set('query parser', 'simple');
+
+  // Request id, access log and metrics for every call.
+  app.use((req, res, next) => {
+    const requestId = String(req.headers['x-request-id'] ?? '') || newCorrelationId();
+    res.setHeader('X-Request-Id', requestId);
+    res.setHeader('Audit-Id', requestId);
+    const started = process.hrtime.bigint();
+    res.on('finish', () => {
+      const info = (res.locals.requestInfo ?? {}) as { verb?: string; resource?: string; user?: string };
+      const verb = info.verb ?? req.method.toLowerCase();
+      const resource = info.resource ?? '';
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      metrics.requests.inc({ verb, resource, code: String(res.statusCode) });
+      if (verb !== 'watch') metrics.requestDuration.observe({ verb, resource }, seconds);
+      const fields = { requestId, method: req.method, path: req.path, code: res.statusCode, ms: Math.round(seconds * 1000), user: info.user };
+      if (res.statusCode >= 500) log.error('request failed', fields);
+      else log.debug('request', fields);
+    });
+    withCorrelation(requestId, () => next());
+  });
+
+  const unauthenticated = (path: string) => ['/healthz', '/livez', '/readyz', '/version'].includes(path);
+  const publicUi = (path: string) => path === '/' || path === '/ui' || path.startsWith('/ui/');
+
+  app.get('/healthz', (_req, res) => void res.type('text/plain').send('ok'));
+  app.get('/livez', (_req, res) => void res.type('text/plain').send('ok'));
+  app.get('/readyz', async (_req, res) => {
+    try {
+      await Promise.race([
+        etcd.get('/quantix/readyz-probe').string(),
+        new Promise((_resolve, reject) => setTimeout(() => reject(new Error('etcd did not answer within 2s')), 2000)),
+      ]);
+      res.type('text/plain').send('ok');
+    } catch (err) {
+      res.status(503).type('text/plain').send(`[-]etcd failed: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  });
+  app.get('/version', (_req, res) => void sendJson(res, 200, SERVER_VERSION));
+
+  if (options.webRoot) {
+    app.get('/', (_req, res) => res.redirect('/ui/'));
+    app.use('/ui', express.static(options.webRoot, { index: 'index.html', fallthrough: true }));
+    // Client-side routes: any other /ui/* path gets the app shell.
+    app.get(/^\/ui(\/.*)?$/, (_req, res) => res.sendFile('index.html', { root: options.webRoot }));
+  }
+
+  // Everything below requires a bearer token.
+  app.use(async (req, res, next) => {
+    if (unauthenticated(req.path) || (options.webRoot && publicUi(req.path))) return next();
+    try {
+      const user = await authenticate(req);
+      res.locals.user = user;
+      res.locals.requestInfo = { user: user.name };
+      next();
+    } catch (err) {
+      sendError(res, err instanceof ApiError ? err : errors.unauthorized());
+    }
+  });
+
+  app.get('/metrics', async (_req, res) => {
+    const user = res.locals.user as UserInfo;
+    if (!user.groups.includes('quantix:admins') && !user.groups.includes('quantix:viewers')) {
+      return sendError(res, errors.forbidden(`User "${user.name}" cannot get path "/metrics"`));
+    }
+    for (const [def, store] of stores.lagByResource()) metrics.watchCacheLag.set({ resource: def.plural }, store);
+    res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
+  });
+
+  app.get('/api', (req, res) => {
+    if (wantsAggregatedDiscovery(req.headers.accept)) {
+      res.setHeader('Content-Type', AGGREGATED_DISCOVERY_CONTENT_TYPE);
+      return void res.send(JSON.stringify(discovery.aggregated(true)));
+    }
+    sendJson(res, 200, discovery.coreVersions());
+  });
+  app.get('/apis', (req, res) => {
+    if (wantsAggregatedDiscovery(req.headers.accept)) {
+      res.setHeader('Content-Type', AGGREGATED_DISCOVERY_CONTENT_TYPE);
+      return void res.send(JSON.stringify(discovery.aggregated(false)));
+    }
+    sendJson(res, 200, discovery.groupList());
+  });
+  app.get('/api/:version', (req, res) => {
+    const list = discovery.resourceList('', req.params.version);
+    if (!list) return sendError(res, errors.pathNotFound(req.path));
+    sendJson(res, 200, list);
+  });
+  app.get('/apis/:group', (req, res) => {
+    const group = discovery.group(req.params.group);
+    if (!group) return sendError(res, errors.pathNotFound(req.path));
+    sendJson(res, 200, group);
+  });
+  app.get('/apis/:group/:version', (req, res) => {
+    const list = discovery.resourceList(req.params.group, req.params.version);
+    if (!list) return sendError(res, errors.pathNotFound(req.path));
+    sendJson(res, 200, list);
+  });
+  app.get('/openapi/v3', (_req, res) => sendJson(res, 200, openapi.index()));
+  app.get(/^\/openapi\/v3\/(apis\/[^/]+\/[^/]+|api\/v1)$/, (req, res) => {
+    const doc = openapi.document(String((req.params as Record<string, string>)[0]));
+    if (!doc) return sendError(res, errors.pathNotFound(req.path));
+    res.setHeader('Cache-Control', 'no-cache');
+    sendJson(res, 200, doc);
+  });
+  // No /openapi/v2: with it, kubectl would build strategic merge patches for our kinds.
+
+  options.extraRoutes?.(app, context);
+
+  // Resource requests.
+  app.use(async (req: express.Request, res: express.Response) => {
+    const url = new URL(req.originalUrl, 'https://localhost');
+    const request = parseResourcePath(req.method, url.pathname, url.searchParams);
+    if (!request) return sendError(res, errors.pathNotFound(url.pathname));
+    const def = resourceFor(request.group, request.resource);
+    const sr = def && def.version === request.version ? served.get(def) : undefined;
+    res.locals.requestInfo = { ...(res.locals.requestInfo ?? {}), verb: request.verb, resource: request.resource };
+    if (!sr) return sendError(res, errors.pathNotFound(url.pathname));
+    try {
+      await handleResource({
+        req,
+        res,
+        user: res.locals.user as UserInfo,
+        request,
+        query: url.searchParams,
+        sr,
+        readBody: () => readBody(req),
+        metrics,
+      });
+    } catch (err) {
+      const apiError = resourceError(err, sr);
+      if (apiError.code >= 500) log.error('request error', { error: err instanceof Error ? err.stack : String(err) });
+      sendError(res, apiError);
+    }
+  });
+
+  const server = createHttpsServer({ cert: options.tls.certPem, key: options.tls.keyPem }, app as unknown as (req: IncomingMessage, res: ServerResponse) => void);
+  server.keepAliveTimeout = 65_000;
+  server.headersTimeout = 66_000;
+  server.requestTimeout = 0; // watches are long-lived
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port, options.host ?? '0.0.0.0', () => resolve());
+  });
+  const port = (server.address() as AddressInfo).port;
+  const url = `https://127.0.0.1:${port}`;
+  log.info('apiserver listening', { url, etcd: options.etcdEndpoints.join(',') });
+
+  return {
+    url,
+    port,
+    context,
+    server,
+    async stop() {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      stores.stop();
+      etcd.close();
+    },
+  };
+}
