@@ -112,7 +112,7 @@ export function formatBytes(bytes: number): string {
 
 /**
  * A short human rendering for Table cells: largest binary unit, at most one decimal
- * (`1610612736` → `1.5Gi`, `536870912` → `512Mi`, `1000` → `1000`, `1023999` → `1000Ki`).
+ * (`1610612736` → `1.5Gi`, `536870912` → `512Mi`, `1000` → `1000`, `1048575` → `1Mi`).
  * Not exact; use formatBytes where the value must round-trip.
  */
 export function formatBytesHuman(bytes: number): string {
