@@ -1,0 +1,14 @@
+/** api-types: the Quantix resource types, their registry, validation, defaulting and quantities. */
+export * from './generated/types.js';
+export type * from './meta.js';
+export type { FieldError, FieldErrorType, JSONSchema, PrinterColumn, ResourceDefinition, SelectableField, TableCell } from './schema/types.js';
+export {
+  apiVersionOf, fieldGetters, findResource, groupVersions, RESOURCES, resourceFor, resourceForGVK, resourceForKind, resourceForShortName,
+  eventDefinition, leaseDefinition, nodeDefinition, storagePoolDefinition, virtualMachineDefinition,
+} from './registry.js';
+export { findUnknownFields, pruneUnknownFields, unknownFieldMessage, validate, validateSpec, validateStatus, type ValidateOptions } from './validation.js';
+export { applyDefaults, defaulted } from './defaults.js';
+export { errorBody, fieldError, formatFieldError, invalidStatus, toStatusCause } from './field-errors.js';
+export { formatBytes, formatBytesHuman, humanQuantity, parseBytes, parseQuantity, QuantityError, tryParseBytes } from './quantity.js';
+export { crdFor } from './crd.js';
+export { openAPIDocument, openAPIName, openAPISchemaFor } from './openapi.js';
