@@ -78,7 +78,9 @@ export interface WatchOptions {
   allowBookmarks?: boolean;
   /**
    * Overrides whether initial ADDED events are sent: default true for '' and '0', false
-   * for N. `false` with '' starts at the current revision with no initial events. When
+   * for N. `false` with '' starts at the current revision with no initial events (for
+   * EtcdStore that revision is read from etcd after watch() returns, so a write racing
+   * with the call may or may not be seen; pass N when exactness matters). When
    * initial events are sent and allowBookmarks is set, a BOOKMARK annotated
    * `k8s.io/initial-events-end: "true"` follows them (Kubernetes streaming lists).
    */

@@ -1,0 +1,661 @@
+/**
+ * `EtcdStore`: the storage contract (interface.ts) over etcd v3, following
+ * k8s.io/apiserver/pkg/storage/etcd3:
+ *
+ * - key layout `/registry/<group or 'core'>/<resource>/<namespace>/<name>` (no namespace
+ *   segment for cluster-scoped resources); values are the object's JSON without
+ *   `metadata.resourceVersion`, which is the key's etcd mod revision;
+ * - create is a transaction that requires the key not to exist (mod revision 0);
+ * - update is compare-and-swap on the mod revision in one transaction whose failure
+ *   branch reads the current value, so a conflict costs no extra round trip and
+ *   guaranteedUpdate retries with what etcd returned;
+ * - lists page through etcd at one revision (continue token = revision + next key).
+ *
+ * It talks to etcd through etcd3's low-level `kv.range` / `kv.txn` (the builders add
+ * per-call overhead and cannot compare on mod revision or range at a revision).
+ *
+ * Objects returned by its methods are fresh and owned by the caller.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Etcd3, IKeyValue, IRangeResponse, IRequestOp } from 'etcd3';
+import type { KubeObject, ObjectMeta } from '../../api-types/meta.js';
+import {
+  AlreadyExistsError,
+  ConflictError,
+  ExpiredError,
+  InvalidRequestError,
+  NotFoundError,
+  TooLargeResourceVersionError,
+} from './errors.js';
+import { EtcdWatchStream } from './etcd-watch.js';
+import type {
+  DeleteOptions,
+  DeleteResult,
+  GetOptions,
+  ListOptions,
+  ListResult,
+  StorageResource,
+  Store,
+  UpdateFn,
+  Watch,
+  WatchErrorHandler,
+  WatchHandler,
+  WatchOptions,
+} from './interface.js';
+import { ObjectSelector } from './selectors.js';
+import { LazyWatchEvent, WatcherChannel, bookmarkEvent } from './watch-events.js';
+
+export interface EtcdStoreOptions {
+  /** Key prefix; default '/registry'. */
+  prefix?: string;
+  /** Objects per etcd range request when listing without a limit; default 1000. */
+  listChunkSize?: number;
+  /** BOOKMARK interval for watches served straight from etcd; default 60 s. */
+  bookmarkIntervalMs?: number;
+  /** Events buffered per watcher while its handler is busy; default 1000. */
+  watcherBufferSize?: number;
+  /** guaranteedUpdate gives up (with the last ConflictError) after this many attempts; default 1000. */
+  maxUpdateAttempts?: number;
+  /** Clock for creationTimestamp / deletionTimestamp. */
+  now?: () => Date;
+}
+
+/** A stored object: its etcd key, decoded object, raw value (when at hand) and mod revision. */
+export interface StoredObject {
+  key: string;
+  obj: KubeObject;
+  raw?: Buffer;
+  modRevision: string;
+}
+
+/** `metadata.creationTimestamp` format: RFC 3339 in UTC, seconds precision. */
+export function timestamp(d: Date): string {
+  return d.toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
+/** Kubernetes-style resourceVersion parameter: '' | '0' | positive integer. */
+export function parseResourceVersion(rv: string | undefined, what = 'resourceVersion'): number {
+  if (rv === undefined || rv === '') return 0;
+  if (!/^\d+$/.test(rv) || rv.length > 15) {
+    throw new InvalidRequestError(`invalid ${what} "${rv}": must be a non-negative integer`, what);
+  }
+  return Number(rv);
+}
+
+function prefixEnd(prefix: Buffer): Buffer {
+  const end = Buffer.from(prefix);
+  for (let i = end.length - 1; i >= 0; i--) {
+    if (end[i]! < 0xff) {
+      end[i]!++;
+      return end.subarray(0, i + 1);
+    }
+  }
+  return Buffer.from([0]);
+}
+
+/** Structural equality of JSON values; properties holding `undefined` count as absent. */
+export function jsonEqual(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (a === null || b === null || typeof a !== 'object' || typeof b !== 'object') return false;
+  if (Array.isArray(a)) {
+    if (!Array.isArray(b) || a.length !== b.length) return false;
+    for (let i = 0; i < a.length; i++) if (!jsonEqual(a[i], b[i])) return false;
+    return true;
+  }
+  if (Array.isArray(b)) return false;
+  const ao = a as Record<string, unknown>;
+  const bo = b as Record<string, unknown>;
+  let na = 0;
+  for (const k in ao) {
+    if (ao[k] === undefined) continue;
+    na++;
+    if (!jsonEqual(ao[k], bo[k])) return false;
+  }
+  let nb = 0;
+  for (const k in bo) if (bo[k] !== undefined) nb++;
+  return na === nb;
+}
+
+interface ContinueToken {
+  rv: number;
+  start: string;
+}
+
+function encodeContinue(t: ContinueToken): string {
+  return Buffer.from(JSON.stringify({ v: 'quantix/v1', rv: t.rv, start: t.start })).toString('base64url');
+}
+
+function decodeContinue(token: string): ContinueToken {
+  try {
+    const t = JSON.parse(Buffer.from(token, 'base64url').toString('utf8')) as { v?: string; rv?: unknown; start?: unknown };
+    if (t.v === 'quantix/v1' && typeof t.rv === 'number' && t.rv > 0 && typeof t.start === 'string') {
+      return { rv: t.rv, start: t.start };
+    }
+  } catch {
+    /* fall through */
+  }
+  throw new InvalidRequestError('continue token is invalid: it must be the value returned by a previous list', 'continue');
+}
+
+const isCompacted = (err: unknown): boolean => /required revision has been compacted/i.test(String((err as Error)?.message));
+const isFutureRevision = (err: unknown): boolean => /required revision is a future revision/i.test(String((err as Error)?.message));
+const isTooLarge = (err: unknown): boolean => /RESOURCE_EXHAUSTED|larger than max/i.test(String((err as Error)?.message));
+
+type WriteResult =
+  | { kind: 'written'; obj: KubeObject }
+  | { kind: 'noop'; obj: KubeObject }
+  | { kind: 'conflict'; current: StoredObject | undefined };
+
+type CasResult = { ok: true; revision: string } | { ok: false; current: StoredObject | undefined };
+
+export class EtcdStore implements Store {
+  readonly #client: Etcd3;
+  readonly #prefix: string;
+  readonly #listChunk: number;
+  readonly #bookmarkIntervalMs: number;
+  readonly #watcherBuffer: number;
+  readonly #maxAttempts: number;
+  readonly #now: () => Date;
+
+  constructor(
+    client: Etcd3,
+    readonly resource: StorageResource,
+    opts: EtcdStoreOptions = {},
+  ) {
+    this.#client = client;
+    const root = (opts.prefix ?? '/registry').replace(/\/+$/, '');
+    this.#prefix = `${root}/${resource.group || 'core'}/${resource.resource}/`;
+    this.#listChunk = opts.listChunkSize ?? 1000;
+    this.#bookmarkIntervalMs = opts.bookmarkIntervalMs ?? 60_000;
+    this.#watcherBuffer = opts.watcherBufferSize ?? 1000;
+    this.#maxAttempts = opts.maxUpdateAttempts ?? 1000;
+    this.#now = opts.now ?? (() => new Date());
+  }
+
+  /** The etcd client (for the watch cache). */
+  get client(): Etcd3 {
+    return this.#client;
+  }
+
+  /** `/registry/<group>/<resource>/`: every key of this resource starts with it. */
+  get keyPrefix(): string {
+    return this.#prefix;
+  }
+
+  // ---------------------------------------------------------------- keys & codec
+
+  /** The etcd key of an object; validates namespace and name. */
+  keyFor(namespace: string | undefined, name: string | undefined): string {
+    checkSegment('metadata.name', name);
+    if (this.resource.namespaced) {
+      checkSegment('metadata.namespace', namespace);
+      return `${this.#prefix}${namespace}/${name}`;
+    }
+    return `${this.#prefix}${name}`;
+  }
+
+  /** Decodes a key-value into a fresh object with resourceVersion = mod revision. */
+  decode(kv: IKeyValue): KubeObject {
+    const obj = JSON.parse(kv.value.toString('utf8')) as KubeObject;
+    if (obj === null || typeof obj !== 'object' || typeof obj.metadata !== 'object' || obj.metadata === null) {
+      throw new Error(`corrupt object at ${kv.key.toString()}: not a JSON object with metadata`);
+    }
+    obj.metadata.resourceVersion = String(kv.mod_revision);
+    return obj;
+  }
+
+  #stored(kv: IKeyValue): StoredObject {
+    return { key: kv.key.toString('utf8'), obj: this.decode(kv), raw: kv.value, modRevision: String(kv.mod_revision) };
+  }
+
+  /** Serialized form: the object without metadata.resourceVersion. */
+  #encode(obj: KubeObject): Buffer {
+    const { resourceVersion: _rv, ...metadata } = obj.metadata;
+    return Buffer.from(JSON.stringify({ ...obj, metadata }));
+  }
+
+  // ---------------------------------------------------------------- reads
+
+  /** Reads one key from etcd (linearizable). */
+  async readStored(key: string): Promise<StoredObject | undefined> {
+    const res = await this.#client.kv.range({ key: Buffer.from(key) });
+    const kv = res.kvs[0];
+    return kv ? this.#stored(kv) : undefined;
+  }
+
+  async get(namespace: string | undefined, name: string, _opts?: GetOptions): Promise<KubeObject> {
+    const key = this.keyFor(this.resource.namespaced ? namespace : undefined, name);
+    const cur = await this.readStored(key);
+    if (!cur) throw new NotFoundError(key, name);
+    return cur.obj;
+  }
+
+  /** The current etcd revision (a cheap linearizable read of one absent key). */
+  async currentRevision(): Promise<number> {
+    const res = await this.#client.kv.range({ key: Buffer.from(this.#prefix), limit: 1 });
+    return Number(res.header.revision);
+  }
+
+  /**
+   * Every object under the resource prefix at one revision (current when `revision` is 0),
+   * read in chunks. Used by the watch cache for its initial list and relists.
+   */
+  async listAllStored(revision = 0): Promise<{ items: StoredObject[]; revision: number }> {
+    const items: StoredObject[] = [];
+    const end = prefixEnd(Buffer.from(this.#prefix));
+    let key = Buffer.from(this.#prefix);
+    let rev = revision;
+    for (;;) {
+      const res = await this.#range(key, end, this.#listChunk, rev);
+      if (rev === 0) rev = Number(res.header.revision);
+      for (const kv of res.kvs) items.push(this.#stored(kv));
+      if (!res.more || res.kvs.length === 0) break;
+      key = Buffer.concat([res.kvs[res.kvs.length - 1]!.key, Buffer.from([0])]);
+    }
+    return { items, revision: rev };
+  }
+
+  /** One range request; halves the chunk when a response would exceed gRPC's message size. */
+  async #range(key: Buffer, end: Buffer, limit: number, revision: number): Promise<IRangeResponse> {
+    for (;;) {
+      try {
+        return await this.#client.kv.range({ key, range_end: end, limit, revision });
+      } catch (err) {
+        if (isTooLarge(err) && limit > 1) {
+          limit = Math.max(1, Math.floor(limit / 2));
+          continue;
+        }
+        throw err;
+      }
+    }
+  }
+
+  async list(opts: ListOptions = {}): Promise<ListResult> {
+    const selector = new ObjectSelector(this.resource, opts.labelSelector, opts.fieldSelector);
+    const minRevision = parseResourceVersion(opts.resourceVersion);
+    if (opts.limit !== undefined && (!Number.isInteger(opts.limit) || opts.limit < 0)) {
+      throw new InvalidRequestError(`invalid limit ${opts.limit}: must be a non-negative integer`, 'limit');
+    }
+    const limit = opts.limit ?? 0;
+    let namespace: string | undefined;
+    if (this.resource.namespaced) {
+      namespace = opts.namespace || selector.namespace || undefined;
+      if (namespace !== undefined) checkSegment('metadata.namespace', namespace);
+    }
+    const prefix = namespace !== undefined ? `${this.#prefix}${namespace}/` : this.#prefix;
+    let start = Buffer.from(prefix);
+    let end = prefixEnd(start);
+    // metadata.name=<x> with a known namespace (or cluster-scoped): one key.
+    if (selector.name !== undefined && (namespace !== undefined || !this.resource.namespaced) && !selector.name.includes('/')) {
+      start = Buffer.from(prefix + selector.name);
+      end = Buffer.concat([start, Buffer.from([0])]);
+    }
+    let revision = 0;
+    if (opts.continue) {
+      if (opts.resourceVersion && opts.resourceVersion !== '0') {
+        throw new InvalidRequestError('specifying resourceVersion is not allowed when using continue', 'resourceVersion');
+      }
+      const token = decodeContinue(opts.continue);
+      revision = token.rv;
+      const from = Buffer.from(prefix + token.start);
+      if (Buffer.compare(from, start) > 0) start = from;
+    }
+
+    const items: KubeObject[] = [];
+    let fetch = limit > 0 ? limit : this.#listChunk;
+    let next: Buffer | undefined; // first key not yet examined, when more may follow
+    let remaining: number | undefined;
+    let key = start;
+    try {
+      for (;;) {
+        const res = await this.#range(key, end, fetch, revision);
+        if (revision === 0) revision = Number(res.header.revision);
+        const kvs = res.kvs;
+        let i = 0;
+        for (; i < kvs.length; i++) {
+          const obj = this.decode(kvs[i]!);
+          if (!selector.matches(obj)) continue;
+          items.push(obj);
+          if (limit > 0 && items.length === limit) {
+            i++;
+            break;
+          }
+        }
+        const consumedAll = i >= kvs.length;
+        const more = !consumedAll || res.more;
+        if (limit > 0 && items.length === limit) {
+          if (more) {
+            next = Buffer.concat([kvs[i - 1]!.key, Buffer.from([0])]);
+            if (selector.empty && consumedAll) remaining = Number(res.count) - kvs.length;
+          }
+          break;
+        }
+        if (!res.more || kvs.length === 0) break;
+        key = Buffer.concat([kvs[kvs.length - 1]!.key, Buffer.from([0])]);
+        if (limit > 0) fetch = Math.min(Math.max(fetch * 2, limit), 10_000);
+      }
+    } catch (err) {
+      if (isCompacted(err)) {
+        throw new ExpiredError(
+          String(revision),
+          'the continue token is too old: the revision it lists at has been compacted; start a new list without continue',
+        );
+      }
+      if (isFutureRevision(err)) throw new InvalidRequestError('continue token is invalid: its revision is in the future', 'continue');
+      throw err;
+    }
+    if (!opts.continue && minRevision > 0 && revision < minRevision) {
+      throw new TooLargeResourceVersionError(String(minRevision), String(revision));
+    }
+    const result: ListResult = { items, resourceVersion: String(revision) };
+    if (next) {
+      result.continue = encodeContinue({ rv: revision, start: next.subarray(Buffer.byteLength(prefix)).toString('utf8') });
+      if (remaining !== undefined) result.remainingItemCount = remaining;
+    }
+    return result;
+  }
+
+  // ---------------------------------------------------------------- writes
+
+  async create(input: KubeObject): Promise<KubeObject> {
+    const name = input.metadata?.name;
+    const namespace = input.metadata?.namespace;
+    if (!this.resource.namespaced && namespace) {
+      throw new InvalidRequestError(
+        `metadata.namespace: must be empty: ${this.resource.resource} are cluster-scoped`,
+        'metadata.namespace',
+      );
+    }
+    const key = this.keyFor(namespace, name);
+    const { resourceVersion: _rv, deletionTimestamp: _dt, deletionGracePeriodSeconds: _dg, ...rest } = input.metadata;
+    const metadata: ObjectMeta = {
+      ...rest,
+      uid: randomUUID(),
+      creationTimestamp: timestamp(this.#now()),
+      generation: 1,
+    };
+    const obj: KubeObject = { ...input, metadata };
+    const keyBuf = Buffer.from(key);
+    const res = await this.#client.kv.txn({
+      compare: [{ key: keyBuf, target: 'Mod', result: 'Equal', mod_revision: 0 }],
+      success: [{ request_put: { key: keyBuf, value: this.#encode(obj) } }],
+      failure: [],
+    });
+    if (!res.succeeded) throw new AlreadyExistsError(key, name!);
+    metadata.resourceVersion = String(res.header.revision);
+    return obj;
+  }
+
+  /** Compare-and-swap: put (or delete, when `value` is undefined) if the mod revision is still `expected`. */
+  async #cas(key: string, expected: string, value: Buffer | undefined): Promise<CasResult> {
+    const keyBuf = Buffer.from(key);
+    const op: IRequestOp = value ? { request_put: { key: keyBuf, value } } : { request_delete_range: { key: keyBuf } };
+    const res = await this.#client.kv.txn({
+      compare: [{ key: keyBuf, target: 'Mod', result: 'Equal', mod_revision: expected }],
+      success: [op],
+      failure: [{ request_range: { key: keyBuf } }],
+    });
+    if (res.succeeded) return { ok: true, revision: String(res.header.revision) };
+    const kv = res.responses[0]?.response_range?.kvs[0];
+    return { ok: false, current: kv ? this.#stored(kv) : undefined };
+  }
+
+  async update(obj: KubeObject): Promise<KubeObject> {
+    const key = this.keyFor(obj.metadata?.namespace, obj.metadata?.name);
+    const current = await this.readStored(key);
+    return this.updateFrom(obj, current, key);
+  }
+
+  /**
+   * update() against a known current state (the watch cache passes its copy when it is
+   * at exactly the caller's resourceVersion, saving the read). A stale `current` is safe:
+   * the compare-and-swap fails and the caller gets a ConflictError.
+   */
+  async updateFrom(obj: KubeObject, current: StoredObject | undefined, key = this.keyFor(obj.metadata?.namespace, obj.metadata?.name)): Promise<KubeObject> {
+    const name = obj.metadata.name!;
+    if (!current) throw new NotFoundError(key, name);
+    const rv = obj.metadata.resourceVersion;
+    if (rv && rv !== current.modRevision) throw new ConflictError(key, name, rv, current.modRevision);
+    const r = await this.#write(key, obj, current);
+    if (r.kind === 'conflict') {
+      if (!r.current) throw new NotFoundError(key, name);
+      throw new ConflictError(key, name, current.modRevision, r.current.modRevision);
+    }
+    return r.obj;
+  }
+
+  /**
+   * Writes `desired` over `current` with CAS on current's mod revision: carries over the
+   * system fields, bumps generation on spec change, skips unchanged writes and removes
+   * an object whose deletion has no finalizers left.
+   */
+  async #write(
+    key: string,
+    desired: KubeObject,
+    current: StoredObject,
+  ): Promise<WriteResult> {
+    const cm = current.obj.metadata;
+    const dm = desired.metadata;
+    if (dm.name !== cm.name || (this.resource.namespaced && dm.namespace !== cm.namespace)) {
+      throw new InvalidRequestError('metadata.name and metadata.namespace cannot change', 'metadata.name');
+    }
+    const { resourceVersion: _rv, ...rest } = dm;
+    const metadata: ObjectMeta = {
+      ...rest,
+      uid: cm.uid,
+      creationTimestamp: cm.creationTimestamp,
+      generation: jsonEqual(desired.spec, current.obj.spec) ? cm.generation : (cm.generation ?? 0) + 1,
+      deletionTimestamp: cm.deletionTimestamp,
+      deletionGracePeriodSeconds: cm.deletionGracePeriodSeconds,
+    };
+    for (const k of ['uid', 'creationTimestamp', 'generation', 'deletionTimestamp', 'deletionGracePeriodSeconds'] as const) {
+      if (metadata[k] === undefined) delete metadata[k];
+    }
+    if (!this.resource.namespaced) delete metadata.namespace;
+    const next: KubeObject = { ...desired, metadata };
+    const value = this.#encode(next);
+    if ((current.raw && value.equals(current.raw)) || this.#sameStored(next, current.obj)) {
+      return { kind: 'noop', obj: this.#fresh(current) };
+    }
+    const remove = metadata.deletionTimestamp !== undefined && (metadata.finalizers?.length ?? 0) === 0;
+    const r = await this.#cas(key, current.modRevision, remove ? undefined : value);
+    if (!r.ok) return { kind: 'conflict', current: r.current };
+    metadata.resourceVersion = r.revision;
+    return { kind: 'written', obj: next };
+  }
+
+  /** Equal as stored (ignoring resourceVersion). */
+  #sameStored(next: KubeObject, cur: KubeObject): boolean {
+    const { resourceVersion: _a, ...cm } = cur.metadata;
+    return jsonEqual(next, { ...cur, metadata: cm });
+  }
+
+  /** A caller-owned copy of a stored object (decoded objects are already private; cached ones are frozen). */
+  #fresh(s: StoredObject): KubeObject {
+    return Object.isFrozen(s.obj) ? structuredClone(s.obj) : s.obj;
+  }
+
+  async guaranteedUpdate(namespace: string | undefined, name: string, tryUpdate: UpdateFn): Promise<KubeObject> {
+    return this.guaranteedUpdateFrom(namespace, name, tryUpdate, undefined);
+  }
+
+  /**
+   * guaranteedUpdate starting from `cached` (possibly stale) when given. If the update
+   * turns out to be a no-op against a cached state, the state is re-read from etcd
+   * before concluding, so a stale cache never hides a needed write.
+   */
+  async guaranteedUpdateFrom(
+    namespace: string | undefined,
+    name: string,
+    tryUpdate: UpdateFn,
+    cached: StoredObject | undefined,
+  ): Promise<KubeObject> {
+    const key = this.keyFor(this.resource.namespaced ? namespace : undefined, name);
+    let current = cached ?? (await this.readStored(key));
+    let fromCache = cached !== undefined;
+    let lastConflict: ConflictError | undefined;
+    for (let attempt = 0; attempt < this.#maxAttempts; attempt++) {
+      if (!current) throw new NotFoundError(key, name);
+      const copy = current.raw ? this.decodeRaw(current) : structuredClone(current.obj);
+      const desired = await tryUpdate(copy);
+      if (desired === null) {
+        if (!fromCache) return this.#fresh(current);
+        const fresh = await this.readStored(key);
+        fromCache = false;
+        if (fresh && fresh.modRevision === current.modRevision) return this.#fresh(fresh);
+        current = fresh;
+        continue;
+      }
+      const r = await this.#write(key, { ...desired, metadata: { ...desired.metadata, resourceVersion: current.modRevision } }, current);
+      if (r.kind === 'written') return r.obj;
+      if (r.kind === 'noop') {
+        if (!fromCache) return r.obj;
+        current = await this.readStored(key);
+        fromCache = false;
+        continue;
+      }
+      lastConflict = new ConflictError(key, name, current.modRevision, r.current?.modRevision ?? '');
+      current = r.current;
+      fromCache = false;
+    }
+    throw lastConflict ?? new ConflictError(key, name, '', '');
+  }
+
+  /** A private decoded copy of a stored object with a raw value. */
+  decodeRaw(s: StoredObject): KubeObject {
+    const obj = JSON.parse(s.raw!.toString('utf8')) as KubeObject;
+    obj.metadata.resourceVersion = s.modRevision;
+    return obj;
+  }
+
+  async delete(namespace: string | undefined, name: string, opts: DeleteOptions = {}): Promise<DeleteResult> {
+    const key = this.keyFor(this.resource.namespaced ? namespace : undefined, name);
+    let current = await this.readStored(key);
+    for (let attempt = 0; attempt < this.#maxAttempts; attempt++) {
+      if (!current) throw new NotFoundError(key, name);
+      const m = current.obj.metadata;
+      const pre = opts.preconditions;
+      if (pre?.uid && pre.uid !== m.uid) {
+        throw new ConflictError(key, name, pre.resourceVersion ?? '', current.modRevision,
+          `Precondition failed: UID in precondition: ${pre.uid}, UID in object meta: ${m.uid ?? ''}`);
+      }
+      if (pre?.resourceVersion && pre.resourceVersion !== current.modRevision) {
+        throw new ConflictError(key, name, pre.resourceVersion, current.modRevision,
+          `Precondition failed: ResourceVersion in precondition: ${pre.resourceVersion}, ResourceVersion in object meta: ${current.modRevision}`);
+      }
+      if ((m.finalizers?.length ?? 0) > 0) {
+        if (m.deletionTimestamp) return { object: this.#fresh(current), deleted: false };
+        const { resourceVersion: _rv, ...rest } = m;
+        const metadata: ObjectMeta = {
+          ...rest,
+          deletionTimestamp: timestamp(this.#now()),
+          deletionGracePeriodSeconds: 0,
+          ...(m.generation !== undefined ? { generation: m.generation + 1 } : {}),
+        };
+        const next: KubeObject = { ...(this.#fresh(current)), metadata };
+        const r = await this.#cas(key, current.modRevision, this.#encode(next));
+        if (r.ok) {
+          metadata.resourceVersion = r.revision;
+          return { object: next, deleted: false };
+        }
+        current = r.current;
+        continue;
+      }
+      const r = await this.#cas(key, current.modRevision, undefined);
+      if (r.ok) {
+        const object = this.#fresh(current);
+        object.metadata.resourceVersion = r.revision;
+        return { object, deleted: true };
+      }
+      current = r.current;
+    }
+    throw new ConflictError(key, name, '', current?.modRevision ?? '', `delete of ${key} kept conflicting; giving up`);
+  }
+
+  // ---------------------------------------------------------------- watch
+
+  /**
+   * A watch served by its own etcd watch (no cache): initial state from a list, then
+   * changes; selector transitions become ADDED / DELETED. Prefer CachedStore for
+   * anything with many watchers.
+   */
+  watch(opts: WatchOptions, onEvent: WatchHandler, onError: WatchErrorHandler): Watch {
+    const selector = new ObjectSelector(this.resource, opts.labelSelector, opts.fieldSelector);
+    const fromRevision = parseResourceVersion(opts.resourceVersion);
+    const initial = opts.sendInitialEvents ?? fromRevision === 0;
+    const namespace = this.resource.namespaced ? opts.namespace || selector.namespace || undefined : undefined;
+    if (namespace !== undefined) checkSegment('metadata.namespace', namespace);
+    const prefix = namespace !== undefined ? `${this.#prefix}${namespace}/` : this.#prefix;
+    let stream: EtcdWatchStream | undefined;
+    let timer: NodeJS.Timeout | undefined;
+    let delivered = fromRevision; // highest revision every event of which was delivered
+    const channel = new WatcherChannel(onEvent, onError, this.#watcherBuffer, () => {
+      stream?.close();
+      clearInterval(timer);
+    });
+    const matches = (o: KubeObject | undefined): o is KubeObject => o !== undefined && selector.matches(o);
+
+    const start = async (): Promise<void> => {
+      let rev = fromRevision;
+      if (initial) {
+        const snapshot = await this.list({
+          namespace,
+          labelSelector: opts.labelSelector,
+          fieldSelector: opts.fieldSelector,
+        });
+        rev = Math.max(rev, Number(snapshot.resourceVersion));
+        channel.pushUnbounded(snapshot.items.map((o) => new LazyWatchEvent('ADDED', o)));
+        if (opts.allowBookmarks) channel.push(bookmarkEvent(this.resource, String(rev), true));
+      } else if (rev === 0) {
+        rev = await this.currentRevision();
+      }
+      delivered = rev;
+      if (channel.done) return;
+      stream = new EtcdWatchStream(
+        this.#client,
+        { key: Buffer.from(prefix), rangeEnd: prefixEnd(Buffer.from(prefix)), startRevision: rev + 1, prevKv: true },
+        {
+          events: (events) => {
+            for (const e of events) {
+              const cur = e.type === 'Put' ? this.decode(e.kv) : undefined;
+              let prev: KubeObject | undefined;
+              if (e.prev_kv && e.prev_kv.value && e.prev_kv.value.length > 0) {
+                prev = this.decode(e.prev_kv);
+                prev.metadata.resourceVersion = String(e.kv.mod_revision);
+              }
+              const curOk = matches(cur);
+              const prevOk = matches(prev);
+              if (curOk) channel.push(new LazyWatchEvent(prevOk ? 'MODIFIED' : 'ADDED', cur));
+              else if (prevOk) channel.push(new LazyWatchEvent('DELETED', prev!));
+              delivered = Number(e.kv.mod_revision);
+            }
+          },
+          progress: (revision) => {
+            delivered = Math.max(delivered, revision);
+          },
+          compacted: (compactRevision) => {
+            channel.fail(new ExpiredError(String(delivered), `etcd compacted history up to revision ${compactRevision}`));
+          },
+        },
+      ).start();
+      if (opts.allowBookmarks && this.#bookmarkIntervalMs > 0) {
+        timer = setInterval(() => {
+          if (channel.idle) channel.push(bookmarkEvent(this.resource, String(delivered)));
+        }, this.#bookmarkIntervalMs);
+        timer.unref?.();
+      }
+    };
+    start().catch((err: unknown) => {
+      if (isCompacted(err)) channel.fail(new ExpiredError(String(fromRevision), 'compacted'));
+      else channel.fail(err instanceof Error ? err : new Error(String(err)));
+    });
+    return { stop: () => channel.stop() };
+  }
+}
+
+function checkSegment(field: string, value: string | undefined): void {
+  if (!value) throw new InvalidRequestError(`${field}: Required value`, field);
+  if (value.includes('/') || value === '.' || value === '..' || value.includes('\0')) {
+    throw new InvalidRequestError(`${field}: Invalid value "${value}": may not contain "/", NUL, or be "." or ".."`, field);
+  }
+}
