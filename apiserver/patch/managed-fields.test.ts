@@ -1,5 +1,5 @@
 import type { KubeObject, ManagedFieldsEntry } from '../../api-types/meta.js';
-import { decodeManagedFields, describeManager, encodeManagedFields, recordUpdate } from './managed-fields.js';
+import { decodeManagedFields, describeManager, encodeManagedFields, recordUpdate, withManagedFields } from './managed-fields.js';
 import { API_VERSION, T1, T2, T3, vm, vmSchema } from './testdata.js';
 
 const entry = (manager: string, fieldsV1: Record<string, unknown>, time = '2025-01-01T09:00:00Z', extra: Partial<ManagedFieldsEntry> = {}): ManagedFieldsEntry => ({
@@ -98,6 +98,15 @@ describe('recordUpdate', () => {
     const got = recordUpdate(old, vm(spec, { metadata: { name: 'web', resourceVersion: '9' } }), 'kubectl-edit', undefined, { schema: vmSchema, now: T2 });
     expect(got).toEqual([creator]);
     expect(got).not.toBe(old.metadata.managedFields);
+  });
+
+  test('an object without managedFields stays without them after a no-op', () => {
+    const old = vm(spec);
+    const got = recordUpdate(old, vm(spec), 'kubectl-edit', undefined, { schema: vmSchema, now: T2 });
+    expect(got).toEqual([]);
+    expect(withManagedFields(vm(spec), got)).toEqual(old);
+    expect('managedFields' in withManagedFields(vm(spec), got).metadata).toBe(false);
+    expect(withManagedFields(vm(spec), [creator]).metadata.managedFields).toEqual([creator]);
   });
 
   test('without a schema lists are atomic', () => {

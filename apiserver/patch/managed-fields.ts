@@ -153,6 +153,17 @@ export function encodeManagedFields(managers: readonly ManagerFields[]): Managed
     }));
 }
 
+/**
+ * A copy of `obj` with `metadata.managedFields` set to `entries`, or without the field when
+ * `entries` is empty (so an object that never had managedFields compares equal after a no-op).
+ */
+export function withManagedFields<T extends KubeObject>(obj: T, entries: ManagedFieldsEntry[]): T {
+  const metadata = { ...obj.metadata };
+  if (entries.length > 0) metadata.managedFields = entries;
+  else delete metadata.managedFields;
+  return { ...obj, metadata };
+}
+
 /** RFC 3339 with second precision, as metav1.Time serializes. */
 export function formatTime(date: Date): string {
   return date.toISOString().replace(/\.\d+Z$/, 'Z');
@@ -175,6 +186,7 @@ export interface RecordUpdateOptions {
  * - entries left empty are dropped;
  * - the manager's entry gets `time` only when it took some field, so a no-op write returns
  *   the old managedFields unchanged (as given, not re-encoded).
+ * Returns the entries (empty when none: store them with {@link withManagedFields}).
  * The previous managedFields are read from `oldObj`; the caller decides what to do with
  * managedFields a client sent in `newObj` (Kubernetes uses them as the new base when they differ).
  */

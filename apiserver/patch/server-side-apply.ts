@@ -20,7 +20,7 @@ import { FieldSet, formatPath } from './field-set.js';
 import { clone, deepEqual, getOwn, hasOwn, isObject, setOwn, type JsonObject } from './json.js';
 import {
   compareViews, decodeManagedFields, describeManager, encodeManagedFields, fieldSetOfView, formatTime, managerKey,
-  TRACKED_METADATA, trackedView, UNTRACKED_TOP_LEVEL, type ManagerFields, type Subresource,
+  TRACKED_METADATA, trackedView, UNTRACKED_TOP_LEVEL, withManagedFields, type ManagerFields, type Subresource,
 } from './managed-fields.js';
 import { fieldSchema, InvalidListError, shapeOf, withObjectMeta, type ListItem, type StructuralSchema } from './schema.js';
 
@@ -111,7 +111,8 @@ export function apply(request: ApplyRequest): ApplyResult {
   const managers = decodeManagedFields(live?.metadata?.managedFields);
   if (live && managers.length === 0) {
     const existing = fieldSetOfView(liveView, schema);
-    if (!existing.isEmpty()) managers.push({ manager: BEFORE_FIRST_APPLY, operation: 'Update', apiVersion, fields: existing });
+    const liveVersion = String(live.apiVersion ?? apiVersion);
+    if (!existing.isEmpty()) managers.push({ manager: BEFORE_FIRST_APPLY, operation: 'Update', apiVersion: liveVersion, fields: existing });
   }
   const self: ManagerFields = { manager, operation: 'Apply', apiVersion, ...(subresource ? { subresource } : {}), fields: configFields };
   const selfKey = managerKey(self);
@@ -131,7 +132,8 @@ export function apply(request: ApplyRequest): ApplyResult {
     m.fields = m.fields.difference(taken).difference(comparison.removed);
   }
   if (conflicts.length > 0 && !force) {
-    throw new ApplyConflictError(conflicts.sort((a, b) => (a.message + a.field < b.message + b.field ? -1 : 1)));
+    const order = (a: ApplyConflict, b: ApplyConflict) => (a.message === b.message ? (a.field < b.field ? -1 : 1) : a.message < b.message ? -1 : 1);
+    throw new ApplyConflictError(conflicts.sort(order));
   }
 
   const viewChanged = !live || !deepEqual(liveView, result);
@@ -139,9 +141,7 @@ export function apply(request: ApplyRequest): ApplyResult {
   const managedFields = encodeManagedFields([...others, { ...self, time }]);
 
   const base = live ?? creationBase(applied);
-  const object = subresource === 'status' ? withStatus(base, result) : withMainView(base, result);
-  if (managedFields.length > 0) object.metadata.managedFields = managedFields;
-  else delete object.metadata.managedFields;
+  const object = withManagedFields(subresource === 'status' ? withStatus(base, result) : withMainView(base, result), managedFields);
   return { object, changed: !live || !deepEqual(live, object), created: !live };
 }
 
@@ -193,7 +193,7 @@ function withTrackedMetadata(base: object, tracked: JsonObject): JsonObject {
 }
 
 /** Merges `config` into `live` (neither is mutated; the result shares nothing with them). */
-export function mergeValue(live: unknown, config: unknown, schema: StructuralSchema | undefined): unknown {
+function mergeValue(live: unknown, config: unknown, schema: StructuralSchema | undefined): unknown {
   if (live === undefined) return clone(config);
   const configShape = shapeOf(schema, config, false);
   const liveShape = shapeOf(schema, live, false);
