@@ -90,7 +90,7 @@ export class FieldSet {
     const out: JsonObject = {};
     if (this.member && this.children.size > 0) out['.'] = {};
     for (const key of [...this.children.keys()].sort(compareElements)) {
-      Object.defineProperty(out, key, { value: this.children.get(key)!.toFieldsV1(), enumerable: true, writable: true, configurable: true });
+      out[key] = this.children.get(key)!.toFieldsV1(); // keys are "f:…"/"k:…"/…, never "__proto__"
     }
     return out;
   }

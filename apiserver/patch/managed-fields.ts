@@ -16,7 +16,7 @@
  */
 import type { KubeObject, ManagedFieldsEntry } from '../../api-types/meta.js';
 import { FieldSet } from './field-set.js';
-import { clone, hasOwn, isObject, type JsonObject } from './json.js';
+import { clone, hasOwn, isObject, setOwn, type JsonObject } from './json.js';
 import { withObjectMeta, type StructuralSchema } from './schema.js';
 import { compareValues, fieldSetOfValue, type Comparison } from './typed.js';
 
@@ -48,7 +48,7 @@ export function trackedView(obj: KubeObject | JsonObject | undefined, subresourc
       for (const field of TRACKED_METADATA) if (hasOwn(metadata, field)) tracked[field] = clone(metadata[field]);
       if (Object.keys(tracked).length > 0) view.metadata = tracked;
     } else {
-      Object.defineProperty(view, key, { value: clone(obj[key]), enumerable: true, writable: true, configurable: true });
+      setOwn(view, key, clone(obj[key]));
     }
   }
   return view;

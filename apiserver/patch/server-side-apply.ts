@@ -218,7 +218,7 @@ function mergeValue(live: unknown, config: unknown, schema: StructuralSchema | u
  */
 function mergeItems(live: ListItem[], config: ListItem[], itemSchema: StructuralSchema | undefined): unknown[] {
   const liveByKey = new Map(live.map((item) => [item.element, item.value]));
-  const configKeys = new Set(config.map((item) => item.element));
+  const configIndex = new Map(config.map((item, index) => [item.element, index]));
   const shared = config.filter((item) => liveByKey.has(item.element));
   const out: unknown[] = [];
   let next = 0; // next config item not yet emitted
@@ -227,12 +227,12 @@ function mergeItems(live: ListItem[], config: ListItem[], itemSchema: Structural
     for (; next < end; next++) if (!liveByKey.has(config[next]!.element)) out.push(clone(config[next]!.value));
   };
   for (const item of live) {
-    if (!configKeys.has(item.element)) {
+    if (!configIndex.has(item.element)) {
       out.push(clone(item.value));
       continue;
     }
     const target = shared[slot++]!;
-    const index = config.indexOf(target);
+    const index = configIndex.get(target.element)!;
     emitUntil(index);
     out.push(mergeValue(liveByKey.get(target.element), target.value, itemSchema));
     next = index + 1;
