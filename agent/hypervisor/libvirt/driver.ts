@@ -362,7 +362,7 @@ export class LibvirtDriver implements HypervisorDriver {
         reason = 'Timeout';
         break;
       default:
-        if (/already exists/i.test(msg)) reason = operation.includes('Pool') ? 'PoolExists' : operation.includes('Volume') ? 'VolumeExists' : 'DomainExists';
+        if (/already (exists|defined)/i.test(msg)) reason = operation.includes('Pool') ? 'PoolExists' : operation.includes('Volume') ? 'VolumeExists' : 'DomainExists';
     }
     return new HypervisorError(reason, msg, details);
   }
