@@ -83,6 +83,11 @@ export interface LibvirtDriverOptions {
   log?: (level: 'debug' | 'info' | 'warn' | 'error', message: string) => void;
 }
 
+interface Session {
+  domainCallbackId: number;
+  poolCallbackId: number;
+}
+
 const UNDEFINE_FLAGS =
   VIR_DOMAIN_UNDEFINE_MANAGED_SAVE | VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA | VIR_DOMAIN_UNDEFINE_NVRAM | VIR_DOMAIN_UNDEFINE_CHECKPOINTS_METADATA;
 
@@ -115,8 +120,6 @@ export class LibvirtDriver implements HypervisorDriver {
   private attempt = 0;
   private reconnectTimer: NodeJS.Timeout | null = null;
   private announcedLost = false;
-  private domainCallbackId = -1;
-  private poolCallbackId = -1;
   private readonly listeners = new Set<HypervisorEventListener>();
   private readonly stateWaiters = new Set<() => void>();
   /** Ownership metadata per domain UUID; invalidated by Defined/Undefined events and reconnects. */
@@ -216,10 +219,12 @@ export class LibvirtDriver implements HypervisorDriver {
   private async tryConnect(): Promise<void> {
     if (this.connectionState() === 'closed') return;
     let client: RpcClient | null = null;
+    // Callback ids of this connection; events may arrive before the registration replies.
+    const session: Session = { domainCallbackId: -1, poolCallbackId: -1 };
     try {
       client = await RpcClient.connect(this.socketPath, {
         callTimeoutMs: this.opts.callTimeoutMs,
-        onMessage: (proc, body) => this.onMessage(client, proc, body),
+        onMessage: (proc, body) => this.onMessage(session, proc, body),
         onClose: (reason) => this.onClientClosed(client, reason),
       });
       const auth = await client.call(Procs.authList, undefined, { timeoutMs: 10_000 });
@@ -228,10 +233,13 @@ export class LibvirtDriver implements HypervisorDriver {
         await client.call(Procs.authPolkit, undefined, { timeoutMs: 10_000 });
       }
       await client.call(Procs.connectOpen, { name: this.uri, flags: 0 }, { timeoutMs: 10_000 });
-      const domainCb = await client.call(Procs.connectDomainEventCallbackRegisterAny, { eventID: VIR_DOMAIN_EVENT_ID_LIFECYCLE, dom: null }, { timeoutMs: 10_000 });
-      let poolCb = -1;
+      session.domainCallbackId = await client.call(
+        Procs.connectDomainEventCallbackRegisterAny,
+        { eventID: VIR_DOMAIN_EVENT_ID_LIFECYCLE, dom: null },
+        { timeoutMs: 10_000 },
+      );
       try {
-        poolCb = await client.call(Procs.connectStoragePoolEventRegisterAny, { eventID: VIR_STORAGE_POOL_EVENT_ID_LIFECYCLE, pool: null }, { timeoutMs: 10_000 });
+        session.poolCallbackId = await client.call(Procs.connectStoragePoolEventRegisterAny, { eventID: VIR_STORAGE_POOL_EVENT_ID_LIFECYCLE, pool: null }, { timeoutMs: 10_000 });
       } catch (err) {
         this.log('warn', `storage pool events unavailable: ${(err as Error).message}`);
       }
@@ -241,8 +249,6 @@ export class LibvirtDriver implements HypervisorDriver {
         return;
       }
       this.client = client;
-      this.domainCallbackId = domainCb;
-      this.poolCallbackId = poolCb;
       this.ownerCache.clear();
       this.attempt = 0;
       const wasLost = this.announcedLost;
@@ -283,20 +289,20 @@ export class LibvirtDriver implements HypervisorDriver {
     this.reconnectTimer.unref?.();
   }
 
-  private onMessage(client: RpcClient | null, proc: number, body: XdrReader): void {
-    if (client !== this.client && this.client !== null) return;
+  private onMessage(session: Session, proc: number, body: XdrReader): void {
+    if (this.connectionState() === 'closed') return;
     const timestamp = Date.now();
     try {
       if (proc === PROC_DOMAIN_EVENT_CALLBACK_LIFECYCLE) {
         const m = decodeDomainLifecycleMsg(body);
-        if (m.callbackID !== this.domainCallbackId && this.domainCallbackId !== -1) return;
+        if (session.domainCallbackId !== -1 && m.callbackID !== session.domainCallbackId) return;
         const uuid = bytesToUuid(m.dom.uuid);
         const type = (DomainEventNames[m.event] ?? 'Defined') as DomainEventType;
         if (type === 'Defined' || type === 'Undefined') this.ownerCache.delete(uuid);
         this.emit({ kind: 'domain', uuid, name: m.dom.name, type, detail: DomainEventDetails[m.event]?.[m.detail] ?? 'unknown', timestamp });
       } else if (proc === PROC_STORAGE_POOL_EVENT_LIFECYCLE) {
         const m = decodePoolLifecycleMsg(body);
-        if (m.callbackID !== this.poolCallbackId && this.poolCallbackId !== -1) return;
+        if (session.poolCallbackId !== -1 && m.callbackID !== session.poolCallbackId) return;
         const type = PoolEventNames[m.event] as PoolEventType | undefined;
         if (type) this.emit({ kind: 'pool', name: m.pool.name, type, timestamp });
       }
