@@ -68,9 +68,17 @@ export interface StoredObject {
   modRevision: string;
 }
 
-/** `metadata.creationTimestamp` format: RFC 3339 in UTC, seconds precision. */
+let lastSecond = Number.NaN;
+let lastStamp = '';
+
+/** `metadata.creationTimestamp` format: RFC 3339 in UTC, seconds precision (memoized per second). */
 export function timestamp(d: Date): string {
-  return d.toISOString().replace(/\.\d{3}Z$/, 'Z');
+  const second = Math.floor(d.getTime() / 1000);
+  if (second !== lastSecond) {
+    lastStamp = `${d.toISOString().slice(0, 19)}Z`;
+    lastSecond = second;
+  }
+  return lastStamp;
 }
 
 /** Kubernetes-style resourceVersion parameter: '' | '0' | positive integer. */
@@ -367,18 +375,20 @@ export class EtcdStore implements Store {
       );
     }
     const key = this.keyFor(namespace, name);
-    const { resourceVersion: _rv, deletionTimestamp: _dt, deletionGracePeriodSeconds: _dg, ...rest } = input.metadata;
     const metadata: ObjectMeta = {
-      ...rest,
+      ...input.metadata,
       uid: randomUUID(),
       creationTimestamp: timestamp(this.#now()),
       generation: 1,
     };
+    if (metadata.resourceVersion !== undefined) delete metadata.resourceVersion;
+    if (metadata.deletionTimestamp !== undefined) delete metadata.deletionTimestamp;
+    if (metadata.deletionGracePeriodSeconds !== undefined) delete metadata.deletionGracePeriodSeconds;
     const obj: KubeObject = { ...input, metadata };
     const keyBuf = Buffer.from(key);
     const res = await this.#client.kv.txn({
       compare: [{ key: keyBuf, target: 'Mod', result: 'Equal', mod_revision: 0 }],
-      success: [{ request_put: { key: keyBuf, value: this.#encode(obj) } }],
+      success: [{ request_put: { key: keyBuf, value: Buffer.from(JSON.stringify(obj)) } }],
       failure: [],
     });
     if (!res.succeeded) throw new AlreadyExistsError(key, name!);
@@ -402,6 +412,10 @@ export class EtcdStore implements Store {
 
   async update(obj: KubeObject): Promise<KubeObject> {
     const key = this.keyFor(obj.metadata?.namespace, obj.metadata?.name);
+    if (!obj.metadata.resourceVersion) {
+      // Unconditional: retried on conflict like guaranteedUpdate.
+      return this.guaranteedUpdateFrom(obj.metadata.namespace, obj.metadata.name!, () => obj, undefined);
+    }
     const current = await this.readStored(key);
     return this.updateFrom(obj, current, key);
   }

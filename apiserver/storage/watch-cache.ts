@@ -474,7 +474,11 @@ export class CachedStore implements Store {
 
   async update(obj: KubeObject): Promise<KubeObject> {
     const rv = obj.metadata?.resourceVersion;
-    const cached = rv ? this.#cached(obj.metadata.namespace, obj.metadata.name!) : undefined;
+    if (!rv) {
+      // Unconditional: a guaranteedUpdate starting from the cached object.
+      return this.guaranteedUpdate(obj.metadata.namespace, obj.metadata.name!, () => obj);
+    }
+    const cached = this.#cached(obj.metadata.namespace, obj.metadata.name!);
     let out: KubeObject;
     if (cached && cached.modRevision === rv) {
       out = await this.#inner.updateFrom(obj, cached);

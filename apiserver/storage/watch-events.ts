@@ -123,6 +123,17 @@ export class WatcherChannel {
 
   push(event: WatchEvent): void {
     if (this.#done) return;
+    if (!this.#busy && !this.#draining && this.#queue.length === 0) {
+      // Fast path: the handler keeps up; no queueing.
+      this.#draining = true;
+      try {
+        this.#deliver(event);
+      } finally {
+        this.#draining = false;
+      }
+      if (this.#queue.length > 0) this.#drain(); // the handler pushed re-entrantly
+      return;
+    }
     if (this.#queue.length >= this.bufferLimit) {
       this.fail(new SlowWatcherError(this.#queue.length));
       return;
