@@ -20,4 +20,6 @@ export default {
     { ...common, displayName: 'e2e', testMatch: ['<rootDir>/**/*.e2e.test.ts'] },
   ],
   testPathIgnorePatterns: ['/node_modules/', '/.quantix/'],
+  // Integration and end-to-end suites start real etcd, libvirt and Chromium.
+  testTimeout: 120_000,
 };

@@ -4,23 +4,23 @@ import { validate } from './validation.js';
 
 const table: [string, string, unknown, unknown][] = [
   [
-    'VM: runStrategy, cpu, paused, disk bus, network type and model',
+    'VM: runStrategy, cpu, paused and the VM-wide disk bus (list items are left as written)',
     'VirtualMachine',
     { kind: 'VirtualMachine', metadata: { name: 'a' }, spec: { memory: '1Gi', disks: [{ name: 'd', storagePool: 'p', size: '1Gi' }], networks: [{ name: 'n' }] } },
     {
       kind: 'VirtualMachine', metadata: { name: 'a' },
       spec: {
-        memory: '1Gi', runStrategy: 'Always', cpu: 1, paused: false,
-        disks: [{ name: 'd', storagePool: 'p', size: '1Gi', bus: 'virtio' }],
-        networks: [{ name: 'n', type: 'user', model: 'virtio' }],
+        memory: '1Gi', runStrategy: 'Always', cpu: 1, paused: false, diskBus: 'virtio',
+        disks: [{ name: 'd', storagePool: 'p', size: '1Gi' }],
+        networks: [{ name: 'n' }],
       },
     },
   ],
   [
     'VM: explicit values are kept',
     'VirtualMachine',
-    { metadata: { name: 'a' }, spec: { memory: '1Gi', runStrategy: 'Halted', cpu: 4, paused: true, disks: [{ name: 'd', storagePool: 'p', size: '1Gi', bus: 'sata' }], networks: [{ name: 'n', type: 'bridge', source: 'br0', model: 'e1000' }] } },
-    { metadata: { name: 'a' }, spec: { memory: '1Gi', runStrategy: 'Halted', cpu: 4, paused: true, disks: [{ name: 'd', storagePool: 'p', size: '1Gi', bus: 'sata' }], networks: [{ name: 'n', type: 'bridge', source: 'br0', model: 'e1000' }] } },
+    { metadata: { name: 'a' }, spec: { memory: '1Gi', runStrategy: 'Halted', cpu: 4, paused: true, diskBus: 'scsi', disks: [{ name: 'd', storagePool: 'p', size: '1Gi', bus: 'sata' }], networks: [{ name: 'n', type: 'bridge', source: 'br0', model: 'e1000' }] } },
+    { metadata: { name: 'a' }, spec: { memory: '1Gi', runStrategy: 'Halted', cpu: 4, paused: true, diskBus: 'scsi', disks: [{ name: 'd', storagePool: 'p', size: '1Gi', bus: 'sata' }], networks: [{ name: 'n', type: 'bridge', source: 'br0', model: 'e1000' }] } },
   ],
   ['VM without spec: nothing invented', 'VirtualMachine', { metadata: { name: 'a' } }, { metadata: { name: 'a' } }],
   ['VM with wrong types: left for validation', 'VirtualMachine', { metadata: { name: 'a' }, spec: 'x' }, { metadata: { name: 'a' }, spec: 'x' }],
@@ -40,7 +40,7 @@ describe('applyDefaults', () => {
     const once = defaulted(vm);
     expect(validate('VirtualMachine', once)).toEqual([]);
     expect(defaulted(once)).toEqual(once);
-    expect(once.spec.disks![0]!.bus).toBe('virtio');
+    expect(once.spec.diskBus).toBe('virtio');
   });
 
   test('defaults are copies, not shared', () => {

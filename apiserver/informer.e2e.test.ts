@@ -4,6 +4,10 @@
  * old resourceVersion.
  */
 import { CustomObjectsApi, KubeConfig, makeInformer, type KubernetesObject } from '@kubernetes/client-node';
+import { Etcd3 } from 'etcd3';
+import { virtualMachineDefinition } from '../api-types/registry.js';
+import { storageResourceOf } from './registry/served-resource.js';
+import { EtcdStore } from './storage/etcd-store.js';
 import { eventually } from '../hack/testenv/eventually.js';
 import { startTestApiserver, type TestApiserver } from '../hack/testenv/apiserver.js';
 
@@ -71,16 +75,23 @@ describe('client-node informer against quantix-apiserver', () => {
 
       await env.stopApiserver();
       await eventually(() => errors.length > 0, { message: 'informer noticed the server going away' });
+      // While the server is down, the world moves on (written straight through the storage
+      // layer to the same etcd), so the informer's resourceVersion is older than anything
+      // the restarted server's watch cache holds.
+      const etcd = new Etcd3({ hosts: env.etcd.endpoints });
+      const store = new EtcdStore(etcd, storageResourceOf(virtualMachineDefinition as never));
+      await store.create(vm('while-down') as never);
+      etcd.close();
       await env.restartApiserver();
 
-      // The restarted server's watch cache starts at the current revision: the informer's
-      // old resourceVersion is answered with 410 Expired and it relists.
+      // The informer's watch from its old resourceVersion is answered with 410 Expired; it relists.
       await eventually(() => lists >= 2, { timeoutMs: 20_000, message: 'informer relisted after 410' });
+      await eventually(() => seen.has('while-down'), { message: 'object written while the server was down, found by the relist' });
       await api.createNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: 'default', plural: PLURAL, body: vm('after') });
       await eventually(() => seen.has('after'), { timeoutMs: 20_000, message: 'watch resumed after restart' });
       await api.deleteNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: 'default', plural: PLURAL, name: 'before' });
       await eventually(() => !seen.has('before'), { message: 'DELETED delivered' });
-      expect([...seen.keys()].sort()).toEqual(['after', 'watched']);
+      expect([...seen.keys()].sort()).toEqual(['after', 'watched', 'while-down']);
     } finally {
       await informer.stop();
     }

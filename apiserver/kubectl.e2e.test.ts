@@ -116,7 +116,7 @@ describe('kubectl against quantix-apiserver', () => {
     await k(['apply', '-f', file('vm3.yaml', vmManifest('vm3', { labels: 'db' }))]);
     const table = await k(['get', 'vms']);
     expect(table.stderr).toBe('');
-    expect(table.stdout.split('\n')[0]).toMatch(/^NAME\s+PHASE\s+NODE\s+CPU\s+MEMORY\s+AGE/);
+    expect(table.stdout.split('\n')[0]).toMatch(/^NAME\s+PHASE\s+NODE\s+CPU\s+MEMORY\s+(READY\s+)?AGE/);
     expect(table.stdout).toMatch(/vm1\s+.*\s+2\s+256Mi/);
     const wide = await k(['get', 'vms', '-o', 'wide']);
     expect(wide.stdout.split('\n')[0]).toMatch(/ORIGIN\s+MANAGED\s+IP/);

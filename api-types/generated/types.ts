@@ -44,6 +44,11 @@ export interface VirtualMachineSpec {
    * @default false
    */
   paused?: boolean;
+  /**
+   * Bus for every disk that does not name its own.
+   * @default "virtio"
+   */
+  diskBus?: 'virtio' | 'sata' | 'scsi';
   /** Disks, in attach order. */
   disks?: VirtualMachineDisk[];
   /** Network interfaces, in attach order. */
@@ -76,53 +81,35 @@ export interface VirtualMachineDisk {
   storagePool: string;
   /** Volume size, e.g. 10Gi (at least 1Mi). */
   size: string;
-  /**
-   * Bus the disk is attached to.
-   * @default "virtio"
-   */
-  bus?: DiskBus;
+  /** Bus the disk is attached to; spec.diskBus when omitted. */
+  bus?: 'virtio' | 'sata' | 'scsi';
   /** Path of a base image inside the pool to clone the volume from (relative to the pool root). */
   sourceImage?: string;
   /** Boot order (1 boots first); disks without one are not in the boot list. */
   bootOrder?: number;
 }
 
-/** Bus the disk is attached to. */
-export const DiskBus = {
-  virtio: 'virtio',
-  sata: 'sata',
-  scsi: 'scsi',
-} as const;
-/** Bus the disk is attached to. */
-export type DiskBus = (typeof DiskBus)[keyof typeof DiskBus];
-
 /** A network interface. */
 export interface VirtualMachineNetwork {
   /** Interface name, unique within the VM (a DNS-1123 label). */
   name: string;
-  /**
-   * user: QEMU user-mode networking (no source). network: a libvirt network named by source. bridge: a host bridge named by source.
-   * @default "user"
-   */
+  /** Default user. user: QEMU user-mode networking (no source). network: a libvirt network named by source. bridge: a host bridge named by source. */
   type?: NetworkType;
   /** The libvirt network (type network) or host bridge (type bridge). */
   source?: string;
-  /**
-   * NIC model presented to the guest.
-   * @default "virtio"
-   */
+  /** NIC model presented to the guest (virtio when omitted). */
   model?: string;
   /** Fixed MAC address; generated when omitted. */
   macAddress?: string;
 }
 
-/** user: QEMU user-mode networking (no source). network: a libvirt network named by source. bridge: a host bridge named by source. */
+/** Default user. user: QEMU user-mode networking (no source). network: a libvirt network named by source. bridge: a host bridge named by source. */
 export const NetworkType = {
   user: 'user',
   network: 'network',
   bridge: 'bridge',
 } as const;
-/** user: QEMU user-mode networking (no source). network: a libvirt network named by source. bridge: a host bridge named by source. */
+/** Default user. user: QEMU user-mode networking (no source). network: a libvirt network named by source. bridge: a host bridge named by source. */
 export type NetworkType = (typeof NetworkType)[keyof typeof NetworkType];
 
 /** The observed state of the VM. */

@@ -29,14 +29,21 @@ const RunStrategy = named('RunStrategy', {
 });
 
 const DiskBus = named('DiskBus', {
-  type: 'string', enum: ['virtio', 'sata', 'scsi'], default: 'virtio', description: 'Bus the disk is attached to.',
+  type: 'string', enum: ['virtio', 'sata', 'scsi'], description: 'Bus a disk is attached to.',
 } satisfies JSONSchema);
+
+/*
+ * Defaults live outside list items on purpose: `kubectl apply` (client-side) replaces a
+ * whole list in its JSON merge patch whenever the stored list differs from the manifest,
+ * so a default written into each disk or network would make every re-apply "configured".
+ * The VM-wide `spec.diskBus` is defaulted instead; absent per-item values mean the
+ * documented default and are resolved by the agent.
+ */
 
 const NetworkType = named('NetworkType', {
   type: 'string',
   enum: ['user', 'network', 'bridge'],
-  default: 'user',
-  description: 'user: QEMU user-mode networking (no source). network: a libvirt network named by source. bridge: a host bridge named by source.',
+  description: 'Default user. user: QEMU user-mode networking (no source). network: a libvirt network named by source. bridge: a host bridge named by source.',
 } satisfies JSONSchema);
 
 const Disk = named('VirtualMachineDisk', {
@@ -47,7 +54,7 @@ const Disk = named('VirtualMachineDisk', {
     name: str('Disk name, unique within the VM (a DNS-1123 label).', { pattern: DNS1123_LABEL_PATTERN }),
     storagePool: str('Name of the StoragePool the volume lives in.', { pattern: DNS1123_SUBDOMAIN_PATTERN }),
     size: quantity('Volume size, e.g. 10Gi (at least 1Mi).'),
-    bus: DiskBus,
+    bus: { ...DiskBus, description: 'Bus the disk is attached to; spec.diskBus when omitted.' },
     sourceImage: str('Path of a base image inside the pool to clone the volume from (relative to the pool root).'),
     bootOrder: int('Boot order (1 boots first); disks without one are not in the boot list.', { minimum: 1 }),
   },
@@ -61,7 +68,7 @@ const Network = named('VirtualMachineNetwork', {
     name: str('Interface name, unique within the VM (a DNS-1123 label).', { pattern: DNS1123_LABEL_PATTERN }),
     type: NetworkType,
     source: str('The libvirt network (type network) or host bridge (type bridge).'),
-    model: str('NIC model presented to the guest.', { default: 'virtio' }),
+    model: str('NIC model presented to the guest (virtio when omitted).'),
     macAddress: str('Fixed MAC address; generated when omitted.', { pattern: MAC_PATTERN }),
   },
 } satisfies JSONSchema);
@@ -75,6 +82,7 @@ const Spec = named('VirtualMachineSpec', {
     cpu: int('Number of virtual CPU cores.', { minimum: 1, maximum: 1024, default: 1 }),
     memory: quantity('Guest memory, e.g. 512Mi or 2Gi (at least 16Mi).'),
     paused: bool('Intent to pause (true) or resume (false) a running VM.', { default: false }),
+    diskBus: { ...DiskBus, default: 'virtio', description: 'Bus for every disk that does not name its own.' },
     disks: {
       type: 'array',
       description: 'Disks, in attach order.',
@@ -248,6 +256,7 @@ export const virtualMachineDefinition: ResourceDefinition<VirtualMachine> = {
     { name: 'Power', type: 'string', priority: 1, jsonPath: '.status.powerState', description: 'Domain state reported by libvirt.', cell: (vm) => text(vm.status?.powerState) },
     { name: 'Run-Strategy', type: 'string', priority: 1, jsonPath: '.spec.runStrategy', description: 'When the VM should run.', cell: (vm) => text(vm.spec?.runStrategy ?? 'Always') },
     { name: 'Origin', type: 'string', priority: 1, jsonPath: '.status.origin', description: 'Where the VM came from.', cell: (vm) => text(vm.status?.origin) },
+    { name: 'Managed', type: 'boolean', priority: 1, jsonPath: '.status.managed', description: 'Whether Quantix manages the domain.', cell: (vm) => vm.status?.managed ?? null },
     { name: 'IP', type: 'string', priority: 1, jsonPath: '.status.interfaces[0].ipAddress', description: 'First guest IP address.', cell: (vm) => text(vm.status?.interfaces?.find((i) => i.ipAddress)?.ipAddress) },
   ],
   selectableFields: [

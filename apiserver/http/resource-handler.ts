@@ -9,7 +9,8 @@ import type { UserInfo } from '../auth/identity.js';
 import { recordUpdate } from '../patch/managed-fields.js';
 import { applyMergePatch } from '../patch/merge-patch.js';
 import { applyJsonPatch, PatchError } from '../patch/json-patch.js';
-import { ApplyConflictError, serverSideApply } from '../patch/server-side-apply.js';
+import { ApplyConflictError, ApplyError, apply as serverSideApply } from '../patch/server-side-apply.js';
+import type { StructuralSchema } from '../patch/schema.js';
 import { refOf, type ServedResource } from '../registry/served-resource.js';
 import { parseFieldValidation, prepareForCreate, prepareForUpdate, type WriteContext } from '../registry/strategy.js';
 import { InvalidRequestError, NotFoundError } from '../storage/errors.js';
@@ -185,8 +186,11 @@ function writeContext(call: ResourceCall): WriteContext {
   return { fieldValidation: parseFieldValidation(call.query.get('fieldValidation')), warnings: [], subresource: call.request.subresource };
 }
 
-function withManagedFields(old: KubeObject | undefined, next: KubeObject, manager: string, subresource?: string): KubeObject {
-  return { ...next, metadata: { ...next.metadata, managedFields: recordUpdate(old, next, manager, subresource) } };
+function withManagedFields(sr: ServedResource, old: KubeObject | undefined, next: KubeObject, manager: string, subresource?: string): KubeObject {
+  const managedFields = recordUpdate(old, next, manager, subresource === 'status' ? 'status' : undefined, {
+    schema: sr.def.schema as StructuralSchema,
+  });
+  return { ...next, metadata: { ...next.metadata, managedFields } };
 }
 
 async function handleCreate(call: ResourceCall, accepted: Accepted) {
@@ -196,7 +200,7 @@ async function handleCreate(call: ResourceCall, accepted: Accepted) {
   const dryRun = isDryRun(call.query);
   const body = await readObjectBody(call);
   let obj = prepareForCreate(sr, body, request.namespace, ctx);
-  obj = withManagedFields(undefined, obj, manager);
+  obj = withManagedFields(sr, undefined, obj, manager);
   const created = dryRun ? dryRunCreated(obj) : await sr.store.create(obj);
   sendJson(call.res, 201, renderObject(sr, created, accepted), accepted.yaml, ctx.warnings);
 }
@@ -219,7 +223,7 @@ async function handleUpdate(call: ResourceCall, decision: Decision, attrs: Reque
   checkObjectAccess(call, decision, old, attrs);
   let next = prepareForUpdate(sr, old, body, ctx);
   checkObjectAccess(call, decision, next, attrs);
-  next = withManagedFields(old, next, manager, request.subresource);
+  next = withManagedFields(sr, old, next, manager, request.subresource);
   next.metadata.resourceVersion = incomingVersion || old.metadata.resourceVersion;
   const updated = dryRun ? next : await sr.store.update(next);
   sendJson(call.res, 200, renderObject(sr, updated, accepted), accepted.yaml, ctx.warnings);
@@ -258,8 +262,8 @@ function patchObject(
           applied: { ...applied, metadata: { ...(applied.metadata ?? {}), name: request.name } },
           manager,
           force,
-          subresource: request.subresource,
-          schema: sr.def.schema,
+          subresource: request.subresource === 'status' ? 'status' : undefined,
+          schema: sr.def.schema as StructuralSchema,
         }).object;
       }
       default:
@@ -267,12 +271,13 @@ function patchObject(
     }
   } catch (err) {
     if (err instanceof PatchError) throw new ApiError(422, 'Invalid', `the patch could not be applied: ${err.message}`);
+    if (err instanceof ApplyError) throw errors.badRequest(`the apply configuration is invalid: ${err.message}`);
     if (err instanceof ApplyConflictError) {
       throw new ApiError(409, 'Conflict', err.message, {
         name: request.name,
         group: sr.def.group,
         kind: sr.def.plural,
-        causes: err.conflicts.map((conflict) => ({ reason: 'FieldManagerConflict', message: `conflict with "${conflict.manager}"`, field: conflict.field })),
+        causes: err.conflicts.map((conflict) => ({ reason: 'FieldManagerConflict', message: conflict.message, field: conflict.field })),
       });
     }
     throw err;
@@ -323,7 +328,7 @@ async function handlePatch(call: ResourceCall, decision: Decision, attrs: Reques
     next =
       type === 'apply-patch'
         ? { ...next, metadata: { ...next.metadata, managedFields: patched.metadata.managedFields } }
-        : withManagedFields(live, next, manager, request.subresource);
+        : withManagedFields(sr, live, next, manager, request.subresource);
     next.metadata.resourceVersion = live.metadata.resourceVersion;
     return next;
   };

@@ -18,11 +18,11 @@ export async function buildStores(etcd: Etcd3, defs: readonly ResourceDefinition
   const stores = new Map<ResourceDefinition, CachedStore>();
   for (const def of defs) {
     const resource = storageResourceOf(def);
-    const backing = new EtcdStore(etcd, resource, {
-      observe: metrics ? (operation: string, seconds: number) => metrics.etcdDuration.observe({ operation, resource: def.plural }, seconds) : undefined,
+    const backing = new EtcdStore(etcd, { ...resource, kind: def.kind, apiVersion: def.group ? `${def.group}/${def.version}` : def.version });
+    const cached = new CachedStore(backing, {
+      metrics: metrics ? { watchers: () => undefined, lag: (revisions) => metrics.watchCacheLag.set({ resource: def.plural }, revisions) } : undefined,
     });
-    const cached = new CachedStore(backing, etcd);
-    await cached.start();
+    await cached.ready();
     stores.set(def, cached);
   }
   return {
@@ -32,10 +32,10 @@ export async function buildStores(etcd: Etcd3, defs: readonly ResourceDefinition
       return store;
     },
     lagByResource() {
-      return [...stores.entries()].map(([def, store]) => [def, store.lag()]);
+      return [...stores.entries()].map(([def, store]) => [def, store.stats().lag]);
     },
     stop() {
-      for (const store of stores.values()) store.stop();
+      for (const store of stores.values()) store.close();
     },
   };
 }

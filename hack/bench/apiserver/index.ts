@@ -1,0 +1,314 @@
+/**
+ * Benchmark of quantix-apiserver over HTTPS, with same-run baselines:
+ * - creates/s and gets/s with 64 requests in flight, next to the storage layer (EtcdStore,
+ *   in process) and the raw etcd3 client doing the same etcd operations at the same
+ *   concurrency;
+ * - watch fan-out: 1,000 concurrent HTTP watch streams, put-to-delivery p50/p99 at
+ *   500 writes/s (each stream watches one node's VMs, as agents and per-node views do),
+ *   and a broadcast case where every stream receives every event at a lower rate;
+ * - list of 10,000 VMs as JSON and as Table.
+ * The apiserver runs as its own process (as in production); the load comes from this one.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { Agent, request } from 'node:https';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Etcd3 } from 'etcd3';
+import { ensureTokenFile } from '../../../apiserver/auth/token-file.js';
+import { ensureServingCertificates } from '../../../apiserver/pki/certificates.js';
+import { EtcdStore } from '../../../apiserver/storage/etcd-store.js';
+import { startEtcd } from '../../testenv/etcd.js';
+import { percentile, runConcurrently } from '../stats.js';
+
+const IN_FLIGHT = 64;
+const CREATES = Number(process.env.BENCH_CREATES ?? 3000);
+const GETS = Number(process.env.BENCH_GETS ?? 6000);
+const WATCHERS = Number(process.env.BENCH_WATCHERS ?? 1000);
+const WRITE_RATE = 500;
+const WRITE_SECONDS = Number(process.env.BENCH_WRITE_SECONDS ?? 6);
+const LIST_SIZE = 10_000;
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.listen(0, '127.0.0.1', () => {
+      const port = (server.address() as { port: number }).port;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+interface Client {
+  call(method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<{ status: number; text: string }>;
+  agent: Agent;
+}
+
+function httpClient(base: string, token: string, ca: string, maxSockets: number): Client {
+  const agent = new Agent({ keepAlive: true, maxSockets, ca });
+  const url = new URL(base);
+  return {
+    agent,
+    call(method, path, body, headers = {}) {
+      return new Promise((resolve, reject) => {
+        const payload = body === undefined ? undefined : JSON.stringify(body);
+        const req = request(
+          {
+            host: url.hostname,
+            port: url.port,
+            path,
+            method,
+            agent,
+            headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json', Accept: 'application/json', ...headers },
+          },
+          (res) => {
+            const chunks: Buffer[] = [];
+            res.on('data', (chunk: Buffer) => chunks.push(chunk));
+            res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString() }));
+          },
+        );
+        req.on('error', reject);
+        req.end(payload);
+      });
+    },
+  };
+}
+
+function vm(name: string, labels: Record<string, string> = {}) {
+  return {
+    apiVersion: 'quantix.io/v1alpha1',
+    kind: 'VirtualMachine',
+    metadata: { name, namespace: 'bench', labels },
+    spec: { cpu: 1, memory: '256Mi', disks: [{ name: 'root', storagePool: 'local', size: '1Gi' }] },
+  };
+}
+
+async function expectStatus(promise: Promise<{ status: number; text: string }>, status: number) {
+  const result = await promise;
+  if (result.status !== status) throw new Error(`expected HTTP ${status}, got ${result.status}: ${result.text.slice(0, 300)}`);
+  return result;
+}
+
+async function startApiserverProcess(etcdEndpoint: string): Promise<{ child: ChildProcess; url: string; dataDir: string }> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'quantix-bench-'));
+  const port = await freePort();
+  const child = spawn('node_modules/.bin/tsx', ['apiserver/main.ts', '--data-dir', dataDir, '--etcd-servers', etcdEndpoint, '--port', String(port), '--bind-address', '127.0.0.1'], {
+    stdio: ['ignore', 'ignore', 'inherit'],
+    env: { ...process.env, QUANTIX_LOG_LEVEL: 'warn', QUANTIX_LOG_FORMAT: 'json' },
+  });
+  const url = `https://127.0.0.1:${port}`;
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const ready = await new Promise<boolean>((resolve) => {
+      const req = request(`${url}/readyz`, { rejectUnauthorized: false }, (res) => {
+        res.resume();
+        resolve(res.statusCode === 200);
+      });
+      req.on('error', () => resolve(false));
+      req.end();
+    });
+    if (ready) break;
+    if (Date.now() > deadline) throw new Error('apiserver did not become ready');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  return { child, url, dataDir };
+}
+
+async function main() {
+  const etcd = await startEtcd();
+  const server = await startApiserverProcess(etcd.endpoints[0]!);
+  const tokens = ensureTokenFile(join(server.dataDir, 'tokens.csv'));
+  const ca = ensureServingCertificates(server.dataDir).caCertPem;
+  const client = httpClient(server.url, tokens.admin, ca, IN_FLIGHT);
+  const etcdClient = new Etcd3({ hosts: etcd.endpoints });
+  const result: Record<string, unknown> = { benchmark: 'apiserver', inFlight: IN_FLIGHT };
+  try {
+    // Warm-up: connections, TLS sessions, JIT.
+    await runConcurrently(200, IN_FLIGHT, (i) => expectStatus(client.call('POST', '/apis/quantix.io/v1alpha1/namespaces/bench/virtualmachines', vm(`warm-${i}`)), 201));
+
+    // Creates over HTTPS.
+    let started = performance.now();
+    await runConcurrently(CREATES, IN_FLIGHT, (i) => expectStatus(client.call('POST', '/apis/quantix.io/v1alpha1/namespaces/bench/virtualmachines', vm(`vm-${i}`)), 201));
+    const httpCreates = CREATES / ((performance.now() - started) / 1000);
+
+    // The storage layer in this process, same operation (create-if-absent txn), same concurrency.
+    const store = new EtcdStore(etcdClient, { group: 'bench.quantix.io', resource: 'virtualmachines', namespaced: true });
+    started = performance.now();
+    await runConcurrently(CREATES, IN_FLIGHT, (i) => store.create(vm(`store-${i}`) as never));
+    const storeCreates = CREATES / ((performance.now() - started) / 1000);
+
+    // Raw etcd3: a create-if-absent transaction of a serialized object.
+    started = performance.now();
+    await runConcurrently(CREATES, IN_FLIGHT, async (i) => {
+      const key = `/registry/raw.quantix.io/virtualmachines/bench/raw-${i}`;
+      const value = JSON.stringify({ ...vm(`raw-${i}`), metadata: { ...vm(`raw-${i}`).metadata, uid: crypto.randomUUID(), creationTimestamp: new Date().toISOString() } });
+      await etcdClient.if(key, 'Create', '==', 0).then(etcdClient.put(key).value(value)).commit();
+    });
+    const rawCreates = CREATES / ((performance.now() - started) / 1000);
+
+    // Gets.
+    started = performance.now();
+    await runConcurrently(GETS, IN_FLIGHT, (i) => expectStatus(client.call('GET', `/apis/quantix.io/v1alpha1/namespaces/bench/virtualmachines/vm-${i % CREATES}`), 200));
+    const httpGets = GETS / ((performance.now() - started) / 1000);
+    started = performance.now();
+    await runConcurrently(GETS, IN_FLIGHT, (i) => store.get('bench', `store-${i % CREATES}`));
+    const storeGets = GETS / ((performance.now() - started) / 1000);
+    started = performance.now();
+    await runConcurrently(GETS, IN_FLIGHT, (i) => etcdClient.get(`/registry/raw.quantix.io/virtualmachines/bench/raw-${i % CREATES}`).string());
+    const rawGets = GETS / ((performance.now() - started) / 1000);
+
+    result.creates = {
+      httpPerSecond: Math.round(httpCreates),
+      storageLayerPerSecond: Math.round(storeCreates),
+      rawEtcd3PerSecond: Math.round(rawCreates),
+      httpToRawRatio: +(httpCreates / rawCreates).toFixed(2),
+      target: 'http >= 0.5x raw etcd3',
+    };
+    result.gets = {
+      httpPerSecond: Math.round(httpGets),
+      storageLayerPerSecond: Math.round(storeGets),
+      rawEtcd3PerSecond: Math.round(rawGets),
+      httpToRawRatio: +(httpGets / rawGets).toFixed(2),
+    };
+
+    // List of 10,000 VMs (JSON and Table).
+    await runConcurrently(LIST_SIZE - CREATES - 200, IN_FLIGHT, (i) => expectStatus(client.call('POST', '/apis/quantix.io/v1alpha1/namespaces/bench/virtualmachines', vm(`fill-${i}`)), 201));
+    const listTimes = async (accept: string) => {
+      const times: number[] = [];
+      for (let i = 0; i < 5; i++) {
+        const t0 = performance.now();
+        const res = await expectStatus(client.call('GET', '/apis/quantix.io/v1alpha1/namespaces/bench/virtualmachines', undefined, { Accept: accept }), 200);
+        times.push(performance.now() - t0);
+        if (i === 0) {
+          const parsed = JSON.parse(res.text) as { items?: unknown[]; rows?: unknown[] };
+          const count = (parsed.items ?? parsed.rows ?? []).length;
+          if (count !== LIST_SIZE) throw new Error(`list returned ${count} objects, expected ${LIST_SIZE}`);
+        }
+      }
+      return { p50Ms: +percentile(times, 50).toFixed(1), maxMs: +Math.max(...times).toFixed(1) };
+    };
+    result.list10k = {
+      json: await listTimes('application/json'),
+      table: await listTimes('application/json;as=Table;v=v1;g=meta.k8s.io'),
+    };
+
+    // Watch fan-out.
+    result.watch = {
+      perNode: await watchFanOut(server.url, tokens.admin, ca, client, { watchers: WATCHERS, rate: WRITE_RATE, seconds: WRITE_SECONDS, broadcast: false }),
+      broadcast: await watchFanOut(server.url, tokens.admin, ca, client, { watchers: WATCHERS, rate: 20, seconds: WRITE_SECONDS, broadcast: true }),
+      target: '1,000 streams, p99 < 100 ms at 500 writes/s',
+    };
+  } finally {
+    client.agent.destroy();
+    etcdClient.close();
+    server.child.kill('SIGTERM');
+    await etcd.stop();
+    rmSync(server.dataDir, { recursive: true, force: true });
+  }
+  process.stdout.write(JSON.stringify(result, null, 2) + '\n');
+}
+
+/**
+ * Opens `watchers` HTTP watch streams, then writes at `rate`/s for `seconds`, timing each
+ * write from the moment it is sent to the moment each interested stream receives it.
+ * perNode: watcher i watches VMs labelled node=n<i> (one writer target each, like an agent).
+ * broadcast: every watcher watches every VM.
+ */
+async function watchFanOut(
+  base: string,
+  token: string,
+  ca: string,
+  writer: Client,
+  { watchers, rate, seconds, broadcast }: { watchers: number; rate: number; seconds: number; broadcast: boolean },
+) {
+  const namespace = broadcast ? 'fanout-all' : 'fanout-node';
+  const targets = broadcast ? 10 : watchers;
+  for (let i = 0; i < targets; i++) {
+    await expectStatus(writer.call('POST', `/apis/quantix.io/v1alpha1/namespaces/${namespace}/virtualmachines`, vm(`w-${i}`, { node: `n${i}` })), 201);
+  }
+  const listed = JSON.parse((await writer.call('GET', `/apis/quantix.io/v1alpha1/namespaces/${namespace}/virtualmachines`)).text) as { metadata: { resourceVersion: string } };
+  const sentAt = new Map<string, number>();
+  const latencies: number[] = [];
+  let expectedDeliveries = 0;
+  const agent = new Agent({ keepAlive: true, maxSockets: Infinity, ca });
+  const url = new URL(base);
+  const streams: { destroy(): void }[] = [];
+  let connected = 0;
+  await new Promise<void>((resolve, reject) => {
+    for (let i = 0; i < watchers; i++) {
+      const selector = broadcast ? '' : `&labelSelector=${encodeURIComponent(`node=n${i}`)}`;
+      const req = request(
+        {
+          host: url.hostname,
+          port: url.port,
+          path: `/apis/quantix.io/v1alpha1/namespaces/${namespace}/virtualmachines?watch=true&resourceVersion=${listed.metadata.resourceVersion}${selector}`,
+          agent,
+          headers: { Authorization: `Bearer ${token}` },
+        },
+        (res) => {
+          connected++;
+          if (connected === watchers) resolve();
+          let buffer = '';
+          res.setEncoding('utf8');
+          res.on('data', (chunk: string) => {
+            buffer += chunk;
+            let newline: number;
+            while ((newline = buffer.indexOf('\n')) >= 0) {
+              const line = buffer.slice(0, newline);
+              buffer = buffer.slice(newline + 1);
+              const now = performance.now();
+              const marker = /"bench-seq":"([^"]+)"/.exec(line)?.[1];
+              const sent = marker ? sentAt.get(marker) : undefined;
+              if (sent !== undefined) latencies.push(now - sent);
+            }
+          });
+        },
+      );
+      req.on('error', reject);
+      req.end();
+      streams.push(req);
+    }
+  });
+  const total = rate * seconds;
+  const interval = 1000 / rate;
+  const start = performance.now();
+  const pending: Promise<unknown>[] = [];
+  for (let seq = 0; seq < total; seq++) {
+    const due = start + seq * interval;
+    const wait = due - performance.now();
+    if (wait > 1) await new Promise((resolve) => setTimeout(resolve, wait));
+    const target = seq % targets;
+    const marker = `${seq}`;
+    sentAt.set(marker, performance.now());
+    expectedDeliveries += broadcast ? watchers : 1;
+    pending.push(
+      expectStatus(
+        writer.call('PATCH', `/apis/quantix.io/v1alpha1/namespaces/${namespace}/virtualmachines/w-${target}`, { metadata: { annotations: { 'bench-seq': marker } } }, {
+          'Content-Type': 'application/merge-patch+json',
+        }),
+        200,
+      ),
+    );
+  }
+  await Promise.all(pending);
+  const achievedRate = total / ((performance.now() - start) / 1000);
+  const deadline = performance.now() + 30_000;
+  while (latencies.length < expectedDeliveries && performance.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+  for (const stream of streams) stream.destroy();
+  agent.destroy();
+  return {
+    watchers,
+    writesPerSecond: Math.round(achievedRate),
+    deliveries: latencies.length,
+    expectedDeliveries,
+    p50Ms: +percentile(latencies, 50).toFixed(1),
+    p99Ms: +percentile(latencies, 99).toFixed(1),
+    maxMs: +Math.max(...latencies).toFixed(1),
+  };
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`bench apiserver failed: ${err instanceof Error ? err.stack : String(err)}\n`);
+  process.exit(1);
+});
