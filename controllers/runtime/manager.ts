@@ -1,0 +1,170 @@
+/**
+ * The controller manager: shared informers (one list+watch per resource, shared by every
+ * controller), the controllers, and leader election.
+ *
+ * Informers run on every replica (a standby keeps a warm cache, so a takeover does not
+ * start with a full list); controllers run only on the leader. When leadership is lost
+ * the controllers stop and `lost` resolves — the process should exit (as
+ * kube-controller-manager does) and be restarted as a fresh candidate.
+ */
+import type { KubeObject } from '../../api-types/meta.js';
+import { createLogger, type Logger } from '../../logging/logger.js';
+import type { ApiClient } from './client.js';
+import type { Controller } from './controller.js';
+import { EventRecorder } from './events.js';
+import { Informer, listerWatcher, type Selector } from './informer.js';
+import { LeaderElector, type LeaderElectionTiming } from './leaderelection.js';
+import type { ResourceRef } from './resources.js';
+
+export class SharedInformerFactory {
+  readonly #client: ApiClient;
+  readonly #log: Logger;
+  readonly #informers = new Map<string, Informer<KubeObject>>();
+  #started = false;
+
+  constructor(client: ApiClient, log: Logger) {
+    this.#client = client;
+    this.#log = log;
+  }
+
+  /** The informer for `r` (created once per resource and selector). */
+  informerFor<T extends KubeObject>(r: ResourceRef, selector: Selector = {}): Informer<T> {
+    const key = `${r.group}/${r.plural}?${selector.namespace ?? ''}&${selector.labelSelector ?? ''}&${selector.fieldSelector ?? ''}`;
+    let inf = this.#informers.get(key);
+    if (!inf) {
+      inf = new Informer<KubeObject>(listerWatcher(this.#client, r, selector), { name: r.plural, logger: this.#log });
+      this.#informers.set(key, inf);
+      if (this.#started) inf.start();
+    }
+    return inf as unknown as Informer<T>;
+  }
+
+  start(): void {
+    this.#started = true;
+    for (const inf of this.#informers.values()) inf.start();
+  }
+
+  async waitForSync(): Promise<void> {
+    await Promise.all([...this.#informers.values()].map((i) => i.waitForSync()));
+  }
+
+  stop(): void {
+    for (const inf of this.#informers.values()) inf.stop();
+  }
+
+  all(): Informer<KubeObject>[] {
+    return [...this.#informers.values()];
+  }
+}
+
+export interface ManagerContext {
+  client: ApiClient;
+  informers: SharedInformerFactory;
+  events: EventRecorder;
+  logger: Logger;
+  identity: string;
+}
+
+/** Builds a controller: registers its informer handlers and returns it (not started). */
+export type ControllerSetup = (ctx: ManagerContext) => Controller;
+
+export interface ManagerOptions {
+  client: ApiClient;
+  identity: string;
+  logger?: Logger;
+  controllers: ControllerSetup[];
+  /** Omit to run without leader election (a single replica). */
+  leaderElection?: { namespace: string; name: string } & Partial<LeaderElectionTiming>;
+}
+
+export class ControllerManager {
+  readonly context: ManagerContext;
+  readonly controllers: Controller[];
+  readonly #o: ManagerOptions;
+  readonly #log: Logger;
+  #elector?: LeaderElector;
+  #leading = false;
+  #lostResolve!: () => void;
+  /** Resolves when this replica stops leading (lost the lease, or stopped). */
+  readonly lost: Promise<void>;
+  #startedLeading!: () => void;
+  readonly leading: Promise<void>;
+
+  constructor(options: ManagerOptions) {
+    this.#o = options;
+    this.#log = options.logger ?? createLogger('controller-manager');
+    const events = new EventRecorder({ client: options.client, component: 'quantix-controller-manager', instance: options.identity, logger: this.#log });
+    this.context = {
+      client: options.client,
+      informers: new SharedInformerFactory(options.client, this.#log),
+      events,
+      logger: this.#log,
+      identity: options.identity,
+    };
+    this.controllers = options.controllers.map((setup) => setup(this.context));
+    this.lost = new Promise((resolve) => (this.#lostResolve = resolve));
+    this.leading = new Promise((resolve) => (this.#startedLeading = resolve));
+  }
+
+  isLeader(): boolean {
+    return this.#leading;
+  }
+
+  /** Starts informers, waits for their caches, then leads (or campaigns to). */
+  async start(): Promise<void> {
+    this.context.informers.start();
+    await this.context.informers.waitForSync();
+    this.#log.info('caches synced', { informers: this.context.informers.all().map((i) => `${i.name}:${i.store.size}`) });
+    const le = this.#o.leaderElection;
+    if (!le) {
+      this.#lead();
+      return;
+    }
+    this.#elector = new LeaderElector({
+      client: this.#o.client,
+      namespace: le.namespace,
+      name: le.name,
+      identity: this.#o.identity,
+      leaseDurationMs: le.leaseDurationMs,
+      renewDeadlineMs: le.renewDeadlineMs,
+      retryPeriodMs: le.retryPeriodMs,
+      logger: this.#log,
+      onStartedLeading: () => this.#lead(),
+      onStoppedLeading: () => void this.#stopLeading(),
+      onNewLeader: (id) => this.#log.info('leader is', { leader: id }),
+    });
+    void this.#elector.run();
+  }
+
+  #lead(): void {
+    this.#leading = true;
+    for (const c of this.controllers) c.start();
+    this.#startedLeading();
+  }
+
+  #stopping?: Promise<void>;
+
+  #stopLeading(): Promise<void> {
+    if (!this.#leading) return this.#stopping ?? Promise.resolve();
+    this.#leading = false;
+    this.#stopping = Promise.all(this.controllers.map((c) => c.stop())).then(() => this.#lostResolve());
+    return this.#stopping;
+  }
+
+  /** Graceful stop: controllers drain, the lease is released, informers stop. */
+  async stop(): Promise<void> {
+    await this.#elector?.stop(true);
+    await this.#stopLeading();
+    this.#lostResolve();
+    await this.context.events.flush();
+    this.context.informers.stop();
+  }
+
+  /** Simulates a crash (tests): everything stops at once and the lease is not released. */
+  async kill(): Promise<void> {
+    this.context.informers.stop();
+    await this.#elector?.stop(false);
+    await this.#stopLeading();
+    this.#lostResolve();
+  }
+}

@@ -1,0 +1,207 @@
+/**
+ * Scheduling as a pure function: a VM, the nodes, the pools and what each node already
+ * carries → a node to bind to, or why none fits.
+ *
+ * Filters, in order (a node is counted under the first one it fails):
+ *   1. node Ready (Unknown: "unreachable"; False/absent: "not ready")
+ *   2. not cordoned (spec.unschedulable)
+ *   3. spec.nodeSelector matches the node's labels
+ *   4. every disk's StoragePool exists, is assigned to the node and HEALTHY there
+ *   5. free CPU, then free memory (allocatable × overcommit − VMs bound there)
+ * Score: least allocated (mean free CPU and memory fraction after placement), then
+ * fewer VMs (spread), then name (deterministic).
+ */
+import { isDeepStrictEqual } from 'node:util';
+import type { Condition, Node, StoragePool, VirtualMachine, VirtualMachineStatus } from '../../api-types/generated/types.js';
+import { parseBytes } from '../../api-types/quantity.js';
+import { getCondition, setCondition } from '../runtime/conditions.js';
+import type { EventSpec } from '../runtime/events.js';
+import { agentHasActed, boundCondition, ConditionType, Reason, scheduledCondition } from '../vm/vm_status.js';
+
+export interface SchedulerConfig {
+  /** vCPUs per physical core (default 4). */
+  cpuOvercommit: number;
+  /** Guest memory per byte of host memory (default 1). */
+  memoryOvercommit: number;
+}
+
+export const DEFAULT_SCHEDULER_CONFIG: SchedulerConfig = { cpuOvercommit: 4, memoryOvercommit: 1 };
+
+export interface NodeUsage {
+  cpu: number;
+  memoryBytes: number;
+  vmCount: number;
+}
+
+export interface Request {
+  cpu: number;
+  memoryBytes: number;
+  pools: string[];
+}
+
+const memoCache = new Map<string, number>();
+
+/** Guest memory in bytes (memoized: the same few quantities repeat across thousands of VMs). */
+export function memoryBytes(q: string | undefined): number {
+  if (!q) return 0;
+  let v = memoCache.get(q);
+  if (v === undefined) {
+    try {
+      v = parseBytes(q);
+    } catch {
+      v = 0;
+    }
+    if (memoCache.size > 10_000) memoCache.clear();
+    memoCache.set(q, v);
+  }
+  return v;
+}
+
+export function requestOf(vm: VirtualMachine): Request {
+  const pools = [...new Set((vm.spec?.disks ?? []).map((d) => d.storagePool))];
+  return { cpu: vm.spec?.cpu ?? 1, memoryBytes: memoryBytes(vm.spec?.memory), pools };
+}
+
+export type Fit = { fits: true } | { fits: false; reason: string };
+
+const FITS: Fit = { fits: true };
+
+export function filterNode(req: Request, vm: VirtualMachine, node: Node, pools: ReadonlyMap<string, StoragePool>, usage: NodeUsage, config: SchedulerConfig): Fit {
+  const ready = getCondition(node.status?.conditions, 'Ready')?.status;
+  if (ready === 'Unknown') return { fits: false, reason: 'node unreachable' };
+  if (ready !== 'True') return { fits: false, reason: 'node not ready' };
+  if (node.spec?.unschedulable) return { fits: false, reason: 'node unschedulable' };
+  const selector = vm.spec?.nodeSelector;
+  if (selector) {
+    const labels = node.metadata.labels ?? {};
+    for (const [k, v] of Object.entries(selector)) if (labels[k] !== v) return { fits: false, reason: 'node selector mismatch' };
+  }
+  const name = node.metadata.name!;
+  for (const p of req.pools) {
+    const pool = pools.get(p);
+    if (!pool) return { fits: false, reason: `pool "${p}" not found` };
+    if (!(pool.spec?.assignedNodes ?? []).includes(name)) return { fits: false, reason: `pool "${p}" not assigned` };
+    if (pool.status?.hosts?.[name]?.health !== 'HEALTHY') return { fits: false, reason: `pool "${p}" not healthy` };
+  }
+  const alloc = allocatable(node, config);
+  if (usage.cpu + req.cpu > alloc.cpu) return { fits: false, reason: 'insufficient cpu' };
+  if (usage.memoryBytes + req.memoryBytes > alloc.memoryBytes) return { fits: false, reason: 'insufficient memory' };
+  return FITS;
+}
+
+export function allocatable(node: Node, config: SchedulerConfig): { cpu: number; memoryBytes: number } {
+  const a = node.status?.allocatable ?? node.status?.capacity ?? {};
+  return { cpu: (a.cpu ?? 0) * config.cpuOvercommit, memoryBytes: Math.floor((a.memoryBytes ?? 0) * config.memoryOvercommit) };
+}
+
+/** Least allocated after placement: 0 (full) … 100 (empty). */
+export function scoreNode(req: Request, node: Node, usage: NodeUsage, config: SchedulerConfig): number {
+  const alloc = allocatable(node, config);
+  const cpuFree = alloc.cpu > 0 ? 1 - (usage.cpu + req.cpu) / alloc.cpu : 0;
+  const memFree = alloc.memoryBytes > 0 ? 1 - (usage.memoryBytes + req.memoryBytes) / alloc.memoryBytes : 0;
+  return ((cpuFree + memFree) / 2) * 100;
+}
+
+export type Decision =
+  | { kind: 'bind'; nodeName: string }
+  | { kind: 'unschedulable'; message: string; reasons: Record<string, number> };
+
+export interface ScheduleInput {
+  vm: VirtualMachine;
+  nodes: readonly Node[];
+  pools: ReadonlyMap<string, StoragePool>;
+  /** What each node carries already (without this VM). */
+  usage: (nodeName: string) => NodeUsage;
+  config: SchedulerConfig;
+}
+
+export function schedule(input: ScheduleInput): Decision {
+  const { vm, nodes, pools, usage, config } = input;
+  const req = requestOf(vm);
+  const reasons: Record<string, number> = {};
+  let best: { name: string; score: number; vms: number } | undefined;
+  for (const node of nodes) {
+    const name = node.metadata.name!;
+    const u = usage(name);
+    const fit = filterNode(req, vm, node, pools, u, config);
+    if (!fit.fits) {
+      reasons[fit.reason] = (reasons[fit.reason] ?? 0) + 1;
+      continue;
+    }
+    const score = scoreNode(req, node, u, config);
+    if (!best || score > best.score || (score === best.score && (u.vmCount < best.vms || (u.vmCount === best.vms && name < best.name)))) {
+      best = { name, score, vms: u.vmCount };
+    }
+  }
+  if (best) return { kind: 'bind', nodeName: best.name };
+  return { kind: 'unschedulable', message: unschedulableMessage(nodes.length, reasons), reasons };
+}
+
+/** `0/3 nodes available: 2 pool "fast" not assigned, 1 insufficient memory` */
+export function unschedulableMessage(total: number, reasons: Record<string, number>): string {
+  if (total === 0) return '0/0 nodes available: no nodes registered';
+  const parts = Object.entries(reasons)
+    .sort(([a, x], [b, y]) => y - x || (a < b ? -1 : a > b ? 1 : 0))
+    .map(([reason, n]) => `${n} ${reason}`);
+  return `0/${total} nodes available: ${parts.join(', ')}`;
+}
+
+/** Whether a VM bound to `nodeName` (pinned by an admin, or bound earlier) can run there. */
+export function checkBoundNode(input: Omit<ScheduleInput, 'nodes'> & { nodeName: string; node: Node | undefined }): Fit {
+  if (!input.node) return { fits: false, reason: `node "${input.nodeName}" not found` };
+  const fit = filterNode(requestOf(input.vm), input.vm, input.node, input.pools, input.usage(input.nodeName), input.config);
+  return fit.fits ? fit : { fits: false, reason: `node "${input.nodeName}" cannot run the VM: ${fit.reason}` };
+}
+
+/** How often an unschedulable VM is retried even if nothing it depends on changed. */
+export const UNSCHEDULABLE_RETRY_MS = 30_000;
+
+export interface SchedulerPlan {
+  /** Bind the VM to this node (spec.nodeName). */
+  bind?: string;
+  /** The desired status, when the scheduler's conditions change. */
+  status?: VirtualMachineStatus;
+  /** Events to record (after a successful bind, for `bind`). */
+  events: EventSpec[];
+  requeueAfterMs?: number;
+}
+
+/** One scheduler reconcile of a VM: what to write. */
+export function planScheduling(input: ScheduleInput & { nodeByName: (name: string) => Node | undefined; now: string }): SchedulerPlan {
+  const { vm, now } = input;
+  if (vm.metadata.deletionTimestamp) return { events: [] };
+  const nodeName = vm.spec?.nodeName;
+  const ref = `${vm.metadata.namespace}/${vm.metadata.name}`;
+  if (!nodeName) {
+    const d = schedule(input);
+    if (d.kind === 'bind') {
+      return { bind: d.nodeName, events: [{ type: 'Normal', reason: 'Scheduled', message: `Successfully assigned ${ref} to ${d.nodeName}`, action: 'Binding' }] };
+    }
+    const conditions = setCondition(vm.status?.conditions, { type: ConditionType.Scheduled, status: 'False', reason: Reason.Unschedulable, message: d.message }, now);
+    return {
+      status: changedStatus(vm, conditions),
+      events: [{ type: 'Warning', reason: 'FailedScheduling', message: d.message, action: 'Scheduling' }],
+      requeueAfterMs: UNSCHEDULABLE_RETRY_MS,
+    };
+  }
+  if (agentHasActed(vm)) return { events: [] };
+  const fit = checkBoundNode({ ...input, nodeName, node: input.nodeByName(nodeName) });
+  if (!fit.fits) {
+    const conditions = setCondition(vm.status?.conditions, { type: ConditionType.Scheduled, status: 'False', reason: Reason.NodeNotSuitable, message: fit.reason }, now);
+    const status = changedStatus(vm, conditions);
+    return {
+      status,
+      events: status ? [{ type: 'Warning', reason: 'FailedScheduling', message: fit.reason, action: 'Scheduling' }] : [],
+      requeueAfterMs: UNSCHEDULABLE_RETRY_MS,
+    };
+  }
+  if (scheduledCondition(vm)?.status === 'False') {
+    return { status: changedStatus(vm, setCondition(vm.status?.conditions, boundCondition(nodeName), now)), events: [] };
+  }
+  return { events: [] };
+}
+
+function changedStatus(vm: VirtualMachine, conditions: Condition[]): VirtualMachineStatus | undefined {
+  if (isDeepStrictEqual(conditions, vm.status?.conditions ?? [])) return undefined;
+  return { ...(vm.status ?? {}), conditions };
+}

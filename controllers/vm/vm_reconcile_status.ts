@@ -1,0 +1,99 @@
+/**
+ * Status sub-reconciler: phase before the agent acts, the conditions the vm controller
+ * owns, observedGeneration, and an Event for every Ready transition.
+ */
+import type { Condition, VirtualMachinePhase } from '../../api-types/generated/types.js';
+import type { EventSpec } from '../runtime/events.js';
+import { getCondition, setCondition } from '../runtime/conditions.js';
+import type { VmInput, VmPlan } from './vm_reconcile.js';
+import { agentHasActed, boundCondition, ConditionType, isNodeNotSuitable, Reason, scheduledCondition } from './vm_status.js';
+
+type ReadyCondition = Omit<Condition, 'lastTransitionTime'>;
+
+export function reconcileStatus(input: VmInput, plan: VmPlan): void {
+  const { vm, nowMs } = input;
+  const now = new Date(nowMs).toISOString();
+  const status = plan.status;
+  const nodeName = vm.spec?.nodeName;
+  const acted = agentHasActed(vm);
+
+  if (!acted) status.phase = !nodeName || isNodeNotSuitable(vm) ? 'Pending' : 'Scheduled';
+
+  if (nodeName && !isNodeNotSuitable(vm)) status.conditions = setCondition(status.conditions, boundCondition(nodeName), now);
+
+  if (!acted) {
+    const synced = nodeName
+      ? { type: ConditionType.Synced, status: 'False' as const, reason: Reason.WaitingForAgent, message: `waiting for the agent on node ${nodeName}` }
+      : { type: ConditionType.Synced, status: 'False' as const, reason: Reason.NotScheduled, message: 'not bound to a node yet' };
+    status.conditions = setCondition(status.conditions, synced, now);
+  }
+
+  const oldReady = getCondition(vm.status?.conditions, ConditionType.Ready);
+  const ready = readyFor(status.phase, vm.spec?.nodeName ?? vm.status?.nodeName, scheduledCondition(vm), status.lostReason, getCondition(vm.status?.conditions, ConditionType.Synced));
+  status.conditions = setCondition(status.conditions, ready, now);
+  status.observedGeneration = vm.metadata.generation ?? status.observedGeneration;
+
+  if (oldReady?.reason !== ready.reason) {
+    const ev = transitionEvent(ready, oldReady !== undefined);
+    if (ev) plan.events.push(ev);
+  }
+}
+
+export function readyFor(
+  phase: VirtualMachinePhase | undefined,
+  nodeName: string | undefined,
+  scheduled: Condition | undefined,
+  lostReason: string | undefined,
+  synced: Condition | undefined,
+): ReadyCondition {
+  const r = (status: ReadyCondition['status'], reason: string, message: string): ReadyCondition => ({ type: ConditionType.Ready, status, reason, message });
+  const on = nodeName ? ` on node ${nodeName}` : '';
+  switch (phase) {
+    case 'Running':
+      return r('True', 'Running', `running${on}`);
+    case 'Unknown':
+      return r('Unknown', Reason.NodeUnreachable, `node ${nodeName ?? '?'} stopped heartbeating: the VM state is unknown`);
+    case 'Scheduled':
+      return r('False', 'Scheduled', `waiting for the agent${on} to start it`);
+    case 'Starting':
+      return r('False', 'Starting', `starting${on}`);
+    case 'Stopping':
+      return r('False', 'Stopping', `stopping${on}`);
+    case 'Stopped':
+      return r('False', 'Stopped', `stopped${on}`);
+    case 'Paused':
+      return r('False', 'Paused', `paused${on}`);
+    case 'Failed':
+      return r('False', 'Failed', synced?.status === 'False' && synced.message ? synced.message : `failed${on}`);
+    case 'Lost':
+      return r('False', 'Lost', lostReason ? `lost${on}: ${lostReason}` : `lost${on}`);
+    case 'Terminated':
+      return r('False', 'Terminated', `the domain disappeared from its host${on.replace(' on', '')}`);
+    case 'Pending':
+    default:
+      if (scheduled?.status === 'False' && scheduled.reason) return r('False', scheduled.reason, scheduled.message ?? '');
+      return r('False', 'Pending', 'waiting for the scheduler');
+  }
+}
+
+function transitionEvent(ready: ReadyCondition, hadReady: boolean): EventSpec | undefined {
+  const message = ready.message ?? '';
+  switch (ready.reason) {
+    case 'Running':
+      return hadReady ? { type: 'Normal', reason: 'Started', message: `VM ${message}` } : undefined;
+    case 'Stopped':
+      return hadReady ? { type: 'Normal', reason: 'Stopped', message: `VM ${message}` } : undefined;
+    case 'Paused':
+      return hadReady ? { type: 'Normal', reason: 'Paused', message: `VM ${message}` } : undefined;
+    case 'Failed':
+      return { type: 'Warning', reason: 'Failed', message };
+    case 'Lost':
+      return { type: 'Warning', reason: 'Lost', message };
+    case Reason.NodeUnreachable:
+      return { type: 'Warning', reason: 'Unknown', message };
+    case 'Terminated':
+      return { type: 'Normal', reason: 'Terminated', message };
+    default:
+      return undefined;
+  }
+}
