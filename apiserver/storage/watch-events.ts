@@ -91,6 +91,8 @@ function isPromiseLike(v: unknown): v is PromiseLike<void> {
 }
 
 export class WatcherChannel {
+  /** Snapshot / replay events (not bounded), delivered before `#queue`. */
+  #backlog = new Queue<WatchEvent>();
   #queue = new Queue<WatchEvent>();
   #busy = false;
   #done = false;
@@ -114,7 +116,7 @@ export class WatcherChannel {
 
   /** Nothing buffered and the handler is not busy. */
   get idle(): boolean {
-    return !this.#busy && this.#queue.length === 0;
+    return !this.#busy && this.#queue.length === 0 && this.#backlog.length === 0;
   }
 
   get buffered(): number {
@@ -123,7 +125,7 @@ export class WatcherChannel {
 
   push(event: WatchEvent): void {
     if (this.#done) return;
-    if (!this.#busy && !this.#draining && this.#queue.length === 0) {
+    if (!this.#busy && !this.#draining && this.#queue.length === 0 && this.#backlog.length === 0) {
       // Fast path: the handler keeps up; no queueing.
       this.#draining = true;
       try {
@@ -131,7 +133,7 @@ export class WatcherChannel {
       } finally {
         this.#draining = false;
       }
-      if (this.#queue.length > 0) this.#drain(); // the handler pushed re-entrantly
+      this.#drain(); // in case the handler pushed re-entrantly
       return;
     }
     if (this.#queue.length >= this.bufferLimit) {
@@ -142,10 +144,14 @@ export class WatcherChannel {
     this.#drain();
   }
 
-  /** Queues events without the buffer limit (snapshots), then delivers what it can. */
+  /**
+   * Queues events that do not count against the buffer limit (an initial snapshot or a
+   * window replay, already materialized), ahead of anything pushed later; then delivers
+   * what it can. Call it before any `push`.
+   */
   pushUnbounded(events: Iterable<WatchEvent>): void {
     if (this.#done) return;
-    for (const e of events) this.#queue.push(e);
+    for (const e of events) this.#backlog.push(e);
     this.#drain();
   }
 
@@ -168,6 +174,7 @@ export class WatcherChannel {
   #finish(): void {
     this.#done = true;
     this.#queue.clear();
+    this.#backlog.clear();
     this.onDone?.();
   }
 
@@ -198,8 +205,10 @@ export class WatcherChannel {
     if (this.#draining) return; // a handler re-entered through a synchronous push
     this.#draining = true;
     try {
-      while (!this.#done && !this.#busy && this.#queue.length > 0) {
-        this.#deliver(this.#queue.shift()!);
+      while (!this.#done && !this.#busy) {
+        const next = this.#backlog.length > 0 ? this.#backlog.shift() : this.#queue.shift();
+        if (next === undefined) break;
+        this.#deliver(next);
       }
     } finally {
       this.#draining = false;
