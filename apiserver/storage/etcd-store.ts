@@ -17,7 +17,7 @@
  * Objects returned by its methods are fresh and owned by the caller.
  */
 import { randomUUID } from 'node:crypto';
-import type { Etcd3, IKeyValue, IRangeResponse, IRequestOp } from 'etcd3';
+import type { Etcd3, IEvent, IKeyValue, IRangeResponse, IRequestOp } from 'etcd3';
 import type { KubeObject, ObjectMeta } from '../../api-types/meta.js';
 import {
   AlreadyExistsError,
@@ -246,9 +246,13 @@ export class EtcdStore implements Store {
 
   /**
    * Every object under the resource prefix at one revision (current when `revision` is 0),
-   * read in chunks. Used by the watch cache for its initial list and relists.
+   * read in chunks. Used by the watch cache for its initial list and relists; values that
+   * do not decode are reported through `onCorrupt` and left out (else the list throws).
    */
-  async listAllStored(revision = 0): Promise<{ items: StoredObject[]; revision: number }> {
+  async listAllStored(
+    revision = 0,
+    onCorrupt?: (key: string, err: Error) => void,
+  ): Promise<{ items: StoredObject[]; revision: number }> {
     const items: StoredObject[] = [];
     const end = prefixEnd(Buffer.from(this.#prefix));
     let key = Buffer.from(this.#prefix);
@@ -256,7 +260,14 @@ export class EtcdStore implements Store {
     for (;;) {
       const res = await this.#range(key, end, this.#listChunk, rev);
       if (rev === 0) rev = Number(res.header.revision);
-      for (const kv of res.kvs) items.push(this.#stored(kv));
+      for (const kv of res.kvs) {
+        try {
+          items.push(this.#stored(kv));
+        } catch (err) {
+          if (!onCorrupt) throw err;
+          onCorrupt(kv.key.toString('utf8'), err as Error);
+        }
+      }
       if (!res.more || res.kvs.length === 0) break;
       key = Buffer.concat([res.kvs[res.kvs.length - 1]!.key, Buffer.from([0])]);
     }
@@ -630,19 +641,12 @@ export class EtcdStore implements Store {
         { key: Buffer.from(prefix), rangeEnd: prefixEnd(Buffer.from(prefix)), startRevision: rev + 1, prevKv: true },
         {
           events: (events) => {
-            for (const e of events) {
-              const cur = e.type === 'Put' ? this.decode(e.kv) : undefined;
-              let prev: KubeObject | undefined;
-              if (e.prev_kv && e.prev_kv.value && e.prev_kv.value.length > 0) {
-                prev = this.decode(e.prev_kv);
-                prev.metadata.resourceVersion = String(e.kv.mod_revision);
-              }
-              const curOk = matches(cur);
-              const prevOk = matches(prev);
-              if (curOk) channel.push(new LazyWatchEvent(prevOk ? 'MODIFIED' : 'ADDED', cur));
-              else if (prevOk) channel.push(new LazyWatchEvent('DELETED', prev!));
-              delivered = Number(e.kv.mod_revision);
+            try {
+              this.#deliverWatchEvents(events, channel, matches);
+            } catch (err) {
+              channel.fail(err as Error); // e.g. a value that does not decode
             }
+            delivered = Number(events[events.length - 1]!.kv.mod_revision);
           },
           progress: (revision) => {
             delivered = Math.max(delivered, revision);
@@ -664,6 +668,27 @@ export class EtcdStore implements Store {
       else channel.fail(err instanceof Error ? err : new Error(String(err)));
     });
     return { stop: () => channel.stop() };
+  }
+
+  /** One etcd watch response to one watcher: decode, filter, selector transitions. */
+  #deliverWatchEvents(
+    events: IEvent[],
+    channel: WatcherChannel,
+    matches: (o: KubeObject | undefined) => o is KubeObject,
+  ): void {
+    for (const e of events) {
+      const cur = e.type === 'Put' ? this.decode(e.kv) : undefined;
+      let prev: KubeObject | undefined;
+      if (e.prev_kv && e.prev_kv.value && e.prev_kv.value.length > 0) {
+        // The previous state at this event's revision (a DELETED carries it).
+        prev = this.decode(e.prev_kv);
+        prev.metadata.resourceVersion = String(e.kv.mod_revision);
+      }
+      const curOk = matches(cur);
+      const prevOk = matches(prev);
+      if (curOk) channel.push(new LazyWatchEvent(prevOk ? 'MODIFIED' : 'ADDED', cur));
+      else if (prevOk) channel.push(new LazyWatchEvent('DELETED', prev!));
+    }
   }
 }
 

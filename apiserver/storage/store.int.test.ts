@@ -651,6 +651,18 @@ describe('CachedStore specifics', () => {
     expect(store.stats().watchers).toBe(49);
   });
 
+  it('survives a stored value that does not decode: the object is treated as gone', async () => {
+    const res = vmResource();
+    const store = (await makeStore('CachedStore', res)) as CachedStore;
+    const a = await store.create(vm('a'));
+    const w = watchAll(store, { resourceVersion: a.metadata.resourceVersion });
+    await client.put(`/registry/quantix.io/${res.resource}/default/a`).value('not json');
+    await store.create(vm('b'));
+    await eventually(() => expect(w.summary()).toEqual(['DELETED a', 'ADDED b']));
+    expect(store.stats().corruptObjects).toBe(1);
+    expect(w.errors).toHaveLength(0);
+  });
+
   it('reconnects a broken etcd watch from its last revision, and relists with a diff after compaction', async () => {
     const proxy = await CuttableProxy.start(etcd.clientUrl);
     cleanups.push(() => proxy.close());

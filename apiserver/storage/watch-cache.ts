@@ -100,6 +100,8 @@ export interface WatchCacheStats {
   windowStartRevision: number;
   relists: number;
   reconnects: number;
+  /** Values under the prefix that did not decode (left out of the cache). */
+  corruptObjects: number;
 }
 
 interface Entry {
@@ -237,6 +239,7 @@ export class CachedStore implements Store {
   #ready: Promise<void>;
   #relists = 0;
   #reconnects = 0;
+  #corrupt = 0;
 
   constructor(inner: EtcdStore, opts: CachedStoreOptions = {}) {
     this.#inner = inner;
@@ -244,7 +247,7 @@ export class CachedStore implements Store {
     this.#windowSize = opts.windowSize ?? 10_000;
     this.#bookmarkIntervalMs = opts.bookmarkIntervalMs ?? 60_000;
     this.#bufferSize = opts.watcherBufferSize ?? 1000;
-    this.#metrics = opts.metrics ?? {};
+    this.#metrics = guarded(opts.metrics ?? {});
     this.#backoff = { initialMs: opts.backoff?.initialMs ?? 100, maxMs: opts.backoff?.maxMs ?? 5000 };
     this.#window = new Window(this.#windowSize, 0);
     this.#ready = this.#initialSync();
@@ -280,6 +283,7 @@ export class CachedStore implements Store {
       windowStartRevision: this.#window.floor,
       relists: this.#relists,
       reconnects: this.#reconnects,
+      corruptObjects: this.#corrupt,
     };
   }
 
@@ -300,7 +304,7 @@ export class CachedStore implements Store {
     for (;;) {
       if (this.#closed) throw new StorageError('watch cache closed');
       try {
-        const { items, revision } = await this.#inner.listAllStored();
+        const { items, revision } = await this.#inner.listAllStored(0, () => this.#corrupt++);
         for (const s of items) this.#objects.set(s.key, { obj: deepFreeze(s.obj), modRevision: s.modRevision });
         this.#revision = revision;
         this.#etcdRevision = Math.max(this.#etcdRevision, revision);
@@ -330,8 +334,15 @@ export class CachedStore implements Store {
           for (const e of events) {
             const key = e.kv.key.toString('utf8');
             const revision = Number(e.kv.mod_revision);
+            let obj: KubeObject | undefined;
             if (e.type === 'Put') {
-              const obj = deepFreeze(this.#inner.decode(e.kv));
+              try {
+                obj = deepFreeze(this.#inner.decode(e.kv));
+              } catch {
+                this.#corrupt++; // not representable: treated as gone
+              }
+            }
+            if (obj) {
               const prev = this.#objects.get(key);
               this.#objects.set(key, { obj, modRevision: String(e.kv.mod_revision) });
               applied.push({ revision, type: prev ? 'MODIFIED' : 'ADDED', namespace: obj.metadata.namespace, obj, prev: prev?.obj });
@@ -390,7 +401,7 @@ export class CachedStore implements Store {
     for (;;) {
       if (this.#closed) return;
       try {
-        const { items, revision } = await this.#inner.listAllStored();
+        const { items, revision } = await this.#inner.listAllStored(0, () => this.#corrupt++);
         if (this.#closed) return;
         this.#relists++;
         this.#etcdRevision = Math.max(this.#etcdRevision, revision);
@@ -558,6 +569,20 @@ export class CachedStore implements Store {
     w.active = true;
     if (backlog.length > 0) w.channel.pushUnbounded(backlog);
   }
+}
+
+/** Metrics hooks that cannot break the watch path by throwing. */
+function guarded(m: WatchCacheMetrics): WatchCacheMetrics {
+  const wrap = <A extends unknown[]>(f: ((...args: A) => void) | undefined) =>
+    f &&
+    ((...args: A) => {
+      try {
+        f(...args);
+      } catch {
+        /* a metrics hook must not break the cache */
+      }
+    });
+  return { watchers: wrap(m.watchers?.bind(m)), lag: wrap(m.lag?.bind(m)), dispatch: wrap(m.dispatch?.bind(m)) };
 }
 
 function sleep(ms: number): Promise<void> {
