@@ -9,6 +9,8 @@
  * computed from (409 Conflict otherwise; the reconcile is retried on fresh state).
  */
 import { isDeepStrictEqual } from 'node:util';
+import type { ApiClient } from './client.js';
+import type { ResourceRef } from './resources.js';
 
 type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
 
@@ -76,3 +78,18 @@ export function applyMergePatch(target: unknown, patch: unknown): unknown {
 }
 
 export type { Json };
+
+/**
+ * Writes `newStatus` through /status as a minimal merge patch; no request when nothing
+ * changed. Returns the updated object, or undefined when nothing was written.
+ */
+export async function commitStatus<T extends { metadata: { name?: string; namespace?: string; resourceVersion?: string }; status?: object }>(
+  client: ApiClient,
+  r: ResourceRef,
+  obj: T,
+  newStatus: object | undefined,
+): Promise<T | undefined> {
+  const patch = statusPatch(obj, obj.status, newStatus);
+  if (!patch) return undefined;
+  return (await client.patch(r, obj.metadata.namespace, obj.metadata.name!, patch, { subresource: 'status' })) as unknown as T;
+}

@@ -43,6 +43,10 @@ export class Store<T extends KubeObject> {
     return this.#items.size;
   }
 
+  hasIndex(name: string): boolean {
+    return this.#indexers.has(name);
+  }
+
   /** Adds an index (may be called after items exist: it is built at once). */
   addIndex(name: string, fn: IndexFunc<T>): void {
     this.#indexers.set(name, fn);

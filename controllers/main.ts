@@ -1,0 +1,122 @@
+#!/usr/bin/env node
+/**
+ * quantix-controller-manager: the scheduler, vm, storagepool and node-lifecycle
+ * controllers. Several replicas may run; with --leader-elect one leads (a Lease in
+ * --lease-namespace) and the others wait with warm caches.
+ *
+ * Exit codes: 0 after SIGTERM/SIGINT (lease released), 1 when leadership is lost (the
+ * supervisor restarts it as a fresh candidate, as with kube-controller-manager), 2 on bad flags.
+ */
+import { parseArgs } from 'node:util';
+import { createLogger, setLogLevel } from '../logging/logger.js';
+import { CONTROLLER_NAMES, defaultIdentity, startControllerManager, type ControllerName } from './setup.js';
+
+const HELP = `quantix-controller-manager: controllers for Quantix (scheduler, vm, storagepool, nodelifecycle)
+
+  --kubeconfig PATH            kubeconfig of the Quantix API (required; or $KUBECONFIG)
+  --leader-elect               elect one leader among replicas through a Lease
+  --lease-namespace NS         namespace of the Lease (default quantix-system)
+  --lease-name NAME            name of the Lease (default quantix-controller-manager)
+  --lease-duration D           default 15s
+  --renew-deadline D           default 10s
+  --retry-period D             default 2s
+  --identity ID                this replica's identity (default <hostname>_<pid>_<random>)
+  --controllers LIST           comma-separated subset of ${CONTROLLER_NAMES.join(',')} (default all)
+  --node-grace-period D        heartbeat grace before a node is Unknown (default 40s)
+  --cpu-overcommit N           vCPUs per host core for scheduling (default 4)
+  --memory-overcommit N        guest bytes per host byte for scheduling (default 1)
+  --log-level LEVEL            error | warn | info | debug
+`;
+
+function duration(flag: string, value: string | undefined, fallbackMs: number): number {
+  if (value === undefined) return fallbackMs;
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m)?$/.exec(value);
+  if (!m) throw new Error(`${flag}: invalid duration "${value}" (e.g. 40s, 500ms, 2m)`);
+  const n = Number(m[1]);
+  return m[2] === 'ms' ? n : m[2] === 'm' ? n * 60_000 : n * 1000;
+}
+
+function positive(flag: string, value: string | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0) throw new Error(`${flag}: must be a positive number, got "${value}"`);
+  return n;
+}
+
+async function main(): Promise<number> {
+  const { values } = parseArgs({
+    options: {
+      kubeconfig: { type: 'string' },
+      'leader-elect': { type: 'boolean', default: false },
+      'lease-namespace': { type: 'string', default: 'quantix-system' },
+      'lease-name': { type: 'string', default: 'quantix-controller-manager' },
+      'lease-duration': { type: 'string' },
+      'renew-deadline': { type: 'string' },
+      'retry-period': { type: 'string' },
+      identity: { type: 'string' },
+      controllers: { type: 'string' },
+      'node-grace-period': { type: 'string' },
+      'cpu-overcommit': { type: 'string' },
+      'memory-overcommit': { type: 'string' },
+      'log-level': { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(HELP);
+    return 0;
+  }
+  if (values['log-level']) setLogLevel(values['log-level']);
+  const log = createLogger('controller-manager');
+  const kubeconfig = values.kubeconfig ?? process.env.KUBECONFIG;
+  if (!kubeconfig) throw new Error('--kubeconfig is required');
+  const enabled = values.controllers?.split(',').map((s) => s.trim()).filter(Boolean) as ControllerName[] | undefined;
+  for (const c of enabled ?? []) if (!CONTROLLER_NAMES.includes(c)) throw new Error(`--controllers: unknown controller "${c}" (known: ${CONTROLLER_NAMES.join(', ')})`);
+
+  const identity = values.identity ?? defaultIdentity();
+  const { manager, client } = await startControllerManager({
+    kubeconfig,
+    identity,
+    enabled,
+    scheduler: { config: { cpuOvercommit: positive('--cpu-overcommit', values['cpu-overcommit'], 4), memoryOvercommit: positive('--memory-overcommit', values['memory-overcommit'], 1) } },
+    nodelifecycle: { gracePeriodMs: duration('--node-grace-period', values['node-grace-period'], 40_000) },
+    leaderElection: values['leader-elect']
+      ? {
+          namespace: values['lease-namespace']!,
+          name: values['lease-name']!,
+          leaseDurationMs: duration('--lease-duration', values['lease-duration'], 15_000),
+          renewDeadlineMs: duration('--renew-deadline', values['renew-deadline'], 10_000),
+          retryPeriodMs: duration('--retry-period', values['retry-period'], 2_000),
+        }
+      : undefined,
+  });
+  log.info('quantix-controller-manager started', { identity, leaderElect: values['leader-elect'], controllers: enabled ?? CONTROLLER_NAMES });
+
+  let shuttingDown = false;
+  const stopped = new Promise<number>((resolve) => {
+    const onSignal = (signal: string) => {
+      shuttingDown = true;
+      log.info('shutting down', { signal });
+      void manager.stop().then(() => resolve(0));
+    };
+    process.once('SIGTERM', onSignal);
+    process.once('SIGINT', onSignal);
+    void manager.lost.then(() => {
+      if (values['leader-elect'] && !shuttingDown) {
+        log.error('leadership lost: exiting');
+        resolve(1);
+      }
+    });
+  });
+  const code = await stopped;
+  client.close();
+  return code;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    process.stderr.write(`quantix-controller-manager: ${(err as Error)?.message ?? String(err)}\n`);
+    process.exit(2);
+  },
+);

@@ -1,0 +1,87 @@
+/**
+ * The vm controller: phase and conditions from intent and the agent's report, the
+ * cleanup finalizer, RerunOnFailure restarts, and Events on transitions (see
+ * vm_reconcile.ts for the sub-reconcilers).
+ *
+ * Watches VMs and Nodes. A node change (deleted, readiness) enqueues the VMs bound to it:
+ * a forced cleanup waits on the node being gone or not Ready.
+ */
+import type { Node, VirtualMachine } from '../../api-types/generated/types.js';
+import { isNotFound } from '../runtime/client.js';
+import { commitStatus } from '../runtime/committer.js';
+import { Controller, done, requeueAfter } from '../runtime/controller.js';
+import type { ControllerSetup } from '../runtime/manager.js';
+import { keyOf, Nodes, VirtualMachines } from '../runtime/resources.js';
+import { BY_NODE, indexVmsByNode } from './vm_index.js';
+import { planVm } from './vm_reconcile.js';
+
+export interface VmControllerOptions {
+  workers?: number;
+  resyncPeriodMs?: number;
+}
+
+export const VM_CONTROLLER = 'vm';
+
+export function vmController(options: VmControllerOptions = {}): ControllerSetup {
+  return (ctx) => {
+    const vms = ctx.informers.informerFor<VirtualMachine>(VirtualMachines);
+    const nodes = ctx.informers.informerFor<Node>(Nodes);
+    indexVmsByNode(vms);
+    const events = ctx.events.forComponent('quantix-vm-controller');
+
+    const controller = new Controller({
+      name: VM_CONTROLLER,
+      workers: options.workers ?? 8,
+      logger: ctx.logger,
+      resyncPeriodMs: options.resyncPeriodMs ?? 5 * 60_000,
+      listKeys: () => vms.store.keys(),
+      reconcile: async ({ key }) => {
+        const vm = vms.store.get(key);
+        if (!vm) return done();
+        const nodeName = vm.spec?.nodeName ?? vm.status?.nodeName;
+        const node = nodeName ? nodes.store.get(nodeName) : undefined;
+        const plan = planVm({ vm, node, nowMs: Date.now() });
+
+        let current: VirtualMachine = vm;
+        if (plan.finalizers) {
+          try {
+            // Guarded by resourceVersion: the list is replaced whole.
+            current = await ctx.client.patch<VirtualMachine>(VirtualMachines, vm.metadata.namespace, vm.metadata.name!, {
+              metadata: { resourceVersion: vm.metadata.resourceVersion, finalizers: plan.finalizers },
+            });
+          } catch (err) {
+            if (isNotFound(err)) return done();
+            throw err;
+          }
+          // Released: the object is gone (or going); report and stop.
+          if (vm.metadata.deletionTimestamp) {
+            for (const e of plan.events) events.record(vm, e);
+            return done();
+          }
+        }
+        // The status was computed from `vm`; the finalizer write only moved metadata, so
+        // it is still right for `current` (whose resourceVersion guards the patch).
+        await commitStatus(ctx.client, VirtualMachines, { ...current, status: vm.status }, plan.status);
+        for (const e of plan.events) events.record(vm, e);
+        return plan.requeueAfterMs ? requeueAfter(plan.requeueAfterMs) : done();
+      },
+    });
+
+    vms.on({
+      add: (vm) => controller.enqueue(keyOf(vm)),
+      update: (_old, vm) => controller.enqueue(keyOf(vm)),
+    });
+    const enqueueNodeVms = (n: Node) => {
+      for (const vm of vms.store.byIndex(BY_NODE, n.metadata.name!)) controller.enqueue(keyOf(vm));
+    };
+    nodes.on({
+      update: (old, n) => {
+        const was = old.status?.conditions?.find((c) => c.type === 'Ready')?.status;
+        const is = n.status?.conditions?.find((c) => c.type === 'Ready')?.status;
+        if (was !== is) enqueueNodeVms(n);
+      },
+      delete: enqueueNodeVms,
+    });
+    return controller;
+  };
+}
