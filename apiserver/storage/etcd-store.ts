@@ -45,6 +45,19 @@ import type {
 import { ObjectSelector } from './selectors.js';
 import { LazyWatchEvent, WatcherChannel, bookmarkEvent } from './watch-events.js';
 
+/**
+ * gRPC channel options to create the etcd3 client with (`new Etcd3({ hosts, grpcOptions:
+ * ETCD_GRPC_OPTIONS })`): keepalive pings (as the Kubernetes apiserver's etcd client) so a
+ * watch on a silently dead connection fails and reconnects instead of hanging forever
+ * (30 s is above etcd's default 5 s minimum ping interval; no pings without calls, which
+ * etcd would answer with GOAWAY), and no cap on response size for large lists.
+ */
+export const ETCD_GRPC_OPTIONS = {
+  'grpc.keepalive_time_ms': 30_000,
+  'grpc.keepalive_timeout_ms': 10_000,
+  'grpc.max_receive_message_length': -1,
+} as const;
+
 export interface EtcdStoreOptions {
   /** Key prefix; default '/registry'. */
   prefix?: string;

@@ -17,7 +17,7 @@ import {
   NotFoundError,
   SlowWatcherError,
 } from './errors.js';
-import { EtcdStore } from './etcd-store.js';
+import { ETCD_GRPC_OPTIONS, EtcdStore } from './etcd-store.js';
 import type { StorageResource, Store, WatchEvent, WatchOptions } from './interface.js';
 import { CachedStore } from './watch-cache.js';
 
@@ -29,7 +29,7 @@ const cleanups: (() => void | Promise<void>)[] = [];
 
 beforeAll(async () => {
   etcd = await startEtcd();
-  client = new Etcd3({ hosts: etcd.endpoints });
+  client = new Etcd3({ hosts: etcd.endpoints, grpcOptions: ETCD_GRPC_OPTIONS });
 });
 
 afterEach(async () => {
@@ -668,7 +668,7 @@ describe('CachedStore specifics', () => {
     cleanups.push(() => proxy.close());
     const viaProxy = new Etcd3({
       hosts: proxy.url,
-      grpcOptions: { 'grpc.initial_reconnect_backoff_ms': 50, 'grpc.max_reconnect_backoff_ms': 500 },
+      grpcOptions: { ...ETCD_GRPC_OPTIONS, 'grpc.initial_reconnect_backoff_ms': 50, 'grpc.max_reconnect_backoff_ms': 500 },
     });
     cleanups.push(() => viaProxy.close());
     const res = vmResource();

@@ -25,7 +25,7 @@
  */
 import { Etcd3 } from 'etcd3';
 import type { KubeObject } from '../../../api-types/meta.js';
-import { EtcdStore } from '../../../apiserver/storage/etcd-store.js';
+import { ETCD_GRPC_OPTIONS, EtcdStore } from '../../../apiserver/storage/etcd-store.js';
 import type { StorageResource, Store, WatchEvent } from '../../../apiserver/storage/interface.js';
 import { CachedStore } from '../../../apiserver/storage/watch-cache.js';
 import { startEtcd } from '../../testenv/etcd.js';
@@ -377,7 +377,7 @@ async function watchTrial(client: Etcd3, watchers: number, trial: number) {
 async function main() {
   const started = performance.now();
   const etcd = await startEtcd();
-  const client = new Etcd3({ hosts: etcd.endpoints });
+  const client = new Etcd3({ hosts: etcd.endpoints, grpcOptions: ETCD_GRPC_OPTIONS });
   try {
     const cu = SECTIONS.has('writes') ? await benchCreatesAndUpdates(client) : undefined;
     const list = SECTIONS.has('list') ? await benchList(client) : undefined;
