@@ -21,7 +21,10 @@
  *
  * Environment knobs: BENCH_CREATES (per round, default 1000), BENCH_ROUNDS (6),
  * BENCH_WATCH_SECONDS (5), BENCH_WATCH_TRIALS (3), BENCH_WATCHERS (1000),
- * BENCH_SECTIONS (writes,list,watch).
+ * BENCH_RAW_WATCHERS (100), BENCH_SECTIONS (writes,list,watch,rawwatch).
+ *
+ * `rawwatch` (contrast, one trial): the same writes observed by 100 watchers on the raw
+ * etcd3 client instead of the cache.
  */
 import { Etcd3 } from 'etcd3';
 import type { KubeObject } from '../../../api-types/meta.js';
@@ -38,7 +41,8 @@ const WRITE_RATE = 500;
 const WATCH_SECONDS = Number(process.env.BENCH_WATCH_SECONDS ?? 5);
 const WATCHERS = Number(process.env.BENCH_WATCHERS ?? 1000);
 const WATCH_TRIALS = Number(process.env.BENCH_WATCH_TRIALS ?? 3);
-const SECTIONS = new Set((process.env.BENCH_SECTIONS ?? 'writes,list,watch').split(','));
+const SECTIONS = new Set((process.env.BENCH_SECTIONS ?? 'writes,list,watch,rawwatch').split(','));
+const RAW_WATCHERS = Number(process.env.BENCH_RAW_WATCHERS ?? 100);
 
 const t0 = performance.now();
 const log = (msg: string) => process.stderr.write(`[bench storage +${((performance.now() - t0) / 1000).toFixed(1)}s] ${msg}\n`);
@@ -268,8 +272,12 @@ async function benchWatch(client: Etcd3, scenarios: number[], trials: number) {
   });
 }
 
-async function watchTrial(client: Etcd3, watchers: number, trial: number) {
-  const res = vmResource(`vms-watch-${watchers}-${trial}`);
+/**
+ * One put-to-event trial. `rawEtcd3` replaces the cache watchers by watchers on the raw etcd3
+ * client (its WatchBuilder, each parsing the value it receives), for contrast.
+ */
+async function watchTrial(client: Etcd3, watchers: number, trial: number, rawEtcd3?: Etcd3) {
+  const res = vmResource(`vms-watch-${watchers}-${trial}${rawEtcd3 ? '-raw' : ''}`);
   const writer = new EtcdStore(client, res);
   const dispatch: number[] = [];
   const cached = new CachedStore(new EtcdStore(client, res), {
@@ -307,14 +315,31 @@ async function watchTrial(client: Etcd3, watchers: number, trial: number) {
     jsonBytes += json.length;
     deliveries++;
   };
-  const ws = Array.from({ length: watchers }, () =>
-    cached.watch({ sendInitialEvents: false }, handler, (err) => {
-      throw err;
-    }),
-  );
+  let ws: { stop(): unknown }[];
+  if (rawEtcd3) {
+    const prefix = `/registry/quantix.io/${res.resource}/`;
+    const raws = await Promise.all(Array.from({ length: watchers }, () => rawEtcd3.watch().prefix(prefix).create()));
+    for (const w of raws) {
+      w.on('put', (kv) => {
+        const o = JSON.parse(kv.value.toString()) as KubeObject;
+        const t = sentAt.get(o.metadata.annotations?.['bench-seq'] ?? '');
+        if (t === undefined) return;
+        latencies.push(performance.now() - t);
+        jsonBytes += kv.value.length;
+        deliveries++;
+      });
+    }
+    ws = raws.map((w) => ({ stop: () => w.cancel() }));
+  } else {
+    ws = Array.from({ length: watchers }, () =>
+      cached.watch({ sendInitialEvents: false }, handler, (err) => {
+        throw err;
+      }),
+    );
+  }
   await new Promise((r) => setTimeout(r, 100));
 
-  log(`${watchers} watcher(s): ${WRITE_RATE} writes/s for ${WATCH_SECONDS} s (after 1 s of warm-up)`);
+  log(`${watchers} ${rawEtcd3 ? 'raw etcd3' : 'cache'} watcher(s): ${WRITE_RATE} writes/s for ${WATCH_SECONDS} s (after 1 s of warm-up)`);
   let cpuStart = process.cpuUsage();
   const warmup = WRITE_RATE;
   const total = WRITE_RATE * WATCH_SECONDS + warmup;
@@ -354,9 +379,9 @@ async function watchTrial(client: Etcd3, watchers: number, trial: number) {
   const achieved = measured / elapsed;
   const cpu = process.cpuUsage(cpuStart);
   const expected = measured * watchers;
-  const deadline = performance.now() + 30_000;
+  const deadline = performance.now() + (rawEtcd3 ? 15_000 : 30_000);
   while (deliveries < expected && performance.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-  for (const w of ws) w.stop();
+  await Promise.all(ws.map((w) => w.stop()));
   cached.close();
   return {
     writesPerSecond: Math.round(achieved),
@@ -382,6 +407,15 @@ async function main() {
     const cu = SECTIONS.has('writes') ? await benchCreatesAndUpdates(client) : undefined;
     const list = SECTIONS.has('list') ? await benchList(client) : undefined;
     const [watch1, watchN] = SECTIONS.has('watch') ? await benchWatch(client, [1, WATCHERS], WATCH_TRIALS) : [];
+    let rawWatch: Awaited<ReturnType<typeof watchTrial>> | undefined;
+    if (SECTIONS.has('rawwatch')) {
+      const rawClient = new Etcd3({ hosts: etcd.endpoints, grpcOptions: ETCD_GRPC_OPTIONS });
+      try {
+        rawWatch = await watchTrial(client, RAW_WATCHERS, 0, rawClient);
+      } finally {
+        rawClient.close();
+      }
+    }
     const result = {
       benchmark: 'storage',
       environment: {
@@ -397,6 +431,15 @@ async function main() {
       updates: cu?.updates,
       list,
       putToEvent: watch1 && watchN ? [watch1, watchN] : undefined,
+      putToEventRawEtcd3Watchers: rawWatch
+        ? {
+            watchers: RAW_WATCHERS,
+            note: 'contrast only: watchers on the raw etcd3 client, each parsing every value; same writes; one trial',
+            ...rawWatch,
+            cacheDispatchP99Ms: undefined,
+            serializedBytesPerEvent: undefined,
+          }
+        : undefined,
       targets: {
         createsRatioAtLeast0_8: cu ? cu.creates.ratio >= 0.8 : undefined,
         p99With1000WatchersUnder50ms: watchN ? watchN.p99Ms < 50 : undefined,
