@@ -46,17 +46,29 @@ export function defaultIdentity(): string {
 }
 
 /** Builds and starts a controller manager; resolves once its caches are synced. */
-export async function startControllerManager(options: StartOptions): Promise<{ manager: ControllerManager; client: HttpApiClient }> {
+export async function startControllerManager(options: StartOptions): Promise<{ manager: ControllerManager; client: { close(): void } }> {
   const identity = options.identity ?? defaultIdentity();
   const logger = (options.logger ?? createLogger('controller-manager')).child({ identity });
   const client = await HttpApiClient.fromFile(options.kubeconfig, { userAgent: 'quantix-controller-manager', maxSockets: 32 });
+  const leaseClient = options.leaderElection
+    ? await HttpApiClient.fromFile(options.kubeconfig, { userAgent: 'quantix-controller-manager/leader-election', maxSockets: 2, requestTimeoutMs: 5_000 })
+    : undefined;
   const manager = new ControllerManager({
     client,
     identity,
     logger,
     controllers: controllerSetups(options),
     leaderElection: options.leaderElection,
+    leaderElectionClient: leaseClient,
   });
   await manager.start();
-  return { manager, client };
+  return {
+    manager,
+    client: {
+      close: () => {
+        client.close();
+        leaseClient?.close();
+      },
+    },
+  };
 }

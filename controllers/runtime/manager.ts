@@ -75,6 +75,12 @@ export interface ManagerOptions {
   controllers: ControllerSetup[];
   /** Omit to run without leader election (a single replica). */
   leaderElection?: { namespace: string; name: string } & Partial<LeaderElectionTiming>;
+  /**
+   * A client of its own for the Lease (default: `client`). Renewals must not queue behind
+   * the controllers' requests on a shared connection pool, or a busy leader misses its
+   * renew deadline.
+   */
+  leaderElectionClient?: ApiClient;
 }
 
 export class ControllerManager {
@@ -121,7 +127,7 @@ export class ControllerManager {
       return;
     }
     this.#elector = new LeaderElector({
-      client: this.#o.client,
+      client: this.#o.leaderElectionClient ?? this.#o.client,
       namespace: le.namespace,
       name: le.name,
       identity: this.#o.identity,

@@ -16,7 +16,7 @@ describe('scheduler (integration)', () => {
   let client: HttpApiClient;
   let agents: SimulatedNodeAgents;
   let manager: ControllerManager;
-  let managerClient: HttpApiClient;
+  let managerClient: { close(): void };
 
   beforeAll(async () => {
     setLogLevel('warn');
