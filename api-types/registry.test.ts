@@ -115,10 +115,10 @@ describe('table cells', () => {
       },
     };
     expect(cells(storagePoolDefinition, sp, true)).toEqual({
-      Type: 'dir', Phase: 'Degraded', Capacity: '120Gi/500Gi', Hosts: '2/3', Age: '2d', Source: '/var/lib/quantix/pools/local', Available: '380Gi',
+      Type: 'dir', Phase: 'Degraded', Capacity: '120Gi/500Gi', Nodes: '2/3', Age: '2d', Source: '/var/lib/quantix/pools/local', Available: '380Gi',
     });
     const nfs = { ...sp, spec: { type: 'nfs', nfs: { server: 'nas', exportPath: '/e' } }, status: undefined } as StoragePool;
-    expect(cells(storagePoolDefinition, nfs, true)).toMatchObject({ Capacity: '', Hosts: '0/0', Source: 'nas:/e', Available: '' });
+    expect(cells(storagePoolDefinition, nfs, true)).toMatchObject({ Capacity: '', Nodes: '0/0', Source: 'nas:/e', Available: '' });
   });
 
   test('Node', () => {

@@ -181,7 +181,7 @@ export const storagePoolDefinition: ResourceDefinition<StoragePool> = {
     { name: 'Type', type: 'string', priority: 0, jsonPath: '.spec.type', description: 'Pool backend.', cell: (sp) => text(sp.spec?.type) },
     { name: 'Phase', type: 'string', priority: 0, jsonPath: '.status.phase', description: 'Aggregate phase.', cell: (sp) => text(sp.status?.phase) },
     { name: 'Capacity', type: 'string', priority: 0, jsonPath: '.status.capacity.totalBytes', description: 'Used/total bytes across hosts.', cell: capacityCell },
-    { name: 'Hosts', type: 'string', priority: 0, jsonPath: '.spec.assignedNodes', description: 'Healthy hosts / assigned nodes.', cell: hostsCell },
+    { name: 'Nodes', type: 'string', priority: 0, jsonPath: '.spec.assignedNodes', description: 'Healthy hosts / assigned nodes.', cell: hostsCell },
     { name: 'Age', type: 'date', priority: 0, jsonPath: '.metadata.creationTimestamp', description: 'Time since creation.', cell: (sp, now) => since(sp.metadata.creationTimestamp, now) },
     {
       name: 'Source', type: 'string', priority: 1, jsonPath: '.spec.dir.path', description: 'Directory, or NFS server:export.',

@@ -1,0 +1,137 @@
+/**
+ * What the agent and the node gateway agree on beyond the wire format: which VM status
+ * fields the agent owns, the Synced condition vocabulary, the labels of host-discovered
+ * VMs, and small helpers both sides need (power state names, addresses without ports).
+ * See agent/README.md ("Status contract").
+ */
+import type { VirtualMachinePhase, VirtualMachineStatus } from '../generated/types.js';
+
+/** Status fields the agent writes (through the gateway). Everything else is left as it is. */
+export const AGENT_STATUS_FIELDS = [
+  'phase',
+  'powerState',
+  'domainUUID',
+  'domainName',
+  'volumes',
+  'interfaces',
+  'restartCount',
+] as const satisfies readonly (keyof VirtualMachineStatus)[];
+
+export type AgentStatusField = (typeof AGENT_STATUS_FIELDS)[number];
+
+/** The part of a VM status an agent report carries (plus the Synced condition). */
+export type AgentStatus = Pick<VirtualMachineStatus, AgentStatusField> & {
+  /** The Synced condition, without lastTransitionTime (the gateway keeps that). */
+  synced?: SyncedCondition;
+};
+
+/** Phases the agent may set. Lost/Terminated belong to the gateway, Pending/Scheduled to the vm controller. */
+export const AGENT_PHASES: ReadonlySet<VirtualMachinePhase> = new Set(['Starting', 'Running', 'Stopping', 'Stopped', 'Paused', 'Failed']);
+
+export const SYNCED_CONDITION = 'Synced';
+
+/** Reasons of the Synced condition written by the agent. */
+export const SyncedReason = {
+  /** The domain matches the spec and the run strategy (True). */
+  Synced: 'Synced',
+  /** Cleanup done: domain undefined and volumes deleted; releases the vm-cleanup finalizer (True). */
+  Deleted: 'Deleted',
+  /** Shutting down / undefining for a deletion (False). */
+  Deleting: 'Deleting',
+  /** A disk's pool is not defined or not running on the node yet (False; retried). */
+  PoolNotReady: 'PoolNotReady',
+  /** Volume creation or deletion failed (False; retried). */
+  VolumeFailed: 'VolumeFailed',
+  /** libvirt refused the domain definition (False; retried with backoff). */
+  DefineFailed: 'DefineFailed',
+  /** A lifecycle operation (start, shutdown, pause…) failed (False; retried with backoff). */
+  LifecycleFailed: 'LifecycleFailed',
+  /** Always: the domain keeps stopping; the next start waits (False). */
+  RestartBackoff: 'RestartBackoff',
+  /** The hypervisor is not reachable (False). */
+  HypervisorUnavailable: 'HypervisorUnavailable',
+  /** A domain with the VM's UUID exists but was not defined by Quantix for this VM (False; untouched). */
+  DomainConflict: 'DomainConflict',
+  /** The running domain is transient (its definition was removed out of band) (False). */
+  NotPersistent: 'NotPersistent',
+} as const;
+
+export interface SyncedCondition {
+  type: typeof SYNCED_CONDITION;
+  status: 'True' | 'False';
+  reason: string;
+  message: string;
+}
+
+/** Labels on VMs the gateway creates for host-discovered domains. */
+export const DISCOVERED_ON_LABEL = 'quantix.io/discovered-on';
+export const DOMAIN_UUID_LABEL = 'quantix.io/domain-uuid';
+
+/** Namespace of VMs created for host-discovered domains without a Quantix owner. */
+export const DEFAULT_DISCOVERED_NAMESPACE = 'default';
+
+/** The vm controller's finalizer (controllers/vm/vm_status.ts), released on Synced=True/Deleted. */
+export const CLEANUP_FINALIZER = 'quantix.io/vm-cleanup';
+
+/** Metadata keys of gateway errors (see gateway.proto). */
+export const REASON_METADATA_KEY = 'quantix-reason';
+export const STATUS_METADATA_KEY = 'quantix-status-bin';
+
+/**
+ * A management address without a port: `10.0.0.5:9090` → `10.0.0.5`, `[fe80::1]:22` →
+ * `fe80::1`, `ipv4:10.0.0.5:1234` (a gRPC peer) → `10.0.0.5`. Bare IPv6 stays as it is.
+ */
+export function stripPort(address: string): string {
+  let a = address.trim();
+  a = a.replace(/^(ipv4|ipv6):/, '');
+  const bracketed = /^\[([^\]]+)\](?::\d+)?$/.exec(a);
+  if (bracketed) return bracketed[1]!;
+  const colons = (a.match(/:/g) ?? []).length;
+  if (colons === 1) return a.slice(0, a.indexOf(':'));
+  return a;
+}
+
+/** libvirt's state name (driver PowerState) → the API's powerState value. */
+export function apiPowerState(state: string): NonNullable<VirtualMachineStatus['powerState']> {
+  switch (state) {
+    case 'Running':
+      return 'running';
+    case 'Blocked':
+      return 'blocked';
+    case 'Paused':
+      return 'paused';
+    case 'ShuttingDown':
+      return 'shutdown';
+    case 'Shutoff':
+      return 'shutoff';
+    case 'Crashed':
+      return 'crashed';
+    case 'PMSuspended':
+      return 'pmsuspended';
+    default:
+      return 'nostate';
+  }
+}
+
+/**
+ * The phase a domain's state means when nobody intends anything for it (host-discovered
+ * domains, and the agent's starting point for managed ones).
+ */
+export function phaseForPowerState(powerState: string, reason = ''): VirtualMachinePhase {
+  switch (powerState) {
+    case 'running':
+    case 'blocked':
+      return 'Running';
+    case 'paused':
+    case 'pmsuspended':
+      return 'Paused';
+    case 'shutdown':
+      return 'Stopping';
+    case 'crashed':
+      return 'Failed';
+    case 'shutoff':
+      return reason === 'crashed' || reason === 'failed' ? 'Failed' : 'Stopped';
+    default:
+      return 'Stopped';
+  }
+}
