@@ -1,0 +1,85 @@
+/**
+ * The one HTTP client of the UI: same origin (the apiserver serves the UI), the signed-in
+ * bearer token on every call, `X-Request-Id` on every call, Status objects turned into
+ * ApiError.
+ */
+import type { KubeObject } from '../../../api-types/meta.js';
+import { callId, newActionId } from './request-id.js';
+import { errorFromResponse, networkError } from './status.js';
+
+export type PatchType = 'merge' | 'json';
+
+const PATCH_CONTENT_TYPES: Record<PatchType, string> = {
+  merge: 'application/merge-patch+json',
+  json: 'application/json-patch+json',
+};
+
+export interface CallOptions {
+  /** Correlation id of the user action this call belongs to (a fresh one otherwise). */
+  actionId?: string;
+  signal?: AbortSignal;
+  query?: Record<string, string | undefined>;
+}
+
+export class ApiClient {
+  #calls = new Map<string, number>();
+
+  constructor(
+    readonly token: string,
+    readonly baseUrl = '',
+  ) {}
+
+  #requestId(actionId: string | undefined): string {
+    const id = actionId ?? newActionId();
+    const n = this.#calls.get(id) ?? 0;
+    this.#calls.set(id, n + 1);
+    if (this.#calls.size > 500) this.#calls.clear(); // ids are for logs only; bound the map
+    return callId(id, n);
+  }
+
+  url(path: string, query?: Record<string, string | undefined>): string {
+    const params = new URLSearchParams();
+    for (const [k, v] of Object.entries(query ?? {})) if (v !== undefined && v !== '') params.set(k, v);
+    const qs = params.toString();
+    return `${this.baseUrl}${path}${qs ? `?${qs}` : ''}`;
+  }
+
+  /** A raw fetch with auth and request id; throws ApiError on failure, returns the Response. */
+  async fetch(method: string, path: string, init: { body?: string; contentType?: string } & CallOptions = {}): Promise<Response> {
+    const requestId = this.#requestId(init.actionId);
+    const headers: Record<string, string> = { Authorization: `Bearer ${this.token}`, Accept: 'application/json', 'X-Request-Id': requestId };
+    if (init.contentType) headers['Content-Type'] = init.contentType;
+    let res: Response;
+    try {
+      res = await fetch(this.url(path, init.query), { method, headers, body: init.body, signal: init.signal, cache: 'no-store' });
+    } catch (err) {
+      if ((err as { name?: string }).name === 'AbortError') throw err;
+      throw networkError(err, requestId);
+    }
+    if (!res.ok) throw await errorFromResponse(res, requestId);
+    return res;
+  }
+
+  async get<T>(path: string, options: CallOptions = {}): Promise<T> {
+    return (await this.fetch('GET', path, options)).json() as Promise<T>;
+  }
+
+  async create<T extends KubeObject>(path: string, obj: T, options: CallOptions = {}): Promise<T> {
+    const res = await this.fetch('POST', path, { ...options, body: JSON.stringify(obj), contentType: 'application/json' });
+    return res.json() as Promise<T>;
+  }
+
+  async replace<T extends KubeObject>(path: string, obj: T, options: CallOptions = {}): Promise<T> {
+    const res = await this.fetch('PUT', path, { ...options, body: JSON.stringify(obj), contentType: 'application/json' });
+    return res.json() as Promise<T>;
+  }
+
+  async patch<T extends KubeObject>(path: string, patch: unknown, type: PatchType = 'merge', options: CallOptions = {}): Promise<T> {
+    const res = await this.fetch('PATCH', path, { ...options, body: JSON.stringify(patch), contentType: PATCH_CONTENT_TYPES[type] });
+    return res.json() as Promise<T>;
+  }
+
+  async delete(path: string, options: CallOptions = {}): Promise<void> {
+    await this.fetch('DELETE', path, options);
+  }
+}
