@@ -19,7 +19,7 @@
  *   Trials alternate between 1 and 1,000 watchers; the median over trials is reported
  *   with every trial's p99.
  *
- * Environment knobs: BENCH_CREATES (per round, default 1000), BENCH_ROUNDS (6),
+ * Environment knobs: BENCH_CREATES (per round, default 600), BENCH_ROUNDS (10),
  * BENCH_WATCH_SECONDS (5), BENCH_WATCH_TRIALS (3), BENCH_WATCHERS (1000),
  * BENCH_RAW_WATCHERS (100), BENCH_SECTIONS (writes,list,watch,rawwatch).
  *
@@ -34,8 +34,8 @@ import { CachedStore } from '../../../apiserver/storage/watch-cache.js';
 import { startEtcd } from '../../testenv/etcd.js';
 
 const IN_FLIGHT = 64;
-const OPS = Number(process.env.BENCH_CREATES ?? 1000);
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 6);
+const OPS = Number(process.env.BENCH_CREATES ?? 600);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 10);
 const LIST_SIZE = 10_000;
 const WRITE_RATE = 500;
 const WATCH_SECONDS = Number(process.env.BENCH_WATCH_SECONDS ?? 5);
@@ -55,14 +55,20 @@ function percentile(values: readonly number[], p: number): number {
 
 const ms = (v: number) => Math.round(v * 10) / 10;
 
+/** CPU time (µs, this process) of the last runConcurrently call. */
+let lastRunCpuMicros = 0;
+
 async function runConcurrently(count: number, inFlight: number, task: (i: number) => Promise<unknown>): Promise<number> {
   let next = 0;
   const start = performance.now();
+  const cpu = process.cpuUsage();
   await Promise.all(
     Array.from({ length: Math.min(inFlight, count) }, async () => {
       while (next < count) await task(next++);
     }),
   );
+  const used = process.cpuUsage(cpu);
+  lastRunCpuMicros = used.user + used.system;
   return (performance.now() - start) / 1000;
 }
 
@@ -133,6 +139,9 @@ async function rawUpdate(client: Etcd3, key: string, obj: KubeObject, rev: strin
 async function benchCreatesAndUpdates(client: Etcd3) {
   let storageCreates = 0, storageCreateSec = 0, rawCreates = 0, rawCreateSec = 0;
   let etcdUpdates = 0, etcdUpdateSec = 0, cachedUpdates = 0, cachedUpdateSec = 0, rawUpdates = 0, rawUpdateSec = 0;
+  const createRatios: number[] = [];
+  let rawCreateCpu = 0;
+  let storageCreateCpu = 0;
   const bump = (o: KubeObject, n: number): KubeObject => ({ ...o, status: { ...(o.status as object), observedGeneration: n } });
   // Round 0 warms up JIT, gRPC channels and etcd and is not counted. Later rounds
   // alternate which side goes first, so drift on this shared machine hits both.
@@ -144,8 +153,6 @@ async function benchCreatesAndUpdates(client: Etcd3) {
     const rawRevs: string[] = new Array(n);
     const res = vmResource(`vms-round${round}`);
     const etcdStore = new EtcdStore(client, res);
-    const cached = new CachedStore(new EtcdStore(client, res), { bookmarkIntervalMs: 0 });
-    await cached.ready();
     const objs: KubeObject[] = new Array(n);
 
     const raw = {
@@ -173,12 +180,20 @@ async function benchCreatesAndUpdates(client: Etcd3) {
     const rawFirst = round % 2 === 1;
     const [a, b] = rawFirst ? [raw, storage] : [storage, raw];
     const t1 = await a.creates();
+    const c1 = lastRunCpuMicros;
     const t2 = await b.creates();
+    const c2 = lastRunCpuMicros;
     const [rc, sc] = rawFirst ? [t1, t2] : [t2, t1];
+    if (counted) {
+      rawCreateCpu += rawFirst ? c1 : c2;
+      storageCreateCpu += rawFirst ? c2 : c1;
+    }
     const t3 = await a.updates();
     const t4 = await b.updates();
     const [ru, su] = rawFirst ? [t3, t4] : [t4, t3];
-    // Through the cache: let it catch up, as a controller's informer would have.
+    // Through the cache (started only now, so its watch does not load the runs above).
+    const cached = new CachedStore(new EtcdStore(client, res), { bookmarkIntervalMs: 0 });
+    await cached.ready();
     const last = objs.reduce((m, o) => Math.max(m, Number(o.metadata.resourceVersion)), 0);
     while (cached.stats().cacheRevision < last) await new Promise((r) => setTimeout(r, 5));
     const cu = await runConcurrently(n, IN_FLIGHT, async (i) => {
@@ -186,6 +201,7 @@ async function benchCreatesAndUpdates(client: Etcd3) {
     });
     cached.close();
     if (!counted) continue;
+    createRatios.push(rc / sc);
     rawCreates += n;
     rawCreateSec += rc;
     storageCreates += n;
@@ -199,7 +215,13 @@ async function benchCreatesAndUpdates(client: Etcd3) {
     log(`  creates/s storage ${Math.round(n / sc)} raw ${Math.round(n / rc)}; updates/s etcdStore ${Math.round(n / su)} cached ${Math.round(n / cu)} raw ${Math.round(n / ru)}`);
   }
   return {
-    creates: pair(storageCreates, storageCreateSec, rawCreates, rawCreateSec),
+    creates: {
+      ...pair(storageCreates, storageCreateSec, rawCreates, rawCreateSec),
+      ratioPerRound: createRatios.map((r) => Math.round(r * 100) / 100),
+      // Client CPU per create in this process: steadier than throughput on a shared machine.
+      storageClientCpuMicrosPerOp: Math.round(storageCreateCpu / storageCreates),
+      rawEtcd3ClientCpuMicrosPerOp: Math.round(rawCreateCpu / rawCreates),
+    },
     updates: {
       etcdStore: pair(etcdUpdates, etcdUpdateSec, rawUpdates, rawUpdateSec),
       cachedStore: pair(cachedUpdates, cachedUpdateSec, rawUpdates, rawUpdateSec),
