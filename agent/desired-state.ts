@@ -1,0 +1,195 @@
+/**
+ * The node's desired state, held in memory from the gateway's WatchDesiredState stream:
+ * the VMs bound to this node and the pools assigned to it. Reconnects with capped
+ * backoff and resumes from the last resource versions; after a RESET it relists and, at
+ * SYNCED, drops what the new list did not contain (as a client-go informer does).
+ * Listeners receive keys only: the reconcile loop re-reads the objects here.
+ */
+import type { ClientReadableStream } from '@grpc/grpc-js';
+import type { StoragePool, VirtualMachine } from '../api-types/generated/types.js';
+import { gatewayErrorFrom } from '../api-types/proto/errors.js';
+import type { DesiredStateEvent } from '../api-types/proto/types.js';
+import type { Logger } from '../logging/logger.js';
+import type { GatewayClient } from './gateway-client.js';
+
+export type DesiredChange = { kind: 'vm'; key: string; uid?: string } | { kind: 'pool'; name: string };
+
+export function vmKey(namespace: string, name: string): string {
+  return `${namespace}/${name}`;
+}
+
+export class DesiredState {
+  readonly vms = new Map<string, VirtualMachine>();
+  readonly pools = new Map<string, StoragePool>();
+  readonly #uidToKey = new Map<string, string>();
+  #vmRV = '';
+  #poolRV = '';
+  #synced = false;
+  #relisting: { vms: Set<string>; pools: Set<string> } | undefined;
+  #stream: ClientReadableStream<DesiredStateEvent> | undefined;
+  #stopped = false;
+  #backoffMs = 0;
+  #timer: NodeJS.Timeout | undefined;
+  #syncedWaiters: (() => void)[] = [];
+  #connected = false;
+
+  constructor(
+    private readonly client: GatewayClient,
+    private readonly onChange: (change: DesiredChange) => void,
+    private readonly log: Logger,
+    /** Called when the stream is (re)established after a failure, and on every SYNCED. */
+    private readonly onConnected: (connected: boolean) => void = () => undefined,
+  ) {}
+
+  /** True once the first complete list arrived (orphans can only be judged after that). */
+  get synced(): boolean {
+    return this.#synced;
+  }
+
+  get connected(): boolean {
+    return this.#connected;
+  }
+
+  keyForUid(uid: string): string | undefined {
+    return this.#uidToKey.get(uid);
+  }
+
+  vmByUid(uid: string): VirtualMachine | undefined {
+    const key = this.#uidToKey.get(uid);
+    return key ? this.vms.get(key) : undefined;
+  }
+
+  whenSynced(): Promise<void> {
+    if (this.#synced) return Promise.resolve();
+    return new Promise((resolve) => this.#syncedWaiters.push(resolve));
+  }
+
+  start(): void {
+    this.#stopped = false;
+    this.#open();
+  }
+
+  stop(): void {
+    this.#stopped = true;
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#stream?.cancel();
+    this.#stream = undefined;
+  }
+
+  /** Reopens the stream now (e.g. after re-registration with a new credential). */
+  reconnect(): void {
+    if (this.#stopped) return;
+    this.#stream?.cancel();
+  }
+
+  #open(): void {
+    if (this.#stopped) return;
+    const knownPools: Record<string, number> = {};
+    for (const [name, p] of this.pools) knownPools[name] = p.metadata.generation ?? 0;
+    const resume = this.#synced && this.#vmRV !== '' && this.#poolRV !== '';
+    const stream = this.client.watchDesiredState({
+      vmResourceVersion: resume ? this.#vmRV : '',
+      poolResourceVersion: resume ? this.#poolRV : '',
+      knownPools: resume ? knownPools : {},
+    });
+    this.#stream = stream;
+    let ended = false;
+    const end = (why: string) => {
+      if (ended) return;
+      ended = true;
+      if (this.#stream === stream) this.#stream = undefined;
+      if (this.#connected) {
+        this.#connected = false;
+        this.onConnected(false);
+      }
+      if (this.#stopped) return;
+      this.#backoffMs = Math.min(Math.max(this.#backoffMs * 2, 250), 5_000);
+      this.log.debug('desired-state stream ended; reconnecting', { reason: why, inMs: this.#backoffMs });
+      this.#timer = setTimeout(() => this.#open(), this.#backoffMs * (0.8 + Math.random() * 0.4));
+    };
+    stream.on('data', (ev: DesiredStateEvent) => {
+      if (!this.#connected) {
+        this.#connected = true;
+        this.#backoffMs = 0;
+        this.onConnected(true);
+      }
+      this.#apply(ev);
+    });
+    stream.on('error', (err) => end(gatewayErrorFrom(err).message));
+    stream.on('end', () => end('server ended the stream'));
+    stream.on('status', () => undefined);
+  }
+
+  #apply(ev: DesiredStateEvent): void {
+    switch (ev.type) {
+      case 'RESET':
+        this.#relisting = { vms: new Set(), pools: new Set() };
+        return;
+      case 'BOOKMARK':
+        if (ev.kind === 'VM') this.#vmRV = ev.resourceVersion;
+        else if (ev.kind === 'POOL') this.#poolRV = ev.resourceVersion;
+        return;
+      case 'SYNCED': {
+        this.#vmRV = ev.vmResourceVersion;
+        this.#poolRV = ev.poolResourceVersion;
+        const relist = this.#relisting;
+        this.#relisting = undefined;
+        if (relist) {
+          for (const key of [...this.vms.keys()]) if (!relist.vms.has(key)) this.#deleteVm(key);
+          for (const name of [...this.pools.keys()]) if (!relist.pools.has(name)) this.#deletePool(name);
+        }
+        if (!this.#synced) {
+          this.#synced = true;
+          for (const w of this.#syncedWaiters.splice(0)) w();
+        }
+        this.onConnected(true);
+        return;
+      }
+      case 'ADDED':
+      case 'MODIFIED':
+      case 'DELETED':
+        break;
+      default:
+        return;
+    }
+    if (ev.kind === 'VM') {
+      this.#vmRV = ev.resourceVersion;
+      const vm = JSON.parse(ev.objectJson) as VirtualMachine;
+      const key = vmKey(vm.metadata.namespace!, vm.metadata.name!);
+      if (ev.type === 'DELETED') {
+        this.#deleteVm(key);
+        return;
+      }
+      this.#relisting?.vms.add(key);
+      const old = this.vms.get(key);
+      if (old && old.metadata.uid !== vm.metadata.uid) this.#uidToKey.delete(old.metadata.uid!);
+      this.vms.set(key, vm);
+      this.#uidToKey.set(vm.metadata.uid!, key);
+      this.onChange({ kind: 'vm', key, uid: vm.metadata.uid });
+    } else if (ev.kind === 'POOL') {
+      this.#poolRV = ev.resourceVersion;
+      const pool = JSON.parse(ev.objectJson) as StoragePool;
+      const name = pool.metadata.name!;
+      if (ev.type === 'DELETED') {
+        this.#deletePool(name);
+        return;
+      }
+      this.#relisting?.pools.add(name);
+      this.pools.set(name, pool);
+      this.onChange({ kind: 'pool', name });
+    }
+  }
+
+  #deleteVm(key: string): void {
+    const old = this.vms.get(key);
+    if (!old) return;
+    this.vms.delete(key);
+    if (this.#uidToKey.get(old.metadata.uid!) === key) this.#uidToKey.delete(old.metadata.uid!);
+    this.onChange({ kind: 'vm', key, uid: old.metadata.uid });
+  }
+
+  #deletePool(name: string): void {
+    if (!this.pools.delete(name)) return;
+    this.onChange({ kind: 'pool', name });
+  }
+}

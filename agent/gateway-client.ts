@@ -1,0 +1,116 @@
+/**
+ * The agent's side of the node gateway: one gRPC channel (HTTP/2, TLS against the
+ * apiserver's CA), the bearer token in every call's metadata, deadlines on unary calls,
+ * and errors decoded into GatewayError (Kubernetes reason + message).
+ */
+import * as grpc from '@grpc/grpc-js';
+import { gatewayErrorFrom } from '../api-types/proto/errors.js';
+import { loadGateway } from '../api-types/proto/load.js';
+import type {
+  DesiredStateEvent,
+  HeartbeatRequest,
+  HeartbeatResponse,
+  Init,
+  RegisterNodeRequest,
+  RegisterNodeResponse,
+  StorageChangeAck,
+  StorageChangeNotification,
+  SyncFullStateRequest,
+  SyncFullStateResponse,
+  TunnelRequest,
+  TunnelResponse,
+  VMChangeAck,
+  VMChangeNotification,
+  WatchDesiredStateRequest,
+} from '../api-types/proto/types.js';
+
+export const DEFAULT_CALL_TIMEOUT_MS = 15_000;
+
+export interface GatewayClientOptions {
+  /** host:port */
+  address: string;
+  caPem: string;
+  /** TLS server name when the address is not in the certificate (default: the address host). */
+  serverName?: string;
+  callTimeoutMs?: number;
+}
+
+type Unary<Req, Res> = (req: Req, metadata: grpc.Metadata, options: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res: Res) => void) => grpc.ClientUnaryCall;
+
+export class GatewayClient {
+  readonly #client: grpc.Client & Record<string, unknown>;
+  readonly #timeoutMs: number;
+  #token = '';
+
+  constructor(options: GatewayClientOptions) {
+    const { client: Ctor } = loadGateway();
+    const channelOptions: grpc.ChannelOptions = {
+      // Find a dead gateway (or a dead path to it) within seconds, also on idle streams.
+      'grpc.keepalive_time_ms': 10_000,
+      'grpc.keepalive_timeout_ms': 5_000,
+      'grpc.keepalive_permit_without_calls': 1,
+      'grpc.initial_reconnect_backoff_ms': 200,
+      'grpc.max_reconnect_backoff_ms': 5_000,
+      'grpc.max_receive_message_length': 16 * 1024 * 1024,
+    };
+    if (options.serverName) channelOptions['grpc.ssl_target_name_override'] = options.serverName;
+    this.#client = new Ctor(options.address, grpc.credentials.createSsl(Buffer.from(options.caPem)), channelOptions) as grpc.Client & Record<string, unknown>;
+    this.#timeoutMs = options.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS;
+  }
+
+  /** The bearer token for the following calls (join token, then the node credential). */
+  setToken(token: string): void {
+    this.#token = token;
+  }
+
+  #metadata(token = this.#token): grpc.Metadata {
+    const md = new grpc.Metadata();
+    if (token) md.set('authorization', `Bearer ${token}`);
+    return md;
+  }
+
+  #unary<Req, Res>(method: string, req: Init<Req>, token?: string, timeoutMs = this.#timeoutMs): Promise<Res> {
+    const fn = this.#client[method] as Unary<Init<Req>, Res>;
+    return new Promise<Res>((resolve, reject) => {
+      fn.call(this.#client, req, this.#metadata(token), { deadline: Date.now() + timeoutMs }, (err, res) => {
+        if (err) reject(gatewayErrorFrom(err));
+        else resolve(res);
+      });
+    });
+  }
+
+  registerNode(req: Init<RegisterNodeRequest>, token: string): Promise<RegisterNodeResponse> {
+    return this.#unary('RegisterNode', req, token);
+  }
+
+  heartbeat(req: Init<HeartbeatRequest>): Promise<HeartbeatResponse> {
+    return this.#unary('Heartbeat', req);
+  }
+
+  syncFullState(req: Init<SyncFullStateRequest>): Promise<SyncFullStateResponse> {
+    // A full sync of a busy host writes many objects: give it more time.
+    return this.#unary('SyncFullState', req, undefined, this.#timeoutMs * 4);
+  }
+
+  notifyVmChange(req: Init<VMChangeNotification>): Promise<VMChangeAck> {
+    return this.#unary('NotifyVMChange', req);
+  }
+
+  notifyStorageChange(req: Init<StorageChangeNotification>): Promise<StorageChangeAck> {
+    return this.#unary('NotifyStorageChange', req);
+  }
+
+  watchDesiredState(req: Init<WatchDesiredStateRequest>): grpc.ClientReadableStream<DesiredStateEvent> {
+    const fn = this.#client.WatchDesiredState as (req: Init<WatchDesiredStateRequest>, md: grpc.Metadata) => grpc.ClientReadableStream<DesiredStateEvent>;
+    return fn.call(this.#client, req, this.#metadata());
+  }
+
+  tunnel(): grpc.ClientDuplexStream<TunnelResponse, TunnelRequest> {
+    const fn = this.#client.Tunnel as (md: grpc.Metadata) => grpc.ClientDuplexStream<TunnelResponse, TunnelRequest>;
+    return fn.call(this.#client, this.#metadata());
+  }
+
+  close(): void {
+    this.#client.close();
+  }
+}

@@ -1,0 +1,113 @@
+/**
+ * The agent's identity and what it keeps in its state dir (mode 0700):
+ *   machine-id         random, created once: tells this machine from another one that
+ *                      claims the same hostname (also reported as nodeInfo.machineID)
+ *   credential         the node credential from RegisterNode (mode 0600)
+ *   kubeconfig         the credential as a kubeconfig for --server (kubectl as the node)
+ *   managed-pools.json libvirt pools this agent defined (the only ones it ever stops)
+ */
+import { randomUUID } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { hostname, networkInterfaces } from 'node:os';
+import path from 'node:path';
+
+export class StateDir {
+  constructor(readonly dir: string) {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+  }
+
+  #path(name: string): string {
+    return path.join(this.dir, name);
+  }
+
+  #read(name: string): string | undefined {
+    const p = this.#path(name);
+    return existsSync(p) ? readFileSync(p, 'utf8').trim() : undefined;
+  }
+
+  /** Atomic write (temp file + rename), so a crash never leaves half a credential. */
+  #write(name: string, content: string, mode = 0o600): void {
+    const p = this.#path(name);
+    const tmp = `${p}.tmp-${process.pid}`;
+    writeFileSync(tmp, content, { mode });
+    renameSync(tmp, p);
+  }
+
+  machineId(): string {
+    const existing = this.#read('machine-id');
+    if (existing) return existing;
+    const id = randomUUID().replace(/-/g, '');
+    this.#write('machine-id', `${id}\n`, 0o644);
+    return id;
+  }
+
+  credential(): string | undefined {
+    return this.#read('credential') || undefined;
+  }
+
+  saveCredential(credential: string): void {
+    this.#write('credential', `${credential}\n`);
+  }
+
+  clearCredential(): void {
+    this.#write('credential', '');
+  }
+
+  saveKubeconfig(server: string, caPem: string, node: string, credential: string): void {
+    const ca = Buffer.from(caPem).toString('base64');
+    const user = `quantix:node:${node}`;
+    const text = [
+      'apiVersion: v1',
+      'kind: Config',
+      'clusters:',
+      `- name: quantix`,
+      '  cluster:',
+      `    server: ${server}`,
+      `    certificate-authority-data: ${ca}`,
+      'users:',
+      `- name: "${user}"`,
+      '  user:',
+      `    token: ${credential}`,
+      'contexts:',
+      `- name: node`,
+      '  context:',
+      '    cluster: quantix',
+      `    user: "${user}"`,
+      'current-context: node',
+      '',
+    ].join('\n');
+    this.#write('kubeconfig', text);
+  }
+
+  managedPools(): Set<string> {
+    const text = this.#read('managed-pools.json');
+    if (!text) return new Set();
+    try {
+      return new Set(JSON.parse(text) as string[]);
+    } catch {
+      return new Set();
+    }
+  }
+
+  saveManagedPools(names: Iterable<string>): void {
+    this.#write('managed-pools.json', `${JSON.stringify([...names].sort())}\n`, 0o644);
+  }
+}
+
+export function defaultHostname(): string {
+  return hostname();
+}
+
+/** Management addresses: the host's non-loopback IPs (IPv4 first), without ports. */
+export function defaultAddresses(): string[] {
+  const v4: string[] = [];
+  const v6: string[] = [];
+  for (const list of Object.values(networkInterfaces())) {
+    for (const a of list ?? []) {
+      if (a.internal) continue;
+      if (a.family === 'IPv4') v4.push(a.address);
+      else if (!a.address.startsWith('fe80')) v6.push(a.address);
+    }
+  }
+  return [...v4, ...v6].slice(0, 4);
+}

@@ -1,0 +1,155 @@
+/**
+ * Sends what the agent observes to the gateway — only when it changed (status only, never
+ * spec) — and keeps the state hash of what it reports.
+ *
+ * Managed VMs are compared with the status the VM object already has (from the desired
+ * state stream), so an agent restart writes nothing when nothing changed; lastSeen is
+ * refreshed when the stored one is older than LAST_SEEN_MAX_AGE_MS. A report just sent is
+ * not sent again while the stream has not caught up with it.
+ */
+import type { DomainInfo } from './hypervisor/driver.js';
+import type { VirtualMachine } from '../api-types/generated/types.js';
+import { apiPowerState, type AgentStatus } from '../api-types/proto/contract.js';
+import type { PoolStatus, VMChangeNotification_ChangeType, VMReport } from '../api-types/proto/types.js';
+import type { GatewayClient } from './gateway-client.js';
+import { StateHash } from './state-hash.js';
+import { agentStatusDiffers, canonicalJson } from './vm/status.js';
+
+/** Report a present domain again when the VM's lastSeen is older than this. */
+export const LAST_SEEN_MAX_AGE_MS = 60_000;
+/** An identical report is not repeated within this window (the stream shows it soon). */
+const RESEND_AFTER_MS = 10_000;
+
+export function domainReport(domain: DomainInfo | undefined, base: Partial<VMReport> = {}): VMReport {
+  return {
+    domainUuid: domain?.uuid ?? base.domainUuid ?? '',
+    domainName: domain?.name ?? base.domainName ?? '',
+    ownerNamespace: domain?.owner?.namespace ?? base.ownerNamespace ?? '',
+    ownerName: domain?.owner?.name ?? base.ownerName ?? '',
+    ownerUid: domain?.owner?.uid ?? base.ownerUid ?? '',
+    powerState: domain ? apiPowerState(domain.state) : '',
+    stateReason: domain?.reason ?? '',
+    vcpus: domain?.vcpus ?? 0,
+    memoryBytes: domain?.memoryBytes ?? 0,
+    persistent: domain?.persistent ?? false,
+    statusJson: base.statusJson ?? '',
+  };
+}
+
+export function vmReport(vm: VirtualMachine, domain: DomainInfo | undefined, status: AgentStatus): VMReport {
+  return domainReport(domain, {
+    domainUuid: domain?.uuid ?? status.domainUUID ?? vm.metadata.uid!,
+    domainName: domain?.name ?? status.domainName ?? '',
+    ownerNamespace: vm.metadata.namespace!,
+    ownerName: vm.metadata.name!,
+    ownerUid: vm.metadata.uid!,
+    statusJson: JSON.stringify(status),
+  });
+}
+
+export class Reporter {
+  readonly hash = new StateHash();
+  readonly #sentVm = new Map<string, { json: string; at: number }>();
+  readonly #sentDomain = new Map<string, { json: string; report: VMReport }>();
+  readonly #sentPool = new Map<string, string>();
+  /** Latest report per pool (for heartbeats, which carry capacity). */
+  readonly pools = new Map<string, PoolStatus>();
+  /** Set when a report could not be delivered: the next chance does a full sync. */
+  needsFullSync = false;
+
+  constructor(
+    private readonly client: GatewayClient,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** Whether the VM's stored status needs this report. */
+  vmNeedsReport(vm: VirtualMachine, status: AgentStatus, domainPresent: boolean): boolean {
+    const json = canonicalJson(status);
+    const sent = this.#sentVm.get(vm.metadata.uid!);
+    const differs = agentStatusDiffers(status, vm.status);
+    const lastSeen = Date.parse(vm.status?.lastSeen ?? '');
+    const stale = domainPresent && (!Number.isFinite(lastSeen) || this.now() - lastSeen > LAST_SEEN_MAX_AGE_MS);
+    if (!differs && !stale) return false;
+    if (sent && sent.json === json && this.now() - sent.at < RESEND_AFTER_MS) return false;
+    return true;
+  }
+
+  /** Records the VM's reported state in the hash (also when nothing needs sending). */
+  noteVm(uid: string, status: AgentStatus, fallbackPhase?: string): void {
+    this.hash.set(`vm:${uid}`, `${status.phase ?? fallbackPhase ?? ''}:${status.powerState ?? ''}`);
+  }
+
+  forgetVm(uid: string): void {
+    this.hash.delete(`vm:${uid}`);
+    this.#sentVm.delete(uid);
+  }
+
+  async reportVm(vm: VirtualMachine, domain: DomainInfo | undefined, status: AgentStatus, change: VMChangeNotification_ChangeType, eventTime?: number): Promise<void> {
+    const json = canonicalJson(status);
+    try {
+      await this.client.notifyVmChange({ change, vm: vmReport(vm, domain, status), stateHash: this.hash.digest(), eventTimeMs: eventTime ?? 0 });
+      this.#sentVm.set(vm.metadata.uid!, { json, at: this.now() });
+    } catch (err) {
+      this.needsFullSync = true;
+      throw err;
+    }
+  }
+
+  /** A domain no managed VM owns (host-discovered, or an orphan of a deleted VM). */
+  async reportDomain(uuid: string, domain: DomainInfo | undefined, eventTime?: number): Promise<boolean> {
+    const sent = this.#sentDomain.get(uuid);
+    if (!domain) {
+      this.hash.delete(`dom:${uuid}`);
+      if (!sent) return false;
+      try {
+        await this.client.notifyVmChange({ change: 'DELETED', vm: { ...sent.report, powerState: '' }, stateHash: this.hash.digest(), eventTimeMs: eventTime ?? 0 });
+      } catch (err) {
+        this.needsFullSync = true;
+        throw err;
+      }
+      this.#sentDomain.delete(uuid);
+      return true;
+    }
+    const report = domainReport(domain);
+    this.hash.set(`dom:${uuid}`, report.powerState);
+    const json = canonicalJson(report);
+    if (sent?.json === json) return false;
+    try {
+      await this.client.notifyVmChange({ change: sent ? 'UPDATED' : 'CREATED', vm: report, stateHash: this.hash.digest(), eventTimeMs: eventTime ?? 0 });
+    } catch (err) {
+      this.needsFullSync = true;
+      throw err;
+    }
+    this.#sentDomain.set(uuid, { json, report });
+    return true;
+  }
+
+  /** Remembers a domain reported by a full sync, so that its disappearance is reported. */
+  noteDomainSynced(domain: DomainInfo): void {
+    const report = domainReport(domain);
+    this.#sentDomain.set(domain.uuid, { json: canonicalJson(report), report });
+    this.hash.set(`dom:${domain.uuid}`, report.powerState);
+  }
+
+  async reportPool(report: PoolStatus, force = false): Promise<void> {
+    const key = `pool:${report.name}`;
+    if (report.removed) {
+      this.pools.delete(report.name);
+      this.hash.delete(key);
+      if (!this.#sentPool.has(report.name) && !force) return;
+    } else {
+      this.pools.set(report.name, report);
+      this.hash.set(key, report.health);
+    }
+    const significant = JSON.stringify([report.health, report.mountPath, report.volumeCount, report.message, report.removed]);
+    if (!force && this.#sentPool.get(report.name) === significant) return;
+    try {
+      await this.client.notifyStorageChange({ pool: report, stateHash: this.hash.digest() });
+    } catch (err) {
+      this.needsFullSync = true;
+      throw err;
+    }
+    if (report.removed) this.#sentPool.delete(report.name);
+    else this.#sentPool.set(report.name, significant);
+  }
+}

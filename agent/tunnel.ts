@@ -1,0 +1,97 @@
+/**
+ * The agent's end of the gateway tunnel: holds the Tunnel stream open (reconnecting with
+ * backoff) and answers the control plane's requests — today, listing files of a pool
+ * assigned to this node (the driver refuses paths that leave the pool root).
+ */
+import type { ClientDuplexStream } from '@grpc/grpc-js';
+import type { HypervisorDriver } from './hypervisor/driver.js';
+import { isHypervisorError } from './hypervisor/errors.js';
+import type { Init, TunnelRequest, TunnelResponse } from '../api-types/proto/types.js';
+import type { Logger } from '../logging/logger.js';
+import type { GatewayClient } from './gateway-client.js';
+
+const DEFAULT_LIMIT = 1000;
+
+export class TunnelClient {
+  #stream: ClientDuplexStream<TunnelResponse, TunnelRequest> | undefined;
+  #stopped = true;
+  #backoffMs = 0;
+  #timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly client: GatewayClient,
+    private readonly driver: HypervisorDriver,
+    /** Whether a pool is assigned to this node (only those are browsable). */
+    private readonly poolAssigned: (name: string) => boolean,
+    private readonly log: Logger,
+  ) {}
+
+  start(): void {
+    this.#stopped = false;
+    this.#open();
+  }
+
+  stop(): void {
+    this.#stopped = true;
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#stream?.cancel();
+    this.#stream = undefined;
+  }
+
+  reconnect(): void {
+    this.#stream?.cancel();
+  }
+
+  #open(): void {
+    if (this.#stopped) return;
+    const stream = this.client.tunnel();
+    this.#stream = stream;
+    let ended = false;
+    const end = () => {
+      if (ended) return;
+      ended = true;
+      if (this.#stream === stream) this.#stream = undefined;
+      if (this.#stopped) return;
+      this.#backoffMs = Math.min(Math.max(this.#backoffMs * 2, 250), 5_000);
+      this.#timer = setTimeout(() => this.#open(), this.#backoffMs);
+    };
+    stream.on('data', (req: TunnelRequest) => {
+      this.#backoffMs = 0;
+      void this.#answer(req).then((res) => {
+        if (!ended) stream.write(res as TunnelResponse);
+      });
+    });
+    stream.on('error', end);
+    stream.on('end', end);
+    // The first message opens the tunnel on the gateway's side.
+    stream.write({ id: '' } as TunnelResponse);
+  }
+
+  async #answer(req: TunnelRequest): Promise<Init<TunnelResponse>> {
+    if (!req.listFiles) return { id: req.id, error: { reason: 'Unsupported', message: 'unknown tunnel request' } };
+    const { pool, path, limit } = req.listFiles;
+    try {
+      if (!this.poolAssigned(pool)) {
+        return { id: req.id, error: { reason: 'PoolNotFound', message: `storage pool ${pool} is not assigned to this node` } };
+      }
+      const info = await this.driver.getPool(pool);
+      if (info.state !== 'Running' && info.state !== 'Degraded') {
+        return { id: req.id, error: { reason: 'PoolInactive', message: `storage pool ${pool} is not running on this node (${info.state})` } };
+      }
+      const listing = await this.driver.listFiles(info.targetPath, path, { limit: limit > 0 ? limit : DEFAULT_LIMIT });
+      return {
+        id: req.id,
+        listing: {
+          path: listing.path,
+          mountPath: info.targetPath,
+          truncated: listing.truncated,
+          entries: listing.entries.map((e) => ({ name: e.name, type: e.type, sizeBytes: e.sizeBytes, modifiedAtMs: e.modifiedAt })),
+        },
+      };
+    } catch (err) {
+      const reason = isHypervisorError(err) ? err.reason : 'InternalError';
+      this.log.debug('file listing refused', { pool, path, reason });
+      return { id: req.id, error: { reason, message: err instanceof Error ? err.message : String(err) } };
+    }
+  }
+}

@@ -1,0 +1,259 @@
+/**
+ * The VM reconcile decision, as a pure function (KubeVirt's virt-handler style): from the
+ * VM (intent), its domain (observation) and what the agent remembers, compute flags —
+ * should it define, start, shut down, force off, pause, resume, undefine, delete volumes,
+ * report cleanup done or the domain lost — then turn them into an ordered list of
+ * actions. `sync.ts` executes the list in one place, re-reads the domain and decides again.
+ *
+ * Rules that matter most:
+ *   - only a domain whose owner metadata names this VM's uid is ever touched;
+ *   - a running domain is never redefined (a definition is refreshed only right before
+ *     a start, while the domain is off);
+ *   - a VM whose domain existed (status.domainUUID) and vanished is reported, never
+ *     re-created: the gateway marks it Lost and it stays so until an explicit decision;
+ *   - Always restarts whenever the domain is off, with a crash-loop backoff; Manual and
+ *     RerunOnFailure start only on a start request (phase unset/Pending/Scheduled — the
+ *     vm controller sets Scheduled to ask for a restart); Halted keeps it off.
+ */
+import type { DomainInfo } from '../hypervisor/driver.js';
+import type { VirtualMachine } from '../../api-types/generated/types.js';
+import { SyncedReason } from '../../api-types/proto/contract.js';
+
+/** What the agent remembers about one VM between syncs (in memory; rebuilt from status after a restart). */
+export interface VmMemory {
+  /** When the agent asked the guest to shut down (ACPI); cleared once the domain is off. */
+  stopRequestedAt?: number;
+  /** resourceVersion of the VM object whose start request the agent already acted on. */
+  consumedStartRequest?: string;
+  /** When Always restarted the domain automatically (recent ones only), for the backoff. */
+  autoRestarts: number[];
+  /** Restarts counted since the VM's status last showed them. */
+  restartCount?: number;
+  /** Volume path per disk name, once ensured. */
+  volumePaths?: Map<string, string>;
+  /** The last failure, shown as Synced=False until an attempt succeeds. */
+  lastError?: { reason: string; message: string; phaseFailed: boolean };
+}
+
+export function newVmMemory(): VmMemory {
+  return { autoRestarts: [] };
+}
+
+export type VmAction =
+  | { type: 'ensureVolumes' }
+  | { type: 'define' }
+  | { type: 'start'; countRestart: boolean; automatic: boolean; consumesRequest?: string }
+  | { type: 'shutdown' }
+  | { type: 'destroy' }
+  | { type: 'suspend' }
+  | { type: 'resume' }
+  | { type: 'undefine' }
+  | { type: 'deleteVolumes' };
+
+export interface VmFlags {
+  deleting: boolean;
+  ownedDomain: boolean;
+  domainConflict: boolean;
+  wantRunning: boolean | undefined;
+  shouldCreate: boolean;
+  shouldStart: boolean;
+  shouldShutdown: boolean;
+  shouldForceOff: boolean;
+  shouldSuspend: boolean;
+  shouldResume: boolean;
+  shouldUndefine: boolean;
+  shouldDeleteVolumes: boolean;
+  cleanupDone: boolean;
+  domainLost: boolean;
+}
+
+export interface VmDecision {
+  /** False: not Quantix's to act on (host-discovered/unmanaged VM). */
+  managed: boolean;
+  flags: VmFlags;
+  actions: VmAction[];
+  /** Sync again after this long (shutdown timeout, restart backoff). */
+  requeueAfterMs?: number;
+  /** A Synced=False the decision itself implies (restart backoff, domain conflict, lost). */
+  blocked?: { reason: string; message: string };
+}
+
+export interface VmDecideInput {
+  vm: VirtualMachine;
+  domain: DomainInfo | undefined;
+  memory: VmMemory;
+  nowMs: number;
+  /** Graceful shutdown timeout before a force off (deletion uses deletionGracePeriodSeconds when set). */
+  shutdownTimeoutMs: number;
+}
+
+/** Automatic restarts within this window count toward the crash-loop backoff. */
+export const RESTART_WINDOW_MS = 10 * 60_000;
+export const RESTART_BACKOFF_BASE_MS = 5_000;
+export const RESTART_BACKOFF_MAX_MS = 5 * 60_000;
+
+const RUNNING_STATES = new Set(['Running', 'Blocked', 'Paused', 'PMSuspended', 'ShuttingDown']);
+
+export function isUnmanaged(vm: VirtualMachine): boolean {
+  return vm.status?.origin === 'host-discovered' || vm.status?.managed === false;
+}
+
+/** Delay before the next automatic restart: none for the first in the window, then 5 s doubling to 5 min. */
+export function restartDelayMs(autoRestarts: readonly number[], nowMs: number): number {
+  const recent = autoRestarts.filter((t) => nowMs - t < RESTART_WINDOW_MS);
+  if (recent.length === 0) return 0;
+  const last = Math.max(...recent);
+  const wait = Math.min(RESTART_BACKOFF_BASE_MS * 2 ** (recent.length - 1), RESTART_BACKOFF_MAX_MS);
+  return Math.max(0, last + wait - nowMs);
+}
+
+/** A start request: the phase says nobody has started it since it was scheduled, and the agent did not act on this version yet. */
+export function startRequested(vm: VirtualMachine, memory: VmMemory): boolean {
+  const phase = vm.status?.phase;
+  if (phase !== undefined && phase !== 'Pending' && phase !== 'Scheduled') return false;
+  return memory.consumedStartRequest !== (vm.metadata.resourceVersion ?? '');
+}
+
+function wantRunning(vm: VirtualMachine, memory: VmMemory): boolean | undefined {
+  switch (vm.spec.runStrategy ?? 'Always') {
+    case 'Always':
+      return true;
+    case 'Halted':
+      return false;
+    default:
+      return startRequested(vm, memory) ? true : undefined;
+  }
+}
+
+export function decideVm(input: VmDecideInput): VmDecision {
+  const { vm, domain, memory, nowMs } = input;
+  const flags: VmFlags = {
+    deleting: Boolean(vm.metadata.deletionTimestamp),
+    ownedDomain: Boolean(domain && domain.owner?.uid === vm.metadata.uid),
+    domainConflict: Boolean(domain && domain.owner?.uid !== vm.metadata.uid),
+    wantRunning: undefined,
+    shouldCreate: false,
+    shouldStart: false,
+    shouldShutdown: false,
+    shouldForceOff: false,
+    shouldSuspend: false,
+    shouldResume: false,
+    shouldUndefine: false,
+    shouldDeleteVolumes: false,
+    cleanupDone: false,
+    domainLost: false,
+  };
+  const decision: VmDecision = { managed: !isUnmanaged(vm), flags, actions: [] };
+  if (!decision.managed) return decision;
+
+  const running = flags.ownedDomain && RUNNING_STATES.has(domain!.state);
+  const off = flags.ownedDomain && !running;
+
+  if (flags.domainConflict) {
+    decision.blocked = {
+      reason: SyncedReason.DomainConflict,
+      message: `domain ${domain!.uuid} (${domain!.name}) exists on this host but was not defined by Quantix for this VM: left untouched`,
+    };
+    // A deletion must still finish: the foreign domain is not ours to remove.
+    if (flags.deleting) {
+      flags.shouldDeleteVolumes = true;
+      flags.cleanupDone = true;
+    }
+    return finish(decision);
+  }
+
+  // ---- deletion: stop (gracefully, then by force), undefine, delete volumes, report.
+  if (flags.deleting) {
+    if (running) {
+      const graceSeconds = vm.metadata.deletionGracePeriodSeconds;
+      const graceMs = graceSeconds !== undefined ? graceSeconds * 1000 : input.shutdownTimeoutMs;
+      stopFlags(decision, domain!, memory, nowMs, graceMs);
+    } else if (off) {
+      flags.shouldUndefine = true;
+    } else {
+      flags.shouldDeleteVolumes = true;
+      flags.cleanupDone = true;
+    }
+    return finish(decision);
+  }
+
+  // ---- no domain: create it, unless it existed and vanished (Lost is not re-created).
+  if (!domain) {
+    if (vm.status?.domainUUID || vm.status?.phase === 'Lost') {
+      flags.domainLost = true;
+      decision.blocked = {
+        reason: 'DomainMissing',
+        message: `domain ${vm.status?.domainUUID ?? vm.metadata.uid} is no longer defined on this node; Quantix does not re-create it (the VM is Lost until deleted)`,
+      };
+      return finish(decision);
+    }
+    flags.wantRunning = wantRunning(vm, memory);
+    flags.shouldCreate = true;
+    flags.shouldStart = flags.wantRunning === true;
+    return finish(decision);
+  }
+
+  // ---- the domain exists and is ours.
+  flags.wantRunning = wantRunning(vm, memory);
+  if (flags.wantRunning === true && off) {
+    const automatic = (vm.spec.runStrategy ?? 'Always') === 'Always' && !startRequested(vm, memory);
+    const delay = automatic ? restartDelayMs(memory.autoRestarts, nowMs) : 0;
+    if (delay > 0) {
+      decision.requeueAfterMs = delay;
+      decision.blocked = { reason: SyncedReason.RestartBackoff, message: `the domain keeps stopping: next start in ${Math.ceil(delay / 1000)} s` };
+    } else {
+      flags.shouldStart = true;
+    }
+  } else if (flags.wantRunning === false && running) {
+    stopFlags(decision, domain, memory, nowMs, input.shutdownTimeoutMs);
+  }
+  if (running && !flags.shouldShutdown && !flags.shouldForceOff && memory.stopRequestedAt === undefined) {
+    const paused = domain.state === 'Paused';
+    if (vm.spec.paused === true && domain.state === 'Running') flags.shouldSuspend = true;
+    if (vm.spec.paused !== true && paused) flags.shouldResume = true;
+  }
+  return finish(decision);
+
+  function finish(d: VmDecision): VmDecision {
+    const f = d.flags;
+    const a = d.actions;
+    if (f.shouldCreate) a.push({ type: 'ensureVolumes' }, { type: 'define' });
+    if (f.shouldStart) {
+      const existed = Boolean(domain);
+      const automatic = existed && (vm.spec.runStrategy ?? 'Always') === 'Always' && !startRequested(vm, memory);
+      // A definition is refreshed only while the domain is off, right before it starts.
+      if (existed) a.push({ type: 'ensureVolumes' }, { type: 'define' });
+      if (existed && domain!.state === 'Crashed') a.push({ type: 'destroy' });
+      a.push({
+        type: 'start',
+        countRestart: existed,
+        automatic,
+        consumesRequest: startRequested(vm, memory) ? (vm.metadata.resourceVersion ?? '') : undefined,
+      });
+    }
+    if (f.shouldForceOff) a.push({ type: 'destroy' });
+    else if (f.shouldShutdown) a.push({ type: 'shutdown' });
+    if (f.shouldSuspend) a.push({ type: 'suspend' });
+    if (f.shouldResume) a.push({ type: 'resume' });
+    if (f.shouldUndefine) a.push({ type: 'undefine' });
+    if (f.shouldDeleteVolumes) a.push({ type: 'deleteVolumes' });
+    return d;
+  }
+}
+
+/** Graceful shutdown first; force off once the timeout passed (or at once for a paused guest or a zero grace). */
+function stopFlags(decision: VmDecision, domain: DomainInfo, memory: VmMemory, nowMs: number, timeoutMs: number): void {
+  const f = decision.flags;
+  if (timeoutMs <= 0 || domain.state === 'Paused' || domain.state === 'PMSuspended') {
+    f.shouldForceOff = true;
+    return;
+  }
+  if (memory.stopRequestedAt === undefined) {
+    f.shouldShutdown = true;
+    decision.requeueAfterMs = timeoutMs;
+    return;
+  }
+  const elapsed = nowMs - memory.stopRequestedAt;
+  if (elapsed >= timeoutMs) f.shouldForceOff = true;
+  else decision.requeueAfterMs = timeoutMs - elapsed;
+}

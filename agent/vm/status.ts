@@ -1,0 +1,110 @@
+/**
+ * The agent-owned part of a VM's status, computed from what the agent observes (pure and
+ * deterministic — no timestamps — so an unchanged observation compares equal and is not
+ * written again). See api-types/proto/contract.ts for the fields and agent/README.md.
+ */
+import type { DomainInfo } from '../hypervisor/driver.js';
+import type { VirtualMachine, VirtualMachineStatus, VirtualMachineVolumeStatus } from '../../api-types/generated/types.js';
+import { AGENT_STATUS_FIELDS, apiPowerState, phaseForPowerState, SYNCED_CONDITION, SyncedReason, type AgentStatus } from '../../api-types/proto/contract.js';
+import { parseBytes } from '../../api-types/quantity.js';
+import type { VmDecision, VmMemory } from './decide.js';
+
+function volumesStatus(vm: VirtualMachine, memory: VmMemory): VirtualMachineVolumeStatus[] | undefined {
+  const disks = vm.spec.disks ?? [];
+  if (disks.length === 0) return undefined;
+  if (!memory.volumePaths) return vm.status?.volumes;
+  return disks.map((d) => {
+    const entry: VirtualMachineVolumeStatus = { name: d.name, pool: d.storagePool };
+    const p = memory.volumePaths!.get(d.name);
+    if (p) entry.path = p;
+    entry.capacityBytes = parseBytes(d.size);
+    return entry;
+  });
+}
+
+export function computeAgentStatus(vm: VirtualMachine, domain: DomainInfo | undefined, memory: VmMemory, decision: VmDecision, nodeName: string): AgentStatus {
+  const status: AgentStatus = {};
+  const restartCount = Math.max(memory.restartCount ?? 0, vm.status?.restartCount ?? 0);
+  if (restartCount > 0) status.restartCount = restartCount;
+  const err = memory.lastError;
+
+  if (decision.flags.deleting && !domain && decision.flags.cleanupDone) {
+    status.synced = { type: SYNCED_CONDITION, status: 'True', reason: SyncedReason.Deleted, message: `domain and volumes removed from node ${nodeName}` };
+    if (err) status.synced = { type: SYNCED_CONDITION, status: 'False', reason: err.reason, message: err.message };
+    return status;
+  }
+
+  if (domain && decision.flags.ownedDomain) {
+    const powerState = apiPowerState(domain.state);
+    status.powerState = powerState;
+    status.domainUUID = domain.uuid;
+    status.domainName = domain.name;
+    let phase = phaseForPowerState(powerState, domain.reason);
+    if (memory.stopRequestedAt !== undefined && (phase === 'Running' || phase === 'Paused')) phase = 'Stopping';
+    if (err?.phaseFailed) phase = 'Failed';
+    status.phase = phase;
+  } else if (domain) {
+    // A foreign domain holds this VM's UUID: report nothing of it as ours.
+  } else if (decision.flags.domainLost) {
+    // Keep what the VM had, so the gateway can name the lost domain.
+    if (vm.status?.domainUUID) status.domainUUID = vm.status.domainUUID;
+    if (vm.status?.domainName) status.domainName = vm.status.domainName;
+  } else if (err?.phaseFailed) {
+    status.phase = 'Failed';
+  }
+  const volumes = volumesStatus(vm, memory);
+  if (volumes) status.volumes = volumes;
+
+  if (err) {
+    status.synced = { type: SYNCED_CONDITION, status: 'False', reason: err.reason, message: err.message };
+  } else if (decision.blocked) {
+    status.synced = { type: SYNCED_CONDITION, status: 'False', reason: decision.blocked.reason, message: decision.blocked.message };
+  } else if (decision.flags.deleting) {
+    status.synced = { type: SYNCED_CONDITION, status: 'False', reason: SyncedReason.Deleting, message: `removing the domain and volumes from node ${nodeName}` };
+  } else if (domain && !domain.persistent) {
+    status.synced = {
+      type: SYNCED_CONDITION,
+      status: 'False',
+      reason: SyncedReason.NotPersistent,
+      message: 'the domain definition was removed outside Quantix; the running domain disappears when it stops',
+    };
+  } else if (domain) {
+    status.synced = { type: SYNCED_CONDITION, status: 'True', reason: SyncedReason.Synced, message: `domain matches the spec (runStrategy ${vm.spec.runStrategy ?? 'Always'})` };
+  }
+  return status;
+}
+
+/** The agent-owned part of a stored status, in the shape computeAgentStatus returns (for comparison). */
+export function projectAgentStatus(status: VirtualMachineStatus | undefined): AgentStatus {
+  const out: AgentStatus = {};
+  if (!status) return out;
+  const src = status as Record<string, unknown>;
+  const dst = out as Record<string, unknown>;
+  for (const f of AGENT_STATUS_FIELDS) if (src[f] !== undefined) dst[f] = src[f];
+  const synced = status.conditions?.find((c) => c.type === SYNCED_CONDITION);
+  if (synced && (synced.status === 'True' || synced.status === 'False')) {
+    out.synced = { type: SYNCED_CONDITION, status: synced.status, reason: synced.reason ?? '', message: synced.message ?? '' };
+  }
+  return out;
+}
+
+/** Canonical JSON (sorted keys) so that equal statuses compare equal. */
+export function canonicalJson(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) => {
+    if (v && typeof v === 'object' && !Array.isArray(v)) {
+      return Object.fromEntries(Object.entries(v as Record<string, unknown>).filter(([, x]) => x !== undefined).sort(([a], [b]) => a.localeCompare(b)));
+    }
+    return v;
+  });
+}
+
+/**
+ * Whether writing `next` would change the stored status: agent-owned fields and the Synced
+ * condition; a report without a phase leaves the phase alone, so it is not compared.
+ */
+export function agentStatusDiffers(next: AgentStatus, stored: VirtualMachineStatus | undefined): boolean {
+  const current = projectAgentStatus(stored);
+  if (next.phase === undefined) delete current.phase;
+  if (next.synced === undefined) delete current.synced;
+  return canonicalJson(next) !== canonicalJson(current);
+}

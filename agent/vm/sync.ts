@@ -1,0 +1,258 @@
+/**
+ * Executes VM decisions (decide.ts) against the hypervisor — the one place the agent
+ * changes domains and volumes. One sync of a VM:
+ *   1. read the VM (desired state) and its domain (state watcher cache);
+ *   2. decide; report the observation first when it changed (an out-of-band change is
+ *      visible before the agent reacts to it, e.g. Stopped before an Always restart);
+ *   3. act, re-read the domain after each mutation, decide again (a few rounds, so a
+ *      create or a deletion finishes in one pass);
+ *   4. report the final status (only when it changed).
+ * Failures become Synced=False with a reason (phase Failed when libvirt refused a
+ * definition or a start) and the key is retried with backoff by the caller.
+ */
+import type { DomainInfo, HypervisorDriver } from '../hypervisor/driver.js';
+import { HypervisorError, isHypervisorError } from '../hypervisor/errors.js';
+import type { VirtualMachine } from '../../api-types/generated/types.js';
+import { SyncedReason } from '../../api-types/proto/contract.js';
+import type { Logger } from '../../logging/logger.js';
+import type { DomainCache } from '../domain-cache.js';
+import type { Reporter } from '../reporter.js';
+import { decideVm, isUnmanaged, newVmMemory, type VmAction, type VmDecision, type VmMemory } from './decide.js';
+import { domainSpecFor, volumeName, volumeSpecFor } from './spec.js';
+import { computeAgentStatus } from './status.js';
+
+const MAX_ROUNDS = 5;
+
+export interface VmSyncDeps {
+  driver: HypervisorDriver;
+  domains: DomainCache;
+  reporter: Reporter;
+  nodeName: () => string;
+  shutdownTimeoutMs: number;
+  now: () => number;
+  log: Logger;
+}
+
+export interface VmSyncResult {
+  requeueAfterMs?: number;
+  /** A failure the caller retries with backoff. */
+  error?: Error;
+}
+
+/** An error with a Synced reason; phaseFailed: the VM's phase becomes Failed. */
+class SyncError extends Error {
+  constructor(
+    readonly reason: string,
+    message: string,
+    readonly phaseFailed: boolean,
+    readonly retryable = true,
+  ) {
+    super(message);
+  }
+}
+
+function classify(action: VmAction['type'], err: unknown): SyncError {
+  if (err instanceof SyncError) return err;
+  const message = err instanceof Error ? err.message : String(err);
+  if (isHypervisorError(err, 'HypervisorUnavailable') || isHypervisorError(err, 'Timeout')) {
+    return new SyncError(SyncedReason.HypervisorUnavailable, message, false);
+  }
+  switch (action) {
+    case 'ensureVolumes':
+      if (isHypervisorError(err, 'PoolNotFound') || isHypervisorError(err, 'PoolInactive')) return new SyncError(SyncedReason.PoolNotReady, message, false);
+      return new SyncError(SyncedReason.VolumeFailed, message, isHypervisorError(err, 'InvalidSpec'));
+    case 'deleteVolumes':
+      return new SyncError(SyncedReason.VolumeFailed, message, false);
+    case 'define':
+      return new SyncError(SyncedReason.DefineFailed, message, true);
+    default:
+      return new SyncError(SyncedReason.LifecycleFailed, `${action}: ${message}`, action === 'start');
+  }
+}
+
+export class VmSyncer {
+  readonly #memory = new Map<string, VmMemory>();
+
+  constructor(private readonly deps: VmSyncDeps) {}
+
+  memoryOf(uid: string): VmMemory {
+    let m = this.#memory.get(uid);
+    if (!m) {
+      m = newVmMemory();
+      this.#memory.set(uid, m);
+    }
+    return m;
+  }
+
+  forget(uid: string): void {
+    this.#memory.delete(uid);
+    this.deps.reporter.forgetVm(uid);
+  }
+
+  /** The status the agent would report now, without acting (full sync). */
+  statusNow(vm: VirtualMachine) {
+    const domain = this.deps.domains.get(vm.metadata.uid!);
+    const memory = this.memoryOf(vm.metadata.uid!);
+    const decision = this.#decide(vm, domain, memory);
+    return { domain, decision, status: computeAgentStatus(vm, domain, memory, decision, this.deps.nodeName()) };
+  }
+
+  #decide(vm: VirtualMachine, domain: DomainInfo | undefined, memory: VmMemory): VmDecision {
+    if (domain && (domain.state === 'Shutoff' || domain.state === 'Crashed')) memory.stopRequestedAt = undefined;
+    return decideVm({ vm, domain, memory, nowMs: this.deps.now(), shutdownTimeoutMs: this.deps.shutdownTimeoutMs });
+  }
+
+  async sync(vm: VirtualMachine, eventTime?: number): Promise<VmSyncResult> {
+    if (isUnmanaged(vm)) return {};
+    const { domains, reporter, log } = this.deps;
+    const uid = vm.metadata.uid!;
+    const memory = this.memoryOf(uid);
+    let domain = domains.get(uid);
+    let decision = this.#decide(vm, domain, memory);
+    const result: VmSyncResult = {};
+
+    // 2. The observation first, if it changed and the agent is about to act.
+    if (decision.actions.length > 0 && domain) {
+      const observed = computeAgentStatus(vm, domain, memory, decision, this.deps.nodeName());
+      reporter.noteVm(uid, observed, vm.status?.phase);
+      if (reporter.vmNeedsReport(vm, observed, true)) {
+        await reporter.reportVm(vm, domain, observed, 'UPDATED', eventTime).catch((err: Error) => {
+          result.error = err;
+        });
+      }
+    }
+
+    // 3. Act, re-read, decide again.
+    for (let round = 0; round < MAX_ROUNDS && decision.actions.length > 0; round++) {
+      try {
+        for (const action of decision.actions) await this.#execute(vm, action, memory);
+        memory.lastError = undefined;
+      } catch (err) {
+        const failed = err as SyncError;
+        memory.lastError = { reason: failed.reason, message: failed.message, phaseFailed: failed.phaseFailed };
+        result.error = failed;
+        log.warn('VM sync failed', { vm: `${vm.metadata.namespace}/${vm.metadata.name}`, reason: failed.reason, error: failed.message });
+      }
+      await domains.refresh(uid);
+      domain = domains.get(uid);
+      if (result.error && memory.lastError) {
+        decision = this.#decide(vm, domain, memory);
+        break;
+      }
+      decision = this.#decide(vm, domain, memory);
+    }
+    if (decision.actions.length === 0 && !result.error) memory.lastError = undefined;
+    if (decision.requeueAfterMs !== undefined) result.requeueAfterMs = decision.requeueAfterMs;
+
+    // 4. The final status.
+    const status = computeAgentStatus(vm, domain, memory, decision, this.deps.nodeName());
+    reporter.noteVm(uid, status, vm.status?.phase);
+    const present = Boolean(domain && decision.flags.ownedDomain);
+    if (reporter.vmNeedsReport(vm, status, present)) {
+      const change = decision.flags.domainLost || (decision.flags.deleting && !domain) ? 'DELETED' : domain ? 'UPDATED' : 'CREATED';
+      try {
+        await reporter.reportVm(vm, present ? domain : undefined, status, change, eventTime);
+      } catch (err) {
+        result.error ??= err as Error;
+      }
+    }
+    return result;
+  }
+
+  async #execute(vm: VirtualMachine, action: VmAction, memory: VmMemory): Promise<void> {
+    const { driver, domains } = this.deps;
+    const uid = vm.metadata.uid!;
+    try {
+      switch (action.type) {
+        case 'ensureVolumes':
+          memory.volumePaths = await this.#ensureVolumes(vm);
+          return;
+        case 'define':
+          await driver.defineDomain(domainSpecFor(vm, memory.volumePaths ?? new Map()));
+          return;
+        case 'start':
+          await driver.startDomain(uid);
+          if (action.countRestart) memory.restartCount = Math.max(memory.restartCount ?? 0, vm.status?.restartCount ?? 0) + 1;
+          if (action.automatic) memory.autoRestarts = [...memory.autoRestarts.filter((t) => this.deps.now() - t < 10 * 60_000), this.deps.now()];
+          if (action.consumesRequest !== undefined) memory.consumedStartRequest = action.consumesRequest;
+          await domains.refresh(uid);
+          return;
+        case 'shutdown':
+          await driver.shutdownDomain(uid);
+          memory.stopRequestedAt = this.deps.now();
+          return;
+        case 'destroy':
+          await driver.destroyDomain(uid);
+          await domains.refresh(uid);
+          return;
+        case 'suspend':
+          await driver.suspendDomain(uid);
+          return;
+        case 'resume':
+          await driver.resumeDomain(uid);
+          return;
+        case 'undefine':
+          await driver.undefineDomain(uid);
+          return;
+        case 'deleteVolumes':
+          await this.#deleteVolumes(vm);
+          return;
+      }
+    } catch (err) {
+      throw classify(action.type, err);
+    }
+  }
+
+  async #ensureVolumes(vm: VirtualMachine): Promise<Map<string, string>> {
+    const { driver } = this.deps;
+    const paths = new Map<string, string>();
+    for (const disk of vm.spec.disks ?? []) {
+      let pool;
+      try {
+        pool = await driver.getPool(disk.storagePool);
+      } catch (err) {
+        if (isHypervisorError(err, 'PoolNotFound')) {
+          throw new SyncError(SyncedReason.PoolNotReady, `disk ${disk.name}: storage pool ${disk.storagePool} is not defined on node ${this.deps.nodeName()} (is it assigned to this node?)`, false);
+        }
+        throw err;
+      }
+      if (pool.state !== 'Running' && pool.state !== 'Degraded') {
+        throw new SyncError(SyncedReason.PoolNotReady, `disk ${disk.name}: storage pool ${disk.storagePool} is not running on node ${this.deps.nodeName()} (${pool.state})`, false);
+      }
+      const spec = volumeSpecFor(vm, disk, pool.targetPath);
+      let volumePath: string;
+      try {
+        volumePath = (await driver.getVolume(disk.storagePool, spec.name)).path;
+      } catch (err) {
+        if (!isHypervisorError(err, 'VolumeNotFound')) throw err;
+        try {
+          volumePath = (await driver.createVolume(disk.storagePool, spec)).path;
+        } catch (createErr) {
+          if (!isHypervisorError(createErr, 'VolumeExists')) throw createErr;
+          volumePath = (await driver.getVolume(disk.storagePool, spec.name)).path;
+        }
+      }
+      paths.set(disk.name, volumePath);
+    }
+    return paths;
+  }
+
+  async #deleteVolumes(vm: VirtualMachine): Promise<void> {
+    const { driver } = this.deps;
+    const disks = new Map<string, string>();
+    for (const d of vm.spec.disks ?? []) disks.set(d.name, d.storagePool);
+    for (const v of vm.status?.volumes ?? []) if (v.name && v.pool && !disks.has(v.name)) disks.set(v.name, v.pool);
+    for (const [name, pool] of disks) {
+      try {
+        await driver.deleteVolume(pool, volumeName(vm, { name }));
+      } catch (err) {
+        // Gone already, or its pool is not defined here: nothing of it left to remove on this host.
+        if (isHypervisorError(err, 'VolumeNotFound') || isHypervisorError(err, 'PoolNotFound')) continue;
+        if (isHypervisorError(err, 'PoolInactive')) {
+          throw new HypervisorError('PoolInactive', `volume ${volumeName(vm, { name })}: pool ${pool} is not running on this node; retrying`);
+        }
+        throw err;
+      }
+    }
+  }
+}

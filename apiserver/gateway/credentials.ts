@@ -1,0 +1,140 @@
+/**
+ * Node credentials: issued by RegisterNode, stored hashed in etcd under
+ * `/quantix/node-credentials/<node>` next to the machine id that owns the hostname.
+ *
+ * A credential is `<node>.<secret>` (32 random bytes, base64url). Secrets have 256 bits of
+ * entropy, so a plain SHA-256 is enough to store them (no slow hash needed: nothing to
+ * brute-force). A record keeps the last few secrets so that concurrent registrations of
+ * one machine (or an agent that restarts before persisting its credential) all end up with
+ * a working credential.
+ *
+ * Every change of a record is a compare-and-swap on its etcd mod revision.
+ */
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import type { Etcd3 } from 'etcd3';
+import { Groups, NODE_USER_PREFIX, type Authenticator, type UserInfo } from '../auth/identity.js';
+
+export const NODE_CREDENTIALS_PREFIX = '/quantix/node-credentials/';
+/** How many secrets a record keeps (oldest dropped first). */
+export const MAX_SECRETS = 3;
+/** How long the authenticator trusts a verified token before looking at etcd again. */
+export const AUTH_CACHE_TTL_MS = 5_000;
+
+export interface CredentialRecord {
+  node: string;
+  machineID: string;
+  /** The uid of the Node this machine registered; empty while its first registration runs. */
+  nodeUID: string;
+  secrets: { sha256: string; issuedAt: string }[];
+  createdAt: string;
+}
+
+export interface StoredRecord {
+  record: CredentialRecord;
+  /** etcd mod revision, for compare-and-swap. */
+  modRevision: string;
+}
+
+export function hashSecret(secret: string): string {
+  return createHash('sha256').update(secret).digest('hex');
+}
+
+export function newSecret(): string {
+  return randomBytes(32).toString('base64url');
+}
+
+/** `node.secret` → parts. Node names may contain dots, secrets (base64url) never do: split at the last one. */
+export function parseCredential(token: string): { node: string; secret: string } | undefined {
+  const dot = token.lastIndexOf('.');
+  if (dot <= 0 || dot === token.length - 1) return undefined;
+  return { node: token.slice(0, dot), secret: token.slice(dot + 1) };
+}
+
+export function nodeUser(node: string, uid: string): UserInfo {
+  return { name: `${NODE_USER_PREFIX}${node}`, uid: uid || `node:${node}`, groups: [Groups.nodes, Groups.authenticated] };
+}
+
+function matches(record: CredentialRecord, secret: string): boolean {
+  const presented = Buffer.from(hashSecret(secret), 'hex');
+  return record.secrets.some((s) => {
+    const known = Buffer.from(s.sha256, 'hex');
+    return known.length === presented.length && timingSafeEqual(known, presented);
+  });
+}
+
+/** Reads and writes credential records in etcd. */
+export class CredentialStore {
+  constructor(private readonly etcd: Etcd3) {}
+
+  async get(node: string): Promise<StoredRecord | undefined> {
+    const res = await this.etcd.get(NODE_CREDENTIALS_PREFIX + node).exec();
+    const kv = res.kvs[0];
+    if (!kv) return undefined;
+    return { record: JSON.parse(kv.value.toString('utf8')) as CredentialRecord, modRevision: String(kv.mod_revision) };
+  }
+
+  /**
+   * Writes `record` if the stored one is still at `expected` (undefined: only if absent).
+   * Returns false when someone else wrote first (the caller re-reads and decides again).
+   */
+  async compareAndSwap(record: CredentialRecord, expected: StoredRecord | undefined): Promise<boolean> {
+    const key = NODE_CREDENTIALS_PREFIX + record.node;
+    const value = JSON.stringify(record);
+    const txn = expected ? this.etcd.if(key, 'Mod', '==', expected.modRevision) : this.etcd.if(key, 'Create', '==', 0);
+    const res = await txn.then(this.etcd.put(key).value(value)).commit();
+    return Boolean(res.succeeded);
+  }
+
+  async verify(token: string): Promise<{ node: string; record: CredentialRecord } | undefined> {
+    const parsed = parseCredential(token);
+    if (!parsed) return undefined;
+    const stored = await this.get(parsed.node);
+    if (!stored || !matches(stored.record, parsed.secret)) return undefined;
+    return { node: parsed.node, record: stored.record };
+  }
+}
+
+/** Adds a fresh secret to `record` (keeping the newest MAX_SECRETS) and returns the credential. */
+export function issueSecret(record: CredentialRecord, now: Date): { record: CredentialRecord; credential: string } {
+  const secret = newSecret();
+  const secrets = [...record.secrets, { sha256: hashSecret(secret), issuedAt: now.toISOString() }].slice(-MAX_SECRETS);
+  return { record: { ...record, secrets }, credential: `${record.node}.${secret}` };
+}
+
+/**
+ * Authenticates node credentials for the REST API and the gateway. Created before the
+ * apiserver's etcd client exists, bound to it with `attach` (the apiserver calls its
+ * `extraRoutes` hook before it listens). Verified tokens are cached for a few seconds so
+ * a busy agent does not cost an etcd read per request; a rotated-out secret stops working
+ * within AUTH_CACHE_TTL_MS.
+ */
+export class NodeCredentialAuthenticator implements Authenticator {
+  #store: CredentialStore | undefined;
+  readonly #cache = new Map<string, { user: UserInfo; expiresAt: number }>();
+
+  attach(etcd: Etcd3): void {
+    this.#store = new CredentialStore(etcd);
+    this.#cache.clear();
+  }
+
+  get store(): CredentialStore {
+    if (!this.#store) throw new Error('NodeCredentialAuthenticator used before attach()');
+    return this.#store;
+  }
+
+  async authenticate(token: string): Promise<UserInfo | undefined> {
+    if (!this.#store || !parseCredential(token)) return undefined;
+    const now = Date.now();
+    const hit = this.#cache.get(token);
+    if (hit && hit.expiresAt > now) return hit.user;
+    const verified = await this.#store.verify(token).catch(() => undefined);
+    if (!verified) {
+      this.#cache.delete(token);
+      return undefined;
+    }
+    const user = nodeUser(verified.node, verified.record.nodeUID);
+    if (this.#cache.size > 10_000) this.#cache.clear();
+    this.#cache.set(token, { user, expiresAt: now + AUTH_CACHE_TTL_MS });
+    return user;
+  }
+}

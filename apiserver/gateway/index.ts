@@ -1,0 +1,120 @@
+/**
+ * The node gateway, hosted by the apiserver process on its own port (gRPC over TLS with
+ * the apiserver's serving certificate). How a process hosts it:
+ *
+ *   const gateway = createNodeGatewayHost();
+ *   const server = await startApiserver({
+ *     ...,
+ *     authenticator: chainAuthenticators(tokenFile, gateway.authenticator), // node credentials on REST too
+ *     extraRoutes: gateway.extraRoutes,                                      // storagepools/NAME/files
+ *   });
+ *   const running = await gateway.start(server.context, { port: 6444, tls, authenticator });
+ */
+import type { Express } from 'express';
+import * as grpc from '@grpc/grpc-js';
+import { loadGateway } from '../../api-types/proto/load.js';
+import { createLogger, type Logger } from '../../logging/logger.js';
+import type { Authenticator } from '../auth/identity.js';
+import type { ApiserverContext } from '../server.js';
+import { NodeCredentialAuthenticator } from './credentials.js';
+import { mountPoolFilesRoute } from './files-route.js';
+import { GatewayService, type GatewayServiceOptions } from './service.js';
+import { TunnelRegistry } from './tunnel.js';
+
+export const DEFAULT_GATEWAY_PORT = 6444;
+
+export interface GatewayStartOptions {
+  /** 0 = any free port. */
+  port: number;
+  host?: string;
+  tls: { certPem: string; keyPem: string };
+  /** Resolves bearer tokens (join token, node credentials, admin). */
+  authenticator: Authenticator;
+  discoveredNamespace?: string;
+  terminatedRetentionMs?: number;
+  /** How often Terminated host-discovered VMs are garbage-collected (default 60 s; 0 = never). */
+  gcIntervalMs?: number;
+  log?: Logger;
+}
+
+export interface RunningGateway {
+  port: number;
+  /** host:port for agents. */
+  address: string;
+  service: GatewayService;
+  /** Stops at once: open streams end with UNAVAILABLE (agents reconnect). */
+  stop(): Promise<void>;
+}
+
+export interface NodeGatewayHost {
+  /** Node credentials as an Authenticator (chain it into the apiserver's and the gateway's). */
+  authenticator: NodeCredentialAuthenticator;
+  tunnels: TunnelRegistry;
+  /** Pass as ApiserverOptions.extraRoutes: binds the credentials to etcd and mounts the pool files route. */
+  extraRoutes(app: Express, context: ApiserverContext): void;
+  start(context: ApiserverContext, options: GatewayStartOptions): Promise<RunningGateway>;
+}
+
+export function createNodeGatewayHost(): NodeGatewayHost {
+  const authenticator = new NodeCredentialAuthenticator();
+  const log = createLogger('gateway');
+  const tunnels = new TunnelRegistry(log);
+  return {
+    authenticator,
+    tunnels,
+    extraRoutes(app, context) {
+      authenticator.attach(context.etcd);
+      mountPoolFilesRoute(app, context, tunnels);
+    },
+    start(context, options) {
+      authenticator.attach(context.etcd);
+      return startNodeGateway(context, { ...options, log: options.log ?? log }, authenticator, tunnels);
+    },
+  };
+}
+
+async function startNodeGateway(
+  context: ApiserverContext,
+  options: GatewayStartOptions & { log: Logger },
+  credentials: NodeCredentialAuthenticator,
+  tunnels: TunnelRegistry,
+): Promise<RunningGateway> {
+  const serviceOptions: GatewayServiceOptions = {
+    authenticator: options.authenticator,
+    credentials: credentials.store,
+    tunnels,
+    discoveredNamespace: options.discoveredNamespace,
+    terminatedRetentionMs: options.terminatedRetentionMs,
+    log: options.log,
+  };
+  const service = new GatewayService(context, serviceOptions);
+  const server = new grpc.Server({
+    // Agents keep streams open for days; let them ping and detect dead peers on both sides.
+    'grpc.keepalive_time_ms': 30_000,
+    'grpc.keepalive_timeout_ms': 10_000,
+    'grpc.keepalive_permit_without_calls': 1,
+    'grpc.http2.min_ping_interval_without_data_ms': 5_000,
+    'grpc.max_receive_message_length': 16 * 1024 * 1024,
+  });
+  server.addService(loadGateway().service, service.implementation());
+  const credentialsTls = grpc.ServerCredentials.createSsl(null, [{ private_key: Buffer.from(options.tls.keyPem), cert_chain: Buffer.from(options.tls.certPem) }], false);
+  const host = options.host ?? '0.0.0.0';
+  const port = await new Promise<number>((resolve, reject) => {
+    server.bindAsync(`${host.includes(':') ? `[${host}]` : host}:${options.port}`, credentialsTls, (err, bound) => (err ? reject(err) : resolve(bound)));
+  });
+  const gcEvery = options.gcIntervalMs ?? 60_000;
+  const gcTimer = gcEvery > 0 ? setInterval(() => void service.collectGarbage().catch((err: Error) => options.log.warn('gc failed', { error: err.message })), gcEvery) : undefined;
+  gcTimer?.unref();
+  const address = `${host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host}:${port}`;
+  options.log.info('node gateway listening', { address: `${host}:${port}` });
+  return {
+    port,
+    address,
+    service,
+    async stop() {
+      if (gcTimer) clearInterval(gcTimer);
+      tunnels.closeAll();
+      server.forceShutdown();
+    },
+  };
+}

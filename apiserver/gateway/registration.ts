@@ -1,0 +1,222 @@
+/**
+ * RegisterNode: hostname identity.
+ *
+ * The Node is named by the host's name. Which machine owns a name is recorded in the
+ * node's credential record (credentials.ts), claimed with an etcd transaction, so:
+ *   - a restarted agent (same machine id) re-registers as the same Node (same uid);
+ *   - concurrent registrations of one hostname resolve to one Node (the record and the
+ *     Node are both created with create-if-absent transactions; the losers re-read);
+ *   - a different machine claiming a name whose Node exists is refused (AlreadyExists,
+ *     cause HostnameTaken); once an admin deletes that Node, the name is free again.
+ * A registration presenting the node's own valid credential keeps it; one presenting the
+ * join token gets a new secret (the record keeps the last few).
+ */
+import type { Node, NodeAddress, NodeInfo as ApiNodeInfo, NodeResources, NodeStatus } from '../../api-types/generated/types.js';
+import { stripPort } from '../../api-types/proto/contract.js';
+import type { Init, NodeInfo, RegisterNodeRequest, RegisterNodeResponse, Resources } from '../../api-types/proto/types.js';
+import { nodeDefinition } from '../../api-types/registry.js';
+import type { ResourceDefinition } from '../../api-types/schema/types.js';
+import { isIPAddress } from '../../api-types/names.js';
+import { Groups, nodeNameOf, type UserInfo } from '../auth/identity.js';
+import { ApiError, errors } from '../http/status.js';
+import { AlreadyExistsError, NotFoundError } from '../storage/errors.js';
+import type { Store } from '../storage/interface.js';
+import { issueSecret, type CredentialRecord, type CredentialStore, type StoredRecord } from './credentials.js';
+import { setNodeCondition } from './node-status.js';
+import type { ObjectWriter } from './writes.js';
+
+const NODE_DEF = nodeDefinition as unknown as ResourceDefinition;
+const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+/** A record without a Node uid older than this is a registration that died half-way. */
+const ABANDONED_CLAIM_MS = 60_000;
+const MAX_ATTEMPTS = 8;
+
+export interface RegistrationDeps {
+  credentials: CredentialStore;
+  nodes: Store;
+  writer: ObjectWriter;
+  now: () => Date;
+}
+
+export function nodeNameFor(hostname: string): string {
+  const name = hostname.trim().toLowerCase().replace(/\.$/, '');
+  if (!name || name.length > 253 || !DNS1123_SUBDOMAIN.test(name)) {
+    throw errors.invalid({ group: 'quantix.io', resource: 'nodes', kind: 'Node', name }, [
+      { reason: 'FieldValueInvalid', field: 'hostname', message: `Invalid value: "${hostname}": a node name must be a DNS-1123 subdomain (lower case alphanumerics, "-" and ".")` },
+    ]);
+  }
+  return name;
+}
+
+/** Management addresses for Node status: ports stripped, IPs as InternalIP, names as Hostname. */
+export function nodeAddresses(reported: string[], peer: string | undefined, hostname: string): NodeAddress[] {
+  const seen = new Set<string>();
+  const out: NodeAddress[] = [];
+  const candidates = reported.length > 0 ? reported : peer ? [peer] : [];
+  for (const raw of candidates) {
+    const address = stripPort(raw);
+    if (!address || seen.has(address)) continue;
+    seen.add(address);
+    if (isIPAddress(address).length === 0) out.push({ type: 'InternalIP', address });
+  }
+  out.push({ type: 'Hostname', address: hostname });
+  return out;
+}
+
+export function apiNodeInfo(info: Init<NodeInfo> | null | undefined, machineID: string): ApiNodeInfo {
+  const out: ApiNodeInfo = {};
+  const set = (key: keyof ApiNodeInfo, value: string | undefined) => {
+    if (value) out[key] = value;
+  };
+  set('hypervisor', info?.hypervisor);
+  set('hypervisorVersion', info?.hypervisorVersion);
+  set('libvirtVersion', info?.libvirtVersion);
+  set('agentVersion', info?.agentVersion);
+  set('cpuModel', info?.cpuModel);
+  set('kernelVersion', info?.kernelVersion);
+  set('osImage', info?.osImage);
+  set('machineID', machineID || info?.machineId);
+  return out;
+}
+
+export function apiResources(r: Init<Resources> | null | undefined): NodeResources | undefined {
+  if (!r) return undefined;
+  return { cpu: Math.max(0, r.cpu ?? 0), memoryBytes: Math.max(0, r.memoryBytes ?? 0) };
+}
+
+function callerMayRegister(user: UserInfo, name: string): boolean {
+  if (user.groups.includes(Groups.admins) || user.groups.includes(Groups.bootstrappers)) return true;
+  return nodeNameOf(user) === name;
+}
+
+function hostnameTaken(name: string, record: CredentialRecord): ApiError {
+  return new ApiError(
+    409,
+    'AlreadyExists',
+    `nodes.quantix.io "${name}" already exists and belongs to another machine (machine id ${record.machineID.slice(0, 8)}…): ` +
+      `a different host cannot take over an existing hostname; give this host a unique hostname, or delete the Node "${name}" if the old host is gone for good`,
+    {
+      name,
+      group: 'quantix.io',
+      kind: 'nodes',
+      causes: [{ reason: 'HostnameTaken', field: 'hostname', message: `hostname "${name}" is registered by machine ${record.machineID}` }],
+    },
+  );
+}
+
+async function getNode(nodes: Store, name: string): Promise<Node | undefined> {
+  try {
+    return (await nodes.get(undefined, name)) as Node;
+  } catch (err) {
+    if (err instanceof NotFoundError) return undefined;
+    throw err;
+  }
+}
+
+export async function registerNode(
+  deps: RegistrationDeps,
+  user: UserInfo,
+  req: RegisterNodeRequest,
+  peer: string | undefined,
+  presentedCredential: string | undefined,
+): Promise<RegisterNodeResponse & { node: Node }> {
+  const name = nodeNameFor(req.hostname);
+  if (!callerMayRegister(user, name)) {
+    throw errors.forbidden(`User "${user.name}" cannot register node "${name}": only the join token or the node's own credential may`, {
+      group: 'quantix.io', resource: 'nodes', kind: 'Node', name,
+    });
+  }
+  const machineID = req.machineId.trim();
+  if (!machineID) {
+    throw errors.invalid({ group: 'quantix.io', resource: 'nodes', kind: 'Node', name }, [
+      { reason: 'FieldValueRequired', field: 'machineId', message: 'Required value: the agent must send its machine id' },
+    ]);
+  }
+  const ownCredential = nodeNameOf(user) === name ? presentedCredential : undefined;
+
+  for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+    const now = deps.now();
+    const stored = await deps.credentials.get(name);
+    let node = await getNode(deps.nodes, name);
+
+    // 1. Claim the hostname for this machine (or confirm the claim).
+    let record: CredentialRecord;
+    if (!stored) {
+      record = { node: name, machineID, nodeUID: '', secrets: [], createdAt: now.toISOString() };
+    } else if (stored.record.machineID === machineID) {
+      record = stored.record;
+    } else if (claimIsStale(stored, node, now)) {
+      record = { node: name, machineID, nodeUID: '', secrets: [], createdAt: now.toISOString() };
+    } else {
+      throw hostnameTaken(name, stored.record);
+    }
+
+    // 2. The Node: create it if missing (create-if-absent; a concurrent winner is re-read).
+    let reregistered = Boolean(node);
+    if (!node) {
+      try {
+        node = (await deps.writer.createWithStatus(NODE_DEF, {
+          apiVersion: 'quantix.io/v1alpha1',
+          kind: 'Node',
+          metadata: { name, labels: { 'kubernetes.io/hostname': name } },
+          spec: {},
+        } as Node)) as Node;
+      } catch (err) {
+        if (!(err instanceof AlreadyExistsError)) throw err;
+        node = await getNode(deps.nodes, name);
+        if (!node) continue;
+        reregistered = true;
+      }
+    }
+    // 3. Credential: keep the one presented (already verified), else issue a new secret.
+    let credential: string;
+    if (ownCredential && record === stored?.record) {
+      credential = ownCredential;
+    } else {
+      const issued = issueSecret(record, now);
+      record = issued.record;
+      credential = issued.credential;
+    }
+    record = { ...record, nodeUID: node.metadata.uid! };
+    if (stored && JSON.stringify(stored.record) === JSON.stringify(record)) {
+      // nothing to write
+    } else if (!(await deps.credentials.compareAndSwap(record, stored))) {
+      continue; // someone registered at the same time: decide again on fresh data
+    }
+
+    // 4. Node status from what the agent reports.
+    const updated = await deps.writer.updateStatus<Node>(NODE_DEF, undefined, name, (current) => {
+      const status: NodeStatus = structuredClone(current.status ?? {});
+      status.addresses = nodeAddresses(req.addresses, peer, name);
+      status.nodeInfo = apiNodeInfo(req.nodeInfo, machineID);
+      const capacity = apiResources(req.capacity);
+      const allocatable = apiResources(req.allocatable) ?? capacity;
+      if (capacity) status.capacity = capacity;
+      if (allocatable) status.allocatable = allocatable;
+      status.lastHeartbeatTime = isoSeconds(now);
+      status.conditions = setNodeCondition(status.conditions, { type: 'Ready', status: 'True', reason: 'AgentRegistered', message: 'quantix-agent registered' }, now);
+      return status;
+    });
+    const final = updated ?? node;
+    return {
+      node: final,
+      nodeName: name,
+      nodeUid: final.metadata.uid!,
+      credential,
+      reregistered,
+      assignedPools: [],
+    };
+  }
+  throw errors.conflict({ group: 'quantix.io', resource: 'nodes', kind: 'Node', name }, 'too many concurrent registrations; retry');
+}
+
+/** The owner of the name is gone: its Node was deleted, or its first registration died half-way. */
+function claimIsStale(stored: StoredRecord, node: Node | undefined, now: Date): boolean {
+  const { record } = stored;
+  if (record.nodeUID) return !node || node.metadata.uid !== record.nodeUID;
+  return now.getTime() - Date.parse(record.createdAt) > ABANDONED_CLAIM_MS && !node;
+}
+
+export function isoSeconds(d: Date): string {
+  return d.toISOString().replace(/\.\d+Z$/, 'Z');
+}

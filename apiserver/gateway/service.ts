@@ -1,0 +1,436 @@
+/**
+ * The node gateway's gRPC service (api-types/proto/quantix/gateway/v1/gateway.proto):
+ * authentication from call metadata, the node identity taken from the credential, and
+ * the handlers. Errors are ApiErrors turned into gRPC statuses with the same reasons
+ * (api-types/proto/errors.ts).
+ */
+import type { Metadata, sendUnaryData, ServerDuplexStream, ServerUnaryCall, ServerWritableStream, UntypedServiceImplementation } from '@grpc/grpc-js';
+import type { Node, StoragePool, VirtualMachine } from '../../api-types/generated/types.js';
+import { DEFAULT_DISCOVERED_NAMESPACE, DISCOVERED_ON_LABEL, DOMAIN_UUID_LABEL } from '../../api-types/proto/contract.js';
+import { grpcErrorFromStatus } from '../../api-types/proto/errors.js';
+import type {
+  DesiredStateEvent,
+  HeartbeatRequest,
+  HeartbeatResponse,
+  RegisterNodeRequest,
+  RegisterNodeResponse,
+  StorageChangeAck,
+  StorageChangeNotification,
+  SyncFullStateRequest,
+  SyncFullStateResponse,
+  TunnelRequest,
+  TunnelResponse,
+  VMChangeAck,
+  VMChangeNotification,
+  VMReport,
+  WatchDesiredStateRequest,
+} from '../../api-types/proto/types.js';
+import { nodeDefinition, storagePoolDefinition, virtualMachineDefinition } from '../../api-types/registry.js';
+import type { ResourceDefinition } from '../../api-types/schema/types.js';
+import { newCorrelationId, withCorrelation, type Logger } from '../../logging/logger.js';
+import { nodeNameOf, type Authenticator, type UserInfo } from '../auth/identity.js';
+import { ApiError, errors, toApiError } from '../http/status.js';
+import type { ApiserverContext } from '../server.js';
+import { AlreadyExistsError, NotFoundError } from '../storage/errors.js';
+import type { CredentialStore } from './credentials.js';
+import { serveDesiredState } from './desired-stream.js';
+import { heartbeatStatus } from './node-status.js';
+import { isAssigned, poolStatusWithReport } from './pool-status.js';
+import { registerNode } from './registration.js';
+import type { TunnelRegistry } from './tunnel.js';
+import {
+  discoveredNames,
+  discoveredVm,
+  isGarbage,
+  isHostDiscovered,
+  isManagedVm,
+  lostStatus,
+  mergeAgentReport,
+  terminatedStatus,
+  updateDiscovered,
+} from './vm-status.js';
+import { NO_CHANGE, ObjectWriter } from './writes.js';
+
+const VM_DEF = virtualMachineDefinition as unknown as ResourceDefinition;
+const POOL_DEF = storagePoolDefinition as unknown as ResourceDefinition;
+const NODE_DEF = nodeDefinition as unknown as ResourceDefinition;
+
+export interface GatewayServiceOptions {
+  authenticator: Authenticator;
+  credentials: CredentialStore;
+  tunnels: TunnelRegistry;
+  /** Namespace of VMs recorded for host-discovered domains without a Quantix owner. */
+  discoveredNamespace?: string;
+  /** How long a Terminated host-discovered VM is kept (default 24 h). */
+  terminatedRetentionMs?: number;
+  now?: () => Date;
+  log: Logger;
+}
+
+export const DEFAULT_TERMINATED_RETENTION_MS = 24 * 3600_000;
+const FULL_SYNC_CONCURRENCY = 8;
+
+function bearer(metadata: Metadata): string | undefined {
+  const value = metadata.get('authorization')[0];
+  if (typeof value !== 'string') return undefined;
+  return /^Bearer\s+(.+)$/i.exec(value)?.[1]?.trim();
+}
+
+async function mapLimit<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) await fn(items[next++]!);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+}
+
+export class GatewayService {
+  readonly #opts: GatewayServiceOptions;
+  readonly #context: ApiserverContext;
+  readonly #writer: ObjectWriter;
+  readonly #now: () => Date;
+  /** Per node: the state hash of the agent's last successful report. */
+  readonly #acknowledged = new Map<string, string>();
+
+  constructor(context: ApiserverContext, opts: GatewayServiceOptions) {
+    this.#context = context;
+    this.#opts = opts;
+    this.#writer = new ObjectWriter(context);
+    this.#now = opts.now ?? (() => new Date());
+  }
+
+  get #log(): Logger {
+    return this.#opts.log;
+  }
+
+  #store(def: ResourceDefinition) {
+    return this.#context.stores.get(def);
+  }
+
+  async #authenticate(metadata: Metadata): Promise<{ user: UserInfo; token: string }> {
+    const token = bearer(metadata);
+    if (!token) throw errors.unauthorized('Unauthorized: no bearer token in the call metadata (authorization: Bearer <token>)');
+    const user = await this.#opts.authenticator.authenticate(token);
+    if (!user) throw errors.unauthorized('Unauthorized: the bearer token is not valid');
+    return { user, token };
+  }
+
+  async #node(metadata: Metadata): Promise<string> {
+    const { user } = await this.#authenticate(metadata);
+    const node = nodeNameOf(user);
+    if (!node) throw errors.forbidden(`User "${user.name}" is not a node: this call needs a node credential (from RegisterNode)`);
+    return node;
+  }
+
+  /** The handlers, for grpc.Server#addService. */
+  implementation(): UntypedServiceImplementation {
+    return {
+      RegisterNode: this.#unary((call: ServerUnaryCall<RegisterNodeRequest, RegisterNodeResponse>) => this.register(call)),
+      Heartbeat: this.#unary((call: ServerUnaryCall<HeartbeatRequest, HeartbeatResponse>) => this.heartbeat(call)),
+      SyncFullState: this.#unary((call: ServerUnaryCall<SyncFullStateRequest, SyncFullStateResponse>) => this.syncFullState(call)),
+      NotifyVMChange: this.#unary((call: ServerUnaryCall<VMChangeNotification, VMChangeAck>) => this.notifyVmChange(call)),
+      NotifyStorageChange: this.#unary((call: ServerUnaryCall<StorageChangeNotification, StorageChangeAck>) => this.notifyStorageChange(call)),
+      WatchDesiredState: (call: ServerWritableStream<WatchDesiredStateRequest, DesiredStateEvent>) => void this.watchDesiredState(call),
+      Tunnel: (call: ServerDuplexStream<TunnelResponse, TunnelRequest>) => void this.tunnel(call),
+    };
+  }
+
+  #unary<Req, Res>(fn: (call: ServerUnaryCall<Req, Res>) => Promise<Res>) {
+    return (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => {
+      const requestId = String(call.metadata.get('x-request-id')[0] ?? '') || newCorrelationId();
+      withCorrelation(requestId, () => {
+        fn(call).then(
+          (res) => callback(null, res),
+          (err: unknown) => {
+            const apiError = err instanceof ApiError ? err : toApiError(err);
+            if (apiError.code >= 500) this.#log.error('gateway call failed', { method: call.getPath(), error: err instanceof Error ? err.stack : String(err) });
+            else this.#log.debug('gateway call refused', { method: call.getPath(), reason: apiError.reason, message: apiError.message });
+            callback(grpcErrorFromStatus(apiError.toStatus()) as Parameters<sendUnaryData<Res>>[0]);
+          },
+        );
+      });
+    };
+  }
+
+  // ------------------------------------------------------------------ RegisterNode
+
+  async register(call: ServerUnaryCall<RegisterNodeRequest, RegisterNodeResponse>): Promise<RegisterNodeResponse> {
+    const { user, token } = await this.#authenticate(call.metadata);
+    const res = await registerNode(
+      { credentials: this.#opts.credentials, nodes: this.#store(NODE_DEF), writer: this.#writer, now: this.#now },
+      user,
+      call.request,
+      call.getPeer(),
+      token,
+    );
+    this.#acknowledged.delete(res.nodeName);
+    this.#log.info(res.reregistered ? 'node re-registered' : 'node registered', { node: res.nodeName, uid: res.nodeUid, machineID: call.request.machineId });
+    const { node: _node, ...response } = res;
+    response.assignedPools = await this.#assignedPools(res.nodeName);
+    return response;
+  }
+
+  async #assignedPools(node: string): Promise<string[]> {
+    const list = await this.#store(POOL_DEF).list({ resourceVersion: '0' });
+    return (list.items as StoragePool[]).filter((p) => isAssigned(p, node)).map((p) => p.metadata.name!).sort();
+  }
+
+  // ------------------------------------------------------------------ Heartbeat
+
+  async heartbeat(call: ServerUnaryCall<HeartbeatRequest, HeartbeatResponse>): Promise<HeartbeatResponse> {
+    const node = await this.#node(call.metadata);
+    const req = call.request;
+    const assigned = await this.#assignedPools(node);
+    await this.#applyPoolReports(node, req.pools.filter((p) => assigned.includes(p.name)));
+    let acknowledged = this.#acknowledged.get(node);
+    const now = this.#now();
+    const written = await this.#writer.updateStatus<Node>(NODE_DEF, undefined, node, (current) => {
+      // After a gateway restart the last hash acknowledged is the one the Node status holds.
+      acknowledged ??= current.status?.stateHash ?? '';
+      return heartbeatStatus(current.status, req, node, call.getPeer(), acknowledged, assigned, now);
+    });
+    if (!written) throw errors.notFound({ group: 'quantix.io', resource: 'nodes', kind: 'Node', name: node });
+    const requestFullSync = !acknowledged || acknowledged !== req.stateHash;
+    return {
+      requestFullSync,
+      fullSyncReason: requestFullSync ? (acknowledged ? `state hash ${req.stateHash} differs from the last one acknowledged (${acknowledged})` : 'no state acknowledged yet') : '',
+      assignedPools: assigned,
+    };
+  }
+
+  async #applyPoolReports(node: string, reports: HeartbeatRequest['pools'], force = false): Promise<void> {
+    const now = this.#now();
+    await mapLimit(reports, FULL_SYNC_CONCURRENCY, async (report) => {
+      await this.#writer.updateStatus<StoragePool>(POOL_DEF, undefined, report.name, (pool) => {
+        if (!report.removed && !isAssigned(pool, node)) return NO_CHANGE;
+        return poolStatusWithReport(pool, node, report, now, force);
+      });
+    });
+  }
+
+  // ------------------------------------------------------------------ NotifyStorageChange
+
+  async notifyStorageChange(call: ServerUnaryCall<StorageChangeNotification, StorageChangeAck>): Promise<StorageChangeAck> {
+    const node = await this.#node(call.metadata);
+    const report = call.request.pool;
+    if (!report?.name) throw errors.badRequest('pool: required');
+    await this.#applyPoolReports(node, [report], true);
+    if (call.request.stateHash) this.#acknowledged.set(node, call.request.stateHash);
+    return {};
+  }
+
+  // ------------------------------------------------------------------ NotifyVMChange
+
+  async notifyVmChange(call: ServerUnaryCall<VMChangeNotification, VMChangeAck>): Promise<VMChangeAck> {
+    const node = await this.#node(call.metadata);
+    const { vm: report, change, stateHash } = call.request;
+    if (!report?.domainUuid) throw errors.badRequest('vm.domainUuid: required');
+    const gone = change === 'DELETED' || report.powerState === '';
+    const ack = await this.#applyReport(node, { ...report, powerState: gone ? '' : report.powerState });
+    if (stateHash) this.#acknowledged.set(node, stateHash);
+    return ack;
+  }
+
+  async #ownerVm(report: VMReport): Promise<VirtualMachine | undefined> {
+    if (!report.ownerUid || !report.ownerName || !report.ownerNamespace) return undefined;
+    try {
+      const vm = (await this.#store(VM_DEF).get(report.ownerNamespace, report.ownerName, { resourceVersion: '0' })) as VirtualMachine;
+      return vm.metadata.uid === report.ownerUid ? vm : undefined;
+    } catch (err) {
+      if (err instanceof NotFoundError) return undefined;
+      throw err;
+    }
+  }
+
+  /** Applies one report: to the owning managed VM, else to the host-discovered record of the domain. */
+  async #applyReport(node: string, report: VMReport, known?: { vm?: VirtualMachine; discovered?: VirtualMachine | null }): Promise<VMChangeAck & { outcome?: 'updated' | 'discovered' | 'lost' | 'terminated' | 'none' }> {
+    const owner = known?.vm ?? (await this.#ownerVm(report));
+    if (owner && isManagedVm(owner)) {
+      if (owner.spec?.nodeName !== node) {
+        throw errors.forbidden(`node "${node}" may not write the status of VM ${owner.metadata.namespace}/${owner.metadata.name}: it is bound to "${owner.spec?.nodeName ?? ''}"`);
+      }
+      const result: { outcome: 'updated' | 'lost' | 'none' } = { outcome: 'none' };
+      const now = this.#now();
+      const written = await this.#writer.updateStatus<VirtualMachine>(VM_DEF, owner.metadata.namespace, owner.metadata.name!, (current) => {
+        if (current.metadata.uid !== report.ownerUid || current.spec?.nodeName !== node) return NO_CHANGE;
+        const merged = mergeAgentReport(current, report, node, now);
+        const status = merged === NO_CHANGE ? current.status : merged;
+        result.outcome = merged === NO_CHANGE ? 'none' : 'updated';
+        if (report.powerState === '') {
+          const lost = lostStatus({ ...current, status }, node, now);
+          if (lost !== NO_CHANGE) {
+            result.outcome = 'lost';
+            return lost;
+          }
+        }
+        return merged;
+      });
+      if (result.outcome === 'lost') this.#log.warn('VM lost', { node, vm: `${owner.metadata.namespace}/${owner.metadata.name}`, domain: report.domainUuid });
+      return { vm: `${owner.metadata.namespace}/${owner.metadata.name}`, phase: written?.status?.phase ?? '', outcome: result.outcome };
+    }
+    return this.#applyDiscovered(node, report, known?.discovered);
+  }
+
+  async #findDiscovered(node: string, domainUuid: string): Promise<VirtualMachine | undefined> {
+    const list = await this.#store(VM_DEF).list({ resourceVersion: '0', labelSelector: `${DOMAIN_UUID_LABEL}=${domainUuid},${DISCOVERED_ON_LABEL}=${node}` });
+    return (list.items as VirtualMachine[]).find(isHostDiscovered);
+  }
+
+  async #applyDiscovered(node: string, report: VMReport, known?: VirtualMachine | null): Promise<VMChangeAck & { outcome?: 'discovered' | 'terminated' | 'updated' | 'none' }> {
+    const existing = known === undefined ? await this.#findDiscovered(node, report.domainUuid) : (known ?? undefined);
+    const now = this.#now();
+    if (report.powerState === '') {
+      if (!existing) return { vm: '', phase: '', outcome: 'none' };
+      let outcome: 'terminated' | 'none' = 'none';
+      const written = await this.#writer.updateStatus<VirtualMachine>(VM_DEF, existing.metadata.namespace, existing.metadata.name!, (current) => {
+        const next = terminatedStatus(current, now);
+        if (next !== NO_CHANGE) outcome = 'terminated';
+        return next;
+      });
+      return { vm: `${existing.metadata.namespace}/${existing.metadata.name}`, phase: written?.status?.phase ?? '', outcome };
+    }
+    if (existing) {
+      let outcome: 'updated' | 'none' = 'none';
+      const written = await this.#writer.updateStatus<VirtualMachine>(VM_DEF, existing.metadata.namespace, existing.metadata.name!, (current) => {
+        if (!isHostDiscovered(current)) return NO_CHANGE;
+        const next = updateDiscovered(current, report, node, now);
+        if (next !== NO_CHANGE) outcome = 'updated';
+        return next;
+      });
+      return { vm: `${existing.metadata.namespace}/${existing.metadata.name}`, phase: written?.status?.phase ?? '', outcome };
+    }
+    const namespace = report.ownerNamespace || this.#opts.discoveredNamespace || DEFAULT_DISCOVERED_NAMESPACE;
+    for (const name of discoveredNames(report)) {
+      try {
+        const created = await this.#writer.createWithStatus(VM_DEF, discoveredVm(report, name, namespace, node, now));
+        this.#log.info('host-discovered domain recorded', { node, vm: `${namespace}/${name}`, domain: report.domainUuid, domainName: report.domainName });
+        return { vm: `${namespace}/${name}`, phase: created.status?.phase ?? '', outcome: 'discovered' };
+      } catch (err) {
+        if (err instanceof AlreadyExistsError) {
+          // The same domain recorded concurrently, or another VM holds the name: check, then try the next name.
+          const raced = await this.#findDiscovered(node, report.domainUuid);
+          if (raced) return this.#applyDiscovered(node, report, raced);
+          continue;
+        }
+        throw err;
+      }
+    }
+    throw errors.conflict({ group: 'quantix.io', resource: 'virtualmachines', kind: 'VirtualMachine', name: discoveredNames(report)[1] }, 'no free name for the host-discovered domain');
+  }
+
+  // ------------------------------------------------------------------ SyncFullState
+
+  async syncFullState(call: ServerUnaryCall<SyncFullStateRequest, SyncFullStateResponse>): Promise<SyncFullStateResponse> {
+    const node = await this.#node(call.metadata);
+    const req = call.request;
+    const vmStore = this.#store(VM_DEF);
+    // A consistent read: Lost decisions must not rest on a stale cache.
+    const bound = (await vmStore.list({ fieldSelector: `spec.nodeName=${node}` })).items as VirtualMachine[];
+    const byUid = new Map(bound.map((vm) => [vm.metadata.uid!, vm]));
+    const discoveredByUuid = new Map<string, VirtualMachine>();
+    for (const vm of bound) {
+      const uuid = vm.metadata.labels?.[DOMAIN_UUID_LABEL];
+      if (uuid && isHostDiscovered(vm) && vm.metadata.labels?.[DISCOVERED_ON_LABEL] === node) discoveredByUuid.set(uuid, vm);
+    }
+    const counts: SyncFullStateResponse = { updated: 0, discovered: 0, lost: 0, terminated: 0 };
+    const reportedOwners = new Set<string>();
+    const presentDomains = new Set<string>();
+    for (const r of req.vms) {
+      if (r.ownerUid) reportedOwners.add(r.ownerUid);
+      if (r.powerState) presentDomains.add(r.domainUuid);
+    }
+    const count = (outcome: string | undefined) => {
+      if (outcome === 'updated') counts.updated++;
+      else if (outcome === 'discovered') counts.discovered++;
+      else if (outcome === 'lost') counts.lost++;
+      else if (outcome === 'terminated') counts.terminated++;
+    };
+
+    await mapLimit(req.vms, FULL_SYNC_CONCURRENCY, async (r) => {
+      const owner = r.ownerUid ? byUid.get(r.ownerUid) : undefined;
+      if (!owner && !r.powerState) return; // a missing domain of a VM that is gone anyway
+      const discovered = owner && isManagedVm(owner) ? undefined : (discoveredByUuid.get(r.domainUuid) ?? null);
+      const ack = await this.#applyReport(node, r, { vm: owner, discovered });
+      count(ack.outcome);
+    });
+
+    const now = this.#now();
+    await mapLimit(bound, FULL_SYNC_CONCURRENCY, async (vm) => {
+      if (isManagedVm(vm)) {
+        if (reportedOwners.has(vm.metadata.uid!)) return; // the report above decided
+        let lost = false;
+        await this.#writer.updateStatus<VirtualMachine>(VM_DEF, vm.metadata.namespace, vm.metadata.name!, (current) => {
+          if (current.metadata.uid !== vm.metadata.uid || current.spec?.nodeName !== node) return NO_CHANGE;
+          const next = lostStatus(current, node, now);
+          lost = next !== NO_CHANGE;
+          return next;
+        });
+        if (lost) {
+          counts.lost++;
+          this.#log.warn('VM lost', { node, vm: `${vm.metadata.namespace}/${vm.metadata.name}`, domain: vm.status?.domainUUID });
+        }
+        return;
+      }
+      const uuid = vm.metadata.labels?.[DOMAIN_UUID_LABEL];
+      if (!uuid || vm.metadata.labels?.[DISCOVERED_ON_LABEL] !== node || presentDomains.has(uuid)) return;
+      let terminated = false;
+      await this.#writer.updateStatus<VirtualMachine>(VM_DEF, vm.metadata.namespace, vm.metadata.name!, (current) => {
+        const next = terminatedStatus(current, now);
+        terminated = next !== NO_CHANGE;
+        return next;
+      });
+      if (terminated) counts.terminated++;
+    });
+
+    await this.#applyPoolReports(node, req.pools, true);
+    if (req.stateHash) this.#acknowledged.set(node, req.stateHash);
+    this.#log.info('full state sync', { node, domains: req.vms.length, pools: req.pools.length, ...counts });
+    return counts;
+  }
+
+  // ------------------------------------------------------------------ streams
+
+  async watchDesiredState(call: ServerWritableStream<WatchDesiredStateRequest, DesiredStateEvent>): Promise<void> {
+    let node: string;
+    try {
+      node = await this.#node(call.metadata);
+    } catch (err) {
+      call.destroy(Object.assign(new Error((err as Error).message), grpcErrorFromStatus((err instanceof ApiError ? err : toApiError(err)).toStatus())));
+      return;
+    }
+    serveDesiredState(call, node, { vms: this.#store(VM_DEF), pools: this.#store(POOL_DEF), log: this.#log });
+  }
+
+  async tunnel(call: ServerDuplexStream<TunnelResponse, TunnelRequest>): Promise<void> {
+    let node: string;
+    try {
+      node = await this.#node(call.metadata);
+    } catch (err) {
+      call.destroy(Object.assign(new Error((err as Error).message), grpcErrorFromStatus((err instanceof ApiError ? err : toApiError(err)).toStatus())));
+      return;
+    }
+    this.#opts.tunnels.serve(node, call);
+  }
+
+  // ------------------------------------------------------------------ garbage collection
+
+  /** Deletes Terminated host-discovered VMs past the retention; returns how many. */
+  async collectGarbage(): Promise<number> {
+    const retention = this.#opts.terminatedRetentionMs ?? DEFAULT_TERMINATED_RETENTION_MS;
+    const now = this.#now();
+    const store = this.#store(VM_DEF);
+    const list = await store.list({ resourceVersion: '0', fieldSelector: 'status.phase=Terminated' });
+    let deleted = 0;
+    for (const vm of list.items as VirtualMachine[]) {
+      if (!isGarbage(vm, now, retention)) continue;
+      try {
+        await store.delete(vm.metadata.namespace, vm.metadata.name!, { preconditions: { uid: vm.metadata.uid } });
+        deleted++;
+        this.#log.info('garbage-collected terminated host-discovered VM', { vm: `${vm.metadata.namespace}/${vm.metadata.name}`, terminatedAt: vm.status?.terminatedAt });
+      } catch (err) {
+        if (!(err instanceof NotFoundError)) this.#log.warn('garbage collection failed', { vm: vm.metadata.name, error: (err as Error).message });
+      }
+    }
+    return deleted;
+  }
+}

@@ -1,0 +1,203 @@
+/**
+ * What the gateway writes into VirtualMachine status (pure functions; service.ts does the
+ * reads and writes):
+ *   - mergeAgentReport: the agent-owned fields of a managed VM, from an agent report;
+ *     origin and managed are only ever defaulted, never overwritten; spec is never touched;
+ *   - lostStatus: a managed VM whose domain disappeared from its host → Lost;
+ *   - discoveredVm / discoveredStatus: a domain Quantix did not define → a VM object with
+ *     origin host-discovered, managed false; terminatedStatus when it disappears;
+ *   - isGarbage: Terminated host-discovered VMs past their retention.
+ */
+import type { Condition, VirtualMachine, VirtualMachineStatus } from '../../api-types/generated/types.js';
+import {
+  AGENT_PHASES,
+  AGENT_STATUS_FIELDS,
+  DISCOVERED_ON_LABEL,
+  DOMAIN_UUID_LABEL,
+  phaseForPowerState,
+  SYNCED_CONDITION,
+  type AgentStatus,
+} from '../../api-types/proto/contract.js';
+import type { VMReport } from '../../api-types/proto/types.js';
+import { formatBytes } from '../../api-types/quantity.js';
+import { MIN_VM_MEMORY_BYTES } from '../../api-types/schema/virtualmachine.js';
+import { errors } from '../http/status.js';
+import { isoSeconds } from './registration.js';
+import { NO_CHANGE } from './writes.js';
+
+/** lastSeen is refreshed at most this often when nothing else changes (one write per VM per period). */
+export const LAST_SEEN_REFRESH_MS = 30_000;
+
+export function isHostDiscovered(vm: VirtualMachine): boolean {
+  return vm.status?.origin === 'host-discovered';
+}
+
+/** Managed: Quantix owns the domain (created through the API, or imported and adopted). */
+export function isManagedVm(vm: VirtualMachine): boolean {
+  return vm.status?.managed !== false && !isHostDiscovered(vm);
+}
+
+export function parseAgentStatus(json: string): AgentStatus {
+  if (!json) return {};
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(json);
+  } catch (err) {
+    throw errors.badRequest(`statusJson: not JSON: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) throw errors.badRequest('statusJson: must be a JSON object');
+  return parsed as AgentStatus;
+}
+
+function setCondition(conditions: Condition[] | undefined, next: Omit<Condition, 'lastTransitionTime'>, now: string): Condition[] {
+  const list = [...(conditions ?? [])];
+  const i = list.findIndex((c) => c.type === next.type);
+  const old = i >= 0 ? list[i] : undefined;
+  const cond: Condition = { ...next, lastTransitionTime: old && old.status === next.status && old.lastTransitionTime ? old.lastTransitionTime : now };
+  if (i >= 0) list[i] = cond;
+  else list.push(cond);
+  return list;
+}
+
+function sameIgnoringLastSeen(a: VirtualMachineStatus, b: VirtualMachineStatus | undefined): boolean {
+  const strip = (s: VirtualMachineStatus | undefined) => JSON.stringify({ ...(s ?? {}), lastSeen: undefined });
+  return strip(a) === strip(b);
+}
+
+/** Sets lastSeen when something else changed or the stored one is stale. */
+function touchLastSeen(next: VirtualMachineStatus, old: VirtualMachineStatus | undefined, now: Date): VirtualMachineStatus | typeof NO_CHANGE {
+  const stale = !old?.lastSeen || now.getTime() - Date.parse(old.lastSeen) >= LAST_SEEN_REFRESH_MS;
+  if (sameIgnoringLastSeen(next, old) && !stale) return NO_CHANGE;
+  next.lastSeen = isoSeconds(now);
+  return next;
+}
+
+/**
+ * The status of a managed VM after an agent report. Agent-owned fields are taken from the
+ * report as a whole (absent means absent), except `phase`, which is kept when the report
+ * has none. A report with the domain present ends Lost.
+ */
+export function mergeAgentReport(vm: VirtualMachine, report: VMReport, node: string, now: Date): VirtualMachineStatus | typeof NO_CHANGE {
+  const agent = parseAgentStatus(report.statusJson);
+  const old = vm.status;
+  const status: VirtualMachineStatus = structuredClone(old ?? {});
+  const record = status as Record<string, unknown>;
+  const given = agent as Record<string, unknown>;
+  for (const field of AGENT_STATUS_FIELDS) {
+    if (field === 'phase') continue;
+    if (given[field] === undefined) delete record[field];
+    else record[field] = structuredClone(given[field]);
+  }
+  if (agent.phase !== undefined) {
+    if (!AGENT_PHASES.has(agent.phase)) throw errors.badRequest(`statusJson.phase: the agent may not set phase "${agent.phase}"`);
+    status.phase = agent.phase;
+  }
+  const stamp = isoSeconds(now);
+  if (agent.synced) {
+    const { status: s, reason, message } = agent.synced;
+    status.conditions = setCondition(status.conditions, { type: SYNCED_CONDITION, status: s, reason, message }, stamp);
+  }
+  status.origin ??= 'control-plane';
+  status.managed ??= true;
+  const present = report.powerState !== '';
+  if (present) {
+    status.nodeName = node;
+    delete status.lostReason;
+    delete status.lostAt;
+    if (status.phase === 'Lost') status.phase = phaseForPowerState(report.powerState, report.stateReason);
+    return touchLastSeen(status, old, now);
+  }
+  return sameIgnoringLastSeen(status, old) ? NO_CHANGE : status;
+}
+
+/** A managed VM whose domain is missing from its host → Lost (once; not while it is being deleted). */
+export function lostStatus(vm: VirtualMachine, node: string, now: Date, why?: string): VirtualMachineStatus | typeof NO_CHANGE {
+  if (!isManagedVm(vm) || vm.metadata.deletionTimestamp) return NO_CHANGE;
+  const s = vm.status;
+  if (!s?.domainUUID || s.phase === 'Lost') return NO_CHANGE;
+  const status: VirtualMachineStatus = structuredClone(s);
+  status.phase = 'Lost';
+  status.lostReason = why ?? `domain ${s.domainUUID}${s.domainName ? ` (${s.domainName})` : ''} is no longer defined on node ${node}: removed outside Quantix`;
+  status.lostAt = isoSeconds(now);
+  delete status.powerState;
+  return status;
+}
+
+/** Lower-case DNS-1123 label from a libvirt domain name. */
+export function sanitizeName(domainName: string, maxLength = 63): string {
+  const s = domainName
+    .toLowerCase()
+    .replace(/[^a-z0-9-]+/g, '-')
+    .replace(/-+/g, '-')
+    .replace(/^-+|-+$/g, '')
+    .slice(0, maxLength)
+    .replace(/-+$/g, '');
+  return s || 'domain';
+}
+
+/** Name candidates for a host-discovered VM: the domain name, then with a UUID suffix. */
+export function discoveredNames(report: VMReport): string[] {
+  const suffix = report.domainUuid.slice(0, 8);
+  const base = sanitizeName(report.ownerName || report.domainName);
+  return [base, `${sanitizeName(report.ownerName || report.domainName, 54)}-${suffix}`];
+}
+
+export function discoveredStatus(report: VMReport, node: string, now: Date, old?: VirtualMachineStatus): VirtualMachineStatus {
+  const status: VirtualMachineStatus = structuredClone(old ?? {});
+  status.phase = phaseForPowerState(report.powerState, report.stateReason);
+  status.powerState = report.powerState as VirtualMachineStatus['powerState'];
+  status.origin ??= 'host-discovered';
+  status.managed ??= false;
+  status.domainUUID = report.domainUuid;
+  status.domainName = report.domainName;
+  status.nodeName = node;
+  delete status.terminatedAt;
+  return status;
+}
+
+/** The status of a host-discovered VM after a report of its (present) domain. */
+export function updateDiscovered(vm: VirtualMachine, report: VMReport, node: string, now: Date): VirtualMachineStatus | typeof NO_CHANGE {
+  return touchLastSeen(discoveredStatus(report, node, now, vm.status), vm.status, now);
+}
+
+export function discoveredVm(report: VMReport, name: string, namespace: string, node: string, now: Date): VirtualMachine {
+  const status = discoveredStatus(report, node, now);
+  status.lastSeen = isoSeconds(now);
+  return {
+    apiVersion: 'quantix.io/v1alpha1',
+    kind: 'VirtualMachine',
+    metadata: {
+      name,
+      namespace,
+      labels: { [DISCOVERED_ON_LABEL]: node, [DOMAIN_UUID_LABEL]: report.domainUuid },
+      annotations: {
+        'quantix.io/discovered-domain': report.domainName,
+        ...(report.ownerUid ? { 'quantix.io/former-owner': `${report.ownerNamespace}/${report.ownerName} (uid ${report.ownerUid})` } : {}),
+      },
+    },
+    // What the domain has, for display and scheduling accounting; Quantix never acts on it.
+    spec: {
+      runStrategy: 'Manual',
+      cpu: Math.max(1, report.vcpus),
+      memory: formatBytes(Math.max(report.memoryBytes, MIN_VM_MEMORY_BYTES)),
+      nodeName: node,
+    },
+    status,
+  };
+}
+
+/** A host-discovered VM whose domain disappeared → Terminated (GC'd after the retention). */
+export function terminatedStatus(vm: VirtualMachine, now: Date): VirtualMachineStatus | typeof NO_CHANGE {
+  if (!isHostDiscovered(vm) || vm.status?.phase === 'Terminated') return NO_CHANGE;
+  const status: VirtualMachineStatus = structuredClone(vm.status ?? {});
+  status.phase = 'Terminated';
+  status.terminatedAt = isoSeconds(now);
+  delete status.powerState;
+  return status;
+}
+
+export function isGarbage(vm: VirtualMachine, now: Date, retentionMs: number): boolean {
+  if (!isHostDiscovered(vm) || vm.status?.phase !== 'Terminated' || vm.metadata.deletionTimestamp) return false;
+  const at = Date.parse(vm.status.terminatedAt ?? '');
+  return Number.isFinite(at) && now.getTime() - at >= retentionMs;
+}
