@@ -24,7 +24,7 @@ verify-codegen:
 	@$(TSX) hack/codegen/update-codegen.ts --verify
 
 test: deps typecheck verify-codegen
-	@$(JEST) --ci
+	@$(JEST) --ci --forceExit
 
 test-unit: deps
 	@$(JEST) --selectProjects unit

@@ -54,14 +54,15 @@ describe('client-node informer against quantix-apiserver', () => {
     informer.on('update', (obj) => seen.set(obj.metadata!.name!, obj));
     informer.on('delete', (obj) => seen.delete(obj.metadata!.name!));
     let restarting = false;
+    let finished = false;
     informer.on('error', (err) => {
       errors.push(err);
       // The informer stops on a connection error; restart it (with backoff in real code).
-      if (!restarting) {
+      if (!restarting && !finished) {
         restarting = true;
         setTimeout(() => {
           restarting = false;
-          void informer.start().catch(() => undefined);
+          if (!finished) void informer.start().catch(() => undefined);
         }, 200);
       }
     });
@@ -93,6 +94,7 @@ describe('client-node informer against quantix-apiserver', () => {
       await eventually(() => !seen.has('before'), { message: 'DELETED delivered' });
       expect([...seen.keys()].sort()).toEqual(['after', 'watched', 'while-down']);
     } finally {
+      finished = true;
       await informer.stop();
     }
   });
