@@ -23,6 +23,7 @@ import { WorkQueue } from '../controllers/runtime/workqueue.js';
 import { createLogger, newCorrelationId, withCorrelation, type Logger } from '../logging/logger.js';
 import { DesiredState, type DesiredChange } from './desired-state.js';
 import { DomainCache, isTrackedUuid, type DomainChange } from './domain-cache.js';
+import { defaultServerName } from './flags.js';
 import { GatewayClient } from './gateway-client.js';
 import { defaultAddresses, defaultHostname, StateDir } from './identity.js';
 import { PoolSyncer } from './pools/sync.js';
@@ -116,7 +117,7 @@ export class Agent {
   constructor(options: AgentOptions) {
     this.options = { ...AGENT_DEFAULTS, agentVersion: AGENT_VERSION, ...options } as Agent['options'];
     this.log = options.log ?? createLogger('agent');
-    this.client = new GatewayClient({ address: options.gateway, caPem: options.caPem, serverName: options.serverName });
+    this.client = new GatewayClient({ address: options.gateway, caPem: options.caPem, serverName: options.serverName ?? defaultServerName(options.gateway) });
     this.stateDir = new StateDir(options.stateDir);
     this.reporter = new Reporter(this.client);
     const now = () => Date.now();

@@ -7,7 +7,9 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createLogger, setLogLevel } from '../logging/logger.js';
+import { chainAuthenticators } from './auth/identity.js';
 import { TokenFileAuthenticator, ensureTokenFile } from './auth/token-file.js';
+import { createNodeGatewayHost, DEFAULT_GATEWAY_PORT } from './gateway/index.js';
 import { ensureServingCertificates } from './pki/certificates.js';
 import { writeKubeconfig } from './pki/kubeconfig.js';
 import { startApiserver } from './server.js';
@@ -16,6 +18,7 @@ const HELP = `quantix-apiserver: the Quantix API (Kubernetes conventions) over H
 
   --etcd-servers URLS   comma-separated etcd client URLs (default http://127.0.0.1:2379)
   --port N              HTTPS port (default 6443)
+  --gateway-port N      node gateway (gRPC over TLS) port for agents (default ${DEFAULT_GATEWAY_PORT})
   --bind-address ADDR   address to listen on (default 0.0.0.0)
   --data-dir DIR        certificates, token file, kubeconfig (default .quantix)
   --token-file FILE     static tokens (default <data-dir>/tokens.csv)
@@ -28,6 +31,7 @@ async function main(): Promise<void> {
     options: {
       'etcd-servers': { type: 'string', default: process.env.QUANTIX_ETCD_SERVERS ?? 'http://127.0.0.1:2379' },
       port: { type: 'string', default: '6443' },
+      'gateway-port': { type: 'string', default: String(DEFAULT_GATEWAY_PORT) },
       'bind-address': { type: 'string', default: '0.0.0.0' },
       'data-dir': { type: 'string', default: '.quantix' },
       'token-file': { type: 'string' },
@@ -53,21 +57,35 @@ async function main(): Promise<void> {
   const defaultWebRoot = resolve('web/dist');
   const webRoot = values['web-root'] ?? (existsSync(join(defaultWebRoot, 'index.html')) ? defaultWebRoot : undefined);
 
+  const gatewayPort = Number(values['gateway-port']);
+  if (!Number.isInteger(gatewayPort) || gatewayPort < 0 || gatewayPort > 65535) throw new Error(`--gateway-port: invalid port "${values['gateway-port']}"`);
+  // Node credentials (issued by the gateway) authenticate on REST too, under NodeRestriction.
+  const gatewayHost = createNodeGatewayHost();
+  const authenticator = chainAuthenticators(TokenFileAuthenticator.fromFile(tokenFile), gatewayHost.authenticator);
+
   const server = await startApiserver({
     etcdEndpoints: values['etcd-servers']!.split(',').map((url) => url.trim()).filter(Boolean),
     port,
     host: values['bind-address'],
     tls: { certPem: pki.certPem, keyPem: pki.keyPem },
-    authenticator: TokenFileAuthenticator.fromFile(tokenFile),
+    authenticator,
     webRoot,
+    extraRoutes: gatewayHost.extraRoutes,
+  });
+  const gateway = await gatewayHost.start(server.context, {
+    port: gatewayPort,
+    host: values['bind-address'],
+    tls: { certPem: pki.certPem, keyPem: pki.keyPem },
+    authenticator,
   });
   const url = `https://127.0.0.1:${server.port}`;
   writeKubeconfig(join(dataDir, 'kubeconfig'), { server: url, caCertPem: pki.caCertPem, token: tokens.admin, user: 'admin' });
   writeKubeconfig(join(dataDir, 'viewer.kubeconfig'), { server: url, caCertPem: pki.caCertPem, token: tokens.viewer, user: 'viewer' });
-  log.info('ready', { url, kubeconfig: join(dataDir, 'kubeconfig'), ui: webRoot ? `${url}/ui/` : undefined });
+  log.info('ready', { url, gateway: `${values['bind-address']}:${gateway.port}`, kubeconfig: join(dataDir, 'kubeconfig'), ui: webRoot ? `${url}/ui/` : undefined });
 
   const shutdown = async (signal: string) => {
     log.info('shutting down', { signal });
+    await gateway.stop();
     await server.stop();
     process.exit(0);
   };

@@ -1,0 +1,20 @@
+/** Flag parsing helpers of quantix-agent. */
+
+/** `500ms`, `10s`, `2m`, `1h`, or a bare number of seconds → milliseconds. */
+export function parseDuration(flag: string, value: string): number {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(value.trim());
+  if (!m) throw new Error(`--${flag}: invalid duration "${value}" (use e.g. 500ms, 10s, 2m)`);
+  const n = Number(m[1]);
+  const unit = m[2] ?? 's';
+  return Math.round(n * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[unit]!);
+}
+
+/**
+ * The TLS name to verify the gateway's certificate for. Dialled by IP, "localhost": every
+ * apiserver serving certificate carries it (apiserver/pki/certificates.ts), while the IP
+ * may not be among its SANs; the certificate is still checked against the Quantix CA.
+ */
+export function defaultServerName(gateway: string): string | undefined {
+  const host = gateway.startsWith('[') ? gateway.slice(1, gateway.indexOf(']')) : gateway.slice(0, gateway.lastIndexOf(':'));
+  return /^[\d.]+$/.test(host) || host.includes(':') ? 'localhost' : undefined;
+}
