@@ -108,6 +108,7 @@ export class VmSyncer {
     const uid = vm.metadata.uid!;
     const memory = this.memoryOf(uid);
     let domain = domains.get(uid);
+    const existedBefore = Boolean(domain);
     let decision = this.#decide(vm, domain, memory);
     const result: VmSyncResult = {};
 
@@ -149,7 +150,7 @@ export class VmSyncer {
     reporter.noteVm(uid, status, vm.status?.phase);
     const present = Boolean(domain && decision.flags.ownedDomain);
     if (reporter.vmNeedsReport(vm, status, present)) {
-      const change = decision.flags.domainLost || (decision.flags.deleting && !domain) ? 'DELETED' : domain ? 'UPDATED' : 'CREATED';
+      const change = decision.flags.domainLost || (decision.flags.deleting && !domain) ? 'DELETED' : existedBefore ? 'UPDATED' : 'CREATED';
       try {
         await reporter.reportVm(vm, present ? domain : undefined, status, change, eventTime);
       } catch (err) {

@@ -1,0 +1,166 @@
+/**
+ * VmSyncer on the sim driver: decisions carried out against a hypervisor, the re-read
+ * after each mutation, and what gets reported (a stub gateway client records reports).
+ */
+import { randomUUID } from 'node:crypto';
+import { SimDriver } from '../hypervisor/sim/driver.js';
+import type { VirtualMachine, VirtualMachineStatus } from '../../api-types/generated/types.js';
+import type { AgentStatus } from '../../api-types/proto/contract.js';
+import type { VMChangeNotification } from '../../api-types/proto/types.js';
+import { createLogger } from '../../logging/logger.js';
+import { DomainCache } from '../domain-cache.js';
+import type { GatewayClient } from '../gateway-client.js';
+import { Reporter } from '../reporter.js';
+import { VmSyncer } from './sync.js';
+
+const log = createLogger('test');
+
+async function setup(opts: { acpiDelay?: number | null } = {}) {
+  const driver = new SimDriver({ hostname: 'n1', acpiShutdownDelayMs: opts.acpiDelay === undefined ? 0 : opts.acpiDelay });
+  await driver.connect();
+  await driver.definePool({ name: 'pool', type: 'dir', targetPath: '/var/lib/qx/pool' });
+  await driver.startPool('pool');
+  const sent: VMChangeNotification[] = [];
+  const client = {
+    notifyVmChange: async (n: VMChangeNotification) => {
+      sent.push(structuredClone(n));
+      return { vm: '', phase: '' };
+    },
+    notifyStorageChange: async () => ({}),
+  } as unknown as GatewayClient;
+  let now = 1_700_000_000_000;
+  const domains = new DomainCache(driver, () => undefined, () => undefined, () => undefined, log, 0);
+  domains.start();
+  await domains.relist();
+  const reporter = new Reporter(client, () => now);
+  const syncer = new VmSyncer({ driver, domains, reporter, nodeName: () => 'n1', shutdownTimeoutMs: 5_000, now: () => now, log });
+  const statuses = () => sent.map((n) => JSON.parse(n.vm!.statusJson) as AgentStatus);
+  return { driver, domains, syncer, sent, statuses, advance: (ms: number) => (now += ms) };
+}
+
+function vmOf(over: Partial<VirtualMachine['spec']> = {}, status?: VirtualMachineStatus): VirtualMachine {
+  return {
+    apiVersion: 'quantix.io/v1alpha1',
+    kind: 'VirtualMachine',
+    metadata: { name: 'web', namespace: 'default', uid: randomUUID(), resourceVersion: '5' },
+    spec: { memory: '64Mi', nodeName: 'n1', disks: [{ name: 'root', storagePool: 'pool', size: '16Mi' }], ...over },
+    status: status ?? { phase: 'Scheduled' },
+  };
+}
+
+/** What the VM object looks like after the gateway applied the last report. */
+function applied(vm: VirtualMachine, status: AgentStatus): VirtualMachine {
+  const { synced, ...rest } = status;
+  return {
+    ...vm,
+    metadata: { ...vm.metadata, resourceVersion: String(Number(vm.metadata.resourceVersion) + 1) },
+    status: { ...rest, origin: 'control-plane', managed: true, lastSeen: new Date(1_700_000_000_000).toISOString(), conditions: synced ? [synced] : [] },
+  };
+}
+
+describe('VmSyncer on sim', () => {
+  it('creates the volume, defines and starts the domain, and reports Running once', async () => {
+    const { driver, syncer, sent, statuses } = await setup();
+    const vm = vmOf();
+    const res = await syncer.sync(vm);
+    expect(res.error).toBeUndefined();
+    const domain = await driver.getDomain(vm.metadata.uid!);
+    expect(domain).toMatchObject({ state: 'Running', name: 'default_web', owner: { namespace: 'default', name: 'web', uid: vm.metadata.uid } });
+    const volumes = await driver.listVolumes('pool');
+    expect(volumes.map((v) => v.name)).toEqual([`web_root_${vm.metadata.uid!.slice(0, 8)}.qcow2`]);
+    expect(sent).toHaveLength(1);
+    expect(sent[0]!.change).toBe('CREATED');
+    expect(statuses()[0]).toMatchObject({ phase: 'Running', powerState: 'running', domainUUID: vm.metadata.uid, volumes: [{ name: 'root', pool: 'pool', capacityBytes: 16 << 20 }] });
+  });
+
+  it('an agent restart (new syncer, status already reported) neither starts, stops, redefines nor writes', async () => {
+    const first = await setup();
+    const vm = vmOf();
+    await first.syncer.sync(vm);
+    const stored = applied(vm, first.statuses()[0]!);
+    const restarted = new VmSyncer({ driver: first.driver, domains: first.domains, reporter: new Reporter({ notifyVmChange: async (n: VMChangeNotification) => { throw new Error(`must not report: ${n.vm!.statusJson}`); } } as unknown as GatewayClient, () => Date.parse(stored.status!.lastSeen!)), nodeName: () => 'n1', shutdownTimeoutMs: 5_000, now: () => Date.parse(stored.status!.lastSeen!), log });
+    const calls = () => ['startDomain', 'destroyDomain', 'shutdownDomain', 'defineDomain'].map((op) => first.driver.callCounts.get(op) ?? 0);
+    const before = calls();
+    expect(await restarted.sync(stored)).toEqual({});
+    expect(calls()).toEqual(before);
+  });
+
+  it('out-of-band destroy under Always: reports Stopped first, then restarts and reports Running with restartCount 1', async () => {
+    const { driver, domains, syncer, statuses } = await setup();
+    let vm = vmOf();
+    await syncer.sync(vm);
+    vm = applied(vm, statuses().at(-1)!);
+    await driver.destroyDomain(vm.metadata.uid!);
+    await domains.refresh(vm.metadata.uid!);
+    await syncer.sync(vm);
+    expect(statuses().slice(1).map((s) => [s.phase, s.restartCount])).toEqual([
+      ['Stopped', undefined],
+      ['Running', 1],
+    ]);
+  });
+
+  it('a disk in a pool that is not running here: Synced=False PoolNotReady, no domain, retried', async () => {
+    const { driver, syncer, statuses } = await setup();
+    await driver.stopPool('pool');
+    const vm = vmOf();
+    const res = await syncer.sync(vm);
+    expect(res.error?.message).toMatch(/pool pool is not running/);
+    expect(statuses().at(-1)).toEqual({ synced: { type: 'Synced', status: 'False', reason: 'PoolNotReady', message: expect.stringContaining('not running') } });
+    await expect(driver.getDomain(vm.metadata.uid!)).rejects.toMatchObject({ reason: 'DomainNotFound' });
+    await driver.startPool('pool');
+    expect((await syncer.sync(vm)).error).toBeUndefined();
+    expect(statuses().at(-1)?.phase).toBe('Running');
+  });
+
+  it('libvirt refusing the start: Failed with LifecycleFailed, then recovers', async () => {
+    const { driver, syncer, statuses } = await setup();
+    driver.injectFailure('startDomain', 'OperationFailed', 'no space left for the guest', 1);
+    const vm = vmOf();
+    expect((await syncer.sync(vm)).error).toBeDefined();
+    expect(statuses().at(-1)).toMatchObject({ phase: 'Failed', synced: { status: 'False', reason: 'LifecycleFailed', message: 'start: no space left for the guest' } });
+    expect((await syncer.sync(vm)).error).toBeUndefined();
+    expect(statuses().at(-1)).toMatchObject({ phase: 'Running', synced: { status: 'True' } });
+  });
+
+  it('deletion: graceful shutdown, force off after the timeout when the guest ignores ACPI, undefine, volumes removed, Deleted', async () => {
+    const { driver, domains, syncer, statuses, advance } = await setup({ acpiDelay: null });
+    let vm = vmOf();
+    await syncer.sync(vm);
+    vm = applied(vm, statuses().at(-1)!);
+    vm = { ...vm, metadata: { ...vm.metadata, deletionTimestamp: '2026-01-01T00:00:00Z' } };
+    const first = await syncer.sync(vm);
+    expect(first.requeueAfterMs).toBe(5_000);
+    expect(statuses().at(-1)).toMatchObject({ phase: 'Stopping', synced: { reason: 'Deleting' } });
+    advance(5_000);
+    await syncer.sync(vm);
+    await domains.refresh(vm.metadata.uid!);
+    await expect(driver.getDomain(vm.metadata.uid!)).rejects.toMatchObject({ reason: 'DomainNotFound' });
+    expect(await driver.listVolumes('pool')).toEqual([]);
+    expect(statuses().at(-1)).toEqual({ synced: { type: 'Synced', status: 'True', reason: 'Deleted', message: 'domain and volumes removed from node n1' } });
+  });
+
+  it('a domain removed outside Quantix: reported DELETED (the gateway marks it Lost), not re-created', async () => {
+    const { driver, domains, syncer, sent, statuses } = await setup();
+    let vm = vmOf();
+    await syncer.sync(vm);
+    vm = applied(vm, statuses().at(-1)!);
+    await driver.destroyDomain(vm.metadata.uid!);
+    await driver.undefineDomain(vm.metadata.uid!);
+    await domains.refresh(vm.metadata.uid!);
+    await syncer.sync(vm);
+    expect(sent.at(-1)?.change).toBe('DELETED');
+    expect(sent.at(-1)?.vm?.powerState).toBe('');
+    await expect(driver.getDomain(vm.metadata.uid!)).rejects.toMatchObject({ reason: 'DomainNotFound' });
+  });
+
+  it('spec.paused suspends and resumes', async () => {
+    const { driver, syncer, statuses } = await setup();
+    let vm = vmOf({ paused: true });
+    await syncer.sync(vm);
+    expect((await driver.getDomain(vm.metadata.uid!)).state).toBe('Paused');
+    expect(statuses().at(-1)?.phase).toBe('Paused');
+    vm = applied({ ...vm, spec: { ...vm.spec, paused: false } }, statuses().at(-1)!);
+    await syncer.sync(vm);
+    expect((await driver.getDomain(vm.metadata.uid!)).state).toBe('Running');
+  });
+});
