@@ -1,0 +1,278 @@
+/**
+ * qxctl's connection to the API server, on @kubernetes/client-node: `KubeConfig` loads
+ * the kubeconfig exactly as kubectl does (KUBECONFIG with several files merged, or
+ * ~/.kube/config; --kubeconfig; --context) and authenticates each request (bearer token,
+ * client certificates, exec plugins, the cluster CA). Requests go through undici — the
+ * transport client-node itself uses — as raw REST calls, because qxctl needs what the
+ * typed clients do not offer: Table output, apply/merge patches with field managers,
+ * subresources (/status, /files), /version, and watches of Tables.
+ *
+ * client-node takes a while to import, so it is imported lazily, only by verbs that talk
+ * to a server (`qxctl version --client`, `--help` and `completion` never load it).
+ */
+import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeObject } from '../api-types/meta.js';
+import { apiVersionOf } from '../api-types/registry.js';
+import type { ResourceDefinition } from '../api-types/schema/types.js';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { clientVersion, REPO_ROOT } from './version-info.js';
+import { ApiStatusError, CliError, ConnectionError, ExitCode, errorFromResponse, UsageError } from './errors.js';
+
+export const TABLE_ACCEPT = 'application/json;as=Table;v=v1;g=meta.k8s.io,application/json';
+export const FIELD_MANAGER = 'qxctl';
+
+export interface ClientOptions {
+  kubeconfig?: string;
+  context?: string;
+  /** -n; when unset the context's namespace, else `default`. */
+  namespace?: string;
+  /** Per-request timeout (not for watches). */
+  requestTimeoutMs?: number;
+}
+
+export type Query = Record<string, string | number | boolean | undefined>;
+
+export interface RequestOptions {
+  query?: Query;
+  body?: unknown;
+  contentType?: string;
+  accept?: string;
+  signal?: AbortSignal;
+  timeoutMs?: number;
+}
+
+export interface Response<T> {
+  status: number;
+  body: T;
+}
+
+export interface WatchEvent<T = unknown> {
+  type: 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK' | 'ERROR';
+  object: T;
+}
+
+/** The REST path of a resource collection, object or subresource. */
+export function resourcePath(def: Pick<ResourceDefinition, 'group' | 'version' | 'plural' | 'namespaced'>, namespace?: string, name?: string, subresource?: string): string {
+  let path = def.group ? `/apis/${def.group}/${def.version}` : `/api/${def.version}`;
+  if (def.namespaced && namespace) path += `/namespaces/${encodeURIComponent(namespace)}`;
+  path += `/${def.plural}`;
+  if (name !== undefined) path += `/${encodeURIComponent(name)}`;
+  if (subresource) path += `/${subresource}`;
+  return path;
+}
+
+/**
+ * Which kubeconfig to load when --kubeconfig is not given: `KUBECONFIG` (client-node
+ * merges its files, as kubectl does), else ~/.kube/config, else — only when kubectl
+ * would find nothing at all — the local cluster's `.quantix/kubeconfig` (written by
+ * `make up`) in this checkout. Undefined when there is none.
+ */
+export function defaultKubeconfigPath(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  if (env.KUBECONFIG) return 'KUBECONFIG';
+  const home = env.HOME || env.USERPROFILE;
+  if (home && existsSync(join(home, '.kube', 'config'))) return join(home, '.kube', 'config');
+  const local = join(REPO_ROOT, '.quantix', 'kubeconfig');
+  return existsSync(local) ? local : undefined;
+}
+
+function connectionMessage(server: string, err: unknown): string {
+  const cause = (err as { cause?: { code?: string; message?: string } })?.cause;
+  const detail = cause?.message ?? (err as Error)?.message ?? String(err);
+  const code = cause?.code;
+  if (code === 'ECONNREFUSED') return `cannot connect to the server at ${server}: connection refused — is it running? (check KUBECONFIG / --kubeconfig)`;
+  if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return `cannot resolve the server ${server}: ${detail}`;
+  if (code && /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS/.test(code)) return `TLS error talking to ${server}: ${detail}`;
+  return `cannot reach the server at ${server}: ${detail}`;
+}
+
+export class Client {
+  #dispatcher: unknown;
+  #fetchImpl?: typeof import('undici').fetch;
+
+  private constructor(
+    readonly kc: KubeConfig,
+    private readonly k8s: typeof import('@kubernetes/client-node'),
+    readonly server: string,
+    /** The namespace namespaced commands use (-n, else the context's, else `default`). */
+    readonly namespace: string,
+    readonly requestTimeoutMs: number,
+  ) {}
+
+  static async create(opts: ClientOptions = {}): Promise<Client> {
+    const k8s = await import('@kubernetes/client-node');
+    const kc = new k8s.KubeConfig();
+    try {
+      const path = opts.kubeconfig ?? defaultKubeconfigPath();
+      if (!path) {
+        throw new CliError(
+          'no kubeconfig: set KUBECONFIG or pass --kubeconfig (`make up` writes .quantix/kubeconfig), or create ~/.kube/config',
+          ExitCode.Usage,
+        );
+      }
+      if (path === 'KUBECONFIG') kc.loadFromDefault();
+      else kc.loadFromFile(path);
+    } catch (err) {
+      if (err instanceof CliError) throw err;
+      const e = err as NodeJS.ErrnoException;
+      const where = opts.kubeconfig ?? process.env.KUBECONFIG ?? '~/.kube/config';
+      if (e.code === 'ENOENT') throw new CliError(`kubeconfig ${e.path ?? where} does not exist (run \`make up\`, or set KUBECONFIG / --kubeconfig)`, ExitCode.Usage);
+      throw new CliError(`cannot load kubeconfig ${where}: ${e.message}`, ExitCode.Usage);
+    }
+    if (opts.context) {
+      if (!kc.getContextObject(opts.context)) {
+        const known = kc.getContexts().map((c) => c.name);
+        throw new UsageError(`context "${opts.context}" does not exist in the kubeconfig (contexts: ${known.join(', ') || 'none'})`);
+      }
+      kc.setCurrentContext(opts.context);
+    }
+    const cluster = kc.getCurrentCluster();
+    if (!cluster?.server) {
+      throw new CliError('no cluster in the kubeconfig: set KUBECONFIG or pass --kubeconfig (after `make up` it is .quantix/kubeconfig)', ExitCode.Usage);
+    }
+    const contextNamespace = kc.getContextObject(kc.getCurrentContext())?.namespace;
+    return new Client(kc, k8s, cluster.server.replace(/\/+$/, ''), opts.namespace || contextNamespace || 'default', opts.requestTimeoutMs ?? 30_000);
+  }
+
+  url(path: string, query?: Query): URL {
+    const url = new URL(this.server + path);
+    for (const [key, value] of Object.entries(query ?? {})) {
+      if (value !== undefined && value !== '') url.searchParams.set(key, String(value));
+    }
+    return url;
+  }
+
+  /** Headers (authentication) and the TLS dispatcher for one request. */
+  async #auth(url: URL, method: string): Promise<{ headers: Record<string, string>; dispatcher: unknown }> {
+    const { RequestContext, HttpMethod } = this.k8s;
+    const ctx = new RequestContext(url.toString(), HttpMethod[method as keyof typeof HttpMethod]);
+    try {
+      await this.kc.applySecurityAuthentication(ctx);
+    } catch (err) {
+      throw new CliError(`cannot authenticate with the kubeconfig's user: ${(err as Error).message}`, ExitCode.Unauthorized);
+    }
+    // One connection pool for the whole run (client-node makes a new agent per request).
+    this.#dispatcher ??= ctx.getDispatcher();
+    return { headers: ctx.getHeaders(), dispatcher: this.#dispatcher };
+  }
+
+  async #fetch(method: string, path: string, opts: RequestOptions, stream: boolean) {
+    if (!this.#fetchImpl) {
+      // undici is CommonJS: bundled, its exports may sit under `default`.
+      const mod = (await import('undici')) as typeof import('undici') & { default?: typeof import('undici') };
+      this.#fetchImpl = mod.fetch ?? mod.default!.fetch;
+    }
+    const url = this.url(path, opts.query);
+    const { headers, dispatcher } = await this.#auth(url, method);
+    headers['Accept'] = opts.accept ?? 'application/json';
+    headers['User-Agent'] = `qxctl/${clientVersion()} (node ${process.version})`;
+    let body: string | undefined;
+    if (opts.body !== undefined) {
+      body = typeof opts.body === 'string' ? opts.body : JSON.stringify(opts.body);
+      headers['Content-Type'] = opts.contentType ?? 'application/json';
+    }
+    const signals = [opts.signal, stream ? undefined : AbortSignal.timeout(opts.timeoutMs ?? this.requestTimeoutMs)].filter((s): s is AbortSignal => Boolean(s));
+    const signal = signals.length > 1 ? AbortSignal.any(signals) : signals[0];
+    try {
+      return await this.#fetchImpl(url, { method, headers, body, signal, dispatcher: dispatcher as never });
+    } catch (err) {
+      if (opts.signal?.aborted) throw opts.signal.reason ?? err;
+      if ((err as Error)?.name === 'TimeoutError') {
+        throw new CliError(`the request ${method} ${url.pathname} timed out after ${Math.round((opts.timeoutMs ?? this.requestTimeoutMs) / 1000)}s`, ExitCode.Timeout);
+      }
+      throw new ConnectionError(connectionMessage(this.server, err));
+    }
+  }
+
+  /** One request; non-2xx answers throw ApiStatusError (the server's Status). */
+  async request<T = unknown>(method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE', path: string, opts: RequestOptions = {}): Promise<Response<T>> {
+    const res = await this.#fetch(method, path, opts, false);
+    const text = await res.text();
+    if (res.status < 200 || res.status >= 300) throw errorFromResponse(res.status, text);
+    let body: unknown = text;
+    if (text && (res.headers.get('content-type') ?? '').includes('json')) {
+      try {
+        body = JSON.parse(text);
+      } catch {
+        body = text;
+      }
+    }
+    return { status: res.status, body: body as T };
+  }
+
+  get<T = KubeObject>(path: string, opts: RequestOptions = {}): Promise<T> {
+    return this.request<T>('GET', path, opts).then((r) => r.body);
+  }
+
+  /**
+   * Opens a watch and yields its events until the server closes the stream (or `signal`
+   * aborts). ERROR events are yielded (the caller decides: 410 Expired means relist).
+   */
+  async *watch<T = unknown>(path: string, query: Query, opts: { accept?: string; signal?: AbortSignal } = {}): AsyncGenerator<WatchEvent<T>> {
+    const res = await this.#fetch('GET', path, { query: { ...query, watch: 'true' }, accept: opts.accept, signal: opts.signal }, true);
+    if (res.status !== 200) throw errorFromResponse(res.status, await res.text());
+    if (!res.body) return;
+    const decoder = new TextDecoder();
+    let buffer = '';
+    try {
+      for await (const chunk of res.body as AsyncIterable<Uint8Array>) {
+        buffer += decoder.decode(chunk, { stream: true });
+        let nl: number;
+        while ((nl = buffer.indexOf('\n')) >= 0) {
+          const line = buffer.slice(0, nl).trim();
+          buffer = buffer.slice(nl + 1);
+          if (!line) continue;
+          let event: WatchEvent<T>;
+          try {
+            event = JSON.parse(line) as WatchEvent<T>;
+          } catch {
+            continue;
+          }
+          yield event;
+        }
+      }
+    } catch (err) {
+      if (opts.signal?.aborted) return;
+      // A dropped connection ends the stream; the caller reconnects.
+      if ((err as Error)?.name === 'AbortError') return;
+      throw new ConnectionError(connectionMessage(this.server, err));
+    }
+  }
+
+  /** GET an object; undefined when it does not exist. */
+  async getObject<T extends KubeObject = KubeObject>(def: ResourceDefinition, namespace: string | undefined, name: string): Promise<T | undefined> {
+    try {
+      return await this.get<T>(resourcePath(def, namespace, name));
+    } catch (err) {
+      if (err instanceof ApiStatusError && err.code === 404) return undefined;
+      throw err;
+    }
+  }
+
+  /** A merge patch of the main resource (or a subresource), as field manager `qxctl`. */
+  async mergePatch<T extends KubeObject = KubeObject>(def: ResourceDefinition, namespace: string | undefined, name: string, patch: unknown, subresource?: string): Promise<T> {
+    const res = await this.request<T>('PATCH', resourcePath(def, namespace, name, subresource), {
+      body: patch,
+      contentType: 'application/merge-patch+json',
+      query: { fieldManager: FIELD_MANAGER },
+    });
+    return res.body;
+  }
+
+  /** The namespace an object of `def` goes to: explicit, else the default (cluster-scoped: none). */
+  namespaceFor(def: Pick<ResourceDefinition, 'namespaced'>, explicit?: string): string | undefined {
+    return def.namespaced ? explicit || this.namespace : undefined;
+  }
+}
+
+/** `virtualmachine.quantix.io` — how kubectl names a kind in messages. */
+export function qualifiedKind(def: Pick<ResourceDefinition, 'kind' | 'group'>): string {
+  return def.group ? `${def.kind.toLowerCase()}.${def.group}` : def.kind.toLowerCase();
+}
+
+/** `virtualmachines.quantix.io` — the resource, as the server names it in errors. */
+export function qualifiedResource(def: Pick<ResourceDefinition, 'plural' | 'group'>): string {
+  return def.group ? `${def.plural}.${def.group}` : def.plural;
+}
+
+export { apiVersionOf };
