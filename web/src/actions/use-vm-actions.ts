@@ -1,0 +1,55 @@
+/** Runs a VM action: confirmation, then the writes, with progress and outcome in a toast. */
+import { useCallback } from 'react';
+import type { VirtualMachine } from '../../../api-types/generated/types.js';
+import { objectPath, VirtualMachines } from '../api/resources.js';
+import { useSession } from '../auth/session.js';
+import { useActivity } from '../ui/activity.js';
+import { useConfirm } from '../ui/confirm.js';
+import { isDown, patchFor, runStrategyOf, type ActionOption } from './vm-actions.js';
+import { waitForObject } from './wait-for.js';
+
+const PROGRESS = { start: 'Starting', stop: 'Stopping', restart: 'Restarting', pause: 'Pausing', resume: 'Resuming', delete: 'Deleting' } as const;
+export const RESTART_TIMEOUT_MS = 120_000;
+
+export function useVmActions(): (vm: VirtualMachine, option: ActionOption) => Promise<boolean> {
+  const { client, manager } = useSession();
+  const { run } = useActivity();
+  const confirm = useConfirm();
+  return useCallback(
+    async (vm, option) => {
+      const ok = await confirm({ title: `${option.label} virtual machine`, body: option.confirm, confirmLabel: option.label, danger: option.danger });
+      if (!ok) return false;
+      const ns = vm.metadata.namespace;
+      const name = vm.metadata.name!;
+      const ref = `${ns}/${name}`;
+      const path = objectPath(VirtualMachines, ns, name);
+      return run(`${PROGRESS[option.action]} ${ref}`, async (actionId, progress) => {
+        switch (option.action) {
+          case 'delete':
+            await client.delete(path, { actionId });
+            return `Deletion of ${ref} accepted; it disappears once its domain and volumes are cleaned up.`;
+          case 'restart': {
+            const strategy = runStrategyOf(vm);
+            progress('Stopping (spec.runStrategy: Halted)…');
+            await client.patch(path, patchFor('stop'), 'merge', { actionId });
+            progress('Waiting for the agent to report it stopped…');
+            try {
+              await waitForObject(manager, VirtualMachines, vm.metadata.uid!, (v) => !v || isDown(v), RESTART_TIMEOUT_MS, `${ref} stopping`);
+            } catch (err) {
+              throw new Error(`${(err as Error).message}; it is left with runStrategy Halted — start it when it has stopped.`);
+            }
+            progress(`Starting (spec.runStrategy: ${strategy})…`);
+            await client.patch(path, { spec: { runStrategy: strategy } }, 'merge', { actionId });
+            return `${ref} stopped and set to run again (${strategy}).`;
+          }
+          default: {
+            const patch = patchFor(option.action);
+            await client.patch(path, patch, 'merge', { actionId });
+            return `${ref}: ${JSON.stringify(patch.spec)} applied; the agent converges the domain.`;
+          }
+        }
+      });
+    },
+    [client, manager, run, confirm],
+  );
+}

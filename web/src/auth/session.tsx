@@ -1,0 +1,96 @@
+/**
+ * The signed-in session: token, API client, the shared ConnectionManager and what the token
+ * may do. Everything below <SessionProvider> reads it with useSession().
+ */
+import { createContext, useCallback, useContext, useEffect, useMemo, useState, type ReactNode } from 'react';
+import { ApiClient } from '../api/client.js';
+import { asApiError } from '../api/status.js';
+import { ConnectionManager } from '../live/connection-manager.js';
+import { clearToken, loadToken, saveToken } from './token-store.js';
+import { verifyToken } from './verify.js';
+
+export interface Session {
+  client: ApiClient;
+  manager: ConnectionManager;
+  canWrite: boolean;
+  signOut(): void;
+}
+
+const SessionContext = createContext<Session | undefined>(undefined);
+
+export function useSession(): Session {
+  const session = useContext(SessionContext);
+  if (!session) throw new Error('useSession outside <SessionGate>');
+  return session;
+}
+
+type GateState =
+  | { kind: 'checking' }
+  | { kind: 'signedOut'; error?: string }
+  | { kind: 'signedIn'; session: Session };
+
+export interface SignInProps {
+  error?: string;
+  busy: boolean;
+  onSignIn(token: string): void;
+}
+
+/** Renders `signIn` until a token is verified, then `children` with the session. */
+export function SessionGate({ children, signIn: SignIn }: { children: ReactNode; signIn: (props: SignInProps) => ReactNode }) {
+  const [state, setState] = useState<GateState>(() => (loadToken() ? { kind: 'checking' } : { kind: 'signedOut' }));
+  const [busy, setBusy] = useState(false);
+
+  const signOut = useCallback(() => {
+    clearToken();
+    setState((s) => {
+      if (s.kind === 'signedIn') s.session.manager.stopAll();
+      return { kind: 'signedOut' };
+    });
+  }, []);
+
+  const attempt = useCallback(
+    async (token: string) => {
+      const client = new ApiClient(token);
+      setBusy(true);
+      try {
+        const access = await verifyToken(client);
+        saveToken(token);
+        const manager = new ConnectionManager(client);
+        setState({ kind: 'signedIn', session: { client, manager, canWrite: access.canWrite, signOut } });
+      } catch (err) {
+        clearToken();
+        setState({ kind: 'signedOut', error: asApiError(err).describe() });
+      } finally {
+        setBusy(false);
+      }
+    },
+    [signOut],
+  );
+
+  useEffect(() => {
+    const token = loadToken();
+    if (token && state.kind === 'checking') void attempt(token);
+    // Only on first mount: later sign-ins go through the form.
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, []);
+
+  // Reconnect at once when the network or the tab comes back, instead of waiting out a backoff.
+  const manager = state.kind === 'signedIn' ? state.session.manager : undefined;
+  useEffect(() => {
+    if (!manager) return;
+    const kick = () => manager.kick();
+    const onVisible = () => document.visibilityState === 'visible' && kick();
+    window.addEventListener('online', kick);
+    document.addEventListener('visibilitychange', onVisible);
+    return () => {
+      window.removeEventListener('online', kick);
+      document.removeEventListener('visibilitychange', onVisible);
+    };
+  }, [manager]);
+
+  const session = state.kind === 'signedIn' ? state.session : undefined;
+  const value = useMemo(() => session, [session]);
+  if (state.kind === 'checking') return <div className="center-note">Signing in…</div>;
+  if (state.kind === 'signedOut' || !value) return <SignIn error={state.kind === 'signedOut' ? state.error : undefined} busy={busy} onSignIn={(t) => void attempt(t)} />;
+  return <SessionContext.Provider value={value}>{children}</SessionContext.Provider>;
+}

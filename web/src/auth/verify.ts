@@ -1,0 +1,24 @@
+/**
+ * Checking a token at sign-in: can it read (list nodes), and may it write? Writes are probed
+ * with a dry-run create (`dryRun=All`, nothing is stored): the apiserver authorizes before it
+ * validates, so 403 means read-only and anything else (the empty body's 4xx) means allowed.
+ * The UI hides write buttons for read-only tokens; the server enforces it either way.
+ */
+import type { ApiClient } from '../api/client.js';
+import { collectionPath, Nodes, VirtualMachines } from '../api/resources.js';
+import { ApiError } from '../api/status.js';
+
+export interface Access {
+  canWrite: boolean;
+}
+
+export async function verifyToken(client: ApiClient): Promise<Access> {
+  await client.get(collectionPath(Nodes), { query: { limit: '1' } });
+  try {
+    await client.fetch('POST', collectionPath(VirtualMachines, 'default'), { query: { dryRun: 'All' }, body: '{}', contentType: 'application/json' });
+    return { canWrite: true };
+  } catch (err) {
+    if (err instanceof ApiError && (err.isForbidden || err.isUnauthorized)) return { canWrite: false };
+    return { canWrite: true };
+  }
+}

@@ -1,0 +1,61 @@
+import { useMemo } from 'react';
+import { Link } from 'react-router';
+import type { Node } from '../../../api-types/generated/types.js';
+import { Nodes, VirtualMachines } from '../api/resources.js';
+import { useCordon } from '../actions/use-node-actions.js';
+import { useSession } from '../auth/session.js';
+import { useLiveList } from '../live/use-live-list.js';
+import { formatAge } from '../model/age.js';
+import { readinessOf } from '../model/node-ready.js';
+import { usageByNode } from '../model/placement.js';
+import { bytes, LoadState, Phase, useNow } from '../ui/bits.js';
+import { VirtualTable, type Column } from '../ui/VirtualTable.js';
+
+export function CordonButton({ node }: { node: Node }) {
+  const { canWrite } = useSession();
+  const cordon = useCordon();
+  if (!canWrite) return null;
+  const cordoned = node.spec?.unschedulable === true;
+  return (
+    <button type="button" className="small" onClick={() => void cordon(node, !cordoned)} data-write="true" data-testid={cordoned ? 'uncordon' : 'cordon'}>
+      {cordoned ? 'Uncordon' : 'Cordon'}
+    </button>
+  );
+}
+
+export function NodeList() {
+  const { items, synced, error } = useLiveList(Nodes);
+  const vms = useLiveList(VirtualMachines);
+  const { canWrite } = useSession();
+  const now = useNow();
+  const usage = useMemo(() => usageByNode(vms.items), [vms.items]);
+  const rows = useMemo(() => [...items].sort((a, b) => a.metadata.name!.localeCompare(b.metadata.name!)), [items]);
+  const columns: Column<Node>[] = [
+    { key: 'name', header: 'Name', width: 'minmax(140px,2fr)', render: (n) => <Link to={`/nodes/${n.metadata.name}`}>{n.metadata.name}</Link> },
+    {
+      key: 'ready', header: 'Ready', width: '150px',
+      render: (n) => (
+        <>
+          <Phase value={readinessOf(n)} title={n.status?.conditions?.find((c) => c.type === 'Ready')?.message} /> {n.spec?.unschedulable && <span className="flag flag-cordoned" title="Cordoned: the scheduler places no new VMs here.">cordoned</span>}
+        </>
+      ),
+    },
+    { key: 'heartbeat', header: 'Heartbeat', width: '90px', render: (n) => (n.status?.lastHeartbeatTime ? `${formatAge(n.status.lastHeartbeatTime, now)} ago` : '—') },
+    { key: 'cpu', header: 'CPU (VMs / cores)', width: '130px', render: (n) => `${usage.get(n.metadata.name!)?.cpu ?? 0} / ${n.status?.allocatable?.cpu ?? n.status?.capacity?.cpu ?? '—'}` },
+    { key: 'memory', header: 'Memory (VMs / alloc.)', width: '170px', render: (n) => `${bytes(usage.get(n.metadata.name!)?.memoryBytes ?? 0)} / ${bytes(n.status?.allocatable?.memoryBytes ?? n.status?.capacity?.memoryBytes)}` },
+    { key: 'vms', header: 'VMs', width: '60px', render: (n) => <Link to={`/vms?node=${encodeURIComponent(n.metadata.name!)}`}>{usage.get(n.metadata.name!)?.vmCount ?? 0}</Link> },
+    { key: 'hypervisor', header: 'Hypervisor', width: 'minmax(90px,1fr)', render: (n) => n.status?.nodeInfo?.hypervisor ?? '—' },
+    { key: 'address', header: 'Address', width: 'minmax(110px,1fr)', render: (n) => n.status?.addresses?.find((a) => a.type === 'InternalIP')?.address ?? '—' },
+  ];
+  if (canWrite) columns.push({ key: 'actions', header: '', width: '110px', render: (n) => <CordonButton node={n} /> });
+  return (
+    <section>
+      <div className="page-head">
+        <h1>Nodes</h1>
+        <span className="muted">{items.length}</span>
+      </div>
+      <LoadState synced={synced} error={error} />
+      {synced && <VirtualTable testId="node-table" rows={rows} columns={columns} rowKey={(n) => n.metadata.name!} rowClass={(n) => `row-${readinessOf(n)}`} empty="No nodes have registered. Start quantix-agent on a host." />}
+    </section>
+  );
+}

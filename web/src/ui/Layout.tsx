@@ -1,0 +1,43 @@
+import type { ReactNode } from 'react';
+import { NavLink } from 'react-router';
+import { useSession } from '../auth/session.js';
+import { ConnectionBadge } from './ConnectionBadge.js';
+
+const NAV = [
+  { to: '/', label: 'Dashboard', end: true },
+  { to: '/vms', label: 'Virtual machines' },
+  { to: '/nodes', label: 'Nodes' },
+  { to: '/pools', label: 'Storage pools' },
+  { to: '/events', label: 'Events' },
+];
+
+export function Layout({ children }: { children: ReactNode }) {
+  const { canWrite, signOut } = useSession();
+  return (
+    <div className="shell">
+      <nav className="sidebar" aria-label="Main">
+        <div className="brand">
+          <span className="logo">◆</span> Quantix
+        </div>
+        {NAV.map((n) => (
+          <NavLink key={n.to} to={n.to} end={n.end} className={({ isActive }) => (isActive ? 'nav active' : 'nav')}>
+            {n.label}
+          </NavLink>
+        ))}
+      </nav>
+      <div className="main">
+        <header className="topbar">
+          <ConnectionBadge />
+          <span className="spacer" />
+          <span className={`badge role ${canWrite ? 'role-admin' : 'role-viewer'}`} data-testid="role" title={canWrite ? 'This token may change objects.' : 'This token may only read: write actions are hidden.'}>
+            {canWrite ? 'admin' : 'viewer · read-only'}
+          </span>
+          <button type="button" className="link" onClick={signOut} data-testid="signout">
+            Sign out
+          </button>
+        </header>
+        <main className="content">{children}</main>
+      </div>
+    </div>
+  );
+}

@@ -1,0 +1,86 @@
+/**
+ * Progress and outcome of every user action: a toast that says what is happening, then
+ * whether it worked (with the server's message and the request id to find it in the
+ * apiserver log when it did not). Each action gets one correlation id for all its calls.
+ */
+import { createContext, useCallback, useContext, useMemo, useRef, useState, type ReactNode } from 'react';
+import { newActionId } from '../api/request-id.js';
+import { asApiError } from '../api/status.js';
+
+export interface Activity {
+  id: string;
+  label: string;
+  state: 'running' | 'succeeded' | 'failed';
+  detail?: string;
+}
+
+type Run = (label: string, work: (actionId: string, progress: (detail: string) => void) => Promise<string | void>) => Promise<boolean>;
+
+interface ActivityApi {
+  run: Run;
+  /** Labels of actions still running (so their buttons can show a spinner). */
+  running: ReadonlySet<string>;
+}
+
+const ActivityContext = createContext<ActivityApi | undefined>(undefined);
+
+export function useActivity(): ActivityApi {
+  const api = useContext(ActivityContext);
+  if (!api) throw new Error('useActivity outside <ActivityProvider>');
+  return api;
+}
+
+export function ActivityProvider({ children }: { children: ReactNode }) {
+  const [items, setItems] = useState<Activity[]>([]);
+  const timers = useRef(new Map<string, ReturnType<typeof setTimeout>>());
+
+  const update = useCallback((id: string, patch: Partial<Activity>) => {
+    setItems((list) => list.map((a) => (a.id === id ? { ...a, ...patch } : a)));
+  }, []);
+  const dismiss = useCallback((id: string) => {
+    clearTimeout(timers.current.get(id));
+    timers.current.delete(id);
+    setItems((list) => list.filter((a) => a.id !== id));
+  }, []);
+
+  const run = useCallback<Run>(
+    async (label, work) => {
+      const id = newActionId();
+      setItems((list) => [...list.slice(-5), { id, label, state: 'running' }]);
+      try {
+        const outcome = await work(id, (detail) => update(id, { detail }));
+        update(id, { state: 'succeeded', detail: outcome || 'Done.' });
+        timers.current.set(id, setTimeout(() => dismiss(id), 6_000));
+        return true;
+      } catch (err) {
+        const e = asApiError(err);
+        update(id, { state: 'failed', detail: `${e.describe()}${e.requestId ? ` (request ${e.requestId})` : ''}` });
+        return false;
+      }
+    },
+    [update, dismiss],
+  );
+
+  const running = useMemo(() => new Set(items.filter((a) => a.state === 'running').map((a) => a.label)), [items]);
+  const api = useMemo(() => ({ run, running }), [run, running]);
+  return (
+    <ActivityContext.Provider value={api}>
+      {children}
+      <div className="toasts" data-testid="activity" aria-live="polite">
+        {items.map((a) => (
+          <div key={a.id} className={`toast toast-${a.state}`} data-state={a.state} data-testid="activity-item">
+            <div className="toast-head">
+              <span className="toast-icon">{a.state === 'running' ? <span className="spinner" /> : a.state === 'succeeded' ? '✓' : '✗'}</span>
+              <strong>{a.label}</strong>
+              <button type="button" className="link" aria-label="Dismiss" onClick={() => dismiss(a.id)}>
+                ×
+              </button>
+            </div>
+            {a.detail && <div className="toast-detail">{a.detail}</div>}
+            <div className="toast-id muted small">{a.id}</div>
+          </div>
+        ))}
+      </div>
+    </ActivityContext.Provider>
+  );
+}
