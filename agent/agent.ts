@@ -499,6 +499,7 @@ export class Agent {
 
   async #fullSyncOnce(): Promise<void> {
     if (!this.#running || !this.desired.synced) return;
+    const observedAtMs = Date.now();
     await this.domains.relist();
     const reports: VMReport[] = [];
     const reportedUids = new Set<string>();
@@ -516,14 +517,21 @@ export class Agent {
       reports.push(domainReport(domain));
       this.reporter.noteDomainSynced(domain);
     }
-    for (const vm of this.desired.vms.values()) {
+    for (const vm of [...this.desired.vms.values()]) {
       if (isUnmanaged(vm) || reportedUids.has(vm.metadata.uid!) || !vm.status?.domainUUID) continue;
+      // "Missing" makes the VM Lost: make sure with a fresh read (it may have been defined since the list).
+      await this.domains.refresh(vm.metadata.uid!);
+      const fresh = this.domains.get(vm.metadata.uid!);
       const { status } = this.vms.statusNow(vm);
+      if (fresh) {
+        reports.push(vmReport(vm, fresh, status));
+        continue;
+      }
       this.reporter.noteVm(vm.metadata.uid!, status, vm.status?.phase);
       reports.push(vmReport(vm, undefined, status));
     }
     const pools = [...this.reporter.pools.values()];
-    const res = await this.client.syncFullState({ vms: reports, pools, stateHash: this.reporter.hash.digest() });
+    const res = await this.client.syncFullState({ vms: reports, pools, stateHash: this.reporter.hash.digest(), observedAtMs });
     this.reporter.needsFullSync = false;
     this.log.info('full state sync accepted', { domains: reports.length, pools: pools.length, ...res });
     if (!this.#initialFullSync) {

@@ -106,12 +106,18 @@ export interface VMReport {
 
 export interface SyncFullStateRequest {
   /**
-   * Every domain on the host, plus missing domains of managed VMs the agent knows
-   * (power_state empty).
+   * Every domain on the host, plus the missing domains of managed VMs the agent holds
+   * (power_state empty). Only those explicit reports make a VM Lost: a VM the agent does
+   * not know yet is not lost.
    */
   vms: VMReport[];
   pools: PoolStatus[];
   stateHash: string;
+  /**
+   * When the agent listed the domains (ms since epoch): a host-discovered VM seen after
+   * that is not Terminated by this (older) snapshot.
+   */
+  observedAtMs: number;
 }
 
 export interface SyncFullStateResponse {

@@ -69,6 +69,8 @@ export interface GatewayServiceOptions {
 
 export const DEFAULT_TERMINATED_RETENTION_MS = 24 * 3600_000;
 const FULL_SYNC_CONCURRENCY = 8;
+/** lastSeen has second precision: a VM seen within this of a snapshot may be newer than it. */
+const SNAPSHOT_CLOCK_SLACK_MS = 1_500;
 
 function bearer(metadata: Metadata): string | undefined {
   const value = metadata.get('authorization')[0];
@@ -324,7 +326,7 @@ export class GatewayService {
     const node = await this.#node(call.metadata);
     const req = call.request;
     const vmStore = this.#store(VM_DEF);
-    // A consistent read: Lost decisions must not rest on a stale cache.
+    // A consistent read: status decisions must not rest on a stale cache.
     const bound = (await vmStore.list({ fieldSelector: `spec.nodeName=${node}` })).items as VirtualMachine[];
     const byUid = new Map(bound.map((vm) => [vm.metadata.uid!, vm]));
     const discoveredByUuid = new Map<string, VirtualMachine>();
@@ -333,12 +335,8 @@ export class GatewayService {
       if (uuid && isHostDiscovered(vm) && vm.metadata.labels?.[DISCOVERED_ON_LABEL] === node) discoveredByUuid.set(uuid, vm);
     }
     const counts: SyncFullStateResponse = { updated: 0, discovered: 0, lost: 0, terminated: 0 };
-    const reportedOwners = new Set<string>();
     const presentDomains = new Set<string>();
-    for (const r of req.vms) {
-      if (r.ownerUid) reportedOwners.add(r.ownerUid);
-      if (r.powerState) presentDomains.add(r.domainUuid);
-    }
+    for (const r of req.vms) if (r.powerState) presentDomains.add(r.domainUuid);
     const count = (outcome: string | undefined) => {
       if (outcome === 'updated') counts.updated++;
       else if (outcome === 'discovered') counts.discovered++;
@@ -355,26 +353,16 @@ export class GatewayService {
     });
 
     const now = this.#now();
+    // Host-discovered VMs whose domain is not in the snapshot: Terminated, unless seen after it.
+    const snapshotAt = req.observedAtMs || now.getTime();
     await mapLimit(bound, FULL_SYNC_CONCURRENCY, async (vm) => {
-      if (isManagedVm(vm)) {
-        if (reportedOwners.has(vm.metadata.uid!)) return; // the report above decided
-        let lost = false;
-        await this.#writer.updateStatus<VirtualMachine>(VM_DEF, vm.metadata.namespace, vm.metadata.name!, (current) => {
-          if (current.metadata.uid !== vm.metadata.uid || current.spec?.nodeName !== node) return NO_CHANGE;
-          const next = lostStatus(current, node, now);
-          lost = next !== NO_CHANGE;
-          return next;
-        });
-        if (lost) {
-          counts.lost++;
-          this.#log.warn('VM lost', { node, vm: `${vm.metadata.namespace}/${vm.metadata.name}`, domain: vm.status?.domainUUID });
-        }
-        return;
-      }
+      if (isManagedVm(vm)) return; // managed VMs become Lost only when reported missing (above)
       const uuid = vm.metadata.labels?.[DOMAIN_UUID_LABEL];
       if (!uuid || vm.metadata.labels?.[DISCOVERED_ON_LABEL] !== node || presentDomains.has(uuid)) return;
       let terminated = false;
       await this.#writer.updateStatus<VirtualMachine>(VM_DEF, vm.metadata.namespace, vm.metadata.name!, (current) => {
+        const seen = Date.parse(current.status?.lastSeen ?? '');
+        if (Number.isFinite(seen) && seen >= snapshotAt - SNAPSHOT_CLOCK_SLACK_MS) return NO_CHANGE;
         const next = terminatedStatus(current, now);
         terminated = next !== NO_CHANGE;
         return next;
