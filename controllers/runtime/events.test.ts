@@ -81,3 +81,25 @@ describe('EventRecorder', () => {
     expect(Events.plural).toBe('events');
   });
 });
+
+describe('EventRecorder rate limit', () => {
+  const flush = async () => {
+    for (let i = 0; i < 10; i++) await new Promise((r) => setImmediate(r));
+  };
+  it('writes a burst at once, then at qps; drops beyond the backlog cap', async () => {
+    const client = new FakeApiClient();
+    const clock = new FakeClock();
+    const rec = new EventRecorder({ client, component: 'c', instance: 'i', clock, qps: 10, burst: 3, maxPending: 6 });
+    for (let i = 0; i < 8; i++) rec.record({ ...vm, metadata: { ...vm.metadata, uid: `u${i}`, name: `vm${i}` } }, { type: 'Normal', reason: 'Scheduled', message: 'x' });
+    await flush();
+    expect(client.writes('events')).toHaveLength(3);
+    expect(rec.stats.dropped).toBe(2);
+    clock.advance(100);
+    await flush();
+    expect(client.writes('events')).toHaveLength(4);
+    clock.advance(1000);
+    await flush();
+    await rec.flush();
+    expect(client.writes('events')).toHaveLength(6);
+  });
+});

@@ -5,7 +5,11 @@
  * `lastTimestamp` moved, instead of writing a new Event.
  *
  * Recording never blocks or fails a reconcile: writes are queued, sent in the background
- * (serialized per aggregation key) and failures are logged.
+ * (serialized per aggregation key) and failures are logged. Events are the lowest-priority
+ * writes a controller makes: they go out through a token bucket (default 25/s, burst 100)
+ * so a burst of transitions does not take API capacity from binds and status, and when
+ * more than `maxPending` are waiting new ones are dropped and counted (client-go's
+ * broadcaster drops on a full queue too).
  */
 import { randomBytes } from 'node:crypto';
 import type { Event, EventType } from '../../api-types/generated/types.js';
@@ -39,6 +43,11 @@ export interface EventRecorderOptions {
   logger?: Logger;
   /** Aggregation keys remembered (LRU; default 4096). */
   cacheSize?: number;
+  /** Event writes per second (default 25) and burst (default 100). */
+  qps?: number;
+  burst?: number;
+  /** Events waiting beyond this are dropped (default 2000). */
+  maxPending?: number;
 }
 
 interface Aggregate {
@@ -54,11 +63,50 @@ export class EventRecorder implements Recorder {
   readonly #cache = new Map<string, Aggregate>();
   readonly #chains = new Map<string, Promise<void>>();
   readonly #pending = new Set<Promise<void>>();
-  readonly stats = { created: 0, bumped: 0, failed: 0 };
+  readonly stats = { created: 0, bumped: 0, failed: 0, dropped: 0 };
+  #tokens: number;
+  #tokensAt: number;
+  #tokenWaiters: (() => void)[] = [];
+  #cancelRefill?: () => void;
 
   constructor(options: EventRecorderOptions) {
     this.#o = options;
     this.#clock = options.clock ?? realClock;
+    this.#tokens = options.burst ?? 100;
+    this.#tokensAt = this.#clock.now();
+  }
+
+  /** Waits for a write token (token bucket: qps, burst). */
+  #take(): Promise<void> {
+    const qps = this.#o.qps ?? 25;
+    const burst = this.#o.burst ?? 100;
+    const now = this.#clock.now();
+    this.#tokens = Math.min(burst, this.#tokens + ((now - this.#tokensAt) / 1000) * qps);
+    this.#tokensAt = now;
+    if (this.#tokens >= 1 && this.#tokenWaiters.length === 0) {
+      this.#tokens -= 1;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => {
+      this.#tokenWaiters.push(resolve);
+      this.#scheduleRefill(qps, burst);
+    });
+  }
+
+  #scheduleRefill(qps: number, burst: number): void {
+    if (this.#cancelRefill) return;
+    const wait = Math.max(1, Math.ceil(((1 - this.#tokens) / qps) * 1000));
+    this.#cancelRefill = this.#clock.setTimer(() => {
+      this.#cancelRefill = undefined;
+      const now = this.#clock.now();
+      this.#tokens = Math.min(burst, this.#tokens + ((now - this.#tokensAt) / 1000) * qps);
+      this.#tokensAt = now;
+      while (this.#tokens >= 1 && this.#tokenWaiters.length) {
+        this.#tokens -= 1;
+        this.#tokenWaiters.shift()!();
+      }
+      if (this.#tokenWaiters.length) this.#scheduleRefill(qps, burst);
+    }, wait);
   }
 
   /** A recorder reporting as another component (shares the aggregation cache). */
@@ -76,11 +124,15 @@ export class EventRecorder implements Recorder {
   }
 
   #record(obj: KubeObject, ev: EventSpec, component: string): void {
+    if (this.#pending.size >= (this.#o.maxPending ?? 2000)) {
+      if (this.stats.dropped++ % 100 === 0) this.#o.logger?.warn('event backlog full: dropping events', { dropped: this.stats.dropped, reason: ev.reason });
+      return;
+    }
     const ref = objectReference(obj);
     const key = [ref.uid ?? `${ref.namespace}/${ref.name}`, ref.kind, ev.type, ev.reason, ev.message, component].join('\u0000');
     const previous = this.#chains.get(key) ?? Promise.resolve();
     const now = new Date(this.#clock.now()).toISOString();
-    const next = previous.then(() => this.#send(key, ref, ev, component, now)).catch((err: unknown) => {
+    const next = previous.then(() => this.#take()).then(() => this.#send(key, ref, ev, component, now)).catch((err: unknown) => {
       this.stats.failed++;
       this.#o.logger?.warn('could not record event', { reason: ev.reason, object: `${ref.kind}/${ref.name}`, error: (err as Error)?.message ?? String(err) });
     });

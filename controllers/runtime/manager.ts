@@ -162,7 +162,8 @@ export class ControllerManager {
     await this.#elector?.stop(true);
     await this.#stopLeading();
     this.#lostResolve();
-    await this.context.events.flush();
+    // Give queued events a moment, not the whole rate-limited backlog.
+    await Promise.race([this.context.events.flush(), new Promise((r) => setTimeout(r, 2000).unref())]);
     this.context.informers.stop();
   }
 

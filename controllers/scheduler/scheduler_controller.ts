@@ -11,6 +11,11 @@
  * spec.nodeName: it fails if anyone bound (or changed) the VM since the scheduler read it,
  * so two schedulers can never both bind a VM, whatever leader election says — while
  * status and metadata writes by other controllers do not get in its way.
+ *
+ * The same patch adds the `quantix.io/vm-cleanup` finalizer when it is missing, so no VM
+ * is ever bound (and so given to an agent) without it, not even for the moment between
+ * two writes; it also saves a write per VM. The vm controller still ensures the finalizer
+ * on every live VM (pinned VMs, VMs that stay unschedulable) and alone removes it.
  */
 import { isDeepStrictEqual } from 'node:util';
 import type { Node, StoragePool, VirtualMachine } from '../../api-types/generated/types.js';
@@ -19,7 +24,7 @@ import { commitStatus } from '../runtime/committer.js';
 import { Controller, done, requeueAfter } from '../runtime/controller.js';
 import type { ControllerSetup } from '../runtime/manager.js';
 import { keyOf, Nodes, splitKey, StoragePools, VirtualMachines } from '../runtime/resources.js';
-import { agentHasActed } from '../vm/vm_status.js';
+import { agentHasActed, CLEANUP_FINALIZER } from '../vm/vm_status.js';
 import { DEFAULT_SCHEDULER_CONFIG, planScheduling, type SchedulerConfig } from './scheduler_reconcile.js';
 import { UsageTracker } from './scheduler_usage.js';
 
@@ -88,11 +93,7 @@ export function schedulerController(options: SchedulerOptions = {}): ControllerS
                 VirtualMachines,
                 vm.metadata.namespace,
                 vm.metadata.name!,
-                [
-                  { op: 'test', path: '/metadata/uid', value: vm.metadata.uid },
-                  { op: 'test', path: '/spec', value: vm.spec },
-                  { op: 'add', path: '/spec/nodeName', value: nodeName },
-                ],
+                bindPatch(vm, nodeName),
                 { type: 'json' },
               );
             } catch (err) {
@@ -153,6 +154,21 @@ export function schedulerController(options: SchedulerOptions = {}): ControllerS
     });
     return controller;
   };
+}
+
+/** The bind: test uid and spec, set spec.nodeName, and add the cleanup finalizer if missing. */
+export function bindPatch(vm: VirtualMachine, nodeName: string): unknown[] {
+  const ops: unknown[] = [
+    { op: 'test', path: '/metadata/uid', value: vm.metadata.uid },
+    { op: 'test', path: '/spec', value: vm.spec },
+    { op: 'add', path: '/spec/nodeName', value: nodeName },
+  ];
+  const finalizers = vm.metadata.finalizers;
+  if (!finalizers) ops.push({ op: 'add', path: '/metadata/finalizers', value: [CLEANUP_FINALIZER] });
+  else if (!finalizers.includes(CLEANUP_FINALIZER)) {
+    ops.push({ op: 'test', path: '/metadata/finalizers', value: finalizers }, { op: 'add', path: '/metadata/finalizers/-', value: CLEANUP_FINALIZER });
+  }
+  return ops;
 }
 
 /** The bind's `test` failed (422) or a conflict (409): our copy of the VM is out of date. */

@@ -164,3 +164,24 @@ describe('planScheduling', () => {
     expect(plan.events[0]!.message).toBe('Successfully assigned default/web to n1');
   });
 });
+
+describe('bindPatch', () => {
+  it('tests uid and spec, sets nodeName and adds the finalizer when missing', async () => {
+    const { bindPatch } = await import('./scheduler_controller.js');
+    const v = vm('a');
+    expect(bindPatch(v, 'n1')).toEqual([
+      { op: 'test', path: '/metadata/uid', value: 'uid-a' },
+      { op: 'test', path: '/spec', value: v.spec },
+      { op: 'add', path: '/spec/nodeName', value: 'n1' },
+      { op: 'add', path: '/metadata/finalizers', value: ['quantix.io/vm-cleanup'] },
+    ]);
+  });
+  it('appends to other finalizers (guarded by a test), or leaves ours alone', async () => {
+    const { bindPatch } = await import('./scheduler_controller.js');
+    expect(bindPatch(vm('a', { finalizers: ['x.io/keep'] }), 'n1').slice(3)).toEqual([
+      { op: 'test', path: '/metadata/finalizers', value: ['x.io/keep'] },
+      { op: 'add', path: '/metadata/finalizers/-', value: 'quantix.io/vm-cleanup' },
+    ]);
+    expect(bindPatch(vm('a', { finalizers: ['quantix.io/vm-cleanup'] }), 'n1')).toHaveLength(3);
+  });
+});

@@ -18,6 +18,13 @@ import { planVm } from './vm_reconcile.js';
 export interface VmControllerOptions {
   workers?: number;
   resyncPeriodMs?: number;
+  /**
+   * How long a new, unbound VM waits before its first reconcile (default 2 s): the
+   * scheduler usually binds it (with the finalizer) well within that, and the vm
+   * controller then writes its status once (Scheduled) instead of twice (Pending, then
+   * Scheduled). Any later change — the bind, or the scheduler's Unschedulable — wakes it at once.
+   */
+  schedulerHeadStartMs?: number;
 }
 
 export const VM_CONTROLLER = 'vm';
@@ -67,8 +74,13 @@ export function vmController(options: VmControllerOptions = {}): ControllerSetup
       },
     });
 
+    const headStart = options.schedulerHeadStartMs ?? 2000;
     vms.on({
-      add: (vm) => controller.enqueue(keyOf(vm)),
+      add: (vm) => {
+        const fresh = !vm.spec?.nodeName && !vm.status && !vm.metadata.deletionTimestamp;
+        if (fresh && headStart > 0) controller.enqueueAfter(keyOf(vm), headStart);
+        else controller.enqueue(keyOf(vm));
+      },
       update: (_old, vm) => controller.enqueue(keyOf(vm)),
     });
     const enqueueNodeVms = (n: Node) => {

@@ -1,0 +1,260 @@
+/**
+ * Benchmark of quantix-controller-manager (`make bench`; `tsx hack/bench/run.ts controllers`).
+ *
+ * Real processes, as in production: etcd, quantix-apiserver and quantix-controller-manager
+ * (all four controllers, leader election on) each run as their own process; this one plays
+ * 100 hollow nodes (Node heartbeats every 10 s, a pool HEALTHY on every node) and the users.
+ *
+ * 1. create → bound: 1,000 VMs created open-loop at 50/s; latency from sending the create
+ *    to seeing spec.nodeName set on a watch (so it includes watch delivery), p50/p99.
+ * 2. scheduler throughput: the manager is stopped, 1,000 more VMs are created, a fresh
+ *    manager starts; VMs bound per second from its first bind to its last (and from its
+ *    start to the last bind, which includes its initial list and cache sync).
+ * Every VM must end up on a node exactly once and no node over its capacity.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { request } from 'node:https';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Node, VirtualMachine } from '../../../api-types/generated/types.js';
+import { cpus, loadavg } from 'node:os';
+import { HttpApiClient } from '../../../controllers/runtime/client.js';
+import { Informer, listerWatcher } from '../../../controllers/runtime/informer.js';
+import { Nodes, StoragePools, VirtualMachines } from '../../../controllers/runtime/resources.js';
+import { startEtcd } from '../../testenv/etcd.js';
+import { percentile, runConcurrently } from '../stats.js';
+
+const NODES = Number(process.env.BENCH_NODES ?? 100);
+const VMS = Number(process.env.BENCH_VMS ?? 1000);
+const CREATE_RATE = Number(process.env.BENCH_CREATE_RATE ?? 50);
+const HEARTBEAT_S = 10;
+const GiB = 1024 ** 3;
+
+const log = (msg: string) => process.stderr.write(`[bench/controllers] ${msg}\n`);
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.listen(0, '127.0.0.1', () => {
+      const port = (server.address() as { port: number }).port;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+async function startApiserver(etcdEndpoint: string): Promise<{ child: ChildProcess; kubeconfig: string; dataDir: string }> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'quantix-bench-cm-'));
+  const port = await freePort();
+  const child = spawn('node_modules/.bin/tsx', ['apiserver/main.ts', '--data-dir', dataDir, '--etcd-servers', etcdEndpoint, '--port', String(port), '--bind-address', '127.0.0.1'], {
+    stdio: ['ignore', 'ignore', 'inherit'],
+    detached: true,
+    env: { ...process.env, QUANTIX_LOG_LEVEL: 'warn', QUANTIX_LOG_FORMAT: 'json' },
+  });
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const ready = await new Promise<boolean>((resolve) => {
+      const req = request(`https://127.0.0.1:${port}/readyz`, { rejectUnauthorized: false }, (res) => {
+        res.resume();
+        resolve(res.statusCode === 200);
+      });
+      req.on('error', () => resolve(false));
+      req.end();
+    });
+    if (ready) break;
+    if (Date.now() > deadline) throw new Error('apiserver did not become ready');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return { child, kubeconfig: join(dataDir, 'kubeconfig'), dataDir };
+}
+
+function startManager(kubeconfig: string, identity: string): ChildProcess {
+  const prof = process.env.BENCH_CPU_PROFILE_DIR; // node --cpu-prof for the manager
+  return spawn(
+    prof ? process.execPath : 'node_modules/.bin/tsx',
+    [...(prof ? ['--import', 'tsx', '--cpu-prof', '--cpu-prof-dir', prof] : []), 'controllers/main.ts', '--kubeconfig', kubeconfig, ...(process.env.BENCH_CONTROLLERS ? ['--controllers', process.env.BENCH_CONTROLLERS] : []), '--leader-elect', '--lease-namespace', 'quantix-system', '--identity', identity, '--lease-duration', '4s', '--renew-deadline', '3s', '--retry-period', '500ms'],
+    { stdio: ['ignore', 'ignore', 'inherit'], detached: true, env: { ...process.env, QUANTIX_LOG_LEVEL: 'warn', QUANTIX_LOG_FORMAT: 'json' } },
+  );
+}
+
+/** Stops a child started detached (its own process group: tsx and the node it runs). */
+function stopProcess(child: ChildProcess): Promise<void> {
+  const signal = (sig: NodeJS.Signals) => {
+    try {
+      process.kill(-child.pid!, sig);
+    } catch {
+      /* already gone */
+    }
+  };
+  return new Promise((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) return resolve();
+    const timer = setTimeout(() => signal('SIGKILL'), 10_000);
+    child.once('exit', () => {
+      clearTimeout(timer);
+      signal('SIGKILL'); // anything left in the group
+      resolve();
+    });
+    signal('SIGTERM');
+  });
+}
+
+function vm(name: string, namespace: string): VirtualMachine {
+  return {
+    apiVersion: 'quantix.io/v1alpha1',
+    kind: 'VirtualMachine',
+    metadata: { name, namespace },
+    spec: { cpu: 1, memory: '512Mi', disks: [{ name: 'root', storagePool: 'bench', size: '10Gi' }] },
+  };
+}
+
+async function main(): Promise<void> {
+  const etcd = await startEtcd();
+  const api = await startApiserver(etcd.endpoints[0]!);
+  const client = await HttpApiClient.fromFile(api.kubeconfig, { userAgent: 'bench', maxSockets: 64 });
+  const children: ChildProcess[] = [api.child];
+  let heartbeats: NodeJS.Timeout | undefined;
+  try {
+    // Hollow nodes and a pool on all of them.
+    const nodeNames = Array.from({ length: NODES }, (_, i) => `hollow-${String(i).padStart(3, '0')}`);
+    await client.create(StoragePools, { apiVersion: 'quantix.io/v1alpha1', kind: 'StoragePool', metadata: { name: 'bench' }, spec: { type: 'dir', dir: { path: '/var/lib/quantix/bench' }, assignedNodes: nodeNames } });
+    const heartbeat = (name: string) => {
+      const now = new Date().toISOString();
+      return client.patch(Nodes, undefined, name, {
+        status: {
+          lastHeartbeatTime: now,
+          conditions: [{ type: 'Ready', status: 'True', reason: 'AgentReady', lastHeartbeatTime: now, lastTransitionTime: now }],
+          capacity: { cpu: 64, memoryBytes: 256 * GiB },
+          allocatable: { cpu: 64, memoryBytes: 256 * GiB },
+        },
+      }, { subresource: 'status' });
+    };
+    await runConcurrently(NODES, 16, async (i) => {
+      const name = nodeNames[i]!;
+      await client.create<Node>(Nodes, { apiVersion: 'quantix.io/v1alpha1', kind: 'Node', metadata: { name }, spec: {} });
+      await heartbeat(name);
+      const now = new Date().toISOString();
+      await client.patch(StoragePools, undefined, 'bench', { status: { hosts: { [name]: { health: 'HEALTHY', totalBytes: 1000 * GiB, usedBytes: 0, availableBytes: 1000 * GiB, lastReported: now } } } }, { subresource: 'status' });
+    });
+    // Heartbeats spread evenly: NODES / HEARTBEAT_S writes per second.
+    let hb = 0;
+    heartbeats = setInterval(() => void heartbeat(nodeNames[hb++ % NODES]!).catch(() => undefined), (HEARTBEAT_S * 1000) / NODES);
+    log(`${NODES} hollow nodes registered`);
+
+    // Watch every VM (an informer: it reconnects if the stream breaks under load): when
+    // spec.nodeName first appears, and every node each VM ever had.
+    const boundAt = new Map<string, number>();
+    const bindings = new Map<string, string[]>();
+    const observe = (v: VirtualMachine) => {
+      const key = `${v.metadata.namespace}/${v.metadata.name}`;
+      const node = v.spec?.nodeName;
+      if (!node) return;
+      if (!boundAt.has(key)) boundAt.set(key, performance.now());
+      const seen = bindings.get(key) ?? [];
+      if (seen[seen.length - 1] !== node) bindings.set(key, [...seen, node]);
+    };
+    const informer = new Informer<VirtualMachine>(listerWatcher(client, VirtualMachines), { name: 'bench-vms', freeze: false, initialBackoffMs: 50, maxBackoffMs: 1000 });
+    informer.on({ add: observe, update: (_o, v) => observe(v) });
+    informer.start();
+    await informer.waitForSync();
+    const watch = { abort: () => informer.stop() };
+
+    const waitBound = async (keys: string[], timeoutMs: number) => {
+      const deadline = Date.now() + timeoutMs;
+      while (keys.some((k) => !boundAt.has(k))) {
+        if (Date.now() > deadline) throw new Error(`${keys.filter((k) => !boundAt.has(k)).length} VMs not bound after ${timeoutMs} ms`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    };
+
+    // 1. create → bound at CREATE_RATE.
+    let manager = startManager(api.kubeconfig, 'bench-manager-1');
+    children.push(manager);
+    // Let it take the lease and sync (an empty VM cache) before the clock starts.
+    const warm = vm('warmup', 'default');
+    await client.create(VirtualMachines, warm);
+    await waitBound(['default/warmup'], 60_000);
+    log('controller-manager up; phase 1: create → bound');
+    const sentAt = new Map<string, number>();
+    const keys1 = Array.from({ length: VMS }, (_, i) => `steady/vm-${i}`);
+    const t0 = performance.now();
+    const creates: Promise<unknown>[] = [];
+    for (let i = 0; i < VMS; i++) {
+      const due = t0 + (i * 1000) / CREATE_RATE;
+      const wait = due - performance.now();
+      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+      sentAt.set(keys1[i]!, performance.now());
+      creates.push(client.create(VirtualMachines, vm(`vm-${i}`, 'steady')));
+    }
+    await Promise.all(creates);
+    const createSeconds = (performance.now() - t0) / 1000;
+    await waitBound(keys1, 120_000);
+    const latencies = keys1.map((k) => boundAt.get(k)! - sentAt.get(k)!);
+
+    // 2. scheduler throughput: a burst waiting for a fresh manager.
+    await stopProcess(manager);
+    log('phase 2: burst of unscheduled VMs for a fresh controller-manager');
+    const keys2 = Array.from({ length: VMS }, (_, i) => `burst/vm-${i}`);
+    await runConcurrently(VMS, 32, (i) => client.create(VirtualMachines, vm(`vm-${i}`, 'burst')));
+    const started = performance.now();
+    manager = startManager(api.kubeconfig, 'bench-manager-2');
+    children.push(manager);
+    await waitBound(keys2, 180_000);
+    const binds = keys2.map((k) => boundAt.get(k)!).sort((a, b) => a - b);
+    const firstToLast = binds[binds.length - 1]! - binds[0]!;
+
+    // Checks: each VM bound once; no node over capacity.
+    const all = [...keys1, ...keys2, 'default/warmup'];
+    const rebinds = all.filter((k) => (bindings.get(k) ?? []).length !== 1).length;
+    const perNode = new Map<string, number>();
+    for (const k of all) perNode.set(bindings.get(k)![0]!, (perNode.get(bindings.get(k)![0]!) ?? 0) + 1);
+    const maxPerNode = Math.max(...perNode.values());
+    const overCapacity = [...perNode.values()].filter((n) => n * 0.5 > 256 || n > 64 * 4).length;
+    watch.abort();
+
+    const result = {
+      benchmark: 'controllers',
+      setup: {
+        nodes: NODES,
+        vms: VMS,
+        createRatePerSecond: CREATE_RATE,
+        controllers: process.env.BENCH_CONTROLLERS ?? 'all',
+        processes: 'etcd, apiserver, controller-manager, bench driver',
+        cpus: cpus().length,
+        loadAverage1mAtEnd: Math.round(loadavg()[0]! * 10) / 10,
+      },
+      createToBound: {
+        count: latencies.length,
+        achievedCreateRate: Math.round((VMS / createSeconds) * 10) / 10,
+        p50Ms: Math.round(percentile(latencies, 50)),
+        p90Ms: Math.round(percentile(latencies, 90)),
+        p99Ms: Math.round(percentile(latencies, 99)),
+        maxMs: Math.round(percentile(latencies, 100)),
+      },
+      schedulerThroughput: {
+        vms: VMS,
+        bindsPerSecond: Math.round(((VMS - 1) / (firstToLast / 1000)) * 10) / 10,
+        firstToLastBindMs: Math.round(firstToLast),
+        managerStartToAllBoundMs: Math.round(binds[binds.length - 1]! - started),
+      },
+      checks: { rebinds, maxVmsPerNode: maxPerNode, nodesUsed: perNode.size, nodesOverCapacity: overCapacity },
+      targets: { bindsPerSecond: 200, createToBoundP99Ms: 1000 },
+    };
+    const pass = result.schedulerThroughput.bindsPerSecond >= 200 && result.createToBound.p99Ms < 1000 && rebinds === 0 && overCapacity === 0;
+    process.stdout.write(`${JSON.stringify({ ...result, pass }, null, 2)}\n`);
+  } finally {
+    clearInterval(heartbeats);
+    client.close();
+    for (const c of children.reverse()) await stopProcess(c);
+    await etcd.stop();
+    rmSync(api.dataDir, { recursive: true, force: true });
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    process.stderr.write(`bench/controllers failed: ${(err as Error)?.stack ?? String(err)}\n`);
+    process.exit(1);
+  },
+);
