@@ -8,7 +8,10 @@ import { resourceForGVK } from './registry.js';
 import { findUnknownFields, validate } from './validation.js';
 
 const dir = join(dirname(fileURLToPath(import.meta.url)), '../manifests/examples');
-const files = readdirSync(dir).filter((f) => f.endsWith('.yaml'));
+// The top folder is what works on a single machine as it is; nfs/ needs an NFS server.
+const files = readdirSync(dir, { recursive: true })
+  .map(String)
+  .filter((f) => f.endsWith('.yaml'));
 const docs = files.flatMap((file) =>
   parseAllDocuments(readFileSync(join(dir, file), 'utf8')).map((d, i) => [`${file}#${i}`, d.toJS() as Record<string, unknown>] as const),
 );

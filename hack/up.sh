@@ -8,6 +8,7 @@ STATE="$ROOT/.quantix"
 ETCD_PORT=${QUANTIX_ETCD_PORT:-2379}
 ETCD_PEER_PORT=${QUANTIX_ETCD_PEER_PORT:-2380}
 API_PORT=${QUANTIX_API_PORT:-6443}
+GATEWAY_PORT=${QUANTIX_GATEWAY_PORT:-6444}
 mkdir -p "$STATE/logs" "$STATE/run" "$STATE/etcd"
 chmod 700 "$STATE"
 
@@ -40,9 +41,28 @@ wait_for etcd 30 curl -sf "http://127.0.0.1:$ETCD_PORT/health"
 
 export QUANTIX_LOG_FORMAT=json
 start apiserver node_modules/.bin/tsx apiserver/main.ts --data-dir "$STATE" \
-  --etcd-servers "http://127.0.0.1:$ETCD_PORT" --port "$API_PORT"
+  --etcd-servers "http://127.0.0.1:$ETCD_PORT" --port "$API_PORT" --gateway-port "$GATEWAY_PORT"
 wait_for apiserver 60 curl -sfk "https://127.0.0.1:$API_PORT/readyz"
 wait_for kubeconfig 10 test -f "$STATE/kubeconfig"
+
+start controller-manager node_modules/.bin/tsx controllers/main.ts --kubeconfig "$STATE/kubeconfig" --leader-elect
+
+# The agent for this host, on the real local libvirt (hack/libvirt-setup.sh started it).
+# A quickstart names its node "local" (as kind names its node), so manifests/examples work
+# as they are on any machine; QUANTIX_NODE_NAME=$(hostname) gives the production convention.
+NODE_NAME=${QUANTIX_NODE_NAME:-local}
+mkdir -p "$STATE/agent"
+awk -F, '$2=="node-join"{print $1}' "$STATE/tokens.csv" > "$STATE/agent/join-token"
+cp "$STATE/pki/ca.crt" "$STATE/agent/ca.crt"
+start agent node_modules/.bin/tsx agent/main.ts --server "https://127.0.0.1:$API_PORT" --gateway "127.0.0.1:$GATEWAY_PORT" \
+  --ca-file "$STATE/agent/ca.crt" --join-token-file "$STATE/agent/join-token" --state-dir "$STATE/agent" \
+  --driver libvirt --startup-jitter 0s --hostname "$NODE_NAME"
+node_ready() {
+  [[ "$(kubectl --kubeconfig "$STATE/kubeconfig" get nodes.quantix.io "$NODE_NAME" \
+    -o 'jsonpath={.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null)" == "True" ]]
+}
+echo "make up: waiting for node $NODE_NAME to be Ready..."
+wait_for "node $NODE_NAME" 90 node_ready
 
 UI=""
 [[ -f web/dist/index.html ]] && UI="https://127.0.0.1:$API_PORT/ui/"
@@ -52,8 +72,10 @@ Quantix is up.
   kubeconfig:  $STATE/kubeconfig   (export KUBECONFIG=$STATE/kubeconfig)
   viewer:      $STATE/viewer.kubeconfig
   tokens:      $STATE/tokens.csv
+  gateway:     127.0.0.1:$GATEWAY_PORT (gRPC over TLS, for agents)
   etcd:        http://127.0.0.1:$ETCD_PORT  (data in $STATE/etcd)
+  node:        $NODE_NAME (Ready; agent on qemu:///system, state in $STATE/agent)
 ${UI:+  web UI:      $UI
-}  logs:        $STATE/logs/{etcd,apiserver}.log
+}  logs:        $STATE/logs/{etcd,apiserver,controller-manager,agent}.log
 Stop with: make down
 INFO
