@@ -104,7 +104,8 @@ export function normalizeListing(body: unknown): FileListing {
     truncated: Boolean(b.truncated),
     entries: raw.map((e) => {
       const m = e.modifiedTime ?? e.modifiedAt;
-      return { name: e.name, type: e.type, sizeBytes: e.sizeBytes, modified: typeof m === 'number' ? new Date(m).toISOString() : m };
+      const t = m === undefined ? NaN : typeof m === 'number' ? m : Date.parse(m);
+      return { name: e.name, type: e.type, sizeBytes: e.sizeBytes, modified: Number.isNaN(t) ? undefined : new Date(t).toISOString() };
     }),
   };
 }
