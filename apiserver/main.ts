@@ -18,7 +18,8 @@ const HELP = `quantix-apiserver: the Quantix API (Kubernetes conventions) over H
 
   --etcd-servers URLS   comma-separated etcd client URLs (default http://127.0.0.1:2379)
   --port N              HTTPS port (default 6443)
-  --gateway-port N      node gateway (gRPC over TLS) port for agents (default ${DEFAULT_GATEWAY_PORT})
+  --gateway-port N      node gateway (gRPC over TLS) port for agents (default --port + 1, i.e.
+                        ${DEFAULT_GATEWAY_PORT}; 0 with --port 0)
   --bind-address ADDR   address to listen on (default 0.0.0.0)
   --data-dir DIR        certificates, token file, kubeconfig (default .quantix)
   --token-file FILE     static tokens (default <data-dir>/tokens.csv)
@@ -31,7 +32,7 @@ async function main(): Promise<void> {
     options: {
       'etcd-servers': { type: 'string', default: process.env.QUANTIX_ETCD_SERVERS ?? 'http://127.0.0.1:2379' },
       port: { type: 'string', default: '6443' },
-      'gateway-port': { type: 'string', default: String(DEFAULT_GATEWAY_PORT) },
+      'gateway-port': { type: 'string' },
       'bind-address': { type: 'string', default: '0.0.0.0' },
       'data-dir': { type: 'string', default: '.quantix' },
       'token-file': { type: 'string' },
@@ -57,7 +58,8 @@ async function main(): Promise<void> {
   const defaultWebRoot = resolve('web/dist');
   const webRoot = values['web-root'] ?? (existsSync(join(defaultWebRoot, 'index.html')) ? defaultWebRoot : undefined);
 
-  const gatewayPort = Number(values['gateway-port']);
+  // Next to the API port by default, so several apiservers on one machine (tests, benchmarks) do not collide.
+  const gatewayPort = values['gateway-port'] !== undefined ? Number(values['gateway-port']) : port === 0 ? 0 : port + 1;
   if (!Number.isInteger(gatewayPort) || gatewayPort < 0 || gatewayPort > 65535) throw new Error(`--gateway-port: invalid port "${values['gateway-port']}"`);
   // Node credentials (issued by the gateway) authenticate on REST too, under NodeRestriction.
   const gatewayHost = createNodeGatewayHost();
