@@ -9,6 +9,8 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startControllerManager } from '../../controllers/setup.js';
+import { setLogLevel } from '../../logging/logger.js';
+import { eventually } from '../../hack/testenv/eventually.js';
 import { startAgent, startTestControlPlane, type TestAgent, type TestControlPlane } from '../../hack/testenv/agent.js';
 import { kubectl, type CommandResult } from '../../hack/testenv/apiserver.js';
 import { DiskSimDriver } from './disk-sim-driver.js';
@@ -31,6 +33,8 @@ export interface UiCluster {
 
 export async function startUiCluster(): Promise<UiCluster> {
   if (!existsSync(join(WEB_ROOT, 'index.html'))) throw new Error(`${WEB_ROOT}/index.html is missing: build the UI first (make web)`);
+  // Component logs would drown the test output (the failing NFS mount warns every retry).
+  setLogLevel(process.env.QUANTIX_LOG_LEVEL ?? 'error');
   const poolDir = mkdtempSync(join(tmpdir(), 'quantix-ui-pools-'));
   mkdirSync(join(poolDir, 'local'));
   const cp = await startTestControlPlane({ extra: { webRoot: WEB_ROOT } });
@@ -44,6 +48,13 @@ export async function startUiCluster(): Promise<UiCluster> {
   const drivers = HOSTS.map((hostname) => new DiskSimDriver({ hostname, cpuCount: 16, memoryBytes: 64 * GiB, poolCapacityBytes: 500 * GiB }));
   const agents: TestAgent[] = await Promise.all(HOSTS.map((hostname, i) => startAgent(cp, { driver: drivers[i]!, hostname })));
   await must(['apply', '-f', '-'], pools(poolDir));
+  // The sim mounts any export; make backup's NFS server unreachable from hv-2 as soon as the
+  // pool exists there (as on this sandbox, which has no NFS client at all).
+  await eventually(async () => {
+    drivers[1]!.setPoolMountFailure('backup', 'mount.nfs: Connection timed out for 192.0.2.10:/exports/backup');
+    return true;
+  }, { timeoutMs: 15_000, message: 'backup defined on hv-2' });
+  await drivers[1]!.stopPool('backup').catch(() => undefined);
   let controllersUp = true;
   const stopControllers = async () => {
     if (!controllersUp) return;

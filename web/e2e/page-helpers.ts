@@ -7,7 +7,7 @@ export function vmRow(page: Page, namespace: string, name: string): Locator {
 }
 
 export async function cellText(row: Locator, column: string): Promise<string> {
-  return (await row.locator(`[data-col="${column}"]`).innerText()).trim();
+  return (await row.locator(`[data-col="${column}"]`).innerText({ timeout: 1_000 })).trim();
 }
 
 export async function badgeState(page: Page): Promise<string | null> {

@@ -173,7 +173,7 @@ export function VmCreate() {
               <tr>
                 <th>Node</th>
                 <th>Fits</th>
-                <th>Free CPU</th>
+                <th>Free vCPUs</th>
                 <th>Free memory</th>
               </tr>
             </thead>

@@ -50,7 +50,7 @@ export function VmList() {
 
   const columns: Column<VirtualMachine>[] = [
     {
-      key: 'name', header: 'Name', width: 'minmax(160px,2fr)', sortable: true,
+      key: 'name', header: 'Name', width: 'minmax(220px,2fr)', sortable: true,
       render: (vm) => (
         <span className="cell-name">
           <Link to={`/vms/${vm.metadata.namespace}/${vm.metadata.name}`}>{vm.metadata.name}</Link> <VmBadges vm={vm} />
@@ -62,11 +62,11 @@ export function VmList() {
     { key: 'node', header: 'Node', width: 'minmax(90px,1fr)', sortable: true, render: (vm) => (vmNode(vm) ? <Link to={`/nodes/${vmNode(vm)}`}>{vmNode(vm)}</Link> : <span className="muted">—</span>) },
     { key: 'cpu', header: 'CPU', width: '50px', render: (vm) => vm.spec.cpu ?? 1 },
     { key: 'memory', header: 'Memory', width: '80px', render: (vm) => humanQuantity(vm.spec.memory) },
-    { key: 'origin', header: 'Origin', width: '120px', render: (vm) => vm.status?.origin ?? <span className="muted">—</span> },
+    { key: 'origin', header: 'Origin', width: '115px', render: (vm) => vm.status?.origin ?? <span className="muted">—</span> },
     { key: 'managed', header: 'Managed', width: '80px', render: (vm) => (isUnmanaged(vm) ? <span className="flag flag-unmanaged">no</span> : vm.status?.managed === undefined ? <span className="muted">—</span> : 'yes') },
     { key: 'age', header: 'Age', width: '60px', sortable: true, render: (vm) => formatAge(vm.metadata.creationTimestamp, now) },
   ];
-  if (canWrite) columns.push({ key: 'actions', header: '', width: '330px', render: (vm) => <VmActionButtons vm={vm} compact /> });
+  if (canWrite) columns.push({ key: 'actions', header: '', width: '250px', render: (vm) => <VmActionButtons vm={vm} compact /> });
 
   return (
     <section>

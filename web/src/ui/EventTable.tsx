@@ -36,7 +36,7 @@ export function EventTable({ events, maxHeight, testId = 'event-table' }: { even
     { key: 'type', header: 'Type', width: '90px', render: (e) => <Phase value={e.type ?? 'Normal'} /> },
     { key: 'reason', header: 'Reason', width: 'minmax(110px,1fr)', render: (e) => e.reason },
     {
-      key: 'object', header: 'Object', width: 'minmax(160px,1.5fr)',
+      key: 'object', header: 'Object', width: 'minmax(220px,2fr)',
       render: (e) => {
         const to = objectLink(e);
         const label = `${e.involvedObject.kind ?? ''}/${e.involvedObject.namespace ? `${e.involvedObject.namespace}/` : ''}${e.involvedObject.name ?? ''}`;

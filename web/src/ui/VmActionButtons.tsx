@@ -1,7 +1,15 @@
 import type { VirtualMachine } from '../../../api-types/generated/types.js';
-import { actionsFor } from '../actions/vm-actions.js';
+import { actionsFor, type ActionOption } from '../actions/vm-actions.js';
 import { useVmActions } from '../actions/use-vm-actions.js';
 import { useSession } from '../auth/session.js';
+
+/** In table rows, Start and Stop share one slot: whichever applies (Stop when neither does). */
+function visible(actions: ActionOption[], compact: boolean): ActionOption[] {
+  if (!compact) return actions;
+  const start = actions.find((a) => a.action === 'start');
+  const drop = start?.enabled ? 'stop' : 'start';
+  return actions.filter((a) => a.action !== drop);
+}
 
 /** Lifecycle buttons for one VM; nothing at all for a read-only token. */
 export function VmActionButtons({ vm, compact = false }: { vm: VirtualMachine; compact?: boolean }) {
@@ -10,7 +18,7 @@ export function VmActionButtons({ vm, compact = false }: { vm: VirtualMachine; c
   if (!canWrite) return null;
   return (
     <span className={compact ? 'actions compact' : 'actions'}>
-      {actionsFor(vm).map((a) => (
+      {visible(actionsFor(vm), compact).map((a) => (
         <button
           key={a.action}
           type="button"

@@ -84,8 +84,11 @@ export function YamlEditor({ object, canWrite, onApply }: YamlEditorProps) {
     } catch (err) {
       const e = asApiError(err);
       const locate = fieldLocator(draft);
-      setErrors(e.causes.map((c) => ({ line: c.field ? locate(c.field).line : 1, field: c.field, message: c.message ?? c.reason ?? 'invalid' })));
+      const lineErrors = e.causes.map((c) => ({ line: c.field ? locate(c.field).line : 1, field: c.field, message: c.message ?? c.reason ?? 'invalid' }));
+      setErrors(lineErrors);
       setSummary(e.code === 409 ? `${e.describe()} — reload to edit the current version.` : e.describe());
+      // Bring the first offending field into view, where its message is.
+      if (lineErrors.length) goToLine(Math.min(...lineErrors.map((l) => l.line)));
     } finally {
       setBusy(false);
     }
@@ -112,6 +115,7 @@ export function YamlEditor({ object, canWrite, onApply }: YamlEditorProps) {
             </button>
           </>
         )}
+        {editing && <span className="muted small">status is observed state: the server ignores changes to it here.</span>}
         {staleBase && (
           <span className="warn-note" data-testid="yaml-stale">
             Changed on the server since you started editing (resourceVersion {baseVersion} → {object.metadata.resourceVersion}).{' '}

@@ -55,6 +55,8 @@ export function ActivityProvider({ children }: { children: ReactNode }) {
       } catch (err) {
         const e = asApiError(err);
         update(id, { state: 'failed', detail: `${e.describe()}${e.requestId ? ` (request ${e.requestId})` : ''}` });
+        // Failures stay longer than successes: they need reading.
+        timers.current.set(id, setTimeout(() => dismiss(id), 30_000));
         return false;
       }
     },
