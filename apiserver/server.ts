@@ -20,6 +20,7 @@ import { handleResource, resourceError } from './http/resource-handler.js';
 import { sendError, sendJson } from './http/respond.js';
 import { ApiError, errors } from './http/status.js';
 import { buildStores, type StoreSet } from './registry/stores.js';
+import { ETCD_GRPC_OPTIONS } from './storage/etcd-store.js';
 import { apiVersionOf, type ServedResource } from './registry/served-resource.js';
 
 export const MAX_BODY_BYTES = 3 * 1024 * 1024;
@@ -99,7 +100,7 @@ export function readBody(req: IncomingMessage, limit = MAX_BODY_BYTES): Promise<
 export async function startApiserver(options: ApiserverOptions): Promise<RunningApiserver> {
   const log = createLogger('apiserver');
   const metrics = new ApiserverMetrics();
-  const etcd = new Etcd3({ hosts: options.etcdEndpoints });
+  const etcd = new Etcd3({ hosts: options.etcdEndpoints, grpcOptions: ETCD_GRPC_OPTIONS });
   const stores = await buildStores(etcd, RESOURCES, metrics);
   const served = new Map<ResourceDefinition, ServedResource>();
   for (const def of RESOURCES) served.set(def, { def, store: stores.get(def), apiVersion: apiVersionOf(def) });

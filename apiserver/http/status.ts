@@ -4,7 +4,7 @@
  * details, and the same reasons are reused by the node gateway's gRPC errors.
  */
 import type { Status, StatusCause, StatusDetails } from '../../api-types/meta.js';
-import { AlreadyExistsError, ConflictError, ExpiredError, InvalidRequestError, NotFoundError } from '../storage/errors.js';
+import { AlreadyExistsError, ConflictError, ExpiredError, InvalidRequestError, NotFoundError, TooLargeResourceVersionError } from '../storage/errors.js';
 
 /** Kubernetes StatusReason values used by Quantix. */
 export type StatusReason =
@@ -119,6 +119,9 @@ export function toApiError(err: unknown, ref?: ResourceRef): ApiError {
   if (err instanceof ConflictError)
     return errors.conflict(target(err.objectName), 'the object has been modified; please apply your changes to the latest version and try again');
   if (err instanceof ExpiredError) return errors.expired(err.message);
+  if (err instanceof TooLargeResourceVersionError) {
+    return new ApiError(504, 'Timeout', err.message, { causes: [{ reason: 'ResourceVersionTooLarge', message: 'Too large resource version' }], retryAfterSeconds: 1 });
+  }
   if (err instanceof InvalidRequestError) return errors.badRequest(err.message, err.field ? [{ field: err.field, message: err.message }] : undefined);
   const message = err instanceof Error ? err.message : String(err);
   if (/UNAVAILABLE|ECONNREFUSED|deadline|GRPC/i.test(message)) return errors.unavailable(`storage unavailable: ${message}`);

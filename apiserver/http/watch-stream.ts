@@ -6,7 +6,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { KubeObject } from '../../api-types/meta.js';
 import type { ServedResource } from '../registry/served-resource.js';
-import { ExpiredError } from '../storage/errors.js';
+import { ExpiredError, SlowWatcherError } from '../storage/errors.js';
 import type { WatchEvent, WatchOptions } from '../storage/interface.js';
 import type { Accepted } from './negotiation.js';
 import { errors, toApiError } from './status.js';
@@ -57,14 +57,27 @@ export function serveWatch(opts: WatchStreamOptions): void {
     return JSON.stringify({ type: event.type, object });
   };
 
-  const onEvent = (event: WatchEvent) => {
+  // Backpressure: when the socket buffer is full the cache holds this watcher's next
+  // events (bounded; a watcher that falls too far behind is ended with SlowWatcherError).
+  const onEvent = (event: WatchEvent): void | Promise<void> => {
     if (closed) return;
     if (opts.objectFilter && event.type !== 'BOOKMARK' && event.type !== 'ERROR' && !opts.objectFilter(event.object)) return;
-    res.write(render(event) + '\n');
+    if (res.write(render(event) + '\n')) return;
+    return new Promise<void>((resolve) => {
+      const done = () => {
+        res.off('drain', done);
+        res.off('close', done);
+        resolve();
+      };
+      res.on('drain', done);
+      res.on('close', done);
+    });
   };
 
   const onError = (err: Error) => {
     if (closed) return;
+    // A watcher that fell behind just ends; the client re-watches from its last version.
+    if (err instanceof SlowWatcherError) return close();
     const apiError =
       err instanceof ExpiredError ? errors.expired(err.message) : toApiError(err, { group: sr.def.group, resource: sr.def.plural, kind: sr.def.kind });
     res.write(JSON.stringify({ type: 'ERROR', object: apiError.toStatus() }) + '\n');
