@@ -91,12 +91,18 @@ export class PoolSyncer {
       }
       try {
         await this.#execute(action, name, spec);
-        if (action === 'start') {
+        if (action === 'start' || action === 'refresh') {
           mem.failures = 0;
           mem.lastError = undefined;
         }
       } catch (err) {
         const e = err as Error & { reason?: string };
+        if (action === 'refresh') {
+          // libvirt refuses a refresh while a volume is being built ("asynchronous jobs
+          // running"): the pool is fine, its numbers are just a little older.
+          log.debug('pool refresh skipped', { pool: name, error: e.message });
+          break;
+        }
         mem.lastError = { reason: e.reason ?? 'OperationFailed', message: e.message };
         if (action === 'start' || action === 'define') {
           mem.failures++;
