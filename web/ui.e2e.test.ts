@@ -136,6 +136,17 @@ describe('web UI in Chromium', () => {
     await eventually(async () => (await cellText(row, 'phase')) === 'Stopped', { timeoutMs: 15_000, message: 'db-1 Stopped' });
   });
 
+  it('restarts a VM: stop, wait for the agent to report it down, start again', async () => {
+    const row = vmRow(page, 'default', 'web-1');
+    await row.getByTestId('action-restart').click();
+    await page.getByTestId('confirm-ok').click();
+    const toast = page.locator('[data-testid="activity-item"]').filter({ hasText: 'Restarting default/web-1' });
+    await eventually(async () => (await toast.getAttribute('data-state')) === 'succeeded', { timeoutMs: 20_000, message: 'restart done' });
+    expect(await toast.innerText()).toMatch(/stopped and set to run again \(Always\)/);
+    expect(await cluster.must(['get', 'vm', 'web-1', '-o', 'jsonpath={.spec.runStrategy}'])).toBe('Always');
+    await eventually(async () => (await cellText(row, 'phase')) === 'Running', { timeoutMs: 15_000, message: 'web-1 Running again' });
+  });
+
   it('edits YAML on the detail page and shows the validation error on the field’s line', async () => {
     await clientNavigate(page, '/vms/default/web-1?tab=yaml');
     await page.getByTestId('yaml-edit').click();
@@ -194,23 +205,17 @@ describe('web UI in Chromium', () => {
   });
 
   it('shows a storage pool’s per-host table, including a host where it cannot mount', async () => {
-    const t0 = Date.now();
-    const lap = (what: string) => console.log(`pool test: ${what} at ${Date.now() - t0} ms`);
     await nav(page, 'Storage pools');
     await page.getByTestId('pool-table').waitFor();
-    lap('pool table');
     await shot(page, 'pools');
     await clientNavigate(page, '/pools/local');
     const hosts = page.getByTestId('pool-hosts');
     await eventually(async () => (await hosts.locator('[data-phase="HEALTHY"]').count()) === HOSTS.length, { timeoutMs: 15_000, message: 'local healthy on both' });
-    lap('healthy');
     await dismissToasts(page);
-    lap('dismissed');
     const path = await shot(page, 'pool-hosts');
     if (process.env.QUANTIX_UPDATE_DOCS_SCREENSHOTS) docsImage(path, 'storage-pool-hosts.png');
     await clientNavigate(page, '/pools/backup');
     await eventually(async () => (await page.getByTestId('pool-hosts').locator('tr[data-node="hv-2"] .text-bad').innerText({ timeout: 1_000 })).includes('Connection timed out'), { timeoutMs: 15_000, message: 'mount error shown' });
-    lap('error shown');
     await shot(page, 'pool-hosts-error');
   });
 
@@ -235,9 +240,13 @@ describe('web UI in Chromium', () => {
     await eventually(async () => Number(await page.getByTestId('event-table').getAttribute('data-rows')) > 0);
     await page.getByTestId('filter-kind').selectOption('VirtualMachine');
     await eventually(() => page.url().includes('kind=VirtualMachine'));
-    const before = Number(await page.getByTestId('event-table').getAttribute('data-rows'));
+    await page.getByTestId('filter-object').fill('late-1');
+    expect(await page.getByTestId('event-table').getAttribute('data-rows')).toBe('0');
     await cluster.must(['apply', '-f', '-'], vmYaml('late-1'));
-    await eventually(async () => Number(await page.getByTestId('event-table').getAttribute('data-rows')) > before, { timeoutMs: 10_000, message: 'new events arrive live' });
+    // Once the server has an event about late-1, the page shows it within 2 s.
+    await eventually(async () => (await cluster.must(['get', 'events', '--field-selector', 'involvedObject.name=late-1', '-o', 'name'])).trim() !== '', { timeoutMs: 20_000, intervalMs: 200, message: 'an event about late-1 on the server' });
+    await eventually(async () => Number(await page.getByTestId('event-table').getAttribute('data-rows')) > 0, { timeoutMs: LIVE_MS, message: 'the event on the page' });
+    await page.getByTestId('filter-object').fill('');
     await shot(page, 'events');
   });
 

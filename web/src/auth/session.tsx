@@ -2,7 +2,7 @@
  * The signed-in session: token, API client, the shared ConnectionManager and what the token
  * may do. Everything below <SessionProvider> reads it with useSession().
  */
-import { createContext, useCallback, useContext, useEffect, useMemo, useState, type ReactNode } from 'react';
+import { createContext, useCallback, useContext, useEffect, useState, type ReactNode } from 'react';
 import { ApiClient } from '../api/client.js';
 import { asApiError } from '../api/status.js';
 import { ConnectionManager } from '../live/connection-manager.js';
@@ -69,10 +69,9 @@ export function SessionGate({ children, signIn: SignIn }: { children: ReactNode;
 
   useEffect(() => {
     const token = loadToken();
+    // Only on first mount (a reload): later sign-ins go through the form.
     if (token && state.kind === 'checking') void attempt(token);
-    // Only on first mount: later sign-ins go through the form.
-    // eslint-disable-next-line react-hooks/exhaustive-deps
-  }, []);
+  }, []); // eslint-disable-line react-hooks/exhaustive-deps
 
   // Reconnect at once when the network or the tab comes back, instead of waiting out a backoff.
   const manager = state.kind === 'signedIn' ? state.session.manager : undefined;
@@ -88,9 +87,7 @@ export function SessionGate({ children, signIn: SignIn }: { children: ReactNode;
     };
   }, [manager]);
 
-  const session = state.kind === 'signedIn' ? state.session : undefined;
-  const value = useMemo(() => session, [session]);
   if (state.kind === 'checking') return <div className="center-note">Signing in…</div>;
-  if (state.kind === 'signedOut' || !value) return <SignIn error={state.kind === 'signedOut' ? state.error : undefined} busy={busy} onSignIn={(t) => void attempt(t)} />;
-  return <SessionContext.Provider value={value}>{children}</SessionContext.Provider>;
+  if (state.kind === 'signedOut') return <SignIn error={state.error} busy={busy} onSignIn={(t) => void attempt(t)} />;
+  return <SessionContext.Provider value={state.session}>{children}</SessionContext.Provider>;
 }

@@ -38,6 +38,7 @@ export function VmList() {
   const desc = params.get('desc') === '1';
   const setFilter = (patch: Partial<VmFilters>) => setParams(paramsWithFilters(params, patch), { replace: true });
 
+  // Keyed on the filter values: `filters` is a new object every render.
   const predicate = useMemo(() => vmPredicate(filters), [filters.namespace, filters.phase, filters.node, filters.labels, filters.q]); // eslint-disable-line react-hooks/exhaustive-deps
   const rows = useMemo(() => {
     const out = items.filter(predicate.test);

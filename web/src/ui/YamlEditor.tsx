@@ -6,7 +6,7 @@
 import { useMemo, useRef, useState } from 'react';
 import { parseDocument, stringify } from 'yaml';
 import type { KubeObject } from '../../../api-types/meta.js';
-import { ApiError, asApiError } from '../api/status.js';
+import { asApiError } from '../api/status.js';
 import { fieldLocator } from '../model/yaml-fields.js';
 
 const LINE_HEIGHT = 20;
@@ -173,4 +173,3 @@ export function YamlEditor({ object, canWrite, onApply }: YamlEditorProps) {
   );
 }
 
-export { ApiError };
