@@ -15,7 +15,7 @@ import type { KubeObject } from '../api-types/meta.js';
 import { apiVersionOf } from '../api-types/registry.js';
 import type { ResourceDefinition } from '../api-types/schema/types.js';
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { delimiter, join } from 'node:path';
 import { clientVersion, REPO_ROOT } from './version-info.js';
 import { ApiStatusError, CliError, ConnectionError, ExitCode, errorFromResponse, UsageError } from './errors.js';
 
@@ -76,6 +76,30 @@ export function defaultKubeconfigPath(env: NodeJS.ProcessEnv = process.env): str
   return existsSync(local) ? local : undefined;
 }
 
+/**
+ * KUBECONFIG with several files, merged the way kubectl merges them (client-node's own
+ * merge rejects duplicate names and lets the last file pick the context): files that do
+ * not exist are skipped, the first file to define a cluster, user or context by name
+ * wins, and the first file that sets current-context sets it.
+ */
+export function loadKubeconfigList(k8s: typeof import('@kubernetes/client-node'), kc: KubeConfig, paths: string[]): void {
+  const files = paths.filter((p) => p && existsSync(p));
+  if (files.length === 0) throw new CliError(`none of the KUBECONFIG files exist (${paths.filter(Boolean).join(', ')})`, ExitCode.Usage);
+  const clusters = new Map<string, KubeConfig['clusters'][number]>();
+  const users = new Map<string, KubeConfig['users'][number]>();
+  const contexts = new Map<string, KubeConfig['contexts'][number]>();
+  let currentContext = '';
+  for (const file of files) {
+    const one = new k8s.KubeConfig();
+    one.loadFromFile(file);
+    for (const c of one.clusters) if (!clusters.has(c.name)) clusters.set(c.name, c);
+    for (const u of one.users) if (!users.has(u.name)) users.set(u.name, u);
+    for (const c of one.contexts) if (!contexts.has(c.name)) contexts.set(c.name, c);
+    currentContext ||= one.currentContext;
+  }
+  kc.loadFromOptions({ clusters: [...clusters.values()], users: [...users.values()], contexts: [...contexts.values()], currentContext });
+}
+
 function connectionMessage(server: string, err: unknown): string {
   const cause = (err as { cause?: { code?: string; message?: string } })?.cause;
   const detail = cause?.message ?? (err as Error)?.message ?? String(err);
@@ -110,7 +134,7 @@ export class Client {
           ExitCode.Usage,
         );
       }
-      if (path === 'KUBECONFIG') kc.loadFromDefault();
+      if (path === 'KUBECONFIG') loadKubeconfigList(k8s, kc, (process.env.KUBECONFIG ?? '').split(delimiter));
       else kc.loadFromFile(path);
     } catch (err) {
       if (err instanceof CliError) throw err;

@@ -51,6 +51,19 @@ export function applyOutcome(httpStatus: number, before: string | undefined, aft
   return before === after ? 'unchanged' : 'configured';
 }
 
+/** The object without what changes on every write (for dry runs, where resourceVersion never moves). */
+function comparable(obj: KubeObject): unknown {
+  const { managedFields: _mf, resourceVersion: _rv, generation: _g, ...metadata } = obj.metadata;
+  const { status: _s, ...rest } = obj as KubeObject & { status?: unknown };
+  return { ...rest, metadata };
+}
+
+/** Dry run: configured when the would-be object differs from the live one. */
+export function dryRunOutcome(httpStatus: number, before: KubeObject | undefined, after: KubeObject): ApplyResult {
+  if (httpStatus === 201 || !before) return 'created';
+  return JSON.stringify(comparable(before)) === JSON.stringify(comparable(after)) ? 'unchanged' : 'configured';
+}
+
 /** The apply body: the manifest minus server-owned metadata (resourceVersion, uid…), status dropped. */
 export function applyBody(obj: KubeObject, namespace: string | undefined): KubeObject {
   const { resourceVersion: _rv, uid: _uid, creationTimestamp: _ct, generation: _g, managedFields: _mf, deletionTimestamp: _dt, ...metadata } = obj.metadata;
@@ -66,7 +79,8 @@ export async function applyOne(client: Client, m: Manifest, namespace: string | 
     contentType: 'application/apply-patch+yaml',
     query: { fieldManager: FIELD_MANAGER, force: opts.force || undefined, dryRun: opts.dryRun ? 'All' : undefined },
   });
-  return { result: applyOutcome(res.status, before?.metadata.resourceVersion, res.body.metadata?.resourceVersion), object: res.body };
+  const result = opts.dryRun ? dryRunOutcome(res.status, before, res.body) : applyOutcome(res.status, before?.metadata.resourceVersion, res.body.metadata?.resourceVersion);
+  return { result, object: res.body };
 }
 
 async function runApply(ctx: Ctx): Promise<void> {
