@@ -146,6 +146,18 @@ describe('heartbeat and state hash', () => {
     expect(differs).toMatchObject({ requestFullSync: true, fullSyncReason: expect.stringContaining('differs') });
     expect((await getNode('hash-a')).status?.stateHash).toBe(a.agent.reporter.hash.digest());
   });
+
+  it('after node-lifecycle marked the node silent (stateHash cleared, VMs Unknown), the next heartbeat brings a full sync that restores them', async () => {
+    const a = await simAgent('hash-b');
+    await createVm('hash-vm', 'hash-b');
+    await eventually(async () => (await getVm('hash-vm')).status?.phase === 'Running');
+    await a.agent.whenFullySynced();
+    // What the node-lifecycle controller does when heartbeats stop.
+    await store(NODE).guaranteedUpdate(undefined, 'hash-b', (n) => ({ ...n, status: { ...(n.status as object), stateHash: undefined } }));
+    await store(VM).guaranteedUpdate('default', 'hash-vm', (v) => ({ ...v, status: { ...(v.status as object), phase: 'Unknown' } }));
+    await eventually(async () => (await getVm('hash-vm')).status?.phase === 'Running', { timeoutMs: 10_000 });
+    await eventually(async () => (await getNode('hash-b')).status?.stateHash === a.agent.reporter.hash.digest());
+  });
 });
 
 describe('VMs and ownership on sim', () => {

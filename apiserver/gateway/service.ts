@@ -184,18 +184,22 @@ export class GatewayService {
     const req = call.request;
     const assigned = await this.#assignedPools(node);
     await this.#applyPoolReports(node, req.pools.filter((p) => assigned.includes(p.name)));
-    let acknowledged = this.#acknowledged.get(node);
     const now = this.#now();
+    let acknowledged = '';
     const written = await this.#writer.updateStatus<Node>(NODE_DEF, undefined, node, (current) => {
-      // After a gateway restart the last hash acknowledged is the one the Node status holds.
-      acknowledged ??= current.status?.stateHash ?? '';
+      // The Node's stateHash is what a full sync established; node-lifecycle clears it when the
+      // node went silent (its VMs are Unknown), and then only a full sync may set things right.
+      // Within that, the hash of the agent's latest accepted report (after a gateway restart:
+      // the stored one).
+      const stored = current.status?.stateHash ?? '';
+      acknowledged = stored ? (this.#acknowledged.get(node) ?? stored) : '';
       return heartbeatStatus(current.status, req, node, call.getPeer(), acknowledged, assigned, now);
     });
     if (!written) throw errors.notFound({ group: 'quantix.io', resource: 'nodes', kind: 'Node', name: node });
     const requestFullSync = !acknowledged || acknowledged !== req.stateHash;
     return {
       requestFullSync,
-      fullSyncReason: requestFullSync ? (acknowledged ? `state hash ${req.stateHash} differs from the last one acknowledged (${acknowledged})` : 'no state acknowledged yet') : '',
+      fullSyncReason: requestFullSync ? (acknowledged ? `state hash ${req.stateHash} differs from the last one acknowledged (${acknowledged})` : 'no full state acknowledged for this node') : '',
       assignedPools: assigned,
     };
   }
@@ -371,7 +375,10 @@ export class GatewayService {
     });
 
     await this.#applyPoolReports(node, req.pools, true);
-    if (req.stateHash) this.#acknowledged.set(node, req.stateHash);
+    if (req.stateHash) {
+      this.#acknowledged.set(node, req.stateHash);
+      await this.#writer.updateStatus<Node>(NODE_DEF, undefined, node, (current) => ({ ...(current.status ?? {}), stateHash: req.stateHash }));
+    }
     this.#log.info('full state sync', { node, domains: req.vms.length, pools: req.pools.length, ...counts });
     return counts;
   }
