@@ -219,6 +219,22 @@ describe('web UI in Chromium', () => {
     await shot(page, 'pool-hosts-error');
   });
 
+  it('assigns a pool to a node and unassigns it again', async () => {
+    await clientNavigate(page, '/pools/backup?tab=nodes');
+    await page.getByTestId('assign-hv-1').click();
+    await page.getByTestId('confirm-ok').click();
+    await eventually(async () => (await cluster.must(['get', 'sp', 'backup', '-o', 'jsonpath={.spec.assignedNodes}'])) === '["hv-1","hv-2"]', { message: 'assigned in the API' });
+    await page.getByTestId('unassign-hv-1').waitFor();
+    await clientNavigate(page, '/pools/backup');
+    await eventually(async () => (await page.locator('[data-testid="pool-hosts"] tr[data-node="hv-1"] [data-phase="HEALTHY"]').count()) === 1, { timeoutMs: 15_000, message: 'hv-1 reports backup healthy' });
+    await clientNavigate(page, '/pools/backup?tab=nodes');
+    await page.getByTestId('unassign-hv-1').click();
+    await page.getByTestId('confirm-ok').click();
+    await eventually(async () => (await cluster.must(['get', 'sp', 'backup', '-o', 'jsonpath={.spec.assignedNodes}'])) === '["hv-2"]', { message: 'unassigned in the API' });
+    await page.getByTestId('assign-hv-1').waitFor();
+    await shot(page, 'pool-assignment');
+  });
+
   it('browses a pool’s files: a file created on disk is listed', async () => {
     mkdirSync(join(cluster.poolDir, 'local', 'iso'), { recursive: true });
     writeFileSync(join(cluster.poolDir, 'local', 'iso', 'debian-12.iso'), Buffer.alloc(3 * 1024 * 1024));
@@ -241,7 +257,7 @@ describe('web UI in Chromium', () => {
     await page.getByTestId('filter-kind').selectOption('VirtualMachine');
     await eventually(() => page.url().includes('kind=VirtualMachine'));
     await page.getByTestId('filter-object').fill('late-1');
-    expect(await page.getByTestId('event-table').getAttribute('data-rows')).toBe('0');
+    await eventually(async () => (await page.getByTestId('event-table').getAttribute('data-rows')) === '0', { message: 'no event about late-1 yet' });
     await cluster.must(['apply', '-f', '-'], vmYaml('late-1'));
     // Once the server has an event about late-1, the page shows it within 2 s.
     await eventually(async () => (await cluster.must(['get', 'events', '--field-selector', 'involvedObject.name=late-1', '-o', 'name'])).trim() !== '', { timeoutMs: 20_000, intervalMs: 200, message: 'an event about late-1 on the server' });

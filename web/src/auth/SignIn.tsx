@@ -25,7 +25,7 @@ export function SignIn({ error, busy, onSignIn }: SignInProps) {
           {busy ? 'Signing in…' : 'Sign in'}
         </button>
         <p className="muted small">
-          Tokens are in <code>.quantix/tokens.csv</code> (first column) after <code>make up</code>. The token stays in this tab only (sessionStorage).
+          After <code>make up</code>, tokens are the first column of <code>.quantix/tokens.csv</code>, e.g. <code>grep ,admin, .quantix/tokens.csv | cut -d, -f1</code> (or <code>,viewer,</code> for read-only). The token stays in this tab only (sessionStorage).
         </p>
       </form>
     </div>

@@ -1,6 +1,7 @@
 import type { ReactNode } from 'react';
 import { NavLink } from 'react-router';
 import { useSession } from '../auth/session.js';
+import { useOverallConnection } from '../live/use-live-list.js';
 import { ConnectionBadge } from './ConnectionBadge.js';
 
 const NAV = [
@@ -13,6 +14,7 @@ const NAV = [
 
 export function Layout({ children }: { children: ReactNode }) {
   const { canWrite, signOut } = useSession();
+  const connection = useOverallConnection();
   return (
     <div className="shell">
       <nav className="sidebar" aria-label="Main">
@@ -36,7 +38,18 @@ export function Layout({ children }: { children: ReactNode }) {
             Sign out
           </button>
         </header>
-        <main className="content">{children}</main>
+        <main className="content">
+          {connection === 'error' && (
+            <div className="error-banner" role="alert" data-testid="auth-banner">
+              The API server refuses this token for some views (401/403); the affected pages say which. If the token was revoked,{' '}
+              <button type="button" className="link" onClick={signOut}>
+                sign in again
+              </button>
+              .
+            </div>
+          )}
+          {children}
+        </main>
       </div>
     </div>
   );
