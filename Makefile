@@ -24,9 +24,8 @@ WEB_TYPECHECK_STAMP := node_modules/.cache/quantix-web/typecheck.stamp
 WEB_TYPECHECK_INPUTS := $(shell find web/src web/e2e api-types apiserver agent controllers hack logging -name '*.ts' -o -name '*.tsx' 2>/dev/null) $(wildcard web/*.ts) web/tsconfig.json web/tsconfig.e2e.json package-lock.json
 typecheck-web: $(WEB_TYPECHECK_STAMP)
 $(WEB_TYPECHECK_STAMP): $(WEB_TYPECHECK_INPUTS)
-	@node_modules/.bin/tsc -p web/tsconfig.json
-	@node_modules/.bin/tsc -p web/tsconfig.e2e.json
-	@mkdir -p $(@D) && touch $@
+	@started=$$(date +%s.%N) && node_modules/.bin/tsc -p web/tsconfig.json && node_modules/.bin/tsc -p web/tsconfig.e2e.json && \
+	  mkdir -p $(@D) && touch -d @$$started $@  # stamped with the start time: an edit made during the check reruns it
 
 # web/dist (served by the apiserver at /ui/) is rebuilt only when a source it bundles changed.
 WEB_SOURCES := $(shell find web/src api-types controllers -name '*.ts*' -not -name '*.test.ts' -not -name '*.test.tsx' 2>/dev/null) web/index.html web/vite.config.ts package-lock.json
