@@ -25,6 +25,10 @@ const HELP = `quantix-controller-manager: controllers for Quantix (scheduler, vm
   --node-grace-period D        heartbeat grace before a node is Unknown (default 40s)
   --cpu-overcommit N           vCPUs per host core for scheduling (default 4)
   --memory-overcommit N        guest bytes per host byte for scheduling (default 1)
+  --kube-api-qps N, --kube-api-burst N
+                               client-side rate limit of the shared client (default 100, 200)
+  --scheduler-api-qps N, --scheduler-api-burst N
+                               the scheduler's own client (default 500, 1000)
   --log-level LEVEL            error | warn | info | debug
 `;
 
@@ -58,6 +62,10 @@ async function main(): Promise<number> {
       'node-grace-period': { type: 'string' },
       'cpu-overcommit': { type: 'string' },
       'memory-overcommit': { type: 'string' },
+      'kube-api-qps': { type: 'string' },
+      'kube-api-burst': { type: 'string' },
+      'scheduler-api-qps': { type: 'string' },
+      'scheduler-api-burst': { type: 'string' },
       'log-level': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -78,6 +86,12 @@ async function main(): Promise<number> {
     kubeconfig,
     identity,
     enabled,
+    api: {
+      qps: positive('--kube-api-qps', values['kube-api-qps'], 100),
+      burst: positive('--kube-api-burst', values['kube-api-burst'], 200),
+      schedulerQps: positive('--scheduler-api-qps', values['scheduler-api-qps'], 500),
+      schedulerBurst: positive('--scheduler-api-burst', values['scheduler-api-burst'], 1000),
+    },
     scheduler: { config: { cpuOvercommit: positive('--cpu-overcommit', values['cpu-overcommit'], 4), memoryOvercommit: positive('--memory-overcommit', values['memory-overcommit'], 1) } },
     nodelifecycle: { gracePeriodMs: duration('--node-grace-period', values['node-grace-period'], 40_000) },
     leaderElection: values['leader-elect']

@@ -33,8 +33,18 @@ export function controllerSetups(options: ControllersOptions = {}): ControllerSe
   return out;
 }
 
+export interface ApiRateLimits {
+  /** Shared client (informers, events, vm/storagepool/nodelifecycle writes): default 100 QPS, burst 200. */
+  qps?: number;
+  burst?: number;
+  /** The scheduler's own client: default 500 QPS, burst 1000 (binds must not wait behind status writes). */
+  schedulerQps?: number;
+  schedulerBurst?: number;
+}
+
 export interface StartOptions extends ControllersOptions {
   kubeconfig: string;
+  api?: ApiRateLimits;
   identity?: string;
   logger?: Logger;
   /** Omit for a single replica without leader election. */
@@ -49,7 +59,14 @@ export function defaultIdentity(): string {
 export async function startControllerManager(options: StartOptions): Promise<{ manager: ControllerManager; client: { close(): void } }> {
   const identity = options.identity ?? defaultIdentity();
   const logger = (options.logger ?? createLogger('controller-manager')).child({ identity });
-  const client = await HttpApiClient.fromFile(options.kubeconfig, { userAgent: 'quantix-controller-manager', maxSockets: 32 });
+  const api = options.api ?? {};
+  const client = await HttpApiClient.fromFile(options.kubeconfig, { userAgent: 'quantix-controller-manager', maxSockets: 32, qps: api.qps ?? 100, burst: api.burst ?? 200 });
+  const schedulerClient = await HttpApiClient.fromFile(options.kubeconfig, {
+    userAgent: 'quantix-controller-manager/scheduler',
+    maxSockets: 32,
+    qps: api.schedulerQps ?? 500,
+    burst: api.schedulerBurst ?? 1000,
+  });
   const leaseClient = options.leaderElection
     ? await HttpApiClient.fromFile(options.kubeconfig, { userAgent: 'quantix-controller-manager/leader-election', maxSockets: 2, requestTimeoutMs: 5_000 })
     : undefined;
@@ -60,6 +77,7 @@ export async function startControllerManager(options: StartOptions): Promise<{ m
     controllers: controllerSetups(options),
     leaderElection: options.leaderElection,
     leaderElectionClient: leaseClient,
+    controllerClients: { scheduler: schedulerClient },
   });
   await manager.start();
   return {
@@ -67,6 +85,7 @@ export async function startControllerManager(options: StartOptions): Promise<{ m
     client: {
       close: () => {
         client.close();
+        schedulerClient.close();
         leaseClient?.close();
       },
     },

@@ -29,6 +29,7 @@ export const NODELIFECYCLE_CONTROLLER = 'nodelifecycle';
 
 export function nodeLifecycleController(options: NodeLifecycleOptions = {}): ControllerSetup {
   return (ctx) => {
+    const client = ctx.clientFor(NODELIFECYCLE_CONTROLLER);
     const grace = options.gracePeriodMs ?? DEFAULT_GRACE_PERIOD_MS;
     const now = options.now ?? Date.now;
     const nodes = ctx.informers.informerFor<Node>(Nodes);
@@ -73,21 +74,21 @@ export function nodeLifecycleController(options: NodeLifecycleOptions = {}): Con
           pools: pools.store.list().filter((p) => p.status?.hosts?.[name]),
         });
         if (plan.status) {
-          await commitStatus(ctx.client, Nodes, node, plan.status);
+          await commitStatus(client, Nodes, node, plan.status);
           for (const e of plan.events) events.record(node, e);
           log.info(plan.status.conditions?.find((c) => c.type === 'Ready')?.status === 'Unknown' ? 'node stopped heartbeating' : 'node heartbeating again', { node: name });
         }
         for (const vm of plan.unknownVms) {
           try {
             // Only the phase: a scalar, no array replaced, no resourceVersion guard needed.
-            await ctx.client.patch(VirtualMachines, vm.metadata.namespace, vm.metadata.name!, { status: { phase: 'Unknown' } }, { subresource: 'status' });
+            await client.patch(VirtualMachines, vm.metadata.namespace, vm.metadata.name!, { status: { phase: 'Unknown' } }, { subresource: 'status' });
           } catch (err) {
             if (!isNotFound(err)) throw err;
           }
         }
         for (const { pool, host } of plan.poolHosts) {
           try {
-            await ctx.client.patch(StoragePools, undefined, pool.metadata.name!, { status: { hosts: { [name]: host } } }, { subresource: 'status' });
+            await client.patch(StoragePools, undefined, pool.metadata.name!, { status: { hosts: { [name]: host } } }, { subresource: 'status' });
           } catch (err) {
             if (!isNotFound(err)) throw err;
           }

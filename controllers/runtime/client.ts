@@ -16,6 +16,7 @@ import { KubeConfig, Watch } from '@kubernetes/client-node';
 import type { KubeObject, Status } from '../../api-types/meta.js';
 import type { ResourceRef } from './resources.js';
 import { resourcePath } from './resources.js';
+import { TokenBucket } from './tokenbucket.js';
 
 /** A failed API call, carrying the server's Status (code 409 = conflict, 404 = not found…). */
 export class ApiError extends Error {
@@ -98,6 +99,12 @@ export interface HttpApiClientOptions {
   requestTimeoutMs?: number;
   /** Watch inactivity timeout (default 90 s; the server's bookmarks keep a quiet watch alive). */
   watchInactivityTimeoutMs?: number;
+  /**
+   * Client-side rate limit on requests (not watches), client-go's QPS/burst: protects the
+   * apiserver from a runaway loop and gives each component a fair share. Unlimited when unset.
+   */
+  qps?: number;
+  burst?: number;
 }
 
 /** The ApiClient over HTTPS, configured from a kubeconfig. */
@@ -106,7 +113,8 @@ export class HttpApiClient implements ApiClient {
   readonly #server: URL;
   readonly #agent: http.Agent;
   readonly #watch: Watch;
-  readonly #options: Required<HttpApiClientOptions>;
+  readonly #options: Required<Omit<HttpApiClientOptions, 'qps' | 'burst'>>;
+  readonly #bucket?: TokenBucket;
   #headers: Record<string, string> = {};
   #headersAt = 0;
 
@@ -126,6 +134,7 @@ export class HttpApiClient implements ApiClient {
       requestTimeoutMs: options.requestTimeoutMs ?? 30_000,
       watchInactivityTimeoutMs: options.watchInactivityTimeoutMs ?? 90_000,
     };
+    if (options.qps) this.#bucket = new TokenBucket(options.qps, options.burst ?? Math.max(1, Math.ceil(options.qps * 2)));
     this.#watch = new Watch(kc);
     // The inactivity timeout is private in the typings but meant to be tuned (public in the JS).
     (this.#watch as unknown as { requestTimeoutMs: number }).requestTimeoutMs = this.#options.watchInactivityTimeoutMs;
@@ -227,6 +236,7 @@ export class HttpApiClient implements ApiClient {
   }
 
   async #request(method: string, path: string, body?: unknown, query?: URLSearchParams, contentType = 'application/json'): Promise<unknown> {
+    if (this.#bucket) await this.#bucket.take();
     const url = new URL(this.#server.pathname.replace(/\/$/, '') + path, this.#server);
     if (query) url.search = query.toString();
     const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));

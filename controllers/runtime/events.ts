@@ -20,6 +20,7 @@ import { realClock } from './clock.js';
 import type { ApiClient } from './client.js';
 import { isNotFound } from './client.js';
 import { Events } from './resources.js';
+import { TokenBucket } from './tokenbucket.js';
 
 export interface EventSpec {
   type: EventType;
@@ -64,49 +65,12 @@ export class EventRecorder implements Recorder {
   readonly #chains = new Map<string, Promise<void>>();
   readonly #pending = new Set<Promise<void>>();
   readonly stats = { created: 0, bumped: 0, failed: 0, dropped: 0 };
-  #tokens: number;
-  #tokensAt: number;
-  #tokenWaiters: (() => void)[] = [];
-  #cancelRefill?: () => void;
+  readonly #bucket: TokenBucket;
 
   constructor(options: EventRecorderOptions) {
     this.#o = options;
     this.#clock = options.clock ?? realClock;
-    this.#tokens = options.burst ?? 100;
-    this.#tokensAt = this.#clock.now();
-  }
-
-  /** Waits for a write token (token bucket: qps, burst). */
-  #take(): Promise<void> {
-    const qps = this.#o.qps ?? 25;
-    const burst = this.#o.burst ?? 100;
-    const now = this.#clock.now();
-    this.#tokens = Math.min(burst, this.#tokens + ((now - this.#tokensAt) / 1000) * qps);
-    this.#tokensAt = now;
-    if (this.#tokens >= 1 && this.#tokenWaiters.length === 0) {
-      this.#tokens -= 1;
-      return Promise.resolve();
-    }
-    return new Promise((resolve) => {
-      this.#tokenWaiters.push(resolve);
-      this.#scheduleRefill(qps, burst);
-    });
-  }
-
-  #scheduleRefill(qps: number, burst: number): void {
-    if (this.#cancelRefill) return;
-    const wait = Math.max(1, Math.ceil(((1 - this.#tokens) / qps) * 1000));
-    this.#cancelRefill = this.#clock.setTimer(() => {
-      this.#cancelRefill = undefined;
-      const now = this.#clock.now();
-      this.#tokens = Math.min(burst, this.#tokens + ((now - this.#tokensAt) / 1000) * qps);
-      this.#tokensAt = now;
-      while (this.#tokens >= 1 && this.#tokenWaiters.length) {
-        this.#tokens -= 1;
-        this.#tokenWaiters.shift()!();
-      }
-      if (this.#tokenWaiters.length) this.#scheduleRefill(qps, burst);
-    }, wait);
+    this.#bucket = new TokenBucket(options.qps ?? 25, options.burst ?? 100, this.#clock);
   }
 
   /** A recorder reporting as another component (shares the aggregation cache). */
@@ -132,7 +96,7 @@ export class EventRecorder implements Recorder {
     const key = [ref.uid ?? `${ref.namespace}/${ref.name}`, ref.kind, ev.type, ev.reason, ev.message, component].join('\u0000');
     const previous = this.#chains.get(key) ?? Promise.resolve();
     const now = new Date(this.#clock.now()).toISOString();
-    const next = previous.then(() => this.#take()).then(() => this.#send(key, ref, ev, component, now)).catch((err: unknown) => {
+    const next = previous.then(() => this.#bucket.take()).then(() => this.#send(key, ref, ev, component, now)).catch((err: unknown) => {
       this.stats.failed++;
       this.#o.logger?.warn('could not record event', { reason: ev.reason, object: `${ref.kind}/${ref.name}`, error: (err as Error)?.message ?? String(err) });
     });

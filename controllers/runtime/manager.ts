@@ -58,7 +58,10 @@ export class SharedInformerFactory {
 }
 
 export interface ManagerContext {
+  /** The shared client (informers' lists and watches, events). */
   client: ApiClient;
+  /** The client a controller writes with (its own rate limit), default `client`. */
+  clientFor(controller: string): ApiClient;
   informers: SharedInformerFactory;
   events: EventRecorder;
   logger: Logger;
@@ -81,6 +84,8 @@ export interface ManagerOptions {
    * renew deadline.
    */
   leaderElectionClient?: ApiClient;
+  /** Per-controller clients for writes, by controller name (e.g. a scheduler with its own QPS). */
+  controllerClients?: Record<string, ApiClient>;
 }
 
 export class ControllerManager {
@@ -102,6 +107,7 @@ export class ControllerManager {
     const events = new EventRecorder({ client: options.client, component: 'quantix-controller-manager', instance: options.identity, logger: this.#log });
     this.context = {
       client: options.client,
+      clientFor: (name) => options.controllerClients?.[name] ?? options.client,
       informers: new SharedInformerFactory(options.client, this.#log),
       events,
       logger: this.#log,

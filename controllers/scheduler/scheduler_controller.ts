@@ -51,6 +51,7 @@ function poolSchedulingView(p: StoragePool): unknown {
 
 export function schedulerController(options: SchedulerOptions = {}): ControllerSetup {
   return (ctx) => {
+    const client = ctx.clientFor(SCHEDULER);
     const config: SchedulerConfig = { ...DEFAULT_SCHEDULER_CONFIG, ...options.config };
     const vms = ctx.informers.informerFor<VirtualMachine>(VirtualMachines);
     const nodes = ctx.informers.informerFor<Node>(Nodes);
@@ -89,7 +90,7 @@ export function schedulerController(options: SchedulerOptions = {}): ControllerS
             const nodeName = plan.bind;
             usage.assume(key, vm, nodeName); // synchronously, before any await: the next decision sees it
             try {
-              await ctx.client.patch(
+              await client.patch(
                 VirtualMachines,
                 vm.metadata.namespace,
                 vm.metadata.name!,
@@ -103,7 +104,7 @@ export function schedulerController(options: SchedulerOptions = {}): ControllerS
               // Our copy was stale: read the VM fresh and decide again, once.
               const { namespace, name } = splitKey(key);
               try {
-                vm = await ctx.client.get<VirtualMachine>(VirtualMachines, namespace, name);
+                vm = await client.get<VirtualMachine>(VirtualMachines, namespace, name);
               } catch (getErr) {
                 if (isNotFound(getErr)) return done();
                 throw getErr;
@@ -116,7 +117,7 @@ export function schedulerController(options: SchedulerOptions = {}): ControllerS
             log.debug('bound', { node: nodeName });
             return done();
           }
-          if (plan.status) await commitStatus(ctx.client, VirtualMachines, vm, plan.status);
+          if (plan.status) await commitStatus(client, VirtualMachines, vm, plan.status);
           for (const e of plan.events) events.record(vm, e);
           return plan.requeueAfterMs ? requeueAfter(plan.requeueAfterMs) : done();
         }

@@ -19,6 +19,7 @@ export const STORAGEPOOL_CONTROLLER = 'storagepool';
 
 export function storagePoolController(options: StoragePoolControllerOptions = {}): ControllerSetup {
   return (ctx) => {
+    const client = ctx.clientFor(STORAGEPOOL_CONTROLLER);
     const pools = ctx.informers.informerFor<StoragePool>(StoragePools);
     const events = ctx.events.forComponent('quantix-storagepool-controller');
     const controller = new Controller({
@@ -31,7 +32,7 @@ export function storagePoolController(options: StoragePoolControllerOptions = {}
         const pool = pools.store.get(key);
         if (!pool) return done();
         const plan = planPool(pool, Date.now());
-        await commitStatus(ctx.client, StoragePools, pool, plan.status);
+        await commitStatus(client, StoragePools, pool, plan.status);
         for (const e of plan.events) events.record(pool, e);
         return done();
       },

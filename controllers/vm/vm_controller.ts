@@ -31,6 +31,7 @@ export const VM_CONTROLLER = 'vm';
 
 export function vmController(options: VmControllerOptions = {}): ControllerSetup {
   return (ctx) => {
+    const client = ctx.clientFor(VM_CONTROLLER);
     const vms = ctx.informers.informerFor<VirtualMachine>(VirtualMachines);
     const nodes = ctx.informers.informerFor<Node>(Nodes);
     indexVmsByNode(vms);
@@ -53,7 +54,7 @@ export function vmController(options: VmControllerOptions = {}): ControllerSetup
         if (plan.finalizers) {
           try {
             // Guarded by resourceVersion: the list is replaced whole.
-            current = await ctx.client.patch<VirtualMachine>(VirtualMachines, vm.metadata.namespace, vm.metadata.name!, {
+            current = await client.patch<VirtualMachine>(VirtualMachines, vm.metadata.namespace, vm.metadata.name!, {
               metadata: { resourceVersion: vm.metadata.resourceVersion, finalizers: plan.finalizers },
             });
           } catch (err) {
@@ -68,7 +69,7 @@ export function vmController(options: VmControllerOptions = {}): ControllerSetup
         }
         // The status was computed from `vm`; the finalizer write only moved metadata, so
         // it is still right for `current` (whose resourceVersion guards the patch).
-        await commitStatus(ctx.client, VirtualMachines, { ...current, status: vm.status }, plan.status);
+        await commitStatus(client, VirtualMachines, { ...current, status: vm.status }, plan.status);
         for (const e of plan.events) events.record(vm, e);
         return plan.requeueAfterMs ? requeueAfter(plan.requeueAfterMs) : done();
       },
