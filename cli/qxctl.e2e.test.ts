@@ -10,6 +10,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Event, Node, StoragePool, VirtualMachine } from '../api-types/generated/types.js';
@@ -76,6 +77,18 @@ spec:
     path: /var/lib/quantix/pools/${name}
   assignedNodes: ${JSON.stringify(nodes)}
 `;
+
+/** A local port nothing listens on. */
+function closedPort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
 
 const lines = (text: string) => text.split('\n').filter(Boolean);
 
@@ -514,11 +527,13 @@ describe('qxctl against the apiserver', () => {
   }, SLOW);
 
   it('kubeconfig handling and auth failures: contexts, forbidden, unauthorized, unreachable', async () => {
+    await Promise.all([qx(['apply', '-f', '-'], { input: vmYaml('kc-web') }), qx(['apply', '-n', 'kc', '-f', '-'], { input: vmYaml('kc-api') })]);
+    await api.create<Node>(Nodes, { apiVersion: 'quantix.io/v1alpha1', kind: 'Node', metadata: { name: 'kc-node' }, spec: {} });
     // KUBECONFIG with two files is merged; the first file's context is current.
     const both = `${env.kubeconfig}:${env.viewerKubeconfig}`;
-    let r = await qx(['get', 'vm', 'web', '-o', 'name'], { kubeconfig: both });
-    expect(r.stdout).toBe('virtualmachine.quantix.io/web\n');
-    r = await qx(['--context', 'viewer@quantix', 'node', 'cordon', 'node-a'], { kubeconfig: both });
+    let r = await qx(['get', 'vm', 'kc-web', '-o', 'name'], { kubeconfig: both });
+    expect(r.stdout).toBe('virtualmachine.quantix.io/kc-web\n');
+    r = await qx(['--context', 'viewer@quantix', 'node', 'cordon', 'kc-node'], { kubeconfig: both });
     expect(r.code).toBe(6);
     expect(r.stderr).toMatch(/^Error from server \(Forbidden\): /);
     r = await qx(['get', 'vm', '--context', 'nobody'], { kubeconfig: both });
@@ -526,23 +541,27 @@ describe('qxctl against the apiserver', () => {
     expect(r.stderr).toContain('context "nobody" does not exist');
 
     // The context's namespace is the default namespace.
-    const prodConfig = file('prod.kubeconfig', renderKubeconfig({ server: env.apiserver.url, caCertPem: env.caCertPem, token: env.tokens.admin, user: 'admin', namespace: 'prod' }));
-    r = await qx(['--kubeconfig', prodConfig, 'get', 'vm', '-o', 'name'], { kubeconfig: '/nonexistent' });
-    expect(r.stdout).toBe('virtualmachine.quantix.io/api\n');
+    const kcConfig = file('kc.kubeconfig', renderKubeconfig({ server: env.apiserver.url, caCertPem: env.caCertPem, token: env.tokens.admin, user: 'admin', namespace: 'kc' }));
+    r = await qx(['--kubeconfig', kcConfig, 'get', 'vm', '-o', 'name'], { kubeconfig: '/nonexistent' });
+    expect(r.stdout).toBe('virtualmachine.quantix.io/kc-api\n');
 
     const badToken = file('bad.kubeconfig', renderKubeconfig({ server: env.apiserver.url, caCertPem: env.caCertPem, token: 'wrong', user: 'x' }));
     r = await qx(['get', 'vm'], { kubeconfig: badToken });
     expect(r.code).toBe(6);
     expect(r.stderr).toMatch(/^Error from server \(Unauthorized\)/);
 
-    const down = file('down.kubeconfig', renderKubeconfig({ server: 'https://127.0.0.1:1', caCertPem: env.caCertPem, token: 'x', user: 'x' }));
+    const port = await closedPort();
+    const down = file('down.kubeconfig', renderKubeconfig({ server: `https://127.0.0.1:${port}`, caCertPem: env.caCertPem, token: 'x', user: 'x' }));
     r = await qx(['get', 'vm'], { kubeconfig: down });
     expect(r.code).toBe(8);
-    expect(r.stderr).toBe('error: cannot connect to the server at https://127.0.0.1:1: connection refused — is it running? (check KUBECONFIG / --kubeconfig)\n');
+    expect(r.stderr).toBe(`error: cannot connect to the server at https://127.0.0.1:${port}: connection refused — is it running? (check KUBECONFIG / --kubeconfig)\n`);
 
     r = await qx(['get', 'vm'], { kubeconfig: join(env.dataDir, 'nope.kubeconfig') });
     expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/kubeconfig .*nope.kubeconfig does not exist/);
+    expect(r.stderr).toMatch(/^error: none of the KUBECONFIG files exist \(.*nope.kubeconfig\)/);
+    r = await qx(['get', 'vm', '--kubeconfig', join(env.dataDir, 'nope.kubeconfig')]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/^error: kubeconfig .*nope.kubeconfig does not exist/);
   }, SLOW);
 
   it('completion: scripts, and names from the server', async () => {
@@ -553,8 +572,9 @@ describe('qxctl against the apiserver', () => {
     expect(syntax.code).toBe(0);
     const zsh = await qx(['completion', 'zsh']);
     expect(zsh.stdout).toContain('#compdef qxctl');
-    const names = await qx(['__complete', 'vm', 'start', '']);
-    expect(lines(names.stdout)).toEqual(expect.arrayContaining(['web', 'db']));
+    await qx(['apply', '-n', 'comp', '-f', '-'], { input: `${vmYaml('comp-a')}---\n${vmYaml('comp-b')}` });
+    const names = await qx(['__complete', '-n', 'comp', 'vm', 'start', '']);
+    expect(lines(names.stdout)).toEqual(['comp-a', 'comp-b']);
     const verbs = await qx(['__complete', '']);
     expect(lines(verbs.stdout)).toEqual(expect.arrayContaining(['apply', 'get', 'vm', 'pool']));
   }, SLOW);
