@@ -229,7 +229,7 @@ export class HttpApiClient implements ApiClient {
   async #authHeaders(): Promise<Record<string, string>> {
     // Exec and OIDC credentials expire: refresh the headers every minute.
     if (Date.now() - this.#headersAt > 60_000) {
-      this.#headers = (await agentFor(this.#kc, 0, false)).headers;
+      this.#headers = (await authHeaders(this.#kc)).headers;
       this.#headersAt = Date.now();
     }
     return this.#headers;
@@ -283,14 +283,22 @@ function withGVK<T extends KubeObject>(r: ResourceRef, obj: T): T {
   return { ...obj, apiVersion: r.group ? `${r.group}/${r.version}` : r.version, kind: r.kind };
 }
 
-async function agentFor(kc: KubeConfig, maxSockets: number, makeAgent = true): Promise<{ agent: http.Agent; headers: Record<string, string> }> {
+/** The credentials of the kubeconfig's current user as request headers (token, basic auth, exec/OIDC plugins). */
+async function authHeaders(kc: KubeConfig): Promise<{ headers: Record<string, string>; tls: https.RequestOptions }> {
   const opts: https.RequestOptions = {};
   await kc.applyToHTTPSOptions(opts);
   const headers: Record<string, string> = {};
   for (const [k, v] of Object.entries(opts.headers ?? {})) if (v !== undefined) headers[k] = String(v);
   if (opts.auth) headers.Authorization = `Basic ${Buffer.from(opts.auth).toString('base64')}`;
+  return { headers, tls: opts };
+}
+
+/** One keep-alive agent for every request of this client (TLS from the kubeconfig). */
+async function agentFor(kc: KubeConfig, maxSockets: number): Promise<{ agent: http.Agent; headers: Record<string, string> }> {
+  const { headers, tls } = await authHeaders(kc);
   const server = kc.getCurrentCluster()?.server ?? '';
-  const agentOptions = { keepAlive: true, maxSockets: maxSockets || 32, ca: opts.ca, cert: opts.cert, key: opts.key, rejectUnauthorized: opts.rejectUnauthorized, servername: opts.servername };
-  const agent = !makeAgent ? (undefined as unknown as http.Agent) : server.startsWith('http:') ? new http.Agent({ keepAlive: true, maxSockets: agentOptions.maxSockets }) : new https.Agent(agentOptions);
+  const agent = server.startsWith('http:')
+    ? new http.Agent({ keepAlive: true, maxSockets })
+    : new https.Agent({ keepAlive: true, maxSockets, ca: tls.ca, cert: tls.cert, key: tls.key, rejectUnauthorized: tls.rejectUnauthorized, servername: tls.servername });
   return { agent, headers };
 }

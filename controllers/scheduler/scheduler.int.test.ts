@@ -100,6 +100,18 @@ describe('scheduler (integration)', () => {
     );
   });
 
+  it('converged VMs cost no writes: every controller reconciles them again and nothing changes', async () => {
+    await eventually(async () => expect((await getVm('fast-1')).status?.phase).toBe('Scheduled'));
+    const before = (await getVm('fast-1')).metadata.resourceVersion;
+    for (const c of manager.controllers) {
+      const n = c.stats.reconciles;
+      c.enqueue('default/fast-1');
+      await eventually(() => c.stats.reconciles > n);
+      await c.queue.drained();
+    }
+    expect((await getVm('fast-1')).metadata.resourceVersion).toBe(before);
+  });
+
   it('a cordoned node gets no new VMs', async () => {
     const node = await client.get(Nodes, undefined, 'node-c');
     await client.patch(Nodes, undefined, 'node-c', { metadata: { resourceVersion: node.metadata.resourceVersion }, spec: { unschedulable: true } });
