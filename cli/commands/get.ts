@@ -180,32 +180,32 @@ async function runWatch(ctx: Ctx, client: Client, target: ResourceTarget): Promi
   const controller = new AbortController();
   process.once('SIGINT', () => controller.abort());
   await listWatch<ServerTable | { items: KubeObject[] }, ServerTable | KubeObject>(
-      client,
-      resourcePath(def, namespace),
-      query,
-      {
-        onList: (list, relist) => {
-          const skip = first && watchOnly;
-          first = false;
-          if (asTable) {
-            const table = list as ServerTable;
-            if (table.columnDefinitions?.length) columns = table.columnDefinitions;
-            if (skip) return;
-            if (table.rows.length === 0 && !relist) {
-              ctx.io.err(noResourcesMessage(client, [target], allNamespaces));
-              return;
-            }
-            printTable(table, true);
-          } else if (!skip) {
-            for (const obj of (list as { items: KubeObject[] }).items) printObject(obj);
+    client,
+    resourcePath(def, namespace),
+    query,
+    {
+      onList: (list, relist) => {
+        const skip = first && watchOnly;
+        first = false;
+        if (asTable) {
+          const table = list as ServerTable;
+          if (table.columnDefinitions?.length) columns = table.columnDefinitions;
+          if (skip) return;
+          if (table.rows.length === 0 && !relist) {
+            ctx.io.err(noResourcesMessage(client, [target], allNamespaces));
+            return;
           }
-        },
-        onEvent: (event) => {
-          if (asTable) printTable(event.object as ServerTable, true);
-          else printObject(event.object as KubeObject);
-        },
-        onReconnect: (reason) => ctx.io.err(`(watch: ${reason})`),
+          printTable(table, true);
+        } else if (!skip) {
+          for (const obj of (list as { items: KubeObject[] }).items) printObject(obj);
+        }
       },
-      { accept: asTable ? TABLE_ACCEPT : 'application/json', signal: controller.signal },
-    );
+      onEvent: (event) => {
+        if (asTable) printTable(event.object as ServerTable, true);
+        else printObject(event.object as KubeObject);
+      },
+      onReconnect: (reason) => ctx.io.err(`(watch: ${reason})`),
+    },
+    { accept: asTable ? TABLE_ACCEPT : 'application/json', signal: controller.signal },
+  );
 }
