@@ -8,11 +8,12 @@ import { nodeLifecycleController, type NodeLifecycleOptions } from './nodelifecy
 import { HttpApiClient } from './runtime/client.js';
 import type { LeaderElectionTiming } from './runtime/leaderelection.js';
 import { ControllerManager, type ControllerSetup } from './runtime/manager.js';
+import { nodeAllocationController, type NodeAllocationOptions } from './scheduler/nodeallocation_controller.js';
 import { schedulerController, type SchedulerOptions } from './scheduler/scheduler_controller.js';
 import { storagePoolController, type StoragePoolControllerOptions } from './storagepool/storagepool_controller.js';
 import { vmController, type VmControllerOptions } from './vm/vm_controller.js';
 
-export const CONTROLLER_NAMES = ['scheduler', 'vm', 'storagepool', 'nodelifecycle'] as const;
+export const CONTROLLER_NAMES = ['scheduler', 'nodeallocation', 'vm', 'storagepool', 'nodelifecycle'] as const;
 export type ControllerName = (typeof CONTROLLER_NAMES)[number];
 
 export interface ControllersOptions {
@@ -21,12 +22,14 @@ export interface ControllersOptions {
   vm?: VmControllerOptions;
   storagepool?: StoragePoolControllerOptions;
   nodelifecycle?: NodeLifecycleOptions;
+  nodeallocation?: NodeAllocationOptions;
 }
 
 export function controllerSetups(options: ControllersOptions = {}): ControllerSetup[] {
   const enabled = new Set(options.enabled ?? CONTROLLER_NAMES);
   const out: ControllerSetup[] = [];
   if (enabled.has('scheduler')) out.push(schedulerController(options.scheduler));
+  if (enabled.has('nodeallocation')) out.push(nodeAllocationController(options.nodeallocation));
   if (enabled.has('vm')) out.push(vmController(options.vm));
   if (enabled.has('storagepool')) out.push(storagePoolController(options.storagepool));
   if (enabled.has('nodelifecycle')) out.push(nodeLifecycleController(options.nodelifecycle));

@@ -1,7 +1,7 @@
 /**
  * Scheduler against a real etcd + apiserver, three simulated nodes.
  */
-import type { Event, VirtualMachine } from '../../api-types/generated/types.js';
+import type { Event, Node, VirtualMachine } from '../../api-types/generated/types.js';
 import { startTestApiserver, type TestApiserver } from '../../hack/testenv/apiserver.js';
 import { adminClient, poolObject, SimulatedNodeAgents, vmObject } from '../../hack/testenv/controllers.js';
 import { eventually } from '../../hack/testenv/eventually.js';
@@ -28,7 +28,11 @@ describe('scheduler (integration)', () => {
     await agents.register('node-a', { memGi: 8, pools: { fast: { health: 'HEALTHY' }, slow: { health: 'HEALTHY' } } });
     await agents.register('node-b', { memGi: 8, pools: { fast: { health: 'HEALTHY' }, slow: { health: 'HEALTHY' } } });
     await agents.register('node-c', { memGi: 64, pools: { slow: { health: 'HEALTHY' } } });
-    ({ manager, client: managerClient } = await startControllerManager({ kubeconfig: env.kubeconfig, enabled: ['scheduler', 'vm', 'storagepool'] }));
+    ({ manager, client: managerClient } = await startControllerManager({
+      kubeconfig: env.kubeconfig,
+      enabled: ['scheduler', 'nodeallocation', 'vm', 'storagepool'],
+      nodeallocation: { batchMs: 200 },
+    }));
   }, 60_000);
 
   afterAll(async () => {
@@ -98,6 +102,18 @@ describe('scheduler (integration)', () => {
       },
       { timeoutMs: 15_000 },
     );
+  });
+
+  it('node status.allocated follows the VMs bound to each node', async () => {
+    await eventually(async () => {
+      const { items } = await client.list<VirtualMachine>(VirtualMachines, { namespace: 'default' });
+      for (const name of ['node-a', 'node-b', 'node-c']) {
+        const bound = items.filter((v) => v.spec.nodeName === name);
+        const node = await client.get<Node>(Nodes, undefined, name);
+        expect(node.status?.allocated?.vmCount ?? 0).toBe(bound.length);
+        expect(node.status?.allocated?.cpu ?? 0).toBe(bound.reduce((n, v) => n + (v.spec.cpu ?? 1), 0));
+      }
+    }, { timeoutMs: 15_000 });
   });
 
   it('converged VMs cost no writes: every controller reconciles them again and nothing changes', async () => {
