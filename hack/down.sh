@@ -2,7 +2,7 @@
 # `make down`: stops what `make up` started (data in .quantix/ is kept).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-STATE="$(pwd)/.quantix"
+STATE="${QUANTIX_STATE_DIR:-$(pwd)/.quantix}"
 stopped=()
 # Reverse start order: clients first, etcd last.
 for name in agent controller-manager apiserver etcd; do

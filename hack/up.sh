@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
-STATE="$ROOT/.quantix"
+STATE="${QUANTIX_STATE_DIR:-$ROOT/.quantix}"
 ETCD_PORT=${QUANTIX_ETCD_PORT:-2379}
 ETCD_PEER_PORT=${QUANTIX_ETCD_PEER_PORT:-2380}
 API_PORT=${QUANTIX_API_PORT:-6443}
