@@ -106,10 +106,10 @@ export function PoolFiles({ pool }: { pool: StoragePool }) {
                 <td>
                   {e.type === 'dir' ? (
                     <button type="button" className="link" onClick={() => go({ path: joinPath(path, e.name) })}>
-                      📁 {e.name}/
+                      {e.name}/
                     </button>
                   ) : (
-                    <span>📄 {e.name}</span>
+                    <span>{e.name}</span>
                   )}
                 </td>
                 <td>{e.type}</td>

@@ -51,23 +51,23 @@ export function VmList() {
 
   const columns: Column<VirtualMachine>[] = [
     {
-      key: 'name', header: 'Name', width: 'minmax(220px,2fr)', sortable: true,
+      key: 'name', header: 'Name', width: 'minmax(170px,2fr)', sortable: true,
       render: (vm) => (
         <span className="cell-name">
           <Link to={`/vms/${vm.metadata.namespace}/${vm.metadata.name}`}>{vm.metadata.name}</Link> <VmBadges vm={vm} />
         </span>
       ),
     },
-    { key: 'namespace', header: 'Namespace', width: 'minmax(90px,1fr)', sortable: true, render: (vm) => vm.metadata.namespace },
-    { key: 'phase', header: 'Phase', width: '110px', sortable: true, render: (vm) => <Phase value={vm.metadata.deletionTimestamp ? 'Terminating' : vm.status?.phase} /> },
-    { key: 'node', header: 'Node', width: 'minmax(90px,1fr)', sortable: true, render: (vm) => (vmNode(vm) ? <Link to={`/nodes/${vmNode(vm)}`}>{vmNode(vm)}</Link> : <span className="muted">—</span>) },
+    { key: 'namespace', header: 'Namespace', width: 'minmax(80px,1fr)', sortable: true, render: (vm) => vm.metadata.namespace },
+    { key: 'phase', header: 'Phase', width: '96px', sortable: true, render: (vm) => <Phase value={vm.metadata.deletionTimestamp ? 'Terminating' : vm.status?.phase} /> },
+    { key: 'node', header: 'Node', width: 'minmax(70px,1fr)', sortable: true, render: (vm) => (vmNode(vm) ? <Link to={`/nodes/${vmNode(vm)}`}>{vmNode(vm)}</Link> : <span className="muted">—</span>) },
     { key: 'cpu', header: 'CPU', width: '50px', render: (vm) => vm.spec.cpu ?? 1 },
     { key: 'memory', header: 'Memory', width: '80px', render: (vm) => humanQuantity(vm.spec.memory) },
-    { key: 'origin', header: 'Origin', width: '115px', render: (vm) => vm.status?.origin ?? <span className="muted">—</span> },
-    { key: 'managed', header: 'Managed', width: '80px', render: (vm) => (isUnmanaged(vm) ? <span className="flag flag-unmanaged">no</span> : vm.status?.managed === undefined ? <span className="muted">—</span> : 'yes') },
-    { key: 'age', header: 'Age', width: '60px', sortable: true, render: (vm) => formatAge(vm.metadata.creationTimestamp, now) },
+    { key: 'origin', header: 'Origin', width: '112px', render: (vm) => vm.status?.origin ?? <span className="muted">—</span> },
+    { key: 'managed', header: 'Managed', width: '70px', render: (vm) => (isUnmanaged(vm) ? <span className="flag flag-unmanaged">no</span> : vm.status?.managed === undefined ? <span className="muted">—</span> : 'yes') },
+    { key: 'age', header: 'Age', width: '50px', sortable: true, render: (vm) => formatAge(vm.metadata.creationTimestamp, now) },
   ];
-  if (canWrite) columns.push({ key: 'actions', header: '', width: '250px', render: (vm) => <VmActionButtons vm={vm} compact /> });
+  if (canWrite) columns.push({ key: 'actions', header: '', width: '240px', render: (vm) => <VmActionButtons vm={vm} compact /> });
 
   return (
     <section>
