@@ -10,13 +10,27 @@
 // QXCTL_NO_BUNDLE=1 runs cli/main.ts through tsx instead (also the fallback when the
 // bundle cannot be built).
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { accessSync, constants, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 process.env.QXCTL_ROOT ??= root;
-const cacheDir = join(root, 'node_modules', '.cache', 'qxctl');
+/** node_modules/.cache/qxctl, or a per-checkout temp dir when node_modules is read-only. */
+function chooseCacheDir() {
+  if (process.env.QXCTL_CACHE_DIR) return process.env.QXCTL_CACHE_DIR;
+  const preferred = join(root, 'node_modules', '.cache', 'qxctl');
+  try {
+    mkdirSync(preferred, { recursive: true });
+    accessSync(preferred, constants.W_OK);
+    return preferred;
+  } catch {
+    return join(tmpdir(), `qxctl-cache-${createHash('sha256').update(root).digest('hex').slice(0, 12)}`);
+  }
+}
+const cacheDir = chooseCacheDir();
 const manifestPath = join(cacheDir, 'build.json');
 const lockPath = join(root, 'node_modules', '.package-lock.json');
 
