@@ -303,7 +303,6 @@ describe('web UI in Chromium', () => {
     // Controllers off: this is about the UI, not about scheduling a thousand VMs.
     await cluster.stopControllers();
     const store = cluster.cp.env.apiserver.context.stores.get([...cluster.cp.env.apiserver.context.served.keys()].find((d) => d.plural === 'virtualmachines')!);
-    const started = Date.now();
     for (let i = 0; i < 1_200; i += 100) {
       await Promise.all(
         Array.from({ length: 100 }, (_, j) =>
@@ -314,15 +313,12 @@ describe('web UI in Chromium', () => {
     await eventually(async () => Number(await page.getByTestId('vm-table').getAttribute('data-rows')) >= 1_200, { timeoutMs: 20_000, message: '1,200 rows known' });
     const inDom = await page.locator('[data-testid="vm-table"] [role="row"][data-key]').count();
     expect(inDom).toBeLessThan(80);
-    const t0 = Date.now();
     await page.getByTestId('filter-q').fill('bulk-1199');
     await eventually(async () => (await page.locator('[data-testid="vm-table"] [role="row"][data-key]').count()) === 1, { intervalMs: 10, message: 'filtered to one' });
-    const filterMs = Date.now() - t0;
     await page.getByTestId('filter-q').fill('');
     await page.locator('[data-testid="vm-table"] .vbody').evaluate((el) => (el.scrollTop = el.scrollHeight));
     await eventually(async () => (await page.locator('[data-testid="vm-table"] [role="row"][data-key]').count()) > 0);
     await shot(page, 'vms-1200');
-    console.log(`1,200 VMs: created in ${Date.now() - started} ms; ${inDom} rows in the DOM; name filter answered in ${filterMs} ms`);
   });
 });
 
