@@ -26,7 +26,7 @@ const HELP = `quantix-controller-manager: controllers for Quantix (scheduler, vm
   --cpu-overcommit N           vCPUs per host core for scheduling (default 4)
   --memory-overcommit N        guest bytes per host byte for scheduling (default 1)
   --kube-api-qps N, --kube-api-burst N
-                               client-side rate limit of the shared client (default 100, 200)
+                               client-side rate limit of the shared client (default 50, 100)
   --scheduler-api-qps N, --scheduler-api-burst N
                                the scheduler's own client (default 500, 1000)
   --log-level LEVEL            error | warn | info | debug
@@ -87,8 +87,8 @@ async function main(): Promise<number> {
     identity,
     enabled,
     api: {
-      qps: positive('--kube-api-qps', values['kube-api-qps'], 100),
-      burst: positive('--kube-api-burst', values['kube-api-burst'], 200),
+      qps: positive('--kube-api-qps', values['kube-api-qps'], 50),
+      burst: positive('--kube-api-burst', values['kube-api-burst'], 100),
       schedulerQps: positive('--scheduler-api-qps', values['scheduler-api-qps'], 500),
       schedulerBurst: positive('--scheduler-api-burst', values['scheduler-api-burst'], 1000),
     },

@@ -37,7 +37,7 @@ export function controllerSetups(options: ControllersOptions = {}): ControllerSe
 }
 
 export interface ApiRateLimits {
-  /** Shared client (informers, events, vm/storagepool/nodelifecycle writes): default 100 QPS, burst 200. */
+  /** Shared client (informers, events, vm/storagepool/nodelifecycle/nodeallocation writes): default 50 QPS, burst 100. */
   qps?: number;
   burst?: number;
   /** The scheduler's own client: default 500 QPS, burst 1000 (binds must not wait behind status writes). */
@@ -63,7 +63,7 @@ export async function startControllerManager(options: StartOptions): Promise<{ m
   const identity = options.identity ?? defaultIdentity();
   const logger = (options.logger ?? createLogger('controller-manager')).child({ identity });
   const api = options.api ?? {};
-  const client = await HttpApiClient.fromFile(options.kubeconfig, { userAgent: 'quantix-controller-manager', maxSockets: 32, qps: api.qps ?? 100, burst: api.burst ?? 200 });
+  const client = await HttpApiClient.fromFile(options.kubeconfig, { userAgent: 'quantix-controller-manager', maxSockets: 32, qps: api.qps ?? 50, burst: api.burst ?? 100 });
   const schedulerClient = await HttpApiClient.fromFile(options.kubeconfig, {
     userAgent: 'quantix-controller-manager/scheduler',
     maxSockets: 32,

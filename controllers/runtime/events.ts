@@ -6,7 +6,7 @@
  *
  * Recording never blocks or fails a reconcile: writes are queued, sent in the background
  * (serialized per aggregation key) and failures are logged. Events are the lowest-priority
- * writes a controller makes: they go out through a token bucket (default 25/s, burst 100)
+ * writes a controller makes: they go out through a token bucket (default 10/s, burst 100)
  * so a burst of transitions does not take API capacity from binds and status, and when
  * more than `maxPending` are waiting new ones are dropped and counted (client-go's
  * broadcaster drops on a full queue too).
@@ -44,7 +44,7 @@ export interface EventRecorderOptions {
   logger?: Logger;
   /** Aggregation keys remembered (LRU; default 4096). */
   cacheSize?: number;
-  /** Event writes per second (default 25) and burst (default 100). */
+  /** Event writes per second (default 10) and burst (default 100). */
   qps?: number;
   burst?: number;
   /** Events waiting beyond this are dropped (default 2000). */
@@ -70,7 +70,7 @@ export class EventRecorder implements Recorder {
   constructor(options: EventRecorderOptions) {
     this.#o = options;
     this.#clock = options.clock ?? realClock;
-    this.#bucket = new TokenBucket(options.qps ?? 25, options.burst ?? 100, this.#clock);
+    this.#bucket = new TokenBucket(options.qps ?? 10, options.burst ?? 100, this.#clock);
   }
 
   /** A recorder reporting as another component (shares the aggregation cache). */

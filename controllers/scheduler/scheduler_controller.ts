@@ -30,7 +30,7 @@ import { UsageTracker } from './scheduler_usage.js';
 
 export interface SchedulerOptions {
   config?: Partial<SchedulerConfig>;
-  /** Concurrent binds (default 16). Decisions are synchronous; only the bind awaits. */
+  /** Concurrent binds (default 32). Decisions are synchronous; only the bind awaits. */
   workers?: number;
   resyncPeriodMs?: number;
 }
@@ -63,7 +63,7 @@ export function schedulerController(options: SchedulerOptions = {}): ControllerS
 
     const controller = new Controller({
       name: SCHEDULER,
-      workers: options.workers ?? 16,
+      workers: options.workers ?? 32,
       logger: ctx.logger,
       resyncPeriodMs: options.resyncPeriodMs ?? 5 * 60_000,
       listKeys: () => vms.store.list().filter(needsAttention).map(keyOf),
