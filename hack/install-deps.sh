@@ -31,7 +31,9 @@ fi
 # npm packages: reinstall only when package-lock.json changed since the last install.
 if [[ ! -f node_modules/.package-lock.json || package-lock.json -nt node_modules/.package-lock.json ]]; then
   echo "install-deps: installing npm packages"
-  npm ci --no-audit --no-fund --loglevel=error >/dev/null
+  # `npm install` from the lock file rather than `npm ci`: npm 11 here writes lock files
+  # without other platforms' optional binaries (@swc/core-*, …) and `npm ci` then refuses them.
+  npm install --no-audit --no-fund --loglevel=error >/dev/null
   touch node_modules/.package-lock.json
 fi
 
