@@ -119,7 +119,7 @@ describe('CRDs', () => {
     expect(byKind.StoragePool!.spec.names.shortNames).toEqual(['sp']);
     expect(byKind.Node!.spec.names.shortNames).toEqual(['qn']);
     const vmCols = byKind.VirtualMachine!.spec.versions[0]!.additionalPrinterColumns!;
-    expect(vmCols.filter((c) => c.priority === 1).map((c) => c.name)).toEqual(['Power', 'Run-Strategy', 'Origin', 'IP']);
+    expect(vmCols.filter((c) => c.priority === 1).map((c) => c.name)).toEqual(['Power', 'Run-Strategy', 'Origin', 'Managed', 'IP']);
     const vmSpec = byKind.VirtualMachine!.spec.versions[0]!.schema.openAPIV3Schema.properties!.spec!;
     expect(vmSpec.properties!.runStrategy).toMatchObject({ default: 'Always', enum: ['Always', 'Halted', 'Manual', 'RerunOnFailure'] });
     expect(vmSpec.properties!.disks).toMatchObject({ 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['name'] });
