@@ -245,7 +245,7 @@ export class VmSyncer {
     for (const v of vm.status?.volumes ?? []) if (v.name && v.pool && !disks.has(v.name)) disks.set(v.name, v.pool);
     for (const [name, pool] of disks) {
       try {
-        await driver.deleteVolume(pool, volumeName(vm, { name }));
+        await this.#deleteVolume(pool, volumeName(vm, { name }));
       } catch (err) {
         // Gone already, or its pool is not defined here: nothing of it left to remove on this host.
         if (isHypervisorError(err, 'VolumeNotFound') || isHypervisorError(err, 'PoolNotFound')) continue;
@@ -254,6 +254,21 @@ export class VmSyncer {
         }
         throw err;
       }
+    }
+  }
+
+  /**
+   * libvirt answers from its cached volume list, which is stale after libvirtd restarts or
+   * files written outside it: refresh the pool once before believing a volume is gone.
+   */
+  async #deleteVolume(pool: string, name: string): Promise<void> {
+    const { driver } = this.deps;
+    try {
+      await driver.deleteVolume(pool, name);
+    } catch (err) {
+      if (!isHypervisorError(err, 'VolumeNotFound')) throw err;
+      await driver.refreshPool(pool);
+      await driver.deleteVolume(pool, name);
     }
   }
 }
