@@ -104,7 +104,7 @@ describe('README walkthrough (make up, qxctl, virsh, make down)', () => {
   it('browses the pool and describes the VM', async () => {
     const files = await qxctl(['pool', 'files', 'local', '--node', 'local']);
     expect(files.code).toBe(0);
-    expect(files.stdout).toMatch(/small_root_\S+\.qcow2\s+file/);
+    expect(files.stdout).toMatch(/small_root_[0-9a-f]{8}\.qcow2\s+file/);
     const described = await qxctl(['describe', 'vm', 'small']);
     expect(described.code).toBe(0);
     expect(described.stdout).toMatch(/Phase:\s+Running/);
@@ -112,6 +112,9 @@ describe('README walkthrough (make up, qxctl, virsh, make down)', () => {
   });
 
   it('deletes the VMs: domains and volumes gone, then the objects', async () => {
+    const uid = JSON.parse((await qxctl(['get', 'vm', 'small', '-o', 'json'])).stdout).metadata.uid as string;
+    const volume = `small_root_${uid.slice(0, 8)}`;
+    expect((await qxctl(['pool', 'files', 'local', '--node', 'local'])).stdout).toContain(volume);
     const deleted = await qxctl(['delete', 'vm', 'small', 'pinned', '--timeout', '3m']);
     expect(deleted.code).toBe(0);
     const domains = await virshDomains();
@@ -119,7 +122,7 @@ describe('README walkthrough (make up, qxctl, virsh, make down)', () => {
     expect(domains.has('default_pinned')).toBe(false);
     const missing = await qxctl(['get', 'vm', 'small']);
     expect(missing.code).toBe(3);
-    await eventually(async () => !(await qxctl(['pool', 'files', 'local', '--node', 'local'])).stdout.includes('small_root_'), {
+    await eventually(async () => !(await qxctl(['pool', 'files', 'local', '--node', 'local'])).stdout.includes(volume), {
       message: 'volume removed from the pool',
     });
   });
