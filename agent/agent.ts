@@ -132,6 +132,7 @@ export class Agent {
     this.desired = new DesiredState(this.client, (c) => this.#onDesiredChange(c), this.log, (connected) => this.#onStreamConnection(connected));
     this.vms = new VmSyncer({
       driver: options.driver,
+      restarts: this.stateDir.restartRecords(),
       domains: this.domains,
       reporter: this.reporter,
       nodeName: () => this.#nodeName,

@@ -5,6 +5,7 @@
  *   credential         the node credential from RegisterNode (mode 0600)
  *   kubeconfig         the credential as a kubeconfig for --server (kubectl as the node)
  *   managed-pools.json libvirt pools this agent defined (the only ones it ever stops)
+ *   restarts.json      per VM uid, the last quantix.io/restart-requested-at honoured
  */
 import { randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
@@ -91,6 +92,25 @@ export class StateDir {
 
   saveManagedPools(names: Iterable<string>): void {
     this.#write('managed-pools.json', `${JSON.stringify([...names].sort())}\n`, 0o644);
+  }
+
+  /** Honoured restart requests, by VM uid: read once, written through on every change. */
+  restartRecords(): { get(uid: string): string | undefined; set(uid: string, value: string | undefined): void } {
+    let records: Record<string, string> = {};
+    try {
+      records = JSON.parse(this.#read('restarts.json') ?? '{}') as Record<string, string>;
+    } catch {
+      records = {};
+    }
+    return {
+      get: (uid) => records[uid],
+      set: (uid, value) => {
+        if (records[uid] === value) return;
+        if (value === undefined) delete records[uid];
+        else records[uid] = value;
+        this.#write('restarts.json', `${JSON.stringify(records)}\n`, 0o644);
+      },
+    };
   }
 }
 

@@ -12,7 +12,7 @@ import { agentStatusDiffers, computeAgentStatus } from './status.js';
 const NOW = 1_700_000_000_000;
 const TIMEOUT = 30_000;
 
-function vmOf(over: { runStrategy?: string; paused?: boolean; status?: VirtualMachineStatus; deleting?: boolean; grace?: number; rv?: string; uid?: string } = {}): VirtualMachine {
+function vmOf(over: { runStrategy?: string; paused?: boolean; status?: VirtualMachineStatus; deleting?: boolean; grace?: number; rv?: string; uid?: string; restartAt?: string } = {}): VirtualMachine {
   return {
     apiVersion: 'quantix.io/v1alpha1',
     kind: 'VirtualMachine',
@@ -23,6 +23,7 @@ function vmOf(over: { runStrategy?: string; paused?: boolean; status?: VirtualMa
       resourceVersion: over.rv ?? '10',
       ...(over.deleting ? { deletionTimestamp: '2026-01-01T00:00:00Z', finalizers: ['quantix.io/vm-cleanup'] } : {}),
       ...(over.grace !== undefined ? { deletionGracePeriodSeconds: over.grace } : {}),
+      ...(over.restartAt ? { annotations: { 'quantix.io/restart-requested-at': over.restartAt } } : {}),
     },
     spec: { memory: '64Mi', runStrategy: over.runStrategy as VirtualMachine['spec']['runStrategy'], paused: over.paused, nodeName: 'n1' },
     status: over.status,
@@ -153,6 +154,20 @@ const rows: Row[] = [
     domain: 'foreign',
     actions: [],
     blocked: 'DomainConflict',
+  },
+  { name: 'restart requested (qxctl vm restart), running: force off first', vm: { restartAt: '2026-01-01T00:00:00Z', status: running }, domain: 'running', actions: ['destroy'], flags: { restartRequested: true } },
+  {
+    name: 'restart requested, now off: start again (counted)',
+    vm: { runStrategy: 'Manual', restartAt: '2026-01-01T00:00:00Z', status: running },
+    domain: 'destroyed',
+    actions: ['ensureVolumes', 'define', 'start'],
+  },
+  {
+    name: 'restart request already honoured: nothing',
+    vm: { restartAt: '2026-01-01T00:00:00Z', status: running },
+    domain: 'running',
+    memory: { honouredRestart: '2026-01-01T00:00:00.000Z' },
+    actions: [],
   },
   { name: 'host-discovered VM: not managed', vm: { status: { origin: 'host-discovered', managed: false, phase: 'Running' } }, domain: 'foreign', actions: [], managed: false },
 ];

@@ -31,6 +31,8 @@ export interface VmMemory {
   restartCount?: number;
   /** Volume path per disk name, once ensured. */
   volumePaths?: Map<string, string>;
+  /** The last `quantix.io/restart-requested-at` value acted on (persisted in the state dir). */
+  honouredRestart?: string;
   /** The last failure, shown as Synced=False until an attempt succeeds. */
   lastError?: { reason: string; message: string; phaseFailed: boolean };
 }
@@ -42,7 +44,7 @@ export function newVmMemory(): VmMemory {
 export type VmAction =
   | { type: 'ensureVolumes' }
   | { type: 'define' }
-  | { type: 'start'; countRestart: boolean; automatic: boolean; consumesRequest?: string }
+  | { type: 'start'; countRestart: boolean; automatic: boolean; consumesRequest?: string; honoursRestart?: string }
   | { type: 'shutdown' }
   | { type: 'destroy' }
   | { type: 'suspend' }
@@ -52,6 +54,8 @@ export type VmAction =
 
 export interface VmFlags {
   deleting: boolean;
+  /** A restart asked through the annotation and not honoured yet. */
+  restartRequested: boolean;
   ownedDomain: boolean;
   domainConflict: boolean;
   wantRunning: boolean | undefined;
@@ -85,6 +89,20 @@ export interface VmDecideInput {
   nowMs: number;
   /** Graceful shutdown timeout before a force off (deletion uses deletionGracePeriodSeconds when set). */
   shutdownTimeoutMs: number;
+}
+
+/**
+ * `qxctl vm restart` (cli/README.md): restart the domain whenever this RFC 3339 time is newer
+ * than the last one honoured.
+ */
+export const RESTART_ANNOTATION = 'quantix.io/restart-requested-at';
+
+/** The restart request not honoured yet, if any. */
+export function pendingRestart(vm: VirtualMachine, memory: VmMemory): string | undefined {
+  const asked = vm.metadata.annotations?.[RESTART_ANNOTATION];
+  if (!asked || !Number.isFinite(Date.parse(asked))) return undefined;
+  if (memory.honouredRestart && Date.parse(asked) <= Date.parse(memory.honouredRestart)) return undefined;
+  return asked;
 }
 
 /** Automatic restarts within this window count toward the crash-loop backoff. */
@@ -129,6 +147,7 @@ export function decideVm(input: VmDecideInput): VmDecision {
   const { vm, domain, memory, nowMs } = input;
   const flags: VmFlags = {
     deleting: Boolean(vm.metadata.deletionTimestamp),
+    restartRequested: false,
     ownedDomain: Boolean(domain && domain.owner?.uid === vm.metadata.uid),
     domainConflict: Boolean(domain && domain.owner?.uid !== vm.metadata.uid),
     wantRunning: undefined,
@@ -195,6 +214,15 @@ export function decideVm(input: VmDecideInput): VmDecision {
 
   // ---- the domain exists and is ours.
   flags.wantRunning = wantRunning(vm, memory);
+  const restart = pendingRestart(vm, memory);
+  if (restart && (vm.spec.runStrategy ?? 'Always') !== 'Halted') {
+    // Stop (by force: a restart is asked for now, not a shutdown); once the re-read shows
+    // the domain off, the next round starts it and records the request as honoured.
+    flags.restartRequested = true;
+    if (running) flags.shouldForceOff = true;
+    else flags.shouldStart = true;
+    return finish(decision);
+  }
   if (flags.wantRunning === true && off) {
     const automatic = (vm.spec.runStrategy ?? 'Always') === 'Always' && !startRequested(vm, memory);
     const delay = automatic ? restartDelayMs(memory.autoRestarts, nowMs) : 0;
@@ -227,8 +255,9 @@ export function decideVm(input: VmDecideInput): VmDecision {
       a.push({
         type: 'start',
         countRestart: existed,
-        automatic,
+        automatic: automatic && !f.restartRequested,
         consumesRequest: startRequested(vm, memory) ? (vm.metadata.resourceVersion ?? '') : undefined,
+        honoursRestart: pendingRestart(vm, memory),
       });
     }
     if (f.shouldForceOff) a.push({ type: 'destroy' });

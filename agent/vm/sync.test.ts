@@ -7,12 +7,14 @@ import { SimDriver } from '../hypervisor/sim/driver.js';
 import type { VirtualMachine, VirtualMachineStatus } from '../../api-types/generated/types.js';
 import type { AgentStatus } from '../../api-types/proto/contract.js';
 import type { VMChangeNotification } from '../../api-types/proto/types.js';
-import { createLogger } from '../../logging/logger.js';
+import { createLogger, setLogLevel } from '../../logging/logger.js';
 import { DomainCache } from '../domain-cache.js';
 import type { GatewayClient } from '../gateway-client.js';
 import { Reporter } from '../reporter.js';
 import { VmSyncer } from './sync.js';
 
+// Failures are provoked on purpose here: keep their warnings out of the test output.
+setLogLevel('error');
 const log = createLogger('test');
 
 async function setup(opts: { acpiDelay?: number | null } = {}) {
@@ -151,6 +153,30 @@ describe('VmSyncer on sim', () => {
     expect(sent.at(-1)?.change).toBe('DELETED');
     expect(sent.at(-1)?.vm?.powerState).toBe('');
     await expect(driver.getDomain(vm.metadata.uid!)).rejects.toMatchObject({ reason: 'DomainNotFound' });
+  });
+
+  it('qxctl vm restart (annotation): stop + start once, restartCount + 1, remembered across agent restarts', async () => {
+    const { driver, domains, syncer, statuses } = await setup();
+    let vm = vmOf();
+    await syncer.sync(vm);
+    vm = applied(vm, statuses().at(-1)!);
+    const asked = '2026-11-23T03:04:05.678Z';
+    vm = { ...vm, metadata: { ...vm.metadata, annotations: { 'quantix.io/restart-requested-at': asked } } };
+    const idBefore = (await driver.getDomain(vm.metadata.uid!)).id;
+    await syncer.sync(vm);
+    const after = await driver.getDomain(vm.metadata.uid!);
+    expect(after.state).toBe('Running');
+    expect(after.id).not.toBe(idBefore);
+    expect(statuses().at(-1)).toMatchObject({ phase: 'Running', restartCount: 1 });
+    vm = applied(vm, statuses().at(-1)!);
+    const starts = driver.callCounts.get('startDomain');
+    await syncer.sync(vm);
+    expect(driver.callCounts.get('startDomain')).toBe(starts);
+    // A new syncer with the same records (an agent restart) does not restart it again.
+    const records = new Map<string, string>([[vm.metadata.uid!, asked]]);
+    const again = new VmSyncer({ driver, domains, reporter: new Reporter({ notifyVmChange: async () => ({}) } as unknown as GatewayClient), restarts: { get: (u) => records.get(u), set: () => undefined }, nodeName: () => 'n1', shutdownTimeoutMs: 5_000, now: () => Date.now(), log });
+    await again.sync(vm);
+    expect(driver.callCounts.get('startDomain')).toBe(starts);
   });
 
   it('spec.paused suspends and resumes', async () => {

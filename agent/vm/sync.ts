@@ -23,8 +23,15 @@ import { computeAgentStatus } from './status.js';
 
 const MAX_ROUNDS = 5;
 
+/** Where honoured restart requests are remembered across agent restarts (the state dir). */
+export interface RestartRecords {
+  get(uid: string): string | undefined;
+  set(uid: string, value: string | undefined): void;
+}
+
 export interface VmSyncDeps {
   driver: HypervisorDriver;
+  restarts?: RestartRecords;
   domains: DomainCache;
   reporter: Reporter;
   nodeName: () => string;
@@ -79,6 +86,7 @@ export class VmSyncer {
     let m = this.#memory.get(uid);
     if (!m) {
       m = newVmMemory();
+      m.honouredRestart = this.deps.restarts?.get(uid);
       this.#memory.set(uid, m);
     }
     return m;
@@ -86,6 +94,7 @@ export class VmSyncer {
 
   forget(uid: string): void {
     this.#memory.delete(uid);
+    this.deps.restarts?.set(uid, undefined);
     this.deps.reporter.forgetVm(uid);
   }
 
@@ -176,6 +185,10 @@ export class VmSyncer {
           if (action.countRestart) memory.restartCount = Math.max(memory.restartCount ?? 0, vm.status?.restartCount ?? 0) + 1;
           if (action.automatic) memory.autoRestarts = [...memory.autoRestarts.filter((t) => this.deps.now() - t < 10 * 60_000), this.deps.now()];
           if (action.consumesRequest !== undefined) memory.consumedStartRequest = action.consumesRequest;
+          if (action.honoursRestart !== undefined) {
+            memory.honouredRestart = action.honoursRestart;
+            this.deps.restarts?.set(uid, action.honoursRestart);
+          }
           await domains.refresh(uid);
           return;
         case 'shutdown':
