@@ -75,11 +75,11 @@ function httpClient(base: string, token: string, ca: string, maxSockets: number)
   };
 }
 
-function vm(name: string, labels: Record<string, string> = {}) {
+function vm(name: string, labels: Record<string, string> = {}, namespace = 'bench') {
   return {
     apiVersion: 'quantix.io/v1alpha1',
     kind: 'VirtualMachine',
-    metadata: { name, namespace: 'bench', labels },
+    metadata: { name, namespace, labels },
     spec: { cpu: 1, memory: '256Mi', disks: [{ name: 'root', storagePool: 'local', size: '1Gi' }] },
   };
 }
@@ -225,7 +225,7 @@ async function watchFanOut(
   const namespace = broadcast ? 'fanout-all' : 'fanout-node';
   const targets = broadcast ? 10 : watchers;
   for (let i = 0; i < targets; i++) {
-    await expectStatus(writer.call('POST', `/apis/quantix.io/v1alpha1/namespaces/${namespace}/virtualmachines`, vm(`w-${i}`, { node: `n${i}` })), 201);
+    await expectStatus(writer.call('POST', `/apis/quantix.io/v1alpha1/namespaces/${namespace}/virtualmachines`, vm(`w-${i}`, { node: `n${i}` }, namespace)), 201);
   }
   const listed = JSON.parse((await writer.call('GET', `/apis/quantix.io/v1alpha1/namespaces/${namespace}/virtualmachines`)).text) as { metadata: { resourceVersion: string } };
   const sentAt = new Map<string, number>();
