@@ -3,8 +3,8 @@
  * spec.runStrategy (Always / Halted), pause and resume set spec.paused, delete deletes.
  * Restart is stop-then-start: the UI waits for the agent to report the VM stopped before
  * restoring the run strategy (see useVmActions). qxctl's restart sets the annotation
- * quantix.io/restart-requested-at (cli/README.md), which the agent does not honour yet;
- * switch to it once it does, so both clients restart the same way.
+ * quantix.io/restart-requested-at (cli/README.md), which the agent now honours; moving
+ * the UI to it too would make both clients restart the same way (not done yet).
  */
 import type { RunStrategy, VirtualMachine } from '../../../api-types/generated/types.js';
 import { isUnmanaged } from '../model/vm-flags.js';
