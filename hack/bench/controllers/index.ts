@@ -252,6 +252,14 @@ async function main(): Promise<void> {
     const createSeconds = (performance.now() - t0) / 1000;
     await waitBound(keys1, 120_000);
     const latencies = keys1.map((k) => boundAt.get(k)! - sentAt.get(k)!);
+    // Per second of the run: the worst create → bound of VMs created in it (stderr), to see
+    // whether a high p99 is steady queueing or one stall.
+    const perSecond: number[] = [];
+    keys1.forEach((k, i) => {
+      const s = Math.floor(i / CREATE_RATE);
+      perSecond[s] = Math.max(perSecond[s] ?? 0, Math.round(latencies[i]!));
+    });
+    log(`create → bound, worst per second of creates (ms): ${perSecond.join(' ')}`);
 
     // 2. scheduler throughput: a burst waiting for a fresh manager — first one running only
     //    the scheduler, then one running every controller (whose status writes share the
