@@ -5,13 +5,16 @@
  * (all four controllers, leader election on) each run as their own process; this one plays
  * 100 hollow nodes (Node heartbeats every 10 s, a pool HEALTHY on every node) and the users.
  *
- * 1. create → bound: 1,000 VMs created open-loop at 50/s; latency from sending the create
- *    to seeing spec.nodeName set on a watch (so it includes watch delivery), p50/p99.
- * 2. scheduler throughput: the manager is stopped, 1,000 more VMs are created, a fresh
- *    manager starts; VMs bound per second from its first bind to its last (and from its
- *    start to the last bind, which includes process start-up, list and cache sync). Run
- *    twice: a manager with only the scheduler, then one with every controller (whose
- *    status writes share the apiserver with the binds).
+ * 1. create → bound: 1,000 VMs created open-loop at 50/s (after 100 warm-up VMs at the
+ *    same rate); latency from sending the create to seeing spec.nodeName set on a watch (so
+ *    it includes watch delivery), p50/p99.
+ * 2. scheduler throughput, VMs bound per second from the first bind to the last:
+ *    a. warm leader (all controllers): 1,000 VMs wait on a pool that no node has mounted;
+ *       one status write reports it HEALTHY everywhere and the running manager binds them;
+ *    b. cold start (scheduler only): the manager is stopped, 1,000 VMs created, a fresh
+ *       manager starts (start-up, list and sync are in managerStartToAllBoundMs).
+ *    Next to it, the apiserver's own ceiling measured in the same run: the same JSON
+ *    patches sent straight from this process, as many in flight as the scheduler's workers.
  * The load average is part of the output: the numbers mean little on a busy machine.
  * BENCH_NODES, BENCH_VMS, BENCH_CREATE_RATE, BENCH_CONTROLLERS (phase 1),
  * BENCH_CPU_PROFILE_DIR (node --cpu-prof for the managers) adjust a run.
@@ -232,10 +235,15 @@ async function main(): Promise<void> {
     // 1. create → bound at CREATE_RATE.
     const manager = supervise(() => startManager(api.kubeconfig, 'bench-manager-1'));
     managers.push(manager);
-    // Let it take the lease and sync (an empty VM cache) before the clock starts.
-    const warm = vm('warmup', 'default');
-    await client.create(VirtualMachines, warm);
-    await waitBound(['default/warmup'], 60_000);
+    // Let it take the lease, sync, and warm up (JIT, connection pools, the startup writes of
+    // every controller) on 100 VMs created at the same rate before the clock starts.
+    const warmKeys = Array.from({ length: 100 }, (_, i) => `warmup/vm-${i}`);
+    for (let i = 0; i < warmKeys.length; i++) {
+      await client.create(VirtualMachines, vm(`vm-${i}`, 'warmup'));
+      await new Promise((r) => setTimeout(r, 1000 / CREATE_RATE));
+    }
+    await waitBound(warmKeys, 120_000);
+    await new Promise((r) => setTimeout(r, 3000)); // let the vm controller's status writes drain
     log('controller-manager up; phase 1: create → bound');
     const sentAt = new Map<string, number>();
     const keys1 = Array.from({ length: VMS }, (_, i) => `steady/vm-${i}`);
@@ -261,45 +269,65 @@ async function main(): Promise<void> {
     });
     log(`create → bound, worst per second of creates (ms): ${perSecond.join(' ')}`);
 
-    // 2. scheduler throughput: a burst waiting for a fresh manager — first one running only
-    //    the scheduler, then one running every controller (whose status writes share the
-    //    apiserver with the binds).
-    await manager.stop();
-    const restartsPhase1 = manager.restarts;
-    const burst = async (namespace: string, controllers: string | undefined) => {
-      log(`phase 2 (${controllers ?? 'all controllers'}): ${VMS} unscheduled VMs for a fresh controller-manager`);
-      const keys = Array.from({ length: VMS }, (_, i) => `${namespace}/vm-${i}`);
-      await runConcurrently(VMS, 32, (i) => client.create(VirtualMachines, vm(`vm-${i}`, namespace)));
-      const started = performance.now();
-      const m = supervise(() => startManager(api.kubeconfig, `bench-${namespace}`, controllers));
-      managers.push(m);
-      await waitBound(keys, 180_000);
-      await m.stop();
-      const binds = keys.map((k) => boundAt.get(k)!).sort((a, b) => a - b);
-      const firstToLast = binds[binds.length - 1]! - binds[0]!;
-      return {
-        keys,
-        result: {
-          controllers: controllers ?? 'all',
-          vms: VMS,
-          bindsPerSecond: Math.round(((VMS - 1) / (firstToLast / 1000)) * 10) / 10,
-          firstToLastBindMs: Math.round(firstToLast),
-          managerStartToAllBoundMs: Math.round(binds[binds.length - 1]! - started),
-          managerRestarts: m.restarts,
-        },
-      };
-    };
     // The ceiling for binds right now: the same JSON patches straight from this process,
     // as many in flight as the scheduler has workers.
     const baselineStart = performance.now();
-    await runConcurrently(VMS, 16, (i) => client.patch(VirtualMachines, 'steady', `vm-${i}`, [{ op: 'add', path: '/metadata/annotations', value: { 'bench/baseline': 'x' } }], { type: 'json' }));
+    await runConcurrently(VMS, 32, (i) => client.patch(VirtualMachines, 'steady', `vm-${i}`, [{ op: 'add', path: '/metadata/annotations', value: { 'bench/baseline': 'x' } }], { type: 'json' }));
     const apiserverJsonPatchesPerSecond = Math.round((VMS / ((performance.now() - baselineStart) / 1000)) * 10) / 10;
-    const schedulerOnly = await burst('burst-scheduler', 'scheduler');
-    const allControllers = await burst('burst-all', undefined);
-    const keys2 = [...schedulerOnly.keys, ...allControllers.keys];
+
+    // 2a. Warm leader: VMs wait on a pool no node has mounted; one status write reports it
+    //     HEALTHY on all 100 nodes and the running manager binds them all.
+    log(`phase 2a (warm leader, all controllers): ${VMS} VMs waiting on pool "gate"`);
+    await client.create(StoragePools, { apiVersion: 'quantix.io/v1alpha1', kind: 'StoragePool', metadata: { name: 'gate' }, spec: { type: 'dir', dir: { path: '/var/lib/quantix/gate' }, assignedNodes: nodeNames } });
+    const hosts = (health: string) => ({ status: { hosts: Object.fromEntries(nodeNames.map((n) => [n, { health, totalBytes: 1000 * GiB, usedBytes: 0, availableBytes: 1000 * GiB, lastReported: new Date().toISOString() }])) } });
+    await client.patch(StoragePools, undefined, 'gate', hosts('UNMOUNTED'), { subresource: 'status' });
+    const gatedKeys = Array.from({ length: VMS }, (_, i) => `gated/vm-${i}`);
+    await runConcurrently(VMS, 32, (i) => client.create(VirtualMachines, { ...vm(`vm-${i}`, 'gated'), spec: { ...vm('x', 'gated').spec, disks: [{ name: 'root', storagePool: 'gate', size: '10Gi' }] } }));
+    // Wait until every one of them has been found unschedulable (and the writes that causes are done).
+    for (;;) {
+      const unschedulable = informer.store.list().filter((v) => v.metadata.namespace === 'gated' && v.status?.conditions?.some((c) => c.type === 'Scheduled' && c.reason === 'Unschedulable')).length;
+      if (unschedulable === VMS) break;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    await new Promise((r) => setTimeout(r, 5000));
+    const gateOpened = performance.now();
+    await client.patch(StoragePools, undefined, 'gate', hosts('HEALTHY'), { subresource: 'status' });
+    await waitBound(gatedKeys, 180_000);
+    const gatedBinds = gatedKeys.map((k) => boundAt.get(k)!).sort((a, b) => a - b);
+    const warm = {
+      scenario: 'warm leader, all controllers: pool becomes HEALTHY on every node',
+      vms: VMS,
+      bindsPerSecond: Math.round(((VMS - 1) / ((gatedBinds[gatedBinds.length - 1]! - gatedBinds[0]!) / 1000)) * 10) / 10,
+      firstToLastBindMs: Math.round(gatedBinds[gatedBinds.length - 1]! - gatedBinds[0]!),
+      gateOpenToAllBoundMs: Math.round(gatedBinds[gatedBinds.length - 1]! - gateOpened),
+      managerRestarts: manager.restarts,
+    };
+
+    // 2b. Cold start: the manager is stopped, VMs are created, a fresh scheduler-only
+    //     manager starts (process start-up, list and sync included in managerStartToAllBoundMs).
+    await manager.stop();
+    const restartsPhase1 = manager.restarts;
+    log(`phase 2b (cold start, scheduler only): ${VMS} unscheduled VMs for a fresh controller-manager`);
+    const coldKeys = Array.from({ length: VMS }, (_, i) => `cold/vm-${i}`);
+    await runConcurrently(VMS, 32, (i) => client.create(VirtualMachines, vm(`vm-${i}`, 'cold')));
+    const started = performance.now();
+    const cold = supervise(() => startManager(api.kubeconfig, 'bench-cold', 'scheduler'));
+    managers.push(cold);
+    await waitBound(coldKeys, 180_000);
+    await cold.stop();
+    const coldBinds = coldKeys.map((k) => boundAt.get(k)!).sort((a, b) => a - b);
+    const coldResult = {
+      scenario: 'cold start, scheduler only: fresh manager, VMs already waiting',
+      vms: VMS,
+      bindsPerSecond: Math.round(((VMS - 1) / ((coldBinds[coldBinds.length - 1]! - coldBinds[0]!) / 1000)) * 10) / 10,
+      firstToLastBindMs: Math.round(coldBinds[coldBinds.length - 1]! - coldBinds[0]!),
+      managerStartToAllBoundMs: Math.round(coldBinds[coldBinds.length - 1]! - started),
+      managerRestarts: cold.restarts,
+    };
+    const keys2 = [...gatedKeys, ...coldKeys];
 
     // Checks: each VM bound once; no node over capacity.
-    const all = [...keys1, ...keys2, 'default/warmup'];
+    const all = [...keys1, ...keys2, ...warmKeys];
     const rebinds = all.filter((k) => (bindings.get(k) ?? []).length !== 1).length;
     const perNode = new Map<string, number>();
     for (const k of all) perNode.set(bindings.get(k)![0]!, (perNode.get(bindings.get(k)![0]!) ?? 0) + 1);
@@ -327,8 +355,8 @@ async function main(): Promise<void> {
         maxMs: Math.round(percentile(latencies, 100)),
         managerRestarts: restartsPhase1,
       },
-      schedulerThroughput: [schedulerOnly.result, allControllers.result],
-      apiserverBaseline: { jsonPatchesPerSecond16InFlight: apiserverJsonPatchesPerSecond },
+      schedulerThroughput: [warm, coldResult],
+      apiserverBaseline: { jsonPatchesPerSecond32InFlight: apiserverJsonPatchesPerSecond },
       schedulerDecisionsPerSecondInProcess: decisionsPerSecond(NODES, VMS),
       checks: { rebinds, maxVmsPerNode: maxPerNode, nodesUsed: perNode.size, nodesOverCapacity: overCapacity },
       targets: { bindsPerSecond: 200, createToBoundP99Ms: 1000 },
