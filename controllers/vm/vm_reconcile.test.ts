@@ -72,15 +72,16 @@ describe('planVm: finalizer and status before the agent acts', () => {
 describe('planVm: events on Ready transitions', () => {
   const was = (reason: string, status: Condition['status'] = 'False') => [cond('Ready', status, reason)];
   it.each([
-    ['Scheduled → Running: Started', 'Running', was('Scheduled'), ['Normal Started']],
-    ['Running → Stopped: Stopped', 'Stopped', was('Running', 'True'), ['Normal Stopped']],
-    ['Running → Failed: Warning Failed', 'Failed', was('Running', 'True'), ['Warning Failed']],
-    ['Running → Lost: Warning Lost', 'Lost', was('Running', 'True'), ['Warning Lost']],
-    ['Running → Unknown: Warning Unknown', 'Unknown', was('Running', 'True'), ['Warning Unknown']],
-    ['Running → Running: nothing', 'Running', was('Running', 'True'), []],
-    ['first sight of a running (discovered) VM: no Started', 'Running', undefined, []],
-  ] as const)('%s', (_label, phase, conditions, expected) => {
-    const plan = planVm({ vm: vm('a', { finalizers: F, nodeName: 'n1', phase, conditions: conditions as Condition[] | undefined }), node: node('n1'), nowMs: NOW_MS });
+    ['Scheduled → Running: Started', 'Running', was('Scheduled'), ['Normal Started'], undefined],
+    ['Running → Stopped: Stopped', 'Stopped', was('Running', 'True'), ['Normal Stopped'], undefined],
+    ['Running → Failed: Warning Failed', 'Failed', was('Running', 'True'), ['Warning Failed'], undefined],
+    ['Running → Lost: Warning Lost', 'Lost', was('Running', 'True'), ['Warning Lost'], undefined],
+    ['Running → Unknown: Warning Unknown', 'Unknown', was('Running', 'True'), ['Warning Unknown'], undefined],
+    ['Running → Running: nothing', 'Running', was('Running', 'True'), [], undefined],
+    ['first sight of a running host-discovered VM: no Started', 'Running', undefined, [], 'host-discovered'],
+    ['first sight of a running control-plane VM (a fast agent): Started', 'Running', undefined, ['Normal Started'], 'control-plane'],
+  ] as const)('%s', (_label, phase, conditions, expected, origin) => {
+    const plan = planVm({ vm: vm('a', { finalizers: F, nodeName: 'n1', status: { phase, origin, conditions: conditions as Condition[] | undefined } }), node: node('n1'), nowMs: NOW_MS });
     expect(plan.events.map((e) => `${e.type} ${e.reason}`)).toEqual(expected);
   });
 });

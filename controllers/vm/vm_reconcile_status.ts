@@ -34,7 +34,11 @@ export function reconcileStatus(input: VmInput, plan: VmPlan): void {
   status.observedGeneration = vm.metadata.generation ?? status.observedGeneration;
 
   if (oldReady?.reason !== ready.reason) {
-    const ev = transitionEvent(ready, oldReady !== undefined);
+    // A VM created through the API may be Running before this controller first writes
+    // Ready (a fast agent): that is still its start. A host-discovered VM seen running
+    // for the first time did not just start.
+    const origin = vm.status?.origin;
+    const ev = transitionEvent(ready, oldReady !== undefined || origin === undefined || origin === 'control-plane');
     if (ev) plan.events.push(ev);
   }
 }
