@@ -9,17 +9,15 @@
  * - list of 10,000 VMs as JSON and as Table.
  * The apiserver runs as its own process (as in production); the load comes from this one.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { Agent, request } from 'node:https';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Etcd3 } from 'etcd3';
 import { ensureTokenFile } from '../../../apiserver/auth/token-file.js';
 import { ensureServingCertificates } from '../../../apiserver/pki/certificates.js';
 import { EtcdStore } from '../../../apiserver/storage/etcd-store.js';
 import { startEtcd } from '../../testenv/etcd.js';
+import { startApiserverProcess } from '../apiserver-process.js';
 import { percentile, runConcurrently } from '../stats.js';
 
 const IN_FLIGHT = 64;
@@ -29,16 +27,6 @@ const WATCHERS = Number(process.env.BENCH_WATCHERS ?? 1000);
 const WRITE_RATE = 500;
 const WRITE_SECONDS = Number(process.env.BENCH_WRITE_SECONDS ?? 6);
 const LIST_SIZE = 10_000;
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const port = (server.address() as { port: number }).port;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 interface Client {
   call(method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<{ status: number; text: string }>;
@@ -88,31 +76,6 @@ async function expectStatus(promise: Promise<{ status: number; text: string }>, 
   const result = await promise;
   if (result.status !== status) throw new Error(`expected HTTP ${status}, got ${result.status}: ${result.text.slice(0, 300)}`);
   return result;
-}
-
-async function startApiserverProcess(etcdEndpoint: string): Promise<{ child: ChildProcess; url: string; dataDir: string }> {
-  const dataDir = mkdtempSync(join(tmpdir(), 'quantix-bench-'));
-  const port = await freePort();
-  const child = spawn('node_modules/.bin/tsx', ['apiserver/main.ts', '--data-dir', dataDir, '--etcd-servers', etcdEndpoint, '--port', String(port), '--bind-address', '127.0.0.1'], {
-    stdio: ['ignore', 'ignore', 'inherit'],
-    env: { ...process.env, QUANTIX_LOG_LEVEL: 'warn', QUANTIX_LOG_FORMAT: 'json' },
-  });
-  const url = `https://127.0.0.1:${port}`;
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    const ready = await new Promise<boolean>((resolve) => {
-      const req = request(`${url}/readyz`, { rejectUnauthorized: false }, (res) => {
-        res.resume();
-        resolve(res.statusCode === 200);
-      });
-      req.on('error', () => resolve(false));
-      req.end();
-    });
-    if (ready) break;
-    if (Date.now() > deadline) throw new Error('apiserver did not become ready');
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  return { child, url, dataDir };
 }
 
 async function main() {

@@ -21,11 +21,7 @@
  * Every VM must end up on a node exactly once and no node over its capacity.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { request } from 'node:https';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { rmSync } from 'node:fs';
 import type { Node, StoragePool, VirtualMachine } from '../../../api-types/generated/types.js';
 import { DEFAULT_SCHEDULER_CONFIG, planScheduling } from '../../../controllers/scheduler/scheduler_reconcile.js';
 import { UsageTracker } from '../../../controllers/scheduler/scheduler_usage.js';
@@ -34,6 +30,7 @@ import { HttpApiClient } from '../../../controllers/runtime/client.js';
 import { Informer, listerWatcher } from '../../../controllers/runtime/informer.js';
 import { Nodes, StoragePools, VirtualMachines } from '../../../controllers/runtime/resources.js';
 import { startEtcd } from '../../testenv/etcd.js';
+import { startApiserverProcess } from '../apiserver-process.js';
 import { percentile, runConcurrently } from '../stats.js';
 
 const NODES = Number(process.env.BENCH_NODES ?? 100);
@@ -43,41 +40,6 @@ const HEARTBEAT_S = 10;
 const GiB = 1024 ** 3;
 
 const log = (msg: string) => process.stderr.write(`[bench/controllers] ${msg}\n`);
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const port = (server.address() as { port: number }).port;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-async function startApiserver(etcdEndpoint: string): Promise<{ child: ChildProcess; kubeconfig: string; dataDir: string }> {
-  const dataDir = mkdtempSync(join(tmpdir(), 'quantix-bench-cm-'));
-  const port = await freePort();
-  const child = spawn('node_modules/.bin/tsx', ['apiserver/main.ts', '--data-dir', dataDir, '--etcd-servers', etcdEndpoint, '--port', String(port), '--bind-address', '127.0.0.1'], {
-    stdio: ['ignore', 'ignore', 'inherit'],
-    detached: true,
-    env: { ...process.env, QUANTIX_LOG_LEVEL: 'warn', QUANTIX_LOG_FORMAT: 'json' },
-  });
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    const ready = await new Promise<boolean>((resolve) => {
-      const req = request(`https://127.0.0.1:${port}/readyz`, { rejectUnauthorized: false }, (res) => {
-        res.resume();
-        resolve(res.statusCode === 200);
-      });
-      req.on('error', () => resolve(false));
-      req.end();
-    });
-    if (ready) break;
-    if (Date.now() > deadline) throw new Error('apiserver did not become ready');
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return { child, kubeconfig: join(dataDir, 'kubeconfig'), dataDir };
-}
 
 function startManager(kubeconfig: string, identity: string, controllers = process.env.BENCH_CONTROLLERS): ChildProcess {
   const prof = process.env.BENCH_CPU_PROFILE_DIR; // node --cpu-prof for the manager
@@ -174,7 +136,7 @@ function decisionsPerSecond(nodeCount: number, vmCount: number): number {
 async function main(): Promise<void> {
   const loadAtStart = Math.round(loadavg()[0]! * 10) / 10;
   const etcd = await startEtcd();
-  const api = await startApiserver(etcd.endpoints[0]!);
+  const api = await startApiserverProcess(etcd.endpoints[0]!, 'quantix-bench-cm-');
   const client = await HttpApiClient.fromFile(api.kubeconfig, { userAgent: 'bench', maxSockets: 64 });
   const children: ChildProcess[] = [api.child];
   const managers: Supervised[] = [];

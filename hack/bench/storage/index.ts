@@ -32,6 +32,7 @@ import { ETCD_GRPC_OPTIONS, EtcdStore } from '../../../apiserver/storage/etcd-st
 import type { StorageResource, Store, WatchEvent } from '../../../apiserver/storage/interface.js';
 import { CachedStore } from '../../../apiserver/storage/watch-cache.js';
 import { startEtcd } from '../../testenv/etcd.js';
+import { percentile } from '../stats.js';
 
 const IN_FLIGHT = 64;
 const OPS = Number(process.env.BENCH_CREATES ?? 600);
@@ -46,12 +47,6 @@ const RAW_WATCHERS = Number(process.env.BENCH_RAW_WATCHERS ?? 100);
 
 const t0 = performance.now();
 const log = (msg: string) => process.stderr.write(`[bench storage +${((performance.now() - t0) / 1000).toFixed(1)}s] ${msg}\n`);
-
-function percentile(values: readonly number[], p: number): number {
-  if (values.length === 0) return Number.NaN;
-  const sorted = Float64Array.from(values).sort();
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
-}
 
 const ms = (v: number) => Math.round(v * 10) / 10;
 

@@ -1,0 +1,57 @@
+/**
+ * Starts quantix-apiserver as its own process (as in production) for a benchmark, on a
+ * free port with a temp data dir, and waits until /readyz answers. Detached, so a bench can
+ * stop the whole process group (tsx and the node process it starts).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { request } from 'node:https';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export interface ApiserverProcess {
+  child: ChildProcess;
+  url: string;
+  dataDir: string;
+  /** Admin kubeconfig written by the apiserver on start. */
+  kubeconfig: string;
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.listen(0, '127.0.0.1', () => {
+      const port = (server.address() as { port: number }).port;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+function readyz(url: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const req = request(`${url}/readyz`, { rejectUnauthorized: false }, (res) => {
+      res.resume();
+      resolve(res.statusCode === 200);
+    });
+    req.on('error', () => resolve(false));
+    req.end();
+  });
+}
+
+export async function startApiserverProcess(etcdEndpoint: string, dataDirPrefix = 'quantix-bench-'): Promise<ApiserverProcess> {
+  const dataDir = mkdtempSync(join(tmpdir(), dataDirPrefix));
+  const port = await freePort();
+  const child = spawn('node_modules/.bin/tsx', ['apiserver/main.ts', '--data-dir', dataDir, '--etcd-servers', etcdEndpoint, '--port', String(port), '--bind-address', '127.0.0.1'], {
+    stdio: ['ignore', 'ignore', 'inherit'],
+    detached: true,
+    env: { ...process.env, QUANTIX_LOG_LEVEL: 'warn', QUANTIX_LOG_FORMAT: 'json' },
+  });
+  const url = `https://127.0.0.1:${port}`;
+  const deadline = Date.now() + 60_000;
+  while (!(await readyz(url))) {
+    if (Date.now() > deadline) throw new Error('apiserver did not become ready');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  return { child, url, dataDir, kubeconfig: join(dataDir, 'kubeconfig') };
+}
