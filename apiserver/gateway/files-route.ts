@@ -15,6 +15,7 @@ import { storagePoolDefinition } from '../../api-types/registry.js';
 import type { ResourceDefinition } from '../../api-types/schema/types.js';
 import { authorize, describeRefusal, type RequestAttributes } from '../auth/authorizer.js';
 import type { UserInfo } from '../auth/identity.js';
+import { requestRecordOf } from '../http/access-log.js';
 import { sendError, sendJson } from '../http/respond.js';
 import { ApiError, errors, toApiError } from '../http/status.js';
 import type { ApiserverContext } from '../server.js';
@@ -41,7 +42,7 @@ export function mountPoolFilesRoute(app: Express, context: ApiserverContext, tun
   app.get(FILES_PATH, async (req: Request, res: Response) => {
     const user = res.locals.user as UserInfo;
     const name = String(req.params.name);
-    res.locals.requestInfo = { ...(res.locals.requestInfo ?? {}), verb: 'get', resource: 'storagepools/files' };
+    Object.assign(requestRecordOf(res), { verb: 'get', resource: 'storagepools/files' });
     try {
       const attrs: RequestAttributes = { verb: 'get', apiGroup: 'quantix.io', resource: 'storagepools', subresource: 'files', name };
       const decision = authorize(user, attrs);

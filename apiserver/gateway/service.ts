@@ -27,7 +27,7 @@ import type {
 } from '../../api-types/proto/types.js';
 import { nodeDefinition, storagePoolDefinition, virtualMachineDefinition } from '../../api-types/registry.js';
 import type { ResourceDefinition } from '../../api-types/schema/types.js';
-import { newCorrelationId, withCorrelation, type Logger } from '../../logging/logger.js';
+import { newCorrelationId, type Logger } from '../../logging/logger.js';
 import { nodeNameOf, type Authenticator, type UserInfo } from '../auth/identity.js';
 import { ApiError, errors, toApiError } from '../http/status.js';
 import type { ApiserverContext } from '../server.js';
@@ -140,17 +140,17 @@ export class GatewayService {
   #unary<Req, Res>(fn: (call: ServerUnaryCall<Req, Res>) => Promise<Res>) {
     return (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => {
       const requestId = String(call.metadata.get('x-request-id')[0] ?? '') || newCorrelationId();
-      withCorrelation(requestId, () => {
-        fn(call).then(
-          (res) => callback(null, res),
-          (err: unknown) => {
-            const apiError = err instanceof ApiError ? err : toApiError(err);
-            if (apiError.code >= 500) this.#log.error('gateway call failed', { method: call.getPath(), error: err instanceof Error ? err.stack : String(err) });
-            else this.#log.debug('gateway call refused', { method: call.getPath(), reason: apiError.reason, message: apiError.message });
-            callback(grpcErrorFromStatus(apiError.toStatus()) as Parameters<sendUnaryData<Res>>[0]);
-          },
-        );
-      });
+      // The request id goes into this call's log lines explicitly: AsyncLocalStorage would
+      // slow every request of the apiserver process (see http/access-log.ts).
+      fn(call).then(
+        (res) => callback(null, res),
+        (err: unknown) => {
+          const apiError = err instanceof ApiError ? err : toApiError(err);
+          if (apiError.code >= 500) this.#log.error('gateway call failed', { requestId, method: call.getPath(), error: err instanceof Error ? err.stack : String(err) });
+          else this.#log.debug('gateway call refused', { requestId, method: call.getPath(), reason: apiError.reason, message: apiError.message });
+          callback(grpcErrorFromStatus(apiError.toStatus()) as Parameters<sendUnaryData<Res>>[0]);
+        },
+      );
     };
   }
 

@@ -219,13 +219,22 @@ async function handleUpdate(call: ResourceCall, decision: Decision, attrs: Reque
   const dryRun = isDryRun(call.query);
   const body = await readObjectBody(call);
   const incomingVersion = (body as KubeObject | null)?.metadata?.resourceVersion;
-  const old = await sr.store.get(request.namespace, request.name!);
-  checkObjectAccess(call, decision, old, attrs);
-  let next = prepareForUpdate(sr, old, body, ctx);
-  checkObjectAccess(call, decision, next, attrs);
-  next = withManagedFields(sr, old, next, manager, request.subresource);
-  next.metadata.resourceVersion = incomingVersion || old.metadata.resourceVersion;
-  const updated = dryRun ? next : await sr.store.update(next);
+  // Starts from the watch cache's copy (no etcd read); the store re-reads when it is stale.
+  const tryUpdate = (old: KubeObject): KubeObject => {
+    checkObjectAccess(call, decision, old, attrs);
+    if (incomingVersion && incomingVersion !== old.metadata.resourceVersion) {
+      throw errors.conflict(refOf(sr.def, request.name), 'the object has been modified; please apply your changes to the latest version and try again');
+    }
+    ctx.warnings.length = 0;
+    let next = prepareForUpdate(sr, old, body, ctx);
+    checkObjectAccess(call, decision, next, attrs);
+    next = withManagedFields(sr, old, next, manager, request.subresource);
+    next.metadata.resourceVersion = old.metadata.resourceVersion;
+    return next;
+  };
+  const updated = dryRun
+    ? tryUpdate(await sr.store.get(request.namespace, request.name!))
+    : await sr.store.guaranteedUpdate(request.namespace, request.name!, tryUpdate);
   sendJson(call.res, 200, renderObject(sr, updated, accepted), accepted.yaml, ctx.warnings);
 }
 
@@ -298,25 +307,8 @@ async function handlePatch(call: ResourceCall, decision: Decision, attrs: Reques
   if (!text.trim()) throw errors.badRequest('the patch body is empty');
   const patch = parseBody(text, type);
 
-  let current: KubeObject | undefined;
-  try {
-    current = await sr.store.get(request.namespace, request.name!);
-  } catch (err) {
-    if (!(err instanceof NotFoundError) || type !== 'apply-patch' || request.subresource) throw err;
-  }
-
-  if (!current) {
-    // Server-side apply creates the object when it does not exist.
-    const applied = patchObject(call, type, patch, undefined, manager);
-    let obj = prepareForCreate(sr, applied, request.namespace, ctx);
-    obj = { ...obj, metadata: { ...obj.metadata, managedFields: applied.metadata.managedFields } };
-    const created = dryRun ? dryRunCreated(obj) : await sr.store.create(obj);
-    sendJson(call.res, 201, renderObject(sr, created, accepted), accepted.yaml, ctx.warnings);
-    return;
-  }
-
-  checkObjectAccess(call, decision, current, attrs);
   const tryUpdate = (live: KubeObject): KubeObject => {
+    checkObjectAccess(call, decision, live, attrs);
     const patched = patchObject(call, type, patch, live, manager);
     const requestedVersion = patched.metadata?.resourceVersion;
     if (requestedVersion && requestedVersion !== live.metadata.resourceVersion) {
@@ -333,8 +325,21 @@ async function handlePatch(call: ResourceCall, decision: Decision, attrs: Reques
     return next;
   };
   let result: KubeObject;
-  if (dryRun) result = tryUpdate(current);
-  else result = await sr.store.guaranteedUpdate(request.namespace, request.name!, tryUpdate);
+  try {
+    // Starts from the watch cache's copy (no etcd read); the store re-reads when it is stale.
+    result = dryRun
+      ? tryUpdate(await sr.store.get(request.namespace, request.name!))
+      : await sr.store.guaranteedUpdate(request.namespace, request.name!, tryUpdate);
+  } catch (err) {
+    if (!(err instanceof NotFoundError) || type !== 'apply-patch' || request.subresource) throw err;
+    // Server-side apply creates the object when it does not exist.
+    const applied = patchObject(call, type, patch, undefined, manager);
+    let obj = prepareForCreate(sr, applied, request.namespace, ctx);
+    obj = { ...obj, metadata: { ...obj.metadata, managedFields: applied.metadata.managedFields } };
+    const created = dryRun ? dryRunCreated(obj) : await sr.store.create(obj);
+    sendJson(call.res, 201, renderObject(sr, created, accepted), accepted.yaml, ctx.warnings);
+    return;
+  }
   sendJson(call.res, 200, renderObject(sr, result, accepted), accepted.yaml, ctx.warnings);
 }
 

@@ -519,8 +519,9 @@ export class EtcdStore implements Store {
 
   /**
    * guaranteedUpdate starting from `cached` (possibly stale) when given. If the update
-   * turns out to be a no-op against a cached state, the state is re-read from etcd
-   * before concluding, so a stale cache never hides a needed write.
+   * turns out to be a no-op against a cached state, or `tryUpdate` throws on it, the state
+   * is re-read from etcd before concluding, so a stale cache never hides a needed write
+   * nor causes a refusal.
    */
   async guaranteedUpdateFrom(
     namespace: string | undefined,
@@ -535,7 +536,17 @@ export class EtcdStore implements Store {
     for (let attempt = 0; attempt < this.#maxAttempts; attempt++) {
       if (!current) throw new NotFoundError(key, name);
       const copy = current.raw ? this.decodeRaw(current) : structuredClone(current.obj);
-      const desired = await tryUpdate(copy);
+      let desired: KubeObject | null;
+      try {
+        desired = await tryUpdate(copy);
+      } catch (err) {
+        if (!fromCache) throw err;
+        // A stale cached state can fail a precondition or check that the current one
+        // passes: decide again on the state read from etcd.
+        current = await this.readStored(key);
+        fromCache = false;
+        continue;
+      }
       if (desired === null) {
         if (!fromCache) return this.#fresh(current);
         const fresh = await this.readStored(key);

@@ -15,7 +15,7 @@
  * the correlation id of everything logged while it runs.
  */
 import { randomBytes } from 'node:crypto';
-import { createLogger, withCorrelation, type Logger } from '../../logging/logger.js';
+import { createLogger, type Logger } from '../../logging/logger.js';
 import type { Clock } from './clock.js';
 import { realClock } from './clock.js';
 import type { RateLimiter } from './ratelimiter.js';
@@ -151,11 +151,9 @@ export class Controller {
     const started = this.#clock.now();
     this.stats.reconciles++;
     try {
-      const result = await withCorrelation(reconcileId, () => Promise.resolve().then(() => this.#options.reconcile({ key, reconcileId, log })), {
-        controller: this.name,
-        key,
-        reconcileId,
-      });
+      // `log` carries the reconcile id; no AsyncLocalStorage here, whose promise hooks would
+      // tax every reconcile of the process.
+      const result = await Promise.resolve().then(() => this.#options.reconcile({ key, reconcileId, log }));
       this.queue.forget(key);
       if (result?.requeueAfterMs !== undefined) {
         this.stats.requeues++;

@@ -68,8 +68,10 @@ describe('vm controller (integration)', () => {
     const conditions = [...(v.status?.conditions ?? []).filter((c) => c.type !== 'Synced'), { type: 'Synced', status: 'True', reason: 'Deleted', message: 'domain undefined, 1 volume deleted', lastTransitionTime: new Date().toISOString() }];
     await agentReports('web', { conditions, domainUUID: null, powerState: null });
     await eventually(() => gone('web'), { message: 'VM deleted once the finalizer is released' });
-    const events = await client.list<Event>(Events, { namespace: 'default', fieldSelector: 'involvedObject.name=web' });
-    expect(events.items.map((e) => e.reason)).toEqual(expect.arrayContaining(['Started', 'CleanedUp']));
+    await eventually(async () => {
+      const events = await client.list<Event>(Events, { namespace: 'default', fieldSelector: 'involvedObject.name=web' });
+      expect(events.items.map((e) => e.reason)).toEqual(expect.arrayContaining(['Started', 'CleanedUp']));
+    });
   });
 
   it('a never-scheduled VM is deleted at once', async () => {
@@ -87,8 +89,10 @@ describe('vm controller (integration)', () => {
     await eventually(async () => expect((await get('stuck')).status?.conditions?.find((c) => c.type === 'Ready')?.message).toContain('force-cleanup ignored: node n2 is Ready'));
     await client.delete(Nodes, undefined, 'n2');
     await eventually(() => gone('stuck'), { message: 'forced release after the node is deleted' });
-    const events = await client.list<Event>(Events, { namespace: 'default', fieldSelector: 'involvedObject.name=stuck,reason=ForcedCleanup' });
-    expect(events.items[0]).toMatchObject({ type: 'Warning' });
+    await eventually(async () => {
+      const events = await client.list<Event>(Events, { namespace: 'default', fieldSelector: 'involvedObject.name=stuck,reason=ForcedCleanup' });
+      expect(events.items[0]).toMatchObject({ type: 'Warning' });
+    });
   });
 
   it('RerunOnFailure: a failed VM is asked to restart on the same node (phase Scheduled) after the backoff', async () => {
@@ -105,8 +109,11 @@ describe('vm controller (integration)', () => {
       expect(after.status?.phase).toBe('Scheduled');
       expect(after.spec.nodeName).toBe('n1');
     });
-    const events = await client.list<Event>(Events, { namespace: 'default', fieldSelector: 'involvedObject.name=flaky,reason=Restarting' });
-    expect(events.items).toHaveLength(1);
+    // Events are recorded asynchronously, after the status write.
+    await eventually(async () => {
+      const events = await client.list<Event>(Events, { namespace: 'default', fieldSelector: 'involvedObject.name=flaky,reason=Restarting' });
+      expect(events.items).toHaveLength(1);
+    });
   });
 
   it('a Lost VM stays Lost on its node: nothing reschedules it', async () => {
