@@ -2,6 +2,7 @@ import type { KubeObject } from '../../api-types/meta.js';
 import { InvalidRequestError } from './errors.js';
 import {
   ObjectSelector,
+  indexDimensionValue,
   matchLabels,
   parseFieldSelector,
   parseLabelSelector,
@@ -165,5 +166,42 @@ describe('ObjectSelector', () => {
     expect(s.name).toBe('vm1');
     expect(new ObjectSelector(resource, undefined, 'metadata.name!=vm1').name).toBeUndefined();
     expect(new ObjectSelector(resource).empty).toBe(true);
+  });
+});
+
+describe('ObjectSelector.indexTerm (watcher index of the watch cache)', () => {
+  const resource = {
+    selectableFields: { 'spec.nodeName': (o: KubeObject) => ((o.spec as { nodeName?: string } | undefined)?.nodeName ?? '') },
+  };
+  const obj = { metadata: { name: 'vm1', labels: { node: 'n7' } }, spec: { nodeName: 'n3' } } as unknown as KubeObject;
+
+  it.each([
+    ['node=n7', undefined, { dimension: 'label:node', value: 'n7' }],
+    ['node in (n7)', undefined, { dimension: 'label:node', value: 'n7' }],
+    ['tier,node==n7', undefined, { dimension: 'label:node', value: 'n7' }],
+    [undefined, 'spec.nodeName=n3', { dimension: 'field:spec.nodeName', value: 'n3' }],
+    [undefined, 'metadata.namespace=a,metadata.name=vm1', { dimension: 'field:metadata.name', value: 'vm1' }],
+    ['node in (n1,n2)', undefined, undefined],
+    ['node!=n7', 'spec.nodeName!=n3', undefined],
+    [undefined, 'metadata.namespace=a', undefined],
+    [undefined, undefined, undefined],
+  ])('labels %p, fields %p → %p', (labels, fields, term) => {
+    expect(new ObjectSelector(resource, labels, fields).indexTerm).toEqual(term);
+  });
+
+  it('reads the dimension value an object carries, undefined for an absent label', () => {
+    expect(indexDimensionValue(resource, 'label:node', obj)).toBe('n7');
+    expect(indexDimensionValue(resource, 'label:tier', obj)).toBeUndefined();
+    expect(indexDimensionValue(resource, 'field:spec.nodeName', obj)).toBe('n3');
+    expect(indexDimensionValue(resource, 'field:metadata.name', obj)).toBe('vm1');
+  });
+
+  it('every object a selector matches carries its index term', () => {
+    for (const [labels, fields] of [['node=n7', undefined], [undefined, 'spec.nodeName=n3'], ['node in (n7)', 'metadata.name=vm1']] as const) {
+      const selector = new ObjectSelector(resource, labels, fields);
+      expect(selector.matches(obj)).toBe(true);
+      const term = selector.indexTerm!;
+      expect(indexDimensionValue(resource, term.dimension, obj)).toBe(term.value);
+    }
   });
 });

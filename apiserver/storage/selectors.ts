@@ -334,6 +334,20 @@ export function matchFields(reqs: readonly FieldRequirement[], fieldValue: (fiel
  * A compiled label + field selector for one resource, plus what a store can use to
  * narrow a scan: an exact namespace or name required by the field selector.
  */
+/** See ObjectSelector.indexTerm. */
+export interface SelectorIndexTerm {
+  dimension: string;
+  value: string;
+}
+
+/** The value of an index dimension (`label:KEY` or `field:PATH`) on `obj`; undefined when the label is absent. */
+export function indexDimensionValue(resource: Pick<StorageResource, 'selectableFields'>, dimension: string, obj: KubeObject): string | undefined {
+  if (dimension.startsWith('label:')) return obj.metadata.labels?.[dimension.slice(6)];
+  const field = dimension.slice(6);
+  if (field === 'metadata.name') return obj.metadata.name ?? '';
+  return resource.selectableFields?.[field]?.(obj);
+}
+
 export class ObjectSelector {
   readonly labels: readonly LabelRequirement[];
   readonly fields: readonly FieldRequirement[];
@@ -356,6 +370,22 @@ export class ObjectSelector {
       'metadata.namespace': (o) => o.metadata.namespace ?? '',
       ...resource.selectableFields,
     };
+  }
+
+  /**
+   * One equality every matching object satisfies — `label:KEY` or `field:PATH` with its
+   * value — so a watch cache can index watchers by it instead of testing every watcher
+   * against every event. Undefined when the selector has none (metadata.namespace is
+   * left out: watchers are already filtered by namespace).
+   */
+  get indexTerm(): SelectorIndexTerm | undefined {
+    for (const r of this.labels) {
+      if (r.operator === '=' || (r.operator === 'in' && r.values.length === 1)) return { dimension: `label:${r.key}`, value: r.values[0]! };
+    }
+    for (const f of this.fields) {
+      if (f.operator === '=' && f.field !== 'metadata.namespace') return { dimension: `field:${f.field}`, value: f.value };
+    }
+    return undefined;
   }
 
   matches(obj: KubeObject): boolean {

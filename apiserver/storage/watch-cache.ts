@@ -56,7 +56,7 @@ import type {
   WatchHandler,
   WatchOptions,
 } from './interface.js';
-import { ObjectSelector } from './selectors.js';
+import { indexDimensionValue, ObjectSelector } from './selectors.js';
 import { LazyWatchEvent, WatcherChannel, bookmarkEvent, deepFreeze } from './watch-events.js';
 
 /** Hooks for /metrics. All optional; called synchronously, keep them cheap. */
@@ -233,6 +233,13 @@ export class CachedStore implements Store {
   #revision = 0;
   #etcdRevision = 0;
   readonly #watchers = new Set<CacheWatcher>();
+  /**
+   * Active-or-pending watchers by their selector's index term (dimension → value → set),
+   * and those without one. An event is offered only to the watchers whose term its old or
+   * new state carries, so 1,000 per-node watches cost a lookup per event, not 1,000 tests.
+   */
+  readonly #indexed = new Map<string, Map<string, Set<CacheWatcher>>>();
+  readonly #unindexed = new Set<CacheWatcher>();
   #stream: EtcdWatchStream | undefined;
   #bookmarkTimer: NodeJS.Timeout | undefined;
   #closed = false;
@@ -383,13 +390,22 @@ export class CachedStore implements Store {
     this.#metrics.lag?.(Math.max(0, this.#etcdRevision - this.#revision));
     for (const e of applied) {
       let delivered = 0;
-      for (const w of this.#watchers) {
-        if (!w.active || e.revision <= w.startRevision) continue;
-        const view = w.view(e);
-        if (view) {
-          w.channel.push(view);
-          delivered++;
+      const offer = (watchers: Iterable<CacheWatcher>) => {
+        for (const w of watchers) {
+          if (!w.active || e.revision <= w.startRevision) continue;
+          const view = w.view(e);
+          if (view) {
+            w.channel.push(view);
+            delivered++;
+          }
         }
+      };
+      offer(this.#unindexed);
+      for (const [dimension, byValue] of this.#indexed) {
+        const now = indexDimensionValue(this.resource, dimension, e.obj);
+        const before = e.prev ? indexDimensionValue(this.resource, dimension, e.prev) : undefined;
+        if (now !== undefined) offer(byValue.get(now) ?? []);
+        if (before !== undefined && before !== now) offer(byValue.get(before) ?? []);
       }
       this.#metrics.dispatch?.(performance.now() - receivedAt, delivered);
     }
@@ -524,7 +540,10 @@ export class CachedStore implements Store {
     const namespace = this.resource.namespaced ? opts.namespace || selector.namespace || undefined : undefined;
     let watcher: CacheWatcher | undefined = undefined;
     const channel = new WatcherChannel(onEvent, onError, this.#bufferSize, () => {
-      if (watcher && this.#watchers.delete(watcher)) this.#metrics.watchers?.(this.#watchers.size);
+      if (watcher && this.#watchers.delete(watcher)) {
+        this.#unregister(watcher);
+        this.#metrics.watchers?.(this.#watchers.size);
+      }
     });
     watcher = new CacheWatcher(channel, namespace, selector, opts.allowBookmarks === true);
     const w = watcher;
@@ -533,6 +552,7 @@ export class CachedStore implements Store {
       return { stop: () => channel.stop() };
     }
     this.#watchers.add(w);
+    this.#register(w);
     this.#metrics.watchers?.(this.#watchers.size);
     this.#ready.then(
       () => {
@@ -542,6 +562,33 @@ export class CachedStore implements Store {
       (err: unknown) => channel.fail(err instanceof Error ? err : new Error(String(err))),
     );
     return { stop: () => channel.stop() };
+  }
+
+  #register(w: CacheWatcher): void {
+    const term = w.selector.indexTerm;
+    if (!term) {
+      this.#unindexed.add(w);
+      return;
+    }
+    let byValue = this.#indexed.get(term.dimension);
+    if (!byValue) this.#indexed.set(term.dimension, (byValue = new Map()));
+    let set = byValue.get(term.value);
+    if (!set) byValue.set(term.value, (set = new Set()));
+    set.add(w);
+  }
+
+  #unregister(w: CacheWatcher): void {
+    const term = w.selector.indexTerm;
+    if (!term) {
+      this.#unindexed.delete(w);
+      return;
+    }
+    const byValue = this.#indexed.get(term.dimension);
+    const set = byValue?.get(term.value);
+    if (!byValue || !set) return;
+    set.delete(w);
+    if (set.size === 0) byValue.delete(term.value);
+    if (byValue.size === 0) this.#indexed.delete(term.dimension);
   }
 
   /** Snapshot or window replay, then live events: all synchronous, so nothing slips between. */

@@ -7,10 +7,12 @@
  *   500 writes/s (each stream watches one node's VMs, as agents and per-node views do),
  *   and a broadcast case where every stream receives every event at a lower rate;
  * - list of 10,000 VMs as JSON and as Table.
- * The apiserver runs as its own process (as in production); the load comes from this one.
+ * The apiserver runs as its own process (as in production); the load comes from this one
+ * (an undici pool for requests, node:https for the watch streams).
  */
 import { rmSync } from 'node:fs';
 import { Agent, request } from 'node:https';
+import { Pool, type Dispatcher } from 'undici';
 import { join } from 'node:path';
 import { Etcd3 } from 'etcd3';
 import { ensureTokenFile } from '../../../apiserver/auth/token-file.js';
@@ -30,37 +32,32 @@ const LIST_SIZE = 10_000;
 
 interface Client {
   call(method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<{ status: number; text: string }>;
-  agent: Agent;
+  close(): Promise<void>;
 }
 
-function httpClient(base: string, token: string, ca: string, maxSockets: number): Client {
-  const agent = new Agent({ keepAlive: true, maxSockets, ca });
-  const url = new URL(base);
+/**
+ * The load generator's HTTPS client: an undici pool of keep-alive connections. It costs
+ * about half the CPU per request of node:https, and the load generator shares this
+ * machine's two cores with the apiserver and etcd.
+ */
+function httpClient(base: string, token: string, ca: string, connections: number): Client {
+  const pool = new Pool(base, { connections, pipelining: 1, connect: { ca } });
   return {
-    agent,
-    call(method, path, body, headers = {}) {
-      return new Promise((resolve, reject) => {
-        const payload = body === undefined ? undefined : JSON.stringify(body);
-        const req = request(
-          {
-            host: url.hostname,
-            port: url.port,
-            path,
-            method,
-            agent,
-            headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json', Accept: 'application/json', ...headers },
-          },
-          (res) => {
-            const chunks: Buffer[] = [];
-            res.on('data', (chunk: Buffer) => chunks.push(chunk));
-            res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString() }));
-          },
-        );
-        req.on('error', reject);
-        req.end(payload);
+    async call(method, path, body, headers = {}) {
+      const res = await pool.request({
+        method: method as Dispatcher.HttpMethod,
+        path,
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', accept: 'application/json', ...lowerCaseKeys(headers) },
+        body: body === undefined ? undefined : JSON.stringify(body),
       });
+      return { status: res.statusCode, text: await res.body.text() };
     },
+    close: () => pool.close(),
   };
+}
+
+function lowerCaseKeys(headers: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(Object.entries(headers).map(([key, value]) => [key.toLowerCase(), value]));
 }
 
 function vm(name: string, labels: Record<string, string> = {}, namespace = 'bench') {
@@ -163,7 +160,7 @@ async function main() {
       target: '1,000 streams, p99 < 100 ms at 500 writes/s',
     };
   } finally {
-    client.agent.destroy();
+    await client.close();
     etcdClient.close();
     server.child.kill('SIGTERM');
     await etcd.stop();
