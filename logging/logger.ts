@@ -2,8 +2,11 @@
  * The one logger every Quantix component uses (winston underneath).
  *
  * - JSON lines with timestamp, level, component, and the correlation id of the async
- *   work in progress (carried through AsyncLocalStorage, so a request id set at the edge
- *   appears on every line logged while serving it, without passing it around).
+ *   work in progress: `withCorrelation` carries it through AsyncLocalStorage, so an id set
+ *   at the edge appears on every line logged inside, without passing it around. Hot paths
+ *   (the apiserver's requests, the controllers' reconciles) do not use it and pass a child
+ *   logger or the id instead: on Node 20 AsyncLocalStorage installs promise hooks for the
+ *   whole process, which cost about a fifth of the apiserver's CPU per request.
  * - Human-readable lines when stderr is a terminal (override with QUANTIX_LOG_FORMAT=json|text).
  * - Level from `setLogLevel` (a component's --log-level flag) or QUANTIX_LOG_LEVEL (default info).
  */
