@@ -102,7 +102,7 @@ export async function startApiserver(options: ApiserverOptions): Promise<Running
   const log = createLogger('apiserver');
   const metrics = new ApiserverMetrics();
   const etcd = new Etcd3({ hosts: options.etcdEndpoints, grpcOptions: ETCD_GRPC_OPTIONS });
-  const stores = await buildStores(etcd, RESOURCES, metrics);
+  const stores = await buildStores(etcd, options.etcdEndpoints, RESOURCES, metrics);
   const served = new Map<ResourceDefinition, ServedResource>();
   for (const def of RESOURCES) served.set(def, { def, store: stores.get(def), apiVersion: apiVersionOf(def) });
   const discovery = new Discovery([...RESOURCES]);

@@ -1,7 +1,11 @@
-/** Builds one watch-cached store per served resource over a shared etcd client. */
+/**
+ * Builds one watch-cached store per served resource over a shared etcd client (watches)
+ * and one shared lean KV client (range / txn, see storage/etcd-kv.ts).
+ */
 import type { Etcd3 } from 'etcd3';
 import type { ResourceDefinition } from '../../api-types/schema/types.js';
 import type { ApiserverMetrics } from '../http/metrics.js';
+import { createKvClient } from '../storage/etcd-kv.js';
 import { EtcdStore } from '../storage/etcd-store.js';
 import type { Store } from '../storage/interface.js';
 import { CachedStore } from '../storage/watch-cache.js';
@@ -14,16 +18,28 @@ export interface StoreSet {
   stop(): void;
 }
 
-export async function buildStores(etcd: Etcd3, defs: readonly ResourceDefinition[], metrics?: ApiserverMetrics): Promise<StoreSet> {
+export async function buildStores(
+  etcd: Etcd3,
+  etcdEndpoints: readonly string[],
+  defs: readonly ResourceDefinition[],
+  metrics?: ApiserverMetrics,
+): Promise<StoreSet> {
+  const kv = createKvClient(etcdEndpoints);
   const stores = new Map<ResourceDefinition, CachedStore>();
-  for (const def of defs) {
-    const resource = storageResourceOf(def);
-    const backing = new EtcdStore(etcd, { ...resource, kind: def.kind, apiVersion: def.group ? `${def.group}/${def.version}` : def.version });
-    const cached = new CachedStore(backing, {
-      metrics: metrics ? { watchers: () => undefined, lag: (revisions) => metrics.watchCacheLag.set({ resource: def.plural }, revisions) } : undefined,
-    });
-    await cached.ready();
-    stores.set(def, cached);
+  try {
+    for (const def of defs) {
+      const resource = storageResourceOf(def);
+      const backing = new EtcdStore(etcd, { ...resource, kind: def.kind, apiVersion: def.group ? `${def.group}/${def.version}` : def.version }, { kv });
+      const cached = new CachedStore(backing, {
+        metrics: metrics ? { watchers: () => undefined, lag: (revisions) => metrics.watchCacheLag.set({ resource: def.plural }, revisions) } : undefined,
+      });
+      stores.set(def, cached);
+      await cached.ready();
+    }
+  } catch (err) {
+    for (const store of stores.values()) store.close();
+    kv.close();
+    throw err;
   }
   return {
     get(def) {
@@ -36,6 +52,7 @@ export async function buildStores(etcd: Etcd3, defs: readonly ResourceDefinition
     },
     stop() {
       for (const store of stores.values()) store.close();
+      kv.close();
     },
   };
 }

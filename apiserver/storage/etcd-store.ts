@@ -11,8 +11,11 @@
  *   guaranteedUpdate retries with what etcd returned;
  * - lists page through etcd at one revision (continue token = revision + next key).
  *
- * It talks to etcd through etcd3's low-level `kv.range` / `kv.txn` (the builders add
- * per-call overhead and cannot compare on mod revision or range at a revision).
+ * It reads and writes through a `KvClient` (etcd-kv.ts): Range and Txn with etcd3's
+ * low-level request / response shapes (etcd3's builders add per-call overhead and cannot
+ * compare on mod revision or range at a revision). The apiserver passes the lean HTTP/2
+ * client (`createKvClient`); by default it is etcd3's own `client.kv`. Watches always use
+ * the etcd3 client.
  *
  * Objects returned by its methods are fresh and owned by the caller.
  */
@@ -27,6 +30,7 @@ import {
   NotFoundError,
   TooLargeResourceVersionError,
 } from './errors.js';
+import { etcd3Kv, type KvClient } from './etcd-kv.js';
 import { EtcdWatchStream } from './etcd-watch.js';
 import type {
   DeleteOptions,
@@ -50,7 +54,9 @@ import { LazyWatchEvent, WatcherChannel, bookmarkEvent } from './watch-events.js
  * ETCD_GRPC_OPTIONS })`): keepalive pings (as the Kubernetes apiserver's etcd client) so a
  * watch on a silently dead connection fails and reconnects instead of hanging forever
  * (30 s is above etcd's default 5 s minimum ping interval; no pings without calls, which
- * etcd would answer with GOAWAY), and no cap on response size for large lists.
+ * etcd would answer with GOAWAY), and no cap on response size for large lists. The lean
+ * KV client (etcd-kv.ts) does not use these: it has no size cap by default and a per-call
+ * deadline instead of keepalive pings.
  */
 export const ETCD_GRPC_OPTIONS = {
   'grpc.keepalive_time_ms': 30_000,
@@ -71,6 +77,11 @@ export interface EtcdStoreOptions {
   maxUpdateAttempts?: number;
   /** Clock for creationTimestamp / deletionTimestamp. */
   now?: () => Date;
+  /**
+   * Client for range / txn, e.g. one `createKvClient(endpoints)` shared by all stores
+   * (not closed by the store); default: the etcd3 client's `kv`.
+   */
+  kv?: KvClient;
 }
 
 /** A stored object: its etcd key, decoded object, raw value (when at hand) and mod revision. */
@@ -171,6 +182,7 @@ type CasResult = { ok: true; revision: string } | { ok: false; current: StoredOb
 
 export class EtcdStore implements Store {
   readonly #client: Etcd3;
+  readonly #kv: KvClient;
   readonly #prefix: string;
   readonly #listChunk: number;
   readonly #bookmarkIntervalMs: number;
@@ -184,6 +196,7 @@ export class EtcdStore implements Store {
     opts: EtcdStoreOptions = {},
   ) {
     this.#client = client;
+    this.#kv = opts.kv ?? etcd3Kv(client);
     const root = (opts.prefix ?? '/registry').replace(/\/+$/, '');
     this.#prefix = `${root}/${resource.group || 'core'}/${resource.resource}/`;
     this.#listChunk = opts.listChunkSize ?? 1000;
@@ -239,7 +252,7 @@ export class EtcdStore implements Store {
 
   /** Reads one key from etcd (linearizable). */
   async readStored(key: string): Promise<StoredObject | undefined> {
-    const res = await this.#client.kv.range({ key: Buffer.from(key) });
+    const res = await this.#kv.range({ key: Buffer.from(key) });
     const kv = res.kvs[0];
     return kv ? this.#stored(kv) : undefined;
   }
@@ -253,7 +266,7 @@ export class EtcdStore implements Store {
 
   /** The current etcd revision (a cheap linearizable read of one absent key). */
   async currentRevision(): Promise<number> {
-    const res = await this.#client.kv.range({ key: Buffer.from(this.#prefix), limit: 1 });
+    const res = await this.#kv.range({ key: Buffer.from(this.#prefix), limit: 1 });
     return Number(res.header.revision);
   }
 
@@ -291,7 +304,7 @@ export class EtcdStore implements Store {
   async #range(key: Buffer, end: Buffer, limit: number, revision: number): Promise<IRangeResponse> {
     for (;;) {
       try {
-        return await this.#client.kv.range({ key, range_end: end, limit, revision });
+        return await this.#kv.range({ key, range_end: end, limit, revision });
       } catch (err) {
         if (isTooLarge(err) && limit > 1) {
           limit = Math.max(1, Math.floor(limit / 2));
@@ -410,7 +423,7 @@ export class EtcdStore implements Store {
     if (metadata.deletionGracePeriodSeconds !== undefined) delete metadata.deletionGracePeriodSeconds;
     const obj: KubeObject = { ...input, metadata };
     const keyBuf = Buffer.from(key);
-    const res = await this.#client.kv.txn({
+    const res = await this.#kv.txn({
       compare: [{ key: keyBuf, target: 'Mod', result: 'Equal', mod_revision: 0 }],
       success: [{ request_put: { key: keyBuf, value: Buffer.from(JSON.stringify(obj)) } }],
       failure: [],
@@ -424,7 +437,7 @@ export class EtcdStore implements Store {
   async #cas(key: string, expected: string, value: Buffer | undefined): Promise<CasResult> {
     const keyBuf = Buffer.from(key);
     const op: IRequestOp = value ? { request_put: { key: keyBuf, value } } : { request_delete_range: { key: keyBuf } };
-    const res = await this.#client.kv.txn({
+    const res = await this.#kv.txn({
       compare: [{ key: keyBuf, target: 'Mod', result: 'Equal', mod_revision: expected }],
       success: [op],
       failure: [{ request_range: { key: keyBuf } }],

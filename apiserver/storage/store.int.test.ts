@@ -1,7 +1,9 @@
 /**
  * The storage contract suite: every test runs against EtcdStore and CachedStore on a
- * real etcd started by the harness (nothing mocks etcd). Each test uses its own
- * resource (its own key prefix), so tests never see each other's objects.
+ * real etcd started by the harness (nothing mocks etcd), each with range / txn through
+ * etcd3's `client.kv` and through the lean KV client the apiserver uses (etcd-kv.ts).
+ * Each test uses its own resource (its own key prefix), so tests never see each other's
+ * objects.
  */
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { jest } from '@jest/globals';
@@ -17,6 +19,7 @@ import {
   NotFoundError,
   SlowWatcherError,
 } from './errors.js';
+import { createKvClient, type KvClient } from './etcd-kv.js';
 import { ETCD_GRPC_OPTIONS, EtcdStore } from './etcd-store.js';
 import type { StorageResource, Store, WatchEvent, WatchOptions } from './interface.js';
 import { CachedStore } from './watch-cache.js';
@@ -25,11 +28,13 @@ jest.setTimeout(30_000);
 
 let etcd: EtcdInstance;
 let client: Etcd3;
+let leanKv: KvClient;
 const cleanups: (() => void | Promise<void>)[] = [];
 
 beforeAll(async () => {
   etcd = await startEtcd();
   client = new Etcd3({ hosts: etcd.endpoints, grpcOptions: ETCD_GRPC_OPTIONS });
+  leanKv = createKvClient(etcd.endpoints);
 });
 
 afterEach(async () => {
@@ -38,26 +43,32 @@ afterEach(async () => {
 
 afterAll(async () => {
   client?.close();
+  leanKv?.close();
   await etcd?.stop();
 });
 
 interface MakeOptions {
   client?: Etcd3;
+  /** For the lean-kv kinds; default: the shared lean client. */
+  kv?: KvClient;
   windowSize?: number;
   bookmarkIntervalMs?: number;
   watcherBufferSize?: number;
   listChunkSize?: number;
 }
 
-type Kind = 'EtcdStore' | 'CachedStore';
+/** The store, and whether range / txn go through the lean client (etcd-kv.ts) or etcd3's kv. */
+type Kind = 'EtcdStore' | 'CachedStore' | 'EtcdStore, lean kv' | 'CachedStore, lean kv';
+const isLean = (kind: Kind) => kind.endsWith('lean kv');
 
 async function makeStore(kind: Kind, resource: StorageResource, o: MakeOptions = {}): Promise<Store> {
   const inner = new EtcdStore(o.client ?? client, resource, {
     listChunkSize: o.listChunkSize,
     bookmarkIntervalMs: o.bookmarkIntervalMs,
     watcherBufferSize: o.watcherBufferSize,
+    kv: isLean(kind) ? (o.kv ?? leanKv) : undefined,
   });
-  if (kind === 'EtcdStore') return inner;
+  if (kind.startsWith('EtcdStore')) return inner;
   const cached = new CachedStore(inner, {
     windowSize: o.windowSize,
     bookmarkIntervalMs: o.bookmarkIntervalMs ?? 0,
@@ -186,7 +197,7 @@ class CuttableProxy {
   }
 }
 
-describe.each<Kind>(['EtcdStore', 'CachedStore'])('%s', (kind) => {
+describe.each<Kind>(['EtcdStore', 'CachedStore', 'EtcdStore, lean kv', 'CachedStore, lean kv'])('%s', (kind) => {
   describe('create / get', () => {
     it('sets uid, creationTimestamp, generation and resourceVersion = mod revision; rejects duplicates', async () => {
       const res = vmResource();
@@ -583,8 +594,10 @@ describe.each<Kind>(['EtcdStore', 'CachedStore'])('%s', (kind) => {
     const writers = 8;
     const increments = 15;
     const clients = Array.from({ length: writers }, () => new Etcd3({ hosts: etcd.endpoints }));
+    const kvs = clients.map(() => (isLean(kind) ? createKvClient(etcd.endpoints) : undefined));
     cleanups.push(() => clients.forEach((c) => c.close()));
-    const stores = await Promise.all(clients.map((c) => makeStore(kind, res, { client: c })));
+    cleanups.push(() => kvs.forEach((kv) => kv?.close()));
+    const stores = await Promise.all(clients.map((c, i) => makeStore(kind, res, { client: c, kv: kvs[i] })));
     await stores[0]!.create({ metadata: { name: 'counter', namespace: 'default' }, spec: { count: 0 } });
     await Promise.all(
       stores.map(async (s) => {
@@ -663,7 +676,7 @@ describe('CachedStore specifics', () => {
     expect(w.errors).toHaveLength(0);
   });
 
-  it('reconnects a broken etcd watch from its last revision, and relists with a diff after compaction', async () => {
+  it.each(['etcd3 kv', 'lean kv'])('reconnects a broken etcd watch from its last revision, and relists with a diff after compaction (%s)', async (kvKind) => {
     const proxy = await CuttableProxy.start(etcd.clientUrl);
     cleanups.push(() => proxy.close());
     const viaProxy = new Etcd3({
@@ -671,9 +684,11 @@ describe('CachedStore specifics', () => {
       grpcOptions: { ...ETCD_GRPC_OPTIONS, 'grpc.initial_reconnect_backoff_ms': 50, 'grpc.max_reconnect_backoff_ms': 500 },
     });
     cleanups.push(() => viaProxy.close());
+    const kv = kvKind === 'lean kv' ? createKvClient([proxy.url]) : undefined;
+    cleanups.push(() => kv?.close());
     const res = vmResource();
     const direct = new EtcdStore(client, res);
-    const store = new CachedStore(new EtcdStore(viaProxy, res), { bookmarkIntervalMs: 0, backoff: { initialMs: 50, maxMs: 500 } });
+    const store = new CachedStore(new EtcdStore(viaProxy, res, { kv }), { bookmarkIntervalMs: 0, backoff: { initialMs: 50, maxMs: 500 } });
     cleanups.push(() => store.close());
     await store.ready();
     const w = watchAll(store, { sendInitialEvents: false });

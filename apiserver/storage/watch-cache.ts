@@ -299,7 +299,8 @@ export class CachedStore implements Store {
     if (this.#revision === 0) return;
     let event: WatchEvent | undefined;
     for (const w of this.#watchers) {
-      if (!w.allowBookmarks || !w.active || !w.channel.idle) continue;
+      // Never below where the watch started (a watch from a revision the cache has not reached yet).
+      if (!w.allowBookmarks || !w.active || !w.channel.idle || w.startRevision > this.#revision) continue;
       w.channel.push((event ??= bookmarkEvent(this.resource, String(this.#revision))));
     }
   }

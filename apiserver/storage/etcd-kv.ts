@@ -1,0 +1,348 @@
+/**
+ * `KvClient`: the two unary etcd calls EtcdStore makes (KV.Range, KV.Txn), and a lean
+ * implementation of them straight on `node:http2`.
+ *
+ * Why: etcd3's client runs every call through a connection pool, a cockatiel retry policy
+ * and circuit breaker, grpc-js interceptors, call credentials and resolver / load-balancer
+ * calls — about 10% of the apiserver's main thread per request in CPU profiles. Two unary
+ * calls over plain HTTP need none of it: one HTTP/2 session, one stream per call, gRPC's
+ * 5-byte message framing, the status from the trailers. Watches stay on etcd3 (etcd-watch.ts).
+ *
+ * Shapes: messages are encoded and decoded with protobufjs from etcd3's own .proto files and
+ * the conversion options etcd3's proto-loader uses, so responses are exactly what
+ * `etcd3.kv.range / txn` return (snake_case fields, int64 as strings, enums as names,
+ * defaults filled in, oneof virtual fields, bytes as Buffers).
+ *
+ * Errors look like grpc-js's: an Error with a numeric `code` and `details`, message
+ * `<code> <STATUS>: <details>` ("14 UNAVAILABLE: ...", "8 RESOURCE_EXHAUSTED: Received
+ * message larger than max ..."), which is what etcd-store.ts and toApiError match on.
+ */
+import http2, { type ClientHttp2Session, type IncomingHttpHeaders } from 'node:http2';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import type { Etcd3, IRangeRequest, IRangeResponse, ITxnRequest, ITxnResponse } from 'etcd3';
+import protobuf from 'protobufjs';
+
+export interface KvClient {
+  range(req: IRangeRequest): Promise<IRangeResponse>;
+  txn(req: ITxnRequest): Promise<ITxnResponse>;
+  /** Releases the connection; calls in flight finish, later calls fail. */
+  close(): void;
+}
+
+/** etcd3's own `client.kv` as a KvClient (close is a no-op: the Etcd3 client is the caller's). */
+export function etcd3Kv(client: Etcd3): KvClient {
+  return { range: (req) => client.kv.range(req), txn: (req) => client.kv.txn(req), close: () => undefined };
+}
+
+export interface LeanKvOptions {
+  /** Per-call deadline (also sent to etcd as grpc-timeout); default 30 s. */
+  deadlineMs?: number;
+  /**
+   * Largest response message accepted (larger ones fail with RESOURCE_EXHAUSTED, which
+   * EtcdStore answers by halving its range chunk). Default: anything gRPC's 4-byte length
+   * prefix can express, i.e. no limit, as etcd3 is configured (ETCD_GRPC_OPTIONS).
+   */
+  maxReceiveBytes?: number;
+}
+
+// ------------------------------------------------------------------ protobuf
+
+const protoFile = join(dirname(createRequire(import.meta.url).resolve('etcd3/package.json')), 'proto', 'rpc.proto');
+const root = new protobuf.Root().loadSync(protoFile, { keepCase: true });
+root.resolveAll();
+const RangeRequest = root.lookupType('etcdserverpb.RangeRequest');
+const RangeResponse = root.lookupType('etcdserverpb.RangeResponse');
+const TxnRequest = root.lookupType('etcdserverpb.TxnRequest');
+const TxnResponse = root.lookupType('etcdserverpb.TxnResponse');
+/** etcd3's proto-loader options (node_modules/etcd3/lib/connection-pool.js). */
+const TO_OBJECT: protobuf.IConversionOptions = { longs: String, enums: String, defaults: true, oneofs: true };
+
+// ------------------------------------------------------------------ errors
+
+const STATUS = [
+  'OK', 'CANCELLED', 'UNKNOWN', 'INVALID_ARGUMENT', 'DEADLINE_EXCEEDED', 'NOT_FOUND', 'ALREADY_EXISTS',
+  'PERMISSION_DENIED', 'RESOURCE_EXHAUSTED', 'FAILED_PRECONDITION', 'ABORTED', 'OUT_OF_RANGE',
+  'UNIMPLEMENTED', 'INTERNAL', 'UNAVAILABLE', 'DATA_LOSS', 'UNAUTHENTICATED',
+];
+const CANCELLED = 1;
+const UNKNOWN = 2;
+const DEADLINE_EXCEEDED = 4;
+const RESOURCE_EXHAUSTED = 8;
+const INTERNAL = 13;
+const UNAVAILABLE = 14;
+
+/** A failed call: gRPC status `code` and `details`, message formatted as grpc-js does. */
+export class EtcdKvError extends Error {
+  constructor(
+    readonly code: number,
+    readonly details: string,
+  ) {
+    super(`${code} ${STATUS[code] ?? 'UNKNOWN'}: ${details}`);
+  }
+}
+
+/** Failures etcd cannot have acted on (no connection, stream refused): safe to retry, even a txn. */
+const unsent = new WeakSet<Error>();
+
+/** gRPC's mapping of a non-200 HTTP status without grpc-status. */
+function httpStatusCode(status: number): number {
+  if (status === 400) return INTERNAL;
+  if (status === 401) return 16;
+  if (status === 403) return 7;
+  if (status === 404) return 12;
+  if (status === 429 || status === 502 || status === 503 || status === 504) return UNAVAILABLE;
+  return UNKNOWN;
+}
+
+// ------------------------------------------------------------------ client
+
+/** A lean KvClient over one HTTP/2 connection to `endpoints` (plain http://; the next one after a failure). */
+export function createKvClient(endpoints: readonly string[], opts: LeanKvOptions = {}): KvClient {
+  return new Http2KvClient(endpoints, opts);
+}
+
+// Flow-control windows well above HTTP/2's 64 KiB default, so a multi-megabyte list chunk
+// streams in without a WINDOW_UPDATE round trip per 64 KiB.
+const STREAM_WINDOW = 4 << 20;
+const SESSION_WINDOW = 16 << 20;
+/** After a deadline, a connection that does not answer a ping within this is presumed dead. */
+const PING_TIMEOUT_MS = 5_000;
+/** etcd (grpc-go) answers pings more frequent than every 5 s with GOAWAY: stay well above. */
+const MIN_PING_INTERVAL_MS = 10_000;
+
+class Http2KvClient implements KvClient {
+  readonly #endpoints: string[];
+  readonly #deadlineMs: number;
+  readonly #maxReceive: number;
+  readonly #rangeHeaders: http2.OutgoingHttpHeaders;
+  readonly #txnHeaders: http2.OutgoingHttpHeaders;
+  #next = 0;
+  #session: ClientHttp2Session | undefined;
+  #closed = false;
+  readonly #established = new WeakSet<ClientHttp2Session>();
+  readonly #lastPing = new WeakMap<ClientHttp2Session, number>();
+
+  constructor(endpoints: readonly string[], opts: LeanKvOptions) {
+    if (endpoints.length === 0) throw new Error('etcd KV client: no endpoints');
+    this.#endpoints = endpoints.map((e) => {
+      const url = new URL(/^[a-z][a-z0-9+.-]*:\/\//i.test(e) ? e : `http://${e}`);
+      if (url.protocol !== 'http:') {
+        throw new Error(`etcd KV client: only plain http:// endpoints are supported (no TLS), got ${e}`);
+      }
+      return url.origin;
+    });
+    this.#deadlineMs = opts.deadlineMs ?? 30_000;
+    this.#maxReceive = opts.maxReceiveBytes ?? 0xffff_ffff;
+    const headers = (path: string): http2.OutgoingHttpHeaders => ({
+      ':method': 'POST',
+      ':path': path,
+      'content-type': 'application/grpc',
+      te: 'trailers',
+      'grpc-timeout': `${Math.min(Math.ceil(this.#deadlineMs), 99_999_999)}m`, // at most 8 digits
+      'user-agent': 'quantix-etcd-kv',
+    });
+    this.#rangeHeaders = headers('/etcdserverpb.KV/Range');
+    this.#txnHeaders = headers('/etcdserverpb.KV/Txn');
+  }
+
+  range(req: IRangeRequest): Promise<IRangeResponse> {
+    return this.#call(this.#rangeHeaders, RangeRequest, req, RangeResponse, true) as Promise<IRangeResponse>;
+  }
+
+  txn(req: ITxnRequest): Promise<ITxnResponse> {
+    return this.#call(this.#txnHeaders, TxnRequest, req, TxnResponse, false) as Promise<ITxnResponse>;
+  }
+
+  close(): void {
+    this.#closed = true;
+    this.#session?.close();
+    this.#session = undefined;
+  }
+
+  /**
+   * One call, retried once on a new connection when etcd cannot have seen it, or, for a
+   * read, when the connection failed under it (e.g. a connection etcd closed while idle).
+   */
+  async #call(
+    headers: http2.OutgoingHttpHeaders,
+    reqType: protobuf.Type,
+    req: object,
+    type: protobuf.Type,
+    idempotent: boolean,
+  ): Promise<unknown> {
+    const body = encode(reqType, req);
+    try {
+      return await this.#once(headers, body, type);
+    } catch (err) {
+      const e = err as EtcdKvError;
+      if (this.#closed || !(unsent.has(e) || (idempotent && e.code === UNAVAILABLE))) throw err;
+      return this.#once(headers, body, type);
+    }
+  }
+
+  /** The open session, or a new one (lazily: after a close or failure, the next call reconnects). */
+  #connect(): ClientHttp2Session {
+    const current = this.#session;
+    if (current && !current.closed && !current.destroyed) return current;
+    const endpoint = this.#endpoints[this.#next]!;
+    const session = http2.connect(endpoint, { settings: { enablePush: false, initialWindowSize: STREAM_WINDOW } });
+    session.on('connect', () => {
+      this.#established.add(session);
+      session.setLocalWindowSize(SESSION_WINDOW);
+    });
+    session.on('error', () => {
+      // Reported to the calls in flight by their streams; try the next endpoint next time.
+      if (this.#session === session) this.#next = (this.#next + 1) % this.#endpoints.length;
+    });
+    session.on('close', () => {
+      if (this.#session === session) this.#session = undefined;
+    });
+    // Idle connections do not keep the process alive (neither do grpc-js's); a call's
+    // deadline timer does while it runs.
+    session.unref();
+    this.#session = session;
+    return session;
+  }
+
+  #once(headers: http2.OutgoingHttpHeaders, body: Buffer, type: protobuf.Type): Promise<unknown> {
+    return new Promise((resolve, reject) => {
+      if (this.#closed) {
+        reject(new EtcdKvError(CANCELLED, 'the etcd KV client was closed'));
+        return;
+      }
+      let session: ClientHttp2Session;
+      let stream: http2.ClientHttp2Stream;
+      try {
+        session = this.#connect();
+        stream = session.request(headers);
+      } catch (err) {
+        const e = new EtcdKvError(UNAVAILABLE, (err as Error).message);
+        unsent.add(e);
+        reject(e);
+        return;
+      }
+      const chunks: Buffer[] = [];
+      let received = 0;
+      let checkedLength = false;
+      let httpStatus: number | undefined;
+      let grpcStatus: number | undefined;
+      let grpcMessage = '';
+      let failure: EtcdKvError | undefined; // decided on our side (deadline, size)
+      let streamError: Error | undefined;
+
+      const timer = setTimeout(() => {
+        failure ??= new EtcdKvError(DEADLINE_EXCEEDED, `Deadline exceeded after ${this.#deadlineMs} ms`);
+        stream.close(http2.constants.NGHTTP2_CANCEL);
+        this.#probe(session);
+      }, this.#deadlineMs);
+
+      const readStatus = (h: IncomingHttpHeaders): void => {
+        const s = h['grpc-status'];
+        if (s === undefined) return;
+        grpcStatus = Number(s);
+        const m = h['grpc-message'];
+        if (typeof m === 'string') {
+          try {
+            grpcMessage = decodeURIComponent(m);
+          } catch {
+            grpcMessage = m;
+          }
+        }
+      };
+      stream.on('response', (h) => {
+        httpStatus = Number(h[':status']);
+        readStatus(h); // a trailers-only response carries the status in the headers
+      });
+      stream.on('trailers', readStatus);
+      stream.on('data', (chunk: Buffer) => {
+        if (failure) return;
+        chunks.push(chunk);
+        received += chunk.length;
+        if (!checkedLength && received >= 5) {
+          checkedLength = true;
+          const head = chunks.length === 1 ? chunk : Buffer.concat(chunks);
+          const length = head.readUInt32BE(1);
+          if (length > this.#maxReceive) {
+            failure ??= new EtcdKvError(RESOURCE_EXHAUSTED, `Received message larger than max (${length} vs ${this.#maxReceive})`);
+            stream.close(http2.constants.NGHTTP2_CANCEL);
+          }
+        }
+      });
+      stream.on('error', (err) => {
+        streamError = err;
+      });
+      stream.on('close', () => {
+        clearTimeout(timer);
+        if (failure) return reject(failure);
+        if (httpStatus !== undefined && httpStatus !== 200) {
+          return reject(new EtcdKvError(httpStatusCode(httpStatus), `Received HTTP status code ${httpStatus}`));
+        }
+        if (grpcStatus === undefined) return reject(this.#broken(session, stream.rstCode, streamError));
+        if (grpcStatus !== 0) return reject(new EtcdKvError(grpcStatus, grpcMessage));
+        const buf = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, received);
+        if (buf.length < 5 || buf[0] !== 0 || buf.readUInt32BE(1) !== buf.length - 5) {
+          return reject(new EtcdKvError(INTERNAL, 'malformed gRPC response: expected one uncompressed message'));
+        }
+        try {
+          resolve(type.toObject(type.decode(buf.subarray(5)), TO_OBJECT));
+        } catch (err) {
+          reject(new EtcdKvError(INTERNAL, `Failed to parse server response: ${(err as Error).message}`));
+        }
+      });
+      stream.end(body);
+    });
+  }
+
+  /** The error for a stream that ended without a gRPC status (as grpc-js reports them). */
+  #broken(session: ClientHttp2Session, rstCode: number, err: Error | undefined): EtcdKvError {
+    const c = http2.constants;
+    let e: EtcdKvError;
+    if (!this.#established.has(session)) {
+      e = new EtcdKvError(UNAVAILABLE, `cannot connect to etcd: ${err?.message ?? 'connection closed'}`);
+      unsent.add(e);
+    } else if (rstCode === c.NGHTTP2_REFUSED_STREAM) {
+      e = new EtcdKvError(UNAVAILABLE, 'Stream refused by server');
+      unsent.add(e);
+    } else if (err && err.message && (err as NodeJS.ErrnoException).code !== 'ERR_HTTP2_STREAM_ERROR') {
+      e = new EtcdKvError(UNAVAILABLE, `Connection dropped: ${err.message}`);
+    } else if (session.destroyed || rstCode === c.NGHTTP2_CANCEL) {
+      e = new EtcdKvError(UNAVAILABLE, 'Connection dropped');
+    } else if (rstCode === c.NGHTTP2_ENHANCE_YOUR_CALM) {
+      e = new EtcdKvError(RESOURCE_EXHAUSTED, 'Bandwidth exhausted or memory limit exceeded');
+    } else {
+      e = new EtcdKvError(INTERNAL, `Received RST_STREAM with code ${rstCode}`);
+    }
+    return e;
+  }
+
+  /**
+   * After a deadline: is the connection alive at all? etcd3 found silently dead connections
+   * (no RST, e.g. a partition) with keepalive pings; here the first deadline on a session
+   * pings it, and no answer destroys it, so later calls reconnect instead of each waiting
+   * out its own deadline.
+   */
+  #probe(session: ClientHttp2Session): void {
+    if (session.destroyed || session.closed) return;
+    if (session.connecting) {
+      session.destroy(new Error('etcd connection not established before the deadline'));
+      return;
+    }
+    const now = Date.now();
+    if (now - (this.#lastPing.get(session) ?? 0) < MIN_PING_INTERVAL_MS) return;
+    this.#lastPing.set(session, now);
+    const timer = setTimeout(() => session.destroy(new Error('etcd did not answer a ping')), PING_TIMEOUT_MS);
+    timer.unref();
+    if (!session.ping(() => clearTimeout(timer))) clearTimeout(timer);
+  }
+}
+
+/** A gRPC length-prefixed message: flag 0 (uncompressed), 4-byte big-endian length, bytes. */
+function encode(type: protobuf.Type, req: object): Buffer {
+  const msg = type.encode(type.fromObject(req as Record<string, unknown>)).finish();
+  const out = Buffer.allocUnsafe(5 + msg.length);
+  out[0] = 0;
+  out.writeUInt32BE(msg.length, 1);
+  out.set(msg, 5);
+  return out;
+}
