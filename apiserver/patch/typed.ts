@@ -88,6 +88,9 @@ export function compareValues(before: unknown, after: unknown, schema: Structura
       if (!deepEqual(a, b) && path.length > 0) modified.push(path);
       return;
     }
+    // An unchanged subtree has no added, modified or removed fields: skip building its
+    // children (most of an update leaves most of the object as it was).
+    if (sa.kind === sb.kind && deepEqual(a, b)) return;
     if (sa.kind !== sb.kind) {
       if (path.length > 0) modified.push(path);
       for (const child of childrenOf(sa, s, a)) all(child.value, child.schema, [...path, child.element], removed);
