@@ -85,8 +85,16 @@ async function main(): Promise<void> {
   writeKubeconfig(join(dataDir, 'viewer.kubeconfig'), { server: url, caCertPem: pki.caCertPem, token: tokens.viewer, user: 'viewer' });
   log.info('ready', { url, gateway: `${values['bind-address']}:${gateway.port}`, kubeconfig: join(dataDir, 'kubeconfig'), ui: webRoot ? `${url}/ui/` : undefined });
 
+  let stopping = false;
   const shutdown = async (signal: string) => {
+    if (stopping) process.exit(1); // a second signal: do not wait any longer
+    stopping = true;
     log.info('shutting down', { signal });
+    // Closing connections can wait on an etcd that is gone: never hang on the way out.
+    setTimeout(() => {
+      log.warn('shutdown did not finish within 10 s; exiting');
+      process.exit(1);
+    }, 10_000).unref();
     await gateway.stop();
     await server.stop();
     process.exit(0);

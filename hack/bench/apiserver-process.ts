@@ -55,3 +55,24 @@ export async function startApiserverProcess(etcdEndpoint: string, dataDirPrefix 
   }
   return { child, url, dataDir, kubeconfig: join(dataDir, 'kubeconfig') };
 }
+
+/** Stops a child started detached (its own process group: tsx and the node it runs). */
+export function stopProcess(child: ChildProcess): Promise<void> {
+  const signal = (sig: NodeJS.Signals) => {
+    try {
+      process.kill(-child.pid!, sig);
+    } catch {
+      /* already gone */
+    }
+  };
+  return new Promise((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) return resolve();
+    const timer = setTimeout(() => signal('SIGKILL'), 10_000);
+    child.once('exit', () => {
+      clearTimeout(timer);
+      signal('SIGKILL'); // anything left in the group
+      resolve();
+    });
+    signal('SIGTERM');
+  });
+}

@@ -19,7 +19,7 @@ import { ensureTokenFile } from '../../../apiserver/auth/token-file.js';
 import { ensureServingCertificates } from '../../../apiserver/pki/certificates.js';
 import { EtcdStore } from '../../../apiserver/storage/etcd-store.js';
 import { startEtcd } from '../../testenv/etcd.js';
-import { startApiserverProcess } from '../apiserver-process.js';
+import { startApiserverProcess, stopProcess } from '../apiserver-process.js';
 import { percentile, runConcurrently } from '../stats.js';
 
 const IN_FLIGHT = 64;
@@ -162,7 +162,7 @@ async function main() {
   } finally {
     await client.close();
     etcdClient.close();
-    server.child.kill('SIGTERM');
+    await stopProcess(server.child);
     await etcd.stop();
     rmSync(server.dataDir, { recursive: true, force: true });
   }

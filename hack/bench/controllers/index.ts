@@ -30,7 +30,7 @@ import { HttpApiClient } from '../../../controllers/runtime/client.js';
 import { Informer, listerWatcher } from '../../../controllers/runtime/informer.js';
 import { Nodes, StoragePools, VirtualMachines } from '../../../controllers/runtime/resources.js';
 import { startEtcd } from '../../testenv/etcd.js';
-import { startApiserverProcess } from '../apiserver-process.js';
+import { startApiserverProcess, stopProcess } from '../apiserver-process.js';
 import { percentile, runConcurrently } from '../stats.js';
 
 const NODES = Number(process.env.BENCH_NODES ?? 100);
@@ -79,27 +79,6 @@ function supervise(start: () => ChildProcess): Supervised {
     });
   watch(child);
   return state;
-}
-
-/** Stops a child started detached (its own process group: tsx and the node it runs). */
-function stopProcess(child: ChildProcess): Promise<void> {
-  const signal = (sig: NodeJS.Signals) => {
-    try {
-      process.kill(-child.pid!, sig);
-    } catch {
-      /* already gone */
-    }
-  };
-  return new Promise((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) return resolve();
-    const timer = setTimeout(() => signal('SIGKILL'), 10_000);
-    child.once('exit', () => {
-      clearTimeout(timer);
-      signal('SIGKILL'); // anything left in the group
-      resolve();
-    });
-    signal('SIGTERM');
-  });
 }
 
 function vm(name: string, namespace: string): VirtualMachine {
