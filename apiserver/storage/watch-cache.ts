@@ -107,6 +107,8 @@ export interface WatchCacheStats {
 interface Entry {
   obj: KubeObject; // frozen
   modRevision: string;
+  /** The stored bytes: a private copy for an update is parsed from them (about half the cost of structuredClone). */
+  raw?: Buffer;
   added?: WatchEvent; // lazily built ADDED event for snapshots
 }
 
@@ -313,7 +315,7 @@ export class CachedStore implements Store {
       if (this.#closed) throw new StorageError('watch cache closed');
       try {
         const { items, revision } = await this.#inner.listAllStored(0, () => this.#corrupt++);
-        for (const s of items) this.#objects.set(s.key, { obj: deepFreeze(s.obj), modRevision: s.modRevision });
+        for (const s of items) this.#objects.set(s.key, { obj: deepFreeze(s.obj), modRevision: s.modRevision, raw: ownCopy(s.raw) });
         this.#revision = revision;
         this.#etcdRevision = Math.max(this.#etcdRevision, revision);
         this.#window = new Window(this.#windowSize, revision);
@@ -352,7 +354,7 @@ export class CachedStore implements Store {
             }
             if (obj) {
               const prev = this.#objects.get(key);
-              this.#objects.set(key, { obj, modRevision: String(e.kv.mod_revision) });
+              this.#objects.set(key, { obj, modRevision: String(e.kv.mod_revision), raw: ownCopy(e.kv.value) });
               applied.push({ revision, type: prev ? 'MODIFIED' : 'ADDED', namespace: obj.metadata.namespace, obj, prev: prev?.obj });
             } else {
               const prev = this.#objects.get(key);
@@ -429,7 +431,7 @@ export class CachedStore implements Store {
           const prev = this.#objects.get(s.key);
           if (prev && prev.modRevision === s.modRevision) continue;
           const obj = deepFreeze(s.obj);
-          this.#objects.set(s.key, { obj, modRevision: s.modRevision });
+          this.#objects.set(s.key, { obj, modRevision: s.modRevision, raw: ownCopy(s.raw) });
           applied.push({ revision, type: prev ? 'MODIFIED' : 'ADDED', namespace: obj.metadata.namespace, obj, prev: prev?.obj });
         }
         for (const [key, prev] of this.#objects) {
@@ -497,7 +499,7 @@ export class CachedStore implements Store {
     if (this.#revision === 0) return undefined;
     const key = this.#inner.keyFor(this.resource.namespaced ? namespace : undefined, name);
     const e = this.#objects.get(key);
-    return e ? { key, obj: e.obj, modRevision: e.modRevision } : undefined;
+    return e ? { key, obj: e.obj, modRevision: e.modRevision, raw: e.raw } : undefined;
   }
 
   async update(obj: KubeObject): Promise<KubeObject> {
@@ -631,6 +633,11 @@ function guarded(m: WatchCacheMetrics): WatchCacheMetrics {
       }
     });
   return { watchers: wrap(m.watchers?.bind(m)), lag: wrap(m.lag?.bind(m)), dispatch: wrap(m.dispatch?.bind(m)) };
+}
+
+/** A copy that does not pin the larger gRPC message buffer the value was sliced from. */
+function ownCopy(value: Buffer | undefined): Buffer | undefined {
+  return value === undefined ? undefined : Buffer.from(value);
 }
 
 function sleep(ms: number): Promise<void> {
