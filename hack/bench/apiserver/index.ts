@@ -11,6 +11,7 @@
  * (an undici pool for requests, node:https for the watch streams).
  */
 import { rmSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
 import { Agent, request } from 'node:https';
 import { Pool, type Dispatcher } from 'undici';
 import { join } from 'node:path';
@@ -20,7 +21,7 @@ import { ensureServingCertificates } from '../../../apiserver/pki/certificates.j
 import { EtcdStore } from '../../../apiserver/storage/etcd-store.js';
 import { startEtcd } from '../../testenv/etcd.js';
 import { startApiserverProcess, stopProcess } from '../apiserver-process.js';
-import { percentile, runConcurrently } from '../stats.js';
+import { measureCores, percentile, runConcurrently, type MeasuredProcess } from '../stats.js';
 
 const IN_FLIGHT = 64;
 const CREATES = Number(process.env.BENCH_CREATES ?? 3000);
@@ -82,14 +83,24 @@ async function main() {
   const ca = ensureServingCertificates(server.dataDir).caCertPem;
   const client = httpClient(server.url, tokens.admin, ca, IN_FLIGHT);
   const etcdClient = new Etcd3({ hosts: etcd.endpoints });
-  const result: Record<string, unknown> = { benchmark: 'apiserver', inFlight: IN_FLIGHT };
+  const result: Record<string, unknown> = { benchmark: 'apiserver', inFlight: IN_FLIGHT, cpus: cpus().length, loadAverage1mAtStart: +loadavg()[0]!.toFixed(2) };
+  // CPU per process tree during the HTTP phases: the three share this machine's cores.
+  const pids: Record<string, MeasuredProcess> = {
+    apiserver: { pid: server.child.pid!, withChildren: true },
+    etcd: { pid: etcd.pid, withChildren: false },
+    benchClient: { pid: process.pid, withChildren: false },
+  };
   try {
     // Warm-up: connections, TLS sessions, JIT.
     await runConcurrently(200, IN_FLIGHT, (i) => expectStatus(client.call('POST', '/apis/quantix.io/v1alpha1/namespaces/bench/virtualmachines', vm(`warm-${i}`)), 201));
 
     // Creates over HTTPS.
     let started = performance.now();
-    await runConcurrently(CREATES, IN_FLIGHT, (i) => expectStatus(client.call('POST', '/apis/quantix.io/v1alpha1/namespaces/bench/virtualmachines', vm(`vm-${i}`)), 201));
+    const httpCreateCores = (
+      await measureCores(pids, () =>
+        runConcurrently(CREATES, IN_FLIGHT, (i) => expectStatus(client.call('POST', '/apis/quantix.io/v1alpha1/namespaces/bench/virtualmachines', vm(`vm-${i}`)), 201)),
+      )
+    ).cores;
     const httpCreates = CREATES / ((performance.now() - started) / 1000);
 
     // The storage layer in this process, same operation (create-if-absent txn), same concurrency.
@@ -123,6 +134,7 @@ async function main() {
       storageLayerPerSecond: Math.round(storeCreates),
       rawEtcd3PerSecond: Math.round(rawCreates),
       httpToRawRatio: +(httpCreates / rawCreates).toFixed(2),
+      httpCpuCores: httpCreateCores,
       target: 'http >= 0.5x raw etcd3',
     };
     result.gets = {
@@ -155,8 +167,8 @@ async function main() {
 
     // Watch fan-out.
     result.watch = {
-      perNode: await watchFanOut(server.url, tokens.admin, ca, client, { watchers: WATCHERS, rate: WRITE_RATE, seconds: WRITE_SECONDS, broadcast: false }),
-      broadcast: await watchFanOut(server.url, tokens.admin, ca, client, { watchers: WATCHERS, rate: 20, seconds: WRITE_SECONDS, broadcast: true }),
+      perNode: await watchFanOut(server.url, tokens.admin, ca, client, { watchers: WATCHERS, rate: WRITE_RATE, seconds: WRITE_SECONDS, broadcast: false }, pids),
+      broadcast: await watchFanOut(server.url, tokens.admin, ca, client, { watchers: WATCHERS, rate: 20, seconds: WRITE_SECONDS, broadcast: true }, pids),
       target: '1,000 streams, p99 < 100 ms at 500 writes/s',
     };
   } finally {
@@ -181,6 +193,7 @@ async function watchFanOut(
   ca: string,
   writer: Client,
   { watchers, rate, seconds, broadcast }: { watchers: number; rate: number; seconds: number; broadcast: boolean },
+  pids: Record<string, MeasuredProcess>,
 ) {
   const namespace = broadcast ? 'fanout-all' : 'fanout-node';
   const targets = broadcast ? 10 : watchers;
@@ -234,24 +247,26 @@ async function watchFanOut(
   const interval = 1000 / rate;
   const start = performance.now();
   const pending: Promise<unknown>[] = [];
-  for (let seq = 0; seq < total; seq++) {
-    const due = start + seq * interval;
-    const wait = due - performance.now();
-    if (wait > 1) await new Promise((resolve) => setTimeout(resolve, wait));
-    const target = seq % targets;
-    const marker = `${seq}`;
-    sentAt.set(marker, performance.now());
-    expectedDeliveries += broadcast ? watchers : 1;
-    pending.push(
-      expectStatus(
-        writer.call('PATCH', `/apis/quantix.io/v1alpha1/namespaces/${namespace}/virtualmachines/w-${target}`, { metadata: { annotations: { 'bench-seq': marker } } }, {
-          'Content-Type': 'application/merge-patch+json',
-        }),
-        200,
-      ),
-    );
-  }
-  await Promise.all(pending);
+  const { cores } = await measureCores(pids, async () => {
+    for (let seq = 0; seq < total; seq++) {
+      const due = start + seq * interval;
+      const wait = due - performance.now();
+      if (wait > 1) await new Promise((resolve) => setTimeout(resolve, wait));
+      const target = seq % targets;
+      const marker = `${seq}`;
+      sentAt.set(marker, performance.now());
+      expectedDeliveries += broadcast ? watchers : 1;
+      pending.push(
+        expectStatus(
+          writer.call('PATCH', `/apis/quantix.io/v1alpha1/namespaces/${namespace}/virtualmachines/w-${target}`, { metadata: { annotations: { 'bench-seq': marker } } }, {
+            'Content-Type': 'application/merge-patch+json',
+          }),
+          200,
+        ),
+      );
+    }
+    await Promise.all(pending);
+  });
   const achievedRate = total / ((performance.now() - start) / 1000);
   const deadline = performance.now() + 30_000;
   while (latencies.length < expectedDeliveries && performance.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
@@ -260,6 +275,7 @@ async function watchFanOut(
   return {
     watchers,
     writesPerSecond: Math.round(achievedRate),
+    cpuCoresWhileWriting: cores,
     deliveries: latencies.length,
     expectedDeliveries,
     p50Ms: +percentile(latencies, 50).toFixed(1),
