@@ -102,7 +102,18 @@ export async function startApiserver(options: ApiserverOptions): Promise<Running
   const log = createLogger('apiserver');
   const metrics = new ApiserverMetrics();
   const etcd = new Etcd3({ hosts: options.etcdEndpoints, grpcOptions: ETCD_GRPC_OPTIONS });
-  const stores = await buildStores(etcd, options.etcdEndpoints, RESOURCES, metrics);
+  // The caches retry until etcd answers; their timers do not hold the process open, so
+  // this one does (and says what the start is waiting for).
+  const waitingSince = Date.now();
+  const waiting = setInterval(() => {
+    log.warn('waiting for etcd', { endpoints: options.etcdEndpoints.join(','), seconds: Math.round((Date.now() - waitingSince) / 1000) });
+  }, 5_000);
+  let stores: StoreSet;
+  try {
+    stores = await buildStores(etcd, options.etcdEndpoints, RESOURCES, metrics);
+  } finally {
+    clearInterval(waiting);
+  }
   const served = new Map<ResourceDefinition, ServedResource>();
   for (const def of RESOURCES) served.set(def, { def, store: stores.get(def), apiVersion: apiVersionOf(def) });
   const discovery = new Discovery([...RESOURCES]);
@@ -242,11 +253,20 @@ export async function startApiserver(options: ApiserverOptions): Promise<Running
     const record = trackRequest(req, res, metrics, log);
     const path = req.url ?? '/';
     if (path.startsWith('/apis/') || path.startsWith('/api/')) {
-      const url = new URL(path, 'https://localhost');
-      const request = parseResourcePath(req.method ?? 'GET', url.pathname, url.searchParams);
+      let url: URL;
+      let request: ResourceRequest | undefined;
+      try {
+        url = new URL(path, 'https://localhost');
+        request = parseResourcePath(req.method ?? 'GET', url.pathname, url.searchParams);
+      } catch {
+        return sendError(res, errors.badRequest(`the request path is not a valid URL path: ${JSON.stringify(path.slice(0, 200))}`));
+      }
       // Other subresources (storagepools/NAME/files) are extra routes mounted on express.
       if (request && (request.subresource === undefined || request.subresource === 'status')) {
-        void serveResource(req, res, record, url, request);
+        serveResource(req, res, record, url, request).catch((err: unknown) => {
+          log.error('request error', { requestId: record.requestId, error: err instanceof Error ? err.stack : String(err) });
+          sendError(res, errors.internal(err instanceof Error ? err.message : String(err)));
+        });
         return;
       }
     }

@@ -3,6 +3,7 @@
  * what it wants back (JSON, YAML, a meta.k8s.io Table, PartialObjectMetadata).
  */
 import { parse as parseYaml, parseAllDocuments } from 'yaml';
+import { jsonErrorOffset } from './json-error-offset.js';
 import { errors } from './status.js';
 
 export type ResponseForm = 'object' | 'table' | 'partial-metadata';
@@ -96,7 +97,8 @@ export function parseJsonBody(text: string): unknown {
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
     const position = /position (\d+)/.exec(message);
-    const where = position ? ` at ${lineAndColumn(text, Number(position[1]))}` : '';
+    const offset = jsonErrorOffset(text) ?? (position ? Number(position[1]) : undefined);
+    const where = offset === undefined ? '' : offset >= text.length ? ` at the end of the body (${lineAndColumn(text, text.length)})` : ` at ${lineAndColumn(text, offset)}`;
     throw errors.badRequest(`the request body is not valid JSON${where}: ${message}`);
   }
 }

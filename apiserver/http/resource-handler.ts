@@ -333,6 +333,7 @@ async function handlePatch(call: ResourceCall, decision: Decision, attrs: Reques
   } catch (err) {
     if (!(err instanceof NotFoundError) || type !== 'apply-patch' || request.subresource) throw err;
     // Server-side apply creates the object when it does not exist.
+    ctx.warnings.length = 0; // from a tryUpdate on a cached copy that etcd no longer had
     const applied = patchObject(call, type, patch, undefined, manager);
     let obj = prepareForCreate(sr, applied, request.namespace, ctx);
     obj = { ...obj, metadata: { ...obj.metadata, managedFields: applied.metadata.managedFields } };

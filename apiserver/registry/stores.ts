@@ -5,7 +5,7 @@
 import type { Etcd3 } from 'etcd3';
 import type { ResourceDefinition } from '../../api-types/schema/types.js';
 import type { ApiserverMetrics } from '../http/metrics.js';
-import { createKvClient } from '../storage/etcd-kv.js';
+import { createKvClient, etcd3Kv } from '../storage/etcd-kv.js';
 import { EtcdStore } from '../storage/etcd-store.js';
 import type { Store } from '../storage/interface.js';
 import { CachedStore } from '../storage/watch-cache.js';
@@ -24,7 +24,9 @@ export async function buildStores(
   defs: readonly ResourceDefinition[],
   metrics?: ApiserverMetrics,
 ): Promise<StoreSet> {
-  const kv = createKvClient(etcdEndpoints);
+  // The lean client speaks plain HTTP/2 only; TLS endpoints keep etcd3's client.
+  const plain = etcdEndpoints.every((endpoint) => !/^https:/i.test(endpoint));
+  const kv = plain ? createKvClient(etcdEndpoints) : etcd3Kv(etcd);
   const stores = new Map<ResourceDefinition, CachedStore>();
   try {
     for (const def of defs) {

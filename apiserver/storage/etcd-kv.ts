@@ -106,6 +106,8 @@ export function createKvClient(endpoints: readonly string[], opts: LeanKvOptions
 // streams in without a WINDOW_UPDATE round trip per 64 KiB.
 const STREAM_WINDOW = 4 << 20;
 const SESSION_WINDOW = 16 << 20;
+/** Stream id past which a connection is replaced (ids are odd numbers below 2^31). */
+const STREAM_ID_RETIREMENT = 2 ** 30;
 /** After a deadline, a connection that does not answer a ping within this is presumed dead. */
 const PING_TIMEOUT_MS = 5_000;
 /** etcd (grpc-go) answers pings more frequent than every 5 s with GOAWAY: stay well above. */
@@ -184,7 +186,12 @@ class Http2KvClient implements KvClient {
   /** The open session, or a new one (lazily: after a close or failure, the next call reconnects). */
   #connect(): ClientHttp2Session {
     const current = this.#session;
-    if (current && !current.closed && !current.destroyed) return current;
+    if (current && !current.closed && !current.destroyed) {
+      // A connection has 2^31 stream ids: retire it well before they run out (calls in
+      // flight finish on it; the next ones go to a new connection).
+      if ((current.state.nextStreamID ?? 0) < STREAM_ID_RETIREMENT) return current;
+      current.close();
+    }
     const endpoint = this.#endpoints[this.#next]!;
     const session = http2.connect(endpoint, { settings: { enablePush: false, initialWindowSize: STREAM_WINDOW } });
     session.on('connect', () => {
@@ -301,6 +308,11 @@ class Http2KvClient implements KvClient {
     if (!this.#established.has(session)) {
       e = new EtcdKvError(UNAVAILABLE, `cannot connect to etcd: ${err?.message ?? 'connection closed'}`);
       unsent.add(e);
+    } else if ((err as NodeJS.ErrnoException | undefined)?.code === 'ERR_HTTP2_OUT_OF_STREAMS') {
+      // The stream never got an id: etcd has not seen it. A fresh connection serves the retry.
+      e = new EtcdKvError(UNAVAILABLE, 'no stream ids left on the etcd connection');
+      unsent.add(e);
+      session.close();
     } else if (rstCode === c.NGHTTP2_REFUSED_STREAM) {
       e = new EtcdKvError(UNAVAILABLE, 'Stream refused by server');
       unsent.add(e);

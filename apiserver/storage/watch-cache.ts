@@ -635,9 +635,15 @@ function guarded(m: WatchCacheMetrics): WatchCacheMetrics {
   return { watchers: wrap(m.watchers?.bind(m)), lag: wrap(m.lag?.bind(m)), dispatch: wrap(m.dispatch?.bind(m)) };
 }
 
-/** A copy that does not pin the larger gRPC message buffer the value was sliced from. */
+/**
+ * A copy that pins neither the larger gRPC message buffer the value was sliced from nor
+ * (allocUnsafeSlow: unpooled) an 8 KiB block of Node's shared buffer pool.
+ */
 function ownCopy(value: Buffer | undefined): Buffer | undefined {
-  return value === undefined ? undefined : Buffer.from(value);
+  if (value === undefined) return undefined;
+  const copy = Buffer.allocUnsafeSlow(value.length);
+  copy.set(value);
+  return copy;
 }
 
 function sleep(ms: number): Promise<void> {

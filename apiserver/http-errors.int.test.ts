@@ -1,0 +1,136 @@
+/**
+ * The apiserver's HTTP edge on a real etcd: malformed requests get Status objects (and
+ * never take the process down), request ids are echoed, and the write paths that start
+ * from the watch cache's copy still answer 404 / 409 like Kubernetes.
+ */
+import { Agent, request } from 'node:https';
+import { startTestApiserver, type TestApiserver } from '../hack/testenv/apiserver.js';
+
+interface Reply {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: { kind?: string; reason?: string; message?: string; code?: number; metadata?: { resourceVersion?: string; annotations?: Record<string, string> } };
+}
+
+const VMS = '/apis/quantix.io/v1alpha1/namespaces/default/virtualmachines';
+
+describe('apiserver HTTP edge', () => {
+  let env: TestApiserver;
+  let agent: Agent;
+
+  const send = (method: string, path: string, body?: string, headers: Record<string, string> = {}): Promise<Reply> =>
+    new Promise((resolve, reject) => {
+      const url = new URL(env.apiserver.url);
+      const req = request(
+        {
+          host: url.hostname,
+          port: url.port,
+          method,
+          path,
+          agent,
+          headers: { Authorization: `Bearer ${env.tokens.admin}`, 'Content-Type': 'application/json', ...headers },
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (chunk: Buffer) => chunks.push(chunk));
+          res.on('end', () => {
+            const text = Buffer.concat(chunks).toString();
+            let parsed: Reply['body'] = {};
+            try {
+              parsed = JSON.parse(text) as Reply['body'];
+            } catch {
+              parsed = { message: text };
+            }
+            resolve({ status: res.statusCode ?? 0, headers: res.headers, body: parsed });
+          });
+        },
+      );
+      req.on('error', reject);
+      req.end(body);
+    });
+
+  const vm = (name: string) =>
+    JSON.stringify({
+      apiVersion: 'quantix.io/v1alpha1',
+      kind: 'VirtualMachine',
+      metadata: { name },
+      spec: { cpu: 1, memory: '256Mi', disks: [{ name: 'root', storagePool: 'local', size: '1Gi' }] },
+    });
+
+  beforeAll(async () => {
+    env = await startTestApiserver();
+    agent = new Agent({ keepAlive: true, ca: env.caCertPem });
+  });
+  afterAll(async () => {
+    agent?.destroy();
+    await env?.stop();
+  });
+
+  it('answers a path with broken percent-encoding with a 400 Status and keeps serving', async () => {
+    for (const path of ['/api/%', '/apis/quantix.io/v1alpha1/namespaces/%E0%A4%A/virtualmachines']) {
+      const reply = await send('GET', path);
+      expect(reply.status).toBe(400);
+      expect(reply.body).toMatchObject({ kind: 'Status', reason: 'BadRequest', code: 400 });
+    }
+    expect((await send('GET', VMS)).status).toBe(200);
+  });
+
+  it('echoes X-Request-Id on resource and non-resource paths, and makes one up otherwise', async () => {
+    const onResource = await send('GET', VMS, undefined, { 'X-Request-Id': 'req-resource-1' });
+    expect(onResource.headers['x-request-id']).toBe('req-resource-1');
+    expect(onResource.headers['audit-id']).toBe('req-resource-1');
+    const onDiscovery = await send('GET', '/apis', undefined, { 'X-Request-Id': 'req-discovery-1' });
+    expect(onDiscovery.headers['x-request-id']).toBe('req-discovery-1');
+    const generated = await send('GET', '/healthz');
+    expect(String(generated.headers['x-request-id'])).toMatch(/^[0-9a-f-]{36}$/);
+  });
+
+  it('refuses an unauthenticated resource request with 401 before looking at the resource', async () => {
+    const reply = await send('GET', '/apis/quantix.io/v1alpha1/nosuchthings', undefined, { Authorization: 'Bearer wrong' });
+    expect(reply.status).toBe(401);
+    expect(reply.body).toMatchObject({ kind: 'Status', reason: 'Unauthorized' });
+    expect((await send('GET', '/apis/quantix.io/v1alpha1/nosuchthings')).status).toBe(404);
+  });
+
+  it('says where malformed JSON is, refuses oversized bodies with 413, and writes nothing', async () => {
+    const malformed = await send('POST', VMS, '{"apiVersion": "quantix.io/v1alpha1", "kind": ');
+    expect(malformed.status).toBe(400);
+    expect(malformed.body.message).toMatch(/position|line|column/i);
+    const huge = await send('POST', VMS, JSON.stringify({ padding: 'x'.repeat(4 * 1024 * 1024) }));
+    expect(huge.status).toBe(413);
+    expect(huge.body).toMatchObject({ kind: 'Status', code: 413 });
+    const list = await send('GET', VMS);
+    expect((list.body as { items?: unknown[] }).items).toEqual([]);
+  });
+
+  it('answers PATCH and PUT of a missing object with 404, and a stale resourceVersion with 409', async () => {
+    const patchMissing = await send('PATCH', `${VMS}/ghost`, '{"metadata":{"labels":{"a":"b"}}}', { 'Content-Type': 'application/merge-patch+json' });
+    expect(patchMissing.status).toBe(404);
+    expect(patchMissing.body).toMatchObject({ kind: 'Status', reason: 'NotFound' });
+    const putMissing = await send('PUT', `${VMS}/ghost`, vm('ghost'));
+    expect(putMissing.status).toBe(404);
+
+    const created = await send('POST', VMS, vm('edge-a'));
+    expect(created.status).toBe(201);
+    const firstVersion = created.body.metadata!.resourceVersion!;
+    const patched = await send('PATCH', `${VMS}/edge-a`, '{"metadata":{"annotations":{"step":"1"}}}', { 'Content-Type': 'application/merge-patch+json' });
+    expect(patched.status).toBe(200);
+    expect(patched.body.metadata!.annotations).toEqual({ step: '1' });
+
+    const stale = JSON.parse(vm('edge-a')) as { metadata: Record<string, unknown> };
+    stale.metadata.resourceVersion = firstVersion;
+    const put = await send('PUT', `${VMS}/edge-a`, JSON.stringify(stale));
+    expect(put.status).toBe(409);
+    expect(put.body).toMatchObject({ kind: 'Status', reason: 'Conflict' });
+    const stalePatch = await send('PATCH', `${VMS}/edge-a`, JSON.stringify({ metadata: { resourceVersion: firstVersion, labels: { x: 'y' } } }), {
+      'Content-Type': 'application/merge-patch+json',
+    });
+    expect(stalePatch.status).toBe(409);
+  });
+
+  it('answers a strategic merge patch with 415 listing the accepted types', async () => {
+    const reply = await send('PATCH', `${VMS}/edge-a`, '{}', { 'Content-Type': 'application/strategic-merge-patch+json' });
+    expect(reply.status).toBe(415);
+    expect(reply.body.message).toContain('application/merge-patch+json');
+  });
+});
