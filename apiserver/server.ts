@@ -228,19 +228,17 @@ export async function startApiserver(options: ApiserverOptions): Promise<Running
    * express: its router costs more per request than all of our own routing.
    */
   const serveResource = async (req: IncomingMessage, res: ServerResponse, record: RequestRecord, url: URL, request: ResourceRequest) => {
-    let user: UserInfo;
+    let sr: ServedResource | undefined;
     try {
-      user = await authenticate(req);
-    } catch (err) {
-      return sendError(res, err instanceof ApiError ? err : errors.unauthorized());
-    }
-    record.user = user.name;
-    record.verb = request.verb;
-    record.resource = request.resource;
-    const def = resourceFor(request.group, request.resource);
-    const sr = def && def.version === request.version ? served.get(def) : undefined;
-    if (!sr) return sendError(res, errors.pathNotFound(url.pathname));
-    try {
+      const user = await authenticate(req).catch((err: unknown) => {
+        throw err instanceof ApiError ? err : errors.unauthorized();
+      });
+      record.user = user.name;
+      record.verb = request.verb;
+      record.resource = request.resource;
+      const def = resourceFor(request.group, request.resource);
+      sr = def && def.version === request.version ? served.get(def) : undefined;
+      if (!sr) throw errors.pathNotFound(url.pathname);
       await handleResource({ req, res, user, request, query: url.searchParams, sr, readBody: () => readBody(req), metrics });
     } catch (err) {
       const apiError = resourceError(err, sr);
@@ -263,10 +261,7 @@ export async function startApiserver(options: ApiserverOptions): Promise<Running
       }
       // Other subresources (storagepools/NAME/files) are extra routes mounted on express.
       if (request && (request.subresource === undefined || request.subresource === 'status')) {
-        serveResource(req, res, record, url, request).catch((err: unknown) => {
-          log.error('request error', { requestId: record.requestId, error: err instanceof Error ? err.stack : String(err) });
-          sendError(res, errors.internal(err instanceof Error ? err.message : String(err)));
-        });
+        void serveResource(req, res, record, url, request); // answers every error itself
         return;
       }
     }

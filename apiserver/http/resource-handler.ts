@@ -223,7 +223,7 @@ async function handleUpdate(call: ResourceCall, decision: Decision, attrs: Reque
   const tryUpdate = (old: KubeObject): KubeObject => {
     checkObjectAccess(call, decision, old, attrs);
     if (incomingVersion && incomingVersion !== old.metadata.resourceVersion) {
-      throw errors.conflict(refOf(sr.def, request.name), 'the object has been modified; please apply your changes to the latest version and try again');
+      throw errors.modified(refOf(sr.def, request.name));
     }
     ctx.warnings.length = 0;
     let next = prepareForUpdate(sr, old, body, ctx);
@@ -312,7 +312,7 @@ async function handlePatch(call: ResourceCall, decision: Decision, attrs: Reques
     const patched = patchObject(call, type, patch, live, manager);
     const requestedVersion = patched.metadata?.resourceVersion;
     if (requestedVersion && requestedVersion !== live.metadata.resourceVersion) {
-      throw errors.conflict(refOf(sr.def, request.name), 'the object has been modified; please apply your changes to the latest version and try again');
+      throw errors.modified(refOf(sr.def, request.name));
     }
     ctx.warnings.length = 0;
     let next = prepareForUpdate(sr, live, patched, ctx);

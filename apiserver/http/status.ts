@@ -88,6 +88,8 @@ export const errors = {
       group: ref.group,
       kind: ref.resource,
     }),
+  /** The 409 for a write against a resourceVersion that is no longer current. */
+  modified: (ref: ResourceRef) => errors.conflict(ref, 'the object has been modified; please apply your changes to the latest version and try again'),
   invalid: (ref: ResourceRef, causes: StatusCause[]) => {
     const summary = causes.map((cause) => `${cause.field ? cause.field + ': ' : ''}${cause.message}`).join(', ');
     return new ApiError(422, 'Invalid', `${ref.kind} "${ref.name ?? ''}" is invalid: ${summary}`, {
@@ -116,8 +118,7 @@ export function toApiError(err: unknown, ref?: ResourceRef): ApiError {
   const target = (name: string) => ({ group: ref?.group ?? '', resource: ref?.resource ?? '', kind: ref?.kind ?? '', name });
   if (err instanceof NotFoundError) return errors.notFound(target(err.objectName));
   if (err instanceof AlreadyExistsError) return errors.alreadyExists(target(err.objectName));
-  if (err instanceof ConflictError)
-    return errors.conflict(target(err.objectName), 'the object has been modified; please apply your changes to the latest version and try again');
+  if (err instanceof ConflictError) return errors.modified(target(err.objectName));
   if (err instanceof ExpiredError) return errors.expired(err.message);
   if (err instanceof TooLargeResourceVersionError) {
     return new ApiError(504, 'Timeout', err.message, { causes: [{ reason: 'ResourceVersionTooLarge', message: 'Too large resource version' }], retryAfterSeconds: 1 });
