@@ -8,14 +8,26 @@ import { resourceForKind } from './registry.js';
 import { childSchema, fullSchema } from './schema/resolve.js';
 import type { JSONSchema, ResourceDefinition } from './schema/types.js';
 
+/** Per schema: its properties that have a default (most have none; computed once). */
+const defaultedProperties = new WeakMap<JSONSchema, [string, JSONSchema][]>();
+
+function propertiesWithDefaults(s: JSONSchema): [string, JSONSchema][] {
+  let list = defaultedProperties.get(s);
+  if (!list) {
+    list = Object.entries(s.properties ?? {}).filter(([, p]) => p.default !== undefined);
+    defaultedProperties.set(s, list);
+  }
+  return list;
+}
+
 function fill(s: JSONSchema | undefined, data: unknown): unknown {
   if (!s || data === null || typeof data !== 'object') return data;
   if (Array.isArray(data)) return s.type === 'array' ? data.map((item) => fill(s.items, item)) : data;
   if (s['x-kubernetes-preserve-unknown-fields'] && !s.properties) return data;
   const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(data)) out[k] = fill(childSchema(s, k).schema, v);
-  for (const [k, p] of Object.entries(s.properties ?? {})) {
-    if (out[k] === undefined && p.default !== undefined) out[k] = fill(p, structuredClone(p.default));
+  for (const k of Object.keys(data)) out[k] = fill(childSchema(s, k).schema, (data as Record<string, unknown>)[k]);
+  for (const [k, p] of propertiesWithDefaults(s)) {
+    if (out[k] === undefined) out[k] = fill(p, structuredClone(p.default));
   }
   return out;
 }

@@ -298,6 +298,14 @@ describe('unknown fields', () => {
     expect(validate('VirtualMachine', o)).toEqual([]);
   });
 
+  test('fields named like Object.prototype members are unknown too (and pruned)', () => {
+    const o = { ...vm({ constructor: 1, toString: 'x' }), metadata: { name: 'a', hasOwnProperty: true } };
+    expect(findUnknownFields('VirtualMachine', o)).toEqual(['metadata.hasOwnProperty', 'spec.constructor', 'spec.toString']);
+    const p = pruneUnknownFields('VirtualMachine', o);
+    expect(Object.hasOwn(p.spec, 'constructor')).toBe(false);
+    expect(Object.hasOwn(p.metadata, 'hasOwnProperty')).toBe(false);
+  });
+
   test('map keys are paths, not unknown fields (status.hosts of a pool)', () => {
     const p = pool({ type: 'dir', dir: { path: '/p' } }, { status: { hosts: { 'host-1': { health: 'HEALTHY', bogus: 1 } } } });
     expect(findUnknownFields('StoragePool', p)).toEqual(['status.hosts[host-1].bogus']);

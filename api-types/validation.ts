@@ -213,25 +213,48 @@ export function validateStatus(kind: string | ResourceDefinition, obj: unknown):
 /** Alias of validateStatus (the name the apiserver's admission uses). */
 export const validateStatusOf = validateStatus;
 
-function walkUnknown(s: JSONSchema | undefined, data: unknown, path: string, found: string[], prune: boolean): unknown {
-  if (!s || data === null || typeof data !== 'object') return data;
+/** Where a walk is: object keys (with whether they are map keys) and list indexes. */
+type Segment = number | { key: string; isMapKey: boolean };
+
+function pathOf(segments: readonly Segment[]): string {
+  let path = '';
+  for (const s of segments) path = typeof s === 'number' ? index(path, s) : s.isMapKey ? index(path, s.key) : child(path, s.key);
+  return path;
+}
+
+/** Lists unknown fields without copying anything (every write is checked; pruning is rare). */
+function collectUnknown(s: JSONSchema | undefined, data: unknown, at: Segment[], found: string[]): void {
+  if (!s || data === null || typeof data !== 'object') return;
   if (Array.isArray(data)) {
-    if (s.type !== 'array') return data;
-    return data.map((item, i) => walkUnknown(s.items, item, index(path, i), found, prune));
+    if (s.type !== 'array') return;
+    for (let i = 0; i < data.length; i++) {
+      at.push(i);
+      collectUnknown(s.items, data[i], at, found);
+      at.pop();
+    }
+    return;
   }
+  if (s.type !== 'object' && s.type !== undefined) return;
+  if (s['x-kubernetes-preserve-unknown-fields']) return;
+  for (const k of Object.keys(data)) {
+    const c = childSchema(s, k);
+    at.push({ key: k, isMapKey: c.isMapKey });
+    if (!c.schema) found.push(pathOf(at));
+    else collectUnknown(c.schema, (data as Record<string, unknown>)[k], at, found);
+    at.pop();
+  }
+}
+
+/** A copy of `data` without the fields the schema does not know. */
+function pruned(s: JSONSchema | undefined, data: unknown): unknown {
+  if (!s || data === null || typeof data !== 'object') return data;
+  if (Array.isArray(data)) return s.type === 'array' ? data.map((item) => pruned(s.items, item)) : data;
   if (s.type !== 'object' && s.type !== undefined) return data;
   if (s['x-kubernetes-preserve-unknown-fields']) return data;
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(data)) {
     const c = childSchema(s, k);
-    const p = c.isMapKey ? index(path, k) : child(path, k);
-    if (!c.schema) {
-      found.push(p);
-      if (prune) continue;
-      out[k] = v;
-      continue;
-    }
-    out[k] = walkUnknown(c.schema, v, p, found, prune);
+    if (c.schema) out[k] = pruned(c.schema, v);
   }
   return out;
 }
@@ -243,13 +266,13 @@ function walkUnknown(s: JSONSchema | undefined, data: unknown, path: string, fou
  */
 export function findUnknownFields(kind: string | ResourceDefinition, obj: unknown): string[] {
   const found: string[] = [];
-  walkUnknown(fullSchema(definition(kind)), obj, '', found, false);
+  collectUnknown(fullSchema(definition(kind)), obj, [], found);
   return found;
 }
 
 /** A copy of `obj` without the fields findUnknownFields reports. */
 export function pruneUnknownFields<T>(kind: string | ResourceDefinition, obj: T): T {
-  return walkUnknown(fullSchema(definition(kind)), structuredClone(obj), '', [], true) as T;
+  return pruned(fullSchema(definition(kind)), structuredClone(obj)) as T;
 }
 
 /** The message Kubernetes uses for an unknown field (in a Strict error or a Warn warning). */

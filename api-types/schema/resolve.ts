@@ -16,7 +16,9 @@ export function fullSchema(def: ResourceDefinition): JSONSchema {
 /** The schema for the value under `key` of an object described by `s` (a property or a map value). */
 export function childSchema(s: JSONSchema | undefined, key: string): { schema: JSONSchema | undefined; isMapKey: boolean } {
   if (!s) return { schema: undefined, isMapKey: false };
-  if (s.properties && key in s.properties) return { schema: s.properties[key], isMapKey: false };
+  // Own properties only: `key in` would find `constructor`, `toString`… on Object.prototype
+  // and take a function for the schema of an unknown field of that name.
+  if (s.properties && Object.hasOwn(s.properties, key)) return { schema: s.properties[key], isMapKey: false };
   if (s.additionalProperties) return { schema: s.additionalProperties, isMapKey: true };
   return { schema: undefined, isMapKey: false };
 }

@@ -1,6 +1,7 @@
 /**
- * Builds one watch-cached store per served resource over a shared etcd client (watches)
- * and one shared lean KV client (range / txn, see storage/etcd-kv.ts).
+ * Builds one watch-cached store per served resource over one shared lean etcd client
+ * (range, txn and the watch streams, see storage/etcd-kv.ts); etcd3's client serves
+ * https:// endpoints.
  */
 import type { Etcd3 } from 'etcd3';
 import type { ResourceDefinition } from '../../api-types/schema/types.js';

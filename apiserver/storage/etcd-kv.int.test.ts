@@ -1,13 +1,19 @@
 /**
  * The lean KV client (etcd-kv.ts) against a real etcd, side by side with etcd3's
- * `client.kv`: same responses (shapes and values), same error messages, plus what only
- * the lean client does (size cap, deadline, reconnect after a connection loss).
+ * `client.kv` and watch client: same responses (shapes and values), same error messages,
+ * plus what only the lean client does (size cap, deadline, reconnect after a connection
+ * loss, watch keepalive).
  */
+import http2 from 'node:http2';
+import { createRequire } from 'node:module';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
+import { dirname, join } from 'node:path';
 import { jest } from '@jest/globals';
-import { Etcd3, type IRangeResponse, type ITxnRequest, type ITxnResponse } from 'etcd3';
+import { Etcd3, type IRangeResponse, type ITxnRequest, type ITxnResponse, type IWatchRequest, type IWatchResponse } from 'etcd3';
+import protobuf from 'protobufjs';
 import { startEtcd, type EtcdInstance } from '../../hack/testenv/etcd.js';
-import { createKvClient, EtcdKvError, type KvClient } from './etcd-kv.js';
+import { eventually } from '../../hack/testenv/eventually.js';
+import { createKvClient, EtcdKvError, type KvClient, type WatchDuplex } from './etcd-kv.js';
 import { ETCD_GRPC_OPTIONS, EtcdStore } from './etcd-store.js';
 
 jest.setTimeout(30_000);
@@ -101,6 +107,14 @@ class TcpProxy {
   cut(): void {
     for (const s of this.#sockets) s.destroy();
     this.#sockets.clear();
+  }
+
+  /** Stops forwarding either way, closing nothing: a silently dead link (e.g. a partition). */
+  freeze(): void {
+    for (const s of this.#sockets) {
+      s.unpipe();
+      s.pause();
+    }
   }
 
   async close(): Promise<void> {
@@ -310,7 +324,8 @@ describe('lean client specifics', () => {
     await o3.put(`${p}a`).value('from the restarted etcd');
     proxy.target = other.clientUrl;
     proxy.cut();
-    await new Promise((r) => setTimeout(r, 50)); // let the client see the close
+    // Reads retry across the cut and land on the new member once the client sees the close.
+    await eventually(async () => expect((await client.range({ key: b(`${p}a`) })).kvs[0]!.value.toString()).toBe('from the restarted etcd'));
     const txn = await client.txn({ compare: [], success: [{ request_range: { key: b(`${p}a`) } }], failure: [] });
     expect(txn.responses[0]!.response_range.kvs[0]!.value.toString()).toBe('from the restarted etcd');
   });
@@ -331,5 +346,287 @@ describe('lean client specifics', () => {
     client.close();
     const err = await rejection(client.range({ key: b('/x') }));
     expect(err.message).toMatch(/closed/);
+  });
+});
+
+/** What a watch stream reported. Cleanup closes it as EtcdWatchStream does (etcd3's breaker). */
+class Recorded {
+  readonly responses: IWatchResponse[] = [];
+  readonly errors: (Error & { code?: number })[] = [];
+  ended = false;
+
+  constructor(stream: WatchDuplex) {
+    stream.on('data', (res) => this.responses.push(res));
+    stream.on('error', (err) => this.errors.push(err));
+    stream.on('end', () => {
+      this.ended = true;
+    });
+    cleanups.push(() => {
+      stream.end();
+      stream.cancel();
+    });
+  }
+
+  events(): IWatchResponse['events'] {
+    return this.responses.flatMap((r) => r.events);
+  }
+
+  /** watch_id numbers the watches of one stream: equal across two fresh streams, but not part of the shape. */
+  normalized(): IWatchResponse[] {
+    return this.responses.map((r) => ({ ...r, watch_id: 'id' }));
+  }
+}
+const record = (stream: WatchDuplex) => new Recorded(stream);
+
+async function watchBoth(req: IWatchRequest) {
+  const [leanStream, e3Stream] = await Promise.all([lean.watch(), e3.watchClient.watch()]);
+  const got = record(leanStream);
+  const want = record(e3Stream);
+  leanStream.write(req);
+  e3Stream.write(req);
+  return { got, want, leanStream };
+}
+
+const range = (p: string) => ({ key: b(p), range_end: b(`${p}\xff`) });
+
+describe('watch', () => {
+  it('delivers puts and deletes in order with prev_kv, in the same responses as etcd3', async () => {
+    const p = prefix();
+    const start = (await e3.kv.put({ key: b(`${p}a`), value: b('1') })).header.revision;
+    await e3.kv.put({ key: b(`${p}a`), value: b('2') });
+    await e3.kv.put({ key: b(`${p}b`), value: b('x') });
+    await e3.kv.deleteRange({ key: b(`${p}a`) });
+    await e3.kv.txn({ compare: [], success: [{ request_put: { key: b(`${p}c`), value: b('c') } }, { request_put: { key: b(`${p}b`), value: b('y') } }], failure: [] });
+
+    // From history: one created response and one with all five revisions, on both clients.
+    const { got, want } = await watchBoth({ create_request: { ...range(p), start_revision: start, prev_kv: true } });
+    await eventually(() => got.events().length === 6 && want.events().length === 6);
+    expect(got.normalized()).toEqual(want.normalized());
+    expect(got.responses[0]!.created).toBe(true);
+
+    // Live: a put, then a range delete (three events at one revision).
+    await e3.kv.put({ key: b(`${p}d`), value: b('d') });
+    await e3.kv.deleteRange({ ...range(p), prev_kv: true });
+    await eventually(() => got.events().length === 10 && want.events().length === 10);
+    expect(got.events()).toEqual(want.events());
+
+    const events = got.events();
+    expect(events.map((e) => `${e.type} ${e.kv.key.toString().slice(p.length)}`)).toEqual([
+      'Put a', 'Put a', 'Put b', 'Delete a', 'Put c', 'Put b', 'Put d', 'Delete b', 'Delete c', 'Delete d',
+    ]);
+    const revisions = events.map((e) => Number(e.kv.mod_revision));
+    expect(revisions).toEqual([...revisions].sort((x, y) => x - y));
+    expect(events[1]!.prev_kv.value.toString()).toBe('1');
+    expect(events[3]!.prev_kv.value.toString()).toBe('2');
+    expect(events[7]!.prev_kv.value.toString()).toBe('y');
+    expect(Buffer.isBuffer(events[0]!.kv.key) && Buffer.isBuffer(events[0]!.kv.value)).toBe(true);
+    expect(typeof events[0]!.kv.mod_revision).toBe('string');
+    expect(got.errors).toEqual([]);
+  });
+
+  it('streams responses larger than a DATA frame, one or many per watch, as etcd3 does', async () => {
+    const p = prefix();
+    const value = (i: number) => Buffer.alloc(2048, String(i % 10));
+    const putAll = async () => {
+      let first = '';
+      for (let batch = 0; batch < 20; batch++) {
+        const puts = Array.from({ length: 100 }, (_, j) => batch * 100 + j).map((i) => ({ request_put: { key: b(`${p}${String(i).padStart(4, '0')}`), value: value(i) } }));
+        const res = await lean.txn({ compare: [], success: puts, failure: [] });
+        first ||= res.header.revision;
+      }
+      return first;
+    };
+    const strip = (events: IWatchResponse['events']) => events.map((e) => ({ ...e, kv: { ...e.kv, value: e.kv.value.length } }));
+    const check = (events: IWatchResponse['events'], want: IWatchResponse['events']) => {
+      expect(events).toHaveLength(2000);
+      events.forEach((e, i) => expect(e.kv.key.toString()).toBe(`${p}${String(i).padStart(4, '0')}`));
+      expect(events.every((e, i) => e.kv.value.equals(value(i)))).toBe(true);
+      expect(strip(events)).toEqual(strip(want)); // (jest compares Buffers byte by byte: slow for megabytes)
+    };
+
+    // Live: twenty 200 KiB responses back to back, message boundaries inside DATA frames.
+    const live = await watchBoth({ create_request: range(p) });
+    await eventually(() => live.got.responses.length === 1 && live.want.responses.length === 1);
+    const start = await putAll();
+    await eventually(() => live.got.events().length === 2000 && live.want.events().length === 2000);
+    check(live.got.events(), live.want.events());
+    expect(live.got.responses.length).toBeGreaterThan(2);
+
+    // From history: one 4 MiB response.
+    const history = await watchBoth({ create_request: { ...range(p), start_revision: start } });
+    await eventually(() => history.got.events().length === 2000 && history.want.events().length === 2000);
+    check(history.got.events(), history.want.events());
+    expect(history.got.responses).toHaveLength(2);
+    expect(history.got.errors).toEqual([]);
+  });
+
+  it('answers a compacted start revision with a canceled response carrying compact_revision', async () => {
+    const p = prefix();
+    const old = (await e3.kv.put({ key: b(`${p}a`), value: b('1') })).header.revision;
+    const compactAt = Number((await e3.kv.put({ key: b(`${p}a`), value: b('2') })).header.revision);
+    await e3.kv.compact({ revision: compactAt, physical: true });
+    const { got, want } = await watchBoth({ create_request: { ...range(p), start_revision: old } });
+    await eventually(() => got.responses.some((r) => r.canceled) && want.responses.some((r) => r.canceled));
+    expect(got.normalized()).toEqual(want.normalized());
+    const canceled = got.responses.find((r) => r.canceled)!;
+    expect(canceled.compact_revision).toBe(String(compactAt));
+    expect(canceled.events).toEqual([]);
+  });
+
+  it('end() half-closes (events still arrive); cancel() stops the stream without an error', async () => {
+    const p = prefix();
+    const stream = await lean.watch();
+    const rec = record(stream);
+    stream.write({ create_request: range(p) });
+    await eventually(() => rec.responses.length === 1);
+    stream.end();
+    await e3.kv.put({ key: b(`${p}a`), value: b('1') });
+    await eventually(() => rec.events().length === 1);
+    stream.cancel();
+    stream.cancel();
+    // The stream is gone: a put and a fresh watch's view of it pass without anything more here.
+    const probe = await lean.watch();
+    const seen = record(probe);
+    probe.write({ create_request: range(p) });
+    await eventually(() => seen.responses.length === 1);
+    await e3.kv.put({ key: b(`${p}a`), value: b('2') });
+    await eventually(() => seen.events().length === 1);
+    expect(rec.events()).toHaveLength(1);
+    expect(rec.errors).toEqual([]);
+    expect(rec.ended).toBe(false);
+  });
+
+  it('fails open watch streams promptly when the client is closed, and opens none after', async () => {
+    const client = createKvClient(etcd.endpoints);
+    cleanups.push(() => client.close());
+    const stream = await client.watch();
+    const rec = record(stream);
+    stream.write({ create_request: range(prefix()) });
+    await eventually(() => rec.responses.length === 1);
+    client.close();
+    await eventually(() => rec.errors.length === 1, { timeoutMs: 2000 });
+    expect(rec.errors[0]).toBeInstanceOf(EtcdKvError);
+    expect(rec.errors[0]!.message).toBe('1 CANCELLED: the etcd KV client was closed');
+    const err = await rejection(client.watch());
+    expect(err.code).toBe(1);
+    expect(err.message).toMatch(/closed/);
+  });
+
+  it('fails a watch with UNAVAILABLE when the connection is lost; the next one reconnects, also to a restarted etcd', async () => {
+    const proxy = await TcpProxy.start(etcd.clientUrl);
+    const client = createKvClient([proxy.url]);
+    cleanups.push(() => client.close());
+    const p = prefix();
+    const open = async () => {
+      const stream = await client.watch();
+      const rec = record(stream);
+      stream.write({ create_request: range(p) });
+      await eventually(() => rec.responses.length === 1 || rec.errors.length > 0);
+      expect(rec.errors).toEqual([]);
+      return rec;
+    };
+    const first = await open();
+    proxy.cut();
+    await eventually(() => first.errors.length === 1);
+    expect(first.errors[0]!.code).toBe(14);
+    expect(first.errors[0]!.message).toMatch(/^14 UNAVAILABLE: /);
+
+    const second = await open();
+    await e3.kv.put({ key: b(`${p}a`), value: b('1') });
+    await eventually(() => second.events().length === 1);
+
+    // etcd "restarts" (a new member behind the same address): the next watch goes to it.
+    const other = await startEtcd();
+    cleanups.push(() => other.stop());
+    const o3 = new Etcd3({ hosts: other.endpoints });
+    cleanups.push(() => o3.close());
+    proxy.target = other.clientUrl;
+    proxy.cut();
+    await eventually(() => second.errors.length === 1);
+    const third = await open();
+    await o3.put(`${p}a`).value('from the restarted etcd');
+    await eventually(() => third.events().length === 1);
+    expect(third.events()[0]!.kv.value.toString()).toBe('from the restarted etcd');
+  });
+
+  it('fails a watch on a silently dead connection after an unanswered keepalive ping', async () => {
+    const proxy = await TcpProxy.start(etcd.clientUrl);
+    const client = createKvClient([proxy.url], { watchKeepaliveMs: 100 });
+    cleanups.push(() => client.close());
+    const stream = await client.watch();
+    const rec = record(stream);
+    stream.write({ create_request: range(prefix()) });
+    await eventually(() => rec.responses.length === 1);
+    proxy.freeze();
+    await eventually(() => rec.errors.length === 1, { timeoutMs: 15_000 });
+    expect(rec.errors[0]!.code).toBe(14);
+  });
+
+  it('reassembles messages split anywhere and packed several to a DATA frame; reports the final gRPC status', async () => {
+    // A fake etcd, to control the framing exactly.
+    const root = new protobuf.Root().loadSync(
+      join(dirname(createRequire(import.meta.url).resolve('etcd3/package.json')), 'proto', 'rpc.proto'),
+      { keepCase: true },
+    );
+    const WatchResponse = root.lookupType('etcdserverpb.WatchResponse');
+    const frame = (res: object) => {
+      const msg = WatchResponse.encode(WatchResponse.fromObject(res)).finish();
+      const out = Buffer.alloc(5 + msg.length);
+      out.writeUInt32BE(msg.length, 1);
+      out.set(msg, 5);
+      return out;
+    };
+    const header = { cluster_id: 1, member_id: 2, revision: 7, raft_term: 3 };
+    const kv = (i: number) => ({ key: b(`/k${i}`), value: Buffer.alloc(i * 10, 'v'), create_revision: i, mod_revision: i, version: 1 });
+    const sent = [
+      { header, watch_id: 0, created: true },
+      ...Array.from({ length: 6 }, (_, i) => ({ header, watch_id: 0, events: [{ type: 0, kv: kv(i + 1) }] })),
+      { header, watch_id: 0 }, // a progress notification: all defaults, an empty message
+      { header, watch_id: 0, events: [{ type: 1, kv: kv(9), prev_kv: kv(8) }] },
+    ];
+    const body = Buffer.concat(sent.map(frame));
+    let trailers: http2.OutgoingHttpHeaders = { 'grpc-status': '0' };
+    const requests: http2.IncomingHttpHeaders[] = [];
+    const server = http2.createServer();
+    server.on('stream', (stream, headers) => {
+      requests.push(headers);
+      stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
+      stream.on('wantTrailers', () => stream.sendTrailers(trailers));
+      stream.on('error', () => undefined);
+      // Pieces of 1, 2, ... 12 bytes, then the rest at once (several whole messages in one frame).
+      let offset = 0;
+      const next = (size: number): void => {
+        if (offset >= body.length) return void stream.end();
+        const piece = body.subarray(offset, size > 12 ? body.length : offset + size);
+        offset += piece.length;
+        stream.write(piece, () => setImmediate(() => next(size + 1)));
+      };
+      next(1);
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    cleanups.push(() => new Promise<void>((r) => server.close(() => r())));
+    const client = createKvClient([`http://127.0.0.1:${(server.address() as { port: number }).port}`]);
+    cleanups.push(() => client.close());
+
+    const ok = record(await client.watch());
+    await eventually(() => ok.ended);
+    expect(ok.errors).toEqual([]);
+    expect(ok.responses).toHaveLength(sent.length);
+    expect(ok.responses[0]!.created).toBe(true);
+    expect(ok.events().map((e) => `${e.type} ${e.kv.key.toString()} ${e.kv.value.length}`)).toEqual([
+      'Put /k1 10', 'Put /k2 20', 'Put /k3 30', 'Put /k4 40', 'Put /k5 50', 'Put /k6 60', 'Delete /k9 90',
+    ]);
+    expect(ok.responses[7]).toMatchObject({ watch_id: '0', created: false, canceled: false, compact_revision: '0', events: [] });
+    expect(ok.responses[8]!.events[0]!.prev_kv.key.toString()).toBe('/k8');
+    expect(requests[0]).toMatchObject({ ':method': 'POST', ':path': '/etcdserverpb.Watch/Watch', 'content-type': 'application/grpc', te: 'trailers' });
+    expect(requests[0]!['grpc-timeout']).toBeUndefined();
+
+    trailers = { 'grpc-status': '14', 'grpc-message': 'etcdserver%3A%20no%20leader' };
+    const failed = record(await client.watch());
+    await eventually(() => failed.errors.length === 1);
+    expect(failed.responses).toHaveLength(sent.length);
+    expect(failed.errors[0]).toBeInstanceOf(EtcdKvError);
+    expect(failed.errors[0]!.message).toBe('14 UNAVAILABLE: etcdserver: no leader');
+    expect(failed.ended).toBe(false);
   });
 });

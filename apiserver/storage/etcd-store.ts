@@ -14,8 +14,8 @@
  * It reads and writes through a `KvClient` (etcd-kv.ts): Range and Txn with etcd3's
  * low-level request / response shapes (etcd3's builders add per-call overhead and cannot
  * compare on mod revision or range at a revision). The apiserver passes the lean HTTP/2
- * client (`createKvClient`); by default it is etcd3's own `client.kv`. Watches always use
- * the etcd3 client.
+ * client (`createKvClient`); by default it is etcd3's own `client.kv`. Watches open their
+ * etcd Watch streams through the same `KvClient`.
  *
  * Objects returned by its methods are fresh and owned by the caller.
  */
@@ -55,8 +55,8 @@ import { LazyWatchEvent, WatcherChannel, bookmarkEvent } from './watch-events.js
  * watch on a silently dead connection fails and reconnects instead of hanging forever
  * (30 s is above etcd's default 5 s minimum ping interval; no pings without calls, which
  * etcd would answer with GOAWAY), and no cap on response size for large lists. The lean
- * KV client (etcd-kv.ts) does not use these: it has no size cap by default and a per-call
- * deadline instead of keepalive pings.
+ * KV client (etcd-kv.ts) does not use these: it has no size cap by default, a per-call
+ * deadline, and its own pings while a watch stream is open.
  */
 export const ETCD_GRPC_OPTIONS = {
   'grpc.keepalive_time_ms': 30_000,
@@ -78,8 +78,8 @@ export interface EtcdStoreOptions {
   /** Clock for creationTimestamp / deletionTimestamp. */
   now?: () => Date;
   /**
-   * Client for range / txn, e.g. one `createKvClient(endpoints)` shared by all stores
-   * (not closed by the store); default: the etcd3 client's `kv`.
+   * Client for range / txn and watch streams, e.g. one `createKvClient(endpoints)` shared by
+   * all stores (not closed by the store); default: the etcd3 client's `kv` and watch client.
    */
   kv?: KvClient;
 }
@@ -206,9 +206,14 @@ export class EtcdStore implements Store {
     this.#now = opts.now ?? (() => new Date());
   }
 
-  /** The etcd client (for the watch cache). */
+  /** The etcd3 client the store was built with. */
   get client(): Etcd3 {
     return this.#client;
+  }
+
+  /** The client for range / txn and watch streams (for the watch cache's etcd watch). */
+  get kv(): KvClient {
+    return this.#kv;
   }
 
   /** `/registry/<group>/<resource>/`: every key of this resource starts with it. */
@@ -674,7 +679,7 @@ export class EtcdStore implements Store {
       delivered = rev;
       if (channel.done) return;
       stream = new EtcdWatchStream(
-        this.#client,
+        this.#kv,
         { key: Buffer.from(prefix), rangeEnd: prefixEnd(Buffer.from(prefix)), startRevision: rev + 1, prevKv: true },
         {
           events: (events) => {

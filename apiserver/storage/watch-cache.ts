@@ -335,7 +335,7 @@ export class CachedStore implements Store {
     const end = Buffer.from(prefix);
     end[end.length - 1]!++;
     this.#stream = new EtcdWatchStream(
-      this.#inner.client,
+      this.#inner.kv,
       { key: prefix, rangeEnd: end, startRevision: fromRevision, backoff: this.#backoff },
       {
         events: (events, headerRevision, receivedAt) => {
