@@ -4,10 +4,14 @@
  * plus what only the lean client does (size cap, deadline, reconnect after a connection
  * loss, watch keepalive).
  */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http2 from 'node:http2';
 import { createRequire } from 'node:module';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { jest } from '@jest/globals';
 import { Etcd3, type IRangeResponse, type ITxnRequest, type ITxnResponse, type IWatchRequest, type IWatchResponse } from 'etcd3';
 import protobuf from 'protobufjs';
@@ -337,6 +341,51 @@ describe('lean client specifics', () => {
     results.forEach((r, i) => expect(r.kvs[0]!.value.toString()).toBe(String(i % 20)));
   });
 
+  it('close() lets calls in flight finish, also those still waiting for the connection to come up', async () => {
+    const p = prefix();
+    await e3.put(`${p}a`).value('1');
+    const client = createKvClient(etcd.endpoints);
+    const pending = [client.range({ key: b(`${p}a`) }), client.txn({ compare: [], success: [{ request_range: { key: b(`${p}a`) } }], failure: [] })];
+    client.close();
+    const [range, txn] = (await Promise.all(pending)) as [IRangeResponse, ITxnResponse];
+    expect(range.kvs[0]!.value.toString()).toBe('1');
+    expect(txn.responses[0]!.response_range.kvs[0]!.value.toString()).toBe('1');
+    expect((await rejection(client.range({ key: b(`${p}a`) }))).message).toMatch(/closed/);
+  });
+
+  it('lets the process exit with an idle connection and an open watch; a call in flight keeps it alive', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'etcd-kv-exit-'));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    const script = join(dir, 'exit.mts');
+    writeFileSync(
+      script,
+      [
+        `import { createKvClient } from ${JSON.stringify(fileURLToPath(new URL('./etcd-kv.ts', import.meta.url)))};`,
+        `const client = createKvClient([${JSON.stringify(etcd.clientUrl)}]);`,
+        // Only the call's deadline timer keeps the process alive until the response arrives.
+        `const res = await client.range({ key: Buffer.from('/exit-check') });`,
+        `const watch = await client.watch();`,
+        `watch.on('error', (err) => console.log('watch error', err.message));`,
+        `watch.write({ create_request: { key: Buffer.from('/exit-check') } });`,
+        `const hold = setTimeout(() => console.log('no watch response'), 10_000);`, // an open watch does not keep it alive
+        `await new Promise((resolve) => watch.on('data', resolve));`,
+        `clearTimeout(hold);`,
+        `console.log('idle', res.kvs.length);`,
+      ].join('\n'),
+    );
+    const tsx = fileURLToPath(new URL('../../node_modules/.bin/tsx', import.meta.url));
+    const child = spawn(tsx, [script], { stdio: ['ignore', 'pipe', 'pipe'] });
+    cleanups.push(() => void child.kill('SIGKILL'));
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+    const started = Date.now();
+    const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+    expect(out.trim()).toBe('idle 0');
+    expect(code).toBe(0);
+    expect(Date.now() - started).toBeLessThan(10_000);
+  });
+
   it('accepts only plain http endpoints, and fails calls after close()', async () => {
     expect(() => createKvClient(['https://127.0.0.1:2379'])).toThrow(/only plain http:\/\//);
     expect(() => createKvClient([])).toThrow(/no endpoints/);
@@ -628,5 +677,142 @@ describe('watch', () => {
     expect(failed.errors[0]).toBeInstanceOf(EtcdKvError);
     expect(failed.errors[0]!.message).toBe('14 UNAVAILABLE: etcdserver: no leader');
     expect(failed.ended).toBe(false);
+  });
+});
+
+describe('against a fake etcd (responses etcd would not send)', () => {
+  const root = new protobuf.Root().loadSync(join(dirname(createRequire(import.meta.url).resolve('etcd3/package.json')), 'proto', 'rpc.proto'), {
+    keepCase: true,
+  });
+  const RangeResponse = root.lookupType('etcdserverpb.RangeResponse');
+  const grpcFrame = (msg: Uint8Array, flag = 0) => {
+    const out = Buffer.alloc(5 + msg.length);
+    out[0] = flag;
+    out.writeUInt32BE(msg.length, 1);
+    out.set(msg, 5);
+    return out;
+  };
+  const okRange = grpcFrame(RangeResponse.encode(RangeResponse.fromObject({ header: { revision: 42 }, count: 0 })).finish());
+  /** Not a protobuf message: a field tag whose varint never ends. */
+  const garbage = grpcFrame(Buffer.from([0xff, 0xff, 0xff]));
+
+  /** A node:http2 server standing in for etcd; `respond` answers the n-th request (1-based). */
+  async function fakeEtcd(respond: (stream: http2.ServerHttp2Stream, n: number, headers: http2.IncomingHttpHeaders) => void) {
+    const requests: http2.IncomingHttpHeaders[] = [];
+    const resets: number[] = [];
+    const server = http2.createServer();
+    server.on('stream', (stream, headers) => {
+      requests.push(headers);
+      stream.on('error', () => undefined);
+      stream.on('close', () => resets.push(stream.rstCode));
+      respond(stream, requests.length, headers);
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    cleanups.push(() => new Promise<void>((r) => server.close(() => r())));
+    const client = createKvClient([`http://127.0.0.1:${(server.address() as { port: number }).port}`]);
+    cleanups.push(() => client.close());
+    return { client, requests, resets };
+  }
+
+  /** A unary answer: 200, `body`, then the trailers. */
+  const answer = (stream: http2.ServerHttp2Stream, body: Buffer, trailers: http2.OutgoingHttpHeaders = { 'grpc-status': '0' }) => {
+    stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
+    stream.on('wantTrailers', () => stream.sendTrailers(trailers));
+    stream.end(body);
+  };
+
+  it('an undecodable or malformed response fails its call with INTERNAL (nothing escapes the connection); the connection stays usable', async () => {
+    const bodies = [garbage, grpcFrame(Buffer.alloc(3), 1), Buffer.concat([okRange, okRange]), okRange.subarray(0, 4), okRange];
+    const { client, requests } = await fakeEtcd((stream, n) => answer(stream, bodies[n - 1]!));
+    const undecodable = await rejection(client.range({ key: b('/a') }));
+    expect(undecodable).toBeInstanceOf(EtcdKvError);
+    expect(undecodable.message).toMatch(/^13 INTERNAL: Failed to parse server response: /);
+    for (let i = 0; i < 3; i++) {
+      const malformed = await rejection(client.range({ key: b('/a') }));
+      expect(malformed.message).toBe('13 INTERNAL: malformed gRPC response: expected one uncompressed message');
+    }
+    const ok = await client.range({ key: b('/a') });
+    expect(ok.header.revision).toBe('42');
+    expect(requests).toHaveLength(5); // INTERNAL is not retried
+    expect(requests[0]).toMatchObject({ ':method': 'POST', ':path': '/etcdserverpb.KV/Range', 'content-type': 'application/grpc', te: 'trailers' });
+    expect(requests[0]!['grpc-timeout']).toBe('30000m');
+  });
+
+  it('an undecodable or compressed watch message fails the watch with INTERNAL and resets its stream', async () => {
+    const { client, resets } = await fakeEtcd((stream, n) => {
+      stream.respond({ ':status': 200, 'content-type': 'application/grpc' });
+      stream.write(n === 1 ? garbage : grpcFrame(Buffer.alloc(3), 1)); // and never ends
+    });
+    const undecodable = record(await client.watch());
+    await eventually(() => undecodable.errors.length === 1);
+    expect(undecodable.errors[0]).toBeInstanceOf(EtcdKvError);
+    expect(undecodable.errors[0]!.message).toMatch(/^13 INTERNAL: Failed to parse server response: /);
+    const compressed = record(await client.watch());
+    await eventually(() => compressed.errors.length === 1);
+    expect(compressed.errors[0]!.message).toBe('13 INTERNAL: malformed gRPC response: compressed message');
+    await eventually(() => resets.length === 2);
+    expect(resets).toEqual([http2.constants.NGHTTP2_CANCEL, http2.constants.NGHTTP2_CANCEL]);
+    expect(undecodable.responses).toEqual([]);
+  });
+
+  it('RST_STREAM codes: REFUSED_STREAM is retried even for a txn, CANCEL only for a read; ENHANCE_YOUR_CALM and others', async () => {
+    const c = http2.constants;
+    let plan: number[] = [];
+    const { client, requests } = await fakeEtcd((stream, n) => {
+      const code = plan[n - 1];
+      if (code === undefined) answer(stream, okRange);
+      else stream.close(code);
+    });
+    const txn = () => client.txn({ compare: [], success: [], failure: [] });
+    const run = async (codes: number[], call: () => Promise<unknown>) => {
+      requests.length = 0;
+      plan = codes;
+      try {
+        await call();
+        return { requests: requests.length };
+      } catch (err) {
+        return { requests: requests.length, error: (err as Error).message };
+      }
+    };
+    expect(await run([c.NGHTTP2_REFUSED_STREAM], txn)).toEqual({ requests: 2 });
+    expect(await run([c.NGHTTP2_REFUSED_STREAM, c.NGHTTP2_REFUSED_STREAM], txn)).toEqual({
+      requests: 2,
+      error: '14 UNAVAILABLE: Stream refused by server',
+    });
+    expect(await run([c.NGHTTP2_CANCEL], txn)).toEqual({ requests: 1, error: '14 UNAVAILABLE: Connection dropped' }); // never resent
+    expect(await run([c.NGHTTP2_CANCEL], () => client.range({ key: b('/a') }))).toEqual({ requests: 2 });
+    expect(await run([c.NGHTTP2_ENHANCE_YOUR_CALM], txn)).toEqual({
+      requests: 1,
+      error: '8 RESOURCE_EXHAUSTED: Bandwidth exhausted or memory limit exceeded',
+    });
+    expect(await run([c.NGHTTP2_INTERNAL_ERROR], () => client.range({ key: b('/a') }))).toEqual({
+      requests: 1,
+      error: '13 INTERNAL: Received RST_STREAM with code 2',
+    });
+  });
+
+  it('statuses: trailers-only responses, HTTP errors, a non-numeric grpc-status, a response without a status', async () => {
+    let reply: (stream: http2.ServerHttp2Stream) => void = () => undefined;
+    const { client, requests } = await fakeEtcd((stream) => reply(stream));
+    const failure = async (call: Promise<unknown>) => {
+      requests.length = 0;
+      const err = await rejection(call);
+      return { message: err.message, code: err.code, requests: requests.length };
+    };
+    reply = (s) => s.respond({ ':status': 200, 'content-type': 'application/grpc', 'grpc-status': '5', 'grpc-message': 'key%20not%20found%' }, { endStream: true });
+    expect(await failure(client.range({ key: b('/a') }))).toEqual({ message: '5 NOT_FOUND: key%20not%20found%', code: 5, requests: 1 });
+    reply = (s) => s.respond({ ':status': 200, 'content-type': 'application/grpc', 'grpc-status': '9', 'grpc-message': 'no%20%E2%9C%93' }, { endStream: true });
+    expect(await failure(client.range({ key: b('/a') }))).toEqual({ message: '9 FAILED_PRECONDITION: no \u2713', code: 9, requests: 1 });
+    reply = (s) => s.respond({ ':status': 503 }, { endStream: true });
+    expect(await failure(client.range({ key: b('/a') }))).toEqual({ message: '14 UNAVAILABLE: Received HTTP status code 503', code: 14, requests: 2 });
+    reply = (s) => s.respond({ ':status': 404 }, { endStream: true });
+    expect(await failure(client.txn({ compare: [], success: [], failure: [] }))).toEqual({ message: '12 UNIMPLEMENTED: Received HTTP status code 404', code: 12, requests: 1 });
+    reply = (s) => answer(s, okRange, { 'grpc-status': 'x' });
+    expect(await failure(client.range({ key: b('/a') }))).toEqual({ message: '2 UNKNOWN: ', code: 2, requests: 1 });
+    reply = (s) => {
+      s.respond({ ':status': 200, 'content-type': 'application/grpc' });
+      s.end(okRange); // no trailers
+    };
+    expect(await failure(client.range({ key: b('/a') }))).toEqual({ message: '13 INTERNAL: Received RST_STREAM with code 0', code: 13, requests: 1 });
   });
 });
