@@ -164,7 +164,13 @@ export interface H2cConnectionOptions {
    * connection closes gracefully (the caller opens a new one). Default 2^31 - 1.
    */
   maxStreamId?: number;
-  /** How frames produced in one tick are coalesced into one socket write. Default 'microtask'. */
+  /**
+   * How frames are coalesced into one socket write. Default 'immediate': everything produced
+   * in one event-loop turn (e.g. the etcd calls of all HTTP requests read in one poll) leaves
+   * in one write, so etcd reads them together and batches their raft proposals. Per-tick
+   * flushing ('microtask', 'nextTick') sent one write per request and cost etcd about half
+   * again as much CPU per call, with lower throughput.
+   */
   flush?: 'microtask' | 'immediate' | 'nextTick';
   /** Called once the server's first SETTINGS arrived. */
   onConnect?: () => void;
@@ -341,7 +347,7 @@ export class H2cConnection {
     if (this.#maxRecvFrame < DEFAULT_FRAME_SIZE || this.#maxRecvFrame > 0xffffff) {
       throw new RangeError('h2c: maxFrameSize must be between 16384 and 2^24-1');
     }
-    const mode = opts.flush ?? 'microtask';
+    const mode = opts.flush ?? 'immediate';
     this.#schedule = mode === 'immediate' ? (fn) => void setImmediate(fn) : mode === 'nextTick' ? (fn) => process.nextTick(fn) : queueMicrotask;
 
     // Preface and our SETTINGS are queued at once (net buffers writes until connected).
