@@ -17,12 +17,48 @@ export type PathElement = string;
 /** A field path from the object root. */
 export type FieldPath = readonly PathElement[];
 
-const ELEMENT_ORDER: Record<string, number> = { f: 0, k: 1, v: 2, i: 3 };
-
-function compareElements(a: PathElement, b: PathElement): number {
-  const byKind = (ELEMENT_ORDER[a[0]!] ?? 9) - (ELEMENT_ORDER[b[0]!] ?? 9);
-  if (byKind !== 0) return byKind;
+/** The order of path elements in FieldsV1: fields, keys, values, indexes, each sorted as strings. */
+export function compareElements(a: PathElement, b: PathElement): number {
+  const aKind = a.charCodeAt(0);
+  const bKind = b.charCodeAt(0);
+  if (aKind !== bKind) {
+    const byKind = kindRank(aKind) - kindRank(bKind);
+    if (byKind !== 0) return byKind;
+  }
   return a < b ? -1 : a > b ? 1 : 0;
+}
+
+const FIELD = 'f'.charCodeAt(0);
+const KEY = 'k'.charCodeAt(0);
+const VALUE = 'v'.charCodeAt(0);
+const INDEX = 'i'.charCodeAt(0);
+
+/** The rank of an element's kind, by the code of its first character: f, k, v, i, then anything else. */
+function kindRank(code: number): number {
+  switch (code) {
+    case FIELD: return 0;
+    case KEY: return 1;
+    case VALUE: return 2;
+    case INDEX: return 3;
+    default: return 9;
+  }
+}
+
+/** Whether `key` is spelled as a path element: `f:`, `k:`, `v:` or `i:` and the rest. */
+export function isPathElement(key: string): boolean {
+  const kind = key[0];
+  return key[1] === ':' && (kind === 'f' || kind === 'k' || kind === 'v' || kind === 'i');
+}
+
+function isEmptyObject(value: JsonObject): boolean {
+  for (const key in value) if (Object.prototype.hasOwnProperty.call(value, key)) return false;
+  return true;
+}
+
+/** A {@link FieldSet} node while {@link FieldSet.of} builds it. */
+interface SetBuilder {
+  member: boolean;
+  children: Map<PathElement, SetBuilder>;
 }
 
 /** An immutable set of field paths. */
@@ -37,8 +73,7 @@ export class FieldSet {
 
   /** A set holding exactly the given paths. */
   static of(paths: Iterable<FieldPath>): FieldSet {
-    type Builder = { member: boolean; children: Map<PathElement, Builder> };
-    const root: Builder = { member: false, children: new Map() };
+    const root: SetBuilder = { member: false, children: new Map() };
     for (const path of paths) {
       if (path.length === 0) continue;
       let node = root;
@@ -49,9 +84,13 @@ export class FieldSet {
       }
       node.member = true;
     }
-    const freeze = (b: Builder): FieldSet =>
-      new FieldSet(b.member, new Map([...b.children].map(([key, child]) => [key, freeze(child)])));
-    return freeze(root);
+    return root.children.size === 0 ? FieldSet.EMPTY : FieldSet.frozen(root);
+  }
+
+  private static frozen(builder: SetBuilder): FieldSet {
+    const children = new Map<PathElement, FieldSet>();
+    for (const [element, child] of builder.children) children.set(element, FieldSet.frozen(child));
+    return new FieldSet(builder.member, children);
   }
 
   private static single(path: FieldPath): FieldSet {
@@ -66,20 +105,24 @@ export class FieldSet {
    */
   static fromFieldsV1(fields: unknown): FieldSet {
     if (!isObject(fields)) throw new Error('fieldsV1 must be an object');
-    return FieldSet.decode(fields, false, '');
+    return FieldSet.decode(fields, false, []);
   }
 
-  private static decode(node: JsonObject, member: boolean, at: string): FieldSet {
+  /** `at` is the path down to `node`, only formatted for an error (decoding is hot, errors are rare). */
+  private static decode(node: JsonObject, member: boolean, at: PathElement[]): FieldSet {
     const children = new Map<PathElement, FieldSet>();
     let isMember = member;
-    for (const [key, value] of Object.entries(node)) {
-      if (!isObject(value)) throw new Error(`fieldsV1${at}: ${JSON.stringify(key)} must map to an object`);
+    for (const key of Object.keys(node)) {
+      const value = node[key];
+      if (!isObject(value)) throw new Error(`fieldsV1${formatPath(at)}: ${JSON.stringify(key)} must map to an object`);
       if (key === '.') {
         isMember = true;
         continue;
       }
-      if (!/^[fkvi]:/.test(key)) throw new Error(`fieldsV1${at}: invalid path element ${JSON.stringify(key)}`);
-      const child = FieldSet.decode(value, Object.keys(value).length === 0, `${at}${formatElement(key)}`);
+      if (!isPathElement(key)) throw new Error(`fieldsV1${formatPath(at)}: invalid path element ${JSON.stringify(key)}`);
+      at.push(key);
+      const child = FieldSet.decode(value, isEmptyObject(value), at);
+      at.pop();
       if (!child.isEmpty()) children.set(key, child);
     }
     return new FieldSet(isMember, children);
@@ -130,6 +173,11 @@ export class FieldSet {
     return this.children.size > 0;
   }
 
+  /** The children, each by its path element (unordered). */
+  childEntries(): Iterable<[PathElement, FieldSet]> {
+    return this.children;
+  }
+
   union(other: FieldSet): FieldSet {
     if (other.isEmpty()) return this;
     if (this.isEmpty()) return other;
@@ -153,7 +201,7 @@ export class FieldSet {
   }
 
   difference(other: FieldSet): FieldSet {
-    if (other.isEmpty()) return this;
+    if (other.isEmpty() || this.isEmpty()) return this;
     const children = new Map<PathElement, FieldSet>();
     for (const [key, child] of this.children) {
       const theirs = other.children.get(key);
@@ -165,6 +213,7 @@ export class FieldSet {
 
   /** This set without the membership of `path` itself (paths below it are kept). */
   withoutMember(path: FieldPath): FieldSet {
+    if (!this.has(path)) return this; // the common case, and then nothing changes
     return this.difference(FieldSet.single(path));
   }
 

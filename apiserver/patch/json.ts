@@ -35,13 +35,19 @@ export function setOwn(obj: JsonObject, key: string, value: unknown): void {
 
 /** A deep copy of a JSON value. */
 export function clone<T>(value: T): T {
-  if (Array.isArray(value)) return value.map((v) => clone(v)) as T;
-  if (isObject(value)) {
-    const out: JsonObject = {};
-    for (const key of Object.keys(value)) setOwn(out, key, clone(value[key]));
+  if (typeof value !== 'object' || value === null) return value;
+  if (Array.isArray(value)) {
+    const out: unknown[] = [];
+    for (const item of value) out.push(clone(item));
     return out as T;
   }
-  return value;
+  const source = value as JsonObject;
+  const out: JsonObject = {};
+  for (const key of Object.keys(source)) {
+    if (key === '__proto__') setOwn(out, key, clone(source[key]));
+    else out[key] = clone(source[key]);
+  }
+  return out as T;
 }
 
 /** JSON equality: objects compare key by key regardless of order, arrays element by element. */

@@ -3,20 +3,37 @@
  * comparison of two values. These follow sigs.k8s.io/structured-merge-diff (the library
  * behind Kubernetes' managedFields), so ownership looks the same as on a real cluster.
  */
-import { FieldSet, formatPath, type FieldPath } from './field-set.js';
-import { deepEqual, isObject } from './json.js';
+import { compareElements, FieldSet, formatPath, type FieldPath, type PathElement } from './field-set.js';
+import { deepEqual, isObject, type JsonObject } from './json.js';
 import { fieldSchema, InvalidListError, shapeOf, type Shape, type StructuralSchema } from './schema.js';
 
-/** Each child of a map or keyed list, with its path element, value, schema and whether it is a named field. */
-function* childrenOf(shape: Shape, schema: StructuralSchema | undefined, value: unknown) {
+/** A child of a map or keyed list: its path element, value, schema and whether it is a named field. */
+interface Child {
+  element: PathElement;
+  value: unknown;
+  schema: StructuralSchema | undefined;
+  declared: boolean;
+  isItem: boolean;
+}
+
+/** Each child of a map or keyed list (an array: these walks are hot, generators are not cheap). */
+function childrenOf(shape: Shape, schema: StructuralSchema | undefined, value: unknown): Child[] {
+  const children: Child[] = [];
   if (shape.kind === 'map' && isObject(value)) {
     for (const key of Object.keys(value)) {
       const field = fieldSchema(schema, key);
-      yield { element: `f:${key}`, value: value[key], schema: field.schema, declared: field.declared, isItem: false };
+      children.push({ element: `f:${key}`, value: value[key], schema: field.schema, declared: field.declared, isItem: false });
     }
   } else if (shape.kind === 'list') {
-    for (const item of shape.items) yield { element: item.element, value: item.value, schema: schema?.items, declared: false, isItem: true };
+    for (const item of shape.items) children.push({ element: item.element, value: item.value, schema: schema?.items, declared: false, isItem: true });
   }
+  return children;
+}
+
+function byElementOf(children: Child[]): Map<PathElement, Child> {
+  const byElement = new Map<PathElement, Child>();
+  for (const child of children) byElement.set(child.element, child);
+  return byElement;
 }
 
 function shapeAt(schema: StructuralSchema | undefined, value: unknown, strict: boolean, path: FieldPath): Shape {
@@ -71,44 +88,81 @@ export interface Comparison {
  * contents removed and its new contents added.
  */
 export function compareValues(before: unknown, after: unknown, schema: StructuralSchema | undefined): Comparison {
-  const added: FieldPath[] = [];
-  const modified: FieldPath[] = [];
-  const removed: FieldPath[] = [];
+  const changes: Changes = { added: [], modified: [], removed: [] };
+  compareInto(changes, before, after, schema, []);
+  return { added: FieldSet.of(changes.added), modified: FieldSet.of(changes.modified), removed: FieldSet.of(changes.removed) };
+}
 
-  const all = (v: unknown, s: StructuralSchema | undefined, path: FieldPath, into: FieldPath[]) => {
-    if (path.length > 0) into.push(path);
-    const shape = shapeOf(s, v, false);
-    for (const child of childrenOf(shape, s, v)) all(child.value, child.schema, [...path, child.element], into);
-  };
+/** The paths {@link compareValues} collects (module-level walks: this is hot, closures are not free). */
+interface Changes {
+  added: FieldPath[];
+  modified: FieldPath[];
+  removed: FieldPath[];
+}
 
-  const visit = (a: unknown, b: unknown, s: StructuralSchema | undefined, path: FieldPath) => {
-    const sa = shapeOf(s, a, false);
-    const sb = shapeOf(s, b, false);
-    if (sa.kind === 'leaf' && sb.kind === 'leaf') {
-      if (!deepEqual(a, b) && path.length > 0) modified.push(path);
-      return;
-    }
-    // An unchanged subtree has no added, modified or removed fields: skip building its
-    // children (most of an update leaves most of the object as it was).
-    if (sa.kind === sb.kind && deepEqual(a, b)) return;
-    if (sa.kind !== sb.kind) {
-      if (path.length > 0) modified.push(path);
-      for (const child of childrenOf(sa, s, a)) all(child.value, child.schema, [...path, child.element], removed);
-      for (const child of childrenOf(sb, s, b)) all(child.value, child.schema, [...path, child.element], added);
-      return;
-    }
-    const before = new Map([...childrenOf(sa, s, a)].map((c) => [c.element, c]));
-    const after = new Map([...childrenOf(sb, s, b)].map((c) => [c.element, c]));
-    for (const [element, child] of before) {
-      const other = after.get(element);
-      if (other) visit(child.value, other.value, child.schema, [...path, element]);
-      else all(child.value, child.schema, [...path, element], removed);
-    }
-    for (const [element, child] of after) {
-      if (!before.has(element)) all(child.value, child.schema, [...path, element], added);
-    }
-  };
+function compareInto(changes: Changes, a: unknown, b: unknown, s: StructuralSchema | undefined, path: FieldPath): void {
+  // An unchanged value has no added, modified or removed fields: skip shaping it (keying
+  // a list-map's items is not free) and building its children (most of an update leaves
+  // most of the object as it was).
+  if (deepEqual(a, b)) return;
+  const sa = shapeOf(s, a, false);
+  const sb = shapeOf(s, b, false);
+  if (sa.kind === 'leaf' && sb.kind === 'leaf') {
+    if (path.length > 0) changes.modified.push(path);
+    return;
+  }
+  if (sa.kind !== sb.kind) {
+    if (path.length > 0) changes.modified.push(path);
+    for (const child of childrenOf(sa, s, a)) everyPathInto(changes.removed, child.value, child.schema, [...path, child.element]);
+    for (const child of childrenOf(sb, s, b)) everyPathInto(changes.added, child.value, child.schema, [...path, child.element]);
+    return;
+  }
+  const before = byElementOf(childrenOf(sa, s, a));
+  const after = byElementOf(childrenOf(sb, s, b));
+  for (const [element, child] of before) {
+    const other = after.get(element);
+    if (other) compareInto(changes, child.value, other.value, child.schema, [...path, element]);
+    else everyPathInto(changes.removed, child.value, child.schema, [...path, element]);
+  }
+  for (const [element, child] of after) {
+    if (!before.has(element)) everyPathInto(changes.added, child.value, child.schema, [...path, element]);
+  }
+}
 
-  visit(before, after, schema, []);
-  return { added: FieldSet.of(added), modified: FieldSet.of(modified), removed: FieldSet.of(removed) };
+/** `path` and every path below it in `v`, containers included. */
+function everyPathInto(into: FieldPath[], v: unknown, s: StructuralSchema | undefined, path: FieldPath): void {
+  if (path.length > 0) into.push(path);
+  for (const child of childrenOf(shapeOf(s, v, false), s, v)) everyPathInto(into, child.value, child.schema, [...path, child.element]);
+}
+
+/**
+ * The FieldsV1 of every path below `value`: what {@link compareValues} reports as added
+ * when `value` appears where there was nothing, encoded as `FieldSet.toFieldsV1` would,
+ * but in one walk without paths or a FieldSet (a create records exactly this).
+ * The root is never a member; the root children named in `containersOnly` are not either.
+ */
+export function fieldsV1OfEveryPath(value: unknown, schema: StructuralSchema | undefined, containersOnly: readonly PathElement[] = []): JsonObject {
+  const fields: JsonObject = {};
+  for (const child of sortedChildren(value, schema)) {
+    const node = everyPathNode(child.value, child.schema, !containersOnly.includes(child.element));
+    if (node) fields[child.element] = node;
+  }
+  return fields;
+}
+
+/** One node of {@link fieldsV1OfEveryPath}: a member owns `.` when it has children; a bare container with none is absent. */
+function everyPathNode(value: unknown, schema: StructuralSchema | undefined, member: boolean): JsonObject | undefined {
+  const children = sortedChildren(value, schema);
+  if (children.length === 0) return member ? {} : undefined;
+  const node: JsonObject = member ? { '.': {} } : {};
+  for (const child of children) node[child.element] = everyPathNode(child.value, child.schema, true);
+  return node;
+}
+
+function sortedChildren(value: unknown, schema: StructuralSchema | undefined): Child[] {
+  return childrenOf(shapeOf(schema, value, false), schema, value).sort(byElement);
+}
+
+function byElement(a: Child, b: Child): number {
+  return compareElements(a.element, b.element);
 }
