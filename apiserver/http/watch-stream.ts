@@ -8,6 +8,7 @@ import type { KubeObject } from '../../api-types/meta.js';
 import type { ServedResource } from '../registry/served-resource.js';
 import { ExpiredError, SlowWatcherError } from '../storage/errors.js';
 import type { WatchEvent, WatchOptions } from '../storage/interface.js';
+import { eventLine } from '../storage/watch-events.js';
 import type { Accepted } from './negotiation.js';
 import { errors, toApiError } from './status.js';
 import { partialObjectMetadata, toTable } from './table.js';
@@ -45,16 +46,16 @@ export function serveWatch(opts: WatchStreamOptions): void {
     res.end();
   };
 
-  const render = (event: WatchEvent): string => {
+  const render = (event: WatchEvent): Buffer | string => {
     if (event.type === 'ERROR' || event.type === 'BOOKMARK' || accepted.form === 'object') {
-      return event.json;
+      return eventLine(event);
     }
     const object =
       accepted.form === 'table'
         ? toTable(sr.def, [event.object], { resourceVersion: event.object.metadata.resourceVersion }, { includeColumns: firstTableEvent })
         : partialObjectMetadata(event.object);
     firstTableEvent = false;
-    return JSON.stringify({ type: event.type, object });
+    return `${JSON.stringify({ type: event.type, object })}\n`;
   };
 
   // Backpressure: when the socket buffer is full the cache holds this watcher's next
@@ -62,7 +63,7 @@ export function serveWatch(opts: WatchStreamOptions): void {
   const onEvent = (event: WatchEvent): void | Promise<void> => {
     if (closed) return;
     if (opts.objectFilter && event.type !== 'BOOKMARK' && event.type !== 'ERROR' && !opts.objectFilter(event.object)) return;
-    if (res.write(render(event) + '\n')) return;
+    if (res.write(render(event))) return;
     return new Promise<void>((resolve) => {
       const done = () => {
         res.off('drain', done);

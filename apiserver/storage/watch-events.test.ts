@@ -2,7 +2,7 @@ import type { KubeObject } from '../../api-types/meta.js';
 import { SlowWatcherError } from './errors.js';
 import { jsonEqual, parseResourceVersion, timestamp } from './etcd-store.js';
 import type { WatchEvent } from './interface.js';
-import { LazyWatchEvent, WatcherChannel, bookmarkEvent, deepFreeze, objectJson } from './watch-events.js';
+import { LazyWatchEvent, WatcherChannel, bookmarkEvent, deepFreeze, eventLine, objectJson } from './watch-events.js';
 
 const obj = (name: string): KubeObject => deepFreeze({ metadata: { name, resourceVersion: '7' }, spec: { a: [1, { b: 2 }] } });
 const ev = (name: string) => new LazyWatchEvent('ADDED', obj(name));
@@ -15,6 +15,15 @@ describe('LazyWatchEvent', () => {
     expect(JSON.parse(added.json)).toEqual({ type: 'ADDED', object: o });
     expect(added.json).toBe(added.json);
     expect(modified.json.endsWith(`${objectJson(o)}}`)).toBe(true);
+  });
+
+  it('encodes the stream line once per event (UTF-8, newline-terminated)', () => {
+    const o = obj('ä-名');
+    const event = new LazyWatchEvent('MODIFIED', o);
+    const line = eventLine(event);
+    expect(line.toString('utf8')).toBe(`${event.json}\n`);
+    expect(eventLine(event)).toBe(line);
+    expect(eventLine(new LazyWatchEvent('MODIFIED', o))).not.toBe(line);
   });
 
   it('builds bookmarks with kind and apiVersion of the resource', () => {

@@ -4,7 +4,7 @@
  *
  * - `objectJson` serializes an object once (memoized per object), so ADDED and MODIFIED
  *   events of the same object version and every watcher receiving them share one string;
- *   `LazyWatchEvent.json` builds the event line from it on first use.
+ *   `LazyWatchEvent.json` builds the event from it on first use, `eventLine` its stream line.
  * - `WatcherChannel` delivers events to one handler in order: synchronously while the
  *   handler keeps up, through a bounded buffer while a handler's promise is pending, and
  *   ends the watcher with SlowWatcherError when that buffer overflows.
@@ -23,6 +23,21 @@ export function objectJson(obj: KubeObject): string {
     jsonOf.set(obj, s);
   }
   return s;
+}
+
+const lineOf = new WeakMap<WatchEvent, Buffer>();
+
+/**
+ * The event as one line of a watch stream, encoded once per event: a broadcast event goes to
+ * every stream, which would otherwise each concatenate and UTF-8-encode the same text.
+ */
+export function eventLine(event: WatchEvent): Buffer {
+  let line = lineOf.get(event);
+  if (line === undefined) {
+    line = Buffer.from(`${event.json}\n`);
+    lineOf.set(event, line);
+  }
+  return line;
 }
 
 export class LazyWatchEvent implements WatchEvent {
