@@ -7,7 +7,7 @@ import type { KubeObject } from '../../api-types/meta.js';
 import { authorize, describeRefusal, type Decision, type RequestAttributes } from '../auth/authorizer.js';
 import type { UserInfo } from '../auth/identity.js';
 import { recordUpdate } from '../patch/managed-fields.js';
-import { applyMergePatch } from '../patch/merge-patch.js';
+import { applyMergePatchSharing } from '../patch/merge-patch.js';
 import { applyJsonPatch, PatchError } from '../patch/json-patch.js';
 import { ApplyConflictError, ApplyError, apply as serverSideApply } from '../patch/server-side-apply.js';
 import type { StructuralSchema } from '../patch/schema.js';
@@ -253,7 +253,9 @@ function patchObject(
         if (patch === null || typeof patch !== 'object' || Array.isArray(patch)) {
           throw errors.badRequest('a merge patch must be a JSON object');
         }
-        return applyMergePatch(current, patch) as KubeObject;
+        // Sharing is safe: prepareForUpdate builds a new object from the result, and `current`
+        // (the store's private copy) is not written to.
+        return applyMergePatchSharing(current, patch) as KubeObject;
       case 'json-patch':
         if (!Array.isArray(patch)) throw errors.badRequest('a JSON patch must be an array of operations');
         return applyJsonPatch(current, patch) as KubeObject;

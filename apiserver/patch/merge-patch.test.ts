@@ -1,4 +1,4 @@
-import { applyMergePatch } from './merge-patch.js';
+import { applyMergePatch, applyMergePatchSharing } from './merge-patch.js';
 
 describe('applyMergePatch (RFC 7386)', () => {
   // The RFC 7386 appendix A examples, plus Kubernetes-shaped cases.
@@ -54,5 +54,55 @@ describe('applyMergePatch (RFC 7386)', () => {
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
     expect(Object.getPrototypeOf(out)).toBe(Object.prototype);
     expect(applyMergePatch(out, JSON.parse('{"__proto__": null}'))).toEqual({ a: 1 });
+  });
+});
+
+describe('applyMergePatchSharing', () => {
+  test('gives what applyMergePatch gives, without mutating either input', () => {
+    const targets: unknown[] = [
+      undefined,
+      null,
+      'x',
+      [1, 2],
+      { a: 'b', e: null, keep: { x: [1, { y: 2 }] } },
+      { metadata: { name: 'vm', labels: { tier: 'web', env: 'prod' }, annotations: { a: '1' } }, spec: { cpu: 2, disks: [{ name: 'root' }] } },
+    ];
+    const patches: unknown[] = [
+      {},
+      null,
+      'bar',
+      ['c'],
+      { a: null },
+      { a: { bb: { ccc: null } } },
+      { keep: { x: null, z: 1 } },
+      { metadata: { labels: { env: null, new: 'x' } }, spec: { cpu: 4, disks: [{ name: 'data' }] } },
+      JSON.parse('{"__proto__": {"polluted": true}, "a": 1}'),
+    ];
+    for (const target of targets) {
+      for (const patch of patches) {
+        const before = [JSON.stringify(target), JSON.stringify(patch)];
+        expect(applyMergePatchSharing(target, patch)).toEqual(applyMergePatch(target, patch));
+        expect([JSON.stringify(target), JSON.stringify(patch)]).toEqual(before);
+      }
+    }
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+  });
+
+  test('copies only the objects on the patch paths', () => {
+    const target = { keep: { x: 1 }, a: { b: 1, c: { d: 1 } } };
+    const patch = { a: { b: 2 } };
+    const out = applyMergePatchSharing(target, patch) as typeof target;
+    expect(out).not.toBe(target);
+    expect(out.a).not.toBe(target.a);
+    expect(out.keep).toBe(target.keep);
+    expect(out.a.c).toBe(target.a.c);
+    expect(target.a.b).toBe(1);
+  });
+
+  test('__proto__ stays an ordinary key', () => {
+    const out = applyMergePatchSharing(JSON.parse('{"__proto__": {"x": 1}, "a": 1}'), JSON.parse('{"__proto__": {"y": 2}}')) as Record<string, unknown>;
+    expect(Object.getPrototypeOf(out)).toBe(Object.prototype);
+    expect(Object.keys(out)).toEqual(['__proto__', 'a']);
+    expect(Object.getOwnPropertyDescriptor(out, '__proto__')!.value).toEqual({ x: 1, y: 2 });
   });
 });
