@@ -288,9 +288,7 @@ describe('lean client specifics', () => {
     });
     const client = createKvClient([`http://127.0.0.1:${(blackhole.address() as { port: number }).port}`], { deadlineMs: 200 });
     cleanups.push(() => client.close());
-    const started = Date.now();
     const err = await rejection(client.range({ key: b('/x') }));
-    expect(Date.now() - started).toBeLessThan(5000);
     expect(err.code).toBe(4);
     expect(err.message).toMatch(/^4 DEADLINE_EXCEEDED: /);
   });
@@ -379,11 +377,10 @@ describe('lean client specifics', () => {
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     child.stderr.on('data', (d: Buffer) => (out += d.toString()));
-    const started = Date.now();
+    // It exits on its own (else jest's timeout fails the test), before the hold timer fires.
     const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
     expect(out.trim()).toBe('idle 0');
     expect(code).toBe(0);
-    expect(Date.now() - started).toBeLessThan(10_000);
   });
 
   it('accepts only plain http endpoints, and fails calls after close()', async () => {
