@@ -8,7 +8,7 @@
  * AsyncResource per request, a Duplex per stream, header object mapping, five events per
  * stream); etcd-kv.ts needs none of it. Here a request is one small object; its HEADERS
  * (a pre-encoded HPACK block, see hpack.ts `encodeHeaderBlock`) and DATA frames are copied
- * into a shared write slab and every frame produced in one tick leaves in one socket write.
+ * into a shared write slab and every frame produced in one event-loop turn leaves in one socket write.
  *
  * What it does:
  * - connect: preface, SETTINGS (ENABLE_PUSH 0, a 4 MiB INITIAL_WINDOW_SIZE, optional
