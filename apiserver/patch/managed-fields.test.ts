@@ -380,3 +380,13 @@ function randomParts(random: () => number, subresource: 'status' | undefined): R
   if (random() < 0.2) metadata.ownerReferences = some(['o-1', 'o-2']).map((uid) => ({ apiVersion: 'v1', kind: 'K', name: uid, uid, controller: random() < 0.5 }));
   return { spec, metadata };
 }
+
+describe('formatTime', () => {
+  test('second precision, right after the previous second and across seconds', () => {
+    expect(formatTime(new Date('2026-11-23T08:00:00.999Z'))).toBe('2026-11-23T08:00:00Z');
+    expect(formatTime(new Date('2026-11-23T08:00:00.001Z'))).toBe('2026-11-23T08:00:00Z');
+    expect(formatTime(new Date('2026-11-23T08:00:01.000Z'))).toBe('2026-11-23T08:00:01Z');
+    expect(formatTime(new Date('1969-12-31T23:59:59.500Z'))).toBe('1969-12-31T23:59:59Z');
+    expect(formatTime(new Date('+012026-01-01T00:00:00.250Z'))).toBe('+012026-01-01T00:00:00Z');
+  });
+});

@@ -205,10 +205,17 @@ export function withManagedFields<T extends KubeObject>(obj: T, entries: Managed
 
 /** RFC 3339 with second precision, as metav1.Time serializes. */
 export function formatTime(date: Date): string {
+  // Every write stamps its entry, and most writes in a second share one text.
+  const second = Math.floor(date.getTime() / 1000);
+  if (second === lastFormatted.second) return lastFormatted.text;
   const iso = date.toISOString();
   // `YYYY-MM-DDTHH:mm:ss.sssZ` (all but extended years): cut the milliseconds without a regex.
-  return iso.length === 24 ? `${iso.slice(0, 19)}Z` : iso.replace(/\.\d+Z$/, 'Z');
+  const text = iso.length === 24 ? `${iso.slice(0, 19)}Z` : iso.replace(/\.\d+Z$/, 'Z');
+  lastFormatted = { second, text };
+  return text;
 }
+
+let lastFormatted = { second: Number.NaN, text: '' };
 
 export interface RecordUpdateOptions {
   /** The kind's structural schema; without it every list is atomic. */
