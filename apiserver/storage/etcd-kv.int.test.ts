@@ -788,6 +788,21 @@ describe('against a fake etcd (responses etcd would not send)', () => {
     });
   });
 
+  it('a txn etcd received is never resent when the connection dies under it; a read after it reconnects', async () => {
+    let dropNext = true;
+    const { client, requests } = await fakeEtcd((stream) => {
+      if (dropNext) {
+        dropNext = false;
+        stream.session?.destroy(); // the request arrived: etcd may have applied it
+      } else answer(stream, okRange);
+    });
+    const err = await rejection(client.txn({ compare: [], success: [], failure: [] }));
+    expect(err.code).toBe(14);
+    expect(requests.map((h) => h[':path'])).toEqual(['/etcdserverpb.KV/Txn']);
+    expect((await client.range({ key: b('/a') })).header.revision).toBe('42');
+    expect(requests.map((h) => h[':path'])).toEqual(['/etcdserverpb.KV/Txn', '/etcdserverpb.KV/Range']);
+  });
+
   it('statuses: trailers-only responses, HTTP errors, a non-numeric grpc-status, a response without a status', async () => {
     let reply: (stream: http2.ServerHttp2Stream) => void = () => undefined;
     const { client, requests } = await fakeEtcd((stream) => reply(stream));

@@ -324,7 +324,8 @@ class Connection {
    */
   probe(): void {
     const h2 = this.h2;
-    if (h2.destroyed || h2.closed) return;
+    // A closing (retired) connection still carries its open watches: keep checking it.
+    if (h2.destroyed) return;
     if (!this.established) {
       h2.destroy(new Error('etcd connection not established before the deadline'));
       return;
@@ -332,9 +333,20 @@ class Connection {
     const now = Date.now();
     if (now - this.lastPing < MIN_PING_INTERVAL_MS) return;
     this.lastPing = now;
-    const timer = setTimeout(() => h2.destroy(new Error('etcd did not answer a ping')), PING_TIMEOUT_MS);
+    let answered = false;
+    const timer = setTimeout(() => {
+      // After a long stall of this thread the ACK may have arrived unread: decide after this
+      // turn's socket reads (setImmediate runs after the poll phase).
+      setImmediate(() => {
+        if (!answered) h2.destroy(new Error('etcd did not answer a ping'));
+      });
+    }, PING_TIMEOUT_MS);
     timer.unref();
-    if (!h2.ping(() => clearTimeout(timer))) clearTimeout(timer);
+    const sent = h2.ping(() => {
+      answered = true;
+      clearTimeout(timer);
+    });
+    if (!sent) clearTimeout(timer);
   }
 }
 

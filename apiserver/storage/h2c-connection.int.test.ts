@@ -392,6 +392,68 @@ describe('against node:http2', () => {
     expect(closeInfo).toEqual({ unsent: false });
   });
 
+  test('server GOAWAY with requests queued behind MAX_CONCURRENT_STREAMS: the queued ones close as unsent', async () => {
+    const held: http2.ServerHttp2Stream[] = [];
+    let session: http2.ServerHttp2Session | undefined;
+    const { origin } = await h2server(
+      (st, _h, sess) => {
+        session = sess;
+        held.push(st);
+      },
+      { maxConcurrentStreams: 1 },
+    );
+    let closed = false;
+    const conn = open(origin, { onClose: () => (closed = true) });
+    const block = encodeRequestHeaders('GET', conn.authority, '/hold');
+    const calls = [call(conn, block), call(conn, block), call(conn, block)];
+    await eventually(() => held.length === 1);
+    expect(conn.queuedStreams).toBe(2);
+    // node:http2 always names the last stream it processed (1); the queued two never started.
+    session!.goaway(http2.constants.NGHTTP2_NO_ERROR, 1);
+    const queued = await Promise.all([calls[1]!, calls[2]!]);
+    expect(queued.map((r) => r.info.unsent)).toEqual([true, true]);
+    expect(conn.queuedStreams).toBe(0);
+    held[0]!.respond({ ':status': 200 });
+    held[0]!.end('done');
+    expect((await calls[0]!).info).toEqual({ unsent: false });
+    await eventually(() => closed);
+  });
+
+  test('a stream cancelled before its frames were flushed is still sent (never reported unsent)', async () => {
+    const seen: string[] = [];
+    const { origin } = await h2server((st, h) => {
+      seen.push(String(h[':path']));
+      if (h[':path'] === '/warm') st.respond({ ':status': 200 });
+      st.on('close', () => seen.push(`rst ${st.rstCode}`));
+    });
+    const conn = open(origin);
+    await new Promise<void>((resolve) => {
+      conn.request(encodeRequestHeaders('GET', conn.authority, '/warm'), { headers: () => resolve(), data: () => undefined, close: () => resolve() });
+    });
+    let info: StreamCloseInfo | undefined;
+    const s = conn.request(encodeRequestHeaders('POST', conn.authority, '/put'), { headers: () => undefined, data: () => undefined, close: (i) => (info = i) }, { body: Buffer.from('PUT x') });
+    s.cancel(); // same tick: HEADERS and body are still in the write buffer
+    expect(info).toEqual({ rstCode: H2_ERRORS.CANCEL, local: true, unsent: false });
+    await eventually(() => seen.includes('/put') && seen.includes(`rst ${http2.constants.NGHTTP2_CANCEL}`));
+  });
+
+  test('ping works on a closing connection that still carries an open stream', async () => {
+    let session: http2.ServerHttp2Session | undefined;
+    const { origin } = await h2server((st, _h, sess) => {
+      session = sess;
+      st.respond({ ':status': 200 }); // a long-lived response, like a watch
+    });
+    const conn = open(origin);
+    await new Promise<void>((resolve) => {
+      conn.request(encodeRequestHeaders('GET', conn.authority, '/watch'), { headers: () => resolve(), data: () => undefined, close: () => undefined });
+    });
+    conn.close(); // retired: no new streams, the open one stays
+    expect(conn.closed).toBe(true);
+    const acked = await new Promise<Error | undefined>((resolve) => expect(conn.ping(resolve)).toBe(true));
+    expect(acked).toBeUndefined();
+    expect(session).toBeDefined();
+  });
+
   test('cancel: RST_STREAM CANCEL reaches the server', async () => {
     let serverRst: number | undefined;
     const { origin } = await h2server((st) => {

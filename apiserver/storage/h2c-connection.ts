@@ -447,7 +447,9 @@ export class H2cConnection {
 
   /** Sends a PING; `cb` is called on its ACK, or with an error if the connection goes first. */
   ping(cb: (err?: Error) => void): boolean {
-    if (this.#destroyed || this.#closing) return false;
+    // Still allowed after a GOAWAY either way: streams left open on a closing connection
+    // (long-lived watches) need their liveness checked like any other.
+    if (this.#destroyed) return false;
     const id = ++this.#pingSeq;
     this.#pings.set(id, cb);
     this.#frameHead(8, FRAME_PING, 0, 0, 8);
@@ -505,7 +507,8 @@ export class H2cConnection {
     }
     this.#writeRst(s.id, code);
     this.#scheduleFlush();
-    this.#closeStream(s, { rstCode: code, local: true, unsent: s.gen > this.#flushGen });
+    // Never unsent: HEADERS (and any body) already queued go out with the RST on the next flush.
+    this.#closeStream(s, { rstCode: code, local: true, unsent: false });
   }
 
   // ---------------------------------------------------------------- streams
@@ -635,6 +638,7 @@ export class H2cConnection {
   /** After close() or GOAWAY: once no stream is open, end the socket. */
   #maybeFinish(): void {
     if ((this.#closing || this.#goaway) && this.#streams.size === 0 && !this.#destroyed) {
+      this.#failWaiting(new H2cError('h2c: connection closed'));
       this.#flush();
       this.#destroyed = true;
       this.#socket.destroySoon();
@@ -969,6 +973,8 @@ export class H2cConnection {
     if (last < this.#goawayId) this.#goawayId = last;
     this.#opts.onGoaway?.(code, last);
     const why = `h2c: the server sent GOAWAY (code ${code}${debug ? `: ${debug}` : ''})`;
+    // Queued requests first: closing the last open stream below finishes the connection.
+    this.#failWaiting(new H2cError(why, code));
     // Streams above the last id were not processed: unsent.
     const above = [...this.#streams.values()].filter((s) => s.id > this.#goawayId);
     for (const s of above) {
