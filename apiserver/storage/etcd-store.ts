@@ -181,7 +181,6 @@ type WriteResult =
 type CasResult = { ok: true; revision: string } | { ok: false; current: StoredObject | undefined };
 
 export class EtcdStore implements Store {
-  readonly #client: Etcd3;
   readonly #kv: KvClient;
   readonly #prefix: string;
   readonly #listChunk: number;
@@ -195,7 +194,6 @@ export class EtcdStore implements Store {
     readonly resource: StorageResource,
     opts: EtcdStoreOptions = {},
   ) {
-    this.#client = client;
     this.#kv = opts.kv ?? etcd3Kv(client);
     const root = (opts.prefix ?? '/registry').replace(/\/+$/, '');
     this.#prefix = `${root}/${resource.group || 'core'}/${resource.resource}/`;
@@ -204,11 +202,6 @@ export class EtcdStore implements Store {
     this.#watcherBuffer = opts.watcherBufferSize ?? 1000;
     this.#maxAttempts = opts.maxUpdateAttempts ?? 1000;
     this.#now = opts.now ?? (() => new Date());
-  }
-
-  /** The etcd3 client the store was built with. */
-  get client(): Etcd3 {
-    return this.#client;
   }
 
   /** The client for range / txn and watch streams (for the watch cache's etcd watch). */

@@ -164,15 +164,6 @@ export interface H2cConnectionOptions {
    * connection closes gracefully (the caller opens a new one). Default 2^31 - 1.
    */
   maxStreamId?: number;
-  /**
-   * How frames are coalesced into one socket write. Default 'immediate': everything produced
-   * in one event-loop turn (e.g. the etcd calls of all HTTP requests read in one poll) leaves
-   * in one write, so etcd reads them together and batches their raft proposals. Per-tick
-   * flushing ('microtask', 'nextTick') sent one write per request: etcd then spent about
-   * three times the CPU per call and the apiserver waited on it (measured with 64 creates in
-   * flight).
-   */
-  flush?: 'microtask' | 'immediate' | 'nextTick';
   /** Called once the server's first SETTINGS arrived. */
   onConnect?: () => void;
   /** Called with the error that destroyed the connection. */
@@ -317,7 +308,6 @@ export class H2cConnection {
   #segs: Buffer[] = [];
   #flushScheduled = false;
   #flushGen = 0;
-  readonly #schedule: (fn: () => void) => void;
   readonly #flushFn = (): void => this.#flush();
 
   // pings
@@ -348,8 +338,6 @@ export class H2cConnection {
     if (this.#maxRecvFrame < DEFAULT_FRAME_SIZE || this.#maxRecvFrame > 0xffffff) {
       throw new RangeError('h2c: maxFrameSize must be between 16384 and 2^24-1');
     }
-    const mode = opts.flush ?? 'immediate';
-    this.#schedule = mode === 'immediate' ? (fn) => void setImmediate(fn) : mode === 'nextTick' ? (fn) => process.nextTick(fn) : queueMicrotask;
 
     // Preface and our SETTINGS are queued at once (net buffers writes until connected).
     this.#appendExternal(PREFACE);
@@ -1111,10 +1099,17 @@ export class H2cConnection {
     this.#slabPos += 8 + d.length;
   }
 
+  /**
+   * Flushes at the end of this event-loop turn (setImmediate), not per tick: everything
+   * produced in one turn (e.g. the etcd calls of all HTTP requests read in one poll) leaves
+   * in one write, so etcd reads them together and batches their raft proposals. Flushing per
+   * microtask sent one write per request: etcd then spent about three times the CPU per call
+   * and the apiserver waited on it (measured with 64 creates in flight).
+   */
   #scheduleFlush(): void {
     if (this.#flushScheduled || this.#destroyed) return;
     this.#flushScheduled = true;
-    this.#schedule(this.#flushFn);
+    setImmediate(this.#flushFn);
   }
 
   /** Writes everything queued in one socket write (one writev when there are several segments). */
