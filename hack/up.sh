@@ -40,10 +40,9 @@ start etcd etcd --name quantix --data-dir "$STATE/etcd" \
 wait_for etcd 30 curl -sf "http://127.0.0.1:$ETCD_PORT/health"
 
 export QUANTIX_LOG_FORMAT=json
-# A larger young generation: with thousands of objects in the watch cache, V8's default
-# (16 MiB semi-spaces) spends enough time scavenging and promoting to cut the apiserver's
-# write throughput by about a third (hack/bench/apiserver; also set there).
-APISERVER_NODE_OPTIONS="--max-semi-space-size=32"
+# V8 flags for this machine (young-generation size, helper threads): apiserver/node-options.ts
+# says why; the benchmarks start the apiserver with the same.
+APISERVER_NODE_OPTIONS="$(node_modules/.bin/tsx apiserver/node-options.ts)"
 start apiserver env NODE_OPTIONS="$APISERVER_NODE_OPTIONS ${NODE_OPTIONS:-}" node_modules/.bin/tsx apiserver/main.ts --data-dir "$STATE" \
   --etcd-servers "http://127.0.0.1:$ETCD_PORT" --port "$API_PORT" --gateway-port "$GATEWAY_PORT"
 wait_for apiserver 60 curl -sfk "https://127.0.0.1:$API_PORT/readyz"

@@ -9,6 +9,7 @@ import { request } from 'node:https';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { apiserverNodeOptions } from '../../apiserver/node-options.js';
 
 export interface ApiserverProcess {
   child: ChildProcess;
@@ -45,8 +46,8 @@ export async function startApiserverProcess(etcdEndpoint: string, dataDirPrefix 
   const child = spawn('node_modules/.bin/tsx', ['apiserver/main.ts', '--data-dir', dataDir, '--etcd-servers', etcdEndpoint, '--port', String(port), '--bind-address', '127.0.0.1'], {
     stdio: ['ignore', 'ignore', 'inherit'],
     detached: true,
-    // The young-generation size `make up` gives the apiserver (see hack/up.sh).
-    env: { ...process.env, QUANTIX_LOG_LEVEL: 'warn', QUANTIX_LOG_FORMAT: 'json', NODE_OPTIONS: `--max-semi-space-size=32 ${process.env.NODE_OPTIONS ?? ''}`.trim() },
+    // The V8 flags `make up` gives the apiserver (young generation, helper threads).
+    env: { ...process.env, QUANTIX_LOG_LEVEL: 'warn', QUANTIX_LOG_FORMAT: 'json', NODE_OPTIONS: [...apiserverNodeOptions(), process.env.NODE_OPTIONS ?? ''].join(' ').trim() },
   });
   const url = `https://127.0.0.1:${port}`;
   const deadline = Date.now() + 60_000;
