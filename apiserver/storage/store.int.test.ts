@@ -664,6 +664,22 @@ describe('CachedStore specifics', () => {
     expect(store.stats().watchers).toBe(49);
   });
 
+  it('replays window events after their fan-out with the same JSON, serialized again', async () => {
+    const store = (await makeStore('CachedStore', vmResource())) as CachedStore;
+    const live = watchAll(store, { sendInitialEvents: false });
+    const a = await store.create(vm('a'));
+    const a2 = await store.update({ ...a, spec: { cpu: 2 } });
+    await eventually(() => expect(live.summary()).toEqual(['ADDED a', 'MODIFIED a']));
+    const liveJson = live.events.map((e) => e.json);
+    expect(JSON.parse(liveJson[1]!).object.metadata.resourceVersion).toBe(a2.metadata.resourceVersion);
+    const resumed = watchAll(store, { resourceVersion: String(Number(a.metadata.resourceVersion) - 1) });
+    await eventually(() => expect(resumed.summary()).toEqual(['ADDED a', 'MODIFIED a']));
+    expect(resumed.events.map((e) => e.json)).toEqual(liveJson);
+    // The window kept the events' objects, not the events the live watcher was given.
+    expect(resumed.events[1]).not.toBe(live.events[1]);
+    expect(resumed.events[1]!.object).toBe(live.events[1]!.object);
+  });
+
   it('survives a stored value that does not decode: the object is treated as gone', async () => {
     const res = vmResource();
     const store = (await makeStore('CachedStore', res)) as CachedStore;

@@ -25,6 +25,14 @@ export function objectJson(obj: KubeObject): string {
   return s;
 }
 
+/**
+ * Lets go of an object's memoized JSON: for an object version only the watch cache's window
+ * still holds, which is rarely serialized again (a watch resuming from an older version).
+ */
+export function forgetObjectJson(obj: KubeObject): void {
+  jsonOf.delete(obj);
+}
+
 const lineOf = new WeakMap<WatchEvent, Buffer>();
 
 /**

@@ -300,7 +300,7 @@ async function watchFanOut(
       expectedDeliveries: expected,
       p50Ms: +percentile(latencies, 50).toFixed(1),
       p99Ms: +percentile(latencies, 99).toFixed(1),
-      maxMs: +Math.max(...latencies).toFixed(1),
+      maxMs: +latencies.reduce((max, value) => Math.max(max, value), Number.NEGATIVE_INFINITY).toFixed(1), // no spread: 200,000 broadcast deliveries
     };
   };
   // The same load first, unmeasured, as the creates are warmed up: the PATCH and delivery
