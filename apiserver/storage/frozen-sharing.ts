@@ -6,7 +6,8 @@
  * of an apiserver caching 11,000 VMs, the managedFields' fieldsV1 trees were about 70% of
  * all plain objects: 250,000 empty `{}` leaves and 105,000 inner nodes. Every cached VM of
  * the same shape, written by the same managers, holds the same trees. So:
- * - every empty plain object becomes one shared frozen `{}`;
+ * - every empty plain object becomes one shared frozen `{}` (`deepFreeze`, also what the
+ *   cache's other frozen objects and bookmarks go through);
  * - every `metadata.managedFields[].fieldsV1` becomes an interned frozen tree, keyed by
  *   its JSON, from a bounded table (emptied when full: only sharing is lost).
  */
@@ -39,7 +40,7 @@ export class FrozenSharing {
         if (isPlainObject(tree)) (entry as { fieldsV1?: unknown }).fieldsV1 = this.#internTree(tree);
       }
     }
-    return freezeSharingEmpty(obj);
+    return deepFreeze(obj);
   }
 
   #internTree(tree: object): unknown {
@@ -48,7 +49,7 @@ export class FrozenSharing {
     const known = this.#fieldsV1.get(key);
     if (known !== undefined) return known;
     if (this.#fieldsV1.size >= this.#maxTrees) this.#fieldsV1.clear();
-    const frozen = freezeSharingEmpty(tree);
+    const frozen = deepFreeze(tree);
     this.#fieldsV1.set(key, frozen);
     return frozen;
   }
@@ -64,19 +65,22 @@ function isEmptyPlainObject(value: object): boolean {
   return true;
 }
 
-/** Deep-freezes `value`, replacing empty plain objects below it with the shared one. */
-function freezeSharingEmpty<T>(value: T): T {
+/**
+ * Deep-freezes `value` in place and returns it; empty plain objects below it become one
+ * shared frozen `{}`. Frozen values are taken as already deep-frozen.
+ */
+export function deepFreeze<T>(value: T): T {
   if (value === null || typeof value !== 'object' || Object.isFrozen(value)) return value;
   if (Array.isArray(value)) {
     for (let i = 0; i < value.length; i++) {
       const item: unknown = value[i];
-      if (item !== null && typeof item === 'object') value[i] = isEmptyPlainObject(item) ? EMPTY : freezeSharingEmpty(item);
+      if (item !== null && typeof item === 'object') value[i] = isEmptyPlainObject(item) ? EMPTY : deepFreeze(item);
     }
   } else {
     const record = value as Record<string, unknown>;
     for (const key in record) {
       const item = record[key];
-      if (item !== null && typeof item === 'object') record[key] = isEmptyPlainObject(item) ? EMPTY : freezeSharingEmpty(item);
+      if (item !== null && typeof item === 'object') record[key] = isEmptyPlainObject(item) ? EMPTY : deepFreeze(item);
     }
   }
   return Object.freeze(value);

@@ -58,9 +58,9 @@ import type {
   WatchHandler,
   WatchOptions,
 } from './interface.js';
-import { FrozenSharing } from './frozen-sharing.js';
+import { FrozenSharing, deepFreeze } from './frozen-sharing.js';
 import { indexDimensionValue, ObjectSelector } from './selectors.js';
-import { LazyWatchEvent, WatcherChannel, bookmarkEvent, deepFreeze, forgetObjectJson } from './watch-events.js';
+import { LazyWatchEvent, WatcherChannel, bookmarkEvent, forgetObjectJson } from './watch-events.js';
 
 /** Hooks for /metrics. All optional; called synchronously, keep them cheap. */
 export interface WatchCacheMetrics {

@@ -2,7 +2,8 @@ import type { KubeObject } from '../../api-types/meta.js';
 import { SlowWatcherError } from './errors.js';
 import { jsonEqual, parseResourceVersion, timestamp } from './etcd-store.js';
 import type { WatchEvent } from './interface.js';
-import { LazyWatchEvent, WatcherChannel, bookmarkEvent, deepFreeze, eventLine, objectJson } from './watch-events.js';
+import { deepFreeze } from './frozen-sharing.js';
+import { LazyWatchEvent, WatcherChannel, bookmarkEvent, eventLine, objectJson } from './watch-events.js';
 
 const obj = (name: string): KubeObject => deepFreeze({ metadata: { name, resourceVersion: '7' }, spec: { a: [1, { b: 2 }] } });
 const ev = (name: string) => new LazyWatchEvent('ADDED', obj(name));

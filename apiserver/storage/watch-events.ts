@@ -11,6 +11,7 @@
  */
 import type { KubeObject, WatchEventType } from '../../api-types/meta.js';
 import { SlowWatcherError } from './errors.js';
+import { deepFreeze } from './frozen-sharing.js';
 import type { StorageResource, WatchErrorHandler, WatchEvent, WatchHandler } from './interface.js';
 
 const jsonOf = new WeakMap<object, string>();
@@ -72,15 +73,6 @@ export function bookmarkEvent(resource: StorageResource, resourceVersion: string
       : { resourceVersion },
   };
   return new LazyWatchEvent('BOOKMARK', deepFreeze(object));
-}
-
-/** Freezes an object graph in place and returns it. */
-export function deepFreeze<T>(value: T): T {
-  if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
-    Object.freeze(value);
-    for (const v of Object.values(value as object)) deepFreeze(v);
-  }
-  return value;
 }
 
 /** A FIFO with O(1) push/shift. */
