@@ -21,7 +21,7 @@ typecheck:
 # api-types, controllers and the test environment, so the check reruns when any TypeScript
 # file in the tree changed, and is skipped (a stamp) when none did.
 WEB_TYPECHECK_STAMP := node_modules/.cache/quantix-web/typecheck.stamp
-WEB_TYPECHECK_INPUTS := $(shell find web/src web/e2e api-types apiserver agent controllers hack logging -name '*.ts' -o -name '*.tsx' 2>/dev/null) $(wildcard web/*.ts) web/tsconfig.json web/tsconfig.e2e.json package-lock.json
+WEB_TYPECHECK_INPUTS := $(shell find web/src web/e2e api-types apiserver agent controllers hack lib -name '*.ts' -o -name '*.tsx' 2>/dev/null) $(wildcard web/*.ts) web/tsconfig.json web/tsconfig.e2e.json package-lock.json
 typecheck-web: $(WEB_TYPECHECK_STAMP)
 $(WEB_TYPECHECK_STAMP): $(WEB_TYPECHECK_INPUTS)
 	@started=$$(date +%s.%N) && node_modules/.bin/tsc -p web/tsconfig.json && node_modules/.bin/tsc -p web/tsconfig.e2e.json && \

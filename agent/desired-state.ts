@@ -9,7 +9,7 @@ import type { ClientReadableStream } from '@grpc/grpc-js';
 import type { StoragePool, VirtualMachine } from '../api-types/generated/types.js';
 import { gatewayErrorFrom } from '../api-types/proto/errors.js';
 import type { DesiredStateEvent } from '../api-types/proto/types.js';
-import type { Logger } from '../logging/logger.js';
+import type { Logger } from '../lib/logging/logger.js';
 import type { GatewayClient } from './gateway-client.js';
 
 export type DesiredChange = { kind: 'vm'; key: string; uid?: string } | { kind: 'pool'; name: string };

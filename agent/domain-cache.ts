@@ -11,7 +11,7 @@
  */
 import type { DomainInfo, HypervisorDriver, HypervisorEvent } from './hypervisor/driver.js';
 import { isHypervisorError } from './hypervisor/errors.js';
-import type { Logger } from '../logging/logger.js';
+import type { Logger } from '../lib/logging/logger.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const NIL_UUID = '00000000-0000-0000-0000-000000000000';

@@ -5,12 +5,12 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { createLogger, setLogLevel } from '../logging/logger.js';
+import { createLogger, setLogLevel } from '../lib/logging/logger.js';
 import { Agent, AGENT_DEFAULTS } from './agent.js';
 import type { HypervisorDriver } from './hypervisor/driver.js';
 import { LibvirtDriver } from './hypervisor/libvirt/driver.js';
 import { SimDriver } from './hypervisor/sim/driver.js';
-import { DEFAULT_GATEWAY_PORT } from '../apiserver/gateway/index.js';
+import { DEFAULT_GATEWAY_PORT } from '../api-types/proto/contract.js';
 import { defaultServerName, parseDuration } from './flags.js';
 
 const HELP = `quantix-agent: runs on every hypervisor host; makes libvirt match the VMs and pools

@@ -7,7 +7,7 @@ import type { ClientDuplexStream } from '@grpc/grpc-js';
 import type { HypervisorDriver } from './hypervisor/driver.js';
 import { isHypervisorError } from './hypervisor/errors.js';
 import type { Init, TunnelRequest, TunnelResponse } from '../api-types/proto/types.js';
-import type { Logger } from '../logging/logger.js';
+import type { Logger } from '../lib/logging/logger.js';
 import type { GatewayClient } from './gateway-client.js';
 
 const DEFAULT_LIMIT = 1000;

@@ -6,7 +6,7 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { createLogger, setLogLevel } from '../logging/logger.js';
+import { createLogger, setLogLevel } from '../lib/logging/logger.js';
 import { chainAuthenticators } from './auth/identity.js';
 import { TokenFileAuthenticator, ensureTokenFile } from './auth/token-file.js';
 import { createNodeGatewayHost, DEFAULT_GATEWAY_PORT } from './gateway/index.js';

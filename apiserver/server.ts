@@ -10,7 +10,7 @@ import express, { type Express } from 'express';
 import { Etcd3 } from 'etcd3';
 import { RESOURCES, resourceFor } from '../api-types/registry.js';
 import type { ResourceDefinition } from '../api-types/schema/types.js';
-import { createLogger, type Logger } from '../logging/logger.js';
+import { createLogger, type Logger } from '../lib/logging/logger.js';
 import type { Authenticator, UserInfo } from './auth/identity.js';
 import { AGGREGATED_DISCOVERY_CONTENT_TYPE, Discovery, wantsAggregatedDiscovery } from './discovery/discovery.js';
 import { OpenApi } from './discovery/openapi.js';

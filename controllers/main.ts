@@ -8,7 +8,7 @@
  * supervisor restarts it as a fresh candidate, as with kube-controller-manager), 2 on bad flags.
  */
 import { parseArgs } from 'node:util';
-import { createLogger, setLogLevel } from '../logging/logger.js';
+import { createLogger, setLogLevel } from '../lib/logging/logger.js';
 import { CONTROLLER_NAMES, defaultIdentity, startControllerManager, type ControllerName } from './setup.js';
 
 const HELP = `quantix-controller-manager: controllers for Quantix (scheduler, vm, storagepool, nodelifecycle)

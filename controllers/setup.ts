@@ -3,7 +3,7 @@
  * against a kubeconfig (used by main.ts, the integration tests and the benchmark).
  */
 import { hostname } from 'node:os';
-import { createLogger, type Logger } from '../logging/logger.js';
+import { createLogger, type Logger } from '../lib/logging/logger.js';
 import { nodeLifecycleController, type NodeLifecycleOptions } from './nodelifecycle/nodelifecycle_controller.js';
 import { HttpApiClient } from './runtime/client.js';
 import type { LeaderElectionTiming } from './runtime/leaderelection.js';

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Event, Node, StoragePool, VirtualMachine } from '../api-types/generated/types.js';
 import { SimDriver } from '../agent/hypervisor/sim/driver.js';
-import { setLogLevel } from '../logging/logger.js';
+import { setLogLevel } from '../lib/logging/logger.js';
 import { startAgent, startTestControlPlane, type TestAgent, type TestControlPlane } from '../hack/testenv/agent.js';
 import { adminClient, poolObject, vmObject } from '../hack/testenv/controllers.js';
 import { eventually } from '../hack/testenv/eventually.js';

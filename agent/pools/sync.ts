@@ -7,7 +7,7 @@
 import type { HypervisorDriver, PoolInfo } from '../hypervisor/driver.js';
 import { isHypervisorError } from '../hypervisor/errors.js';
 import type { StoragePool } from '../../api-types/generated/types.js';
-import type { Logger } from '../../logging/logger.js';
+import type { Logger } from '../../lib/logging/logger.js';
 import type { StateDir } from '../identity.js';
 import type { Reporter } from '../reporter.js';
 import { decidePool, poolReport, poolSpecFor, type PoolAction } from './decide.js';

@@ -7,7 +7,7 @@ import { SimDriver } from '../hypervisor/sim/driver.js';
 import type { VirtualMachine, VirtualMachineStatus } from '../../api-types/generated/types.js';
 import type { AgentStatus } from '../../api-types/proto/contract.js';
 import type { VMChangeNotification } from '../../api-types/proto/types.js';
-import { createLogger, setLogLevel } from '../../logging/logger.js';
+import { createLogger, setLogLevel } from '../../lib/logging/logger.js';
 import { DomainCache } from '../domain-cache.js';
 import type { GatewayClient } from '../gateway-client.js';
 import { Reporter } from '../reporter.js';

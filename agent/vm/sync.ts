@@ -14,7 +14,7 @@ import type { DomainInfo, HypervisorDriver } from '../hypervisor/driver.js';
 import { HypervisorError, isHypervisorError } from '../hypervisor/errors.js';
 import type { VirtualMachine } from '../../api-types/generated/types.js';
 import { SyncedReason } from '../../api-types/proto/contract.js';
-import type { Logger } from '../../logging/logger.js';
+import type { Logger } from '../../lib/logging/logger.js';
 import type { DomainCache } from '../domain-cache.js';
 import type { Reporter } from '../reporter.js';
 import { decideVm, isUnmanaged, newVmMemory, type VmAction, type VmDecision, type VmMemory } from './decide.js';

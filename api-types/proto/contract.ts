@@ -6,6 +6,9 @@
  */
 import type { VirtualMachinePhase, VirtualMachineStatus } from '../generated/types.js';
 
+/** The node gateway's default port (gRPC over TLS), known to agents and the apiserver. */
+export const DEFAULT_GATEWAY_PORT = 6444;
+
 /** Status fields the agent writes (through the gateway). Everything else is left as it is. */
 export const AGENT_STATUS_FIELDS = [
   'phase',

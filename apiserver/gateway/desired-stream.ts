@@ -12,7 +12,7 @@
 import type { ServerWritableStream } from '@grpc/grpc-js';
 import type { StoragePool } from '../../api-types/generated/types.js';
 import type { DesiredStateEvent, Init, WatchDesiredStateRequest } from '../../api-types/proto/types.js';
-import type { Logger } from '../../logging/logger.js';
+import type { Logger } from '../../lib/logging/logger.js';
 import { ExpiredError } from '../storage/errors.js';
 import type { Store, Watch, WatchEvent } from '../storage/interface.js';
 import { objectJson } from '../storage/watch-events.js';

@@ -13,7 +13,7 @@
 import type { Express } from 'express';
 import * as grpc from '@grpc/grpc-js';
 import { loadGateway } from '../../api-types/proto/load.js';
-import { createLogger, type Logger } from '../../logging/logger.js';
+import { createLogger, type Logger } from '../../lib/logging/logger.js';
 import type { Authenticator } from '../auth/identity.js';
 import type { ApiserverContext } from '../server.js';
 import { NodeCredentialAuthenticator } from './credentials.js';
@@ -21,7 +21,7 @@ import { mountPoolFilesRoute } from './files-route.js';
 import { GatewayService, type GatewayServiceOptions } from './service.js';
 import { TunnelRegistry } from './tunnel.js';
 
-export const DEFAULT_GATEWAY_PORT = 6444;
+export { DEFAULT_GATEWAY_PORT } from '../../api-types/proto/contract.js';
 
 export interface GatewayStartOptions {
   /** 0 = any free port. */

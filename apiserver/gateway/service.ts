@@ -27,7 +27,7 @@ import type {
 } from '../../api-types/proto/types.js';
 import { nodeDefinition, storagePoolDefinition, virtualMachineDefinition } from '../../api-types/registry.js';
 import type { ResourceDefinition } from '../../api-types/schema/types.js';
-import { newCorrelationId, type Logger } from '../../logging/logger.js';
+import { newCorrelationId, type Logger } from '../../lib/logging/logger.js';
 import { nodeNameOf, type Authenticator, type UserInfo } from '../auth/identity.js';
 import { ApiError, errors, toApiError } from '../http/status.js';
 import type { ApiserverContext } from '../server.js';

@@ -8,7 +8,7 @@
  * of the apiserver's CPU per request (measured with hack/bench/apiserver).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { newCorrelationId, type Logger } from '../../logging/logger.js';
+import { newCorrelationId, type Logger } from '../../lib/logging/logger.js';
 import type { ApiserverMetrics } from './metrics.js';
 
 /** What the access log and the metrics say about a request; routes fill it in as they learn it. */

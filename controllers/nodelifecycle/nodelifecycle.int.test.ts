@@ -1,6 +1,6 @@
 /** Node lifecycle against a real etcd + apiserver: heartbeats stop → Unknown; back → Ready. */
 import type { Event, Node, StoragePool, VirtualMachine } from '../../api-types/generated/types.js';
-import { setLogLevel } from '../../logging/logger.js';
+import { setLogLevel } from '../../lib/logging/logger.js';
 import { startTestApiserver, type TestApiserver } from '../../hack/testenv/apiserver.js';
 import { adminClient, poolObject, SimulatedNodeAgents, vmObject } from '../../hack/testenv/controllers.js';
 import { eventually } from '../../hack/testenv/eventually.js';

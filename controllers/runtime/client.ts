@@ -16,7 +16,7 @@ import { KubeConfig, Watch } from '@kubernetes/client-node';
 import type { KubeObject, Status } from '../../api-types/meta.js';
 import type { ResourceRef } from './resources.js';
 import { resourcePath } from './resources.js';
-import { TokenBucket } from './tokenbucket.js';
+import { TokenBucket } from '../../lib/workqueue/tokenbucket.js';
 
 /** A failed API call, carrying the server's Status (code 409 = conflict, 404 = not found…). */
 export class ApiError extends Error {

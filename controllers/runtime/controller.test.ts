@@ -1,7 +1,7 @@
-import { setLogSink } from '../../logging/logger.js';
-import { FakeClock } from './clock.js';
+import { setLogSink } from '../../lib/logging/logger.js';
+import { FakeClock } from '../../lib/clock/clock.js';
 import { Controller, TerminalError, done, requeueAfter, type ReconcileContext } from './controller.js';
-import { ItemExponentialFailureRateLimiter } from './ratelimiter.js';
+import { ItemExponentialFailureRateLimiter } from '../../lib/workqueue/ratelimiter.js';
 
 const flush = () => new Promise((resolve) => setImmediate(resolve));
 const lines: string[] = [];

@@ -15,11 +15,11 @@
  * the correlation id of everything logged while it runs.
  */
 import { randomBytes } from 'node:crypto';
-import { createLogger, type Logger } from '../../logging/logger.js';
-import type { Clock } from './clock.js';
-import { realClock } from './clock.js';
-import type { RateLimiter } from './ratelimiter.js';
-import { WorkQueue } from './workqueue.js';
+import { createLogger, type Logger } from '../../lib/logging/logger.js';
+import type { Clock } from '../../lib/clock/clock.js';
+import { realClock } from '../../lib/clock/clock.js';
+import type { RateLimiter } from '../../lib/workqueue/ratelimiter.js';
+import { WorkQueue } from '../../lib/workqueue/workqueue.js';
 
 export type Result = { requeueAfterMs?: number };
 

@@ -1,5 +1,5 @@
 import type { KubeObject } from '../../api-types/meta.js';
-import { FakeClock } from './clock.js';
+import { FakeClock } from '../../lib/clock/clock.js';
 import { EventRecorder } from './events.js';
 import { FakeApiClient } from './fakeclient.js';
 import { Events } from './resources.js';

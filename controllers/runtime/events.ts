@@ -14,13 +14,13 @@
 import { randomBytes } from 'node:crypto';
 import type { Event, EventType } from '../../api-types/generated/types.js';
 import type { KubeObject } from '../../api-types/meta.js';
-import type { Logger } from '../../logging/logger.js';
-import type { Clock } from './clock.js';
-import { realClock } from './clock.js';
+import type { Logger } from '../../lib/logging/logger.js';
+import type { Clock } from '../../lib/clock/clock.js';
+import { realClock } from '../../lib/clock/clock.js';
 import type { ApiClient } from './client.js';
 import { isNotFound } from './client.js';
 import { Events } from './resources.js';
-import { TokenBucket } from './tokenbucket.js';
+import { TokenBucket } from '../../lib/workqueue/tokenbucket.js';
 
 export interface EventSpec {
   type: EventType;

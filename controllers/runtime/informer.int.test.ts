@@ -5,7 +5,7 @@
  */
 import type { VirtualMachine } from '../../api-types/generated/types.js';
 import { Etcd3 } from 'etcd3';
-import { setLogLevel } from '../../logging/logger.js';
+import { setLogLevel } from '../../lib/logging/logger.js';
 import { startTestApiserver, type TestApiserver } from '../../hack/testenv/apiserver.js';
 import { adminClient, vmObject } from '../../hack/testenv/controllers.js';
 import { eventually } from '../../hack/testenv/eventually.js';

@@ -1,5 +1,5 @@
 import type { KubeObject } from '../../api-types/meta.js';
-import { FakeClock } from './clock.js';
+import { FakeClock } from '../../lib/clock/clock.js';
 import type { ListResult, WatchEvent } from './client.js';
 import { Informer, type ListerWatcher } from './informer.js';
 

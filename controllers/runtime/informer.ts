@@ -15,9 +15,9 @@
  * predicates cannot compare), and does not ask for bookmarks.
  */
 import type { KubeObject } from '../../api-types/meta.js';
-import type { Logger } from '../../logging/logger.js';
-import type { Clock } from './clock.js';
-import { realClock } from './clock.js';
+import type { Logger } from '../../lib/logging/logger.js';
+import type { Clock } from '../../lib/clock/clock.js';
+import { realClock } from '../../lib/clock/clock.js';
 import type { ApiClient, ListResult, WatchEvent, WatchHandle } from './client.js';
 import { isGone } from './client.js';
 import type { ResourceRef } from './resources.js';

@@ -1,5 +1,5 @@
 import type { Lease } from '../../api-types/generated/types.js';
-import { FakeClock } from './clock.js';
+import { FakeClock } from '../../lib/clock/clock.js';
 import { FakeApiClient } from './fakeclient.js';
 import { decide, LeaderElector } from './leaderelection.js';
 import { Leases } from './resources.js';

@@ -14,9 +14,9 @@
  *   over at its next retry instead of waiting for expiry.
  */
 import type { Lease, LeaseSpec } from '../../api-types/generated/types.js';
-import type { Logger } from '../../logging/logger.js';
-import type { Clock } from './clock.js';
-import { realClock } from './clock.js';
+import type { Logger } from '../../lib/logging/logger.js';
+import type { Clock } from '../../lib/clock/clock.js';
+import { realClock } from '../../lib/clock/clock.js';
 import type { ApiClient } from './client.js';
 import { isConflict, isNotFound, isAlreadyExists } from './client.js';
 import { Leases } from './resources.js';

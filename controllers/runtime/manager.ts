@@ -8,7 +8,7 @@
  * kube-controller-manager does) and be restarted as a fresh candidate.
  */
 import type { KubeObject } from '../../api-types/meta.js';
-import { createLogger, type Logger } from '../../logging/logger.js';
+import { createLogger, type Logger } from '../../lib/logging/logger.js';
 import type { ApiClient } from './client.js';
 import type { Controller } from './controller.js';
 import { EventRecorder } from './events.js';

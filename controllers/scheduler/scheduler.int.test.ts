@@ -8,7 +8,7 @@ import { eventually } from '../../hack/testenv/eventually.js';
 import type { HttpApiClient } from '../runtime/client.js';
 import type { ControllerManager } from '../runtime/manager.js';
 import { Events, Nodes, StoragePools, VirtualMachines } from '../runtime/resources.js';
-import { setLogLevel } from '../../logging/logger.js';
+import { setLogLevel } from '../../lib/logging/logger.js';
 import { startControllerManager } from '../setup.js';
 
 describe('scheduler (integration)', () => {

@@ -1,6 +1,6 @@
 /** StoragePool aggregation against a real etcd + apiserver. */
 import type { Event, StoragePool } from '../../api-types/generated/types.js';
-import { setLogLevel } from '../../logging/logger.js';
+import { setLogLevel } from '../../lib/logging/logger.js';
 import { startTestApiserver, type TestApiserver } from '../../hack/testenv/apiserver.js';
 import { adminClient, GiB, poolObject, SimulatedNodeAgents } from '../../hack/testenv/controllers.js';
 import { eventually } from '../../hack/testenv/eventually.js';

@@ -3,7 +3,7 @@
  * the agent, forced cleanup, RerunOnFailure, and transition events.
  */
 import type { Event, Node, VirtualMachine } from '../../api-types/generated/types.js';
-import { setLogLevel } from '../../logging/logger.js';
+import { setLogLevel } from '../../lib/logging/logger.js';
 import { startTestApiserver, type TestApiserver } from '../../hack/testenv/apiserver.js';
 import { adminClient, poolObject, SimulatedNodeAgents, vmObject } from '../../hack/testenv/controllers.js';
 import { eventually } from '../../hack/testenv/eventually.js';

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startControllerManager } from '../../controllers/setup.js';
-import { setLogLevel } from '../../logging/logger.js';
+import { setLogLevel } from '../../lib/logging/logger.js';
 import { eventually } from '../../hack/testenv/eventually.js';
 import { startAgent, startTestControlPlane, type TestAgent, type TestControlPlane } from '../../hack/testenv/agent.js';
 import { kubectl, type CommandResult } from '../../hack/testenv/apiserver.js';

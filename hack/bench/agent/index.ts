@@ -35,7 +35,7 @@ import { LibvirtDriver } from '../../../agent/hypervisor/libvirt/driver.js';
 import type { StoragePool, VirtualMachine } from '../../../api-types/generated/types.js';
 import { storagePoolDefinition, virtualMachineDefinition } from '../../../api-types/registry.js';
 import type { ResourceDefinition } from '../../../api-types/schema/types.js';
-import { setLogLevel } from '../../../logging/logger.js';
+import { setLogLevel } from '../../../lib/logging/logger.js';
 import { startAgent, startFinalizerStandIn, startTestControlPlane } from '../../testenv/agent.js';
 import { eventually } from '../../testenv/eventually.js';
 import { ensureLibvirt, qxTestName } from '../../testenv/libvirt.js';

@@ -9,8 +9,8 @@
  *   the rate limiter (per-item exponential backoff and a global bucket), `forget` clears
  *   the item's failure history.
  */
-import type { Clock } from './clock.js';
-import { realClock } from './clock.js';
+import type { Clock } from '../clock/clock.js';
+import { realClock } from '../clock/clock.js';
 import { defaultControllerRateLimiter, type RateLimiter } from './ratelimiter.js';
 
 export interface WorkQueueOptions<K> {

@@ -1,4 +1,4 @@
-import { FakeClock } from './clock.js';
+import { FakeClock } from '../clock/clock.js';
 import { BucketRateLimiter, ItemExponentialFailureRateLimiter, MaxOfRateLimiter, defaultControllerRateLimiter } from './ratelimiter.js';
 import { WorkQueue } from './workqueue.js';
 

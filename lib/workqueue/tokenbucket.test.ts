@@ -1,4 +1,4 @@
-import { FakeClock } from './clock.js';
+import { FakeClock } from '../clock/clock.js';
 import { TokenBucket } from './tokenbucket.js';
 
 const flush = () => new Promise((r) => setImmediate(r));

@@ -2,8 +2,8 @@
  * An async token bucket: `take()` resolves when a token is available (FIFO). Used for
  * client-side API rate limits (client-go's QPS/burst per client) and for the event sink.
  */
-import type { Clock } from './clock.js';
-import { realClock } from './clock.js';
+import type { Clock } from '../clock/clock.js';
+import { realClock } from '../clock/clock.js';
 
 export class TokenBucket {
   #tokens: number;

@@ -2,8 +2,8 @@
  * Rate limiters for the work queue, with client-go's semantics
  * (k8s.io/client-go/util/workqueue/default_rate_limiters.go).
  */
-import type { Clock } from './clock.js';
-import { realClock } from './clock.js';
+import type { Clock } from '../clock/clock.js';
+import { realClock } from '../clock/clock.js';
 
 export interface RateLimiter<K> {
   /** How long to wait before `item` may be processed again; counts a failure. */
