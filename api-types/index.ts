@@ -3,7 +3,7 @@ export * from './generated/types.js';
 export type * from './meta.js';
 export type { FieldError, FieldErrorType, JSONSchema, PrinterColumn, ResourceDefinition, SelectableField, TableCell } from './schema/types.js';
 export {
-  apiVersionOf, fieldGetters, findResource, groupVersions, RESOURCES, resourceFor, resourceForGVK, resourceForKind, resourceForShortName,
+  fieldGetters, findResource, groupVersions, RESOURCES, resourceFor, resourceForGVK, resourceForKind, resourceForShortName,
   eventDefinition, leaseDefinition, nodeDefinition, storagePoolDefinition, virtualMachineDefinition,
 } from './registry.js';
 export { findUnknownFields, pruneUnknownFields, unknownFieldMessage, validate, validateSpec, validateStatus, type ValidateOptions } from './validation.js';

@@ -90,3 +90,9 @@ export interface Status {
 }
 
 export type WatchEventType = 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK' | 'ERROR';
+
+/** One event of a watch stream: the object after the change (a Status for ERROR). */
+export interface WatchEvent<T = KubeObject> {
+  type: WatchEventType;
+  object: T;
+}

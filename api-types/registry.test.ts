@@ -1,7 +1,8 @@
 import type { Event, Node, StoragePool, VirtualMachine } from './generated/types.js';
 import type { KubeObject } from './meta.js';
+import { apiVersionOf } from '../lib/apimachinery/group-version.js';
 import {
-  apiVersionOf, fieldGetters, findResource, groupVersions, nodeDefinition, RESOURCES, resourceFor, resourceForGVK,
+  fieldGetters, findResource, groupVersions, nodeDefinition, RESOURCES, resourceFor, resourceForGVK,
   resourceForKind, resourceForShortName, storagePoolDefinition, virtualMachineDefinition, eventDefinition,
 } from './registry.js';
 import { humanDuration } from './schema/printing.js';

@@ -3,6 +3,7 @@
  * `schema/`. The apiserver (routes, discovery, tables, field selectors), the storage
  * layer and the codegen all start here.
  */
+import { apiVersionOf } from '../lib/apimachinery/group-version.js';
 import type { KubeObject } from './meta.js';
 import { eventDefinition } from './schema/event.js';
 import { leaseDefinition } from './schema/lease.js';
@@ -21,11 +22,6 @@ export const RESOURCES: readonly ResourceDefinition[] = [
   eventDefinition as unknown as ResourceDefinition,
   leaseDefinition as unknown as ResourceDefinition,
 ];
-
-/** `quantix.io/v1alpha1`, or `v1` for the core group. */
-export function apiVersionOf(def: { group: string; version: string }): string {
-  return def.group ? `${def.group}/${def.version}` : def.version;
-}
 
 const byGroupPlural = new Map(RESOURCES.map((d) => [`${d.group}/${d.plural}`, d]));
 const byKind = new Map(RESOURCES.map((d) => [d.kind, d]));

@@ -19,10 +19,11 @@ import { requestRecordOf, trackRequest, type RequestRecord } from './http/access
 import { parseResourcePath, type ResourceRequest } from './http/request-info.js';
 import { handleResource, resourceError } from './http/resource-handler.js';
 import { sendError, sendJson } from './http/respond.js';
-import { ApiError, errors } from './http/status.js';
+import { ApiError, errors } from '../lib/apimachinery/status-error.js';
 import { buildStores, type StoreSet } from './registry/stores.js';
 import { ETCD_GRPC_OPTIONS } from './storage/etcd-store.js';
-import { apiVersionOf, type ServedResource } from './registry/served-resource.js';
+import type { ServedResource } from './registry/served-resource.js';
+import { apiVersionOf } from '../lib/apimachinery/group-version.js';
 
 export const MAX_BODY_BYTES = 3 * 1024 * 1024;
 export const SERVER_VERSION = {

@@ -11,13 +11,16 @@
  * to a server (`qxctl version --client`, `--help` and `completion` never load it).
  */
 import type { KubeConfig } from '@kubernetes/client-node';
-import type { KubeObject } from '../api-types/meta.js';
-import { apiVersionOf } from '../api-types/registry.js';
+import type { KubeObject, WatchEvent } from '../api-types/meta.js';
 import type { ResourceDefinition } from '../api-types/schema/types.js';
+import { resourcePath } from '../lib/apimachinery/group-version.js';
+import { isNotFound } from '../lib/apimachinery/status-error.js';
+import { PATCH_CONTENT_TYPES, queryParams, type Query } from '../lib/apiclient/request.js';
+import { watchEvents } from '../lib/apiclient/watch-events.js';
 import { existsSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { clientVersion, REPO_ROOT } from './version-info.js';
-import { ApiStatusError, CliError, ConnectionError, ExitCode, errorFromResponse, UsageError } from './errors.js';
+import { CliError, ConnectionError, ExitCode, errorFromResponse, UsageError } from './errors.js';
 
 export const TABLE_ACCEPT = 'application/json;as=Table;v=v1;g=meta.k8s.io,application/json';
 export const FIELD_MANAGER = 'qxctl';
@@ -31,8 +34,6 @@ export interface ClientOptions {
   requestTimeoutMs?: number;
 }
 
-export type Query = Record<string, string | number | boolean | undefined>;
-
 export interface RequestOptions {
   query?: Query;
   body?: unknown;
@@ -45,21 +46,6 @@ export interface RequestOptions {
 export interface Response<T> {
   status: number;
   body: T;
-}
-
-export interface WatchEvent<T = unknown> {
-  type: 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK' | 'ERROR';
-  object: T;
-}
-
-/** The REST path of a resource collection, object or subresource. */
-export function resourcePath(def: Pick<ResourceDefinition, 'group' | 'version' | 'plural' | 'namespaced'>, namespace?: string, name?: string, subresource?: string): string {
-  let path = def.group ? `/apis/${def.group}/${def.version}` : `/api/${def.version}`;
-  if (def.namespaced && namespace) path += `/namespaces/${encodeURIComponent(namespace)}`;
-  path += `/${def.plural}`;
-  if (name !== undefined) path += `/${encodeURIComponent(name)}`;
-  if (subresource) path += `/${subresource}`;
-  return path;
 }
 
 /**
@@ -160,9 +146,7 @@ export class Client {
 
   url(path: string, query?: Query): URL {
     const url = new URL(this.server + path);
-    for (const [key, value] of Object.entries(query ?? {})) {
-      if (value !== undefined && value !== '') url.searchParams.set(key, String(value));
-    }
+    url.search = queryParams(query).toString();
     return url;
   }
 
@@ -236,25 +220,9 @@ export class Client {
     const res = await this.#fetch('GET', path, { query: { ...query, watch: 'true' }, accept: opts.accept, signal: opts.signal }, true);
     if (res.status !== 200) throw errorFromResponse(res.status, await res.text());
     if (!res.body) return;
-    const decoder = new TextDecoder();
-    let buffer = '';
     try {
-      for await (const chunk of res.body as AsyncIterable<Uint8Array>) {
-        buffer += decoder.decode(chunk, { stream: true });
-        let nl: number;
-        while ((nl = buffer.indexOf('\n')) >= 0) {
-          const line = buffer.slice(0, nl).trim();
-          buffer = buffer.slice(nl + 1);
-          if (!line) continue;
-          let event: WatchEvent<T>;
-          try {
-            event = JSON.parse(line) as WatchEvent<T>;
-          } catch {
-            continue;
-          }
-          yield event;
-        }
-      }
+      // Undecodable lines are skipped: one bad line must not end a long watch.
+      yield* watchEvents<T>(res.body as AsyncIterable<Uint8Array>, { skipUndecodable: true });
     } catch (err) {
       if (opts.signal?.aborted) return;
       // A dropped connection ends the stream; the caller reconnects.
@@ -268,7 +236,7 @@ export class Client {
     try {
       return await this.get<T>(resourcePath(def, namespace, name));
     } catch (err) {
-      if (err instanceof ApiStatusError && err.code === 404) return undefined;
+      if (isNotFound(err)) return undefined;
       throw err;
     }
   }
@@ -277,7 +245,7 @@ export class Client {
   async mergePatch<T extends KubeObject = KubeObject>(def: ResourceDefinition, namespace: string | undefined, name: string, patch: unknown, subresource?: string): Promise<T> {
     const res = await this.request<T>('PATCH', resourcePath(def, namespace, name, subresource), {
       body: patch,
-      contentType: 'application/merge-patch+json',
+      contentType: PATCH_CONTENT_TYPES.merge,
       query: { fieldManager: FIELD_MANAGER },
     });
     return res.body;
@@ -298,5 +266,3 @@ export function qualifiedKind(def: Pick<ResourceDefinition, 'kind' | 'group'>): 
 export function qualifiedResource(def: Pick<ResourceDefinition, 'plural' | 'group'>): string {
   return def.group ? `${def.plural}.${def.group}` : def.plural;
 }
-
-export { apiVersionOf };

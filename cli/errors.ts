@@ -5,7 +5,8 @@
  *
  *   Error from server (NotFound): virtualmachines.quantix.io "web" not found
  */
-import type { Status, StatusCause } from '../api-types/meta.js';
+import type { Status } from '../api-types/meta.js';
+import { ApiError, errorArgsOf, statusFromResponse } from '../lib/apimachinery/status-error.js';
 
 /** Exit codes (documented in cli/README.md). */
 export const ExitCode = {
@@ -60,23 +61,18 @@ export class TimeoutError extends CliError {
   }
 }
 
-/** The server answered with a failure `Status`. */
-export class ApiStatusError extends CliError {
-  constructor(readonly status: Status) {
-    super(status.message || status.reason || `the server answered ${status.code}`, exitCodeForStatus(status));
+/**
+ * A failure `Status` from the server: the shared ApiError, with qxctl's exit code. Any
+ * ApiError (a watch's ERROR event, say) is handled the same way by exitCodeOf and formatError.
+ */
+export class ApiStatusError extends ApiError {
+  constructor(status: Status) {
+    super(...errorArgsOf(status));
     this.name = 'ApiStatusError';
   }
 
-  get reason(): string {
-    return this.status.reason ?? reasonForCode(this.status.code);
-  }
-
-  get code(): number {
-    return this.status.code;
-  }
-
-  get causes(): StatusCause[] {
-    return this.status.details?.causes ?? [];
+  get exitCode(): ExitCode {
+    return exitCodeForStatus(this);
   }
 }
 
@@ -85,42 +81,6 @@ export class ConnectionError extends CliError {
   constructor(message: string) {
     super(message, ExitCode.Unavailable);
     this.name = 'ConnectionError';
-  }
-}
-
-/** The reason a bare HTTP code stands for, when a body carries no Status. */
-export function reasonForCode(code: number): string {
-  switch (code) {
-    case 400:
-      return 'BadRequest';
-    case 401:
-      return 'Unauthorized';
-    case 403:
-      return 'Forbidden';
-    case 404:
-      return 'NotFound';
-    case 405:
-      return 'MethodNotAllowed';
-    case 406:
-      return 'NotAcceptable';
-    case 409:
-      return 'Conflict';
-    case 410:
-      return 'Expired';
-    case 413:
-      return 'RequestEntityTooLarge';
-    case 415:
-      return 'UnsupportedMediaType';
-    case 422:
-      return 'Invalid';
-    case 429:
-      return 'TooManyRequests';
-    case 503:
-      return 'ServiceUnavailable';
-    case 504:
-      return 'Timeout';
-    default:
-      return code >= 500 ? 'InternalError' : 'Unknown';
   }
 }
 
@@ -168,31 +128,9 @@ export function exitCodeForStatus(status: Pick<Status, 'reason' | 'code'>): Exit
   }
 }
 
-/**
- * Builds the error for a non-2xx response: the body's Status when it is one, else a
- * Status made from the code and the body text.
- */
+/** The error for a non-2xx response: the body's Status when it is one, else one made from the code and text. */
 export function errorFromResponse(code: number, bodyText: string): ApiStatusError {
-  let status: Status | undefined;
-  try {
-    const parsed = JSON.parse(bodyText) as Partial<Status>;
-    if (parsed && parsed.kind === 'Status') status = { ...(parsed as Status), code: parsed.code ?? code };
-  } catch {
-    // not JSON
-  }
-  if (!status) {
-    const text = bodyText.trim();
-    status = {
-      kind: 'Status',
-      apiVersion: 'v1',
-      metadata: {},
-      status: 'Failure',
-      code,
-      reason: reasonForCode(code),
-      message: text ? text.slice(0, 2000) : `the server answered ${code} ${reasonForCode(code)}`,
-    };
-  }
-  return new ApiStatusError(status);
+  return new ApiStatusError(statusFromResponse(code, bodyText));
 }
 
 /** Several errors (e.g. `get vm a b c` with two missing): all printed, exit code of the first. */
@@ -206,7 +144,7 @@ export class MultiError extends CliError {
 /** The text printed for an error (without the trailing newline). */
 export function formatError(err: unknown, opts: { debug?: boolean } = {}): string {
   if (err instanceof MultiError) return err.errors.map((e) => formatError(e, opts)).join('\n');
-  if (err instanceof ApiStatusError) {
+  if (err instanceof ApiError) {
     const lines = [`Error from server (${err.reason}): ${err.message}`];
     // Invalid's message already lists its causes in one line; show them one per line when
     // there are several, so a long list stays readable.
@@ -229,5 +167,6 @@ export function formatError(err: unknown, opts: { debug?: boolean } = {}): strin
 
 /** The exit code for anything thrown. */
 export function exitCodeOf(err: unknown): ExitCode {
-  return err instanceof CliError ? err.exitCode : ExitCode.Generic;
+  if (err instanceof CliError) return err.exitCode;
+  return err instanceof ApiError ? exitCodeForStatus(err) : ExitCode.Generic;
 }

@@ -3,8 +3,11 @@
  * reconnect from the last resourceVersion seen when the stream drops, relist on
  * 410 Expired/Gone. Used by `get -w` (Tables) and by every wait (objects).
  */
-import type { Client, Query, WatchEvent } from './client.js';
+import type { Client } from './client.js';
+import type { Query } from '../lib/apiclient/request.js';
+import type { WatchEvent } from '../api-types/meta.js';
 import { ApiStatusError, ConnectionError } from './errors.js';
+import { ApiError } from '../lib/apimachinery/status-error.js';
 
 export interface ListWatchHandlers<L, O> {
   /** The list (or Table); return true to stop. `relist` is true after a 410 or a reconnect that needed one. */
@@ -82,11 +85,11 @@ export async function listWatch<L, O>(
     } catch (err) {
       if (signal?.aborted) return;
       if (!listed) throw err;
-      if (err instanceof ApiStatusError && (err.code === 410 || err.reason === 'Expired')) {
+      if (err instanceof ApiError && (err.code === 410 || err.reason === 'Expired')) {
         rv = undefined;
         continue;
       }
-      if (!(err instanceof ConnectionError) && !(err instanceof ApiStatusError && err.code >= 500)) throw err;
+      if (!(err instanceof ConnectionError) && !(err instanceof ApiError && err.code >= 500)) throw err;
       failures++;
       handlers.onReconnect?.(`${err.message}; retrying`);
       await sleep(Math.min(250 * 2 ** failures, 5000), signal);

@@ -17,7 +17,8 @@ import { authorize, describeRefusal, type RequestAttributes } from '../auth/auth
 import type { UserInfo } from '../auth/identity.js';
 import { requestRecordOf } from '../http/access-log.js';
 import { sendError, sendJson } from '../http/respond.js';
-import { ApiError, errors, toApiError } from '../http/status.js';
+import { ApiError, errors } from '../../lib/apimachinery/status-error.js';
+import { toApiError } from '../http/status.js';
 import type { ApiserverContext } from '../server.js';
 import { NotFoundError } from '../storage/errors.js';
 import type { TunnelRegistry } from './tunnel.js';

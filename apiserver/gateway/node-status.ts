@@ -1,7 +1,9 @@
 /** Node status from heartbeats (pure). */
 import type { NodeCondition, NodeStatus } from '../../api-types/generated/types.js';
 import type { HeartbeatRequest } from '../../api-types/proto/types.js';
-import { apiNodeInfo, apiResources, isoSeconds, nodeAddresses } from './registration.js';
+import { setCondition } from '../../lib/apimachinery/conditions.js';
+import { isoSeconds } from '../../lib/apimachinery/time.js';
+import { apiNodeInfo, apiResources, nodeAddresses } from './registration.js';
 
 /** Sets a node condition; lastTransitionTime moves only when the status changes, lastHeartbeatTime always. */
 export function setNodeCondition(
@@ -9,11 +11,8 @@ export function setNodeCondition(
   next: Omit<NodeCondition, 'lastTransitionTime' | 'lastHeartbeatTime'>,
   now: Date,
 ): NodeCondition[] {
-  const list = (conditions ?? []).filter((c) => c.type !== next.type);
-  const old = (conditions ?? []).find((c) => c.type === next.type);
   const stamp = isoSeconds(now);
-  const lastTransitionTime = old && old.status === next.status && old.lastTransitionTime ? old.lastTransitionTime : stamp;
-  return [...list, { ...next, lastHeartbeatTime: stamp, lastTransitionTime }].sort((a, b) => a.type.localeCompare(b.type));
+  return setCondition(conditions, { ...next, lastHeartbeatTime: stamp }, stamp).sort((a, b) => a.type.localeCompare(b.type));
 }
 
 export function heartbeatStatus(

@@ -18,7 +18,8 @@ import { nodeDefinition } from '../../api-types/registry.js';
 import type { ResourceDefinition } from '../../api-types/schema/types.js';
 import { isIPAddress } from '../../api-types/names.js';
 import { Groups, nodeNameOf, type UserInfo } from '../auth/identity.js';
-import { ApiError, errors } from '../http/status.js';
+import { ApiError, errors } from '../../lib/apimachinery/status-error.js';
+import { isoSeconds } from '../../lib/apimachinery/time.js';
 import { AlreadyExistsError, NotFoundError } from '../storage/errors.js';
 import type { Store } from '../storage/interface.js';
 import { issueSecret, type CredentialRecord, type CredentialStore, type StoredRecord } from './credentials.js';
@@ -215,8 +216,4 @@ function claimIsStale(stored: StoredRecord, node: Node | undefined, now: Date): 
   const { record } = stored;
   if (record.nodeUID) return !node || node.metadata.uid !== record.nodeUID;
   return now.getTime() - Date.parse(record.createdAt) > ABANDONED_CLAIM_MS && !node;
-}
-
-export function isoSeconds(d: Date): string {
-  return d.toISOString().replace(/\.\d+Z$/, 'Z');
 }

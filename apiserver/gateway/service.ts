@@ -29,7 +29,8 @@ import { nodeDefinition, storagePoolDefinition, virtualMachineDefinition } from 
 import type { ResourceDefinition } from '../../api-types/schema/types.js';
 import { newCorrelationId, type Logger } from '../../lib/logging/logger.js';
 import { nodeNameOf, type Authenticator, type UserInfo } from '../auth/identity.js';
-import { ApiError, errors, toApiError } from '../http/status.js';
+import { ApiError, errors } from '../../lib/apimachinery/status-error.js';
+import { toApiError } from '../http/status.js';
 import type { ApiserverContext } from '../server.js';
 import { AlreadyExistsError, NotFoundError } from '../storage/errors.js';
 import type { CredentialStore } from './credentials.js';

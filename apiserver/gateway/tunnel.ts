@@ -11,7 +11,7 @@ import { randomUUID } from 'node:crypto';
 import type { ServerDuplexStream } from '@grpc/grpc-js';
 import type { FileListing, Init, TunnelRequest, TunnelResponse } from '../../api-types/proto/types.js';
 import type { Logger } from '../../lib/logging/logger.js';
-import { ApiError, errors } from '../http/status.js';
+import { ApiError, errors } from '../../lib/apimachinery/status-error.js';
 
 export const TUNNEL_REQUEST_TIMEOUT_MS = 15_000;
 

@@ -21,8 +21,9 @@ import {
 import type { VMReport } from '../../api-types/proto/types.js';
 import { formatBytes } from '../../api-types/quantity.js';
 import { MIN_VM_MEMORY_BYTES } from '../../api-types/schema/virtualmachine.js';
-import { errors } from '../http/status.js';
-import { isoSeconds } from './registration.js';
+import { errors } from '../../lib/apimachinery/status-error.js';
+import { setCondition } from '../../lib/apimachinery/conditions.js';
+import { isoSeconds } from '../../lib/apimachinery/time.js';
 import { NO_CHANGE } from './writes.js';
 
 /** lastSeen is refreshed at most this often when nothing else changes (one write per VM per period). */
@@ -47,16 +48,6 @@ export function parseAgentStatus(json: string): AgentStatus {
   }
   if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) throw errors.badRequest('statusJson: must be a JSON object');
   return parsed as AgentStatus;
-}
-
-function setCondition(conditions: Condition[] | undefined, next: Omit<Condition, 'lastTransitionTime'>, now: string): Condition[] {
-  const list = [...(conditions ?? [])];
-  const i = list.findIndex((c) => c.type === next.type);
-  const old = i >= 0 ? list[i] : undefined;
-  const cond: Condition = { ...next, lastTransitionTime: old && old.status === next.status && old.lastTransitionTime ? old.lastTransitionTime : now };
-  if (i >= 0) list[i] = cond;
-  else list.push(cond);
-  return list;
 }
 
 function sameIgnoringLastSeen(a: VirtualMachineStatus, b: VirtualMachineStatus | undefined): boolean {

@@ -4,7 +4,7 @@
  */
 import { parse as parseYaml, parseAllDocuments } from 'yaml';
 import { jsonErrorOffset } from './json-error-offset.js';
-import { errors } from './status.js';
+import { errors } from '../../lib/apimachinery/status-error.js';
 
 export type ResponseForm = 'object' | 'table' | 'partial-metadata';
 

@@ -18,9 +18,11 @@ import type { ListOptions } from '../storage/interface.js';
 import { bodyTypeOf, negotiateResponse, parseBody, PATCH_TYPES, type Accepted } from './negotiation.js';
 import type { ResourceRequest } from './request-info.js';
 import { renderList, renderObject, sendJson } from './respond.js';
-import { ApiError, errors, toApiError } from './status.js';
+import { ApiError, errors } from '../../lib/apimachinery/status-error.js';
+import { toApiError } from './status.js';
 import { serveWatch } from './watch-stream.js';
 import type { ApiserverMetrics } from './metrics.js';
+import { isoSeconds } from '../../lib/apimachinery/time.js';
 
 export interface ResourceCall {
   req: IncomingMessage;
@@ -208,7 +210,7 @@ async function handleCreate(call: ResourceCall, accepted: Accepted) {
 function dryRunCreated(obj: KubeObject): KubeObject {
   return {
     ...obj,
-    metadata: { ...obj.metadata, uid: crypto.randomUUID(), creationTimestamp: new Date().toISOString().replace(/\.\d+Z$/, 'Z'), generation: 1 },
+    metadata: { ...obj.metadata, uid: crypto.randomUUID(), creationTimestamp: isoSeconds(new Date()), generation: 1 },
   };
 }
 

@@ -10,7 +10,8 @@ import { ExpiredError, SlowWatcherError } from '../storage/errors.js';
 import type { WatchEvent, WatchOptions } from '../storage/interface.js';
 import { eventLine } from '../storage/watch-events.js';
 import type { Accepted } from './negotiation.js';
-import { errors, toApiError } from './status.js';
+import { errors } from '../../lib/apimachinery/status-error.js';
+import { toApiError } from './status.js';
 import { partialObjectMetadata, toTable } from './table.js';
 
 export interface WatchStreamOptions {

@@ -2,7 +2,7 @@
 import type { KubeObject } from '../../api-types/meta.js';
 import type { ResourceDefinition } from '../../api-types/schema/types.js';
 import type { Store, StorageResource } from '../storage/interface.js';
-import type { ResourceRef } from '../http/status.js';
+import type { StatusSubject } from '../../lib/apimachinery/status-error.js';
 
 export interface ServedResource {
   def: ResourceDefinition;
@@ -11,16 +11,12 @@ export interface ServedResource {
   apiVersion: string;
 }
 
-export function apiVersionOf(def: ResourceDefinition): string {
-  return def.group ? `${def.group}/${def.version}` : def.version;
-}
-
 export function storageResourceOf(def: ResourceDefinition): StorageResource {
   const selectableFields: Record<string, (obj: KubeObject) => string> = {};
   for (const field of def.selectableFields) selectableFields[field.path] = field.get;
   return { group: def.group, resource: def.plural, namespaced: def.namespaced, selectableFields };
 }
 
-export function refOf(def: ResourceDefinition, name?: string): ResourceRef {
+export function refOf(def: ResourceDefinition, name?: string): StatusSubject {
   return { group: def.group, resource: def.plural, kind: def.kind, name };
 }

@@ -10,7 +10,7 @@ import type { KubeObject, ObjectMeta } from '../../api-types/meta.js';
 import { admission } from './admission.js';
 import type { ServedResource } from './served-resource.js';
 import { refOf } from './served-resource.js';
-import { ApiError, errors } from '../http/status.js';
+import { ApiError, errors } from '../../lib/apimachinery/status-error.js';
 
 export type FieldValidation = 'Strict' | 'Warn' | 'Ignore';
 

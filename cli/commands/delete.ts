@@ -1,10 +1,12 @@
 /** `qxctl delete`: by name, selector or manifest; waits until finalizers release the objects. */
 import type { KubeObject } from '../../api-types/meta.js';
 import type { ResourceDefinition } from '../../api-types/schema/types.js';
-import { qualifiedKind, resourcePath, type Client } from '../client.js';
+import { qualifiedKind, type Client } from '../client.js';
+import { resourcePath } from '../../lib/apimachinery/group-version.js';
 import { flagBool, flagNumber, flagString, flagStrings, TIMEOUT_FLAG, type Command, type Ctx } from '../command.js';
 import { goneConvergence } from '../converge.js';
-import { ApiStatusError, MultiError, UsageError } from '../errors.js';
+import { MultiError, UsageError } from '../errors.js';
+import { ApiError } from '../../lib/apimachinery/status-error.js';
 import { readManifests } from '../manifests.js';
 import { parseResourceArgs } from '../resources.js';
 import { waitFor, type WaitTarget } from '../wait.js';
@@ -82,7 +84,7 @@ async function runDelete(ctx: Ctx): Promise<void> {
       else if (gone || !flagBool(ctx, 'wait')) ctx.io.out(`${label} deleted`);
       else pending.push({ def: v.def, namespace: v.namespace, name: v.name, label: `${qualifiedKind(v.def)}/${v.name}`, check: goneConvergence });
     } catch (err) {
-      if (err instanceof ApiStatusError && err.code === 404 && flagBool(ctx, 'ignore-not-found')) continue;
+      if (err instanceof ApiError && err.code === 404 && flagBool(ctx, 'ignore-not-found')) continue;
       errors.push(err);
     }
   }

@@ -1,7 +1,9 @@
 /** `qxctl get`: tables from the server's printer columns, -o yaml|json|wide|name, -l, -A, -w. */
 import type { KubeObject } from '../../api-types/meta.js';
 import type { ResourceDefinition } from '../../api-types/schema/types.js';
-import { qualifiedKind, resourcePath, TABLE_ACCEPT, type Client, type Query } from '../client.js';
+import { qualifiedKind, TABLE_ACCEPT, type Client } from '../client.js';
+import { resourcePath } from '../../lib/apimachinery/group-version.js';
+import type { Query } from '../../lib/apiclient/request.js';
 import { flagBool, flagString, OUTPUT_FLAG, type Command, type Ctx } from '../command.js';
 import { MultiError, UsageError } from '../errors.js';
 import { objectName, renderObjects } from '../output.js';

@@ -4,10 +4,12 @@ import { formatBytesHuman } from '../../api-types/quantity.js';
 import { storagePoolDefinition } from '../../api-types/registry.js';
 import { humanDuration } from '../../api-types/schema/printing.js';
 import type { ResourceDefinition } from '../../api-types/schema/types.js';
-import { qualifiedKind, resourcePath, type Client } from '../client.js';
+import { qualifiedKind, type Client } from '../client.js';
+import { resourcePath } from '../../lib/apimachinery/group-version.js';
 import { flagBool, flagNumber, flagString, OUTPUT_FLAG, TIMEOUT_FLAG, type Command, type Ctx } from '../command.js';
 import { poolConvergence } from '../converge.js';
-import { ApiStatusError, UsageError } from '../errors.js';
+import { UsageError } from '../errors.js';
+import { ApiError } from '../../lib/apimachinery/status-error.js';
 import { toJson, toYaml } from '../output.js';
 import { formatRows } from '../table.js';
 import { waitFor } from '../wait.js';
@@ -42,7 +44,7 @@ export async function updateAssignment(client: Client, pool: string, nodes: stri
       });
       return { changed: true, pool: updated };
     } catch (err) {
-      if (err instanceof ApiStatusError && err.reason === 'Conflict' && attempt < MAX_ATTEMPTS) continue;
+      if (err instanceof ApiError && err.reason === 'Conflict' && attempt < MAX_ATTEMPTS) continue;
       throw err;
     }
   }

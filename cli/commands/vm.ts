@@ -12,7 +12,8 @@ import type { VirtualMachine, VirtualMachinePhase } from '../../api-types/genera
 import type { KubeObject } from '../../api-types/meta.js';
 import { virtualMachineDefinition } from '../../api-types/registry.js';
 import type { ResourceDefinition } from '../../api-types/schema/types.js';
-import { qualifiedKind, resourcePath, type Client } from '../client.js';
+import { qualifiedKind, type Client } from '../client.js';
+import { resourcePath } from '../../lib/apimachinery/group-version.js';
 import { flagBool, flagNumber, TIMEOUT_FLAG, type Command, type Ctx } from '../command.js';
 import { vmConvergence, vmState, type Convergence } from '../converge.js';
 import { MultiError } from '../errors.js';

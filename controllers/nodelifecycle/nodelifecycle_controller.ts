@@ -8,7 +8,7 @@
  * so a silent node is noticed at grace + a few ms, not at the next resync.
  */
 import type { Node, StoragePool, VirtualMachine } from '../../api-types/generated/types.js';
-import { isNotFound } from '../runtime/client.js';
+import { isNotFound } from '../../lib/apimachinery/status-error.js';
 import { commitStatus } from '../runtime/committer.js';
 import { Controller, done, requeueAfter } from '../runtime/controller.js';
 import type { ControllerSetup } from '../runtime/manager.js';

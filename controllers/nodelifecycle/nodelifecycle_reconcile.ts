@@ -18,7 +18,7 @@
  *   - requeue for the moment the heartbeat would expire.
  */
 import type { Node, NodeCondition, NodeStatus, PoolHostStatus, StoragePool, VirtualMachine } from '../../api-types/generated/types.js';
-import { getCondition, setCondition } from '../runtime/conditions.js';
+import { getCondition, setCondition } from '../../lib/apimachinery/conditions.js';
 import type { EventSpec } from '../runtime/events.js';
 
 export const DEFAULT_GRACE_PERIOD_MS = 40_000;

@@ -9,73 +9,26 @@
  * generated call, which costs a handshake per write; the scheduler's throughput target
  * (≥ 200 binds/s on 2 cores) needs connection reuse. Merge patches also need their own
  * content type, which the generated classes make awkward.
+ *
+ * Paths, query parameters, patch content types and Status decoding come from the shared
+ * client core (lib/apiclient, lib/apimachinery), as for qxctl and the UI; the transport
+ * (this agent, client-node's Watch) is this client's own.
  */
 import https from 'node:https';
 import http from 'node:http';
 import { KubeConfig, Watch } from '@kubernetes/client-node';
-import type { KubeObject, Status } from '../../api-types/meta.js';
+import type { KubeObject, WatchEvent } from '../../api-types/meta.js';
+import { apiVersionOf, resourcePath } from '../../lib/apimachinery/group-version.js';
+import { errorFromResponse } from '../../lib/apimachinery/status-error.js';
+import {
+  listQuery, listResultOf, PATCH_CONTENT_TYPES, watchQuery, type ListOptions, type ListResult, type PatchType, type WatchOptions,
+} from '../../lib/apiclient/request.js';
 import type { ResourceRef } from './resources.js';
-import { resourcePath } from './resources.js';
 import { TokenBucket } from '../../lib/workqueue/tokenbucket.js';
-
-/** A failed API call, carrying the server's Status (code 409 = conflict, 404 = not found…). */
-export class ApiError extends Error {
-  constructor(
-    readonly code: number,
-    readonly reason: string,
-    message: string,
-    readonly status?: Status,
-  ) {
-    super(message);
-    this.name = 'ApiError';
-  }
-}
-
-export const isNotFound = (err: unknown): boolean => err instanceof ApiError && err.code === 404;
-export const isConflict = (err: unknown): boolean => err instanceof ApiError && err.code === 409;
-export const isAlreadyExists = (err: unknown): boolean => err instanceof ApiError && err.code === 409 && err.reason === 'AlreadyExists';
-export const isGone = (err: unknown): boolean =>
-  (err instanceof ApiError && err.code === 410) || (typeof err === 'object' && err !== null && (err as { statusCode?: number }).statusCode === 410);
-
-export interface ListOptions {
-  namespace?: string;
-  labelSelector?: string;
-  fieldSelector?: string;
-  resourceVersion?: string;
-  limit?: number;
-  continue?: string;
-}
-
-export interface ListResult<T> {
-  items: T[];
-  resourceVersion: string;
-  continue?: string;
-}
-
-export interface WatchOptions {
-  namespace?: string;
-  labelSelector?: string;
-  fieldSelector?: string;
-  resourceVersion: string;
-  allowWatchBookmarks?: boolean;
-  timeoutSeconds?: number;
-}
-
-export interface WatchEvent<T = KubeObject> {
-  type: 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK' | 'ERROR';
-  object: T;
-}
 
 export interface WatchHandle {
   abort(): void;
 }
-
-export type PatchType = 'merge' | 'json';
-
-const PATCH_CONTENT_TYPE: Record<PatchType, string> = {
-  merge: 'application/merge-patch+json',
-  json: 'application/json-patch+json',
-};
 
 /** What controllers need from the API; tests may substitute a fake. */
 export interface ApiClient {
@@ -165,17 +118,7 @@ export class HttpApiClient implements ApiClient {
   }
 
   async list<T extends KubeObject>(r: ResourceRef, options: ListOptions = {}): Promise<ListResult<T>> {
-    const query = new URLSearchParams();
-    if (options.labelSelector) query.set('labelSelector', options.labelSelector);
-    if (options.fieldSelector) query.set('fieldSelector', options.fieldSelector);
-    if (options.resourceVersion !== undefined) query.set('resourceVersion', options.resourceVersion);
-    if (options.limit) query.set('limit', String(options.limit));
-    if (options.continue) query.set('continue', options.continue);
-    const body = (await this.#request('GET', resourcePath(r, options.namespace), undefined, query)) as {
-      items?: T[];
-      metadata?: { resourceVersion?: string; continue?: string };
-    };
-    return { items: body.items ?? [], resourceVersion: body.metadata?.resourceVersion ?? '', continue: body.metadata?.continue || undefined };
+    return listResultOf<T>(await this.#request('GET', resourcePath(r, options.namespace), undefined, listQuery(options)));
   }
 
   async create<T extends KubeObject>(r: ResourceRef, obj: T): Promise<T> {
@@ -198,7 +141,7 @@ export class HttpApiClient implements ApiClient {
   ): Promise<T> {
     const query = new URLSearchParams({ fieldManager: this.#options.fieldManager });
     const path = resourcePath(r, namespace, name, options.subresource);
-    return (await this.#request('PATCH', path, patch, query, PATCH_CONTENT_TYPE[options.type ?? 'merge'])) as T;
+    return (await this.#request('PATCH', path, patch, query, PATCH_CONTENT_TYPES[options.type ?? 'merge'])) as T;
   }
 
   async delete(r: ResourceRef, namespace: string | undefined, name: string, options: { preconditions?: { uid?: string; resourceVersion?: string } } = {}): Promise<void> {
@@ -212,14 +155,9 @@ export class HttpApiClient implements ApiClient {
     onEvent: (e: WatchEvent<T>) => void,
     onDone: (err: unknown) => void,
   ): Promise<WatchHandle> {
-    const query: Record<string, string> = { resourceVersion: options.resourceVersion };
-    if (options.allowWatchBookmarks !== false) query.allowWatchBookmarks = 'true';
-    if (options.timeoutSeconds) query.timeoutSeconds = String(options.timeoutSeconds);
-    if (options.labelSelector) query.labelSelector = options.labelSelector;
-    if (options.fieldSelector) query.fieldSelector = options.fieldSelector;
     const controller = await this.#watch.watch(
       resourcePath(r, options.namespace),
-      query,
+      watchQuery(options),
       (type: string, object: T) => onEvent({ type: type as WatchEvent['type'], object }),
       onDone,
     );
@@ -257,19 +195,18 @@ export class HttpApiClient implements ApiClient {
         res.on('error', reject);
         res.on('end', () => {
           const text = Buffer.concat(chunks).toString('utf8');
-          let parsed: unknown;
-          try {
-            parsed = text ? JSON.parse(text) : undefined;
-          } catch {
-            parsed = undefined;
-          }
           const code = res.statusCode ?? 0;
           if (code >= 200 && code < 300) {
+            let parsed: unknown;
+            try {
+              parsed = text ? JSON.parse(text) : undefined;
+            } catch {
+              parsed = undefined;
+            }
             resolve(parsed);
             return;
           }
-          const status = parsed && typeof parsed === 'object' && (parsed as Status).kind === 'Status' ? (parsed as Status) : undefined;
-          reject(new ApiError(code, status?.reason ?? http.STATUS_CODES[code] ?? 'Unknown', status?.message ?? `${method} ${path}: HTTP ${code} ${text.slice(0, 200)}`, status));
+          reject(errorFromResponse(code, text));
         });
       });
       req.on('timeout', () => req.destroy(new Error(`${method} ${path}: timed out after ${this.#options.requestTimeoutMs} ms`)));
@@ -280,7 +217,7 @@ export class HttpApiClient implements ApiClient {
 }
 
 function withGVK<T extends KubeObject>(r: ResourceRef, obj: T): T {
-  return { ...obj, apiVersion: r.group ? `${r.group}/${r.version}` : r.version, kind: r.kind };
+  return { ...obj, apiVersion: apiVersionOf(r), kind: r.kind };
 }
 
 /** The credentials of the kubeconfig's current user as request headers (token, basic auth, exec/OIDC plugins). */

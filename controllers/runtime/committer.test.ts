@@ -1,5 +1,5 @@
 import { applyMergePatch, mergePatch, statusPatch } from './committer.js';
-import { setCondition } from './conditions.js';
+import { setCondition } from '../../lib/apimachinery/conditions.js';
 
 describe('mergePatch', () => {
   it.each([

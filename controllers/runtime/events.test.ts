@@ -3,7 +3,7 @@ import { FakeClock } from '../../lib/clock/clock.js';
 import { EventRecorder } from './events.js';
 import { FakeApiClient } from './fakeclient.js';
 import { Events } from './resources.js';
-import { ApiError } from './client.js';
+import { ApiError } from '../../lib/apimachinery/status-error.js';
 
 const vm: KubeObject = { apiVersion: 'quantix.io/v1alpha1', kind: 'VirtualMachine', metadata: { name: 'web', namespace: 'prod', uid: 'u1', resourceVersion: '5' } };
 const node: KubeObject = { apiVersion: 'quantix.io/v1alpha1', kind: 'Node', metadata: { name: 'n1', uid: 'u2' } };

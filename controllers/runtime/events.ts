@@ -18,7 +18,7 @@ import type { Logger } from '../../lib/logging/logger.js';
 import type { Clock } from '../../lib/clock/clock.js';
 import { realClock } from '../../lib/clock/clock.js';
 import type { ApiClient } from './client.js';
-import { isNotFound } from './client.js';
+import { isNotFound } from '../../lib/apimachinery/status-error.js';
 import { Events } from './resources.js';
 import { TokenBucket } from '../../lib/workqueue/tokenbucket.js';
 

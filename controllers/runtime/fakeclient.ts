@@ -6,7 +6,9 @@
  */
 import { isDeepStrictEqual } from 'node:util';
 import type { KubeObject } from '../../api-types/meta.js';
-import { ApiError, type ApiClient, type ListOptions, type ListResult, type PatchType, type WatchHandle } from './client.js';
+import type { ApiClient, WatchHandle } from './client.js';
+import { ApiError } from '../../lib/apimachinery/status-error.js';
+import type { ListOptions, ListResult, PatchType } from '../../lib/apiclient/request.js';
 import { applyMergePatch } from './committer.js';
 import type { ResourceRef } from './resources.js';
 

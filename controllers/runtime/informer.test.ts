@@ -1,6 +1,7 @@
 import type { KubeObject } from '../../api-types/meta.js';
 import { FakeClock } from '../../lib/clock/clock.js';
-import type { ListResult, WatchEvent } from './client.js';
+import type { WatchEvent } from '../../api-types/meta.js';
+import type { ListResult } from '../../lib/apiclient/request.js';
 import { Informer, type ListerWatcher } from './informer.js';
 
 const flush = () => new Promise((resolve) => setImmediate(resolve));

@@ -18,8 +18,10 @@ import type { KubeObject } from '../../api-types/meta.js';
 import type { Logger } from '../../lib/logging/logger.js';
 import type { Clock } from '../../lib/clock/clock.js';
 import { realClock } from '../../lib/clock/clock.js';
-import type { ApiClient, ListResult, WatchEvent, WatchHandle } from './client.js';
-import { isGone } from './client.js';
+import type { ApiClient, WatchHandle } from './client.js';
+import type { WatchEvent } from '../../api-types/meta.js';
+import type { ListResult } from '../../lib/apiclient/request.js';
+import { isGone } from '../../lib/apimachinery/status-error.js';
 import type { ResourceRef } from './resources.js';
 import { Store, type Delta } from './store.js';
 

@@ -18,7 +18,7 @@ import type { Logger } from '../../lib/logging/logger.js';
 import type { Clock } from '../../lib/clock/clock.js';
 import { realClock } from '../../lib/clock/clock.js';
 import type { ApiClient } from './client.js';
-import { isConflict, isNotFound, isAlreadyExists } from './client.js';
+import { isConflict, isNotFound, isAlreadyExists } from '../../lib/apimachinery/status-error.js';
 import { Leases } from './resources.js';
 
 export interface LeaderElectionTiming {

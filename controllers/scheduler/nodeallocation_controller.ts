@@ -5,7 +5,7 @@
  * most once per `batchMs` (default 10 s) however many VMs land on it meanwhile.
  */
 import type { Node, VirtualMachine } from '../../api-types/generated/types.js';
-import { isNotFound } from '../runtime/client.js';
+import { isNotFound } from '../../lib/apimachinery/status-error.js';
 import { commitStatus } from '../runtime/committer.js';
 import { Controller, done } from '../runtime/controller.js';
 import type { ControllerSetup } from '../runtime/manager.js';

@@ -19,7 +19,7 @@
  */
 import { isDeepStrictEqual } from 'node:util';
 import type { Node, StoragePool, VirtualMachine } from '../../api-types/generated/types.js';
-import { ApiError, isNotFound } from '../runtime/client.js';
+import { ApiError, isNotFound } from '../../lib/apimachinery/status-error.js';
 import { commitStatus } from '../runtime/committer.js';
 import { Controller, done, requeueAfter } from '../runtime/controller.js';
 import type { ControllerSetup } from '../runtime/manager.js';

@@ -14,7 +14,7 @@
 import { isDeepStrictEqual } from 'node:util';
 import type { Condition, Node, StoragePool, VirtualMachine, VirtualMachineStatus } from '../../api-types/generated/types.js';
 import { parseBytes } from '../../api-types/quantity.js';
-import { getCondition, setCondition } from '../runtime/conditions.js';
+import { getCondition, setCondition } from '../../lib/apimachinery/conditions.js';
 import type { EventSpec } from '../runtime/events.js';
 import { agentHasActed, boundCondition, ConditionType, Reason, scheduledCondition } from '../vm/vm_status.js';
 

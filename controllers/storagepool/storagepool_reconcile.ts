@@ -11,7 +11,7 @@
  *   4. condition — Ready True/False naming the hosts with problems; observedGeneration.
  */
 import type { PoolCapacity, PoolHostStatus, StoragePool, StoragePoolPhase, StoragePoolStatus } from '../../api-types/generated/types.js';
-import { setCondition } from '../runtime/conditions.js';
+import { setCondition } from '../../lib/apimachinery/conditions.js';
 import type { EventSpec } from '../runtime/events.js';
 
 export interface PoolPlan {

@@ -7,7 +7,7 @@
  * a forced cleanup waits on the node being gone or not Ready.
  */
 import type { Node, VirtualMachine } from '../../api-types/generated/types.js';
-import { isNotFound } from '../runtime/client.js';
+import { isNotFound } from '../../lib/apimachinery/status-error.js';
 import { commitStatus } from '../runtime/committer.js';
 import { Controller, done, requeueAfter } from '../runtime/controller.js';
 import type { ControllerSetup } from '../runtime/manager.js';

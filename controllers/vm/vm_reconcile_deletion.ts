@@ -9,7 +9,7 @@
  *     gone for good — deleted, or not Ready. A forced release on a Ready node is refused:
  *     its agent is alive and will clean up.
  */
-import { getCondition, setCondition } from '../runtime/conditions.js';
+import { getCondition, setCondition } from '../../lib/apimachinery/conditions.js';
 import type { VmInput, VmPlan } from './vm_reconcile.js';
 import { CLEANUP_FINALIZER, ConditionType, FORCE_CLEANUP_ANNOTATION, Reason } from './vm_status.js';
 

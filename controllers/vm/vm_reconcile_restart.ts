@@ -7,7 +7,7 @@
  * agent's own business (it restarts the domain whenever it stops); Manual and Halted
  * never restart. Nothing here moves a VM to another node.
  */
-import { getCondition, setCondition } from '../runtime/conditions.js';
+import { getCondition, setCondition } from '../../lib/apimachinery/conditions.js';
 import type { VmInput, VmPlan } from './vm_reconcile.js';
 import { ConditionType, Reason } from './vm_status.js';
 

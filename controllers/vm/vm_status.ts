@@ -18,7 +18,7 @@
  *               agent's "domain and volumes removed" signal that releases the finalizer.
  */
 import type { Condition, VirtualMachine, VirtualMachinePhase } from '../../api-types/generated/types.js';
-import { getCondition } from '../runtime/conditions.js';
+import { getCondition } from '../../lib/apimachinery/conditions.js';
 
 export const CLEANUP_FINALIZER = 'quantix.io/vm-cleanup';
 export const FORCE_CLEANUP_ANNOTATION = 'quantix.io/force-cleanup';

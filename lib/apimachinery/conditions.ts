@@ -1,7 +1,7 @@
 /**
- * Conditions (metav1.Condition / NodeCondition) as controllers set them: a condition's
- * `lastTransitionTime` moves only when its status changes, so re-setting the same
- * condition changes nothing and writes nothing.
+ * Conditions (metav1.Condition / NodeCondition) as the controllers and the node gateway set
+ * them: a condition's `lastTransitionTime` moves only when its status changes, so re-setting
+ * the same condition changes nothing and writes nothing. Browser-safe.
  */
 
 export interface ConditionLike {
