@@ -39,9 +39,28 @@ export class ApiError extends Error {
     return this.code === 410;
   }
 
+  /** One sentence for a banner or toast: what happened and, for auth errors, what to do. */
+  describe(): string {
+    if (this.code === 401) return `Your token was not accepted (401 Unauthorized): ${this.message}. Sign in again with a valid token.`;
+    if (this.code === 403) return `Not allowed (403 Forbidden): ${this.message}`;
+    if (this.code === 0) return `Cannot reach the API server: ${this.message}`;
+    return `${this.reason || 'Error'} (${this.code}): ${this.message}`;
+  }
+
   toStatus(): Status {
     return statusObject(this.code, this.reason, this.message, this.details);
   }
+}
+
+/** A call that never got an answer (connection refused, DNS, CORS…), as an ApiError with code 0. */
+export function networkError(err: unknown, requestId?: string): ApiError {
+  return new ApiError(0, 'NetworkError', err instanceof Error ? err.message : String(err), undefined, requestId);
+}
+
+/** Any thrown value as an ApiError (so a catch block can always describe() it). */
+export function asApiError(err: unknown): ApiError {
+  if (err instanceof ApiError) return err;
+  return new ApiError(0, 'Error', err instanceof Error ? err.message : String(err));
 }
 
 export const isNotFound = (err: unknown): boolean => err instanceof ApiError && err.code === 404;

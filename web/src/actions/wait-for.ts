@@ -1,7 +1,7 @@
 /** Waits on the shared live list until an object satisfies a predicate (for multi-step actions). */
 import type { KubeObject } from '../../../api-types/meta.js';
 import type { ResourceRef } from '../api/resources.js';
-import { ApiError } from '../api/status.js';
+import { ApiError } from '../../../lib/apimachinery/status-error.js';
 import type { ConnectionManager } from '../live/connection-manager.js';
 
 export function waitForObject<T extends KubeObject>(manager: ConnectionManager, ref: ResourceRef<T>, uid: string, predicate: (obj: T | undefined) => boolean, timeoutMs: number, what: string): Promise<void> {

@@ -1,18 +1,14 @@
 /**
  * The one HTTP client of the UI: same origin (the apiserver serves the UI), the signed-in
  * bearer token on every call, `X-Request-Id` on every call, Status objects turned into
- * ApiError.
+ * ApiError. Query strings, patch content types, the request-id header and Status decoding
+ * are the shared client core's (lib/apiclient, lib/apimachinery); the transport is the
+ * browser's fetch.
  */
 import type { KubeObject } from '../../../api-types/meta.js';
 import { callId, newActionId } from './request-id.js';
-import { errorFromResponse, networkError } from './status.js';
-
-export type PatchType = 'merge' | 'json';
-
-const PATCH_CONTENT_TYPES: Record<PatchType, string> = {
-  merge: 'application/merge-patch+json',
-  json: 'application/json-patch+json',
-};
+import { errorFromResponse, networkError } from '../../../lib/apimachinery/status-error.js';
+import { PATCH_CONTENT_TYPES, pathWithQuery, REQUEST_ID_HEADER, type PatchType } from '../../../lib/apiclient/request.js';
 
 export interface CallOptions {
   /** Correlation id of the user action this call belongs to (a fresh one otherwise). */
@@ -38,16 +34,13 @@ export class ApiClient {
   }
 
   url(path: string, query?: Record<string, string | undefined>): string {
-    const params = new URLSearchParams();
-    for (const [k, v] of Object.entries(query ?? {})) if (v !== undefined && v !== '') params.set(k, v);
-    const qs = params.toString();
-    return `${this.baseUrl}${path}${qs ? `?${qs}` : ''}`;
+    return this.baseUrl + pathWithQuery(path, query);
   }
 
   /** A raw fetch with auth and request id; throws ApiError on failure, returns the Response. */
   async fetch(method: string, path: string, init: { body?: string; contentType?: string } & CallOptions = {}): Promise<Response> {
     const requestId = this.#requestId(init.actionId);
-    const headers: Record<string, string> = { Authorization: `Bearer ${this.token}`, Accept: 'application/json', 'X-Request-Id': requestId };
+    const headers: Record<string, string> = { Authorization: `Bearer ${this.token}`, Accept: 'application/json', [REQUEST_ID_HEADER]: requestId };
     if (init.contentType) headers['Content-Type'] = init.contentType;
     let res: Response;
     try {
@@ -56,7 +49,7 @@ export class ApiClient {
       if ((err as { name?: string }).name === 'AbortError') throw err;
       throw networkError(err, requestId);
     }
-    if (!res.ok) throw await errorFromResponse(res, requestId);
+    if (!res.ok) throw errorFromResponse(res.status, await res.text().catch(() => ''), requestId);
     return res;
   }
 

@@ -4,7 +4,7 @@
  */
 import { createContext, useCallback, useContext, useEffect, useState, type ReactNode } from 'react';
 import { ApiClient } from '../api/client.js';
-import { asApiError } from '../api/status.js';
+import { asApiError } from '../../../lib/apimachinery/status-error.js';
 import { ConnectionManager } from '../live/connection-manager.js';
 import { clearToken, loadToken, saveToken } from './token-store.js';
 import { verifyToken } from './verify.js';

@@ -5,17 +5,18 @@
  * The UI hides write buttons for read-only tokens; the server enforces it either way.
  */
 import type { ApiClient } from '../api/client.js';
-import { collectionPath, Nodes, VirtualMachines } from '../api/resources.js';
-import { ApiError } from '../api/status.js';
+import { Nodes, VirtualMachines } from '../api/resources.js';
+import { resourcePath } from '../../../lib/apimachinery/group-version.js';
+import { ApiError } from '../../../lib/apimachinery/status-error.js';
 
 export interface Access {
   canWrite: boolean;
 }
 
 export async function verifyToken(client: ApiClient): Promise<Access> {
-  await client.get(collectionPath(Nodes), { query: { limit: '1' } });
+  await client.get(resourcePath(Nodes), { query: { limit: '1' } });
   try {
-    await client.fetch('POST', collectionPath(VirtualMachines, 'default'), { query: { dryRun: 'All' }, body: '{}', contentType: 'application/json' });
+    await client.fetch('POST', resourcePath(VirtualMachines, 'default'), { query: { dryRun: 'All' }, body: '{}', contentType: 'application/json' });
     return { canWrite: true };
   } catch (err) {
     if (err instanceof ApiError && (err.isForbidden || err.isUnauthorized)) return { canWrite: false };

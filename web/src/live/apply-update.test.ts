@@ -1,5 +1,6 @@
 import type { KubeObject } from '../../../api-types/meta.js';
-import { applyUpdate, isNewerVersion, replaceList, type WatchEvent } from './apply-update.js';
+import type { WatchEvent } from '../../../api-types/meta.js';
+import { applyUpdate, isNewerVersion, replaceList } from './apply-update.js';
 
 function obj(uid: string, rv: string, extra: Record<string, unknown> = {}): KubeObject {
   return { metadata: { uid, name: `n-${uid}`, namespace: 'default', resourceVersion: rv }, ...extra };

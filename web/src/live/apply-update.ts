@@ -3,12 +3,7 @@
  * are matched by uid, and an event older than what the list already holds is skipped, so a
  * replayed or reordered event can never move the view backwards.
  */
-import type { KubeObject, WatchEventType } from '../../../api-types/meta.js';
-
-export interface WatchEvent<T extends KubeObject = KubeObject> {
-  type: WatchEventType;
-  object: T;
-}
+import type { KubeObject, WatchEvent } from '../../../api-types/meta.js';
 
 /** Identity of an object in a list: its uid (namespace/name only for objects without one). */
 export function identityOf(obj: KubeObject): string {

@@ -9,11 +9,13 @@
  */
 import type { KubeList, KubeObject, Status } from '../../../api-types/meta.js';
 import type { ApiClient } from '../api/client.js';
-import { collectionPath, type ResourceRef } from '../api/resources.js';
-import { ApiError, asApiError, errorFromStatus } from '../api/status.js';
-import { applyUpdate, isNewerVersion, replaceList, type WatchEvent } from './apply-update.js';
+import type { ResourceRef } from '../api/resources.js';
+import { resourcePath } from '../../../lib/apimachinery/group-version.js';
+import { ApiError, asApiError } from '../../../lib/apimachinery/status-error.js';
+import { applyUpdate, isNewerVersion, replaceList } from './apply-update.js';
 import { backoffDelay, DEFAULT_BACKOFF, type BackoffOptions } from './backoff.js';
-import { LineSplitter } from './line-splitter.js';
+import { LineSplitter } from '../../../lib/apiclient/line-splitter.js';
+import { decodeWatchLine, watchEventError } from '../../../lib/apiclient/watch-events.js';
 
 export type ConnectionState = 'connecting' | 'live' | 'reconnecting' | 'error';
 
@@ -138,7 +140,7 @@ export class ResourceWatch<T extends KubeObject> {
     const controller = new AbortController();
     this.#abort = controller;
     do {
-      const page = await this.#client.get<KubeList<T>>(collectionPath(this.#ref), {
+      const page = await this.#client.get<KubeList<T>>(resourcePath(this.#ref), {
         query: { limit: String(this.#options.pageSize), continue: cont },
         signal: controller.signal,
       });
@@ -160,7 +162,7 @@ export class ResourceWatch<T extends KubeObject> {
     this.#abort = controller;
     const started = Date.now();
     let delivered = false;
-    const res = await this.#client.fetch('GET', collectionPath(this.#ref), {
+    const res = await this.#client.fetch('GET', resourcePath(this.#ref), {
       query: {
         watch: '1',
         resourceVersion: this.#resourceVersion,
@@ -199,13 +201,8 @@ export class ResourceWatch<T extends KubeObject> {
   }
 
   #handleLine(line: string): void {
-    let event: WatchEvent<T>;
-    try {
-      event = JSON.parse(line) as WatchEvent<T>;
-    } catch {
-      throw new ApiError(0, 'BadWatchEvent', `undecodable watch event: ${line.slice(0, 100)}`);
-    }
-    if (event.type === 'ERROR') throw errorFromStatus(event.object as unknown as Status);
+    const event = decodeWatchLine<T>(line);
+    if (event.type === 'ERROR') throw watchEventError(event);
     const rv = event.object?.metadata?.resourceVersion;
     if (event.type !== 'BOOKMARK') {
       this.stats.events++;

@@ -2,7 +2,7 @@ import { useEffect, useState } from 'react';
 import { useSearchParams } from 'react-router';
 import type { StoragePool } from '../../../api-types/generated/types.js';
 import { breadcrumbs, joinPath, listPoolFiles, type PoolListing } from '../api/pool-files.js';
-import { asApiError, type ApiError } from '../api/status.js';
+import { asApiError, type ApiError } from '../../../lib/apimachinery/status-error.js';
 import { useSession } from '../auth/session.js';
 import { formatAge } from '../model/age.js';
 import { bytes, ErrorBanner, useNow } from '../ui/bits.js';

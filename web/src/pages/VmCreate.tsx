@@ -1,8 +1,9 @@
 import { useMemo, useState, type FormEvent, type ReactNode } from 'react';
 import { Link, useNavigate } from 'react-router';
 import { formatBytesHuman } from '../../../api-types/quantity.js';
-import { collectionPath, Nodes, StoragePools, VirtualMachines } from '../api/resources.js';
-import { asApiError } from '../api/status.js';
+import { Nodes, StoragePools, VirtualMachines } from '../api/resources.js';
+import { resourcePath } from '../../../lib/apimachinery/group-version.js';
+import { asApiError } from '../../../lib/apimachinery/status-error.js';
 import { useSession } from '../auth/session.js';
 import { useLiveList } from '../live/use-live-list.js';
 import { placementFor } from '../model/placement.js';
@@ -47,7 +48,7 @@ export function VmCreate() {
     setBusy(true);
     const ok = await run(`Creating ${ref}`, async (actionId) => {
       try {
-        await client.create(collectionPath(VirtualMachines, vm.metadata.namespace), vm, { actionId });
+        await client.create(resourcePath(VirtualMachines, vm.metadata.namespace), vm, { actionId });
       } catch (err) {
         const apiErr = asApiError(err);
         const byInput: Record<string, string> = {};

@@ -6,7 +6,7 @@
 import { useMemo, useRef, useState } from 'react';
 import { parseDocument, stringify } from 'yaml';
 import type { KubeObject } from '../../../api-types/meta.js';
-import { asApiError } from '../api/status.js';
+import { asApiError } from '../../../lib/apimachinery/status-error.js';
 import { fieldLocator } from '../model/yaml-fields.js';
 
 const LINE_HEIGHT = 20;

@@ -5,7 +5,7 @@
  */
 import { createContext, useCallback, useContext, useMemo, useRef, useState, type ReactNode } from 'react';
 import { newActionId } from '../api/request-id.js';
-import { asApiError } from '../api/status.js';
+import { asApiError } from '../../../lib/apimachinery/status-error.js';
 
 export interface Activity {
   id: string;

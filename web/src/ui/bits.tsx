@@ -1,7 +1,7 @@
 /** Small presentational pieces shared by the pages. */
 import { useEffect, useState, type ReactNode } from 'react';
 import { formatBytesHuman } from '../../../api-types/quantity.js';
-import type { ApiError } from '../api/status.js';
+import type { ApiError } from '../../../lib/apimachinery/status-error.js';
 
 const PHASE_TONE: Record<string, string> = {
   Running: 'ok', Ready: 'ok', HEALTHY: 'ok', True: 'ok', Normal: 'neutral',
