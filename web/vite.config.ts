@@ -11,14 +11,6 @@ export default defineConfig({
   root: here('.'),
   base: '/ui/',
   logLevel: 'warn',
-  resolve: {
-    alias: {
-      // The create form asks the scheduler's own filter (controllers/scheduler) which nodes can
-      // take a VM, so UI and scheduler cannot disagree. That module imports node:util for a
-      // function the UI never calls; this browser stand-in keeps the import resolvable.
-      'node:util': here('src/shims/node-util.ts'),
-    },
-  },
   oxc: { jsx: { runtime: 'automatic' } },
   build: {
     outDir: here('dist'),

@@ -4,7 +4,7 @@
  * VMs take nothing (the same rule as the scheduler's accounting).
  */
 import type { NodeAllocated, VirtualMachine } from '../../api-types/generated/types.js';
-import { requestOf } from './scheduler_reconcile.js';
+import { requestOf } from '../../lib/scheduling/predicates.js';
 
 export function allocatedFor(nodeName: string, vms: readonly VirtualMachine[]): NodeAllocated {
   const out: NodeAllocated = { cpu: 0, memoryBytes: 0, vmCount: 0 };

@@ -25,7 +25,8 @@ import { Controller, done, requeueAfter } from '../runtime/controller.js';
 import type { ControllerSetup } from '../runtime/manager.js';
 import { keyOf, Nodes, splitKey, StoragePools, VirtualMachines } from '../runtime/resources.js';
 import { agentHasActed, CLEANUP_FINALIZER } from '../vm/vm_status.js';
-import { DEFAULT_SCHEDULER_CONFIG, planScheduling, type SchedulerConfig } from './scheduler_reconcile.js';
+import { DEFAULT_SCHEDULER_CONFIG, type SchedulerConfig } from '../../lib/scheduling/predicates.js';
+import { planScheduling } from './scheduler_reconcile.js';
 import { UsageTracker } from './scheduler_usage.js';
 
 export interface SchedulerOptions {

@@ -1,6 +1,7 @@
 import type { Node, StoragePool } from '../../api-types/generated/types.js';
 import { GiB, NOW, node, pool, vm } from '../testing/fixtures.js';
-import { DEFAULT_SCHEDULER_CONFIG, planScheduling, schedule, unschedulableMessage, type NodeUsage } from './scheduler_reconcile.js';
+import { DEFAULT_SCHEDULER_CONFIG, type NodeUsage } from '../../lib/scheduling/predicates.js';
+import { planScheduling, schedule, unschedulableMessage } from './scheduler_reconcile.js';
 
 const none: NodeUsage = { cpu: 0, memoryBytes: 0, vmCount: 0 };
 

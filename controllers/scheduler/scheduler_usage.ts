@@ -8,7 +8,7 @@
  */
 import type { VirtualMachine } from '../../api-types/generated/types.js';
 import { keyOf } from '../runtime/resources.js';
-import { requestOf, type NodeUsage } from './scheduler_reconcile.js';
+import { requestOf, type NodeUsage } from '../../lib/scheduling/predicates.js';
 
 interface Claim {
   node: string;

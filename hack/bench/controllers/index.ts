@@ -23,7 +23,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import type { Node, StoragePool, VirtualMachine } from '../../../api-types/generated/types.js';
-import { DEFAULT_SCHEDULER_CONFIG, planScheduling } from '../../../controllers/scheduler/scheduler_reconcile.js';
+import { planScheduling } from '../../../controllers/scheduler/scheduler_reconcile.js';
+import { DEFAULT_SCHEDULER_CONFIG } from '../../../lib/scheduling/predicates.js';
 import { UsageTracker } from '../../../controllers/scheduler/scheduler_usage.js';
 import { cpus, loadavg } from 'node:os';
 import { HttpApiClient } from '../../../controllers/runtime/client.js';

@@ -1,11 +1,11 @@
 /**
  * Which nodes can take a VM, answered by the scheduler's own filter
- * (controllers/scheduler/scheduler_reconcile.ts `filterNode`), so the create form and the
+ * (lib/scheduling/predicates.ts `filterNode`), so the create form and the
  * scheduler never disagree: Ready, not cordoned, node selector, every disk's pool assigned
  * and HEALTHY on the node, free CPU and memory.
  */
 import type { Node, StoragePool, VirtualMachine } from '../../../api-types/generated/types.js';
-import { allocatable, DEFAULT_SCHEDULER_CONFIG, filterNode, requestOf, type NodeUsage, type SchedulerConfig } from '../../../controllers/scheduler/scheduler_reconcile.js';
+import { allocatable, DEFAULT_SCHEDULER_CONFIG, filterNode, requestOf, type NodeUsage, type SchedulerConfig } from '../../../lib/scheduling/predicates.js';
 
 export interface NodeFit {
   node: string;
