@@ -12,28 +12,11 @@
  *   4. restart    (vm_reconcile_restart.ts) — RerunOnFailure: ask the agent for a restart
  *                 after a failure, with exponential backoff.
  */
-import type { Node, VirtualMachine, VirtualMachineStatus } from '../../api-types/generated/types.js';
-import type { EventSpec } from '../runtime/events.js';
 import { reconcileDeletion } from './vm_reconcile_deletion.js';
 import { reconcileRestart } from './vm_reconcile_restart.js';
 import { reconcileStatus } from './vm_reconcile_status.js';
+import type { VmInput, VmPlan } from './vm_reconcile_types.js';
 import { CLEANUP_FINALIZER } from './vm_status.js';
-
-export interface VmInput {
-  vm: VirtualMachine;
-  /** The node the VM is bound to (spec.nodeName, else status.nodeName), when it exists. */
-  node: Node | undefined;
-  nowMs: number;
-}
-
-export interface VmPlan {
-  /** The full finalizer list to write, when it changes. */
-  finalizers?: string[];
-  /** The desired status (the committer diffs it against the current one). */
-  status: VirtualMachineStatus;
-  events: EventSpec[];
-  requeueAfterMs?: number;
-}
 
 export function planVm(input: VmInput): VmPlan {
   const { vm } = input;

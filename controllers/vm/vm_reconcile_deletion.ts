@@ -10,7 +10,7 @@
  *     its agent is alive and will clean up.
  */
 import { getCondition, setCondition } from '../../lib/apimachinery/conditions.js';
-import type { VmInput, VmPlan } from './vm_reconcile.js';
+import type { VmInput, VmPlan } from './vm_reconcile_types.js';
 import { CLEANUP_FINALIZER, ConditionType, FORCE_CLEANUP_ANNOTATION, Reason } from './vm_status.js';
 
 export function reconcileDeletion(input: VmInput): VmPlan {

@@ -8,7 +8,7 @@
  * never restart. Nothing here moves a VM to another node.
  */
 import { getCondition, setCondition } from '../../lib/apimachinery/conditions.js';
-import type { VmInput, VmPlan } from './vm_reconcile.js';
+import type { VmInput, VmPlan } from './vm_reconcile_types.js';
 import { ConditionType, Reason } from './vm_status.js';
 
 export const RESTART_BACKOFF_BASE_MS = 10_000;

@@ -5,7 +5,7 @@
 import type { Condition, VirtualMachinePhase } from '../../api-types/generated/types.js';
 import type { EventSpec } from '../runtime/events.js';
 import { getCondition, setCondition } from '../../lib/apimachinery/conditions.js';
-import type { VmInput, VmPlan } from './vm_reconcile.js';
+import type { VmInput, VmPlan } from './vm_reconcile_types.js';
 import { agentHasActed, boundCondition, ConditionType, isNodeNotSuitable, Reason, scheduledCondition } from './vm_status.js';
 
 type ReadyCondition = Omit<Condition, 'lastTransitionTime'>;
