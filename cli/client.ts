@@ -261,8 +261,3 @@ export class Client {
 export function qualifiedKind(def: Pick<ResourceDefinition, 'kind' | 'group'>): string {
   return def.group ? `${def.kind.toLowerCase()}.${def.group}` : def.kind.toLowerCase();
 }
-
-/** `virtualmachines.quantix.io` — the resource, as the server names it in errors. */
-export function qualifiedResource(def: Pick<ResourceDefinition, 'plural' | 'group'>): string {
-  return def.group ? `${def.plural}.${def.group}` : def.plural;
-}

@@ -4,6 +4,7 @@
  * older APIVersions / APIGroupList / APIResourceList documents.
  */
 import type { ResourceDefinition } from '../../api-types/schema/types.js';
+import { apiVersionOf } from '../../lib/apimachinery/group-version.js';
 
 export const AGGREGATED_DISCOVERY_CONTENT_TYPE = 'application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList';
 
@@ -60,7 +61,7 @@ export class Discovery {
   group(name: string) {
     const versions = groupVersions(this.#defs).filter((gv) => gv.group === name);
     if (!versions.length) return undefined;
-    const entries = versions.map((gv) => ({ groupVersion: `${gv.group}/${gv.version}`, version: gv.version }));
+    const entries = versions.map((gv) => ({ groupVersion: apiVersionOf(gv), version: gv.version }));
     return { kind: 'APIGroup', apiVersion: 'v1', name, versions: entries, preferredVersion: entries[0] };
   }
 
@@ -83,7 +84,7 @@ export class Discovery {
         resources.push({ name: `${def.plural}/status`, singularName: '', namespaced: def.namespaced, kind: def.kind, verbs: STATUS_VERBS });
       }
     }
-    return { kind: 'APIResourceList', apiVersion: 'v1', groupVersion: group ? `${group}/${version}` : version, resources };
+    return { kind: 'APIResourceList', apiVersion: 'v1', groupVersion: apiVersionOf({ group, version }), resources };
   }
 
   /** Aggregated discovery for `/api` (core) or `/apis` (named groups). */

@@ -6,6 +6,7 @@
 import { createHash } from 'node:crypto';
 import { openAPIDocument, openAPIName } from '../../api-types/openapi.js';
 import type { ResourceDefinition } from '../../api-types/schema/types.js';
+import { groupVersionPath } from '../../lib/apimachinery/group-version.js';
 
 type Json = Record<string, unknown>;
 
@@ -127,7 +128,7 @@ export class OpenApi {
   constructor(defs: ResourceDefinition[]) {
     const byGroupVersion = new Map<string, ResourceDefinition[]>();
     for (const def of defs) {
-      const key = def.group ? `apis/${def.group}/${def.version}` : `api/${def.version}`;
+      const key = groupVersionPath(def).slice(1); // the /openapi/v3 index names it without the leading slash
       byGroupVersion.set(key, [...(byGroupVersion.get(key) ?? []), def]);
     }
     for (const [key, group] of byGroupVersion) {

@@ -5,6 +5,7 @@
  */
 import type { Etcd3 } from 'etcd3';
 import type { ResourceDefinition } from '../../api-types/schema/types.js';
+import { apiVersionOf } from '../../lib/apimachinery/group-version.js';
 import type { ApiserverMetrics } from '../http/metrics.js';
 import { createKvClient, etcd3Kv } from '../storage/etcd-kv.js';
 import { EtcdStore } from '../storage/etcd-store.js';
@@ -32,7 +33,7 @@ export async function buildStores(
   try {
     for (const def of defs) {
       const resource = storageResourceOf(def);
-      const backing = new EtcdStore(etcd, { ...resource, kind: def.kind, apiVersion: def.group ? `${def.group}/${def.version}` : def.version }, { kv });
+      const backing = new EtcdStore(etcd, { ...resource, kind: def.kind, apiVersion: apiVersionOf(def) }, { kv });
       const cached = new CachedStore(backing, {
         metrics: metrics ? { watchers: () => undefined, lag: (revisions) => metrics.watchCacheLag.set({ resource: def.plural }, revisions) } : undefined,
       });

@@ -2,7 +2,7 @@
 import type { KubeObject } from '../../api-types/meta.js';
 import type { ResourceDefinition } from '../../api-types/schema/types.js';
 import { qualifiedKind, TABLE_ACCEPT, type Client } from '../client.js';
-import { resourcePath } from '../../lib/apimachinery/group-version.js';
+import { apiVersionOf, resourcePath } from '../../lib/apimachinery/group-version.js';
 import type { Query } from '../../lib/apiclient/request.js';
 import { flagBool, flagString, OUTPUT_FLAG, type Command, type Ctx } from '../command.js';
 import { MultiError, UsageError } from '../errors.js';
@@ -80,7 +80,7 @@ async function fetchTarget(client: Client, ctx: Ctx, target: ResourceTarget, asT
   if (asTable) return { target, table: body as ServerTable };
   const list = body as { items: KubeObject[]; apiVersion?: string };
   // List items may omit apiVersion/kind; fill them in as kubectl does.
-  const apiVersion = def.group ? `${def.group}/${def.version}` : def.version;
+  const apiVersion = apiVersionOf(def);
   return { target, objects: list.items.map((o) => ({ apiVersion, kind: def.kind, ...o })) };
 }
 
@@ -169,7 +169,7 @@ async function runWatch(ctx: Ctx, client: Client, target: ResourceTarget): Promi
     if (all.length) ctx.io.out(formatRows(all, widths).join('\n'));
   };
   const printObject = (obj: KubeObject) => {
-    const withKind = { apiVersion: def.group ? `${def.group}/${def.version}` : def.version, kind: def.kind, ...obj };
+    const withKind = { apiVersion: apiVersionOf(def), kind: def.kind, ...obj };
     if (output === 'name') ctx.io.out(objectName(withKind, def));
     else {
       const text = renderObjects([withKind], output as 'yaml' | 'json', false, flagBool(ctx, 'show-managed-fields'));

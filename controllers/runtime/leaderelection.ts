@@ -17,6 +17,7 @@ import type { Lease, LeaseSpec } from '../../api-types/generated/types.js';
 import type { Logger } from '../../lib/logging/logger.js';
 import type { Clock } from '../../lib/clock/clock.js';
 import { realClock } from '../../lib/clock/clock.js';
+import { isoMicros } from '../../lib/apimachinery/time.js';
 import type { ApiClient } from './client.js';
 import { isConflict, isNotFound, isAlreadyExists } from '../../lib/apimachinery/status-error.js';
 import { Leases } from './resources.js';
@@ -46,7 +47,7 @@ export type Decision =
 
 /** What a candidate does with the lease it just read. Pure: tested table-driven. */
 export function decide(current: LeaseSpec | undefined, exists: boolean, observedAtMs: number, nowMs: number, identity: string, leaseDurationMs: number): Decision {
-  const now = new Date(nowMs).toISOString().replace('Z', '000Z'); // MicroTime: microseconds
+  const now = isoMicros(new Date(nowMs));
   const seconds = Math.max(1, Math.round(leaseDurationMs / 1000));
   if (!exists) {
     return { action: 'create', spec: { holderIdentity: identity, leaseDurationSeconds: seconds, acquireTime: now, renewTime: now, leaseTransitions: 0 } };
@@ -233,7 +234,7 @@ export class LeaderElector {
     const lease = this.#lease;
     if (!lease || lease.spec?.holderIdentity !== this.#o.identity) return;
     try {
-      await this.#o.client.update<Lease>(Leases, { ...lease, spec: { ...lease.spec, holderIdentity: '', leaseDurationSeconds: 1, renewTime: new Date(this.#clock.now()).toISOString().replace('Z', '000Z') } });
+      await this.#o.client.update<Lease>(Leases, { ...lease, spec: { ...lease.spec, holderIdentity: '', leaseDurationSeconds: 1, renewTime: isoMicros(new Date(this.#clock.now())) } });
       this.#o.logger?.info('released leader lease', { lease: `${this.#o.namespace}/${this.#o.name}` });
     } catch (err) {
       this.#o.logger?.warn('cannot release lease', { error: (err as Error).message });

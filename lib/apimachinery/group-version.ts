@@ -17,12 +17,17 @@ export function apiVersionOf(gv: { group: string; version: string }): string {
   return gv.group ? `${gv.group}/${gv.version}` : gv.version;
 }
 
+/** `/apis/<group>/<version>`, or `/api/<version>` for the core group. */
+export function groupVersionPath(gv: { group: string; version: string }): string {
+  return gv.group ? `/apis/${gv.group}/${gv.version}` : `/api/${gv.version}`;
+}
+
 /**
  * /apis/<group>/<version>[/namespaces/<ns>]/<plural>[/<name>[/<subresource>]] (core: /api/v1/…).
  * Without a namespace, a namespaced resource's path is its collection across all namespaces.
  */
 export function resourcePath(r: RestResource, namespace?: string, name?: string, subresource?: string): string {
-  let path = r.group ? `/apis/${r.group}/${r.version}` : `/api/${r.version}`;
+  let path = groupVersionPath(r);
   if (r.namespaced && namespace) path += `/namespaces/${encodeURIComponent(namespace)}`;
   path += `/${r.plural}`;
   if (name !== undefined) path += `/${encodeURIComponent(name)}`;
