@@ -9,7 +9,7 @@
  * (`structuredClone`) when you need to change something. Objects passed *in* are never
  * mutated by the store.
  */
-import type { KubeObject, WatchEventType } from '../../api-types/meta.js';
+import type { KubeObject, WatchEvent as ApiWatchEvent } from '../../api-types/meta.js';
 
 /** What the storage layer needs to know about one resource. */
 export interface StorageResource {
@@ -87,9 +87,8 @@ export interface WatchOptions {
   sendInitialEvents?: boolean;
 }
 
-export interface WatchEvent {
-  type: WatchEventType;
-  object: KubeObject;
+/** The API's WatchEvent (api-types/meta.ts) with its serialized form. */
+export interface WatchEvent extends ApiWatchEvent<KubeObject> {
   /**
    * The object serialized once, shared by every watcher that receives this event,
    * so fan-out to many HTTP streams does not serialize per watcher.
