@@ -15,7 +15,7 @@ import type { KubeObject, WatchEvent } from '../api-types/meta.js';
 import type { ResourceDefinition } from '../api-types/schema/types.js';
 import { resourcePath } from '../lib/apimachinery/group-version.js';
 import { isNotFound } from '../lib/apimachinery/status-error.js';
-import { PATCH_CONTENT_TYPES, queryParams, type Query } from '../lib/apiclient/request.js';
+import { buildRequest, PATCH_CONTENT_TYPES, type Query } from '../lib/apiclient/request.js';
 import { watchEvents } from '../lib/apiclient/watch-events.js';
 import { existsSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
@@ -144,12 +144,6 @@ export class Client {
     return new Client(kc, k8s, cluster.server.replace(/\/+$/, ''), opts.namespace || contextNamespace || 'default', opts.requestTimeoutMs ?? 30_000);
   }
 
-  url(path: string, query?: Query): URL {
-    const url = new URL(this.server + path);
-    url.search = queryParams(query).toString();
-    return url;
-  }
-
   /** Headers (authentication) and the TLS dispatcher for one request. */
   async #auth(url: URL, method: string): Promise<{ headers: Record<string, string>; dispatcher: unknown }> {
     const { RequestContext, HttpMethod } = this.k8s;
@@ -170,15 +164,19 @@ export class Client {
       const mod = (await import('undici')) as typeof import('undici') & { default?: typeof import('undici') };
       this.#fetchImpl = mod.fetch ?? mod.default!.fetch;
     }
-    const url = this.url(path, opts.query);
-    const { headers, dispatcher } = await this.#auth(url, method);
-    headers['Accept'] = opts.accept ?? 'application/json';
-    headers['User-Agent'] = `qxctl/${clientVersion()} (node ${process.version})`;
-    let body: string | undefined;
-    if (opts.body !== undefined) {
-      body = typeof opts.body === 'string' ? opts.body : JSON.stringify(opts.body);
-      headers['Content-Type'] = opts.contentType ?? 'application/json';
-    }
+    const built = buildRequest({
+      path,
+      query: opts.query,
+      body: opts.body,
+      contentType: opts.contentType,
+      accept: opts.accept,
+      userAgent: `qxctl/${clientVersion()} (node ${process.version})`,
+    });
+    const url = new URL(this.server + built.target);
+    const auth = await this.#auth(url, method);
+    const { dispatcher } = auth;
+    const headers = { ...auth.headers, ...built.headers };
+    const body = built.body;
     const signals = [opts.signal, stream ? undefined : AbortSignal.timeout(opts.timeoutMs ?? this.requestTimeoutMs)].filter((s): s is AbortSignal => Boolean(s));
     const signal = signals.length > 1 ? AbortSignal.any(signals) : signals[0];
     try {

@@ -21,7 +21,7 @@ import type { KubeObject, WatchEvent } from '../../api-types/meta.js';
 import { apiVersionOf, resourcePath } from '../../lib/apimachinery/group-version.js';
 import { errorFromResponse } from '../../lib/apimachinery/status-error.js';
 import {
-  listQuery, listResultOf, PATCH_CONTENT_TYPES, watchQuery, type ListOptions, type ListResult, type PatchType, type WatchOptions,
+  buildRequest, listQuery, listResultOf, PATCH_CONTENT_TYPES, watchQuery, type ListOptions, type ListResult, type PatchType, type WatchOptions,
 } from '../../lib/apiclient/request.js';
 import type { ResourceRef } from './resources.js';
 import { TokenBucket } from '../../lib/workqueue/tokenbucket.js';
@@ -175,18 +175,11 @@ export class HttpApiClient implements ApiClient {
 
   async #request(method: string, path: string, body?: unknown, query?: URLSearchParams, contentType = 'application/json'): Promise<unknown> {
     if (this.#bucket) await this.#bucket.take();
-    const url = new URL(this.#server.pathname.replace(/\/$/, '') + path, this.#server);
-    if (query) url.search = query.toString();
-    const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
-    const headers: Record<string, string | number> = {
-      ...(await this.#authHeaders()),
-      Accept: 'application/json',
-      'User-Agent': this.#options.userAgent,
-    };
-    if (payload) {
-      headers['Content-Type'] = contentType;
-      headers['Content-Length'] = payload.length;
-    }
+    const built = buildRequest({ path, query, body: body === undefined ? undefined : JSON.stringify(body), contentType, userAgent: this.#options.userAgent });
+    const url = new URL(this.#server.pathname.replace(/\/$/, '') + built.target, this.#server);
+    const payload = built.body === undefined ? undefined : Buffer.from(built.body);
+    const headers: Record<string, string | number> = { ...(await this.#authHeaders()), ...built.headers };
+    if (payload) headers['Content-Length'] = payload.length;
     const transport = url.protocol === 'http:' ? http : https;
     return new Promise((resolve, reject) => {
       const req = transport.request(url, { method, headers, agent: this.#agent, timeout: this.#options.requestTimeoutMs }, (res) => {

@@ -25,10 +25,40 @@ export function queryParams(query: Query | undefined): URLSearchParams {
   return params;
 }
 
-/** `path` with its query string (`?…` only when there are parameters). */
-export function pathWithQuery(path: string, query: Query | undefined): string {
-  const qs = queryParams(query).toString();
-  return qs ? `${path}?${qs}` : path;
+/** One API call, before a transport carries it. */
+export interface ApiRequest {
+  path: string;
+  query?: Query | URLSearchParams;
+  /** A string is sent as is; anything else as JSON. */
+  body?: unknown;
+  /** Of the body (default application/json); PATCH_CONTENT_TYPES for patches. */
+  contentType?: string;
+  /** Default application/json (qxctl asks for Tables). */
+  accept?: string;
+  userAgent?: string;
+  /** Sent as X-Request-Id, so the apiserver's log line of this call can be found. */
+  requestId?: string;
+}
+
+/** The parts every transport sends: the path with its query, the headers, the body text. */
+export interface BuiltRequest {
+  target: string;
+  headers: Record<string, string>;
+  body?: string;
+}
+
+/** An ApiRequest as path, headers and body (authentication headers are the transport's). */
+export function buildRequest(request: ApiRequest): BuiltRequest {
+  const headers: Record<string, string> = { Accept: request.accept ?? 'application/json' };
+  if (request.userAgent) headers['User-Agent'] = request.userAgent;
+  if (request.requestId) headers[REQUEST_ID_HEADER] = request.requestId;
+  const query = request.query instanceof URLSearchParams ? request.query.toString() : queryParams(request.query).toString();
+  const built: BuiltRequest = { target: query ? `${request.path}?${query}` : request.path, headers };
+  if (request.body !== undefined) {
+    built.body = typeof request.body === 'string' ? request.body : JSON.stringify(request.body);
+    headers['Content-Type'] = request.contentType ?? 'application/json';
+  }
+  return built;
 }
 
 export interface ListOptions {

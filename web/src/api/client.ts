@@ -8,7 +8,7 @@
 import type { KubeObject } from '../../../api-types/meta.js';
 import { callId, newActionId } from './request-id.js';
 import { errorFromResponse, networkError } from '../../../lib/apimachinery/status-error.js';
-import { PATCH_CONTENT_TYPES, pathWithQuery, REQUEST_ID_HEADER, type PatchType } from '../../../lib/apiclient/request.js';
+import { buildRequest, PATCH_CONTENT_TYPES, type PatchType } from '../../../lib/apiclient/request.js';
 
 export interface CallOptions {
   /** Correlation id of the user action this call belongs to (a fresh one otherwise). */
@@ -33,18 +33,15 @@ export class ApiClient {
     return callId(id, n);
   }
 
-  url(path: string, query?: Record<string, string | undefined>): string {
-    return this.baseUrl + pathWithQuery(path, query);
-  }
 
   /** A raw fetch with auth and request id; throws ApiError on failure, returns the Response. */
   async fetch(method: string, path: string, init: { body?: string; contentType?: string } & CallOptions = {}): Promise<Response> {
     const requestId = this.#requestId(init.actionId);
-    const headers: Record<string, string> = { Authorization: `Bearer ${this.token}`, Accept: 'application/json', [REQUEST_ID_HEADER]: requestId };
-    if (init.contentType) headers['Content-Type'] = init.contentType;
+    const built = buildRequest({ path, query: init.query, body: init.body, contentType: init.contentType, requestId });
+    const headers = { Authorization: `Bearer ${this.token}`, ...built.headers };
     let res: Response;
     try {
-      res = await fetch(this.url(path, init.query), { method, headers, body: init.body, signal: init.signal, cache: 'no-store' });
+      res = await fetch(this.baseUrl + built.target, { method, headers, body: built.body, signal: init.signal, cache: 'no-store' });
     } catch (err) {
       if ((err as { name?: string }).name === 'AbortError') throw err;
       throw networkError(err, requestId);
