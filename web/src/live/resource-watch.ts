@@ -7,7 +7,7 @@
  * State machine: connecting → live ⇄ reconnecting; error while the server refuses the
  * token (401/403), retried at the same backoff so a fixed token recovers by itself.
  */
-import type { KubeList, KubeObject, Status } from '../../../api-types/meta.js';
+import type { KubeList, KubeObject } from '../../../api-types/meta.js';
 import type { ApiClient } from '../api/client.js';
 import type { ResourceRef } from '../api/resources.js';
 import { resourcePath } from '../../../lib/apimachinery/group-version.js';
