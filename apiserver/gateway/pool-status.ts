@@ -5,7 +5,7 @@
 import type { PoolHostHealth, PoolHostStatus, StoragePool, StoragePoolStatus } from '../../api-types/generated/types.js';
 import type { PoolStatus } from '../../api-types/proto/types.js';
 import { errors } from '../http/status.js';
-import { isoSeconds } from './registration.js';
+import { isoSeconds } from './time.js';
 import { NO_CHANGE } from './writes.js';
 
 const HEALTH: ReadonlySet<string> = new Set(['HEALTHY', 'DEGRADED', 'ERROR', 'UNMOUNTED']);
