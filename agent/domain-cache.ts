@@ -28,7 +28,12 @@ export interface DomainChange {
   eventTime?: number;
 }
 
-function same(a: DomainInfo | undefined, b: DomainInfo | undefined): boolean {
+/**
+ * Whether libvirt tells anything new about a domain: only then is its key enqueued. This
+ * is about the observation, not about the status (the reporter decides whether a status
+ * report is sent); without it every safety poll would wake every key a second time.
+ */
+function sameObservation(a: DomainInfo | undefined, b: DomainInfo | undefined): boolean {
   if (!a || !b) return a === b;
   return (
     a.state === b.state &&
@@ -130,7 +135,7 @@ export class DomainCache {
 
   #set(uuid: string, next: DomainInfo | undefined, eventTime?: number): void {
     const previous = this.#domains.get(uuid);
-    if (same(previous, next)) return;
+    if (sameObservation(previous, next)) return;
     if (next) this.#domains.set(uuid, next);
     else this.#domains.delete(uuid);
     this.onChange({ uuid, previous, current: next, eventTime });

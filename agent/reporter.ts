@@ -2,18 +2,21 @@
  * Sends what the agent observes to the gateway — only when it changed (status only, never
  * spec) — and keeps the state hash of what it reports.
  *
- * Managed VMs are compared with the status the VM object already has (from the desired
- * state stream), so an agent restart writes nothing when nothing changed; lastSeen is
- * refreshed when the stored one is older than LAST_SEEN_MAX_AGE_MS. A report just sent is
- * not sent again while the stream has not caught up with it.
+ * Whether a VM report is sent is decided here only (vmNeedsReport): the report is compared
+ * with what the gateway acknowledged — the status the VM object already has (from the
+ * desired state stream, so an agent restart sends nothing when nothing changed), and the
+ * report accepted last, which is not sent again while the stream has not caught up with
+ * it. lastSeen is refreshed when the stored one is older than LAST_SEEN_MAX_AGE_MS. The
+ * gateway decides, once, whether a report changes what it stores.
  */
 import type { DomainInfo } from './hypervisor/driver.js';
 import type { VirtualMachine } from '../api-types/generated/types.js';
+import { agentStatusToWire } from '../api-types/proto/agent-status.js';
 import { apiPowerState, type AgentStatus } from '../api-types/proto/contract.js';
 import type { PoolStatus, VMChangeNotification_ChangeType, VMReport } from '../api-types/proto/types.js';
 import type { GatewayClient } from './gateway-client.js';
 import { StateHash } from './state-hash.js';
-import { agentStatusDiffers, canonicalJson } from './vm/status.js';
+import { agentStatusDiffers, canonicalJson, sameAgentStatus } from './vm/status.js';
 
 /** Report a present domain again when the VM's lastSeen is older than this. */
 export const LAST_SEEN_MAX_AGE_MS = 60_000;
@@ -32,7 +35,7 @@ export function domainReport(domain: DomainInfo | undefined, base: Partial<VMRep
     vcpus: domain?.vcpus ?? 0,
     memoryBytes: domain?.memoryBytes ?? 0,
     persistent: domain?.persistent ?? false,
-    statusJson: base.statusJson ?? '',
+    status: base.status ?? null,
   };
 }
 
@@ -43,13 +46,14 @@ export function vmReport(vm: VirtualMachine, domain: DomainInfo | undefined, sta
     ownerNamespace: vm.metadata.namespace!,
     ownerName: vm.metadata.name!,
     ownerUid: vm.metadata.uid!,
-    statusJson: JSON.stringify(status),
+    status: agentStatusToWire(status),
   });
 }
 
 export class Reporter {
   readonly hash = new StateHash();
-  readonly #sentVm = new Map<string, { json: string; at: number }>();
+  /** Per VM uid: the last report the gateway accepted, and when. */
+  readonly #sentVm = new Map<string, { status: AgentStatus; at: number }>();
   readonly #sentDomain = new Map<string, { json: string; report: VMReport }>();
   readonly #sentPool = new Map<string, string>();
   /** Latest report per pool (for heartbeats, which carry capacity). */
@@ -62,16 +66,13 @@ export class Reporter {
     private readonly now: () => number = Date.now,
   ) {}
 
-  /** Whether the VM's stored status needs this report. */
+  /** Whether to send this report: the agent's one decision that a VM's status changed. */
   vmNeedsReport(vm: VirtualMachine, status: AgentStatus, domainPresent: boolean): boolean {
-    const json = canonicalJson(status);
     const sent = this.#sentVm.get(vm.metadata.uid!);
-    const differs = agentStatusDiffers(status, vm.status);
+    if (sent && this.now() - sent.at < RESEND_AFTER_MS && sameAgentStatus(sent.status, status)) return false;
     const lastSeen = Date.parse(vm.status?.lastSeen ?? '');
     const stale = domainPresent && (!Number.isFinite(lastSeen) || this.now() - lastSeen > LAST_SEEN_MAX_AGE_MS);
-    if (!differs && !stale) return false;
-    if (sent && sent.json === json && this.now() - sent.at < RESEND_AFTER_MS) return false;
-    return true;
+    return stale || agentStatusDiffers(status, vm.status);
   }
 
   /** Records the VM's reported state in the hash (also when nothing needs sending). */
@@ -85,10 +86,9 @@ export class Reporter {
   }
 
   async reportVm(vm: VirtualMachine, domain: DomainInfo | undefined, status: AgentStatus, change: VMChangeNotification_ChangeType, eventTime?: number): Promise<void> {
-    const json = canonicalJson(status);
     try {
       await this.client.notifyVmChange({ change, vm: vmReport(vm, domain, status), stateHash: this.hash.digest(), eventTimeMs: eventTime ?? 0 });
-      this.#sentVm.set(vm.metadata.uid!, { json, at: this.now() });
+      this.#sentVm.set(vm.metadata.uid!, { status, at: this.now() });
     } catch (err) {
       this.needsFullSync = true;
       throw err;

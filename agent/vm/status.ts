@@ -88,7 +88,7 @@ export function projectAgentStatus(status: VirtualMachineStatus | undefined): Ag
   return out;
 }
 
-/** Canonical JSON (sorted keys) so that equal statuses compare equal. */
+/** Canonical JSON (sorted keys) so that equal values compare equal. */
 export function canonicalJson(value: unknown): string {
   return JSON.stringify(value, (_key, v: unknown) => {
     if (v && typeof v === 'object' && !Array.isArray(v)) {
@@ -96,6 +96,11 @@ export function canonicalJson(value: unknown): string {
     }
     return v;
   });
+}
+
+/** The one comparison of agent statuses (the reporter's send decision uses it). */
+export function sameAgentStatus(a: AgentStatus, b: AgentStatus): boolean {
+  return canonicalJson(a) === canonicalJson(b);
 }
 
 /**
@@ -106,5 +111,5 @@ export function agentStatusDiffers(next: AgentStatus, stored: VirtualMachineStat
   const current = projectAgentStatus(stored);
   if (next.phase === undefined) delete current.phase;
   if (next.synced === undefined) delete current.synced;
-  return canonicalJson(next) !== canonicalJson(current);
+  return !sameAgentStatus(next, current);
 }

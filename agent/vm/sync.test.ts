@@ -5,6 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import { SimDriver } from '../hypervisor/sim/driver.js';
 import type { VirtualMachine, VirtualMachineStatus } from '../../api-types/generated/types.js';
+import { agentStatusFromWire } from '../../api-types/proto/agent-status.js';
 import type { AgentStatus } from '../../api-types/proto/contract.js';
 import type { VMChangeNotification } from '../../api-types/proto/types.js';
 import { createLogger, setLogLevel } from '../../lib/logging/logger.js';
@@ -36,7 +37,7 @@ async function setup(opts: { acpiDelay?: number | null } = {}) {
   await domains.relist();
   const reporter = new Reporter(client, () => now);
   const syncer = new VmSyncer({ driver, domains, reporter, nodeName: () => 'n1', shutdownTimeoutMs: 5_000, now: () => now, log });
-  const statuses = () => sent.map((n) => JSON.parse(n.vm!.statusJson) as AgentStatus);
+  const statuses = () => sent.map((n) => agentStatusFromWire(n.vm!.status));
   return { driver, domains, syncer, sent, statuses, advance: (ms: number) => (now += ms) };
 }
 
@@ -80,7 +81,7 @@ describe('VmSyncer on sim', () => {
     const vm = vmOf();
     await first.syncer.sync(vm);
     const stored = applied(vm, first.statuses()[0]!);
-    const restarted = new VmSyncer({ driver: first.driver, domains: first.domains, reporter: new Reporter({ notifyVmChange: async (n: VMChangeNotification) => { throw new Error(`must not report: ${n.vm!.statusJson}`); } } as unknown as GatewayClient, () => Date.parse(stored.status!.lastSeen!)), nodeName: () => 'n1', shutdownTimeoutMs: 5_000, now: () => Date.parse(stored.status!.lastSeen!), log });
+    const restarted = new VmSyncer({ driver: first.driver, domains: first.domains, reporter: new Reporter({ notifyVmChange: async (n: VMChangeNotification) => { throw new Error(`must not report: ${JSON.stringify(n.vm!.status)}`); } } as unknown as GatewayClient, () => Date.parse(stored.status!.lastSeen!)), nodeName: () => 'n1', shutdownTimeoutMs: 5_000, now: () => Date.parse(stored.status!.lastSeen!), log });
     const calls = () => ['startDomain', 'destroyDomain', 'shutdownDomain', 'defineDomain'].map((op) => first.driver.callCounts.get(op) ?? 0);
     const before = calls();
     expect(await restarted.sync(stored)).toEqual({});

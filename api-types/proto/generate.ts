@@ -1,8 +1,8 @@
 /**
  * Generates `types.ts` from the gateway proto: one TS interface per message in the shape
  * @grpc/proto-loader decodes it with our options (camelCase fields, int64 as number, enums
- * as their names, defaults filled in, oneof members optional), one string union per enum,
- * and the service's method table.
+ * as their names, defaults filled in, oneof members and proto3 `optional` fields optional),
+ * one string union per enum, and the service's method table.
  *
  *   node_modules/.bin/tsx api-types/proto/generate.ts           write types.ts
  *   node_modules/.bin/tsx api-types/proto/generate.ts --verify  exit 1 when types.ts drifted
@@ -48,6 +48,11 @@ function fieldType(field: protobuf.Field, pkg: string): string {
   return scalar;
 }
 
+/** A proto3 `optional` field: protobufjs models it as a one-member oneof named `_<field>`. */
+function isProto3Optional(field: protobuf.Field): boolean {
+  return field.options?.proto3_optional === true;
+}
+
 function comment(text: string | null | undefined, indent = ''): string {
   if (!text) return '';
   const lines = text.split('\n').map((l) => l.trim()).filter(Boolean);
@@ -84,6 +89,9 @@ export function generateTypes(): string {
             out.push(`  ${name}: Record<string, ${fieldType(field, pkg)}>;\n`);
           } else if (field.repeated) {
             out.push(`  ${name}: ${fieldType(field, pkg)}[];\n`);
+          } else if (isProto3Optional(field)) {
+            // Absent when not sent; proto-loader also sets a `_<field>` marker, which nobody reads.
+            out.push(`  ${name}?: ${fieldType(field, pkg)};\n`);
           } else if (field.partOf) {
             out.push(`  ${name}?: ${fieldType(field, pkg)} | null;\n`);
           } else if (field.resolvedType instanceof protobuf.Type) {
@@ -93,6 +101,7 @@ export function generateTypes(): string {
           }
         }
         for (const oneof of nested.oneofsArray) {
+          if (oneof.fieldsArray.every(isProto3Optional)) continue;
           out.push(`  /** Which member of the oneof is set. */\n`);
           out.push(`  ${oneof.name}?: ${oneof.fieldsArray.map((f) => `'${f.name}'`).join(' | ')};\n`);
         }

@@ -1,10 +1,14 @@
 /** The gateway proto: generated types in step with the .proto, loadable, error mapping round trip. */
 import { readFileSync } from 'node:fs';
 import { Metadata, status as GrpcStatus } from '@grpc/grpc-js';
-import { apiPowerState, phaseForPowerState, stripPort } from './contract.js';
+import * as protoLoader from '@grpc/proto-loader';
+import protobuf from 'protobufjs';
+import { AGENT_STATUS_WIRE_FIELDS, agentStatusFromWire, agentStatusToWire } from './agent-status.js';
+import { AGENT_STATUS_FIELDS, apiPowerState, phaseForPowerState, stripPort, type AgentStatus } from './contract.js';
 import { gatewayErrorFrom, grpcErrorFromStatus, REASON_CODES } from './errors.js';
 import { generateTypes, TYPES_PATH } from './generate.js';
-import { loadGateway } from './load.js';
+import { GATEWAY_PROTO_PATH, loadGateway, PROTO_LOADER_OPTIONS } from './load.js';
+import type { VMReport } from './types.js';
 
 describe('gateway proto', () => {
   it('types.ts is generated from the current gateway.proto (run: tsx api-types/proto/generate.ts)', () => {
@@ -16,6 +20,41 @@ describe('gateway proto', () => {
     expect(Object.keys(service).sort()).toEqual(['Heartbeat', 'NotifyStorageChange', 'NotifyVMChange', 'RegisterNode', 'SyncFullState', 'Tunnel', 'WatchDesiredState']);
     expect(service.WatchDesiredState!.responseStream).toBe(true);
     expect(service.Tunnel!.requestStream && service.Tunnel!.responseStream).toBe(true);
+  });
+});
+
+describe('agent status on the wire', () => {
+  const vmReport = protoLoader.loadSync(GATEWAY_PROTO_PATH, PROTO_LOADER_OPTIONS)['quantix.gateway.v1.VMReport'] as protoLoader.MessageTypeDefinition<object, VMReport>;
+  const trip = (status: AgentStatus | undefined): AgentStatus => {
+    const decoded = vmReport.deserialize(vmReport.serialize({ domainUuid: 'u', status: status ? agentStatusToWire(status) : null })) as VMReport;
+    return agentStatusFromWire(decoded.status);
+  };
+
+  it('AgentVMStatus carries exactly the agent-owned fields of contract.ts (and Synced)', () => {
+    const root = new protobuf.Root();
+    root.loadSync(GATEWAY_PROTO_PATH, { keepCase: false });
+    const wireFields = root.lookupType('quantix.gateway.v1.AgentVMStatus').fieldsArray.map((f) => f.name).sort();
+    expect(Object.values(AGENT_STATUS_WIRE_FIELDS).sort()).toEqual(wireFields);
+    expect(Object.keys(AGENT_STATUS_WIRE_FIELDS).sort()).toEqual([...AGENT_STATUS_FIELDS, 'synced'].sort());
+  });
+
+  it.each<[string, AgentStatus | undefined]>([
+    ['everything', {
+      phase: 'Running', powerState: 'running', domainUUID: 'd', domainName: 'ns_vm', restartCount: 2,
+      volumes: [{ name: 'root', pool: 'p', path: '/p/root.qcow2', capacityBytes: 16 << 20 }, { name: 'data', pool: 'p', capacityBytes: 1 }],
+      interfaces: [{ name: 'eth0', macAddress: '52:54:00:00:00:01' }],
+      synced: { type: 'Synced', status: 'False', reason: 'PoolNotReady', message: 'm' },
+    }],
+    ['nothing', {}],
+    ['no status at all (a host-discovered domain)', undefined],
+    ['only Synced (cleanup done: the domain fields are to be removed)', { synced: { type: 'Synced', status: 'True', reason: 'Deleted', message: '' } }],
+    ['empty strings stay distinct from absent', { powerState: '' as AgentStatus['powerState'], domainName: '' }],
+  ])('%s survives the trip with presence intact', (_name, status) => {
+    expect(trip(status)).toStrictEqual(status ?? {});
+  });
+
+  it('an empty list is the same as none', () => {
+    expect(trip({ volumes: [], interfaces: [] })).toStrictEqual({});
   });
 });
 

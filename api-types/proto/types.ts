@@ -97,11 +97,50 @@ export interface VMReport {
   memoryBytes: number;
   persistent: boolean;
   /**
-   * Agent-owned VirtualMachineStatus fields as JSON (phase, powerState, domainUUID,
-   * domainName, conditions[Synced], volumes, interfaces, restartCount). Only for VMs
-   * the agent manages; empty for host-discovered domains.
+   * The agent-owned part of the VM's status. Only for VMs the agent manages; absent for
+   * host-discovered domains (and then treated as an empty status).
    */
-  statusJson: string;
+  status: AgentVMStatus | null;
+}
+
+/**
+ * The VirtualMachineStatus fields the agent owns. Each report replaces them as a whole:
+ * a field left out is removed from the stored status, except `phase` (left as it is).
+ */
+export interface AgentVMStatus {
+  /** Starting, Running, Stopping, Stopped, Paused or Failed (the phases the agent owns). */
+  phase?: string;
+  /** libvirt state, lower case (running, paused, shutoff, …). */
+  powerState?: string;
+  domainUuid?: string;
+  domainName?: string;
+  /** Volumes backing the disks; an empty list is the same as none. */
+  volumes: AgentVolumeStatus[];
+  /** Network interfaces as seen on the host; an empty list is the same as none. */
+  interfaces: AgentInterfaceStatus[];
+  restartCount?: number;
+  /** The Synced condition (the gateway keeps its lastTransitionTime). */
+  synced: AgentSyncedCondition | null;
+}
+
+export interface AgentVolumeStatus {
+  name?: string;
+  pool?: string;
+  path?: string;
+  capacityBytes?: number;
+}
+
+export interface AgentInterfaceStatus {
+  name?: string;
+  macAddress?: string;
+  ipAddress?: string;
+}
+
+export interface AgentSyncedCondition {
+  /** True or False. */
+  status: string;
+  reason: string;
+  message: string;
 }
 
 export interface SyncFullStateRequest {

@@ -1,9 +1,46 @@
-/** Node status from heartbeats (pure). */
-import type { NodeCondition, NodeStatus } from '../../api-types/generated/types.js';
-import type { HeartbeatRequest } from '../../api-types/proto/types.js';
+/** Node status from what the agent reports at registration and in heartbeats (pure). */
+import type { NodeAddress, NodeCondition, NodeInfo as ApiNodeInfo, NodeResources, NodeStatus } from '../../api-types/generated/types.js';
+import { isIPAddress } from '../../api-types/names.js';
+import { stripPort } from '../../api-types/proto/contract.js';
+import type { HeartbeatRequest, Init, NodeInfo, Resources } from '../../api-types/proto/types.js';
 import { setCondition } from '../../lib/apimachinery/conditions.js';
 import { isoSeconds } from '../../lib/apimachinery/time.js';
-import { apiNodeInfo, apiResources, nodeAddresses } from './registration.js';
+
+/** Management addresses for Node status: ports stripped, IPs as InternalIP, names as Hostname. */
+export function nodeAddresses(reported: string[], peer: string | undefined, hostname: string): NodeAddress[] {
+  const seen = new Set<string>();
+  const out: NodeAddress[] = [];
+  const candidates = reported.length > 0 ? reported : peer ? [peer] : [];
+  for (const raw of candidates) {
+    const address = stripPort(raw);
+    if (!address || seen.has(address)) continue;
+    seen.add(address);
+    if (isIPAddress(address).length === 0) out.push({ type: 'InternalIP', address });
+  }
+  out.push({ type: 'Hostname', address: hostname });
+  return out;
+}
+
+export function apiNodeInfo(info: Init<NodeInfo> | null | undefined, machineID: string): ApiNodeInfo {
+  const out: ApiNodeInfo = {};
+  const set = (key: keyof ApiNodeInfo, value: string | undefined) => {
+    if (value) out[key] = value;
+  };
+  set('hypervisor', info?.hypervisor);
+  set('hypervisorVersion', info?.hypervisorVersion);
+  set('libvirtVersion', info?.libvirtVersion);
+  set('agentVersion', info?.agentVersion);
+  set('cpuModel', info?.cpuModel);
+  set('kernelVersion', info?.kernelVersion);
+  set('osImage', info?.osImage);
+  set('machineID', machineID || info?.machineId);
+  return out;
+}
+
+export function apiResources(r: Init<Resources> | null | undefined): NodeResources | undefined {
+  if (!r) return undefined;
+  return { cpu: Math.max(0, r.cpu ?? 0), memoryBytes: Math.max(0, r.memoryBytes ?? 0) };
+}
 
 /** Sets a node condition; lastTransitionTime moves only when the status changes, lastHeartbeatTime always. */
 export function setNodeCondition(

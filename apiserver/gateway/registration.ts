@@ -11,19 +11,17 @@
  * A registration presenting the node's own valid credential keeps it; one presenting the
  * join token gets a new secret (the record keeps the last few).
  */
-import type { Node, NodeAddress, NodeInfo as ApiNodeInfo, NodeResources, NodeStatus } from '../../api-types/generated/types.js';
-import { stripPort } from '../../api-types/proto/contract.js';
-import type { Init, NodeInfo, RegisterNodeRequest, RegisterNodeResponse, Resources } from '../../api-types/proto/types.js';
+import type { Node, NodeStatus } from '../../api-types/generated/types.js';
+import type { RegisterNodeRequest, RegisterNodeResponse } from '../../api-types/proto/types.js';
 import { nodeDefinition } from '../../api-types/registry.js';
 import type { ResourceDefinition } from '../../api-types/schema/types.js';
-import { isIPAddress } from '../../api-types/names.js';
 import { Groups, nodeNameOf, type UserInfo } from '../auth/identity.js';
 import { ApiError, errors } from '../../lib/apimachinery/status-error.js';
 import { isoSeconds } from '../../lib/apimachinery/time.js';
 import { AlreadyExistsError, NotFoundError } from '../storage/errors.js';
 import type { Store } from '../storage/interface.js';
 import { issueSecret, type CredentialRecord, type CredentialStore, type StoredRecord } from './credentials.js';
-import { setNodeCondition } from './node-status.js';
+import { apiNodeInfo, apiResources, nodeAddresses, setNodeCondition } from './node-status.js';
 import type { ObjectWriter } from './writes.js';
 
 const NODE_DEF = nodeDefinition as unknown as ResourceDefinition;
@@ -47,42 +45,6 @@ export function nodeNameFor(hostname: string): string {
     ]);
   }
   return name;
-}
-
-/** Management addresses for Node status: ports stripped, IPs as InternalIP, names as Hostname. */
-export function nodeAddresses(reported: string[], peer: string | undefined, hostname: string): NodeAddress[] {
-  const seen = new Set<string>();
-  const out: NodeAddress[] = [];
-  const candidates = reported.length > 0 ? reported : peer ? [peer] : [];
-  for (const raw of candidates) {
-    const address = stripPort(raw);
-    if (!address || seen.has(address)) continue;
-    seen.add(address);
-    if (isIPAddress(address).length === 0) out.push({ type: 'InternalIP', address });
-  }
-  out.push({ type: 'Hostname', address: hostname });
-  return out;
-}
-
-export function apiNodeInfo(info: Init<NodeInfo> | null | undefined, machineID: string): ApiNodeInfo {
-  const out: ApiNodeInfo = {};
-  const set = (key: keyof ApiNodeInfo, value: string | undefined) => {
-    if (value) out[key] = value;
-  };
-  set('hypervisor', info?.hypervisor);
-  set('hypervisorVersion', info?.hypervisorVersion);
-  set('libvirtVersion', info?.libvirtVersion);
-  set('agentVersion', info?.agentVersion);
-  set('cpuModel', info?.cpuModel);
-  set('kernelVersion', info?.kernelVersion);
-  set('osImage', info?.osImage);
-  set('machineID', machineID || info?.machineId);
-  return out;
-}
-
-export function apiResources(r: Init<Resources> | null | undefined): NodeResources | undefined {
-  if (!r) return undefined;
-  return { cpu: Math.max(0, r.cpu ?? 0), memoryBytes: Math.max(0, r.memoryBytes ?? 0) };
 }
 
 function callerMayRegister(user: UserInfo, name: string): boolean {

@@ -256,24 +256,28 @@ export class GatewayService {
       if (owner.spec?.nodeName !== node) {
         throw errors.forbidden(`node "${node}" may not write the status of VM ${owner.metadata.namespace}/${owner.metadata.name}: it is bound to "${owner.spec?.nodeName ?? ''}"`);
       }
-      const result: { outcome: 'updated' | 'lost' | 'none' } = { outcome: 'none' };
+      // Whether anything was written is the writer's decision (statusChanged): a new
+      // resourceVersion tells it.
+      const attempt: { lost: boolean; resourceVersion?: string } = { lost: false };
       const now = this.#now();
       const written = await this.#writer.updateStatus<VirtualMachine>(VM_DEF, owner.metadata.namespace, owner.metadata.name!, (current) => {
+        attempt.lost = false;
+        attempt.resourceVersion = current.metadata.resourceVersion;
         if (current.metadata.uid !== report.ownerUid || current.spec?.nodeName !== node) return NO_CHANGE;
         const merged = mergeAgentReport(current, report, node, now);
-        const status = merged === NO_CHANGE ? current.status : merged;
-        result.outcome = merged === NO_CHANGE ? 'none' : 'updated';
         if (report.powerState === '') {
-          const lost = lostStatus({ ...current, status }, node, now);
+          const lost = lostStatus({ ...current, status: merged === NO_CHANGE ? current.status : merged }, node, now);
           if (lost !== NO_CHANGE) {
-            result.outcome = 'lost';
+            attempt.lost = true;
             return lost;
           }
         }
         return merged;
       });
-      if (result.outcome === 'lost') this.#log.warn('VM lost', { node, vm: `${owner.metadata.namespace}/${owner.metadata.name}`, domain: report.domainUuid });
-      return { vm: `${owner.metadata.namespace}/${owner.metadata.name}`, phase: written?.status?.phase ?? '', outcome: result.outcome };
+      const wrote = written !== undefined && written.metadata.resourceVersion !== attempt.resourceVersion;
+      const outcome = !wrote ? 'none' : attempt.lost ? 'lost' : 'updated';
+      if (outcome === 'lost') this.#log.warn('VM lost', { node, vm: `${owner.metadata.namespace}/${owner.metadata.name}`, domain: report.domainUuid });
+      return { vm: `${owner.metadata.namespace}/${owner.metadata.name}`, phase: written?.status?.phase ?? '', outcome };
     }
     return this.#applyDiscovered(node, report, known?.discovered);
   }

@@ -1,8 +1,11 @@
 /** What the gateway writes into VM and pool status (pure functions). */
 import type { StoragePool, VirtualMachine } from '../../api-types/generated/types.js';
+import { agentStatusToWire } from '../../api-types/proto/agent-status.js';
+import type { AgentStatus } from '../../api-types/proto/contract.js';
 import type { PoolStatus, VMReport } from '../../api-types/proto/types.js';
 import { poolStatusWithReport } from './pool-status.js';
-import { nodeAddresses, nodeNameFor } from './registration.js';
+import { nodeAddresses } from './node-status.js';
+import { nodeNameFor } from './registration.js';
 import { discoveredNames, discoveredVm, isGarbage, lostStatus, mergeAgentReport, sanitizeName, terminatedStatus, updateDiscovered } from './vm-status.js';
 import { NO_CHANGE } from './writes.js';
 
@@ -17,7 +20,7 @@ function report(over: Partial<VMReport> = {}, status?: object): VMReport {
   return {
     domainUuid: UID, domainName: 'default_web', ownerNamespace: 'default', ownerName: 'web', ownerUid: UID,
     powerState: 'running', stateReason: 'booted', vcpus: 1, memoryBytes: 64 << 20, persistent: true,
-    statusJson: status ? JSON.stringify(status) : '', ...over,
+    status: status ? agentStatusToWire(status as AgentStatus) : null, ...over,
   };
 }
 

@@ -8,23 +8,16 @@
  *     origin host-discovered, managed false; terminatedStatus when it disappears;
  *   - isGarbage: Terminated host-discovered VMs past their retention.
  */
-import type { Condition, VirtualMachine, VirtualMachineStatus } from '../../api-types/generated/types.js';
-import {
-  AGENT_PHASES,
-  AGENT_STATUS_FIELDS,
-  DISCOVERED_ON_LABEL,
-  DOMAIN_UUID_LABEL,
-  phaseForPowerState,
-  SYNCED_CONDITION,
-  type AgentStatus,
-} from '../../api-types/proto/contract.js';
+import type { VirtualMachine, VirtualMachineStatus } from '../../api-types/generated/types.js';
+import { agentStatusFromWire } from '../../api-types/proto/agent-status.js';
+import { AGENT_PHASES, AGENT_STATUS_FIELDS, DISCOVERED_ON_LABEL, DOMAIN_UUID_LABEL, phaseForPowerState, SYNCED_CONDITION } from '../../api-types/proto/contract.js';
 import type { VMReport } from '../../api-types/proto/types.js';
 import { formatBytes } from '../../api-types/quantity.js';
 import { MIN_VM_MEMORY_BYTES } from '../../api-types/schema/virtualmachine.js';
-import { errors } from '../../lib/apimachinery/status-error.js';
 import { setCondition } from '../../lib/apimachinery/conditions.js';
+import { errors } from '../../lib/apimachinery/status-error.js';
 import { isoSeconds } from '../../lib/apimachinery/time.js';
-import { NO_CHANGE } from './writes.js';
+import { NO_CHANGE, statusChanged } from './writes.js';
 
 /** lastSeen is refreshed at most this often when nothing else changes (one write per VM per period). */
 export const LAST_SEEN_REFRESH_MS = 30_000;
@@ -38,27 +31,14 @@ export function isManagedVm(vm: VirtualMachine): boolean {
   return vm.status?.managed !== false && !isHostDiscovered(vm);
 }
 
-export function parseAgentStatus(json: string): AgentStatus {
-  if (!json) return {};
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(json);
-  } catch (err) {
-    throw errors.badRequest(`statusJson: not JSON: ${err instanceof Error ? err.message : String(err)}`);
-  }
-  if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) throw errors.badRequest('statusJson: must be a JSON object');
-  return parsed as AgentStatus;
-}
-
-function sameIgnoringLastSeen(a: VirtualMachineStatus, b: VirtualMachineStatus | undefined): boolean {
-  const strip = (s: VirtualMachineStatus | undefined) => JSON.stringify({ ...(s ?? {}), lastSeen: undefined });
-  return strip(a) === strip(b);
-}
-
-/** Sets lastSeen when something else changed or the stored one is stale. */
+/**
+ * Sets lastSeen when something else changed or the stored one is stale; with neither,
+ * there is nothing to write. (Whether anything else changed is the writer's own
+ * question, statusChanged, asked here with lastSeen left out.)
+ */
 function touchLastSeen(next: VirtualMachineStatus, old: VirtualMachineStatus | undefined, now: Date): VirtualMachineStatus | typeof NO_CHANGE {
   const stale = !old?.lastSeen || now.getTime() - Date.parse(old.lastSeen) >= LAST_SEEN_REFRESH_MS;
-  if (sameIgnoringLastSeen(next, old) && !stale) return NO_CHANGE;
+  if (!stale && !statusChanged({ ...next, lastSeen: old?.lastSeen }, old)) return NO_CHANGE;
   next.lastSeen = isoSeconds(now);
   return next;
 }
@@ -66,10 +46,12 @@ function touchLastSeen(next: VirtualMachineStatus, old: VirtualMachineStatus | u
 /**
  * The status of a managed VM after an agent report. Agent-owned fields are taken from the
  * report as a whole (absent means absent), except `phase`, which is kept when the report
- * has none. A report with the domain present ends Lost.
+ * has none. A report with the domain present ends Lost. `vm` may be a frozen cache
+ * object: its status is copied once, here, and the report's values (fresh from the
+ * wire) are used as they are.
  */
 export function mergeAgentReport(vm: VirtualMachine, report: VMReport, node: string, now: Date): VirtualMachineStatus | typeof NO_CHANGE {
-  const agent = parseAgentStatus(report.statusJson);
+  const agent = agentStatusFromWire(report.status);
   const old = vm.status;
   const status: VirtualMachineStatus = structuredClone(old ?? {});
   const record = status as Record<string, unknown>;
@@ -77,10 +59,10 @@ export function mergeAgentReport(vm: VirtualMachine, report: VMReport, node: str
   for (const field of AGENT_STATUS_FIELDS) {
     if (field === 'phase') continue;
     if (given[field] === undefined) delete record[field];
-    else record[field] = structuredClone(given[field]);
+    else record[field] = given[field];
   }
   if (agent.phase !== undefined) {
-    if (!AGENT_PHASES.has(agent.phase)) throw errors.badRequest(`statusJson.phase: the agent may not set phase "${agent.phase}"`);
+    if (!AGENT_PHASES.has(agent.phase)) throw errors.badRequest(`status.phase: the agent may not set phase "${agent.phase}"`);
     status.phase = agent.phase;
   }
   const stamp = isoSeconds(now);
@@ -98,7 +80,8 @@ export function mergeAgentReport(vm: VirtualMachine, report: VMReport, node: str
     if (status.phase === 'Lost') status.phase = phaseForPowerState(report.powerState, report.stateReason);
     return touchLastSeen(status, old, now);
   }
-  return sameIgnoringLastSeen(status, old) ? NO_CHANGE : status;
+  // Whether this changes anything is for the writer to tell (statusChanged).
+  return status;
 }
 
 /** A managed VM whose domain is missing from its host → Lost (once; not while it is being deleted). */
@@ -106,7 +89,8 @@ export function lostStatus(vm: VirtualMachine, node: string, now: Date, why?: st
   if (!isManagedVm(vm) || vm.metadata.deletionTimestamp) return NO_CHANGE;
   const s = vm.status;
   if (!s?.domainUUID || s.phase === 'Lost') return NO_CHANGE;
-  const status: VirtualMachineStatus = structuredClone(s);
+  // Only top-level fields change: a shallow copy leaves the (possibly frozen) input alone.
+  const status: VirtualMachineStatus = { ...s };
   status.phase = 'Lost';
   status.lostReason = why ?? `domain ${s.domainUUID}${s.domainName ? ` (${s.domainName})` : ''} is no longer defined on node ${node}: removed outside Quantix`;
   status.lostAt = isoSeconds(now);
@@ -134,7 +118,8 @@ export function discoveredNames(report: VMReport): string[] {
 }
 
 export function discoveredStatus(report: VMReport, node: string, now: Date, old?: VirtualMachineStatus): VirtualMachineStatus {
-  const status: VirtualMachineStatus = structuredClone(old ?? {});
+  // Only top-level fields change: a shallow copy leaves the (possibly frozen) input alone.
+  const status: VirtualMachineStatus = { ...old };
   status.phase = phaseForPowerState(report.powerState, report.stateReason);
   status.powerState = report.powerState as VirtualMachineStatus['powerState'];
   status.origin ??= 'host-discovered';
@@ -180,7 +165,7 @@ export function discoveredVm(report: VMReport, name: string, namespace: string, 
 /** A host-discovered VM whose domain disappeared → Terminated (GC'd after the retention). */
 export function terminatedStatus(vm: VirtualMachine, now: Date): VirtualMachineStatus | typeof NO_CHANGE {
   if (!isHostDiscovered(vm) || vm.status?.phase === 'Terminated') return NO_CHANGE;
-  const status: VirtualMachineStatus = structuredClone(vm.status ?? {});
+  const status: VirtualMachineStatus = { ...vm.status };
   status.phase = 'Terminated';
   status.terminatedAt = isoSeconds(now);
   delete status.powerState;

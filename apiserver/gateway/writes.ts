@@ -2,7 +2,8 @@
  * How the gateway writes objects: through the same write strategy as the REST API
  * (validation of /status, defaults, managedFields under the manager `quantix-gateway`),
  * straight into the apiserver's stores. Every status write is a read-modify-write with
- * retry on conflict that writes nothing when the status would not change.
+ * retry on conflict that writes nothing when the status would not change (statusChanged:
+ * the gateway's one answer to "did the status change?").
  */
 import type { KubeObject } from '../../api-types/meta.js';
 import type { ResourceDefinition } from '../../api-types/schema/types.js';
@@ -18,6 +19,16 @@ export const GATEWAY_FIELD_MANAGER = 'quantix-gateway';
 /** Sentinel a status mutator returns to write nothing. */
 export const NO_CHANGE = Symbol('no-change');
 
+/**
+ * Whether writing `next` would change the stored status. The one place the gateway
+ * decides it: ObjectWriter.updateStatus asks before every status write. Key order
+ * counts, as in the stored bytes (mutators start from the stored status, so unchanged
+ * fields keep their order).
+ */
+export function statusChanged(next: unknown, stored: unknown): boolean {
+  return JSON.stringify(next) !== JSON.stringify(stored);
+}
+
 export class ObjectWriter {
   constructor(private readonly context: Pick<ApiserverContext, 'served'>) {}
 
@@ -28,8 +39,10 @@ export class ObjectWriter {
   }
 
   /**
-   * Replaces the status of an object with `mutate(current)`'s result (the current object
-   * is a private copy). Returns the stored object, or undefined when it does not exist.
+   * Replaces the status of an object with `mutate(current)`'s result. `current` is the
+   * store's own copy (never the watch cache's frozen object), so it is not copied again
+   * here; mutators copy what they change all the same, to stay pure. Returns the stored
+   * object, or undefined when it does not exist.
    * Throws the strategy's ApiError when the new status is invalid.
    */
   async updateStatus<T extends KubeObject>(
@@ -41,11 +54,9 @@ export class ObjectWriter {
     const sr = this.served(def);
     try {
       return (await sr.store.guaranteedUpdate(namespace, name, (current) => {
-        const copy = structuredClone(current) as T;
-        const status = mutate(copy);
-        if (status === NO_CHANGE) return null;
-        if (JSON.stringify(status) === JSON.stringify(current.status)) return null;
-        const next = prepareForUpdate(sr, current, { ...copy, status }, { fieldValidation: 'Ignore', warnings: [], subresource: 'status' });
+        const status = mutate(current as T);
+        if (status === NO_CHANGE || !statusChanged(status, current.status)) return null;
+        const next = prepareForUpdate(sr, current, { ...current, status }, { fieldValidation: 'Ignore', warnings: [], subresource: 'status' });
         return withManagedFields(sr, current, next);
       })) as T;
     } catch (err) {

@@ -1,0 +1,111 @@
+/**
+ * Full sync (SyncFullState): everything the agent observes in one report — every domain on
+ * the host (managed ones with their computed status), the managed VMs whose domain is
+ * missing (double-checked with a fresh read), and every pool. Run after the start-up
+ * jitter, on the gateway's request, after the control plane or libvirtd comes back, and
+ * after a report could not be delivered. Concurrent calls coalesce.
+ */
+import type { VMReport } from '../api-types/proto/types.js';
+import type { Logger } from '../lib/logging/logger.js';
+import type { DesiredState } from './desired-state.js';
+import type { DomainCache } from './domain-cache.js';
+import type { GatewayClient } from './gateway-client.js';
+import { domainReport, vmReport, type Reporter } from './reporter.js';
+import { isUnmanaged } from './vm/decide.js';
+import type { VmSyncer } from './vm/sync.js';
+
+export interface FullSyncDeps {
+  client: GatewayClient;
+  desired: DesiredState;
+  domains: DomainCache;
+  reporter: Reporter;
+  vms: VmSyncer;
+  log: Logger;
+  running: () => boolean;
+}
+
+export class FullSync {
+  #initialDone = false;
+  #initialWaiters: (() => void)[] = [];
+  #inProgress: Promise<void> | undefined;
+  #again = false;
+
+  constructor(private readonly deps: FullSyncDeps) {}
+
+  /** True once the first full sync was accepted. */
+  get initialDone(): boolean {
+    return this.#initialDone;
+  }
+
+  /** Resolves after the first full state sync was accepted. */
+  whenInitialDone(): Promise<void> {
+    if (this.#initialDone) return Promise.resolve();
+    return new Promise((resolve) => this.#initialWaiters.push(resolve));
+  }
+
+  /** Sends everything the agent observes. A call while one runs makes it run once more. */
+  run(): Promise<void> {
+    if (this.#inProgress) {
+      this.#again = true;
+      return this.#inProgress;
+    }
+    this.#inProgress = (async () => {
+      try {
+        do {
+          this.#again = false;
+          await this.#once();
+        } while (this.#again && this.deps.running());
+      } catch (err) {
+        this.deps.log.warn('full sync failed; retrying at the next heartbeat', { error: (err as Error).message });
+        this.deps.reporter.needsFullSync = true;
+      } finally {
+        this.#inProgress = undefined;
+      }
+    })();
+    return this.#inProgress;
+  }
+
+  async #once(): Promise<void> {
+    const { client, desired, domains, reporter, vms, log } = this.deps;
+    if (!this.deps.running() || !desired.synced) return;
+    const observedAtMs = Date.now();
+    await domains.relist();
+    const reports: VMReport[] = [];
+    const reportedUids = new Set<string>();
+    for (const domain of domains.all()) {
+      const ownerUid = domain.owner?.uid;
+      const vm = ownerUid ? desired.vmByUid(ownerUid) : undefined;
+      if (vm && !isUnmanaged(vm)) {
+        const { status } = vms.statusNow(vm);
+        reporter.noteVm(vm.metadata.uid!, status, vm.status?.phase);
+        reports.push(vmReport(vm, domain, status));
+        reportedUids.add(vm.metadata.uid!);
+        continue;
+      }
+      if (!domain.persistent && !domain.owner) continue;
+      reports.push(domainReport(domain));
+      reporter.noteDomainSynced(domain);
+    }
+    for (const vm of [...desired.vms.values()]) {
+      if (isUnmanaged(vm) || reportedUids.has(vm.metadata.uid!) || !vm.status?.domainUUID) continue;
+      // "Missing" makes the VM Lost: make sure with a fresh read (it may have been defined since the list).
+      await domains.refresh(vm.metadata.uid!);
+      const fresh = domains.get(vm.metadata.uid!);
+      const { status } = vms.statusNow(vm);
+      if (fresh) {
+        reports.push(vmReport(vm, fresh, status));
+        continue;
+      }
+      reporter.noteVm(vm.metadata.uid!, status, vm.status?.phase);
+      reports.push(vmReport(vm, undefined, status));
+    }
+    const pools = [...reporter.pools.values()];
+    const res = await client.syncFullState({ vms: reports, pools, stateHash: reporter.hash.digest(), observedAtMs });
+    reporter.needsFullSync = false;
+    log.info('full state sync accepted', { domains: reports.length, pools: pools.length, ...res });
+    if (!this.#initialDone) {
+      this.#initialDone = true;
+      for (const w of this.#initialWaiters.splice(0)) w();
+    }
+  }
+}

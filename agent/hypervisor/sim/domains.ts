@@ -1,0 +1,243 @@
+/**
+ * Domains on the simulated host, with libvirt's observable behaviour: its event orders
+ * and state reasons, idempotent transitions towards their target state, undefining a
+ * running domain makes it transient, a domain cannot start when a disk is not a volume of
+ * a running pool (or a host file). Knobs: crashDomain, guestPowerOff, setAcpiShutdownDelay,
+ * defineForeignDomain.
+ */
+import type { DomainInfo, DomainOwner, DomainSpec } from '../driver.js';
+import { HypervisorError } from '../errors.js';
+import { normalizeUuid, validateDomainSpec } from '../validate.js';
+import type { DomainConfig, SimDomain, SimHost } from './host.js';
+
+export class SimDomains {
+  constructor(private readonly host: SimHost) {}
+
+  /** The guest panics: Crashed(panicked), then Stopped(crashed) (on_crash=destroy). */
+  crashDomain(uuid: string): void {
+    const d = this.mustDomain(normalizeUuid(uuid), 'crashDomain');
+    if (d.state !== 'Running' && d.state !== 'Paused') throw new HypervisorError('InvalidState', 'domain is not running', { target: d.uuid });
+    this.host.events.domainEvent(d, 'Crashed', 'panicked');
+    this.powerOff(d, 'crashed', 'crashed');
+  }
+
+  /** The guest powers itself off (e.g. `poweroff` inside the VM). */
+  guestPowerOff(uuid: string): void {
+    const d = this.mustDomain(normalizeUuid(uuid), 'guestPowerOff');
+    if (d.state !== 'Running') throw new HypervisorError('InvalidState', 'domain is not running', { target: d.uuid });
+    this.host.events.domainEvent(d, 'Shutdown', 'guest');
+    this.powerOff(d, 'shutdown', 'shutdown');
+  }
+
+  /** Sets how guests react to ACPI shutdown (null: ignore it). */
+  setAcpiShutdownDelay(ms: number | null): void {
+    this.host.opts.acpiShutdownDelayMs = ms;
+  }
+
+  /**
+   * A domain defined behind Quantix's back (like `virsh define`): no owner metadata.
+   * Emits Defined(added).
+   */
+  defineForeignDomain(spec: Omit<DomainSpec, 'owner'> & { owner?: DomainOwner | null }): DomainInfo {
+    const uuid = normalizeUuid(spec.uuid);
+    this.assertUnique(uuid, spec.name, 'defineForeignDomain');
+    const d: SimDomain = {
+      uuid,
+      config: { name: spec.name, vcpus: spec.vcpus, memoryBytes: spec.memoryBytes, disks: spec.disks, owner: spec.owner ?? null },
+      live: null,
+      state: 'Shutoff',
+      reason: 'unknown',
+      id: -1,
+      persistent: true,
+      autostart: false,
+      shutdownTimer: null,
+    };
+    this.host.domains.set(uuid, d);
+    this.host.events.domainEvent(d, 'Defined', 'added');
+    return this.info(d);
+  }
+
+  private mustDomain(uuid: string, operation: string): SimDomain {
+    const d = this.host.domains.get(uuid);
+    if (!d) throw new HypervisorError('DomainNotFound', `Domain not found: no domain with matching uuid '${uuid}'`, { operation, target: uuid });
+    return d;
+  }
+
+  private info(d: SimDomain): DomainInfo {
+    const c = d.live ?? d.config;
+    return {
+      uuid: d.uuid,
+      name: d.config.name,
+      id: d.id,
+      state: d.state,
+      reason: d.reason,
+      persistent: d.persistent,
+      vcpus: c.vcpus,
+      memoryBytes: c.memoryBytes,
+      owner: c.owner ? { ...c.owner } : null,
+    };
+  }
+
+  private assertUnique(uuid: string, name: string, operation: string): void {
+    const byUuid = this.host.domains.get(uuid);
+    if (byUuid && byUuid.config.name !== name) {
+      throw new HypervisorError('DomainExists', `operation failed: domain '${byUuid.config.name}' already exists with uuid ${uuid}`, { operation, target: uuid });
+    }
+    for (const d of this.host.domains.values()) {
+      if (d.config.name === name && d.uuid !== uuid) {
+        throw new HypervisorError('DomainExists', `operation failed: domain '${name}' already exists with uuid ${d.uuid}`, { operation, target: uuid });
+      }
+    }
+  }
+
+  async listDomains(): Promise<DomainInfo[]> {
+    await this.host.enter('listDomains');
+    return [...this.host.domains.values()].map((d) => this.info(d));
+  }
+
+  async getDomain(uuid: string): Promise<DomainInfo> {
+    const u = normalizeUuid(uuid);
+    await this.host.enter('getDomain', u);
+    return this.info(this.mustDomain(u, 'getDomain'));
+  }
+
+  async getDomainXml(uuid: string): Promise<string> {
+    const u = normalizeUuid(uuid);
+    await this.host.enter('getDomainXml', u);
+    const d = this.mustDomain(u, 'getDomainXml');
+    return `<domain type="${this.host.opts.domainType}"><name>${d.config.name}</name><uuid>${d.uuid}</uuid><!-- simulated --></domain>\n`;
+  }
+
+  async defineDomain(spec: DomainSpec): Promise<DomainInfo> {
+    validateDomainSpec(spec);
+    const uuid = normalizeUuid(spec.uuid);
+    await this.host.enter('defineDomain', uuid);
+    this.assertUnique(uuid, spec.name, 'defineDomain');
+    const config: DomainConfig = {
+      name: spec.name,
+      vcpus: spec.vcpus,
+      memoryBytes: spec.memoryBytes,
+      disks: spec.disks.map((d) => ({ ...d })),
+      owner: { ...spec.owner },
+    };
+    const existing = this.host.domains.get(uuid);
+    if (existing) {
+      existing.config = config;
+      existing.persistent = true;
+      if (spec.autostart !== undefined) existing.autostart = spec.autostart;
+      this.host.events.domainEvent(existing, 'Defined', 'updated');
+      return this.info(existing);
+    }
+    const d: SimDomain = {
+      uuid,
+      config,
+      live: null,
+      state: 'Shutoff',
+      reason: 'unknown',
+      id: -1,
+      persistent: true,
+      autostart: spec.autostart ?? false,
+      shutdownTimer: null,
+    };
+    this.host.domains.set(uuid, d);
+    this.host.events.domainEvent(d, 'Defined', 'added');
+    return this.info(d);
+  }
+
+  async startDomain(uuid: string): Promise<void> {
+    const u = normalizeUuid(uuid);
+    await this.host.enter('startDomain', u);
+    const d = this.mustDomain(u, 'startDomain');
+    if (d.state !== 'Shutoff') return; // already active: idempotent
+    if (this.host.opts.strictDiskPaths) {
+      for (const disk of d.config.disks) {
+        if (!this.host.diskAvailable(disk.path)) {
+          throw new HypervisorError('OperationFailed', `Cannot access storage file '${disk.path}': No such file or directory`, {
+            operation: 'startDomain',
+            target: u,
+          });
+        }
+      }
+    }
+    d.live = { ...d.config };
+    d.id = this.host.nextId++;
+    d.state = 'Running';
+    d.reason = 'booted';
+    this.host.events.domainEvent(d, 'Resumed', 'unpaused');
+    this.host.events.domainEvent(d, 'Started', 'booted');
+  }
+
+  clearShutdownTimer(d: SimDomain): void {
+    if (d.shutdownTimer) clearTimeout(d.shutdownTimer);
+    d.shutdownTimer = null;
+  }
+
+  /** Running/Paused → Shutoff; a transient domain disappears. */
+  powerOff(d: SimDomain, reason: string, stoppedDetail: string): void {
+    this.clearShutdownTimer(d);
+    d.state = 'Shutoff';
+    d.reason = reason;
+    d.id = -1;
+    d.live = null;
+    this.host.events.domainEvent(d, 'Stopped', stoppedDetail);
+    if (!d.persistent) this.host.domains.delete(d.uuid);
+  }
+
+  async shutdownDomain(uuid: string): Promise<void> {
+    const u = normalizeUuid(uuid);
+    await this.host.enter('shutdownDomain', u);
+    const d = this.mustDomain(u, 'shutdownDomain');
+    if (d.state === 'Shutoff') return;
+    if (d.state !== 'Running') throw new HypervisorError('InvalidState', `Requested operation is not valid: domain is ${d.state.toLowerCase()}`, { operation: 'shutdownDomain', target: u });
+    const delay = this.host.opts.acpiShutdownDelayMs;
+    if (delay === null || d.shutdownTimer) return; // ignored, or already shutting down
+    d.shutdownTimer = setTimeout(() => {
+      d.shutdownTimer = null;
+      if (this.host.domains.get(d.uuid) !== d || d.state !== 'Running') return;
+      this.host.events.domainEvent(d, 'Shutdown', 'guest');
+      this.powerOff(d, 'shutdown', 'shutdown');
+    }, delay);
+    d.shutdownTimer.unref?.();
+  }
+
+  async destroyDomain(uuid: string): Promise<void> {
+    const u = normalizeUuid(uuid);
+    await this.host.enter('destroyDomain', u);
+    const d = this.mustDomain(u, 'destroyDomain');
+    if (d.state === 'Shutoff') return;
+    this.host.events.domainEvent(d, 'Shutdown', 'host');
+    this.powerOff(d, 'destroyed', 'destroyed');
+  }
+
+  async suspendDomain(uuid: string): Promise<void> {
+    const u = normalizeUuid(uuid);
+    await this.host.enter('suspendDomain', u);
+    const d = this.mustDomain(u, 'suspendDomain');
+    if (d.state === 'Paused') return;
+    if (d.state !== 'Running') throw new HypervisorError('InvalidState', 'Requested operation is not valid: domain is not running', { operation: 'suspendDomain', target: u });
+    d.state = 'Paused';
+    d.reason = 'user';
+    this.host.events.domainEvent(d, 'Suspended', 'paused');
+  }
+
+  async resumeDomain(uuid: string): Promise<void> {
+    const u = normalizeUuid(uuid);
+    await this.host.enter('resumeDomain', u);
+    const d = this.mustDomain(u, 'resumeDomain');
+    if (d.state === 'Running') return;
+    if (d.state !== 'Paused') throw new HypervisorError('InvalidState', 'Requested operation is not valid: domain is not running', { operation: 'resumeDomain', target: u });
+    d.state = 'Running';
+    d.reason = 'unpaused';
+    this.host.events.domainEvent(d, 'Resumed', 'unpaused');
+  }
+
+  async undefineDomain(uuid: string): Promise<void> {
+    const u = normalizeUuid(uuid);
+    await this.host.enter('undefineDomain', u);
+    const d = this.mustDomain(u, 'undefineDomain');
+    if (!d.persistent) throw new HypervisorError('InvalidState', 'Requested operation is not valid: cannot undefine transient domain', { operation: 'undefineDomain', target: u });
+    this.host.events.domainEvent(d, 'Undefined', 'removed');
+    if (d.state === 'Shutoff') this.host.domains.delete(u);
+    else d.persistent = false;
+  }
+}

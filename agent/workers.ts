@@ -1,0 +1,174 @@
+/**
+ * The agent's one work queue and its workers. Three kinds of keys — `vm:<ns>/<name>`,
+ * `dom:<uuid>` (domains no managed VM owns) and `pool:<name>` — fed by the desired state
+ * stream, libvirt events and periodic resyncs (the `on*` and `enqueue*` methods turn those
+ * into keys). A key is processed by one worker at a time, re-reads what it needs, and is
+ * retried with backoff on failure.
+ */
+import { newCorrelationId, withCorrelation, type Logger } from '../lib/logging/logger.js';
+import { ItemExponentialFailureRateLimiter } from '../lib/workqueue/ratelimiter.js';
+import { WorkQueue } from '../lib/workqueue/workqueue.js';
+import type { DesiredChange, DesiredState } from './desired-state.js';
+import { isTrackedUuid, type DomainCache, type DomainChange } from './domain-cache.js';
+import type { PoolSyncer } from './pools/sync.js';
+import type { Reporter } from './reporter.js';
+import { isUnmanaged } from './vm/decide.js';
+import type { VmSyncer } from './vm/sync.js';
+
+export interface KeyWorkersDeps {
+  desired: DesiredState;
+  domains: DomainCache;
+  reporter: Reporter;
+  vms: VmSyncer;
+  pools: PoolSyncer;
+  log: Logger;
+  /** False once the agent stops: failed keys are not retried any more. */
+  running: () => boolean;
+}
+
+export class KeyWorkers {
+  readonly queue = new WorkQueue<string>({ rateLimiter: new ItemExponentialFailureRateLimiter<string>(500, 60_000) });
+  /** Receive time of the libvirt event behind a domain's pending key (reported with it). */
+  readonly #eventTimes = new Map<string, number>();
+  /** VM key → uid, to clean up after a VM deleted or moved off this node. */
+  readonly #uidOfKey = new Map<string, string>();
+  #workers: Promise<void>[] = [];
+
+  constructor(private readonly deps: KeyWorkersDeps) {}
+
+  start(count: number): void {
+    for (let i = 0; i < count; i++) this.#workers.push(this.#worker());
+  }
+
+  /** Shuts the queue down and waits for the keys being processed. */
+  async stop(): Promise<void> {
+    this.queue.shutDown();
+    await Promise.all(this.#workers);
+    this.#workers = [];
+  }
+
+  // ------------------------------------------------------------------ events → keys
+
+  onDesiredChange(change: DesiredChange): void {
+    if (change.kind === 'pool') {
+      this.queue.add(`pool:${change.name}`);
+      return;
+    }
+    if (change.uid) this.#uidOfKey.set(change.key, change.uid);
+    this.queue.add(`vm:${change.key}`);
+  }
+
+  onDomainChange(change: DomainChange): void {
+    const domain = change.current ?? change.previous;
+    if (change.eventTime) this.#eventTimes.set(change.uuid, change.eventTime);
+    const ownerUid = domain?.owner?.uid;
+    const key = ownerUid ? this.deps.desired.keyForUid(ownerUid) : undefined;
+    if (key) this.queue.add(`vm:${key}`);
+    else this.queue.add(`dom:${change.uuid}`);
+  }
+
+  enqueuePool(name: string): void {
+    this.queue.add(`pool:${name}`);
+  }
+
+  /** Every key the agent knows of (after reconnects, and as the level-triggered safety net). */
+  enqueueAll(): void {
+    const { desired, pools, domains } = this.deps;
+    for (const key of desired.vms.keys()) this.queue.add(`vm:${key}`);
+    for (const name of desired.pools.keys()) this.queue.add(`pool:${name}`);
+    for (const name of pools.managedPools()) this.queue.add(`pool:${name}`);
+    for (const d of domains.all()) if (!d.owner?.uid || !desired.keyForUid(d.owner.uid)) this.queue.add(`dom:${d.uuid}`);
+  }
+
+  enqueueVmsUsingPool(pool: string): void {
+    for (const [key, vm] of this.deps.desired.vms) if ((vm.spec.disks ?? []).some((d) => d.storagePool === pool)) this.queue.add(`vm:${key}`);
+  }
+
+  // ------------------------------------------------------------------ workers
+
+  async #worker(): Promise<void> {
+    for (;;) {
+      const item = await this.queue.get();
+      if (item.shutdown) return;
+      const key = item.key;
+      try {
+        const requeue = await withCorrelation(newCorrelationId(), () => this.#process(key), { key });
+        this.queue.forget(key);
+        if (requeue !== undefined) this.queue.addAfter(key, requeue);
+      } catch (err) {
+        this.deps.log.debug('sync failed; retrying with backoff', { key, error: (err as Error).message });
+        if (this.deps.running()) this.queue.addRateLimited(key);
+      } finally {
+        this.queue.done(key);
+      }
+    }
+  }
+
+  /** Processes one key; returns a delay to look again, or throws to retry with backoff. */
+  async #process(key: string): Promise<number | undefined> {
+    const colon = key.indexOf(':');
+    const kind = key.slice(0, colon);
+    const id = key.slice(colon + 1);
+    const { domains } = this.deps;
+    // Until libvirt has been listed once, a missing domain proves nothing.
+    if (!domains.listed) return domains.hypervisorUp ? 200 : 1_000;
+    switch (kind) {
+      case 'vm':
+        return this.#processVm(id);
+      case 'dom':
+        return this.#processDomain(id);
+      case 'pool':
+        return this.#processPool(id);
+      default:
+        return undefined;
+    }
+  }
+
+  async #processVm(key: string): Promise<number | undefined> {
+    const { desired, domains, vms } = this.deps;
+    const vm = desired.vms.get(key);
+    if (!vm) {
+      // Deleted or moved off this node: its domain, if any, is reported as not owned by a VM.
+      const uid = this.#uidOfKey.get(key);
+      this.#uidOfKey.delete(key);
+      if (uid) {
+        vms.forget(uid);
+        if (domains.get(uid)) this.queue.add(`dom:${uid}`);
+      }
+      return undefined;
+    }
+    if (isUnmanaged(vm)) return undefined;
+    const uid = vm.metadata.uid!;
+    const eventTime = this.#eventTimes.get(uid);
+    this.#eventTimes.delete(uid);
+    const result = await vms.sync(vm, eventTime);
+    if (result.error) throw result.error;
+    return result.requeueAfterMs;
+  }
+
+  async #processDomain(uuid: string): Promise<number | undefined> {
+    const { desired, domains, reporter } = this.deps;
+    const domain = domains.get(uuid);
+    const ownerUid = domain?.owner?.uid;
+    const ownerKey = ownerUid ? desired.keyForUid(ownerUid) : undefined;
+    if (ownerKey && !isUnmanaged(desired.vms.get(ownerKey)!)) {
+      this.queue.add(`vm:${ownerKey}`);
+      return undefined;
+    }
+    // Orphans can only be told from VMs not listed yet once the desired state is complete.
+    if (!desired.synced) return 500;
+    if (domain && !domain.persistent && !domain.owner) return undefined; // transient host domains are not recorded
+    if (!isTrackedUuid(uuid)) return undefined;
+    const eventTime = this.#eventTimes.get(uuid);
+    this.#eventTimes.delete(uuid);
+    await reporter.reportDomain(uuid, domain, eventTime);
+    return undefined;
+  }
+
+  async #processPool(name: string): Promise<number | undefined> {
+    const { desired, domains, pools } = this.deps;
+    if (!domains.hypervisorUp) return 1_000;
+    const res = await pools.sync(name, desired.pools.get(name));
+    return res.requeueAfterMs;
+  }
+}
