@@ -3,7 +3,7 @@
  * each kind's schema inlined, with `x-kubernetes-group-version-kind`, and `metadata`
  * referencing the shared ObjectMeta schema as the Kubernetes apiserver does.
  */
-import { apiVersionOf } from '../lib/apimachinery/group-version.js';
+import { apiVersionOf } from './group-version.js';
 import { RESOURCES } from './registry.js';
 import { LIST_META_SCHEMA, MANAGED_FIELDS_ENTRY_SCHEMA, OBJECT_META_SCHEMA, OWNER_REFERENCE_SCHEMA } from './schema/objectmeta.js';
 import type { JSONSchema, ResourceDefinition } from './schema/types.js';

@@ -1,6 +1,6 @@
 import type { Event, Node, StoragePool, VirtualMachine } from './generated/types.js';
 import type { KubeObject } from './meta.js';
-import { apiVersionOf } from '../lib/apimachinery/group-version.js';
+import { apiVersionOf } from './group-version.js';
 import {
   fieldGetters, findResource, groupVersions, nodeDefinition, RESOURCES, resourceFor, resourceForGVK,
   resourceForKind, resourceForShortName, storagePoolDefinition, virtualMachineDefinition, eventDefinition,

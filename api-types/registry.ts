@@ -3,7 +3,7 @@
  * `schema/`. The apiserver (routes, discovery, tables, field selectors), the storage
  * layer and the codegen all start here.
  */
-import { apiVersionOf } from '../lib/apimachinery/group-version.js';
+import { apiVersionOf } from './group-version.js';
 import type { KubeObject } from './meta.js';
 import { eventDefinition } from './schema/event.js';
 import { leaseDefinition } from './schema/lease.js';

@@ -8,7 +8,7 @@ import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { child, fieldError, index, validateAnnotations, validateLabels, type FieldError } from './field-errors.js';
 import type { KubeObject } from './meta.js';
 import { isDNS1123Label, isDNS1123Subdomain } from './names.js';
-import { apiVersionOf } from '../lib/apimachinery/group-version.js';
+import { apiVersionOf } from './group-version.js';
 import { resourceForKind } from './registry.js';
 import { PATTERN_MESSAGES } from './schema/common.js';
 import { childSchema, fullSchema } from './schema/resolve.js';

@@ -23,7 +23,7 @@ import { ApiError, errors } from '../lib/apimachinery/status-error.js';
 import { buildStores, type StoreSet } from './registry/stores.js';
 import { ETCD_GRPC_OPTIONS } from './storage/etcd-store.js';
 import type { ServedResource } from './registry/served-resource.js';
-import { apiVersionOf } from '../lib/apimachinery/group-version.js';
+import { apiVersionOf } from '../api-types/group-version.js';
 
 export const MAX_BODY_BYTES = 3 * 1024 * 1024;
 export const SERVER_VERSION = {

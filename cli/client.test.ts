@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { renderKubeconfig } from '../apiserver/pki/kubeconfig.js';
 import { storagePoolDefinition, virtualMachineDefinition, eventDefinition } from '../api-types/registry.js';
 import { Client, defaultKubeconfigPath, loadKubeconfigList } from './client.js';
-import { resourcePath } from '../lib/apimachinery/group-version.js';
+import { resourcePath } from '../api-types/group-version.js';
 import { CliError } from './errors.js';
 import { dryRunOutcome } from './commands/apply.js';
 

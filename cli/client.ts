@@ -13,7 +13,7 @@
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { KubeObject, WatchEvent } from '../api-types/meta.js';
 import type { ResourceDefinition } from '../api-types/schema/types.js';
-import { resourcePath } from '../lib/apimachinery/group-version.js';
+import { resourcePath } from '../api-types/group-version.js';
 import { isNotFound } from '../lib/apimachinery/status-error.js';
 import { buildRequest, PATCH_CONTENT_TYPES, type Query } from '../lib/apiclient/request.js';
 import { watchEvents } from '../lib/apiclient/watch-events.js';

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import type { KubeObject } from '../api-types/meta.js';
 import { resourceForGVK, resourceForKind } from '../api-types/registry.js';
-import { apiVersionOf } from '../lib/apimachinery/group-version.js';
+import { apiVersionOf } from '../api-types/group-version.js';
 import type { ResourceDefinition } from '../api-types/schema/types.js';
 import { CliError, ExitCode } from './errors.js';
 

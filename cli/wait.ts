@@ -13,7 +13,7 @@ import type { ResourceDefinition } from '../api-types/schema/types.js';
 import { humanDuration } from '../api-types/schema/printing.js';
 import { formatDuration } from './args.js';
 import type { Client } from './client.js';
-import { resourcePath } from '../lib/apimachinery/group-version.js';
+import { resourcePath } from '../api-types/group-version.js';
 import type { Io } from './command.js';
 import type { Convergence } from './converge.js';
 import { CliError, ExitCode, TimeoutError } from './errors.js';

@@ -4,7 +4,7 @@
  * older APIVersions / APIGroupList / APIResourceList documents.
  */
 import type { ResourceDefinition } from '../../api-types/schema/types.js';
-import { apiVersionOf } from '../../lib/apimachinery/group-version.js';
+import { apiVersionOf } from '../../api-types/group-version.js';
 
 export const AGGREGATED_DISCOVERY_CONTENT_TYPE = 'application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList';
 

@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import { openAPIDocument, openAPIName } from '../../api-types/openapi.js';
 import type { ResourceDefinition } from '../../api-types/schema/types.js';
-import { groupVersionPath } from '../../lib/apimachinery/group-version.js';
+import { groupVersionPath } from '../../api-types/group-version.js';
 
 type Json = Record<string, unknown>;
 

@@ -5,7 +5,7 @@
  */
 import type { Etcd3 } from 'etcd3';
 import type { ResourceDefinition } from '../../api-types/schema/types.js';
-import { apiVersionOf } from '../../lib/apimachinery/group-version.js';
+import { apiVersionOf } from '../../api-types/group-version.js';
 import type { ApiserverMetrics } from '../http/metrics.js';
 import { createKvClient, etcd3Kv } from '../storage/etcd-kv.js';
 import { EtcdStore } from '../storage/etcd-store.js';

@@ -6,7 +6,7 @@
 import { stringify } from 'yaml';
 import type { KubeObject } from '../../api-types/meta.js';
 import { FIELD_MANAGER, qualifiedKind, type Client } from '../client.js';
-import { resourcePath } from '../../lib/apimachinery/group-version.js';
+import { resourcePath } from '../../api-types/group-version.js';
 import { flagBool, flagNumber, flagString, flagStrings, OUTPUT_FLAG, TIMEOUT_FLAG, type Command, type Ctx } from '../command.js';
 import { convergenceFor } from '../converge.js';
 import { CliError, ExitCode, exitCodeOf, formatError, MultiError } from '../errors.js';

@@ -7,7 +7,7 @@
 import { RESOURCES } from '../../api-types/registry.js';
 import { splitCommand, type FlagSpec } from '../args.js';
 import type { Client } from '../client.js';
-import { resourcePath } from '../../lib/apimachinery/group-version.js';
+import { resourcePath } from '../../api-types/group-version.js';
 import { GLOBAL_FLAGS, type Command } from '../command.js';
 import { UsageError } from '../errors.js';
 import { resolveType } from '../resources.js';

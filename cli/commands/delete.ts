@@ -2,7 +2,7 @@
 import type { KubeObject } from '../../api-types/meta.js';
 import type { ResourceDefinition } from '../../api-types/schema/types.js';
 import { qualifiedKind, type Client } from '../client.js';
-import { resourcePath } from '../../lib/apimachinery/group-version.js';
+import { resourcePath } from '../../api-types/group-version.js';
 import { flagBool, flagNumber, flagString, flagStrings, TIMEOUT_FLAG, type Command, type Ctx } from '../command.js';
 import { goneConvergence } from '../converge.js';
 import { MultiError, UsageError } from '../errors.js';

@@ -4,7 +4,7 @@ import type { KubeObject } from '../../api-types/meta.js';
 import { eventDefinition, virtualMachineDefinition } from '../../api-types/registry.js';
 import type { ResourceDefinition } from '../../api-types/schema/types.js';
 import type { Client } from '../client.js';
-import { resourcePath } from '../../lib/apimachinery/group-version.js';
+import { resourcePath } from '../../api-types/group-version.js';
 import { flagBool, flagString, type Command, type Ctx } from '../command.js';
 import { describeGeneric, describeNode, describePool, describeVm } from '../describe.js';
 import { MultiError } from '../errors.js';

@@ -2,7 +2,7 @@
 import type { KubeObject } from '../../api-types/meta.js';
 import type { ResourceDefinition } from '../../api-types/schema/types.js';
 import { qualifiedKind, TABLE_ACCEPT, type Client } from '../client.js';
-import { apiVersionOf, resourcePath } from '../../lib/apimachinery/group-version.js';
+import { apiVersionOf, resourcePath } from '../../api-types/group-version.js';
 import type { Query } from '../../lib/apiclient/request.js';
 import { flagBool, flagString, OUTPUT_FLAG, type Command, type Ctx } from '../command.js';
 import { MultiError, UsageError } from '../errors.js';

@@ -3,7 +3,7 @@ import type { Node } from '../../api-types/generated/types.js';
 import { nodeDefinition } from '../../api-types/registry.js';
 import type { ResourceDefinition } from '../../api-types/schema/types.js';
 import { qualifiedKind } from '../client.js';
-import { resourcePath } from '../../lib/apimachinery/group-version.js';
+import { resourcePath } from '../../api-types/group-version.js';
 import type { Command } from '../command.js';
 import { MultiError } from '../errors.js';
 

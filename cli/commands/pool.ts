@@ -5,7 +5,7 @@ import { storagePoolDefinition } from '../../api-types/registry.js';
 import { humanDuration } from '../../api-types/schema/printing.js';
 import type { ResourceDefinition } from '../../api-types/schema/types.js';
 import { qualifiedKind, type Client } from '../client.js';
-import { resourcePath } from '../../lib/apimachinery/group-version.js';
+import { resourcePath } from '../../api-types/group-version.js';
 import { flagBool, flagNumber, flagString, OUTPUT_FLAG, TIMEOUT_FLAG, type Command, type Ctx } from '../command.js';
 import { poolConvergence } from '../converge.js';
 import { UsageError } from '../errors.js';

@@ -13,7 +13,7 @@ import type { KubeObject } from '../../api-types/meta.js';
 import { virtualMachineDefinition } from '../../api-types/registry.js';
 import type { ResourceDefinition } from '../../api-types/schema/types.js';
 import { qualifiedKind, type Client } from '../client.js';
-import { resourcePath } from '../../lib/apimachinery/group-version.js';
+import { resourcePath } from '../../api-types/group-version.js';
 import { flagBool, flagNumber, TIMEOUT_FLAG, type Command, type Ctx } from '../command.js';
 import { vmConvergence, vmState, type Convergence } from '../converge.js';
 import { MultiError } from '../errors.js';

@@ -18,7 +18,7 @@ import https from 'node:https';
 import http from 'node:http';
 import { KubeConfig, Watch } from '@kubernetes/client-node';
 import type { KubeObject, WatchEvent } from '../../api-types/meta.js';
-import { apiVersionOf, resourcePath } from '../../lib/apimachinery/group-version.js';
+import { apiVersionOf, resourcePath } from '../../api-types/group-version.js';
 import { errorFromResponse } from '../../lib/apimachinery/status-error.js';
 import {
   buildRequest, listQuery, listResultOf, PATCH_CONTENT_TYPES, watchQuery, type ListOptions, type ListResult, type PatchType, type WatchOptions,

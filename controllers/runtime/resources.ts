@@ -2,7 +2,7 @@
 import {
   eventDefinition, leaseDefinition, nodeDefinition, storagePoolDefinition, virtualMachineDefinition,
 } from '../../api-types/registry.js';
-import type { RestResource } from '../../lib/apimachinery/group-version.js';
+import type { RestResource } from '../../api-types/group-version.js';
 
 /** A resource's REST coordinates and its kind (written into the objects the controllers send). */
 export interface ResourceRef extends RestResource {

@@ -3,7 +3,7 @@
  * (see `named()` in api-types/schema/types.ts) become exported interfaces / string-union
  * types; the rest is inlined. Descriptions become doc comments, `default` an @default tag.
  */
-import { apiVersionOf } from '../../lib/apimachinery/group-version.js';
+import { apiVersionOf } from '../../api-types/group-version.js';
 import { typeInfoOf, type JSONSchema, type ResourceDefinition } from '../../api-types/schema/types.js';
 
 const IDENT = /^[A-Za-z_$][A-Za-z0-9_$]*$/;

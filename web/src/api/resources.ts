@@ -5,7 +5,7 @@
  */
 import type { Event, Node, StoragePool, VirtualMachine } from '../../../api-types/generated/types.js';
 import type { KubeObject } from '../../../api-types/meta.js';
-import { resourcePath, type RestResource } from '../../../lib/apimachinery/group-version.js';
+import { resourcePath, type RestResource } from '../../../api-types/group-version.js';
 
 export interface ResourceRef<T extends KubeObject = KubeObject> extends RestResource {
   /** Key of the shared watch for this resource (one stream per key). */

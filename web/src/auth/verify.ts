@@ -6,7 +6,7 @@
  */
 import type { ApiClient } from '../api/client.js';
 import { Nodes, VirtualMachines } from '../api/resources.js';
-import { resourcePath } from '../../../lib/apimachinery/group-version.js';
+import { resourcePath } from '../../../api-types/group-version.js';
 import { ApiError } from '../../../lib/apimachinery/status-error.js';
 
 export interface Access {

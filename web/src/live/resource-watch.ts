@@ -10,7 +10,7 @@
 import type { KubeList, KubeObject } from '../../../api-types/meta.js';
 import type { ApiClient } from '../api/client.js';
 import type { ResourceRef } from '../api/resources.js';
-import { resourcePath } from '../../../lib/apimachinery/group-version.js';
+import { resourcePath } from '../../../api-types/group-version.js';
 import { ApiError, asApiError } from '../../../lib/apimachinery/status-error.js';
 import { applyUpdate, isNewerVersion, replaceList } from './apply-update.js';
 import { backoffDelay, DEFAULT_BACKOFF, type BackoffOptions } from './backoff.js';

@@ -2,7 +2,7 @@ import { useMemo, useState, type FormEvent, type ReactNode } from 'react';
 import { Link, useNavigate } from 'react-router';
 import { formatBytesHuman } from '../../../api-types/quantity.js';
 import { Nodes, StoragePools, VirtualMachines } from '../api/resources.js';
-import { resourcePath } from '../../../lib/apimachinery/group-version.js';
+import { resourcePath } from '../../../api-types/group-version.js';
 import { asApiError } from '../../../lib/apimachinery/status-error.js';
 import { useSession } from '../auth/session.js';
 import { useLiveList } from '../live/use-live-list.js';
