@@ -95,8 +95,15 @@ if (!results) {
   if (notRun) problems.push(`${notRun} test(s) skipped or todo: not run, not counted as passed`);
   if (passed + failed === 0) problems.push('no test ran');
 }
-if (hungAfterResults) problems.push(`jest did not exit ${EXIT_GRACE_MS / 1000} s after the run: a test left a handle open (find it with --detectOpenHandles); killed`);
-if (workerLeaked) problems.push('a jest worker did not exit by itself: a test left a handle open (find it with --detectOpenHandles)');
+// A leak cannot be pinned on one test; it counts as one failure so the counts agree with the exit code.
+if (hungAfterResults) {
+  failed += 1;
+  problems.push(`jest did not exit ${EXIT_GRACE_MS / 1000} s after the run: a test left a handle open (find it with --detectOpenHandles); killed, counted as one failure`);
+}
+if (workerLeaked) {
+  failed += 1;
+  problems.push('a jest worker did not exit by itself: a test left a handle open (find it with --detectOpenHandles); counted as one failure');
+}
 
 const ok = jestExit === 0 && failed === 0 && passed > 0 && !hungAfterResults && !workerLeaked && results !== undefined;
 if (!ok && !problems.length && jestExit !== 0) problems.push(`jest exited with code ${jestExit}`);
