@@ -28,12 +28,13 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-# npm packages: reinstall only when package-lock.json changed since the last install.
+# npm packages: exactly what package-lock.json pins (`npm ci` never rewrites the lock, so
+# set-up leaves the tree clean), reinstalled only when the lock changed since the last install.
+# The lock lists every platform's optional binaries (@swc/core-*, …); `npm ci` refuses a lock
+# written without them, so keep them when updating it.
 if [[ ! -f node_modules/.package-lock.json || package-lock.json -nt node_modules/.package-lock.json ]]; then
-  echo "install-deps: installing npm packages"
-  # `npm install` from the lock file rather than `npm ci`: npm 11 here writes lock files
-  # without other platforms' optional binaries (@swc/core-*, …) and `npm ci` then refuses them.
-  npm install --no-audit --no-fund --loglevel=error >/dev/null
+  echo "install-deps: installing npm packages (npm ci)"
+  npm ci --no-audit --no-fund --loglevel=error >/dev/null
   touch node_modules/.package-lock.json
 fi
 

@@ -1,0 +1,114 @@
+// Runs jest (arguments passed through) and ends the output with the counts CI reads:
+//   Tests: 1595 passed, 0 failed
+//   1595 passed, 0 failed
+// Exits non-zero when a test failed, a suite failed outside its tests (import error, a
+// throwing afterAll), no test ran, or jest left something running: a leaked handle is a
+// failure here, not a hang (in band) and not a silently killed worker.
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+
+/** The parts of jest's --json result this script reads. */
+interface JestJson {
+  numPassedTests: number;
+  numFailedTests: number;
+  numPendingTests: number;
+  numTodoTests: number;
+  testResults: { name: string; status: string; assertionResults: { status: string }[] }[];
+}
+
+// How long jest may take to exit once it has written its results (coverage of nothing,
+// reporters flushing). Past it, something a test opened is keeping the process alive.
+const EXIT_GRACE_MS = 30_000;
+// Printed by jest when it had to kill a worker that did not exit by itself (exit code 0).
+const WORKER_LEAK = 'A worker process has failed to exit gracefully';
+
+const tmp = mkdtempSync(path.join(tmpdir(), 'quantix-jest-'));
+const resultsFile = path.join(tmp, 'results.json');
+
+const jest = spawn(
+  process.execPath,
+  ['--experimental-vm-modules', 'node_modules/jest/bin/jest.js', ...process.argv.slice(2), '--json', `--outputFile=${resultsFile}`],
+  {
+    stdio: ['inherit', 'inherit', 'pipe'],
+    // stderr goes through this process; keep jest's colours when a person is watching.
+    env: process.stderr.isTTY && !process.env.NO_COLOR ? { ...process.env, FORCE_COLOR: '1' } : process.env,
+  },
+);
+
+let workerLeaked = false;
+let stderrTail = '';
+jest.stderr!.on('data', (chunk: Buffer) => {
+  process.stderr.write(chunk);
+  // Keep a tail so a phrase split across two chunks is still found.
+  stderrTail = (stderrTail + chunk.toString()).slice(-4096);
+  if (stderrTail.includes(WORKER_LEAK)) workerLeaked = true;
+});
+
+let hungAfterResults = false;
+let killTimer: NodeJS.Timeout | undefined;
+const resultsPoll = setInterval(() => {
+  if (!existsSync(resultsFile) || killTimer) return;
+  clearInterval(resultsPoll);
+  killTimer = setTimeout(() => {
+    hungAfterResults = true;
+    jest.kill('SIGKILL');
+  }, EXIT_GRACE_MS);
+}, 500);
+
+const jestExit: number = await new Promise((resolve) => {
+  jest.on('exit', (code, signal) => resolve(code ?? (signal ? 1 : 0)));
+});
+clearInterval(resultsPoll);
+clearTimeout(killTimer);
+
+let results: JestJson | undefined;
+try {
+  results = JSON.parse(readFileSync(resultsFile, 'utf8')) as JestJson;
+} catch {
+  results = undefined;
+}
+rmSync(tmp, { recursive: true, force: true });
+
+const problems: string[] = [];
+let passed = 0;
+let failed = 0;
+if (!results) {
+  problems.push(`jest wrote no results (exit code ${jestExit})`);
+} else {
+  passed = results.numPassedTests;
+  failed = results.numFailedTests;
+  // A suite that failed while none of its tests did (it did not load, or a hook threw):
+  // its tests are not counted, so the suite counts as one failure.
+  const brokenSuites = results.testResults.filter(
+    (s) => s.status === 'failed' && !s.assertionResults.some((a) => a.status === 'failed'),
+  );
+  if (brokenSuites.length) {
+    failed += brokenSuites.length;
+    problems.push(
+      `${brokenSuites.length} suite(s) failed outside their tests, each counted as one failure:\n` +
+        brokenSuites.map((s) => `  ${path.relative(process.cwd(), s.name)}`).join('\n'),
+    );
+  }
+  const notRun = results.numPendingTests + results.numTodoTests;
+  if (notRun) problems.push(`${notRun} test(s) skipped or todo: not run, not counted as passed`);
+  if (passed + failed === 0) problems.push('no test ran');
+}
+// A leak cannot be pinned on one test; it counts as one failure so the counts agree with the exit code.
+if (hungAfterResults) {
+  failed += 1;
+  problems.push(`jest did not exit ${EXIT_GRACE_MS / 1000} s after the run: a test left a handle open (find it with --detectOpenHandles); killed, counted as one failure`);
+}
+if (workerLeaked) {
+  failed += 1;
+  problems.push('a jest worker did not exit by itself: a test left a handle open (find it with --detectOpenHandles); counted as one failure');
+}
+
+const ok = jestExit === 0 && failed === 0 && passed > 0 && !hungAfterResults && !workerLeaked && results !== undefined;
+if (!ok && !problems.length && jestExit !== 0) problems.push(`jest exited with code ${jestExit}`);
+console.log('');
+for (const p of problems) console.log(`test-summary: ${p}`);
+console.log(`Tests: ${passed} passed, ${failed} failed`);
+console.log(`${passed} passed, ${failed} failed`);
+process.exit(ok ? 0 : 1);
