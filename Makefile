@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 TSX := node_modules/.bin/tsx
 
-.PHONY: deps up down test test-unit test-integration test-e2e typecheck typecheck-web web codegen verify-codegen bench
+.PHONY: deps up down test test-unit test-integration test-e2e typecheck typecheck-web lint lint-biome lint-promises format format-check boundaries web codegen verify-codegen bench
 
 deps:
 	@bash hack/install-deps.sh
@@ -26,8 +26,33 @@ $(WEB_TYPECHECK_STAMP): $(WEB_TYPECHECK_INPUTS)
 	@started=$$(date +%s.%N) && node_modules/.bin/tsc -p web/tsconfig.json && node_modules/.bin/tsc -p web/tsconfig.e2e.json && \
 	  mkdir -p $(@D) && touch -d @$$started $@  # stamped with the start time: an edit made during the check reruns it
 
+# Lint: Biome (biome.jsonc) over the whole tree, then a type-aware ESLint pass (eslint.config.js)
+# for dropped and misused promises only. The ESLint pass builds the TypeScript programs (tens of
+# seconds), so like typecheck-web it reruns only when a TypeScript file or its config changed.
+BIOME := node_modules/.bin/biome
+LINT_PROMISES_STAMP := node_modules/.cache/quantix-lint/promises.stamp
+LINT_PROMISES_INPUTS := $(shell find api-types lib apiserver controllers agent cli web/src web/e2e hack -name '*.ts' -o -name '*.tsx' 2>/dev/null) $(wildcard web/*.ts) tsconfig.json web/tsconfig.json web/tsconfig.e2e.json eslint.config.js package-lock.json
+lint: lint-biome lint-promises
+lint-biome:
+	@$(BIOME) lint --error-on-warnings --max-diagnostics=50 .
+lint-promises: $(LINT_PROMISES_STAMP)
+$(LINT_PROMISES_STAMP): $(LINT_PROMISES_INPUTS)
+	@started=$$(date +%s.%N) && node_modules/.bin/eslint --max-warnings=0 . && \
+	  mkdir -p $(@D) && touch -d @$$started $@
+
+# The formatter (biome.jsonc): `make format` rewrites files, `make format-check` only reports.
+format:
+	@$(BIOME) format --write .
+format-check:
+	@$(BIOME) format --max-diagnostics=20 .
+
+# Component boundaries and import cycles (.dependency-cruiser.cjs), type-only imports included.
+boundaries:
+	@node_modules/.bin/depcruise --config .dependency-cruiser.cjs --cache node_modules/.cache/dependency-cruiser --progress none \
+	  api-types lib apiserver controllers agent cli web hack
+
 # web/dist (served by the apiserver at /ui/) is rebuilt only when a source it bundles changed.
-WEB_SOURCES := $(shell find web/src api-types controllers -name '*.ts*' -not -name '*.test.ts' -not -name '*.test.tsx' 2>/dev/null) web/index.html web/vite.config.ts package-lock.json
+WEB_SOURCES := $(shell find web/src api-types lib -name '*.ts*' -not -name '*.test.ts' -not -name '*.test.tsx' 2>/dev/null) web/index.html web/vite.config.ts package-lock.json
 web: web/dist/index.html
 web/dist/index.html: $(WEB_SOURCES)
 	@node_modules/.bin/vite build --config web/vite.config.ts
@@ -45,7 +70,7 @@ verify-codegen:
 TEST_SUMMARY := $(TSX) hack/test-summary.ts
 test:
 	@before=$$(mktemp) && trap 'rm -f "$$before"' EXIT && bash hack/tree-state.sh > "$$before" && \
-	  $(MAKE) --no-print-directory deps typecheck typecheck-web verify-codegen web && \
+	  $(MAKE) --no-print-directory deps typecheck typecheck-web verify-codegen lint format-check boundaries web && \
 	  bash hack/tree-state.sh --unchanged "$$before" && \
 	  $(TEST_SUMMARY) --ci
 

@@ -275,8 +275,8 @@ spec:
     expect(listing.items).toEqual(expect.arrayContaining([expect.objectContaining({ name: 'iso', type: 'dir' }), expect.objectContaining({ type: 'file', name: expect.stringMatching(/^web_root_/) })]));
     const iso = JSON.parse((await kubectl(cp.env.kubeconfig, ['get', '--raw', `${base}&path=iso`])).stdout) as { items: unknown[] };
     expect(iso.items).toEqual([expect.objectContaining({ name: 'tiny.iso', type: 'file', sizeBytes: 2048 })]);
-    const escape = await kubectl(cp.env.kubeconfig, ['get', '--raw', `${base}&path=../../etc`]);
-    expect(escape.code).not.toBe(0);
+    const escaped = await kubectl(cp.env.kubeconfig, ['get', '--raw', `${base}&path=../../etc`]);
+    expect(escaped.code).not.toBe(0);
   });
 
   it('delete: domain undefined and volumes removed, then the VM object is gone', async () => {

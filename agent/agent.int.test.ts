@@ -281,9 +281,9 @@ describe('storage pools on sim', () => {
     expect(list.items.map((i: { name: string }) => i.name).sort()).toEqual(['images', 'iso']);
     const iso = JSON.parse((await raw('/apis/quantix.io/v1alpha1/storagepools/files-pool/files?node=files-a&path=iso')).stdout);
     expect(iso.items).toEqual([{ name: 'debian.iso', type: 'file', sizeBytes: 4096, modifiedTime: expect.any(String) }]);
-    const escape = await raw('/apis/quantix.io/v1alpha1/storagepools/files-pool/files?node=files-a&path=../..');
-    expect(escape.code).not.toBe(0);
-    expect(escape.stderr).toMatch(/BadRequest|400/);
+    const escaped = await raw('/apis/quantix.io/v1alpha1/storagepools/files-pool/files?node=files-a&path=../..');
+    expect(escaped.code).not.toBe(0);
+    expect(escaped.stderr).toMatch(/BadRequest|400/);
     const missing = await raw('/apis/quantix.io/v1alpha1/storagepools/files-pool/files?node=files-a&path=nope');
     expect(missing.stderr).toMatch(/NotFound|404/);
     const notAssigned = await raw('/apis/quantix.io/v1alpha1/storagepools/files-pool/files?node=reg-a');

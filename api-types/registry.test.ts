@@ -160,7 +160,7 @@ describe('table cells', () => {
     ]));
     expect(get['involvedObject.kind']!(e)).toBe('VirtualMachine');
     expect(get['involvedObject.uid']!(e)).toBe('u1');
-    expect(get['type']!(e)).toBe('Normal');
+    expect(get.type!(e)).toBe('Normal');
     expect(get['involvedObject.fieldPath']!(e)).toBe('');
   });
 

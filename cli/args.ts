@@ -130,7 +130,7 @@ export function parseArgs(argv: readonly string[], specs: readonly FlagSpec[], c
       const eq = body.indexOf('=');
       const name = eq >= 0 ? body.slice(0, eq) : body;
       const inline = eq >= 0 ? body.slice(eq + 1) : undefined;
-      let spec = byLong.get(name);
+      const spec = byLong.get(name);
       if (!spec && name.startsWith('no-')) {
         const negated = byLong.get(name.slice(3));
         if (negated && negated.type === 'boolean' && inline === undefined) {

@@ -44,7 +44,9 @@ export class Doc {
   map(key: string, map: Record<string, string> | undefined, indent = 0): this {
     const entries = Object.entries(map ?? {}).sort(([a], [b]) => a.localeCompare(b));
     if (entries.length === 0) return this.kv(key, '<none>', indent);
-    entries.forEach(([k, v], i) => this.lines.push({ kind: 'kv', indent, key: i === 0 ? key : '', value: `${k}=${v}` }));
+    entries.forEach(([k, v], i) => {
+      this.lines.push({ kind: 'kv', indent, key: i === 0 ? key : '', value: `${k}=${v}` });
+    });
     return this;
   }
 

@@ -4,7 +4,7 @@
  * is checked for apiVersion, kind and metadata.name and resolved against the registry,
  * with errors naming the file and document.
  */
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync, type Stats } from 'node:fs';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import type { KubeObject } from '../api-types/meta.js';
@@ -48,7 +48,7 @@ export function expandPaths(paths: readonly string[], recursive: boolean): strin
       out.push('-');
       continue;
     }
-    let stat;
+    let stat: Stats;
     try {
       stat = statSync(path);
     } catch {

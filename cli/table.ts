@@ -46,7 +46,11 @@ export function formatRows(rows: readonly (readonly string[])[], minWidths: read
 /** Column widths `formatRows` would use for these rows. */
 export function columnWidths(rows: readonly (readonly string[])[]): number[] {
   const widths: number[] = [];
-  for (const row of rows) row.forEach((cell, i) => (widths[i] = Math.max(widths[i] ?? 0, displayWidth(cell))));
+  for (const row of rows) {
+    row.forEach((cell, i) => {
+      widths[i] = Math.max(widths[i] ?? 0, displayWidth(cell));
+    });
+  }
   return widths;
 }
 

@@ -75,7 +75,7 @@ export class PoolSyncer {
 
   /** Converges one pool; returns when to look again (retry backoff), if needed. */
   async sync(name: string, desired: StoragePool | undefined): Promise<{ requeueAfterMs?: number }> {
-    const { driver, log } = this.deps;
+    const { log } = this.deps;
     const node = this.deps.nodeName();
     const assigned = desired && !desired.metadata.deletionTimestamp && (desired.spec.assignedNodes ?? []).includes(node);
     const spec = assigned ? poolSpecFor(desired, this.deps.mountRoot) : undefined;

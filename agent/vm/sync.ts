@@ -10,7 +10,7 @@
  * Failures become Synced=False with a reason (phase Failed when libvirt refused a
  * definition or a start) and the key is retried with backoff by the caller.
  */
-import type { DomainInfo, HypervisorDriver } from '../hypervisor/driver.js';
+import type { DomainInfo, HypervisorDriver, PoolInfo } from '../hypervisor/driver.js';
 import { HypervisorError, isHypervisorError } from '../hypervisor/errors.js';
 import type { VirtualMachine } from '../../api-types/generated/types.js';
 import { SyncedReason } from '../../api-types/proto/contract.js';
@@ -221,7 +221,7 @@ export class VmSyncer {
     const { driver } = this.deps;
     const paths = new Map<string, string>();
     for (const disk of vm.spec.disks ?? []) {
-      let pool;
+      let pool: PoolInfo;
       try {
         pool = await driver.getPool(disk.storagePool);
       } catch (err) {
@@ -252,7 +252,6 @@ export class VmSyncer {
   }
 
   async #deleteVolumes(vm: VirtualMachine): Promise<void> {
-    const { driver } = this.deps;
     const disks = new Map<string, string>();
     for (const d of vm.spec.disks ?? []) disks.set(d.name, d.storagePool);
     for (const v of vm.status?.volumes ?? []) if (v.name && v.pool && !disks.has(v.name)) disks.set(v.name, v.pool);

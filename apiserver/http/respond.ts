@@ -4,7 +4,7 @@ import { stringify as toYaml } from 'yaml';
 import type { KubeObject } from '../../api-types/meta.js';
 import type { ServedResource } from '../registry/served-resource.js';
 import type { Accepted } from './negotiation.js';
-import { ApiError } from '../../lib/apimachinery/status-error.js';
+import type { ApiError } from '../../lib/apimachinery/status-error.js';
 import { partialObjectMetadata, toTable } from './table.js';
 
 export function sendJson(res: ServerResponse, code: number, body: unknown, yaml = false, warnings: string[] = []): void {

@@ -51,7 +51,7 @@ export function isPathElement(key: string): boolean {
 }
 
 function isEmptyObject(value: JsonObject): boolean {
-  for (const key in value) if (Object.prototype.hasOwnProperty.call(value, key)) return false;
+  for (const key in value) if (Object.hasOwn(value, key)) return false;
   return true;
 }
 
@@ -145,7 +145,7 @@ export class FieldSet {
   /** Whether `path` itself is a member. */
   has(path: FieldPath): boolean {
     const node = this.at(path);
-    return node !== undefined && node.member;
+    return node?.member ?? false;
   }
 
   /** The subtree below `path` (its members are relative to `path`), if any. */

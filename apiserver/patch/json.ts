@@ -16,12 +16,12 @@ export function isObject(value: unknown): value is JsonObject {
 
 /** `obj[key]` if `key` is an own property, else undefined. */
 export function getOwn(obj: JsonObject, key: string): unknown {
-  return Object.prototype.hasOwnProperty.call(obj, key) ? obj[key] : undefined;
+  return Object.hasOwn(obj, key) ? obj[key] : undefined;
 }
 
 /** Whether `key` is an own property of `obj`. */
 export function hasOwn(obj: JsonObject, key: string): boolean {
-  return Object.prototype.hasOwnProperty.call(obj, key);
+  return Object.hasOwn(obj, key);
 }
 
 /** Sets an own, enumerable property (safe for `__proto__`). Mutates `obj`: use on fresh copies. */

@@ -16,7 +16,7 @@
  * `status`. Applying an unchanged config returns an object deep-equal to `live`.
  */
 import type { KubeObject } from '../../api-types/meta.js';
-import { FieldSet, formatPath } from './field-set.js';
+import { type FieldSet, formatPath } from './field-set.js';
 import { clone, deepEqual, getOwn, hasOwn, isObject, setOwn, type JsonObject } from './json.js';
 import {
   compareViews, decodeManagedFields, describeManager, encodeManagedFields, fieldSetOfView, formatTime, managerKey,

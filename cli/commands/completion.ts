@@ -46,6 +46,7 @@ export const completionCommand: Command = {
 Completes verbs, flags, resource types and object names (read from the server).
   bash:  source <(qxctl completion bash)      # or add it to ~/.bashrc
   zsh:   source <(qxctl completion zsh)       # after compinit`,
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: ${fpath[1]} is zsh's, printed as is
   examples: ['source <(qxctl completion bash)', 'qxctl completion zsh > "${fpath[1]}/_qxctl"'],
   flags: [],
   args: { min: 1, max: 1 },

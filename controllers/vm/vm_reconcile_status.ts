@@ -73,8 +73,7 @@ export function readyFor(
       return r('False', 'Lost', lostReason ? `lost${on}: ${lostReason}` : `lost${on}`);
     case 'Terminated':
       return r('False', 'Terminated', `the domain disappeared from its host${on.replace(' on', '')}`);
-    case 'Pending':
-    default:
+    default: // Pending
       if (scheduled?.status === 'False' && scheduled.reason) return r('False', scheduled.reason, scheduled.message ?? '');
       return r('False', 'Pending', 'waiting for the scheduler');
   }

@@ -7,7 +7,7 @@
  * in `Procs` are implemented; each entry carries its wire number and an encoder/decoder
  * written by hand from the .x definitions.
  */
-import { XdrReader, XdrWriter } from './xdr.js';
+import { type XdrReader, XdrWriter } from './xdr.js';
 
 // ---- framing (virnetprotocol.x) ----------------------------------------------------------
 

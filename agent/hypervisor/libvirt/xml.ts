@@ -136,7 +136,7 @@ export function buildVolumeXml(spec: VolumeSpec): string {
 export function attrOf(xml: string, tag: string, attr: string): string | undefined {
   const tagRe = new RegExp(`<${tag}(\\s[^>]*)?/?>`);
   const m = tagRe.exec(xml);
-  if (!m || !m[1]) return undefined;
+  if (!m?.[1]) return undefined;
   const a = new RegExp(`\\s${attr}\\s*=\\s*(?:"([^"]*)"|'([^']*)')`).exec(m[1]);
   if (!a) return undefined;
   return xmlUnescape(a[1] ?? a[2] ?? '');
@@ -161,7 +161,7 @@ export function blockOf(xml: string, tag: string): string | undefined {
  */
 export function parseOwner(element: string): DomainOwner | null {
   const m = /<(?:[A-Za-z_][\w.-]*:)?vm(\s[^>]*?)?\/?>/.exec(element);
-  if (!m || !m[1]) return null;
+  if (!m?.[1]) return null;
   const attrs = m[1];
   const get = (name: string): string | undefined => {
     const a = new RegExp(`\\s${name}\\s*=\\s*(?:"([^"]*)"|'([^']*)')`).exec(attrs);

@@ -205,9 +205,9 @@ async function main(): Promise<void> {
     // Per second of the run: the worst create → bound of VMs created in it (stderr), to see
     // whether a high p99 is steady queueing or one stall.
     const perSecond: number[] = [];
-    keys1.forEach((k, i) => {
+    latencies.forEach((latency, i) => {
       const s = Math.floor(i / CREATE_RATE);
-      perSecond[s] = Math.max(perSecond[s] ?? 0, Math.round(latencies[i]!));
+      perSecond[s] = Math.max(perSecond[s] ?? 0, Math.round(latency));
     });
     log(`create → bound, worst per second of creates (ms): ${perSecond.join(' ')}`);
 

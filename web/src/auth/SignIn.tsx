@@ -15,6 +15,7 @@ export function SignIn({ error, busy, onSignIn }: SignInProps) {
         </h1>
         <p className="muted">Sign in with a bearer token. An admin token can change things; a viewer token only reads.</p>
         <label htmlFor="token">Token</label>
+        {/* biome-ignore lint/a11y/noAutofocus: the token is the page's only field */}
         <input id="token" name="token" type="password" autoComplete="off" autoFocus value={token} onChange={(e) => setToken(e.target.value)} data-testid="token-input" />
         {error && (
           <div className="error-banner" role="alert" data-testid="signin-error">

@@ -67,11 +67,11 @@ export function SessionGate({ children, signIn: SignIn }: { children: ReactNode;
     [signOut],
   );
 
+  // biome-ignore lint/correctness/useExhaustiveDependencies: only on first mount (a reload); later sign-ins go through the form
   useEffect(() => {
     const token = loadToken();
-    // Only on first mount (a reload): later sign-ins go through the form.
     if (token && state.kind === 'checking') void attempt(token);
-  }, []); // eslint-disable-line react-hooks/exhaustive-deps
+  }, []);
 
   // Reconnect at once when the network or the tab comes back, instead of waiting out a backoff.
   const manager = state.kind === 'signedIn' ? state.session.manager : undefined;

@@ -1,3 +1,4 @@
+import type { KubeObject } from '../../../api-types/meta.js';
 import { eventually } from '../../../hack/testenv/eventually.js';
 import { ApiClient } from '../api/client.js';
 import { VirtualMachines } from '../api/resources.js';
@@ -17,7 +18,7 @@ describe('ResourceWatch', () => {
     w.start();
     return w;
   };
-  const names = (w: ResourceWatch<any>) => w.getSnapshot().items.map((o) => o.metadata.name).sort();
+  const names = <T extends KubeObject>(w: ResourceWatch<T>) => w.getSnapshot().items.map((o) => o.metadata.name).sort();
 
   beforeEach(() => {
     server = new FakeApiserver();

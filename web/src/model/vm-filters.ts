@@ -53,7 +53,7 @@ export function parseLabelSelector(text: string): LabelRequirement[] {
 export function matchesLabels(labels: Record<string, string> | undefined, reqs: readonly LabelRequirement[]): boolean {
   const l = labels ?? {};
   return reqs.every((r) => {
-    const has = Object.prototype.hasOwnProperty.call(l, r.key);
+    const has = Object.hasOwn(l, r.key);
     switch (r.op) {
       case '=':
         return has && l[r.key] === r.value;
@@ -63,6 +63,8 @@ export function matchesLabels(labels: Record<string, string> | undefined, reqs: 
         return has;
       case '!exists':
         return !has;
+      default:
+        return r.op satisfies never;
     }
   });
 }

@@ -40,7 +40,7 @@ export function EventsPage() {
           {rows.length === items.length ? items.length : `${rows.length} of ${items.length}`}
         </span>
       </div>
-      <div className="filters" role="search">
+      <search className="filters">
         <select value={f.type} onChange={(e) => set('type', e.target.value)} aria-label="Type" data-testid="filter-type">
           <option value="">All types</option>
           <option>Normal</option>
@@ -59,7 +59,7 @@ export function EventsPage() {
           ))}
         </select>
         <input placeholder="Object name" value={f.object} onChange={(e) => set('object', e.target.value)} aria-label="Object" data-testid="filter-object" />
-      </div>
+      </search>
       <LoadState synced={synced} error={error} />
       {synced && <EventTable events={rows} />}
     </section>

@@ -51,8 +51,8 @@ export function NodeDetail() {
               ['Agent', s?.nodeInfo?.agentVersion],
               ['CPU model', s?.nodeInfo?.cpuModel],
               ['Kernel / OS', s?.nodeInfo ? `${s.nodeInfo.kernelVersion ?? ''} ${s.nodeInfo.osImage ?? ''}` : undefined],
-              ['State hash', s?.stateHash ? <code>{s.stateHash}</code> : undefined],
-              ['Labels', <Labels labels={node.metadata.labels} />],
+              ['State hash', s?.stateHash ? <code key="hash">{s.stateHash}</code> : undefined],
+              ['Labels', <Labels key="labels" labels={node.metadata.labels} />],
             ]}
           />
         </div>

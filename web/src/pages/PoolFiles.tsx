@@ -32,6 +32,7 @@ export function PoolFiles({ pool }: { pool: StoragePool }) {
     setParams(next);
   };
 
+  // biome-ignore lint/correctness/useExhaustiveDependencies: `reload` is a counter whose change refetches (the Refresh button)
   useEffect(() => {
     if (!node) return;
     const controller = new AbortController();

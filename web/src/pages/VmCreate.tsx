@@ -63,7 +63,7 @@ export function VmCreate() {
       return `${ref} created; the scheduler picks a node.`;
     });
     setBusy(false);
-    if (ok) navigate(`/vms/${vm.metadata.namespace}/${vm.metadata.name}`);
+    if (ok) void navigate(`/vms/${vm.metadata.namespace}/${vm.metadata.name}`);
   };
 
   const field = (id: keyof VmForm & string, label: string, input: ReactNode, hint?: string) => (
@@ -112,6 +112,7 @@ export function VmCreate() {
             <legend>Disks (from Ready pools)</legend>
             {readyPools.length === 0 && <p className="warn-note">No storage pool is Ready: a VM needs a pool that is healthy on its assigned nodes.</p>}
             {form.disks.map((d, i) => (
+              // biome-ignore lint/suspicious/noArrayIndexKey: a disk row has no identity but its place; its inputs are controlled by the form state
               <div key={i} className="disk-row">
                 <input aria-label={`Disk ${i + 1} name`} value={d.name} onChange={(e) => setDisk(i, { name: e.target.value })} className={errorFor(`disks.${i}.name`) ? 'invalid' : undefined} />
                 <select aria-label={`Disk ${i + 1} pool`} value={d.storagePool} onChange={(e) => setDisk(i, { storagePool: e.target.value })} className={errorFor(`disks.${i}.storagePool`) ? 'invalid' : undefined} data-testid={`disk-${i}-pool`}>

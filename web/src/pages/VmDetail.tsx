@@ -109,9 +109,9 @@ function Overview({ vm, now }: { vm: VirtualMachine; now: number }) {
             ['Paused', vm.spec.paused ? 'yes' : 'no'],
             ['CPU', vm.spec.cpu ?? 1],
             ['Memory', `${humanQuantity(vm.spec.memory)} (${vm.spec.memory})`],
-            ['Pinned / bound node', vm.spec.nodeName ? <Link to={`/nodes/${vm.spec.nodeName}`}>{vm.spec.nodeName}</Link> : 'scheduler chooses'],
-            ['Node selector', vm.spec.nodeSelector ? <Labels labels={vm.spec.nodeSelector} /> : undefined],
-            ['Labels', <Labels labels={vm.metadata.labels} />],
+            ['Pinned / bound node', vm.spec.nodeName ? <Link key="node" to={`/nodes/${vm.spec.nodeName}`}>{vm.spec.nodeName}</Link> : 'scheduler chooses'],
+            ['Node selector', vm.spec.nodeSelector ? <Labels key="selector" labels={vm.spec.nodeSelector} /> : undefined],
+            ['Labels', <Labels key="labels" labels={vm.metadata.labels} />],
             ['Created', `${vm.metadata.creationTimestamp ?? ''} (${formatAge(vm.metadata.creationTimestamp, now)} ago)`],
             ['Generation', `${vm.metadata.generation ?? ''} (observed ${s?.observedGeneration ?? '—'})`],
           ]}
@@ -121,9 +121,9 @@ function Overview({ vm, now }: { vm: VirtualMachine; now: number }) {
         <h2>Status</h2>
         <KeyValues
           rows={[
-            ['Phase', <Phase value={s?.phase} />],
+            ['Phase', <Phase key="phase" value={s?.phase} />],
             ['Power state', s?.powerState],
-            ['Node', node ? <Link to={`/nodes/${node}`}>{node}</Link> : undefined],
+            ['Node', node ? <Link key="node" to={`/nodes/${node}`}>{node}</Link> : undefined],
             ['Origin', s?.origin],
             ['Managed', s?.managed === undefined ? undefined : s.managed ? 'yes' : 'no'],
             ['Domain', s?.domainName ? `${s.domainName} (${s.domainUUID ?? ''})` : s?.domainUUID],

@@ -38,8 +38,8 @@ export function VmList() {
   const desc = params.get('desc') === '1';
   const setFilter = (patch: Partial<VmFilters>) => setParams(paramsWithFilters(params, patch), { replace: true });
 
-  // Keyed on the filter values: `filters` is a new object every render.
-  const predicate = useMemo(() => vmPredicate(filters), [filters.namespace, filters.phase, filters.node, filters.labels, filters.q]); // eslint-disable-line react-hooks/exhaustive-deps
+  // biome-ignore lint/correctness/useExhaustiveDependencies: keyed on the filter values, as `filters` is a new object every render
+  const predicate = useMemo(() => vmPredicate(filters), [filters.namespace, filters.phase, filters.node, filters.labels, filters.q]);
   const rows = useMemo(() => {
     const out = items.filter(predicate.test);
     out.sort(SORTERS[sortKey] ?? SORTERS.name);
@@ -78,12 +78,12 @@ export function VmList() {
         </span>
         <span className="spacer" />
         {canWrite && (
-          <button type="button" className="primary" onClick={() => navigate('/vms/new')} data-write="true" data-testid="new-vm">
+          <button type="button" className="primary" onClick={() => void navigate('/vms/new')} data-write="true" data-testid="new-vm">
             New VM
           </button>
         )}
       </div>
-      <div className="filters" role="search">
+      <search className="filters">
         <input placeholder="Search name" value={filters.q} onChange={(e) => setFilter({ q: e.target.value })} aria-label="Search name" data-testid="filter-q" />
         <select value={filters.namespace} onChange={(e) => setFilter({ namespace: e.target.value })} aria-label="Namespace" data-testid="filter-namespace">
           <option value="">All namespaces</option>
@@ -109,7 +109,7 @@ export function VmList() {
             Clear
           </button>
         )}
-      </div>
+      </search>
       {predicate.error && <ErrorBanner error={`Label selector: ${predicate.error}`} />}
       <LoadState synced={synced} error={error} />
       {synced && (

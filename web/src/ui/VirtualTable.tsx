@@ -52,7 +52,23 @@ export function VirtualTable<T>({ rows, columns, rowKey, rowHeight = 38, maxHeig
     <div className="vtable" role="table" data-testid={testId} data-rows={rows.length}>
       <div className="vrow vhead" role="row" style={{ gridTemplateColumns: template }}>
         {columns.map((c) => (
-          <div key={c.key} role="columnheader" className={c.sortable ? 'sortable' : undefined} onClick={c.sortable && onSort ? () => onSort(c.key) : undefined} aria-sort={sort?.key === c.key ? (sort.desc ? 'descending' : 'ascending') : undefined}>
+          <div
+            key={c.key}
+            role="columnheader"
+            className={c.sortable ? 'sortable' : undefined}
+            tabIndex={c.sortable && onSort ? 0 : undefined}
+            onClick={c.sortable && onSort ? () => onSort(c.key) : undefined}
+            onKeyDown={
+              c.sortable && onSort
+                ? (e) => {
+                    if (e.key !== 'Enter' && e.key !== ' ') return;
+                    e.preventDefault(); // Space would scroll the page
+                    onSort(c.key);
+                  }
+                : undefined
+            }
+            aria-sort={sort?.key === c.key ? (sort.desc ? 'descending' : 'ascending') : undefined}
+          >
             {c.header}
             {sort?.key === c.key ? (sort.desc ? ' ▾' : ' ▴') : ''}
           </div>

@@ -133,6 +133,7 @@ export function YamlEditor({ object, canWrite, onApply }: YamlEditorProps) {
       <div className="code-frame" style={{ ['--lh' as string]: `${LINE_HEIGHT}px` }}>
         <div className="gutter" aria-hidden="true" style={{ transform: `translateY(${-scrollTop}px)` }}>
           {Array.from({ length: lineCount }, (_, i) => (
+            // biome-ignore lint/suspicious/noArrayIndexKey: the index is the line number
             <div key={i} className={byLine.has(i + 1) ? 'gutter-line has-error' : 'gutter-line'}>
               {i + 1}
             </div>
@@ -160,6 +161,7 @@ export function YamlEditor({ object, canWrite, onApply }: YamlEditorProps) {
       {errors.length > 0 && (
         <ul className="field-errors" data-testid="yaml-field-errors">
           {errors.map((e, i) => (
+            // biome-ignore lint/suspicious/noArrayIndexKey: the list is replaced whole on each validation, and two errors may read the same
             <li key={i}>
               <button type="button" className="link" onClick={() => goToLine(e.line)}>
                 line {e.line}

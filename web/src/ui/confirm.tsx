@@ -29,6 +29,7 @@ export function ConfirmProvider({ children }: { children: ReactNode }) {
     <ConfirmContext.Provider value={confirm}>
       {children}
       {pending && (
+        // biome-ignore lint/a11y/useKeyWithClickEvents lint/a11y/noStaticElementInteractions: a click beside the dialog is a mouse shortcut for Cancel; keys have Escape and the buttons
         <div className="modal-backdrop" onClick={() => close(false)}>
           <div className="modal card" role="dialog" aria-modal="true" aria-labelledby="confirm-title" onClick={(e) => e.stopPropagation()} onKeyDown={(e) => e.key === 'Escape' && close(false)}>
             <h2 id="confirm-title">{pending.options.title}</h2>
@@ -37,6 +38,7 @@ export function ConfirmProvider({ children }: { children: ReactNode }) {
               <button type="button" onClick={() => close(false)} data-testid="confirm-cancel">
                 Cancel
               </button>
+              {/* biome-ignore lint/a11y/noAutofocus: a confirmation dialog puts focus on its answer, so Enter confirms and Escape cancels */}
               <button type="button" className={pending.options.danger ? 'danger' : 'primary'} onClick={() => close(true)} autoFocus data-testid="confirm-ok">
                 {pending.options.confirmLabel}
               </button>
