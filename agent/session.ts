@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { cpus, release, totalmem } from 'node:os';
 import { GatewayError } from '../api-types/proto/errors.js';
-import type { NodeInfo, Resources } from '../api-types/proto/types.js';
+import type { NodeInfo, RegisterNodeResponse, Resources } from '../api-types/proto/types.js';
 import type { Logger } from '../lib/logging/logger.js';
 import type { GatewayClient } from './gateway-client.js';
 import type { HostInfo, HypervisorDriver } from './hypervisor/driver.js';
@@ -105,7 +105,7 @@ export class NodeSession {
       allocatable: facts.capacity,
     };
     const saved = stateDir.credential();
-    let res;
+    let res: RegisterNodeResponse | undefined;
     if (saved) {
       try {
         res = await client.registerNode(req, saved);

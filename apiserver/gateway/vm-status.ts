@@ -117,7 +117,7 @@ export function discoveredNames(report: VMReport): string[] {
   return [base, `${sanitizeName(report.ownerName || report.domainName, 54)}-${suffix}`];
 }
 
-export function discoveredStatus(report: VMReport, node: string, now: Date, old?: VirtualMachineStatus): VirtualMachineStatus {
+export function discoveredStatus(report: VMReport, node: string, old?: VirtualMachineStatus): VirtualMachineStatus {
   // Only top-level fields change: a shallow copy leaves the (possibly frozen) input alone.
   const status: VirtualMachineStatus = { ...old };
   status.phase = phaseForPowerState(report.powerState, report.stateReason);
@@ -133,11 +133,11 @@ export function discoveredStatus(report: VMReport, node: string, now: Date, old?
 
 /** The status of a host-discovered VM after a report of its (present) domain. */
 export function updateDiscovered(vm: VirtualMachine, report: VMReport, node: string, now: Date): VirtualMachineStatus | typeof NO_CHANGE {
-  return touchLastSeen(discoveredStatus(report, node, now, vm.status), vm.status, now);
+  return touchLastSeen(discoveredStatus(report, node, vm.status), vm.status, now);
 }
 
 export function discoveredVm(report: VMReport, name: string, namespace: string, node: string, now: Date): VirtualMachine {
-  const status = discoveredStatus(report, node, now);
+  const status = discoveredStatus(report, node);
   status.lastSeen = isoSeconds(now);
   return {
     apiVersion: 'quantix.io/v1alpha1',

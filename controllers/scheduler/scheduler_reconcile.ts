@@ -8,7 +8,7 @@
  */
 import { isDeepStrictEqual } from 'node:util';
 import type { Condition, Node, StoragePool, VirtualMachine, VirtualMachineStatus } from '../../api-types/generated/types.js';
-import { getCondition, setCondition } from '../../lib/apimachinery/conditions.js';
+import { setCondition } from '../../lib/apimachinery/conditions.js';
 import { allocatable, filterNode, requestOf, type Fit, type NodeUsage, type ResourceRequest, type SchedulerConfig } from '../../lib/scheduling/predicates.js';
 import type { EventSpec } from '../runtime/events.js';
 import { agentHasActed, boundCondition, ConditionType, Reason, scheduledCondition } from '../vm/vm_status.js';

@@ -22,7 +22,6 @@ import type {
   DomainInfo,
   DomainOwner,
   DomainSpec,
-  DomainType,
   FileListing,
   HostInfo,
   HypervisorDriver,
@@ -37,30 +36,11 @@ import type {
 import type { HypervisorErrorReason } from '../errors.js';
 import { SimDomains } from './domains.js';
 import { SimFiles } from './files.js';
-import { SimHost } from './host.js';
+import { SimHost, type SimDriverOptions } from './host.js';
 import { SimPools } from './pools.js';
 import { SimVolumes } from './volumes.js';
 
-export interface SimDriverOptions {
-  hostname?: string;
-  cpuCount?: number;
-  cpuModel?: string;
-  memoryBytes?: number;
-  domainType?: DomainType;
-  /** Capacity reported for every running pool (default 1 TiB). */
-  poolCapacityBytes?: number;
-  /** Added latency per call, ms (default 0: calls resolve on the microtask queue). */
-  latencyMs?: number;
-  /**
-   * How long a guest takes to power off after an ACPI shutdown request, ms (default 0).
-   * null: the guest ignores ACPI (like a domain sitting in its BIOS).
-   */
-  acpiShutdownDelayMs?: number | null;
-  /** Refuse to start domains whose disks are not known volumes/files (default true). */
-  strictDiskPaths?: boolean;
-  /** Time source, ms since epoch (default Date.now). */
-  now?: () => number;
-}
+export type { SimDriverOptions } from './host.js';
 
 export class SimDriver implements HypervisorDriver {
   readonly kind = 'sim';

@@ -60,14 +60,6 @@ export class SimFiles {
   }
 }
 
-export function fileBytes(node: FileNode): number {
-  if (node.type === 'file') return node.sizeBytes;
-  if (node.type === 'symlink') return 0;
-  let sum = 0;
-  for (const c of node.children.values()) sum += fileBytes(c);
-  return sum;
-}
-
 /**
  * Walks `segments` from the pool root, following symlinks like realpath would; a link whose
  * target leaves the root is a PathEscape.

@@ -6,7 +6,6 @@
 import path from 'node:path';
 import type { ConnectionState, DiskSpec, DomainOwner, DomainType, HostInfo, HypervisorDriver, PoolSpec, PowerState } from '../driver.js';
 import { HypervisorError, type HypervisorErrorReason } from '../errors.js';
-import type { SimDriverOptions } from './driver.js';
 import { SimEvents } from './events.js';
 
 export interface DomainConfig {
@@ -59,6 +58,27 @@ interface InjectedFailure {
   reason: HypervisorErrorReason;
   message: string;
   remaining: number;
+}
+
+export interface SimDriverOptions {
+  hostname?: string;
+  cpuCount?: number;
+  cpuModel?: string;
+  memoryBytes?: number;
+  domainType?: DomainType;
+  /** Capacity reported for every running pool (default 1 TiB). */
+  poolCapacityBytes?: number;
+  /** Added latency per call, ms (default 0: calls resolve on the microtask queue). */
+  latencyMs?: number;
+  /**
+   * How long a guest takes to power off after an ACPI shutdown request, ms (default 0).
+   * null: the guest ignores ACPI (like a domain sitting in its BIOS).
+   */
+  acpiShutdownDelayMs?: number | null;
+  /** Refuse to start domains whose disks are not known volumes/files (default true). */
+  strictDiskPaths?: boolean;
+  /** Time source, ms since epoch (default Date.now). */
+  now?: () => number;
 }
 
 export class SimHost {
@@ -189,4 +209,13 @@ export class SimHost {
       domainType: this.opts.domainType,
     };
   }
+}
+
+/** Bytes a file tree holds (symlinks count nothing), as a pool's allocation. */
+export function fileBytes(node: FileNode): number {
+  if (node.type === 'file') return node.sizeBytes;
+  if (node.type === 'symlink') return 0;
+  let sum = 0;
+  for (const c of node.children.values()) sum += fileBytes(c);
+  return sum;
 }

@@ -7,8 +7,7 @@ import { randomUUID } from 'node:crypto';
 import type { PoolInfo, PoolSpec, PoolState } from '../driver.js';
 import { HypervisorError } from '../errors.js';
 import { validateName, validatePoolSpec } from '../validate.js';
-import { fileBytes } from './files.js';
-import type { SimHost, SimPool } from './host.js';
+import { fileBytes, type SimHost, type SimPool } from './host.js';
 
 export class SimPools {
   constructor(private readonly host: SimHost) {}
