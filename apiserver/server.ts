@@ -21,7 +21,7 @@ import { handleResource, resourceError } from './http/resource-handler.js';
 import { sendError, sendJson } from './http/respond.js';
 import { ApiError, errors } from './http/status.js';
 import { buildStores, type StoreSet } from './registry/stores.js';
-import { ETCD_GRPC_OPTIONS } from './storage/etcd-store.js';
+import { etcd3Options, type EtcdClientTls } from './storage/etcd-store.js';
 import { apiVersionOf, type ServedResource } from './registry/served-resource.js';
 
 export const MAX_BODY_BYTES = 3 * 1024 * 1024;
@@ -39,6 +39,10 @@ export const SERVER_VERSION = {
 
 export interface ApiserverOptions {
   etcdEndpoints: string[];
+  /** TLS to etcd (https:// endpoints): etcd's CA and the apiserver's client certificate. */
+  etcdTls?: EtcdClientTls;
+  /** Measurement only: the client the stores use on TLS etcd (default etcd3). */
+  etcdKvClient?: 'lean' | 'etcd3';
   /** HTTPS port (0 = any free port). */
   port: number;
   host?: string;
@@ -101,7 +105,7 @@ export function readBody(req: IncomingMessage, limit = MAX_BODY_BYTES): Promise<
 export async function startApiserver(options: ApiserverOptions): Promise<RunningApiserver> {
   const log = createLogger('apiserver');
   const metrics = new ApiserverMetrics();
-  const etcd = new Etcd3({ hosts: options.etcdEndpoints, grpcOptions: ETCD_GRPC_OPTIONS });
+  const etcd = new Etcd3(etcd3Options(options.etcdEndpoints, options.etcdTls));
   // The caches retry until etcd answers; their timers do not hold the process open, so
   // this one does (and says what the start is waiting for).
   const waitingSince = Date.now();
@@ -110,7 +114,7 @@ export async function startApiserver(options: ApiserverOptions): Promise<Running
   }, 5_000);
   let stores: StoreSet;
   try {
-    stores = await buildStores(etcd, options.etcdEndpoints, RESOURCES, metrics);
+    stores = await buildStores(etcd, { endpoints: options.etcdEndpoints, tls: options.etcdTls, kvClient: options.etcdKvClient }, RESOURCES, metrics);
   } finally {
     clearInterval(waiting);
   }

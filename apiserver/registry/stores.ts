@@ -7,7 +7,7 @@ import type { Etcd3 } from 'etcd3';
 import type { ResourceDefinition } from '../../api-types/schema/types.js';
 import type { ApiserverMetrics } from '../http/metrics.js';
 import { createKvClient, etcd3Kv } from '../storage/etcd-kv.js';
-import { EtcdStore } from '../storage/etcd-store.js';
+import { EtcdStore, type EtcdClientTls } from '../storage/etcd-store.js';
 import type { Store } from '../storage/interface.js';
 import { CachedStore } from '../storage/watch-cache.js';
 import { storageResourceOf } from './served-resource.js';
@@ -19,15 +19,23 @@ export interface StoreSet {
   stop(): void;
 }
 
+export interface EtcdConnection {
+  endpoints: readonly string[];
+  tls?: EtcdClientTls;
+  /** Which client serves the stores over TLS (measurement only: the lean one always serves plain http). */
+  kvClient?: 'lean' | 'etcd3';
+}
+
 export async function buildStores(
   etcd: Etcd3,
-  etcdEndpoints: readonly string[],
+  connection: EtcdConnection,
   defs: readonly ResourceDefinition[],
   metrics?: ApiserverMetrics,
 ): Promise<StoreSet> {
-  // The lean client speaks plain HTTP/2 only; TLS endpoints keep etcd3's client.
-  const plain = etcdEndpoints.every((endpoint) => !/^https:/i.test(endpoint));
-  const kv = plain ? createKvClient(etcdEndpoints) : etcd3Kv(etcd);
+  const plain = connection.endpoints.every((endpoint) => !/^https:/i.test(endpoint));
+  const lean = plain || connection.kvClient === 'lean';
+  const tls = connection.tls && { ca: connection.tls.caPem, cert: connection.tls.certPem, key: connection.tls.keyPem };
+  const kv = lean ? createKvClient(connection.endpoints, { tls }) : etcd3Kv(etcd);
   const stores = new Map<ResourceDefinition, CachedStore>();
   try {
     for (const def of defs) {

@@ -44,6 +44,7 @@ import {
   H2_ERRORS,
   H2cConnection,
   type H2cStream,
+  type H2cConnectionOptions,
   type HeaderList,
   type StreamCloseInfo,
   type StreamHandlers,
@@ -101,6 +102,8 @@ export interface LeanKvOptions {
    * connection fails and reconnects instead of waiting forever. Default 30 s.
    */
   watchKeepaliveMs?: number;
+  /** For https:// endpoints: CA, client certificate and key. */
+  tls?: H2cConnectionOptions['tls'];
 }
 
 // ------------------------------------------------------------------ protobuf
@@ -231,13 +234,15 @@ interface HeaderBlocks {
 }
 
 function headerBlocks(origin: string, deadlineMs: number): HeaderBlocks {
-  const authority = new URL(origin).host;
+  const url = new URL(origin);
+  const authority = url.host;
+  const scheme = url.protocol === 'https:' ? 'https' : 'http';
   const common = { 'content-type': 'application/grpc', te: 'trailers', 'user-agent': 'quantix-etcd-kv' };
   const unary = { ...common, 'grpc-timeout': `${Math.min(Math.ceil(deadlineMs), 99_999_999)}m` }; // at most 8 digits
   return {
-    range: encodeRequestHeaders('POST', authority, '/etcdserverpb.KV/Range', unary),
-    txn: encodeRequestHeaders('POST', authority, '/etcdserverpb.KV/Txn', unary),
-    watch: encodeRequestHeaders('POST', authority, '/etcdserverpb.Watch/Watch', common), // long-lived: no deadline
+    range: encodeRequestHeaders('POST', authority, '/etcdserverpb.KV/Range', unary, scheme),
+    txn: encodeRequestHeaders('POST', authority, '/etcdserverpb.KV/Txn', unary, scheme),
+    watch: encodeRequestHeaders('POST', authority, '/etcdserverpb.Watch/Watch', common, scheme), // long-lived: no deadline
   };
 }
 
@@ -257,8 +262,10 @@ class Connection {
     origin: string,
     readonly blocks: HeaderBlocks,
     hooks: { error(conn: Connection): void; close(conn: Connection): void },
+    tls: H2cConnectionOptions['tls'],
   ) {
     this.h2 = H2cConnection.connect(origin, {
+      tls,
       initialWindowSize: STREAM_WINDOW,
       connectionWindowSize: SESSION_WINDOW,
       onConnect: () => {
@@ -356,6 +363,7 @@ class H2cKvClient implements KvClient {
   readonly #deadlineMs: number;
   readonly #maxReceive: number;
   readonly #watchKeepaliveMs: number;
+  readonly #tls: H2cConnectionOptions['tls'];
   readonly #watches = new Set<H2cWatchStream>();
   readonly #hooks = {
     error: (conn: Connection): void => {
@@ -374,14 +382,15 @@ class H2cKvClient implements KvClient {
     if (endpoints.length === 0) throw new Error('etcd KV client: no endpoints');
     this.#endpoints = endpoints.map((e) => {
       const url = new URL(/^[a-z][a-z0-9+.-]*:\/\//i.test(e) ? e : `http://${e}`);
-      if (url.protocol !== 'http:') {
-        throw new Error(`etcd KV client: only plain http:// endpoints are supported (no TLS), got ${e}`);
+      if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+        throw new Error(`etcd KV client: only http:// and https:// endpoints are supported, got ${e}`);
       }
       return url.origin;
     });
     this.#deadlineMs = opts.deadlineMs ?? 30_000;
     this.#maxReceive = opts.maxReceiveBytes ?? 0xffff_ffff;
     this.#watchKeepaliveMs = opts.watchKeepaliveMs ?? 30_000;
+    this.#tls = opts.tls;
     this.#blocks = this.#endpoints.map((origin) => headerBlocks(origin, this.#deadlineMs));
   }
 
@@ -439,7 +448,7 @@ class H2cKvClient implements KvClient {
       current.close();
     }
     const i = this.#next;
-    const conn = new Connection(this.#endpoints[i]!, this.#blocks[i]!, this.#hooks);
+    const conn = new Connection(this.#endpoints[i]!, this.#blocks[i]!, this.#hooks, this.#tls);
     this.#conn = conn;
     return conn;
   }

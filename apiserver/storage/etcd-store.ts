@@ -20,7 +20,7 @@
  * Objects returned by its methods are fresh and owned by the caller.
  */
 import { randomUUID } from 'node:crypto';
-import type { Etcd3, IEvent, IKeyValue, IRangeResponse, IRequestOp } from 'etcd3';
+import type { Etcd3, IEvent, IKeyValue, IOptions, IRangeResponse, IRequestOp } from 'etcd3';
 import type { KubeObject, ObjectMeta } from '../../api-types/meta.js';
 import {
   AlreadyExistsError,
@@ -63,6 +63,28 @@ export const ETCD_GRPC_OPTIONS = {
   'grpc.keepalive_timeout_ms': 10_000,
   'grpc.max_receive_message_length': -1,
 } as const;
+
+/** TLS to etcd (PEM): the CA that signed etcd's serving certificate, and our client certificate. */
+export interface EtcdClientTls {
+  caPem: string;
+  certPem?: string;
+  keyPem?: string;
+}
+
+/** Options for `new Etcd3(...)`: the endpoints, ETCD_GRPC_OPTIONS and, for https:// ones, `tls`. */
+export function etcd3Options(endpoints: readonly string[], tls?: EtcdClientTls): IOptions {
+  return {
+    hosts: [...endpoints],
+    grpcOptions: ETCD_GRPC_OPTIONS,
+    ...(tls && {
+      credentials: {
+        rootCertificate: Buffer.from(tls.caPem),
+        ...(tls.certPem !== undefined && { certChain: Buffer.from(tls.certPem) }),
+        ...(tls.keyPem !== undefined && { privateKey: Buffer.from(tls.keyPem) }),
+      },
+    }),
+  };
+}
 
 export interface EtcdStoreOptions {
   /** Key prefix; default '/registry'. */
