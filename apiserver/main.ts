@@ -37,7 +37,7 @@ async function main(): Promise<void> {
       'etcd-cafile': { type: 'string' },
       'etcd-certfile': { type: 'string' },
       'etcd-keyfile': { type: 'string' },
-      // Measurement only (hack/bench/etcd-client): which client serves the stores on TLS etcd.
+      // Measurement only (BENCH_APISERVER_MODE=etcd-clients in hack/bench/apiserver): etcd3 in place of the lean client.
       'etcd-kv-client': { type: 'string' },
       port: { type: 'string', default: '6443' },
       'gateway-port': { type: 'string' },

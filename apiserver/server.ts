@@ -41,7 +41,7 @@ export interface ApiserverOptions {
   etcdEndpoints: string[];
   /** TLS to etcd (https:// endpoints): etcd's CA and the apiserver's client certificate. */
   etcdTls?: EtcdClientTls;
-  /** Measurement only: the client the stores use on TLS etcd (default etcd3). */
+  /** Measurement only: 'etcd3' serves the stores with etcd3's client instead of the lean one. */
   etcdKvClient?: 'lean' | 'etcd3';
   /** HTTPS port (0 = any free port). */
   port: number;

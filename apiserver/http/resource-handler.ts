@@ -6,7 +6,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { KubeObject } from '../../api-types/meta.js';
 import { authorize, describeRefusal, type Decision, type RequestAttributes } from '../auth/authorizer.js';
 import type { UserInfo } from '../auth/identity.js';
-import { recordUpdate } from '../patch/managed-fields.js';
+import { withManagedFields } from '../patch/managed-fields.js';
 import { applyMergePatchSharing } from '../patch/merge-patch.js';
 import { applyJsonPatch, PatchError } from '../patch/json-patch.js';
 import { ApplyConflictError, ApplyError, apply as serverSideApply } from '../patch/server-side-apply.js';
@@ -182,15 +182,11 @@ async function readObjectBody(call: ResourceCall): Promise<unknown> {
   return parseBody(text, type);
 }
 
+/** The subresource field management tracks apart ('status'), or the main resource. */
+const statusOrMain = (subresource: string | undefined): 'status' | undefined => (subresource === STATUS_SUBRESOURCE ? 'status' : undefined);
+
 function writeContext(call: ResourceCall): WriteContext {
   return { fieldValidation: parseFieldValidation(call.query.get('fieldValidation')), warnings: [], subresource: call.request.subresource };
-}
-
-function withManagedFields(sr: ServedResource, old: KubeObject | undefined, next: KubeObject, manager: string, subresource?: string): KubeObject {
-  const managedFields = recordUpdate(old, next, manager, subresource === 'status' ? 'status' : undefined, {
-    schema: sr.def.schema as StructuralSchema,
-  });
-  return { ...next, metadata: { ...next.metadata, managedFields } };
 }
 
 async function handleCreate(call: ResourceCall, accepted: Accepted) {
@@ -200,7 +196,7 @@ async function handleCreate(call: ResourceCall, accepted: Accepted) {
   const dryRun = isDryRun(call.query);
   const body = await readObjectBody(call);
   let obj = prepareForCreate(sr, body, request.namespace, ctx);
-  obj = withManagedFields(sr, undefined, obj, manager);
+  obj = withManagedFields(undefined, obj, manager, { schema: sr.def.schema as StructuralSchema });
   const created = dryRun ? dryRunCreated(obj) : await sr.store.create(obj);
   sendJson(call.res, 201, renderObject(sr, created, accepted), accepted.yaml, ctx.warnings);
 }
@@ -228,7 +224,7 @@ async function handleUpdate(call: ResourceCall, decision: Decision, attrs: Reque
     ctx.warnings.length = 0;
     let next = prepareForUpdate(sr, old, body, ctx);
     checkObjectAccess(call, decision, next, attrs);
-    next = withManagedFields(sr, old, next, manager, request.subresource);
+    next = withManagedFields(old, next, manager, { subresource: statusOrMain(request.subresource), schema: sr.def.schema as StructuralSchema });
     next.metadata.resourceVersion = old.metadata.resourceVersion;
     return next;
   };
@@ -322,7 +318,7 @@ async function handlePatch(call: ResourceCall, decision: Decision, attrs: Reques
     next =
       type === 'apply-patch'
         ? { ...next, metadata: { ...next.metadata, managedFields: patched.metadata.managedFields } }
-        : withManagedFields(sr, live, next, manager, request.subresource);
+        : withManagedFields(live, next, manager, { subresource: statusOrMain(request.subresource), schema: sr.def.schema as StructuralSchema });
     next.metadata.resourceVersion = live.metadata.resourceVersion;
     return next;
   };

@@ -196,7 +196,7 @@ function encodedEntry(m: ManagerIdentity, fieldsV1: JsonObject): ManagedFieldsEn
  * A copy of `obj` with `metadata.managedFields` set to `entries`, or without the field when
  * `entries` is empty (so an object that never had managedFields compares equal after a no-op).
  */
-export function withManagedFields<T extends KubeObject>(obj: T, entries: ManagedFieldsEntry[]): T {
+export function setManagedFields<T extends KubeObject>(obj: T, entries: ManagedFieldsEntry[]): T {
   const metadata = { ...obj.metadata };
   if (entries.length > 0) metadata.managedFields = entries;
   else delete metadata.managedFields;
@@ -234,12 +234,13 @@ export interface RecordUpdateOptions {
  * - entries left empty are dropped;
  * - the manager's entry gets `time` only when it took some field, so a no-op write returns
  *   the old managedFields unchanged (as given, not re-encoded).
- * Returns the entries (empty when none: store them with {@link withManagedFields}).
+ * Returns the entries (empty when none: store them with {@link setManagedFields}, or use
+ * {@link withManagedFields}, which does both).
  * The previous managedFields are read from `oldObj`; the caller decides what to do with
  * managedFields a client sent in `newObj` (Kubernetes uses them as the new base when they differ).
  *
- * This runs on every write, so it avoids the general algorithm ({@link recordUpdateGeneral},
- * whose results it equals exactly) where it can: a create encodes the new object's fields
+ * This runs on every write, so it avoids the general algorithm (`recordUpdateGeneral` in
+ * managed-fields.reference.test-support.ts, which the tests hold it equal to) where it can: a create encodes the new object's fields
  * in one walk, and an update works on the stored entries as they are encoded (sharing what
  * it does not change with `oldObj`), decoding at most the writer's own entry.
  */
@@ -262,23 +263,17 @@ export function recordUpdate(
 }
 
 /**
- * {@link recordUpdate} by the general algorithm: project both objects, compare them, decode
- * every manager, move and drop fields, re-encode everything. Kept as the reference the fast
- * paths are tested against.
+ * `next` as stored after a non-apply write (create when `old` is undefined, update, merge or
+ * JSON patch, a /status write) by `manager`: with the managedFields {@link recordUpdate}
+ * computes. Every non-apply write path (REST handler, node gateway) records through this.
  */
-export function recordUpdateGeneral(
-  oldObj: KubeObject | undefined,
-  newObj: KubeObject,
+export function withManagedFields<T extends KubeObject>(
+  old: KubeObject | undefined,
+  next: T,
   manager: string,
-  subresource?: Subresource,
-  options: RecordUpdateOptions = {},
-): ManagedFieldsEntry[] {
-  const self = updaterOf(manager, String(newObj.apiVersion ?? oldObj?.apiVersion ?? ''), subresource);
-  const comparison = compareViews(trackedView(oldObj, subresource), trackedView(newObj, subresource), options.schema);
-  const taken = comparison.added.union(comparison.modified);
-  const previous = oldObj?.metadata?.managedFields;
-  if (taken.isEmpty() && comparison.removed.isEmpty()) return clone(previous ?? []);
-  return recordChange(decodeManagedFields(previous), { taken, removed: comparison.removed }, self, options.now);
+  options: RecordUpdateOptions & { subresource?: Subresource } = {},
+): T {
+  return setManagedFields(next, recordUpdate(old, next, manager, options.subresource, options));
 }
 
 /** The identity of the entry a non-apply write records. */

@@ -20,7 +20,7 @@ import { FieldSet, formatPath } from './field-set.js';
 import { clone, deepEqual, getOwn, hasOwn, isObject, setOwn, type JsonObject } from './json.js';
 import {
   compareViews, decodeManagedFields, describeManager, encodeManagedFields, fieldSetOfView, formatTime, managerKey,
-  TRACKED_METADATA, trackedView, UNTRACKED_TOP_LEVEL, withManagedFields, type ManagerFields, type Subresource,
+  TRACKED_METADATA, trackedView, UNTRACKED_TOP_LEVEL, setManagedFields, type ManagerFields, type Subresource,
 } from './managed-fields.js';
 import { fieldSchema, InvalidListError, shapeOf, withObjectMeta, type ListItem, type StructuralSchema } from './schema.js';
 
@@ -141,7 +141,7 @@ export function apply(request: ApplyRequest): ApplyResult {
   const managedFields = encodeManagedFields([...others, { ...self, time }]);
 
   const base = live ?? creationBase(applied);
-  const object = withManagedFields(subresource === 'status' ? withStatus(base, result) : withMainView(base, result), managedFields);
+  const object = setManagedFields(subresource === 'status' ? withStatus(base, result) : withMainView(base, result), managedFields);
   return { object, changed: !live || !deepEqual(live, object), created: !live };
 }
 

@@ -1,12 +1,11 @@
 /**
  * Builds one watch-cached store per served resource over one shared lean etcd client
- * (range, txn and the watch streams, see storage/etcd-kv.ts); etcd3's client serves
- * https:// endpoints.
+ * (range, txn and the watch streams over plain or TLS etcd, see ../etcd-client/README.md).
  */
 import type { Etcd3 } from 'etcd3';
 import type { ResourceDefinition } from '../../api-types/schema/types.js';
 import type { ApiserverMetrics } from '../http/metrics.js';
-import { createKvClient, etcd3Kv } from '../storage/etcd-kv.js';
+import { createKvClient, etcd3Kv } from '../etcd-client/etcd-kv.js';
 import { EtcdStore, type EtcdClientTls } from '../storage/etcd-store.js';
 import type { Store } from '../storage/interface.js';
 import { CachedStore } from '../storage/watch-cache.js';
@@ -22,7 +21,7 @@ export interface StoreSet {
 export interface EtcdConnection {
   endpoints: readonly string[];
   tls?: EtcdClientTls;
-  /** Which client serves the stores over TLS (measurement only: the lean one always serves plain http). */
+  /** Measurement only (the lean-vs-etcd3 benchmark): 'etcd3' serves the stores with etcd3's client. */
   kvClient?: 'lean' | 'etcd3';
 }
 
@@ -32,10 +31,8 @@ export async function buildStores(
   defs: readonly ResourceDefinition[],
   metrics?: ApiserverMetrics,
 ): Promise<StoreSet> {
-  const plain = connection.endpoints.every((endpoint) => !/^https:/i.test(endpoint));
-  const lean = plain || connection.kvClient === 'lean';
   const tls = connection.tls && { ca: connection.tls.caPem, cert: connection.tls.certPem, key: connection.tls.keyPem };
-  const kv = lean ? createKvClient(connection.endpoints, { tls }) : etcd3Kv(etcd);
+  const kv = connection.kvClient === 'etcd3' ? etcd3Kv(etcd) : createKvClient(connection.endpoints, { tls });
   const stores = new Map<ResourceDefinition, CachedStore>();
   try {
     for (const def of defs) {

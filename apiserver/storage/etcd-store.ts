@@ -11,7 +11,7 @@
  *   guaranteedUpdate retries with what etcd returned;
  * - lists page through etcd at one revision (continue token = revision + next key).
  *
- * It reads and writes through a `KvClient` (etcd-kv.ts): Range and Txn with etcd3's
+ * It reads and writes through a `KvClient` (../etcd-client/etcd-kv.ts): Range and Txn with etcd3's
  * low-level request / response shapes (etcd3's builders add per-call overhead and cannot
  * compare on mod revision or range at a revision). The apiserver passes the lean HTTP/2
  * client (`createKvClient`); by default it is etcd3's own `client.kv`. Watches open their
@@ -30,7 +30,7 @@ import {
   NotFoundError,
   TooLargeResourceVersionError,
 } from './errors.js';
-import { etcd3Kv, type KvClient } from './etcd-kv.js';
+import { etcd3Kv, type KvClient } from '../etcd-client/etcd-kv.js';
 import { EtcdWatchStream } from './etcd-watch.js';
 import type {
   DeleteOptions,
@@ -55,7 +55,7 @@ import { LazyWatchEvent, WatcherChannel, bookmarkEvent } from './watch-events.js
  * watch on a silently dead connection fails and reconnects instead of hanging forever
  * (30 s is above etcd's default 5 s minimum ping interval; no pings without calls, which
  * etcd would answer with GOAWAY), and no cap on response size for large lists. The lean
- * KV client (etcd-kv.ts) does not use these: it has no size cap by default, a per-call
+ * KV client (../etcd-client/etcd-kv.ts) does not use these: it has no size cap by default, a per-call
  * deadline, and its own pings while a watch stream is open.
  */
 export const ETCD_GRPC_OPTIONS = {

@@ -44,6 +44,11 @@ export interface EtcdOptions {
   extraArgs?: string[];
   /** Serve clients over TLS with client-certificate authentication (as `make up`). */
   tls?: boolean;
+  /**
+   * For a TLS member: the directory whose `pki/` it uses (made when absent); default its own
+   * data dir. Members started with one `pkiDir` share a CA, so one client reaches them all.
+   */
+  pkiDir?: string;
 }
 
 /** A TLS member's PKI files, as the apiserver's --etcd-cafile / --etcd-certfile / --etcd-keyfile take them. */
@@ -60,8 +65,8 @@ export interface EtcdInstance {
   peerUrl: string;
   dataDir: string;
   pid: number;
-  /** Set for a TLS member: the CA and a client certificate it accepts (PEM and files). */
-  tls?: EtcdClientTls & { files: EtcdClientFiles };
+  /** Set for a TLS member: the CA and a client certificate it accepts (PEM and files), and its `pkiDir`. */
+  tls?: EtcdClientTls & { files: EtcdClientFiles; pkiDir: string };
   /** Options for `new Etcd3(...)` that reach this member (endpoints, and TLS when it has it). */
   etcd3Options(): IOptions;
   /** Kills the member (SIGTERM, then SIGKILL after 5 s) and removes its data dir. Idempotent. */
@@ -155,12 +160,14 @@ async function startOnce(opts: EtcdOptions): Promise<EtcdInstance> {
   const peerUrl = `http://127.0.0.1:${peerPort}`;
   const name = `test-${process.pid}-${clientPort}`;
   const logPath = join(dataDir, 'etcd.log');
-  const pki = opts.tls ? ensureEtcdCertificates(dataDir) : undefined;
+  const pkiDir = opts.pkiDir ?? dataDir;
+  const pki = opts.tls ? ensureEtcdCertificates(pkiDir) : undefined;
   const tls = pki && {
     caPem: readFileSync(pki.caFile, 'utf8'),
     certPem: readFileSync(pki.clientCertFile, 'utf8'),
     keyPem: readFileSync(pki.clientKeyFile, 'utf8'),
     files: { caFile: pki.caFile, certFile: pki.clientCertFile, keyFile: pki.clientKeyFile },
+    pkiDir,
   };
   const logFd = openSync(logPath, 'a');
   const args = [
