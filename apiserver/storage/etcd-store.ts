@@ -20,7 +20,7 @@
  * Objects returned by its methods are fresh and owned by the caller.
  */
 import { randomUUID } from 'node:crypto';
-import type { Etcd3, IEvent, IKeyValue, IOptions, IRangeResponse, IRequestOp } from 'etcd3';
+import type { Etcd3, IKeyValue, IOptions, IRangeResponse, IRequestOp } from 'etcd3';
 import type { KubeObject, ObjectMeta } from '../../api-types/meta.js';
 import {
   AlreadyExistsError,
@@ -31,7 +31,6 @@ import {
   TooLargeResourceVersionError,
 } from './errors.js';
 import { etcd3Kv, type KvClient } from '../etcd-client/etcd-kv.js';
-import { EtcdWatchStream } from './etcd-watch.js';
 import type {
   DeleteOptions,
   DeleteResult,
@@ -41,13 +40,8 @@ import type {
   StorageResource,
   Store,
   UpdateFn,
-  Watch,
-  WatchErrorHandler,
-  WatchHandler,
-  WatchOptions,
 } from './interface.js';
 import { ObjectSelector } from './selectors.js';
-import { LazyWatchEvent, WatcherChannel, bookmarkEvent } from './watch-events.js';
 
 /**
  * gRPC channel options to create the etcd3 client with (`new Etcd3({ hosts, grpcOptions:
@@ -91,10 +85,6 @@ export interface EtcdStoreOptions {
   prefix?: string;
   /** Objects per etcd range request when listing without a limit; default 1000. */
   listChunkSize?: number;
-  /** BOOKMARK interval for watches served straight from etcd; default 60 s. */
-  bookmarkIntervalMs?: number;
-  /** Events buffered per watcher while its handler is busy; default 1000. */
-  watcherBufferSize?: number;
   /** guaranteedUpdate gives up (with the last ConflictError) after this many attempts; default 1000. */
   maxUpdateAttempts?: number;
   /** Clock for creationTimestamp / deletionTimestamp. */
@@ -136,7 +126,8 @@ export function parseResourceVersion(rv: string | undefined, what = 'resourceVer
   return Number(rv);
 }
 
-function prefixEnd(prefix: Buffer): Buffer {
+/** The end of etcd's range for every key starting with `prefix`. */
+export function prefixEnd(prefix: Buffer): Buffer {
   const end = Buffer.from(prefix);
   for (let i = end.length - 1; i >= 0; i--) {
     if (end[i]! < 0xff) {
@@ -191,7 +182,7 @@ function decodeContinue(token: string): ContinueToken {
   throw new InvalidRequestError('continue token is invalid: it must be the value returned by a previous list', 'continue');
 }
 
-const isCompacted = (err: unknown): boolean => /required revision has been compacted/i.test(String((err as Error)?.message));
+export const isCompacted = (err: unknown): boolean => /required revision has been compacted/i.test(String((err as Error)?.message));
 const isFutureRevision = (err: unknown): boolean => /required revision is a future revision/i.test(String((err as Error)?.message));
 const isTooLarge = (err: unknown): boolean => /RESOURCE_EXHAUSTED|larger than max/i.test(String((err as Error)?.message));
 
@@ -202,12 +193,15 @@ type WriteResult =
 
 type CasResult = { ok: true; revision: string } | { ok: false; current: StoredObject | undefined };
 
-export class EtcdStore implements Store {
+/**
+ * Everything of the Store contract but watch: the apiserver serves watches from CachedStore
+ * (one etcd watch per resource, watch-cache.ts). A watch straight from etcd, for the
+ * contract tests only, is in etcd-store-watch.test-support.ts.
+ */
+export class EtcdStore implements Omit<Store, 'watch'> {
   readonly #kv: KvClient;
   readonly #prefix: string;
   readonly #listChunk: number;
-  readonly #bookmarkIntervalMs: number;
-  readonly #watcherBuffer: number;
   readonly #maxAttempts: number;
   readonly #now: () => Date;
 
@@ -220,8 +214,6 @@ export class EtcdStore implements Store {
     const root = (opts.prefix ?? '/registry').replace(/\/+$/, '');
     this.#prefix = `${root}/${resource.group || 'core'}/${resource.resource}/`;
     this.#listChunk = opts.listChunkSize ?? 1000;
-    this.#bookmarkIntervalMs = opts.bookmarkIntervalMs ?? 60_000;
-    this.#watcherBuffer = opts.watcherBufferSize ?? 1000;
     this.#maxAttempts = opts.maxUpdateAttempts ?? 1000;
     this.#now = opts.now ?? (() => new Date());
   }
@@ -653,103 +645,9 @@ export class EtcdStore implements Store {
     }
     throw new ConflictError(key, name, '', current?.modRevision ?? '', `delete of ${key} kept conflicting; giving up`);
   }
-
-  // ---------------------------------------------------------------- watch
-
-  /**
-   * A watch served by its own etcd watch (no cache): initial state from a list, then
-   * changes; selector transitions become ADDED / DELETED. Prefer CachedStore for
-   * anything with many watchers.
-   */
-  watch(opts: WatchOptions, onEvent: WatchHandler, onError: WatchErrorHandler): Watch {
-    const selector = new ObjectSelector(this.resource, opts.labelSelector, opts.fieldSelector);
-    const fromRevision = parseResourceVersion(opts.resourceVersion);
-    const initial = opts.sendInitialEvents ?? fromRevision === 0;
-    const namespace = this.resource.namespaced ? opts.namespace || selector.namespace || undefined : undefined;
-    if (namespace !== undefined) checkSegment('metadata.namespace', namespace);
-    const prefix = namespace !== undefined ? `${this.#prefix}${namespace}/` : this.#prefix;
-    let stream: EtcdWatchStream | undefined;
-    let timer: NodeJS.Timeout | undefined;
-    let delivered = fromRevision; // highest revision every event of which was delivered
-    const channel = new WatcherChannel(onEvent, onError, this.#watcherBuffer, () => {
-      stream?.close();
-      clearInterval(timer);
-    });
-    const matches = (o: KubeObject | undefined): o is KubeObject => o !== undefined && selector.matches(o);
-
-    const start = async (): Promise<void> => {
-      let rev = fromRevision;
-      if (initial) {
-        const snapshot = await this.list({
-          namespace,
-          labelSelector: opts.labelSelector,
-          fieldSelector: opts.fieldSelector,
-        });
-        rev = Math.max(rev, Number(snapshot.resourceVersion));
-        channel.pushUnbounded(snapshot.items.map((o) => new LazyWatchEvent('ADDED', o)));
-        if (opts.allowBookmarks) channel.push(bookmarkEvent(this.resource, String(rev), true));
-      } else if (rev === 0) {
-        rev = await this.currentRevision();
-      }
-      delivered = rev;
-      if (channel.done) return;
-      stream = new EtcdWatchStream(
-        this.#kv,
-        { key: Buffer.from(prefix), rangeEnd: prefixEnd(Buffer.from(prefix)), startRevision: rev + 1, prevKv: true },
-        {
-          events: (events) => {
-            try {
-              this.#deliverWatchEvents(events, channel, matches);
-            } catch (err) {
-              channel.fail(err as Error); // e.g. a value that does not decode
-            }
-            delivered = Number(events[events.length - 1]!.kv.mod_revision);
-          },
-          progress: (revision) => {
-            delivered = Math.max(delivered, revision);
-          },
-          compacted: (compactRevision) => {
-            channel.fail(new ExpiredError(String(delivered), `etcd compacted history up to revision ${compactRevision}`));
-          },
-        },
-      ).start();
-      if (opts.allowBookmarks && this.#bookmarkIntervalMs > 0) {
-        timer = setInterval(() => {
-          if (channel.idle) channel.push(bookmarkEvent(this.resource, String(delivered)));
-        }, this.#bookmarkIntervalMs);
-        timer.unref?.();
-      }
-    };
-    start().catch((err: unknown) => {
-      if (isCompacted(err)) channel.fail(new ExpiredError(String(fromRevision), 'compacted'));
-      else channel.fail(err instanceof Error ? err : new Error(String(err)));
-    });
-    return { stop: () => channel.stop() };
-  }
-
-  /** One etcd watch response to one watcher: decode, filter, selector transitions. */
-  #deliverWatchEvents(
-    events: IEvent[],
-    channel: WatcherChannel,
-    matches: (o: KubeObject | undefined) => o is KubeObject,
-  ): void {
-    for (const e of events) {
-      const cur = e.type === 'Put' ? this.decode(e.kv) : undefined;
-      let prev: KubeObject | undefined;
-      if (e.prev_kv && e.prev_kv.value && e.prev_kv.value.length > 0) {
-        // The previous state at this event's revision (a DELETED carries it).
-        prev = this.decode(e.prev_kv);
-        prev.metadata.resourceVersion = String(e.kv.mod_revision);
-      }
-      const curOk = matches(cur);
-      const prevOk = matches(prev);
-      if (curOk) channel.push(new LazyWatchEvent(prevOk ? 'MODIFIED' : 'ADDED', cur));
-      else if (prevOk) channel.push(new LazyWatchEvent('DELETED', prev!));
-    }
-  }
 }
 
-function checkSegment(field: string, value: string | undefined): void {
+export function checkSegment(field: string, value: string | undefined): void {
   if (!value) throw new InvalidRequestError(`${field}: Required value`, field);
   if (value.includes('/') || value === '.' || value === '..' || value.includes('\0')) {
     throw new InvalidRequestError(`${field}: Invalid value "${value}": may not contain "/", NUL, or be "." or ".."`, field);

@@ -21,6 +21,7 @@ import {
 } from './errors.js';
 import { createKvClient, type KvClient } from '../etcd-client/etcd-kv.js';
 import { ETCD_GRPC_OPTIONS, etcd3Options, EtcdStore } from './etcd-store.js';
+import { WatchableEtcdStore } from './etcd-store-watch.test-support.js';
 import type { StorageResource, Store, WatchEvent, WatchOptions } from './interface.js';
 import { CachedStore } from './watch-cache.js';
 
@@ -66,7 +67,7 @@ type Kind = 'EtcdStore' | 'CachedStore' | 'EtcdStore, lean kv' | 'CachedStore, l
 const isLean = (kind: Kind) => kind.endsWith('lean kv');
 
 async function makeStore(kind: Kind, resource: StorageResource, o: MakeOptions = {}): Promise<Store> {
-  const inner = new EtcdStore(o.client ?? client, resource, {
+  const inner = new WatchableEtcdStore(o.client ?? client, resource, {
     listChunkSize: o.listChunkSize,
     bookmarkIntervalMs: o.bookmarkIntervalMs,
     watcherBufferSize: o.watcherBufferSize,
