@@ -14,6 +14,7 @@ import type { StructuralSchema } from '../patch/schema.js';
 import { refOf, type ServedResource } from '../registry/served-resource.js';
 import { parseFieldValidation, prepareForCreate, prepareForUpdate, type WriteContext } from '../registry/strategy.js';
 import { InvalidRequestError, NotFoundError } from '../storage/errors.js';
+import { createdMetadata, updatedMetadata } from '../storage/etcd-store.js';
 import type { ListOptions } from '../storage/interface.js';
 import { bodyTypeOf, negotiateResponse, parseBody, PATCH_TYPES, type Accepted } from './negotiation.js';
 import type { ResourceRequest } from './request-info.js';
@@ -201,11 +202,15 @@ async function handleCreate(call: ResourceCall, accepted: Accepted) {
   sendJson(call.res, 201, renderObject(sr, created, accepted), accepted.yaml, ctx.warnings);
 }
 
+/** What a create would store, without storing it (server-owned metadata as the store sets it). */
 function dryRunCreated(obj: KubeObject): KubeObject {
-  return {
-    ...obj,
-    metadata: { ...obj.metadata, uid: crypto.randomUUID(), creationTimestamp: new Date().toISOString().replace(/\.\d+Z$/, 'Z'), generation: 1 },
-  };
+  return { ...obj, metadata: createdMetadata(obj.metadata, new Date()) };
+}
+
+/** What an update of `current` by `tryUpdate` would store, without storing it. */
+function dryRunUpdated(current: KubeObject, tryUpdate: (current: KubeObject) => KubeObject): KubeObject {
+  const next = tryUpdate(current);
+  return { ...next, metadata: { ...updatedMetadata(next, current), resourceVersion: current.metadata.resourceVersion } };
 }
 
 async function handleUpdate(call: ResourceCall, decision: Decision, attrs: RequestAttributes, accepted: Accepted) {
@@ -229,7 +234,7 @@ async function handleUpdate(call: ResourceCall, decision: Decision, attrs: Reque
     return next;
   };
   const updated = dryRun
-    ? tryUpdate(await sr.store.get(request.namespace, request.name!))
+    ? dryRunUpdated(await sr.store.get(request.namespace, request.name!), tryUpdate)
     : await sr.store.guaranteedUpdate(request.namespace, request.name!, tryUpdate);
   sendJson(call.res, 200, renderObject(sr, updated, accepted), accepted.yaml, ctx.warnings);
 }
@@ -326,7 +331,7 @@ async function handlePatch(call: ResourceCall, decision: Decision, attrs: Reques
   try {
     // Starts from the watch cache's copy (no etcd read); the store re-reads when it is stale.
     result = dryRun
-      ? tryUpdate(await sr.store.get(request.namespace, request.name!))
+      ? dryRunUpdated(await sr.store.get(request.namespace, request.name!), tryUpdate)
       : await sr.store.guaranteedUpdate(request.namespace, request.name!, tryUpdate);
   } catch (err) {
     if (!(err instanceof NotFoundError) || type !== 'apply-patch' || request.subresource) throw err;

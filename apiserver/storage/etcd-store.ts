@@ -117,6 +117,60 @@ export function timestamp(d: Date): string {
   return lastStamp;
 }
 
+/**
+ * Server-owned metadata: only the server sets these, and what a request says about them is
+ * ignored. The storage layer owns them: `createdMetadata` and `updatedMetadata` below are
+ * what EtcdStore writes (resourceVersion is etcd's mod revision, never stored), and delete
+ * sets the deletion fields. The write strategy only drops a request's values before
+ * validating it (apiserver/registry/strategy.ts); a dry run shows what these would store.
+ */
+export const SERVER_OWNED_METADATA = [
+  'uid',
+  'resourceVersion',
+  'generation',
+  'creationTimestamp',
+  'deletionTimestamp',
+  'deletionGracePeriodSeconds',
+] as const satisfies readonly (keyof ObjectMeta)[];
+
+/** A copy of `meta` without the server-owned fields. */
+export function withoutServerOwnedMetadata(meta: ObjectMeta): ObjectMeta {
+  const out = { ...meta };
+  for (const field of SERVER_OWNED_METADATA) delete out[field];
+  return out;
+}
+
+/** A new object's metadata: a new uid, creationTimestamp `now`, generation 1; no resourceVersion nor deletion fields. */
+export function createdMetadata(meta: ObjectMeta, now: Date): ObjectMeta {
+  const metadata: ObjectMeta = { ...meta, uid: randomUUID(), creationTimestamp: timestamp(now), generation: 1 };
+  if (metadata.resourceVersion !== undefined) delete metadata.resourceVersion;
+  if (metadata.deletionTimestamp !== undefined) delete metadata.deletionTimestamp;
+  if (metadata.deletionGracePeriodSeconds !== undefined) delete metadata.deletionGracePeriodSeconds;
+  return metadata;
+}
+
+/**
+ * The metadata an update of `current` to `desired` stores: desired's, with uid,
+ * creationTimestamp and the deletion fields carried over from current, generation + 1 when
+ * `spec` changed; no resourceVersion.
+ */
+export function updatedMetadata(desired: KubeObject, current: KubeObject): ObjectMeta {
+  const cm = current.metadata;
+  const { resourceVersion: _rv, ...rest } = desired.metadata;
+  const metadata: ObjectMeta = {
+    ...rest,
+    uid: cm.uid,
+    creationTimestamp: cm.creationTimestamp,
+    generation: jsonEqual(desired.spec, current.spec) ? cm.generation : (cm.generation ?? 0) + 1,
+    deletionTimestamp: cm.deletionTimestamp,
+    deletionGracePeriodSeconds: cm.deletionGracePeriodSeconds,
+  };
+  for (const k of ['uid', 'creationTimestamp', 'generation', 'deletionTimestamp', 'deletionGracePeriodSeconds'] as const) {
+    if (metadata[k] === undefined) delete metadata[k];
+  }
+  return metadata;
+}
+
 /** Kubernetes-style resourceVersion parameter: '' | '0' | positive integer. */
 export function parseResourceVersion(rv: string | undefined, what = 'resourceVersion'): number {
   if (rv === undefined || rv === '') return 0;
@@ -424,15 +478,7 @@ export class EtcdStore implements Omit<Store, 'watch'> {
       );
     }
     const key = this.keyFor(namespace, name);
-    const metadata: ObjectMeta = {
-      ...input.metadata,
-      uid: randomUUID(),
-      creationTimestamp: timestamp(this.#now()),
-      generation: 1,
-    };
-    if (metadata.resourceVersion !== undefined) delete metadata.resourceVersion;
-    if (metadata.deletionTimestamp !== undefined) delete metadata.deletionTimestamp;
-    if (metadata.deletionGracePeriodSeconds !== undefined) delete metadata.deletionGracePeriodSeconds;
+    const metadata = createdMetadata(input.metadata, this.#now());
     const obj: KubeObject = { ...input, metadata };
     const keyBuf = Buffer.from(key);
     const res = await this.#kv.txn({
@@ -502,18 +548,7 @@ export class EtcdStore implements Omit<Store, 'watch'> {
     if (dm.name !== cm.name || (this.resource.namespaced && dm.namespace !== cm.namespace)) {
       throw new InvalidRequestError('metadata.name and metadata.namespace cannot change', 'metadata.name');
     }
-    const { resourceVersion: _rv, ...rest } = dm;
-    const metadata: ObjectMeta = {
-      ...rest,
-      uid: cm.uid,
-      creationTimestamp: cm.creationTimestamp,
-      generation: jsonEqual(desired.spec, current.obj.spec) ? cm.generation : (cm.generation ?? 0) + 1,
-      deletionTimestamp: cm.deletionTimestamp,
-      deletionGracePeriodSeconds: cm.deletionGracePeriodSeconds,
-    };
-    for (const k of ['uid', 'creationTimestamp', 'generation', 'deletionTimestamp', 'deletionGracePeriodSeconds'] as const) {
-      if (metadata[k] === undefined) delete metadata[k];
-    }
+    const metadata = updatedMetadata(desired, current.obj);
     if (!this.resource.namespaced) delete metadata.namespace;
     const next: KubeObject = { ...desired, metadata };
     const value = this.#encode(next);
