@@ -1,12 +1,12 @@
 /**
  * `KvClient`: the etcd calls the storage layer makes (KV.Range and KV.Txn from EtcdStore, the
  * Watch stream under etcd-watch.ts), and a lean implementation of them on `H2cConnection`
- * (h2c-connection.ts, a minimal cleartext HTTP/2 client over `node:net`).
+ * (h2c-connection.ts, a minimal HTTP/2 client over `node:net`, or `node:tls` for https://).
  *
  * Why: etcd3's client runs every call through a connection pool, a cockatiel retry policy
  * and circuit breaker, grpc-js interceptors, call credentials and resolver / load-balancer
  * calls — about 10% of the apiserver's main thread per request in CPU profiles, and ~6% for
- * its watch streams. Over plain HTTP none of it is needed: one HTTP/2 connection, one stream
+ * its watch streams. None of it is needed here: one HTTP/2 connection, one stream
  * per call or watch, gRPC's 5-byte message framing, the status from the trailers. And not
  * `node:http2` either: its client costs ~130 µs of CPU per unary call (an AsyncResource, a
  * Duplex and five events per stream); H2cConnection does the same call in ~10–13 µs.
@@ -209,7 +209,7 @@ class ResponseStatus {
 
 // ------------------------------------------------------------------ client
 
-/** A lean KvClient over one HTTP/2 connection to `endpoints` (plain http://; the next one after a failure). */
+/** A lean KvClient over one HTTP/2 connection to `endpoints` (http://, or https:// with `tls`; the next one after a failure). */
 export function createKvClient(endpoints: readonly string[], opts: LeanKvOptions = {}): KvClient {
   return new H2cKvClient(endpoints, opts);
 }

@@ -1,8 +1,8 @@
 /**
- * `H2cConnection`: a minimal client-side HTTP/2 connection (RFC 9113) over a plain
- * `node:net` socket — cleartext h2c with prior knowledge, as etcd's gRPC port and a
- * `node:http2` `createServer()` speak it — with a callback API and little per-request
- * allocation.
+ * `H2cConnection`: a minimal client-side HTTP/2 connection (RFC 9113) with a callback API
+ * and little per-request allocation, over a plain `node:net` socket (http://: cleartext h2c
+ * with prior knowledge, as etcd's gRPC port and a `node:http2` `createServer()` speak it) or
+ * a `node:tls` socket (https://: ALPN h2, with the CA and client certificate given in `tls`).
  *
  * Why: node:http2's client spends most of a small unary call in JS machinery (an
  * AsyncResource per request, a Duplex per stream, header object mapping, five events per
@@ -32,7 +32,7 @@
  *   ids) close with `unsent: true` — safe to retry on a new connection.
  *
  * Handlers are called synchronously from the socket's data callback and must not throw.
- * No TLS, no server push, no priorities, no receive-side backpressure (data is handed to the
+ * No server push, no priorities, no receive-side backpressure (data is handed to the
  * handler as it arrives and its window credit returned), no HTTP/1.1 upgrade.
  */
 import { connect as netConnect, type Socket } from 'node:net';
