@@ -79,7 +79,7 @@ describe('client-node informer against quantix-apiserver', () => {
       // While the server is down, the world moves on (written straight through the storage
       // layer to the same etcd), so the informer's resourceVersion is older than anything
       // the restarted server's watch cache holds.
-      const etcd = new Etcd3({ hosts: env.etcd.endpoints });
+      const etcd = new Etcd3(env.etcd.etcd3Options());
       const store = new EtcdStore(etcd, storageResourceOf(virtualMachineDefinition as never));
       await store.create(vm('while-down') as never);
       etcd.close();

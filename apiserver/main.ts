@@ -3,7 +3,7 @@
  * quantix-apiserver entry point. On first start it creates the CA and serving
  * certificate (<data-dir>/pki), the token file and the admin kubeconfig.
  */
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createLogger, setLogLevel } from '../lib/logging/logger.js';
@@ -17,6 +17,9 @@ import { startApiserver } from './server.js';
 const HELP = `quantix-apiserver: the Quantix API (Kubernetes conventions) over HTTPS
 
   --etcd-servers URLS   comma-separated etcd client URLs (default http://127.0.0.1:2379)
+  --etcd-cafile FILE    CA bundle that signed etcd's serving certificate (https:// etcd)
+  --etcd-certfile FILE  client certificate presented to etcd (etcd --client-cert-auth)
+  --etcd-keyfile FILE   key of --etcd-certfile
   --port N              HTTPS port (default 6443)
   --gateway-port N      node gateway (gRPC over TLS) port for agents (default --port + 1, i.e.
                         ${DEFAULT_GATEWAY_PORT}; 0 with --port 0)
@@ -31,6 +34,11 @@ async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
       'etcd-servers': { type: 'string', default: process.env.QUANTIX_ETCD_SERVERS ?? 'http://127.0.0.1:2379' },
+      'etcd-cafile': { type: 'string' },
+      'etcd-certfile': { type: 'string' },
+      'etcd-keyfile': { type: 'string' },
+      // Measurement only (BENCH_APISERVER_MODE=etcd-clients in hack/bench/apiserver): etcd3 in place of the lean client.
+      'etcd-kv-client': { type: 'string' },
       port: { type: 'string', default: '6443' },
       'gateway-port': { type: 'string' },
       'bind-address': { type: 'string', default: '0.0.0.0' },
@@ -65,8 +73,20 @@ async function main(): Promise<void> {
   const gatewayHost = createNodeGatewayHost();
   const authenticator = chainAuthenticators(TokenFileAuthenticator.fromFile(tokenFile), gatewayHost.authenticator);
 
+  const etcdCa = values['etcd-cafile'];
+  if ((values['etcd-certfile'] === undefined) !== (values['etcd-keyfile'] === undefined)) throw new Error('--etcd-certfile and --etcd-keyfile go together');
+  const etcdTls = etcdCa && {
+    caPem: readFileSync(etcdCa, 'utf8'),
+    certPem: values['etcd-certfile'] && readFileSync(values['etcd-certfile'], 'utf8'),
+    keyPem: values['etcd-keyfile'] && readFileSync(values['etcd-keyfile'], 'utf8'),
+  };
+  const kvClient = values['etcd-kv-client'];
+  if (kvClient !== undefined && kvClient !== 'lean' && kvClient !== 'etcd3') throw new Error(`--etcd-kv-client: lean or etcd3, got "${kvClient}"`);
+
   const server = await startApiserver({
     etcdEndpoints: values['etcd-servers']!.split(',').map((url) => url.trim()).filter(Boolean),
+    etcdTls: etcdTls || undefined,
+    etcdKvClient: kvClient,
     port,
     host: values['bind-address'],
     tls: { certPem: pki.certPem, keyPem: pki.keyPem },

@@ -33,18 +33,28 @@ wait_for() { # description, timeout seconds, command...
   done
 }
 
+# The PKI (apiserver/pki/certificates.ts): the cluster CA and the apiserver's serving
+# certificate, and etcd's own CA, serving certificate and the apiserver's client certificate.
+node_modules/.bin/tsx hack/ensure-pki.ts "$STATE"
+PKI="$STATE/pki"
+# etcd serves clients over TLS and admits only certificates its CA signed (the apiserver's);
+# the peer URL is for a single member on the loopback.
 start etcd etcd --name quantix --data-dir "$STATE/etcd" \
-  --listen-client-urls "http://127.0.0.1:$ETCD_PORT" --advertise-client-urls "http://127.0.0.1:$ETCD_PORT" \
+  --listen-client-urls "https://127.0.0.1:$ETCD_PORT" --advertise-client-urls "https://127.0.0.1:$ETCD_PORT" \
+  --cert-file "$PKI/etcd/server.crt" --key-file "$PKI/etcd/server.key" \
+  --trusted-ca-file "$PKI/etcd/ca.crt" --client-cert-auth \
   --listen-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" --initial-advertise-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" \
   --initial-cluster "quantix=http://127.0.0.1:$ETCD_PEER_PORT" --log-level warn --logger zap
-wait_for etcd 30 curl -sf "http://127.0.0.1:$ETCD_PORT/health"
+wait_for etcd 30 curl -sf --cacert "$PKI/etcd/ca.crt" --cert "$PKI/apiserver-etcd-client.crt" --key "$PKI/apiserver-etcd-client.key" \
+  "https://127.0.0.1:$ETCD_PORT/health"
 
 export QUANTIX_LOG_FORMAT=json
 # V8 flags for this machine (young-generation size, helper threads): apiserver/node-options.ts
 # says why; the benchmarks start the apiserver with the same.
 APISERVER_NODE_OPTIONS="$(node_modules/.bin/tsx apiserver/node-options.ts)"
 start apiserver env NODE_OPTIONS="$APISERVER_NODE_OPTIONS ${NODE_OPTIONS:-}" node_modules/.bin/tsx apiserver/main.ts --data-dir "$STATE" \
-  --etcd-servers "http://127.0.0.1:$ETCD_PORT" --port "$API_PORT" --gateway-port "$GATEWAY_PORT"
+  --etcd-servers "https://127.0.0.1:$ETCD_PORT" --etcd-cafile "$PKI/etcd/ca.crt" \
+  --etcd-certfile "$PKI/apiserver-etcd-client.crt" --etcd-keyfile "$PKI/apiserver-etcd-client.key" --port "$API_PORT" --gateway-port "$GATEWAY_PORT"
 wait_for apiserver 60 curl -sfk "https://127.0.0.1:$API_PORT/readyz"
 wait_for kubeconfig 10 test -f "$STATE/kubeconfig"
 
@@ -76,7 +86,7 @@ Quantix is up.
   viewer:      $STATE/viewer.kubeconfig
   tokens:      $STATE/tokens.csv
   gateway:     127.0.0.1:$GATEWAY_PORT (gRPC over TLS, for agents)
-  etcd:        http://127.0.0.1:$ETCD_PORT  (data in $STATE/etcd)
+  etcd:        https://127.0.0.1:$ETCD_PORT  (client certificates only; data in $STATE/etcd, PKI in $PKI/etcd)
   node:        $NODE_NAME (Ready; agent on qemu:///system, state in $STATE/agent)
 ${UI:+  web UI:      $UI
 }  logs:        $STATE/logs/{etcd,apiserver,controller-manager,agent}.log

@@ -7,7 +7,7 @@
  */
 import type { KubeObject } from '../../api-types/meta.js';
 import type { ResourceDefinition } from '../../api-types/schema/types.js';
-import { recordUpdate } from '../patch/managed-fields.js';
+import { withManagedFields } from '../patch/managed-fields.js';
 import type { StructuralSchema } from '../patch/schema.js';
 import type { ServedResource } from '../registry/served-resource.js';
 import { prepareForCreate, prepareForUpdate } from '../registry/strategy.js';
@@ -57,7 +57,7 @@ export class ObjectWriter {
         const status = mutate(current as T);
         if (status === NO_CHANGE || !statusChanged(status, current.status)) return null;
         const next = prepareForUpdate(sr, current, { ...current, status }, { fieldValidation: 'Ignore', warnings: [], subresource: 'status' });
-        return withManagedFields(sr, current, next);
+        return withManagedFields(current, next, GATEWAY_FIELD_MANAGER, { subresource: 'status', schema: sr.def.schema as StructuralSchema });
       })) as T;
     } catch (err) {
       if (err instanceof NotFoundError) return undefined;
@@ -75,12 +75,7 @@ export class ObjectWriter {
       const withStatus = { ...prepared, status: structuredClone(obj.status) };
       prepared = prepareForUpdate(sr, prepared, withStatus, { fieldValidation: 'Strict', warnings: [], subresource: 'status' });
     }
-    prepared = withManagedFields(sr, undefined, prepared);
+    prepared = withManagedFields(undefined, prepared, GATEWAY_FIELD_MANAGER, { schema: sr.def.schema as StructuralSchema });
     return (await sr.store.create(prepared)) as T;
   }
-}
-
-function withManagedFields(sr: ServedResource, old: KubeObject | undefined, next: KubeObject): KubeObject {
-  const managedFields = recordUpdate(old, next, GATEWAY_FIELD_MANAGER, old ? 'status' : undefined, { schema: sr.def.schema as StructuralSchema });
-  return { ...next, metadata: { ...next.metadata, managedFields } };
 }

@@ -6,7 +6,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { KubeObject } from '../../api-types/meta.js';
 import { authorize, describeRefusal, type Decision, type RequestAttributes } from '../auth/authorizer.js';
 import type { UserInfo } from '../auth/identity.js';
-import { recordUpdate } from '../patch/managed-fields.js';
+import { withManagedFields } from '../patch/managed-fields.js';
 import { applyMergePatchSharing } from '../patch/merge-patch.js';
 import { applyJsonPatch, PatchError } from '../patch/json-patch.js';
 import { ApplyConflictError, ApplyError, apply as serverSideApply } from '../patch/server-side-apply.js';
@@ -14,6 +14,7 @@ import type { StructuralSchema } from '../patch/schema.js';
 import { refOf, type ServedResource } from '../registry/served-resource.js';
 import { parseFieldValidation, prepareForCreate, prepareForUpdate, type WriteContext } from '../registry/strategy.js';
 import { InvalidRequestError, NotFoundError } from '../storage/errors.js';
+import { createdMetadata, updatedMetadata } from '../storage/etcd-store.js';
 import type { ListOptions } from '../storage/interface.js';
 import { bodyTypeOf, negotiateResponse, parseBody, PATCH_TYPES, type Accepted } from './negotiation.js';
 import type { ResourceRequest } from './request-info.js';
@@ -184,15 +185,11 @@ async function readObjectBody(call: ResourceCall): Promise<unknown> {
   return parseBody(text, type);
 }
 
+/** The subresource field management tracks apart ('status'), or the main resource. */
+const statusOrMain = (subresource: string | undefined): 'status' | undefined => (subresource === STATUS_SUBRESOURCE ? 'status' : undefined);
+
 function writeContext(call: ResourceCall): WriteContext {
   return { fieldValidation: parseFieldValidation(call.query.get('fieldValidation')), warnings: [], subresource: call.request.subresource };
-}
-
-function withManagedFields(sr: ServedResource, old: KubeObject | undefined, next: KubeObject, manager: string, subresource?: string): KubeObject {
-  const managedFields = recordUpdate(old, next, manager, subresource === 'status' ? 'status' : undefined, {
-    schema: sr.def.schema as StructuralSchema,
-  });
-  return { ...next, metadata: { ...next.metadata, managedFields } };
 }
 
 async function handleCreate(call: ResourceCall, accepted: Accepted) {
@@ -202,16 +199,20 @@ async function handleCreate(call: ResourceCall, accepted: Accepted) {
   const dryRun = isDryRun(call.query);
   const body = await readObjectBody(call);
   let obj = prepareForCreate(sr, body, request.namespace, ctx);
-  obj = withManagedFields(sr, undefined, obj, manager);
+  obj = withManagedFields(undefined, obj, manager, { schema: sr.def.schema as StructuralSchema });
   const created = dryRun ? dryRunCreated(obj) : await sr.store.create(obj);
   sendJson(call.res, 201, renderObject(sr, created, accepted), accepted.yaml, ctx.warnings);
 }
 
+/** What a create would store, without storing it (server-owned metadata as the store sets it). */
 function dryRunCreated(obj: KubeObject): KubeObject {
-  return {
-    ...obj,
-    metadata: { ...obj.metadata, uid: crypto.randomUUID(), creationTimestamp: isoSeconds(new Date()), generation: 1 },
-  };
+  return { ...obj, metadata: createdMetadata(obj.metadata, new Date()) };
+}
+
+/** What an update of `current` by `tryUpdate` would store, without storing it. */
+function dryRunUpdated(current: KubeObject, tryUpdate: (current: KubeObject) => KubeObject): KubeObject {
+  const next = tryUpdate(current);
+  return { ...next, metadata: { ...updatedMetadata(next, current), resourceVersion: current.metadata.resourceVersion } };
 }
 
 async function handleUpdate(call: ResourceCall, decision: Decision, attrs: RequestAttributes, accepted: Accepted) {
@@ -230,12 +231,12 @@ async function handleUpdate(call: ResourceCall, decision: Decision, attrs: Reque
     ctx.warnings.length = 0;
     let next = prepareForUpdate(sr, old, body, ctx);
     checkObjectAccess(call, decision, next, attrs);
-    next = withManagedFields(sr, old, next, manager, request.subresource);
+    next = withManagedFields(old, next, manager, { subresource: statusOrMain(request.subresource), schema: sr.def.schema as StructuralSchema });
     next.metadata.resourceVersion = old.metadata.resourceVersion;
     return next;
   };
   const updated = dryRun
-    ? tryUpdate(await sr.store.get(request.namespace, request.name!))
+    ? dryRunUpdated(await sr.store.get(request.namespace, request.name!), tryUpdate)
     : await sr.store.guaranteedUpdate(request.namespace, request.name!, tryUpdate);
   sendJson(call.res, 200, renderObject(sr, updated, accepted), accepted.yaml, ctx.warnings);
 }
@@ -324,7 +325,7 @@ async function handlePatch(call: ResourceCall, decision: Decision, attrs: Reques
     next =
       type === 'apply-patch'
         ? { ...next, metadata: { ...next.metadata, managedFields: patched.metadata.managedFields } }
-        : withManagedFields(sr, live, next, manager, request.subresource);
+        : withManagedFields(live, next, manager, { subresource: statusOrMain(request.subresource), schema: sr.def.schema as StructuralSchema });
     next.metadata.resourceVersion = live.metadata.resourceVersion;
     return next;
   };
@@ -332,7 +333,7 @@ async function handlePatch(call: ResourceCall, decision: Decision, attrs: Reques
   try {
     // Starts from the watch cache's copy (no etcd read); the store re-reads when it is stale.
     result = dryRun
-      ? tryUpdate(await sr.store.get(request.namespace, request.name!))
+      ? dryRunUpdated(await sr.store.get(request.namespace, request.name!), tryUpdate)
       : await sr.store.guaranteedUpdate(request.namespace, request.name!, tryUpdate);
   } catch (err) {
     if (!(err instanceof NotFoundError) || type !== 'apply-patch' || request.subresource) throw err;

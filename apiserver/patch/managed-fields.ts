@@ -14,6 +14,7 @@
  * apiVersion, exactly as Kubernetes keys its entries; entries are sorted as Kubernetes sorts
  * them (Apply before Update, then by time, manager, apiVersion, subresource).
  */
+import { isoSeconds } from '../../lib/apimachinery/time.js';
 import type { KubeObject, ManagedFieldsEntry } from '../../api-types/meta.js';
 import { FieldSet } from './field-set.js';
 import { coversMembers, isCanonicalFieldsV1, sharesMember, withoutMembers } from './fields-v1.js';
@@ -196,26 +197,12 @@ function encodedEntry(m: ManagerIdentity, fieldsV1: JsonObject): ManagedFieldsEn
  * A copy of `obj` with `metadata.managedFields` set to `entries`, or without the field when
  * `entries` is empty (so an object that never had managedFields compares equal after a no-op).
  */
-export function withManagedFields<T extends KubeObject>(obj: T, entries: ManagedFieldsEntry[]): T {
+export function setManagedFields<T extends KubeObject>(obj: T, entries: ManagedFieldsEntry[]): T {
   const metadata = { ...obj.metadata };
   if (entries.length > 0) metadata.managedFields = entries;
   else delete metadata.managedFields;
   return { ...obj, metadata };
 }
-
-/** RFC 3339 with second precision, as metav1.Time serializes. */
-export function formatTime(date: Date): string {
-  // Every write stamps its entry, and most writes in a second share one text.
-  const second = Math.floor(date.getTime() / 1000);
-  if (second === lastFormatted.second) return lastFormatted.text;
-  const iso = date.toISOString();
-  // `YYYY-MM-DDTHH:mm:ss.sssZ` (all but extended years): cut the milliseconds without a regex.
-  const text = iso.length === 24 ? `${iso.slice(0, 19)}Z` : iso.replace(/\.\d+Z$/, 'Z');
-  lastFormatted = { second, text };
-  return text;
-}
-
-let lastFormatted = { second: Number.NaN, text: '' };
 
 export interface RecordUpdateOptions {
   /** The kind's structural schema; without it every list is atomic. */
@@ -234,12 +221,13 @@ export interface RecordUpdateOptions {
  * - entries left empty are dropped;
  * - the manager's entry gets `time` only when it took some field, so a no-op write returns
  *   the old managedFields unchanged (as given, not re-encoded).
- * Returns the entries (empty when none: store them with {@link withManagedFields}).
+ * Returns the entries (empty when none: store them with {@link setManagedFields}, or use
+ * {@link withManagedFields}, which does both).
  * The previous managedFields are read from `oldObj`; the caller decides what to do with
  * managedFields a client sent in `newObj` (Kubernetes uses them as the new base when they differ).
  *
- * This runs on every write, so it avoids the general algorithm ({@link recordUpdateGeneral},
- * whose results it equals exactly) where it can: a create encodes the new object's fields
+ * This runs on every write, so it avoids the general algorithm (`recordUpdateGeneral` in
+ * managed-fields.reference.test-support.ts, which the tests hold it equal to) where it can: a create encodes the new object's fields
  * in one walk, and an update works on the stored entries as they are encoded (sharing what
  * it does not change with `oldObj`), decoding at most the writer's own entry.
  */
@@ -262,23 +250,17 @@ export function recordUpdate(
 }
 
 /**
- * {@link recordUpdate} by the general algorithm: project both objects, compare them, decode
- * every manager, move and drop fields, re-encode everything. Kept as the reference the fast
- * paths are tested against.
+ * `next` as stored after a non-apply write (create when `old` is undefined, update, merge or
+ * JSON patch, a /status write) by `manager`: with the managedFields {@link recordUpdate}
+ * computes. Every non-apply write path (REST handler, node gateway) records through this.
  */
-export function recordUpdateGeneral(
-  oldObj: KubeObject | undefined,
-  newObj: KubeObject,
+export function withManagedFields<T extends KubeObject>(
+  old: KubeObject | undefined,
+  next: T,
   manager: string,
-  subresource?: Subresource,
-  options: RecordUpdateOptions = {},
-): ManagedFieldsEntry[] {
-  const self = updaterOf(manager, String(newObj.apiVersion ?? oldObj?.apiVersion ?? ''), subresource);
-  const comparison = compareViews(trackedView(oldObj, subresource), trackedView(newObj, subresource), options.schema);
-  const taken = comparison.added.union(comparison.modified);
-  const previous = oldObj?.metadata?.managedFields;
-  if (taken.isEmpty() && comparison.removed.isEmpty()) return clone(previous ?? []);
-  return recordChange(decodeManagedFields(previous), { taken, removed: comparison.removed }, self, options.now);
+  options: RecordUpdateOptions & { subresource?: Subresource } = {},
+): T {
+  return setManagedFields(next, recordUpdate(old, next, manager, options.subresource, options));
 }
 
 /** The identity of the entry a non-apply write records. */
@@ -301,7 +283,7 @@ interface Change {
 function recordCreate(newObj: KubeObject, self: Updater, subresource: Subresource | undefined, options: RecordUpdateOptions): ManagedFieldsEntry[] {
   const fieldsV1 = fieldsV1OfEveryPath(projectedView(newObj, subresource), rootSchemaOf(options.schema), METADATA);
   if (Object.keys(fieldsV1).length === 0) return [];
-  return [encodedEntry({ ...self, time: formatTime(options.now ?? new Date()) }, fieldsV1)];
+  return [encodedEntry({ ...self, time: isoSeconds(options.now ?? new Date()) }, fieldsV1)];
 }
 
 /** Applies `change` to decoded managers: taken fields move to `self`, removed ones leave everyone. */
@@ -311,7 +293,7 @@ function recordChange(managers: ManagerFields[], change: Change, self: Updater, 
   if (!taken.isEmpty()) {
     const key = managerKey(self);
     const existing = managers.find((m) => managerKey(m) === key);
-    const time = formatTime(now ?? new Date());
+    const time = isoSeconds(now ?? new Date());
     if (existing) Object.assign(existing, { fields: existing.fields.union(taken), time });
     else managers.push({ ...self, time, fields: taken });
   }
@@ -328,7 +310,7 @@ function recordChange(managers: ManagerFields[], change: Change, self: Updater, 
  */
 function recordChangeEncoded(previous: ManagedFieldsEntry[], keys: readonly string[], change: Change, self: Updater, now: Date | undefined): ManagedFieldsEntry[] {
   const selfKey = change.taken.isEmpty() ? undefined : managerKey(self);
-  const time = selfKey === undefined ? undefined : formatTime(now ?? new Date());
+  const time = selfKey === undefined ? undefined : isoSeconds(now ?? new Date());
   const touched = change.taken.union(change.removed);
   const entries: ManagedFieldsEntry[] = [];
   for (let i = 0; i < previous.length; i++) {

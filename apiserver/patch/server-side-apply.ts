@@ -15,12 +15,13 @@
  * The main resource ignores `status` in the config; the `status` subresource applies only
  * `status`. Applying an unchanged config returns an object deep-equal to `live`.
  */
+import { isoSeconds } from '../../lib/apimachinery/time.js';
 import type { KubeObject } from '../../api-types/meta.js';
 import { type FieldSet, formatPath } from './field-set.js';
 import { clone, deepEqual, getOwn, hasOwn, isObject, setOwn, type JsonObject } from './json.js';
 import {
-  compareViews, decodeManagedFields, describeManager, encodeManagedFields, fieldSetOfView, formatTime, managerKey,
-  TRACKED_METADATA, trackedView, UNTRACKED_TOP_LEVEL, withManagedFields, type ManagerFields, type Subresource,
+  compareViews, decodeManagedFields, describeManager, encodeManagedFields, fieldSetOfView, managerKey,
+  TRACKED_METADATA, trackedView, UNTRACKED_TOP_LEVEL, setManagedFields, type ManagerFields, type Subresource,
 } from './managed-fields.js';
 import { fieldSchema, InvalidListError, shapeOf, withObjectMeta, type ListItem, type StructuralSchema } from './schema.js';
 
@@ -137,11 +138,11 @@ export function apply(request: ApplyRequest): ApplyResult {
   }
 
   const viewChanged = !live || !deepEqual(liveView, result);
-  const time = viewChanged || !previous?.time ? formatTime(request.now ?? new Date()) : previous.time;
+  const time = viewChanged || !previous?.time ? isoSeconds(request.now ?? new Date()) : previous.time;
   const managedFields = encodeManagedFields([...others, { ...self, time }]);
 
   const base = live ?? creationBase(applied);
-  const object = withManagedFields(subresource === 'status' ? withStatus(base, result) : withMainView(base, result), managedFields);
+  const object = setManagedFields(subresource === 'status' ? withStatus(base, result) : withMainView(base, result), managedFields);
   return { object, changed: !live || !deepEqual(live, object), created: !live };
 }
 

@@ -1,14 +1,13 @@
 /**
  * Builds one watch-cached store per served resource over one shared lean etcd client
- * (range, txn and the watch streams, see storage/etcd-kv.ts); etcd3's client serves
- * https:// endpoints.
+ * (range, txn and the watch streams over plain or TLS etcd, see ../etcd-client/README.md).
  */
 import type { Etcd3 } from 'etcd3';
 import type { ResourceDefinition } from '../../api-types/schema/types.js';
 import { apiVersionOf } from '../../api-types/group-version.js';
 import type { ApiserverMetrics } from '../http/metrics.js';
-import { createKvClient, etcd3Kv } from '../storage/etcd-kv.js';
-import { EtcdStore } from '../storage/etcd-store.js';
+import { createKvClient, etcd3Kv } from '../etcd-client/etcd-kv.js';
+import { EtcdStore, type EtcdClientTls } from '../storage/etcd-store.js';
 import type { Store } from '../storage/interface.js';
 import { CachedStore } from '../storage/watch-cache.js';
 import { storageResourceOf } from './served-resource.js';
@@ -20,15 +19,21 @@ export interface StoreSet {
   stop(): void;
 }
 
+export interface EtcdConnection {
+  endpoints: readonly string[];
+  tls?: EtcdClientTls;
+  /** Measurement only (the lean-vs-etcd3 benchmark): 'etcd3' serves the stores with etcd3's client. */
+  kvClient?: 'lean' | 'etcd3';
+}
+
 export async function buildStores(
   etcd: Etcd3,
-  etcdEndpoints: readonly string[],
+  connection: EtcdConnection,
   defs: readonly ResourceDefinition[],
   metrics?: ApiserverMetrics,
 ): Promise<StoreSet> {
-  // The lean client speaks plain HTTP/2 only; TLS endpoints keep etcd3's client.
-  const plain = etcdEndpoints.every((endpoint) => !/^https:/i.test(endpoint));
-  const kv = plain ? createKvClient(etcdEndpoints) : etcd3Kv(etcd);
+  const tls = connection.tls && { ca: connection.tls.caPem, cert: connection.tls.certPem, key: connection.tls.keyPem };
+  const kv = connection.kvClient === 'etcd3' ? etcd3Kv(etcd) : createKvClient(connection.endpoints, { tls });
   const stores = new Map<ResourceDefinition, CachedStore>();
   try {
     for (const def of defs) {

@@ -1,16 +1,20 @@
 /**
  * The per-kind write strategy, as Kubernetes' registry strategies do it:
- * - create: server-managed metadata cleared, status dropped (main resource), defaults applied;
+ * - a request's values for server-owned metadata (uid, resourceVersion, generation,
+ *   creationTimestamp, deletion fields; SERVER_OWNED_METADATA) are dropped before validation:
+ *   the storage layer sets them (storage/etcd-store.ts), this strategy never does;
+ * - create: status dropped (main resource), defaults applied;
  * - update of the main resource keeps the stored status; an update of /status keeps
  *   everything but status;
  * - unknown fields handled per `fieldValidation` (Strict → 400, Warn → warnings, Ignore);
  * - validation reports every problem and never changes the object.
  */
-import type { KubeObject, ObjectMeta } from '../../api-types/meta.js';
+import type { KubeObject } from '../../api-types/meta.js';
 import { admission } from './admission.js';
 import type { ServedResource } from './served-resource.js';
 import { refOf } from './served-resource.js';
 import { ApiError, errors } from '../../lib/apimachinery/status-error.js';
+import { withoutServerOwnedMetadata } from '../storage/etcd-store.js';
 
 export type FieldValidation = 'Strict' | 'Warn' | 'Ignore';
 
@@ -26,15 +30,6 @@ export interface WriteContext {
   warnings: string[];
   subresource?: string;
 }
-
-const SERVER_MANAGED_META: (keyof ObjectMeta)[] = [
-  'uid',
-  'resourceVersion',
-  'generation',
-  'creationTimestamp',
-  'deletionTimestamp',
-  'deletionGracePeriodSeconds',
-];
 
 /** Checks the envelope (object, apiVersion, kind) of a request body. */
 export function checkEnvelope(sr: ServedResource, body: unknown): KubeObject {
@@ -91,8 +86,8 @@ export function generateNameSuffix(): string {
 /** Prepares a POSTed object for storage (returns a new object; the input is not changed). */
 export function prepareForCreate(sr: ServedResource, body: unknown, namespace: string | undefined, ctx: WriteContext): KubeObject {
   let obj = checkEnvelope(sr, body);
-  const meta = obj.metadata;
-  for (const field of SERVER_MANAGED_META) delete meta[field];
+  const meta = withoutServerOwnedMetadata(obj.metadata);
+  obj.metadata = meta;
   delete meta.managedFields;
   if (sr.def.namespaced) {
     if (meta.namespace && namespace && meta.namespace !== namespace) {
@@ -138,17 +133,10 @@ export function prepareForUpdate(sr: ServedResource, old: KubeObject, incoming: 
     // Only status changes through /status.
     obj = { ...structuredClone(old), status: obj.status, metadata: { ...old.metadata, resourceVersion: meta.resourceVersion ?? old.metadata.resourceVersion } };
   } else {
-    const keep: ObjectMeta = {
-      name: old.metadata.name,
-      uid: old.metadata.uid,
-      creationTimestamp: old.metadata.creationTimestamp,
-      generation: old.metadata.generation,
-      deletionTimestamp: old.metadata.deletionTimestamp,
-      deletionGracePeriodSeconds: old.metadata.deletionGracePeriodSeconds,
-    };
-    if (sr.def.namespaced) keep.namespace = old.metadata.namespace;
-    obj.metadata = { ...meta, ...stripUndefined(keep) };
-    if (!sr.def.namespaced) delete obj.metadata.namespace;
+    // The name and namespace are the URL's; a resourceVersion is checked by the caller.
+    obj.metadata = { ...withoutServerOwnedMetadata(meta), name: old.metadata.name };
+    if (sr.def.namespaced) obj.metadata.namespace = old.metadata.namespace;
+    else delete obj.metadata.namespace;
     if (sr.def.hasStatus) {
       if (old.status === undefined) delete obj.status;
       else obj.status = old.status;
@@ -168,10 +156,4 @@ export function prepareForUpdate(sr: ServedResource, old: KubeObject, incoming: 
   obj = admission.defaults(sr.def, obj);
   validateOrThrow(sr, obj, old, ctx);
   return obj;
-}
-
-function stripUndefined<T extends object>(value: T): Partial<T> {
-  const out: Partial<T> = {};
-  for (const key of Object.keys(value) as (keyof T)[]) if (value[key] !== undefined) out[key] = value[key];
-  return out;
 }

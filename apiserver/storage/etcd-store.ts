@@ -11,7 +11,7 @@
  *   guaranteedUpdate retries with what etcd returned;
  * - lists page through etcd at one revision (continue token = revision + next key).
  *
- * It reads and writes through a `KvClient` (etcd-kv.ts): Range and Txn with etcd3's
+ * It reads and writes through a `KvClient` (../etcd-client/etcd-kv.ts): Range and Txn with etcd3's
  * low-level request / response shapes (etcd3's builders add per-call overhead and cannot
  * compare on mod revision or range at a revision). The apiserver passes the lean HTTP/2
  * client (`createKvClient`); by default it is etcd3's own `client.kv`. Watches open their
@@ -19,8 +19,9 @@
  *
  * Objects returned by its methods are fresh and owned by the caller.
  */
+import { isoSeconds } from '../../lib/apimachinery/time.js';
 import { randomUUID } from 'node:crypto';
-import type { Etcd3, IEvent, IKeyValue, IRangeResponse, IRequestOp } from 'etcd3';
+import type { Etcd3, IKeyValue, IOptions, IRangeResponse, IRequestOp } from 'etcd3';
 import type { KubeObject, ObjectMeta } from '../../api-types/meta.js';
 import {
   AlreadyExistsError,
@@ -30,8 +31,7 @@ import {
   NotFoundError,
   TooLargeResourceVersionError,
 } from './errors.js';
-import { etcd3Kv, type KvClient } from './etcd-kv.js';
-import { EtcdWatchStream } from './etcd-watch.js';
+import { etcd3Kv, type KvClient } from '../etcd-client/etcd-kv.js';
 import type {
   DeleteOptions,
   DeleteResult,
@@ -41,13 +41,8 @@ import type {
   StorageResource,
   Store,
   UpdateFn,
-  Watch,
-  WatchErrorHandler,
-  WatchHandler,
-  WatchOptions,
 } from './interface.js';
 import { ObjectSelector } from './selectors.js';
-import { LazyWatchEvent, WatcherChannel, bookmarkEvent } from './watch-events.js';
 
 /**
  * gRPC channel options to create the etcd3 client with (`new Etcd3({ hosts, grpcOptions:
@@ -55,7 +50,7 @@ import { LazyWatchEvent, WatcherChannel, bookmarkEvent } from './watch-events.js
  * watch on a silently dead connection fails and reconnects instead of hanging forever
  * (30 s is above etcd's default 5 s minimum ping interval; no pings without calls, which
  * etcd would answer with GOAWAY), and no cap on response size for large lists. The lean
- * KV client (etcd-kv.ts) does not use these: it has no size cap by default, a per-call
+ * KV client (../etcd-client/etcd-kv.ts) does not use these: it has no size cap by default, a per-call
  * deadline, and its own pings while a watch stream is open.
  */
 export const ETCD_GRPC_OPTIONS = {
@@ -64,15 +59,33 @@ export const ETCD_GRPC_OPTIONS = {
   'grpc.max_receive_message_length': -1,
 } as const;
 
+/** TLS to etcd (PEM): the CA that signed etcd's serving certificate, and our client certificate. */
+export interface EtcdClientTls {
+  caPem: string;
+  certPem?: string;
+  keyPem?: string;
+}
+
+/** Options for `new Etcd3(...)`: the endpoints, ETCD_GRPC_OPTIONS and, for https:// ones, `tls`. */
+export function etcd3Options(endpoints: readonly string[], tls?: EtcdClientTls): IOptions {
+  return {
+    hosts: [...endpoints],
+    grpcOptions: ETCD_GRPC_OPTIONS,
+    ...(tls && {
+      credentials: {
+        rootCertificate: Buffer.from(tls.caPem),
+        ...(tls.certPem !== undefined && { certChain: Buffer.from(tls.certPem) }),
+        ...(tls.keyPem !== undefined && { privateKey: Buffer.from(tls.keyPem) }),
+      },
+    }),
+  };
+}
+
 export interface EtcdStoreOptions {
   /** Key prefix; default '/registry'. */
   prefix?: string;
   /** Objects per etcd range request when listing without a limit; default 1000. */
   listChunkSize?: number;
-  /** BOOKMARK interval for watches served straight from etcd; default 60 s. */
-  bookmarkIntervalMs?: number;
-  /** Events buffered per watcher while its handler is busy; default 1000. */
-  watcherBufferSize?: number;
   /** guaranteedUpdate gives up (with the last ConflictError) after this many attempts; default 1000. */
   maxUpdateAttempts?: number;
   /** Clock for creationTimestamp / deletionTimestamp. */
@@ -92,17 +105,58 @@ export interface StoredObject {
   modRevision: string;
 }
 
-let lastSecond = Number.NaN;
-let lastStamp = '';
+/**
+ * Server-owned metadata: only the server sets these, and what a request says about them is
+ * ignored. The storage layer owns them: `createdMetadata` and `updatedMetadata` below are
+ * what EtcdStore writes (resourceVersion is etcd's mod revision, never stored), and delete
+ * sets the deletion fields. The write strategy only drops a request's values before
+ * validating it (apiserver/registry/strategy.ts); a dry run shows what these would store.
+ */
+export const SERVER_OWNED_METADATA = [
+  'uid',
+  'resourceVersion',
+  'generation',
+  'creationTimestamp',
+  'deletionTimestamp',
+  'deletionGracePeriodSeconds',
+] as const satisfies readonly (keyof ObjectMeta)[];
 
-/** `metadata.creationTimestamp` format: RFC 3339 in UTC, seconds precision (memoized per second). */
-export function timestamp(d: Date): string {
-  const second = Math.floor(d.getTime() / 1000);
-  if (second !== lastSecond) {
-    lastStamp = `${d.toISOString().slice(0, 19)}Z`;
-    lastSecond = second;
+/** A copy of `meta` without the server-owned fields. */
+export function withoutServerOwnedMetadata(meta: ObjectMeta): ObjectMeta {
+  const out = { ...meta };
+  for (const field of SERVER_OWNED_METADATA) delete out[field];
+  return out;
+}
+
+/** A new object's metadata: a new uid, creationTimestamp `now`, generation 1; no resourceVersion nor deletion fields. */
+export function createdMetadata(meta: ObjectMeta, now: Date): ObjectMeta {
+  const metadata: ObjectMeta = { ...meta, uid: randomUUID(), creationTimestamp: isoSeconds(now), generation: 1 };
+  if (metadata.resourceVersion !== undefined) delete metadata.resourceVersion;
+  if (metadata.deletionTimestamp !== undefined) delete metadata.deletionTimestamp;
+  if (metadata.deletionGracePeriodSeconds !== undefined) delete metadata.deletionGracePeriodSeconds;
+  return metadata;
+}
+
+/**
+ * The metadata an update of `current` to `desired` stores: desired's, with uid,
+ * creationTimestamp and the deletion fields carried over from current, generation + 1 when
+ * `spec` changed; no resourceVersion.
+ */
+export function updatedMetadata(desired: KubeObject, current: KubeObject): ObjectMeta {
+  const cm = current.metadata;
+  const { resourceVersion: _rv, ...rest } = desired.metadata;
+  const metadata: ObjectMeta = {
+    ...rest,
+    uid: cm.uid,
+    creationTimestamp: cm.creationTimestamp,
+    generation: jsonEqual(desired.spec, current.spec) ? cm.generation : (cm.generation ?? 0) + 1,
+    deletionTimestamp: cm.deletionTimestamp,
+    deletionGracePeriodSeconds: cm.deletionGracePeriodSeconds,
+  };
+  for (const k of ['uid', 'creationTimestamp', 'generation', 'deletionTimestamp', 'deletionGracePeriodSeconds'] as const) {
+    if (metadata[k] === undefined) delete metadata[k];
   }
-  return lastStamp;
+  return metadata;
 }
 
 /** Kubernetes-style resourceVersion parameter: '' | '0' | positive integer. */
@@ -114,7 +168,8 @@ export function parseResourceVersion(rv: string | undefined, what = 'resourceVer
   return Number(rv);
 }
 
-function prefixEnd(prefix: Buffer): Buffer {
+/** The end of etcd's range for every key starting with `prefix`. */
+export function prefixEnd(prefix: Buffer): Buffer {
   const end = Buffer.from(prefix);
   for (let i = end.length - 1; i >= 0; i--) {
     if (end[i]! < 0xff) {
@@ -169,7 +224,7 @@ function decodeContinue(token: string): ContinueToken {
   throw new InvalidRequestError('continue token is invalid: it must be the value returned by a previous list', 'continue');
 }
 
-const isCompacted = (err: unknown): boolean => /required revision has been compacted/i.test(String((err as Error)?.message));
+export const isCompacted = (err: unknown): boolean => /required revision has been compacted/i.test(String((err as Error)?.message));
 const isFutureRevision = (err: unknown): boolean => /required revision is a future revision/i.test(String((err as Error)?.message));
 const isTooLarge = (err: unknown): boolean => /RESOURCE_EXHAUSTED|larger than max/i.test(String((err as Error)?.message));
 
@@ -180,12 +235,15 @@ type WriteResult =
 
 type CasResult = { ok: true; revision: string } | { ok: false; current: StoredObject | undefined };
 
-export class EtcdStore implements Store {
+/**
+ * Everything of the Store contract but watch: the apiserver serves watches from CachedStore
+ * (one etcd watch per resource, watch-cache.ts). A watch straight from etcd, for the
+ * contract tests only, is in etcd-store-watch.test-support.ts.
+ */
+export class EtcdStore implements Omit<Store, 'watch'> {
   readonly #kv: KvClient;
   readonly #prefix: string;
   readonly #listChunk: number;
-  readonly #bookmarkIntervalMs: number;
-  readonly #watcherBuffer: number;
   readonly #maxAttempts: number;
   readonly #now: () => Date;
 
@@ -198,8 +256,6 @@ export class EtcdStore implements Store {
     const root = (opts.prefix ?? '/registry').replace(/\/+$/, '');
     this.#prefix = `${root}/${resource.group || 'core'}/${resource.resource}/`;
     this.#listChunk = opts.listChunkSize ?? 1000;
-    this.#bookmarkIntervalMs = opts.bookmarkIntervalMs ?? 60_000;
-    this.#watcherBuffer = opts.watcherBufferSize ?? 1000;
     this.#maxAttempts = opts.maxUpdateAttempts ?? 1000;
     this.#now = opts.now ?? (() => new Date());
   }
@@ -410,15 +466,7 @@ export class EtcdStore implements Store {
       );
     }
     const key = this.keyFor(namespace, name);
-    const metadata: ObjectMeta = {
-      ...input.metadata,
-      uid: randomUUID(),
-      creationTimestamp: timestamp(this.#now()),
-      generation: 1,
-    };
-    if (metadata.resourceVersion !== undefined) delete metadata.resourceVersion;
-    if (metadata.deletionTimestamp !== undefined) delete metadata.deletionTimestamp;
-    if (metadata.deletionGracePeriodSeconds !== undefined) delete metadata.deletionGracePeriodSeconds;
+    const metadata = createdMetadata(input.metadata, this.#now());
     const obj: KubeObject = { ...input, metadata };
     const keyBuf = Buffer.from(key);
     const res = await this.#kv.txn({
@@ -488,18 +536,7 @@ export class EtcdStore implements Store {
     if (dm.name !== cm.name || (this.resource.namespaced && dm.namespace !== cm.namespace)) {
       throw new InvalidRequestError('metadata.name and metadata.namespace cannot change', 'metadata.name');
     }
-    const { resourceVersion: _rv, ...rest } = dm;
-    const metadata: ObjectMeta = {
-      ...rest,
-      uid: cm.uid,
-      creationTimestamp: cm.creationTimestamp,
-      generation: jsonEqual(desired.spec, current.obj.spec) ? cm.generation : (cm.generation ?? 0) + 1,
-      deletionTimestamp: cm.deletionTimestamp,
-      deletionGracePeriodSeconds: cm.deletionGracePeriodSeconds,
-    };
-    for (const k of ['uid', 'creationTimestamp', 'generation', 'deletionTimestamp', 'deletionGracePeriodSeconds'] as const) {
-      if (metadata[k] === undefined) delete metadata[k];
-    }
+    const metadata = updatedMetadata(desired, current.obj);
     if (!this.resource.namespaced) delete metadata.namespace;
     const next: KubeObject = { ...desired, metadata };
     const value = this.#encode(next);
@@ -608,7 +645,7 @@ export class EtcdStore implements Store {
         const { resourceVersion: _rv, ...rest } = m;
         const metadata: ObjectMeta = {
           ...rest,
-          deletionTimestamp: timestamp(this.#now()),
+          deletionTimestamp: isoSeconds(this.#now()),
           deletionGracePeriodSeconds: 0,
           ...(m.generation !== undefined ? { generation: m.generation + 1 } : {}),
         };
@@ -631,103 +668,9 @@ export class EtcdStore implements Store {
     }
     throw new ConflictError(key, name, '', current?.modRevision ?? '', `delete of ${key} kept conflicting; giving up`);
   }
-
-  // ---------------------------------------------------------------- watch
-
-  /**
-   * A watch served by its own etcd watch (no cache): initial state from a list, then
-   * changes; selector transitions become ADDED / DELETED. Prefer CachedStore for
-   * anything with many watchers.
-   */
-  watch(opts: WatchOptions, onEvent: WatchHandler, onError: WatchErrorHandler): Watch {
-    const selector = new ObjectSelector(this.resource, opts.labelSelector, opts.fieldSelector);
-    const fromRevision = parseResourceVersion(opts.resourceVersion);
-    const initial = opts.sendInitialEvents ?? fromRevision === 0;
-    const namespace = this.resource.namespaced ? opts.namespace || selector.namespace || undefined : undefined;
-    if (namespace !== undefined) checkSegment('metadata.namespace', namespace);
-    const prefix = namespace !== undefined ? `${this.#prefix}${namespace}/` : this.#prefix;
-    let stream: EtcdWatchStream | undefined;
-    let timer: NodeJS.Timeout | undefined;
-    let delivered = fromRevision; // highest revision every event of which was delivered
-    const channel = new WatcherChannel(onEvent, onError, this.#watcherBuffer, () => {
-      stream?.close();
-      clearInterval(timer);
-    });
-    const matches = (o: KubeObject | undefined): o is KubeObject => o !== undefined && selector.matches(o);
-
-    const start = async (): Promise<void> => {
-      let rev = fromRevision;
-      if (initial) {
-        const snapshot = await this.list({
-          namespace,
-          labelSelector: opts.labelSelector,
-          fieldSelector: opts.fieldSelector,
-        });
-        rev = Math.max(rev, Number(snapshot.resourceVersion));
-        channel.pushUnbounded(snapshot.items.map((o) => new LazyWatchEvent('ADDED', o)));
-        if (opts.allowBookmarks) channel.push(bookmarkEvent(this.resource, String(rev), true));
-      } else if (rev === 0) {
-        rev = await this.currentRevision();
-      }
-      delivered = rev;
-      if (channel.done) return;
-      stream = new EtcdWatchStream(
-        this.#kv,
-        { key: Buffer.from(prefix), rangeEnd: prefixEnd(Buffer.from(prefix)), startRevision: rev + 1, prevKv: true },
-        {
-          events: (events) => {
-            try {
-              this.#deliverWatchEvents(events, channel, matches);
-            } catch (err) {
-              channel.fail(err as Error); // e.g. a value that does not decode
-            }
-            delivered = Number(events[events.length - 1]!.kv.mod_revision);
-          },
-          progress: (revision) => {
-            delivered = Math.max(delivered, revision);
-          },
-          compacted: (compactRevision) => {
-            channel.fail(new ExpiredError(String(delivered), `etcd compacted history up to revision ${compactRevision}`));
-          },
-        },
-      ).start();
-      if (opts.allowBookmarks && this.#bookmarkIntervalMs > 0) {
-        timer = setInterval(() => {
-          if (channel.idle) channel.push(bookmarkEvent(this.resource, String(delivered)));
-        }, this.#bookmarkIntervalMs);
-        timer.unref?.();
-      }
-    };
-    start().catch((err: unknown) => {
-      if (isCompacted(err)) channel.fail(new ExpiredError(String(fromRevision), 'compacted'));
-      else channel.fail(err instanceof Error ? err : new Error(String(err)));
-    });
-    return { stop: () => channel.stop() };
-  }
-
-  /** One etcd watch response to one watcher: decode, filter, selector transitions. */
-  #deliverWatchEvents(
-    events: IEvent[],
-    channel: WatcherChannel,
-    matches: (o: KubeObject | undefined) => o is KubeObject,
-  ): void {
-    for (const e of events) {
-      const cur = e.type === 'Put' ? this.decode(e.kv) : undefined;
-      let prev: KubeObject | undefined;
-      if (e.prev_kv && e.prev_kv.value && e.prev_kv.value.length > 0) {
-        // The previous state at this event's revision (a DELETED carries it).
-        prev = this.decode(e.prev_kv);
-        prev.metadata.resourceVersion = String(e.kv.mod_revision);
-      }
-      const curOk = matches(cur);
-      const prevOk = matches(prev);
-      if (curOk) channel.push(new LazyWatchEvent(prevOk ? 'MODIFIED' : 'ADDED', cur));
-      else if (prevOk) channel.push(new LazyWatchEvent('DELETED', prev!));
-    }
-  }
 }
 
-function checkSegment(field: string, value: string | undefined): void {
+export function checkSegment(field: string, value: string | undefined): void {
   if (!value) throw new InvalidRequestError(`${field}: Required value`, field);
   if (value.includes('/') || value === '.' || value === '..' || value.includes('\0')) {
     throw new InvalidRequestError(`${field}: Invalid value "${value}": may not contain "/", NUL, or be "." or ".."`, field);

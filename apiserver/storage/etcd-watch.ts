@@ -1,7 +1,7 @@
 /**
  * One etcd watch over a key range on its own gRPC Watch stream, as an explicit state machine
  * (connecting → watching → reconnecting / compacted / closed). The stream comes from a
- * `KvClient` (etcd-kv.ts): the apiserver passes the lean HTTP/2 client (etcd3's grpc-js
+ * `KvClient` (../etcd-client/etcd-kv.ts): the apiserver passes the lean HTTP/2 client (etcd3's grpc-js
  * watch stream cost ~6% of its main thread); `etcd3Kv` opens etcd3's own.
  *
  * Why not etcd3's WatchBuilder: it multiplexes every watcher of a client over one stream
@@ -19,7 +19,7 @@
  *   (etcd-io/etcd#15220).
  */
 import type { IEvent, IWatchResponse } from 'etcd3';
-import type { KvClient, WatchDuplex } from './etcd-kv.js';
+import type { KvClient, WatchDuplex } from '../etcd-client/etcd-kv.js';
 
 /** What opens the watch streams: a KvClient. */
 export type WatchOpener = Pick<KvClient, 'watch'>;

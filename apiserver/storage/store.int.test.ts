@@ -1,7 +1,7 @@
 /**
  * The storage contract suite: every test runs against EtcdStore and CachedStore on a
  * real etcd started by the harness (nothing mocks etcd), each with range / txn through
- * etcd3's `client.kv` and through the lean KV client the apiserver uses (etcd-kv.ts).
+ * etcd3's `client.kv` and through the lean KV client the apiserver uses (../etcd-client/etcd-kv.ts).
  * Each test uses its own resource (its own key prefix), so tests never see each other's
  * objects.
  */
@@ -19,8 +19,9 @@ import {
   NotFoundError,
   SlowWatcherError,
 } from './errors.js';
-import { createKvClient, type KvClient } from './etcd-kv.js';
-import { ETCD_GRPC_OPTIONS, EtcdStore } from './etcd-store.js';
+import { createKvClient, type KvClient } from '../etcd-client/etcd-kv.js';
+import { ETCD_GRPC_OPTIONS, etcd3Options, EtcdStore } from './etcd-store.js';
+import { WatchableEtcdStore } from './etcd-store-watch.test-support.js';
 import type { StorageResource, Store, WatchEvent, WatchOptions } from './interface.js';
 import { CachedStore } from './watch-cache.js';
 
@@ -32,10 +33,14 @@ let leanKv: KvClient;
 const cleanups: (() => void | Promise<void>)[] = [];
 
 beforeAll(async () => {
-  etcd = await startEtcd();
-  client = new Etcd3({ hosts: etcd.endpoints, grpcOptions: ETCD_GRPC_OPTIONS });
-  leanKv = createKvClient(etcd.endpoints);
+  // TLS with client certificates, as `make up` runs etcd.
+  etcd = await startEtcd({ tls: true });
+  client = new Etcd3(etcd.etcd3Options());
+  leanKv = createKvClient(etcd.endpoints, { tls: tls() });
 });
+
+/** The lean client's TLS options for the test member. */
+const tls = () => ({ ca: etcd.tls!.caPem, cert: etcd.tls!.certPem, key: etcd.tls!.keyPem });
 
 afterEach(async () => {
   while (cleanups.length > 0) await cleanups.pop()!();
@@ -57,12 +62,12 @@ interface MakeOptions {
   listChunkSize?: number;
 }
 
-/** The store, and whether range / txn go through the lean client (etcd-kv.ts) or etcd3's kv. */
+/** The store, and whether range / txn go through the lean client (../etcd-client/etcd-kv.ts) or etcd3's kv. */
 type Kind = 'EtcdStore' | 'CachedStore' | 'EtcdStore, lean kv' | 'CachedStore, lean kv';
 const isLean = (kind: Kind) => kind.endsWith('lean kv');
 
 async function makeStore(kind: Kind, resource: StorageResource, o: MakeOptions = {}): Promise<Store> {
-  const inner = new EtcdStore(o.client ?? client, resource, {
+  const inner = new WatchableEtcdStore(o.client ?? client, resource, {
     listChunkSize: o.listChunkSize,
     bookmarkIntervalMs: o.bookmarkIntervalMs,
     watcherBufferSize: o.watcherBufferSize,
@@ -177,7 +182,7 @@ class CuttableProxy {
     });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     const addr = server.address() as { port: number };
-    self = new CuttableProxy(server, `http://127.0.0.1:${addr.port}`);
+    self = new CuttableProxy(server, `${new URL(target).protocol}//127.0.0.1:${addr.port}`);
     return self;
   }
 
@@ -593,8 +598,8 @@ describe.each<Kind>(['EtcdStore', 'CachedStore', 'EtcdStore, lean kv', 'CachedSt
     const res = vmResource();
     const writers = 8;
     const increments = 15;
-    const clients = Array.from({ length: writers }, () => new Etcd3({ hosts: etcd.endpoints }));
-    const kvs = clients.map(() => (isLean(kind) ? createKvClient(etcd.endpoints) : undefined));
+    const clients = Array.from({ length: writers }, () => new Etcd3(etcd.etcd3Options()));
+    const kvs = clients.map(() => (isLean(kind) ? createKvClient(etcd.endpoints, { tls: tls() }) : undefined));
     cleanups.push(() => clients.forEach((c) => c.close()));
     cleanups.push(() => kvs.forEach((kv) => kv?.close()));
     const stores = await Promise.all(clients.map((c, i) => makeStore(kind, res, { client: c, kv: kvs[i] })));
@@ -696,11 +701,11 @@ describe('CachedStore specifics', () => {
     const proxy = await CuttableProxy.start(etcd.clientUrl);
     cleanups.push(() => proxy.close());
     const viaProxy = new Etcd3({
-      hosts: proxy.url,
+      ...etcd3Options([proxy.url], etcd.tls),
       grpcOptions: { ...ETCD_GRPC_OPTIONS, 'grpc.initial_reconnect_backoff_ms': 50, 'grpc.max_reconnect_backoff_ms': 500 },
     });
     cleanups.push(() => viaProxy.close());
-    const kv = kvKind === 'lean kv' ? createKvClient([proxy.url]) : undefined;
+    const kv = kvKind === 'lean kv' ? createKvClient([proxy.url], { tls: tls() }) : undefined;
     cleanups.push(() => kv?.close());
     const res = vmResource();
     const direct = new EtcdStore(client, res);

@@ -1,6 +1,6 @@
 import type { KubeObject } from '../../api-types/meta.js';
 import { SlowWatcherError } from './errors.js';
-import { jsonEqual, parseResourceVersion, timestamp } from './etcd-store.js';
+import { jsonEqual, parseResourceVersion } from './etcd-store.js';
 import type { WatchEvent } from './interface.js';
 import { deepFreeze } from './frozen-sharing.js';
 import { LazyWatchEvent, WatcherChannel, bookmarkEvent, eventLine, objectJson } from './watch-events.js';
@@ -141,11 +141,6 @@ describe('etcd-store helpers', () => {
     [{ a: { b: { c: 'x' } } }, { a: { b: { c: 'x' } } }, true],
   ])('jsonEqual(%j, %j) = %s', (a, b, want) => {
     expect(jsonEqual(a, b)).toBe(want);
-  });
-
-  it('formats timestamps as RFC 3339 seconds in UTC', () => {
-    expect(timestamp(new Date('2024-05-06T07:08:09.123Z'))).toBe('2024-05-06T07:08:09Z');
-    expect(timestamp(new Date('2024-05-06T07:08:10.999Z'))).toBe('2024-05-06T07:08:10Z');
   });
 
   it.each([

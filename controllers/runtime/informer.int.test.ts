@@ -62,7 +62,7 @@ describe('Informer (integration)', () => {
       informer.stop();
       await client.delete(VirtualMachines, 'default', 'doomed');
       await env.stopApiserver();
-      const etcd = new Etcd3({ hosts: env.etcd.endpoints });
+      const etcd = new Etcd3(env.etcd.etcd3Options());
       try {
         const rev = (await etcd.kv.range({ key: Buffer.from('/') })).header.revision;
         await etcd.kv.compact({ revision: rev, physical: true });

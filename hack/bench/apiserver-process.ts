@@ -10,6 +10,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { apiserverNodeOptions } from '../../apiserver/node-options.js';
+import type { EtcdInstance } from '../testenv/etcd.js';
 
 export interface ApiserverProcess {
   child: ChildProcess;
@@ -40,10 +41,14 @@ function readyz(url: string): Promise<boolean> {
   });
 }
 
-export async function startApiserverProcess(etcdEndpoint: string, dataDirPrefix = 'quantix-bench-'): Promise<ApiserverProcess> {
+/** Starts an apiserver on `etcd` (with its client certificate when it is a TLS member); `extraArgs` go to apiserver/main.ts. */
+export async function startApiserverProcess(etcd: EtcdInstance, dataDirPrefix = 'quantix-bench-', extraArgs: string[] = []): Promise<ApiserverProcess> {
   const dataDir = mkdtempSync(join(tmpdir(), dataDirPrefix));
   const port = await freePort();
-  const child = spawn('node_modules/.bin/tsx', ['apiserver/main.ts', '--data-dir', dataDir, '--etcd-servers', etcdEndpoint, '--port', String(port), '--bind-address', '127.0.0.1'], {
+  const files = etcd.tls?.files;
+  const etcdArgs = ['--etcd-servers', etcd.clientUrl, ...(files ? ['--etcd-cafile', files.caFile, '--etcd-certfile', files.certFile, '--etcd-keyfile', files.keyFile] : [])];
+  const args = ['apiserver/main.ts', '--data-dir', dataDir, ...etcdArgs, '--port', String(port), '--bind-address', '127.0.0.1', ...extraArgs];
+  const child = spawn('node_modules/.bin/tsx', args, {
     stdio: ['ignore', 'ignore', 'inherit'],
     detached: true,
     // The V8 flags `make up` gives the apiserver (young generation, helper threads).

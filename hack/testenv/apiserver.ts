@@ -1,5 +1,6 @@
 /**
- * Test environment: a real etcd member and a real quantix-apiserver (in this process),
+ * Test environment: a real etcd member (TLS with client certificates, as `make up` runs it)
+ * and a real quantix-apiserver (in this process),
  * with a temp data dir holding the PKI, token file and kubeconfigs, plus helpers to run
  * the real kubectl against it.
  */
@@ -39,12 +40,13 @@ export interface TestApiserverOptions {
 
 export async function startTestApiserver(options: TestApiserverOptions = {}): Promise<TestApiserver> {
   const dataDir = mkdtempSync(join(tmpdir(), 'quantix-test-'));
-  const etcd = await startEtcd();
+  const etcd = await startEtcd({ tls: true });
   const tokens = ensureTokenFile(join(dataDir, 'tokens.csv'));
   const pki = ensureServingCertificates(dataDir);
   const authenticator = chainAuthenticators(TokenFileAuthenticator.fromFile(join(dataDir, 'tokens.csv')), ...(options.extraAuthenticators ?? []));
   const serverOptions = (port: number): ApiserverOptions => ({
     etcdEndpoints: etcd.endpoints,
+    etcdTls: etcd.tls,
     port,
     host: '127.0.0.1',
     tls: { certPem: pki.certPem, keyPem: pki.keyPem },

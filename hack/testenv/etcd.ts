@@ -12,6 +12,10 @@
  * - the data dir lives on tmpfs (`/dev/shm`) when available: etcd 3.4 has no
  *   `--unsafe-no-fsync`, and fsync on the build machine's disk dominates test time.
  *
+ * - `tls: true` starts the member as `make up` does: client URL https:// with a serving
+ *   certificate for 127.0.0.1 and client-certificate authentication, from a PKI made in its
+ *   data dir (apiserver/pki/certificates.ts); the peer URL stays plain on 127.0.0.1.
+ *
  * Usage (jest):
  *   let etcd: EtcdInstance;
  *   beforeAll(async () => { etcd = await startEtcd(); });
@@ -19,9 +23,13 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, openSync, closeSync, readFileSync, rmSync } from 'node:fs';
+import { request } from 'node:https';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { IOptions } from 'etcd3';
+import { ensureEtcdCertificates } from '../../apiserver/pki/certificates.js';
+import { etcd3Options, type EtcdClientTls } from '../../apiserver/storage/etcd-store.js';
 
 export interface EtcdOptions {
   /** etcd binary; default $ETCD_BIN or /usr/bin/etcd. */
@@ -34,6 +42,20 @@ export interface EtcdOptions {
   watchProgressNotifyInterval?: string;
   /** Extra command-line flags passed to etcd as is. */
   extraArgs?: string[];
+  /** Serve clients over TLS with client-certificate authentication (as `make up`). */
+  tls?: boolean;
+  /**
+   * For a TLS member: the directory whose `pki/` it uses (made when absent); default its own
+   * data dir. Members started with one `pkiDir` share a CA, so one client reaches them all.
+   */
+  pkiDir?: string;
+}
+
+/** A TLS member's PKI files, as the apiserver's --etcd-cafile / --etcd-certfile / --etcd-keyfile take them. */
+export interface EtcdClientFiles {
+  caFile: string;
+  certFile: string;
+  keyFile: string;
 }
 
 export interface EtcdInstance {
@@ -43,6 +65,10 @@ export interface EtcdInstance {
   peerUrl: string;
   dataDir: string;
   pid: number;
+  /** Set for a TLS member: the CA and a client certificate it accepts (PEM and files), and its `pkiDir`. */
+  tls?: EtcdClientTls & { files: EtcdClientFiles; pkiDir: string };
+  /** Options for `new Etcd3(...)` that reach this member (endpoints, and TLS when it has it). */
+  etcd3Options(): IOptions;
   /** Kills the member (SIGTERM, then SIGKILL after 5 s) and removes its data dir. Idempotent. */
   stop(): Promise<void>;
 }
@@ -87,15 +113,28 @@ async function freePorts(n: number): Promise<number[]> {
   return ports;
 }
 
-async function healthy(clientUrl: string): Promise<boolean> {
-  try {
-    const res = await fetch(`${clientUrl}/health`, { signal: AbortSignal.timeout(1000) });
-    if (!res.ok) return false;
-    const body = (await res.json()) as { health?: string };
-    return body.health === 'true';
-  } catch {
-    return false;
+async function healthy(clientUrl: string, tls: EtcdClientTls | undefined): Promise<boolean> {
+  if (!tls) {
+    try {
+      const res = await fetch(`${clientUrl}/health`, { signal: AbortSignal.timeout(1000) });
+      if (!res.ok) return false;
+      const body = (await res.json()) as { health?: string };
+      return body.health === 'true';
+    } catch {
+      return false;
+    }
   }
+  return new Promise((resolve) => {
+    const req = request(`${clientUrl}/health`, { ca: tls.caPem, cert: tls.certPem, key: tls.keyPem, timeout: 1000 }, (res) => {
+      let body = '';
+      res.setEncoding('utf8').on('data', (chunk: string) => (body += chunk));
+      res.on('end', () => resolve(res.statusCode === 200 && /"health":\s*"true"/.test(body)));
+      res.on('error', () => resolve(false));
+    });
+    req.on('timeout', () => req.destroy());
+    req.on('error', () => resolve(false));
+    req.end();
+  });
 }
 
 export async function startEtcd(opts: EtcdOptions = {}): Promise<EtcdInstance> {
@@ -117,10 +156,19 @@ async function startOnce(opts: EtcdOptions): Promise<EtcdInstance> {
   const baseDir = opts.baseDir ?? (existsSync('/dev/shm') ? '/dev/shm' : tmpdir());
   const dataDir = mkdtempSync(join(baseDir, 'quantix-etcd-'));
   const [clientPort, peerPort] = await freePorts(2);
-  const clientUrl = `http://127.0.0.1:${clientPort}`;
+  const clientUrl = `${opts.tls ? 'https' : 'http'}://127.0.0.1:${clientPort}`;
   const peerUrl = `http://127.0.0.1:${peerPort}`;
   const name = `test-${process.pid}-${clientPort}`;
   const logPath = join(dataDir, 'etcd.log');
+  const pkiDir = opts.pkiDir ?? dataDir;
+  const pki = opts.tls ? ensureEtcdCertificates(pkiDir) : undefined;
+  const tls = pki && {
+    caPem: readFileSync(pki.caFile, 'utf8'),
+    certPem: readFileSync(pki.clientCertFile, 'utf8'),
+    keyPem: readFileSync(pki.clientKeyFile, 'utf8'),
+    files: { caFile: pki.caFile, certFile: pki.clientCertFile, keyFile: pki.clientKeyFile },
+    pkiDir,
+  };
   const logFd = openSync(logPath, 'a');
   const args = [
     `--name=${name}`,
@@ -138,6 +186,7 @@ async function startOnce(opts: EtcdOptions): Promise<EtcdInstance> {
     '--logger=zap',
     '--log-outputs=stderr',
     '--log-level=warn',
+    ...(pki ? [`--cert-file=${pki.serverCertFile}`, `--key-file=${pki.serverKeyFile}`, `--trusted-ca-file=${pki.caFile}`, '--client-cert-auth'] : []),
     ...(opts.watchProgressNotifyInterval
       ? [`--experimental-watch-progress-notify-interval=${opts.watchProgressNotifyInterval}`]
       : []),
@@ -195,7 +244,7 @@ async function startOnce(opts: EtcdOptions): Promise<EtcdInstance> {
     })());
 
   const deadline = Date.now() + (opts.startTimeoutMs ?? 20_000);
-  while (!(await healthy(clientUrl))) {
+  while (!(await healthy(clientUrl, tls))) {
     if (exited || Date.now() > deadline) {
       const log = existsSync(logPath) ? readFileSync(logPath, 'utf8').slice(-4000) : '';
       await stop();
@@ -206,5 +255,5 @@ async function startOnce(opts: EtcdOptions): Promise<EtcdInstance> {
     }
     await new Promise((r) => setTimeout(r, 50));
   }
-  return { endpoints: [clientUrl], clientUrl, peerUrl, dataDir, pid, stop };
+  return { endpoints: [clientUrl], clientUrl, peerUrl, dataDir, pid, tls, etcd3Options: () => etcd3Options([clientUrl], tls), stop };
 }

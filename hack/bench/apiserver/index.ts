@@ -8,8 +8,13 @@
  *   and a broadcast case where every stream receives every event at a lower rate; each
  *   measured after a warm-up at the same rate, whose figures are reported apart;
  * - list of 10,000 VMs as JSON and as Table.
- * The apiserver runs as its own process (as in production); the load comes from this one
- * (an undici pool for requests, node:https for the watch streams).
+ * The apiserver runs as its own process (as in production) on a TLS etcd with client
+ * certificates (as `make up`); the load comes from this one (an undici pool for requests,
+ * node:https for the watch streams).
+ *
+ * BENCH_APISERVER_MODE=etcd-clients measures instead the apiserver's HTTPS creates/s with
+ * the lean etcd client against etcd3's, in one run: two apiservers, each on its own TLS etcd,
+ * warmed up, then measured in interleaved rounds; the ratio is the median of the rounds'.
  */
 import { rmSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
@@ -84,12 +89,13 @@ async function expectStatus(promise: Promise<{ status: number; text: string }>, 
 }
 
 async function main() {
-  const etcd = await startEtcd();
-  const server = await startApiserverProcess(etcd.endpoints[0]!);
+  if (process.env.BENCH_APISERVER_MODE === 'etcd-clients') return compareEtcdClients();
+  const etcd = await startEtcd({ tls: true });
+  const server = await startApiserverProcess(etcd);
   const tokens = ensureTokenFile(join(server.dataDir, 'tokens.csv'));
   const ca = ensureServingCertificates(server.dataDir).caCertPem;
   const client = httpClient(server.url, tokens.admin, ca, IN_FLIGHT);
-  const etcdClient = new Etcd3({ hosts: etcd.endpoints });
+  const etcdClient = new Etcd3(etcd.etcd3Options());
   const result: Record<string, unknown> = { benchmark: 'apiserver', inFlight: IN_FLIGHT, cpus: cpus().length, loadAverage1mAtStart: +loadavg()[0]!.toFixed(2) };
   // CPU per process tree during the HTTP phases: the three share this machine's cores.
   const pids: Record<string, MeasuredProcess> = {
@@ -196,6 +202,59 @@ async function main() {
     await stopProcess(server.child);
     await etcd.stop();
     rmSync(server.dataDir, { recursive: true, force: true });
+  }
+  process.stdout.write(JSON.stringify(result, null, 2) + '\n');
+}
+
+/** Creates/s over HTTPS with the lean etcd client and with etcd3, both on TLS etcd, in one run. */
+async function compareEtcdClients() {
+  const rounds = Number(process.env.BENCH_ROUNDS ?? 5);
+  const result: Record<string, unknown> = { benchmark: 'apiserver', mode: 'etcd-clients', inFlight: IN_FLIGHT, cpus: cpus().length, loadAverage1mAtStart: +loadavg()[0]!.toFixed(2) };
+  const kinds = ['lean', 'etcd3'] as const;
+  const started: { etcd: Awaited<ReturnType<typeof startEtcd>>; server: Awaited<ReturnType<typeof startApiserverProcess>>; client: Client }[] = [];
+  try {
+    for (const kind of kinds) {
+      const etcd = await startEtcd({ tls: true });
+      const server = await startApiserverProcess(etcd, 'quantix-bench-', ['--etcd-kv-client', kind]);
+      const tokens = ensureTokenFile(join(server.dataDir, 'tokens.csv'));
+      const ca = ensureServingCertificates(server.dataDir).caCertPem;
+      started.push({ etcd, server, client: httpClient(server.url, tokens.admin, ca, IN_FLIGHT) });
+    }
+    const create = (client: Client) => (name: string) => expectStatus(client.call('POST', '/apis/quantix.io/v1alpha1/namespaces/bench/virtualmachines', vm(name)), 201);
+    for (const { client } of started) await runConcurrently(WARM_UP, IN_FLIGHT, (i) => create(client)(`warm-${i}`));
+    const measured: { lean: number; etcd3: number; leanCores: Record<string, number>; etcd3Cores: Record<string, number> }[] = [];
+    for (let round = 0; round < rounds; round++) {
+      const first = round * CREATES;
+      const one = async (i: number) => {
+        const { server, etcd, client } = started[i]!;
+        const pids = { apiserver: { pid: server.child.pid!, withChildren: true }, etcd: { pid: etcd.pid, withChildren: false }, benchClient: { pid: process.pid, withChildren: false } };
+        const t0 = performance.now();
+        const { cores } = await measureCores(pids, () => runConcurrently(CREATES, IN_FLIGHT, (n) => create(client)(`vm-${first + n}`)));
+        return { rate: CREATES / ((performance.now() - t0) / 1000), cores };
+      };
+      // Alternate which goes first, so neither always follows the other's GC debt.
+      const order = round % 2 === 0 ? [0, 1] : [1, 0];
+      const out: { rate: number; cores: Record<string, number> }[] = [];
+      for (const i of order) out[i] = await one(i);
+      measured.push({ lean: out[0]!.rate, etcd3: out[1]!.rate, leanCores: out[0]!.cores, etcd3Cores: out[1]!.cores });
+      process.stderr.write(`[bench] etcd-clients round ${round + 1}: lean ${Math.round(out[0]!.rate)}/s, etcd3 ${Math.round(out[1]!.rate)}/s\n`);
+    }
+    const median = (values: number[]) => percentile(values, 50);
+    result.httpsCreates = {
+      leanPerSecond: Math.round(median(measured.map((r) => r.lean))),
+      etcd3PerSecond: Math.round(median(measured.map((r) => r.etcd3))),
+      leanToEtcd3Ratio: +median(measured.map((r) => r.lean / r.etcd3)).toFixed(2),
+      rounds: measured.map((r) => ({ lean: Math.round(r.lean), etcd3: Math.round(r.etcd3), leanToEtcd3: +(r.lean / r.etcd3).toFixed(2), leanCores: r.leanCores, etcd3Cores: r.etcd3Cores })),
+      decisionRule: 'keep the lean client only if lean >= 1.3x etcd3',
+    };
+    result.loadAverage1mAtEnd = +loadavg()[0]!.toFixed(2);
+  } finally {
+    for (const { client, server, etcd } of started) {
+      await client.close();
+      await stopProcess(server.child);
+      await etcd.stop();
+      rmSync(server.dataDir, { recursive: true, force: true });
+    }
   }
   process.stdout.write(JSON.stringify(result, null, 2) + '\n');
 }

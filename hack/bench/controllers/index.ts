@@ -115,8 +115,8 @@ function decisionsPerSecond(nodeCount: number, vmCount: number): number {
 
 async function main(): Promise<void> {
   const loadAtStart = Math.round(loadavg()[0]! * 10) / 10;
-  const etcd = await startEtcd();
-  const api = await startApiserverProcess(etcd.endpoints[0]!, 'quantix-bench-cm-');
+  const etcd = await startEtcd({ tls: true });
+  const api = await startApiserverProcess(etcd, 'quantix-bench-cm-');
   const client = await HttpApiClient.fromFile(api.kubeconfig, { userAgent: 'bench', maxSockets: 64 });
   const children: ChildProcess[] = [api.child];
   const managers: Supervised[] = [];

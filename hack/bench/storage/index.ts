@@ -1,5 +1,6 @@
 /**
- * Storage-layer benchmark. Starts its own etcd (tmpfs data dir) and prints one JSON
+ * Storage-layer benchmark. Starts its own etcd (tmpfs data dir; TLS with client certificates,
+ * as `make up` runs it; the stores use the apiserver's lean etcd client) and prints one JSON
  * document on stdout (progress goes to stderr):
  *
  * - creates/s and updates/s through the storage layer next to the raw etcd3 client doing
@@ -28,11 +29,16 @@
  */
 import { Etcd3 } from 'etcd3';
 import type { KubeObject } from '../../../api-types/meta.js';
-import { ETCD_GRPC_OPTIONS, EtcdStore } from '../../../apiserver/storage/etcd-store.js';
-import type { StorageResource, WatchEvent } from '../../../apiserver/storage/interface.js';
+import { createKvClient, type KvClient } from '../../../apiserver/etcd-client/etcd-kv.js';
+import { EtcdStore } from '../../../apiserver/storage/etcd-store.js';
+import type { StorageResource, Store, WatchEvent } from '../../../apiserver/storage/interface.js';
 import { CachedStore } from '../../../apiserver/storage/watch-cache.js';
 import { startEtcd } from '../../testenv/etcd.js';
 import { percentile } from '../stats.js';
+
+/** The apiserver's etcd client (apiserver/etcd-client/), set in main: the stores here use it as the apiserver's do. */
+let kv: KvClient;
+const newEtcdStore = (client: Etcd3, res: StorageResource) => new EtcdStore(client, res, { kv });
 
 const IN_FLIGHT = 64;
 const OPS = Number(process.env.BENCH_CREATES ?? 600);
@@ -147,7 +153,7 @@ async function benchCreatesAndUpdates(client: Etcd3) {
     const rawPrefix = `/bench/raw${round}/`;
     const rawRevs: string[] = new Array(n);
     const res = vmResource(`vms-round${round}`);
-    const etcdStore = new EtcdStore(client, res);
+    const etcdStore = newEtcdStore(client, res);
     const objs: KubeObject[] = new Array(n);
 
     const raw = {
@@ -187,7 +193,7 @@ async function benchCreatesAndUpdates(client: Etcd3) {
     const t4 = await b.updates();
     const [ru, su] = rawFirst ? [t3, t4] : [t4, t3];
     // Through the cache (started only now, so its watch does not load the runs above).
-    const cached = new CachedStore(new EtcdStore(client, res), { bookmarkIntervalMs: 0 });
+    const cached = new CachedStore(newEtcdStore(client, res), { bookmarkIntervalMs: 0 });
     await cached.ready();
     const last = objs.reduce((m, o) => Math.max(m, Number(o.metadata.resourceVersion)), 0);
     while (cached.stats().cacheRevision < last) await new Promise((r) => setTimeout(r, 5));
@@ -226,10 +232,10 @@ async function benchCreatesAndUpdates(client: Etcd3) {
 
 async function benchList(client: Etcd3) {
   const res = vmResource('vms-list');
-  const etcdStore = new EtcdStore(client, res);
+  const etcdStore = newEtcdStore(client, res);
   log(`seeding ${LIST_SIZE} objects`);
   await runConcurrently(LIST_SIZE, IN_FLIGHT, (i) => etcdStore.create(vm(`vm-${String(i).padStart(5, '0')}`, i)));
-  const cached = new CachedStore(new EtcdStore(client, res), { bookmarkIntervalMs: 0 });
+  const cached = new CachedStore(newEtcdStore(client, res), { bookmarkIntervalMs: 0 });
   const t0 = performance.now();
   await cached.ready();
   const cacheInitialSyncMs = performance.now() - t0;
@@ -295,9 +301,9 @@ async function benchWatch(client: Etcd3, scenarios: number[], trials: number) {
  */
 async function watchTrial(client: Etcd3, watchers: number, trial: number, rawEtcd3?: Etcd3) {
   const res = vmResource(`vms-watch-${watchers}-${trial}${rawEtcd3 ? '-raw' : ''}`);
-  const writer = new EtcdStore(client, res);
+  const writer = newEtcdStore(client, res);
   const dispatch: number[] = [];
-  const cached = new CachedStore(new EtcdStore(client, res), {
+  const cached = new CachedStore(newEtcdStore(client, res), {
     bookmarkIntervalMs: 0,
     metrics: { dispatch: (latency) => void dispatch.push(latency) },
   });
@@ -418,15 +424,16 @@ async function watchTrial(client: Etcd3, watchers: number, trial: number, rawEtc
 
 async function main() {
   const started = performance.now();
-  const etcd = await startEtcd();
-  const client = new Etcd3({ hosts: etcd.endpoints, grpcOptions: ETCD_GRPC_OPTIONS });
+  const etcd = await startEtcd({ tls: true });
+  const client = new Etcd3(etcd.etcd3Options());
+  kv = createKvClient(etcd.endpoints, { tls: { ca: etcd.tls!.caPem, cert: etcd.tls!.certPem, key: etcd.tls!.keyPem } });
   try {
     const cu = SECTIONS.has('writes') ? await benchCreatesAndUpdates(client) : undefined;
     const list = SECTIONS.has('list') ? await benchList(client) : undefined;
     const [watch1, watchN] = SECTIONS.has('watch') ? await benchWatch(client, [1, WATCHERS], WATCH_TRIALS) : [];
     let rawWatch: Awaited<ReturnType<typeof watchTrial>> | undefined;
     if (SECTIONS.has('rawwatch')) {
-      const rawClient = new Etcd3({ hosts: etcd.endpoints, grpcOptions: ETCD_GRPC_OPTIONS });
+      const rawClient = new Etcd3(etcd.etcd3Options());
       try {
         rawWatch = await watchTrial(client, RAW_WATCHERS, 0, rawClient);
       } finally {
@@ -438,7 +445,7 @@ async function main() {
       environment: {
         node: process.version,
         cpus: (await import('node:os')).cpus().length,
-        etcd: 'single member, data dir on tmpfs',
+        etcd: 'single member, data dir on tmpfs, TLS with client certificates',
         loadAverageAtStart: (await import('node:os')).loadavg().map((x) => Math.round(x * 100) / 100),
         inFlight: IN_FLIGHT,
         opsPerRound: OPS,
@@ -465,6 +472,7 @@ async function main() {
     };
     process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
   } finally {
+    kv.close();
     client.close();
     await etcd.stop();
   }

@@ -1,8 +1,8 @@
 /**
- * `H2cConnection`: a minimal client-side HTTP/2 connection (RFC 9113) over a plain
- * `node:net` socket — cleartext h2c with prior knowledge, as etcd's gRPC port and a
- * `node:http2` `createServer()` speak it — with a callback API and little per-request
- * allocation.
+ * `H2cConnection`: a minimal client-side HTTP/2 connection (RFC 9113) with a callback API
+ * and little per-request allocation, over a plain `node:net` socket (http://: cleartext h2c
+ * with prior knowledge, as etcd's gRPC port and a `node:http2` `createServer()` speak it) or
+ * a `node:tls` socket (https://: ALPN h2, with the CA and client certificate given in `tls`).
  *
  * Why: node:http2's client spends most of a small unary call in JS machinery (an
  * AsyncResource per request, a Duplex per stream, header object mapping, five events per
@@ -32,10 +32,11 @@
  *   ids) close with `unsent: true` — safe to retry on a new connection.
  *
  * Handlers are called synchronously from the socket's data callback and must not throw.
- * No TLS, no server push, no priorities, no receive-side backpressure (data is handed to the
+ * No server push, no priorities, no receive-side backpressure (data is handed to the
  * handler as it arrives and its window credit returned), no HTTP/1.1 upgrade.
  */
 import { connect as netConnect, type Socket } from 'node:net';
+import { connect as tlsConnect, type ConnectionOptions as TlsOptions } from 'node:tls';
 import { encodeHeaderBlock, HeaderListTooLarge, HpackDecoder, HpackError, type HeaderList } from './hpack.js';
 
 export type { HeaderList } from './hpack.js';
@@ -164,6 +165,8 @@ export interface H2cConnectionOptions {
    * connection closes gracefully (the caller opens a new one). Default 2^31 - 1.
    */
   maxStreamId?: number;
+  /** For https:// origins: CA, client certificate and key (ALPN h2 is always requested). */
+  tls?: Pick<TlsOptions, 'ca' | 'cert' | 'key'>;
   /** Called once the server's first SETTINGS arrived. */
   onConnect?: () => void;
   /** Called with the error that destroyed the connection. */
@@ -191,10 +194,11 @@ export function encodeRequestHeaders(
   authority: string,
   path: string,
   extra: Record<string, string | number> = {},
+  scheme: 'http' | 'https' = 'http',
 ): Buffer {
   return encodeHeaderBlock([
     [':method', method],
-    [':scheme', 'http'],
+    [':scheme', scheme],
     [':authority', authority],
     [':path', path],
     ...Object.entries(extra),
@@ -321,7 +325,7 @@ export class H2cConnection {
 
   private constructor(origin: string, opts: H2cConnectionOptions) {
     const url = new URL(/^[a-z][a-z0-9+.-]*:\/\//i.test(origin) ? origin : `http://${origin}`);
-    if (url.protocol !== 'http:') throw new Error(`h2c: only http:// origins are supported, got ${origin}`);
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error(`h2c: only http:// and https:// origins are supported, got ${origin}`);
     this.#authority = url.host;
     this.#opts = opts;
     this.#streamWindow = opts.initialWindowSize ?? 4 << 20;
@@ -357,7 +361,11 @@ export class H2cConnection {
     if (this.#connWindow > DEFAULT_WINDOW) this.#writeWindowUpdate(0, this.#connWindow - DEFAULT_WINDOW);
 
     const host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
-    const socket = netConnect({ host, port: Number(url.port || 80), noDelay: true });
+    // Writes made before the TLS handshake finishes are buffered by the TLS socket, as by net's.
+    const socket =
+      url.protocol === 'https:'
+        ? tlsConnect({ host, port: Number(url.port || 443), ALPNProtocols: ['h2'], ...opts.tls, ...(/^[\d.]+$|:/.test(host) ? {} : { servername: host }) }).setNoDelay(true)
+        : netConnect({ host, port: Number(url.port || 80), noDelay: true });
     this.#socket = socket;
     socket.on('data', (chunk: Buffer) => this.#onData(chunk));
     socket.on('error', (err) => this.#fail(err));

@@ -1,12 +1,12 @@
 /**
  * `KvClient`: the etcd calls the storage layer makes (KV.Range and KV.Txn from EtcdStore, the
  * Watch stream under etcd-watch.ts), and a lean implementation of them on `H2cConnection`
- * (h2c-connection.ts, a minimal cleartext HTTP/2 client over `node:net`).
+ * (h2c-connection.ts, a minimal HTTP/2 client over `node:net`, or `node:tls` for https://).
  *
  * Why: etcd3's client runs every call through a connection pool, a cockatiel retry policy
  * and circuit breaker, grpc-js interceptors, call credentials and resolver / load-balancer
  * calls — about 10% of the apiserver's main thread per request in CPU profiles, and ~6% for
- * its watch streams. Over plain HTTP none of it is needed: one HTTP/2 connection, one stream
+ * its watch streams. None of it is needed here: one HTTP/2 connection, one stream
  * per call or watch, gRPC's 5-byte message framing, the status from the trailers. And not
  * `node:http2` either: its client costs ~130 µs of CPU per unary call (an AsyncResource, a
  * Duplex and five events per stream); H2cConnection does the same call in ~10–13 µs.
@@ -44,6 +44,7 @@ import {
   H2_ERRORS,
   H2cConnection,
   type H2cStream,
+  type H2cConnectionOptions,
   type HeaderList,
   type StreamCloseInfo,
   type StreamHandlers,
@@ -101,6 +102,8 @@ export interface LeanKvOptions {
    * connection fails and reconnects instead of waiting forever. Default 30 s.
    */
   watchKeepaliveMs?: number;
+  /** For https:// endpoints: CA, client certificate and key. */
+  tls?: H2cConnectionOptions['tls'];
 }
 
 // ------------------------------------------------------------------ protobuf
@@ -206,7 +209,7 @@ class ResponseStatus {
 
 // ------------------------------------------------------------------ client
 
-/** A lean KvClient over one HTTP/2 connection to `endpoints` (plain http://; the next one after a failure). */
+/** A lean KvClient over one HTTP/2 connection to `endpoints` (http://, or https:// with `tls`; the next one after a failure). */
 export function createKvClient(endpoints: readonly string[], opts: LeanKvOptions = {}): KvClient {
   return new H2cKvClient(endpoints, opts);
 }
@@ -231,13 +234,15 @@ interface HeaderBlocks {
 }
 
 function headerBlocks(origin: string, deadlineMs: number): HeaderBlocks {
-  const authority = new URL(origin).host;
+  const url = new URL(origin);
+  const authority = url.host;
+  const scheme = url.protocol === 'https:' ? 'https' : 'http';
   const common = { 'content-type': 'application/grpc', te: 'trailers', 'user-agent': 'quantix-etcd-kv' };
   const unary = { ...common, 'grpc-timeout': `${Math.min(Math.ceil(deadlineMs), 99_999_999)}m` }; // at most 8 digits
   return {
-    range: encodeRequestHeaders('POST', authority, '/etcdserverpb.KV/Range', unary),
-    txn: encodeRequestHeaders('POST', authority, '/etcdserverpb.KV/Txn', unary),
-    watch: encodeRequestHeaders('POST', authority, '/etcdserverpb.Watch/Watch', common), // long-lived: no deadline
+    range: encodeRequestHeaders('POST', authority, '/etcdserverpb.KV/Range', unary, scheme),
+    txn: encodeRequestHeaders('POST', authority, '/etcdserverpb.KV/Txn', unary, scheme),
+    watch: encodeRequestHeaders('POST', authority, '/etcdserverpb.Watch/Watch', common, scheme), // long-lived: no deadline
   };
 }
 
@@ -257,8 +262,10 @@ class Connection {
     origin: string,
     readonly blocks: HeaderBlocks,
     hooks: { error(conn: Connection): void; close(conn: Connection): void },
+    tls: H2cConnectionOptions['tls'],
   ) {
     this.h2 = H2cConnection.connect(origin, {
+      tls,
       initialWindowSize: STREAM_WINDOW,
       connectionWindowSize: SESSION_WINDOW,
       onConnect: () => {
@@ -356,6 +363,7 @@ class H2cKvClient implements KvClient {
   readonly #deadlineMs: number;
   readonly #maxReceive: number;
   readonly #watchKeepaliveMs: number;
+  readonly #tls: H2cConnectionOptions['tls'];
   readonly #watches = new Set<H2cWatchStream>();
   readonly #hooks = {
     error: (conn: Connection): void => {
@@ -374,14 +382,15 @@ class H2cKvClient implements KvClient {
     if (endpoints.length === 0) throw new Error('etcd KV client: no endpoints');
     this.#endpoints = endpoints.map((e) => {
       const url = new URL(/^[a-z][a-z0-9+.-]*:\/\//i.test(e) ? e : `http://${e}`);
-      if (url.protocol !== 'http:') {
-        throw new Error(`etcd KV client: only plain http:// endpoints are supported (no TLS), got ${e}`);
+      if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+        throw new Error(`etcd KV client: only http:// and https:// endpoints are supported, got ${e}`);
       }
       return url.origin;
     });
     this.#deadlineMs = opts.deadlineMs ?? 30_000;
     this.#maxReceive = opts.maxReceiveBytes ?? 0xffff_ffff;
     this.#watchKeepaliveMs = opts.watchKeepaliveMs ?? 30_000;
+    this.#tls = opts.tls;
     this.#blocks = this.#endpoints.map((origin) => headerBlocks(origin, this.#deadlineMs));
   }
 
@@ -439,7 +448,7 @@ class H2cKvClient implements KvClient {
       current.close();
     }
     const i = this.#next;
-    const conn = new Connection(this.#endpoints[i]!, this.#blocks[i]!, this.#hooks);
+    const conn = new Connection(this.#endpoints[i]!, this.#blocks[i]!, this.#hooks, this.#tls);
     this.#conn = conn;
     return conn;
   }

@@ -627,8 +627,10 @@ describe('protocol errors', () => {
 
 // ------------------------------------------------------------------ etcd
 
-describe('against etcd (gRPC)', () => {
+describe.each(['http', 'https'] as const)('against etcd (gRPC over %s; https with client certificates, as make up runs it)', (scheme) => {
   let etcd: EtcdInstance;
+  /** A connection to the test member, with its client certificate over TLS. */
+  const openEtcd = () => open(etcd.clientUrl, etcd.tls && { tls: { ca: etcd.tls.caPem, cert: etcd.tls.certPem, key: etcd.tls.keyPem } });
   const protoFile = join(dirname(createRequire(import.meta.url).resolve('etcd3/package.json')), 'proto', 'rpc.proto');
   const root = new protobuf.Root().loadSync(protoFile, { keepCase: true });
   root.resolveAll();
@@ -636,7 +638,7 @@ describe('against etcd (gRPC)', () => {
   const TO_OBJECT: protobuf.IConversionOptions = { longs: String, enums: String, defaults: true, oneofs: true };
 
   beforeAll(async () => {
-    etcd = await startEtcd();
+    etcd = await startEtcd({ tls: scheme === 'https' });
   });
   afterAll(async () => {
     await etcd?.stop();
@@ -650,7 +652,7 @@ describe('against etcd (gRPC)', () => {
     return out;
   };
   const headersFor = (conn: H2cConnection, path: string) =>
-    encodeRequestHeaders('POST', conn.authority, path, { 'content-type': 'application/grpc', te: 'trailers', 'user-agent': 'quantix-h2c-test' });
+    encodeRequestHeaders('POST', conn.authority, path, { 'content-type': 'application/grpc', te: 'trailers', 'user-agent': 'quantix-h2c-test' }, scheme);
 
   async function unary(conn: H2cConnection, path: string, reqType: string, req: object, resType: string): Promise<Record<string, unknown>> {
     const res = await call(conn, headersFor(conn, path), { body: grpcFrame(T(reqType), req), endStream: true });
@@ -663,7 +665,7 @@ describe('against etcd (gRPC)', () => {
   }
 
   test('KV.Txn and KV.Range round trip', async () => {
-    const conn = open(etcd.clientUrl);
+    const conn = openEtcd();
     const b = (s: string) => Buffer.from(s);
     const txn = await unary(
       conn,
@@ -705,7 +707,7 @@ describe('against etcd (gRPC)', () => {
   });
 
   test('a Watch stream receives events for puts', async () => {
-    const conn = open(etcd.clientUrl);
+    const conn = openEtcd();
     const WatchResponse = T('WatchResponse');
     const responses: Record<string, unknown>[] = [];
     let pending = Buffer.alloc(0);

@@ -1,5 +1,6 @@
 /**
- * The lean KV client (etcd-kv.ts) against a real etcd, side by side with etcd3's
+ * The lean KV client (etcd-kv.ts) against a real etcd over TLS with client certificates (as
+ * `make up` runs it), side by side with etcd3's
  * `client.kv` and watch client: same responses (shapes and values), same error messages,
  * plus what only the lean client does (size cap, deadline, reconnect after a connection
  * loss, watch keepalive).
@@ -18,7 +19,7 @@ import protobuf from 'protobufjs';
 import { startEtcd, type EtcdInstance } from '../../hack/testenv/etcd.js';
 import { eventually } from '../../hack/testenv/eventually.js';
 import { createKvClient, EtcdKvError, type KvClient, type WatchDuplex } from './etcd-kv.js';
-import { ETCD_GRPC_OPTIONS, EtcdStore } from './etcd-store.js';
+import { EtcdStore } from '../storage/etcd-store.js';
 
 jest.setTimeout(30_000);
 
@@ -28,10 +29,13 @@ let lean: KvClient;
 const cleanups: (() => void | Promise<void>)[] = [];
 
 beforeAll(async () => {
-  etcd = await startEtcd();
-  e3 = new Etcd3({ hosts: etcd.endpoints, grpcOptions: ETCD_GRPC_OPTIONS }); // as the apiserver: no size cap
-  lean = createKvClient(etcd.endpoints);
+  etcd = await startEtcd({ tls: true });
+  e3 = new Etcd3(etcd.etcd3Options()); // as the apiserver: ETCD_GRPC_OPTIONS, no size cap
+  lean = createKvClient(etcd.endpoints, { tls: tls() });
 });
+
+/** The lean client's TLS options for the test member (and members sharing its PKI). */
+const tls = () => ({ ca: etcd.tls!.caPem, cert: etcd.tls!.certPem, key: etcd.tls!.keyPem });
 
 afterEach(async () => {
   while (cleanups.length > 0) await cleanups.pop()!();
@@ -104,8 +108,9 @@ class TcpProxy {
     return self;
   }
 
+  /** The proxy's URL, with the target's scheme (TLS passes through). */
   get url(): string {
-    return `http://127.0.0.1:${(this.server.address() as { port: number }).port}`;
+    return `${new URL(this.target).protocol}//127.0.0.1:${(this.server.address() as { port: number }).port}`;
   }
 
   cut(): void {
@@ -259,7 +264,7 @@ describe('same responses as etcd3', () => {
 
 describe('lean client specifics', () => {
   it('rejects a response above maxReceiveBytes with RESOURCE_EXHAUSTED, which EtcdStore answers with smaller chunks', async () => {
-    const small = createKvClient(etcd.endpoints, { maxReceiveBytes: 2000 });
+    const small = createKvClient(etcd.endpoints, { maxReceiveBytes: 2000, tls: tls() });
     cleanups.push(() => small.close());
     const p = prefix();
     await e3.put(`${p}big`).value(Buffer.alloc(3000, 'x'));
@@ -295,7 +300,7 @@ describe('lean client specifics', () => {
 
   it('reports a lost connection as UNAVAILABLE and reconnects on the next call, also to a restarted etcd', async () => {
     const proxy = await TcpProxy.start(etcd.clientUrl);
-    const client = createKvClient([proxy.url]);
+    const client = createKvClient([proxy.url], { tls: tls() });
     cleanups.push(() => client.close());
     const p = prefix();
     await e3.put(`${p}a`).value('1');
@@ -319,9 +324,9 @@ describe('lean client specifics', () => {
     expect((await client.range({ key: b(`${p}a`) })).kvs).toHaveLength(1);
 
     // etcd "restarts" (a new member behind the same address): the client follows.
-    const other = await startEtcd();
+    const other = await startEtcd({ tls: true, pkiDir: etcd.tls!.pkiDir });
     cleanups.push(() => other.stop());
-    const o3 = new Etcd3({ hosts: other.endpoints });
+    const o3 = new Etcd3(other.etcd3Options());
     cleanups.push(() => o3.close());
     await o3.put(`${p}a`).value('from the restarted etcd');
     proxy.target = other.clientUrl;
@@ -342,7 +347,7 @@ describe('lean client specifics', () => {
   it('close() lets calls in flight finish, also those still waiting for the connection to come up', async () => {
     const p = prefix();
     await e3.put(`${p}a`).value('1');
-    const client = createKvClient(etcd.endpoints);
+    const client = createKvClient(etcd.endpoints, { tls: tls() });
     const pending = [client.range({ key: b(`${p}a`) }), client.txn({ compare: [], success: [{ request_range: { key: b(`${p}a`) } }], failure: [] })];
     client.close();
     const [range, txn] = (await Promise.all(pending)) as [IRangeResponse, ITxnResponse];
@@ -359,7 +364,7 @@ describe('lean client specifics', () => {
       script,
       [
         `import { createKvClient } from ${JSON.stringify(fileURLToPath(new URL('./etcd-kv.ts', import.meta.url)))};`,
-        `const client = createKvClient([${JSON.stringify(etcd.clientUrl)}]);`,
+        `const client = createKvClient([${JSON.stringify(etcd.clientUrl)}], { tls: ${JSON.stringify(tls())} });`,
         // Only the call's deadline timer keeps the process alive until the response arrives.
         `const res = await client.range({ key: Buffer.from('/exit-check') });`,
         `const watch = await client.watch();`,
@@ -383,10 +388,15 @@ describe('lean client specifics', () => {
     expect(code).toBe(0);
   });
 
-  it('accepts only plain http endpoints, and fails calls after close()', async () => {
-    expect(() => createKvClient(['https://127.0.0.1:2379'])).toThrow(/only plain http:\/\//);
+  it('accepts http:// and https:// endpoints (host:port is http, as for etcd3), and fails calls after close()', async () => {
+    expect(() => createKvClient(['unix:///run/etcd.sock'])).toThrow(/only http:\/\/ and https:\/\//);
     expect(() => createKvClient([])).toThrow(/no endpoints/);
-    const client = createKvClient([etcd.clientUrl.replace(/^http:\/\//, '')]); // etcd3 accepts host:port too
+    const plain = await startEtcd();
+    cleanups.push(() => plain.stop());
+    const bare = createKvClient([plain.clientUrl.replace(/^http:\/\//, '')]);
+    cleanups.push(() => bare.close());
+    await bare.range({ key: b('/x') });
+    const client = createKvClient(etcd.endpoints, { tls: tls() });
     await client.range({ key: b('/x') });
     client.close();
     client.close();
@@ -543,7 +553,7 @@ describe('watch', () => {
   });
 
   it('fails open watch streams promptly when the client is closed, and opens none after', async () => {
-    const client = createKvClient(etcd.endpoints);
+    const client = createKvClient(etcd.endpoints, { tls: tls() });
     cleanups.push(() => client.close());
     const stream = await client.watch();
     const rec = record(stream);
@@ -560,7 +570,7 @@ describe('watch', () => {
 
   it('fails a watch with UNAVAILABLE when the connection is lost; the next one reconnects, also to a restarted etcd', async () => {
     const proxy = await TcpProxy.start(etcd.clientUrl);
-    const client = createKvClient([proxy.url]);
+    const client = createKvClient([proxy.url], { tls: tls() });
     cleanups.push(() => client.close());
     const p = prefix();
     const open = async () => {
@@ -582,9 +592,9 @@ describe('watch', () => {
     await eventually(() => second.events().length === 1);
 
     // etcd "restarts" (a new member behind the same address): the next watch goes to it.
-    const other = await startEtcd();
+    const other = await startEtcd({ tls: true, pkiDir: etcd.tls!.pkiDir });
     cleanups.push(() => other.stop());
-    const o3 = new Etcd3({ hosts: other.endpoints });
+    const o3 = new Etcd3(other.etcd3Options());
     cleanups.push(() => o3.close());
     proxy.target = other.clientUrl;
     proxy.cut();
@@ -597,7 +607,7 @@ describe('watch', () => {
 
   it('fails a watch on a silently dead connection after an unanswered keepalive ping', async () => {
     const proxy = await TcpProxy.start(etcd.clientUrl);
-    const client = createKvClient([proxy.url], { watchKeepaliveMs: 100 });
+    const client = createKvClient([proxy.url], { watchKeepaliveMs: 100, tls: tls() });
     cleanups.push(() => client.close());
     const stream = await client.watch();
     const rec = record(stream);

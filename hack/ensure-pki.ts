@@ -1,0 +1,14 @@
+/**
+ * `make up`'s first step: creates (or completes) the PKI under `<state dir>/pki` before etcd
+ * starts, since etcd needs its certificates before the apiserver's first start could make them.
+ * Usage: tsx hack/ensure-pki.ts <state dir>
+ */
+import { ensureEtcdCertificates, ensureServingCertificates } from '../apiserver/pki/certificates.js';
+
+const stateDir = process.argv[2];
+if (!stateDir) {
+  process.stderr.write('usage: tsx hack/ensure-pki.ts <state dir>\n');
+  process.exit(2);
+}
+ensureServingCertificates(stateDir);
+ensureEtcdCertificates(stateDir);
