@@ -176,7 +176,7 @@ describe('same responses as etcd3', () => {
     const [want, got] = await Promise.all([e3.kv.range(req), lean.range(req)]);
     expect(got.kvs).toHaveLength(6);
     // (jest compares Buffers byte by byte: slow for megabytes)
-    got.kvs.forEach((kv, i) => expect(kv.value.equals(want.kvs[i]!.value)).toBe(true));
+    for (const [i, kv] of got.kvs.entries()) expect(kv.value.equals(want.kvs[i]!.value)).toBe(true);
     const strip = (r: IRangeResponse) => ({ ...r, kvs: r.kvs.map((kv) => ({ ...kv, value: kv.value.length })) });
     expect(strip(got)).toEqual(strip(want));
   });
@@ -288,7 +288,7 @@ describe('lean client specifics', () => {
     const blackhole = createServer((s) => void held.push(s));
     await new Promise<void>((r) => blackhole.listen(0, '127.0.0.1', r));
     cleanups.push(() => {
-      held.forEach((s) => s.destroy());
+      for (const s of held) s.destroy();
       return new Promise<void>((r) => blackhole.close(() => r()));
     });
     const client = createKvClient([`http://127.0.0.1:${(blackhole.address() as { port: number }).port}`], { deadlineMs: 200 });
@@ -341,7 +341,7 @@ describe('lean client specifics', () => {
     const p = prefix();
     for (let i = 0; i < 20; i++) await e3.put(`${p}${i}`).value(String(i));
     const results = await Promise.all(Array.from({ length: 200 }, (_, i) => lean.range({ key: b(`${p}${i % 20}`) })));
-    results.forEach((r, i) => expect(r.kvs[0]!.value.toString()).toBe(String(i % 20)));
+    for (const [i, r] of results.entries()) expect(r.kvs[0]!.value.toString()).toBe(String(i % 20));
   });
 
   it('close() lets calls in flight finish, also those still waiting for the connection to come up', async () => {
@@ -495,7 +495,7 @@ describe('watch', () => {
     const strip = (events: IWatchResponse['events']) => events.map((e) => ({ ...e, kv: { ...e.kv, value: e.kv.value.length } }));
     const check = (events: IWatchResponse['events'], want: IWatchResponse['events']) => {
       expect(events).toHaveLength(2000);
-      events.forEach((e, i) => expect(e.kv.key.toString()).toBe(`${p}${String(i).padStart(4, '0')}`));
+      for (const [i, e] of events.entries()) expect(e.kv.key.toString()).toBe(`${p}${String(i).padStart(4, '0')}`);
       expect(events.every((e, i) => e.kv.value.equals(value(i)))).toBe(true);
       expect(strip(events)).toEqual(strip(want)); // (jest compares Buffers byte by byte: slow for megabytes)
     };

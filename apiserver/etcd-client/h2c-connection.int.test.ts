@@ -634,7 +634,7 @@ describe.each(['http', 'https'] as const)('against etcd (gRPC over %s; https wit
   const protoFile = join(dirname(createRequire(import.meta.url).resolve('etcd3/package.json')), 'proto', 'rpc.proto');
   const root = new protobuf.Root().loadSync(protoFile, { keepCase: true });
   root.resolveAll();
-  const T = (n: string) => root.lookupType(`etcdserverpb.${n}`);
+  const etcdType = (n: string) => root.lookupType(`etcdserverpb.${n}`);
   const TO_OBJECT: protobuf.IConversionOptions = { longs: String, enums: String, defaults: true, oneofs: true };
 
   beforeAll(async () => {
@@ -655,12 +655,12 @@ describe.each(['http', 'https'] as const)('against etcd (gRPC over %s; https wit
     encodeRequestHeaders('POST', conn.authority, path, { 'content-type': 'application/grpc', te: 'trailers', 'user-agent': 'quantix-h2c-test' }, scheme);
 
   async function unary(conn: H2cConnection, path: string, reqType: string, req: object, resType: string): Promise<Record<string, unknown>> {
-    const res = await call(conn, headersFor(conn, path), { body: grpcFrame(T(reqType), req), endStream: true });
+    const res = await call(conn, headersFor(conn, path), { body: grpcFrame(etcdType(reqType), req), endStream: true });
     expect(res.info).toEqual({ unsent: false });
     expect(field(res.headers[0], ':status')).toBe('200');
     expect(field(res.headers.at(-1), 'grpc-status')).toBe('0');
     expect(res.body.readUInt32BE(1)).toBe(res.body.length - 5);
-    const t = T(resType);
+    const t = etcdType(resType);
     return t.toObject(t.decode(res.body.subarray(5)), TO_OBJECT);
   }
 
@@ -702,13 +702,13 @@ describe.each(['http', 'https'] as const)('against etcd (gRPC over %s; https wit
     );
     for (const r of many) expect((r.kvs as { value: Buffer }[])[0]!.value.toString()).toBe('one');
     // A gRPC error status (an unknown method) arrives in the trailers.
-    const bad = await call(conn, headersFor(conn, '/etcdserverpb.KV/Nope'), { body: grpcFrame(T('RangeRequest'), {}), endStream: true });
+    const bad = await call(conn, headersFor(conn, '/etcdserverpb.KV/Nope'), { body: grpcFrame(etcdType('RangeRequest'), {}), endStream: true });
     expect(field(bad.headers.at(-1), 'grpc-status')).toBe('12');
   });
 
   test('a Watch stream receives events for puts', async () => {
     const conn = openEtcd();
-    const WatchResponse = T('WatchResponse');
+    const WatchResponse = etcdType('WatchResponse');
     const responses: Record<string, unknown>[] = [];
     let pending = Buffer.alloc(0);
     let info: StreamCloseInfo | undefined;
@@ -724,7 +724,7 @@ describe.each(['http', 'https'] as const)('against etcd (gRPC over %s; https wit
       },
       close: (i) => (info = i),
     });
-    watch.write(grpcFrame(T('WatchRequest'), { create_request: { key: Buffer.from('/w/'), range_end: Buffer.from('/w0') } }));
+    watch.write(grpcFrame(etcdType('WatchRequest'), { create_request: { key: Buffer.from('/w/'), range_end: Buffer.from('/w0') } }));
     await eventually(() => responses.some((r) => r.created === true));
     for (const [k, v] of [['/w/1', 'a'], ['/w/2', 'b'], ['/w/1', 'c']]) {
       await unary(conn, '/etcdserverpb.KV/Put', 'PutRequest', { key: Buffer.from(k!), value: Buffer.from(v!) }, 'PutResponse');

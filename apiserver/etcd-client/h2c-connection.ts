@@ -917,9 +917,9 @@ export class H2cConnection {
           if (value < DEFAULT_FRAME_SIZE || value > 0xffffff) return this.#connError(E.PROTOCOL_ERROR, 'invalid SETTINGS_MAX_FRAME_SIZE');
           this.#peerMaxFrame = value;
           break;
-        case SETTINGS_HEADER_TABLE_SIZE: // our encoder never uses the dynamic table
-        case SETTINGS_MAX_HEADER_LIST_SIZE: // advisory
         default:
+          // HEADER_TABLE_SIZE (our encoder never uses the dynamic table), MAX_HEADER_LIST_SIZE
+          // (advisory) and unknown settings need nothing.
           break;
       }
     }

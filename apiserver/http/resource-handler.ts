@@ -23,7 +23,6 @@ import { ApiError, errors } from '../../lib/apimachinery/status-error.js';
 import { toApiError } from './status.js';
 import { serveWatch } from './watch-stream.js';
 import type { ApiserverMetrics } from './metrics.js';
-import { isoSeconds } from '../../lib/apimachinery/time.js';
 
 export interface ResourceCall {
   req: IncomingMessage;

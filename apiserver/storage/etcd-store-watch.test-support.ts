@@ -110,7 +110,7 @@ export class WatchableEtcdStore extends EtcdStore implements Store {
     for (const e of events) {
       const cur = e.type === 'Put' ? this.decode(e.kv) : undefined;
       let prev: KubeObject | undefined;
-      if (e.prev_kv && e.prev_kv.value && e.prev_kv.value.length > 0) {
+      if (e.prev_kv?.value && e.prev_kv.value.length > 0) {
         // The previous state at this event's revision (a DELETED carries it).
         prev = this.decode(e.prev_kv);
         prev.metadata.resourceVersion = String(e.kv.mod_revision);

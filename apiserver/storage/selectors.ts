@@ -206,7 +206,7 @@ export function parseLabelSelector(selector: string | undefined): LabelRequireme
 /** True when `labels` satisfies every requirement (an empty selector matches everything). */
 export function matchLabels(reqs: readonly LabelRequirement[], labels: Readonly<Record<string, string>> | undefined): boolean {
   for (const r of reqs) {
-    const has = labels !== undefined && Object.prototype.hasOwnProperty.call(labels, r.key);
+    const has = labels !== undefined && Object.hasOwn(labels, r.key);
     const value = has ? labels![r.key] : undefined;
     switch (r.operator) {
       case 'exists':

@@ -600,8 +600,12 @@ describe.each<Kind>(['EtcdStore', 'CachedStore', 'EtcdStore, lean kv', 'CachedSt
     const increments = 15;
     const clients = Array.from({ length: writers }, () => new Etcd3(etcd.etcd3Options()));
     const kvs = clients.map(() => (isLean(kind) ? createKvClient(etcd.endpoints, { tls: tls() }) : undefined));
-    cleanups.push(() => clients.forEach((c) => c.close()));
-    cleanups.push(() => kvs.forEach((kv) => kv?.close()));
+    cleanups.push(() => {
+      for (const c of clients) c.close();
+    });
+    cleanups.push(() => {
+      for (const kv of kvs) kv?.close();
+    });
     const stores = await Promise.all(clients.map((c, i) => makeStore(kind, res, { client: c, kv: kvs[i] })));
     await stores[0]!.create({ metadata: { name: 'counter', namespace: 'default' }, spec: { count: 0 } });
     await Promise.all(

@@ -553,7 +553,7 @@ export class CachedStore implements Store {
     const from = parseResourceVersion(opts.resourceVersion);
     const initial = opts.sendInitialEvents ?? from === 0;
     const namespace = this.resource.namespaced ? opts.namespace || selector.namespace || undefined : undefined;
-    let watcher: CacheWatcher | undefined = undefined;
+    let watcher: CacheWatcher | undefined;
     const channel = new WatcherChannel(onEvent, onError, this.#bufferSize, () => {
       if (watcher && this.#watchers.delete(watcher)) {
         this.#unregister(watcher);

@@ -31,7 +31,7 @@ import { Etcd3 } from 'etcd3';
 import type { KubeObject } from '../../../api-types/meta.js';
 import { createKvClient, type KvClient } from '../../../apiserver/etcd-client/etcd-kv.js';
 import { EtcdStore } from '../../../apiserver/storage/etcd-store.js';
-import type { StorageResource, Store, WatchEvent } from '../../../apiserver/storage/interface.js';
+import type { StorageResource, WatchEvent } from '../../../apiserver/storage/interface.js';
 import { CachedStore } from '../../../apiserver/storage/watch-cache.js';
 import { startEtcd } from '../../testenv/etcd.js';
 import { percentile } from '../stats.js';
