@@ -112,7 +112,11 @@ afterAll(async () => {
   finalizers?.stop();
   // Whatever a failed test left behind: every domain of this run's namespace.
   const { stdout } = await virsh('list', '--all', '--name').catch(() => ({ stdout: '' }));
-  for (const name of stdout.split('\n').map((s) => s.trim()).filter((s) => s.startsWith(`${ns}_`) || s.startsWith(`${ns}-`))) cleanup.domain(name);
+  for (const name of stdout
+    .split('\n')
+    .map((s) => s.trim())
+    .filter((s) => s.startsWith(`${ns}_`) || s.startsWith(`${ns}-`)))
+    cleanup.domain(name);
   await cleanup.run();
   await driver?.close().catch(() => undefined);
   await cp?.stop();
@@ -122,19 +126,32 @@ describe('quantix-agent on libvirt', () => {
   it('apply a pool and a VM: pool started and reported, volume created, domain defined (UUID = metadata.uid) and running, status Running', async () => {
     await eventually(async () => ((await store(POOL).get(undefined, pool)) as StoragePool).status?.hosts?.[node]?.health === 'HEALTHY', { timeoutMs: 20_000 });
     await apply(vmYaml('web'));
-    const vm = await eventually(async () => {
-      const v = await getVm('web');
-      return v.status?.phase === 'Running' && v;
-    }, { timeoutMs: 30_000 });
-    expect(vm.status).toMatchObject({ powerState: 'running', domainUUID: vm.metadata.uid, domainName: domainName('web'), origin: 'control-plane', managed: true, nodeName: node });
+    const vm = await eventually(
+      async () => {
+        const v = await getVm('web');
+        return v.status?.phase === 'Running' && v;
+      },
+      { timeoutMs: 30_000 },
+    );
+    expect(vm.status).toMatchObject({
+      powerState: 'running',
+      domainUUID: vm.metadata.uid,
+      domainName: domainName('web'),
+      origin: 'control-plane',
+      managed: true,
+      nodeName: node,
+    });
     expect(await domState(domainName('web'))).toBe('running');
     expect((await virsh('domuuid', domainName('web'))).stdout.trim()).toBe(vm.metadata.uid);
     const volumes = (await virsh('vol-list', pool)).stdout;
     expect(volumes).toContain(`web_root_${vm.metadata.uid!.slice(0, 8)}.qcow2`);
-    const host = await eventually(async () => {
-      const h = ((await store(POOL).get(undefined, pool)) as StoragePool).status?.hosts?.[node];
-      return (h?.volumeCount ?? 0) >= 1 && h;
-    }, { timeoutMs: 20_000 });
+    const host = await eventually(
+      async () => {
+        const h = ((await store(POOL).get(undefined, pool)) as StoragePool).status?.hosts?.[node];
+        return (h?.volumeCount ?? 0) >= 1 && h;
+      },
+      { timeoutMs: 20_000 },
+    );
     expect(host).toMatchObject({ health: 'HEALTHY', mountPath: poolDir });
     expect(host!.totalBytes).toBeGreaterThan(0);
     const n = await store(NODE).get(undefined, node);
@@ -145,7 +162,10 @@ describe('quantix-agent on libvirt', () => {
     const rec = recordPhases('web');
     try {
       await virsh('destroy', domainName('web'));
-      await eventually(() => rec.phases.includes('Stopped') && rec.phases.at(-1) === 'Running', { timeoutMs: 30_000, message: `phases ${rec.phases.join(',')}` });
+      await eventually(() => rec.phases.includes('Stopped') && rec.phases.at(-1) === 'Running', {
+        timeoutMs: 30_000,
+        message: `phases ${rec.phases.join(',')}`,
+      });
     } finally {
       rec.stop();
     }
@@ -158,10 +178,13 @@ describe('quantix-agent on libvirt', () => {
     await apply(vmYaml('gone', 'Halted', false));
     await eventually(async () => (await phaseOf('gone')) === 'Stopped', { timeoutMs: 20_000 });
     await virsh('undefine', domainName('gone'));
-    const vm = await eventually(async () => {
-      const v = await getVm('gone');
-      return v.status?.phase === 'Lost' && v;
-    }, { timeoutMs: 20_000 });
+    const vm = await eventually(
+      async () => {
+        const v = await getVm('gone');
+        return v.status?.phase === 'Lost' && v;
+      },
+      { timeoutMs: 20_000 },
+    );
     expect(vm.status?.lostReason).toMatch(/no longer defined on node/);
     expect(vm.status?.lostAt).toBeDefined();
     await agent.agent.fullSync();
@@ -174,22 +197,32 @@ describe('quantix-agent on libvirt', () => {
     const xmlPath = path.join('/tmp', `${name}.xml`);
     cleanup.path(xmlPath);
     const emulator = existsSync('/dev/kvm') ? 'kvm' : 'qemu';
-    writeFileSync(xmlPath, `<domain type='${emulator}'><name>${name}</name><memory unit='MiB'>64</memory><vcpu>1</vcpu><os><type arch='x86_64' machine='pc'>hvm</type></os><devices></devices></domain>`);
+    writeFileSync(
+      xmlPath,
+      `<domain type='${emulator}'><name>${name}</name><memory unit='MiB'>64</memory><vcpu>1</vcpu><os><type arch='x86_64' machine='pc'>hvm</type></os><devices></devices></domain>`,
+    );
     await virsh('define', xmlPath);
     const uuid = (await virsh('domuuid', name)).stdout.trim();
-    const vm = await eventually(async () => {
-      const list = await store(VM).list({ labelSelector: `quantix.io/domain-uuid=${uuid}` });
-      return (list.items[0] as VirtualMachine | undefined) ?? false;
-    }, { timeoutMs: 20_000 });
+    const vm = await eventually(
+      async () => {
+        const list = await store(VM).list({ labelSelector: `quantix.io/domain-uuid=${uuid}` });
+        return (list.items[0] as VirtualMachine | undefined) ?? false;
+      },
+      { timeoutMs: 20_000 },
+    );
     expect(vm.status).toMatchObject({ origin: 'host-discovered', managed: false, phase: 'Stopped', domainUUID: uuid, domainName: name });
     await agent.agent.fullSync();
     expect(await domState(name)).toBe('shut off'); // the agent never starts what it does not manage
 
     await virsh('start', name);
-    await eventually(async () => ((await store(VM).get(vm.metadata.namespace, vm.metadata.name!)) as VirtualMachine).status?.phase === 'Running', { timeoutMs: 20_000 });
+    await eventually(async () => ((await store(VM).get(vm.metadata.namespace, vm.metadata.name!)) as VirtualMachine).status?.phase === 'Running', {
+      timeoutMs: 20_000,
+    });
     await virsh('destroy', name);
     await virsh('undefine', name);
-    await eventually(async () => ((await store(VM).get(vm.metadata.namespace, vm.metadata.name!)) as VirtualMachine).status?.phase === 'Terminated', { timeoutMs: 20_000 });
+    await eventually(async () => ((await store(VM).get(vm.metadata.namespace, vm.metadata.name!)) as VirtualMachine).status?.phase === 'Terminated', {
+      timeoutMs: 20_000,
+    });
   });
 
   it('agent restart: re-registers as the same Node and restarts, stops or redefines no domain', async () => {
@@ -235,7 +268,10 @@ describe('quantix-agent on libvirt', () => {
     const rec = recordPhases('web');
     try {
       await virsh('destroy', domainName('web'));
-      await eventually(() => rec.phases.includes('Stopped') && rec.phases.at(-1) === 'Running', { timeoutMs: 30_000, message: `phases ${rec.phases.join(',')}` });
+      await eventually(() => rec.phases.includes('Stopped') && rec.phases.at(-1) === 'Running', {
+        timeoutMs: 30_000,
+        message: `phases ${rec.phases.join(',')}`,
+      });
     } finally {
       rec.stop();
     }
@@ -253,10 +289,13 @@ spec:
   nfs: { server: 192.0.2.1, exportPath: /export/qx }
   assignedNodes: [${node}]
 `);
-    const host = await eventually(async () => {
-      const h = ((await store(POOL).get(undefined, nfs)) as StoragePool).status?.hosts?.[node];
-      return (h?.health === 'UNMOUNTED' || h?.health === 'ERROR') && h;
-    }, { timeoutMs: 60_000 });
+    const host = await eventually(
+      async () => {
+        const h = ((await store(POOL).get(undefined, nfs)) as StoragePool).status?.hosts?.[node];
+        return (h?.health === 'UNMOUNTED' || h?.health === 'ERROR') && h;
+      },
+      { timeoutMs: 60_000 },
+    );
     expect(host.message).toMatch(/192\.0\.2\.1:\/export\/qx|mount/i);
     expect(host.mountPath).toBe(`/var/lib/quantix/pools/${nfs}`);
     expect(driver.connectionState()).toBe('connected');
@@ -272,7 +311,12 @@ spec:
     expect(root.code).toBe(0);
     const listing = JSON.parse(root.stdout) as { items: { name: string; type: string }[]; mountPath: string };
     expect(listing.mountPath).toBe(poolDir);
-    expect(listing.items).toEqual(expect.arrayContaining([expect.objectContaining({ name: 'iso', type: 'dir' }), expect.objectContaining({ type: 'file', name: expect.stringMatching(/^web_root_/) })]));
+    expect(listing.items).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ name: 'iso', type: 'dir' }),
+        expect.objectContaining({ type: 'file', name: expect.stringMatching(/^web_root_/) }),
+      ]),
+    );
     const iso = JSON.parse((await kubectl(cp.env.kubeconfig, ['get', '--raw', `${base}&path=iso`])).stdout) as { items: unknown[] };
     expect(iso.items).toEqual([expect.objectContaining({ name: 'tiny.iso', type: 'file', sizeBytes: 2048 })]);
     const escaped = await kubectl(cp.env.kubeconfig, ['get', '--raw', `${base}&path=../../etc`]);
@@ -283,7 +327,16 @@ spec:
     const vm = await getVm('web');
     const res = await kubectl(cp.env.kubeconfig, ['delete', 'vm', 'web', '-n', ns, '--wait=true', '--timeout=60s']);
     expect(res.code).toBe(0);
-    await eventually(async () => store(VM).get(ns, 'web').then(() => false, () => true), { timeoutMs: 30_000 });
+    await eventually(
+      async () =>
+        store(VM)
+          .get(ns, 'web')
+          .then(
+            () => false,
+            () => true,
+          ),
+      { timeoutMs: 30_000 },
+    );
     expect(await virshQuiet('dominfo', domainName('web'))).toBe(false);
     expect(readdirSync(poolDir).filter((f) => f.includes(vm.metadata.uid!.slice(0, 8)))).toEqual([]);
   });

@@ -50,7 +50,10 @@ async function simAgent(hostname: string, opts: { stateDir?: string; sim?: SimDr
 }
 
 async function createPool(name: string, nodes: string[], type: 'dir' | 'nfs' = 'dir'): Promise<void> {
-  const spec = type === 'dir' ? { type, dir: { path: `/var/lib/qx/${name}` }, assignedNodes: nodes } : { type, nfs: { server: '192.0.2.1', exportPath: '/export' }, assignedNodes: nodes };
+  const spec =
+    type === 'dir'
+      ? { type, dir: { path: `/var/lib/qx/${name}` }, assignedNodes: nodes }
+      : { type, nfs: { server: '192.0.2.1', exportPath: '/export' }, assignedNodes: nodes };
   await store(POOL).create({ apiVersion: 'quantix.io/v1alpha1', kind: 'StoragePool', metadata: { name }, spec });
 }
 
@@ -78,7 +81,10 @@ describe('registration and identity', () => {
       return n.status?.conditions?.find((c) => c.type === 'Ready')?.reason === 'AgentReady' && n;
     });
     expect(node.status).toMatchObject({
-      addresses: [{ type: 'InternalIP', address: '10.1.2.3' }, { type: 'Hostname', address: 'reg-a' }],
+      addresses: [
+        { type: 'InternalIP', address: '10.1.2.3' },
+        { type: 'Hostname', address: 'reg-a' },
+      ],
       capacity: { cpu: 16, memoryBytes: 64 * 1024 ** 3 },
       nodeInfo: { hypervisor: 'sim', agentVersion: '0.1.0', cpuModel: 'Simulated CPU', machineID: a.agent.machineId },
     });
@@ -114,7 +120,9 @@ describe('registration and identity', () => {
     const nodes = (await store(NODE).list({})).items.filter((n) => n.metadata.name === 'race-1');
     expect(nodes).toHaveLength(1);
 
-    const outcomes = await Promise.allSettled(Array.from({ length: 5 }, (_, i) => join.registerNode({ hostname: 'race-2', machineId: `m-${i}` }, cp.env.tokens.nodeJoin)));
+    const outcomes = await Promise.allSettled(
+      Array.from({ length: 5 }, (_, i) => join.registerNode({ hostname: 'race-2', machineId: `m-${i}` }, cp.env.tokens.nodeJoin)),
+    );
     expect(outcomes.filter((o) => o.status === 'fulfilled')).toHaveLength(1);
     for (const o of outcomes.filter((x) => x.status === 'rejected')) expect((o as PromiseRejectedResult).reason).toMatchObject({ reason: 'AlreadyExists' });
   });
@@ -233,7 +241,16 @@ describe('VMs and ownership on sim', () => {
     await eventually(async () => (await getVm('own-del')).status?.phase === 'Running');
     await eventually(async () => ((await getVm('own-del')).metadata.finalizers ?? []).includes('quantix.io/vm-cleanup'));
     await store(VM).delete('default', 'own-del');
-    await eventually(async () => store(VM).get('default', 'own-del').then(() => false, () => true), { timeoutMs: 15_000 });
+    await eventually(
+      async () =>
+        store(VM)
+          .get('default', 'own-del')
+          .then(
+            () => false,
+            () => true,
+          ),
+      { timeoutMs: 15_000 },
+    );
     await expect(a.sim.getDomain(vm.metadata.uid!)).rejects.toMatchObject({ reason: 'DomainNotFound' });
     expect((await a.sim.listVolumes('own-pool')).map((v) => v.name).filter((n) => n.startsWith('own-del'))).toEqual([]);
   });
@@ -251,10 +268,13 @@ describe('storage pools on sim', () => {
       return true;
     });
     await sim.stopPool('pool-nfs').catch(() => undefined);
-    const entry = await eventually(async () => {
-      const h = (await getPool('pool-nfs')).status?.hosts?.['pool-a'];
-      return h?.health === 'UNMOUNTED' && h;
-    }, { timeoutMs: 20_000 });
+    const entry = await eventually(
+      async () => {
+        const h = (await getPool('pool-nfs')).status?.hosts?.['pool-a'];
+        return h?.health === 'UNMOUNTED' && h;
+      },
+      { timeoutMs: 20_000 },
+    );
     expect(entry).toMatchObject({ mountPath: '/var/lib/quantix/pools/pool-nfs', message: expect.stringContaining('Connection refused') });
 
     await createPool('pool-dir', ['pool-a']);

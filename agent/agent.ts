@@ -125,7 +125,12 @@ export class Agent {
       log,
       this.options.safetyPollIntervalMs,
     );
-    this.desired = new DesiredState(this.client, (c) => this.workers.onDesiredChange(c), log, (connected) => this.#onStreamConnection(connected));
+    this.desired = new DesiredState(
+      this.client,
+      (c) => this.workers.onDesiredChange(c),
+      log,
+      (connected) => this.#onStreamConnection(connected),
+    );
     this.vms = new VmSyncer({
       driver: options.driver,
       restarts: this.stateDir.restartRecords(),

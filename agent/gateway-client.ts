@@ -35,7 +35,12 @@ export interface GatewayClientOptions {
   callTimeoutMs?: number;
 }
 
-type Unary<Req, Res> = (req: Req, metadata: grpc.Metadata, options: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res: Res) => void) => grpc.ClientUnaryCall;
+type Unary<Req, Res> = (
+  req: Req,
+  metadata: grpc.Metadata,
+  options: grpc.CallOptions,
+  cb: (err: grpc.ServiceError | null, res: Res) => void,
+) => grpc.ClientUnaryCall;
 
 export class GatewayClient {
   readonly #client: grpc.Client & Record<string, unknown>;

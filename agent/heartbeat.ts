@@ -70,7 +70,8 @@ export class Heartbeat {
         await session.reregister();
         return;
       }
-      if (session.controlPlaneReachable) log.warn('heartbeat failed: control plane unreachable; domains are left as they are', { error: (err as Error).message });
+      if (session.controlPlaneReachable)
+        log.warn('heartbeat failed: control plane unreachable; domains are left as they are', { error: (err as Error).message });
       session.controlPlaneReachable = false;
     }
   }

@@ -95,7 +95,10 @@ async function main(): Promise<void> {
     stateDir,
     driver,
     hostname: values.hostname,
-    addresses: values.address?.flatMap((a) => a.split(',')).map((a) => a.trim()).filter(Boolean),
+    addresses: values.address
+      ?.flatMap((a) => a.split(','))
+      .map((a) => a.trim())
+      .filter(Boolean),
     heartbeatIntervalMs: parseDuration('heartbeat-interval', values['heartbeat-interval']!),
     startupJitterMs: parseDuration('startup-jitter', values['startup-jitter']!),
     safetyPollIntervalMs: parseDuration('safety-poll-interval', values['safety-poll-interval']!),

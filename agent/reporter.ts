@@ -85,7 +85,13 @@ export class Reporter {
     this.#sentVm.delete(uid);
   }
 
-  async reportVm(vm: VirtualMachine, domain: DomainInfo | undefined, status: AgentStatus, change: VMChangeNotification_ChangeType, eventTime?: number): Promise<void> {
+  async reportVm(
+    vm: VirtualMachine,
+    domain: DomainInfo | undefined,
+    status: AgentStatus,
+    change: VMChangeNotification_ChangeType,
+    eventTime?: number,
+  ): Promise<void> {
     try {
       await this.client.notifyVmChange({ change, vm: vmReport(vm, domain, status), stateHash: this.hash.digest(), eventTimeMs: eventTime ?? 0 });
       this.#sentVm.set(vm.metadata.uid!, { status, at: this.now() });
@@ -102,7 +108,12 @@ export class Reporter {
       this.hash.delete(`dom:${uuid}`);
       if (!sent) return false;
       try {
-        await this.client.notifyVmChange({ change: 'DELETED', vm: { ...sent.report, powerState: '' }, stateHash: this.hash.digest(), eventTimeMs: eventTime ?? 0 });
+        await this.client.notifyVmChange({
+          change: 'DELETED',
+          vm: { ...sent.report, powerState: '' },
+          stateHash: this.hash.digest(),
+          eventTimeMs: eventTime ?? 0,
+        });
       } catch (err) {
         this.needsFullSync = true;
         throw err;

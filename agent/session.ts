@@ -115,7 +115,8 @@ export class NodeSession {
       }
     }
     if (!res) {
-      if (!this.o.joinToken) throw new GatewayError('Unauthorized', 'no valid node credential in the state dir and no join token given (--join-token-file)', 16);
+      if (!this.o.joinToken)
+        throw new GatewayError('Unauthorized', 'no valid node credential in the state dir and no join token given (--join-token-file)', 16);
       res = await client.registerNode(req, this.o.joinToken);
     }
     stateDir.saveCredential(res.credential);

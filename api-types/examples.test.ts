@@ -22,7 +22,9 @@ describe('manifests/examples', () => {
     expect(kinds.filter((k) => k === 'StoragePool')).toHaveLength(2);
     expect(kinds.filter((k) => k === 'VirtualMachine').length).toBeGreaterThanOrEqual(2);
     const pools = new Set(docs.filter(([, o]) => o.kind === 'StoragePool').map(([, o]) => (o.metadata as { name: string }).name));
-    const used = docs.flatMap(([, o]) => (o.kind === 'VirtualMachine' ? ((o.spec as { disks?: { storagePool: string }[] }).disks ?? []).map((d) => d.storagePool) : []));
+    const used = docs.flatMap(([, o]) =>
+      o.kind === 'VirtualMachine' ? ((o.spec as { disks?: { storagePool: string }[] }).disks ?? []).map((d) => d.storagePool) : [],
+    );
     for (const p of used) expect(pools.has(p)).toBe(true);
     expect(new Set(used)).toEqual(pools);
     expect(docs.some(([, o]) => o.kind === 'VirtualMachine' && (o.spec as { nodeName?: string }).nodeName)).toBe(true);

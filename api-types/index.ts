@@ -3,8 +3,19 @@ export * from './generated/types.js';
 export type * from './meta.js';
 export type { FieldError, FieldErrorType, JSONSchema, PrinterColumn, ResourceDefinition, SelectableField, TableCell } from './schema/types.js';
 export {
-  fieldGetters, findResource, groupVersions, RESOURCES, resourceFor, resourceForGVK, resourceForKind, resourceForShortName,
-  eventDefinition, leaseDefinition, nodeDefinition, storagePoolDefinition, virtualMachineDefinition,
+  fieldGetters,
+  findResource,
+  groupVersions,
+  RESOURCES,
+  resourceFor,
+  resourceForGVK,
+  resourceForKind,
+  resourceForShortName,
+  eventDefinition,
+  leaseDefinition,
+  nodeDefinition,
+  storagePoolDefinition,
+  virtualMachineDefinition,
 } from './registry.js';
 export { findUnknownFields, pruneUnknownFields, unknownFieldMessage, validate, validateSpec, validateStatus, type ValidateOptions } from './validation.js';
 export { applyDefaults, defaulted } from './defaults.js';

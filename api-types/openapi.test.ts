@@ -20,10 +20,16 @@ describe('openapi', () => {
   test('a group/version document holds its kinds, lists and the meta types, and every $ref resolves', () => {
     const doc = openAPIDocument('quantix.io', 'v1alpha1');
     const names = Object.keys(doc.components.schemas);
-    expect(names).toEqual(expect.arrayContaining([
-      'io.quantix.v1alpha1.VirtualMachine', 'io.quantix.v1alpha1.VirtualMachineList', 'io.quantix.v1alpha1.StoragePool',
-      'io.quantix.v1alpha1.Node', 'io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta', 'io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta',
-    ]));
+    expect(names).toEqual(
+      expect.arrayContaining([
+        'io.quantix.v1alpha1.VirtualMachine',
+        'io.quantix.v1alpha1.VirtualMachineList',
+        'io.quantix.v1alpha1.StoragePool',
+        'io.quantix.v1alpha1.Node',
+        'io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta',
+        'io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta',
+      ]),
+    );
     expect(names).not.toContain('io.k8s.api.core.v1.Event');
     const refs = JSON.stringify(doc).match(/"\$ref":"[^"]+"/g) ?? [];
     expect(refs.length).toBeGreaterThan(0);

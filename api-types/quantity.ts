@@ -5,8 +5,7 @@
  */
 
 /** The Kubernetes quantity grammar (k8s.io/apimachinery resource.Quantity), unsigned. */
-export const QUANTITY_PATTERN =
-  '^(([0-9]+(\\.[0-9]*)?)|(\\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE][+-]?[0-9]+))?$';
+export const QUANTITY_PATTERN = '^(([0-9]+(\\.[0-9]*)?)|(\\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE][+-]?[0-9]+))?$';
 
 const GRAMMAR = /^([+-])?([0-9]+(?:\.[0-9]*)?|\.[0-9]+)(Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE]|[eE][+-]?[0-9]+)?$/;
 
@@ -14,14 +13,20 @@ const BINARY: Record<string, number> = { Ki: 1, Mi: 2, Gi: 3, Ti: 4, Pi: 5, Ei: 
 const DECIMAL: Record<string, number> = { n: -9, u: -6, m: -3, k: 3, M: 6, G: 9, T: 12, P: 15, E: 18 };
 
 export class QuantityError extends Error {
-  constructor(readonly input: unknown, reason: string) {
+  constructor(
+    readonly input: unknown,
+    reason: string,
+  ) {
     super(reason);
     this.name = 'QuantityError';
   }
 }
 
 /** An exact rational value: numerator / denominator (denominator > 0). */
-interface Rational { num: bigint; den: bigint }
+interface Rational {
+  num: bigint;
+  den: bigint;
+}
 
 function parseRational(input: string | number): Rational {
   const s = typeof input === 'number' ? numberToString(input) : input.trim();

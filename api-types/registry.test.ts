@@ -2,8 +2,18 @@ import type { Event, Node, StoragePool, VirtualMachine } from './generated/types
 import type { KubeObject } from './meta.js';
 import { apiVersionOf } from './group-version.js';
 import {
-  fieldGetters, findResource, groupVersions, nodeDefinition, RESOURCES, resourceFor, resourceForGVK,
-  resourceForKind, resourceForShortName, storagePoolDefinition, virtualMachineDefinition, eventDefinition,
+  fieldGetters,
+  findResource,
+  groupVersions,
+  nodeDefinition,
+  RESOURCES,
+  resourceFor,
+  resourceForGVK,
+  resourceForKind,
+  resourceForShortName,
+  storagePoolDefinition,
+  virtualMachineDefinition,
+  eventDefinition,
 } from './registry.js';
 import { humanDuration } from './schema/printing.js';
 import { SCHEMA_KEYS, type JSONSchema, type ResourceDefinition } from './schema/types.js';
@@ -95,10 +105,17 @@ describe('registry', () => {
 describe('table cells', () => {
   test('VirtualMachine', () => {
     const vm: VirtualMachine = {
-      apiVersion: 'quantix.io/v1alpha1', kind: 'VirtualMachine',
+      apiVersion: 'quantix.io/v1alpha1',
+      kind: 'VirtualMachine',
       metadata: { name: 'web', creationTimestamp: '2024-01-10T11:55:00Z' },
       spec: { memory: '1536Mi', cpu: 2 },
-      status: { phase: 'Running', nodeName: 'host-1', powerState: 'running', conditions: [{ type: 'Ready', status: 'True' }], interfaces: [{ name: 'n' }, { name: 'm', ipAddress: '10.0.0.9' }] },
+      status: {
+        phase: 'Running',
+        nodeName: 'host-1',
+        powerState: 'running',
+        conditions: [{ type: 'Ready', status: 'True' }],
+        interfaces: [{ name: 'n' }, { name: 'm', ipAddress: '10.0.0.9' }],
+      },
     };
     expect(cells(virtualMachineDefinition, vm)).toEqual({ Phase: 'Running', Node: 'host-1', CPU: 2, Memory: '1.5Gi', Ready: 'True', Age: '5m' });
     expect(cells(virtualMachineDefinition, vm, true)).toMatchObject({ Power: 'running', 'Run-Strategy': 'Always', Origin: '', IP: '10.0.0.9' });
@@ -108,15 +125,24 @@ describe('table cells', () => {
 
   test('StoragePool', () => {
     const sp: StoragePool = {
-      apiVersion: 'quantix.io/v1alpha1', kind: 'StoragePool', metadata: { name: 'local', creationTimestamp: '2024-01-08T12:00:00Z' },
+      apiVersion: 'quantix.io/v1alpha1',
+      kind: 'StoragePool',
+      metadata: { name: 'local', creationTimestamp: '2024-01-08T12:00:00Z' },
       spec: { type: 'dir', dir: { path: '/var/lib/quantix/pools/local' }, assignedNodes: ['a', 'b', 'c'] },
       status: {
-        phase: 'Degraded', capacity: { totalBytes: 500 * 2 ** 30, usedBytes: 120 * 2 ** 30, availableBytes: 380 * 2 ** 30 },
+        phase: 'Degraded',
+        capacity: { totalBytes: 500 * 2 ** 30, usedBytes: 120 * 2 ** 30, availableBytes: 380 * 2 ** 30 },
         hosts: { a: { health: 'HEALTHY' }, b: { health: 'HEALTHY' }, c: { health: 'ERROR' }, gone: { health: 'HEALTHY' } },
       },
     };
     expect(cells(storagePoolDefinition, sp, true)).toEqual({
-      Type: 'dir', Phase: 'Degraded', Capacity: '120Gi/500Gi', Nodes: '2/3', Age: '2d', Source: '/var/lib/quantix/pools/local', Available: '380Gi',
+      Type: 'dir',
+      Phase: 'Degraded',
+      Capacity: '120Gi/500Gi',
+      Nodes: '2/3',
+      Age: '2d',
+      Source: '/var/lib/quantix/pools/local',
+      Available: '380Gi',
     });
     const nfs = { ...sp, spec: { type: 'nfs', nfs: { server: 'nas', exportPath: '/e' } }, status: undefined } as StoragePool;
     expect(cells(storagePoolDefinition, nfs, true)).toMatchObject({ Capacity: '', Nodes: '0/0', Source: 'nas:/e', Available: '' });
@@ -124,18 +150,32 @@ describe('table cells', () => {
 
   test('Node', () => {
     const n: Node = {
-      apiVersion: 'quantix.io/v1alpha1', kind: 'Node', metadata: { name: 'host-1', creationTimestamp: '2024-01-10T09:00:00Z' },
+      apiVersion: 'quantix.io/v1alpha1',
+      kind: 'Node',
+      metadata: { name: 'host-1', creationTimestamp: '2024-01-10T09:00:00Z' },
       spec: { unschedulable: true },
       status: {
         conditions: [{ type: 'Ready', status: 'True' }],
-        addresses: [{ type: 'Hostname', address: 'host-1' }, { type: 'InternalIP', address: '10.0.0.1' }],
-        allocatable: { cpu: 8, memoryBytes: 16 * 2 ** 30 }, allocated: { cpu: 2, memoryBytes: 1.5 * 2 ** 30, vmCount: 3 },
+        addresses: [
+          { type: 'Hostname', address: 'host-1' },
+          { type: 'InternalIP', address: '10.0.0.1' },
+        ],
+        allocatable: { cpu: 8, memoryBytes: 16 * 2 ** 30 },
+        allocated: { cpu: 2, memoryBytes: 1.5 * 2 ** 30, vmCount: 3 },
         nodeInfo: { hypervisor: 'kvm', libvirtVersion: '9.0.0', agentVersion: '0.1.0', kernelVersion: '6.1' },
       },
     };
     expect(cells(nodeDefinition, n, true)).toEqual({
-      Status: 'Ready,SchedulingDisabled', VMs: 3, CPU: '2/8', Memory: '1.5Gi/16Gi', Age: '3h',
-      'Internal-IP': '10.0.0.1', Hypervisor: 'kvm', Libvirt: '9.0.0', Agent: '0.1.0', Kernel: '6.1',
+      Status: 'Ready,SchedulingDisabled',
+      VMs: 3,
+      CPU: '2/8',
+      Memory: '1.5Gi/16Gi',
+      Age: '3h',
+      'Internal-IP': '10.0.0.1',
+      Hypervisor: 'kvm',
+      Libvirt: '9.0.0',
+      Agent: '0.1.0',
+      Kernel: '6.1',
     });
     const unknown = { ...n, spec: {}, status: { conditions: [{ type: 'Ready', status: 'Unknown' }] } } as Node;
     expect(cells(nodeDefinition, unknown)).toMatchObject({ Status: 'Unknown', VMs: 0, CPU: '', Memory: '' });
@@ -145,19 +185,34 @@ describe('table cells', () => {
 
   test('Event', () => {
     const e: Event = {
-      apiVersion: 'v1', kind: 'Event', metadata: { name: 'web.1', namespace: 'default' },
+      apiVersion: 'v1',
+      kind: 'Event',
+      metadata: { name: 'web.1', namespace: 'default' },
       involvedObject: { kind: 'VirtualMachine', name: 'web', namespace: 'default', uid: 'u1' },
-      reason: 'Scheduled', message: 'Bound to host-1', type: 'Normal', count: 2,
-      firstTimestamp: '2024-01-10T11:00:00Z', lastTimestamp: '2024-01-10T11:59:30Z', source: { component: 'quantix-scheduler', host: 'cm-1' },
+      reason: 'Scheduled',
+      message: 'Bound to host-1',
+      type: 'Normal',
+      count: 2,
+      firstTimestamp: '2024-01-10T11:00:00Z',
+      lastTimestamp: '2024-01-10T11:59:30Z',
+      source: { component: 'quantix-scheduler', host: 'cm-1' },
     };
     expect(cells(eventDefinition, e, true)).toEqual({
-      'Last Seen': '30s', Type: 'Normal', Reason: 'Scheduled', Object: 'virtualmachine/web', Message: 'Bound to host-1',
-      Subobject: '', Source: 'quantix-scheduler, cm-1', 'First Seen': '60m', Count: 2, Name: 'web.1',
+      'Last Seen': '30s',
+      Type: 'Normal',
+      Reason: 'Scheduled',
+      Object: 'virtualmachine/web',
+      Message: 'Bound to host-1',
+      Subobject: '',
+      Source: 'quantix-scheduler, cm-1',
+      'First Seen': '60m',
+      Count: 2,
+      Name: 'web.1',
     });
     const get = fieldGetters(eventDefinition);
-    expect(Object.keys(get)).toEqual(expect.arrayContaining([
-      'involvedObject.name', 'involvedObject.namespace', 'involvedObject.kind', 'involvedObject.uid', 'reason', 'type',
-    ]));
+    expect(Object.keys(get)).toEqual(
+      expect.arrayContaining(['involvedObject.name', 'involvedObject.namespace', 'involvedObject.kind', 'involvedObject.uid', 'reason', 'type']),
+    );
     expect(get['involvedObject.kind']!(e)).toBe('VirtualMachine');
     expect(get['involvedObject.uid']!(e)).toBe('u1');
     expect(get.type!(e)).toBe('Normal');
@@ -171,9 +226,21 @@ describe('table cells', () => {
   });
 
   test.each([
-    [-5000, '<invalid>'], [-500, '0s'], [0, '0s'], [59_000, '59s'], [119_000, '119s'], [125_000, '2m5s'], [600_000, '10m'],
-    [3 * 3600_000, '3h'], [3 * 3600_000 + 60_000, '3h1m'], [10 * 3600_000, '10h'], [50 * 3600_000, '2d2h'], [30 * 86400_000, '30d'],
-    [3 * 365 * 86400_000, '3y'], [3 * 365 * 86400_000 + 86400_000, '3y1d'], [10 * 365 * 86400_000, '10y'],
+    [-5000, '<invalid>'],
+    [-500, '0s'],
+    [0, '0s'],
+    [59_000, '59s'],
+    [119_000, '119s'],
+    [125_000, '2m5s'],
+    [600_000, '10m'],
+    [3 * 3600_000, '3h'],
+    [3 * 3600_000 + 60_000, '3h1m'],
+    [10 * 3600_000, '10h'],
+    [50 * 3600_000, '2d2h'],
+    [30 * 86400_000, '30d'],
+    [3 * 365 * 86400_000, '3y'],
+    [3 * 365 * 86400_000 + 86400_000, '3y1d'],
+    [10 * 365 * 86400_000, '10y'],
   ])('humanDuration(%d) = %s', (ms, text) => {
     expect(humanDuration(ms)).toBe(text);
   });

@@ -56,9 +56,7 @@ export function findResource(name: string): ResourceDefinition | undefined {
   const dot = lower.indexOf('.');
   const [res, group] = dot >= 0 ? [lower.slice(0, dot), lower.slice(dot + 1)] : [lower, undefined];
   return RESOURCES.find(
-    (d) =>
-      (group === undefined || d.group === group) &&
-      (d.plural === res || d.singular === res || d.kind.toLowerCase() === res || d.shortNames.includes(res)),
+    (d) => (group === undefined || d.group === group) && (d.plural === res || d.singular === res || d.kind.toLowerCase() === res || d.shortNames.includes(res)),
   );
 }
 

@@ -117,9 +117,11 @@ function listErrors(s: JSONSchema | undefined, data: unknown, path: string, out:
         if (values.some((v) => v === undefined)) return; // reported as required
         const k = JSON.stringify(values);
         if (seen.has(k)) {
-          out.push(keys.length === 1
-            ? fieldError.duplicate(child(index(path, i), keys[0]!), values[0])
-            : fieldError.duplicate(index(path, i), Object.fromEntries(keys.map((key, j) => [key, values[j]]))));
+          out.push(
+            keys.length === 1
+              ? fieldError.duplicate(child(index(path, i), keys[0]!), values[0])
+              : fieldError.duplicate(index(path, i), Object.fromEntries(keys.map((key, j) => [key, values[j]]))),
+          );
         }
         seen.add(k);
       }

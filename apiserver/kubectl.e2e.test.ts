@@ -12,9 +12,7 @@ import { kubectl, startTestApiserver, type TestApiserver } from '../hack/testenv
 const NODE_A_TOKEN = 'node-a-test-token';
 const nodeAuthenticator: Authenticator = {
   async authenticate(token) {
-    return token === NODE_A_TOKEN
-      ? { name: `${NODE_USER_PREFIX}node-a`, uid: 'node-a', groups: [Groups.nodes, Groups.authenticated] }
-      : undefined;
+    return token === NODE_A_TOKEN ? { name: `${NODE_USER_PREFIX}node-a`, uid: 'node-a', groups: [Groups.nodes, Groups.authenticated] } : undefined;
   },
 };
 
@@ -142,7 +140,9 @@ describe('kubectl against quantix-apiserver', () => {
   });
 
   it('watches with get -w and prints changes', async () => {
-    const child = spawn('kubectl', ['--kubeconfig', env.kubeconfig, 'get', 'vms', '-w'], { env: { ...process.env, KUBECACHEDIR: join(env.dataDir, 'kube-cache') } });
+    const child = spawn('kubectl', ['--kubeconfig', env.kubeconfig, 'get', 'vms', '-w'], {
+      env: { ...process.env, KUBECACHEDIR: join(env.dataDir, 'kube-cache') },
+    });
     let output = '';
     child.stdout.on('data', (chunk) => (output += String(chunk)));
     child.stderr.on('data', (chunk) => (output += String(chunk)));

@@ -84,7 +84,9 @@ async function main(): Promise<void> {
   if (kvClient !== undefined && kvClient !== 'lean' && kvClient !== 'etcd3') throw new Error(`--etcd-kv-client: lean or etcd3, got "${kvClient}"`);
 
   const server = await startApiserver({
-    etcdEndpoints: values['etcd-servers']!.split(',').map((url) => url.trim()).filter(Boolean),
+    etcdEndpoints: values['etcd-servers']!.split(',')
+      .map((url) => url.trim())
+      .filter(Boolean),
     etcdTls: etcdTls || undefined,
     etcdKvClient: kvClient,
     port,
@@ -103,7 +105,12 @@ async function main(): Promise<void> {
   const url = `https://127.0.0.1:${server.port}`;
   writeKubeconfig(join(dataDir, 'kubeconfig'), { server: url, caCertPem: pki.caCertPem, token: tokens.admin, user: 'admin' });
   writeKubeconfig(join(dataDir, 'viewer.kubeconfig'), { server: url, caCertPem: pki.caCertPem, token: tokens.viewer, user: 'viewer' });
-  log.info('ready', { url, gateway: `${values['bind-address']}:${gateway.port}`, kubeconfig: join(dataDir, 'kubeconfig'), ui: webRoot ? `${url}/ui/` : undefined });
+  log.info('ready', {
+    url,
+    gateway: `${values['bind-address']}:${gateway.port}`,
+    kubeconfig: join(dataDir, 'kubeconfig'),
+    ui: webRoot ? `${url}/ui/` : undefined,
+  });
 
   let stopping = false;
   const shutdown = async (signal: string) => {

@@ -151,7 +151,10 @@ export async function startApiserver(options: ApiserverOptions): Promise<Running
       ]);
       res.type('text/plain').send('ok');
     } catch (err) {
-      res.status(503).type('text/plain').send(`[-]etcd failed: ${err instanceof Error ? err.message : String(err)}`);
+      res
+        .status(503)
+        .type('text/plain')
+        .send(`[-]etcd failed: ${err instanceof Error ? err.message : String(err)}`);
     }
   });
   app.get('/version', (_req, res) => void sendJson(res, 200, SERVER_VERSION));

@@ -116,11 +116,26 @@ describe('completion', () => {
 
   it.each([
     [[''], TOP_LEVEL],
-    [['vm', ''], ['start', 'stop', 'restart', 'pause', 'resume']],
-    [['pool', ''], ['assign', 'unassign', 'files']],
-    [['get', '-o', ''], ['wide', 'yaml', 'json', 'name']],
-    [['completion', ''], ['bash', 'zsh']],
-    [['vm', 'start', ''], ['web', 'db']],
+    [
+      ['vm', ''],
+      ['start', 'stop', 'restart', 'pause', 'resume'],
+    ],
+    [
+      ['pool', ''],
+      ['assign', 'unassign', 'files'],
+    ],
+    [
+      ['get', '-o', ''],
+      ['wide', 'yaml', 'json', 'name'],
+    ],
+    [
+      ['completion', ''],
+      ['bash', 'zsh'],
+    ],
+    [
+      ['vm', 'start', ''],
+      ['web', 'db'],
+    ],
     [['-n', 'prod', 'vm', 'stop', ''], ['prod-vm']],
     [['get', 'sp', ''], ['local']],
     [['describe', 'qn', ''], ['n1']],
@@ -161,8 +176,22 @@ describe('pool helpers', () => {
 
   it('reads both file-listing shapes and prints directories first', () => {
     const now = new Date('2026-01-01T00:10:00Z');
-    const a = normalizeListing({ path: 'images', items: [{ name: 'b.qcow2', type: 'file', sizeBytes: 2048, modifiedTime: '2026-01-01T00:00:00Z' }, { name: 'sub', type: 'dir', sizeBytes: 4096, modifiedTime: '2026-01-01T00:09:00Z' }], truncated: true });
-    const b = normalizeListing({ path: 'images', entries: [{ name: 'b.qcow2', type: 'file', sizeBytes: 2048, modifiedAt: Date.parse('2026-01-01T00:00:00Z') }, { name: 'sub', type: 'dir', sizeBytes: 4096, modifiedAt: '2026-01-01T00:09:00Z' }], truncated: true });
+    const a = normalizeListing({
+      path: 'images',
+      items: [
+        { name: 'b.qcow2', type: 'file', sizeBytes: 2048, modifiedTime: '2026-01-01T00:00:00Z' },
+        { name: 'sub', type: 'dir', sizeBytes: 4096, modifiedTime: '2026-01-01T00:09:00Z' },
+      ],
+      truncated: true,
+    });
+    const b = normalizeListing({
+      path: 'images',
+      entries: [
+        { name: 'b.qcow2', type: 'file', sizeBytes: 2048, modifiedAt: Date.parse('2026-01-01T00:00:00Z') },
+        { name: 'sub', type: 'dir', sizeBytes: 4096, modifiedAt: '2026-01-01T00:09:00Z' },
+      ],
+      truncated: true,
+    });
     expect(a).toEqual(b);
     expect(a.truncated).toBe(true);
     expect(fileTable(a, now)).toBe(['NAME      TYPE   SIZE   MODIFIED', 'sub/      dir    -      60s', 'b.qcow2   file   2Ki    10m'].join('\n'));
@@ -179,9 +208,20 @@ describe('apply helpers', () => {
 
   it('sends no server-owned metadata or status', () => {
     const body = applyBody(
-      { apiVersion: 'quantix.io/v1alpha1', kind: 'VirtualMachine', metadata: { name: 'web', resourceVersion: '9', uid: 'u', managedFields: [], creationTimestamp: 'x', generation: 2, labels: { a: 'b' } }, spec: {}, status: { phase: 'Running' } },
+      {
+        apiVersion: 'quantix.io/v1alpha1',
+        kind: 'VirtualMachine',
+        metadata: { name: 'web', resourceVersion: '9', uid: 'u', managedFields: [], creationTimestamp: 'x', generation: 2, labels: { a: 'b' } },
+        spec: {},
+        status: { phase: 'Running' },
+      },
       'prod',
     );
-    expect(body).toEqual({ apiVersion: 'quantix.io/v1alpha1', kind: 'VirtualMachine', metadata: { name: 'web', labels: { a: 'b' }, namespace: 'prod' }, spec: {} });
+    expect(body).toEqual({
+      apiVersion: 'quantix.io/v1alpha1',
+      kind: 'VirtualMachine',
+      metadata: { name: 'web', labels: { a: 'b' }, namespace: 'prod' },
+      spec: {},
+    });
   });
 });

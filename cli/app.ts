@@ -19,17 +19,39 @@ const pick = (name: string) => (cmds: Command[]) => cmds.find((c) => c.name === 
 
 /** Every verb, in help order. */
 export const ENTRIES: Entry[] = [
-  { name: 'apply', summary: 'Create or update objects from manifests (server-side apply; --wait)', load: () => import('./commands/apply.js').then((m) => m.applyCommand) },
-  { name: 'get', summary: 'Display one or many objects (tables, -o yaml|json|wide|name, -w)', load: () => import('./commands/get.js').then((m) => m.getCommand) },
-  { name: 'describe', summary: 'Show details of objects, their conditions and Events', load: () => import('./commands/describe.js').then((m) => m.describeCommand) },
+  {
+    name: 'apply',
+    summary: 'Create or update objects from manifests (server-side apply; --wait)',
+    load: () => import('./commands/apply.js').then((m) => m.applyCommand),
+  },
+  {
+    name: 'get',
+    summary: 'Display one or many objects (tables, -o yaml|json|wide|name, -w)',
+    load: () => import('./commands/get.js').then((m) => m.getCommand),
+  },
+  {
+    name: 'describe',
+    summary: 'Show details of objects, their conditions and Events',
+    load: () => import('./commands/describe.js').then((m) => m.describeCommand),
+  },
   { name: 'delete', summary: 'Delete objects and wait for their cleanup', load: () => import('./commands/delete.js').then((m) => m.deleteCommand) },
   ...['start', 'stop', 'restart', 'pause', 'resume'].map((verb) => ({
     name: `vm ${verb}`,
-    summary: { start: 'Start a VM and wait until Running', stop: 'Stop a VM and wait until Stopped', restart: 'Restart a VM and wait until it runs again', pause: 'Pause a VM and wait until Paused', resume: 'Resume a paused VM and wait until Running' }[verb]!,
+    summary: {
+      start: 'Start a VM and wait until Running',
+      stop: 'Stop a VM and wait until Stopped',
+      restart: 'Restart a VM and wait until it runs again',
+      pause: 'Pause a VM and wait until Paused',
+      resume: 'Resume a paused VM and wait until Running',
+    }[verb]!,
     load: () => import('./commands/vm.js').then((m) => pick(`vm ${verb}`)(m.vmCommands)),
   })),
   { name: 'pool assign', summary: 'Assign a storage pool to nodes', load: () => import('./commands/pool.js').then((m) => pick('pool assign')(m.poolCommands)) },
-  { name: 'pool unassign', summary: 'Remove a storage pool from nodes', load: () => import('./commands/pool.js').then((m) => pick('pool unassign')(m.poolCommands)) },
+  {
+    name: 'pool unassign',
+    summary: 'Remove a storage pool from nodes',
+    load: () => import('./commands/pool.js').then((m) => pick('pool unassign')(m.poolCommands)),
+  },
   { name: 'pool files', summary: "Browse a pool's files on a node", load: () => import('./commands/pool.js').then((m) => pick('pool files')(m.poolCommands)) },
   { name: 'node cordon', summary: 'Mark nodes unschedulable', load: () => import('./commands/node.js').then((m) => pick('node cordon')(m.nodeCommands)) },
   { name: 'node uncordon', summary: 'Mark nodes schedulable', load: () => import('./commands/node.js').then((m) => pick('node uncordon')(m.nodeCommands)) },
@@ -169,7 +191,10 @@ export async function run(argv: string[], opts: RunOptions): Promise<number> {
     if (!entry) {
       if (isGroup(words[0]!)) {
         const verbs = ENTRIES.filter((e) => e.name.startsWith(`${words[0]} `)).map((e) => e.name.split(' ')[1]!);
-        throw new UsageError(`unknown command "${words[1]}" for "qxctl ${words[0]}" (commands: ${verbs.join(', ')})${suggest(words[1]!, verbs)}`, `qxctl ${words[0]}`);
+        throw new UsageError(
+          `unknown command "${words[1]}" for "qxctl ${words[0]}" (commands: ${verbs.join(', ')})${suggest(words[1]!, verbs)}`,
+          `qxctl ${words[0]}`,
+        );
       }
       throw new UsageError(`unknown command "${words[0]}" for "qxctl"${suggest(words[0]!, TOP_LEVEL)}`, 'qxctl');
     }
@@ -181,9 +206,13 @@ export async function run(argv: string[], opts: RunOptions): Promise<number> {
     }
     const parsed = parseArgs(rest, [...cmd.flags, ...GLOBAL_FLAGS], command);
     const { min = 0, max = Infinity } = cmd.args ?? {};
-    if (parsed.positionals.length < min) throw new UsageError(`${min === 1 ? 'an argument is' : `at least ${min} arguments are`} required: qxctl ${cmd.usage}`, command);
+    if (parsed.positionals.length < min)
+      throw new UsageError(`${min === 1 ? 'an argument is' : `at least ${min} arguments are`} required: qxctl ${cmd.usage}`, command);
     if (parsed.positionals.length > max) {
-      throw new UsageError(max === 0 ? `unexpected arguments: ${parsed.positionals.join(' ')}` : `too many arguments (at most ${max}): ${parsed.positionals.join(' ')}`, command);
+      throw new UsageError(
+        max === 0 ? `unexpected arguments: ${parsed.positionals.join(' ')}` : `too many arguments (at most ${max}): ${parsed.positionals.join(' ')}`,
+        command,
+      );
     }
     let client: Promise<Client> | undefined;
     const clientOptions = {
@@ -199,9 +228,7 @@ export async function run(argv: string[], opts: RunOptions): Promise<number> {
       args: parsed.positionals,
       io,
       client: () =>
-        (client ??= opts.clientFactory
-          ? opts.clientFactory(clientOptions)
-          : import('./client.js').then(({ Client }) => Client.create(clientOptions))),
+        (client ??= opts.clientFactory ? opts.clientFactory(clientOptions) : import('./client.js').then(({ Client }) => Client.create(clientOptions))),
     };
     const code = await cmd.run(ctx);
     return typeof code === 'number' ? code : ExitCode.OK;
@@ -224,7 +251,9 @@ async function runComplete(words: string[], opts: RunOptions): Promise<number> {
         try {
           const kubeconfig = flagValue(words, '--kubeconfig');
           const context = flagValue(words, '--context');
-          return opts.clientFactory ? await opts.clientFactory({ kubeconfig, context }) : await (await import('./client.js')).Client.create({ kubeconfig, context });
+          return opts.clientFactory
+            ? await opts.clientFactory({ kubeconfig, context })
+            : await (await import('./client.js')).Client.create({ kubeconfig, context });
         } catch {
           return undefined;
         }

@@ -107,10 +107,18 @@ describe('splitCommand', () => {
   it.each([
     [['get', 'vm', 'web'], ['get'], ['vm', 'web']],
     [['-n', 'prod', 'get', 'vm'], ['get'], ['-n', 'prod', 'vm']],
-    [['vm', 'start', 'web', '--no-wait'], ['vm', 'start'], ['web', '--no-wait']],
+    [
+      ['vm', 'start', 'web', '--no-wait'],
+      ['vm', 'start'],
+      ['web', '--no-wait'],
+    ],
     [['-n', 'prod', 'vm', '-h'], ['vm'], ['-n', 'prod', '-h']],
     [['--help'], [], ['--help']],
-    [['pool', '-n', 'x', 'files', 'p'], ['pool', 'files'], ['-n', 'x', 'p']],
+    [
+      ['pool', '-n', 'x', 'files', 'p'],
+      ['pool', 'files'],
+      ['-n', 'x', 'p'],
+    ],
   ])('%j → words %j, rest %j', (argv, words, rest) => {
     expect(splitCommand(argv, global, isGroup)).toEqual({ words, rest });
   });

@@ -53,7 +53,9 @@ describe('kubeconfig loading (kubectl semantics)', () => {
       expect(viewer.namespace).toBe('prod');
       expect(viewer.server).toBe('https://b:6443');
       expect((await Client.create({ context: 'viewer@other', namespace: 'dev' })).namespace).toBe('dev');
-      await expect(Client.create({ context: 'nope' })).rejects.toThrow(/context "nope" does not exist in the kubeconfig \(contexts: admin@quantix, viewer@other\)/);
+      await expect(Client.create({ context: 'nope' })).rejects.toThrow(
+        /context "nope" does not exist in the kubeconfig \(contexts: admin@quantix, viewer@other\)/,
+      );
       await expect(Client.create({ kubeconfig: join(dir, 'absent') })).rejects.toThrow(/kubeconfig .*absent does not exist/);
     } finally {
       if (saved === undefined) delete process.env.KUBECONFIG;
@@ -70,7 +72,12 @@ describe('kubeconfig loading (kubectl semantics)', () => {
 });
 
 describe('dry-run outcome', () => {
-  const vm = (cpu: number, rv: string) => ({ apiVersion: 'quantix.io/v1alpha1', kind: 'VirtualMachine', metadata: { name: 'web', resourceVersion: rv, managedFields: [] }, spec: { cpu } });
+  const vm = (cpu: number, rv: string) => ({
+    apiVersion: 'quantix.io/v1alpha1',
+    kind: 'VirtualMachine',
+    metadata: { name: 'web', resourceVersion: rv, managedFields: [] },
+    spec: { cpu },
+  });
   it('compares the would-be object with the live one', () => {
     expect(dryRunOutcome(200, vm(1, '5'), vm(1, '5'))).toBe('unchanged');
     expect(dryRunOutcome(200, vm(1, '5'), vm(2, '5'))).toBe('configured');

@@ -126,7 +126,8 @@ export class Client {
       if (err instanceof CliError) throw err;
       const e = err as NodeJS.ErrnoException;
       const where = opts.kubeconfig ?? process.env.KUBECONFIG ?? '~/.kube/config';
-      if (e.code === 'ENOENT') throw new CliError(`kubeconfig ${e.path ?? where} does not exist (run \`make up\`, or set KUBECONFIG / --kubeconfig)`, ExitCode.Usage);
+      if (e.code === 'ENOENT')
+        throw new CliError(`kubeconfig ${e.path ?? where} does not exist (run \`make up\`, or set KUBECONFIG / --kubeconfig)`, ExitCode.Usage);
       throw new CliError(`cannot load kubeconfig ${where}: ${e.message}`, ExitCode.Usage);
     }
     if (opts.context) {
@@ -177,14 +178,19 @@ export class Client {
     const { dispatcher } = auth;
     const headers = { ...auth.headers, ...built.headers };
     const body = built.body;
-    const signals = [opts.signal, stream ? undefined : AbortSignal.timeout(opts.timeoutMs ?? this.requestTimeoutMs)].filter((s): s is AbortSignal => Boolean(s));
+    const signals = [opts.signal, stream ? undefined : AbortSignal.timeout(opts.timeoutMs ?? this.requestTimeoutMs)].filter((s): s is AbortSignal =>
+      Boolean(s),
+    );
     const signal = signals.length > 1 ? AbortSignal.any(signals) : signals[0];
     try {
       return await this.#fetchImpl(url, { method, headers, body, signal, dispatcher: dispatcher as never });
     } catch (err) {
       if (opts.signal?.aborted) throw opts.signal.reason ?? err;
       if ((err as Error)?.name === 'TimeoutError') {
-        throw new CliError(`the request ${method} ${url.pathname} timed out after ${Math.round((opts.timeoutMs ?? this.requestTimeoutMs) / 1000)}s`, ExitCode.Timeout);
+        throw new CliError(
+          `the request ${method} ${url.pathname} timed out after ${Math.round((opts.timeoutMs ?? this.requestTimeoutMs) / 1000)}s`,
+          ExitCode.Timeout,
+        );
       }
       throw new ConnectionError(connectionMessage(this.server, err));
     }
@@ -240,7 +246,13 @@ export class Client {
   }
 
   /** A merge patch of the main resource (or a subresource), as field manager `qxctl`. */
-  async mergePatch<T extends KubeObject = KubeObject>(def: ResourceDefinition, namespace: string | undefined, name: string, patch: unknown, subresource?: string): Promise<T> {
+  async mergePatch<T extends KubeObject = KubeObject>(
+    def: ResourceDefinition,
+    namespace: string | undefined,
+    name: string,
+    patch: unknown,
+    subresource?: string,
+  ): Promise<T> {
     const res = await this.request<T>('PATCH', resourcePath(def, namespace, name, subresource), {
       body: patch,
       contentType: PATCH_CONTENT_TYPES.merge,

@@ -43,7 +43,13 @@ export const GLOBAL_FLAGS: FlagSpec[] = [
   { name: 'kubeconfig', type: 'string', valueName: 'PATH', description: 'Path to the kubeconfig file (default: $KUBECONFIG, else ~/.kube/config).' },
   { name: 'context', type: 'string', valueName: 'NAME', description: 'The kubeconfig context to use.' },
   { name: 'namespace', short: 'n', type: 'string', valueName: 'NS', description: "Namespace for namespaced objects (default: the context's, else default)." },
-  { name: 'request-timeout', type: 'duration', valueName: 'DURATION', default: 30_000, description: 'Timeout of each API request (not of waits or watches), e.g. 30s.' },
+  {
+    name: 'request-timeout',
+    type: 'duration',
+    valueName: 'DURATION',
+    default: 30_000,
+    description: 'Timeout of each API request (not of waits or watches), e.g. 30s.',
+  },
   { name: 'help', short: 'h', type: 'boolean', description: 'Show help for the command.' },
 ];
 

@@ -39,7 +39,9 @@ describe('VM convergence', () => {
   });
 
   it('says why it is not there yet (Ready condition)', () => {
-    const c = vmConvergence(vm({}, { phase: 'Pending', conditions: [{ type: 'Ready', status: 'False', reason: 'Unschedulable', message: 'no node has 64Gi free' }] }));
+    const c = vmConvergence(
+      vm({}, { phase: 'Pending', conditions: [{ type: 'Ready', status: 'False', reason: 'Unschedulable', message: 'no node has 64Gi free' }] }),
+    );
     expect(c).toEqual({ done: false, state: 'phase Pending (Unschedulable: no node has 64Gi free)', want: 'phase Running' });
     expect(vmConvergence(vm({})).state).toBe('phase not reported');
   });
@@ -75,7 +77,9 @@ describe('pool convergence', () => {
   });
 
   it('names the hosts that are not healthy', () => {
-    const c = poolConvergence(pool('Degraded', { n1: { health: 'HEALTHY' }, n2: { health: 'UNMOUNTED', message: 'mount.nfs: Connection refused' } }, ['n1', 'n2', 'n3']));
+    const c = poolConvergence(
+      pool('Degraded', { n1: { health: 'HEALTHY' }, n2: { health: 'UNMOUNTED', message: 'mount.nfs: Connection refused' } }, ['n1', 'n2', 'n3']),
+    );
     expect(c.done).toBe(false);
     expect(c.state).toBe('phase Degraded (n1 HEALTHY, n2 UNMOUNTED: mount.nfs: Connection refused, n3 not reported)');
     expect(poolConvergence(pool(undefined, {}, [])).state).toBe('phase not reported (assigned to no node)');

@@ -20,7 +20,13 @@ const event = (reason: string, message: string, secondsAgo: number, extra: Parti
 
 describe('Doc', () => {
   it('aligns runs of key/value lines per indent and renders tables under sections', () => {
-    const doc = new Doc().kv('Name', 'web').kv('Namespace', 'default').section('Spec').kv('CPU', 2, 2).kv('Run Strategy', 'Always', 2).map('Labels', { b: '2', a: '1' });
+    const doc = new Doc()
+      .kv('Name', 'web')
+      .kv('Namespace', 'default')
+      .section('Spec')
+      .kv('CPU', 2, 2)
+      .kv('Run Strategy', 'Always', 2)
+      .map('Labels', { b: '2', a: '1' });
     doc.section('Disks').table(['Name', 'Size'], [['root', '1Gi']]);
     expect(doc.render()).toBe(
       [
@@ -44,8 +50,22 @@ describe('describeVm', () => {
   const vm: VirtualMachine = {
     apiVersion: 'quantix.io/v1alpha1',
     kind: 'VirtualMachine',
-    metadata: { name: 'web', namespace: 'default', uid: 'u1', generation: 3, creationTimestamp: ago(3600), labels: { app: 'web' }, finalizers: ['quantix.io/vm-cleanup'] },
-    spec: { memory: '1Gi', cpu: 2, runStrategy: 'Always', disks: [{ name: 'root', storagePool: 'local', size: '10Gi', bootOrder: 1 }], networks: [{ name: 'nic0' }] },
+    metadata: {
+      name: 'web',
+      namespace: 'default',
+      uid: 'u1',
+      generation: 3,
+      creationTimestamp: ago(3600),
+      labels: { app: 'web' },
+      finalizers: ['quantix.io/vm-cleanup'],
+    },
+    spec: {
+      memory: '1Gi',
+      cpu: 2,
+      runStrategy: 'Always',
+      disks: [{ name: 'root', storagePool: 'local', size: '10Gi', bootOrder: 1 }],
+      networks: [{ name: 'nic0' }],
+    },
     status: {
       phase: 'Running',
       powerState: 'running',
@@ -59,7 +79,11 @@ describe('describeVm', () => {
   };
 
   it('shows spec, status, conditions and events (oldest first, with repeat counts)', () => {
-    const text = describeVm(vm, [event('Started', 'VM running on node n1', 60, { count: 3, firstTimestamp: ago(600) }), event('Scheduled', 'assigned to n1', 120)], now);
+    const text = describeVm(
+      vm,
+      [event('Started', 'VM running on node n1', 60, { count: 3, firstTimestamp: ago(600) }), event('Scheduled', 'assigned to n1', 120)],
+      now,
+    );
     expect(text).toContain('Name:         web');
     expect(text).toContain('Labels:       app=web');
     expect(text).toMatch(/Created:\s+2026-01-01T11:00:00.000Z \(60m ago\)/);
@@ -97,7 +121,15 @@ describe('describePool', () => {
         phase: 'Degraded',
         capacity: { totalBytes: 100 * 2 ** 30, usedBytes: 25 * 2 ** 30, availableBytes: 75 * 2 ** 30 },
         hosts: {
-          n1: { health: 'HEALTHY', totalBytes: 100 * 2 ** 30, usedBytes: 25 * 2 ** 30, availableBytes: 75 * 2 ** 30, volumeCount: 4, mountPath: '/mnt/shared', lastReported: ago(5) },
+          n1: {
+            health: 'HEALTHY',
+            totalBytes: 100 * 2 ** 30,
+            usedBytes: 25 * 2 ** 30,
+            availableBytes: 75 * 2 ** 30,
+            volumeCount: 4,
+            mountPath: '/mnt/shared',
+            lastReported: ago(5),
+          },
           n2: { health: 'UNMOUNTED', message: 'mount.nfs: Connection refused', lastReported: ago(7) },
         },
       },
@@ -128,7 +160,15 @@ describe('describeNode', () => {
         conditions: [{ type: 'Ready', status: 'True', reason: 'AgentReady', lastTransitionTime: ago(30) }],
       },
     };
-    const vms = [{ apiVersion: 'quantix.io/v1alpha1', kind: 'VirtualMachine', metadata: { name: 'web', namespace: 'prod', creationTimestamp: ago(50) }, spec: { memory: '8Gi', cpu: 2 }, status: { phase: 'Running' } }] as VirtualMachine[];
+    const vms = [
+      {
+        apiVersion: 'quantix.io/v1alpha1',
+        kind: 'VirtualMachine',
+        metadata: { name: 'web', namespace: 'prod', creationTimestamp: ago(50) },
+        spec: { memory: '8Gi', cpu: 2 },
+        status: { phase: 'Running' },
+      },
+    ] as VirtualMachine[];
     const text = describeNode(node, vms, undefined, now);
     expect(text).toMatch(/Unschedulable:\s+true/);
     expect(text).toMatch(/InternalIP:\s+192.0.2.1/);
@@ -140,14 +180,22 @@ describe('describeNode', () => {
 
   it('sums the VMs when the controllers have not written an allocation', () => {
     const node = { apiVersion: 'quantix.io/v1alpha1', kind: 'Node', metadata: { name: 'n1' }, status: { allocatable: { cpu: 8 } } } as Node;
-    const vms = [{ metadata: { name: 'a' }, spec: { memory: '1Gi', cpu: 2 } }, { metadata: { name: 'b' }, spec: { memory: '512Mi' } }] as VirtualMachine[];
+    const vms = [
+      { metadata: { name: 'a' }, spec: { memory: '1Gi', cpu: 2 } },
+      { metadata: { name: 'b' }, spec: { memory: '512Mi' } },
+    ] as VirtualMachine[];
     expect(describeNode(node, vms, [], now)).toMatch(/CPU:\s+3 of 8 \(38%\)\n\s+Memory:\s+1.5Gi/);
   });
 });
 
 describe('describeGeneric', () => {
   it('prints metadata then the rest as YAML, without managedFields', () => {
-    const text = describeGeneric({ apiVersion: 'v1', kind: 'Event', metadata: { name: 'e1', namespace: 'default', managedFields: [] }, reason: 'Started', count: 2 }, undefined, true, now);
+    const text = describeGeneric(
+      { apiVersion: 'v1', kind: 'Event', metadata: { name: 'e1', namespace: 'default', managedFields: [] }, reason: 'Started', count: 2 },
+      undefined,
+      true,
+      now,
+    );
     expect(text).toMatch(/^Name:\s+e1\nNamespace:\s+default/);
     expect(text).toContain('reason: Started\ncount: 2');
     expect(text).not.toContain('managedFields');

@@ -164,7 +164,14 @@ export function describeVm(vm: VirtualMachine, events: Event[] | undefined, now 
   doc.section('Disks', 2);
   doc.table(
     ['Name', 'Pool', 'Size', 'Bus', 'Boot', 'Source Image'],
-    (spec.disks ?? []).map((d) => [d.name, d.storagePool, humanQuantity(d.size), d.bus ?? spec.diskBus ?? 'virtio', d.bootOrder !== undefined ? String(d.bootOrder) : '', d.sourceImage ?? '']),
+    (spec.disks ?? []).map((d) => [
+      d.name,
+      d.storagePool,
+      humanQuantity(d.size),
+      d.bus ?? spec.diskBus ?? 'virtio',
+      d.bootOrder !== undefined ? String(d.bootOrder) : '',
+      d.sourceImage ?? '',
+    ]),
     4,
   );
   doc.section('Networks', 2);
@@ -185,14 +192,26 @@ export function describeVm(vm: VirtualMachine, events: Event[] | undefined, now 
   if (st.lostReason || st.lostAt) doc.kv('Lost', `${st.lostReason ?? ''}${st.lostAt ? ` (since ${st.lostAt})` : ''}`.trim(), 2);
   if (st.terminatedAt) doc.kv('Terminated At', st.terminatedAt, 2);
   doc.kv('Restart Count', st.restartCount ?? 0, 2);
-  doc.kv('Observed Generation', st.observedGeneration !== undefined ? `${st.observedGeneration} (spec generation ${vm.metadata.generation ?? '?'})` : undefined, 2);
+  doc.kv(
+    'Observed Generation',
+    st.observedGeneration !== undefined ? `${st.observedGeneration} (spec generation ${vm.metadata.generation ?? '?'})` : undefined,
+    2,
+  );
   if (st.interfaces?.length) {
     doc.section('Interfaces', 2);
-    doc.table(['Name', 'MAC', 'IP'], st.interfaces.map((i) => [i.name ?? '', i.macAddress ?? '', i.ipAddress ?? '']), 4);
+    doc.table(
+      ['Name', 'MAC', 'IP'],
+      st.interfaces.map((i) => [i.name ?? '', i.macAddress ?? '', i.ipAddress ?? '']),
+      4,
+    );
   }
   if (st.volumes?.length) {
     doc.section('Volumes', 2);
-    doc.table(['Disk', 'Pool', 'Capacity', 'Path'], st.volumes.map((v) => [v.name ?? '', v.pool ?? '', bytes(v.capacityBytes) ?? '', v.path ?? '']), 4);
+    doc.table(
+      ['Disk', 'Pool', 'Capacity', 'Path'],
+      st.volumes.map((v) => [v.name ?? '', v.pool ?? '', bytes(v.capacityBytes) ?? '', v.path ?? '']),
+      4,
+    );
   }
   conditions(doc, st.conditions, now);
   eventsBlock(doc, events, now);
@@ -280,8 +299,20 @@ export function describeNode(node: Node, vms: VirtualMachine[] | undefined, even
   const allocCpu = st.allocated?.cpu ?? fromVms?.cpu;
   const allocMem = st.allocated?.memoryBytes ?? fromVms?.memoryBytes;
   doc.section('Allocated');
-  doc.kv('CPU', allocCpu !== undefined ? `${allocCpu}${st.allocatable?.cpu !== undefined ? ` of ${st.allocatable.cpu}` : ''}${percent(allocCpu, st.allocatable?.cpu)}` : undefined, 2);
-  doc.kv('Memory', allocMem !== undefined ? `${formatBytesHuman(allocMem)}${st.allocatable?.memoryBytes !== undefined ? ` of ${formatBytesHuman(st.allocatable.memoryBytes)}` : ''}${percent(allocMem, st.allocatable?.memoryBytes)}` : undefined, 2);
+  doc.kv(
+    'CPU',
+    allocCpu !== undefined
+      ? `${allocCpu}${st.allocatable?.cpu !== undefined ? ` of ${st.allocatable.cpu}` : ''}${percent(allocCpu, st.allocatable?.cpu)}`
+      : undefined,
+    2,
+  );
+  doc.kv(
+    'Memory',
+    allocMem !== undefined
+      ? `${formatBytesHuman(allocMem)}${st.allocatable?.memoryBytes !== undefined ? ` of ${formatBytesHuman(st.allocatable.memoryBytes)}` : ''}${percent(allocMem, st.allocatable?.memoryBytes)}`
+      : undefined,
+    2,
+  );
   doc.kv('VMs', st.allocated?.vmCount ?? vms?.length, 2);
   doc.kv('Assigned Pools', st.assignedPools ?? [], 0);
   doc.kv('State Hash', st.stateHash);
@@ -290,7 +321,14 @@ export function describeNode(node: Node, vms: VirtualMachine[] | undefined, even
     doc.section('Virtual Machines');
     doc.table(
       ['Namespace', 'Name', 'Phase', 'CPU', 'Memory', 'Age'],
-      vms.map((vm) => [vm.metadata.namespace ?? '', vm.metadata.name ?? '', vm.status?.phase ?? '', String(vm.spec?.cpu ?? 1), humanQuantity(vm.spec?.memory), age(vm.metadata.creationTimestamp, now)]),
+      vms.map((vm) => [
+        vm.metadata.namespace ?? '',
+        vm.metadata.name ?? '',
+        vm.status?.phase ?? '',
+        String(vm.spec?.cpu ?? 1),
+        humanQuantity(vm.spec?.memory),
+        age(vm.metadata.creationTimestamp, now),
+      ]),
     );
   }
   eventsBlock(doc, events, now);

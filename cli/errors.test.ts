@@ -1,8 +1,27 @@
 import type { Status } from '../api-types/meta.js';
-import { ApiStatusError, CliError, ConnectionError, errorFromResponse, ExitCode, exitCodeForStatus, exitCodeOf, formatError, MultiError, TimeoutError, UsageError } from './errors.js';
+import {
+  ApiStatusError,
+  CliError,
+  ConnectionError,
+  errorFromResponse,
+  ExitCode,
+  exitCodeForStatus,
+  exitCodeOf,
+  formatError,
+  MultiError,
+  TimeoutError,
+  UsageError,
+} from './errors.js';
 
 const status = (code: number, reason?: string, message = 'msg', causes?: Status['details']): Status => ({
-  kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', code, reason, message, ...(causes ? { details: causes } : {}),
+  kind: 'Status',
+  apiVersion: 'v1',
+  metadata: {},
+  status: 'Failure',
+  code,
+  reason,
+  message,
+  ...(causes ? { details: causes } : {}),
 });
 
 describe('exit codes', () => {
@@ -30,7 +49,16 @@ describe('exit codes', () => {
   });
 
   it('are distinct for the documented failure classes', () => {
-    const codes = [ExitCode.Generic, ExitCode.Usage, ExitCode.NotFound, ExitCode.Conflict, ExitCode.Invalid, ExitCode.Unauthorized, ExitCode.Timeout, ExitCode.Unavailable];
+    const codes = [
+      ExitCode.Generic,
+      ExitCode.Usage,
+      ExitCode.NotFound,
+      ExitCode.Conflict,
+      ExitCode.Invalid,
+      ExitCode.Unauthorized,
+      ExitCode.Timeout,
+      ExitCode.Unavailable,
+    ];
     expect(new Set(codes).size).toBe(codes.length);
     expect(codes).not.toContain(0);
   });
@@ -88,7 +116,9 @@ describe('formatError', () => {
   });
 
   it('does not repeat a single cause the message already holds', () => {
-    const err = new ApiStatusError(status(422, 'Invalid', 'VirtualMachine "web" is invalid: spec.memory: Required value', { causes: [{ field: 'spec.memory', message: 'Required value' }] }));
+    const err = new ApiStatusError(
+      status(422, 'Invalid', 'VirtualMachine "web" is invalid: spec.memory: Required value', { causes: [{ field: 'spec.memory', message: 'Required value' }] }),
+    );
     expect(formatError(err).split('\n')).toHaveLength(1);
   });
 

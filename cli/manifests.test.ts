@@ -45,16 +45,24 @@ describe('parseManifestText', () => {
 describe('resolveManifest', () => {
   const obj = (o: object) => o as never;
   it('finds the resource definition', () => {
-    expect(resolveManifest(obj({ apiVersion: 'quantix.io/v1alpha1', kind: 'VirtualMachine', metadata: { name: 'a' } }), 'f').def.plural).toBe('virtualmachines');
+    expect(resolveManifest(obj({ apiVersion: 'quantix.io/v1alpha1', kind: 'VirtualMachine', metadata: { name: 'a' } }), 'f').def.plural).toBe(
+      'virtualmachines',
+    );
   });
 
   it.each([
     [{ kind: 'VirtualMachine', metadata: { name: 'a' } }, 'f: apiVersion not set'],
     [{ apiVersion: 'quantix.io/v1alpha1', metadata: { name: 'a' } }, 'f: kind not set'],
-    [{ apiVersion: 'quantix.io/v1', kind: 'VirtualMachine', metadata: { name: 'a' } }, 'f: no kind "VirtualMachine" is registered for version "quantix.io/v1" (use apiVersion: quantix.io/v1alpha1)'],
+    [
+      { apiVersion: 'quantix.io/v1', kind: 'VirtualMachine', metadata: { name: 'a' } },
+      'f: no kind "VirtualMachine" is registered for version "quantix.io/v1" (use apiVersion: quantix.io/v1alpha1)',
+    ],
     [{ apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'a' } }, 'f: no matches for kind "Deployment" in version "apps/v1"'],
     [{ apiVersion: 'quantix.io/v1alpha1', kind: 'VirtualMachine' }, 'f: metadata not set'],
-    [{ apiVersion: 'quantix.io/v1alpha1', kind: 'VirtualMachine', metadata: { generateName: 'x-' } }, 'f: metadata.name is required (generateName is not supported by apply)'],
+    [
+      { apiVersion: 'quantix.io/v1alpha1', kind: 'VirtualMachine', metadata: { generateName: 'x-' } },
+      'f: metadata.name is required (generateName is not supported by apply)',
+    ],
   ])('rejects %j', (o, message) => {
     let err: unknown;
     try {

@@ -73,7 +73,8 @@ export function parseManifestText(text: string, source: string): { object: KubeO
     }
     const value = doc.toJS() as unknown;
     if (value === null || value === undefined) return; // empty document
-    if (typeof value !== 'object' || Array.isArray(value)) throw new ManifestError(`error parsing ${where}: a manifest must be an object, got ${Array.isArray(value) ? 'a list' : typeof value}`);
+    if (typeof value !== 'object' || Array.isArray(value))
+      throw new ManifestError(`error parsing ${where}: a manifest must be an object, got ${Array.isArray(value) ? 'a list' : typeof value}`);
     const obj = value as KubeObject & { items?: unknown };
     if (typeof obj.kind === 'string' && obj.kind.endsWith('List') && Array.isArray(obj.items)) {
       obj.items.forEach((item, i) => {

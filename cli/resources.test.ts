@@ -10,7 +10,10 @@ describe('resource arguments', () => {
     [['VirtualMachine', 'web', 'web'], ['virtualmachines:web']],
     [['virtualmachines.quantix.io'], ['virtualmachines']],
     [['sp,qn'], ['storagepools', 'nodes']],
-    [['vm/web', 'sp/local', 'vm/db'], ['virtualmachines:web,db', 'storagepools:local']],
+    [
+      ['vm/web', 'sp/local', 'vm/db'],
+      ['virtualmachines:web,db', 'storagepools:local'],
+    ],
     [['quantix'], ['virtualmachines', 'storagepools', 'nodes']],
     [['ev'], ['events']],
   ])('%j → %j', (args, expected) => expect(show(args)).toEqual(expected));

@@ -52,7 +52,10 @@ export function parseResourceArgs(args: readonly string[], command?: string): Re
     for (const arg of args) {
       const slash = arg.indexOf('/');
       if (slash <= 0 || slash === arg.length - 1) {
-        throw new UsageError(`there is no need to specify a resource type as a separate argument when passing arguments in resource/name form (e.g. 'qxctl get vm/web'); got "${arg}"`, command);
+        throw new UsageError(
+          `there is no need to specify a resource type as a separate argument when passing arguments in resource/name form (e.g. 'qxctl get vm/web'); got "${arg}"`,
+          command,
+        );
       }
       const def = resolveType(arg.slice(0, slash), command);
       const name = arg.slice(slash + 1);

@@ -20,7 +20,13 @@ const table: ServerTable = {
 
 describe('formatRows', () => {
   it('pads to the widest cell, three spaces apart, last column unpadded', () => {
-    expect(formatRows([['NAME', 'PHASE'], ['a', 'Running'], ['longer-name', 'x']])).toEqual(['NAME          PHASE', 'a             Running', 'longer-name   x']);
+    expect(
+      formatRows([
+        ['NAME', 'PHASE'],
+        ['a', 'Running'],
+        ['longer-name', 'x'],
+      ]),
+    ).toEqual(['NAME          PHASE', 'a             Running', 'longer-name   x']);
   });
 
   it('keeps minimum widths (watch rows stay aligned with the header)', () => {
@@ -28,7 +34,12 @@ describe('formatRows', () => {
   });
 
   it('trims trailing blanks of empty last cells', () => {
-    expect(formatRows([['NAME', 'IP'], ['web', '']])).toEqual(['NAME   IP', 'web']);
+    expect(
+      formatRows([
+        ['NAME', 'IP'],
+        ['web', ''],
+      ]),
+    ).toEqual(['NAME   IP', 'web']);
   });
 });
 
@@ -53,11 +64,7 @@ describe('formatCell', () => {
 
 describe('server tables', () => {
   it('shows priority-0 columns with upper-case headers', () => {
-    expect(printServerTable(table)).toEqual([
-      'NAME          PHASE     CPU   AGE',
-      'web           Running   2     5m',
-      'database-01             1     3d',
-    ]);
+    expect(printServerTable(table)).toEqual(['NAME          PHASE     CPU   AGE', 'web           Running   2     5m', 'database-01             1     3d']);
   });
 
   it('-o wide adds priority-1 columns; nil cells are <none>', () => {

@@ -99,15 +99,15 @@ export function visibleColumns(columns: readonly TableColumnDefinition[], wide =
 }
 
 /** Turns a server Table into header + rows of text, per the options. */
-export function tableToRows(table: ServerTable, opts: TablePrintOptions = {}, columnsOverride?: TableColumnDefinition[]): { header: string[]; rows: string[][] } {
+export function tableToRows(
+  table: ServerTable,
+  opts: TablePrintOptions = {},
+  columnsOverride?: TableColumnDefinition[],
+): { header: string[]; rows: string[][] } {
   const columns = columnsOverride ?? table.columnDefinitions;
   const visible = visibleColumns(columns, opts.wide);
   const now = new Date();
-  const header = [
-    ...(opts.withNamespace ? ['NAMESPACE'] : []),
-    ...visible.map((i) => columns[i]!.name.toUpperCase()),
-    ...(opts.showLabels ? ['LABELS'] : []),
-  ];
+  const header = [...(opts.withNamespace ? ['NAMESPACE'] : []), ...visible.map((i) => columns[i]!.name.toUpperCase()), ...(opts.showLabels ? ['LABELS'] : [])];
   const rows = table.rows.map((row) => {
     const cells = visible.map((i) => {
       const text = formatCell(row.cells[i], columns[i], now);
@@ -117,7 +117,15 @@ export function tableToRows(table: ServerTable, opts: TablePrintOptions = {}, co
     return [
       ...(opts.withNamespace ? [row.object?.metadata?.namespace ?? ''] : []),
       ...cells,
-      ...(opts.showLabels ? [labels && Object.keys(labels).length ? Object.entries(labels).map(([k, v]) => `${k}=${v}`).join(',') : '<none>'] : []),
+      ...(opts.showLabels
+        ? [
+            labels && Object.keys(labels).length
+              ? Object.entries(labels)
+                  .map(([k, v]) => `${k}=${v}`)
+                  .join(',')
+              : '<none>',
+          ]
+        : []),
     ];
   });
   return { header, rows };

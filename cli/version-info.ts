@@ -25,7 +25,9 @@ export function gitCommit(): string | undefined {
     if (!head.startsWith('ref: ')) return head.slice(0, 12);
     const ref = head.slice(5);
     try {
-      return readFileSync(join(REPO_ROOT, '.git', ref), 'utf8').trim().slice(0, 12);
+      return readFileSync(join(REPO_ROOT, '.git', ref), 'utf8')
+        .trim()
+        .slice(0, 12);
     } catch {
       const packed = readFileSync(join(REPO_ROOT, '.git', 'packed-refs'), 'utf8');
       const line = packed.split('\n').find((l) => l.endsWith(` ${ref}`));

@@ -69,12 +69,21 @@ export class Progress {
 }
 
 /** The most recent Events about an object (newest first), or [] when they cannot be read. */
-export async function recentEvents(client: Client, def: ResourceDefinition, obj: KubeObject | undefined, namespace: string | undefined, name: string, limit = 5): Promise<Event[]> {
+export async function recentEvents(
+  client: Client,
+  def: ResourceDefinition,
+  obj: KubeObject | undefined,
+  namespace: string | undefined,
+  name: string,
+  limit = 5,
+): Promise<Event[]> {
   const selector = [`involvedObject.name=${name}`, `involvedObject.kind=${def.kind}`];
   if (def.namespaced && namespace) selector.push(`involvedObject.namespace=${namespace}`);
   if (obj?.metadata.uid) selector.push(`involvedObject.uid=${obj.metadata.uid}`);
   try {
-    const list = await client.get<{ items: Event[] }>(resourcePath(eventDefinition, def.namespaced ? namespace : undefined), { query: { fieldSelector: selector.join(',') } });
+    const list = await client.get<{ items: Event[] }>(resourcePath(eventDefinition, def.namespaced ? namespace : undefined), {
+      query: { fieldSelector: selector.join(',') },
+    });
     return [...list.items].sort((a, b) => eventTime(b) - eventTime(a)).slice(0, limit);
   } catch {
     return [];
@@ -89,8 +98,11 @@ export function eventTime(e: Event): number {
 /** Lines explaining why one object has not converged: its state, conditions and latest Events. */
 export async function diagnose(client: Client, t: Tracked, now = new Date()): Promise<string[]> {
   const { target } = t;
-  const lines = [`${target.label}${target.namespace ? ` (namespace ${target.namespace})` : ''}: ${t.conv?.state ?? 'not observed'}; want ${t.conv?.want ?? 'convergence'}`];
-  const conditions = (t.obj as { status?: { conditions?: { type: string; status: string; reason?: string; message?: string }[] } } | undefined)?.status?.conditions;
+  const lines = [
+    `${target.label}${target.namespace ? ` (namespace ${target.namespace})` : ''}: ${t.conv?.state ?? 'not observed'}; want ${t.conv?.want ?? 'convergence'}`,
+  ];
+  const conditions = (t.obj as { status?: { conditions?: { type: string; status: string; reason?: string; message?: string }[] } } | undefined)?.status
+    ?.conditions;
   for (const c of conditionSummary(conditions)) lines.push(`  condition ${c}`);
   const events = await recentEvents(client, target.def, t.obj, target.namespace, target.name);
   for (const e of events) {
@@ -144,14 +156,18 @@ export async function waitFor(client: Client, targets: WaitTarget[], opts: WaitO
     const { def, namespace, name } = t.target;
     try {
       await listWatch<{ items: KubeObject[] }, KubeObject>(
-      client,
-      resourcePath(def, namespace),
-      { fieldSelector: `metadata.name=${name}` },
-      {
-        onList: (list) => observe(t, list.items.find((o) => o.metadata.name === name)),
-        onEvent: (ev) => observe(t, ev.type === 'DELETED' ? undefined : ev.object),
-      },
-      { signal: controller.signal },
+        client,
+        resourcePath(def, namespace),
+        { fieldSelector: `metadata.name=${name}` },
+        {
+          onList: (list) =>
+            observe(
+              t,
+              list.items.find((o) => o.metadata.name === name),
+            ),
+          onEvent: (ev) => observe(t, ev.type === 'DELETED' ? undefined : ev.object),
+        },
+        { signal: controller.signal },
       );
     } catch (err) {
       if (controller.signal.aborted) return;

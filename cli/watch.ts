@@ -23,10 +23,14 @@ const rvOf = (o: unknown): string | undefined => (o as { metadata?: { resourceVe
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
     const timer = setTimeout(resolve, ms);
-    signal?.addEventListener('abort', () => {
-      clearTimeout(timer);
-      resolve();
-    }, { once: true });
+    signal?.addEventListener(
+      'abort',
+      () => {
+        clearTimeout(timer);
+        resolve();
+      },
+      { once: true },
+    );
   });
 }
 
@@ -57,7 +61,11 @@ export async function listWatch<L, O>(
       }
       let expired = false;
       let received = 0;
-      for await (const event of client.watch<O>(path, { ...query, resourceVersion: rv || undefined, allowWatchBookmarks: true }, { accept: opts.accept, signal })) {
+      for await (const event of client.watch<O>(
+        path,
+        { ...query, resourceVersion: rv || undefined, allowWatchBookmarks: true },
+        { accept: opts.accept, signal },
+      )) {
         failures = 0;
         received++;
         if (event.type === 'ERROR') {
@@ -66,7 +74,15 @@ export async function listWatch<L, O>(
             expired = true;
             break;
           }
-          throw new ApiStatusError({ kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', code: status?.code ?? 500, reason: status?.reason, message: status?.message });
+          throw new ApiStatusError({
+            kind: 'Status',
+            apiVersion: 'v1',
+            metadata: {},
+            status: 'Failure',
+            code: status?.code ?? 500,
+            reason: status?.reason,
+            message: status?.message,
+          });
         }
         const eventRv = rvOf(event.object);
         if (eventRv) rv = eventRv;

@@ -78,8 +78,12 @@ async function main(): Promise<number> {
   const log = createLogger('controller-manager');
   const kubeconfig = values.kubeconfig ?? process.env.KUBECONFIG;
   if (!kubeconfig) throw new Error('--kubeconfig is required');
-  const enabled = values.controllers?.split(',').map((s) => s.trim()).filter(Boolean) as ControllerName[] | undefined;
-  for (const c of enabled ?? []) if (!CONTROLLER_NAMES.includes(c)) throw new Error(`--controllers: unknown controller "${c}" (known: ${CONTROLLER_NAMES.join(', ')})`);
+  const enabled = values.controllers
+    ?.split(',')
+    .map((s) => s.trim())
+    .filter(Boolean) as ControllerName[] | undefined;
+  for (const c of enabled ?? [])
+    if (!CONTROLLER_NAMES.includes(c)) throw new Error(`--controllers: unknown controller "${c}" (known: ${CONTROLLER_NAMES.join(', ')})`);
 
   const identity = values.identity ?? defaultIdentity();
   const { manager, client } = await startControllerManager({
@@ -92,7 +96,12 @@ async function main(): Promise<number> {
       schedulerQps: positive('--scheduler-api-qps', values['scheduler-api-qps'], 500),
       schedulerBurst: positive('--scheduler-api-burst', values['scheduler-api-burst'], 1000),
     },
-    scheduler: { config: { cpuOvercommit: positive('--cpu-overcommit', values['cpu-overcommit'], 4), memoryOvercommit: positive('--memory-overcommit', values['memory-overcommit'], 1) } },
+    scheduler: {
+      config: {
+        cpuOvercommit: positive('--cpu-overcommit', values['cpu-overcommit'], 4),
+        memoryOvercommit: positive('--memory-overcommit', values['memory-overcommit'], 1),
+      },
+    },
     nodelifecycle: { gracePeriodMs: duration('--node-grace-period', values['node-grace-period'], 40_000) },
     leaderElection: values['leader-elect']
       ? {

@@ -63,7 +63,12 @@ export async function startControllerManager(options: StartOptions): Promise<{ m
   const identity = options.identity ?? defaultIdentity();
   const logger = (options.logger ?? createLogger('controller-manager')).child({ identity });
   const api = options.api ?? {};
-  const client = await HttpApiClient.fromFile(options.kubeconfig, { userAgent: 'quantix-controller-manager', maxSockets: 32, qps: api.qps ?? 50, burst: api.burst ?? 100 });
+  const client = await HttpApiClient.fromFile(options.kubeconfig, {
+    userAgent: 'quantix-controller-manager',
+    maxSockets: 32,
+    qps: api.qps ?? 50,
+    burst: api.burst ?? 100,
+  });
   const schedulerClient = await HttpApiClient.fromFile(options.kubeconfig, {
     userAgent: 'quantix-controller-manager/scheduler',
     maxSockets: 32,

@@ -60,25 +60,31 @@ describe('controllers with sim agents (integration)', () => {
   const get = (name: string) => client.get<VirtualMachine>(VirtualMachines, 'default', name);
 
   it('the agents report the pool on the two nodes it is assigned to: Ready', async () => {
-    await eventually(async () => {
-      const pool = await client.get<StoragePool>(StoragePools, undefined, 'fast');
-      expect(Object.keys(pool.status?.hosts ?? {}).sort()).toEqual(['sim-a', 'sim-b']);
-      expect(pool.status?.phase).toBe('Ready');
-    }, { timeoutMs: 20_000 });
+    await eventually(
+      async () => {
+        const pool = await client.get<StoragePool>(StoragePools, undefined, 'fast');
+        expect(Object.keys(pool.status?.hosts ?? {}).sort()).toEqual(['sim-a', 'sim-b']);
+        expect(pool.status?.phase).toBe('Ready');
+      },
+      { timeoutMs: 20_000 },
+    );
   });
 
   it('VMs land only on nodes with the pool, the agents start them: Running, Ready, Started', async () => {
     const names = ['web-0', 'web-1', 'web-2', 'web-3'];
     await Promise.all(names.map((n) => client.create(VirtualMachines, vmObject(n, { pools: ['fast'], memory: '256Mi' }))));
-    await eventually(async () => {
-      const vms = await Promise.all(names.map(get));
-      for (const v of vms) {
-        expect(['sim-a', 'sim-b']).toContain(v.spec.nodeName);
-        expect(v.status?.phase).toBe('Running');
-        expect(v.status?.conditions?.find((c) => c.type === 'Ready')?.status).toBe('True');
-        expect(v.metadata.finalizers).toContain('quantix.io/vm-cleanup');
-      }
-    }, { timeoutMs: 30_000 });
+    await eventually(
+      async () => {
+        const vms = await Promise.all(names.map(get));
+        for (const v of vms) {
+          expect(['sim-a', 'sim-b']).toContain(v.spec.nodeName);
+          expect(v.status?.phase).toBe('Running');
+          expect(v.status?.conditions?.find((c) => c.type === 'Ready')?.status).toBe('True');
+          expect(v.metadata.finalizers).toContain('quantix.io/vm-cleanup');
+        }
+      },
+      { timeoutMs: 30_000 },
+    );
     await eventually(async () => {
       const ev = await client.list<Event>(Events, { namespace: 'default', fieldSelector: 'involvedObject.name=web-0' });
       expect(ev.items.map((e) => e.reason)).toEqual(expect.arrayContaining(['Scheduled', 'Started']));
@@ -89,14 +95,17 @@ describe('controllers with sim agents (integration)', () => {
     const node = (await get('web-0')).spec.nodeName!;
     const uuid = (await get('web-0')).status?.domainUUID;
     await client.delete(VirtualMachines, 'default', 'web-0');
-    await eventually(async () => {
-      try {
-        await get('web-0');
-        return false;
-      } catch (err) {
-        return isNotFound(err);
-      }
-    }, { timeoutMs: 30_000, message: 'VM gone after the agent cleaned up' });
+    await eventually(
+      async () => {
+        try {
+          await get('web-0');
+          return false;
+        } catch (err) {
+          return isNotFound(err);
+        }
+      },
+      { timeoutMs: 30_000, message: 'VM gone after the agent cleaned up' },
+    );
     const domains = await drivers.get(node)!.listDomains();
     expect(domains.map((d) => d.uuid)).not.toContain(uuid);
   });
@@ -105,25 +114,31 @@ describe('controllers with sim agents (integration)', () => {
     const victim = (await get('web-1')).spec.nodeName!;
     const onVictim = (await client.list<VirtualMachine>(VirtualMachines, { fieldSelector: `spec.nodeName=${victim}` })).items.map((v) => v.metadata.name!);
     await agents.get(victim)!.stop(); // the process dies; its domains keep running on the host
-    await eventually(async () => {
-      const node = await client.get<Node>(Nodes, undefined, victim);
-      expect(node.status?.conditions?.find((c) => c.type === 'Ready')).toMatchObject({ status: 'Unknown', reason: 'NodeStatusUnknown' });
-      for (const n of onVictim) expect((await get(n)).status?.phase).toBe('Unknown');
-      const pool = await client.get<StoragePool>(StoragePools, undefined, 'fast');
-      expect(pool.status?.hosts?.[victim]?.health).toBe('UNMOUNTED');
-      expect(pool.status?.phase).toBe('Degraded');
-    }, { timeoutMs: 30_000 });
+    await eventually(
+      async () => {
+        const node = await client.get<Node>(Nodes, undefined, victim);
+        expect(node.status?.conditions?.find((c) => c.type === 'Ready')).toMatchObject({ status: 'Unknown', reason: 'NodeStatusUnknown' });
+        for (const n of onVictim) expect((await get(n)).status?.phase).toBe('Unknown');
+        const pool = await client.get<StoragePool>(StoragePools, undefined, 'fast');
+        expect(pool.status?.hosts?.[victim]?.health).toBe('UNMOUNTED');
+        expect(pool.status?.phase).toBe('Degraded');
+      },
+      { timeoutMs: 30_000 },
+    );
 
     await start(victim);
-    await eventually(async () => {
-      const node = await client.get<Node>(Nodes, undefined, victim);
-      expect(node.status?.conditions?.find((c) => c.type === 'Ready')?.status).toBe('True');
-      for (const n of onVictim) {
-        const v = await get(n);
-        expect(v.status?.phase).toBe('Running');
-        expect(v.status?.conditions?.find((c) => c.type === 'Ready')?.status).toBe('True');
-      }
-      expect((await client.get<StoragePool>(StoragePools, undefined, 'fast')).status?.phase).toBe('Ready');
-    }, { timeoutMs: 30_000 });
+    await eventually(
+      async () => {
+        const node = await client.get<Node>(Nodes, undefined, victim);
+        expect(node.status?.conditions?.find((c) => c.type === 'Ready')?.status).toBe('True');
+        for (const n of onVictim) {
+          const v = await get(n);
+          expect(v.status?.phase).toBe('Running');
+          expect(v.status?.conditions?.find((c) => c.type === 'Ready')?.status).toBe('True');
+        }
+        expect((await client.get<StoragePool>(StoragePools, undefined, 'fast')).status?.phase).toBe('Ready');
+      },
+      { timeoutMs: 30_000 },
+    );
   });
 });

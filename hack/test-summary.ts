@@ -81,9 +81,7 @@ if (!results) {
   failed = results.numFailedTests;
   // A suite that failed while none of its tests did (it did not load, or a hook threw):
   // its tests are not counted, so the suite counts as one failure.
-  const brokenSuites = results.testResults.filter(
-    (s) => s.status === 'failed' && !s.assertionResults.some((a) => a.status === 'failed'),
-  );
+  const brokenSuites = results.testResults.filter((s) => s.status === 'failed' && !s.assertionResults.some((a) => a.status === 'failed'));
   if (brokenSuites.length) {
     failed += brokenSuites.length;
     problems.push(
@@ -98,7 +96,9 @@ if (!results) {
 // A leak cannot be pinned on one test; it counts as one failure so the counts agree with the exit code.
 if (hungAfterResults) {
   failed += 1;
-  problems.push(`jest did not exit ${EXIT_GRACE_MS / 1000} s after the run: a test left a handle open (find it with --detectOpenHandles); killed, counted as one failure`);
+  problems.push(
+    `jest did not exit ${EXIT_GRACE_MS / 1000} s after the run: a test left a handle open (find it with --detectOpenHandles); killed, counted as one failure`,
+  );
 }
 if (workerLeaked) {
   failed += 1;

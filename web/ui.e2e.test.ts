@@ -32,7 +32,14 @@ describe('web UI in Chromium', () => {
     page = await browser.newPage();
     page.setDefaultTimeout(10_000);
     // Workload for the pages: a few VMs from kubectl, one of them labelled.
-    await cluster.must(['apply', '-f', '-'], [vmYaml('web-1', { labels: { app: 'web' }, cpu: 2 }), vmYaml('web-2', { labels: { app: 'web' } }), vmYaml('db-1', { memory: '2Gi', labels: { app: 'db' } })].join('---\n'));
+    await cluster.must(
+      ['apply', '-f', '-'],
+      [
+        vmYaml('web-1', { labels: { app: 'web' }, cpu: 2 }),
+        vmYaml('web-2', { labels: { app: 'web' } }),
+        vmYaml('db-1', { memory: '2Gi', labels: { app: 'db' } }),
+      ].join('---\n'),
+    );
   });
 
   afterAll(async () => {
@@ -59,8 +66,14 @@ describe('web UI in Chromium', () => {
 
   it('shows the dashboard with counts, capacity and recent events', async () => {
     await eventually(async () => (await page.getByTestId('dash-vm-count').innerText({ timeout: 1_000 })) === '3', { message: '3 VMs on the dashboard' });
-    await eventually(async () => /Ready\s*2/.test(await page.getByTestId('dash-node-ready').innerText({ timeout: 1_000 })), { message: '2 nodes Ready', timeoutMs: 15_000 });
-    await eventually(async () => /Running\s*3/.test(await page.getByTestId('dash-vm-phases').innerText({ timeout: 1_000 })), { message: '3 VMs Running', timeoutMs: 20_000 });
+    await eventually(async () => /Ready\s*2/.test(await page.getByTestId('dash-node-ready').innerText({ timeout: 1_000 })), {
+      message: '2 nodes Ready',
+      timeoutMs: 15_000,
+    });
+    await eventually(async () => /Running\s*3/.test(await page.getByTestId('dash-vm-phases').innerText({ timeout: 1_000 })), {
+      message: '3 VMs Running',
+      timeoutMs: 20_000,
+    });
     await eventually(async () => Number(await page.getByTestId('dash-events').getAttribute('data-rows')) > 0, { message: 'recent events' });
     await dismissToasts(page);
     const path = await shot(page, 'dashboard');
@@ -169,7 +182,14 @@ describe('web UI in Chromium', () => {
 
   it('marks unmanaged and Lost VMs distinctly, with an explanation on hover', async () => {
     // A domain defined on hv-1 behind Quantix's back: the agent reports it host-discovered.
-    cluster.drivers[0]!.defineForeignDomain({ uuid: '6f1c2d3e-0000-4000-8000-00000000abcd', name: 'legacy-db', vcpus: 2, memoryBytes: 1024 ** 3, disks: [], networks: [] });
+    cluster.drivers[0]!.defineForeignDomain({
+      uuid: '6f1c2d3e-0000-4000-8000-00000000abcd',
+      name: 'legacy-db',
+      vcpus: 2,
+      memoryBytes: 1024 ** 3,
+      disks: [],
+      networks: [],
+    });
     // A managed domain removed outside Quantix: the agent's sync reports it missing → Lost.
     const uid = await cluster.must(['get', 'vm', 'from-ui', '-o', 'jsonpath={.metadata.uid}']);
     const holders = await Promise.all(cluster.drivers.map(async (d) => ((await d.listDomains()).some((x) => x.uuid === uid) ? d : undefined)));
@@ -210,12 +230,19 @@ describe('web UI in Chromium', () => {
     await shot(page, 'pools');
     await clientNavigate(page, '/pools/local');
     const hosts = page.getByTestId('pool-hosts');
-    await eventually(async () => (await hosts.locator('[data-phase="HEALTHY"]').count()) === HOSTS.length, { timeoutMs: 15_000, message: 'local healthy on both' });
+    await eventually(async () => (await hosts.locator('[data-phase="HEALTHY"]').count()) === HOSTS.length, {
+      timeoutMs: 15_000,
+      message: 'local healthy on both',
+    });
     await dismissToasts(page);
     const path = await shot(page, 'pool-hosts');
     if (process.env.QUANTIX_UPDATE_DOCS_SCREENSHOTS) docsImage(path, 'storage-pool-hosts.png');
     await clientNavigate(page, '/pools/backup');
-    await eventually(async () => (await page.getByTestId('pool-hosts').locator('tr[data-node="hv-2"] .text-bad').innerText({ timeout: 1_000 })).includes('Connection timed out'), { timeoutMs: 15_000, message: 'mount error shown' });
+    await eventually(
+      async () =>
+        (await page.getByTestId('pool-hosts').locator('tr[data-node="hv-2"] .text-bad').innerText({ timeout: 1_000 })).includes('Connection timed out'),
+      { timeoutMs: 15_000, message: 'mount error shown' },
+    );
     await shot(page, 'pool-hosts-error');
   });
 
@@ -223,14 +250,21 @@ describe('web UI in Chromium', () => {
     await clientNavigate(page, '/pools/backup?tab=nodes');
     await page.getByTestId('assign-hv-1').click();
     await page.getByTestId('confirm-ok').click();
-    await eventually(async () => (await cluster.must(['get', 'sp', 'backup', '-o', 'jsonpath={.spec.assignedNodes}'])) === '["hv-1","hv-2"]', { message: 'assigned in the API' });
+    await eventually(async () => (await cluster.must(['get', 'sp', 'backup', '-o', 'jsonpath={.spec.assignedNodes}'])) === '["hv-1","hv-2"]', {
+      message: 'assigned in the API',
+    });
     await page.getByTestId('unassign-hv-1').waitFor();
     await clientNavigate(page, '/pools/backup');
-    await eventually(async () => (await page.locator('[data-testid="pool-hosts"] tr[data-node="hv-1"] [data-phase="HEALTHY"]').count()) === 1, { timeoutMs: 15_000, message: 'hv-1 reports backup healthy' });
+    await eventually(async () => (await page.locator('[data-testid="pool-hosts"] tr[data-node="hv-1"] [data-phase="HEALTHY"]').count()) === 1, {
+      timeoutMs: 15_000,
+      message: 'hv-1 reports backup healthy',
+    });
     await clientNavigate(page, '/pools/backup?tab=nodes');
     await page.getByTestId('unassign-hv-1').click();
     await page.getByTestId('confirm-ok').click();
-    await eventually(async () => (await cluster.must(['get', 'sp', 'backup', '-o', 'jsonpath={.spec.assignedNodes}'])) === '["hv-2"]', { message: 'unassigned in the API' });
+    await eventually(async () => (await cluster.must(['get', 'sp', 'backup', '-o', 'jsonpath={.spec.assignedNodes}'])) === '["hv-2"]', {
+      message: 'unassigned in the API',
+    });
     await page.getByTestId('assign-hv-1').waitFor();
     await shot(page, 'pool-assignment');
   });
@@ -260,8 +294,15 @@ describe('web UI in Chromium', () => {
     await eventually(async () => (await page.getByTestId('event-table').getAttribute('data-rows')) === '0', { message: 'no event about late-1 yet' });
     await cluster.must(['apply', '-f', '-'], vmYaml('late-1'));
     // Once the server has an event about late-1, the page shows it within 2 s.
-    await eventually(async () => (await cluster.must(['get', 'events', '--field-selector', 'involvedObject.name=late-1', '-o', 'name'])).trim() !== '', { timeoutMs: 20_000, intervalMs: 200, message: 'an event about late-1 on the server' });
-    await eventually(async () => Number(await page.getByTestId('event-table').getAttribute('data-rows')) > 0, { timeoutMs: LIVE_MS, message: 'the event on the page' });
+    await eventually(async () => (await cluster.must(['get', 'events', '--field-selector', 'involvedObject.name=late-1', '-o', 'name'])).trim() !== '', {
+      timeoutMs: 20_000,
+      intervalMs: 200,
+      message: 'an event about late-1 on the server',
+    });
+    await eventually(async () => Number(await page.getByTestId('event-table').getAttribute('data-rows')) > 0, {
+      timeoutMs: LIVE_MS,
+      message: 'the event on the page',
+    });
     await page.getByTestId('filter-object').fill('');
     await shot(page, 'events');
   });
@@ -277,7 +318,10 @@ describe('web UI in Chromium', () => {
     await cluster.cp.startControlPlane();
     await eventually(async () => (await badgeState(page)) === 'live', { timeoutMs: 20_000, message: 'badge live again' });
     await cluster.must(['patch', 'vm', 'web-1', '--type', 'merge', '-p', '{"spec":{"cpu":6}}']);
-    await eventually(async () => (await cellText(vmRow(page, 'default', 'web-1'), 'cpu')) === '6', { timeoutMs: 5_000, message: 'updates flow after recovery' });
+    await eventually(async () => (await cellText(vmRow(page, 'default', 'web-1'), 'cpu')) === '6', {
+      timeoutMs: 5_000,
+      message: 'updates flow after recovery',
+    });
   });
 
   it('gives a viewer token no write buttons', async () => {
@@ -287,7 +331,9 @@ describe('web UI in Chromium', () => {
     for (const path of ['/vms', '/vms/default/web-1', '/vms/default/web-1?tab=yaml', '/nodes', '/nodes/hv-1', '/pools/local?tab=nodes']) {
       await clientNavigate(viewer, path);
       await viewer.locator('main h1').first().waitFor();
-      await eventually(async () => (await viewer.locator('main [role="row"], main table, [data-testid="yaml-editor"]').count()) > 0, { message: `content of ${path}` });
+      await eventually(async () => (await viewer.locator('main [role="row"], main table, [data-testid="yaml-editor"]').count()) > 0, {
+        message: `content of ${path}`,
+      });
       expect({ path, writeButtons: await viewer.locator('[data-write]').count() }).toEqual({ path, writeButtons: 0 });
     }
     await clientNavigate(viewer, '/vms');
@@ -306,15 +352,31 @@ describe('web UI in Chromium', () => {
     for (let i = 0; i < 1_200; i += 100) {
       await Promise.all(
         Array.from({ length: 100 }, (_, j) =>
-          store.create({ apiVersion: 'quantix.io/v1alpha1', kind: 'VirtualMachine', metadata: { name: `bulk-${String(i + j).padStart(4, '0')}`, namespace: 'bulk', uid: `bulk-uid-${i + j}`, creationTimestamp: new Date().toISOString() }, spec: { memory: '256Mi', runStrategy: 'Halted' } }),
+          store.create({
+            apiVersion: 'quantix.io/v1alpha1',
+            kind: 'VirtualMachine',
+            metadata: {
+              name: `bulk-${String(i + j).padStart(4, '0')}`,
+              namespace: 'bulk',
+              uid: `bulk-uid-${i + j}`,
+              creationTimestamp: new Date().toISOString(),
+            },
+            spec: { memory: '256Mi', runStrategy: 'Halted' },
+          }),
         ),
       );
     }
-    await eventually(async () => Number(await page.getByTestId('vm-table').getAttribute('data-rows')) >= 1_200, { timeoutMs: 20_000, message: '1,200 rows known' });
+    await eventually(async () => Number(await page.getByTestId('vm-table').getAttribute('data-rows')) >= 1_200, {
+      timeoutMs: 20_000,
+      message: '1,200 rows known',
+    });
     const inDom = await page.locator('[data-testid="vm-table"] [role="row"][data-key]').count();
     expect(inDom).toBeLessThan(80);
     await page.getByTestId('filter-q').fill('bulk-1199');
-    await eventually(async () => (await page.locator('[data-testid="vm-table"] [role="row"][data-key]').count()) === 1, { intervalMs: 10, message: 'filtered to one' });
+    await eventually(async () => (await page.locator('[data-testid="vm-table"] [role="row"][data-key]').count()) === 1, {
+      intervalMs: 10,
+      message: 'filtered to one',
+    });
     await page.getByTestId('filter-q').fill('');
     await page.locator('[data-testid="vm-table"] .vbody').evaluate((el) => (el.scrollTop = el.scrollHeight));
     await eventually(async () => (await page.locator('[data-testid="vm-table"] [role="row"][data-key]').count()) > 0);
@@ -330,7 +392,11 @@ async function nav(page: Page, name: string): Promise<void> {
 /** Closes the action toasts so a screenshot shows the page alone. */
 async function dismissToasts(page: Page): Promise<void> {
   const close = page.getByRole('button', { name: 'Dismiss' });
-  for (let i = 0; i < 10 && (await close.count()) > 0; i++) await close.first().click({ timeout: 1_000 }).catch(() => undefined);
+  for (let i = 0; i < 10 && (await close.count()) > 0; i++)
+    await close
+      .first()
+      .click({ timeout: 1_000 })
+      .catch(() => undefined);
 }
 
 async function expectText(locator: import('playwright-core').Locator, pattern: RegExp): Promise<void> {

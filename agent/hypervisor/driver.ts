@@ -103,16 +103,7 @@ export interface DomainSpec {
   cpuMode?: 'host-passthrough' | 'host-model';
 }
 
-export type DomainEventType =
-  | 'Defined'
-  | 'Undefined'
-  | 'Started'
-  | 'Suspended'
-  | 'Resumed'
-  | 'Stopped'
-  | 'Shutdown'
-  | 'PMSuspended'
-  | 'Crashed';
+export type DomainEventType = 'Defined' | 'Undefined' | 'Started' | 'Suspended' | 'Resumed' | 'Stopped' | 'Shutdown' | 'PMSuspended' | 'Crashed';
 
 export interface DomainLifecycleEvent {
   kind: 'domain';

@@ -25,7 +25,10 @@ describe('pool file browser (real filesystem)', () => {
   afterAll(() => rmSync(base, { recursive: true, force: true }));
 
   const reason = async (p: Promise<unknown>): Promise<string> => {
-    const err = await p.then(() => null, (e: unknown) => e);
+    const err = await p.then(
+      () => null,
+      (e: unknown) => e,
+    );
     expect(err).toBeInstanceOf(HypervisorError);
     return (err as HypervisorError).reason;
   };
@@ -78,7 +81,15 @@ describe('spec validation', () => {
   });
 
   it('refuses bad domain and pool specs with InvalidSpec', () => {
-    const ok = { uuid: '6f1c1e7e-4d0b-4f63-9a55-2a4d7f2b9c01', name: 'vm', vcpus: 1, memoryBytes: 64 * 1024 * 1024, disks: [], networks: [], owner: { namespace: 'ns', name: 'vm' } };
+    const ok = {
+      uuid: '6f1c1e7e-4d0b-4f63-9a55-2a4d7f2b9c01',
+      name: 'vm',
+      vcpus: 1,
+      memoryBytes: 64 * 1024 * 1024,
+      disks: [],
+      networks: [],
+      owner: { namespace: 'ns', name: 'vm' },
+    };
     expect(() => validateDomainSpec(ok)).not.toThrow();
     for (const bad of [
       { ...ok, uuid: 'nope' },
@@ -93,7 +104,9 @@ describe('spec validation', () => {
       expect(() => validateDomainSpec(bad)).toThrow(expect.objectContaining({ reason: 'InvalidSpec' }));
     }
     expect(() => validatePoolSpec({ name: 'p', type: 'dir', targetPath: '/' })).toThrow(expect.objectContaining({ reason: 'InvalidSpec' }));
-    expect(() => validatePoolSpec({ name: 'p', type: 'nfs', targetPath: '/mnt/p', source: { host: 'bad host', dir: '/x' } })).toThrow(expect.objectContaining({ reason: 'InvalidSpec' }));
+    expect(() => validatePoolSpec({ name: 'p', type: 'nfs', targetPath: '/mnt/p', source: { host: 'bad host', dir: '/x' } })).toThrow(
+      expect.objectContaining({ reason: 'InvalidSpec' }),
+    );
     expect(() => validatePoolSpec({ name: 'p', type: 'iscsi', targetPath: '/mnt/p' } as never)).toThrow(expect.objectContaining({ reason: 'Unsupported' }));
   });
 });

@@ -5,15 +5,22 @@ import type { StoragePool } from '../../api-types/generated/types.js';
 import { decidePool, poolReport, poolSpecFor } from './decide.js';
 
 const dirPool: StoragePool = {
-  apiVersion: 'quantix.io/v1alpha1', kind: 'StoragePool', metadata: { name: 'local', generation: 1 },
+  apiVersion: 'quantix.io/v1alpha1',
+  kind: 'StoragePool',
+  metadata: { name: 'local', generation: 1 },
   spec: { type: 'dir', dir: { path: '/var/lib/qx/local' }, assignedNodes: ['n1'] },
 };
 const nfsPool: StoragePool = {
-  apiVersion: 'quantix.io/v1alpha1', kind: 'StoragePool', metadata: { name: 'shared', generation: 1 },
+  apiVersion: 'quantix.io/v1alpha1',
+  kind: 'StoragePool',
+  metadata: { name: 'shared', generation: 1 },
   spec: { type: 'nfs', nfs: { server: '192.0.2.1', exportPath: '/export/qx' }, assignedNodes: ['n1'] },
 };
 
-async function simPool(pool: StoragePool, state: 'defined' | 'running' | 'mountfail' | 'degraded'): Promise<{ info: PoolInfo; error?: { reason: string; message: string } }> {
+async function simPool(
+  pool: StoragePool,
+  state: 'defined' | 'running' | 'mountfail' | 'degraded',
+): Promise<{ info: PoolInfo; error?: { reason: string; message: string } }> {
   const sim = new SimDriver({ poolCapacityBytes: 100 << 30 });
   await sim.connect();
   const spec = poolSpecFor(pool, '/var/lib/quantix/pools');
@@ -76,11 +83,27 @@ describe('poolReport', () => {
   it('degraded pool: DEGRADED; not defined: ERROR; conflict: ERROR with the reason', async () => {
     const spec = poolSpecFor(dirPool, '/m');
     expect(poolReport('local', spec, (await simPool(dirPool, 'degraded')).info, { removed: false }, undefined).health).toBe('DEGRADED');
-    expect(poolReport('local', spec, undefined, { removed: false }, undefined)).toMatchObject({ health: 'ERROR', message: expect.stringContaining('not defined') });
+    expect(poolReport('local', spec, undefined, { removed: false }, undefined)).toMatchObject({
+      health: 'ERROR',
+      message: expect.stringContaining('not defined'),
+    });
     expect(poolReport('local', spec, undefined, { removed: false, conflict: 'taken' }, undefined)).toMatchObject({ health: 'ERROR', message: 'taken' });
   });
   it('nearly full: DEGRADED', () => {
-    const info: PoolInfo = { name: 'local', uuid: 'u', type: 'dir', state: 'Running', capacityBytes: 1000, allocationBytes: 980, availableBytes: 20, targetPath: '/x', volumeCount: 3 };
-    expect(poolReport('local', poolSpecFor(dirPool, '/m'), info, { removed: false }, undefined)).toMatchObject({ health: 'DEGRADED', message: 'nearly full: 2% available' });
+    const info: PoolInfo = {
+      name: 'local',
+      uuid: 'u',
+      type: 'dir',
+      state: 'Running',
+      capacityBytes: 1000,
+      allocationBytes: 980,
+      availableBytes: 20,
+      targetPath: '/x',
+      volumeCount: 3,
+    };
+    expect(poolReport('local', poolSpecFor(dirPool, '/m'), info, { removed: false }, undefined)).toMatchObject({
+      health: 'DEGRADED',
+      message: 'nearly full: 2% available',
+    });
   });
 });

@@ -12,7 +12,18 @@ import { agentStatusDiffers, computeAgentStatus } from './status.js';
 const NOW = 1_700_000_000_000;
 const TIMEOUT = 30_000;
 
-function vmOf(over: { runStrategy?: string; paused?: boolean; status?: VirtualMachineStatus; deleting?: boolean; grace?: number; rv?: string; uid?: string; restartAt?: string } = {}): VirtualMachine {
+function vmOf(
+  over: {
+    runStrategy?: string;
+    paused?: boolean;
+    status?: VirtualMachineStatus;
+    deleting?: boolean;
+    grace?: number;
+    rv?: string;
+    uid?: string;
+    restartAt?: string;
+  } = {},
+): VirtualMachine {
   return {
     apiVersion: 'quantix.io/v1alpha1',
     kind: 'VirtualMachine',
@@ -42,7 +53,15 @@ async function domainFor(vm: VirtualMachine, setup: DomainSetup): Promise<Domain
     sim.defineForeignDomain({ uuid, name: 'handmade', vcpus: 1, memoryBytes: 64 << 20, disks: [], networks: [] });
     return sim.getDomain(uuid);
   }
-  await sim.defineDomain({ uuid, name: 'default_web', vcpus: 1, memoryBytes: 64 << 20, disks: [], networks: [], owner: { namespace: 'default', name: 'web', uid: uuid } });
+  await sim.defineDomain({
+    uuid,
+    name: 'default_web',
+    vcpus: 1,
+    memoryBytes: 64 << 20,
+    disks: [],
+    networks: [],
+    owner: { namespace: 'default', name: 'web', uid: uuid },
+  });
   if (setup === 'defined') return sim.getDomain(uuid);
   await sim.startDomain(uuid);
   if (setup === 'destroyed') await sim.destroyDomain(uuid);
@@ -70,7 +89,12 @@ const rows: Row[] = [
   { name: 'new VM, Always: create and start', vm: { status: { phase: 'Scheduled' } }, domain: 'none', actions: ['ensureVolumes', 'define', 'start'] },
   { name: 'new VM without any status (no controller yet): create and start', vm: {}, domain: 'none', actions: ['ensureVolumes', 'define', 'start'] },
   { name: 'new VM, Halted: define only', vm: { runStrategy: 'Halted', status: { phase: 'Scheduled' } }, domain: 'none', actions: ['ensureVolumes', 'define'] },
-  { name: 'new VM, Manual: started once on creation', vm: { runStrategy: 'Manual', status: { phase: 'Scheduled' } }, domain: 'none', actions: ['ensureVolumes', 'define', 'start'] },
+  {
+    name: 'new VM, Manual: started once on creation',
+    vm: { runStrategy: 'Manual', status: { phase: 'Scheduled' } },
+    domain: 'none',
+    actions: ['ensureVolumes', 'define', 'start'],
+  },
   { name: 'running, Always: nothing to do', vm: { status: running }, domain: 'running', actions: [] },
   {
     name: 'destroyed out of band, Always: refresh the definition, start, count a restart',
@@ -93,8 +117,18 @@ const rows: Row[] = [
     blocked: 'RestartBackoff',
     requeue: RESTART_BACKOFF_BASE_MS - 1_000,
   },
-  { name: 'guest shut down, Manual: stays stopped', vm: { runStrategy: 'Manual', status: { phase: 'Running', domainUUID: 'x' } }, domain: 'guest-off', actions: [] },
-  { name: 'crashed, RerunOnFailure: no restart by the agent (the vm controller asks)', vm: { runStrategy: 'RerunOnFailure', status: { phase: 'Failed', domainUUID: 'x' } }, domain: 'crashed', actions: [] },
+  {
+    name: 'guest shut down, Manual: stays stopped',
+    vm: { runStrategy: 'Manual', status: { phase: 'Running', domainUUID: 'x' } },
+    domain: 'guest-off',
+    actions: [],
+  },
+  {
+    name: 'crashed, RerunOnFailure: no restart by the agent (the vm controller asks)',
+    vm: { runStrategy: 'RerunOnFailure', status: { phase: 'Failed', domainUUID: 'x' } },
+    domain: 'crashed',
+    actions: [],
+  },
   {
     name: 'RerunOnFailure restart request (phase Scheduled): start',
     vm: { runStrategy: 'RerunOnFailure', status: { phase: 'Scheduled', domainUUID: 'x', restartCount: 1 } },
@@ -108,7 +142,13 @@ const rows: Row[] = [
     memory: { consumedStartRequest: '42' },
     actions: [],
   },
-  { name: 'Halted and running: graceful shutdown first', vm: { runStrategy: 'Halted', status: running }, domain: 'running', actions: ['shutdown'], requeue: TIMEOUT },
+  {
+    name: 'Halted and running: graceful shutdown first',
+    vm: { runStrategy: 'Halted', status: running },
+    domain: 'running',
+    actions: ['shutdown'],
+    requeue: TIMEOUT,
+  },
   {
     name: 'Halted, shutdown asked 10 s ago: wait for the rest of the timeout',
     vm: { runStrategy: 'Halted', status: running },
@@ -124,7 +164,12 @@ const rows: Row[] = [
     memory: { stopRequestedAt: NOW - TIMEOUT },
     actions: ['destroy'],
   },
-  { name: 'Halted and paused: force off (a paused guest cannot take ACPI)', vm: { runStrategy: 'Halted', status: running }, domain: 'paused', actions: ['destroy'] },
+  {
+    name: 'Halted and paused: force off (a paused guest cannot take ACPI)',
+    vm: { runStrategy: 'Halted', status: running },
+    domain: 'paused',
+    actions: ['destroy'],
+  },
   { name: 'Halted and off: nothing', vm: { runStrategy: 'Halted', status: { phase: 'Stopped', domainUUID: 'x' } }, domain: 'defined', actions: [] },
   { name: 'spec.paused: suspend', vm: { paused: true, status: running }, domain: 'running', actions: ['suspend'] },
   { name: 'paused out of band, not wanted: resume', vm: { status: running }, domain: 'paused', actions: ['resume'] },
@@ -147,7 +192,13 @@ const rows: Row[] = [
     flags: { domainLost: true },
     blocked: 'DomainMissing',
   },
-  { name: 'Lost VM: nothing', vm: { status: { phase: 'Lost', domainUUID: 'x', lostReason: 'gone' } }, domain: 'none', actions: [], flags: { domainLost: true } },
+  {
+    name: 'Lost VM: nothing',
+    vm: { status: { phase: 'Lost', domainUUID: 'x', lostReason: 'gone' } },
+    domain: 'none',
+    actions: [],
+    flags: { domainLost: true },
+  },
   {
     name: 'a domain with the VM uuid that Quantix did not define: untouched',
     vm: { status: { phase: 'Scheduled' } },
@@ -155,7 +206,13 @@ const rows: Row[] = [
     actions: [],
     blocked: 'DomainConflict',
   },
-  { name: 'restart requested (qxctl vm restart), running: force off first', vm: { restartAt: '2026-01-01T00:00:00Z', status: running }, domain: 'running', actions: ['destroy'], flags: { restartRequested: true } },
+  {
+    name: 'restart requested (qxctl vm restart), running: force off first',
+    vm: { restartAt: '2026-01-01T00:00:00Z', status: running },
+    domain: 'running',
+    actions: ['destroy'],
+    flags: { restartRequested: true },
+  },
   {
     name: 'restart requested, now off: start again (counted)',
     vm: { runStrategy: 'Manual', restartAt: '2026-01-01T00:00:00Z', status: running },
@@ -169,7 +226,13 @@ const rows: Row[] = [
     memory: { honouredRestart: '2026-01-01T00:00:00.000Z' },
     actions: [],
   },
-  { name: 'host-discovered VM: not managed', vm: { status: { origin: 'host-discovered', managed: false, phase: 'Running' } }, domain: 'foreign', actions: [], managed: false },
+  {
+    name: 'host-discovered VM: not managed',
+    vm: { status: { origin: 'host-discovered', managed: false, phase: 'Running' } },
+    domain: 'foreign',
+    actions: [],
+    managed: false,
+  },
 ];
 
 describe('decideVm', () => {
@@ -263,7 +326,9 @@ describe('computeAgentStatus', () => {
   });
 
   it('a pool not ready yet: no phase (stays Scheduled), Synced=False', async () => {
-    const { status } = await statusOf({ status: { phase: 'Scheduled' } }, 'none', { lastError: { reason: 'PoolNotReady', message: 'pool p is not running', phaseFailed: false } });
+    const { status } = await statusOf({ status: { phase: 'Scheduled' } }, 'none', {
+      lastError: { reason: 'PoolNotReady', message: 'pool p is not running', phaseFailed: false },
+    });
     expect(status).toEqual({ synced: { type: 'Synced', status: 'False', reason: 'PoolNotReady', message: 'pool p is not running' } });
   });
 

@@ -34,7 +34,9 @@ export function volumeSpecFor(vm: VirtualMachine, disk: VirtualMachineDisk, pool
   if (disk.sourceImage) {
     const rel = path.posix.normalize(disk.sourceImage.replace(/^\/+/, ''));
     if (rel === '..' || rel.startsWith('../') || path.posix.isAbsolute(disk.sourceImage)) {
-      throw new HypervisorError('InvalidSpec', `disk ${disk.name}: sourceImage "${disk.sourceImage}" must be a path inside pool ${disk.storagePool}`, { target: disk.name });
+      throw new HypervisorError('InvalidSpec', `disk ${disk.name}: sourceImage "${disk.sourceImage}" must be a path inside pool ${disk.storagePool}`, {
+        target: disk.name,
+      });
     }
     spec.backingPath = path.posix.join(poolRoot, rel);
     spec.backingFormat = backingFormat(rel);

@@ -60,7 +60,12 @@ export function computeAgentStatus(vm: VirtualMachine, domain: DomainInfo | unde
   } else if (decision.blocked) {
     status.synced = { type: SYNCED_CONDITION, status: 'False', reason: decision.blocked.reason, message: decision.blocked.message };
   } else if (decision.flags.deleting) {
-    status.synced = { type: SYNCED_CONDITION, status: 'False', reason: SyncedReason.Deleting, message: `removing the domain and volumes from node ${nodeName}` };
+    status.synced = {
+      type: SYNCED_CONDITION,
+      status: 'False',
+      reason: SyncedReason.Deleting,
+      message: `removing the domain and volumes from node ${nodeName}`,
+    };
   } else if (domain && !domain.persistent) {
     status.synced = {
       type: SYNCED_CONDITION,
@@ -69,7 +74,12 @@ export function computeAgentStatus(vm: VirtualMachine, domain: DomainInfo | unde
       message: 'the domain definition was removed outside Quantix; the running domain disappears when it stops',
     };
   } else if (domain) {
-    status.synced = { type: SYNCED_CONDITION, status: 'True', reason: SyncedReason.Synced, message: `domain matches the spec (runStrategy ${vm.spec.runStrategy ?? 'Always'})` };
+    status.synced = {
+      type: SYNCED_CONDITION,
+      status: 'True',
+      reason: SyncedReason.Synced,
+      message: `domain matches the spec (runStrategy ${vm.spec.runStrategy ?? 'Always'})`,
+    };
   }
   return status;
 }
@@ -92,7 +102,11 @@ export function projectAgentStatus(status: VirtualMachineStatus | undefined): Ag
 export function canonicalJson(value: unknown): string {
   return JSON.stringify(value, (_key, v: unknown) => {
     if (v && typeof v === 'object' && !Array.isArray(v)) {
-      return Object.fromEntries(Object.entries(v as Record<string, unknown>).filter(([, x]) => x !== undefined).sort(([a], [b]) => a.localeCompare(b)));
+      return Object.fromEntries(
+        Object.entries(v as Record<string, unknown>)
+          .filter(([, x]) => x !== undefined)
+          .sort(([a], [b]) => a.localeCompare(b)),
+      );
     }
     return v;
   });

@@ -32,7 +32,14 @@ async function setup(opts: { acpiDelay?: number | null } = {}) {
     notifyStorageChange: async () => ({}),
   } as unknown as GatewayClient;
   let now = 1_700_000_000_000;
-  const domains = new DomainCache(driver, () => undefined, () => undefined, () => undefined, log, 0);
+  const domains = new DomainCache(
+    driver,
+    () => undefined,
+    () => undefined,
+    () => undefined,
+    log,
+    0,
+  );
   domains.start();
   await domains.relist();
   const reporter = new Reporter(client, () => now);
@@ -73,7 +80,12 @@ describe('VmSyncer on sim', () => {
     expect(volumes.map((v) => v.name)).toEqual([`web_root_${vm.metadata.uid!.slice(0, 8)}.qcow2`]);
     expect(sent).toHaveLength(1);
     expect(sent[0]!.change).toBe('CREATED');
-    expect(statuses()[0]).toMatchObject({ phase: 'Running', powerState: 'running', domainUUID: vm.metadata.uid, volumes: [{ name: 'root', pool: 'pool', capacityBytes: 16 << 20 }] });
+    expect(statuses()[0]).toMatchObject({
+      phase: 'Running',
+      powerState: 'running',
+      domainUUID: vm.metadata.uid,
+      volumes: [{ name: 'root', pool: 'pool', capacityBytes: 16 << 20 }],
+    });
   });
 
   it('an agent restart (new syncer, status already reported) neither starts, stops, redefines nor writes', async () => {
@@ -81,7 +93,22 @@ describe('VmSyncer on sim', () => {
     const vm = vmOf();
     await first.syncer.sync(vm);
     const stored = applied(vm, first.statuses()[0]!);
-    const restarted = new VmSyncer({ driver: first.driver, domains: first.domains, reporter: new Reporter({ notifyVmChange: async (n: VMChangeNotification) => { throw new Error(`must not report: ${JSON.stringify(n.vm!.status)}`); } } as unknown as GatewayClient, () => Date.parse(stored.status!.lastSeen!)), nodeName: () => 'n1', shutdownTimeoutMs: 5_000, now: () => Date.parse(stored.status!.lastSeen!), log });
+    const restarted = new VmSyncer({
+      driver: first.driver,
+      domains: first.domains,
+      reporter: new Reporter(
+        {
+          notifyVmChange: async (n: VMChangeNotification) => {
+            throw new Error(`must not report: ${JSON.stringify(n.vm!.status)}`);
+          },
+        } as unknown as GatewayClient,
+        () => Date.parse(stored.status!.lastSeen!),
+      ),
+      nodeName: () => 'n1',
+      shutdownTimeoutMs: 5_000,
+      now: () => Date.parse(stored.status!.lastSeen!),
+      log,
+    });
     const calls = () => ['startDomain', 'destroyDomain', 'shutdownDomain', 'defineDomain'].map((op) => first.driver.callCounts.get(op) ?? 0);
     const before = calls();
     expect(await restarted.sync(stored)).toEqual({});
@@ -96,7 +123,11 @@ describe('VmSyncer on sim', () => {
     await driver.destroyDomain(vm.metadata.uid!);
     await domains.refresh(vm.metadata.uid!);
     await syncer.sync(vm);
-    expect(statuses().slice(1).map((s) => [s.phase, s.restartCount])).toEqual([
+    expect(
+      statuses()
+        .slice(1)
+        .map((s) => [s.phase, s.restartCount]),
+    ).toEqual([
       ['Stopped', undefined],
       ['Running', 1],
     ]);
@@ -120,7 +151,10 @@ describe('VmSyncer on sim', () => {
     driver.injectFailure('startDomain', 'OperationFailed', 'no space left for the guest', 1);
     const vm = vmOf();
     expect((await syncer.sync(vm)).error).toBeDefined();
-    expect(statuses().at(-1)).toMatchObject({ phase: 'Failed', synced: { status: 'False', reason: 'LifecycleFailed', message: 'start: no space left for the guest' } });
+    expect(statuses().at(-1)).toMatchObject({
+      phase: 'Failed',
+      synced: { status: 'False', reason: 'LifecycleFailed', message: 'start: no space left for the guest' },
+    });
     expect((await syncer.sync(vm)).error).toBeUndefined();
     expect(statuses().at(-1)).toMatchObject({ phase: 'Running', synced: { status: 'True' } });
   });
@@ -175,7 +209,16 @@ describe('VmSyncer on sim', () => {
     expect(driver.callCounts.get('startDomain')).toBe(starts);
     // A new syncer with the same records (an agent restart) does not restart it again.
     const records = new Map<string, string>([[vm.metadata.uid!, asked]]);
-    const again = new VmSyncer({ driver, domains, reporter: new Reporter({ notifyVmChange: async () => ({}) } as unknown as GatewayClient), restarts: { get: (u) => records.get(u), set: () => undefined }, nodeName: () => 'n1', shutdownTimeoutMs: 5_000, now: () => Date.now(), log });
+    const again = new VmSyncer({
+      driver,
+      domains,
+      reporter: new Reporter({ notifyVmChange: async () => ({}) } as unknown as GatewayClient),
+      restarts: { get: (u) => records.get(u), set: () => undefined },
+      nodeName: () => 'n1',
+      shutdownTimeoutMs: 5_000,
+      now: () => Date.now(),
+      log,
+    });
     await again.sync(vm);
     expect(driver.callCounts.get('startDomain')).toBe(starts);
   });

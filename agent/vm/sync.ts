@@ -226,12 +226,20 @@ export class VmSyncer {
         pool = await driver.getPool(disk.storagePool);
       } catch (err) {
         if (isHypervisorError(err, 'PoolNotFound')) {
-          throw new SyncError(SyncedReason.PoolNotReady, `disk ${disk.name}: storage pool ${disk.storagePool} is not defined on node ${this.deps.nodeName()} (is it assigned to this node?)`, false);
+          throw new SyncError(
+            SyncedReason.PoolNotReady,
+            `disk ${disk.name}: storage pool ${disk.storagePool} is not defined on node ${this.deps.nodeName()} (is it assigned to this node?)`,
+            false,
+          );
         }
         throw err;
       }
       if (pool.state !== 'Running' && pool.state !== 'Degraded') {
-        throw new SyncError(SyncedReason.PoolNotReady, `disk ${disk.name}: storage pool ${disk.storagePool} is not running on node ${this.deps.nodeName()} (${pool.state})`, false);
+        throw new SyncError(
+          SyncedReason.PoolNotReady,
+          `disk ${disk.name}: storage pool ${disk.storagePool} is not running on node ${this.deps.nodeName()} (${pool.state})`,
+          false,
+        );
       }
       const spec = volumeSpecFor(vm, disk, pool.targetPath);
       let volumePath: string;

@@ -55,7 +55,10 @@ function isProto3Optional(field: protobuf.Field): boolean {
 
 function comment(text: string | null | undefined, indent = ''): string {
   if (!text) return '';
-  const lines = text.split('\n').map((l) => l.trim()).filter(Boolean);
+  const lines = text
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean);
   if (lines.length === 1) return `${indent}/** ${lines[0]} */\n`;
   return `${indent}/**\n${lines.map((l) => `${indent} * ${l}`).join('\n')}\n${indent} */\n`;
 }
@@ -128,7 +131,12 @@ export function generateTypes(): string {
     );
   }
   out.push('}\n');
-  return out.join('').replace(/\n{3,}/g, '\n\n').trimEnd() + '\n';
+  return (
+    out
+      .join('')
+      .replace(/\n{3,}/g, '\n\n')
+      .trimEnd() + '\n'
+  );
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {

@@ -17,14 +17,25 @@ describe('gateway proto', () => {
 
   it('loads with @grpc/proto-loader and has every method', () => {
     const { service } = loadGateway();
-    expect(Object.keys(service).sort()).toEqual(['Heartbeat', 'NotifyStorageChange', 'NotifyVMChange', 'RegisterNode', 'SyncFullState', 'Tunnel', 'WatchDesiredState']);
+    expect(Object.keys(service).sort()).toEqual([
+      'Heartbeat',
+      'NotifyStorageChange',
+      'NotifyVMChange',
+      'RegisterNode',
+      'SyncFullState',
+      'Tunnel',
+      'WatchDesiredState',
+    ]);
     expect(service.WatchDesiredState!.responseStream).toBe(true);
     expect(service.Tunnel!.requestStream && service.Tunnel!.responseStream).toBe(true);
   });
 });
 
 describe('agent status on the wire', () => {
-  const vmReport = protoLoader.loadSync(GATEWAY_PROTO_PATH, PROTO_LOADER_OPTIONS)['quantix.gateway.v1.VMReport'] as protoLoader.MessageTypeDefinition<object, VMReport>;
+  const vmReport = protoLoader.loadSync(GATEWAY_PROTO_PATH, PROTO_LOADER_OPTIONS)['quantix.gateway.v1.VMReport'] as protoLoader.MessageTypeDefinition<
+    object,
+    VMReport
+  >;
   const trip = (status: AgentStatus | undefined): AgentStatus => {
     const decoded = vmReport.deserialize(vmReport.serialize({ domainUuid: 'u', status: status ? agentStatusToWire(status) : null })) as VMReport;
     return agentStatusFromWire(decoded.status);
@@ -33,18 +44,31 @@ describe('agent status on the wire', () => {
   it('AgentVMStatus carries exactly the agent-owned fields of contract.ts (and Synced)', () => {
     const root = new protobuf.Root();
     root.loadSync(GATEWAY_PROTO_PATH, { keepCase: false });
-    const wireFields = root.lookupType('quantix.gateway.v1.AgentVMStatus').fieldsArray.map((f) => f.name).sort();
+    const wireFields = root
+      .lookupType('quantix.gateway.v1.AgentVMStatus')
+      .fieldsArray.map((f) => f.name)
+      .sort();
     expect(Object.values(AGENT_STATUS_WIRE_FIELDS).sort()).toEqual(wireFields);
     expect(Object.keys(AGENT_STATUS_WIRE_FIELDS).sort()).toEqual([...AGENT_STATUS_FIELDS, 'synced'].sort());
   });
 
   it.each<[string, AgentStatus | undefined]>([
-    ['everything', {
-      phase: 'Running', powerState: 'running', domainUUID: 'd', domainName: 'ns_vm', restartCount: 2,
-      volumes: [{ name: 'root', pool: 'p', path: '/p/root.qcow2', capacityBytes: 16 << 20 }, { name: 'data', pool: 'p', capacityBytes: 1 }],
-      interfaces: [{ name: 'eth0', macAddress: '52:54:00:00:00:01' }],
-      synced: { type: 'Synced', status: 'False', reason: 'PoolNotReady', message: 'm' },
-    }],
+    [
+      'everything',
+      {
+        phase: 'Running',
+        powerState: 'running',
+        domainUUID: 'd',
+        domainName: 'ns_vm',
+        restartCount: 2,
+        volumes: [
+          { name: 'root', pool: 'p', path: '/p/root.qcow2', capacityBytes: 16 << 20 },
+          { name: 'data', pool: 'p', capacityBytes: 1 },
+        ],
+        interfaces: [{ name: 'eth0', macAddress: '52:54:00:00:00:01' }],
+        synced: { type: 'Synced', status: 'False', reason: 'PoolNotReady', message: 'm' },
+      },
+    ],
     ['nothing', {}],
     ['no status at all (a host-discovered domain)', undefined],
     ['only Synced (cleanup done: the domain fields are to be removed)', { synced: { type: 'Synced', status: 'True', reason: 'Deleted', message: '' } }],
@@ -69,7 +93,9 @@ describe('gateway errors', () => {
   });
 
   it('a transport error without our trailer gets a reason from its code', () => {
-    expect(gatewayErrorFrom({ code: GrpcStatus.UNAVAILABLE, details: 'No connection established', metadata: new Metadata() }).reason).toBe('ServiceUnavailable');
+    expect(gatewayErrorFrom({ code: GrpcStatus.UNAVAILABLE, details: 'No connection established', metadata: new Metadata() }).reason).toBe(
+      'ServiceUnavailable',
+    );
     expect(gatewayErrorFrom({ code: GrpcStatus.UNAVAILABLE, details: 'x', metadata: new Metadata() }).retryable).toBe(true);
   });
 });

@@ -53,10 +53,11 @@ export function stringSet(description: string, itemPattern?: string): JSONSchema
   };
 }
 
-export const ConditionStatus = named(
-  'ConditionStatus',
-  { type: 'string', enum: ['True', 'False', 'Unknown'], description: 'Status of a condition.' } satisfies JSONSchema,
-);
+export const ConditionStatus = named('ConditionStatus', {
+  type: 'string',
+  enum: ['True', 'False', 'Unknown'],
+  description: 'Status of a condition.',
+} satisfies JSONSchema);
 
 /** metav1.Condition: the condition shape of VirtualMachine and StoragePool. */
 export const Condition = named('Condition', {
@@ -84,11 +85,9 @@ export function conditions(description: string, item: JSONSchema = Condition): J
 }
 
 /** The placeholder for `metadata`: a plain object in CRDs, ObjectMeta everywhere else. */
-export const ObjectMetaRef = named(
-  'ObjectMeta',
-  { type: 'object', description: "Standard object's metadata." } satisfies JSONSchema,
-  { importFrom: '../meta.js' },
-);
+export const ObjectMetaRef = named('ObjectMeta', { type: 'object', description: "Standard object's metadata." } satisfies JSONSchema, {
+  importFrom: '../meta.js',
+});
 
 /** The top-level schema of a resource: apiVersion, kind, metadata and the given fields. */
 export function resourceSchema(description: string, properties: Record<string, JSONSchema>, required: string[] = []): JSONSchema {

@@ -31,8 +31,22 @@ export const leaseDefinition: ResourceDefinition<Lease> = {
     } satisfies JSONSchema),
   }),
   printerColumns: [
-    { name: 'Holder', type: 'string', priority: 0, jsonPath: '.spec.holderIdentity', description: 'Current holder.', cell: (l) => text(l.spec?.holderIdentity) },
-    { name: 'Age', type: 'date', priority: 0, jsonPath: '.metadata.creationTimestamp', description: 'Time since creation.', cell: (l, now) => since(l.metadata.creationTimestamp, now) },
+    {
+      name: 'Holder',
+      type: 'string',
+      priority: 0,
+      jsonPath: '.spec.holderIdentity',
+      description: 'Current holder.',
+      cell: (l) => text(l.spec?.holderIdentity),
+    },
+    {
+      name: 'Age',
+      type: 'date',
+      priority: 0,
+      jsonPath: '.metadata.creationTimestamp',
+      description: 'Time since creation.',
+      cell: (l, now) => since(l.metadata.creationTimestamp, now),
+    },
   ],
   selectableFields: [{ path: 'spec.holderIdentity', get: (o) => text((o as Lease).spec?.holderIdentity) }],
 };

@@ -42,9 +42,7 @@ export function since(timestamp: unknown, now: Date): string {
 /** The status of condition `type` in a conditions list, or '' when absent. */
 export function conditionStatus(conditions: unknown, type: string): string {
   if (!Array.isArray(conditions)) return '';
-  const c = conditions.find((x) => x && typeof x === 'object' && (x as { type?: unknown }).type === type) as
-    | { status?: unknown }
-    | undefined;
+  const c = conditions.find((x) => x && typeof x === 'object' && (x as { type?: unknown }).type === type) as { status?: unknown } | undefined;
   return typeof c?.status === 'string' ? c.status : '';
 }
 

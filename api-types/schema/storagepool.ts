@@ -40,18 +40,22 @@ const Spec = named('StoragePoolSpec', {
   },
 } satisfies JSONSchema);
 
-const Health = named('PoolHostHealth', {
-  type: 'string',
-  enum: ['HEALTHY', 'DEGRADED', 'ERROR', 'UNMOUNTED'],
-  description: 'Health of the pool on one host, as reported by its agent.',
-} satisfies JSONSchema, {
-  enumDescriptions: {
-    HEALTHY: 'Pool active and writable.',
-    DEGRADED: 'Pool usable with problems (e.g. nearly full, slow).',
-    ERROR: 'Pool could not be defined or started; see message.',
-    UNMOUNTED: 'Network pool not mounted (e.g. NFS server unreachable); see message.',
+const Health = named(
+  'PoolHostHealth',
+  {
+    type: 'string',
+    enum: ['HEALTHY', 'DEGRADED', 'ERROR', 'UNMOUNTED'],
+    description: 'Health of the pool on one host, as reported by its agent.',
+  } satisfies JSONSchema,
+  {
+    enumDescriptions: {
+      HEALTHY: 'Pool active and writable.',
+      DEGRADED: 'Pool usable with problems (e.g. nearly full, slow).',
+      ERROR: 'Pool could not be defined or started; see message.',
+      UNMOUNTED: 'Network pool not mounted (e.g. NFS server unreachable); see message.',
+    },
   },
-});
+);
 
 const Capacity = named('PoolCapacity', {
   type: 'object',
@@ -78,18 +82,22 @@ const HostStatus = named('PoolHostStatus', {
   },
 } satisfies JSONSchema);
 
-const Phase = named('StoragePoolPhase', {
-  type: 'string',
-  enum: ['Pending', 'Ready', 'Degraded', 'Error'],
-  description: 'Aggregate phase, computed by the storagepool controller from status.hosts.',
-} satisfies JSONSchema, {
-  enumDescriptions: {
-    Pending: 'No assigned host has reported yet. Set by the storagepool controller.',
-    Ready: 'Every assigned host reports HEALTHY. Set by the storagepool controller.',
-    Degraded: 'Some hosts report a problem, at least one is HEALTHY. Set by the storagepool controller.',
-    Error: 'No assigned host has the pool usable. Set by the storagepool controller.',
+const Phase = named(
+  'StoragePoolPhase',
+  {
+    type: 'string',
+    enum: ['Pending', 'Ready', 'Degraded', 'Error'],
+    description: 'Aggregate phase, computed by the storagepool controller from status.hosts.',
+  } satisfies JSONSchema,
+  {
+    enumDescriptions: {
+      Pending: 'No assigned host has reported yet. Set by the storagepool controller.',
+      Ready: 'Every assigned host reports HEALTHY. Set by the storagepool controller.',
+      Degraded: 'Some hosts report a problem, at least one is HEALTHY. Set by the storagepool controller.',
+      Error: 'No assigned host has the pool usable. Set by the storagepool controller.',
+    },
   },
-});
+);
 
 const Status = named('StoragePoolStatus', {
   type: 'object',
@@ -180,15 +188,37 @@ export const storagePoolDefinition: ResourceDefinition<StoragePool> = {
   printerColumns: [
     { name: 'Type', type: 'string', priority: 0, jsonPath: '.spec.type', description: 'Pool backend.', cell: (sp) => text(sp.spec?.type) },
     { name: 'Phase', type: 'string', priority: 0, jsonPath: '.status.phase', description: 'Aggregate phase.', cell: (sp) => text(sp.status?.phase) },
-    { name: 'Capacity', type: 'string', priority: 0, jsonPath: '.status.capacity.totalBytes', description: 'Used/total bytes across hosts.', cell: capacityCell },
-    { name: 'Nodes', type: 'string', priority: 0, jsonPath: '.spec.assignedNodes', description: 'Healthy hosts / assigned nodes.', cell: hostsCell },
-    { name: 'Age', type: 'date', priority: 0, jsonPath: '.metadata.creationTimestamp', description: 'Time since creation.', cell: (sp, now) => since(sp.metadata.creationTimestamp, now) },
     {
-      name: 'Source', type: 'string', priority: 1, jsonPath: '.spec.dir.path', description: 'Directory, or NFS server:export.',
+      name: 'Capacity',
+      type: 'string',
+      priority: 0,
+      jsonPath: '.status.capacity.totalBytes',
+      description: 'Used/total bytes across hosts.',
+      cell: capacityCell,
+    },
+    { name: 'Nodes', type: 'string', priority: 0, jsonPath: '.spec.assignedNodes', description: 'Healthy hosts / assigned nodes.', cell: hostsCell },
+    {
+      name: 'Age',
+      type: 'date',
+      priority: 0,
+      jsonPath: '.metadata.creationTimestamp',
+      description: 'Time since creation.',
+      cell: (sp, now) => since(sp.metadata.creationTimestamp, now),
+    },
+    {
+      name: 'Source',
+      type: 'string',
+      priority: 1,
+      jsonPath: '.spec.dir.path',
+      description: 'Directory, or NFS server:export.',
       cell: (sp) => (sp.spec?.type === 'nfs' ? `${text(sp.spec.nfs?.server)}:${text(sp.spec.nfs?.exportPath)}` : text(sp.spec?.dir?.path)),
     },
     {
-      name: 'Available', type: 'string', priority: 1, jsonPath: '.status.capacity.availableBytes', description: 'Available bytes.',
+      name: 'Available',
+      type: 'string',
+      priority: 1,
+      jsonPath: '.status.capacity.availableBytes',
+      description: 'Available bytes.',
       cell: (sp) => (sp.status?.capacity?.availableBytes === undefined ? '' : formatBytesHuman(sp.status.capacity.availableBytes)),
     },
   ],

@@ -31,9 +31,23 @@ export interface JSONSchema {
 
 /** Keys allowed in a JSONSchema (what the CRD emitter and the tests check against). */
 export const SCHEMA_KEYS: ReadonlySet<string> = new Set([
-  'type', 'description', 'properties', 'required', 'items', 'enum', 'default', 'minimum', 'maximum',
-  'pattern', 'format', 'additionalProperties', 'nullable', 'x-kubernetes-list-type',
-  'x-kubernetes-list-map-keys', 'x-kubernetes-map-type', 'x-kubernetes-preserve-unknown-fields',
+  'type',
+  'description',
+  'properties',
+  'required',
+  'items',
+  'enum',
+  'default',
+  'minimum',
+  'maximum',
+  'pattern',
+  'format',
+  'additionalProperties',
+  'nullable',
+  'x-kubernetes-list-type',
+  'x-kubernetes-list-map-keys',
+  'x-kubernetes-map-type',
+  'x-kubernetes-preserve-unknown-fields',
 ]);
 
 /** What the TS emitter knows about a named schema node. */

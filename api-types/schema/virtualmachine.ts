@@ -3,8 +3,19 @@ import { fieldError, validateLabels, type FieldError } from '../field-errors.js'
 import type { VirtualMachine } from '../generated/types.js';
 import { humanQuantity, tryParseBytes } from '../quantity.js';
 import {
-  bool, Condition, conditions, DNS1123_LABEL_PATTERN, DNS1123_SUBDOMAIN_PATTERN, int, MAC_PATTERN, quantity,
-  resourceSchema, str, stringMap, time, UUID_PATTERN,
+  bool,
+  Condition,
+  conditions,
+  DNS1123_LABEL_PATTERN,
+  DNS1123_SUBDOMAIN_PATTERN,
+  int,
+  MAC_PATTERN,
+  quantity,
+  resourceSchema,
+  str,
+  stringMap,
+  time,
+  UUID_PATTERN,
 } from './common.js';
 import { conditionStatus, since, text } from './printing.js';
 import { named, type JSONSchema, type ResourceDefinition } from './types.js';
@@ -12,24 +23,30 @@ import { named, type JSONSchema, type ResourceDefinition } from './types.js';
 export const MIN_VM_MEMORY_BYTES = 16 * 1024 * 1024;
 export const MIN_DISK_BYTES = 1024 * 1024;
 
-const RunStrategy = named('RunStrategy', {
-  type: 'string',
-  enum: ['Always', 'Halted', 'Manual', 'RerunOnFailure'],
-  default: 'Always',
-  description:
-    'When the VM should run. Always: keep it running (restart when it stops). Halted: keep it stopped. ' +
-    'Manual: start/stop only on explicit request. RerunOnFailure: restart only after a failure, not after a clean guest shutdown.',
-} satisfies JSONSchema, {
-  enumDescriptions: {
-    Always: 'Keep the VM running; the agent restarts it whenever it stops.',
-    Halted: 'Keep the VM stopped.',
-    Manual: 'Start and stop only on explicit request; the agent never restarts it by itself.',
-    RerunOnFailure: 'Restart the VM after a crash, not after a clean guest shutdown.',
+const RunStrategy = named(
+  'RunStrategy',
+  {
+    type: 'string',
+    enum: ['Always', 'Halted', 'Manual', 'RerunOnFailure'],
+    default: 'Always',
+    description:
+      'When the VM should run. Always: keep it running (restart when it stops). Halted: keep it stopped. ' +
+      'Manual: start/stop only on explicit request. RerunOnFailure: restart only after a failure, not after a clean guest shutdown.',
+  } satisfies JSONSchema,
+  {
+    enumDescriptions: {
+      Always: 'Keep the VM running; the agent restarts it whenever it stops.',
+      Halted: 'Keep the VM stopped.',
+      Manual: 'Start and stop only on explicit request; the agent never restarts it by itself.',
+      RerunOnFailure: 'Restart the VM after a crash, not after a clean guest shutdown.',
+    },
   },
-});
+);
 
 const DiskBus = named('DiskBus', {
-  type: 'string', enum: ['virtio', 'sata', 'scsi'], description: 'Bus a disk is attached to.',
+  type: 'string',
+  enum: ['virtio', 'sata', 'scsi'],
+  description: 'Bus a disk is attached to.',
 } satisfies JSONSchema);
 
 /*
@@ -104,27 +121,32 @@ const Spec = named('VirtualMachineSpec', {
   },
 } satisfies JSONSchema);
 
-const Phase = named('VirtualMachinePhase', {
-  type: 'string',
-  enum: ['Pending', 'Scheduled', 'Starting', 'Running', 'Stopping', 'Stopped', 'Paused', 'Failed', 'Unknown', 'Lost', 'Terminated'],
-  description:
-    'Lifecycle phase. Pending/Scheduled: vm controller. Starting/Running/Stopping/Stopped/Paused/Failed: agent (from libvirt). ' +
-    'Unknown: node-lifecycle controller (node stopped heartbeating). Lost/Terminated: node gateway (full state sync).',
-} satisfies JSONSchema, {
-  enumDescriptions: {
-    Pending: 'Accepted, not bound to a node yet. Set by the vm controller (also when the scheduler finds no node).',
-    Scheduled: 'Bound to a node (spec.nodeName), the agent has not acted yet. Set by the vm controller after the scheduler binds.',
-    Starting: 'The agent defined the domain and asked libvirt to start it. Set by the agent.',
-    Running: 'libvirt reports the domain running. Set by the agent.',
-    Stopping: 'The agent asked the guest to shut down and waits for it. Set by the agent.',
-    Stopped: 'The domain is shut off as intended (Halted, or a guest shutdown under Manual). Set by the agent.',
-    Paused: 'libvirt reports the domain paused (spec.paused or an I/O error). Set by the agent.',
-    Failed: 'The domain crashed or could not be defined/started; see conditions. Set by the agent.',
-    Unknown: 'The node stopped heartbeating: the VM state cannot be known. Set by the node-lifecycle controller; never deleted or restarted elsewhere for it.',
-    Lost: 'The host reports a managed domain missing (removed outside Quantix). Set by the node gateway on full sync; kept until an explicit decision.',
-    Terminated: 'An unmanaged (host-discovered) domain disappeared from its host. Set by the node gateway.',
+const Phase = named(
+  'VirtualMachinePhase',
+  {
+    type: 'string',
+    enum: ['Pending', 'Scheduled', 'Starting', 'Running', 'Stopping', 'Stopped', 'Paused', 'Failed', 'Unknown', 'Lost', 'Terminated'],
+    description:
+      'Lifecycle phase. Pending/Scheduled: vm controller. Starting/Running/Stopping/Stopped/Paused/Failed: agent (from libvirt). ' +
+      'Unknown: node-lifecycle controller (node stopped heartbeating). Lost/Terminated: node gateway (full state sync).',
+  } satisfies JSONSchema,
+  {
+    enumDescriptions: {
+      Pending: 'Accepted, not bound to a node yet. Set by the vm controller (also when the scheduler finds no node).',
+      Scheduled: 'Bound to a node (spec.nodeName), the agent has not acted yet. Set by the vm controller after the scheduler binds.',
+      Starting: 'The agent defined the domain and asked libvirt to start it. Set by the agent.',
+      Running: 'libvirt reports the domain running. Set by the agent.',
+      Stopping: 'The agent asked the guest to shut down and waits for it. Set by the agent.',
+      Stopped: 'The domain is shut off as intended (Halted, or a guest shutdown under Manual). Set by the agent.',
+      Paused: 'libvirt reports the domain paused (spec.paused or an I/O error). Set by the agent.',
+      Failed: 'The domain crashed or could not be defined/started; see conditions. Set by the agent.',
+      Unknown:
+        'The node stopped heartbeating: the VM state cannot be known. Set by the node-lifecycle controller; never deleted or restarted elsewhere for it.',
+      Lost: 'The host reports a managed domain missing (removed outside Quantix). Set by the node gateway on full sync; kept until an explicit decision.',
+      Terminated: 'An unmanaged (host-discovered) domain disappeared from its host. Set by the node gateway.',
+    },
   },
-});
+);
 
 const PowerState = named('PowerState', {
   type: 'string',
@@ -132,17 +154,21 @@ const PowerState = named('PowerState', {
   description: 'The domain state as reported by libvirt (virDomainState).',
 } satisfies JSONSchema);
 
-const Origin = named('VirtualMachineOrigin', {
-  type: 'string',
-  enum: ['control-plane', 'host-discovered', 'imported'],
-  description: 'Where the VM came from.',
-} satisfies JSONSchema, {
-  enumDescriptions: {
-    'control-plane': 'Created through the Quantix API.',
-    'host-discovered': 'Found running on a host by the agent, not created by Quantix.',
-    imported: 'A host-discovered VM an admin adopted into management.',
+const Origin = named(
+  'VirtualMachineOrigin',
+  {
+    type: 'string',
+    enum: ['control-plane', 'host-discovered', 'imported'],
+    description: 'Where the VM came from.',
+  } satisfies JSONSchema,
+  {
+    enumDescriptions: {
+      'control-plane': 'Created through the Quantix API.',
+      'host-discovered': 'Found running on a host by the agent, not created by Quantix.',
+      imported: 'A host-discovered VM an admin adopted into management.',
+    },
   },
-});
+);
 
 const Status = named('VirtualMachineStatus', {
   type: 'object',
@@ -215,7 +241,12 @@ function validateSpec(vm: VirtualMachine): FieldError[] {
       const net = n as { type?: unknown; source?: unknown };
       const type = net.type ?? 'user';
       if ((type === 'network' || type === 'bridge') && (typeof net.source !== 'string' || net.source === '')) {
-        errs.push(fieldError.required(`spec.networks[${i}].source`, `Required value: type ${type} needs the name of a ${type === 'network' ? 'libvirt network' : 'host bridge'}`));
+        errs.push(
+          fieldError.required(
+            `spec.networks[${i}].source`,
+            `Required value: type ${type} needs the name of a ${type === 'network' ? 'libvirt network' : 'host bridge'}`,
+          ),
+        );
       }
       if (type === 'user' && net.source !== undefined) {
         errs.push(fieldError.forbidden(`spec.networks[${i}].source`, 'may not be set when type is user'));
@@ -242,22 +273,75 @@ export const virtualMachineDefinition: ResourceDefinition<VirtualMachine> = {
   hasStatus: true,
   crd: true,
   nameRule: 'dns1123Label',
-  schema: resourceSchema('A KVM/libvirt virtual machine: spec is the intent, status what the agent observes.', {
-    spec: Spec,
-    status: Status,
-  }, ['spec']),
+  schema: resourceSchema(
+    'A KVM/libvirt virtual machine: spec is the intent, status what the agent observes.',
+    {
+      spec: Spec,
+      status: Status,
+    },
+    ['spec'],
+  ),
   printerColumns: [
     { name: 'Phase', type: 'string', priority: 0, jsonPath: '.status.phase', description: 'Lifecycle phase.', cell: (vm) => text(vm.status?.phase) },
-    { name: 'Node', type: 'string', priority: 0, jsonPath: '.status.nodeName', description: 'Node the VM runs on.', cell: (vm) => text(vm.status?.nodeName ?? vm.spec?.nodeName) },
+    {
+      name: 'Node',
+      type: 'string',
+      priority: 0,
+      jsonPath: '.status.nodeName',
+      description: 'Node the VM runs on.',
+      cell: (vm) => text(vm.status?.nodeName ?? vm.spec?.nodeName),
+    },
     { name: 'CPU', type: 'integer', priority: 0, jsonPath: '.spec.cpu', description: 'Virtual CPU cores.', cell: (vm) => vm.spec?.cpu ?? 1 },
     { name: 'Memory', type: 'string', priority: 0, jsonPath: '.spec.memory', description: 'Guest memory.', cell: (vm) => humanQuantity(vm.spec?.memory) },
-    { name: 'Ready', type: 'string', priority: 0, jsonPath: '.status.conditions[?(@.type=="Ready")].status', description: 'Ready condition.', cell: (vm) => conditionStatus(vm.status?.conditions, 'Ready') },
-    { name: 'Age', type: 'date', priority: 0, jsonPath: '.metadata.creationTimestamp', description: 'Time since creation.', cell: (vm, now) => since(vm.metadata.creationTimestamp, now) },
-    { name: 'Power', type: 'string', priority: 1, jsonPath: '.status.powerState', description: 'Domain state reported by libvirt.', cell: (vm) => text(vm.status?.powerState) },
-    { name: 'Run-Strategy', type: 'string', priority: 1, jsonPath: '.spec.runStrategy', description: 'When the VM should run.', cell: (vm) => text(vm.spec?.runStrategy ?? 'Always') },
+    {
+      name: 'Ready',
+      type: 'string',
+      priority: 0,
+      jsonPath: '.status.conditions[?(@.type=="Ready")].status',
+      description: 'Ready condition.',
+      cell: (vm) => conditionStatus(vm.status?.conditions, 'Ready'),
+    },
+    {
+      name: 'Age',
+      type: 'date',
+      priority: 0,
+      jsonPath: '.metadata.creationTimestamp',
+      description: 'Time since creation.',
+      cell: (vm, now) => since(vm.metadata.creationTimestamp, now),
+    },
+    {
+      name: 'Power',
+      type: 'string',
+      priority: 1,
+      jsonPath: '.status.powerState',
+      description: 'Domain state reported by libvirt.',
+      cell: (vm) => text(vm.status?.powerState),
+    },
+    {
+      name: 'Run-Strategy',
+      type: 'string',
+      priority: 1,
+      jsonPath: '.spec.runStrategy',
+      description: 'When the VM should run.',
+      cell: (vm) => text(vm.spec?.runStrategy ?? 'Always'),
+    },
     { name: 'Origin', type: 'string', priority: 1, jsonPath: '.status.origin', description: 'Where the VM came from.', cell: (vm) => text(vm.status?.origin) },
-    { name: 'Managed', type: 'boolean', priority: 1, jsonPath: '.status.managed', description: 'Whether Quantix manages the domain.', cell: (vm) => vm.status?.managed ?? null },
-    { name: 'IP', type: 'string', priority: 1, jsonPath: '.status.interfaces[0].ipAddress', description: 'First guest IP address.', cell: (vm) => text(vm.status?.interfaces?.find((i) => i.ipAddress)?.ipAddress) },
+    {
+      name: 'Managed',
+      type: 'boolean',
+      priority: 1,
+      jsonPath: '.status.managed',
+      description: 'Whether Quantix manages the domain.',
+      cell: (vm) => vm.status?.managed ?? null,
+    },
+    {
+      name: 'IP',
+      type: 'string',
+      priority: 1,
+      jsonPath: '.status.interfaces[0].ipAddress',
+      description: 'First guest IP address.',
+      cell: (vm) => text(vm.status?.interfaces?.find((i) => i.ipAddress)?.ipAddress),
+    },
   ],
   selectableFields: [
     { path: 'spec.nodeName', get: (o) => text((o as VirtualMachine).spec?.nodeName) },

@@ -17,9 +17,7 @@ export interface RequestAttributes {
   name?: string;
 }
 
-export type Decision =
-  | { allowed: true; objectFilter?: (obj: KubeObject) => boolean; filterDescription?: string }
-  | { allowed: false; reason: string };
+export type Decision = { allowed: true; objectFilter?: (obj: KubeObject) => boolean; filterDescription?: string } | { allowed: false; reason: string };
 
 const READ_VERBS: ReadonlySet<Verb> = new Set(['get', 'list', 'watch']);
 
@@ -49,14 +47,11 @@ function nodeDecision(node: string, attrs: RequestAttributes): Decision {
   if (attrs.apiGroup === 'quantix.io') {
     switch (attrs.resource) {
       case 'nodes':
-        if (attrs.name !== undefined && attrs.name !== node)
-          return { allowed: false, reason: `a node may only access its own Node "${node}"` };
-        if (read || statusWrite)
-          return { allowed: true, objectFilter: (obj) => obj.metadata.name === node, filterDescription: `Node "${node}"` };
+        if (attrs.name !== undefined && attrs.name !== node) return { allowed: false, reason: `a node may only access its own Node "${node}"` };
+        if (read || statusWrite) return { allowed: true, objectFilter: (obj) => obj.metadata.name === node, filterDescription: `Node "${node}"` };
         return { allowed: false, reason: 'a node may only read its Node and write its status' };
       case 'virtualmachines':
-        if (read || statusWrite)
-          return { allowed: true, objectFilter: boundToNode(node), filterDescription: `VMs with spec.nodeName=${node}` };
+        if (read || statusWrite) return { allowed: true, objectFilter: boundToNode(node), filterDescription: `VMs with spec.nodeName=${node}` };
         return { allowed: false, reason: 'a node may only read VMs bound to it and write their status' };
       case 'storagepools':
         if (read) return { allowed: true, objectFilter: assignedToNode(node), filterDescription: `pools assigned to ${node}` };

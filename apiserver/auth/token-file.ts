@@ -39,7 +39,10 @@ export function parseTokenFile(text: string, path = 'token file'): TokenEntry[] 
     if (!line || line.startsWith('#')) return;
     const [token, name, uid, groups] = splitCsvLine(line);
     if (!token || !name) throw new Error(`${path}:${index + 1}: expected token,user,uid,"groups"`);
-    const groupList = (groups ?? '').split(',').map((group) => group.trim()).filter(Boolean);
+    const groupList = (groups ?? '')
+      .split(',')
+      .map((group) => group.trim())
+      .filter(Boolean);
     entries.push({ token, user: { name, uid: uid || name, groups: [...groupList, Groups.authenticated] } });
   });
   return entries;

@@ -20,8 +20,13 @@ const OPERATION_SCHEMAS: Record<string, Json> = {
     type: 'object',
     description: 'The result of an operation that failed (or of some that succeeded).',
     properties: {
-      kind: { type: 'string' }, apiVersion: { type: 'string' }, status: { type: 'string', description: 'Success or Failure.' },
-      message: { type: 'string' }, reason: { type: 'string' }, code: { type: 'integer' }, details: { type: 'object' },
+      kind: { type: 'string' },
+      apiVersion: { type: 'string' },
+      status: { type: 'string', description: 'Success or Failure.' },
+      message: { type: 'string' },
+      reason: { type: 'string' },
+      code: { type: 'integer' },
+      details: { type: 'object' },
     },
     'x-kubernetes-group-version-kind': [{ group: '', version: 'v1', kind: 'Status' }],
   },
@@ -76,7 +81,13 @@ function operation(def: ResourceDefinition, action: string, operationId: string,
 
 function pathsFor(def: ResourceDefinition, base: string): Record<string, Json> {
   const kind = def.kind;
-  const nsParam = { name: 'namespace', in: 'path', required: true, description: 'object name and auth scope, such as for teams and projects', schema: { type: 'string' } };
+  const nsParam = {
+    name: 'namespace',
+    in: 'path',
+    required: true,
+    description: 'object name and auth scope, such as for teams and projects',
+    schema: { type: 'string' },
+  };
   const nameParam = { name: 'name', in: 'path', required: true, description: `name of the ${kind}`, schema: { type: 'string' } };
   const collection = def.namespaced ? `${base}/namespaces/{namespace}/${def.plural}` : `${base}/${def.plural}`;
   const item = `${collection}/{name}`;
@@ -95,7 +106,10 @@ function pathsFor(def: ResourceDefinition, base: string): Record<string, Json> {
   const paths: Record<string, Json> = {
     [collection]: {
       parameters: scopeParams,
-      get: operation(def, 'list', `list${kind}`, { parameters: LIST_PARAMS, responses: { '200': { description: 'OK', content: jsonContent(ref(schemaName(def, 'List'))) } } }),
+      get: operation(def, 'list', `list${kind}`, {
+        parameters: LIST_PARAMS,
+        responses: { '200': { description: 'OK', content: jsonContent(ref(schemaName(def, 'List'))) } },
+      }),
       post: operation(def, 'post', `create${kind}`, { parameters: WRITE_PARAMS, ...body(ref(schemaName(def))) }),
       delete: operation(def, 'deletecollection', `deleteCollection${kind}`, { parameters: LIST_PARAMS }),
     },
@@ -103,7 +117,10 @@ function pathsFor(def: ResourceDefinition, base: string): Record<string, Json> {
       parameters: [...scopeParams, nameParam],
       get: operation(def, 'get', `read${kind}`),
       put: operation(def, 'put', `replace${kind}`, { parameters: WRITE_PARAMS, ...body(ref(schemaName(def))) }),
-      patch: operation(def, 'patch', `patch${kind}`, { parameters: [...WRITE_PARAMS, queryParam('force', 'Force an apply, taking ownership of conflicting fields.', 'boolean')], ...patchBody }),
+      patch: operation(def, 'patch', `patch${kind}`, {
+        parameters: [...WRITE_PARAMS, queryParam('force', 'Force an apply, taking ownership of conflicting fields.', 'boolean')],
+        ...patchBody,
+      }),
       delete: operation(def, 'delete', `delete${kind}`, { ...body(ref(DELETE_OPTIONS)), parameters: [queryParam('dryRun', 'Validate only.')] }),
     },
   };

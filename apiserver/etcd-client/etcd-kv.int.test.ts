@@ -452,7 +452,11 @@ describe('watch', () => {
     await e3.kv.put({ key: b(`${p}a`), value: b('2') });
     await e3.kv.put({ key: b(`${p}b`), value: b('x') });
     await e3.kv.deleteRange({ key: b(`${p}a`) });
-    await e3.kv.txn({ compare: [], success: [{ request_put: { key: b(`${p}c`), value: b('c') } }, { request_put: { key: b(`${p}b`), value: b('y') } }], failure: [] });
+    await e3.kv.txn({
+      compare: [],
+      success: [{ request_put: { key: b(`${p}c`), value: b('c') } }, { request_put: { key: b(`${p}b`), value: b('y') } }],
+      failure: [],
+    });
 
     // From history: one created response and one with all five revisions, on both clients.
     const { got, want } = await watchBoth({ create_request: { ...range(p), start_revision: start, prev_kv: true } });
@@ -468,7 +472,16 @@ describe('watch', () => {
 
     const events = got.events();
     expect(events.map((e) => `${e.type} ${e.kv.key.toString().slice(p.length)}`)).toEqual([
-      'Put a', 'Put a', 'Put b', 'Delete a', 'Put c', 'Put b', 'Put d', 'Delete b', 'Delete c', 'Delete d',
+      'Put a',
+      'Put a',
+      'Put b',
+      'Delete a',
+      'Put c',
+      'Put b',
+      'Put d',
+      'Delete b',
+      'Delete c',
+      'Delete d',
     ]);
     const revisions = events.map((e) => Number(e.kv.mod_revision));
     expect(revisions).toEqual([...revisions].sort((x, y) => x - y));
@@ -486,7 +499,9 @@ describe('watch', () => {
     const putAll = async () => {
       let first = '';
       for (let batch = 0; batch < 20; batch++) {
-        const puts = Array.from({ length: 100 }, (_, j) => batch * 100 + j).map((i) => ({ request_put: { key: b(`${p}${String(i).padStart(4, '0')}`), value: value(i) } }));
+        const puts = Array.from({ length: 100 }, (_, j) => batch * 100 + j).map((i) => ({
+          request_put: { key: b(`${p}${String(i).padStart(4, '0')}`), value: value(i) },
+        }));
         const res = await lean.txn({ compare: [], success: puts, failure: [] });
         first ||= res.header.revision;
       }
@@ -620,10 +635,9 @@ describe('watch', () => {
 
   it('reassembles messages split anywhere and packed several to a DATA frame; reports the final gRPC status', async () => {
     // A fake etcd, to control the framing exactly.
-    const root = new protobuf.Root().loadSync(
-      join(dirname(createRequire(import.meta.url).resolve('etcd3/package.json')), 'proto', 'rpc.proto'),
-      { keepCase: true },
-    );
+    const root = new protobuf.Root().loadSync(join(dirname(createRequire(import.meta.url).resolve('etcd3/package.json')), 'proto', 'rpc.proto'), {
+      keepCase: true,
+    });
     const WatchResponse = root.lookupType('etcdserverpb.WatchResponse');
     const frame = (res: object) => {
       const msg = WatchResponse.encode(WatchResponse.fromObject(res)).finish();
@@ -670,7 +684,13 @@ describe('watch', () => {
     expect(ok.responses).toHaveLength(sent.length);
     expect(ok.responses[0]!.created).toBe(true);
     expect(ok.events().map((e) => `${e.type} ${e.kv.key.toString()} ${e.kv.value.length}`)).toEqual([
-      'Put /k1 10', 'Put /k2 20', 'Put /k3 30', 'Put /k4 40', 'Put /k5 50', 'Put /k6 60', 'Delete /k9 90',
+      'Put /k1 10',
+      'Put /k2 20',
+      'Put /k3 30',
+      'Put /k4 40',
+      'Put /k5 50',
+      'Put /k6 60',
+      'Delete /k9 90',
     ]);
     expect(ok.responses[7]).toMatchObject({ watch_id: '0', created: false, canceled: false, compact_revision: '0', events: [] });
     expect(ok.responses[8]!.events[0]!.prev_kv.key.toString()).toBe('/k8');
@@ -821,14 +841,19 @@ describe('against a fake etcd (responses etcd would not send)', () => {
       const err = await rejection(call);
       return { message: err.message, code: err.code, requests: requests.length };
     };
-    reply = (s) => s.respond({ ':status': 200, 'content-type': 'application/grpc', 'grpc-status': '5', 'grpc-message': 'key%20not%20found%' }, { endStream: true });
+    reply = (s) =>
+      s.respond({ ':status': 200, 'content-type': 'application/grpc', 'grpc-status': '5', 'grpc-message': 'key%20not%20found%' }, { endStream: true });
     expect(await failure(client.range({ key: b('/a') }))).toEqual({ message: '5 NOT_FOUND: key%20not%20found%', code: 5, requests: 1 });
     reply = (s) => s.respond({ ':status': 200, 'content-type': 'application/grpc', 'grpc-status': '9', 'grpc-message': 'no%20%E2%9C%93' }, { endStream: true });
     expect(await failure(client.range({ key: b('/a') }))).toEqual({ message: '9 FAILED_PRECONDITION: no \u2713', code: 9, requests: 1 });
     reply = (s) => s.respond({ ':status': 503 }, { endStream: true });
     expect(await failure(client.range({ key: b('/a') }))).toEqual({ message: '14 UNAVAILABLE: Received HTTP status code 503', code: 14, requests: 2 });
     reply = (s) => s.respond({ ':status': 404 }, { endStream: true });
-    expect(await failure(client.txn({ compare: [], success: [], failure: [] }))).toEqual({ message: '12 UNIMPLEMENTED: Received HTTP status code 404', code: 12, requests: 1 });
+    expect(await failure(client.txn({ compare: [], success: [], failure: [] }))).toEqual({
+      message: '12 UNIMPLEMENTED: Received HTTP status code 404',
+      code: 12,
+      requests: 1,
+    });
     reply = (s) => answer(s, okRange, { 'grpc-status': 'x' });
     expect(await failure(client.range({ key: b('/a') }))).toEqual({ message: '2 UNKNOWN: ', code: 2, requests: 1 });
     reply = (s) => {

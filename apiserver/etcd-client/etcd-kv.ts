@@ -29,15 +29,7 @@
 import { EventEmitter } from 'node:events';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import type {
-  Etcd3,
-  IRangeRequest,
-  IRangeResponse,
-  ITxnRequest,
-  ITxnResponse,
-  IWatchRequest,
-  IWatchResponse,
-} from 'etcd3';
+import type { Etcd3, IRangeRequest, IRangeResponse, ITxnRequest, ITxnResponse, IWatchRequest, IWatchResponse } from 'etcd3';
 import protobuf from 'protobufjs';
 import {
   encodeRequestHeaders,
@@ -123,9 +115,23 @@ const TO_OBJECT: protobuf.IConversionOptions = { longs: String, enums: String, d
 // ------------------------------------------------------------------ errors
 
 const STATUS = [
-  'OK', 'CANCELLED', 'UNKNOWN', 'INVALID_ARGUMENT', 'DEADLINE_EXCEEDED', 'NOT_FOUND', 'ALREADY_EXISTS',
-  'PERMISSION_DENIED', 'RESOURCE_EXHAUSTED', 'FAILED_PRECONDITION', 'ABORTED', 'OUT_OF_RANGE',
-  'UNIMPLEMENTED', 'INTERNAL', 'UNAVAILABLE', 'DATA_LOSS', 'UNAUTHENTICATED',
+  'OK',
+  'CANCELLED',
+  'UNKNOWN',
+  'INVALID_ARGUMENT',
+  'DEADLINE_EXCEEDED',
+  'NOT_FOUND',
+  'ALREADY_EXISTS',
+  'PERMISSION_DENIED',
+  'RESOURCE_EXHAUSTED',
+  'FAILED_PRECONDITION',
+  'ABORTED',
+  'OUT_OF_RANGE',
+  'UNIMPLEMENTED',
+  'INTERNAL',
+  'UNAVAILABLE',
+  'DATA_LOSS',
+  'UNAUTHENTICATED',
 ];
 const CANCELLED = 1;
 const UNKNOWN = 2;

@@ -183,7 +183,7 @@ describe('against node:http2', () => {
 
   test('a response body of several MiB (receive flow control, WINDOW_UPDATE)', async () => {
     const big = Buffer.alloc(9 << 20);
-    for (let i = 0; i < big.length; i += 4) big.writeUInt32LE(i * 2654435761 >>> 0, i);
+    for (let i = 0; i < big.length; i += 4) big.writeUInt32LE((i * 2654435761) >>> 0, i);
     const { origin } = await h2server((st) => {
       st.respond({ ':status': 200 });
       st.end(big);
@@ -431,7 +431,11 @@ describe('against node:http2', () => {
       conn.request(encodeRequestHeaders('GET', conn.authority, '/warm'), { headers: () => resolve(), data: () => undefined, close: () => resolve() });
     });
     let info: StreamCloseInfo | undefined;
-    const s = conn.request(encodeRequestHeaders('POST', conn.authority, '/put'), { headers: () => undefined, data: () => undefined, close: (i) => (info = i) }, { body: Buffer.from('PUT x') });
+    const s = conn.request(
+      encodeRequestHeaders('POST', conn.authority, '/put'),
+      { headers: () => undefined, data: () => undefined, close: (i) => (info = i) },
+      { body: Buffer.from('PUT x') },
+    );
     s.cancel(); // same tick: HEADERS and body are still in the write buffer
     expect(info).toEqual({ rstCode: H2_ERRORS.CANCEL, local: true, unsent: false });
     await eventually(() => seen.includes('/put') && seen.includes(`rst ${http2.constants.NGHTTP2_CANCEL}`));
@@ -523,10 +527,13 @@ async function rawServer(frames: (received: Buffer) => Buffer[] | undefined): Pr
     });
   });
   await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  cleanups.push(() => new Promise<void>((r) => {
-    for (const s of sockets) s.destroy();
-    srv.close(() => r());
-  }));
+  cleanups.push(
+    () =>
+      new Promise<void>((r) => {
+        for (const s of sockets) s.destroy();
+        srv.close(() => r());
+      }),
+  );
   return { origin: `http://127.0.0.1:${(srv.address() as AddressInfo).port}`, received: () => got };
 }
 
@@ -726,11 +733,17 @@ describe.each(['http', 'https'] as const)('against etcd (gRPC over %s; https wit
     });
     watch.write(grpcFrame(etcdType('WatchRequest'), { create_request: { key: Buffer.from('/w/'), range_end: Buffer.from('/w0') } }));
     await eventually(() => responses.some((r) => r.created === true));
-    for (const [k, v] of [['/w/1', 'a'], ['/w/2', 'b'], ['/w/1', 'c']]) {
+    for (const [k, v] of [
+      ['/w/1', 'a'],
+      ['/w/2', 'b'],
+      ['/w/1', 'c'],
+    ]) {
       await unary(conn, '/etcdserverpb.KV/Put', 'PutRequest', { key: Buffer.from(k!), value: Buffer.from(v!) }, 'PutResponse');
     }
     const events = () =>
-      responses.flatMap((r) => (r.events as { type: string; kv: { key: Buffer; value: Buffer } }[]).map((e) => [e.type, e.kv.key.toString(), e.kv.value.toString()]));
+      responses.flatMap((r) =>
+        (r.events as { type: string; kv: { key: Buffer; value: Buffer } }[]).map((e) => [e.type, e.kv.key.toString(), e.kv.value.toString()]),
+      );
     await eventually(() => events().length === 3);
     expect(events()).toEqual([
       ['Put', '/w/1', 'a'],

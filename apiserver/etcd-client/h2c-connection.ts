@@ -196,13 +196,7 @@ export function encodeRequestHeaders(
   extra: Record<string, string | number> = {},
   scheme: 'http' | 'https' = 'http',
 ): Buffer {
-  return encodeHeaderBlock([
-    [':method', method],
-    [':scheme', scheme],
-    [':authority', authority],
-    [':path', path],
-    ...Object.entries(extra),
-  ]);
+  return encodeHeaderBlock([[':method', method], [':scheme', scheme], [':authority', authority], [':path', path], ...Object.entries(extra)]);
 }
 
 // ------------------------------------------------------------------ streams
@@ -364,7 +358,13 @@ export class H2cConnection {
     // Writes made before the TLS handshake finishes are buffered by the TLS socket, as by net's.
     const socket =
       url.protocol === 'https:'
-        ? tlsConnect({ host, port: Number(url.port || 443), ALPNProtocols: ['h2'], ...opts.tls, ...(/^[\d.]+$|:/.test(host) ? {} : { servername: host }) }).setNoDelay(true)
+        ? tlsConnect({
+            host,
+            port: Number(url.port || 443),
+            ALPNProtocols: ['h2'],
+            ...opts.tls,
+            ...(/^[\d.]+$|:/.test(host) ? {} : { servername: host }),
+          }).setNoDelay(true)
         : netConnect({ host, port: Number(url.port || 80), noDelay: true });
     this.#socket = socket;
     socket.on('data', (chunk: Buffer) => this.#onData(chunk));

@@ -149,8 +149,21 @@ describe('decoder: Appendix C', () => {
   ];
   const requestTables: [[string, string][], number][] = [
     [[[':authority', 'www.example.com']], 57],
-    [[['cache-control', 'no-cache'], [':authority', 'www.example.com']], 110],
-    [[['custom-key', 'custom-value'], ['cache-control', 'no-cache'], [':authority', 'www.example.com']], 164],
+    [
+      [
+        ['cache-control', 'no-cache'],
+        [':authority', 'www.example.com'],
+      ],
+      110,
+    ],
+    [
+      [
+        ['custom-key', 'custom-value'],
+        ['cache-control', 'no-cache'],
+        [':authority', 'www.example.com'],
+      ],
+      164,
+    ],
   ];
 
   test('C.3 requests without Huffman', () => {
@@ -185,8 +198,18 @@ describe('decoder: Appendix C', () => {
     [':status', '302', 'cache-control', 'private', 'date', 'Mon, 21 Oct 2013 20:13:21 GMT', 'location', 'https://www.example.com'],
     [':status', '307', 'cache-control', 'private', 'date', 'Mon, 21 Oct 2013 20:13:21 GMT', 'location', 'https://www.example.com'],
     [
-      ':status', '200', 'cache-control', 'private', 'date', 'Mon, 21 Oct 2013 20:13:22 GMT', 'location', 'https://www.example.com',
-      'content-encoding', 'gzip', 'set-cookie', 'foo=ASDJKHQKBZXOQWEOPIUAXQWEOIU; max-age=3600; version=1',
+      ':status',
+      '200',
+      'cache-control',
+      'private',
+      'date',
+      'Mon, 21 Oct 2013 20:13:22 GMT',
+      'location',
+      'https://www.example.com',
+      'content-encoding',
+      'gzip',
+      'set-cookie',
+      'foo=ASDJKHQKBZXOQWEOPIUAXQWEOIU; max-age=3600; version=1',
     ],
   ];
   const responseTables: [[string, string][], number][] = [
@@ -351,6 +374,11 @@ describe('encodeHeaderBlock', () => {
   test('rejects invalid names and values, and pseudo-headers after regular ones', () => {
     expect(() => encodeHeaderBlock({ 'Content-Type': 'x' })).toThrow(/invalid header name/);
     expect(() => encodeHeaderBlock({ 'x-a': 'a\r\nb' })).toThrow(/invalid value/);
-    expect(() => encodeHeaderBlock([['x-a', '1'], [':path', '/']])).toThrow(/pseudo-header/);
+    expect(() =>
+      encodeHeaderBlock([
+        ['x-a', '1'],
+        [':path', '/'],
+      ]),
+    ).toThrow(/pseudo-header/);
   });
 });

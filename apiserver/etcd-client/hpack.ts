@@ -108,7 +108,40 @@ STATIC_TABLE.forEach(([n, v], i) => {
 const HUFFMAN_LENGTHS: Record<number, readonly (number | string)[]> = {
   5: ['0', '1', '2', 'a', 'c', 'e', 'i', 'o', 's', 't'],
   6: [' ', '%', '-', '.', '/', '3', '4', '5', '6', '7', '8', '9', '=', 'A', '_', 'b', 'd', 'f', 'g', 'h', 'l', 'm', 'n', 'p', 'r', 'u'],
-  7: [':', 'B', 'C', 'D', 'E', 'F', 'G', 'H', 'I', 'J', 'K', 'L', 'M', 'N', 'O', 'P', 'Q', 'R', 'S', 'T', 'U', 'V', 'W', 'Y', 'j', 'k', 'q', 'v', 'w', 'x', 'y', 'z'],
+  7: [
+    ':',
+    'B',
+    'C',
+    'D',
+    'E',
+    'F',
+    'G',
+    'H',
+    'I',
+    'J',
+    'K',
+    'L',
+    'M',
+    'N',
+    'O',
+    'P',
+    'Q',
+    'R',
+    'S',
+    'T',
+    'U',
+    'V',
+    'W',
+    'Y',
+    'j',
+    'k',
+    'q',
+    'v',
+    'w',
+    'x',
+    'y',
+    'z',
+  ],
   8: ['&', '*', ',', ';', 'X', 'Z'],
   10: ['!', '"', '(', ')', '?'],
   11: ["'", '+', '|'],
@@ -147,9 +180,7 @@ export const huffmanCodeLengths: readonly number[] = (() => {
 
 /** Canonical codes from the lengths: by increasing length, then symbol. */
 export const huffmanCodes: readonly number[] = (() => {
-  const order = Array.from({ length: 257 }, (_, i) => i).sort(
-    (a, b) => huffmanCodeLengths[a]! - huffmanCodeLengths[b]! || a - b,
-  );
+  const order = Array.from({ length: 257 }, (_, i) => i).sort((a, b) => huffmanCodeLengths[a]! - huffmanCodeLengths[b]! || a - b);
   const codes = new Array<number>(257).fill(0);
   let code = 0;
   let prevLen = huffmanCodeLengths[order[0]!]!;

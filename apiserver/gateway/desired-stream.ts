@@ -125,9 +125,7 @@ export function serveDesiredState(call: ServerWritableStream<WatchDesiredStateRe
           onError,
         ),
       );
-      watches.push(
-        deps.pools.watch({ resourceVersion: resume ? lastRV.pool : '', sendInitialEvents: !resume, allowBookmarks: true }, onPool, onError),
-      );
+      watches.push(deps.pools.watch({ resourceVersion: resume ? lastRV.pool : '', sendInitialEvents: !resume, allowBookmarks: true }, onPool, onError));
     } catch (err) {
       close(err instanceof Error ? err : new Error(String(err)));
     }
@@ -138,4 +136,3 @@ export function serveDesiredState(call: ServerWritableStream<WatchDesiredStateRe
   call.on('error', () => close());
   start(Boolean(req.vmResourceVersion && req.poolResourceVersion));
 }
-

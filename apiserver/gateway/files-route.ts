@@ -47,11 +47,15 @@ export function mountPoolFilesRoute(app: Express, context: ApiserverContext, tun
     try {
       const attrs: RequestAttributes = { verb: 'get', apiGroup: 'quantix.io', resource: 'storagepools', subresource: 'files', name };
       const decision = authorize(user, attrs);
-      if (!decision.allowed) throw errors.forbidden(describeRefusal(user, attrs, decision.reason), { group: 'quantix.io', resource: 'storagepools', kind: 'StoragePool', name });
+      if (!decision.allowed)
+        throw errors.forbidden(describeRefusal(user, attrs, decision.reason), { group: 'quantix.io', resource: 'storagepools', kind: 'StoragePool', name });
       const node = typeof req.query.node === 'string' ? req.query.node : '';
       const path = typeof req.query.path === 'string' ? req.query.path : '';
       const limitText = typeof req.query.limit === 'string' ? req.query.limit : '';
-      if (!node) throw errors.badRequest('the query parameter "node" is required: the node whose view of the pool to list', [{ field: 'node', message: 'Required value' }]);
+      if (!node)
+        throw errors.badRequest('the query parameter "node" is required: the node whose view of the pool to list', [
+          { field: 'node', message: 'Required value' },
+        ]);
       const limit = limitText ? Number(limitText) : 1000;
       if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIMIT) {
         throw errors.badRequest(`limit: must be an integer between 1 and ${MAX_LIMIT}`, [{ field: 'limit', message: 'Invalid value' }]);
@@ -67,9 +71,10 @@ export function mountPoolFilesRoute(app: Express, context: ApiserverContext, tun
         throw errors.forbidden(describeRefusal(user, attrs, decision.filterDescription ? `only ${decision.filterDescription}` : undefined));
       }
       if (!(pool.spec?.assignedNodes ?? []).includes(node)) {
-        throw errors.badRequest(`storage pool "${name}" is not assigned to node "${node}" (assigned: ${(pool.spec?.assignedNodes ?? []).join(', ') || 'none'})`, [
-          { field: 'node', message: 'the pool is not assigned to this node' },
-        ]);
+        throw errors.badRequest(
+          `storage pool "${name}" is not assigned to node "${node}" (assigned: ${(pool.spec?.assignedNodes ?? []).join(', ') || 'none'})`,
+          [{ field: 'node', message: 'the pool is not assigned to this node' }],
+        );
       }
       const listing = await tunnels.listFiles(node, name, path, limit);
       const body: PoolFileList = {

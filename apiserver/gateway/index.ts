@@ -97,13 +97,20 @@ async function startNodeGateway(
     'grpc.max_receive_message_length': 16 * 1024 * 1024,
   });
   server.addService(loadGateway().service, service.implementation());
-  const credentialsTls = grpc.ServerCredentials.createSsl(null, [{ private_key: Buffer.from(options.tls.keyPem), cert_chain: Buffer.from(options.tls.certPem) }], false);
+  const credentialsTls = grpc.ServerCredentials.createSsl(
+    null,
+    [{ private_key: Buffer.from(options.tls.keyPem), cert_chain: Buffer.from(options.tls.certPem) }],
+    false,
+  );
   const host = options.host ?? '0.0.0.0';
   const port = await new Promise<number>((resolve, reject) => {
     server.bindAsync(`${host.includes(':') ? `[${host}]` : host}:${options.port}`, credentialsTls, (err, bound) => (err ? reject(err) : resolve(bound)));
   });
   const gcEvery = options.gcIntervalMs ?? 60_000;
-  const gcTimer = gcEvery > 0 ? setInterval(() => void service.collectGarbage().catch((err: Error) => options.log.warn('gc failed', { error: err.message })), gcEvery) : undefined;
+  const gcTimer =
+    gcEvery > 0
+      ? setInterval(() => void service.collectGarbage().catch((err: Error) => options.log.warn('gc failed', { error: err.message })), gcEvery)
+      : undefined;
   gcTimer?.unref();
   const address = `${host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host}:${port}`;
   options.log.info('node gateway listening', { address: `${host}:${port}` });

@@ -41,7 +41,11 @@ export function nodeNameFor(hostname: string): string {
   const name = hostname.trim().toLowerCase().replace(/\.$/, '');
   if (!name || name.length > 253 || !DNS1123_SUBDOMAIN.test(name)) {
     throw errors.invalid({ group: 'quantix.io', resource: 'nodes', kind: 'Node', name }, [
-      { reason: 'FieldValueInvalid', field: 'hostname', message: `Invalid value: "${hostname}": a node name must be a DNS-1123 subdomain (lower case alphanumerics, "-" and ".")` },
+      {
+        reason: 'FieldValueInvalid',
+        field: 'hostname',
+        message: `Invalid value: "${hostname}": a node name must be a DNS-1123 subdomain (lower case alphanumerics, "-" and ".")`,
+      },
     ]);
   }
   return name;
@@ -86,7 +90,10 @@ export async function registerNode(
   const name = nodeNameFor(req.hostname);
   if (!callerMayRegister(user, name)) {
     throw errors.forbidden(`User "${user.name}" cannot register node "${name}": only the join token or the node's own credential may`, {
-      group: 'quantix.io', resource: 'nodes', kind: 'Node', name,
+      group: 'quantix.io',
+      resource: 'nodes',
+      kind: 'Node',
+      name,
     });
   }
   const machineID = req.machineId.trim();
@@ -157,7 +164,11 @@ export async function registerNode(
       if (capacity) status.capacity = capacity;
       if (allocatable) status.allocatable = allocatable;
       status.lastHeartbeatTime = isoSeconds(now);
-      status.conditions = setNodeCondition(status.conditions, { type: 'Ready', status: 'True', reason: 'AgentRegistered', message: 'quantix-agent registered' }, now);
+      status.conditions = setNodeCondition(
+        status.conditions,
+        { type: 'Ready', status: 'True', reason: 'AgentRegistered', message: 'quantix-agent registered' },
+        now,
+      );
       return status;
     });
     const final = updated ?? node;

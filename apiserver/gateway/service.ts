@@ -147,7 +147,8 @@ export class GatewayService {
         (res) => callback(null, res),
         (err: unknown) => {
           const apiError = err instanceof ApiError ? err : toApiError(err);
-          if (apiError.code >= 500) this.#log.error('gateway call failed', { requestId, method: call.getPath(), error: err instanceof Error ? err.stack : String(err) });
+          if (apiError.code >= 500)
+            this.#log.error('gateway call failed', { requestId, method: call.getPath(), error: err instanceof Error ? err.stack : String(err) });
           else this.#log.debug('gateway call refused', { requestId, method: call.getPath(), reason: apiError.reason, message: apiError.message });
           callback(grpcErrorFromStatus(apiError.toStatus()) as Parameters<sendUnaryData<Res>>[0]);
         },
@@ -175,7 +176,10 @@ export class GatewayService {
 
   async #assignedPools(node: string): Promise<string[]> {
     const list = await this.#store(POOL_DEF).list({ resourceVersion: '0' });
-    return (list.items as StoragePool[]).filter((p) => isAssigned(p, node)).map((p) => p.metadata.name!).sort();
+    return (list.items as StoragePool[])
+      .filter((p) => isAssigned(p, node))
+      .map((p) => p.metadata.name!)
+      .sort();
   }
 
   // ------------------------------------------------------------------ Heartbeat
@@ -184,7 +188,10 @@ export class GatewayService {
     const node = await this.#node(call.metadata);
     const req = call.request;
     const assigned = await this.#assignedPools(node);
-    await this.#applyPoolReports(node, req.pools.filter((p) => assigned.includes(p.name)));
+    await this.#applyPoolReports(
+      node,
+      req.pools.filter((p) => assigned.includes(p.name)),
+    );
     const now = this.#now();
     let acknowledged = '';
     const written = await this.#writer.updateStatus<Node>(NODE_DEF, undefined, node, (current) => {
@@ -200,7 +207,11 @@ export class GatewayService {
     const requestFullSync = !acknowledged || acknowledged !== req.stateHash;
     return {
       requestFullSync,
-      fullSyncReason: requestFullSync ? (acknowledged ? `state hash ${req.stateHash} differs from the last one acknowledged (${acknowledged})` : 'no full state acknowledged for this node') : '',
+      fullSyncReason: requestFullSync
+        ? acknowledged
+          ? `state hash ${req.stateHash} differs from the last one acknowledged (${acknowledged})`
+          : 'no full state acknowledged for this node'
+        : '',
       assignedPools: assigned,
     };
   }
@@ -250,11 +261,17 @@ export class GatewayService {
   }
 
   /** Applies one report: to the owning managed VM, else to the host-discovered record of the domain. */
-  async #applyReport(node: string, report: VMReport, known?: { vm?: VirtualMachine; discovered?: VirtualMachine | null }): Promise<VMChangeAck & { outcome?: 'updated' | 'discovered' | 'lost' | 'terminated' | 'none' }> {
+  async #applyReport(
+    node: string,
+    report: VMReport,
+    known?: { vm?: VirtualMachine; discovered?: VirtualMachine | null },
+  ): Promise<VMChangeAck & { outcome?: 'updated' | 'discovered' | 'lost' | 'terminated' | 'none' }> {
     const owner = known?.vm ?? (await this.#ownerVm(report));
     if (owner && isManagedVm(owner)) {
       if (owner.spec?.nodeName !== node) {
-        throw errors.forbidden(`node "${node}" may not write the status of VM ${owner.metadata.namespace}/${owner.metadata.name}: it is bound to "${owner.spec?.nodeName ?? ''}"`);
+        throw errors.forbidden(
+          `node "${node}" may not write the status of VM ${owner.metadata.namespace}/${owner.metadata.name}: it is bound to "${owner.spec?.nodeName ?? ''}"`,
+        );
       }
       // Whether anything was written is the writer's decision (statusChanged): a new
       // resourceVersion tells it.
@@ -287,7 +304,11 @@ export class GatewayService {
     return (list.items as VirtualMachine[]).find(isHostDiscovered);
   }
 
-  async #applyDiscovered(node: string, report: VMReport, known?: VirtualMachine | null): Promise<VMChangeAck & { outcome?: 'discovered' | 'terminated' | 'updated' | 'none' }> {
+  async #applyDiscovered(
+    node: string,
+    report: VMReport,
+    known?: VirtualMachine | null,
+  ): Promise<VMChangeAck & { outcome?: 'discovered' | 'terminated' | 'updated' | 'none' }> {
     const existing = known === undefined ? await this.#findDiscovered(node, report.domainUuid) : (known ?? undefined);
     const now = this.#now();
     if (report.powerState === '') {
@@ -326,7 +347,10 @@ export class GatewayService {
         throw err;
       }
     }
-    throw errors.conflict({ group: 'quantix.io', resource: 'virtualmachines', kind: 'VirtualMachine', name: discoveredNames(report)[1] }, 'no free name for the host-discovered domain');
+    throw errors.conflict(
+      { group: 'quantix.io', resource: 'virtualmachines', kind: 'VirtualMachine', name: discoveredNames(report)[1] },
+      'no free name for the host-discovered domain',
+    );
   }
 
   // ------------------------------------------------------------------ SyncFullState
@@ -426,7 +450,10 @@ export class GatewayService {
       try {
         await store.delete(vm.metadata.namespace, vm.metadata.name!, { preconditions: { uid: vm.metadata.uid } });
         deleted++;
-        this.#log.info('garbage-collected terminated host-discovered VM', { vm: `${vm.metadata.namespace}/${vm.metadata.name}`, terminatedAt: vm.status?.terminatedAt });
+        this.#log.info('garbage-collected terminated host-discovered VM', {
+          vm: `${vm.metadata.namespace}/${vm.metadata.name}`,
+          terminatedAt: vm.status?.terminatedAt,
+        });
       } catch (err) {
         if (!(err instanceof NotFoundError)) this.#log.warn('garbage collection failed', { vm: vm.metadata.name, error: (err as Error).message });
       }

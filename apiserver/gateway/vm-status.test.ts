@@ -13,26 +13,56 @@ const NOW = new Date('2026-03-01T12:00:00Z');
 const UID = '6f1c2a8e-0000-4000-8000-000000000001';
 
 function vm(status?: VirtualMachine['status'], extra: Partial<VirtualMachine['metadata']> = {}): VirtualMachine {
-  return { apiVersion: 'quantix.io/v1alpha1', kind: 'VirtualMachine', metadata: { name: 'web', namespace: 'default', uid: UID, ...extra }, spec: { memory: '64Mi', nodeName: 'n1' }, status };
+  return {
+    apiVersion: 'quantix.io/v1alpha1',
+    kind: 'VirtualMachine',
+    metadata: { name: 'web', namespace: 'default', uid: UID, ...extra },
+    spec: { memory: '64Mi', nodeName: 'n1' },
+    status,
+  };
 }
 
 function report(over: Partial<VMReport> = {}, status?: object): VMReport {
   return {
-    domainUuid: UID, domainName: 'default_web', ownerNamespace: 'default', ownerName: 'web', ownerUid: UID,
-    powerState: 'running', stateReason: 'booted', vcpus: 1, memoryBytes: 64 << 20, persistent: true,
-    status: status ? agentStatusToWire(status as AgentStatus) : null, ...over,
+    domainUuid: UID,
+    domainName: 'default_web',
+    ownerNamespace: 'default',
+    ownerName: 'web',
+    ownerUid: UID,
+    powerState: 'running',
+    stateReason: 'booted',
+    vcpus: 1,
+    memoryBytes: 64 << 20,
+    persistent: true,
+    status: status ? agentStatusToWire(status as AgentStatus) : null,
+    ...over,
   };
 }
 
 describe('mergeAgentReport', () => {
-  const agent = { phase: 'Running', powerState: 'running', domainUUID: UID, domainName: 'default_web', synced: { type: 'Synced', status: 'True', reason: 'Synced', message: 'ok' } };
+  const agent = {
+    phase: 'Running',
+    powerState: 'running',
+    domainUUID: UID,
+    domainName: 'default_web',
+    synced: { type: 'Synced', status: 'True', reason: 'Synced', message: 'ok' },
+  };
 
   it('writes the agent fields, defaults origin/managed, sets nodeName and lastSeen, keeps other conditions', () => {
     const s = mergeAgentReport(vm({ phase: 'Scheduled', conditions: [{ type: 'Ready', status: 'False', reason: 'Scheduled' }] }), report({}, agent), 'n1', NOW);
     expect(s).not.toBe(NO_CHANGE);
     expect(s).toMatchObject({
-      phase: 'Running', powerState: 'running', domainUUID: UID, origin: 'control-plane', managed: true, nodeName: 'n1', lastSeen: '2026-03-01T12:00:00Z',
-      conditions: [{ type: 'Ready', status: 'False' }, { type: 'Synced', status: 'True', reason: 'Synced', message: 'ok', lastTransitionTime: '2026-03-01T12:00:00Z' }],
+      phase: 'Running',
+      powerState: 'running',
+      domainUUID: UID,
+      origin: 'control-plane',
+      managed: true,
+      nodeName: 'n1',
+      lastSeen: '2026-03-01T12:00:00Z',
+      conditions: [
+        { type: 'Ready', status: 'False' },
+        { type: 'Synced', status: 'True', reason: 'Synced', message: 'ok', lastTransitionTime: '2026-03-01T12:00:00Z' },
+      ],
     });
   });
 
@@ -53,13 +83,23 @@ describe('mergeAgentReport', () => {
   });
 
   it('a present domain ends Lost', () => {
-    const s = mergeAgentReport(vm({ phase: 'Lost', lostReason: 'gone', lostAt: '2026-01-01T00:00:00Z', domainUUID: UID }), report({}, { ...agent, phase: undefined }), 'n1', NOW);
+    const s = mergeAgentReport(
+      vm({ phase: 'Lost', lostReason: 'gone', lostAt: '2026-01-01T00:00:00Z', domainUUID: UID }),
+      report({}, { ...agent, phase: undefined }),
+      'n1',
+      NOW,
+    );
     expect(s).toMatchObject({ phase: 'Running' });
     expect(s).not.toHaveProperty('lostReason');
   });
 
   it('cleanup done: drops the domain fields, Synced=True/Deleted', () => {
-    const s = mergeAgentReport(vm({ phase: 'Running', powerState: 'running', domainUUID: UID }), report({ powerState: '' }, { synced: { type: 'Synced', status: 'True', reason: 'Deleted', message: 'gone' } }), 'n1', NOW);
+    const s = mergeAgentReport(
+      vm({ phase: 'Running', powerState: 'running', domainUUID: UID }),
+      report({ powerState: '' }, { synced: { type: 'Synced', status: 'True', reason: 'Deleted', message: 'gone' } }),
+      'n1',
+      NOW,
+    );
     expect(s).not.toHaveProperty('domainUUID');
     expect(s).not.toHaveProperty('powerState');
     expect(s).toMatchObject({ phase: 'Running', conditions: [{ type: 'Synced', reason: 'Deleted' }] });
@@ -69,7 +109,11 @@ describe('mergeAgentReport', () => {
 describe('lostStatus', () => {
   it('a managed VM whose domain vanished: Lost with reason and time', () => {
     const s = lostStatus(vm({ phase: 'Running', powerState: 'running', domainUUID: UID, domainName: 'default_web' }), 'n1', NOW);
-    expect(s).toMatchObject({ phase: 'Lost', lostAt: '2026-03-01T12:00:00Z', lostReason: expect.stringContaining(`domain ${UID} (default_web) is no longer defined on node n1`) });
+    expect(s).toMatchObject({
+      phase: 'Lost',
+      lostAt: '2026-03-01T12:00:00Z',
+      lostReason: expect.stringContaining(`domain ${UID} (default_web) is no longer defined on node n1`),
+    });
     expect(s).not.toHaveProperty('powerState');
   });
   it.each([
@@ -111,17 +155,37 @@ describe('host-discovered VMs', () => {
 });
 
 describe('pool host entries', () => {
-  const pool: StoragePool = { apiVersion: 'quantix.io/v1alpha1', kind: 'StoragePool', metadata: { name: 'p' }, spec: { type: 'dir', dir: { path: '/p' }, assignedNodes: ['n1', 'n2'] } };
+  const pool: StoragePool = {
+    apiVersion: 'quantix.io/v1alpha1',
+    kind: 'StoragePool',
+    metadata: { name: 'p' },
+    spec: { type: 'dir', dir: { path: '/p' }, assignedNodes: ['n1', 'n2'] },
+  };
   const rep = (over: Partial<PoolStatus> = {}): PoolStatus => ({
-    name: 'p', health: 'HEALTHY', totalBytes: 1000, usedBytes: 100, availableBytes: 900, mountPath: '/p', volumeCount: 2, message: '', removed: false, ...over,
+    name: 'p',
+    health: 'HEALTHY',
+    totalBytes: 1000,
+    usedBytes: 100,
+    availableBytes: 900,
+    mountPath: '/p',
+    volumeCount: 2,
+    message: '',
+    removed: false,
+    ...over,
   });
 
-  it('writes this node\'s entry only, skips capacity drift, drops it on removal', () => {
+  it("writes this node's entry only, skips capacity drift, drops it on removal", () => {
     const s1 = poolStatusWithReport(pool, 'n1', rep(), NOW);
-    expect(s1).toEqual({ hosts: { n1: { health: 'HEALTHY', totalBytes: 1000, usedBytes: 100, availableBytes: 900, mountPath: '/p', volumeCount: 2, lastReported: '2026-03-01T12:00:00Z' } } });
+    expect(s1).toEqual({
+      hosts: {
+        n1: { health: 'HEALTHY', totalBytes: 1000, usedBytes: 100, availableBytes: 900, mountPath: '/p', volumeCount: 2, lastReported: '2026-03-01T12:00:00Z' },
+      },
+    });
     const withEntry = { ...pool, status: s1 as StoragePool['status'] };
     expect(poolStatusWithReport(withEntry, 'n1', rep({ availableBytes: 899 }), NOW)).toBe(NO_CHANGE);
-    expect(poolStatusWithReport(withEntry, 'n1', rep({ health: 'UNMOUNTED', message: 'mount failed' }), NOW)).toMatchObject({ hosts: { n1: { health: 'UNMOUNTED', message: 'mount failed' } } });
+    expect(poolStatusWithReport(withEntry, 'n1', rep({ health: 'UNMOUNTED', message: 'mount failed' }), NOW)).toMatchObject({
+      hosts: { n1: { health: 'UNMOUNTED', message: 'mount failed' } },
+    });
     expect(poolStatusWithReport(withEntry, 'n1', rep({ removed: true }), NOW)).toEqual({ hosts: {} });
   });
 });

@@ -10,7 +10,14 @@
  */
 import type { VirtualMachine, VirtualMachineStatus } from '../../api-types/generated/types.js';
 import { agentStatusFromWire } from '../../api-types/proto/agent-status.js';
-import { AGENT_PHASES, AGENT_STATUS_FIELDS, DISCOVERED_ON_LABEL, DOMAIN_UUID_LABEL, phaseForPowerState, SYNCED_CONDITION } from '../../api-types/proto/contract.js';
+import {
+  AGENT_PHASES,
+  AGENT_STATUS_FIELDS,
+  DISCOVERED_ON_LABEL,
+  DOMAIN_UUID_LABEL,
+  phaseForPowerState,
+  SYNCED_CONDITION,
+} from '../../api-types/proto/contract.js';
 import type { VMReport } from '../../api-types/proto/types.js';
 import { formatBytes } from '../../api-types/quantity.js';
 import { MIN_VM_MEMORY_BYTES } from '../../api-types/schema/virtualmachine.js';

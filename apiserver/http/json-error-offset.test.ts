@@ -2,17 +2,13 @@ import { jsonErrorOffset } from './json-error-offset.js';
 import { parseJsonBody } from './negotiation.js';
 
 describe('jsonErrorOffset', () => {
-  it.each([
-    '{}',
-    '[]',
-    ' {"a": [1, -2.5e3, true, false, null, "x\\n\\u00e9"]} ',
-    '"text"',
-    '0',
-    '{"nested": {"deep": [[{}]]}}',
-  ])('accepts valid JSON %p', (text) => {
-    expect(() => JSON.parse(text)).not.toThrow();
-    expect(jsonErrorOffset(text)).toBeUndefined();
-  });
+  it.each(['{}', '[]', ' {"a": [1, -2.5e3, true, false, null, "x\\n\\u00e9"]} ', '"text"', '0', '{"nested": {"deep": [[{}]]}}'])(
+    'accepts valid JSON %p',
+    (text) => {
+      expect(() => JSON.parse(text)).not.toThrow();
+      expect(jsonErrorOffset(text)).toBeUndefined();
+    },
+  );
 
   it.each([
     ['{"a": x}', 6],

@@ -50,9 +50,7 @@ export function negotiateResponse(acceptHeader: string | undefined): Accepted {
     }
     return { form: 'object', yaml };
   }
-  throw errors.notAcceptable(
-    `only the following media types are accepted: application/json, application/yaml, application/json;as=Table;v=v1;g=meta.k8s.io`,
-  );
+  throw errors.notAcceptable(`only the following media types are accepted: application/json, application/yaml, application/json;as=Table;v=v1;g=meta.k8s.io`);
 }
 
 export type BodyType = 'json' | 'yaml' | 'merge-patch' | 'json-patch' | 'apply-patch' | 'strategic-merge-patch' | 'unknown';
@@ -98,7 +96,12 @@ export function parseJsonBody(text: string): unknown {
     const message = err instanceof Error ? err.message : String(err);
     const position = /position (\d+)/.exec(message);
     const offset = jsonErrorOffset(text) ?? (position ? Number(position[1]) : undefined);
-    const where = offset === undefined ? '' : offset >= text.length ? ` at the end of the body (${lineAndColumn(text, text.length)})` : ` at ${lineAndColumn(text, offset)}`;
+    const where =
+      offset === undefined
+        ? ''
+        : offset >= text.length
+          ? ` at the end of the body (${lineAndColumn(text, text.length)})`
+          : ` at ${lineAndColumn(text, offset)}`;
     throw errors.badRequest(`the request body is not valid JSON${where}: ${message}`);
   }
 }

@@ -56,7 +56,10 @@ function isDryRun(query: URLSearchParams): boolean {
 
 function checkObjectAccess(call: ResourceCall, decision: Decision, obj: KubeObject, attrs: RequestAttributes): void {
   if (decision.allowed && decision.objectFilter && !decision.objectFilter(obj)) {
-    throw errors.forbidden(describeRefusal(call.user, attrs, `only ${decision.filterDescription ?? 'its own objects'} are accessible`), refOf(call.sr.def, attrs.name));
+    throw errors.forbidden(
+      describeRefusal(call.user, attrs, `only ${decision.filterDescription ?? 'its own objects'} are accessible`),
+      refOf(call.sr.def, attrs.name),
+    );
   }
 }
 
@@ -241,13 +244,7 @@ async function handleUpdate(call: ResourceCall, decision: Decision, attrs: Reque
 }
 
 /** Applies a patch document of the given type to `current` (undefined for apply-create). */
-function patchObject(
-  call: ResourceCall,
-  type: ReturnType<typeof bodyTypeOf>,
-  patch: unknown,
-  current: KubeObject | undefined,
-  manager: string,
-): KubeObject {
+function patchObject(call: ResourceCall, type: ReturnType<typeof bodyTypeOf>, patch: unknown, current: KubeObject | undefined, manager: string): KubeObject {
   const { sr, request } = call;
   try {
     switch (type) {

@@ -11,7 +11,11 @@ export function sendJson(res: ServerResponse, code: number, body: unknown, yaml 
   const text = yaml ? toYaml(body) : JSON.stringify(body);
   res.statusCode = code;
   res.setHeader('Content-Type', yaml ? 'application/yaml' : 'application/json');
-  if (warnings.length) res.setHeader('Warning', warnings.map((warning) => `299 - ${JSON.stringify(warning)}`));
+  if (warnings.length)
+    res.setHeader(
+      'Warning',
+      warnings.map((warning) => `299 - ${JSON.stringify(warning)}`),
+    );
   res.end(text);
 }
 

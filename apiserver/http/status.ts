@@ -17,7 +17,10 @@ export function toApiError(err: unknown, ref?: StatusSubject): ApiError {
   if (err instanceof ConflictError) return errors.modified(target(err.objectName));
   if (err instanceof ExpiredError) return errors.expired(err.message);
   if (err instanceof TooLargeResourceVersionError) {
-    return new ApiError(504, 'Timeout', err.message, { causes: [{ reason: 'ResourceVersionTooLarge', message: 'Too large resource version' }], retryAfterSeconds: 1 });
+    return new ApiError(504, 'Timeout', err.message, {
+      causes: [{ reason: 'ResourceVersionTooLarge', message: 'Too large resource version' }],
+      retryAfterSeconds: 1,
+    });
   }
   if (err instanceof InvalidRequestError) return errors.badRequest(err.message, err.field ? [{ field: err.field, message: err.message }] : undefined);
   const message = err instanceof Error ? err.message : String(err);

@@ -36,11 +36,16 @@ const INDEX = 'i'.charCodeAt(0);
 /** The rank of an element's kind, by the code of its first character: f, k, v, i, then anything else. */
 function kindRank(code: number): number {
   switch (code) {
-    case FIELD: return 0;
-    case KEY: return 1;
-    case VALUE: return 2;
-    case INDEX: return 3;
-    default: return 9;
+    case FIELD:
+      return 0;
+    case KEY:
+      return 1;
+    case VALUE:
+      return 2;
+    case INDEX:
+      return 3;
+    default:
+      return 9;
   }
 }
 
@@ -242,7 +247,9 @@ export function formatElement(element: PathElement): string {
     case 'k': {
       try {
         const key = JSON.parse(body) as JsonObject;
-        return `[${Object.keys(key).map((k) => `${k}=${JSON.stringify(key[k])}`).join(',')}]`;
+        return `[${Object.keys(key)
+          .map((k) => `${k}=${JSON.stringify(key[k])}`)
+          .join(',')}]`;
       } catch {
         return `[${body}]`;
       }

@@ -2,7 +2,10 @@ import { FieldSet } from './field-set.js';
 import { coversMembers, isCanonicalFieldsV1, sharesMember, withoutMembers } from './fields-v1.js';
 
 const disk = 'k:{"name":"root"}';
-const encoded = { 'f:metadata': { 'f:labels': { '.': {}, 'f:app': {} } }, 'f:spec': { '.': {}, 'f:cpu': {}, 'f:disks': { '.': {}, [disk]: { '.': {}, 'f:name': {}, 'f:size': {} } } } };
+const encoded = {
+  'f:metadata': { 'f:labels': { '.': {}, 'f:app': {} } },
+  'f:spec': { '.': {}, 'f:cpu': {}, 'f:disks': { '.': {}, [disk]: { '.': {}, 'f:name': {}, 'f:size': {} } } },
+};
 const set = (paths: string[][]) => FieldSet.of(paths);
 
 describe('isCanonicalFieldsV1', () => {
@@ -41,8 +44,22 @@ describe('questions on encoded fields', () => {
     [[['f:spec']], true, true], // f:spec is a member ("."), so it is shared
     [[['f:metadata']], false, false], // f:metadata is only a container
     [[['f:spec', 'f:memory']], false, false],
-    [[['f:spec', 'f:disks', disk, 'f:size'], ['f:metadata', 'f:labels', 'f:app']], true, true],
-    [[['f:spec', 'f:disks', disk, 'f:bus'], ['f:spec', 'f:cpu']], true, false],
+    [
+      [
+        ['f:spec', 'f:disks', disk, 'f:size'],
+        ['f:metadata', 'f:labels', 'f:app'],
+      ],
+      true,
+      true,
+    ],
+    [
+      [
+        ['f:spec', 'f:disks', disk, 'f:bus'],
+        ['f:spec', 'f:cpu'],
+      ],
+      true,
+      false,
+    ],
   ])('%j: shares %s, covers %s', (paths, shares, covers) => {
     expect(sharesMember(encoded, set(paths))).toBe(shares);
     expect(coversMembers(encoded, set(paths))).toBe(covers);
@@ -52,7 +69,16 @@ describe('questions on encoded fields', () => {
 
   test('withoutMembers drops what is left empty and shares what it does not reach', () => {
     const fields = { 'f:metadata': { 'f:labels': { '.': {}, 'f:app': {} } }, 'f:spec': { 'f:cpu': {} } };
-    expect(withoutMembers(fields, set([['f:spec', 'f:cpu'], ['f:metadata', 'f:labels', 'f:app'], ['f:metadata', 'f:labels']]))).toBeUndefined();
+    expect(
+      withoutMembers(
+        fields,
+        set([
+          ['f:spec', 'f:cpu'],
+          ['f:metadata', 'f:labels', 'f:app'],
+          ['f:metadata', 'f:labels'],
+        ]),
+      ),
+    ).toBeUndefined();
     const rest = withoutMembers(fields, set([['f:spec', 'f:cpu']]))!;
     expect(rest).toEqual({ 'f:metadata': { 'f:labels': { '.': {}, 'f:app': {} } } });
     expect(rest['f:metadata']).toBe(fields['f:metadata']);

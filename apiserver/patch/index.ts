@@ -7,8 +7,17 @@ export type { FieldPath, PathElement } from './field-set.js';
 export { OBJECT_META_SCHEMA } from './schema.js';
 export type { StructuralSchema } from './schema.js';
 export {
-  decodeManagedFields, describeManager, encodeManagedFields, fieldSetOf, managerKey, recordUpdate,
-  TRACKED_METADATA, trackedView, UNTRACKED_TOP_LEVEL, setManagedFields, withManagedFields,
+  decodeManagedFields,
+  describeManager,
+  encodeManagedFields,
+  fieldSetOf,
+  managerKey,
+  recordUpdate,
+  TRACKED_METADATA,
+  trackedView,
+  UNTRACKED_TOP_LEVEL,
+  setManagedFields,
+  withManagedFields,
 } from './managed-fields.js';
 export type { ManagerFields, RecordUpdateOptions, Subresource } from './managed-fields.js';
 export { apply, ApplyConflictError, ApplyError, BEFORE_FIRST_APPLY } from './server-side-apply.js';

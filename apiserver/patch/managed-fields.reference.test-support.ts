@@ -9,8 +9,14 @@ import { isoSeconds } from '../../lib/apimachinery/time.js';
 import type { KubeObject, ManagedFieldsEntry } from '../../api-types/meta.js';
 import { clone } from './json.js';
 import {
-  compareViews, decodeManagedFields, encodeManagedFields, managerKey, trackedView,
-  type ManagerFields, type RecordUpdateOptions, type Subresource,
+  compareViews,
+  decodeManagedFields,
+  encodeManagedFields,
+  managerKey,
+  trackedView,
+  type ManagerFields,
+  type RecordUpdateOptions,
+  type Subresource,
 } from './managed-fields.js';
 
 export function recordUpdateGeneral(

@@ -6,8 +6,19 @@ import type { StructuralSchema } from './schema.js';
 import { apply } from './server-side-apply.js';
 import { API_VERSION, T1, T2, T3, vm, vmSchema } from './testdata.js';
 
-const entry = (manager: string, fieldsV1: Record<string, unknown>, time = '2025-01-01T09:00:00Z', extra: Partial<ManagedFieldsEntry> = {}): ManagedFieldsEntry => ({
-  manager, operation: 'Update', apiVersion: API_VERSION, time, fieldsType: 'FieldsV1', fieldsV1, ...extra,
+const entry = (
+  manager: string,
+  fieldsV1: Record<string, unknown>,
+  time = '2025-01-01T09:00:00Z',
+  extra: Partial<ManagedFieldsEntry> = {},
+): ManagedFieldsEntry => ({
+  manager,
+  operation: 'Update',
+  apiVersion: API_VERSION,
+  time,
+  fieldsType: 'FieldsV1',
+  fieldsV1,
+  ...extra,
 });
 
 /** `obj` with the given managedFields. */
@@ -19,72 +30,160 @@ describe('recordUpdate', () => {
     'f:spec': { '.': {}, 'f:cpu': {}, 'f:disks': { '.': {}, 'k:{"name":"root"}': { '.': {}, 'f:name': {}, 'f:size': {} } }, 'f:memory': {} },
   });
 
-  const cases: [name: string, old: KubeObject | undefined, next: KubeObject, manager: string, subresource: 'status' | undefined, expected: ManagedFieldsEntry[]][] = [
-    ['create: everything the object sets, new containers owned as "."', undefined,
-      vm(spec, { metadata: { name: 'web', labels: { app: 'web' }, uid: 'u' } }), 'kubectl-create', undefined,
-      [entry('kubectl-create', {
-        'f:metadata': { 'f:labels': { '.': {}, 'f:app': {} } },
-        'f:spec': { '.': {}, 'f:cpu': {}, 'f:disks': { '.': {}, 'k:{"name":"root"}': { '.': {}, 'f:name': {}, 'f:size': {} } }, 'f:memory': {} },
-      }, '2025-01-01T10:00:00Z')]],
-    ['a changed field moves to the writer', owned(vm(spec), [creator]), vm({ ...spec, cpu: 4 }), 'kubectl-edit', undefined,
+  const cases: [
+    name: string,
+    old: KubeObject | undefined,
+    next: KubeObject,
+    manager: string,
+    subresource: 'status' | undefined,
+    expected: ManagedFieldsEntry[],
+  ][] = [
+    [
+      'create: everything the object sets, new containers owned as "."',
+      undefined,
+      vm(spec, { metadata: { name: 'web', labels: { app: 'web' }, uid: 'u' } }),
+      'kubectl-create',
+      undefined,
       [
-        entry('kubectl-create', { 'f:spec': { '.': {}, 'f:disks': { '.': {}, 'k:{"name":"root"}': { '.': {}, 'f:name': {}, 'f:size': {} } }, 'f:memory': {} } }),
+        entry(
+          'kubectl-create',
+          {
+            'f:metadata': { 'f:labels': { '.': {}, 'f:app': {} } },
+            'f:spec': { '.': {}, 'f:cpu': {}, 'f:disks': { '.': {}, 'k:{"name":"root"}': { '.': {}, 'f:name': {}, 'f:size': {} } }, 'f:memory': {} },
+          },
+          '2025-01-01T10:00:00Z',
+        ),
+      ],
+    ],
+    [
+      'a changed field moves to the writer',
+      owned(vm(spec), [creator]),
+      vm({ ...spec, cpu: 4 }),
+      'kubectl-edit',
+      undefined,
+      [
+        entry('kubectl-create', {
+          'f:spec': { '.': {}, 'f:disks': { '.': {}, 'k:{"name":"root"}': { '.': {}, 'f:name': {}, 'f:size': {} } }, 'f:memory': {} },
+        }),
         entry('kubectl-edit', { 'f:spec': { 'f:cpu': {} } }, '2025-01-01T10:00:00Z'),
-      ]],
-    ['a list-map item field moves alone', owned(vm(spec), [creator]), vm({ ...spec, disks: [{ name: 'root', size: '20Gi' }] }), 'resizer', undefined,
+      ],
+    ],
+    [
+      'a list-map item field moves alone',
+      owned(vm(spec), [creator]),
+      vm({ ...spec, disks: [{ name: 'root', size: '20Gi' }] }),
+      'resizer',
+      undefined,
       [
         entry('kubectl-create', { 'f:spec': { '.': {}, 'f:cpu': {}, 'f:disks': { '.': {}, 'k:{"name":"root"}': { '.': {}, 'f:name': {} } }, 'f:memory': {} } }),
         entry('resizer', { 'f:spec': { 'f:disks': { 'k:{"name":"root"}': { 'f:size': {} } } } }, '2025-01-01T10:00:00Z'),
-      ]],
-    ['an added item is owned as a whole by the writer', owned(vm(spec), [creator]),
-      vm({ ...spec, disks: [...spec.disks, { name: 'data', size: '1Gi' }] }), 'kubectl-edit', undefined,
-      [creator, entry('kubectl-edit', { 'f:spec': { 'f:disks': { 'k:{"name":"data"}': { '.': {}, 'f:name': {}, 'f:size': {} } } } }, '2025-01-01T10:00:00Z')]],
-    ['a removed field leaves every manager; the writer gets no entry', owned(vm(spec), [creator]),
-      vm({ cpu: 2, disks: spec.disks }), 'kubectl-edit', undefined,
-      [entry('kubectl-create', { 'f:spec': { '.': {}, 'f:cpu': {}, 'f:disks': { '.': {}, 'k:{"name":"root"}': { '.': {}, 'f:name': {}, 'f:size': {} } } } })]],
-    ['an entry left empty is dropped',
+      ],
+    ],
+    [
+      'an added item is owned as a whole by the writer',
+      owned(vm(spec), [creator]),
+      vm({ ...spec, disks: [...spec.disks, { name: 'data', size: '1Gi' }] }),
+      'kubectl-edit',
+      undefined,
+      [creator, entry('kubectl-edit', { 'f:spec': { 'f:disks': { 'k:{"name":"data"}': { '.': {}, 'f:name': {}, 'f:size': {} } } } }, '2025-01-01T10:00:00Z')],
+    ],
+    [
+      'a removed field leaves every manager; the writer gets no entry',
+      owned(vm(spec), [creator]),
+      vm({ cpu: 2, disks: spec.disks }),
+      'kubectl-edit',
+      undefined,
+      [entry('kubectl-create', { 'f:spec': { '.': {}, 'f:cpu': {}, 'f:disks': { '.': {}, 'k:{"name":"root"}': { '.': {}, 'f:name': {}, 'f:size': {} } } } })],
+    ],
+    [
+      'an entry left empty is dropped',
       owned(vm(spec), [creator, entry('cpu-bot', { 'f:spec': { 'f:cpu': {} } }, '2025-01-01T09:30:00Z')]),
-      vm({ ...spec, cpu: 8 }), 'kubectl-edit', undefined,
+      vm({ ...spec, cpu: 8 }),
+      'kubectl-edit',
+      undefined,
       [
-        entry('kubectl-create', { 'f:spec': { '.': {}, 'f:disks': { '.': {}, 'k:{"name":"root"}': { '.': {}, 'f:name': {}, 'f:size': {} } }, 'f:memory': {} } }),
+        entry('kubectl-create', {
+          'f:spec': { '.': {}, 'f:disks': { '.': {}, 'k:{"name":"root"}': { '.': {}, 'f:name': {}, 'f:size': {} } }, 'f:memory': {} },
+        }),
         entry('kubectl-edit', { 'f:spec': { 'f:cpu': {} } }, '2025-01-01T10:00:00Z'),
-      ]],
-    ['the same manager accumulates, its time moves, shared fields stay shared',
+      ],
+    ],
+    [
+      'the same manager accumulates, its time moves, shared fields stay shared',
       owned(vm(spec), [creator, entry('kubectl-edit', { 'f:spec': { 'f:memory': {} } })]),
-      vm({ ...spec, cpu: 8 }), 'kubectl-edit', undefined,
+      vm({ ...spec, cpu: 8 }),
+      'kubectl-edit',
+      undefined,
       [
-        entry('kubectl-create', { 'f:spec': { '.': {}, 'f:disks': { '.': {}, 'k:{"name":"root"}': { '.': {}, 'f:name': {}, 'f:size': {} } }, 'f:memory': {} } }),
+        entry('kubectl-create', {
+          'f:spec': { '.': {}, 'f:disks': { '.': {}, 'k:{"name":"root"}': { '.': {}, 'f:name': {}, 'f:size': {} } }, 'f:memory': {} },
+        }),
         entry('kubectl-edit', { 'f:spec': { 'f:cpu': {}, 'f:memory': {} } }, '2025-01-01T10:00:00Z'),
-      ]],
-    ['Apply owners lose fields to an update too',
+      ],
+    ],
+    [
+      'Apply owners lose fields to an update too',
       owned(vm(spec), [entry('kubectl', { 'f:spec': { 'f:cpu': {}, 'f:memory': {} } }, '2025-01-01T08:00:00Z', { operation: 'Apply' })]),
-      vm({ ...spec, cpu: 3 }), 'autoscaler', undefined,
+      vm({ ...spec, cpu: 3 }),
+      'autoscaler',
+      undefined,
       [
         entry('kubectl', { 'f:spec': { 'f:memory': {} } }, '2025-01-01T08:00:00Z', { operation: 'Apply' }),
         entry('autoscaler', { 'f:spec': { 'f:cpu': {} } }, '2025-01-01T10:00:00Z'),
-      ]],
-    ['labels are tracked, other metadata is not',
+      ],
+    ],
+    [
+      'labels are tracked, other metadata is not',
       owned(vm(spec, { metadata: { name: 'web', resourceVersion: '1', generation: 1 } }), [creator]),
       vm(spec, { metadata: { name: 'web', resourceVersion: '2', generation: 2, labels: { env: 'prod' }, annotations: { a: 'b' } } }),
-      'labeler', undefined,
-      [creator, entry('labeler', { 'f:metadata': { 'f:annotations': { '.': {}, 'f:a': {} }, 'f:labels': { '.': {}, 'f:env': {} } } }, '2025-01-01T10:00:00Z')]],
-    ['main resource: status changes are not tracked (no-op keeps managedFields as they were)',
-      owned(vm(spec, { status: { phase: 'Pending' } }), [creator]), vm(spec, { status: { phase: 'Running' } }), 'someone', undefined,
-      [creator]],
-    ['status subresource: only status, entry marked subresource',
+      'labeler',
+      undefined,
+      [creator, entry('labeler', { 'f:metadata': { 'f:annotations': { '.': {}, 'f:a': {} }, 'f:labels': { '.': {}, 'f:env': {} } } }, '2025-01-01T10:00:00Z')],
+    ],
+    [
+      'main resource: status changes are not tracked (no-op keeps managedFields as they were)',
       owned(vm(spec, { status: { phase: 'Pending' } }), [creator]),
-      vm({ ...spec, cpu: 99 }, { status: { phase: 'Running', nodeName: 'n1' } }), 'quantix-agent', 'status',
-      [creator, entry('quantix-agent', { 'f:status': { 'f:nodeName': {}, 'f:phase': {} } }, '2025-01-01T10:00:00Z', { subresource: 'status' })]],
-    ['status subresource: first status write owns status as "."',
-      owned(vm(spec), [creator]), vm(spec, { status: { phase: 'Pending' } }), 'quantix-agent', 'status',
-      [creator, entry('quantix-agent', { 'f:status': { '.': {}, 'f:phase': {} } }, '2025-01-01T10:00:00Z', { subresource: 'status' })]],
-    ['status subresource and main resource entries of one manager are distinct',
+      vm(spec, { status: { phase: 'Running' } }),
+      'someone',
+      undefined,
+      [creator],
+    ],
+    [
+      'status subresource: only status, entry marked subresource',
+      owned(vm(spec, { status: { phase: 'Pending' } }), [creator]),
+      vm({ ...spec, cpu: 99 }, { status: { phase: 'Running', nodeName: 'n1' } }),
+      'quantix-agent',
+      'status',
+      [creator, entry('quantix-agent', { 'f:status': { 'f:nodeName': {}, 'f:phase': {} } }, '2025-01-01T10:00:00Z', { subresource: 'status' })],
+    ],
+    [
+      'status subresource: first status write owns status as "."',
+      owned(vm(spec), [creator]),
+      vm(spec, { status: { phase: 'Pending' } }),
+      'quantix-agent',
+      'status',
+      [creator, entry('quantix-agent', { 'f:status': { '.': {}, 'f:phase': {} } }, '2025-01-01T10:00:00Z', { subresource: 'status' })],
+    ],
+    [
+      'status subresource and main resource entries of one manager are distinct',
       owned(vm(spec, { status: { phase: 'Pending' } }), [creator, entry('ctl', { 'f:spec': { 'f:memory': {} } })]),
-      vm(spec, { status: { phase: 'Running' } }), 'ctl', 'status',
-      [entry('ctl', { 'f:spec': { 'f:memory': {} } }), creator, entry('ctl', { 'f:status': { 'f:phase': {} } }, '2025-01-01T10:00:00Z', { subresource: 'status' })]],
-    ['the atomic list changes as one field', owned(vm({ networks: [{ name: 'a' }] }), [entry('a', { 'f:spec': { 'f:networks': {} } })]),
-      vm({ networks: [{ name: 'a' }, { name: 'b' }] }), 'b', undefined,
-      [entry('b', { 'f:spec': { 'f:networks': {} } }, '2025-01-01T10:00:00Z')]],
+      vm(spec, { status: { phase: 'Running' } }),
+      'ctl',
+      'status',
+      [
+        entry('ctl', { 'f:spec': { 'f:memory': {} } }),
+        creator,
+        entry('ctl', { 'f:status': { 'f:phase': {} } }, '2025-01-01T10:00:00Z', { subresource: 'status' }),
+      ],
+    ],
+    [
+      'the atomic list changes as one field',
+      owned(vm({ networks: [{ name: 'a' }] }), [entry('a', { 'f:spec': { 'f:networks': {} } })]),
+      vm({ networks: [{ name: 'a' }, { name: 'b' }] }),
+      'b',
+      undefined,
+      [entry('b', { 'f:spec': { 'f:networks': {} } }, '2025-01-01T10:00:00Z')],
+    ],
   ];
 
   test.each(cases)('%s', (_name, old, next, manager, subresource, expected) => {
@@ -142,21 +241,39 @@ describe('managedFields codec', () => {
   });
 
   test('encoding sorts Apply first, then by time, manager, apiVersion, subresource', () => {
-    const m = (manager: string, operation: 'Apply' | 'Update', time: string, subresource?: string) =>
-      ({ manager, operation, apiVersion: API_VERSION, time, ...(subresource ? { subresource } : {}), fields: decodeManagedFields([entry('x', { 'f:a': {} })])[0]!.fields });
+    const m = (manager: string, operation: 'Apply' | 'Update', time: string, subresource?: string) => ({
+      manager,
+      operation,
+      apiVersion: API_VERSION,
+      time,
+      ...(subresource ? { subresource } : {}),
+      fields: decodeManagedFields([entry('x', { 'f:a': {} })])[0]!.fields,
+    });
     const encoded = encodeManagedFields([
-      m('z', 'Update', T1.toISOString()), m('b', 'Update', T3.toISOString()), m('a', 'Update', T3.toISOString(), 'status'),
-      m('a', 'Update', T3.toISOString()), m('y', 'Apply', T3.toISOString()), m('x', 'Apply', T2.toISOString()),
+      m('z', 'Update', T1.toISOString()),
+      m('b', 'Update', T3.toISOString()),
+      m('a', 'Update', T3.toISOString(), 'status'),
+      m('a', 'Update', T3.toISOString()),
+      m('y', 'Apply', T3.toISOString()),
+      m('x', 'Apply', T2.toISOString()),
     ]);
     expect(encoded.map((e) => `${e.operation} ${e.manager} ${e.subresource ?? ''}`.trim())).toEqual([
-      'Apply x', 'Apply y', 'Update z', 'Update a', 'Update a status', 'Update b',
+      'Apply x',
+      'Apply y',
+      'Update z',
+      'Update a',
+      'Update a status',
+      'Update b',
     ]);
   });
 
   test.each([
     [{ manager: 'kubectl', operation: 'Apply' as const, apiVersion: API_VERSION }, '"kubectl"'],
     [{ manager: 'kubectl-client-side-apply', operation: 'Update' as const, apiVersion: API_VERSION }, '"kubectl-client-side-apply" using quantix.io/v1alpha1'],
-    [{ manager: 'agent', operation: 'Update' as const, apiVersion: API_VERSION, subresource: 'status' }, '"agent" with subresource "status" using quantix.io/v1alpha1'],
+    [
+      { manager: 'agent', operation: 'Update' as const, apiVersion: API_VERSION, subresource: 'status' },
+      '"agent" with subresource "status" using quantix.io/v1alpha1',
+    ],
     [{ manager: 'ctl', operation: 'Apply' as const, apiVersion: API_VERSION, subresource: 'status' }, '"ctl" with subresource "status"'],
   ])('describeManager(%j) = %s', (m, text) => {
     expect(describeManager(m)).toBe(text);
@@ -169,7 +286,14 @@ describe('managedFields codec', () => {
  * agree byte for byte on every input, canonical stored managedFields or not.
  */
 describe('recordUpdate equals the general algorithm', () => {
-  const expectSameAsGeneral = (old: KubeObject | undefined, next: KubeObject, manager: string, subresource?: 'status', schema: StructuralSchema | undefined = vmSchema, now = T1) => {
+  const expectSameAsGeneral = (
+    old: KubeObject | undefined,
+    next: KubeObject,
+    manager: string,
+    subresource?: 'status',
+    schema: StructuralSchema | undefined = vmSchema,
+    now = T1,
+  ) => {
     const fast = recordUpdate(old, next, manager, subresource, { schema, now });
     const general = recordUpdateGeneral(old, next, manager, subresource, { schema, now });
     // The same JSON text: equal values, entries in the same order, keys in the same order.
@@ -178,17 +302,39 @@ describe('recordUpdate equals the general algorithm', () => {
   };
 
   const spec = {
-    cpu: 2, memory: '1Gi', runStrategy: 'Always',
-    disks: [{ name: 'root', size: '10Gi', storagePool: 'local' }, { name: 'data', size: '1Gi', bus: 'scsi' }],
-    ports: [{ protocol: 'TCP', port: 22, name: 'ssh' }, { protocol: 'UDP', port: 53 }],
-    networks: [{ name: 'default' }], tags: ['b', 'a'], nodeSelector: { zone: 'a' }, firmware: { type: 'efi', secureBoot: true },
+    cpu: 2,
+    memory: '1Gi',
+    runStrategy: 'Always',
+    disks: [
+      { name: 'root', size: '10Gi', storagePool: 'local' },
+      { name: 'data', size: '1Gi', bus: 'scsi' },
+    ],
+    ports: [
+      { protocol: 'TCP', port: 22, name: 'ssh' },
+      { protocol: 'UDP', port: 53 },
+    ],
+    networks: [{ name: 'default' }],
+    tags: ['b', 'a'],
+    nodeSelector: { zone: 'a' },
+    firmware: { type: 'efi', secureBoot: true },
   };
   const meta = {
-    name: 'web', namespace: 'default', uid: 'u', resourceVersion: '7', generation: 3,
-    labels: { app: 'web' }, annotations: { note: 'x' }, finalizers: ['quantix.io/volumes'],
+    name: 'web',
+    namespace: 'default',
+    uid: 'u',
+    resourceVersion: '7',
+    generation: 3,
+    labels: { app: 'web' },
+    annotations: { note: 'x' },
+    finalizers: ['quantix.io/volumes'],
     ownerReferences: [{ apiVersion: 'v1', kind: 'Thing', name: 'o', uid: 'o-1', controller: true }],
   };
-  const status = { phase: 'Running', nodeName: 'n1', conditions: [{ type: 'Ready', status: 'True' }], hosts: { h1: { health: 'ok' } } as Record<string, { health: string }> };
+  const status = {
+    phase: 'Running',
+    nodeName: 'n1',
+    conditions: [{ type: 'Ready', status: 'True' }],
+    hosts: { h1: { health: 'ok' } } as Record<string, { health: string }>,
+  };
   const full = vm(spec, { metadata: meta, status });
 
   /** The object after `recordUpdateGeneral` recorded the write, as the server stores it. */
@@ -197,7 +343,14 @@ describe('recordUpdate equals the general algorithm', () => {
 
   const created = stored(undefined, full, 'kubectl-create');
   const withStatus = stored(created, full, 'quantix-agent', 'status', T2);
-  const applied = apply({ live: withStatus, applied: { apiVersion: API_VERSION, kind: 'VirtualMachine', metadata: { name: 'web' }, spec: { cpu: 2, memory: '1Gi' } }, manager: 'kubectl', schema: vmSchema, now: T2, force: true }).object;
+  const applied = apply({
+    live: withStatus,
+    applied: { apiVersion: API_VERSION, kind: 'VirtualMachine', metadata: { name: 'web' }, spec: { cpu: 2, memory: '1Gi' } },
+    manager: 'kubectl',
+    schema: vmSchema,
+    now: T2,
+    force: true,
+  }).object;
 
   const edit = (base: KubeObject, change: (o: KubeObject & { spec: typeof spec; status: typeof status }) => void): KubeObject => {
     const copy = structuredClone(base) as KubeObject & { spec: typeof spec; status: typeof status };
@@ -209,7 +362,12 @@ describe('recordUpdate equals the general algorithm', () => {
     ['create', undefined, full, undefined],
     ['create: status subresource', undefined, full, 'status'],
     ['create: nothing tracked', undefined, { apiVersion: API_VERSION, kind: 'VirtualMachine', metadata: { name: 'web' } } as KubeObject, undefined],
-    ['create: empty and null values', undefined, vm({ nodeSelector: {}, memory: null, disks: [], tags: [] }, { metadata: { name: 'web', labels: {} } }), undefined],
+    [
+      'create: empty and null values',
+      undefined,
+      vm({ nodeSelector: {}, memory: null, disks: [], tags: [] }, { metadata: { name: 'web', labels: {} } }),
+      undefined,
+    ],
     ['create: unkeyable list-map and duplicate set items are atomic', undefined, vm({ disks: [{ size: '1Gi' }], tags: ['a', 'a'] }), undefined],
     ['create: undeclared fields', undefined, vm({ cpu: 1, extra: { deep: { list: [1, 2] } } }, { other: { x: 1 } } as Partial<KubeObject>), undefined],
   ] as [string, KubeObject | undefined, KubeObject, 'status' | undefined][])('%s', (_name, old, next, subresource) => {
@@ -219,38 +377,194 @@ describe('recordUpdate equals the general algorithm', () => {
 
   const changes: [string, (o: KubeObject & { spec: typeof spec; status: typeof status }) => void][] = [
     ['nothing', () => {}],
-    ['untracked metadata and status only', (o) => { o.metadata.resourceVersion = '8'; o.status.phase = 'Stopped'; }],
-    ['a scalar', (o) => { o.spec.cpu = 4; }],
-    ['a scalar removed', (o) => { delete (o.spec as Partial<typeof spec>).memory; }],
-    ['a scalar becomes an object', (o) => { (o.spec as Record<string, unknown>).cpu = { cores: 2 }; }],
-    ['an object becomes a scalar', (o) => { (o.spec as Record<string, unknown>).nodeSelector = 'zone=a'; }],
-    ['null', (o) => { (o.spec as Record<string, unknown>).runStrategy = null; }],
-    ['a label added', (o) => { o.metadata.labels!.tier = 'db'; }],
-    ['a label changed', (o) => { o.metadata.labels!.app = 'api'; }],
-    ['labels removed', (o) => { delete o.metadata.labels; }],
-    ['labels emptied', (o) => { o.metadata.labels = {}; }],
-    ['an annotation added', (o) => { o.metadata.annotations!.more = 'y'; }],
-    ['a finalizer added', (o) => { o.metadata.finalizers!.push('x/y'); }],
-    ['finalizers removed', (o) => { o.metadata.finalizers = []; }],
-    ['an owner reference changed', (o) => { o.metadata.ownerReferences![0]!.controller = false; }],
-    ['an owner reference added', (o) => { o.metadata.ownerReferences!.push({ apiVersion: 'v1', kind: 'K', name: 'p', uid: 'o-2' }); }],
-    ['a list-map item added', (o) => { o.spec.disks.push({ name: 'logs', size: '5Gi', storagePool: 'local' }); }],
-    ['a list-map item removed', (o) => { o.spec.disks.shift(); }],
-    ['a list-map item changed', (o) => { o.spec.disks[1]!.size = '2Gi'; }],
-    ['a list-map item field removed', (o) => { delete (o.spec.disks[1] as Partial<(typeof spec.disks)[1]>).bus; }],
-    ['list-map items reordered', (o) => { o.spec.disks.reverse(); }],
-    ['a multi-key list-map item changed', (o) => { o.spec.ports[0]!.name = 'sshd'; }],
-    ['a set item added and one removed', (o) => { o.spec.tags = ['a', 'c']; }],
-    ['an atomic list changed', (o) => { o.spec.networks.push({ name: 'b' }); }],
-    ['an atomic map changed', (o) => { o.spec.firmware.secureBoot = false; }],
-    ['the spec removed', (o) => { delete (o as Partial<typeof o>).spec; }],
-    ['status: a condition changed', (o) => { o.status.conditions[0]!.status = 'False'; }],
-    ['status: a condition added', (o) => { o.status.conditions.push({ type: 'Synced', status: 'True' }); }],
-    ['status: a host added, one removed', (o) => { o.status.hosts = { h2: { health: 'bad' } }; }],
-    ['status removed', (o) => { delete (o as Partial<typeof o>).status; }],
+    [
+      'untracked metadata and status only',
+      (o) => {
+        o.metadata.resourceVersion = '8';
+        o.status.phase = 'Stopped';
+      },
+    ],
+    [
+      'a scalar',
+      (o) => {
+        o.spec.cpu = 4;
+      },
+    ],
+    [
+      'a scalar removed',
+      (o) => {
+        delete (o.spec as Partial<typeof spec>).memory;
+      },
+    ],
+    [
+      'a scalar becomes an object',
+      (o) => {
+        (o.spec as Record<string, unknown>).cpu = { cores: 2 };
+      },
+    ],
+    [
+      'an object becomes a scalar',
+      (o) => {
+        (o.spec as Record<string, unknown>).nodeSelector = 'zone=a';
+      },
+    ],
+    [
+      'null',
+      (o) => {
+        (o.spec as Record<string, unknown>).runStrategy = null;
+      },
+    ],
+    [
+      'a label added',
+      (o) => {
+        o.metadata.labels!.tier = 'db';
+      },
+    ],
+    [
+      'a label changed',
+      (o) => {
+        o.metadata.labels!.app = 'api';
+      },
+    ],
+    [
+      'labels removed',
+      (o) => {
+        delete o.metadata.labels;
+      },
+    ],
+    [
+      'labels emptied',
+      (o) => {
+        o.metadata.labels = {};
+      },
+    ],
+    [
+      'an annotation added',
+      (o) => {
+        o.metadata.annotations!.more = 'y';
+      },
+    ],
+    [
+      'a finalizer added',
+      (o) => {
+        o.metadata.finalizers!.push('x/y');
+      },
+    ],
+    [
+      'finalizers removed',
+      (o) => {
+        o.metadata.finalizers = [];
+      },
+    ],
+    [
+      'an owner reference changed',
+      (o) => {
+        o.metadata.ownerReferences![0]!.controller = false;
+      },
+    ],
+    [
+      'an owner reference added',
+      (o) => {
+        o.metadata.ownerReferences!.push({ apiVersion: 'v1', kind: 'K', name: 'p', uid: 'o-2' });
+      },
+    ],
+    [
+      'a list-map item added',
+      (o) => {
+        o.spec.disks.push({ name: 'logs', size: '5Gi', storagePool: 'local' });
+      },
+    ],
+    [
+      'a list-map item removed',
+      (o) => {
+        o.spec.disks.shift();
+      },
+    ],
+    [
+      'a list-map item changed',
+      (o) => {
+        o.spec.disks[1]!.size = '2Gi';
+      },
+    ],
+    [
+      'a list-map item field removed',
+      (o) => {
+        delete (o.spec.disks[1] as Partial<(typeof spec.disks)[1]>).bus;
+      },
+    ],
+    [
+      'list-map items reordered',
+      (o) => {
+        o.spec.disks.reverse();
+      },
+    ],
+    [
+      'a multi-key list-map item changed',
+      (o) => {
+        o.spec.ports[0]!.name = 'sshd';
+      },
+    ],
+    [
+      'a set item added and one removed',
+      (o) => {
+        o.spec.tags = ['a', 'c'];
+      },
+    ],
+    [
+      'an atomic list changed',
+      (o) => {
+        o.spec.networks.push({ name: 'b' });
+      },
+    ],
+    [
+      'an atomic map changed',
+      (o) => {
+        o.spec.firmware.secureBoot = false;
+      },
+    ],
+    [
+      'the spec removed',
+      (o) => {
+        delete (o as Partial<typeof o>).spec;
+      },
+    ],
+    [
+      'status: a condition changed',
+      (o) => {
+        o.status.conditions[0]!.status = 'False';
+      },
+    ],
+    [
+      'status: a condition added',
+      (o) => {
+        o.status.conditions.push({ type: 'Synced', status: 'True' });
+      },
+    ],
+    [
+      'status: a host added, one removed',
+      (o) => {
+        o.status.hosts = { h2: { health: 'bad' } };
+      },
+    ],
+    [
+      'status removed',
+      (o) => {
+        delete (o as Partial<typeof o>).status;
+      },
+    ],
   ];
-  const bases: [string, KubeObject][] = [['created', created], ['with status', withStatus], ['applied', applied]];
-  const writers: [string, 'status' | undefined][] = [['kubectl-create', undefined], ['kubectl-edit', undefined], ['quantix-agent', 'status'], ['kubectl', undefined], ['quantix-agent', undefined]];
+  const bases: [string, KubeObject][] = [
+    ['created', created],
+    ['with status', withStatus],
+    ['applied', applied],
+  ];
+  const writers: [string, 'status' | undefined][] = [
+    ['kubectl-create', undefined],
+    ['kubectl-edit', undefined],
+    ['quantix-agent', 'status'],
+    ['kubectl', undefined],
+    ['quantix-agent', undefined],
+  ];
 
   describe.each(bases)('from the %s object', (_base, base) => {
     test.each(changes)('%s', (_name, change) => {
@@ -263,12 +577,18 @@ describe('recordUpdate equals the general algorithm', () => {
   });
 
   test('a writer with another apiVersion is another manager', () => {
-    const next = edit(created, (o) => { o.spec.cpu = 9; o.apiVersion = 'quantix.io/v1beta1'; });
+    const next = edit(created, (o) => {
+      o.spec.cpu = 9;
+      o.apiVersion = 'quantix.io/v1beta1';
+    });
     expectSameAsGeneral(created, next, 'kubectl-create');
   });
 
   test('a writer that owns everything it changes keeps its fields, only its time moves', () => {
-    const next = edit(withStatus, (o) => { o.status.phase = 'Stopped'; o.status.nodeName = 'n2'; });
+    const next = edit(withStatus, (o) => {
+      o.status.phase = 'Stopped';
+      o.status.nodeName = 'n2';
+    });
     const general = expectSameAsGeneral(withStatus, next, 'quantix-agent', 'status', vmSchema, T3);
     expect(general.find((e) => e.manager === 'quantix-agent')!.time).toBe(isoSeconds(T3));
   });
@@ -367,7 +687,12 @@ function randomParts(random: () => number, subresource: 'status' | undefined): R
   const spec: Record<string, unknown> = {};
   if (random() < 0.5) spec.cpu = Math.floor(random() * 3) + 1;
   if (random() < 0.3) spec.memory = random() < 0.8 ? '1Gi' : null;
-  if (random() < 0.5) spec.disks = some(['root', 'data', 'logs']).map((name) => ({ name, ...(random() < 0.7 ? { size: `${Math.floor(random() * 3) + 1}Gi` } : {}), ...(random() < 0.3 ? { bus: 'scsi' } : {}) }));
+  if (random() < 0.5)
+    spec.disks = some(['root', 'data', 'logs']).map((name) => ({
+      name,
+      ...(random() < 0.7 ? { size: `${Math.floor(random() * 3) + 1}Gi` } : {}),
+      ...(random() < 0.3 ? { bus: 'scsi' } : {}),
+    }));
   if (random() < 0.3) spec.tags = some(['a', 'b', 'c']);
   if (random() < 0.3) spec.networks = some([{ name: 'a' }, { name: 'b' }]);
   if (random() < 0.3) spec.nodeSelector = Object.fromEntries(some(['zone', 'rack']).map((k) => [k, random() < 0.5 ? 'x' : 'y']));
@@ -377,6 +702,7 @@ function randomParts(random: () => number, subresource: 'status' | undefined): R
   if (random() < 0.5) metadata.labels = Object.fromEntries(some(['app', 'tier', 'env']).map((k) => [k, random() < 0.5 ? 'x' : 'y']));
   if (random() < 0.3) metadata.annotations = Object.fromEntries(some(['a', 'b']).map((k) => [k, 'v']));
   if (random() < 0.3) metadata.finalizers = some(['f/one', 'f/two']);
-  if (random() < 0.2) metadata.ownerReferences = some(['o-1', 'o-2']).map((uid) => ({ apiVersion: 'v1', kind: 'K', name: uid, uid, controller: random() < 0.5 }));
+  if (random() < 0.2)
+    metadata.ownerReferences = some(['o-1', 'o-2']).map((uid) => ({ apiVersion: 'v1', kind: 'K', name: uid, uid, controller: random() < 0.5 }));
   return { spec, metadata };
 }

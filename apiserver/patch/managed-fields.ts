@@ -169,9 +169,14 @@ type ManagerIdentity = Pick<ManagerFields, 'manager' | 'operation' | 'apiVersion
 function sortManagers<M extends ManagerIdentity>(managers: readonly M[]): M[] {
   return managers
     .map((m) => ({ m, seconds: secondsOf(m.time) }))
-    .sort((p, q) =>
-      compareStrings(p.m.operation, q.m.operation) || p.seconds - q.seconds || compareStrings(p.m.manager, q.m.manager) ||
-      compareStrings(p.m.apiVersion, q.m.apiVersion) || compareStrings(p.m.subresource ?? '', q.m.subresource ?? ''))
+    .sort(
+      (p, q) =>
+        compareStrings(p.m.operation, q.m.operation) ||
+        p.seconds - q.seconds ||
+        compareStrings(p.m.manager, q.m.manager) ||
+        compareStrings(p.m.apiVersion, q.m.apiVersion) ||
+        compareStrings(p.m.subresource ?? '', q.m.subresource ?? ''),
+    )
     .map(({ m }) => m);
 }
 
@@ -308,7 +313,13 @@ function recordChange(managers: ManagerFields[], change: Change, self: Updater, 
  * The result shares the FieldsV1 objects (or parts of them) the write did not touch with
  * `previous`: nothing changes FieldsV1 objects in place, and copying them is most of the cost.
  */
-function recordChangeEncoded(previous: ManagedFieldsEntry[], keys: readonly string[], change: Change, self: Updater, now: Date | undefined): ManagedFieldsEntry[] {
+function recordChangeEncoded(
+  previous: ManagedFieldsEntry[],
+  keys: readonly string[],
+  change: Change,
+  self: Updater,
+  now: Date | undefined,
+): ManagedFieldsEntry[] {
   const selfKey = change.taken.isEmpty() ? undefined : managerKey(self);
   const time = selfKey === undefined ? undefined : isoSeconds(now ?? new Date());
   const touched = change.taken.union(change.removed);
@@ -356,9 +367,15 @@ function canonicalManagerKeys(entries: unknown): string[] | undefined {
 function isCanonicalEntry(entry: unknown): entry is ManagedFieldsEntry {
   if (!isObject(entry) || !hasEncodedKeys(Object.keys(entry))) return false;
   const { manager, operation, apiVersion, time, fieldsType, fieldsV1, subresource } = entry;
-  return typeof manager === 'string' && (operation === 'Apply' || operation === 'Update') && typeof apiVersion === 'string' &&
-    (time === undefined || (typeof time === 'string' && time !== '')) && fieldsType === 'FieldsV1' && isCanonicalFieldsV1(fieldsV1) &&
-    (subresource === undefined || (typeof subresource === 'string' && subresource !== ''));
+  return (
+    typeof manager === 'string' &&
+    (operation === 'Apply' || operation === 'Update') &&
+    typeof apiVersion === 'string' &&
+    (time === undefined || (typeof time === 'string' && time !== '')) &&
+    fieldsType === 'FieldsV1' &&
+    isCanonicalFieldsV1(fieldsV1) &&
+    (subresource === undefined || (typeof subresource === 'string' && subresource !== ''))
+  );
 }
 
 const ENCODED_KEYS = ['manager', 'operation', 'apiVersion', 'time', 'fieldsType', 'fieldsV1', 'subresource'];

@@ -21,14 +21,25 @@ describe('applyMergePatch (RFC 7386)', () => {
     ['deleting an absent key is a no-op', { a: 1 }, { b: null }, { a: 1 }],
     ['empty patch is a no-op', { a: 1 }, {}, { a: 1 }],
     ['patch onto absent target', undefined, { a: 1 }, { a: 1 }],
-    ['k8s: remove a label, change cpu',
+    [
+      'k8s: remove a label, change cpu',
       { metadata: { name: 'vm', labels: { tier: 'web', env: 'prod' } }, spec: { cpu: 2, memory: '1Gi' } },
       { metadata: { labels: { env: null } }, spec: { cpu: 4 } },
-      { metadata: { name: 'vm', labels: { tier: 'web' } }, spec: { cpu: 4, memory: '1Gi' } }],
-    ['k8s: list-valued field replaced whole',
-      { spec: { disks: [{ name: 'root', size: '10Gi' }, { name: 'data', size: '1Gi' }] } },
+      { metadata: { name: 'vm', labels: { tier: 'web' } }, spec: { cpu: 4, memory: '1Gi' } },
+    ],
+    [
+      'k8s: list-valued field replaced whole',
+      {
+        spec: {
+          disks: [
+            { name: 'root', size: '10Gi' },
+            { name: 'data', size: '1Gi' },
+          ],
+        },
+      },
       { spec: { disks: [{ name: 'root', size: '20Gi' }] } },
-      { spec: { disks: [{ name: 'root', size: '20Gi' }] } }],
+      { spec: { disks: [{ name: 'root', size: '20Gi' }] } },
+    ],
   ];
 
   test.each(cases)('%s', (_name, target, patch, expected) => {

@@ -72,10 +72,7 @@ export interface ListItem {
 }
 
 /** How a value is merged and tracked under its schema. */
-export type Shape =
-  | { kind: 'leaf' }
-  | { kind: 'map' }
-  | { kind: 'list'; items: ListItem[] };
+export type Shape = { kind: 'leaf' } | { kind: 'map' } | { kind: 'list'; items: ListItem[] };
 
 /** A list-map or set whose items cannot be told apart by key (missing keys, duplicates). */
 export class InvalidListError extends Error {

@@ -43,12 +43,20 @@ const scenarios: Scenario[] = [
     steps: [{ manager: 'kubectl', apply: config({ cpu: 2, disks: [{ name: 'root', size: '10Gi' }] }, { metadata: { labels: { app: 'web' } } }) }],
     spec: { cpu: 2, disks: [{ name: 'root', size: '10Gi' }] },
     labels: { app: 'web' },
-    fields: { 'kubectl/Apply': { 'f:metadata': { 'f:labels': { 'f:app': {} } }, 'f:spec': { 'f:cpu': {}, 'f:disks': { 'k:{"name":"root"}': { '.': {}, 'f:name': {}, 'f:size': {} } } } } },
+    fields: {
+      'kubectl/Apply': {
+        'f:metadata': { 'f:labels': { 'f:app': {} } },
+        'f:spec': { 'f:cpu': {}, 'f:disks': { 'k:{"name":"root"}': { '.': {}, 'f:name': {}, 'f:size': {} } } },
+      },
+    },
   },
   {
     name: 'a field dropped from the config is removed',
     steps: [
-      { manager: 'kubectl', apply: config({ cpu: 2, memory: '1Gi', nodeSelector: { zone: 'a', rack: '1' } }, { metadata: { labels: { app: 'web', env: 'dev' } } }) },
+      {
+        manager: 'kubectl',
+        apply: config({ cpu: 2, memory: '1Gi', nodeSelector: { zone: 'a', rack: '1' } }, { metadata: { labels: { app: 'web', env: 'dev' } } }),
+      },
       { manager: 'kubectl', apply: config({ cpu: 2, nodeSelector: { zone: 'a' } }, { metadata: { labels: { app: 'web' } } }) },
     ],
     spec: { cpu: 2, nodeSelector: { zone: 'a' } },
@@ -111,16 +119,21 @@ const scenarios: Scenario[] = [
     ],
     conflicts: [
       { manager: 'kubectl-client-side-apply', field: '.spec.cpu', message: 'conflict with "kubectl-client-side-apply" using quantix.io/v1alpha1' },
-      { manager: 'kubectl-client-side-apply', field: '.spec.disks[name="root"].size', message: 'conflict with "kubectl-client-side-apply" using quantix.io/v1alpha1' },
+      {
+        manager: 'kubectl-client-side-apply',
+        field: '.spec.disks[name="root"].size',
+        message: 'conflict with "kubectl-client-side-apply" using quantix.io/v1alpha1',
+      },
       { manager: 'kubectl-client-side-apply', field: '.spec.memory', message: 'conflict with "kubectl-client-side-apply" using quantix.io/v1alpha1' },
       { manager: 'ops', field: '.spec.disks[name="root"].size', message: 'conflict with "ops"' },
       { manager: 'ops', field: '.spec.runStrategy', message: 'conflict with "ops"' },
     ],
-    message: 'Apply failed with 5 conflicts: conflicts with "kubectl-client-side-apply" using quantix.io/v1alpha1:\n' +
+    message:
+      'Apply failed with 5 conflicts: conflicts with "kubectl-client-side-apply" using quantix.io/v1alpha1:\n' +
       '- .spec.cpu\n- .spec.disks[name="root"].size\n- .spec.memory\nconflicts with "ops":\n- .spec.disks[name="root"].size\n- .spec.runStrategy',
   },
   {
-    name: 'a controller\'s update takes a field; re-applying the old value then conflicts',
+    name: "a controller's update takes a field; re-applying the old value then conflicts",
     steps: [
       { manager: 'kubectl', apply: config({ cpu: 2, memory: '1Gi' }) },
       { manager: 'quantix-scheduler', update: (o) => ({ ...o, spec: { ...(o.spec as object), cpu: 3 } }) },
@@ -170,10 +183,26 @@ const scenarios: Scenario[] = [
     name: 'list-map: items merge by name; items of other managers are kept',
     steps: [
       { manager: 'kubectl', apply: config({ disks: [{ name: 'root', size: '10Gi' }] }) },
-      { manager: 'quantix-agent', update: (o) => ({ ...o, spec: { disks: [{ name: 'root', size: '10Gi' }, { name: 'cloudinit', size: '1Mi' }] } }) },
+      {
+        manager: 'quantix-agent',
+        update: (o) => ({
+          ...o,
+          spec: {
+            disks: [
+              { name: 'root', size: '10Gi' },
+              { name: 'cloudinit', size: '1Mi' },
+            ],
+          },
+        }),
+      },
       { manager: 'kubectl', apply: config({ disks: [{ name: 'root', size: '20Gi', bus: 'virtio' }] }) },
     ],
-    spec: { disks: [{ name: 'root', size: '20Gi', bus: 'virtio' }, { name: 'cloudinit', size: '1Mi' }] },
+    spec: {
+      disks: [
+        { name: 'root', size: '20Gi', bus: 'virtio' },
+        { name: 'cloudinit', size: '1Mi' },
+      ],
+    },
     fields: {
       'kubectl/Apply': { 'f:spec': { 'f:disks': { 'k:{"name":"root"}': { '.': {}, 'f:bus': {}, 'f:name': {}, 'f:size': {} } } } },
       'quantix-agent/Update': { 'f:spec': { 'f:disks': { 'k:{"name":"cloudinit"}': { '.': {}, 'f:name': {}, 'f:size': {} } } } },
@@ -182,17 +211,49 @@ const scenarios: Scenario[] = [
   {
     name: 'list-map: two appliers own one item each; dropping an item removes only it',
     steps: [
-      { manager: 'alice', apply: config({ disks: [{ name: 'root', size: '10Gi' }, { name: 'scratch', size: '1Gi' }] }) },
+      {
+        manager: 'alice',
+        apply: config({
+          disks: [
+            { name: 'root', size: '10Gi' },
+            { name: 'scratch', size: '1Gi' },
+          ],
+        }),
+      },
       { manager: 'bob', apply: config({ disks: [{ name: 'data', size: '5Gi' }] }) },
       { manager: 'alice', apply: config({ disks: [{ name: 'root', size: '10Gi' }] }) },
     ],
-    spec: { disks: [{ name: 'root', size: '10Gi' }, { name: 'data', size: '5Gi' }] },
+    spec: {
+      disks: [
+        { name: 'root', size: '10Gi' },
+        { name: 'data', size: '5Gi' },
+      ],
+    },
   },
   {
     name: 'list-map: a dropped item goes even if another manager changed a field inside it (as in Kubernetes)',
     steps: [
-      { manager: 'alice', apply: config({ disks: [{ name: 'root', size: '10Gi' }, { name: 'data', size: '1Gi' }] }) },
-      { manager: 'resizer', update: (o) => ({ ...o, spec: { disks: [{ name: 'root', size: '10Gi' }, { name: 'data', size: '2Gi' }] } }) },
+      {
+        manager: 'alice',
+        apply: config({
+          disks: [
+            { name: 'root', size: '10Gi' },
+            { name: 'data', size: '1Gi' },
+          ],
+        }),
+      },
+      {
+        manager: 'resizer',
+        update: (o) => ({
+          ...o,
+          spec: {
+            disks: [
+              { name: 'root', size: '10Gi' },
+              { name: 'data', size: '2Gi' },
+            ],
+          },
+        }),
+      },
       { manager: 'alice', apply: config({ disks: [{ name: 'root', size: '10Gi' }] }) },
     ],
     spec: { disks: [{ name: 'root', size: '10Gi' }] },
@@ -210,7 +271,15 @@ const scenarios: Scenario[] = [
   {
     name: 'list-map with two keys',
     steps: [
-      { manager: 'alice', apply: config({ ports: [{ port: 80, protocol: 'TCP' }, { port: 80, protocol: 'UDP' }] }) },
+      {
+        manager: 'alice',
+        apply: config({
+          ports: [
+            { port: 80, protocol: 'TCP' },
+            { port: 80, protocol: 'UDP' },
+          ],
+        }),
+      },
       { manager: 'alice', apply: config({ ports: [{ port: 80, protocol: 'UDP', name: 'dns' }] }) },
     ],
     spec: { ports: [{ port: 80, protocol: 'UDP', name: 'dns' }] },
@@ -263,7 +332,11 @@ const scenarios: Scenario[] = [
     name: 'status subresource: applies only status and records subresource',
     steps: [
       { manager: 'kubectl', apply: config({ cpu: 2 }) },
-      { manager: 'quantix-agent', subresource: 'status', apply: config({ cpu: 64 }, { metadata: { labels: { x: 'y' } }, status: { phase: 'Running', conditions: [{ type: 'Ready', status: 'True' }] } }) },
+      {
+        manager: 'quantix-agent',
+        subresource: 'status',
+        apply: config({ cpu: 64 }, { metadata: { labels: { x: 'y' } }, status: { phase: 'Running', conditions: [{ type: 'Ready', status: 'True' }] } }),
+      },
     ],
     spec: { cpu: 2 },
     labels: undefined,
@@ -277,11 +350,38 @@ const scenarios: Scenario[] = [
     name: 'status subresource: status fields dropped from the config are removed, conditions merge by type',
     steps: [
       { manager: 'kubectl', apply: config({ cpu: 2 }) },
-      { manager: 'quantix-agent', subresource: 'status', apply: config(undefined, { status: { phase: 'Running', nodeName: 'n1', conditions: [{ type: 'Ready', status: 'True' }] } }) },
-      { manager: 'quantix-vm-controller', subresource: 'status', update: (o) => ({ ...o, status: { ...(o.status as object), conditions: [{ type: 'Ready', status: 'True' }, { type: 'Scheduled', status: 'True' }] } }) },
-      { manager: 'quantix-agent', subresource: 'status', apply: config(undefined, { status: { phase: 'Stopped', conditions: [{ type: 'Ready', status: 'False', reason: 'Stopped' }] } }) },
+      {
+        manager: 'quantix-agent',
+        subresource: 'status',
+        apply: config(undefined, { status: { phase: 'Running', nodeName: 'n1', conditions: [{ type: 'Ready', status: 'True' }] } }),
+      },
+      {
+        manager: 'quantix-vm-controller',
+        subresource: 'status',
+        update: (o) => ({
+          ...o,
+          status: {
+            ...(o.status as object),
+            conditions: [
+              { type: 'Ready', status: 'True' },
+              { type: 'Scheduled', status: 'True' },
+            ],
+          },
+        }),
+      },
+      {
+        manager: 'quantix-agent',
+        subresource: 'status',
+        apply: config(undefined, { status: { phase: 'Stopped', conditions: [{ type: 'Ready', status: 'False', reason: 'Stopped' }] } }),
+      },
     ],
-    status: { phase: 'Stopped', conditions: [{ type: 'Ready', status: 'False', reason: 'Stopped' }, { type: 'Scheduled', status: 'True' }] },
+    status: {
+      phase: 'Stopped',
+      conditions: [
+        { type: 'Ready', status: 'False', reason: 'Stopped' },
+        { type: 'Scheduled', status: 'True' },
+      ],
+    },
   },
   {
     name: 'main resource: status in the config is ignored and live status kept',
@@ -296,11 +396,7 @@ const scenarios: Scenario[] = [
   },
   {
     name: 'an object that never had managedFields: its fields belong to before-first-apply',
-    steps: [
-      { manager: 'legacy', update: () => vm({ cpu: 2, memory: '1Gi' }) },
-      { dropManagedFields: '*' },
-      { manager: 'kubectl', apply: config({ cpu: 4 }) },
-    ],
+    steps: [{ manager: 'legacy', update: () => vm({ cpu: 2, memory: '1Gi' }) }, { dropManagedFields: '*' }, { manager: 'kubectl', apply: config({ cpu: 4 }) }],
     conflicts: [{ manager: 'before-first-apply', field: '.spec.cpu', message: 'conflict with "before-first-apply" using quantix.io/v1alpha1' }],
   },
   {
@@ -331,7 +427,15 @@ function run(steps: Step[], noSchemaFor = ''): KubeObject | undefined {
       live = { ...live!, metadata: { ...live!.metadata, managedFields: kept } };
       if (kept.length === 0) delete live.metadata.managedFields;
     } else if ('apply' in step) {
-      live = apply({ live, applied: step.apply, manager: step.manager, force: step.force, subresource: step.subresource, schema: noSchemaFor ? undefined : vmSchema, now }).object;
+      live = apply({
+        live,
+        applied: step.apply,
+        manager: step.manager,
+        force: step.force,
+        subresource: step.subresource,
+        schema: noSchemaFor ? undefined : vmSchema,
+        now,
+      }).object;
     } else {
       const next = step.update(structuredClone(live) ?? ({ metadata: {} } as KubeObject));
       const managedFields = recordUpdate(live, next, step.manager, step.subresource, { schema: vmSchema, now });
@@ -341,8 +445,8 @@ function run(steps: Step[], noSchemaFor = ''): KubeObject | undefined {
   return live;
 }
 
-const fieldsOf = (obj: KubeObject) => Object.fromEntries((obj.metadata.managedFields ?? []).map((e) =>
-  [[e.manager, e.operation, e.subresource].filter(Boolean).join('/'), e.fieldsV1]));
+const fieldsOf = (obj: KubeObject) =>
+  Object.fromEntries((obj.metadata.managedFields ?? []).map((e) => [[e.manager, e.operation, e.subresource].filter(Boolean).join('/'), e.fieldsV1]));
 
 describe('server-side apply scenarios', () => {
   test.each(scenarios.map((s) => [s.name, s] as const))('%s', (_name, s) => {
@@ -371,7 +475,10 @@ describe('server-side apply scenarios', () => {
 });
 
 describe('apply', () => {
-  const first = config({ cpu: 2, memory: '1Gi', disks: [{ name: 'root', size: '10Gi' }] }, { metadata: { labels: { app: 'web' } }, status: { phase: 'Running' } });
+  const first = config(
+    { cpu: 2, memory: '1Gi', disks: [{ name: 'root', size: '10Gi' }] },
+    { metadata: { labels: { app: 'web' } }, status: { phase: 'Running' } },
+  );
 
   test('create returns the full object with an Apply entry and drops status', () => {
     const r = apply({ live: undefined, applied: first, manager: 'kubectl', schema: vmSchema, now: T1 });
@@ -382,11 +489,22 @@ describe('apply', () => {
         apiVersion: API_VERSION,
         kind: 'VirtualMachine',
         metadata: {
-          name: 'web', namespace: 'default', labels: { app: 'web' },
-          managedFields: [{
-            manager: 'kubectl', operation: 'Apply', apiVersion: API_VERSION, time: '2025-01-01T10:00:00Z', fieldsType: 'FieldsV1',
-            fieldsV1: { 'f:metadata': { 'f:labels': { 'f:app': {} } }, 'f:spec': { 'f:cpu': {}, 'f:disks': { 'k:{"name":"root"}': { '.': {}, 'f:name': {}, 'f:size': {} } }, 'f:memory': {} } },
-          }],
+          name: 'web',
+          namespace: 'default',
+          labels: { app: 'web' },
+          managedFields: [
+            {
+              manager: 'kubectl',
+              operation: 'Apply',
+              apiVersion: API_VERSION,
+              time: '2025-01-01T10:00:00Z',
+              fieldsType: 'FieldsV1',
+              fieldsV1: {
+                'f:metadata': { 'f:labels': { 'f:app': {} } },
+                'f:spec': { 'f:cpu': {}, 'f:disks': { 'k:{"name":"root"}': { '.': {}, 'f:name': {}, 'f:size': {} } }, 'f:memory': {} },
+              },
+            },
+          ],
         },
         spec: { cpu: 2, memory: '1Gi', disks: [{ name: 'root', size: '10Gi' }] },
       },
@@ -405,7 +523,10 @@ describe('apply', () => {
   test('a change updates the entry time; system metadata comes from live', () => {
     const created = apply({ live: undefined, applied: first, manager: 'kubectl', schema: vmSchema, now: T1 }).object;
     const live = { ...created, metadata: { ...created.metadata, uid: 'u-1', resourceVersion: '42' } };
-    const changedConfig = config({ cpu: 4, memory: '1Gi', disks: [{ name: 'root', size: '10Gi' }] }, { metadata: { labels: { app: 'web' }, uid: 'other', resourceVersion: '1' } });
+    const changedConfig = config(
+      { cpu: 4, memory: '1Gi', disks: [{ name: 'root', size: '10Gi' }] },
+      { metadata: { labels: { app: 'web' }, uid: 'other', resourceVersion: '1' } },
+    );
     const r = apply({ live, applied: changedConfig, manager: 'kubectl', schema: vmSchema, now: T2 });
     expect(r.changed).toBe(true);
     expect(r.object.metadata).toMatchObject({ uid: 'u-1', resourceVersion: '42', name: 'web' });
@@ -418,7 +539,10 @@ describe('apply', () => {
     const r = apply({ live, applied: config({ cpu: 2 }), manager: 'bob', schema: vmSchema, now: T2 });
     expect(r.changed).toBe(true);
     expect({ ...r.object, metadata: { ...r.object.metadata, managedFields: [] } }).toEqual({ ...live, metadata: { ...live.metadata, managedFields: [] } });
-    expect(r.object.metadata.managedFields!.map((e) => [e.manager, e.time])).toEqual([['alice', '2025-01-01T10:00:00Z'], ['bob', '2025-01-01T11:00:00Z']]);
+    expect(r.object.metadata.managedFields!.map((e) => [e.manager, e.time])).toEqual([
+      ['alice', '2025-01-01T10:00:00Z'],
+      ['bob', '2025-01-01T11:00:00Z'],
+    ]);
   });
 
   test('inputs are never mutated and the result shares nothing with them', () => {
@@ -445,21 +569,46 @@ describe('apply', () => {
     ['no field manager', () => ({ live: undefined, applied: first, manager: '' }), 'fieldManager is required for apply requests'],
     ['a config that is not an object', () => ({ live: undefined, applied: ['x'], manager: 'm' }), 'the applied configuration must be an object'],
     ['metadata that is not an object', () => ({ live: undefined, applied: { metadata: 'x' }, manager: 'm' }), 'metadata must be an object'],
-    ['managedFields in the config', () => ({ live: undefined, applied: config({}, { metadata: { managedFields: [] } }), manager: 'm' }), 'metadata.managedFields must be nil'],
-    ['a list-map item without its key', () => ({ live: undefined, applied: config({ disks: [{ size: '1Gi' }] }), manager: 'm', schema: vmSchema }),
-      '.spec.disks: item 0 has no key field "name"'],
-    ['duplicate list-map keys', () => ({ live: undefined, applied: config({ disks: [{ name: 'a' }, { name: 'a', size: '1Gi' }] }), manager: 'm', schema: vmSchema }),
-      '.spec.disks: duplicate entries for key name="a"'],
-    ['a list-map item that is not an object', () => ({ live: undefined, applied: config({ disks: ['root'] }), manager: 'm', schema: vmSchema }),
-      '.spec.disks: item 0 must be an object'],
-    ['an object as a key value', () => ({ live: undefined, applied: config({ disks: [{ name: { a: 1 } }] }), manager: 'm', schema: vmSchema }),
-      '.spec.disks: key field "name" of item 0 must be a string, number or boolean'],
-    ['duplicate set values', () => ({ live: undefined, applied: config({ tags: ['a', 'a'] }), manager: 'm', schema: vmSchema }),
-      '.spec.tags: duplicate value "a" in a set'],
-    ['duplicate finalizers', () => ({ live: undefined, applied: config({}, { metadata: { finalizers: ['f', 'f'] } }), manager: 'm', schema: vmSchema }),
-      '.metadata.finalizers: duplicate value "f" in a set'],
-    ['status apply to a missing object', () => ({ live: undefined, applied: config(undefined, { status: {} }), manager: 'm', subresource: 'status' }),
-      'cannot apply to the status of an object that does not exist'],
+    [
+      'managedFields in the config',
+      () => ({ live: undefined, applied: config({}, { metadata: { managedFields: [] } }), manager: 'm' }),
+      'metadata.managedFields must be nil',
+    ],
+    [
+      'a list-map item without its key',
+      () => ({ live: undefined, applied: config({ disks: [{ size: '1Gi' }] }), manager: 'm', schema: vmSchema }),
+      '.spec.disks: item 0 has no key field "name"',
+    ],
+    [
+      'duplicate list-map keys',
+      () => ({ live: undefined, applied: config({ disks: [{ name: 'a' }, { name: 'a', size: '1Gi' }] }), manager: 'm', schema: vmSchema }),
+      '.spec.disks: duplicate entries for key name="a"',
+    ],
+    [
+      'a list-map item that is not an object',
+      () => ({ live: undefined, applied: config({ disks: ['root'] }), manager: 'm', schema: vmSchema }),
+      '.spec.disks: item 0 must be an object',
+    ],
+    [
+      'an object as a key value',
+      () => ({ live: undefined, applied: config({ disks: [{ name: { a: 1 } }] }), manager: 'm', schema: vmSchema }),
+      '.spec.disks: key field "name" of item 0 must be a string, number or boolean',
+    ],
+    [
+      'duplicate set values',
+      () => ({ live: undefined, applied: config({ tags: ['a', 'a'] }), manager: 'm', schema: vmSchema }),
+      '.spec.tags: duplicate value "a" in a set',
+    ],
+    [
+      'duplicate finalizers',
+      () => ({ live: undefined, applied: config({}, { metadata: { finalizers: ['f', 'f'] } }), manager: 'm', schema: vmSchema }),
+      '.metadata.finalizers: duplicate value "f" in a set',
+    ],
+    [
+      'status apply to a missing object',
+      () => ({ live: undefined, applied: config(undefined, { status: {} }), manager: 'm', subresource: 'status' }),
+      'cannot apply to the status of an object that does not exist',
+    ],
   ];
   test.each(invalid)('rejects %s', (_name, request, message) => {
     expect(() => apply(request())).toThrow(ApplyError);

@@ -20,8 +20,18 @@ import type { KubeObject } from '../../api-types/meta.js';
 import { type FieldSet, formatPath } from './field-set.js';
 import { clone, deepEqual, getOwn, hasOwn, isObject, setOwn, type JsonObject } from './json.js';
 import {
-  compareViews, decodeManagedFields, describeManager, encodeManagedFields, fieldSetOfView, managerKey,
-  TRACKED_METADATA, trackedView, UNTRACKED_TOP_LEVEL, setManagedFields, type ManagerFields, type Subresource,
+  compareViews,
+  decodeManagedFields,
+  describeManager,
+  encodeManagedFields,
+  fieldSetOfView,
+  managerKey,
+  TRACKED_METADATA,
+  trackedView,
+  UNTRACKED_TOP_LEVEL,
+  setManagedFields,
+  type ManagerFields,
+  type Subresource,
 } from './managed-fields.js';
 import { fieldSchema, InvalidListError, shapeOf, withObjectMeta, type ListItem, type StructuralSchema } from './schema.js';
 

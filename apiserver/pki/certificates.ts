@@ -64,8 +64,24 @@ function ensureCa(dir: string, commonName: string): { cert: string; key: string 
   if (!existsSync(key) || !existsSync(cert)) {
     openssl(['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', key], dir);
     openssl(
-      ['req', '-x509', '-new', '-key', key, '-sha256', '-days', String(CA_DAYS), '-subj', `/CN=${commonName}`,
-        '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign', '-out', cert],
+      [
+        'req',
+        '-x509',
+        '-new',
+        '-key',
+        key,
+        '-sha256',
+        '-days',
+        String(CA_DAYS),
+        '-subj',
+        `/CN=${commonName}`,
+        '-addext',
+        'basicConstraints=critical,CA:TRUE',
+        '-addext',
+        'keyUsage=critical,keyCertSign,cRLSign',
+        '-out',
+        cert,
+      ],
       dir,
     );
   }
@@ -97,8 +113,24 @@ function ensureLeaf(req: LeafRequest): { cert: string; key: string } {
   openssl(['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', key], dir);
   openssl(['req', '-new', '-key', key, '-subj', `/CN=${req.commonName}`, '-out', `${stem}.csr`], dir);
   openssl(
-    ['x509', '-req', '-in', `${stem}.csr`, '-CA', req.ca.cert, '-CAkey', req.ca.key, '-CAcreateserial', '-days',
-      String(LEAF_DAYS), '-sha256', '-extfile', extFile, '-out', req.cert],
+    [
+      'x509',
+      '-req',
+      '-in',
+      `${stem}.csr`,
+      '-CA',
+      req.ca.cert,
+      '-CAkey',
+      req.ca.key,
+      '-CAcreateserial',
+      '-days',
+      String(LEAF_DAYS),
+      '-sha256',
+      '-extfile',
+      extFile,
+      '-out',
+      req.cert,
+    ],
     dir,
   );
   return { cert: req.cert, key };

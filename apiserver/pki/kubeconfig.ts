@@ -17,9 +17,7 @@ export function renderKubeconfig(options: KubeconfigOptions): string {
   return stringify({
     apiVersion: 'v1',
     kind: 'Config',
-    clusters: [
-      { name: cluster, cluster: { server: options.server, 'certificate-authority-data': Buffer.from(options.caCertPem).toString('base64') } },
-    ],
+    clusters: [{ name: cluster, cluster: { server: options.server, 'certificate-authority-data': Buffer.from(options.caCertPem).toString('base64') } }],
     users: [{ name: options.user, user: { token: options.token } }],
     contexts: [{ name: context, context: { cluster, user: options.user, namespace: options.namespace ?? 'default' } }],
     'current-context': context,

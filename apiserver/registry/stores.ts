@@ -26,12 +26,7 @@ export interface EtcdConnection {
   kvClient?: 'lean' | 'etcd3';
 }
 
-export async function buildStores(
-  etcd: Etcd3,
-  connection: EtcdConnection,
-  defs: readonly ResourceDefinition[],
-  metrics?: ApiserverMetrics,
-): Promise<StoreSet> {
+export async function buildStores(etcd: Etcd3, connection: EtcdConnection, defs: readonly ResourceDefinition[], metrics?: ApiserverMetrics): Promise<StoreSet> {
   const tls = connection.tls && { ca: connection.tls.caPem, cert: connection.tls.certPem, key: connection.tls.keyPem };
   const kv = connection.kvClient === 'etcd3' ? etcd3Kv(etcd) : createKvClient(connection.endpoints, { tls });
   const stores = new Map<ResourceDefinition, CachedStore>();

@@ -38,9 +38,7 @@ export function checkEnvelope(sr: ServedResource, body: unknown): KubeObject {
   }
   const obj = body as KubeObject;
   if (obj.apiVersion !== undefined && obj.apiVersion !== sr.apiVersion) {
-    throw errors.badRequest(
-      `the API version in the data (${String(obj.apiVersion)}) does not match the expected API version (${sr.apiVersion})`,
-    );
+    throw errors.badRequest(`the API version in the data (${String(obj.apiVersion)}) does not match the expected API version (${sr.apiVersion})`);
   }
   if (obj.kind !== undefined && obj.kind !== sr.def.kind) {
     throw errors.badRequest(`the kind in the data (${String(obj.kind)}) does not match the expected kind (${sr.def.kind})`);
@@ -57,12 +55,17 @@ function handleUnknownFields(sr: ServedResource, obj: KubeObject, ctx: WriteCont
   if (unknown.length === 0) return obj;
   if (ctx.fieldValidation === 'Strict') {
     const list = unknown.map((field) => `unknown field "${field}"`).join(', ');
-    throw new ApiError(400, 'BadRequest', `${sr.def.kind} in version "${sr.def.version}" cannot be handled as a ${sr.def.kind}: strict decoding error: ${list}`, {
-      kind: sr.def.kind,
-      group: sr.def.group,
-      name: obj.metadata.name,
-      causes: unknown.map((field) => ({ reason: 'FieldValueInvalid', message: `unknown field "${field}"`, field })),
-    });
+    throw new ApiError(
+      400,
+      'BadRequest',
+      `${sr.def.kind} in version "${sr.def.version}" cannot be handled as a ${sr.def.kind}: strict decoding error: ${list}`,
+      {
+        kind: sr.def.kind,
+        group: sr.def.group,
+        name: obj.metadata.name,
+        causes: unknown.map((field) => ({ reason: 'FieldValueInvalid', message: `unknown field "${field}"`, field })),
+      },
+    );
   }
   if (ctx.fieldValidation === 'Warn') for (const field of unknown) ctx.warnings.push(`unknown field "${field}"`);
   return admission.prune(sr.def, obj);
@@ -71,7 +74,10 @@ function handleUnknownFields(sr: ServedResource, obj: KubeObject, ctx: WriteCont
 function validateOrThrow(sr: ServedResource, obj: KubeObject, old: KubeObject | undefined, ctx: WriteContext): void {
   const problems = admission.validate(sr.def, obj, { subresource: ctx.subresource, old });
   if (problems.length) {
-    throw errors.invalid(refOf(sr.def, obj.metadata.name), problems.map((problem) => admission.toCause(problem)));
+    throw errors.invalid(
+      refOf(sr.def, obj.metadata.name),
+      problems.map((problem) => admission.toCause(problem)),
+    );
   }
 }
 
@@ -146,7 +152,11 @@ export function prepareForUpdate(sr: ServedResource, old: KubeObject, incoming: 
       const added = (obj.metadata.finalizers ?? []).filter((finalizer) => !before.has(finalizer));
       if (added.length) {
         throw errors.invalid(refOf(sr.def, old.metadata.name), [
-          { reason: 'FieldValueForbidden', field: 'metadata.finalizers', message: `Forbidden: no new finalizers can be added if the object is being deleted, found new finalizers ${JSON.stringify(added)}` },
+          {
+            reason: 'FieldValueForbidden',
+            field: 'metadata.finalizers',
+            message: `Forbidden: no new finalizers can be added if the object is being deleted, found new finalizers ${JSON.stringify(added)}`,
+          },
         ]);
       }
     }

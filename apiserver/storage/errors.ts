@@ -10,13 +10,19 @@ export class StorageError extends Error {
 }
 
 export class NotFoundError extends StorageError {
-  constructor(readonly key: string, readonly objectName: string) {
+  constructor(
+    readonly key: string,
+    readonly objectName: string,
+  ) {
     super(`not found: ${key}`);
   }
 }
 
 export class AlreadyExistsError extends StorageError {
-  constructor(readonly key: string, readonly objectName: string) {
+  constructor(
+    readonly key: string,
+    readonly objectName: string,
+  ) {
     super(`already exists: ${key}`);
   }
 }
@@ -40,7 +46,10 @@ export class ConflictError extends StorageError {
 
 /** A watch or list from a revision that etcd compacted or the cache window no longer holds. */
 export class ExpiredError extends StorageError {
-  constructor(readonly requestedResourceVersion: string, readonly oldestAvailable: string) {
+  constructor(
+    readonly requestedResourceVersion: string,
+    readonly oldestAvailable: string,
+  ) {
     super(`too old resource version: ${requestedResourceVersion} (${oldestAvailable})`);
   }
 }
@@ -50,7 +59,10 @@ export class ExpiredError extends StorageError {
  * 504 Timeout with cause ResourceVersionTooLarge and retryAfterSeconds 1.
  */
 export class TooLargeResourceVersionError extends StorageError {
-  constructor(readonly requestedResourceVersion: string, readonly currentResourceVersion: string) {
+  constructor(
+    readonly requestedResourceVersion: string,
+    readonly currentResourceVersion: string,
+  ) {
     super(`Too large resource version: ${requestedResourceVersion}, current: ${currentResourceVersion}`);
   }
 }
@@ -68,7 +80,10 @@ export class SlowWatcherError extends StorageError {
 
 /** Bad selector, bad continue token, bad resourceVersion... */
 export class InvalidRequestError extends StorageError {
-  constructor(message: string, readonly field?: string) {
+  constructor(
+    message: string,
+    readonly field?: string,
+  ) {
     super(message);
   }
 }

@@ -102,11 +102,7 @@ export class WatchableEtcdStore extends EtcdStore implements Store {
   }
 
   /** One etcd watch response to one watcher: decode, filter, selector transitions. */
-  #deliverWatchEvents(
-    events: IEvent[],
-    channel: WatcherChannel,
-    matches: (o: KubeObject | undefined) => o is KubeObject,
-  ): void {
+  #deliverWatchEvents(events: IEvent[], channel: WatcherChannel, matches: (o: KubeObject | undefined) => o is KubeObject): void {
     for (const e of events) {
       const cur = e.type === 'Put' ? this.decode(e.kv) : undefined;
       let prev: KubeObject | undefined;

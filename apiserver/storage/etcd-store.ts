@@ -23,25 +23,9 @@ import { isoSeconds } from '../../lib/apimachinery/time.js';
 import { randomUUID } from 'node:crypto';
 import type { Etcd3, IKeyValue, IOptions, IRangeResponse, IRequestOp } from 'etcd3';
 import type { KubeObject, ObjectMeta } from '../../api-types/meta.js';
-import {
-  AlreadyExistsError,
-  ConflictError,
-  ExpiredError,
-  InvalidRequestError,
-  NotFoundError,
-  TooLargeResourceVersionError,
-} from './errors.js';
+import { AlreadyExistsError, ConflictError, ExpiredError, InvalidRequestError, NotFoundError, TooLargeResourceVersionError } from './errors.js';
 import { etcd3Kv, type KvClient } from '../etcd-client/etcd-kv.js';
-import type {
-  DeleteOptions,
-  DeleteResult,
-  GetOptions,
-  ListOptions,
-  ListResult,
-  StorageResource,
-  Store,
-  UpdateFn,
-} from './interface.js';
+import type { DeleteOptions, DeleteResult, GetOptions, ListOptions, ListResult, StorageResource, Store, UpdateFn } from './interface.js';
 import { ObjectSelector } from './selectors.js';
 
 /**
@@ -228,10 +212,7 @@ export const isCompacted = (err: unknown): boolean => /required revision has bee
 const isFutureRevision = (err: unknown): boolean => /required revision is a future revision/i.test(String((err as Error)?.message));
 const isTooLarge = (err: unknown): boolean => /RESOURCE_EXHAUSTED|larger than max/i.test(String((err as Error)?.message));
 
-type WriteResult =
-  | { kind: 'written'; obj: KubeObject }
-  | { kind: 'noop'; obj: KubeObject }
-  | { kind: 'conflict'; current: StoredObject | undefined };
+type WriteResult = { kind: 'written'; obj: KubeObject } | { kind: 'noop'; obj: KubeObject } | { kind: 'conflict'; current: StoredObject | undefined };
 
 type CasResult = { ok: true; revision: string } | { ok: false; current: StoredObject | undefined };
 
@@ -329,10 +310,7 @@ export class EtcdStore implements Omit<Store, 'watch'> {
    * read in chunks. Used by the watch cache for its initial list and relists; values that
    * do not decode are reported through `onCorrupt` and left out (else the list throws).
    */
-  async listAllStored(
-    revision = 0,
-    onCorrupt?: (key: string, err: Error) => void,
-  ): Promise<{ items: StoredObject[]; revision: number }> {
+  async listAllStored(revision = 0, onCorrupt?: (key: string, err: Error) => void): Promise<{ items: StoredObject[]; revision: number }> {
     const items: StoredObject[] = [];
     const end = prefixEnd(Buffer.from(this.#prefix));
     let key = Buffer.from(this.#prefix);
@@ -460,10 +438,7 @@ export class EtcdStore implements Omit<Store, 'watch'> {
     const name = input.metadata?.name;
     const namespace = input.metadata?.namespace;
     if (!this.resource.namespaced && namespace) {
-      throw new InvalidRequestError(
-        `metadata.namespace: must be empty: ${this.resource.resource} are cluster-scoped`,
-        'metadata.namespace',
-      );
+      throw new InvalidRequestError(`metadata.namespace: must be empty: ${this.resource.resource} are cluster-scoped`, 'metadata.namespace');
     }
     const key = this.keyFor(namespace, name);
     const metadata = createdMetadata(input.metadata, this.#now());
@@ -526,11 +501,7 @@ export class EtcdStore implements Omit<Store, 'watch'> {
    * system fields, bumps generation on spec change, skips unchanged writes and removes
    * an object whose deletion has no finalizers left.
    */
-  async #write(
-    key: string,
-    desired: KubeObject,
-    current: StoredObject,
-  ): Promise<WriteResult> {
+  async #write(key: string, desired: KubeObject, current: StoredObject): Promise<WriteResult> {
     const cm = current.obj.metadata;
     const dm = desired.metadata;
     if (dm.name !== cm.name || (this.resource.namespaced && dm.namespace !== cm.namespace)) {
@@ -571,12 +542,7 @@ export class EtcdStore implements Omit<Store, 'watch'> {
    * is re-read from etcd before concluding, so a stale cache never hides a needed write
    * nor causes a refusal.
    */
-  async guaranteedUpdateFrom(
-    namespace: string | undefined,
-    name: string,
-    tryUpdate: UpdateFn,
-    cached: StoredObject | undefined,
-  ): Promise<KubeObject> {
+  async guaranteedUpdateFrom(namespace: string | undefined, name: string, tryUpdate: UpdateFn, cached: StoredObject | undefined): Promise<KubeObject> {
     const key = this.keyFor(this.resource.namespaced ? namespace : undefined, name);
     let current = cached ?? (await this.readStored(key));
     let fromCache = cached !== undefined;
@@ -633,12 +599,22 @@ export class EtcdStore implements Omit<Store, 'watch'> {
       const m = current.obj.metadata;
       const pre = opts.preconditions;
       if (pre?.uid && pre.uid !== m.uid) {
-        throw new ConflictError(key, name, pre.resourceVersion ?? '', current.modRevision,
-          `Precondition failed: UID in precondition: ${pre.uid}, UID in object meta: ${m.uid ?? ''}`);
+        throw new ConflictError(
+          key,
+          name,
+          pre.resourceVersion ?? '',
+          current.modRevision,
+          `Precondition failed: UID in precondition: ${pre.uid}, UID in object meta: ${m.uid ?? ''}`,
+        );
       }
       if (pre?.resourceVersion && pre.resourceVersion !== current.modRevision) {
-        throw new ConflictError(key, name, pre.resourceVersion, current.modRevision,
-          `Precondition failed: ResourceVersion in precondition: ${pre.resourceVersion}, ResourceVersion in object meta: ${current.modRevision}`);
+        throw new ConflictError(
+          key,
+          name,
+          pre.resourceVersion,
+          current.modRevision,
+          `Precondition failed: ResourceVersion in precondition: ${pre.resourceVersion}, ResourceVersion in object meta: ${current.modRevision}`,
+        );
       }
       if ((m.finalizers?.length ?? 0) > 0) {
         if (m.deletionTimestamp) return { object: this.#fresh(current), deleted: false };
@@ -649,7 +625,7 @@ export class EtcdStore implements Omit<Store, 'watch'> {
           deletionGracePeriodSeconds: 0,
           ...(m.generation !== undefined ? { generation: m.generation + 1 } : {}),
         };
-        const next: KubeObject = { ...(this.#fresh(current)), metadata };
+        const next: KubeObject = { ...this.#fresh(current), metadata };
         const r = await this.#cas(key, current.modRevision, this.#encode(next));
         if (r.ok) {
           metadata.resourceVersion = r.revision;

@@ -1,7 +1,10 @@
 import type { KubeObject } from '../../api-types/meta.js';
 import { FrozenSharing } from './frozen-sharing.js';
 
-const fieldsV1 = () => ({ 'f:metadata': { 'f:labels': { '.': {}, 'f:app': {} } }, 'f:spec': { 'f:disks': { 'k:{"name":"root"}': { '.': {}, 'f:size': {} } }, 'f:cpu': {} } });
+const fieldsV1 = () => ({
+  'f:metadata': { 'f:labels': { '.': {}, 'f:app': {} } },
+  'f:spec': { 'f:disks': { 'k:{"name":"root"}': { '.': {}, 'f:size': {} } }, 'f:cpu': {} },
+});
 
 function vm(name: string, extra: Record<string, unknown> = {}): KubeObject {
   return {
@@ -11,7 +14,16 @@ function vm(name: string, extra: Record<string, unknown> = {}): KubeObject {
       name,
       labels: { app: 'web' },
       annotations: {},
-      managedFields: [{ manager: 'kubectl', operation: 'Apply', apiVersion: 'quantix.io/v1alpha1', time: '2026-11-23T10:00:00Z', fieldsType: 'FieldsV1', fieldsV1: fieldsV1() }],
+      managedFields: [
+        {
+          manager: 'kubectl',
+          operation: 'Apply',
+          apiVersion: 'quantix.io/v1alpha1',
+          time: '2026-11-23T10:00:00Z',
+          fieldsType: 'FieldsV1',
+          fieldsV1: fieldsV1(),
+        },
+      ],
     },
     spec: { cpu: 2, disks: [{ name: 'root', size: '10Gi', options: {} }], ...extra },
   } as KubeObject;

@@ -1,13 +1,6 @@
 import type { KubeObject } from '../../api-types/meta.js';
 import { InvalidRequestError } from './errors.js';
-import {
-  ObjectSelector,
-  indexDimensionValue,
-  matchLabels,
-  parseFieldSelector,
-  parseLabelSelector,
-  selectableFieldNames,
-} from './selectors.js';
+import { ObjectSelector, indexDimensionValue, matchLabels, parseFieldSelector, parseLabelSelector, selectableFieldNames } from './selectors.js';
 
 describe('parseLabelSelector', () => {
   it.each([
@@ -137,8 +130,8 @@ describe('parseFieldSelector', () => {
 describe('ObjectSelector', () => {
   const resource = {
     selectableFields: {
-      'spec.nodeName': (o: KubeObject) => ((o.spec as { nodeName?: string } | undefined)?.nodeName ?? ''),
-      'status.phase': (o: KubeObject) => ((o.status as { phase?: string } | undefined)?.phase ?? ''),
+      'spec.nodeName': (o: KubeObject) => (o.spec as { nodeName?: string } | undefined)?.nodeName ?? '',
+      'status.phase': (o: KubeObject) => (o.status as { phase?: string } | undefined)?.phase ?? '',
     },
   };
   const vm = (name: string, ns: string, node: string, labels: Record<string, string> = {}): KubeObject => ({
@@ -171,7 +164,7 @@ describe('ObjectSelector', () => {
 
 describe('ObjectSelector.indexTerm (watcher index of the watch cache)', () => {
   const resource = {
-    selectableFields: { 'spec.nodeName': (o: KubeObject) => ((o.spec as { nodeName?: string } | undefined)?.nodeName ?? '') },
+    selectableFields: { 'spec.nodeName': (o: KubeObject) => (o.spec as { nodeName?: string } | undefined)?.nodeName ?? '' },
   };
   const obj = { metadata: { name: 'vm1', labels: { node: 'n7' } }, spec: { nodeName: 'n3' } } as unknown as KubeObject;
 
@@ -197,7 +190,11 @@ describe('ObjectSelector.indexTerm (watcher index of the watch cache)', () => {
   });
 
   it('every object a selector matches carries its index term', () => {
-    for (const [labels, fields] of [['node=n7', undefined], [undefined, 'spec.nodeName=n3'], ['node in (n7)', 'metadata.name=vm1']] as const) {
+    for (const [labels, fields] of [
+      ['node=n7', undefined],
+      [undefined, 'spec.nodeName=n3'],
+      ['node in (n7)', 'metadata.name=vm1'],
+    ] as const) {
       const selector = new ObjectSelector(resource, labels, fields);
       expect(selector.matches(obj)).toBe(true);
       const term = selector.indexTerm!;

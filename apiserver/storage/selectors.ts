@@ -50,10 +50,7 @@ function validateLabelKey(selector: string, key: string): void {
     throw labelError(selector, `key "${key}": prefix must be a DNS subdomain (lowercase, at most 253 characters)`);
   }
   if (name.length === 0 || name.length > 63 || !NAME_RE.test(name)) {
-    throw labelError(
-      selector,
-      `key "${key}": name must be at most 63 characters of [A-Za-z0-9-_.], starting and ending with an alphanumeric`,
-    );
+    throw labelError(selector, `key "${key}": name must be at most 63 characters of [A-Za-z0-9-_.], starting and ending with an alphanumeric`);
   }
 }
 
@@ -62,8 +59,7 @@ function validateLabelValue(selector: string, key: string, value: string): void 
   if (value.length > 63 || !NAME_RE.test(value)) {
     throw labelError(
       selector,
-      `value "${value}" for key "${key}": must be empty or at most 63 characters of [A-Za-z0-9-_.], ` +
-        `starting and ending with an alphanumeric`,
+      `value "${value}" for key "${key}": must be empty or at most 63 characters of [A-Za-z0-9-_.], ` + `starting and ending with an alphanumeric`,
     );
   }
 }
@@ -295,10 +291,7 @@ export function parseFieldSelector(selector: string | undefined, allowedFields: 
     const rawValue = term.slice(opAt + opLen);
     if (field === '') throw fieldError(selector, `"${term}" has no field name`);
     if (!allowedFields.includes(field)) {
-      throw new InvalidRequestError(
-        `field label not supported: "${field}" (supported: ${allowedFields.join(', ')})`,
-        'fieldSelector',
-      );
+      throw new InvalidRequestError(`field label not supported: "${field}" (supported: ${allowedFields.join(', ')})`, 'fieldSelector');
     }
     let value = '';
     for (let i = 0; i < rawValue.length; i++) {

@@ -11,14 +11,7 @@ import { Etcd3 } from 'etcd3';
 import type { KubeObject } from '../../api-types/meta.js';
 import { eventually } from '../../hack/testenv/eventually.js';
 import { startEtcd, type EtcdInstance } from '../../hack/testenv/etcd.js';
-import {
-  AlreadyExistsError,
-  ConflictError,
-  ExpiredError,
-  InvalidRequestError,
-  NotFoundError,
-  SlowWatcherError,
-} from './errors.js';
+import { AlreadyExistsError, ConflictError, ExpiredError, InvalidRequestError, NotFoundError, SlowWatcherError } from './errors.js';
 import { createKvClient, type KvClient } from '../etcd-client/etcd-kv.js';
 import { ETCD_GRPC_OPTIONS, etcd3Options, EtcdStore } from './etcd-store.js';
 import { WatchableEtcdStore } from './etcd-store-watch.test-support.js';
@@ -93,8 +86,8 @@ function vmResource(): StorageResource {
     kind: 'VirtualMachine',
     apiVersion: 'quantix.io/v1alpha1',
     selectableFields: {
-      'spec.nodeName': (o) => ((o.spec as { nodeName?: string } | undefined)?.nodeName ?? ''),
-      'status.phase': (o) => ((o.status as { phase?: string } | undefined)?.phase ?? ''),
+      'spec.nodeName': (o) => (o.spec as { nodeName?: string } | undefined)?.nodeName ?? '',
+      'status.phase': (o) => (o.status as { phase?: string } | undefined)?.phase ?? '',
     },
   };
 }
@@ -123,7 +116,11 @@ async function modRevision(key: string): Promise<string | undefined> {
 function watchAll(store: Store, opts: WatchOptions) {
   const events: WatchEvent[] = [];
   const errors: Error[] = [];
-  const w = store.watch(opts, (e) => void events.push(e), (e) => void errors.push(e));
+  const w = store.watch(
+    opts,
+    (e) => void events.push(e),
+    (e) => void errors.push(e),
+  );
   cleanups.push(() => w.stop());
   const objects = () => events.filter((e) => e.type !== 'BOOKMARK');
   return {
@@ -381,7 +378,13 @@ describe.each<Kind>(['EtcdStore', 'CachedStore', 'EtcdStore, lean kv', 'CachedSt
       expect((err as InvalidRequestError).field).toBe('fieldSelector');
       await expectReject(store.list({ labelSelector: 'a in ()' }), InvalidRequestError);
       await expectReject(store.list({ continue: 'garbage' }), InvalidRequestError);
-      expect(() => store.watch({ labelSelector: '!' }, () => {}, () => {})).toThrow(InvalidRequestError);
+      expect(() =>
+        store.watch(
+          { labelSelector: '!' },
+          () => {},
+          () => {},
+        ),
+      ).toThrow(InvalidRequestError);
     });
 
     it('lists more objects than one etcd range chunk', async () => {
@@ -736,9 +739,7 @@ describe('CachedStore specifics', () => {
     await client.kv.compact({ revision: await etcdRevision(), physical: true });
     proxy.restore();
     await eventually(() => expect(store.stats().relists).toBe(1), { timeoutMs: 20_000 });
-    await eventually(() =>
-      expect(w.summary().slice(3).sort()).toEqual(['ADDED new', 'DELETED gone', 'MODIFIED keep']),
-    );
+    await eventually(() => expect(w.summary().slice(3).sort()).toEqual(['ADDED new', 'DELETED gone', 'MODIFIED keep']));
     const listed = await store.list({ resourceVersion: '0' });
     expect(listed.items.map((o) => o.metadata.name)).toEqual(['keep', 'new']);
     expect(w.errors).toHaveLength(0);

@@ -617,9 +617,7 @@ export class CachedStore implements Store {
       if (w.allowBookmarks) backlog.push(bookmarkEvent(this.resource, String(this.#revision), true));
     } else if (from > 0) {
       if (from < this.#window.floor) {
-        w.channel.fail(
-          new ExpiredError(String(from), `the watch cache holds changes after revision ${this.#window.floor} only`),
-        );
+        w.channel.fail(new ExpiredError(String(from), `the watch cache holds changes after revision ${this.#window.floor} only`));
         return;
       }
       for (const e of this.#window.after(from)) {

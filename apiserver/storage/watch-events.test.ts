@@ -48,7 +48,11 @@ describe('LazyWatchEvent', () => {
 describe('WatcherChannel', () => {
   it('delivers synchronously while the handler keeps up', () => {
     const seen: string[] = [];
-    const ch = new WatcherChannel((e) => void seen.push(e.object.metadata.name!), () => {}, 2);
+    const ch = new WatcherChannel(
+      (e) => void seen.push(e.object.metadata.name!),
+      () => {},
+      2,
+    );
     for (const n of ['a', 'b', 'c', 'd']) ch.push(ev(n));
     expect(seen).toEqual(['a', 'b', 'c', 'd']);
   });
@@ -121,7 +125,12 @@ describe('WatcherChannel', () => {
   it('stop() is silent and idempotent', () => {
     const errors: Error[] = [];
     let done = 0;
-    const ch = new WatcherChannel(() => {}, (e) => void errors.push(e), 1, () => done++);
+    const ch = new WatcherChannel(
+      () => {},
+      (e) => void errors.push(e),
+      1,
+      () => done++,
+    );
     ch.stop();
     ch.stop();
     ch.fail(new Error('late'));

@@ -68,9 +68,7 @@ export function bookmarkEvent(resource: StorageResource, resourceVersion: string
   const object: KubeObject = {
     ...(resource.apiVersion ? { apiVersion: resource.apiVersion } : {}),
     ...(resource.kind ? { kind: resource.kind } : {}),
-    metadata: initialEventsEnd
-      ? { resourceVersion, annotations: { [INITIAL_EVENTS_END_ANNOTATION]: 'true' } }
-      : { resourceVersion },
+    metadata: initialEventsEnd ? { resourceVersion, annotations: { [INITIAL_EVENTS_END_ANNOTATION]: 'true' } } : { resourceVersion },
   };
   return new LazyWatchEvent('BOOKMARK', deepFreeze(object));
 }

@@ -28,18 +28,21 @@ configured or unchanged. Namespaced objects without a namespace go to -n / the c
 namespace. With --wait, waits until VMs reach their runStrategy's phase (Running, or
 Stopped when Halted) and pools are Ready, showing progress; on timeout it names what did
 not converge and why.`,
-  examples: [
-    'qxctl apply -f manifests/examples/',
-    'qxctl apply -f vm.yaml --wait --timeout 3m',
-    'cat vm.yaml | qxctl apply -f -',
-  ],
+  examples: ['qxctl apply -f manifests/examples/', 'qxctl apply -f vm.yaml --wait --timeout 3m', 'cat vm.yaml | qxctl apply -f -'],
   flags: [
     { name: 'filename', short: 'f', type: 'strings', valueName: 'PATH', description: 'File, directory or - (stdin); repeatable.' },
     { name: 'recursive', short: 'R', type: 'boolean', description: 'Recurse into directories.' },
     { name: 'wait', type: 'boolean', description: 'Wait for VMs and pools to converge.' },
     TIMEOUT_FLAG(300_000, 'with --wait'),
     { name: 'force-conflicts', type: 'boolean', description: 'Take over fields other managers own (server-side apply force).' },
-    { name: 'dry-run', type: 'string', valueName: 'MODE', choices: ['none', 'server'], default: 'none', description: 'server: let the server validate without persisting.' },
+    {
+      name: 'dry-run',
+      type: 'string',
+      valueName: 'MODE',
+      choices: ['none', 'server'],
+      default: 'none',
+      description: 'server: let the server validate without persisting.',
+    },
     OUTPUT_FLAG(['yaml', 'json', 'name']),
   ],
   args: { max: 0 },
@@ -72,7 +75,12 @@ export function applyBody(obj: KubeObject, namespace: string | undefined): KubeO
   return { ...rest, metadata: { ...metadata, ...(namespace ? { namespace } : {}) } };
 }
 
-export async function applyOne(client: Client, m: Manifest, namespace: string | undefined, opts: { force: boolean; dryRun: boolean }): Promise<{ result: ApplyResult; object: KubeObject }> {
+export async function applyOne(
+  client: Client,
+  m: Manifest,
+  namespace: string | undefined,
+  opts: { force: boolean; dryRun: boolean },
+): Promise<{ result: ApplyResult; object: KubeObject }> {
   const name = m.object.metadata.name!;
   const before = await client.getObject(m.def, namespace, name);
   const res = await client.request<KubeObject>('PATCH', resourcePath(m.def, namespace, name), {
@@ -80,7 +88,9 @@ export async function applyOne(client: Client, m: Manifest, namespace: string | 
     contentType: 'application/apply-patch+yaml',
     query: { fieldManager: FIELD_MANAGER, force: opts.force || undefined, dryRun: opts.dryRun ? 'All' : undefined },
   });
-  const result = opts.dryRun ? dryRunOutcome(res.status, before, res.body) : applyOutcome(res.status, before?.metadata.resourceVersion, res.body.metadata?.resourceVersion);
+  const result = opts.dryRun
+    ? dryRunOutcome(res.status, before, res.body)
+    : applyOutcome(res.status, before?.metadata.resourceVersion, res.body.metadata?.resourceVersion);
   return { result, object: res.body };
 }
 
@@ -95,7 +105,9 @@ async function runApply(ctx: Ctx): Promise<void> {
   for (const m of manifests) {
     const own = m.object.metadata.namespace;
     if (!m.def.namespaced && own) {
-      errors.push(new CliError(`${m.source}: ${m.def.kind} "${m.object.metadata.name}" is cluster-scoped and cannot have a namespace (got "${own}")`, ExitCode.Invalid));
+      errors.push(
+        new CliError(`${m.source}: ${m.def.kind} "${m.object.metadata.name}" is cluster-scoped and cannot have a namespace (got "${own}")`, ExitCode.Invalid),
+      );
       continue;
     }
     if (m.def.namespaced && own && explicitNs && own !== explicitNs) {
@@ -112,7 +124,14 @@ async function runApply(ctx: Ctx): Promise<void> {
     }
   }
   if (output === 'name') ctx.io.out(applied.map((a) => objectName(a.object, a.m.def)).join('\n'));
-  else if (output) ctx.io.out(renderObjects(applied.map((a) => a.object), output as 'yaml' | 'json', applied.length !== 1));
+  else if (output)
+    ctx.io.out(
+      renderObjects(
+        applied.map((a) => a.object),
+        output as 'yaml' | 'json',
+        applied.length !== 1,
+      ),
+    );
 
   if (flagBool(ctx, 'wait') && !dryRun) {
     // Print what failed to apply before waiting for the rest.
@@ -123,7 +142,13 @@ async function runApply(ctx: Ctx): Promise<void> {
     for (const a of applied) {
       const check = convergenceFor(a.m.def.kind);
       if (!check) continue;
-      targets.push({ def: a.m.def, namespace: a.namespace, name: a.object.metadata.name!, label: `${qualifiedKind(a.m.def)}/${a.object.metadata.name}`, check });
+      targets.push({
+        def: a.m.def,
+        namespace: a.namespace,
+        name: a.object.metadata.name!,
+        label: `${qualifiedKind(a.m.def)}/${a.object.metadata.name}`,
+        check,
+      });
     }
     await waitFor(client, targets, { timeoutMs: flagNumber(ctx, 'timeout'), io: ctx.io });
     if (errors.length) throw new CliError(`${errors.length} of ${manifests.length} objects could not be applied (see above)`, exitCodeOf(errors[0]));

@@ -145,7 +145,10 @@ export async function complete(words: string[], env: CompletionEnv): Promise<str
 export async function namesFromServer(client: Client, type: string, namespace: string | undefined): Promise<string[]> {
   try {
     const def = resolveType(type);
-    const list = await client.get<{ items: { metadata: { name?: string } }[] }>(resourcePath(def, def.namespaced ? namespace ?? client.namespace : undefined), { timeoutMs: 5000 });
+    const list = await client.get<{ items: { metadata: { name?: string } }[] }>(
+      resourcePath(def, def.namespaced ? (namespace ?? client.namespace) : undefined),
+      { timeoutMs: 5000 },
+    );
     return list.items.map((o) => o.metadata.name ?? '').filter(Boolean);
   } catch {
     return [];

@@ -28,7 +28,14 @@ progress line). --wait=false returns as soon as the deletion is accepted.`,
     { name: 'wait', type: 'boolean', default: true, description: 'Wait until the objects are gone (finalizers done).' },
     TIMEOUT_FLAG(300_000, 'for the objects to disappear'),
     { name: 'ignore-not-found', type: 'boolean', description: 'Treat objects that do not exist as deleted.' },
-    { name: 'dry-run', type: 'string', valueName: 'MODE', choices: ['none', 'server'], default: 'none', description: 'server: let the server check without deleting.' },
+    {
+      name: 'dry-run',
+      type: 'string',
+      valueName: 'MODE',
+      choices: ['none', 'server'],
+      default: 'none',
+      description: 'server: let the server check without deleting.',
+    },
   ],
   run: runDelete,
 };
@@ -46,7 +53,11 @@ async function collect(ctx: Ctx, client: Client): Promise<Victim[]> {
   if (files.length) {
     if (ctx.args.length) throw new UsageError('names cannot be combined with -f', ctx.command);
     const manifests = await readManifests(files, flagBool(ctx, 'recursive'), ctx.io.readStdin);
-    return manifests.map((m) => ({ def: m.def, namespace: m.def.namespaced ? m.object.metadata.namespace || client.namespace : undefined, name: m.object.metadata.name! }));
+    return manifests.map((m) => ({
+      def: m.def,
+      namespace: m.def.namespaced ? m.object.metadata.namespace || client.namespace : undefined,
+      name: m.object.metadata.name!,
+    }));
   }
   if (ctx.args.length === 0) throw new UsageError('name the objects: TYPE NAME..., TYPE/NAME..., TYPE -l SELECTOR, TYPE --all or -f FILENAME', ctx.command);
   const targets = parseResourceArgs(ctx.args, ctx.command);
@@ -58,7 +69,8 @@ async function collect(ctx: Ctx, client: Client): Promise<Victim[]> {
       victims.push(...names.map((name) => ({ def, namespace, name })));
       continue;
     }
-    if (!selector && !all) throw new UsageError(`resource name(s) may not be empty: name the ${def.plural} to delete, or pass -l SELECTOR or --all`, ctx.command);
+    if (!selector && !all)
+      throw new UsageError(`resource name(s) may not be empty: name the ${def.plural} to delete, or pass -l SELECTOR or --all`, ctx.command);
     const list = await client.get<{ items: KubeObject[] }>(resourcePath(def, namespace), { query: { labelSelector: selector } });
     victims.push(...list.items.map((o) => ({ def, namespace, name: o.metadata.name! })));
   }

@@ -35,7 +35,9 @@ async function events(client: Client, def: ResourceDefinition, obj: KubeObject):
   if (def.namespaced) selector.push(`involvedObject.namespace=${obj.metadata.namespace}`);
   if (obj.metadata.uid) selector.push(`involvedObject.uid=${obj.metadata.uid}`);
   try {
-    const list = await client.get<{ items: Event[] }>(resourcePath(eventDefinition, def.namespaced ? obj.metadata.namespace : undefined), { query: { fieldSelector: selector.join(',') } });
+    const list = await client.get<{ items: Event[] }>(resourcePath(eventDefinition, def.namespaced ? obj.metadata.namespace : undefined), {
+      query: { fieldSelector: selector.join(',') },
+    });
     return list.items;
   } catch {
     return undefined; // e.g. forbidden: describe still shows the object
@@ -52,7 +54,11 @@ export async function describeObject(client: Client, def: ResourceDefinition, ob
     case 'Node': {
       let vms: VirtualMachine[] | undefined;
       try {
-        vms = (await client.get<{ items: VirtualMachine[] }>(resourcePath(virtualMachineDefinition as unknown as ResourceDefinition), { query: { fieldSelector: `spec.nodeName=${obj.metadata.name}` } })).items;
+        vms = (
+          await client.get<{ items: VirtualMachine[] }>(resourcePath(virtualMachineDefinition as unknown as ResourceDefinition), {
+            query: { fieldSelector: `spec.nodeName=${obj.metadata.name}` },
+          })
+        ).items;
       } catch {
         vms = undefined;
       }
@@ -86,6 +92,7 @@ async function runDescribe(ctx: Ctx): Promise<void> {
     for (const obj of objects) pages.push(await describeObject(client, def, obj, showEvents));
   }
   if (pages.length) ctx.io.out(pages.join('\n\n\n'));
-  else if (errors.length === 0) ctx.io.err(`No resources found${targets.some((t) => t.def.namespaced) && !flagBool(ctx, 'all-namespaces') ? ` in ${client.namespace} namespace` : ''}.`);
+  else if (errors.length === 0)
+    ctx.io.err(`No resources found${targets.some((t) => t.def.namespaced) && !flagBool(ctx, 'all-namespaces') ? ` in ${client.namespace} namespace` : ''}.`);
   if (errors.length) throw errors.length === 1 ? errors[0] : new MultiError(errors);
 }

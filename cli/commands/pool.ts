@@ -67,10 +67,19 @@ update carries the resourceVersion it was computed from and is redone on a confl
       const client = await ctx.client();
       const { changed, pool: updated } = await updateAssignment(client, pool, nodes, assign);
       const label = `${qualifiedKind(SP)}/${pool}`;
-      if (changed) ctx.io.out(`${label} ${assign ? 'assigned to' : 'unassigned from'} ${nodes.join(', ')} (assigned: ${(updated.spec.assignedNodes ?? []).join(', ') || 'none'})`);
-      else ctx.io.out(`${label} ${assign ? 'already assigned to' : 'not assigned to'} ${nodes.join(', ')} (assigned: ${(updated.spec.assignedNodes ?? []).join(', ') || 'none'})`);
+      if (changed)
+        ctx.io.out(
+          `${label} ${assign ? 'assigned to' : 'unassigned from'} ${nodes.join(', ')} (assigned: ${(updated.spec.assignedNodes ?? []).join(', ') || 'none'})`,
+        );
+      else
+        ctx.io.out(
+          `${label} ${assign ? 'already assigned to' : 'not assigned to'} ${nodes.join(', ')} (assigned: ${(updated.spec.assignedNodes ?? []).join(', ') || 'none'})`,
+        );
       if (assign && flagBool(ctx, 'wait')) {
-        await waitFor(client, [{ def: SP, name: pool, label, check: (o) => poolConvergence(o as StoragePool | undefined) }], { timeoutMs: flagNumber(ctx, 'timeout'), io: ctx.io });
+        await waitFor(client, [{ def: SP, name: pool, label, check: (o) => poolConvergence(o as StoragePool | undefined) }], {
+          timeoutMs: flagNumber(ctx, 'timeout'),
+          io: ctx.io,
+        });
       }
     },
   };
@@ -94,7 +103,10 @@ export interface FileListing {
 /** Accepts the server's StoragePoolFileList (items/modifiedTime) and the {entries, modifiedAt} shape. */
 export function normalizeListing(body: unknown): FileListing {
   const b = (body ?? {}) as {
-    path?: string; node?: string; mountPath?: string; truncated?: boolean;
+    path?: string;
+    node?: string;
+    mountPath?: string;
+    truncated?: boolean;
     items?: { name: string; type: string; sizeBytes?: number; modifiedTime?: string; modifiedAt?: string | number }[];
     entries?: { name: string; type: string; sizeBytes?: number; modifiedTime?: string; modifiedAt?: string | number }[];
   };
@@ -118,7 +130,12 @@ export function fileTable(listing: FileListing, now = new Date(), wide = false):
   const rows = entries.map((e) => {
     const size = e.type === 'dir' ? '-' : e.sizeBytes !== undefined ? formatBytesHuman(e.sizeBytes) : '';
     const modified = e.modified ? humanDuration(now.getTime() - Date.parse(e.modified)) : '';
-    return [e.type === 'dir' ? `${e.name}/` : e.name, e.type, size, ...(wide ? [e.sizeBytes !== undefined ? String(e.sizeBytes) : '', e.modified ?? ''] : [modified])];
+    return [
+      e.type === 'dir' ? `${e.name}/` : e.name,
+      e.type,
+      size,
+      ...(wide ? [e.sizeBytes !== undefined ? String(e.sizeBytes) : '', e.modified ?? ''] : [modified]),
+    ];
   });
   const header = ['NAME', 'TYPE', 'SIZE', ...(wide ? ['BYTES', 'MODIFIED'] : ['MODIFIED'])];
   return formatRows([header, ...rows]).join('\n');
@@ -147,7 +164,10 @@ one node.`,
       const sp = await client.get<StoragePool>(resourcePath(SP, undefined, pool));
       const assigned = sp.spec.assignedNodes ?? [];
       if (assigned.length !== 1) {
-        throw new UsageError(`--node is required: pool "${pool}" is assigned to ${assigned.length ? `several nodes (${assigned.join(', ')})` : 'no node'}`, ctx.command);
+        throw new UsageError(
+          `--node is required: pool "${pool}" is assigned to ${assigned.length ? `several nodes (${assigned.join(', ')})` : 'no node'}`,
+          ctx.command,
+        );
       }
       node = assigned[0]!;
     }

@@ -43,8 +43,11 @@ export const versionCommand: Command = {
       const doc = { clientVersion: client, ...(server ? { serverVersion: server } : {}) };
       ctx.io.out(output === 'json' ? toJson(doc) : toYaml(doc));
     } else {
-      ctx.io.out(`Client Version: ${client.gitVersion} (qxctl${client.gitCommit ? `, commit ${client.gitCommit}` : ''}, node ${client.nodeVersion}, ${client.platform})`);
-      if (server) ctx.io.out(`Server Version: ${server.gitVersion ?? `v${server.major}.${server.minor}`} (${serverUrl}${server.platform ? `, ${server.platform}` : ''})`);
+      ctx.io.out(
+        `Client Version: ${client.gitVersion} (qxctl${client.gitCommit ? `, commit ${client.gitCommit}` : ''}, node ${client.nodeVersion}, ${client.platform})`,
+      );
+      if (server)
+        ctx.io.out(`Server Version: ${server.gitVersion ?? `v${server.major}.${server.minor}`} (${serverUrl}${server.platform ? `, ${server.platform}` : ''})`);
     }
     if (serverError) throw serverError;
   },

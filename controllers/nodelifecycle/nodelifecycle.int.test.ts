@@ -53,7 +53,9 @@ describe('node-lifecycle controller (integration)', () => {
   it('heartbeats stop → node Ready=Unknown, its VMs Unknown (not Lost), its pool entry UNMOUNTED, within grace + one resync', async () => {
     await eventually(async () => expect((await vm('vm-n1')).status?.phase).toBe('Running'));
     agents.setHeartbeating('n1', false);
-    await eventually(async () => expect(await ready('n1')).toMatchObject({ status: 'Unknown', reason: 'NodeStatusUnknown' }), { timeoutMs: GRACE_MS + 1000 + 5000 });
+    await eventually(async () => expect(await ready('n1')).toMatchObject({ status: 'Unknown', reason: 'NodeStatusUnknown' }), {
+      timeoutMs: GRACE_MS + 1000 + 5000,
+    });
     await eventually(async () => {
       const v = await vm('vm-n1');
       expect(v.status?.phase).toBe('Unknown');

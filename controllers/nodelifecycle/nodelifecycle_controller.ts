@@ -76,7 +76,9 @@ export function nodeLifecycleController(options: NodeLifecycleOptions = {}): Con
         if (plan.status) {
           await commitStatus(client, Nodes, node, plan.status);
           for (const e of plan.events) events.record(node, e);
-          log.info(plan.status.conditions?.find((c) => c.type === 'Ready')?.status === 'Unknown' ? 'node stopped heartbeating' : 'node heartbeating again', { node: name });
+          log.info(plan.status.conditions?.find((c) => c.type === 'Ready')?.status === 'Unknown' ? 'node stopped heartbeating' : 'node heartbeating again', {
+            node: name,
+          });
         }
         for (const vm of plan.unknownVms) {
           try {

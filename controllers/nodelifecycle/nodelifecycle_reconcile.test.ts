@@ -51,7 +51,7 @@ describe('planNode', () => {
     expect(plan.unknownVms).toEqual([]);
   });
 
-  it('a node the agent reports NotReady (False) is the agent\'s business while it heartbeats', () => {
+  it("a node the agent reports NotReady (False) is the agent's business while it heartbeats", () => {
     const plan = planNode({ ...base, node: node('n1', { ready: 'False' }), probeMs: NOW_MS, vms: [], pools: [] });
     expect(plan.status).toBeUndefined();
   });

@@ -93,7 +93,10 @@ export function planNode(input: NodeInput): NodePlan {
   for (const pool of input.pools) {
     const host = pool.status?.hosts?.[name];
     if (!host || host.health === 'UNMOUNTED') continue;
-    plan.poolHosts.push({ pool, host: { ...host, health: 'UNMOUNTED', message: `node ${name} is not heartbeating (no heartbeat ${since}): pool state unknown` } });
+    plan.poolHosts.push({
+      pool,
+      host: { ...host, health: 'UNMOUNTED', message: `node ${name} is not heartbeating (no heartbeat ${since}): pool state unknown` },
+    });
   }
   return plan;
 }

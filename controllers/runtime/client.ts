@@ -21,7 +21,15 @@ import type { KubeObject, WatchEvent } from '../../api-types/meta.js';
 import { apiVersionOf, resourcePath } from '../../api-types/group-version.js';
 import { errorFromResponse } from '../../lib/apimachinery/status-error.js';
 import {
-  buildRequest, listQuery, listResultOf, PATCH_CONTENT_TYPES, watchQuery, type ListOptions, type ListResult, type PatchType, type WatchOptions,
+  buildRequest,
+  listQuery,
+  listResultOf,
+  PATCH_CONTENT_TYPES,
+  watchQuery,
+  type ListOptions,
+  type ListResult,
+  type PatchType,
+  type WatchOptions,
 } from '../../lib/apiclient/request.js';
 import type { ResourceRef } from './resources.js';
 import { TokenBucket } from '../../lib/workqueue/tokenbucket.js';
@@ -36,7 +44,13 @@ export interface ApiClient {
   list<T extends KubeObject>(r: ResourceRef, options?: ListOptions): Promise<ListResult<T>>;
   create<T extends KubeObject>(r: ResourceRef, obj: T): Promise<T>;
   update<T extends KubeObject>(r: ResourceRef, obj: T, subresource?: 'status'): Promise<T>;
-  patch<T extends KubeObject>(r: ResourceRef, namespace: string | undefined, name: string, patch: unknown, options?: { type?: PatchType; subresource?: 'status' }): Promise<T>;
+  patch<T extends KubeObject>(
+    r: ResourceRef,
+    namespace: string | undefined,
+    name: string,
+    patch: unknown,
+    options?: { type?: PatchType; subresource?: 'status' },
+  ): Promise<T>;
   delete(r: ResourceRef, namespace: string | undefined, name: string, options?: { preconditions?: { uid?: string; resourceVersion?: string } }): Promise<void>;
   watch<T extends KubeObject>(r: ResourceRef, options: WatchOptions, onEvent: (e: WatchEvent<T>) => void, onDone: (err: unknown) => void): Promise<WatchHandle>;
 }
@@ -144,7 +158,12 @@ export class HttpApiClient implements ApiClient {
     return (await this.#request('PATCH', path, patch, query, PATCH_CONTENT_TYPES[options.type ?? 'merge'])) as T;
   }
 
-  async delete(r: ResourceRef, namespace: string | undefined, name: string, options: { preconditions?: { uid?: string; resourceVersion?: string } } = {}): Promise<void> {
+  async delete(
+    r: ResourceRef,
+    namespace: string | undefined,
+    name: string,
+    options: { preconditions?: { uid?: string; resourceVersion?: string } } = {},
+  ): Promise<void> {
     const body = options.preconditions ? { apiVersion: 'v1', kind: 'DeleteOptions', preconditions: options.preconditions } : undefined;
     await this.#request('DELETE', resourcePath(r, namespace, name), body);
   }
@@ -229,6 +248,14 @@ async function agentFor(kc: KubeConfig, maxSockets: number): Promise<{ agent: ht
   const server = kc.getCurrentCluster()?.server ?? '';
   const agent = server.startsWith('http:')
     ? new http.Agent({ keepAlive: true, maxSockets })
-    : new https.Agent({ keepAlive: true, maxSockets, ca: tls.ca, cert: tls.cert, key: tls.key, rejectUnauthorized: tls.rejectUnauthorized, servername: tls.servername });
+    : new https.Agent({
+        keepAlive: true,
+        maxSockets,
+        ca: tls.ca,
+        cert: tls.cert,
+        key: tls.key,
+        rejectUnauthorized: tls.rejectUnauthorized,
+        servername: tls.servername,
+      });
   return { agent, headers };
 }

@@ -5,7 +5,11 @@ import { FakeApiClient } from './fakeclient.js';
 import { Events } from './resources.js';
 import { ApiError } from '../../lib/apimachinery/status-error.js';
 
-const vm: KubeObject = { apiVersion: 'quantix.io/v1alpha1', kind: 'VirtualMachine', metadata: { name: 'web', namespace: 'prod', uid: 'u1', resourceVersion: '5' } };
+const vm: KubeObject = {
+  apiVersion: 'quantix.io/v1alpha1',
+  kind: 'VirtualMachine',
+  metadata: { name: 'web', namespace: 'prod', uid: 'u1', resourceVersion: '5' },
+};
 const node: KubeObject = { apiVersion: 'quantix.io/v1alpha1', kind: 'Node', metadata: { name: 'n1', uid: 'u2' } };
 
 function setup() {
@@ -47,7 +51,11 @@ describe('EventRecorder', () => {
     expect(writes.map((w) => w.verb)).toEqual(['create', 'patch', 'patch']);
     const stored = [...client.objects.values()];
     expect(stored).toHaveLength(1);
-    expect(stored[0]).toMatchObject({ count: 3, firstTimestamp: new Date(clock.now() - 3000).toISOString(), lastTimestamp: new Date(clock.now() - 1000).toISOString() });
+    expect(stored[0]).toMatchObject({
+      count: 3,
+      firstTimestamp: new Date(clock.now() - 3000).toISOString(),
+      lastTimestamp: new Date(clock.now() - 1000).toISOString(),
+    });
   });
 
   it('keeps different messages, reasons and objects apart', async () => {
@@ -90,7 +98,8 @@ describe('EventRecorder rate limit', () => {
     const client = new FakeApiClient();
     const clock = new FakeClock();
     const rec = new EventRecorder({ client, component: 'c', instance: 'i', clock, qps: 10, burst: 3, maxPending: 6 });
-    for (let i = 0; i < 8; i++) rec.record({ ...vm, metadata: { ...vm.metadata, uid: `u${i}`, name: `vm${i}` } }, { type: 'Normal', reason: 'Scheduled', message: 'x' });
+    for (let i = 0; i < 8; i++)
+      rec.record({ ...vm, metadata: { ...vm.metadata, uid: `u${i}`, name: `vm${i}` } }, { type: 'Normal', reason: 'Scheduled', message: 'x' });
     await flush();
     expect(client.writes('events')).toHaveLength(3);
     expect(rec.stats.dropped).toBe(2);

@@ -96,10 +96,13 @@ export class EventRecorder implements Recorder {
     const key = [ref.uid ?? `${ref.namespace}/${ref.name}`, ref.kind, ev.type, ev.reason, ev.message, component].join('\u0000');
     const previous = this.#chains.get(key) ?? Promise.resolve();
     const now = new Date(this.#clock.now()).toISOString();
-    const next = previous.then(() => this.#bucket.take()).then(() => this.#send(key, ref, ev, component, now)).catch((err: unknown) => {
-      this.stats.failed++;
-      this.#o.logger?.warn('could not record event', { reason: ev.reason, object: `${ref.kind}/${ref.name}`, error: (err as Error)?.message ?? String(err) });
-    });
+    const next = previous
+      .then(() => this.#bucket.take())
+      .then(() => this.#send(key, ref, ev, component, now))
+      .catch((err: unknown) => {
+        this.stats.failed++;
+        this.#o.logger?.warn('could not record event', { reason: ev.reason, object: `${ref.kind}/${ref.name}`, error: (err as Error)?.message ?? String(err) });
+      });
     this.#chains.set(key, next);
     this.#pending.add(next);
     void next.finally(() => {

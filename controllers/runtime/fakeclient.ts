@@ -56,7 +56,9 @@ export class FakeApiClient implements ApiClient {
 
   async list<T extends KubeObject>(r: ResourceRef, options: ListOptions = {}): Promise<ListResult<T>> {
     const prefix = `${r.plural}/${options.namespace ?? ''}`;
-    const items = [...this.objects.entries()].filter(([k]) => k.startsWith(r.namespaced && options.namespace ? prefix + '/' : `${r.plural}/`)).map(([, o]) => structuredClone(o) as T);
+    const items = [...this.objects.entries()]
+      .filter(([k]) => k.startsWith(r.namespaced && options.namespace ? prefix + '/' : `${r.plural}/`))
+      .map(([, o]) => structuredClone(o) as T);
     return { items, resourceVersion: String(this.#rv) };
   }
 
@@ -69,7 +71,14 @@ export class FakeApiClient implements ApiClient {
   }
 
   async update<T extends KubeObject>(r: ResourceRef, obj: T, subresource?: 'status'): Promise<T> {
-    this.calls.push({ verb: 'update', resource: r.plural, name: obj.metadata.name!, namespace: obj.metadata.namespace, subresource, body: structuredClone(obj) });
+    this.calls.push({
+      verb: 'update',
+      resource: r.plural,
+      name: obj.metadata.name!,
+      namespace: obj.metadata.namespace,
+      subresource,
+      body: structuredClone(obj),
+    });
     this.#fail('update');
     const key = this.#key(r, obj.metadata.namespace, obj.metadata.name!);
     const cur = this.objects.get(key);
@@ -128,7 +137,10 @@ type JsonOp = { op: 'test' | 'add' | 'replace' | 'remove'; path: string; value?:
 function applyJsonPatch(doc: KubeObject, ops: JsonOp[]): KubeObject {
   const out = structuredClone(doc) as unknown as Record<string, unknown>;
   for (const op of ops) {
-    const parts = op.path.split('/').slice(1).map((p) => p.replace(/~1/g, '/').replace(/~0/g, '~'));
+    const parts = op.path
+      .split('/')
+      .slice(1)
+      .map((p) => p.replace(/~1/g, '/').replace(/~0/g, '~'));
     const last = parts.pop()!;
     let parent: Record<string, unknown> = out;
     for (const p of parts) {

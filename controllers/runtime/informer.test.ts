@@ -200,7 +200,12 @@ describe('Store indexes', () => {
     informer.start();
     await informer.waitForSync();
     await flush();
-    expect(informer.store.byIndex('node', 'n1').map((o) => o.metadata.name).sort()).toEqual(['a', 'b']);
+    expect(
+      informer.store
+        .byIndex('node', 'n1')
+        .map((o) => o.metadata.name)
+        .sort(),
+    ).toEqual(['a', 'b']);
     lw.current.onEvent({ type: 'MODIFIED', object: obj('b', 3, { spec: { node: 'n2' } }) });
     expect(informer.store.byIndex('node', 'n1').map((o) => o.metadata.name)).toEqual(['a']);
     expect(informer.store.byIndex('node', 'n2').map((o) => o.metadata.name)).toEqual(['b']);

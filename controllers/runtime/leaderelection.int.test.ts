@@ -71,10 +71,13 @@ describe('leader election (integration)', () => {
 
     const names = Array.from({ length: 60 }, (_, i) => `vm-${i}`);
     await Promise.all(names.map((n) => client.create(VirtualMachines, vmObject(n))));
-    await eventually(async () => {
-      const { items } = await client.list<VirtualMachine>(VirtualMachines, { namespace: 'default' });
-      return items.filter((v) => v.spec.nodeName).length === names.length;
-    }, { timeoutMs: 20_000, message: 'all VMs bound' });
+    await eventually(
+      async () => {
+        const { items } = await client.list<VirtualMachine>(VirtualMachines, { namespace: 'default' });
+        return items.filter((v) => v.spec.nodeName).length === names.length;
+      },
+      { timeoutMs: 20_000, message: 'all VMs bound' },
+    );
 
     // The standby's controllers never reconciled anything.
     for (const c of b.controllers) expect(c.stats.reconciles).toBe(0);
@@ -92,12 +95,15 @@ describe('leader election (integration)', () => {
     expect(lease.spec?.leaseTransitions).toBe(1);
 
     await client.create(VirtualMachines, vmObject('after-failover'));
-    await eventually(async () => {
-      const v = await client.get<VirtualMachine>(VirtualMachines, 'default', 'after-failover');
-      expect(v.spec.nodeName).toBeTruthy();
-      expect(v.status?.phase).toBe('Scheduled');
-      expect(v.metadata.finalizers).toContain('quantix.io/vm-cleanup');
-    }, { timeoutMs: 15_000 });
+    await eventually(
+      async () => {
+        const v = await client.get<VirtualMachine>(VirtualMachines, 'default', 'after-failover');
+        expect(v.spec.nodeName).toBeTruthy();
+        expect(v.status?.phase).toBe('Scheduled');
+        expect(v.metadata.finalizers).toContain('quantix.io/vm-cleanup');
+      },
+      { timeoutMs: 15_000 },
+    );
     expect(bindings.get('after-failover')).toHaveLength(1);
   });
 
@@ -137,10 +143,13 @@ describe('two leaders at once (split brain) still never double-bind', () => {
     for (const id of ['x', 'y']) managers.push(await startControllerManager({ kubeconfig: env.kubeconfig, identity: id, enabled: ['scheduler'] }));
     const names = Array.from({ length: 80 }, (_, i) => `race-${i}`);
     await Promise.all(names.map((n) => client.create(VirtualMachines, vmObject(n))));
-    await eventually(async () => {
-      const { items } = await client.list<VirtualMachine>(VirtualMachines, { namespace: 'default' });
-      return items.filter((v) => v.spec.nodeName).length === names.length;
-    }, { timeoutMs: 20_000 });
+    await eventually(
+      async () => {
+        const { items } = await client.list<VirtualMachine>(VirtualMachines, { namespace: 'default' });
+        return items.filter((v) => v.spec.nodeName).length === names.length;
+      },
+      { timeoutMs: 20_000 },
+    );
     // Both schedulers worked, and every bind that lost the race was refused by the server:
     // spec.generation moved exactly once per VM (create = 1, bind = 2).
     const { items } = await client.list<VirtualMachine>(VirtualMachines, { namespace: 'default' });

@@ -13,7 +13,15 @@ describe('decide', () => {
     ['free lease (released): take it', { holderIdentity: '', leaseTransitions: 3 }, true, T0, 'update', 'me', 3],
     ['mine: renew, keep transitions', { holderIdentity: 'me', leaseTransitions: 2, acquireTime: 'A' }, true, T0, 'update', 'me', 2],
     ['held by other, fresh: wait', { holderIdentity: 'other', leaseDurationSeconds: 15 }, true, T0 - 14_000, 'wait', 'other', undefined],
-    ['held by other, expired on my clock: take it', { holderIdentity: 'other', leaseDurationSeconds: 15, leaseTransitions: 1 }, true, T0 - 15_000, 'update', 'me', 2],
+    [
+      'held by other, expired on my clock: take it',
+      { holderIdentity: 'other', leaseDurationSeconds: 15, leaseTransitions: 1 },
+      true,
+      T0 - 15_000,
+      'update',
+      'me',
+      2,
+    ],
   ] as const)('%s', (_label, spec, exists, observedAt, action, holder, transitions) => {
     const d = decide(spec as never, exists, observedAt, T0, 'me', 15_000);
     expect(d.action).toBe(action);
@@ -147,6 +155,18 @@ describe('LeaderElector', () => {
   });
 
   it('rejects timings where a standby could take over before the leader steps down', () => {
-    expect(() => new LeaderElector({ client: new FakeApiClient(), namespace: 'n', name: 'l', identity: 'a', leaseDurationMs: 1000, renewDeadlineMs: 1000, onStartedLeading() {}, onStoppedLeading() {} })).toThrow(/renewDeadline/);
+    expect(
+      () =>
+        new LeaderElector({
+          client: new FakeApiClient(),
+          namespace: 'n',
+          name: 'l',
+          identity: 'a',
+          leaseDurationMs: 1000,
+          renewDeadlineMs: 1000,
+          onStartedLeading() {},
+          onStoppedLeading() {},
+        }),
+    ).toThrow(/renewDeadline/);
   });
 });

@@ -40,13 +40,17 @@ export interface Observation {
   observedAtMs: number;
 }
 
-export type Decision =
-  | { action: 'create'; spec: LeaseSpec }
-  | { action: 'update'; spec: LeaseSpec }
-  | { action: 'wait'; holder: string; expiresInMs: number };
+export type Decision = { action: 'create'; spec: LeaseSpec } | { action: 'update'; spec: LeaseSpec } | { action: 'wait'; holder: string; expiresInMs: number };
 
 /** What a candidate does with the lease it just read. Pure: tested table-driven. */
-export function decide(current: LeaseSpec | undefined, exists: boolean, observedAtMs: number, nowMs: number, identity: string, leaseDurationMs: number): Decision {
+export function decide(
+  current: LeaseSpec | undefined,
+  exists: boolean,
+  observedAtMs: number,
+  nowMs: number,
+  identity: string,
+  leaseDurationMs: number,
+): Decision {
   const now = isoMicros(new Date(nowMs));
   const seconds = Math.max(1, Math.round(leaseDurationMs / 1000));
   if (!exists) {
@@ -234,7 +238,10 @@ export class LeaderElector {
     const lease = this.#lease;
     if (!lease || lease.spec?.holderIdentity !== this.#o.identity) return;
     try {
-      await this.#o.client.update<Lease>(Leases, { ...lease, spec: { ...lease.spec, holderIdentity: '', leaseDurationSeconds: 1, renewTime: isoMicros(new Date(this.#clock.now())) } });
+      await this.#o.client.update<Lease>(Leases, {
+        ...lease,
+        spec: { ...lease.spec, holderIdentity: '', leaseDurationSeconds: 1, renewTime: isoMicros(new Date(this.#clock.now())) },
+      });
       this.#o.logger?.info('released leader lease', { lease: `${this.#o.namespace}/${this.#o.name}` });
     } catch (err) {
       this.#o.logger?.warn('cannot release lease', { error: (err as Error).message });

@@ -1,7 +1,5 @@
 /** The resources the controllers use, as REST coordinates (from the api-types registry). */
-import {
-  eventDefinition, leaseDefinition, nodeDefinition, storagePoolDefinition, virtualMachineDefinition,
-} from '../../api-types/registry.js';
+import { eventDefinition, leaseDefinition, nodeDefinition, storagePoolDefinition, virtualMachineDefinition } from '../../api-types/registry.js';
 import type { RestResource } from '../../api-types/group-version.js';
 
 /** A resource's REST coordinates and its kind (written into the objects the controllers send). */

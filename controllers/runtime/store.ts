@@ -10,10 +10,7 @@
 import type { KubeObject } from '../../api-types/meta.js';
 import { keyOf } from './resources.js';
 
-export type Delta<T> =
-  | { type: 'add'; obj: T }
-  | { type: 'update'; old: T; obj: T }
-  | { type: 'delete'; obj: T };
+export type Delta<T> = { type: 'add'; obj: T } | { type: 'update'; old: T; obj: T } | { type: 'delete'; obj: T };
 
 export type IndexFunc<T> = (obj: T) => string[];
 

@@ -51,7 +51,12 @@ export function nodeAllocationController(options: NodeAllocationOptions = {}): C
       add: (vm) => touch(vm.spec?.nodeName),
       update: (old, vm) => {
         if (old.spec?.nodeName !== vm.spec?.nodeName) touch(old.spec?.nodeName);
-        if (old.spec?.nodeName !== vm.spec?.nodeName || old.spec?.cpu !== vm.spec?.cpu || old.spec?.memory !== vm.spec?.memory || (old.status?.phase === 'Terminated') !== (vm.status?.phase === 'Terminated')) {
+        if (
+          old.spec?.nodeName !== vm.spec?.nodeName ||
+          old.spec?.cpu !== vm.spec?.cpu ||
+          old.spec?.memory !== vm.spec?.memory ||
+          (old.status?.phase === 'Terminated') !== (vm.status?.phase === 'Terminated')
+        ) {
           touch(vm.spec?.nodeName);
         }
       },

@@ -84,11 +84,16 @@ describe('scheduler (integration)', () => {
     });
     // node-c gets the pool: the pool change wakes the scheduler.
     const pool = await client.get(StoragePools, undefined, 'fast');
-    await client.patch(StoragePools, undefined, 'fast', { metadata: { resourceVersion: pool.metadata.resourceVersion }, spec: { assignedNodes: ['node-a', 'node-b', 'node-c'] } });
+    await client.patch(StoragePools, undefined, 'fast', {
+      metadata: { resourceVersion: pool.metadata.resourceVersion },
+      spec: { assignedNodes: ['node-a', 'node-b', 'node-c'] },
+    });
     agents.setPoolHealth('node-c', 'fast', 'HEALTHY');
     await agents.heartbeat('node-c');
     await eventually(async () => expect((await getVm('big')).spec.nodeName).toBe('node-c'), { timeoutMs: 15_000 });
-    await eventually(async () => expect((await getVm('big')).status?.conditions?.find((c) => c.type === 'Scheduled')).toMatchObject({ status: 'True', reason: 'Bound' }));
+    await eventually(async () =>
+      expect((await getVm('big')).status?.conditions?.find((c) => c.type === 'Scheduled')).toMatchObject({ status: 'True', reason: 'Bound' }),
+    );
   });
 
   it('a VM pinned to a node without its pool is flagged, not bound elsewhere', async () => {
@@ -97,7 +102,11 @@ describe('scheduler (integration)', () => {
       async () => {
         const v = await getVm('pinned');
         expect(v.spec.nodeName).toBe('node-a');
-        expect(v.status?.conditions?.find((c) => c.type === 'Scheduled')).toMatchObject({ status: 'False', reason: 'NodeNotSuitable', message: 'node "node-a" cannot run the VM: pool "ghost" not found' });
+        expect(v.status?.conditions?.find((c) => c.type === 'Scheduled')).toMatchObject({
+          status: 'False',
+          reason: 'NodeNotSuitable',
+          message: 'node "node-a" cannot run the VM: pool "ghost" not found',
+        });
         expect(v.status?.phase).toBe('Pending');
       },
       { timeoutMs: 15_000 },
@@ -105,15 +114,18 @@ describe('scheduler (integration)', () => {
   });
 
   it('node status.allocated follows the VMs bound to each node', async () => {
-    await eventually(async () => {
-      const { items } = await client.list<VirtualMachine>(VirtualMachines, { namespace: 'default' });
-      for (const name of ['node-a', 'node-b', 'node-c']) {
-        const bound = items.filter((v) => v.spec.nodeName === name);
-        const node = await client.get<Node>(Nodes, undefined, name);
-        expect(node.status?.allocated?.vmCount ?? 0).toBe(bound.length);
-        expect(node.status?.allocated?.cpu ?? 0).toBe(bound.reduce((n, v) => n + (v.spec.cpu ?? 1), 0));
-      }
-    }, { timeoutMs: 15_000 });
+    await eventually(
+      async () => {
+        const { items } = await client.list<VirtualMachine>(VirtualMachines, { namespace: 'default' });
+        for (const name of ['node-a', 'node-b', 'node-c']) {
+          const bound = items.filter((v) => v.spec.nodeName === name);
+          const node = await client.get<Node>(Nodes, undefined, name);
+          expect(node.status?.allocated?.vmCount ?? 0).toBe(bound.length);
+          expect(node.status?.allocated?.cpu ?? 0).toBe(bound.reduce((n, v) => n + (v.spec.cpu ?? 1), 0));
+        }
+      },
+      { timeoutMs: 15_000 },
+    );
   });
 
   it('converged VMs cost no writes: every controller reconciles them again and nothing changes', async () => {
@@ -133,7 +145,10 @@ describe('scheduler (integration)', () => {
     await client.patch(Nodes, undefined, 'node-c', { metadata: { resourceVersion: node.metadata.resourceVersion }, spec: { unschedulable: true } });
     await client.create(VirtualMachines, vmObject('cordon-test', { pools: ['slow'], memory: '20Gi' }));
     await eventually(
-      async () => expect((await getVm('cordon-test')).status?.conditions?.find((c) => c.type === 'Scheduled')?.message).toBe('0/3 nodes available: 2 insufficient memory, 1 node unschedulable'),
+      async () =>
+        expect((await getVm('cordon-test')).status?.conditions?.find((c) => c.type === 'Scheduled')?.message).toBe(
+          '0/3 nodes available: 2 insufficient memory, 1 node unschedulable',
+        ),
       { timeoutMs: 15_000 },
     );
     await client.patch(Nodes, undefined, 'node-c', { spec: { unschedulable: false } });

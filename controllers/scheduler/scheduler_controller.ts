@@ -91,13 +91,7 @@ export function schedulerController(options: SchedulerOptions = {}): ControllerS
             const nodeName = plan.bind;
             usage.assume(key, vm, nodeName); // synchronously, before any await: the next decision sees it
             try {
-              await client.patch(
-                VirtualMachines,
-                vm.metadata.namespace,
-                vm.metadata.name!,
-                bindPatch(vm, nodeName),
-                { type: 'json' },
-              );
+              await client.patch(VirtualMachines, vm.metadata.namespace, vm.metadata.name!, bindPatch(vm, nodeName), { type: 'json' });
             } catch (err) {
               usage.forget(key);
               if (isNotFound(err)) return done();

@@ -41,14 +41,7 @@ describe('schedule: filters', () => {
       {},
       '0/3 nodes available: 2 pool "fast" not assigned, 1 pool "fast" not healthy',
     ],
-    [
-      'pool not reported yet on an assigned node',
-      vm('a'),
-      [node('n1')],
-      [pool('fast', ['n1'], {})],
-      {},
-      '0/1 nodes available: 1 pool "fast" not healthy',
-    ],
+    ['pool not reported yet on an assigned node', vm('a'), [node('n1')], [pool('fast', ['n1'], {})], {}, '0/1 nodes available: 1 pool "fast" not healthy'],
     [
       'readiness and cordon',
       vm('a'),
@@ -96,7 +89,13 @@ describe('schedule: filters', () => {
 
 describe('schedule: scoring', () => {
   it('prefers the least allocated node', () => {
-    const d = schedule(input(vm('a'), three, [pool('fast', ['n1', 'n2', 'n3'], { n1: 'HEALTHY', n2: 'HEALTHY', n3: 'HEALTHY' })], { n1: { cpu: 4, memoryBytes: 4 * GiB, vmCount: 2 }, n2: { cpu: 1, memoryBytes: GiB, vmCount: 1 }, n3: { cpu: 2, memoryBytes: 2 * GiB, vmCount: 1 } }));
+    const d = schedule(
+      input(vm('a'), three, [pool('fast', ['n1', 'n2', 'n3'], { n1: 'HEALTHY', n2: 'HEALTHY', n3: 'HEALTHY' })], {
+        n1: { cpu: 4, memoryBytes: 4 * GiB, vmCount: 2 },
+        n2: { cpu: 1, memoryBytes: GiB, vmCount: 1 },
+        n3: { cpu: 2, memoryBytes: 2 * GiB, vmCount: 1 },
+      }),
+    );
     expect(d).toEqual({ kind: 'bind', nodeName: 'n2' });
   });
   it('spreads on equal scores (fewer VMs), then by name', () => {
@@ -105,7 +104,11 @@ describe('schedule: scoring', () => {
   });
   it('weighs capacity, not just counts: a big node wins over a small empty one', () => {
     const p = pool('fast', ['big', 'small'], { big: 'HEALTHY', small: 'HEALTHY' });
-    const d = schedule(input(vm('a', { memory: '2Gi' }), [node('big', { cpu: 64, memGi: 256 }), node('small', { cpu: 2, memGi: 4 })], [p], { big: { cpu: 8, memoryBytes: 32 * GiB, vmCount: 8 } }));
+    const d = schedule(
+      input(vm('a', { memory: '2Gi' }), [node('big', { cpu: 64, memGi: 256 }), node('small', { cpu: 2, memGi: 4 })], [p], {
+        big: { cpu: 8, memoryBytes: 32 * GiB, vmCount: 8 },
+      }),
+    );
     expect(d).toEqual({ kind: 'bind', nodeName: 'big' });
   });
 });
@@ -126,12 +129,21 @@ describe('planScheduling', () => {
     [
       'unbound, nothing fits: Scheduled=False Unschedulable + FailedScheduling, retried later',
       vm('a', { memory: '64Gi' }),
-      { bind: undefined, events: ['Warning FailedScheduling'], status: { reason: 'Unschedulable', message: '0/3 nodes available: 2 insufficient memory, 1 pool "fast" not assigned' }, requeue: true },
+      {
+        bind: undefined,
+        events: ['Warning FailedScheduling'],
+        status: { reason: 'Unschedulable', message: '0/3 nodes available: 2 insufficient memory, 1 pool "fast" not assigned' },
+        requeue: true,
+      },
     ],
     [
       'pinned to a node without the pool: NodeNotSuitable',
       vm('a', { nodeName: 'n3' }),
-      { bind: undefined, events: ['Warning FailedScheduling'], status: { reason: 'NodeNotSuitable', message: 'node "n3" cannot run the VM: pool "fast" not assigned' } },
+      {
+        bind: undefined,
+        events: ['Warning FailedScheduling'],
+        status: { reason: 'NodeNotSuitable', message: 'node "n3" cannot run the VM: pool "fast" not assigned' },
+      },
     ],
     [
       'pinned to a missing node',
@@ -146,7 +158,18 @@ describe('planScheduling', () => {
     ],
     [
       'already flagged with the same reason: no write, no new event',
-      vm('a', { nodeName: 'n3', conditions: [{ type: 'Scheduled', status: 'False', reason: 'NodeNotSuitable', message: 'node "n3" cannot run the VM: pool "fast" not assigned', lastTransitionTime: NOW }] }),
+      vm('a', {
+        nodeName: 'n3',
+        conditions: [
+          {
+            type: 'Scheduled',
+            status: 'False',
+            reason: 'NodeNotSuitable',
+            message: 'node "n3" cannot run the VM: pool "fast" not assigned',
+            lastTransitionTime: NOW,
+          },
+        ],
+      }),
       { bind: undefined, events: [], status: false },
     ],
     ['bound and running (agent acted): not re-validated', vm('a', { nodeName: 'n3', phase: 'Running' }), { bind: undefined, events: [], status: false }],

@@ -21,9 +21,7 @@ export function scoreNode(req: ResourceRequest, node: Node, usage: NodeUsage, co
   return ((cpuFree + memFree) / 2) * 100;
 }
 
-export type Decision =
-  | { kind: 'bind'; nodeName: string }
-  | { kind: 'unschedulable'; message: string; reasons: Record<string, number> };
+export type Decision = { kind: 'bind'; nodeName: string } | { kind: 'unschedulable'; message: string; reasons: Record<string, number> };
 
 export interface ScheduleInput {
   vm: VirtualMachine;
@@ -94,9 +92,16 @@ export function planScheduling(input: ScheduleInput & { nodeByName: (name: strin
   if (!nodeName) {
     const d = schedule(input);
     if (d.kind === 'bind') {
-      return { bind: d.nodeName, events: [{ type: 'Normal', reason: 'Scheduled', message: `Successfully assigned ${ref} to ${d.nodeName}`, action: 'Binding' }] };
+      return {
+        bind: d.nodeName,
+        events: [{ type: 'Normal', reason: 'Scheduled', message: `Successfully assigned ${ref} to ${d.nodeName}`, action: 'Binding' }],
+      };
     }
-    const conditions = setCondition(vm.status?.conditions, { type: ConditionType.Scheduled, status: 'False', reason: Reason.Unschedulable, message: d.message }, now);
+    const conditions = setCondition(
+      vm.status?.conditions,
+      { type: ConditionType.Scheduled, status: 'False', reason: Reason.Unschedulable, message: d.message },
+      now,
+    );
     return {
       status: changedStatus(vm, conditions),
       events: [{ type: 'Warning', reason: 'FailedScheduling', message: d.message, action: 'Scheduling' }],
@@ -106,7 +111,11 @@ export function planScheduling(input: ScheduleInput & { nodeByName: (name: strin
   if (agentHasActed(vm)) return { events: [] };
   const fit = checkBoundNode({ ...input, nodeName, node: input.nodeByName(nodeName) });
   if (!fit.fits) {
-    const conditions = setCondition(vm.status?.conditions, { type: ConditionType.Scheduled, status: 'False', reason: Reason.NodeNotSuitable, message: fit.reason }, now);
+    const conditions = setCondition(
+      vm.status?.conditions,
+      { type: ConditionType.Scheduled, status: 'False', reason: Reason.NodeNotSuitable, message: fit.reason },
+      now,
+    );
     const status = changedStatus(vm, conditions);
     return {
       status,

@@ -36,7 +36,7 @@ describe('UsageTracker', () => {
     expect(t.usage('n1').vmCount).toBe(0);
   });
 
-  it('leaves a VM\'s own claim out when validating it', () => {
+  it("leaves a VM's own claim out when validating it", () => {
     const t = new UsageTracker();
     t.observe('default/a', vm('a', { nodeName: 'n1', memory: '2Gi' }));
     t.observe('default/b', vm('b', { nodeName: 'n1', memory: '1Gi' }));

@@ -13,17 +13,38 @@ describe('planPool', () => {
   it.each([
     ['nothing reported: Pending, no capacity', pool('p', ['n1', 'n2']), { phase: 'Pending', total: undefined, ready: 'False' }],
     ['not assigned anywhere: Pending', pool('p', []), { phase: 'Pending', total: undefined, ready: 'False' }],
-    ['every host HEALTHY: Ready, dir capacity summed', pool('p', ['n1', 'n2'], { n1: h('HEALTHY'), n2: h('HEALTHY') }), { phase: 'Ready', total: 200, ready: 'True' }],
-    ['one host UNMOUNTED: Degraded, capacity of the healthy one', pool('p', ['n1', 'n2'], { n1: h('HEALTHY'), n2: h('UNMOUNTED') }), { phase: 'Degraded', total: 100, ready: 'False' }],
+    [
+      'every host HEALTHY: Ready, dir capacity summed',
+      pool('p', ['n1', 'n2'], { n1: h('HEALTHY'), n2: h('HEALTHY') }),
+      { phase: 'Ready', total: 200, ready: 'True' },
+    ],
+    [
+      'one host UNMOUNTED: Degraded, capacity of the healthy one',
+      pool('p', ['n1', 'n2'], { n1: h('HEALTHY'), n2: h('UNMOUNTED') }),
+      { phase: 'Degraded', total: 100, ready: 'False' },
+    ],
     ['one host not reported yet: Degraded', pool('p', ['n1', 'n2'], { n1: h('HEALTHY') }), { phase: 'Degraded', total: 100, ready: 'False' }],
     ['none HEALTHY: Error', pool('p', ['n1', 'n2'], { n1: h('ERROR'), n2: h('UNMOUNTED') }), { phase: 'Error', total: undefined, ready: 'False' }],
-    ['DEGRADED host: pool Degraded (Error if alone), its capacity still counts', pool('p', ['n1', 'n2'], { n1: h('HEALTHY'), n2: h('DEGRADED', 50, 45) }), { phase: 'Degraded', total: 150, ready: 'False' }],
+    [
+      'DEGRADED host: pool Degraded (Error if alone), its capacity still counts',
+      pool('p', ['n1', 'n2'], { n1: h('HEALTHY'), n2: h('DEGRADED', 50, 45) }),
+      { phase: 'Degraded', total: 150, ready: 'False' },
+    ],
     [
       'nfs: capacity counted once (freshest report)',
-      pool('p', ['n1', 'n2'], { n1: h('HEALTHY', 1000, 100, { lastReported: '2026-01-01T00:00:00Z' }), n2: h('HEALTHY', 1000, 120, { lastReported: '2026-01-01T00:00:10Z' }) }, 'nfs'),
+      pool(
+        'p',
+        ['n1', 'n2'],
+        { n1: h('HEALTHY', 1000, 100, { lastReported: '2026-01-01T00:00:00Z' }), n2: h('HEALTHY', 1000, 120, { lastReported: '2026-01-01T00:00:10Z' }) },
+        'nfs',
+      ),
       { phase: 'Ready', total: 1000, used: 120, ready: 'True' },
     ],
-    ['entries of unassigned nodes are dropped and do not count', pool('p', ['n1'], { n1: h('HEALTHY'), old: h('ERROR') }), { phase: 'Ready', total: 100, ready: 'True', hosts: ['n1'] }],
+    [
+      'entries of unassigned nodes are dropped and do not count',
+      pool('p', ['n1'], { n1: h('HEALTHY'), old: h('ERROR') }),
+      { phase: 'Ready', total: 100, ready: 'True', hosts: ['n1'] },
+    ],
   ] as const)('%s', (_label, p, expected) => {
     const { status } = planPool(p, NOW_MS);
     expect(status.phase).toBe(expected.phase);
@@ -35,7 +56,10 @@ describe('planPool', () => {
   });
 
   it('names the hosts with problems and their messages', () => {
-    const { status } = planPool(pool('p', ['n1', 'n2', 'n3'], { n1: h('HEALTHY'), n2: h('UNMOUNTED', 0, 0, { message: 'mount.nfs: Connection refused' }) }), NOW_MS);
+    const { status } = planPool(
+      pool('p', ['n1', 'n2', 'n3'], { n1: h('HEALTHY'), n2: h('UNMOUNTED', 0, 0, { message: 'mount.nfs: Connection refused' }) }),
+      NOW_MS,
+    );
     expect(status.conditions?.[0]?.message).toBe('healthy on 1/3 assigned nodes; n2: UNMOUNTED (mount.nfs: Connection refused); n3: not reported');
   });
 

@@ -7,7 +7,15 @@ export const GiB = 1024 ** 3;
 
 export function node(
   name: string,
-  o: { ready?: 'True' | 'False' | 'Unknown' | 'none'; unschedulable?: boolean; labels?: Record<string, string>; cpu?: number; memGi?: number; heartbeat?: string; readyReason?: string } = {},
+  o: {
+    ready?: 'True' | 'False' | 'Unknown' | 'none';
+    unschedulable?: boolean;
+    labels?: Record<string, string>;
+    cpu?: number;
+    memGi?: number;
+    heartbeat?: string;
+    readyReason?: string;
+  } = {},
 ): Node {
   const ready = o.ready ?? 'True';
   return {
@@ -16,19 +24,31 @@ export function node(
     metadata: { name, uid: `uid-${name}`, resourceVersion: '10', labels: o.labels },
     spec: { unschedulable: o.unschedulable ?? false },
     status: {
-      conditions: ready === 'none' ? [] : [{ type: 'Ready', status: ready, reason: o.readyReason ?? (ready === 'True' ? 'AgentReady' : 'X'), lastTransitionTime: NOW }],
+      conditions:
+        ready === 'none' ? [] : [{ type: 'Ready', status: ready, reason: o.readyReason ?? (ready === 'True' ? 'AgentReady' : 'X'), lastTransitionTime: NOW }],
       allocatable: { cpu: o.cpu ?? 8, memoryBytes: (o.memGi ?? 16) * GiB },
       lastHeartbeatTime: o.heartbeat ?? NOW,
     },
   };
 }
 
-export function pool(name: string, assigned: string[], hosts: Record<string, PoolHostHealth | { health: PoolHostHealth; totalBytes?: number; usedBytes?: number; availableBytes?: number; message?: string; lastReported?: string }> = {}, type: 'dir' | 'nfs' = 'dir'): StoragePool {
+export function pool(
+  name: string,
+  assigned: string[],
+  hosts: Record<
+    string,
+    PoolHostHealth | { health: PoolHostHealth; totalBytes?: number; usedBytes?: number; availableBytes?: number; message?: string; lastReported?: string }
+  > = {},
+  type: 'dir' | 'nfs' = 'dir',
+): StoragePool {
   return {
     apiVersion: 'quantix.io/v1alpha1',
     kind: 'StoragePool',
     metadata: { name, uid: `uid-${name}`, resourceVersion: '20', generation: 1 },
-    spec: type === 'dir' ? { type, dir: { path: `/var/lib/quantix/${name}` }, assignedNodes: assigned } : { type, nfs: { server: 'nfs.example', exportPath: `/export/${name}` }, assignedNodes: assigned },
+    spec:
+      type === 'dir'
+        ? { type, dir: { path: `/var/lib/quantix/${name}` }, assignedNodes: assigned }
+        : { type, nfs: { server: 'nfs.example', exportPath: `/export/${name}` }, assignedNodes: assigned },
     status: { hosts: Object.fromEntries(Object.entries(hosts).map(([n, h]) => [n, typeof h === 'string' ? { health: h } : h])) },
   };
 }

@@ -50,7 +50,7 @@ describe('vm controller (integration)', () => {
   /** What the agent writes through the gateway (status only). */
   const agentReports = (name: string, status: Record<string, unknown>) => client.patch(VirtualMachines, 'default', name, { status }, { subresource: 'status' });
 
-  it('adds the finalizer on create; deletion waits for the agent\'s Synced=True/Deleted report', async () => {
+  it("adds the finalizer on create; deletion waits for the agent's Synced=True/Deleted report", async () => {
     await client.create(VirtualMachines, vmObject('web', { nodeName: 'n1' }));
     await eventually(async () => expect((await get('web')).metadata.finalizers).toEqual([CLEANUP_FINALIZER]));
     await agentReports('web', { phase: 'Running', powerState: 'running', nodeName: 'n1' });
@@ -66,7 +66,10 @@ describe('vm controller (integration)', () => {
 
     // The agent undefines the domain, deletes the volumes, and says so.
     const v = await get('web');
-    const conditions = [...(v.status?.conditions ?? []).filter((c) => c.type !== 'Synced'), { type: 'Synced', status: 'True', reason: 'Deleted', message: 'domain undefined, 1 volume deleted', lastTransitionTime: new Date().toISOString() }];
+    const conditions = [
+      ...(v.status?.conditions ?? []).filter((c) => c.type !== 'Synced'),
+      { type: 'Synced', status: 'True', reason: 'Deleted', message: 'domain undefined, 1 volume deleted', lastTransitionTime: new Date().toISOString() },
+    ];
     await agentReports('web', { conditions, domainUUID: null, powerState: null });
     await eventually(() => gone('web'), { message: 'VM deleted once the finalizer is released' });
     await eventually(async () => {
@@ -87,7 +90,9 @@ describe('vm controller (integration)', () => {
     await eventually(async () => expect((await get('stuck')).metadata.finalizers).toEqual([CLEANUP_FINALIZER]));
     await client.patch(VirtualMachines, 'default', 'stuck', { metadata: { annotations: { [FORCE_CLEANUP_ANNOTATION]: 'true' } } });
     await client.delete(VirtualMachines, 'default', 'stuck');
-    await eventually(async () => expect((await get('stuck')).status?.conditions?.find((c) => c.type === 'Ready')?.message).toContain('force-cleanup ignored: node n2 is Ready'));
+    await eventually(async () =>
+      expect((await get('stuck')).status?.conditions?.find((c) => c.type === 'Ready')?.message).toContain('force-cleanup ignored: node n2 is Ready'),
+    );
     await client.delete(Nodes, undefined, 'n2');
     await eventually(() => gone('stuck'), { message: 'forced release after the node is deleted' });
     await eventually(async () => {
@@ -103,7 +108,9 @@ describe('vm controller (integration)', () => {
     // controller had seen it then), past the first 10 s backoff.
     const failedAt = new Date(Date.now() - 11_000).toISOString();
     const v = await get('flaky');
-    const conditions = (v.status?.conditions ?? []).map((c) => (c.type === 'Ready' ? { ...c, reason: 'Failed', message: 'qemu crashed', lastTransitionTime: failedAt } : c));
+    const conditions = (v.status?.conditions ?? []).map((c) =>
+      c.type === 'Ready' ? { ...c, reason: 'Failed', message: 'qemu crashed', lastTransitionTime: failedAt } : c,
+    );
     await agentReports('flaky', { phase: 'Failed', powerState: 'crashed', conditions });
     await eventually(async () => {
       const after = await get('flaky');

@@ -5,7 +5,13 @@ import { restartBackoffMs } from './vm_reconcile_restart.js';
 import { CLEANUP_FINALIZER, FORCE_CLEANUP_ANNOTATION } from './vm_status.js';
 
 const F = [CLEANUP_FINALIZER];
-const cond = (type: string, status: Condition['status'], reason: string, extra: Partial<Condition> = {}): Condition => ({ type, status, reason, lastTransitionTime: NOW, ...extra });
+const cond = (type: string, status: Condition['status'], reason: string, extra: Partial<Condition> = {}): Condition => ({
+  type,
+  status,
+  reason,
+  lastTransitionTime: NOW,
+  ...extra,
+});
 const types = (cs: Condition[] | undefined) => Object.fromEntries((cs ?? []).map((c) => [c.type, `${c.status}/${c.reason}`]));
 
 describe('planVm: finalizer and status before the agent acts', () => {
@@ -28,7 +34,11 @@ describe('planVm: finalizer and status before the agent acts', () => {
     [
       'pinned to an unsuitable node: stays Pending, flag kept',
       vm('a', { finalizers: F, nodeName: 'n3', conditions: [cond('Scheduled', 'False', 'NodeNotSuitable')] }),
-      { finalizers: undefined, phase: 'Pending', conds: { Scheduled: 'False/NodeNotSuitable', Synced: 'False/WaitingForAgent', Ready: 'False/NodeNotSuitable' } },
+      {
+        finalizers: undefined,
+        phase: 'Pending',
+        conds: { Scheduled: 'False/NodeNotSuitable', Synced: 'False/WaitingForAgent', Ready: 'False/NodeNotSuitable' },
+      },
     ],
     [
       'running (agent phase): phase untouched, Ready True, agent Synced untouched',
@@ -63,7 +73,12 @@ describe('planVm: finalizer and status before the agent acts', () => {
   });
 
   it('keeps lastTransitionTime of unchanged conditions', () => {
-    const v = vm('a', { finalizers: F, nodeName: 'n1', phase: 'Running', conditions: [cond('Ready', 'True', 'Running', { message: 'running on node n1', lastTransitionTime: '2020-01-01T00:00:00.000Z' })] });
+    const v = vm('a', {
+      finalizers: F,
+      nodeName: 'n1',
+      phase: 'Running',
+      conditions: [cond('Ready', 'True', 'Running', { message: 'running on node n1', lastTransitionTime: '2020-01-01T00:00:00.000Z' })],
+    });
     const plan = planVm({ vm: v, node: node('n1'), nowMs: NOW_MS });
     expect(plan.status.conditions!.find((c) => c.type === 'Ready')!.lastTransitionTime).toBe('2020-01-01T00:00:00.000Z');
   });
@@ -81,22 +96,40 @@ describe('planVm: events on Ready transitions', () => {
     ['first sight of a running host-discovered VM: no Started', 'Running', undefined, [], 'host-discovered'],
     ['first sight of a running control-plane VM (a fast agent): Started', 'Running', undefined, ['Normal Started'], 'control-plane'],
   ] as const)('%s', (_label, phase, conditions, expected, origin) => {
-    const plan = planVm({ vm: vm('a', { finalizers: F, nodeName: 'n1', status: { phase, origin, conditions: conditions as Condition[] | undefined } }), node: node('n1'), nowMs: NOW_MS });
+    const plan = planVm({
+      vm: vm('a', { finalizers: F, nodeName: 'n1', status: { phase, origin, conditions: conditions as Condition[] | undefined } }),
+      node: node('n1'),
+      nowMs: NOW_MS,
+    });
     expect(plan.events.map((e) => `${e.type} ${e.reason}`)).toEqual(expected);
   });
 });
 
 describe('planVm: RerunOnFailure', () => {
-  const failedAt = (msAgo: number) => [cond('Ready', 'False', 'Failed', { message: 'failed on node n1', lastTransitionTime: new Date(NOW_MS - msAgo).toISOString() })];
+  const failedAt = (msAgo: number) => [
+    cond('Ready', 'False', 'Failed', { message: 'failed on node n1', lastTransitionTime: new Date(NOW_MS - msAgo).toISOString() }),
+  ];
   it.each([
     ['just failed: wait the backoff', 'RerunOnFailure', 0, undefined, 0, { phase: 'Failed', requeue: 10_000, events: ['Warning Failed'] }],
     ['failed 5 s ago: requeue for the rest', 'RerunOnFailure', 0, failedAt(5_000), 5_000, { phase: 'Failed', requeue: 5_000, events: [] }],
-    ['backoff passed: restart (phase Scheduled)', 'RerunOnFailure', 0, failedAt(10_000), 10_000, { phase: 'Scheduled', requeue: undefined, events: ['Normal Restarting'] }],
+    [
+      'backoff passed: restart (phase Scheduled)',
+      'RerunOnFailure',
+      0,
+      failedAt(10_000),
+      10_000,
+      { phase: 'Scheduled', requeue: undefined, events: ['Normal Restarting'] },
+    ],
     ['3 restarts: 80 s backoff', 'RerunOnFailure', 3, failedAt(60_000), 60_000, { phase: 'Failed', requeue: 20_000, events: [] }],
     ['Manual never restarts', 'Manual', 0, failedAt(600_000), 0, { phase: 'Failed', requeue: undefined, events: [] }],
     ['Always: the agent restarts, not the controller', 'Always', 0, failedAt(600_000), 0, { phase: 'Failed', requeue: undefined, events: [] }],
   ] as const)('%s', (_label, runStrategy, restartCount, conditions, _ago, expected) => {
-    const v = vm('a', { finalizers: F, nodeName: 'n1', runStrategy, status: { phase: 'Failed', restartCount, conditions: conditions as Condition[] | undefined } });
+    const v = vm('a', {
+      finalizers: F,
+      nodeName: 'n1',
+      runStrategy,
+      status: { phase: 'Failed', restartCount, conditions: conditions as Condition[] | undefined },
+    });
     const plan = planVm({ vm: v, node: node('n1'), nowMs: NOW_MS });
     expect(plan.status.phase).toBe(expected.phase);
     expect(plan.requeueAfterMs).toBe(expected.requeue);
@@ -110,16 +143,42 @@ describe('planVm: RerunOnFailure', () => {
 });
 
 describe('planVm: deletion and the cleanup finalizer', () => {
-  const deleting = (o: Parameters<typeof vm>[1] = {}) => vm('a', { deleting: true, finalizers: [CLEANUP_FINALIZER, 'other.io/keep'], nodeName: 'n1', phase: 'Running', ...o });
+  const deleting = (o: Parameters<typeof vm>[1] = {}) =>
+    vm('a', { deleting: true, finalizers: [CLEANUP_FINALIZER, 'other.io/keep'], nodeName: 'n1', phase: 'Running', ...o });
   it.each<[string, ReturnType<typeof vm>, Node | undefined, { released: boolean; event?: string; readyReason?: string }]>([
     ['agent has not cleaned up: wait', deleting(), node('n1'), { released: false, readyReason: 'Deleting' }],
-    ['agent reports Synced=True/Deleted: release', deleting({ conditions: [cond('Synced', 'True', 'Deleted')] }), node('n1'), { released: true, event: 'Normal CleanedUp' }],
+    [
+      'agent reports Synced=True/Deleted: release',
+      deleting({ conditions: [cond('Synced', 'True', 'Deleted')] }),
+      node('n1'),
+      { released: true, event: 'Normal CleanedUp' },
+    ],
     ['Synced=False/Deleted is not a cleanup report', deleting({ conditions: [cond('Synced', 'False', 'Deleted')] }), node('n1'), { released: false }],
     ['never bound: release at once', deleting({ nodeName: undefined, phase: 'Pending' }), undefined, { released: true, event: 'Normal CleanedUp' }],
-    ['unmanaged: release, domain untouched', deleting({ status: { phase: 'Running', managed: false } }), node('n1'), { released: true, event: 'Normal CleanupSkipped' }],
-    ['forced, node deleted: release with a warning', deleting({ annotations: { [FORCE_CLEANUP_ANNOTATION]: 'true' } }), undefined, { released: true, event: 'Warning ForcedCleanup' }],
-    ['forced, node Unknown: release with a warning', deleting({ annotations: { [FORCE_CLEANUP_ANNOTATION]: 'true' } }), node('n1', { ready: 'Unknown' }), { released: true, event: 'Warning ForcedCleanup' }],
-    ['forced, node Ready: refused (its agent will clean up)', deleting({ annotations: { [FORCE_CLEANUP_ANNOTATION]: 'true' } }), node('n1'), { released: false, readyReason: 'Deleting' }],
+    [
+      'unmanaged: release, domain untouched',
+      deleting({ status: { phase: 'Running', managed: false } }),
+      node('n1'),
+      { released: true, event: 'Normal CleanupSkipped' },
+    ],
+    [
+      'forced, node deleted: release with a warning',
+      deleting({ annotations: { [FORCE_CLEANUP_ANNOTATION]: 'true' } }),
+      undefined,
+      { released: true, event: 'Warning ForcedCleanup' },
+    ],
+    [
+      'forced, node Unknown: release with a warning',
+      deleting({ annotations: { [FORCE_CLEANUP_ANNOTATION]: 'true' } }),
+      node('n1', { ready: 'Unknown' }),
+      { released: true, event: 'Warning ForcedCleanup' },
+    ],
+    [
+      'forced, node Ready: refused (its agent will clean up)',
+      deleting({ annotations: { [FORCE_CLEANUP_ANNOTATION]: 'true' } }),
+      node('n1'),
+      { released: false, readyReason: 'Deleting' },
+    ],
     ['forced with another value: ignored', deleting({ annotations: { [FORCE_CLEANUP_ANNOTATION]: 'yes' } }), undefined, { released: false }],
   ])('%s', (_label, v, n, expected) => {
     const plan = planVm({ vm: v, node: n, nowMs: NOW_MS });

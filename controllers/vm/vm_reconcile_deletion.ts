@@ -45,6 +45,10 @@ export function reconcileDeletion(input: VmInput): VmPlan {
   const message = forced
     ? `waiting for the agent on node ${nodeName} to remove the domain and volumes (force-cleanup ignored: node ${nodeName} is Ready)`
     : `waiting for the agent on node ${nodeName} to remove the domain and volumes`;
-  plan.status.conditions = setCondition(plan.status.conditions, { type: ConditionType.Ready, status: 'False', reason: Reason.Deleting, message }, new Date(nowMs).toISOString());
+  plan.status.conditions = setCondition(
+    plan.status.conditions,
+    { type: ConditionType.Ready, status: 'False', reason: Reason.Deleting, message },
+    new Date(nowMs).toISOString(),
+  );
   return plan;
 }

@@ -29,7 +29,13 @@ export function reconcileStatus(input: VmInput, plan: VmPlan): void {
   }
 
   const oldReady = getCondition(vm.status?.conditions, ConditionType.Ready);
-  const ready = readyFor(status.phase, vm.spec?.nodeName ?? vm.status?.nodeName, scheduledCondition(vm), status.lostReason, getCondition(vm.status?.conditions, ConditionType.Synced));
+  const ready = readyFor(
+    status.phase,
+    vm.spec?.nodeName ?? vm.status?.nodeName,
+    scheduledCondition(vm),
+    status.lostReason,
+    getCondition(vm.status?.conditions, ConditionType.Synced),
+  );
   status.conditions = setCondition(status.conditions, ready, now);
   status.observedGeneration = vm.metadata.generation ?? status.observedGeneration;
 

@@ -43,7 +43,15 @@ export const Reason = {
 
 /** Phases the agent (or gateway, or node-lifecycle) has set: the vm controller leaves them alone. */
 export const OBSERVED_PHASES: ReadonlySet<VirtualMachinePhase> = new Set([
-  'Starting', 'Running', 'Stopping', 'Stopped', 'Paused', 'Failed', 'Unknown', 'Lost', 'Terminated',
+  'Starting',
+  'Running',
+  'Stopping',
+  'Stopped',
+  'Paused',
+  'Failed',
+  'Unknown',
+  'Lost',
+  'Terminated',
 ]);
 
 /** Phases in which the agent has not acted yet (scheduler validation of a bound VM applies). */

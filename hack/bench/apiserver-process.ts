@@ -46,13 +46,22 @@ export async function startApiserverProcess(etcd: EtcdInstance, dataDirPrefix = 
   const dataDir = mkdtempSync(join(tmpdir(), dataDirPrefix));
   const port = await freePort();
   const files = etcd.tls?.files;
-  const etcdArgs = ['--etcd-servers', etcd.clientUrl, ...(files ? ['--etcd-cafile', files.caFile, '--etcd-certfile', files.certFile, '--etcd-keyfile', files.keyFile] : [])];
+  const etcdArgs = [
+    '--etcd-servers',
+    etcd.clientUrl,
+    ...(files ? ['--etcd-cafile', files.caFile, '--etcd-certfile', files.certFile, '--etcd-keyfile', files.keyFile] : []),
+  ];
   const args = ['apiserver/main.ts', '--data-dir', dataDir, ...etcdArgs, '--port', String(port), '--bind-address', '127.0.0.1', ...extraArgs];
   const child = spawn('node_modules/.bin/tsx', args, {
     stdio: ['ignore', 'ignore', 'inherit'],
     detached: true,
     // The V8 flags `make up` gives the apiserver (young generation, helper threads).
-    env: { ...process.env, QUANTIX_LOG_LEVEL: 'warn', QUANTIX_LOG_FORMAT: 'json', NODE_OPTIONS: [...apiserverNodeOptions(), process.env.NODE_OPTIONS ?? ''].join(' ').trim() },
+    env: {
+      ...process.env,
+      QUANTIX_LOG_LEVEL: 'warn',
+      QUANTIX_LOG_FORMAT: 'json',
+      NODE_OPTIONS: [...apiserverNodeOptions(), process.env.NODE_OPTIONS ?? ''].join(' ').trim(),
+    },
   });
   const url = `https://127.0.0.1:${port}`;
   const deadline = Date.now() + 60_000;

@@ -52,7 +52,10 @@ export interface MeasuredProcess {
 }
 
 /** Cores used by each process while `work` runs (CPU seconds / wall seconds). */
-export async function measureCores<T>(processes: Record<string, MeasuredProcess>, work: () => Promise<T>): Promise<{ result: T; cores: Record<string, number> }> {
+export async function measureCores<T>(
+  processes: Record<string, MeasuredProcess>,
+  work: () => Promise<T>,
+): Promise<{ result: T; cores: Record<string, number> }> {
   const cpu = (p: MeasuredProcess) => processCpuSeconds(p.pid, p.withChildren);
   const before = Object.fromEntries(Object.entries(processes).map(([name, p]) => [name, cpu(p)]));
   const started = performance.now();

@@ -96,14 +96,25 @@ describe('CRDs', () => {
     expect(crd.spec.group).toBe('quantix.io');
     expect(crd.spec.scope).toBe(def.namespaced ? 'Namespaced' : 'Cluster');
     expect(crd.spec.names).toEqual({
-      kind: def.kind, listKind: def.listKind, plural: def.plural, singular: def.singular, shortNames: def.shortNames, categories: def.categories,
+      kind: def.kind,
+      listKind: def.listKind,
+      plural: def.plural,
+      singular: def.singular,
+      shortNames: def.shortNames,
+      categories: def.categories,
     });
     expect(crd.spec.versions).toHaveLength(1);
     const [v] = crd.spec.versions;
     expect(v).toMatchObject({ name: 'v1alpha1', served: true, storage: true, subresources: { status: {} } });
-    expect(v!.additionalPrinterColumns).toEqual(def.printerColumns.map((c) => ({
-      name: c.name, type: c.type, description: c.description, priority: c.priority, jsonPath: c.jsonPath,
-    })));
+    expect(v!.additionalPrinterColumns).toEqual(
+      def.printerColumns.map((c) => ({
+        name: c.name,
+        type: c.type,
+        description: c.description,
+        priority: c.priority,
+        jsonPath: c.jsonPath,
+      })),
+    );
     expect(v!.selectableFields).toEqual(def.selectableFields.map((f) => ({ jsonPath: `.${f.path}` })));
     const schema = v!.schema.openAPIV3Schema;
     expect(schema.type).toBe('object');
@@ -139,12 +150,19 @@ describe('emitTypes', () => {
       properties: { id: { type: 'integer' }, tags: { type: 'object', additionalProperties: { type: 'string' } } },
     } satisfies JSONSchema);
     const def = {
-      group: 'example.io', version: 'v1', kind: 'Widget', listKind: 'WidgetList', plural: 'widgets', namespaced: true,
+      group: 'example.io',
+      version: 'v1',
+      kind: 'Widget',
+      listKind: 'WidgetList',
+      plural: 'widgets',
+      namespaced: true,
       schema: {
         type: 'object',
         description: 'A widget.',
         properties: {
-          apiVersion: { type: 'string' }, kind: { type: 'string' }, metadata: { type: 'object' },
+          apiVersion: { type: 'string' },
+          kind: { type: 'string' },
+          metadata: { type: 'object' },
           spec: {
             type: 'object',
             required: ['color'],
@@ -199,7 +217,10 @@ describe('emitTypes', () => {
     const a = named('Dup', { type: 'object', properties: { a: { type: 'string' } } } satisfies JSONSchema);
     const b = named('Dup', { type: 'object', properties: { b: { type: 'string' } } } satisfies JSONSchema);
     const def = {
-      group: 'x.io', version: 'v1', kind: 'X', listKind: 'XList',
+      group: 'x.io',
+      version: 'v1',
+      kind: 'X',
+      listKind: 'XList',
       schema: { type: 'object', properties: { a, b } },
     } as unknown as ResourceDefinition;
     expect(() => emitTypes([def], '')).toThrow('two different schemas are both named Dup');

@@ -17,7 +17,10 @@ function literal(v: unknown): string {
 }
 
 function doc(lines: (string | undefined)[], indent: string): string {
-  const text = lines.filter((l): l is string => !!l).flatMap((l) => l.split('\n')).map((l) => l.replace(/\*\//g, '*\\/'));
+  const text = lines
+    .filter((l): l is string => !!l)
+    .flatMap((l) => l.split('\n'))
+    .map((l) => l.replace(/\*\//g, '*\\/'));
   if (text.length === 0) return '';
   if (text.length === 1) return `${indent}/** ${text[0]} */\n`;
   return `${indent}/**\n${text.map((l) => `${indent} * ${l}`.trimEnd()).join('\n')}\n${indent} */\n`;
@@ -89,9 +92,7 @@ class Emitter {
     const info = typeInfoOf(s)!;
     if (s.enum) {
       const descs = info.enumDescriptions ?? {};
-      const members = s.enum
-        .map((v) => `${doc([descs[String(v)]], '  ')}  ${key(String(v))}: ${literal(v)},`)
-        .join('\n');
+      const members = s.enum.map((v) => `${doc([descs[String(v)]], '  ')}  ${key(String(v))}: ${literal(v)},`).join('\n');
       this.#decls.push(
         `${doc([s.description], '')}export const ${name} = {\n${members}\n} as const;\n` +
           `${doc([s.description], '')}export type ${name} = (typeof ${name})[keyof typeof ${name}];\n`,

@@ -18,10 +18,7 @@ export function generateFiles(): Map<string, string> {
   for (const def of RESOURCES) {
     if (!def.crd) continue;
     const crd = crdFor(def);
-    files.set(
-      `manifests/crds/${crd.metadata.name}.yaml`,
-      `# ${GENERATED_MARKER}\n# Source: api-types/schema/*.ts\n${stringify(crd, { lineWidth: 0 })}`,
-    );
+    files.set(`manifests/crds/${crd.metadata.name}.yaml`, `# ${GENERATED_MARKER}\n# Source: api-types/schema/*.ts\n${stringify(crd, { lineWidth: 0 })}`);
   }
   return files;
 }

@@ -27,7 +27,10 @@ async function freePort(): Promise<number> {
 async function virshDomains(): Promise<Map<string, string>> {
   const result = await run('virsh', ['-c', 'qemu:///system', 'list', '--all', '--name']);
   const states = new Map<string, string>();
-  for (const name of result.stdout.split('\n').map((line) => line.trim()).filter(Boolean)) {
+  for (const name of result.stdout
+    .split('\n')
+    .map((line) => line.trim())
+    .filter(Boolean)) {
     const state = await run('virsh', ['-c', 'qemu:///system', 'domstate', name]);
     states.set(name, state.stdout.trim());
   }
@@ -37,8 +40,7 @@ async function virshDomains(): Promise<Map<string, string>> {
 describe('README walkthrough (make up, qxctl, virsh, make down)', () => {
   const stateDir = mkdtempSync(join(tmpdir(), 'quantix-walkthrough-'));
   let env: NodeJS.ProcessEnv;
-  const qxctl = (args: string[], input?: string): Promise<CommandResult> =>
-    run(join(ROOT, 'bin/qxctl'), args, { env, input, timeoutMs: 240_000 });
+  const qxctl = (args: string[], input?: string): Promise<CommandResult> => run(join(ROOT, 'bin/qxctl'), args, { env, input, timeoutMs: 240_000 });
 
   beforeAll(async () => {
     const existing = await virshDomains();

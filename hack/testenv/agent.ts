@@ -55,7 +55,14 @@ export async function startTestControlPlane(options: TestControlPlaneOptions = {
   const pki = ensureServingCertificates(env.dataDir);
   const authenticator = chainAuthenticators(TokenFileAuthenticator.fromFile(join(env.dataDir, 'tokens.csv')), host.authenticator);
   const startGateway = (port: number) =>
-    host.start(env.apiserver.context, { port, host: '127.0.0.1', tls: { certPem: pki.certPem, keyPem: pki.keyPem }, authenticator, gcIntervalMs: 0, ...options.gateway });
+    host.start(env.apiserver.context, {
+      port,
+      host: '127.0.0.1',
+      tls: { certPem: pki.certPem, keyPem: pki.keyPem },
+      authenticator,
+      gcIntervalMs: 0,
+      ...options.gateway,
+    });
   let gateway = await startGateway(0);
   const port = gateway.port;
   let up = true;
@@ -174,7 +181,9 @@ export function startFinalizerStandIn(cp: TestControlPlane): { stop(): void } {
     const store = cp.env.apiserver.context.stores.get(def);
     const finalizers = vm.metadata.finalizers ?? [];
     const synced = vm.status?.conditions?.find((c) => c.type === 'Synced');
-    const release = vm.metadata.deletionTimestamp && finalizers.includes(CLEANUP_FINALIZER) &&
+    const release =
+      vm.metadata.deletionTimestamp &&
+      finalizers.includes(CLEANUP_FINALIZER) &&
       (vm.status?.managed === false || (synced?.status === 'True' && synced.reason === 'Deleted') || !vm.spec?.nodeName);
     const add = !vm.metadata.deletionTimestamp && !finalizers.includes(CLEANUP_FINALIZER) && vm.status?.origin !== 'host-discovered';
     if (!release && !add) return;

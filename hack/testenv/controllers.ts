@@ -15,7 +15,10 @@ export function adminClient(kubeconfig: string): Promise<HttpApiClient> {
   return HttpApiClient.fromFile(kubeconfig, { userAgent: 'controllers-test' });
 }
 
-export function vmObject(name: string, o: { memory?: string; cpu?: number; pools?: string[]; nodeName?: string; namespace?: string; runStrategy?: VirtualMachine['spec']['runStrategy'] } = {}): VirtualMachine {
+export function vmObject(
+  name: string,
+  o: { memory?: string; cpu?: number; pools?: string[]; nodeName?: string; namespace?: string; runStrategy?: VirtualMachine['spec']['runStrategy'] } = {},
+): VirtualMachine {
   return {
     apiVersion: 'quantix.io/v1alpha1',
     kind: 'VirtualMachine',
@@ -35,7 +38,10 @@ export function poolObject(name: string, assignedNodes: string[], type: 'dir' | 
     apiVersion: 'quantix.io/v1alpha1',
     kind: 'StoragePool',
     metadata: { name },
-    spec: type === 'dir' ? { type, dir: { path: `/var/lib/quantix/pools/${name}` }, assignedNodes } : { type, nfs: { server: '192.0.2.10', exportPath: `/export/${name}` }, assignedNodes },
+    spec:
+      type === 'dir'
+        ? { type, dir: { path: `/var/lib/quantix/pools/${name}` }, assignedNodes }
+        : { type, nfs: { server: '192.0.2.10', exportPath: `/export/${name}` }, assignedNodes },
   };
 }
 
@@ -82,7 +88,16 @@ export class SimulatedNodeAgents {
       {
         status: {
           lastHeartbeatTime: now,
-          conditions: [{ type: 'Ready', status: 'True', reason: 'AgentReady', message: 'quantix-agent is posting ready status', lastHeartbeatTime: now, lastTransitionTime: now }],
+          conditions: [
+            {
+              type: 'Ready',
+              status: 'True',
+              reason: 'AgentReady',
+              message: 'quantix-agent is posting ready status',
+              lastHeartbeatTime: now,
+              lastTransitionTime: now,
+            },
+          ],
           capacity: { cpu: n.cpu, memoryBytes: n.memoryBytes },
           allocatable: { cpu: n.cpu, memoryBytes: n.memoryBytes },
           addresses: [{ type: 'InternalIP', address: '192.0.2.1' }],
@@ -98,7 +113,22 @@ export class SimulatedNodeAgents {
         StoragePools,
         undefined,
         pool,
-        { status: { hosts: { [name]: { health: h.health, totalBytes: total, usedBytes: used, availableBytes: total - used, mountPath: `/var/lib/quantix/pools/${pool}`, volumeCount: 0, lastReported: now, ...(h.message ? { message: h.message } : { message: null }) } } } },
+        {
+          status: {
+            hosts: {
+              [name]: {
+                health: h.health,
+                totalBytes: total,
+                usedBytes: used,
+                availableBytes: total - used,
+                mountPath: `/var/lib/quantix/pools/${pool}`,
+                volumeCount: 0,
+                lastReported: now,
+                ...(h.message ? { message: h.message } : { message: null }),
+              },
+            },
+          },
+        },
         { subresource: 'status' },
       );
     }
@@ -126,10 +156,19 @@ export class SimulatedNodeAgents {
   }
 
   /** What the gateway does on the agent's full sync: VMs on the node get their observed phase back. */
-  async fullSync(name: string, phase: VirtualMachine['status'] extends infer S ? (S extends { phase?: infer P } ? P : never) : never = 'Running'): Promise<void> {
+  async fullSync(
+    name: string,
+    phase: VirtualMachine['status'] extends infer S ? (S extends { phase?: infer P } ? P : never) : never = 'Running',
+  ): Promise<void> {
     const { items } = await this.client.list<VirtualMachine>(VirtualMachines, { fieldSelector: `spec.nodeName=${name}` });
     for (const vm of items) {
-      await this.client.patch(VirtualMachines, vm.metadata.namespace, vm.metadata.name!, { status: { phase, powerState: 'running', nodeName: name, lastSeen: new Date().toISOString() } }, { subresource: 'status' });
+      await this.client.patch(
+        VirtualMachines,
+        vm.metadata.namespace,
+        vm.metadata.name!,
+        { status: { phase, powerState: 'running', nodeName: name, lastSeen: new Date().toISOString() } },
+        { subresource: 'status' },
+      );
     }
   }
 

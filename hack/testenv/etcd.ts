@@ -99,13 +99,15 @@ function installExitHook(): void {
 /** Asks the kernel for `n` distinct free TCP ports on 127.0.0.1. */
 async function freePorts(n: number): Promise<number[]> {
   const servers = await Promise.all(
-    Array.from({ length: n }, () =>
-      new Promise<ReturnType<typeof createServer>>((resolve, reject) => {
-        const srv = createServer();
-        srv.unref();
-        srv.once('error', reject);
-        srv.listen(0, '127.0.0.1', () => resolve(srv));
-      }),
+    Array.from(
+      { length: n },
+      () =>
+        new Promise<ReturnType<typeof createServer>>((resolve, reject) => {
+          const srv = createServer();
+          srv.unref();
+          srv.once('error', reject);
+          srv.listen(0, '127.0.0.1', () => resolve(srv));
+        }),
     ),
   );
   const ports = servers.map((s) => (s.address() as { port: number }).port);
@@ -187,9 +189,7 @@ async function startOnce(opts: EtcdOptions): Promise<EtcdInstance> {
     '--log-outputs=stderr',
     '--log-level=warn',
     ...(pki ? [`--cert-file=${pki.serverCertFile}`, `--key-file=${pki.serverKeyFile}`, `--trusted-ca-file=${pki.caFile}`, '--client-cert-auth'] : []),
-    ...(opts.watchProgressNotifyInterval
-      ? [`--experimental-watch-progress-notify-interval=${opts.watchProgressNotifyInterval}`]
-      : []),
+    ...(opts.watchProgressNotifyInterval ? [`--experimental-watch-progress-notify-interval=${opts.watchProgressNotifyInterval}`] : []),
     ...(opts.extraArgs ?? []),
   ];
   const child = spawn(binary, args, { stdio: ['ignore', logFd, logFd] });
@@ -204,8 +204,7 @@ async function startOnce(opts: EtcdOptions): Promise<EtcdInstance> {
     '/bin/sh',
     [
       '-c',
-      'while kill -0 "$1" 2>/dev/null && kill -0 "$2" 2>/dev/null; do sleep 1; done; ' +
-        'kill -9 "$2" 2>/dev/null; sleep 0.2; rm -rf "$3"',
+      'while kill -0 "$1" 2>/dev/null && kill -0 "$2" 2>/dev/null; do sleep 1; done; ' + 'kill -9 "$2" 2>/dev/null; sleep 0.2; rm -rf "$3"',
       'etcd-watchdog',
       String(process.pid),
       String(pid),
@@ -248,10 +247,7 @@ async function startOnce(opts: EtcdOptions): Promise<EtcdInstance> {
     if (exited || Date.now() > deadline) {
       const log = existsSync(logPath) ? readFileSync(logPath, 'utf8').slice(-4000) : '';
       await stop();
-      throw new Error(
-        `etcd ${exited ? `exited (${exited.code ?? exited.signal})` : 'did not become healthy'} ` +
-          `on ${clientUrl}: ${log}`,
-      );
+      throw new Error(`etcd ${exited ? `exited (${exited.code ?? exited.signal})` : 'did not become healthy'} ` + `on ${clientUrl}: ${log}`);
     }
     await new Promise((r) => setTimeout(r, 50));
   }

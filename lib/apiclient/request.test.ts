@@ -2,7 +2,15 @@ import { buildRequest, listQuery, PATCH_CONTENT_TYPES, watchQuery } from './requ
 
 describe('buildRequest', () => {
   it('sends JSON with its content type, the request id and the user agent', () => {
-    expect(buildRequest({ path: '/api/v1/events', query: { fieldManager: 'qxctl', dryRun: undefined, limit: '' }, body: { a: 1 }, userAgent: 'qxctl/1', requestId: 'ui-a-1' })).toEqual({
+    expect(
+      buildRequest({
+        path: '/api/v1/events',
+        query: { fieldManager: 'qxctl', dryRun: undefined, limit: '' },
+        body: { a: 1 },
+        userAgent: 'qxctl/1',
+        requestId: 'ui-a-1',
+      }),
+    ).toEqual({
       target: '/api/v1/events?fieldManager=qxctl',
       headers: { Accept: 'application/json', 'User-Agent': 'qxctl/1', 'X-Request-Id': 'ui-a-1', 'Content-Type': 'application/json' },
       body: '{"a":1}',
@@ -28,7 +36,11 @@ describe('list and watch parameters', () => {
   });
 
   it('watch: bookmarks unless refused', () => {
-    expect(watchQuery({ resourceVersion: '7', fieldSelector: 'spec.nodeName=n1' })).toEqual({ resourceVersion: '7', allowWatchBookmarks: 'true', fieldSelector: 'spec.nodeName=n1' });
+    expect(watchQuery({ resourceVersion: '7', fieldSelector: 'spec.nodeName=n1' })).toEqual({
+      resourceVersion: '7',
+      allowWatchBookmarks: 'true',
+      fieldSelector: 'spec.nodeName=n1',
+    });
     expect(watchQuery({ resourceVersion: '7', allowWatchBookmarks: false, timeoutSeconds: 30 })).toEqual({ resourceVersion: '7', timeoutSeconds: '30' });
   });
 });

@@ -27,7 +27,10 @@ describe('watch events', () => {
   });
 
   it('an ERROR event carries its Status as an ApiError', () => {
-    const err = watchEventError({ type: 'ERROR', object: { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', code: 410, reason: 'Expired', message: 'too old resource version' } });
+    const err = watchEventError({
+      type: 'ERROR',
+      object: { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', code: 410, reason: 'Expired', message: 'too old resource version' },
+    });
     expect([err.code, err.isExpired, err.message]).toEqual([410, true, 'too old resource version']);
   });
 });

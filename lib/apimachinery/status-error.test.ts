@@ -16,7 +16,15 @@ describe('Status errors', () => {
   });
 
   it('fills a missing reason from the code, and keeps causes', () => {
-    const err = errorFromStatus({ kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', code: 422, message: 'bad', details: { causes: [{ field: 'spec.cpu', message: 'must be at least 1' }] } });
+    const err = errorFromStatus({
+      kind: 'Status',
+      apiVersion: 'v1',
+      metadata: {},
+      status: 'Failure',
+      code: 422,
+      message: 'bad',
+      details: { causes: [{ field: 'spec.cpu', message: 'must be at least 1' }] },
+    });
     expect(err.reason).toBe('Invalid');
     expect(err.causes).toEqual([{ field: 'spec.cpu', message: 'must be at least 1' }]);
   });

@@ -208,7 +208,11 @@ export const errors = {
     new ApiError(405, 'MethodNotAllowed', `the server does not allow this method on the requested resource (${method} ${what})`),
   notAcceptable: (message: string) => new ApiError(406, 'NotAcceptable', message),
   unsupportedMediaType: (contentType: string, accepted: string[]) =>
-    new ApiError(415, 'UnsupportedMediaType', `the body of the request was in an unknown format - accepted media types include: ${accepted.join(', ')} (got ${contentType || 'none'})`),
+    new ApiError(
+      415,
+      'UnsupportedMediaType',
+      `the body of the request was in an unknown format - accepted media types include: ${accepted.join(', ')} (got ${contentType || 'none'})`,
+    ),
   tooLarge: (limitBytes: number) => new ApiError(413, 'RequestEntityTooLarge', `the request body is too large: the limit is ${limitBytes} bytes`),
   internal: (message: string) => new ApiError(500, 'InternalError', `Internal error occurred: ${message}`),
   unavailable: (message: string) => new ApiError(503, 'ServiceUnavailable', message),

@@ -63,7 +63,14 @@ export type Fit = { fits: true } | { fits: false; reason: string };
 
 const FITS: Fit = { fits: true };
 
-export function filterNode(req: ResourceRequest, vm: VirtualMachine, node: Node, pools: ReadonlyMap<string, StoragePool>, usage: NodeUsage, config: SchedulerConfig): Fit {
+export function filterNode(
+  req: ResourceRequest,
+  vm: VirtualMachine,
+  node: Node,
+  pools: ReadonlyMap<string, StoragePool>,
+  usage: NodeUsage,
+  config: SchedulerConfig,
+): Fit {
   const ready = getCondition(node.status?.conditions, 'Ready')?.status;
   if (ready === 'Unknown') return { fits: false, reason: 'node unreachable' };
   if (ready !== 'True') return { fits: false, reason: 'node not ready' };

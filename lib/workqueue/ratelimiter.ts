@@ -17,7 +17,10 @@ export interface RateLimiter<K> {
 /** base · 2^failures, capped at max (client-go: 5 ms → 1000 s). */
 export class ItemExponentialFailureRateLimiter<K> implements RateLimiter<K> {
   #failures = new Map<K, number>();
-  constructor(readonly baseMs = 5, readonly maxMs = 1_000_000) {}
+  constructor(
+    readonly baseMs = 5,
+    readonly maxMs = 1_000_000,
+  ) {}
 
   when(item: K): number {
     const n = this.#failures.get(item) ?? 0;
@@ -40,7 +43,11 @@ export class ItemExponentialFailureRateLimiter<K> implements RateLimiter<K> {
 export class BucketRateLimiter<K> implements RateLimiter<K> {
   #tokens: number;
   #last: number;
-  constructor(readonly qps = 10, readonly burst = 100, readonly clock: Clock = realClock) {
+  constructor(
+    readonly qps = 10,
+    readonly burst = 100,
+    readonly clock: Clock = realClock,
+  ) {
     this.#tokens = burst;
     this.#last = clock.now();
   }

@@ -50,10 +50,13 @@ export async function startUiCluster(): Promise<UiCluster> {
   await must(['apply', '-f', '-'], pools(poolDir));
   // The sim mounts any export; make backup's NFS server unreachable from hv-2 as soon as the
   // pool exists there (as on this sandbox, which has no NFS client at all).
-  await eventually(async () => {
-    drivers[1]!.setPoolMountFailure('backup', 'mount.nfs: Connection timed out for 192.0.2.10:/exports/backup');
-    return true;
-  }, { timeoutMs: 15_000, message: 'backup defined on hv-2' });
+  await eventually(
+    async () => {
+      drivers[1]!.setPoolMountFailure('backup', 'mount.nfs: Connection timed out for 192.0.2.10:/exports/backup');
+      return true;
+    },
+    { timeoutMs: 15_000, message: 'backup defined on hv-2' },
+  );
   await drivers[1]!.stopPool('backup').catch(() => undefined);
   let controllersUp = true;
   const stopControllers = async () => {
@@ -104,8 +107,13 @@ spec:
 `;
 }
 
-export function vmYaml(name: string, o: { cpu?: number; memory?: string; pool?: string; runStrategy?: string; labels?: Record<string, string>; namespace?: string } = {}): string {
-  const labels = Object.entries(o.labels ?? {}).map(([k, v]) => `\n    ${k}: ${v}`).join('');
+export function vmYaml(
+  name: string,
+  o: { cpu?: number; memory?: string; pool?: string; runStrategy?: string; labels?: Record<string, string>; namespace?: string } = {},
+): string {
+  const labels = Object.entries(o.labels ?? {})
+    .map(([k, v]) => `\n    ${k}: ${v}`)
+    .join('');
   return `apiVersion: quantix.io/v1alpha1
 kind: VirtualMachine
 metadata:

@@ -210,7 +210,10 @@ export class LibvirtConnection {
   async call<A, R>(def: ProcDef<A, R>, args: A, ctx: CallContext): Promise<R> {
     const c = this.client;
     if (!c || this.connectionState() !== 'connected') {
-      throw new HypervisorError('HypervisorUnavailable', `not connected to libvirtd (${this.state})`, { operation: ctx.operation, ...(ctx.target ? { target: ctx.target } : {}) });
+      throw new HypervisorError('HypervisorUnavailable', `not connected to libvirtd (${this.state})`, {
+        operation: ctx.operation,
+        ...(ctx.target ? { target: ctx.target } : {}),
+      });
     }
     try {
       return await c.call(def, args, ctx.timeoutMs !== undefined ? { timeoutMs: ctx.timeoutMs } : {});
@@ -262,7 +265,8 @@ export class LibvirtConnection {
         reason = 'Timeout';
         break;
       default:
-        if (/already (exists|defined)/i.test(msg)) reason = operation.includes('Pool') ? 'PoolExists' : operation.includes('Volume') ? 'VolumeExists' : 'DomainExists';
+        if (/already (exists|defined)/i.test(msg))
+          reason = operation.includes('Pool') ? 'PoolExists' : operation.includes('Volume') ? 'VolumeExists' : 'DomainExists';
     }
     return new HypervisorError(reason, msg, details);
   }

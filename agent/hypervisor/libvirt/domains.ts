@@ -96,7 +96,11 @@ export class LibvirtDomains {
   }
 
   private async isPersistent(uuid: string): Promise<boolean> {
-    const transient = await this.conn.call(Procs.connectListAllDomains, { flags: VIR_CONNECT_LIST_DOMAINS_TRANSIENT }, { operation: 'getDomain', target: uuid });
+    const transient = await this.conn.call(
+      Procs.connectListAllDomains,
+      { flags: VIR_CONNECT_LIST_DOMAINS_TRANSIENT },
+      { operation: 'getDomain', target: uuid },
+    );
     return !transient.some((d) => bytesToUuid(d.uuid) === uuid);
   }
 
@@ -147,12 +151,7 @@ export class LibvirtDomains {
    * Runs a state-changing call; an OPERATION_INVALID answer is success when the domain is
    * already in one of `done` states (idempotence), InvalidState otherwise.
    */
-  private async transition(
-    uuid: string,
-    operation: string,
-    done: PowerState[],
-    run: (dom: RemoteDomain) => Promise<unknown>,
-  ): Promise<void> {
+  private async transition(uuid: string, operation: string, done: PowerState[], run: (dom: RemoteDomain) => Promise<unknown>): Promise<void> {
     const dom = await this.lookupDomain(uuid, operation);
     try {
       await run(dom);
@@ -189,9 +188,7 @@ export class LibvirtDomains {
   }
 
   async resumeDomain(uuid: string): Promise<void> {
-    await this.transition(uuid, 'resumeDomain', ['Running'], (dom) =>
-      this.conn.call(Procs.domainResume, { dom }, { operation: 'resumeDomain', target: uuid }),
-    );
+    await this.transition(uuid, 'resumeDomain', ['Running'], (dom) => this.conn.call(Procs.domainResume, { dom }, { operation: 'resumeDomain', target: uuid }));
   }
 
   async undefineDomain(uuid: string): Promise<void> {

@@ -13,16 +13,7 @@ import type { HypervisorEvent } from '../driver.js';
 import { HypervisorError } from '../errors.js';
 import { uuidToBytes } from '../validate.js';
 import { LibvirtDriver } from './driver.js';
-import {
-  decodeHeader,
-  encodeDomainLifecycleMsg,
-  encodeFrame,
-  encodeRemoteError,
-  MessageStatus,
-  MessageType,
-  Procs,
-  REMOTE_PROGRAM,
-} from './protocol.js';
+import { decodeHeader, encodeDomainLifecycleMsg, encodeFrame, encodeRemoteError, MessageStatus, MessageType, Procs, REMOTE_PROGRAM } from './protocol.js';
 import { XdrReader, XdrWriter } from './xdr.js';
 
 type Handler = (body: XdrReader) => Buffer | { error: { code: number; message: string } };
@@ -67,7 +58,17 @@ class FakeLibvirtd {
             s.write(encodeFrame({ ...header, status: MessageStatus.Ok }, out));
           } else {
             const w = new XdrWriter();
-            encodeRemoteError(w, { code: out.error.code, domain: 10, message: out.error.message, level: 2, str1: null, str2: null, str3: null, int1: 0, int2: 0 });
+            encodeRemoteError(w, {
+              code: out.error.code,
+              domain: 10,
+              message: out.error.message,
+              level: 2,
+              str1: null,
+              str2: null,
+              str3: null,
+              int1: 0,
+              int2: 0,
+            });
             s.write(encodeFrame({ ...header, status: MessageStatus.Error }, w.toBuffer()));
           }
         }
@@ -102,7 +103,13 @@ describe('LibvirtDriver (fake libvirtd)', () => {
     dir = mkdtempSync(path.join(os.tmpdir(), 'qx-fakevirt-'));
     fake = new FakeLibvirtd(path.join(dir, 'libvirt-sock'));
     await fake.start();
-    driver = new LibvirtDriver({ socketPath: fake.socketPath, reconnectInitialDelayMs: 10, reconnectMaxDelayMs: 40, connectTimeoutMs: 2_000, domainType: 'qemu' });
+    driver = new LibvirtDriver({
+      socketPath: fake.socketPath,
+      reconnectInitialDelayMs: 10,
+      reconnectMaxDelayMs: 40,
+      connectTimeoutMs: 2_000,
+      domainType: 'qemu',
+    });
     events = [];
     driver.subscribe((e) => events.push(e));
     await driver.connect();
@@ -115,7 +122,12 @@ describe('LibvirtDriver (fake libvirtd)', () => {
   });
 
   it('authenticates, opens qemu:///system and registers lifecycle callbacks', () => {
-    expect(fake.calls.slice(0, 4)).toEqual(['AUTH_LIST', 'CONNECT_OPEN', 'CONNECT_DOMAIN_EVENT_CALLBACK_REGISTER_ANY', 'CONNECT_STORAGE_POOL_EVENT_REGISTER_ANY']);
+    expect(fake.calls.slice(0, 4)).toEqual([
+      'AUTH_LIST',
+      'CONNECT_OPEN',
+      'CONNECT_DOMAIN_EVENT_CALLBACK_REGISTER_ANY',
+      'CONNECT_STORAGE_POOL_EVENT_REGISTER_ANY',
+    ]);
     expect(driver.connectionState()).toBe('connected');
   });
 

@@ -33,9 +33,17 @@ export function newEventSession(): EventSession {
 
 /** Registers for domain and (when libvirtd has them) storage pool lifecycle events. */
 export async function registerEvents(client: RpcClient, session: EventSession, log: (level: 'warn', message: string) => void): Promise<void> {
-  session.domainCallbackId = await client.call(Procs.connectDomainEventCallbackRegisterAny, { eventID: VIR_DOMAIN_EVENT_ID_LIFECYCLE, dom: null }, { timeoutMs: 10_000 });
+  session.domainCallbackId = await client.call(
+    Procs.connectDomainEventCallbackRegisterAny,
+    { eventID: VIR_DOMAIN_EVENT_ID_LIFECYCLE, dom: null },
+    { timeoutMs: 10_000 },
+  );
   try {
-    session.poolCallbackId = await client.call(Procs.connectStoragePoolEventRegisterAny, { eventID: VIR_STORAGE_POOL_EVENT_ID_LIFECYCLE, pool: null }, { timeoutMs: 10_000 });
+    session.poolCallbackId = await client.call(
+      Procs.connectStoragePoolEventRegisterAny,
+      { eventID: VIR_STORAGE_POOL_EVENT_ID_LIFECYCLE, pool: null },
+      { timeoutMs: 10_000 },
+    );
   } catch (err) {
     log('warn', `storage pool events unavailable: ${(err as Error).message}`);
   }

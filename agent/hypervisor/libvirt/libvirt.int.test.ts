@@ -26,13 +26,15 @@ describe('LibvirtDriver against libvirtd', () => {
   let driver: LibvirtDriver;
   let base: string;
 
-  const domainEvents = (uuid: string): string[] =>
-    events.flatMap((e) => (e.kind === 'domain' && e.uuid === uuid ? [e.type] : []));
+  const domainEvents = (uuid: string): string[] => events.flatMap((e) => (e.kind === 'domain' && e.uuid === uuid ? [e.type] : []));
   const sawDomainEvent = (uuid: string, type: DomainEventType, detail?: string): boolean =>
     events.some((e) => e.kind === 'domain' && e.uuid === uuid && e.type === type && (detail === undefined || e.detail === detail));
 
   const reasonOf = async (p: Promise<unknown>): Promise<HypervisorError> => {
-    const err = await p.then(() => null, (e: unknown) => e);
+    const err = await p.then(
+      () => null,
+      (e: unknown) => e,
+    );
     expect(err).toBeInstanceOf(HypervisorError);
     return err as HypervisorError;
   };
@@ -148,7 +150,15 @@ describe('LibvirtDriver against libvirtd', () => {
     const { disk } = await poolAndDisk('vmpool');
     const spec = smallVm(disk, 'vm');
     const defined = await driver.defineDomain(spec);
-    expect(defined).toMatchObject({ uuid: spec.uuid, name: spec.name, state: 'Shutoff', persistent: true, vcpus: 1, memoryBytes: 128 * MiB, owner: spec.owner });
+    expect(defined).toMatchObject({
+      uuid: spec.uuid,
+      name: spec.name,
+      state: 'Shutoff',
+      persistent: true,
+      vcpus: 1,
+      memoryBytes: 128 * MiB,
+      owner: spec.owner,
+    });
     await eventually(() => sawDomainEvent(spec.uuid, 'Defined', 'added'));
     const xml = await driver.getDomainXml(spec.uuid);
     expect(xml).toContain(`<domain type='${existsSync('/dev/kvm') ? 'kvm' : 'qemu'}'`);

@@ -47,7 +47,9 @@ function print(rows: Stats[]): void {
   const w = Math.max(...rows.map((r) => r.name.length));
   console.log(`${'call'.padEnd(w)}  ${'n'.padStart(5)}  ${'mean ms'.padStart(8)}  ${'p50 ms'.padStart(8)}  ${'p95 ms'.padStart(8)}`);
   for (const r of rows) {
-    console.log(`${r.name.padEnd(w)}  ${String(r.n).padStart(5)}  ${r.mean.toFixed(2).padStart(8)}  ${r.p50.toFixed(2).padStart(8)}  ${r.p95.toFixed(2).padStart(8)}`);
+    console.log(
+      `${r.name.padEnd(w)}  ${String(r.n).padStart(5)}  ${r.mean.toFixed(2).padStart(8)}  ${r.p50.toFixed(2).padStart(8)}  ${r.p95.toFixed(2).padStart(8)}`,
+    );
   }
 }
 
@@ -89,9 +91,15 @@ async function main(): Promise<void> {
       rows.push(await measure('driver.getDomain (lookup+state+info+persistence)', iterations, () => driver.getDomain(target)));
     }
     rows.push(await measure(`driver.listDomains (${domains}+ domains, full info)`, Math.max(20, iterations / 4), () => driver.listDomains()));
-    rows.push(await measure('virsh list --all --uuid (subprocess)', virshIterations, () => execFileP('virsh', ['-c', 'qemu:///system', 'list', '--all', '--uuid'])));
+    rows.push(
+      await measure('virsh list --all --uuid (subprocess)', virshIterations, () => execFileP('virsh', ['-c', 'qemu:///system', 'list', '--all', '--uuid'])),
+    );
     if (target) {
-      rows.push(await measure('virsh domstate <uuid> (subprocess)', virshIterations, () => execFileP('virsh', ['-c', 'qemu:///system', 'domstate', target, '--reason'])));
+      rows.push(
+        await measure('virsh domstate <uuid> (subprocess)', virshIterations, () =>
+          execFileP('virsh', ['-c', 'qemu:///system', 'domstate', target, '--reason']),
+        ),
+      );
       rows.push(await measure('virsh dominfo <uuid> (subprocess)', virshIterations, () => execFileP('virsh', ['-c', 'qemu:///system', 'dominfo', target])));
     }
     const concurrent = 100;
@@ -101,7 +109,9 @@ async function main(): Promise<void> {
     raw.close();
 
     print(rows);
-    console.log(`\n${concurrent} concurrent CONNECT_LIST_ALL_DOMAINS on one connection: ${concurrentMs.toFixed(1)} ms total (${(concurrentMs / concurrent).toFixed(2)} ms each)`);
+    console.log(
+      `\n${concurrent} concurrent CONNECT_LIST_ALL_DOMAINS on one connection: ${concurrentMs.toFixed(1)} ms total (${(concurrentMs / concurrent).toFixed(2)} ms each)`,
+    );
   } finally {
     for (const uuid of created) {
       try {

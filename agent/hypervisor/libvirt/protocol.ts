@@ -222,7 +222,8 @@ export interface VolInfoRet {
 
 export const Procs = {
   connectOpen: proc<{ name: string | null; flags: number }, void>(
-    'CONNECT_OPEN', 1,
+    'CONNECT_OPEN',
+    1,
     (w, a) => {
       w.optional(a.name, (x, s) => x.string(s));
       w.uint(a.flags);
@@ -256,7 +257,8 @@ export const Procs = {
   domainLookupByUuid: proc<{ uuid: Buffer }, RemoteDomain>('DOMAIN_LOOKUP_BY_UUID', 24, (w, a) => w.fixedOpaque(a.uuid, UUID_BYTES), readDomain),
   domainResume: proc<{ dom: RemoteDomain }, void>('DOMAIN_RESUME', 28, domArg, noRet),
   domainSetAutostart: proc<{ dom: RemoteDomain; autostart: boolean }, void>(
-    'DOMAIN_SET_AUTOSTART', 29,
+    'DOMAIN_SET_AUTOSTART',
+    29,
     (w, a) => {
       writeDomain(w, a.dom);
       w.int(a.autostart ? 1 : 0);
@@ -283,7 +285,8 @@ export const Procs = {
   storagePoolGetXmlDesc: proc<{ pool: RemotePool; flags: number }, string>('STORAGE_POOL_GET_XML_DESC', 88, poolFlagsArg, (r) => r.string()),
   storagePoolGetAutostart: proc<{ pool: RemotePool }, boolean>('STORAGE_POOL_GET_AUTOSTART', 89, poolArg, (r) => r.int() !== 0),
   storagePoolSetAutostart: proc<{ pool: RemotePool; autostart: boolean }, void>(
-    'STORAGE_POOL_SET_AUTOSTART', 90,
+    'STORAGE_POOL_SET_AUTOSTART',
+    90,
     (w, a) => {
       writePool(w, a.pool);
       w.int(a.autostart ? 1 : 0);
@@ -292,7 +295,8 @@ export const Procs = {
   ),
   storagePoolNumOfVolumes: proc<{ pool: RemotePool }, number>('STORAGE_POOL_NUM_OF_VOLUMES', 91, poolArg, (r) => r.int()),
   storageVolCreateXml: proc<{ pool: RemotePool; xml: string; flags: number }, RemoteVol>(
-    'STORAGE_VOL_CREATE_XML', 93,
+    'STORAGE_VOL_CREATE_XML',
+    93,
     (w, a) => {
       writePool(w, a.pool);
       w.string(a.xml).uint(a.flags);
@@ -300,7 +304,8 @@ export const Procs = {
     readVol,
   ),
   storageVolDelete: proc<{ vol: RemoteVol; flags: number }, void>(
-    'STORAGE_VOL_DELETE', 94,
+    'STORAGE_VOL_DELETE',
+    94,
     (w, a) => {
       writeVol(w, a.vol);
       w.uint(a.flags);
@@ -308,7 +313,8 @@ export const Procs = {
     noRet,
   ),
   storageVolLookupByName: proc<{ pool: RemotePool; name: string }, RemoteVol>(
-    'STORAGE_VOL_LOOKUP_BY_NAME', 95,
+    'STORAGE_VOL_LOOKUP_BY_NAME',
+    95,
     (w, a) => {
       writePool(w, a.pool);
       w.string(a.name);
@@ -316,23 +322,34 @@ export const Procs = {
     readVol,
   ),
   storageVolLookupByPath: proc<{ path: string }, RemoteVol>('STORAGE_VOL_LOOKUP_BY_PATH', 97, (w, a) => w.string(a.path), readVol),
-  storageVolGetInfo: proc<{ vol: RemoteVol }, VolInfoRet>('STORAGE_VOL_GET_INFO', 98, (w, a) => writeVol(w, a.vol), (r) => ({
-    type: r.int(),
-    capacity: r.uhyperNumber(),
-    allocation: r.uhyperNumber(),
-  })),
-  storageVolGetPath: proc<{ vol: RemoteVol }, string>('STORAGE_VOL_GET_PATH', 100, (w, a) => writeVol(w, a.vol), (r) => r.string()),
+  storageVolGetInfo: proc<{ vol: RemoteVol }, VolInfoRet>(
+    'STORAGE_VOL_GET_INFO',
+    98,
+    (w, a) => writeVol(w, a.vol),
+    (r) => ({
+      type: r.int(),
+      capacity: r.uhyperNumber(),
+      allocation: r.uhyperNumber(),
+    }),
+  ),
+  storageVolGetPath: proc<{ vol: RemoteVol }, string>(
+    'STORAGE_VOL_GET_PATH',
+    100,
+    (w, a) => writeVol(w, a.vol),
+    (r) => r.string(),
+  ),
   storagePoolIsActive: proc<{ pool: RemotePool }, boolean>('STORAGE_POOL_IS_ACTIVE', 154, poolArg, (r) => r.int() !== 0),
   connectGetLibVersion: proc<void, number>('CONNECT_GET_LIB_VERSION', 157, noArgs, (r) => r.uhyperNumber()),
   domainCreateWithFlags: proc<{ dom: RemoteDomain; flags: number }, RemoteDomain>('DOMAIN_CREATE_WITH_FLAGS', 196, domFlagsArg, readDomain),
-  domainGetState: proc<{ dom: RemoteDomain; flags: number }, { state: number; reason: number }>(
-    'DOMAIN_GET_STATE', 212, domFlagsArg,
-    (r) => ({ state: r.int(), reason: r.int() }),
-  ),
+  domainGetState: proc<{ dom: RemoteDomain; flags: number }, { state: number; reason: number }>('DOMAIN_GET_STATE', 212, domFlagsArg, (r) => ({
+    state: r.int(),
+    reason: r.int(),
+  })),
   domainUndefineFlags: proc<{ dom: RemoteDomain; flags: number }, void>('DOMAIN_UNDEFINE_FLAGS', 231, domFlagsArg, noRet),
   domainShutdownFlags: proc<{ dom: RemoteDomain; flags: number }, void>('DOMAIN_SHUTDOWN_FLAGS', 258, domFlagsArg, noRet),
   domainGetMetadata: proc<{ dom: RemoteDomain; type: number; uri: string | null; flags: number }, string>(
-    'DOMAIN_GET_METADATA', 265,
+    'DOMAIN_GET_METADATA',
+    265,
     (w, a) => {
       writeDomain(w, a.dom);
       w.int(a.type);
@@ -342,7 +359,8 @@ export const Procs = {
     (r) => r.string(),
   ),
   connectListAllDomains: proc<{ flags: number }, RemoteDomain[]>(
-    'CONNECT_LIST_ALL_DOMAINS', 273,
+    'CONNECT_LIST_ALL_DOMAINS',
+    273,
     (w, a) => {
       w.int(1).uint(a.flags);
     },
@@ -353,7 +371,8 @@ export const Procs = {
     },
   ),
   connectListAllStoragePools: proc<{ flags: number }, RemotePool[]>(
-    'CONNECT_LIST_ALL_STORAGE_POOLS', 281,
+    'CONNECT_LIST_ALL_STORAGE_POOLS',
+    281,
     (w, a) => {
       w.int(1).uint(a.flags);
     },
@@ -364,7 +383,8 @@ export const Procs = {
     },
   ),
   storagePoolListAllVolumes: proc<{ pool: RemotePool; flags: number }, RemoteVol[]>(
-    'STORAGE_POOL_LIST_ALL_VOLUMES', 282,
+    'STORAGE_POOL_LIST_ALL_VOLUMES',
+    282,
     (w, a) => {
       writePool(w, a.pool);
       w.int(1).uint(a.flags);
@@ -376,7 +396,8 @@ export const Procs = {
     },
   ),
   connectDomainEventCallbackRegisterAny: proc<{ eventID: number; dom: RemoteDomain | null }, number>(
-    'CONNECT_DOMAIN_EVENT_CALLBACK_REGISTER_ANY', 316,
+    'CONNECT_DOMAIN_EVENT_CALLBACK_REGISTER_ANY',
+    316,
     (w, a) => {
       w.int(a.eventID);
       w.optional(a.dom, writeDomain);
@@ -384,13 +405,15 @@ export const Procs = {
     (r) => r.int(),
   ),
   connectDomainEventCallbackDeregisterAny: proc<{ callbackID: number }, void>(
-    'CONNECT_DOMAIN_EVENT_CALLBACK_DEREGISTER_ANY', 317,
+    'CONNECT_DOMAIN_EVENT_CALLBACK_DEREGISTER_ANY',
+    317,
     (w, a) => w.int(a.callbackID),
     noRet,
   ),
   domainDefineXmlFlags: proc<{ xml: string; flags: number }, RemoteDomain>('DOMAIN_DEFINE_XML_FLAGS', 350, xmlFlagsArg, readDomain),
   connectStoragePoolEventRegisterAny: proc<{ eventID: number; pool: RemotePool | null }, number>(
-    'CONNECT_STORAGE_POOL_EVENT_REGISTER_ANY', 368,
+    'CONNECT_STORAGE_POOL_EVENT_REGISTER_ANY',
+    368,
     (w, a) => {
       w.int(a.eventID);
       w.optional(a.pool, writePool);
@@ -468,9 +491,38 @@ export const DomainStateNames = ['NoState', 'Running', 'Blocked', 'Paused', 'Shu
 /** Reason enums per virDomainState, lower-case like `virsh domstate --reason`. */
 export const DomainStateReasons: Record<number, readonly string[]> = {
   0: ['unknown'],
-  1: ['unknown', 'booted', 'migrated', 'restored', 'from snapshot', 'unpaused', 'migration canceled', 'save canceled', 'event wakeup', 'crashed', 'post-copy', 'post-copy failed'],
+  1: [
+    'unknown',
+    'booted',
+    'migrated',
+    'restored',
+    'from snapshot',
+    'unpaused',
+    'migration canceled',
+    'save canceled',
+    'event wakeup',
+    'crashed',
+    'post-copy',
+    'post-copy failed',
+  ],
   2: ['unknown'],
-  3: ['unknown', 'user', 'migrating', 'saving', 'dumping', 'I/O error', 'watchdog', 'from snapshot', 'shutting down', 'creating snapshot', 'crashed', 'starting up', 'post-copy', 'post-copy failed', 'api error'],
+  3: [
+    'unknown',
+    'user',
+    'migrating',
+    'saving',
+    'dumping',
+    'I/O error',
+    'watchdog',
+    'from snapshot',
+    'shutting down',
+    'creating snapshot',
+    'crashed',
+    'starting up',
+    'post-copy',
+    'post-copy failed',
+    'api error',
+  ],
   4: ['unknown', 'user'],
   5: ['unknown', 'shutdown', 'destroyed', 'crashed', 'migrated', 'saved', 'failed', 'from snapshot', 'daemon'],
   6: ['unknown', 'panicked'],

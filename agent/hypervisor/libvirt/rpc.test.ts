@@ -130,7 +130,17 @@ describe('RpcClient', () => {
     const h = server.received[0]!.header;
     expect(server.received[0]!.body.string()).toBe('nope');
     const w = new XdrWriter();
-    encodeRemoteError(w, { code: 42, domain: 10, message: "Domain not found: no domain with matching name 'nope'", level: 2, str1: null, str2: null, str3: null, int1: 0, int2: 0 });
+    encodeRemoteError(w, {
+      code: 42,
+      domain: 10,
+      message: "Domain not found: no domain with matching name 'nope'",
+      level: 2,
+      str1: null,
+      str2: null,
+      str3: null,
+      int1: 0,
+      int2: 0,
+    });
     server.send(server.reply(h.serial, h.proc, w.toBuffer(), MessageStatus.Error));
     const err = await p.catch((e: unknown) => e);
     expect(err).toBeInstanceOf(RpcError);
@@ -146,7 +156,12 @@ describe('RpcClient', () => {
     expect(pong.header.proc).toBe(KEEPALIVE_PROC_PONG);
     expect(pong.header.type).toBe(MessageType.Message);
 
-    server.send(encodeFrame({ prog: REMOTE_PROGRAM, vers: 1, proc: 318, type: MessageType.Message, serial: 0, status: MessageStatus.Ok }, new XdrWriter().int(99).toBuffer()));
+    server.send(
+      encodeFrame(
+        { prog: REMOTE_PROGRAM, vers: 1, proc: 318, type: MessageType.Message, serial: 0, status: MessageStatus.Ok },
+        new XdrWriter().int(99).toBuffer(),
+      ),
+    );
     await eventually(() => messages.length === 1);
     expect(messages[0]).toEqual({ proc: 318, value: 99 });
   });

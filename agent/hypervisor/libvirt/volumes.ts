@@ -15,10 +15,7 @@ export class LibvirtVolumes {
 
   private async describeVolume(vol: RemoteVol, operation: string): Promise<VolumeInfo> {
     const ctx = { operation, target: `${vol.pool}/${vol.name}` };
-    const [path, info] = await Promise.all([
-      this.conn.call(Procs.storageVolGetPath, { vol }, ctx),
-      this.conn.call(Procs.storageVolGetInfo, { vol }, ctx),
-    ]);
+    const [path, info] = await Promise.all([this.conn.call(Procs.storageVolGetPath, { vol }, ctx), this.conn.call(Procs.storageVolGetInfo, { vol }, ctx)]);
     return {
       pool: vol.pool,
       name: vol.name,

@@ -14,7 +14,12 @@ import {
 
 describe('XDR encoding', () => {
   it('encodes ints big-endian in 4 bytes, hypers in 8', () => {
-    const b = new XdrWriter().int(-2).uint(0xdeadbeef).hyper(-1n).uhyper(2n ** 40n).toBuffer();
+    const b = new XdrWriter()
+      .int(-2)
+      .uint(0xdeadbeef)
+      .hyper(-1n)
+      .uhyper(2n ** 40n)
+      .toBuffer();
     expect(b.toString('hex')).toBe('fffffffe' + 'deadbeef' + 'ffffffffffffffff' + '0000010000000000');
     const r = new XdrReader(b);
     expect(r.int()).toBe(-2);
@@ -25,7 +30,10 @@ describe('XDR encoding', () => {
   });
 
   it('pads strings and opaque data to 4 bytes and prefixes the length', () => {
-    const b = new XdrWriter().string('abcde').opaque(Buffer.from([1, 2, 3, 4])).toBuffer();
+    const b = new XdrWriter()
+      .string('abcde')
+      .opaque(Buffer.from([1, 2, 3, 4]))
+      .toBuffer();
     expect(b.toString('hex')).toBe('00000005' + '6162636465000000' + '00000004' + '01020304');
     const r = new XdrReader(b);
     expect(r.string()).toBe('abcde');
@@ -84,7 +92,10 @@ describe('libvirt protocol codecs', () => {
     const w = new XdrWriter();
     Procs.connectOpen.encode(w, { name: 'qemu:///system', flags: 0 });
     const payload = w.toBuffer();
-    const frame = encodeFrame({ prog: REMOTE_PROGRAM, vers: 1, proc: Procs.connectOpen.proc, type: MessageType.Call, serial: 7, status: MessageStatus.Ok }, payload);
+    const frame = encodeFrame(
+      { prog: REMOTE_PROGRAM, vers: 1, proc: Procs.connectOpen.proc, type: MessageType.Call, serial: 7, status: MessageStatus.Ok },
+      payload,
+    );
     expect(frame.readUInt32BE(0)).toBe(frame.length);
     const r = new XdrReader(frame, 4);
     expect(decodeHeader(r)).toEqual({ prog: 0x20008086, vers: 1, proc: 1, type: MessageType.Call, serial: 7, status: MessageStatus.Ok });
@@ -119,7 +130,17 @@ describe('libvirt protocol codecs', () => {
 
   it('round-trips a remote error and a lifecycle event message', () => {
     const w = new XdrWriter();
-    const err = { code: 42, domain: 10, message: "Domain not found: no domain with matching uuid 'x'", level: 2, str1: 'a', str2: null, str3: null, int1: -1, int2: 0 };
+    const err = {
+      code: 42,
+      domain: 10,
+      message: "Domain not found: no domain with matching uuid 'x'",
+      level: 2,
+      str1: 'a',
+      str2: null,
+      str3: null,
+      int1: -1,
+      int2: 0,
+    };
     encodeRemoteError(w, err);
     expect(decodeRemoteError(new XdrReader(w.toBuffer()))).toEqual(err);
 

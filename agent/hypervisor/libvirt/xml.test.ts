@@ -1,12 +1,27 @@
 import type { DomainSpec } from '../driver.js';
-import { buildDomainXml, buildPoolXml, buildVolumeXml, hostCpuModelFromCapabilities, parseOwner, parseOwnerFromDomainXml, parsePoolXml, QUANTIX_METADATA_NS, xmlEscape, xmlUnescape } from './xml.js';
+import {
+  buildDomainXml,
+  buildPoolXml,
+  buildVolumeXml,
+  hostCpuModelFromCapabilities,
+  parseOwner,
+  parseOwnerFromDomainXml,
+  parsePoolXml,
+  QUANTIX_METADATA_NS,
+  xmlEscape,
+  xmlUnescape,
+} from './xml.js';
 
 const spec: DomainSpec = {
   uuid: '6f1c1e7e-4d0b-4f63-9a55-2a4d7f2b9c01',
   name: 'prod_web-1',
   vcpus: 2,
   memoryBytes: 512 * 1024 * 1024,
-  disks: [{ path: '/var/lib/qx/pool/a.qcow2' }, { path: '/var/lib/qx/pool/b<&>.raw', format: 'raw', bus: 'sata' }, { path: '/iso/x.iso', device: 'cdrom', bus: 'sata', format: 'raw' }],
+  disks: [
+    { path: '/var/lib/qx/pool/a.qcow2' },
+    { path: '/var/lib/qx/pool/b<&>.raw', format: 'raw', bus: 'sata' },
+    { path: '/iso/x.iso', device: 'cdrom', bus: 'sata', format: 'raw' },
+  ],
   networks: [{ type: 'user' }, { type: 'network', network: 'default', mac: '52:54:00:AA:bb:cc', model: 'e1000' }, { type: 'bridge', bridge: 'br0' }],
   owner: { namespace: 'prod', name: 'web "1"', uid: '6f1c1e7e-4d0b-4f63-9a55-2a4d7f2b9c01' },
 };
@@ -50,8 +65,13 @@ describe('domain XML', () => {
 
 describe('pool and volume XML', () => {
   it('builds dir and netfs pools and parses libvirt pool XML', () => {
-    expect(buildPoolXml({ name: 'p1', type: 'dir', targetPath: '/srv/p1' })).toMatch(/<pool type="dir">\s*<name>p1<\/name>\s*<target>\s*<path>\/srv\/p1<\/path>/);
-    const nfs = buildPoolXml({ name: 'n1', type: 'nfs', targetPath: '/mnt/n1', source: { host: 'nas.local', dir: '/export/vms' } }, '11111111-2222-3333-4444-555555555555');
+    expect(buildPoolXml({ name: 'p1', type: 'dir', targetPath: '/srv/p1' })).toMatch(
+      /<pool type="dir">\s*<name>p1<\/name>\s*<target>\s*<path>\/srv\/p1<\/path>/,
+    );
+    const nfs = buildPoolXml(
+      { name: 'n1', type: 'nfs', targetPath: '/mnt/n1', source: { host: 'nas.local', dir: '/export/vms' } },
+      '11111111-2222-3333-4444-555555555555',
+    );
     expect(nfs).toContain('<pool type="netfs">');
     expect(nfs).toContain('<uuid>11111111-2222-3333-4444-555555555555</uuid>');
     expect(nfs).toContain('<host name="nas.local"/>');
@@ -71,7 +91,12 @@ describe('pool and volume XML', () => {
     <permissions><mode>0755</mode></permissions>
   </target>
 </pool>`;
-    expect(parsePoolXml(libvirtOut)).toEqual({ type: 'netfs', uuid: '0ebf04d2-5700-4d90-9769-a0f30e89b78a', targetPath: '/mnt/n1', source: { host: 'nas.local', dir: '/export/vms' } });
+    expect(parsePoolXml(libvirtOut)).toEqual({
+      type: 'netfs',
+      uuid: '0ebf04d2-5700-4d90-9769-a0f30e89b78a',
+      targetPath: '/mnt/n1',
+      source: { host: 'nas.local', dir: '/export/vms' },
+    });
   });
 
   it('builds qcow2 volumes, optionally backed by a base image', () => {
@@ -84,7 +109,9 @@ describe('pool and volume XML', () => {
   });
 
   it('reads the host CPU model from capabilities and round-trips escapes', () => {
-    expect(hostCpuModelFromCapabilities('<capabilities><host><uuid>x</uuid><cpu><arch>x86_64</arch><model>EPYC-Rome</model></cpu></host></capabilities>')).toBe('EPYC-Rome');
+    expect(hostCpuModelFromCapabilities('<capabilities><host><uuid>x</uuid><cpu><arch>x86_64</arch><model>EPYC-Rome</model></cpu></host></capabilities>')).toBe(
+      'EPYC-Rome',
+    );
     const s = `a<b>&"c'`;
     expect(xmlUnescape(xmlEscape(s))).toBe(s);
   });

@@ -81,7 +81,10 @@ export class SimDomains {
   private assertUnique(uuid: string, name: string, operation: string): void {
     const byUuid = this.host.domains.get(uuid);
     if (byUuid && byUuid.config.name !== name) {
-      throw new HypervisorError('DomainExists', `operation failed: domain '${byUuid.config.name}' already exists with uuid ${uuid}`, { operation, target: uuid });
+      throw new HypervisorError('DomainExists', `operation failed: domain '${byUuid.config.name}' already exists with uuid ${uuid}`, {
+        operation,
+        target: uuid,
+      });
     }
     for (const d of this.host.domains.values()) {
       if (d.config.name === name && d.uuid !== uuid) {
@@ -188,7 +191,11 @@ export class SimDomains {
     await this.host.enter('shutdownDomain', u);
     const d = this.mustDomain(u, 'shutdownDomain');
     if (d.state === 'Shutoff') return;
-    if (d.state !== 'Running') throw new HypervisorError('InvalidState', `Requested operation is not valid: domain is ${d.state.toLowerCase()}`, { operation: 'shutdownDomain', target: u });
+    if (d.state !== 'Running')
+      throw new HypervisorError('InvalidState', `Requested operation is not valid: domain is ${d.state.toLowerCase()}`, {
+        operation: 'shutdownDomain',
+        target: u,
+      });
     const delay = this.host.opts.acpiShutdownDelayMs;
     if (delay === null || d.shutdownTimer) return; // ignored, or already shutting down
     d.shutdownTimer = setTimeout(() => {
@@ -214,7 +221,8 @@ export class SimDomains {
     await this.host.enter('suspendDomain', u);
     const d = this.mustDomain(u, 'suspendDomain');
     if (d.state === 'Paused') return;
-    if (d.state !== 'Running') throw new HypervisorError('InvalidState', 'Requested operation is not valid: domain is not running', { operation: 'suspendDomain', target: u });
+    if (d.state !== 'Running')
+      throw new HypervisorError('InvalidState', 'Requested operation is not valid: domain is not running', { operation: 'suspendDomain', target: u });
     d.state = 'Paused';
     d.reason = 'user';
     this.host.events.domainEvent(d, 'Suspended', 'paused');
@@ -225,7 +233,8 @@ export class SimDomains {
     await this.host.enter('resumeDomain', u);
     const d = this.mustDomain(u, 'resumeDomain');
     if (d.state === 'Running') return;
-    if (d.state !== 'Paused') throw new HypervisorError('InvalidState', 'Requested operation is not valid: domain is not running', { operation: 'resumeDomain', target: u });
+    if (d.state !== 'Paused')
+      throw new HypervisorError('InvalidState', 'Requested operation is not valid: domain is not running', { operation: 'resumeDomain', target: u });
     d.state = 'Running';
     d.reason = 'unpaused';
     this.host.events.domainEvent(d, 'Resumed', 'unpaused');
@@ -235,7 +244,11 @@ export class SimDomains {
     const u = normalizeUuid(uuid);
     await this.host.enter('undefineDomain', u);
     const d = this.mustDomain(u, 'undefineDomain');
-    if (!d.persistent) throw new HypervisorError('InvalidState', 'Requested operation is not valid: cannot undefine transient domain', { operation: 'undefineDomain', target: u });
+    if (!d.persistent)
+      throw new HypervisorError('InvalidState', 'Requested operation is not valid: cannot undefine transient domain', {
+        operation: 'undefineDomain',
+        target: u,
+      });
     this.host.events.domainEvent(d, 'Undefined', 'removed');
     if (d.state === 'Shutoff') this.host.domains.delete(u);
     else d.persistent = false;

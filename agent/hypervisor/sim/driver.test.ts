@@ -39,7 +39,10 @@ const domainEvents = (events: HypervisorEvent[], uuid: string): string[] =>
   events.flatMap((e) => (e.kind === 'domain' && e.uuid === uuid ? [`${e.type}:${e.detail}`] : []));
 
 const reasonOf = async (p: Promise<unknown>): Promise<string> => {
-  const err = await p.then(() => null, (e: unknown) => e);
+  const err = await p.then(
+    () => null,
+    (e: unknown) => e,
+  );
   expect(err).toBeInstanceOf(HypervisorError);
   return (err as HypervisorError).reason;
 };
@@ -226,7 +229,16 @@ describe('SimDriver storage', () => {
     await sim.undefinePool('p1');
     expect(await reasonOf(sim.getPool('p1'))).toBe('PoolNotFound');
     await eventually(() => events.filter((e) => e.kind === 'pool').length >= 7);
-    expect(events.flatMap((e) => (e.kind === 'pool' ? [e.type] : []))).toEqual(['Defined', 'Created', 'Started', 'Stopped', 'Created', 'Started', 'Stopped', 'Undefined']);
+    expect(events.flatMap((e) => (e.kind === 'pool' ? [e.type] : []))).toEqual([
+      'Defined',
+      'Created',
+      'Started',
+      'Stopped',
+      'Created',
+      'Started',
+      'Stopped',
+      'Undefined',
+    ]);
   });
 
   it('fails nfs mounts visibly and reports faults of running pools', async () => {

@@ -37,5 +37,4 @@ export class SimEvents {
   poolEvent(name: string, type: PoolEventType): void {
     this.emit({ kind: 'pool', name, type, timestamp: this.now() });
   }
-
 }

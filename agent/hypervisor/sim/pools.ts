@@ -87,7 +87,10 @@ export class SimPools {
     }
     for (const p of this.host.pools.values()) {
       if (p.spec.targetPath === spec.targetPath) {
-        throw new HypervisorError('PoolExists', `operation failed: Storage source conflict with pool: '${p.spec.name}'`, { operation: 'definePool', target: spec.name });
+        throw new HypervisorError('PoolExists', `operation failed: Storage source conflict with pool: '${p.spec.name}'`, {
+          operation: 'definePool',
+          target: spec.name,
+        });
       }
     }
     const p: SimPool = {
@@ -113,7 +116,10 @@ export class SimPools {
       this.host.events.poolEvent(name, 'Created');
       if (p.mountFailure !== null) {
         const src = p.spec.type === 'nfs' ? `${p.spec.source.host}:${p.spec.source.dir}` : p.spec.targetPath;
-        throw new HypervisorError('PoolMountFailed', `cannot mount ${src} on ${p.spec.targetPath}: ${p.mountFailure}`, { operation: 'startPool', target: name });
+        throw new HypervisorError('PoolMountFailed', `cannot mount ${src} on ${p.spec.targetPath}: ${p.mountFailure}`, {
+          operation: 'startPool',
+          target: name,
+        });
       }
       p.active = true;
       this.host.events.poolEvent(name, 'Started');
@@ -135,7 +141,8 @@ export class SimPools {
     validateName('pool', name);
     await this.host.enter('undefinePool', name);
     const p = this.mustPool(name, 'undefinePool');
-    if (p.active) throw new HypervisorError('InvalidState', `pool ${name} is running; stop it before undefining it`, { operation: 'undefinePool', target: name });
+    if (p.active)
+      throw new HypervisorError('InvalidState', `pool ${name} is running; stop it before undefining it`, { operation: 'undefinePool', target: name });
     this.host.pools.delete(name);
     this.host.events.poolEvent(name, 'Undefined');
   }
@@ -149,7 +156,11 @@ export class SimPools {
   }
 
   assertUsable(p: SimPool, operation: string): void {
-    if (!p.active) throw new HypervisorError('PoolInactive', `pool ${p.spec.name} is not running: storage pool '${p.spec.name}' is not active`, { operation, target: p.spec.name });
+    if (!p.active)
+      throw new HypervisorError('PoolInactive', `pool ${p.spec.name} is not running: storage pool '${p.spec.name}' is not active`, {
+        operation,
+        target: p.spec.name,
+      });
     if (p.fault?.state === 'Inaccessible') {
       throw new HypervisorError('OperationFailed', `pool ${p.spec.name} is inaccessible: ${p.fault.message}`, { operation, target: p.spec.name });
     }

@@ -34,10 +34,16 @@ export class SimVolumes {
     const p = this.pools.mustPool(poolName, 'createVolume');
     this.pools.assertUsable(p, 'createVolume');
     if (p.volumes.has(spec.name) || p.root.children.has(spec.name)) {
-      throw new HypervisorError('VolumeExists', `storage volume '${spec.name}' exists already`, { operation: 'createVolume', target: `${poolName}/${spec.name}` });
+      throw new HypervisorError('VolumeExists', `storage volume '${spec.name}' exists already`, {
+        operation: 'createVolume',
+        target: `${poolName}/${spec.name}`,
+      });
     }
     if (spec.backingPath !== undefined && !this.host.diskAvailable(spec.backingPath)) {
-      throw new HypervisorError('OperationFailed', `Cannot access backing file '${spec.backingPath}'`, { operation: 'createVolume', target: `${poolName}/${spec.name}` });
+      throw new HypervisorError('OperationFailed', `Cannot access backing file '${spec.backingPath}'`, {
+        operation: 'createVolume',
+        target: `${poolName}/${spec.name}`,
+      });
     }
     const v: SimVolume = { name: spec.name, capacityBytes: spec.capacityBytes, allocationBytes: VOLUME_ALLOCATION_BYTES };
     if (spec.backingPath !== undefined) v.backingPath = spec.backingPath;
@@ -52,7 +58,11 @@ export class SimVolumes {
     const p = this.pools.mustPool(poolName, operation);
     this.pools.assertUsable(p, operation);
     const v = p.volumes.get(name);
-    if (!v) throw new HypervisorError('VolumeNotFound', `Storage volume not found: no storage vol with matching name '${name}'`, { operation, target: `${poolName}/${name}` });
+    if (!v)
+      throw new HypervisorError('VolumeNotFound', `Storage volume not found: no storage vol with matching name '${name}'`, {
+        operation,
+        target: `${poolName}/${name}`,
+      });
     return { p, v };
   }
 

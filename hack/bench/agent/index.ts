@@ -62,7 +62,14 @@ function post(url: string, token: string, ca: string, pathname: string, body: un
     const u = new URL(url);
     const payload = JSON.stringify(body);
     const req = request(
-      { host: u.hostname, port: u.port, path: pathname, method: 'POST', ca, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } },
+      {
+        host: u.hostname,
+        port: u.port,
+        path: pathname,
+        method: 'POST',
+        ca,
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) },
+      },
       (res) => {
         res.resume();
         res.on('end', () => resolve(res.statusCode ?? 0));
@@ -98,7 +105,11 @@ async function main(): Promise<void> {
       if (prop !== 'createVolume' && prop !== 'defineDomain' && prop !== 'startDomain') return value.bind(target);
       return async (...args: unknown[]) => {
         const key =
-          prop === 'createVolume' ? (args[1] as { name: string }).name.split('_')[0]! : prop === 'defineDomain' ? (args[0] as { owner: { name: string } }).owner.name : (uuidToVm.get(args[0] as string) ?? '');
+          prop === 'createVolume'
+            ? (args[1] as { name: string }).name.split('_')[0]!
+            : prop === 'defineDomain'
+              ? (args[0] as { owner: { name: string } }).owner.name
+              : (uuidToVm.get(args[0] as string) ?? '');
         const t = performance.now();
         try {
           return await (value as (...a: unknown[]) => Promise<unknown>).apply(target, args);
@@ -109,7 +120,14 @@ async function main(): Promise<void> {
     },
   });
   const uuidToVm = new Map<string, string>();
-  const agent = await startAgent(cp, { driver: timed, hostname: node, stateDir, shutdownTimeoutMs: 2_000, heartbeatIntervalMs: 10_000, safetyPollIntervalMs: 10_000 });
+  const agent = await startAgent(cp, {
+    driver: timed,
+    hostname: node,
+    stateDir,
+    shutdownTimeoutMs: 2_000,
+    heartbeatIntervalMs: 10_000,
+    safetyPollIntervalMs: 10_000,
+  });
 
   // The bench's own libvirt connection: the bare baseline, and libvirt's event times.
   const bare = new LibvirtDriver({ callTimeoutMs: 180_000 });
@@ -127,21 +145,30 @@ async function main(): Promise<void> {
 
   try {
     await cp.env.apiserver.context.stores.get(POOL).create({
-      apiVersion: 'quantix.io/v1alpha1', kind: 'StoragePool', metadata: { name: pool },
+      apiVersion: 'quantix.io/v1alpha1',
+      kind: 'StoragePool',
+      metadata: { name: pool },
       spec: { type: 'dir', dir: { path: poolDir }, assignedNodes: [node] },
     });
-    await eventually(async () => ((await cp.env.apiserver.context.stores.get(POOL).get(undefined, pool)) as StoragePool).status?.hosts?.[node]?.health === 'HEALTHY', { timeoutMs: 30_000 });
+    await eventually(
+      async () => ((await cp.env.apiserver.context.stores.get(POOL).get(undefined, pool)) as StoragePool).status?.hosts?.[node]?.health === 'HEALTHY',
+      { timeoutMs: 30_000 },
+    );
 
     // Phase watch: time of the first watch event showing each phase, per VM name.
     const seen = new Map<string, Map<string, number>>();
-    const watch = vms.watch({ namespace: ns, sendInitialEvents: false, resourceVersion: '' }, (ev) => {
-      const vm = ev.object as VirtualMachine;
-      const phase = vm.status?.phase;
-      if (!phase) return;
-      let m = seen.get(vm.metadata.name!);
-      if (!m) seen.set(vm.metadata.name!, (m = new Map()));
-      if (!m.has(`${phase}#${vm.status?.restartCount ?? 0}`)) m.set(`${phase}#${vm.status?.restartCount ?? 0}`, performance.timeOrigin + performance.now());
-    }, () => undefined);
+    const watch = vms.watch(
+      { namespace: ns, sendInitialEvents: false, resourceVersion: '' },
+      (ev) => {
+        const vm = ev.object as VirtualMachine;
+        const phase = vm.status?.phase;
+        if (!phase) return;
+        let m = seen.get(vm.metadata.name!);
+        if (!m) seen.set(vm.metadata.name!, (m = new Map()));
+        if (!m.has(`${phase}#${vm.status?.restartCount ?? 0}`)) m.set(`${phase}#${vm.status?.restartCount ?? 0}`, performance.timeOrigin + performance.now());
+      },
+      () => undefined,
+    );
 
     // 1. apply → Running, interleaved with bare define+start.
     const applyMs: number[] = [];
@@ -153,7 +180,15 @@ async function main(): Promise<void> {
       const name = `${ns}-bare-${i}`;
       const t0 = performance.now();
       const vol = await bare.createVolume(pool, { name: `${name}.qcow2`, capacityBytes: 16 * MiB });
-      await bare.defineDomain({ uuid, name, vcpus: 1, memoryBytes: 64 * MiB, disks: [{ path: vol.path }], networks: [], owner: { namespace: ns, name: `bare-${i}`, uid: uuid } });
+      await bare.defineDomain({
+        uuid,
+        name,
+        vcpus: 1,
+        memoryBytes: 64 * MiB,
+        disks: [{ path: vol.path }],
+        networks: [],
+        owner: { namespace: ns, name: `bare-${i}`, uid: uuid },
+      });
       await bare.startDomain(uuid);
       bareMs.push(performance.now() - t0);
       bareDomains.push(uuid);
@@ -165,7 +200,9 @@ async function main(): Promise<void> {
       libvirtWork.delete(vmName);
       const start = performance.timeOrigin + performance.now();
       const code = await post(cp.env.apiserver.url, cp.env.tokens.admin, cp.env.caCertPem, `/apis/quantix.io/v1alpha1/namespaces/${ns}/virtualmachines`, {
-        apiVersion: 'quantix.io/v1alpha1', kind: 'VirtualMachine', metadata: { name: vmName, namespace: ns },
+        apiVersion: 'quantix.io/v1alpha1',
+        kind: 'VirtualMachine',
+        metadata: { name: vmName, namespace: ns },
         spec: { runStrategy: 'Manual', cpu: 1, memory: '64Mi', nodeName: node, disks: [{ name: 'root', storagePool: pool, size: '16Mi' }] },
       });
       if (code !== 201) throw new Error(`create ${vmName}: HTTP ${code}`);
@@ -245,7 +282,9 @@ async function main(): Promise<void> {
     }
     const list = await vms.list({ namespace: ns });
     for (const vm of list.items) await vms.delete(ns, vm.metadata.name!).catch(() => undefined);
-    await eventually(async () => (await vms.list({ namespace: ns })).items.length === 0, { timeoutMs: 120_000, intervalMs: 200 }).catch(() => log('some VMs were not removed in time'));
+    await eventually(async () => (await vms.list({ namespace: ns })).items.length === 0, { timeoutMs: 120_000, intervalMs: 200 }).catch(() =>
+      log('some VMs were not removed in time'),
+    );
     await agent.stop();
     finalizers.stop();
     await agentDriver.stopPool(pool).catch(() => undefined);

@@ -142,7 +142,9 @@ async function main() {
 
     // Gets.
     let started = performance.now();
-    await runConcurrently(GETS, IN_FLIGHT, (i) => expectStatus(client.call('GET', `/apis/quantix.io/v1alpha1/namespaces/bench/virtualmachines/vm-${i % CREATES}`), 200));
+    await runConcurrently(GETS, IN_FLIGHT, (i) =>
+      expectStatus(client.call('GET', `/apis/quantix.io/v1alpha1/namespaces/bench/virtualmachines/vm-${i % CREATES}`), 200),
+    );
     const httpGets = GETS / ((performance.now() - started) / 1000);
     started = performance.now();
     await runConcurrently(GETS, IN_FLIGHT, (i) => store.get('bench', `vm-${i % CREATES}`));
@@ -157,7 +159,12 @@ async function main() {
       rawEtcd3PerSecond: Math.round(rawCreates),
       httpToRawRatio: +median(rounds.map((r) => r.http / r.raw)).toFixed(2),
       httpCpuCores: httpCreateCores,
-      rounds: rounds.map((r) => ({ http: Math.round(r.http), storageLayer: Math.round(r.store), rawEtcd3: Math.round(r.raw), httpToRaw: +(r.http / r.raw).toFixed(2) })),
+      rounds: rounds.map((r) => ({
+        http: Math.round(r.http),
+        storageLayer: Math.round(r.store),
+        rawEtcd3: Math.round(r.raw),
+        httpToRaw: +(r.http / r.raw).toFixed(2),
+      })),
       target: 'http >= 0.5x raw etcd3 (median of the rounds)',
     };
     result.gets = {
@@ -170,7 +177,9 @@ async function main() {
     // List of 10,000 VMs (JSON and Table).
     const fill = LIST_SIZE - WARM_UP - ROUNDS * CREATES; // the namespace holds those already
     if (fill < 0) throw new Error(`BENCH_CREATES too large: the list phase needs at most ${LIST_SIZE} VMs in the namespace`);
-    await runConcurrently(fill, IN_FLIGHT, (i) => expectStatus(client.call('POST', '/apis/quantix.io/v1alpha1/namespaces/bench/virtualmachines', vm(`fill-${i}`)), 201));
+    await runConcurrently(fill, IN_FLIGHT, (i) =>
+      expectStatus(client.call('POST', '/apis/quantix.io/v1alpha1/namespaces/bench/virtualmachines', vm(`fill-${i}`)), 201),
+    );
     const listTimes = async (accept: string) => {
       const times: number[] = [];
       for (let i = 0; i < 5; i++) {
@@ -192,7 +201,14 @@ async function main() {
 
     // Watch fan-out.
     result.watch = {
-      perNode: await watchFanOut(server.url, tokens.admin, ca, client, { watchers: WATCHERS, rate: WRITE_RATE, seconds: WRITE_SECONDS, broadcast: false }, pids),
+      perNode: await watchFanOut(
+        server.url,
+        tokens.admin,
+        ca,
+        client,
+        { watchers: WATCHERS, rate: WRITE_RATE, seconds: WRITE_SECONDS, broadcast: false },
+        pids,
+      ),
       broadcast: await watchFanOut(server.url, tokens.admin, ca, client, { watchers: WATCHERS, rate: 20, seconds: WRITE_SECONDS, broadcast: true }, pids),
       target: '1,000 streams, p99 < 100 ms at 500 writes/s',
     };
@@ -209,7 +225,13 @@ async function main() {
 /** Creates/s over HTTPS with the lean etcd client and with etcd3, both on TLS etcd, in one run. */
 async function compareEtcdClients() {
   const rounds = Number(process.env.BENCH_ROUNDS ?? 5);
-  const result: Record<string, unknown> = { benchmark: 'apiserver', mode: 'etcd-clients', inFlight: IN_FLIGHT, cpus: cpus().length, loadAverage1mAtStart: +loadavg()[0]!.toFixed(2) };
+  const result: Record<string, unknown> = {
+    benchmark: 'apiserver',
+    mode: 'etcd-clients',
+    inFlight: IN_FLIGHT,
+    cpus: cpus().length,
+    loadAverage1mAtStart: +loadavg()[0]!.toFixed(2),
+  };
   const kinds = ['lean', 'etcd3'] as const;
   const started: { etcd: Awaited<ReturnType<typeof startEtcd>>; server: Awaited<ReturnType<typeof startApiserverProcess>>; client: Client }[] = [];
   try {
@@ -220,14 +242,19 @@ async function compareEtcdClients() {
       const ca = ensureServingCertificates(server.dataDir).caCertPem;
       started.push({ etcd, server, client: httpClient(server.url, tokens.admin, ca, IN_FLIGHT) });
     }
-    const create = (client: Client) => (name: string) => expectStatus(client.call('POST', '/apis/quantix.io/v1alpha1/namespaces/bench/virtualmachines', vm(name)), 201);
+    const create = (client: Client) => (name: string) =>
+      expectStatus(client.call('POST', '/apis/quantix.io/v1alpha1/namespaces/bench/virtualmachines', vm(name)), 201);
     for (const { client } of started) await runConcurrently(WARM_UP, IN_FLIGHT, (i) => create(client)(`warm-${i}`));
     const measured: { lean: number; etcd3: number; leanCores: Record<string, number>; etcd3Cores: Record<string, number> }[] = [];
     for (let round = 0; round < rounds; round++) {
       const first = round * CREATES;
       const one = async (i: number) => {
         const { server, etcd, client } = started[i]!;
-        const pids = { apiserver: { pid: server.child.pid!, withChildren: true }, etcd: { pid: etcd.pid, withChildren: false }, benchClient: { pid: process.pid, withChildren: false } };
+        const pids = {
+          apiserver: { pid: server.child.pid!, withChildren: true },
+          etcd: { pid: etcd.pid, withChildren: false },
+          benchClient: { pid: process.pid, withChildren: false },
+        };
         const t0 = performance.now();
         const { cores } = await measureCores(pids, () => runConcurrently(CREATES, IN_FLIGHT, (n) => create(client)(`vm-${first + n}`)));
         return { rate: CREATES / ((performance.now() - t0) / 1000), cores };
@@ -244,7 +271,13 @@ async function compareEtcdClients() {
       leanPerSecond: Math.round(median(measured.map((r) => r.lean))),
       etcd3PerSecond: Math.round(median(measured.map((r) => r.etcd3))),
       leanToEtcd3Ratio: +median(measured.map((r) => r.lean / r.etcd3)).toFixed(2),
-      rounds: measured.map((r) => ({ lean: Math.round(r.lean), etcd3: Math.round(r.etcd3), leanToEtcd3: +(r.lean / r.etcd3).toFixed(2), leanCores: r.leanCores, etcd3Cores: r.etcd3Cores })),
+      rounds: measured.map((r) => ({
+        lean: Math.round(r.lean),
+        etcd3: Math.round(r.etcd3),
+        leanToEtcd3: +(r.lean / r.etcd3).toFixed(2),
+        leanCores: r.leanCores,
+        etcd3Cores: r.etcd3Cores,
+      })),
       decisionRule: 'keep the lean client only if lean >= 1.3x etcd3',
     };
     result.loadAverage1mAtEnd = +loadavg()[0]!.toFixed(2);
@@ -277,9 +310,14 @@ async function watchFanOut(
   const namespace = broadcast ? 'fanout-all' : 'fanout-node';
   const targets = broadcast ? 10 : watchers;
   for (let i = 0; i < targets; i++) {
-    await expectStatus(writer.call('POST', `/apis/quantix.io/v1alpha1/namespaces/${namespace}/virtualmachines`, vm(`w-${i}`, { node: `n${i}` }, namespace)), 201);
+    await expectStatus(
+      writer.call('POST', `/apis/quantix.io/v1alpha1/namespaces/${namespace}/virtualmachines`, vm(`w-${i}`, { node: `n${i}` }, namespace)),
+      201,
+    );
   }
-  const listed = JSON.parse((await writer.call('GET', `/apis/quantix.io/v1alpha1/namespaces/${namespace}/virtualmachines`)).text) as { metadata: { resourceVersion: string } };
+  const listed = JSON.parse((await writer.call('GET', `/apis/quantix.io/v1alpha1/namespaces/${namespace}/virtualmachines`)).text) as {
+    metadata: { resourceVersion: string };
+  };
   // Each write's marker → when it was sent, and the phase whose latencies it counts in.
   const sent = new Map<string, { at: number; latencies: number[] }>();
   const agent = new Agent({ keepAlive: true, maxSockets: Infinity, ca });
@@ -340,9 +378,14 @@ async function watchFanOut(
         sent.set(marker, { at: performance.now(), latencies });
         pending.push(
           expectStatus(
-            writer.call('PATCH', `/apis/quantix.io/v1alpha1/namespaces/${namespace}/virtualmachines/w-${target}`, { metadata: { annotations: { 'bench-seq': marker } } }, {
-              'Content-Type': 'application/merge-patch+json',
-            }),
+            writer.call(
+              'PATCH',
+              `/apis/quantix.io/v1alpha1/namespaces/${namespace}/virtualmachines/w-${target}`,
+              { metadata: { annotations: { 'bench-seq': marker } } },
+              {
+                'Content-Type': 'application/merge-patch+json',
+              },
+            ),
             200,
           ),
         );

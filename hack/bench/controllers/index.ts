@@ -46,7 +46,24 @@ function startManager(kubeconfig: string, identity: string, controllers = proces
   const prof = process.env.BENCH_CPU_PROFILE_DIR; // node --cpu-prof for the manager
   return spawn(
     prof ? process.execPath : 'node_modules/.bin/tsx',
-    [...(prof ? ['--import', 'tsx', '--cpu-prof', '--cpu-prof-dir', prof] : []), 'controllers/main.ts', '--kubeconfig', kubeconfig, ...(controllers ? ['--controllers', controllers] : []), '--leader-elect', '--lease-namespace', 'quantix-system', '--identity', identity, '--lease-duration', '4s', '--renew-deadline', '3s', '--retry-period', '500ms'],
+    [
+      ...(prof ? ['--import', 'tsx', '--cpu-prof', '--cpu-prof-dir', prof] : []),
+      'controllers/main.ts',
+      '--kubeconfig',
+      kubeconfig,
+      ...(controllers ? ['--controllers', controllers] : []),
+      '--leader-elect',
+      '--lease-namespace',
+      'quantix-system',
+      '--identity',
+      identity,
+      '--lease-duration',
+      '4s',
+      '--renew-deadline',
+      '3s',
+      '--retry-period',
+      '500ms',
+    ],
     { stdio: ['ignore', 'ignore', 'inherit'], detached: true, env: { ...process.env, QUANTIX_LOG_LEVEL: 'warn', QUANTIX_LOG_FORMAT: 'json' } },
   );
 }
@@ -100,7 +117,13 @@ function decisionsPerSecond(nodeCount: number, vmCount: number): number {
     spec: {},
     status: { conditions: [{ type: 'Ready', status: 'True' }], allocatable: { cpu: 64, memoryBytes: 256 * GiB } },
   }));
-  const pool = { apiVersion: 'quantix.io/v1alpha1', kind: 'StoragePool', metadata: { name: 'bench' }, spec: { type: 'dir', assignedNodes: nodes.map((n) => n.metadata.name!) }, status: { hosts: Object.fromEntries(nodes.map((n) => [n.metadata.name!, { health: 'HEALTHY' }])) } } as StoragePool;
+  const pool = {
+    apiVersion: 'quantix.io/v1alpha1',
+    kind: 'StoragePool',
+    metadata: { name: 'bench' },
+    spec: { type: 'dir', assignedNodes: nodes.map((n) => n.metadata.name!) },
+    status: { hosts: Object.fromEntries(nodes.map((n) => [n.metadata.name!, { health: 'HEALTHY' }])) },
+  } as StoragePool;
   const pools = new Map([['bench', pool]]);
   const usage = new UsageTracker();
   const start = performance.now();
@@ -124,24 +147,41 @@ async function main(): Promise<void> {
   try {
     // Hollow nodes and a pool on all of them.
     const nodeNames = Array.from({ length: NODES }, (_, i) => `hollow-${String(i).padStart(3, '0')}`);
-    await client.create(StoragePools, { apiVersion: 'quantix.io/v1alpha1', kind: 'StoragePool', metadata: { name: 'bench' }, spec: { type: 'dir', dir: { path: '/var/lib/quantix/bench' }, assignedNodes: nodeNames } });
+    await client.create(StoragePools, {
+      apiVersion: 'quantix.io/v1alpha1',
+      kind: 'StoragePool',
+      metadata: { name: 'bench' },
+      spec: { type: 'dir', dir: { path: '/var/lib/quantix/bench' }, assignedNodes: nodeNames },
+    });
     const heartbeat = (name: string) => {
       const now = new Date().toISOString();
-      return client.patch(Nodes, undefined, name, {
-        status: {
-          lastHeartbeatTime: now,
-          conditions: [{ type: 'Ready', status: 'True', reason: 'AgentReady', lastHeartbeatTime: now, lastTransitionTime: now }],
-          capacity: { cpu: 64, memoryBytes: 256 * GiB },
-          allocatable: { cpu: 64, memoryBytes: 256 * GiB },
+      return client.patch(
+        Nodes,
+        undefined,
+        name,
+        {
+          status: {
+            lastHeartbeatTime: now,
+            conditions: [{ type: 'Ready', status: 'True', reason: 'AgentReady', lastHeartbeatTime: now, lastTransitionTime: now }],
+            capacity: { cpu: 64, memoryBytes: 256 * GiB },
+            allocatable: { cpu: 64, memoryBytes: 256 * GiB },
+          },
         },
-      }, { subresource: 'status' });
+        { subresource: 'status' },
+      );
     };
     await runConcurrently(NODES, 16, async (i) => {
       const name = nodeNames[i]!;
       await client.create<Node>(Nodes, { apiVersion: 'quantix.io/v1alpha1', kind: 'Node', metadata: { name }, spec: {} });
       await heartbeat(name);
       const now = new Date().toISOString();
-      await client.patch(StoragePools, undefined, 'bench', { status: { hosts: { [name]: { health: 'HEALTHY', totalBytes: 1000 * GiB, usedBytes: 0, availableBytes: 1000 * GiB, lastReported: now } } } }, { subresource: 'status' });
+      await client.patch(
+        StoragePools,
+        undefined,
+        'bench',
+        { status: { hosts: { [name]: { health: 'HEALTHY', totalBytes: 1000 * GiB, usedBytes: 0, availableBytes: 1000 * GiB, lastReported: now } } } },
+        { subresource: 'status' },
+      );
     });
     // Heartbeats spread evenly: NODES / HEARTBEAT_S writes per second.
     let hb = 0;
@@ -160,7 +200,12 @@ async function main(): Promise<void> {
       const seen = bindings.get(key) ?? [];
       if (seen[seen.length - 1] !== node) bindings.set(key, [...seen, node]);
     };
-    const informer = new Informer<VirtualMachine>(listerWatcher(client, VirtualMachines), { name: 'bench-vms', freeze: false, initialBackoffMs: 50, maxBackoffMs: 1000 });
+    const informer = new Informer<VirtualMachine>(listerWatcher(client, VirtualMachines), {
+      name: 'bench-vms',
+      freeze: false,
+      initialBackoffMs: 50,
+      maxBackoffMs: 1000,
+    });
     informer.on({ add: observe, update: (_o, v) => observe(v) });
     informer.start();
     await informer.waitForSync();
@@ -214,20 +259,40 @@ async function main(): Promise<void> {
     // The ceiling for binds right now: the same JSON patches straight from this process,
     // as many in flight as the scheduler has workers.
     const baselineStart = performance.now();
-    await runConcurrently(VMS, 32, (i) => client.patch(VirtualMachines, 'steady', `vm-${i}`, [{ op: 'add', path: '/metadata/annotations', value: { 'bench/baseline': 'x' } }], { type: 'json' }));
+    await runConcurrently(VMS, 32, (i) =>
+      client.patch(VirtualMachines, 'steady', `vm-${i}`, [{ op: 'add', path: '/metadata/annotations', value: { 'bench/baseline': 'x' } }], { type: 'json' }),
+    );
     const apiserverJsonPatchesPerSecond = Math.round((VMS / ((performance.now() - baselineStart) / 1000)) * 10) / 10;
 
     // 2a. Warm leader: VMs wait on a pool no node has mounted; one status write reports it
     //     HEALTHY on all 100 nodes and the running manager binds them all.
     log(`phase 2a (warm leader, all controllers): ${VMS} VMs waiting on pool "gate"`);
-    await client.create(StoragePools, { apiVersion: 'quantix.io/v1alpha1', kind: 'StoragePool', metadata: { name: 'gate' }, spec: { type: 'dir', dir: { path: '/var/lib/quantix/gate' }, assignedNodes: nodeNames } });
-    const hosts = (health: string) => ({ status: { hosts: Object.fromEntries(nodeNames.map((n) => [n, { health, totalBytes: 1000 * GiB, usedBytes: 0, availableBytes: 1000 * GiB, lastReported: new Date().toISOString() }])) } });
+    await client.create(StoragePools, {
+      apiVersion: 'quantix.io/v1alpha1',
+      kind: 'StoragePool',
+      metadata: { name: 'gate' },
+      spec: { type: 'dir', dir: { path: '/var/lib/quantix/gate' }, assignedNodes: nodeNames },
+    });
+    const hosts = (health: string) => ({
+      status: {
+        hosts: Object.fromEntries(
+          nodeNames.map((n) => [n, { health, totalBytes: 1000 * GiB, usedBytes: 0, availableBytes: 1000 * GiB, lastReported: new Date().toISOString() }]),
+        ),
+      },
+    });
     await client.patch(StoragePools, undefined, 'gate', hosts('UNMOUNTED'), { subresource: 'status' });
     const gatedKeys = Array.from({ length: VMS }, (_, i) => `gated/vm-${i}`);
-    await runConcurrently(VMS, 32, (i) => client.create(VirtualMachines, { ...vm(`vm-${i}`, 'gated'), spec: { ...vm('x', 'gated').spec, disks: [{ name: 'root', storagePool: 'gate', size: '10Gi' }] } }));
+    await runConcurrently(VMS, 32, (i) =>
+      client.create(VirtualMachines, {
+        ...vm(`vm-${i}`, 'gated'),
+        spec: { ...vm('x', 'gated').spec, disks: [{ name: 'root', storagePool: 'gate', size: '10Gi' }] },
+      }),
+    );
     // Wait until every one of them has been found unschedulable (and the writes that causes are done).
     for (;;) {
-      const unschedulable = informer.store.list().filter((v) => v.metadata.namespace === 'gated' && v.status?.conditions?.some((c) => c.type === 'Scheduled' && c.reason === 'Unschedulable')).length;
+      const unschedulable = informer.store
+        .list()
+        .filter((v) => v.metadata.namespace === 'gated' && v.status?.conditions?.some((c) => c.type === 'Scheduled' && c.reason === 'Unschedulable')).length;
       if (unschedulable === VMS) break;
       await new Promise((r) => setTimeout(r, 200));
     }
@@ -303,7 +368,8 @@ async function main(): Promise<void> {
       checks: { rebinds, maxVmsPerNode: maxPerNode, nodesUsed: perNode.size, nodesOverCapacity: overCapacity },
       targets: { bindsPerSecond: 200, createToBoundP99Ms: 1000 },
     };
-    const pass = Math.max(...result.schedulerThroughput.map((r) => r.bindsPerSecond)) >= 200 && result.createToBound.p99Ms < 1000 && rebinds === 0 && overCapacity === 0;
+    const pass =
+      Math.max(...result.schedulerThroughput.map((r) => r.bindsPerSecond)) >= 200 && result.createToBound.p99Ms < 1000 && rebinds === 0 && overCapacity === 0;
     process.stdout.write(`${JSON.stringify({ ...result, pass }, null, 2)}\n`);
   } finally {
     clearInterval(heartbeats);

@@ -138,8 +138,16 @@ async function rawUpdate(client: Etcd3, key: string, obj: KubeObject, rev: strin
 }
 
 async function benchCreatesAndUpdates(client: Etcd3) {
-  let storageCreates = 0, storageCreateSec = 0, rawCreates = 0, rawCreateSec = 0;
-  let etcdUpdates = 0, etcdUpdateSec = 0, cachedUpdates = 0, cachedUpdateSec = 0, rawUpdates = 0, rawUpdateSec = 0;
+  let storageCreates = 0,
+    storageCreateSec = 0,
+    rawCreates = 0,
+    rawCreateSec = 0;
+  let etcdUpdates = 0,
+    etcdUpdateSec = 0,
+    cachedUpdates = 0,
+    cachedUpdateSec = 0,
+    rawUpdates = 0,
+    rawUpdateSec = 0;
   const createRatios: number[] = [];
   let rawCreateCpu = 0;
   let storageCreateCpu = 0;
@@ -213,7 +221,9 @@ async function benchCreatesAndUpdates(client: Etcd3) {
     etcdUpdateSec += su;
     cachedUpdates += n;
     cachedUpdateSec += cu;
-    log(`  creates/s storage ${Math.round(n / sc)} raw ${Math.round(n / rc)}; updates/s etcdStore ${Math.round(n / su)} cached ${Math.round(n / cu)} raw ${Math.round(n / ru)}`);
+    log(
+      `  creates/s storage ${Math.round(n / sc)} raw ${Math.round(n / rc)}; updates/s etcdStore ${Math.round(n / su)} cached ${Math.round(n / cu)} raw ${Math.round(n / ru)}`,
+    );
   }
   return {
     creates: {

@@ -15,7 +15,9 @@ export function useCordon(): (node: Node, cordon: boolean) => Promise<boolean> {
       const name = node.metadata.name!;
       const ok = await confirm({
         title: cordon ? 'Cordon node' : 'Uncordon node',
-        body: cordon ? `Keep new VMs off ${name}? VMs already there keep running (spec.unschedulable: true).` : `Let the scheduler place VMs on ${name} again (spec.unschedulable: false)?`,
+        body: cordon
+          ? `Keep new VMs off ${name}? VMs already there keep running (spec.unschedulable: true).`
+          : `Let the scheduler place VMs on ${name} again (spec.unschedulable: false)?`,
         confirmLabel: cordon ? 'Cordon' : 'Uncordon',
       });
       if (!ok) return false;

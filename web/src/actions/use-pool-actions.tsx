@@ -30,7 +30,9 @@ export function useAssignPool(): (pool: StoragePool, node: string, assign: boole
           `Define pool ${name} on ${node}? Its agent creates (dir) or mounts (nfs) it and reports its health.`
         ) : (
           <>
-            <p>Stop using pool {name} on {node}? The agent undefines the pool there; files stay on disk.</p>
+            <p>
+              Stop using pool {name} on {node}? The agent undefines the pool there; files stay on disk.
+            </p>
             {vmsUsing.length > 0 && (
               <p className="warn-note">
                 {vmsUsing.length} VM(s) on {node} have disks in this pool: {vmsUsing.map((v) => `${v.metadata.namespace}/${v.metadata.name}`).join(', ')}.
@@ -44,7 +46,12 @@ export function useAssignPool(): (pool: StoragePool, node: string, assign: boole
       if (!ok) return false;
       return run(`${assign ? 'Assigning' : 'Unassigning'} ${name} ${assign ? 'to' : 'from'} ${node}`, async (actionId) => {
         const assignedNodes = nextAssignment(pool.spec.assignedNodes, node, assign);
-        await client.patch(objectPath(StoragePools, undefined, name), { metadata: { resourceVersion: pool.metadata.resourceVersion }, spec: { assignedNodes } }, 'merge', { actionId });
+        await client.patch(
+          objectPath(StoragePools, undefined, name),
+          { metadata: { resourceVersion: pool.metadata.resourceVersion }, spec: { assignedNodes } },
+          'merge',
+          { actionId },
+        );
         return `assignedNodes: ${assignedNodes.join(', ') || 'none'}`;
       });
     },

@@ -2,10 +2,19 @@ import type { VirtualMachine } from '../../../api-types/generated/types.js';
 import { actionsFor, patchFor } from './vm-actions.js';
 
 function vm(spec: Partial<VirtualMachine['spec']>, status?: VirtualMachine['status'], meta: Partial<VirtualMachine['metadata']> = {}): VirtualMachine {
-  return { apiVersion: 'quantix.io/v1alpha1', kind: 'VirtualMachine', metadata: { name: 'v', namespace: 'default', ...meta }, spec: { memory: '1Gi', ...spec }, status };
+  return {
+    apiVersion: 'quantix.io/v1alpha1',
+    kind: 'VirtualMachine',
+    metadata: { name: 'v', namespace: 'default', ...meta },
+    spec: { memory: '1Gi', ...spec },
+    status,
+  };
 }
 
-const enabled = (v: VirtualMachine) => actionsFor(v).filter((a) => a.enabled).map((a) => a.action);
+const enabled = (v: VirtualMachine) =>
+  actionsFor(v)
+    .filter((a) => a.enabled)
+    .map((a) => a.action);
 
 describe('actionsFor', () => {
   it.each([

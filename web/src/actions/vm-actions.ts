@@ -43,7 +43,12 @@ export function actionsFor(vm: VirtualMachine): ActionOption[] {
   return [
     lifecycle('start', strategy === 'Halted' || strategy === 'Manual', `runStrategy is already ${strategy}.`, `Start ${ref}? (spec.runStrategy: Always)`),
     lifecycle('stop', strategy !== 'Halted', 'runStrategy is already Halted.', `Stop ${ref}? The guest is shut down (spec.runStrategy: Halted).`),
-    lifecycle('restart', strategy !== 'Halted' && (phase === 'Running' || phase === 'Paused'), 'Only a running VM can be restarted.', `Restart ${ref}? It is stopped, then started again.`),
+    lifecycle(
+      'restart',
+      strategy !== 'Halted' && (phase === 'Running' || phase === 'Paused'),
+      'Only a running VM can be restarted.',
+      `Restart ${ref}? It is stopped, then started again.`,
+    ),
     paused
       ? lifecycle('resume', true, '', `Resume ${ref}? (spec.paused: false)`)
       : lifecycle('pause', phase === 'Running', 'Only a running VM can be paused.', `Pause ${ref}? (spec.paused: true)`),

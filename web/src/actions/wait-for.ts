@@ -4,7 +4,14 @@ import type { ResourceRef } from '../api/resources.js';
 import { ApiError } from '../../../lib/apimachinery/status-error.js';
 import type { ConnectionManager } from '../live/connection-manager.js';
 
-export function waitForObject<T extends KubeObject>(manager: ConnectionManager, ref: ResourceRef<T>, uid: string, predicate: (obj: T | undefined) => boolean, timeoutMs: number, what: string): Promise<void> {
+export function waitForObject<T extends KubeObject>(
+  manager: ConnectionManager,
+  ref: ResourceRef<T>,
+  uid: string,
+  predicate: (obj: T | undefined) => boolean,
+  timeoutMs: number,
+  what: string,
+): Promise<void> {
   const { watch, release } = manager.acquire(ref);
   return new Promise<void>((resolve, reject) => {
     const check = () => {

@@ -33,7 +33,6 @@ export class ApiClient {
     return callId(id, n);
   }
 
-
   /** A raw fetch with auth and request id; throws ApiError on failure, returns the Response. */
   async fetch(method: string, path: string, init: { body?: string; contentType?: string } & CallOptions = {}): Promise<Response> {
     const requestId = this.#requestId(init.actionId);

@@ -30,10 +30,18 @@ interface RawEntry {
   modifiedAt?: string | number;
 }
 
-export function normalizeListing(raw: { path?: string; mountPath?: string; items?: RawEntry[]; entries?: RawEntry[]; truncated?: boolean }, requested: string): PoolListing {
+export function normalizeListing(
+  raw: { path?: string; mountPath?: string; items?: RawEntry[]; entries?: RawEntry[]; truncated?: boolean },
+  requested: string,
+): PoolListing {
   const entries = (raw.items ?? raw.entries ?? []).map((e) => {
     const m = e.modifiedTime ?? e.modifiedAt;
-    return { name: e.name, type: e.type ?? 'file', sizeBytes: e.sizeBytes ?? 0, modified: m === undefined ? undefined : typeof m === 'number' ? new Date(m).toISOString() : m };
+    return {
+      name: e.name,
+      type: e.type ?? 'file',
+      sizeBytes: e.sizeBytes ?? 0,
+      modified: m === undefined ? undefined : typeof m === 'number' ? new Date(m).toISOString() : m,
+    };
   });
   // Directories first, then by name: how file managers list.
   entries.sort((a, b) => Number(b.type === 'dir') - Number(a.type === 'dir') || a.name.localeCompare(b.name));

@@ -15,9 +15,23 @@ export interface ResourceRef<T extends KubeObject = KubeObject> extends RestReso
   readonly _type?: T;
 }
 
-export const VirtualMachines: ResourceRef<VirtualMachine> = { key: 'virtualmachines', group: 'quantix.io', version: 'v1alpha1', plural: 'virtualmachines', kind: 'VirtualMachine', namespaced: true };
+export const VirtualMachines: ResourceRef<VirtualMachine> = {
+  key: 'virtualmachines',
+  group: 'quantix.io',
+  version: 'v1alpha1',
+  plural: 'virtualmachines',
+  kind: 'VirtualMachine',
+  namespaced: true,
+};
 export const Nodes: ResourceRef<Node> = { key: 'nodes', group: 'quantix.io', version: 'v1alpha1', plural: 'nodes', kind: 'Node', namespaced: false };
-export const StoragePools: ResourceRef<StoragePool> = { key: 'storagepools', group: 'quantix.io', version: 'v1alpha1', plural: 'storagepools', kind: 'StoragePool', namespaced: false };
+export const StoragePools: ResourceRef<StoragePool> = {
+  key: 'storagepools',
+  group: 'quantix.io',
+  version: 'v1alpha1',
+  plural: 'storagepools',
+  kind: 'StoragePool',
+  namespaced: false,
+};
 export const Events: ResourceRef<Event> = { key: 'events', group: '', version: 'v1', plural: 'events', kind: 'Event', namespaced: true };
 
 /** An object (or its subresource); a namespaced object without a namespace is in `default`. */

@@ -15,8 +15,17 @@ export function SignIn({ error, busy, onSignIn }: SignInProps) {
         </h1>
         <p className="muted">Sign in with a bearer token. An admin token can change things; a viewer token only reads.</p>
         <label htmlFor="token">Token</label>
-        {/* biome-ignore lint/a11y/noAutofocus: the token is the page's only field */}
-        <input id="token" name="token" type="password" autoComplete="off" autoFocus value={token} onChange={(e) => setToken(e.target.value)} data-testid="token-input" />
+        <input
+          id="token"
+          name="token"
+          type="password"
+          autoComplete="off"
+          // biome-ignore lint/a11y/noAutofocus: the token is the page's only field
+          autoFocus
+          value={token}
+          onChange={(e) => setToken(e.target.value)}
+          data-testid="token-input"
+        />
         {error && (
           <div className="error-banner" role="alert" data-testid="signin-error">
             {error}
@@ -26,7 +35,9 @@ export function SignIn({ error, busy, onSignIn }: SignInProps) {
           {busy ? 'Signing in…' : 'Sign in'}
         </button>
         <p className="muted small">
-          After <code>make up</code>, tokens are the first column of <code>.quantix/tokens.csv</code>, e.g. <code>grep ,admin, .quantix/tokens.csv | cut -d, -f1</code> (or <code>,viewer,</code> for read-only). The token stays in this tab only (sessionStorage).
+          After <code>make up</code>, tokens are the first column of <code>.quantix/tokens.csv</code>, e.g.{' '}
+          <code>grep ,admin, .quantix/tokens.csv | cut -d, -f1</code> (or <code>,viewer,</code> for read-only). The token stays in this tab only
+          (sessionStorage).
         </p>
       </form>
     </div>

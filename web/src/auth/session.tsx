@@ -24,10 +24,7 @@ export function useSession(): Session {
   return session;
 }
 
-type GateState =
-  | { kind: 'checking' }
-  | { kind: 'signedOut'; error?: string }
-  | { kind: 'signedIn'; session: Session };
+type GateState = { kind: 'checking' } | { kind: 'signedOut'; error?: string } | { kind: 'signedIn'; session: Session };
 
 export interface SignInProps {
   error?: string;

@@ -44,7 +44,15 @@ export class FakeApiserver {
   }
 
   expireWatches(): void {
-    const status: Status = { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', reason: 'Expired', message: 'too old resource version', code: 410 };
+    const status: Status = {
+      kind: 'Status',
+      apiVersion: 'v1',
+      metadata: {},
+      status: 'Failure',
+      reason: 'Expired',
+      message: 'too old resource version',
+      code: 410,
+    };
     this.send({ type: 'ERROR', object: status });
     this.closeWatches();
   }
@@ -70,7 +78,15 @@ export class FakeApiserver {
     if (this.down) throw new TypeError('fetch failed');
     this.requests.push(url);
     if (this.refuseWith !== undefined) {
-      const status: Status = { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', reason: 'Unauthorized', message: 'the bearer token is not valid', code: this.refuseWith };
+      const status: Status = {
+        kind: 'Status',
+        apiVersion: 'v1',
+        metadata: {},
+        status: 'Failure',
+        reason: 'Unauthorized',
+        message: 'the bearer token is not valid',
+        code: this.refuseWith,
+      };
       return new Response(JSON.stringify(status), { status: this.refuseWith });
     }
     if (url.searchParams.has('watch')) {
@@ -84,6 +100,14 @@ export class FakeApiserver {
     const all = [...this.objects.values()];
     const items = all.slice(start, start + limit);
     const more = start + limit < all.length;
-    return new Response(JSON.stringify({ kind: 'List', apiVersion: 'v1', metadata: { resourceVersion: String(this.revision), ...(more ? { continue: String(start + limit) } : {}) }, items }), { status: 200 });
+    return new Response(
+      JSON.stringify({
+        kind: 'List',
+        apiVersion: 'v1',
+        metadata: { resourceVersion: String(this.revision), ...(more ? { continue: String(start + limit) } : {}) },
+        items,
+      }),
+      { status: 200 },
+    );
   };
 }

@@ -18,7 +18,11 @@ describe('ResourceWatch', () => {
     w.start();
     return w;
   };
-  const names = <T extends KubeObject>(w: ResourceWatch<T>) => w.getSnapshot().items.map((o) => o.metadata.name).sort();
+  const names = <T extends KubeObject>(w: ResourceWatch<T>) =>
+    w
+      .getSnapshot()
+      .items.map((o) => o.metadata.name)
+      .sort();
 
   beforeEach(() => {
     server = new FakeApiserver();

@@ -28,7 +28,12 @@ function vm(name: string, o: { memory?: string; cpu?: number; pools?: string[]; 
     apiVersion: 'quantix.io/v1alpha1',
     kind: 'VirtualMachine',
     metadata: { name, namespace: 'default' },
-    spec: { memory: o.memory ?? '1Gi', cpu: o.cpu ?? 1, disks: (o.pools ?? []).map((p, i) => ({ name: `d${i}`, storagePool: p, size: '1Gi' })), nodeName: o.node },
+    spec: {
+      memory: o.memory ?? '1Gi',
+      cpu: o.cpu ?? 1,
+      disks: (o.pools ?? []).map((p, i) => ({ name: `d${i}`, storagePool: p, size: '1Gi' })),
+      nodeName: o.node,
+    },
     status: o.phase ? { phase: o.phase as never } : undefined,
   };
 }

@@ -5,16 +5,38 @@ const GiB = 1024 ** 3;
 
 describe('dashboard aggregates', () => {
   const nodes: Node[] = [
-    { apiVersion: 'quantix.io/v1alpha1', kind: 'Node', metadata: { name: 'a' }, status: { conditions: [{ type: 'Ready', status: 'True' }], allocatable: { cpu: 8, memoryBytes: 16 * GiB } } },
-    { apiVersion: 'quantix.io/v1alpha1', kind: 'Node', metadata: { name: 'b' }, status: { conditions: [{ type: 'Ready', status: 'Unknown' }], capacity: { cpu: 4, memoryBytes: 8 * GiB } } },
+    {
+      apiVersion: 'quantix.io/v1alpha1',
+      kind: 'Node',
+      metadata: { name: 'a' },
+      status: { conditions: [{ type: 'Ready', status: 'True' }], allocatable: { cpu: 8, memoryBytes: 16 * GiB } },
+    },
+    {
+      apiVersion: 'quantix.io/v1alpha1',
+      kind: 'Node',
+      metadata: { name: 'b' },
+      status: { conditions: [{ type: 'Ready', status: 'Unknown' }], capacity: { cpu: 4, memoryBytes: 8 * GiB } },
+    },
     { apiVersion: 'quantix.io/v1alpha1', kind: 'Node', metadata: { name: 'c' } },
   ];
   const vms: VirtualMachine[] = [
-    { apiVersion: 'quantix.io/v1alpha1', kind: 'VirtualMachine', metadata: { name: 'x' }, spec: { memory: '2Gi', cpu: 2, nodeName: 'a' }, status: { phase: 'Running' } },
+    {
+      apiVersion: 'quantix.io/v1alpha1',
+      kind: 'VirtualMachine',
+      metadata: { name: 'x' },
+      spec: { memory: '2Gi', cpu: 2, nodeName: 'a' },
+      status: { phase: 'Running' },
+    },
     { apiVersion: 'quantix.io/v1alpha1', kind: 'VirtualMachine', metadata: { name: 'y' }, spec: { memory: '1Gi' } },
   ];
   const pools: StoragePool[] = [
-    { apiVersion: 'quantix.io/v1alpha1', kind: 'StoragePool', metadata: { name: 'p' }, spec: { type: 'dir' }, status: { capacity: { totalBytes: 100, usedBytes: 40 } } },
+    {
+      apiVersion: 'quantix.io/v1alpha1',
+      kind: 'StoragePool',
+      metadata: { name: 'p' },
+      spec: { type: 'dir' },
+      status: { capacity: { totalBytes: 100, usedBytes: 40 } },
+    },
   ];
 
   it('counts VMs by phase, unset phase as Pending', () => {

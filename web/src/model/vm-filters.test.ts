@@ -23,8 +23,20 @@ describe('VM filters in the URL', () => {
 describe('label selectors', () => {
   it.each([
     ['app=web', [{ key: 'app', op: '=', value: 'web' }]],
-    ['app==web, tier!=db', [{ key: 'app', op: '=', value: 'web' }, { key: 'tier', op: '!=', value: 'db' }]],
-    ['env,!legacy', [{ key: 'env', op: 'exists' }, { key: 'legacy', op: '!exists' }]],
+    [
+      'app==web, tier!=db',
+      [
+        { key: 'app', op: '=', value: 'web' },
+        { key: 'tier', op: '!=', value: 'db' },
+      ],
+    ],
+    [
+      'env,!legacy',
+      [
+        { key: 'env', op: 'exists' },
+        { key: 'legacy', op: '!exists' },
+      ],
+    ],
     ['', []],
   ])('parses %j', (text, want) => {
     expect(parseLabelSelector(text)).toEqual(want);

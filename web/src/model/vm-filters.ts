@@ -15,7 +15,13 @@ export interface VmFilters {
 const KEYS = ['namespace', 'phase', 'node', 'labels', 'q'] as const;
 
 export function filtersFromParams(params: URLSearchParams): VmFilters {
-  return { namespace: params.get('namespace') ?? '', phase: params.get('phase') ?? '', node: params.get('node') ?? '', labels: params.get('labels') ?? '', q: params.get('q') ?? '' };
+  return {
+    namespace: params.get('namespace') ?? '',
+    phase: params.get('phase') ?? '',
+    node: params.get('node') ?? '',
+    labels: params.get('labels') ?? '',
+    q: params.get('q') ?? '',
+  };
 }
 
 /** `params` with the filters set (empty ones removed), other parameters kept. */

@@ -21,7 +21,15 @@ export interface VmForm {
   disks: DiskRow[];
 }
 
-export const emptyForm = (): VmForm => ({ namespace: 'default', name: '', cpu: '1', memory: '1Gi', runStrategy: 'Always', nodeName: '', disks: [{ name: 'root', storagePool: '', size: '10Gi' }] });
+export const emptyForm = (): VmForm => ({
+  namespace: 'default',
+  name: '',
+  cpu: '1',
+  memory: '1Gi',
+  runStrategy: 'Always',
+  nodeName: '',
+  disks: [{ name: 'root', storagePool: '', size: '10Gi' }],
+});
 
 export function vmFromForm(f: VmForm): VirtualMachine {
   return {

@@ -17,12 +17,20 @@ export function NodeDetail() {
   const pools = useLiveList(StoragePools);
   const now = useNow();
   const node = nodes.items.find((n) => n.metadata.name === name);
-  const onNode = useMemo(() => vms.items.filter((v) => (v.status?.nodeName ?? v.spec.nodeName) === name).sort((a, b) => a.metadata.name!.localeCompare(b.metadata.name!)), [vms.items, name]);
+  const onNode = useMemo(
+    () => vms.items.filter((v) => (v.status?.nodeName ?? v.spec.nodeName) === name).sort((a, b) => a.metadata.name!.localeCompare(b.metadata.name!)),
+    [vms.items, name],
+  );
   const nodePools = useMemo(() => pools.items.filter((p) => p.spec.assignedNodes?.includes(name!) || p.status?.hosts?.[name!]), [pools.items, name]);
   const usage = usageByNode(vms.items).get(name!) ?? { cpu: 0, memoryBytes: 0, vmCount: 0 };
 
   if (!nodes.synced || nodes.error?.isForbidden) return <LoadState synced={nodes.synced} error={nodes.error} />;
-  if (!node) return <div className="card">Node {name} is not registered. <Link to="/nodes">All nodes</Link></div>;
+  if (!node)
+    return (
+      <div className="card">
+        Node {name} is not registered. <Link to="/nodes">All nodes</Link>
+      </div>
+    );
   const s = node.status;
   const alloc = s?.allocatable ?? s?.capacity ?? {};
   return (

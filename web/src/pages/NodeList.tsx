@@ -33,17 +33,45 @@ export function NodeList() {
   const columns: Column<Node>[] = [
     { key: 'name', header: 'Name', width: 'minmax(140px,2fr)', render: (n) => <Link to={`/nodes/${n.metadata.name}`}>{n.metadata.name}</Link> },
     {
-      key: 'ready', header: 'Ready', width: '150px',
+      key: 'ready',
+      header: 'Ready',
+      width: '150px',
       render: (n) => (
         <>
-          <Phase value={readinessOf(n)} title={n.status?.conditions?.find((c) => c.type === 'Ready')?.message} /> {n.spec?.unschedulable && <span className="flag flag-cordoned" title="Cordoned: the scheduler places no new VMs here.">cordoned</span>}
+          <Phase value={readinessOf(n)} title={n.status?.conditions?.find((c) => c.type === 'Ready')?.message} />{' '}
+          {n.spec?.unschedulable && (
+            <span className="flag flag-cordoned" title="Cordoned: the scheduler places no new VMs here.">
+              cordoned
+            </span>
+          )}
         </>
       ),
     },
-    { key: 'heartbeat', header: 'Heartbeat', width: '90px', render: (n) => (n.status?.lastHeartbeatTime ? `${formatAge(n.status.lastHeartbeatTime, now)} ago` : '—') },
-    { key: 'cpu', header: 'CPU (VMs / cores)', width: '130px', render: (n) => `${usage.get(n.metadata.name!)?.cpu ?? 0} / ${n.status?.allocatable?.cpu ?? n.status?.capacity?.cpu ?? '—'}` },
-    { key: 'memory', header: 'Memory (VMs / alloc.)', width: '170px', render: (n) => `${bytes(usage.get(n.metadata.name!)?.memoryBytes ?? 0)} / ${bytes(n.status?.allocatable?.memoryBytes ?? n.status?.capacity?.memoryBytes)}` },
-    { key: 'vms', header: 'VMs', width: '60px', render: (n) => <Link to={`/vms?node=${encodeURIComponent(n.metadata.name!)}`}>{usage.get(n.metadata.name!)?.vmCount ?? 0}</Link> },
+    {
+      key: 'heartbeat',
+      header: 'Heartbeat',
+      width: '90px',
+      render: (n) => (n.status?.lastHeartbeatTime ? `${formatAge(n.status.lastHeartbeatTime, now)} ago` : '—'),
+    },
+    {
+      key: 'cpu',
+      header: 'CPU (VMs / cores)',
+      width: '130px',
+      render: (n) => `${usage.get(n.metadata.name!)?.cpu ?? 0} / ${n.status?.allocatable?.cpu ?? n.status?.capacity?.cpu ?? '—'}`,
+    },
+    {
+      key: 'memory',
+      header: 'Memory (VMs / alloc.)',
+      width: '170px',
+      render: (n) =>
+        `${bytes(usage.get(n.metadata.name!)?.memoryBytes ?? 0)} / ${bytes(n.status?.allocatable?.memoryBytes ?? n.status?.capacity?.memoryBytes)}`,
+    },
+    {
+      key: 'vms',
+      header: 'VMs',
+      width: '60px',
+      render: (n) => <Link to={`/vms?node=${encodeURIComponent(n.metadata.name!)}`}>{usage.get(n.metadata.name!)?.vmCount ?? 0}</Link>,
+    },
     { key: 'hypervisor', header: 'Hypervisor', width: 'minmax(90px,1fr)', render: (n) => n.status?.nodeInfo?.hypervisor ?? '—' },
     { key: 'address', header: 'Address', width: 'minmax(110px,1fr)', render: (n) => n.status?.addresses?.find((a) => a.type === 'InternalIP')?.address ?? '—' },
   ];
@@ -55,7 +83,16 @@ export function NodeList() {
         <span className="muted">{items.length}</span>
       </div>
       <LoadState synced={synced} error={error} />
-      {synced && <VirtualTable testId="node-table" rows={rows} columns={columns} rowKey={(n) => n.metadata.name!} rowClass={(n) => `row-${readinessOf(n)}`} empty="No nodes have registered. Start quantix-agent on a host." />}
+      {synced && (
+        <VirtualTable
+          testId="node-table"
+          rows={rows}
+          columns={columns}
+          rowKey={(n) => n.metadata.name!}
+          rowClass={(n) => `row-${readinessOf(n)}`}
+          empty="No nodes have registered. Start quantix-agent on a host."
+        />
+      )}
     </section>
   );
 }

@@ -32,7 +32,12 @@ export function PoolDetail() {
   const { run } = useActivity();
   const pool = items.find((p) => p.metadata.name === name);
   if (!synced || error?.isForbidden) return <LoadState synced={synced} error={error} />;
-  if (!pool) return <div className="card">Storage pool {name} does not exist. <Link to="/pools">All pools</Link></div>;
+  if (!pool)
+    return (
+      <div className="card">
+        Storage pool {name} does not exist. <Link to="/pools">All pools</Link>
+      </div>
+    );
 
   const apply = async (obj: KubeObject) => {
     let failure: unknown;
@@ -106,9 +111,21 @@ function HostsTable({ pool }: { pool: StoragePool }) {
               <tr key={node} data-node={node}>
                 <td>
                   <Link to={`/nodes/${node}`}>{node}</Link>
-                  {!assigned.includes(node) && <span className="flag flag-unknown" title="This host still reports the pool but it is no longer assigned.">unassigned</span>}
+                  {!assigned.includes(node) && (
+                    <span className="flag flag-unknown" title="This host still reports the pool but it is no longer assigned.">
+                      unassigned
+                    </span>
+                  )}
                 </td>
-                <td>{h ? <Phase value={h.health} title={h.message} /> : <span className="muted" title="Assigned, but its agent has not reported the pool yet.">not reported</span>}</td>
+                <td>
+                  {h ? (
+                    <Phase value={h.health} title={h.message} />
+                  ) : (
+                    <span className="muted" title="Assigned, but its agent has not reported the pool yet.">
+                      not reported
+                    </span>
+                  )}
+                </td>
                 <td style={{ minWidth: 200 }}>{h ? <UsageBar label="" used={h.usedBytes ?? 0} total={h.totalBytes ?? 0} format={(n) => bytes(n)} /> : '—'}</td>
                 <td>{bytes(h?.availableBytes)}</td>
                 <td>
@@ -169,7 +186,13 @@ function Assignment({ pool }: { pool: StoragePool }) {
                 <td>{onNode.length}</td>
                 {canWrite && (
                   <td>
-                    <button type="button" className={isAssigned ? 'small' : 'small primary'} onClick={() => void assign(pool, n, !isAssigned, onNode)} data-write="true" data-testid={`${isAssigned ? 'unassign' : 'assign'}-${n}`}>
+                    <button
+                      type="button"
+                      className={isAssigned ? 'small' : 'small primary'}
+                      onClick={() => void assign(pool, n, !isAssigned, onNode)}
+                      data-write="true"
+                      data-testid={`${isAssigned ? 'unassign' : 'assign'}-${n}`}
+                    >
                       {isAssigned ? 'Unassign' : 'Assign'}
                     </button>
                   </td>

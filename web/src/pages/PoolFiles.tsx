@@ -12,7 +12,9 @@ export function PoolFiles({ pool }: { pool: StoragePool }) {
   const { client } = useSession();
   const [params, setParams] = useSearchParams();
   const assigned = pool.spec.assignedNodes ?? [];
-  const healthyFirst = [...assigned].sort((a, b) => Number(pool.status?.hosts?.[b]?.health === 'HEALTHY') - Number(pool.status?.hosts?.[a]?.health === 'HEALTHY'));
+  const healthyFirst = [...assigned].sort(
+    (a, b) => Number(pool.status?.hosts?.[b]?.health === 'HEALTHY') - Number(pool.status?.hosts?.[a]?.health === 'HEALTHY'),
+  );
   const node = params.get('node') ?? healthyFirst[0] ?? '';
   const path = params.get('path') ?? '';
   const [listing, setListing] = useState<PoolListing | undefined>();

@@ -23,11 +23,15 @@ export function PoolList() {
     { key: 'phase', header: 'Phase', width: '100px', render: (p) => <Phase value={p.status?.phase} /> },
     { key: 'source', header: 'Source', width: 'minmax(160px,2fr)', render: (p) => <code>{poolSource(p)}</code> },
     {
-      key: 'capacity', header: 'Capacity (used / total)', width: 'minmax(200px,2fr)',
+      key: 'capacity',
+      header: 'Capacity (used / total)',
+      width: 'minmax(200px,2fr)',
       render: (p) => <UsageBar label="" used={p.status?.capacity?.usedBytes ?? 0} total={p.status?.capacity?.totalBytes ?? 0} format={(n) => bytes(n)} />,
     },
     {
-      key: 'hosts', header: 'Hosts healthy', width: '110px',
+      key: 'hosts',
+      header: 'Hosts healthy',
+      width: '110px',
       render: (p) => {
         const assigned = p.spec.assignedNodes ?? [];
         const healthy = assigned.filter((n) => p.status?.hosts?.[n]?.health === 'HEALTHY').length;
@@ -43,7 +47,16 @@ export function PoolList() {
         <span className="muted">{items.length}</span>
       </div>
       <LoadState synced={synced} error={error} />
-      {synced && <VirtualTable testId="pool-table" rows={rows} columns={columns} rowKey={(p) => p.metadata.name!} rowHeight={52} empty="No storage pools. Create one with kubectl apply -f manifests/examples/." />}
+      {synced && (
+        <VirtualTable
+          testId="pool-table"
+          rows={rows}
+          columns={columns}
+          rowKey={(p) => p.metadata.name!}
+          rowHeight={52}
+          empty="No storage pools. Create one with kubectl apply -f manifests/examples/."
+        />
+      )}
     </section>
   );
 }

@@ -24,7 +24,10 @@ export function VmCreate() {
   const [touched, setTouched] = useState(false);
   const [busy, setBusy] = useState(false);
 
-  const readyPools = pools.items.filter((p) => p.status?.phase === 'Ready').map((p) => p.metadata.name!).sort();
+  const readyPools = pools.items
+    .filter((p) => p.status?.phase === 'Ready')
+    .map((p) => p.metadata.name!)
+    .sort();
   const candidate = useMemo(() => vmFromForm(form), [form]);
   const fits = useMemo(() => placementFor(candidate, nodes.items, pools.items, vms.items), [candidate, nodes.items, pools.items, vms.items]);
   const local = localErrors(form);
@@ -93,10 +96,24 @@ export function VmCreate() {
       <div className="grid-2">
         <form className="card form" onSubmit={(e) => void submit(e)} aria-label="Create virtual machine" noValidate>
           {field('namespace', 'Namespace', <input id="vm-namespace" value={form.namespace} onChange={(e) => set({ namespace: e.target.value })} />)}
-          {field('name', 'Name', <input id="vm-name" value={form.name} onChange={(e) => set({ name: e.target.value })} placeholder="web-1" data-testid="vm-name" />, 'Lower case letters, digits and dashes.')}
+          {field(
+            'name',
+            'Name',
+            <input id="vm-name" value={form.name} onChange={(e) => set({ name: e.target.value })} placeholder="web-1" data-testid="vm-name" />,
+            'Lower case letters, digits and dashes.',
+          )}
           <div className="row-2">
-            {field('cpu', 'CPU cores', <input id="vm-cpu" type="number" min={1} value={form.cpu} onChange={(e) => set({ cpu: e.target.value })} data-testid="vm-cpu" />)}
-            {field('memory', 'Memory', <input id="vm-memory" value={form.memory} onChange={(e) => set({ memory: e.target.value })} data-testid="vm-memory" />, 'A quantity like 512Mi or 2Gi.')}
+            {field(
+              'cpu',
+              'CPU cores',
+              <input id="vm-cpu" type="number" min={1} value={form.cpu} onChange={(e) => set({ cpu: e.target.value })} data-testid="vm-cpu" />,
+            )}
+            {field(
+              'memory',
+              'Memory',
+              <input id="vm-memory" value={form.memory} onChange={(e) => set({ memory: e.target.value })} data-testid="vm-memory" />,
+              'A quantity like 512Mi or 2Gi.',
+            )}
           </div>
           {field(
             'runStrategy',
@@ -114,16 +131,38 @@ export function VmCreate() {
             {form.disks.map((d, i) => (
               // biome-ignore lint/suspicious/noArrayIndexKey: a disk row has no identity but its place; its inputs are controlled by the form state
               <div key={i} className="disk-row">
-                <input aria-label={`Disk ${i + 1} name`} value={d.name} onChange={(e) => setDisk(i, { name: e.target.value })} className={errorFor(`disks.${i}.name`) ? 'invalid' : undefined} />
-                <select aria-label={`Disk ${i + 1} pool`} value={d.storagePool} onChange={(e) => setDisk(i, { storagePool: e.target.value })} className={errorFor(`disks.${i}.storagePool`) ? 'invalid' : undefined} data-testid={`disk-${i}-pool`}>
+                <input
+                  aria-label={`Disk ${i + 1} name`}
+                  value={d.name}
+                  onChange={(e) => setDisk(i, { name: e.target.value })}
+                  className={errorFor(`disks.${i}.name`) ? 'invalid' : undefined}
+                />
+                <select
+                  aria-label={`Disk ${i + 1} pool`}
+                  value={d.storagePool}
+                  onChange={(e) => setDisk(i, { storagePool: e.target.value })}
+                  className={errorFor(`disks.${i}.storagePool`) ? 'invalid' : undefined}
+                  data-testid={`disk-${i}-pool`}
+                >
                   <option value="">Choose a pool…</option>
                   {readyPools.map((p) => (
                     <option key={p}>{p}</option>
                   ))}
                 </select>
-                <input aria-label={`Disk ${i + 1} size`} value={d.size} onChange={(e) => setDisk(i, { size: e.target.value })} className={errorFor(`disks.${i}.size`) ? 'invalid' : undefined} data-testid={`disk-${i}-size`} />
+                <input
+                  aria-label={`Disk ${i + 1} size`}
+                  value={d.size}
+                  onChange={(e) => setDisk(i, { size: e.target.value })}
+                  className={errorFor(`disks.${i}.size`) ? 'invalid' : undefined}
+                  data-testid={`disk-${i}-size`}
+                />
                 {form.disks.length > 1 && (
-                  <button type="button" className="link" onClick={() => set({ disks: form.disks.filter((_, j) => j !== i) })} aria-label={`Remove disk ${i + 1}`}>
+                  <button
+                    type="button"
+                    className="link"
+                    onClick={() => set({ disks: form.disks.filter((_, j) => j !== i) })}
+                    aria-label={`Remove disk ${i + 1}`}
+                  >
                     Remove
                   </button>
                 )}
@@ -136,7 +175,11 @@ export function VmCreate() {
                 )}
               </div>
             ))}
-            <button type="button" className="small" onClick={() => set({ disks: [...form.disks, { name: `disk${form.disks.length}`, storagePool: form.disks[0]?.storagePool ?? '', size: '10Gi' }] })}>
+            <button
+              type="button"
+              className="small"
+              onClick={() => set({ disks: [...form.disks, { name: `disk${form.disks.length}`, storagePool: form.disks[0]?.storagePool ?? '', size: '10Gi' }] })}
+            >
               Add disk
             </button>
           </fieldset>
@@ -169,7 +212,10 @@ export function VmCreate() {
         </form>
         <div className="card" data-testid="placement">
           <h2>Which nodes can take it</h2>
-          <p className="muted small">The scheduler's own checks: Ready, not cordoned, every disk's pool assigned and healthy there, free CPU and memory (default overcommit: 4 vCPU per core).</p>
+          <p className="muted small">
+            The scheduler's own checks: Ready, not cordoned, every disk's pool assigned and healthy there, free CPU and memory (default overcommit: 4 vCPU per
+            core).
+          </p>
           <table className="table">
             <thead>
               <tr>
@@ -183,7 +229,15 @@ export function VmCreate() {
               {fits.map((f) => (
                 <tr key={f.node} className={f.fits ? 'fit-yes' : 'fit-no'} data-node={f.node} data-fits={f.fits}>
                   <td>{f.node}</td>
-                  <td>{f.fits ? <span className="pill tone-ok">yes</span> : <span className="pill tone-bad" title={f.reason}>{f.reason}</span>}</td>
+                  <td>
+                    {f.fits ? (
+                      <span className="pill tone-ok">yes</span>
+                    ) : (
+                      <span className="pill tone-bad" title={f.reason}>
+                        {f.reason}
+                      </span>
+                    )}
+                  </td>
                   <td>{f.freeCpu}</td>
                   <td>{formatBytesHuman(Math.max(0, f.freeMemoryBytes))}</td>
                 </tr>

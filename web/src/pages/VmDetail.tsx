@@ -35,7 +35,14 @@ export function VmDetail() {
   const now = useNow();
   const vm = items.find((v) => v.metadata.namespace === namespace && v.metadata.name === name);
   const vmEvents = useMemo(
-    () => sortEvents(events.items.filter((e) => (vm?.metadata.uid && e.involvedObject.uid === vm.metadata.uid) || (e.involvedObject.kind === 'VirtualMachine' && e.involvedObject.namespace === namespace && e.involvedObject.name === name))),
+    () =>
+      sortEvents(
+        events.items.filter(
+          (e) =>
+            (vm?.metadata.uid && e.involvedObject.uid === vm.metadata.uid) ||
+            (e.involvedObject.kind === 'VirtualMachine' && e.involvedObject.namespace === namespace && e.involvedObject.name === name),
+        ),
+      ),
     [events.items, vm?.metadata.uid, namespace, name],
   );
 
@@ -109,7 +116,16 @@ function Overview({ vm, now }: { vm: VirtualMachine; now: number }) {
             ['Paused', vm.spec.paused ? 'yes' : 'no'],
             ['CPU', vm.spec.cpu ?? 1],
             ['Memory', `${humanQuantity(vm.spec.memory)} (${vm.spec.memory})`],
-            ['Pinned / bound node', vm.spec.nodeName ? <Link key="node" to={`/nodes/${vm.spec.nodeName}`}>{vm.spec.nodeName}</Link> : 'scheduler chooses'],
+            [
+              'Pinned / bound node',
+              vm.spec.nodeName ? (
+                <Link key="node" to={`/nodes/${vm.spec.nodeName}`}>
+                  {vm.spec.nodeName}
+                </Link>
+              ) : (
+                'scheduler chooses'
+              ),
+            ],
             ['Node selector', vm.spec.nodeSelector ? <Labels key="selector" labels={vm.spec.nodeSelector} /> : undefined],
             ['Labels', <Labels key="labels" labels={vm.metadata.labels} />],
             ['Created', `${vm.metadata.creationTimestamp ?? ''} (${formatAge(vm.metadata.creationTimestamp, now)} ago)`],
@@ -123,7 +139,14 @@ function Overview({ vm, now }: { vm: VirtualMachine; now: number }) {
           rows={[
             ['Phase', <Phase key="phase" value={s?.phase} />],
             ['Power state', s?.powerState],
-            ['Node', node ? <Link key="node" to={`/nodes/${node}`}>{node}</Link> : undefined],
+            [
+              'Node',
+              node ? (
+                <Link key="node" to={`/nodes/${node}`}>
+                  {node}
+                </Link>
+              ) : undefined,
+            ],
             ['Origin', s?.origin],
             ['Managed', s?.managed === undefined ? undefined : s.managed ? 'yes' : 'no'],
             ['Domain', s?.domainName ? `${s.domainName} (${s.domainUUID ?? ''})` : s?.domainUUID],

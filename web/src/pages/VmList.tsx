@@ -51,7 +51,10 @@ export function VmList() {
 
   const columns: Column<VirtualMachine>[] = [
     {
-      key: 'name', header: 'Name', width: 'minmax(170px,2fr)', sortable: true,
+      key: 'name',
+      header: 'Name',
+      width: 'minmax(170px,2fr)',
+      sortable: true,
       render: (vm) => (
         <span className="cell-name">
           <Link to={`/vms/${vm.metadata.namespace}/${vm.metadata.name}`}>{vm.metadata.name}</Link> <VmBadges vm={vm} />
@@ -59,12 +62,30 @@ export function VmList() {
       ),
     },
     { key: 'namespace', header: 'Namespace', width: 'minmax(80px,1fr)', sortable: true, render: (vm) => vm.metadata.namespace },
-    { key: 'phase', header: 'Phase', width: '96px', sortable: true, render: (vm) => <Phase value={vm.metadata.deletionTimestamp ? 'Terminating' : vm.status?.phase} /> },
-    { key: 'node', header: 'Node', width: 'minmax(70px,1fr)', sortable: true, render: (vm) => (vmNode(vm) ? <Link to={`/nodes/${vmNode(vm)}`}>{vmNode(vm)}</Link> : <span className="muted">—</span>) },
+    {
+      key: 'phase',
+      header: 'Phase',
+      width: '96px',
+      sortable: true,
+      render: (vm) => <Phase value={vm.metadata.deletionTimestamp ? 'Terminating' : vm.status?.phase} />,
+    },
+    {
+      key: 'node',
+      header: 'Node',
+      width: 'minmax(70px,1fr)',
+      sortable: true,
+      render: (vm) => (vmNode(vm) ? <Link to={`/nodes/${vmNode(vm)}`}>{vmNode(vm)}</Link> : <span className="muted">—</span>),
+    },
     { key: 'cpu', header: 'CPU', width: '50px', render: (vm) => vm.spec.cpu ?? 1 },
     { key: 'memory', header: 'Memory', width: '80px', render: (vm) => humanQuantity(vm.spec.memory) },
     { key: 'origin', header: 'Origin', width: '112px', render: (vm) => vm.status?.origin ?? <span className="muted">—</span> },
-    { key: 'managed', header: 'Managed', width: '70px', render: (vm) => (isUnmanaged(vm) ? <span className="flag flag-unmanaged">no</span> : vm.status?.managed === undefined ? <span className="muted">—</span> : 'yes') },
+    {
+      key: 'managed',
+      header: 'Managed',
+      width: '70px',
+      render: (vm) =>
+        isUnmanaged(vm) ? <span className="flag flag-unmanaged">no</span> : vm.status?.managed === undefined ? <span className="muted">—</span> : 'yes',
+    },
     { key: 'age', header: 'Age', width: '50px', sortable: true, render: (vm) => formatAge(vm.metadata.creationTimestamp, now) },
   ];
   if (canWrite) columns.push({ key: 'actions', header: '', width: '240px', render: (vm) => <VmActionButtons vm={vm} compact /> });
@@ -103,7 +124,14 @@ export function VmList() {
             <option key={n}>{n}</option>
           ))}
         </select>
-        <input placeholder="Labels, e.g. app=web,tier!=db" value={filters.labels} onChange={(e) => setFilter({ labels: e.target.value })} aria-label="Label selector" className={predicate.error ? 'invalid' : undefined} data-testid="filter-labels" />
+        <input
+          placeholder="Labels, e.g. app=web,tier!=db"
+          value={filters.labels}
+          onChange={(e) => setFilter({ labels: e.target.value })}
+          aria-label="Label selector"
+          className={predicate.error ? 'invalid' : undefined}
+          data-testid="filter-labels"
+        />
         {(filters.q || filters.namespace || filters.phase || filters.node || filters.labels) && (
           <button type="button" className="link" onClick={() => setFilter({ q: '', namespace: '', phase: '', node: '', labels: '' })}>
             Clear
@@ -128,7 +156,11 @@ export function VmList() {
             }
             setParams(next, { replace: true });
           }}
-          rowClass={(vm) => vmFlags(vm).map((f) => `row-${f.kind}`).join(' ')}
+          rowClass={(vm) =>
+            vmFlags(vm)
+              .map((f) => `row-${f.kind}`)
+              .join(' ')
+          }
           empty={items.length ? 'No VM matches the filters.' : 'No virtual machines yet.'}
         />
       )}

@@ -36,7 +36,9 @@ export function EventTable({ events, maxHeight, testId = 'event-table' }: { even
     { key: 'type', header: 'Type', width: '90px', render: (e) => <Phase value={e.type ?? 'Normal'} /> },
     { key: 'reason', header: 'Reason', width: 'minmax(110px,1fr)', render: (e) => e.reason },
     {
-      key: 'object', header: 'Object', width: 'minmax(220px,2fr)',
+      key: 'object',
+      header: 'Object',
+      width: 'minmax(220px,2fr)',
       render: (e) => {
         const to = objectLink(e);
         const label = `${e.involvedObject.kind ?? ''}/${e.involvedObject.namespace ? `${e.involvedObject.namespace}/` : ''}${e.involvedObject.name ?? ''}`;
@@ -47,5 +49,15 @@ export function EventTable({ events, maxHeight, testId = 'event-table' }: { even
     { key: 'count', header: 'Count', width: '60px', render: (e) => e.count ?? 1 },
     { key: 'source', header: 'Source', width: 'minmax(90px,1fr)', render: (e) => e.reportingComponent ?? e.source?.component ?? '' },
   ];
-  return <VirtualTable testId={testId} rows={events} columns={columns} rowKey={(e) => e.metadata.uid ?? `${e.metadata.namespace}/${e.metadata.name}`} maxHeight={maxHeight} rowClass={(e) => (e.type === 'Warning' ? 'row-warning' : undefined)} empty="No events." />;
+  return (
+    <VirtualTable
+      testId={testId}
+      rows={events}
+      columns={columns}
+      rowKey={(e) => e.metadata.uid ?? `${e.metadata.namespace}/${e.metadata.name}`}
+      maxHeight={maxHeight}
+      rowClass={(e) => (e.type === 'Warning' ? 'row-warning' : undefined)}
+      empty="No events."
+    />
+  );
 }

@@ -16,7 +16,11 @@ export function KeyValues({ rows }: { rows: readonly [string, ReactNode][] }) {
   );
 }
 
-export function ConditionsTable({ conditions }: { conditions: readonly { type: string; status: string; reason?: string; message?: string; lastTransitionTime?: string }[] | undefined }) {
+export function ConditionsTable({
+  conditions,
+}: {
+  conditions: readonly { type: string; status: string; reason?: string; message?: string; lastTransitionTime?: string }[] | undefined;
+}) {
   if (!conditions?.length) return <p className="muted">No conditions reported.</p>;
   return (
     <table className="table">

@@ -31,7 +31,11 @@ export function Layout({ children }: { children: ReactNode }) {
         <header className="topbar">
           <ConnectionBadge />
           <span className="spacer" />
-          <span className={`badge role ${canWrite ? 'role-admin' : 'role-viewer'}`} data-testid="role" title={canWrite ? 'This token may change objects.' : 'This token may only read: write actions are hidden.'}>
+          <span
+            className={`badge role ${canWrite ? 'role-admin' : 'role-viewer'}`}
+            data-testid="role"
+            title={canWrite ? 'This token may change objects.' : 'This token may only read: write actions are hidden.'}
+          >
             {canWrite ? 'admin' : 'viewer · read-only'}
           </span>
           <button type="button" className="link" onClick={signOut} data-testid="signout">

@@ -31,7 +31,19 @@ export interface VirtualTableProps<T> {
 
 const OVERSCAN = 8;
 
-export function VirtualTable<T>({ rows, columns, rowKey, rowHeight = 38, maxHeight = 'calc(100vh - 260px)', sort, onSort, rowClass, rowTitle, empty, testId }: VirtualTableProps<T>) {
+export function VirtualTable<T>({
+  rows,
+  columns,
+  rowKey,
+  rowHeight = 38,
+  maxHeight = 'calc(100vh - 260px)',
+  sort,
+  onSort,
+  rowClass,
+  rowTitle,
+  empty,
+  testId,
+}: VirtualTableProps<T>) {
   const bodyRef = useRef<HTMLDivElement>(null);
   const [scrollTop, setScrollTop] = useState(0);
   const [viewport, setViewport] = useState(800);

@@ -59,7 +59,11 @@ export function YamlEditor({ object, canWrite, onApply }: YamlEditorProps) {
   const goToLine = (line: number) => {
     const el = textRef.current;
     if (!el) return;
-    const offset = text.split('\n').slice(0, line - 1).join('\n').length + (line > 1 ? 1 : 0);
+    const offset =
+      text
+        .split('\n')
+        .slice(0, line - 1)
+        .join('\n').length + (line > 1 ? 1 : 0);
     el.focus();
     el.setSelectionRange(offset, offset);
     el.scrollTop = Math.max(0, (line - 3) * LINE_HEIGHT);
@@ -70,7 +74,7 @@ export function YamlEditor({ object, canWrite, onApply }: YamlEditorProps) {
     const doc = parseDocument(draft);
     if (doc.errors.length) {
       const first = doc.errors[0]!;
-      setErrors(doc.errors.map((e) => ({ line: (e.linePos?.[0]?.line ?? 1), message: e.message.split('\n')[0]! })));
+      setErrors(doc.errors.map((e) => ({ line: e.linePos?.[0]?.line ?? 1, message: e.message.split('\n')[0]! })));
       setSummary(`Not valid YAML: ${first.message.split('\n')[0]}`);
       return;
     }
@@ -174,4 +178,3 @@ export function YamlEditor({ object, canWrite, onApply }: YamlEditorProps) {
     </div>
   );
 }
-

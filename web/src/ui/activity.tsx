@@ -50,13 +50,19 @@ export function ActivityProvider({ children }: { children: ReactNode }) {
       try {
         const outcome = await work(id, (detail) => update(id, { detail }));
         update(id, { state: 'succeeded', detail: outcome || 'Done.' });
-        timers.current.set(id, setTimeout(() => dismiss(id), 6_000));
+        timers.current.set(
+          id,
+          setTimeout(() => dismiss(id), 6_000),
+        );
         return true;
       } catch (err) {
         const e = asApiError(err);
         update(id, { state: 'failed', detail: `${e.describe()}${e.requestId ? ` (request ${e.requestId})` : ''}` });
         // Failures stay longer than successes: they need reading.
-        timers.current.set(id, setTimeout(() => dismiss(id), 30_000));
+        timers.current.set(
+          id,
+          setTimeout(() => dismiss(id), 30_000),
+        );
         return false;
       }
     },

@@ -4,10 +4,29 @@ import { formatBytesHuman } from '../../../api-types/quantity.js';
 import type { ApiError } from '../../../lib/apimachinery/status-error.js';
 
 const PHASE_TONE: Record<string, string> = {
-  Running: 'ok', Ready: 'ok', HEALTHY: 'ok', True: 'ok', Normal: 'neutral',
-  Pending: 'neutral', Scheduled: 'neutral', Starting: 'info', Stopping: 'info', Stopped: 'neutral', Paused: 'info',
-  Degraded: 'warn', DEGRADED: 'warn', Unknown: 'warn', NotReady: 'bad', Warning: 'warn', UNMOUNTED: 'warn',
-  Failed: 'bad', Error: 'bad', ERROR: 'bad', Lost: 'bad', Terminated: 'neutral', False: 'bad',
+  Running: 'ok',
+  Ready: 'ok',
+  HEALTHY: 'ok',
+  True: 'ok',
+  Normal: 'neutral',
+  Pending: 'neutral',
+  Scheduled: 'neutral',
+  Starting: 'info',
+  Stopping: 'info',
+  Stopped: 'neutral',
+  Paused: 'info',
+  Degraded: 'warn',
+  DEGRADED: 'warn',
+  Unknown: 'warn',
+  NotReady: 'bad',
+  Warning: 'warn',
+  UNMOUNTED: 'warn',
+  Failed: 'bad',
+  Error: 'bad',
+  ERROR: 'bad',
+  Lost: 'bad',
+  Terminated: 'neutral',
+  False: 'bad',
 };
 
 export function Phase({ value, title }: { value: string | undefined; title?: string }) {
@@ -88,7 +107,15 @@ export function Tabs<K extends string>({ tabs, active, onSelect }: { tabs: reado
   return (
     <div className="tabs" role="tablist">
       {tabs.map((t) => (
-        <button key={t.key} type="button" role="tab" aria-selected={t.key === active} className={t.key === active ? 'tab active' : 'tab'} onClick={() => onSelect(t.key)} data-testid={`tab-${t.key}`}>
+        <button
+          key={t.key}
+          type="button"
+          role="tab"
+          aria-selected={t.key === active}
+          className={t.key === active ? 'tab active' : 'tab'}
+          onClick={() => onSelect(t.key)}
+          data-testid={`tab-${t.key}`}
+        >
           {t.label}
         </button>
       ))}

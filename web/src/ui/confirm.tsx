@@ -31,7 +31,14 @@ export function ConfirmProvider({ children }: { children: ReactNode }) {
       {pending && (
         // biome-ignore lint/a11y/useKeyWithClickEvents lint/a11y/noStaticElementInteractions: a click beside the dialog is a mouse shortcut for Cancel; keys have Escape and the buttons
         <div className="modal-backdrop" onClick={() => close(false)}>
-          <div className="modal card" role="dialog" aria-modal="true" aria-labelledby="confirm-title" onClick={(e) => e.stopPropagation()} onKeyDown={(e) => e.key === 'Escape' && close(false)}>
+          <div
+            className="modal card"
+            role="dialog"
+            aria-modal="true"
+            aria-labelledby="confirm-title"
+            onClick={(e) => e.stopPropagation()}
+            onKeyDown={(e) => e.key === 'Escape' && close(false)}
+          >
             <h2 id="confirm-title">{pending.options.title}</h2>
             <div className="modal-body">{pending.options.body}</div>
             <div className="modal-actions">
