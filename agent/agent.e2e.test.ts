@@ -286,7 +286,7 @@ metadata:
   name: ${nfs}
 spec:
   type: nfs
-  nfs: { server: 192.0.2.1, exportPath: /export/qx }
+  nfs: { server: 127.0.0.1, exportPath: /export/qx }
   assignedNodes: [${node}]
 `);
     const host = await eventually(

@@ -228,14 +228,14 @@ describe('LibvirtDriver against libvirtd', () => {
     const name = qxTestName('nfs');
     cleanup.pool(name);
     const target = path.join(base, name);
-    await driver.definePool({ name, type: 'nfs', targetPath: target, source: { host: '192.0.2.1', dir: '/export/qx' } });
+    await driver.definePool({ name, type: 'nfs', targetPath: target, source: { host: '127.0.0.1', dir: '/export/qx' } });
     const err = await reasonOf(driver.startPool(name));
     expect(err.reason).toBe('PoolMountFailed');
-    expect(err.message).toContain('192.0.2.1:/export/qx');
+    expect(err.message).toContain('127.0.0.1:/export/qx');
     expect(err.message).toMatch(/mount/i);
     expect(err.details.libvirtCode).toBeDefined();
     const info = await driver.getPool(name);
-    expect(info).toMatchObject({ type: 'netfs', state: 'Inactive', targetPath: target, source: { host: '192.0.2.1', dir: '/export/qx' } });
+    expect(info).toMatchObject({ type: 'netfs', state: 'Inactive', targetPath: target, source: { host: '127.0.0.1', dir: '/export/qx' } });
     expect(driver.connectionState()).toBe('connected');
     await driver.undefinePool(name);
   });
