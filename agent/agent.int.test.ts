@@ -285,6 +285,24 @@ describe('storage pools on sim', () => {
     expect(a.agent.pools.managedPools().has('pool-dir')).toBe(false);
   });
 
+  it('an agent restart (same state dir, managed-pools.json present) neither stops nor undefines its pools', async () => {
+    const stateDir = mkdtempSync(join(tmpdir(), 'qx-pool-r-'));
+    const sim = new SimDriver({ hostname: 'pool-r' });
+    await sim.connect();
+    await createPool('pool-keep', ['pool-r']);
+    const first = await simAgent('pool-r', { stateDir, sim });
+    await eventually(async () => (await getPool('pool-keep')).status?.hosts?.['pool-r']?.health === 'HEALTHY');
+    expect(first.agent.pools.managedPools().has('pool-keep')).toBe(true);
+    await first.stop();
+    const refreshes = sim.callCounts.get('refreshPool') ?? 0;
+    const second = await simAgent('pool-r', { stateDir, sim });
+    await second.agent.whenFullySynced();
+    // The restarted agent has looked at the pool (refreshed it) with the desired state in hand.
+    await eventually(() => (sim.callCounts.get('refreshPool') ?? 0) > refreshes);
+    expect([sim.callCounts.get('stopPool') ?? 0, sim.callCounts.get('undefinePool') ?? 0]).toEqual([0, 0]);
+    expect((await sim.getPool('pool-keep')).state).toBe('Running');
+  });
+
   it('the pool file browser: GET storagepools/NAME/files?node=N&path=P, escapes refused', async () => {
     const sim = new SimDriver({ hostname: 'files-a' });
     await sim.connect();

@@ -76,7 +76,7 @@ export class FullSync {
       const ownerUid = domain.owner?.uid;
       const vm = ownerUid ? desired.vmByUid(ownerUid) : undefined;
       if (vm && !isUnmanaged(vm)) {
-        const { status } = vms.statusNow(vm);
+        const { status } = await vms.statusNow(vm);
         reporter.noteVm(vm.metadata.uid!, status, vm.status?.phase);
         reports.push(vmReport(vm, domain, status));
         reportedUids.add(vm.metadata.uid!);
@@ -91,7 +91,7 @@ export class FullSync {
       // "Missing" makes the VM Lost: make sure with a fresh read (it may have been defined since the list).
       await domains.refresh(vm.metadata.uid!);
       const fresh = domains.get(vm.metadata.uid!);
-      const { status } = vms.statusNow(vm);
+      const { status } = await vms.statusNow(vm);
       if (fresh) {
         reports.push(vmReport(vm, fresh, status));
         continue;

@@ -5,12 +5,19 @@
  *   credential         the node credential from RegisterNode (mode 0600)
  *   kubeconfig         the credential as a kubeconfig for --server (kubectl as the node)
  *   managed-pools.json libvirt pools this agent defined (the only ones it ever stops)
- *   restarts.json      per VM uid, the last quantix.io/restart-requested-at honoured
+ *   restarts.json      per VM uid, the last quantix.io/restart-requested-at honoured and
+ *                      the one being carried out (with the id of the domain instance to stop)
  */
 import { randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { hostname, networkInterfaces } from 'node:os';
 import path from 'node:path';
+
+/** What restarts.json keeps per VM (vm/sync.ts RestartRecords). */
+export interface RestartRecord {
+  honoured?: string;
+  inProgress?: { asked: string; domainId: number };
+}
 
 export class StateDir {
   constructor(readonly dir: string) {
@@ -94,18 +101,22 @@ export class StateDir {
     this.#write('managed-pools.json', `${JSON.stringify([...names].sort())}\n`, 0o644);
   }
 
-  /** Honoured restart requests, by VM uid: read once, written through on every change. */
-  restartRecords(): { get(uid: string): string | undefined; set(uid: string, value: string | undefined): void } {
-    let records: Record<string, string> = {};
+  /**
+   * Restart requests by VM uid (the honoured one, the one in progress): read once, written
+   * through on every change. An older file's plain string is the honoured value.
+   */
+  restartRecords(): { get(uid: string): RestartRecord | undefined; set(uid: string, value: RestartRecord | undefined): void } {
+    let records: Record<string, RestartRecord> = {};
     try {
-      records = JSON.parse(this.#read('restarts.json') ?? '{}') as Record<string, string>;
+      const raw = JSON.parse(this.#read('restarts.json') ?? '{}') as Record<string, string | RestartRecord>;
+      for (const [uid, v] of Object.entries(raw)) records[uid] = typeof v === 'string' ? { honoured: v } : v;
     } catch {
       records = {};
     }
     return {
       get: (uid) => records[uid],
       set: (uid, value) => {
-        if (records[uid] === value) return;
+        if (JSON.stringify(records[uid]) === JSON.stringify(value)) return;
         if (value === undefined) delete records[uid];
         else records[uid] = value;
         this.#write('restarts.json', `${JSON.stringify(records)}\n`, 0o644);

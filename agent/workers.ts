@@ -168,6 +168,10 @@ export class KeyWorkers {
   async #processPool(name: string): Promise<number | undefined> {
     const { desired, domains, pools } = this.deps;
     if (!domains.hypervisorUp) return 1_000;
+    // A pool missing from the desired state means "not assigned here any more" (stop and
+    // undefine) only once the desired state is complete, as for orphan domains: before the
+    // first SYNCED (an agent start, a slow stream) every pool would look unassigned.
+    if (!desired.synced) return 500;
     const res = await pools.sync(name, desired.pools.get(name));
     return res.requeueAfterMs;
   }

@@ -6,7 +6,7 @@ import { randomUUID } from 'node:crypto';
 import type { DomainInfo } from '../hypervisor/driver.js';
 import { SimDriver } from '../hypervisor/sim/driver.js';
 import type { VirtualMachine, VirtualMachineStatus } from '../../api-types/generated/types.js';
-import { decideVm, newVmMemory, restartDelayMs, RESTART_BACKOFF_BASE_MS, type VmMemory } from './decide.js';
+import { decideVm, newVmMemory, restartDelayMs, RESTART_BACKOFF_BASE_MS, type VmMemory, type VolumesObservation } from './decide.js';
 import { agentStatusDiffers, computeAgentStatus } from './status.js';
 
 const NOW = 1_700_000_000_000;
@@ -22,6 +22,8 @@ function vmOf(
     rv?: string;
     uid?: string;
     restartAt?: string;
+    /** Without the cleanup finalizer (the vm controller has not added it yet). */
+    noFinalizer?: boolean;
   } = {},
 ): VirtualMachine {
   return {
@@ -32,7 +34,8 @@ function vmOf(
       namespace: 'default',
       uid: over.uid ?? randomUUID(),
       resourceVersion: over.rv ?? '10',
-      ...(over.deleting ? { deletionTimestamp: '2026-01-01T00:00:00Z', finalizers: ['quantix.io/vm-cleanup'] } : {}),
+      ...(over.noFinalizer ? {} : { finalizers: ['quantix.io/vm-cleanup'] }),
+      ...(over.deleting ? { deletionTimestamp: '2026-01-01T00:00:00Z' } : {}),
       ...(over.grace !== undefined ? { deletionGracePeriodSeconds: over.grace } : {}),
       ...(over.restartAt ? { annotations: { 'quantix.io/restart-requested-at': over.restartAt } } : {}),
     },
@@ -75,6 +78,8 @@ interface Row {
   name: string;
   vm: Parameters<typeof vmOf>[0];
   domain: DomainSetup;
+  /** The deletion's volume observation (absent: not observed). */
+  volumes?: VolumesObservation;
   memory?: Partial<VmMemory>;
   actions: string[];
   flags?: Record<string, unknown>;
@@ -178,11 +183,68 @@ const rows: Row[] = [
   { name: 'deleting with grace period 0: force off', vm: { deleting: true, grace: 0, status: running }, domain: 'running', actions: ['destroy'] },
   { name: 'deleting, off: undefine', vm: { deleting: true, status: running }, domain: 'destroyed', actions: ['undefine'] },
   {
-    name: 'deleting, domain gone: delete volumes, cleanup done',
+    name: 'deleting, domain gone, volumes not observed: delete volumes, not done',
     vm: { deleting: true, status: running },
     domain: 'none',
     actions: ['deleteVolumes'],
+    flags: { cleanupDone: false },
+  },
+  {
+    name: 'deleting, domain gone, a volume left: delete volumes, not done (never Deleted before every step ran)',
+    vm: { deleting: true, status: running },
+    domain: 'none',
+    volumes: { remaining: ['pool/web_root_1.qcow2'], missingPools: [] },
+    actions: ['deleteVolumes'],
+    flags: { cleanupDone: false },
+  },
+  {
+    name: 'deleting, domain and volumes gone: cleanup done',
+    vm: { deleting: true, status: running },
+    domain: 'none',
+    volumes: { remaining: [], missingPools: [] },
+    actions: [],
     flags: { cleanupDone: true },
+  },
+  {
+    name: 'deleting, the pool of a volume is not defined here: PoolNotFound, not done',
+    vm: { deleting: true, status: running },
+    domain: 'none',
+    volumes: { remaining: [], missingPools: ['gone-pool'] },
+    actions: [],
+    flags: { cleanupDone: false },
+    blocked: 'PoolNotFound',
+  },
+  {
+    name: 'deleting, a pool missing and a volume left elsewhere: delete what can be, not done',
+    vm: { deleting: true, status: running },
+    domain: 'none',
+    volumes: { remaining: ['pool/web_data_1.qcow2'], missingPools: ['gone-pool'] },
+    actions: ['deleteVolumes'],
+    flags: { cleanupDone: false },
+    blocked: 'PoolNotFound',
+  },
+  {
+    name: 'deleting while a foreign domain has the VM uuid: volumes kept, not done',
+    vm: { deleting: true, status: running },
+    domain: 'foreign',
+    volumes: { remaining: ['pool/web_root_1.qcow2'], missingPools: [] },
+    actions: [],
+    flags: { cleanupDone: false, shouldDeleteVolumes: false },
+    blocked: 'DomainConflict',
+  },
+  {
+    name: 'new VM without the cleanup finalizer: nothing created, WaitingForFinalizer',
+    vm: { noFinalizer: true, status: { phase: 'Scheduled' } },
+    domain: 'none',
+    actions: [],
+    flags: { shouldCreate: false },
+    blocked: 'WaitingForFinalizer',
+  },
+  {
+    name: 'deleting without the cleanup finalizer: the deletion still runs',
+    vm: { noFinalizer: true, deleting: true, status: running },
+    domain: 'destroyed',
+    actions: ['undefine'],
   },
   {
     name: 'domain vanished (had one): Lost, never re-created',
@@ -207,11 +269,32 @@ const rows: Row[] = [
     blocked: 'DomainConflict',
   },
   {
-    name: 'restart requested (qxctl vm restart), running: force off first',
+    name: 'restart requested (qxctl vm restart), running: record it as in progress, then force off',
     vm: { restartAt: '2026-01-01T00:00:00Z', status: running },
     domain: 'running',
-    actions: ['destroy'],
+    actions: ['beginRestart', 'destroy'],
     flags: { restartRequested: true },
+  },
+  {
+    name: 'restart in progress (agent crashed after recording it), same domain instance: force off',
+    vm: { restartAt: '2026-01-01T00:00:00Z', status: running },
+    domain: 'running',
+    memory: { restartInProgress: { asked: '2026-01-01T00:00:00Z', domainId: 1 } },
+    actions: ['destroy'],
+  },
+  {
+    name: 'restart in progress, the domain runs as a new instance (crash after the start): honoured, no second power-off',
+    vm: { restartAt: '2026-01-01T00:00:00Z', status: running },
+    domain: 'running',
+    memory: { restartInProgress: { asked: '2026-01-01T00:00:00Z', domainId: 999 } },
+    actions: ['honourRestart'],
+  },
+  {
+    name: 'restart in progress, domain off (crash after the force off): start',
+    vm: { restartAt: '2026-01-01T00:00:00Z', status: running },
+    domain: 'destroyed',
+    memory: { restartInProgress: { asked: '2026-01-01T00:00:00Z', domainId: 1 } },
+    actions: ['ensureVolumes', 'define', 'start'],
   },
   {
     name: 'restart requested, now off: start again (counted)',
@@ -240,7 +323,7 @@ describe('decideVm', () => {
     const vm = vmOf(row.vm);
     const domain = await domainFor(vm, row.domain);
     const memory = { ...newVmMemory(), ...row.memory };
-    const d = decideVm({ vm, domain, memory, nowMs: NOW, shutdownTimeoutMs: TIMEOUT });
+    const d = decideVm({ vm, domain, volumes: row.volumes, memory, nowMs: NOW, shutdownTimeoutMs: TIMEOUT });
     expect(d.actions.map((a) => a.type)).toEqual(row.actions);
     expect(d.managed).toBe(row.managed ?? true);
     if (row.flags) expect(d.flags).toMatchObject(row.flags);
@@ -280,11 +363,11 @@ describe('restartDelayMs', () => {
 });
 
 describe('computeAgentStatus', () => {
-  const statusOf = async (vmOver: Parameters<typeof vmOf>[0], setup: DomainSetup, memory: Partial<VmMemory> = {}) => {
+  const statusOf = async (vmOver: Parameters<typeof vmOf>[0], setup: DomainSetup, memory: Partial<VmMemory> = {}, volumes?: VolumesObservation) => {
     const vm = vmOf(vmOver);
     const domain = await domainFor(vm, setup);
     const mem = { ...newVmMemory(), ...memory };
-    const decision = decideVm({ vm, domain, memory: mem, nowMs: NOW, shutdownTimeoutMs: TIMEOUT });
+    const decision = decideVm({ vm, domain, volumes, memory: mem, nowMs: NOW, shutdownTimeoutMs: TIMEOUT });
     return { vm, status: computeAgentStatus(vm, domain, mem, decision, 'n1') };
   };
 
@@ -316,8 +399,18 @@ describe('computeAgentStatus', () => {
   });
 
   it('cleanup done: Synced=True/Deleted and no domain fields', async () => {
-    const { status } = await statusOf({ deleting: true, status: { ...running, powerState: 'running' } }, 'none');
+    const { status } = await statusOf({ deleting: true, status: { ...running, powerState: 'running' } }, 'none', {}, { remaining: [], missingPools: [] });
     expect(status).toEqual({ synced: { type: 'Synced', status: 'True', reason: 'Deleted', message: 'domain and volumes removed from node n1' } });
+  });
+
+  it.each([
+    { name: 'volumes not observed', volumes: undefined, reason: 'Deleting' },
+    { name: 'a volume left', volumes: { remaining: ['pool/v.qcow2'], missingPools: [] }, reason: 'Deleting' },
+    { name: 'a pool missing', volumes: { remaining: [], missingPools: ['gone-pool'] }, reason: 'PoolNotFound' },
+  ])('domain gone but $name: Synced=False/$reason, never Deleted', async ({ volumes, reason }) => {
+    const { status } = await statusOf({ deleting: true, status: running }, 'none', {}, volumes);
+    expect(status.synced).toMatchObject({ status: 'False', reason });
+    if (reason === 'PoolNotFound') expect(status.synced?.message).toMatch(/gone-pool/);
   });
 
   it('a define failure: Failed with the reason', async () => {

@@ -13,11 +13,16 @@
  *     re-created: the gateway marks it Lost and it stays so until an explicit decision;
  *   - Always restarts whenever the domain is off, with a crash-loop backoff; Manual and
  *     RerunOnFailure start only on a start request (phase unset/Pending/Scheduled — the
- *     vm controller sets Scheduled to ask for a restart); Halted keeps it off.
+ *     vm controller sets Scheduled to ask for a restart); Halted keeps it off;
+ *   - nothing is created for a VM without the cleanup finalizer (its deletion could not
+ *     be followed, and what was created would leak);
+ *   - a deletion is done (cleanupDone, reported Deleted) only when the domain is gone
+ *     and no volume of the VM is left on the host, as observed; a missing pool that may
+ *     hold one, or a foreign domain with the VM's UUID, keeps it from being done.
  */
 import type { DomainInfo } from '../hypervisor/driver.js';
 import type { VirtualMachine } from '../../api-types/generated/types.js';
-import { SyncedReason } from '../../api-types/proto/contract.js';
+import { CLEANUP_FINALIZER, SyncedReason } from '../../api-types/proto/contract.js';
 
 /** What the agent remembers about one VM between syncs (in memory; rebuilt from status after a restart). */
 export interface VmMemory {
@@ -33,8 +38,20 @@ export interface VmMemory {
   volumePaths?: Map<string, string>;
   /** The last `quantix.io/restart-requested-at` value acted on (persisted in the state dir). */
   honouredRestart?: string;
+  /**
+   * A restart request being carried out (persisted before the force off): which request, and
+   * the libvirt id of the domain instance to stop. After an agent crash, a running domain
+   * with another id was started again already: the request is honoured without a second
+   * power-off.
+   */
+  restartInProgress?: RestartInProgress;
   /** The last failure, shown as Synced=False until an attempt succeeds. */
   lastError?: { reason: string; message: string; phaseFailed: boolean };
+}
+
+export interface RestartInProgress {
+  asked: string;
+  domainId: number;
 }
 
 export function newVmMemory(): VmMemory {
@@ -45,6 +62,10 @@ export type VmAction =
   | { type: 'ensureVolumes' }
   | { type: 'define' }
   | { type: 'start'; countRestart: boolean; automatic: boolean; consumesRequest?: string; honoursRestart?: string }
+  /** Record (durably) the restart request about to be carried out, before the force off. */
+  | { type: 'beginRestart'; asked: string; domainId: number }
+  /** The request was carried out before an agent crash (the domain runs as a new instance): record it, count it. */
+  | { type: 'honourRestart'; asked: string }
   | { type: 'shutdown' }
   | { type: 'destroy' }
   | { type: 'suspend' }
@@ -82,9 +103,22 @@ export interface VmDecision {
   blocked?: { reason: string; message: string };
 }
 
+/**
+ * What is left of a VM's volumes on this host, observed (vm/sync.ts) before deciding a
+ * deletion whose domain is gone. Absent: not observed — the deletion is not done.
+ */
+export interface VolumesObservation {
+  /** Volumes of the VM that exist, or could not be ruled out (pool inactive): `pool/volume`. */
+  remaining: string[];
+  /** Pools that may hold a volume of the VM (it was created) but are not defined on this host. */
+  missingPools: string[];
+}
+
 export interface VmDecideInput {
   vm: VirtualMachine;
   domain: DomainInfo | undefined;
+  /** Observed for a deletion whose domain is gone (see VolumesObservation). */
+  volumes?: VolumesObservation;
   memory: VmMemory;
   nowMs: number;
   /** Graceful shutdown timeout before a force off (deletion uses deletionGracePeriodSeconds when set). */
@@ -169,15 +203,14 @@ export function decideVm(input: VmDecideInput): VmDecision {
   const off = flags.ownedDomain && !running;
 
   if (flags.domainConflict) {
+    // Not ours to touch; and while it exists, the VM's volumes are not deleted either (that
+    // domain may be using them): the deletion waits, the finalizer stays.
     decision.blocked = {
       reason: SyncedReason.DomainConflict,
-      message: `domain ${domain!.uuid} (${domain!.name}) exists on this host but was not defined by Quantix for this VM: left untouched`,
+      message: flags.deleting
+        ? `domain ${domain!.uuid} (${domain!.name}) exists on this host but was not defined by Quantix for this VM: the VM's volumes are kept while it exists (remove or rename that domain to finish the deletion)`
+        : `domain ${domain!.uuid} (${domain!.name}) exists on this host but was not defined by Quantix for this VM: left untouched`,
     };
-    // A deletion must still finish: the foreign domain is not ours to remove.
-    if (flags.deleting) {
-      flags.shouldDeleteVolumes = true;
-      flags.cleanupDone = true;
-    }
     return finish(decision);
   }
 
@@ -190,8 +223,7 @@ export function decideVm(input: VmDecideInput): VmDecision {
     } else if (off) {
       flags.shouldUndefine = true;
     } else {
-      flags.shouldDeleteVolumes = true;
-      flags.cleanupDone = true;
+      deletionWithoutDomain(decision, input.volumes);
     }
     return finish(decision);
   }
@@ -203,6 +235,15 @@ export function decideVm(input: VmDecideInput): VmDecision {
       decision.blocked = {
         reason: 'DomainMissing',
         message: `domain ${vm.status?.domainUUID ?? vm.metadata.uid} is no longer defined on this node; Quantix does not re-create it (the VM is Lost until deleted)`,
+      };
+      return finish(decision);
+    }
+    if (!(vm.metadata.finalizers ?? []).includes(CLEANUP_FINALIZER)) {
+      // The vm controller (or the apiserver, for a VM pinned at create) adds it; the
+      // finalizer write wakes this VM again.
+      decision.blocked = {
+        reason: SyncedReason.WaitingForFinalizer,
+        message: `waiting for the ${CLEANUP_FINALIZER} finalizer before creating volumes or the domain (is the controller-manager running?)`,
       };
       return finish(decision);
     }
@@ -219,8 +260,15 @@ export function decideVm(input: VmDecideInput): VmDecision {
     // Stop (by force: a restart is asked for now, not a shutdown); once the re-read shows
     // the domain off, the next round starts it and records the request as honoured.
     flags.restartRequested = true;
-    if (running) flags.shouldForceOff = true;
-    else flags.shouldStart = true;
+    const inProgress = memory.restartInProgress?.asked === restart ? memory.restartInProgress : undefined;
+    if (running && inProgress && domain.id !== inProgress.domainId) {
+      decision.actions.push({ type: 'honourRestart', asked: restart });
+      return decision;
+    }
+    if (running) {
+      flags.shouldForceOff = true;
+      if (!inProgress) decision.actions.push({ type: 'beginRestart', asked: restart, domainId: domain.id });
+    } else flags.shouldStart = true;
     return finish(decision);
   }
   if (flags.wantRunning === true && off) {
@@ -268,6 +316,21 @@ export function decideVm(input: VmDecideInput): VmDecision {
     if (f.shouldDeleteVolumes) a.push({ type: 'deleteVolumes' });
     return d;
   }
+}
+
+/** A deletion whose domain is gone: delete what is left of the volumes; done only when nothing is. */
+function deletionWithoutDomain(decision: VmDecision, volumes: VolumesObservation | undefined): void {
+  const f = decision.flags;
+  if (!volumes || volumes.remaining.length > 0) f.shouldDeleteVolumes = true;
+  if (volumes && volumes.missingPools.length > 0) {
+    const pools = [...new Set(volumes.missingPools)].sort();
+    decision.blocked = {
+      reason: SyncedReason.PoolNotFound,
+      message: `storage pool${pools.length > 1 ? 's' : ''} ${pools.join(', ')} not defined on this node: the VM's volumes there cannot be deleted; the deletion waits for the pool (define or assign it here again)`,
+    };
+    return;
+  }
+  f.cleanupDone = volumes !== undefined && volumes.remaining.length === 0;
 }
 
 /** Graceful shutdown first; force off once the timeout passed (or at once for a paused guest or a zero grace). */

@@ -52,7 +52,7 @@ function vmOf(over: Partial<VirtualMachine['spec']> = {}, status?: VirtualMachin
   return {
     apiVersion: 'quantix.io/v1alpha1',
     kind: 'VirtualMachine',
-    metadata: { name: 'web', namespace: 'default', uid: randomUUID(), resourceVersion: '5' },
+    metadata: { name: 'web', namespace: 'default', uid: randomUUID(), resourceVersion: '5', finalizers: ['quantix.io/vm-cleanup'] },
     spec: { memory: '64Mi', nodeName: 'n1', disks: [{ name: 'root', storagePool: 'pool', size: '16Mi' }], ...over },
     status: status ?? { phase: 'Scheduled' },
   };
@@ -208,7 +208,7 @@ describe('VmSyncer on sim', () => {
     await syncer.sync(vm);
     expect(driver.callCounts.get('startDomain')).toBe(starts);
     // A new syncer with the same records (an agent restart) does not restart it again.
-    const records = new Map<string, string>([[vm.metadata.uid!, asked]]);
+    const records = new Map([[vm.metadata.uid!, { honoured: asked }]]);
     const again = new VmSyncer({
       driver,
       domains,
@@ -221,6 +221,105 @@ describe('VmSyncer on sim', () => {
     });
     await again.sync(vm);
     expect(driver.callCounts.get('startDomain')).toBe(starts);
+  });
+
+  it('a restart request is honoured once across an agent crash right after the start (no second power-off)', async () => {
+    const { driver, domains, syncer, statuses } = await setup();
+    let vm = vmOf();
+    await syncer.sync(vm);
+    vm = applied(vm, statuses().at(-1)!);
+    const asked = '2026-11-23T03:04:05.678Z';
+    vm = { ...vm, metadata: { ...vm.metadata, annotations: { 'quantix.io/restart-requested-at': asked } } };
+    // The state dir's records; the process is "killed" when it would record the request honoured.
+    const records = new Map<string, unknown>();
+    let killed = false;
+    const restarts = {
+      get: (u: string) => records.get(u) as never,
+      set: (u: string, v: unknown) => {
+        const honoured = v === asked || (v as { honoured?: string } | undefined)?.honoured === asked;
+        if (!killed && honoured) {
+          killed = true;
+          throw new Error('agent killed');
+        }
+        records.set(u, structuredClone(v));
+      },
+    };
+    const syncerWith = () =>
+      new VmSyncer({
+        driver,
+        domains,
+        restarts,
+        reporter: new Reporter({ notifyVmChange: async () => ({}) } as unknown as GatewayClient),
+        nodeName: () => 'n1',
+        shutdownTimeoutMs: 5_000,
+        now: () => Date.now(),
+        log,
+      });
+    await syncerWith().sync(vm);
+    expect(killed).toBe(true);
+    expect((await driver.getDomain(vm.metadata.uid!)).state).toBe('Running');
+    const destroys = driver.callCounts.get('destroyDomain') ?? 0;
+    const starts = driver.callCounts.get('startDomain') ?? 0;
+    // The restarted agent: the domain already runs as a new instance.
+    await syncerWith().sync(vm);
+    expect(driver.callCounts.get('destroyDomain') ?? 0).toBe(destroys);
+    expect(driver.callCounts.get('startDomain') ?? 0).toBe(starts);
+    expect(records.get(vm.metadata.uid!)).toEqual({ honoured: asked });
+  });
+
+  it('no cleanup finalizer yet: nothing created (no volume, no domain), Synced=False/WaitingForFinalizer', async () => {
+    const { driver, syncer, statuses } = await setup();
+    const vm = vmOf();
+    vm.metadata.finalizers = [];
+    expect(await syncer.sync(vm)).toEqual({});
+    expect(driver.callCounts.get('createVolume') ?? 0).toBe(0);
+    expect(driver.callCounts.get('defineDomain') ?? 0).toBe(0);
+    expect(statuses().at(-1)?.synced).toMatchObject({ status: 'False', reason: 'WaitingForFinalizer' });
+    vm.metadata.finalizers = ['quantix.io/vm-cleanup'];
+    await syncer.sync(vm);
+    expect(statuses().at(-1)?.phase).toBe('Running');
+  });
+
+  it('deletion with the pool of a volume missing: Synced=False/PoolNotFound naming it, not Deleted, until the pool is back', async () => {
+    const { driver, domains, syncer, statuses } = await setup();
+    let vm = vmOf();
+    await syncer.sync(vm);
+    vm = applied(vm, statuses().at(-1)!);
+    await driver.stopPool('pool');
+    await driver.undefinePool('pool');
+    vm = { ...vm, metadata: { ...vm.metadata, deletionTimestamp: '2026-01-01T00:00:00Z', deletionGracePeriodSeconds: 0 } };
+    await syncer.sync(vm);
+    await domains.refresh(vm.metadata.uid!);
+    expect(domains.get(vm.metadata.uid!)).toBeUndefined();
+    expect(statuses().at(-1)?.synced).toEqual({
+      type: 'Synced',
+      status: 'False',
+      reason: 'PoolNotFound',
+      message: expect.stringContaining('storage pool pool not defined on this node'),
+    });
+    expect((await syncer.statusNow(vm)).status.synced?.reason).toBe('PoolNotFound');
+    await driver.definePool({ name: 'pool', type: 'dir', targetPath: '/var/lib/qx/pool' });
+    await driver.startPool('pool');
+    await syncer.sync(vm);
+    expect(statuses().at(-1)?.synced).toMatchObject({ status: 'True', reason: 'Deleted' });
+  });
+
+  it('deletion while a foreign domain holds the VM uuid: its volumes are kept, Synced=False naming that domain, not Deleted', async () => {
+    const { driver, domains, syncer, statuses } = await setup();
+    let vm = vmOf();
+    await syncer.sync(vm);
+    vm = applied(vm, statuses().at(-1)!);
+    const uid = vm.metadata.uid!;
+    await driver.destroyDomain(uid);
+    await driver.undefineDomain(uid);
+    driver.defineForeignDomain({ uuid: uid, name: 'handmade', vcpus: 1, memoryBytes: 64 << 20, disks: [], networks: [] });
+    await domains.refresh(uid);
+    vm = { ...vm, metadata: { ...vm.metadata, deletionTimestamp: '2026-01-01T00:00:00Z' } };
+    await syncer.sync(vm);
+    expect((await driver.listVolumes('pool')).map((v) => v.name)).toEqual([`web_root_${uid.slice(0, 8)}.qcow2`]);
+    expect(driver.callCounts.get('deleteVolume') ?? 0).toBe(0);
+    expect(statuses().at(-1)?.synced).toMatchObject({ status: 'False', reason: 'DomainConflict', message: expect.stringContaining('handmade') });
+    expect((await syncer.statusNow(vm)).status.synced?.reason).toBe('DomainConflict');
   });
 
   it('spec.paused suspends and resumes', async () => {

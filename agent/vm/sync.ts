@@ -16,17 +16,26 @@ import type { VirtualMachine } from '../../api-types/generated/types.js';
 import { SyncedReason } from '../../api-types/proto/contract.js';
 import type { Logger } from '../../lib/logging/logger.js';
 import type { DomainCache } from '../domain-cache.js';
+import type { RestartRecord } from '../identity.js';
 import type { Reporter } from '../reporter.js';
-import { decideVm, isUnmanaged, newVmMemory, type VmAction, type VmDecision, type VmMemory } from './decide.js';
+import { decideVm, isUnmanaged, newVmMemory, type VmAction, type VmDecision, type VmMemory, type VolumesObservation } from './decide.js';
 import { domainSpecFor, volumeName, volumeSpecFor } from './spec.js';
 import { computeAgentStatus } from './status.js';
 
 const MAX_ROUNDS = 5;
 
-/** Where honoured restart requests are remembered across agent restarts (the state dir). */
+/** Disk name → pool of every volume the VM may have on a host: its disks, and those its status still lists. */
+function volumeDisks(vm: VirtualMachine): Map<string, string> {
+  const disks = new Map<string, string>();
+  for (const d of vm.spec.disks ?? []) disks.set(d.name, d.storagePool);
+  for (const v of vm.status?.volumes ?? []) if (v.name && v.pool && !disks.has(v.name)) disks.set(v.name, v.pool);
+  return disks;
+}
+
+/** Where restart requests are remembered across agent restarts (the state dir); written through. */
 export interface RestartRecords {
-  get(uid: string): string | undefined;
-  set(uid: string, value: string | undefined): void;
+  get(uid: string): RestartRecord | undefined;
+  set(uid: string, value: RestartRecord | undefined): void;
 }
 
 export interface VmSyncDeps {
@@ -86,7 +95,9 @@ export class VmSyncer {
     let m = this.#memory.get(uid);
     if (!m) {
       m = newVmMemory();
-      m.honouredRestart = this.deps.restarts?.get(uid);
+      const record = this.deps.restarts?.get(uid);
+      m.honouredRestart = record?.honoured;
+      m.restartInProgress = record?.inProgress;
       this.#memory.set(uid, m);
     }
     return m;
@@ -98,17 +109,71 @@ export class VmSyncer {
     this.deps.reporter.forgetVm(uid);
   }
 
-  /** The status the agent would report now, without acting (full sync). */
-  statusNow(vm: VirtualMachine) {
+  /**
+   * The status the agent would report now, without acting (full sync). It observes what the
+   * worker's decision observes (a deletion's remaining volumes), so both paths report the
+   * same: never Deleted while a deletion step is still to run.
+   */
+  async statusNow(vm: VirtualMachine) {
     const domain = this.deps.domains.get(vm.metadata.uid!);
     const memory = this.memoryOf(vm.metadata.uid!);
-    const decision = this.#decide(vm, domain, memory);
+    const decision = await this.#decide(vm, domain, memory);
     return { domain, decision, status: computeAgentStatus(vm, domain, memory, decision, this.deps.nodeName()) };
   }
 
-  #decide(vm: VirtualMachine, domain: DomainInfo | undefined, memory: VmMemory): VmDecision {
+  async #decide(vm: VirtualMachine, domain: DomainInfo | undefined, memory: VmMemory): Promise<VmDecision> {
     if (domain && (domain.state === 'Shutoff' || domain.state === 'Crashed')) memory.stopRequestedAt = undefined;
-    return decideVm({ vm, domain, memory, nowMs: this.deps.now(), shutdownTimeoutMs: this.deps.shutdownTimeoutMs });
+    const volumes = vm.metadata.deletionTimestamp && !domain && !isUnmanaged(vm) ? await this.#observeVolumes(vm, memory) : undefined;
+    return decideVm({ vm, domain, volumes, memory, nowMs: this.deps.now(), shutdownTimeoutMs: this.deps.shutdownTimeoutMs });
+  }
+
+  /**
+   * What is left of the VM's volumes on this host. libvirt answers from its cached volume
+   * list, stale after libvirtd restarts or files written outside it: a volume not found is
+   * believed gone only after a pool refresh. A pool not defined here counts as missing when
+   * a volume may have been created in it (the agent recorded one, or the domain existed);
+   * a disk whose volume was never created (e.g. its pool never came) holds nothing.
+   */
+  async #observeVolumes(vm: VirtualMachine, memory: VmMemory): Promise<VolumesObservation> {
+    const { driver } = this.deps;
+    const observed: VolumesObservation = { remaining: [], missingPools: [] };
+    const recorded = (disk: string) =>
+      Boolean(memory.volumePaths?.has(disk) || vm.status?.domainUUID || vm.status?.volumes?.some((v) => v.name === disk && v.path));
+    for (const [disk, pool] of volumeDisks(vm)) {
+      const name = volumeName(vm, { name: disk });
+      try {
+        await driver.getVolume(pool, name);
+        observed.remaining.push(`${pool}/${name}`);
+      } catch (err) {
+        if (isHypervisorError(err, 'VolumeNotFound')) {
+          if (await this.#stillThereAfterRefresh(pool, name)) observed.remaining.push(`${pool}/${name}`);
+        } else if (isHypervisorError(err, 'PoolNotFound')) {
+          if (recorded(disk)) observed.missingPools.push(pool);
+        } else if (isHypervisorError(err, 'PoolInactive')) {
+          observed.remaining.push(`${pool}/${name}`); // cannot be ruled out; deleteVolumes says why
+        } else {
+          throw err;
+        }
+      }
+    }
+    return observed;
+  }
+
+  async #stillThereAfterRefresh(pool: string, name: string): Promise<boolean> {
+    try {
+      await this.deps.driver.refreshPool(pool);
+    } catch {
+      // libvirt refuses a refresh while a volume is being built in the pool: its own
+      // answer (not found) stands.
+      return false;
+    }
+    try {
+      await this.deps.driver.getVolume(pool, name);
+      return true;
+    } catch (err) {
+      if (isHypervisorError(err, 'VolumeNotFound')) return false;
+      throw err;
+    }
   }
 
   async sync(vm: VirtualMachine, eventTime?: number): Promise<VmSyncResult> {
@@ -118,8 +183,13 @@ export class VmSyncer {
     const memory = this.memoryOf(uid);
     let domain = domains.get(uid);
     const existedBefore = Boolean(domain);
-    let decision = this.#decide(vm, domain, memory);
     const result: VmSyncResult = {};
+    let decision: VmDecision;
+    try {
+      decision = await this.#decide(vm, domain, memory);
+    } catch (err) {
+      return { error: classify('deleteVolumes', err) };
+    }
 
     // 2. The observation first, if it changed and the agent is about to act.
     if (decision.actions.length > 0 && domain) {
@@ -145,11 +215,17 @@ export class VmSyncer {
       }
       await domains.refresh(uid);
       domain = domains.get(uid);
-      if (result.error && memory.lastError) {
-        decision = this.#decide(vm, domain, memory);
+      try {
+        decision = await this.#decide(vm, domain, memory);
+      } catch (err) {
+        const failed = classify('deleteVolumes', err);
+        memory.lastError = { reason: failed.reason, message: failed.message, phaseFailed: false };
+        result.error ??= failed;
+        // Not observed: the deletion is not done (decided without the observation).
+        decision = decideVm({ vm, domain, memory, nowMs: this.deps.now(), shutdownTimeoutMs: this.deps.shutdownTimeoutMs });
         break;
       }
-      decision = this.#decide(vm, domain, memory);
+      if (result.error && memory.lastError) break;
     }
     if (decision.actions.length === 0 && !result.error) memory.lastError = undefined;
     if (decision.requeueAfterMs !== undefined) result.requeueAfterMs = decision.requeueAfterMs;
@@ -185,11 +261,18 @@ export class VmSyncer {
           if (action.countRestart) memory.restartCount = Math.max(memory.restartCount ?? 0, vm.status?.restartCount ?? 0) + 1;
           if (action.automatic) memory.autoRestarts = [...memory.autoRestarts.filter((t) => this.deps.now() - t < 10 * 60_000), this.deps.now()];
           if (action.consumesRequest !== undefined) memory.consumedStartRequest = action.consumesRequest;
-          if (action.honoursRestart !== undefined) {
-            memory.honouredRestart = action.honoursRestart;
-            this.deps.restarts?.set(uid, action.honoursRestart);
-          }
+          if (action.honoursRestart !== undefined) this.#honourRestart(uid, memory, action.honoursRestart);
           await domains.refresh(uid);
+          return;
+        case 'beginRestart':
+          // Durably before the force off: a crash from here on cannot make it happen twice.
+          memory.restartInProgress = { asked: action.asked, domainId: action.domainId };
+          this.deps.restarts?.set(uid, { honoured: memory.honouredRestart, inProgress: memory.restartInProgress });
+          return;
+        case 'honourRestart':
+          // Stopped and started again before the agent could record it: count it, once.
+          memory.restartCount = Math.max(memory.restartCount ?? 0, vm.status?.restartCount ?? 0) + 1;
+          this.#honourRestart(uid, memory, action.asked);
           return;
         case 'shutdown':
           await driver.shutdownDomain(uid);
@@ -215,6 +298,12 @@ export class VmSyncer {
     } catch (err) {
       throw classify(action.type, err);
     }
+  }
+
+  #honourRestart(uid: string, memory: VmMemory, asked: string): void {
+    memory.honouredRestart = asked;
+    memory.restartInProgress = undefined;
+    this.deps.restarts?.set(uid, { honoured: asked });
   }
 
   async #ensureVolumes(vm: VirtualMachine): Promise<Map<string, string>> {
@@ -260,14 +349,12 @@ export class VmSyncer {
   }
 
   async #deleteVolumes(vm: VirtualMachine): Promise<void> {
-    const disks = new Map<string, string>();
-    for (const d of vm.spec.disks ?? []) disks.set(d.name, d.storagePool);
-    for (const v of vm.status?.volumes ?? []) if (v.name && v.pool && !disks.has(v.name)) disks.set(v.name, v.pool);
-    for (const [name, pool] of disks) {
+    for (const [name, pool] of volumeDisks(vm)) {
       try {
         await this.#deleteVolume(pool, volumeName(vm, { name }));
       } catch (err) {
-        // Gone already, or its pool is not defined here: nothing of it left to remove on this host.
+        // Gone already: nothing left. Its pool not defined here: the decision that follows
+        // (which observes the volumes) keeps the deletion open and names the pool.
         if (isHypervisorError(err, 'VolumeNotFound') || isHypervisorError(err, 'PoolNotFound')) continue;
         if (isHypervisorError(err, 'PoolInactive')) {
           throw new HypervisorError('PoolInactive', `volume ${volumeName(vm, { name })}: pool ${pool} is not running on this node; retrying`);

@@ -57,6 +57,10 @@ export const SyncedReason = {
   DomainConflict: 'DomainConflict',
   /** The running domain is transient (its definition was removed out of band) (False). */
   NotPersistent: 'NotPersistent',
+  /** Deleting: a pool holding the VM's volumes is not defined on the node; the finalizer stays (False; retried). */
+  PoolNotFound: 'PoolNotFound',
+  /** The VM does not carry the cleanup finalizer yet: nothing is created before it does (False). */
+  WaitingForFinalizer: 'WaitingForFinalizer',
 } as const;
 
 export interface SyncedCondition {
