@@ -12,6 +12,7 @@ import type { Node, StoragePool, VirtualMachine } from '../api-types/generated/t
 import { nodeDefinition, storagePoolDefinition, virtualMachineDefinition } from '../api-types/registry.js';
 import type { ResourceDefinition } from '../api-types/schema/types.js';
 import { GatewayError } from '../api-types/proto/errors.js';
+import type { Logger } from '../lib/logging/logger.js';
 import { eventually } from '../hack/testenv/eventually.js';
 import { kubectl } from '../hack/testenv/apiserver.js';
 import { startAgent, startFinalizerStandIn, startTestControlPlane, type TestAgent, type TestControlPlane } from '../hack/testenv/agent.js';
@@ -64,6 +65,26 @@ async function createVm(name: string, node: string, spec: Partial<VirtualMachine
     metadata: { name, namespace: 'default' },
     spec: { memory: '64Mi', nodeName: node, ...spec },
   })) as VirtualMachine;
+}
+
+interface LoggedLine {
+  level: string;
+  message: string;
+  fields: Record<string, unknown>;
+}
+
+/** A Logger that keeps what it is given (to count what the agent logs). */
+function recordingLogger(lines: LoggedLine[] = [], base: Record<string, unknown> = {}): Logger & { lines: LoggedLine[] } {
+  const at = (level: string) => (message: string, fields?: Record<string, unknown>) => void lines.push({ level, message, fields: { ...base, ...fields } });
+  return {
+    lines,
+    error: at('error'),
+    warn: at('warn'),
+    info: at('info'),
+    debug: at('debug'),
+    child: (fields) => recordingLogger(lines, { ...base, ...fields }),
+    isDebugEnabled: () => true,
+  };
 }
 
 function gatewayClientWith(token: string): GatewayClient {
@@ -328,6 +349,38 @@ describe('storage pools on sim', () => {
     expect(notAssigned.stderr).toMatch(/not assigned to node/);
     const unknown = await raw('/apis/quantix.io/v1alpha1/storagepools/nope/files?node=files-a');
     expect(unknown.stderr).toMatch(/NotFound|404/);
+  });
+});
+
+describe('full sync entry by entry on sim', () => {
+  it('a domain the gateway refuses does not fail the full sync: the rest is recorded, the state hash acknowledged, the refusal logged once', async () => {
+    const sim = new SimDriver({ hostname: 'fs-agent', poolCapacityBytes: 100 * 1024 ** 3 });
+    await sim.connect();
+    const tooBig = randomUUID();
+    const plain = randomUUID();
+    // More vCPUs than a VM may have (spec.cpu ≤ 1024): its host-discovered record is Invalid.
+    sim.defineForeignDomain({ uuid: tooBig, name: 'too-big', vcpus: 5000, memoryBytes: 256 * 1024 ** 2, disks: [], networks: [] });
+    sim.defineForeignDomain({ uuid: plain, name: 'plain-db', vcpus: 2, memoryBytes: 256 * 1024 ** 2, disks: [], networks: [] });
+    const log = recordingLogger();
+    const a = await startAgent(cp, { driver: sim, hostname: 'fs-agent', addresses: ['10.1.2.4'], log });
+    cleanups.push(() => a.stop());
+
+    await eventually(async () => (await getNode('fs-agent')).status?.stateHash === a.agent.reporter.hash.digest(), { message: 'state hash acknowledged' });
+    const records = async (uuid: string) => (await store(VM).list({ labelSelector: `quantix.io/domain-uuid=${uuid}` })).items;
+    expect(await records(plain)).toHaveLength(1);
+    expect(await records(tooBig)).toHaveLength(0);
+    const client = gatewayClientWith(a.agent.stateDir.credential()!);
+    expect(await client.heartbeat({ stateHash: a.agent.reporter.hash.digest(), hypervisorReady: true })).toMatchObject({ requestFullSync: false });
+
+    await a.agent.fullSync(); // refused the same way again: not logged again
+    const refusals = log.lines.filter((l) => l.message === 'the gateway refused a report of the full sync');
+    expect(refusals).toEqual([
+      {
+        level: 'warn',
+        message: 'the gateway refused a report of the full sync',
+        fields: expect.objectContaining({ domain: tooBig, reason: 'Invalid', detail: expect.stringContaining('spec.cpu') }),
+      },
+    ]);
   });
 });
 

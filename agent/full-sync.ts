@@ -4,8 +4,13 @@
  * missing (double-checked with a fresh read), and every pool. Run after the start-up
  * jitter, on the gateway's request, after the control plane or libvirtd comes back, and
  * after a report could not be delivered. Concurrent calls coalesce.
+ *
+ * The gateway applies it entry by entry and answers with the entries it refused (a VM
+ * bound to another node, an invalid status, …); the sync still counts as accepted (its
+ * state hash is acknowledged, so no heartbeat asks for it again). Each refusal is logged
+ * once, when it first appears, not at every sync that repeats it.
  */
-import type { VMReport } from '../api-types/proto/types.js';
+import type { EntryResult, VMReport } from '../api-types/proto/types.js';
 import type { Logger } from '../lib/logging/logger.js';
 import type { DesiredState } from './desired-state.js';
 import type { DomainCache } from './domain-cache.js';
@@ -24,8 +29,32 @@ export interface FullSyncDeps {
   running: () => boolean;
 }
 
+/** What identifies a refused entry across syncs (its index in the request changes). */
+function refusalKey(r: EntryResult): string {
+  return r.pool ? `pool:${r.pool}` : `vm:${r.domainUuid || r.vm || r.field}`;
+}
+
+/**
+ * The refusals to log: those not refused the same way by the previous sync. Returns them
+ * and what to remember for the next sync (this sync's refusals only, so one that went
+ * away and comes back is logged again).
+ */
+export function newRefusals(previous: ReadonlyMap<string, string>, rejected: readonly EntryResult[]): { log: EntryResult[]; seen: Map<string, string> } {
+  const seen = new Map<string, string>();
+  const log: EntryResult[] = [];
+  for (const r of rejected) {
+    const key = refusalKey(r);
+    const why = `${r.reason}: ${r.message}`;
+    if (previous.get(key) !== why && seen.get(key) !== why) log.push(r);
+    seen.set(key, why);
+  }
+  return { log, seen };
+}
+
 export class FullSync {
   #initialDone = false;
+  /** The refusals of the last accepted sync (refusalKey → reason: message). */
+  #refused = new Map<string, string>();
   #initialWaiters: (() => void)[] = [];
   #inProgress: Promise<void> | undefined;
   #again = false;
@@ -102,7 +131,20 @@ export class FullSync {
     const pools = [...reporter.pools.values()];
     const res = await client.syncFullState({ vms: reports, pools, stateHash: reporter.hash.digest(), observedAtMs });
     reporter.needsFullSync = false;
-    log.info('full state sync accepted', { domains: reports.length, pools: pools.length, ...res });
+    const { rejected, ...counts } = res;
+    const refusals = newRefusals(this.#refused, rejected);
+    this.#refused = refusals.seen;
+    for (const r of refusals.log) {
+      log.warn('the gateway refused a report of the full sync', {
+        entry: r.field,
+        domain: r.domainUuid,
+        vm: r.vm,
+        pool: r.pool,
+        reason: r.reason,
+        detail: r.message,
+      });
+    }
+    log.info('full state sync accepted', { domains: reports.length, pools: pools.length, ...counts, rejected: rejected.length });
     if (!this.#initialDone) {
       this.#initialDone = true;
       for (const w of this.#initialWaiters.splice(0)) w();

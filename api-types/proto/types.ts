@@ -164,6 +164,22 @@ export interface SyncFullStateResponse {
   discovered: number;
   lost: number;
   terminated: number;
+  /** The entries the gateway did not apply, each with why; everything else was applied. */
+  rejected: EntryResult[];
+}
+
+/** One entry of a SyncFullStateRequest that the gateway refused. */
+export interface EntryResult {
+  /** Which entry: `vms[3]` or `pools[0]` (its index in the request). */
+  field: string;
+  /** For a VM entry: the domain, and the VM the report names (namespace/name), if any. */
+  domainUuid: string;
+  vm: string;
+  /** For a pool entry: the pool. */
+  pool: string;
+  /** The Kubernetes Status reason (Forbidden, Invalid, BadRequest, Conflict, …) and message. */
+  reason: string;
+  message: string;
 }
 
 export interface VMChangeNotification {

@@ -10,6 +10,7 @@ import { DEFAULT_DISCOVERED_NAMESPACE, DISCOVERED_ON_LABEL, DOMAIN_UUID_LABEL } 
 import { grpcErrorFromStatus } from '../../api-types/proto/errors.js';
 import type {
   DesiredStateEvent,
+  EntryResult,
   HeartbeatRequest,
   HeartbeatResponse,
   RegisterNodeRequest,
@@ -35,6 +36,7 @@ import type { ApiserverContext } from '../server.js';
 import { AlreadyExistsError, NotFoundError } from '../storage/errors.js';
 import type { CredentialStore } from './credentials.js';
 import { serveDesiredState } from './desired-stream.js';
+import { checkDomainUuid, partitionFailures, poolEntryRef, settleEach, vmEntryRef } from './full-sync.js';
 import { heartbeatStatus } from './node-status.js';
 import { isAssigned, poolStatusWithReport } from './pool-status.js';
 import { registerNode } from './registration.js';
@@ -42,6 +44,7 @@ import type { TunnelRegistry } from './tunnel.js';
 import {
   discoveredNames,
   discoveredVm,
+  isDiscoveredRecordOf,
   isGarbage,
   isHostDiscovered,
   isManagedVm,
@@ -77,6 +80,14 @@ function bearer(metadata: Metadata): string | undefined {
   const value = metadata.get('authorization')[0];
   if (typeof value !== 'string') return undefined;
   return /^Bearer\s+(.+)$/i.exec(value)?.[1]?.trim();
+}
+
+const VM_REF = (name?: string) => ({ group: 'quantix.io', resource: 'virtualmachines', kind: 'VirtualMachine', name });
+
+/** A node's report about a VM bound to another node (or to none): refused. */
+function notBoundHere(node: string, vm: VirtualMachine): ApiError {
+  const where = vm.spec?.nodeName ? `it is bound to "${vm.spec.nodeName}"` : 'it is not bound to any node';
+  return errors.forbidden(`node "${node}" may not write the status of VM ${vm.metadata.namespace}/${vm.metadata.name}: ${where}`, VM_REF(vm.metadata.name));
 }
 
 async function mapLimit<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
@@ -218,11 +229,13 @@ export class GatewayService {
 
   async #applyPoolReports(node: string, reports: HeartbeatRequest['pools'], force = false): Promise<void> {
     const now = this.#now();
-    await mapLimit(reports, FULL_SYNC_CONCURRENCY, async (report) => {
-      await this.#writer.updateStatus<StoragePool>(POOL_DEF, undefined, report.name, (pool) => {
-        if (!report.removed && !isAssigned(pool, node)) return NO_CHANGE;
-        return poolStatusWithReport(pool, node, report, now, force);
-      });
+    await mapLimit(reports, FULL_SYNC_CONCURRENCY, (report) => this.#applyPoolReport(node, report, now, force));
+  }
+
+  async #applyPoolReport(node: string, report: HeartbeatRequest['pools'][number], now: Date, force: boolean): Promise<void> {
+    await this.#writer.updateStatus<StoragePool>(POOL_DEF, undefined, report.name, (pool) => {
+      if (!report.removed && !isAssigned(pool, node)) return NO_CHANGE;
+      return poolStatusWithReport(pool, node, report, now, force);
     });
   }
 
@@ -242,17 +255,19 @@ export class GatewayService {
   async notifyVmChange(call: ServerUnaryCall<VMChangeNotification, VMChangeAck>): Promise<VMChangeAck> {
     const node = await this.#node(call.metadata);
     const { vm: report, change, stateHash } = call.request;
-    if (!report?.domainUuid) throw errors.badRequest('vm.domainUuid: required');
+    if (!report) throw errors.badRequest('vm: required');
+    checkDomainUuid(report, 'vm');
     const gone = change === 'DELETED' || report.powerState === '';
     const ack = await this.#applyReport(node, { ...report, powerState: gone ? '' : report.powerState });
     if (stateHash) this.#acknowledged.set(node, stateHash);
     return ack;
   }
 
-  async #ownerVm(report: VMReport): Promise<VirtualMachine | undefined> {
+  /** The VM the report names, if it is the one with that uid: from the cache, or with `consistent` from etcd. */
+  async #ownerVm(report: VMReport, consistent = false): Promise<VirtualMachine | undefined> {
     if (!report.ownerUid || !report.ownerName || !report.ownerNamespace) return undefined;
     try {
-      const vm = (await this.#store(VM_DEF).get(report.ownerNamespace, report.ownerName, { resourceVersion: '0' })) as VirtualMachine;
+      const vm = (await this.#store(VM_DEF).get(report.ownerNamespace, report.ownerName, consistent ? {} : { resourceVersion: '0' })) as VirtualMachine;
       return vm.metadata.uid === report.ownerUid ? vm : undefined;
     } catch (err) {
       if (err instanceof NotFoundError) return undefined;
@@ -260,19 +275,19 @@ export class GatewayService {
     }
   }
 
-  /** Applies one report: to the owning managed VM, else to the host-discovered record of the domain. */
+  /**
+   * Applies one report: to the owning managed VM, else to the host-discovered record of the
+   * domain. `known`: what the caller already read (the owner, undefined for none; the
+   * record, null for none).
+   */
   async #applyReport(
     node: string,
     report: VMReport,
-    known?: { vm?: VirtualMachine; discovered?: VirtualMachine | null },
+    known?: { vm: VirtualMachine | undefined; discovered?: VirtualMachine | null },
   ): Promise<VMChangeAck & { outcome?: 'updated' | 'discovered' | 'lost' | 'terminated' | 'none' }> {
-    const owner = known?.vm ?? (await this.#ownerVm(report));
+    const owner = known ? known.vm : await this.#ownerVm(report);
     if (owner && isManagedVm(owner)) {
-      if (owner.spec?.nodeName !== node) {
-        throw errors.forbidden(
-          `node "${node}" may not write the status of VM ${owner.metadata.namespace}/${owner.metadata.name}: it is bound to "${owner.spec?.nodeName ?? ''}"`,
-        );
-      }
+      if (owner.spec?.nodeName !== node) throw notBoundHere(node, owner);
       // Whether anything was written is the writer's decision (statusChanged): a new
       // resourceVersion tells it.
       const attempt: { lost: boolean; resourceVersion?: string } = { lost: false };
@@ -280,7 +295,10 @@ export class GatewayService {
       const written = await this.#writer.updateStatus<VirtualMachine>(VM_DEF, owner.metadata.namespace, owner.metadata.name!, (current) => {
         attempt.lost = false;
         attempt.resourceVersion = current.metadata.resourceVersion;
-        if (current.metadata.uid !== report.ownerUid || current.spec?.nodeName !== node) return NO_CHANGE;
+        if (current.metadata.uid !== report.ownerUid) return NO_CHANGE;
+        // Bound elsewhere since it was read: this node's report (present or missing) is not
+        // the VM's. (A refusal on a cached state is decided again on etcd's.)
+        if (current.spec?.nodeName !== node) throw notBoundHere(node, current);
         const merged = mergeAgentReport(current, report, node, now);
         if (report.powerState === '') {
           const lost = lostStatus({ ...current, status: merged === NO_CHANGE ? current.status : merged }, node, now);
@@ -299,9 +317,24 @@ export class GatewayService {
     return this.#applyDiscovered(node, report, known?.discovered);
   }
 
-  async #findDiscovered(node: string, domainUuid: string): Promise<VirtualMachine | undefined> {
-    const list = await this.#store(VM_DEF).list({ resourceVersion: '0', labelSelector: `${DOMAIN_UUID_LABEL}=${domainUuid},${DISCOVERED_ON_LABEL}=${node}` });
-    return (list.items as VirtualMachine[]).find(isHostDiscovered);
+  /**
+   * The host-discovered record of a domain: from the watch cache, or with `consistent`
+   * from etcd (in `namespace`), which also sees a record created a moment ago.
+   */
+  async #findDiscovered(node: string, domainUuid: string, consistent?: { namespace: string }): Promise<VirtualMachine | undefined> {
+    const labelSelector = `${DOMAIN_UUID_LABEL}=${domainUuid},${DISCOVERED_ON_LABEL}=${node}`;
+    const list = await this.#store(VM_DEF).list(consistent ? { namespace: consistent.namespace, labelSelector } : { resourceVersion: '0', labelSelector });
+    return (list.items as VirtualMachine[]).find((vm) => isDiscoveredRecordOf(vm, node, domainUuid));
+  }
+
+  /** The VM of that name as etcd has it now, if any. */
+  async #getFresh(namespace: string, name: string): Promise<VirtualMachine | undefined> {
+    try {
+      return (await this.#store(VM_DEF).get(namespace, name)) as VirtualMachine;
+    } catch (err) {
+      if (err instanceof NotFoundError) return undefined;
+      throw err;
+    }
   }
 
   async #applyDiscovered(
@@ -331,26 +364,30 @@ export class GatewayService {
       });
       return { vm: `${existing.metadata.namespace}/${existing.metadata.name}`, phase: written?.status?.phase ?? '', outcome };
     }
+    // Recorded once per domain: the cache (or a full sync's list) may not show a record
+    // made a moment ago (by a concurrent report of the same domain), so ask etcd before
+    // creating; a create racing with this one shows as AlreadyExists on the same name,
+    // and the holder of the name is then checked on etcd's copy, by its labels.
     const namespace = report.ownerNamespace || this.#opts.discoveredNamespace || DEFAULT_DISCOVERED_NAMESPACE;
-    for (const name of discoveredNames(report)) {
+    const recorded = await this.#findDiscovered(node, report.domainUuid, { namespace });
+    if (recorded) return this.#applyDiscovered(node, report, recorded);
+    const names = discoveredNames(report);
+    // Each name is tried again when its holder vanished between the create and the read.
+    for (let i = 0, attempts = 0; i < names.length && attempts < 2 * names.length; attempts++) {
+      const name = names[i]!;
       try {
         const created = await this.#writer.createWithStatus(VM_DEF, discoveredVm(report, name, namespace, node, now));
         this.#log.info('host-discovered domain recorded', { node, vm: `${namespace}/${name}`, domain: report.domainUuid, domainName: report.domainName });
         return { vm: `${namespace}/${name}`, phase: created.status?.phase ?? '', outcome: 'discovered' };
       } catch (err) {
-        if (err instanceof AlreadyExistsError) {
-          // The same domain recorded concurrently, or another VM holds the name: check, then try the next name.
-          const raced = await this.#findDiscovered(node, report.domainUuid);
-          if (raced) return this.#applyDiscovered(node, report, raced);
-          continue;
-        }
-        throw err;
+        if (!(err instanceof AlreadyExistsError)) throw err;
+        const holder = await this.#getFresh(namespace, name);
+        // The same domain, recorded concurrently: this report updates that record.
+        if (holder && isDiscoveredRecordOf(holder, node, report.domainUuid)) return this.#applyDiscovered(node, report, holder);
+        if (holder) i++; // another VM holds the name: the next one
       }
     }
-    throw errors.conflict(
-      { group: 'quantix.io', resource: 'virtualmachines', kind: 'VirtualMachine', name: discoveredNames(report)[1] },
-      'no free name for the host-discovered domain',
-    );
+    throw errors.conflict(VM_REF(names[names.length - 1]), 'no free name for the host-discovered domain');
   }
 
   // ------------------------------------------------------------------ SyncFullState
@@ -367,7 +404,7 @@ export class GatewayService {
       const uuid = vm.metadata.labels?.[DOMAIN_UUID_LABEL];
       if (uuid && isHostDiscovered(vm) && vm.metadata.labels?.[DISCOVERED_ON_LABEL] === node) discoveredByUuid.set(uuid, vm);
     }
-    const counts: SyncFullStateResponse = { updated: 0, discovered: 0, lost: 0, terminated: 0 };
+    const counts: Omit<SyncFullStateResponse, 'rejected'> = { updated: 0, discovered: 0, lost: 0, terminated: 0 };
     const presentDomains = new Set<string>();
     for (const r of req.vms) if (r.powerState) presentDomains.add(r.domainUuid);
     const count = (outcome: string | undefined) => {
@@ -377,9 +414,17 @@ export class GatewayService {
       else if (outcome === 'terminated') counts.terminated++;
     };
 
-    await mapLimit(req.vms, FULL_SYNC_CONCURRENCY, async (r) => {
-      const owner = r.ownerUid ? byUid.get(r.ownerUid) : undefined;
-      if (!owner && !r.powerState) return; // a missing domain of a VM that is gone anyway
+    // Entry by entry (full-sync.ts): an entry refused stops neither the others nor the
+    // pools nor the state hash; it goes back in the response.
+    const vmFailures = await settleEach(req.vms, FULL_SYNC_CONCURRENCY, async (r, i) => {
+      checkDomainUuid(r, `vms[${i}]`);
+      const listed = r.ownerUid ? byUid.get(r.ownerUid) : undefined;
+      // An owner not bound here (bound to another node, or gone) is read from etcd too.
+      const owner = listed ?? (await this.#ownerVm(r, true));
+      // A VM bound to another node: this node's report, present or missing, is refused
+      // (it never makes that VM Lost).
+      if (owner && isManagedVm(owner) && owner.spec?.nodeName !== node) throw notBoundHere(node, owner);
+      if (!listed && !r.powerState) return; // the missing domain of a VM that is gone anyway
       const discovered = owner && isManagedVm(owner) ? undefined : (discoveredByUuid.get(r.domainUuid) ?? null);
       const ack = await this.#applyReport(node, r, { vm: owner, discovered });
       count(ack.outcome);
@@ -388,7 +433,7 @@ export class GatewayService {
     const now = this.#now();
     // Host-discovered VMs whose domain is not in the snapshot: Terminated, unless seen after it.
     const snapshotAt = req.observedAtMs || now.getTime();
-    await mapLimit(bound, FULL_SYNC_CONCURRENCY, async (vm) => {
+    const terminateFailures = await settleEach(bound, FULL_SYNC_CONCURRENCY, async (vm) => {
       if (isManagedVm(vm)) return; // managed VMs become Lost only when reported missing (above)
       const uuid = vm.metadata.labels?.[DOMAIN_UUID_LABEL];
       if (!uuid || vm.metadata.labels?.[DISCOVERED_ON_LABEL] !== node || presentDomains.has(uuid)) return;
@@ -403,13 +448,46 @@ export class GatewayService {
       if (terminated) counts.terminated++;
     });
 
-    await this.#applyPoolReports(node, req.pools, true);
+    const poolFailures = await settleEach(req.pools, FULL_SYNC_CONCURRENCY, (report) => this.#applyPoolReport(node, report, now, true));
+
+    const vms = partitionFailures(vmFailures, (i) => vmEntryRef(req.vms[i]!, i));
+    const pools = partitionFailures(poolFailures, (i) => poolEntryRef(req.pools[i]!, i));
+    const own = partitionFailures(terminateFailures, (i) => ({
+      field: '',
+      domainUuid: bound[i]!.metadata.labels?.[DOMAIN_UUID_LABEL] ?? '',
+      vm: `${bound[i]!.metadata.namespace}/${bound[i]!.metadata.name}`,
+      pool: '',
+    }));
+    // The gateway's own write refused: a gateway bug, not the agent's; logged, not returned.
+    for (const r of own.rejected) this.#log.error('host-discovered VM not marked Terminated', { node, vm: r.vm, reason: r.reason, detail: r.message });
+    const rejected: EntryResult[] = [...vms.rejected, ...pools.rejected];
+    const failed = [...vms.errors, ...own.errors, ...pools.errors];
+    if (failed.length > 0) {
+      // The control plane failed (not the entries): the agent retries the whole sync.
+      this.#log.warn('full state sync incomplete; its state hash is not acknowledged', {
+        node,
+        ...counts,
+        rejected: rejected.length,
+        failed: failed.length,
+        error: failed[0] instanceof Error ? failed[0].message : String(failed[0]),
+      });
+      throw failed[0];
+    }
+    // Acknowledged also with refused entries: sending the same state again would be
+    // refused the same way (the agent logs each refusal).
     if (req.stateHash) {
       this.#acknowledged.set(node, req.stateHash);
       await this.#writer.updateStatus<Node>(NODE_DEF, undefined, node, (current) => ({ ...(current.status ?? {}), stateHash: req.stateHash }));
     }
-    this.#log.info('full state sync', { node, domains: req.vms.length, pools: req.pools.length, ...counts });
-    return counts;
+    if (rejected.length > 0) {
+      this.#log.warn('full state sync: entries refused', {
+        node,
+        rejected: rejected.slice(0, 20).map((r) => `${r.field} ${r.vm || r.pool || r.domainUuid}: ${r.reason}: ${r.message}`),
+        more: Math.max(0, rejected.length - 20),
+      });
+    }
+    this.#log.info('full state sync', { node, domains: req.vms.length, pools: req.pools.length, ...counts, rejected: rejected.length });
+    return { ...counts, rejected };
   }
 
   // ------------------------------------------------------------------ streams

@@ -121,6 +121,7 @@ describe('lostStatus', () => {
     ['already Lost', vm({ phase: 'Lost', domainUUID: UID })],
     ['being deleted', vm({ phase: 'Running', domainUUID: UID }, { deletionTimestamp: '2026-01-01T00:00:00Z' })],
     ['unmanaged', vm({ phase: 'Running', domainUUID: UID, origin: 'host-discovered', managed: false })],
+    ['its domain was last seen on another node (the VM was re-pinned)', vm({ phase: 'Running', domainUUID: UID, nodeName: 'n0' })],
   ])('no change when %s', (_name, v) => {
     expect(lostStatus(v, 'n1', NOW)).toBe(NO_CHANGE);
   });

@@ -3,7 +3,8 @@
  * reads and writes):
  *   - mergeAgentReport: the agent-owned fields of a managed VM, from an agent report;
  *     origin and managed are only ever defaulted, never overwritten; spec is never touched;
- *   - lostStatus: a managed VM whose domain disappeared from its host → Lost;
+ *   - lostStatus: a managed VM whose domain disappeared from its host → Lost (only by the
+ *     node it was last seen on);
  *   - discoveredVm / discoveredStatus: a domain Quantix did not define → a VM object with
  *     origin host-discovered, managed false; terminatedStatus when it disappears;
  *   - isGarbage: Terminated host-discovered VMs past their retention.
@@ -31,6 +32,12 @@ export const LAST_SEEN_REFRESH_MS = 30_000;
 
 export function isHostDiscovered(vm: VirtualMachine): boolean {
   return vm.status?.origin === 'host-discovered';
+}
+
+/** The host-discovered record of this domain on this node (by its labels; the name may be anything). */
+export function isDiscoveredRecordOf(vm: VirtualMachine, node: string, domainUuid: string): boolean {
+  const labels = vm.metadata.labels ?? {};
+  return isHostDiscovered(vm) && labels[DOMAIN_UUID_LABEL] === domainUuid && labels[DISCOVERED_ON_LABEL] === node;
 }
 
 /** Managed: Quantix owns the domain (created through the API, or imported and adopted). */
@@ -96,6 +103,9 @@ export function lostStatus(vm: VirtualMachine, node: string, now: Date, why?: st
   if (!isManagedVm(vm) || vm.metadata.deletionTimestamp) return NO_CHANGE;
   const s = vm.status;
   if (!s?.domainUUID || s.phase === 'Lost') return NO_CHANGE;
+  // The domain was last seen on another node (the VM was bound there before): that it is
+  // missing here proves nothing about it.
+  if (s.nodeName && s.nodeName !== node) return NO_CHANGE;
   // Only top-level fields change: a shallow copy leaves the (possibly frozen) input alone.
   const status: VirtualMachineStatus = { ...s };
   status.phase = 'Lost';
