@@ -45,8 +45,10 @@ PKI="$STATE/pki"
 # etcd serves clients over TLS and admits only certificates its CA signed (the apiserver's);
 # the peer URL is for a single member on the loopback. No --auto-compaction-*: the apiserver
 # compacts etcd's history every $ETCD_COMPACTION_INTERVAL, keeping the last interval's
-# (apiserver/storage/etcd-maintenance.ts).
-start etcd etcd --name quantix --data-dir "$STATE/etcd" --quota-backend-bytes "$ETCD_QUOTA_BYTES" \
+# (apiserver/storage/etcd-maintenance.ts). --snapshot-count 10000 (etcd 3.6's default; 3.4's
+# is 100,000): etcd keeps its raft log in memory up to the next snapshot, and at a steady write
+# rate 100,000 entries are hundreds of MB of RSS (hack/bench/soak measures both).
+start etcd etcd --name quantix --data-dir "$STATE/etcd" --quota-backend-bytes "$ETCD_QUOTA_BYTES" --snapshot-count 10000 \
   --listen-client-urls "https://127.0.0.1:$ETCD_PORT" --advertise-client-urls "https://127.0.0.1:$ETCD_PORT" \
   --cert-file "$PKI/etcd/server.crt" --key-file "$PKI/etcd/server.key" \
   --trusted-ca-file "$PKI/etcd/ca.crt" --client-cert-auth \

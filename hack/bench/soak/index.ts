@@ -59,22 +59,34 @@ function rss(pid: number): number {
   }
 }
 
-/** The deepest descendant of `pid` (the apiserver's node process under its tsx launcher). */
-function leafProcess(pid: number): number {
-  let current = pid;
-  for (;;) {
-    let children: number[] = [];
+/**
+ * The apiserver's own node process under its launcher (`tsx` is a node process that starts
+ * the apiserver's node, which runs an esbuild service): the largest `node` in the tree.
+ */
+function apiserverProcess(pid: number): number {
+  const tree: number[] = [];
+  const stack = [pid];
+  while (stack.length > 0) {
+    const current = stack.pop()!;
+    tree.push(current);
     try {
       for (const task of readdirSync(`/proc/${current}/task`)) {
         const text = readFileSync(`/proc/${current}/task/${task}/children`, 'utf8').trim();
-        if (text) children.push(...text.split(' ').map(Number));
+        if (text) stack.push(...text.split(' ').map(Number));
       }
     } catch {
-      children = [];
+      // gone
     }
-    if (children.length === 0) return current;
-    current = children[children.length - 1]!;
   }
+  const comm = (p: number) => {
+    try {
+      return readFileSync(`/proc/${p}/comm`, 'utf8').trim();
+    } catch {
+      return '';
+    }
+  };
+  const nodes = tree.filter((p) => comm(p) === 'node');
+  return nodes.sort((a, b) => rss(b) - rss(a))[0] ?? pid;
 }
 
 /** Least-squares slope of `values` against `minutes`. */
@@ -113,7 +125,8 @@ function trend(samples: Sample[], field: keyof Omit<Sample, 't' | 'writes'>) {
 }
 
 async function main(): Promise<void> {
-  const etcd = await startEtcd({ tls: true, extraArgs: [`--quota-backend-bytes=${2 * 1024 * MiB}`] });
+  // etcd as `make up` runs it (hack/up.sh): its default quota, and etcd 3.6's snapshot count.
+  const etcd = await startEtcd({ tls: true, extraArgs: [`--quota-backend-bytes=${2 * 1024 * MiB}`, '--snapshot-count=10000'] });
   const server = await startApiserverProcess(etcd, 'quantix-soak-', ['--etcd-compaction-interval', COMPACTION_INTERVAL]);
   const tokens = ensureTokenFile(join(server.dataDir, 'tokens.csv'));
   const ca = ensureServingCertificates(server.dataDir).caCertPem;
@@ -160,7 +173,7 @@ async function main(): Promise<void> {
     watch.on('error', () => undefined);
     watch.end();
 
-    const apiserverPid = leafProcess(server.child.pid!);
+    const apiserverPid = apiserverProcess(server.child.pid!);
     const samples: Sample[] = [];
     let writes = 0;
     let failures = 0;
