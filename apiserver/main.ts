@@ -12,6 +12,7 @@ import { TokenFileAuthenticator, ensureTokenFile } from './auth/token-file.js';
 import { createNodeGatewayHost, DEFAULT_GATEWAY_PORT } from './gateway/index.js';
 import { ensureServingCertificates } from './pki/certificates.js';
 import { writeKubeconfig } from './pki/kubeconfig.js';
+import { parseDurationFlag } from './flags.js';
 import { startApiserver } from './server.js';
 
 const HELP = `quantix-apiserver: the Quantix API (Kubernetes conventions) over HTTPS
@@ -20,6 +21,12 @@ const HELP = `quantix-apiserver: the Quantix API (Kubernetes conventions) over H
   --etcd-cafile FILE    CA bundle that signed etcd's serving certificate (https:// etcd)
   --etcd-certfile FILE  client certificate presented to etcd (etcd --client-cert-auth)
   --etcd-keyfile FILE   key of --etcd-certfile
+  --etcd-compaction-interval DURATION
+                        compact etcd's history this often, keeping the last interval's
+                        (one apiserver replica per interval); default 5m, 0 disables
+  --etcd-defrag-interval DURATION
+                        defragment each etcd member, one at a time, this often (one replica
+                        per interval); default 0 (off). On demand: POST /admin/etcd/defragment
   --port N              HTTPS port (default 6443)
   --gateway-port N      node gateway (gRPC over TLS) port for agents (default --port + 1, i.e.
                         ${DEFAULT_GATEWAY_PORT}; 0 with --port 0)
@@ -37,6 +44,8 @@ async function main(): Promise<void> {
       'etcd-cafile': { type: 'string' },
       'etcd-certfile': { type: 'string' },
       'etcd-keyfile': { type: 'string' },
+      'etcd-compaction-interval': { type: 'string', default: '5m' },
+      'etcd-defrag-interval': { type: 'string', default: '0' },
       // Measurement only (BENCH_APISERVER_MODE=etcd-clients in hack/bench/apiserver): etcd3 in place of the lean client.
       'etcd-kv-client': { type: 'string' },
       port: { type: 'string', default: '6443' },
@@ -80,6 +89,8 @@ async function main(): Promise<void> {
     certPem: values['etcd-certfile'] && readFileSync(values['etcd-certfile'], 'utf8'),
     keyPem: values['etcd-keyfile'] && readFileSync(values['etcd-keyfile'], 'utf8'),
   };
+  const compactionIntervalMs = parseDurationFlag('etcd-compaction-interval', values['etcd-compaction-interval']!);
+  const defragIntervalMs = parseDurationFlag('etcd-defrag-interval', values['etcd-defrag-interval']!);
   const kvClient = values['etcd-kv-client'];
   if (kvClient !== undefined && kvClient !== 'lean' && kvClient !== 'etcd3') throw new Error(`--etcd-kv-client: lean or etcd3, got "${kvClient}"`);
 
@@ -89,6 +100,8 @@ async function main(): Promise<void> {
       .filter(Boolean),
     etcdTls: etcdTls || undefined,
     etcdKvClient: kvClient,
+    etcdCompactionIntervalMs: compactionIntervalMs,
+    etcdDefragIntervalMs: defragIntervalMs,
     port,
     host: values['bind-address'],
     tls: { certPem: pki.certPem, keyPem: pki.keyPem },

@@ -22,6 +22,18 @@ import { sendError, sendJson } from './http/respond.js';
 import { ApiError, errors } from '../lib/apimachinery/status-error.js';
 import { buildStores, type StoreSet } from './registry/stores.js';
 import { etcd3Options, type EtcdClientTls } from './storage/etcd-store.js';
+import { createKvClient, type LeanKvClient } from './etcd-client/etcd-kv.js';
+import {
+  activeAlarms,
+  compactor,
+  DEFAULT_COMPACTION_INTERVAL_MS,
+  DEFRAG_REV_KEY,
+  defragmentMembers,
+  PeriodicClaim,
+  reclaimSpace,
+  type SpaceReport,
+} from './storage/etcd-maintenance.js';
+import { NOSPACE_REMEDY } from './http/status.js';
 import type { ServedResource } from './registry/served-resource.js';
 import { apiVersionOf } from '../api-types/group-version.js';
 
@@ -44,6 +56,14 @@ export interface ApiserverOptions {
   etcdTls?: EtcdClientTls;
   /** Measurement only: 'etcd3' serves the stores with etcd3's client instead of the lean one. */
   etcdKvClient?: 'lean' | 'etcd3';
+  /**
+   * Compact etcd's history every this many ms, to the revision recorded one interval
+   * earlier, one replica per interval (storage/etcd-maintenance.ts); default 5 minutes
+   * (kube-apiserver's); 0 disables.
+   */
+  etcdCompactionIntervalMs?: number;
+  /** Defragment every etcd member, one at a time, this often (one replica per interval); default 0 = off. */
+  etcdDefragIntervalMs?: number;
   /** HTTPS port (0 = any free port). */
   port: number;
   host?: string;
@@ -119,6 +139,24 @@ export async function startApiserver(options: ApiserverOptions): Promise<Running
   } finally {
     clearInterval(waiting);
   }
+  // etcd upkeep (storage/etcd-maintenance.ts) on a lean client of its own: compaction, alarms
+  // for /readyz, defragmentation (one client per member, made when needed).
+  const clientTls = options.etcdTls && { ca: options.etcdTls.caPem, cert: options.etcdTls.certPem, key: options.etcdTls.keyPem };
+  const maintenance: LeanKvClient = createKvClient(options.etcdEndpoints, { tls: clientTls });
+  const memberClient = (endpoint: string) => createKvClient([endpoint], { tls: clientTls });
+  const compaction = compactor({
+    kv: maintenance,
+    intervalMs: options.etcdCompactionIntervalMs ?? DEFAULT_COMPACTION_INTERVAL_MS,
+    log: log.child({ task: 'etcd-compaction' }),
+  });
+  const defragmentation = new PeriodicClaim({
+    kv: maintenance,
+    key: `/registry/${DEFRAG_REV_KEY}`,
+    intervalMs: options.etcdDefragIntervalMs ?? 0,
+    name: 'defragmentation',
+    log,
+    run: async () => void (await defragmentMembers(options.etcdEndpoints, memberClient, log)),
+  });
   const served = new Map<ResourceDefinition, ServedResource>();
   for (const def of RESOURCES) served.set(def, { def, store: stores.get(def), apiVersion: apiVersionOf(def) });
   const discovery = new Discovery([...RESOURCES]);
@@ -143,19 +181,52 @@ export async function startApiserver(options: ApiserverOptions): Promise<Running
 
   app.get('/healthz', (_req, res) => void res.type('text/plain').send('ok'));
   app.get('/livez', (_req, res) => void res.type('text/plain').send('ok'));
-  app.get('/readyz', async (_req, res) => {
-    try {
-      await Promise.race([
-        etcd.get('/quantix/readyz-probe').string(),
-        new Promise((_resolve, reject) => setTimeout(() => reject(new Error('etcd did not answer within 2s')), 2000)),
-      ]);
-      res.type('text/plain').send('ok');
-    } catch (err) {
-      res
-        .status(503)
-        .type('text/plain')
-        .send(`[-]etcd failed: ${err instanceof Error ? err.message : String(err)}`);
-    }
+  // Readiness checks, reported as kube-apiserver does: "ok", or one [+] / [-] line per check
+  // (always with ?verbose) and "readyz check failed"; ?exclude=NAME skips one.
+  const readyChecks: [string, () => Promise<void>][] = [
+    ['etcd', async () => void (await etcd.get('/quantix/readyz-probe').string())],
+    [
+      'etcd-nospace',
+      async () => {
+        const raised = (await activeAlarms(maintenance)).filter((a) => a.alarm === 'Nospace');
+        if (raised.length === 0) return;
+        throw new Error(
+          `etcd alarm NOSPACE raised on member(s) ${raised.map((a) => a.memberID).join(', ')}: etcd's space quota is exhausted and it refuses every write; ${NOSPACE_REMEDY}`,
+        );
+      },
+    ],
+  ];
+  const withTimeout = (check: () => Promise<void>) => {
+    let timer: NodeJS.Timeout | undefined;
+    return Promise.race([
+      check(),
+      new Promise<never>((_resolve, reject) => {
+        timer = setTimeout(() => reject(new Error('etcd did not answer within 2s')), 2000);
+      }),
+    ]).finally(() => clearTimeout(timer));
+  };
+  app.get('/readyz', async (req, res) => {
+    const exclude = new Set(String(req.query.exclude ?? '').split(','));
+    const results = await Promise.all(
+      readyChecks
+        .filter(([name]) => !exclude.has(name))
+        .map(async ([name, check]) => {
+          try {
+            await withTimeout(check);
+            return { name, error: undefined };
+          } catch (err) {
+            return { name, error: err instanceof Error ? err.message : String(err) };
+          }
+        }),
+    );
+    const failed = results.some((r) => r.error !== undefined);
+    if (!failed && req.query.verbose === undefined) return void res.type('text/plain').send('ok');
+    const lines = results.map((r) => (r.error === undefined ? `[+]${r.name} ok` : `[-]${r.name} failed: ${r.error}`));
+    lines.push(failed ? 'readyz check failed' : 'readyz check passed');
+    res
+      .status(failed ? 503 : 200)
+      .type('text/plain')
+      .send(`${lines.join('\n')}\n`);
   });
   app.get('/version', (_req, res) => void sendJson(res, 200, SERVER_VERSION));
 
@@ -186,6 +257,34 @@ export async function startApiserver(options: ApiserverOptions): Promise<Running
     }
     for (const [def, store] of stores.lagByResource()) metrics.watchCacheLag.set({ resource: def.plural }, store);
     res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
+  });
+
+  // etcd space on demand (admins): defragment every member one at a time; ?compact=true first
+  // compacts to the current revision, ?disarm=true then disarms NOSPACE alarms. This is the
+  // recovery from NOSPACE (507 InsufficientStorage on writes, /readyz etcd-nospace).
+  let reclaiming: Promise<SpaceReport> | undefined;
+  app.post('/admin/etcd/defragment', async (req, res) => {
+    const user = res.locals.user as UserInfo;
+    if (!user.groups.includes('quantix:admins')) {
+      return sendError(res, errors.forbidden(`User "${user.name}" cannot post path "/admin/etcd/defragment"`));
+    }
+    if (reclaiming) return sendError(res, new ApiError(409, 'Conflict', 'an etcd defragmentation is already running on this apiserver'));
+    const flag = (name: string) => ['true', '1', ''].includes(String(req.query[name] ?? 'false'));
+    try {
+      reclaiming = reclaimSpace({
+        kv: maintenance,
+        endpoints: options.etcdEndpoints,
+        connect: memberClient,
+        compact: flag('compact'),
+        disarm: flag('disarm'),
+        log,
+      });
+      sendJson(res, 200, await reclaiming);
+    } catch (err) {
+      sendError(res, errors.unavailable(`etcd defragmentation failed: ${err instanceof Error ? err.message : String(err)}`));
+    } finally {
+      reclaiming = undefined;
+    }
   });
 
   app.get('/api', (req, res) => {
@@ -285,6 +384,8 @@ export async function startApiserver(options: ApiserverOptions): Promise<Running
     server.listen(options.port, options.host ?? '0.0.0.0', () => resolve());
   });
   const port = (server.address() as AddressInfo).port;
+  compaction.start();
+  defragmentation.start();
   const url = `https://127.0.0.1:${port}`;
   log.info('apiserver listening', { url, etcd: options.etcdEndpoints.join(',') });
 
@@ -296,6 +397,9 @@ export async function startApiserver(options: ApiserverOptions): Promise<Running
     async stop() {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
+      compaction.stop();
+      defragmentation.stop();
+      maintenance.close();
       stores.stop();
       etcd.close();
     },

@@ -9,6 +9,11 @@ ETCD_PORT=${QUANTIX_ETCD_PORT:-2379}
 ETCD_PEER_PORT=${QUANTIX_ETCD_PEER_PORT:-2380}
 API_PORT=${QUANTIX_API_PORT:-6443}
 GATEWAY_PORT=${QUANTIX_GATEWAY_PORT:-6444}
+# etcd's space quota (its default, 2 GiB): past it etcd raises NOSPACE and refuses writes.
+ETCD_QUOTA_BYTES=${QUANTIX_ETCD_QUOTA_BYTES:-2147483648}
+# The apiserver compacts etcd's history (kube-apiserver's default interval); 0 disables.
+ETCD_COMPACTION_INTERVAL=${QUANTIX_ETCD_COMPACTION_INTERVAL:-5m}
+ETCD_DEFRAG_INTERVAL=${QUANTIX_ETCD_DEFRAG_INTERVAL:-0}
 mkdir -p "$STATE/logs" "$STATE/run" "$STATE/etcd"
 chmod 700 "$STATE"
 
@@ -38,8 +43,12 @@ wait_for() { # description, timeout seconds, command...
 node_modules/.bin/tsx hack/ensure-pki.ts "$STATE"
 PKI="$STATE/pki"
 # etcd serves clients over TLS and admits only certificates its CA signed (the apiserver's);
-# the peer URL is for a single member on the loopback.
-start etcd etcd --name quantix --data-dir "$STATE/etcd" \
+# the peer URL is for a single member on the loopback. No --auto-compaction-*: the apiserver
+# compacts etcd's history every $ETCD_COMPACTION_INTERVAL, keeping the last interval's
+# (apiserver/storage/etcd-maintenance.ts). --snapshot-count 10000 (etcd 3.6's default; 3.4's
+# is 100,000): etcd keeps its raft log in memory up to the next snapshot, and at a steady write
+# rate 100,000 entries are hundreds of MB of RSS (hack/bench/soak measures both).
+start etcd etcd --name quantix --data-dir "$STATE/etcd" --quota-backend-bytes "$ETCD_QUOTA_BYTES" --snapshot-count 10000 \
   --listen-client-urls "https://127.0.0.1:$ETCD_PORT" --advertise-client-urls "https://127.0.0.1:$ETCD_PORT" \
   --cert-file "$PKI/etcd/server.crt" --key-file "$PKI/etcd/server.key" \
   --trusted-ca-file "$PKI/etcd/ca.crt" --client-cert-auth \
@@ -54,7 +63,8 @@ export QUANTIX_LOG_FORMAT=json
 APISERVER_NODE_OPTIONS="$(node_modules/.bin/tsx apiserver/node-options.ts)"
 start apiserver env NODE_OPTIONS="$APISERVER_NODE_OPTIONS ${NODE_OPTIONS:-}" node_modules/.bin/tsx apiserver/main.ts --data-dir "$STATE" \
   --etcd-servers "https://127.0.0.1:$ETCD_PORT" --etcd-cafile "$PKI/etcd/ca.crt" \
-  --etcd-certfile "$PKI/apiserver-etcd-client.crt" --etcd-keyfile "$PKI/apiserver-etcd-client.key" --port "$API_PORT" --gateway-port "$GATEWAY_PORT"
+  --etcd-certfile "$PKI/apiserver-etcd-client.crt" --etcd-keyfile "$PKI/apiserver-etcd-client.key" --port "$API_PORT" --gateway-port "$GATEWAY_PORT" \
+  --etcd-compaction-interval "$ETCD_COMPACTION_INTERVAL" --etcd-defrag-interval "$ETCD_DEFRAG_INTERVAL"
 wait_for apiserver 60 curl -sfk "https://127.0.0.1:$API_PORT/readyz"
 wait_for kubeconfig 10 test -f "$STATE/kubeconfig"
 

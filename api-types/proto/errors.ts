@@ -24,6 +24,8 @@ export const REASON_CODES: Record<string, { grpc: GrpcStatus; http: number }> = 
   TooManyRequests: { grpc: GrpcStatus.RESOURCE_EXHAUSTED, http: 429 },
   InternalError: { grpc: GrpcStatus.INTERNAL, http: 500 },
   ServiceUnavailable: { grpc: GrpcStatus.UNAVAILABLE, http: 503 },
+  /** etcd's space quota is exhausted (NOSPACE alarm): every write is refused until an admin reclaims space. */
+  InsufficientStorage: { grpc: GrpcStatus.RESOURCE_EXHAUSTED, http: 507 },
   Timeout: { grpc: GrpcStatus.DEADLINE_EXCEEDED, http: 504 },
 };
 
@@ -66,7 +68,7 @@ export class GatewayError extends Error {
 
   /** Transport trouble or an overloaded/unavailable control plane: retry later. */
   get retryable(): boolean {
-    return ['ServiceUnavailable', 'Timeout', 'TooManyRequests', 'InternalError', 'Conflict'].includes(this.reason);
+    return ['ServiceUnavailable', 'Timeout', 'TooManyRequests', 'InternalError', 'Conflict', 'InsufficientStorage'].includes(this.reason);
   }
 }
 

@@ -18,14 +18,14 @@ import { Etcd3, type IRangeResponse, type ITxnRequest, type ITxnResponse, type I
 import protobuf from 'protobufjs';
 import { startEtcd, type EtcdInstance } from '../../hack/testenv/etcd.js';
 import { eventually } from '../../hack/testenv/eventually.js';
-import { createKvClient, EtcdKvError, type KvClient, type WatchDuplex } from './etcd-kv.js';
+import { createKvClient, EtcdKvError, type LeanKvClient, type WatchDuplex } from './etcd-kv.js';
 import { EtcdStore } from '../storage/etcd-store.js';
 
 jest.setTimeout(30_000);
 
 let etcd: EtcdInstance;
 let e3: Etcd3;
-let lean: KvClient;
+let lean: LeanKvClient;
 const cleanups: (() => void | Promise<void>)[] = [];
 
 beforeAll(async () => {
@@ -259,6 +259,50 @@ describe('same responses as etcd3', () => {
     const [ec, lc] = await Promise.all([rejection(e3.kv.range(compacted)), rejection(lean.range(compacted))]);
     expect(lc.message).toBe(ec.message);
     expect(lc.message).toMatch(/required revision has been compacted/);
+  });
+
+  it('compact, and the maintenance calls status / alarm / defragment: same responses and errors', async () => {
+    const p = prefix();
+    await e3.put(`${p}a`).value('1');
+    await e3.put(`${p}a`).value('2');
+    const { header } = await e3.kv.range({ key: b(`${p}a`) });
+    const got = await lean.compact({ revision: Number(header.revision) - 1, physical: true });
+    const want = await e3.kv.compact({ revision: header.revision, physical: true });
+    expect(got).toEqual(want);
+    expect(got.header.revision).toBe(header.revision);
+    expect(await lean.range({ key: b(`${p}a`), revision: header.revision })).toMatchObject({ kvs: [{ value: b('2') }] });
+    // Compacting again at or below: etcd's ErrCompacted, the message storage matches on.
+    const again = { revision: Number(header.revision) - 1 };
+    const [ec, lc] = await Promise.all([rejection(e3.kv.compact(again)), rejection(lean.compact(again))]);
+    expect(lc.message).toBe(ec.message);
+    expect(lc.message).toMatch(/required revision has been compacted/);
+
+    const [ws, gs] = await Promise.all([e3.maintenance.status(), lean.status()]);
+    expect(Object.keys(gs).sort()).toEqual(Object.keys(ws).sort());
+    expect(gs.version).toBe(ws.version);
+    expect(gs.header.member_id).toBe(ws.header.member_id);
+    expect(Number(gs.dbSize)).toBeGreaterThan(0);
+    expect(Number(gs.dbSizeInUse)).toBeGreaterThan(0);
+    expect(typeof gs.dbSize).toBe('string');
+
+    const get = { action: 'Get' as const, memberID: 0, alarm: 'None' as const };
+    expect(await lean.alarm(get)).toEqual(await e3.maintenance.alarm(get));
+    const memberID = gs.header.member_id;
+    await e3.maintenance.alarm({ action: 'Activate', memberID, alarm: 'Nospace' });
+    try {
+      const [wa, ga] = await Promise.all([e3.maintenance.alarm(get), lean.alarm(get)]);
+      expect(ga).toEqual(wa);
+      expect(ga.alarms).toEqual([{ memberID, alarm: 'Nospace' }]);
+      // Disarm through the lean client.
+      const disarmed = await lean.alarm({ action: 'Deactivate', memberID, alarm: 'Nospace' });
+      expect(disarmed.alarms).toEqual([{ memberID, alarm: 'Nospace' }]);
+      expect((await lean.alarm(get)).alarms).toEqual([]);
+    } finally {
+      await e3.maintenance.alarm({ action: 'Deactivate', memberID, alarm: 'Nospace' });
+    }
+
+    const [wd, gd] = [await e3.maintenance.defragment(), await lean.defragment()];
+    expect(gd).toEqual(wd);
   });
 });
 

@@ -1,6 +1,8 @@
 /**
  * `KvClient`: the etcd calls the storage layer makes (KV.Range and KV.Txn from EtcdStore, the
- * Watch stream under etcd-watch.ts), and a lean implementation of them on `H2cConnection`
+ * Watch stream under etcd-watch.ts, KV.Compact from the compactor), `MaintenanceClient`
+ * (Maintenance Status, Defragment and Alarm, from etcd-maintenance.ts and /readyz), and a
+ * lean implementation of both on `H2cConnection`
  * (h2c-connection.ts, a minimal HTTP/2 client over `node:net`, or `node:tls` for https://).
  *
  * Why: etcd3's client runs every call through a connection pool, a cockatiel retry policy
@@ -29,7 +31,21 @@
 import { EventEmitter } from 'node:events';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import type { Etcd3, IRangeRequest, IRangeResponse, ITxnRequest, ITxnResponse, IWatchRequest, IWatchResponse } from 'etcd3';
+import type {
+  Etcd3,
+  IAlarmRequest,
+  IAlarmResponse,
+  ICompactionRequest,
+  ICompactionResponse,
+  IDefragmentResponse,
+  IRangeRequest,
+  IRangeResponse,
+  IStatusResponse,
+  ITxnRequest,
+  ITxnResponse,
+  IWatchRequest,
+  IWatchResponse,
+} from 'etcd3';
 import protobuf from 'protobufjs';
 import {
   encodeRequestHeaders,
@@ -45,6 +61,8 @@ import {
 export interface KvClient {
   range(req: IRangeRequest): Promise<IRangeResponse>;
   txn(req: ITxnRequest): Promise<ITxnResponse>;
+  /** KV.Compact: drops the history before `revision` (the apiserver's compactor, storage/etcd-maintenance.ts). */
+  compact(req: ICompactionRequest): Promise<ICompactionResponse>;
   /** Opens one Watch stream (etcd's bidirectional Watch RPC). */
   watch(): Promise<WatchDuplex>;
   /**
@@ -53,6 +71,23 @@ export interface KvClient {
    */
   close(): void;
 }
+
+/**
+ * etcd's Maintenance calls the apiserver makes (storage/etcd-maintenance.ts): Status and
+ * Defragment answer for the member the client is connected to (one client per endpoint
+ * to reach each member), Alarm for the cluster.
+ */
+export interface MaintenanceClient {
+  /** Maintenance.Status: the member's db size (allocated and in use), raft state, errors. */
+  status(): Promise<IStatusResponse>;
+  /** Maintenance.Defragment: rewrites the member's backend file; the member blocks reads and writes meanwhile. */
+  defragment(): Promise<IDefragmentResponse>;
+  /** Maintenance.Alarm: GET (memberID 0: every member), or DEACTIVATE an alarm ("disarm"). */
+  alarm(req: IAlarmRequest): Promise<IAlarmResponse>;
+}
+
+/** The lean client: the stores' KV calls and watches, and the maintenance calls. */
+export type LeanKvClient = KvClient & MaintenanceClient;
 
 /**
  * One etcd Watch RPC: WatchRequests out, WatchResponses in (etcd3's shapes). It ends with one
@@ -74,14 +109,17 @@ export function etcd3Kv(client: Etcd3): KvClient {
   return {
     range: (req) => client.kv.range(req),
     txn: (req) => client.kv.txn(req),
+    compact: (req) => client.kv.compact(req),
     watch: () => client.watchClient.watch(),
     close: () => undefined,
   };
 }
 
 export interface LeanKvOptions {
-  /** Per-call deadline (also sent to etcd as grpc-timeout; not for watch streams); default 30 s. */
+  /** Per-call deadline (also sent to etcd as grpc-timeout; not for watch streams nor Defragment); default 30 s. */
   deadlineMs?: number;
+  /** Defragment's deadline: it rewrites the whole backend file (seconds per GiB); default 10 minutes. */
+  defragmentDeadlineMs?: number;
   /**
    * Largest range / txn response accepted (larger ones fail with RESOURCE_EXHAUSTED, which
    * EtcdStore answers by halving its range chunk). Default: anything gRPC's 4-byte length
@@ -109,6 +147,14 @@ const TxnRequest = root.lookupType('etcdserverpb.TxnRequest');
 const TxnResponse = root.lookupType('etcdserverpb.TxnResponse');
 const WatchRequest = root.lookupType('etcdserverpb.WatchRequest');
 const WatchResponse = root.lookupType('etcdserverpb.WatchResponse');
+const CompactionRequest = root.lookupType('etcdserverpb.CompactionRequest');
+const CompactionResponse = root.lookupType('etcdserverpb.CompactionResponse');
+const StatusRequest = root.lookupType('etcdserverpb.StatusRequest');
+const StatusResponse = root.lookupType('etcdserverpb.StatusResponse');
+const DefragmentRequest = root.lookupType('etcdserverpb.DefragmentRequest');
+const DefragmentResponse = root.lookupType('etcdserverpb.DefragmentResponse');
+const AlarmRequest = root.lookupType('etcdserverpb.AlarmRequest');
+const AlarmResponse = root.lookupType('etcdserverpb.AlarmResponse');
 /** etcd3's proto-loader options (node_modules/etcd3/lib/connection-pool.js). */
 const TO_OBJECT: protobuf.IConversionOptions = { longs: String, enums: String, defaults: true, oneofs: true };
 
@@ -216,7 +262,7 @@ class ResponseStatus {
 // ------------------------------------------------------------------ client
 
 /** A lean KvClient over one HTTP/2 connection to `endpoints` (http://, or https:// with `tls`; the next one after a failure). */
-export function createKvClient(endpoints: readonly string[], opts: LeanKvOptions = {}): KvClient {
+export function createKvClient(endpoints: readonly string[], opts: LeanKvOptions = {}): LeanKvClient {
   return new H2cKvClient(endpoints, opts);
 }
 
@@ -232,23 +278,29 @@ const PING_TIMEOUT_MS = 5_000;
 /** etcd (grpc-go) answers pings more frequent than every 5 s with GOAWAY: stay well above. */
 const MIN_PING_INTERVAL_MS = 10_000;
 
-/** One endpoint's request header blocks, HPACK-encoded once. */
-interface HeaderBlocks {
-  range: Buffer;
-  txn: Buffer;
-  watch: Buffer;
-}
+/** The unary calls, by the name their header block has. */
+type UnaryKind = 'range' | 'txn' | 'compact' | 'status' | 'defragment' | 'alarm';
 
-function headerBlocks(origin: string, deadlineMs: number): HeaderBlocks {
+/** One endpoint's request header blocks, HPACK-encoded once. */
+type HeaderBlocks = Record<UnaryKind | 'watch', Buffer>;
+
+const grpcTimeout = (ms: number) => `${Math.min(Math.ceil(ms), 99_999_999)}m`; // at most 8 digits
+
+function headerBlocks(origin: string, deadlineMs: number, defragmentDeadlineMs: number): HeaderBlocks {
   const url = new URL(origin);
   const authority = url.host;
   const scheme = url.protocol === 'https:' ? 'https' : 'http';
   const common = { 'content-type': 'application/grpc', te: 'trailers', 'user-agent': 'quantix-etcd-kv' };
-  const unary = { ...common, 'grpc-timeout': `${Math.min(Math.ceil(deadlineMs), 99_999_999)}m` }; // at most 8 digits
+  const unary = { ...common, 'grpc-timeout': grpcTimeout(deadlineMs) };
+  const post = (path: string, headers: Record<string, string> = unary) => encodeRequestHeaders('POST', authority, path, headers, scheme);
   return {
-    range: encodeRequestHeaders('POST', authority, '/etcdserverpb.KV/Range', unary, scheme),
-    txn: encodeRequestHeaders('POST', authority, '/etcdserverpb.KV/Txn', unary, scheme),
-    watch: encodeRequestHeaders('POST', authority, '/etcdserverpb.Watch/Watch', common, scheme), // long-lived: no deadline
+    range: post('/etcdserverpb.KV/Range'),
+    txn: post('/etcdserverpb.KV/Txn'),
+    compact: post('/etcdserverpb.KV/Compact'),
+    status: post('/etcdserverpb.Maintenance/Status'),
+    defragment: post('/etcdserverpb.Maintenance/Defragment', { ...common, 'grpc-timeout': grpcTimeout(defragmentDeadlineMs) }),
+    alarm: post('/etcdserverpb.Maintenance/Alarm'),
+    watch: post('/etcdserverpb.Watch/Watch', common), // long-lived: no deadline
   };
 }
 
@@ -363,10 +415,11 @@ class Connection {
   }
 }
 
-class H2cKvClient implements KvClient {
+class H2cKvClient implements LeanKvClient {
   readonly #endpoints: string[];
   readonly #blocks: HeaderBlocks[];
   readonly #deadlineMs: number;
+  readonly #defragmentDeadlineMs: number;
   readonly #maxReceive: number;
   readonly #watchKeepaliveMs: number;
   readonly #tls: H2cConnectionOptions['tls'];
@@ -394,10 +447,11 @@ class H2cKvClient implements KvClient {
       return url.origin;
     });
     this.#deadlineMs = opts.deadlineMs ?? 30_000;
+    this.#defragmentDeadlineMs = opts.defragmentDeadlineMs ?? 600_000;
     this.#maxReceive = opts.maxReceiveBytes ?? 0xffff_ffff;
     this.#watchKeepaliveMs = opts.watchKeepaliveMs ?? 30_000;
     this.#tls = opts.tls;
-    this.#blocks = this.#endpoints.map((origin) => headerBlocks(origin, this.#deadlineMs));
+    this.#blocks = this.#endpoints.map((origin) => headerBlocks(origin, this.#deadlineMs, this.#defragmentDeadlineMs));
   }
 
   range(req: IRangeRequest): Promise<IRangeResponse> {
@@ -406,6 +460,24 @@ class H2cKvClient implements KvClient {
 
   txn(req: ITxnRequest): Promise<ITxnResponse> {
     return this.#call('txn', TxnRequest, req, TxnResponse, false) as Promise<ITxnResponse>;
+  }
+
+  compact(req: ICompactionRequest): Promise<ICompactionResponse> {
+    // Not resent once etcd may have seen it: a second compaction at the same revision fails.
+    return this.#call('compact', CompactionRequest, req, CompactionResponse, false) as Promise<ICompactionResponse>;
+  }
+
+  status(): Promise<IStatusResponse> {
+    return this.#call('status', StatusRequest, {}, StatusResponse, true) as Promise<IStatusResponse>;
+  }
+
+  defragment(): Promise<IDefragmentResponse> {
+    return this.#call('defragment', DefragmentRequest, {}, DefragmentResponse, false) as Promise<IDefragmentResponse>;
+  }
+
+  alarm(req: IAlarmRequest): Promise<IAlarmResponse> {
+    // GET and DEACTIVATE are idempotent (ACTIVATE is not something the apiserver does).
+    return this.#call('alarm', AlarmRequest, req, AlarmResponse, true) as Promise<IAlarmResponse>;
   }
 
   watch(): Promise<WatchDuplex> {
@@ -433,7 +505,7 @@ class H2cKvClient implements KvClient {
    * One call, retried once on a new connection when etcd cannot have seen it, or, for a
    * read, when the connection failed under it (e.g. a connection etcd closed while idle).
    */
-  async #call(kind: 'range' | 'txn', reqType: protobuf.Type, req: object, type: protobuf.Type, idempotent: boolean): Promise<unknown> {
+  async #call(kind: UnaryKind, reqType: protobuf.Type, req: object, type: protobuf.Type, idempotent: boolean): Promise<unknown> {
     const body = encode(reqType, req);
     try {
       return await this.#once(kind, body, type);
@@ -459,7 +531,7 @@ class H2cKvClient implements KvClient {
     return conn;
   }
 
-  #once(kind: 'range' | 'txn', body: Buffer, type: protobuf.Type): Promise<unknown> {
+  #once(kind: UnaryKind, body: Buffer, type: protobuf.Type): Promise<unknown> {
     return new Promise((resolve, reject) => {
       if (this.#closed) {
         reject(new EtcdKvError(CANCELLED, 'the etcd KV client was closed'));
@@ -476,7 +548,8 @@ class H2cKvClient implements KvClient {
       }
       const call = new UnaryCall(conn, type, this.#maxReceive, resolve, reject);
       call.stream = conn.h2.request(conn.blocks[kind], call, { body, endStream: true });
-      call.timer = setTimeout(expire, this.#deadlineMs, call, this.#deadlineMs);
+      const deadlineMs = kind === 'defragment' ? this.#defragmentDeadlineMs : this.#deadlineMs;
+      call.timer = setTimeout(expire, deadlineMs, call, deadlineMs);
     });
   }
 }

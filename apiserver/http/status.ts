@@ -6,7 +6,36 @@
  * same reasons.
  */
 import { ApiError, errors, type StatusSubject } from '../../lib/apimachinery/status-error.js';
-import { AlreadyExistsError, ConflictError, ExpiredError, InvalidRequestError, NotFoundError, TooLargeResourceVersionError } from '../storage/errors.js';
+import {
+  AlreadyExistsError,
+  ConflictError,
+  ExpiredError,
+  InsufficientStorageError,
+  InvalidRequestError,
+  isEtcdNoSpace,
+  NotFoundError,
+  TooLargeResourceVersionError,
+} from '../storage/errors.js';
+
+/** What an administrator does when etcd's NOSPACE alarm refuses writes (also in /readyz). */
+export const NOSPACE_REMEDY =
+  'an administrator must reclaim space: compact etcd, defragment every member, then disarm the alarm ' +
+  '(POST /admin/etcd/defragment?compact=true&disarm=true on the apiserver, or etcdctl compact <revision>, etcdctl defrag, etcdctl alarm disarm); ' +
+  'if the live data itself fills the quota, raise etcd --quota-backend-bytes';
+
+/**
+ * 507 InsufficientStorage: etcd's space quota is exhausted and it refuses every write until an
+ * administrator reclaims space. Not a 500: nothing is wrong with the request or the server.
+ */
+export function insufficientStorage(ref?: StatusSubject): ApiError {
+  const what = ref?.resource ? `cannot write ${ref.group ? `${ref.resource}.${ref.group}` : ref.resource}${ref.name ? ` "${ref.name}"` : ''}: ` : '';
+  return new ApiError(
+    507,
+    'InsufficientStorage',
+    `${what}etcd's space quota is exhausted (etcd raised its NOSPACE alarm and refuses every write): ${NOSPACE_REMEDY}`,
+    ref?.resource ? { name: ref.name, group: ref.group, kind: ref.resource } : undefined,
+  );
+}
 
 /** Maps storage-layer errors (and anything unexpected) to an ApiError. */
 export function toApiError(err: unknown, ref?: StatusSubject): ApiError {
@@ -22,6 +51,7 @@ export function toApiError(err: unknown, ref?: StatusSubject): ApiError {
       retryAfterSeconds: 1,
     });
   }
+  if (err instanceof InsufficientStorageError || isEtcdNoSpace(err)) return insufficientStorage(ref);
   if (err instanceof InvalidRequestError) return errors.badRequest(err.message, err.field ? [{ field: err.field, message: err.message }] : undefined);
   const message = err instanceof Error ? err.message : String(err);
   if (/UNAVAILABLE|ECONNREFUSED|deadline|GRPC/i.test(message)) return errors.unavailable(`storage unavailable: ${message}`);

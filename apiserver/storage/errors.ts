@@ -1,6 +1,7 @@
 /**
  * Typed storage errors. The API server maps each to a Kubernetes Status reason:
- * NotFound 404, AlreadyExists 409, Conflict 409, Expired 410 (Gone), Invalid 400 (BadRequest).
+ * NotFound 404, AlreadyExists 409, Conflict 409, Expired 410 (Gone), Invalid 400 (BadRequest),
+ * InsufficientStorage 507.
  */
 export class StorageError extends Error {
   constructor(message: string) {
@@ -85,5 +86,19 @@ export class InvalidRequestError extends StorageError {
     readonly field?: string,
   ) {
     super(message);
+  }
+}
+
+/** etcd's answer to a write while its NOSPACE alarm is raised (gRPC RESOURCE_EXHAUSTED, "etcdserver: mvcc: database space exceeded"). */
+export const isEtcdNoSpace = (err: unknown): boolean => /database space exceeded/i.test(String((err as Error)?.message));
+
+/**
+ * etcd refused a write: its backend reached its space quota (`--quota-backend-bytes`) and
+ * raised the NOSPACE alarm, after which it refuses every write until an operator reclaims
+ * space and disarms the alarm. The API server answers 507 InsufficientStorage, saying so.
+ */
+export class InsufficientStorageError extends StorageError {
+  constructor(readonly key: string) {
+    super(`etcd refused the write of ${key}: database space exceeded (NOSPACE alarm)`);
   }
 }

@@ -21,9 +21,18 @@
  */
 import { isoSeconds } from '../../lib/apimachinery/time.js';
 import { randomUUID } from 'node:crypto';
-import type { Etcd3, IKeyValue, IOptions, IRangeResponse, IRequestOp } from 'etcd3';
+import type { Etcd3, IKeyValue, IOptions, IRangeResponse, IRequestOp, ITxnRequest, ITxnResponse } from 'etcd3';
 import type { KubeObject, ObjectMeta } from '../../api-types/meta.js';
-import { AlreadyExistsError, ConflictError, ExpiredError, InvalidRequestError, NotFoundError, TooLargeResourceVersionError } from './errors.js';
+import {
+  AlreadyExistsError,
+  ConflictError,
+  ExpiredError,
+  InsufficientStorageError,
+  InvalidRequestError,
+  isEtcdNoSpace,
+  NotFoundError,
+  TooLargeResourceVersionError,
+} from './errors.js';
 import { etcd3Kv, type KvClient } from '../etcd-client/etcd-kv.js';
 import type { DeleteOptions, DeleteResult, GetOptions, ListOptions, ListResult, StorageResource, Store, UpdateFn } from './interface.js';
 import { ObjectSelector } from './selectors.js';
@@ -210,7 +219,8 @@ function decodeContinue(token: string): ContinueToken {
 
 export const isCompacted = (err: unknown): boolean => /required revision has been compacted/i.test(String((err as Error)?.message));
 const isFutureRevision = (err: unknown): boolean => /required revision is a future revision/i.test(String((err as Error)?.message));
-const isTooLarge = (err: unknown): boolean => /RESOURCE_EXHAUSTED|larger than max/i.test(String((err as Error)?.message));
+/** A response above the client's size cap (RESOURCE_EXHAUSTED too, but not etcd's NOSPACE, which only writes get). */
+const isTooLarge = (err: unknown): boolean => /RESOURCE_EXHAUSTED|larger than max/i.test(String((err as Error)?.message)) && !isEtcdNoSpace(err);
 
 type WriteResult = { kind: 'written'; obj: KubeObject } | { kind: 'noop'; obj: KubeObject } | { kind: 'conflict'; current: StoredObject | undefined };
 
@@ -444,7 +454,7 @@ export class EtcdStore implements Omit<Store, 'watch'> {
     const metadata = createdMetadata(input.metadata, this.#now());
     const obj: KubeObject = { ...input, metadata };
     const keyBuf = Buffer.from(key);
-    const res = await this.#kv.txn({
+    const res = await this.#txn(key, {
       compare: [{ key: keyBuf, target: 'Mod', result: 'Equal', mod_revision: 0 }],
       success: [{ request_put: { key: keyBuf, value: Buffer.from(JSON.stringify(obj)) } }],
       failure: [],
@@ -454,11 +464,21 @@ export class EtcdStore implements Omit<Store, 'watch'> {
     return obj;
   }
 
+  /** A write transaction on `key`; etcd's NOSPACE refusal becomes InsufficientStorageError (507). */
+  async #txn(key: string, req: ITxnRequest): Promise<ITxnResponse> {
+    try {
+      return await this.#kv.txn(req);
+    } catch (err) {
+      if (isEtcdNoSpace(err)) throw new InsufficientStorageError(key);
+      throw err;
+    }
+  }
+
   /** Compare-and-swap: put (or delete, when `value` is undefined) if the mod revision is still `expected`. */
   async #cas(key: string, expected: string, value: Buffer | undefined): Promise<CasResult> {
     const keyBuf = Buffer.from(key);
     const op: IRequestOp = value ? { request_put: { key: keyBuf, value } } : { request_delete_range: { key: keyBuf } };
-    const res = await this.#kv.txn({
+    const res = await this.#txn(key, {
       compare: [{ key: keyBuf, target: 'Mod', result: 'Equal', mod_revision: expected }],
       success: [op],
       failure: [{ request_range: { key: keyBuf } }],

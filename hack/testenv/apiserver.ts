@@ -13,7 +13,7 @@ import { chainAuthenticators, type Authenticator } from '../../apiserver/auth/id
 import { ensureServingCertificates } from '../../apiserver/pki/certificates.js';
 import { writeKubeconfig } from '../../apiserver/pki/kubeconfig.js';
 import { startApiserver, type ApiserverOptions, type RunningApiserver } from '../../apiserver/server.js';
-import { startEtcd, type EtcdInstance as RunningEtcd } from './etcd.js';
+import { startEtcd, type EtcdInstance as RunningEtcd, type EtcdOptions } from './etcd.js';
 
 export interface TestApiserver {
   etcd: RunningEtcd;
@@ -36,11 +36,13 @@ export interface TestApiserver {
 export interface TestApiserverOptions {
   extraAuthenticators?: Authenticator[];
   extra?: Partial<ApiserverOptions>;
+  /** For the etcd member (e.g. `extraArgs: ['--quota-backend-bytes=...']`); it always serves TLS. */
+  etcd?: Omit<EtcdOptions, 'tls'>;
 }
 
 export async function startTestApiserver(options: TestApiserverOptions = {}): Promise<TestApiserver> {
   const dataDir = mkdtempSync(join(tmpdir(), 'quantix-test-'));
-  const etcd = await startEtcd({ tls: true });
+  const etcd = await startEtcd({ ...options.etcd, tls: true });
   const tokens = ensureTokenFile(join(dataDir, 'tokens.csv'));
   const pki = ensureServingCertificates(dataDir);
   const authenticator = chainAuthenticators(TokenFileAuthenticator.fromFile(join(dataDir, 'tokens.csv')), ...(options.extraAuthenticators ?? []));

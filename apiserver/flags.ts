@@ -1,0 +1,15 @@
+/** Flag parsing helpers of quantix-apiserver. */
+
+const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
+/**
+ * A duration flag in Go's notation, as kube-apiserver's (`5m`, `90s`, `1h30m`, `500ms`; `0`
+ * alone, or a bare number of seconds) → milliseconds. Throws naming the flag.
+ */
+export function parseDurationFlag(flag: string, value: string): number {
+  const v = value.trim();
+  if (/^\d+(\.\d+)?$/.test(v)) return Math.round(Number(v) * 1000);
+  const parts = /^(?:\d+(?:\.\d+)?(?:ms|h|m|s))+$/.test(v) ? [...v.matchAll(/(\d+(?:\.\d+)?)(ms|h|m|s)/g)] : [];
+  if (parts.length === 0) throw new Error(`--${flag}: invalid duration "${value}" (use e.g. 5m, 90s, 1h30m, or 0 to disable)`);
+  return Math.round(parts.reduce((ms, [, n, unit]) => ms + Number(n) * UNIT_MS[unit!]!, 0));
+}
