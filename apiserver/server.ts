@@ -158,7 +158,7 @@ export async function startApiserver(options: ApiserverOptions): Promise<Running
     run: async () => void (await defragmentMembers(options.etcdEndpoints, memberClient, log)),
   });
   const served = new Map<ResourceDefinition, ServedResource>();
-  for (const def of RESOURCES) served.set(def, { def, store: stores.get(def), apiVersion: apiVersionOf(def) });
+  for (const def of RESOURCES) served.set(def, { def, store: stores.get(def), apiVersion: apiVersionOf(def), lister: stores.lister });
   const discovery = new Discovery([...RESOURCES]);
   const openapi = new OpenApi([...RESOURCES]);
 

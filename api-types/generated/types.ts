@@ -53,7 +53,7 @@ export interface VirtualMachineSpec {
   disks?: VirtualMachineDisk[];
   /** Network interfaces, in attach order. */
   networks?: VirtualMachineNetwork[];
-  /** The Node the VM runs on: set by the scheduler, or by an admin to pin the VM. */
+  /** The Node the VM runs on: set by the scheduler, or by an admin to pin the VM. Immutable once set. */
   nodeName?: string;
   /** Labels a Node must carry for the VM to be scheduled on it. */
   nodeSelector?: Record<string, string>;

@@ -77,8 +77,8 @@ export const DOMAIN_UUID_LABEL = 'quantix.io/domain-uuid';
 /** Namespace of VMs created for host-discovered domains without a Quantix owner. */
 export const DEFAULT_DISCOVERED_NAMESPACE = 'default';
 
-/** The vm controller's finalizer (controllers/vm/vm_status.ts), released on Synced=True/Deleted. */
-export const CLEANUP_FINALIZER = 'quantix.io/vm-cleanup';
+/** The cleanup finalizer (api-types/finalizers.ts), released by the vm controller on Synced=True/Deleted. */
+export { CLEANUP_FINALIZER } from '../finalizers.js';
 
 /** Metadata keys of gateway errors (see gateway.proto). */
 export const REASON_METADATA_KEY = 'quantix-reason';

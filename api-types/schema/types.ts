@@ -148,4 +148,15 @@ export interface ResourceDefinition<T extends KubeObject = KubeObject> {
   validateSpec?(obj: T): FieldError[];
   /** Checks beyond the schema on status. */
   validateStatus?(obj: T): FieldError[];
+  /**
+   * Checks of an update of the main resource against the stored object (immutable fields),
+   * as Kubernetes' ValidateUpdate does. Typed loosely: input may be wrong.
+   */
+  validateUpdate?(obj: T, old: T): FieldError[];
+  /**
+   * What the apiserver sets on every create (`old` undefined) and update of the main
+   * resource, after defaults and before validation, as Kubernetes' PrepareForCreate /
+   * PrepareForUpdate do (e.g. a finalizer). Returns `obj` or a new object; never mutates.
+   */
+  prepareWrite?(obj: T, old: T | undefined): T;
 }

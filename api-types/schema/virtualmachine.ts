@@ -1,5 +1,6 @@
 /** VirtualMachine (quantix.io/v1alpha1): one KVM/libvirt domain, declared. */
 import { fieldError, validateLabels, type FieldError } from '../field-errors.js';
+import { CLEANUP_FINALIZER, withFinalizer } from '../finalizers.js';
 import type { VirtualMachine } from '../generated/types.js';
 import { humanQuantity, tryParseBytes } from '../quantity.js';
 import {
@@ -114,7 +115,7 @@ const Spec = named('VirtualMachineSpec', {
       'x-kubernetes-list-type': 'map',
       'x-kubernetes-list-map-keys': ['name'],
     },
-    nodeName: str('The Node the VM runs on: set by the scheduler, or by an admin to pin the VM.', {
+    nodeName: str('The Node the VM runs on: set by the scheduler, or by an admin to pin the VM. Immutable once set.', {
       pattern: DNS1123_SUBDOMAIN_PATTERN,
     }),
     nodeSelector: stringMap('Labels a Node must carry for the VM to be scheduled on it.'),
@@ -260,6 +261,41 @@ function validateSpec(vm: VirtualMachine): FieldError[] {
   return errs;
 }
 
+function boundNode(vm: VirtualMachine | undefined): string | undefined {
+  const name = (vm?.spec as { nodeName?: unknown } | undefined)?.nodeName;
+  return typeof name === 'string' && name !== '' ? name : undefined;
+}
+
+export const NODE_NAME_IMMUTABLE = 'spec.nodeName is immutable once set; moving a VM is an explicit operation';
+
+/**
+ * spec.nodeName is immutable once set (Kubernetes' rule for pod.spec.nodeName): the agent of
+ * that node owns the domain and its volumes, and a second node taking over would both run it.
+ * Setting it when empty (the scheduler's bind, an admin's pin) stays allowed, except on a VM
+ * being deleted (nothing must start there; its cleanup finalizer could not be added).
+ */
+function validateUpdate(vm: VirtualMachine, old: VirtualMachine): FieldError[] {
+  const before = boundNode(old);
+  const after = boundNode(vm);
+  if (before !== undefined && after !== before) {
+    return [fieldError.invalid('spec.nodeName', after ?? '', `${NODE_NAME_IMMUTABLE} (bound to "${before}")`)];
+  }
+  if (before === undefined && after !== undefined && old.metadata.deletionTimestamp) {
+    return [fieldError.forbidden('spec.nodeName', 'may not be set on a VM being deleted')];
+  }
+  return [];
+}
+
+/**
+ * The cleanup finalizer on every write that leaves the VM bound to a node (a pinned create, an
+ * admin's pin, the scheduler's bind, or a later update that dropped it), so no agent ever sees a
+ * bound VM without it. Not added to a VM being deleted (Kubernetes forbids new finalizers then).
+ */
+function prepareWrite(vm: VirtualMachine, old: VirtualMachine | undefined): VirtualMachine {
+  if (boundNode(vm) === undefined || old?.metadata.deletionTimestamp || vm.metadata.deletionTimestamp) return vm;
+  return withFinalizer(vm, CLEANUP_FINALIZER);
+}
+
 export const virtualMachineDefinition: ResourceDefinition<VirtualMachine> = {
   group: 'quantix.io',
   version: 'v1alpha1',
@@ -350,4 +386,6 @@ export const virtualMachineDefinition: ResourceDefinition<VirtualMachine> = {
     { path: 'status.origin', get: (o) => text((o as VirtualMachine).status?.origin) },
   ],
   validateSpec,
+  validateUpdate,
+  prepareWrite,
 };

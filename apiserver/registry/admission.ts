@@ -1,19 +1,46 @@
 /**
- * The apiserver's view of api-types: defaulting, validation, unknown-field detection and
- * pruning for one resource definition. A thin seam so the strategy stays readable.
+ * The apiserver's view of api-types: defaulting, server-set fields (prepareWrite), validation
+ * (with each kind's update rules), unknown-field detection and pruning for one resource
+ * definition, and the admission checks that read other resources through the watch caches
+ * (a Lister, as Kubernetes' admission plugins read informers). A thin seam so the strategy
+ * stays readable.
  */
 import type { KubeObject, StatusCause } from '../../api-types/meta.js';
+import type { StoragePool, VirtualMachine } from '../../api-types/generated/types.js';
 import type { FieldError, ResourceDefinition } from '../../api-types/schema/types.js';
 import { toStatusCause } from '../../api-types/field-errors.js';
 import { applyDefaults } from '../../api-types/defaults.js';
+import { poolUnassignmentErrors } from '../../api-types/pool-usage.js';
+import { storagePoolDefinition, virtualMachineDefinition } from '../../api-types/registry.js';
 import { findUnknownFields, pruneUnknownFields, validateObject, validateStatusOf } from '../../api-types/validation.js';
+import type { Lister } from './served-resource.js';
+
+const VM_DEF = virtualMachineDefinition as unknown as ResourceDefinition;
+
+/**
+ * Checks of an update of the main resource that need other objects. StoragePool: a node may
+ * not leave spec.assignedNodes while VMs on it use the pool (their volumes live there).
+ */
+const lookups: Partial<Record<string, (obj: KubeObject, old: KubeObject, lister: Lister) => FieldError[]>> = {
+  [storagePoolDefinition.kind]: (obj, old, lister) =>
+    poolUnassignmentErrors(obj as StoragePool, old as StoragePool, lister.list(VM_DEF) as readonly VirtualMachine[]),
+};
 
 export const admission = {
   defaults(def: ResourceDefinition, obj: KubeObject): KubeObject {
     return applyDefaults(def.kind, obj) as KubeObject;
   },
-  validate(def: ResourceDefinition, obj: KubeObject, opts: { subresource?: string; old?: KubeObject }): FieldError[] {
-    return opts.subresource === 'status' ? validateStatusOf(def.kind, obj) : validateObject(def.kind, obj);
+  /** What the server sets on a write of the main resource (`old` undefined on create). */
+  prepareWrite(def: ResourceDefinition, obj: KubeObject, old: KubeObject | undefined): KubeObject {
+    return def.prepareWrite ? def.prepareWrite(obj, old) : obj;
+  },
+  validate(def: ResourceDefinition, obj: KubeObject, opts: { subresource?: string; old?: KubeObject; lister?: Lister }): FieldError[] {
+    if (opts.subresource === 'status') return validateStatusOf(def.kind, obj);
+    const errs = validateObject(def.kind, obj);
+    if (opts.old && def.validateUpdate) errs.push(...def.validateUpdate(obj, opts.old));
+    const lookup = lookups[def.kind];
+    if (opts.old && lookup && opts.lister && errs.length === 0) errs.push(...lookup(obj, opts.old, opts.lister));
+    return errs;
   },
   unknownFields(def: ResourceDefinition, obj: KubeObject): string[] {
     return findUnknownFields(def.kind, obj);

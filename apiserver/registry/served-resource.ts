@@ -9,6 +9,17 @@ export interface ServedResource {
   store: Store;
   /** `quantix.io/v1alpha1`, or `v1` for the core group. */
   apiVersion: string;
+  /** Other resources as the watch caches hold them, for admission's lookups (absent: no lookups possible). */
+  lister?: Lister;
+}
+
+/**
+ * Synchronous reads of the watch caches (no etcd round trip), for admission checks that
+ * look at other objects. Items are shared and frozen: read-only. They trail etcd by the
+ * watch delay, as an informer does in Kubernetes' admission plugins.
+ */
+export interface Lister {
+  list(def: ResourceDefinition): readonly KubeObject[];
 }
 
 export function storageResourceOf(def: ResourceDefinition): StorageResource {

@@ -10,10 +10,12 @@ import { createKvClient, etcd3Kv } from '../etcd-client/etcd-kv.js';
 import { EtcdStore, type EtcdClientTls } from '../storage/etcd-store.js';
 import type { Store } from '../storage/interface.js';
 import { CachedStore } from '../storage/watch-cache.js';
-import { storageResourceOf } from './served-resource.js';
+import { storageResourceOf, type Lister } from './served-resource.js';
 
 export interface StoreSet {
   get(def: ResourceDefinition): Store;
+  /** Reads the watch caches synchronously (admission's lookups). */
+  lister: Lister;
   /** etcd revision minus cache revision, per resource (for /metrics). */
   lagByResource(): [ResourceDefinition, number][];
   stop(): void;
@@ -50,6 +52,13 @@ export async function buildStores(etcd: Etcd3, connection: EtcdConnection, defs:
       const store = stores.get(def);
       if (!store) throw new Error(`no store for ${def.plural}`);
       return store;
+    },
+    lister: {
+      list(def) {
+        const store = stores.get(def);
+        if (!store) throw new Error(`no store for ${def.plural}`);
+        return store.cachedObjects();
+      },
     },
     lagByResource() {
       return [...stores.entries()].map(([def, store]) => [def, store.stats().lag]);

@@ -3,11 +3,15 @@
  * - a request's values for server-owned metadata (uid, resourceVersion, generation,
  *   creationTimestamp, deletion fields; SERVER_OWNED_METADATA) are dropped before validation:
  *   the storage layer sets them (storage/etcd-store.ts), this strategy never does;
- * - create: status dropped (main resource), defaults applied;
+ * - create: status dropped (main resource), defaults applied, then the kind's server-set
+ *   fields (prepareWrite: the VM cleanup finalizer once spec.nodeName is set);
  * - update of the main resource keeps the stored status; an update of /status keeps
  *   everything but status;
  * - unknown fields handled per `fieldValidation` (Strict → 400, Warn → warnings, Ignore);
- * - validation reports every problem and never changes the object.
+ * - validation reports every problem and never changes the object; an update is also checked
+ *   against the stored object (validateUpdate: spec.nodeName immutable once set) and, for
+ *   StoragePools, against the VMs in the watch cache (a node whose VMs use the pool stays
+ *   assigned; see admission.ts).
  */
 import type { KubeObject } from '../../api-types/meta.js';
 import { admission } from './admission.js';
@@ -72,7 +76,7 @@ function handleUnknownFields(sr: ServedResource, obj: KubeObject, ctx: WriteCont
 }
 
 function validateOrThrow(sr: ServedResource, obj: KubeObject, old: KubeObject | undefined, ctx: WriteContext): void {
-  const problems = admission.validate(sr.def, obj, { subresource: ctx.subresource, old });
+  const problems = admission.validate(sr.def, obj, { subresource: ctx.subresource, old, lister: sr.lister });
   if (problems.length) {
     throw errors.invalid(
       refOf(sr.def, obj.metadata.name),
@@ -115,6 +119,7 @@ export function prepareForCreate(sr: ServedResource, body: unknown, namespace: s
   if (sr.def.hasStatus) delete obj.status;
   obj = handleUnknownFields(sr, obj, ctx);
   obj = admission.defaults(sr.def, obj);
+  obj = admission.prepareWrite(sr.def, obj, undefined);
   validateOrThrow(sr, obj, undefined, ctx);
   return obj;
 }
@@ -164,6 +169,7 @@ export function prepareForUpdate(sr: ServedResource, old: KubeObject, incoming: 
   delete obj.metadata.managedFields;
   obj = handleUnknownFields(sr, obj, ctx);
   obj = admission.defaults(sr.def, obj);
+  if (ctx.subresource !== 'status') obj = admission.prepareWrite(sr.def, obj, old);
   validateOrThrow(sr, obj, old, ctx);
   return obj;
 }

@@ -493,6 +493,18 @@ export class CachedStore implements Store {
     return { items: matched.map((m) => m[1]), resourceVersion: String(this.#revision) };
   }
 
+  /**
+   * The cache's current objects, for lookups that must not wait (admission reading other
+   * resources, as Kubernetes' admission plugins read informers): frozen and shared,
+   * read-only, unsorted. Trails etcd by the watch delay. Throws before the initial list loaded.
+   */
+  cachedObjects(): KubeObject[] {
+    if (this.#revision === 0) throw new StorageError(`the watch cache of ${this.resource.resource} is not loaded yet`);
+    const out: KubeObject[] = [];
+    for (const e of this.#objects.values()) out.push(e.obj);
+    return out;
+  }
+
   // ---------------------------------------------------------------- writes
 
   #sawWrite(rv: string | undefined): void {

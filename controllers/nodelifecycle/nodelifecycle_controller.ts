@@ -7,8 +7,8 @@
  * (the "probe time"), and requeues each node for the moment its heartbeat would expire,
  * so a silent node is noticed at grace + a few ms, not at the next resync.
  */
-import type { Node, StoragePool, VirtualMachine } from '../../api-types/generated/types.js';
-import { isNotFound } from '../../lib/apimachinery/status-error.js';
+import type { Node, PoolHostStatus, StoragePool, VirtualMachine } from '../../api-types/generated/types.js';
+import { isConflict, isNotFound } from '../../lib/apimachinery/status-error.js';
 import { commitStatus } from '../runtime/committer.js';
 import { Controller, done, requeueAfter } from '../runtime/controller.js';
 import type { ControllerSetup } from '../runtime/manager.js';
@@ -26,6 +26,16 @@ export interface NodeLifecycleOptions {
 }
 
 export const NODELIFECYCLE_CONTROLLER = 'nodelifecycle';
+
+/** phase Unknown, only on the VM version the decision was made from (409 otherwise). */
+export function unknownPhasePatch(vm: VirtualMachine): Record<string, unknown> {
+  return { metadata: { resourceVersion: vm.metadata.resourceVersion }, status: { phase: 'Unknown' } };
+}
+
+/** The node's entry in status.hosts, only on the pool version the decision was made from. */
+export function poolHostPatch(pool: StoragePool, node: string, host: PoolHostStatus): Record<string, unknown> {
+  return { metadata: { resourceVersion: pool.metadata.resourceVersion }, status: { hosts: { [node]: host } } };
+}
 
 export function nodeLifecycleController(options: NodeLifecycleOptions = {}): ControllerSetup {
   return (ctx) => {
@@ -80,21 +90,27 @@ export function nodeLifecycleController(options: NodeLifecycleOptions = {}): Con
             node: name,
           });
         }
-        for (const vm of plan.unknownVms) {
+        // Each write is a compare-and-swap on the resourceVersion the decision was made
+        // from: an agent report (a full sync after the node came back) landing in between
+        // is never overwritten by a stale Unknown/UNMOUNTED; the 409 retries the reconcile
+        // on fresh state. The other writes of the pass go ahead first.
+        let conflict: unknown;
+        const write = async (w: () => Promise<unknown>) => {
           try {
-            // Only the phase: a scalar, no array replaced, no resourceVersion guard needed.
-            await client.patch(VirtualMachines, vm.metadata.namespace, vm.metadata.name!, { status: { phase: 'Unknown' } }, { subresource: 'status' });
+            await w();
           } catch (err) {
-            if (!isNotFound(err)) throw err;
+            if (isNotFound(err)) return;
+            if (!isConflict(err)) throw err;
+            conflict ??= err;
           }
+        };
+        for (const vm of plan.unknownVms) {
+          await write(() => client.patch(VirtualMachines, vm.metadata.namespace, vm.metadata.name!, unknownPhasePatch(vm), { subresource: 'status' }));
         }
         for (const { pool, host } of plan.poolHosts) {
-          try {
-            await client.patch(StoragePools, undefined, pool.metadata.name!, { status: { hosts: { [name]: host } } }, { subresource: 'status' });
-          } catch (err) {
-            if (!isNotFound(err)) throw err;
-          }
+          await write(() => client.patch(StoragePools, undefined, pool.metadata.name!, poolHostPatch(pool, name, host), { subresource: 'status' }));
         }
+        if (conflict) throw conflict;
         return plan.requeueAfterMs !== undefined ? requeueAfter(plan.requeueAfterMs) : done();
       },
     });

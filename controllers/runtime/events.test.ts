@@ -4,6 +4,7 @@ import { EventRecorder } from './events.js';
 import { FakeApiClient } from './fakeclient.js';
 import { Events } from './resources.js';
 import { ApiError } from '../../lib/apimachinery/status-error.js';
+import type { Logger } from '../../lib/logging/logger.js';
 
 const vm: KubeObject = {
   apiVersion: 'quantix.io/v1alpha1',
@@ -48,7 +49,8 @@ describe('EventRecorder', () => {
     }
     await rec.flush();
     const writes = client.writes('events');
-    expect(writes.map((w) => w.verb)).toEqual(['create', 'patch', 'patch']);
+    // Recorded before the first write went out: folded into it.
+    expect(writes.map((w) => w.verb)).toEqual(['create']);
     const stored = [...client.objects.values()];
     expect(stored).toHaveLength(1);
     expect(stored[0]).toMatchObject({
@@ -56,6 +58,36 @@ describe('EventRecorder', () => {
       firstTimestamp: new Date(clock.now() - 3000).toISOString(),
       lastTimestamp: new Date(clock.now() - 1000).toISOString(),
     });
+  });
+
+  it('bumps the existing Event for repeats after it was written', async () => {
+    const { client, clock, rec } = setup();
+    const ev = { type: 'Warning', reason: 'FailedScheduling', message: '0/3 nodes available' } as const;
+    rec.record(vm, ev);
+    await rec.flush();
+    clock.advance(1000);
+    rec.record(vm, ev);
+    rec.record(vm, ev);
+    await rec.flush();
+    expect(client.writes('events').map((w) => w.verb)).toEqual(['create', 'patch']);
+    expect([...client.objects.values()][0]).toMatchObject({ count: 3, lastTimestamp: new Date(clock.now()).toISOString() });
+  });
+
+  it('2,000 identical FailedScheduling events become one Event with count 2000, nothing dropped', async () => {
+    const client = new FakeApiClient();
+    const clock = new FakeClock();
+    const rec = new EventRecorder({ client, component: 'quantix-scheduler', instance: 'cm-1', clock, qps: 10, burst: 1, maxPending: 100 });
+    for (let i = 0; i < 2000; i++) {
+      rec.record(vm, { type: 'Warning', reason: 'FailedScheduling', message: '0/3 nodes available: 3 insufficient memory' });
+      clock.advance(10);
+    }
+    await rec.flush();
+    const stored = [...client.objects.values()];
+    expect(stored).toHaveLength(1);
+    expect(stored[0]).toMatchObject({ reason: 'FailedScheduling', count: 2000, lastTimestamp: new Date(clock.now() - 10).toISOString() });
+    expect(client.writes('events').length).toBeLessThanOrEqual(2);
+    expect(rec.stats.dropped).toBe(0);
+    expect(await droppedMetric(rec)).toBe(0);
   });
 
   it('keeps different messages, reasons and objects apart', async () => {
@@ -90,6 +122,24 @@ describe('EventRecorder', () => {
   });
 });
 
+async function droppedMetric(rec: EventRecorder): Promise<number> {
+  const metric = await rec.registry.getSingleMetric('quantix_controller_events_dropped_total')!.get();
+  return metric.values.reduce((sum, v) => sum + v.value, 0);
+}
+
+function captureLogger() {
+  const warnings: { message: string; fields?: Record<string, unknown> }[] = [];
+  const logger: Logger = {
+    error: () => undefined,
+    warn: (message, fields) => warnings.push({ message, fields }),
+    info: () => undefined,
+    debug: () => undefined,
+    child: () => logger,
+    isDebugEnabled: () => false,
+  };
+  return { logger, warnings };
+}
+
 describe('EventRecorder rate limit', () => {
   const flush = async () => {
     for (let i = 0; i < 10; i++) await new Promise((r) => setImmediate(r));
@@ -110,5 +160,23 @@ describe('EventRecorder rate limit', () => {
     await flush();
     await rec.flush();
     expect(client.writes('events')).toHaveLength(6);
+  });
+
+  it('counts every drop in quantix_controller_events_dropped_total and logs once per interval', async () => {
+    const client = new FakeApiClient();
+    const clock = new FakeClock();
+    const { logger, warnings } = captureLogger();
+    const rec = new EventRecorder({ client, component: 'c', instance: 'i', clock, logger, qps: 1, burst: 1, maxPending: 5, dropLogIntervalMs: 60_000 });
+    const distinct = (i: number) => ({ ...vm, metadata: { ...vm.metadata, uid: `u${i}`, name: `vm${i}` } });
+    for (let i = 0; i < 1000; i++) rec.record(distinct(i), { type: 'Normal', reason: 'Scheduled', message: 'x' });
+    expect(rec.stats.dropped).toBe(995);
+    expect(await droppedMetric(rec)).toBe(995);
+    expect(warnings.filter((w) => w.message.includes('dropping events'))).toHaveLength(1);
+    clock.advance(60_000);
+    rec.record(distinct(5000), { type: 'Normal', reason: 'Scheduled', message: 'x' });
+    const logged = warnings.filter((w) => w.message.includes('dropping events'));
+    expect(logged).toHaveLength(2);
+    expect(logged[1]!.fields).toMatchObject({ droppedSinceLastLog: 995, droppedTotal: 996 });
+    expect(await droppedMetric(rec)).toBe(996);
   });
 });

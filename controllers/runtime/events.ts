@@ -2,14 +2,19 @@
  * Records core/v1 Events about objects (what `kubectl describe` and `kubectl get events`
  * show). Repeats — same object, type, reason, message and component — are aggregated
  * the way client-go's EventCorrelator does: the existing Event's `count` is bumped and its
- * `lastTimestamp` moved, instead of writing a new Event.
+ * `lastTimestamp` moved, instead of writing a new Event. Repeats that arrive while a write
+ * for the same key is still waiting are folded into that write (its count and
+ * lastTimestamp), so 2,000 identical `FailedScheduling` in a burst cost one or two writes,
+ * not 2,000, and never fill the backlog.
  *
  * Recording never blocks or fails a reconcile: writes are queued, sent in the background
  * (serialized per aggregation key) and failures are logged. Events are the lowest-priority
  * writes a controller makes: they go out through a token bucket (default 10/s, burst 100)
  * so a burst of transitions does not take API capacity from binds and status, and when
- * more than `maxPending` are waiting new ones are dropped and counted (client-go's
- * broadcaster drops on a full queue too).
+ * more than `maxPending` distinct writes are waiting new ones are dropped (client-go's
+ * broadcaster drops on a full queue too): every drop is counted in the Prometheus counter
+ * `quantix_controller_events_dropped_total` and logged once per `dropLogIntervalMs`
+ * (default 60 s) with the count since the last such line, never once per event.
  */
 import { randomBytes } from 'node:crypto';
 import type { Event, EventType } from '../../api-types/generated/types.js';
@@ -21,6 +26,7 @@ import type { ApiClient } from './client.js';
 import { isNotFound } from '../../lib/apimachinery/status-error.js';
 import { Events } from './resources.js';
 import { TokenBucket } from '../../lib/workqueue/tokenbucket.js';
+import { Counter, Registry } from 'prom-client';
 
 export interface EventSpec {
   type: EventType;
@@ -47,8 +53,19 @@ export interface EventRecorderOptions {
   /** Event writes per second (default 10) and burst (default 100). */
   qps?: number;
   burst?: number;
-  /** Events waiting beyond this are dropped (default 2000). */
+  /** Distinct event writes waiting beyond this are dropped (default 2000). */
   maxPending?: number;
+  /** A drop is logged at most once per this interval (default 60 s). */
+  dropLogIntervalMs?: number;
+  /** Where the recorder's metrics are registered (default: a registry of its own, `recorder.registry`). */
+  registry?: Registry;
+}
+
+/** Repeats of one key recorded while its write waits for its turn: sent as one write. */
+interface Waiting {
+  count: number;
+  firstTimestamp: string;
+  lastTimestamp: string;
 }
 
 interface Aggregate {
@@ -63,14 +80,28 @@ export class EventRecorder implements Recorder {
   readonly #clock: Clock;
   readonly #cache = new Map<string, Aggregate>();
   readonly #chains = new Map<string, Promise<void>>();
+  /** Per key, the repeats folded into the write that has not started yet. */
+  readonly #waiting = new Map<string, Waiting>();
   readonly #pending = new Set<Promise<void>>();
-  readonly stats = { created: 0, bumped: 0, failed: 0, dropped: 0 };
+  readonly stats = { created: 0, bumped: 0, folded: 0, failed: 0, dropped: 0 };
   readonly #bucket: TokenBucket;
+  readonly registry: Registry;
+  readonly #droppedTotal: Counter;
+  /** When a drop was last logged, and drops since. */
+  #dropLog: { atMs: number; since: number } | undefined;
 
   constructor(options: EventRecorderOptions) {
     this.#o = options;
     this.#clock = options.clock ?? realClock;
     this.#bucket = new TokenBucket(options.qps ?? 10, options.burst ?? 100, this.#clock);
+    this.registry = options.registry ?? new Registry();
+    this.#droppedTotal =
+      (this.registry.getSingleMetric('quantix_controller_events_dropped_total') as Counter | undefined) ??
+      new Counter({
+        name: 'quantix_controller_events_dropped_total',
+        help: 'Events not recorded because the backlog of event writes was full',
+        registers: [this.registry],
+      });
   }
 
   /** A recorder reporting as another component (shares the aggregation cache). */
@@ -88,18 +119,33 @@ export class EventRecorder implements Recorder {
   }
 
   #record(obj: KubeObject, ev: EventSpec, component: string): void {
-    if (this.#pending.size >= (this.#o.maxPending ?? 2000)) {
-      if (this.stats.dropped++ % 100 === 0) this.#o.logger?.warn('event backlog full: dropping events', { dropped: this.stats.dropped, reason: ev.reason });
-      return;
-    }
     const ref = objectReference(obj);
     const key = [ref.uid ?? `${ref.namespace}/${ref.name}`, ref.kind, ev.type, ev.reason, ev.message, component].join('\u0000');
-    const previous = this.#chains.get(key) ?? Promise.resolve();
     const now = new Date(this.#clock.now()).toISOString();
+    const waiting = this.#waiting.get(key);
+    if (waiting) {
+      // A write for this key has not started yet: it carries this repeat too.
+      waiting.count++;
+      waiting.lastTimestamp = now;
+      this.stats.folded++;
+      return;
+    }
+    if (this.#pending.size >= (this.#o.maxPending ?? 2000)) {
+      this.#dropped(ev);
+      return;
+    }
+    const batch: Waiting = { count: 1, firstTimestamp: now, lastTimestamp: now };
+    this.#waiting.set(key, batch);
+    const previous = this.#chains.get(key) ?? Promise.resolve();
     const next = previous
       .then(() => this.#bucket.take())
-      .then(() => this.#send(key, ref, ev, component, now))
+      .then(() => {
+        // From here on repeats start a new write (this one's count is fixed now).
+        if (this.#waiting.get(key) === batch) this.#waiting.delete(key);
+        return this.#send(key, ref, ev, component, batch);
+      })
       .catch((err: unknown) => {
+        if (this.#waiting.get(key) === batch) this.#waiting.delete(key);
         this.stats.failed++;
         this.#o.logger?.warn('could not record event', { reason: ev.reason, object: `${ref.kind}/${ref.name}`, error: (err as Error)?.message ?? String(err) });
       });
@@ -111,12 +157,31 @@ export class EventRecorder implements Recorder {
     });
   }
 
-  async #send(key: string, ref: Event['involvedObject'], ev: EventSpec, component: string, now: string): Promise<void> {
+  #dropped(ev: EventSpec): void {
+    this.stats.dropped++;
+    this.#droppedTotal.inc();
+    const nowMs = this.#clock.now();
+    const interval = this.#o.dropLogIntervalMs ?? 60_000;
+    if (this.#dropLog && nowMs - this.#dropLog.atMs < interval) {
+      this.#dropLog.since++;
+      return;
+    }
+    const since = (this.#dropLog?.since ?? 0) + 1;
+    this.#dropLog = { atMs: nowMs, since: 0 };
+    this.#o.logger?.warn('event backlog full: dropping events', {
+      droppedSinceLastLog: since,
+      droppedTotal: this.stats.dropped,
+      backlog: this.#pending.size,
+      reason: ev.reason,
+    });
+  }
+
+  async #send(key: string, ref: Event['involvedObject'], ev: EventSpec, component: string, batch: Waiting): Promise<void> {
     const seen = this.#cache.get(key);
     if (seen) {
       try {
-        await this.#o.client.patch(Events, seen.namespace, seen.name, { count: seen.count + 1, lastTimestamp: now });
-        seen.count++;
+        await this.#o.client.patch(Events, seen.namespace, seen.name, { count: seen.count + batch.count, lastTimestamp: batch.lastTimestamp });
+        seen.count += batch.count;
         this.#touch(key, seen);
         this.stats.bumped++;
         return;
@@ -135,9 +200,9 @@ export class EventRecorder implements Recorder {
       type: ev.type,
       reason: ev.reason,
       message: ev.message,
-      count: 1,
-      firstTimestamp: now,
-      lastTimestamp: now,
+      count: batch.count,
+      firstTimestamp: batch.firstTimestamp,
+      lastTimestamp: batch.lastTimestamp,
       source: { component, host: this.#o.instance },
       reportingComponent: component,
       reportingInstance: this.#o.instance,
@@ -145,7 +210,7 @@ export class EventRecorder implements Recorder {
     };
     await this.#o.client.create(Events, event);
     this.stats.created++;
-    this.#touch(key, { name, namespace, count: 1, firstTimestamp: now });
+    this.#touch(key, { name, namespace, count: batch.count, firstTimestamp: batch.firstTimestamp });
   }
 
   #touch(key: string, agg: Aggregate): void {

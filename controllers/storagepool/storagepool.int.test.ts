@@ -1,12 +1,14 @@
 /** StoragePool aggregation against a real etcd + apiserver. */
+import { POOL_IN_USE_FINALIZER } from '../../api-types/finalizers.js';
 import type { Event, StoragePool } from '../../api-types/generated/types.js';
+import type { ApiError } from '../../lib/apimachinery/status-error.js';
 import { setLogLevel } from '../../lib/logging/logger.js';
 import { startTestApiserver, type TestApiserver } from '../../hack/testenv/apiserver.js';
-import { adminClient, GiB, poolObject, SimulatedNodeAgents } from '../../hack/testenv/controllers.js';
+import { adminClient, GiB, poolObject, SimulatedNodeAgents, vmObject } from '../../hack/testenv/controllers.js';
 import { eventually } from '../../hack/testenv/eventually.js';
 import type { HttpApiClient } from '../runtime/client.js';
 import type { ControllerManager } from '../runtime/manager.js';
-import { Events, StoragePools } from '../runtime/resources.js';
+import { Events, StoragePools, VirtualMachines } from '../runtime/resources.js';
 import { startControllerManager } from '../setup.js';
 
 describe('storagepool controller (integration)', () => {
@@ -92,6 +94,38 @@ describe('storagepool controller (integration)', () => {
       expect(shared.status?.phase).toBe('Error');
       expect(shared.status?.capacity).toBeUndefined();
     });
+  });
+
+  it('a pool VMs use carries pool-in-use; their node cannot be unassigned (the VMs named); a delete waits until no VM uses it', async () => {
+    await client.create(StoragePools, poolObject('used', ['n1', 'n2']));
+    await client.create(VirtualMachines, vmObject('user', { pools: ['used'], nodeName: 'n1' }));
+    await eventually(async () => expect((await getPool('used')).metadata.finalizers).toEqual([POOL_IN_USE_FINALIZER]));
+
+    const refused = await client.patch(StoragePools, undefined, 'used', { spec: { assignedNodes: ['n2'] } }).then(
+      () => undefined,
+      (err: unknown) => err as ApiError,
+    );
+    expect(refused).toMatchObject({ code: 422 });
+    expect(refused!.message).toContain('spec.assignedNodes: Forbidden: node "n1" cannot be removed: a VM on it uses pool "used": default/user');
+    // n2 has no VM using the pool: it may go.
+    await client.patch(StoragePools, undefined, 'used', { spec: { assignedNodes: ['n1'] } });
+
+    await client.delete(StoragePools, undefined, 'used');
+    const deleting = await getPool('used');
+    expect(deleting.metadata.deletionTimestamp).toBeDefined();
+    expect(deleting.metadata.finalizers).toEqual([POOL_IN_USE_FINALIZER]);
+
+    // The VM goes (its cleanup finalizer released as the vm controller would after the agent's cleanup).
+    await client.delete(VirtualMachines, 'default', 'user');
+    await client.patch(VirtualMachines, 'default', 'user', { metadata: { finalizers: null } });
+    await eventually(async () =>
+      expect(
+        await getPool('used').then(
+          () => 'still there',
+          (err: ApiError) => err.code,
+        ),
+      ).toBe(404),
+    );
   });
 
   it('writes nothing when nothing changed (no hot loop)', async () => {

@@ -1,5 +1,5 @@
 import { GiB, NOW_MS, pool } from '../testing/fixtures.js';
-import { planPool } from './storagepool_reconcile.js';
+import { planPool, planPoolFinalizer } from './storagepool_reconcile.js';
 
 const h = (health: 'HEALTHY' | 'DEGRADED' | 'ERROR' | 'UNMOUNTED', totalGi = 100, usedGi = 40, extra: { message?: string; lastReported?: string } = {}) => ({
   health,
@@ -81,5 +81,24 @@ describe('planPool', () => {
     const second = planPool({ ...p, status: first.status }, NOW_MS + 5000);
     expect(second.status).toEqual(first.status);
     expect(second.events).toEqual([]);
+  });
+});
+
+describe('planPoolFinalizer', () => {
+  const F = 'quantix.io/pool-in-use';
+  const withMeta = (o: { finalizers?: string[]; deleting?: boolean }) => {
+    const p = pool('fast', ['n1']);
+    return { ...p, metadata: { ...p.metadata, finalizers: o.finalizers, deletionTimestamp: o.deleting ? '2026-01-12T10:00:00Z' : undefined } };
+  };
+  it.each([
+    ['used, no finalizer: add it (kept apart from others)', withMeta({ finalizers: ['other.io/x'] }), ['default/web'], ['other.io/x', F]],
+    ['used, has it: nothing', withMeta({ finalizers: [F] }), ['default/web'], undefined],
+    ['unused, has it: remove it', withMeta({ finalizers: ['other.io/x', F] }), [], ['other.io/x']],
+    ['unused, none: nothing', withMeta({}), [], undefined],
+    ['deleting and used: kept (the delete waits)', withMeta({ finalizers: [F], deleting: true }), ['default/web'], undefined],
+    ['deleting, no longer used: released', withMeta({ finalizers: [F], deleting: true }), [], []],
+    ['deleting without it: never added (the API refuses new finalizers)', withMeta({ deleting: true }), ['default/web'], undefined],
+  ])('%s', (_name, p, usedBy, want) => {
+    expect(planPoolFinalizer(p, usedBy)).toEqual(want);
   });
 });

@@ -9,8 +9,10 @@
  *   3. capacity  — over usable hosts (HEALTHY or DEGRADED): summed for per-host pools
  *                  (dir), counted once for shared pools (nfs: the freshest report).
  *   4. condition — Ready True/False naming the hosts with problems; observedGeneration.
+ * And apart (planPoolFinalizer): the pool-in-use finalizer while VMs use the pool.
  */
 import type { PoolCapacity, PoolHostStatus, StoragePool, StoragePoolPhase, StoragePoolStatus } from '../../api-types/generated/types.js';
+import { POOL_IN_USE_FINALIZER } from '../../api-types/finalizers.js';
 import { setCondition } from '../../lib/apimachinery/conditions.js';
 import type { EventSpec } from '../runtime/events.js';
 
@@ -92,4 +94,19 @@ function pick(h: PoolHostStatus): PoolCapacity {
   if (h.usedBytes !== undefined) c.usedBytes = h.usedBytes;
   if (h.availableBytes !== undefined) c.availableBytes = h.availableBytes;
   return c;
+}
+
+/**
+ * The pool-in-use finalizer (api-types/finalizers.ts): present while any VM uses the pool
+ * (`usedBy`, from api-types/pool-usage.ts), so a delete waits with deletionTimestamp set until
+ * none does; removed once none does, which also lets a waiting delete finish. Not added to a
+ * pool already being deleted (the API refuses new finalizers then). Returns the finalizer
+ * list to write, or undefined when it is right as it is.
+ */
+export function planPoolFinalizer(pool: StoragePool, usedBy: readonly string[]): string[] | undefined {
+  const finalizers = pool.metadata.finalizers ?? [];
+  const has = finalizers.includes(POOL_IN_USE_FINALIZER);
+  if (usedBy.length > 0 && !has && !pool.metadata.deletionTimestamp) return [...finalizers, POOL_IN_USE_FINALIZER];
+  if (usedBy.length === 0 && has) return finalizers.filter((f) => f !== POOL_IN_USE_FINALIZER);
+  return undefined;
 }

@@ -20,7 +20,7 @@
 import type { Condition, VirtualMachine, VirtualMachinePhase } from '../../api-types/generated/types.js';
 import { getCondition } from '../../lib/apimachinery/conditions.js';
 
-export const CLEANUP_FINALIZER = 'quantix.io/vm-cleanup';
+export { CLEANUP_FINALIZER } from '../../api-types/finalizers.js';
 export const FORCE_CLEANUP_ANNOTATION = 'quantix.io/force-cleanup';
 
 export const ConditionType = { Scheduled: 'Scheduled', Ready: 'Ready', Synced: 'Synced' } as const;
