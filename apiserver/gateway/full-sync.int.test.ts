@@ -247,7 +247,12 @@ function withLaggingVmCache(context: ApiserverContext, shown: Set<string>): Apis
   });
   return {
     ...context,
-    stores: { get: (def) => (def === VM ? vms : context.stores.get(def)), lagByResource: () => context.stores.lagByResource(), stop: () => undefined },
+    stores: {
+      get: (def) => (def === VM ? vms : context.stores.get(def)),
+      lister: context.stores.lister,
+      lagByResource: () => context.stores.lagByResource(),
+      stop: () => undefined,
+    },
   };
 }
 
