@@ -55,6 +55,11 @@ export const ENTRIES: Entry[] = [
   { name: 'pool files', summary: "Browse a pool's files on a node", load: () => import('./commands/pool.js').then((m) => pick('pool files')(m.poolCommands)) },
   { name: 'node cordon', summary: 'Mark nodes unschedulable', load: () => import('./commands/node.js').then((m) => pick('node cordon')(m.nodeCommands)) },
   { name: 'node uncordon', summary: 'Mark nodes schedulable', load: () => import('./commands/node.js').then((m) => pick('node uncordon')(m.nodeCommands)) },
+  {
+    name: 'node check',
+    summary: 'List orphan volumes and domains on a node (read-only)',
+    load: () => import('./commands/node.js').then((m) => pick('node check')(m.nodeCommands)),
+  },
   { name: 'version', summary: 'Print the client and server versions', load: () => import('./commands/version.js').then((m) => m.versionCommand) },
   { name: 'completion', summary: 'Print a bash or zsh completion script', load: () => import('./commands/completion.js').then((m) => m.completionCommand) },
 ];

@@ -27,6 +27,8 @@ export const ExitCode = {
   Timeout: 7,
   /** The server cannot be reached (connection refused, TLS, DNS) or is unavailable (503). */
   Unavailable: 8,
+  /** `node check` found something (orphan volumes or domains): the check itself succeeded. */
+  Findings: 9,
 } as const;
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
 

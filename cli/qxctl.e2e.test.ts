@@ -166,6 +166,7 @@ describe('qxctl against the apiserver', () => {
         'pool files',
         'node cordon',
         'node uncordon',
+        'node check',
         'version',
         'completion',
       ];
@@ -832,6 +833,61 @@ describe('qxctl with controllers and sim agents', () => {
       r = await qx(['pool', 'files', 'local']);
       expect(r.code).toBe(2);
       expect(r.stderr).toContain('--node is required: pool "local" is assigned to several nodes (sim-node-0, sim-node-1)');
+    },
+    SLOW,
+  );
+
+  it(
+    'node check lists an orphan volume and an orphan Quantix domain (exit 9), deletes nothing, exits 0 once they are gone',
+    async () => {
+      const vm = await api.get<VirtualMachine>(VirtualMachines, 'default', 'web');
+      const node = vm.status!.nodeName!;
+      const driver = fleet.drivers[fleet.hostnames.indexOf(node)]!;
+      let r = await qx(['node', 'check', node]);
+      expect(r.code).toBe(0);
+      expect(r.stdout).toBe(`no orphans on ${node} (pools checked: local)\n`);
+
+      // A volume named as the agent names them, for a VM that never existed; and a domain
+      // whose Quantix owner metadata names a uid no VM has.
+      await driver.createVolume('local', { name: 'ghost_root_deadbeef.qcow2', capacityBytes: 1 << 20, format: 'qcow2' });
+      const uuid = '0badc0de-1111-4222-8333-444444444444';
+      await driver.defineDomain({
+        uuid,
+        name: 'default_gone',
+        vcpus: 1,
+        memoryBytes: 256 << 20,
+        disks: [],
+        networks: [],
+        owner: { namespace: 'default', name: 'gone', uid: uuid },
+      });
+      await eventually(async () => (await qx(['node', 'check', node])).stdout.includes('domain'), {
+        timeoutMs: 60_000,
+        intervalMs: 500,
+        message: 'the orphan domain is recorded by the gateway',
+      });
+      r = await qx(['node', 'check', node]);
+      expect(r.code).toBe(9);
+      expect(lines(r.stdout)[0]).toMatch(/^KIND\s+NAME\s+POOL\/DOMAIN\s+REASON$/);
+      expect(r.stdout).toMatch(/^volume\s+ghost_root_deadbeef\.qcow2\s+local\s+no VM named "ghost" exists/m);
+      expect(r.stdout).toMatch(
+        new RegExp(`^domain\\s+default_gone\\s+default/\\S+\\s+owner metadata names default/gone \\(uid ${uuid}\\), which has no VM$`, 'm'),
+      );
+      expect(lines(r.stdout).filter((l) => l.includes('web_root'))).toEqual([]);
+      const json = JSON.parse((await qx(['node', 'check', node, '-o', 'json'])).stdout);
+      expect(json.findings.map((f: { kind: string; name: string }) => `${f.kind} ${f.name}`)).toEqual([
+        'volume ghost_root_deadbeef.qcow2',
+        'domain default_gone',
+      ]);
+      // Read-only: both are still there.
+      expect((await driver.listVolumes('local')).map((v) => v.name)).toContain('ghost_root_deadbeef.qcow2');
+      expect((await driver.getDomain(uuid)).name).toBe('default_gone');
+
+      await driver.deleteVolume('local', 'ghost_root_deadbeef.qcow2');
+      await driver.undefineDomain(uuid);
+      await eventually(async () => (await qx(['node', 'check', node])).code === 0, { timeoutMs: 60_000, intervalMs: 500, message: 'node check clean again' });
+      r = await qx(['node', 'check', node]);
+      expect(r.stdout).toBe(`no orphans on ${node} (pools checked: local)\n`);
+      expect((await qx(['node', 'check', 'no-such-node'])).code).toBe(3);
     },
     SLOW,
   );

@@ -73,6 +73,11 @@ export interface SyncedCondition {
 /** Labels on VMs the gateway creates for host-discovered domains. */
 export const DISCOVERED_ON_LABEL = 'quantix.io/discovered-on';
 export const DOMAIN_UUID_LABEL = 'quantix.io/domain-uuid';
+/**
+ * Annotation on a host-discovered VM whose domain carries Quantix owner metadata naming a
+ * VM that does not exist (an orphan domain): `NAMESPACE/NAME (uid UID)`.
+ */
+export const FORMER_OWNER_ANNOTATION = 'quantix.io/former-owner';
 
 /** Namespace of VMs created for host-discovered domains without a Quantix owner. */
 export const DEFAULT_DISCOVERED_NAMESPACE = 'default';

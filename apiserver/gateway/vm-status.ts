@@ -16,6 +16,7 @@ import {
   AGENT_STATUS_FIELDS,
   DISCOVERED_ON_LABEL,
   DOMAIN_UUID_LABEL,
+  FORMER_OWNER_ANNOTATION,
   phaseForPowerState,
   SYNCED_CONDITION,
 } from '../../api-types/proto/contract.js';
@@ -165,7 +166,7 @@ export function discoveredVm(report: VMReport, name: string, namespace: string, 
       labels: { [DISCOVERED_ON_LABEL]: node, [DOMAIN_UUID_LABEL]: report.domainUuid },
       annotations: {
         'quantix.io/discovered-domain': report.domainName,
-        ...(report.ownerUid ? { 'quantix.io/former-owner': `${report.ownerNamespace}/${report.ownerName} (uid ${report.ownerUid})` } : {}),
+        ...(report.ownerUid ? { [FORMER_OWNER_ANNOTATION]: `${report.ownerNamespace}/${report.ownerName} (uid ${report.ownerUid})` } : {}),
       },
     },
     // What the domain has, for display and scheduling accounting; Quantix never acts on it.

@@ -1,13 +1,21 @@
-/** Node verbs: cordon / uncordon (spec.unschedulable). */
-import type { Node } from '../../api-types/generated/types.js';
-import { nodeDefinition } from '../../api-types/registry.js';
+/** Node verbs: cordon / uncordon (spec.unschedulable), and the read-only orphan check. */
+import type { Node, StoragePool, VirtualMachine } from '../../api-types/generated/types.js';
+import { nodeDefinition, storagePoolDefinition, virtualMachineDefinition } from '../../api-types/registry.js';
 import type { ResourceDefinition } from '../../api-types/schema/types.js';
 import { qualifiedKind } from '../client.js';
 import { resourcePath } from '../../api-types/group-version.js';
-import type { Command } from '../command.js';
-import { MultiError } from '../errors.js';
+import { flagString, OUTPUT_FLAG, type Command } from '../command.js';
+import { CliError, ExitCode, MultiError } from '../errors.js';
+import { findOrphans, type PoolFiles } from '../orphans.js';
+import { toJson } from '../output.js';
+import { formatRows } from '../table.js';
+import { normalizeListing } from './pool.js';
 
 const QN = nodeDefinition as unknown as ResourceDefinition;
+const SP = storagePoolDefinition as unknown as ResourceDefinition;
+const VM = virtualMachineDefinition as unknown as ResourceDefinition;
+/** The files route's maximum (apiserver/gateway/files-route.ts): a truncated root is an error. */
+const FILES_LIMIT = 10_000;
 
 function cordonCommand(cordon: boolean): Command {
   const verb = cordon ? 'cordon' : 'uncordon';
@@ -41,4 +49,60 @@ function cordonCommand(cordon: boolean): Command {
   };
 }
 
-export const nodeCommands: Command[] = [cordonCommand(true), cordonCommand(false)];
+/** The pools a node has: assigned to it, or still reported by it (an unassignment in progress). */
+export function poolsOfNode(pools: readonly StoragePool[], node: string): string[] {
+  return pools
+    .filter((p) => (p.spec?.assignedNodes ?? []).includes(node) || Object.hasOwn(p.status?.hosts ?? {}, node))
+    .map((p) => p.metadata.name!)
+    .sort();
+}
+
+const checkCommand: Command = {
+  name: 'node check',
+  summary: 'List what no VM owns on a node: orphan volumes in its pools, orphan Quantix domains. Deletes nothing.',
+  usage: 'node check NAME [flags]',
+  description: `
+Read-only. Lists
+  volume  a file at the root of one of the node's pools, named as the agent names volumes
+          (<vm>_<disk>_<uid8>.qcow2), that no VM owns (any VM, on any node: neither in its
+          status.volumes nor by the naming rule for its disks). Other files (images, ISOs,
+          user files) are not Quantix volumes and are not listed.
+  domain  a domain on the node whose Quantix owner metadata names a VM that does not exist
+          (recorded by the gateway as a host-discovered VM annotated quantix.io/former-owner).
+Exits 0 when it finds nothing ("no orphans"), 9 when it lists anything; any other code is
+a failure of the check itself (e.g. a pool not listable on the node).`,
+  examples: ['qxctl node check node-1', 'qxctl node check node-1 -o json'],
+  flags: [OUTPUT_FLAG(['json'])],
+  args: { min: 1, max: 1 },
+  async run(ctx) {
+    const node = ctx.args[0]!;
+    const client = await ctx.client();
+    await client.get<Node>(resourcePath(QN, undefined, node)); // NotFound (exit 3) for an unknown node
+    const [pools, vms] = await Promise.all([client.get<{ items: StoragePool[] }>(resourcePath(SP)), client.get<{ items: VirtualMachine[] }>(resourcePath(VM))]);
+    const listings: PoolFiles[] = [];
+    const errors: unknown[] = [];
+    for (const pool of poolsOfNode(pools.items, node)) {
+      try {
+        const body = await client.get<unknown>(`${resourcePath(SP, undefined, pool)}/files`, { query: { node, limit: FILES_LIMIT } });
+        const listing = normalizeListing(body);
+        if (listing.truncated) throw new CliError(`pool ${pool}: more than ${FILES_LIMIT} files at the root; not checked`);
+        listings.push({ pool, entries: listing.entries });
+      } catch (err) {
+        errors.push(err);
+      }
+    }
+    const findings = findOrphans(node, listings, vms.items);
+    if (flagString(ctx, 'output') === 'json') {
+      ctx.io.out(toJson({ node, pools: listings.map((l) => l.pool), findings }));
+    } else if (findings.length) {
+      ctx.io.out(formatRows([['KIND', 'NAME', 'POOL/DOMAIN', 'REASON'], ...findings.map((f) => [f.kind, f.name, f.where, f.reason])]).join('\n'));
+    } else if (!errors.length) {
+      ctx.io.out(`no orphans on ${node} (pools checked: ${listings.map((l) => l.pool).join(', ') || 'none'})`);
+    }
+    // An incomplete check is not a clean one: a failure to list a pool wins over "nothing found".
+    if (errors.length) throw errors.length === 1 ? errors[0] : new MultiError(errors);
+    return findings.length ? ExitCode.Findings : ExitCode.OK;
+  },
+};
+
+export const nodeCommands: Command[] = [cordonCommand(true), cordonCommand(false), checkCommand];
