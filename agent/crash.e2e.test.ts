@@ -156,6 +156,12 @@ async function converged(): Promise<true> {
 /** The five properties, once converged. */
 async function assertConsistent(): Promise<void> {
   await eventually(converged, { timeoutMs: 60_000, message: 'every VM converges' });
+  // Retried only for a transient virsh failure (another suite may restart libvirtd): each
+  // property, once broken, stays broken (a leaked file, a new domain id, a pool event).
+  await eventually(checkProperties, { timeoutMs: 30_000, intervalMs: 500, message: 'consistency properties' });
+}
+
+async function checkProperties(): Promise<true> {
   const list = await vms();
   // Volumes: exactly the ones the VMs own.
   const owned = list.flatMap((vm) => (vm.spec.disks ?? []).map((d) => volumeName(vm, d))).sort();
@@ -178,6 +184,22 @@ async function assertConsistent(): Promise<void> {
     await poolEventBarrier();
     expect(poolEvents.output.join('')).not.toMatch(new RegExp(`for storage pool ${pool}: (Stopped|Undefined)`));
   }
+  return true;
+}
+
+/** `virsh pool-event --event lifecycle --loop` for every pool, its output kept (across listeners). */
+function listenToPoolEvents(output: string[]): void {
+  const child = spawn('virsh', ['-c', LIBVIRT_URI, 'pool-event', '--event', 'lifecycle', '--loop'], { stdio: ['ignore', 'pipe', 'ignore'] });
+  poolEvents = { output, child };
+  child.stdout!.on('data', (b: Buffer) => output.push(b.toString()));
+}
+
+async function stopPoolEvents(): Promise<void> {
+  const child = poolEvents?.child;
+  if (!child || child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  child.kill('SIGKILL');
+  await exited;
 }
 
 /**
@@ -186,9 +208,12 @@ async function assertConsistent(): Promise<void> {
  */
 async function poolEventBarrier(): Promise<void> {
   const marks = () => poolEvents!.output.join('').split(`for storage pool ${markPool}: Undefined`).length;
+  // The listener ends if libvirtd restarts (another suite may do that): listen again.
+  if (poolEvents!.child.exitCode !== null || poolEvents!.child.signalCode !== null) listenToPoolEvents(poolEvents!.output);
   const before = marks();
   await eventually(
     async () => {
+      await virshQuiet('pool-undefine', markPool);
       await virsh('pool-define-as', markPool, 'dir', '--target', path.join(workDir, 'mark'));
       await virsh('pool-undefine', markPool);
       return marks() > before;
@@ -213,7 +238,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await killAgent();
-  if (poolEvents) poolEvents.child.kill('SIGKILL');
+  await stopPoolEvents();
   finalizers?.stop();
   for (const d of await ourDomains().catch(() => [])) cleanup.domain(d.name);
   await cleanup.run();
@@ -244,9 +269,7 @@ spec:
     await assertConsistent();
 
     // From here on, any stop or undefine of the pool is seen.
-    const child = spawn('virsh', ['-c', LIBVIRT_URI, 'pool-event', '--event', 'lifecycle', '--loop'], { stdio: ['ignore', 'pipe', 'ignore'] });
-    poolEvents = { output: [], child };
-    child.stdout!.on('data', (b: Buffer) => poolEvents!.output.push(b.toString()));
+    listenToPoolEvents([]);
     await poolEventBarrier();
   }, 120_000);
 
