@@ -10,6 +10,8 @@
  *   - the pool was neither stopped nor undefined (same UUID, still running, and no Stopped
  *     or Undefined lifecycle event from `virsh pool-event`);
  *   - every VM converges (Running, or gone once deleted).
+ * The deletion case also restarts an agent held at 'vm:before-delete-volumes': its full sync
+ * must not report Deleted while the volume is still there (issue 14 finding 2).
  * Real etcd + apiserver + node gateway (in this process), TCG guests with nothing to boot,
  * every name `qxtest-…`, everything removed afterwards even on failure.
  */
@@ -117,6 +119,12 @@ async function killAgent(): Promise<void> {
     // already gone
   }
   await exited;
+}
+
+/** SyncFullState calls the agents of this suite accepted (their log, appended across processes). */
+function fullSyncsLogged(): number {
+  const file = path.join(workDir, 'agent.log');
+  return existsSync(file) ? readFileSync(file, 'utf8').split('full state sync accepted').length - 1 : 0;
 }
 
 async function waitForPause(step: PauseStep): Promise<void> {
@@ -301,6 +309,20 @@ spec:
     expect(await virshQuiet('dominfo', domainName('born'))).toBe(false);
     expect(existsSync(path.join(poolDir, volume))).toBe(true); // the window the kill leaves
     expect(((await store(VM).get(ns, 'born')) as VirtualMachine).metadata.deletionTimestamp).toBeDefined();
+
+    // Restarted, its worker held before the volume deletion: the restart's full sync sees
+    // the domain gone and the volume still there, and must not report Deleted (finding 2).
+    const syncsBefore = fullSyncsLogged();
+    startAgentProcess('vm:before-delete-volumes');
+    await waitForPause('vm:before-delete-volumes');
+    await eventually(() => fullSyncsLogged() > syncsBefore, { timeoutMs: 60_000, message: 'the restart full-synced' });
+    const during = (await store(VM)
+      .get(ns, 'born')
+      .catch(() => undefined)) as VirtualMachine | undefined;
+    expect(during?.metadata.deletionTimestamp).toBeDefined(); // not released: the volume is still there
+    expect(during?.status?.conditions?.find((c) => c.type === 'Synced')?.reason).not.toBe('Deleted');
+    expect(existsSync(path.join(poolDir, volume))).toBe(true);
+    await killAgent();
 
     startAgentProcess();
     await eventually(

@@ -6,12 +6,13 @@
  * (always, outside that suite) it is a no-op. Read once, at start.
  *
  * Steps: 'vm:after-define' (domain defined, not started), 'vm:after-undefine' (domain
- * undefined, volumes not deleted), 'pool:after-define' (pool defined and recorded as the
+ * undefined, volumes not deleted), 'vm:before-delete-volumes' (a deletion's domain is gone,
+ * its volumes about to be deleted), 'pool:after-define' (pool defined and recorded as the
  * agent's, not started).
  */
 import { appendFileSync } from 'node:fs';
 
-export type PauseStep = 'vm:after-define' | 'vm:after-undefine' | 'pool:after-define';
+export type PauseStep = 'vm:after-define' | 'vm:after-undefine' | 'vm:before-delete-volumes' | 'pool:after-define';
 
 const pauseAt = process.env.QX_TEST_PAUSE_AT;
 const pauseFile = process.env.QX_TEST_PAUSE_FILE;

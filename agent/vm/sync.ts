@@ -295,6 +295,7 @@ export class VmSyncer {
           await testPause('vm:after-undefine');
           return;
         case 'deleteVolumes':
+          await testPause('vm:before-delete-volumes');
           await this.#deleteVolumes(vm);
           return;
       }
