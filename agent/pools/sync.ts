@@ -11,6 +11,7 @@ import type { Logger } from '../../lib/logging/logger.js';
 import type { StateDir } from '../identity.js';
 import type { Reporter } from '../reporter.js';
 import { decidePool, poolReport, poolSpecFor, type PoolAction } from './decide.js';
+import { testPause } from '../test-pause.js';
 
 const START_RETRY_BASE_MS = 5_000;
 const START_RETRY_MAX_MS = 5 * 60_000;
@@ -133,6 +134,7 @@ export class PoolSyncer {
       case 'define':
         await driver.definePool(spec!);
         this.#setManaged(name, true);
+        await testPause('pool:after-define');
         return;
       case 'undefine':
         await driver.undefinePool(name);

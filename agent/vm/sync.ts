@@ -21,6 +21,7 @@ import type { Reporter } from '../reporter.js';
 import { decideVm, isUnmanaged, newVmMemory, type VmAction, type VmDecision, type VmMemory, type VolumesObservation } from './decide.js';
 import { domainSpecFor, volumeName, volumeSpecFor } from './spec.js';
 import { computeAgentStatus } from './status.js';
+import { testPause } from '../test-pause.js';
 
 const MAX_ROUNDS = 5;
 
@@ -255,6 +256,7 @@ export class VmSyncer {
           return;
         case 'define':
           await driver.defineDomain(domainSpecFor(vm, memory.volumePaths ?? new Map()));
+          await testPause('vm:after-define');
           return;
         case 'start':
           await driver.startDomain(uid);
@@ -290,8 +292,10 @@ export class VmSyncer {
           return;
         case 'undefine':
           await driver.undefineDomain(uid);
+          await testPause('vm:after-undefine');
           return;
         case 'deleteVolumes':
+          await testPause('vm:before-delete-volumes');
           await this.#deleteVolumes(vm);
           return;
       }
