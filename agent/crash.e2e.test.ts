@@ -9,7 +9,8 @@
  *   - no domain is duplicated, none started twice (a running domain keeps its libvirt id);
  *   - the pool was neither stopped nor undefined (same UUID, still running, and no Stopped
  *     or Undefined lifecycle event from `virsh pool-event`);
- *   - every VM converges (Running, or gone once deleted).
+ *   - every VM converges (Running, or gone once deleted);
+ * and at the end the orphan check (`qxctl node check`) finds nothing on the node.
  * The deletion case also restarts an agent held at 'vm:before-delete-volumes': its full sync
  * must not report Deleted while the volume is still there (issue 14 finding 2).
  * Real etcd + apiserver + node gateway (in this process), TCG guests with nothing to boot,
@@ -22,7 +23,7 @@ import { fileURLToPath } from 'node:url';
 import type { StoragePool, VirtualMachine } from '../api-types/generated/types.js';
 import { storagePoolDefinition, virtualMachineDefinition } from '../api-types/registry.js';
 import type { ResourceDefinition } from '../api-types/schema/types.js';
-import { kubectl } from '../hack/testenv/apiserver.js';
+import { kubectl, run } from '../hack/testenv/apiserver.js';
 import { startFinalizerStandIn, startTestControlPlane, type TestControlPlane } from '../hack/testenv/agent.js';
 import { eventually } from '../hack/testenv/eventually.js';
 import { ensureLibvirt, LibvirtCleanup, LIBVIRT_URI, qxTestName, virsh, virshQuiet } from '../hack/testenv/libvirt.js';
@@ -337,6 +338,13 @@ spec:
     );
     await assertConsistent();
     expect((await vms()).map((v) => v.metadata.name)).toEqual(['keep']);
+  }, 120_000);
+
+  it('after the crashes, the orphan check (qxctl node check) finds nothing on the node', async () => {
+    const qxctl = path.join(repoRoot, 'bin', 'qxctl');
+    const res = await run(qxctl, ['node', 'check', node], { env: { KUBECONFIG: cp.env.kubeconfig, HOME: workDir, QXCTL_DEBUG: '' }, timeoutMs: 100_000 });
+    expect(res.stdout).toContain(`no orphans on ${node}`);
+    expect(res.code).toBe(0);
   }, 120_000);
 });
 
