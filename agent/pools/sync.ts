@@ -119,6 +119,9 @@ export class PoolSyncer {
     }
     if (decision.actions.length > 0) actual = await this.#get(name);
     if (decision.removed) this.#memory.delete(name);
+    // Not on this host and not wanted: an intent recorded for a define that never happened
+    // (or a pool removed by hand) is forgotten, so a later pool of that name is not ours.
+    if (decision.removed && !actual) this.#setManaged(name, false);
 
     const report = poolReport(name, spec, actual, decision, mem.lastError);
     const healthy = report.health === 'HEALTHY' || report.health === 'DEGRADED';
@@ -132,8 +135,11 @@ export class PoolSyncer {
     const { driver } = this.deps;
     switch (action) {
       case 'define':
-        await driver.definePool(spec!);
+        // Recorded before the define, as an intent: an agent killed between the two then
+        // finds the pool in its record and treats it as its own, instead of leaving behind a
+        // pool it defined but would never undefine when the node is unassigned.
         this.#setManaged(name, true);
+        await driver.definePool(spec!);
         await testPause('pool:after-define');
         return;
       case 'undefine':
