@@ -13,6 +13,7 @@ import type { DomainInfo } from './hypervisor/driver.js';
 import type { VirtualMachine } from '../api-types/generated/types.js';
 import { agentStatusToWire } from '../api-types/proto/agent-status.js';
 import { apiPowerState, type AgentStatus } from '../api-types/proto/contract.js';
+import { gatewayErrorFrom } from '../api-types/proto/errors.js';
 import type { PoolStatus, VMChangeNotification_ChangeType, VMReport } from '../api-types/proto/types.js';
 import type { GatewayClient } from './gateway-client.js';
 import { StateHash } from './state-hash.js';
@@ -58,8 +59,17 @@ export class Reporter {
   readonly #sentPool = new Map<string, string>();
   /** Latest report per pool (for heartbeats, which carry capacity). */
   readonly pools = new Map<string, PoolStatus>();
-  /** Set when a report could not be delivered: the next chance does a full sync. */
+  /**
+   * Set when a report could not be delivered (transport trouble, an unavailable or overloaded
+   * control plane): the next chance does a full sync. A report the gateway refused for good
+   * (Forbidden, Invalid, …) was delivered: a full sync would be refused the same way, so it
+   * leaves this alone and the worker's own retry, with backoff, stands.
+   */
   needsFullSync = false;
+
+  #undelivered(err: unknown): void {
+    if (gatewayErrorFrom(err).retryable) this.needsFullSync = true;
+  }
 
   constructor(
     private readonly client: GatewayClient,
@@ -96,7 +106,7 @@ export class Reporter {
       await this.client.notifyVmChange({ change, vm: vmReport(vm, domain, status), stateHash: this.hash.digest(), eventTimeMs: eventTime ?? 0 });
       this.#sentVm.set(vm.metadata.uid!, { status, at: this.now() });
     } catch (err) {
-      this.needsFullSync = true;
+      this.#undelivered(err);
       throw err;
     }
   }
@@ -115,7 +125,7 @@ export class Reporter {
           eventTimeMs: eventTime ?? 0,
         });
       } catch (err) {
-        this.needsFullSync = true;
+        this.#undelivered(err);
         throw err;
       }
       this.#sentDomain.delete(uuid);
@@ -128,7 +138,7 @@ export class Reporter {
     try {
       await this.client.notifyVmChange({ change: sent ? 'UPDATED' : 'CREATED', vm: report, stateHash: this.hash.digest(), eventTimeMs: eventTime ?? 0 });
     } catch (err) {
-      this.needsFullSync = true;
+      this.#undelivered(err);
       throw err;
     }
     this.#sentDomain.set(uuid, { json, report });
@@ -157,7 +167,7 @@ export class Reporter {
     try {
       await this.client.notifyStorageChange({ pool: report, stateHash: this.hash.digest() });
     } catch (err) {
-      this.needsFullSync = true;
+      this.#undelivered(err);
       throw err;
     }
     if (report.removed) this.#sentPool.delete(report.name);
