@@ -113,6 +113,45 @@ const refusal = (over: Partial<EntryResult>): EntryResult => ({
   ...over,
 });
 
+describe('FullSync: a volume that cannot be ruled out keeps the deletion open', () => {
+  async function deletingVm() {
+    const ctx = await setup();
+    const uid = randomUUID();
+    let vm: VirtualMachine = {
+      apiVersion: 'quantix.io/v1alpha1',
+      kind: 'VirtualMachine',
+      metadata: { name: 'db', namespace: 'default', uid, resourceVersion: '5', finalizers: ['quantix.io/vm-cleanup'] },
+      spec: { memory: '64Mi', nodeName: 'n1', disks: [{ name: 'root', storagePool: 'pool', size: '16Mi' }] },
+      status: { phase: 'Scheduled' },
+    };
+    await ctx.vms.sync(vm);
+    const created = agentStatusFromWire(ctx.sent.at(-1)!.vm!.status);
+    delete created.synced;
+    vm = { ...vm, metadata: { ...vm.metadata, deletionTimestamp: '2026-01-01T00:00:00Z' }, status: { ...vm.status, ...created } };
+    ctx.desiredVms.set('default/db', vm);
+    await ctx.driver.destroyDomain(uid);
+    await ctx.driver.undefineDomain(uid);
+    await ctx.domains.refresh(uid);
+    return { ...ctx, uid };
+  }
+
+  it('a failure to look at the volume (not "not found") does not fail the full sync and does not report Deleted', async () => {
+    const { driver, fullSync, lastFullSyncStatus, uid } = await deletingVm();
+    driver.injectFailure('getVolume', 'OperationFailed', 'permission denied', 10);
+    await fullSync.run();
+    expect(lastFullSyncStatus(uid).synced).toMatchObject({ status: 'False', reason: 'Deleting' });
+  });
+
+  it('a stale "not found" whose pool refresh fails is not believed: not Deleted while the file may be there', async () => {
+    const { driver, fullSync, lastFullSyncStatus, uid } = await deletingVm();
+    driver.injectFailure('getVolume', 'VolumeNotFound', 'stale cache');
+    driver.injectFailure('refreshPool', 'OperationFailed', 'pool busy');
+    await fullSync.run();
+    expect(lastFullSyncStatus(uid).synced).toMatchObject({ status: 'False', reason: 'Deleting' });
+    expect(await driver.listVolumes('pool')).toHaveLength(1);
+  });
+});
+
 describe('newRefusals', () => {
   const moved = refusal({});
   const invalid = refusal({ field: 'vms[1]', domainUuid: '6f1c2a8e-0000-4000-8000-000000000002', vm: '', reason: 'Invalid', message: 'spec.cpu: too many' });

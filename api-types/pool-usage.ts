@@ -4,7 +4,19 @@
  * (the pool-in-use finalizer) both rely on. Pure functions.
  */
 import { fieldError, type FieldError } from './field-errors.js';
+import { POOL_IN_USE_FINALIZER } from './finalizers.js';
 import type { StoragePool, VirtualMachine } from './generated/types.js';
+
+/**
+ * Whether a pool belongs on a node: assigned to it, and not being deleted — except while it
+ * still carries the pool-in-use finalizer: a pool VMs use stays on its hosts until they are
+ * gone, or tearing it down would pull it from under them and block their own deletion. The
+ * node gateway (what it streams to a node) and the agent (what it keeps defined) both ask this.
+ */
+export function poolAssignedTo(pool: StoragePool, node: string): boolean {
+  if (!(pool.spec?.assignedNodes ?? []).includes(node)) return false;
+  return !pool.metadata.deletionTimestamp || (pool.metadata.finalizers ?? []).includes(POOL_IN_USE_FINALIZER);
+}
 
 /** Whether a VM's disks name the pool, or the agent reports volumes of it (they may outlive a spec edit). */
 export function vmUsesPool(vm: VirtualMachine, pool: string): boolean {

@@ -1,7 +1,7 @@
 /** The per-kind update rules and server-set fields: spec.nodeName immutable, the VM cleanup finalizer, pool usage. */
-import { CLEANUP_FINALIZER } from './finalizers.js';
+import { CLEANUP_FINALIZER, POOL_IN_USE_FINALIZER } from './finalizers.js';
 import type { StoragePool, VirtualMachine } from './generated/types.js';
-import { poolUnassignmentErrors, vmsUsingPool } from './pool-usage.js';
+import { poolAssignedTo, poolUnassignmentErrors, vmsUsingPool } from './pool-usage.js';
 import { virtualMachineDefinition } from './registry.js';
 
 const vm = (
@@ -128,5 +128,22 @@ describe('pool usage', () => {
     const [err] = poolUnassignmentErrors(pool([]), pool(['n1']), many);
     expect(err!.message).toContain('13 VMs on it use pool "fast": default/vm-00, default/vm-01');
     expect(err!.message).toContain('default/vm-09 and 3 more;');
+  });
+});
+
+describe('poolAssignedTo: a pool VMs use stays on its hosts while it is being deleted', () => {
+  const pool = (over: Partial<StoragePool['metadata']> = {}): StoragePool => ({
+    apiVersion: 'quantix.io/v1alpha1',
+    kind: 'StoragePool',
+    metadata: { name: 'p', ...over },
+    spec: { type: 'dir', dir: { path: '/srv/p' }, assignedNodes: ['n1'] },
+  });
+  it.each([
+    ['assigned, live', pool(), 'n1', true],
+    ['not assigned to this node', pool(), 'n2', false],
+    ['being deleted, no VM uses it', pool({ deletionTimestamp: '2026-01-01T00:00:00Z' }), 'n1', false],
+    ['being deleted while VMs use it (pool-in-use)', pool({ deletionTimestamp: '2026-01-01T00:00:00Z', finalizers: [POOL_IN_USE_FINALIZER] }), 'n1', true],
+  ])('%s', (_name, p, node, wanted) => {
+    expect(poolAssignedTo(p, node)).toBe(wanted);
   });
 });

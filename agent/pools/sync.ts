@@ -12,6 +12,7 @@ import type { StateDir } from '../identity.js';
 import type { Reporter } from '../reporter.js';
 import { decidePool, poolReport, poolSpecFor, type PoolAction } from './decide.js';
 import { testPause } from '../test-pause.js';
+import { poolAssignedTo } from '../../api-types/pool-usage.js';
 
 const START_RETRY_BASE_MS = 5_000;
 const START_RETRY_MAX_MS = 5 * 60_000;
@@ -78,7 +79,7 @@ export class PoolSyncer {
   async sync(name: string, desired: StoragePool | undefined): Promise<{ requeueAfterMs?: number }> {
     const { log } = this.deps;
     const node = this.deps.nodeName();
-    const assigned = desired && !desired.metadata.deletionTimestamp && (desired.spec.assignedNodes ?? []).includes(node);
+    const assigned = desired !== undefined && poolAssignedTo(desired, node);
     const spec = assigned ? poolSpecFor(desired, this.deps.mountRoot) : undefined;
     const mem = this.#mem(name);
     let actual = await this.#get(name);

@@ -150,10 +150,11 @@ export class VmSyncer {
           if (await this.#stillThereAfterRefresh(pool, name)) observed.remaining.push(`${pool}/${name}`);
         } else if (isHypervisorError(err, 'PoolNotFound')) {
           if (recorded(disk)) observed.missingPools.push(pool);
-        } else if (isHypervisorError(err, 'PoolInactive')) {
-          observed.remaining.push(`${pool}/${name}`); // cannot be ruled out; deleteVolumes says why
         } else {
-          throw err;
+          // PoolInactive, or any other failure to look: the volume cannot be ruled out, so
+          // the deletion stays open (deleteVolumes says why). Never thrown: one VM's failed
+          // look must not fail a full sync of every VM.
+          observed.remaining.push(`${pool}/${name}`);
         }
       }
     }
@@ -164,16 +165,17 @@ export class VmSyncer {
     try {
       await this.deps.driver.refreshPool(pool);
     } catch {
-      // libvirt refuses a refresh while a volume is being built in the pool: its own
-      // answer (not found) stands.
-      return false;
+      // No fresh answer (libvirt refuses a refresh while a volume is being built in the
+      // pool, or the pool went away): the stale "not found" proves nothing, so the volume
+      // counts as still there and the deletion looks again later.
+      return true;
     }
     try {
       await this.deps.driver.getVolume(pool, name);
       return true;
     } catch (err) {
-      if (isHypervisorError(err, 'VolumeNotFound')) return false;
-      throw err;
+      // Only a fresh "not found" rules the volume out.
+      return !isHypervisorError(err, 'VolumeNotFound');
     }
   }
 

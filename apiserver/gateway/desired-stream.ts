@@ -16,7 +16,7 @@ import type { Logger } from '../../lib/logging/logger.js';
 import { ExpiredError } from '../storage/errors.js';
 import type { Store, Watch, WatchEvent } from '../storage/interface.js';
 import { objectJson } from '../storage/watch-events.js';
-import { isAssigned } from './pool-status.js';
+import { poolAssignedTo } from '../../api-types/pool-usage.js';
 
 const INITIAL_EVENTS_END = 'k8s.io/initial-events-end';
 
@@ -106,7 +106,7 @@ export function serveDesiredState(call: ServerWritableStream<WatchDesiredStateRe
       const rv = pool.metadata.resourceVersion ?? '';
       lastRV.pool = rv;
       const known = sentPools.get(name);
-      if (ev.type === 'DELETED' || !isAssigned(pool, node)) {
+      if (ev.type === 'DELETED' || !poolAssignedTo(pool, node)) {
         if (known === undefined) return write({ type: 'BOOKMARK', kind: 'POOL', resourceVersion: rv });
         sentPools.delete(name);
         return write({ type: 'DELETED', kind: 'POOL', objectJson: objectJson(ev.object), resourceVersion: rv });

@@ -57,7 +57,3 @@ export function poolStatusWithReport(pool: StoragePool, node: string, report: Po
   status.hosts = { ...(status.hosts ?? {}), [node]: entry };
   return status;
 }
-
-export function isAssigned(pool: StoragePool, node: string): boolean {
-  return (pool.spec?.assignedNodes ?? []).includes(node) && !pool.metadata.deletionTimestamp;
-}

@@ -38,7 +38,8 @@ import type { CredentialStore } from './credentials.js';
 import { serveDesiredState } from './desired-stream.js';
 import { checkDomainUuid, partitionFailures, poolEntryRef, settleEach, vmEntryRef } from './full-sync.js';
 import { heartbeatStatus } from './node-status.js';
-import { isAssigned, poolStatusWithReport } from './pool-status.js';
+import { poolAssignedTo } from '../../api-types/pool-usage.js';
+import { poolStatusWithReport } from './pool-status.js';
 import { registerNode } from './registration.js';
 import type { TunnelRegistry } from './tunnel.js';
 import {
@@ -188,7 +189,7 @@ export class GatewayService {
   async #assignedPools(node: string): Promise<string[]> {
     const list = await this.#store(POOL_DEF).list({ resourceVersion: '0' });
     return (list.items as StoragePool[])
-      .filter((p) => isAssigned(p, node))
+      .filter((p) => poolAssignedTo(p, node))
       .map((p) => p.metadata.name!)
       .sort();
   }
@@ -234,7 +235,7 @@ export class GatewayService {
 
   async #applyPoolReport(node: string, report: HeartbeatRequest['pools'][number], now: Date, force: boolean): Promise<void> {
     await this.#writer.updateStatus<StoragePool>(POOL_DEF, undefined, report.name, (pool) => {
-      if (!report.removed && !isAssigned(pool, node)) return NO_CHANGE;
+      if (!report.removed && !poolAssignedTo(pool, node)) return NO_CHANGE;
       return poolStatusWithReport(pool, node, report, now, force);
     });
   }
