@@ -1,4 +1,4 @@
-import { parseDurationFlag } from './flags.js';
+import { etcdTlsFlagErrors, parseDurationFlag } from './flags.js';
 
 describe('parseDurationFlag', () => {
   it.each([
@@ -17,5 +17,28 @@ describe('parseDurationFlag', () => {
 
   it.each(['', '5x', 'm5', '-1m', '5 m', 'five'])('rejects %j naming the flag', (value) => {
     expect(() => parseDurationFlag('etcd-compaction-interval', value)).toThrow(/--etcd-compaction-interval: invalid duration/);
+  });
+});
+
+describe('etcdTlsFlagErrors', () => {
+  const https = ['https://127.0.0.1:2379'];
+  it('accepts TLS with a client certificate, TLS without one, and plain etcd without TLS flags', () => {
+    expect(etcdTlsFlagErrors({ endpoints: https, cafile: 'ca.crt', certfile: 'c.crt', keyfile: 'c.key' })).toEqual([]);
+    expect(etcdTlsFlagErrors({ endpoints: https, cafile: 'ca.crt' })).toEqual([]);
+    expect(etcdTlsFlagErrors({ endpoints: ['http://127.0.0.1:2379'] })).toEqual([]);
+  });
+  it('refuses a client certificate without the CA, naming the flags', () => {
+    expect(etcdTlsFlagErrors({ endpoints: https, certfile: 'c.crt', keyfile: 'c.key' })).toEqual([
+      "--etcd-certfile needs --etcd-cafile (the CA of etcd's serving certificate)",
+    ]);
+  });
+  it('refuses a certificate without its key', () => {
+    expect(etcdTlsFlagErrors({ endpoints: https, cafile: 'ca.crt', certfile: 'c.crt' })).toEqual(['--etcd-certfile and --etcd-keyfile go together']);
+  });
+  it('refuses TLS flags with a plain or scheme-less endpoint, naming it', () => {
+    expect(etcdTlsFlagErrors({ endpoints: ['http://a:2379', 'b:2379'], cafile: 'ca.crt' })).toEqual([
+      '--etcd-cafile is given, but --etcd-servers has a plain endpoint "http://a:2379": use https://',
+      '--etcd-cafile is given, but --etcd-servers has a plain endpoint "b:2379": use https://',
+    ]);
   });
 });

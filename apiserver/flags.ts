@@ -13,3 +13,19 @@ export function parseDurationFlag(flag: string, value: string): number {
   if (parts.length === 0) throw new Error(`--${flag}: invalid duration "${value}" (use e.g. 5m, 90s, 1h30m, or 0 to disable)`);
   return Math.round(parts.reduce((ms, [, n, unit]) => ms + Number(n) * UNIT_MS[unit!]!, 0));
 }
+
+/**
+ * The etcd TLS flags, checked together: a client certificate without the CA would be
+ * dropped, and TLS flags with a plain endpoint would be ignored by one client and used by the
+ * other. Both are refused at start, naming the flag, instead of failing later with a TLS alert.
+ */
+export function etcdTlsFlagErrors(flags: { endpoints: string[]; cafile?: string; certfile?: string; keyfile?: string }): string[] {
+  const errors: string[] = [];
+  if ((flags.certfile === undefined) !== (flags.keyfile === undefined)) errors.push('--etcd-certfile and --etcd-keyfile go together');
+  if (flags.certfile !== undefined && flags.cafile === undefined) errors.push("--etcd-certfile needs --etcd-cafile (the CA of etcd's serving certificate)");
+  if (flags.cafile !== undefined) {
+    for (const e of flags.endpoints)
+      if (!e.startsWith('https://')) errors.push(`--etcd-cafile is given, but --etcd-servers has a plain endpoint "${e}": use https://`);
+  }
+  return errors;
+}

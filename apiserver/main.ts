@@ -12,7 +12,7 @@ import { TokenFileAuthenticator, ensureTokenFile } from './auth/token-file.js';
 import { createNodeGatewayHost, DEFAULT_GATEWAY_PORT } from './gateway/index.js';
 import { ensureServingCertificates } from './pki/certificates.js';
 import { writeKubeconfig } from './pki/kubeconfig.js';
-import { parseDurationFlag } from './flags.js';
+import { etcdTlsFlagErrors, parseDurationFlag } from './flags.js';
 import { startApiserver } from './server.js';
 
 const HELP = `quantix-apiserver: the Quantix API (Kubernetes conventions) over HTTPS
@@ -83,7 +83,11 @@ async function main(): Promise<void> {
   const authenticator = chainAuthenticators(TokenFileAuthenticator.fromFile(tokenFile), gatewayHost.authenticator);
 
   const etcdCa = values['etcd-cafile'];
-  if ((values['etcd-certfile'] === undefined) !== (values['etcd-keyfile'] === undefined)) throw new Error('--etcd-certfile and --etcd-keyfile go together');
+  const etcdEndpoints = values['etcd-servers']!.split(',')
+    .map((url) => url.trim())
+    .filter(Boolean);
+  const tlsFlagErrors = etcdTlsFlagErrors({ endpoints: etcdEndpoints, cafile: etcdCa, certfile: values['etcd-certfile'], keyfile: values['etcd-keyfile'] });
+  if (tlsFlagErrors.length > 0) throw new Error(tlsFlagErrors.join('; '));
   const etcdTls = etcdCa && {
     caPem: readFileSync(etcdCa, 'utf8'),
     certPem: values['etcd-certfile'] && readFileSync(values['etcd-certfile'], 'utf8'),
@@ -95,9 +99,7 @@ async function main(): Promise<void> {
   if (kvClient !== undefined && kvClient !== 'lean' && kvClient !== 'etcd3') throw new Error(`--etcd-kv-client: lean or etcd3, got "${kvClient}"`);
 
   const server = await startApiserver({
-    etcdEndpoints: values['etcd-servers']!.split(',')
-      .map((url) => url.trim())
-      .filter(Boolean),
+    etcdEndpoints,
     etcdTls: etcdTls || undefined,
     etcdKvClient: kvClient,
     etcdCompactionIntervalMs: compactionIntervalMs,
