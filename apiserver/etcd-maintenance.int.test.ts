@@ -67,8 +67,7 @@ const vm = (name: string) => ({
   spec: { cpu: 1, memory: '256Mi', disks: [{ name: 'root', storagePool: 'local', size: '1Gi' }] },
 });
 
-const leanFor = (etcd: EtcdInstance): LeanKvClient =>
-  createKvClient(etcd.endpoints, { tls: { ca: etcd.tls!.caPem, cert: etcd.tls!.certPem, key: etcd.tls!.keyPem } });
+const leanFor = (etcd: EtcdInstance): LeanKvClient => createKvClient(etcd.endpoints, { tls: etcd.kvTls() });
 
 /** Whether etcd still has revision `revision` (false: compacted away). */
 async function hasRevision(kv: LeanKvClient, revision: number): Promise<boolean> {

@@ -35,7 +35,7 @@ beforeAll(async () => {
 });
 
 /** The lean client's TLS options for the test member (and members sharing its PKI). */
-const tls = () => ({ ca: etcd.tls!.caPem, cert: etcd.tls!.certPem, key: etcd.tls!.keyPem });
+const tls = () => etcd.kvTls();
 
 afterEach(async () => {
   while (cleanups.length > 0) await cleanups.pop()!();

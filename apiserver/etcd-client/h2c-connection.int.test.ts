@@ -637,7 +637,7 @@ describe('protocol errors', () => {
 describe.each(['http', 'https'] as const)('against etcd (gRPC over %s; https with client certificates, as make up runs it)', (scheme) => {
   let etcd: EtcdInstance;
   /** A connection to the test member, with its client certificate over TLS. */
-  const openEtcd = () => open(etcd.clientUrl, etcd.tls && { tls: { ca: etcd.tls.caPem, cert: etcd.tls.certPem, key: etcd.tls.keyPem } });
+  const openEtcd = () => open(etcd.clientUrl, etcd.tls && { tls: etcd.kvTls() });
   const protoFile = join(dirname(createRequire(import.meta.url).resolve('etcd3/package.json')), 'proto', 'rpc.proto');
   const root = new protobuf.Root().loadSync(protoFile, { keepCase: true });
   root.resolveAll();

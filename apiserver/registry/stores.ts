@@ -7,7 +7,7 @@ import type { ResourceDefinition } from '../../api-types/schema/types.js';
 import { apiVersionOf } from '../../api-types/group-version.js';
 import type { ApiserverMetrics } from '../http/metrics.js';
 import { createKvClient, etcd3Kv } from '../etcd-client/etcd-kv.js';
-import { EtcdStore, type EtcdClientTls } from '../storage/etcd-store.js';
+import { EtcdStore, leanKvTls, type EtcdClientTls } from '../storage/etcd-store.js';
 import type { Store } from '../storage/interface.js';
 import { CachedStore } from '../storage/watch-cache.js';
 import { storageResourceOf, type Lister } from './served-resource.js';
@@ -29,7 +29,7 @@ export interface EtcdConnection {
 }
 
 export async function buildStores(etcd: Etcd3, connection: EtcdConnection, defs: readonly ResourceDefinition[], metrics?: ApiserverMetrics): Promise<StoreSet> {
-  const tls = connection.tls && { ca: connection.tls.caPem, cert: connection.tls.certPem, key: connection.tls.keyPem };
+  const tls = connection.tls && leanKvTls(connection.tls);
   const kv = connection.kvClient === 'etcd3' ? etcd3Kv(etcd) : createKvClient(connection.endpoints, { tls });
   const stores = new Map<ResourceDefinition, CachedStore>();
   try {

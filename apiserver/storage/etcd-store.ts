@@ -59,6 +59,11 @@ export interface EtcdClientTls {
   keyPem?: string;
 }
 
+/** The lean etcd client's TLS options (apiserver/etcd-client) for the same PEMs as etcd3Options. */
+export function leanKvTls(tls: EtcdClientTls): { ca: string; cert?: string; key?: string } {
+  return { ca: tls.caPem, cert: tls.certPem, key: tls.keyPem };
+}
+
 /** Options for `new Etcd3(...)`: the endpoints, ETCD_GRPC_OPTIONS and, for https:// ones, `tls`. */
 export function etcd3Options(endpoints: readonly string[], tls?: EtcdClientTls): IOptions {
   return {

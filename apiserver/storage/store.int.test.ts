@@ -33,7 +33,7 @@ beforeAll(async () => {
 });
 
 /** The lean client's TLS options for the test member. */
-const tls = () => ({ ca: etcd.tls!.caPem, cert: etcd.tls!.certPem, key: etcd.tls!.keyPem });
+const tls = () => etcd.kvTls();
 
 afterEach(async () => {
   while (cleanups.length > 0) await cleanups.pop()!();

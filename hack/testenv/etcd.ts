@@ -29,7 +29,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { IOptions } from 'etcd3';
 import { ensureEtcdCertificates } from '../../apiserver/pki/certificates.js';
-import { etcd3Options, type EtcdClientTls } from '../../apiserver/storage/etcd-store.js';
+import { etcd3Options, leanKvTls, type EtcdClientTls } from '../../apiserver/storage/etcd-store.js';
 
 export interface EtcdOptions {
   /** etcd binary; default $ETCD_BIN or /usr/bin/etcd. */
@@ -69,6 +69,8 @@ export interface EtcdInstance {
   tls?: EtcdClientTls & { files: EtcdClientFiles; pkiDir: string };
   /** Options for `new Etcd3(...)` that reach this member (endpoints, and TLS when it has it). */
   etcd3Options(): IOptions;
+  /** The lean etcd client's TLS options for this member (undefined for a plain one). */
+  kvTls(): ReturnType<typeof leanKvTls> | undefined;
   /** Kills the member (SIGTERM, then SIGKILL after 5 s) and removes its data dir. Idempotent. */
   stop(): Promise<void>;
 }
@@ -251,5 +253,15 @@ async function startOnce(opts: EtcdOptions): Promise<EtcdInstance> {
     }
     await new Promise((r) => setTimeout(r, 50));
   }
-  return { endpoints: [clientUrl], clientUrl, peerUrl, dataDir, pid, tls, etcd3Options: () => etcd3Options([clientUrl], tls), stop };
+  return {
+    endpoints: [clientUrl],
+    clientUrl,
+    peerUrl,
+    dataDir,
+    pid,
+    tls,
+    etcd3Options: () => etcd3Options([clientUrl], tls),
+    kvTls: () => (tls ? leanKvTls(tls) : undefined),
+    stop,
+  };
 }

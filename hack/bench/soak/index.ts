@@ -141,7 +141,7 @@ async function main(): Promise<void> {
     const text = await res.body.text();
     if (res.statusCode >= 300) throw new Error(`${method} ${path}: HTTP ${res.statusCode}: ${text.slice(0, 300)}`);
   };
-  const kv = createKvClient(etcd.endpoints, { tls: { ca: etcd.tls!.caPem, cert: etcd.tls!.certPem, key: etcd.tls!.keyPem } });
+  const kv = createKvClient(etcd.endpoints, { tls: etcd.kvTls() });
   const watchAgent = new Agent({ keepAlive: true, ca });
   const result: Record<string, unknown> = {
     vms: VMS,

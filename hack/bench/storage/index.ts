@@ -436,7 +436,7 @@ async function main() {
   const started = performance.now();
   const etcd = await startEtcd({ tls: true });
   const client = new Etcd3(etcd.etcd3Options());
-  kv = createKvClient(etcd.endpoints, { tls: { ca: etcd.tls!.caPem, cert: etcd.tls!.certPem, key: etcd.tls!.keyPem } });
+  kv = createKvClient(etcd.endpoints, { tls: etcd.kvTls() });
   try {
     const cu = SECTIONS.has('writes') ? await benchCreatesAndUpdates(client) : undefined;
     const list = SECTIONS.has('list') ? await benchList(client) : undefined;
