@@ -117,10 +117,18 @@ describe('table cells', () => {
         interfaces: [{ name: 'n' }, { name: 'm', ipAddress: '10.0.0.9' }],
       },
     };
-    expect(cells(virtualMachineDefinition, vm)).toEqual({ Phase: 'Running', Node: 'host-1', CPU: 2, Memory: '1.5Gi', Ready: 'True', Age: '5m' });
+    expect(cells(virtualMachineDefinition, vm)).toEqual({
+      Phase: 'Running',
+      Node: 'host-1',
+      IP: '10.0.0.9',
+      CPU: 2,
+      Memory: '1.5Gi',
+      Ready: 'True',
+      Age: '5m',
+    });
     expect(cells(virtualMachineDefinition, vm, true)).toMatchObject({ Power: 'running', 'Run-Strategy': 'Always', Origin: '', IP: '10.0.0.9' });
     const bare = { apiVersion: 'quantix.io/v1alpha1', kind: 'VirtualMachine', metadata: {}, spec: { memory: '256Mi' } } as VirtualMachine;
-    expect(cells(virtualMachineDefinition, bare)).toEqual({ Phase: '', Node: '', CPU: 1, Memory: '256Mi', Ready: '', Age: '<unknown>' });
+    expect(cells(virtualMachineDefinition, bare)).toEqual({ Phase: '', Node: '', IP: '', CPU: 1, Memory: '256Mi', Ready: '', Age: '<unknown>' });
   });
 
   test('StoragePool', () => {
@@ -163,6 +171,7 @@ describe('table cells', () => {
         allocatable: { cpu: 8, memoryBytes: 16 * 2 ** 30 },
         allocated: { cpu: 2, memoryBytes: 1.5 * 2 ** 30, vmCount: 3 },
         nodeInfo: { hypervisor: 'kvm', libvirtVersion: '9.0.0', agentVersion: '0.1.0', kernelVersion: '6.1' },
+        acceleration: 'tcg',
       },
     };
     expect(cells(nodeDefinition, n, true)).toEqual({
@@ -170,6 +179,7 @@ describe('table cells', () => {
       VMs: 3,
       CPU: '2/8',
       Memory: '1.5Gi/16Gi',
+      Accel: 'tcg',
       Age: '3h',
       'Internal-IP': '10.0.0.1',
       Hypervisor: 'kvm',

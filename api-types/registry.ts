@@ -6,18 +6,22 @@
 import { apiVersionOf } from './group-version.js';
 import type { KubeObject } from './meta.js';
 import { eventDefinition } from './schema/event.js';
+import { imageDefinition } from './schema/image.js';
 import { leaseDefinition } from './schema/lease.js';
+import { networkDefinition } from './schema/network.js';
 import { nodeDefinition } from './schema/node.js';
 import { storagePoolDefinition } from './schema/storagepool.js';
 import type { ResourceDefinition } from './schema/types.js';
 import { virtualMachineDefinition } from './schema/virtualmachine.js';
 
-export { eventDefinition, leaseDefinition, nodeDefinition, storagePoolDefinition, virtualMachineDefinition };
+export { eventDefinition, imageDefinition, leaseDefinition, networkDefinition, nodeDefinition, storagePoolDefinition, virtualMachineDefinition };
 
 /** Every resource, in a stable order (codegen output follows it). */
 export const RESOURCES: readonly ResourceDefinition[] = [
   virtualMachineDefinition as unknown as ResourceDefinition,
   storagePoolDefinition as unknown as ResourceDefinition,
+  imageDefinition as unknown as ResourceDefinition,
+  networkDefinition as unknown as ResourceDefinition,
   nodeDefinition as unknown as ResourceDefinition,
   eventDefinition as unknown as ResourceDefinition,
   leaseDefinition as unknown as ResourceDefinition,

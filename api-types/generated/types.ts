@@ -57,6 +57,10 @@ export interface VirtualMachineSpec {
   nodeName?: string;
   /** Labels a Node must carry for the VM to be scheduled on it. */
   nodeSelector?: Record<string, string>;
+  /** cloud-init NoCloud seed, attached to the VM as a CD-ROM labelled cidata and rebuilt when this changes. Anyone who may read the VM (viewers included) can read it: put no secrets here. */
+  cloudInit?: CloudInit;
+  /** How long a graceful stop waits for the guest (ACPI, then the guest agent) before powering off; 60 when omitted. */
+  terminationGracePeriodSeconds?: number;
 }
 
 /** When the VM should run. Always: keep it running (restart when it stops). Halted: keep it stopped. Manual: start/stop only on explicit request. RerunOnFailure: restart only after a failure, not after a clean guest shutdown. */
@@ -83,8 +87,12 @@ export interface VirtualMachineDisk {
   size: string;
   /** Bus the disk is attached to; spec.diskBus when omitted. */
   bus?: 'virtio' | 'sata' | 'scsi';
-  /** Path of a base image inside the pool to clone the volume from (relative to the pool root). */
+  /** Path of a base image inside the pool to clone the volume from (relative to the pool root). Prefer image. */
   sourceImage?: string;
+  /** Name of the Image the disk starts from: the volume is created from the node's cached copy and grown to size. */
+  image?: string;
+  /** How the volume is made from the image; Overlay when omitted. */
+  imageClone?: 'Overlay' | 'Copy';
   /** Boot order (1 boots first); disks without one are not in the boot list. */
   bootOrder?: number;
 }
@@ -93,24 +101,58 @@ export interface VirtualMachineDisk {
 export interface VirtualMachineNetwork {
   /** Interface name, unique within the VM (a DNS-1123 label). */
   name: string;
-  /** Default user. user: QEMU user-mode networking (no source). network: a libvirt network named by source. bridge: a host bridge named by source. */
+  /** Default user. user: QEMU user-mode networking (no source; portForwards reach the guest). network: the Quantix Network named by source. bridge: an existing host bridge named by source. */
   type?: NetworkType;
-  /** The libvirt network (type network) or host bridge (type bridge). */
+  /** The Network (type network) or host bridge (type bridge). */
   source?: string;
+  /** Host ports forwarded to the guest (type user only). */
+  portForwards?: PortForward[];
   /** NIC model presented to the guest (virtio when omitted). */
   model?: string;
   /** Fixed MAC address; generated when omitted. */
   macAddress?: string;
 }
 
-/** Default user. user: QEMU user-mode networking (no source). network: a libvirt network named by source. bridge: a host bridge named by source. */
+/** Default user. user: QEMU user-mode networking (no source; portForwards reach the guest). network: the Quantix Network named by source. bridge: an existing host bridge named by source. */
 export const NetworkType = {
   user: 'user',
   network: 'network',
   bridge: 'bridge',
 } as const;
-/** Default user. user: QEMU user-mode networking (no source). network: a libvirt network named by source. bridge: a host bridge named by source. */
+/** Default user. user: QEMU user-mode networking (no source; portForwards reach the guest). network: the Quantix Network named by source. bridge: an existing host bridge named by source. */
 export type NetworkType = (typeof NetworkType)[keyof typeof NetworkType];
+
+/** A host port forwarded to a guest port (user networks only). */
+export interface PortForward {
+  /** Port inside the guest. */
+  guestPort: number;
+  /** Port on the host. */
+  hostPort: number;
+  /** TCP when omitted. */
+  protocol?: PortForwardProtocol;
+  /** Host address the port listens on; 127.0.0.1 when omitted (reachable from the host only). */
+  hostAddress?: string;
+}
+
+/** TCP when omitted. */
+export const PortForwardProtocol = {
+  TCP: 'TCP',
+  UDP: 'UDP',
+} as const;
+/** TCP when omitted. */
+export type PortForwardProtocol = (typeof PortForwardProtocol)[keyof typeof PortForwardProtocol];
+
+/** cloud-init NoCloud seed, attached to the VM as a CD-ROM labelled cidata and rebuilt when this changes. Anyone who may read the VM (viewers included) can read it: put no secrets here. */
+export interface CloudInit {
+  /** User data (#cloud-config YAML, or a script). Never logged. */
+  userData?: string;
+  /** Network configuration (version 2 YAML), written as network-config. */
+  networkData?: string;
+  /** SSH public keys for the image's default user. */
+  sshAuthorizedKeys?: string[];
+  /** The guest's host name; the VM's name when omitted. */
+  hostname?: string;
+}
 
 /** The observed state of the VM. */
 export interface VirtualMachineStatus {
@@ -146,6 +188,10 @@ export interface VirtualMachineStatus {
   volumes?: VirtualMachineVolumeStatus[];
   /** How many times the agent restarted the domain. */
   restartCount?: number;
+  /** What runs inside the guest, from qemu-guest-agent (observation, written by the agent). */
+  guestOSInfo?: GuestOSInfo;
+  /** kvm or tcg: how the node runs this VM. */
+  acceleration?: string;
 }
 
 /** Lifecycle phase. Pending/Scheduled: vm controller. Starting/Running/Stopping/Stopped/Paused/Failed: agent (from libvirt). Unknown: node-lifecycle controller (node stopped heartbeating). Lost/Terminated: node gateway (full state sync). */
@@ -230,10 +276,14 @@ export type ConditionStatus = (typeof ConditionStatus)[keyof typeof ConditionSta
 export interface VirtualMachineInterfaceStatus {
   /** Interface name (spec.networks[].name). */
   name?: string;
-  /** MAC address. */
+  /** MAC address (stable: derived from the VM uid unless spec.networks[].macAddress is set). */
   macAddress?: string;
-  /** Guest IP address, when known. */
+  /** First guest IPv4 address, when the guest agent reports one. */
   ipAddress?: string;
+  /** Every address the guest agent reports (CIDR notation). */
+  ipAddresses?: string[];
+  /** Interface name inside the guest, from the guest agent. */
+  interfaceName?: string;
 }
 
 export interface VirtualMachineVolumeStatus {
@@ -245,6 +295,28 @@ export interface VirtualMachineVolumeStatus {
   path?: string;
   /** Volume capacity in bytes. */
   capacityBytes?: number;
+}
+
+/** What runs inside the guest, from qemu-guest-agent (observation, written by the agent). */
+export interface GuestOSInfo {
+  /** OS id, e.g. debian. */
+  id?: string;
+  /** OS name, e.g. Debian GNU/Linux. */
+  name?: string;
+  /** e.g. Debian GNU/Linux 12 (bookworm). */
+  prettyName?: string;
+  /** e.g. 12 (bookworm). */
+  version?: string;
+  /** e.g. 12. */
+  versionId?: string;
+  /** Kernel release. */
+  kernelRelease?: string;
+  /** Machine architecture, e.g. x86_64. */
+  machine?: string;
+  /** The guest's host name. */
+  hostname?: string;
+  /** Guest time zone. */
+  timezone?: string;
 }
 
 /**
@@ -378,6 +450,247 @@ export const PoolHostHealth = {
 export type PoolHostHealth = (typeof PoolHostHealth)[keyof typeof PoolHostHealth];
 
 /**
+ * A disk image (qcow2 or raw) that VM disks are created from; imported and cached per node.
+ * quantix.io/v1alpha1 Image (cluster-scoped; resource images).
+ */
+export interface Image extends KubeObject {
+  /** APIVersion defines the versioned schema of this representation of an object. */
+  apiVersion: 'quantix.io/v1alpha1';
+  /** Kind is a string value representing the REST resource this object represents. */
+  kind: 'Image';
+  /** Standard object's metadata. */
+  metadata: ObjectMeta;
+  /** The desired image. */
+  spec: ImageSpec;
+  /** The observed image. */
+  status?: ImageStatus;
+}
+
+export interface ImageList extends KubeList<Image> {
+  apiVersion: 'quantix.io/v1alpha1';
+  kind: 'ImageList';
+}
+
+/** The desired image. */
+export interface ImageSpec {
+  /** Where the image comes from: an http(s) URL, or a file already in a storage pool (pool and path). Exactly one. */
+  source: ImageSource;
+  /** Format of the source file; detected (qemu-img info) when omitted. Cached copies are always qcow2. */
+  format?: ImageFormat;
+  /** StoragePool the cached copy lives in on each node. When omitted, the pool of the disk that first needs the image on that node. */
+  storagePool?: string;
+  /** Nodes to import the image to ahead of time (needs storagePool). Other nodes import it when a VM bound there needs it. */
+  nodeNames?: string[];
+}
+
+/** Where the image comes from: an http(s) URL, or a file already in a storage pool (pool and path). Exactly one. */
+export interface ImageSource {
+  /** http or https URL of the image file. Downloads resume after an interruption when the server supports ranges. */
+  url?: string;
+  /** Expected SHA-256 of the source file (64 lower-case hex digits); an import whose bytes differ fails. */
+  sha256?: string;
+  /** StoragePool holding the source file (with path). */
+  pool?: string;
+  /** Path of the source file relative to the pool root (with pool). */
+  path?: string;
+}
+
+/** Format of the source file; detected (qemu-img info) when omitted. Cached copies are always qcow2. */
+export const ImageFormat = {
+  qcow2: 'qcow2',
+  raw: 'raw',
+} as const;
+/** Format of the source file; detected (qemu-img info) when omitted. Cached copies are always qcow2. */
+export type ImageFormat = (typeof ImageFormat)[keyof typeof ImageFormat];
+
+/** The observed image. */
+export interface ImageStatus {
+  /** Aggregate phase over the nodes, computed by the image controller. */
+  phase?: ImagePhase;
+  /** Virtual disk size, once any node imported it. */
+  virtualSizeBytes?: number;
+  /** SHA-256 of the source, once any node imported it. */
+  sha256?: string;
+  /** Per-node import state, by node name (written by the node gateway). */
+  nodes?: Record<string, ImageNodeStatus>;
+  /** VMs (namespace/name) with a disk from this image, maintained by the image controller. */
+  usedBy?: string[];
+  /** Current conditions. */
+  conditions?: Condition[];
+  /** The metadata.generation this status reflects. */
+  observedGeneration?: number;
+}
+
+/** Aggregate phase over the nodes, computed by the image controller. */
+export const ImagePhase = {
+  /** No node has started an import. */
+  Pending: 'Pending',
+  /** At least one node is importing and none is Ready. */
+  Importing: 'Importing',
+  /** At least one node has a Ready copy and none has failed. */
+  Ready: 'Ready',
+  /** A node failed to import it; see status.nodes. */
+  Failed: 'Failed',
+} as const;
+/** Aggregate phase over the nodes, computed by the image controller. */
+export type ImagePhase = (typeof ImagePhase)[keyof typeof ImagePhase];
+
+/** The image on one node. */
+export interface ImageNodeStatus {
+  /** Import state on one node, as reported by its agent. */
+  phase?: ImageNodePhase;
+  /** Progress of an import on one node. */
+  progress?: ImageImportProgress;
+  /** StoragePool the cached copy is in. */
+  pool?: string;
+  /** Path of the cached copy on the node. */
+  path?: string;
+  /** Virtual disk size of the image (what a disk from it needs at least). */
+  virtualSizeBytes?: number;
+  /** Size of the cached file on the node. */
+  fileBytes?: number;
+  /** Format the source was detected as (qcow2 or raw). */
+  sourceFormat?: string;
+  /** SHA-256 of the source bytes as imported (verified when spec.source.sha256 is set). */
+  sha256?: string;
+  /** Whether the checksum was checked against spec.source.sha256. */
+  verified?: boolean;
+  /** Details, e.g. why the import failed. */
+  message?: string;
+  /** Machine-readable reason of a failure, e.g. HTTPError, ChecksumMismatch, NotADiskImage, NoSpace. */
+  reason?: string;
+  /** When the node last reported the image. */
+  lastUpdated?: string;
+}
+
+/** Import state on one node, as reported by its agent. */
+export const ImageNodePhase = {
+  /** Wanted on the node, not started yet (e.g. the pool is not ready there). */
+  Pending: 'Pending',
+  /** Downloading, verifying or converting; see progress. */
+  Importing: 'Importing',
+  /** The cached copy is complete and verified. */
+  Ready: 'Ready',
+  /** The import failed; see message. Retried with backoff. */
+  Failed: 'Failed',
+} as const;
+/** Import state on one node, as reported by its agent. */
+export type ImageNodePhase = (typeof ImageNodePhase)[keyof typeof ImageNodePhase];
+
+/** Progress of an import on one node. */
+export interface ImageImportProgress {
+  /** Downloading, Verifying or Converting. */
+  step?: string;
+  /** Bytes of the source done in this step. */
+  bytesDone?: number;
+  /** Bytes of the source in all, when known. */
+  bytesTotal?: number;
+  /** Percent done (0-100), when the total is known. */
+  percent?: number;
+}
+
+/**
+ * A libvirt-managed network (nat or isolated) defined on the nodes it is assigned to.
+ * quantix.io/v1alpha1 Network (cluster-scoped; resource networks).
+ */
+export interface Network extends KubeObject {
+  /** APIVersion defines the versioned schema of this representation of an object. */
+  apiVersion: 'quantix.io/v1alpha1';
+  /** Kind is a string value representing the REST resource this object represents. */
+  kind: 'Network';
+  /** Standard object's metadata. */
+  metadata: ObjectMeta;
+  /** The desired network. */
+  spec: NetworkSpec;
+  /** The observed network. */
+  status?: NetworkStatus;
+}
+
+export interface NetworkList extends KubeList<Network> {
+  apiVersion: 'quantix.io/v1alpha1';
+  kind: 'NetworkList';
+}
+
+/** The desired network. */
+export interface NetworkSpec {
+  /**
+   * How guests reach the outside.
+   * @default "nat"
+   */
+  mode?: NetworkMode;
+  /** Host bridge libvirt creates; qx-<hash> when omitted. */
+  bridgeName?: string;
+  /** The IPv4 subnet of the network: the host side address and prefix, and the DHCP range. */
+  ipv4?: NetworkIPv4;
+  /** Nodes the network is defined on. Empty: defined on no node. */
+  assignedNodes?: string[];
+}
+
+/** How guests reach the outside. */
+export const NetworkMode = {
+  /** Guests reach the host network through NAT (libvirt forward mode nat). */
+  nat: 'nat',
+  /** Guests reach only each other and the host. */
+  isolated: 'isolated',
+} as const;
+/** How guests reach the outside. */
+export type NetworkMode = (typeof NetworkMode)[keyof typeof NetworkMode];
+
+/** The IPv4 subnet of the network: the host side address and prefix, and the DHCP range. */
+export interface NetworkIPv4 {
+  /** Host-side address of the bridge, e.g. 192.168.150.1. */
+  address: string;
+  /** Prefix length, e.g. 24. */
+  prefix: number;
+  /** First address handed out by DHCP. */
+  dhcpStart?: string;
+  /** Last address handed out by DHCP. */
+  dhcpEnd?: string;
+}
+
+/** The observed network. */
+export interface NetworkStatus {
+  /** Aggregate phase, computed by the network controller. */
+  phase?: NetworkPhase;
+  /** Per-host state, by node name (written by the node gateway). */
+  hosts?: Record<string, NetworkHostStatus>;
+  /** Current conditions. */
+  conditions?: Condition[];
+  /** The metadata.generation this status reflects. */
+  observedGeneration?: number;
+}
+
+/** Aggregate phase, computed by the network controller. */
+export const NetworkPhase = {
+  /** No assigned host has reported yet. */
+  Pending: 'Pending',
+  /** Active on every assigned host. */
+  Ready: 'Ready',
+  /** Active on some assigned hosts, not on others. */
+  Degraded: 'Degraded',
+  /** Active on no assigned host. */
+  Error: 'Error',
+} as const;
+/** Aggregate phase, computed by the network controller. */
+export type NetworkPhase = (typeof NetworkPhase)[keyof typeof NetworkPhase];
+
+/** The network as seen by one host. */
+export interface NetworkHostStatus {
+  /** libvirt has the network defined. */
+  defined?: boolean;
+  /** The network is started (its bridge exists). */
+  active?: boolean;
+  /** The bridge on the host. */
+  bridgeName?: string;
+  /** DHCP range, start-end. */
+  dhcpRange?: string;
+  /** Details, e.g. why defining or starting failed. */
+  message?: string;
+  /** When the host last reported the network. */
+  lastReported?: string;
+}
+
+/**
  * A hypervisor host running quantix-agent. The name is the host name.
  * quantix.io/v1alpha1 Node (cluster-scoped; resource nodes).
  */
@@ -424,6 +737,12 @@ export interface NodeStatus {
   allocated?: NodeAllocated;
   /** Host software and hardware, reported by the agent. */
   nodeInfo?: NodeInfo;
+  /** How the node runs guests, as its agent uses it. */
+  acceleration?: NodeAcceleration;
+  /** Why the agent uses this acceleration: flag (set by --acceleration) or probe (what it found the host can boot). */
+  accelerationSource?: string;
+  /** Linux bridges on the host that VM networks of type bridge can attach to. */
+  bridges?: string[];
   /** Hash of the agent-observed VM states; a mismatch triggers a full sync. */
   stateHash?: string;
   /** StoragePools assigned to this node. */
@@ -498,6 +817,16 @@ export interface NodeInfo {
   /** /etc/machine-id. */
   machineID?: string;
 }
+
+/** How the node runs guests, as its agent uses it. */
+export const NodeAcceleration = {
+  /** Hardware virtualization (/dev/kvm): libvirt domain type kvm. */
+  kvm: 'kvm',
+  /** QEMU's software emulation (TCG): libvirt domain type qemu; boots the same guests, several times slower. */
+  tcg: 'tcg',
+} as const;
+/** How the node runs guests, as its agent uses it. */
+export type NodeAcceleration = (typeof NodeAcceleration)[keyof typeof NodeAcceleration];
 
 /**
  * A report of something that happened to an object (core/v1 Event).
@@ -613,6 +942,8 @@ export interface LeaseSpec {
 export interface ResourceTypes {
   VirtualMachine: VirtualMachine;
   StoragePool: StoragePool;
+  Image: Image;
+  Network: Network;
   Node: Node;
   Event: Event;
   Lease: Lease;

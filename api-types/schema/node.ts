@@ -76,6 +76,18 @@ const Status = named('NodeStatus', {
         machineID: str('/etc/machine-id.'),
       },
     } satisfies JSONSchema),
+    acceleration: named(
+      'NodeAcceleration',
+      { type: 'string', enum: ['kvm', 'tcg'], description: 'How the node runs guests, as its agent uses it.' } satisfies JSONSchema,
+      {
+        enumDescriptions: {
+          kvm: 'Hardware virtualization (/dev/kvm): libvirt domain type kvm.',
+          tcg: "QEMU's software emulation (TCG): libvirt domain type qemu; boots the same guests, several times slower.",
+        },
+      },
+    ),
+    accelerationSource: str('Why the agent uses this acceleration: flag (set by --acceleration) or probe (what it found the host can boot).'),
+    bridges: stringSet('Linux bridges on the host that VM networks of type bridge can attach to.'),
     stateHash: str('Hash of the agent-observed VM states; a mismatch triggers a full sync.'),
     assignedPools: stringSet('StoragePools assigned to this node.'),
   },
@@ -162,6 +174,14 @@ export const nodeDefinition: ResourceDefinition<Node> = {
       jsonPath: '.status.allocatable.memoryBytes',
       description: 'Allocated/allocatable memory.',
       cell: (n) => ratio(n.status?.allocated?.memoryBytes, n.status?.allocatable?.memoryBytes, formatBytesHuman),
+    },
+    {
+      name: 'Accel',
+      type: 'string',
+      priority: 0,
+      jsonPath: '.status.acceleration',
+      description: 'kvm or tcg (software emulation).',
+      cell: (n) => text(n.status?.acceleration),
     },
     {
       name: 'Age',

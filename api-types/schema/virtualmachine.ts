@@ -1,5 +1,6 @@
 /** VirtualMachine (quantix.io/v1alpha1): one KVM/libvirt domain, declared. */
 import { fieldError, validateLabels, type FieldError } from '../field-errors.js';
+import { isIPAddress } from '../names.js';
 import { CLEANUP_FINALIZER, withFinalizer } from '../finalizers.js';
 import type { VirtualMachine } from '../generated/types.js';
 import { humanQuantity, tryParseBytes } from '../quantity.js';
@@ -61,7 +62,44 @@ const DiskBus = named('DiskBus', {
 const NetworkType = named('NetworkType', {
   type: 'string',
   enum: ['user', 'network', 'bridge'],
-  description: 'Default user. user: QEMU user-mode networking (no source). network: a libvirt network named by source. bridge: a host bridge named by source.',
+  description:
+    'Default user. user: QEMU user-mode networking (no source; portForwards reach the guest). network: the Quantix Network named by source. bridge: an existing host bridge named by source.',
+} satisfies JSONSchema);
+
+const ImageClone = named(
+  'DiskImageClone',
+  { type: 'string', enum: ['Overlay', 'Copy'], description: 'How a disk volume is made from its image.' } satisfies JSONSchema,
+  {
+    enumDescriptions: {
+      Overlay: "A qcow2 overlay whose backing file is the node's cached image: instant and small; the cached image stays while the disk exists.",
+      Copy: 'A full, independent copy of the image: takes time and space, survives the image being deleted.',
+    },
+  },
+);
+
+const PortForward = named('PortForward', {
+  type: 'object',
+  description: 'A host port forwarded to a guest port (user networks only).',
+  required: ['guestPort', 'hostPort'],
+  properties: {
+    guestPort: int('Port inside the guest.', { minimum: 1, maximum: 65535 }),
+    hostPort: int('Port on the host.', { minimum: 1, maximum: 65535 }),
+    protocol: named('PortForwardProtocol', { type: 'string', enum: ['TCP', 'UDP'], description: 'TCP when omitted.' } satisfies JSONSchema),
+    hostAddress: str('Host address the port listens on; 127.0.0.1 when omitted (reachable from the host only).'),
+  },
+} satisfies JSONSchema);
+
+const CloudInit = named('CloudInit', {
+  type: 'object',
+  description:
+    'cloud-init NoCloud seed, attached to the VM as a CD-ROM labelled cidata and rebuilt when this changes. ' +
+    'Anyone who may read the VM (viewers included) can read it: put no secrets here.',
+  properties: {
+    userData: str('User data (#cloud-config YAML, or a script). Never logged.'),
+    networkData: str('Network configuration (version 2 YAML), written as network-config.'),
+    sshAuthorizedKeys: { type: 'array', description: "SSH public keys for the image's default user.", items: { type: 'string' } },
+    hostname: str("The guest's host name; the VM's name when omitted.", { pattern: DNS1123_LABEL_PATTERN }),
+  },
 } satisfies JSONSchema);
 
 const Disk = named('VirtualMachineDisk', {
@@ -73,7 +111,11 @@ const Disk = named('VirtualMachineDisk', {
     storagePool: str('Name of the StoragePool the volume lives in.', { pattern: DNS1123_SUBDOMAIN_PATTERN }),
     size: quantity('Volume size, e.g. 10Gi (at least 1Mi).'),
     bus: { ...DiskBus, description: 'Bus the disk is attached to; spec.diskBus when omitted.' },
-    sourceImage: str('Path of a base image inside the pool to clone the volume from (relative to the pool root).'),
+    sourceImage: str('Path of a base image inside the pool to clone the volume from (relative to the pool root). Prefer image.'),
+    image: str("Name of the Image the disk starts from: the volume is created from the node's cached copy and grown to size.", {
+      pattern: DNS1123_SUBDOMAIN_PATTERN,
+    }),
+    imageClone: { ...ImageClone, description: 'How the volume is made from the image; Overlay when omitted.' },
     bootOrder: int('Boot order (1 boots first); disks without one are not in the boot list.', { minimum: 1 }),
   },
 } satisfies JSONSchema);
@@ -85,7 +127,12 @@ const Network = named('VirtualMachineNetwork', {
   properties: {
     name: str('Interface name, unique within the VM (a DNS-1123 label).', { pattern: DNS1123_LABEL_PATTERN }),
     type: NetworkType,
-    source: str('The libvirt network (type network) or host bridge (type bridge).'),
+    source: str('The Network (type network) or host bridge (type bridge).'),
+    portForwards: {
+      type: 'array',
+      description: 'Host ports forwarded to the guest (type user only).',
+      items: PortForward,
+    },
     model: str('NIC model presented to the guest (virtio when omitted).'),
     macAddress: str('Fixed MAC address; generated when omitted.', { pattern: MAC_PATTERN }),
   },
@@ -119,6 +166,11 @@ const Spec = named('VirtualMachineSpec', {
       pattern: DNS1123_SUBDOMAIN_PATTERN,
     }),
     nodeSelector: stringMap('Labels a Node must carry for the VM to be scheduled on it.'),
+    cloudInit: CloudInit,
+    terminationGracePeriodSeconds: int('How long a graceful stop waits for the guest (ACPI, then the guest agent) before powering off; 60 when omitted.', {
+      minimum: 0,
+      maximum: 3600,
+    }),
   },
 } satisfies JSONSchema);
 
@@ -195,8 +247,10 @@ const Status = named('VirtualMachineStatus', {
         type: 'object',
         properties: {
           name: str('Interface name (spec.networks[].name).'),
-          macAddress: str('MAC address.'),
-          ipAddress: str('Guest IP address, when known.'),
+          macAddress: str('MAC address (stable: derived from the VM uid unless spec.networks[].macAddress is set).'),
+          ipAddress: str('First guest IPv4 address, when the guest agent reports one.'),
+          ipAddresses: { type: 'array', description: 'Every address the guest agent reports (CIDR notation).', items: { type: 'string' } },
+          interfaceName: str('Interface name inside the guest, from the guest agent.'),
         },
       } satisfies JSONSchema),
     },
@@ -214,6 +268,22 @@ const Status = named('VirtualMachineStatus', {
       } satisfies JSONSchema),
     },
     restartCount: int('How many times the agent restarted the domain.', { minimum: 0 }),
+    guestOSInfo: named('GuestOSInfo', {
+      type: 'object',
+      description: 'What runs inside the guest, from qemu-guest-agent (observation, written by the agent).',
+      properties: {
+        id: str('OS id, e.g. debian.'),
+        name: str('OS name, e.g. Debian GNU/Linux.'),
+        prettyName: str('e.g. Debian GNU/Linux 12 (bookworm).'),
+        version: str('e.g. 12 (bookworm).'),
+        versionId: str('e.g. 12.'),
+        kernelRelease: str('Kernel release.'),
+        machine: str('Machine architecture, e.g. x86_64.'),
+        hostname: str("The guest's host name."),
+        timezone: str('Guest time zone.'),
+      },
+    } satisfies JSONSchema),
+    acceleration: str('kvm or tcg: how the node runs this VM.'),
   },
 } satisfies JSONSchema);
 
@@ -235,6 +305,16 @@ function validateSpec(vm: VirtualMachine): FieldError[] {
       if ('bytes' in r && r.bytes < MIN_DISK_BYTES) errs.push(fieldError.invalid(`spec.disks[${i}].size`, size, 'must be at least 1Mi'));
       else if ('error' in r && r.error !== 'must be a quantity like 2Gi') errs.push(fieldError.invalid(`spec.disks[${i}].size`, size, r.error));
     });
+    s.disks.forEach((d: unknown, i) => {
+      if (!d || typeof d !== 'object') return;
+      const disk = d as { image?: unknown; sourceImage?: unknown; imageClone?: unknown };
+      if (disk.image !== undefined && disk.sourceImage !== undefined) {
+        errs.push(fieldError.forbidden(`spec.disks[${i}].sourceImage`, 'may not be set together with image'));
+      }
+      if (disk.imageClone !== undefined && disk.image === undefined) {
+        errs.push(fieldError.forbidden(`spec.disks[${i}].imageClone`, 'may only be set when image is set'));
+      }
+    });
   }
   if (Array.isArray(s.networks)) {
     s.networks.forEach((n: unknown, i) => {
@@ -253,11 +333,41 @@ function validateSpec(vm: VirtualMachine): FieldError[] {
         errs.push(fieldError.forbidden(`spec.networks[${i}].source`, 'may not be set when type is user'));
       }
     });
+    errs.push(...portForwardErrors(s.networks));
   }
   if (typeof s.nodeName === 'string' && s.nodeName.length > 253) {
     errs.push(fieldError.invalid('spec.nodeName', s.nodeName, 'must be no more than 253 characters'));
   }
   errs.push(...validateLabels(s.nodeSelector, 'spec.nodeSelector'));
+  return errs;
+}
+
+function portForwardErrors(networks: unknown[]): FieldError[] {
+  const errs: FieldError[] = [];
+  const taken = new Map<string, string>();
+  networks.forEach((n: unknown, i) => {
+    if (!n || typeof n !== 'object') return;
+    const net = n as { type?: unknown; portForwards?: unknown };
+    if (!Array.isArray(net.portForwards) || net.portForwards.length === 0) return;
+    if ((net.type ?? 'user') !== 'user') {
+      errs.push(fieldError.forbidden(`spec.networks[${i}].portForwards`, `may only be set when type is user (QEMU user networking), not ${String(net.type)}`));
+      return;
+    }
+    net.portForwards.forEach((pf: unknown, j) => {
+      if (!pf || typeof pf !== 'object') return;
+      const f = pf as { hostPort?: unknown; hostAddress?: unknown; protocol?: unknown };
+      const field = `spec.networks[${i}].portForwards[${j}]`;
+      if (typeof f.hostAddress === 'string' && isIPAddress(f.hostAddress).length > 0) {
+        errs.push(fieldError.invalid(`${field}.hostAddress`, f.hostAddress, 'must be an IP address, e.g. 127.0.0.1'));
+      }
+      if (typeof f.hostPort !== 'number') return;
+      const key = `${String(f.protocol ?? 'TCP')}/${String(f.hostAddress ?? '127.0.0.1')}:${f.hostPort}`;
+      const first = taken.get(key);
+      if (first)
+        errs.push({ ...fieldError.duplicate(`${field}.hostPort`, f.hostPort), message: `Duplicate value: ${f.hostPort}: already forwarded by ${first}` });
+      else taken.set(key, field);
+    });
+  });
   return errs;
 }
 
@@ -327,6 +437,14 @@ export const virtualMachineDefinition: ResourceDefinition<VirtualMachine> = {
       description: 'Node the VM runs on.',
       cell: (vm) => text(vm.status?.nodeName ?? vm.spec?.nodeName),
     },
+    {
+      name: 'IP',
+      type: 'string',
+      priority: 0,
+      jsonPath: '.status.interfaces[0].ipAddress',
+      description: 'First guest IP address, from the guest agent.',
+      cell: (vm) => text(vm.status?.interfaces?.find((i) => i.ipAddress)?.ipAddress),
+    },
     { name: 'CPU', type: 'integer', priority: 0, jsonPath: '.spec.cpu', description: 'Virtual CPU cores.', cell: (vm) => vm.spec?.cpu ?? 1 },
     { name: 'Memory', type: 'string', priority: 0, jsonPath: '.spec.memory', description: 'Guest memory.', cell: (vm) => humanQuantity(vm.spec?.memory) },
     {
@@ -369,14 +487,6 @@ export const virtualMachineDefinition: ResourceDefinition<VirtualMachine> = {
       jsonPath: '.status.managed',
       description: 'Whether Quantix manages the domain.',
       cell: (vm) => vm.status?.managed ?? null,
-    },
-    {
-      name: 'IP',
-      type: 'string',
-      priority: 1,
-      jsonPath: '.status.interfaces[0].ipAddress',
-      description: 'First guest IP address.',
-      cell: (vm) => text(vm.status?.interfaces?.find((i) => i.ipAddress)?.ipAddress),
     },
   ],
   selectableFields: [

@@ -23,6 +23,8 @@ describe('generated files', () => {
   test('cover the TS types and one CRD per quantix.io kind, each marked generated', () => {
     expect([...files.keys()].sort()).toEqual([
       'api-types/generated/types.ts',
+      'manifests/crds/images.quantix.io.yaml',
+      'manifests/crds/networks.quantix.io.yaml',
       'manifests/crds/nodes.quantix.io.yaml',
       'manifests/crds/storagepools.quantix.io.yaml',
       'manifests/crds/virtualmachines.quantix.io.yaml',
@@ -130,7 +132,7 @@ describe('CRDs', () => {
     expect(byKind.StoragePool!.spec.names.shortNames).toEqual(['sp']);
     expect(byKind.Node!.spec.names.shortNames).toEqual(['qn']);
     const vmCols = byKind.VirtualMachine!.spec.versions[0]!.additionalPrinterColumns!;
-    expect(vmCols.filter((c) => c.priority === 1).map((c) => c.name)).toEqual(['Power', 'Run-Strategy', 'Origin', 'Managed', 'IP']);
+    expect(vmCols.filter((c) => c.priority === 1).map((c) => c.name)).toEqual(['Power', 'Run-Strategy', 'Origin', 'Managed']);
     const vmSpec = byKind.VirtualMachine!.spec.versions[0]!.schema.openAPIV3Schema.properties!.spec!;
     expect(vmSpec.properties!.runStrategy).toMatchObject({ default: 'Always', enum: ['Always', 'Halted', 'Manual', 'RerunOnFailure'] });
     expect(vmSpec.properties!.disks).toMatchObject({ 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['name'] });
