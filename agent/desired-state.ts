@@ -6,13 +6,17 @@
  * Listeners receive keys only: the reconcile loop re-reads the objects here.
  */
 import type { ClientReadableStream } from '@grpc/grpc-js';
-import type { StoragePool, VirtualMachine } from '../api-types/generated/types.js';
+import type { Image, Network, StoragePool, VirtualMachine } from '../api-types/generated/types.js';
 import { gatewayErrorFrom } from '../api-types/proto/errors.js';
 import type { DesiredStateEvent } from '../api-types/proto/types.js';
 import type { Logger } from '../lib/logging/logger.js';
 import type { GatewayClient } from './gateway-client.js';
 
-export type DesiredChange = { kind: 'vm'; key: string; uid?: string } | { kind: 'pool'; name: string };
+export type DesiredChange =
+  | { kind: 'vm'; key: string; uid?: string }
+  | { kind: 'pool'; name: string }
+  | { kind: 'image'; name: string }
+  | { kind: 'network'; name: string };
 
 export function vmKey(namespace: string, name: string): string {
   return `${namespace}/${name}`;
@@ -21,11 +25,15 @@ export function vmKey(namespace: string, name: string): string {
 export class DesiredState {
   readonly vms = new Map<string, VirtualMachine>();
   readonly pools = new Map<string, StoragePool>();
+  readonly images = new Map<string, Image>();
+  readonly networks = new Map<string, Network>();
   readonly #uidToKey = new Map<string, string>();
   #vmRV = '';
   #poolRV = '';
+  #imageRV = '';
+  #networkRV = '';
   #synced = false;
-  #relisting: { vms: Set<string>; pools: Set<string> } | undefined;
+  #relisting: { vms: Set<string>; pools: Set<string>; images: Set<string>; networks: Set<string> } | undefined;
   #stream: ClientReadableStream<DesiredStateEvent> | undefined;
   #stopped = false;
   #backoffMs = 0;
@@ -84,13 +92,17 @@ export class DesiredState {
 
   #open(): void {
     if (this.#stopped) return;
-    const knownPools: Record<string, number> = {};
-    for (const [name, p] of this.pools) knownPools[name] = p.metadata.generation ?? 0;
-    const resume = this.#synced && this.#vmRV !== '' && this.#poolRV !== '';
+    const generations = (m: Map<string, { metadata: { generation?: number } }>): Record<string, number> =>
+      Object.fromEntries([...m].map(([name, o]) => [name, o.metadata.generation ?? 0]));
+    const resume = this.#synced && this.#vmRV !== '' && this.#poolRV !== '' && this.#imageRV !== '' && this.#networkRV !== '';
     const stream = this.client.watchDesiredState({
       vmResourceVersion: resume ? this.#vmRV : '',
       poolResourceVersion: resume ? this.#poolRV : '',
-      knownPools: resume ? knownPools : {},
+      imageResourceVersion: resume ? this.#imageRV : '',
+      networkResourceVersion: resume ? this.#networkRV : '',
+      knownPools: resume ? generations(this.pools) : {},
+      knownImages: resume ? generations(this.images) : {},
+      knownNetworks: resume ? generations(this.networks) : {},
     });
     this.#stream = stream;
     let ended = false;
@@ -123,20 +135,26 @@ export class DesiredState {
   #apply(ev: DesiredStateEvent): void {
     switch (ev.type) {
       case 'RESET':
-        this.#relisting = { vms: new Set(), pools: new Set() };
+        this.#relisting = { vms: new Set(), pools: new Set(), images: new Set(), networks: new Set() };
         return;
       case 'BOOKMARK':
         if (ev.kind === 'VM') this.#vmRV = ev.resourceVersion;
         else if (ev.kind === 'POOL') this.#poolRV = ev.resourceVersion;
+        else if (ev.kind === 'IMAGE') this.#imageRV = ev.resourceVersion;
+        else if (ev.kind === 'NETWORK') this.#networkRV = ev.resourceVersion;
         return;
       case 'SYNCED': {
         this.#vmRV = ev.vmResourceVersion;
         this.#poolRV = ev.poolResourceVersion;
+        this.#imageRV = ev.imageResourceVersion;
+        this.#networkRV = ev.networkResourceVersion;
         const relist = this.#relisting;
         this.#relisting = undefined;
         if (relist) {
           for (const key of [...this.vms.keys()]) if (!relist.vms.has(key)) this.#deleteVm(key);
-          for (const name of [...this.pools.keys()]) if (!relist.pools.has(name)) this.#deletePool(name);
+          for (const name of [...this.pools.keys()]) if (!relist.pools.has(name)) this.#deleteNamed('pool', name);
+          for (const name of [...this.images.keys()]) if (!relist.images.has(name)) this.#deleteNamed('image', name);
+          for (const name of [...this.networks.keys()]) if (!relist.networks.has(name)) this.#deleteNamed('network', name);
         }
         if (!this.#synced) {
           this.#synced = true;
@@ -168,16 +186,30 @@ export class DesiredState {
       this.onChange({ kind: 'vm', key, uid: vm.metadata.uid });
     } else if (ev.kind === 'POOL') {
       this.#poolRV = ev.resourceVersion;
-      const pool = JSON.parse(ev.objectJson) as StoragePool;
-      const name = pool.metadata.name!;
-      if (ev.type === 'DELETED') {
-        this.#deletePool(name);
-        return;
-      }
-      this.#relisting?.pools.add(name);
-      this.pools.set(name, pool);
-      this.onChange({ kind: 'pool', name });
+      this.#applyNamed('pool', ev);
+    } else if (ev.kind === 'IMAGE') {
+      this.#imageRV = ev.resourceVersion;
+      this.#applyNamed('image', ev);
+    } else if (ev.kind === 'NETWORK') {
+      this.#networkRV = ev.resourceVersion;
+      this.#applyNamed('network', ev);
     }
+  }
+
+  #mapOf(kind: 'pool' | 'image' | 'network'): Map<string, StoragePool | Image | Network> {
+    return kind === 'pool' ? this.pools : kind === 'image' ? this.images : this.networks;
+  }
+
+  #applyNamed(kind: 'pool' | 'image' | 'network', ev: DesiredStateEvent): void {
+    const obj = JSON.parse(ev.objectJson) as StoragePool | Image | Network;
+    const name = obj.metadata.name!;
+    if (ev.type === 'DELETED') {
+      this.#deleteNamed(kind, name);
+      return;
+    }
+    this.#relisting?.[kind === 'pool' ? 'pools' : kind === 'image' ? 'images' : 'networks'].add(name);
+    this.#mapOf(kind).set(name, obj);
+    this.onChange({ kind, name });
   }
 
   #deleteVm(key: string): void {
@@ -188,8 +220,8 @@ export class DesiredState {
     this.onChange({ kind: 'vm', key, uid: old.metadata.uid });
   }
 
-  #deletePool(name: string): void {
-    if (!this.pools.delete(name)) return;
-    this.onChange({ kind: 'pool', name });
+  #deleteNamed(kind: 'pool' | 'image' | 'network', name: string): void {
+    if (!this.#mapOf(kind).delete(name)) return;
+    this.onChange({ kind, name });
   }
 }

@@ -39,6 +39,8 @@ const event = (type: DesiredStateEvent['type'], over: Partial<DesiredStateEvent>
   resourceVersion: '',
   vmResourceVersion: '',
   poolResourceVersion: '',
+  imageResourceVersion: '',
+  networkResourceVersion: '',
   ...over,
 });
 const RESET = event('RESET');

@@ -1,6 +1,7 @@
 /**
- * The agent's one work queue and its workers. Three kinds of keys — `vm:<ns>/<name>`,
- * `dom:<uuid>` (domains no managed VM owns) and `pool:<name>` — fed by the desired state
+ * The agent's one work queue and its workers. Keys — `vm:<ns>/<name>`, `dom:<uuid>`
+ * (domains no managed VM owns), `pool:<name>`, `img:<name>` (image imports) and
+ * `net:<name>` (libvirt networks) — fed by the desired state
  * stream, libvirt events and periodic resyncs (the `on*` and `enqueue*` methods turn those
  * into keys). A key is processed by one worker at a time, re-reads what it needs, and is
  * retried with backoff on failure.
@@ -15,12 +16,22 @@ import type { Reporter } from './reporter.js';
 import { isUnmanaged } from './vm/decide.js';
 import type { VmSyncer } from './vm/sync.js';
 
+/** Reconciles one named cluster-scoped object (an Image, a Network) on this host. */
+export interface NamedSyncer {
+  /** Returns a delay to look again, or throws to retry with backoff. */
+  sync(name: string): Promise<number | undefined>;
+  /** Every name it holds state for (also those gone from the desired state). */
+  known(): Iterable<string>;
+}
+
 export interface KeyWorkersDeps {
   desired: DesiredState;
   domains: DomainCache;
   reporter: Reporter;
   vms: VmSyncer;
   pools: PoolSyncer;
+  images?: NamedSyncer;
+  networks?: NamedSyncer;
   log: Logger;
   /** False once the agent stops: failed keys are not retried any more. */
   running: () => boolean;
@@ -54,6 +65,16 @@ export class KeyWorkers {
       this.queue.add(`pool:${change.name}`);
       return;
     }
+    if (change.kind === 'image') {
+      this.queue.add(`img:${change.name}`);
+      this.enqueueVmsUsing('image', change.name);
+      return;
+    }
+    if (change.kind === 'network') {
+      this.queue.add(`net:${change.name}`);
+      this.enqueueVmsUsing('network', change.name);
+      return;
+    }
     if (change.uid) this.#uidOfKey.set(change.key, change.uid);
     this.queue.add(`vm:${change.key}`);
   }
@@ -77,11 +98,30 @@ export class KeyWorkers {
     for (const key of desired.vms.keys()) this.queue.add(`vm:${key}`);
     for (const name of desired.pools.keys()) this.queue.add(`pool:${name}`);
     for (const name of pools.managedPools()) this.queue.add(`pool:${name}`);
+    for (const name of desired.images.keys()) this.queue.add(`img:${name}`);
+    for (const name of this.deps.images?.known() ?? []) this.queue.add(`img:${name}`);
+    for (const name of desired.networks.keys()) this.queue.add(`net:${name}`);
+    for (const name of this.deps.networks?.known() ?? []) this.queue.add(`net:${name}`);
     for (const d of domains.all()) if (!d.owner?.uid || !desired.keyForUid(d.owner.uid)) this.queue.add(`dom:${d.uuid}`);
   }
 
   enqueueVmsUsingPool(pool: string): void {
     for (const [key, vm] of this.deps.desired.vms) if ((vm.spec.disks ?? []).some((d) => d.storagePool === pool)) this.queue.add(`vm:${key}`);
+  }
+
+  /** VMs waiting on an image import or a network: they go on when it becomes ready. */
+  enqueueVmsUsing(kind: 'image' | 'network', name: string): void {
+    for (const [key, vm] of this.deps.desired.vms) {
+      const uses =
+        kind === 'image'
+          ? (vm.spec.disks ?? []).some((d) => d.image === name)
+          : (vm.spec.networks ?? []).some((n) => n.type === 'network' && n.source === name);
+      if (uses) this.queue.add(`vm:${key}`);
+    }
+  }
+
+  enqueueImage(name: string): void {
+    this.queue.add(`img:${name}`);
   }
 
   // ------------------------------------------------------------------ workers
@@ -119,6 +159,14 @@ export class KeyWorkers {
         return this.#processDomain(id);
       case 'pool':
         return this.#processPool(id);
+      case 'img':
+        // Like pools: an image missing from an incomplete desired state is not "deleted".
+        if (!this.deps.desired.synced) return 500;
+        return this.deps.images?.sync(id);
+      case 'net':
+        if (!domains.hypervisorUp) return 1_000;
+        if (!this.deps.desired.synced) return 500;
+        return this.deps.networks?.sync(id);
       default:
         return undefined;
     }

@@ -4,9 +4,9 @@
  * Presence is kept both ways: a field left out stays left out (proto3 `optional`); an
  * empty list is the same as none (repeated fields have no presence).
  */
-import type { VirtualMachineInterfaceStatus, VirtualMachinePhase, VirtualMachineStatus, VirtualMachineVolumeStatus } from '../generated/types.js';
-import { SYNCED_CONDITION, type AgentStatus } from './contract.js';
-import type { AgentInterfaceStatus, AgentVMStatus, AgentVolumeStatus } from './types.js';
+import type { GuestOSInfo, VirtualMachineInterfaceStatus, VirtualMachinePhase, VirtualMachineStatus, VirtualMachineVolumeStatus } from '../generated/types.js';
+import { AGENT_CONNECTED_CONDITION, SYNCED_CONDITION, type AgentStatus } from './contract.js';
+import type { AgentGuestOSInfo, AgentInterfaceStatus, AgentVMStatus, AgentVolumeStatus } from './types.js';
 
 /** AgentStatus field → AgentVMStatus field, for every field of AGENT_STATUS_FIELDS (and synced). */
 export const AGENT_STATUS_WIRE_FIELDS = {
@@ -17,7 +17,10 @@ export const AGENT_STATUS_WIRE_FIELDS = {
   volumes: 'volumes',
   interfaces: 'interfaces',
   restartCount: 'restartCount',
+  guestOSInfo: 'guestOsInfo',
+  acceleration: 'acceleration',
   synced: 'synced',
+  agentConnected: 'agentConnected',
 } as const satisfies Record<keyof AgentStatus, keyof AgentVMStatus>;
 
 /** Copies the fields that are set, and only those (drops proto-loader's `_field` markers). */
@@ -28,18 +31,46 @@ function present<T extends object>(from: T, keys: readonly (keyof T)[]): Partial
 }
 
 const VOLUME_KEYS = ['name', 'pool', 'path', 'capacityBytes'] as const satisfies readonly (keyof AgentVolumeStatus & keyof VirtualMachineVolumeStatus)[];
-const INTERFACE_KEYS = ['name', 'macAddress', 'ipAddress'] as const satisfies readonly (keyof AgentInterfaceStatus & keyof VirtualMachineInterfaceStatus)[];
+const INTERFACE_KEYS = ['name', 'macAddress', 'ipAddress', 'interfaceName'] as const satisfies readonly (keyof AgentInterfaceStatus &
+  keyof VirtualMachineInterfaceStatus)[];
+
+const OS_KEYS = [
+  'id',
+  'name',
+  'prettyName',
+  'version',
+  'versionId',
+  'kernelRelease',
+  'machine',
+  'hostname',
+  'timezone',
+] as const satisfies readonly (keyof AgentGuestOSInfo & keyof GuestOSInfo)[];
+
+function interfaceToWire(i: VirtualMachineInterfaceStatus): AgentInterfaceStatus {
+  return { ...present(i, INTERFACE_KEYS), ipAddresses: i.ipAddresses ? [...i.ipAddresses] : [] };
+}
+
+function interfaceFromWire(i: AgentInterfaceStatus): VirtualMachineInterfaceStatus {
+  const out: VirtualMachineInterfaceStatus = present(i, INTERFACE_KEYS);
+  if (i.ipAddresses?.length) out.ipAddresses = [...i.ipAddresses];
+  return out;
+}
 
 export function agentStatusToWire(status: AgentStatus): AgentVMStatus {
-  const wire: AgentVMStatus = { volumes: [], interfaces: [], synced: null };
+  const wire: AgentVMStatus = { volumes: [], interfaces: [], synced: null, guestOsInfo: null, agentConnected: null };
   if (status.phase !== undefined) wire.phase = status.phase;
   if (status.powerState !== undefined) wire.powerState = status.powerState;
   if (status.domainUUID !== undefined) wire.domainUuid = status.domainUUID;
   if (status.domainName !== undefined) wire.domainName = status.domainName;
   if (status.volumes) wire.volumes = status.volumes.map((v) => present(v, VOLUME_KEYS));
-  if (status.interfaces) wire.interfaces = status.interfaces.map((i) => present(i, INTERFACE_KEYS));
+  if (status.interfaces) wire.interfaces = status.interfaces.map(interfaceToWire);
+  if (status.guestOSInfo) wire.guestOsInfo = present(status.guestOSInfo, OS_KEYS);
+  if (status.acceleration !== undefined) wire.acceleration = status.acceleration;
   if (status.restartCount !== undefined) wire.restartCount = status.restartCount;
   if (status.synced) wire.synced = { status: status.synced.status, reason: status.synced.reason, message: status.synced.message };
+  if (status.agentConnected) {
+    wire.agentConnected = { status: status.agentConnected.status, reason: status.agentConnected.reason, message: status.agentConnected.message };
+  }
   return wire;
 }
 
@@ -56,10 +87,23 @@ export function agentStatusFromWire(wire: AgentVMStatus | null | undefined): Age
   if (wire.domainUuid !== undefined) status.domainUUID = wire.domainUuid;
   if (wire.domainName !== undefined) status.domainName = wire.domainName;
   if (wire.volumes?.length) status.volumes = wire.volumes.map((v) => present(v, VOLUME_KEYS));
-  if (wire.interfaces?.length) status.interfaces = wire.interfaces.map((i) => present(i, INTERFACE_KEYS));
+  if (wire.interfaces?.length) status.interfaces = wire.interfaces.map(interfaceFromWire);
+  if (wire.guestOsInfo) {
+    const os = present(wire.guestOsInfo, OS_KEYS);
+    if (Object.keys(os).length > 0) status.guestOSInfo = os;
+  }
+  if (wire.acceleration !== undefined) status.acceleration = wire.acceleration;
   if (wire.restartCount !== undefined) status.restartCount = wire.restartCount;
   if (wire.synced) {
     status.synced = { type: SYNCED_CONDITION, status: wire.synced.status as 'True' | 'False', reason: wire.synced.reason, message: wire.synced.message };
+  }
+  if (wire.agentConnected) {
+    status.agentConnected = {
+      type: AGENT_CONNECTED_CONDITION,
+      status: wire.agentConnected.status as 'True' | 'False',
+      reason: wire.agentConnected.reason,
+      message: wire.agentConnected.message,
+    };
   }
   return status;
 }

@@ -18,6 +18,8 @@ export const AGENT_STATUS_FIELDS = [
   'volumes',
   'interfaces',
   'restartCount',
+  'guestOSInfo',
+  'acceleration',
 ] as const satisfies readonly (keyof VirtualMachineStatus)[];
 
 export type AgentStatusField = (typeof AGENT_STATUS_FIELDS)[number];
@@ -26,7 +28,18 @@ export type AgentStatusField = (typeof AGENT_STATUS_FIELDS)[number];
 export type AgentStatus = Pick<VirtualMachineStatus, AgentStatusField> & {
   /** The Synced condition, without lastTransitionTime (the gateway keeps that). */
   synced?: SyncedCondition;
+  /** The AgentConnected condition (qemu-guest-agent answering), likewise. */
+  agentConnected?: AgentConnectedCondition;
 };
+
+export const AGENT_CONNECTED_CONDITION = 'AgentConnected';
+
+export interface AgentConnectedCondition {
+  type: typeof AGENT_CONNECTED_CONDITION;
+  status: 'True' | 'False';
+  reason: string;
+  message: string;
+}
 
 /** Phases the agent may set. Lost/Terminated belong to the gateway, Pending/Scheduled to the vm controller. */
 export const AGENT_PHASES: ReadonlySet<VirtualMachinePhase> = new Set(['Starting', 'Running', 'Stopping', 'Stopped', 'Paused', 'Failed']);
@@ -59,6 +72,14 @@ export const SyncedReason = {
   NotPersistent: 'NotPersistent',
   /** Deleting: a pool holding the VM's volumes is not defined on the node; the finalizer stays (False; retried). */
   PoolNotFound: 'PoolNotFound',
+  /** A disk's Image is not imported on the node yet, or failed to import (False; retried). */
+  ImageNotReady: 'ImageNotReady',
+  /** A disk is smaller than its Image (False; fix spec.disks[].size). */
+  DiskTooSmall: 'DiskTooSmall',
+  /** A network of the VM is not available on the node (Network not active, bridge missing) (False; retried). */
+  NetworkNotReady: 'NetworkNotReady',
+  /** The cloud-init seed could not be built (False; retried). */
+  CloudInitFailed: 'CloudInitFailed',
   /** The VM does not carry the cleanup finalizer yet: nothing is created before it does (False). */
   WaitingForFinalizer: 'WaitingForFinalizer',
 } as const;

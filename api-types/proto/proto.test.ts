@@ -22,6 +22,7 @@ describe('gateway proto', () => {
       'NotifyStorageChange',
       'NotifyVMChange',
       'RegisterNode',
+      'ReportImages',
       'SyncFullState',
       'Tunnel',
       'WatchDesiredState',
@@ -49,7 +50,7 @@ describe('agent status on the wire', () => {
       .fieldsArray.map((f) => f.name)
       .sort();
     expect(Object.values(AGENT_STATUS_WIRE_FIELDS).sort()).toEqual(wireFields);
-    expect(Object.keys(AGENT_STATUS_WIRE_FIELDS).sort()).toEqual([...AGENT_STATUS_FIELDS, 'synced'].sort());
+    expect(Object.keys(AGENT_STATUS_WIRE_FIELDS).sort()).toEqual([...AGENT_STATUS_FIELDS, 'synced', 'agentConnected'].sort());
   });
 
   it.each<[string, AgentStatus | undefined]>([

@@ -73,6 +73,58 @@ export interface HeartbeatRequest {
   hypervisorReady: boolean;
   hypervisorMessage: string;
   addresses: string[];
+  /** kvm or tcg, and why (flag or probe). */
+  acceleration: string;
+  accelerationSource: string;
+  /** Linux bridges on the host (for VM networks of type bridge). */
+  bridges: string[];
+  /** Per-host state of the Networks assigned to this node. */
+  networks: NetworkHostReport[];
+}
+
+export interface NetworkHostReport {
+  name: string;
+  defined: boolean;
+  active: boolean;
+  bridgeName: string;
+  dhcpRange: string;
+  message: string;
+  /** The network is no longer assigned here and was removed: drop this host's entry. */
+  removed: boolean;
+}
+
+export interface ImageReport {
+  images: ImageNodeReport[];
+}
+
+/** One image on this host (Image.status.nodes[<node>]). */
+export interface ImageNodeReport {
+  name: string;
+  /** The Image's metadata.uid the report is about (a report about a deleted and recreated Image is dropped). */
+  uid: string;
+  /** Pending, Importing, Ready or Failed. */
+  phase: string;
+  /** Downloading, Verifying or Converting (while Importing). */
+  step: string;
+  bytesDone: number;
+  bytesTotal: number;
+  percent: number;
+  pool: string;
+  path: string;
+  virtualSizeBytes: number;
+  fileBytes: number;
+  sourceFormat: string;
+  sha256: string;
+  verified: boolean;
+  message: string;
+  reason: string;
+  /** The cached copy was removed from this host: drop this host's entry. */
+  removed: boolean;
+}
+
+export interface ImageReportAck {
+  /** Entries the gateway did not apply (image unknown, uid mismatch), with why. */
+  rejected: EntryResult[];
 }
 
 export interface HeartbeatResponse {
@@ -121,6 +173,24 @@ export interface AgentVMStatus {
   restartCount?: number;
   /** The Synced condition (the gateway keeps its lastTransitionTime). */
   synced: AgentSyncedCondition | null;
+  /** From qemu-guest-agent. */
+  guestOsInfo: AgentGuestOSInfo | null;
+  /** The AgentConnected condition (guest agent answering), same shape as Synced. */
+  agentConnected: AgentSyncedCondition | null;
+  /** kvm or tcg. */
+  acceleration?: string;
+}
+
+export interface AgentGuestOSInfo {
+  id?: string;
+  name?: string;
+  prettyName?: string;
+  version?: string;
+  versionId?: string;
+  kernelRelease?: string;
+  machine?: string;
+  hostname?: string;
+  timezone?: string;
 }
 
 export interface AgentVolumeStatus {
@@ -134,6 +204,8 @@ export interface AgentInterfaceStatus {
   name?: string;
   macAddress?: string;
   ipAddress?: string;
+  ipAddresses: string[];
+  interfaceName?: string;
 }
 
 export interface AgentSyncedCondition {
@@ -217,6 +289,11 @@ export interface WatchDesiredStateRequest {
    * happened while disconnected are sent as DELETED on resume.
    */
   knownPools: Record<string, number>;
+  imageResourceVersion: string;
+  networkResourceVersion: string;
+  /** As known_pools, for Images and Networks. */
+  knownImages: Record<string, number>;
+  knownNetworks: Record<string, number>;
 }
 
 export interface DesiredStateEvent {
@@ -227,11 +304,13 @@ export interface DesiredStateEvent {
   /** On SYNCED: both resume points. */
   vmResourceVersion: string;
   poolResourceVersion: string;
+  imageResourceVersion: string;
+  networkResourceVersion: string;
 }
 
 export type DesiredStateEvent_Type = 'TYPE_UNSPECIFIED' | 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK' | 'SYNCED' | 'RESET';
 
-export type DesiredStateEvent_Kind = 'KIND_UNSPECIFIED' | 'VM' | 'POOL';
+export type DesiredStateEvent_Kind = 'KIND_UNSPECIFIED' | 'VM' | 'POOL' | 'IMAGE' | 'NETWORK';
 
 export interface ListFilesRequest {
   pool: string;
@@ -283,6 +362,7 @@ export interface NodeGatewayMethods {
   SyncFullState: { request: SyncFullStateRequest; response: SyncFullStateResponse; requestStream: false; responseStream: false };
   NotifyVMChange: { request: VMChangeNotification; response: VMChangeAck; requestStream: false; responseStream: false };
   NotifyStorageChange: { request: StorageChangeNotification; response: StorageChangeAck; requestStream: false; responseStream: false };
+  ReportImages: { request: ImageReport; response: ImageReportAck; requestStream: false; responseStream: false };
   WatchDesiredState: { request: WatchDesiredStateRequest; response: DesiredStateEvent; requestStream: false; responseStream: true };
   Tunnel: { request: TunnelResponse; response: TunnelRequest; requestStream: true; responseStream: true };
 }

@@ -26,7 +26,7 @@ import type {
   VMReport,
   WatchDesiredStateRequest,
 } from '../../api-types/proto/types.js';
-import { nodeDefinition, storagePoolDefinition, virtualMachineDefinition } from '../../api-types/registry.js';
+import { imageDefinition, networkDefinition, nodeDefinition, storagePoolDefinition, virtualMachineDefinition } from '../../api-types/registry.js';
 import type { ResourceDefinition } from '../../api-types/schema/types.js';
 import { newCorrelationId, type Logger } from '../../lib/logging/logger.js';
 import { nodeNameOf, type Authenticator, type UserInfo } from '../auth/identity.js';
@@ -59,6 +59,8 @@ import { NO_CHANGE, ObjectWriter } from './writes.js';
 const VM_DEF = virtualMachineDefinition as unknown as ResourceDefinition;
 const POOL_DEF = storagePoolDefinition as unknown as ResourceDefinition;
 const NODE_DEF = nodeDefinition as unknown as ResourceDefinition;
+const IMAGE_DEF = imageDefinition as unknown as ResourceDefinition;
+const NETWORK_DEF = networkDefinition as unknown as ResourceDefinition;
 
 export interface GatewayServiceOptions {
   authenticator: Authenticator;
@@ -501,7 +503,13 @@ export class GatewayService {
       call.destroy(Object.assign(new Error((err as Error).message), grpcErrorFromStatus((err instanceof ApiError ? err : toApiError(err)).toStatus())));
       return;
     }
-    serveDesiredState(call, node, { vms: this.#store(VM_DEF), pools: this.#store(POOL_DEF), log: this.#log });
+    serveDesiredState(call, node, {
+      vms: this.#store(VM_DEF),
+      pools: this.#store(POOL_DEF),
+      images: this.#store(IMAGE_DEF),
+      networks: this.#store(NETWORK_DEF),
+      log: this.#log,
+    });
   }
 
   async tunnel(call: ServerDuplexStream<TunnelResponse, TunnelRequest>): Promise<void> {

@@ -19,6 +19,7 @@ import {
   FORMER_OWNER_ANNOTATION,
   phaseForPowerState,
   SYNCED_CONDITION,
+  AGENT_CONNECTED_CONDITION,
 } from '../../api-types/proto/contract.js';
 import type { VMReport } from '../../api-types/proto/types.js';
 import { formatBytes } from '../../api-types/quantity.js';
@@ -84,6 +85,10 @@ export function mergeAgentReport(vm: VirtualMachine, report: VMReport, node: str
   if (agent.synced) {
     const { status: s, reason, message } = agent.synced;
     status.conditions = setCondition(status.conditions, { type: SYNCED_CONDITION, status: s, reason, message }, stamp);
+  }
+  if (agent.agentConnected) {
+    const { status: s, reason, message } = agent.agentConnected;
+    status.conditions = setCondition(status.conditions, { type: AGENT_CONNECTED_CONDITION, status: s, reason, message }, stamp);
   }
   status.origin ??= 'control-plane';
   status.managed ??= true;
