@@ -1,5 +1,13 @@
 /** The resources the controllers use, as REST coordinates (from the api-types registry). */
-import { eventDefinition, leaseDefinition, nodeDefinition, storagePoolDefinition, virtualMachineDefinition } from '../../api-types/registry.js';
+import {
+  eventDefinition,
+  imageDefinition,
+  leaseDefinition,
+  networkDefinition,
+  nodeDefinition,
+  storagePoolDefinition,
+  virtualMachineDefinition,
+} from '../../api-types/registry.js';
 import type { RestResource } from '../../api-types/group-version.js';
 
 /** A resource's REST coordinates and its kind (written into the objects the controllers send). */
@@ -16,6 +24,8 @@ export const StoragePools = ref(storagePoolDefinition);
 export const Nodes = ref(nodeDefinition);
 export const Events = ref(eventDefinition);
 export const Leases = ref(leaseDefinition);
+export const Images = ref(imageDefinition);
+export const Networks = ref(networkDefinition);
 
 /** The queue key of an object: `namespace/name`, or `name` when cluster-scoped. */
 export function keyOf(obj: { metadata: { namespace?: string; name?: string } }): string {
