@@ -22,7 +22,7 @@ describe('aggregatePhase', () => {
     ['one ready, one importing', [{ phase: 'Ready' }, { phase: 'Importing' }], 'Ready'],
     ['a failure wins', [{ phase: 'Ready' }, { phase: 'Failed' }], 'Failed'],
   ] as const)('%s → %s', (_n, nodes, phase) => {
-    expect(aggregatePhase(nodes as ImageNodeStatus[])).toBe(phase);
+    expect(aggregatePhase(nodes as readonly ImageNodeStatus[])).toBe(phase);
   });
 });
 
