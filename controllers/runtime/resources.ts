@@ -1,5 +1,12 @@
 /** The resources the controllers use, as REST coordinates (from the api-types registry). */
-import { eventDefinition, leaseDefinition, nodeDefinition, storagePoolDefinition, virtualMachineDefinition } from '../../api-types/registry.js';
+import {
+  eventDefinition,
+  leaseDefinition,
+  networkDefinition,
+  nodeDefinition,
+  storagePoolDefinition,
+  virtualMachineDefinition,
+} from '../../api-types/registry.js';
 import type { RestResource } from '../../api-types/group-version.js';
 
 /** A resource's REST coordinates and its kind (written into the objects the controllers send). */
@@ -13,6 +20,7 @@ function ref(def: { group: string; version: string; plural: string; kind: string
 
 export const VirtualMachines = ref(virtualMachineDefinition);
 export const StoragePools = ref(storagePoolDefinition);
+export const Networks = ref(networkDefinition);
 export const Nodes = ref(nodeDefinition);
 export const Events = ref(eventDefinition);
 export const Leases = ref(leaseDefinition);
