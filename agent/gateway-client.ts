@@ -13,6 +13,8 @@ import type {
   Init,
   RegisterNodeRequest,
   RegisterNodeResponse,
+  ImageReport,
+  ImageReportAck,
   StorageChangeAck,
   StorageChangeNotification,
   SyncFullStateRequest,
@@ -103,6 +105,10 @@ export class GatewayClient {
 
   notifyStorageChange(req: Init<StorageChangeNotification>): Promise<StorageChangeAck> {
     return this.#unary('NotifyStorageChange', req);
+  }
+
+  reportImages(req: Init<ImageReport>): Promise<ImageReportAck> {
+    return this.#unary('ReportImages', req);
   }
 
   watchDesiredState(req: Init<WatchDesiredStateRequest>): grpc.ClientReadableStream<DesiredStateEvent> {

@@ -27,3 +27,11 @@ export function withFinalizer<T extends KubeObject>(obj: T, finalizer: string): 
   if (finalizers.includes(finalizer)) return obj;
   return { ...obj, metadata: { ...obj.metadata, finalizers: [...finalizers, finalizer] } };
 }
+
+/**
+ * On every Image some VirtualMachine's disks name (spec.disks[].image). Added and removed by
+ * the image controller (controllers/image), so deleting an image in use waits, with
+ * deletionTimestamp set and a condition naming the VMs, until none uses it: overlay disks
+ * keep reading the node's cached copy.
+ */
+export const IMAGE_IN_USE_FINALIZER = 'quantix.io/image-in-use';

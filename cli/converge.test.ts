@@ -1,5 +1,5 @@
-import type { StoragePool, VirtualMachine } from '../api-types/generated/types.js';
-import { goneConvergence, poolConvergence, vmConvergence, vmTargetPhases } from './converge.js';
+import type { Image, StoragePool, VirtualMachine } from '../api-types/generated/types.js';
+import { goneConvergence, imageConvergence, poolConvergence, progressBar, vmConvergence, vmTargetPhases } from './converge.js';
 import { restartCheck } from './commands/vm.js';
 
 const vm = (spec: Partial<VirtualMachine['spec']>, status?: VirtualMachine['status'], meta: Partial<VirtualMachine['metadata']> = {}): VirtualMachine => ({
@@ -91,5 +91,41 @@ describe('deletion', () => {
     expect(goneConvergence(undefined).done).toBe(true);
     const c = goneConvergence({ metadata: { name: 'web', deletionTimestamp: 'x', finalizers: ['quantix.io/vm-cleanup'] } });
     expect(c).toEqual({ done: false, state: 'being deleted, waiting for finalizers quantix.io/vm-cleanup', want: 'deleted' });
+  });
+});
+
+describe('imageConvergence', () => {
+  const base = (status: Image['status'], nodeNames?: string[]): Image => ({
+    apiVersion: 'quantix.io/v1alpha1',
+    kind: 'Image',
+    metadata: { name: 'debian' },
+    spec: { source: { url: 'http://127.0.0.1/d.qcow2' }, ...(nodeNames ? { nodeNames, storagePool: 'p' } : {}) },
+    status,
+  });
+  it('shows a progress bar per importing node, done when every node is Ready, fails on Failed', () => {
+    const importing = imageConvergence(
+      base({
+        phase: 'Importing',
+        nodes: { n1: { phase: 'Importing', progress: { step: 'Downloading', bytesDone: 45 * 2 ** 20, bytesTotal: 100 * 2 ** 20, percent: 45 } } },
+      }),
+    );
+    expect(importing).toMatchObject({ done: false, state: 'phase Importing (n1 downloading [#########-----------] 45% 45.0/100.0 MiB)' });
+    expect(imageConvergence(base({ phase: 'Ready', nodes: { n1: { phase: 'Ready' } } })).done).toBe(true);
+    expect(imageConvergence(base({ phase: 'Ready', nodes: { n1: { phase: 'Ready' } } }, ['n1', 'n2']))).toMatchObject({
+      done: false,
+      state: 'phase Ready (n1 Ready, n2 not started)',
+    });
+    expect(
+      imageConvergence(
+        base({ phase: 'Failed', nodes: { n1: { phase: 'Failed', reason: 'HTTPError', message: 'GET http://127.0.0.1/d.qcow2: 404 Not Found' } } }),
+      ).failure,
+    ).toBe('the import failed on n1 Failed: HTTPError: GET http://127.0.0.1/d.qcow2: 404 Not Found (retried with backoff)');
+  });
+  it('an image no node needs yet is done at once, saying so', () => {
+    expect(imageConvergence(base({}))).toMatchObject({ done: true, state: 'not imported anywhere yet: a node imports it when a VM there needs it' });
+  });
+  it('progressBar without a total shows bytes', () => {
+    expect(progressBar(3 * 2 ** 20, undefined)).toBe('3.0 MiB');
+    expect(progressBar(0, 100)).toBe('[--------------------] 0% 0.0/0.0 MiB');
   });
 });

@@ -7,9 +7,11 @@
  *                   Halted → Stopped; Manual → Running, Stopped or Paused
  *                   and the status reflects the latest spec (observedGeneration ≥ generation)
  *   StoragePool     phase Ready (and observedGeneration ≥ generation)
+ *   Image           Ready on every node that imports it (spec.nodeNames, and nodes that
+ *                   started an import); Failed on one of them fails the wait
  *   anything else   converged once written
  */
-import type { StoragePool, VirtualMachine, VirtualMachinePhase } from '../api-types/generated/types.js';
+import type { Image, ImageNodeStatus, StoragePool, VirtualMachine, VirtualMachinePhase } from '../api-types/generated/types.js';
 import type { KubeObject } from '../api-types/meta.js';
 
 export interface Convergence {
@@ -92,10 +94,43 @@ export function poolConvergence(pool: StoragePool | undefined): Convergence {
   return { done: pool.status?.phase === 'Ready', state, want: 'phase Ready' };
 }
 
+const BAR_WIDTH = 20;
+
+/** `[#########-----------] 45% 120.0/260.0 MiB` (bytes only when the total is unknown). */
+export function progressBar(done: number, total: number | undefined): string {
+  const mib = (n: number) => (n / 2 ** 20).toFixed(1);
+  if (!total) return `${mib(done)} MiB`;
+  const pct = Math.min(100, Math.floor((done * 100) / total));
+  const filled = Math.round((pct / 100) * BAR_WIDTH);
+  return `[${'#'.repeat(filled)}${'-'.repeat(BAR_WIDTH - filled)}] ${pct}% ${mib(done)}/${mib(total)} MiB`;
+}
+
+function imageNodeState(node: string, n: ImageNodeStatus | undefined): string {
+  if (!n?.phase) return `${node} not started`;
+  if (n.phase === 'Importing')
+    return `${node} ${(n.progress?.step ?? 'importing').toLowerCase()} ${progressBar(n.progress?.bytesDone ?? 0, n.progress?.bytesTotal)}`;
+  if (n.phase === 'Failed') return `${node} Failed: ${n.reason ? `${n.reason}: ` : ''}${n.message ?? ''}`;
+  return `${node} ${n.phase}${n.phase === 'Pending' && n.message ? ` (${n.message})` : ''}`;
+}
+
+export function imageConvergence(image: Image | undefined): Convergence {
+  if (!image) return { done: false, state: 'deleted', want: 'the image to exist', failure: 'the image was deleted' };
+  const nodes = image.status?.nodes ?? {};
+  const wanted = [...new Set([...(image.spec?.nodeNames ?? []), ...Object.keys(nodes)])].sort();
+  const want = 'phase Ready on the nodes importing it';
+  if (image.metadata.deletionTimestamp) return { done: false, state: 'being deleted', want, failure: 'the image is being deleted' };
+  if (wanted.length === 0) return { done: true, state: 'not imported anywhere yet: a node imports it when a VM there needs it', want };
+  const state = `phase ${image.status?.phase ?? 'Pending'} (${wanted.map((n) => imageNodeState(n, nodes[n])).join(', ')})`;
+  const failed = wanted.find((n) => nodes[n]?.phase === 'Failed');
+  if (failed) return { done: false, state, want, failure: `the import failed on ${imageNodeState(failed, nodes[failed])} (retried with backoff)` };
+  return { done: wanted.every((n) => nodes[n]?.phase === 'Ready'), state, want };
+}
+
 /** The convergence rule for an applied object of `kind`. */
 export function convergenceFor(kind: string | undefined): ((obj: KubeObject | undefined) => Convergence) | undefined {
   if (kind === 'VirtualMachine') return (o) => vmConvergence(o as VirtualMachine | undefined);
   if (kind === 'StoragePool') return (o) => poolConvergence(o as StoragePool | undefined);
+  if (kind === 'Image') return (o) => imageConvergence(o as Image | undefined);
   return undefined;
 }
 

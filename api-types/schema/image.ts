@@ -173,6 +173,29 @@ function validateStatus(img: Image): FieldError[] {
     .map((n) => fieldError.invalid('status.nodes', n, 'keys must be node names (RFC 1123 subdomains)'));
 }
 
+/**
+ * What an Image is may not change: overlay disks read the nodes' cached copies, so a new
+ * source would change the disks under running VMs. Create a new Image instead. Only
+ * spec.nodeNames (where to import ahead of time) may change.
+ */
+function validateUpdate(img: Image, old: Image): FieldError[] {
+  const errs: FieldError[] = [];
+  const now = (img.spec ?? {}) as unknown as Record<string, unknown>;
+  const before = (old.spec ?? {}) as unknown as Record<string, unknown>;
+  for (const field of ['source', 'format', 'storagePool'] as const) {
+    if (JSON.stringify(now[field]) !== JSON.stringify(before[field])) {
+      errs.push(
+        fieldError.invalid(
+          `spec.${field}`,
+          field === 'source' ? '(changed)' : (now[field] ?? ''),
+          'is immutable: create a new Image instead (VM disks are made from the cached copies of this one)',
+        ),
+      );
+    }
+  }
+  return errs;
+}
+
 /** The busiest node's progress: "37%" while importing, else the Ready/total count. */
 function progressCell(img: Image): string {
   const nodes = Object.values(img.status?.nodes ?? {});
@@ -230,4 +253,5 @@ export const imageDefinition: ResourceDefinition<Image> = {
   selectableFields: [{ path: 'status.phase', get: (o) => text((o as Image).status?.phase) }],
   validateSpec,
   validateStatus,
+  validateUpdate,
 };

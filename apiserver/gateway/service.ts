@@ -5,7 +5,7 @@
  * (api-types/proto/errors.ts).
  */
 import type { Metadata, sendUnaryData, ServerDuplexStream, ServerUnaryCall, ServerWritableStream, UntypedServiceImplementation } from '@grpc/grpc-js';
-import type { Network, Node, StoragePool, VirtualMachine } from '../../api-types/generated/types.js';
+import type { Image, Network, Node, StoragePool, VirtualMachine } from '../../api-types/generated/types.js';
 import { DEFAULT_DISCOVERED_NAMESPACE, DISCOVERED_ON_LABEL, DOMAIN_UUID_LABEL } from '../../api-types/proto/contract.js';
 import { grpcErrorFromStatus } from '../../api-types/proto/errors.js';
 import type {
@@ -13,6 +13,8 @@ import type {
   EntryResult,
   HeartbeatRequest,
   HeartbeatResponse,
+  ImageReport,
+  ImageReportAck,
   RegisterNodeRequest,
   RegisterNodeResponse,
   StorageChangeAck,
@@ -40,6 +42,7 @@ import { checkDomainUuid, partitionFailures, poolEntryRef, settleEach, vmEntryRe
 import { networkStatusWithReport } from './network-status.js';
 import { heartbeatStatus } from './node-status.js';
 import { poolAssignedTo } from '../../api-types/pool-usage.js';
+import { imageStatusWithReport } from './image-status.js';
 import { poolStatusWithReport } from './pool-status.js';
 import { registerNode } from './registration.js';
 import type { TunnelRegistry } from './tunnel.js';
@@ -148,6 +151,7 @@ export class GatewayService {
       SyncFullState: this.#unary((call: ServerUnaryCall<SyncFullStateRequest, SyncFullStateResponse>) => this.syncFullState(call)),
       NotifyVMChange: this.#unary((call: ServerUnaryCall<VMChangeNotification, VMChangeAck>) => this.notifyVmChange(call)),
       NotifyStorageChange: this.#unary((call: ServerUnaryCall<StorageChangeNotification, StorageChangeAck>) => this.notifyStorageChange(call)),
+      ReportImages: this.#unary((call: ServerUnaryCall<ImageReport, ImageReportAck>) => this.reportImages(call)),
       WatchDesiredState: (call: ServerWritableStream<WatchDesiredStateRequest, DesiredStateEvent>) => void this.watchDesiredState(call),
       Tunnel: (call: ServerDuplexStream<TunnelResponse, TunnelRequest>) => void this.tunnel(call),
     };
@@ -267,6 +271,39 @@ export class GatewayService {
     await this.#applyPoolReports(node, [report], true);
     if (call.request.stateHash) this.#acknowledged.set(node, call.request.stateHash);
     return {};
+  }
+
+  // ------------------------------------------------------------------ ReportImages
+
+  async reportImages(call: ServerUnaryCall<ImageReport, ImageReportAck>): Promise<ImageReportAck> {
+    const node = await this.#node(call.metadata);
+    const now = this.#now();
+    const rejected: EntryResult[] = [];
+    await mapLimit(
+      call.request.images.map((r, i) => [r, i] as const),
+      FULL_SYNC_CONCURRENCY,
+      async ([report, i]) => {
+        const reject = (reason: string, message: string) =>
+          rejected.push({ field: `images[${i}]`, domainUuid: '', vm: '', pool: '', reason, message: `image ${report.name}: ${message}` });
+        try {
+          let uidMismatch = false;
+          const written = await this.#writer.updateStatus<Image>(IMAGE_DEF, undefined, report.name, (image) => {
+            // A report about an earlier Image of the same name (deleted and recreated) is stale.
+            if (report.uid && image.metadata.uid !== report.uid) {
+              uidMismatch = true;
+              return NO_CHANGE;
+            }
+            return imageStatusWithReport(image, node, report, now);
+          });
+          if (!written) reject('NotFound', 'no such Image');
+          else if (uidMismatch) reject('Conflict', `the report is about uid ${report.uid}, the Image is now ${written.metadata.uid}`);
+        } catch (err) {
+          const e = err instanceof ApiError ? err : toApiError(err);
+          reject(e.reason, e.message);
+        }
+      },
+    );
+    return { rejected };
   }
 
   // ------------------------------------------------------------------ NotifyVMChange

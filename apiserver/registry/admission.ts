@@ -6,24 +6,32 @@
  * stays readable.
  */
 import type { KubeObject, StatusCause } from '../../api-types/meta.js';
-import type { StoragePool, VirtualMachine } from '../../api-types/generated/types.js';
+import type { Image, StoragePool, VirtualMachine } from '../../api-types/generated/types.js';
 import type { FieldError, ResourceDefinition } from '../../api-types/schema/types.js';
 import { toStatusCause } from '../../api-types/field-errors.js';
 import { applyDefaults } from '../../api-types/defaults.js';
 import { poolUnassignmentErrors } from '../../api-types/pool-usage.js';
-import { storagePoolDefinition, virtualMachineDefinition } from '../../api-types/registry.js';
+import { imageDefinition, storagePoolDefinition, virtualMachineDefinition } from '../../api-types/registry.js';
+import { diskImageSizeErrors } from '../../api-types/image-usage.js';
 import { findUnknownFields, pruneUnknownFields, validateObject, validateStatusOf } from '../../api-types/validation.js';
 import type { Lister } from './served-resource.js';
 
 const VM_DEF = virtualMachineDefinition as unknown as ResourceDefinition;
+const IMAGE_DEF = imageDefinition as unknown as ResourceDefinition;
 
 /**
- * Checks of an update of the main resource that need other objects. StoragePool: a node may
- * not leave spec.assignedNodes while VMs on it use the pool (their volumes live there).
+ * Checks of a write of the main resource that need other objects (`old` undefined on create).
+ * StoragePool: a node may not leave spec.assignedNodes while VMs on it use the pool (their
+ * volumes live there). VirtualMachine: a disk from an Image may not be smaller than the
+ * image's virtual size, once some node has imported it (before that, the agent refuses it).
  */
-const lookups: Partial<Record<string, (obj: KubeObject, old: KubeObject, lister: Lister) => FieldError[]>> = {
+const lookups: Partial<Record<string, (obj: KubeObject, old: KubeObject | undefined, lister: Lister) => FieldError[]>> = {
   [storagePoolDefinition.kind]: (obj, old, lister) =>
-    poolUnassignmentErrors(obj as StoragePool, old as StoragePool, lister.list(VM_DEF) as readonly VirtualMachine[]),
+    old ? poolUnassignmentErrors(obj as StoragePool, old as StoragePool, lister.list(VM_DEF) as readonly VirtualMachine[]) : [],
+  [virtualMachineDefinition.kind]: (obj, old, lister) =>
+    diskImageSizeErrors(obj as VirtualMachine, old as VirtualMachine | undefined, (name) =>
+      (lister.list(IMAGE_DEF) as readonly Image[]).find((i) => i.metadata.name === name),
+    ),
 };
 
 export const admission = {
@@ -39,7 +47,7 @@ export const admission = {
     const errs = validateObject(def.kind, obj);
     if (opts.old && def.validateUpdate) errs.push(...def.validateUpdate(obj, opts.old));
     const lookup = lookups[def.kind];
-    if (opts.old && lookup && opts.lister && errs.length === 0) errs.push(...lookup(obj, opts.old, opts.lister));
+    if (lookup && opts.lister && errs.length === 0) errs.push(...lookup(obj, opts.old, opts.lister));
     return errs;
   },
   unknownFields(def: ResourceDefinition, obj: KubeObject): string[] {

@@ -1,7 +1,7 @@
 /**
  * `qxctl apply -f`: server-side apply (field manager `qxctl`) of every object in the
  * given files, directories (-R) or stdin; prints created / configured / unchanged per
- * object; --wait waits for VMs and pools to converge.
+ * object; --wait waits for VMs, pools and images to converge.
  */
 import { stringify } from 'yaml';
 import type { KubeObject } from '../../api-types/meta.js';
@@ -26,13 +26,14 @@ work), directories (manifest files in them; -R recurses) or stdin (-f -), with
 server-side apply as field manager "qxctl". Prints, per object, whether it was created,
 configured or unchanged. Namespaced objects without a namespace go to -n / the context's
 namespace. With --wait, waits until VMs reach their runStrategy's phase (Running, or
-Stopped when Halted) and pools are Ready, showing progress; on timeout it names what did
+Stopped when Halted), pools are Ready and images are imported (a progress bar per
+node), showing progress; on timeout it names what did
 not converge and why.`,
   examples: ['qxctl apply -f manifests/examples/', 'qxctl apply -f vm.yaml --wait --timeout 3m', 'cat vm.yaml | qxctl apply -f -'],
   flags: [
     { name: 'filename', short: 'f', type: 'strings', valueName: 'PATH', description: 'File, directory or - (stdin); repeatable.' },
     { name: 'recursive', short: 'R', type: 'boolean', description: 'Recurse into directories.' },
-    { name: 'wait', type: 'boolean', description: 'Wait for VMs and pools to converge.' },
+    { name: 'wait', type: 'boolean', description: 'Wait for VMs, pools and images to converge (images: a progress bar per node).' },
     TIMEOUT_FLAG(300_000, 'with --wait'),
     { name: 'force-conflicts', type: 'boolean', description: 'Take over fields other managers own (server-side apply force).' },
     {

@@ -1,6 +1,7 @@
 /** The resources the controllers use, as REST coordinates (from the api-types registry). */
 import {
   eventDefinition,
+  imageDefinition,
   leaseDefinition,
   networkDefinition,
   nodeDefinition,
@@ -20,10 +21,11 @@ function ref(def: { group: string; version: string; plural: string; kind: string
 
 export const VirtualMachines = ref(virtualMachineDefinition);
 export const StoragePools = ref(storagePoolDefinition);
-export const Networks = ref(networkDefinition);
 export const Nodes = ref(nodeDefinition);
 export const Events = ref(eventDefinition);
 export const Leases = ref(leaseDefinition);
+export const Images = ref(imageDefinition);
+export const Networks = ref(networkDefinition);
 
 /** The queue key of an object: `namespace/name`, or `name` when cluster-scoped. */
 export function keyOf(obj: { metadata: { namespace?: string; name?: string } }): string {
