@@ -70,7 +70,7 @@ export type DiskFormat = 'qcow2' | 'raw';
 export interface DiskSpec {
   /** Absolute path of the volume (from `createVolume`/`volumePath`). */
   path: string;
-  /** Default virtio. */
+  /** Default virtio (sata for a cdrom: virtio cannot carry one). */
   bus?: DiskBus;
   /** Default qcow2. */
   format?: DiskFormat;
@@ -81,10 +81,44 @@ export interface DiskSpec {
 
 export type NicModel = 'virtio' | 'e1000' | 'rtl8139';
 
+/** A host port forwarded into the guest by QEMU's user-mode networking (slirp `hostfwd`). */
+export interface PortForward {
+  protocol: 'tcp' | 'udp';
+  /** IPv4 literal the host side listens on, e.g. 127.0.0.1 (QEMU 7.2's hostfwd takes IPv4 only). */
+  hostAddress: string;
+  /** 1..65535; unique per protocol within a domain. */
+  hostPort: number;
+  /** 1..65535; the port in the guest (at the NIC's DHCP address, 10.0.2.15). */
+  guestPort: number;
+}
+
+interface NicCommon {
+  /**
+   * The interface's name in the VM spec (spec.networks[].name). Only used to name the NIC in
+   * InvalidSpec messages; NICs are otherwise identified by position and MAC.
+   */
+  name?: string;
+  /** Default virtio. */
+  model?: NicModel;
+  /**
+   * Lower-case xx:xx:xx:xx:xx:xx. Default: derived from the domain UUID and the NIC's position
+   * (`nicMac` in nics.ts), so the guest sees the same MAC after every redefine.
+   */
+  mac?: string;
+}
+
 export type NetworkSpec =
-  | { type: 'user'; model?: NicModel; mac?: string }
-  | { type: 'network'; network: string; model?: NicModel; mac?: string }
-  | { type: 'bridge'; bridge: string; model?: NicModel; mac?: string };
+  | (NicCommon & {
+      type: 'user';
+      /**
+       * Host ports forwarded into the guest. A user NIC with forwards is passed to QEMU through
+       * libvirt's <qemu:commandline> (Debian's libvirt 9.0 has no passt backend, so no
+       * <portForward>); libvirt then marks the domain "custom-argv" tainted, which is expected.
+       */
+      portForwards?: PortForward[];
+    })
+  | (NicCommon & { type: 'network'; network: string })
+  | (NicCommon & { type: 'bridge'; bridge: string });
 
 export interface DomainSpec {
   /** Domain UUID; for Quantix VMs the VM's metadata.uid. */
@@ -99,9 +133,51 @@ export interface DomainSpec {
   owner: DomainOwner;
   /** Start the domain when libvirtd starts. Default false: the agent decides. */
   autostart?: boolean;
-  /** Guest CPU: default is the hypervisor's default model (safe everywhere, also nested). */
+  /** Guest CPU: default is the hypervisor's default model (safe everywhere, also nested). Only applies to kvm. */
   cpuMode?: 'host-passthrough' | 'host-model';
+  /**
+   * Acceleration for this domain (a node setting: kvm where it boots Linux, qemu = TCG where
+   * it cannot). Default: the driver's, `hostInfo().domainType`.
+   */
+  domainType?: DomainType;
+  /**
+   * Adds the virtio-serial channel `org.qemu.guest_agent.0` the QEMU guest agent talks on
+   * (libvirt picks the host socket path). Default true.
+   */
+  guestAgent?: boolean;
 }
+
+/** What the QEMU guest agent inside a running domain reports (`guestInfo`). */
+export interface GuestInfo {
+  /** True when the guest agent answered. */
+  connected: boolean;
+  /** Why there is no answer (agent not installed or not started yet, domain not running, ...). */
+  message?: string;
+  hostname?: string;
+  /** The guest's os-release, as the agent's guest-get-osinfo reports it. */
+  os?: {
+    id?: string;
+    name?: string;
+    prettyName?: string;
+    version?: string;
+    versionId?: string;
+    kernelRelease?: string;
+    machine?: string;
+  };
+  /** Every interface the guest has, loopback included, as guest-network-get-interfaces reports them. */
+  interfaces?: GuestInterface[];
+  /** e.g. "UTC", "CET". */
+  timezone?: string;
+}
+
+export interface GuestInterface {
+  /** The guest's name for it, e.g. "enp0s3", "lo". */
+  name: string;
+  mac?: string;
+  addresses: { ip: string; prefix: number; family: 'ipv4' | 'ipv6' }[];
+}
+
+export type ShutdownMode = 'acpi' | 'agent';
 
 export type DomainEventType = 'Defined' | 'Undefined' | 'Started' | 'Suspended' | 'Resumed' | 'Stopped' | 'Shutdown' | 'PMSuspended' | 'Crashed';
 
@@ -191,6 +267,40 @@ export interface VolumeInfo {
   allocationBytes: number;
 }
 
+/** IPv4 addressing of a libvirt-managed network: the host's address on its bridge, and DHCP. */
+export interface NetworkIpv4 {
+  /** The host's address on the network's bridge (the guests' gateway), e.g. 192.168.150.1. */
+  address: string;
+  /** 8..30 */
+  prefix: number;
+  /** Both or neither: the DHCP range libvirt's dnsmasq hands out, inside the subnet. */
+  dhcpStart?: string;
+  dhcpEnd?: string;
+}
+
+/** A libvirt-managed network (libvirt's <network>): nat (routed to the outside through the host) or isolated. */
+export interface NetworkDefSpec {
+  /** libvirt network name: [A-Za-z0-9_.+-], max 200 characters. */
+  name: string;
+  mode: 'nat' | 'isolated';
+  /** Linux bridge name, at most 15 characters; default: libvirt picks virbrN. */
+  bridgeName?: string;
+  ipv4?: NetworkIpv4;
+}
+
+export interface NetworkInfo {
+  name: string;
+  uuid: string;
+  active: boolean;
+  persistent: boolean;
+  autostart: boolean;
+  /** The bridge libvirt created or will create (absent when libvirt has not picked one). */
+  bridgeName?: string;
+  /** libvirt's forward mode (nat, route, open, bridge, ...), or "isolated" when the network does not forward. */
+  mode: string;
+  ipv4?: NetworkIpv4;
+}
+
 export type FileType = 'file' | 'dir' | 'symlink' | 'other';
 
 export interface FileEntry {
@@ -237,8 +347,12 @@ export interface HypervisorDriver {
   /** Defines (or redefines, same UUID and name) a persistent domain. Throws DomainExists, InvalidSpec. */
   defineDomain(spec: DomainSpec): Promise<DomainInfo>;
   startDomain(uuid: string): Promise<void>;
-  /** Graceful: ACPI power button. Returns once requested; the Stopped event tells when done. */
-  shutdownDomain(uuid: string): Promise<void>;
+  /**
+   * Graceful: the ACPI power button (default), or `agent`: the guest agent's guest-shutdown,
+   * which throws GuestAgentUnavailable when no agent answers (the caller may fall back to acpi).
+   * Returns once requested; the Stopped event tells when done.
+   */
+  shutdownDomain(uuid: string, mode?: ShutdownMode): Promise<void>;
   /** Force off. */
   destroyDomain(uuid: string): Promise<void>;
   suspendDomain(uuid: string): Promise<void>;
@@ -247,6 +361,30 @@ export interface HypervisorDriver {
   undefineDomain(uuid: string): Promise<void>;
   /** The domain's live XML (debugging, tests). */
   getDomainXml(uuid: string): Promise<string>;
+  /**
+   * Asks the guest agent for hostname, os-release, interfaces and timezone. No agent, an agent
+   * not answering, or a domain not running give `{connected: false, message}`, never an error;
+   * throws DomainNotFound and HypervisorUnavailable like every call.
+   */
+  guestInfo(uuid: string): Promise<GuestInfo>;
+
+  // ---- libvirt-managed networks
+  listNetworks(): Promise<NetworkInfo[]>;
+  /** Throws NetworkNotFound. */
+  getNetwork(name: string): Promise<NetworkInfo>;
+  /**
+   * Defines the network persistently; idempotent for an identical definition. A different
+   * definition of an inactive network replaces it; of an active one throws NetworkExists.
+   */
+  defineNetwork(spec: NetworkDefSpec): Promise<NetworkInfo>;
+  /** Starts the network and sets autostart; idempotent. */
+  startNetwork(name: string): Promise<NetworkInfo>;
+  /** Stops the network and clears autostart; idempotent. Guests on it lose their link. */
+  stopNetwork(name: string): Promise<void>;
+  /** Removes the definition. The network must be stopped first (InvalidState). */
+  undefineNetwork(name: string): Promise<void>;
+  /** Whether a Linux bridge of that name exists on this host (for `bridge` NICs). */
+  bridgeExists(name: string): Promise<boolean>;
 
   // ---- storage pools
   listPools(): Promise<PoolInfo[]>;

@@ -18,6 +18,15 @@ export const HypervisorErrorReasons = [
   'PoolInactive',
   'VolumeNotFound',
   'VolumeExists',
+  /** No libvirt-managed network of that name. */
+  'NetworkNotFound',
+  /** A network of that name (or bridge) exists with a different definition, and is active. */
+  'NetworkExists',
+  /**
+   * The guest agent did not answer: not installed, not started yet, or hung (libvirt's
+   * VIR_ERR_AGENT_UNRESPONSIVE and friends). Only calls that need the agent throw it.
+   */
+  'GuestAgentUnavailable',
   /** The spec handed to the driver is invalid (bad UUID, name, size, path). */
   'InvalidSpec',
   /** A file-browser path tried to leave the pool root (`..`, absolute path, outside symlink). */
@@ -43,7 +52,7 @@ export interface HypervisorErrorDetails {
   libvirtDomain?: number;
   /** The driver operation that failed, e.g. "startPool". */
   operation?: string;
-  /** The object concerned (domain UUID, pool name, volume name, path). */
+  /** The object concerned (domain UUID, pool/network/volume name, path). */
   target?: string;
 }
 

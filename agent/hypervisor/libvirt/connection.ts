@@ -243,6 +243,17 @@ export class LibvirtConnection {
       case VirErr.NO_STORAGE_VOL:
         reason = 'VolumeNotFound';
         break;
+      case VirErr.NO_NETWORK:
+        reason = 'NetworkNotFound';
+        break;
+      case VirErr.NETWORK_EXIST:
+        reason = 'NetworkExists';
+        break;
+      case VirErr.AGENT_UNRESPONSIVE:
+      case VirErr.AGENT_UNSYNCED:
+      case VirErr.AGENT_COMMAND_TIMEOUT:
+        reason = 'GuestAgentUnavailable';
+        break;
       case VirErr.STORAGE_VOL_EXIST:
         reason = 'VolumeExists';
         break;
@@ -265,9 +276,16 @@ export class LibvirtConnection {
         reason = 'Timeout';
         break;
       default:
-        if (/already (exists|defined)/i.test(msg))
-          reason = operation.includes('Pool') ? 'PoolExists' : operation.includes('Volume') ? 'VolumeExists' : 'DomainExists';
+        if (/already (exists|defined)/i.test(msg)) reason = existsReason(operation);
     }
     return new HypervisorError(reason, msg, details);
   }
+}
+
+/** Which "already exists" a libvirt message means, by the operation that got it. */
+function existsReason(operation: string): HypervisorErrorReason {
+  if (operation.includes('Pool')) return 'PoolExists';
+  if (operation.includes('Volume')) return 'VolumeExists';
+  if (operation.includes('Network')) return 'NetworkExists';
+  return 'DomainExists';
 }

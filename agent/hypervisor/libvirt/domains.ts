@@ -3,7 +3,7 @@
  * metadata, cached per UUID), define, lifecycle transitions that are idempotent towards
  * their target state, undefine with everything libvirt keeps beside a domain.
  */
-import type { DomainInfo, DomainOwner, DomainSpec, DomainType, PowerState } from '../driver.js';
+import type { DomainInfo, DomainOwner, DomainSpec, DomainType, PowerState, ShutdownMode } from '../driver.js';
 import { HypervisorError } from '../errors.js';
 import { bytesToUuid, normalizeUuid, uuidToBytes, validateDomainSpec } from '../validate.js';
 import type { LibvirtConnection } from './connection.js';
@@ -16,6 +16,7 @@ import {
   VIR_DOMAIN_DEFINE_VALIDATE,
   VIR_DOMAIN_METADATA_ELEMENT,
   VIR_DOMAIN_SHUTDOWN_ACPI_POWER_BTN,
+  VIR_DOMAIN_SHUTDOWN_GUEST_AGENT,
   VIR_DOMAIN_UNDEFINE_CHECKPOINTS_METADATA,
   VIR_DOMAIN_UNDEFINE_MANAGED_SAVE,
   VIR_DOMAIN_UNDEFINE_NVRAM,
@@ -42,6 +43,7 @@ export class LibvirtDomains {
 
   constructor(
     private readonly conn: LibvirtConnection,
+    /** The node's default acceleration; a spec's domainType overrides it. */
     private readonly domainType: DomainType,
   ) {
     // Subscribed before anyone else, so the cache is invalid before other listeners hear of a change.
@@ -169,9 +171,16 @@ export class LibvirtDomains {
     );
   }
 
-  async shutdownDomain(uuid: string): Promise<void> {
+  /**
+   * ACPI power button, or the guest agent's guest-shutdown. Without an answering agent libvirt
+   * fails at once with VIR_ERR_AGENT_UNRESPONSIVE (GuestAgentUnavailable); it does not fall
+   * back to ACPI because only the agent flag is given: the caller decides.
+   */
+  async shutdownDomain(uuid: string, mode: ShutdownMode = 'acpi'): Promise<void> {
+    if (mode !== 'acpi' && mode !== 'agent') throw new HypervisorError('InvalidSpec', `unknown shutdown mode "${mode}" (acpi, agent)`, { target: uuid });
+    const flags = mode === 'agent' ? VIR_DOMAIN_SHUTDOWN_GUEST_AGENT : VIR_DOMAIN_SHUTDOWN_ACPI_POWER_BTN;
     await this.transition(uuid, 'shutdownDomain', ['Shutoff'], (dom) =>
-      this.conn.call(Procs.domainShutdownFlags, { dom, flags: VIR_DOMAIN_SHUTDOWN_ACPI_POWER_BTN }, { operation: 'shutdownDomain', target: uuid }),
+      this.conn.call(Procs.domainShutdownFlags, { dom, flags }, { operation: 'shutdownDomain', target: uuid }),
     );
   }
 

@@ -7,16 +7,29 @@
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { eventually } from '../../../hack/testenv/eventually.js';
 import type { HypervisorEvent } from '../driver.js';
 import { HypervisorError } from '../errors.js';
 import { uuidToBytes } from '../validate.js';
 import { LibvirtDriver } from './driver.js';
-import { decodeHeader, encodeDomainLifecycleMsg, encodeFrame, encodeRemoteError, MessageStatus, MessageType, Procs, REMOTE_PROGRAM } from './protocol.js';
+import {
+  decodeHeader,
+  encodeDomainLifecycleMsg,
+  encodeFrame,
+  encodeRemoteError,
+  MessageStatus,
+  MessageType,
+  Procs,
+  REMOTE_PROGRAM,
+  type TypedParam,
+  TypedParamType,
+  writeTypedParam,
+} from './protocol.js';
 import { XdrReader, XdrWriter } from './xdr.js';
 
-type Handler = (body: XdrReader) => Buffer | { error: { code: number; message: string } };
+/** A reply, an error reply, or (`never`) no reply at all. */
+type Handler = (body: XdrReader) => Buffer | { error: { code: number; message: string } } | { never: true };
 
 const UUID = '6f1c1e7e-4d0b-4f63-9a55-2a4d7f2b9c01';
 
@@ -54,6 +67,7 @@ class FakeLibvirtd {
           const handler = this.handlers.get(h.proc);
           const out = handler ? handler(r) : { error: { code: 3, message: `this function is not supported: ${name}` } };
           const header = { prog: REMOTE_PROGRAM, vers: 1, proc: h.proc, type: MessageType.Reply, serial: h.serial };
+          if ('never' in out) continue; // a call libvirtd never answers
           if (Buffer.isBuffer(out)) {
             s.write(encodeFrame({ ...header, status: MessageStatus.Ok }, out));
           } else {
@@ -153,6 +167,175 @@ describe('LibvirtDriver (fake libvirtd)', () => {
     fake.handlers.set(Procs.storagePoolLookupByName.proc, () => ({ error: { code: 49, message: 'Storage pool not found' } }));
     await expect(driver.getPool('p')).rejects.toMatchObject({ reason: 'PoolNotFound' });
     await expect(driver.getDomainXml('bad uuid')).rejects.toMatchObject({ reason: 'InvalidSpec' });
+  });
+
+  describe('guest agent', () => {
+    const S = TypedParamType.String;
+    const U = TypedParamType.UInt;
+    /** What libvirt 9.0 answers for a Debian 12 guest (types OS|TIMEZONE|HOSTNAME|INTERFACES). */
+    const debianParams: TypedParam[] = [
+      { field: 'hostname', type: S, value: 'web-1' },
+      { field: 'os.id', type: S, value: 'debian' },
+      { field: 'os.name', type: S, value: 'Debian GNU/Linux' },
+      { field: 'os.pretty-name', type: S, value: 'Debian GNU/Linux 12 (bookworm)' },
+      { field: 'os.version', type: S, value: '12 (bookworm)' },
+      { field: 'os.version-id', type: S, value: '12' },
+      { field: 'os.kernel-release', type: S, value: '6.1.0-28-amd64' },
+      { field: 'os.kernel-version', type: S, value: '#1 SMP PREEMPT_DYNAMIC Debian 6.1.119-1 (2024-11-22)' },
+      { field: 'os.machine', type: S, value: 'x86_64' },
+      { field: 'timezone.name', type: S, value: 'UTC' },
+      { field: 'timezone.offset', type: TypedParamType.Int, value: 0 },
+      { field: 'if.count', type: U, value: 2 },
+      { field: 'if.0.name', type: S, value: 'lo' },
+      { field: 'if.0.hwaddr', type: S, value: '00:00:00:00:00:00' },
+      { field: 'if.0.addr.count', type: U, value: 2 },
+      { field: 'if.0.addr.0.type', type: S, value: 'ipv4' },
+      { field: 'if.0.addr.0.addr', type: S, value: '127.0.0.1' },
+      { field: 'if.0.addr.0.prefix', type: U, value: 8 },
+      { field: 'if.0.addr.1.type', type: S, value: 'ipv6' },
+      { field: 'if.0.addr.1.addr', type: S, value: '::1' },
+      { field: 'if.0.addr.1.prefix', type: U, value: 128 },
+      { field: 'if.1.name', type: S, value: 'enp0s3' },
+      { field: 'if.1.hwaddr', type: S, value: '52:54:00:12:34:56' },
+      { field: 'if.1.addr.count', type: U, value: 1 },
+      { field: 'if.1.addr.0.type', type: S, value: 'ipv4' },
+      { field: 'if.1.addr.0.addr', type: S, value: '10.0.2.15' },
+      { field: 'if.1.addr.0.prefix', type: U, value: 24 },
+    ];
+    const typesAsked: number[] = [];
+
+    beforeEach(() => {
+      typesAsked.length = 0;
+      fake.handlers.set(Procs.domainLookupByUuid.proc, () => new XdrWriter().string('vm1').fixedOpaque(uuidToBytes(UUID), 16).int(3).toBuffer());
+    });
+
+    /** GET_GUEST_INFO answers with `answer(types)` and records the types asked. */
+    function guestInfoReplies(answer: (types: number) => TypedParam[] | { code: number; message: string }): void {
+      fake.handlers.set(Procs.domainGetGuestInfo.proc, (body) => {
+        body.string();
+        body.fixedOpaque(16);
+        body.int();
+        const types = body.uint();
+        typesAsked.push(types);
+        const out = answer(types);
+        if (!Array.isArray(out)) return { error: out };
+        return new XdrWriter().array(out, writeTypedParam).toBuffer();
+      });
+    }
+
+    it('asks for os, timezone, hostname and interfaces in one call and folds the answer', async () => {
+      guestInfoReplies(() => debianParams);
+      expect(await driver.guestInfo(UUID)).toEqual({
+        connected: true,
+        hostname: 'web-1',
+        os: {
+          id: 'debian',
+          name: 'Debian GNU/Linux',
+          prettyName: 'Debian GNU/Linux 12 (bookworm)',
+          version: '12 (bookworm)',
+          versionId: '12',
+          kernelRelease: '6.1.0-28-amd64',
+          machine: 'x86_64',
+        },
+        timezone: 'UTC',
+        interfaces: [
+          {
+            name: 'lo',
+            mac: '00:00:00:00:00:00',
+            addresses: [
+              { ip: '127.0.0.1', prefix: 8, family: 'ipv4' },
+              { ip: '::1', prefix: 128, family: 'ipv6' },
+            ],
+          },
+          { name: 'enp0s3', mac: '52:54:00:12:34:56', addresses: [{ ip: '10.0.2.15', prefix: 24, family: 'ipv4' }] },
+        ],
+      });
+      expect(typesAsked).toEqual([2 | 4 | 8 | 64]);
+    });
+
+    it.each([
+      ['no agent in the guest', 86, 'Guest agent is not responding: QEMU guest agent is not connected'],
+      ['a hung agent', 86, 'Guest agent is not responding: Guest agent not available for now'],
+      ['an agent out of sync', 97, 'Guest agent not synchronized'],
+      ['a domain that is not running', 55, 'Requested operation is not valid: domain is not running'],
+      ['a busy agent job', 68, 'Timed out during operation: cannot acquire state change lock (held by agent=remoteDispatchDomainGetGuestInfo)'],
+    ])('answers connected: false for %s, with libvirt’s message', async (_what, code, message) => {
+      guestInfoReplies(() => ({ code, message }));
+      expect(await driver.guestInfo(UUID)).toEqual({ connected: false, message });
+      expect(typesAsked).toHaveLength(1);
+    });
+
+    it('asks again for whatever the agent supports when one command fails', async () => {
+      guestInfoReplies((types) =>
+        types === 0
+          ? debianParams.slice(0, 1)
+          : {
+              code: 1,
+              message:
+                "internal error: unable to execute QEMU agent command 'guest-get-osinfo': The command guest-get-osinfo has been disabled for this instance",
+            },
+      );
+      expect(await driver.guestInfo(UUID)).toEqual({ connected: true, hostname: 'web-1' });
+      expect(typesAsked).toEqual([78, 0]);
+    });
+
+    it('throws DomainNotFound and HypervisorUnavailable like every call', async () => {
+      fake.handlers.set(Procs.domainLookupByUuid.proc, () => ({ error: { code: 42, message: `Domain not found: no domain with matching uuid '${UUID}'` } }));
+      await expect(driver.guestInfo(UUID)).rejects.toMatchObject({ reason: 'DomainNotFound' });
+      await fake.stop();
+      await eventually(() => driver.connectionState() !== 'connected');
+      await expect(driver.guestInfo(UUID)).rejects.toMatchObject({ reason: 'HypervisorUnavailable' });
+    });
+
+    it('answers connected: false when libvirt does not answer in time', async () => {
+      await driver.close();
+      const impatient = new LibvirtDriver({ socketPath: fake.socketPath, domainType: 'qemu', guestAgentTimeoutMs: 50 });
+      try {
+        await impatient.connect();
+        fake.handlers.set(Procs.domainGetGuestInfo.proc, () => ({ never: true }) as never);
+        expect(await impatient.guestInfo(UUID)).toEqual({ connected: false, message: 'guest agent did not answer within 50 ms' });
+      } finally {
+        await impatient.close();
+      }
+    });
+
+    it('shuts down through the agent with VIR_DOMAIN_SHUTDOWN_GUEST_AGENT, typed when no agent answers', async () => {
+      const flags: number[] = [];
+      fake.handlers.set(Procs.domainShutdownFlags.proc, (body) => {
+        body.string();
+        body.fixedOpaque(16);
+        body.int();
+        flags.push(body.uint());
+        return flags.length === 1 ? Buffer.alloc(0) : { error: { code: 86, message: 'Guest agent is not responding: QEMU guest agent is not connected' } };
+      });
+      await driver.shutdownDomain(UUID);
+      const err = (await driver.shutdownDomain(UUID, 'agent').catch((e: unknown) => e)) as HypervisorError;
+      expect(err).toBeInstanceOf(HypervisorError);
+      expect(err.reason).toBe('GuestAgentUnavailable');
+      expect(err.message).toBe('Guest agent is not responding: QEMU guest agent is not connected');
+      expect(err.details).toMatchObject({ libvirtCode: 86, operation: 'shutdownDomain', target: UUID });
+      expect(flags).toEqual([1, 2]);
+    });
+  });
+
+  it('maps network errors and checks bridges in sysfs', async () => {
+    fake.handlers.set(Procs.networkLookupByName.proc, () => ({ error: { code: 43, message: "Network not found: no network with matching name 'n1'" } }));
+    await expect(driver.getNetwork('n1')).rejects.toMatchObject({
+      reason: 'NetworkNotFound',
+      details: { libvirtCode: 43, operation: 'getNetwork', target: 'n1' },
+    });
+    await expect(driver.defineNetwork({ name: 'n1', mode: 'nat', ipv4: { address: '10.0.0.0', prefix: 24 } })).rejects.toMatchObject({ reason: 'InvalidSpec' });
+
+    const sys = path.join(dir, 'sys-class-net');
+    mkdirSync(path.join(sys, 'br0', 'bridge'), { recursive: true });
+    mkdirSync(path.join(sys, 'eth0'), { recursive: true });
+    writeFileSync(path.join(sys, 'eth0', 'address'), '02:00:00:00:00:01\n');
+    const withSys = new LibvirtDriver({ socketPath: fake.socketPath, domainType: 'qemu', sysClassNetPath: sys });
+    expect(await withSys.bridgeExists('br0')).toBe(true);
+    expect(await withSys.bridgeExists('eth0')).toBe(false);
+    expect(await withSys.bridgeExists('br9')).toBe(false);
+    await expect(withSys.bridgeExists('../br0')).rejects.toMatchObject({ reason: 'InvalidSpec' });
+    await withSys.close();
   });
 
   it('reconnects with backoff after the daemon goes away, re-registers and announces lost/restored', async () => {

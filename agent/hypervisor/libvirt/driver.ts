@@ -1,9 +1,9 @@
 /**
  * The libvirt HypervisorDriver: one persistent connection to libvirtd speaking its remote
  * RPC protocol (connection.ts over rpc.ts and protocol.ts), lifecycle events pushed by
- * libvirtd (events.ts), and the operations by concern — host.ts, domains.ts, pools.ts,
- * volumes.ts; the pool file browser reads the real filesystem (../files.ts). This class
- * only composes them.
+ * libvirtd (events.ts), and the operations by concern — host.ts, domains.ts, guest.ts,
+ * networks.ts, pools.ts, volumes.ts; the pool file browser reads the real filesystem
+ * (../files.ts). This class only composes them.
  */
 import { existsSync } from 'node:fs';
 import type {
@@ -12,12 +12,16 @@ import type {
   DomainSpec,
   DomainType,
   FileListing,
+  GuestInfo,
   HostInfo,
   HypervisorDriver,
   HypervisorEventListener,
   ListFilesOptions,
+  NetworkDefSpec,
+  NetworkInfo,
   PoolInfo,
   PoolSpec,
+  ShutdownMode,
   Unsubscribe,
   VolumeInfo,
   VolumeSpec,
@@ -25,15 +29,24 @@ import type {
 import { listPoolFiles } from '../files.js';
 import { LibvirtConnection, type LibvirtConnectionOptions } from './connection.js';
 import { LibvirtDomains } from './domains.js';
+import { guestInfo } from './guest.js';
 import { hostInfo } from './host.js';
+import { LibvirtNetworks } from './networks.js';
 import { LibvirtPools } from './pools.js';
 import { LibvirtVolumes } from './volumes.js';
 
 export interface LibvirtDriverOptions extends LibvirtConnectionOptions {
-  /** Default 'auto': kvm when /dev/kvm exists, else qemu. */
+  /**
+   * The node's default acceleration (a DomainSpec's domainType overrides it per domain).
+   * Default 'auto': kvm when /dev/kvm exists, else qemu.
+   */
   domainType?: DomainType | 'auto';
   /** Timeout of pool start/build (nfs mounts can hang), ms (default 180 s). */
   poolStartTimeoutMs?: number;
+  /** How long guestInfo waits for the guest agent before answering connected: false, ms (default 10 s). */
+  guestAgentTimeoutMs?: number;
+  /** Where bridgeExists looks for NAME/bridge (default /sys/class/net; tests point it elsewhere). */
+  sysClassNetPath?: string;
 }
 
 export class LibvirtDriver implements HypervisorDriver {
@@ -44,6 +57,8 @@ export class LibvirtDriver implements HypervisorDriver {
   private readonly domains: LibvirtDomains;
   private readonly pools: LibvirtPools;
   private readonly volumes: LibvirtVolumes;
+  private readonly networks: LibvirtNetworks;
+  private readonly guestAgentTimeoutMs: number;
 
   constructor(options: LibvirtDriverOptions = {}) {
     const dt = options.domainType ?? 'auto';
@@ -52,6 +67,8 @@ export class LibvirtDriver implements HypervisorDriver {
     this.domains = new LibvirtDomains(this.conn, this.domainType);
     this.pools = new LibvirtPools(this.conn, options.poolStartTimeoutMs ?? 180_000);
     this.volumes = new LibvirtVolumes(this.conn, this.pools);
+    this.networks = new LibvirtNetworks(this.conn, options.sysClassNetPath ?? '/sys/class/net');
+    this.guestAgentTimeoutMs = options.guestAgentTimeoutMs ?? 10_000;
   }
 
   // ---- connection (connection.ts, events.ts) ----------------------------------------------------
@@ -98,8 +115,8 @@ export class LibvirtDriver implements HypervisorDriver {
     return this.domains.startDomain(uuid);
   }
 
-  shutdownDomain(uuid: string): Promise<void> {
-    return this.domains.shutdownDomain(uuid);
+  shutdownDomain(uuid: string, mode?: ShutdownMode): Promise<void> {
+    return this.domains.shutdownDomain(uuid, mode);
   }
 
   destroyDomain(uuid: string): Promise<void> {
@@ -116,6 +133,42 @@ export class LibvirtDriver implements HypervisorDriver {
 
   undefineDomain(uuid: string): Promise<void> {
     return this.domains.undefineDomain(uuid);
+  }
+
+  // ---- guest agent (guest.ts) --------------------------------------------------------------------
+
+  guestInfo(uuid: string): Promise<GuestInfo> {
+    return guestInfo(this.conn, uuid, this.guestAgentTimeoutMs);
+  }
+
+  // ---- networks (networks.ts) --------------------------------------------------------------------
+
+  listNetworks(): Promise<NetworkInfo[]> {
+    return this.networks.listNetworks();
+  }
+
+  getNetwork(name: string): Promise<NetworkInfo> {
+    return this.networks.getNetwork(name);
+  }
+
+  defineNetwork(spec: NetworkDefSpec): Promise<NetworkInfo> {
+    return this.networks.defineNetwork(spec);
+  }
+
+  startNetwork(name: string): Promise<NetworkInfo> {
+    return this.networks.startNetwork(name);
+  }
+
+  stopNetwork(name: string): Promise<void> {
+    return this.networks.stopNetwork(name);
+  }
+
+  undefineNetwork(name: string): Promise<void> {
+    return this.networks.undefineNetwork(name);
+  }
+
+  bridgeExists(name: string): Promise<boolean> {
+    return this.networks.bridgeExists(name);
   }
 
   // ---- storage pools (pools.ts) ------------------------------------------------------------------

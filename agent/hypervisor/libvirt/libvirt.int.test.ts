@@ -3,20 +3,82 @@
  * Every object is named qxtest-* and removed in afterAll, even after failures.
  */
 import { execFile } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { jest } from '@jest/globals';
 import { eventually } from '../../../hack/testenv/eventually.js';
-import { ensureLibvirt, LibvirtCleanup, qxTestName, virsh, waitForLibvirt } from '../../../hack/testenv/libvirt.js';
+import { ensureLibvirt, LibvirtCleanup, qxTestName, virsh, virshQuiet, waitForLibvirt } from '../../../hack/testenv/libvirt.js';
 import type { DomainEventType, DomainSpec, HypervisorEvent } from '../driver.js';
 import { HypervisorError } from '../errors.js';
+import { subnetBounds } from '../ipv4.js';
 import { LibvirtDriver } from './driver.js';
+import { parseOwnerFromDomainXml } from './xml.js';
 
 const execFileP = promisify(execFile);
 const MiB = 1024 * 1024;
+
+/** A TCP port on 127.0.0.1 that nothing listens on right now (the kernel's pick, released at once). */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** Whether a TCP connection to 127.0.0.1:port is accepted. */
+function tcpConnects(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const sock = net.connect({ host: '127.0.0.1', port });
+    sock.once('connect', () => {
+      sock.destroy();
+      resolve(true);
+    });
+    sock.once('error', () => resolve(false));
+  });
+}
+
+/** Whether a TCP socket listens on exactly 127.0.0.1:port (/proc/net/tcp: local address 0100007F:PORT in state 0A). */
+function listensOnLoopback(port: number): boolean {
+  const want = `0100007F:${port.toString(16).toUpperCase().padStart(4, '0')}`;
+  return readFileSync('/proc/net/tcp', 'utf8')
+    .split('\n')
+    .some((line) => {
+      const f = line.trim().split(/\s+/);
+      return f[1] === want && f[3] === '0A';
+    });
+}
+
+/**
+ * A 192.168.x.0/24 that overlaps no route of this host and no libvirt network, picked at random
+ * among the free ones (other suites may be picking at the same time).
+ */
+async function freeSubnet(libvirtNets: string[]): Promise<number> {
+  const { stdout } = await execFileP('ip', ['-4', '-o', 'route', 'show', 'table', 'all']);
+  const taken = stdout
+    .split('\n')
+    .map((l) => l.trim().split(/\s+/)[0] ?? '')
+    .filter((dst) => /^\d+\.\d+\.\d+\.\d+(\/\d+)?$/.test(dst))
+    .concat(libvirtNets)
+    .map((dst) => {
+      const [addr, len] = dst.split('/');
+      return subnetBounds(addr!, len === undefined ? 32 : Number(len));
+    });
+  const free: number[] = [];
+  for (let x = 100; x < 250; x++) {
+    const mine = subnetBounds(`192.168.${x}.1`, 24);
+    if (taken.every((t) => t.broadcast < mine.network || t.network > mine.broadcast)) free.push(x);
+  }
+  if (free.length === 0) throw new Error('no free 192.168.x.0/24 on this host');
+  return free[Math.floor(Math.random() * free.length)]!;
+}
 
 jest.setTimeout(120_000);
 
@@ -252,6 +314,112 @@ describe('LibvirtDriver against libvirtd', () => {
     expect(await reasonOf(driver.listFiles(root, '../'))).toMatchObject({ reason: 'PathEscape' });
     expect(await reasonOf(driver.listFiles(root, '/etc'))).toMatchObject({ reason: 'PathEscape' });
     expect(await reasonOf(driver.listFiles(root, 'etc-link'))).toMatchObject({ reason: 'PathEscape' });
+  });
+
+  // genisoimage builds the cloud-init seed ISO the CD-ROM carries (Debian package genisoimage).
+  const haveGenisoimage = existsSync('/usr/bin/genisoimage');
+  (haveGenisoimage ? it : it.skip)('runs a guest with a forwarded user NIC, a seed ISO CD-ROM and the guest agent channel', async () => {
+    const { disk } = await poolAndDisk('guest');
+    const seedSrc = path.join(base, qxTestName('seed'));
+    mkdirSync(seedSrc);
+    writeFileSync(path.join(seedSrc, 'meta-data'), 'instance-id: qxtest\nlocal-hostname: qxtest-guest\n');
+    writeFileSync(path.join(seedSrc, 'user-data'), '#cloud-config\n');
+    const iso = path.join(base, `${qxTestName('seed')}.iso`);
+    await execFileP('genisoimage', ['-quiet', '-output', iso, '-volid', 'cidata', '-joliet', '-rock', seedSrc]);
+    const port = await freePort();
+    const spec: DomainSpec = {
+      ...smallVm(disk, 'guest'),
+      domainType: 'qemu',
+      disks: [{ path: disk }, { path: iso, device: 'cdrom', bus: 'sata', format: 'raw', readonly: true }],
+      networks: [{ type: 'user', name: 'eth0', portForwards: [{ protocol: 'tcp', hostAddress: '127.0.0.1', hostPort: port, guestPort: 22 }] }],
+    };
+
+    // libvirt accepts the definition (VIR_DOMAIN_DEFINE_VALIDATE checks it against its schema).
+    expect(await driver.defineDomain(spec)).toMatchObject({ uuid: spec.uuid, state: 'Shutoff', owner: spec.owner });
+    const defined = await driver.getDomainXml(spec.uuid);
+    expect(defined).toMatch(/^<domain type='qemu' xmlns:qemu='http:\/\/libvirt.org\/schemas\/domain\/qemu\/1.0'>/);
+    expect(defined).toMatch(/<type arch='x86_64' machine='pc-i440fx-[^']+'>hvm<\/type>/);
+    expect(defined).toMatch(
+      /<disk type='file' device='cdrom'>\s*<driver name='qemu' type='raw'\/>\s*<source file='[^']+\.iso'\/>\s*<target dev='sda' bus='sata'\/>\s*<readonly\/>/,
+    );
+    expect(defined).toMatch(/<channel type='unix'>\s*<target type='virtio' name='org.qemu.guest_agent.0'\/>/);
+    expect(defined).toContain(`<qemu:arg value='user,id=qxnet0,hostfwd=tcp:127.0.0.1:${port}-:22'/>`);
+    // libvirt kept our addresses and put nothing of its own on the command-line NIC's slot 0x03.
+    const slots = [...defined.matchAll(/<address type='pci' domain='0x0000' bus='0x00' slot='(0x[0-9a-f]+)' function='(0x[0-9a-f])'\/>/g)].map(
+      (m) => `${m[1]}.${m[2]}`,
+    );
+    expect(slots).not.toContain('0x03.0x0');
+    expect(new Set(slots).size).toBe(slots.length);
+
+    await driver.startDomain(spec.uuid);
+    await eventually(() => sawDomainEvent(spec.uuid, 'Started', 'booted'), { message: 'Started event' });
+    // QEMU's user networking listens on the forwarded port, on loopback only, and accepts connections.
+    await eventually(() => listensOnLoopback(port), { timeoutMs: 30_000, message: `QEMU listening on 127.0.0.1:${port}` });
+    expect(await tcpConnects(port)).toBe(true);
+    const live = await driver.getDomainXml(spec.uuid);
+    expect(parseOwnerFromDomainXml(live)).toEqual(spec.owner);
+    expect(await driver.getDomain(spec.uuid)).toMatchObject({ state: 'Running', owner: spec.owner });
+    expect(live).toMatch(/name='org.qemu.guest_agent.0' state='disconnected'/);
+    const log = readFileSync(`/var/log/libvirt/qemu/${spec.name}.log`, 'utf8');
+    expect(log).toMatch(/tainted: custom-argv/);
+
+    // A blank disk boots no OS, so no agent ever answers: an answer, not an error, and at once.
+    const asked = Date.now();
+    const info = await driver.guestInfo(spec.uuid);
+    expect(info).toEqual({ connected: false, message: expect.stringMatching(/guest agent is not (responding|connected)/i) });
+    const shutdown = await reasonOf(driver.shutdownDomain(spec.uuid, 'agent'));
+    expect(shutdown.reason).toBe('GuestAgentUnavailable');
+    expect(shutdown.message).toMatch(/guest agent is not responding/i);
+    expect(Date.now() - asked).toBeLessThan(15_000);
+    expect((await driver.getDomain(spec.uuid)).state).toBe('Running');
+
+    await driver.destroyDomain(spec.uuid);
+    await eventually(() => sawDomainEvent(spec.uuid, 'Stopped', 'destroyed'), { timeoutMs: 30_000, message: 'Stopped event' });
+    expect(await driver.guestInfo(spec.uuid)).toEqual({ connected: false, message: expect.stringMatching(/not running/) });
+    await eventually(async () => !(await tcpConnects(port)), { message: 'forwarded port closed with QEMU' });
+    await driver.undefineDomain(spec.uuid);
+    expect(await reasonOf(driver.guestInfo(spec.uuid))).toMatchObject({ reason: 'DomainNotFound' });
+  });
+
+  it('defines, starts, stops and undefines an isolated network on a free 192.168.x.0/24', async () => {
+    const name = qxTestName('net');
+    const bridge = `qxt${randomBytes(4).toString('hex')}`;
+    cleanup.custom(async () => {
+      await virshQuiet('net-destroy', name);
+      await virshQuiet('net-undefine', name);
+    });
+    const others = (await driver.listNetworks()).flatMap((n) => (n.ipv4 ? [`${n.ipv4.address}/${n.ipv4.prefix}`] : []));
+    const x = await freeSubnet(others);
+    const ipv4 = { address: `192.168.${x}.1`, prefix: 24, dhcpStart: `192.168.${x}.100`, dhcpEnd: `192.168.${x}.199` };
+    const spec = { name, mode: 'isolated' as const, bridgeName: bridge, ipv4 };
+
+    const defined = await driver.defineNetwork(spec);
+    expect(defined).toMatchObject({ name, active: false, persistent: true, autostart: false, mode: 'isolated', bridgeName: bridge, ipv4 });
+    expect((await driver.defineNetwork(spec)).uuid).toBe(defined.uuid); // idempotent
+    expect(await driver.bridgeExists(bridge)).toBe(false);
+
+    const started = await driver.startNetwork(name);
+    expect(started).toMatchObject({ active: true, autostart: true, bridgeName: bridge, ipv4 });
+    await driver.startNetwork(name); // idempotent
+    expect(await driver.bridgeExists(bridge)).toBe(true);
+    const { stdout } = await execFileP('ip', ['-4', '-o', 'addr', 'show', 'dev', bridge]);
+    expect(stdout).toContain(`inet 192.168.${x}.1/24`);
+    expect((await driver.listNetworks()).find((n) => n.name === name)).toMatchObject({ uuid: defined.uuid, active: true });
+    expect(await reasonOf(driver.defineNetwork({ ...spec, mode: 'nat' }))).toMatchObject({ reason: 'NetworkExists' });
+    expect(await reasonOf(driver.undefineNetwork(name))).toMatchObject({ reason: 'InvalidState' });
+
+    await driver.stopNetwork(name);
+    await driver.stopNetwork(name); // idempotent
+    expect(await driver.getNetwork(name)).toMatchObject({ active: false, autostart: false });
+    expect(await driver.bridgeExists(bridge)).toBe(false);
+    // A changed definition replaces the inactive network under the same uuid.
+    expect(await driver.defineNetwork({ ...spec, ipv4: { address: `192.168.${x}.1`, prefix: 24 } })).toMatchObject({
+      uuid: defined.uuid,
+      ipv4: { address: `192.168.${x}.1`, prefix: 24 },
+    });
+    await driver.undefineNetwork(name);
+    expect(await reasonOf(driver.getNetwork(name))).toMatchObject({ reason: 'NetworkNotFound' });
+    expect(await reasonOf(driver.startNetwork(name))).toMatchObject({ reason: 'NetworkNotFound' });
   });
 
   it('survives a libvirtd restart: reconnects, the domain keeps running, events flow again', async () => {

@@ -112,6 +112,9 @@ const writeDomain = (w: XdrWriter, d: RemoteDomain): void => {
 };
 const readDomain = (r: XdrReader): RemoteDomain => ({ name: r.string(), uuid: r.fixedOpaque(UUID_BYTES), id: r.int() });
 const readNetwork = (r: XdrReader): RemoteNetwork => ({ name: r.string(), uuid: r.fixedOpaque(UUID_BYTES) });
+const writeNetwork = (w: XdrWriter, n: RemoteNetwork): void => {
+  w.string(n.name).fixedOpaque(n.uuid, UUID_BYTES);
+};
 const writePool = (w: XdrWriter, p: RemotePool): void => {
   w.string(p.name).fixedOpaque(p.uuid, UUID_BYTES);
 };
@@ -146,6 +149,75 @@ export function encodeRemoteError(w: XdrWriter, e: RemoteError): void {
   w.int(e.int1).int(e.int2);
   w.bool(false);
 }
+
+/** virTypedParameterType: the discriminant of remote_typed_param_value. */
+export const TypedParamType = { Int: 1, UInt: 2, LLong: 3, ULLong: 4, Double: 5, Boolean: 6, String: 7 } as const;
+
+/**
+ * remote_typed_param: a named value whose XDR type follows the discriminant (int, unsigned
+ * int, hyper, unsigned hyper, double, int-as-boolean, string). 64-bit values are bigints.
+ */
+export interface TypedParam {
+  field: string;
+  type: number;
+  value: number | bigint | boolean | string;
+}
+
+export function readTypedParam(r: XdrReader): TypedParam {
+  const field = r.string();
+  const type = r.int();
+  switch (type) {
+    case TypedParamType.Int:
+      return { field, type, value: r.int() };
+    case TypedParamType.UInt:
+      return { field, type, value: r.uint() };
+    case TypedParamType.LLong:
+      return { field, type, value: r.hyper() };
+    case TypedParamType.ULLong:
+      return { field, type, value: r.uhyper() };
+    case TypedParamType.Double:
+      return { field, type, value: r.double() };
+    case TypedParamType.Boolean:
+      return { field, type, value: r.int() !== 0 };
+    case TypedParamType.String:
+      return { field, type, value: r.string() };
+    default:
+      // No arm for it: the rest of the message cannot be decoded.
+      throw new Error(`typed parameter ${field}: unknown type ${type}`);
+  }
+}
+
+export function writeTypedParam(w: XdrWriter, p: TypedParam): void {
+  w.string(p.field).int(p.type);
+  switch (p.type) {
+    case TypedParamType.Int:
+      w.int(Number(p.value));
+      return;
+    case TypedParamType.UInt:
+      w.uint(Number(p.value));
+      return;
+    case TypedParamType.LLong:
+      w.hyper(BigInt(p.value as number | bigint));
+      return;
+    case TypedParamType.ULLong:
+      w.uhyper(BigInt(p.value as number | bigint));
+      return;
+    case TypedParamType.Double:
+      w.double(Number(p.value));
+      return;
+    case TypedParamType.Boolean:
+      w.int(p.value ? 1 : 0);
+      return;
+    case TypedParamType.String:
+      w.string(String(p.value));
+      return;
+    default:
+      throw new Error(`typed parameter ${p.field}: unknown type ${p.type}`);
+  }
+}
+
+/** REMOTE_DOMAIN_GUEST_INFO_PARAMS_MAX */
+export const DOMAIN_GUEST_INFO_PARAMS_MAX = 2048;
 
 /** A `char x[N]` of rpcgen: N XDR ints, one character each, NUL-terminated. */
 function readCharArray(r: XdrReader, n: number): string {
@@ -187,6 +259,8 @@ const poolFlagsArg = (w: XdrWriter, a: { pool: RemotePool; flags: number }): voi
 const xmlFlagsArg = (w: XdrWriter, a: { xml: string; flags: number }): void => {
   w.string(a.xml).uint(a.flags);
 };
+const netArg = (w: XdrWriter, a: { net: RemoteNetwork }): void => writeNetwork(w, a.net);
+const intBool = (r: XdrReader): boolean => r.int() !== 0;
 
 export interface NodeInfo {
   model: string;
@@ -266,6 +340,30 @@ export const Procs = {
     noRet,
   ),
   domainSuspend: proc<{ dom: RemoteDomain }, void>('DOMAIN_SUSPEND', 34, domArg, noRet),
+  networkCreate: proc<{ net: RemoteNetwork }, void>('NETWORK_CREATE', 39, netArg, noRet),
+  networkDefineXml: proc<{ xml: string }, RemoteNetwork>('NETWORK_DEFINE_XML', 41, (w, a) => w.string(a.xml), readNetwork),
+  networkDestroy: proc<{ net: RemoteNetwork }, void>('NETWORK_DESTROY', 42, netArg, noRet),
+  networkGetXmlDesc: proc<{ net: RemoteNetwork; flags: number }, string>(
+    'NETWORK_GET_XML_DESC',
+    43,
+    (w, a) => {
+      writeNetwork(w, a.net);
+      w.uint(a.flags);
+    },
+    (r) => r.string(),
+  ),
+  networkGetAutostart: proc<{ net: RemoteNetwork }, boolean>('NETWORK_GET_AUTOSTART', 44, netArg, intBool),
+  networkLookupByName: proc<{ name: string }, RemoteNetwork>('NETWORK_LOOKUP_BY_NAME', 46, (w, a) => w.string(a.name), readNetwork),
+  networkSetAutostart: proc<{ net: RemoteNetwork; autostart: boolean }, void>(
+    'NETWORK_SET_AUTOSTART',
+    48,
+    (w, a) => {
+      writeNetwork(w, a.net);
+      w.int(a.autostart ? 1 : 0);
+    },
+    noRet,
+  ),
+  networkUndefine: proc<{ net: RemoteNetwork }, void>('NETWORK_UNDEFINE', 49, netArg, noRet),
   connectGetHostname: proc<void, string>('CONNECT_GET_HOSTNAME', 59, noArgs, (r) => r.string()),
   authList: proc<void, number[]>('AUTH_LIST', 66, noArgs, (r) => r.array((x) => x.int(), 20)),
   authPolkit: proc<void, number>('AUTH_POLKIT', 70, noArgs, (r) => r.int()),
@@ -338,6 +436,8 @@ export const Procs = {
     (w, a) => writeVol(w, a.vol),
     (r) => r.string(),
   ),
+  networkIsActive: proc<{ net: RemoteNetwork }, boolean>('NETWORK_IS_ACTIVE', 152, netArg, intBool),
+  networkIsPersistent: proc<{ net: RemoteNetwork }, boolean>('NETWORK_IS_PERSISTENT', 153, netArg, intBool),
   storagePoolIsActive: proc<{ pool: RemotePool }, boolean>('STORAGE_POOL_IS_ACTIVE', 154, poolArg, (r) => r.int() !== 0),
   connectGetLibVersion: proc<void, number>('CONNECT_GET_LIB_VERSION', 157, noArgs, (r) => r.uhyperNumber()),
   domainCreateWithFlags: proc<{ dom: RemoteDomain; flags: number }, RemoteDomain>('DOMAIN_CREATE_WITH_FLAGS', 196, domFlagsArg, readDomain),
@@ -382,6 +482,18 @@ export const Procs = {
       return pools;
     },
   ),
+  connectListAllNetworks: proc<{ flags: number }, RemoteNetwork[]>(
+    'CONNECT_LIST_ALL_NETWORKS',
+    283,
+    (w, a) => {
+      w.int(1).uint(a.flags);
+    },
+    (r) => {
+      const nets = r.array(readNetwork);
+      r.uint();
+      return nets;
+    },
+  ),
   storagePoolListAllVolumes: proc<{ pool: RemotePool; flags: number }, RemoteVol[]>(
     'STORAGE_POOL_LIST_ALL_VOLUMES',
     282,
@@ -419,6 +531,15 @@ export const Procs = {
       w.optional(a.pool, writePool);
     },
     (r) => r.int(),
+  ),
+  domainGetGuestInfo: proc<{ dom: RemoteDomain; types: number; flags: number }, TypedParam[]>(
+    'DOMAIN_GET_GUEST_INFO',
+    418,
+    (w, a) => {
+      writeDomain(w, a.dom);
+      w.uint(a.types).uint(a.flags);
+    },
+    (r) => r.array(readTypedParam, DOMAIN_GUEST_INFO_PARAMS_MAX),
   ),
 } as const;
 
@@ -481,6 +602,16 @@ export const VIR_DOMAIN_UNDEFINE_CHECKPOINTS_METADATA = 16;
 
 /** virDomainShutdownFlagValues */
 export const VIR_DOMAIN_SHUTDOWN_ACPI_POWER_BTN = 1;
+export const VIR_DOMAIN_SHUTDOWN_GUEST_AGENT = 2;
+
+/** virNetworkXMLFlags: the persistent definition rather than the live one. */
+export const VIR_NETWORK_XML_INACTIVE = 1;
+
+/** virDomainGuestInfoTypes */
+export const VIR_DOMAIN_GUEST_INFO_OS = 2;
+export const VIR_DOMAIN_GUEST_INFO_TIMEZONE = 4;
+export const VIR_DOMAIN_GUEST_INFO_HOSTNAME = 8;
+export const VIR_DOMAIN_GUEST_INFO_INTERFACES = 64;
 
 /** virDomainMetadataType */
 export const VIR_DOMAIN_METADATA_ELEMENT = 2;
@@ -563,15 +694,24 @@ export const VirErr = {
   XML_ERROR: 27,
   DOM_EXIST: 28,
   OPERATION_DENIED: 29,
+  NETWORK_EXIST: 37,
   SYSTEM_ERROR: 38,
   RPC: 39,
   NO_DOMAIN: 42,
+  NO_NETWORK: 43,
   NO_STORAGE_POOL: 49,
   NO_STORAGE_VOL: 50,
   OPERATION_INVALID: 55,
   CONFIG_UNSUPPORTED: 67,
   OPERATION_TIMEOUT: 68,
   NO_DOMAIN_METADATA: 80,
+  ARGUMENT_UNSUPPORTED: 74,
   OPERATION_UNSUPPORTED: 84,
+  AGENT_UNRESPONSIVE: 86,
   STORAGE_VOL_EXIST: 90,
+  AGENT_UNSYNCED: 97,
+  /** Newer libvirt only; 9.0 reports an agent timeout as AGENT_UNRESPONSIVE ("Guest agent not available for now"). */
+  AGENT_COMMAND_TIMEOUT: 112,
+  /** Newer libvirt only; 9.0 reports an agent's error answer as INTERNAL_ERROR ("unable to execute QEMU agent command ..."). */
+  AGENT_COMMAND_FAILED: 113,
 } as const;

@@ -10,6 +10,8 @@ import {
   MessageType,
   Procs,
   REMOTE_PROGRAM,
+  TypedParamType,
+  writeTypedParam,
 } from './protocol.js';
 
 describe('XDR encoding', () => {
@@ -80,6 +82,14 @@ describe('XDR encoding', () => {
     expect(() => new XdrReader(Buffer.from('00000002', 'hex')).bool()).toThrow(/bool/);
   });
 
+  it('encodes doubles as 8-byte IEEE 754 big-endian', () => {
+    const b = new XdrWriter().double(1.5).double(-0.1).toBuffer();
+    expect(b.toString('hex')).toBe('3ff8000000000000' + 'bfb999999999999a');
+    const r = new XdrReader(b);
+    expect(r.double()).toBe(1.5);
+    expect(r.double()).toBe(-0.1);
+  });
+
   it('grows its buffer for large payloads', () => {
     const big = 'x'.repeat(100_000);
     const b = new XdrWriter(8).string(big).toBuffer();
@@ -115,6 +125,18 @@ describe('libvirt protocol codecs', () => {
     expect(Procs.connectListAllDomains.proc).toBe(273);
     expect(Procs.connectDomainEventCallbackRegisterAny.proc).toBe(316);
     expect(Procs.domainDefineXmlFlags.proc).toBe(350);
+    expect(Procs.networkCreate.proc).toBe(39);
+    expect(Procs.networkDefineXml.proc).toBe(41);
+    expect(Procs.networkDestroy.proc).toBe(42);
+    expect(Procs.networkGetXmlDesc.proc).toBe(43);
+    expect(Procs.networkGetAutostart.proc).toBe(44);
+    expect(Procs.networkLookupByName.proc).toBe(46);
+    expect(Procs.networkSetAutostart.proc).toBe(48);
+    expect(Procs.networkUndefine.proc).toBe(49);
+    expect(Procs.networkIsActive.proc).toBe(152);
+    expect(Procs.networkIsPersistent.proc).toBe(153);
+    expect(Procs.connectListAllNetworks.proc).toBe(283);
+    expect(Procs.domainGetGuestInfo.proc).toBe(418);
     const nums = Object.values(Procs).map((p) => p.proc);
     expect(new Set(nums).size).toBe(nums.length);
   });
@@ -148,6 +170,60 @@ describe('libvirt protocol codecs', () => {
     const w2 = new XdrWriter();
     encodeDomainLifecycleMsg(w2, m);
     expect(decodeDomainLifecycleMsg(new XdrReader(w2.toBuffer()))).toEqual(m);
+  });
+
+  // The byte strings below are written by hand from the .x layouts, not produced by the encoder under test.
+  const UUID1 = '01'.repeat(16);
+
+  it('encodes DOMAIN_GET_GUEST_INFO args: domain, types, flags', () => {
+    const w = new XdrWriter();
+    Procs.domainGetGuestInfo.encode(w, { dom: { name: 'vm', uuid: Buffer.alloc(16, 1), id: 3 }, types: 78, flags: 0 });
+    // remote_nonnull_domain {string name; uuid[16]; int id}, unsigned types, unsigned flags
+    expect(w.toBuffer().toString('hex')).toBe('00000002' + '766d0000' + UUID1 + '00000003' + '0000004e' + '00000000');
+  });
+
+  it('decodes DOMAIN_GET_GUEST_INFO replies: typed parameters of every type', () => {
+    const reply =
+      '00000007' + // 7 params
+      ('00000008' + '686f73746e616d65' + '00000007' + '00000005' + '7765622d31000000') + // hostname: string "web-1"
+      ('00000008' + '69662e636f756e74' + '00000002' + '00000001') + // if.count: uint 1
+      ('0000000f' + '74696d657a6f6e652e6f666673657400' + '00000001' + 'fffff1f0') + // timezone.offset: int -3600
+      ('00000001' + '6c000000' + '00000003' + 'fffffffffffffffe') + // l: llong -2
+      ('00000001' + '75000000' + '00000004' + '0000010000000000') + // u: ullong 2^40
+      ('00000001' + '64000000' + '00000005' + '3ff8000000000000') + // d: double 1.5
+      ('00000001' + '62000000' + '00000006' + '00000001'); // b: boolean true
+    const params = Procs.domainGetGuestInfo.decode(new XdrReader(Buffer.from(reply, 'hex')));
+    expect(params).toEqual([
+      { field: 'hostname', type: TypedParamType.String, value: 'web-1' },
+      { field: 'if.count', type: TypedParamType.UInt, value: 1 },
+      { field: 'timezone.offset', type: TypedParamType.Int, value: -3600 },
+      { field: 'l', type: TypedParamType.LLong, value: -2n },
+      { field: 'u', type: TypedParamType.ULLong, value: 2n ** 40n },
+      { field: 'd', type: TypedParamType.Double, value: 1.5 },
+      { field: 'b', type: TypedParamType.Boolean, value: true },
+    ]);
+    // The test encoder (fake libvirtd) writes the same bytes.
+    const w = new XdrWriter();
+    w.array(params, writeTypedParam);
+    expect(w.toBuffer().toString('hex')).toBe(reply);
+    // An unknown union arm cannot be skipped: the message is undecodable.
+    expect(() => Procs.domainGetGuestInfo.decode(new XdrReader(Buffer.from('00000001' + '00000001' + '78000000' + '00000009', 'hex')))).toThrow(
+      /unknown type 9/,
+    );
+  });
+
+  it('encodes network handles and decodes CONNECT_LIST_ALL_NETWORKS replies', () => {
+    const w = new XdrWriter();
+    Procs.networkSetAutostart.encode(w, { net: { name: 'qx', uuid: Buffer.alloc(16, 1) }, autostart: true });
+    // remote_nonnull_network {string name; uuid[16]}, int autostart
+    expect(w.toBuffer().toString('hex')).toBe('00000002' + '71780000' + UUID1 + '00000001');
+    const args = new XdrWriter();
+    Procs.connectListAllNetworks.encode(args, { flags: 0 });
+    expect(args.toBuffer().toString('hex')).toBe('00000001' + '00000000'); // need_results, flags
+    const reply = Buffer.from('00000001' + ('00000007' + '64656661756c7400' + UUID1) + '00000001', 'hex');
+    expect(Procs.connectListAllNetworks.decode(new XdrReader(reply))).toEqual([{ name: 'default', uuid: Buffer.alloc(16, 1) }]);
+    expect(Procs.networkIsActive.decode(new XdrReader(Buffer.from('00000001', 'hex')))).toBe(true);
+    expect(Procs.networkGetAutostart.decode(new XdrReader(Buffer.from('00000000', 'hex')))).toBe(false);
   });
 
   it('decodes list-all replies (array + count)', () => {

@@ -1,6 +1,6 @@
 /**
  * XDR (RFC 4506) encoding and decoding, limited to what libvirt's remote protocol uses:
- * int / unsigned int / hyper / unsigned hyper, bool-as-int, fixed and variable opaque,
+ * int / unsigned int / hyper / unsigned hyper, double, bool-as-int, fixed and variable opaque,
  * strings, optional data ("pointer" = bool + value) and arrays.
  *
  * Every item is a multiple of 4 bytes, big-endian. Note that rpcgen encodes C `char`,
@@ -77,6 +77,14 @@ export class XdrWriter {
     if (b < 0n || b >= 1n << 64n) throw new XdrError(`unsigned hyper out of range: ${v}`);
     this.ensure(8);
     this.buf.writeBigUInt64BE(b, this.pos);
+    this.pos += 8;
+    return this;
+  }
+
+  /** IEEE 754 double, 8 bytes big-endian. */
+  double(v: number): this {
+    this.ensure(8);
+    this.buf.writeDoubleBE(v, this.pos);
     this.pos += 8;
     return this;
   }
@@ -191,6 +199,13 @@ export class XdrReader {
 
   hyperNumber(): number {
     return Number(this.hyper());
+  }
+
+  double(): number {
+    this.need(8);
+    const v = this.buf.readDoubleBE(this.pos);
+    this.pos += 8;
+    return v;
   }
 
   fixedOpaque(length: number): Buffer {

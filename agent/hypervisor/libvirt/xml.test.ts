@@ -1,9 +1,12 @@
 import type { DomainSpec } from '../driver.js';
+import { nicMac } from '../nics.js';
 import {
   buildDomainXml,
+  buildNetworkXml,
   buildPoolXml,
   buildVolumeXml,
   hostCpuModelFromCapabilities,
+  parseNetworkXml,
   parseOwner,
   parseOwnerFromDomainXml,
   parsePoolXml,
@@ -47,10 +50,16 @@ describe('domain XML', () => {
     expect(xml).toMatch(/<disk type="file" device="cdrom">[\s\S]*?<readonly\/>/);
   });
 
-  it('renders user, network and bridge interfaces', () => {
+  it('renders user, network and bridge interfaces, each with a MAC that survives a redefine', () => {
     expect(xml).toContain('<interface type="user">');
     expect(xml).toMatch(/<interface type="network">\s*<source network="default"\/>\s*<mac address="52:54:00:aa:bb:cc"\/>\s*<model type="e1000"\/>/);
-    expect(xml).toMatch(/<interface type="bridge">\s*<source bridge="br0"\/>\s*<model type="virtio"\/>/);
+    const bridgeMac = nicMac(spec.uuid, 2);
+    expect(bridgeMac).toMatch(/^52:54:00(:[0-9a-f]{2}){3}$/);
+    expect(xml).toMatch(new RegExp(`<interface type="bridge">\\s*<source bridge="br0"/>\\s*<mac address="${bridgeMac}"/>\\s*<model type="virtio"/>`));
+    // Derived from uuid and position: the same for the same domain, different per NIC and domain.
+    expect(buildDomainXml(spec, 'kvm')).toBe(xml);
+    expect(nicMac(spec.uuid, 0)).not.toBe(nicMac(spec.uuid, 1));
+    expect(nicMac('11111111-2222-4333-8444-555555555555', 2)).not.toBe(bridgeMac);
   });
 
   it('marks the domain as managed by Quantix, and reads the mark back', () => {
@@ -60,6 +69,240 @@ describe('domain XML', () => {
     expect(parseOwner('<vm namespace="prod" name="web &quot;1&quot;" uid="u-1"/>')).toEqual({ namespace: 'prod', name: 'web "1"', uid: 'u-1' });
     expect(parseOwner('<vm name="x"/>')).toBeNull();
     expect(parseOwnerFromDomainXml('<domain><metadata><other:vm xmlns:other="urn:x" namespace="a" name="b"/></metadata></domain>')).toBeNull();
+  });
+});
+
+/** Every `slot='0x..'` of PCI addresses in libvirt's or our XML, with the element it belongs to. */
+function pciSlots(xml: string): Array<{ slot: number; device: string }> {
+  const out: Array<{ slot: number; device: string }> = [];
+  const re = /<(disk|controller|interface|memballoon)\b[^>]*>(?:(?!<\/\1>)[\s\S])*?<address type="pci"[^>]*slot="(0x[0-9a-f]+)"/g;
+  for (let m = re.exec(xml); m !== null; m = re.exec(xml)) out.push({ device: m[1]!, slot: parseInt(m[2]!, 16) });
+  return out;
+}
+
+describe('domain XML for real guests', () => {
+  const uuid = '0b8e3f0e-1111-4a6c-9d55-2a4d7f2b9c02';
+  const guest: DomainSpec = {
+    uuid,
+    name: 'prod_web-2',
+    vcpus: 1,
+    memoryBytes: 256 * 1024 * 1024,
+    disks: [{ path: '/pool/root.qcow2' }, { path: '/pool/seed.iso', device: 'cdrom', bus: 'sata', format: 'raw', readonly: true }],
+    networks: [{ type: 'user', mac: '52:54:00:12:34:56', portForwards: [{ protocol: 'tcp', hostAddress: '127.0.0.1', hostPort: 2222, guestPort: 22 }] }],
+    owner: { namespace: 'prod', name: 'web-2', uid: uuid },
+  };
+  const xml = buildDomainXml(guest, 'kvm');
+
+  it('takes the acceleration from the spec over the node default, and uses the pc machine', () => {
+    expect(xml).toMatch(/^<domain type="kvm" /);
+    expect(buildDomainXml({ ...guest, domainType: 'qemu' }, 'kvm')).toMatch(/^<domain type="qemu" /);
+    expect(buildDomainXml({ ...guest, domainType: 'kvm' }, 'qemu')).toMatch(/^<domain type="kvm" /);
+    expect(xml).toContain('<type arch="x86_64" machine="pc">hvm</type>');
+    // host-passthrough is a KVM thing; TCG keeps its default CPU.
+    expect(buildDomainXml({ ...guest, cpuMode: 'host-passthrough' }, 'kvm')).toContain('<cpu mode="host-passthrough" check="none"/>');
+    expect(buildDomainXml({ ...guest, cpuMode: 'host-passthrough', domainType: 'qemu' }, 'kvm')).not.toContain('<cpu');
+  });
+
+  it('attaches a seed ISO as a read-only SATA CD-ROM on an addressed AHCI controller', () => {
+    expect(xml).toContain(
+      [
+        '    <disk type="file" device="cdrom">',
+        '      <driver name="qemu" type="raw"/>',
+        '      <source file="/pool/seed.iso"/>',
+        '      <target dev="sda" bus="sata"/>',
+        '      <readonly/>',
+        '    </disk>',
+      ].join('\n'),
+    );
+    expect(xml).toMatch(/<controller type="sata" index="0"><address type="pci" domain="0x0000" bus="0x00" slot="0x04" function="0x0"\/><\/controller>/);
+    // A CD-ROM without a bus goes on SATA (virtio cannot carry one).
+    const noBus = buildDomainXml({ ...guest, disks: [{ path: '/pool/seed.iso', device: 'cdrom', format: 'raw' }] }, 'qemu');
+    expect(noBus).toMatch(/<disk type="file" device="cdrom">[\s\S]*?<target dev="sda" bus="sata"\/>\s*<readonly\/>\s*<\/disk>/);
+  });
+
+  it('adds the guest agent channel unless turned off', () => {
+    expect(xml).toContain('<channel type="unix"><target type="virtio" name="org.qemu.guest_agent.0"/></channel>');
+    expect(xml).toMatch(/<controller type="virtio-serial" index="0"><address type="pci"[^>]*slot="0x05"/);
+    const off = buildDomainXml({ ...guest, guestAgent: false }, 'kvm');
+    expect(off).not.toContain('<channel');
+    expect(off).not.toContain('virtio-serial');
+  });
+
+  it('passes a user NIC with port forwards to QEMU itself, on an explicit PCI slot', () => {
+    expect(xml).toMatch(/^<domain type="kvm" xmlns:qemu="http:\/\/libvirt.org\/schemas\/domain\/qemu\/1.0">/);
+    expect(xml).not.toContain('<interface');
+    expect(xml).toContain(
+      [
+        '  <qemu:commandline>',
+        '    <qemu:arg value="-netdev"/>',
+        '    <qemu:arg value="user,id=qxnet0,hostfwd=tcp:127.0.0.1:2222-:22"/>',
+        '    <qemu:arg value="-device"/>',
+        '    <qemu:arg value="virtio-net-pci,id=qxnic0,netdev=qxnet0,mac=52:54:00:12:34:56,bus=pci.0,addr=0x03"/>',
+        '  </qemu:commandline>',
+        '</domain>',
+      ].join('\n'),
+    );
+    // Without forwards a user NIC stays libvirt's own <interface type="user"> (no taint).
+    const plain = buildDomainXml({ ...guest, networks: [{ type: 'user' }] }, 'kvm');
+    expect(plain).not.toContain('qemu:commandline');
+    expect(plain).not.toContain('xmlns:qemu');
+    expect(plain).toMatch(
+      /<interface type="user">\s*<mac address="52:54:00(:[0-9a-f]{2}){3}"\/>\s*<model type="virtio"\/>\s*<address type="pci"[^>]*slot="0x03"/,
+    );
+  });
+
+  it('maps NIC models to QEMU devices and forwards several ports, udp too', () => {
+    const two = buildDomainXml(
+      {
+        ...guest,
+        networks: [
+          { type: 'network', network: 'default' },
+          {
+            type: 'user',
+            model: 'e1000',
+            portForwards: [
+              { protocol: 'tcp', hostAddress: '127.0.0.1', hostPort: 8080, guestPort: 80 },
+              { protocol: 'udp', hostAddress: '0.0.0.0', hostPort: 5353, guestPort: 53 },
+            ],
+          },
+          { type: 'user', model: 'rtl8139', portForwards: [{ protocol: 'tcp', hostAddress: '127.0.0.1', hostPort: 2223, guestPort: 22 }] },
+        ],
+      },
+      'qemu',
+    );
+    expect(two).toContain('<qemu:arg value="user,id=qxnet1,hostfwd=tcp:127.0.0.1:8080-:80,hostfwd=udp:0.0.0.0:5353-:53"/>');
+    expect(two).toContain(`<qemu:arg value="e1000,id=qxnic1,netdev=qxnet1,mac=${nicMac(uuid, 1)},bus=pci.0,addr=0x04"/>`);
+    expect(two).toContain(`<qemu:arg value="rtl8139,id=qxnic2,netdev=qxnet2,mac=${nicMac(uuid, 2)},bus=pci.0,addr=0x05"/>`);
+    expect(two).toMatch(/<interface type="network">[\s\S]*?slot="0x03"/);
+  });
+
+  it('gives every PCI device its own slot in 0x03..0x1f, none shared with a command-line NIC', () => {
+    const many: DomainSpec = {
+      ...guest,
+      disks: [
+        { path: '/pool/a.qcow2' },
+        { path: '/pool/b.qcow2', bus: 'scsi' },
+        { path: '/pool/seed.iso', device: 'cdrom', format: 'raw' },
+        { path: '/pool/c.qcow2' },
+      ],
+      networks: [
+        { type: 'user', portForwards: [{ protocol: 'tcp', hostAddress: '127.0.0.1', hostPort: 2222, guestPort: 22 }] },
+        { type: 'bridge', bridge: 'br0' },
+        { type: 'user', portForwards: [{ protocol: 'tcp', hostAddress: '127.0.0.1', hostPort: 2223, guestPort: 22 }] },
+      ],
+    };
+    const out = buildDomainXml(many, 'kvm');
+    const libvirtSlots = pciSlots(out);
+    const qemuSlots = [...out.matchAll(/addr=(0x[0-9a-f]+)/g)].map((m) => parseInt(m[1]!, 16));
+    // NICs first in spec order (bridge is libvirt's, the two user NICs QEMU's), then sata, scsi,
+    // virtio-serial, the virtio disks and the balloon.
+    expect(qemuSlots).toEqual([0x03, 0x05]);
+    expect(libvirtSlots).toEqual([
+      { device: 'disk', slot: 0x09 },
+      { device: 'disk', slot: 0x0a },
+      { device: 'controller', slot: 0x06 },
+      { device: 'controller', slot: 0x07 },
+      { device: 'controller', slot: 0x08 },
+      { device: 'interface', slot: 0x04 },
+      { device: 'memballoon', slot: 0x0b },
+    ]);
+    const all = [...qemuSlots, ...libvirtSlots.map((s) => s.slot)];
+    expect(new Set(all).size).toBe(all.length);
+    expect(all.every((s) => s >= 0x03 && s <= 0x1f)).toBe(true);
+  });
+
+  it('still reads the owner from the live XML libvirt returns with qemu:commandline', () => {
+    // As `virsh dumpxml` printed it for such a domain on libvirt 9.0 (trimmed).
+    const live = `<domain type='qemu' id='1' xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'>
+  <name>qxtest-manual-2</name>
+  <uuid>0b8e3f0e-1111-4a6c-9d55-000000000002</uuid>
+  <metadata>
+    <quantix:vm xmlns:quantix="https://quantix.io/xmlns/libvirt/domain/v1" namespace="a" name="b" uid="u-1"/>
+  </metadata>
+  <memory unit='KiB'>131072</memory>
+  <devices>
+    <channel type='unix'>
+      <source mode='bind' path='/var/lib/libvirt/qemu/channel/target/domain-1-qxtest-manual-2/org.qemu.guest_agent.0'/>
+      <target type='virtio' name='org.qemu.guest_agent.0' state='disconnected'/>
+      <alias name='channel0'/>
+      <address type='virtio-serial' controller='0' bus='0' port='1'/>
+    </channel>
+  </devices>
+  <qemu:commandline>
+    <qemu:arg value='-netdev'/>
+    <qemu:arg value='user,id=qxnet0,hostfwd=tcp:127.0.0.1:22222-:22'/>
+    <qemu:arg value='-device'/>
+    <qemu:arg value='virtio-net-pci,netdev=qxnet0,mac=52:54:00:11:22:33,bus=pci.0,addr=0x3'/>
+  </qemu:commandline>
+</domain>`;
+    expect(parseOwnerFromDomainXml(live)).toEqual({ namespace: 'a', name: 'b', uid: 'u-1' });
+    expect(parseOwnerFromDomainXml(xml)).toEqual(guest.owner);
+  });
+});
+
+describe('network XML', () => {
+  it('builds nat and isolated networks', () => {
+    expect(
+      buildNetworkXml({
+        name: 'qx-nat',
+        mode: 'nat',
+        bridgeName: 'qxbr0',
+        ipv4: { address: '192.168.150.1', prefix: 24, dhcpStart: '192.168.150.100', dhcpEnd: '192.168.150.199' },
+      }),
+    ).toBe(
+      [
+        '<network>',
+        '  <name>qx-nat</name>',
+        '  <forward mode="nat"/>',
+        '  <bridge name="qxbr0" stp="on" delay="0"/>',
+        '  <ip address="192.168.150.1" prefix="24">',
+        '    <dhcp><range start="192.168.150.100" end="192.168.150.199"/></dhcp>',
+        '  </ip>',
+        '</network>',
+        '',
+      ].join('\n'),
+    );
+    const isolated = buildNetworkXml({ name: 'qx-iso', mode: 'isolated', ipv4: { address: '10.9.0.1', prefix: 16 } }, '11111111-2222-3333-4444-555555555555');
+    expect(isolated).toContain('<uuid>11111111-2222-3333-4444-555555555555</uuid>');
+    expect(isolated).not.toContain('<forward');
+    expect(isolated).toContain('<ip address="10.9.0.1" prefix="16"/>');
+  });
+
+  it('reads mode, bridge and IPv4 back from libvirt network XML', () => {
+    // libvirt's default network as `virsh net-dumpxml` prints it: netmask form, nested <nat>, an IPv6 <ip>.
+    const libvirtOut = `<network connections='1'>
+  <name>default</name>
+  <uuid>9a05da11-e96b-47f3-8253-a3a482e445f5</uuid>
+  <forward mode='nat'>
+    <nat>
+      <port start='1024' end='65535'/>
+    </nat>
+  </forward>
+  <bridge name='virbr0' stp='on' delay='0'/>
+  <mac address='52:54:00:0a:cd:21'/>
+  <ip family='ipv6' address='fd00::1' prefix='64'/>
+  <ip address='192.168.122.1' netmask='255.255.255.0'>
+    <dhcp>
+      <range start='192.168.122.2' end='192.168.122.254'>
+        <lease expiry='1' unit='hours'/>
+      </range>
+    </dhcp>
+  </ip>
+</network>`;
+    expect(parseNetworkXml(libvirtOut)).toEqual({
+      uuid: '9a05da11-e96b-47f3-8253-a3a482e445f5',
+      mode: 'nat',
+      bridgeName: 'virbr0',
+      ipv4: { address: '192.168.122.1', prefix: 24, dhcpStart: '192.168.122.2', dhcpEnd: '192.168.122.254' },
+    });
+    expect(parseNetworkXml(`<network><name>i</name><bridge name='virbr3'/><ip address='10.0.0.1' prefix='8'/></network>`)).toEqual({
+      mode: 'isolated',
+      bridgeName: 'virbr3',
+      ipv4: { address: '10.0.0.1', prefix: 8 },
+    });
+    // <forward/> without a mode is nat; route/open are reported as they are.
+    expect(parseNetworkXml('<network><name>n</name><forward/></network>').mode).toBe('nat');
+    expect(parseNetworkXml("<network><name>n</name><forward mode='route'/></network>").mode).toBe('route');
   });
 });
 

@@ -4,7 +4,21 @@
  * Quantix metadata, host CPU model). libvirt's output is regular, so a handful of careful
  * regular expressions is enough; nothing here parses arbitrary XML.
  */
-import type { DiskBus, DomainOwner, DomainSpec, DomainType, PoolSpec, VolumeSpec } from '../driver.js';
+import type {
+  DiskBus,
+  DiskSpec,
+  DomainOwner,
+  DomainSpec,
+  DomainType,
+  NetworkDefSpec,
+  NetworkIpv4,
+  NetworkSpec,
+  NicModel,
+  PoolSpec,
+  VolumeSpec,
+} from '../driver.js';
+import { netmaskToPrefix } from '../ipv4.js';
+import { nicMac } from '../nics.js';
 
 /** Namespace of the Quantix metadata element inside <metadata>. */
 export const QUANTIX_METADATA_NS = 'https://quantix.io/xmlns/libvirt/domain/v1';
@@ -25,17 +39,97 @@ export function xmlUnescape(s: string): string {
     .replace(/&amp;/g, '&');
 }
 
+/** Namespace of libvirt's QEMU extensions (<qemu:commandline>). */
+export const QEMU_NS = 'http://libvirt.org/schemas/domain/qemu/1.0';
+
+/** The virtio-serial port name the QEMU guest agent listens on. */
+export const GUEST_AGENT_CHANNEL = 'org.qemu.guest_agent.0';
+
 const DISK_PREFIX: Record<DiskBus, string> = { virtio: 'vd', sata: 'sd', scsi: 'sd', ide: 'hd' };
+
+/** A disk's bus: as given, else virtio, or sata for a CD-ROM (virtio cannot carry one). */
+export function diskBus(d: DiskSpec): DiskBus {
+  return d.bus ?? (d.device === 'cdrom' ? 'sata' : 'virtio');
+}
 
 /** vda, vdb, ... per bus prefix, in spec order. */
 function diskTargets(spec: DomainSpec): string[] {
   const used = new Map<string, number>();
   return spec.disks.map((d) => {
-    const prefix = DISK_PREFIX[d.bus ?? 'virtio'];
+    const prefix = DISK_PREFIX[diskBus(d)];
     const n = used.get(prefix) ?? 0;
     used.set(prefix, n + 1);
     return prefix + String.fromCharCode(97 + n);
   });
+}
+
+/** QEMU's device for a NIC model (used where the NIC is passed on QEMU's command line). */
+const QEMU_NIC_DEVICE: Record<NicModel, string> = { virtio: 'virtio-net-pci', e1000: 'e1000', rtl8139: 'rtl8139' };
+
+/** The first and last slot of bus 0 the driver assigns (see validate.ts MAX_PCI_DEVICES). */
+const FIRST_SLOT = 0x03;
+const LAST_SLOT = 0x1f;
+
+/**
+ * Where every PCI device of the domain goes: bus 0 (pci.0) of the i440fx "pc" machine, one slot
+ * each from 0x03 in a fixed order — NICs in spec order, then the SATA, SCSI and virtio-serial
+ * controllers, virtio disks in spec order, the balloon last.
+ *
+ * Why the driver places devices itself instead of letting libvirt do it: a user NIC with port
+ * forwards is passed on QEMU's command line (<qemu:commandline>), which libvirt's allocator does
+ * not see, so libvirt would put its own devices on the same slot (slot 2 collides with the
+ * balloon). With every device addressed here, libvirt allocates nothing on bus 0 beyond the
+ * machine's built-ins (host bridge at 0, PIIX3 with IDE and USB at 1); slot 2 stays free for a
+ * video device. NICs come first so the guest sees them in spec order (enp0s3, enp0s4, ...).
+ * On q35 the same scheme would need a pcie-root-port per device; Quantix uses pc.
+ */
+export interface PciLayout {
+  nics: number[];
+  disks: (number | undefined)[];
+  sata?: number;
+  scsi?: number;
+  virtioSerial?: number;
+  balloon: number;
+}
+
+export function pciLayout(spec: DomainSpec): PciLayout {
+  let next = FIRST_SLOT;
+  const take = (): number => {
+    if (next > LAST_SLOT) throw new Error(`more PCI devices than slots 0x03..0x1f (validateDomainSpec refuses such specs)`);
+    return next++;
+  };
+  const nics = spec.networks.map(() => take());
+  const layout: PciLayout = { nics, disks: [], balloon: 0 };
+  if (spec.disks.some((d) => diskBus(d) === 'sata')) layout.sata = take();
+  if (spec.disks.some((d) => diskBus(d) === 'scsi')) layout.scsi = take();
+  if (spec.guestAgent !== false) layout.virtioSerial = take();
+  layout.disks = spec.disks.map((d) => (diskBus(d) === 'virtio' ? take() : undefined));
+  layout.balloon = take();
+  return layout;
+}
+
+function slotHex(slot: number): string {
+  return `0x${slot.toString(16).padStart(2, '0')}`;
+}
+
+function pciAddress(slot: number): string {
+  return `<address type="pci" domain="0x0000" bus="0x00" slot="${slotHex(slot)}" function="0x0"/>`;
+}
+
+/** A user NIC with port forwards: QEMU's own -netdev user + -device, outside libvirt's device model. */
+function isCommandLineNic(n: NetworkSpec): n is Extract<NetworkSpec, { type: 'user' }> {
+  return n.type === 'user' && (n.portForwards?.length ?? 0) > 0;
+}
+
+/**
+ * The QEMU arguments of a user NIC with port forwards, e.g.
+ * `-netdev user,id=qxnet0,hostfwd=tcp:127.0.0.1:2222-:22 -device virtio-net-pci,id=qxnic0,netdev=qxnet0,mac=..,bus=pci.0,addr=0x03`.
+ * Values are IPv4 literals, ports and MACs (validated), so no QEMU comma escaping is needed.
+ */
+export function userNicArgs(n: Extract<NetworkSpec, { type: 'user' }>, index: number, mac: string, slot: number): string[] {
+  const netdev = [`user`, `id=qxnet${index}`, ...(n.portForwards ?? []).map((f) => `hostfwd=${f.protocol}:${f.hostAddress}:${f.hostPort}-:${f.guestPort}`)];
+  const device = [QEMU_NIC_DEVICE[n.model ?? 'virtio'], `id=qxnic${index}`, `netdev=qxnet${index}`, `mac=${mac}`, `bus=pci.0`, `addr=${slotHex(slot)}`];
+  return ['-netdev', netdev.join(','), '-device', device.join(',')];
 }
 
 export function ownerElement(owner: DomainOwner): string {
@@ -46,10 +140,17 @@ export function ownerElement(owner: DomainOwner): string {
   );
 }
 
-export function buildDomainXml(spec: DomainSpec, domainType: DomainType): string {
+/** The domain XML; `defaultDomainType` applies unless the spec sets `domainType`. */
+export function buildDomainXml(spec: DomainSpec, defaultDomainType: DomainType): string {
+  const domainType = spec.domainType ?? defaultDomainType;
   const targets = diskTargets(spec);
+  const pci = pciLayout(spec);
+  const qemuArgs: string[] = [];
+  spec.networks.forEach((n, i) => {
+    if (isCommandLineNic(n)) qemuArgs.push(...userNicArgs(n, i, nicMac(spec.uuid, i, n.mac), pci.nics[i]!));
+  });
   const lines: string[] = [];
-  lines.push(`<domain type="${domainType}">`);
+  lines.push(qemuArgs.length > 0 ? `<domain type="${domainType}" xmlns:qemu="${QEMU_NS}">` : `<domain type="${domainType}">`);
   lines.push(`  <name>${xmlEscape(spec.name)}</name>`);
   lines.push(`  <uuid>${xmlEscape(spec.uuid.toLowerCase())}</uuid>`);
   lines.push(`  <metadata>`);
@@ -58,7 +159,7 @@ export function buildDomainXml(spec: DomainSpec, domainType: DomainType): string
   lines.push(`  <memory unit="b">${spec.memoryBytes}</memory>`);
   lines.push(`  <vcpu placement="static">${spec.vcpus}</vcpu>`);
   lines.push(`  <os>`);
-  lines.push(`    <type arch="x86_64">hvm</type>`);
+  lines.push(`    <type arch="x86_64" machine="pc">hvm</type>`);
   lines.push(`    <boot dev="hd"/>`);
   lines.push(`  </os>`);
   lines.push(`  <features><acpi/><apic/></features>`);
@@ -72,23 +173,35 @@ export function buildDomainXml(spec: DomainSpec, domainType: DomainType): string
     lines.push(`    <disk type="file" device="${device}">`);
     lines.push(`      <driver name="qemu" type="${d.format ?? 'qcow2'}"/>`);
     lines.push(`      <source file="${xmlEscape(d.path)}"/>`);
-    lines.push(`      <target dev="${targets[i]}" bus="${d.bus ?? 'virtio'}"/>`);
+    lines.push(`      <target dev="${targets[i]}" bus="${diskBus(d)}"/>`);
     if (d.readonly || device === 'cdrom') lines.push(`      <readonly/>`);
+    const slot = pci.disks[i];
+    if (slot !== undefined) lines.push(`      ${pciAddress(slot)}`);
     lines.push(`    </disk>`);
   });
-  if (spec.disks.some((d) => d.bus === 'scsi')) lines.push(`    <controller type="scsi" model="virtio-scsi"/>`);
-  for (const n of spec.networks) {
+  if (pci.sata !== undefined) lines.push(`    <controller type="sata" index="0">${pciAddress(pci.sata)}</controller>`);
+  if (pci.scsi !== undefined) lines.push(`    <controller type="scsi" index="0" model="virtio-scsi">${pciAddress(pci.scsi)}</controller>`);
+  if (pci.virtioSerial !== undefined) lines.push(`    <controller type="virtio-serial" index="0">${pciAddress(pci.virtioSerial)}</controller>`);
+  spec.networks.forEach((n, i) => {
+    if (isCommandLineNic(n)) return;
     lines.push(`    <interface type="${n.type}">`);
     if (n.type === 'network') lines.push(`      <source network="${xmlEscape(n.network)}"/>`);
     if (n.type === 'bridge') lines.push(`      <source bridge="${xmlEscape(n.bridge)}"/>`);
-    if (n.mac) lines.push(`      <mac address="${xmlEscape(n.mac.toLowerCase())}"/>`);
+    lines.push(`      <mac address="${xmlEscape(nicMac(spec.uuid, i, n.mac))}"/>`);
     lines.push(`      <model type="${n.model ?? 'virtio'}"/>`);
+    lines.push(`      ${pciAddress(pci.nics[i]!)}`);
     lines.push(`    </interface>`);
-  }
+  });
   lines.push(`    <serial type="pty"><target port="0"/></serial>`);
   lines.push(`    <console type="pty"><target type="serial" port="0"/></console>`);
-  lines.push(`    <memballoon model="virtio"/>`);
+  if (spec.guestAgent !== false) lines.push(`    <channel type="unix"><target type="virtio" name="${GUEST_AGENT_CHANNEL}"/></channel>`);
+  lines.push(`    <memballoon model="virtio">${pciAddress(pci.balloon)}</memballoon>`);
   lines.push(`  </devices>`);
+  if (qemuArgs.length > 0) {
+    lines.push(`  <qemu:commandline>`);
+    for (const a of qemuArgs) lines.push(`    <qemu:arg value="${xmlEscape(a)}"/>`);
+    lines.push(`  </qemu:commandline>`);
+  }
   lines.push(`</domain>`);
   return lines.join('\n') + '\n';
 }
@@ -130,16 +243,41 @@ export function buildVolumeXml(spec: VolumeSpec): string {
   return lines.join('\n') + '\n';
 }
 
+export function buildNetworkXml(spec: NetworkDefSpec, uuid?: string): string {
+  const lines: string[] = [];
+  lines.push(`<network>`);
+  lines.push(`  <name>${xmlEscape(spec.name)}</name>`);
+  if (uuid) lines.push(`  <uuid>${xmlEscape(uuid)}</uuid>`);
+  if (spec.mode === 'nat') lines.push(`  <forward mode="nat"/>`);
+  if (spec.bridgeName) lines.push(`  <bridge name="${xmlEscape(spec.bridgeName)}" stp="on" delay="0"/>`);
+  const ip = spec.ipv4;
+  if (ip) {
+    if (ip.dhcpStart && ip.dhcpEnd) {
+      lines.push(`  <ip address="${xmlEscape(ip.address)}" prefix="${ip.prefix}">`);
+      lines.push(`    <dhcp><range start="${xmlEscape(ip.dhcpStart)}" end="${xmlEscape(ip.dhcpEnd)}"/></dhcp>`);
+      lines.push(`  </ip>`);
+    } else {
+      lines.push(`  <ip address="${xmlEscape(ip.address)}" prefix="${ip.prefix}"/>`);
+    }
+  }
+  lines.push(`</network>`);
+  return lines.join('\n') + '\n';
+}
+
 // ---- read-outs -----------------------------------------------------------------------------
+
+/** The value of attribute `name` in a tag's attribute text (` a="1" b='2'`), unescaped. */
+function attrIn(attrs: string, name: string): string | undefined {
+  const a = new RegExp(`\\s${name}\\s*=\\s*(?:"([^"]*)"|'([^']*)')`).exec(attrs);
+  return a ? xmlUnescape(a[1] ?? a[2] ?? '') : undefined;
+}
 
 /** Attribute value of the first `<tag ...>` in `xml` (the tag may carry a prefix). */
 export function attrOf(xml: string, tag: string, attr: string): string | undefined {
   const tagRe = new RegExp(`<${tag}(\\s[^>]*)?/?>`);
   const m = tagRe.exec(xml);
   if (!m?.[1]) return undefined;
-  const a = new RegExp(`\\s${attr}\\s*=\\s*(?:"([^"]*)"|'([^']*)')`).exec(m[1]);
-  if (!a) return undefined;
-  return xmlUnescape(a[1] ?? a[2] ?? '');
+  return attrIn(m[1], attr);
 }
 
 /** Text content of the first `<tag>text</tag>` in `xml`. */
@@ -163,10 +301,7 @@ export function parseOwner(element: string): DomainOwner | null {
   const m = /<(?:[A-Za-z_][\w.-]*:)?vm(\s[^>]*?)?\/?>/.exec(element);
   if (!m?.[1]) return null;
   const attrs = m[1];
-  const get = (name: string): string | undefined => {
-    const a = new RegExp(`\\s${name}\\s*=\\s*(?:"([^"]*)"|'([^']*)')`).exec(attrs);
-    return a ? xmlUnescape(a[1] ?? a[2] ?? '') : undefined;
-  };
+  const get = (name: string): string | undefined => attrIn(attrs, name);
   const namespace = get('namespace');
   const name = get('name');
   if (namespace === undefined || name === undefined) return null;
@@ -212,4 +347,45 @@ export function hostCpuModelFromCapabilities(xml: string): string | undefined {
   if (!host) return undefined;
   const cpu = blockOf(host, 'cpu');
   return cpu ? textOf(cpu, 'model') : undefined;
+}
+
+export interface ParsedNetworkXml {
+  uuid?: string;
+  /** The forward mode, or "isolated" when the network does not forward. */
+  mode: string;
+  bridgeName?: string;
+  ipv4?: NetworkIpv4;
+}
+
+/** Mode, bridge and the first IPv4 <ip> (prefix or netmask form) of libvirt's network XML. */
+export function parseNetworkXml(xml: string): ParsedNetworkXml {
+  const out: ParsedNetworkXml = { mode: 'isolated' };
+  const uuid = textOf(xml, 'uuid');
+  if (uuid) out.uuid = uuid;
+  // <forward/> without a mode is nat.
+  if (/<forward[\s/>]/.test(xml)) out.mode = attrOf(xml, 'forward', 'mode') ?? 'nat';
+  const bridge = attrOf(xml, 'bridge', 'name');
+  if (bridge) out.bridgeName = bridge;
+  const ipRe = /<ip(\s[^>]*?)?(?:\/>|>([\s\S]*?)<\/ip>)/g;
+  for (let m = ipRe.exec(xml); m !== null; m = ipRe.exec(xml)) {
+    const attrs = m[1] ?? '';
+    const family = attrIn(attrs, 'family');
+    const address = attrIn(attrs, 'address');
+    if ((family !== undefined && family !== 'ipv4') || address === undefined) continue;
+    const prefixAttr = attrIn(attrs, 'prefix');
+    const netmask = attrIn(attrs, 'netmask');
+    const prefix = prefixAttr !== undefined ? Number(prefixAttr) : netmask !== undefined ? netmaskToPrefix(netmask) : undefined;
+    if (prefix === undefined || !Number.isInteger(prefix)) continue;
+    const ipv4: NetworkIpv4 = { address, prefix };
+    const dhcp = m[2] !== undefined ? blockOf(m[2], 'dhcp') : undefined;
+    const start = dhcp !== undefined ? attrOf(dhcp, 'range', 'start') : undefined;
+    const end = dhcp !== undefined ? attrOf(dhcp, 'range', 'end') : undefined;
+    if (start !== undefined && end !== undefined) {
+      ipv4.dhcpStart = start;
+      ipv4.dhcpEnd = end;
+    }
+    out.ipv4 = ipv4;
+    break;
+  }
+  return out;
 }

@@ -2,13 +2,18 @@
  * Domains on the simulated host, with libvirt's observable behaviour: its event orders
  * and state reasons, idempotent transitions towards their target state, undefining a
  * running domain makes it transient, a domain cannot start when a disk is not a volume of
- * a running pool (or a host file). Knobs: crashDomain, guestPowerOff, setAcpiShutdownDelay,
- * defineForeignDomain.
+ * a running pool (or a host file). The guest agent answers guestInfo (guest.ts) and agent
+ * shutdowns of running domains with the channel. Knobs: crashDomain, guestPowerOff,
+ * setAcpiShutdownDelay, setGuestAgentResponding, defineForeignDomain.
  */
-import type { DomainInfo, DomainOwner, DomainSpec } from '../driver.js';
+import type { DomainInfo, DomainOwner, DomainSpec, GuestInfo, ShutdownMode } from '../driver.js';
 import { HypervisorError } from '../errors.js';
-import { normalizeUuid, validateDomainSpec } from '../validate.js';
+import { nicLabel, normalizeUuid, validateDomainSpec } from '../validate.js';
+import { simGuestInfo } from './guest.js';
 import type { DomainConfig, SimDomain, SimHost } from './host.js';
+
+/** libvirt's answer when the guest agent channel is not open on the guest side. */
+const AGENT_NOT_CONNECTED = 'Guest agent is not responding: QEMU guest agent is not connected';
 
 export class SimDomains {
   constructor(private readonly host: SimHost) {}
@@ -34,6 +39,11 @@ export class SimDomains {
     this.host.opts.acpiShutdownDelayMs = ms;
   }
 
+  /** Whether the guest agent inside the domain answers (default true; e.g. false while the guest boots). */
+  setGuestAgentResponding(uuid: string, responding: boolean): void {
+    this.mustDomain(normalizeUuid(uuid), 'setGuestAgentResponding').agentResponding = responding;
+  }
+
   /**
    * A domain defined behind Quantix's back (like `virsh define`): no owner metadata.
    * Emits Defined(added).
@@ -43,7 +53,16 @@ export class SimDomains {
     this.assertUnique(uuid, spec.name, 'defineForeignDomain');
     const d: SimDomain = {
       uuid,
-      config: { name: spec.name, vcpus: spec.vcpus, memoryBytes: spec.memoryBytes, disks: spec.disks, owner: spec.owner ?? null },
+      config: {
+        name: spec.name,
+        vcpus: spec.vcpus,
+        memoryBytes: spec.memoryBytes,
+        disks: spec.disks,
+        networks: spec.networks,
+        owner: spec.owner ?? null,
+        domainType: spec.domainType ?? this.host.opts.domainType,
+        guestAgent: spec.guestAgent ?? true,
+      },
       live: null,
       state: 'Shutoff',
       reason: 'unknown',
@@ -51,6 +70,7 @@ export class SimDomains {
       persistent: true,
       autostart: false,
       shutdownTimer: null,
+      agentResponding: true,
     };
     this.host.domains.set(uuid, d);
     this.host.events.domainEvent(d, 'Defined', 'added');
@@ -108,7 +128,7 @@ export class SimDomains {
     const u = normalizeUuid(uuid);
     await this.host.enter('getDomainXml', u);
     const d = this.mustDomain(u, 'getDomainXml');
-    return `<domain type="${this.host.opts.domainType}"><name>${d.config.name}</name><uuid>${d.uuid}</uuid><!-- simulated --></domain>\n`;
+    return `<domain type="${(d.live ?? d.config).domainType}"><name>${d.config.name}</name><uuid>${d.uuid}</uuid><!-- simulated --></domain>\n`;
   }
 
   async defineDomain(spec: DomainSpec): Promise<DomainInfo> {
@@ -121,7 +141,10 @@ export class SimDomains {
       vcpus: spec.vcpus,
       memoryBytes: spec.memoryBytes,
       disks: spec.disks.map((d) => ({ ...d })),
+      networks: spec.networks.map((n) => (n.type === 'user' && n.portForwards ? { ...n, portForwards: n.portForwards.map((f) => ({ ...f })) } : { ...n })),
       owner: { ...spec.owner },
+      domainType: spec.domainType ?? this.host.opts.domainType,
+      guestAgent: spec.guestAgent ?? true,
     };
     const existing = this.host.domains.get(uuid);
     if (existing) {
@@ -141,6 +164,7 @@ export class SimDomains {
       persistent: true,
       autostart: spec.autostart ?? false,
       shutdownTimer: null,
+      agentResponding: true,
     };
     this.host.domains.set(uuid, d);
     this.host.events.domainEvent(d, 'Defined', 'added');
@@ -162,12 +186,28 @@ export class SimDomains {
         }
       }
     }
+    if (this.host.opts.strictNetworks) this.assertNetworksUsable(d);
     d.live = { ...d.config };
     d.id = this.host.nextId++;
     d.state = 'Running';
     d.reason = 'booted';
     this.host.events.domainEvent(d, 'Resumed', 'unpaused');
     this.host.events.domainEvent(d, 'Started', 'booted');
+  }
+
+  /** Like libvirt at start: a network NIC needs an active network, a bridge NIC an existing bridge. */
+  private assertNetworksUsable(d: SimDomain): void {
+    d.config.networks.forEach((n, i) => {
+      const ctx = { operation: 'startDomain', target: d.uuid };
+      if (n.type === 'network') {
+        const net = this.host.networks.get(n.network);
+        if (!net) throw new HypervisorError('NetworkNotFound', `${nicLabel(n, i)}: Network not found: no network with matching name '${n.network}'`, ctx);
+        if (!net.active)
+          throw new HypervisorError('OperationFailed', `${nicLabel(n, i)}: Requested operation is not valid: network '${n.network}' is not active`, ctx);
+      } else if (n.type === 'bridge' && !this.host.bridgeExists(n.bridge)) {
+        throw new HypervisorError('OperationFailed', `${nicLabel(n, i)}: Cannot get interface MTU on '${n.bridge}': No such device`, ctx);
+      }
+    });
   }
 
   clearShutdownTimer(d: SimDomain): void {
@@ -186,8 +226,10 @@ export class SimDomains {
     if (!d.persistent) this.host.domains.delete(d.uuid);
   }
 
-  async shutdownDomain(uuid: string): Promise<void> {
+  /** ACPI or guest agent: the simulated guest powers off after the ACPI delay either way; the agent mode needs an answering agent. */
+  async shutdownDomain(uuid: string, mode: ShutdownMode = 'acpi'): Promise<void> {
     const u = normalizeUuid(uuid);
+    if (mode !== 'acpi' && mode !== 'agent') throw new HypervisorError('InvalidSpec', `unknown shutdown mode "${mode}" (acpi, agent)`, { target: u });
     await this.host.enter('shutdownDomain', u);
     const d = this.mustDomain(u, 'shutdownDomain');
     if (d.state === 'Shutoff') return;
@@ -196,6 +238,9 @@ export class SimDomains {
         operation: 'shutdownDomain',
         target: u,
       });
+    if (mode === 'agent' && !this.agentAnswers(d)) {
+      throw new HypervisorError('GuestAgentUnavailable', AGENT_NOT_CONNECTED, { operation: 'shutdownDomain', target: u });
+    }
     const delay = this.host.opts.acpiShutdownDelayMs;
     if (delay === null || d.shutdownTimer) return; // ignored, or already shutting down
     d.shutdownTimer = setTimeout(() => {
@@ -205,6 +250,19 @@ export class SimDomains {
       this.powerOff(d, 'shutdown', 'shutdown');
     }, delay);
     d.shutdownTimer.unref?.();
+  }
+
+  private agentAnswers(d: SimDomain): boolean {
+    return d.state === 'Running' && (d.live ?? d.config).guestAgent && d.agentResponding;
+  }
+
+  async guestInfo(uuid: string): Promise<GuestInfo> {
+    const u = normalizeUuid(uuid);
+    await this.host.enter('guestInfo', u);
+    const d = this.mustDomain(u, 'guestInfo');
+    if (d.state !== 'Running') return { connected: false, message: 'Requested operation is not valid: domain is not running' };
+    if (!this.agentAnswers(d)) return { connected: false, message: AGENT_NOT_CONNECTED };
+    return simGuestInfo(this.host, d);
   }
 
   async destroyDomain(uuid: string): Promise<void> {

@@ -281,6 +281,173 @@ describe('SimDriver storage', () => {
   });
 });
 
+describe('SimDriver guest agent', () => {
+  it('answers for running domains with deterministic guest info', async () => {
+    const { sim } = await setup();
+    await sim.defineNetwork({
+      name: 'lan',
+      mode: 'nat',
+      ipv4: { address: '192.168.150.1', prefix: 24, dhcpStart: '192.168.150.100', dhcpEnd: '192.168.150.199' },
+    });
+    await sim.startNetwork('lan');
+    const spec = vmSpec(await poolWithDisk(sim), {
+      networks: [
+        { type: 'user', mac: '52:54:00:12:34:56', portForwards: [{ protocol: 'tcp', hostAddress: '127.0.0.1', hostPort: 2222, guestPort: 22 }] },
+        { type: 'network', network: 'lan', mac: '02:00:00:00:01:02' },
+        { type: 'bridge', bridge: 'br0', mac: '52:54:00:0a:0b:0c' },
+      ],
+    });
+    await sim.defineDomain(spec);
+    expect(await sim.guestInfo(spec.uuid)).toEqual({ connected: false, message: 'Requested operation is not valid: domain is not running' });
+    await sim.startDomain(spec.uuid);
+    const info = await sim.guestInfo(spec.uuid);
+    expect(info).toMatchObject({
+      connected: true,
+      hostname: 'web',
+      timezone: 'UTC',
+      os: { id: 'debian', prettyName: 'Debian GNU/Linux 12 (bookworm)', versionId: '12', machine: 'x86_64' },
+    });
+    expect(info.interfaces).toEqual([
+      {
+        name: 'lo',
+        mac: '00:00:00:00:00:00',
+        addresses: [
+          { ip: '127.0.0.1', prefix: 8, family: 'ipv4' },
+          { ip: '::1', prefix: 128, family: 'ipv6' },
+        ],
+      },
+      {
+        name: 'enp0s3',
+        mac: '52:54:00:12:34:56',
+        addresses: [
+          { ip: '10.0.2.15', prefix: 24, family: 'ipv4' },
+          { ip: 'fe80::5054:ff:fe12:3456', prefix: 64, family: 'ipv6' },
+        ],
+      },
+      {
+        name: 'enp0s4',
+        mac: '02:00:00:00:01:02',
+        addresses: [
+          { ip: '192.168.150.158', prefix: 24, family: 'ipv4' }, // 100 + (0x000102 % 100)
+          { ip: 'fe80::ff:fe00:102', prefix: 64, family: 'ipv6' },
+        ],
+      },
+      {
+        name: 'enp0s5',
+        mac: '52:54:00:0a:0b:0c',
+        addresses: [
+          { ip: '10.11.12.12', prefix: 24, family: 'ipv4' },
+          { ip: 'fe80::5054:ff:fe0a:b0c', prefix: 64, family: 'ipv6' },
+        ],
+      },
+    ]);
+    expect(await sim.guestInfo(spec.uuid)).toEqual(info);
+    expect(await reasonOf(sim.guestInfo(randomUUID()))).toBe('DomainNotFound');
+  });
+
+  it('has no agent without the channel or while it does not respond; agent shutdowns need one', async () => {
+    const { sim, events } = await setup();
+    const disk = await poolWithDisk(sim);
+    const noChannel = vmSpec(disk, { guestAgent: false });
+    await sim.defineDomain(noChannel);
+    await sim.startDomain(noChannel.uuid);
+    const notConnected = { connected: false, message: 'Guest agent is not responding: QEMU guest agent is not connected' };
+    expect(await sim.guestInfo(noChannel.uuid)).toEqual(notConnected);
+    expect(await reasonOf(sim.shutdownDomain(noChannel.uuid, 'agent'))).toBe('GuestAgentUnavailable');
+
+    const spec = vmSpec(disk);
+    await sim.defineDomain(spec);
+    await sim.startDomain(spec.uuid);
+    sim.setGuestAgentResponding(spec.uuid, false);
+    expect(await sim.guestInfo(spec.uuid)).toEqual(notConnected);
+    expect(await reasonOf(sim.shutdownDomain(spec.uuid, 'agent'))).toBe('GuestAgentUnavailable');
+    sim.setGuestAgentResponding(spec.uuid, true);
+    expect((await sim.guestInfo(spec.uuid)).connected).toBe(true);
+    await sim.shutdownDomain(spec.uuid, 'agent');
+    await eventually(() => domainEvents(events, spec.uuid).includes('Stopped:shutdown'));
+    expect(await sim.getDomain(spec.uuid)).toMatchObject({ state: 'Shutoff', reason: 'shutdown' });
+    await sim.shutdownDomain(spec.uuid, 'agent'); // already off
+    expect(await reasonOf(sim.shutdownDomain(spec.uuid, 'reboot' as 'acpi'))).toBe('InvalidSpec');
+  });
+
+  it('keeps the domain type per domain and refuses bad port forwards like libvirt', async () => {
+    const { sim } = await setup({ domainType: 'kvm' });
+    const disk = await poolWithDisk(sim);
+    const tcg = vmSpec(disk, { domainType: 'qemu' });
+    await sim.defineDomain(tcg);
+    expect(await sim.getDomainXml(tcg.uuid)).toContain('<domain type="qemu">');
+    const bad = vmSpec(disk, {
+      networks: [{ type: 'user', name: 'ssh', portForwards: [{ protocol: 'tcp', hostAddress: 'localhost', hostPort: 22, guestPort: 22 }] }],
+    });
+    const err = (await sim.defineDomain(bad).catch((e: unknown) => e)) as HypervisorError;
+    expect(err.reason).toBe('InvalidSpec');
+    expect(err.message).toMatch(/^network "ssh" \(NIC 0\): port forward host address must be an IPv4 literal/);
+  });
+});
+
+describe('SimDriver networks', () => {
+  it('defines idempotently, starts with autostart and a bridge, stops, undefines', async () => {
+    const { sim } = await setup();
+    const spec = { name: 'lan', mode: 'isolated' as const, ipv4: { address: '192.168.150.1', prefix: 24 } };
+    const defined = await sim.defineNetwork(spec);
+    expect(defined).toMatchObject({ name: 'lan', active: false, persistent: true, autostart: false, mode: 'isolated', bridgeName: 'virbr0', ipv4: spec.ipv4 });
+    expect((await sim.defineNetwork(spec)).uuid).toBe(defined.uuid);
+    expect(await sim.bridgeExists('virbr0')).toBe(false);
+    expect(await sim.startNetwork('lan')).toMatchObject({ active: true, autostart: true });
+    await sim.startNetwork('lan');
+    expect(await sim.bridgeExists('virbr0')).toBe(true);
+    expect(await reasonOf(sim.defineNetwork({ ...spec, mode: 'nat' }))).toBe('NetworkExists');
+    expect(await reasonOf(sim.undefineNetwork('lan'))).toBe('InvalidState');
+    expect((await sim.listNetworks()).map((n) => n.name)).toEqual(['lan']);
+    await sim.stopNetwork('lan');
+    await sim.stopNetwork('lan');
+    expect(await sim.getNetwork('lan')).toMatchObject({ active: false, autostart: false });
+    expect(await sim.bridgeExists('virbr0')).toBe(false);
+    // A changed definition replaces an inactive network, keeping its uuid.
+    expect(await sim.defineNetwork({ ...spec, mode: 'nat' })).toMatchObject({ uuid: defined.uuid, mode: 'nat' });
+    await sim.undefineNetwork('lan');
+    expect(await reasonOf(sim.getNetwork('lan'))).toBe('NetworkNotFound');
+    expect(await reasonOf(sim.startNetwork('lan'))).toBe('NetworkNotFound');
+  });
+
+  it('refuses a bridge name in use, and knows host bridges', async () => {
+    const { sim } = await setup({ bridges: ['br0'] });
+    await sim.defineNetwork({ name: 'a', mode: 'nat', bridgeName: 'qxbr1' });
+    expect(await reasonOf(sim.defineNetwork({ name: 'b', mode: 'nat', bridgeName: 'qxbr1' }))).toBe('NetworkExists');
+    expect(await reasonOf(sim.defineNetwork({ name: 'b', mode: 'nat', ipv4: { address: '10.0.0.0', prefix: 24 } }))).toBe('InvalidSpec');
+    expect(await sim.bridgeExists('br0')).toBe(true);
+    sim.setBridge('br0', false);
+    sim.setBridge('br1', true);
+    expect(await sim.bridgeExists('br0')).toBe(false);
+    expect(await sim.bridgeExists('br1')).toBe(true);
+    expect(await reasonOf(sim.bridgeExists('bad/name'))).toBe('InvalidSpec');
+  });
+
+  it('with strictNetworks, starts a domain only when its networks and bridges are there', async () => {
+    const { sim } = await setup({ strictNetworks: true });
+    const disk = await poolWithDisk(sim);
+    const spec = vmSpec(disk, {
+      networks: [
+        { type: 'network', network: 'lan', name: 'eth0' },
+        { type: 'bridge', bridge: 'br0' },
+      ],
+    });
+    await sim.defineDomain(spec);
+    expect(await reasonOf(sim.startDomain(spec.uuid))).toBe('NetworkNotFound');
+    await sim.defineNetwork({ name: 'lan', mode: 'isolated' });
+    const inactive = (await sim.startDomain(spec.uuid).catch((e: unknown) => e)) as HypervisorError;
+    expect(inactive.message).toMatch(/^network "eth0" \(NIC 0\): .*not active/);
+    await sim.startNetwork('lan');
+    expect((await sim.startDomain(spec.uuid).catch((e: unknown) => e)) as HypervisorError).toMatchObject({
+      reason: 'OperationFailed',
+      message: expect.stringMatching(/^NIC 1: .*br0/),
+    });
+    sim.setBridge('br0', true);
+    await sim.startDomain(spec.uuid);
+    expect((await sim.getDomain(spec.uuid)).state).toBe('Running');
+  });
+});
+
 describe('SimDriver at scale', () => {
   it('runs 300 hollow hosts with 20 domains each', async () => {
     const hosts = await Promise.all(Array.from({ length: 300 }, (_, i) => setup({ hostname: `node-${i}` })));

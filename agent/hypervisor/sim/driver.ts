@@ -11,7 +11,8 @@
  * It never claims to be libvirt: `kind` is "sim".
  *
  * The host's state and call plumbing are in host.ts and events.ts; the operations by
- * concern in domains.ts, pools.ts, volumes.ts and files.ts. This class composes them.
+ * concern in domains.ts (with the guest agent's answers in guest.ts), networks.ts, pools.ts,
+ * volumes.ts and files.ts. This class composes them.
  *
  * Failure knobs (`inject*`, `crashDomain`, `hypervisorDown`, ...) let tests provoke what
  * real hosts do. Nothing here uses timers unless asked for (latency, ACPI delay), so
@@ -23,12 +24,16 @@ import type {
   DomainOwner,
   DomainSpec,
   FileListing,
+  GuestInfo,
   HostInfo,
   HypervisorDriver,
   HypervisorEventListener,
   ListFilesOptions,
+  NetworkDefSpec,
+  NetworkInfo,
   PoolInfo,
   PoolSpec,
+  ShutdownMode,
   Unsubscribe,
   VolumeInfo,
   VolumeSpec,
@@ -37,6 +42,7 @@ import type { HypervisorErrorReason } from '../errors.js';
 import { SimDomains } from './domains.js';
 import { SimFiles } from './files.js';
 import { SimHost, type SimDriverOptions } from './host.js';
+import { SimNetworks } from './networks.js';
 import { SimPools } from './pools.js';
 import { SimVolumes } from './volumes.js';
 
@@ -50,10 +56,12 @@ export class SimDriver implements HypervisorDriver {
   private readonly pools: SimPools;
   private readonly volumes: SimVolumes;
   private readonly files: SimFiles;
+  private readonly networks: SimNetworks;
 
   constructor(options: SimDriverOptions = {}) {
     this.host = new SimHost(options);
     this.domains = new SimDomains(this.host);
+    this.networks = new SimNetworks(this.host);
     this.pools = new SimPools(this.host);
     this.volumes = new SimVolumes(this.host, this.pools);
     this.files = new SimFiles(this.host, this.pools);
@@ -130,6 +138,16 @@ export class SimDriver implements HypervisorDriver {
     this.domains.setAcpiShutdownDelay(ms);
   }
 
+  /** Whether the guest agent inside the domain answers (default true; e.g. false while the guest boots). */
+  setGuestAgentResponding(uuid: string, responding: boolean): void {
+    this.domains.setGuestAgentResponding(uuid, responding);
+  }
+
+  /** A host bridge appears (true) or goes away (false), for bridgeExists and bridge NICs. */
+  setBridge(name: string, exists: boolean): void {
+    this.networks.setBridge(name, exists);
+  }
+
   /** A domain defined behind Quantix's back (like `virsh define`): no owner metadata. Emits Defined(added). */
   defineForeignDomain(spec: Omit<DomainSpec, 'owner'> & { owner?: DomainOwner | null }): DomainInfo {
     return this.domains.defineForeignDomain(spec);
@@ -177,8 +195,8 @@ export class SimDriver implements HypervisorDriver {
     return this.domains.startDomain(uuid);
   }
 
-  shutdownDomain(uuid: string): Promise<void> {
-    return this.domains.shutdownDomain(uuid);
+  shutdownDomain(uuid: string, mode?: ShutdownMode): Promise<void> {
+    return this.domains.shutdownDomain(uuid, mode);
   }
 
   destroyDomain(uuid: string): Promise<void> {
@@ -195,6 +213,40 @@ export class SimDriver implements HypervisorDriver {
 
   undefineDomain(uuid: string): Promise<void> {
     return this.domains.undefineDomain(uuid);
+  }
+
+  guestInfo(uuid: string): Promise<GuestInfo> {
+    return this.domains.guestInfo(uuid);
+  }
+
+  // ---- networks (networks.ts) -----------------------------------------------------------------
+
+  listNetworks(): Promise<NetworkInfo[]> {
+    return this.networks.listNetworks();
+  }
+
+  getNetwork(name: string): Promise<NetworkInfo> {
+    return this.networks.getNetwork(name);
+  }
+
+  defineNetwork(spec: NetworkDefSpec): Promise<NetworkInfo> {
+    return this.networks.defineNetwork(spec);
+  }
+
+  startNetwork(name: string): Promise<NetworkInfo> {
+    return this.networks.startNetwork(name);
+  }
+
+  stopNetwork(name: string): Promise<void> {
+    return this.networks.stopNetwork(name);
+  }
+
+  undefineNetwork(name: string): Promise<void> {
+    return this.networks.undefineNetwork(name);
+  }
+
+  bridgeExists(name: string): Promise<boolean> {
+    return this.networks.bridgeExists(name);
   }
 
   // ---- pools (pools.ts) -----------------------------------------------------------------------

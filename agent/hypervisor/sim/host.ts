@@ -4,7 +4,18 @@
  * domains.ts, pools.ts, volumes.ts and files.ts operate on it; driver.ts composes them.
  */
 import path from 'node:path';
-import type { ConnectionState, DiskSpec, DomainOwner, DomainType, HostInfo, HypervisorDriver, PoolSpec, PowerState } from '../driver.js';
+import type {
+  ConnectionState,
+  DiskSpec,
+  DomainOwner,
+  DomainType,
+  HostInfo,
+  HypervisorDriver,
+  NetworkDefSpec,
+  NetworkSpec,
+  PoolSpec,
+  PowerState,
+} from '../driver.js';
 import { HypervisorError, type HypervisorErrorReason } from '../errors.js';
 import { SimEvents } from './events.js';
 
@@ -13,7 +24,12 @@ export interface DomainConfig {
   vcpus: number;
   memoryBytes: number;
   disks: DiskSpec[];
+  networks: NetworkSpec[];
   owner: DomainOwner | null;
+  /** The spec's domainType, else the host's. */
+  domainType: DomainType;
+  /** Whether the domain has the guest agent channel. */
+  guestAgent: boolean;
 }
 
 export interface SimDomain {
@@ -27,6 +43,17 @@ export interface SimDomain {
   persistent: boolean;
   autostart: boolean;
   shutdownTimer: NodeJS.Timeout | null;
+  /** Whether the guest agent inside answers (when the domain has the channel and runs). Knob: setGuestAgentResponding. */
+  agentResponding: boolean;
+}
+
+export interface SimNetwork {
+  spec: NetworkDefSpec;
+  uuid: string;
+  active: boolean;
+  autostart: boolean;
+  /** The spec's bridge name, or virbrN picked at define like libvirt does. */
+  bridgeName: string;
 }
 
 export type FileNode =
@@ -77,16 +104,26 @@ export interface SimDriverOptions {
   acpiShutdownDelayMs?: number | null;
   /** Refuse to start domains whose disks are not known volumes/files (default true). */
   strictDiskPaths?: boolean;
+  /**
+   * Refuse to start domains whose `network` NIC names no active sim network, or whose `bridge`
+   * NIC names no bridge (like libvirt). Default false, so agent tests need not set up networks.
+   */
+  strictNetworks?: boolean;
+  /** Host bridges that exist besides those of active sim networks (bridgeExists; knob: setBridge). */
+  bridges?: string[];
   /** Time source, ms since epoch (default Date.now). */
   now?: () => number;
 }
 
 export class SimHost {
-  readonly opts: Required<Omit<SimDriverOptions, 'acpiShutdownDelayMs'>> & { acpiShutdownDelayMs: number | null };
+  readonly opts: Required<Omit<SimDriverOptions, 'acpiShutdownDelayMs' | 'bridges'>> & { acpiShutdownDelayMs: number | null };
   state: ConnectionState = 'disconnected';
   readonly events: SimEvents;
   readonly domains = new Map<string, SimDomain>();
   readonly pools = new Map<string, SimPool>();
+  readonly networks = new Map<string, SimNetwork>();
+  /** Bridges that exist on the host besides the active networks' (setBridge). */
+  readonly bridges: Set<string>;
   readonly hostFiles = new Set<string>();
   private readonly failures = new Map<string, InjectedFailure>();
   nextId = 1;
@@ -105,8 +142,10 @@ export class SimHost {
       latencyMs: options.latencyMs ?? 0,
       acpiShutdownDelayMs: options.acpiShutdownDelayMs === undefined ? 0 : options.acpiShutdownDelayMs,
       strictDiskPaths: options.strictDiskPaths ?? true,
+      strictNetworks: options.strictNetworks ?? false,
       now: options.now ?? Date.now,
     };
+    this.bridges = new Set(options.bridges ?? []);
     this.events = new SimEvents(this.opts.now);
   }
 
@@ -181,6 +220,13 @@ export class SimHost {
       this.state = 'connected';
       this.events.emit({ kind: 'connection', state: 'restored', timestamp: this.opts.now() });
     }
+  }
+
+  /** Whether a bridge exists: one set with setBridge/options.bridges, or the bridge of an active network. */
+  bridgeExists(name: string): boolean {
+    if (this.bridges.has(name)) return true;
+    for (const n of this.networks.values()) if (n.active && n.bridgeName === name) return true;
+    return false;
   }
 
   /** Whether a disk path can be opened: a host file, or a volume of a usable pool. */
