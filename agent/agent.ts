@@ -8,11 +8,13 @@
  *   vm/decide.ts, vm/status.ts   pure VM decisions and status     (unit-tested on sim)
  *   vm/sync.ts                   executes VM decisions
  *   pools/decide.ts, pools/sync.ts  storage pools on this host
+ *   networks/decide.ts, networks/sync.ts  libvirt networks for the Networks assigned here;
+ *                                networks/bridges.ts the host's Linux bridges
  *   reporter.ts, state-hash.ts   status reports (sent only when changed) and the state hash
  *   full-sync.ts, heartbeat.ts   SyncFullState and the heartbeat
  *   tunnel.ts                    requests from the control plane (pool file browser)
  */
-import type { HypervisorDriver } from './hypervisor/driver.js';
+import type { HypervisorDriver, PowerState } from './hypervisor/driver.js';
 import type { WorkQueue } from '../lib/workqueue/workqueue.js';
 import { createLogger, type Logger } from '../lib/logging/logger.js';
 import { DesiredState } from './desired-state.js';
@@ -22,6 +24,8 @@ import { FullSync } from './full-sync.js';
 import { GatewayClient } from './gateway-client.js';
 import { Heartbeat } from './heartbeat.js';
 import { StateDir } from './identity.js';
+import { hostBridges } from './networks/bridges.js';
+import { NetworkSyncer } from './networks/sync.js';
 import { PoolSyncer } from './pools/sync.js';
 import { Reporter } from './reporter.js';
 import { NodeSession } from './session.js';
@@ -30,6 +34,9 @@ import { VmSyncer } from './vm/sync.js';
 import { KeyWorkers } from './workers.js';
 
 export const AGENT_VERSION = '0.1.0';
+
+/** Domain states in which QEMU runs, so its NICs are on their networks' bridges. */
+const ATTACHED_STATES: ReadonlySet<PowerState> = new Set(['Running', 'Blocked', 'Paused', 'ShuttingDown', 'PMSuspended']);
 
 export interface AgentOptions {
   /** Gateway address, host:port. */
@@ -57,6 +64,11 @@ export interface AgentOptions {
   workers?: number;
   /** Where nfs pools are mounted: <root>/<pool>. */
   poolMountRoot?: string;
+  /**
+   * The host's Linux bridges for Node.status.bridges. Default: /sys/class/net, each interface
+   * asked of the driver's bridgeExists (the sim driver's own bridges need a lister of their own).
+   */
+  listBridges?: () => Promise<string[]>;
   agentVersion?: string;
   log?: Logger;
 }
@@ -71,7 +83,7 @@ export const AGENT_DEFAULTS = {
 };
 
 export class Agent {
-  readonly options: Required<Omit<AgentOptions, 'serverName' | 'server' | 'joinToken' | 'hostname' | 'addresses' | 'log'>> & AgentOptions;
+  readonly options: Required<Omit<AgentOptions, 'serverName' | 'server' | 'joinToken' | 'hostname' | 'addresses' | 'log' | 'listBridges'>> & AgentOptions;
   readonly log: Logger;
   readonly client: GatewayClient;
   readonly stateDir: StateDir;
@@ -81,6 +93,7 @@ export class Agent {
   readonly reporter: Reporter;
   readonly vms: VmSyncer;
   readonly pools: PoolSyncer;
+  readonly networks: NetworkSyncer;
   readonly workers: KeyWorkers;
   readonly queue: WorkQueue<string>;
   readonly #fullSync: FullSync;
@@ -151,7 +164,27 @@ export class Agent {
       log,
       onPoolReady: (name) => this.workers.enqueueVmsUsingPool(name),
     });
-    this.workers = new KeyWorkers({ desired: this.desired, domains: this.domains, reporter: this.reporter, vms: this.vms, pools: this.pools, log, running });
+    this.networks = new NetworkSyncer({
+      driver: options.driver,
+      networks: this.desired.networks,
+      stateDir: this.stateDir,
+      nodeName,
+      usedBy: (name) => this.#vmsAttachedTo(name),
+      now,
+      log,
+      onNetworkReady: (name) => this.workers.enqueueVmsUsing('network', name),
+      onReportChanged: () => this.#heartbeat.soon(),
+    });
+    this.workers = new KeyWorkers({
+      desired: this.desired,
+      domains: this.domains,
+      reporter: this.reporter,
+      vms: this.vms,
+      pools: this.pools,
+      networks: this.networks,
+      log,
+      running,
+    });
     this.queue = this.workers.queue;
     this.#fullSync = new FullSync({ client: this.client, desired: this.desired, domains: this.domains, reporter: this.reporter, vms: this.vms, log, running });
     this.#heartbeat = new Heartbeat({
@@ -160,6 +193,8 @@ export class Agent {
       reporter: this.reporter,
       domains: this.domains,
       fullSync: this.#fullSync,
+      networks: this.networks,
+      bridges: options.listBridges ?? (() => hostBridges(options.driver)),
       intervalMs: this.options.heartbeatIntervalMs,
       log,
       running,
@@ -273,6 +308,17 @@ export class Agent {
     } else {
       this.workers.enqueueAll();
     }
+  }
+
+  /** VMs bound here (namespace/name) with a NIC on the Network `name` whose domain is up (its tap is on the bridge). */
+  #vmsAttachedTo(name: string): string[] {
+    const out: string[] = [];
+    for (const [key, vm] of this.desired.vms) {
+      if (!(vm.spec.networks ?? []).some((n) => n.type === 'network' && n.source === name)) continue;
+      const domain = this.domains.get(vm.metadata.uid!);
+      if (domain && ATTACHED_STATES.has(domain.state)) out.push(key);
+    }
+    return out.sort();
   }
 
   #poolAssigned(name: string): boolean {

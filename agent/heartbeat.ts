@@ -1,10 +1,11 @@
 /**
- * The heartbeat (default every 10 s): state hash, per-pool status, capacity, node facts and
- * whether libvirtd is reachable. The answer may ask for a full sync; a refused credential
+ * The heartbeat (default every 10 s): state hash, per-pool status, per-Network status, the
+ * host's Linux bridges, capacity, node facts and whether libvirtd is reachable. The answer may ask for a full sync; a refused credential
  * or a deleted Node makes the agent register again; a failure marks the control plane
  * unreachable (domains are left as they are).
  */
 import { GatewayError } from '../api-types/proto/errors.js';
+import type { NetworkHostReport } from '../api-types/proto/types.js';
 import type { Logger } from '../lib/logging/logger.js';
 import type { DomainCache } from './domain-cache.js';
 import type { FullSync } from './full-sync.js';
@@ -12,33 +13,71 @@ import type { GatewayClient } from './gateway-client.js';
 import type { Reporter } from './reporter.js';
 import type { NodeSession } from './session.js';
 
+/** Where the heartbeat's Network reports come from (networks/sync.ts). */
+export interface NetworkReports {
+  reports(): NetworkHostReport[];
+  /** A heartbeat carried these. */
+  delivered(sent: readonly NetworkHostReport[]): void;
+}
+
 export interface HeartbeatDeps {
   client: GatewayClient;
   session: NodeSession;
   reporter: Reporter;
   domains: DomainCache;
   fullSync: FullSync;
+  networks?: NetworkReports;
+  /** The host's Linux bridges (Node.status.bridges). */
+  bridges?: () => Promise<string[]>;
   intervalMs: number;
   log: Logger;
   running: () => boolean;
 }
 
+/** How soon a beat follows a change (soon()): changes within this share one beat. */
+const SOON_MS = 200;
+
 export class Heartbeat {
   #timer: NodeJS.Timeout | undefined;
+  /** The last bridge listing that worked: a failed listing must not empty Node.status.bridges. */
+  #bridges: string[] = [];
+  #bridgeError = '';
+
+  /** When the timer fires next (ms since the epoch). */
+  #dueAt = 0;
+  /** The timer's beat is running. */
+  #beating = false;
+  /** soon() was asked during that beat: the next one follows shortly. */
+  #again = false;
 
   constructor(private readonly deps: HeartbeatDeps) {}
 
   schedule(delayMs: number): void {
     if (this.#timer) clearTimeout(this.#timer);
+    this.#dueAt = Date.now() + delayMs;
     this.#timer = setTimeout(() => {
+      this.#beating = true;
+      this.#again = false;
       void this.beat().finally(() => {
-        if (this.deps.running()) this.schedule(this.deps.intervalMs);
+        this.#beating = false;
+        if (this.deps.running()) this.schedule(this.#again ? SOON_MS : this.deps.intervalMs);
       });
     }, delayMs);
   }
 
+  /**
+   * Something a heartbeat carries changed (a Network report): beat shortly instead of at the
+   * next interval. Changes close together share one beat.
+   */
+  soon(): void {
+    if (!this.#timer || !this.deps.running()) return;
+    if (this.#beating) this.#again = true;
+    else if (this.#dueAt - Date.now() > SOON_MS) this.schedule(SOON_MS);
+  }
+
   stop(): void {
     if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = undefined;
   }
 
   /** One heartbeat (also run by the timer). */
@@ -47,6 +86,8 @@ export class Heartbeat {
     if (!this.deps.running()) return;
     try {
       const facts = await session.nodeFacts();
+      const networks = this.deps.networks?.reports() ?? [];
+      const bridges = await this.#listBridges();
       const res = await client.heartbeat({
         stateHash: reporter.hash.digest(),
         pools: [...reporter.pools.values()],
@@ -56,7 +97,10 @@ export class Heartbeat {
         hypervisorReady: domains.hypervisorUp,
         hypervisorMessage: domains.hypervisorUp ? '' : 'libvirtd is not reachable',
         addresses: session.addresses(),
+        bridges,
+        networks,
       });
+      this.deps.networks?.delivered(networks);
       const wasDown = !session.controlPlaneReachable;
       session.controlPlaneReachable = true;
       if (fullSync.initialDone && (res.requestFullSync || reporter.needsFullSync || wasDown)) {
@@ -74,5 +118,18 @@ export class Heartbeat {
         log.warn('heartbeat failed: control plane unreachable; domains are left as they are', { error: (err as Error).message });
       session.controlPlaneReachable = false;
     }
+  }
+
+  async #listBridges(): Promise<string[]> {
+    if (!this.deps.bridges) return [];
+    try {
+      this.#bridges = await this.deps.bridges();
+      this.#bridgeError = '';
+    } catch (err) {
+      const message = (err as Error).message;
+      if (message !== this.#bridgeError) this.deps.log.warn('listing host bridges failed; reporting the last list', { error: message });
+      this.#bridgeError = message;
+    }
+    return this.#bridges;
   }
 }

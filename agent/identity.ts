@@ -5,6 +5,7 @@
  *   credential         the node credential from RegisterNode (mode 0600)
  *   kubeconfig         the credential as a kubeconfig for --server (kubectl as the node)
  *   managed-pools.json libvirt pools this agent defined (the only ones it ever stops)
+ *   managed-networks.json  likewise for libvirt networks (by Network name)
  *   restarts.json      per VM uid, the last quantix.io/restart-requested-at honoured and
  *                      the one being carried out (with the id of the domain instance to stop)
  */
@@ -88,7 +89,24 @@ export class StateDir {
   }
 
   managedPools(): Set<string> {
-    const text = this.#read('managed-pools.json');
+    return this.#readNames('managed-pools.json');
+  }
+
+  saveManagedPools(names: Iterable<string>): void {
+    this.#writeNames('managed-pools.json', names);
+  }
+
+  /** Networks (by Network name) whose libvirt network this agent defined. */
+  managedNetworks(): Set<string> {
+    return this.#readNames('managed-networks.json');
+  }
+
+  saveManagedNetworks(names: Iterable<string>): void {
+    this.#writeNames('managed-networks.json', names);
+  }
+
+  #readNames(file: string): Set<string> {
+    const text = this.#read(file);
     if (!text) return new Set();
     try {
       return new Set(JSON.parse(text) as string[]);
@@ -97,8 +115,8 @@ export class StateDir {
     }
   }
 
-  saveManagedPools(names: Iterable<string>): void {
-    this.#write('managed-pools.json', `${JSON.stringify([...names].sort())}\n`, 0o644);
+  #writeNames(file: string, names: Iterable<string>): void {
+    this.#write(file, `${JSON.stringify([...names].sort())}\n`, 0o644);
   }
 
   /**

@@ -5,6 +5,7 @@
 import { hostname } from 'node:os';
 import { createLogger, type Logger } from '../lib/logging/logger.js';
 import { imageController, type ImageControllerOptions } from './image/image_controller.js';
+import { networkController, type NetworkControllerOptions } from './network/network_controller.js';
 import { nodeLifecycleController, type NodeLifecycleOptions } from './nodelifecycle/nodelifecycle_controller.js';
 import { HttpApiClient } from './runtime/client.js';
 import type { LeaderElectionTiming } from './runtime/leaderelection.js';
@@ -14,7 +15,7 @@ import { schedulerController, type SchedulerOptions } from './scheduler/schedule
 import { storagePoolController, type StoragePoolControllerOptions } from './storagepool/storagepool_controller.js';
 import { vmController, type VmControllerOptions } from './vm/vm_controller.js';
 
-export const CONTROLLER_NAMES = ['scheduler', 'nodeallocation', 'vm', 'storagepool', 'image', 'nodelifecycle'] as const;
+export const CONTROLLER_NAMES = ['scheduler', 'nodeallocation', 'vm', 'storagepool', 'image', 'network', 'nodelifecycle'] as const;
 export type ControllerName = (typeof CONTROLLER_NAMES)[number];
 
 export interface ControllersOptions {
@@ -23,6 +24,7 @@ export interface ControllersOptions {
   vm?: VmControllerOptions;
   storagepool?: StoragePoolControllerOptions;
   image?: ImageControllerOptions;
+  network?: NetworkControllerOptions;
   nodelifecycle?: NodeLifecycleOptions;
   nodeallocation?: NodeAllocationOptions;
 }
@@ -35,6 +37,7 @@ export function controllerSetups(options: ControllersOptions = {}): ControllerSe
   if (enabled.has('vm')) out.push(vmController(options.vm));
   if (enabled.has('storagepool')) out.push(storagePoolController(options.storagepool));
   if (enabled.has('image')) out.push(imageController(options.image));
+  if (enabled.has('network')) out.push(networkController(options.network));
   if (enabled.has('nodelifecycle')) out.push(nodeLifecycleController(options.nodelifecycle));
   return out;
 }

@@ -4,6 +4,7 @@
  * model) are resolved here, as api-types/schema/virtualmachine.ts documents.
  */
 import path from 'node:path';
+import { libvirtNetworkName } from '../networks/names.js';
 import type { DiskBus, DiskFormat, DomainSpec, DomainType, NetworkSpec, NicModel, VolumeSpec } from '../hypervisor/driver.js';
 import { HypervisorError } from '../hypervisor/errors.js';
 import type { VirtualMachine, VirtualMachineDisk } from '../../api-types/generated/types.js';
@@ -59,7 +60,8 @@ export function domainSpecFor(vm: VirtualMachine, volumePaths: ReadonlyMap<strin
     const mac = n.macAddress?.toLowerCase();
     switch (n.type ?? 'user') {
       case 'network':
-        return { type: 'network', network: n.source ?? '', model, mac };
+        // A Quantix Network is the libvirt network qx-<name> on every host (networks/names.ts).
+        return { type: 'network', network: libvirtNetworkName(n.source ?? ''), model, mac };
       case 'bridge':
         return { type: 'bridge', bridge: n.source ?? '', model, mac };
       default:

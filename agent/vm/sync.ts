@@ -19,6 +19,7 @@ import type { DomainCache } from '../domain-cache.js';
 import type { RestartRecord } from '../identity.js';
 import type { Reporter } from '../reporter.js';
 import { decideVm, isUnmanaged, newVmMemory, type VmAction, type VmDecision, type VmMemory, type VolumesObservation } from './decide.js';
+import { libvirtNetworkName } from '../networks/names.js';
 import { domainSpecFor, volumeName, volumeSpecFor } from './spec.js';
 import { computeAgentStatus } from './status.js';
 import { testPause } from '../test-pause.js';
@@ -261,6 +262,7 @@ export class VmSyncer {
           await testPause('vm:after-define');
           return;
         case 'start':
+          await this.#checkNetworks(vm);
           await driver.startDomain(uid);
           if (action.countRestart) memory.restartCount = Math.max(memory.restartCount ?? 0, vm.status?.restartCount ?? 0) + 1;
           if (action.automatic) memory.autoRestarts = [...memory.autoRestarts.filter((t) => this.deps.now() - t < 10 * 60_000), this.deps.now()];
@@ -310,6 +312,30 @@ export class VmSyncer {
     memory.honouredRestart = asked;
     memory.restartInProgress = undefined;
     this.deps.restarts?.set(uid, { honoured: asked });
+  }
+
+  /**
+   * Every NIC can attach here: its Network's libvirt network is active, its host bridge exists.
+   * Else Synced=False/NetworkNotReady (the phase stays, not Failed) and a retry: the VM's key is
+   * queued again when the Network changes or becomes active on this host.
+   */
+  async #checkNetworks(vm: VirtualMachine): Promise<void> {
+    const { driver } = this.deps;
+    const node = this.deps.nodeName();
+    for (const nic of vm.spec.networks ?? []) {
+      const source = nic.source ?? '';
+      if (nic.type === 'network') {
+        let active = false;
+        try {
+          active = (await driver.getNetwork(libvirtNetworkName(source))).active;
+        } catch (err) {
+          if (!isHypervisorError(err, 'NetworkNotFound')) throw err;
+        }
+        if (!active) throw new SyncError(SyncedReason.NetworkNotReady, `network ${nic.name}: Network "${source}" is not active on node ${node}`, false);
+      } else if (nic.type === 'bridge' && !(await driver.bridgeExists(source))) {
+        throw new SyncError(SyncedReason.NetworkNotReady, `network ${nic.name}: bridge "${source}" does not exist on node ${node}`, false);
+      }
+    }
   }
 
   async #ensureVolumes(vm: VirtualMachine): Promise<Map<string, string>> {

@@ -184,7 +184,13 @@ function validateUpdate(img: Image, old: Image): FieldError[] {
   const before = (old.spec ?? {}) as unknown as Record<string, unknown>;
   for (const field of ['source', 'format', 'storagePool'] as const) {
     if (JSON.stringify(now[field]) !== JSON.stringify(before[field])) {
-      errs.push(fieldError.invalid(`spec.${field}`, field === 'source' ? '(changed)' : (now[field] ?? ''), 'is immutable: create a new Image instead (VM disks are made from the cached copies of this one)'));
+      errs.push(
+        fieldError.invalid(
+          `spec.${field}`,
+          field === 'source' ? '(changed)' : (now[field] ?? ''),
+          'is immutable: create a new Image instead (VM disks are made from the cached copies of this one)',
+        ),
+      );
     }
   }
   return errs;

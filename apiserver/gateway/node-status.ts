@@ -4,6 +4,7 @@ import { isIPAddress } from '../../api-types/names.js';
 import { stripPort } from '../../api-types/proto/contract.js';
 import type { HeartbeatRequest, Init, NodeInfo, Resources } from '../../api-types/proto/types.js';
 import { setCondition } from '../../lib/apimachinery/conditions.js';
+import { errors } from '../../lib/apimachinery/status-error.js';
 import { isoSeconds } from '../../lib/apimachinery/time.js';
 
 /** Management addresses for Node status: ports stripped, IPs as InternalIP, names as Hostname. */
@@ -75,5 +76,30 @@ export function heartbeatStatus(
   if (req.addresses.length > 0 || !status.addresses) status.addresses = nodeAddresses(req.addresses, peer, nodeName);
   if (acknowledgedHash) status.stateHash = acknowledgedHash;
   status.assignedPools = [...assignedPools].sort();
+  setHostNetworking(status, req);
   return status;
+}
+
+const ACCELERATIONS: ReadonlySet<string> = new Set(['kvm', 'tcg']);
+
+/**
+ * Acceleration (kvm or tcg, and why) and the host's Linux bridges, as the heartbeat reports
+ * them. An agent that reports no acceleration leaves none: the Node never claims one the agent
+ * did not state. Bridges are kept sorted and without repeats, so an unchanged host writes the
+ * same list.
+ */
+function setHostNetworking(status: NodeStatus, req: HeartbeatRequest): void {
+  const acceleration = req.acceleration ?? '';
+  if (acceleration && !ACCELERATIONS.has(acceleration)) throw errors.badRequest(`acceleration: "${acceleration}" is not one of kvm, tcg`);
+  if (acceleration) {
+    status.acceleration = acceleration as NonNullable<NodeStatus['acceleration']>;
+    if (req.accelerationSource) status.accelerationSource = req.accelerationSource;
+    else delete status.accelerationSource;
+  } else {
+    delete status.acceleration;
+    delete status.accelerationSource;
+  }
+  const bridges = [...new Set(req.bridges ?? [])].filter(Boolean).sort();
+  if (bridges.length > 0) status.bridges = bridges;
+  else delete status.bridges;
 }

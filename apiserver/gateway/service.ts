@@ -5,7 +5,7 @@
  * (api-types/proto/errors.ts).
  */
 import type { Metadata, sendUnaryData, ServerDuplexStream, ServerUnaryCall, ServerWritableStream, UntypedServiceImplementation } from '@grpc/grpc-js';
-import type { Image, Node, StoragePool, VirtualMachine } from '../../api-types/generated/types.js';
+import type { Image, Network, Node, StoragePool, VirtualMachine } from '../../api-types/generated/types.js';
 import { DEFAULT_DISCOVERED_NAMESPACE, DISCOVERED_ON_LABEL, DOMAIN_UUID_LABEL } from '../../api-types/proto/contract.js';
 import { grpcErrorFromStatus } from '../../api-types/proto/errors.js';
 import type {
@@ -39,6 +39,7 @@ import { AlreadyExistsError, NotFoundError } from '../storage/errors.js';
 import type { CredentialStore } from './credentials.js';
 import { serveDesiredState } from './desired-stream.js';
 import { checkDomainUuid, partitionFailures, poolEntryRef, settleEach, vmEntryRef } from './full-sync.js';
+import { networkStatusWithReport } from './network-status.js';
 import { heartbeatStatus } from './node-status.js';
 import { poolAssignedTo } from '../../api-types/pool-usage.js';
 import { imageStatusWithReport } from './image-status.js';
@@ -210,6 +211,7 @@ export class GatewayService {
       node,
       req.pools.filter((p) => assigned.includes(p.name)),
     );
+    await this.#applyNetworkReports(node, req.networks ?? []);
     const now = this.#now();
     let acknowledged = '';
     const written = await this.#writer.updateStatus<Node>(NODE_DEF, undefined, node, (current) => {
@@ -243,6 +245,20 @@ export class GatewayService {
     await this.#writer.updateStatus<StoragePool>(POOL_DEF, undefined, report.name, (pool) => {
       if (!report.removed && !poolAssignedTo(pool, node)) return NO_CHANGE;
       return poolStatusWithReport(pool, node, report, now, force);
+    });
+  }
+
+  /**
+   * Network.status.hosts.<node> from the heartbeat's reports: each written only when it
+   * changed (network-status.ts), only for networks assigned to the node; `removed` drops the
+   * entry. A report about a network that no longer exists is dropped.
+   */
+  async #applyNetworkReports(node: string, reports: HeartbeatRequest['networks']): Promise<void> {
+    if (reports.length === 0) return;
+    const now = this.#now();
+    await mapLimit(reports, FULL_SYNC_CONCURRENCY, async (report) => {
+      if (!report.name) throw errors.badRequest('networks[].name: required');
+      await this.#writer.updateStatus<Network>(NETWORK_DEF, undefined, report.name, (net) => networkStatusWithReport(net, node, report, now));
     });
   }
 

@@ -3,11 +3,11 @@
  */
 import type { Event, Node, VirtualMachine } from '../../api-types/generated/types.js';
 import { startTestApiserver, type TestApiserver } from '../../hack/testenv/apiserver.js';
-import { adminClient, poolObject, SimulatedNodeAgents, vmObject } from '../../hack/testenv/controllers.js';
+import { adminClient, networkObject, poolObject, SimulatedNodeAgents, vmObject } from '../../hack/testenv/controllers.js';
 import { eventually } from '../../hack/testenv/eventually.js';
 import type { HttpApiClient } from '../runtime/client.js';
 import type { ControllerManager } from '../runtime/manager.js';
-import { Events, Nodes, StoragePools, VirtualMachines } from '../runtime/resources.js';
+import { Events, Networks, Nodes, StoragePools, VirtualMachines } from '../runtime/resources.js';
 import { setLogLevel } from '../../lib/logging/logger.js';
 import { startControllerManager } from '../setup.js';
 
@@ -153,5 +153,43 @@ describe('scheduler (integration)', () => {
     );
     await client.patch(Nodes, undefined, 'node-c', { spec: { unschedulable: false } });
     await eventually(async () => expect((await getVm('cordon-test')).spec.nodeName).toBe('node-c'), { timeoutMs: 15_000 });
+  });
+
+  it('a VM waits for its Network to be active on a node, and for its host bridge to exist; the reasons name the nodes', async () => {
+    const scheduledMessage = async (name: string) => (await getVm(name)).status?.conditions?.find((c) => c.type === 'Scheduled')?.message;
+    await client.create(Networks, networkObject('lan', ['node-a', 'node-b']));
+    agents.setNetworkState('node-a', 'lan', false, 'internal error: Network is already in use by interface eth0');
+    agents.setNetworkState('node-b', 'lan', false);
+    await agents.heartbeat('node-a');
+    await agents.heartbeat('node-b');
+
+    await client.create(
+      VirtualMachines,
+      vmObject('on-lan', { pools: ['slow'], memory: '256Mi', networks: [{ name: 'eth0', type: 'network', source: 'lan' }] }),
+    );
+    await eventually(
+      async () =>
+        expect(await scheduledMessage('on-lan')).toBe(
+          '0/3 nodes available: 2 network "lan" is not active (node-a, node-b), 1 network "lan" is not assigned (node-c)',
+        ),
+      { timeoutMs: 15_000 },
+    );
+    // node-b's agent reports the network active: the Network's status change wakes the scheduler.
+    agents.setNetworkState('node-b', 'lan', true);
+    await agents.heartbeat('node-b');
+    await eventually(async () => expect((await getVm('on-lan')).spec.nodeName).toBe('node-b'), { timeoutMs: 15_000 });
+
+    await client.create(VirtualMachines, vmObject('on-br0', { pools: ['slow'], memory: '256Mi', networks: [{ name: 'eth0', type: 'bridge', source: 'br0' }] }));
+    await eventually(async () => expect(await scheduledMessage('on-br0')).toBe('0/3 nodes available: 3 bridge "br0" does not exist (node-a, node-b, node-c)'), {
+      timeoutMs: 15_000,
+    });
+    await eventually(async () => {
+      const ev = await client.list<Event>(Events, { namespace: 'default', fieldSelector: 'involvedObject.name=on-br0,reason=FailedScheduling' });
+      expect(ev.items[0]?.message).toContain('bridge "br0" does not exist');
+    });
+    // The bridge appears on node-c (Node.status.bridges): the node change wakes the scheduler.
+    agents.setBridges('node-c', ['br0']);
+    await agents.heartbeat('node-c');
+    await eventually(async () => expect((await getVm('on-br0')).spec.nodeName).toBe('node-c'), { timeoutMs: 15_000 });
   });
 });

@@ -2,10 +2,11 @@
  * The scheduler: binds unscheduled VMs (spec.nodeName empty) to nodes, validates VMs
  * bound before the agent acts (pinned by an admin), and explains itself when nothing fits.
  *
- * Watches VMs, Nodes and StoragePools (shared informers). A VM is enqueued when it needs
- * attention (unbound, or bound and not started yet); every such VM is enqueued again when a
- * node or pool changes in a way that can change the answer (readiness, cordon, labels,
- * capacity, pool assignment or health) — heartbeats alone do not.
+ * Watches VMs, Nodes, StoragePools and Networks (shared informers). A VM is enqueued when it
+ * needs attention (unbound, or bound and not started yet); every such VM is enqueued again
+ * when a node, pool or network changes in a way that can change the answer (readiness,
+ * cordon, labels, capacity, host bridges, pool assignment or health, network assignment or
+ * per-host activity) — heartbeats alone do not.
  *
  * The bind is a JSON patch that tests the VM's uid and its whole spec before adding
  * spec.nodeName: it fails if anyone bound (or changed) the VM since the scheduler read it,
@@ -18,12 +19,12 @@
  * on every live VM (pinned VMs, VMs that stay unschedulable) and alone removes it.
  */
 import { isDeepStrictEqual } from 'node:util';
-import type { Node, StoragePool, VirtualMachine } from '../../api-types/generated/types.js';
+import type { Network, Node, StoragePool, VirtualMachine } from '../../api-types/generated/types.js';
 import { ApiError, isNotFound } from '../../lib/apimachinery/status-error.js';
 import { commitStatus } from '../runtime/committer.js';
 import { Controller, done, requeueAfter } from '../runtime/controller.js';
 import type { ControllerSetup } from '../runtime/manager.js';
-import { keyOf, Nodes, splitKey, StoragePools, VirtualMachines } from '../runtime/resources.js';
+import { keyOf, Networks, Nodes, splitKey, StoragePools, VirtualMachines } from '../runtime/resources.js';
 import { agentHasActed, CLEANUP_FINALIZER } from '../vm/vm_status.js';
 import { DEFAULT_SCHEDULER_CONFIG, type SchedulerConfig } from '../../lib/scheduling/predicates.js';
 import { planScheduling } from './scheduler_reconcile.js';
@@ -43,11 +44,22 @@ function needsAttention(vm: VirtualMachine): boolean {
 }
 
 function nodeSchedulingView(n: Node): unknown {
-  return [n.status?.conditions?.find((c) => c.type === 'Ready')?.status, n.spec?.unschedulable, n.metadata.labels, n.status?.allocatable, n.status?.capacity];
+  return [
+    n.status?.conditions?.find((c) => c.type === 'Ready')?.status,
+    n.spec?.unschedulable,
+    n.metadata.labels,
+    n.status?.allocatable,
+    n.status?.capacity,
+    n.status?.bridges,
+  ];
 }
 
 function poolSchedulingView(p: StoragePool): unknown {
   return [p.spec?.assignedNodes, Object.entries(p.status?.hosts ?? {}).map(([n, h]) => [n, h.health])];
+}
+
+function networkSchedulingView(n: Network): unknown {
+  return [n.spec?.assignedNodes, Object.entries(n.status?.hosts ?? {}).map(([node, h]) => [node, h.active === true])];
 }
 
 export function schedulerController(options: SchedulerOptions = {}): ControllerSetup {
@@ -57,10 +69,12 @@ export function schedulerController(options: SchedulerOptions = {}): ControllerS
     const vms = ctx.informers.informerFor<VirtualMachine>(VirtualMachines);
     const nodes = ctx.informers.informerFor<Node>(Nodes);
     const pools = ctx.informers.informerFor<StoragePool>(StoragePools);
+    const networks = ctx.informers.informerFor<Network>(Networks);
     const usage = new UsageTracker();
     const events = ctx.events.forComponent('quantix-scheduler');
 
     const poolMap = (): Map<string, StoragePool> => new Map(pools.store.list().map((p) => [p.metadata.name!, p]));
+    const networkMap = (): Map<string, Network> => new Map(networks.store.list().map((n) => [n.metadata.name!, n]));
 
     const controller = new Controller({
       name: SCHEDULER,
@@ -82,6 +96,7 @@ export function schedulerController(options: SchedulerOptions = {}): ControllerS
             vm,
             nodes: nodes.store.list(),
             pools: poolMap(),
+            networks: networkMap(),
             usage: (n) => usage.usage(n, key),
             config,
             nodeByName: (n) => nodes.store.get(n),
@@ -145,6 +160,13 @@ export function schedulerController(options: SchedulerOptions = {}): ControllerS
       add: enqueueWaiting,
       update: (old, p) => {
         if (!isDeepStrictEqual(poolSchedulingView(old), poolSchedulingView(p))) enqueueWaiting();
+      },
+      delete: enqueueWaiting,
+    });
+    networks.on({
+      add: enqueueWaiting,
+      update: (old, n) => {
+        if (!isDeepStrictEqual(networkSchedulingView(old), networkSchedulingView(n))) enqueueWaiting();
       },
       delete: enqueueWaiting,
     });

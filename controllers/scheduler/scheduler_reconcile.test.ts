@@ -1,16 +1,17 @@
-import type { Node, StoragePool } from '../../api-types/generated/types.js';
-import { GiB, NOW, node, pool, vm } from '../testing/fixtures.js';
+import type { Network, Node, StoragePool } from '../../api-types/generated/types.js';
+import { GiB, NOW, network, node, pool, vm } from '../testing/fixtures.js';
 import { DEFAULT_SCHEDULER_CONFIG, type NodeUsage } from '../../lib/scheduling/predicates.js';
 import { planScheduling, schedule, unschedulableMessage } from './scheduler_reconcile.js';
 
 const none: NodeUsage = { cpu: 0, memoryBytes: 0, vmCount: 0 };
 
-function input(v: ReturnType<typeof vm>, nodes: Node[], pools: StoragePool[], usage: Record<string, Partial<NodeUsage>> = {}) {
+function input(v: ReturnType<typeof vm>, nodes: Node[], pools: StoragePool[], usage: Record<string, Partial<NodeUsage>> = {}, networks: Network[] = []) {
   const byName = new Map(nodes.map((n) => [n.metadata.name!, n]));
   return {
     vm: v,
     nodes,
     pools: new Map(pools.map((p) => [p.metadata.name!, p])),
+    networks: new Map(networks.map((n) => [n.metadata.name!, n])),
     usage: (n: string) => ({ ...none, ...usage[n] }),
     config: DEFAULT_SCHEDULER_CONFIG,
     nodeByName: (n: string) => byName.get(n),
@@ -84,6 +85,69 @@ describe('schedule: filters', () => {
       expect(d.kind).toBe('bind');
       expect(d.kind === 'bind' && d.nodeName).toMatch(expected instanceof RegExp ? expected : new RegExp(`^${expected}$`));
     }
+  });
+});
+
+describe('schedule: networks', () => {
+  const onAll = pool('fast', ['node-a', 'node-b', 'node-c'], { 'node-a': 'HEALTHY', 'node-b': 'HEALTHY', 'node-c': 'HEALTHY' });
+  const nodes = [node('node-a', { bridges: ['br0'] }), node('node-b'), node('node-c', { bridges: ['br0', 'br1'] })];
+  const lan = (hosts: Record<string, boolean>, assigned = ['node-a', 'node-b']) => network('lan', assigned, hosts);
+  const nic = (type: 'network' | 'bridge' | 'user', source?: string) => ({ name: `nic-${type}`, type, ...(source ? { source } : {}) });
+
+  it.each([
+    ['user networking needs nothing of a node', [nic('user')], [], /^node-[abc]$/],
+    ['a Network active on one assigned node: lands there', [nic('network', 'lan')], [lan({ 'node-a': false, 'node-b': true })], 'node-b'],
+    [
+      'a Network that does not exist: every node counted under it',
+      [nic('network', 'ghost')],
+      [lan({ 'node-a': true })],
+      '0/3 nodes available: 3 Network "ghost" does not exist',
+    ],
+    [
+      'not active where assigned, not assigned elsewhere: the nodes named per reason',
+      [nic('network', 'lan')],
+      [lan({ 'node-a': false })],
+      '0/3 nodes available: 2 network "lan" is not active (node-a, node-b), 1 network "lan" is not assigned (node-c)',
+    ],
+    ['a host bridge present on two nodes: lands on one of them', [nic('bridge', 'br0')], [], /^node-[ac]$/],
+    ['a host bridge on one node only', [nic('bridge', 'br1')], [], 'node-c'],
+    ['a host bridge on no node: each node named', [nic('bridge', 'br9')], [], '0/3 nodes available: 3 bridge "br9" does not exist (node-a, node-b, node-c)'],
+    [
+      'a Network and a bridge: a node must meet both (the first unmet one counts)',
+      [nic('network', 'lan'), nic('bridge', 'br0')],
+      [lan({ 'node-a': true, 'node-b': true })],
+      'node-a',
+    ],
+    [
+      'a Network and a bridge met on different nodes only: no node',
+      [nic('bridge', 'br1'), nic('network', 'lan')],
+      [lan({ 'node-a': true, 'node-b': true })],
+      '0/3 nodes available: 2 bridge "br1" does not exist (node-a, node-b), 1 network "lan" is not assigned (node-c)',
+    ],
+  ] as const)('%s', (_label, nics, networks, expected) => {
+    const d = schedule(input(vm('a', { networks: [...nics] }), nodes, [onAll], {}, [...networks]));
+    if (typeof expected === 'string' && expected.startsWith('0/')) {
+      expect(d).toMatchObject({ kind: 'unschedulable', message: expected });
+    } else {
+      expect(d.kind).toBe('bind');
+      expect(d.kind === 'bind' && d.nodeName).toMatch(expected instanceof RegExp ? expected : new RegExp(`^${expected}$`));
+    }
+  });
+
+  it('checks network needs before resources: a full node without the bridge is named for the bridge', () => {
+    const d = schedule(input(vm('a', { networks: [nic('bridge', 'br1')], memory: '64Gi' }), nodes, [onAll], {}, []));
+    expect(d).toMatchObject({ message: '0/3 nodes available: 2 bridge "br1" does not exist (node-a, node-b), 1 insufficient memory' });
+  });
+
+  it('names at most five nodes per reason', () => {
+    const many = Array.from({ length: 7 }, (_, i) => node(`n${i}`));
+    const p = pool(
+      'fast',
+      many.map((n) => n.metadata.name!),
+      Object.fromEntries(many.map((n) => [n.metadata.name!, 'HEALTHY' as const])),
+    );
+    const d = schedule(input(vm('a', { networks: [nic('bridge', 'br0')] }), many, [p]));
+    expect(d).toMatchObject({ message: '0/7 nodes available: 7 bridge "br0" does not exist (n0, n1, n2, n3, n4, +2 more)' });
   });
 });
 
@@ -183,9 +247,26 @@ describe('planScheduling', () => {
     if ('requeue' in expected) expect(plan.requeueAfterMs).toBeGreaterThan(0);
   });
 
-  it('the Scheduled event names the VM and node', () => {
-    const plan = planScheduling(input(vm('web'), [node('n1')], [pool('fast', ['n1'], { n1: 'HEALTHY' })]));
-    expect(plan.events[0]!.message).toBe('Successfully assigned default/web to n1');
+  it('the Scheduled event names the VM and node, and the node acceleration when reported', () => {
+    const p = pool('fast', ['n1'], { n1: 'HEALTHY' });
+    expect(planScheduling(input(vm('web'), [node('n1')], [p])).events[0]!.message).toBe('Successfully assigned default/web to n1');
+    expect(planScheduling(input(vm('web'), [node('n1', { acceleration: 'tcg' })], [p])).events[0]!.message).toBe(
+      'Successfully assigned default/web to n1 (tcg)',
+    );
+  });
+
+  it('pinned to a node where its network is not active: NodeNotSuitable naming the node and network', () => {
+    const plan = planScheduling(
+      input(vm('a', { nodeName: 'n1', networks: [{ name: 'eth0', type: 'network', source: 'lan' }] }), three, pools, {}, [
+        network('lan', ['n1'], { n1: false }),
+      ]),
+    );
+    expect(plan.status?.conditions?.find((c) => c.type === 'Scheduled')).toMatchObject({
+      status: 'False',
+      reason: 'NodeNotSuitable',
+      message: 'node "n1" cannot run the VM: network "lan" is not active',
+    });
+    expect(plan.events.map((e) => e.reason)).toEqual(['FailedScheduling']);
   });
 });
 

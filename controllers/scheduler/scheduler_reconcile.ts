@@ -1,13 +1,13 @@
 /**
- * Scheduling as a pure function: a VM, the nodes, the pools and what each node already
- * carries → a node to bind to, or why none fits.
+ * Scheduling as a pure function: a VM, the nodes, the pools, the Networks and what each node
+ * already carries → a node to bind to, or why none fits.
  *
  * Filters: lib/scheduling/predicates.ts (shared with the UI's placement hint).
  * Score: least allocated (mean free CPU and memory fraction after placement), then
  * fewer VMs (spread), then name (deterministic).
  */
 import { isDeepStrictEqual } from 'node:util';
-import type { Condition, Node, StoragePool, VirtualMachine, VirtualMachineStatus } from '../../api-types/generated/types.js';
+import type { Condition, Network, Node, StoragePool, VirtualMachine, VirtualMachineStatus } from '../../api-types/generated/types.js';
 import { setCondition } from '../../lib/apimachinery/conditions.js';
 import { allocatable, filterNode, requestOf, type Fit, type NodeUsage, type ResourceRequest, type SchedulerConfig } from '../../lib/scheduling/predicates.js';
 import type { EventSpec } from '../runtime/events.js';
@@ -21,28 +21,33 @@ export function scoreNode(req: ResourceRequest, node: Node, usage: NodeUsage, co
   return ((cpuFree + memFree) / 2) * 100;
 }
 
-export type Decision = { kind: 'bind'; nodeName: string } | { kind: 'unschedulable'; message: string; reasons: Record<string, number> };
+export type Decision =
+  | { kind: 'bind'; nodeName: string }
+  | { kind: 'unschedulable'; message: string; reasons: Record<string, number>; nodesByReason: Record<string, string[]> };
 
 export interface ScheduleInput {
   vm: VirtualMachine;
   nodes: readonly Node[];
   pools: ReadonlyMap<string, StoragePool>;
+  networks: ReadonlyMap<string, Network>;
   /** What each node carries already (without this VM). */
   usage: (nodeName: string) => NodeUsage;
   config: SchedulerConfig;
 }
 
 export function schedule(input: ScheduleInput): Decision {
-  const { vm, nodes, pools, usage, config } = input;
+  const { vm, nodes, pools, networks, usage, config } = input;
   const req = requestOf(vm);
   const reasons: Record<string, number> = {};
+  const nodesByReason: Record<string, string[]> = {};
   let best: { name: string; score: number; vms: number } | undefined;
   for (const node of nodes) {
     const name = node.metadata.name!;
     const u = usage(name);
-    const fit = filterNode(req, vm, node, pools, u, config);
+    const fit = filterNode(req, vm, node, pools, u, config, networks);
     if (!fit.fits) {
       reasons[fit.reason] = (reasons[fit.reason] ?? 0) + 1;
+      if (fit.namesNode) (nodesByReason[fit.reason] ??= []).push(name);
       continue;
     }
     const score = scoreNode(req, node, u, config);
@@ -51,22 +56,36 @@ export function schedule(input: ScheduleInput): Decision {
     }
   }
   if (best) return { kind: 'bind', nodeName: best.name };
-  return { kind: 'unschedulable', message: unschedulableMessage(nodes.length, reasons), reasons };
+  return { kind: 'unschedulable', message: unschedulableMessage(nodes.length, reasons, nodesByReason), reasons, nodesByReason };
 }
 
-/** `0/3 nodes available: 2 pool "fast" not assigned, 1 insufficient memory` */
-export function unschedulableMessage(total: number, reasons: Record<string, number>): string {
+/** At most this many node names per reason in a message (then `+N more`). */
+export const NODES_NAMED_PER_REASON = 5;
+
+/**
+ * `0/3 nodes available: 2 pool "fast" not assigned, 1 insufficient memory`; a reason about
+ * the nodes' own set-up lists them: `1 bridge "br0" does not exist (node-b)`.
+ */
+export function unschedulableMessage(total: number, reasons: Record<string, number>, nodesByReason: Record<string, string[]> = {}): string {
   if (total === 0) return '0/0 nodes available: no nodes registered';
   const parts = Object.entries(reasons)
     .sort(([a, x], [b, y]) => y - x || (a < b ? -1 : a > b ? 1 : 0))
-    .map(([reason, n]) => `${n} ${reason}`);
+    .map(([reason, n]) => `${n} ${reason}${namedNodes(nodesByReason[reason])}`);
   return `0/${total} nodes available: ${parts.join(', ')}`;
+}
+
+function namedNodes(names: string[] | undefined): string {
+  if (!names || names.length === 0) return '';
+  const sorted = [...names].sort();
+  const shown = sorted.slice(0, NODES_NAMED_PER_REASON);
+  const more = sorted.length - shown.length;
+  return ` (${shown.join(', ')}${more > 0 ? `, +${more} more` : ''})`;
 }
 
 /** Whether a VM bound to `nodeName` (pinned by an admin, or bound earlier) can run there. */
 export function checkBoundNode(input: Omit<ScheduleInput, 'nodes'> & { nodeName: string; node: Node | undefined }): Fit {
   if (!input.node) return { fits: false, reason: `node "${input.nodeName}" not found` };
-  const fit = filterNode(requestOf(input.vm), input.vm, input.node, input.pools, input.usage(input.nodeName), input.config);
+  const fit = filterNode(requestOf(input.vm), input.vm, input.node, input.pools, input.usage(input.nodeName), input.config, input.networks);
   return fit.fits ? fit : { fits: false, reason: `node "${input.nodeName}" cannot run the VM: ${fit.reason}` };
 }
 
@@ -92,10 +111,11 @@ export function planScheduling(input: ScheduleInput & { nodeByName: (name: strin
   if (!nodeName) {
     const d = schedule(input);
     if (d.kind === 'bind') {
-      return {
-        bind: d.nodeName,
-        events: [{ type: 'Normal', reason: 'Scheduled', message: `Successfully assigned ${ref} to ${d.nodeName}`, action: 'Binding' }],
-      };
+      // The node's acceleration, when its agent reported one: a VM landing on a tcg node runs
+      // several times slower, and the Event says so where the placement is explained.
+      const acceleration = input.nodeByName(d.nodeName)?.status?.acceleration;
+      const message = `Successfully assigned ${ref} to ${d.nodeName}${acceleration ? ` (${acceleration})` : ''}`;
+      return { bind: d.nodeName, events: [{ type: 'Normal', reason: 'Scheduled', message, action: 'Binding' }] };
     }
     const conditions = setCondition(
       vm.status?.conditions,

@@ -1,5 +1,15 @@
 /** Object builders for the controllers' table-driven unit tests. */
-import type { Condition, Node, PoolHostHealth, StoragePool, VirtualMachine, VirtualMachinePhase } from '../../api-types/generated/types.js';
+import type {
+  Condition,
+  Network,
+  NetworkHostStatus,
+  Node,
+  PoolHostHealth,
+  StoragePool,
+  VirtualMachine,
+  VirtualMachineNetwork,
+  VirtualMachinePhase,
+} from '../../api-types/generated/types.js';
 
 export const NOW = '2026-01-12T10:00:00.000Z';
 export const NOW_MS = Date.parse(NOW);
@@ -15,6 +25,8 @@ export function node(
     memGi?: number;
     heartbeat?: string;
     readyReason?: string;
+    bridges?: string[];
+    acceleration?: 'kvm' | 'tcg';
   } = {},
 ): Node {
   const ready = o.ready ?? 'True';
@@ -28,6 +40,8 @@ export function node(
         ready === 'none' ? [] : [{ type: 'Ready', status: ready, reason: o.readyReason ?? (ready === 'True' ? 'AgentReady' : 'X'), lastTransitionTime: NOW }],
       allocatable: { cpu: o.cpu ?? 8, memoryBytes: (o.memGi ?? 16) * GiB },
       lastHeartbeatTime: o.heartbeat ?? NOW,
+      ...(o.bridges ? { bridges: o.bridges } : {}),
+      ...(o.acceleration ? { acceleration: o.acceleration } : {}),
     },
   };
 }
@@ -53,6 +67,17 @@ export function pool(
   };
 }
 
+/** A Network; a host given as a boolean is `{defined: true, active}`. */
+export function network(name: string, assigned: string[], hosts: Record<string, boolean | NetworkHostStatus> = {}): Network {
+  return {
+    apiVersion: 'quantix.io/v1alpha1',
+    kind: 'Network',
+    metadata: { name, uid: `uid-${name}`, resourceVersion: '40', generation: 1 },
+    spec: { mode: 'isolated', ipv4: { address: '10.213.7.1', prefix: 24 }, assignedNodes: assigned },
+    status: { hosts: Object.fromEntries(Object.entries(hosts).map(([n, h]) => [n, typeof h === 'boolean' ? { defined: true, active: h } : h])) },
+  };
+}
+
 export function vm(
   name: string,
   o: {
@@ -69,6 +94,7 @@ export function vm(
     runStrategy?: VirtualMachine['spec']['runStrategy'];
     generation?: number;
     status?: VirtualMachine['status'];
+    networks?: VirtualMachineNetwork[];
   } = {},
 ): VirtualMachine {
   return {
@@ -91,6 +117,7 @@ export function vm(
       disks: (o.pools ?? ['fast']).map((p, i) => ({ name: `d${i}`, storagePool: p, size: '10Gi' })),
       nodeName: o.nodeName,
       nodeSelector: o.selector,
+      ...(o.networks ? { networks: o.networks } : {}),
     },
     status: o.status ?? (o.phase || o.conditions ? { phase: o.phase, conditions: o.conditions } : undefined),
   };

@@ -5,9 +5,9 @@
  * sync" of VM phases). It exists until the agent's `sim` driver can run hollow agents
  * in tests; swap it for those then. It never touches spec.
  */
-import type { Node, PoolHostHealth, StoragePool, VirtualMachine } from '../../api-types/generated/types.js';
+import type { Network, Node, PoolHostHealth, StoragePool, VirtualMachine, VirtualMachineNetwork } from '../../api-types/generated/types.js';
 import { HttpApiClient } from '../../controllers/runtime/client.js';
-import { Nodes, StoragePools, VirtualMachines } from '../../controllers/runtime/resources.js';
+import { Networks, Nodes, StoragePools, VirtualMachines } from '../../controllers/runtime/resources.js';
 
 export const GiB = 1024 ** 3;
 
@@ -17,7 +17,15 @@ export function adminClient(kubeconfig: string): Promise<HttpApiClient> {
 
 export function vmObject(
   name: string,
-  o: { memory?: string; cpu?: number; pools?: string[]; nodeName?: string; namespace?: string; runStrategy?: VirtualMachine['spec']['runStrategy'] } = {},
+  o: {
+    memory?: string;
+    cpu?: number;
+    pools?: string[];
+    nodeName?: string;
+    namespace?: string;
+    runStrategy?: VirtualMachine['spec']['runStrategy'];
+    networks?: VirtualMachineNetwork[];
+  } = {},
 ): VirtualMachine {
   return {
     apiVersion: 'quantix.io/v1alpha1',
@@ -29,7 +37,17 @@ export function vmObject(
       disks: (o.pools ?? ['fast']).map((p, i) => ({ name: `disk${i}`, storagePool: p, size: '1Gi' })),
       ...(o.nodeName ? { nodeName: o.nodeName } : {}),
       ...(o.runStrategy ? { runStrategy: o.runStrategy } : {}),
+      ...(o.networks ? { networks: o.networks } : {}),
     },
+  };
+}
+
+export function networkObject(name: string, assignedNodes: string[], subnet = '10.213.7'): Network {
+  return {
+    apiVersion: 'quantix.io/v1alpha1',
+    kind: 'Network',
+    metadata: { name },
+    spec: { mode: 'isolated', ipv4: { address: `${subnet}.1`, prefix: 24, dhcpStart: `${subnet}.10`, dhcpEnd: `${subnet}.99` }, assignedNodes },
   };
 }
 
@@ -52,6 +70,10 @@ export interface SimulatedNode {
   labels?: Record<string, string>;
   /** Pool health this node reports, by pool name. */
   pools: Record<string, { health: PoolHostHealth; totalBytes?: number; usedBytes?: number; message?: string }>;
+  /** Network state this node reports, by Network name. */
+  networks: Record<string, { active: boolean; message?: string }>;
+  /** Linux bridges on the host (Node.status.bridges). */
+  bridges: string[];
   heartbeating: boolean;
 }
 
@@ -70,14 +92,33 @@ export class SimulatedNodeAgents {
   ) {}
 
   /** Registers a node (create + first heartbeat). */
-  async register(name: string, o: { cpu?: number; memGi?: number; labels?: Record<string, string>; pools?: SimulatedNode['pools'] } = {}): Promise<void> {
-    const n: SimulatedNode = { name, cpu: o.cpu ?? 16, memoryBytes: (o.memGi ?? 64) * GiB, labels: o.labels, pools: o.pools ?? {}, heartbeating: true };
+  async register(
+    name: string,
+    o: {
+      cpu?: number;
+      memGi?: number;
+      labels?: Record<string, string>;
+      pools?: SimulatedNode['pools'];
+      networks?: SimulatedNode['networks'];
+      bridges?: string[];
+    } = {},
+  ): Promise<void> {
+    const n: SimulatedNode = {
+      name,
+      cpu: o.cpu ?? 16,
+      memoryBytes: (o.memGi ?? 64) * GiB,
+      labels: o.labels,
+      pools: o.pools ?? {},
+      networks: o.networks ?? {},
+      bridges: o.bridges ?? [],
+      heartbeating: true,
+    };
     this.nodes.set(name, n);
     await this.client.create<Node>(Nodes, { apiVersion: 'quantix.io/v1alpha1', kind: 'Node', metadata: { name, labels: o.labels }, spec: {} });
     await this.heartbeat(name);
   }
 
-  /** One heartbeat: Node status (Ready, lastHeartbeatTime, capacity) and the node's pool entries. */
+  /** One heartbeat: Node status (Ready, lastHeartbeatTime, capacity, bridges) and the node's pool and network entries. */
   async heartbeat(name: string): Promise<void> {
     const n = this.nodes.get(name)!;
     const now = new Date().toISOString();
@@ -102,6 +143,7 @@ export class SimulatedNodeAgents {
           allocatable: { cpu: n.cpu, memoryBytes: n.memoryBytes },
           addresses: [{ type: 'InternalIP', address: '192.0.2.1' }],
           nodeInfo: { hypervisor: 'sim', agentVersion: 'test' },
+          bridges: n.bridges.length > 0 ? n.bridges : null,
         },
       },
       { subresource: 'status' },
@@ -132,6 +174,27 @@ export class SimulatedNodeAgents {
         { subresource: 'status' },
       );
     }
+    for (const [net, h] of Object.entries(n.networks)) {
+      await this.client.patch(
+        Networks,
+        undefined,
+        net,
+        {
+          status: {
+            hosts: {
+              [name]: {
+                defined: true,
+                active: h.active,
+                bridgeName: h.active ? `qx-${net}`.slice(0, 15) : null,
+                lastReported: now,
+                message: h.message ?? null,
+              },
+            },
+          },
+        },
+        { subresource: 'status' },
+      );
+    }
   }
 
   /** Heartbeats every registered, heartbeating node every `intervalMs` until stopped. */
@@ -148,6 +211,14 @@ export class SimulatedNodeAgents {
   /** The agent on `name` goes silent (or comes back). */
   setHeartbeating(name: string, on: boolean): void {
     this.nodes.get(name)!.heartbeating = on;
+  }
+
+  setNetworkState(node: string, network: string, active: boolean, message?: string): void {
+    this.nodes.get(node)!.networks[network] = { active, message };
+  }
+
+  setBridges(node: string, bridges: string[]): void {
+    this.nodes.get(node)!.bridges = bridges;
   }
 
   setPoolHealth(node: string, pool: string, health: PoolHostHealth, message?: string): void {

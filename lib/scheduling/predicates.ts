@@ -8,9 +8,12 @@
  *   2. not cordoned (spec.unschedulable)
  *   3. spec.nodeSelector matches the node's labels
  *   4. every disk's StoragePool exists, is assigned to the node and HEALTHY there
- *   5. free CPU, then free memory (allocatable × overcommit − VMs bound there)
+ *   5. every NIC's network is available there: type network — the Network exists, is
+ *      assigned to the node and active on it (status.hosts.<node>.active, as its agent
+ *      reported); type bridge — the host bridge is in Node.status.bridges; user — always
+ *   6. free CPU, then free memory (allocatable × overcommit − VMs bound there)
  */
-import type { Node, StoragePool, VirtualMachine } from '../../api-types/generated/types.js';
+import type { Network, Node, StoragePool, VirtualMachine } from '../../api-types/generated/types.js';
 import { parseBytes } from '../../api-types/quantity.js';
 import { getCondition } from '../apimachinery/conditions.js';
 
@@ -29,11 +32,19 @@ export interface NodeUsage {
   vmCount: number;
 }
 
+/** A NIC's need of a node: a Quantix Network, or an existing host bridge (user NICs need nothing). */
+export interface NetworkNeed {
+  type: 'network' | 'bridge';
+  /** The Network's name, or the bridge's. */
+  name: string;
+}
+
 /** What a VM asks of a node. */
 export interface ResourceRequest {
   cpu: number;
   memoryBytes: number;
   pools: string[];
+  networks: readonly NetworkNeed[];
 }
 
 const memoCache = new Map<string, number>();
@@ -56,13 +67,40 @@ export function memoryBytes(q: string | undefined): number {
 
 export function requestOf(vm: VirtualMachine): ResourceRequest {
   const pools = [...new Set((vm.spec?.disks ?? []).map((d) => d.storagePool))];
-  return { cpu: vm.spec?.cpu ?? 1, memoryBytes: memoryBytes(vm.spec?.memory), pools };
+  return { cpu: vm.spec?.cpu ?? 1, memoryBytes: memoryBytes(vm.spec?.memory), pools, networks: networkNeeds(vm) };
 }
 
-export type Fit = { fits: true } | { fits: false; reason: string };
+const NO_NEEDS: readonly NetworkNeed[] = Object.freeze([]);
+
+/** The Networks and host bridges a VM's NICs attach to, each once, in spec order. */
+export function networkNeeds(vm: VirtualMachine): readonly NetworkNeed[] {
+  const nics = vm.spec?.networks;
+  if (!nics || nics.length === 0) return NO_NEEDS;
+  const out: NetworkNeed[] = [];
+  const seen = new Set<string>();
+  for (const n of nics) {
+    if ((n.type !== 'network' && n.type !== 'bridge') || !n.source) continue;
+    const key = `${n.type}/${n.source}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    out.push({ type: n.type, name: n.source });
+  }
+  return out;
+}
+
+/**
+ * Why a node does not fit. `namesNode`: the reason is a fact about this node's own set-up (a
+ * network not active or a bridge missing there), so the scheduler's message lists the nodes
+ * it applies to; other reasons are counted only.
+ */
+export type Fit = { fits: true } | { fits: false; reason: string; namesNode?: boolean };
 
 const FITS: Fit = { fits: true };
 
+/**
+ * Whether `vm` fits `node`. `networks`: the Networks by name; a caller that does not know them
+ * (leaves it out) gets no verdict on type-network NICs — host bridges are still checked.
+ */
 export function filterNode(
   req: ResourceRequest,
   vm: VirtualMachine,
@@ -70,6 +108,7 @@ export function filterNode(
   pools: ReadonlyMap<string, StoragePool>,
   usage: NodeUsage,
   config: SchedulerConfig,
+  networks?: ReadonlyMap<string, Network>,
 ): Fit {
   const ready = getCondition(node.status?.conditions, 'Ready')?.status;
   if (ready === 'Unknown') return { fits: false, reason: 'node unreachable' };
@@ -87,10 +126,29 @@ export function filterNode(
     if (!(pool.spec?.assignedNodes ?? []).includes(name)) return { fits: false, reason: `pool "${p}" not assigned` };
     if (pool.status?.hosts?.[name]?.health !== 'HEALTHY') return { fits: false, reason: `pool "${p}" not healthy` };
   }
+  const net = networkFit(req.networks, node, networks);
+  if (net) return net;
   const alloc = allocatable(node, config);
   if (usage.cpu + req.cpu > alloc.cpu) return { fits: false, reason: 'insufficient cpu' };
   if (usage.memoryBytes + req.memoryBytes > alloc.memoryBytes) return { fits: false, reason: 'insufficient memory' };
   return FITS;
+}
+
+/** The first NIC need the node cannot meet, or undefined when it meets them all. */
+export function networkFit(needs: readonly NetworkNeed[], node: Node, networks: ReadonlyMap<string, Network> | undefined): Fit | undefined {
+  const name = node.metadata.name!;
+  for (const need of needs) {
+    if (need.type === 'bridge') {
+      if (!(node.status?.bridges ?? []).includes(need.name)) return { fits: false, reason: `bridge "${need.name}" does not exist`, namesNode: true };
+      continue;
+    }
+    if (!networks) continue;
+    const net = networks.get(need.name);
+    if (!net) return { fits: false, reason: `Network "${need.name}" does not exist` };
+    if (!(net.spec?.assignedNodes ?? []).includes(name)) return { fits: false, reason: `network "${need.name}" is not assigned`, namesNode: true };
+    if (net.status?.hosts?.[name]?.active !== true) return { fits: false, reason: `network "${need.name}" is not active`, namesNode: true };
+  }
+  return undefined;
 }
 
 export function allocatable(node: Node, config: SchedulerConfig): { cpu: number; memoryBytes: number } {

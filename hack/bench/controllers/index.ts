@@ -129,7 +129,16 @@ function decisionsPerSecond(nodeCount: number, vmCount: number): number {
   const start = performance.now();
   for (let i = 0; i < vmCount; i++) {
     const v = { ...vm(`vm-${i}`, 'decide'), metadata: { name: `vm-${i}`, namespace: 'decide', uid: `u${i}` } };
-    const plan = planScheduling({ vm: v, nodes, pools, usage: (n) => usage.usage(n), config: DEFAULT_SCHEDULER_CONFIG, nodeByName: () => undefined, now: '' });
+    const plan = planScheduling({
+      vm: v,
+      nodes,
+      pools,
+      networks: new Map(),
+      usage: (n) => usage.usage(n),
+      config: DEFAULT_SCHEDULER_CONFIG,
+      nodeByName: () => undefined,
+      now: '',
+    });
     if (!plan.bind) throw new Error('decision benchmark: no node fits');
     usage.assume(`decide/vm-${i}`, v, plan.bind);
   }
