@@ -3,7 +3,7 @@
  * resourcePath from lib/apimachinery). Kinds and types come
  * from api-types; only the REST coordinates are spelled out here.
  */
-import type { Event, Node, StoragePool, VirtualMachine } from '../../../api-types/generated/types.js';
+import type { Event, Image, Network, Node, StoragePool, VirtualMachine } from '../../../api-types/generated/types.js';
 import type { KubeObject } from '../../../api-types/meta.js';
 import { resourcePath, type RestResource } from '../../../api-types/group-version.js';
 
@@ -30,6 +30,15 @@ export const StoragePools: ResourceRef<StoragePool> = {
   version: 'v1alpha1',
   plural: 'storagepools',
   kind: 'StoragePool',
+  namespaced: false,
+};
+export const Images: ResourceRef<Image> = { key: 'images', group: 'quantix.io', version: 'v1alpha1', plural: 'images', kind: 'Image', namespaced: false };
+export const Networks: ResourceRef<Network> = {
+  key: 'networks',
+  group: 'quantix.io',
+  version: 'v1alpha1',
+  plural: 'networks',
+  kind: 'Network',
   namespaced: false,
 };
 export const Events: ResourceRef<Event> = { key: 'events', group: '', version: 'v1', plural: 'events', kind: 'Event', namespaced: true };
