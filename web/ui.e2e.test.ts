@@ -14,13 +14,19 @@ import type { Page } from 'playwright-core';
 import { eventually } from '../hack/testenv/eventually.js';
 import { launchBrowser, screenshot, type Browser } from './e2e/browser.js';
 import { HOSTS, startUiCluster, vmYaml, type UiCluster } from './e2e/cluster.js';
-import { badgeState, cellText, clientNavigate, signIn, vmRow } from './e2e/page-helpers.js';
+import { badgeState, cellText, clientNavigate, signIn, tableRow, vmRow } from './e2e/page-helpers.js';
 
 const REPO = resolve(fileURLToPath(new URL('..', import.meta.url)));
 const SHOTS = join(REPO, 'test-artifacts', 'screenshots');
 const shot = (page: Page, name: string) => screenshot(page, join(SHOTS, `${name}.png`));
 /** The brief's bar for a live update: visible within 2 s, without a reload. */
 const LIVE_MS = 2_000;
+const MiB = 1024 ** 2;
+const GiB = 1024 ** 3;
+/** An image URL with a password and a signed query: neither may appear on a page. */
+const SECRET_URL = 'https://mirror:hunter2@images.example.org/cirros/cirros-0.6.2-x86_64-disk.img?sig=s3cr3t';
+const CIRROS_SHA = '7d6355852aeb6dbcd191bcda7cd74f1536cfe5cbf8a10495a7283a8396e4b75b';
+const SSH_KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHVpLWUyZS10ZXN0LWtleS1ub3QtYS1yZWFsLW9uZQ e2e@quantix';
 
 describe('web UI in Chromium', () => {
   let cluster: UiCluster;
@@ -284,6 +290,299 @@ describe('web UI in Chromium', () => {
     await shot(page, 'pool-files');
   });
 
+  it('creates an Image from the form: the server’s field errors next to the fields, the URL shown without its secrets', async () => {
+    await nav(page, 'Images');
+    await page.getByTestId('new-image').click();
+    await page.getByTestId('image-name').fill('cirros');
+    await page.getByTestId('image-url').fill('ftp://images.example.org/cirros.img');
+    await page.getByTestId('image-create').click();
+    await expectText(page.getByTestId('error-url'), /must be an http or https URL/);
+    await expectText(page.getByTestId('create-error'), /Invalid \(422\)/);
+    await shot(page, 'image-create-invalid');
+    await page.getByTestId('image-url').fill(SECRET_URL);
+    await page.getByTestId('image-sha256').fill(CIRROS_SHA);
+    await page.getByTestId('image-create').click();
+    await page.getByTestId('image-detail').waitFor();
+    expect(await page.getByTestId('image-source').innerText()).toBe('https://images.example.org/cirros/cirros-0.6.2-x86_64-disk.img');
+    expect(await page.locator('main').innerText()).not.toMatch(/hunter2|s3cr3t/);
+    expect(await cluster.must(['get', 'image', 'cirros', '-o', 'jsonpath={.spec.source.url} {.spec.source.sha256}'])).toBe(`${SECRET_URL} ${CIRROS_SHA}`);
+    await nav(page, 'Images');
+    await tableRow(page, 'image-table', 'cirros').waitFor();
+    expect(await page.locator('main').innerText()).not.toMatch(/hunter2|s3cr3t/);
+  });
+
+  it('shows an import’s progress from the watch stream: a bar at 40%, then Ready', async () => {
+    const row = tableRow(page, 'image-table', 'cirros');
+    await row.waitFor();
+    await cluster.patchStatus('image', 'cirros', {
+      phase: 'Importing',
+      nodes: { 'hv-1': { phase: 'Importing', pool: 'local', progress: { step: 'Downloading', bytesDone: 8 * MiB, bytesTotal: 20 * MiB, percent: 40 } } },
+    });
+    const bar = row.getByRole('progressbar');
+    await eventually(async () => (await bar.getAttribute('aria-valuenow', { timeout: 500 })) === '40', {
+      timeoutMs: LIVE_MS,
+      intervalMs: 50,
+      message: 'the list’s bar at 40%',
+    });
+    expect(await row.getByTestId('image-progress').innerText()).toMatch(/Downloading 40% · 8Mi \/ 20Mi/);
+    expect(await bar.locator('.bar-fill').evaluate((el) => (el as HTMLElement).style.width)).toBe('40%');
+    expect(await cellText(row, 'phase')).toBe('Importing');
+    await dismissToasts(page);
+    await shot(page, 'images-progress');
+
+    await row.locator('a').first().click();
+    await page.getByTestId('image-detail').waitFor();
+    const node = page.locator('[data-testid="image-nodes"] tr[data-node="hv-1"]');
+    expect(await node.getByRole('progressbar').getAttribute('aria-valuenow')).toBe('40');
+    await shot(page, 'image-progress');
+
+    await cluster.patchStatus('image', 'cirros', {
+      phase: 'Ready',
+      virtualSizeBytes: 2 * GiB,
+      sha256: CIRROS_SHA,
+      nodes: {
+        'hv-1': {
+          phase: 'Ready',
+          progress: null,
+          path: `${cluster.poolDir}/local/.quantix-images/cirros.qcow2`,
+          fileBytes: 21 * MiB,
+          virtualSizeBytes: 2 * GiB,
+          sha256: CIRROS_SHA,
+          verified: true,
+          lastUpdated: new Date().toISOString(),
+        },
+      },
+    });
+    await eventually(async () => (await page.locator('.page-head [data-phase]').first().getAttribute('data-phase', { timeout: 500 })) === 'Ready', {
+      timeoutMs: LIVE_MS,
+      message: 'Ready',
+    });
+    expect(await page.getByRole('progressbar').count()).toBe(0);
+    expect(await node.locator('[data-checksum="verified"]').count()).toBe(1);
+    expect(await page.getByTestId('image-sha256').innerText()).toBe(CIRROS_SHA);
+    await shot(page, 'image-ready');
+  });
+
+  it('shows a failed import with its reason and message', async () => {
+    await cluster.must(
+      ['apply', '-f', '-'],
+      'apiVersion: quantix.io/v1alpha1\nkind: Image\nmetadata:\n  name: broken\nspec:\n  source:\n    url: https://images.example.org/missing.qcow2\n',
+    );
+    await cluster.patchStatus('image', 'broken', {
+      phase: 'Failed',
+      nodes: { 'hv-2': { phase: 'Failed', reason: 'HTTPError', message: 'GET https://images.example.org/missing.qcow2: 404 Not Found' } },
+    });
+    await clientNavigate(page, '/images');
+    await expectText(tableRow(page, 'image-table', 'broken').getByTestId('image-failure'), /hv-2: HTTPError: GET \S+: 404 Not Found/);
+    await clientNavigate(page, '/images/broken');
+    await expectText(page.getByTestId('image-failures'), /hv-2: HTTPError: GET \S+: 404 Not Found/);
+    await expectText(page.locator('[data-testid="image-nodes"] tr[data-node="hv-2"] [data-testid="node-failure"]'), /^HTTPError: /);
+    await shot(page, 'image-failed');
+  });
+
+  it('creates a VM whose boot disk starts from an Image, with SSH keys for cloud-init and a port forward', async () => {
+    // An image of its own (Ready on hv-2, 2Gi virtual size), so this VM does not count as a user of cirros.
+    await cluster.must(
+      ['apply', '-f', '-'],
+      'apiVersion: quantix.io/v1alpha1\nkind: Image\nmetadata:\n  name: alpine\nspec:\n  source:\n    url: https://images.example.org/alpine.qcow2\n',
+    );
+    await cluster.patchStatus('image', 'alpine', {
+      phase: 'Ready',
+      virtualSizeBytes: 2 * GiB,
+      nodes: { 'hv-2': { phase: 'Ready', virtualSizeBytes: 2 * GiB, fileBytes: 60 * MiB } },
+    });
+    await clientNavigate(page, '/vms/new');
+    await page.getByTestId('vm-name').fill('from-image');
+    await page.locator('#vm-runStrategy').selectOption('Halted');
+    await page.getByTestId('disk-0-pool').selectOption('local');
+    await page.getByTestId('disk-0-size').fill('1Gi');
+    const alpine = page.locator('[data-testid="vm-image"] option[value="alpine"]');
+    await eventually(async () => (await alpine.count()) === 1 && (await alpine.innerText()).includes('(2Gi)'), { message: 'alpine offered with its size' });
+    await page.getByTestId('vm-image').selectOption('alpine');
+    await page.getByTestId('vm-ssh-keys').fill(SSH_KEY);
+    await page.getByTestId('vm-network').selectOption('user');
+    await page.getByTestId('vm-ssh-port').fill('2223');
+    await page.getByTestId('vm-create').click();
+    // The boot disk must hold the image (2Gi virtual size).
+    await expectText(page.getByTestId('error-disks.0.size'), /At least 2Gi/);
+    await page.getByTestId('disk-0-size').fill('4Gi');
+    await shot(page, 'vm-create-image');
+    await page.getByTestId('vm-create').click();
+    await page.getByTestId('vm-detail').waitFor();
+    const spec = JSON.parse(await cluster.must(['get', 'vm', 'from-image', '-o', 'jsonpath={.spec}']));
+    expect(spec.disks[0]).toMatchObject({ name: 'root', image: 'alpine', storagePool: 'local', size: '4Gi' });
+    expect(spec.cloudInit).toEqual({ sshAuthorizedKeys: [SSH_KEY] });
+    expect(spec.networks).toEqual([{ name: 'default', type: 'user', portForwards: [{ guestPort: 22, hostPort: 2223 }] }]);
+    await expectText(page.getByTestId('disk-image-root'), /alpine/);
+    await expectText(page.getByTestId('port-forwards'), /127\.0\.0\.1:2223 → 22\/tcp/);
+    await cluster.must(['delete', 'vm', 'from-image', '--wait=false']);
+  });
+
+  it('shows a VM’s guest: its IP in the list, interfaces, port forwards, OS, guest agent and TCG', async () => {
+    // Bound nowhere (no node has the label): no agent reports it, so the status patched here stays.
+    await cluster.must(
+      ['apply', '-f', '-'],
+      `apiVersion: quantix.io/v1alpha1
+kind: VirtualMachine
+metadata:
+  name: guest-1
+  namespace: default
+spec:
+  runStrategy: Halted
+  memory: 512Mi
+  nodeSelector:
+    quantix.io/e2e-nowhere: "true"
+  disks:
+    - name: root
+      storagePool: local
+      size: 4Gi
+      image: cirros
+  networks:
+    - name: default
+      type: user
+      portForwards:
+        - guestPort: 22
+          hostPort: 2222
+`,
+    );
+    await clientNavigate(page, '/vms');
+    const row = vmRow(page, 'default', 'guest-1');
+    await row.waitFor();
+    expect(await cellText(row, 'ip')).toBe('—');
+    await cluster.patchStatus(
+      'vm',
+      'guest-1',
+      {
+        interfaces: [
+          {
+            name: 'default',
+            macAddress: '52:54:00:ab:cd:ef',
+            ipAddress: '10.0.2.15',
+            ipAddresses: ['10.0.2.15/24', 'fec0::5054:ff:feab:cdef/64'],
+            interfaceName: 'eth0',
+          },
+        ],
+        guestOSInfo: { prettyName: 'CirrOS 0.6.2', name: 'CirrOS', kernelRelease: '6.5.0-9-generic', hostname: 'guest-1', machine: 'x86_64' },
+        acceleration: 'tcg',
+        conditions: [
+          {
+            type: 'AgentConnected',
+            status: 'True',
+            reason: 'GuestAgentResponding',
+            message: 'qemu-guest-agent answers',
+            lastTransitionTime: new Date().toISOString(),
+          },
+        ],
+      },
+      'default',
+    );
+    await eventually(async () => (await cellText(row, 'ip')) === '10.0.2.15', { timeoutMs: LIVE_MS, intervalMs: 50, message: 'IP in the list' });
+    await shot(page, 'vms-ip');
+    await clientNavigate(page, '/vms/default/guest-1');
+    const ifaces = page.getByTestId('vm-interfaces');
+    await expectText(ifaces.getByTestId('interface-ips'), /10\.0\.2\.15\/24\s+fec0::5054:ff:feab:cdef\/64/);
+    expect(await ifaces.innerText()).toMatch(/52:54:00:ab:cd:ef/);
+    expect(await ifaces.innerText()).toMatch(/eth0 in the guest/);
+    expect(await ifaces.getByTestId('port-forwards').innerText()).toBe('127.0.0.1:2222 → 22/tcp');
+    const guest = page.getByTestId('vm-guest');
+    expect(await guest.innerText()).toMatch(/CirrOS 0\.6\.2[\s\S]*6\.5\.0-9-generic[\s\S]*guest-1/);
+    expect(await guest.getByTestId('guest-agent').getAttribute('data-state')).toBe('connected');
+    expect(await page.locator('.page-head [data-testid="accel-tcg"]').getAttribute('title')).toMatch(/software emulation: slower guests/);
+    await expectText(page.getByTestId('disk-image-root'), /cirros/);
+    await shot(page, 'vm-guest');
+  });
+
+  it('marks a node that runs guests in software emulation with a TCG badge, and lists its bridges', async () => {
+    // The sim agents report no acceleration (and a heartbeat without one clears it), so the
+    // node whose status says tcg is one registered without an agent.
+    await cluster.must(['apply', '-f', '-'], 'apiVersion: quantix.io/v1alpha1\nkind: Node\nmetadata:\n  name: hv-emu\nspec: {}\n');
+    await clientNavigate(page, '/nodes');
+    const row = tableRow(page, 'node-table', 'hv-emu');
+    await row.waitFor();
+    await cluster.patchStatus('qn', 'hv-emu', { acceleration: 'tcg', accelerationSource: 'probe: /dev/kvm does not exist', bridges: ['br-lab'] });
+    const badge = row.getByTestId('accel-tcg');
+    await eventually(async () => (await badge.count()) === 1, { timeoutMs: LIVE_MS, intervalMs: 50, message: 'TCG badge on hv-emu' });
+    expect(await badge.innerText()).toBe('TCG');
+    expect(await badge.getAttribute('title')).toBe('software emulation: slower guests (probe: /dev/kvm does not exist)');
+    expect(await tableRow(page, 'node-table', 'hv-1').getByTestId('accel-tcg').count()).toBe(0);
+    await shot(page, 'nodes-tcg');
+    await clientNavigate(page, '/nodes/hv-emu');
+    await expectText(page.getByTestId('node-acceleration'), /tcg — software emulation: slower guests \(probe: \/dev\/kvm does not exist\)/);
+    // hv-2's bridges come from its agent's heartbeats.
+    await clientNavigate(page, '/nodes/hv-2');
+    await expectText(page.getByTestId('node-bridges'), /br0\s*virbr0/);
+    await shot(page, 'node-detail-bridges');
+    await cluster.must(['delete', 'qn', 'hv-emu']);
+  });
+
+  it('creates a network from the form, shows it per host, assigns it to another node and deletes it', async () => {
+    await nav(page, 'Networks');
+    await page.getByTestId('new-network').click();
+    await page.getByTestId('net-name').fill('lab');
+    await page.getByTestId('net-dhcpEnd').fill('192.168.151.250'); // outside 192.168.150.1/24
+    await page.getByTestId('net-node-hv-1').check();
+    await page.getByTestId('network-create').click();
+    await expectText(page.getByTestId('error-dhcpEnd'), /must be inside 192\.168\.150\.1\/24/);
+    await shot(page, 'network-create-invalid');
+    await page.getByTestId('net-dhcpEnd').fill('192.168.150.250');
+    await page.getByTestId('network-create').click();
+    await page.getByTestId('network-detail').waitFor();
+    expect(await cluster.must(['get', 'network', 'lab', '-o', 'jsonpath={.spec.assignedNodes}'])).toBe('["hv-1"]');
+    // hv-1's agent defines and starts it (sim driver) and reports it in its heartbeats.
+    const hv1 = page.locator('[data-testid="network-hosts"] tr[data-node="hv-1"]');
+    await eventually(async () => (await hv1.locator('[data-phase="Active"]').count()) === 1, { timeoutMs: 15_000, message: 'hv-1 Active' });
+    expect(await hv1.innerText()).toMatch(/qx-[0-9a-f]{8}/);
+    await eventually(async () => (await page.locator('.page-head [data-phase]').first().getAttribute('data-phase', { timeout: 500 })) === 'Ready', {
+      message: 'network Ready',
+    });
+    await shot(page, 'network-hosts');
+
+    await page.getByTestId('tab-nodes').click();
+    await page.getByTestId('assign-hv-2').click();
+    await page.getByTestId('confirm-ok').click();
+    await eventually(async () => (await cluster.must(['get', 'network', 'lab', '-o', 'jsonpath={.spec.assignedNodes}'])) === '["hv-1","hv-2"]', {
+      message: 'assigned in the API',
+    });
+    await page.getByTestId('unassign-hv-2').waitFor();
+    await eventually(async () => (await page.locator('[data-testid="network-assignment"] tr[data-node="hv-2"] [data-phase="Active"]').count()) === 1, {
+      timeoutMs: 15_000,
+      message: 'hv-2 Active',
+    });
+    await shot(page, 'network-assignment');
+
+    await page.getByTestId('delete-network').click();
+    await expectText(page.locator('[role="dialog"]'), /Delete network lab\?/);
+    await page.getByTestId('confirm-ok').click();
+    await page.getByTestId('network-missing').waitFor();
+    expect((await cluster.kubectl(['get', 'network', 'lab'])).stderr).toMatch(/NotFound|not found/);
+  });
+
+  it('deletes images: the API’s refusal is shown, and a deletion held while a VM uses the image says so', async () => {
+    // Refused: someone else deletes it while the confirmation is open; the API's 404 is shown.
+    await clientNavigate(page, '/images/broken');
+    await page.getByTestId('delete-image').click();
+    await expectText(page.locator('[role="dialog"]'), /Delete image broken\?/);
+    await cluster.must(['delete', 'image', 'broken']);
+    await page.getByTestId('confirm-ok').click();
+    const toast = page.locator('[data-testid="activity-item"]').filter({ hasText: 'Deleting image broken' });
+    await eventually(async () => (await toast.getAttribute('data-state', { timeout: 500 })) === 'failed', { message: 'delete refused' });
+    expect(await toast.innerText()).toMatch(/NotFound \(404\): .*broken/);
+
+    // Held: the image controller keeps cirros (finalizer) while guest-1's disk starts from it.
+    await clientNavigate(page, '/images/cirros');
+    await expectText(page.getByTestId('image-used-by'), /^default\/guest-1$/);
+    await page.getByTestId('delete-image').click();
+    await expectText(page.locator('[role="dialog"]'), /1 VM\(s\) have disks from it: default\/guest-1/);
+    await page.getByTestId('confirm-ok').click();
+    await expectText(page.getByTestId('deletion-note'), /quantix\.io\/image-in-use[\s\S]*Still used by default\/guest-1/);
+    expect(await page.locator('.page-head [data-phase]').first().getAttribute('data-phase')).toBe('Terminating');
+    await dismissToasts(page);
+    await shot(page, 'image-deleting');
+    // Once no VM uses it, the controller lets it go.
+    await cluster.must(['delete', 'vm', 'guest-1']);
+    await page.getByTestId('image-missing').waitFor();
+  });
+
   it('lists events live and filters them', async () => {
     await nav(page, 'Events');
     await page.getByTestId('event-table').waitFor();
@@ -328,7 +627,16 @@ describe('web UI in Chromium', () => {
     const viewer = await browser.newPage();
     await signIn(viewer, cluster.baseUrl, cluster.cp.env.tokens.viewer);
     expect(await viewer.getByTestId('role').innerText({ timeout: 1_000 })).toMatch(/viewer/);
-    for (const path of ['/vms', '/vms/default/web-1', '/vms/default/web-1?tab=yaml', '/nodes', '/nodes/hv-1', '/pools/local?tab=nodes']) {
+    for (const path of [
+      '/vms',
+      '/vms/default/web-1',
+      '/vms/default/web-1?tab=yaml',
+      '/nodes',
+      '/nodes/hv-1',
+      '/pools/local?tab=nodes',
+      '/images',
+      '/networks',
+    ]) {
       await clientNavigate(viewer, path);
       await viewer.locator('main h1').first().waitFor();
       await eventually(async () => (await viewer.locator('main [role="row"], main table, [data-testid="yaml-editor"]').count()) > 0, {

@@ -3,6 +3,7 @@
  * node gateway, the real controller-manager, and two agents on the sim driver (pool file
  * listings from real directories, see DiskSimDriver). Pools: `local` (dir, a temp
  * directory, on both hosts) and `backup` (nfs, on hv-2, whose mount the sim makes fail).
+ * hv-2 reports the Linux bridges br0 and virbr0.
  */
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -27,6 +28,12 @@ export interface UiCluster {
   kubectl(args: string[], input?: string): Promise<CommandResult>;
   /** kubectl that throws on a non-zero exit. */
   must(args: string[], input?: string): Promise<string>;
+  /**
+   * A merge patch of `status` on the status subresource, as the admin: stands in for the
+   * agent or controller that owns those fields (an image import's progress, a guest's
+   * addresses, a node's acceleration), which the sim agents do not report.
+   */
+  patchStatus(resource: string, name: string, status: Record<string, unknown>, namespace?: string): Promise<string>;
   stopControllers(): Promise<void>;
   stop(): Promise<void>;
 }
@@ -46,7 +53,11 @@ export async function startUiCluster(): Promise<UiCluster> {
   };
   const controllers = await startControllerManager({ kubeconfig: cp.env.kubeconfig });
   const drivers = HOSTS.map((hostname) => new DiskSimDriver({ hostname, cpuCount: 16, memoryBytes: 64 * GiB, poolCapacityBytes: 500 * GiB }));
-  const agents: TestAgent[] = await Promise.all(HOSTS.map((hostname, i) => startAgent(cp, { driver: drivers[i]!, hostname })));
+  // hv-2 has two Linux bridges (the sim driver's bridges are seen only through a lister).
+  const bridges: Record<string, string[]> = { 'hv-2': ['br0', 'virbr0'] };
+  const agents: TestAgent[] = await Promise.all(
+    HOSTS.map((hostname, i) => startAgent(cp, { driver: drivers[i]!, hostname, listBridges: async () => bridges[hostname] ?? [] })),
+  );
   await must(['apply', '-f', '-'], pools(poolDir));
   // The sim mounts any export; make backup's NFS server unreachable from hv-2 as soon as the
   // pool exists there (as on this sandbox, which has no NFS client at all).
@@ -72,6 +83,8 @@ export async function startUiCluster(): Promise<UiCluster> {
     poolDir,
     kubectl: run,
     must,
+    patchStatus: (resource, name, status, namespace) =>
+      must(['patch', resource, name, ...(namespace ? ['-n', namespace] : []), '--subresource=status', '--type', 'merge', '-p', JSON.stringify({ status })]),
     stopControllers,
     async stop() {
       await stopControllers().catch(() => undefined);

@@ -6,6 +6,11 @@ export function vmRow(page: Page, namespace: string, name: string): Locator {
   return page.locator(`[data-testid="vm-table"] [role="row"][data-key="${namespace}/${name}"]`);
 }
 
+/** The row keyed `key` of the virtualized table `testId` (image-table, node-table, …). */
+export function tableRow(page: Page, testId: string, key: string): Locator {
+  return page.locator(`[data-testid="${testId}"] [role="row"][data-key="${key}"]`);
+}
+
 export async function cellText(row: Locator, column: string): Promise<string> {
   return (await row.locator(`[data-col="${column}"]`).innerText({ timeout: 1_000 })).trim();
 }

@@ -3,6 +3,12 @@ import { SessionGate } from './auth/session.js';
 import { SignIn } from './auth/SignIn.js';
 import { Dashboard } from './pages/Dashboard.js';
 import { EventsPage } from './pages/EventsPage.js';
+import { ImageCreate } from './pages/ImageCreate.js';
+import { ImageDetail } from './pages/ImageDetail.js';
+import { ImageList } from './pages/ImageList.js';
+import { NetworkCreate } from './pages/NetworkCreate.js';
+import { NetworkDetail } from './pages/NetworkDetail.js';
+import { NetworkList } from './pages/NetworkList.js';
 import { NodeDetail } from './pages/NodeDetail.js';
 import { NodeList } from './pages/NodeList.js';
 import { NotFound } from './pages/NotFound.js';
@@ -32,6 +38,12 @@ export function App() {
                 <Route path="/nodes/:name" element={<NodeDetail />} />
                 <Route path="/pools" element={<PoolList />} />
                 <Route path="/pools/:name" element={<PoolDetail />} />
+                <Route path="/images" element={<ImageList />} />
+                <Route path="/images/new" element={<ImageCreate />} />
+                <Route path="/images/:name" element={<ImageDetail />} />
+                <Route path="/networks" element={<NetworkList />} />
+                <Route path="/networks/new" element={<NetworkCreate />} />
+                <Route path="/networks/:name" element={<NetworkDetail />} />
                 <Route path="/events" element={<EventsPage />} />
                 <Route path="*" element={<NotFound />} />
               </Routes>

@@ -5,6 +5,7 @@ import { useLiveList } from '../live/use-live-list.js';
 import { formatAge } from '../model/age.js';
 import { readinessOf } from '../model/node-ready.js';
 import { usageByNode } from '../model/placement.js';
+import { AccelBadge, TCG_EXPLANATION } from '../ui/AccelBadge.js';
 import { bytes, LoadState, Phase, UsageBar, useNow } from '../ui/bits.js';
 import { ConditionsTable, KeyValues, Labels } from '../ui/KeyValues.js';
 import { VmBadges } from '../ui/VmBadges.js';
@@ -44,6 +45,7 @@ export function NodeDetail() {
         </h1>
         <Phase value={readinessOf(node)} />
         {node.spec?.unschedulable && <span className="flag flag-cordoned">cordoned</span>}
+        <AccelBadge acceleration={s?.acceleration} source={s?.accelerationSource} />
         <span className="spacer" />
         <CordonButton node={node} />
       </div>
@@ -54,6 +56,27 @@ export function NodeDetail() {
             rows={[
               ['Last heartbeat', s?.lastHeartbeatTime ? `${formatAge(s.lastHeartbeatTime, now)} ago (${s.lastHeartbeatTime})` : 'never'],
               ['Addresses', s?.addresses?.map((a) => `${a.address} (${a.type})`).join(', ')],
+              [
+                'Acceleration',
+                s?.acceleration ? (
+                  <span key="accel" data-testid="node-acceleration">
+                    {s.acceleration === 'tcg' ? `tcg — ${TCG_EXPLANATION}` : 'kvm — hardware virtualization'}
+                    {s.accelerationSource && <span className="muted"> ({s.accelerationSource})</span>}
+                  </span>
+                ) : undefined,
+              ],
+              [
+                'Bridges',
+                s?.bridges?.length ? (
+                  <span key="bridges" className="labels" data-testid="node-bridges">
+                    {s.bridges.map((b) => (
+                      <code key={b} className="label">
+                        {b}
+                      </code>
+                    ))}
+                  </span>
+                ) : undefined,
+              ],
               ['Hypervisor', s?.nodeInfo ? `${s.nodeInfo.hypervisor ?? ''} ${s.nodeInfo.hypervisorVersion ?? ''}` : undefined],
               ['libvirt', s?.nodeInfo?.libvirtVersion],
               ['Agent', s?.nodeInfo?.agentVersion],

@@ -8,6 +8,7 @@ import { useLiveList } from '../live/use-live-list.js';
 import { formatAge } from '../model/age.js';
 import { readinessOf } from '../model/node-ready.js';
 import { usageByNode } from '../model/placement.js';
+import { AccelBadge } from '../ui/AccelBadge.js';
 import { bytes, LoadState, Phase, useNow } from '../ui/bits.js';
 import { VirtualTable, type Column } from '../ui/VirtualTable.js';
 
@@ -72,7 +73,17 @@ export function NodeList() {
       width: '60px',
       render: (n) => <Link to={`/vms?node=${encodeURIComponent(n.metadata.name!)}`}>{usage.get(n.metadata.name!)?.vmCount ?? 0}</Link>,
     },
-    { key: 'hypervisor', header: 'Hypervisor', width: 'minmax(90px,1fr)', render: (n) => n.status?.nodeInfo?.hypervisor ?? '—' },
+    {
+      key: 'hypervisor',
+      header: 'Hypervisor',
+      width: 'minmax(90px,1fr)',
+      render: (n) => (
+        <>
+          {n.status?.nodeInfo?.hypervisor ?? '—'}{' '}
+          {n.status?.acceleration && <AccelBadge acceleration={n.status.acceleration} source={n.status.accelerationSource} showKvm />}
+        </>
+      ),
+    },
     { key: 'address', header: 'Address', width: 'minmax(110px,1fr)', render: (n) => n.status?.addresses?.find((a) => a.type === 'InternalIP')?.address ?? '—' },
   ];
   if (canWrite) columns.push({ key: 'actions', header: '', width: '110px', render: (n) => <CordonButton node={n} /> });

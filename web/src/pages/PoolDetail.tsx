@@ -2,14 +2,14 @@ import { useMemo } from 'react';
 import { Link, useParams, useSearchParams } from 'react-router';
 import type { StoragePool } from '../../../api-types/generated/types.js';
 import type { KubeObject } from '../../../api-types/meta.js';
-import { Nodes, objectPath, StoragePools, VirtualMachines } from '../api/resources.js';
+import { objectPath, StoragePools, VirtualMachines } from '../api/resources.js';
 import { useAssignPool } from '../actions/use-pool-actions.js';
 import { useSession } from '../auth/session.js';
 import { useLiveList } from '../live/use-live-list.js';
 import { formatAge } from '../model/age.js';
-import { readinessOf } from '../model/node-ready.js';
 import { useActivity } from '../ui/activity.js';
 import { bytes, LoadState, Phase, Tabs, UsageBar, useNow } from '../ui/bits.js';
+import { AssignmentTable } from '../ui/AssignmentTable.js';
 import { ConditionsTable } from '../ui/KeyValues.js';
 import { YamlEditor } from '../ui/YamlEditor.js';
 import { PoolFiles } from './PoolFiles.js';
@@ -147,61 +147,24 @@ function HostsTable({ pool }: { pool: StoragePool }) {
 }
 
 function Assignment({ pool }: { pool: StoragePool }) {
-  const nodes = useLiveList(Nodes);
   const vms = useLiveList(VirtualMachines);
-  const { canWrite } = useSession();
   const assign = useAssignPool();
-  const assigned = new Set(pool.spec.assignedNodes ?? []);
   const usingPool = useMemo(() => vms.items.filter((v) => v.spec.disks?.some((d) => d.storagePool === pool.metadata.name)), [vms.items, pool.metadata.name]);
-  const names = [...new Set([...nodes.items.map((n) => n.metadata.name!), ...assigned])].sort();
+  const onNode = (n: string) => usingPool.filter((v) => (v.status?.nodeName ?? v.spec.nodeName) === n);
   return (
-    <div className="card">
-      <p className="muted small">
-        The pool is defined on the nodes in <code>spec.assignedNodes</code>; a VM can only be scheduled where all its pools are assigned and healthy.
-      </p>
-      <table className="table" data-testid="pool-assignment">
-        <thead>
-          <tr>
-            <th>Node</th>
-            <th>Ready</th>
-            <th>Assigned</th>
-            <th>Health there</th>
-            <th>VMs using the pool there</th>
-            {canWrite && <th />}
-          </tr>
-        </thead>
-        <tbody>
-          {names.map((n) => {
-            const node = nodes.items.find((x) => x.metadata.name === n);
-            const onNode = usingPool.filter((v) => (v.status?.nodeName ?? v.spec.nodeName) === n);
-            const isAssigned = assigned.has(n);
-            return (
-              <tr key={n} data-node={n}>
-                <td>
-                  <Link to={`/nodes/${n}`}>{n}</Link>
-                </td>
-                <td>{node ? <Phase value={readinessOf(node)} /> : <span className="muted">not registered</span>}</td>
-                <td>{isAssigned ? 'yes' : 'no'}</td>
-                <td>{pool.status?.hosts?.[n] ? <Phase value={pool.status.hosts[n]!.health} /> : '—'}</td>
-                <td>{onNode.length}</td>
-                {canWrite && (
-                  <td>
-                    <button
-                      type="button"
-                      className={isAssigned ? 'small' : 'small primary'}
-                      onClick={() => void assign(pool, n, !isAssigned, onNode)}
-                      data-write="true"
-                      data-testid={`${isAssigned ? 'unassign' : 'assign'}-${n}`}
-                    >
-                      {isAssigned ? 'Unassign' : 'Assign'}
-                    </button>
-                  </td>
-                )}
-              </tr>
-            );
-          })}
-        </tbody>
-      </table>
-    </div>
+    <AssignmentTable
+      testId="pool-assignment"
+      assigned={pool.spec.assignedNodes ?? []}
+      intro={
+        <>
+          The pool is defined on the nodes in <code>spec.assignedNodes</code>; a VM can only be scheduled where all its pools are assigned and healthy.
+        </>
+      }
+      stateHeader="Health there"
+      stateOn={(n) => (pool.status?.hosts?.[n] ? <Phase value={pool.status.hosts[n]!.health} /> : '—')}
+      usersHeader="VMs using the pool there"
+      usersOn={(n) => onNode(n).length}
+      onToggle={(n, on) => void assign(pool, n, on, onNode(n))}
+    />
   );
 }

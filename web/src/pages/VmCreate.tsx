@@ -1,28 +1,26 @@
 import { useMemo, useState, type FormEvent, type ReactNode } from 'react';
 import { Link, useNavigate } from 'react-router';
 import { formatBytesHuman } from '../../../api-types/quantity.js';
-import { Nodes, StoragePools, VirtualMachines } from '../api/resources.js';
-import { resourcePath } from '../../../api-types/group-version.js';
-import { asApiError } from '../../../lib/apimachinery/status-error.js';
+import { useCreate } from '../actions/use-create.js';
+import { Images, Nodes, StoragePools, VirtualMachines } from '../api/resources.js';
 import { useSession } from '../auth/session.js';
 import { useLiveList } from '../live/use-live-list.js';
 import { placementFor } from '../model/placement.js';
-import { emptyForm, inputForField, localErrors, vmFromForm, type VmForm } from '../model/vm-form.js';
-import { useActivity } from '../ui/activity.js';
-import { ErrorBanner } from '../ui/bits.js';
+import { emptyForm, inputForField, localErrors, sshKeyLines, vmFromForm, type VmForm } from '../model/vm-form.js';
+import { bytes, ErrorBanner } from '../ui/bits.js';
+import { Field } from '../ui/Field.js';
 
+/** Four streams (nodes, pools, VMs, images): the most a page opens (ConnectionManager's budget). */
 export function VmCreate() {
-  const { client, canWrite } = useSession();
-  const { run } = useActivity();
+  const { canWrite } = useSession();
   const navigate = useNavigate();
   const nodes = useLiveList(Nodes);
   const pools = useLiveList(StoragePools);
   const vms = useLiveList(VirtualMachines);
+  const images = useLiveList(Images);
   const [form, setForm] = useState<VmForm>(emptyForm);
-  const [serverErrors, setServerErrors] = useState<Record<string, string>>({});
-  const [summary, setSummary] = useState<string | undefined>();
   const [touched, setTouched] = useState(false);
-  const [busy, setBusy] = useState(false);
+  const { serverErrors, summary, busy, create, clear } = useCreate(VirtualMachines, inputForField);
 
   const readyPools = pools.items
     .filter((p) => p.status?.phase === 'Ready')
@@ -30,12 +28,15 @@ export function VmCreate() {
     .sort();
   const candidate = useMemo(() => vmFromForm(form), [form]);
   const fits = useMemo(() => placementFor(candidate, nodes.items, pools.items, vms.items), [candidate, nodes.items, pools.items, vms.items]);
-  const local = localErrors(form);
+  const local = localErrors(form, images.items);
+  const imageChoices = [...images.items]
+    .filter((i) => !i.metadata.deletionTimestamp)
+    .sort((a, b) => Number(b.status?.phase === 'Ready') - Number(a.status?.phase === 'Ready') || a.metadata.name!.localeCompare(b.metadata.name!));
   const errorFor = (id: string) => serverErrors[id] ?? (touched ? local[id] : undefined);
 
   const set = (patch: Partial<VmForm>) => {
     setForm((f) => ({ ...f, ...patch }));
-    setServerErrors({});
+    clear();
   };
   const setDisk = (i: number, patch: Partial<VmForm['disks'][number]>) => set({ disks: form.disks.map((d, j) => (j === i ? { ...d, ...patch } : d)) });
 
@@ -44,43 +45,16 @@ export function VmCreate() {
   const submit = async (e: FormEvent) => {
     e.preventDefault();
     setTouched(true);
-    setSummary(undefined);
     if (Object.keys(local).length) return;
     const vm = vmFromForm(form);
     const ref = `${vm.metadata.namespace}/${vm.metadata.name}`;
-    setBusy(true);
-    const ok = await run(`Creating ${ref}`, async (actionId) => {
-      try {
-        await client.create(resourcePath(VirtualMachines, vm.metadata.namespace), vm, { actionId });
-      } catch (err) {
-        const apiErr = asApiError(err);
-        const byInput: Record<string, string> = {};
-        for (const c of apiErr.causes) {
-          const id = inputForField(c.field ?? '');
-          byInput[id] = [byInput[id], c.message].filter(Boolean).join('; ');
-        }
-        setServerErrors(byInput);
-        setSummary(apiErr.describe());
-        throw err;
-      }
-      return `${ref} created; the scheduler picks a node.`;
-    });
-    setBusy(false);
-    if (ok) void navigate(`/vms/${vm.metadata.namespace}/${vm.metadata.name}`);
+    if (await create(vm, ref, `${ref} created; the scheduler picks a node.`)) void navigate(`/vms/${vm.metadata.namespace}/${vm.metadata.name}`);
   };
 
   const field = (id: keyof VmForm & string, label: string, input: ReactNode, hint?: string) => (
-    <div className={errorFor(id) ? 'field has-error' : 'field'}>
-      <label htmlFor={`vm-${id}`}>{label}</label>
+    <Field id={id} inputId={`vm-${id}`} label={label} error={errorFor(id)} hint={hint}>
       {input}
-      {errorFor(id) ? (
-        <div className="field-error" data-testid={`error-${id}`}>
-          {errorFor(id)}
-        </div>
-      ) : (
-        hint && <div className="hint">{hint}</div>
-      )}
-    </div>
+    </Field>
   );
 
   return (
@@ -183,6 +157,64 @@ export function VmCreate() {
               Add disk
             </button>
           </fieldset>
+          {field(
+            'image',
+            'Boot disk image',
+            <select id="vm-image" value={form.image} onChange={(e) => set({ image: e.target.value })} data-testid="vm-image">
+              <option value="">None: an empty disk</option>
+              {imageChoices.map((i) => (
+                <option key={i.metadata.name} value={i.metadata.name}>
+                  {i.metadata.name}
+                  {i.status?.virtualSizeBytes !== undefined ? ` (${bytes(i.status.virtualSizeBytes)})` : ''}
+                  {i.status?.phase === 'Ready' ? '' : ` — ${i.status?.phase ?? 'Pending'}`}
+                </option>
+              ))}
+            </select>,
+            form.image
+              ? `The first disk starts from ${form.image} (a qcow2 overlay on the node's cached copy), grown to its size.`
+              : 'An Image the first disk starts from; the node imports it first if it has no copy.',
+          )}
+          {field(
+            'sshKeys',
+            'SSH public keys (cloud-init)',
+            <textarea
+              id="vm-sshKeys"
+              className="keys"
+              value={form.sshKeys}
+              onChange={(e) => set({ sshKeys: e.target.value })}
+              placeholder="ssh-ed25519 AAAAC3Nza… you@laptop"
+              spellCheck={false}
+              data-testid="vm-ssh-keys"
+            />,
+            sshKeyLines(form.sshKeys).length
+              ? `${sshKeyLines(form.sshKeys).length} key(s) for the image's default user, through a cloud-init seed. Anyone who can read the VM can read them.`
+              : "One per line, for the image's default user (cloud images only).",
+          )}
+          <div className="row-2">
+            {field(
+              'network',
+              'Network',
+              <select id="vm-network" value={form.network} onChange={(e) => set({ network: e.target.value as VmForm['network'] })} data-testid="vm-network">
+                <option value="none">None</option>
+                <option value="user">User networking (QEMU NAT)</option>
+              </select>,
+              'Networks and bridges can be added in the YAML later.',
+            )}
+            {form.network === 'user' &&
+              field(
+                'sshHostPort',
+                'Forward a host port to guest port 22',
+                <input
+                  id="vm-sshHostPort"
+                  value={form.sshHostPort}
+                  onChange={(e) => set({ sshHostPort: e.target.value })}
+                  placeholder="2222"
+                  inputMode="numeric"
+                  data-testid="vm-ssh-port"
+                />,
+                form.sshHostPort.trim() ? `On the node: ssh -p ${form.sshHostPort.trim()} <user>@127.0.0.1 (it listens on 127.0.0.1 only)` : 'Optional.',
+              )}
+          </div>
           {field(
             'nodeName',
             'Node',

@@ -9,6 +9,8 @@ import { useLiveList } from '../live/use-live-list.js';
 import { formatAge } from '../model/age.js';
 import { vmNode } from '../model/vm-filters.js';
 import { vmFlags } from '../model/vm-flags.js';
+import { guestAgentState, guestOsText, interfaceRows } from '../model/vm-network.js';
+import { AccelBadge } from '../ui/AccelBadge.js';
 import { useActivity } from '../ui/activity.js';
 import { LoadState, Phase, Tabs, useNow } from '../ui/bits.js';
 import { EventTable, sortEvents } from '../ui/EventTable.js';
@@ -86,6 +88,7 @@ export function VmDetail() {
         </h1>
         <Phase value={vm.metadata.deletionTimestamp ? 'Terminating' : s?.phase} />
         <VmBadges vm={vm} />
+        <AccelBadge acceleration={s?.acceleration} />
         <span className="spacer" />
         <VmActionButtons vm={vm} />
       </div>
@@ -102,8 +105,119 @@ export function VmDetail() {
   );
 }
 
+function cloudInitText(vm: VirtualMachine): string | undefined {
+  const c = vm.spec.cloudInit;
+  if (!c) return undefined;
+  const keys = c.sshAuthorizedKeys?.length ?? 0;
+  return [
+    `${keys} SSH key${keys === 1 ? '' : 's'}`,
+    c.hostname && `hostname ${c.hostname}`,
+    c.userData && `user data (${c.userData.length} characters)`,
+    c.networkData && 'network config',
+  ]
+    .filter(Boolean)
+    .join(', ');
+}
+
+/** What runs inside the guest, from qemu-guest-agent, and whether the agent answers. */
+function Guest({ vm }: { vm: VirtualMachine }) {
+  const os = vm.status?.guestOSInfo;
+  const agent = guestAgentState(vm);
+  return (
+    <div className="card-section" data-testid="vm-guest">
+      <h2>Guest</h2>
+      <KeyValues
+        rows={[
+          [
+            'Guest agent',
+            <span key="agent" data-testid="guest-agent" data-state={agent.state}>
+              <Phase
+                value={agent.state === 'connected' ? 'Connected' : agent.state === 'disconnected' ? 'Disconnected' : 'Unknown'}
+                title={agent.condition?.message}
+              />{' '}
+              <span className="muted small">
+                {agent.condition ? `${agent.condition.reason ?? ''}${agent.condition.message ? `: ${agent.condition.message}` : ''}` : 'not reported'}
+              </span>
+            </span>,
+          ],
+          ['OS', guestOsText(vm)],
+          ['Kernel', os?.kernelRelease],
+          ['Hostname', os?.hostname],
+          ['Architecture', os?.machine],
+          ['Time zone', os?.timezone],
+        ]}
+      />
+      {!os && (
+        <p className="muted small">
+          No guest information: it comes from qemu-guest-agent inside the guest (most cloud images have it; install <code>qemu-guest-agent</code> otherwise).
+        </p>
+      )}
+    </div>
+  );
+}
+
+/** Interfaces from the spec joined with what the guest agent reports (MAC, addresses), and port forwards. */
+function Interfaces({ vm }: { vm: VirtualMachine }) {
+  const rows = interfaceRows(vm);
+  return (
+    <div className="card span-2" data-testid="vm-interfaces">
+      <h2>Network interfaces</h2>
+      {rows.length === 0 ? (
+        <p className="muted">No network interfaces (spec.networks is empty).</p>
+      ) : (
+        <table className="table">
+          <thead>
+            <tr>
+              <th>Name</th>
+              <th>Attached to</th>
+              <th>MAC</th>
+              <th>IP addresses</th>
+              <th>Port forwards</th>
+            </tr>
+          </thead>
+          <tbody>
+            {rows.map((r) => (
+              <tr key={r.name} data-interface={r.name}>
+                <td>
+                  {r.name}
+                  {r.guestName && <span className="muted small"> ({r.guestName} in the guest)</span>}
+                </td>
+                <td>{r.attachment ?? <span className="muted">not in spec</span>}</td>
+                <td>
+                  <code>{r.macAddress ?? '—'}</code>
+                </td>
+                <td data-testid="interface-ips">
+                  {r.addresses.length ? (
+                    r.addresses.map((a) => (
+                      <div key={a}>
+                        <code>{a}</code>
+                      </div>
+                    ))
+                  ) : (
+                    <span className="muted">—</span>
+                  )}
+                </td>
+                <td data-testid="port-forwards">
+                  {r.portForwards.length
+                    ? r.portForwards.map((p) => (
+                        <div key={p}>
+                          <code>{p}</code>
+                        </div>
+                      ))
+                    : '—'}
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+    </div>
+  );
+}
+
 function Overview({ vm, now }: { vm: VirtualMachine; now: number }) {
   const s = vm.status;
+
   const node = vmNode(vm);
   const volumes = new Map((s?.volumes ?? []).map((v) => [v.name, v]));
   return (
@@ -127,6 +241,8 @@ function Overview({ vm, now }: { vm: VirtualMachine; now: number }) {
               ),
             ],
             ['Node selector', vm.spec.nodeSelector ? <Labels key="selector" labels={vm.spec.nodeSelector} /> : undefined],
+            ['Cloud-init', cloudInitText(vm)],
+            ['Stop grace period', vm.spec.terminationGracePeriodSeconds === undefined ? undefined : `${vm.spec.terminationGracePeriodSeconds}s`],
             ['Labels', <Labels key="labels" labels={vm.metadata.labels} />],
             ['Created', `${vm.metadata.creationTimestamp ?? ''} (${formatAge(vm.metadata.creationTimestamp, now)} ago)`],
             ['Generation', `${vm.metadata.generation ?? ''} (observed ${s?.observedGeneration ?? '—'})`],
@@ -153,10 +269,19 @@ function Overview({ vm, now }: { vm: VirtualMachine; now: number }) {
             ['Last seen', s?.lastSeen ? `${formatAge(s.lastSeen, now)} ago` : undefined],
             ['Lost', s?.lostAt ? `${s.lostAt}: ${s.lostReason ?? ''}` : undefined],
             ['Restarts', s?.restartCount],
-            ['Interfaces', s?.interfaces?.map((i) => `${i.name}: ${i.macAddress ?? ''} ${i.ipAddress ?? ''}`).join(', ')],
+            [
+              'Acceleration',
+              s?.acceleration ? (
+                <span key="accel">
+                  {s.acceleration} <AccelBadge acceleration={s.acceleration} />
+                </span>
+              ) : undefined,
+            ],
           ]}
         />
+        <Guest vm={vm} />
       </div>
+      <Interfaces vm={vm} />
       <div className="card span-2">
         <h2>Disks</h2>
         <table className="table">
@@ -166,7 +291,7 @@ function Overview({ vm, now }: { vm: VirtualMachine; now: number }) {
               <th>Pool</th>
               <th>Size</th>
               <th>Bus</th>
-              <th>Source image</th>
+              <th>Image</th>
               <th>Volume</th>
             </tr>
           </thead>
@@ -179,7 +304,17 @@ function Overview({ vm, now }: { vm: VirtualMachine; now: number }) {
                 </td>
                 <td>{humanQuantity(d.size)}</td>
                 <td>{d.bus ?? vm.spec.diskBus ?? 'virtio'}</td>
-                <td>{d.sourceImage ?? '—'}</td>
+                <td>
+                  {d.image ? (
+                    <span data-testid={`disk-image-${d.name}`}>
+                      <Link to={`/images/${d.image}`}>{d.image}</Link> <span className="muted small">{d.imageClone ?? 'Overlay'}</span>
+                    </span>
+                  ) : d.sourceImage ? (
+                    <code title="A base image path inside the pool (sourceImage)">{d.sourceImage}</code>
+                  ) : (
+                    '—'
+                  )}
+                </td>
                 <td className="muted">{volumes.get(d.name)?.path ?? '—'}</td>
               </tr>
             ))}

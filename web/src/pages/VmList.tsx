@@ -7,7 +7,8 @@ import { useSession } from '../auth/session.js';
 import { useLiveList } from '../live/use-live-list.js';
 import { formatAge } from '../model/age.js';
 import { filtersFromParams, paramsWithFilters, vmNode, vmPredicate, type VmFilters } from '../model/vm-filters.js';
-import { isUnmanaged, vmFlags } from '../model/vm-flags.js';
+import { vmFlags } from '../model/vm-flags.js';
+import { vmAddress } from '../model/vm-network.js';
 import { ErrorBanner, LoadState, Phase, useNow } from '../ui/bits.js';
 import { VmActionButtons } from '../ui/VmActionButtons.js';
 import { VmBadges } from '../ui/VmBadges.js';
@@ -76,16 +77,18 @@ export function VmList() {
       sortable: true,
       render: (vm) => (vmNode(vm) ? <Link to={`/nodes/${vmNode(vm)}`}>{vmNode(vm)}</Link> : <span className="muted">—</span>),
     },
+    {
+      key: 'ip',
+      header: 'IP',
+      width: 'minmax(100px,1fr)',
+      render: (vm) => {
+        const ip = vmAddress(vm);
+        return ip ? <code title="First guest address, from the guest agent">{ip}</code> : <span className="muted">—</span>;
+      },
+    },
     { key: 'cpu', header: 'CPU', width: '50px', render: (vm) => vm.spec.cpu ?? 1 },
     { key: 'memory', header: 'Memory', width: '80px', render: (vm) => humanQuantity(vm.spec.memory) },
     { key: 'origin', header: 'Origin', width: '112px', render: (vm) => vm.status?.origin ?? <span className="muted">—</span> },
-    {
-      key: 'managed',
-      header: 'Managed',
-      width: '70px',
-      render: (vm) =>
-        isUnmanaged(vm) ? <span className="flag flag-unmanaged">no</span> : vm.status?.managed === undefined ? <span className="muted">—</span> : 'yes',
-    },
     { key: 'age', header: 'Age', width: '50px', sortable: true, render: (vm) => formatAge(vm.metadata.creationTimestamp, now) },
   ];
   if (canWrite) columns.push({ key: 'actions', header: '', width: '240px', render: (vm) => <VmActionButtons vm={vm} compact /> });

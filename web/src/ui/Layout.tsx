@@ -8,7 +8,9 @@ const NAV = [
   { to: '/', label: 'Dashboard', end: true },
   { to: '/vms', label: 'Virtual machines' },
   { to: '/nodes', label: 'Nodes' },
+  { to: '/images', label: 'Images' },
   { to: '/pools', label: 'Storage pools' },
+  { to: '/networks', label: 'Networks' },
   { to: '/events', label: 'Events' },
 ];
 

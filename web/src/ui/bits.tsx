@@ -12,6 +12,12 @@ const PHASE_TONE: Record<string, string> = {
   Pending: 'neutral',
   Scheduled: 'neutral',
   Starting: 'info',
+  Importing: 'info',
+  Active: 'ok',
+  Inactive: 'warn',
+  Undefined: 'bad',
+  Connected: 'ok',
+  Disconnected: 'warn',
   Stopping: 'info',
   Stopped: 'neutral',
   Paused: 'info',
@@ -52,6 +58,32 @@ export function UsageBar({ label, used, total, format = (n) => String(n) }: { la
       </div>
       <div className="bar" role="progressbar" aria-valuenow={Math.round(pct)} aria-valuemin={0} aria-valuemax={100} aria-label={label}>
         <div className={`bar-fill tone-${tone}`} style={{ width: `${pct}%` }} />
+      </div>
+    </div>
+  );
+}
+
+/**
+ * An import's progress: a determinate bar at `percent`, or a moving stripe while the total
+ * is unknown (`percent` undefined). `aria-valuenow` and `data-percent` carry the number.
+ */
+export function ProgressBar({ percent, text, testId }: { percent: number | undefined; text: string; testId?: string }) {
+  const known = percent !== undefined;
+  return (
+    <div className="usage progress" data-testid={testId} data-percent={known ? percent : ''}>
+      <div className="usage-label">
+        <span>{text}</span>
+      </div>
+      <div
+        className="bar"
+        role="progressbar"
+        aria-valuenow={known ? percent : undefined}
+        aria-valuemin={0}
+        aria-valuemax={100}
+        aria-valuetext={text}
+        aria-label={text}
+      >
+        <div className={known ? 'bar-fill tone-info' : 'bar-fill indeterminate'} style={known ? { width: `${percent}%` } : undefined} />
       </div>
     </div>
   );

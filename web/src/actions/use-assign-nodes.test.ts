@@ -1,4 +1,4 @@
-import { nextAssignment } from './use-pool-actions.js';
+import { nextAssignment } from './use-assign-nodes.js';
 
 describe('nextAssignment', () => {
   it('adds and removes a node, sorted and without duplicates', () => {
