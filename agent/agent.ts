@@ -10,11 +10,16 @@
  *   pools/decide.ts, pools/sync.ts  storage pools on this host
  *   networks/decide.ts, networks/sync.ts  libvirt networks for the Networks assigned here;
  *                                networks/bridges.ts the host's Linux bridges
+ *   images/cache.ts, images/import.ts  the node's image cache: imports, progress, removal
+ *   cloudinit/                   the per-VM cloud-init seed ISOs
  *   reporter.ts, state-hash.ts   status reports (sent only when changed) and the state hash
  *   full-sync.ts, heartbeat.ts   SyncFullState and the heartbeat
  *   tunnel.ts                    requests from the control plane (pool file browser)
  */
-import type { HypervisorDriver, PowerState } from './hypervisor/driver.js';
+import type { DomainType, HypervisorDriver, PowerState } from './hypervisor/driver.js';
+import { ImageCache } from './images/cache.js';
+import { SeedStore } from './vm/seeds.js';
+import path from 'node:path';
 import type { WorkQueue } from '../lib/workqueue/workqueue.js';
 import { createLogger, type Logger } from '../lib/logging/logger.js';
 import { DesiredState } from './desired-state.js';
@@ -70,6 +75,8 @@ export interface AgentOptions {
    */
   listBridges?: () => Promise<string[]>;
   agentVersion?: string;
+  /** How this node runs guests, and why (flag or probe); reported in Node status. */
+  acceleration?: { type: DomainType; source: string };
   log?: Logger;
 }
 
@@ -94,6 +101,7 @@ export class Agent {
   readonly vms: VmSyncer;
   readonly pools: PoolSyncer;
   readonly networks: NetworkSyncer;
+  readonly images: ImageCache;
   readonly workers: KeyWorkers;
   readonly queue: WorkQueue<string>;
   readonly #fullSync: FullSync;
@@ -144,8 +152,21 @@ export class Agent {
       log,
       (connected) => this.#onStreamConnection(connected),
     );
+    this.images = new ImageCache({
+      driver: options.driver,
+      desired: this.desired,
+      report: (req) => this.client.reportImages(req),
+      nodeName,
+      requeue: (name, delayMs) => (delayMs ? this.queue.addAfter(`img:${name}`, delayMs) : this.workers.enqueueImage(name)),
+      onSettled: (name) => this.workers.enqueueVmsUsing('image', name),
+      now,
+      log,
+    });
     this.vms = new VmSyncer({
       driver: options.driver,
+      images: { availability: (name) => this.images.availability(name), request: (name) => this.workers.enqueueImage(name) },
+      seeds: new SeedStore(path.join(this.stateDir.dir, 'cloud-init')),
+      domainType: () => options.acceleration?.type,
       restarts: this.stateDir.restartRecords(),
       domains: this.domains,
       reporter: this.reporter,
@@ -182,6 +203,7 @@ export class Agent {
       vms: this.vms,
       pools: this.pools,
       networks: this.networks,
+      images: this.images,
       log,
       running,
     });
@@ -198,6 +220,7 @@ export class Agent {
       intervalMs: this.options.heartbeatIntervalMs,
       log,
       running,
+      acceleration: options.acceleration,
     });
     this.#tunnel = new TunnelClient(this.client, options.driver, (name) => this.#poolAssigned(name), log);
   }

@@ -1,4 +1,6 @@
 /** Flag parsing helpers of quantix-agent. */
+import { existsSync } from 'node:fs';
+import type { DomainType } from './hypervisor/driver.js';
 
 /** `500ms`, `10s`, `2m`, `1h`, or a bare number of seconds → milliseconds. */
 export function parseDuration(flag: string, value: string): number {
@@ -17,4 +19,19 @@ export function parseDuration(flag: string, value: string): number {
 export function defaultServerName(gateway: string): string | undefined {
   const host = gateway.startsWith('[') ? gateway.slice(1, gateway.indexOf(']')) : gateway.slice(0, gateway.lastIndexOf(':'));
   return /^[\d.]+$/.test(host) || host.includes(':') ? 'localhost' : undefined;
+}
+
+/** --acceleration → the libvirt domain type, and why it was chosen (Node status shows both). */
+export function chooseAcceleration(mode: string, kvmDevice = existsSync('/dev/kvm')): { type: DomainType; source: string } {
+  switch (mode) {
+    case 'kvm':
+      if (!kvmDevice) throw new Error('--acceleration kvm: /dev/kvm does not exist on this host (use tcg, or auto)');
+      return { type: 'kvm', source: 'flag: --acceleration kvm' };
+    case 'tcg':
+      return { type: 'qemu', source: 'flag: --acceleration tcg' };
+    case 'auto':
+      return kvmDevice ? { type: 'kvm', source: 'probe: /dev/kvm exists' } : { type: 'qemu', source: 'probe: /dev/kvm does not exist' };
+    default:
+      throw new Error(`--acceleration: unknown mode "${mode}" (kvm, tcg or auto)`);
+  }
 }

@@ -8,6 +8,7 @@ import { GatewayError } from '../api-types/proto/errors.js';
 import type { NetworkHostReport } from '../api-types/proto/types.js';
 import type { Logger } from '../lib/logging/logger.js';
 import type { DomainCache } from './domain-cache.js';
+import type { DomainType } from './hypervisor/driver.js';
 import type { FullSync } from './full-sync.js';
 import type { GatewayClient } from './gateway-client.js';
 import type { Reporter } from './reporter.js';
@@ -32,6 +33,13 @@ export interface HeartbeatDeps {
   intervalMs: number;
   log: Logger;
   running: () => boolean;
+  /** The node's acceleration as set by flag or probe; otherwise the driver's domain type. */
+  acceleration?: { type: DomainType; source: string };
+}
+
+/** Node.status.acceleration: kvm, or tcg for libvirt's domain type qemu; '' for the sim driver. */
+export function accelerationOf(domainType: string): string {
+  return domainType === 'kvm' ? 'kvm' : domainType === 'qemu' ? 'tcg' : '';
 }
 
 /** How soon a beat follows a change (soon()): changes within this share one beat. */
@@ -99,6 +107,9 @@ export class Heartbeat {
         addresses: session.addresses(),
         bridges,
         networks,
+        acceleration: accelerationOf(this.deps.acceleration?.type ?? facts.nodeInfo.hypervisor),
+        accelerationSource:
+          this.deps.acceleration?.source ?? (facts.nodeInfo.hypervisor === 'sim' ? '' : 'probe: the driver default (/dev/kvm present or not)'),
       });
       this.deps.networks?.delivered(networks);
       const wasDown = !session.controlPlaneReachable;

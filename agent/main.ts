@@ -11,7 +11,7 @@ import type { HypervisorDriver } from './hypervisor/driver.js';
 import { LibvirtDriver } from './hypervisor/libvirt/driver.js';
 import { SimDriver } from './hypervisor/sim/driver.js';
 import { DEFAULT_GATEWAY_PORT } from '../api-types/proto/contract.js';
-import { defaultServerName, parseDuration } from './flags.js';
+import { chooseAcceleration, defaultServerName, parseDuration } from './flags.js';
 
 const HELP = `quantix-agent: runs on every hypervisor host; makes libvirt match the VMs and pools
 assigned to this node and reports what is true, through the node gateway.
@@ -24,6 +24,10 @@ assigned to this node and reports what is true, through the node gateway.
   --join-token-file FILE     node join token for the first registration
   --state-dir DIR            machine id, credential, managed pools (default /var/lib/quantix-agent)
   --driver libvirt|sim       hypervisor driver (default libvirt: qemu:///system)
+  --acceleration MODE        kvm, tcg (QEMU software emulation) or auto (default): auto
+                             uses kvm when /dev/kvm exists, else tcg; reported in Node
+                             status. Use tcg where KVM cannot boot Linux (some nested
+                             hosts: hack/guest-image/accel-probe.sh tells)
   --hostname NAME            node name (default the host name)
   --address IP               management address, repeatable (default the host's IPs)
   --heartbeat-interval D     default 10s
@@ -48,6 +52,7 @@ async function main(): Promise<void> {
       'join-token-file': { type: 'string' },
       'state-dir': { type: 'string', default: '/var/lib/quantix-agent' },
       driver: { type: 'string', default: 'libvirt' },
+      acceleration: { type: 'string', default: 'auto' },
       hostname: { type: 'string' },
       address: { type: 'string', multiple: true },
       'heartbeat-interval': { type: 'string', default: '10s' },
@@ -74,9 +79,11 @@ async function main(): Promise<void> {
   if (!caFile) throw new Error('no CA: pass --ca-file (the apiserver writes its CA to <data-dir>/pki/ca.crt)');
   const joinToken = values['join-token-file'] ? readFileSync(values['join-token-file'], 'utf8').trim() : undefined;
 
+  const acceleration = chooseAcceleration(values.acceleration!);
   let driver: HypervisorDriver;
   if (values.driver === 'libvirt') {
     driver = new LibvirtDriver({
+      domainType: acceleration.type,
       socketPath: values['libvirt-socket'],
       log: (level, message) => log[level](message, { component: 'libvirt' }),
     });
@@ -104,6 +111,7 @@ async function main(): Promise<void> {
     safetyPollIntervalMs: parseDuration('safety-poll-interval', values['safety-poll-interval']!),
     shutdownTimeoutMs: parseDuration('shutdown-timeout', values['shutdown-timeout']!),
     poolMountRoot: values['pool-mount-root'],
+    ...(values.driver === 'libvirt' ? { acceleration } : {}),
     log,
   });
 

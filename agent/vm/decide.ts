@@ -20,7 +20,7 @@
  *     and no volume of the VM is left on the host, as observed; a missing pool that may
  *     hold one, or a foreign domain with the VM's UUID, keeps it from being done.
  */
-import type { DomainInfo } from '../hypervisor/driver.js';
+import type { DomainInfo, GuestInfo } from '../hypervisor/driver.js';
 import type { VirtualMachine } from '../../api-types/generated/types.js';
 import { CLEANUP_FINALIZER, SyncedReason } from '../../api-types/proto/contract.js';
 
@@ -47,7 +47,17 @@ export interface VmMemory {
   restartInProgress?: RestartInProgress;
   /** The last failure, shown as Synced=False until an attempt succeeds. */
   lastError?: { reason: string; message: string; phaseFailed: boolean };
+  /** The cloud-init seed ISO attached to the domain, once built. */
+  seedIsoPath?: string;
+  /** What the guest agent last said, and when it was asked (cleared when the domain is off). */
+  guest?: GuestInfo;
+  guestPolledAt?: number;
+  /** When the agent asked the guest agent to shut down (ACPI was not enough). */
+  agentShutdownAt?: number;
 }
+
+/** A graceful stop: ACPI first; the guest agent is asked after this long (if it answers). */
+export const AGENT_SHUTDOWN_AFTER_MS = 10_000;
 
 export interface RestartInProgress {
   asked: string;
@@ -67,6 +77,8 @@ export type VmAction =
   /** The request was carried out before an agent crash (the domain runs as a new instance): record it, count it. */
   | { type: 'honourRestart'; asked: string }
   | { type: 'shutdown' }
+  /** ACPI was ignored: ask qemu-guest-agent to power the guest down. */
+  | { type: 'shutdownAgent' }
   | { type: 'destroy' }
   | { type: 'suspend' }
   | { type: 'resume' }
@@ -83,6 +95,7 @@ export interface VmFlags {
   shouldCreate: boolean;
   shouldStart: boolean;
   shouldShutdown: boolean;
+  shouldShutdownAgent: boolean;
   shouldForceOff: boolean;
   shouldSuspend: boolean;
   shouldResume: boolean;
@@ -188,6 +201,7 @@ export function decideVm(input: VmDecideInput): VmDecision {
     shouldCreate: false,
     shouldStart: false,
     shouldShutdown: false,
+    shouldShutdownAgent: false,
     shouldForceOff: false,
     shouldSuspend: false,
     shouldResume: false,
@@ -217,7 +231,7 @@ export function decideVm(input: VmDecideInput): VmDecision {
   // ---- deletion: stop (gracefully, then by force), undefine, delete volumes, report.
   if (flags.deleting) {
     if (running) {
-      const graceSeconds = vm.metadata.deletionGracePeriodSeconds;
+      const graceSeconds = vm.metadata.deletionGracePeriodSeconds ?? vm.spec.terminationGracePeriodSeconds;
       const graceMs = graceSeconds !== undefined ? graceSeconds * 1000 : input.shutdownTimeoutMs;
       stopFlags(decision, domain!, memory, nowMs, graceMs);
     } else if (off) {
@@ -281,7 +295,8 @@ export function decideVm(input: VmDecideInput): VmDecision {
       flags.shouldStart = true;
     }
   } else if (flags.wantRunning === false && running) {
-    stopFlags(decision, domain, memory, nowMs, input.shutdownTimeoutMs);
+    const grace = vm.spec.terminationGracePeriodSeconds;
+    stopFlags(decision, domain, memory, nowMs, grace !== undefined ? grace * 1000 : input.shutdownTimeoutMs);
   }
   if (running && !flags.shouldShutdown && !flags.shouldForceOff && memory.stopRequestedAt === undefined) {
     const paused = domain.state === 'Paused';
@@ -310,6 +325,7 @@ export function decideVm(input: VmDecideInput): VmDecision {
     }
     if (f.shouldForceOff) a.push({ type: 'destroy' });
     else if (f.shouldShutdown) a.push({ type: 'shutdown' });
+    else if (f.shouldShutdownAgent) a.push({ type: 'shutdownAgent' });
     if (f.shouldSuspend) a.push({ type: 'suspend' });
     if (f.shouldResume) a.push({ type: 'resume' });
     if (f.shouldUndefine) a.push({ type: 'undefine' });
@@ -346,6 +362,14 @@ function stopFlags(decision: VmDecision, domain: DomainInfo, memory: VmMemory, n
     return;
   }
   const elapsed = nowMs - memory.stopRequestedAt;
-  if (elapsed >= timeoutMs) f.shouldForceOff = true;
-  else decision.requeueAfterMs = timeoutMs - elapsed;
+  if (elapsed >= timeoutMs) {
+    f.shouldForceOff = true;
+    return;
+  }
+  decision.requeueAfterMs = timeoutMs - elapsed;
+  // ACPI ignored so far: ask the guest agent (once), if one answers, before the power-off.
+  if (memory.agentShutdownAt === undefined && memory.guest?.connected) {
+    if (elapsed >= AGENT_SHUTDOWN_AFTER_MS) f.shouldShutdownAgent = true;
+    else decision.requeueAfterMs = Math.min(decision.requeueAfterMs, AGENT_SHUTDOWN_AFTER_MS - elapsed);
+  }
 }

@@ -3,9 +3,10 @@
  * volume names and specs. Per-item defaults the API leaves out (disk bus, NIC type and
  * model) are resolved here, as api-types/schema/virtualmachine.ts documents.
  */
+import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { libvirtNetworkName } from '../networks/names.js';
-import type { DiskBus, DiskFormat, DomainSpec, DomainType, NetworkSpec, NicModel, VolumeSpec } from '../hypervisor/driver.js';
+import type { DiskBus, DiskFormat, DiskSpec, DomainSpec, DomainType, NetworkSpec, NicModel, PortForward, VolumeSpec } from '../hypervisor/driver.js';
 import { HypervisorError } from '../hypervisor/errors.js';
 import type { VirtualMachine, VirtualMachineDisk } from '../../api-types/generated/types.js';
 import { parseBytes } from '../../api-types/quantity.js';
@@ -29,9 +30,33 @@ function backingFormat(file: string): DiskFormat {
   return /\.(img|raw|iso)$/i.test(file) ? 'raw' : 'qcow2';
 }
 
-/** The volume a disk needs; `poolRoot` is the pool's target path on this host. */
-export function volumeSpecFor(vm: VirtualMachine, disk: VirtualMachineDisk, poolRoot: string): VolumeSpec {
+/**
+ * The MAC of a NIC without spec.networks[].macAddress: 52:54:00 (QEMU's prefix) and three
+ * bytes of sha256(uid/nic), so it stays the same across redefinitions and agent restarts,
+ * and differs between VMs.
+ */
+export function stableMac(uid: string, nicName: string): string {
+  const h = createHash('sha256').update(`${uid}/${nicName}`).digest();
+  return `52:54:00:${[h[0]!, h[1]!, h[2]!].map((b) => b.toString(16).padStart(2, '0')).join(':')}`;
+}
+
+/** The MAC each NIC gets (given, or stable from the uid), by NIC name. */
+export function nicMacs(vm: VirtualMachine): Map<string, string> {
+  return new Map((vm.spec.networks ?? []).map((n) => [n.name, n.macAddress?.toLowerCase() ?? stableMac(vm.metadata.uid!, n.name)]));
+}
+
+/** The volume a disk needs; `poolRoot` is the pool's target path on this host; `imagePath` the node's cached copy of disk.image. */
+export function volumeSpecFor(vm: VirtualMachine, disk: VirtualMachineDisk, poolRoot: string, imagePath?: string): VolumeSpec {
   const spec: VolumeSpec = { name: volumeName(vm, disk), capacityBytes: parseBytes(disk.size), format: 'qcow2' };
+  if (disk.image) {
+    if (!imagePath) throw new HypervisorError('InvalidSpec', `disk ${disk.name}: Image ${disk.image} is not available on this node`, { target: disk.name });
+    // Overlay: the cached copy is the backing file (qcow2 always); Copy disks are made apart.
+    if ((disk.imageClone ?? 'Overlay') === 'Overlay') {
+      spec.backingPath = imagePath;
+      spec.backingFormat = 'qcow2';
+    }
+    return spec;
+  }
   if (disk.sourceImage) {
     const rel = path.posix.normalize(disk.sourceImage.replace(/^\/+/, ''));
     if (rel === '..' || rel.startsWith('../') || path.posix.isAbsolute(disk.sourceImage)) {
@@ -45,27 +70,48 @@ export function volumeSpecFor(vm: VirtualMachine, disk: VirtualMachineDisk, pool
   return spec;
 }
 
-export function domainSpecFor(vm: VirtualMachine, volumePaths: ReadonlyMap<string, string>, _domainType?: DomainType): DomainSpec {
+export interface DomainExtras {
+  /** kvm or qemu (TCG): the node's acceleration. */
+  domainType?: DomainType;
+  /** The cloud-init seed ISO, attached as a read-only SATA CD-ROM. */
+  seedIsoPath?: string;
+}
+
+function portForwardsOf(n: NonNullable<VirtualMachine['spec']['networks']>[number]): PortForward[] | undefined {
+  if (!n.portForwards?.length) return undefined;
+  return n.portForwards.map((f) => ({
+    protocol: f.protocol === 'UDP' ? 'udp' : 'tcp',
+    hostAddress: f.hostAddress ?? '127.0.0.1',
+    hostPort: f.hostPort,
+    guestPort: f.guestPort,
+  }));
+}
+
+export function domainSpecFor(vm: VirtualMachine, volumePaths: ReadonlyMap<string, string>, extras: DomainExtras = {}): DomainSpec {
   const spec = vm.spec;
-  const disks = (spec.disks ?? []).map((d) => {
+  const disks: DiskSpec[] = (spec.disks ?? []).map((d) => {
     const p = volumePaths.get(d.name);
     if (!p) throw new HypervisorError('InvalidSpec', `disk ${d.name}: no volume path`, { target: d.name });
     return { path: p, bus: (d.bus ?? spec.diskBus ?? 'virtio') as DiskBus, format: 'qcow2' as const };
   });
+  if (extras.seedIsoPath) disks.push({ path: extras.seedIsoPath, device: 'cdrom', bus: 'sata', format: 'raw', readonly: true });
+  const macs = nicMacs(vm);
   const networks: NetworkSpec[] = (spec.networks ?? []).map((n) => {
     const model = (n.model ?? 'virtio') as NicModel;
     if (!NIC_MODELS.has(model)) {
       throw new HypervisorError('InvalidSpec', `network ${n.name}: model "${n.model}" is not supported (use virtio, e1000 or rtl8139)`, { target: n.name });
     }
-    const mac = n.macAddress?.toLowerCase();
+    const mac = macs.get(n.name);
     switch (n.type ?? 'user') {
       case 'network':
         // A Quantix Network is the libvirt network qx-<name> on every host (networks/names.ts).
-        return { type: 'network', network: libvirtNetworkName(n.source ?? ''), model, mac };
+        return { type: 'network', name: n.name, network: libvirtNetworkName(n.source ?? ''), model, mac };
       case 'bridge':
-        return { type: 'bridge', bridge: n.source ?? '', model, mac };
-      default:
-        return { type: 'user', model, mac };
+        return { type: 'bridge', name: n.name, bridge: n.source ?? '', model, mac };
+      default: {
+        const portForwards = portForwardsOf(n);
+        return { type: 'user', name: n.name, model, mac, ...(portForwards ? { portForwards } : {}) };
+      }
     }
   });
   return {
@@ -77,5 +123,7 @@ export function domainSpecFor(vm: VirtualMachine, volumePaths: ReadonlyMap<strin
     networks,
     owner: { namespace: vm.metadata.namespace!, name: vm.metadata.name!, uid: vm.metadata.uid! },
     autostart: false,
+    guestAgent: true,
+    ...(extras.domainType ? { domainType: extras.domainType } : {}),
   };
 }

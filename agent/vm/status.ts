@@ -3,9 +3,25 @@
  * deterministic — no timestamps — so an unchanged observation compares equal and is not
  * written again). See api-types/proto/contract.ts for the fields and agent/README.md.
  */
-import type { DomainInfo } from '../hypervisor/driver.js';
-import type { VirtualMachine, VirtualMachineStatus, VirtualMachineVolumeStatus } from '../../api-types/generated/types.js';
-import { AGENT_STATUS_FIELDS, apiPowerState, phaseForPowerState, SYNCED_CONDITION, SyncedReason, type AgentStatus } from '../../api-types/proto/contract.js';
+import type { DomainInfo, GuestInfo } from '../hypervisor/driver.js';
+import type {
+  GuestOSInfo,
+  VirtualMachine,
+  VirtualMachineInterfaceStatus,
+  VirtualMachineStatus,
+  VirtualMachineVolumeStatus,
+} from '../../api-types/generated/types.js';
+import {
+  AGENT_CONNECTED_CONDITION,
+  AGENT_STATUS_FIELDS,
+  apiPowerState,
+  phaseForPowerState,
+  SYNCED_CONDITION,
+  SyncedReason,
+  type AgentConnectedCondition,
+  type AgentStatus,
+} from '../../api-types/proto/contract.js';
+import { nicMacs } from './spec.js';
 import { parseBytes } from '../../api-types/quantity.js';
 import type { VmDecision, VmMemory } from './decide.js';
 
@@ -22,7 +38,51 @@ function volumesStatus(vm: VirtualMachine, memory: VmMemory): VirtualMachineVolu
   });
 }
 
-export function computeAgentStatus(vm: VirtualMachine, domain: DomainInfo | undefined, memory: VmMemory, decision: VmDecision, nodeName: string): AgentStatus {
+/** Each NIC of the spec with its MAC, and the guest's addresses on the interface with that MAC. */
+export function interfacesStatus(vm: VirtualMachine, guest: GuestInfo | undefined): VirtualMachineInterfaceStatus[] | undefined {
+  const nics = vm.spec.networks ?? [];
+  if (nics.length === 0) return undefined;
+  const macs = nicMacs(vm);
+  return nics.map((n) => {
+    const mac = macs.get(n.name)!;
+    const entry: VirtualMachineInterfaceStatus = { name: n.name, macAddress: mac };
+    const g = guest?.connected ? guest.interfaces?.find((i) => i.mac?.toLowerCase() === mac) : undefined;
+    if (g) {
+      entry.interfaceName = g.name;
+      const v4 = g.addresses.filter((a) => a.family === 'ipv4');
+      if (v4[0]) entry.ipAddress = v4[0].ip;
+      if (g.addresses.length > 0) entry.ipAddresses = g.addresses.map((a) => `${a.ip}/${a.prefix}`);
+    }
+    return entry;
+  });
+}
+
+export function guestOSInfo(guest: GuestInfo | undefined): GuestOSInfo | undefined {
+  if (!guest?.connected) return undefined;
+  const info: GuestOSInfo = { ...(guest.os ?? {}) };
+  if (guest.hostname) info.hostname = guest.hostname;
+  if (guest.timezone) info.timezone = guest.timezone;
+  return Object.keys(info).length > 0 ? info : undefined;
+}
+
+/** The AgentConnected condition; undefined (left as stored) while the guest agent was not asked yet. */
+function agentConnected(domain: DomainInfo, guest: GuestInfo | undefined): AgentConnectedCondition | undefined {
+  if (domain.state !== 'Running') {
+    return { type: AGENT_CONNECTED_CONDITION, status: 'False', reason: 'DomainNotRunning', message: 'the VM is not running' };
+  }
+  if (!guest) return undefined;
+  if (guest.connected) return { type: AGENT_CONNECTED_CONDITION, status: 'True', reason: 'Connected', message: 'qemu-guest-agent answers' };
+  return { type: AGENT_CONNECTED_CONDITION, status: 'False', reason: 'NotConnected', message: guest.message ?? 'qemu-guest-agent does not answer' };
+}
+
+export function computeAgentStatus(
+  vm: VirtualMachine,
+  domain: DomainInfo | undefined,
+  memory: VmMemory,
+  decision: VmDecision,
+  nodeName: string,
+  acceleration?: string,
+): AgentStatus {
   const status: AgentStatus = {};
   const restartCount = Math.max(memory.restartCount ?? 0, vm.status?.restartCount ?? 0);
   if (restartCount > 0) status.restartCount = restartCount;
@@ -43,6 +103,14 @@ export function computeAgentStatus(vm: VirtualMachine, domain: DomainInfo | unde
     if (memory.stopRequestedAt !== undefined && (phase === 'Running' || phase === 'Paused')) phase = 'Stopping';
     if (err?.phaseFailed) phase = 'Failed';
     status.phase = phase;
+    const running = domain.state === 'Running';
+    const interfaces = interfacesStatus(vm, running ? memory.guest : undefined);
+    if (interfaces) status.interfaces = interfaces;
+    const os = guestOSInfo(running ? memory.guest : undefined);
+    if (os) status.guestOSInfo = os;
+    const connected = agentConnected(domain, memory.guest);
+    if (connected) status.agentConnected = connected;
+    if (acceleration) status.acceleration = acceleration;
   } else if (domain) {
     // A foreign domain holds this VM's UUID: report nothing of it as ours.
   } else if (decision.flags.domainLost) {
@@ -95,6 +163,10 @@ export function projectAgentStatus(status: VirtualMachineStatus | undefined): Ag
   if (synced && (synced.status === 'True' || synced.status === 'False')) {
     out.synced = { type: SYNCED_CONDITION, status: synced.status, reason: synced.reason ?? '', message: synced.message ?? '' };
   }
+  const connected = status.conditions?.find((c) => c.type === AGENT_CONNECTED_CONDITION);
+  if (connected && (connected.status === 'True' || connected.status === 'False')) {
+    out.agentConnected = { type: AGENT_CONNECTED_CONDITION, status: connected.status, reason: connected.reason ?? '', message: connected.message ?? '' };
+  }
   return out;
 }
 
@@ -125,5 +197,6 @@ export function agentStatusDiffers(next: AgentStatus, stored: VirtualMachineStat
   const current = projectAgentStatus(stored);
   if (next.phase === undefined) delete current.phase;
   if (next.synced === undefined) delete current.synced;
+  if (next.agentConnected === undefined) delete current.agentConnected;
   return !sameAgentStatus(next, current);
 }

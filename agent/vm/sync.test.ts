@@ -12,7 +12,7 @@ import { createLogger, setLogLevel } from '../../lib/logging/logger.js';
 import { DomainCache } from '../domain-cache.js';
 import type { GatewayClient } from '../gateway-client.js';
 import { Reporter } from '../reporter.js';
-import { VmSyncer } from './sync.js';
+import { GUEST_POLL_SLOW_MS, VmSyncer } from './sync.js';
 
 // Failures are provoked on purpose here: keep their warnings out of the test output.
 setLogLevel('error');
@@ -60,11 +60,12 @@ function vmOf(over: Partial<VirtualMachine['spec']> = {}, status?: VirtualMachin
 
 /** What the VM object looks like after the gateway applied the last report. */
 function applied(vm: VirtualMachine, status: AgentStatus): VirtualMachine {
-  const { synced, ...rest } = status;
+  const { synced, agentConnected, ...rest } = status;
+  const conditions = [synced, agentConnected].filter((c) => c !== undefined);
   return {
     ...vm,
     metadata: { ...vm.metadata, resourceVersion: String(Number(vm.metadata.resourceVersion) + 1) },
-    status: { ...rest, origin: 'control-plane', managed: true, lastSeen: new Date(1_700_000_000_000).toISOString(), conditions: synced ? [synced] : [] },
+    status: { ...rest, origin: 'control-plane', managed: true, lastSeen: new Date(1_700_000_000_000).toISOString(), conditions },
   };
 }
 
@@ -111,7 +112,8 @@ describe('VmSyncer on sim', () => {
     });
     const calls = () => ['startDomain', 'destroyDomain', 'shutdownDomain', 'defineDomain'].map((op) => first.driver.callCounts.get(op) ?? 0);
     const before = calls();
-    expect(await restarted.sync(stored)).toEqual({});
+    // Only the guest agent is asked again later (a running VM's guest is polled).
+    expect(await restarted.sync(stored)).toEqual({ requeueAfterMs: GUEST_POLL_SLOW_MS });
     expect(calls()).toEqual(before);
   });
 

@@ -10,7 +10,7 @@
  * Failures become Synced=False with a reason (phase Failed when libvirt refused a
  * definition or a start) and the key is retried with backoff by the caller.
  */
-import type { DomainInfo, HypervisorDriver, PoolInfo } from '../hypervisor/driver.js';
+import type { DomainInfo, DomainType, HypervisorDriver, PoolInfo } from '../hypervisor/driver.js';
 import { HypervisorError, isHypervisorError } from '../hypervisor/errors.js';
 import type { VirtualMachine } from '../../api-types/generated/types.js';
 import { SyncedReason } from '../../api-types/proto/contract.js';
@@ -20,8 +20,11 @@ import type { RestartRecord } from '../identity.js';
 import type { Reporter } from '../reporter.js';
 import { decideVm, isUnmanaged, newVmMemory, type VmAction, type VmDecision, type VmMemory, type VolumesObservation } from './decide.js';
 import { libvirtNetworkName } from '../networks/names.js';
+import { diskTooSmallMessage } from '../../api-types/image-usage.js';
 import { domainSpecFor, volumeName, volumeSpecFor } from './spec.js';
+import { copyImageToVolume } from './image-copy.js';
 import { computeAgentStatus } from './status.js';
+import path from 'node:path';
 import { testPause } from '../test-pause.js';
 
 const MAX_ROUNDS = 5;
@@ -40,8 +43,32 @@ export interface RestartRecords {
   set(uid: string, value: RestartRecord | undefined): void;
 }
 
+/** The node's image cache, as VM disks see it (agent/images/cache.ts). */
+export interface ImageSource {
+  availability(
+    name: string,
+  ): { state: 'ready'; path: string; virtualSizeBytes: number; pool: string } | { state: 'waiting'; message: string } | { state: 'failed'; message: string };
+  /** Look at the image now (a VM here needs it). */
+  request(name: string): void;
+}
+
+/** cloud-init seeds (agent/cloudinit): built per VM, rebuilt when its cloud-init changes. */
+export interface SeedSource {
+  /** The seed ISO the VM needs (built or refreshed now), or undefined when it needs none. */
+  ensure(vm: VirtualMachine): Promise<string | undefined>;
+  remove(vm: VirtualMachine): Promise<void>;
+}
+
+/** How often the guest agent is asked, until it reports an IPv4 address, and after. */
+export const GUEST_POLL_FAST_MS = 2_000;
+export const GUEST_POLL_SLOW_MS = 30_000;
+
 export interface VmSyncDeps {
   driver: HypervisorDriver;
+  images?: ImageSource;
+  seeds?: SeedSource;
+  /** The node's acceleration (kvm, or qemu = TCG); the driver's default when undefined. */
+  domainType?: () => DomainType | undefined;
   restarts?: RestartRecords;
   domains: DomainCache;
   reporter: Reporter;
@@ -120,7 +147,7 @@ export class VmSyncer {
     const domain = this.deps.domains.get(vm.metadata.uid!);
     const memory = this.memoryOf(vm.metadata.uid!);
     const decision = await this.#decide(vm, domain, memory);
-    return { domain, decision, status: computeAgentStatus(vm, domain, memory, decision, this.deps.nodeName()) };
+    return { domain, decision, status: computeAgentStatus(vm, domain, memory, decision, this.deps.nodeName(), this.#acceleration()) };
   }
 
   async #decide(vm: VirtualMachine, domain: DomainInfo | undefined, memory: VmMemory): Promise<VmDecision> {
@@ -197,7 +224,7 @@ export class VmSyncer {
 
     // 2. The observation first, if it changed and the agent is about to act.
     if (decision.actions.length > 0 && domain) {
-      const observed = computeAgentStatus(vm, domain, memory, decision, this.deps.nodeName());
+      const observed = computeAgentStatus(vm, domain, memory, decision, this.deps.nodeName(), this.#acceleration());
       reporter.noteVm(uid, observed, vm.status?.phase);
       if (reporter.vmNeedsReport(vm, observed, true)) {
         await reporter.reportVm(vm, domain, observed, 'UPDATED', eventTime).catch((err: Error) => {
@@ -233,9 +260,11 @@ export class VmSyncer {
     }
     if (decision.actions.length === 0 && !result.error) memory.lastError = undefined;
     if (decision.requeueAfterMs !== undefined) result.requeueAfterMs = decision.requeueAfterMs;
+    const guestDelay = await this.#pollGuest(vm, domain, memory);
+    if (guestDelay !== undefined) result.requeueAfterMs = Math.min(result.requeueAfterMs ?? guestDelay, guestDelay);
 
     // 4. The final status.
-    const status = computeAgentStatus(vm, domain, memory, decision, this.deps.nodeName());
+    const status = computeAgentStatus(vm, domain, memory, decision, this.deps.nodeName(), this.#acceleration());
     reporter.noteVm(uid, status, vm.status?.phase);
     const present = Boolean(domain && decision.flags.ownedDomain);
     if (reporter.vmNeedsReport(vm, status, present)) {
@@ -249,6 +278,39 @@ export class VmSyncer {
     return result;
   }
 
+  #acceleration(): string | undefined {
+    const t = this.deps.domainType?.();
+    return t === 'kvm' ? 'kvm' : t === 'qemu' ? 'tcg' : undefined;
+  }
+
+  /**
+   * Asks the guest agent of a running domain what runs inside (IPs, OS, host name): often
+   * until it reports an IPv4 address, then every half minute. Observation only: it lands in
+   * the status like everything else the agent sees. Returns when to look again.
+   */
+  async #pollGuest(vm: VirtualMachine, domain: DomainInfo | undefined, memory: VmMemory): Promise<number | undefined> {
+    if (!domain || domain.owner?.uid !== vm.metadata.uid || domain.state !== 'Running' || vm.metadata.deletionTimestamp) {
+      memory.guest = undefined;
+      memory.guestPolledAt = undefined;
+      return undefined;
+    }
+    const wantsIp = (vm.spec.networks ?? []).length > 0;
+    const intervalFor = (g: VmMemory['guest']) => {
+      const hasIp = Boolean(g?.interfaces?.some((i) => i.name !== 'lo' && i.addresses.some((a) => a.family === 'ipv4')));
+      return g?.connected && (hasIp || !wantsIp) ? GUEST_POLL_SLOW_MS : GUEST_POLL_FAST_MS;
+    };
+    const now = this.deps.now();
+    const due = memory.guestPolledAt === undefined ? now : memory.guestPolledAt + intervalFor(memory.guest);
+    if (due > now) return due - now;
+    memory.guestPolledAt = now;
+    try {
+      memory.guest = await this.deps.driver.guestInfo(domain.uuid);
+    } catch (err) {
+      memory.guest = { connected: false, message: (err as Error).message };
+    }
+    return intervalFor(memory.guest);
+  }
+
   async #execute(vm: VirtualMachine, action: VmAction, memory: VmMemory): Promise<void> {
     const { driver, domains } = this.deps;
     const uid = vm.metadata.uid!;
@@ -256,9 +318,12 @@ export class VmSyncer {
       switch (action.type) {
         case 'ensureVolumes':
           memory.volumePaths = await this.#ensureVolumes(vm);
+          memory.seedIsoPath = await this.#ensureSeed(vm);
           return;
         case 'define':
-          await driver.defineDomain(domainSpecFor(vm, memory.volumePaths ?? new Map()));
+          await driver.defineDomain(
+            domainSpecFor(vm, memory.volumePaths ?? new Map(), { domainType: this.deps.domainType?.(), seedIsoPath: memory.seedIsoPath }),
+          );
           await testPause('vm:after-define');
           return;
         case 'start':
@@ -283,6 +348,14 @@ export class VmSyncer {
         case 'shutdown':
           await driver.shutdownDomain(uid);
           memory.stopRequestedAt = this.deps.now();
+          memory.agentShutdownAt = undefined;
+          return;
+        case 'shutdownAgent':
+          // Asked once; if the guest agent fails to, the power-off at the grace period's end follows.
+          memory.agentShutdownAt = this.deps.now();
+          await driver
+            .shutdownDomain(uid, 'agent')
+            .catch((err: Error) => this.deps.log.info('guest agent shutdown failed', { vm: vm.metadata.name, error: err.message }));
           return;
         case 'destroy':
           await driver.destroyDomain(uid);
@@ -301,6 +374,8 @@ export class VmSyncer {
         case 'deleteVolumes':
           await testPause('vm:before-delete-volumes');
           await this.#deleteVolumes(vm);
+          await this.deps.seeds?.remove(vm);
+          memory.seedIsoPath = undefined;
           return;
       }
     } catch (err) {
@@ -362,22 +437,52 @@ export class VmSyncer {
           false,
         );
       }
-      const spec = volumeSpecFor(vm, disk, pool.targetPath);
+      const imagePath = disk.image ? this.#imageFor(disk) : undefined;
+      const spec = volumeSpecFor(vm, disk, pool.targetPath, imagePath);
       let volumePath: string;
       try {
         volumePath = (await driver.getVolume(disk.storagePool, spec.name)).path;
       } catch (err) {
         if (!isHypervisorError(err, 'VolumeNotFound')) throw err;
-        try {
-          volumePath = (await driver.createVolume(disk.storagePool, spec)).path;
-        } catch (createErr) {
-          if (!isHypervisorError(createErr, 'VolumeExists')) throw createErr;
-          volumePath = (await driver.getVolume(disk.storagePool, spec.name)).path;
+        if (imagePath && disk.imageClone === 'Copy') {
+          // A full copy: written next to the pool's volumes under a temporary name, renamed when complete.
+          volumePath = await copyImageToVolume(imagePath, path.join(pool.targetPath, spec.name), spec.capacityBytes);
+          await driver.refreshPool(disk.storagePool);
+        } else {
+          try {
+            volumePath = (await driver.createVolume(disk.storagePool, spec)).path;
+          } catch (createErr) {
+            if (!isHypervisorError(createErr, 'VolumeExists')) throw createErr;
+            volumePath = (await driver.getVolume(disk.storagePool, spec.name)).path;
+          }
         }
       }
       paths.set(disk.name, volumePath);
     }
     return paths;
+  }
+
+  /** The node's cached copy of the disk's image; throws (Synced=False) while it is not there, or when the disk is too small. */
+  #imageFor(disk: NonNullable<VirtualMachine['spec']['disks']>[number]): string {
+    const images = this.deps.images;
+    if (!images) throw new SyncError(SyncedReason.ImageNotReady, `disk ${disk.name}: this agent has no image cache`, true, false);
+    const a = images.availability(disk.image!);
+    if (a.state !== 'ready') {
+      if (a.state === 'waiting') images.request(disk.image!);
+      throw new SyncError(SyncedReason.ImageNotReady, `disk ${disk.name}: ${a.message}`, a.state === 'failed');
+    }
+    const tooSmall = diskTooSmallMessage(disk, a.virtualSizeBytes);
+    if (tooSmall) throw new SyncError(SyncedReason.DiskTooSmall, `disk ${disk.name}: spec.disks[].size ${disk.size} ${tooSmall}`, true);
+    return a.path;
+  }
+
+  async #ensureSeed(vm: VirtualMachine): Promise<string | undefined> {
+    if (!this.deps.seeds) return undefined;
+    try {
+      return await this.deps.seeds.ensure(vm);
+    } catch (err) {
+      throw new SyncError(SyncedReason.CloudInitFailed, `cloud-init seed: ${(err as Error).message}`, true);
+    }
   }
 
   async #deleteVolumes(vm: VirtualMachine): Promise<void> {
