@@ -12,6 +12,9 @@ DEBIAN_PACKAGES=(
   nfs-common                                  # mount helper for nfs pools (libvirt netfs)
   chromium                                    # web UI tests (driven by playwright-core)
   openssl                                     # CA and serving certificates
+  genisoimage                                 # cloud-init NoCloud seed ISOs (agent/cloudinit)
+  iptables dnsmasq-base                       # libvirt-managed networks (nat, isolated)
+  openssh-client                              # the guest tests log in over SSH (127.0.0.1 only)
 )
 
 missing=()
