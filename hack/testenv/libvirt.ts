@@ -71,6 +71,13 @@ export class LibvirtCleanup {
     });
   }
 
+  network(name: string): void {
+    this.steps.push(async () => {
+      await virshQuiet('net-destroy', name);
+      await virshQuiet('net-undefine', name);
+    });
+  }
+
   volume(pool: string, name: string): void {
     this.steps.push(() => virshQuiet('vol-delete', '--pool', pool, name));
   }
@@ -96,6 +103,43 @@ export class LibvirtCleanup {
       }
     }
   }
+}
+
+/** The host's IPv4 routes as /proc/net/route lists them: destination and prefix length. */
+export async function hostRoutes(): Promise<{ iface: string; network: string; prefix: number }[]> {
+  const { readFile } = await import('node:fs/promises');
+  const lines = (await readFile('/proc/net/route', 'utf8')).trim().split('\n').slice(1);
+  // Little-endian hex, as the kernel prints it.
+  const ip = (hex: string) => [6, 4, 2, 0].map((i) => Number.parseInt(hex.slice(i, i + 2), 16)).join('.');
+  const bits = (hex: string) => [...Number.parseInt(hex, 16).toString(2)].filter((b) => b === '1').length;
+  return lines
+    .map((l) => l.trim().split(/\s+/))
+    .filter((f) => f.length >= 8)
+    .map((f) => ({ iface: f[0]!, network: ip(f[1]!), prefix: bits(f[7]!) }));
+}
+
+/**
+ * A private /24 in 10.213.0.0/16 that no host route (nor an active libvirt network's bridge)
+ * covers, for a test network: `10.213.N`. Random, so suites sharing this libvirtd rarely pick
+ * the same one; checked against the routes, so it never shadows the host's own networks.
+ */
+export async function freeTestSubnet(): Promise<string> {
+  const toInt = (a: string) => a.split('.').reduce((n, o) => n * 256 + Number(o), 0) >>> 0;
+  const routes = (await hostRoutes()).filter((r) => r.prefix > 0);
+  const overlaps = (third: number) => {
+    const start = toInt(`10.213.${third}.0`);
+    return routes.some((r) => {
+      const size = 2 ** (32 - Math.max(r.prefix, 8));
+      const rStart = toInt(r.network);
+      return start < rStart + size && rStart < start + 256;
+    });
+  };
+  const offset = randomBytes(1)[0]!;
+  for (let i = 0; i < 256; i++) {
+    const third = (offset + i) % 256;
+    if (!overlaps(third)) return `10.213.${third}`;
+  }
+  throw new Error('no free /24 in 10.213.0.0/16: every one is covered by a host route');
 }
 
 /** Waits until `virsh` answers again (after a libvirtd restart). */
