@@ -5,7 +5,7 @@ cd "$(dirname "$0")/.."
 STATE="${QUANTIX_STATE_DIR:-$(pwd)/.quantix}"
 stopped=()
 # Reverse start order: clients first, etcd last.
-for name in agent controller-manager apiserver etcd; do
+for name in image-server agent controller-manager apiserver etcd; do
   pidfile="$STATE/run/$name.pid"
   [[ -f "$pidfile" ]] || continue
   pid=$(cat "$pidfile")

@@ -9,6 +9,10 @@ ETCD_PORT=${QUANTIX_ETCD_PORT:-2379}
 ETCD_PEER_PORT=${QUANTIX_ETCD_PEER_PORT:-2380}
 API_PORT=${QUANTIX_API_PORT:-6443}
 GATEWAY_PORT=${QUANTIX_GATEWAY_PORT:-6444}
+IMAGE_PORT=${QUANTIX_IMAGE_PORT:-8089}
+# kvm, tcg or auto (kvm when /dev/kvm exists); hack/guest-image/accel-probe.sh tells whether
+# KVM here can boot Linux (some nested hosts cannot: use tcg there).
+ACCELERATION=${QUANTIX_ACCELERATION:-auto}
 # etcd's space quota (its default, 2 GiB): past it etcd raises NOSPACE and refuses writes.
 ETCD_QUOTA_BYTES=${QUANTIX_ETCD_QUOTA_BYTES:-2147483648}
 # The apiserver compacts etcd's history (kube-apiserver's default interval); 0 disables.
@@ -79,13 +83,24 @@ awk -F, '$2=="node-join"{print $1}' "$STATE/tokens.csv" > "$STATE/agent/join-tok
 cp "$STATE/pki/ca.crt" "$STATE/agent/ca.crt"
 start agent node_modules/.bin/tsx agent/main.ts --server "https://127.0.0.1:$API_PORT" --gateway "127.0.0.1:$GATEWAY_PORT" \
   --ca-file "$STATE/agent/ca.crt" --join-token-file "$STATE/agent/join-token" --state-dir "$STATE/agent" \
-  --driver libvirt --startup-jitter 0s --hostname "$NODE_NAME"
+  --driver libvirt --acceleration "$ACCELERATION" --startup-jitter 0s --hostname "$NODE_NAME"
 node_ready() {
   [[ "$(kubectl --kubeconfig "$STATE/kubeconfig" get nodes.quantix.io "$NODE_NAME" \
     -o 'jsonpath={.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null)" == "True" ]]
 }
 echo "make up: waiting for node $NODE_NAME to be Ready..."
 wait_for "node $NODE_NAME" 90 node_ready
+ACCEL=$(kubectl --kubeconfig "$STATE/kubeconfig" get nodes.quantix.io "$NODE_NAME" -o 'jsonpath={.status.acceleration} ({.status.accelerationSource})' 2>/dev/null || true)
+
+# The Debian test image for manifests/examples/guest/: built once by `make image` (cached
+# outside the tree, rebuilt only when its recipe changes) and served on 127.0.0.1.
+if [[ -z "${QUANTIX_SKIP_IMAGE:-}" ]]; then
+  echo "make up: preparing the Debian test image (the first build takes a few minutes; log: $STATE/logs/guest-image.log)..."
+  GUEST_IMAGE=$(bash hack/guest-image/build.sh 2>>"$STATE/logs/guest-image.log" | tail -n 1)
+  start image-server node_modules/.bin/tsx hack/serve-images.ts "$(dirname "$GUEST_IMAGE")" "$IMAGE_PORT"
+  wait_for "image server" 30 curl -sfI "http://127.0.0.1:$IMAGE_PORT/$(basename "$GUEST_IMAGE")"
+  IMAGE_INFO="  test image:  http://127.0.0.1:$IMAGE_PORT/$(basename "$GUEST_IMAGE")  (sha256 $(cut -d' ' -f1 "$GUEST_IMAGE.sha256"))"
+fi
 
 UI=""
 [[ -f web/dist/index.html ]] && UI="https://127.0.0.1:$API_PORT/ui/"
@@ -98,7 +113,9 @@ Quantix is up.
   gateway:     127.0.0.1:$GATEWAY_PORT (gRPC over TLS, for agents)
   etcd:        https://127.0.0.1:$ETCD_PORT  (client certificates only; data in $STATE/etcd, PKI in $PKI/etcd)
   node:        $NODE_NAME (Ready; agent on qemu:///system, state in $STATE/agent)
-${UI:+  web UI:      $UI
-}  logs:        $STATE/logs/{etcd,apiserver,controller-manager,agent}.log
+  acceleration: $ACCEL
+${IMAGE_INFO:+$IMAGE_INFO
+}${UI:+  web UI:      $UI
+}  logs:        $STATE/logs/{etcd,apiserver,controller-manager,agent,image-server}.log
 Stop with: make down
 INFO

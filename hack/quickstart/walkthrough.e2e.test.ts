@@ -46,20 +46,26 @@ describe('README walkthrough (make up, qxctl, virsh, make down)', () => {
     const existing = await virshDomains();
     const clash = EXAMPLE_DOMAINS.filter((name) => existing.has(name));
     if (clash.length) throw new Error(`libvirt already has ${clash.join(', ')} (from a running Quantix?): run \`make down\` and remove them first`);
-    const [etcdPort, etcdPeerPort, apiPort, gatewayPort] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
+    const [etcdPort, etcdPeerPort, apiPort, gatewayPort, imagePort] = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort()]);
     env = {
       QUANTIX_STATE_DIR: stateDir,
       QUANTIX_ETCD_PORT: String(etcdPort),
       QUANTIX_ETCD_PEER_PORT: String(etcdPeerPort),
       QUANTIX_API_PORT: String(apiPort),
       QUANTIX_GATEWAY_PORT: String(gatewayPort),
+      QUANTIX_IMAGE_PORT: String(imagePort),
       KUBECONFIG: join(stateDir, 'kubeconfig'),
     };
-    const up = await run('bash', [join(ROOT, 'hack/up.sh')], { env, timeoutMs: 240_000 });
+    const up = await run('bash', [join(ROOT, 'hack/up.sh')], { env, timeoutMs: 600_000 });
     if (up.code !== 0) throw new Error(`make up failed (${up.code}): ${up.stdout}\n${up.stderr}`);
     expect(up.stdout).toContain('Quantix is up.');
     expect(up.stdout).toContain(`kubeconfig:  ${stateDir}/kubeconfig`);
-  });
+    // The acceleration the node uses, and the test image served for manifests/examples/guest/.
+    expect(up.stdout).toMatch(/acceleration: (kvm|tcg) \((flag|probe): /);
+    expect(up.stdout).toMatch(new RegExp(`test image:  http://127\\.0\\.0\\.1:${imagePort}/debian-12-guest\\.qcow2  \\(sha256 [0-9a-f]{64}\\)`));
+    const head = await fetch(`http://127.0.0.1:${imagePort}/debian-12-guest.qcow2`, { method: 'HEAD' });
+    expect(head.status).toBe(200);
+  }, 600_000);
 
   afterAll(async () => {
     // Leave nothing behind even when a step failed.

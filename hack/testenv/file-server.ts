@@ -31,7 +31,7 @@ export interface FileServer {
   close(): Promise<void>;
 }
 
-export async function startFileServer(): Promise<FileServer> {
+export async function startFileServer(options: { port?: number } = {}): Promise<FileServer> {
   const files = new Map<string, string>();
   const bodies = new Map<string, { body: string; type: string }>();
   const requests: ServedRequest[] = [];
@@ -84,7 +84,10 @@ export async function startFileServer(): Promise<FileServer> {
       for (const w of heldWaiters.splice(0)) w();
     });
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 0, '127.0.0.1', resolve);
+  });
   const port = (server.address() as AddressInfo).port;
 
   return {
