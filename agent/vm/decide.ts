@@ -52,6 +52,8 @@ export interface VmMemory {
   /** What the guest agent last said, and when it was asked (cleared when the domain is off). */
   guest?: GuestInfo;
   guestPolledAt?: number;
+  /** Polls in a row the guest agent did not answer (the pace slows after GUEST_FAST_MISSES). */
+  guestMisses?: number;
   /** When the agent asked the guest agent to shut down (ACPI was not enough). */
   agentShutdownAt?: number;
 }

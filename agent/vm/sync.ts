@@ -62,6 +62,8 @@ export interface SeedSource {
 /** How often the guest agent is asked, until it reports an IPv4 address, and after. */
 export const GUEST_POLL_FAST_MS = 2_000;
 export const GUEST_POLL_SLOW_MS = 30_000;
+/** Unanswered polls at the fast pace (3 min: a TCG boot included) before the slow one. */
+export const GUEST_FAST_MISSES = 90;
 
 export interface VmSyncDeps {
   driver: HypervisorDriver;
@@ -292,12 +294,15 @@ export class VmSyncer {
     if (!domain || domain.owner?.uid !== vm.metadata.uid || domain.state !== 'Running' || vm.metadata.deletionTimestamp) {
       memory.guest = undefined;
       memory.guestPolledAt = undefined;
+      memory.guestMisses = undefined;
       return undefined;
     }
     const wantsIp = (vm.spec.networks ?? []).length > 0;
     const intervalFor = (g: VmMemory['guest']) => {
       const hasIp = Boolean(g?.interfaces?.some((i) => i.name !== 'lo' && i.addresses.some((a) => a.family === 'ipv4')));
-      return g?.connected && (hasIp || !wantsIp) ? GUEST_POLL_SLOW_MS : GUEST_POLL_FAST_MS;
+      if (g?.connected) return hasIp || !wantsIp ? GUEST_POLL_SLOW_MS : GUEST_POLL_FAST_MS;
+      // A guest without an agent (or still booting): often at first, then rarely.
+      return (memory.guestMisses ?? 0) < GUEST_FAST_MISSES ? GUEST_POLL_FAST_MS : GUEST_POLL_SLOW_MS;
     };
     const now = this.deps.now();
     const due = memory.guestPolledAt === undefined ? now : memory.guestPolledAt + intervalFor(memory.guest);
@@ -308,6 +313,7 @@ export class VmSyncer {
     } catch (err) {
       memory.guest = { connected: false, message: (err as Error).message };
     }
+    memory.guestMisses = memory.guest.connected ? 0 : (memory.guestMisses ?? 0) + 1;
     return intervalFor(memory.guest);
   }
 
