@@ -130,9 +130,13 @@ async function eventsFor(kind: string, name: string): Promise<Event[]> {
 beforeAll(async () => {
   await ensureLibvirt();
   // The image `make image` built (cached: instant when its recipe did not change).
-  const built = await run('bash', [path.join(repoRoot, 'hack/guest-image/build.sh')], { timeoutMs: 600_000 });
-  if (built.code !== 0) throw new Error(`make image failed: ${built.stderr}`);
-  guestImage = built.stdout.trim().split('\n').at(-1)!;
+  // QX_GUEST_IMAGE: an image built elsewhere (same layout: IMAGE and IMAGE.sha256).
+  if (process.env.QX_GUEST_IMAGE) guestImage = process.env.QX_GUEST_IMAGE;
+  else {
+    const built = await run('bash', [path.join(repoRoot, 'hack/guest-image/build.sh')], { timeoutMs: 600_000 });
+    if (built.code !== 0) throw new Error(`make image failed: ${built.stderr}`);
+    guestImage = built.stdout.trim().split('\n').at(-1)!;
+  }
   guestSha256 = readFileSync(`${guestImage}.sha256`, 'utf8').trim().split(/\s+/)[0]!;
   sshKey = path.join(workDir, 'id_ed25519');
   await execFileP('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', sshKey]);
@@ -148,12 +152,7 @@ beforeAll(async () => {
   driver = new LibvirtDriver({ domainType: existsSync('/dev/kvm') && process.env.QX_ACCELERATION === 'kvm' ? 'kvm' : 'qemu' });
   await driver.connect();
   agent = await startAgent(cp, { driver, hostname: node, acceleration: { type: 'qemu', source: 'test' }, shutdownTimeoutMs: 60_000 });
-  await apply(`apiVersion: v1
-kind: Namespace
-metadata:
-  name: ${ns}
----
-apiVersion: quantix.io/v1alpha1
+  await apply(`apiVersion: quantix.io/v1alpha1
 kind: StoragePool
 metadata:
   name: ${pool}
