@@ -22,13 +22,13 @@ export function defaultServerName(gateway: string): string | undefined {
 }
 
 /** --acceleration → the libvirt domain type, and why it was chosen (Node status shows both). */
-export function chooseAcceleration(mode: string, kvmDevice = existsSync('/dev/kvm')): { type: DomainType; source: string } {
+export function chooseAcceleration(mode: string, kvmDevice = existsSync('/dev/kvm'), reason?: string): { type: DomainType; source: string } {
   switch (mode) {
     case 'kvm':
       if (!kvmDevice) throw new Error('--acceleration kvm: /dev/kvm does not exist on this host (use tcg, or auto)');
-      return { type: 'kvm', source: 'flag: --acceleration kvm' };
+      return { type: 'kvm', source: reason ?? 'flag: --acceleration kvm' };
     case 'tcg':
-      return { type: 'qemu', source: 'flag: --acceleration tcg' };
+      return { type: 'qemu', source: reason ?? 'flag: --acceleration tcg' };
     case 'auto':
       return kvmDevice ? { type: 'kvm', source: 'probe: /dev/kvm exists' } : { type: 'qemu', source: 'probe: /dev/kvm does not exist' };
     default:

@@ -27,7 +27,9 @@ assigned to this node and reports what is true, through the node gateway.
   --acceleration MODE        kvm, tcg (QEMU software emulation) or auto (default): auto
                              uses kvm when /dev/kvm exists, else tcg; reported in Node
                              status. Use tcg where KVM cannot boot Linux (some nested
-                             hosts: hack/guest-image/accel-probe.sh tells)
+                             hosts: hack/accel-probe.sh tells)
+  --acceleration-reason TEXT why kvm/tcg was chosen (e.g. the probe's finding), shown
+                             in Node status.accelerationSource
   --hostname NAME            node name (default the host name)
   --address IP               management address, repeatable (default the host's IPs)
   --heartbeat-interval D     default 10s
@@ -53,6 +55,7 @@ async function main(): Promise<void> {
       'state-dir': { type: 'string', default: '/var/lib/quantix-agent' },
       driver: { type: 'string', default: 'libvirt' },
       acceleration: { type: 'string', default: 'auto' },
+      'acceleration-reason': { type: 'string' },
       hostname: { type: 'string' },
       address: { type: 'string', multiple: true },
       'heartbeat-interval': { type: 'string', default: '10s' },
@@ -79,7 +82,7 @@ async function main(): Promise<void> {
   if (!caFile) throw new Error('no CA: pass --ca-file (the apiserver writes its CA to <data-dir>/pki/ca.crt)');
   const joinToken = values['join-token-file'] ? readFileSync(values['join-token-file'], 'utf8').trim() : undefined;
 
-  const acceleration = chooseAcceleration(values.acceleration!);
+  const acceleration = chooseAcceleration(values.acceleration!, undefined, values['acceleration-reason']);
   let driver: HypervisorDriver;
   if (values.driver === 'libvirt') {
     driver = new LibvirtDriver({

@@ -10,8 +10,8 @@ ETCD_PEER_PORT=${QUANTIX_ETCD_PEER_PORT:-2380}
 API_PORT=${QUANTIX_API_PORT:-6443}
 GATEWAY_PORT=${QUANTIX_GATEWAY_PORT:-6444}
 IMAGE_PORT=${QUANTIX_IMAGE_PORT:-8089}
-# kvm, tcg or auto (kvm when /dev/kvm exists); hack/guest-image/accel-probe.sh tells whether
-# KVM here can boot Linux (some nested hosts cannot: use tcg there).
+# kvm, tcg or auto. auto: tcg without /dev/kvm; with it, hack/accel-probe.sh boots the test
+# image under KVM and keeps kvm only if Linux comes up (some nested hosts cannot).
 ACCELERATION=${QUANTIX_ACCELERATION:-auto}
 # etcd's space quota (its default, 2 GiB): past it etcd raises NOSPACE and refuses writes.
 ETCD_QUOTA_BYTES=${QUANTIX_ETCD_QUOTA_BYTES:-2147483648}
@@ -81,9 +81,16 @@ NODE_NAME=${QUANTIX_NODE_NAME:-local}
 mkdir -p "$STATE/agent"
 awk -F, '$2=="node-join"{print $1}' "$STATE/tokens.csv" > "$STATE/agent/join-token"
 cp "$STATE/pki/ca.crt" "$STATE/agent/ca.crt"
+ACCEL_REASON=""
+if [[ "$ACCELERATION" == auto && -e /dev/kvm && -z "${QUANTIX_SKIP_IMAGE:-}" ]]; then
+  echo "make up: /dev/kvm exists: checking that it boots Linux (hack/accel-probe.sh)..."
+  PROBE=$(bash hack/accel-probe.sh 2>>"$STATE/logs/guest-image.log")
+  ACCELERATION=$(tail -n 1 <<<"$PROBE")
+  ACCEL_REASON=$(tail -n 2 <<<"$PROBE" | head -n 1)
+fi
 start agent node_modules/.bin/tsx agent/main.ts --server "https://127.0.0.1:$API_PORT" --gateway "127.0.0.1:$GATEWAY_PORT" \
   --ca-file "$STATE/agent/ca.crt" --join-token-file "$STATE/agent/join-token" --state-dir "$STATE/agent" \
-  --driver libvirt --acceleration "$ACCELERATION" --startup-jitter 0s --hostname "$NODE_NAME"
+  --driver libvirt --acceleration "$ACCELERATION" ${ACCEL_REASON:+--acceleration-reason "$ACCEL_REASON"} --startup-jitter 0s --hostname "$NODE_NAME"
 node_ready() {
   [[ "$(kubectl --kubeconfig "$STATE/kubeconfig" get nodes.quantix.io "$NODE_NAME" \
     -o 'jsonpath={.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null)" == "True" ]]

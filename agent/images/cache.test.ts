@@ -63,7 +63,7 @@ describe('ImageCache', () => {
     cache = new ImageCache({
       driver,
       desired: { images, vms, pools },
-      report: async (req) => void reports.push(...(req.images ?? [])),
+      report: async (req) => void reports.push(...((req.images ?? []) as ImageNodeReport[])),
       nodeName: () => 'n1',
       requeue: () => undefined,
       onSettled: (name) => void settled.push(name),
@@ -117,7 +117,7 @@ describe('ImageCache', () => {
     const restarted = new ImageCache({
       driver,
       desired: { images, vms, pools },
-      report: async (req) => void reports.push(...(req.images ?? [])),
+      report: async (req) => void reports.push(...((req.images ?? []) as ImageNodeReport[])),
       nodeName: () => 'n1',
       requeue: () => undefined,
       onSettled: () => undefined,
