@@ -17,7 +17,7 @@ import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { Agent, type Dispatcher, request } from 'undici';
 import { ImageImportError } from './errors.js';
-import { type ImportProgress, ProgressThrottle, progressEvent } from './progress.js';
+import { type ImportProgress, ProgressReporter, progressEvent } from './progress.js';
 import { decideResponse, type PartState, parsePartState, planResume, type ResumePlan, rangeHeaders } from './resume.js';
 import { type ImageUrl, redirectTarget } from './url.js';
 
@@ -236,11 +236,10 @@ function downloadError(err: unknown, ctx: { source: ImageUrl; bytes: number; wri
 export async function downloadToPart(opts: DownloadOptions): Promise<DownloadResult> {
   const { source, partPath, statePath, signal } = opts;
   const dir = path.dirname(partPath);
-  const throttle = new ProgressThrottle();
+  const onProgress = opts.onProgress;
+  const progress = onProgress ? new ProgressReporter(onProgress) : undefined;
   const report = (bytes: number, total: number | undefined, final = false): void => {
-    if (!opts.onProgress) return;
-    const event = progressEvent('Downloading', bytes, total);
-    if (throttle.shouldEmit(event, final)) opts.onProgress(event);
+    progress?.report(progressEvent('Downloading', bytes, total), final);
   };
 
   let state = await readState(statePath);
@@ -361,6 +360,8 @@ export async function downloadToPart(opts: DownloadOptions): Promise<DownloadRes
   } catch (err) {
     throw downloadError(err, ctx());
   } finally {
+    // No Downloading event after the download ended (the next phase may have begun).
+    progress?.close();
     // Nothing of this download is still wanted: close its connections at once.
     if (!opts.dispatcher) await dispatcher.destroy().catch(() => undefined);
   }

@@ -404,8 +404,11 @@ describe('importImage', () => {
     const part = path.join(dest, '.slow.qcow2.part');
     const controller = new AbortController();
     const opts: ImportImageOptions = { source: { url: server.url('/slow.img') }, destDir: dest, destName: 'slow.qcow2' };
-    const running = rejection(importImage({ ...opts, signal: controller.signal }));
+    const progress: number[] = [];
+    const running = rejection(importImage({ ...opts, signal: controller.signal, onProgress: (p) => progress.push(p.bytesDone) }));
     await eventually(() => existsSync(part) && statSync(part).size === 3 * MiB, { message: 'the stalled download wrote 3 MiB' });
+    // The bytes received before the stall are reported, though the throttle held them back.
+    await eventually(() => progress.at(-1) === 3 * MiB, { message: 'progress shows the 3 MiB the stalled download got' });
     controller.abort();
     const err = await running;
     expect(err.reason).toBe('Aborted');

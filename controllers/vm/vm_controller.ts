@@ -1,7 +1,7 @@
 /**
  * The vm controller: phase and conditions from intent and the agent's report, the
  * cleanup finalizer, RerunOnFailure restarts, and Events on transitions (see
- * vm_reconcile.ts for the sub-reconcilers).
+ * vm_reconcile.ts for the sub-reconcilers) and when a Failed VM's cause changes.
  *
  * Watches VMs and Nodes. A node change (deleted, readiness) enqueues the VMs bound to it:
  * a forced cleanup waits on the node being gone or not Ready.
@@ -14,6 +14,7 @@ import type { ControllerSetup } from '../runtime/manager.js';
 import { keyOf, Nodes, VirtualMachines } from '../runtime/resources.js';
 import { BY_NODE, indexVmsByNode } from './vm_index.js';
 import { planVm } from './vm_reconcile.js';
+import { failureCauseEvent } from './vm_reconcile_status.js';
 
 export interface VmControllerOptions {
   workers?: number;
@@ -82,7 +83,11 @@ export function vmController(options: VmControllerOptions = {}): ControllerSetup
         if (fresh && headStart > 0) controller.enqueueAfter(keyOf(vm), headStart);
         else controller.enqueue(keyOf(vm));
       },
-      update: (_old, vm) => controller.enqueue(keyOf(vm)),
+      update: (old, vm) => {
+        const cause = failureCauseEvent(old, vm);
+        if (cause) events.record(vm, cause);
+        controller.enqueue(keyOf(vm));
+      },
     });
     const enqueueNodeVms = (n: Node) => {
       for (const vm of vms.store.byIndex(BY_NODE, n.metadata.name!)) controller.enqueue(keyOf(vm));

@@ -2,6 +2,7 @@ import type { Condition, Node } from '../../api-types/generated/types.js';
 import { NOW, NOW_MS, node, vm } from '../testing/fixtures.js';
 import { planVm } from './vm_reconcile.js';
 import { restartBackoffMs } from './vm_reconcile_restart.js';
+import { failureCauseEvent } from './vm_reconcile_status.js';
 import { CLEANUP_FINALIZER, FORCE_CLEANUP_ANNOTATION } from './vm_status.js';
 
 const F = [CLEANUP_FINALIZER];
@@ -30,6 +31,16 @@ describe('planVm: finalizer and status before the agent acts', () => {
       'bound: Scheduled, Scheduled=True Bound (replacing Unschedulable), waiting for agent',
       vm('a', { finalizers: F, nodeName: 'n1', phase: 'Pending', conditions: [cond('Scheduled', 'False', 'Unschedulable')] }),
       { finalizers: undefined, phase: 'Scheduled', conds: { Scheduled: 'True/Bound', Synced: 'False/WaitingForAgent', Ready: 'False/Scheduled' } },
+    ],
+    [
+      "bound, the agent reported Synced before any phase (a disk waiting for its Image): the agent's word stands",
+      vm('a', {
+        finalizers: F,
+        nodeName: 'n1',
+        phase: 'Scheduled',
+        conditions: [cond('Synced', 'False', 'ImageNotReady', { message: 'disk root: waiting for Image "x"' })],
+      }),
+      { finalizers: undefined, phase: 'Scheduled', conds: { Scheduled: 'True/Bound', Synced: 'False/ImageNotReady', Ready: 'False/Scheduled' } },
     ],
     [
       'pinned to an unsuitable node: stays Pending, flag kept',
@@ -102,6 +113,26 @@ describe('planVm: events on Ready transitions', () => {
       nowMs: NOW_MS,
     });
     expect(plan.events.map((e) => `${e.type} ${e.reason}`)).toEqual(expected);
+  });
+});
+
+describe('failureCauseEvent: a Failed VM that fails for another reason', () => {
+  const at = (phase: 'Failed' | 'Running', reason: string, message: string, deleting = false) =>
+    vm('a', { finalizers: F, nodeName: 'n1', deleting, status: { phase, conditions: [cond('Synced', 'False', reason, { message })] } });
+  const missing = at('Failed', 'ImageNotReady', 'disk root: Image "x" does not exist');
+  const tooSmall = 'disk root: spec.disks[].size 32Mi must be at least the virtual size of Image "x" (64Mi, 67108864 bytes)';
+  it.each([
+    ['another reason: an Event with the new cause', missing, at('Failed', 'DiskTooSmall', tooSmall), { type: 'Warning', reason: 'Failed', message: tooSmall }],
+    [
+      'the same reason, another message (a percentage): none',
+      at('Failed', 'ImageNotReady', 'disk root: waiting for Image "x": downloading 3% on node n1'),
+      at('Failed', 'ImageNotReady', 'disk root: waiting for Image "x": downloading 40% on node n1'),
+      undefined,
+    ],
+    ['not Failed before (the Ready transition has its Event): none', at('Running', 'ImageNotReady', 'x'), at('Failed', 'DiskTooSmall', tooSmall), undefined],
+    ['being deleted: none', missing, at('Failed', 'Deleting', 'removing the domain and volumes from node n1', true), undefined],
+  ] as const)('%s', (_label, old, now, expected) => {
+    expect(failureCauseEvent(old, now)).toEqual(expected);
   });
 });
 

@@ -2,7 +2,7 @@
  * Status sub-reconciler: phase before the agent acts, the conditions the vm controller
  * owns, observedGeneration, and an Event for every Ready transition.
  */
-import type { Condition, VirtualMachinePhase } from '../../api-types/generated/types.js';
+import type { Condition, VirtualMachine, VirtualMachinePhase } from '../../api-types/generated/types.js';
 import type { EventSpec } from '../runtime/events.js';
 import { getCondition, setCondition } from '../../lib/apimachinery/conditions.js';
 import type { VmInput, VmPlan } from './vm_reconcile_types.js';
@@ -21,7 +21,10 @@ export function reconcileStatus(input: VmInput, plan: VmPlan): void {
 
   if (nodeName && !isNodeNotSuitable(vm)) status.conditions = setCondition(status.conditions, boundCondition(nodeName), now);
 
-  if (!acted) {
+  // The agent may report Synced before it has a phase to report (a disk waiting for its
+  // Image, a pool or a network not ready on the node): its word stands. Overwriting it made
+  // the two writers take turns, and the VM said "waiting for the agent" most of the time.
+  if (!acted && !agentSynced(vm)) {
     const synced = nodeName
       ? { type: ConditionType.Synced, status: 'False' as const, reason: Reason.WaitingForAgent, message: `waiting for the agent on node ${nodeName}` }
       : { type: ConditionType.Synced, status: 'False' as const, reason: Reason.NotScheduled, message: 'not bound to a node yet' };
@@ -47,6 +50,12 @@ export function reconcileStatus(input: VmInput, plan: VmPlan): void {
     const ev = transitionEvent(ready, oldReady !== undefined || origin === undefined || origin === 'control-plane');
     if (ev) plan.events.push(ev);
   }
+}
+
+/** A Synced condition written by the agent (not one of the vm controller's reasons before it acts). */
+function agentSynced(vm: VmInput['vm']): boolean {
+  const c = getCondition(vm.status?.conditions, ConditionType.Synced);
+  return Boolean(vm.spec?.nodeName) && c !== undefined && c.reason !== Reason.WaitingForAgent && c.reason !== Reason.NotScheduled;
 }
 
 export function readyFor(
@@ -105,4 +114,19 @@ function transitionEvent(ready: ReadyCondition, hadReady: boolean): EventSpec | 
     default:
       return undefined;
   }
+}
+
+/**
+ * An Event when a Failed VM fails for another reason (the agent's Synced reason changed
+ * between two versions of the VM, e.g. its Image did not exist, and now is larger than the
+ * disk). Ready stays Failed through such a change, so the transition Events above miss it
+ * and `kubectl describe` would show only the first cause. Keyed on the reason, not the
+ * message, so a message that only moves (a percentage while waiting) makes no Event.
+ */
+export function failureCauseEvent(old: VirtualMachine, vm: VirtualMachine): EventSpec | undefined {
+  if (vm.metadata.deletionTimestamp || old.status?.phase !== 'Failed' || vm.status?.phase !== 'Failed') return undefined;
+  const before = getCondition(old.status?.conditions, ConditionType.Synced);
+  const now = getCondition(vm.status?.conditions, ConditionType.Synced);
+  if (now?.status !== 'False' || !now.reason || now.reason === before?.reason) return undefined;
+  return { type: 'Warning', reason: 'Failed', message: now.message || now.reason };
 }

@@ -14,7 +14,8 @@
  *               NodeNotSuitable; the vm controller writes True (Bound) once spec.nodeName is set.
  *   Ready     — vm controller, derived from phase.
  *   Synced    — agent; the vm controller writes it only before the agent has acted
- *               (NotScheduled, WaitingForAgent). `Synced` with reason `Deleted` is the
+ *               (NotScheduled, WaitingForAgent), and never over a Synced the agent wrote
+ *               (it may, before any phase: a disk waiting for its Image). `Synced` with reason `Deleted` is the
  *               agent's "domain and volumes removed" signal that releases the finalizer.
  */
 import type { Condition, VirtualMachine, VirtualMachinePhase } from '../../api-types/generated/types.js';

@@ -11,6 +11,8 @@ import type { AddressInfo } from 'node:net';
 export interface ServedRequest {
   path: string;
   range?: string;
+  /** The If-Range header, when sent (the validator a resumed download relies on). */
+  ifRange?: string;
   status: number;
 }
 
@@ -42,7 +44,9 @@ export async function startFileServer(options: { port?: number } = {}): Promise<
   const server = http.createServer((req, res) => {
     const urlPath = new URL(req.url ?? '/', 'http://127.0.0.1').pathname;
     const range = req.headers.range;
-    const record = (status: number) => requests.push({ path: urlPath, ...(range ? { range } : {}), status });
+    const ifRangeHeader = typeof req.headers['if-range'] === 'string' ? req.headers['if-range'] : undefined;
+    const record = (status: number) =>
+      requests.push({ path: urlPath, ...(range ? { range } : {}), ...(ifRangeHeader ? { ifRange: ifRangeHeader } : {}), status });
     const fixed = bodies.get(urlPath);
     if (fixed) {
       record(200);
@@ -63,8 +67,7 @@ export async function startFileServer(options: { port?: number } = {}): Promise<
     let status = 200;
     const headers: http.OutgoingHttpHeaders = { etag, 'accept-ranges': 'bytes', 'content-type': 'application/octet-stream' };
     const m = range ? /^bytes=(\d+)-$/.exec(range) : null;
-    const ifRange = req.headers['if-range'];
-    if (m && (!ifRange || ifRange === etag) && Number(m[1]) < st.size) {
+    if (m && (!ifRangeHeader || ifRangeHeader === etag) && Number(m[1]) < st.size) {
       start = Number(m[1]);
       status = 206;
       headers['content-range'] = `bytes ${start}-${st.size - 1}/${st.size}`;
