@@ -125,11 +125,9 @@ export class ImageCache {
         return { state: 'ready', path: path.join(st.dir, st.fileName), virtualSizeBytes: st.result!.virtualSizeBytes, pool: st.pool };
       case 'Failed':
         return { state: 'failed', message: `Image "${name}" failed to import on node ${node}: ${st.error?.reason}: ${st.error?.message}` };
-      case 'Importing': {
-        const p = st.progress;
-        const pct = p?.percent !== undefined ? ` ${p.percent}%` : '';
-        return { state: 'waiting', message: `waiting for Image "${name}": ${(p?.phase ?? 'Downloading').toLowerCase()}${pct} on node ${node}` };
-      }
+      case 'Importing':
+        // No percent: every change of this message is a write of each waiting VM's status.
+        return { state: 'waiting', message: `waiting for Image "${name}": importing on node ${node} (progress in the Image's status)` };
       default:
         return { state: 'waiting', message: `waiting for Image "${name}" on node ${node}: ${st.error?.message ?? 'import pending'}` };
     }
@@ -281,7 +279,10 @@ export class ImageCache {
         const reason = isImageImportError(err) ? err.reason : 'ImportFailed';
         const message = err instanceof Error ? err.message : String(err);
         state.failures++;
-        const delay = retryDelay(state.failures);
+        // A failure that the same source will give again (a checksum mismatch, a 404, not a
+        // disk image) is retried rarely: the file on the server may still be fixed.
+        const retryable = isImageImportError(err) ? err.retryable : true;
+        const delay = retryable ? retryDelay(state.failures) : RETRY_MAX_MS;
         state.nextTryAt = this.deps.now() + delay;
         state.phase = 'Failed';
         state.error = { reason, message };

@@ -472,7 +472,8 @@ describe('Images: bad input and faults, end to end', () => {
       reason: 'Importing',
       message: `importing on ${node}: ${percent}%`,
     });
-    const waiting = `disk root: waiting for Image "${name}": downloading ${percent}% on node ${node}`;
+    // No percent here: the VM's status is not rewritten at every step of an import (the Image has the progress).
+    const waiting = `disk root: waiting for Image "${name}": importing on node ${node} (progress in the Image's status)`;
     const { synced, vm } = await syncedWhen('patient', (c) => c.message === waiting);
     expect(synced).toMatchObject({ status: 'False', reason: 'ImageNotReady' });
     expect(existsSync(path.join(poolDir, volumeName(vm, { name: 'root' })))).toBe(false); // no disk before its image
