@@ -17,7 +17,7 @@ import path from 'node:path';
 import type { Image, StoragePool, VirtualMachine } from '../../api-types/generated/types.js';
 import type { ImageNodeReport } from '../../api-types/proto/types.js';
 import type { Init } from '../../api-types/proto/types.js';
-import { redactedUrl } from '../../api-types/schema/image.js';
+import { redactUrl } from '../../api-types/url-redaction.js';
 import type { Logger } from '../../lib/logging/logger.js';
 import type { HypervisorDriver } from '../hypervisor/driver.js';
 import { isHypervisorError } from '../hypervisor/errors.js';
@@ -228,7 +228,7 @@ export class ImageCache {
     state.progress = { phase: 'Downloading', bytesDone: 0 };
     const src = image.spec.source;
     const source = src.url ? { url: src.url } : { filePath: '' };
-    const where = src.url ? redactedUrl(src.url) : `${src.pool}:${src.path}`;
+    const where = src.url ? redactUrl(src.url) : `${src.pool}:${src.path}`;
     this.deps.log.info('image import started', { image: name, source: where, pool: state.pool });
     void this.#sendState(name, state);
     const run = async (): Promise<ImportImageResult> => {

@@ -3,6 +3,9 @@
  * Authorization header and never reach a log line or an error message.
  */
 import { ImageImportError } from './errors.js';
+import { redactUrl } from '../../api-types/url-redaction.js';
+
+export { redactUrl };
 
 /** An image URL ready to request: `url` has no userinfo; `display` is what messages print. */
 export interface ImageUrl {
@@ -10,22 +13,6 @@ export interface ImageUrl {
   /** `Basic …` when the URL carried userinfo; sent only to the URL's own origin. */
   authorization?: string;
   display: string;
-}
-
-/**
- * How a URL is printed: scheme://host[:port]/path. Userinfo, query string and fragment are
- * dropped: signed URLs carry their secrets there. A string that is not a URL prints as
- * `(invalid URL)`, never as itself.
- */
-export function redactUrl(raw: string | URL): string {
-  let url: URL;
-  try {
-    url = typeof raw === 'string' ? new URL(raw) : raw;
-  } catch {
-    return '(invalid URL)';
-  }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') return `${url.protocol}(redacted)`;
-  return `${url.protocol}//${url.host}${url.pathname}`;
 }
 
 /** Parses an image URL: http and https only, no fragment sent, userinfo turned into Basic auth. */

@@ -1,6 +1,7 @@
 /** Image (quantix.io/v1alpha1, cluster-scoped): a disk image VMs boot from, cached per node. */
 import { fieldError, type FieldError } from '../field-errors.js';
 import type { Image } from '../generated/types.js';
+import { redactUrl } from '../url-redaction.js';
 import { formatBytesHuman } from '../quantity.js';
 import { conditions, DNS1123_SUBDOMAIN_PATTERN, int, resourceSchema, str, stringSet, time } from './common.js';
 import { since, text } from './printing.js';
@@ -118,16 +119,6 @@ const Status = named('ImageStatus', {
   },
 } satisfies JSONSchema);
 
-/** `scheme://host[:port]/path`: what a message may show of a URL (no credentials, no query). */
-export function redactedUrl(raw: string): string {
-  try {
-    const u = new URL(raw);
-    return `${u.protocol}//${u.host}${u.pathname}`;
-  } catch {
-    return '(invalid URL)';
-  }
-}
-
 function validateSpec(img: Image): FieldError[] {
   const spec = img.spec as unknown;
   if (!spec || typeof spec !== 'object') return [];
@@ -147,7 +138,7 @@ function validateSpec(img: Image): FieldError[] {
       } catch {
         ok = false;
       }
-      if (!ok) errs.push(fieldError.invalid('spec.source.url', redactedUrl(src.url), 'must be an http or https URL'));
+      if (!ok) errs.push(fieldError.invalid('spec.source.url', redactUrl(src.url), 'must be an http or https URL'));
     }
     if (hasFile) {
       if (typeof src.pool !== 'string' || src.pool === '')
@@ -247,7 +238,7 @@ export const imageDefinition: ResourceDefinition<Image> = {
       priority: 1,
       jsonPath: '.spec.source.url',
       description: 'URL (without credentials), or pool:path.',
-      cell: (i) => (i.spec?.source?.url ? redactedUrl(i.spec.source.url) : `${text(i.spec?.source?.pool)}:${text(i.spec?.source?.path)}`),
+      cell: (i) => (i.spec?.source?.url ? redactUrl(i.spec.source.url) : `${text(i.spec?.source?.pool)}:${text(i.spec?.source?.path)}`),
     },
   ],
   selectableFields: [{ path: 'status.phase', get: (o) => text((o as Image).status?.phase) }],

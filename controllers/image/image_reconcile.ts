@@ -9,7 +9,7 @@
  */
 import { IMAGE_IN_USE_FINALIZER } from '../../api-types/finalizers.js';
 import type { Image, ImageNodeStatus, ImagePhase, ImageStatus } from '../../api-types/generated/types.js';
-import { redactedUrl } from '../../api-types/schema/image.js';
+import { redactUrl } from '../../api-types/url-redaction.js';
 import { setCondition } from '../../lib/apimachinery/conditions.js';
 import { isoSeconds } from '../../lib/apimachinery/time.js';
 import type { EventSpec } from '../runtime/events.js';
@@ -89,7 +89,7 @@ export function planImageFinalizer(image: Image, usedBy: readonly string[]): str
 
 function sourceText(image: Image): string {
   const src = image.spec?.source;
-  if (src?.url) return redactedUrl(src.url);
+  if (src?.url) return redactUrl(src.url);
   return `${src?.pool ?? ''}:${src?.path ?? ''}`;
 }
 

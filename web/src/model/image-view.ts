@@ -4,21 +4,9 @@
  */
 import type { Image, ImageNodeStatus } from '../../../api-types/generated/types.js';
 import { formatBytesHuman } from '../../../api-types/quantity.js';
+import { redactUrl } from '../../../api-types/url-redaction.js';
 
-/**
- * `scheme://host[:port]/path` of a URL: no user or password, no query, no fragment (a
- * signed download link carries its secret there). The same rule as api-types'
- * `redactedUrl` (schema/image.ts), which the browser bundle cannot import: that module
- * pulls in node:net through the validation helpers.
- */
-export function redactUrl(raw: string): string {
-  try {
-    const u = new URL(raw);
-    return `${u.protocol}//${u.host}${u.pathname}`;
-  } catch {
-    return '(invalid URL)';
-  }
-}
+export { redactUrl };
 
 /** The source in one line: the redacted URL, or `pool:path`. */
 export function imageSourceText(img: Image): string {
