@@ -12,6 +12,10 @@ DEBIAN_PACKAGES=(
   nfs-common                                  # mount helper for nfs pools (libvirt netfs)
   chromium                                    # web UI tests (driven by playwright-core)
   openssl                                     # CA and serving certificates
+  genisoimage                                 # cloud-init NoCloud seed ISOs (volume id cidata)
+  # the guest image (make image, hack/guest-image/build.sh): a Debian tree, an MBR disk with
+  # an ext4 root and a FAT boot partition made without mounts, booted by SYSLINUX
+  debootstrap fdisk e2fsprogs dosfstools mtools syslinux syslinux-common
 )
 
 missing=()
