@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 TSX := node_modules/.bin/tsx
 
-.PHONY: deps up down test test-unit test-integration test-e2e typecheck typecheck-web lint lint-biome lint-promises format format-check boundaries web codegen verify-codegen bench
+.PHONY: deps up down image test test-unit test-integration test-e2e typecheck typecheck-web lint lint-biome lint-promises format format-check boundaries web codegen verify-codegen bench
 
 deps:
 	@bash hack/install-deps.sh
@@ -12,6 +12,12 @@ up: deps web
 
 down:
 	@bash hack/down.sh
+
+# The Debian 12 guest image for tests and the quickstart (docs/guest-image.md): built once per
+# recipe into ${QX_CACHE_DIR:-/var/cache/quantix}/guest-image/<recipe-hash>/; the last line of
+# output is the image's path.
+image: deps
+	@bash hack/guest-image/build.sh
 
 typecheck:
 	@node_modules/.bin/tsc --noEmit -p tsconfig.json
