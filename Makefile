@@ -74,11 +74,16 @@ verify-codegen:
 # hack/test-summary.ts ends with "N passed, N failed" and fails when a test failed, none ran
 # or a test left a handle open (no --forceExit: a leak is a failure, not hidden).
 TEST_SUMMARY := $(TSX) hack/test-summary.ts
+# The guest image (a few minutes when its recipe changed, else instant) is built while the
+# checks run; the guest suites get its path in QX_GUEST_IMAGE.
 test:
-	@before=$$(mktemp) && trap 'rm -f "$$before"' EXIT && bash hack/tree-state.sh > "$$before" && \
-	  $(MAKE) --no-print-directory deps typecheck typecheck-web verify-codegen lint format-check boundaries web && \
+	@before=$$(mktemp) && imglog=$$(mktemp) && trap 'rm -f "$$before" "$$imglog"' EXIT && bash hack/tree-state.sh > "$$before" && \
+	  $(MAKE) --no-print-directory deps && \
+	  { bash hack/guest-image/build.sh > "$$imglog" 2>&1 & imgpid=$$!; } && \
+	  $(MAKE) --no-print-directory typecheck typecheck-web verify-codegen lint format-check boundaries web && \
+	  { wait $$imgpid || { cat "$$imglog" >&2; echo "make test: make image failed" >&2; exit 1; }; } && \
 	  bash hack/tree-state.sh --unchanged "$$before" && \
-	  $(TEST_SUMMARY) --ci
+	  QX_GUEST_IMAGE="$$(tail -n 1 "$$imglog")" $(TEST_SUMMARY) --ci
 
 test-unit: deps
 	@$(TEST_SUMMARY) --selectProjects unit
