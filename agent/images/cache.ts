@@ -12,7 +12,7 @@
  * importer keeps the partial file and resumes with a range request).
  */
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, realpath, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Image, StoragePool, VirtualMachine } from '../../api-types/generated/types.js';
 import type { ImageNodeReport } from '../../api-types/proto/types.js';
@@ -21,13 +21,14 @@ import { redactUrl } from '../../api-types/url-redaction.js';
 import type { Logger } from '../../lib/logging/logger.js';
 import type { HypervisorDriver } from '../hypervisor/driver.js';
 import { isHypervisorError } from '../hypervisor/errors.js';
-import { isImageImportError } from './errors.js';
+import { ImageImportError, isImageImportError } from './errors.js';
 import { cleanupImport, importImage, type ImportImageResult } from './import.js';
 import type { ImportProgress } from './progress.js';
 
 export const CACHE_DIR = '.quantix-images';
 export const MAX_CONCURRENT = 2;
-const PROGRESS_REPORT_MS = 1_000;
+/** Progress goes to the Image's status at most this often (each report is an etcd write). */
+const PROGRESS_REPORT_MS = 2_000;
 const RETRY_BASE_MS = 10_000;
 const RETRY_MAX_MS = 5 * 60_000;
 
@@ -63,6 +64,8 @@ interface ImageState {
   /** What was last reported successfully (JSON), so an unchanged state is not sent again. */
   lastSent?: string;
   lastProgressSentAt: number;
+  /** The report being sent (reports of one image go in order). */
+  sending?: Promise<void>;
 }
 
 export interface DesiredView {
@@ -137,8 +140,12 @@ export class ImageCache {
     const image = this.deps.desired.images.get(name);
     const st = this.#states.get(name);
     if (!image || (st && st.uid !== image.metadata.uid)) {
-      // Deleted (or deleted and re-created): abandon the import, remove the cached copy.
-      if (st) await this.#remove(name, st);
+      // Deleted (or deleted and re-created): abandon the import, remove the cached copy —
+      // unless a VM here still has a disk from it (overlays read it; the image-in-use
+      // finalizer normally prevents this, but not if the Image went before it was added).
+      if (st && this.#referencedHere(name)) {
+        if (!image) return 30_000;
+      } else if (st) await this.#remove(name, st);
       if (!image) return undefined;
     }
     const users = this.#users(name);
@@ -146,6 +153,13 @@ export class ImageCache {
     const current = this.#states.get(name);
     if (!wanted && !current) return undefined;
     if (current?.phase === 'Ready' || current?.phase === 'Importing') return this.#sendState(name, current);
+    if (!wanted && current) {
+      // Nobody here needs it any more and there is no complete copy: stop trying, and take
+      // this node's (Pending or Failed) entry out of the Image's status.
+      await this.#remove(name, current);
+      await this.#send(name, { ...this.#entry(name, current), removed: true });
+      return undefined;
+    }
 
     const poolName = current?.pool ?? cachePoolFor(image, users);
     if (!poolName) return undefined;
@@ -251,8 +265,9 @@ export class ImageCache {
         },
       });
     };
-    run().then(
-      async (r) => {
+    run()
+      .then(async (r) => {
+        if (this.#states.get(name) !== state) return; // deleted meanwhile: #remove cleaned up
         const side: Sidecar = {
           uid: state.uid,
           sha256: r.sha256,
@@ -264,7 +279,6 @@ export class ImageCache {
         const file = path.join(state.dir, state.fileName);
         await writeFile(`${file}.json.tmp`, JSON.stringify(side), { mode: 0o644 });
         await rename(`${file}.json.tmp`, `${file}.json`);
-        if (this.#states.get(name) !== state) return; // deleted meanwhile: #remove cleans up
         state.phase = 'Ready';
         state.result = side;
         state.failures = 0;
@@ -272,8 +286,9 @@ export class ImageCache {
         this.deps.log.info('image import finished', { image: name, path: file, virtualSizeBytes: r.sizeBytes, resumed: r.resumed });
         await this.#sendState(name, state);
         this.deps.onSettled(name);
-      },
-      async (err: unknown) => {
+      })
+      // A failure of the import, or of recording it (the sidecar on a full disk): Failed.
+      .catch(async (err: unknown) => {
         if (this.#states.get(name) !== state) return;
         state.abort = undefined;
         const reason = isImageImportError(err) ? err.reason : 'ImportFailed';
@@ -291,16 +306,32 @@ export class ImageCache {
         await this.#sendState(name, state);
         this.deps.onSettled(name);
         this.deps.requeue(name, delay);
-      },
-    );
+      });
+  }
+
+  /** Whether a VM bound here (being deleted or not) has a disk from this image. */
+  #referencedHere(name: string): boolean {
+    return [...this.deps.desired.vms.values()].some((vm) => (vm.spec.disks ?? []).some((d) => d.image === name));
   }
 
   /** The absolute path of a file inside a pool on this host (refusing paths that leave it). */
   async #poolFile(pool: string, rel: string): Promise<string> {
     const dir = await this.#poolDir(pool);
     if ('waiting' in dir) throw new Error(dir.waiting);
-    const resolved = path.resolve(dir.dir, rel);
-    if (!resolved.startsWith(`${path.resolve(dir.dir)}${path.sep}`)) throw new Error(`spec.source.path ${rel} leaves pool ${pool}`);
+    // Through symlinks too: the file must really be inside the pool, and not in the cache.
+    const root = await realpath(dir.dir);
+    let resolved: string;
+    try {
+      resolved = await realpath(path.resolve(dir.dir, rel));
+    } catch {
+      throw new ImageImportError('SourceNotFound', `spec.source.path ${rel}: no such file in pool ${pool}`, { path: rel });
+    }
+    const inside = resolved.startsWith(`${root}${path.sep}`);
+    if (!inside || resolved.startsWith(`${path.join(root, CACHE_DIR)}${path.sep}`)) {
+      throw new ImageImportError('InvalidRequest', `spec.source.path ${rel} is not a file of pool ${pool} (it leaves the pool, or is in its image cache)`, {
+        path: rel,
+      });
+    }
     return resolved;
   }
 
@@ -339,17 +370,30 @@ export class ImageCache {
     };
   }
 
-  /** Reports the state when it differs from what was last reported; never throws. */
-  async #sendState(name: string, st: ImageState): Promise<undefined> {
-    const entry = this.#entry(name, st);
-    const json = JSON.stringify(entry);
-    if (json === st.lastSent) return undefined;
+  /**
+   * Reports the state when it differs from what was last reported; never throws. Reports of
+   * one image go one at a time, in order, so a slow progress report never lands after the
+   * final one. A report not applied is sent again on the next sync.
+   */
+  #sendState(name: string, st: ImageState): Promise<undefined> {
+    st.sending = (st.sending ?? Promise.resolve()).then(async () => {
+      const entry = this.#entry(name, st);
+      const json = JSON.stringify(entry);
+      if (json === st.lastSent) return;
+      if (await this.#send(name, entry)) st.lastSent = json;
+    });
+    return st.sending.then(() => undefined);
+  }
+
+  async #send(name: string, entry: ImageNodeReport): Promise<boolean> {
     try {
-      await this.deps.report({ images: [entry] });
-      st.lastSent = json;
+      const ack = (await this.deps.report({ images: [entry] })) as { rejected?: { reason?: string; message?: string }[] } | undefined;
+      const refused = ack?.rejected?.[0];
+      if (refused) this.deps.log.debug('image report refused; sent again on the next sync', { image: name, reason: refused.reason, error: refused.message });
+      return !refused;
     } catch (err) {
-      this.deps.log.debug('image report failed; retried on the next sync', { image: name, error: (err as Error).message });
+      this.deps.log.debug('image report failed; sent again on the next sync', { image: name, error: (err as Error).message });
+      return false;
     }
-    return undefined;
   }
 }

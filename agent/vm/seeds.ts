@@ -34,7 +34,8 @@ export class SeedStore implements SeedSource {
         ...(ci.networkData !== undefined ? { networkData: ci.networkData } : {}),
         ...(ci.sshAuthorizedKeys ? { sshAuthorizedKeys: ci.sshAuthorizedKeys } : {}),
       },
-      { dir: this.dir, name: vm.metadata.uid! },
+      // 0600: the user data may hold secrets; QEMU runs as root here (hack/libvirt-setup.sh).
+      { dir: this.dir, name: vm.metadata.uid!, mode: 0o600 },
     );
     return res.path;
   }

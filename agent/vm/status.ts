@@ -72,7 +72,14 @@ function agentConnected(domain: DomainInfo, guest: GuestInfo | undefined): Agent
   }
   if (!guest) return undefined;
   if (guest.connected) return { type: AGENT_CONNECTED_CONDITION, status: 'True', reason: 'Connected', message: 'qemu-guest-agent answers' };
-  return { type: AGENT_CONNECTED_CONDITION, status: 'False', reason: 'NotConnected', message: guest.message ?? 'qemu-guest-agent does not answer' };
+  // A fixed message: libvirt's wording moves while a guest boots (not connected, not
+  // responding, timed out), and each change would be a status write.
+  return {
+    type: AGENT_CONNECTED_CONDITION,
+    status: 'False',
+    reason: 'NotConnected',
+    message: 'qemu-guest-agent does not answer (not installed, not started yet, or the guest is busy)',
+  };
 }
 
 export function computeAgentStatus(

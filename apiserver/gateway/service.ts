@@ -286,10 +286,14 @@ export class GatewayService {
         const reject = (reason: string, message: string) =>
           rejected.push({ field: `images[${i}]`, domainUuid: '', vm: '', pool: '', reason, message: `image ${report.name}: ${message}` });
         try {
+          if (!report.uid) {
+            reject('BadRequest', 'uid: required (the metadata.uid of the Image the report is about)');
+            return;
+          }
           let uidMismatch = false;
           const written = await this.#writer.updateStatus<Image>(IMAGE_DEF, undefined, report.name, (image) => {
             // A report about an earlier Image of the same name (deleted and recreated) is stale.
-            if (report.uid && image.metadata.uid !== report.uid) {
+            if (image.metadata.uid !== report.uid) {
               uidMismatch = true;
               return NO_CHANGE;
             }

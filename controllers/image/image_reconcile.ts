@@ -50,7 +50,8 @@ export function planImage(image: Image, usedBy: readonly string[], nowMs: number
 
   const failed = nodes.filter(([, n]) => n.phase === 'Failed').map(([name, n]) => `${name}: ${n.reason ? `${n.reason}: ` : ''}${n.message ?? 'failed'}`);
   const readyOn = nodes.filter(([, n]) => n.phase === 'Ready').map(([name]) => name);
-  const importing = nodes.filter(([, n]) => n.phase === 'Importing').map(([name, n]) => `${name}: ${n.progress?.percent ?? 0}%`);
+  // No percent: the condition would be rewritten at every step (status.nodes has the progress).
+  const importing = nodes.filter(([, n]) => n.phase === 'Importing').map(([name]) => name);
   const message =
     phase === 'Failed'
       ? `import failed on ${failed.join('; ')}`

@@ -43,7 +43,7 @@ export interface LibvirtDriverOptions extends LibvirtConnectionOptions {
   domainType?: DomainType | 'auto';
   /** Timeout of pool start/build (nfs mounts can hang), ms (default 180 s). */
   poolStartTimeoutMs?: number;
-  /** How long guestInfo waits for the guest agent before answering connected: false, ms (default 10 s). */
+  /** How long guestInfo waits for the guest agent before answering connected: false, ms (default 3 s: it runs in a VM worker, and a hung guest must not hold one long). */
   guestAgentTimeoutMs?: number;
   /** Where bridgeExists looks for NAME/bridge (default /sys/class/net; tests point it elsewhere). */
   sysClassNetPath?: string;
@@ -68,7 +68,7 @@ export class LibvirtDriver implements HypervisorDriver {
     this.pools = new LibvirtPools(this.conn, options.poolStartTimeoutMs ?? 180_000);
     this.volumes = new LibvirtVolumes(this.conn, this.pools);
     this.networks = new LibvirtNetworks(this.conn, options.sysClassNetPath ?? '/sys/class/net');
-    this.guestAgentTimeoutMs = options.guestAgentTimeoutMs ?? 10_000;
+    this.guestAgentTimeoutMs = options.guestAgentTimeoutMs ?? 3_000;
   }
 
   // ---- connection (connection.ts, events.ts) ----------------------------------------------------
