@@ -27,6 +27,7 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 
 const HOSTNAME = 'myvm1';
 const GUEST_IP = '10.0.2.15'; // QEMU user networking's first DHCP lease
+const SEED_IP = '10.0.2.16'; // a static address in the seed's network-config (--network-config)
 const BOOT_TIMEOUT_MS = 300_000;
 
 const { values: opts } = parseArgs({
@@ -150,7 +151,9 @@ async function main(): Promise<void> {
     writeFileSync(path.join(tmp, 'user-data'), `#cloud-config\nssh_authorized_keys:\n  - ${pub}\n`);
     writeFileSync(path.join(tmp, 'meta-data'), `instance-id: x\nlocal-hostname: ${HOSTNAME}\n`);
     if (opts['network-config']) {
-      writeFileSync(path.join(tmp, 'network-config'), 'version: 2\nethernets:\n  eth0:\n    dhcp4: true\n');
+      // DHCP plus a second, static address: seeing it proves the seed's network-config was used
+      // rather than cloud-init's fallback (DHCP on the first NIC).
+      writeFileSync(path.join(tmp, 'network-config'), `version: 2\nethernets:\n  eth0:\n    dhcp4: true\n    addresses: [${SEED_IP}/24]\n`);
       seedFiles.push('network-config');
     }
     const seed = path.join(tmp, 'seed.iso');
@@ -197,7 +200,8 @@ async function main(): Promise<void> {
         alive();
         const [ifaces] = (await agent(qga, { execute: 'guest-network-get-interfaces' })) as [AgentInterface[]];
         const ips = ifaces.flatMap((i) => (i['ip-addresses'] ?? []).map((a) => `${i.name}=${a['ip-address']}`));
-        return ips.some((ip) => ip.endsWith(`=${GUEST_IP}`)) && { seconds: since(), ips };
+        const want = opts['network-config'] ? [GUEST_IP, SEED_IP] : [GUEST_IP];
+        return want.every((w) => ips.some((ip) => ip.endsWith(`=${w}`))) && { seconds: since(), ips };
       },
       waitOpts(`guest agent reporting ${GUEST_IP}`),
     );
