@@ -114,10 +114,10 @@ describe('kubectl against quantix-apiserver', () => {
     await k(['apply', '-f', file('vm3.yaml', vmManifest('vm3', { labels: 'db' }))]);
     const table = await k(['get', 'vms']);
     expect(table.stderr).toBe('');
-    expect(table.stdout.split('\n')[0]).toMatch(/^NAME\s+PHASE\s+NODE\s+CPU\s+MEMORY\s+(READY\s+)?AGE/);
+    expect(table.stdout.split('\n')[0]).toMatch(/^NAME\s+PHASE\s+NODE\s+IP\s+CPU\s+MEMORY\s+(READY\s+)?AGE/);
     expect(table.stdout).toMatch(/vm1\s+.*\s+2\s+256Mi/);
     const wide = await k(['get', 'vms', '-o', 'wide']);
-    expect(wide.stdout.split('\n')[0]).toMatch(/ORIGIN\s+MANAGED\s+IP/);
+    expect(wide.stdout.split('\n')[0]).toMatch(/ORIGIN\s+MANAGED$/);
     const yaml = await k(['get', 'vm', 'vm1', '-o', 'yaml']);
     expect(yaml.stdout).toContain('kind: VirtualMachine');
     expect(yaml.stdout).toContain('runStrategy: Always');

@@ -292,11 +292,11 @@ describe('qxctl against the apiserver', () => {
       expect(r.code).toBe(0);
       const k = await kubectl(env.kubeconfig, ['get', 'vm']);
       expect(lines(r.stdout)[0]).toBe(lines(k.stdout)[0]);
-      expect(lines(r.stdout)[0]).toMatch(/^NAME\s+PHASE\s+NODE\s+CPU\s+MEMORY\s+READY\s+AGE$/);
+      expect(lines(r.stdout)[0]).toMatch(/^NAME\s+PHASE\s+NODE\s+IP\s+CPU\s+MEMORY\s+READY\s+AGE$/);
       expect(r.stdout).toMatch(/^web\s+Running\s+node-a\s+2\s+256Mi\s+True\s+\d+s$/m);
 
       const wide = await qx(['get', 'vm', 'web', '-o', 'wide']);
-      expect(lines(wide.stdout)[0]).toMatch(/AGE\s+POWER\s+RUN-STRATEGY\s+ORIGIN\s+MANAGED\s+IP$/);
+      expect(lines(wide.stdout)[0]).toMatch(/AGE\s+POWER\s+RUN-STRATEGY\s+ORIGIN\s+MANAGED$/);
       expect(lines(wide.stdout)[1]).toMatch(/running\s+Always/);
 
       expect((await qx(['get', 'vm', '-l', 'app=web', '-o', 'name'])).stdout).toBe('virtualmachine.quantix.io/web\n');

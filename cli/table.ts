@@ -27,12 +27,18 @@ export interface ServerTable {
   rows: ServerTableRow[];
 }
 
+/**
+ * kubectl's tabwriter has a minimum cell width of 6 with a padding of 3: a column's text is
+ * padded to at least 3 characters (an IP column with no address yet prints `IP` + 4 spaces).
+ */
+const MIN_TEXT_WIDTH = 3;
+
 /** Pads rows into aligned lines. `minWidths` keeps columns at least as wide (watch output). */
 export function formatRows(rows: readonly (readonly string[])[], minWidths: readonly number[] = []): string[] {
   const widths: number[] = [...minWidths];
   for (const row of rows) {
     row.forEach((cell, i) => {
-      widths[i] = Math.max(widths[i] ?? 0, displayWidth(cell));
+      widths[i] = Math.max(widths[i] ?? 0, displayWidth(cell), MIN_TEXT_WIDTH);
     });
   }
   return rows.map((row) =>
@@ -48,7 +54,7 @@ export function columnWidths(rows: readonly (readonly string[])[]): number[] {
   const widths: number[] = [];
   for (const row of rows) {
     row.forEach((cell, i) => {
-      widths[i] = Math.max(widths[i] ?? 0, displayWidth(cell));
+      widths[i] = Math.max(widths[i] ?? 0, displayWidth(cell), MIN_TEXT_WIDTH);
     });
   }
   return widths;
