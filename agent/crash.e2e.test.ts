@@ -17,7 +17,7 @@
  * every name `qxtest-…`, everything removed afterwards even on failure.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, openSync, readdirSync, readFileSync, writeFileSync, closeSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { StoragePool, VirtualMachine } from '../api-types/generated/types.js';
@@ -25,6 +25,7 @@ import { storagePoolDefinition, virtualMachineDefinition } from '../api-types/re
 import type { ResourceDefinition } from '../api-types/schema/types.js';
 import { kubectl, run } from '../hack/testenv/apiserver.js';
 import { startFinalizerStandIn, startTestControlPlane, type TestControlPlane } from '../hack/testenv/agent.js';
+import { killAgentProcess, startAgentProcess } from '../hack/testenv/agent-process.js';
 import { eventually } from '../hack/testenv/eventually.js';
 import { ensureLibvirt, LibvirtCleanup, LIBVIRT_URI, qxTestName, virsh, virshQuiet } from '../hack/testenv/libvirt.js';
 import type { PauseStep } from './test-pause.js';
@@ -79,47 +80,20 @@ spec:
 }
 
 /** The agent as a process of its own group; with `pause`, it stops at that step. */
-function startAgentProcess(pause?: PauseStep): void {
+function startTheAgentProcess(pause?: PauseStep): void {
   writeFileSync(pauseFile, '');
-  const log = openSync(path.join(workDir, 'agent.log'), 'a');
   const env: NodeJS.ProcessEnv = { ...process.env };
   delete env.QX_TEST_PAUSE_AT;
   delete env.QX_TEST_PAUSE_FILE;
   if (pause) Object.assign(env, { QX_TEST_PAUSE_AT: pause, QX_TEST_PAUSE_FILE: pauseFile });
-  agent = spawn(
-    path.join(repoRoot, 'node_modules/.bin/tsx'),
-    [
-      'agent/main.ts',
-      `--server=${cp.env.apiserver.url}`,
-      `--gateway=${cp.gatewayAddress}`,
-      `--ca-file=${path.join(workDir, 'ca.crt')}`,
-      `--join-token-file=${path.join(workDir, 'join-token')}`,
-      `--state-dir=${stateDir}`,
-      '--driver=libvirt',
-      `--hostname=${node}`,
-      '--address=127.0.0.1',
-      '--heartbeat-interval=1s',
-      '--startup-jitter=0',
-      '--safety-poll-interval=2s',
-      '--shutdown-timeout=3s',
-    ],
-    { cwd: repoRoot, env, detached: true, stdio: ['ignore', log, log] },
-  );
-  closeSync(log);
+  agent = startAgentProcess({ cp, workDir, stateDir, hostname: node, env });
 }
 
 /** SIGKILL to the agent's whole process group; resolves once the process is gone. */
 async function killAgent(): Promise<void> {
   const child = agent;
   agent = undefined;
-  if (!child || child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  try {
-    process.kill(-child.pid!, 'SIGKILL');
-  } catch {
-    // already gone
-  }
-  await exited;
+  await killAgentProcess(child);
 }
 
 /** SyncFullState calls the agents of this suite accepted (their log, appended across processes). */
@@ -256,7 +230,7 @@ afterAll(async () => {
 
 describe('crash consistency: kill -9 of the agent at each step, then a restart', () => {
   it('killed between pool define and start: the restart starts the same pool', async () => {
-    startAgentProcess('pool:after-define');
+    startTheAgentProcess('pool:after-define');
     await apply(`apiVersion: quantix.io/v1alpha1
 kind: StoragePool
 metadata:
@@ -273,7 +247,7 @@ spec:
     expect(defined.state).toBe('inactive');
     poolUuid = defined.uuid;
 
-    startAgentProcess();
+    startTheAgentProcess();
     await eventuallyPoolHealthy();
     await assertConsistent();
 
@@ -287,13 +261,13 @@ spec:
     await assertConsistent();
     await killAgent(); // a kill at rest, too
 
-    startAgentProcess('vm:after-define');
+    startTheAgentProcess('vm:after-define');
     await apply(vmYaml('born'));
     await waitForPause('vm:after-define');
     await killAgent();
     expect((await virsh('domstate', domainName('born'))).stdout.trim()).toBe('shut off');
 
-    startAgentProcess();
+    startTheAgentProcess();
     await assertConsistent();
     expect((await vms()).map((v) => v.metadata.name).sort()).toEqual(['born', 'keep']);
   }, 120_000);
@@ -303,7 +277,7 @@ spec:
     const volume = volumeName(born, { name: 'root' });
     await killAgent();
 
-    startAgentProcess('vm:after-undefine');
+    startTheAgentProcess('vm:after-undefine');
     await store(VM).delete(ns, 'born');
     await waitForPause('vm:after-undefine');
     await killAgent();
@@ -314,7 +288,7 @@ spec:
     // Restarted, its worker held before the volume deletion: the restart's full sync sees
     // the domain gone and the volume still there, and must not report Deleted (finding 2).
     const syncsBefore = fullSyncsLogged();
-    startAgentProcess('vm:before-delete-volumes');
+    startTheAgentProcess('vm:before-delete-volumes');
     await waitForPause('vm:before-delete-volumes');
     await eventually(() => fullSyncsLogged() > syncsBefore, { timeoutMs: 60_000, message: 'the restart full-synced' });
     const during = (await store(VM)
@@ -325,7 +299,7 @@ spec:
     expect(existsSync(path.join(poolDir, volume))).toBe(true);
     await killAgent();
 
-    startAgentProcess();
+    startTheAgentProcess();
     await eventually(
       async () =>
         store(VM)

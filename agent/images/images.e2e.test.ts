@@ -17,9 +17,9 @@
  * sits in the BIOS. Network traffic: 127.0.0.1 only. Pool without room (NoSpace) is the
  * importer's own integration test (an injected statfs).
  */
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { type ChildProcess, execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -31,6 +31,7 @@ import type { ResourceDefinition } from '../../api-types/schema/types.js';
 import { startControllerManager } from '../../controllers/setup.js';
 import { startAgent, startTestControlPlane, type TestAgent, type TestControlPlane } from '../../hack/testenv/agent.js';
 import { kubectl } from '../../hack/testenv/apiserver.js';
+import { killAgentProcess, startAgentProcess } from '../../hack/testenv/agent-process.js';
 import { eventually } from '../../hack/testenv/eventually.js';
 import { type FileServer, startFileServer } from '../../hack/testenv/file-server.js';
 import { ensureLibvirt, LibvirtCleanup, qxTestName, virsh, virshQuiet } from '../../hack/testenv/libvirt.js';
@@ -43,7 +44,7 @@ const VM = virtualMachineDefinition as unknown as ResourceDefinition;
 const IMAGE = imageDefinition as unknown as ResourceDefinition;
 const EVENT = eventDefinition as unknown as ResourceDefinition;
 const POOL = storagePoolDefinition as unknown as ResourceDefinition;
-const repoRoot = path.resolve(import.meta.dirname, '../..');
+const _repoRoot = path.resolve(import.meta.dirname, '../..');
 
 const ns = qxTestName('ins');
 /** The node of the agent in this process, and its pool. */
@@ -200,43 +201,14 @@ async function deleteVm(name: string): Promise<void> {
 
 // ------------------------------------------------------------------ the agent as a process (restart case)
 
-function startAgentProcess(): void {
-  const log = openSync(path.join(workDir, 'agent.log'), 'a');
-  agentProcess = spawn(
-    path.join(repoRoot, 'node_modules/.bin/tsx'),
-    [
-      'agent/main.ts',
-      `--server=${cp.env.apiserver.url}`,
-      `--gateway=${cp.gatewayAddress}`,
-      `--ca-file=${path.join(workDir, 'ca.crt')}`,
-      `--join-token-file=${path.join(workDir, 'join-token')}`,
-      `--state-dir=${path.join(workDir, 'state')}`,
-      '--driver=libvirt',
-      '--acceleration=tcg',
-      `--hostname=${node2}`,
-      '--address=127.0.0.1',
-      '--heartbeat-interval=1s',
-      '--startup-jitter=0',
-      '--safety-poll-interval=2s',
-      '--shutdown-timeout=3s',
-    ],
-    { cwd: repoRoot, env: process.env, detached: true, stdio: ['ignore', log, log] },
-  );
-  closeSync(log);
+function startTheAgentProcess(): void {
+  agentProcess = startAgentProcess({ cp, workDir, stateDir: path.join(workDir, 'state'), hostname: node2, extraArgs: ['--acceleration=tcg'] });
 }
 
-/** SIGKILL to the agent's whole process group (tsx and node); resolves once it is gone. */
-async function killAgentProcess(): Promise<void> {
+async function killTheAgentProcess(): Promise<void> {
   const child = agentProcess;
   agentProcess = undefined;
-  if (!child || child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  try {
-    process.kill(-child.pid!, 'SIGKILL');
-  } catch {
-    // already gone
-  }
-  await exited;
+  await killAgentProcess(child);
 }
 
 async function poolHealthy(name: string, on: string): Promise<void> {
@@ -288,7 +260,7 @@ spec:
 
 afterAll(async () => {
   files?.release();
-  await killAgentProcess();
+  await killTheAgentProcess();
   await agent?.stop().catch(() => undefined);
   await controllers?.manager.stop().catch(() => undefined);
   controllers?.client.close();
@@ -491,7 +463,7 @@ describe('Images: bad input and faults, end to end', () => {
 
   it('an agent killed (SIGKILL) in the middle of a download resumes it after the restart with a Range request; the copy is complete and verified', async () => {
     const name = qxTestName('resume');
-    startAgentProcess();
+    startTheAgentProcess();
     await apply(`apiVersion: quantix.io/v1alpha1
 kind: StoragePool
 metadata:
@@ -526,9 +498,9 @@ spec:
     });
     expect(sidecar.etag).toMatch(/^"/); // a strong ETag
 
-    await killAgentProcess();
+    await killTheAgentProcess();
     files.release();
-    startAgentProcess();
+    startTheAgentProcess();
 
     const n = await nodePhase(name, 'Ready', node2, 60_000);
     expect(n).toMatchObject({ sha256: qcow2Sha, verified: true, virtualSizeBytes: QCOW2_VIRTUAL, sourceFormat: 'qcow2', pool: pool2 });
@@ -548,7 +520,7 @@ spec:
     expect(compare).toBe(0);
     await eventFor('Image', name, 'ImportSucceeded', (m) => m.startsWith(`node ${node2}: imported ${url} (qcow2`) && m.includes('sha256 verified'));
     expect(readFileSync(path.join(workDir, 'agent.log'), 'utf8')).toMatch(/image import finished.*"resumed":true/);
-    await killAgentProcess();
+    await killTheAgentProcess();
   });
 
   it('the image-in-use finalizer: deleting an Image a VM uses waits (InUse DeletionBlocked, an Event naming the VM); deleting the VM lets it go and removes the cached copy', async () => {
