@@ -9,7 +9,7 @@
  * (scheduler, vm, image controllers), kubectl and qxctl. Network traffic: 127.0.0.1 only.
  */
 import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -17,13 +17,10 @@ import { promisify } from 'node:util';
 import type { Event, Image, VirtualMachine } from '../api-types/generated/types.js';
 import { eventDefinition, imageDefinition, virtualMachineDefinition } from '../api-types/registry.js';
 import type { ResourceDefinition } from '../api-types/schema/types.js';
-import { startControllerManager } from '../controllers/setup.js';
 import { kubectl, run } from '../hack/testenv/apiserver.js';
-import { startAgent, startTestControlPlane, type TestAgent, type TestControlPlane } from '../hack/testenv/agent.js';
 import { eventually } from '../hack/testenv/eventually.js';
-import { startFileServer, type FileServer } from '../hack/testenv/file-server.js';
-import { ensureLibvirt, LibvirtCleanup, qxTestName, virsh } from '../hack/testenv/libvirt.js';
-import { LibvirtDriver } from './hypervisor/libvirt/driver.js';
+import { type GuestStack, guestTestImage, startGuestStack } from '../hack/testenv/guests.js';
+import { qxTestName, virsh } from '../hack/testenv/libvirt.js';
 
 const execFileP = promisify(execFile);
 const VM = virtualMachineDefinition as unknown as ResourceDefinition;
@@ -33,18 +30,13 @@ const repoRoot = path.resolve(import.meta.dirname, '..');
 const QXCTL = path.join(repoRoot, 'bin/qxctl');
 
 const ns = qxTestName('gns');
-const node = qxTestName('gnode');
-const pool = qxTestName('gpool');
 const imageName = qxTestName('debian');
-const poolDir = path.join('/var/lib/libvirt/images', pool);
 const workDir = mkdtempSync(path.join(tmpdir(), 'qx-guests-'));
-const cleanup = new LibvirtCleanup();
 
-let cp: TestControlPlane;
-let driver: LibvirtDriver;
-let agent: TestAgent;
-let controllers: { manager: { stop(): Promise<void> }; client: { close(): void } };
-let files: FileServer;
+let stack: GuestStack;
+let cp: GuestStack['cp'];
+let node: string;
+let pool: string;
 let guestImage: string;
 let guestSha256: string;
 let sshKey: string;
@@ -128,56 +120,21 @@ async function eventsFor(kind: string, name: string): Promise<Event[]> {
 }
 
 beforeAll(async () => {
-  await ensureLibvirt();
   // The image `make image` built (cached: instant when its recipe did not change).
-  // QX_GUEST_IMAGE: an image built elsewhere (same layout: IMAGE and IMAGE.sha256).
-  if (process.env.QX_GUEST_IMAGE) guestImage = process.env.QX_GUEST_IMAGE;
-  else {
-    const built = await run('bash', [path.join(repoRoot, 'hack/guest-image/build.sh')], { timeoutMs: 600_000 });
-    if (built.code !== 0) throw new Error(`make image failed: ${built.stderr}`);
-    guestImage = built.stdout.trim().split('\n').at(-1)!;
-  }
-  guestSha256 = readFileSync(`${guestImage}.sha256`, 'utf8').trim().split(/\s+/)[0]!;
+  ({ path: guestImage, sha256: guestSha256 } = await guestTestImage());
   sshKey = path.join(workDir, 'id_ed25519');
   await execFileP('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', sshKey]);
   sshPort = await freePort();
 
-  files = await startFileServer();
-  files.serve('/images/debian.qcow2', guestImage);
-  mkdirSync(poolDir, { recursive: true });
-  cleanup.path(poolDir);
-  cleanup.pool(pool);
-  cp = await startTestControlPlane();
-  controllers = await startControllerManager({ kubeconfig: cp.env.kubeconfig, enabled: ['scheduler', 'vm', 'image'] });
-  driver = new LibvirtDriver({ domainType: existsSync('/dev/kvm') && process.env.QX_ACCELERATION === 'kvm' ? 'kvm' : 'qemu' });
-  await driver.connect();
-  agent = await startAgent(cp, { driver, hostname: node, acceleration: { type: 'qemu', source: 'test' }, shutdownTimeoutMs: 60_000 });
-  await apply(`apiVersion: quantix.io/v1alpha1
-kind: StoragePool
-metadata:
-  name: ${pool}
-spec:
-  type: dir
-  dir:
-    path: ${poolDir}
-  assignedNodes: [${node}]
-`);
+  // etcd, apiserver + gateway, controller-manager (scheduler, vm, image), an agent on libvirt, a pool.
+  stack = await startGuestStack({ tag: 'g', agent: { shutdownTimeoutMs: 60_000 } });
+  stack.cleanupNamespace(ns);
+  ({ cp, node, pool } = stack);
+  stack.files.serve('/images/debian.qcow2', guestImage);
 }, 900_000);
 
 afterAll(async () => {
-  await agent?.stop().catch(() => undefined);
-  await controllers?.manager.stop().catch(() => undefined);
-  controllers?.client.close();
-  const { stdout } = await virsh('list', '--all', '--name').catch(() => ({ stdout: '' }));
-  for (const name of stdout
-    .split('\n')
-    .map((s) => s.trim())
-    .filter((s) => s.startsWith(`${ns}_`)))
-    cleanup.domain(name);
-  await cleanup.run();
-  await driver?.close();
-  await cp?.stop();
-  await files?.close();
+  await stack?.stop();
   rmSync(workDir, { recursive: true, force: true });
 }, 120_000);
 
@@ -189,7 +146,7 @@ metadata:
   name: ${imageName}
 spec:
   source:
-    url: ${files.url}/images/debian.qcow2
+    url: ${stack.files.url}/images/debian.qcow2
     sha256: ${guestSha256}
   storagePool: ${pool}
   nodeNames: [${node}]
@@ -207,13 +164,13 @@ spec:
     expect(n).toMatchObject({ phase: 'Ready', verified: true, sha256: guestSha256, pool, sourceFormat: 'qcow2' });
     expect(n.virtualSizeBytes).toBeGreaterThan(0);
     expect(existsSync(n.path!)).toBe(true);
-    expect(path.dirname(n.path!)).toBe(path.join(poolDir, '.quantix-images'));
+    expect(path.dirname(n.path!)).toBe(path.join(stack.poolDir, '.quantix-images'));
     expect(ready.status?.virtualSizeBytes).toBe(n.virtualSizeBytes);
     const reasons = (
       await eventually(async () => ((await eventsFor('Image', imageName)).some((e) => e.reason === 'ImportSucceeded') ? eventsFor('Image', imageName) : false))
     ).map((e) => e.reason);
     expect(reasons).toEqual(expect.arrayContaining(['ImportStarted', 'ImportSucceeded']));
-    expect(files.requests.some((r) => r.path === '/images/debian.qcow2' && r.status === 200)).toBe(true);
+    expect(stack.files.requests.some((r) => r.path === '/images/debian.qcow2' && r.status === 200)).toBe(true);
   }, 400_000);
 
   it('boots a VM from it with cloud-init: the guest agent IP shows in status, SSH through the 127.0.0.1 forward reads the VM name', async () => {
@@ -230,7 +187,7 @@ spec:
     expect(vm.status?.phase).toBe('Running');
     expect(vm.status?.interfaces?.[0]).toMatchObject({ name: 'default', ipAddress: '10.0.2.15', macAddress: expect.stringMatching(/^52:54:00:/) });
     expect(vm.status?.guestOSInfo).toMatchObject({ id: 'debian' });
-    expect(vm.status?.acceleration).toBe('tcg');
+    expect(vm.status?.acceleration).toBe(stack.acceleration);
     expect(vm.status?.conditions?.find((c) => c.type === 'AgentConnected')).toMatchObject({ status: 'True' });
     // The printer column kubectl shows.
     const table = await kubectl(cp.env.kubeconfig, ['get', 'vm', 'web', '-n', ns]);
@@ -270,7 +227,7 @@ spec:
     const other = await eventually(async () => ((await getVm('other')).status?.phase === 'Stopped' ? getVm('other') : false), { timeoutMs: 60_000 });
     const web = await getVm('web');
     const overlay = web.status!.volumes![0]!.path!;
-    const seeds = () => readdirRecursive(agent.stateDir).filter((f) => f.endsWith('.iso'));
+    const seeds = () => readdirRecursive(stack.agent.stateDir).filter((f) => f.endsWith('.iso'));
     const webSeed = seeds().filter((f) => f.includes(web.metadata.uid!));
     expect(webSeed).toHaveLength(1);
     const cached = (await getImage()).status!.nodes![node]!.path!;

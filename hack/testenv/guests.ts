@@ -1,0 +1,154 @@
+/**
+ * The whole stack for real guests, as the guest e2e suite and the guests benchmark start it:
+ *
+ *   const image = await guestTestImage();              // hack/guest-image/build.sh (cached)
+ *   const stack = await startGuestStack({ tag: 'gbench' });
+ *   stack.files.serve('/images/debian.qcow2', image.path);
+ *   … stack.cp (etcd, apiserver + gateway), stack.node, stack.pool, stack.driver …
+ *   await stack.stop();                                 // also after a failure half-way
+ *
+ * Started: the 127.0.0.1 file server (hack/testenv/file-server.ts), etcd with the apiserver
+ * and the node gateway in process (startTestControlPlane), the controller-manager's
+ * scheduler, vm and image controllers, one in-process agent on the real LibvirtDriver, and a
+ * dir StoragePool assigned to the agent's node, Ready before this resolves. Names are unique
+ * `qxtest-` names; stop() removes every domain named `<namespace>_…` of the given namespaces
+ * (the agent's domain names), the pool and its directory, whatever state the run left.
+ *
+ * Acceleration: TCG (libvirt domain type `qemu`) unless QX_ACCELERATION=kvm and /dev/kvm
+ * exists (DESIGN.md "Guests in tests": the nested KVM of the build machines cannot boot Linux).
+ */
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { StoragePool } from '../../api-types/generated/types.js';
+import { storagePoolDefinition } from '../../api-types/registry.js';
+import type { ResourceDefinition } from '../../api-types/schema/types.js';
+import type { DomainType } from '../../agent/hypervisor/driver.js';
+import { LibvirtDriver } from '../../agent/hypervisor/libvirt/driver.js';
+import { startControllerManager } from '../../controllers/setup.js';
+import { startAgent, startTestControlPlane, type StartAgentOptions, type TestAgent, type TestControlPlane } from './agent.js';
+import { run } from './apiserver.js';
+import { eventually } from './eventually.js';
+import { startFileServer, type FileServer } from './file-server.js';
+import { ensureLibvirt, LibvirtCleanup, qxTestName, virsh } from './libvirt.js';
+
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const POOL = storagePoolDefinition as unknown as ResourceDefinition;
+
+export interface GuestTestImage {
+  /** The cached qcow2 (read-only: import it, or use it as a backing file). */
+  path: string;
+  /** SHA-256 of the file, from its `.sha256` beside it. */
+  sha256: string;
+}
+
+/** The Debian test image (`make image`: hack/guest-image/build.sh, cached; instant when its recipe did not change). */
+export async function guestTestImage(): Promise<GuestTestImage> {
+  // QX_GUEST_IMAGE: the image `make test` built while the checks ran (same layout: IMAGE and IMAGE.sha256).
+  const given = process.env.QX_GUEST_IMAGE;
+  if (given) return { path: given, sha256: readFileSync(`${given}.sha256`, 'utf8').trim().split(/\s+/)[0]! };
+  const built = await run('bash', [path.join(repoRoot, 'hack/guest-image/build.sh')], { timeoutMs: 900_000 });
+  if (built.code !== 0) throw new Error(`hack/guest-image/build.sh failed: ${built.stderr}`);
+  const image = built.stdout.trim().split('\n').at(-1)!;
+  const sha256 = readFileSync(`${image}.sha256`, 'utf8').trim().split(/\s+/)[0]!;
+  return { path: image, sha256 };
+}
+
+/** libvirt domain type and the Node's acceleration name for the guests here. */
+export function guestAcceleration(): { domainType: DomainType; name: 'kvm' | 'tcg' } {
+  return existsSync('/dev/kvm') && process.env.QX_ACCELERATION === 'kvm' ? { domainType: 'kvm', name: 'kvm' } : { domainType: 'qemu', name: 'tcg' };
+}
+
+export interface GuestStackOptions {
+  /** Part of the qxtest- names (node, pool). */
+  tag: string;
+  /** Agent options over the test defaults (e.g. production timings). */
+  agent?: Partial<Omit<StartAgentOptions, 'driver' | 'hostname'>>;
+  /** libvirt call timeout of the agent's driver, ms (a loaded host can take long to start QEMU). */
+  callTimeoutMs?: number;
+}
+
+export interface GuestStack {
+  cp: TestControlPlane;
+  files: FileServer;
+  /** The agent's libvirt driver. */
+  driver: LibvirtDriver;
+  agent: TestAgent;
+  /** The agent's Node name. */
+  node: string;
+  /** A dir StoragePool on the node, HEALTHY there. */
+  pool: string;
+  poolDir: string;
+  acceleration: 'kvm' | 'tcg';
+  /** Domains whose names start with `<namespace>_` are removed by stop(). */
+  cleanupNamespace(namespace: string): void;
+  /** Extra clean-up steps (run before the pool's, in reverse order). */
+  cleanup: LibvirtCleanup;
+  stop(): Promise<void>;
+}
+
+export async function startGuestStack(options: GuestStackOptions): Promise<GuestStack> {
+  await ensureLibvirt();
+  const node = qxTestName(`${options.tag}node`);
+  const pool = qxTestName(`${options.tag}pool`);
+  const poolDir = path.join('/var/lib/libvirt/images', pool);
+  const accel = guestAcceleration();
+  const cleanup = new LibvirtCleanup();
+  const namespaces = new Set<string>();
+  mkdirSync(poolDir, { recursive: true });
+  cleanup.path(poolDir);
+  cleanup.pool(pool);
+
+  let files: FileServer | undefined;
+  let cp: TestControlPlane | undefined;
+  let controllers: Awaited<ReturnType<typeof startControllerManager>> | undefined;
+  let driver: LibvirtDriver | undefined;
+  let agent: TestAgent | undefined;
+  const stop = async () => {
+    await agent?.stop().catch(() => undefined);
+    await controllers?.manager.stop().catch(() => undefined);
+    controllers?.client.close();
+    const { stdout } = await virsh('list', '--all', '--name').catch(() => ({ stdout: '' }));
+    const domains = stdout.split('\n').map((s) => s.trim());
+    for (const ns of namespaces) for (const name of domains.filter((d) => d.startsWith(`${ns}_`))) cleanup.domain(name);
+    await cleanup.run();
+    await driver?.close().catch(() => undefined);
+    await cp?.stop().catch(() => undefined);
+    await files?.close().catch(() => undefined);
+  };
+  try {
+    files = await startFileServer();
+    cp = await startTestControlPlane();
+    controllers = await startControllerManager({ kubeconfig: cp.env.kubeconfig, enabled: ['scheduler', 'vm', 'image'] });
+    driver = new LibvirtDriver({ domainType: accel.domainType, ...(options.callTimeoutMs ? { callTimeoutMs: options.callTimeoutMs } : {}) });
+    await driver.connect();
+    agent = await startAgent(cp, { ...options.agent, driver, hostname: node, acceleration: { type: accel.domainType, source: 'test' } });
+    const pools = cp.env.apiserver.context.stores.get(POOL);
+    await pools.create({
+      apiVersion: 'quantix.io/v1alpha1',
+      kind: 'StoragePool',
+      metadata: { name: pool },
+      spec: { type: 'dir', dir: { path: poolDir }, assignedNodes: [node] },
+    });
+    await eventually(async () => ((await pools.get(undefined, pool)) as StoragePool).status?.hosts?.[node]?.health === 'HEALTHY', {
+      timeoutMs: 60_000,
+      message: `pool ${pool} HEALTHY on ${node}`,
+    });
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return {
+    cp,
+    files,
+    driver,
+    agent,
+    node,
+    pool,
+    poolDir,
+    acceleration: accel.name,
+    cleanup,
+    cleanupNamespace: (ns) => void namespaces.add(ns),
+    stop,
+  };
+}
