@@ -153,7 +153,11 @@ export class VmSyncer {
   }
 
   async #decide(vm: VirtualMachine, domain: DomainInfo | undefined, memory: VmMemory): Promise<VmDecision> {
-    if (domain && (domain.state === 'Shutoff' || domain.state === 'Crashed')) memory.stopRequestedAt = undefined;
+    if (domain && (domain.state === 'Shutoff' || domain.state === 'Crashed')) {
+      memory.stopRequestedAt = undefined;
+      memory.shutdownAskedAt = undefined;
+      memory.agentShutdownAt = undefined;
+    }
     const volumes = vm.metadata.deletionTimestamp && !domain && !isUnmanaged(vm) ? await this.#observeVolumes(vm, memory) : undefined;
     return decideVm({ vm, domain, volumes, memory, nowMs: this.deps.now(), shutdownTimeoutMs: this.deps.shutdownTimeoutMs });
   }
@@ -352,12 +356,13 @@ export class VmSyncer {
           this.#honourRestart(uid, memory, action.asked);
           return;
         case 'shutdown':
+          // The first press starts the grace period; a retry (decide.ts SHUTDOWN_RETRY_MS) does not.
           await driver.shutdownDomain(uid);
-          memory.stopRequestedAt = this.deps.now();
-          memory.agentShutdownAt = undefined;
+          memory.stopRequestedAt ??= this.deps.now();
+          memory.shutdownAskedAt = this.deps.now();
           return;
         case 'shutdownAgent':
-          // Asked once; if the guest agent fails to, the power-off at the grace period's end follows.
+          // If the guest agent fails to, it is asked again later; the power-off at the grace period's end follows.
           memory.agentShutdownAt = this.deps.now();
           await driver
             .shutdownDomain(uid, 'agent')

@@ -53,7 +53,7 @@ import { seedContent } from '../../../agent/cloudinit/seed.js';
 import type { DomainLifecycleEvent } from '../../../agent/hypervisor/driver.js';
 import { LibvirtDriver } from '../../../agent/hypervisor/libvirt/driver.js';
 import { importImage } from '../../../agent/images/import.js';
-import { AGENT_SHUTDOWN_AFTER_MS } from '../../../agent/vm/decide.js';
+import { AGENT_SHUTDOWN_AFTER_MS, SHUTDOWN_RETRY_MS } from '../../../agent/vm/decide.js';
 import { GUEST_POLL_FAST_MS } from '../../../agent/vm/sync.js';
 import type { Image, VirtualMachine } from '../../../api-types/generated/types.js';
 import { imageDefinition, virtualMachineDefinition } from '../../../api-types/registry.js';
@@ -84,6 +84,9 @@ const SECTIONS = new Set((process.env.BENCH_GUESTS_SECTIONS ?? 'import,boot').sp
 const BOOT_TIMEOUT_MS = Number(process.env.BENCH_GUESTS_BOOT_TIMEOUT_S ?? 1200) * 1000;
 /** When the stop is asked: once the guest finished booting (`booted`), or as soon as its IP shows (`ip`). */
 const STOP_AFTER = process.env.BENCH_GUESTS_STOP_AFTER === 'ip' ? 'ip' : 'booted';
+/** The agent's stop policy, mirrored by the bare side: the grace period (the agent's --shutdown-timeout here) and the retries. */
+const STOP_GRACE_MS = 60_000;
+const SHUTDOWN_RETRY: number | undefined = SHUTDOWN_RETRY_MS;
 const GUEST_MEMORY = '512Mi';
 const DISK_SIZE = '4Gi';
 const DISK_BYTES = 4 * 1024 ** 3;
@@ -284,11 +287,14 @@ async function benchImport(stack: GuestStack, api: Api, work: string, served: Se
     for (const img of (await images.list({})).items.filter((i) => i.metadata.name!.startsWith(imagePrefix))) {
       const cachedPath = (img as Image).status?.nodes?.[stack.node]?.path;
       await must(api.call('DELETE', `/apis/quantix.io/v1alpha1/images/${img.metadata.name}`), `delete Image ${img.metadata.name}`, [200, 202, 404]);
-      await eventually(async () => !(await images.list({})).items.some((i) => i.metadata.name === img.metadata.name) && !(cachedPath && existsSync(cachedPath)), {
-        timeoutMs: 60_000,
-        intervalMs: 100,
-        message: `Image ${img.metadata.name} and its cached copy removed`,
-      });
+      await eventually(
+        async () => !(await images.list({})).items.some((i) => i.metadata.name === img.metadata.name) && !(cachedPath && existsSync(cachedPath)),
+        {
+          timeoutMs: 60_000,
+          intervalMs: 100,
+          message: `Image ${img.metadata.name} and its cached copy removed`,
+        },
+      );
     }
   };
 
@@ -345,7 +351,13 @@ async function benchImport(stack: GuestStack, api: Api, work: string, served: Se
         const rs = runs[s.name]![m];
         return [
           s.name,
-          { medianMBps: r1(median(rs.map((r) => r.mbPerSec))), medianSeconds: r3(median(rs.map((r) => r.seconds))), fileBytes: rs[0]?.fileBytes, medianCpuSeconds: medianCpu(rs), runs: rs },
+          {
+            medianMBps: r1(median(rs.map((r) => r.mbPerSec))),
+            medianSeconds: r3(median(rs.map((r) => r.seconds))),
+            fileBytes: rs[0]?.fileBytes,
+            medianCpuSeconds: medianCpu(rs),
+            runs: rs,
+          },
         ];
       }),
     );
@@ -357,7 +369,10 @@ async function benchImport(stack: GuestStack, api: Api, work: string, served: Se
     sources: sources.map((s) => ({ name: s.name, bytes: s.bytes, url: s.url })),
     server: "hack/serve-images.ts (make up's image server) in its own process",
     unit: 'MB/s = source bytes (10^6) / wall seconds; CPU seconds per run (process = this one: apiserver, controllers, agent, importer, bench)',
-    quantix: { measures: 'REST create of an Image with nodeNames (sha256 given) → watch event with status.nodes[node].phase Ready', ...methodSummary('quantix') },
+    quantix: {
+      measures: 'REST create of an Image with nodeNames (sha256 given) → watch event with status.nodes[node].phase Ready',
+      ...methodSummary('quantix'),
+    },
     importImageOnly: { measures: 'importImage() (download + sha256 + qemu-img info + convert + fsync), in process', ...methodSummary('importImageOnly') },
     baseline_curl_qemu_img: { measures: 'curl -o FILE URL; qemu-img convert -O qcow2 FILE OUT', ...methodSummary('baseline') },
     baseline_verified_durable: {
@@ -388,6 +403,8 @@ interface GuestTimes {
   /** The guest agent's IPv4 → `systemctl is-system-running --wait` returning in the guest (boot finished). */
   bootFinishedAfterIpMs?: number;
   stopMs?: number;
+  /** The guest did not shut down within the grace period: powered off. */
+  forcedOff?: boolean;
 }
 
 /**
@@ -403,7 +420,9 @@ async function bootFinishedAt(domain: string, deadline: number): Promise<number>
       return: { exited: boolean; 'out-data'?: string };
     };
     if (status.return.exited) {
-      const state = Buffer.from(status.return['out-data'] ?? '', 'base64').toString().trim();
+      const state = Buffer.from(status.return['out-data'] ?? '', 'base64')
+        .toString()
+        .trim();
       if (state !== 'running' && state !== 'degraded') throw new Error(`${domain}: systemctl is-system-running says "${state}"`);
       return now();
     }
@@ -606,7 +625,11 @@ async function benchBoot(stack: GuestStack, api: Api, work: string, bench: Libvi
       const startedAt = await Promise.race([domains.when(domain, uid, 'Started', deadline), failed()]).finally(() => (waiting = false));
       const guestAt = await guestIpAt(bench, uid, deadline);
       ipAt.set(domain, guestAt);
-      const statusAt = await eventually(() => ipSeen.get(name) ?? false, { timeoutMs: Math.max(1, deadline - now()), intervalMs: 5, message: `${name}: IP in status` });
+      const statusAt = await eventually(() => ipSeen.get(name) ?? false, {
+        timeoutMs: Math.max(1, deadline - now()),
+        intervalMs: 5,
+        message: `${name}: IP in status`,
+      });
       const agentAt = agentSawIp.get(uid);
       const t: GuestTimes = {
         name,
@@ -616,7 +639,9 @@ async function benchBoot(stack: GuestStack, api: Api, work: string, bench: Libvi
         ...(agentAt !== undefined ? { reportMs: r1(statusAt - agentAt) } : {}),
         totalMs: r1(statusAt - created),
       };
-      log(`  quantix ${name}: create → IP in status ${(t.totalMs / 1000).toFixed(1)} s (to Started ${t.toStartedMs} ms, detection ${t.detectMs} ms, report ${t.reportMs} ms)`);
+      log(
+        `  quantix ${name}: create → IP in status ${(t.totalMs / 1000).toFixed(1)} s (to Started ${t.toStartedMs} ms, detection ${t.detectMs} ms, report ${t.reportMs} ms)`,
+      );
       return t;
     };
 
@@ -660,24 +685,47 @@ async function benchBoot(stack: GuestStack, api: Api, work: string, bench: Libvi
       const names = times.map((t) => t.name);
       for (const name of names) stopAsked.add(name);
       const launched = now();
-      const res = await run(QXCTL, ['vm', 'stop', ...names, '-n', ns, '--timeout', '300s'], { env: { KUBECONFIG: stack.cp.env.kubeconfig, HOME: work }, timeoutMs: 400_000 });
+      const res = await run(QXCTL, ['vm', 'stop', ...names, '-n', ns, '--timeout', '300s'], {
+        env: { KUBECONFIG: stack.cp.env.kubeconfig, HOME: work },
+        timeoutMs: 400_000,
+      });
       if (res.code !== 0) throw new Error(`qxctl vm stop failed: ${res.stderr}`);
       qxctlWallMs.push(now() - launched);
       for (const t of times) {
         const at = await eventually(() => stoppedSeen.get(t.name) ?? false, { timeoutMs: 60_000, intervalMs: 5, message: `${t.name} Stopped` });
         t.stopMs = r1(at - launched);
+        // libvirt's reason: "shutdown" (the guest powered itself off) or "destroyed" (the agent's power-off at the grace period's end).
+        if ((await virsh('domstate', '--reason', `${ns}_${t.name}`)).stdout.includes('destroyed')) t.forcedOff = true;
       }
     };
 
     /** The agent's stop policy, bare: ACPI, then the guest agent after AGENT_SHUTDOWN_AFTER_MS. */
     const bareStop = async (t: GuestTimes & { uuid: string; domain: string }) => {
       const begin = now();
-      const deadline = begin + 300_000;
-      await virsh('shutdown', '--mode', 'acpi', t.domain);
-      const off = domains.when(t.domain, t.uuid, 'Stopped', deadline);
-      const offOrTimer = await Promise.race([off, sleep(AGENT_SHUTDOWN_AFTER_MS).then(() => undefined)]);
-      if (offOrTimer === undefined) {
-        await virsh('shutdown', '--mode', 'agent', t.domain).catch((err: Error) => log(`  ${t.domain}: guest agent shutdown: ${err.message}`));
+      const grace = begin + STOP_GRACE_MS;
+      let done = false;
+      const off = domains.when(t.domain, t.uuid, 'Stopped', grace + 60_000).finally(() => (done = true));
+      const ask = async (mode: 'acpi' | 'agent') => {
+        if (done) return;
+        await virsh('shutdown', '--mode', mode, t.domain).catch((err: Error) =>
+          log(`  ${t.domain}: shutdown --mode ${mode}: ${err.message.split('\n').at(-1)}`),
+        );
+      };
+      await ask('acpi');
+      const schedule: { at: number; mode: 'acpi' | 'agent' }[] = [{ at: begin + AGENT_SHUTDOWN_AFTER_MS, mode: 'agent' }];
+      if (SHUTDOWN_RETRY)
+        for (let at = begin + SHUTDOWN_RETRY; at < grace; at += SHUTDOWN_RETRY)
+          schedule.push({ at, mode: 'acpi' }, ...(at > begin + AGENT_SHUTDOWN_AFTER_MS ? [{ at, mode: 'agent' as const }] : []));
+      schedule.sort((a, b) => a.at - b.at);
+      for (const step of schedule) {
+        if (done) break;
+        await Promise.race([off, sleep(Math.max(0, step.at - now()))]);
+        await ask(step.mode);
+      }
+      await Promise.race([off, sleep(Math.max(0, grace - now()))]);
+      if (!done) {
+        t.forcedOff = true;
+        await virshQuiet('destroy', t.domain);
       }
       t.stopMs = r1((await off) - begin);
     };
@@ -698,7 +746,10 @@ async function benchBoot(stack: GuestStack, api: Api, work: string, bench: Libvi
       const [qTimes, bTimes] = await Promise.all([Promise.all(qRuns), Promise.all(bRuns)]);
       const cpu = process.cpuUsage(cpuBefore.bench);
       const seconds = (now() - cpuBefore.at) / 1000;
-      cores.push({ benchProcess: r2((cpu.user + cpu.system) / 1e6 / seconds), etcd: r2((processCpuSeconds(stack.cp.env.etcd.pid, false) - cpuBefore.etcd) / seconds) });
+      cores.push({
+        benchProcess: r2((cpu.user + cpu.system) / 1e6 / seconds),
+        etcd: r2((processCpuSeconds(stack.cp.env.etcd.pid, false) - cpuBefore.etcd) / seconds),
+      });
       // Cross-check once: the guest agent's own answer, as virsh gives it.
       if (bare.length === 0) {
         const out = (await virsh('qemu-agent-command', bTimes[0]!.domain, '{"execute":"guest-network-get-interfaces"}')).stdout;
@@ -751,7 +802,10 @@ async function benchBoot(stack: GuestStack, api: Api, work: string, bench: Libvi
           toStartedMs: msSummary(quantix.map((t) => t.toStartedMs)),
           bootSeconds: secondsSummary(quantix.map((t) => t.bootMs)),
           detectMs: { ...msSummary(quantix.map((t) => t.detectMs!)), measures: "the bench's poll first seeing the IPv4 → status (± its 250 ms poll)" },
-          reportMs: { ...msSummary(quantix.flatMap((t) => (t.reportMs !== undefined ? [t.reportMs] : []))), measures: "the agent's own guest poll seeing the IPv4 → status" },
+          reportMs: {
+            ...msSummary(quantix.flatMap((t) => (t.reportMs !== undefined ? [t.reportMs] : []))),
+            measures: "the agent's own guest poll seeing the IPv4 → status",
+          },
           guestPollMs: GUEST_POLL_FAST_MS,
           ...bootFinished(quantix),
         },
@@ -766,7 +820,10 @@ async function benchBoot(stack: GuestStack, api: Api, work: string, bench: Libvi
         overheadRatio: { p50: r3(overheadP50 / percentile(b, 50)), mean: r3(overheadMean / mean(b)) },
         target: 0.1,
         meets: overheadP50 / percentile(b, 50) <= 0.1 && overheadMean / mean(b) <= 0.1,
-        coresPerWave: { ...Object.fromEntries(Object.keys(cores[0] ?? {}).map((k) => [k, cores.map((c) => c[k as keyof (typeof cores)[0]])])), measures: 'CPU of this process (apiserver, gateway, controllers, agent, the bench) and of etcd while the wave booted' },
+        coresPerWave: {
+          ...Object.fromEntries(Object.keys(cores[0] ?? {}).map((k) => [k, cores.map((c) => c[k as keyof (typeof cores)[0]])])),
+          measures: 'CPU of this process (apiserver, gateway, controllers, agent, the bench) and of etcd while the wave booted',
+        },
         perVm: { quantix, bare },
       },
       stop: {
@@ -780,7 +837,8 @@ async function benchBoot(stack: GuestStack, api: Api, work: string, bench: Libvi
           qxctlWallSeconds: qxctlWallMs.map((v) => r1(v / 1000)),
         },
         bare: {
-          measures: '`virsh shutdown --mode acpi`, `--mode agent` 10 s later if still running (the agent\'s policy) → libvirt Stopped, per VM',
+          measures:
+            "the agent's policy with virsh: `shutdown --mode acpi`; `--mode agent` 10 s later; both again every 10 s; `destroy` at 60 s → libvirt Stopped, per VM",
           seconds: { p50: r1(percentile(stopB, 50) / 1000), max: r1(Math.max(...stopB) / 1000), mean: r1(mean(stopB) / 1000) },
         },
         targetSeconds: 20,
@@ -796,6 +854,15 @@ async function benchBoot(stack: GuestStack, api: Api, work: string, bench: Libvi
   }
 }
 
+/** What main must undo; also run on SIGINT/SIGTERM (the runner forwards them). */
+let cleanUpAll: (() => Promise<void>) | undefined;
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    log(`${signal}: cleaning up`);
+    void (cleanUpAll?.() ?? Promise.resolve()).finally(() => process.exit(1));
+  });
+}
+
 async function main(): Promise<void> {
   setLogLevel(process.env.QUANTIX_LOG_LEVEL ?? 'warn');
   const loadAtStart = loadavg()[0]!;
@@ -806,11 +873,20 @@ async function main(): Promise<void> {
   const stack = await startGuestStack({
     tag: 'gb',
     callTimeoutMs: 300_000,
-    agent: { heartbeatIntervalMs: 10_000, safetyPollIntervalMs: 10_000, shutdownTimeoutMs: 60_000, startupJitterMs: 0 },
+    agent: { heartbeatIntervalMs: 10_000, safetyPollIntervalMs: 10_000, shutdownTimeoutMs: STOP_GRACE_MS, startupJitterMs: 0 },
   });
   const bench = new LibvirtDriver({ callTimeoutMs: 300_000 });
   let work: string | undefined;
   let server: Awaited<ReturnType<typeof startImageServer>> | undefined;
+  let cleaning: Promise<void> | undefined;
+  cleanUpAll = () =>
+    (cleaning ??= (async () => {
+      log('cleaning up');
+      await bench.close().catch(() => undefined);
+      await server?.stop();
+      await stack.stop();
+      if (work) rmSync(work, { recursive: true, force: true });
+    })());
   try {
     await bench.connect();
     // Same file system as the pool, so the baselines write where the agent writes.
@@ -831,7 +907,13 @@ async function main(): Promise<void> {
     const host = await bench.hostInfo();
     const result: Record<string, unknown> = {
       benchmark: 'guests',
-      machine: { cores: cpus().length, kvm: existsSync('/dev/kvm'), acceleration: stack.acceleration, libvirtVersion: host.libvirtVersion, loadAverage1mAtStart: r1(loadAtStart) },
+      machine: {
+        cores: cpus().length,
+        kvm: existsSync('/dev/kvm'),
+        acceleration: stack.acceleration,
+        libvirtVersion: host.libvirtVersion,
+        loadAverage1mAtStart: r1(loadAtStart),
+      },
       setup:
         'etcd, apiserver + node gateway, controller-manager (scheduler, vm, image) and one agent (production timings) in this process on real libvirtd; creates over HTTPS; status observed on the apiserver watch cache',
     };
@@ -849,11 +931,7 @@ async function main(): Promise<void> {
     result.loadAverage1mAtEnd = r1(loadavg()[0]!);
     process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
   } finally {
-    log('cleaning up');
-    await bench.close().catch(() => undefined);
-    await server?.stop();
-    await stack.stop();
-    if (work) rmSync(work, { recursive: true, force: true });
+    await cleanUpAll();
   }
 }
 
