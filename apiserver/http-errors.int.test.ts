@@ -103,6 +103,40 @@ describe('apiserver HTTP edge', () => {
     expect((list.body as { items?: unknown[] }).items).toEqual([]);
   });
 
+  it('a stored write with an unknown field named in another script gets its 201 and a UTF-8 Warning, not a 500', async () => {
+    const body = JSON.parse(vm('warned')) as { spec: Record<string, unknown> };
+    body.spec['字段'] = 1;
+    body.spec['bad\u007fname'] = 2;
+    const created = await send('POST', VMS, JSON.stringify(body));
+    expect(created.status).toBe(201);
+    const warnings = ([] as string[]).concat(created.headers.warning ?? []).join(', ');
+    // Node reads header bytes as Latin-1: decode them as the UTF-8 they are, as kubectl does.
+    const text = Buffer.from(warnings, 'latin1').toString('utf8');
+    expect(text).toMatch(/^299 - "/);
+    expect(text).toContain('spec.字段');
+    expect(text).toContain('bad\\u007fname');
+    const stored = await send('GET', `${VMS}/warned`);
+    expect(stored.status).toBe(200);
+  });
+
+  it('answers a watch with an unparseable resourceVersion with a 400 Status before any stream starts', async () => {
+    const watch = await send('GET', `${VMS}?watch=true&resourceVersion=abc`);
+    expect(watch.status).toBe(400);
+    expect(watch.body).toMatchObject({ kind: 'Status', code: 400, reason: 'BadRequest' });
+    expect(watch.body.message).toContain('invalid resourceVersion "abc"');
+  });
+
+  it('counts requests for resources it does not serve under resource="unknown", never under the name from the path', async () => {
+    for (const name of ['made-up-a', 'made-up-b', 'made-up-c']) {
+      expect((await send('GET', `/apis/quantix.io/v1alpha1/namespaces/default/${name}`)).status).toBe(404);
+    }
+    const metrics = await send('GET', '/metrics');
+    expect(metrics.status).toBe(200);
+    const text = metrics.body.message ?? '';
+    expect(text).toMatch(/apiserver_request_total\{verb="list",resource="unknown",code="404"\} [3-9]/);
+    expect(text).not.toContain('made-up');
+  });
+
   it('answers PATCH and PUT of a missing object with 404, and a stale resourceVersion with 409', async () => {
     const patchMissing = await send('PATCH', `${VMS}/ghost`, '{"metadata":{"labels":{"a":"b"}}}', { 'Content-Type': 'application/merge-patch+json' });
     expect(patchMissing.status).toBe(404);

@@ -32,10 +32,15 @@ describe('web UI in Chromium', () => {
   let cluster: UiCluster;
   let browser: Browser;
   let page: Page;
+  /** Content-Security-Policy violations Chromium reported, over the whole run. */
+  const cspViolations: string[] = [];
 
   beforeAll(async () => {
     [cluster, browser] = await Promise.all([startUiCluster(), launchBrowser()]);
     page = await browser.newPage();
+    page.on('console', (m) => {
+      if (m.type() === 'error' && /Content Security Policy/i.test(m.text())) cspViolations.push(m.text());
+    });
     page.setDefaultTimeout(10_000);
     // Workload for the pages: a few VMs from kubectl, one of them labelled.
     await cluster.must(
@@ -54,7 +59,14 @@ describe('web UI in Chromium', () => {
   });
 
   it('refuses a wrong token with a readable message, then signs in with the admin token', async () => {
-    await page.goto(`${cluster.baseUrl}/ui/`);
+    const response = await page.goto(`${cluster.baseUrl}/ui/`);
+    // The page may not be framed, sniffed, or run anything but its own bundle.
+    expect(response?.headers()).toMatchObject({
+      'content-security-policy': expect.stringContaining("frame-ancestors 'none'"),
+      'x-frame-options': 'DENY',
+      'x-content-type-options': 'nosniff',
+    });
+    expect(response?.headers()['content-security-policy']).toContain("script-src 'self'");
     await page.getByTestId('token-input').fill('not-a-token');
     await page.getByTestId('signin-submit').click();
     await expectText(page.getByTestId('signin-error'), /401 Unauthorized/);
@@ -689,6 +701,10 @@ spec:
     await page.locator('[data-testid="vm-table"] .vbody').evaluate((el) => (el.scrollTop = el.scrollHeight));
     await eventually(async () => (await page.locator('[data-testid="vm-table"] [role="row"][data-key]').count()) > 0);
     await shot(page, 'vms-1200');
+  });
+
+  it('ran every page above under its Content-Security-Policy without a violation', () => {
+    expect(cspViolations).toEqual([]);
   });
 });
 

@@ -140,7 +140,7 @@ describe('Networks on libvirt', () => {
         const v = await getVm('web');
         return v.spec.nodeName === node && v.status?.phase === 'Running' && v;
       },
-      { timeoutMs: 60_000, message: 'web bound and Running' },
+      { timeoutMs: 180_000, message: 'web bound and Running' },
     );
     expect(vm.status?.domainUUID).toBe(vm.metadata.uid);
     const xml = (await virsh('dumpxml', domainName('web'))).stdout;
@@ -149,7 +149,7 @@ describe('Networks on libvirt', () => {
     expect(nic).toContain(`bridge='${bridge}'`);
     const events = await client.list<Event>(Events, { namespace: ns, fieldSelector: 'involvedObject.name=web,reason=Scheduled' });
     expect(events.items[0]?.message).toMatch(new RegExp(`^Successfully assigned ${ns}/web to ${node}`));
-  });
+  }, 240_000);
 
   it('a VM naming a host bridge that does not exist stays Pending, FailedScheduling naming the bridge and the node', async () => {
     await client.create(VirtualMachines, vmObject('bridged', [{ name: 'eth0', type: 'bridge', source: missingBridge }]));

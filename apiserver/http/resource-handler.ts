@@ -14,7 +14,7 @@ import type { StructuralSchema } from '../patch/schema.js';
 import { refOf, type ServedResource } from '../registry/served-resource.js';
 import { parseFieldValidation, prepareForCreate, prepareForUpdate, type WriteContext } from '../registry/strategy.js';
 import { InvalidRequestError, NotFoundError } from '../storage/errors.js';
-import { createdMetadata, updatedMetadata } from '../storage/etcd-store.js';
+import { createdMetadata, parseResourceVersion, updatedMetadata } from '../storage/etcd-store.js';
 import type { ListOptions } from '../storage/interface.js';
 import { bodyTypeOf, negotiateResponse, parseBody, PATCH_TYPES, type Accepted } from './negotiation.js';
 import type { ResourceRequest } from './request-info.js';
@@ -156,6 +156,8 @@ async function handleList(call: ResourceCall, decision: Decision, accepted: Acce
 function handleWatch(call: ResourceCall, decision: Decision, accepted: Accepted) {
   const { sr, query } = call;
   const options = listOptions(call);
+  // Checked before the stream starts: a bad version is a 400 Status, not an ERROR event on a 200.
+  parseResourceVersion(options.resourceVersion);
   const resource = sr.def.plural;
   serveWatch({
     sr,

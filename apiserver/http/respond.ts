@@ -7,16 +7,30 @@ import type { Accepted } from './negotiation.js';
 import type { ApiError } from '../../lib/apimachinery/status-error.js';
 import { partialObjectMetadata, toTable } from './table.js';
 
+/** The longest warning text sent; longer ones are cut (a field name can be as long as the body allows). */
+const MAX_WARNING_CHARS = 1024;
+
+/**
+ * One `Warning: 299 - "text"` value, as Kubernetes writes it: a quoted-string with `"` and `\`
+ * escaped, non-ASCII text as its UTF-8 bytes (kubectl reads them as UTF-8). Node refuses header
+ * strings with characters above U+00FF, so the bytes go as Latin-1 characters; control
+ * characters, which no header may hold, are escaped. Written after the object was stored, a
+ * header that threw answered a successful write with a 500 (a field name in another script).
+ */
+export function warningHeaderValue(warning: string): string {
+  const text = warning.length > MAX_WARNING_CHARS ? `${warning.slice(0, MAX_WARNING_CHARS)}…` : warning;
+  const quoted = JSON.stringify(text).replace(/[\u007f]/g, '\\u007f');
+  return `299 - ${Buffer.from(quoted, 'utf8').toString('latin1')}`;
+}
+
 export function sendJson(res: ServerResponse, code: number, body: unknown, yaml = false, warnings: string[] = []): void {
   const text = yaml ? toYaml(body) : JSON.stringify(body);
   res.statusCode = code;
   res.setHeader('Content-Type', yaml ? 'application/yaml' : 'application/json');
-  if (warnings.length)
-    res.setHeader(
-      'Warning',
-      warnings.map((warning) => `299 - ${JSON.stringify(warning)}`),
-    );
-  res.end(text);
+  if (warnings.length) res.setHeader('Warning', warnings.map(warningHeaderValue));
+  // A Buffer body: Node writes a string body in one piece with the head, and then encodes the
+  // head as UTF-8 too, which would encode the Warning's bytes a second time.
+  res.end(warnings.length ? Buffer.from(text) : text);
 }
 
 export function sendError(res: ServerResponse, err: ApiError): void {

@@ -62,7 +62,7 @@ import { setLogLevel } from '../../../lib/logging/logger.js';
 import { run } from '../../testenv/apiserver.js';
 import { eventually } from '../../testenv/eventually.js';
 import { type GuestStack, guestTestImage, startGuestStack } from '../../testenv/guests.js';
-import { qxTestName, virsh, virshQuiet } from '../../testenv/libvirt.js';
+import { ensureLibvirt, qxTestName, virsh, virshQuiet } from '../../testenv/libvirt.js';
 import { stopProcess } from '../apiserver-process.js';
 import { percentile, processCpuSeconds } from '../stats.js';
 
@@ -854,9 +854,39 @@ async function benchBoot(stack: GuestStack, api: Api, work: string, bench: Libvi
   }
 }
 
-/** What main must undo; also run on SIGINT/SIGTERM (the runner forwards them). */
+/**
+ * What an earlier run of this benchmark left when it was killed outright (SIGKILL leaves no
+ * time to clean up): its guests would go on running and load every later run and test on
+ * this host. Only this benchmark's own names (`make bench` runs one benchmark at a time).
+ */
+const LEFTOVER_PREFIXES = ['qxtest-gbench-', 'qxtest-gbare-', 'qxtest-gbpool-', 'qxtest-gbnode-'];
+
+async function removeLeftovers(): Promise<void> {
+  const mine = (name: string) => LEFTOVER_PREFIXES.some((p) => name.startsWith(p));
+  const domains = (await virsh('list', '--all', '--name')).stdout
+    .split('\n')
+    .map((s) => s.trim())
+    .filter(mine);
+  for (const d of domains) {
+    await virshQuiet('destroy', d);
+    await virshQuiet('undefine', d, '--nvram');
+  }
+  const pools = (await virsh('pool-list', '--all', '--name')).stdout
+    .split('\n')
+    .map((s) => s.trim())
+    .filter(mine);
+  for (const p of pools) {
+    await virshQuiet('pool-destroy', p);
+    await virshQuiet('pool-undefine', p);
+  }
+  const dirs = readdirSync('/var/lib/libvirt/images').filter(mine);
+  for (const d of dirs) rmSync(path.join('/var/lib/libvirt/images', d), { recursive: true, force: true });
+  if (domains.length + pools.length + dirs.length > 0) log(`removed what an earlier, killed run left: ${[...domains, ...pools, ...dirs].join(', ')}`);
+}
+
+/** What main must undo; also run on SIGINT/SIGTERM/SIGHUP (the runner forwards the first two). */
 let cleanUpAll: (() => Promise<void>) | undefined;
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
   process.once(signal, () => {
     log(`${signal}: cleaning up`);
     void (cleanUpAll?.() ?? Promise.resolve()).finally(() => process.exit(1));
@@ -865,6 +895,8 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
 
 async function main(): Promise<void> {
   setLogLevel(process.env.QUANTIX_LOG_LEVEL ?? 'warn');
+  await ensureLibvirt();
+  await removeLeftovers();
   const loadAtStart = loadavg()[0]!;
   log('the test image (hack/guest-image/build.sh)');
   const guest = await guestTestImage();
