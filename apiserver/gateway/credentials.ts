@@ -19,6 +19,10 @@ export const NODE_CREDENTIALS_PREFIX = '/quantix/node-credentials/';
 export const MAX_SECRETS = 3;
 /** How long the authenticator trusts a verified token before looking at etcd again. */
 export const AUTH_CACHE_TTL_MS = 5_000;
+/** How long a token that failed verification is refused without asking etcd (Kubernetes' token cache: 10 s). */
+export const AUTH_FAILURE_CACHE_TTL_MS = 5_000;
+/** Entries per cache; the oldest go first (a flood of random tokens cannot grow the heap). */
+const AUTH_CACHE_MAX_ENTRIES = 10_000;
 
 export interface CredentialRecord {
   node: string;
@@ -106,11 +110,14 @@ export function issueSecret(record: CredentialRecord, now: Date): { record: Cred
  * apiserver's etcd client exists, bound to it with `attach` (the apiserver calls its
  * `extraRoutes` hook before it listens). Verified tokens are cached for a few seconds so
  * a busy agent does not cost an etcd read per request; a rotated-out secret stops working
- * within AUTH_CACHE_TTL_MS.
+ * within AUTH_CACHE_TTL_MS. A token that failed is refused from memory for
+ * AUTH_FAILURE_CACHE_TTL_MS, so repeating a bad token does not cost an etcd read either (an
+ * etcd error is not a failure: it is not remembered).
  */
 export class NodeCredentialAuthenticator implements Authenticator {
   #store: CredentialStore | undefined;
   readonly #cache = new Map<string, { user: UserInfo; expiresAt: number }>();
+  readonly #failed = new Map<string, number>();
 
   attach(etcd: Etcd3): void {
     this.#store = new CredentialStore(etcd);
@@ -127,14 +134,32 @@ export class NodeCredentialAuthenticator implements Authenticator {
     const now = Date.now();
     const hit = this.#cache.get(token);
     if (hit && hit.expiresAt > now) return hit.user;
-    const verified = await this.#store.verify(token).catch(() => undefined);
-    if (!verified) {
-      this.#cache.delete(token);
+    const failedUntil = this.#failed.get(token);
+    if (failedUntil !== undefined && failedUntil > now) return undefined;
+    let verified: Awaited<ReturnType<CredentialStore['verify']>>;
+    try {
+      verified = await this.#store.verify(token);
+    } catch {
       return undefined;
     }
+    if (!verified) {
+      this.#cache.delete(token);
+      remember(this.#failed, token, now + AUTH_FAILURE_CACHE_TTL_MS);
+      return undefined;
+    }
+    this.#failed.delete(token);
     const user = nodeUser(verified.node, verified.record.nodeUID);
-    if (this.#cache.size > 10_000) this.#cache.clear();
-    this.#cache.set(token, { user, expiresAt: now + AUTH_CACHE_TTL_MS });
+    remember(this.#cache, token, { user, expiresAt: now + AUTH_CACHE_TTL_MS });
     return user;
+  }
+}
+
+/** Sets `key` (as the newest entry), dropping the oldest entries beyond AUTH_CACHE_MAX_ENTRIES. */
+function remember<V>(cache: Map<string, V>, key: string, value: V): void {
+  cache.delete(key);
+  cache.set(key, value);
+  for (const oldest of cache.keys()) {
+    if (cache.size <= AUTH_CACHE_MAX_ENTRIES) break;
+    cache.delete(oldest);
   }
 }
