@@ -246,6 +246,35 @@ describe('kubectl against quantix-apiserver', () => {
     expect(visible.stdout.trim()).toBe('virtualmachine.quantix.io/vm-on-a');
   });
 
+  it('answers kubectl auth whoami and kubectl auth can-i for admin, viewer and node identities', async () => {
+    const admin = await k(['auth', 'whoami', '-o', 'json']);
+    expect(admin.stderr).toBe('');
+    expect(admin.code).toBe(0);
+    expect(JSON.parse(admin.stdout)).toMatchObject({
+      kind: 'SelfSubjectReview',
+      status: { userInfo: { username: 'admin', groups: expect.arrayContaining([Groups.admins]) } },
+    });
+    const viewerWho = await kubectl(env.viewerKubeconfig, ['auth', 'whoami']);
+    expect(viewerWho.stdout).toMatch(/Username\s+viewer/);
+    const nodeConfig = env.kubeconfigFor('node-a', NODE_A_TOKEN);
+    expect((await kubectl(nodeConfig, ['auth', 'whoami'])).stdout).toMatch(/Username\s+quantix:node:node-a/);
+
+    // can-i: "yes" with exit code 0, "no - <the rule that refused>" with exit code 1, as kubectl prints them.
+    const canI = async (config: string, args: string[]) => {
+      const r = await kubectl(config, ['auth', 'can-i', ...args]);
+      return `${r.stdout.trim()}${r.stderr.trim()} ${r.code}`;
+    };
+    expect(await canI(env.kubeconfig, ['delete', 'vms'])).toBe('yes 0');
+    expect(await canI(env.kubeconfig, ['*', '*'])).toBe('yes 0');
+    expect(await canI(env.viewerKubeconfig, ['list', 'virtualmachines.quantix.io'])).toBe('yes 0');
+    expect(await canI(env.viewerKubeconfig, ['create', 'vms', '-n', 'default'])).toBe('no - viewers may only get, list and watch 1');
+    expect(await canI(env.viewerKubeconfig, ['get', '/metrics'])).toBe('yes 0');
+    expect(await canI(nodeConfig, ['patch', 'vms', '--subresource=status'])).toBe('yes 0');
+    expect(await canI(nodeConfig, ['create', 'vms'])).toBe('no - a node may only read VMs bound to it and write their status 1');
+    expect(await canI(nodeConfig, ['get', 'nodes.quantix.io/node-b', '-A'])).toBe('no - a node may only access its own Node "node-a" 1');
+    expect(await canI(nodeConfig, ['get', '/metrics'])).toBe('no - no role grants get on /metrics 1');
+  });
+
   it('deletes with and without finalizers', async () => {
     const plain = await k(['delete', 'vm', 'vm3']);
     expect(plain.stdout).toContain('virtualmachine.quantix.io "vm3" deleted');

@@ -36,6 +36,8 @@ import {
 import { NOSPACE_REMEDY } from './http/status.js';
 import type { ServedResource } from './registry/served-resource.js';
 import { apiVersionOf } from '../api-types/group-version.js';
+import { REVIEW_RESOURCES, type ReviewResource, reviewResourceAt, selfSubjectAccessReview, selfSubjectReview } from './auth/self-review.js';
+import { decodeSelfSubjectAccessReview, PROTOBUF_CONTENT_TYPE } from './auth/review-protobuf.js';
 
 /**
  * The web UI's pages: only its own scripts, styles and API (the bundle has no inline script or
@@ -112,7 +114,11 @@ function bearerToken(req: IncomingMessage): string | undefined {
   return match?.[1]?.trim();
 }
 
-export function readBody(req: IncomingMessage, limit = MAX_BODY_BYTES): Promise<string> {
+export async function readBody(req: IncomingMessage, limit = MAX_BODY_BYTES): Promise<string> {
+  return (await readBodyBytes(req, limit)).toString('utf8');
+}
+
+export function readBodyBytes(req: IncomingMessage, limit = MAX_BODY_BYTES): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const declared = Number(req.headers['content-length'] ?? 0);
     if (declared > limit) {
@@ -131,7 +137,7 @@ export function readBody(req: IncomingMessage, limit = MAX_BODY_BYTES): Promise<
       }
       chunks.push(chunk);
     });
-    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('end', () => resolve(Buffer.concat(chunks)));
     req.on('error', reject);
   });
 }
@@ -172,7 +178,7 @@ export async function startApiserver(options: ApiserverOptions): Promise<Running
   });
   const served = new Map<ResourceDefinition, ServedResource>();
   for (const def of RESOURCES) served.set(def, { def, store: stores.get(def), apiVersion: apiVersionOf(def), lister: stores.lister });
-  const discovery = new Discovery([...RESOURCES]);
+  const discovery = new Discovery([...RESOURCES], REVIEW_RESOURCES);
   const openapi = new OpenApi([...RESOURCES]);
 
   const authenticate = async (req: IncomingMessage): Promise<UserInfo> => {
@@ -372,9 +378,39 @@ export async function startApiserver(options: ApiserverOptions): Promise<Running
     }
   };
 
+  /** `kubectl auth whoami` and `kubectl auth can-i`: answered for the caller, nothing stored. */
+  const serveReview = async (req: IncomingMessage, res: ServerResponse, record: RequestRecord, review: ReviewResource) => {
+    record.verb = 'create';
+    record.resource = review.plural;
+    try {
+      if (req.method !== 'POST') throw errors.methodNotAllowed(req.method ?? '', review.plural);
+      const user = await authenticate(req).catch((err: unknown) => {
+        throw err instanceof ApiError ? err : errors.unauthorized();
+      });
+      record.user = user.name;
+      const bytes = await readBodyBytes(req);
+      let body: unknown;
+      try {
+        // kubectl sends its questions about built-in types as protobuf.
+        if (String(req.headers['content-type'] ?? '').startsWith(PROTOBUF_CONTENT_TYPE)) body = decodeSelfSubjectAccessReview(bytes);
+        else body = bytes.length ? JSON.parse(bytes.toString('utf8')) : {};
+      } catch (err) {
+        throw errors.badRequest(`the request body cannot be read as ${review.kind}: ${(err as Error).message}`);
+      }
+      sendJson(res, 201, review.kind === 'SelfSubjectReview' ? selfSubjectReview(user) : selfSubjectAccessReview(user, body));
+    } catch (err) {
+      sendError(res, resourceError(err, undefined));
+    }
+  };
+
   const listener = (req: IncomingMessage, res: ServerResponse) => {
     const record = trackRequest(req, res, metrics, log);
     const path = req.url ?? '/';
+    const review = path.startsWith('/apis/') ? reviewResourceAt(path.split('?')[0]!) : undefined;
+    if (review) {
+      void serveReview(req, res, record, review); // answers every error itself
+      return;
+    }
     if (path.startsWith('/apis/') || path.startsWith('/api/')) {
       let url: URL;
       let request: ResourceRequest | undefined;

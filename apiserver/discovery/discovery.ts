@@ -10,6 +10,16 @@ export const AGGREGATED_DISCOVERY_CONTENT_TYPE = 'application/json;g=apidiscover
 
 const READ_WRITE_VERBS = ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'update', 'watch'];
 const STATUS_VERBS = ['get', 'patch', 'update'];
+const CREATE_ONLY_VERBS = ['create'];
+
+/** A resource that is only ever created and never stored (the self reviews), cluster-scoped. */
+export interface CreateOnlyResource {
+  group: string;
+  version: string;
+  plural: string;
+  singular: string;
+  kind: string;
+}
 
 export function wantsAggregatedDiscovery(accept: string | undefined): boolean {
   if (!accept) return false;
@@ -43,8 +53,10 @@ function groupVersions(defs: ResourceDefinition[]): GroupVersion[] {
 
 export class Discovery {
   readonly #defs: ResourceDefinition[];
-  constructor(defs: ResourceDefinition[]) {
+  readonly #createOnly: readonly CreateOnlyResource[];
+  constructor(defs: ResourceDefinition[], createOnly: readonly CreateOnlyResource[] = []) {
     this.#defs = defs;
+    this.#createOnly = createOnly;
   }
 
   /** `/api` */
@@ -59,18 +71,25 @@ export class Discovery {
 
   /** `/apis/{group}` */
   group(name: string) {
-    const versions = groupVersions(this.#defs).filter((gv) => gv.group === name);
+    const versions = [...new Set([...groupVersions(this.#defs), ...this.#createOnly].filter((gv) => gv.group === name).map((gv) => gv.version))];
     if (!versions.length) return undefined;
-    const entries = versions.map((gv) => ({ groupVersion: apiVersionOf(gv), version: gv.version }));
+    const entries = versions.map((version) => ({ groupVersion: apiVersionOf({ group: name, version }), version }));
     return { kind: 'APIGroup', apiVersion: 'v1', name, versions: entries, preferredVersion: entries[0] };
   }
 
   /** `/api/v1` and `/apis/{group}/{version}` */
   resourceList(group: string, version: string) {
     const gv = groupVersions(this.#defs).find((candidate) => candidate.group === group && candidate.version === version);
-    if (!gv) return undefined;
-    const resources: object[] = [];
-    for (const def of gv.resources) {
+    const createOnly = this.#createOnly.filter((r) => r.group === group && r.version === version);
+    if (!gv && !createOnly.length) return undefined;
+    const resources: object[] = createOnly.map((r) => ({
+      name: r.plural,
+      singularName: r.singular,
+      namespaced: false,
+      kind: r.kind,
+      verbs: CREATE_ONLY_VERBS,
+    }));
+    for (const def of gv?.resources ?? []) {
       resources.push({
         name: def.plural,
         singularName: def.singular,
@@ -92,34 +111,57 @@ export class Discovery {
     const versions = groupVersions(this.#defs).filter((gv) => (core ? gv.group === '' : gv.group !== ''));
     const groups = new Map<string, GroupVersion[]>();
     for (const gv of versions) groups.set(gv.group, [...(groups.get(gv.group) ?? []), gv]);
+    const createOnlyItems = core
+      ? []
+      : this.#createOnly.map((r) => ({
+          metadata: { name: r.group },
+          versions: [
+            {
+              version: r.version,
+              freshness: 'Current',
+              resources: [
+                {
+                  resource: r.plural,
+                  responseKind: { group: r.group, version: r.version, kind: r.kind },
+                  scope: 'Cluster',
+                  singularResource: r.singular,
+                  verbs: CREATE_ONLY_VERBS,
+                },
+              ],
+            },
+          ],
+        }));
     return {
       kind: 'APIGroupDiscoveryList',
       apiVersion: 'apidiscovery.k8s.io/v2',
       metadata: {},
-      items: [...groups.entries()].map(([group, gvs]) => ({
-        metadata: group ? { name: group } : {},
-        versions: gvs.map((gv) => ({
-          version: gv.version,
-          freshness: 'Current',
-          resources: gv.resources.map((def) => {
-            const responseKind = { group: def.group, version: def.version, kind: def.kind };
-            return {
-              resource: def.plural,
-              responseKind,
-              scope: def.namespaced ? 'Namespaced' : 'Cluster',
-              singularResource: def.singular,
-              verbs: READ_WRITE_VERBS,
-              ...(def.shortNames.length ? { shortNames: def.shortNames } : {}),
-              ...(def.categories.length ? { categories: def.categories } : {}),
-              ...(def.hasStatus ? { subresources: [{ subresource: 'status', responseKind, verbs: STATUS_VERBS }] } : {}),
-            };
-          }),
+      items: [
+        ...[...groups.entries()].map(([group, gvs]) => ({
+          metadata: group ? { name: group } : {},
+          versions: gvs.map((gv) => ({
+            version: gv.version,
+            freshness: 'Current',
+            resources: gv.resources.map((def) => {
+              const responseKind = { group: def.group, version: def.version, kind: def.kind };
+              return {
+                resource: def.plural,
+                responseKind,
+                scope: def.namespaced ? 'Namespaced' : 'Cluster',
+                singularResource: def.singular,
+                verbs: READ_WRITE_VERBS,
+                ...(def.shortNames.length ? { shortNames: def.shortNames } : {}),
+                ...(def.categories.length ? { categories: def.categories } : {}),
+                ...(def.hasStatus ? { subresources: [{ subresource: 'status', responseKind, verbs: STATUS_VERBS }] } : {}),
+              };
+            }),
+          })),
         })),
-      })),
+        ...createOnlyItems,
+      ],
     };
   }
 
   #namedGroups(): string[] {
-    return [...new Set(this.#defs.map((def) => def.group).filter(Boolean))];
+    return [...new Set([...this.#defs.map((def) => def.group), ...this.#createOnly.map((r) => r.group)].filter(Boolean))];
   }
 }
