@@ -18,7 +18,7 @@ import { GUEST_POLL_SLOW_MS, VmSyncer } from './sync.js';
 setLogLevel('error');
 const log = createLogger('test');
 
-async function setup(opts: { acpiDelay?: number | null } = {}) {
+async function setup(opts: { acpiDelay?: number | null; shutdownTimeoutMs?: number } = {}) {
   const driver = new SimDriver({ hostname: 'n1', acpiShutdownDelayMs: opts.acpiDelay === undefined ? 0 : opts.acpiDelay });
   await driver.connect();
   await driver.definePool({ name: 'pool', type: 'dir', targetPath: '/var/lib/qx/pool' });
@@ -43,7 +43,7 @@ async function setup(opts: { acpiDelay?: number | null } = {}) {
   domains.start();
   await domains.relist();
   const reporter = new Reporter(client, () => now);
-  const syncer = new VmSyncer({ driver, domains, reporter, nodeName: () => 'n1', shutdownTimeoutMs: 5_000, now: () => now, log });
+  const syncer = new VmSyncer({ driver, domains, reporter, nodeName: () => 'n1', shutdownTimeoutMs: opts.shutdownTimeoutMs ?? 5_000, now: () => now, log });
   const statuses = () => sent.map((n) => agentStatusFromWire(n.vm!.status));
   return { driver, domains, syncer, sent, statuses, advance: (ms: number) => (now += ms) };
 }
@@ -176,6 +176,29 @@ describe('VmSyncer on sim', () => {
     await expect(driver.getDomain(vm.metadata.uid!)).rejects.toMatchObject({ reason: 'DomainNotFound' });
     expect(await driver.listVolumes('pool')).toEqual([]);
     expect(statuses().at(-1)).toEqual({ synced: { type: 'Synced', status: 'True', reason: 'Deleted', message: 'domain and volumes removed from node n1' } });
+  });
+
+  it('a stop presses ACPI again after 10 s; a press that races the guest powering off is not a failure', async () => {
+    const { driver, syncer, statuses, advance } = await setup({ acpiDelay: null, shutdownTimeoutMs: 60_000 });
+    let vm = vmOf();
+    await syncer.sync(vm);
+    vm = applied(vm, statuses().at(-1)!);
+    vm = { ...vm, spec: { ...vm.spec, runStrategy: 'Halted' } };
+    expect((await syncer.sync(vm)).error).toBeUndefined();
+    expect(driver.callCounts.get('shutdownDomain')).toBe(1);
+    advance(10_000);
+    // The guest powers off just as the agent presses again: libvirt refuses the press.
+    const press = driver.shutdownDomain.bind(driver);
+    const modes: string[] = [];
+    driver.shutdownDomain = async (uuid: string, mode?: 'acpi' | 'agent') => {
+      modes.push(mode ?? 'acpi');
+      await press(uuid, mode);
+      throw new Error('Requested operation is not valid: domain is not running');
+    };
+    const retried = await syncer.sync(vm);
+    expect(modes[0]).toBe('acpi');
+    expect(retried.error).toBeUndefined();
+    expect(statuses().at(-1)?.synced?.reason).not.toBe('LifecycleFailed');
   });
 
   it('a domain removed outside Quantix: reported DELETED (the gateway marks it Lost), not re-created', async () => {

@@ -357,7 +357,11 @@ export class VmSyncer {
           return;
         case 'shutdown':
           // The first press starts the grace period; a retry (decide.ts SHUTDOWN_RETRY_MS) does not.
-          await driver.shutdownDomain(uid);
+          if (memory.stopRequestedAt === undefined) await driver.shutdownDomain(uid);
+          else {
+            // A retry may race the guest powering off ("domain is not running"): the next sync sees it off.
+            await driver.shutdownDomain(uid).catch((err: Error) => this.deps.log.info('shutdown retry failed', { vm: vm.metadata.name, error: err.message }));
+          }
           memory.stopRequestedAt ??= this.deps.now();
           memory.shutdownAskedAt = this.deps.now();
           return;
