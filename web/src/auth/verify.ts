@@ -1,25 +1,28 @@
 /**
- * Checking a token at sign-in: can it read (list nodes), and may it write? Writes are probed
- * with a dry-run create (`dryRun=All`, nothing is stored): the apiserver authorizes before it
- * validates, so 403 means read-only and anything else (the empty body's 4xx) means allowed.
+ * Checking a token at sign-in: can it read (list nodes), and may it write? The apiserver
+ * answers the second itself — a SelfSubjectAccessReview, what `kubectl auth can-i create
+ * virtualmachines` asks — through the authorizer every request goes through; nothing is stored.
  * The UI hides write buttons for read-only tokens; the server enforces it either way.
  */
 import type { ApiClient } from '../api/client.js';
-import { Nodes, VirtualMachines } from '../api/resources.js';
+import { Nodes } from '../api/resources.js';
 import { resourcePath } from '../../../api-types/group-version.js';
-import { ApiError } from '../../../lib/apimachinery/status-error.js';
 
 export interface Access {
   canWrite: boolean;
 }
 
+const ACCESS_REVIEWS = '/apis/authorization.k8s.io/v1/selfsubjectaccessreviews';
+
 export async function verifyToken(client: ApiClient): Promise<Access> {
   await client.get(resourcePath(Nodes), { query: { limit: '1' } });
-  try {
-    await client.fetch('POST', resourcePath(VirtualMachines, 'default'), { query: { dryRun: 'All' }, body: '{}', contentType: 'application/json' });
-    return { canWrite: true };
-  } catch (err) {
-    if (err instanceof ApiError && (err.isForbidden || err.isUnauthorized)) return { canWrite: false };
-    return { canWrite: true };
-  }
+  const question = {
+    apiVersion: 'authorization.k8s.io/v1',
+    kind: 'SelfSubjectAccessReview',
+    spec: { resourceAttributes: { verb: 'create', group: 'quantix.io', resource: 'virtualmachines', namespace: 'default' } },
+  };
+  const answer = (await (await client.fetch('POST', ACCESS_REVIEWS, { body: JSON.stringify(question), contentType: 'application/json' })).json()) as {
+    status?: { allowed?: boolean };
+  };
+  return { canWrite: answer.status?.allowed === true };
 }
