@@ -137,6 +137,36 @@ describe('apiserver HTTP edge', () => {
     expect(text).not.toContain('made-up');
   });
 
+  it('answers a chunked body over the limit (no Content-Length) with a 413 Status, not a reset connection', async () => {
+    const reply = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const url = new URL(env.apiserver.url);
+      const req = request(
+        {
+          host: url.hostname,
+          port: url.port,
+          method: 'POST',
+          path: VMS,
+          agent,
+          headers: { Authorization: `Bearer ${env.tokens.admin}`, 'Content-Type': 'application/json' },
+        },
+        (res) => {
+          let body = '';
+          res.setEncoding('utf8').on('data', (c: string) => (body += c));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+        },
+      );
+      req.on('error', reject);
+      // 5 MiB in 64 KiB chunks: past the 3 MiB limit only once the upload is well under way.
+      const chunk = Buffer.alloc(64 * 1024, 0x20);
+      for (let i = 0; i < 80; i++) req.write(chunk);
+      req.end();
+    });
+    expect(reply.status).toBe(413);
+    expect(JSON.parse(reply.body)).toMatchObject({ kind: 'Status', code: 413, reason: 'RequestEntityTooLarge' });
+    // The server keeps serving.
+    expect((await send('GET', VMS)).status).toBe(200);
+  });
+
   it('answers PATCH and PUT of a missing object with 404, and a stale resourceVersion with 409', async () => {
     const patchMissing = await send('PATCH', `${VMS}/ghost`, '{"metadata":{"labels":{"a":"b"}}}', { 'Content-Type': 'application/merge-patch+json' });
     expect(patchMissing.status).toBe(404);

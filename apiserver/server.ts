@@ -118,26 +118,37 @@ export async function readBody(req: IncomingMessage, limit = MAX_BODY_BYTES): Pr
   return (await readBodyBytes(req, limit)).toString('utf8');
 }
 
+/**
+ * A body past the limit is answered 413. The rest of it is read and dropped, up to
+ * DISCARD_BYTES more, so the client is still reading when the 413 arrives: closing the
+ * connection at once would reset it, and the client would see a reset instead of the
+ * Status. Past that bound the connection is closed.
+ */
+const DISCARD_BYTES = 16 * 1024 * 1024;
+
 export function readBodyBytes(req: IncomingMessage, limit = MAX_BODY_BYTES): Promise<Buffer> {
   return new Promise((resolve, reject) => {
-    const declared = Number(req.headers['content-length'] ?? 0);
-    if (declared > limit) {
-      reject(errors.tooLarge(limit));
-      req.resume();
-      return;
-    }
     const chunks: Buffer[] = [];
     let size = 0;
+    let refused = false;
+    const refuse = () => {
+      refused = true;
+      chunks.length = 0;
+      reject(errors.tooLarge(limit));
+    };
+    if (Number(req.headers['content-length'] ?? 0) > limit) refuse();
     req.on('data', (chunk: Buffer) => {
       size += chunk.length;
-      if (size > limit) {
-        reject(errors.tooLarge(limit));
-        req.destroy();
+      if (refused) {
+        if (size > limit + DISCARD_BYTES) req.destroy();
         return;
       }
+      if (size > limit) return refuse();
       chunks.push(chunk);
     });
-    req.on('end', () => resolve(Buffer.concat(chunks)));
+    req.on('end', () => {
+      if (!refused) resolve(Buffer.concat(chunks));
+    });
     req.on('error', reject);
   });
 }
