@@ -5,7 +5,7 @@
  * (The libvirt end-to-end suite is agent.e2e.test.ts.)
  */
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Node, StoragePool, VirtualMachine } from '../api-types/generated/types.js';
@@ -107,8 +107,10 @@ describe('registration and identity', () => {
         { type: 'Hostname', address: 'reg-a' },
       ],
       capacity: { cpu: 16, memoryBytes: 64 * 1024 ** 3 },
-      nodeInfo: { hypervisor: 'sim', agentVersion: '0.1.0', cpuModel: 'Simulated CPU', machineID: a.agent.machineId },
+      nodeInfo: { hypervisor: 'sim', agentVersion: '0.1.0', cpuModel: 'Simulated CPU', machineID: expect.stringMatching(/^sha256:[0-9a-f]{16}$/) },
     });
+    // The machine id proves ownership of the hostname: Node status (viewers read it) shows a fingerprint only.
+    expect(JSON.stringify(node)).not.toContain(a.agent.machineId);
     expect(node.status?.lastHeartbeatTime).toBeDefined();
     expect(node.metadata.uid).toBe(a.agent.nodeUid);
   });
@@ -129,6 +131,10 @@ describe('registration and identity', () => {
     expect(err).toBeInstanceOf(GatewayError);
     expect(err).toMatchObject({ reason: 'AlreadyExists', grpcCode: 6 });
     expect((err as Error).message).toMatch(/belongs to another machine.*cannot take over an existing hostname/);
+    // Nothing of the owner's machine id in the refusal (it was the key to a takeover), nor a readable file.
+    expect(JSON.stringify(err)).not.toContain(first.agent.machineId.slice(0, 8));
+    expect((err as Error).message).not.toContain(first.agent.machineId.slice(0, 8));
+    expect(statSync(join(stateDir, 'machine-id')).mode & 0o777).toBe(0o600);
     expect((await getNode('reg-b')).metadata.uid).toBe(uid);
   });
 

@@ -1,7 +1,7 @@
 /**
  * The agent's identity and what it keeps in its state dir (mode 0700):
- *   machine-id         random, created once: tells this machine from another one that
- *                      claims the same hostname (also reported as nodeInfo.machineID)
+ *   machine-id         random, created once (mode 0600): tells this machine from another one
+ *                      that claims the same hostname; Node status shows only a fingerprint
  *   credential         the node credential from RegisterNode (mode 0600)
  *   kubeconfig         the credential as a kubeconfig for --server (kubectl as the node)
  *   managed-pools.json libvirt pools this agent defined (the only ones it ever stops)
@@ -10,7 +10,7 @@
  *                      the one being carried out (with the id of the domain instance to stop)
  */
 import { randomUUID } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { hostname, networkInterfaces } from 'node:os';
 import path from 'node:path';
 
@@ -44,9 +44,14 @@ export class StateDir {
 
   machineId(): string {
     const existing = this.#read('machine-id');
-    if (existing) return existing;
+    if (existing) {
+      // Written 0644 by agents before 2026-12: close it now.
+      chmodSync(this.#path('machine-id'), 0o600);
+      return existing;
+    }
     const id = randomUUID().replace(/-/g, '');
-    this.#write('machine-id', `${id}\n`, 0o644);
+    // Only root reads it: it proves this machine owns its hostname when it registers.
+    this.#write('machine-id', `${id}\n`, 0o600);
     return id;
   }
 

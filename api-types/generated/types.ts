@@ -814,7 +814,7 @@ export interface NodeInfo {
   kernelVersion?: string;
   /** Operating system. */
   osImage?: string;
-  /** /etc/machine-id. */
+  /** Fingerprint of the agent's machine id (sha256: and 16 hex digits). The id itself proves the machine owns its hostname and is never shown. */
   machineID?: string;
 }
 

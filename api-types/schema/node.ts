@@ -73,7 +73,9 @@ const Status = named('NodeStatus', {
         cpuModel: str('Host CPU model.'),
         kernelVersion: str('Kernel version.'),
         osImage: str('Operating system.'),
-        machineID: str('/etc/machine-id.'),
+        machineID: str(
+          "Fingerprint of the agent's machine id (sha256: and 16 hex digits). The id itself proves the machine owns its hostname and is never shown.",
+        ),
       },
     } satisfies JSONSchema),
     acceleration: named(

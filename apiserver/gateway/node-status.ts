@@ -1,4 +1,5 @@
 /** Node status from what the agent reports at registration and in heartbeats (pure). */
+import { createHash } from 'node:crypto';
 import type { NodeAddress, NodeCondition, NodeInfo as ApiNodeInfo, NodeResources, NodeStatus } from '../../api-types/generated/types.js';
 import { isIPAddress } from '../../api-types/names.js';
 import { stripPort } from '../../api-types/proto/contract.js';
@@ -22,7 +23,17 @@ export function nodeAddresses(reported: string[], peer: string | undefined, host
   return out;
 }
 
-export function apiNodeInfo(info: Init<NodeInfo> | null | undefined, machineID: string): ApiNodeInfo {
+/**
+ * What Node status shows of a machine id: a fingerprint (`sha256:` and 16 hex digits). The id
+ * itself is what proves a machine owns its hostname at registration, so it is never shown to
+ * viewers, returned in errors or logged.
+ */
+export function machineFingerprint(machineID: string): string {
+  return machineID ? `sha256:${createHash('sha256').update(machineID).digest('hex').slice(0, 16)}` : '';
+}
+
+/** `fingerprint`: machineFingerprint of the registered machine id. */
+export function apiNodeInfo(info: Init<NodeInfo> | null | undefined, fingerprint: string): ApiNodeInfo {
   const out: ApiNodeInfo = {};
   const set = (key: keyof ApiNodeInfo, value: string | undefined) => {
     if (value) out[key] = value;
@@ -34,7 +45,9 @@ export function apiNodeInfo(info: Init<NodeInfo> | null | undefined, machineID: 
   set('cpuModel', info?.cpuModel);
   set('kernelVersion', info?.kernelVersion);
   set('osImage', info?.osImage);
-  set('machineID', machineID || info?.machineId);
+  // A Node stored before fingerprints held the id itself: fingerprint it now.
+  const shown = fingerprint.startsWith('sha256:') ? fingerprint : machineFingerprint(fingerprint);
+  set('machineID', shown || machineFingerprint(info?.machineId ?? ''));
   return out;
 }
 
@@ -72,7 +85,7 @@ export function heartbeatStatus(
   const allocatable = apiResources(req.allocatable) ?? capacity;
   if (capacity) status.capacity = capacity;
   if (allocatable) status.allocatable = allocatable;
-  if (req.nodeInfo) status.nodeInfo = apiNodeInfo(req.nodeInfo, status.nodeInfo?.machineID ?? req.nodeInfo.machineId);
+  if (req.nodeInfo) status.nodeInfo = apiNodeInfo(req.nodeInfo, status.nodeInfo?.machineID ?? '');
   if (req.addresses.length > 0 || !status.addresses) status.addresses = nodeAddresses(req.addresses, peer, nodeName);
   if (acknowledgedHash) status.stateHash = acknowledgedHash;
   status.assignedPools = [...assignedPools].sort();

@@ -21,7 +21,7 @@ import { isoSeconds } from '../../lib/apimachinery/time.js';
 import { AlreadyExistsError, NotFoundError } from '../storage/errors.js';
 import type { Store } from '../storage/interface.js';
 import { issueSecret, type CredentialRecord, type CredentialStore, type StoredRecord } from './credentials.js';
-import { apiNodeInfo, apiResources, nodeAddresses, setNodeCondition } from './node-status.js';
+import { apiNodeInfo, apiResources, nodeAddresses, setNodeCondition, machineFingerprint } from './node-status.js';
 import type { ObjectWriter } from './writes.js';
 
 const NODE_DEF = nodeDefinition as unknown as ResourceDefinition;
@@ -56,17 +56,18 @@ function callerMayRegister(user: UserInfo, name: string): boolean {
   return nodeNameOf(user) === name;
 }
 
-function hostnameTaken(name: string, record: CredentialRecord): ApiError {
+function hostnameTaken(name: string): ApiError {
   return new ApiError(
     409,
     'AlreadyExists',
-    `nodes.quantix.io "${name}" already exists and belongs to another machine (machine id ${record.machineID.slice(0, 8)}…): ` +
+    // Nothing about the owner's machine id: it is what proves a machine owns the name.
+    `nodes.quantix.io "${name}" already exists and belongs to another machine: ` +
       `a different host cannot take over an existing hostname; give this host a unique hostname, or delete the Node "${name}" if the old host is gone for good`,
     {
       name,
       group: 'quantix.io',
       kind: 'nodes',
-      causes: [{ reason: 'HostnameTaken', field: 'hostname', message: `hostname "${name}" is registered by machine ${record.machineID}` }],
+      causes: [{ reason: 'HostnameTaken', field: 'hostname', message: `hostname "${name}" is registered by another machine` }],
     },
   );
 }
@@ -118,7 +119,7 @@ export async function registerNode(
     } else if (claimIsStale(stored, node, now)) {
       record = { node: name, machineID, nodeUID: '', secrets: [], createdAt: now.toISOString() };
     } else {
-      throw hostnameTaken(name, stored.record);
+      throw hostnameTaken(name);
     }
 
     // 2. The Node: create it if missing (create-if-absent; a concurrent winner is re-read).
@@ -158,7 +159,7 @@ export async function registerNode(
     const updated = await deps.writer.updateStatus<Node>(NODE_DEF, undefined, name, (current) => {
       const status: NodeStatus = structuredClone(current.status ?? {});
       status.addresses = nodeAddresses(req.addresses, peer, name);
-      status.nodeInfo = apiNodeInfo(req.nodeInfo, machineID);
+      status.nodeInfo = apiNodeInfo(req.nodeInfo, machineFingerprint(machineID));
       const capacity = apiResources(req.capacity);
       const allocatable = apiResources(req.allocatable) ?? capacity;
       if (capacity) status.capacity = capacity;

@@ -187,7 +187,7 @@ export class GatewayService {
       token,
     );
     this.#acknowledged.delete(res.nodeName);
-    this.#log.info(res.reregistered ? 'node re-registered' : 'node registered', { node: res.nodeName, uid: res.nodeUid, machineID: call.request.machineId });
+    this.#log.info(res.reregistered ? 'node re-registered' : 'node registered', { node: res.nodeName, uid: res.nodeUid });
     const { node: _node, ...response } = res;
     response.assignedPools = await this.#assignedPools(res.nodeName);
     return response;
