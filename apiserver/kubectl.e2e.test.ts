@@ -273,6 +273,7 @@ describe('kubectl against quantix-apiserver', () => {
     expect(await canI(nodeConfig, ['create', 'vms'])).toBe('no - a node may only read VMs bound to it and write their status 1');
     expect(await canI(nodeConfig, ['get', 'nodes.quantix.io/node-b', '-A'])).toBe('no - a node may only access its own Node "node-a" 1');
     expect(await canI(nodeConfig, ['get', '/metrics'])).toBe('no - no role grants get on /metrics 1');
+    expect(await canI(nodeConfig, ['create', 'events', '-n', 'finance'])).toBe('no - not permitted for node credentials 1');
   });
 
   it('deletes with and without finalizers', async () => {

@@ -38,6 +38,10 @@ describe('self reviews', () => {
       allowed: true,
       reason: 'allowed for VMs with spec.nodeName=node-a only',
     });
+    expect(ask(node, { resourceAttributes: { verb: 'create', group: '', resource: 'events', namespace: 'finance' } })).toMatchObject({
+      allowed: false,
+      reason: 'not permitted for node credentials',
+    });
     expect(ask(node, { resourceAttributes: { verb: 'get', group: 'quantix.io', resource: 'nodes', name: 'node-b' } })).toMatchObject({
       allowed: false,
       reason: 'a node may only access its own Node "node-a"',
