@@ -1,7 +1,6 @@
 /**
  * The streamed http(s) download of an import into its `.part` file, resumable across agent
- * restarts (the rules are in resume.ts), hashed as it streams (on a worker thread that reads
- * the .part behind the writer: trailing-hash.ts).
+ * restarts (the rules are in resume.ts), hashed as it streams.
  *
  * undici's `request` (a dependency already) rather than `fetch`: it hands the body over as a
  * Node stream, without the WHATWG stream layer that made fetch ~1.5x slower here (see
@@ -10,7 +9,8 @@
  * certificates are always verified; `Accept-Encoding: identity` keeps the bytes hashed the
  * bytes served.
  */
-import { createWriteStream } from 'node:fs';
+import { createHash, type Hash } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
 import { readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { STATUS_CODES } from 'node:http';
 import path from 'node:path';
@@ -18,7 +18,6 @@ import type { Readable } from 'node:stream';
 import { Agent, type Dispatcher, request } from 'undici';
 import { ImageImportError } from './errors.js';
 import { type ImportProgress, ProgressReporter, progressEvent } from './progress.js';
-import { startTrailingHash, type TrailingHash } from './trailing-hash.js';
 import { decideResponse, type PartState, parsePartState, planResume, type ResumePlan, rangeHeaders } from './resume.js';
 import { type ImageUrl, redirectTarget } from './url.js';
 
@@ -104,11 +103,17 @@ export async function writeState(file: string, state: PartState): Promise<void> 
   await rename(tmp, file);
 }
 
+async function hashPrefix(file: string, bytes: number, hash: Hash, signal?: AbortSignal): Promise<void> {
+  if (bytes === 0) return;
+  const input = createReadStream(file, { start: 0, end: bytes - 1, highWaterMark: STREAM_BUFFER_BYTES, signal });
+  for await (const chunk of input) hash.update(chunk as Buffer);
+}
+
 /**
  * Streams a response body into the .part. Unlike `pipeline`, which destroys every stream on the
  * first error and drops what is buffered, a failing body (connection lost, abort) first has
  * what it delivered written and the file closed: the next run resumes from there.
- * `onChunk` counts each chunk before it is written; if it throws, the transfer stops.
+ * `onChunk` counts and hashes each chunk before it is written; if it throws, the transfer stops.
  */
 function streamToFile(body: Readable, file: string, append: boolean, onChunk: (chunk: Buffer) => void): Promise<{ error?: unknown; writeError?: unknown }> {
   return new Promise((resolve) => {
@@ -244,23 +249,17 @@ export async function downloadToPart(opts: DownloadOptions): Promise<DownloadRes
     if ('reason' in plan && plan.reason) opts.onRestart?.(plan.reason);
     await rm(partPath, { force: true });
   }
+  let hash = createHash('sha256');
   let bytes = plan.offset;
   let writeFailed = false;
   const ctx = () => ({ source, bytes, writeFailed, signal, partPath });
-  // Hashes the .part from byte 0: a resumed prefix, then what this run appends.
-  let hash: TrailingHash | undefined = startTrailingHash(partPath);
-  const digest = async (total: number): Promise<string> => {
-    const sha256 = await hash!.finish(total);
-    hash = undefined;
-    return sha256;
-  };
   try {
+    if (plan.offset > 0) await hashPrefix(partPath, plan.offset, hash, signal);
     if ('complete' in plan && plan.complete) {
       report(bytes, bytes, true);
-      return { sha256: await digest(bytes), bytes, resumed: true };
+      return { sha256: hash.digest('hex'), bytes, resumed: true };
     }
   } catch (err) {
-    void hash?.cancel();
     throw downloadError(err, ctx());
   }
 
@@ -288,6 +287,8 @@ export async function downloadToPart(opts: DownloadOptions): Promise<DownloadRes
         }
         opts.onRestart?.(`the server answered ${decision.reason}`);
         plan = { offset: 0 };
+        hash = createHash('sha256');
+        bytes = 0;
         continue;
       }
       if (decision.action === 'complete') {
@@ -295,16 +296,13 @@ export async function downloadToPart(opts: DownloadOptions): Promise<DownloadRes
         state = { ...state!, complete: true, totalBytes: bytes };
         await writeState(statePath, state);
         report(bytes, bytes, true);
-        return { sha256: await digest(bytes), bytes, resumed: true };
+        return { sha256: hash.digest('hex'), bytes, resumed: true };
       }
 
       const append = decision.action === 'append';
-      if (!append && bytes > 0) {
+      if (!append) {
         if (plan.offset > 0) opts.onRestart?.(`the server sent the whole file (HTTP ${status}) instead of the rest`);
-        // From byte 0 again: a new file and a new hash (the hasher relies on the file only growing).
-        await hash?.cancel();
-        await rm(partPath, { force: true });
-        hash = startTrailingHash(partPath);
+        hash = createHash('sha256');
         bytes = 0;
       }
       const total = decision.totalBytes;
@@ -337,12 +335,14 @@ export async function downloadToPart(opts: DownloadOptions): Promise<DownloadRes
       await writeState(statePath, state);
 
       report(bytes, total);
+      const currentHash = hash;
       const maxBytes = opts.maxBytes;
       const outcome = await streamToFile(response.body, partPath, append, (chunk) => {
         if (maxBytes !== undefined && bytes + chunk.length > maxBytes) {
           throw new ImageImportError('TooLarge', `${source.display} is more than the ${maxBytes} bytes allowed`, { url: source.display });
         }
         bytes += chunk.length;
+        currentHash.update(chunk);
         report(bytes, total);
       });
       if (outcome.writeError) {
@@ -355,10 +355,9 @@ export async function downloadToPart(opts: DownloadOptions): Promise<DownloadRes
       }
       await writeState(statePath, { ...state, complete: true, totalBytes: bytes });
       report(bytes, total ?? bytes, true);
-      return { sha256: await digest(bytes), bytes, resumed: append, contentType };
+      return { sha256: hash.digest('hex'), bytes, resumed: append, contentType };
     }
   } catch (err) {
-    void hash?.cancel();
     throw downloadError(err, ctx());
   } finally {
     // No Downloading event after the download ended (the next phase may have begun).
