@@ -20,6 +20,7 @@ import { NodeCredentialAuthenticator } from './credentials.js';
 import { mountPoolFilesRoute } from './files-route.js';
 import { GatewayService, type GatewayServiceOptions } from './service.js';
 import { TunnelRegistry } from './tunnel.js';
+import { authenticateFirst } from './authenticate-first.js';
 
 export { DEFAULT_GATEWAY_PORT } from '../../api-types/proto/contract.js';
 
@@ -95,6 +96,8 @@ async function startNodeGateway(
     'grpc.keepalive_permit_without_calls': 1,
     'grpc.http2.min_ping_interval_without_data_ms': 5_000,
     'grpc.max_receive_message_length': 16 * 1024 * 1024,
+    // Nothing of a call is read before its caller is known (authenticate-first.ts).
+    interceptors: [authenticateFirst(options.authenticator)],
   });
   server.addService(loadGateway().service, service.implementation());
   const credentialsTls = grpc.ServerCredentials.createSsl(

@@ -59,6 +59,7 @@ import {
   updateDiscovered,
 } from './vm-status.js';
 import { NO_CHANGE, ObjectWriter } from './writes.js';
+import { bearer } from './authenticate-first.js';
 
 const VM_DEF = virtualMachineDefinition as unknown as ResourceDefinition;
 const POOL_DEF = storagePoolDefinition as unknown as ResourceDefinition;
@@ -82,12 +83,6 @@ export const DEFAULT_TERMINATED_RETENTION_MS = 24 * 3600_000;
 const FULL_SYNC_CONCURRENCY = 8;
 /** lastSeen has second precision: a VM seen within this of a snapshot may be newer than it. */
 const SNAPSHOT_CLOCK_SLACK_MS = 1_500;
-
-function bearer(metadata: Metadata): string | undefined {
-  const value = metadata.get('authorization')[0];
-  if (typeof value !== 'string') return undefined;
-  return /^Bearer\s+(.+)$/i.exec(value)?.[1]?.trim();
-}
 
 const VM_REF = (name?: string) => ({ group: 'quantix.io', resource: 'virtualmachines', kind: 'VirtualMachine', name });
 
