@@ -13,6 +13,7 @@ import { createNodeGatewayHost, DEFAULT_GATEWAY_PORT } from './gateway/index.js'
 import { ensureServingCertificates } from './pki/certificates.js';
 import { writeKubeconfig } from './pki/kubeconfig.js';
 import { etcdTlsFlagErrors, parseDurationFlag } from './flags.js';
+import { DEFAULT_MAX_WATCHES_PER_USER } from './http/watch-limit.js';
 import { startApiserver } from './server.js';
 
 const HELP = `quantix-apiserver: the Quantix API (Kubernetes conventions) over HTTPS
@@ -27,6 +28,8 @@ const HELP = `quantix-apiserver: the Quantix API (Kubernetes conventions) over H
   --etcd-defrag-interval DURATION
                         defragment each etcd member, one at a time, this often (one replica
                         per interval); default 0 (off). On demand: POST /admin/etcd/defragment
+  --max-watches-per-user N
+                        open watch streams one user may hold; past it 429 (default 400)
   --port N              HTTPS port (default 6443)
   --gateway-port N      node gateway (gRPC over TLS) port for agents (default --port + 1, i.e.
                         ${DEFAULT_GATEWAY_PORT}; 0 with --port 0)
@@ -48,6 +51,7 @@ async function main(): Promise<void> {
       'etcd-defrag-interval': { type: 'string', default: '0' },
       // Measurement only (BENCH_APISERVER_MODE=etcd-clients in hack/bench/apiserver): etcd3 in place of the lean client.
       'etcd-kv-client': { type: 'string' },
+      'max-watches-per-user': { type: 'string', default: String(DEFAULT_MAX_WATCHES_PER_USER) },
       port: { type: 'string', default: '6443' },
       'gateway-port': { type: 'string' },
       'bind-address': { type: 'string', default: '0.0.0.0' },
@@ -95,6 +99,10 @@ async function main(): Promise<void> {
   };
   const compactionIntervalMs = parseDurationFlag('etcd-compaction-interval', values['etcd-compaction-interval']!);
   const defragIntervalMs = parseDurationFlag('etcd-defrag-interval', values['etcd-defrag-interval']!);
+  const maxWatchesPerUser = Number(values['max-watches-per-user']);
+  if (!Number.isInteger(maxWatchesPerUser) || maxWatchesPerUser < 1) {
+    throw new Error(`--max-watches-per-user: a positive integer, got "${values['max-watches-per-user']}"`);
+  }
   const kvClient = values['etcd-kv-client'];
   if (kvClient !== undefined && kvClient !== 'lean' && kvClient !== 'etcd3') throw new Error(`--etcd-kv-client: lean or etcd3, got "${kvClient}"`);
 
@@ -110,6 +118,7 @@ async function main(): Promise<void> {
     authenticator,
     webRoot,
     extraRoutes: gatewayHost.extraRoutes,
+    maxWatchesPerUser,
   });
   const gateway = await gatewayHost.start(server.context, {
     port: gatewayPort,

@@ -38,6 +38,7 @@ import type { ServedResource } from './registry/served-resource.js';
 import { apiVersionOf } from '../api-types/group-version.js';
 import { REVIEW_RESOURCES, type ReviewResource, reviewResourceAt, selfSubjectAccessReview, selfSubjectReview } from './auth/self-review.js';
 import { decodeSelfSubjectAccessReview, PROTOBUF_CONTENT_TYPE } from './auth/review-protobuf.js';
+import { WatchLimiter } from './http/watch-limit.js';
 
 /**
  * The web UI's pages: only its own scripts, styles and API (the bundle has no inline script or
@@ -88,6 +89,8 @@ export interface ApiserverOptions {
   webRoot?: string;
   /** Extra routes mounted by other components hosted in this process (e.g. pool files). */
   extraRoutes?: (app: Express, context: ApiserverContext) => void;
+  /** Open watch streams per user; default DEFAULT_MAX_WATCHES_PER_USER (http/watch-limit.ts). */
+  maxWatchesPerUser?: number;
 }
 
 export interface ApiserverContext {
@@ -190,6 +193,7 @@ export async function startApiserver(options: ApiserverOptions): Promise<Running
   const served = new Map<ResourceDefinition, ServedResource>();
   for (const def of RESOURCES) served.set(def, { def, store: stores.get(def), apiVersion: apiVersionOf(def), lister: stores.lister });
   const discovery = new Discovery([...RESOURCES], REVIEW_RESOURCES);
+  const watches = new WatchLimiter(options.maxWatchesPerUser);
   const openapi = new OpenApi([...RESOURCES]);
 
   const authenticate = async (req: IncomingMessage): Promise<UserInfo> => {
@@ -381,7 +385,7 @@ export async function startApiserver(options: ApiserverOptions): Promise<Running
       // A metric label only for a served resource: any other name from the path would make a new series.
       record.resource = sr ? request.resource : 'unknown';
       if (!sr) throw errors.pathNotFound(url.pathname);
-      await handleResource({ req, res, user, request, query: url.searchParams, sr, readBody: () => readBody(req), metrics });
+      await handleResource({ req, res, user, request, query: url.searchParams, sr, readBody: () => readBody(req), metrics, watches });
     } catch (err) {
       const apiError = resourceError(err, sr);
       if (apiError.code >= 500) log.error('request error', { requestId: record.requestId, error: err instanceof Error ? err.stack : String(err) });

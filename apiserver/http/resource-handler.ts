@@ -22,6 +22,7 @@ import { renderList, renderObject, sendJson } from './respond.js';
 import { ApiError, errors } from '../../lib/apimachinery/status-error.js';
 import { toApiError } from './status.js';
 import { serveWatch } from './watch-stream.js';
+import type { WatchLimiter } from './watch-limit.js';
 import type { ApiserverMetrics } from './metrics.js';
 
 export interface ResourceCall {
@@ -34,6 +35,8 @@ export interface ResourceCall {
   /** Reads the request body (size-limited). */
   readBody: () => Promise<string>;
   metrics?: ApiserverMetrics;
+  /** Open watches per user (a cap; none without it). */
+  watches?: WatchLimiter;
 }
 
 const STATUS_SUBRESOURCE = 'status';
@@ -158,6 +161,7 @@ function handleWatch(call: ResourceCall, decision: Decision, accepted: Accepted)
   const options = listOptions(call);
   // Checked before the stream starts: a bad version is a 400 Status, not an ERROR event on a 200.
   parseResourceVersion(options.resourceVersion);
+  const release = call.watches?.acquire(call.user);
   const resource = sr.def.plural;
   serveWatch({
     sr,
@@ -175,7 +179,10 @@ function handleWatch(call: ResourceCall, decision: Decision, accepted: Accepted)
       sendInitialEvents: query.get('sendInitialEvents') === 'true' ? true : undefined,
     },
     onOpen: () => call.metrics?.watchers.inc({ resource }),
-    onClose: () => call.metrics?.watchers.dec({ resource }),
+    onClose: () => {
+      release?.();
+      call.metrics?.watchers.dec({ resource });
+    },
   });
 }
 

@@ -38,6 +38,8 @@ export function sendError(res: ServerResponse, err: ApiError): void {
     res.end();
     return;
   }
+  // As Kubernetes: a 429 or 5xx that says when to come back says it in Retry-After too.
+  if (err.details?.retryAfterSeconds !== undefined) res.setHeader('Retry-After', String(err.details.retryAfterSeconds));
   sendJson(res, err.code, err.toStatus());
 }
 

@@ -170,6 +170,7 @@ const qualified = (ref: StatusSubject) => (ref.group ? `${ref.resource}.${ref.gr
 export const errors = {
   badRequest: (message: string, causes?: StatusCause[]) => new ApiError(400, 'BadRequest', message, causes ? { causes } : undefined),
   unauthorized: (message = 'Unauthorized') => new ApiError(401, 'Unauthorized', message),
+  tooManyRequests: (message: string, retryAfterSeconds: number) => new ApiError(429, 'TooManyRequests', message, { retryAfterSeconds }),
   forbidden: (message: string, ref?: StatusSubject) =>
     new ApiError(403, 'Forbidden', message, ref ? { name: ref.name, group: ref.group, kind: ref.resource } : undefined),
   notFound: (ref: StatusSubject) =>

@@ -91,7 +91,8 @@ async function expectStatus(promise: Promise<{ status: number; text: string }>, 
 async function main() {
   if (process.env.BENCH_APISERVER_MODE === 'etcd-clients') return compareEtcdClients();
   const etcd = await startEtcd({ tls: true });
-  const server = await startApiserverProcess(etcd);
+  // Every watcher is the admin: room for all of them under the per-user cap.
+  const server = await startApiserverProcess(etcd, 'quantix-bench-', ['--max-watches-per-user', String(WATCHERS + 100)]);
   const tokens = ensureTokenFile(join(server.dataDir, 'tokens.csv'));
   const ca = ensureServingCertificates(server.dataDir).caCertPem;
   const client = httpClient(server.url, tokens.admin, ca, IN_FLIGHT);
