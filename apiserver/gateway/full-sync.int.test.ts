@@ -287,6 +287,31 @@ describe('host-discovered domains are recorded once', () => {
     expect(records.map((r) => r.metadata.name)).toEqual(['dup-db']);
   });
 
+  it("where a record goes is the gateway's choice: the configured namespace, a name from the domain; at most so many per node", async () => {
+    const credential = await register('own-c');
+    const service = new GatewayService(cp.env.apiserver.context, {
+      authenticator: cp.host.authenticator,
+      credentials: cp.host.authenticator.store,
+      tunnels: cp.host.tunnels,
+      maxDiscoveredPerNode: 2,
+      log: createLogger('gateway-test'),
+    });
+    const notify = (vm: VMReport) => service.notifyVmChange(notifyCall(credential, { change: 'CREATED', vm, stateHash: '', eventTimeMs: 0 }));
+    // A report naming an owner that does not exist (forged, or a VM deleted long ago) picks neither namespace nor name.
+    const forged = await notify(
+      domain({ domainUuid: randomUUID(), domainName: 'own-c-db', ownerNamespace: 'finance', ownerName: 'payroll', ownerUid: randomUUID() }),
+    );
+    expect(forged.vm).toBe('default/own-c-db');
+    expect(((await store(VM).list({ namespace: 'finance' })).items as KubeObject[]).map((o) => o.metadata.name)).toEqual([]);
+    await notify(domain({ domainUuid: randomUUID(), domainName: 'own-c-web' }));
+    const third = randomUUID();
+    await expect(notify(domain({ domainUuid: third, domainName: 'own-c-cache' }))).rejects.toMatchObject({
+      code: 403,
+      message: `node "own-c" already has 2 host-discovered VMs recorded, the limit is 2: domain own-c-cache (${third}) is not recorded`,
+    });
+    expect(await recordsOf(third)).toEqual([]);
+  });
+
   it('concurrent SyncFullState and NotifyVMChange reports of one unknown domain produce exactly one VM', async () => {
     const a = client(await register('dup-b'));
     const uuids = [randomUUID(), randomUUID(), randomUUID()];

@@ -33,6 +33,8 @@ export interface GatewayStartOptions {
   authenticator: Authenticator;
   discoveredNamespace?: string;
   terminatedRetentionMs?: number;
+  /** Host-discovered VMs one node may have recorded (service.ts DEFAULT_MAX_DISCOVERED_PER_NODE). */
+  maxDiscoveredPerNode?: number;
   /** How often Terminated host-discovered VMs are garbage-collected (default 60 s; 0 = never). */
   gcIntervalMs?: number;
   log?: Logger;
@@ -86,6 +88,7 @@ async function startNodeGateway(
     tunnels,
     discoveredNamespace: options.discoveredNamespace,
     terminatedRetentionMs: options.terminatedRetentionMs,
+    maxDiscoveredPerNode: options.maxDiscoveredPerNode,
     log: options.log,
   };
   const service = new GatewayService(context, serviceOptions);

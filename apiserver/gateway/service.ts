@@ -75,11 +75,15 @@ export interface GatewayServiceOptions {
   discoveredNamespace?: string;
   /** How long a Terminated host-discovered VM is kept (default 24 h). */
   terminatedRetentionMs?: number;
+  /** Host-discovered VMs one node may have recorded (default DEFAULT_MAX_DISCOVERED_PER_NODE). */
+  maxDiscoveredPerNode?: number;
   now?: () => Date;
   log: Logger;
 }
 
 export const DEFAULT_TERMINATED_RETENTION_MS = 24 * 3600_000;
+/** A host runs hundreds of domains at most; a node reporting more is broken or hostile. */
+export const DEFAULT_MAX_DISCOVERED_PER_NODE = 1_000;
 const FULL_SYNC_CONCURRENCY = 8;
 /** lastSeen has second precision: a VM seen within this of a snapshot may be newer than it. */
 const SNAPSHOT_CLOCK_SLACK_MS = 1_500;
@@ -423,9 +427,20 @@ export class GatewayService {
     // made a moment ago (by a concurrent report of the same domain), so ask etcd before
     // creating; a create racing with this one shows as AlreadyExists on the same name,
     // and the holder of the name is then checked on etcd's copy, by its labels.
-    const namespace = report.ownerNamespace || this.#opts.discoveredNamespace || DEFAULT_DISCOVERED_NAMESPACE;
+    // Where and under what name is the gateway's choice, never the node's: the configured
+    // namespace, a name from the domain's name. (Taken from the report's owner fields, a
+    // node could create VM objects in any namespace under any name, e.g. finance/payroll.)
+    const namespace = this.#opts.discoveredNamespace || DEFAULT_DISCOVERED_NAMESPACE;
     const recorded = await this.#findDiscovered(node, report.domainUuid, { namespace });
     if (recorded) return this.#applyDiscovered(node, report, recorded);
+    const max = this.#opts.maxDiscoveredPerNode ?? DEFAULT_MAX_DISCOVERED_PER_NODE;
+    const held = (await this.#store(VM_DEF).list({ namespace, labelSelector: `${DISCOVERED_ON_LABEL}=${node}`, resourceVersion: '0' })).items.length;
+    if (held >= max) {
+      throw errors.forbidden(
+        `node "${node}" already has ${held} host-discovered VMs recorded, the limit is ${max}: domain ${report.domainName} (${report.domainUuid}) is not recorded`,
+        VM_REF(),
+      );
+    }
     const names = discoveredNames(report);
     // Each name is tried again when its holder vanished between the create and the read.
     for (let i = 0, attempts = 0; i < names.length && attempts < 2 * names.length; attempts++) {

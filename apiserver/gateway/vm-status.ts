@@ -134,10 +134,10 @@ export function sanitizeName(domainName: string, maxLength = 63): string {
 }
 
 /** Name candidates for a host-discovered VM: the domain name, then with a UUID suffix. */
+/** Names for a host-discovered domain's record: from the domain's name (never from what the report says its owner was). */
 export function discoveredNames(report: VMReport): string[] {
   const suffix = report.domainUuid.slice(0, 8);
-  const base = sanitizeName(report.ownerName || report.domainName);
-  return [base, `${sanitizeName(report.ownerName || report.domainName, 54)}-${suffix}`];
+  return [sanitizeName(report.domainName), `${sanitizeName(report.domainName, 54)}-${suffix}`];
 }
 
 export function discoveredStatus(report: VMReport, node: string, old?: VirtualMachineStatus): VirtualMachineStatus {
