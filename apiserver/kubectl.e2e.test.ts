@@ -244,6 +244,21 @@ describe('kubectl against quantix-apiserver', () => {
     expect(foreign.stderr).toContain('forbidden');
     const visible = await asNode(['get', 'vms', '-o', 'name']);
     expect(visible.stdout.trim()).toBe('virtualmachine.quantix.io/vm-on-a');
+
+    // A shared pool: each node reads its own host entry only, in get, list and watch.
+    const hosts = { 'node-a': { health: 'HEALTHY', message: 'a' }, 'node-b': { health: 'DEGRADED', message: 'b' } };
+    const patched = await k(['patch', 'sp', 'e2e-local', '--subresource=status', '--type', 'merge', '-p', JSON.stringify({ status: { hosts } })]);
+    expect(patched.stderr).toBe('');
+    expect(Object.keys(JSON.parse((await k(['get', 'sp', 'e2e-local', '-o', 'json'])).stdout).status.hosts)).toEqual(['node-a', 'node-b']);
+    expect(JSON.parse((await asNode(['get', 'sp', 'e2e-local', '-o', 'json'])).stdout).status.hosts).toEqual({ 'node-a': hosts['node-a'] });
+    const listed = JSON.parse((await asNode(['get', 'sp', '-o', 'json'])).stdout) as { items: { status: { hosts: object } }[] };
+    expect(listed.items.map((p) => p.status.hosts)).toEqual([{ 'node-a': hosts['node-a'] }]);
+    const watched = await asNode(['get', '--raw', '/apis/quantix.io/v1alpha1/storagepools?watch=true&resourceVersion=0&timeoutSeconds=1']);
+    const events = watched.stdout
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as { type: string; object: { status: { hosts: object } } });
+    expect(events.map((e) => [e.type, e.object.status.hosts])).toEqual([['ADDED', { 'node-a': hosts['node-a'] }]]);
   });
 
   it('answers kubectl auth whoami and kubectl auth can-i for admin, viewer and node identities', async () => {

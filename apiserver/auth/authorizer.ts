@@ -17,7 +17,15 @@ export interface RequestAttributes {
   name?: string;
 }
 
-export type Decision = { allowed: true; objectFilter?: (obj: KubeObject) => boolean; filterDescription?: string } | { allowed: false; reason: string };
+export type Decision =
+  | {
+      allowed: true;
+      objectFilter?: (obj: KubeObject) => boolean;
+      filterDescription?: string;
+      /** What of each object the caller may read (a copy); the whole object without it. */
+      view?: (obj: KubeObject) => KubeObject;
+    }
+  | { allowed: false; reason: string };
 
 const READ_VERBS: ReadonlySet<Verb> = new Set(['get', 'list', 'watch']);
 
@@ -41,6 +49,16 @@ function assignedToNode(node: string) {
   };
 }
 
+/** A pool as one node may read it: its own entry of status.hosts only, not the other hosts' view. */
+function ownHostView(node: string) {
+  return (obj: KubeObject): KubeObject => {
+    const status = obj.status as { hosts?: Record<string, unknown> } | undefined;
+    if (!status?.hosts) return obj;
+    const own = status.hosts[node];
+    return { ...obj, status: { ...status, hosts: own === undefined ? {} : { [node]: own } } } as KubeObject;
+  };
+}
+
 function nodeDecision(node: string, attrs: RequestAttributes): Decision {
   const read = READ_VERBS.has(attrs.verb);
   const statusWrite = attrs.subresource === 'status' && (attrs.verb === 'update' || attrs.verb === 'patch');
@@ -54,7 +72,7 @@ function nodeDecision(node: string, attrs: RequestAttributes): Decision {
         if (read || statusWrite) return { allowed: true, objectFilter: boundToNode(node), filterDescription: `VMs with spec.nodeName=${node}` };
         return { allowed: false, reason: 'a node may only read VMs bound to it and write their status' };
       case 'storagepools':
-        if (read) return { allowed: true, objectFilter: assignedToNode(node), filterDescription: `pools assigned to ${node}` };
+        if (read) return { allowed: true, objectFilter: assignedToNode(node), filterDescription: `pools assigned to ${node}`, view: ownHostView(node) };
         return { allowed: false, reason: 'a node may only read the pools assigned to it' };
     }
   }

@@ -130,7 +130,8 @@ async function handleGet(call: ResourceCall, decision: Decision, attrs: RequestA
   const { sr, request } = call;
   const obj = await sr.store.get(request.namespace, request.name!);
   checkObjectAccess(call, decision, obj, attrs);
-  sendJson(call.res, 200, renderObject(sr, obj, accepted), accepted.yaml);
+  const view = decision.allowed ? decision.view : undefined;
+  sendJson(call.res, 200, renderObject(sr, view ? view(obj) : obj, accepted), accepted.yaml);
 }
 
 function listOptions(call: ResourceCall): ListOptions {
@@ -149,7 +150,9 @@ async function handleList(call: ResourceCall, decision: Decision, accepted: Acce
   const { sr } = call;
   const result = await sr.store.list(listOptions(call));
   const filter = decision.allowed ? decision.objectFilter : undefined;
-  const items = filter ? result.items.filter(filter) : result.items;
+  const view = decision.allowed ? decision.view : undefined;
+  const filtered = filter ? result.items.filter(filter) : result.items;
+  const items = view ? filtered.map(view) : filtered;
   const meta: { resourceVersion?: string; continue?: string; remainingItemCount?: number } = { resourceVersion: result.resourceVersion };
   if (result.continue) meta.continue = result.continue;
   if (result.remainingItemCount !== undefined && !filter) meta.remainingItemCount = result.remainingItemCount;
@@ -170,6 +173,7 @@ function handleWatch(call: ResourceCall, decision: Decision, accepted: Accepted)
     accepted,
     timeoutSeconds: parseTimeoutSeconds(query.get('timeoutSeconds')),
     objectFilter: decision.allowed ? decision.objectFilter : undefined,
+    objectView: decision.allowed ? decision.view : undefined,
     watch: {
       namespace: options.namespace,
       labelSelector: options.labelSelector,

@@ -8,7 +8,7 @@ import type { KubeObject } from '../../api-types/meta.js';
 import type { ServedResource } from '../registry/served-resource.js';
 import { ExpiredError, SlowWatcherError } from '../storage/errors.js';
 import type { WatchEvent, WatchOptions } from '../storage/interface.js';
-import { eventLine } from '../storage/watch-events.js';
+import { eventLine, LazyWatchEvent } from '../storage/watch-events.js';
 import type { Accepted } from './negotiation.js';
 import { errors } from '../../lib/apimachinery/status-error.js';
 import { toApiError } from './status.js';
@@ -23,6 +23,8 @@ export interface WatchStreamOptions {
   timeoutSeconds?: number;
   /** Node credentials see only their own objects. */
   objectFilter?: (obj: KubeObject) => boolean;
+  /** What of each object the watcher may read (authorizer's view). */
+  objectView?: (obj: KubeObject) => KubeObject;
   onOpen?: () => void;
   onClose?: () => void;
 }
@@ -64,6 +66,8 @@ export function serveWatch(opts: WatchStreamOptions): void {
   const onEvent = (event: WatchEvent): void | Promise<void> => {
     if (closed) return;
     if (opts.objectFilter && event.type !== 'BOOKMARK' && event.type !== 'ERROR' && !opts.objectFilter(event.object)) return;
+    // A new event (not a copy of the shared one): its JSON line is the viewed object's.
+    if (opts.objectView && event.type !== 'BOOKMARK' && event.type !== 'ERROR') event = new LazyWatchEvent(event.type, opts.objectView(event.object));
     if (res.write(render(event))) return;
     return new Promise<void>((resolve) => {
       const done = () => {
