@@ -8,6 +8,7 @@ import { emptyImageForm, imageFromForm, imageInputForField, imageLocalErrors, ty
 import { redactUrl } from '../model/image-view.js';
 import { ErrorBanner } from '../ui/bits.js';
 import { Field } from '../ui/Field.js';
+import { CreateFormFooter, NodeChoices } from '../ui/CreateForm.js';
 
 export function ImageCreate() {
   const { canWrite } = useSession();
@@ -166,33 +167,9 @@ export function ImageCreate() {
             error={errorFor('nodeNames')}
             hint="Optional. Other nodes import it when a VM bound there needs it."
           >
-            <div className="choice-row">
-              {nodeNames.map((n) => (
-                <label key={n}>
-                  <input
-                    type="checkbox"
-                    checked={form.nodeNames.includes(n)}
-                    onChange={(e) => set({ nodeNames: e.target.checked ? [...form.nodeNames, n] : form.nodeNames.filter((x) => x !== n) })}
-                    data-testid={`image-node-${n}`}
-                  />
-                  {n}
-                </label>
-              ))}
-              {nodeNames.length === 0 && <span className="muted">No nodes registered.</span>}
-            </div>
+            <NodeChoices nodeNames={nodeNames} chosen={form.nodeNames} onChange={(chosen) => set({ nodeNames: chosen })} testIdPrefix="image-node" />
           </Field>
-          {summary && (
-            <div className="error-banner" role="alert" data-testid="create-error">
-              {summary}
-              {serverErrors.form && <div>{serverErrors.form}</div>}
-            </div>
-          )}
-          <div className="form-actions">
-            <button type="submit" className="primary" disabled={busy} data-write="true" data-testid="image-create">
-              {busy ? 'Creating…' : 'Create'}
-            </button>
-            <Link to="/images">Cancel</Link>
-          </div>
+          <CreateFormFooter summary={summary} formError={serverErrors.form} busy={busy} submitTestId="image-create" cancelTo="/images" />
         </form>
         <div className="card">
           <h2>How images are used</h2>

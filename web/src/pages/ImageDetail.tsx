@@ -1,20 +1,19 @@
 import { useState } from 'react';
 import { Link, useParams, useSearchParams } from 'react-router';
 import type { Image } from '../../../api-types/generated/types.js';
-import type { KubeObject } from '../../../api-types/meta.js';
 import type { ApiError } from '../../../lib/apimachinery/status-error.js';
 import { useDelete } from '../actions/use-delete.js';
-import { Images, objectPath } from '../api/resources.js';
+import { Images } from '../api/resources.js';
 import { useSession } from '../auth/session.js';
 import { useLiveList } from '../live/use-live-list.js';
 import { formatAge } from '../model/age.js';
 import { checksumOf, failureText, imageNodeRows, imageSourceText, progressOf } from '../model/image-view.js';
-import { useActivity } from '../ui/activity.js';
 import { bytes, ErrorBanner, LoadState, Phase, ProgressBar, Tabs, useNow } from '../ui/bits.js';
 import { DeletionNote } from '../ui/DeletionNote.js';
 import { ChecksumMark } from '../ui/ImageStatus.js';
 import { ConditionsTable, KeyValues } from '../ui/KeyValues.js';
 import { YamlEditor } from '../ui/YamlEditor.js';
+import { useApplyYaml } from '../actions/use-apply-yaml.js';
 
 const TABS = [
   { key: 'overview', label: 'Overview' },
@@ -27,8 +26,8 @@ export function ImageDetail() {
   const [params, setParams] = useSearchParams();
   const tab = (params.get('tab') as Tab | null) ?? 'overview';
   const { items, synced, error } = useLiveList(Images);
-  const { client, canWrite } = useSession();
-  const { run } = useActivity();
+  const { canWrite } = useSession();
+  const apply = useApplyYaml(Images, undefined, name ?? '', `image ${name}`);
   const del = useDelete();
   const [deleteError, setDeleteError] = useState<ApiError | undefined>();
   const image = items.find((i) => i.metadata.name === name);
@@ -40,17 +39,6 @@ export function ImageDetail() {
       </div>
     );
 
-  const apply = async (obj: KubeObject) => {
-    let failure: unknown;
-    const ok = await run(`Applying YAML to image ${name}`, async (actionId) => {
-      await client.replace(objectPath(Images, undefined, name!), obj, { actionId }).catch((err) => {
-        failure = err;
-        throw err;
-      });
-      return 'Stored.';
-    });
-    if (!ok) throw failure;
-  };
   const usedBy = image.status?.usedBy ?? [];
   const onDelete = async () => {
     setDeleteError(undefined);

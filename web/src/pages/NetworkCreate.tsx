@@ -7,6 +7,7 @@ import { useLiveList } from '../live/use-live-list.js';
 import { emptyNetworkForm, networkFromForm, networkInputForField, networkLocalErrors, type NetworkForm } from '../model/network-form.js';
 import { ErrorBanner } from '../ui/bits.js';
 import { Field } from '../ui/Field.js';
+import { CreateFormFooter, NodeChoices } from '../ui/CreateForm.js';
 
 export function NetworkCreate() {
   const { canWrite } = useSession();
@@ -74,33 +75,9 @@ export function NetworkCreate() {
             </div>
           </fieldset>
           <Field id="assignedNodes" label="Define on nodes" error={errorFor('assignedNodes')} hint="Can be changed later on the Assignment tab.">
-            <div className="choice-row">
-              {nodeNames.map((n) => (
-                <label key={n}>
-                  <input
-                    type="checkbox"
-                    checked={form.assignedNodes.includes(n)}
-                    onChange={(e) => set({ assignedNodes: e.target.checked ? [...form.assignedNodes, n] : form.assignedNodes.filter((x) => x !== n) })}
-                    data-testid={`net-node-${n}`}
-                  />
-                  {n}
-                </label>
-              ))}
-              {nodeNames.length === 0 && <span className="muted">No nodes registered.</span>}
-            </div>
+            <NodeChoices nodeNames={nodeNames} chosen={form.assignedNodes} onChange={(chosen) => set({ assignedNodes: chosen })} testIdPrefix="net-node" />
           </Field>
-          {summary && (
-            <div className="error-banner" role="alert" data-testid="create-error">
-              {summary}
-              {serverErrors.form && <div>{serverErrors.form}</div>}
-            </div>
-          )}
-          <div className="form-actions">
-            <button type="submit" className="primary" disabled={busy} data-write="true" data-testid="network-create">
-              {busy ? 'Creating…' : 'Create'}
-            </button>
-            <Link to="/networks">Cancel</Link>
-          </div>
+          <CreateFormFooter summary={summary} formError={serverErrors.form} busy={busy} submitTestId="network-create" cancelTo="/networks" />
         </form>
         <div className="card">
           <h2>How networks are used</h2>

@@ -1,23 +1,22 @@
 import { useMemo, useState } from 'react';
 import { Link, useParams, useSearchParams } from 'react-router';
 import type { Network, VirtualMachine } from '../../../api-types/generated/types.js';
-import type { KubeObject } from '../../../api-types/meta.js';
 import type { ApiError } from '../../../lib/apimachinery/status-error.js';
 import { useDelete } from '../actions/use-delete.js';
 import { useAssignNetwork } from '../actions/use-network-actions.js';
-import { Networks, objectPath, VirtualMachines } from '../api/resources.js';
+import { Networks, VirtualMachines } from '../api/resources.js';
 import { useSession } from '../auth/session.js';
 import { useLiveList } from '../live/use-live-list.js';
 import { formatAge } from '../model/age.js';
 import { dhcpText, hostState, subnetText, vmsOnNetwork } from '../model/network-view.js';
 import { vmNode } from '../model/vm-filters.js';
 import { vmAddress } from '../model/vm-network.js';
-import { useActivity } from '../ui/activity.js';
 import { ErrorBanner, LoadState, Phase, Tabs, useNow } from '../ui/bits.js';
 import { AssignmentTable } from '../ui/AssignmentTable.js';
 import { DeletionNote } from '../ui/DeletionNote.js';
 import { ConditionsTable } from '../ui/KeyValues.js';
 import { YamlEditor } from '../ui/YamlEditor.js';
+import { useApplyYaml } from '../actions/use-apply-yaml.js';
 
 const TABS = [
   { key: 'hosts', label: 'Hosts' },
@@ -32,8 +31,8 @@ export function NetworkDetail() {
   const tab = (params.get('tab') as Tab | null) ?? 'hosts';
   const { items, synced, error } = useLiveList(Networks);
   const vms = useLiveList(VirtualMachines);
-  const { client, canWrite } = useSession();
-  const { run } = useActivity();
+  const { canWrite } = useSession();
+  const apply = useApplyYaml(Networks, undefined, name ?? '', `network ${name}`);
   const del = useDelete();
   const [deleteError, setDeleteError] = useState<ApiError | undefined>();
   const network = items.find((n) => n.metadata.name === name);
@@ -46,17 +45,6 @@ export function NetworkDetail() {
       </div>
     );
 
-  const apply = async (obj: KubeObject) => {
-    let failure: unknown;
-    const ok = await run(`Applying YAML to network ${name}`, async (actionId) => {
-      await client.replace(objectPath(Networks, undefined, name!), obj, { actionId }).catch((err) => {
-        failure = err;
-        throw err;
-      });
-      return 'Stored.';
-    });
-    if (!ok) throw failure;
-  };
   const onDelete = async () => {
     setDeleteError(undefined);
     const outcome = await del(

@@ -1,19 +1,18 @@
 import { useMemo } from 'react';
 import { Link, useParams, useSearchParams } from 'react-router';
 import type { StoragePool } from '../../../api-types/generated/types.js';
-import type { KubeObject } from '../../../api-types/meta.js';
-import { objectPath, StoragePools, VirtualMachines } from '../api/resources.js';
+import { StoragePools, VirtualMachines } from '../api/resources.js';
 import { useAssignPool } from '../actions/use-pool-actions.js';
 import { useSession } from '../auth/session.js';
 import { useLiveList } from '../live/use-live-list.js';
 import { formatAge } from '../model/age.js';
-import { useActivity } from '../ui/activity.js';
 import { bytes, LoadState, Phase, Tabs, UsageBar, useNow } from '../ui/bits.js';
 import { AssignmentTable } from '../ui/AssignmentTable.js';
 import { ConditionsTable } from '../ui/KeyValues.js';
 import { YamlEditor } from '../ui/YamlEditor.js';
 import { PoolFiles } from './PoolFiles.js';
 import { poolSource } from './PoolList.js';
+import { useApplyYaml } from '../actions/use-apply-yaml.js';
 
 const TABS = [
   { key: 'hosts', label: 'Hosts' },
@@ -28,8 +27,8 @@ export function PoolDetail() {
   const [params, setParams] = useSearchParams();
   const tab = (params.get('tab') as Tab | null) ?? 'hosts';
   const { items, synced, error } = useLiveList(StoragePools);
-  const { client, canWrite } = useSession();
-  const { run } = useActivity();
+  const { canWrite } = useSession();
+  const apply = useApplyYaml(StoragePools, undefined, name ?? '', `pool ${name}`);
   const pool = items.find((p) => p.metadata.name === name);
   if (!synced || error?.isForbidden) return <LoadState synced={synced} error={error} />;
   if (!pool)
@@ -39,17 +38,6 @@ export function PoolDetail() {
       </div>
     );
 
-  const apply = async (obj: KubeObject) => {
-    let failure: unknown;
-    const ok = await run(`Applying YAML to pool ${name}`, async (actionId) => {
-      await client.replace(objectPath(StoragePools, undefined, name!), obj, { actionId }).catch((err) => {
-        failure = err;
-        throw err;
-      });
-      return 'Stored.';
-    });
-    if (!ok) throw failure;
-  };
   const cap = pool.status?.capacity;
   return (
     <section data-testid="pool-detail">

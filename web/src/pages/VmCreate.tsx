@@ -9,6 +9,7 @@ import { placementFor } from '../model/placement.js';
 import { emptyForm, inputForField, localErrors, sshKeyLines, vmFromForm, type VmForm } from '../model/vm-form.js';
 import { bytes, ErrorBanner } from '../ui/bits.js';
 import { Field } from '../ui/Field.js';
+import { CreateFormFooter } from '../ui/CreateForm.js';
 
 /** Four streams (nodes, pools, VMs, images): the most a page opens (ConnectionManager's budget). */
 export function VmCreate() {
@@ -229,18 +230,7 @@ export function VmCreate() {
             </select>,
             'Pinning skips the scheduler; the VM waits if the node cannot take it.',
           )}
-          {summary && (
-            <div className="error-banner" role="alert" data-testid="create-error">
-              {summary}
-              {serverErrors.form && <div>{serverErrors.form}</div>}
-            </div>
-          )}
-          <div className="form-actions">
-            <button type="submit" className="primary" disabled={busy} data-write="true" data-testid="vm-create">
-              {busy ? 'Creating…' : 'Create'}
-            </button>
-            <Link to="/vms">Cancel</Link>
-          </div>
+          <CreateFormFooter summary={summary} formError={serverErrors.form} busy={busy} submitTestId="vm-create" cancelTo="/vms" />
         </form>
         <div className="card" data-testid="placement">
           <h2>Which nodes can take it</h2>

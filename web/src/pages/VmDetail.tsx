@@ -1,9 +1,8 @@
 import { useMemo } from 'react';
 import { Link, useParams, useSearchParams } from 'react-router';
 import type { VirtualMachine } from '../../../api-types/generated/types.js';
-import type { KubeObject } from '../../../api-types/meta.js';
 import { humanQuantity } from '../../../api-types/quantity.js';
-import { Events, objectPath, VirtualMachines } from '../api/resources.js';
+import { Events, VirtualMachines } from '../api/resources.js';
 import { useSession } from '../auth/session.js';
 import { useLiveList } from '../live/use-live-list.js';
 import { formatAge } from '../model/age.js';
@@ -11,13 +10,13 @@ import { vmNode } from '../model/vm-filters.js';
 import { vmFlags } from '../model/vm-flags.js';
 import { guestAgentState, guestOsText, interfaceRows } from '../model/vm-network.js';
 import { AccelBadge } from '../ui/AccelBadge.js';
-import { useActivity } from '../ui/activity.js';
 import { LoadState, Phase, Tabs, useNow } from '../ui/bits.js';
 import { EventTable, sortEvents } from '../ui/EventTable.js';
 import { ConditionsTable, KeyValues, Labels } from '../ui/KeyValues.js';
 import { VmActionButtons } from '../ui/VmActionButtons.js';
 import { VmBadges } from '../ui/VmBadges.js';
 import { YamlEditor } from '../ui/YamlEditor.js';
+import { useApplyYaml } from '../actions/use-apply-yaml.js';
 
 const TABS = [
   { key: 'overview', label: 'Overview' },
@@ -32,8 +31,8 @@ export function VmDetail() {
   const tab = (params.get('tab') as Tab | null) ?? 'overview';
   const { items, synced, error } = useLiveList(VirtualMachines);
   const events = useLiveList(Events);
-  const { client, canWrite } = useSession();
-  const { run } = useActivity();
+  const { canWrite } = useSession();
+  const apply = useApplyYaml(VirtualMachines, namespace, name ?? '', `${namespace}/${name}`);
   const now = useNow();
   const vm = items.find((v) => v.metadata.namespace === namespace && v.metadata.name === name);
   const vmEvents = useMemo(
@@ -61,20 +60,6 @@ export function VmDetail() {
       </div>
     );
   }
-
-  const apply = async (obj: KubeObject) => {
-    let failure: unknown;
-    const ok = await run(`Applying YAML to ${namespace}/${name}`, async (actionId) => {
-      try {
-        await client.replace(objectPath(VirtualMachines, namespace, name!), obj, { actionId });
-      } catch (err) {
-        failure = err;
-        throw err;
-      }
-      return 'Stored.';
-    });
-    if (!ok) throw failure;
-  };
 
   const s = vm.status;
   return (
