@@ -28,14 +28,11 @@ import { IMAGE_IN_USE_FINALIZER } from '../../api-types/finalizers.js';
 import type { Event, Image, ImageNodeStatus, StoragePool, VirtualMachine } from '../../api-types/generated/types.js';
 import { eventDefinition, imageDefinition, storagePoolDefinition, virtualMachineDefinition } from '../../api-types/registry.js';
 import type { ResourceDefinition } from '../../api-types/schema/types.js';
-import { startControllerManager } from '../../controllers/setup.js';
-import { startAgent, startTestControlPlane, type TestAgent, type TestControlPlane } from '../../hack/testenv/agent.js';
 import { kubectl } from '../../hack/testenv/apiserver.js';
 import { killAgentProcess, startAgentProcess } from '../../hack/testenv/agent-process.js';
 import { eventually } from '../../hack/testenv/eventually.js';
-import { type FileServer, startFileServer } from '../../hack/testenv/file-server.js';
-import { ensureLibvirt, LibvirtCleanup, qxTestName, virsh, virshQuiet } from '../../hack/testenv/libvirt.js';
-import { LibvirtDriver } from '../hypervisor/libvirt/driver.js';
+import { type GuestStack, startGuestStack } from '../../hack/testenv/guests.js';
+import { qxTestName, virsh, virshQuiet } from '../../hack/testenv/libvirt.js';
 import { volumeName } from '../vm/spec.js';
 import { CACHE_DIR, cachedFileName } from './cache.js';
 
@@ -47,16 +44,15 @@ const POOL = storagePoolDefinition as unknown as ResourceDefinition;
 const _repoRoot = path.resolve(import.meta.dirname, '../..');
 
 const ns = qxTestName('ins');
-/** The node of the agent in this process, and its pool. */
-const node = qxTestName('inode');
-const pool = qxTestName('ipool');
-const poolDir = path.join('/var/lib/libvirt/images', pool);
+/** The node of the agent in this process, and its pool (hack/testenv/guests.ts names them). */
+let node: string;
+let pool: string;
+let poolDir: string;
 /** The node of the agent run as a process of its own (killed and restarted), and its pool. */
 const node2 = qxTestName('inode2');
 const pool2 = qxTestName('ipool2');
 const pool2Dir = path.join('/var/lib/libvirt/images', pool2);
 const workDir = mkdtempSync(path.join(tmpdir(), 'qx-images-'));
-const cleanup = new LibvirtCleanup();
 
 const MiB = 2 ** 20;
 /** The qcow2 source: blank, virtual size 64 MiB (a file of a few hundred KiB). */
@@ -65,11 +61,9 @@ const QCOW2_VIRTUAL = 64 * MiB;
 const RAW_BYTES = 1 * MiB;
 const HTML = '<!doctype html>\n<html><head><title>Sign in</title></head><body><form action="/login">Please sign in</form></body></html>\n';
 
-let cp: TestControlPlane;
-let driver: LibvirtDriver;
-let agent: TestAgent;
-let controllers: { manager: { stop(): Promise<void> }; client: { close(): void } };
-let files: FileServer;
+let stack: GuestStack;
+let cp: GuestStack['cp'];
+let files: GuestStack['files'];
 let qcow2File: string;
 let qcow2Sha: string;
 let rawSha: string;
@@ -219,7 +213,6 @@ async function poolHealthy(name: string, on: string): Promise<void> {
 }
 
 beforeAll(async () => {
-  await ensureLibvirt();
   qcow2File = path.join(workDir, 'disk.qcow2');
   await execFileP('qemu-img', ['create', '-q', '-f', 'qcow2', qcow2File, String(QCOW2_VIRTUAL)]);
   qcow2Sha = sha256Of(qcow2File);
@@ -227,53 +220,25 @@ beforeAll(async () => {
   writeFileSync(rawFile, Buffer.from(Array.from({ length: RAW_BYTES }, (_, i) => i % 251)));
   rawSha = sha256Of(rawFile);
 
-  files = await startFileServer();
+  // etcd, apiserver + gateway, controller-manager (scheduler, vm, image), an agent on libvirt, a HEALTHY pool.
+  stack = await startGuestStack({ tag: 'i' });
+  stack.cleanupNamespace(ns);
+  // The second agent's pool goes with the stack's clean-up, after the VMs' domains.
+  mkdirSync(pool2Dir, { recursive: true });
+  stack.cleanup.path(pool2Dir);
+  stack.cleanup.pool(pool2);
+  ({ cp, files, node, pool, poolDir } = stack);
   files.serve('/img/disk.qcow2', qcow2File);
   files.serve('/img/disk.raw', rawFile);
   files.serveBody('/img/login.qcow2', HTML);
-
-  mkdirSync(poolDir, { recursive: true });
-  mkdirSync(pool2Dir, { recursive: true });
-  cleanup.path(poolDir);
-  cleanup.path(pool2Dir);
-  cleanup.pool(pool);
-  cleanup.pool(pool2);
-  cp = await startTestControlPlane();
   writeFileSync(path.join(workDir, 'ca.crt'), cp.env.caCertPem);
   writeFileSync(path.join(workDir, 'join-token'), cp.env.tokens.nodeJoin);
-  controllers = await startControllerManager({ kubeconfig: cp.env.kubeconfig, enabled: ['scheduler', 'vm', 'image'] });
-  driver = new LibvirtDriver({ domainType: 'qemu' });
-  await driver.connect();
-  agent = await startAgent(cp, { driver, hostname: node, acceleration: { type: 'qemu', source: 'test' } });
-  await apply(`apiVersion: quantix.io/v1alpha1
-kind: StoragePool
-metadata:
-  name: ${pool}
-spec:
-  type: dir
-  dir:
-    path: ${poolDir}
-  assignedNodes: [${node}]
-`);
-  await poolHealthy(pool, node);
 }, 120_000);
 
 afterAll(async () => {
   files?.release();
   await killTheAgentProcess();
-  await agent?.stop().catch(() => undefined);
-  await controllers?.manager.stop().catch(() => undefined);
-  controllers?.client.close();
-  const { stdout } = await virsh('list', '--all', '--name').catch(() => ({ stdout: '' }));
-  for (const name of stdout
-    .split('\n')
-    .map((s) => s.trim())
-    .filter((s) => s.startsWith(`${ns}_`)))
-    cleanup.domain(name);
-  await cleanup.run();
-  await driver?.close();
-  await cp?.stop();
-  await files?.close();
+  await stack?.stop();
   rmSync(workDir, { recursive: true, force: true });
 }, 60_000);
 
