@@ -2,7 +2,7 @@
 /**
  * quantix-agent entry point: flags → Agent. See agent/README.md.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { createLogger, setLogLevel } from '../lib/logging/logger.js';
@@ -12,16 +12,27 @@ import { LibvirtDriver } from './hypervisor/libvirt/driver.js';
 import { SimDriver } from './hypervisor/sim/driver.js';
 import { DEFAULT_GATEWAY_PORT } from '../api-types/proto/contract.js';
 import { chooseAcceleration, defaultServerName, parseDuration } from './flags.js';
+import { fetchPinnedCa, JoinError, joinErrorCodeOf, joinExitCode, parseCaCertHash } from './join.js';
 
 const HELP = `quantix-agent: runs on every hypervisor host; makes libvirt match the VMs and pools
 assigned to this node and reports what is true, through the node gateway.
+
+  quantix-agent join --server URL --token T --ca-cert-hash sha256:H [flags]
+      joins the cluster (the command \`qxctl token create\` prints): checks the cluster CA
+      against the hash before it sends anything, keeps it as <state-dir>/ca.crt, registers
+      with the bootstrap token, then runs. Run again later (or as a service) it runs with
+      the node credential it got; the token is not needed any more.
+  quantix-agent [flags]
+      runs with the node credential in the state dir (or --join-token-file).
 
   --server URL               apiserver URL (default https://127.0.0.1:6443); the node
                              kubeconfig in the state dir points there
   --gateway HOST:PORT        node gateway (default: the --server host, port ${DEFAULT_GATEWAY_PORT})
   --ca-file FILE             CA of the apiserver certificates (default <state-dir>/ca.crt,
                              else .quantix/pki/ca.crt)
-  --join-token-file FILE     node join token for the first registration
+  --token T                  bootstrap token (join)
+  --ca-cert-hash sha256:H    pin of the cluster CA (join)
+  --join-token-file FILE     bootstrap token in a file, for the first registration
   --state-dir DIR            machine id, credential, managed pools (default /var/lib/quantix-agent)
   --driver libvirt|sim       hypervisor driver (default libvirt: qemu:///system)
   --acceleration MODE        kvm, tcg (QEMU software emulation) or auto (default): auto
@@ -46,8 +57,11 @@ Durations: 500ms, 10s, 2m, or a number of seconds.
 `;
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({
+  const { values, positionals } = parseArgs({
+    allowPositionals: true,
     options: {
+      token: { type: 'string' },
+      'ca-cert-hash': { type: 'string' },
       server: { type: 'string', default: 'https://127.0.0.1:6443' },
       gateway: { type: 'string' },
       'ca-file': { type: 'string' },
@@ -78,9 +92,25 @@ async function main(): Promise<void> {
   const stateDir = path.resolve(values['state-dir']!);
   const server = new URL(values.server!);
   const gateway = values.gateway ?? `${server.hostname}:${DEFAULT_GATEWAY_PORT}`;
-  const caFile = values['ca-file'] ?? [path.join(stateDir, 'ca.crt'), path.resolve('.quantix/pki/ca.crt')].find((f) => existsSync(f));
-  if (!caFile) throw new Error('no CA: pass --ca-file (the apiserver writes its CA to <data-dir>/pki/ca.crt)');
-  const joinToken = values['join-token-file'] ? readFileSync(values['join-token-file'], 'utf8').trim() : undefined;
+  const command = positionals[0];
+  if (command !== undefined && command !== 'join') throw new Error(`unknown command "${command}" (join, or none to run)`);
+  let joinToken = values.token ?? (values['join-token-file'] ? readFileSync(values['join-token-file'], 'utf8').trim() : undefined);
+  if (command === 'join') {
+    if (!joinToken) throw new JoinError('TOKEN_MISSING', '--token: the bootstrap token from `qxctl token create` is required');
+    const pin = parseCaCertHash(values['ca-cert-hash']);
+    const caPem = await fetchPinnedCa(values.server!, pin);
+    mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+    writeFileSync(path.join(stateDir, 'ca.crt'), caPem, { mode: 0o644 });
+    log.info('cluster CA matches the pin; kept for every later connection', { server: values.server, caCertHash: pin, caFile: path.join(stateDir, 'ca.crt') });
+  } else if (values['ca-cert-hash']) {
+    throw new Error('--ca-cert-hash is for `quantix-agent join`');
+  }
+  joinToken ||= undefined;
+  const caFile =
+    command === 'join'
+      ? path.join(stateDir, 'ca.crt')
+      : (values['ca-file'] ?? [path.join(stateDir, 'ca.crt'), path.resolve('.quantix/pki/ca.crt')].find((f) => existsSync(f)));
+  if (!caFile) throw new Error('no CA: run `quantix-agent join` (it keeps the pinned CA in the state dir), or pass --ca-file');
 
   const acceleration = chooseAcceleration(values.acceleration!, undefined, values['acceleration-reason']);
   let driver: HypervisorDriver;
@@ -135,6 +165,7 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: unknown) => {
-  createLogger('agent').error('fatal', { error: err instanceof Error ? err.message : String(err) });
-  process.exit(1);
+  const code = joinErrorCodeOf(err);
+  createLogger('agent').error(code ? 'join refused' : 'fatal', { ...(code ? { code } : {}), error: err instanceof Error ? err.message : String(err) });
+  process.exit(code ? joinExitCode(code) : 1);
 });

@@ -23,6 +23,7 @@ import type { Store } from '../storage/interface.js';
 import { issueSecret, type CredentialRecord, type CredentialStore, type StoredRecord } from './credentials.js';
 import { apiNodeInfo, apiResources, nodeAddresses, setNodeCondition, machineFingerprint } from './node-status.js';
 import type { ObjectWriter } from './writes.js';
+import { bootstrapTokenIdOf, type BootstrapTokens } from './bootstrap-tokens.js';
 
 const NODE_DEF = nodeDefinition as unknown as ResourceDefinition;
 const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
@@ -32,6 +33,8 @@ const MAX_ATTEMPTS = 8;
 
 export interface RegistrationDeps {
   credentials: CredentialStore;
+  /** Spends a single-use bootstrap token once the hostname claim is decided. */
+  bootstrapTokens?: BootstrapTokens;
   nodes: Store;
   writer: ObjectWriter;
   now: () => Date;
@@ -67,7 +70,7 @@ function hostnameTaken(name: string): ApiError {
       name,
       group: 'quantix.io',
       kind: 'nodes',
-      causes: [{ reason: 'HostnameTaken', field: 'hostname', message: `hostname "${name}" is registered by another machine` }],
+      causes: [{ reason: 'HOSTNAME_TAKEN', field: 'hostname', message: `hostname "${name}" is registered by another machine` }],
     },
   );
 }
@@ -121,6 +124,10 @@ export async function registerNode(
     } else {
       throw hostnameTaken(name);
     }
+    // A single-use join token is spent here, before anything is written: of two hosts racing
+    // with one token, one gets past this (the other sees TOKEN_ALREADY_USED).
+    const tokenId = bootstrapTokenIdOf(user);
+    if (tokenId && deps.bootstrapTokens) await deps.bootstrapTokens.consume(tokenId, name);
 
     // 2. The Node: create it if missing (create-if-absent; a concurrent winner is re-read).
     let reregistered = Boolean(node);
