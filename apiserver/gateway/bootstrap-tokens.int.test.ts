@@ -13,8 +13,12 @@ import { startTestControlPlane, type TestControlPlane } from '../../hack/testenv
 import { eventually } from '../../hack/testenv/eventually.js';
 import { caCertHash } from '../../lib/pki/ca-cert-hash.js';
 import { BOOTSTRAP_TOKEN_FORMAT, BOOTSTRAP_TOKENS_PREFIX } from './bootstrap-tokens.js';
+import type { BootstrapTokenObject } from './bootstrap-token-routes.js';
 
 const TOKENS = '/apis/quantix.io/v1alpha1/bootstraptokens';
+
+/** What the token routes answer: a token, a list of them, or a Status. */
+type Answer = BootstrapTokenObject & { items: BootstrapTokenObject[]; message: string; details: { causes: { field: string }[] } };
 
 let cp: TestControlPlane;
 let https: Agent;
@@ -31,7 +35,7 @@ afterAll(async () => {
   await cp?.stop();
 });
 
-function call(method: string, path: string, token: string, body?: unknown): Promise<{ status: number; body: any }> {
+function call(method: string, path: string, token: string, body?: unknown): Promise<{ status: number; body: Answer }> {
   const url = new URL(cp.env.apiserver.url);
   return new Promise((resolve, reject) => {
     const req = request(
@@ -47,10 +51,10 @@ function call(method: string, path: string, token: string, body?: unknown): Prom
   });
 }
 
-async function createToken(spec: Record<string, unknown>): Promise<{ id: string; token: string; body: any }> {
+async function createToken(spec: Record<string, unknown>): Promise<{ id: string; token: string; body: Answer }> {
   const res = await call('POST', TOKENS, cp.env.tokens.admin, { spec });
   expect(res.status).toBe(201);
-  return { id: res.body.metadata.name, token: res.body.status.token, body: res.body };
+  return { id: res.body.metadata.name, token: res.body.status.token!, body: res.body };
 }
 
 function gateway(): GatewayClient {
@@ -84,8 +88,8 @@ describe('bootstrap tokens on the API', () => {
 
     const list = await call('GET', TOKENS, cp.env.tokens.admin);
     expect(list.status).toBe(200);
-    const listed = list.body.items.find((t: any) => t.metadata.name === id);
-    expect(listed.spec.description).toBe('rack 4');
+    const listed = list.body.items.find((t: BootstrapTokenObject) => t.metadata.name === id);
+    expect(listed!.spec.description).toBe('rack 4');
     expect(JSON.stringify(list.body)).not.toContain(token.split('.')[1]);
     const one = await call('GET', `${TOKENS}/${id}`, cp.env.tokens.admin);
     expect(one.status).toBe(200);
@@ -162,7 +166,7 @@ describe('joining with a bootstrap token (RegisterNode)', () => {
     const del = await call('DELETE', `${TOKENS}/${id}`, cp.env.tokens.admin);
     expect(del.status).toBe(200);
     expect(await registerWith(token, 'bt-revoked')).toBe('TOKEN_REVOKED');
-    expect((await call('GET', TOKENS, cp.env.tokens.admin)).body.items.map((t: any) => t.metadata.name)).not.toContain(id);
+    expect((await call('GET', TOKENS, cp.env.tokens.admin)).body.items.map((t: BootstrapTokenObject) => t.metadata.name)).not.toContain(id);
   });
 
   it('lets a single-use token join one host: then it is spent, for another host and for the same one', async () => {
