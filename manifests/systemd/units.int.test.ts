@@ -6,7 +6,20 @@
  * (/opt/quantix/bin), so verify checks every ExecStart= against a real executable.
  */
 import { execFile } from 'node:child_process';
-import { accessSync, constants, copyFileSync, cpSync, existsSync, linkSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  accessSync,
+  constants,
+  copyFileSync,
+  cpSync,
+  existsSync,
+  linkSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -94,7 +107,13 @@ afterAll(() => {
 });
 
 test('manifests/systemd holds the units of the control plane and the agent', () => {
-  expect(UNITS).toEqual(['quantix-agent.service', 'quantix-apiserver.service', 'quantix-controller-manager.service', 'quantix-etcd.service', 'quantix-pki.service']);
+  expect(UNITS).toEqual([
+    'quantix-agent.service',
+    'quantix-apiserver.service',
+    'quantix-controller-manager.service',
+    'quantix-etcd.service',
+    'quantix-pki.service',
+  ]);
 });
 
 test('hack/install-host.sh installs every unit, the quantix user and the env files, and keeps an edited env file', async () => {
@@ -178,7 +197,12 @@ const EXPECTED: Record<string, Record<string, string>> = {
     SystemCallFilter: '@system-service',
     RestrictAddressFamilies: 'AF_UNIX AF_INET AF_INET6',
   },
-  'quantix-apiserver.service': { ...CONTROL_PLANE, ...NODE_COMPONENT, StateDirectory: 'quantix/apiserver', RestrictAddressFamilies: 'AF_UNIX AF_INET AF_INET6' },
+  'quantix-apiserver.service': {
+    ...CONTROL_PLANE,
+    ...NODE_COMPONENT,
+    StateDirectory: 'quantix/apiserver',
+    RestrictAddressFamilies: 'AF_UNIX AF_INET AF_INET6',
+  },
   'quantix-controller-manager.service': { ...CONTROL_PLANE, ...NODE_COMPONENT, RestrictAddressFamilies: 'AF_UNIX AF_INET AF_INET6' },
   'quantix-agent.service': {
     ...NODE_COMPONENT,
@@ -257,7 +281,13 @@ describe('every flag in the example env files is one the component takes', () =>
     const vars = [...parseEnvFile(readFileSync(path.join(SRC, 'env', 'etcd.env'), 'utf8')).keys()];
     expect(vars.length).toBeGreaterThan(0);
     const help = await helpOf('/usr/bin/etcd');
-    const flags = vars.map((v) => `--${v.replace(/^ETCD_/, '').toLowerCase().replace(/_/g, '-')}`);
+    const flags = vars.map(
+      (v) =>
+        `--${v
+          .replace(/^ETCD_/, '')
+          .toLowerCase()
+          .replace(/_/g, '-')}`,
+    );
     expect(flags.filter((f) => !new RegExp(`^\\s+${f}\\b`, 'm').test(help))).toEqual([]);
   });
 });
