@@ -32,6 +32,7 @@ assigned to this node and reports what is true, through the node gateway.
                              else .quantix/pki/ca.crt)
   --token T                  bootstrap token (join)
   --ca-cert-hash sha256:H    pin of the cluster CA (join)
+  --exit-after-join          join, then exit (the service runs the agent afterwards)
   --join-token-file FILE     bootstrap token in a file, for the first registration
   --state-dir DIR            machine id, credential, managed pools (default /var/lib/quantix-agent)
   --driver libvirt|sim       hypervisor driver (default libvirt: qemu:///system)
@@ -62,6 +63,7 @@ async function main(): Promise<void> {
     options: {
       token: { type: 'string' },
       'ca-cert-hash': { type: 'string' },
+      'exit-after-join': { type: 'boolean' },
       server: { type: 'string', default: 'https://127.0.0.1:6443' },
       gateway: { type: 'string' },
       'ca-file': { type: 'string' },
@@ -161,6 +163,12 @@ async function main(): Promise<void> {
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
   process.on('SIGINT', () => void shutdown('SIGINT'));
   await agent.start();
+  if (command === 'join' && values['exit-after-join']) {
+    log.info('joined; exiting (--exit-after-join)', { node: agent.nodeName, uid: agent.nodeUid });
+    await agent.stop();
+    await driver.close();
+    process.exit(0);
+  }
   log.info('agent running', { node: agent.nodeName, uid: agent.nodeUid, gateway, driver: driver.kind });
 }
 
