@@ -94,6 +94,13 @@ function gatewayClientWith(token: string): GatewayClient {
   return c;
 }
 
+/** A gateway client with an agent's own identity: its node certificate (mutual TLS). */
+function gatewayClientOf(a: TestAgent): GatewayClient {
+  const c = gatewayClientWith('');
+  c.useClientCertificate(a.agent.stateDir.nodeKey(), a.agent.stateDir.nodeCertificate()!);
+  return c;
+}
+
 describe('registration and identity', () => {
   it('registers under the hostname with node info, capacity and a management address without port; heartbeats make it Ready', async () => {
     const a = await simAgent('reg-a');
@@ -174,7 +181,7 @@ describe('heartbeat and state hash', () => {
   it('asks for a full sync when the hash differs from the last acknowledged one', async () => {
     const a = await simAgent('hash-a');
     await a.agent.whenFullySynced();
-    const client = gatewayClientWith(a.agent.stateDir.credential()!);
+    const client = gatewayClientOf(a);
     const same = await client.heartbeat({ stateHash: a.agent.reporter.hash.digest(), hypervisorReady: true });
     expect(same.requestFullSync).toBe(false);
     const differs = await client.heartbeat({ stateHash: 'deadbeefdeadbeef', hypervisorReady: true });
@@ -375,7 +382,7 @@ describe('full sync entry by entry on sim', () => {
     const records = async (uuid: string) => (await store(VM).list({ labelSelector: `quantix.io/domain-uuid=${uuid}` })).items;
     expect(await records(plain)).toHaveLength(1);
     expect(await records(tooBig)).toHaveLength(0);
-    const client = gatewayClientWith(a.agent.stateDir.credential()!);
+    const client = gatewayClientOf(a);
     expect(await client.heartbeat({ stateHash: a.agent.reporter.hash.digest(), hypervisorReady: true })).toMatchObject({ requestFullSync: false });
 
     await a.agent.fullSync(); // refused the same way again: not logged again

@@ -34,6 +34,7 @@ import { NetworkSyncer } from './networks/sync.js';
 import { PoolSyncer } from './pools/sync.js';
 import { Reporter } from './reporter.js';
 import { NodeSession } from './session.js';
+import { certificateTimes, RENEW_AT, renewalTime } from './node-certificate.js';
 import { TunnelClient } from './tunnel.js';
 import { VmSyncer } from './vm/sync.js';
 import { KeyWorkers } from './workers.js';
@@ -75,6 +76,10 @@ export interface AgentOptions {
    */
   listBridges?: () => Promise<string[]>;
   agentVersion?: string;
+  /** When to renew the node certificate, as a share of its lifetime (default node-certificate.ts RENEW_AT). */
+  certificateRenewAt?: number;
+  /** The shortest wait before a renewal (default 60 s), so a short-lived certificate cannot make a renewal storm. */
+  certificateMinRenewalDelayMs?: number;
   /** How this node runs guests, and why (flag or probe); reported in Node status. */
   acceleration?: { type: DomainType; source: string };
   log?: Logger;
@@ -90,7 +95,14 @@ export const AGENT_DEFAULTS = {
 };
 
 export class Agent {
-  readonly options: Required<Omit<AgentOptions, 'serverName' | 'server' | 'joinToken' | 'hostname' | 'addresses' | 'log' | 'listBridges'>> & AgentOptions;
+  readonly options: Required<
+    Omit<
+      AgentOptions,
+      'serverName' | 'server' | 'joinToken' | 'hostname' | 'addresses' | 'log' | 'listBridges' | 'certificateRenewAt' | 'certificateMinRenewalDelayMs'
+    >
+  > &
+    AgentOptions;
+  #renewal: NodeJS.Timeout | undefined;
   readonly log: Logger;
   readonly client: GatewayClient;
   readonly stateDir: StateDir;
@@ -134,6 +146,7 @@ export class Agent {
         this.#tunnel.reconnect();
         void this.fullSync();
       },
+      onCertificate: (certPem) => this.#scheduleRenewal(certPem),
     });
     this.reporter = new Reporter(this.client);
     const now = () => Date.now();
@@ -293,6 +306,20 @@ export class Agent {
   /** One heartbeat (also run by the timer); exposed for tests. */
   heartbeat(): Promise<void> {
     return this.#heartbeat.beat();
+  }
+
+  /** Renews the node certificate (registering again with it and a new request) before it expires. */
+  #scheduleRenewal(certPem: string): void {
+    if (this.#renewal) this.#timers.delete(this.#renewal);
+    clearTimeout(this.#renewal);
+    const at = renewalTime(certificateTimes(certPem), this.options.certificateRenewAt ?? RENEW_AT);
+    const delay = Math.min(Math.max(at - Date.now(), this.options.certificateMinRenewalDelayMs ?? 60_000), 2 ** 31 - 1);
+    this.log.info('node certificate renewal scheduled', { at: new Date(Date.now() + delay).toISOString() });
+    this.#renewal = setTimeout(() => {
+      this.#timers.delete(this.#renewal!);
+      if (this.#running) void this.session.reregister();
+    }, delay);
+    this.#timers.add(this.#renewal);
   }
 
   #later(ms: number, fn: () => void): void {

@@ -45,11 +45,18 @@ type Unary<Req, Res> = (
 ) => grpc.ClientUnaryCall;
 
 export class GatewayClient {
-  readonly #client: grpc.Client & Record<string, unknown>;
+  #client: grpc.Client & Record<string, unknown>;
   readonly #timeoutMs: number;
+  readonly #options: GatewayClientOptions;
   #token = '';
 
   constructor(options: GatewayClientOptions) {
+    this.#options = options;
+    this.#client = GatewayClient.#connect(options);
+    this.#timeoutMs = options.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS;
+  }
+
+  static #connect(options: GatewayClientOptions, identity?: { keyPem: string; certPem: string }): grpc.Client & Record<string, unknown> {
     const { client: Ctor } = loadGateway();
     const channelOptions: grpc.ChannelOptions = {
       // Find a dead gateway (or a dead path to it) within seconds, also on idle streams.
@@ -61,8 +68,21 @@ export class GatewayClient {
       'grpc.max_receive_message_length': 16 * 1024 * 1024,
     };
     if (options.serverName) channelOptions['grpc.ssl_target_name_override'] = options.serverName;
-    this.#client = new Ctor(options.address, grpc.credentials.createSsl(Buffer.from(options.caPem)), channelOptions) as grpc.Client & Record<string, unknown>;
-    this.#timeoutMs = options.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS;
+    const tls = identity
+      ? grpc.credentials.createSsl(Buffer.from(options.caPem), Buffer.from(identity.keyPem), Buffer.from(identity.certPem))
+      : grpc.credentials.createSsl(Buffer.from(options.caPem));
+    return new Ctor(options.address, tls, channelOptions) as grpc.Client & Record<string, unknown>;
+  }
+
+  /**
+   * From now on, authenticate by this client certificate (mutual TLS) instead of a bearer
+   * token: a new channel (calls and streams on the old one end; the agent reopens them).
+   */
+  useClientCertificate(keyPem: string, certPem: string): void {
+    const old = this.#client;
+    this.#client = GatewayClient.#connect(this.#options, { keyPem, certPem });
+    this.#token = '';
+    old.close();
   }
 
   /** The bearer token for the following calls (join token, then the node credential). */

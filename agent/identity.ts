@@ -2,14 +2,16 @@
  * The agent's identity and what it keeps in its state dir (mode 0700):
  *   machine-id         random, created once (mode 0600): tells this machine from another one
  *                      that claims the same hostname; Node status shows only a fingerprint
- *   credential         the node credential from RegisterNode (mode 0600)
- *   kubeconfig         the credential as a kubeconfig for --server (kubectl as the node)
+ *   node.key           the node's private key, made here (mode 0600; it never leaves the host)
+ *   node.crt           its client certificate, signed by the cluster CA through RegisterNode
+ *   credential         a bearer node credential (control planes that sign no certificates)
+ *   kubeconfig         the certificate (or credential) as a kubeconfig for --server (kubectl as the node)
  *   managed-pools.json libvirt pools this agent defined (the only ones it ever stops)
  *   managed-networks.json  likewise for libvirt networks (by Network name)
  *   restarts.json      per VM uid, the last quantix.io/restart-requested-at honoured and
  *                      the one being carried out (with the id of the domain instance to stop)
  */
-import { randomUUID } from 'node:crypto';
+import { generateKeyPairSync, randomUUID } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { hostname, networkInterfaces } from 'node:os';
 import path from 'node:path';
@@ -67,7 +69,29 @@ export class StateDir {
     this.#write('credential', '');
   }
 
-  saveKubeconfig(server: string, caPem: string, node: string, credential: string): void {
+  /** The node's private key file, made (EC P-256) on first use. */
+  nodeKeyFile(): string {
+    const file = this.#path('node.key');
+    if (!existsSync(file)) {
+      const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+      this.#write('node.key', privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(), 0o600);
+    }
+    return file;
+  }
+
+  nodeKey(): string {
+    return readFileSync(this.nodeKeyFile(), 'utf8');
+  }
+
+  nodeCertificate(): string | undefined {
+    return this.#read('node.crt') || undefined;
+  }
+
+  saveNodeCertificate(certPem: string): void {
+    this.#write('node.crt', `${certPem.trim()}\n`, 0o644);
+  }
+
+  saveKubeconfig(server: string, caPem: string, node: string, credential: string | { certPem: string; keyPem: string }): void {
     const ca = Buffer.from(caPem).toString('base64');
     const user = `quantix:node:${node}`;
     const text = [
@@ -81,7 +105,12 @@ export class StateDir {
       'users:',
       `- name: "${user}"`,
       '  user:',
-      `    token: ${credential}`,
+      ...(typeof credential === 'string'
+        ? [`    token: ${credential}`]
+        : [
+            `    client-certificate-data: ${Buffer.from(credential.certPem).toString('base64')}`,
+            `    client-key-data: ${Buffer.from(credential.keyPem).toString('base64')}`,
+          ]),
       'contexts:',
       `- name: node`,
       '  context:',

@@ -7,7 +7,8 @@
  * it with the code's exit status and message.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
+import { X509Certificate } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, existsSync, statSync } from 'node:fs';
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import { createServer as createNetServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -166,15 +167,15 @@ async function nodeNames(): Promise<string[]> {
 }
 
 describe('quantix-agent join, as a process', () => {
-  it('joins with the pin and a single-use token: keeps the CA and a credential, and its Node is registered', async () => {
+  it('joins with the pin and a single-use token: keeps the CA and a node certificate, and its Node is registered', async () => {
     const stateDir = mkdtempSync(path.join(workDir, 'state-ok-'));
     const token = await newToken(true);
     const agent = join('join-ok', stateDir, token, pin);
     await eventually(async () => (await nodeNames()).includes('join-ok'), { timeoutMs: 60_000, message: 'the joined Node to exist' });
     expect(readFileSync(path.join(stateDir, 'ca.crt'), 'utf8').replace(/\s+/g, '')).toBe(cp.env.caCertPem.replace(/\s+/g, ''));
-    await eventually(() => existsSync(path.join(stateDir, 'credential')) && readFileSync(path.join(stateDir, 'credential'), 'utf8').trim().length > 0, {
-      message: 'the node credential to be kept',
-    });
+    await eventually(() => existsSync(path.join(stateDir, 'node.crt')), { message: 'the node certificate to be kept' });
+    expect(statSync(path.join(stateDir, 'node.key')).mode & 0o777).toBe(0o600);
+    expect(new X509Certificate(readFileSync(path.join(stateDir, 'node.crt'))).subject).toBe('O=quantix:nodes\nCN=quantix:node:join-ok');
     expect(agent.output()).not.toContain(token.split('.')[1]); // the secret is never logged
     process.kill(-agent.child.pid!, 'SIGKILL');
     await agent.exited;
@@ -193,7 +194,7 @@ describe('quantix-agent join, as a process', () => {
     expect(agent.output()).toContain('joined; exiting');
     expect(await nodeNames()).toContain('join-exit');
     expect(existsSync(path.join(stateDir, 'ca.crt'))).toBe(true);
-    expect(readFileSync(path.join(stateDir, 'credential'), 'utf8').trim()).not.toBe('');
+    expect(existsSync(path.join(stateDir, 'node.crt'))).toBe(true);
   }, 60_000);
 
   it('sends nothing under a wrong pin: exits with CA_MISMATCH and no Node appears', async () => {

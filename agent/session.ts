@@ -12,6 +12,7 @@ import type { Logger } from '../lib/logging/logger.js';
 import type { GatewayClient } from './gateway-client.js';
 import type { HostInfo, HypervisorDriver } from './hypervisor/driver.js';
 import { defaultAddresses, defaultHostname, type StateDir } from './identity.js';
+import { certificateRequest, nodeNameOfHostname, usable } from './node-certificate.js';
 
 /** Errors registration cannot get past by retrying. */
 const FATAL_REGISTRATION_REASONS = new Set(['AlreadyExists', 'Invalid', 'BadRequest', 'Forbidden']);
@@ -41,6 +42,8 @@ export interface SessionOptions {
   running: () => boolean;
   /** After a re-registration: reopen the streams and resync. */
   onReregistered: () => void;
+  /** A node certificate was issued (schedule its renewal). */
+  onCertificate?: (certPem: string) => void;
 }
 
 export class NodeSession {
@@ -96,6 +99,11 @@ export class NodeSession {
     const { client, stateDir, log } = this.o;
     const facts = await this.nodeFacts();
     const hostname = this.o.hostname ?? this.#host?.hostname ?? defaultHostname();
+    // A certificate request for this host's own key: the gateway answers a client certificate.
+    const csrPem = await certificateRequest(stateDir.nodeKeyFile(), nodeNameOfHostname(hostname)).catch((err: Error) => {
+      log.warn('cannot make a certificate request; registering for a bearer credential', { error: err.message });
+      return '';
+    });
     const req = {
       hostname,
       machineId: this.machineId,
@@ -103,10 +111,23 @@ export class NodeSession {
       nodeInfo: facts.nodeInfo,
       capacity: facts.capacity,
       allocatable: facts.capacity,
+      csrPem,
     };
-    const saved = stateDir.credential();
     let res: RegisterNodeResponse | undefined;
-    if (saved) {
+    // 1. Our own certificate, while it is good (a renewal, a restart, a re-registration).
+    const certificate = stateDir.nodeCertificate();
+    if (usable(certificate, Date.now())) {
+      client.useClientCertificate(stateDir.nodeKey(), certificate!);
+      try {
+        res = await client.registerNode(req, '');
+      } catch (err) {
+        if (!(err instanceof GatewayError) || err.reason !== 'Unauthorized') throw err;
+        log.warn('node certificate refused (revoked, or its Node was deleted); registering with the join token');
+      }
+    }
+    // 2. A bearer credential of a control plane that signed no certificate.
+    const saved = stateDir.credential();
+    if (!res && saved) {
       try {
         res = await client.registerNode(req, saved);
       } catch (err) {
@@ -119,9 +140,18 @@ export class NodeSession {
         throw new GatewayError('Unauthorized', 'no valid node credential in the state dir and no join token given (--join-token-file)', 16);
       res = await client.registerNode(req, this.o.joinToken);
     }
-    stateDir.saveCredential(res.credential);
-    if (this.o.server) stateDir.saveKubeconfig(this.o.server, this.o.caPem, res.nodeName, res.credential);
-    client.setToken(res.credential);
+    if (res.certificatePem) {
+      // Mutual TLS from now on; a bearer credential is not kept.
+      stateDir.saveNodeCertificate(res.certificatePem);
+      stateDir.clearCredential();
+      client.useClientCertificate(stateDir.nodeKey(), res.certificatePem);
+      if (this.o.server) stateDir.saveKubeconfig(this.o.server, this.o.caPem, res.nodeName, { certPem: res.certificatePem, keyPem: stateDir.nodeKey() });
+      this.o.onCertificate?.(res.certificatePem);
+    } else {
+      stateDir.saveCredential(res.credential);
+      if (this.o.server) stateDir.saveKubeconfig(this.o.server, this.o.caPem, res.nodeName, res.credential);
+      client.setToken(res.credential);
+    }
     this.nodeName = res.nodeName;
     this.nodeUid = res.nodeUid;
     log.info(res.reregistered ? 're-registered' : 'registered', { node: res.nodeName, uid: res.nodeUid, assignedPools: res.assignedPools });
@@ -137,7 +167,11 @@ export class NodeSession {
         return;
       } catch (err) {
         const e = err instanceof GatewayError ? err : undefined;
-        if (e && (FATAL_REGISTRATION_REASONS.has(e.reason) || (e.reason === 'Unauthorized' && !this.o.stateDir.credential()))) {
+        if (
+          e &&
+          (FATAL_REGISTRATION_REASONS.has(e.reason) ||
+            (e.reason === 'Unauthorized' && !this.o.stateDir.credential() && !usable(this.o.stateDir.nodeCertificate(), Date.now())))
+        ) {
           log.error('registration refused', { reason: e.reason, error: e.message });
           throw e;
         }

@@ -117,6 +117,7 @@ async function main(): Promise<void> {
     host: values['bind-address'],
     tls: { certPem: pki.certPem, keyPem: pki.keyPem },
     authenticator,
+    clientCertificates: { caPem: pki.caCertPem, authenticator: gatewayHost.authenticator },
     webRoot,
     extraRoutes: gatewayHost.extraRoutes,
     routedResources: gatewayHost.routedResources,
@@ -127,6 +128,7 @@ async function main(): Promise<void> {
     host: values['bind-address'],
     tls: { certPem: pki.certPem, keyPem: pki.keyPem },
     authenticator,
+    clusterCa: { certFile: join(pki.dir, 'ca.crt'), keyFile: join(pki.dir, 'ca.key') },
   });
   const url = `https://127.0.0.1:${server.port}`;
   writeKubeconfig(join(dataDir, 'kubeconfig'), { server: url, caCertPem: pki.caCertPem, token: tokens.admin, user: 'admin' });

@@ -11,7 +11,8 @@ import { Etcd3 } from 'etcd3';
 import { RESOURCES, resourceFor } from '../api-types/registry.js';
 import type { ResourceDefinition } from '../api-types/schema/types.js';
 import { createLogger, type Logger } from '../lib/logging/logger.js';
-import type { Authenticator, UserInfo } from './auth/identity.js';
+import type { Authenticator, CertificateAuthenticator, UserInfo } from './auth/identity.js';
+import type { TLSSocket } from 'node:tls';
 import { AGGREGATED_DISCOVERY_CONTENT_TYPE, Discovery, wantsAggregatedDiscovery } from './discovery/discovery.js';
 import { OpenApi } from './discovery/openapi.js';
 import { ApiserverMetrics } from './http/metrics.js';
@@ -85,6 +86,11 @@ export interface ApiserverOptions {
   host?: string;
   tls: { certPem: string; keyPem: string };
   authenticator: Authenticator;
+  /**
+   * Client certificates: the server asks for one (without requiring it) and one that the
+   * CA verifies authenticates through `authenticator` (nodes); others use bearer tokens.
+   */
+  clientCertificates?: { caPem: string; authenticator: CertificateAuthenticator };
   /** Static files of the web UI, served at /ui/ when present. */
   webRoot?: string;
   /** Extra routes mounted by other components hosted in this process (e.g. pool files). */
@@ -199,6 +205,12 @@ export async function startApiserver(options: ApiserverOptions): Promise<Running
   const openapi = new OpenApi([...RESOURCES]);
 
   const authenticate = async (req: IncomingMessage): Promise<UserInfo> => {
+    const socket = req.socket as TLSSocket;
+    if (options.clientCertificates && socket.authorized) {
+      const cert = socket.getPeerX509Certificate();
+      const user = cert && (await options.clientCertificates.authenticator.authenticateCertificate(cert).catch(() => undefined));
+      if (user) return user;
+    }
     const token = bearerToken(req);
     if (!token) throw errors.unauthorized('Unauthorized: no bearer token was presented');
     const user = await options.authenticator.authenticate(token);
@@ -447,7 +459,14 @@ export async function startApiserver(options: ApiserverOptions): Promise<Running
     app(req, res);
   };
 
-  const server = createHttpsServer({ cert: options.tls.certPem, key: options.tls.keyPem }, listener);
+  const server = createHttpsServer(
+    {
+      cert: options.tls.certPem,
+      key: options.tls.keyPem,
+      ...(options.clientCertificates ? { ca: options.clientCertificates.caPem, requestCert: true, rejectUnauthorized: false } : {}),
+    },
+    listener,
+  );
   server.keepAliveTimeout = 65_000;
   server.headersTimeout = 66_000;
   server.requestTimeout = 0; // watches are long-lived

@@ -56,6 +56,11 @@ export const ENTRIES: Entry[] = [
   { name: 'node cordon', summary: 'Mark nodes unschedulable', load: () => import('./commands/node.js').then((m) => pick('node cordon')(m.nodeCommands)) },
   { name: 'node uncordon', summary: 'Mark nodes schedulable', load: () => import('./commands/node.js').then((m) => pick('node uncordon')(m.nodeCommands)) },
   {
+    name: 'node revoke',
+    summary: "Revoke a node's credentials at once",
+    load: () => import('./commands/node.js').then((m) => pick('node revoke')(m.nodeCommands)),
+  },
+  {
     name: 'node check',
     summary: 'List orphan volumes and domains on a node (read-only)',
     load: () => import('./commands/node.js').then((m) => pick('node check')(m.nodeCommands)),
@@ -115,7 +120,7 @@ export function topHelp(): string {
     ...rows(['pool assign', 'pool unassign', 'pool files', 'node cordon', 'node uncordon']),
     '',
     'Joining hosts:',
-    ...rows(['token create', 'token list', 'token delete']),
+    ...rows(['token create', 'token list', 'token delete', 'node revoke']),
     '',
     'Other:',
     ...rows(['version', 'completion']),

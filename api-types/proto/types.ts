@@ -36,6 +36,12 @@ export interface RegisterNodeRequest {
   nodeInfo: NodeInfo | null;
   capacity: Resources | null;
   allocatable: Resources | null;
+  /**
+   * A PKCS#10 request (PEM) for the node's client certificate, for the key the agent made
+   * on the host (it never leaves it); subject O=quantix:nodes, CN=quantix:node:<node name>.
+   * With it the gateway answers a certificate instead of a bearer credential.
+   */
+  csrPem: string;
 }
 
 export interface RegisterNodeResponse {
@@ -46,6 +52,11 @@ export interface RegisterNodeResponse {
   /** True when the Node existed already (restart of the same machine). */
   reregistered: boolean;
   assignedPools: string[];
+  /**
+   * The node's client certificate (PEM), signed by the cluster CA, when csr_pem was sent:
+   * from then on the node authenticates by mutual TLS. Renew it before not_after.
+   */
+  certificatePem: string;
 }
 
 /** One pool as this host sees it. */

@@ -31,6 +31,11 @@ export interface Authenticator {
   authenticate(token: string): Promise<UserInfo | undefined>;
 }
 
+/** Resolves a client certificate the TLS layer verified against the cluster CA (a node's) to its user. */
+export interface CertificateAuthenticator {
+  authenticateCertificate(cert: { subject: string; serialNumber: string }): Promise<UserInfo | undefined>;
+}
+
 /** Tries each authenticator in turn. */
 export function chainAuthenticators(...authenticators: Authenticator[]): Authenticator {
   return {

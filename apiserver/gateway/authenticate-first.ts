@@ -12,11 +12,39 @@
  * Handlers still authenticate for themselves (they need the user); node credentials are
  * cached, so the second lookup costs no etcd read.
  */
+import { X509Certificate } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import { grpcErrorFromStatus } from '../../api-types/proto/errors.js';
 import { errors } from '../../lib/apimachinery/status-error.js';
 import type { ApiError } from '../../lib/apimachinery/status-error.js';
-import type { Authenticator } from '../auth/identity.js';
+import type { Authenticator, CertificateAuthenticator, UserInfo } from '../auth/identity.js';
+
+export type { CertificateAuthenticator } from '../auth/identity.js';
+
+/** What grpc-js tells of a call's TLS peer (its AuthContext, which it does not export by name). */
+export interface CallAuthContext {
+  sslPeerCertificate?: { raw?: Buffer };
+}
+
+/**
+ * Who makes a call: its client certificate when the TLS layer verified one against the
+ * cluster CA (a node), else its bearer token. `token` is set when the token decided.
+ */
+export async function identifyCall(
+  metadata: grpc.Metadata,
+  authContext: CallAuthContext | undefined,
+  authenticator: Authenticator,
+  certificates: CertificateAuthenticator | undefined,
+): Promise<{ user: UserInfo; token?: string } | undefined> {
+  const peer = authContext?.sslPeerCertificate;
+  if (peer?.raw && certificates) {
+    const user = await certificates.authenticateCertificate(new X509Certificate(peer.raw)).catch(() => undefined);
+    if (user) return { user };
+  }
+  const token = bearer(metadata);
+  const user = token ? await authenticator.authenticate(token).catch(() => undefined) : undefined;
+  return user ? { user, token } : undefined;
+}
 
 export function bearer(metadata: grpc.Metadata): string | undefined {
   const value = metadata.get('authorization')[0];
@@ -27,22 +55,22 @@ export function bearer(metadata: grpc.Metadata): string | undefined {
 /** Why a token was refused, when more can be said than "not valid" (a bootstrap token's TOKEN_* code). */
 export type RefusalExplainer = (token: string) => Promise<ApiError | undefined>;
 
-export function authenticateFirst(authenticator: Authenticator, explain?: RefusalExplainer): grpc.ServerInterceptor {
+export function authenticateFirst(authenticator: Authenticator, explain?: RefusalExplainer, certificates?: CertificateAuthenticator): grpc.ServerInterceptor {
   return (_method, call) => {
     const intercepting: grpc.ServerInterceptingCall = new grpc.ServerInterceptingCall(call, {
       start(next) {
         next({
           onReceiveMetadata(metadata, pass) {
             const token = bearer(metadata);
-            const verified = token ? authenticator.authenticate(token).catch(() => undefined) : Promise.resolve(undefined);
-            void verified.then(async (user) => {
-              if (user) return pass(metadata);
+            const verified = identifyCall(metadata, call.getAuthContext(), authenticator, certificates).catch(() => undefined);
+            void verified.then(async (identified) => {
+              if (identified) return pass(metadata);
               const explained = token && explain ? await explain(token).catch(() => undefined) : undefined;
               const refusal =
                 explained ??
                 (token
                   ? errors.unauthorized('Unauthorized: the bearer token is not valid')
-                  : errors.unauthorized('Unauthorized: no bearer token in the call metadata (authorization: Bearer <token>)'));
+                  : errors.unauthorized('Unauthorized: no valid node certificate and no bearer token in the call metadata (authorization: Bearer <token>)'));
               const status = grpcErrorFromStatus(refusal.toStatus());
               intercepting.sendStatus({
                 code: status.code ?? grpc.status.UNAUTHENTICATED,

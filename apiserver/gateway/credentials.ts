@@ -12,7 +12,11 @@
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Etcd3 } from 'etcd3';
-import { Groups, NODE_USER_PREFIX, type Authenticator, type UserInfo } from '../auth/identity.js';
+import { Groups, NODE_USER_PREFIX, nodeNameOf, type Authenticator, type UserInfo } from '../auth/identity.js';
+import { nodeOfCertificateSubject } from '../pki/node-certificates.js';
+
+/** The uid of the Node named so, or undefined when there is none. */
+export type NodeUidLookup = (node: string) => Promise<string | undefined>;
 
 export const NODE_CREDENTIALS_PREFIX = '/quantix/node-credentials/';
 /** How many secrets a record keeps (oldest dropped first). */
@@ -29,9 +33,17 @@ export interface CredentialRecord {
   machineID: string;
   /** The uid of the Node this machine registered; empty while its first registration runs. */
   nodeUID: string;
+  /** Bearer secrets (agents that send no certificate request); emptied once the node has a certificate. */
   secrets: { sha256: string; issuedAt: string }[];
+  /** Client certificates issued to the node (the newest few): only these authenticate it. */
+  certificates?: { serial: string; notAfter: string; issuedAt: string }[];
+  /** `qxctl node revoke`: nothing of this record authenticates until the host joins again with a bootstrap token. */
+  revokedAt?: string;
   createdAt: string;
 }
+
+/** How many client certificates a record keeps (a renewal overlaps the one it replaces). */
+export const MAX_CERTIFICATES = 3;
 
 export interface StoredRecord {
   record: CredentialRecord;
@@ -93,8 +105,25 @@ export class CredentialStore {
     const parsed = parseCredential(token);
     if (!parsed) return undefined;
     const stored = await this.get(parsed.node);
-    if (!stored || !matches(stored.record, parsed.secret)) return undefined;
+    if (!stored || stored.record.revokedAt || !matches(stored.record, parsed.secret)) return undefined;
     return { node: parsed.node, record: stored.record };
+  }
+
+  /** The record of `node` when `serial` is one of its certificates and it is not revoked. */
+  async verifyCertificate(node: string, serial: string): Promise<CredentialRecord | undefined> {
+    const stored = await this.get(node);
+    if (!stored || stored.record.revokedAt) return undefined;
+    return stored.record.certificates?.some((c) => c.serial === serial) ? stored.record : undefined;
+  }
+
+  /** Revokes every credential of `node` at once (its secrets and certificates); false when it has none. */
+  async revoke(node: string, now: Date): Promise<boolean> {
+    for (;;) {
+      const stored = await this.get(node);
+      if (!stored) return false;
+      const record: CredentialRecord = { ...stored.record, secrets: [], certificates: [], revokedAt: now.toISOString() };
+      if (await this.compareAndSwap(record, stored)) return true;
+    }
   }
 }
 
@@ -116,12 +145,57 @@ export function issueSecret(record: CredentialRecord, now: Date): { record: Cred
  */
 export class NodeCredentialAuthenticator implements Authenticator {
   #store: CredentialStore | undefined;
+  #nodeUid: NodeUidLookup | undefined;
   readonly #cache = new Map<string, { user: UserInfo; expiresAt: number }>();
   readonly #failed = new Map<string, number>();
 
-  attach(etcd: Etcd3): void {
+  /** `nodeUid` tells the uid of a Node that exists now: a credential of a deleted Node is refused. */
+  attach(etcd: Etcd3, nodeUid?: NodeUidLookup): void {
     this.#store = new CredentialStore(etcd);
+    if (nodeUid) this.#nodeUid = nodeUid;
     this.#cache.clear();
+  }
+
+  /** Forgets what was verified about `node` (revoked or deleted: the next call asks etcd). */
+  forget(node: string): void {
+    for (const [key, entry] of this.#cache) if (nodeNameOf(entry.user) === node) this.#cache.delete(key);
+  }
+
+  /** A record is good for its Node only while that Node exists with the uid it registered. */
+  async #nodeCurrent(record: CredentialRecord): Promise<boolean> {
+    if (!this.#nodeUid) return true; // no apiserver store to ask (unit tests)
+    if (!record.nodeUID) return false;
+    const uid = await this.#nodeUid(record.node);
+    return uid === undefined ? false : uid === record.nodeUID;
+  }
+
+  /**
+   * A client certificate the TLS layer verified against the cluster CA: its subject names
+   * the node, and its serial must be one the node's record holds (so revocation and Node
+   * deletion take effect although the certificate itself has not expired).
+   */
+  async authenticateCertificate(cert: { subject: string; serialNumber: string }): Promise<UserInfo | undefined> {
+    const node = nodeOfCertificateSubject(cert.subject);
+    if (!this.#store || !node) return undefined;
+    const serial = cert.serialNumber.toUpperCase();
+    const key = `cert:${node}:${serial}`;
+    const now = Date.now();
+    const hit = this.#cache.get(key);
+    if (hit && hit.expiresAt > now) return hit.user;
+    let record: CredentialRecord | undefined;
+    try {
+      record = await this.#store.verifyCertificate(node, serial);
+      if (record && !(await this.#nodeCurrent(record))) record = undefined;
+    } catch {
+      return undefined;
+    }
+    if (!record) {
+      this.#cache.delete(key);
+      return undefined;
+    }
+    const user = nodeUser(node, record.nodeUID);
+    remember(this.#cache, key, { user, expiresAt: now + AUTH_CACHE_TTL_MS });
+    return user;
   }
 
   get store(): CredentialStore {
@@ -139,6 +213,7 @@ export class NodeCredentialAuthenticator implements Authenticator {
     let verified: Awaited<ReturnType<CredentialStore['verify']>>;
     try {
       verified = await this.#store.verify(token);
+      if (verified && !(await this.#nodeCurrent(verified.record))) verified = undefined;
     } catch {
       return undefined;
     }

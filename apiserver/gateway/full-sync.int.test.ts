@@ -259,10 +259,13 @@ function withLaggingVmCache(context: ApiserverContext, shown: Set<string>): Apis
 function notifyCall(credential: string, request: VMChangeNotification): ServerUnaryCall<VMChangeNotification, VMChangeAck> {
   const metadata = new Metadata();
   metadata.set('authorization', `Bearer ${credential}`);
-  return { metadata, request, getPeer: () => '127.0.0.1:1', getPath: () => '/quantix.gateway.v1.NodeGateway/NotifyVMChange' } as unknown as ServerUnaryCall<
-    VMChangeNotification,
-    VMChangeAck
-  >;
+  return {
+    metadata,
+    request,
+    getPeer: () => '127.0.0.1:1',
+    getAuthContext: () => ({}),
+    getPath: () => '/quantix.gateway.v1.NodeGateway/NotifyVMChange',
+  } as unknown as ServerUnaryCall<VMChangeNotification, VMChangeAck>;
 }
 
 describe('host-discovered domains are recorded once', () => {

@@ -25,7 +25,13 @@ import { TunnelRegistry } from './tunnel.js';
 import { authenticateFirst } from './authenticate-first.js';
 import { BOOTSTRAP_TOKEN_FORMAT, BootstrapTokens } from './bootstrap-tokens.js';
 import { BOOTSTRAP_TOKENS_RESOURCE, mountBootstrapTokenRoutes } from './bootstrap-token-routes.js';
+import { mountNodeRevokeRoute } from './revoke-route.js';
 import { caCertHash } from '../../lib/pki/ca-cert-hash.js';
+import { readFileSync } from 'node:fs';
+import { nodeDefinition } from '../../api-types/registry.js';
+import type { ResourceDefinition } from '../../api-types/schema/types.js';
+import { NotFoundError } from '../storage/errors.js';
+import { type ClusterCaFiles, signNodeCertificate } from '../pki/node-certificates.js';
 
 export { DEFAULT_GATEWAY_PORT } from '../../api-types/proto/contract.js';
 
@@ -36,6 +42,14 @@ export interface GatewayStartOptions {
   tls: { certPem: string; keyPem: string };
   /** Resolves bearer tokens (bootstrap tokens, node credentials, admin). */
   authenticator: Authenticator;
+  /**
+   * The cluster CA's files: with them the gateway signs the certificate requests of joining
+   * nodes and asks every caller for a client certificate (optional: bootstrap tokens and
+   * admins still come with bearer tokens), which authenticates nodes by mutual TLS.
+   */
+  clusterCa?: ClusterCaFiles;
+  /** Validity of issued node certificates (default DEFAULT_NODE_CERT_DAYS). */
+  nodeCertificateDays?: number;
   discoveredNamespace?: string;
   terminatedRetentionMs?: number;
   /** Host-discovered VMs one node may have recorded (service.ts DEFAULT_MAX_DISCOVERED_PER_NODE). */
@@ -89,13 +103,14 @@ export function createNodeGatewayHost(hostOptions: NodeGatewayHostOptions = {}):
       pin = caCertHash(caCertPem);
     },
     extraRoutes(app, context) {
-      authenticator.attach(context.etcd);
+      authenticator.attach(context.etcd, nodeUidLookup(context));
       bootstrapTokens.attach(context.etcd);
       mountPoolFilesRoute(app, context, tunnels);
       mountBootstrapTokenRoutes(app, bootstrapTokens, () => pin);
+      mountNodeRevokeRoute(app, authenticator);
     },
     start(context, options) {
-      authenticator.attach(context.etcd);
+      authenticator.attach(context.etcd, nodeUidLookup(context));
       bootstrapTokens.attach(context.etcd);
       return startNodeGateway(context, { ...options, log: options.log ?? log }, authenticator, bootstrapTokens, tunnels);
     },
@@ -113,6 +128,12 @@ async function startNodeGateway(
     authenticator: options.authenticator,
     credentials: credentials.store,
     bootstrapTokens,
+    ...(options.clusterCa
+      ? {
+          certificates: credentials,
+          signCertificate: (csrPem: string, node: string) => signNodeCertificate(options.clusterCa!, csrPem, node, options.nodeCertificateDays),
+        }
+      : {}),
     tunnels,
     discoveredNamespace: options.discoveredNamespace,
     terminatedRetentionMs: options.terminatedRetentionMs,
@@ -128,14 +149,25 @@ async function startNodeGateway(
     'grpc.http2.min_ping_interval_without_data_ms': 5_000,
     'grpc.max_receive_message_length': 16 * 1024 * 1024,
     // Nothing of a call is read before its caller is known (authenticate-first.ts).
-    interceptors: [authenticateFirst(options.authenticator, (token) => refusalOf(bootstrapTokens, token))],
+    interceptors: [authenticateFirst(options.authenticator, (token) => refusalOf(bootstrapTokens, token), options.clusterCa ? credentials : undefined)],
   });
   server.addService(loadGateway().service, service.implementation());
-  const credentialsTls = grpc.ServerCredentials.createSsl(
-    null,
-    [{ private_key: Buffer.from(options.tls.keyPem), cert_chain: Buffer.from(options.tls.certPem) }],
-    false,
-  );
+  const credentialsTls = options.clusterCa
+    ? // requestCert without requiring one: nodes present their certificate, others a bearer token.
+      grpc.experimental.createCertificateProviderServerCredentials(
+        staticCertificates(readFileSync(options.clusterCa.certFile), {
+          certificate: Buffer.from(options.tls.certPem),
+          privateKey: Buffer.from(options.tls.keyPem),
+        }),
+        // One provider in both places: grpc-js 1.14 passes its arguments to the constructor in
+        // the opposite order to the one its typings name.
+        staticCertificates(readFileSync(options.clusterCa.certFile), {
+          certificate: Buffer.from(options.tls.certPem),
+          privateKey: Buffer.from(options.tls.keyPem),
+        }),
+        false,
+      )
+    : grpc.ServerCredentials.createSsl(null, [{ private_key: Buffer.from(options.tls.keyPem), cert_chain: Buffer.from(options.tls.certPem) }], false);
   const host = options.host ?? '0.0.0.0';
   const port = await new Promise<number>((resolve, reject) => {
     server.bindAsync(`${host.includes(':') ? `[${host}]` : host}:${options.port}`, credentialsTls, (err, bound) => (err ? reject(err) : resolve(bound)));
@@ -165,4 +197,31 @@ export async function refusalOf(bootstrapTokens: BootstrapTokens, token: string)
   if (!BOOTSTRAP_TOKEN_FORMAT.test(token)) return undefined;
   const result = await bootstrapTokens.check(token).catch(() => undefined);
   return result && 'refusal' in result ? result.refusal : undefined;
+}
+
+/** A Node's current uid, read from the apiserver's store (a credential of a deleted or re-created Node is refused). */
+function nodeUidLookup(context: ApiserverContext) {
+  const nodes = context.stores.get(nodeDefinition as unknown as ResourceDefinition);
+  return async (name: string): Promise<string | undefined> => {
+    try {
+      return (await nodes.get(undefined, name)).metadata.uid;
+    } catch (err) {
+      if (err instanceof NotFoundError) return undefined;
+      throw err;
+    }
+  };
+}
+
+/**
+ * A grpc-js certificate provider for certificates that do not change while the process runs.
+ * It answers a listener on the next tick, as grpc-js's file watcher does: the credentials
+ * register their own watcher only after adding the listener, and miss an answer given at once.
+ */
+function staticCertificates(caCertificate: Buffer, identity: { certificate: Buffer; privateKey: Buffer }): grpc.experimental.CertificateProvider {
+  return {
+    addCaCertificateListener: (listener) => queueMicrotask(() => listener({ caCertificate })),
+    removeCaCertificateListener: () => undefined,
+    addIdentityCertificateListener: (listener) => queueMicrotask(() => listener(identity)),
+    removeIdentityCertificateListener: () => undefined,
+  };
 }

@@ -20,10 +20,11 @@ import { ApiError, errors } from '../../lib/apimachinery/status-error.js';
 import { isoSeconds } from '../../lib/apimachinery/time.js';
 import { AlreadyExistsError, NotFoundError } from '../storage/errors.js';
 import type { Store } from '../storage/interface.js';
-import { issueSecret, type CredentialRecord, type CredentialStore, type StoredRecord } from './credentials.js';
+import { issueSecret, MAX_CERTIFICATES, type CredentialRecord, type CredentialStore, type StoredRecord } from './credentials.js';
 import { apiNodeInfo, apiResources, nodeAddresses, setNodeCondition, machineFingerprint } from './node-status.js';
 import type { ObjectWriter } from './writes.js';
 import { bootstrapTokenIdOf, type BootstrapTokens } from './bootstrap-tokens.js';
+import { CsrError, type SignedNodeCertificate } from '../pki/node-certificates.js';
 
 const NODE_DEF = nodeDefinition as unknown as ResourceDefinition;
 const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
@@ -35,6 +36,8 @@ export interface RegistrationDeps {
   credentials: CredentialStore;
   /** Spends a single-use bootstrap token once the hostname claim is decided. */
   bootstrapTokens?: BootstrapTokens;
+  /** Signs a node's certificate request (absent: this gateway issues bearer credentials only). */
+  signCertificate?: (csrPem: string, node: string) => Promise<SignedNodeCertificate>;
   nodes: Store;
   writer: ObjectWriter;
   now: () => Date;
@@ -107,6 +110,7 @@ export async function registerNode(
     ]);
   }
   const ownCredential = nodeNameOf(user) === name ? presentedCredential : undefined;
+  let signed: SignedNodeCertificate | undefined;
 
   for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
     const now = deps.now();
@@ -146,12 +150,18 @@ export async function registerNode(
         reregistered = true;
       }
     }
-    // 3. Credential: keep the one presented (already verified), else issue a new secret.
-    let credential: string;
-    if (ownCredential && record === stored?.record) {
+    // 3. Credential: a certificate for the node's own key when it asked for one (its bearer
+    // secrets end there); else keep the bearer credential presented, or issue a new secret.
+    // Joining again (a bootstrap token: an admin's consent) lifts a revocation.
+    let credential = '';
+    if (req.csrPem) {
+      signed ??= await signFor(deps, req.csrPem, name);
+      const issued = { serial: signed.serial, notAfter: signed.notAfter, issuedAt: now.toISOString() };
+      record = { ...record, secrets: [], certificates: [...(record.certificates ?? []), issued].slice(-MAX_CERTIFICATES), revokedAt: undefined };
+    } else if (ownCredential && record === stored?.record) {
       credential = ownCredential;
     } else {
-      const issued = issueSecret(record, now);
+      const issued = issueSecret({ ...record, revokedAt: undefined }, now);
       record = issued.record;
       credential = issued.credential;
     }
@@ -185,6 +195,7 @@ export async function registerNode(
       nodeName: name,
       nodeUid: final.metadata.uid!,
       credential,
+      certificatePem: signed?.certPem ?? '',
       reregistered,
       assignedPools: [],
     };
@@ -197,4 +208,20 @@ function claimIsStale(stored: StoredRecord, node: Node | undefined, now: Date): 
   const { record } = stored;
   if (record.nodeUID) return !node || node.metadata.uid !== record.nodeUID;
   return now.getTime() - Date.parse(record.createdAt) > ABANDONED_CLAIM_MS && !node;
+}
+
+async function signFor(deps: RegistrationDeps, csrPem: string, name: string): Promise<SignedNodeCertificate> {
+  if (!deps.signCertificate) {
+    throw errors.badRequest('this gateway does not issue node certificates (it has no cluster CA key): register without csrPem', [
+      { field: 'csrPem', message: 'not supported by this gateway' },
+    ]);
+  }
+  try {
+    return await deps.signCertificate(csrPem, name);
+  } catch (err) {
+    if (!(err instanceof CsrError)) throw err;
+    throw errors.invalid({ group: 'quantix.io', resource: 'nodes', kind: 'Node', name }, [
+      { reason: 'FieldValueInvalid', field: 'csrPem', message: err.message },
+    ]);
+  }
 }

@@ -59,8 +59,12 @@ import {
   updateDiscovered,
 } from './vm-status.js';
 import { NO_CHANGE, ObjectWriter } from './writes.js';
-import { bearer } from './authenticate-first.js';
+import { bearer, identifyCall, type CallAuthContext, type CertificateAuthenticator } from './authenticate-first.js';
+
+/** What authenticating a call reads: its metadata and its TLS peer. */
+type AuthenticatedCall = { metadata: Metadata; getAuthContext(): CallAuthContext };
 import type { BootstrapTokens } from './bootstrap-tokens.js';
+import type { SignedNodeCertificate } from '../pki/node-certificates.js';
 
 const VM_DEF = virtualMachineDefinition as unknown as ResourceDefinition;
 const POOL_DEF = storagePoolDefinition as unknown as ResourceDefinition;
@@ -71,6 +75,10 @@ const NETWORK_DEF = networkDefinition as unknown as ResourceDefinition;
 export interface GatewayServiceOptions {
   authenticator: Authenticator;
   credentials: CredentialStore;
+  /** Node client certificates (mutual TLS); without it only bearer tokens authenticate. */
+  certificates?: CertificateAuthenticator;
+  /** Signs a registering node's certificate request (apiserver/pki/node-certificates.ts). */
+  signCertificate?: (csrPem: string, node: string) => Promise<SignedNodeCertificate>;
   /** Join tokens: a single-use one is spent by the registration it authenticated. */
   bootstrapTokens?: BootstrapTokens;
   tunnels: TunnelRegistry;
@@ -130,16 +138,16 @@ export class GatewayService {
     return this.#context.stores.get(def);
   }
 
-  async #authenticate(metadata: Metadata): Promise<{ user: UserInfo; token: string }> {
-    const token = bearer(metadata);
-    if (!token) throw errors.unauthorized('Unauthorized: no bearer token in the call metadata (authorization: Bearer <token>)');
-    const user = await this.#opts.authenticator.authenticate(token);
-    if (!user) throw errors.unauthorized('Unauthorized: the bearer token is not valid');
-    return { user, token };
+  async #authenticate(call: AuthenticatedCall): Promise<{ user: UserInfo; token?: string }> {
+    const identified = await identifyCall(call.metadata, call.getAuthContext(), this.#opts.authenticator, this.#opts.certificates);
+    if (identified) return identified;
+    if (!bearer(call.metadata))
+      throw errors.unauthorized('Unauthorized: no valid node certificate and no bearer token in the call metadata (authorization: Bearer <token>)');
+    throw errors.unauthorized('Unauthorized: the bearer token is not valid');
   }
 
-  async #node(metadata: Metadata): Promise<string> {
-    const { user } = await this.#authenticate(metadata);
+  async #node(call: AuthenticatedCall): Promise<string> {
+    const { user } = await this.#authenticate(call);
     const node = nodeNameOf(user);
     if (!node) throw errors.forbidden(`User "${user.name}" is not a node: this call needs a node credential (from RegisterNode)`);
     return node;
@@ -180,11 +188,12 @@ export class GatewayService {
   // ------------------------------------------------------------------ RegisterNode
 
   async register(call: ServerUnaryCall<RegisterNodeRequest, RegisterNodeResponse>): Promise<RegisterNodeResponse> {
-    const { user, token } = await this.#authenticate(call.metadata);
+    const { user, token } = await this.#authenticate(call);
     const res = await registerNode(
       {
         credentials: this.#opts.credentials,
         bootstrapTokens: this.#opts.bootstrapTokens,
+        signCertificate: this.#opts.signCertificate,
         nodes: this.#store(NODE_DEF),
         writer: this.#writer,
         now: this.#now,
@@ -212,7 +221,7 @@ export class GatewayService {
   // ------------------------------------------------------------------ Heartbeat
 
   async heartbeat(call: ServerUnaryCall<HeartbeatRequest, HeartbeatResponse>): Promise<HeartbeatResponse> {
-    const node = await this.#node(call.metadata);
+    const node = await this.#node(call);
     const req = call.request;
     const assigned = await this.#assignedPools(node);
     await this.#applyPoolReports(
@@ -273,7 +282,7 @@ export class GatewayService {
   // ------------------------------------------------------------------ NotifyStorageChange
 
   async notifyStorageChange(call: ServerUnaryCall<StorageChangeNotification, StorageChangeAck>): Promise<StorageChangeAck> {
-    const node = await this.#node(call.metadata);
+    const node = await this.#node(call);
     const report = call.request.pool;
     if (!report?.name) throw errors.badRequest('pool: required');
     await this.#applyPoolReports(node, [report], true);
@@ -284,7 +293,7 @@ export class GatewayService {
   // ------------------------------------------------------------------ ReportImages
 
   async reportImages(call: ServerUnaryCall<ImageReport, ImageReportAck>): Promise<ImageReportAck> {
-    const node = await this.#node(call.metadata);
+    const node = await this.#node(call);
     const now = this.#now();
     const rejected: EntryResult[] = [];
     await mapLimit(
@@ -321,7 +330,7 @@ export class GatewayService {
   // ------------------------------------------------------------------ NotifyVMChange
 
   async notifyVmChange(call: ServerUnaryCall<VMChangeNotification, VMChangeAck>): Promise<VMChangeAck> {
-    const node = await this.#node(call.metadata);
+    const node = await this.#node(call);
     const { vm: report, change, stateHash } = call.request;
     if (!report) throw errors.badRequest('vm: required');
     checkDomainUuid(report, 'vm');
@@ -472,7 +481,7 @@ export class GatewayService {
   // ------------------------------------------------------------------ SyncFullState
 
   async syncFullState(call: ServerUnaryCall<SyncFullStateRequest, SyncFullStateResponse>): Promise<SyncFullStateResponse> {
-    const node = await this.#node(call.metadata);
+    const node = await this.#node(call);
     const req = call.request;
     const vmStore = this.#store(VM_DEF);
     // A consistent read: status decisions must not rest on a stale cache.
@@ -574,7 +583,7 @@ export class GatewayService {
   async watchDesiredState(call: ServerWritableStream<WatchDesiredStateRequest, DesiredStateEvent>): Promise<void> {
     let node: string;
     try {
-      node = await this.#node(call.metadata);
+      node = await this.#node(call);
     } catch (err) {
       call.destroy(Object.assign(new Error((err as Error).message), grpcErrorFromStatus((err instanceof ApiError ? err : toApiError(err)).toStatus())));
       return;
@@ -591,7 +600,7 @@ export class GatewayService {
   async tunnel(call: ServerDuplexStream<TunnelResponse, TunnelRequest>): Promise<void> {
     let node: string;
     try {
-      node = await this.#node(call.metadata);
+      node = await this.#node(call);
     } catch (err) {
       call.destroy(Object.assign(new Error((err as Error).message), grpcErrorFromStatus((err instanceof ApiError ? err : toApiError(err)).toStatus())));
       return;

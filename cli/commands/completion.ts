@@ -134,6 +134,7 @@ export async function complete(words: string[], env: CompletionEnv): Promise<str
       return positionals.length === 0 ? env.names('storagepools', undefined) : [];
     case 'node cordon':
     case 'node uncordon':
+    case 'node revoke':
       return env.names('nodes', undefined);
     default:
       if (name.startsWith('vm ')) return env.names('virtualmachines', namespace);

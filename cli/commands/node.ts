@@ -105,4 +105,32 @@ a failure of the check itself (e.g. a pool not listable on the node).`,
   },
 };
 
-export const nodeCommands: Command[] = [cordonCommand(true), cordonCommand(false), checkCommand];
+const revokeCommand: Command = {
+  name: 'node revoke',
+  summary: "Revoke a node's credentials at once: its certificate stops working; it must join again",
+  usage: 'node revoke NAME... [flags]',
+  description: `
+Strikes the node's client certificates (and any bearer credential) from its record: every
+call it makes is refused from now on (other apiserver replicas within seconds), and it cannot
+recreate its Node with them. The Node object stays (delete it as well to remove the host);
+its VMs keep running on the host. The host joins again only with a new bootstrap token
+(qxctl token create). Deleting a Node revokes its credentials as well.`,
+  examples: ['qxctl node revoke node-3'],
+  flags: [],
+  args: { min: 1 },
+  async run(ctx) {
+    const client = await ctx.client();
+    const failures: unknown[] = [];
+    for (const name of ctx.args) {
+      try {
+        await client.request('POST', `${resourcePath(QN, undefined, name)}/revoke`);
+        ctx.io.out(`${qualifiedKind(QN)}/${name} revoked`);
+      } catch (err) {
+        failures.push(err);
+      }
+    }
+    if (failures.length) throw failures.length === 1 ? failures[0] : new MultiError(failures);
+  },
+};
+
+export const nodeCommands: Command[] = [cordonCommand(true), cordonCommand(false), checkCommand, revokeCommand];

@@ -53,6 +53,7 @@ export async function startTestControlPlane(options: TestControlPlaneOptions = {
     ...options,
     extraAuthenticators: [host.authenticator, host.bootstrapTokens, ...(options.extraAuthenticators ?? [])],
     extra: { ...options.extra, extraRoutes: host.extraRoutes, routedResources: host.routedResources },
+    certificateAuthenticator: host.authenticator,
   });
   // The same files the test apiserver serves with (already created: this only reads them).
   const pki = ensureServingCertificates(env.dataDir);
@@ -65,6 +66,7 @@ export async function startTestControlPlane(options: TestControlPlaneOptions = {
       host: '127.0.0.1',
       tls: { certPem: pki.certPem, keyPem: pki.keyPem },
       authenticator,
+      clusterCa: { certFile: join(pki.dir, 'ca.crt'), keyFile: join(pki.dir, 'ca.key') },
       gcIntervalMs: 0,
       ...options.gateway,
     });

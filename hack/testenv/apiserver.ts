@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { TokenFileAuthenticator, ensureTokenFile, type StaticTokens } from '../../apiserver/auth/token-file.js';
-import { chainAuthenticators, type Authenticator } from '../../apiserver/auth/identity.js';
+import { chainAuthenticators, type Authenticator, type CertificateAuthenticator } from '../../apiserver/auth/identity.js';
 import { ensureServingCertificates } from '../../apiserver/pki/certificates.js';
 import { writeKubeconfig } from '../../apiserver/pki/kubeconfig.js';
 import { startApiserver, type ApiserverOptions, type RunningApiserver } from '../../apiserver/server.js';
@@ -35,6 +35,8 @@ export interface TestApiserver {
 
 export interface TestApiserverOptions {
   extraAuthenticators?: Authenticator[];
+  /** Authenticates client certificates the test CA signed (node certificates). */
+  certificateAuthenticator?: CertificateAuthenticator;
   extra?: Partial<ApiserverOptions>;
   /** For the etcd member (e.g. `extraArgs: ['--quota-backend-bytes=...']`); it always serves TLS. */
   etcd?: Omit<EtcdOptions, 'tls'>;
@@ -53,6 +55,7 @@ export async function startTestApiserver(options: TestApiserverOptions = {}): Pr
     host: '127.0.0.1',
     tls: { certPem: pki.certPem, keyPem: pki.keyPem },
     authenticator,
+    ...(options.certificateAuthenticator ? { clientCertificates: { caPem: pki.caCertPem, authenticator: options.certificateAuthenticator } } : {}),
     ...options.extra,
   });
   let apiserver = await startApiserver(serverOptions(0));
