@@ -97,7 +97,7 @@ function gatewayClientWith(token: string): GatewayClient {
 /** A gateway client with an agent's own identity: its node certificate (mutual TLS). */
 function gatewayClientOf(a: TestAgent): GatewayClient {
   const c = gatewayClientWith('');
-  c.useClientCertificate(a.agent.stateDir.nodeKey(), a.agent.stateDir.nodeCertificate()!);
+  c.presentClientCertificate(a.agent.stateDir.nodeKey(), a.agent.stateDir.nodeCertificate()!);
   return c;
 }
 

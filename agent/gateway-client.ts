@@ -78,7 +78,7 @@ export class GatewayClient {
    * From now on, authenticate by this client certificate (mutual TLS) instead of a bearer
    * token: a new channel (calls and streams on the old one end; the agent reopens them).
    */
-  useClientCertificate(keyPem: string, certPem: string): void {
+  presentClientCertificate(keyPem: string, certPem: string): void {
     const old = this.#client;
     this.#client = GatewayClient.#connect(this.#options, { keyPem, certPem });
     this.#token = '';

@@ -117,7 +117,7 @@ export class NodeSession {
     // 1. Our own certificate, while it is good (a renewal, a restart, a re-registration).
     const certificate = stateDir.nodeCertificate();
     if (usable(certificate, Date.now())) {
-      client.useClientCertificate(stateDir.nodeKey(), certificate!);
+      client.presentClientCertificate(stateDir.nodeKey(), certificate!);
       try {
         res = await client.registerNode(req, '');
       } catch (err) {
@@ -144,7 +144,7 @@ export class NodeSession {
       // Mutual TLS from now on; a bearer credential is not kept.
       stateDir.saveNodeCertificate(res.certificatePem);
       stateDir.clearCredential();
-      client.useClientCertificate(stateDir.nodeKey(), res.certificatePem);
+      client.presentClientCertificate(stateDir.nodeKey(), res.certificatePem);
       if (this.o.server) stateDir.saveKubeconfig(this.o.server, this.o.caPem, res.nodeName, { certPem: res.certificatePem, keyPem: stateDir.nodeKey() });
       this.o.onCertificate?.(res.certificatePem);
     } else {

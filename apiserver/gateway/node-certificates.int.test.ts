@@ -36,7 +36,7 @@ afterAll(async () => {
 
 function client(identity?: { keyPem: string; certPem: string }): GatewayClient {
   const c = new GatewayClient({ address: cp.gatewayAddress, caPem: cp.env.caCertPem, serverName: 'localhost' });
-  if (identity) c.useClientCertificate(identity.keyPem, identity.certPem);
+  if (identity) c.presentClientCertificate(identity.keyPem, identity.certPem);
   clients.push(c);
   return c;
 }
