@@ -7,13 +7,15 @@
 import { connect } from 'node:http2';
 import * as grpc from '@grpc/grpc-js';
 import { GatewayClient } from '../../agent/gateway-client.js';
+import { SimDriver } from '../../agent/hypervisor/sim/driver.js';
 import { GatewayError } from '../../api-types/proto/errors.js';
 import { loadGateway } from '../../api-types/proto/load.js';
 import type { HeartbeatRequest, Init, VMReport } from '../../api-types/proto/types.js';
 import { virtualMachineDefinition } from '../../api-types/registry.js';
 import type { ResourceDefinition } from '../../api-types/schema/types.js';
-import { startTestControlPlane, type TestControlPlane } from '../../hack/testenv/agent.js';
+import { startAgent, startTestControlPlane, type TestControlPlane } from '../../hack/testenv/agent.js';
 import { eventually } from '../../hack/testenv/eventually.js';
+import type { Logger } from '../../lib/logging/logger.js';
 
 const VM = virtualMachineDefinition as unknown as ResourceDefinition;
 const STREAMS = 3;
@@ -119,6 +121,27 @@ describe('per-node rates', () => {
     const notify = () => a.notifyVmChange({ change: 'UPDATED', vm: report(7), stateHash: '' });
     for (let i = 0; i < 3; i++) await notify();
     await expect(refusal(notify())).resolves.toMatchObject({ reason: 'TooManyRequests' });
+  });
+});
+
+describe('a real agent past its heartbeat rate', () => {
+  it('waits as the gateway asks: the control plane stays reachable, nothing registers again', async () => {
+    const lines: { level: string; message: string; fields?: Record<string, unknown> }[] = [];
+    const recording = (): Logger => {
+      const at = (level: string) => (message: string, fields?: Record<string, unknown>) => void lines.push({ level, message, fields });
+      return { error: at('error'), warn: at('warn'), info: at('info'), debug: at('debug'), child: () => recording(), isDebugEnabled: () => false };
+    };
+    const driver = new SimDriver({ hostname: 'throttled' });
+    await driver.connect();
+    // Heartbeats every 50 ms against a burst of 2 that does not refill within the test.
+    const a = await startAgent(cp, { driver, hostname: 'throttled', heartbeatIntervalMs: 50, log: recording() });
+    cleanups.push(() => a.stop());
+    const refused = await eventually(() => lines.find((l) => l.message === 'heartbeat refused as too many: the next one waits') ?? false, {
+      message: 'a heartbeat refused as too many',
+    });
+    expect(refused.fields?.inMs).toBe(100_000);
+    expect(a.agent.session.controlPlaneReachable).toBe(true);
+    expect(lines.filter((l) => /registering again|re-registered|control plane unreachable/.test(l.message))).toEqual([]);
   });
 });
 
