@@ -2,7 +2,9 @@
  * The heartbeat (default every 10 s): state hash, per-pool status, per-Network status, the
  * host's Linux bridges, capacity, node facts and whether libvirtd is reachable. The answer may ask for a full sync; a refused credential
  * or a deleted Node makes the agent register again; a failure marks the control plane
- * unreachable (domains are left as they are).
+ * unreachable (domains are left as they are). A heartbeat the gateway refuses as too many
+ * (TooManyRequests, its per-node rate) is not a failure: the next beat waits as long as the
+ * gateway asked, and carries the whole state again (a heartbeat is a snapshot, not a change).
  */
 import { GatewayError } from '../api-types/proto/errors.js';
 import type { NetworkHostReport } from '../api-types/proto/types.js';
@@ -44,6 +46,8 @@ export function accelerationOf(domainType: string): string {
 
 /** How soon a beat follows a change (soon()): changes within this share one beat. */
 const SOON_MS = 200;
+/** The wait after a TooManyRequests that named none. */
+const THROTTLED_DEFAULT_MS = 1_000;
 
 export class Heartbeat {
   #timer: NodeJS.Timeout | undefined;
@@ -57,11 +61,19 @@ export class Heartbeat {
   #beating = false;
   /** soon() was asked during that beat: the next one follows shortly. */
   #again = false;
+  /** No beat before this (ms since the epoch): the gateway asked the agent to wait. */
+  #notBefore = 0;
 
   constructor(private readonly deps: HeartbeatDeps) {}
 
+  /** When the next beat is due (ms since the epoch). */
+  get nextBeatAt(): number {
+    return this.#dueAt;
+  }
+
   schedule(delayMs: number): void {
     if (this.#timer) clearTimeout(this.#timer);
+    delayMs = Math.max(delayMs, this.#notBefore - Date.now());
     this.#dueAt = Date.now() + delayMs;
     this.#timer = setTimeout(() => {
       this.#beating = true;
@@ -120,6 +132,13 @@ export class Heartbeat {
       }
     } catch (err) {
       const e = err instanceof GatewayError ? err : undefined;
+      if (e?.reason === 'TooManyRequests') {
+        // The gateway answered: it is reachable, and the state goes with the next beat.
+        const waitMs = e.retryAfterMs ?? THROTTLED_DEFAULT_MS;
+        this.#notBefore = Date.now() + waitMs;
+        log.warn('heartbeat refused as too many: the next one waits', { inMs: waitMs, error: e.message });
+        return;
+      }
       if (e && (e.reason === 'Unauthorized' || e.reason === 'NotFound')) {
         log.warn('heartbeat refused: registering again', { reason: e.reason, error: e.message });
         await session.reregister();

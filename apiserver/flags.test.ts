@@ -1,4 +1,4 @@
-import { etcdTlsFlagErrors, parseDurationFlag } from './flags.js';
+import { etcdTlsFlagErrors, parseDurationFlag, parsePositiveIntFlag } from './flags.js';
 
 describe('parseDurationFlag', () => {
   it.each([
@@ -40,5 +40,19 @@ describe('etcdTlsFlagErrors', () => {
       '--etcd-cafile is given, but --etcd-servers has a plain endpoint "http://a:2379": use https://',
       '--etcd-cafile is given, but --etcd-servers has a plain endpoint "b:2379": use https://',
     ]);
+  });
+});
+
+describe('parsePositiveIntFlag', () => {
+  it.each([
+    ['400', 400],
+    [' 7 ', 7],
+    ['1', 1],
+  ])('%j → %i', (value, n) => {
+    expect(parsePositiveIntFlag('max-requests-inflight-per-user', value)).toBe(n);
+  });
+
+  it.each(['', '0', '-1', '1.5', '1e3', 'many', '99999999999999999999'])('rejects %j naming the flag', (value) => {
+    expect(() => parsePositiveIntFlag('gateway-max-concurrent-streams', value)).toThrow(`--gateway-max-concurrent-streams: a positive integer, got "${value}"`);
   });
 });

@@ -14,6 +14,13 @@ export function parseDurationFlag(flag: string, value: string): number {
   return Math.round(parts.reduce((ms, [, n, unit]) => ms + Number(n) * UNIT_MS[unit!]!, 0));
 }
 
+/** A count flag (`--max-watches-per-user 400`): a positive integer, else throws naming the flag. */
+export function parsePositiveIntFlag(flag: string, value: string): number {
+  const n = /^\d+$/.test(value.trim()) ? Number(value.trim()) : Number.NaN;
+  if (!Number.isSafeInteger(n) || n < 1) throw new Error(`--${flag}: a positive integer, got "${value}"`);
+  return n;
+}
+
 /**
  * The etcd TLS flags, checked together: a client certificate without the CA would be
  * dropped, and TLS flags with a plain endpoint would be ignored by one client and used by the

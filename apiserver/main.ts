@@ -9,10 +9,11 @@ import { parseArgs } from 'node:util';
 import { createLogger, setLogLevel } from '../lib/logging/logger.js';
 import { chainAuthenticators } from './auth/identity.js';
 import { TokenFileAuthenticator, ensureTokenFile } from './auth/token-file.js';
-import { createNodeGatewayHost, DEFAULT_GATEWAY_PORT } from './gateway/index.js';
+import { createNodeGatewayHost, DEFAULT_GATEWAY_PORT, DEFAULT_MAX_CONCURRENT_STREAMS } from './gateway/index.js';
 import { ensureServingCertificates } from './pki/certificates.js';
 import { writeKubeconfig } from './pki/kubeconfig.js';
-import { etcdTlsFlagErrors, parseDurationFlag } from './flags.js';
+import { etcdTlsFlagErrors, parseDurationFlag, parsePositiveIntFlag } from './flags.js';
+import { DEFAULT_MAX_REQUESTS_INFLIGHT_PER_USER } from './http/inflight-limit.js';
 import { DEFAULT_MAX_WATCHES_PER_USER } from './http/watch-limit.js';
 import { startApiserver } from './server.js';
 
@@ -29,7 +30,14 @@ const HELP = `quantix-apiserver: the Quantix API (Kubernetes conventions) over H
                         defragment each etcd member, one at a time, this often (one replica
                         per interval); default 0 (off). On demand: POST /admin/etcd/defragment
   --max-watches-per-user N
-                        open watch streams one user may hold; past it 429 (default 400)
+                        open watch streams one user may hold; past it 429 (default ${DEFAULT_MAX_WATCHES_PER_USER})
+  --max-requests-inflight-per-user N
+                        requests (watches apart) one user may have in flight; past it 429 with
+                        Retry-After (default ${DEFAULT_MAX_REQUESTS_INFLIGHT_PER_USER})
+  --gateway-max-concurrent-streams N
+                        concurrent calls per node gateway connection (HTTP/2 streams); further
+                        calls wait client side. Agents in one process share one connection,
+                        two long-lived streams each (default ${DEFAULT_MAX_CONCURRENT_STREAMS})
   --port N              HTTPS port (default 6443)
   --gateway-port N      node gateway (gRPC over TLS) port for agents (default --port + 1, i.e.
                         ${DEFAULT_GATEWAY_PORT}; 0 with --port 0)
@@ -52,6 +60,8 @@ async function main(): Promise<void> {
       // Measurement only (BENCH_APISERVER_MODE=etcd-clients in hack/bench/apiserver): etcd3 in place of the lean client.
       'etcd-kv-client': { type: 'string' },
       'max-watches-per-user': { type: 'string', default: String(DEFAULT_MAX_WATCHES_PER_USER) },
+      'max-requests-inflight-per-user': { type: 'string', default: String(DEFAULT_MAX_REQUESTS_INFLIGHT_PER_USER) },
+      'gateway-max-concurrent-streams': { type: 'string', default: String(DEFAULT_MAX_CONCURRENT_STREAMS) },
       port: { type: 'string', default: '6443' },
       'gateway-port': { type: 'string' },
       'bind-address': { type: 'string', default: '0.0.0.0' },
@@ -100,10 +110,9 @@ async function main(): Promise<void> {
   };
   const compactionIntervalMs = parseDurationFlag('etcd-compaction-interval', values['etcd-compaction-interval']!);
   const defragIntervalMs = parseDurationFlag('etcd-defrag-interval', values['etcd-defrag-interval']!);
-  const maxWatchesPerUser = Number(values['max-watches-per-user']);
-  if (!Number.isInteger(maxWatchesPerUser) || maxWatchesPerUser < 1) {
-    throw new Error(`--max-watches-per-user: a positive integer, got "${values['max-watches-per-user']}"`);
-  }
+  const maxWatchesPerUser = parsePositiveIntFlag('max-watches-per-user', values['max-watches-per-user']!);
+  const maxRequestsInflightPerUser = parsePositiveIntFlag('max-requests-inflight-per-user', values['max-requests-inflight-per-user']!);
+  const gatewayMaxConcurrentStreams = parsePositiveIntFlag('gateway-max-concurrent-streams', values['gateway-max-concurrent-streams']!);
   const kvClient = values['etcd-kv-client'];
   if (kvClient !== undefined && kvClient !== 'lean' && kvClient !== 'etcd3') throw new Error(`--etcd-kv-client: lean or etcd3, got "${kvClient}"`);
 
@@ -122,6 +131,7 @@ async function main(): Promise<void> {
     extraRoutes: gatewayHost.extraRoutes,
     routedResources: gatewayHost.routedResources,
     maxWatchesPerUser,
+    maxRequestsInflightPerUser,
   });
   const gateway = await gatewayHost.start(server.context, {
     port: gatewayPort,
@@ -129,6 +139,7 @@ async function main(): Promise<void> {
     tls: { certPem: pki.certPem, keyPem: pki.keyPem },
     authenticator,
     clusterCa: { certFile: join(pki.dir, 'ca.crt'), keyFile: join(pki.dir, 'ca.key') },
+    maxConcurrentStreams: gatewayMaxConcurrentStreams,
   });
   const url = `https://127.0.0.1:${server.port}`;
   writeKubeconfig(join(dataDir, 'kubeconfig'), { server: url, caCertPem: pki.caCertPem, token: tokens.admin, user: 'admin' });

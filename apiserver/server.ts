@@ -39,6 +39,7 @@ import type { ServedResource } from './registry/served-resource.js';
 import { apiVersionOf } from '../api-types/group-version.js';
 import { REVIEW_RESOURCES, type ReviewResource, reviewResourceAt, selfSubjectAccessReview, selfSubjectReview } from './auth/self-review.js';
 import { decodeSelfSubjectAccessReview, PROTOBUF_CONTENT_TYPE } from './auth/review-protobuf.js';
+import { InflightLimiter } from './http/inflight-limit.js';
 import { WatchLimiter } from './http/watch-limit.js';
 
 /**
@@ -99,6 +100,8 @@ export interface ApiserverOptions {
   routedResources?: string[];
   /** Open watch streams per user; default DEFAULT_MAX_WATCHES_PER_USER (http/watch-limit.ts). */
   maxWatchesPerUser?: number;
+  /** Requests in flight per user, watches apart; default DEFAULT_MAX_REQUESTS_INFLIGHT_PER_USER (http/inflight-limit.ts). */
+  maxRequestsInflightPerUser?: number;
 }
 
 export interface ApiserverContext {
@@ -202,6 +205,7 @@ export async function startApiserver(options: ApiserverOptions): Promise<Running
   for (const def of RESOURCES) served.set(def, { def, store: stores.get(def), apiVersion: apiVersionOf(def), lister: stores.lister });
   const discovery = new Discovery([...RESOURCES], REVIEW_RESOURCES);
   const watches = new WatchLimiter(options.maxWatchesPerUser);
+  const inflight = new InflightLimiter(options.maxRequestsInflightPerUser);
   const openapi = new OpenApi([...RESOURCES]);
 
   const authenticate = async (req: IncomingMessage): Promise<UserInfo> => {
@@ -296,6 +300,7 @@ export async function startApiserver(options: ApiserverOptions): Promise<Running
       const user = await authenticate(req);
       res.locals.user = user;
       requestRecordOf(res).user = user.name;
+      inflight.admit(user, res);
       next();
     } catch (err) {
       sendError(res, err instanceof ApiError ? err : errors.unauthorized());
@@ -394,6 +399,7 @@ export async function startApiserver(options: ApiserverOptions): Promise<Running
       });
       record.user = user.name;
       record.verb = request.verb;
+      if (request.verb !== 'watch') inflight.admit(user, res);
       const def = resourceFor(request.group, request.resource);
       sr = def && def.version === request.version ? served.get(def) : undefined;
       // A metric label only for a served resource: any other name from the path would make a new series.
@@ -417,6 +423,7 @@ export async function startApiserver(options: ApiserverOptions): Promise<Running
         throw err instanceof ApiError ? err : errors.unauthorized();
       });
       record.user = user.name;
+      inflight.admit(user, res);
       const bytes = await readBodyBytes(req);
       let body: unknown;
       try {

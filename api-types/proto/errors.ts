@@ -66,6 +66,12 @@ export class GatewayError extends Error {
     this.name = 'GatewayError';
   }
 
+  /** How long the gateway asked the caller to wait before trying again (Status details.retryAfterSeconds), if it did. */
+  get retryAfterMs(): number | undefined {
+    const seconds = this.status?.details?.retryAfterSeconds;
+    return typeof seconds === 'number' && seconds > 0 ? seconds * 1000 : undefined;
+  }
+
   /** Transport trouble or an overloaded/unavailable control plane: retry later. */
   get retryable(): boolean {
     return ['ServiceUnavailable', 'Timeout', 'TooManyRequests', 'InternalError', 'Conflict', 'InsufficientStorage'].includes(this.reason);

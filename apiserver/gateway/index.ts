@@ -32,8 +32,18 @@ import { nodeDefinition } from '../../api-types/registry.js';
 import type { ResourceDefinition } from '../../api-types/schema/types.js';
 import { NotFoundError } from '../storage/errors.js';
 import { type ClusterCaFiles, signNodeCertificate } from '../pki/node-certificates.js';
+import { limitNodeCallRates, NodeCallRates, type NodeRates } from './rate-limit.js';
+import { DEFAULT_RPC_LIMITS, largestRequest, limitedService, refuseOverLimit, type RpcLimit } from './request-limits.js';
 
 export { DEFAULT_GATEWAY_PORT } from '../../api-types/proto/contract.js';
+
+/**
+ * Concurrent streams (calls) per HTTP/2 connection. An agent holds two streams for good
+ * (WatchDesiredState, Tunnel) and a few unary calls at a time; agents in one process (tests)
+ * share one connection, two streams each. A call past the limit waits, client side, until
+ * a stream ends: a connection cannot make the gateway buffer more than this many messages.
+ */
+export const DEFAULT_MAX_CONCURRENT_STREAMS = 100;
 
 export interface GatewayStartOptions {
   /** 0 = any free port. */
@@ -56,6 +66,12 @@ export interface GatewayStartOptions {
   maxDiscoveredPerNode?: number;
   /** How often Terminated host-discovered VMs are garbage-collected (default 60 s; 0 = never). */
   gcIntervalMs?: number;
+  /** Concurrent streams per connection (default DEFAULT_MAX_CONCURRENT_STREAMS). */
+  maxConcurrentStreams?: number;
+  /** Per-RPC request limits, by method name (default request-limits.ts DEFAULT_RPC_LIMITS). */
+  rpcLimits?: Readonly<Record<string, RpcLimit>>;
+  /** Per-node rates of heartbeats and notifications (default rate-limit.ts DEFAULT_NODE_RATES). */
+  nodeRates?: NodeRates;
   log?: Logger;
 }
 
@@ -141,17 +157,27 @@ async function startNodeGateway(
     log: options.log,
   };
   const service = new GatewayService(context, serviceOptions);
+  const rpcLimits = options.rpcLimits ?? DEFAULT_RPC_LIMITS;
+  const nodeCertificates = options.clusterCa ? credentials : undefined;
   const server = new grpc.Server({
     // Agents keep streams open for days; let them ping and detect dead peers on both sides.
     'grpc.keepalive_time_ms': 30_000,
     'grpc.keepalive_timeout_ms': 10_000,
     'grpc.keepalive_permit_without_calls': 1,
     'grpc.http2.min_ping_interval_without_data_ms': 5_000,
-    'grpc.max_receive_message_length': 16 * 1024 * 1024,
-    // Nothing of a call is read before its caller is known (authenticate-first.ts).
-    interceptors: [authenticateFirst(options.authenticator, (token) => refusalOf(bootstrapTokens, token), options.clusterCa ? credentials : undefined)],
+    // Each RPC has its own, smaller limit (request-limits.ts); this one bounds what is buffered.
+    'grpc.max_receive_message_length': largestRequest(rpcLimits),
+    'grpc.max_concurrent_streams': options.maxConcurrentStreams ?? DEFAULT_MAX_CONCURRENT_STREAMS,
+    // In this order: nothing of a call is read before its caller is known (authenticate-first.ts),
+    // then its node's rate is taken (rate-limit.ts); a request past its RPC's limits is not
+    // decoded (request-limits.ts).
+    interceptors: [
+      authenticateFirst(options.authenticator, (token) => refusalOf(bootstrapTokens, token), nodeCertificates),
+      limitNodeCallRates(options.authenticator, new NodeCallRates(options.nodeRates), nodeCertificates),
+      refuseOverLimit(),
+    ],
   });
-  server.addService(loadGateway().service, service.implementation());
+  server.addService(limitedService(loadGateway().service, rpcLimits), service.implementation());
   const credentialsTls = options.clusterCa
     ? // requestCert without requiring one: nodes present their certificate, others a bearer token.
       grpc.experimental.createCertificateProviderServerCredentials(
