@@ -5,16 +5,30 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { createLogger, setLogLevel } from '../lib/logging/logger.js';
-import { Agent, AGENT_DEFAULTS } from './agent.js';
+import { createLogger, setLogLevel, type Logger } from '../lib/logging/logger.js';
+import { Agent, AGENT_DEFAULTS, AGENT_VERSION } from './agent.js';
 import type { HypervisorDriver } from './hypervisor/driver.js';
 import { LibvirtDriver } from './hypervisor/libvirt/driver.js';
 import { SimDriver } from './hypervisor/sim/driver.js';
 import { DEFAULT_GATEWAY_PORT } from '../api-types/proto/contract.js';
-import { chooseAcceleration, defaultServerName, parseDuration } from './flags.js';
+import { chooseAcceleration, defaultServerName, parseDuration, parseListen } from './flags.js';
+import { defaultAddresses, defaultHostname, StateDir } from './identity.js';
+import { DEFAULT_REGISTRATION_PORT } from '../lib/host-join/protocol.js';
+import { discoverHardware } from './registration/hardware.js';
+import { HostTokenStore, redactHostToken } from './registration/host-token.js';
+import { interimJoiner } from './registration/interim-joiner.js';
+import { RegistrationServer } from './registration/server.js';
+import { ensureRegistrationCertificate } from './registration/serving-cert.js';
 
 const HELP = `quantix-agent: runs on every hypervisor host; makes libvirt match the VMs and pools
 assigned to this node and reports what is true, through the node gateway.
+
+  quantix-agent [flags]                     run; a host without node credentials and without
+                                            --join-token-file serves the registration API
+                                            until an admin adds it (\`qxctl node add\`)
+  quantix-agent serve-registration [flags]  serve the registration API even with credentials
+  quantix-agent token [--state-dir DIR]     print the host token (a new one when there is
+                                            none or it expired) and the certificate fingerprint
 
   --server URL               apiserver URL (default https://127.0.0.1:6443); the node
                              kubeconfig in the state dir points there
@@ -41,12 +55,14 @@ assigned to this node and reports what is true, through the node gateway.
   --tls-server-name NAME     name to verify the gateway certificate for (default: the
                              gateway host; "localhost" when it is an IP address, a name
                              every apiserver certificate carries)
+  --registration-listen A   HOST:PORT of the registration API (default 0.0.0.0:${DEFAULT_REGISTRATION_PORT})
   --log-level LEVEL          error | warn | info | debug
 Durations: 500ms, 10s, 2m, or a number of seconds.
 `;
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({
+  const { values, positionals } = parseArgs({
+    allowPositionals: true,
     options: {
       server: { type: 'string', default: 'https://127.0.0.1:6443' },
       gateway: { type: 'string' },
@@ -66,6 +82,7 @@ async function main(): Promise<void> {
       'libvirt-socket': { type: 'string' },
       'tls-server-name': { type: 'string' },
       'log-level': { type: 'string' },
+      'registration-listen': { type: 'string', default: `0.0.0.0:${DEFAULT_REGISTRATION_PORT}` },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -76,45 +93,68 @@ async function main(): Promise<void> {
   if (values['log-level']) setLogLevel(values['log-level']);
   const log = createLogger('agent');
   const stateDir = path.resolve(values['state-dir']!);
-  const server = new URL(values.server!);
-  const gateway = values.gateway ?? `${server.hostname}:${DEFAULT_GATEWAY_PORT}`;
+  const command = positionals[0] ?? 'run';
+  if (!['run', 'token', 'serve-registration'].includes(command) || positionals.length > 1) {
+    throw new Error(`unknown command "${positionals.join(' ')}" (run, token or serve-registration; see --help)`);
+  }
+  const hostname = values.hostname ?? defaultHostname();
+  if (command === 'token') {
+    printHostToken(stateDir, hostname);
+    return;
+  }
   const caFile = values['ca-file'] ?? [path.join(stateDir, 'ca.crt'), path.resolve('.quantix/pki/ca.crt')].find((f) => existsSync(f));
-  if (!caFile) throw new Error('no CA: pass --ca-file (the apiserver writes its CA to <data-dir>/pki/ca.crt)');
   const joinToken = values['join-token-file'] ? readFileSync(values['join-token-file'], 'utf8').trim() : undefined;
+  const hasCredential = new StateDir(stateDir).credential() !== undefined;
+  if (command === 'serve-registration' || (!hasCredential && !joinToken)) {
+    // Not joined and nothing to join with: wait for an admin to add this host.
+    await serveRegistration(values, stateDir, hostname, caFile, log);
+    return;
+  }
+  if (!caFile) throw new Error('no CA: pass --ca-file (the apiserver writes its CA to <data-dir>/pki/ca.crt)');
+  await runAgent(values, { server: values.server!, caPem: readFileSync(caFile, 'utf8'), joinToken, log });
+}
 
-  const acceleration = chooseAcceleration(values.acceleration!, undefined, values['acceleration-reason']);
+type Flags = Record<string, string | boolean | string[] | undefined>;
+
+/** Runs the agent; resolves once it is registered and running. */
+async function runAgent(values: Flags, o: { server: string; caPem: string; joinToken?: string; log: Logger; signals?: boolean }): Promise<Agent> {
+  const log = o.log;
+  const flag = (name: string) => values[name] as string | undefined;
+  const stateDir = path.resolve(flag('state-dir')!);
+  const server = new URL(o.server);
+  const gateway = flag('gateway') ?? `${server.hostname}:${DEFAULT_GATEWAY_PORT}`;
+  const joinToken = o.joinToken;
+
+  const acceleration = chooseAcceleration(flag('acceleration')!, undefined, flag('acceleration-reason'));
   let driver: HypervisorDriver;
-  if (values.driver === 'libvirt') {
+  if (flag('driver') === 'libvirt') {
     driver = new LibvirtDriver({
       domainType: acceleration.type,
-      socketPath: values['libvirt-socket'],
+      socketPath: flag('libvirt-socket'),
       log: (level, message) => log[level](message, { component: 'libvirt' }),
     });
-  } else if (values.driver === 'sim') {
-    driver = new SimDriver({ hostname: values.hostname });
+  } else if (flag('driver') === 'sim') {
+    driver = new SimDriver({ hostname: flag('hostname') });
   } else {
-    throw new Error(`--driver: unknown driver "${values.driver}" (libvirt or sim)`);
+    throw new Error(`--driver: unknown driver "${flag('driver')}" (libvirt or sim)`);
   }
 
   const agent = new Agent({
     gateway,
-    caPem: readFileSync(caFile, 'utf8'),
-    serverName: values['tls-server-name'] ?? defaultServerName(gateway),
-    server: values.server,
+    caPem: o.caPem,
+    serverName: flag('tls-server-name') ?? defaultServerName(gateway),
+    server: o.server,
     joinToken,
     stateDir,
     driver,
-    hostname: values.hostname,
-    addresses: values.address
-      ?.flatMap((a) => a.split(','))
-      .map((a) => a.trim())
-      .filter(Boolean),
-    heartbeatIntervalMs: parseDuration('heartbeat-interval', values['heartbeat-interval']!),
-    startupJitterMs: parseDuration('startup-jitter', values['startup-jitter']!),
-    safetyPollIntervalMs: parseDuration('safety-poll-interval', values['safety-poll-interval']!),
-    shutdownTimeoutMs: parseDuration('shutdown-timeout', values['shutdown-timeout']!),
-    poolMountRoot: values['pool-mount-root'],
-    ...(values.driver === 'libvirt' ? { acceleration } : {}),
+    hostname: flag('hostname'),
+    addresses: addressFlags(values),
+    heartbeatIntervalMs: parseDuration('heartbeat-interval', flag('heartbeat-interval')!),
+    startupJitterMs: parseDuration('startup-jitter', flag('startup-jitter')!),
+    safetyPollIntervalMs: parseDuration('safety-poll-interval', flag('safety-poll-interval')!),
+    shutdownTimeoutMs: parseDuration('shutdown-timeout', flag('shutdown-timeout')!),
+    poolMountRoot: flag('pool-mount-root'),
+    ...(flag('driver') === 'libvirt' ? { acceleration } : {}),
     log,
   });
 
@@ -128,10 +168,87 @@ async function main(): Promise<void> {
     await driver.close();
     process.exit(0);
   };
-  process.on('SIGTERM', () => void shutdown('SIGTERM'));
-  process.on('SIGINT', () => void shutdown('SIGINT'));
+  if (o.signals !== false) {
+    process.on('SIGTERM', () => void shutdown('SIGTERM'));
+    process.on('SIGINT', () => void shutdown('SIGINT'));
+  }
   await agent.start();
   log.info('agent running', { node: agent.nodeName, uid: agent.nodeUid, gateway, driver: driver.kind });
+  return agent;
+}
+
+function addressFlags(values: Flags): string[] | undefined {
+  return (values.address as string[] | undefined)
+    ?.flatMap((a) => a.split(','))
+    .map((a) => a.trim())
+    .filter(Boolean);
+}
+
+/** `quantix-agent token`: the admin reads this to add the host (the only place the whole token is printed besides the start-up line). */
+function printHostToken(stateDir: string, hostname: string): void {
+  new StateDir(stateDir); // creates it 0700 when absent
+  const token = new HostTokenStore(stateDir).ensure();
+  const cert = ensureRegistrationCertificate(stateDir, hostname, defaultAddresses());
+  process.stdout.write(
+    `token:       ${token.token}\nexpires:     ${token.expiresAt.toISOString()}\nfingerprint: ${cert.fingerprint}\n` +
+      `add it with: qxctl node add https://<this host>:<port> --token ${token.token} --fingerprint ${cert.fingerprint}\n`,
+  );
+}
+
+/**
+ * Serves the registration API until an admin's "Add host" flow calls join; the join starts
+ * the agent proper. Until the bootstrap-token join lands, that join is interim-joiner.ts.
+ */
+async function serveRegistration(values: Flags, stateDir: string, hostname: string, caFile: string | undefined, log: Logger): Promise<void> {
+  const listen = parseListen('registration-listen', values['registration-listen'] as string);
+  new StateDir(stateDir);
+  const tokens = new HostTokenStore(stateDir);
+  const token = tokens.ensure();
+  const cert = ensureRegistrationCertificate(stateDir, hostname, addressFlags(values) ?? defaultAddresses());
+  let agent: Agent | undefined;
+  const registration = new RegistrationServer({
+    host: listen.host,
+    port: listen.port,
+    certPem: cert.certPem,
+    keyPem: cert.keyPem,
+    tokens,
+    hostname,
+    agentVersion: AGENT_VERSION,
+    discover: () => discoverHardware({ agentVersion: AGENT_VERSION, hostname }),
+    joiner: interimJoiner({
+      caPem: caFile ? readFileSync(caFile, 'utf8') : undefined,
+      startAgent: async (server, joinToken, caPem) => {
+        agent = await runAgent(values, { server, caPem, joinToken, log, signals: false });
+        return agent.nodeName!;
+      },
+    }),
+    onJoined: () => {
+      log.info('joined: the registration API stops', { node: agent?.nodeName });
+      void registration.stop();
+    },
+    log: log.child({ component: 'registration' }),
+  });
+  await registration.start();
+  // The one line where the whole token is logged: the admin reads it from here or from `quantix-agent token`.
+  log.info('registration API serving: add this host with `qxctl node add`', {
+    listen: `${listen.host}:${registration.port}`,
+    fingerprint: cert.fingerprint,
+    token: token.token,
+    tokenExpires: token.expiresAt.toISOString(),
+  });
+  log.debug('host token', { token: redactHostToken(token.token) });
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info('stopping', { signal });
+    await registration.stop();
+    await agent?.stop();
+    await agent?.options.driver.close();
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  process.on('SIGINT', () => void shutdown('SIGINT'));
 }
 
 main().catch((err: unknown) => {
