@@ -139,8 +139,8 @@ describe('registration and identity', () => {
   });
 
   it('concurrent registrations of one hostname resolve to one Node; concurrent claims by different machines: one wins', async () => {
-    const join = gatewayClientWith(cp.env.tokens.nodeJoin);
-    const same = await Promise.all(Array.from({ length: 3 }, () => join.registerNode({ hostname: 'race-1', machineId: 'm-same' }, cp.env.tokens.nodeJoin)));
+    const join = gatewayClientWith(cp.joinToken);
+    const same = await Promise.all(Array.from({ length: 3 }, () => join.registerNode({ hostname: 'race-1', machineId: 'm-same' }, cp.joinToken)));
     expect(new Set(same.map((r) => r.nodeUid)).size).toBe(1);
     // Every one of them got a working credential (a record keeps the last three).
     for (const r of same) await expect(gatewayClientWith(r.credential).heartbeat({ stateHash: 'x', hypervisorReady: true })).resolves.toBeDefined();
@@ -148,7 +148,7 @@ describe('registration and identity', () => {
     expect(nodes).toHaveLength(1);
 
     const outcomes = await Promise.allSettled(
-      Array.from({ length: 5 }, (_, i) => join.registerNode({ hostname: 'race-2', machineId: `m-${i}` }, cp.env.tokens.nodeJoin)),
+      Array.from({ length: 5 }, (_, i) => join.registerNode({ hostname: 'race-2', machineId: `m-${i}` }, cp.joinToken)),
     );
     expect(outcomes.filter((o) => o.status === 'fulfilled')).toHaveLength(1);
     for (const o of outcomes.filter((x) => x.status === 'rejected')) expect((o as PromiseRejectedResult).reason).toMatchObject({ reason: 'AlreadyExists' });
@@ -156,7 +156,7 @@ describe('registration and identity', () => {
 
   it('node credentials: only the node itself; an unknown token is Unauthorized; the join token cannot heartbeat', async () => {
     await expect(gatewayClientWith('nobody.secret').heartbeat({ stateHash: '' })).rejects.toMatchObject({ reason: 'Unauthorized', grpcCode: 16 });
-    await expect(gatewayClientWith(cp.env.tokens.nodeJoin).heartbeat({ stateHash: '' })).rejects.toMatchObject({ reason: 'Forbidden', grpcCode: 7 });
+    await expect(gatewayClientWith(cp.joinToken).heartbeat({ stateHash: '' })).rejects.toMatchObject({ reason: 'Forbidden', grpcCode: 7 });
   });
 
   it('the node credential works on the REST API under NodeRestriction (kubectl with the node kubeconfig)', async () => {

@@ -216,7 +216,7 @@ beforeAll(async () => {
   cp = await startTestControlPlane();
   finalizers = startFinalizerStandIn(cp);
   writeFileSync(path.join(workDir, 'ca.crt'), cp.env.caCertPem);
-  writeFileSync(path.join(workDir, 'join-token'), cp.env.tokens.nodeJoin);
+  writeFileSync(path.join(workDir, 'join-token'), cp.joinToken);
 }, 60_000);
 
 afterAll(async () => {

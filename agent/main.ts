@@ -13,29 +13,41 @@ import { SimDriver } from './hypervisor/sim/driver.js';
 import { DEFAULT_GATEWAY_PORT } from '../api-types/proto/contract.js';
 import { chooseAcceleration, defaultServerName, parseDuration, parseListen } from './flags.js';
 import { defaultAddresses, defaultHostname, StateDir } from './identity.js';
+import { exitCodeFor } from '../lib/host-join/codes.js';
 import { DEFAULT_REGISTRATION_PORT } from '../lib/host-join/protocol.js';
+import { fetchAndKeepPinnedCa, JoinError, joinErrorCodeOf, parseCaCertHash } from './join.js';
+import { clusterJoiner } from './registration/cluster-joiner.js';
 import { discoverHardware } from './registration/hardware.js';
-import { HostTokenStore, redactHostToken } from './registration/host-token.js';
-import { interimJoiner } from './registration/interim-joiner.js';
+import { HOST_TOKEN_TTL_MS, HostTokenStore, redactHostToken } from './registration/host-token.js';
 import { RegistrationServer } from './registration/server.js';
 import { ensureRegistrationCertificate } from './registration/serving-cert.js';
 
 const HELP = `quantix-agent: runs on every hypervisor host; makes libvirt match the VMs and pools
 assigned to this node and reports what is true, through the node gateway.
 
-  quantix-agent [flags]                     run; a host without node credentials and without
-                                            --join-token-file serves the registration API
-                                            until an admin adds it (\`qxctl node add\`)
-  quantix-agent serve-registration [flags]  serve the registration API even with credentials
-  quantix-agent token [--state-dir DIR]     print the host token (a new one when there is
-                                            none or it expired) and the certificate fingerprint
+  quantix-agent join --server URL --token T --ca-cert-hash sha256:H [flags]
+      joins the cluster (the command \`qxctl token create\` prints): checks the cluster CA
+      against the hash before it sends anything, keeps it as <state-dir>/ca.crt, registers
+      with the bootstrap token, then runs. Run again later (or as a service) it runs with
+      the node credential it got; the token is not needed any more.
+  quantix-agent [flags]
+      runs with the node credential in the state dir (or --join-token-file); a host with
+      neither serves the registration API until an admin adds it (\`qxctl node add\`),
+      which joins it as \`join\` does
+  quantix-agent serve-registration [flags]
+      serves the registration API even with a credential
+  quantix-agent token [--state-dir DIR]
+      prints the host token (a new one when there is none or it expired) and the
+      registration certificate's fingerprint
 
   --server URL               apiserver URL (default https://127.0.0.1:6443); the node
                              kubeconfig in the state dir points there
   --gateway HOST:PORT        node gateway (default: the --server host, port ${DEFAULT_GATEWAY_PORT})
   --ca-file FILE             CA of the apiserver certificates (default <state-dir>/ca.crt,
                              else .quantix/pki/ca.crt)
-  --join-token-file FILE     node join token for the first registration
+  --token T                  bootstrap token (join)
+  --ca-cert-hash sha256:H    pin of the cluster CA (join)
+  --join-token-file FILE     bootstrap token in a file, for the first registration
   --state-dir DIR            machine id, credential, managed pools (default /var/lib/quantix-agent)
   --driver libvirt|sim       hypervisor driver (default libvirt: qemu:///system)
   --acceleration MODE        kvm, tcg (QEMU software emulation) or auto (default): auto
@@ -55,7 +67,8 @@ assigned to this node and reports what is true, through the node gateway.
   --tls-server-name NAME     name to verify the gateway certificate for (default: the
                              gateway host; "localhost" when it is an IP address, a name
                              every apiserver certificate carries)
-  --registration-listen A   HOST:PORT of the registration API (default 0.0.0.0:${DEFAULT_REGISTRATION_PORT})
+  --registration-listen A    HOST:PORT of the registration API (default 0.0.0.0:${DEFAULT_REGISTRATION_PORT})
+  --host-token-ttl D         lifetime of a new host token (default 1h)
   --log-level LEVEL          error | warn | info | debug
 Durations: 500ms, 10s, 2m, or a number of seconds.
 `;
@@ -64,6 +77,8 @@ async function main(): Promise<void> {
   const { values, positionals } = parseArgs({
     allowPositionals: true,
     options: {
+      token: { type: 'string' },
+      'ca-cert-hash': { type: 'string' },
       server: { type: 'string', default: 'https://127.0.0.1:6443' },
       gateway: { type: 'string' },
       'ca-file': { type: 'string' },
@@ -83,6 +98,7 @@ async function main(): Promise<void> {
       'tls-server-name': { type: 'string' },
       'log-level': { type: 'string' },
       'registration-listen': { type: 'string', default: `0.0.0.0:${DEFAULT_REGISTRATION_PORT}` },
+      'host-token-ttl': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -94,23 +110,33 @@ async function main(): Promise<void> {
   const log = createLogger('agent');
   const stateDir = path.resolve(values['state-dir']!);
   const command = positionals[0] ?? 'run';
-  if (!['run', 'token', 'serve-registration'].includes(command) || positionals.length > 1) {
-    throw new Error(`unknown command "${positionals.join(' ')}" (run, token or serve-registration; see --help)`);
+  if (!['run', 'join', 'token', 'serve-registration'].includes(command) || positionals.length > 1) {
+    throw new Error(`unknown command "${positionals.join(' ')}" (join, token, serve-registration, or none to run; see --help)`);
   }
+  if (command !== 'join' && values['ca-cert-hash']) throw new Error('--ca-cert-hash is for `quantix-agent join`');
   const hostname = values.hostname ?? defaultHostname();
+  const hostTokenTtlMs = values['host-token-ttl'] ? parseDuration('host-token-ttl', values['host-token-ttl']) : HOST_TOKEN_TTL_MS;
   if (command === 'token') {
-    printHostToken(stateDir, hostname);
+    printHostToken(stateDir, hostname, hostTokenTtlMs);
     return;
   }
-  const caFile = values['ca-file'] ?? [path.join(stateDir, 'ca.crt'), path.resolve('.quantix/pki/ca.crt')].find((f) => existsSync(f));
-  const joinToken = values['join-token-file'] ? readFileSync(values['join-token-file'], 'utf8').trim() : undefined;
+  const joinToken = values.token || (values['join-token-file'] ? readFileSync(values['join-token-file'], 'utf8').trim() : undefined) || undefined;
+  if (command === 'join') {
+    if (!joinToken) throw new JoinError('TOKEN_MISSING', '--token: the bootstrap token from `qxctl token create` is required');
+    const pin = parseCaCertHash(values['ca-cert-hash']);
+    const { caPem, caFile } = await fetchAndKeepPinnedCa(values.server!, pin, stateDir);
+    log.info('cluster CA matches the pin; kept for every later connection', { server: values.server, caCertHash: pin, caFile });
+    await runAgent(values, { server: values.server!, caPem, joinToken, log });
+    return;
+  }
   const hasCredential = new StateDir(stateDir).credential() !== undefined;
   if (command === 'serve-registration' || (!hasCredential && !joinToken)) {
     // Not joined and nothing to join with: wait for an admin to add this host.
-    await serveRegistration(values, stateDir, hostname, caFile, log);
+    await serveRegistration(values, { stateDir, hostname, hostTokenTtlMs, log });
     return;
   }
-  if (!caFile) throw new Error('no CA: pass --ca-file (the apiserver writes its CA to <data-dir>/pki/ca.crt)');
+  const caFile = values['ca-file'] ?? [path.join(stateDir, 'ca.crt'), path.resolve('.quantix/pki/ca.crt')].find((f) => existsSync(f));
+  if (!caFile) throw new Error('no CA: run `quantix-agent join` (it keeps the pinned CA in the state dir), or pass --ca-file');
   await runAgent(values, { server: values.server!, caPem: readFileSync(caFile, 'utf8'), joinToken, log });
 }
 
@@ -172,7 +198,14 @@ async function runAgent(values: Flags, o: { server: string; caPem: string; joinT
     process.on('SIGTERM', () => void shutdown('SIGTERM'));
     process.on('SIGINT', () => void shutdown('SIGINT'));
   }
-  await agent.start();
+  try {
+    await agent.start();
+  } catch (err) {
+    // Refused (a bad token, a taken hostname): leave nothing running behind the error.
+    await agent.stop().catch(() => undefined);
+    await driver.close().catch(() => undefined);
+    throw err;
+  }
   log.info('agent running', { node: agent.nodeName, uid: agent.nodeUid, gateway, driver: driver.kind });
   return agent;
 }
@@ -185,9 +218,9 @@ function addressFlags(values: Flags): string[] | undefined {
 }
 
 /** `quantix-agent token`: the admin reads this to add the host (the only place the whole token is printed besides the start-up line). */
-function printHostToken(stateDir: string, hostname: string): void {
+function printHostToken(stateDir: string, hostname: string, ttlMs: number): void {
   new StateDir(stateDir); // creates it 0700 when absent
-  const token = new HostTokenStore(stateDir).ensure();
+  const token = new HostTokenStore(stateDir, { ttlMs }).ensure();
   const cert = ensureRegistrationCertificate(stateDir, hostname, defaultAddresses());
   process.stdout.write(
     `token:       ${token.token}\nexpires:     ${token.expiresAt.toISOString()}\nfingerprint: ${cert.fingerprint}\n` +
@@ -196,13 +229,16 @@ function printHostToken(stateDir: string, hostname: string): void {
 }
 
 /**
- * Serves the registration API until an admin's "Add host" flow calls join; the join starts
- * the agent proper. Until the bootstrap-token join lands, that join is interim-joiner.ts.
+ * Serves the registration API until an admin's "Add host" flow calls join; the join pins the
+ * cluster CA and starts the agent proper with the bootstrap token (cluster-joiner.ts).
  */
-async function serveRegistration(values: Flags, stateDir: string, hostname: string, caFile: string | undefined, log: Logger): Promise<void> {
+async function serveRegistration(values: Flags, o: { stateDir: string; hostname: string; hostTokenTtlMs: number; log: Logger }): Promise<void> {
+  const { stateDir, hostname, log } = o;
   const listen = parseListen('registration-listen', values['registration-listen'] as string);
   new StateDir(stateDir);
-  const tokens = new HostTokenStore(stateDir);
+  const tokens = new HostTokenStore(stateDir, { ttlMs: o.hostTokenTtlMs });
+  // A test hook: an agent that reports an older version, to provoke HOST_FIRMWARE_OUTDATED for real.
+  const reportedVersion = process.env.QUANTIX_AGENT_REPORTED_VERSION || AGENT_VERSION;
   const token = tokens.ensure();
   const cert = ensureRegistrationCertificate(stateDir, hostname, addressFlags(values) ?? defaultAddresses());
   let agent: Agent | undefined;
@@ -213,10 +249,10 @@ async function serveRegistration(values: Flags, stateDir: string, hostname: stri
     keyPem: cert.keyPem,
     tokens,
     hostname,
-    agentVersion: AGENT_VERSION,
-    discover: () => discoverHardware({ agentVersion: AGENT_VERSION, hostname }),
-    joiner: interimJoiner({
-      caPem: caFile ? readFileSync(caFile, 'utf8') : undefined,
+    agentVersion: reportedVersion,
+    discover: () => discoverHardware({ agentVersion: reportedVersion, hostname }),
+    joiner: clusterJoiner({
+      stateDir,
       startAgent: async (server, joinToken, caPem) => {
         agent = await runAgent(values, { server, caPem, joinToken, log, signals: false });
         return agent.nodeName!;
@@ -252,6 +288,7 @@ async function serveRegistration(values: Flags, stateDir: string, hostname: stri
 }
 
 main().catch((err: unknown) => {
-  createLogger('agent').error('fatal', { error: err instanceof Error ? err.message : String(err) });
-  process.exit(1);
+  const code = joinErrorCodeOf(err);
+  createLogger('agent').error(code ? 'join refused' : 'fatal', { ...(code ? { code } : {}), error: err instanceof Error ? err.message : String(err) });
+  process.exit(code ? exitCodeFor(code) : 1);
 });

@@ -83,8 +83,9 @@ async function main(): Promise<void> {
   const gatewayPort = values['gateway-port'] !== undefined ? Number(values['gateway-port']) : port === 0 ? 0 : port + 1;
   if (!Number.isInteger(gatewayPort) || gatewayPort < 0 || gatewayPort > 65535) throw new Error(`--gateway-port: invalid port "${values['gateway-port']}"`);
   // Node credentials (issued by the gateway) authenticate on REST too, under NodeRestriction.
-  const gatewayHost = createNodeGatewayHost();
-  const authenticator = chainAuthenticators(TokenFileAuthenticator.fromFile(tokenFile), gatewayHost.authenticator);
+  const gatewayHost = createNodeGatewayHost({ caCertPem: pki.caCertPem });
+  // Bootstrap tokens authenticate too, but the authorizer grants them nothing on REST: they only register a node.
+  const authenticator = chainAuthenticators(TokenFileAuthenticator.fromFile(tokenFile), gatewayHost.authenticator, gatewayHost.bootstrapTokens);
 
   const etcdCa = values['etcd-cafile'];
   const etcdEndpoints = values['etcd-servers']!.split(',')
@@ -118,6 +119,7 @@ async function main(): Promise<void> {
     authenticator,
     webRoot,
     extraRoutes: gatewayHost.extraRoutes,
+    routedResources: gatewayHost.routedResources,
     maxWatchesPerUser,
   });
   const gateway = await gatewayHost.start(server.context, {

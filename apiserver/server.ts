@@ -89,6 +89,8 @@ export interface ApiserverOptions {
   webRoot?: string;
   /** Extra routes mounted by other components hosted in this process (e.g. pool files). */
   extraRoutes?: (app: Express, context: ApiserverContext) => void;
+  /** `group/plural` of resources the extra routes serve (not stored API objects), e.g. quantix.io/bootstraptokens. */
+  routedResources?: string[];
   /** Open watch streams per user; default DEFAULT_MAX_WATCHES_PER_USER (http/watch-limit.ts). */
   maxWatchesPerUser?: number;
 }
@@ -418,6 +420,7 @@ export async function startApiserver(options: ApiserverOptions): Promise<Running
     }
   };
 
+  const routedResources = new Set(options.routedResources ?? []);
   const listener = (req: IncomingMessage, res: ServerResponse) => {
     const record = trackRequest(req, res, metrics, log);
     const path = req.url ?? '/';
@@ -436,7 +439,7 @@ export async function startApiserver(options: ApiserverOptions): Promise<Running
         return sendError(res, errors.badRequest(`the request path is not a valid URL path: ${JSON.stringify(path.slice(0, 200))}`));
       }
       // Other subresources (storagepools/NAME/files) are extra routes mounted on express.
-      if (request && (request.subresource === undefined || request.subresource === 'status')) {
+      if (request && !routedResources.has(`${request.group}/${request.resource}`) && (request.subresource === undefined || request.subresource === 'status')) {
         void serveResource(req, res, record, url, request); // answers every error itself
         return;
       }

@@ -60,6 +60,15 @@ export const ENTRIES: Entry[] = [
     summary: 'List orphan volumes and domains on a node (read-only)',
     load: () => import('./commands/node.js').then((m) => pick('node check')(m.nodeCommands)),
   },
+  ...['create', 'list', 'delete'].map((verb) => ({
+    name: `token ${verb}`,
+    summary: {
+      create: 'Create a bootstrap token and print the host join command',
+      list: 'List bootstrap tokens',
+      delete: 'Delete bootstrap tokens (hosts presenting them are refused)',
+    }[verb]!,
+    load: () => import('./commands/token.js').then((m) => pick(`token ${verb}`)(m.tokenCommands)),
+  })),
   { name: 'version', summary: 'Print the client and server versions', load: () => import('./commands/version.js').then((m) => m.versionCommand) },
   { name: 'completion', summary: 'Print a bash or zsh completion script', load: () => import('./commands/completion.js').then((m) => m.completionCommand) },
 ];
@@ -68,11 +77,12 @@ const GROUPS: Record<string, string> = {
   vm: 'VirtualMachine intent verbs: patch the spec, then wait for the phase.',
   pool: 'StoragePool verbs.',
   node: 'Node verbs.',
+  token: 'Bootstrap tokens: how hosts join.',
 };
 
 export const isGroup = (word: string): boolean => word in GROUPS;
 
-export const TOP_LEVEL = ['apply', 'get', 'describe', 'delete', 'vm', 'pool', 'node', 'version', 'completion', 'help'];
+export const TOP_LEVEL = ['apply', 'get', 'describe', 'delete', 'vm', 'pool', 'node', 'token', 'version', 'completion', 'help'];
 
 export const EXIT_CODES_HELP = `Exit codes:
   0  success
@@ -103,6 +113,9 @@ export function topHelp(): string {
     '',
     'Pool and node commands:',
     ...rows(['pool assign', 'pool unassign', 'pool files', 'node cordon', 'node uncordon']),
+    '',
+    'Joining hosts:',
+    ...rows(['token create', 'token list', 'token delete']),
     '',
     'Other:',
     ...rows(['version', 'completion']),

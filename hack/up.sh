@@ -79,8 +79,7 @@ start controller-manager node_modules/.bin/tsx controllers/main.ts --kubeconfig 
 # as they are on any machine; QUANTIX_NODE_NAME=$(hostname) gives the production convention.
 NODE_NAME=${QUANTIX_NODE_NAME:-local}
 mkdir -p "$STATE/agent"
-awk -F, '$2=="node-join"{print $1}' "$STATE/tokens.csv" > "$STATE/agent/join-token"
-cp "$STATE/pki/ca.crt" "$STATE/agent/ca.crt"
+rm -f "$STATE/agent/join-token" # the static join token of earlier versions
 ACCEL_REASON=""
 if [[ "$ACCELERATION" == auto && -e /dev/kvm && -z "${QUANTIX_SKIP_IMAGE:-}" ]]; then
   echo "make up: /dev/kvm exists: checking that it boots Linux (hack/accel-probe.sh)..."
@@ -88,8 +87,15 @@ if [[ "$ACCELERATION" == auto && -e /dev/kvm && -z "${QUANTIX_SKIP_IMAGE:-}" ]];
   ACCELERATION=$(tail -n 1 <<<"$PROBE")
   ACCEL_REASON=$(tail -n 2 <<<"$PROBE" | head -n 1)
 fi
-start agent node_modules/.bin/tsx agent/main.ts --server "https://127.0.0.1:$API_PORT" --gateway "127.0.0.1:$GATEWAY_PORT" \
-  --ca-file "$STATE/agent/ca.crt" --join-token-file "$STATE/agent/join-token" --state-dir "$STATE/agent" \
+# The agent joins as any host does: a short-lived single-use bootstrap token, and the pin of
+# the cluster CA (checked before it sends anything). Once registered it runs on its node
+# credential; a later `make up` creates a fresh token only if the agent is not running.
+if ! running agent; then
+  JOIN_TOKEN=$(bin/qxctl --kubeconfig "$STATE/kubeconfig" token create --ttl 10m --single-use --description "make up: the local agent" -o token)
+  CA_HASH="sha256:$(openssl x509 -in "$PKI/ca.crt" -noout -pubkey | openssl pkey -pubin -outform der | sha256sum | cut -d' ' -f1)"
+fi
+start agent node_modules/.bin/tsx agent/main.ts join --server "https://127.0.0.1:$API_PORT" --gateway "127.0.0.1:$GATEWAY_PORT" \
+  --token "${JOIN_TOKEN:-}" --ca-cert-hash "${CA_HASH:-}" --state-dir "$STATE/agent" \
   --driver libvirt --acceleration "$ACCELERATION" ${ACCEL_REASON:+--acceleration-reason "$ACCEL_REASON"} --startup-jitter 0s --hostname "$NODE_NAME"
 node_ready() {
   [[ "$(kubectl --kubeconfig "$STATE/kubeconfig" get nodes.quantix.io "$NODE_NAME" \

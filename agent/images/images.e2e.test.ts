@@ -232,7 +232,7 @@ beforeAll(async () => {
   files.serve('/img/disk.raw', rawFile);
   files.serveBody('/img/login.qcow2', HTML);
   writeFileSync(path.join(workDir, 'ca.crt'), cp.env.caCertPem);
-  writeFileSync(path.join(workDir, 'join-token'), cp.env.tokens.nodeJoin);
+  writeFileSync(path.join(workDir, 'join-token'), cp.joinToken);
 }, 120_000);
 
 afterAll(async () => {

@@ -83,6 +83,8 @@ function nodeDecision(node: string, attrs: RequestAttributes): Decision {
 
 export function authorize(user: UserInfo, attrs: RequestAttributes): Decision {
   if (user.groups.includes(Groups.admins)) return { allowed: true };
+  // Join tokens are secrets that make nodes: an admin's business only.
+  if (attrs.apiGroup === 'quantix.io' && attrs.resource === 'bootstraptokens') return { allowed: false, reason: 'only admins may manage bootstrap tokens' };
   const node = nodeNameOf(user);
   if (node !== undefined) return nodeDecision(node, attrs);
   if (user.groups.includes(Groups.viewers)) {

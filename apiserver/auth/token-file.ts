@@ -1,8 +1,9 @@
 /**
  * Static bearer tokens in the Kubernetes token-file format, one per line:
  *   token,user,uid,"group1,group2"
- * On first start the file is created with an admin, a read-only viewer and a node
- * join token (for agents registering through the gateway).
+ * On first start the file is created with an admin and a read-only viewer. Hosts join with
+ * bootstrap tokens (`qxctl token create`, apiserver/gateway/bootstrap-tokens.ts), which
+ * expire: the static node-join token of earlier versions is removed from the file.
  */
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
@@ -48,26 +49,33 @@ export function parseTokenFile(text: string, path = 'token file'): TokenEntry[] 
   return entries;
 }
 
-export interface BootstrapTokens {
+export interface StaticTokens {
   admin: string;
   viewer: string;
-  nodeJoin: string;
 }
 
+/** The user of the never-expiring join token earlier versions wrote. */
+const RETIRED_NODE_JOIN_USER = 'node-join';
+
 /** Creates the token file when absent; returns the well-known tokens found in it. */
-export function ensureTokenFile(path: string): BootstrapTokens {
+export function ensureTokenFile(path: string): StaticTokens {
   if (!existsSync(path)) {
     const lines = [
       '# Quantix static tokens: token,user,uid,"groups"',
       `${generateToken()},admin,admin,"${Groups.admins}"`,
       `${generateToken()},viewer,viewer,"${Groups.viewers}"`,
-      `${generateToken()},node-join,node-join,"${Groups.bootstrappers}"`,
     ];
     writeFileSync(path, lines.join('\n') + '\n', { mode: 0o600 });
   }
-  const entries = parseTokenFile(readFileSync(path, 'utf8'), path);
+  let text = readFileSync(path, 'utf8');
+  const kept = text.split('\n').filter((line) => splitCsvLine(line.trim())[1] !== RETIRED_NODE_JOIN_USER || line.trim().startsWith('#'));
+  if (kept.length !== text.split('\n').length) {
+    text = kept.join('\n');
+    writeFileSync(path, text, { mode: 0o600 });
+  }
+  const entries = parseTokenFile(text, path);
   const find = (name: string) => entries.find((entry) => entry.user.name === name)?.token ?? '';
-  return { admin: find('admin'), viewer: find('viewer'), nodeJoin: find('node-join') };
+  return { admin: find('admin'), viewer: find('viewer') };
 }
 
 export class TokenFileAuthenticator implements Authenticator {

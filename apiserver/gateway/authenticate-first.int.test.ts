@@ -75,7 +75,7 @@ describe('the gateway authenticates before it reads a message', () => {
   it('passes an authenticated call on to its handler', async () => {
     // An empty SyncFullStateRequest with the join token: authenticated, then refused by the
     // handler (the join token is no node credential), which shows the handler ran.
-    const err = await call(cp.env.tokens.nodeJoin, Buffer.alloc(0));
+    const err = await call(cp.joinToken, Buffer.alloc(0));
     expect(err?.code).toBe(grpc.status.PERMISSION_DENIED);
     expect(err?.details).toMatch(/is not a node/);
   });

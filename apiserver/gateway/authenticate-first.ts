@@ -15,6 +15,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { grpcErrorFromStatus } from '../../api-types/proto/errors.js';
 import { errors } from '../../lib/apimachinery/status-error.js';
+import type { ApiError } from '../../lib/apimachinery/status-error.js';
 import type { Authenticator } from '../auth/identity.js';
 
 export function bearer(metadata: grpc.Metadata): string | undefined {
@@ -23,7 +24,10 @@ export function bearer(metadata: grpc.Metadata): string | undefined {
   return /^Bearer\s+(.+)$/i.exec(value)?.[1]?.trim();
 }
 
-export function authenticateFirst(authenticator: Authenticator): grpc.ServerInterceptor {
+/** Why a token was refused, when more can be said than "not valid" (a bootstrap token's TOKEN_* code). */
+export type RefusalExplainer = (token: string) => Promise<ApiError | undefined>;
+
+export function authenticateFirst(authenticator: Authenticator, explain?: RefusalExplainer): grpc.ServerInterceptor {
   return (_method, call) => {
     const intercepting: grpc.ServerInterceptingCall = new grpc.ServerInterceptingCall(call, {
       start(next) {
@@ -31,11 +35,14 @@ export function authenticateFirst(authenticator: Authenticator): grpc.ServerInte
           onReceiveMetadata(metadata, pass) {
             const token = bearer(metadata);
             const verified = token ? authenticator.authenticate(token).catch(() => undefined) : Promise.resolve(undefined);
-            void verified.then((user) => {
+            void verified.then(async (user) => {
               if (user) return pass(metadata);
-              const refusal = token
-                ? errors.unauthorized('Unauthorized: the bearer token is not valid')
-                : errors.unauthorized('Unauthorized: no bearer token in the call metadata (authorization: Bearer <token>)');
+              const explained = token && explain ? await explain(token).catch(() => undefined) : undefined;
+              const refusal =
+                explained ??
+                (token
+                  ? errors.unauthorized('Unauthorized: the bearer token is not valid')
+                  : errors.unauthorized('Unauthorized: no bearer token in the call metadata (authorization: Bearer <token>)'));
               const status = grpcErrorFromStatus(refusal.toStatus());
               intercepting.sendStatus({
                 code: status.code ?? grpc.status.UNAUTHENTICATED,

@@ -51,7 +51,7 @@ function client(token: string): GatewayClient {
 
 /** Registers `hostname` through the gateway; returns its node credential. */
 async function register(hostname: string): Promise<string> {
-  const res = await client(cp.env.tokens.nodeJoin).registerNode({ hostname, machineId: `machine-${hostname}` }, cp.env.tokens.nodeJoin);
+  const res = await client(cp.joinToken).registerNode({ hostname, machineId: `machine-${hostname}` }, cp.joinToken);
   return res.credential;
 }
 

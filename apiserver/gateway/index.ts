@@ -2,11 +2,13 @@
  * The node gateway, hosted by the apiserver process on its own port (gRPC over TLS with
  * the apiserver's serving certificate). How a process hosts it:
  *
- *   const gateway = createNodeGatewayHost();
+ *   const gateway = createNodeGatewayHost({ caCertPem });
  *   const server = await startApiserver({
  *     ...,
- *     authenticator: chainAuthenticators(tokenFile, gateway.authenticator), // node credentials on REST too
- *     extraRoutes: gateway.extraRoutes,                                      // storagepools/NAME/files
+ *     // node credentials on REST too; bootstrap tokens (for RegisterNode only: the authorizer grants them nothing else)
+ *     authenticator: chainAuthenticators(tokenFile, gateway.authenticator, gateway.bootstrapTokens),
+ *     extraRoutes: gateway.extraRoutes,          // storagepools/NAME/files, bootstraptokens
+ *     routedResources: gateway.routedResources,
  *   });
  *   const running = await gateway.start(server.context, { port: 6444, tls, authenticator });
  */
@@ -21,6 +23,9 @@ import { mountPoolFilesRoute } from './files-route.js';
 import { GatewayService, type GatewayServiceOptions } from './service.js';
 import { TunnelRegistry } from './tunnel.js';
 import { authenticateFirst } from './authenticate-first.js';
+import { BOOTSTRAP_TOKEN_FORMAT, BootstrapTokens } from './bootstrap-tokens.js';
+import { BOOTSTRAP_TOKENS_RESOURCE, mountBootstrapTokenRoutes } from './bootstrap-token-routes.js';
+import { caCertHash } from '../../lib/pki/ca-cert-hash.js';
 
 export { DEFAULT_GATEWAY_PORT } from '../../api-types/proto/contract.js';
 
@@ -29,7 +34,7 @@ export interface GatewayStartOptions {
   port: number;
   host?: string;
   tls: { certPem: string; keyPem: string };
-  /** Resolves bearer tokens (join token, node credentials, admin). */
+  /** Resolves bearer tokens (bootstrap tokens, node credentials, admin). */
   authenticator: Authenticator;
   discoveredNamespace?: string;
   terminatedRetentionMs?: number;
@@ -52,26 +57,47 @@ export interface RunningGateway {
 export interface NodeGatewayHost {
   /** Node credentials as an Authenticator (chain it into the apiserver's and the gateway's). */
   authenticator: NodeCredentialAuthenticator;
+  /** Join tokens (`qxctl token create`) as an Authenticator: chain it into the gateway's. */
+  bootstrapTokens: BootstrapTokens;
   tunnels: TunnelRegistry;
-  /** Pass as ApiserverOptions.extraRoutes: binds the credentials to etcd and mounts the pool files route. */
+  /** Pass as ApiserverOptions.extraRoutes: binds the credentials to etcd, mounts the pool files and bootstrap token routes. */
   extraRoutes(app: Express, context: ApiserverContext): void;
+  /** Pass as ApiserverOptions.routedResources. */
+  routedResources: string[];
+  /** Sets the cluster CA whose pin goes with new bootstrap tokens (when not known at creation). */
+  setClusterCa(caCertPem: string): void;
   start(context: ApiserverContext, options: GatewayStartOptions): Promise<RunningGateway>;
 }
 
-export function createNodeGatewayHost(): NodeGatewayHost {
+export interface NodeGatewayHostOptions {
+  /** The cluster CA: its pin (lib/pki/ca-cert-hash.ts) goes with every new bootstrap token. */
+  caCertPem?: string;
+}
+
+export function createNodeGatewayHost(hostOptions: NodeGatewayHostOptions = {}): NodeGatewayHost {
   const authenticator = new NodeCredentialAuthenticator();
+  const bootstrapTokens = new BootstrapTokens();
   const log = createLogger('gateway');
   const tunnels = new TunnelRegistry(log);
+  let pin = hostOptions.caCertPem ? caCertHash(hostOptions.caCertPem) : undefined;
   return {
     authenticator,
+    bootstrapTokens,
     tunnels,
+    routedResources: [BOOTSTRAP_TOKENS_RESOURCE],
+    setClusterCa(caCertPem) {
+      pin = caCertHash(caCertPem);
+    },
     extraRoutes(app, context) {
       authenticator.attach(context.etcd);
+      bootstrapTokens.attach(context.etcd);
       mountPoolFilesRoute(app, context, tunnels);
+      mountBootstrapTokenRoutes(app, bootstrapTokens, () => pin);
     },
     start(context, options) {
       authenticator.attach(context.etcd);
-      return startNodeGateway(context, { ...options, log: options.log ?? log }, authenticator, tunnels);
+      bootstrapTokens.attach(context.etcd);
+      return startNodeGateway(context, { ...options, log: options.log ?? log }, authenticator, bootstrapTokens, tunnels);
     },
   };
 }
@@ -80,11 +106,13 @@ async function startNodeGateway(
   context: ApiserverContext,
   options: GatewayStartOptions & { log: Logger },
   credentials: NodeCredentialAuthenticator,
+  bootstrapTokens: BootstrapTokens,
   tunnels: TunnelRegistry,
 ): Promise<RunningGateway> {
   const serviceOptions: GatewayServiceOptions = {
     authenticator: options.authenticator,
     credentials: credentials.store,
+    bootstrapTokens,
     tunnels,
     discoveredNamespace: options.discoveredNamespace,
     terminatedRetentionMs: options.terminatedRetentionMs,
@@ -100,7 +128,7 @@ async function startNodeGateway(
     'grpc.http2.min_ping_interval_without_data_ms': 5_000,
     'grpc.max_receive_message_length': 16 * 1024 * 1024,
     // Nothing of a call is read before its caller is known (authenticate-first.ts).
-    interceptors: [authenticateFirst(options.authenticator)],
+    interceptors: [authenticateFirst(options.authenticator, (token) => refusalOf(bootstrapTokens, token))],
   });
   server.addService(loadGateway().service, service.implementation());
   const credentialsTls = grpc.ServerCredentials.createSsl(
@@ -130,4 +158,11 @@ async function startNodeGateway(
       server.forceShutdown();
     },
   };
+}
+
+/** A refused token that has the bootstrap token format: why (expired, revoked, used...), for the caller. */
+export async function refusalOf(bootstrapTokens: BootstrapTokens, token: string) {
+  if (!BOOTSTRAP_TOKEN_FORMAT.test(token)) return undefined;
+  const result = await bootstrapTokens.check(token).catch(() => undefined);
+  return result && 'refusal' in result ? result.refusal : undefined;
 }

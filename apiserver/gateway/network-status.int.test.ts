@@ -39,7 +39,7 @@ function client(token: string): GatewayClient {
 
 /** Registers `hostname` through the gateway; returns a client with its node credential. */
 async function registered(hostname: string): Promise<GatewayClient> {
-  const res = await client(cp.env.tokens.nodeJoin).registerNode({ hostname, machineId: `machine-${hostname}` }, cp.env.tokens.nodeJoin);
+  const res = await client(cp.joinToken).registerNode({ hostname, machineId: `machine-${hostname}` }, cp.joinToken);
   return client(res.credential);
 }
 

@@ -7,7 +7,7 @@
  *   - concurrent registrations of one hostname resolve to one Node (the record and the
  *     Node are both created with create-if-absent transactions; the losers re-read);
  *   - a different machine claiming a name whose Node exists is refused (AlreadyExists,
- *     cause HostnameTaken); once an admin deletes that Node, the name is free again.
+ *     cause HOSTNAME_TAKEN); once an admin deletes that Node, the name is free again.
  * A registration presenting the node's own valid credential keeps it; one presenting the
  * join token gets a new secret (the record keeps the last few).
  */
@@ -18,11 +18,13 @@ import type { ResourceDefinition } from '../../api-types/schema/types.js';
 import { Groups, nodeNameOf, type UserInfo } from '../auth/identity.js';
 import { ApiError, errors } from '../../lib/apimachinery/status-error.js';
 import { isoSeconds } from '../../lib/apimachinery/time.js';
+import { httpStatusFor, type HostJoinErrorCode } from '../../lib/host-join/codes.js';
 import { AlreadyExistsError, NotFoundError } from '../storage/errors.js';
 import type { Store } from '../storage/interface.js';
 import { issueSecret, type CredentialRecord, type CredentialStore, type StoredRecord } from './credentials.js';
 import { apiNodeInfo, apiResources, nodeAddresses, setNodeCondition, machineFingerprint } from './node-status.js';
 import type { ObjectWriter } from './writes.js';
+import { bootstrapTokenIdOf, type BootstrapTokens } from './bootstrap-tokens.js';
 
 const NODE_DEF = nodeDefinition as unknown as ResourceDefinition;
 const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
@@ -32,6 +34,8 @@ const MAX_ATTEMPTS = 8;
 
 export interface RegistrationDeps {
   credentials: CredentialStore;
+  /** Spends a single-use bootstrap token once the hostname claim is decided. */
+  bootstrapTokens?: BootstrapTokens;
   nodes: Store;
   writer: ObjectWriter;
   now: () => Date;
@@ -57,8 +61,9 @@ function callerMayRegister(user: UserInfo, name: string): boolean {
 }
 
 function hostnameTaken(name: string): ApiError {
+  const code: HostJoinErrorCode = 'HOSTNAME_TAKEN';
   return new ApiError(
-    409,
+    httpStatusFor(code),
     'AlreadyExists',
     // Nothing about the owner's machine id: it is what proves a machine owns the name.
     `nodes.quantix.io "${name}" already exists and belongs to another machine: ` +
@@ -67,7 +72,7 @@ function hostnameTaken(name: string): ApiError {
       name,
       group: 'quantix.io',
       kind: 'nodes',
-      causes: [{ reason: 'HostnameTaken', field: 'hostname', message: `hostname "${name}" is registered by another machine` }],
+      causes: [{ reason: code, field: 'hostname', message: `hostname "${name}" is registered by another machine` }],
     },
   );
 }
@@ -121,6 +126,10 @@ export async function registerNode(
     } else {
       throw hostnameTaken(name);
     }
+    // A single-use join token is spent here, before anything is written: of two hosts racing
+    // with one token, one gets past this (the other sees TOKEN_ALREADY_USED).
+    const tokenId = bootstrapTokenIdOf(user);
+    if (tokenId && deps.bootstrapTokens) await deps.bootstrapTokens.consume(tokenId, name);
 
     // 2. The Node: create it if missing (create-if-absent; a concurrent winner is re-read).
     let reregistered = Boolean(node);

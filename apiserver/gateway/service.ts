@@ -60,6 +60,7 @@ import {
 } from './vm-status.js';
 import { NO_CHANGE, ObjectWriter } from './writes.js';
 import { bearer } from './authenticate-first.js';
+import type { BootstrapTokens } from './bootstrap-tokens.js';
 
 const VM_DEF = virtualMachineDefinition as unknown as ResourceDefinition;
 const POOL_DEF = storagePoolDefinition as unknown as ResourceDefinition;
@@ -70,6 +71,8 @@ const NETWORK_DEF = networkDefinition as unknown as ResourceDefinition;
 export interface GatewayServiceOptions {
   authenticator: Authenticator;
   credentials: CredentialStore;
+  /** Join tokens: a single-use one is spent by the registration it authenticated. */
+  bootstrapTokens?: BootstrapTokens;
   tunnels: TunnelRegistry;
   /** Namespace of VMs recorded for host-discovered domains without a Quantix owner. */
   discoveredNamespace?: string;
@@ -179,7 +182,13 @@ export class GatewayService {
   async register(call: ServerUnaryCall<RegisterNodeRequest, RegisterNodeResponse>): Promise<RegisterNodeResponse> {
     const { user, token } = await this.#authenticate(call.metadata);
     const res = await registerNode(
-      { credentials: this.#opts.credentials, nodes: this.#store(NODE_DEF), writer: this.#writer, now: this.#now },
+      {
+        credentials: this.#opts.credentials,
+        bootstrapTokens: this.#opts.bootstrapTokens,
+        nodes: this.#store(NODE_DEF),
+        writer: this.#writer,
+        now: this.#now,
+      },
       user,
       call.request,
       call.getPeer(),

@@ -147,9 +147,12 @@ export function ensureServingCertificates(dataDir: string, extraNames: string[] 
     usage: 'serverAuth',
     sans: subjectAltNames(['localhost', hostname(), ...extraNames], ['127.0.0.1', '::1']),
   });
+  const caCertPem = readFileSync(ca.cert, 'utf8');
   return {
-    caCertPem: readFileSync(ca.cert, 'utf8'),
-    certPem: readFileSync(serving.cert, 'utf8'),
+    caCertPem,
+    // The chain, CA included: a joining host finds the CA in the handshake and checks it
+    // against the pin it was given (quantix-agent join --ca-cert-hash) before trusting it.
+    certPem: `${readFileSync(serving.cert, 'utf8').trimEnd()}\n${caCertPem}`,
     keyPem: readFileSync(serving.key, 'utf8'),
     dir,
   };

@@ -24,6 +24,7 @@ import { TokenFileAuthenticator } from '../../apiserver/auth/token-file.js';
 import { chainAuthenticators } from '../../apiserver/auth/identity.js';
 import { createNodeGatewayHost, type GatewayStartOptions, type NodeGatewayHost, type RunningGateway } from '../../apiserver/gateway/index.js';
 import { ensureServingCertificates } from '../../apiserver/pki/certificates.js';
+import { MAX_TTL_SECONDS } from '../../apiserver/gateway/bootstrap-tokens.js';
 import { startTestApiserver, type TestApiserver, type TestApiserverOptions } from './apiserver.js';
 
 export interface TestControlPlane {
@@ -33,6 +34,8 @@ export interface TestControlPlane {
   /** host:port agents connect to. */
   gatewayAddress: string;
   host: NodeGatewayHost;
+  /** A bootstrap token agents join with (reusable, valid for days). */
+  joinToken: string;
   /** Stops apiserver and gateway (etcd keeps running): "the control plane is down". */
   stopControlPlane(): Promise<void>;
   /** Starts both again on the same ports. */
@@ -48,12 +51,14 @@ export async function startTestControlPlane(options: TestControlPlaneOptions = {
   const host = createNodeGatewayHost();
   const env = await startTestApiserver({
     ...options,
-    extraAuthenticators: [host.authenticator, ...(options.extraAuthenticators ?? [])],
-    extra: { ...options.extra, extraRoutes: host.extraRoutes },
+    extraAuthenticators: [host.authenticator, host.bootstrapTokens, ...(options.extraAuthenticators ?? [])],
+    extra: { ...options.extra, extraRoutes: host.extraRoutes, routedResources: host.routedResources },
   });
   // The same files the test apiserver serves with (already created: this only reads them).
   const pki = ensureServingCertificates(env.dataDir);
-  const authenticator = chainAuthenticators(TokenFileAuthenticator.fromFile(join(env.dataDir, 'tokens.csv')), host.authenticator);
+  host.setClusterCa(pki.caCertPem);
+  const authenticator = chainAuthenticators(TokenFileAuthenticator.fromFile(join(env.dataDir, 'tokens.csv')), host.authenticator, host.bootstrapTokens);
+  const { token: joinToken } = await host.bootstrapTokens.create({ ttlSeconds: MAX_TTL_SECONDS, description: 'test environment' }, 'test');
   const startGateway = (port: number) =>
     host.start(env.apiserver.context, {
       port,
@@ -73,6 +78,7 @@ export async function startTestControlPlane(options: TestControlPlaneOptions = {
     },
     gatewayAddress: `127.0.0.1:${port}`,
     host,
+    joinToken,
     async stopControlPlane() {
       if (!up) return;
       up = false;
@@ -115,7 +121,7 @@ export async function startAgent(cp: TestControlPlane, options: StartAgentOption
     gateway: cp.gatewayAddress,
     caPem: cp.env.caCertPem,
     server: cp.env.apiserver.url,
-    joinToken: cp.env.tokens.nodeJoin,
+    joinToken: cp.joinToken,
     startupJitterMs: 0,
     heartbeatIntervalMs: 1_000,
     safetyPollIntervalMs: 2_000,

@@ -8,7 +8,7 @@ import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { TokenFileAuthenticator, ensureTokenFile, type BootstrapTokens } from '../../apiserver/auth/token-file.js';
+import { TokenFileAuthenticator, ensureTokenFile, type StaticTokens } from '../../apiserver/auth/token-file.js';
 import { chainAuthenticators, type Authenticator } from '../../apiserver/auth/identity.js';
 import { ensureServingCertificates } from '../../apiserver/pki/certificates.js';
 import { writeKubeconfig } from '../../apiserver/pki/kubeconfig.js';
@@ -19,7 +19,7 @@ export interface TestApiserver {
   etcd: RunningEtcd;
   apiserver: RunningApiserver;
   dataDir: string;
-  tokens: BootstrapTokens;
+  tokens: StaticTokens;
   caCertPem: string;
   /** Admin kubeconfig path. */
   kubeconfig: string;
