@@ -138,7 +138,8 @@ export const hostJoinDefinition: ResourceDefinition<HostJoin> = {
   singular: 'hostjoin',
   listKind: 'HostJoinList',
   shortNames: ['hj'],
-  categories: ['quantix'],
+  // Not in the `quantix` category: attempts to add a host, not state of the cluster (`qxctl get quantix` lists that).
+  categories: [],
   namespaced: false,
   hasStatus: true,
   crd: true,
