@@ -215,6 +215,19 @@ describe('qxctl node add', () => {
     expect(tokens.filter((t) => t.description === `Add host ${host.url}`)).toEqual([expect.objectContaining({ singleUse: true, usedBy: 'flow-ok' })]);
     expect(host.output()).not.toMatch(/[a-z0-9]{6}\.[a-z0-9]{16}/); // the bootstrap token never in the host's log
   }, 120_000);
+
+  it('refuses a second machine claiming the joined hostname at Complete: HOSTNAME_TAKEN, and deletes the unused bootstrap token', async () => {
+    const other = await startHostAgent('flow-ok', 15);
+    const { hj } = await expectFailure([other.url, '--token', other.token, '--fingerprint', other.fingerprint], 'HOSTNAME_TAKEN', 'Complete');
+    expect(hj.status?.conditions?.map((c) => [c.type, c.status])).toEqual([
+      ['Ping', 'True'],
+      ['ValidateToken', 'True'],
+      ['Discover', 'True'],
+      ['Complete', 'False'],
+    ]);
+    // list() leaves deleted tokens out: none handed to this host is left usable.
+    expect((await cp.host.bootstrapTokens.list()).filter((t) => t.description === `Add host ${other.url}`)).toEqual([]);
+  }, 120_000);
 });
 
 describe('qxctl node add against hosts that cannot be added', () => {
