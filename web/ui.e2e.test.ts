@@ -644,36 +644,6 @@ spec:
     });
   });
 
-  it('gives a viewer token no write buttons', async () => {
-    const viewer = await browser.newPage();
-    await signIn(viewer, cluster.baseUrl, cluster.cp.env.tokens.viewer);
-    expect(await viewer.getByTestId('role').innerText({ timeout: 1_000 })).toMatch(/viewer/);
-    for (const path of [
-      '/vms',
-      '/vms/default/web-1',
-      '/vms/default/web-1?tab=yaml',
-      '/nodes',
-      '/nodes/hv-1',
-      '/pools/local?tab=nodes',
-      '/images',
-      '/networks',
-    ]) {
-      await clientNavigate(viewer, path);
-      await viewer.locator('main h1').first().waitFor();
-      await eventually(async () => (await viewer.locator('main [role="row"], main table, [data-testid="yaml-editor"]').count()) > 0, {
-        message: `content of ${path}`,
-      });
-      expect({ path, writeButtons: await viewer.locator('[data-write]').count() }).toEqual({ path, writeButtons: 0 });
-    }
-    await clientNavigate(viewer, '/vms');
-    await vmRow(viewer, 'default', 'web-1').waitFor();
-    await shot(viewer, 'viewer-vms');
-    // Admin sees them on the same page.
-    await clientNavigate(page, '/vms');
-    expect(await page.locator('[data-write]').count()).toBeGreaterThan(0);
-    await viewer.close();
-  });
-
   it('adds a host from the Add-host dialog: the fingerprint to confirm, a wrong token’s code and guidance, then every phase to the joined Node', async () => {
     // A host not joined yet: the agent's registration API on 127.0.0.21, whose join is the
     // agent's real one (CA pin, then registration with the bootstrap token through the gateway).
@@ -757,6 +727,36 @@ spec:
     }
     // The other tests know two hosts.
     await cluster.must(['delete', 'qn', 'hv-3', '--wait=false']);
+  });
+
+  it('gives a viewer token no write buttons', async () => {
+    const viewer = await browser.newPage();
+    await signIn(viewer, cluster.baseUrl, cluster.cp.env.tokens.viewer);
+    expect(await viewer.getByTestId('role').innerText({ timeout: 1_000 })).toMatch(/viewer/);
+    for (const path of [
+      '/vms',
+      '/vms/default/web-1',
+      '/vms/default/web-1?tab=yaml',
+      '/nodes',
+      '/nodes/hv-1',
+      '/pools/local?tab=nodes',
+      '/images',
+      '/networks',
+    ]) {
+      await clientNavigate(viewer, path);
+      await viewer.locator('main h1').first().waitFor();
+      await eventually(async () => (await viewer.locator('main [role="row"], main table, [data-testid="yaml-editor"]').count()) > 0, {
+        message: `content of ${path}`,
+      });
+      expect({ path, writeButtons: await viewer.locator('[data-write]').count() }).toEqual({ path, writeButtons: 0 });
+    }
+    await clientNavigate(viewer, '/vms');
+    await vmRow(viewer, 'default', 'web-1').waitFor();
+    await shot(viewer, 'viewer-vms');
+    // Admin sees them on the same page.
+    await clientNavigate(page, '/vms');
+    expect(await page.locator('[data-write]').count()).toBeGreaterThan(0);
+    await viewer.close();
   });
 
   it('stays responsive with 1,000+ VMs (rows are virtualized)', async () => {
