@@ -138,8 +138,7 @@ export const hostJoinDefinition: ResourceDefinition<HostJoin> = {
   singular: 'hostjoin',
   listKind: 'HostJoinList',
   shortNames: ['hj'],
-  // Not in the `quantix` category: attempts to add a host, not state of the cluster (`qxctl get quantix` lists that).
-  categories: [],
+  categories: ['quantix'],
   namespaced: false,
   hasStatus: true,
   crd: true,
