@@ -20,6 +20,7 @@ import { startControllerManager } from '../controllers/setup.js';
 import type { HttpApiClient } from '../controllers/runtime/client.js';
 import { HostJoins, Nodes } from '../controllers/runtime/resources.js';
 import { exitCodeFor, guidanceFor, type HostJoinErrorCode } from '../lib/host-join/codes.js';
+import { createLogger, type Logger } from '../lib/logging/logger.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const QXCTL = join(ROOT, 'bin', 'qxctl');
@@ -40,6 +41,26 @@ let manager: Awaited<ReturnType<typeof startControllerManager>>;
 let api: HttpApiClient;
 let workDir: string;
 const children: ChildProcess[] = [];
+/** What the controller-manager logged (the phase lines among it): checked for secrets. */
+let logged = '';
+
+/** A logger that keeps every line it passes on (children included). */
+function recording(inner: Logger, fields: Record<string, unknown> = {}): Logger {
+  const keep =
+    (level: 'error' | 'warn' | 'info' | 'debug') =>
+    (message: string, more?: Record<string, unknown>): void => {
+      logged += `${JSON.stringify({ level, message, ...fields, ...more })}\n`;
+      inner[level](message, more);
+    };
+  return {
+    error: keep('error'),
+    warn: keep('warn'),
+    info: keep('info'),
+    debug: keep('debug'),
+    child: (more) => recording(inner.child(more), { ...fields, ...more }),
+    isDebugEnabled: () => inner.isDebugEnabled(),
+  };
+}
 
 beforeAll(async () => {
   cp = await startTestControlPlane();
@@ -48,6 +69,7 @@ beforeAll(async () => {
     kubeconfig: cp.env.kubeconfig,
     enabled: ['hostjoin'],
     hostjoin: { server: cp.env.apiserver.url, probeTimeoutMs: 5_000 },
+    logger: recording(createLogger('controller-manager')),
   });
   api = await adminClient(cp.env.kubeconfig);
 }, 120_000);
@@ -214,6 +236,12 @@ describe('qxctl node add', () => {
     const tokens = await cp.host.bootstrapTokens.list();
     expect(tokens.filter((t) => t.description === `Add host ${host.url}`)).toEqual([expect.objectContaining({ singleUse: true, usedBy: 'flow-ok' })]);
     expect(host.output()).not.toMatch(/[a-z0-9]{6}\.[a-z0-9]{16}/); // the bootstrap token never in the host's log
+    // The controller logged every phase with what came back, and no token.
+    for (const line of ['Ping: answered', 'ValidateToken: answered', 'Discover: answered', 'Complete: bootstrap token created', 'Complete: answered']) {
+      expect(logged).toContain(line);
+    }
+    expect(logged).not.toContain(host.token);
+    expect(logged).not.toMatch(/[a-z0-9]{6}\.[a-z0-9]{16}/);
   }, 120_000);
 
   it('refuses a second machine claiming the joined hostname at Complete: HOSTNAME_TAKEN, and deletes the unused bootstrap token', async () => {
