@@ -37,7 +37,7 @@ $(WEB_TYPECHECK_STAMP): $(WEB_TYPECHECK_INPUTS)
 # seconds), so like typecheck-web it reruns only when a TypeScript file or its config changed.
 BIOME := node_modules/.bin/biome
 LINT_PROMISES_STAMP := node_modules/.cache/quantix-lint/promises.stamp
-LINT_PROMISES_INPUTS := $(shell find api-types lib apiserver controllers agent cli web/src web/e2e hack -name '*.ts' -o -name '*.tsx' 2>/dev/null) $(wildcard web/*.ts) tsconfig.json web/tsconfig.json web/tsconfig.e2e.json eslint.config.js package-lock.json
+LINT_PROMISES_INPUTS := $(shell find api-types lib apiserver controllers agent cli web/src web/e2e hack manifests -name '*.ts' -o -name '*.tsx' 2>/dev/null) $(wildcard web/*.ts) tsconfig.json web/tsconfig.json web/tsconfig.e2e.json eslint.config.js package-lock.json
 lint: lint-biome lint-promises
 lint-biome:
 	@$(BIOME) lint --error-on-warnings --max-diagnostics=50 .

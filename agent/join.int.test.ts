@@ -124,7 +124,13 @@ describe('the CA pin, on real sockets', () => {
 });
 
 /** `quantix-agent join` as a process group of its own, on the sim driver. */
-function join(hostname: string, stateDir: string, token: string, caHash: string): { child: ChildProcess; output: () => string; exited: Promise<number> } {
+function join(
+  hostname: string,
+  stateDir: string,
+  token: string,
+  caHash: string,
+  extraArgs: string[] = [],
+): { child: ChildProcess; output: () => string; exited: Promise<number> } {
   let output = '';
   const child = spawn(
     path.join(repoRoot, 'node_modules/.bin/tsx'),
@@ -140,6 +146,7 @@ function join(hostname: string, stateDir: string, token: string, caHash: string)
       `--hostname=${hostname}`,
       '--address=127.0.0.1',
       '--startup-jitter=0',
+      ...extraArgs,
     ],
     { cwd: repoRoot, detached: true, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, QUANTIX_LOG_FORMAT: 'json' } },
   );
@@ -179,6 +186,16 @@ describe('quantix-agent join, as a process', () => {
     expect(other.output()).toContain('TOKEN_ALREADY_USED');
     expect(await nodeNames()).not.toContain('join-other');
   }, 120_000);
+
+  it('exits 0 once joined with --exit-after-join, leaving what the service needs in the state dir', async () => {
+    const stateDir = mkdtempSync(path.join(workDir, 'state-exit-'));
+    const agent = join('join-exit', stateDir, await newToken(true), pin, ['--exit-after-join']);
+    expect(await agent.exited).toBe(0);
+    expect(agent.output()).toContain('joined; exiting');
+    expect(await nodeNames()).toContain('join-exit');
+    expect(existsSync(path.join(stateDir, 'ca.crt'))).toBe(true);
+    expect(readFileSync(path.join(stateDir, 'credential'), 'utf8').trim()).not.toBe('');
+  }, 60_000);
 
   it('sends nothing under a wrong pin: exits with CA_MISMATCH and no Node appears', async () => {
     const agent = join('join-wrong-ca', mkdtempSync(path.join(workDir, 'state-ca-')), await newToken(false), WRONG_PIN);

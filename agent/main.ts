@@ -47,6 +47,7 @@ assigned to this node and reports what is true, through the node gateway.
                              else .quantix/pki/ca.crt)
   --token T                  bootstrap token (join)
   --ca-cert-hash sha256:H    pin of the cluster CA (join)
+  --exit-after-join          join, then exit (the service runs the agent afterwards)
   --join-token-file FILE     bootstrap token in a file, for the first registration
   --state-dir DIR            machine id, credential, managed pools (default /var/lib/quantix-agent)
   --driver libvirt|sim       hypervisor driver (default libvirt: qemu:///system)
@@ -79,6 +80,7 @@ async function main(): Promise<void> {
     options: {
       token: { type: 'string' },
       'ca-cert-hash': { type: 'string' },
+      'exit-after-join': { type: 'boolean' },
       server: { type: 'string', default: 'https://127.0.0.1:6443' },
       gateway: { type: 'string' },
       'ca-file': { type: 'string' },
@@ -126,7 +128,13 @@ async function main(): Promise<void> {
     const pin = parseCaCertHash(values['ca-cert-hash']);
     const { caPem, caFile } = await fetchAndKeepPinnedCa(values.server!, pin, stateDir);
     log.info('cluster CA matches the pin; kept for every later connection', { server: values.server, caCertHash: pin, caFile });
-    await runAgent(values, { server: values.server!, caPem, joinToken, log });
+    const agent = await runAgent(values, { server: values.server!, caPem, joinToken, log });
+    if (values['exit-after-join']) {
+      log.info('joined; exiting (--exit-after-join)', { node: agent.nodeName, uid: agent.nodeUid });
+      await agent.stop();
+      await agent.options.driver.close();
+      process.exit(0);
+    }
     return;
   }
   const hasCredential = new StateDir(stateDir).credential() !== undefined;

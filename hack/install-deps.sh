@@ -15,6 +15,7 @@ DEBIAN_PACKAGES=(
   genisoimage                                 # cloud-init NoCloud seed ISOs (agent/cloudinit)
   iptables dnsmasq-base                       # libvirt-managed networks (nat, isolated)
   openssh-client                              # the guest tests log in over SSH (127.0.0.1 only)
+  systemd                                     # systemd-analyze: the checks of manifests/systemd/ units
   # the guest image (make image, hack/guest-image/build.sh): a Debian tree, an MBR disk with
   # an ext4 root and a FAT boot partition made without mounts, booted by SYSLINUX
   debootstrap fdisk e2fsprogs dosfstools mtools syslinux syslinux-common
