@@ -35,3 +35,11 @@ export function chooseAcceleration(mode: string, kvmDevice = existsSync('/dev/kv
       throw new Error(`--acceleration: unknown mode "${mode}" (kvm, tcg or auto)`);
   }
 }
+
+/** `HOST:PORT`, `[v6]:PORT` or `:PORT` (all addresses) → host and port. */
+export function parseListen(flag: string, value: string): { host: string; port: number } {
+  const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(value.trim());
+  const port = Number(m?.[3]);
+  if (!m || port > 65535) throw new Error(`--${flag}: invalid address "${value}" (use HOST:PORT, e.g. 0.0.0.0:9443)`);
+  return { host: m[1] ?? (m[2] || '0.0.0.0'), port };
+}

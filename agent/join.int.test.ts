@@ -18,7 +18,8 @@ import type { AddressInfo } from 'node:net';
 import { startTestControlPlane, type TestControlPlane } from '../hack/testenv/agent.js';
 import { eventually } from '../hack/testenv/eventually.js';
 import { caCertHash } from '../lib/pki/ca-cert-hash.js';
-import { fetchPinnedCa, joinExitCode, type JoinError } from './join.js';
+import { fetchPinnedCa, type JoinError } from './join.js';
+import { exitCodeFor } from '../lib/host-join/codes.js';
 
 const repoRoot = path.resolve(import.meta.dirname, '..');
 const WRONG_PIN = `sha256:${'0'.repeat(64)}`;
@@ -182,7 +183,7 @@ describe('quantix-agent join, as a process', () => {
 
     // The same single-use token on another machine: spent.
     const other = join('join-other', mkdtempSync(path.join(workDir, 'state-other-')), token, pin);
-    expect(await other.exited).toBe(joinExitCode('TOKEN_ALREADY_USED'));
+    expect(await other.exited).toBe(exitCodeFor('TOKEN_ALREADY_USED'));
     expect(other.output()).toContain('TOKEN_ALREADY_USED');
     expect(await nodeNames()).not.toContain('join-other');
   }, 120_000);
@@ -199,7 +200,7 @@ describe('quantix-agent join, as a process', () => {
 
   it('sends nothing under a wrong pin: exits with CA_MISMATCH and no Node appears', async () => {
     const agent = join('join-wrong-ca', mkdtempSync(path.join(workDir, 'state-ca-')), await newToken(false), WRONG_PIN);
-    expect(await agent.exited).toBe(joinExitCode('CA_MISMATCH'));
+    expect(await agent.exited).toBe(exitCodeFor('CA_MISMATCH'));
     expect(agent.output()).toContain('CA_MISMATCH');
     expect(await nodeNames()).not.toContain('join-wrong-ca');
   }, 60_000);
@@ -209,7 +210,7 @@ describe('quantix-agent join, as a process', () => {
     const first = join('join-taken', mkdtempSync(path.join(workDir, 'state-first-')), token, pin);
     await eventually(async () => (await nodeNames()).includes('join-taken'), { timeoutMs: 60_000, message: 'the first machine to join' });
     const second = join('join-taken', mkdtempSync(path.join(workDir, 'state-second-')), token, pin);
-    expect(await second.exited).toBe(joinExitCode('HOSTNAME_TAKEN'));
+    expect(await second.exited).toBe(exitCodeFor('HOSTNAME_TAKEN'));
     expect(second.output()).toContain('HOSTNAME_TAKEN');
     expect(second.output()).toContain('belongs to another machine');
     process.kill(-first.child.pid!, 'SIGKILL');

@@ -8,16 +8,15 @@
  */
 import { X509Certificate } from 'node:crypto';
 import { connect, type PeerCertificate } from 'node:tls';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { HostJoinError, hostJoinCodeOf, type HostJoinErrorCode } from '../lib/host-join/codes.js';
 import { caCertHash, CA_CERT_HASH_FORMAT } from '../lib/pki/ca-cert-hash.js';
 
-export type JoinErrorCode = 'HOST_CONNECTION_FAILED' | 'CONNECTION_TIMEOUT' | 'NETWORK_UNREACHABLE' | 'TLS_ERROR' | 'CA_MISMATCH';
-
-export class JoinError extends Error {
-  constructor(
-    readonly code: JoinErrorCode | string,
-    message: string,
-  ) {
-    super(`${code}: ${message}`);
+/** A join failure: a host-join code (lib/host-join/codes.ts, the one definition) and what happened. */
+export class JoinError extends HostJoinError {
+  constructor(code: HostJoinErrorCode, message: string) {
+    super(code, message);
     this.name = 'JoinError';
   }
 }
@@ -102,31 +101,20 @@ export function fetchPinnedCa(server: string, expectedHash: string, timeoutMs = 
 }
 
 /**
- * The host-join code of a failure, if it has one: a JoinError's, or the cause the gateway
- * put on a refused registration (TOKEN_EXPIRED, HOSTNAME_TAKEN, ...).
+ * The host-join code of a failure, if it has one: a HostJoinError's (JoinError included), or
+ * the one the gateway put on a refused registration (`causes[0].reason`: TOKEN_EXPIRED,
+ * HOSTNAME_TAKEN, ...).
  */
-export function joinErrorCodeOf(err: unknown): string | undefined {
-  if (err instanceof JoinError) return err.code;
-  const status = (err as { status?: { details?: { causes?: { reason?: string }[] } } } | undefined)?.status;
-  const reason = status?.details?.causes?.[0]?.reason;
-  return reason && /^[A-Z][A-Z_]+$/.test(reason) ? reason : undefined;
+export function joinErrorCodeOf(err: unknown): HostJoinErrorCode | undefined {
+  if (err instanceof HostJoinError) return err.code;
+  return hostJoinCodeOf((err as { status?: Parameters<typeof hostJoinCodeOf>[0] } | undefined)?.status);
 }
 
-/** The exit code for a join failure: one per code, so scripts can tell them apart. */
-export function joinExitCode(code: string): number {
-  const codes = [
-    'HOST_CONNECTION_FAILED',
-    'CONNECTION_TIMEOUT',
-    'NETWORK_UNREACHABLE',
-    'TLS_ERROR',
-    'CA_MISMATCH',
-    'TOKEN_MISSING',
-    'TOKEN_INVALID',
-    'TOKEN_EXPIRED',
-    'TOKEN_REVOKED',
-    'TOKEN_ALREADY_USED',
-    'HOSTNAME_TAKEN',
-  ];
-  const index = codes.indexOf(code);
-  return index < 0 ? 1 : 20 + index;
+/** The pinned CA in the state dir, where every later connection reads it (`<state-dir>/ca.crt`). */
+export async function fetchAndKeepPinnedCa(server: string, pin: string, stateDir: string): Promise<{ caPem: string; caFile: string }> {
+  const caPem = await fetchPinnedCa(server, pin);
+  const caFile = path.join(stateDir, 'ca.crt');
+  mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+  writeFileSync(caFile, caPem, { mode: 0o644 });
+  return { caPem, caFile };
 }

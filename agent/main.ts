@@ -2,17 +2,25 @@
 /**
  * quantix-agent entry point: flags → Agent. See agent/README.md.
  */
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { createLogger, setLogLevel } from '../lib/logging/logger.js';
-import { Agent, AGENT_DEFAULTS } from './agent.js';
+import { createLogger, setLogLevel, type Logger } from '../lib/logging/logger.js';
+import { Agent, AGENT_DEFAULTS, AGENT_VERSION } from './agent.js';
 import type { HypervisorDriver } from './hypervisor/driver.js';
 import { LibvirtDriver } from './hypervisor/libvirt/driver.js';
 import { SimDriver } from './hypervisor/sim/driver.js';
 import { DEFAULT_GATEWAY_PORT } from '../api-types/proto/contract.js';
-import { chooseAcceleration, defaultServerName, parseDuration } from './flags.js';
-import { fetchPinnedCa, JoinError, joinErrorCodeOf, joinExitCode, parseCaCertHash } from './join.js';
+import { chooseAcceleration, defaultServerName, parseDuration, parseListen } from './flags.js';
+import { defaultAddresses, defaultHostname, StateDir } from './identity.js';
+import { exitCodeFor } from '../lib/host-join/codes.js';
+import { DEFAULT_REGISTRATION_PORT } from '../lib/host-join/protocol.js';
+import { fetchAndKeepPinnedCa, JoinError, joinErrorCodeOf, parseCaCertHash } from './join.js';
+import { clusterJoiner } from './registration/cluster-joiner.js';
+import { discoverHardware } from './registration/hardware.js';
+import { HOST_TOKEN_TTL_MS, HostTokenStore, redactHostToken } from './registration/host-token.js';
+import { RegistrationServer } from './registration/server.js';
+import { ensureRegistrationCertificate } from './registration/serving-cert.js';
 
 const HELP = `quantix-agent: runs on every hypervisor host; makes libvirt match the VMs and pools
 assigned to this node and reports what is true, through the node gateway.
@@ -23,7 +31,14 @@ assigned to this node and reports what is true, through the node gateway.
       with the bootstrap token, then runs. Run again later (or as a service) it runs with
       the node credential it got; the token is not needed any more.
   quantix-agent [flags]
-      runs with the node credential in the state dir (or --join-token-file).
+      runs with the node credential in the state dir (or --join-token-file); a host with
+      neither serves the registration API until an admin adds it (\`qxctl node add\`),
+      which joins it as \`join\` does
+  quantix-agent serve-registration [flags]
+      serves the registration API even with a credential
+  quantix-agent token [--state-dir DIR]
+      prints the host token (a new one when there is none or it expired) and the
+      registration certificate's fingerprint
 
   --server URL               apiserver URL (default https://127.0.0.1:6443); the node
                              kubeconfig in the state dir points there
@@ -53,6 +68,8 @@ assigned to this node and reports what is true, through the node gateway.
   --tls-server-name NAME     name to verify the gateway certificate for (default: the
                              gateway host; "localhost" when it is an IP address, a name
                              every apiserver certificate carries)
+  --registration-listen A    HOST:PORT of the registration API (default 0.0.0.0:${DEFAULT_REGISTRATION_PORT})
+  --host-token-ttl D         lifetime of a new host token (default 1h)
   --log-level LEVEL          error | warn | info | debug
 Durations: 500ms, 10s, 2m, or a number of seconds.
 `;
@@ -82,6 +99,8 @@ async function main(): Promise<void> {
       'libvirt-socket': { type: 'string' },
       'tls-server-name': { type: 'string' },
       'log-level': { type: 'string' },
+      'registration-listen': { type: 'string', default: `0.0.0.0:${DEFAULT_REGISTRATION_PORT}` },
+      'host-token-ttl': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -92,61 +111,84 @@ async function main(): Promise<void> {
   if (values['log-level']) setLogLevel(values['log-level']);
   const log = createLogger('agent');
   const stateDir = path.resolve(values['state-dir']!);
-  const server = new URL(values.server!);
-  const gateway = values.gateway ?? `${server.hostname}:${DEFAULT_GATEWAY_PORT}`;
-  const command = positionals[0];
-  if (command !== undefined && command !== 'join') throw new Error(`unknown command "${command}" (join, or none to run)`);
-  let joinToken = values.token ?? (values['join-token-file'] ? readFileSync(values['join-token-file'], 'utf8').trim() : undefined);
+  const command = positionals[0] ?? 'run';
+  if (!['run', 'join', 'token', 'serve-registration'].includes(command) || positionals.length > 1) {
+    throw new Error(`unknown command "${positionals.join(' ')}" (join, token, serve-registration, or none to run; see --help)`);
+  }
+  if (command !== 'join' && values['ca-cert-hash']) throw new Error('--ca-cert-hash is for `quantix-agent join`');
+  const hostname = values.hostname ?? defaultHostname();
+  const hostTokenTtlMs = values['host-token-ttl'] ? parseDuration('host-token-ttl', values['host-token-ttl']) : HOST_TOKEN_TTL_MS;
+  if (command === 'token') {
+    printHostToken(stateDir, hostname, hostTokenTtlMs);
+    return;
+  }
+  const joinToken = values.token || (values['join-token-file'] ? readFileSync(values['join-token-file'], 'utf8').trim() : undefined) || undefined;
   if (command === 'join') {
     if (!joinToken) throw new JoinError('TOKEN_MISSING', '--token: the bootstrap token from `qxctl token create` is required');
     const pin = parseCaCertHash(values['ca-cert-hash']);
-    const caPem = await fetchPinnedCa(values.server!, pin);
-    mkdirSync(stateDir, { recursive: true, mode: 0o700 });
-    writeFileSync(path.join(stateDir, 'ca.crt'), caPem, { mode: 0o644 });
-    log.info('cluster CA matches the pin; kept for every later connection', { server: values.server, caCertHash: pin, caFile: path.join(stateDir, 'ca.crt') });
-  } else if (values['ca-cert-hash']) {
-    throw new Error('--ca-cert-hash is for `quantix-agent join`');
+    const { caPem, caFile } = await fetchAndKeepPinnedCa(values.server!, pin, stateDir);
+    log.info('cluster CA matches the pin; kept for every later connection', { server: values.server, caCertHash: pin, caFile });
+    const agent = await runAgent(values, { server: values.server!, caPem, joinToken, log });
+    if (values['exit-after-join']) {
+      log.info('joined; exiting (--exit-after-join)', { node: agent.nodeName, uid: agent.nodeUid });
+      await agent.stop();
+      await agent.options.driver.close();
+      process.exit(0);
+    }
+    return;
   }
-  joinToken ||= undefined;
-  const caFile =
-    command === 'join'
-      ? path.join(stateDir, 'ca.crt')
-      : (values['ca-file'] ?? [path.join(stateDir, 'ca.crt'), path.resolve('.quantix/pki/ca.crt')].find((f) => existsSync(f)));
+  const hasCredential = new StateDir(stateDir).credential() !== undefined;
+  if (command === 'serve-registration' || (!hasCredential && !joinToken)) {
+    // Not joined and nothing to join with: wait for an admin to add this host.
+    await serveRegistration(values, { stateDir, hostname, hostTokenTtlMs, log });
+    return;
+  }
+  const caFile = values['ca-file'] ?? [path.join(stateDir, 'ca.crt'), path.resolve('.quantix/pki/ca.crt')].find((f) => existsSync(f));
   if (!caFile) throw new Error('no CA: run `quantix-agent join` (it keeps the pinned CA in the state dir), or pass --ca-file');
+  await runAgent(values, { server: values.server!, caPem: readFileSync(caFile, 'utf8'), joinToken, log });
+}
 
-  const acceleration = chooseAcceleration(values.acceleration!, undefined, values['acceleration-reason']);
+type Flags = Record<string, string | boolean | string[] | undefined>;
+
+/** Runs the agent; resolves once it is registered and running. */
+async function runAgent(values: Flags, o: { server: string; caPem: string; joinToken?: string; log: Logger; signals?: boolean }): Promise<Agent> {
+  const log = o.log;
+  const flag = (name: string) => values[name] as string | undefined;
+  const stateDir = path.resolve(flag('state-dir')!);
+  const server = new URL(o.server);
+  const gateway = flag('gateway') ?? `${server.hostname}:${DEFAULT_GATEWAY_PORT}`;
+  const joinToken = o.joinToken;
+
+  const acceleration = chooseAcceleration(flag('acceleration')!, undefined, flag('acceleration-reason'));
   let driver: HypervisorDriver;
-  if (values.driver === 'libvirt') {
+  if (flag('driver') === 'libvirt') {
     driver = new LibvirtDriver({
       domainType: acceleration.type,
-      socketPath: values['libvirt-socket'],
+      socketPath: flag('libvirt-socket'),
       log: (level, message) => log[level](message, { component: 'libvirt' }),
     });
-  } else if (values.driver === 'sim') {
-    driver = new SimDriver({ hostname: values.hostname });
+  } else if (flag('driver') === 'sim') {
+    driver = new SimDriver({ hostname: flag('hostname') });
   } else {
-    throw new Error(`--driver: unknown driver "${values.driver}" (libvirt or sim)`);
+    throw new Error(`--driver: unknown driver "${flag('driver')}" (libvirt or sim)`);
   }
 
   const agent = new Agent({
     gateway,
-    caPem: readFileSync(caFile, 'utf8'),
-    serverName: values['tls-server-name'] ?? defaultServerName(gateway),
-    server: values.server,
+    caPem: o.caPem,
+    serverName: flag('tls-server-name') ?? defaultServerName(gateway),
+    server: o.server,
     joinToken,
     stateDir,
     driver,
-    hostname: values.hostname,
-    addresses: values.address
-      ?.flatMap((a) => a.split(','))
-      .map((a) => a.trim())
-      .filter(Boolean),
-    heartbeatIntervalMs: parseDuration('heartbeat-interval', values['heartbeat-interval']!),
-    startupJitterMs: parseDuration('startup-jitter', values['startup-jitter']!),
-    safetyPollIntervalMs: parseDuration('safety-poll-interval', values['safety-poll-interval']!),
-    shutdownTimeoutMs: parseDuration('shutdown-timeout', values['shutdown-timeout']!),
-    poolMountRoot: values['pool-mount-root'],
-    ...(values.driver === 'libvirt' ? { acceleration } : {}),
+    hostname: flag('hostname'),
+    addresses: addressFlags(values),
+    heartbeatIntervalMs: parseDuration('heartbeat-interval', flag('heartbeat-interval')!),
+    startupJitterMs: parseDuration('startup-jitter', flag('startup-jitter')!),
+    safetyPollIntervalMs: parseDuration('safety-poll-interval', flag('safety-poll-interval')!),
+    shutdownTimeoutMs: parseDuration('shutdown-timeout', flag('shutdown-timeout')!),
+    poolMountRoot: flag('pool-mount-root'),
+    ...(flag('driver') === 'libvirt' ? { acceleration } : {}),
     log,
   });
 
@@ -160,20 +202,101 @@ async function main(): Promise<void> {
     await driver.close();
     process.exit(0);
   };
-  process.on('SIGTERM', () => void shutdown('SIGTERM'));
-  process.on('SIGINT', () => void shutdown('SIGINT'));
-  await agent.start();
-  if (command === 'join' && values['exit-after-join']) {
-    log.info('joined; exiting (--exit-after-join)', { node: agent.nodeName, uid: agent.nodeUid });
-    await agent.stop();
-    await driver.close();
-    process.exit(0);
+  if (o.signals !== false) {
+    process.on('SIGTERM', () => void shutdown('SIGTERM'));
+    process.on('SIGINT', () => void shutdown('SIGINT'));
+  }
+  try {
+    await agent.start();
+  } catch (err) {
+    // Refused (a bad token, a taken hostname): leave nothing running behind the error.
+    await agent.stop().catch(() => undefined);
+    await driver.close().catch(() => undefined);
+    throw err;
   }
   log.info('agent running', { node: agent.nodeName, uid: agent.nodeUid, gateway, driver: driver.kind });
+  return agent;
+}
+
+function addressFlags(values: Flags): string[] | undefined {
+  return (values.address as string[] | undefined)
+    ?.flatMap((a) => a.split(','))
+    .map((a) => a.trim())
+    .filter(Boolean);
+}
+
+/** `quantix-agent token`: the admin reads this to add the host (the only place the whole token is printed besides the start-up line). */
+function printHostToken(stateDir: string, hostname: string, ttlMs: number): void {
+  new StateDir(stateDir); // creates it 0700 when absent
+  const token = new HostTokenStore(stateDir, { ttlMs }).ensure();
+  const cert = ensureRegistrationCertificate(stateDir, hostname, defaultAddresses());
+  process.stdout.write(
+    `token:       ${token.token}\nexpires:     ${token.expiresAt.toISOString()}\nfingerprint: ${cert.fingerprint}\n` +
+      `add it with: qxctl node add https://<this host>:<port> --token ${token.token} --fingerprint ${cert.fingerprint}\n`,
+  );
+}
+
+/**
+ * Serves the registration API until an admin's "Add host" flow calls join; the join pins the
+ * cluster CA and starts the agent proper with the bootstrap token (cluster-joiner.ts).
+ */
+async function serveRegistration(values: Flags, o: { stateDir: string; hostname: string; hostTokenTtlMs: number; log: Logger }): Promise<void> {
+  const { stateDir, hostname, log } = o;
+  const listen = parseListen('registration-listen', values['registration-listen'] as string);
+  new StateDir(stateDir);
+  const tokens = new HostTokenStore(stateDir, { ttlMs: o.hostTokenTtlMs });
+  // A test hook: an agent that reports an older version, to provoke HOST_FIRMWARE_OUTDATED for real.
+  const reportedVersion = process.env.QUANTIX_AGENT_REPORTED_VERSION || AGENT_VERSION;
+  const token = tokens.ensure();
+  const cert = ensureRegistrationCertificate(stateDir, hostname, addressFlags(values) ?? defaultAddresses());
+  let agent: Agent | undefined;
+  const registration = new RegistrationServer({
+    host: listen.host,
+    port: listen.port,
+    certPem: cert.certPem,
+    keyPem: cert.keyPem,
+    tokens,
+    hostname,
+    agentVersion: reportedVersion,
+    discover: () => discoverHardware({ agentVersion: reportedVersion, hostname }),
+    joiner: clusterJoiner({
+      stateDir,
+      startAgent: async (server, joinToken, caPem) => {
+        agent = await runAgent(values, { server, caPem, joinToken, log, signals: false });
+        return agent.nodeName!;
+      },
+    }),
+    onJoined: () => {
+      log.info('joined: the registration API stops', { node: agent?.nodeName });
+      void registration.stop();
+    },
+    log: log.child({ component: 'registration' }),
+  });
+  await registration.start();
+  // The one line where the whole token is logged: the admin reads it from here or from `quantix-agent token`.
+  log.info('registration API serving: add this host with `qxctl node add`', {
+    listen: `${listen.host}:${registration.port}`,
+    fingerprint: cert.fingerprint,
+    token: token.token,
+    tokenExpires: token.expiresAt.toISOString(),
+  });
+  log.debug('host token', { token: redactHostToken(token.token) });
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info('stopping', { signal });
+    await registration.stop();
+    await agent?.stop();
+    await agent?.options.driver.close();
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  process.on('SIGINT', () => void shutdown('SIGINT'));
 }
 
 main().catch((err: unknown) => {
   const code = joinErrorCodeOf(err);
   createLogger('agent').error(code ? 'join refused' : 'fatal', { ...(code ? { code } : {}), error: err instanceof Error ? err.message : String(err) });
-  process.exit(code ? joinExitCode(code) : 1);
+  process.exit(code ? exitCodeFor(code) : 1);
 });

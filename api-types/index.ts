@@ -12,6 +12,7 @@ export {
   resourceForKind,
   resourceForShortName,
   eventDefinition,
+  hostJoinDefinition,
   imageDefinition,
   leaseDefinition,
   networkDefinition,

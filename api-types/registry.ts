@@ -6,6 +6,7 @@
 import { apiVersionOf } from './group-version.js';
 import type { KubeObject } from './meta.js';
 import { eventDefinition } from './schema/event.js';
+import { hostJoinDefinition } from './schema/hostjoin.js';
 import { imageDefinition } from './schema/image.js';
 import { leaseDefinition } from './schema/lease.js';
 import { networkDefinition } from './schema/network.js';
@@ -14,7 +15,16 @@ import { storagePoolDefinition } from './schema/storagepool.js';
 import type { ResourceDefinition } from './schema/types.js';
 import { virtualMachineDefinition } from './schema/virtualmachine.js';
 
-export { eventDefinition, imageDefinition, leaseDefinition, networkDefinition, nodeDefinition, storagePoolDefinition, virtualMachineDefinition };
+export {
+  eventDefinition,
+  hostJoinDefinition,
+  imageDefinition,
+  leaseDefinition,
+  networkDefinition,
+  nodeDefinition,
+  storagePoolDefinition,
+  virtualMachineDefinition,
+};
 
 /** Every resource, in a stable order (codegen output follows it). */
 export const RESOURCES: readonly ResourceDefinition[] = [
@@ -23,6 +33,7 @@ export const RESOURCES: readonly ResourceDefinition[] = [
   imageDefinition as unknown as ResourceDefinition,
   networkDefinition as unknown as ResourceDefinition,
   nodeDefinition as unknown as ResourceDefinition,
+  hostJoinDefinition as unknown as ResourceDefinition,
   eventDefinition as unknown as ResourceDefinition,
   leaseDefinition as unknown as ResourceDefinition,
 ];

@@ -53,6 +53,7 @@ export const ENTRIES: Entry[] = [
     load: () => import('./commands/pool.js').then((m) => pick('pool unassign')(m.poolCommands)),
   },
   { name: 'pool files', summary: "Browse a pool's files on a node", load: () => import('./commands/pool.js').then((m) => pick('pool files')(m.poolCommands)) },
+  { name: 'node add', summary: 'Add a host: checked in phases, then joined', load: () => import('./commands/node-add.js').then((m) => m.nodeAddCommand) },
   { name: 'node cordon', summary: 'Mark nodes unschedulable', load: () => import('./commands/node.js').then((m) => pick('node cordon')(m.nodeCommands)) },
   { name: 'node uncordon', summary: 'Mark nodes schedulable', load: () => import('./commands/node.js').then((m) => pick('node uncordon')(m.nodeCommands)) },
   {
@@ -98,7 +99,9 @@ export const EXIT_CODES_HELP = `Exit codes:
   5  invalid: the server rejected the object or request
   6  unauthorized or forbidden
   7  timeout: a wait did not converge in time
-  8  the server is unreachable or unavailable`;
+  8  the server is unreachable or unavailable
+  9  node check found orphans
+ 20–33  node add: the host-join error code (docs/adding-a-host.md)`;
 
 export function topHelp(): string {
   const rows = (names: string[]) =>
@@ -120,7 +123,7 @@ export function topHelp(): string {
     ...rows(['pool assign', 'pool unassign', 'pool files', 'node cordon', 'node uncordon']),
     '',
     'Joining hosts:',
-    ...rows(['token create', 'token list', 'token delete', 'node revoke']),
+    ...rows(['node add', 'token create', 'token list', 'token delete', 'node revoke']),
     '',
     'Other:',
     ...rows(['version', 'completion']),

@@ -7,6 +7,7 @@
  */
 import type { Status } from '../api-types/meta.js';
 import { ApiError, errorArgsOf, statusFromResponse } from '../lib/apimachinery/status-error.js';
+import { exitCodeFor, guidanceFor, type HostJoinErrorCode } from '../lib/host-join/codes.js';
 
 /** Exit codes (documented in cli/README.md). */
 export const ExitCode = {
@@ -36,7 +37,8 @@ export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
 export class CliError extends Error {
   constructor(
     message: string,
-    readonly exitCode: ExitCode = ExitCode.Generic,
+    /** An ExitCode, or a host-join code's own (20–33, lib/host-join/codes.ts). */
+    readonly exitCode: number = ExitCode.Generic,
   ) {
     super(message);
     this.name = 'CliError';
@@ -75,6 +77,21 @@ export class ApiStatusError extends ApiError {
 
   get exitCode(): ExitCode {
     return exitCodeForStatus(this);
+  }
+}
+
+/**
+ * A failed "Add host" (`qxctl node add`): the host-join code, what happened and what to do,
+ * with the code's own exit code (lib/host-join/codes.ts: 20 HOST_CONNECTION_FAILED … 33
+ * HOSTNAME_TAKEN), so scripts can tell the failures apart.
+ */
+export class HostJoinFailedError extends CliError {
+  constructor(
+    readonly code: HostJoinErrorCode,
+    readonly detail: string,
+  ) {
+    super(`${code}: ${detail}\nguidance: ${guidanceFor(code)}`, exitCodeFor(code));
+    this.name = 'HostJoinFailedError';
   }
 }
 
@@ -168,7 +185,7 @@ export function formatError(err: unknown, opts: { debug?: boolean } = {}): strin
 }
 
 /** The exit code for anything thrown. */
-export function exitCodeOf(err: unknown): ExitCode {
+export function exitCodeOf(err: unknown): number {
   if (err instanceof CliError) return err.exitCode;
   return err instanceof ApiError ? exitCodeForStatus(err) : ExitCode.Generic;
 }

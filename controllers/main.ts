@@ -11,7 +11,7 @@ import { parseArgs } from 'node:util';
 import { createLogger, setLogLevel } from '../lib/logging/logger.js';
 import { CONTROLLER_NAMES, defaultIdentity, startControllerManager, type ControllerName } from './setup.js';
 
-const HELP = `quantix-controller-manager: controllers for Quantix (scheduler, vm, storagepool, nodelifecycle)
+const HELP = `quantix-controller-manager: controllers for Quantix (scheduler, vm, storagepool, image, network, nodelifecycle, hostjoin)
 
   --kubeconfig PATH            kubeconfig of the Quantix API (required; or $KUBECONFIG)
   --leader-elect               elect one leader among replicas through a Lease
@@ -29,6 +29,9 @@ const HELP = `quantix-controller-manager: controllers for Quantix (scheduler, vm
                                client-side rate limit of the shared client (default 50, 100)
   --scheduler-api-qps N, --scheduler-api-burst N
                                the scheduler's own client (default 500, 1000)
+  --host-join-server URL       apiserver URL a host added with \`qxctl node add\` is told to join
+                               (default: the server of --kubeconfig)
+  --host-join-token-ttl D      TTL of the single-use bootstrap token handed to it (default 15m)
   --log-level LEVEL            error | warn | info | debug
 `;
 
@@ -66,6 +69,8 @@ async function main(): Promise<number> {
       'kube-api-burst': { type: 'string' },
       'scheduler-api-qps': { type: 'string' },
       'scheduler-api-burst': { type: 'string' },
+      'host-join-server': { type: 'string' },
+      'host-join-token-ttl': { type: 'string' },
       'log-level': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -103,6 +108,10 @@ async function main(): Promise<number> {
       },
     },
     nodelifecycle: { gracePeriodMs: duration('--node-grace-period', values['node-grace-period'], 40_000) },
+    hostjoin: {
+      ...(values['host-join-server'] ? { server: values['host-join-server'] } : {}),
+      bootstrapTokenTtlSeconds: Math.ceil(duration('--host-join-token-ttl', values['host-join-token-ttl'], 15 * 60_000) / 1000),
+    },
     leaderElection: values['leader-elect']
       ? {
           namespace: values['lease-namespace']!,

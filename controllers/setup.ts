@@ -4,6 +4,7 @@
  */
 import { hostname } from 'node:os';
 import { createLogger, type Logger } from '../lib/logging/logger.js';
+import { hostJoinController, type HostJoinControllerOptions } from './hostjoin/hostjoin_controller.js';
 import { imageController, type ImageControllerOptions } from './image/image_controller.js';
 import { networkController, type NetworkControllerOptions } from './network/network_controller.js';
 import { nodeLifecycleController, type NodeLifecycleOptions } from './nodelifecycle/nodelifecycle_controller.js';
@@ -15,7 +16,7 @@ import { schedulerController, type SchedulerOptions } from './scheduler/schedule
 import { storagePoolController, type StoragePoolControllerOptions } from './storagepool/storagepool_controller.js';
 import { vmController, type VmControllerOptions } from './vm/vm_controller.js';
 
-export const CONTROLLER_NAMES = ['scheduler', 'nodeallocation', 'vm', 'storagepool', 'image', 'network', 'nodelifecycle'] as const;
+export const CONTROLLER_NAMES = ['scheduler', 'nodeallocation', 'vm', 'storagepool', 'image', 'network', 'nodelifecycle', 'hostjoin'] as const;
 export type ControllerName = (typeof CONTROLLER_NAMES)[number];
 
 export interface ControllersOptions {
@@ -27,6 +28,7 @@ export interface ControllersOptions {
   network?: NetworkControllerOptions;
   nodelifecycle?: NodeLifecycleOptions;
   nodeallocation?: NodeAllocationOptions;
+  hostjoin?: HostJoinControllerOptions;
 }
 
 export function controllerSetups(options: ControllersOptions = {}): ControllerSetup[] {
@@ -39,6 +41,7 @@ export function controllerSetups(options: ControllersOptions = {}): ControllerSe
   if (enabled.has('image')) out.push(imageController(options.image));
   if (enabled.has('network')) out.push(networkController(options.network));
   if (enabled.has('nodelifecycle')) out.push(nodeLifecycleController(options.nodelifecycle));
+  if (enabled.has('hostjoin')) out.push(hostJoinController(options.hostjoin));
   return out;
 }
 
@@ -84,11 +87,13 @@ export async function startControllerManager(options: StartOptions): Promise<{ m
   const leaseClient = options.leaderElection
     ? await HttpApiClient.fromFile(options.kubeconfig, { userAgent: 'quantix-controller-manager/leader-election', maxSockets: 2, requestTimeoutMs: 5_000 })
     : undefined;
+  // Joining hosts are told the server this controller-manager uses, unless set otherwise.
+  const hostjoin = { server: client.kubeConfig.getCurrentCluster()?.server, ...options.hostjoin };
   const manager = new ControllerManager({
     client,
     identity,
     logger,
-    controllers: controllerSetups(options),
+    controllers: controllerSetups({ ...options, hostjoin }),
     leaderElection: options.leaderElection,
     leaderElectionClient: leaseClient,
     controllerClients: { scheduler: schedulerClient },

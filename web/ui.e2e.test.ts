@@ -7,11 +7,20 @@
  * QUANTIX_UPDATE_DOCS_SCREENSHOTS=1 the dashboard and a pool's per-host table are also
  * written to docs/images/ for the README.
  */
-import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Page } from 'playwright-core';
+import { clusterJoiner } from '../agent/registration/cluster-joiner.js';
+import { HostTokenStore } from '../agent/registration/host-token.js';
+import { RegistrationServer } from '../agent/registration/server.js';
+import { ensureRegistrationCertificate } from '../agent/registration/serving-cert.js';
+import { SimDriver } from '../agent/hypervisor/sim/driver.js';
+import { startAgent, type TestAgent } from '../hack/testenv/agent.js';
 import { eventually } from '../hack/testenv/eventually.js';
+import { guidanceFor } from '../lib/host-join/codes.js';
+import { createLogger } from '../lib/logging/logger.js';
 import { launchBrowser, screenshot, type Browser } from './e2e/browser.js';
 import { HOSTS, startUiCluster, vmYaml, type UiCluster } from './e2e/cluster.js';
 import { badgeState, cellText, clientNavigate, signIn, tableRow, vmRow } from './e2e/page-helpers.js';
@@ -633,6 +642,91 @@ spec:
       timeoutMs: 5_000,
       message: 'updates flow after recovery',
     });
+  });
+
+  it('adds a host from the Add-host dialog: the fingerprint to confirm, a wrong token’s code and guidance, then every phase to the joined Node', async () => {
+    // A host not joined yet: the agent's registration API on 127.0.0.21, whose join is the
+    // agent's real one (CA pin, then registration with the bootstrap token through the gateway).
+    const dir = mkdtempSync(join(tmpdir(), 'quantix-ui-addhost-'));
+    const cert = ensureRegistrationCertificate(dir, 'hv-3', ['127.0.0.21']);
+    const tokens = new HostTokenStore(dir);
+    const hostToken = tokens.ensure().token;
+    let joined: TestAgent | undefined;
+    const registration = new RegistrationServer({
+      host: '127.0.0.21',
+      port: 0,
+      certPem: cert.certPem,
+      keyPem: cert.keyPem,
+      tokens,
+      hostname: 'hv-3',
+      agentVersion: '0.1.0',
+      discover: async () => ({ hostname: 'hv-3', agentVersion: '0.1.0', cpu: { model: 'Sim CPU', count: 8 }, memoryBytes: 32 * GiB, disks: [], nics: [] }),
+      joiner: clusterJoiner({
+        stateDir: dir,
+        startAgent: async (server, joinToken, caPem) => {
+          joined = await startAgent(cluster.cp, { driver: new SimDriver({ hostname: 'hv-3' }), hostname: 'hv-3', server, joinToken, caPem });
+          return joined.agent.nodeName!;
+        },
+      }),
+      log: createLogger('ui-test-registration'),
+    });
+    await registration.start();
+    const url = `https://127.0.0.21:${registration.port}`;
+    try {
+      await nav(page, 'Nodes');
+      await page.getByTestId('add-host').click();
+      const dialog = page.getByTestId('add-host-dialog');
+      await page.getByTestId('add-host-url').fill(url);
+      await page.getByTestId('add-host-token').fill(hostToken);
+      await page.getByTestId('add-host-submit').click();
+
+      // No fingerprint: Ping only, and the one the host presented, to confirm.
+      await eventually(async () => (await dialog.getByTestId('add-host-error').getAttribute('data-code')) === 'TLS_ERROR', { message: 'TLS_ERROR shown' });
+      expect(await dialog.getByTestId('add-host-presented').innerText()).toBe(cert.fingerprint);
+      expect(await dialog.getByTestId('add-host-guidance').innerText()).toBe(guidanceFor('TLS_ERROR'));
+      expect(await dialog.locator('[data-phase="Ping"]').getAttribute('data-state')).toBe('failed');
+      await shot(page, 'add-host-fingerprint');
+      await dialog.getByTestId('add-host-use-fingerprint').click();
+      expect(await page.getByTestId('add-host-fingerprint').inputValue()).toBe(cert.fingerprint);
+
+      // A wrong host token: its code and guidance, Ping passed.
+      await page.getByTestId('add-host-token').fill('wrong-token-00000-00000-00000');
+      await page.getByTestId('add-host-submit').click();
+      await eventually(
+        async () =>
+          (await dialog
+            .getByTestId('add-host-error')
+            .getAttribute('data-code')
+            .catch(() => null)) === 'TOKEN_INVALID',
+        {
+          message: 'TOKEN_INVALID shown',
+        },
+      );
+      expect(await dialog.getByTestId('add-host-guidance').innerText()).toBe(guidanceFor('TOKEN_INVALID'));
+      expect(await dialog.locator('[data-phase="Ping"]').getAttribute('data-state')).toBe('passed');
+      expect(await dialog.locator('[data-phase="ValidateToken"]').getAttribute('data-state')).toBe('failed');
+      await shot(page, 'add-host-token-invalid');
+
+      // The right token: every phase, then the Node.
+      await page.getByTestId('add-host-token').fill(hostToken);
+      await page.getByTestId('add-host-submit').click();
+      await dialog.getByTestId('add-host-succeeded').waitFor({ timeout: 60_000 });
+      expect(await dialog.getByTestId('add-host-succeeded').innerText()).toContain('hv-3');
+      for (const phase of ['Ping', 'ValidateToken', 'Discover', 'Complete']) {
+        expect({ phase, state: await dialog.locator(`[data-phase="${phase}"]`).getAttribute('data-state') }).toEqual({ phase, state: 'passed' });
+      }
+      await shot(page, 'add-host-joined');
+      expect(await cluster.must(['get', 'qn', 'hv-3', '-o', 'jsonpath={.metadata.name}'])).toBe('hv-3');
+      await page.getByTestId('add-host-close').click();
+      await tableRow(page, 'node-table', 'hv-3').waitFor();
+    } finally {
+      await registration.stop();
+      await joined?.stop();
+      await joined?.agent.options.driver.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+    // The other tests know two hosts.
+    await cluster.must(['delete', 'qn', 'hv-3', '--wait=false']);
   });
 
   it('gives a viewer token no write buttons', async () => {

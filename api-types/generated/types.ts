@@ -829,6 +829,141 @@ export const NodeAcceleration = {
 export type NodeAcceleration = (typeof NodeAcceleration)[keyof typeof NodeAcceleration];
 
 /**
+ * One "Add host" attempt: the control plane probes a host’s registration API in phases and has it join.
+ * quantix.io/v1alpha1 HostJoin (cluster-scoped; resource hostjoins).
+ */
+export interface HostJoin extends KubeObject {
+  /** APIVersion defines the versioned schema of this representation of an object. */
+  apiVersion: 'quantix.io/v1alpha1';
+  /** Kind is a string value representing the REST resource this object represents. */
+  kind: 'HostJoin';
+  /** Standard object's metadata. */
+  metadata: ObjectMeta;
+  /** The host to add. */
+  spec: HostJoinSpec;
+  /** The flow as it runs. */
+  status?: HostJoinStatus;
+}
+
+export interface HostJoinList extends KubeList<HostJoin> {
+  apiVersion: 'quantix.io/v1alpha1';
+  kind: 'HostJoinList';
+}
+
+/** The host to add. */
+export interface HostJoinSpec {
+  /** The registration API of the host: https://HOST:PORT (quantix-agent without credentials serves it, default port 9443). */
+  url: string;
+  /** The host token (`quantix-agent token` on the host). Kept only while the flow runs; never shown to viewers. */
+  hostToken?: string;
+  /** SHA-256 fingerprint of the host’s registration certificate (sha256:AB:CD:…), as the admin confirmed it. Without it the flow stops after Ping and reports the presented one. */
+  fingerprint?: string;
+}
+
+/** The flow as it runs. */
+export interface HostJoinStatus {
+  /** The phase running now, or how the flow ended. */
+  phase?: HostJoinPhase;
+  /** One condition per phase (Ping, ValidateToken, Discover, Complete): True once passed, False when it failed. */
+  conditions?: Condition[];
+  /** The fingerprint of the certificate the host presented. */
+  presentedFingerprint?: string;
+  /** The agent version the host reported in Ping. */
+  agentVersion?: string;
+  /** The host name reported in Ping. */
+  hostname?: string;
+  /** What the host reported in the Discover phase. */
+  hardware?: HostJoinHardware;
+  /** The Node the host joined as. */
+  nodeName?: string;
+  /** On failure: the host-join error code (HOST_CONNECTION_FAILED, TOKEN_EXPIRED, …). */
+  errorCode?: string;
+  /** What happened (on failure: what failed and how). */
+  message?: string;
+  /** On failure: what the admin should do. */
+  guidance?: string;
+  /** When the flow started. */
+  startTime?: string;
+  /** When it ended. */
+  completionTime?: string;
+  /** The metadata.generation this status reflects. */
+  observedGeneration?: number;
+}
+
+/** The phase running now, or how the flow ended. */
+export const HostJoinPhase = {
+  /** Reaching the host’s registration API (no token) and checking its version and certificate. */
+  Ping: 'Ping',
+  /** Checking the host token with the host. */
+  ValidateToken: 'ValidateToken',
+  /** Reading the host’s hardware. */
+  Discover: 'Discover',
+  /** Handing the host a bootstrap token and the CA hash; the host joins. */
+  Complete: 'Complete',
+  /** The host joined as status.nodeName. */
+  Succeeded: 'Succeeded',
+  /** Stopped: status.errorCode and status.message say why, status.guidance what to do. */
+  Failed: 'Failed',
+} as const;
+/** The phase running now, or how the flow ended. */
+export type HostJoinPhase = (typeof HostJoinPhase)[keyof typeof HostJoinPhase];
+
+/** What the host reported in the Discover phase. */
+export interface HostJoinHardware {
+  /** The host’s name (its Node’s name once joined). */
+  hostname?: string;
+  /** quantix-agent version. */
+  agentVersion?: string;
+  /** CPU. */
+  cpu?: {
+    /** CPU model. */
+    model?: string;
+    /** Logical CPUs. */
+    count?: number;
+    /** Architecture. */
+    arch?: string;
+  };
+  /** Memory in bytes. */
+  memoryBytes?: number;
+  /** Whole disks. */
+  disks?: HostJoinDisk[];
+  /** Network interfaces. */
+  nics?: HostJoinNic[];
+  /** libvirt version. */
+  libvirtVersion?: string;
+  /** QEMU version. */
+  hypervisorVersion?: string;
+  /** /dev/kvm exists. */
+  kvm?: boolean;
+}
+
+/** A whole disk of the host. */
+export interface HostJoinDisk {
+  /** Kernel name, e.g. sda. */
+  name?: string;
+  /** Size in bytes. */
+  sizeBytes?: number;
+  /** Model. */
+  model?: string;
+  /** A spinning disk. */
+  rotational?: boolean;
+}
+
+/** A network interface of the host. */
+export interface HostJoinNic {
+  /** Interface name. */
+  name?: string;
+  /** MAC address. */
+  mac?: string;
+  /** IP addresses. */
+  addresses?: string[];
+  /** operstate, e.g. up. */
+  state?: string;
+  /** Link speed. */
+  speedMbps?: number;
+}
+
+/**
  * A report of something that happened to an object (core/v1 Event).
  * v1 Event (namespaced; resource events).
  */
@@ -945,6 +1080,7 @@ export interface ResourceTypes {
   Image: Image;
   Network: Network;
   Node: Node;
+  HostJoin: HostJoin;
   Event: Event;
   Lease: Lease;
 }

@@ -1,5 +1,6 @@
 /**
- * Authorization: admin — everything; viewer — read and watch only; node — its own Node
+ * Authorization: admin — everything; viewer — read and watch only (HostJoins without their
+ * host token); node — its own Node
  * and the VMs and pools bound to it, writing only the status of its own Node and of VMs
  * whose spec.nodeName is that node (the NodeRestriction rule). Everyone else: nothing.
  */
@@ -59,6 +60,14 @@ function ownHostView(node: string) {
   };
 }
 
+/** A HostJoin as a viewer may read it: without the host token (admins only, and only while the flow runs). */
+export function withoutHostToken(obj: KubeObject): KubeObject {
+  const spec = obj.spec as { hostToken?: unknown } | undefined;
+  if (spec?.hostToken === undefined) return obj;
+  const { hostToken: _secret, ...rest } = spec;
+  return { ...obj, spec: rest } as KubeObject;
+}
+
 function nodeDecision(node: string, attrs: RequestAttributes): Decision {
   const read = READ_VERBS.has(attrs.verb);
   const statusWrite = attrs.subresource === 'status' && (attrs.verb === 'update' || attrs.verb === 'patch');
@@ -88,7 +97,8 @@ export function authorize(user: UserInfo, attrs: RequestAttributes): Decision {
   const node = nodeNameOf(user);
   if (node !== undefined) return nodeDecision(node, attrs);
   if (user.groups.includes(Groups.viewers)) {
-    return READ_VERBS.has(attrs.verb) ? { allowed: true } : { allowed: false, reason: 'viewers may only get, list and watch' };
+    if (!READ_VERBS.has(attrs.verb)) return { allowed: false, reason: 'viewers may only get, list and watch' };
+    return attrs.apiGroup === 'quantix.io' && attrs.resource === 'hostjoins' ? { allowed: true, view: withoutHostToken } : { allowed: true };
   }
   return { allowed: false, reason: 'no role grants this' };
 }

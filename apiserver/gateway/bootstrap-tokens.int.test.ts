@@ -12,6 +12,7 @@ import type { GatewayError } from '../../api-types/proto/errors.js';
 import { startTestControlPlane, type TestControlPlane } from '../../hack/testenv/agent.js';
 import { eventually } from '../../hack/testenv/eventually.js';
 import { caCertHash } from '../../lib/pki/ca-cert-hash.js';
+import { hostJoinCodeOf } from '../../lib/host-join/codes.js';
 import { BOOTSTRAP_TOKEN_FORMAT, BOOTSTRAP_TOKENS_PREFIX } from './bootstrap-tokens.js';
 import type { BootstrapTokenObject } from './bootstrap-token-routes.js';
 
@@ -71,7 +72,8 @@ async function registerWith(token: string, hostname: string, machineId = `machin
   } catch (err) {
     const e = err as GatewayError;
     expect(e.reason).toBe('Unauthorized');
-    return String(e.status?.details?.causes?.[0]?.reason ?? e.message);
+    // The code as every host-join client reads it (qxctl, the Add-host controller, the agent).
+    return hostJoinCodeOf(e.status) ?? e.message;
   }
 }
 
@@ -193,6 +195,7 @@ describe('joining with a bootstrap token (RegisterNode)', () => {
     const err = (await c.heartbeat({ stateHash: '' }).catch((e: unknown) => e)) as GatewayError;
     expect(err.reason).toBe('Unauthorized');
     expect(err.status?.details?.causes?.[0]?.reason).toBe('TOKEN_REVOKED');
+    expect(hostJoinCodeOf(err.status)).toBe('TOKEN_REVOKED');
   });
 });
 

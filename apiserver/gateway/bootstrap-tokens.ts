@@ -16,6 +16,7 @@
 import { createHash, randomInt, timingSafeEqual } from 'node:crypto';
 import type { Etcd3 } from 'etcd3';
 import { ApiError } from '../../lib/apimachinery/status-error.js';
+import { httpStatusFor, type HostJoinErrorCode } from '../../lib/host-join/codes.js';
 import { Groups, type Authenticator, type UserInfo } from '../auth/identity.js';
 
 export const BOOTSTRAP_TOKENS_PREFIX = '/quantix/bootstrap-tokens/';
@@ -28,8 +29,8 @@ export const MAX_TTL_SECONDS = 7 * 24 * 3600;
 const DEFAULT_TTL_SECONDS = 3600;
 const ALPHABET = 'abcdefghijklmnopqrstuvwxyz0123456789';
 
-/** Why a presented bootstrap token is refused: the host-join error codes. */
-export type TokenRefusalCode = 'TOKEN_MISSING' | 'TOKEN_INVALID' | 'TOKEN_EXPIRED' | 'TOKEN_REVOKED' | 'TOKEN_ALREADY_USED';
+/** Why a presented bootstrap token is refused: the host-join error codes (lib/host-join/codes.ts). */
+export type TokenRefusalCode = Extract<HostJoinErrorCode, 'TOKEN_MISSING' | 'TOKEN_INVALID' | 'TOKEN_EXPIRED' | 'TOKEN_REVOKED' | 'TOKEN_ALREADY_USED'>;
 
 export interface BootstrapTokenRecord {
   id: string;
@@ -68,7 +69,11 @@ function hashSecret(secret: string): string {
   return createHash('sha256').update(secret).digest('hex');
 }
 
-/** The refusal for a token, as an Unauthorized Status whose cause carries the code. */
+/**
+ * The refusal for a token, as an Unauthorized Status whose first cause carries the code: the
+ * reason stays Unauthorized (what clients and the agent's retry logic key on), and
+ * lib/host-join's hostJoinCodeOf reads the code from `causes[0].reason`.
+ */
 export function tokenRefusal(code: TokenRefusalCode, id?: string): ApiError {
   const what = id ? `bootstrap token "${id}"` : 'the bootstrap token';
   const message: Record<TokenRefusalCode, string> = {
@@ -78,7 +83,7 @@ export function tokenRefusal(code: TokenRefusalCode, id?: string): ApiError {
     TOKEN_REVOKED: `${what} was deleted by an admin; create a new one with \`qxctl token create\``,
     TOKEN_ALREADY_USED: `${what} is single-use and has already joined a host; create a new one with \`qxctl token create\``,
   };
-  return new ApiError(401, 'Unauthorized', `Unauthorized: ${code}: ${message[code]}`, {
+  return new ApiError(httpStatusFor(code), 'Unauthorized', `Unauthorized: ${code}: ${message[code]}`, {
     ...(id ? { name: id } : {}),
     group: 'quantix.io',
     kind: 'bootstraptokens',

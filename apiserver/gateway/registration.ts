@@ -7,7 +7,7 @@
  *   - concurrent registrations of one hostname resolve to one Node (the record and the
  *     Node are both created with create-if-absent transactions; the losers re-read);
  *   - a different machine claiming a name whose Node exists is refused (AlreadyExists,
- *     cause HostnameTaken); once an admin deletes that Node, the name is free again.
+ *     cause HOSTNAME_TAKEN); once an admin deletes that Node, the name is free again.
  * A registration presenting the node's own valid credential keeps it; one presenting the
  * join token gets a new secret (the record keeps the last few).
  */
@@ -18,6 +18,7 @@ import type { ResourceDefinition } from '../../api-types/schema/types.js';
 import { Groups, nodeNameOf, type UserInfo } from '../auth/identity.js';
 import { ApiError, errors } from '../../lib/apimachinery/status-error.js';
 import { isoSeconds } from '../../lib/apimachinery/time.js';
+import { httpStatusFor, type HostJoinErrorCode } from '../../lib/host-join/codes.js';
 import { AlreadyExistsError, NotFoundError } from '../storage/errors.js';
 import type { Store } from '../storage/interface.js';
 import { issueSecret, MAX_CERTIFICATES, type CredentialRecord, type CredentialStore, type StoredRecord } from './credentials.js';
@@ -63,8 +64,9 @@ function callerMayRegister(user: UserInfo, name: string): boolean {
 }
 
 function hostnameTaken(name: string): ApiError {
+  const code: HostJoinErrorCode = 'HOSTNAME_TAKEN';
   return new ApiError(
-    409,
+    httpStatusFor(code),
     'AlreadyExists',
     // Nothing about the owner's machine id: it is what proves a machine owns the name.
     `nodes.quantix.io "${name}" already exists and belongs to another machine: ` +
@@ -73,7 +75,7 @@ function hostnameTaken(name: string): ApiError {
       name,
       group: 'quantix.io',
       kind: 'nodes',
-      causes: [{ reason: 'HOSTNAME_TAKEN', field: 'hostname', message: `hostname "${name}" is registered by another machine` }],
+      causes: [{ reason: code, field: 'hostname', message: `hostname "${name}" is registered by another machine` }],
     },
   );
 }

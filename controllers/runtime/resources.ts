@@ -1,6 +1,7 @@
 /** The resources the controllers use, as REST coordinates (from the api-types registry). */
 import {
   eventDefinition,
+  hostJoinDefinition,
   imageDefinition,
   leaseDefinition,
   networkDefinition,
@@ -26,6 +27,9 @@ export const Events = ref(eventDefinition);
 export const Leases = ref(leaseDefinition);
 export const Images = ref(imageDefinition);
 export const Networks = ref(networkDefinition);
+export const HostJoins = ref(hostJoinDefinition);
+/** Not a stored resource: the apiserver's bootstrap-token routes (create answers the secret once). */
+export const BootstrapTokens: ResourceRef = { group: 'quantix.io', version: 'v1alpha1', plural: 'bootstraptokens', kind: 'BootstrapToken', namespaced: false };
 
 /** The queue key of an object: `namespace/name`, or `name` when cluster-scoped. */
 export function keyOf(obj: { metadata: { namespace?: string; name?: string } }): string {

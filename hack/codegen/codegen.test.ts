@@ -23,6 +23,7 @@ describe('generated files', () => {
   test('cover the TS types and one CRD per quantix.io kind, each marked generated', () => {
     expect([...files.keys()].sort()).toEqual([
       'api-types/generated/types.ts',
+      'manifests/crds/hostjoins.quantix.io.yaml',
       'manifests/crds/images.quantix.io.yaml',
       'manifests/crds/networks.quantix.io.yaml',
       'manifests/crds/nodes.quantix.io.yaml',

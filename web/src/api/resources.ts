@@ -3,7 +3,7 @@
  * resourcePath from lib/apimachinery). Kinds and types come
  * from api-types; only the REST coordinates are spelled out here.
  */
-import type { Event, Image, Network, Node, StoragePool, VirtualMachine } from '../../../api-types/generated/types.js';
+import type { Event, HostJoin, Image, Network, Node, StoragePool, VirtualMachine } from '../../../api-types/generated/types.js';
 import type { KubeObject } from '../../../api-types/meta.js';
 import { resourcePath, type RestResource } from '../../../api-types/group-version.js';
 
@@ -39,6 +39,14 @@ export const Networks: ResourceRef<Network> = {
   version: 'v1alpha1',
   plural: 'networks',
   kind: 'Network',
+  namespaced: false,
+};
+export const HostJoins: ResourceRef<HostJoin> = {
+  key: 'hostjoins',
+  group: 'quantix.io',
+  version: 'v1alpha1',
+  plural: 'hostjoins',
+  kind: 'HostJoin',
   namespaced: false,
 };
 export const Events: ResourceRef<Event> = { key: 'events', group: '', version: 'v1', plural: 'events', kind: 'Event', namespaced: true };

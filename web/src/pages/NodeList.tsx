@@ -1,4 +1,4 @@
-import { useMemo } from 'react';
+import { useMemo, useState } from 'react';
 import { Link } from 'react-router';
 import type { Node } from '../../../api-types/generated/types.js';
 import { Nodes, VirtualMachines } from '../api/resources.js';
@@ -11,6 +11,7 @@ import { usageByNode } from '../model/placement.js';
 import { AccelBadge } from '../ui/AccelBadge.js';
 import { bytes, LoadState, Phase, useNow } from '../ui/bits.js';
 import { VirtualTable, type Column } from '../ui/VirtualTable.js';
+import { AddHostDialog } from './AddHostDialog.js';
 
 export function CordonButton({ node }: { node: Node }) {
   const { canWrite } = useSession();
@@ -29,6 +30,7 @@ export function NodeList() {
   const vms = useLiveList(VirtualMachines);
   const { canWrite } = useSession();
   const now = useNow();
+  const [addingHost, setAddingHost] = useState(false);
   const usage = useMemo(() => usageByNode(vms.items), [vms.items]);
   const rows = useMemo(() => [...items].sort((a, b) => a.metadata.name!.localeCompare(b.metadata.name!)), [items]);
   const columns: Column<Node>[] = [
@@ -92,7 +94,14 @@ export function NodeList() {
       <div className="page-head">
         <h1>Nodes</h1>
         <span className="muted">{items.length}</span>
+        <span className="spacer" />
+        {canWrite && (
+          <button type="button" className="primary" onClick={() => setAddingHost(true)} data-write="true" data-testid="add-host">
+            Add host
+          </button>
+        )}
       </div>
+      {addingHost && <AddHostDialog onClose={() => setAddingHost(false)} />}
       <LoadState synced={synced} error={error} />
       {synced && (
         <VirtualTable
