@@ -35,6 +35,12 @@ export interface GatewayClientOptions {
   /** TLS server name when the address is not in the certificate (default: the address host). */
   serverName?: string;
   callTimeoutMs?: number;
+  /**
+   * A connection of this client's own. grpc-js otherwise shares one connection among the
+   * clients of a process with equal credentials: a benchmark simulating many hosts in one
+   * process sets it, so each host has its own connection as it would on its own machine.
+   */
+  ownConnection?: boolean;
 }
 
 type Unary<Req, Res> = (
@@ -66,6 +72,7 @@ export class GatewayClient {
       'grpc.initial_reconnect_backoff_ms': 200,
       'grpc.max_reconnect_backoff_ms': 5_000,
       'grpc.max_receive_message_length': 16 * 1024 * 1024,
+      ...(options.ownConnection ? { 'grpc.use_local_subchannel_pool': 1 } : {}),
     };
     if (options.serverName) channelOptions['grpc.ssl_target_name_override'] = options.serverName;
     const tls = identity

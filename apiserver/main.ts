@@ -34,6 +34,12 @@ const HELP = `quantix-apiserver: the Quantix API (Kubernetes conventions) over H
   --max-requests-inflight-per-user N
                         requests (watches apart) one user may have in flight; past it 429 with
                         Retry-After (default ${DEFAULT_MAX_REQUESTS_INFLIGHT_PER_USER})
+  --node-approval auto|manual
+                        manual: a newly joined Node stays unschedulable, annotated
+                        quantix.io/approval=pending, until qxctl node approve (default auto)
+  --node-certificate-days N
+                        validity of the node client certificates the gateway signs; agents
+                        renew at 70 % (default 30)
   --gateway-max-concurrent-streams N
                         concurrent calls per node gateway connection (HTTP/2 streams); further
                         calls wait client side. Agents in one process share one connection,
@@ -62,6 +68,8 @@ async function main(): Promise<void> {
       'max-watches-per-user': { type: 'string', default: String(DEFAULT_MAX_WATCHES_PER_USER) },
       'max-requests-inflight-per-user': { type: 'string', default: String(DEFAULT_MAX_REQUESTS_INFLIGHT_PER_USER) },
       'gateway-max-concurrent-streams': { type: 'string', default: String(DEFAULT_MAX_CONCURRENT_STREAMS) },
+      'node-approval': { type: 'string', default: 'auto' },
+      'node-certificate-days': { type: 'string', default: '30' },
       port: { type: 'string', default: '6443' },
       'gateway-port': { type: 'string' },
       'bind-address': { type: 'string', default: '0.0.0.0' },
@@ -113,6 +121,9 @@ async function main(): Promise<void> {
   const maxWatchesPerUser = parsePositiveIntFlag('max-watches-per-user', values['max-watches-per-user']!);
   const maxRequestsInflightPerUser = parsePositiveIntFlag('max-requests-inflight-per-user', values['max-requests-inflight-per-user']!);
   const gatewayMaxConcurrentStreams = parsePositiveIntFlag('gateway-max-concurrent-streams', values['gateway-max-concurrent-streams']!);
+  const nodeApproval = values['node-approval'];
+  if (nodeApproval !== 'auto' && nodeApproval !== 'manual') throw new Error(`--node-approval: auto or manual, got "${nodeApproval}"`);
+  const nodeCertificateDays = parsePositiveIntFlag('node-certificate-days', values['node-certificate-days']!);
   const kvClient = values['etcd-kv-client'];
   if (kvClient !== undefined && kvClient !== 'lean' && kvClient !== 'etcd3') throw new Error(`--etcd-kv-client: lean or etcd3, got "${kvClient}"`);
 
@@ -140,6 +151,8 @@ async function main(): Promise<void> {
     authenticator,
     clusterCa: { certFile: join(pki.dir, 'ca.crt'), keyFile: join(pki.dir, 'ca.key') },
     maxConcurrentStreams: gatewayMaxConcurrentStreams,
+    nodeApproval,
+    nodeCertificateDays,
   });
   const url = `https://127.0.0.1:${server.port}`;
   writeKubeconfig(join(dataDir, 'kubeconfig'), { server: url, caCertPem: pki.caCertPem, token: tokens.admin, user: 'admin' });

@@ -57,6 +57,11 @@ export const ENTRIES: Entry[] = [
   { name: 'node cordon', summary: 'Mark nodes unschedulable', load: () => import('./commands/node.js').then((m) => pick('node cordon')(m.nodeCommands)) },
   { name: 'node uncordon', summary: 'Mark nodes schedulable', load: () => import('./commands/node.js').then((m) => pick('node uncordon')(m.nodeCommands)) },
   {
+    name: 'node approve',
+    summary: 'Approve nodes that joined under manual approval',
+    load: () => import('./commands/node.js').then((m) => pick('node approve')(m.nodeCommands)),
+  },
+  {
     name: 'node revoke',
     summary: "Revoke a node's credentials at once",
     load: () => import('./commands/node.js').then((m) => pick('node revoke')(m.nodeCommands)),
@@ -123,7 +128,7 @@ export function topHelp(): string {
     ...rows(['pool assign', 'pool unassign', 'pool files', 'node cordon', 'node uncordon']),
     '',
     'Joining hosts:',
-    ...rows(['node add', 'token create', 'token list', 'token delete', 'node revoke']),
+    ...rows(['node add', 'node approve', 'node revoke', 'token create', 'token list', 'token delete']),
     '',
     'Other:',
     ...rows(['version', 'completion']),

@@ -8,6 +8,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { GatewayClient } from '../agent/gateway-client.js';
+import type { Node } from '../api-types/generated/types.js';
 import { run } from '../hack/testenv/apiserver.js';
 import { startTestControlPlane, type TestControlPlane } from '../hack/testenv/agent.js';
 import { eventually } from '../hack/testenv/eventually.js';
@@ -111,4 +113,44 @@ describe('qxctl token', () => {
     expect(tooLong.stderr).toContain('--ttl: from 1s to 168h');
     expect(JSON.parse((await qx(['token', 'list', '-o', 'json'])).stdout).items).toEqual(JSON.parse(before).items);
   }, 60_000);
+});
+
+describe('qxctl node approve and node revoke', () => {
+  let manual: TestControlPlane;
+  let gateway: GatewayClient | undefined;
+  beforeAll(async () => {
+    manual = await startTestControlPlane({ gateway: { nodeApproval: 'manual' } });
+  });
+  afterAll(async () => {
+    gateway?.close();
+    await manual?.stop();
+  });
+  const qxManual = (args: string[]) => run(QXCTL, args, { env: { KUBECONFIG: manual.env.kubeconfig, HOME: workDir }, timeoutMs: 100_000 });
+  const node = async (name: string) => {
+    const def = [...manual.env.apiserver.context.served.keys()].find((d) => d.plural === 'nodes')!;
+    return (await manual.env.apiserver.context.stores.get(def).get(undefined, name)) as Node;
+  };
+
+  it('keeps a newly joined Node unschedulable until approved; revoke refuses its credential at once', async () => {
+    gateway = new GatewayClient({ address: manual.gatewayAddress, caPem: manual.env.caCertPem, serverName: 'localhost' });
+    const res = await gateway.registerNode({ hostname: 'pending-1', machineId: 'machine-pending-1' }, manual.joinToken);
+    expect((await node('pending-1')).spec?.unschedulable).toBe(true);
+    expect((await node('pending-1')).metadata.annotations?.['quantix.io/approval']).toBe('pending');
+
+    const approved = await qxManual(['node', 'approve', 'pending-1']);
+    expect(approved).toMatchObject({ code: 0, stdout: 'node.quantix.io/pending-1 approved\n' });
+    expect((await node('pending-1')).spec?.unschedulable).toBe(false);
+    expect((await node('pending-1')).metadata.annotations?.['quantix.io/approval']).toBeUndefined();
+    expect((await qxManual(['node', 'approve', 'pending-1'])).stdout).toBe('node.quantix.io/pending-1 is not waiting for approval\n');
+
+    gateway.setToken(res.credential);
+    await expect(gateway.heartbeat({ stateHash: '', hypervisorReady: true })).resolves.toBeDefined();
+    const revoked = await qxManual(['node', 'revoke', 'pending-1']);
+    expect(revoked).toMatchObject({ code: 0, stdout: 'node.quantix.io/pending-1 revoked\n' });
+    await expect(gateway.heartbeat({ stateHash: '', hypervisorReady: true })).rejects.toMatchObject({ reason: 'Unauthorized' });
+    const unknown = await qxManual(['node', 'revoke', 'no-such-node']);
+    expect(unknown.code).toBe(3);
+    const viewer = await run(QXCTL, ['node', 'revoke', 'pending-1'], { env: { KUBECONFIG: manual.env.viewerKubeconfig, HOME: workDir } });
+    expect(viewer.code).toBe(6);
+  }, 120_000);
 });

@@ -26,6 +26,7 @@ import { authenticateFirst } from './authenticate-first.js';
 import { BOOTSTRAP_TOKEN_FORMAT, BootstrapTokens } from './bootstrap-tokens.js';
 import { BOOTSTRAP_TOKENS_RESOURCE, mountBootstrapTokenRoutes } from './bootstrap-token-routes.js';
 import { mountNodeRevokeRoute } from './revoke-route.js';
+import type { NodeApproval } from './registration.js';
 import { caCertHash } from '../../lib/pki/ca-cert-hash.js';
 import { readFileSync } from 'node:fs';
 import { nodeDefinition } from '../../api-types/registry.js';
@@ -60,6 +61,8 @@ export interface GatewayStartOptions {
   clusterCa?: ClusterCaFiles;
   /** Validity of issued node certificates (default DEFAULT_NODE_CERT_DAYS). */
   nodeCertificateDays?: number;
+  /** `manual`: a newly joined Node stays unschedulable until an admin approves it (`qxctl node approve`). */
+  nodeApproval?: NodeApproval;
   discoveredNamespace?: string;
   terminatedRetentionMs?: number;
   /** Host-discovered VMs one node may have recorded (service.ts DEFAULT_MAX_DISCOVERED_PER_NODE). */
@@ -152,6 +155,7 @@ async function startNodeGateway(
       : {}),
     tunnels,
     discoveredNamespace: options.discoveredNamespace,
+    nodeApproval: options.nodeApproval,
     terminatedRetentionMs: options.terminatedRetentionMs,
     maxDiscoveredPerNode: options.maxDiscoveredPerNode,
     log: options.log,

@@ -28,6 +28,10 @@ import { bootstrapTokenIdOf, type BootstrapTokens } from './bootstrap-tokens.js'
 import { CsrError, type SignedNodeCertificate } from '../pki/node-certificates.js';
 
 const NODE_DEF = nodeDefinition as unknown as ResourceDefinition;
+
+export type NodeApproval = 'auto' | 'manual';
+/** On a Node that joined under manual approval and waits for it: `pending` (qxctl node approve removes it). */
+export const APPROVAL_ANNOTATION = 'quantix.io/approval';
 const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 /** A record without a Node uid older than this is a registration that died half-way. */
 const ABANDONED_CLAIM_MS = 60_000;
@@ -37,6 +41,8 @@ export interface RegistrationDeps {
   credentials: CredentialStore;
   /** Spends a single-use bootstrap token once the hostname claim is decided. */
   bootstrapTokens?: BootstrapTokens;
+  /** `manual`: a newly joined Node stays unschedulable until an admin approves it (default `auto`). */
+  approval?: NodeApproval;
   /** Signs a node's certificate request (absent: this gateway issues bearer credentials only). */
   signCertificate?: (csrPem: string, node: string) => Promise<SignedNodeCertificate>;
   nodes: Store;
@@ -142,8 +148,13 @@ export async function registerNode(
         node = (await deps.writer.createWithStatus(NODE_DEF, {
           apiVersion: 'quantix.io/v1alpha1',
           kind: 'Node',
-          metadata: { name, labels: { 'kubernetes.io/hostname': name } },
-          spec: {},
+          metadata: {
+            name,
+            labels: { 'kubernetes.io/hostname': name },
+            ...(deps.approval === 'manual' ? { annotations: { [APPROVAL_ANNOTATION]: 'pending' } } : {}),
+          },
+          // Under manual approval a new host takes no VMs until an admin approves it (qxctl node approve).
+          spec: deps.approval === 'manual' ? { unschedulable: true } : {},
         } as Node)) as Node;
       } catch (err) {
         if (!(err instanceof AlreadyExistsError)) throw err;

@@ -44,7 +44,7 @@ import { heartbeatStatus } from './node-status.js';
 import { poolAssignedTo } from '../../api-types/pool-usage.js';
 import { imageStatusWithReport } from './image-status.js';
 import { poolStatusWithReport } from './pool-status.js';
-import { registerNode } from './registration.js';
+import { registerNode, type NodeApproval } from './registration.js';
 import type { TunnelRegistry } from './tunnel.js';
 import {
   discoveredNames,
@@ -79,6 +79,8 @@ export interface GatewayServiceOptions {
   certificates?: CertificateAuthenticator;
   /** Signs a registering node's certificate request (apiserver/pki/node-certificates.ts). */
   signCertificate?: (csrPem: string, node: string) => Promise<SignedNodeCertificate>;
+  /** `manual`: newly joined Nodes stay unschedulable until approved (registration.ts). */
+  nodeApproval?: NodeApproval;
   /** Join tokens: a single-use one is spent by the registration it authenticated. */
   bootstrapTokens?: BootstrapTokens;
   tunnels: TunnelRegistry;
@@ -194,6 +196,7 @@ export class GatewayService {
         credentials: this.#opts.credentials,
         bootstrapTokens: this.#opts.bootstrapTokens,
         signCertificate: this.#opts.signCertificate,
+        approval: this.#opts.nodeApproval,
         nodes: this.#store(NODE_DEF),
         writer: this.#writer,
         now: this.#now,

@@ -135,6 +135,7 @@ export async function complete(words: string[], env: CompletionEnv): Promise<str
     case 'node cordon':
     case 'node uncordon':
     case 'node revoke':
+    case 'node approve':
       return env.names('nodes', undefined);
     default:
       if (name.startsWith('vm ')) return env.names('virtualmachines', namespace);

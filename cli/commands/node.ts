@@ -133,4 +133,38 @@ its VMs keep running on the host. The host joins again only with a new bootstrap
   },
 };
 
-export const nodeCommands: Command[] = [cordonCommand(true), cordonCommand(false), checkCommand, revokeCommand];
+/** apiserver/gateway/registration.ts APPROVAL_ANNOTATION. */
+const APPROVAL_ANNOTATION = 'quantix.io/approval';
+
+const approveCommand: Command = {
+  name: 'node approve',
+  summary: 'Approve nodes that joined under manual approval: they take VMs from now on',
+  usage: 'node approve NAME... [flags]',
+  description: `
+With the apiserver's --node-approval manual, a newly joined Node is unschedulable and annotated
+${APPROVAL_ANNOTATION}=pending. Approving removes the annotation and makes it schedulable.`,
+  examples: ['qxctl node approve node-4'],
+  flags: [],
+  args: { min: 1 },
+  async run(ctx) {
+    const client = await ctx.client();
+    const failures: unknown[] = [];
+    for (const name of ctx.args) {
+      const label = `${qualifiedKind(QN)}/${name}`;
+      try {
+        const node = await client.get<Node>(resourcePath(QN, undefined, name));
+        if (node.metadata.annotations?.[APPROVAL_ANNOTATION] !== 'pending') {
+          ctx.io.out(`${label} is not waiting for approval`);
+          continue;
+        }
+        await client.mergePatch(QN, undefined, name, { metadata: { annotations: { [APPROVAL_ANNOTATION]: null } }, spec: { unschedulable: false } });
+        ctx.io.out(`${label} approved`);
+      } catch (err) {
+        failures.push(err);
+      }
+    }
+    if (failures.length) throw failures.length === 1 ? failures[0] : new MultiError(failures);
+  },
+};
+
+export const nodeCommands: Command[] = [cordonCommand(true), cordonCommand(false), checkCommand, revokeCommand, approveCommand];
