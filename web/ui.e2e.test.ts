@@ -19,7 +19,9 @@ import { ensureRegistrationCertificate } from '../agent/registration/serving-cer
 import { SimDriver } from '../agent/hypervisor/sim/driver.js';
 import { startAgent, type TestAgent } from '../hack/testenv/agent.js';
 import { eventually } from '../hack/testenv/eventually.js';
-import { guidanceFor } from '../lib/host-join/codes.js';
+import { guidanceFor, type HostJoinErrorCode } from '../lib/host-join/codes.js';
+import { createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
+import { createServer as createHttpsServer } from 'node:https';
 import { createLogger } from '../lib/logging/logger.js';
 import { launchBrowser, screenshot, type Browser } from './e2e/browser.js';
 import { HOSTS, startUiCluster, vmYaml, type UiCluster } from './e2e/cluster.js';
@@ -727,6 +729,108 @@ spec:
     }
     // The other tests know two hosts.
     await cluster.must(['delete', 'qn', 'hv-3', '--wait=false']);
+  });
+
+  it('shows each way adding a host fails with its code and guidance: a closed port, a silent listener, HTML, an expired token, an old agent', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'quantix-ui-addhost-codes-'));
+    const log = createLogger('ui-test-registration');
+    const discover = async () => ({ hostname: 'hv-x', agentVersion: '0.1.0', cpu: { model: 'Sim CPU', count: 2 }, memoryBytes: GiB, disks: [], nics: [] });
+    const noJoin = { join: async () => Promise.reject(new Error('not joined in this test')) };
+    const closers: (() => Promise<unknown>)[] = [];
+    for (const host of ['html', 'expired', 'old']) mkdirSync(join(dir, host));
+    try {
+      // A closed port: a listener opened and closed again.
+      const closed = createNetServer();
+      await new Promise<void>((r) => closed.listen(0, '127.0.0.23', r));
+      const closedPort = (closed.address() as AddressInfo).port;
+      await new Promise((r) => closed.close(r));
+      // A listener that accepts and never answers.
+      const silentSockets: Socket[] = [];
+      const silent = createNetServer((socket) => silentSockets.push(socket));
+      await new Promise<void>((r) => silent.listen(0, '127.0.0.24', r));
+      closers.push(async () => {
+        for (const socket of silentSockets) socket.destroy();
+        await new Promise((r) => silent.close(r));
+      });
+      // HTTPS answering HTML (a web server where the agent was expected), its fingerprint confirmed.
+      const htmlCert = ensureRegistrationCertificate(join(dir, 'html'), 'html-host', ['127.0.0.22']);
+      const html = createHttpsServer({ cert: htmlCert.certPem, key: htmlCert.keyPem }, (_req, res) =>
+        res.writeHead(200, { 'content-type': 'text/html' }).end('<html>router login</html>'),
+      );
+      await new Promise<void>((r) => html.listen(0, '127.0.0.22', r));
+      closers.push(() => new Promise((r) => html.close(r)));
+      // A registration API whose host token has expired, and one of an agent too old to join.
+      let now = Date.now();
+      const expiredCert = ensureRegistrationCertificate(join(dir, 'expired'), 'hv-expired', ['127.0.0.25']);
+      const expiredTokens = new HostTokenStore(join(dir, 'expired'), { now: () => now });
+      const expiredToken = expiredTokens.ensure().token;
+      now += 2 * 3_600_000;
+      const expired = new RegistrationServer({
+        host: '127.0.0.25',
+        port: 0,
+        ...expiredCert,
+        tokens: expiredTokens,
+        hostname: 'hv-expired',
+        agentVersion: '0.1.0',
+        discover,
+        joiner: noJoin,
+        log,
+      });
+      await expired.start();
+      closers.push(() => expired.stop());
+      const oldCert = ensureRegistrationCertificate(join(dir, 'old'), 'hv-old', ['127.0.0.26']);
+      const oldTokens = new HostTokenStore(join(dir, 'old'));
+      const old = new RegistrationServer({
+        host: '127.0.0.26',
+        port: 0,
+        ...oldCert,
+        tokens: oldTokens,
+        hostname: 'hv-old',
+        agentVersion: '0.0.1',
+        discover,
+        joiner: noJoin,
+        log,
+      });
+      await old.start();
+      closers.push(() => old.stop());
+
+      const cases = [
+        { code: 'HOST_CONNECTION_FAILED', url: `https://127.0.0.23:${closedPort}`, token: 'any-token', fingerprint: '' },
+        { code: 'CONNECTION_TIMEOUT', url: `https://127.0.0.24:${(silent.address() as AddressInfo).port}`, token: 'any-token', fingerprint: '' },
+        { code: 'INVALID_RESPONSE', url: `https://127.0.0.22:${(html.address() as AddressInfo).port}`, token: 'any-token', fingerprint: htmlCert.fingerprint },
+        { code: 'TOKEN_EXPIRED', url: `https://127.0.0.25:${expired.port}`, token: expiredToken, fingerprint: expiredCert.fingerprint },
+        { code: 'HOST_FIRMWARE_OUTDATED', url: `https://127.0.0.26:${old.port}`, token: oldTokens.ensure().token, fingerprint: oldCert.fingerprint },
+      ];
+      await nav(page, 'Nodes');
+      await page.getByTestId('add-host').click();
+      const dialog = page.getByTestId('add-host-dialog');
+      for (const c of cases) {
+        await page.getByTestId('add-host-url').fill(c.url);
+        await page.getByTestId('add-host-token').fill(c.token);
+        await page.getByTestId('add-host-fingerprint').fill(c.fingerprint);
+        await page.getByTestId('add-host-submit').click();
+        const shown = await eventually(
+          async () => {
+            const code = await dialog
+              .getByTestId('add-host-error')
+              .getAttribute('data-code', { timeout: 1_000 })
+              .catch(() => null);
+            return code === c.code ? code : false;
+          },
+          { timeoutMs: 30_000, message: `${c.code} shown for ${c.url}` },
+        );
+        expect(shown).toBe(c.code);
+        expect({ code: c.code, guidance: await dialog.getByTestId('add-host-guidance').innerText() }).toEqual({
+          code: c.code,
+          guidance: guidanceFor(c.code as HostJoinErrorCode),
+        });
+      }
+      await shot(page, 'add-host-firmware-outdated');
+      await page.getByTestId('add-host-close').click();
+    } finally {
+      for (const close of closers) await close().catch(() => undefined);
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('gives a viewer token no write buttons', async () => {

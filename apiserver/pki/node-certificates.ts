@@ -94,7 +94,9 @@ export async function signNodeCertificate(ca: ClusterCaFiles, csrPem: string, no
     const cert = new X509Certificate(certPem);
     if (nodeOfCertificateSubject(cert.subject) !== node) {
       // Signed but never handed out nor recorded: it authenticates nothing.
-      throw new CsrError(`csrPem: the request must name O=${NODE_CERT_ORGANIZATION}, CN=${NODE_CERT_CN_PREFIX}${node} (it names ${cert.subject.replace(/\n/g, ', ')})`);
+      throw new CsrError(
+        `csrPem: the request must name O=${NODE_CERT_ORGANIZATION}, CN=${NODE_CERT_CN_PREFIX}${node} (it names ${cert.subject.replace(/\n/g, ', ')})`,
+      );
     }
     return { certPem, serial: cert.serialNumber.toUpperCase(), notAfter: new Date(cert.validTo).toISOString() };
   } finally {
