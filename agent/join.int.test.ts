@@ -198,6 +198,23 @@ describe('quantix-agent join, as a process', () => {
     expect(existsSync(path.join(stateDir, 'node.crt'))).toBe(true);
   }, 60_000);
 
+  it('ends with TOKEN_REVOKED for a deleted token and TOKEN_EXPIRED for an expired one, their messages saying what to do', async () => {
+    const revoked = await cp.host.bootstrapTokens.create({ ttlSeconds: 600 }, 'test');
+    await cp.host.bootstrapTokens.revoke(revoked.record.id);
+    const first = join('join-revoked', mkdtempSync(path.join(workDir, 'state-revoked-')), revoked.token, pin);
+    expect(await first.exited).toBe(exitCodeFor('TOKEN_REVOKED'));
+    expect(first.output()).toContain('TOKEN_REVOKED');
+    expect(first.output()).toContain('qxctl token create');
+
+    const expired = await cp.host.bootstrapTokens.create({ ttlSeconds: 1 }, 'test');
+    await eventually(async () => 'refusal' in (await cp.host.bootstrapTokens.check(expired.token)), { message: 'the 1 s token to expire' });
+    const second = join('join-expired', mkdtempSync(path.join(workDir, 'state-expired-')), expired.token, pin);
+    expect(await second.exited).toBe(exitCodeFor('TOKEN_EXPIRED'));
+    expect(second.output()).toContain('TOKEN_EXPIRED');
+    expect(await nodeNames()).not.toContain('join-revoked');
+    expect(await nodeNames()).not.toContain('join-expired');
+  }, 60_000);
+
   it('sends nothing under a wrong pin: exits with CA_MISMATCH and no Node appears', async () => {
     const agent = join('join-wrong-ca', mkdtempSync(path.join(workDir, 'state-ca-')), await newToken(false), WRONG_PIN);
     expect(await agent.exited).toBe(exitCodeFor('CA_MISMATCH'));

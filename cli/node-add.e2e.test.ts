@@ -7,7 +7,9 @@
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { createServer, type Socket } from 'node:net';
+import { createServer as createHttpsServer } from 'node:https';
+import { ensureRegistrationCertificate } from '../agent/registration/serving-cert.js';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -184,6 +186,34 @@ describe('qxctl node add', () => {
   it('refuses a closed port: HOST_CONNECTION_FAILED', async () => {
     const port = await closedPort('127.0.0.12');
     await expectFailure([`https://127.0.0.12:${port}`, '--token', 'whatever', '--fingerprint', host.fingerprint], 'HOST_CONNECTION_FAILED', 'Ping');
+  });
+
+  it('refuses a listener that never answers: CONNECTION_TIMEOUT', async () => {
+    const sockets: Socket[] = [];
+    const silent = createServer((socket) => sockets.push(socket));
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.16', resolve));
+    try {
+      const port = (silent.address() as { port: number }).port;
+      await expectFailure([`https://127.0.0.16:${port}`, '--token', 'whatever', '--fingerprint', host.fingerprint], 'CONNECTION_TIMEOUT', 'Ping');
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => silent.close(resolve));
+    }
+  });
+
+  it('refuses a web server answering HTML where the registration API was expected: INVALID_RESPONSE', async () => {
+    const dir = mkdtempSync(join(workDir, 'html-'));
+    const cert = ensureRegistrationCertificate(dir, 'html-host', ['127.0.0.17']);
+    const html = createHttpsServer({ cert: cert.certPem, key: cert.keyPem }, (_req, res) =>
+      res.writeHead(200, { 'content-type': 'text/html' }).end('<html><body>router login</body></html>'),
+    );
+    await new Promise<void>((resolve) => html.listen(0, '127.0.0.17', resolve));
+    try {
+      const port = (html.address() as { port: number }).port;
+      await expectFailure([`https://127.0.0.17:${port}`, '--token', 'whatever', '--fingerprint', cert.fingerprint], 'INVALID_RESPONSE', 'Ping');
+    } finally {
+      await new Promise((resolve) => html.close(resolve));
+    }
   });
 
   it('without --fingerprint shows the one the host presented and asks to confirm it: TLS_ERROR, nothing secret sent', async () => {
