@@ -3,7 +3,8 @@
  * dir and free ports), qxctl as a subprocess on the shipped examples, the real libvirt
  * checked with virsh, then hack/down.sh. What the README shows is what this test runs.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { X509Certificate } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -65,6 +66,16 @@ describe('README walkthrough (make up, qxctl, virsh, make down)', () => {
     expect(up.stdout).toMatch(new RegExp(`test image:  http://127\\.0\\.0\\.1:${imagePort}/debian-12-guest\\.qcow2  \\(sha256 [0-9a-f]{64}\\)`));
     const head = await fetch(`http://127.0.0.1:${imagePort}/debian-12-guest.qcow2`, { method: 'HEAD' });
     expect(head.status).toBe(200);
+    // The local agent joined as any host does: a short-lived single-use bootstrap token (spent
+    // now), then its own certificate; no static join token anywhere.
+    expect(new X509Certificate(readFileSync(join(stateDir, 'agent/node.crt'))).subject).toBe('O=quantix:nodes\nCN=quantix:node:local');
+    expect(readFileSync(join(stateDir, 'tokens.csv'), 'utf8')).not.toContain('node-join');
+    const tokens = JSON.parse((await qxctl(['token', 'list', '-o', 'json'])).stdout) as {
+      items: { spec: { singleUse: boolean }; status: { usedBy?: string } }[];
+    };
+    expect(tokens.items).toEqual([
+      expect.objectContaining({ spec: expect.objectContaining({ singleUse: true }), status: expect.objectContaining({ usedBy: 'local' }) }),
+    ]);
   }, 600_000);
 
   afterAll(async () => {
