@@ -19,6 +19,9 @@
  * hundreds of instances cost next to nothing.
  */
 import type {
+  ConsoleChannel,
+  ConsoleKind,
+  ConsoleOpenOptions,
   ConnectionState,
   DomainInfo,
   DomainOwner,
@@ -38,7 +41,7 @@ import type {
   VolumeInfo,
   VolumeSpec,
 } from '../driver.js';
-import type { HypervisorErrorReason } from '../errors.js';
+import { HypervisorError, type HypervisorErrorReason } from '../errors.js';
 import { SimDomains } from './domains.js';
 import { SimFiles } from './files.js';
 import { SimHost, type SimDriverOptions } from './host.js';
@@ -305,5 +308,11 @@ export class SimDriver implements HypervisorDriver {
 
   listFiles(poolTargetPath: string, relPath: string, options?: ListFilesOptions): Promise<FileListing> {
     return this.files.listFiles(poolTargetPath, relPath, options);
+  }
+
+  // ---- consoles ----------------------------------------------------------------------------------
+
+  openConsole(uuid: string, kind: ConsoleKind, _options?: ConsoleOpenOptions): Promise<ConsoleChannel> {
+    return Promise.reject(new HypervisorError('Unsupported', `the sim driver has no ${kind} console`, { operation: 'openConsole', target: uuid }));
   }
 }
