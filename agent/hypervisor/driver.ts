@@ -392,6 +392,12 @@ export interface HypervisorDriver {
    * throws DomainNotFound and HypervisorUnavailable like every call.
    */
   guestInfo(uuid: string): Promise<GuestInfo>;
+  /**
+   * Opens a console of a running domain. Throws HypervisorError: DomainNotFound; InvalidState
+   * (not running); ConsoleTaken (serial held by another session and no force);
+   * ConsoleUnavailable (the domain has no such device, e.g. no VNC graphics).
+   */
+  openConsole(uuid: string, kind: ConsoleKind, options?: ConsoleOpenOptions): Promise<ConsoleChannel>;
 
   // ---- libvirt-managed networks
   listNetworks(): Promise<NetworkInfo[]>;
@@ -443,11 +449,4 @@ export interface HypervisorDriver {
    * Throws PathNotFound when the directory does not exist.
    */
   listFiles(poolTargetPath: string, relPath: string, options?: ListFilesOptions): Promise<FileListing>;
-
-  /**
-   * Opens a console of a running domain. Throws HypervisorError: DomainNotFound; InvalidState
-   * (not running); ConsoleTaken (serial held by another session and no force);
-   * ConsoleUnavailable (the domain has no such device, e.g. no VNC graphics).
-   */
-  openConsole(uuid: string, kind: ConsoleKind, options?: ConsoleOpenOptions): Promise<ConsoleChannel>;
 }
