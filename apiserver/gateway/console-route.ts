@@ -12,6 +12,9 @@
  * with its code: 1000 when the client closed; 4000 `VMStopped: …`, `ConsoleTaken: …`,
  * `AgentDisconnected: …` or `Error: …` otherwise.
  *
+ * The agent's tunnel may be on another replica: the request is then forwarded there once
+ * (forward.ts, after this replica authenticated and authorized it; that one does it again).
+ *
  * Limits: opening a console holds an in-flight place of the user (http/inflight-limit.ts)
  * until the upgrade is answered; an open session holds none, but counts against
  * MAX_CONSOLES_PER_USER (429 past it) and the node's MAX_CONSOLE_SESSIONS_PER_NODE.
@@ -30,6 +33,7 @@ import { toApiError } from '../http/status.js';
 import { writeUpgradeRefusal, type ApiserverContext } from '../server.js';
 import { NotFoundError } from '../storage/errors.js';
 import type { ConsoleEndCode, GatewayConsoleSession, TunnelRegistry } from './tunnel.js';
+import { type Forwarding, forwardable, wasForwarded } from './forward.js';
 
 export const CONSOLE_SUBPROTOCOL = 'plain.quantix.io';
 export const BEARER_SUBPROTOCOL_PREFIX = 'base64url.bearer.authorization.k8s.io.';
@@ -88,15 +92,7 @@ export function closeReason(code: string, message: string): string {
   return text;
 }
 
-export interface ConsoleRouteOptions {
-  /**
-   * Serves the request through the replica holding the node's tunnel when it is not here
-   * (forward.ts); false when it cannot (no such replica), then the answer is 503.
-   */
-  forward?: (req: IncomingMessage, socket: Duplex, head: Buffer, node: string) => Promise<boolean>;
-}
-
-export function mountConsoleRoute(context: ApiserverContext, tunnels: TunnelRegistry, options: ConsoleRouteOptions = {}): void {
+export function mountConsoleRoute(context: ApiserverContext, tunnels: TunnelRegistry, forwarding?: Forwarding): void {
   const wss = new WebSocketServer({
     noServer: true,
     maxPayload: MAX_CLIENT_MESSAGE_BYTES,
@@ -165,11 +161,17 @@ export function mountConsoleRoute(context: ApiserverContext, tunnels: TunnelRegi
         });
       }
       if (!tunnels.connected(node)) {
-        if (options.forward && (await options.forward(req, socket, head, node))) {
-          release();
-          return;
+        // The tunnel is on another replica: the request goes on there, once (forward.ts).
+        const peer = wasForwarded(req) ? undefined : await forwarding?.peerFor(node);
+        if (!peer) throw errors.unavailable(`the agent on node ${node} is not connected to ${wasForwarded(req) ? 'this apiserver' : 'any apiserver'}`);
+        if (!forwardable(req)) {
+          throw errors.unavailable(
+            `the agent on node ${node} is connected to the apiserver at ${peer}; a client certificate cannot be forwarded: connect there`,
+          );
         }
-        throw errors.unavailable(`the agent on node ${node} is not connected to any apiserver`);
+        release();
+        forwarding!.forwardUpgrade(req, socket, head, peer);
+        return;
       }
       const open = perUser.get(user.name) ?? 0;
       if (open >= MAX_CONSOLES_PER_USER) {

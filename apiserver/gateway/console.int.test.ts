@@ -13,7 +13,18 @@ import type { ResourceDefinition } from '../../api-types/schema/types.js';
 import { SimDriver } from '../../agent/hypervisor/sim/driver.js';
 import { RFB_GREETING } from '../../agent/hypervisor/sim/consoles.js';
 import { eventually } from '../../hack/testenv/eventually.js';
-import { startAgent, startFinalizerStandIn, startTestControlPlane, type TestAgent, type TestControlPlane } from '../../hack/testenv/agent.js';
+import {
+  startAgent,
+  startApiserverReplica,
+  startFinalizerStandIn,
+  startTestControlPlane,
+  type ApiserverReplica,
+  type TestAgent,
+  type TestControlPlane,
+} from '../../hack/testenv/agent.js';
+import { storagePoolDefinition } from '../../api-types/registry.js';
+import type { StoragePool } from '../../api-types/generated/types.js';
+import { FORWARDED_HEADER } from './forward.js';
 import { BEARER_SUBPROTOCOL_PREFIX, CONSOLE_SUBPROTOCOL } from './console-route.js';
 
 const VM = virtualMachineDefinition as unknown as ResourceDefinition;
@@ -36,9 +47,9 @@ afterAll(async () => {
 const store = () => cp.env.apiserver.context.stores.get(VM);
 const getVm = async (name: string) => (await store().get('default', name)) as VirtualMachine;
 
-async function simAgent(hostname: string): Promise<TestAgent & { sim: SimDriver }> {
+async function simAgent(hostname: string, gateway?: string): Promise<TestAgent & { sim: SimDriver }> {
   const sim = new SimDriver({ hostname });
-  const a = await startAgent(cp, { driver: sim, hostname, addresses: ['127.0.0.1'] });
+  const a = await startAgent(cp, { driver: sim, hostname, addresses: ['127.0.0.1'], ...(gateway ? { gateway } : {}) });
   cleanups.push(() => a.stop());
   return { ...a, sim };
 }
@@ -70,11 +81,18 @@ type Attempt = { opened: Opened } | { refused: { status: number; body: Record<st
 /** Opens a console WebSocket; resolves with the open session, or the HTTP refusal (status and Status body). */
 function attempt(
   path: string,
-  opts: { token?: string; viaSubprotocol?: boolean; protocols?: string[]; cert?: { cert: string; key: string }; baseUrl?: string } = {},
+  opts: {
+    token?: string;
+    viaSubprotocol?: boolean;
+    protocols?: string[];
+    cert?: { cert: string; key: string };
+    baseUrl?: string;
+    headers?: Record<string, string>;
+  } = {},
 ): Promise<Attempt> {
   const token = opts.token ?? cp.env.tokens.admin;
   const protocols = [...(opts.protocols ?? [CONSOLE_SUBPROTOCOL])];
-  const headers: Record<string, string> = {};
+  const headers: Record<string, string> = { ...opts.headers };
   if (!opts.cert) {
     if (opts.viaSubprotocol) protocols.push(BEARER_SUBPROTOCOL_PREFIX + Buffer.from(token).toString('base64url'));
     else headers.authorization = `Bearer ${token}`;
@@ -267,16 +285,100 @@ describe('console subresources over WebSocket (sim)', () => {
 });
 
 async function fetchMetrics(): Promise<string> {
+  return (await getRaw(`${cp.env.apiserver.url}/metrics`)).body;
+}
+
+/** GET with the admin token; status and body. */
+async function getRaw(url: string): Promise<{ status: number; body: string }> {
   const { default: https } = await import('node:https');
   return new Promise((resolve, reject) => {
     https
-      .get(`${cp.env.apiserver.url}/metrics`, { ca: cp.env.caCertPem, headers: { authorization: `Bearer ${cp.env.tokens.admin}` } }, (res) => {
+      .get(url, { ca: cp.env.caCertPem, headers: { authorization: `Bearer ${cp.env.tokens.admin}` } }, (res) => {
         let body = '';
         res.on('data', (c: Buffer) => {
           body += c.toString();
         });
-        res.on('end', () => resolve(body));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
       })
       .on('error', reject);
   });
 }
+
+describe('any apiserver replica serves any node', () => {
+  let replica: ApiserverReplica;
+  let a: TestAgent & { sim: SimDriver };
+
+  beforeAll(async () => {
+    replica = await startApiserverReplica(cp);
+    cleanups.push(() => replica.stop());
+    a = await simAgent('rep-a'); // connected to the first replica's gateway
+  });
+
+  it('a console through the replica the agent is NOT connected to', async () => {
+    await runningVm('rep-echo', 'rep-a');
+    const s = await eventually(() => open(consolePath('rep-echo'), { baseUrl: replica.url }));
+    expect(s.ws.protocol).toBe(CONSOLE_SUBPROTOCOL);
+    s.ws.send(Buffer.from('via the other replica\r'));
+    await eventually(() => expect(s.received()).toBe('via the other replica\r'));
+    // The session runs on the replica holding the tunnel; the other one only carries bytes.
+    expect(cp.host.tunnels.consoleSessionCount()).toBe(1);
+    expect(replica.host.tunnels.consoleSessionCount()).toBe(0);
+    // The end code comes through the forwarding replica unchanged.
+    a.sim.guestPowerOff((await getVm('rep-echo')).metadata.uid!);
+    const end = await s.closed;
+    expect(end.code).toBe(4000);
+    expect(end.reason).toMatch(/^VMStopped: /);
+    await eventually(() => expect([a.agent.consoles.count, cp.host.tunnels.consoleSessionCount()]).toEqual([0, 0]));
+  });
+
+  it('refusals come from the forwarding replica or the holding one alike: 403 viewer, 409 ConsoleTaken', async () => {
+    await runningVm('rep-taken', 'rep-a');
+    const viewer = await refusal(consolePath('rep-taken'), { baseUrl: replica.url, token: cp.env.tokens.viewer });
+    expect(viewer).toMatchObject({ status: 403, body: { reason: 'Forbidden' } });
+    const first = await eventually(() => open(consolePath('rep-taken'), { baseUrl: replica.url }));
+    const taken = await refusal(consolePath('rep-taken'), { baseUrl: replica.url });
+    expect(taken).toMatchObject({ status: 409, body: { details: { causes: [{ reason: 'ConsoleTaken' }] } } });
+    first.ws.close();
+    await first.closed;
+  });
+
+  it('a forwarded request is never forwarded again (loop guard): 503', async () => {
+    await runningVm('rep-loop', 'rep-a');
+    const r = await refusal(consolePath('rep-loop'), { baseUrl: replica.url, headers: { [FORWARDED_HEADER]: 'test' } });
+    expect(r).toMatchObject({ status: 503, body: { reason: 'ServiceUnavailable', message: 'the agent on node rep-a is not connected to this apiserver' } });
+  });
+
+  it('the other way round: an agent on the second replica, its console through the first', async () => {
+    const b = await simAgent('rep-b', replica.gatewayAddress);
+    await runningVm('rep-other', 'rep-b');
+    const s = await eventually(() => open(consolePath('rep-other')));
+    s.ws.send(Buffer.from('x'));
+    await eventually(() => expect(s.received()).toBe('x'));
+    expect(replica.host.tunnels.consoleSessionCount()).toBe(1);
+    s.ws.close();
+    await eventually(() => expect([b.agent.consoles.count, replica.host.tunnels.consoleSessionCount()]).toEqual([0, 0]));
+  });
+
+  it('the pool file browser through the replica the agent is NOT connected to', async () => {
+    const pools = cp.env.apiserver.context.stores.get(storagePoolDefinition as unknown as ResourceDefinition);
+    await pools.create({
+      apiVersion: 'quantix.io/v1alpha1',
+      kind: 'StoragePool',
+      metadata: { name: 'rep-pool' },
+      spec: { type: 'dir', dir: { path: '/var/lib/qx/rep-pool' }, assignedNodes: ['rep-a'] },
+    });
+    await eventually(async () => ((await pools.get(undefined, 'rep-pool')) as StoragePool).status?.hosts?.['rep-a']?.health === 'HEALTHY');
+    a.sim.addPoolFile('rep-pool', 'iso/debian.iso', { type: 'file', sizeBytes: 4096 });
+    const r = await getRaw(`${replica.url}/apis/quantix.io/v1alpha1/storagepools/rep-pool/files?node=rep-a&path=iso`);
+    expect(r.status).toBe(200);
+    expect(JSON.parse(r.body)).toMatchObject({
+      kind: 'StoragePoolFileList',
+      pool: 'rep-pool',
+      node: 'rep-a',
+      items: [{ name: 'debian.iso', sizeBytes: 4096 }],
+    });
+    const escaped = await getRaw(`${replica.url}/apis/quantix.io/v1alpha1/storagepools/rep-pool/files?node=rep-a&path=../..`);
+    expect(escaped.status).toBe(400);
+    expect(JSON.parse(escaped.body)).toMatchObject({ kind: 'Status', details: { causes: [{ reason: 'PathEscape' }] } });
+  });
+});
