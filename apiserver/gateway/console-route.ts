@@ -21,6 +21,7 @@
  */
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
+import type { Express, Request, Response } from 'express';
 import { Gauge } from 'prom-client';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { VirtualMachine } from '../../api-types/generated/types.js';
@@ -30,6 +31,7 @@ import { ApiError, errors } from '../../lib/apimachinery/status-error.js';
 import { authorize, describeRefusal, type RequestAttributes } from '../auth/authorizer.js';
 import type { UserInfo } from '../auth/identity.js';
 import { toApiError } from '../http/status.js';
+import { sendError } from '../http/respond.js';
 import { writeUpgradeRefusal, type ApiserverContext } from '../server.js';
 import { NotFoundError } from '../storage/errors.js';
 import type { ConsoleEndCode, GatewayConsoleSession, TunnelRegistry } from './tunnel.js';
@@ -92,7 +94,19 @@ export function closeReason(code: string, message: string): string {
   return text;
 }
 
-export function mountConsoleRoute(context: ApiserverContext, tunnels: TunnelRegistry, forwarding?: Forwarding): void {
+/** The express path of the same subresources: a request without `Upgrade: websocket` lands there. */
+export const CONSOLE_HTTP_PATH = /^\/apis\/quantix\.io\/v1alpha1\/namespaces\/[^/]+\/virtualmachines\/[^/]+\/(console|vnc)$/;
+
+export function mountConsoleRoute(app: Express, context: ApiserverContext, tunnels: TunnelRegistry, forwarding?: Forwarding): void {
+  // Without the upgrade header the request reaches express (after authentication): say what is missing.
+  app.all(CONSOLE_HTTP_PATH, (req: Request, res: Response) => {
+    const sub = String((req.params as Record<string, string>)[0]);
+    sendError(
+      res,
+      errors.badRequest(`virtualmachines/${sub} is served over WebSocket only: GET with Upgrade: websocket and the subprotocol ${CONSOLE_SUBPROTOCOL}`),
+    );
+  });
+
   const wss = new WebSocketServer({
     noServer: true,
     maxPayload: MAX_CLIENT_MESSAGE_BYTES,
@@ -184,14 +198,23 @@ export function mountConsoleRoute(context: ApiserverContext, tunnels: TunnelRegi
         kind: target.subresource === 'console' ? 'serial' : 'vnc',
         force: target.force,
       });
+      // The client may be gone by now, or its handshake may be malformed (ws then answers 400
+      // and never calls back): either way the session is closed and the place given back.
+      let upgraded = false;
+      socket.once('close', () => {
+        if (upgraded) return;
+        session.close();
+        release?.();
+      });
       if (socket.destroyed) {
         session.close();
         release();
         return;
       }
-      perUser.set(user.name, (perUser.get(user.name) ?? 0) + 1);
       wss.handleUpgrade(req, socket, head, (ws) => {
+        upgraded = true;
         release?.();
+        perUser.set(user.name, (perUser.get(user.name) ?? 0) + 1);
         bridge(ws, session, () => {
           const left = (perUser.get(user.name) ?? 1) - 1;
           if (left > 0) perUser.set(user.name, left);

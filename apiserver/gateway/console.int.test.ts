@@ -217,6 +217,61 @@ describe('console subresources over WebSocket (sim)', () => {
     expect(otherPath).toMatchObject({ status: 404, body: { kind: 'Status', reason: 'NotFound' } });
   });
 
+  it('without the upgrade (plain GET) it is 400, naming WebSocket', async () => {
+    await runningVm('con-plain', 'con-a');
+    const r = await getRaw(`${cp.env.apiserver.url}${consolePath('con-plain')}`);
+    expect(r.status).toBe(400);
+    expect(JSON.parse(r.body)).toMatchObject({ kind: 'Status', reason: 'BadRequest' });
+    expect(JSON.parse(r.body).message).toContain('served over WebSocket only');
+  });
+
+  it('a malformed handshake after the session was opened (bad Sec-WebSocket-Key) leaves nothing open', async () => {
+    await runningVm('con-badkey', 'con-a');
+    const { default: https } = await import('node:https');
+    const status = await new Promise<number>((resolve, reject) => {
+      const req = https.request(`${cp.env.apiserver.url}${consolePath('con-badkey', 'vnc')}`, {
+        ca: cp.env.caCertPem,
+        headers: {
+          authorization: `Bearer ${cp.env.tokens.admin}`,
+          connection: 'Upgrade',
+          upgrade: 'websocket',
+          'sec-websocket-version': '13',
+          'sec-websocket-key': 'not-a-key',
+          'sec-websocket-protocol': CONSOLE_SUBPROTOCOL,
+        },
+      });
+      req.on('response', (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      });
+      req.on('upgrade', () => reject(new Error('upgraded with a malformed key')));
+      req.on('error', reject);
+      req.end();
+    });
+    expect(status).toBe(400);
+    await eventually(() => expect([a.agent.consoles.count, gatewaySessions(), a.sim.openConsoleCount]).toEqual([0, 0, 0]));
+  });
+
+  it('a VM bound to no node gets 409 with cause VMNotRunning', async () => {
+    await store().create({
+      apiVersion: 'quantix.io/v1alpha1',
+      kind: 'VirtualMachine',
+      metadata: { name: 'con-unbound', namespace: 'default' },
+      spec: { memory: '64Mi' },
+    });
+    const r = await refusal(consolePath('con-unbound', 'vnc'));
+    expect(r).toMatchObject({ status: 409, body: { reason: 'Conflict', details: { causes: [{ reason: 'VMNotRunning' }] } } });
+    expect(r.body.message).toContain('not bound to a node');
+  });
+
+  it('the gateway refuses a ConsoleSession stream for a session it did not ask the node to open', async () => {
+    const stream = a.agent.client.consoleSession();
+    stream.write({ sessionId: 'made-up' } as never);
+    const err = await new Promise<Error & { code?: number }>((resolve) => stream.on('error', resolve));
+    expect(err.code).toBe(7); // PERMISSION_DENIED
+    expect(err.message).toContain('node con-a was not asked to open console session "made-up"');
+  });
+
   it('a stopped VM gets 409 with cause VMNotRunning', async () => {
     await store().create({
       apiVersion: 'quantix.io/v1alpha1',

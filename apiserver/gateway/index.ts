@@ -151,7 +151,7 @@ export function createNodeGatewayHost(hostOptions: NodeGatewayHostOptions = {}):
       authenticator.attach(context.etcd, nodeUidLookup(context));
       bootstrapTokens.attach(context.etcd);
       mountPoolFilesRoute(app, context, tunnels, forwarding);
-      mountConsoleRoute(context, tunnels, forwarding);
+      mountConsoleRoute(app, context, tunnels, forwarding);
       mountBootstrapTokenRoutes(app, bootstrapTokens, () => pin);
       mountNodeRevokeRoute(app, authenticator);
     },

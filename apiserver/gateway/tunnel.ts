@@ -271,7 +271,8 @@ export class TunnelRegistry {
    * asked to open; any other stream is refused (a node cannot open sessions of its own).
    */
   attachConsole(node: string, call: ServerDuplexStream<ConsoleFrame, ConsoleFrame>): void {
-    const refuse = (message: string) => call.destroy(Object.assign(new Error(message), grpcErrorFromStatus(errors.forbidden(message).toStatus())));
+    // An 'error' event ends the call with that status (destroy would drop the status).
+    const refuse = (message: string) => void call.emit('error', Object.assign(new Error(message), grpcErrorFromStatus(errors.forbidden(message).toStatus())));
     const timer = setTimeout(() => refuse('the first frame of a console stream must name its session'), TUNNEL_REQUEST_TIMEOUT_MS);
     call.once('data', (frame: ConsoleFrame) => {
       clearTimeout(timer);
