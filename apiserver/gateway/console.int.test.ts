@@ -25,7 +25,9 @@ import {
 import { storagePoolDefinition } from '../../api-types/registry.js';
 import type { StoragePool } from '../../api-types/generated/types.js';
 import { FORWARDED_HEADER } from './forward.js';
-import { BEARER_SUBPROTOCOL_PREFIX, CONSOLE_SUBPROTOCOL } from './console-route.js';
+import { BEARER_SUBPROTOCOL_PREFIX, CONSOLE_SUBPROTOCOL, MAX_CONSOLES_PER_USER } from './console-route.js';
+import { TunnelLocator } from './tunnel-locator.js';
+import { createLogger } from '../../lib/logging/logger.js';
 
 const VM = virtualMachineDefinition as unknown as ResourceDefinition;
 
@@ -149,6 +151,8 @@ describe('console subresources over WebSocket (sim)', () => {
     await eventually(() => expect(s.received()).toBe('echo hello\r'));
     expect(a.agent.consoles.count).toBe(1);
     expect(gatewaySessions()).toBe(1);
+    // An open session holds no in-flight place of its user (only its opening did).
+    expect(cp.env.apiserver.context.inflight.inFlightFor('admin')).toBe(0);
     const metrics = await fetchMetrics();
     expect(metrics).toMatch(/^quantix_console_sessions\{kind="serial"\} 1$/m);
     // Text frames are ignored.
@@ -330,6 +334,20 @@ describe('console subresources over WebSocket (sim)', () => {
     s2.ws.close();
   });
 
+  it(`one user may hold ${MAX_CONSOLES_PER_USER} consoles on a replica; the next gets 429 before the upgrade`, async () => {
+    await runningVm('con-many', 'con-a');
+    const sessions: Opened[] = [];
+    for (let i = 0; i < MAX_CONSOLES_PER_USER; i++) sessions.push(await open(consolePath('con-many', 'vnc')));
+    const r = await refusal(consolePath('con-many', 'vnc'));
+    expect(r).toMatchObject({ status: 429, body: { reason: 'TooManyRequests', details: { retryAfterSeconds: 5 } } });
+    expect(r.body.message).toBe(`user "admin" has ${MAX_CONSOLES_PER_USER} consoles open on this apiserver, the limit is ${MAX_CONSOLES_PER_USER}`);
+    for (const s of sessions) s.ws.close();
+    await eventually(() => expect([a.agent.consoles.count, gatewaySessions()]).toEqual([0, 0]));
+    const again = await open(consolePath('con-many', 'vnc'));
+    again.ws.close();
+    await again.closed;
+  });
+
   it('the client vanishing (socket destroyed) frees the session on the agent', async () => {
     await runningVm('con-vanish', 'con-a');
     const s = await open(consolePath('con-vanish'));
@@ -435,5 +453,41 @@ describe('any apiserver replica serves any node', () => {
     const escaped = await getRaw(`${replica.url}/apis/quantix.io/v1alpha1/storagepools/rep-pool/files?node=rep-a&path=../..`);
     expect(escaped.status).toBe(400);
     expect(JSON.parse(escaped.body)).toMatchObject({ kind: 'Status', details: { causes: [{ reason: 'PathEscape' }] } });
+  });
+
+  it('tunnel records: only the replica that wrote one removes it; a stopped replica takes its records along', async () => {
+    const etcd = cp.env.apiserver.context.etcd;
+    const log = createLogger('test');
+    const first = new TunnelLocator(etcd, 'https://127.0.0.1:1', log);
+    const second = new TunnelLocator(etcd, 'https://127.0.0.1:2', log);
+    const third = new TunnelLocator(etcd, 'https://127.0.0.1:3', log);
+    try {
+      await first.recordLocal('moving-node');
+      expect(await third.peerFor('moving-node')).toBe('https://127.0.0.1:1');
+      expect(await first.peerFor('moving-node')).toBeUndefined(); // its own: not a peer
+      // The agent moves to the second replica; the first notices its tunnel ended only later.
+      await second.recordLocal('moving-node');
+      await first.forgetLocal('moving-node');
+      expect(await third.peerFor('moving-node')).toBe('https://127.0.0.1:2');
+      await second.stop();
+      expect(await third.peerFor('moving-node')).toBeUndefined();
+    } finally {
+      await Promise.all([first.stop(), second.stop(), third.stop()]);
+    }
+  });
+
+  it('once the agent has left the other replica, the request is 503: not connected to any apiserver', async () => {
+    const c = await simAgent('rep-c', replica.gatewayAddress);
+    await runningVm('rep-gone', 'rep-c');
+    await eventually(async () => {
+      const s = await open(consolePath('rep-gone'));
+      s.ws.close();
+      await s.closed;
+    });
+    await c.agent.stop();
+    await eventually(async () => {
+      const r = await refusal(consolePath('rep-gone'));
+      expect(r).toMatchObject({ status: 503, body: { reason: 'ServiceUnavailable', message: 'the agent on node rep-c is not connected to any apiserver' } });
+    });
   });
 });
