@@ -43,8 +43,9 @@ export { DEFAULT_GATEWAY_PORT } from '../../api-types/proto/contract.js';
 
 /**
  * Concurrent streams (calls) per HTTP/2 connection. An agent holds two streams for good
- * (WatchDesiredState, Tunnel) and a few unary calls at a time; agents in one process (tests)
- * share one connection, two streams each. A call past the limit waits, client side, until
+ * (WatchDesiredState, Tunnel), one per open console session (at most
+ * MAX_CONSOLE_SESSIONS_PER_NODE, tunnel.ts) and a few unary calls at a time; agents in one
+ * process (tests) share one connection, two streams each. A call past the limit waits, client side, until
  * a stream ends: a connection cannot make the gateway buffer more than this many messages.
  */
 export const DEFAULT_MAX_CONCURRENT_STREAMS = 100;
