@@ -200,9 +200,9 @@ describe('web UI in Chromium', () => {
     await eventually(async () => !(await page.getByTestId('action-clone').isDisabled()), { timeoutMs: 15_000, message: 'Clone offered for stopped db-1' });
     await page.getByTestId('action-clone').click();
     expect(await page.getByTestId('clone-name').inputValue()).toBe('db-1-clone');
-    await page.getByTestId('clone-name').fill('web-2');
+    await page.getByTestId('clone-name').fill('web-1');
     await page.getByTestId('clone-submit').click();
-    await expectText(page.getByTestId('clone-error'), /virtualmachines\.quantix\.io "web-2" already exists/);
+    await expectText(page.getByTestId('clone-error'), /virtualmachines\.quantix\.io "web-1" already exists/);
     await shot(page, 'vm-clone-error');
     await page.getByTestId('clone-name').fill('db-copy');
     await page.getByTestId('clone-submit').click();
