@@ -46,6 +46,7 @@ export const ENTRIES: Entry[] = [
     }[verb]!,
     load: () => import('./commands/vm.js').then((m) => pick(`vm ${verb}`)(m.vmCommands)),
   })),
+  { name: 'vm clone', summary: 'Clone a stopped VM with copies of its disks', load: () => import('./commands/vm.js').then((m) => m.cloneCommand) },
   { name: 'pool assign', summary: 'Assign a storage pool to nodes', load: () => import('./commands/pool.js').then((m) => pick('pool assign')(m.poolCommands)) },
   {
     name: 'pool unassign',

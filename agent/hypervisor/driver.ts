@@ -436,6 +436,12 @@ export interface HypervisorDriver {
   listVolumes(pool: string): Promise<VolumeInfo[]>;
   /** Throws VolumeExists, PoolNotFound, PoolInactive. */
   createVolume(pool: string, spec: VolumeSpec): Promise<VolumeInfo>;
+  /**
+   * A new volume `spec.name` holding a full, independent copy of volume `source` of the same
+   * pool (libvirt's virStorageVolCreateXMLFrom: a backing chain is flattened), grown to
+   * spec.capacityBytes. Throws VolumeNotFound (source), VolumeExists, PoolNotFound, PoolInactive.
+   */
+  cloneVolume(pool: string, source: string, spec: VolumeSpec): Promise<VolumeInfo>;
   /** Throws VolumeNotFound. */
   deleteVolume(pool: string, name: string): Promise<void>;
   getVolume(pool: string, name: string): Promise<VolumeInfo>;

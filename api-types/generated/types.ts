@@ -95,6 +95,18 @@ export interface VirtualMachineDisk {
   imageClone?: 'Overlay' | 'Copy';
   /** Boot order (1 boots first); disks without one are not in the boot list. */
   bootOrder?: number;
+  /** Set by the clone subresource (virtualmachines/NAME/clone): the volume starts as a full copy of this disk of another VM on the same node and pool, taken by the agent while that VM's domain is shut off. */
+  cloneFrom?: DiskCloneSource;
+}
+
+/** Set by the clone subresource (virtualmachines/NAME/clone): the volume starts as a full copy of this disk of another VM on the same node and pool, taken by the agent while that VM's domain is shut off. */
+export interface DiskCloneSource {
+  /** Name of the source VM (same namespace). */
+  virtualMachine: string;
+  /** The source VM's metadata.uid (names its volumes; a re-created VM of the same name is not a source). */
+  uid: string;
+  /** Name of the source VM's disk. */
+  disk: string;
 }
 
 /** A network interface. */

@@ -5,7 +5,7 @@
  * empty list is the same as none (repeated fields have no presence).
  */
 import type { GuestOSInfo, VirtualMachineInterfaceStatus, VirtualMachinePhase, VirtualMachineStatus, VirtualMachineVolumeStatus } from '../generated/types.js';
-import { AGENT_CONNECTED_CONDITION, SYNCED_CONDITION, type AgentStatus } from './contract.js';
+import { AGENT_CONNECTED_CONDITION, RESTART_REQUIRED_CONDITION, SYNCED_CONDITION, type AgentStatus } from './contract.js';
 import type { AgentGuestOSInfo, AgentInterfaceStatus, AgentVMStatus, AgentVolumeStatus } from './types.js';
 
 /** AgentStatus field → AgentVMStatus field, for every field of AGENT_STATUS_FIELDS (and synced). */
@@ -21,6 +21,7 @@ export const AGENT_STATUS_WIRE_FIELDS = {
   acceleration: 'acceleration',
   synced: 'synced',
   agentConnected: 'agentConnected',
+  restartRequired: 'restartRequired',
 } as const satisfies Record<keyof AgentStatus, keyof AgentVMStatus>;
 
 /** Copies the fields that are set, and only those (drops proto-loader's `_field` markers). */
@@ -57,7 +58,7 @@ function interfaceFromWire(i: AgentInterfaceStatus): VirtualMachineInterfaceStat
 }
 
 export function agentStatusToWire(status: AgentStatus): AgentVMStatus {
-  const wire: AgentVMStatus = { volumes: [], interfaces: [], synced: null, guestOsInfo: null, agentConnected: null };
+  const wire: AgentVMStatus = { volumes: [], interfaces: [], synced: null, guestOsInfo: null, agentConnected: null, restartRequired: null };
   if (status.phase !== undefined) wire.phase = status.phase;
   if (status.powerState !== undefined) wire.powerState = status.powerState;
   if (status.domainUUID !== undefined) wire.domainUuid = status.domainUUID;
@@ -70,6 +71,9 @@ export function agentStatusToWire(status: AgentStatus): AgentVMStatus {
   if (status.synced) wire.synced = { status: status.synced.status, reason: status.synced.reason, message: status.synced.message };
   if (status.agentConnected) {
     wire.agentConnected = { status: status.agentConnected.status, reason: status.agentConnected.reason, message: status.agentConnected.message };
+  }
+  if (status.restartRequired) {
+    wire.restartRequired = { status: 'True', reason: status.restartRequired.reason, message: status.restartRequired.message };
   }
   return wire;
 }
@@ -104,6 +108,9 @@ export function agentStatusFromWire(wire: AgentVMStatus | null | undefined): Age
       reason: wire.agentConnected.reason,
       message: wire.agentConnected.message,
     };
+  }
+  if (wire.restartRequired?.status === 'True') {
+    status.restartRequired = { type: RESTART_REQUIRED_CONDITION, status: 'True', reason: wire.restartRequired.reason, message: wire.restartRequired.message };
   }
   return status;
 }

@@ -190,6 +190,11 @@ export interface AgentVMStatus {
   agentConnected: AgentSyncedCondition | null;
   /** kvm or tcg. */
   acceleration?: string;
+  /**
+   * The RestartRequired condition (status True), only while the running domain differs from
+   * the spec in a field applied at the next start; absent: the gateway removes the condition.
+   */
+  restartRequired: AgentSyncedCondition | null;
 }
 
 export interface AgentGuestOSInfo {

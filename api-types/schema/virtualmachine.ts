@@ -117,6 +117,18 @@ const Disk = named('VirtualMachineDisk', {
     }),
     imageClone: { ...ImageClone, description: 'How the volume is made from the image; Overlay when omitted.' },
     bootOrder: int('Boot order (1 boots first); disks without one are not in the boot list.', { minimum: 1 }),
+    cloneFrom: named('DiskCloneSource', {
+      type: 'object',
+      description:
+        'Set by the clone subresource (virtualmachines/NAME/clone): the volume starts as a full copy of this disk of another VM ' +
+        "on the same node and pool, taken by the agent while that VM's domain is shut off.",
+      required: ['virtualMachine', 'uid', 'disk'],
+      properties: {
+        virtualMachine: str('Name of the source VM (same namespace).', { pattern: DNS1123_LABEL_PATTERN }),
+        uid: str("The source VM's metadata.uid (names its volumes; a re-created VM of the same name is not a source).", { pattern: UUID_PATTERN }),
+        disk: str("Name of the source VM's disk.", { pattern: DNS1123_LABEL_PATTERN }),
+      },
+    } satisfies JSONSchema),
   },
 } satisfies JSONSchema);
 
@@ -313,6 +325,9 @@ function validateSpec(vm: VirtualMachine): FieldError[] {
       }
       if (disk.imageClone !== undefined && disk.image === undefined) {
         errs.push(fieldError.forbidden(`spec.disks[${i}].imageClone`, 'may only be set when image is set'));
+      }
+      if ((d as { cloneFrom?: unknown }).cloneFrom !== undefined && (disk.image !== undefined || disk.sourceImage !== undefined)) {
+        errs.push(fieldError.forbidden(`spec.disks[${i}].cloneFrom`, 'may not be set together with image or sourceImage'));
       }
     });
   }

@@ -229,6 +229,10 @@ export class LibvirtDriver implements HypervisorDriver {
     return this.volumes.createVolume(pool, spec);
   }
 
+  cloneVolume(pool: string, source: string, spec: VolumeSpec): Promise<VolumeInfo> {
+    return this.volumes.cloneVolume(pool, source, spec);
+  }
+
   deleteVolume(pool: string, name: string): Promise<void> {
     return this.volumes.deleteVolume(pool, name);
   }

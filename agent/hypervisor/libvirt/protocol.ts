@@ -406,6 +406,17 @@ export const Procs = {
     },
     readVol,
   ),
+  storageVolCreateXmlFrom: proc<{ pool: RemotePool; xml: string; clone: RemoteVol; flags: number }, RemoteVol>(
+    'STORAGE_VOL_CREATE_XML_FROM',
+    125,
+    (w, a) => {
+      writePool(w, a.pool);
+      w.string(a.xml);
+      writeVol(w, a.clone);
+      w.uint(a.flags);
+    },
+    readVol,
+  ),
   storageVolDelete: proc<{ vol: RemoteVol; flags: number }, void>(
     'STORAGE_VOL_DELETE',
     94,

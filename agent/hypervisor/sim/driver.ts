@@ -292,6 +292,10 @@ export class SimDriver implements HypervisorDriver {
     return this.volumes.createVolume(pool, spec);
   }
 
+  cloneVolume(pool: string, source: string, spec: VolumeSpec): Promise<VolumeInfo> {
+    return this.volumes.cloneVolume(pool, source, spec);
+  }
+
   deleteVolume(pool: string, name: string): Promise<void> {
     return this.volumes.deleteVolume(pool, name);
   }

@@ -14,6 +14,7 @@ import { LoadState, Phase, Tabs, useNow } from '../ui/bits.js';
 import { EventTable, sortEvents } from '../ui/EventTable.js';
 import { ConditionsTable, KeyValues, Labels } from '../ui/KeyValues.js';
 import { VmActionButtons } from '../ui/VmActionButtons.js';
+import { VmCloneButton } from '../ui/VmCloneButton.js';
 import { VmBadges } from '../ui/VmBadges.js';
 import { YamlEditor } from '../ui/YamlEditor.js';
 import { useApplyYaml } from '../actions/use-apply-yaml.js';
@@ -76,6 +77,7 @@ export function VmDetail() {
         <AccelBadge acceleration={s?.acceleration} />
         <span className="spacer" />
         <VmActionButtons vm={vm} />
+        <VmCloneButton vm={vm} />
       </div>
       {vmFlags(vm).map((f) => (
         <div key={f.kind} className={`note note-${f.kind}`}>
