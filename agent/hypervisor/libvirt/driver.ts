@@ -8,6 +8,8 @@
 import { existsSync } from 'node:fs';
 import type {
   ConnectionState,
+  DiskSnapshotOutcome,
+  DiskSnapshotTarget,
   DomainInfo,
   DomainSpec,
   DomainType,
@@ -33,6 +35,7 @@ import { guestInfo } from './guest.js';
 import { hostInfo } from './host.js';
 import { LibvirtNetworks } from './networks.js';
 import { LibvirtPools } from './pools.js';
+import { LibvirtSnapshots } from './snapshots.js';
 import { LibvirtVolumes } from './volumes.js';
 
 export interface LibvirtDriverOptions extends LibvirtConnectionOptions {
@@ -58,6 +61,7 @@ export class LibvirtDriver implements HypervisorDriver {
   private readonly pools: LibvirtPools;
   private readonly volumes: LibvirtVolumes;
   private readonly networks: LibvirtNetworks;
+  private readonly snapshots: LibvirtSnapshots;
   private readonly guestAgentTimeoutMs: number;
 
   constructor(options: LibvirtDriverOptions = {}) {
@@ -69,6 +73,7 @@ export class LibvirtDriver implements HypervisorDriver {
     this.volumes = new LibvirtVolumes(this.conn, this.pools);
     this.networks = new LibvirtNetworks(this.conn, options.sysClassNetPath ?? '/sys/class/net');
     this.guestAgentTimeoutMs = options.guestAgentTimeoutMs ?? 3_000;
+    this.snapshots = new LibvirtSnapshots({ conn: this.conn });
   }
 
   // ---- connection (connection.ts, events.ts) ----------------------------------------------------
@@ -227,5 +232,19 @@ export class LibvirtDriver implements HypervisorDriver {
 
   listFiles(poolTargetPath: string, relPath: string, options?: ListFilesOptions): Promise<FileListing> {
     return listPoolFiles(poolTargetPath, relPath, options);
+  }
+
+  // ---- disk snapshots (snapshots.ts) -------------------------------------------------------------
+
+  snapshotDisks(uuid: string, name: string, disks: readonly DiskSnapshotTarget[]): Promise<DiskSnapshotOutcome> {
+    return this.snapshots.snapshotDisks(uuid, name, disks);
+  }
+
+  revertDisks(uuid: string, name: string, disks: readonly DiskSnapshotTarget[]): Promise<void> {
+    return this.snapshots.revertDisks(uuid, name, disks);
+  }
+
+  deleteDiskSnapshots(uuid: string, name: string, disks: readonly DiskSnapshotTarget[]): Promise<void> {
+    return this.snapshots.deleteDiskSnapshots(uuid, name, disks);
   }
 }

@@ -19,6 +19,7 @@ import {
   MessageStatus,
   MessageType,
   REMOTE_PROGRAM,
+  QEMU_PROGRAM,
   REMOTE_PROTOCOL_VERSION,
   type MessageHeader,
   type ProcDef,
@@ -129,7 +130,7 @@ export class RpcClient {
       return Promise.reject(new RpcError('protocol', `cannot encode ${def.name}: ${(err as Error).message}`, def.name));
     }
     const frame = encodeFrame(
-      { prog: REMOTE_PROGRAM, vers: REMOTE_PROTOCOL_VERSION, proc: def.proc, type: MessageType.Call, serial, status: MessageStatus.Ok },
+      { prog: def.prog ?? REMOTE_PROGRAM, vers: REMOTE_PROTOCOL_VERSION, proc: def.proc, type: MessageType.Call, serial, status: MessageStatus.Ok },
       payload,
     );
     return new Promise<R>((resolve, reject) => {
@@ -214,7 +215,7 @@ export class RpcClient {
       }
       return;
     }
-    if (header.prog !== REMOTE_PROGRAM) return;
+    if (header.prog !== REMOTE_PROGRAM && header.prog !== QEMU_PROGRAM) return;
     if (header.type === MessageType.Reply || header.type === MessageType.ReplyWithFds) {
       const p = this.pending.get(header.serial);
       if (!p) return; // timed out earlier

@@ -20,6 +20,8 @@
  */
 import type {
   ConnectionState,
+  DiskSnapshotOutcome,
+  DiskSnapshotTarget,
   DomainInfo,
   DomainOwner,
   DomainSpec,
@@ -44,6 +46,7 @@ import { SimFiles } from './files.js';
 import { SimHost, type SimDriverOptions } from './host.js';
 import { SimNetworks } from './networks.js';
 import { SimPools } from './pools.js';
+import { SimSnapshots } from './snapshots.js';
 import { SimVolumes } from './volumes.js';
 
 export type { SimDriverOptions } from './host.js';
@@ -57,6 +60,7 @@ export class SimDriver implements HypervisorDriver {
   private readonly volumes: SimVolumes;
   private readonly files: SimFiles;
   private readonly networks: SimNetworks;
+  private readonly snapshots: SimSnapshots;
 
   constructor(options: SimDriverOptions = {}) {
     this.host = new SimHost(options);
@@ -65,6 +69,7 @@ export class SimDriver implements HypervisorDriver {
     this.pools = new SimPools(this.host);
     this.volumes = new SimVolumes(this.host, this.pools);
     this.files = new SimFiles(this.host, this.pools);
+    this.snapshots = new SimSnapshots(this.host);
   }
 
   /** Every call made, by operation name (scale tests count them). */
@@ -305,5 +310,24 @@ export class SimDriver implements HypervisorDriver {
 
   listFiles(poolTargetPath: string, relPath: string, options?: ListFilesOptions): Promise<FileListing> {
     return this.files.listFiles(poolTargetPath, relPath, options);
+  }
+
+  // ---- disk snapshots (snapshots.ts) -----------------------------------------------------
+
+  snapshotDisks(uuid: string, name: string, disks: readonly DiskSnapshotTarget[]): Promise<DiskSnapshotOutcome> {
+    return this.snapshots.snapshotDisks(uuid, name, disks);
+  }
+
+  revertDisks(uuid: string, name: string, disks: readonly DiskSnapshotTarget[]): Promise<void> {
+    return this.snapshots.revertDisks(uuid, name, disks);
+  }
+
+  deleteDiskSnapshots(uuid: string, name: string, disks: readonly DiskSnapshotTarget[]): Promise<void> {
+    return this.snapshots.deleteDiskSnapshots(uuid, name, disks);
+  }
+
+  /** The snapshot names a disk file holds (tests). */
+  diskSnapshotNames(path: string): string[] {
+    return this.snapshots.namesOf(path);
   }
 }
