@@ -14,7 +14,7 @@ describe('resource arguments', () => {
       ['vm/web', 'sp/local', 'vm/db'],
       ['virtualmachines:web,db', 'storagepools:local'],
     ],
-    [['quantix'], ['virtualmachines', 'storagepools', 'images', 'networks', 'nodes', 'hostjoins']],
+    [['quantix'], ['virtualmachines', 'virtualmachinesnapshots', 'virtualmachinerestores', 'storagepools', 'images', 'networks', 'nodes', 'hostjoins']],
     [['ev'], ['events']],
   ])('%j → %j', (args, expected) => expect(show(args)).toEqual(expected));
 
@@ -29,6 +29,6 @@ describe('resource arguments', () => {
   });
 
   it('resolves categories without duplicates', () => {
-    expect(resolveTypes('vm,quantix').map((d) => d.kind)).toEqual(['VirtualMachine', 'StoragePool', 'Image', 'Network', 'Node', 'HostJoin']);
+    expect(resolveTypes('vm,quantix').map((d) => d.kind)).toEqual(['VirtualMachine', 'VirtualMachineSnapshot', 'VirtualMachineRestore', 'StoragePool', 'Image', 'Network', 'Node', 'HostJoin']);
   });
 });
