@@ -6,12 +6,9 @@
 import { fieldError, type FieldError } from './field-errors.js';
 import type { VirtualMachine, VirtualMachineRestore, VirtualMachineSnapshot } from './generated/types.js';
 
-/** Phases in which a VM's domain is certainly not running (qemu-img may then touch its disks). */
-const STOPPED_PHASES: ReadonlySet<string> = new Set(['Stopped']);
+import { vmIsStopped } from './vm-stopped.js';
 
-export function vmIsStopped(vm: VirtualMachine): boolean {
-  return STOPPED_PHASES.has(vm.status?.phase ?? '') && (vm.status?.powerState ?? 'shutoff') === 'shutoff';
-}
+export { vmIsStopped };
 
 /** A restore that has not finished yet (it holds its VM: the VM may not be deleted or started meanwhile). */
 export function restoreActive(r: VirtualMachineRestore): boolean {

@@ -29,6 +29,15 @@ describe('resource arguments', () => {
   });
 
   it('resolves categories without duplicates', () => {
-    expect(resolveTypes('vm,quantix').map((d) => d.kind)).toEqual(['VirtualMachine', 'VirtualMachineSnapshot', 'VirtualMachineRestore', 'StoragePool', 'Image', 'Network', 'Node', 'HostJoin']);
+    expect(resolveTypes('vm,quantix').map((d) => d.kind)).toEqual([
+      'VirtualMachine',
+      'VirtualMachineSnapshot',
+      'VirtualMachineRestore',
+      'StoragePool',
+      'Image',
+      'Network',
+      'Node',
+      'HostJoin',
+    ]);
   });
 });

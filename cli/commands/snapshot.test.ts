@@ -1,7 +1,8 @@
 import type { KubeObject } from '../../api-types/meta.js';
 import { defaultSnapshotName, restoreConvergence, snapshotConvergence } from './snapshot.js';
 
-const snap = (status?: object) => ({ apiVersion: 'quantix.io/v1alpha1', kind: 'VirtualMachineSnapshot', metadata: { name: 's' }, status }) as unknown as KubeObject;
+const snap = (status?: object) =>
+  ({ apiVersion: 'quantix.io/v1alpha1', kind: 'VirtualMachineSnapshot', metadata: { name: 's' }, status }) as unknown as KubeObject;
 
 describe('defaultSnapshotName', () => {
   it('is the VM and the UTC time, a DNS label', () => {

@@ -46,7 +46,14 @@ export function restoreConvergence(obj: KubeObject | undefined): Convergence {
   return { done: phase === 'Succeeded', state, want: 'phase Succeeded' };
 }
 
-async function createAndWait(ctx: Ctx, client: Client, def: ResourceDefinition, obj: KubeObject, check: (o: KubeObject | undefined) => Convergence, done: (o: KubeObject | undefined) => string) {
+async function createAndWait(
+  ctx: Ctx,
+  client: Client,
+  def: ResourceDefinition,
+  obj: KubeObject,
+  check: (o: KubeObject | undefined) => Convergence,
+  done: (o: KubeObject | undefined) => string,
+) {
   const namespace = client.namespace;
   await client.request('POST', resourcePath(def, namespace), { body: obj });
   const label = `${qualifiedKind(def)}/${obj.metadata.name!}`;
@@ -66,7 +73,7 @@ export const snapshotCommands: Command[] = [
     usage: 'vm snapshot VM [--name NAME] [--wait=false] [--timeout DURATION] [flags]',
     description:
       'Creates a VirtualMachineSnapshot of the VM (internal qcow2 snapshots of each disk). A running VM\n' +
-      "has its file systems frozen through qemu-guest-agent around the snapshot; without an answering\nagent the snapshot is crash-consistent (status.consistency says which). Then waits with a\nprogress line until it is Ready.",
+      'has its file systems frozen through qemu-guest-agent around the snapshot; without an answering\nagent the snapshot is crash-consistent (status.consistency says which). Then waits with a\nprogress line until it is Ready.',
     examples: ['qxctl vm snapshot web', 'qxctl vm snapshot web --name before-upgrade -n prod'],
     flags: [{ name: 'name', type: 'string', valueName: 'NAME', description: 'Name of the snapshot (default: VM-YYYYMMDD-HHMMSS).' }, ...WAIT_FLAGS],
     args: { min: 1, max: 1 },
@@ -106,7 +113,14 @@ export const snapshotCommands: Command[] = [
         metadata: { name, namespace: client.namespace },
         spec: { virtualMachineName: vm, snapshotName: snapshot },
       };
-      await createAndWait(ctx, client, RESTORE, obj as KubeObject, restoreConvergence, () => `restored from ${snapshot}; start the VM with: qxctl vm start ${vm}`);
+      await createAndWait(
+        ctx,
+        client,
+        RESTORE,
+        obj as KubeObject,
+        restoreConvergence,
+        () => `restored from ${snapshot}; start the VM with: qxctl vm start ${vm}`,
+      );
     },
   },
 ];
