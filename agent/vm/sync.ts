@@ -273,7 +273,7 @@ export class VmSyncer {
         vm: `${vm.metadata.namespace}/${vm.metadata.name}`,
         action: snapshotRequest.action,
         phase: memory.snapshotOperation.phase,
-        ...(memory.snapshotOperation.message ? { message: memory.snapshotOperation.message } : {}),
+        ...(memory.snapshotOperation.message ? { detail: memory.snapshotOperation.message } : {}),
       });
       await domains.refresh(uid);
       domain = domains.get(uid);
