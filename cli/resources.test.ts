@@ -16,6 +16,7 @@ describe('resource arguments', () => {
     ],
     [['quantix'], ['virtualmachines', 'virtualmachinesnapshots', 'virtualmachinerestores', 'storagepools', 'images', 'networks', 'nodes', 'hostjoins']],
     [['ev'], ['events']],
+    [['vmsnap,vmrestore'], ['virtualmachinesnapshots', 'virtualmachinerestores']],
   ])('%j → %j', (args, expected) => expect(show(args)).toEqual(expected));
 
   it.each([
