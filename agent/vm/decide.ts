@@ -21,7 +21,7 @@
  *     hold one, or a foreign domain with the VM's UUID, keeps it from being done.
  */
 import type { DomainInfo, GuestInfo } from '../hypervisor/driver.js';
-import type { VirtualMachine } from '../../api-types/generated/types.js';
+import type { VirtualMachine, VirtualMachineSnapshotOperation } from '../../api-types/generated/types.js';
 import { CLEANUP_FINALIZER, SyncedReason } from '../../api-types/proto/contract.js';
 import { formatBytes, parseBytes } from '../../api-types/quantity.js';
 
@@ -59,6 +59,8 @@ export interface VmMemory {
   guestMisses?: number;
   /** When the agent last asked the guest agent to shut down (ACPI was not enough). */
   agentShutdownAt?: number;
+  /** The answer to the last status.snapshotRequest run (agent/vm/snapshots.ts), until the stored status has it. */
+  snapshotOperation?: VirtualMachineSnapshotOperation;
 }
 
 /** A graceful stop: ACPI first; the guest agent is asked after this long (if it answers). */

@@ -101,6 +101,9 @@ export function computeAgentStatus(
     if (err) status.synced = { type: SYNCED_CONDITION, status: 'False', reason: err.reason, message: err.message };
     return status;
   }
+  // Kept in every report (a report replaces the agent's fields as a whole).
+  const snapshotOperation = memory.snapshotOperation ?? vm.status?.snapshotOperation;
+  if (snapshotOperation) status.snapshotOperation = snapshotOperation;
 
   if (domain && decision.flags.ownedDomain) {
     const powerState = apiPowerState(domain.state);

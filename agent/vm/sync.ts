@@ -10,7 +10,7 @@
  * Failures become Synced=False with a reason (phase Failed when libvirt refused a
  * definition or a start) and the key is retried with backoff by the caller.
  */
-import type { DomainInfo, DomainType, HypervisorDriver, PoolInfo, VolumeSpec } from '../hypervisor/driver.js';
+import type { DiskSnapshotTarget, DomainInfo, DomainType, HypervisorDriver, PoolInfo, VolumeSpec } from '../hypervisor/driver.js';
 import { HypervisorError, isHypervisorError } from '../hypervisor/errors.js';
 import type { VirtualMachine } from '../../api-types/generated/types.js';
 import { SyncedReason } from '../../api-types/proto/contract.js';
@@ -24,6 +24,7 @@ import { diskTooSmallMessage } from '../../api-types/image-usage.js';
 import { cloneSourceVolumeName, domainSpecFor, volumeName, volumeSpecFor } from './spec.js';
 import { copyImageToVolume } from './image-copy.js';
 import { computeAgentStatus } from './status.js';
+import { pendingSnapshotRequest, runSnapshotRequest } from './snapshots.js';
 import path from 'node:path';
 import { testPause } from '../test-pause.js';
 
@@ -273,6 +274,18 @@ export class VmSyncer {
       if (result.error && memory.lastError) break;
     }
     if (decision.actions.length === 0 && !result.error) memory.lastError = undefined;
+    const snapshotRequest = pendingSnapshotRequest(vm, memory.snapshotOperation);
+    if (snapshotRequest) {
+      memory.snapshotOperation = await runSnapshotRequest(this.deps.driver, vm, snapshotRequest, await this.#snapshotTargets(vm, memory), this.deps.now);
+      log.info('disk snapshot request done', {
+        vm: `${vm.metadata.namespace}/${vm.metadata.name}`,
+        action: snapshotRequest.action,
+        phase: memory.snapshotOperation.phase,
+        ...(memory.snapshotOperation.message ? { detail: memory.snapshotOperation.message } : {}),
+      });
+      await domains.refresh(uid);
+      domain = domains.get(uid);
+    }
     if (decision.requeueAfterMs !== undefined) result.requeueAfterMs = decision.requeueAfterMs;
     const guestDelay = await this.#pollGuest(vm, domain, memory);
     if (guestDelay !== undefined) result.requeueAfterMs = Math.min(result.requeueAfterMs ?? guestDelay, guestDelay);
@@ -290,6 +303,24 @@ export class VmSyncer {
       }
     }
     return result;
+  }
+
+  /** The disk files of the VM's volumes on this node (those that exist). */
+  async #snapshotTargets(vm: VirtualMachine, memory: VmMemory): Promise<DiskSnapshotTarget[]> {
+    const targets: DiskSnapshotTarget[] = [];
+    for (const [disk, pool] of volumeDisks(vm)) {
+      const known = memory.volumePaths?.get(disk);
+      if (known) {
+        targets.push({ disk, path: known });
+        continue;
+      }
+      try {
+        targets.push({ disk, path: await this.deps.driver.volumePath(pool, volumeName(vm, { name: disk })) });
+      } catch (err) {
+        if (!isHypervisorError(err, 'VolumeNotFound') && !isHypervisorError(err, 'PoolNotFound')) throw err;
+      }
+    }
+    return targets;
   }
 
   #acceleration(): string | undefined {

@@ -20,6 +20,7 @@ export const AGENT_STATUS_FIELDS = [
   'restartCount',
   'guestOSInfo',
   'acceleration',
+  'snapshotOperation',
 ] as const satisfies readonly (keyof VirtualMachineStatus)[];
 
 export type AgentStatusField = (typeof AGENT_STATUS_FIELDS)[number];

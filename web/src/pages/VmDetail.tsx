@@ -16,6 +16,7 @@ import { ConditionsTable, KeyValues, Labels } from '../ui/KeyValues.js';
 import { VmActionButtons } from '../ui/VmActionButtons.js';
 import { VmCloneButton } from '../ui/VmCloneButton.js';
 import { VmBadges } from '../ui/VmBadges.js';
+import { VmSnapshots } from './VmSnapshots.js';
 import { YamlEditor } from '../ui/YamlEditor.js';
 import { useApplyYaml } from '../actions/use-apply-yaml.js';
 
@@ -86,6 +87,7 @@ export function VmDetail() {
       ))}
       <Tabs tabs={TABS} active={tab} onSelect={(t) => setParams(t === 'overview' ? {} : { tab: t }, { replace: true })} />
       {tab === 'overview' && <Overview vm={vm} now={now} />}
+      {tab === 'overview' && <VmSnapshots vm={vm} now={now} />}
       {tab === 'events' && <EventTable events={vmEvents} maxHeight="60vh" />}
       {tab === 'yaml' && <YamlEditor object={vm} canWrite={canWrite} onApply={apply} />}
     </section>
