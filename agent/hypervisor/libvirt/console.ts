@@ -111,7 +111,8 @@ export class LibvirtConsoles {
   constructor(private readonly conn: LibvirtConnection) {
     conn.subscribe((ev) => {
       if (ev.kind !== 'domain' || (ev.type !== 'Stopped' && ev.type !== 'Undefined')) return;
-      for (const s of [...this.sessions]) if (s.uuid === ev.uuid) s.end('stopped', `the domain stopped (${ev.type.toLowerCase()}: ${ev.detail})`);
+      for (const s of [...this.sessions])
+        if (s.uuid === ev.uuid) s.end('stopped', `the domain ${ev.type === 'Undefined' ? 'was undefined' : 'stopped'} (${ev.detail})`);
       for (const w of [...(this.stopWaiters.get(ev.uuid) ?? [])]) w();
     });
   }

@@ -483,7 +483,7 @@ describe('LibvirtDriver (fake libvirtd)', () => {
       const byEvent = record(await driver.openConsole(UUID, 'serial'));
       fake.event(10, 5, 1); // Stopped destroyed
       await eventually(() => byEvent.ended !== null);
-      expect(byEvent.ended).toEqual({ reason: 'stopped', message: expect.stringMatching(/stopped \(stopped: destroyed\)/) });
+      expect(byEvent.ended).toEqual({ reason: 'stopped', message: 'the domain stopped (destroyed)' });
 
       const byEof = record(await driver.openConsole(UUID, 'serial'));
       state = 5;
