@@ -49,23 +49,29 @@ describe('console states', () => {
     expect(closedState(code, reason)).toEqual(state);
   });
 
-  const status = (code: number, reason: string, message: string, cause?: string) =>
-    new ApiError(code, reason, message, cause ? { causes: [{ reason: cause, message }] } : undefined);
+  const status = (code: number, reason: string, message: string) => new ApiError(code, reason, message);
 
   it.each([
-    [status(403, 'Forbidden', 'User "viewer" cannot get virtualmachines/console'), 'forbidden'],
-    [status(401, 'Unauthorized', 'Unauthorized'), 'forbidden'],
-    [status(409, 'Conflict', 'VM default/web is not running', 'VMNotRunning'), 'stopped'],
-    [status(409, 'Conflict', 'in use; use --force', 'ConsoleTaken'), 'taken'],
-    [status(404, 'NotFound', 'virtualmachines.quantix.io "web" not found'), 'ended'],
-    [status(503, 'ServiceUnavailable', 'agent not connected'), 'ended'],
-  ])('a refused upgrade whose GET probe says %s → %s, with the server message', (probe, kind) => {
-    expect(refusedState('serial', probe)).toEqual({ kind, message: probe.message });
+    [
+      { error: status(403, 'Forbidden', 'User "viewer" cannot get virtualmachines') },
+      { kind: 'forbidden', message: 'User "viewer" cannot get virtualmachines' },
+    ],
+    [{ error: status(401, 'Unauthorized', 'Unauthorized') }, { kind: 'forbidden', message: 'Unauthorized' }],
+    [{ error: status(404, 'NotFound', 'virtualmachines.quantix.io "web" not found') }, { kind: 'ended', message: 'The VM does not exist (it was deleted).' }],
+    [
+      { error: status(503, 'ServiceUnavailable', 'etcd unavailable') },
+      { kind: 'ended', message: 'The console could not be opened, and the VM cannot be read: etcd unavailable' },
+    ],
+    [{ vm: { status: { phase: 'Stopped' as const } } }, { kind: 'stopped', message: 'The VM is not running (phase Stopped). Start it to use its console.' }],
+  ])('a refused upgrade, the VM read back as %j → %j', (probe, state) => {
+    expect(refusedState('serial', probe)).toEqual(state);
   });
 
-  it('a refused upgrade the probe cannot explain: the serial console is most likely held', () => {
-    expect(refusedState('serial', undefined).kind).toBe('taken');
-    expect(refusedState('serial', status(400, 'BadRequest', 'upgrade required')).kind).toBe('taken');
-    expect(refusedState('vnc', undefined)).toEqual({ kind: 'ended', message: 'The graphical console could not be opened.' });
+  it('a refused upgrade of a running VM: the serial console is most likely held by another session', () => {
+    expect(refusedState('serial', { vm: { status: { phase: 'Running' } } }).kind).toBe('taken');
+    expect(refusedState('vnc', { vm: { status: { phase: 'Running' } } })).toEqual({
+      kind: 'ended',
+      message: "The graphical console could not be opened (the VM's node agent may not be connected).",
+    });
   });
 });

@@ -5,9 +5,10 @@
  * Browsers cannot set headers on a WebSocket, so the token travels as the subprotocol
  * `base64url.bearer.authorization.k8s.io.<token>` exactly as Kubernetes accepts it (the
  * server never echoes it back; it echoes `plain.quantix.io`). A browser also never sees the
- * HTTP answer of a refused upgrade (only close code 1006), so a refusal is diagnosed with
- * a plain GET of the same path, which the server answers with the same Status checks
- * (forbidden, not found, not running) before it would upgrade.
+ * HTTP answer of a refused upgrade (only close code 1006), and the server answers a plain
+ * GET of the path with 400 before any other check; so a refusal is diagnosed from a fresh
+ * GET of the VM itself (gone, forbidden, not running), and otherwise, for the serial
+ * console, put down to another session holding it.
  */
 import type { VirtualMachine } from '../../../api-types/generated/types.js';
 import type { ApiError } from '../../../lib/apimachinery/status-error.js';
@@ -95,20 +96,23 @@ export function closedState(code: number, reason: string): ConsoleState {
 }
 
 /**
- * The state for a WebSocket that never opened, from the error a plain GET of the same path
- * got (`probe`: undefined when the GET did not fail with a Status the upgrade would share).
+ * The state for a WebSocket that never opened, from a fresh GET of the VM: `vm` when it
+ * answered, `error` when it failed.
  */
-export function refusedState(kind: ConsoleKind, probe: ApiError | undefined): ConsoleState {
-  if (probe) {
-    const cause = probe.causes[0]?.reason;
-    if (probe.code === 401 || probe.code === 403) return { kind: 'forbidden', message: probe.message };
-    if (cause === 'VMNotRunning') return { kind: 'stopped', message: probe.message };
-    if (cause === 'ConsoleTaken') return { kind: 'taken', message: probe.message };
-    if ([404, 409, 503, 504].includes(probe.code)) return { kind: 'ended', message: probe.message };
+export function refusedState(kind: ConsoleKind, probe: { vm?: Pick<VirtualMachine, 'status'>; error?: ApiError }): ConsoleState {
+  const { vm, error } = probe;
+  if (error) {
+    if (error.code === 401 || error.code === 403) return { kind: 'forbidden', message: error.message };
+    if (error.code === 404) return { kind: 'ended', message: 'The VM does not exist (it was deleted).' };
+    return { kind: 'ended', message: `The console could not be opened, and the VM cannot be read: ${error.message}` };
   }
-  // Everything the server checks without opening a session passed: for the serial console,
-  // the remaining refusal is a session that holds it.
+  const stopped = stoppedState(vm);
+  if (stopped) return stopped;
+  // The VM runs and this user may write: what is left is the console itself.
   return kind === 'serial'
-    ? { kind: 'taken', message: 'The console could not be opened: most likely another session holds it.' }
-    : { kind: 'ended', message: 'The graphical console could not be opened.' };
+    ? {
+        kind: 'taken',
+        message: "The console could not be opened: most likely another session holds it (or the VM's node agent is not connected).",
+      }
+    : { kind: 'ended', message: "The graphical console could not be opened (the VM's node agent may not be connected)." };
 }

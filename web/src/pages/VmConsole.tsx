@@ -13,19 +13,12 @@ import '@xterm/xterm/css/xterm.css';
 import { useCallback, useEffect, useRef, useState } from 'react';
 import { useSearchParams } from 'react-router';
 import type { VirtualMachine } from '../../../api-types/generated/types.js';
-import { ApiError } from '../../../lib/apimachinery/status-error.js';
+import { resourcePath } from '../../../api-types/group-version.js';
+import { asApiError } from '../../../lib/apimachinery/status-error.js';
+import { VirtualMachines } from '../api/resources.js';
 import { useSession } from '../auth/session.js';
 import { loadToken } from '../auth/token-store.js';
-import {
-  closedState,
-  consolePath,
-  consoleProtocols,
-  consoleUrl,
-  refusedState,
-  stoppedState,
-  type ConsoleKind,
-  type ConsoleState,
-} from '../model/console-view.js';
+import { closedState, consoleProtocols, consoleUrl, refusedState, stoppedState, type ConsoleKind, type ConsoleState } from '../model/console-view.js';
 
 /** One connection attempt: a new one reconnects; force takes the serial console over. */
 interface Attempt {
@@ -51,14 +44,13 @@ export default function VmConsole({ vm }: { vm: VirtualMachine }) {
     setAttempt((a) => ({ n: a.n + 1, force: false }));
   };
 
-  /** Why an upgrade was refused: a plain GET of the path gets the same Status checks. */
+  /** Why an upgrade was refused (a browser never sees the answer): read the VM again. */
   const diagnose = useCallback(
     async (k: ConsoleKind): Promise<ConsoleState> => {
       try {
-        await client.fetch('GET', consolePath(namespace, name, k));
-        return refusedState(k, undefined);
+        return refusedState(k, { vm: await client.get<VirtualMachine>(resourcePath(VirtualMachines, namespace, name)) });
       } catch (err) {
-        return refusedState(k, err instanceof ApiError ? err : undefined);
+        return refusedState(k, { error: asApiError(err) });
       }
     },
     [client, namespace, name],
