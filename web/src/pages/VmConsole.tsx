@@ -189,7 +189,7 @@ function SerialConsole(props: SessionProps) {
   const { url } = props;
   // biome-ignore lint/correctness/useExhaustiveDependencies: one session per mount (the parent remounts to reconnect)
   useEffect(() => {
-    const term = new Terminal({ convertEol: false, cursorBlink: true, fontSize: 14, scrollback: 5000 });
+    const term = new Terminal({ cursorBlink: true, fontSize: 14, rows: 30, scrollback: 5000, theme: { background: '#1e1e1e' } });
     term.open(ref.current!);
     const socket = openSocket(url);
     let closing = false;
