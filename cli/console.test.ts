@@ -257,6 +257,19 @@ describe('qxctl console and vnc against a WebSocket server', () => {
     expect(out.stderr()).toContain('detached from the console (end of input)');
   });
 
+  it('a signal (SIGTERM) detaches: the session closes normally and the terminal is restored', async () => {
+    apiserver.behaviour = { kind: 'echo-upper' };
+    const term = terminal(true);
+    const out = io(term);
+    const exit = run(['console', 'web', '--kubeconfig', kubeconfig], { io: out });
+    await eventually(() => expect(term.input.rawCalls).toEqual([true]));
+    process.emit('SIGTERM');
+    expect(await exit).toBe(ExitCode.OK);
+    expect(out.stderr()).toContain('detached from the console (signal)');
+    expect(term.input.rawCalls).toEqual([true, false]);
+    await eventually(() => expect(apiserver.closes).toContainEqual({ code: 1000, reason: 'client detached' }));
+  });
+
   it.each([
     [4000, 'ConsoleTaken: taken over by admin', ExitCode.Conflict, 'another session took the console over (taken over by admin)'],
     [4000, 'VMStopped: domain shut off', ExitCode.OK, 'console closed: the VM stopped (domain shut off)'],

@@ -90,7 +90,7 @@ export interface TerminalInput extends NodeJS.ReadableStream {
 export interface AttachOptions {
   input: TerminalInput;
   output: NodeJS.WritableStream;
-  /** Aborted on SIGTERM/SIGHUP: the session closes normally. */
+  /** Aborted on SIGINT/SIGTERM/SIGHUP: the session closes normally (and the terminal is restored). */
   signal?: AbortSignal;
   /** How long to wait for the server's close frame after ours before dropping the connection. */
   closeWaitMs?: number;

@@ -58,7 +58,8 @@ the usual codes (3 not found, 4 VM not running, 6 forbidden, …) when it cannot
     });
     const input = ctx.io.terminalIn ?? process.stdin;
     ctx.io.err(`Connected to the serial console of ${namespace}/${name}${force ? ' (taken over)' : ''}. Escape character is ^] (Ctrl-]).`);
-    const signals = abortOnSignals(['SIGTERM', 'SIGHUP']);
+    // In raw mode Ctrl-C is a byte for the guest; a SIGINT (kill -INT, or Ctrl-C with piped stdin) detaches.
+    const signals = abortOnSignals(['SIGINT', 'SIGTERM', 'SIGHUP']);
     try {
       const end = await attachTerminal(socket, { input, output: ctx.io.terminalOut ?? process.stdout, signal: signals.signal });
       const outcome = sessionOutcome(end, 'console');
