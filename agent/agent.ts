@@ -14,15 +14,17 @@
  *   cloudinit/                   the per-VM cloud-init seed ISOs
  *   reporter.ts, state-hash.ts   status reports (sent only when changed) and the state hash
  *   full-sync.ts, heartbeat.ts   SyncFullState and the heartbeat
- *   tunnel.ts                    requests from the control plane (pool file browser)
+ *   tunnel.ts                    requests from the control plane (pool file browser, consoles)
+ *   console-sessions.ts          console sessions: the driver's console on a stream of its own
  */
 import type { DomainType, HypervisorDriver, PowerState } from './hypervisor/driver.js';
+import type { VirtualMachine } from '../api-types/generated/types.js';
 import { ImageCache } from './images/cache.js';
 import { SeedStore } from './vm/seeds.js';
 import path from 'node:path';
 import type { WorkQueue } from '../lib/workqueue/workqueue.js';
 import { createLogger, type Logger } from '../lib/logging/logger.js';
-import { DesiredState } from './desired-state.js';
+import { DesiredState, vmKey } from './desired-state.js';
 import { DomainCache } from './domain-cache.js';
 import { defaultServerName } from './flags.js';
 import { FullSync } from './full-sync.js';
@@ -36,6 +38,7 @@ import { Reporter } from './reporter.js';
 import { NodeSession } from './session.js';
 import { certificateTimes, RENEW_AT, renewalTime } from './node-certificate.js';
 import { TunnelClient } from './tunnel.js';
+import { ConsoleSessions } from './console-sessions.js';
 import { VmSyncer } from './vm/sync.js';
 import { KeyWorkers } from './workers.js';
 
@@ -119,6 +122,8 @@ export class Agent {
   readonly #fullSync: FullSync;
   readonly #heartbeat: Heartbeat;
   readonly #tunnel: TunnelClient;
+  /** Open console sessions (console-sessions.ts). */
+  readonly consoles: ConsoleSessions;
   #running = false;
   #timers = new Set<NodeJS.Timeout>();
 
@@ -235,7 +240,14 @@ export class Agent {
       running,
       acceleration: options.acceleration,
     });
-    this.#tunnel = new TunnelClient(this.client, options.driver, (name) => this.#poolAssigned(name), log);
+    this.consoles = new ConsoleSessions(
+      this.client,
+      options.driver,
+      (namespace, name) => this.#boundVm(namespace, name),
+      () => this.session.nodeName,
+      log,
+    );
+    this.#tunnel = new TunnelClient(this.client, options.driver, (name) => this.#poolAssigned(name), log, this.consoles);
   }
 
   get nodeName(): string {
@@ -288,6 +300,7 @@ export class Agent {
     this.#heartbeat.stop();
     this.desired.stop();
     this.#tunnel.stop();
+    this.consoles.closeAll();
     this.domains.stop();
     await this.workers.stop();
     this.client.close();
@@ -369,6 +382,12 @@ export class Agent {
       if (domain && ATTACHED_STATES.has(domain.state)) out.push(key);
     }
     return out.sort();
+  }
+
+  /** A VM of the desired state (those bound to this node), for consoles. */
+  #boundVm(namespace: string, name: string): VirtualMachine | undefined {
+    const vm = this.desired.vms.get(vmKey(namespace, name));
+    return vm && vm.spec.nodeName === this.session.nodeName ? vm : undefined;
   }
 
   #poolAssigned(name: string): boolean {

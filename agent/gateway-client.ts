@@ -19,6 +19,7 @@ import type {
   StorageChangeNotification,
   SyncFullStateRequest,
   SyncFullStateResponse,
+  ConsoleFrame,
   TunnelRequest,
   TunnelResponse,
   VMChangeAck,
@@ -141,6 +142,12 @@ export class GatewayClient {
   watchDesiredState(req: Init<WatchDesiredStateRequest>): grpc.ClientReadableStream<DesiredStateEvent> {
     const fn = this.#client.WatchDesiredState as (req: Init<WatchDesiredStateRequest>, md: grpc.Metadata) => grpc.ClientReadableStream<DesiredStateEvent>;
     return fn.call(this.#client, req, this.#metadata());
+  }
+
+  /** One console session's bytes (agent/console-sessions.ts). */
+  consoleSession(): grpc.ClientDuplexStream<ConsoleFrame, ConsoleFrame> {
+    const fn = this.#client.ConsoleSession as (md: grpc.Metadata) => grpc.ClientDuplexStream<ConsoleFrame, ConsoleFrame>;
+    return fn.call(this.#client, this.#metadata());
   }
 
   tunnel(): grpc.ClientDuplexStream<TunnelResponse, TunnelRequest> {

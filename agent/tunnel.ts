@@ -1,7 +1,8 @@
 /**
  * The agent's end of the gateway tunnel: holds the Tunnel stream open (reconnecting with
- * backoff) and answers the control plane's requests — today, listing files of a pool
- * assigned to this node (the driver refuses paths that leave the pool root).
+ * backoff) and answers the control plane's requests: listing files of a pool assigned to
+ * this node (the driver refuses paths that leave the pool root), and opening console
+ * sessions (console-sessions.ts; their bytes go on streams of their own).
  */
 import type { ClientDuplexStream } from '@grpc/grpc-js';
 import type { HypervisorDriver } from './hypervisor/driver.js';
@@ -9,6 +10,7 @@ import { isHypervisorError } from './hypervisor/errors.js';
 import type { Init, TunnelRequest, TunnelResponse } from '../api-types/proto/types.js';
 import type { Logger } from '../lib/logging/logger.js';
 import type { GatewayClient } from './gateway-client.js';
+import type { ConsoleSessions } from './console-sessions.js';
 
 const DEFAULT_LIMIT = 1000;
 
@@ -24,6 +26,7 @@ export class TunnelClient {
     /** Whether a pool is assigned to this node (only those are browsable). */
     private readonly poolAssigned: (name: string) => boolean,
     private readonly log: Logger,
+    private readonly consoles?: ConsoleSessions,
   ) {}
 
   start(): void {
@@ -58,7 +61,7 @@ export class TunnelClient {
     stream.on('data', (req: TunnelRequest) => {
       this.#backoffMs = 0;
       void this.#answer(req).then((res) => {
-        if (!ended) stream.write(res as TunnelResponse);
+        if (res && !ended) stream.write(res as TunnelResponse);
       });
     });
     stream.on('error', end);
@@ -67,7 +70,13 @@ export class TunnelClient {
     stream.write({ id: '' } as TunnelResponse);
   }
 
-  async #answer(req: TunnelRequest): Promise<Init<TunnelResponse>> {
+  /** The answer to send back; undefined when there is none (a console that opened answers with its own stream). */
+  async #answer(req: TunnelRequest): Promise<Init<TunnelResponse> | undefined> {
+    if (req.openConsole) {
+      if (!this.consoles) return { id: req.id, error: { reason: 'Unsupported', message: 'this agent serves no consoles' } };
+      const refusal = await this.consoles.open(req.openConsole);
+      return refusal ? { id: req.id, error: refusal } : undefined;
+    }
     if (!req.listFiles) return { id: req.id, error: { reason: 'Unsupported', message: 'unknown tunnel request' } };
     const { pool, path, limit } = req.listFiles;
     try {

@@ -4,8 +4,9 @@
  * lives in etcd, so any number of replicas can serve one etcd cluster.
  */
 import { createServer as createHttpsServer, type Server } from 'node:https';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import express, { type Express } from 'express';
 import { Etcd3 } from 'etcd3';
 import { RESOURCES, resourceFor } from '../api-types/registry.js';
@@ -104,12 +105,22 @@ export interface ApiserverOptions {
   maxRequestsInflightPerUser?: number;
 }
 
+/**
+ * Serves a WebSocket upgrade request (`Upgrade: websocket`); true when it took the request
+ * (it then answers or upgrades it, errors included), false to let the next handler try.
+ */
+export type UpgradeHandler = (req: IncomingMessage, socket: Duplex, head: Buffer) => boolean;
+
 export interface ApiserverContext {
   etcd: Etcd3;
   stores: StoreSet;
   served: Map<ResourceDefinition, ServedResource>;
   metrics: ApiserverMetrics;
   authenticate(req: IncomingMessage): Promise<UserInfo>;
+  /** Requests in flight per user (http/inflight-limit.ts): upgrade handlers take their place here too. */
+  inflight: InflightLimiter;
+  /** Serves upgrade requests (extra routes add theirs: virtualmachines/NAME/console). Others get 404. */
+  addUpgradeHandler(handler: UpgradeHandler): void;
   log: Logger;
 }
 
@@ -221,7 +232,17 @@ export async function startApiserver(options: ApiserverOptions): Promise<Running
     if (!user) throw errors.unauthorized('Unauthorized: the bearer token is not valid');
     return user;
   };
-  const context: ApiserverContext = { etcd, stores, served, metrics, authenticate, log };
+  const upgradeHandlers: UpgradeHandler[] = [];
+  const context: ApiserverContext = {
+    etcd,
+    stores,
+    served,
+    metrics,
+    authenticate,
+    inflight,
+    addUpgradeHandler: (handler) => void upgradeHandlers.push(handler),
+    log,
+  };
 
   const app = express();
   app.disable('x-powered-by');
@@ -474,6 +495,12 @@ export async function startApiserver(options: ApiserverOptions): Promise<Running
     },
     listener,
   );
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    socket.on('error', () => socket.destroy());
+    if (upgradeHandlers.some((handle) => handle(req, socket, head))) return;
+    const path = (req.url ?? '/').split('?')[0]!;
+    writeUpgradeRefusal(socket, errors.pathNotFound(path));
+  });
   server.keepAliveTimeout = 65_000;
   server.headersTimeout = 66_000;
   server.requestTimeout = 0; // watches are long-lived
@@ -502,4 +529,18 @@ export async function startApiserver(options: ApiserverOptions): Promise<Running
       etcd.close();
     },
   };
+}
+
+/** Answers an upgrade request that is not upgraded: an HTTP response with the Status JSON, then the connection closes. */
+export function writeUpgradeRefusal(socket: Duplex, err: ApiError): void {
+  if (socket.destroyed) return;
+  const body = JSON.stringify(err.toStatus());
+  const headers = [
+    `HTTP/1.1 ${err.code} ${STATUS_CODES[err.code] ?? 'Error'}`,
+    'Content-Type: application/json',
+    `Content-Length: ${Buffer.byteLength(body)}`,
+    ...(err.details?.retryAfterSeconds !== undefined ? [`Retry-After: ${err.details.retryAfterSeconds}`] : []),
+    'Connection: close',
+  ];
+  socket.end(`${headers.join('\r\n')}\r\n\r\n${body}`);
 }

@@ -323,6 +323,31 @@ export interface FileListing {
   truncated: boolean;
 }
 
+/** Which console of a domain: the first serial port (pty) or the VNC display. */
+export type ConsoleKind = 'serial' | 'vnc';
+
+export interface ConsoleOpenOptions {
+  /** Serial only: take the console over from a session that holds it (libvirt VIR_DOMAIN_CONSOLE_FORCE). */
+  force?: boolean;
+}
+
+/** Why a console session ended. */
+export type ConsoleEndReason =
+  | 'closed' // our side called close()
+  | 'taken' // another session forced the console away
+  | 'stopped' // the domain stopped (or was destroyed/undefined)
+  | 'error'; // the stream failed (libvirtd gone, socket error)
+
+/** A byte stream to a domain's console. Raw bytes both ways (terminal bytes, or RFB for vnc). */
+export interface ConsoleChannel {
+  write(data: Buffer): void;
+  /** Ends the session; idempotent; onClose listeners then get 'closed'. */
+  close(): void;
+  onData(listener: (data: Buffer) => void): void;
+  /** Called once, when the session ends for any reason. */
+  onClose(listener: (reason: ConsoleEndReason, message: string) => void): void;
+}
+
 export type ConnectionState = 'connected' | 'connecting' | 'disconnected' | 'closed';
 
 export interface HypervisorDriver {
@@ -367,6 +392,12 @@ export interface HypervisorDriver {
    * throws DomainNotFound and HypervisorUnavailable like every call.
    */
   guestInfo(uuid: string): Promise<GuestInfo>;
+  /**
+   * Opens a console of a running domain. Throws HypervisorError: DomainNotFound; InvalidState
+   * (not running); ConsoleTaken (serial held by another session and no force);
+   * ConsoleUnavailable (the domain has no such device, e.g. no VNC graphics).
+   */
+  openConsole(uuid: string, kind: ConsoleKind, options?: ConsoleOpenOptions): Promise<ConsoleChannel>;
 
   // ---- libvirt-managed networks
   listNetworks(): Promise<NetworkInfo[]>;

@@ -27,6 +27,10 @@ export const HypervisorErrorReasons = [
    * VIR_ERR_AGENT_UNRESPONSIVE and friends). Only calls that need the agent throw it.
    */
   'GuestAgentUnavailable',
+  /** The serial console is held by another session (ours or `virsh console`) and force was not asked for. */
+  'ConsoleTaken',
+  /** The domain has no such console device (e.g. no VNC graphics: defined before consoles existed). */
+  'ConsoleUnavailable',
   /** The spec handed to the driver is invalid (bad UUID, name, size, path). */
   'InvalidSpec',
   /** A file-browser path tried to leave the pool root (`..`, absolute path, outside symlink). */

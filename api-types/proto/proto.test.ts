@@ -18,6 +18,7 @@ describe('gateway proto', () => {
   it('loads with @grpc/proto-loader and has every method', () => {
     const { service } = loadGateway();
     expect(Object.keys(service).sort()).toEqual([
+      'ConsoleSession',
       'Heartbeat',
       'NotifyStorageChange',
       'NotifyVMChange',
@@ -29,6 +30,7 @@ describe('gateway proto', () => {
     ]);
     expect(service.WatchDesiredState!.responseStream).toBe(true);
     expect(service.Tunnel!.requestStream && service.Tunnel!.responseStream).toBe(true);
+    expect(service.ConsoleSession!.requestStream && service.ConsoleSession!.responseStream).toBe(true);
   });
 });
 

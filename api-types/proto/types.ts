@@ -332,8 +332,40 @@ export interface ListFilesRequest {
 export interface TunnelRequest {
   id: string;
   listFiles?: ListFilesRequest | null;
+  openConsole?: OpenConsoleRequest | null;
   /** Which member of the oneof is set. */
-  request?: 'listFiles';
+  request?: 'listFiles' | 'openConsole';
+}
+
+/**
+ * Opens a console of a VM bound to this node. On success the agent opens a ConsoleSession
+ * stream tagged with session_id (no TunnelResponse); on failure it answers a TunnelResponse
+ * with the error (DomainNotFound, InvalidState, ConsoleTaken, ConsoleUnavailable, VMNotFound).
+ */
+export interface OpenConsoleRequest {
+  sessionId: string;
+  namespace: string;
+  name: string;
+  domainUuid: string;
+  /** serial | vnc */
+  kind: string;
+  /** serial: take the console over from another session */
+  force: boolean;
+}
+
+export interface ConsoleEnd {
+  /** VMStopped, ConsoleTaken, Error, Closed */
+  reason: string;
+  message: string;
+}
+
+export interface ConsoleFrame {
+  /** Only in the agent's first message: the session this stream carries. */
+  sessionId: string;
+  /** Console bytes (terminal bytes or RFB), at most 64 KiB per message. */
+  data: Buffer;
+  /** Only in the agent's last message: why the session ended. */
+  end: ConsoleEnd | null;
 }
 
 export interface FileEntry {
@@ -376,4 +408,5 @@ export interface NodeGatewayMethods {
   ReportImages: { request: ImageReport; response: ImageReportAck; requestStream: false; responseStream: false };
   WatchDesiredState: { request: WatchDesiredStateRequest; response: DesiredStateEvent; requestStream: false; responseStream: true };
   Tunnel: { request: TunnelResponse; response: TunnelRequest; requestStream: true; responseStream: true };
+  ConsoleSession: { request: ConsoleFrame; response: ConsoleFrame; requestStream: true; responseStream: true };
 }

@@ -3,6 +3,9 @@
  * host token); node — its own Node
  * and the VMs and pools bound to it, writing only the status of its own Node and of VMs
  * whose spec.nodeName is that node (the NodeRestriction rule). Everyone else: nothing.
+ * Consoles (virtualmachines/console, virtualmachines/vnc) are asked for with `get` but are
+ * write-level, as Kubernetes treats exec and attach: whoever types on a console changes the
+ * guest. Only admins get them.
  */
 import type { KubeObject } from '../../api-types/meta.js';
 import { Groups, nodeNameOf, type UserInfo } from './identity.js';
@@ -29,6 +32,13 @@ export type Decision =
   | { allowed: false; reason: string };
 
 const READ_VERBS: ReadonlySet<Verb> = new Set(['get', 'list', 'watch']);
+
+/** Subresources reached with `get` that act on the guest (console input): admins only. */
+export const WRITE_LEVEL_SUBRESOURCES: ReadonlySet<string> = new Set(['virtualmachines/console', 'virtualmachines/vnc']);
+
+function writeLevelSubresource(attrs: RequestAttributes): boolean {
+  return attrs.apiGroup === 'quantix.io' && attrs.subresource !== undefined && WRITE_LEVEL_SUBRESOURCES.has(`${attrs.resource}/${attrs.subresource}`);
+}
 
 /** `User "viewer" cannot patch resource "virtualmachines" in API group "quantix.io" in the namespace "default"` */
 export function describeRefusal(user: UserInfo, attrs: RequestAttributes, reason?: string): string {
@@ -95,6 +105,10 @@ export function authorize(user: UserInfo, attrs: RequestAttributes): Decision {
   // Join tokens are secrets that make nodes: an admin's business only.
   if (attrs.apiGroup === 'quantix.io' && attrs.resource === 'bootstraptokens') return { allowed: false, reason: 'only admins may manage bootstrap tokens' };
   const node = nodeNameOf(user);
+  if (writeLevelSubresource(attrs)) {
+    const who = node !== undefined ? 'node credentials may not open consoles' : 'only admins may open consoles';
+    return { allowed: false, reason: `${who}: typing on a console acts on the guest like a write` };
+  }
   if (node !== undefined) return nodeDecision(node, attrs);
   if (user.groups.includes(Groups.viewers)) {
     if (!READ_VERBS.has(attrs.verb)) return { allowed: false, reason: 'viewers may only get, list and watch' };

@@ -7,7 +7,7 @@
  *     ...,
  *     // node credentials on REST too; bootstrap tokens (for RegisterNode only: the authorizer grants them nothing else)
  *     authenticator: chainAuthenticators(tokenFile, gateway.authenticator, gateway.bootstrapTokens),
- *     extraRoutes: gateway.extraRoutes,          // storagepools/NAME/files, bootstraptokens
+ *     extraRoutes: gateway.extraRoutes,          // storagepools/NAME/files, bootstraptokens, virtualmachines/NAME/console|vnc (WebSocket)
  *     routedResources: gateway.routedResources,
  *   });
  *   const running = await gateway.start(server.context, { port: 6444, tls, authenticator });
@@ -20,6 +20,7 @@ import type { Authenticator } from '../auth/identity.js';
 import type { ApiserverContext } from '../server.js';
 import { NodeCredentialAuthenticator } from './credentials.js';
 import { mountPoolFilesRoute } from './files-route.js';
+import { mountConsoleRoute } from './console-route.js';
 import { GatewayService, type GatewayServiceOptions } from './service.js';
 import { TunnelRegistry } from './tunnel.js';
 import { authenticateFirst } from './authenticate-first.js';
@@ -125,6 +126,7 @@ export function createNodeGatewayHost(hostOptions: NodeGatewayHostOptions = {}):
       authenticator.attach(context.etcd, nodeUidLookup(context));
       bootstrapTokens.attach(context.etcd);
       mountPoolFilesRoute(app, context, tunnels);
+      mountConsoleRoute(context, tunnels);
       mountBootstrapTokenRoutes(app, bootstrapTokens, () => pin);
       mountNodeRevokeRoute(app, authenticator);
     },

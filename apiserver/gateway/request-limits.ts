@@ -46,6 +46,8 @@ export const DEFAULT_RPC_LIMITS: Readonly<Record<string, RpcLimit>> = {
   WatchDesiredState: { maxBytes: 8 * MiB, repeated: { knownPools: 4_096, knownImages: 50_000, knownNetworks: 4_096 } },
   // One message per answer; a file listing holds at most 10,000 entries (files-route.ts).
   Tunnel: { maxBytes: 4 * MiB },
+  // Console bytes: the agent sends at most 64 KiB per frame (agent/console-sessions.ts).
+  ConsoleSession: { maxBytes: 128 * KiB },
 };
 
 /** The largest request any RPC accepts: the gateway's `grpc.max_receive_message_length`. */

@@ -9,6 +9,7 @@ import type { Image, Network, Node, StoragePool, VirtualMachine } from '../../ap
 import { DEFAULT_DISCOVERED_NAMESPACE, DISCOVERED_ON_LABEL, DOMAIN_UUID_LABEL } from '../../api-types/proto/contract.js';
 import { grpcErrorFromStatus } from '../../api-types/proto/errors.js';
 import type {
+  ConsoleFrame,
   DesiredStateEvent,
   EntryResult,
   HeartbeatRequest,
@@ -166,6 +167,7 @@ export class GatewayService {
       ReportImages: this.#unary((call: ServerUnaryCall<ImageReport, ImageReportAck>) => this.reportImages(call)),
       WatchDesiredState: (call: ServerWritableStream<WatchDesiredStateRequest, DesiredStateEvent>) => void this.watchDesiredState(call),
       Tunnel: (call: ServerDuplexStream<TunnelResponse, TunnelRequest>) => void this.tunnel(call),
+      ConsoleSession: (call: ServerDuplexStream<ConsoleFrame, ConsoleFrame>) => void this.consoleSession(call),
     };
   }
 
@@ -609,6 +611,18 @@ export class GatewayService {
       return;
     }
     this.#opts.tunnels.serve(node, call);
+  }
+
+  /** An agent's stream for a console session the tunnel asked it to open (tunnel.ts attachConsole). */
+  async consoleSession(call: ServerDuplexStream<ConsoleFrame, ConsoleFrame>): Promise<void> {
+    let node: string;
+    try {
+      node = await this.#node(call);
+    } catch (err) {
+      call.destroy(Object.assign(new Error((err as Error).message), grpcErrorFromStatus((err instanceof ApiError ? err : toApiError(err)).toStatus())));
+      return;
+    }
+    this.#opts.tunnels.attachConsole(node, call);
   }
 
   // ------------------------------------------------------------------ garbage collection

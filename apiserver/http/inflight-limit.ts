@@ -24,6 +24,17 @@ export class InflightLimiter {
 
   /** Takes a place for `user`'s request until `res` closes. Throws the 429 past the cap. */
   admit(user: UserInfo, res: ServerResponse): void {
+    const release = this.hold(user);
+    // 'close' comes once, after the response was sent or the connection went away.
+    res.once('close', release);
+  }
+
+  /**
+   * Takes a place for `user` until the returned release is called (once; later calls do
+   * nothing): for requests without a ServerResponse, e.g. a WebSocket upgrade until it is
+   * answered. Throws the 429 past the cap.
+   */
+  hold(user: UserInfo): () => void {
     const count = this.#inFlight.get(user.name) ?? 0;
     if (count >= this.maxPerUser) {
       throw errors.tooManyRequests(
@@ -32,12 +43,14 @@ export class InflightLimiter {
       );
     }
     this.#inFlight.set(user.name, count + 1);
-    // 'close' comes once, after the response was sent or the connection went away.
-    res.once('close', () => {
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
       const left = (this.#inFlight.get(user.name) ?? 1) - 1;
       if (left > 0) this.#inFlight.set(user.name, left);
       else this.#inFlight.delete(user.name);
-    });
+    };
   }
 
   inFlightFor(user: string): number {

@@ -8,7 +8,7 @@ import type { ConnectionState, HypervisorEvent, HypervisorEventListener, Unsubsc
 import { HypervisorError, type HypervisorErrorReason } from '../errors.js';
 import { eventFromMessage, newEventSession, registerEvents } from './events.js';
 import { Procs, VirErr, type ProcDef } from './protocol.js';
-import { RpcClient, RpcError } from './rpc.js';
+import { RpcClient, RpcError, type RpcStream } from './rpc.js';
 
 export interface LibvirtConnectionOptions {
   /** Default qemu:///system. */
@@ -217,6 +217,22 @@ export class LibvirtConnection {
     }
     try {
       return await c.call(def, args, ctx.timeoutMs !== undefined ? { timeoutMs: ctx.timeoutMs } : {});
+    } catch (err) {
+      throw this.mapError(err, ctx.operation, ctx.target);
+    }
+  }
+
+  /** Calls a stream-opening procedure on the current connection; the stream ends when that connection does. */
+  async openStream<A>(def: ProcDef<A, void>, args: A, ctx: CallContext): Promise<RpcStream> {
+    const c = this.client;
+    if (!c || this.connectionState() !== 'connected') {
+      throw new HypervisorError('HypervisorUnavailable', `not connected to libvirtd (${this.state})`, {
+        operation: ctx.operation,
+        ...(ctx.target ? { target: ctx.target } : {}),
+      });
+    }
+    try {
+      return await c.openStream(def, args, ctx.timeoutMs !== undefined ? { timeoutMs: ctx.timeoutMs } : {});
     } catch (err) {
       throw this.mapError(err, ctx.operation, ctx.target);
     }

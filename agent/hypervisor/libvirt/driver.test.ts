@@ -1,15 +1,15 @@
 /**
  * LibvirtDriver against a scripted fake libvirtd on a unix socket: handshake, event
  * callback registration, reconnect with re-registration after the daemon goes away, event
- * decoding, and the mapping of libvirt error codes to typed reasons. The real daemon is
- * exercised by libvirt.int.test.ts.
+ * decoding, the mapping of libvirt error codes to typed reasons, and how console sessions
+ * open and end. The real daemon is exercised by libvirt.int.test.ts and console.int.test.ts.
  */
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { eventually } from '../../../hack/testenv/eventually.js';
-import type { HypervisorEvent } from '../driver.js';
+import type { ConsoleChannel, ConsoleEndReason, HypervisorEvent } from '../driver.js';
 import { HypervisorError } from '../errors.js';
 import { uuidToBytes } from '../validate.js';
 import { LibvirtDriver } from './driver.js';
@@ -37,6 +37,10 @@ class FakeLibvirtd {
   server: net.Server | null = null;
   sockets = new Set<net.Socket>();
   calls: string[] = [];
+  /** Header of the call being handled (handlers that open streams need its serial). */
+  current: { proc: number; serial: number } | null = null;
+  /** Stream messages received from the client. */
+  streamIn: Array<{ serial: number; status: MessageStatus; payload: Buffer }> = [];
   nextCallbackId = 10;
   readonly handlers = new Map<number, Handler>();
 
@@ -62,6 +66,11 @@ class FakeLibvirtd {
           const r = new XdrReader(Buffer.from(buf.subarray(0, len)), 4);
           buf = buf.subarray(len);
           const h = decodeHeader(r);
+          if (h.type === MessageType.Stream) {
+            this.streamIn.push({ serial: h.serial, status: h.status, payload: Buffer.from(r.rest()) });
+            continue;
+          }
+          this.current = { proc: h.proc, serial: h.serial };
           const name = Object.values(Procs).find((p) => p.proc === h.proc)?.name ?? String(h.proc);
           this.calls.push(name);
           const handler = this.handlers.get(h.proc);
@@ -89,6 +98,11 @@ class FakeLibvirtd {
       });
     });
     return new Promise((resolve) => this.server!.listen(this.socketPath, resolve));
+  }
+
+  /** Sends a Stream message of the stream opened by call `serial` (proc `proc`) on every connection. */
+  stream(proc: number, serial: number, status: MessageStatus, payload?: Buffer): void {
+    for (const s of this.sockets) s.write(encodeFrame({ prog: REMOTE_PROGRAM, vers: 1, proc, type: MessageType.Stream, serial, status }, payload));
   }
 
   /** Sends a lifecycle event on every connection. */
@@ -369,5 +383,162 @@ describe('LibvirtDriver (fake libvirtd)', () => {
     } finally {
       await late.close();
     }
+  });
+
+  describe('consoles', () => {
+    /** virDomainState answered by DOMAIN_GET_STATE: 1 running, 5 shut off. */
+    let state: number;
+    /** Opened console streams: call serial and flags. */
+    let opened: Array<{ serial: number; flags: number }>;
+    let openAnswer: (() => { error: { code: number; message: string } }) | null;
+
+    beforeEach(() => {
+      state = 1;
+      opened = [];
+      openAnswer = null;
+      fake.handlers.set(Procs.domainLookupByUuid.proc, () => new XdrWriter().string('vm1').fixedOpaque(uuidToBytes(UUID), 16).int(3).toBuffer());
+      fake.handlers.set(Procs.domainGetState.proc, () => new XdrWriter().int(state).int(1).toBuffer());
+      fake.handlers.set(Procs.domainOpenConsole.proc, (body) => {
+        body.string();
+        body.fixedOpaque(16);
+        body.int();
+        expect(body.optional((r) => r.string())).toBeNull();
+        const flags = body.uint();
+        if (openAnswer) return openAnswer();
+        opened.push({ serial: fake.current!.serial, flags });
+        return Buffer.alloc(0);
+      });
+    });
+
+    const record = (ch: ConsoleChannel) => {
+      const rec = { data: [] as string[], ended: null as { reason: ConsoleEndReason; message: string } | null };
+      ch.onData((d) => rec.data.push(d.toString()));
+      ch.onClose((reason, message) => {
+        rec.ended = { reason, message };
+      });
+      return rec;
+    };
+    const remoteError = (code: number, message: string): Buffer => {
+      const w = new XdrWriter();
+      encodeRemoteError(w, { code, domain: 10, message, level: 2, str1: null, str2: null, str3: null, int1: 0, int2: 0 });
+      return w.toBuffer();
+    };
+    const CONSOLE = Procs.domainOpenConsole.proc;
+
+    it('opens the serial console with VIR_DOMAIN_CONSOLE_SAFE (and FORCE), carries bytes both ways and finishes on close', async () => {
+      const ch = await driver.openConsole(UUID, 'serial');
+      const rec = record(ch);
+      expect(opened).toEqual([{ serial: expect.any(Number), flags: 2 }]);
+      const serial = opened[0]!.serial;
+      fake.stream(CONSOLE, serial, MessageStatus.Continue, Buffer.from('login: '));
+      await eventually(() => rec.data.length === 1);
+      expect(rec.data).toEqual(['login: ']);
+      ch.write(Buffer.from('root\r'));
+      await eventually(() => fake.streamIn.length === 1);
+      expect(fake.streamIn[0]).toEqual({ serial, status: MessageStatus.Continue, payload: Buffer.from('root\r') });
+
+      ch.close();
+      expect(rec.ended).toEqual({ reason: 'closed', message: expect.any(String) });
+      await eventually(() => fake.streamIn.length === 2);
+      expect(fake.streamIn[1]).toEqual({ serial, status: MessageStatus.Ok, payload: Buffer.alloc(0) });
+      ch.close(); // idempotent
+      ch.write(Buffer.from('ignored'));
+      expect(fake.streamIn).toHaveLength(2);
+      expect(driver.openConsoleSessions).toBe(0);
+
+      // force: FORCE|SAFE; the session this driver displaces ends as taken at once.
+      const a = record(await driver.openConsole(UUID, 'serial'));
+      await driver.openConsole(UUID, 'serial', { force: true });
+      expect(opened.map((o) => o.flags)).toEqual([2, 2, 3]);
+      fake.stream(CONSOLE, opened[1]!.serial, MessageStatus.Error, remoteError(39, 'stream had I/O failure'));
+      await eventually(() => a.ended !== null);
+      expect(a.ended).toEqual({ reason: 'taken', message: expect.stringMatching(/took the serial console over/) });
+    });
+
+    it('refuses with typed reasons: not running, held by another session, no console device, unknown kind', async () => {
+      state = 5;
+      const stopped = (await driver.openConsole(UUID, 'serial').catch((e: unknown) => e)) as HypervisorError;
+      expect(stopped).toMatchObject({ reason: 'InvalidState', message: expect.stringMatching(/not running \(Shutoff\)/) });
+      await expect(driver.openConsole(UUID, 'vnc')).rejects.toMatchObject({ reason: 'InvalidState' });
+      expect(fake.calls).not.toContain('DOMAIN_OPEN_CONSOLE');
+      state = 1;
+
+      openAnswer = () => ({ error: { code: 9, message: 'operation failed: Active console session exists for this domain' } });
+      const taken = (await driver.openConsole(UUID, 'serial').catch((e: unknown) => e)) as HypervisorError;
+      expect(taken).toMatchObject({ reason: 'ConsoleTaken', details: { libvirtCode: 9, operation: 'openConsole', target: UUID } });
+      expect(taken.message).toMatch(/in use by another session .*force takes it over/);
+
+      openAnswer = () => ({ error: { code: 1, message: 'internal error: cannot find character device <null>' } });
+      await expect(driver.openConsole(UUID, 'serial')).rejects.toMatchObject({ reason: 'ConsoleUnavailable' });
+      openAnswer = () => ({ error: { code: 55, message: 'Requested operation is not valid: domain is not running' } });
+      await expect(driver.openConsole(UUID, 'serial')).rejects.toMatchObject({ reason: 'InvalidState' });
+
+      fake.handlers.set(Procs.domainLookupByUuid.proc, () => ({ error: { code: 42, message: `Domain not found: no domain with matching uuid '${UUID}'` } }));
+      await expect(driver.openConsole(UUID, 'serial')).rejects.toMatchObject({ reason: 'DomainNotFound' });
+      await expect(driver.openConsole(UUID, 'rdp' as 'vnc')).rejects.toMatchObject({ reason: 'InvalidSpec' });
+      expect(driver.openConsoleSessions).toBe(0);
+    });
+
+    it("ends sessions with stopped (event, or the stream ending on a stopped domain), taken (another's force) and error (libvirtd lost)", async () => {
+      const byEvent = record(await driver.openConsole(UUID, 'serial'));
+      fake.event(10, 5, 1); // Stopped destroyed
+      await eventually(() => byEvent.ended !== null);
+      expect(byEvent.ended).toEqual({ reason: 'stopped', message: expect.stringMatching(/stopped \(stopped: destroyed\)/) });
+
+      const byEof = record(await driver.openConsole(UUID, 'serial'));
+      state = 5;
+      fake.stream(CONSOLE, opened[1]!.serial, MessageStatus.Ok);
+      await eventually(() => byEof.ended !== null);
+      expect(byEof.ended?.reason).toBe('stopped');
+      // The server's end of data is answered with our finish.
+      await eventually(() => fake.streamIn.some((m) => m.serial === opened[1]!.serial && m.status === MessageStatus.Ok));
+      state = 1;
+
+      // Aborted by libvirt while the domain keeps running (virsh console --force elsewhere).
+      const byOther = record(await driver.openConsole(UUID, 'serial'));
+      fake.stream(CONSOLE, opened[2]!.serial, MessageStatus.Error, remoteError(39, 'stream had I/O failure'));
+      await eventually(() => byOther.ended !== null, { timeoutMs: 10_000 });
+      expect(byOther.ended?.reason).toBe('taken');
+
+      const byLoss = record(await driver.openConsole(UUID, 'serial'));
+      await fake.stop();
+      await eventually(() => byLoss.ended !== null);
+      expect(byLoss.ended).toEqual({ reason: 'error', message: expect.stringMatching(/libvirtd connection lost/) });
+      expect(driver.openConsoleSessions).toBe(0);
+    });
+
+    it('connects VNC to the unix socket of the live XML, and answers ConsoleUnavailable without one', async () => {
+      const sock = path.join(dir, 'vnc.sock');
+      const received: Buffer[] = [];
+      let peer: net.Socket | null = null;
+      const vncServer = net.createServer((s) => {
+        peer = s;
+        s.on('data', (d: Buffer) => received.push(d));
+        s.write('RFB 003.008\n');
+      });
+      await new Promise<void>((resolve) => vncServer.listen(sock, resolve));
+      try {
+        let xml = `<domain type='qemu' id='3'><name>vm1</name><devices><graphics type='vnc' socket='${sock}'><listen type='socket' socket='${sock}'/></graphics></devices></domain>`;
+        fake.handlers.set(Procs.domainGetXmlDesc.proc, () => new XdrWriter().string(xml).toBuffer());
+        const ch = await driver.openConsole(UUID, 'vnc');
+        const rec = record(ch);
+        await eventually(() => rec.data.join('') === 'RFB 003.008\n');
+        ch.write(Buffer.from('RFB 003.008\n'));
+        await eventually(() => Buffer.concat(received).toString() === 'RFB 003.008\n');
+        // QEMU went away with the domain.
+        state = 5;
+        peer!.destroy();
+        await eventually(() => rec.ended !== null);
+        expect(rec.ended?.reason).toBe('stopped');
+        state = 1;
+
+        xml = `<domain type='qemu' id='3'><name>vm1</name><devices><console type='pty' tty='/dev/pts/3'/></devices></domain>`;
+        const none = (await driver.openConsole(UUID, 'vnc').catch((e: unknown) => e)) as HypervisorError;
+        expect(none).toMatchObject({ reason: 'ConsoleUnavailable', message: expect.stringMatching(/vm1: the domain has no VNC graphics/) });
+        expect(driver.openConsoleSessions).toBe(0);
+      } finally {
+        await new Promise<void>((resolve) => vncServer.close(() => resolve()));
+      }
+    });
   });
 });

@@ -2,12 +2,15 @@
  * The libvirt HypervisorDriver: one persistent connection to libvirtd speaking its remote
  * RPC protocol (connection.ts over rpc.ts and protocol.ts), lifecycle events pushed by
  * libvirtd (events.ts), and the operations by concern — host.ts, domains.ts, guest.ts,
- * networks.ts, pools.ts, volumes.ts; the pool file browser reads the real filesystem
+ * console.ts, networks.ts, pools.ts, volumes.ts; the pool file browser reads the real filesystem
  * (../files.ts). This class only composes them.
  */
 import { existsSync } from 'node:fs';
 import type {
   ConnectionState,
+  ConsoleChannel,
+  ConsoleKind,
+  ConsoleOpenOptions,
   DomainInfo,
   DomainSpec,
   DomainType,
@@ -28,6 +31,7 @@ import type {
 } from '../driver.js';
 import { listPoolFiles } from '../files.js';
 import { LibvirtConnection, type LibvirtConnectionOptions } from './connection.js';
+import { LibvirtConsoles } from './console.js';
 import { LibvirtDomains } from './domains.js';
 import { guestInfo } from './guest.js';
 import { hostInfo } from './host.js';
@@ -58,6 +62,7 @@ export class LibvirtDriver implements HypervisorDriver {
   private readonly pools: LibvirtPools;
   private readonly volumes: LibvirtVolumes;
   private readonly networks: LibvirtNetworks;
+  private readonly consoles: LibvirtConsoles;
   private readonly guestAgentTimeoutMs: number;
 
   constructor(options: LibvirtDriverOptions = {}) {
@@ -68,6 +73,7 @@ export class LibvirtDriver implements HypervisorDriver {
     this.pools = new LibvirtPools(this.conn, options.poolStartTimeoutMs ?? 180_000);
     this.volumes = new LibvirtVolumes(this.conn, this.pools);
     this.networks = new LibvirtNetworks(this.conn, options.sysClassNetPath ?? '/sys/class/net');
+    this.consoles = new LibvirtConsoles(this.conn);
     this.guestAgentTimeoutMs = options.guestAgentTimeoutMs ?? 3_000;
   }
 
@@ -82,6 +88,7 @@ export class LibvirtDriver implements HypervisorDriver {
   }
 
   close(): Promise<void> {
+    this.consoles.closeAll('the hypervisor driver closed');
     return this.conn.close();
   }
 
@@ -139,6 +146,17 @@ export class LibvirtDriver implements HypervisorDriver {
 
   guestInfo(uuid: string): Promise<GuestInfo> {
     return guestInfo(this.conn, uuid, this.guestAgentTimeoutMs);
+  }
+
+  // ---- consoles (console.ts) --------------------------------------------------------------------
+
+  openConsole(uuid: string, kind: ConsoleKind, options?: ConsoleOpenOptions): Promise<ConsoleChannel> {
+    return this.consoles.openConsole(uuid, kind, options);
+  }
+
+  /** Console sessions still open (tests: nothing leaks). */
+  get openConsoleSessions(): number {
+    return this.consoles.openSessions;
   }
 
   // ---- networks (networks.ts) --------------------------------------------------------------------

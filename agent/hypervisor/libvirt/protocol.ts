@@ -23,6 +23,11 @@ export const MESSAGE_LEN_BYTES = 4;
 export const MESSAGE_HEADER_BYTES = 24;
 /** libvirt's VIR_NET_MESSAGE_MAX (32 MiB); larger frames are a protocol error. */
 export const MESSAGE_MAX = 32 * 1024 * 1024;
+/**
+ * VIR_NET_MESSAGE_LEGACY_PAYLOAD_MAX: the largest payload libvirtd reads into one stream data
+ * message (and the most it sends in one); larger writes are split.
+ */
+export const STREAM_PAYLOAD_MAX = 262_120;
 
 export enum MessageType {
   Call = 0,
@@ -440,6 +445,20 @@ export const Procs = {
   networkIsPersistent: proc<{ net: RemoteNetwork }, boolean>('NETWORK_IS_PERSISTENT', 153, netArg, intBool),
   storagePoolIsActive: proc<{ pool: RemotePool }, boolean>('STORAGE_POOL_IS_ACTIVE', 154, poolArg, (r) => r.int() !== 0),
   connectGetLibVersion: proc<void, number>('CONNECT_GET_LIB_VERSION', 157, noArgs, (r) => r.uhyperNumber()),
+  /**
+   * Opens a stream to a domain's character device (dev_name null: the first console). The reply
+   * is empty; the bytes then flow as Stream messages with this call's serial (RpcClient.openStream).
+   */
+  domainOpenConsole: proc<{ dom: RemoteDomain; devName: string | null; flags: number }, void>(
+    'DOMAIN_OPEN_CONSOLE',
+    201,
+    (w, a) => {
+      writeDomain(w, a.dom);
+      w.optional(a.devName, (x, s) => x.string(s));
+      w.uint(a.flags);
+    },
+    noRet,
+  ),
   domainCreateWithFlags: proc<{ dom: RemoteDomain; flags: number }, RemoteDomain>('DOMAIN_CREATE_WITH_FLAGS', 196, domFlagsArg, readDomain),
   domainGetState: proc<{ dom: RemoteDomain; flags: number }, { state: number; reason: number }>('DOMAIN_GET_STATE', 212, domFlagsArg, (r) => ({
     state: r.int(),
@@ -603,6 +622,10 @@ export const VIR_DOMAIN_UNDEFINE_CHECKPOINTS_METADATA = 16;
 /** virDomainShutdownFlagValues */
 export const VIR_DOMAIN_SHUTDOWN_ACPI_POWER_BTN = 1;
 export const VIR_DOMAIN_SHUTDOWN_GUEST_AGENT = 2;
+
+/** virDomainConsoleFlags: take the console over from another session; fail (instead of dropping it) when the device cannot be locked. */
+export const VIR_DOMAIN_CONSOLE_FORCE = 1;
+export const VIR_DOMAIN_CONSOLE_SAFE = 2;
 
 /** virNetworkXMLFlags: the persistent definition rather than the live one. */
 export const VIR_NETWORK_XML_INACTIVE = 1;

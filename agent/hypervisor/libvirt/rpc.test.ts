@@ -1,6 +1,7 @@
 /**
  * RpcClient against a fake libvirtd on a unix socket: multiplexing by serial, frames split
- * across reads, error replies, keepalive, events, timeouts and connection loss.
+ * across reads, error replies, keepalive, events, timeouts and connection loss, and the
+ * framing of data streams (open, data both ways, finish, abort, end and errors from the server).
  */
 import net from 'node:net';
 import os from 'node:os';
@@ -18,9 +19,11 @@ import {
   MessageType,
   Procs,
   REMOTE_PROGRAM,
+  STREAM_PAYLOAD_MAX,
   type MessageHeader,
+  type RemoteDomain,
 } from './protocol.js';
-import { RpcClient, RpcError } from './rpc.js';
+import { RpcClient, RpcError, type RpcStream, type RpcStreamEnd } from './rpc.js';
 import { XdrReader, XdrWriter } from './xdr.js';
 
 interface Received {
@@ -71,6 +74,14 @@ class FakeServer {
 function stringPayload(s: string): Buffer {
   return new XdrWriter().string(s).toBuffer();
 }
+
+function remoteErrorPayload(code: number, message: string): Buffer {
+  const w = new XdrWriter();
+  encodeRemoteError(w, { code, domain: 10, message, level: 2, str1: null, str2: null, str3: null, int1: 0, int2: 0 });
+  return w.toBuffer();
+}
+
+const DOM: RemoteDomain = { name: 'vm1', uuid: Buffer.alloc(16, 7), id: 3 };
 
 describe('RpcClient', () => {
   let dir: string;
@@ -204,5 +215,152 @@ describe('RpcClient', () => {
 
   it('rejects connecting to a socket nobody listens on', async () => {
     await expect(RpcClient.connect(path.join(dir, 'absent'))).rejects.toMatchObject({ kind: 'closed' });
+  });
+
+  describe('streams', () => {
+    const CONSOLE = Procs.domainOpenConsole;
+    /** A Stream message from the server on the stream of call `serial`. */
+    const streamMsg = (serial: number, status: MessageStatus, payload?: Buffer): Buffer =>
+      encodeFrame({ prog: REMOTE_PROGRAM, vers: 1, proc: CONSOLE.proc, type: MessageType.Stream, serial, status }, payload);
+    const streamFrames = (serial: number) => server.received.filter((m) => m.header.type === MessageType.Stream && m.header.serial === serial);
+
+    /** Opens a console stream: the call, then (with data already sent before it) the empty reply. */
+    async function open(): Promise<{ stream: RpcStream; serial: number; data: string[]; ends: RpcStreamEnd[] }> {
+      const opening = client.openStream(CONSOLE, { dom: DOM, devName: null, flags: 2 });
+      await eventually(() => server.received.length === 1);
+      const call = server.received[0]!;
+      expect(call.header).toMatchObject({ proc: 201, type: MessageType.Call, status: MessageStatus.Ok });
+      expect(call.body.string()).toBe('vm1');
+      call.body.fixedOpaque(16);
+      expect(call.body.int()).toBe(3);
+      expect(call.body.optional((r) => r.string())).toBeNull(); // dev_name: the first console
+      expect(call.body.uint()).toBe(2); // flags
+      const serial = call.header.serial;
+      // libvirtd may start sending before its reply is on the wire.
+      server.send(Buffer.concat([streamMsg(serial, MessageStatus.Continue, Buffer.from('early ')), server.reply(serial, CONSOLE.proc, Buffer.alloc(0))]));
+      const stream = await opening;
+      expect(stream.serial).toBe(serial);
+      const data: string[] = [];
+      const ends: RpcStreamEnd[] = [];
+      stream.onData((d) => data.push(d.toString('latin1')));
+      stream.onEnd((e) => ends.push(e));
+      return { stream, serial, data, ends };
+    }
+
+    it("carries raw bytes both ways under the opening call's proc and serial, and finishes with a confirmed Ok", async () => {
+      const { stream, serial, data, ends } = await open();
+      expect(client.openStreams).toBe(1);
+      // Server to client: raw payloads (no XDR), split anywhere across reads.
+      const down = Buffer.concat([
+        streamMsg(serial, MessageStatus.Continue, Buffer.from('login: ')),
+        streamMsg(serial, MessageStatus.Continue, Buffer.from([0, 1, 2])),
+      ]);
+      server.send(down.subarray(0, 30));
+      server.send(down.subarray(30));
+      await eventually(() => data.length === 3);
+      expect(data).toEqual(['early ', 'login: ', '\u0000\u0001\u0002']);
+
+      // Client to server: Stream/Continue with the raw bytes; large writes split at libvirt's payload limit.
+      expect(stream.write(Buffer.from('root\r'))).toBe(true);
+      const big = Buffer.alloc(STREAM_PAYLOAD_MAX + 10, 0x61);
+      expect(stream.write(big)).toBe(true);
+      await eventually(() => streamFrames(serial).length === 3);
+      const [small, part1, part2] = streamFrames(serial);
+      for (const f of [small!, part1!, part2!])
+        expect(f.header).toMatchObject({ prog: REMOTE_PROGRAM, proc: 201, type: MessageType.Stream, status: MessageStatus.Continue });
+      expect(small!.body.rest().toString()).toBe('root\r');
+      expect(part1!.body.rest().length).toBe(STREAM_PAYLOAD_MAX);
+      expect(part2!.body.rest().length).toBe(10);
+
+      // finish: an empty Stream/Ok, confirmed by the server with an empty Stream/Ok.
+      const finished = stream.finish();
+      expect(stream.ended).toBe(true);
+      expect(stream.write(Buffer.from('late'))).toBe(false);
+      await eventually(() => streamFrames(serial).length === 4);
+      const fin = streamFrames(serial)[3]!;
+      expect(fin.header.status).toBe(MessageStatus.Ok);
+      expect(fin.body.remaining).toBe(0);
+      expect(ends).toEqual([]);
+      server.send(streamMsg(serial, MessageStatus.Ok));
+      await finished;
+      expect(ends).toEqual([{ kind: 'finished' }]);
+      expect(client.openStreams).toBe(0);
+      // Calls still work on the same connection.
+      const p = client.call(Procs.connectGetType, undefined);
+      await eventually(() => server.received.some((m) => m.header.type === MessageType.Call && m.header.proc === Procs.connectGetType.proc));
+      const c = server.received.find((m) => m.header.proc === Procs.connectGetType.proc)!;
+      server.send(server.reply(c.header.serial, c.header.proc, stringPayload('QEMU')));
+      await expect(p).resolves.toBe('QEMU');
+    });
+
+    it('aborts with an empty Stream/Error, confirmed with Ok', async () => {
+      const { stream, serial, ends } = await open();
+      const aborted = stream.abort();
+      await eventually(() => streamFrames(serial).length === 1);
+      const abort = streamFrames(serial)[0]!;
+      expect(abort.header.status).toBe(MessageStatus.Error);
+      expect(abort.body.remaining).toBe(0);
+      server.send(streamMsg(serial, MessageStatus.Ok));
+      await aborted;
+      expect(ends).toEqual([{ kind: 'finished' }]);
+      expect(client.openStreams).toBe(0);
+    });
+
+    it("answers the server's end of data by finishing its side, and swallows the confirmation", async () => {
+      const { stream, serial, ends } = await open();
+      server.send(streamMsg(serial, MessageStatus.Ok));
+      await eventually(() => ends.length === 1);
+      expect(ends).toEqual([{ kind: 'eof' }]);
+      expect(stream.ended).toBe(true);
+      await eventually(() => streamFrames(serial).length === 1);
+      expect(streamFrames(serial)[0]!.header.status).toBe(MessageStatus.Ok);
+      expect(client.openStreams).toBe(1);
+      server.send(streamMsg(serial, MessageStatus.Ok));
+      await eventually(() => client.openStreams === 0);
+      expect(ends).toHaveLength(1);
+    });
+
+    it('ends with the remote error of a Stream/Error from the server, sending nothing back', async () => {
+      const { stream, serial, data, ends } = await open();
+      server.send(streamMsg(serial, MessageStatus.Error, remoteErrorPayload(39, 'stream had I/O failure')));
+      await eventually(() => ends.length === 1);
+      expect(ends[0]).toMatchObject({ kind: 'error', message: 'stream had I/O failure', remote: { code: 39 } });
+      expect(client.openStreams).toBe(0);
+      expect(stream.write(Buffer.from('x'))).toBe(false);
+      // Data for a stream that no longer exists is dropped.
+      server.send(streamMsg(serial, MessageStatus.Continue, Buffer.from('ghost')));
+      await expect(stream.finish()).resolves.toBeUndefined();
+      expect(data).toEqual(['early ']);
+      expect(streamFrames(serial)).toHaveLength(0);
+    });
+
+    it('ends with the error of a Reply/Error carrying the stream serial (data libvirtd could not write)', async () => {
+      const { stream, serial, ends } = await open();
+      stream.write(Buffer.from('x'));
+      server.send(server.reply(serial, CONSOLE.proc, remoteErrorPayload(38, 'cannot write to console: Input/output error'), MessageStatus.Error));
+      await eventually(() => ends.length === 1);
+      expect(ends[0]).toMatchObject({ kind: 'error', message: /cannot write to console/ });
+      expect(client.openStreams).toBe(0);
+    });
+
+    it('rejects when the opening call fails, keeping no stream', async () => {
+      const opening = client.openStream(CONSOLE, { dom: DOM, devName: null, flags: 2 });
+      await eventually(() => server.received.length === 1);
+      const h = server.received[0]!.header;
+      server.send(
+        server.reply(h.serial, h.proc, remoteErrorPayload(9, 'operation failed: Active console session exists for this domain'), MessageStatus.Error),
+      );
+      await expect(opening).rejects.toMatchObject({ kind: 'remote', message: /Active console session exists/, remote: { code: 9 } });
+      expect(client.openStreams).toBe(0);
+    });
+
+    it('ends open streams as closed when the connection goes away', async () => {
+      const { stream, ends } = await open();
+      server.socket!.destroy();
+      await eventually(() => ends.length === 1);
+      expect(ends[0]).toMatchObject({ kind: 'closed' });
+      expect(client.openStreams).toBe(0);
+      await expect(stream.finish()).resolves.toBeUndefined();
+    });
   });
 });

@@ -1,8 +1,17 @@
 /**
  * A client for libvirt's remote RPC protocol over one stream socket (normally the unix
  * socket /var/run/libvirt/libvirt-sock): framing, serial-number multiplexing of concurrent
- * calls, per-call timeouts, keepalive answers, and delivery of asynchronous messages
- * (events). It knows nothing about reconnecting; the driver owns that.
+ * calls, per-call timeouts, keepalive answers, delivery of asynchronous messages (events),
+ * and data streams (openStream). It knows nothing about reconnecting; the driver owns that.
+ *
+ * Streams (libvirt docs/kbase/internals/rpc.rst, "Method call bidirectional stream"): a call
+ * such as DOMAIN_OPEN_CONSOLE opens one; its serial then names the stream. Both sides send
+ * data as type=Stream status=Continue messages with the call's proc and serial, the payload
+ * being the raw bytes. A side that has no more data sends status=Ok with no payload; the
+ * client's Ok (finish) and Error (abort, no payload) are confirmed by the server with an
+ * empty Ok. The server reports a failure as status=Error carrying a remote_error, either as
+ * a Stream message or as a Reply with the stream's serial (when our data could not be
+ * written); after it the stream is gone on the server's side.
  */
 import net from 'node:net';
 import {
@@ -20,6 +29,7 @@ import {
   MessageType,
   REMOTE_PROGRAM,
   REMOTE_PROTOCOL_VERSION,
+  STREAM_PAYLOAD_MAX,
   type MessageHeader,
   type ProcDef,
   type RemoteError,
@@ -61,9 +71,168 @@ export interface CallOptions {
   timeoutMs?: number;
 }
 
+/** How a stream ended. */
+export type RpcStreamEnd =
+  /** The server has no more data (its status=Ok); the client finished its side in turn. */
+  | { kind: 'eof' }
+  /** The server aborted the stream (status=Error) with libvirt's error. */
+  | { kind: 'error'; message: string; remote: RemoteError | null }
+  /** The connection to libvirtd closed. */
+  | { kind: 'closed'; message: string }
+  /** Our finish() or abort(), confirmed by the server (or given up on after the call timeout). */
+  | { kind: 'finished' };
+
+type StreamPhase = 'open' | 'ending' | 'ended';
+
+/**
+ * One data stream of an RpcClient. Data that arrives before the first onData listener is
+ * kept and handed to it, so nothing sent right after the opening reply is lost.
+ */
+export class RpcStream {
+  private phase: StreamPhase = 'open';
+  private end: RpcStreamEnd | null = null;
+  private readonly dataListeners: Array<(data: Buffer) => void> = [];
+  private readonly endListeners: Array<(end: RpcStreamEnd) => void> = [];
+  private early: Buffer[] = [];
+  private confirm: { resolve: () => void; reject: (e: Error) => void; timer: NodeJS.Timeout | null } | null = null;
+
+  /** @internal Created by RpcClient.openStream. */
+  constructor(
+    readonly procName: string,
+    readonly proc: number,
+    readonly serial: number,
+    private readonly client: { sendStream(s: RpcStream, status: MessageStatus, payload?: Buffer): boolean; forget(s: RpcStream): void },
+    private readonly confirmTimeoutMs: number,
+  ) {}
+
+  /** True once the stream ended (or our finish/abort is on its way): writes are dropped. */
+  get ended(): boolean {
+    return this.phase !== 'open';
+  }
+
+  /** How it ended, once it did. */
+  get endedWith(): RpcStreamEnd | null {
+    return this.end;
+  }
+
+  /** Sends bytes (split into messages libvirtd accepts). False when the stream no longer takes data. */
+  write(data: Buffer): boolean {
+    if (this.phase !== 'open') return false;
+    for (let off = 0; off < data.length; off += STREAM_PAYLOAD_MAX) {
+      if (!this.client.sendStream(this, MessageStatus.Continue, data.subarray(off, off + STREAM_PAYLOAD_MAX))) return false;
+    }
+    return true;
+  }
+
+  /** Ends our side normally (status=Ok); resolves when the server confirms. */
+  finish(): Promise<void> {
+    return this.endLocally(MessageStatus.Ok);
+  }
+
+  /** Aborts the stream (status=Error, no payload); resolves when the server confirms. */
+  abort(): Promise<void> {
+    return this.endLocally(MessageStatus.Error);
+  }
+
+  onData(listener: (data: Buffer) => void): void {
+    this.dataListeners.push(listener);
+    if (this.dataListeners.length === 1 && this.early.length > 0) {
+      const early = this.early;
+      this.early = [];
+      for (const d of early) listener(d);
+    }
+  }
+
+  /** Called once; at once when the stream already ended. */
+  onEnd(listener: (end: RpcStreamEnd) => void): void {
+    if (this.end) listener(this.end);
+    else this.endListeners.push(listener);
+  }
+
+  private endLocally(status: MessageStatus): Promise<void> {
+    if (this.phase !== 'open') return Promise.resolve();
+    this.phase = 'ending';
+    return new Promise<void>((resolve, reject) => {
+      this.confirm = { resolve, reject, timer: null };
+      if (this.confirmTimeoutMs > 0) {
+        this.confirm.timer = setTimeout(() => {
+          this.client.forget(this);
+          this.settle(
+            { kind: 'finished' },
+            new RpcError('timeout', `${this.procName} stream: no confirmation within ${this.confirmTimeoutMs} ms`, this.procName),
+          );
+        }, this.confirmTimeoutMs);
+      }
+      if (!this.client.sendStream(this, status)) this.settle({ kind: 'closed', message: 'connection closed' });
+    });
+  }
+
+  /** @internal A Stream message (or an error Reply) with this stream's serial. */
+  receive(header: MessageHeader, body: XdrReader): void {
+    if (header.type === MessageType.Stream && header.status === MessageStatus.Continue) {
+      if (this.phase !== 'open') return; // data racing our finish/abort
+      const data = Buffer.from(body.rest());
+      if (data.length === 0) return;
+      if (this.dataListeners.length === 0) this.early.push(data);
+      else for (const l of [...this.dataListeners]) l(data);
+      return;
+    }
+    if (header.status === MessageStatus.Ok) {
+      if (this.phase === 'ending') {
+        this.client.forget(this);
+        this.settle({ kind: 'finished' });
+      } else if (this.phase === 'open') {
+        // The server's end of data: finish our side so libvirtd releases the stream; its confirmation is swallowed.
+        this.phase = 'ending';
+        this.fire({ kind: 'eof' });
+        if (!this.client.sendStream(this, MessageStatus.Ok)) this.client.forget(this);
+      } else {
+        this.client.forget(this);
+      }
+      return;
+    }
+    // status=Error: the server dropped the stream.
+    let remote: RemoteError | null = null;
+    try {
+      remote = decodeRemoteError(body);
+    } catch {
+      // no decodable error body
+    }
+    this.client.forget(this);
+    const message = remote?.message ?? `${this.procName} stream failed`;
+    this.settle({ kind: 'error', message, remote }, new RpcError('remote', message, this.procName, remote));
+  }
+
+  /** @internal The connection closed. */
+  closed(reason: string): void {
+    this.settle({ kind: 'closed', message: reason }, new RpcError('closed', reason, this.procName));
+  }
+
+  private settle(end: RpcStreamEnd, confirmError?: Error): void {
+    const c = this.confirm;
+    this.confirm = null;
+    if (c) {
+      if (c.timer) clearTimeout(c.timer);
+      if (confirmError) c.reject(confirmError);
+      else c.resolve();
+    }
+    this.fire(end);
+  }
+
+  private fire(end: RpcStreamEnd): void {
+    if (this.phase !== 'ended' && end.kind !== 'eof') this.phase = 'ended';
+    if (this.end) return;
+    this.end = end;
+    this.early = [];
+    const listeners = this.endListeners.splice(0);
+    for (const l of listeners) l(end);
+  }
+}
+
 export class RpcClient {
   private serial = 0;
   private readonly pending = new Map<number, Pending>();
+  private readonly streams = new Map<number, RpcStream>();
   private chunks: Buffer[] = [];
   private buffered = 0;
   private closedReason: string | null = null;
@@ -114,7 +283,47 @@ export class RpcClient {
     return this.pending.size;
   }
 
+  /** Streams libvirtd may still send on (open, or waiting for the confirmation of our end). */
+  get openStreams(): number {
+    return this.streams.size;
+  }
+
   call<A, R>(def: ProcDef<A, R>, args: A, opts: CallOptions = {}): Promise<R> {
+    return this.send(def, args, opts);
+  }
+
+  /**
+   * Calls a procedure that opens a data stream; resolves with the stream once the call
+   * succeeded. Data the server sends before the reply is kept for the first onData listener.
+   */
+  async openStream<A>(def: ProcDef<A, void>, args: A, opts: CallOptions = {}): Promise<RpcStream> {
+    let stream: RpcStream | null = null;
+    try {
+      await this.send(def, args, opts, (serial) => {
+        stream = new RpcStream(def.name, def.proc, serial, this.streamIo, opts.timeoutMs ?? this.callTimeoutMs);
+        this.streams.set(serial, stream);
+      });
+    } catch (err) {
+      const s = stream as RpcStream | null;
+      if (s) this.streams.delete(s.serial);
+      throw err;
+    }
+    return stream!;
+  }
+
+  private readonly streamIo = {
+    sendStream: (s: RpcStream, status: MessageStatus, payload?: Buffer): boolean => {
+      if (this.closedReason !== null || this.streams.get(s.serial) !== s) return false;
+      const header = { prog: REMOTE_PROGRAM, vers: REMOTE_PROTOCOL_VERSION, proc: s.proc, type: MessageType.Stream, serial: s.serial, status };
+      this.socket.write(encodeFrame(header, payload));
+      return true;
+    },
+    forget: (s: RpcStream): void => {
+      if (this.streams.get(s.serial) === s) this.streams.delete(s.serial);
+    },
+  };
+
+  private send<A, R>(def: ProcDef<A, R>, args: A, opts: CallOptions, beforeSend?: (serial: number) => void): Promise<R> {
     if (this.closedReason !== null) {
       return Promise.reject(new RpcError('closed', this.closedReason, def.name));
     }
@@ -149,6 +358,7 @@ export class RpcClient {
         }, timeoutMs);
       }
       this.pending.set(serial, entry);
+      beforeSend?.(serial);
       this.socket.write(frame);
     });
   }
@@ -167,6 +377,9 @@ export class RpcClient {
       p.reject(new RpcError('closed', reason, p.procName));
       this.pending.delete(serial);
     }
+    const streams = [...this.streams.values()];
+    this.streams.clear();
+    for (const s of streams) s.closed(reason);
     this.socket.destroy();
     this.options.onClose?.(reason);
   }
@@ -215,9 +428,18 @@ export class RpcClient {
       return;
     }
     if (header.prog !== REMOTE_PROGRAM) return;
+    if (header.type === MessageType.Stream) {
+      this.streams.get(header.serial)?.receive(header, r);
+      return;
+    }
     if (header.type === MessageType.Reply || header.type === MessageType.ReplyWithFds) {
       const p = this.pending.get(header.serial);
-      if (!p) return; // timed out earlier
+      if (!p) {
+        // An error reply to a stream's data (libvirtd could not write it); otherwise a call that timed out earlier.
+        const s = this.streams.get(header.serial);
+        if (s && header.status === MessageStatus.Error) s.receive(header, r);
+        return;
+      }
       this.pending.delete(header.serial);
       if (p.timer) clearTimeout(p.timer);
       if (header.status === MessageStatus.Ok) {
@@ -244,6 +466,5 @@ export class RpcClient {
     if (header.type === MessageType.Message) {
       this.options.onMessage?.(header.proc, r, header);
     }
-    // Streams are not used.
   }
 }

@@ -152,6 +152,13 @@ export class XdrReader {
     return this.buf.length - this.pos;
   }
 
+  /** The unread bytes as they are (a stream message's raw payload), consuming them. */
+  rest(): Buffer {
+    const out = this.buf.subarray(this.pos);
+    this.pos = this.buf.length;
+    return out;
+  }
+
   private need(n: number): void {
     if (this.pos + n > this.buf.length) {
       throw new XdrError(`truncated XDR data: need ${n} bytes at offset ${this.pos}, have ${this.buf.length - this.pos}`);

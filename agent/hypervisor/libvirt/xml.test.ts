@@ -11,6 +11,8 @@ import {
   parseOwnerFromDomainXml,
   parsePoolXml,
   QUANTIX_METADATA_NS,
+  VIDEO_SLOT,
+  vncListen,
   xmlEscape,
   xmlUnescape,
 } from './xml.js';
@@ -75,7 +77,7 @@ describe('domain XML', () => {
 /** Every `slot='0x..'` of PCI addresses in libvirt's or our XML, with the element it belongs to. */
 function pciSlots(xml: string): Array<{ slot: number; device: string }> {
   const out: Array<{ slot: number; device: string }> = [];
-  const re = /<(disk|controller|interface|memballoon)\b[^>]*>(?:(?!<\/\1>)[\s\S])*?<address type="pci"[^>]*slot="(0x[0-9a-f]+)"/g;
+  const re = /<(disk|controller|interface|memballoon|video)\b[^>]*>(?:(?!<\/\1>)[\s\S])*?<address type="pci"[^>]*slot="(0x[0-9a-f]+)"/g;
   for (let m = re.exec(xml); m !== null; m = re.exec(xml)) out.push({ device: m[1]!, slot: parseInt(m[2]!, 16) });
   return out;
 }
@@ -195,7 +197,7 @@ describe('domain XML for real guests', () => {
     const libvirtSlots = pciSlots(out);
     const qemuSlots = [...out.matchAll(/addr=(0x[0-9a-f]+)/g)].map((m) => parseInt(m[1]!, 16));
     // NICs first in spec order (bridge is libvirt's, the two user NICs QEMU's), then sata, scsi,
-    // virtio-serial, the virtio disks and the balloon.
+    // virtio-serial, the virtio disks and the balloon; the display's VGA on 0x02 before them.
     expect(qemuSlots).toEqual([0x03, 0x05]);
     expect(libvirtSlots).toEqual([
       { device: 'disk', slot: 0x09 },
@@ -204,11 +206,25 @@ describe('domain XML for real guests', () => {
       { device: 'controller', slot: 0x07 },
       { device: 'controller', slot: 0x08 },
       { device: 'interface', slot: 0x04 },
+      { device: 'video', slot: 0x02 },
       { device: 'memballoon', slot: 0x0b },
     ]);
     const all = [...qemuSlots, ...libvirtSlots.map((s) => s.slot)];
     expect(new Set(all).size).toBe(all.length);
-    expect(all.every((s) => s >= 0x03 && s <= 0x1f)).toBe(true);
+    // The VGA device of the display sits on slot 0x02, below every NIC and disk.
+    expect(all.filter((s) => s === VIDEO_SLOT)).toEqual([0x02]);
+    expect(all.every((s) => s === VIDEO_SLOT || (s >= 0x03 && s <= 0x1f))).toBe(true);
+  });
+
+  it('gives every domain a VNC display on a unix socket only, a VGA device on slot 0x02 and a USB tablet', () => {
+    for (const d of [guest, spec, { ...guest, networks: [], disks: [], guestAgent: false }]) {
+      const out = buildDomainXml(d, 'qemu');
+      expect(out.match(/<graphics\b[\s\S]*?<\/graphics>/g)).toEqual(['<graphics type="vnc"><listen type="socket"/></graphics>']);
+      expect(out).toContain(
+        '<video><model type="vga" heads="1" primary="yes"/><address type="pci" domain="0x0000" bus="0x00" slot="0x02" function="0x0"/></video>',
+      );
+      expect(out).toContain('<input type="tablet" bus="usb"/>');
+    }
   });
 
   it('still reads the owner from the live XML libvirt returns with qemu:commandline', () => {
@@ -237,6 +253,43 @@ describe('domain XML for real guests', () => {
 </domain>`;
     expect(parseOwnerFromDomainXml(live)).toEqual({ namespace: 'a', name: 'b', uid: 'u-1' });
     expect(parseOwnerFromDomainXml(xml)).toEqual(guest.owner);
+  });
+});
+
+describe('VNC socket of a live domain', () => {
+  const sock = '/var/lib/libvirt/qemu/domain-7-qxtest-console-3bfe5a95/vnc.sock';
+  const domain = (devices: string) => `<domain type='qemu' id='7'>\n  <name>qxtest-console</name>\n  <devices>\n${devices}\n  </devices>\n</domain>`;
+
+  it('reads the socket libvirt chose from the live XML', () => {
+    // As libvirt 9.0 prints a running domain defined with <graphics type="vnc"><listen type="socket"/></graphics>.
+    const live = domain(`    <graphics type='vnc' socket='${sock}'>\n      <listen type='socket' socket='${sock}'/>\n    </graphics>`);
+    expect(vncListen(live)).toEqual({ socket: sock });
+    // The listen element alone is enough, and a SPICE display before it is skipped.
+    expect(
+      vncListen(
+        domain(`    <graphics type='spice' autoport='yes'/>\n    <graphics type='vnc'>\n      <listen type='socket' socket='${sock}'/>\n    </graphics>`),
+      ),
+    ).toEqual({
+      socket: sock,
+    });
+  });
+
+  it('is unavailable without VNC graphics, on TCP, or without a path (not running)', () => {
+    // A domain Quantix defined before it added the display: a serial console, nothing graphical.
+    const old = domain(
+      `    <serial type='pty'>\n      <source path='/dev/pts/3'/>\n      <target type='isa-serial' port='0'/>\n    </serial>\n    <console type='pty' tty='/dev/pts/3'/>`,
+    );
+    expect(vncListen(old)).toEqual({ unavailable: expect.stringMatching(/has no VNC graphics/) });
+    expect(vncListen(domain(`    <graphics type='spice' port='5901' autoport='yes' listen='127.0.0.1'/>`))).toEqual({
+      unavailable: expect.stringMatching(/no VNC graphics/),
+    });
+    const tcp = domain(
+      `    <graphics type='vnc' port='5900' autoport='yes' listen='127.0.0.1'>\n      <listen type='address' address='127.0.0.1'/>\n    </graphics>`,
+    );
+    expect(vncListen(tcp)).toEqual({ unavailable: expect.stringMatching(/listens on TCP/) });
+    const inactive = domain(`    <graphics type='vnc'>\n      <listen type='socket'/>\n    </graphics>`);
+    expect(vncListen(inactive)).toEqual({ unavailable: expect.stringMatching(/not running/) });
+    expect(vncListen('')).toEqual({ unavailable: expect.stringMatching(/no VNC graphics/) });
   });
 });
 

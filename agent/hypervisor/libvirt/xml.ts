@@ -69,6 +69,8 @@ const QEMU_NIC_DEVICE: Record<NicModel, string> = { virtio: 'virtio-net-pci', e1
 /** The first and last slot of bus 0 the driver assigns (see validate.ts MAX_PCI_DEVICES). */
 const FIRST_SLOT = 0x03;
 const LAST_SLOT = 0x1f;
+/** The video device, below FIRST_SLOT so it never moves a NIC or disk. */
+export const VIDEO_SLOT = 0x02;
 
 /**
  * Where every PCI device of the domain goes: bus 0 (pci.0) of the i440fx "pc" machine, one slot
@@ -79,8 +81,9 @@ const LAST_SLOT = 0x1f;
  * forwards is passed on QEMU's command line (<qemu:commandline>), which libvirt's allocator does
  * not see, so libvirt would put its own devices on the same slot (slot 2 collides with the
  * balloon). With every device addressed here, libvirt allocates nothing on bus 0 beyond the
- * machine's built-ins (host bridge at 0, PIIX3 with IDE and USB at 1); slot 2 stays free for a
- * video device. NICs come first so the guest sees them in spec order (enp0s3, enp0s4, ...).
+ * machine's built-ins (host bridge at 0, PIIX3 with IDE and USB at 1); slot 2 holds the VGA
+ * device of the VNC display (VIDEO_SLOT, where the PC's VGA traditionally sits). NICs come
+ * first so the guest sees them in spec order (enp0s3, enp0s4, ...).
  * On q35 the same scheme would need a pcie-root-port per device; Quantix uses pc.
  */
 export interface PciLayout {
@@ -195,6 +198,12 @@ export function buildDomainXml(spec: DomainSpec, defaultDomainType: DomainType):
   lines.push(`    <serial type="pty"><target port="0"/></serial>`);
   lines.push(`    <console type="pty"><target type="serial" port="0"/></console>`);
   if (spec.guestAgent !== false) lines.push(`    <channel type="unix"><target type="virtio" name="${GUEST_AGENT_CHANNEL}"/></channel>`);
+  // The display: VNC on a unix socket only (libvirt puts it in the domain's private directory;
+  // openConsole reads the path from the live XML), never a TCP port. The USB tablet gives VNC
+  // clients an absolute pointer (on the PIIX3's built-in USB controller, no PCI slot of its own).
+  lines.push(`    <input type="tablet" bus="usb"/>`);
+  lines.push(`    <graphics type="vnc"><listen type="socket"/></graphics>`);
+  lines.push(`    <video><model type="vga" heads="1" primary="yes"/>${pciAddress(VIDEO_SLOT)}</video>`);
   lines.push(`    <memballoon model="virtio">${pciAddress(pci.balloon)}</memballoon>`);
   lines.push(`  </devices>`);
   if (qemuArgs.length > 0) {
@@ -388,4 +397,39 @@ export function parseNetworkXml(xml: string): ParsedNetworkXml {
     break;
   }
   return out;
+}
+
+export type VncListen = { socket: string } | { unavailable: string };
+
+/**
+ * Where the VNC server of a running domain listens, from its live XML: the unix socket libvirt
+ * chose (`<graphics type="vnc" socket="...">`, or its `<listen type="socket" socket="...">`).
+ * No VNC graphics (domains defined before Quantix added them), or VNC on TCP (a domain
+ * defined outside Quantix), is `unavailable`: the agent never connects to a TCP display.
+ */
+export function vncListen(xml: string): VncListen {
+  const devices = blockOf(xml, 'devices') ?? '';
+  const re = /<graphics(\s[^>]*?)?(\/>|>([\s\S]*?)<\/graphics>)/g;
+  for (let m = re.exec(devices); m !== null; m = re.exec(devices)) {
+    const attrs = m[1] ?? '';
+    if (attrIn(attrs, 'type') !== 'vnc') continue;
+    const socket = attrIn(attrs, 'socket');
+    if (socket) return { socket };
+    const inner = m[3] ?? '';
+    const listenRe = /<listen(\s[^>]*?)?\/?>/g;
+    let socketListen = false;
+    for (let l = listenRe.exec(inner); l !== null; l = listenRe.exec(inner)) {
+      const la = l[1] ?? '';
+      if (attrIn(la, 'type') !== 'socket') continue;
+      const ls = attrIn(la, 'socket');
+      if (ls) return { socket: ls };
+      socketListen = true;
+    }
+    // The inactive definition names no path: libvirt chooses it at start.
+    if (socketListen) return { unavailable: 'libvirt reports no path for the VNC socket (the domain is not running)' };
+    return { unavailable: "the domain's VNC display listens on TCP, not on a unix socket; Quantix does not connect to it" };
+  }
+  return {
+    unavailable: 'the domain has no VNC graphics (defined before Quantix added a display: stopping and starting the VM through Quantix redefines it with one)',
+  };
 }

@@ -6,7 +6,7 @@
  * shutdowns of running domains with the channel. Knobs: crashDomain, guestPowerOff,
  * setAcpiShutdownDelay, setGuestAgentResponding, defineForeignDomain.
  */
-import type { DomainInfo, DomainOwner, DomainSpec, GuestInfo, ShutdownMode } from '../driver.js';
+import type { ConsoleChannel, ConsoleKind, ConsoleOpenOptions, DomainInfo, DomainOwner, DomainSpec, GuestInfo, ShutdownMode } from '../driver.js';
 import { HypervisorError } from '../errors.js';
 import { nicLabel, normalizeUuid, validateDomainSpec } from '../validate.js';
 import { simGuestInfo } from './guest.js';
@@ -222,6 +222,7 @@ export class SimDomains {
     d.reason = reason;
     d.id = -1;
     d.live = null;
+    this.host.consoles.endAll(d.uuid, 'stopped', `domain '${d.config.name}' stopped (${stoppedDetail})`);
     this.host.events.domainEvent(d, 'Stopped', stoppedDetail);
     if (!d.persistent) this.host.domains.delete(d.uuid);
   }
@@ -310,5 +311,15 @@ export class SimDomains {
     this.host.events.domainEvent(d, 'Undefined', 'removed');
     if (d.state === 'Shutoff') this.host.domains.delete(u);
     else d.persistent = false;
+  }
+
+  async openConsole(uuid: string, kind: ConsoleKind, options?: ConsoleOpenOptions): Promise<ConsoleChannel> {
+    const u = normalizeUuid(uuid);
+    if (kind !== 'serial' && kind !== 'vnc') throw new HypervisorError('InvalidSpec', `unknown console kind "${String(kind)}" (serial, vnc)`, { target: u });
+    await this.host.enter('openConsole', u);
+    const d = this.mustDomain(u, 'openConsole');
+    if (d.state !== 'Running' && d.state !== 'Paused')
+      throw new HypervisorError('InvalidState', 'Requested operation is not valid: domain is not running', { operation: 'openConsole', target: u });
+    return this.host.consoles.open(u, d.config.name, kind, options);
   }
 }

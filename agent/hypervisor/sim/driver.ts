@@ -20,6 +20,9 @@
  */
 import type {
   ConnectionState,
+  ConsoleChannel,
+  ConsoleKind,
+  ConsoleOpenOptions,
   DomainInfo,
   DomainOwner,
   DomainSpec,
@@ -305,5 +308,16 @@ export class SimDriver implements HypervisorDriver {
 
   listFiles(poolTargetPath: string, relPath: string, options?: ListFilesOptions): Promise<FileListing> {
     return this.files.listFiles(poolTargetPath, relPath, options);
+  }
+
+  // ---- consoles (consoles.ts) -----------------------------------------------------------------
+
+  openConsole(uuid: string, kind: ConsoleKind, options?: ConsoleOpenOptions): Promise<ConsoleChannel> {
+    return this.domains.openConsole(uuid, kind, options);
+  }
+
+  /** Open console sessions of all domains (tests: a closed session leaves nothing behind). */
+  get openConsoleCount(): number {
+    return this.host.consoles.openCount;
   }
 }

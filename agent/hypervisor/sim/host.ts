@@ -17,6 +17,7 @@ import type {
   PowerState,
 } from '../driver.js';
 import { HypervisorError, type HypervisorErrorReason } from '../errors.js';
+import { SimConsoles } from './consoles.js';
 import { SimEvents } from './events.js';
 
 export interface DomainConfig {
@@ -125,6 +126,8 @@ export class SimHost {
   /** Bridges that exist on the host besides the active networks' (setBridge). */
   readonly bridges: Set<string>;
   readonly hostFiles = new Set<string>();
+  /** Open console sessions (consoles.ts). */
+  readonly consoles = new SimConsoles();
   private readonly failures = new Map<string, InjectedFailure>();
   nextId = 1;
   private downMessage: string | null = null;
@@ -164,6 +167,7 @@ export class SimHost {
 
   async close(): Promise<void> {
     this.state = 'closed';
+    this.consoles.endEverything('error', 'the connection to the simulated hypervisor was closed');
     for (const d of this.domains.values()) {
       if (d.shutdownTimer) clearTimeout(d.shutdownTimer);
       d.shutdownTimer = null;
@@ -206,6 +210,7 @@ export class SimHost {
   hypervisorDown(message = 'simulated libvirtd is down'): void {
     if (this.downMessage !== null) return;
     this.downMessage = message;
+    this.consoles.endEverything('error', `the console stream failed: ${message}`);
     if (this.state === 'connected') {
       this.state = 'connecting';
       this.events.emit({ kind: 'connection', state: 'lost', message, timestamp: this.opts.now() });
