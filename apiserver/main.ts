@@ -4,6 +4,7 @@
  * certificate (<data-dir>/pki), the token file and the admin kubeconfig.
  */
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createLogger, setLogLevel } from '../lib/logging/logger.js';
@@ -48,6 +49,10 @@ const HELP = `quantix-apiserver: the Quantix API (Kubernetes conventions) over H
   --gateway-port N      node gateway (gRPC over TLS) port for agents (default --port + 1, i.e.
                         ${DEFAULT_GATEWAY_PORT}; 0 with --port 0)
   --bind-address ADDR   address to listen on (default 0.0.0.0)
+  --peer-url URL        this replica's API URL as other replicas reach it, for consoles and file
+                        listings of nodes whose agent is connected here (default
+                        https://<bind address, or the hostname for 0.0.0.0>:<port>; the serving
+                        certificate must name its host)
   --data-dir DIR        certificates, token file, kubeconfig (default .quantix)
   --token-file FILE     static tokens (default <data-dir>/tokens.csv)
   --web-root DIR        static web UI served at /ui/ (default web/dist when it exists)
@@ -73,6 +78,7 @@ async function main(): Promise<void> {
       port: { type: 'string', default: '6443' },
       'gateway-port': { type: 'string' },
       'bind-address': { type: 'string', default: '0.0.0.0' },
+      'peer-url': { type: 'string' },
       'data-dir': { type: 'string', default: '.quantix' },
       'token-file': { type: 'string' },
       'web-root': { type: 'string' },
@@ -153,6 +159,7 @@ async function main(): Promise<void> {
     maxConcurrentStreams: gatewayMaxConcurrentStreams,
     nodeApproval,
     nodeCertificateDays,
+    peerUrl: values['peer-url'] ?? defaultPeerUrl(values['bind-address']!, server.port),
   });
   const url = `https://127.0.0.1:${server.port}`;
   writeKubeconfig(join(dataDir, 'kubeconfig'), { server: url, caCertPem: pki.caCertPem, token: tokens.admin, user: 'admin' });
@@ -186,3 +193,9 @@ main().catch((err: unknown) => {
   createLogger('apiserver').error('fatal', { error: err instanceof Error ? err.message : String(err) });
   process.exit(1);
 });
+
+/** This replica's URL for the other replicas: the bind address, or the hostname (a SAN of the serving certificate) for a wildcard. */
+function defaultPeerUrl(bindAddress: string, port: number): string {
+  const host = bindAddress === '0.0.0.0' || bindAddress === '::' ? hostname() : bindAddress;
+  return `https://${host.includes(':') ? `[${host}]` : host}:${port}`;
+}

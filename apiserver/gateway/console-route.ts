@@ -12,12 +12,16 @@
  * with its code: 1000 when the client closed; 4000 `VMStopped: …`, `ConsoleTaken: …`,
  * `AgentDisconnected: …` or `Error: …` otherwise.
  *
+ * The agent's tunnel may be on another replica: the request is then forwarded there once
+ * (forward.ts, after this replica authenticated and authorized it; that one does it again).
+ *
  * Limits: opening a console holds an in-flight place of the user (http/inflight-limit.ts)
  * until the upgrade is answered; an open session holds none, but counts against
  * MAX_CONSOLES_PER_USER (429 past it) and the node's MAX_CONSOLE_SESSIONS_PER_NODE.
  */
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
+import type { Express, Request, Response } from 'express';
 import { Gauge } from 'prom-client';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { VirtualMachine } from '../../api-types/generated/types.js';
@@ -27,9 +31,11 @@ import { ApiError, errors } from '../../lib/apimachinery/status-error.js';
 import { authorize, describeRefusal, type RequestAttributes } from '../auth/authorizer.js';
 import type { UserInfo } from '../auth/identity.js';
 import { toApiError } from '../http/status.js';
+import { sendError } from '../http/respond.js';
 import { writeUpgradeRefusal, type ApiserverContext } from '../server.js';
 import { NotFoundError } from '../storage/errors.js';
 import type { ConsoleEndCode, GatewayConsoleSession, TunnelRegistry } from './tunnel.js';
+import { type Forwarding, forwardable, wasForwarded } from './forward.js';
 
 export const CONSOLE_SUBPROTOCOL = 'plain.quantix.io';
 export const BEARER_SUBPROTOCOL_PREFIX = 'base64url.bearer.authorization.k8s.io.';
@@ -88,15 +94,19 @@ export function closeReason(code: string, message: string): string {
   return text;
 }
 
-export interface ConsoleRouteOptions {
-  /**
-   * Serves the request through the replica holding the node's tunnel when it is not here
-   * (forward.ts); false when it cannot (no such replica), then the answer is 503.
-   */
-  forward?: (req: IncomingMessage, socket: Duplex, head: Buffer, node: string) => Promise<boolean>;
-}
+/** The express path of the same subresources: a request without `Upgrade: websocket` lands there. */
+export const CONSOLE_HTTP_PATH = /^\/apis\/quantix\.io\/v1alpha1\/namespaces\/[^/]+\/virtualmachines\/[^/]+\/(console|vnc)$/;
 
-export function mountConsoleRoute(context: ApiserverContext, tunnels: TunnelRegistry, options: ConsoleRouteOptions = {}): void {
+export function mountConsoleRoute(app: Express, context: ApiserverContext, tunnels: TunnelRegistry, forwarding?: Forwarding): void {
+  // Without the upgrade header the request reaches express (after authentication): say what is missing.
+  app.all(CONSOLE_HTTP_PATH, (req: Request, res: Response) => {
+    const sub = String((req.params as Record<string, string>)[0]);
+    sendError(
+      res,
+      errors.badRequest(`virtualmachines/${sub} is served over WebSocket only: GET with Upgrade: websocket and the subprotocol ${CONSOLE_SUBPROTOCOL}`),
+    );
+  });
+
   const wss = new WebSocketServer({
     noServer: true,
     maxPayload: MAX_CLIENT_MESSAGE_BYTES,
@@ -165,11 +175,17 @@ export function mountConsoleRoute(context: ApiserverContext, tunnels: TunnelRegi
         });
       }
       if (!tunnels.connected(node)) {
-        if (options.forward && (await options.forward(req, socket, head, node))) {
-          release();
-          return;
+        // The tunnel is on another replica: the request goes on there, once (forward.ts).
+        const peer = wasForwarded(req) ? undefined : await forwarding?.peerFor(node);
+        if (!peer) throw errors.unavailable(`the agent on node ${node} is not connected to ${wasForwarded(req) ? 'this apiserver' : 'any apiserver'}`);
+        if (!forwardable(req)) {
+          throw errors.unavailable(
+            `the agent on node ${node} is connected to the apiserver at ${peer}; a client certificate cannot be forwarded: connect there`,
+          );
         }
-        throw errors.unavailable(`the agent on node ${node} is not connected to any apiserver`);
+        release();
+        forwarding!.forwardUpgrade(req, socket, head, peer);
+        return;
       }
       const open = perUser.get(user.name) ?? 0;
       if (open >= MAX_CONSOLES_PER_USER) {
@@ -182,14 +198,23 @@ export function mountConsoleRoute(context: ApiserverContext, tunnels: TunnelRegi
         kind: target.subresource === 'console' ? 'serial' : 'vnc',
         force: target.force,
       });
+      // The client may be gone by now, or its handshake may be malformed (ws then answers 400
+      // and never calls back): either way the session is closed and the place given back.
+      let upgraded = false;
+      socket.once('close', () => {
+        if (upgraded) return;
+        session.close();
+        release?.();
+      });
       if (socket.destroyed) {
         session.close();
         release();
         return;
       }
-      perUser.set(user.name, (perUser.get(user.name) ?? 0) + 1);
       wss.handleUpgrade(req, socket, head, (ws) => {
+        upgraded = true;
         release?.();
+        perUser.set(user.name, (perUser.get(user.name) ?? 0) + 1);
         bridge(ws, session, () => {
           const left = (perUser.get(user.name) ?? 1) - 1;
           if (left > 0) perUser.set(user.name, left);

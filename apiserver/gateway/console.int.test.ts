@@ -13,8 +13,21 @@ import type { ResourceDefinition } from '../../api-types/schema/types.js';
 import { SimDriver } from '../../agent/hypervisor/sim/driver.js';
 import { RFB_GREETING } from '../../agent/hypervisor/sim/consoles.js';
 import { eventually } from '../../hack/testenv/eventually.js';
-import { startAgent, startFinalizerStandIn, startTestControlPlane, type TestAgent, type TestControlPlane } from '../../hack/testenv/agent.js';
-import { BEARER_SUBPROTOCOL_PREFIX, CONSOLE_SUBPROTOCOL } from './console-route.js';
+import {
+  startAgent,
+  startApiserverReplica,
+  startFinalizerStandIn,
+  startTestControlPlane,
+  type ApiserverReplica,
+  type TestAgent,
+  type TestControlPlane,
+} from '../../hack/testenv/agent.js';
+import { storagePoolDefinition } from '../../api-types/registry.js';
+import type { StoragePool } from '../../api-types/generated/types.js';
+import { FORWARDED_HEADER } from './forward.js';
+import { BEARER_SUBPROTOCOL_PREFIX, CONSOLE_SUBPROTOCOL, MAX_CONSOLES_PER_USER } from './console-route.js';
+import { TunnelLocator } from './tunnel-locator.js';
+import { createLogger } from '../../lib/logging/logger.js';
 
 const VM = virtualMachineDefinition as unknown as ResourceDefinition;
 
@@ -36,9 +49,9 @@ afterAll(async () => {
 const store = () => cp.env.apiserver.context.stores.get(VM);
 const getVm = async (name: string) => (await store().get('default', name)) as VirtualMachine;
 
-async function simAgent(hostname: string): Promise<TestAgent & { sim: SimDriver }> {
+async function simAgent(hostname: string, gateway?: string): Promise<TestAgent & { sim: SimDriver }> {
   const sim = new SimDriver({ hostname });
-  const a = await startAgent(cp, { driver: sim, hostname, addresses: ['127.0.0.1'] });
+  const a = await startAgent(cp, { driver: sim, hostname, addresses: ['127.0.0.1'], ...(gateway ? { gateway } : {}) });
   cleanups.push(() => a.stop());
   return { ...a, sim };
 }
@@ -70,11 +83,18 @@ type Attempt = { opened: Opened } | { refused: { status: number; body: Record<st
 /** Opens a console WebSocket; resolves with the open session, or the HTTP refusal (status and Status body). */
 function attempt(
   path: string,
-  opts: { token?: string; viaSubprotocol?: boolean; protocols?: string[]; cert?: { cert: string; key: string }; baseUrl?: string } = {},
+  opts: {
+    token?: string;
+    viaSubprotocol?: boolean;
+    protocols?: string[];
+    cert?: { cert: string; key: string };
+    baseUrl?: string;
+    headers?: Record<string, string>;
+  } = {},
 ): Promise<Attempt> {
   const token = opts.token ?? cp.env.tokens.admin;
   const protocols = [...(opts.protocols ?? [CONSOLE_SUBPROTOCOL])];
-  const headers: Record<string, string> = {};
+  const headers: Record<string, string> = { ...opts.headers };
   if (!opts.cert) {
     if (opts.viaSubprotocol) protocols.push(BEARER_SUBPROTOCOL_PREFIX + Buffer.from(token).toString('base64url'));
     else headers.authorization = `Bearer ${token}`;
@@ -131,6 +151,8 @@ describe('console subresources over WebSocket (sim)', () => {
     await eventually(() => expect(s.received()).toBe('echo hello\r'));
     expect(a.agent.consoles.count).toBe(1);
     expect(gatewaySessions()).toBe(1);
+    // An open session holds no in-flight place of its user (only its opening did).
+    expect(cp.env.apiserver.context.inflight.inFlightFor('admin')).toBe(0);
     const metrics = await fetchMetrics();
     expect(metrics).toMatch(/^quantix_console_sessions\{kind="serial"\} 1$/m);
     // Text frames are ignored.
@@ -199,6 +221,61 @@ describe('console subresources over WebSocket (sim)', () => {
     expect(otherPath).toMatchObject({ status: 404, body: { kind: 'Status', reason: 'NotFound' } });
   });
 
+  it('without the upgrade (plain GET) it is 400, naming WebSocket', async () => {
+    await runningVm('con-plain', 'con-a');
+    const r = await getRaw(`${cp.env.apiserver.url}${consolePath('con-plain')}`);
+    expect(r.status).toBe(400);
+    expect(JSON.parse(r.body)).toMatchObject({ kind: 'Status', reason: 'BadRequest' });
+    expect(JSON.parse(r.body).message).toContain('served over WebSocket only');
+  });
+
+  it('a malformed handshake after the session was opened (bad Sec-WebSocket-Key) leaves nothing open', async () => {
+    await runningVm('con-badkey', 'con-a');
+    const { default: https } = await import('node:https');
+    const status = await new Promise<number>((resolve, reject) => {
+      const req = https.request(`${cp.env.apiserver.url}${consolePath('con-badkey', 'vnc')}`, {
+        ca: cp.env.caCertPem,
+        headers: {
+          authorization: `Bearer ${cp.env.tokens.admin}`,
+          connection: 'Upgrade',
+          upgrade: 'websocket',
+          'sec-websocket-version': '13',
+          'sec-websocket-key': 'not-a-key',
+          'sec-websocket-protocol': CONSOLE_SUBPROTOCOL,
+        },
+      });
+      req.on('response', (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      });
+      req.on('upgrade', () => reject(new Error('upgraded with a malformed key')));
+      req.on('error', reject);
+      req.end();
+    });
+    expect(status).toBe(400);
+    await eventually(() => expect([a.agent.consoles.count, gatewaySessions(), a.sim.openConsoleCount]).toEqual([0, 0, 0]));
+  });
+
+  it('a VM bound to no node gets 409 with cause VMNotRunning', async () => {
+    await store().create({
+      apiVersion: 'quantix.io/v1alpha1',
+      kind: 'VirtualMachine',
+      metadata: { name: 'con-unbound', namespace: 'default' },
+      spec: { memory: '64Mi' },
+    });
+    const r = await refusal(consolePath('con-unbound', 'vnc'));
+    expect(r).toMatchObject({ status: 409, body: { reason: 'Conflict', details: { causes: [{ reason: 'VMNotRunning' }] } } });
+    expect(r.body.message).toContain('not bound to a node');
+  });
+
+  it('the gateway refuses a ConsoleSession stream for a session it did not ask the node to open', async () => {
+    const stream = a.agent.client.consoleSession();
+    stream.write({ sessionId: 'made-up' } as never);
+    const err = await new Promise<Error & { code?: number }>((resolve) => stream.on('error', resolve));
+    expect(err.code).toBe(7); // PERMISSION_DENIED
+    expect(err.message).toContain('node con-a was not asked to open console session "made-up"');
+  });
+
   it('a stopped VM gets 409 with cause VMNotRunning', async () => {
     await store().create({
       apiVersion: 'quantix.io/v1alpha1',
@@ -257,6 +334,20 @@ describe('console subresources over WebSocket (sim)', () => {
     s2.ws.close();
   });
 
+  it(`one user may hold ${MAX_CONSOLES_PER_USER} consoles on a replica; the next gets 429 before the upgrade`, async () => {
+    await runningVm('con-many', 'con-a');
+    const sessions: Opened[] = [];
+    for (let i = 0; i < MAX_CONSOLES_PER_USER; i++) sessions.push(await open(consolePath('con-many', 'vnc')));
+    const r = await refusal(consolePath('con-many', 'vnc'));
+    expect(r).toMatchObject({ status: 429, body: { reason: 'TooManyRequests', details: { retryAfterSeconds: 5 } } });
+    expect(r.body.message).toBe(`user "admin" has ${MAX_CONSOLES_PER_USER} consoles open on this apiserver, the limit is ${MAX_CONSOLES_PER_USER}`);
+    for (const s of sessions) s.ws.close();
+    await eventually(() => expect([a.agent.consoles.count, gatewaySessions()]).toEqual([0, 0]));
+    const again = await open(consolePath('con-many', 'vnc'));
+    again.ws.close();
+    await again.closed;
+  });
+
   it('the client vanishing (socket destroyed) frees the session on the agent', async () => {
     await runningVm('con-vanish', 'con-a');
     const s = await open(consolePath('con-vanish'));
@@ -267,16 +358,136 @@ describe('console subresources over WebSocket (sim)', () => {
 });
 
 async function fetchMetrics(): Promise<string> {
+  return (await getRaw(`${cp.env.apiserver.url}/metrics`)).body;
+}
+
+/** GET with the admin token; status and body. */
+async function getRaw(url: string): Promise<{ status: number; body: string }> {
   const { default: https } = await import('node:https');
   return new Promise((resolve, reject) => {
     https
-      .get(`${cp.env.apiserver.url}/metrics`, { ca: cp.env.caCertPem, headers: { authorization: `Bearer ${cp.env.tokens.admin}` } }, (res) => {
+      .get(url, { ca: cp.env.caCertPem, headers: { authorization: `Bearer ${cp.env.tokens.admin}` } }, (res) => {
         let body = '';
         res.on('data', (c: Buffer) => {
           body += c.toString();
         });
-        res.on('end', () => resolve(body));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
       })
       .on('error', reject);
   });
 }
+
+describe('any apiserver replica serves any node', () => {
+  let replica: ApiserverReplica;
+  let a: TestAgent & { sim: SimDriver };
+
+  beforeAll(async () => {
+    replica = await startApiserverReplica(cp);
+    cleanups.push(() => replica.stop());
+    a = await simAgent('rep-a'); // connected to the first replica's gateway
+  });
+
+  it('a console through the replica the agent is NOT connected to', async () => {
+    await runningVm('rep-echo', 'rep-a');
+    const s = await eventually(() => open(consolePath('rep-echo'), { baseUrl: replica.url }));
+    expect(s.ws.protocol).toBe(CONSOLE_SUBPROTOCOL);
+    s.ws.send(Buffer.from('via the other replica\r'));
+    await eventually(() => expect(s.received()).toBe('via the other replica\r'));
+    // The session runs on the replica holding the tunnel; the other one only carries bytes.
+    expect(cp.host.tunnels.consoleSessionCount()).toBe(1);
+    expect(replica.host.tunnels.consoleSessionCount()).toBe(0);
+    // The end code comes through the forwarding replica unchanged.
+    a.sim.guestPowerOff((await getVm('rep-echo')).metadata.uid!);
+    const end = await s.closed;
+    expect(end.code).toBe(4000);
+    expect(end.reason).toMatch(/^VMStopped: /);
+    await eventually(() => expect([a.agent.consoles.count, cp.host.tunnels.consoleSessionCount()]).toEqual([0, 0]));
+  });
+
+  it('refusals come from the forwarding replica or the holding one alike: 403 viewer, 409 ConsoleTaken', async () => {
+    await runningVm('rep-taken', 'rep-a');
+    const viewer = await refusal(consolePath('rep-taken'), { baseUrl: replica.url, token: cp.env.tokens.viewer });
+    expect(viewer).toMatchObject({ status: 403, body: { reason: 'Forbidden' } });
+    const first = await eventually(() => open(consolePath('rep-taken'), { baseUrl: replica.url }));
+    const taken = await refusal(consolePath('rep-taken'), { baseUrl: replica.url });
+    expect(taken).toMatchObject({ status: 409, body: { details: { causes: [{ reason: 'ConsoleTaken' }] } } });
+    first.ws.close();
+    await first.closed;
+  });
+
+  it('a forwarded request is never forwarded again (loop guard): 503', async () => {
+    await runningVm('rep-loop', 'rep-a');
+    const r = await refusal(consolePath('rep-loop'), { baseUrl: replica.url, headers: { [FORWARDED_HEADER]: 'test' } });
+    expect(r).toMatchObject({ status: 503, body: { reason: 'ServiceUnavailable', message: 'the agent on node rep-a is not connected to this apiserver' } });
+  });
+
+  it('the other way round: an agent on the second replica, its console through the first', async () => {
+    const b = await simAgent('rep-b', replica.gatewayAddress);
+    await runningVm('rep-other', 'rep-b');
+    const s = await eventually(() => open(consolePath('rep-other')));
+    s.ws.send(Buffer.from('x'));
+    await eventually(() => expect(s.received()).toBe('x'));
+    expect(replica.host.tunnels.consoleSessionCount()).toBe(1);
+    s.ws.close();
+    await eventually(() => expect([b.agent.consoles.count, replica.host.tunnels.consoleSessionCount()]).toEqual([0, 0]));
+  });
+
+  it('the pool file browser through the replica the agent is NOT connected to', async () => {
+    const pools = cp.env.apiserver.context.stores.get(storagePoolDefinition as unknown as ResourceDefinition);
+    await pools.create({
+      apiVersion: 'quantix.io/v1alpha1',
+      kind: 'StoragePool',
+      metadata: { name: 'rep-pool' },
+      spec: { type: 'dir', dir: { path: '/var/lib/qx/rep-pool' }, assignedNodes: ['rep-a'] },
+    });
+    await eventually(async () => ((await pools.get(undefined, 'rep-pool')) as StoragePool).status?.hosts?.['rep-a']?.health === 'HEALTHY');
+    a.sim.addPoolFile('rep-pool', 'iso/debian.iso', { type: 'file', sizeBytes: 4096 });
+    const r = await getRaw(`${replica.url}/apis/quantix.io/v1alpha1/storagepools/rep-pool/files?node=rep-a&path=iso`);
+    expect(r.status).toBe(200);
+    expect(JSON.parse(r.body)).toMatchObject({
+      kind: 'StoragePoolFileList',
+      pool: 'rep-pool',
+      node: 'rep-a',
+      items: [{ name: 'debian.iso', sizeBytes: 4096 }],
+    });
+    const escaped = await getRaw(`${replica.url}/apis/quantix.io/v1alpha1/storagepools/rep-pool/files?node=rep-a&path=../..`);
+    expect(escaped.status).toBe(400);
+    expect(JSON.parse(escaped.body)).toMatchObject({ kind: 'Status', details: { causes: [{ reason: 'PathEscape' }] } });
+  });
+
+  it('tunnel records: only the replica that wrote one removes it; a stopped replica takes its records along', async () => {
+    const etcd = cp.env.apiserver.context.etcd;
+    const log = createLogger('test');
+    const first = new TunnelLocator(etcd, 'https://127.0.0.1:1', log);
+    const second = new TunnelLocator(etcd, 'https://127.0.0.1:2', log);
+    const third = new TunnelLocator(etcd, 'https://127.0.0.1:3', log);
+    try {
+      await first.recordLocal('moving-node');
+      expect(await third.peerFor('moving-node')).toBe('https://127.0.0.1:1');
+      expect(await first.peerFor('moving-node')).toBeUndefined(); // its own: not a peer
+      // The agent moves to the second replica; the first notices its tunnel ended only later.
+      await second.recordLocal('moving-node');
+      await first.forgetLocal('moving-node');
+      expect(await third.peerFor('moving-node')).toBe('https://127.0.0.1:2');
+      await second.stop();
+      expect(await third.peerFor('moving-node')).toBeUndefined();
+    } finally {
+      await Promise.all([first.stop(), second.stop(), third.stop()]);
+    }
+  });
+
+  it('once the agent has left the other replica, the request is 503: not connected to any apiserver', async () => {
+    const c = await simAgent('rep-c', replica.gatewayAddress);
+    await runningVm('rep-gone', 'rep-c');
+    await eventually(async () => {
+      const s = await open(consolePath('rep-gone'));
+      s.ws.close();
+      await s.closed;
+    });
+    await c.agent.stop();
+    await eventually(async () => {
+      const r = await refusal(consolePath('rep-gone'));
+      expect(r).toMatchObject({ status: 503, body: { reason: 'ServiceUnavailable', message: 'the agent on node rep-c is not connected to any apiserver' } });
+    });
+  });
+});

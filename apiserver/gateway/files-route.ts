@@ -8,6 +8,8 @@
  * `storagepools/files`. Errors are Kubernetes Status objects: 404 for an unknown pool or
  * path, 400 for a path leaving the pool or a node the pool is not assigned to, 503 when
  * the agent is not connected or the pool is not running there, 504 when it does not answer.
+ * When the node's tunnel is on another apiserver replica, the request is forwarded there
+ * once (forward.ts), which checks it all again.
  */
 import type { Express, Request, Response } from 'express';
 import type { StoragePool } from '../../api-types/generated/types.js';
@@ -22,6 +24,7 @@ import { toApiError } from '../http/status.js';
 import type { ApiserverContext } from '../server.js';
 import { NotFoundError } from '../storage/errors.js';
 import type { TunnelRegistry } from './tunnel.js';
+import { type Forwarding, forwardable, wasForwarded } from './forward.js';
 
 export const FILES_PATH = '/apis/quantix.io/v1alpha1/storagepools/:name/files';
 const MAX_LIMIT = 10_000;
@@ -38,7 +41,7 @@ export interface PoolFileList {
   truncated: boolean;
 }
 
-export function mountPoolFilesRoute(app: Express, context: ApiserverContext, tunnels: TunnelRegistry): void {
+export function mountPoolFilesRoute(app: Express, context: ApiserverContext, tunnels: TunnelRegistry, forwarding?: Forwarding): void {
   const def = storagePoolDefinition as unknown as ResourceDefinition;
   app.get(FILES_PATH, async (req: Request, res: Response) => {
     const user = res.locals.user as UserInfo;
@@ -75,6 +78,13 @@ export function mountPoolFilesRoute(app: Express, context: ApiserverContext, tun
           `storage pool "${name}" is not assigned to node "${node}" (assigned: ${(pool.spec?.assignedNodes ?? []).join(', ') || 'none'})`,
           [{ field: 'node', message: 'the pool is not assigned to this node' }],
         );
+      }
+      if (!tunnels.connected(node) && !wasForwarded(req)) {
+        // The node's tunnel is on another replica: that one answers (forward.ts).
+        const peer = await forwarding?.peerFor(node);
+        if (peer && forwardable(req)) return void (await forwarding!.forwardRequest(req, res, peer));
+        if (peer)
+          throw errors.unavailable(`the agent on node ${node} is connected to the apiserver at ${peer}; a client certificate cannot be forwarded: ask there`);
       }
       const listing = await tunnels.listFiles(node, name, path, limit);
       const body: PoolFileList = {

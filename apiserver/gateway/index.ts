@@ -21,6 +21,8 @@ import type { ApiserverContext } from '../server.js';
 import { NodeCredentialAuthenticator } from './credentials.js';
 import { mountPoolFilesRoute } from './files-route.js';
 import { mountConsoleRoute } from './console-route.js';
+import { type Forwarding, forwardRequest, forwardUpgrade } from './forward.js';
+import { TunnelLocator } from './tunnel-locator.js';
 import { GatewayService, type GatewayServiceOptions } from './service.js';
 import { TunnelRegistry } from './tunnel.js';
 import { authenticateFirst } from './authenticate-first.js';
@@ -41,8 +43,9 @@ export { DEFAULT_GATEWAY_PORT } from '../../api-types/proto/contract.js';
 
 /**
  * Concurrent streams (calls) per HTTP/2 connection. An agent holds two streams for good
- * (WatchDesiredState, Tunnel) and a few unary calls at a time; agents in one process (tests)
- * share one connection, two streams each. A call past the limit waits, client side, until
+ * (WatchDesiredState, Tunnel), one per open console session (at most
+ * MAX_CONSOLE_SESSIONS_PER_NODE, tunnel.ts) and a few unary calls at a time; agents in one
+ * process (tests) share one connection, two streams each. A call past the limit waits, client side, until
  * a stream ends: a connection cannot make the gateway buffer more than this many messages.
  */
 export const DEFAULT_MAX_CONCURRENT_STREAMS = 100;
@@ -76,6 +79,14 @@ export interface GatewayStartOptions {
   rpcLimits?: Readonly<Record<string, RpcLimit>>;
   /** Per-node rates of heartbeats and notifications (default rate-limit.ts DEFAULT_NODE_RATES). */
   nodeRates?: NodeRates;
+  /**
+   * This replica's apiserver URL as the other replicas reach it (https://host:port; its
+   * serving certificate must name the host, and the cluster CA, NodeGatewayHostOptions.caCertPem,
+   * verify it). With it the tunnels of agents connected here are recorded in etcd and requests
+   * for nodes connected to another replica are forwarded there (tunnel-locator.ts, forward.ts);
+   * without it such requests get 503.
+   */
+  peerUrl?: string;
   log?: Logger;
 }
 
@@ -114,26 +125,46 @@ export function createNodeGatewayHost(hostOptions: NodeGatewayHostOptions = {}):
   const log = createLogger('gateway');
   const tunnels = new TunnelRegistry(log);
   let pin = hostOptions.caCertPem ? caCertHash(hostOptions.caCertPem) : undefined;
+  let caCertPem = hostOptions.caCertPem;
+  // Set by start() when the replica has a peer URL; the routes look it up per request.
+  let locator: TunnelLocator | undefined;
+  const forwarding: Forwarding = {
+    async peerFor(node) {
+      return locator && caCertPem ? locator.peerFor(node) : undefined;
+    },
+    forwardUpgrade(req, socket, head, peerUrl) {
+      forwardUpgrade(req, socket, head, peerUrl, caCertPem!, locator!.replica);
+    },
+    forwardRequest(req, res, peerUrl) {
+      return forwardRequest(req, res, peerUrl, caCertPem!, locator!.replica);
+    },
+  };
   return {
     authenticator,
     bootstrapTokens,
     tunnels,
     routedResources: [BOOTSTRAP_TOKENS_RESOURCE],
-    setClusterCa(caCertPem) {
-      pin = caCertHash(caCertPem);
+    setClusterCa(pem) {
+      pin = caCertHash(pem);
+      caCertPem = pem;
     },
     extraRoutes(app, context) {
       authenticator.attach(context.etcd, nodeUidLookup(context));
       bootstrapTokens.attach(context.etcd);
-      mountPoolFilesRoute(app, context, tunnels);
-      mountConsoleRoute(context, tunnels);
+      mountPoolFilesRoute(app, context, tunnels, forwarding);
+      mountConsoleRoute(app, context, tunnels, forwarding);
       mountBootstrapTokenRoutes(app, bootstrapTokens, () => pin);
       mountNodeRevokeRoute(app, authenticator);
     },
     start(context, options) {
       authenticator.attach(context.etcd, nodeUidLookup(context));
       bootstrapTokens.attach(context.etcd);
-      return startNodeGateway(context, { ...options, log: options.log ?? log }, authenticator, bootstrapTokens, tunnels);
+      if (options.peerUrl) {
+        const own = new TunnelLocator(context.etcd, options.peerUrl, options.log ?? log);
+        locator = own;
+        tunnels.onTunnelChange = (node, here) => void (here ? own.recordLocal(node) : own.forgetLocal(node));
+      }
+      return startNodeGateway(context, { ...options, log: options.log ?? log }, authenticator, bootstrapTokens, tunnels, () => locator?.stop());
     },
   };
 }
@@ -144,6 +175,7 @@ async function startNodeGateway(
   credentials: NodeCredentialAuthenticator,
   bootstrapTokens: BootstrapTokens,
   tunnels: TunnelRegistry,
+  stopLocator: () => Promise<void> | undefined,
 ): Promise<RunningGateway> {
   const serviceOptions: GatewayServiceOptions = {
     authenticator: options.authenticator,
@@ -219,6 +251,7 @@ async function startNodeGateway(
     async stop() {
       if (gcTimer) clearInterval(gcTimer);
       tunnels.closeAll();
+      await stopLocator();
       server.forceShutdown();
     },
   };

@@ -9,7 +9,10 @@
  * did, and the stored status stays true. The rates sit far above what an agent sends (a
  * heartbeat every 10 s, a burst of VM changes when many VMs start at once), so only a
  * broken or hostile node reaches them; they bound how many etcd writes one node can cause.
- * Full syncs, registration and streams are not limited here.
+ * Full syncs, registration and streams are not limited here. A ConsoleSession stream is
+ * accepted only for a session the gateway itself asked that node to open (tunnel.ts), so a
+ * node cannot open them at will; opening consoles is limited on the apiserver side, per user
+ * and per node (console-route.ts, tunnel.ts MAX_CONSOLE_SESSIONS_PER_NODE).
  */
 import * as grpc from '@grpc/grpc-js';
 import { GATEWAY_SERVICE_NAME } from '../../api-types/proto/load.js';

@@ -619,7 +619,8 @@ export class GatewayService {
     try {
       node = await this.#node(call);
     } catch (err) {
-      call.destroy(Object.assign(new Error((err as Error).message), grpcErrorFromStatus((err instanceof ApiError ? err : toApiError(err)).toStatus())));
+      // An 'error' event ends the call with that status (destroy would drop the status).
+      call.emit('error', Object.assign(new Error((err as Error).message), grpcErrorFromStatus((err instanceof ApiError ? err : toApiError(err)).toStatus())));
       return;
     }
     this.#opts.tunnels.attachConsole(node, call);

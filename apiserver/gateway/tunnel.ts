@@ -4,8 +4,9 @@
  * control plane never dials into hosts (no agent port, no agent certificates, works
  * through NAT).
  *
- * A node's tunnel lives in the apiserver replica the agent is connected to; with several
- * replicas, a request reaching another replica gets 503 (see agent/README.md).
+ * A node's tunnel lives in the apiserver replica the agent is connected to; that replica
+ * records it in etcd (tunnel-locator.ts) and the others forward requests for that node to it
+ * (forward.ts), so any replica serves any node (docs/architecture.md).
  */
 import { randomUUID } from 'node:crypto';
 import type { ServerDuplexStream } from '@grpc/grpc-js';
@@ -136,6 +137,9 @@ export class TunnelRegistry {
   readonly #pendingConsoles = new Map<string, PendingConsole>();
   readonly #sessions = new Map<string, Set<GatewayConsoleSession>>();
 
+  /** Told when a node's tunnel opens here (true) or ends here (false): tunnel-locator.ts records it. */
+  onTunnelChange: ((node: string, here: boolean) => void) | undefined;
+
   constructor(private readonly log?: Logger) {}
 
   connected(node: string): boolean {
@@ -152,6 +156,7 @@ export class TunnelRegistry {
       previous.call.end();
     }
     this.log?.debug('tunnel open', { node });
+    this.onTunnelChange?.(node, true);
     call.on('data', (msg: TunnelResponse) => {
       if (!msg.id) return;
       const p = tunnel.pending.get(msg.id);
@@ -161,7 +166,10 @@ export class TunnelRegistry {
       p.answer(msg);
     });
     const end = () => {
-      if (this.#tunnels.get(node) === tunnel) this.#tunnels.delete(node);
+      if (this.#tunnels.get(node) === tunnel) {
+        this.#tunnels.delete(node);
+        this.onTunnelChange?.(node, false);
+      }
       tunnel.failAll(errors.unavailable(`the agent on node ${node} disconnected`));
     };
     call.on('end', () => {
@@ -263,7 +271,8 @@ export class TunnelRegistry {
    * asked to open; any other stream is refused (a node cannot open sessions of its own).
    */
   attachConsole(node: string, call: ServerDuplexStream<ConsoleFrame, ConsoleFrame>): void {
-    const refuse = (message: string) => call.destroy(Object.assign(new Error(message), grpcErrorFromStatus(errors.forbidden(message).toStatus())));
+    // An 'error' event ends the call with that status (destroy would drop the status).
+    const refuse = (message: string) => void call.emit('error', Object.assign(new Error(message), grpcErrorFromStatus(errors.forbidden(message).toStatus())));
     const timer = setTimeout(() => refuse('the first frame of a console stream must name its session'), TUNNEL_REQUEST_TIMEOUT_MS);
     call.once('data', (frame: ConsoleFrame) => {
       clearTimeout(timer);

@@ -26,6 +26,7 @@ import { createNodeGatewayHost, type GatewayStartOptions, type NodeGatewayHost, 
 import { ensureServingCertificates } from '../../apiserver/pki/certificates.js';
 import { MAX_TTL_SECONDS } from '../../apiserver/gateway/bootstrap-tokens.js';
 import { startTestApiserver, type TestApiserver, type TestApiserverOptions } from './apiserver.js';
+import { startApiserver, type RunningApiserver } from '../../apiserver/server.js';
 
 export interface TestControlPlane {
   /** etcd, apiserver (with node credentials and the pool files route), kubeconfigs. */
@@ -68,6 +69,8 @@ export async function startTestControlPlane(options: TestControlPlaneOptions = {
       authenticator,
       clusterCa: { certFile: join(pki.dir, 'ca.crt'), keyFile: join(pki.dir, 'ca.key') },
       gcIntervalMs: 0,
+      // Tunnels are recorded in etcd, so a second replica (startApiserverReplica) can forward to this one.
+      peerUrl: env.apiserver.url,
       ...options.gateway,
     });
   let gateway = await startGateway(0);
@@ -100,6 +103,61 @@ export async function startTestControlPlane(options: TestControlPlaneOptions = {
     },
   } as TestControlPlane;
   return cp;
+}
+
+export interface ApiserverReplica {
+  apiserver: RunningApiserver;
+  /** https://127.0.0.1:PORT of this replica's API. */
+  url: string;
+  gateway: RunningGateway;
+  /** host:port of this replica's gateway (for agents: `startAgent(cp, { gateway: replica.gatewayAddress, … })`). */
+  gatewayAddress: string;
+  host: NodeGatewayHost;
+  stop(): Promise<void>;
+}
+
+/**
+ * Another apiserver replica, with its own node gateway, on the control plane's etcd: the same
+ * PKI, static tokens and cluster CA (what a second `quantix-apiserver` of one cluster has).
+ * Each replica records the tunnels of the agents connected to it and forwards requests for
+ * other nodes to the replica holding theirs.
+ */
+export async function startApiserverReplica(cp: TestControlPlane): Promise<ApiserverReplica> {
+  const host = createNodeGatewayHost();
+  const pki = ensureServingCertificates(cp.env.dataDir);
+  host.setClusterCa(pki.caCertPem);
+  const authenticator = chainAuthenticators(TokenFileAuthenticator.fromFile(join(cp.env.dataDir, 'tokens.csv')), host.authenticator, host.bootstrapTokens);
+  const apiserver = await startApiserver({
+    etcdEndpoints: cp.env.etcd.endpoints,
+    etcdTls: cp.env.etcd.tls,
+    port: 0,
+    host: '127.0.0.1',
+    tls: { certPem: pki.certPem, keyPem: pki.keyPem },
+    authenticator,
+    clientCertificates: { caPem: pki.caCertPem, authenticator: host.authenticator },
+    extraRoutes: host.extraRoutes,
+    routedResources: host.routedResources,
+  });
+  const gateway = await host.start(apiserver.context, {
+    port: 0,
+    host: '127.0.0.1',
+    tls: { certPem: pki.certPem, keyPem: pki.keyPem },
+    authenticator,
+    clusterCa: { certFile: join(pki.dir, 'ca.crt'), keyFile: join(pki.dir, 'ca.key') },
+    gcIntervalMs: 0,
+    peerUrl: apiserver.url,
+  });
+  return {
+    apiserver,
+    url: apiserver.url,
+    gateway,
+    gatewayAddress: gateway.address,
+    host,
+    async stop() {
+      await gateway.stop();
+      await apiserver.stop();
+    },
+  };
 }
 
 export interface StartAgentOptions extends Partial<Omit<AgentOptions, 'driver'>> {

@@ -1,12 +1,12 @@
 /**
  * Consoles of a real guest on the real libvirtd: one boot of the test image (a qcow2 overlay
  * backed by the cached image, TCG) shared by all cases, in order — the serial console's login
- * prompt, the console lock (ConsoleTaken, force, 'taken'), the VNC display's RFB handshake on
+ * prompt, the console lock (ConsoleTaken, force, 'taken'; shared with `virsh console`), the VNC display's RFB handshake on
  * its unix socket, and sessions ending with 'stopped' when the domain is destroyed. A second,
  * diskless domain defined the way Quantix did before it added a display answers
  * ConsoleUnavailable for VNC. Run under `flock /tmp/qx-libvirt.lock`.
  */
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -85,6 +85,7 @@ describe('consoles of a real guest (libvirt)', () => {
 
   let first: Recorder;
   let second: Recorder;
+  let third: Recorder;
   let vnc: Recorder;
 
   beforeAll(async () => {
@@ -148,6 +149,26 @@ describe('consoles of a real guest (libvirt)', () => {
     expect(second.ended).toBeNull();
   });
 
+  it('shares the lock with virsh console: its --force takes the console from us, and ours from it', async () => {
+    // virsh console needs a terminal: script(1) gives it a pty.
+    const virshConsole = spawn('script', ['-qfec', `virsh -c qemu:///system console --force ${spec.name}`, '/dev/null'], { stdio: 'pipe' });
+    let virshOut = '';
+    virshConsole.stdout.on('data', (d: Buffer) => (virshOut += d.toString('latin1')));
+    const virshExited = new Promise<void>((resolve) => virshConsole.on('exit', () => resolve()));
+    try {
+      await eventually(() => /Connected to domain/.test(virshOut), { timeoutMs: 30_000, message: 'virsh console connected' });
+      await eventually(() => second.ended !== null, { timeoutMs: 30_000, message: 'our session ends' });
+      expect(second.ended).toEqual({ reason: 'taken', message: expect.stringMatching(/took the serial console over/) });
+      expect(await reasonOf(driver.openConsole(spec.uuid, 'serial'))).toMatchObject({ reason: 'ConsoleTaken' });
+      third = new Recorder(await driver.openConsole(spec.uuid, 'serial', { force: true }));
+      await loginPrompt(third);
+      expect(third.ended).toBeNull();
+    } finally {
+      virshConsole.kill();
+      await virshExited;
+    }
+  });
+
   it('serves the VNC display on a unix socket libvirt chose, with a VGA device on slot 0x02', async () => {
     const live = await driver.getDomainXml(spec.uuid);
     const listen = vncListen(live);
@@ -183,13 +204,13 @@ describe('consoles of a real guest (libvirt)', () => {
   it('ends open sessions with stopped when the domain is destroyed, and leaves none open', async () => {
     expect(driver.openConsoleSessions).toBe(2);
     await driver.destroyDomain(spec.uuid);
-    await eventually(() => second.ended !== null && vnc.ended !== null, { timeoutMs: 30_000, message: 'both sessions end' });
-    expect(second.ended?.reason).toBe('stopped');
+    await eventually(() => third.ended !== null && vnc.ended !== null, { timeoutMs: 30_000, message: 'both sessions end' });
+    expect(third.ended?.reason).toBe('stopped');
     expect(vnc.ended?.reason).toBe('stopped');
     expect(driver.openConsoleSessions).toBe(0);
     // close() after the end changes nothing.
-    second.channel.close();
-    expect(second.ended?.reason).toBe('stopped');
+    third.channel.close();
+    expect(third.ended?.reason).toBe('stopped');
   });
 
   it('answers ConsoleUnavailable for VNC of a running domain defined before displays existed', async () => {
