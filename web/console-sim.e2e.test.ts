@@ -8,7 +8,7 @@
  */
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import path, { join } from 'node:path';
@@ -17,7 +17,15 @@ import { virtualMachineDefinition } from '../api-types/registry.js';
 import type { ResourceDefinition } from '../api-types/schema/types.js';
 import { SimDriver } from '../agent/hypervisor/sim/driver.js';
 import { eventually } from '../hack/testenv/eventually.js';
-import { startAgent, startFinalizerStandIn, startTestControlPlane, type TestAgent, type TestControlPlane } from '../hack/testenv/agent.js';
+import { renderKubeconfig } from '../apiserver/pki/kubeconfig.js';
+import {
+  startAgent,
+  startApiserverReplica,
+  startFinalizerStandIn,
+  startTestControlPlane,
+  type TestAgent,
+  type TestControlPlane,
+} from '../hack/testenv/agent.js';
 import { launchBrowser, screenshot, type Browser } from './e2e/browser.js';
 import { WEB_ROOT } from './e2e/cluster.js';
 import { signIn } from './e2e/page-helpers.js';
@@ -130,6 +138,22 @@ describe('qxctl console and vnc (sim)', () => {
     const viewer = qxctl(['console', 'echo'], cp.env.viewerKubeconfig);
     expect(await viewer.exit).toBe(6);
     expect(viewer.err()).toMatch(/Error from server \(Forbidden\): .*viewer.*console/);
+  }, 60_000);
+
+  it('through a second apiserver replica (the agent is connected to the first)', async () => {
+    const replica = await startApiserverReplica(cp);
+    try {
+      const kubeconfig = join(workDir, 'replica.kubeconfig');
+      writeFileSync(kubeconfig, renderKubeconfig({ server: replica.url, caCertPem: cp.env.caCertPem, token: cp.env.tokens.admin, user: 'admin' }));
+      const p = qxctl(['console', 'echo'], kubeconfig);
+      await connected(p);
+      p.child.stdin.write('via the replica\r');
+      await eventually(() => expect(p.out()).toBe('via the replica\r'));
+      p.child.stdin.end();
+      expect(await p.exit).toBe(0);
+    } finally {
+      await replica.stop();
+    }
   }, 60_000);
 
   it('qxctl vnc: a TCP client gets the RFB greeting through the tunnel; SIGINT ends it with exit 0', async () => {
