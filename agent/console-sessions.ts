@@ -20,6 +20,12 @@ import type { GatewayClient } from './gateway-client.js';
 
 /** The most console bytes in one ConsoleFrame (the gateway's request limit is above it). */
 export const MAX_CONSOLE_FRAME_BYTES = 64 * 1024;
+/**
+ * Console bytes held for one session that the gateway has not taken yet (its reader is slower
+ * than the console writes, e.g. a VNC viewer on a slow link). A driver's channel cannot be
+ * paused, so past this the session ends with `Error` rather than growing without bound.
+ */
+export const MAX_QUEUED_CONSOLE_BYTES = 16 * 1024 * 1024;
 
 /** The driver's end reason as the wire's (ConsoleEnd.reason), which the apiserver turns into a close code. */
 export function consoleEndReason(reason: ConsoleEndReason): string {
@@ -82,18 +88,28 @@ export class ConsoleSessions {
       if (this.#open.get(req.sessionId) === session) this.#open.delete(req.sessionId);
     };
     stream.write({ sessionId: req.sessionId } as ConsoleFrame);
+    let queued = 0;
+    let overflow: string | undefined;
     channel.onData((data) => {
-      if (streamEnded) return;
+      if (streamEnded || overflow) return;
       for (let at = 0; at < data.length; at += MAX_CONSOLE_FRAME_BYTES) {
-        stream.write({ data: data.subarray(at, at + MAX_CONSOLE_FRAME_BYTES) } as ConsoleFrame);
+        const chunk = data.subarray(at, at + MAX_CONSOLE_FRAME_BYTES);
+        queued += chunk.length;
+        stream.write({ data: chunk } as ConsoleFrame, () => {
+          queued -= chunk.length;
+        });
+      }
+      if (queued > MAX_QUEUED_CONSOLE_BYTES) {
+        overflow = `the client reads more slowly than the console writes: over ${MAX_QUEUED_CONSOLE_BYTES} bytes queued`;
+        channel.close();
       }
     });
     channel.onClose((reason, message) => {
       forget();
-      this.log.debug('console session ended', { vm: vmName, kind: req.kind, reason });
+      this.log.debug('console session ended', { vm: vmName, kind: req.kind, reason, ...(overflow ? { overflow } : {}) });
       if (streamEnded) return;
       streamEnded = true;
-      stream.write({ end: { reason: consoleEndReason(reason), message } } as ConsoleFrame);
+      stream.write({ end: overflow ? { reason: 'Error', message: overflow } : { reason: consoleEndReason(reason), message } } as ConsoleFrame);
       stream.end();
     });
     stream.on('data', (frame: ConsoleFrame) => {

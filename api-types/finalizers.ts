@@ -35,3 +35,11 @@ export function withFinalizer<T extends KubeObject>(obj: T, finalizer: string): 
  * keep reading the node's cached copy.
  */
 export const IMAGE_IN_USE_FINALIZER = 'quantix.io/image-in-use';
+
+/**
+ * On every VirtualMachineSnapshot. Added by the apiserver when the snapshot is created;
+ * removed by the snapshot controller (controllers/snapshot) once the VM's agent deleted the
+ * snapshot from the disk files, or right away when nothing was taken or the VM (and so its
+ * disks) is gone.
+ */
+export const SNAPSHOT_CLEANUP_FINALIZER = 'quantix.io/snapshot-cleanup';

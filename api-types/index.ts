@@ -19,6 +19,8 @@ export {
   nodeDefinition,
   storagePoolDefinition,
   virtualMachineDefinition,
+  virtualMachineRestoreDefinition,
+  virtualMachineSnapshotDefinition,
 } from './registry.js';
 export { findUnknownFields, pruneUnknownFields, unknownFieldMessage, validate, validateSpec, validateStatus, type ValidateOptions } from './validation.js';
 export { applyDefaults, defaulted } from './defaults.js';

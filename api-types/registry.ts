@@ -12,6 +12,7 @@ import { leaseDefinition } from './schema/lease.js';
 import { networkDefinition } from './schema/network.js';
 import { nodeDefinition } from './schema/node.js';
 import { storagePoolDefinition } from './schema/storagepool.js';
+import { virtualMachineRestoreDefinition, virtualMachineSnapshotDefinition } from './schema/snapshot.js';
 import type { ResourceDefinition } from './schema/types.js';
 import { virtualMachineDefinition } from './schema/virtualmachine.js';
 
@@ -24,11 +25,15 @@ export {
   nodeDefinition,
   storagePoolDefinition,
   virtualMachineDefinition,
+  virtualMachineRestoreDefinition,
+  virtualMachineSnapshotDefinition,
 };
 
 /** Every resource, in a stable order (codegen output follows it). */
 export const RESOURCES: readonly ResourceDefinition[] = [
   virtualMachineDefinition as unknown as ResourceDefinition,
+  virtualMachineSnapshotDefinition as unknown as ResourceDefinition,
+  virtualMachineRestoreDefinition as unknown as ResourceDefinition,
   storagePoolDefinition as unknown as ResourceDefinition,
   imageDefinition as unknown as ResourceDefinition,
   networkDefinition as unknown as ResourceDefinition,

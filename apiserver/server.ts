@@ -20,6 +20,7 @@ import { ApiserverMetrics } from './http/metrics.js';
 import { requestRecordOf, trackRequest, type RequestRecord } from './http/access-log.js';
 import { parseResourcePath, type ResourceRequest } from './http/request-info.js';
 import { handleResource, resourceError } from './http/resource-handler.js';
+import { mountCloneRoute } from './http/clone-route.js';
 import { sendError, sendJson } from './http/respond.js';
 import { ApiError, errors } from '../lib/apimachinery/status-error.js';
 import { buildStores, type StoreSet } from './registry/stores.js';
@@ -403,6 +404,7 @@ export async function startApiserver(options: ApiserverOptions): Promise<Running
   });
   // No /openapi/v2: with it, kubectl would build strategic merge patches for our kinds.
 
+  mountCloneRoute(app, served, (req) => readBody(req));
   options.extraRoutes?.(app, context);
 
   // Anything else under /api and /apis that the fast path below did not take.

@@ -66,7 +66,7 @@ describe('dispatch and help', () => {
 
   it.each([
     [['gti', 'vm'], /unknown command "gti" for "qxctl"\nDid you mean this\?\n\tget/],
-    [['vm', 'strat', 'web'], /unknown command "strat" for "qxctl vm" \(commands: start, stop, restart, pause, resume\)/],
+    [['vm', 'strat', 'web'], /unknown command "strat" for "qxctl vm" \(commands: start, stop, restart, pause, resume, clone, snapshot, restore\)/],
     [['get', 'vm', '--bogus'], /unknown flag: --bogus\nSee 'qxctl get --help' for usage./],
     [['get'], /an argument is required: qxctl get TYPE/],
     [['vm', 'start'], /an argument is required/],
@@ -118,7 +118,7 @@ describe('completion', () => {
     [[''], TOP_LEVEL],
     [
       ['vm', ''],
-      ['start', 'stop', 'restart', 'pause', 'resume'],
+      ['start', 'stop', 'restart', 'pause', 'resume', 'clone', 'snapshot', 'restore'],
     ],
     [
       ['pool', ''],

@@ -46,6 +46,17 @@ export const ENTRIES: Entry[] = [
     }[verb]!,
     load: () => import('./commands/vm.js').then((m) => pick(`vm ${verb}`)(m.vmCommands)),
   })),
+  { name: 'vm clone', summary: 'Clone a stopped VM with copies of its disks', load: () => import('./commands/vm.js').then((m) => m.cloneCommand) },
+  {
+    name: 'vm snapshot',
+    summary: "Snapshot a VM's disks and wait until Ready",
+    load: () => import('./commands/snapshot.js').then((m) => pick('vm snapshot')(m.snapshotCommands)),
+  },
+  {
+    name: 'vm restore',
+    summary: 'Restore a stopped VM from a snapshot and wait',
+    load: () => import('./commands/snapshot.js').then((m) => pick('vm restore')(m.snapshotCommands)),
+  },
   { name: 'console', summary: "Attach the terminal to a VM's serial console", load: () => import('./commands/console.js').then((m) => m.consoleCommand) },
   { name: 'vnc', summary: "Open a VM's graphical console on a local port", load: () => import('./commands/console.js').then((m) => m.vncCommand) },
   { name: 'pool assign', summary: 'Assign a storage pool to nodes', load: () => import('./commands/pool.js').then((m) => pick('pool assign')(m.poolCommands)) },

@@ -161,6 +161,7 @@ describe('qxctl against the apiserver', () => {
         'vm restart',
         'vm pause',
         'vm resume',
+        'vm clone',
         'pool assign',
         'pool unassign',
         'pool files',

@@ -14,8 +14,9 @@ describe('resource arguments', () => {
       ['vm/web', 'sp/local', 'vm/db'],
       ['virtualmachines:web,db', 'storagepools:local'],
     ],
-    [['quantix'], ['virtualmachines', 'storagepools', 'images', 'networks', 'nodes', 'hostjoins']],
+    [['quantix'], ['virtualmachines', 'virtualmachinesnapshots', 'virtualmachinerestores', 'storagepools', 'images', 'networks', 'nodes', 'hostjoins']],
     [['ev'], ['events']],
+    [['vmsnap,vmrestore'], ['virtualmachinesnapshots', 'virtualmachinerestores']],
   ])('%j → %j', (args, expected) => expect(show(args)).toEqual(expected));
 
   it.each([
@@ -29,6 +30,15 @@ describe('resource arguments', () => {
   });
 
   it('resolves categories without duplicates', () => {
-    expect(resolveTypes('vm,quantix').map((d) => d.kind)).toEqual(['VirtualMachine', 'StoragePool', 'Image', 'Network', 'Node', 'HostJoin']);
+    expect(resolveTypes('vm,quantix').map((d) => d.kind)).toEqual([
+      'VirtualMachine',
+      'VirtualMachineSnapshot',
+      'VirtualMachineRestore',
+      'StoragePool',
+      'Image',
+      'Network',
+      'Node',
+      'HostJoin',
+    ]);
   });
 });

@@ -5,6 +5,7 @@
 import { hostname } from 'node:os';
 import { createLogger, type Logger } from '../lib/logging/logger.js';
 import { hostJoinController, type HostJoinControllerOptions } from './hostjoin/hostjoin_controller.js';
+import { snapshotController, type SnapshotControllerOptions } from './snapshot/snapshot_controller.js';
 import { imageController, type ImageControllerOptions } from './image/image_controller.js';
 import { networkController, type NetworkControllerOptions } from './network/network_controller.js';
 import { nodeLifecycleController, type NodeLifecycleOptions } from './nodelifecycle/nodelifecycle_controller.js';
@@ -16,7 +17,7 @@ import { schedulerController, type SchedulerOptions } from './scheduler/schedule
 import { storagePoolController, type StoragePoolControllerOptions } from './storagepool/storagepool_controller.js';
 import { vmController, type VmControllerOptions } from './vm/vm_controller.js';
 
-export const CONTROLLER_NAMES = ['scheduler', 'nodeallocation', 'vm', 'storagepool', 'image', 'network', 'nodelifecycle', 'hostjoin'] as const;
+export const CONTROLLER_NAMES = ['scheduler', 'nodeallocation', 'vm', 'storagepool', 'image', 'network', 'nodelifecycle', 'hostjoin', 'snapshot'] as const;
 export type ControllerName = (typeof CONTROLLER_NAMES)[number];
 
 export interface ControllersOptions {
@@ -29,6 +30,7 @@ export interface ControllersOptions {
   nodelifecycle?: NodeLifecycleOptions;
   nodeallocation?: NodeAllocationOptions;
   hostjoin?: HostJoinControllerOptions;
+  snapshot?: SnapshotControllerOptions;
 }
 
 export function controllerSetups(options: ControllersOptions = {}): ControllerSetup[] {
@@ -42,6 +44,7 @@ export function controllerSetups(options: ControllersOptions = {}): ControllerSe
   if (enabled.has('network')) out.push(networkController(options.network));
   if (enabled.has('nodelifecycle')) out.push(nodeLifecycleController(options.nodelifecycle));
   if (enabled.has('hostjoin')) out.push(hostJoinController(options.hostjoin));
+  if (enabled.has('snapshot')) out.push(snapshotController(options.snapshot));
   return out;
 }
 

@@ -189,6 +189,31 @@ describe('web UI in Chromium', () => {
     await eventually(async () => (await cellText(row, 'phase')) === 'Running', { timeoutMs: 15_000, message: 'web-1 Running again' });
   });
 
+  it('clones a stopped VM from its page: a taken name gets the server’s error in the dialog, a new one opens the clone', async () => {
+    // A running VM: Clone is disabled and says why.
+    await clientNavigate(page, '/vms/default/web-1');
+    const running = page.getByTestId('action-clone');
+    expect(await running.isDisabled()).toBe(true);
+    expect(await running.getAttribute('title')).toMatch(/is not stopped \(running\): stop it first/);
+
+    await clientNavigate(page, '/vms/default/db-1');
+    await eventually(async () => !(await page.getByTestId('action-clone').isDisabled()), { timeoutMs: 15_000, message: 'Clone offered for stopped db-1' });
+    await page.getByTestId('action-clone').click();
+    expect(await page.getByTestId('clone-name').inputValue()).toBe('db-1-clone');
+    await page.getByTestId('clone-name').fill('web-1');
+    await page.getByTestId('clone-submit').click();
+    await expectText(page.getByTestId('clone-error'), /virtualmachines\.quantix\.io "web-1" already exists/);
+    await shot(page, 'vm-clone-error');
+    await page.getByTestId('clone-name').fill('db-copy');
+    await page.getByTestId('clone-submit').click();
+    await eventually(async () => new URL(page.url()).pathname === '/ui/vms/default/db-copy', { message: 'the page of the clone' });
+    await expectText(page.getByTestId('vm-detail'), /default\/db-copy/);
+    const cloneFrom = await cluster.must(['get', 'vm', 'db-copy', '-o', 'jsonpath={.spec.disks[0].cloneFrom.virtualMachine}']);
+    expect(cloneFrom).toBe('db-1');
+    await shot(page, 'vm-clone');
+    await cluster.must(['delete', 'vm', 'db-copy', '--wait=false']);
+  });
+
   it('edits YAML on the detail page and shows the validation error on the field’s line', async () => {
     await clientNavigate(page, '/vms/default/web-1?tab=yaml');
     await page.getByTestId('yaml-edit').click();

@@ -350,6 +350,26 @@ export interface ConsoleChannel {
 
 export type ConnectionState = 'connected' | 'connecting' | 'disconnected' | 'closed';
 
+/** One disk file of a domain a disk snapshot operation works on. */
+export interface DiskSnapshotTarget {
+  /** Disk name (spec.disks[].name). */
+  disk: string;
+  /** The qcow2 file on the host. */
+  path: string;
+}
+
+/** What snapshotDisks did. */
+export interface DiskSnapshotOutcome {
+  /** Whether the domain was running (the snapshot was taken live). */
+  running: boolean;
+  /** Whether the guest file systems were frozen around it (true when the domain was not running). */
+  frozen: boolean;
+  /** Why they were not frozen (no guest agent…), for a running domain. */
+  freezeMessage?: string;
+  /** Per disk: the file's allocation when the snapshot was taken. */
+  disks: { disk: string; path: string; sizeBytes: number }[];
+}
+
 export interface HypervisorDriver {
   /** Driver name for logs and nodeInfo: "libvirt" or "sim". */
   readonly kind: string;
@@ -436,6 +456,12 @@ export interface HypervisorDriver {
   listVolumes(pool: string): Promise<VolumeInfo[]>;
   /** Throws VolumeExists, PoolNotFound, PoolInactive. */
   createVolume(pool: string, spec: VolumeSpec): Promise<VolumeInfo>;
+  /**
+   * A new volume `spec.name` holding a full, independent copy of volume `source` of the same
+   * pool (libvirt's virStorageVolCreateXMLFrom: a backing chain is flattened), grown to
+   * spec.capacityBytes. Throws VolumeNotFound (source), VolumeExists, PoolNotFound, PoolInactive.
+   */
+  cloneVolume(pool: string, source: string, spec: VolumeSpec): Promise<VolumeInfo>;
   /** Throws VolumeNotFound. */
   deleteVolume(pool: string, name: string): Promise<void>;
   getVolume(pool: string, name: string): Promise<VolumeInfo>;
@@ -449,4 +475,17 @@ export interface HypervisorDriver {
    * Throws PathNotFound when the directory does not exist.
    */
   listFiles(poolTargetPath: string, relPath: string, options?: ListFilesOptions): Promise<FileListing>;
+
+  // ---- disk snapshots (internal qcow2 snapshots, one per disk file, all named `name`)
+  /**
+   * Takes snapshot `name` of every disk. A running domain's guest file systems are frozen
+   * through the guest agent first and always thawed after; without an answering agent the
+   * snapshot is taken anyway (crash-consistent, frozen false). A domain that does not exist
+   * counts as stopped. Throws SnapshotExists (a disk has it already), VolumeNotFound.
+   */
+  snapshotDisks(uuid: string, name: string, disks: readonly DiskSnapshotTarget[]): Promise<DiskSnapshotOutcome>;
+  /** Puts every disk back to snapshot `name`. Throws InvalidState (the domain is running), SnapshotNotFound. */
+  revertDisks(uuid: string, name: string, disks: readonly DiskSnapshotTarget[]): Promise<void>;
+  /** Deletes snapshot `name` from every disk that has it (a disk without it is fine). */
+  deleteDiskSnapshots(uuid: string, name: string, disks: readonly DiskSnapshotTarget[]): Promise<void>;
 }

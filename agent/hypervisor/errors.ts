@@ -37,6 +37,10 @@ export const HypervisorErrorReasons = [
   'PathEscape',
   /** A file-browser path does not exist or is not a directory. */
   'PathNotFound',
+  /** A disk has no internal snapshot of that name. */
+  'SnapshotNotFound',
+  /** A disk already has an internal snapshot of that name. */
+  'SnapshotExists',
   /** The feature is not implemented by this driver or hypervisor. */
   'Unsupported',
   /** libvirtd is not reachable (connection lost, daemon down); retry later. */

@@ -6,7 +6,7 @@ import { randomUUID } from 'node:crypto';
 import type { DomainInfo } from '../hypervisor/driver.js';
 import { SimDriver } from '../hypervisor/sim/driver.js';
 import type { VirtualMachine, VirtualMachineStatus } from '../../api-types/generated/types.js';
-import { decideVm, newVmMemory, restartDelayMs, RESTART_BACKOFF_BASE_MS, type VmMemory, type VolumesObservation } from './decide.js';
+import { decideVm, newVmMemory, restartDelayMs, restartRequiredFields, RESTART_BACKOFF_BASE_MS, type VmMemory, type VolumesObservation } from './decide.js';
 import { agentStatusDiffers, computeAgentStatus } from './status.js';
 
 const NOW = 1_700_000_000_000;
@@ -479,5 +479,68 @@ describe('computeAgentStatus', () => {
     expect(agentStatusDiffers(status, stored)).toBe(false);
     expect(agentStatusDiffers({ ...status, phase: 'Stopped' }, stored)).toBe(true);
     expect(agentStatusDiffers({ synced: status.synced }, stored)).toBe(true); // powerState etc. would be cleared
+  });
+});
+
+describe('resize: RestartRequired', () => {
+  const resized = (vm: VirtualMachine, spec: Partial<VirtualMachine['spec']>): VirtualMachine => ({ ...vm, spec: { ...vm.spec, ...spec } });
+
+  it.each<[string, Partial<VirtualMachine['spec']>, string[]]>([
+    ['nothing changed', {}, []],
+    ['more CPUs', { cpu: 2 }, ['spec.cpu']],
+    ['more memory', { memory: '128Mi' }, ['spec.memory']],
+    ['both', { cpu: 4, memory: '1Gi' }, ['spec.cpu', 'spec.memory']],
+    ['the same memory written another way', { memory: '65536Ki' }, []],
+  ])('running domain, %s', async (_name, spec, fields) => {
+    const vm = vmOf({ status: running });
+    const domain = await domainFor(vm, 'running');
+    expect(restartRequiredFields(resized(vm, spec), domain)).toEqual(fields);
+  });
+
+  it.each<DomainSetup>(['none', 'destroyed', 'defined', 'foreign'])(
+    'no condition for a domain that is not running ours (%s): the next start applies the spec',
+    async (setup) => {
+      const vm = vmOf({ status: running });
+      expect(restartRequiredFields(resized(vm, { cpu: 2, memory: '1Gi' }), await domainFor(vm, setup))).toEqual([]);
+    },
+  );
+
+  it('a paused domain counts as running; a VM being deleted gets none', async () => {
+    const vm = vmOf({ status: running });
+    expect(restartRequiredFields(resized(vm, { cpu: 2 }), await domainFor(vm, 'paused'))).toEqual(['spec.cpu']);
+    const deleting = vmOf({ status: running, deleting: true });
+    expect(restartRequiredFields(resized(deleting, { cpu: 2 }), await domainFor(deleting, 'running'))).toEqual([]);
+  });
+
+  it('the status carries the condition naming the fields; a restart (domain defined from the new spec) clears it', async () => {
+    const vm = resized(vmOf({ status: running }), { cpu: 2, memory: '128Mi' });
+    const domain = await domainFor(vm, 'running');
+    const decision = decideVm({ vm, domain, memory: newVmMemory(), nowMs: NOW, shutdownTimeoutMs: TIMEOUT });
+    expect(decision.actions).toEqual([]); // a running domain is never redefined
+    const status = computeAgentStatus(vm, domain, newVmMemory(), decision, 'n1');
+    expect(status.restartRequired).toEqual({
+      type: 'RestartRequired',
+      status: 'True',
+      reason: 'SpecChanged',
+      message: 'spec.cpu, spec.memory changed; restart to apply (qxctl vm restart web): running with 1 CPU and 64Mi memory, the spec asks for 2 CPUs and 128Mi',
+    });
+    const restarted: DomainInfo = { ...domain!, vcpus: 2, memoryBytes: 128 << 20 };
+    expect(computeAgentStatus(vm, restarted, newVmMemory(), decision, 'n1').restartRequired).toBeUndefined();
+  });
+
+  it('a stored RestartRequired the report no longer has is a change (the agent reports, the gateway removes it)', async () => {
+    const vm = vmOf({ status: running });
+    const domain = await domainFor(vm, 'running');
+    const status = computeAgentStatus(vm, domain, newVmMemory(), decideVm({ vm, domain, memory: newVmMemory(), nowMs: NOW, shutdownTimeoutMs: TIMEOUT }), 'n1');
+    const stored: VirtualMachineStatus = {
+      ...status,
+      conditions: [
+        { type: 'Synced', status: 'True', reason: 'Synced', message: status.synced!.message },
+        { type: 'RestartRequired', status: 'True', reason: 'SpecChanged', message: 'spec.cpu changed' },
+      ],
+    };
+    delete (stored as Record<string, unknown>).synced;
+    expect(agentStatusDiffers(status, stored)).toBe(true);
+    expect(agentStatusDiffers(status, { ...stored, conditions: stored.conditions!.slice(0, 1) })).toBe(false);
   });
 });

@@ -21,8 +21,9 @@
  *     hold one, or a foreign domain with the VM's UUID, keeps it from being done.
  */
 import type { DomainInfo, GuestInfo } from '../hypervisor/driver.js';
-import type { VirtualMachine } from '../../api-types/generated/types.js';
+import type { VirtualMachine, VirtualMachineSnapshotOperation } from '../../api-types/generated/types.js';
 import { CLEANUP_FINALIZER, SyncedReason } from '../../api-types/proto/contract.js';
+import { formatBytes, parseBytes } from '../../api-types/quantity.js';
 
 /** What the agent remembers about one VM between syncs (in memory; rebuilt from status after a restart). */
 export interface VmMemory {
@@ -58,6 +59,8 @@ export interface VmMemory {
   guestMisses?: number;
   /** When the agent last asked the guest agent to shut down (ACPI was not enough). */
   agentShutdownAt?: number;
+  /** The answer to the last status.snapshotRequest run (agent/vm/snapshots.ts), until the stored status has it. */
+  snapshotOperation?: VirtualMachineSnapshotOperation;
 }
 
 /** A graceful stop: ACPI first; the guest agent is asked after this long (if it answers). */
@@ -173,6 +176,48 @@ export const RESTART_BACKOFF_BASE_MS = 5_000;
 export const RESTART_BACKOFF_MAX_MS = 5 * 60_000;
 
 const RUNNING_STATES = new Set(['Running', 'Blocked', 'Paused', 'PMSuspended', 'ShuttingDown']);
+
+/** Whether a domain in this state is running (paused and suspended included): its sizes are fixed until it stops. */
+export function isDomainRunning(state: DomainInfo['state']): boolean {
+  return RUNNING_STATES.has(state);
+}
+
+const MiB = 1024 * 1024;
+
+/**
+ * The spec fields a running domain does not match and that apply only at the next start
+ * (its definition is refreshed right before a start): spec.cpu, spec.memory. Memory is
+ * compared in whole MiB (libvirt keeps KiB and QEMU may align). Empty for a domain that is
+ * not running, not ours, or being deleted.
+ */
+export function restartRequiredFields(vm: VirtualMachine, domain: DomainInfo | undefined): string[] {
+  if (!domain || domain.owner?.uid !== vm.metadata.uid || !RUNNING_STATES.has(domain.state) || vm.metadata.deletionTimestamp) return [];
+  const fields: string[] = [];
+  if (domain.vcpus !== (vm.spec.cpu ?? 1)) fields.push('spec.cpu');
+  let memory: number | undefined;
+  try {
+    memory = parseBytes(vm.spec.memory);
+  } catch {
+    memory = undefined;
+  }
+  if (memory !== undefined && Math.ceil(memory / MiB) !== Math.ceil(domain.memoryBytes / MiB)) fields.push('spec.memory');
+  return fields;
+}
+
+/** The RestartRequired condition's message: the fields, what runs, what the spec asks for, and how to apply it. */
+export function restartRequiredMessage(vm: VirtualMachine, domain: DomainInfo, fields: readonly string[]): string {
+  const running: string[] = [];
+  const wanted: string[] = [];
+  if (fields.includes('spec.cpu')) {
+    running.push(`${domain.vcpus} CPU${domain.vcpus === 1 ? '' : 's'}`);
+    wanted.push(`${vm.spec.cpu ?? 1} CPU${(vm.spec.cpu ?? 1) === 1 ? '' : 's'}`);
+  }
+  if (fields.includes('spec.memory')) {
+    running.push(`${formatBytes(domain.memoryBytes)} memory`);
+    wanted.push(`${vm.spec.memory}`);
+  }
+  return `${fields.join(', ')} changed; restart to apply (qxctl vm restart ${vm.metadata.name}): running with ${running.join(' and ')}, the spec asks for ${wanted.join(' and ')}`;
+}
 
 export function isUnmanaged(vm: VirtualMachine): boolean {
   return vm.status?.origin === 'host-discovered' || vm.status?.managed === false;

@@ -26,6 +26,11 @@ export function volumeName(vm: VirtualMachine, disk: Pick<VirtualMachineDisk, 'n
   return `${vm.metadata.name}_${disk.name}_${vm.metadata.uid!.slice(0, 8)}.qcow2`;
 }
 
+/** The volume a clone's disk is copied from: the source VM's volume for that disk (same naming as volumeName). */
+export function cloneSourceVolumeName(source: NonNullable<VirtualMachineDisk['cloneFrom']>): string {
+  return volumeName({ metadata: { name: source.virtualMachine, uid: source.uid } } as VirtualMachine, { name: source.disk });
+}
+
 function backingFormat(file: string): DiskFormat {
   return /\.(img|raw|iso)$/i.test(file) ? 'raw' : 'qcow2';
 }

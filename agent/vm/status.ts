@@ -15,6 +15,7 @@ import {
   AGENT_CONNECTED_CONDITION,
   AGENT_STATUS_FIELDS,
   apiPowerState,
+  RESTART_REQUIRED_CONDITION,
   phaseForPowerState,
   SYNCED_CONDITION,
   SyncedReason,
@@ -23,7 +24,7 @@ import {
 } from '../../api-types/proto/contract.js';
 import { nicMacs } from './spec.js';
 import { parseBytes } from '../../api-types/quantity.js';
-import type { VmDecision, VmMemory } from './decide.js';
+import { restartRequiredFields, restartRequiredMessage, type VmDecision, type VmMemory } from './decide.js';
 
 function volumesStatus(vm: VirtualMachine, memory: VmMemory): VirtualMachineVolumeStatus[] | undefined {
   const disks = vm.spec.disks ?? [];
@@ -100,6 +101,9 @@ export function computeAgentStatus(
     if (err) status.synced = { type: SYNCED_CONDITION, status: 'False', reason: err.reason, message: err.message };
     return status;
   }
+  // Kept in every report (a report replaces the agent's fields as a whole).
+  const snapshotOperation = memory.snapshotOperation ?? vm.status?.snapshotOperation;
+  if (snapshotOperation) status.snapshotOperation = snapshotOperation;
 
   if (domain && decision.flags.ownedDomain) {
     const powerState = apiPowerState(domain.state);
@@ -118,6 +122,15 @@ export function computeAgentStatus(
     const connected = agentConnected(domain, memory.guest);
     if (connected) status.agentConnected = connected;
     if (acceleration) status.acceleration = acceleration;
+    const resized = restartRequiredFields(vm, domain);
+    if (resized.length > 0) {
+      status.restartRequired = {
+        type: RESTART_REQUIRED_CONDITION,
+        status: 'True',
+        reason: 'SpecChanged',
+        message: restartRequiredMessage(vm, domain, resized),
+      };
+    }
   } else if (domain) {
     // A foreign domain holds this VM's UUID: report nothing of it as ours.
   } else if (decision.flags.domainLost) {
@@ -173,6 +186,10 @@ export function projectAgentStatus(status: VirtualMachineStatus | undefined): Ag
   const connected = status.conditions?.find((c) => c.type === AGENT_CONNECTED_CONDITION);
   if (connected && (connected.status === 'True' || connected.status === 'False')) {
     out.agentConnected = { type: AGENT_CONNECTED_CONDITION, status: connected.status, reason: connected.reason ?? '', message: connected.message ?? '' };
+  }
+  const restart = status.conditions?.find((c) => c.type === RESTART_REQUIRED_CONDITION);
+  if (restart?.status === 'True') {
+    out.restartRequired = { type: RESTART_REQUIRED_CONDITION, status: 'True', reason: restart.reason ?? '', message: restart.message ?? '' };
   }
   return out;
 }

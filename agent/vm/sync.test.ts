@@ -358,3 +358,60 @@ describe('VmSyncer on sim', () => {
     expect((await driver.getDomain(vm.metadata.uid!)).state).toBe('Running');
   });
 });
+
+describe('VmSyncer: clone disks', () => {
+  const named = (vm: VirtualMachine, name: string): VirtualMachine => ({ ...vm, metadata: { ...vm.metadata, name } });
+
+  it('copies the source volume while the source is off, and the source does not start during the copy', async () => {
+    const { driver, syncer } = await setup();
+    const src = named(vmOf({ runStrategy: 'Halted' }), 'src');
+    expect((await syncer.sync(src)).error).toBeUndefined();
+    expect(await driver.getDomain(src.metadata.uid!)).toMatchObject({ state: 'Shutoff' });
+
+    // The copy is held open until the test lets it finish (a fake around the sim's cloneVolume).
+    let entered!: () => void;
+    const copying = new Promise<void>((resolve) => (entered = resolve));
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const cloneVolume = driver.cloneVolume.bind(driver);
+    driver.cloneVolume = async (...args) => {
+      entered();
+      await gate;
+      return cloneVolume(...args);
+    };
+    const dst = named(
+      vmOf({
+        runStrategy: 'Halted',
+        disks: [{ name: 'root', storagePool: 'pool', size: '16Mi', cloneFrom: { virtualMachine: 'src', uid: src.metadata.uid!, disk: 'root' } }],
+      }),
+      'dst',
+    );
+    const cloning = syncer.sync(dst);
+    await copying;
+
+    const started = await syncer.sync({ ...src, spec: { ...src.spec, runStrategy: 'Always' } });
+    expect(started.error).toMatchObject({ reason: 'CloneInProgress', message: 'a clone is copying the disks of this VM: it starts once the copy is done' });
+    expect(await driver.getDomain(src.metadata.uid!)).toMatchObject({ state: 'Shutoff' });
+
+    release();
+    expect((await cloning).error).toBeUndefined();
+    expect((await driver.listVolumes('pool')).map((v) => v.name).sort()).toEqual(
+      [`dst_root_${dst.metadata.uid!.slice(0, 8)}.qcow2`, `src_root_${src.metadata.uid!.slice(0, 8)}.qcow2`].sort(),
+    );
+    expect((await syncer.sync({ ...src, spec: { ...src.spec, runStrategy: 'Always' } })).error).toBeUndefined();
+    expect(await driver.getDomain(src.metadata.uid!)).toMatchObject({ state: 'Running' });
+  });
+
+  it('a source volume that is gone fails the disk (phase Failed, CloneSourceMissing) and creates nothing', async () => {
+    const { driver, syncer, statuses } = await setup();
+    const uid = randomUUID();
+    const dst = named(vmOf({ disks: [{ name: 'root', storagePool: 'pool', size: '16Mi', cloneFrom: { virtualMachine: 'gone', uid, disk: 'root' } }] }), 'dst');
+    const res = await syncer.sync(dst);
+    expect(res.error).toMatchObject({ reason: 'CloneSourceMissing' });
+    expect(res.error?.message).toBe(
+      `disk root: volume pool/gone_root_${uid.slice(0, 8)}.qcow2 of VM "gone" (disk root) is not on node n1: was the source VM deleted?`,
+    );
+    expect(await driver.listVolumes('pool')).toEqual([]);
+    expect(statuses().at(-1)).toMatchObject({ phase: 'Failed', synced: { status: 'False', reason: 'CloneSourceMissing' } });
+  });
+});

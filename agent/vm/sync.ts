@@ -10,7 +10,7 @@
  * Failures become Synced=False with a reason (phase Failed when libvirt refused a
  * definition or a start) and the key is retried with backoff by the caller.
  */
-import type { DomainInfo, DomainType, HypervisorDriver, PoolInfo } from '../hypervisor/driver.js';
+import type { DiskSnapshotTarget, DomainInfo, DomainType, HypervisorDriver, PoolInfo, VolumeSpec } from '../hypervisor/driver.js';
 import { HypervisorError, isHypervisorError } from '../hypervisor/errors.js';
 import type { VirtualMachine } from '../../api-types/generated/types.js';
 import { SyncedReason } from '../../api-types/proto/contract.js';
@@ -18,12 +18,13 @@ import type { Logger } from '../../lib/logging/logger.js';
 import type { DomainCache } from '../domain-cache.js';
 import type { RestartRecord } from '../identity.js';
 import type { Reporter } from '../reporter.js';
-import { decideVm, isUnmanaged, newVmMemory, type VmAction, type VmDecision, type VmMemory, type VolumesObservation } from './decide.js';
+import { decideVm, isDomainRunning, isUnmanaged, newVmMemory, type VmAction, type VmDecision, type VmMemory, type VolumesObservation } from './decide.js';
 import { libvirtNetworkName } from '../networks/names.js';
 import { diskTooSmallMessage } from '../../api-types/image-usage.js';
-import { domainSpecFor, volumeName, volumeSpecFor } from './spec.js';
+import { cloneSourceVolumeName, domainSpecFor, volumeName, volumeSpecFor } from './spec.js';
 import { copyImageToVolume } from './image-copy.js';
 import { computeAgentStatus } from './status.js';
+import { pendingSnapshotRequest, runSnapshotRequest } from './snapshots.js';
 import path from 'node:path';
 import { testPause } from '../test-pause.js';
 
@@ -119,6 +120,14 @@ function classify(action: VmAction['type'], err: unknown): SyncError {
 
 export class VmSyncer {
   readonly #memory = new Map<string, VmMemory>();
+  /**
+   * VMs (uid) a clone is copying a disk of, and VMs being started: a copy begins only while
+   * its source is shut off and not starting, and a source does not start during a copy (a
+   * copy of a running guest's disk would be torn). Both are checked and set without an
+   * await in between, so the two cannot cross.
+   */
+  readonly #cloneSources = new Map<string, number>();
+  readonly #starting = new Set<string>();
 
   constructor(private readonly deps: VmSyncDeps) {}
 
@@ -265,6 +274,18 @@ export class VmSyncer {
       if (result.error && memory.lastError) break;
     }
     if (decision.actions.length === 0 && !result.error) memory.lastError = undefined;
+    const snapshotRequest = pendingSnapshotRequest(vm, memory.snapshotOperation);
+    if (snapshotRequest) {
+      memory.snapshotOperation = await runSnapshotRequest(this.deps.driver, vm, snapshotRequest, await this.#snapshotTargets(vm, memory), this.deps.now);
+      log.info('disk snapshot request done', {
+        vm: `${vm.metadata.namespace}/${vm.metadata.name}`,
+        action: snapshotRequest.action,
+        phase: memory.snapshotOperation.phase,
+        ...(memory.snapshotOperation.message ? { detail: memory.snapshotOperation.message } : {}),
+      });
+      await domains.refresh(uid);
+      domain = domains.get(uid);
+    }
     if (decision.requeueAfterMs !== undefined) result.requeueAfterMs = decision.requeueAfterMs;
     const guestDelay = await this.#pollGuest(vm, domain, memory);
     if (guestDelay !== undefined) result.requeueAfterMs = Math.min(result.requeueAfterMs ?? guestDelay, guestDelay);
@@ -282,6 +303,24 @@ export class VmSyncer {
       }
     }
     return result;
+  }
+
+  /** The disk files of the VM's volumes on this node (those that exist). */
+  async #snapshotTargets(vm: VirtualMachine, memory: VmMemory): Promise<DiskSnapshotTarget[]> {
+    const targets: DiskSnapshotTarget[] = [];
+    for (const [disk, pool] of volumeDisks(vm)) {
+      const known = memory.volumePaths?.get(disk);
+      if (known) {
+        targets.push({ disk, path: known });
+        continue;
+      }
+      try {
+        targets.push({ disk, path: await this.deps.driver.volumePath(pool, volumeName(vm, { name: disk })) });
+      } catch (err) {
+        if (!isHypervisorError(err, 'VolumeNotFound') && !isHypervisorError(err, 'PoolNotFound')) throw err;
+      }
+    }
+    return targets;
   }
 
   #acceleration(): string | undefined {
@@ -338,7 +377,15 @@ export class VmSyncer {
           return;
         case 'start':
           await this.#checkNetworks(vm);
-          await driver.startDomain(uid);
+          if (this.#cloneSources.has(uid)) {
+            throw new SyncError(SyncedReason.CloneInProgress, 'a clone is copying the disks of this VM: it starts once the copy is done', false);
+          }
+          this.#starting.add(uid);
+          try {
+            await driver.startDomain(uid);
+          } finally {
+            this.#starting.delete(uid);
+          }
           if (action.countRestart) memory.restartCount = Math.max(memory.restartCount ?? 0, vm.status?.restartCount ?? 0) + 1;
           if (action.automatic) memory.autoRestarts = [...memory.autoRestarts.filter((t) => this.deps.now() - t < 10 * 60_000), this.deps.now()];
           if (action.consumesRequest !== undefined) memory.consumedStartRequest = action.consumesRequest;
@@ -459,7 +506,9 @@ export class VmSyncer {
         volumePath = (await driver.getVolume(disk.storagePool, spec.name)).path;
       } catch (err) {
         if (!isHypervisorError(err, 'VolumeNotFound')) throw err;
-        if (imagePath && disk.imageClone === 'Copy') {
+        if (disk.cloneFrom) {
+          volumePath = await this.#cloneDisk(vm, disk, spec);
+        } else if (imagePath && disk.imageClone === 'Copy') {
           // A full copy: written next to the pool's volumes under a temporary name, renamed when complete.
           volumePath = await copyImageToVolume(imagePath, path.join(pool.targetPath, spec.name), spec.capacityBytes);
           await driver.refreshPool(disk.storagePool);
@@ -475,6 +524,46 @@ export class VmSyncer {
       paths.set(disk.name, volumePath);
     }
     return paths;
+  }
+
+  /**
+   * A clone's disk: a full copy of its source VM's volume (same pool), taken only while the
+   * source's domain is shut off (see #cloneSources). The copy is written under the new name
+   * by libvirt; a source volume that is not here fails the disk (Synced=False, retried).
+   */
+  async #cloneDisk(vm: VirtualMachine, disk: NonNullable<VirtualMachine['spec']['disks']>[number], spec: VolumeSpec): Promise<string> {
+    const source = disk.cloneFrom!;
+    const sourceDomain = this.deps.domains.get(source.uid);
+    if ((sourceDomain && isDomainRunning(sourceDomain.state)) || this.#starting.has(source.uid)) {
+      throw new SyncError(
+        SyncedReason.CloneSourceRunning,
+        `disk ${disk.name}: the source VM "${source.virtualMachine}" is running: its disk ${source.disk} is copied once it is shut off`,
+        false,
+      );
+    }
+    this.#cloneSources.set(source.uid, (this.#cloneSources.get(source.uid) ?? 0) + 1);
+    try {
+      const from = cloneSourceVolumeName(source);
+      this.deps.log.info('copying a disk for a clone', {
+        vm: `${vm.metadata.namespace}/${vm.metadata.name}`,
+        disk: disk.name,
+        from: `${disk.storagePool}/${from}`,
+      });
+      return (await this.deps.driver.cloneVolume(disk.storagePool, from, spec)).path;
+    } catch (err) {
+      if (isHypervisorError(err, 'VolumeNotFound')) {
+        throw new SyncError(
+          SyncedReason.CloneSourceMissing,
+          `disk ${disk.name}: volume ${disk.storagePool}/${cloneSourceVolumeName(source)} of VM "${source.virtualMachine}" (disk ${source.disk}) is not on node ${this.deps.nodeName()}: was the source VM deleted?`,
+          true,
+        );
+      }
+      throw err;
+    } finally {
+      const left = (this.#cloneSources.get(source.uid) ?? 1) - 1;
+      if (left > 0) this.#cloneSources.set(source.uid, left);
+      else this.#cloneSources.delete(source.uid);
+    }
   }
 
   /** The node's cached copy of the disk's image; throws (Synced=False) while it is not there, or when the disk is too small. */

@@ -95,6 +95,18 @@ export interface VirtualMachineDisk {
   imageClone?: 'Overlay' | 'Copy';
   /** Boot order (1 boots first); disks without one are not in the boot list. */
   bootOrder?: number;
+  /** Set by the clone subresource (virtualmachines/NAME/clone): the volume starts as a full copy of this disk of another VM on the same node and pool, taken by the agent while that VM's domain is shut off. */
+  cloneFrom?: DiskCloneSource;
+}
+
+/** Set by the clone subresource (virtualmachines/NAME/clone): the volume starts as a full copy of this disk of another VM on the same node and pool, taken by the agent while that VM's domain is shut off. */
+export interface DiskCloneSource {
+  /** Name of the source VM (same namespace). */
+  virtualMachine: string;
+  /** The source VM's metadata.uid (names its volumes; a re-created VM of the same name is not a source). */
+  uid: string;
+  /** Name of the source VM's disk. */
+  disk: string;
 }
 
 /** A network interface. */
@@ -192,6 +204,10 @@ export interface VirtualMachineStatus {
   guestOSInfo?: GuestOSInfo;
   /** kvm or tcg: how the node runs this VM. */
   acceleration?: string;
+  /** A disk snapshot operation the snapshot controller asks the VM's agent to run (written by the snapshot controller; one at a time). */
+  snapshotRequest?: VirtualMachineSnapshotRequest;
+  /** The result of the last snapshot request (written by the agent). */
+  snapshotOperation?: VirtualMachineSnapshotOperation;
 }
 
 /** Lifecycle phase. Pending/Scheduled: vm controller. Starting/Running/Stopping/Stopped/Paused/Failed: agent (from libvirt). Unknown: node-lifecycle controller (node stopped heartbeating). Lost/Terminated: node gateway (full state sync). */
@@ -318,6 +334,186 @@ export interface GuestOSInfo {
   /** Guest time zone. */
   timezone?: string;
 }
+
+/** A disk snapshot operation the snapshot controller asks the VM's agent to run (written by the snapshot controller; one at a time). */
+export interface VirtualMachineSnapshotRequest {
+  /** metadata.uid of the VirtualMachineSnapshot or VirtualMachineRestore the operation is for. */
+  id?: string;
+  /** Snapshot (take), Revert (restore; the VM must be stopped) or Delete. */
+  action?: 'Snapshot' | 'Revert' | 'Delete';
+  /** Name of the internal qcow2 snapshot in each disk file. */
+  snapshotName?: string;
+}
+
+/** The result of the last snapshot request (written by the agent). */
+export interface VirtualMachineSnapshotOperation {
+  /** status.snapshotRequest.id it answers. */
+  id?: string;
+  /** Snapshot, Revert or Delete. */
+  action?: string;
+  /** The internal qcow2 snapshot name. */
+  snapshotName?: string;
+  /** Succeeded or Failed. */
+  phase?: 'Succeeded' | 'Failed';
+  /** Why it failed, or details (e.g. why the file systems were not frozen). */
+  message?: string;
+  /** Machine-readable reason of a failure, e.g. InvalidState, SnapshotNotFound, OperationFailed. */
+  reason?: string;
+  /** Snapshot: whether the guest file systems were frozen around it (true for a stopped VM). */
+  frozen?: boolean;
+  /** Snapshot: whether the domain was running. */
+  vmRunning?: boolean;
+  /** Snapshot: the disks and their snapshot. */
+  disks?: VirtualMachineDiskSnapshotResult[];
+  /** When the agent finished it. */
+  completedAt?: string;
+}
+
+/** One disk of a snapshot operation. */
+export interface VirtualMachineDiskSnapshotResult {
+  /** Disk name (spec.disks[].name). */
+  disk?: string;
+  /** The disk file on the node. */
+  path?: string;
+  /** The internal qcow2 snapshot name. */
+  snapshotName?: string;
+  /** Disk file allocation when the snapshot was taken. */
+  sizeBytes?: number;
+}
+
+/**
+ * A point-in-time snapshot of a VM's disks (internal qcow2 snapshots), frozen through qemu-guest-agent when it answers.
+ * quantix.io/v1alpha1 VirtualMachineSnapshot (namespaced; resource virtualmachinesnapshots).
+ */
+export interface VirtualMachineSnapshot extends KubeObject {
+  /** APIVersion defines the versioned schema of this representation of an object. */
+  apiVersion: 'quantix.io/v1alpha1';
+  /** Kind is a string value representing the REST resource this object represents. */
+  kind: 'VirtualMachineSnapshot';
+  /** Standard object's metadata. */
+  metadata: ObjectMeta;
+  /** Which VM to snapshot (immutable). */
+  spec: VirtualMachineSnapshotSpec;
+  /** The observed snapshot. */
+  status?: VirtualMachineSnapshotStatus;
+}
+
+export interface VirtualMachineSnapshotList extends KubeList<VirtualMachineSnapshot> {
+  apiVersion: 'quantix.io/v1alpha1';
+  kind: 'VirtualMachineSnapshotList';
+}
+
+/** Which VM to snapshot (immutable). */
+export interface VirtualMachineSnapshotSpec {
+  /** The VirtualMachine (same namespace) whose disks are snapshotted. */
+  virtualMachineName: string;
+}
+
+/** The observed snapshot. */
+export interface VirtualMachineSnapshotStatus {
+  /** Where the snapshot stands (set by the snapshot controller). */
+  phase?: VirtualMachineSnapshotPhase;
+  /** Node holding the disks (and so the snapshot). */
+  nodeName?: string;
+  /** Per-disk snapshot names. */
+  disks?: VirtualMachineDiskSnapshot[];
+  /** Sum over the disks of their allocation when the snapshot was taken. */
+  sizeBytes?: number;
+  /** When the snapshot was taken (on the node). */
+  creationTime?: string;
+  /** Whether the VM was running when the snapshot was taken. */
+  vmRunning?: boolean;
+  /** Whether the guest file systems were frozen (qemu-guest-agent fsfreeze) around the snapshot; a stopped VM counts as frozen. */
+  frozen?: boolean;
+  /** FileSystemConsistent (VM stopped, or file systems frozen) or CrashConsistent (running VM without a guest agent answering). */
+  consistency?: string;
+  /** Details, e.g. why the snapshot failed. */
+  message?: string;
+  /** Current conditions: Ready. */
+  conditions?: Condition[];
+}
+
+/** Where the snapshot stands (set by the snapshot controller). */
+export const VirtualMachineSnapshotPhase = {
+  /** Accepted; waits for the VM (e.g. another snapshot operation of it runs). */
+  Pending: 'Pending',
+  /** The VM's agent is taking the snapshot. */
+  InProgress: 'InProgress',
+  /** Every disk has the snapshot; the VM can be restored from it. */
+  Ready: 'Ready',
+  /** The snapshot could not be taken; see message. Delete it and take a new one. */
+  Failed: 'Failed',
+} as const;
+/** Where the snapshot stands (set by the snapshot controller). */
+export type VirtualMachineSnapshotPhase = (typeof VirtualMachineSnapshotPhase)[keyof typeof VirtualMachineSnapshotPhase];
+
+/** The snapshot of one disk. */
+export interface VirtualMachineDiskSnapshot {
+  /** Disk name (spec.disks[].name of the VM). */
+  disk?: string;
+  /** The disk file on the node. */
+  path?: string;
+  /** Name of the internal qcow2 snapshot in the disk file (qemu-img snapshot -l). */
+  snapshotName?: string;
+  /** Guest data the snapshot holds (qcow2 VM state size is 0 for disk-only snapshots: this is the disk allocation when taken). */
+  sizeBytes?: number;
+}
+
+/**
+ * Puts a stopped VM's disks back to a VirtualMachineSnapshot of it.
+ * quantix.io/v1alpha1 VirtualMachineRestore (namespaced; resource virtualmachinerestores).
+ */
+export interface VirtualMachineRestore extends KubeObject {
+  /** APIVersion defines the versioned schema of this representation of an object. */
+  apiVersion: 'quantix.io/v1alpha1';
+  /** Kind is a string value representing the REST resource this object represents. */
+  kind: 'VirtualMachineRestore';
+  /** Standard object's metadata. */
+  metadata: ObjectMeta;
+  /** Which VM to put back to which snapshot (immutable). */
+  spec: VirtualMachineRestoreSpec;
+  /** The observed restore. */
+  status?: VirtualMachineRestoreStatus;
+}
+
+export interface VirtualMachineRestoreList extends KubeList<VirtualMachineRestore> {
+  apiVersion: 'quantix.io/v1alpha1';
+  kind: 'VirtualMachineRestoreList';
+}
+
+/** Which VM to put back to which snapshot (immutable). */
+export interface VirtualMachineRestoreSpec {
+  /** The VirtualMachine (same namespace) to restore; it must be stopped. */
+  virtualMachineName: string;
+  /** The VirtualMachineSnapshot (same namespace, of the same VM, Ready) to restore from. */
+  snapshotName: string;
+}
+
+/** The observed restore. */
+export interface VirtualMachineRestoreStatus {
+  /** Where the restore stands (set by the snapshot controller). */
+  phase?: VirtualMachineRestorePhase;
+  /** Details, e.g. why the restore failed. */
+  message?: string;
+  /** When the restore finished (Succeeded or Failed). */
+  completionTime?: string;
+  /** Current conditions. */
+  conditions?: Condition[];
+}
+
+/** Where the restore stands (set by the snapshot controller). */
+export const VirtualMachineRestorePhase = {
+  /** Accepted; waits for the VM (another snapshot operation of it runs). */
+  Pending: 'Pending',
+  /** The VM's agent is reverting the disks. */
+  InProgress: 'InProgress',
+  /** Every disk is back to the snapshot; start the VM. */
+  Succeeded: 'Succeeded',
+  /** The restore failed; see message. */
+  Failed: 'Failed',
+} as const;
+/** Where the restore stands (set by the snapshot controller). */
+export type VirtualMachineRestorePhase = (typeof VirtualMachineRestorePhase)[keyof typeof VirtualMachineRestorePhase];
 
 /**
  * A storage pool (dir or nfs) defined on the nodes it is assigned to.
@@ -1076,6 +1272,8 @@ export interface LeaseSpec {
 /** Every resource kind and its object type. */
 export interface ResourceTypes {
   VirtualMachine: VirtualMachine;
+  VirtualMachineSnapshot: VirtualMachineSnapshot;
+  VirtualMachineRestore: VirtualMachineRestore;
   StoragePool: StoragePool;
   Image: Image;
   Network: Network;

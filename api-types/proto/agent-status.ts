@@ -4,9 +4,16 @@
  * Presence is kept both ways: a field left out stays left out (proto3 `optional`); an
  * empty list is the same as none (repeated fields have no presence).
  */
-import type { GuestOSInfo, VirtualMachineInterfaceStatus, VirtualMachinePhase, VirtualMachineStatus, VirtualMachineVolumeStatus } from '../generated/types.js';
-import { AGENT_CONNECTED_CONDITION, SYNCED_CONDITION, type AgentStatus } from './contract.js';
-import type { AgentGuestOSInfo, AgentInterfaceStatus, AgentVMStatus, AgentVolumeStatus } from './types.js';
+import type {
+  GuestOSInfo,
+  VirtualMachineInterfaceStatus,
+  VirtualMachinePhase,
+  VirtualMachineSnapshotOperation,
+  VirtualMachineStatus,
+  VirtualMachineVolumeStatus,
+} from '../generated/types.js';
+import { AGENT_CONNECTED_CONDITION, RESTART_REQUIRED_CONDITION, SYNCED_CONDITION, type AgentStatus } from './contract.js';
+import type { AgentGuestOSInfo, AgentInterfaceStatus, AgentSnapshotOperation, AgentVMStatus, AgentVolumeStatus } from './types.js';
 
 /** AgentStatus field → AgentVMStatus field, for every field of AGENT_STATUS_FIELDS (and synced). */
 export const AGENT_STATUS_WIRE_FIELDS = {
@@ -19,8 +26,10 @@ export const AGENT_STATUS_WIRE_FIELDS = {
   restartCount: 'restartCount',
   guestOSInfo: 'guestOsInfo',
   acceleration: 'acceleration',
+  snapshotOperation: 'snapshotOperation',
   synced: 'synced',
   agentConnected: 'agentConnected',
+  restartRequired: 'restartRequired',
 } as const satisfies Record<keyof AgentStatus, keyof AgentVMStatus>;
 
 /** Copies the fields that are set, and only those (drops proto-loader's `_field` markers). */
@@ -56,8 +65,45 @@ function interfaceFromWire(i: AgentInterfaceStatus): VirtualMachineInterfaceStat
   return out;
 }
 
+function snapshotOperationToWire(op: VirtualMachineSnapshotOperation): AgentSnapshotOperation {
+  return {
+    id: op.id ?? '',
+    action: op.action ?? '',
+    snapshotName: op.snapshotName ?? '',
+    phase: op.phase ?? '',
+    message: op.message ?? '',
+    reason: op.reason ?? '',
+    frozen: op.frozen ?? false,
+    vmRunning: op.vmRunning ?? false,
+    disks: (op.disks ?? []).map((d) => ({ disk: d.disk ?? '', path: d.path ?? '', snapshotName: d.snapshotName ?? '', sizeBytes: d.sizeBytes ?? 0 })),
+    completedAt: op.completedAt ?? '',
+  };
+}
+
+/** Empty strings are absent (proto3 scalars have no presence here). */
+function snapshotOperationFromWire(w: AgentSnapshotOperation): VirtualMachineSnapshotOperation {
+  const op: VirtualMachineSnapshotOperation = { id: w.id, action: w.action, snapshotName: w.snapshotName, frozen: w.frozen, vmRunning: w.vmRunning };
+  if (w.phase) op.phase = w.phase as VirtualMachineSnapshotOperation['phase'];
+  if (w.message) op.message = w.message;
+  if (w.reason) op.reason = w.reason;
+  if (w.completedAt) op.completedAt = w.completedAt;
+  if (w.disks?.length) {
+    op.disks = w.disks.map((d) => ({ disk: d.disk, path: d.path, snapshotName: d.snapshotName, sizeBytes: Number(d.sizeBytes) }));
+  }
+  return op;
+}
+
 export function agentStatusToWire(status: AgentStatus): AgentVMStatus {
-  const wire: AgentVMStatus = { volumes: [], interfaces: [], synced: null, guestOsInfo: null, agentConnected: null };
+  const wire: AgentVMStatus = {
+    volumes: [],
+    interfaces: [],
+    synced: null,
+    guestOsInfo: null,
+    agentConnected: null,
+    restartRequired: null,
+    snapshotOperation: null,
+  };
+  if (status.snapshotOperation) wire.snapshotOperation = snapshotOperationToWire(status.snapshotOperation);
   if (status.phase !== undefined) wire.phase = status.phase;
   if (status.powerState !== undefined) wire.powerState = status.powerState;
   if (status.domainUUID !== undefined) wire.domainUuid = status.domainUUID;
@@ -70,6 +116,9 @@ export function agentStatusToWire(status: AgentStatus): AgentVMStatus {
   if (status.synced) wire.synced = { status: status.synced.status, reason: status.synced.reason, message: status.synced.message };
   if (status.agentConnected) {
     wire.agentConnected = { status: status.agentConnected.status, reason: status.agentConnected.reason, message: status.agentConnected.message };
+  }
+  if (status.restartRequired) {
+    wire.restartRequired = { status: 'True', reason: status.restartRequired.reason, message: status.restartRequired.message };
   }
   return wire;
 }
@@ -94,6 +143,7 @@ export function agentStatusFromWire(wire: AgentVMStatus | null | undefined): Age
   }
   if (wire.acceleration !== undefined) status.acceleration = wire.acceleration;
   if (wire.restartCount !== undefined) status.restartCount = wire.restartCount;
+  if (wire.snapshotOperation?.id) status.snapshotOperation = snapshotOperationFromWire(wire.snapshotOperation);
   if (wire.synced) {
     status.synced = { type: SYNCED_CONDITION, status: wire.synced.status as 'True' | 'False', reason: wire.synced.reason, message: wire.synced.message };
   }
@@ -104,6 +154,9 @@ export function agentStatusFromWire(wire: AgentVMStatus | null | undefined): Age
       reason: wire.agentConnected.reason,
       message: wire.agentConnected.message,
     };
+  }
+  if (wire.restartRequired?.status === 'True') {
+    status.restartRequired = { type: RESTART_REQUIRED_CONDITION, status: 'True', reason: wire.restartRequired.reason, message: wire.restartRequired.message };
   }
   return status;
 }

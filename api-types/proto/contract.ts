@@ -20,6 +20,7 @@ export const AGENT_STATUS_FIELDS = [
   'restartCount',
   'guestOSInfo',
   'acceleration',
+  'snapshotOperation',
 ] as const satisfies readonly (keyof VirtualMachineStatus)[];
 
 export type AgentStatusField = (typeof AGENT_STATUS_FIELDS)[number];
@@ -30,7 +31,23 @@ export type AgentStatus = Pick<VirtualMachineStatus, AgentStatusField> & {
   synced?: SyncedCondition;
   /** The AgentConnected condition (qemu-guest-agent answering), likewise. */
   agentConnected?: AgentConnectedCondition;
+  /** The RestartRequired condition, only while it holds; absent: the gateway removes it. */
+  restartRequired?: RestartRequiredCondition;
 };
+
+/**
+ * True while the running domain differs from the spec in a field that applies only at the
+ * next start (spec.cpu, spec.memory): the message names the fields. Observation: the agent
+ * compares the running domain with the spec; `qxctl vm restart` applies them.
+ */
+export const RESTART_REQUIRED_CONDITION = 'RestartRequired';
+
+export interface RestartRequiredCondition {
+  type: typeof RESTART_REQUIRED_CONDITION;
+  status: 'True';
+  reason: string;
+  message: string;
+}
 
 export const AGENT_CONNECTED_CONDITION = 'AgentConnected';
 
@@ -82,6 +99,12 @@ export const SyncedReason = {
   CloudInitFailed: 'CloudInitFailed',
   /** The VM does not carry the cleanup finalizer yet: nothing is created before it does (False). */
   WaitingForFinalizer: 'WaitingForFinalizer',
+  /** A clone's disk waits for its source VM to be shut off before it is copied (False; retried). */
+  CloneSourceRunning: 'CloneSourceRunning',
+  /** A clone's source volume is not on the node (the source VM was deleted?) (False; retried). */
+  CloneSourceMissing: 'CloneSourceMissing',
+  /** Not started: a clone is copying this VM's disks; it starts after the copy (False; retried). */
+  CloneInProgress: 'CloneInProgress',
 } as const;
 
 export interface SyncedCondition {

@@ -52,7 +52,7 @@ describe('agent status on the wire', () => {
       .fieldsArray.map((f) => f.name)
       .sort();
     expect(Object.values(AGENT_STATUS_WIRE_FIELDS).sort()).toEqual(wireFields);
-    expect(Object.keys(AGENT_STATUS_WIRE_FIELDS).sort()).toEqual([...AGENT_STATUS_FIELDS, 'synced', 'agentConnected'].sort());
+    expect(Object.keys(AGENT_STATUS_WIRE_FIELDS).sort()).toEqual([...AGENT_STATUS_FIELDS, 'synced', 'agentConnected', 'restartRequired'].sort());
   });
 
   it.each<[string, AgentStatus | undefined]>([
@@ -70,6 +70,7 @@ describe('agent status on the wire', () => {
         ],
         interfaces: [{ name: 'eth0', macAddress: '52:54:00:00:00:01' }],
         synced: { type: 'Synced', status: 'False', reason: 'PoolNotReady', message: 'm' },
+        restartRequired: { type: 'RestartRequired', status: 'True', reason: 'SpecChanged', message: 'spec.cpu changed' },
       },
     ],
     ['nothing', {}],

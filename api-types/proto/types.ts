@@ -190,6 +190,37 @@ export interface AgentVMStatus {
   agentConnected: AgentSyncedCondition | null;
   /** kvm or tcg. */
   acceleration?: string;
+  /**
+   * The RestartRequired condition (status True), only while the running domain differs from
+   * the spec in a field applied at the next start; absent: the gateway removes the condition.
+   */
+  restartRequired: AgentSyncedCondition | null;
+  /** The result of the last disk snapshot request (status.snapshotRequest) the agent ran. */
+  snapshotOperation: AgentSnapshotOperation | null;
+}
+
+/** status.snapshotOperation: what the agent did for status.snapshotRequest. */
+export interface AgentSnapshotOperation {
+  id: string;
+  /** Snapshot, Revert or Delete. */
+  action: string;
+  snapshotName: string;
+  /** Succeeded or Failed. */
+  phase: string;
+  message: string;
+  reason: string;
+  frozen: boolean;
+  vmRunning: boolean;
+  disks: AgentDiskSnapshot[];
+  /** RFC 3339. */
+  completedAt: string;
+}
+
+export interface AgentDiskSnapshot {
+  disk: string;
+  path: string;
+  snapshotName: string;
+  sizeBytes: number;
 }
 
 export interface AgentGuestOSInfo {

@@ -117,6 +117,18 @@ const Disk = named('VirtualMachineDisk', {
     }),
     imageClone: { ...ImageClone, description: 'How the volume is made from the image; Overlay when omitted.' },
     bootOrder: int('Boot order (1 boots first); disks without one are not in the boot list.', { minimum: 1 }),
+    cloneFrom: named('DiskCloneSource', {
+      type: 'object',
+      description:
+        'Set by the clone subresource (virtualmachines/NAME/clone): the volume starts as a full copy of this disk of another VM ' +
+        "on the same node and pool, taken by the agent while that VM's domain is shut off.",
+      required: ['virtualMachine', 'uid', 'disk'],
+      properties: {
+        virtualMachine: str('Name of the source VM (same namespace).', { pattern: DNS1123_LABEL_PATTERN }),
+        uid: str("The source VM's metadata.uid (names its volumes; a re-created VM of the same name is not a source).", { pattern: UUID_PATTERN }),
+        disk: str("Name of the source VM's disk.", { pattern: DNS1123_LABEL_PATTERN }),
+      },
+    } satisfies JSONSchema),
   },
 } satisfies JSONSchema);
 
@@ -223,6 +235,17 @@ const Origin = named(
   },
 );
 
+const DiskSnapshotResult = named('VirtualMachineDiskSnapshotResult', {
+  type: 'object',
+  description: 'One disk of a snapshot operation.',
+  properties: {
+    disk: str('Disk name (spec.disks[].name).'),
+    path: str('The disk file on the node.'),
+    snapshotName: str('The internal qcow2 snapshot name.'),
+    sizeBytes: int('Disk file allocation when the snapshot was taken.', { minimum: 0 }),
+  },
+} satisfies JSONSchema);
+
 const Status = named('VirtualMachineStatus', {
   type: 'object',
   description: 'The observed state of the VM.',
@@ -284,6 +307,31 @@ const Status = named('VirtualMachineStatus', {
       },
     } satisfies JSONSchema),
     acceleration: str('kvm or tcg: how the node runs this VM.'),
+    snapshotRequest: named('VirtualMachineSnapshotRequest', {
+      type: 'object',
+      description: "A disk snapshot operation the snapshot controller asks the VM's agent to run (written by the snapshot controller; one at a time).",
+      properties: {
+        id: str('metadata.uid of the VirtualMachineSnapshot or VirtualMachineRestore the operation is for.'),
+        action: str('Snapshot (take), Revert (restore; the VM must be stopped) or Delete.', { enum: ['Snapshot', 'Revert', 'Delete'] }),
+        snapshotName: str('Name of the internal qcow2 snapshot in each disk file.'),
+      },
+    } satisfies JSONSchema),
+    snapshotOperation: named('VirtualMachineSnapshotOperation', {
+      type: 'object',
+      description: 'The result of the last snapshot request (written by the agent).',
+      properties: {
+        id: str('status.snapshotRequest.id it answers.'),
+        action: str('Snapshot, Revert or Delete.'),
+        snapshotName: str('The internal qcow2 snapshot name.'),
+        phase: str('Succeeded or Failed.', { enum: ['Succeeded', 'Failed'] }),
+        message: str('Why it failed, or details (e.g. why the file systems were not frozen).'),
+        reason: str('Machine-readable reason of a failure, e.g. InvalidState, SnapshotNotFound, OperationFailed.'),
+        frozen: bool('Snapshot: whether the guest file systems were frozen around it (true for a stopped VM).'),
+        vmRunning: bool('Snapshot: whether the domain was running.'),
+        disks: { type: 'array', description: 'Snapshot: the disks and their snapshot.', items: DiskSnapshotResult },
+        completedAt: time('When the agent finished it.'),
+      },
+    } satisfies JSONSchema),
   },
 } satisfies JSONSchema);
 
@@ -313,6 +361,9 @@ function validateSpec(vm: VirtualMachine): FieldError[] {
       }
       if (disk.imageClone !== undefined && disk.image === undefined) {
         errs.push(fieldError.forbidden(`spec.disks[${i}].imageClone`, 'may only be set when image is set'));
+      }
+      if ((d as { cloneFrom?: unknown }).cloneFrom !== undefined && (disk.image !== undefined || disk.sourceImage !== undefined)) {
+        errs.push(fieldError.forbidden(`spec.disks[${i}].cloneFrom`, 'may not be set together with image or sourceImage'));
       }
     });
   }

@@ -277,7 +277,13 @@ function bridge(ws: WebSocket, session: GatewayConsoleSession, onDone: () => voi
   ws.on('message', (data, isBinary) => {
     if (!isBinary) return; // text frames are ignored (the contract)
     const bytes = Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as ArrayBuffer);
-    for (let at = 0; at < bytes.length; at += FRAME_BYTES) session.write(bytes.subarray(at, at + FRAME_BYTES));
+    let full = false;
+    for (let at = 0; at < bytes.length; at += FRAME_BYTES) full = !session.write(bytes.subarray(at, at + FRAME_BYTES)) || full;
+    // The agent's stream is full: stop reading the client until it drains (TCP then holds the client).
+    if (full && !ws.isPaused) ws.pause();
+  });
+  session.onDrain(() => {
+    if (ws.isPaused) ws.resume();
   });
   ws.on('close', () => {
     session.close();

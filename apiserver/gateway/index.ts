@@ -10,7 +10,8 @@
  *     extraRoutes: gateway.extraRoutes,          // storagepools/NAME/files, bootstraptokens, virtualmachines/NAME/console|vnc (WebSocket)
  *     routedResources: gateway.routedResources,
  *   });
- *   const running = await gateway.start(server.context, { port: 6444, tls, authenticator });
+ *   // peerUrl: this replica's URL for the others (tunnels recorded in etcd, requests forwarded)
+ *   const running = await gateway.start(server.context, { port: 6444, tls, authenticator, peerUrl: 'https://10.0.0.1:6443' });
  */
 import type { Express } from 'express';
 import * as grpc from '@grpc/grpc-js';

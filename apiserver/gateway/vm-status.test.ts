@@ -66,6 +66,17 @@ describe('mergeAgentReport', () => {
     });
   });
 
+  it('RestartRequired: set while the report carries it, removed by a report without it', () => {
+    const restartRequired = { type: 'RestartRequired', status: 'True', reason: 'SpecChanged', message: 'spec.cpu changed; restart to apply' };
+    const set = mergeAgentReport(vm({ phase: 'Running' }), report({}, { ...agent, restartRequired }), 'n1', NOW);
+    expect(set).not.toBe(NO_CHANGE);
+    const conditions = (set as NonNullable<VirtualMachine['status']>).conditions;
+    expect(conditions?.find((c) => c.type === 'RestartRequired')).toEqual({ ...restartRequired, lastTransitionTime: '2026-03-01T12:00:00Z' });
+    const cleared = mergeAgentReport(vm(set as VirtualMachine['status']), report({}, agent), 'n1', NOW);
+    expect(cleared).not.toBe(NO_CHANGE);
+    expect((cleared as NonNullable<VirtualMachine['status']>).conditions?.map((c) => c.type)).toEqual(['Synced']);
+  });
+
   it('never overwrites origin or managed (race protection)', () => {
     const s = mergeAgentReport(vm({ origin: 'imported', managed: true }), report({}, agent), 'n1', NOW);
     expect(s).toMatchObject({ origin: 'imported', managed: true });

@@ -20,6 +20,7 @@ import {
   phaseForPowerState,
   SYNCED_CONDITION,
   AGENT_CONNECTED_CONDITION,
+  RESTART_REQUIRED_CONDITION,
 } from '../../api-types/proto/contract.js';
 import type { VMReport } from '../../api-types/proto/types.js';
 import { formatBytes } from '../../api-types/quantity.js';
@@ -89,6 +90,13 @@ export function mergeAgentReport(vm: VirtualMachine, report: VMReport, node: str
   if (agent.agentConnected) {
     const { status: s, reason, message } = agent.agentConnected;
     status.conditions = setCondition(status.conditions, { type: AGENT_CONNECTED_CONDITION, status: s, reason, message }, stamp);
+  }
+  // The agent owns RestartRequired: present in its report while it holds, removed otherwise.
+  if (agent.restartRequired) {
+    const { reason, message } = agent.restartRequired;
+    status.conditions = setCondition(status.conditions, { type: RESTART_REQUIRED_CONDITION, status: 'True', reason, message }, stamp);
+  } else if (status.conditions?.some((c) => c.type === RESTART_REQUIRED_CONDITION)) {
+    status.conditions = status.conditions.filter((c) => c.type !== RESTART_REQUIRED_CONDITION);
   }
   status.origin ??= 'control-plane';
   status.managed ??= true;

@@ -12,6 +12,7 @@ import { applyJsonPatch, PatchError } from '../patch/json-patch.js';
 import { ApplyConflictError, ApplyError, apply as serverSideApply } from '../patch/server-side-apply.js';
 import type { StructuralSchema } from '../patch/schema.js';
 import { refOf, type ServedResource } from '../registry/served-resource.js';
+import { admission } from '../registry/admission.js';
 import { parseFieldValidation, prepareForCreate, prepareForUpdate, type WriteContext } from '../registry/strategy.js';
 import { InvalidRequestError, NotFoundError } from '../storage/errors.js';
 import { createdMetadata, parseResourceVersion, updatedMetadata } from '../storage/etcd-store.js';
@@ -377,6 +378,8 @@ async function handleDelete(call: ResourceCall, decision: Decision, attrs: Reque
   const dryRun = isDryRun(call.query) || (options.dryRun ?? []).includes('All');
   const current = await sr.store.get(request.namespace, request.name!);
   checkObjectAccess(call, decision, current, attrs);
+  const refusal = admission.deleteRefusal(sr.def, current, sr.lister);
+  if (refusal) throw refusal;
   if (dryRun) {
     sendJson(call.res, 200, renderObject(sr, current, accepted), accepted.yaml);
     return;
@@ -390,6 +393,10 @@ async function handleDeleteCollection(call: ResourceCall, accepted: Accepted) {
   const options = listOptions(call);
   const { items, resourceVersion } = await sr.store.list({ ...options, limit: undefined, continue: undefined });
   const results: KubeObject[] = [];
+  for (const item of items) {
+    const refusal = admission.deleteRefusal(sr.def, item, sr.lister);
+    if (refusal) throw refusal;
+  }
   for (const item of items) {
     try {
       results.push((await sr.store.delete(item.metadata.namespace, item.metadata.name!)).object);

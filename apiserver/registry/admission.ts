@@ -6,18 +6,32 @@
  * stays readable.
  */
 import type { KubeObject, StatusCause } from '../../api-types/meta.js';
-import type { Image, StoragePool, VirtualMachine } from '../../api-types/generated/types.js';
+import type { Image, StoragePool, VirtualMachine, VirtualMachineRestore, VirtualMachineSnapshot } from '../../api-types/generated/types.js';
 import type { FieldError, ResourceDefinition } from '../../api-types/schema/types.js';
 import { toStatusCause } from '../../api-types/field-errors.js';
 import { applyDefaults } from '../../api-types/defaults.js';
 import { poolUnassignmentErrors } from '../../api-types/pool-usage.js';
-import { imageDefinition, storagePoolDefinition, virtualMachineDefinition } from '../../api-types/registry.js';
+import {
+  imageDefinition,
+  storagePoolDefinition,
+  virtualMachineDefinition,
+  virtualMachineRestoreDefinition,
+  virtualMachineSnapshotDefinition,
+} from '../../api-types/registry.js';
+import { restoreAdmissionErrors, restoresBlockingDeletion, snapshotAdmissionErrors } from '../../api-types/snapshot-usage.js';
+import { ApiError, errors } from '../../lib/apimachinery/status-error.js';
 import { diskImageSizeErrors } from '../../api-types/image-usage.js';
 import { findUnknownFields, pruneUnknownFields, validateObject, validateStatusOf } from '../../api-types/validation.js';
 import type { Lister } from './served-resource.js';
 
 const VM_DEF = virtualMachineDefinition as unknown as ResourceDefinition;
 const IMAGE_DEF = imageDefinition as unknown as ResourceDefinition;
+const SNAPSHOT_DEF = virtualMachineSnapshotDefinition as unknown as ResourceDefinition;
+const RESTORE_DEF = virtualMachineRestoreDefinition as unknown as ResourceDefinition;
+
+function namespacedLookup<T extends KubeObject>(lister: Lister, def: ResourceDefinition): (namespace: string, name: string) => T | undefined {
+  return (namespace, name) => lister.list(def).find((o) => o.metadata.namespace === namespace && o.metadata.name === name) as T | undefined;
+}
 
 /**
  * Checks of a write of the main resource that need other objects (`old` undefined on create).
@@ -32,6 +46,17 @@ const lookups: Partial<Record<string, (obj: KubeObject, old: KubeObject | undefi
     diskImageSizeErrors(obj as VirtualMachine, old as VirtualMachine | undefined, (name) =>
       (lister.list(IMAGE_DEF) as readonly Image[]).find((i) => i.metadata.name === name),
     ),
+  // Snapshots and restores: checked when created (the VM they name must exist, have disks, be stopped…).
+  [virtualMachineSnapshotDefinition.kind]: (obj, old, lister) =>
+    old ? [] : snapshotAdmissionErrors(obj as VirtualMachineSnapshot, namespacedLookup<VirtualMachine>(lister, VM_DEF)),
+  [virtualMachineRestoreDefinition.kind]: (obj, old, lister) =>
+    old
+      ? []
+      : restoreAdmissionErrors(
+          obj as VirtualMachineRestore,
+          namespacedLookup<VirtualMachine>(lister, VM_DEF),
+          namespacedLookup<VirtualMachineSnapshot>(lister, SNAPSHOT_DEF),
+        ),
 };
 
 export const admission = {
@@ -55,6 +80,25 @@ export const admission = {
   },
   prune(def: ResourceDefinition, obj: KubeObject): KubeObject {
     return pruneUnknownFields(def.kind, obj) as KubeObject;
+  },
+  /**
+   * Why an object may not be deleted now, as the Status to answer (undefined: it may). A VM
+   * with an unfinished restore: deleting it would pull its disks from under the revert.
+   */
+  deleteRefusal(def: ResourceDefinition, obj: KubeObject, lister: Lister | undefined): ApiError | undefined {
+    if (def.kind !== virtualMachineDefinition.kind || !lister) return undefined;
+    const blocking = restoresBlockingDeletion(obj as VirtualMachine, lister.list(RESTORE_DEF) as readonly VirtualMachineRestore[]);
+    if (blocking.length === 0) return undefined;
+    const names = blocking.map((r) => r.metadata.name).join(', ');
+    const err = errors.conflict(
+      { group: def.group, resource: def.plural, kind: def.kind, name: obj.metadata.name },
+      `VirtualMachineRestore ${names} of it is running; delete the VM once the restore has finished (or delete the restore first)`,
+    );
+    const causes = blocking.map((r) => ({
+      reason: 'RestoreInProgress',
+      message: `VirtualMachineRestore ${r.metadata.name} is ${r.status?.phase ?? 'Pending'}`,
+    }));
+    return new ApiError(err.code, err.reason, err.message, { ...err.details, causes });
   },
   toCause(problem: FieldError): StatusCause {
     return toStatusCause(problem);

@@ -155,3 +155,40 @@ async function runIntent(ctx: Ctx, intent: Intent): Promise<void> {
   }
   if (errors.length) throw errors.length === 1 ? errors[0] : new MultiError(errors);
 }
+
+/**
+ * `qxctl vm clone SRC DST`: the clone subresource (api-types/vm-clone.ts) creates DST with
+ * copies of SRC's disks; then waits until the agent copied them and DST reached the phase
+ * its runStrategy asks for.
+ */
+export const cloneCommand: Command = {
+  name: 'vm clone',
+  summary: 'Clone a stopped VM: a new VM with copies of its disks, a new uid, MACs and host name.',
+  usage: 'vm clone SRC DST [--wait=false] [--timeout DURATION] [flags]',
+  description: `
+Asks the apiserver (POST virtualmachines/SRC/clone) to create DST in the same namespace, on
+SRC's node, with SRC's spec: each disk starts as a full copy of SRC's (spec.disks[].cloneFrom),
+made by the node's agent while SRC is shut off. DST gets its own uid, so new MAC addresses and a
+new cloud-init instance id (the guest runs its first-boot set-up again, with DST as its host
+name); fixed MACs, host port forwards and an explicit cloudInit.hostname are not copied.
+SRC must be stopped (qxctl vm stop SRC). Then waits for DST's phase (unless --wait=false).`,
+  examples: ['qxctl vm clone web web-2', 'qxctl vm clone web web-test -n prod --no-wait'],
+  flags: WAIT_FLAGS,
+  args: { min: 2, max: 2 },
+  async run(ctx) {
+    const client: Client = await ctx.client();
+    const namespace = client.namespace;
+    const [src, dst] = ctx.args as [string, string];
+    await client.request('POST', resourcePath(VM, namespace, src, 'clone'), {
+      body: { apiVersion: 'quantix.io/v1alpha1', kind: 'VirtualMachineCloneOptions', name: dst },
+    });
+    const label = `${qualifiedKind(VM)}/${dst}`;
+    ctx.io.out(`${label} created (clone of ${src})`);
+    if (!flagBool(ctx, 'wait')) return;
+    await waitFor(client, [{ def: VM, namespace, name: dst, label, check: (obj) => vmConvergence(obj as VirtualMachine | undefined) }], {
+      timeoutMs: flagNumber(ctx, 'timeout'),
+      io: ctx.io,
+      onDone: (t, obj) => ctx.io.out(`${t.label} cloned (phase ${(obj as VirtualMachine | undefined)?.status?.phase ?? '?'})`),
+    });
+  },
+};

@@ -8,6 +8,8 @@ import {
   nodeDefinition,
   storagePoolDefinition,
   virtualMachineDefinition,
+  virtualMachineRestoreDefinition,
+  virtualMachineSnapshotDefinition,
 } from '../../api-types/registry.js';
 import type { RestResource } from '../../api-types/group-version.js';
 
@@ -21,6 +23,8 @@ function ref(def: { group: string; version: string; plural: string; kind: string
 }
 
 export const VirtualMachines = ref(virtualMachineDefinition);
+export const VirtualMachineSnapshots = ref(virtualMachineSnapshotDefinition);
+export const VirtualMachineRestores = ref(virtualMachineRestoreDefinition);
 export const StoragePools = ref(storagePoolDefinition);
 export const Nodes = ref(nodeDefinition);
 export const Events = ref(eventDefinition);

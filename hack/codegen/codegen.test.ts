@@ -28,7 +28,9 @@ describe('generated files', () => {
       'manifests/crds/networks.quantix.io.yaml',
       'manifests/crds/nodes.quantix.io.yaml',
       'manifests/crds/storagepools.quantix.io.yaml',
+      'manifests/crds/virtualmachinerestores.quantix.io.yaml',
       'manifests/crds/virtualmachines.quantix.io.yaml',
+      'manifests/crds/virtualmachinesnapshots.quantix.io.yaml',
     ]);
     for (const content of files.values()) expect(content).toContain(GENERATED_MARKER);
   });

@@ -121,7 +121,7 @@ export async function startGuestStack(options: GuestStackOptions): Promise<Guest
   try {
     files = await startFileServer();
     cp = await startTestControlPlane(options.controlPlane);
-    controllers = await startControllerManager({ kubeconfig: cp.env.kubeconfig, enabled: ['scheduler', 'vm', 'image'] });
+    controllers = await startControllerManager({ kubeconfig: cp.env.kubeconfig, enabled: ['scheduler', 'vm', 'image', 'snapshot'] });
     driver = new LibvirtDriver({ domainType: accel.domainType, ...(options.callTimeoutMs ? { callTimeoutMs: options.callTimeoutMs } : {}) });
     await driver.connect();
     agent = await startAgent(cp, { ...options.agent, driver, hostname: node, acceleration: { type: accel.domainType, source: 'test' } });

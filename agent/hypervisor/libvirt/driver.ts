@@ -11,6 +11,8 @@ import type {
   ConsoleChannel,
   ConsoleKind,
   ConsoleOpenOptions,
+  DiskSnapshotOutcome,
+  DiskSnapshotTarget,
   DomainInfo,
   DomainSpec,
   DomainType,
@@ -37,6 +39,7 @@ import { guestInfo } from './guest.js';
 import { hostInfo } from './host.js';
 import { LibvirtNetworks } from './networks.js';
 import { LibvirtPools } from './pools.js';
+import { LibvirtSnapshots } from './snapshots.js';
 import { LibvirtVolumes } from './volumes.js';
 
 export interface LibvirtDriverOptions extends LibvirtConnectionOptions {
@@ -63,6 +66,7 @@ export class LibvirtDriver implements HypervisorDriver {
   private readonly volumes: LibvirtVolumes;
   private readonly networks: LibvirtNetworks;
   private readonly consoles: LibvirtConsoles;
+  private readonly snapshots: LibvirtSnapshots;
   private readonly guestAgentTimeoutMs: number;
 
   constructor(options: LibvirtDriverOptions = {}) {
@@ -75,6 +79,7 @@ export class LibvirtDriver implements HypervisorDriver {
     this.networks = new LibvirtNetworks(this.conn, options.sysClassNetPath ?? '/sys/class/net');
     this.consoles = new LibvirtConsoles(this.conn);
     this.guestAgentTimeoutMs = options.guestAgentTimeoutMs ?? 3_000;
+    this.snapshots = new LibvirtSnapshots({ conn: this.conn });
   }
 
   // ---- connection (connection.ts, events.ts) ----------------------------------------------------
@@ -229,6 +234,10 @@ export class LibvirtDriver implements HypervisorDriver {
     return this.volumes.createVolume(pool, spec);
   }
 
+  cloneVolume(pool: string, source: string, spec: VolumeSpec): Promise<VolumeInfo> {
+    return this.volumes.cloneVolume(pool, source, spec);
+  }
+
   deleteVolume(pool: string, name: string): Promise<void> {
     return this.volumes.deleteVolume(pool, name);
   }
@@ -245,5 +254,19 @@ export class LibvirtDriver implements HypervisorDriver {
 
   listFiles(poolTargetPath: string, relPath: string, options?: ListFilesOptions): Promise<FileListing> {
     return listPoolFiles(poolTargetPath, relPath, options);
+  }
+
+  // ---- disk snapshots (snapshots.ts) -------------------------------------------------------------
+
+  snapshotDisks(uuid: string, name: string, disks: readonly DiskSnapshotTarget[]): Promise<DiskSnapshotOutcome> {
+    return this.snapshots.snapshotDisks(uuid, name, disks);
+  }
+
+  revertDisks(uuid: string, name: string, disks: readonly DiskSnapshotTarget[]): Promise<void> {
+    return this.snapshots.revertDisks(uuid, name, disks);
+  }
+
+  deleteDiskSnapshots(uuid: string, name: string, disks: readonly DiskSnapshotTarget[]): Promise<void> {
+    return this.snapshots.deleteDiskSnapshots(uuid, name, disks);
   }
 }

@@ -13,6 +13,8 @@ import { type XdrReader, XdrWriter } from './xdr.js';
 
 export const REMOTE_PROGRAM = 0x20008086;
 export const REMOTE_PROTOCOL_VERSION = 1;
+/** libvirt-qemu's program (qemu_protocol.x): QEMU-specific calls such as the monitor passthrough. */
+export const QEMU_PROGRAM = 0x20008087;
 export const KEEPALIVE_PROGRAM = 0x6b656570;
 export const KEEPALIVE_PROTOCOL_VERSION = 1;
 export const KEEPALIVE_PROC_PING = 1;
@@ -241,6 +243,8 @@ function readCharArray(r: XdrReader, n: number): string {
 export interface ProcDef<A, R> {
   readonly name: string;
   readonly proc: number;
+  /** The RPC program; REMOTE_PROGRAM when absent. */
+  readonly prog?: number;
   encode(w: XdrWriter, args: A): void;
   decode(r: XdrReader): R;
 }
@@ -298,6 +302,23 @@ export interface VolInfoRet {
   capacity: number;
   allocation: number;
 }
+
+/** libvirt-qemu's virDomainQemuMonitorCommand (QEMU_PROC_DOMAIN_MONITOR_COMMAND): one QMP command as JSON, its answer as JSON. */
+export const QemuProcs = {
+  domainMonitorCommand: {
+    ...proc<{ dom: RemoteDomain; cmd: string; flags: number }, string>(
+      'QEMU_DOMAIN_MONITOR_COMMAND',
+      1,
+      (w, a) => {
+        writeDomain(w, a.dom);
+        w.string(a.cmd);
+        w.uint(a.flags);
+      },
+      (r) => r.string(),
+    ),
+    prog: QEMU_PROGRAM,
+  },
+};
 
 export const Procs = {
   connectOpen: proc<{ name: string | null; flags: number }, void>(
@@ -403,6 +424,17 @@ export const Procs = {
     (w, a) => {
       writePool(w, a.pool);
       w.string(a.xml).uint(a.flags);
+    },
+    readVol,
+  ),
+  storageVolCreateXmlFrom: proc<{ pool: RemotePool; xml: string; clone: RemoteVol; flags: number }, RemoteVol>(
+    'STORAGE_VOL_CREATE_XML_FROM',
+    125,
+    (w, a) => {
+      writePool(w, a.pool);
+      w.string(a.xml);
+      writeVol(w, a.clone);
+      w.uint(a.flags);
     },
     readVol,
   ),
@@ -548,6 +580,30 @@ export const Procs = {
     (w, a) => {
       w.int(a.eventID);
       w.optional(a.pool, writePool);
+    },
+    (r) => r.int(),
+  ),
+  /** virDomainFSFreeze: freeze the guest file systems through the guest agent (all of them: no mountpoints). Answers how many. */
+  domainFsFreeze: proc<{ dom: RemoteDomain; mountpoints: string[]; flags: number }, number>(
+    'DOMAIN_FSFREEZE',
+    335,
+    (w, a) => {
+      writeDomain(w, a.dom);
+      w.uint(a.mountpoints.length);
+      for (const m of a.mountpoints) w.string(m);
+      w.uint(a.flags);
+    },
+    (r) => r.int(),
+  ),
+  /** virDomainFSThaw: the reverse; answers how many file systems were thawed. */
+  domainFsThaw: proc<{ dom: RemoteDomain; mountpoints: string[]; flags: number }, number>(
+    'DOMAIN_FSTHAW',
+    336,
+    (w, a) => {
+      writeDomain(w, a.dom);
+      w.uint(a.mountpoints.length);
+      for (const m of a.mountpoints) w.string(m);
+      w.uint(a.flags);
     },
     (r) => r.int(),
   ),

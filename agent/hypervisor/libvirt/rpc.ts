@@ -28,6 +28,7 @@ import {
   MessageStatus,
   MessageType,
   REMOTE_PROGRAM,
+  QEMU_PROGRAM,
   REMOTE_PROTOCOL_VERSION,
   STREAM_PAYLOAD_MAX,
   type MessageHeader,
@@ -338,7 +339,7 @@ export class RpcClient {
       return Promise.reject(new RpcError('protocol', `cannot encode ${def.name}: ${(err as Error).message}`, def.name));
     }
     const frame = encodeFrame(
-      { prog: REMOTE_PROGRAM, vers: REMOTE_PROTOCOL_VERSION, proc: def.proc, type: MessageType.Call, serial, status: MessageStatus.Ok },
+      { prog: def.prog ?? REMOTE_PROGRAM, vers: REMOTE_PROTOCOL_VERSION, proc: def.proc, type: MessageType.Call, serial, status: MessageStatus.Ok },
       payload,
     );
     return new Promise<R>((resolve, reject) => {
@@ -427,7 +428,7 @@ export class RpcClient {
       }
       return;
     }
-    if (header.prog !== REMOTE_PROGRAM) return;
+    if (header.prog !== REMOTE_PROGRAM && header.prog !== QEMU_PROGRAM) return;
     if (header.type === MessageType.Stream) {
       this.streams.get(header.serial)?.receive(header, r);
       return;

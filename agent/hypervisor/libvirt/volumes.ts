@@ -69,6 +69,22 @@ export class LibvirtVolumes {
     return this.describeVolume(vol, operation);
   }
 
+  async cloneVolume(poolName: string, source: string, spec: VolumeSpec): Promise<VolumeInfo> {
+    validateVolumeSpec(spec);
+    const operation = 'cloneVolume';
+    const clone = await this.lookupVolume(poolName, source, operation);
+    const pool = await this.pools.lookupPool(poolName, operation);
+    // No backing store in the XML: libvirt's qemu-img convert then writes a flat copy.
+    const xml = buildVolumeXml({ name: spec.name, capacityBytes: spec.capacityBytes, format: spec.format ?? 'qcow2' });
+    let vol: RemoteVol;
+    try {
+      vol = await this.conn.call(Procs.storageVolCreateXmlFrom, { pool, xml, clone, flags: 0 }, { operation, target: `${poolName}/${spec.name}` });
+    } catch (err) {
+      throw this.inactivePool(err, poolName);
+    }
+    return this.describeVolume(vol, operation);
+  }
+
   private async lookupVolume(poolName: string, name: string, operation: string): Promise<RemoteVol> {
     validateName('volume', name);
     const pool = await this.pools.lookupPool(poolName, operation);

@@ -23,6 +23,8 @@ import type {
   ConsoleChannel,
   ConsoleKind,
   ConsoleOpenOptions,
+  DiskSnapshotOutcome,
+  DiskSnapshotTarget,
   DomainInfo,
   DomainOwner,
   DomainSpec,
@@ -47,6 +49,7 @@ import { SimFiles } from './files.js';
 import { SimHost, type SimDriverOptions } from './host.js';
 import { SimNetworks } from './networks.js';
 import { SimPools } from './pools.js';
+import { SimSnapshots } from './snapshots.js';
 import { SimVolumes } from './volumes.js';
 
 export type { SimDriverOptions } from './host.js';
@@ -60,6 +63,7 @@ export class SimDriver implements HypervisorDriver {
   private readonly volumes: SimVolumes;
   private readonly files: SimFiles;
   private readonly networks: SimNetworks;
+  private readonly snapshots: SimSnapshots;
 
   constructor(options: SimDriverOptions = {}) {
     this.host = new SimHost(options);
@@ -68,6 +72,7 @@ export class SimDriver implements HypervisorDriver {
     this.pools = new SimPools(this.host);
     this.volumes = new SimVolumes(this.host, this.pools);
     this.files = new SimFiles(this.host, this.pools);
+    this.snapshots = new SimSnapshots(this.host);
   }
 
   /** Every call made, by operation name (scale tests count them). */
@@ -292,6 +297,10 @@ export class SimDriver implements HypervisorDriver {
     return this.volumes.createVolume(pool, spec);
   }
 
+  cloneVolume(pool: string, source: string, spec: VolumeSpec): Promise<VolumeInfo> {
+    return this.volumes.cloneVolume(pool, source, spec);
+  }
+
   deleteVolume(pool: string, name: string): Promise<void> {
     return this.volumes.deleteVolume(pool, name);
   }
@@ -319,5 +328,24 @@ export class SimDriver implements HypervisorDriver {
   /** Open console sessions of all domains (tests: a closed session leaves nothing behind). */
   get openConsoleCount(): number {
     return this.host.consoles.openCount;
+  }
+
+  // ---- disk snapshots (snapshots.ts) -----------------------------------------------------
+
+  snapshotDisks(uuid: string, name: string, disks: readonly DiskSnapshotTarget[]): Promise<DiskSnapshotOutcome> {
+    return this.snapshots.snapshotDisks(uuid, name, disks);
+  }
+
+  revertDisks(uuid: string, name: string, disks: readonly DiskSnapshotTarget[]): Promise<void> {
+    return this.snapshots.revertDisks(uuid, name, disks);
+  }
+
+  deleteDiskSnapshots(uuid: string, name: string, disks: readonly DiskSnapshotTarget[]): Promise<void> {
+    return this.snapshots.deleteDiskSnapshots(uuid, name, disks);
+  }
+
+  /** The snapshot names a disk file holds (tests). */
+  diskSnapshotNames(path: string): string[] {
+    return this.snapshots.namesOf(path);
   }
 }

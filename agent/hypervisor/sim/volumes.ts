@@ -52,6 +52,24 @@ export class SimVolumes {
     return this.volumeInfo(p, v);
   }
 
+  async cloneVolume(poolName: string, source: string, spec: VolumeSpec): Promise<VolumeInfo> {
+    validateName('pool', poolName);
+    validateVolumeSpec(spec);
+    await this.host.enter('cloneVolume', `${poolName}/${spec.name}`);
+    const { p, v: from } = this.mustVolume(poolName, source, 'cloneVolume');
+    if (p.volumes.has(spec.name) || p.root.children.has(spec.name)) {
+      throw new HypervisorError('VolumeExists', `storage volume '${spec.name}' exists already`, {
+        operation: 'cloneVolume',
+        target: `${poolName}/${spec.name}`,
+      });
+    }
+    // A flat copy: no backing file, the source's data, at least the source's size.
+    const v: SimVolume = { name: spec.name, capacityBytes: Math.max(spec.capacityBytes, from.capacityBytes), allocationBytes: from.allocationBytes };
+    p.volumes.set(spec.name, v);
+    p.root.children.set(spec.name, { type: 'file', sizeBytes: from.allocationBytes, modifiedAt: this.host.opts.now() });
+    return this.volumeInfo(p, v);
+  }
+
   private mustVolume(poolName: string, name: string, operation: string): { p: SimPool; v: SimVolume } {
     validateName('pool', poolName);
     validateName('volume', name);

@@ -3,7 +3,17 @@
  * resourcePath from lib/apimachinery). Kinds and types come
  * from api-types; only the REST coordinates are spelled out here.
  */
-import type { Event, HostJoin, Image, Network, Node, StoragePool, VirtualMachine } from '../../../api-types/generated/types.js';
+import type {
+  Event,
+  HostJoin,
+  Image,
+  Network,
+  Node,
+  StoragePool,
+  VirtualMachine,
+  VirtualMachineRestore,
+  VirtualMachineSnapshot,
+} from '../../../api-types/generated/types.js';
 import type { KubeObject } from '../../../api-types/meta.js';
 import { resourcePath, type RestResource } from '../../../api-types/group-version.js';
 
@@ -21,6 +31,22 @@ export const VirtualMachines: ResourceRef<VirtualMachine> = {
   version: 'v1alpha1',
   plural: 'virtualmachines',
   kind: 'VirtualMachine',
+  namespaced: true,
+};
+export const VirtualMachineSnapshots: ResourceRef<VirtualMachineSnapshot> = {
+  key: 'virtualmachinesnapshots',
+  group: 'quantix.io',
+  version: 'v1alpha1',
+  plural: 'virtualmachinesnapshots',
+  kind: 'VirtualMachineSnapshot',
+  namespaced: true,
+};
+export const VirtualMachineRestores: ResourceRef<VirtualMachineRestore> = {
+  key: 'virtualmachinerestores',
+  group: 'quantix.io',
+  version: 'v1alpha1',
+  plural: 'virtualmachinerestores',
+  kind: 'VirtualMachineRestore',
   namespaced: true,
 };
 export const Nodes: ResourceRef<Node> = { key: 'nodes', group: 'quantix.io', version: 'v1alpha1', plural: 'nodes', kind: 'Node', namespaced: false };

@@ -14,7 +14,9 @@ import { LoadState, Phase, Tabs, useNow } from '../ui/bits.js';
 import { EventTable, sortEvents } from '../ui/EventTable.js';
 import { ConditionsTable, KeyValues, Labels } from '../ui/KeyValues.js';
 import { VmActionButtons } from '../ui/VmActionButtons.js';
+import { VmCloneButton } from '../ui/VmCloneButton.js';
 import { VmBadges } from '../ui/VmBadges.js';
+import { VmSnapshots } from './VmSnapshots.js';
 import { YamlEditor } from '../ui/YamlEditor.js';
 import { useApplyYaml } from '../actions/use-apply-yaml.js';
 
@@ -80,6 +82,7 @@ export function VmDetail() {
         <AccelBadge acceleration={s?.acceleration} />
         <span className="spacer" />
         <VmActionButtons vm={vm} />
+        <VmCloneButton vm={vm} />
       </div>
       {vmFlags(vm).map((f) => (
         <div key={f.kind} className={`note note-${f.kind}`}>
@@ -88,6 +91,7 @@ export function VmDetail() {
       ))}
       <Tabs tabs={TABS} active={tab} onSelect={(t) => setParams(t === 'overview' ? {} : { tab: t }, { replace: true })} />
       {tab === 'overview' && <Overview vm={vm} now={now} />}
+      {tab === 'overview' && <VmSnapshots vm={vm} now={now} />}
       {tab === 'console' && (
         <Suspense fallback={<div className="muted loading">Loading the console…</div>}>
           <VmConsole vm={vm} />

@@ -13,6 +13,8 @@ const PHASE_TONE: Record<string, string> = {
   Scheduled: 'neutral',
   Starting: 'info',
   Importing: 'info',
+  InProgress: 'info',
+  Succeeded: 'ok',
   Active: 'ok',
   Inactive: 'warn',
   Undefined: 'bad',
