@@ -57,6 +57,8 @@ export const ENTRIES: Entry[] = [
     summary: 'Restore a stopped VM from a snapshot and wait',
     load: () => import('./commands/snapshot.js').then((m) => pick('vm restore')(m.snapshotCommands)),
   },
+  { name: 'console', summary: "Attach the terminal to a VM's serial console", load: () => import('./commands/console.js').then((m) => m.consoleCommand) },
+  { name: 'vnc', summary: "Open a VM's graphical console on a local port", load: () => import('./commands/console.js').then((m) => m.vncCommand) },
   { name: 'pool assign', summary: 'Assign a storage pool to nodes', load: () => import('./commands/pool.js').then((m) => pick('pool assign')(m.poolCommands)) },
   {
     name: 'pool unassign',
@@ -104,7 +106,7 @@ const GROUPS: Record<string, string> = {
 
 export const isGroup = (word: string): boolean => word in GROUPS;
 
-export const TOP_LEVEL = ['apply', 'get', 'describe', 'delete', 'vm', 'pool', 'node', 'token', 'version', 'completion', 'help'];
+export const TOP_LEVEL = ['apply', 'get', 'describe', 'delete', 'vm', 'console', 'vnc', 'pool', 'node', 'token', 'version', 'completion', 'help'];
 
 export const EXIT_CODES_HELP = `Exit codes:
   0  success
@@ -133,7 +135,7 @@ export function topHelp(): string {
     ...rows(['apply', 'get', 'describe', 'delete']),
     '',
     'VM commands:',
-    ...rows(['vm start', 'vm stop', 'vm restart', 'vm pause', 'vm resume']),
+    ...rows(['vm start', 'vm stop', 'vm restart', 'vm pause', 'vm resume', 'console', 'vnc']),
     '',
     'Pool and node commands:',
     ...rows(['pool assign', 'pool unassign', 'pool files', 'node cordon', 'node uncordon']),

@@ -4,6 +4,7 @@
  */
 import type { FlagSpec, FlagValue } from './args.js';
 import type { Client } from './client.js';
+import type { TerminalInput } from './console.js';
 import { formatRows } from './table.js';
 
 export interface Io {
@@ -13,6 +14,9 @@ export interface Io {
   isTTY: boolean;
   /** stdin, for `-f -`. */
   readStdin(): Promise<string>;
+  /** The terminal streams `console` attaches (process.stdin/stdout when absent). */
+  terminalIn?: TerminalInput;
+  terminalOut?: NodeJS.WritableStream;
 }
 
 export interface Ctx {

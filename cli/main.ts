@@ -11,6 +11,8 @@ const io: Io = {
     for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
     return Buffer.concat(chunks).toString('utf8');
   },
+  terminalIn: process.stdin,
+  terminalOut: process.stdout,
 };
 
 // `qxctl get vm | head -1`: a closed pipe ends the run quietly.

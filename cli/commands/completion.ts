@@ -132,6 +132,9 @@ export async function complete(words: string[], env: CompletionEnv): Promise<str
       return positionals.length === 0 ? env.names('storagepools', undefined) : env.names('nodes', undefined);
     case 'pool files':
       return positionals.length === 0 ? env.names('storagepools', undefined) : [];
+    case 'console':
+    case 'vnc':
+      return positionals.length === 0 ? env.names('virtualmachines', namespace) : [];
     case 'node cordon':
     case 'node uncordon':
     case 'node revoke':

@@ -26,7 +26,7 @@ import type { ResourceDefinition } from '../../api-types/schema/types.js';
 import type { DomainType } from '../../agent/hypervisor/driver.js';
 import { LibvirtDriver } from '../../agent/hypervisor/libvirt/driver.js';
 import { startControllerManager } from '../../controllers/setup.js';
-import { startAgent, startTestControlPlane, type StartAgentOptions, type TestAgent, type TestControlPlane } from './agent.js';
+import { startAgent, startTestControlPlane, type StartAgentOptions, type TestAgent, type TestControlPlane, type TestControlPlaneOptions } from './agent.js';
 import { run } from './apiserver.js';
 import { eventually } from './eventually.js';
 import { startFileServer, type FileServer } from './file-server.js';
@@ -66,6 +66,8 @@ export interface GuestStackOptions {
   agent?: Partial<Omit<StartAgentOptions, 'driver' | 'hostname'>>;
   /** libvirt call timeout of the agent's driver, ms (a loaded host can take long to start QEMU). */
   callTimeoutMs?: number;
+  /** Control-plane options (e.g. `extra: { webRoot }` to serve the UI for a browser suite). */
+  controlPlane?: TestControlPlaneOptions;
 }
 
 export interface GuestStack {
@@ -118,7 +120,7 @@ export async function startGuestStack(options: GuestStackOptions): Promise<Guest
   };
   try {
     files = await startFileServer();
-    cp = await startTestControlPlane();
+    cp = await startTestControlPlane(options.controlPlane);
     controllers = await startControllerManager({ kubeconfig: cp.env.kubeconfig, enabled: ['scheduler', 'vm', 'image', 'snapshot'] });
     driver = new LibvirtDriver({ domainType: accel.domainType, ...(options.callTimeoutMs ? { callTimeoutMs: options.callTimeoutMs } : {}) });
     await driver.connect();

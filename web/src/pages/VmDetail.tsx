@@ -1,4 +1,4 @@
-import { useMemo } from 'react';
+import { lazy, Suspense, useMemo } from 'react';
 import { Link, useParams, useSearchParams } from 'react-router';
 import type { VirtualMachine } from '../../../api-types/generated/types.js';
 import { humanQuantity } from '../../../api-types/quantity.js';
@@ -20,8 +20,12 @@ import { VmSnapshots } from './VmSnapshots.js';
 import { YamlEditor } from '../ui/YamlEditor.js';
 import { useApplyYaml } from '../actions/use-apply-yaml.js';
 
+// xterm.js and noVNC load with the tab, not with the app.
+const VmConsole = lazy(() => import('./VmConsole.js'));
+
 const TABS = [
   { key: 'overview', label: 'Overview' },
+  { key: 'console', label: 'Console' },
   { key: 'events', label: 'Events' },
   { key: 'yaml', label: 'YAML' },
 ] as const;
@@ -88,6 +92,11 @@ export function VmDetail() {
       <Tabs tabs={TABS} active={tab} onSelect={(t) => setParams(t === 'overview' ? {} : { tab: t }, { replace: true })} />
       {tab === 'overview' && <Overview vm={vm} now={now} />}
       {tab === 'overview' && <VmSnapshots vm={vm} now={now} />}
+      {tab === 'console' && (
+        <Suspense fallback={<div className="muted loading">Loading the console…</div>}>
+          <VmConsole vm={vm} />
+        </Suspense>
+      )}
       {tab === 'events' && <EventTable events={vmEvents} maxHeight="60vh" />}
       {tab === 'yaml' && <YamlEditor object={vm} canWrite={canWrite} onApply={apply} />}
     </section>
