@@ -39,6 +39,12 @@ describe('dispatch and help', () => {
     }
   });
 
+  it('the overview lists every command', async () => {
+    const { stdout } = await qx(['--help']);
+    const listed = new Set(stdout.split('\n').map((line) => line.match(/^ {2}(\S+(?: \S+)?) {2,}/)?.[1]));
+    expect(ENTRIES.map((e) => e.name).filter((name) => !listed.has(name))).toEqual([]);
+  });
+
   it('every verb has --help with usage and flags', async () => {
     const commands = await allCommands();
     expect(commands.map((c) => c.name)).toEqual(ENTRIES.map((e) => e.name));
