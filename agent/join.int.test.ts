@@ -154,7 +154,8 @@ function join(
   children.push(child);
   child.stdout!.on('data', (c: Buffer) => (output += c.toString()));
   child.stderr!.on('data', (c: Buffer) => (output += c.toString()));
-  const exited = new Promise<number>((resolve) => child.once('exit', (code) => resolve(code ?? -1)));
+  // 'close', not 'exit': it fires once stdout and stderr are drained, so the output read after it is whole.
+  const exited = new Promise<number>((resolve) => child.once('close', (code) => resolve(code ?? -1)));
   return { child, output: () => output, exited };
 }
 

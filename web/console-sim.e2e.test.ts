@@ -55,7 +55,8 @@ function qxctl(args: string[], kubeconfig = cp.env.kubeconfig): Proc {
   let err = '';
   child.stdout.on('data', (d: Buffer) => (out += d.toString('utf8')));
   child.stderr.on('data', (d: Buffer) => (err += d.toString('utf8')));
-  const exit = once(child, 'exit').then(([code]) => code as number);
+  // 'close', not 'exit': it fires once stdout and stderr are drained.
+  const exit = once(child, 'close').then(([code]) => code as number);
   return { child, out: () => out, err: () => err, exit };
 }
 

@@ -67,8 +67,9 @@ function qxctl(args: string[], kubeconfig = stack.cp.env.kubeconfig): Proc {
   let err = '';
   child.stdout.on('data', (d: Buffer) => (out += d.toString('utf8')));
   child.stderr.on('data', (d: Buffer) => (err += d.toString('utf8')));
+  // 'close', not 'exit': it fires once stdout and stderr are drained, so assertions on the output after exit see all of it.
   running.add(child);
-  const exit = once(child, 'exit').then(([code]) => {
+  const exit = once(child, 'close').then(([code]) => {
     running.delete(child);
     return code as number;
   });
@@ -77,7 +78,7 @@ function qxctl(args: string[], kubeconfig = stack.cp.env.kubeconfig): Proc {
 
 afterEach(async () => {
   for (const child of running) {
-    const exited = once(child, 'exit');
+    const exited = once(child, 'close');
     child.kill('SIGKILL');
     await exited;
   }
@@ -251,7 +252,8 @@ describe('VNC through qxctl vnc', () => {
     const p = qxctl(['vnc', vmName, '-n', ns]);
     const address = await eventually(() => /^127\.0\.0\.1:(\d+)$/m.exec(p.out()) ?? false, { timeoutMs: 60_000, message: 'the listening address' });
     const port = Number(address[1]);
-    expect(p.err()).toContain(`vncviewer 127.0.0.1::${port}`);
+    // stdout and stderr are separate pipes: the hint may arrive after the address.
+    await eventually(() => p.err().includes(`vncviewer 127.0.0.1::${port}`), { timeoutMs: 10_000, message: 'the vncviewer hint on stderr' });
     const tcp = connect(port, '127.0.0.1');
     let got = Buffer.alloc(0);
     tcp.on('data', (d: Buffer) => (got = Buffer.concat([got, d])));

@@ -426,8 +426,8 @@ describe('lean client specifics', () => {
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     child.stderr.on('data', (d: Buffer) => (out += d.toString()));
-    // It exits on its own (else jest's timeout fails the test), before the hold timer fires.
-    const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+    // It exits on its own (else jest's timeout fails the test), before the hold timer fires. ('close' waits for stdout and stderr to drain.)
+    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
     expect(out.trim()).toBe('idle 0');
     expect(code).toBe(0);
   });
