@@ -90,7 +90,7 @@ export type VmAction =
   | { type: 'ensureVolumes' }
   | { type: 'define' }
   | { type: 'start'; countRestart: boolean; automatic: boolean; consumesRequest?: string; honoursRestart?: string }
-  /** Record (durably) the restart request about to be carried out, before the force off. */
+  /** Record (durably) the restart request about to be carried out, before the stop that begins it. */
   | { type: 'beginRestart'; asked: string; domainId: number }
   /** The request was carried out before an agent crash (the domain runs as a new instance): record it, count it. */
   | { type: 'honourRestart'; asked: string }
@@ -331,8 +331,9 @@ export function decideVm(input: VmDecideInput): VmDecision {
   flags.wantRunning = wantRunning(vm, memory);
   const restart = pendingRestart(vm, memory);
   if (restart && (vm.spec.runStrategy ?? 'Always') !== 'Halted') {
-    // Stop (by force: a restart is asked for now, not a shutdown); once the re-read shows
-    // the domain off, the next round starts it and records the request as honoured.
+    // Stop as a stop does (ACPI, then the guest agent, power-off only once the grace period
+    // ran out), so the guest flushes its disks; once the re-read shows the domain off, the
+    // next round starts it and records the request as honoured.
     flags.restartRequested = true;
     const inProgress = memory.restartInProgress?.asked === restart ? memory.restartInProgress : undefined;
     if (running && inProgress && domain.id !== inProgress.domainId) {
@@ -340,8 +341,9 @@ export function decideVm(input: VmDecideInput): VmDecision {
       return decision;
     }
     if (running) {
-      flags.shouldForceOff = true;
       if (!inProgress) decision.actions.push({ type: 'beginRestart', asked: restart, domainId: domain.id });
+      const grace = vm.spec.terminationGracePeriodSeconds;
+      stopFlags(decision, domain, memory, nowMs, grace !== undefined ? grace * 1000 : input.shutdownTimeoutMs);
     } else flags.shouldStart = true;
     return finish(decision);
   }

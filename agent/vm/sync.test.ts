@@ -13,6 +13,7 @@ import { DomainCache } from '../domain-cache.js';
 import type { GatewayClient } from '../gateway-client.js';
 import { Reporter } from '../reporter.js';
 import { GUEST_POLL_SLOW_MS, VmSyncer } from './sync.js';
+import { eventually } from '../../hack/testenv/eventually.js';
 
 // Failures are provoked on purpose here: keep their warnings out of the test output.
 setLogLevel('error');
@@ -67,6 +68,12 @@ function applied(vm: VirtualMachine, status: AgentStatus): VirtualMachine {
     metadata: { ...vm.metadata, resourceVersion: String(Number(vm.metadata.resourceVersion) + 1) },
     status: { ...rest, origin: 'control-plane', managed: true, lastSeen: new Date(1_700_000_000_000).toISOString(), conditions },
   };
+}
+
+/** Waits for the sim guest to power off after an ACPI press, and lets the domain cache see it. */
+async function guestOff(driver: SimDriver, domains: DomainCache, uid: string): Promise<void> {
+  await eventually(async () => (await driver.getDomain(uid)).state === 'Shutoff', { timeoutMs: 5_000, message: 'the sim guest to power off' });
+  await domains.refresh(uid);
 }
 
 describe('VmSyncer on sim', () => {
@@ -223,6 +230,11 @@ describe('VmSyncer on sim', () => {
     const asked = '2026-11-23T03:04:05.678Z';
     vm = { ...vm, metadata: { ...vm.metadata, annotations: { 'quantix.io/restart-requested-at': asked } } };
     const idBefore = (await driver.getDomain(vm.metadata.uid!)).id;
+    // A graceful shutdown first (the sim guest answers ACPI), then the start.
+    await syncer.sync(vm);
+    expect(driver.callCounts.get('shutdownDomain')).toBe(1);
+    expect(driver.callCounts.get('destroyDomain') ?? 0).toBe(0);
+    await guestOff(driver, domains, vm.metadata.uid!);
     await syncer.sync(vm);
     const after = await driver.getDomain(vm.metadata.uid!);
     expect(after.state).toBe('Running');
@@ -280,7 +292,10 @@ describe('VmSyncer on sim', () => {
         now: () => Date.now(),
         log,
       });
-    await syncerWith().sync(vm);
+    const crashing = syncerWith();
+    await crashing.sync(vm);
+    await guestOff(driver, domains, vm.metadata.uid!);
+    await crashing.sync(vm);
     expect(killed).toBe(true);
     expect((await driver.getDomain(vm.metadata.uid!)).state).toBe('Running');
     const destroys = driver.callCounts.get('destroyDomain') ?? 0;
