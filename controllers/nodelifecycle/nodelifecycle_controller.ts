@@ -87,7 +87,7 @@ export function nodeLifecycleController(options: NodeLifecycleOptions = {}): Con
           await commitStatus(client, Nodes, node, plan.status);
           for (const e of plan.events) events.record(node, e);
           log.info(plan.status.conditions?.find((c) => c.type === 'Ready')?.status === 'Unknown' ? 'node stopped heartbeating' : 'node heartbeating again', {
-            node: name,
+            nodeName: name,
           });
         }
         // Each write is a compare-and-swap on the resourceVersion the decision was made

@@ -124,7 +124,7 @@ export function schedulerController(options: SchedulerOptions = {}): ControllerS
               continue;
             }
             for (const e of plan.events) events.record(vm, e);
-            log.debug('bound', { node: nodeName });
+            log.debug('bound', { nodeName });
             return done();
           }
           if (plan.status) await commitStatus(client, VirtualMachines, vm, plan.status);
