@@ -30,13 +30,13 @@ import { defaultServerName } from './flags.js';
 import { FullSync } from './full-sync.js';
 import { GatewayClient } from './gateway-client.js';
 import { Heartbeat } from './heartbeat.js';
-import { StateDir } from './identity.js';
+import { defaultHostname, StateDir } from './identity.js';
 import { hostBridges } from './networks/bridges.js';
 import { NetworkSyncer } from './networks/sync.js';
 import { PoolSyncer } from './pools/sync.js';
 import { Reporter } from './reporter.js';
 import { NodeSession } from './session.js';
-import { certificateTimes, RENEW_AT, renewalTime } from './node-certificate.js';
+import { certificateTimes, nodeNameOfHostname, RENEW_AT, renewalTime } from './node-certificate.js';
 import { TunnelClient } from './tunnel.js';
 import { ConsoleSessions } from './console-sessions.js';
 import { VmSyncer } from './vm/sync.js';
@@ -129,7 +129,8 @@ export class Agent {
 
   constructor(options: AgentOptions) {
     this.options = { ...AGENT_DEFAULTS, agentVersion: AGENT_VERSION, ...options } as Agent['options'];
-    this.log = options.log ?? createLogger('agent');
+    // Every record names this Node (several agents share a process in tests and benchmarks).
+    this.log = (options.log ?? createLogger('agent')).child({ node: nodeNameOfHostname(options.hostname ?? defaultHostname()) });
     const log = this.log;
     const running = () => this.#running;
     this.client = new GatewayClient({ address: options.gateway, caPem: options.caPem, serverName: options.serverName ?? defaultServerName(options.gateway) });

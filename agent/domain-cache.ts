@@ -120,7 +120,7 @@ export class DomainCache {
         if (event.state === 'lost') {
           this.#hypervisorUp = false;
           this.#listed = false;
-          this.log.warn('hypervisor connection lost', { message: event.message });
+          this.log.warn('hypervisor connection lost', { error: event.message });
           this.onConnection(false, event.message);
         } else {
           this.#hypervisorUp = true;

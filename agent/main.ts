@@ -5,7 +5,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { createLogger, setLogLevel, type Logger } from '../lib/logging/logger.js';
+import { applyLogFlags, LOG_FLAG_OPTIONS, logFlagsHelp } from '../lib/logging/flags.js';
+import { createLogger, setLogNode, type Logger } from '../lib/logging/logger.js';
 import { Agent, AGENT_DEFAULTS, AGENT_VERSION } from './agent.js';
 import type { HypervisorDriver } from './hypervisor/driver.js';
 import { LibvirtDriver } from './hypervisor/libvirt/driver.js';
@@ -15,6 +16,7 @@ import { chooseAcceleration, defaultServerName, parseDuration, parseListen } fro
 import { defaultAddresses, defaultHostname, StateDir } from './identity.js';
 import { exitCodeFor } from '../lib/host-join/codes.js';
 import { DEFAULT_REGISTRATION_PORT } from '../lib/host-join/protocol.js';
+import { nodeNameOfHostname } from './node-certificate.js';
 import { fetchAndKeepPinnedCa, JoinError, joinErrorCodeOf, parseCaCertHash } from './join.js';
 import { clusterJoiner } from './registration/cluster-joiner.js';
 import { discoverHardware } from './registration/hardware.js';
@@ -70,7 +72,7 @@ assigned to this node and reports what is true, through the node gateway.
                              every apiserver certificate carries)
   --registration-listen A    HOST:PORT of the registration API (default 0.0.0.0:${DEFAULT_REGISTRATION_PORT})
   --host-token-ttl D         lifetime of a new host token (default 1h)
-  --log-level LEVEL          error | warn | info | debug
+${logFlagsHelp(29)}
 Durations: 500ms, 10s, 2m, or a number of seconds.
 `;
 
@@ -98,7 +100,7 @@ async function main(): Promise<void> {
       'pool-mount-root': { type: 'string', default: AGENT_DEFAULTS.poolMountRoot },
       'libvirt-socket': { type: 'string' },
       'tls-server-name': { type: 'string' },
-      'log-level': { type: 'string' },
+      ...LOG_FLAG_OPTIONS,
       'registration-listen': { type: 'string', default: `0.0.0.0:${DEFAULT_REGISTRATION_PORT}` },
       'host-token-ttl': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
@@ -108,7 +110,7 @@ async function main(): Promise<void> {
     process.stdout.write(HELP);
     return;
   }
-  if (values['log-level']) setLogLevel(values['log-level']);
+  applyLogFlags(values, 'agent');
   const log = createLogger('agent');
   const stateDir = path.resolve(values['state-dir']!);
   const command = positionals[0] ?? 'run';
@@ -117,6 +119,7 @@ async function main(): Promise<void> {
   }
   if (command !== 'join' && values['ca-cert-hash']) throw new Error('--ca-cert-hash is for `quantix-agent join`');
   const hostname = values.hostname ?? defaultHostname();
+  setLogNode(nodeNameOfHostname(hostname));
   const hostTokenTtlMs = values['host-token-ttl'] ? parseDuration('host-token-ttl', values['host-token-ttl']) : HOST_TOKEN_TTL_MS;
   if (command === 'token') {
     printHostToken(stateDir, hostname, hostTokenTtlMs);
@@ -130,7 +133,7 @@ async function main(): Promise<void> {
     log.info('cluster CA matches the pin; kept for every later connection', { server: values.server, caCertHash: pin, caFile });
     const agent = await runAgent(values, { server: values.server!, caPem, joinToken, log });
     if (values['exit-after-join']) {
-      log.info('joined; exiting (--exit-after-join)', { node: agent.nodeName, uid: agent.nodeUid });
+      log.info('joined; exiting (--exit-after-join)', { nodeName: agent.nodeName, uid: agent.nodeUid });
       await agent.stop();
       await agent.options.driver.close();
       process.exit(0);
@@ -165,7 +168,7 @@ async function runAgent(values: Flags, o: { server: string; caPem: string; joinT
     driver = new LibvirtDriver({
       domainType: acceleration.type,
       socketPath: flag('libvirt-socket'),
-      log: (level, message) => log[level](message, { component: 'libvirt' }),
+      log: (level, message) => log[level](message, { subsystem: 'libvirt' }),
     });
   } else if (flag('driver') === 'sim') {
     driver = new SimDriver({ hostname: flag('hostname') });
@@ -214,7 +217,7 @@ async function runAgent(values: Flags, o: { server: string; caPem: string; joinT
     await driver.close().catch(() => undefined);
     throw err;
   }
-  log.info('agent running', { node: agent.nodeName, uid: agent.nodeUid, gateway, driver: driver.kind });
+  log.info('agent running', { nodeName: agent.nodeName, uid: agent.nodeUid, gateway, driver: driver.kind });
   return agent;
 }
 
@@ -225,7 +228,7 @@ function addressFlags(values: Flags): string[] | undefined {
     .filter(Boolean);
 }
 
-/** `quantix-agent token`: the admin reads this to add the host (the only place the whole token is printed besides the start-up line). */
+/** `quantix-agent token`: the admin reads this to add the host (the only place the whole token is printed: never in a log). */
 function printHostToken(stateDir: string, hostname: string, ttlMs: number): void {
   new StateDir(stateDir); // creates it 0700 when absent
   const token = new HostTokenStore(stateDir, { ttlMs }).ensure();
@@ -267,20 +270,19 @@ async function serveRegistration(values: Flags, o: { stateDir: string; hostname:
       },
     }),
     onJoined: () => {
-      log.info('joined: the registration API stops', { node: agent?.nodeName });
+      log.info('joined: the registration API stops', { nodeName: agent?.nodeName });
       void registration.stop();
     },
-    log: log.child({ component: 'registration' }),
+    log: log.child({ subsystem: 'registration' }),
   });
   await registration.start();
-  // The one line where the whole token is logged: the admin reads it from here or from `quantix-agent token`.
-  log.info('registration API serving: add this host with `qxctl node add`', {
+  // The token is a credential: the log names only its first characters; the admin reads it with `quantix-agent token`.
+  log.info('registration API serving: add this host with `qxctl node add` (`quantix-agent token` prints the host token)', {
     listen: `${listen.host}:${registration.port}`,
     fingerprint: cert.fingerprint,
-    token: token.token,
+    tokenPrefix: redactHostToken(token.token),
     tokenExpires: token.expiresAt.toISOString(),
   });
-  log.debug('host token', { token: redactHostToken(token.token) });
   let stopping = false;
   const shutdown = async (signal: string) => {
     if (stopping) return;

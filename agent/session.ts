@@ -154,7 +154,7 @@ export class NodeSession {
     }
     this.nodeName = res.nodeName;
     this.nodeUid = res.nodeUid;
-    log.info(res.reregistered ? 're-registered' : 'registered', { node: res.nodeName, uid: res.nodeUid, assignedPools: res.assignedPools });
+    log.info(res.reregistered ? 're-registered' : 'registered', { nodeName: res.nodeName, uid: res.nodeUid, assignedPools: res.assignedPools });
   }
 
   /** Registers, retrying with backoff; throws when refused for good (or the agent stopped). */

@@ -5,7 +5,13 @@
  * stream, libvirt events and periodic resyncs (the `on*` and `enqueue*` methods turn those
  * into keys). A key is processed by one worker at a time, re-reads what it needs, and is
  * retried with backoff on failure.
+ *
+ * A key's work runs under the correlation id of its desired object (the annotation
+ * quantix.io/correlation-id the apiserver set on the write that changed it; the owning VM's
+ * for a domain key): its log lines and its libvirt calls carry the id of the user action that
+ * caused them. Work with no such object (an orphan domain) gets an id of its own.
  */
+import { CORRELATION_ID_ANNOTATION } from '../api-types/correlation.js';
 import { newCorrelationId, withCorrelation, type Logger } from '../lib/logging/logger.js';
 import { ItemExponentialFailureRateLimiter } from '../lib/workqueue/ratelimiter.js';
 import { WorkQueue } from '../lib/workqueue/workqueue.js';
@@ -132,7 +138,7 @@ export class KeyWorkers {
       if (item.shutdown) return;
       const key = item.key;
       try {
-        const requeue = await withCorrelation(newCorrelationId(), () => this.#process(key), { key });
+        const requeue = await withCorrelation(this.correlationIdOf(key) ?? newCorrelationId(), () => this.#process(key), { key });
         this.queue.forget(key);
         if (requeue !== undefined) this.queue.addAfter(key, requeue);
       } catch (err) {
@@ -142,6 +148,36 @@ export class KeyWorkers {
         this.queue.done(key);
       }
     }
+  }
+
+  /** The correlation id a key's work runs under: its desired object's annotation. */
+  correlationIdOf(key: string): string | undefined {
+    const colon = key.indexOf(':');
+    const kind = key.slice(0, colon);
+    const id = key.slice(colon + 1);
+    const { desired } = this.deps;
+    let obj: { metadata: { annotations?: Record<string, string> } } | undefined;
+    switch (kind) {
+      case 'vm':
+        obj = desired.vms.get(id);
+        break;
+      case 'dom': {
+        const ownerUid = this.deps.domains.get(id)?.owner?.uid;
+        const ownerKey = ownerUid ? desired.keyForUid(ownerUid) : undefined;
+        obj = ownerKey ? desired.vms.get(ownerKey) : undefined;
+        break;
+      }
+      case 'pool':
+        obj = desired.pools.get(id);
+        break;
+      case 'img':
+        obj = desired.images.get(id);
+        break;
+      case 'net':
+        obj = desired.networks.get(id);
+        break;
+    }
+    return obj?.metadata.annotations?.[CORRELATION_ID_ANNOTATION] || undefined;
   }
 
   /** Processes one key; returns a delay to look again, or throws to retry with backoff. */

@@ -7,7 +7,8 @@ import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { createLogger, setLogLevel } from '../lib/logging/logger.js';
+import { applyLogFlags, LOG_FLAG_OPTIONS, logFlagsHelp } from '../lib/logging/flags.js';
+import { createLogger } from '../lib/logging/logger.js';
 import { chainAuthenticators } from './auth/identity.js';
 import { TokenFileAuthenticator, ensureTokenFile } from './auth/token-file.js';
 import { createNodeGatewayHost, DEFAULT_GATEWAY_PORT, DEFAULT_MAX_CONCURRENT_STREAMS } from './gateway/index.js';
@@ -56,7 +57,7 @@ const HELP = `quantix-apiserver: the Quantix API (Kubernetes conventions) over H
   --data-dir DIR        certificates, token file, kubeconfig (default .quantix)
   --token-file FILE     static tokens (default <data-dir>/tokens.csv)
   --web-root DIR        static web UI served at /ui/ (default web/dist when it exists)
-  --log-level LEVEL     error | warn | info | debug (default info, or QUANTIX_LOG_LEVEL)
+${logFlagsHelp(24)}
 `;
 
 async function main(): Promise<void> {
@@ -82,7 +83,7 @@ async function main(): Promise<void> {
       'data-dir': { type: 'string', default: '.quantix' },
       'token-file': { type: 'string' },
       'web-root': { type: 'string' },
-      'log-level': { type: 'string' },
+      ...LOG_FLAG_OPTIONS,
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -90,7 +91,7 @@ async function main(): Promise<void> {
     process.stdout.write(HELP);
     return;
   }
-  if (values['log-level']) setLogLevel(values['log-level']);
+  applyLogFlags(values, 'apiserver');
   const log = createLogger('apiserver');
   const port = Number(values.port);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--port: invalid port "${values.port}"`);

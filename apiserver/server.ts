@@ -431,7 +431,7 @@ export async function startApiserver(options: ApiserverOptions): Promise<Running
       await handleResource({ req, res, user, request, query: url.searchParams, sr, readBody: () => readBody(req), metrics, watches });
     } catch (err) {
       const apiError = resourceError(err, sr);
-      if (apiError.code >= 500) log.error('request error', { requestId: record.requestId, error: err instanceof Error ? err.stack : String(err) });
+      if (apiError.code >= 500) log.error('request error', { correlationId: record.requestId, error: err instanceof Error ? err.stack : String(err) });
       sendError(res, apiError);
     }
   };

@@ -10,6 +10,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Socket } from 'node:net';
 import { createServer as createHttpsServer } from 'node:https';
 import { ensureRegistrationCertificate } from '../agent/registration/serving-cert.js';
+import { HostTokenStore } from '../agent/registration/host-token.js';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -127,17 +128,21 @@ async function startHostAgent(hostname: string, octet: number, o: { extraArgs?: 
     () => {
       for (const line of output.split('\n')) {
         if (!line.includes('registration API serving')) continue;
-        return JSON.parse(line) as { listen: string; token: string; fingerprint: string; tokenExpires: string };
+        return JSON.parse(line) as { listen: string; tokenPrefix: string; fingerprint: string; tokenExpires: string };
       }
       return false;
     },
     { timeoutMs: 60_000, message: `${hostname} to serve the registration API` },
   );
+  // The log names the token's first characters only; the whole token is in the state dir, as `quantix-agent token` reads it.
+  const token = new HostTokenStore(stateDir).current()!.token;
+  expect(token.startsWith(serving.tokenPrefix.replace('…', ''))).toBe(true);
+  expect(output).not.toContain(token);
   return {
     child,
     stateDir,
     url: `https://${serving.listen}`,
-    token: serving.token,
+    token,
     fingerprint: serving.fingerprint,
     tokenExpires: serving.tokenExpires,
     output: () => output,

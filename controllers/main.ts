@@ -8,7 +8,8 @@
  * supervisor restarts it as a fresh candidate, as with kube-controller-manager), 2 on bad flags.
  */
 import { parseArgs } from 'node:util';
-import { createLogger, setLogLevel } from '../lib/logging/logger.js';
+import { applyLogFlags, LOG_FLAG_OPTIONS, logFlagsHelp } from '../lib/logging/flags.js';
+import { createLogger } from '../lib/logging/logger.js';
 import { CONTROLLER_NAMES, defaultIdentity, startControllerManager, type ControllerName } from './setup.js';
 
 const HELP = `quantix-controller-manager: controllers for Quantix (scheduler, vm, storagepool, image, network, nodelifecycle, hostjoin)
@@ -32,7 +33,7 @@ const HELP = `quantix-controller-manager: controllers for Quantix (scheduler, vm
   --host-join-server URL       apiserver URL a host added with \`qxctl node add\` is told to join
                                (default: the server of --kubeconfig)
   --host-join-token-ttl D      TTL of the single-use bootstrap token handed to it (default 15m)
-  --log-level LEVEL            error | warn | info | debug
+${logFlagsHelp(31)}
 `;
 
 function duration(flag: string, value: string | undefined, fallbackMs: number): number {
@@ -71,7 +72,7 @@ async function main(): Promise<number> {
       'scheduler-api-burst': { type: 'string' },
       'host-join-server': { type: 'string' },
       'host-join-token-ttl': { type: 'string' },
-      'log-level': { type: 'string' },
+      ...LOG_FLAG_OPTIONS,
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -79,7 +80,7 @@ async function main(): Promise<number> {
     process.stdout.write(HELP);
     return 0;
   }
-  if (values['log-level']) setLogLevel(values['log-level']);
+  applyLogFlags(values, 'controller-manager');
   const log = createLogger('controller-manager');
   const kubeconfig = values.kubeconfig ?? process.env.KUBECONFIG;
   if (!kubeconfig) throw new Error('--kubeconfig is required');

@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
 # `make up`: brings up a local Quantix. Idempotent: components already running are left
 # alone. State lives in .quantix/ (etcd data, PKI, tokens, kubeconfig, logs, pids).
+# Logs: the apiserver, controller-manager and agent write their JSON records to
+# $STATE/logs/<component>.log, rotated (--log-dir; lib/logging/files.ts); every process's
+# stdout/stderr (errors only, for those three) is kept as $STATE/logs/<name>.out, so that the
+# *.log files there are all LogRecord files, which the logs API reads.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -26,7 +30,7 @@ running() { [[ -f "$STATE/run/$1.pid" ]] && kill -0 "$(cat "$STATE/run/$1.pid")"
 start() { # name, command...
   local name=$1; shift
   if running "$name"; then return 0; fi
-  setsid nohup "$@" >>"$STATE/logs/$name.log" 2>&1 < /dev/null &
+  setsid nohup "$@" >>"$STATE/logs/$name.out" 2>&1 < /dev/null &
   echo $! >"$STATE/run/$name.pid"
 }
 
@@ -62,17 +66,19 @@ wait_for etcd 30 curl -sf --cacert "$PKI/etcd/ca.crt" --cert "$PKI/apiserver-etc
   "https://127.0.0.1:$ETCD_PORT/health"
 
 export QUANTIX_LOG_FORMAT=json
+# Control-plane components on one host share one log dir (the apiserver answers for its files).
+LOG_FLAGS=(--log-dir "$STATE/logs" --log-max-size "${QUANTIX_LOG_MAX_SIZE:-10Mi}" --log-max-files "${QUANTIX_LOG_MAX_FILES:-5}")
 # V8 flags for this machine (young-generation size, helper threads): apiserver/node-options.ts
 # says why; the benchmarks start the apiserver with the same.
 APISERVER_NODE_OPTIONS="$(node_modules/.bin/tsx apiserver/node-options.ts)"
 start apiserver env NODE_OPTIONS="$APISERVER_NODE_OPTIONS ${NODE_OPTIONS:-}" node_modules/.bin/tsx apiserver/main.ts --data-dir "$STATE" \
   --etcd-servers "https://127.0.0.1:$ETCD_PORT" --etcd-cafile "$PKI/etcd/ca.crt" \
   --etcd-certfile "$PKI/apiserver-etcd-client.crt" --etcd-keyfile "$PKI/apiserver-etcd-client.key" --port "$API_PORT" --gateway-port "$GATEWAY_PORT" \
-  --etcd-compaction-interval "$ETCD_COMPACTION_INTERVAL" --etcd-defrag-interval "$ETCD_DEFRAG_INTERVAL"
+  --etcd-compaction-interval "$ETCD_COMPACTION_INTERVAL" --etcd-defrag-interval "$ETCD_DEFRAG_INTERVAL" "${LOG_FLAGS[@]}"
 wait_for apiserver 60 curl -sfk "https://127.0.0.1:$API_PORT/readyz"
 wait_for kubeconfig 10 test -f "$STATE/kubeconfig"
 
-start controller-manager node_modules/.bin/tsx controllers/main.ts --kubeconfig "$STATE/kubeconfig" --leader-elect
+start controller-manager node_modules/.bin/tsx controllers/main.ts --kubeconfig "$STATE/kubeconfig" --leader-elect "${LOG_FLAGS[@]}"
 
 # The agent for this host, on the real local libvirt (hack/libvirt-setup.sh started it).
 # A quickstart names its node "local" (as kind names its node), so manifests/examples work
@@ -83,7 +89,7 @@ rm -f "$STATE/agent/join-token" # the static join token of earlier versions
 ACCEL_REASON=""
 if [[ "$ACCELERATION" == auto && -e /dev/kvm && -z "${QUANTIX_SKIP_IMAGE:-}" ]]; then
   echo "make up: /dev/kvm exists: checking that it boots Linux (hack/accel-probe.sh)..."
-  PROBE=$(bash hack/accel-probe.sh 2>>"$STATE/logs/guest-image.log")
+  PROBE=$(bash hack/accel-probe.sh 2>>"$STATE/logs/guest-image.out")
   ACCELERATION=$(tail -n 1 <<<"$PROBE")
   ACCEL_REASON=$(tail -n 2 <<<"$PROBE" | head -n 1)
 fi
@@ -96,7 +102,7 @@ if ! running agent; then
 fi
 start agent node_modules/.bin/tsx agent/main.ts join --server "https://127.0.0.1:$API_PORT" --gateway "127.0.0.1:$GATEWAY_PORT" \
   --token "${JOIN_TOKEN:-}" --ca-cert-hash "${CA_HASH:-}" --state-dir "$STATE/agent" \
-  --driver libvirt --acceleration "$ACCELERATION" ${ACCEL_REASON:+--acceleration-reason "$ACCEL_REASON"} --startup-jitter 0s --hostname "$NODE_NAME"
+  --driver libvirt --acceleration "$ACCELERATION" ${ACCEL_REASON:+--acceleration-reason "$ACCEL_REASON"} --startup-jitter 0s --hostname "$NODE_NAME" "${LOG_FLAGS[@]}"
 node_ready() {
   [[ "$(kubectl --kubeconfig "$STATE/kubeconfig" get nodes.quantix.io "$NODE_NAME" \
     -o 'jsonpath={.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null)" == "True" ]]
@@ -108,8 +114,8 @@ ACCEL=$(kubectl --kubeconfig "$STATE/kubeconfig" get nodes.quantix.io "$NODE_NAM
 # The Debian test image for manifests/examples/guest/: built once by `make image` (cached
 # outside the tree, rebuilt only when its recipe changes) and served on 127.0.0.1.
 if [[ -z "${QUANTIX_SKIP_IMAGE:-}" ]]; then
-  echo "make up: preparing the Debian test image (the first build takes a few minutes; log: $STATE/logs/guest-image.log)..."
-  GUEST_IMAGE=$(bash hack/guest-image/build.sh 2>>"$STATE/logs/guest-image.log" | tail -n 1)
+  echo "make up: preparing the Debian test image (the first build takes a few minutes; log: $STATE/logs/guest-image.out)..."
+  GUEST_IMAGE=$(bash hack/guest-image/build.sh 2>>"$STATE/logs/guest-image.out" | tail -n 1)
   start image-server node_modules/.bin/tsx hack/serve-images.ts "$(dirname "$GUEST_IMAGE")" "$IMAGE_PORT"
   wait_for "image server" 30 curl -sfI "http://127.0.0.1:$IMAGE_PORT/$(basename "$GUEST_IMAGE")"
   IMAGE_INFO="  test image:  http://127.0.0.1:$IMAGE_PORT/$(basename "$GUEST_IMAGE")  (sha256 $(cut -d' ' -f1 "$GUEST_IMAGE.sha256"))"
@@ -129,6 +135,6 @@ Quantix is up.
   acceleration: $ACCEL
 ${IMAGE_INFO:+$IMAGE_INFO
 }${UI:+  web UI:      $UI
-}  logs:        $STATE/logs/{etcd,apiserver,controller-manager,agent,image-server}.log
+}  logs:        $STATE/logs/{apiserver,controller-manager,agent}.log (JSON records, rotated), {etcd,apiserver,controller-manager,agent,image-server}.out (output)
 Stop with: make down
 INFO

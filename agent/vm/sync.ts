@@ -363,6 +363,8 @@ export class VmSyncer {
   async #execute(vm: VirtualMachine, action: VmAction, memory: VmMemory): Promise<void> {
     const { driver, domains } = this.deps;
     const uid = vm.metadata.uid!;
+    // One line per action taken (the worker's correlation id is on it): the agent's step of an action's chain.
+    this.deps.log.info('VM action', { vm: `${vm.metadata.namespace}/${vm.metadata.name}`, action: action.type });
     try {
       switch (action.type) {
         case 'ensureVolumes':

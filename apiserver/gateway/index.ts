@@ -123,7 +123,7 @@ export interface NodeGatewayHostOptions {
 export function createNodeGatewayHost(hostOptions: NodeGatewayHostOptions = {}): NodeGatewayHost {
   const authenticator = new NodeCredentialAuthenticator();
   const bootstrapTokens = new BootstrapTokens();
-  const log = createLogger('gateway');
+  const log = createLogger('apiserver').child({ subsystem: 'gateway' });
   const tunnels = new TunnelRegistry(log);
   let pin = hostOptions.caCertPem ? caCertHash(hostOptions.caCertPem) : undefined;
   let caCertPem = hostOptions.caCertPem;

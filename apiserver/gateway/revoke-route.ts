@@ -20,7 +20,7 @@ import { createLogger } from '../../lib/logging/logger.js';
 import type { NodeCredentialAuthenticator } from './credentials.js';
 
 export const REVOKE_PATH = '/apis/quantix.io/v1alpha1/nodes/:name/revoke';
-const log = createLogger('gateway');
+const log = createLogger('apiserver').child({ subsystem: 'gateway' });
 
 export function mountNodeRevokeRoute(app: Express, credentials: NodeCredentialAuthenticator): void {
   app.post(REVOKE_PATH, async (req: Request, res: Response) => {
@@ -35,7 +35,7 @@ export function mountNodeRevokeRoute(app: Express, credentials: NodeCredentialAu
       const revoked = await credentials.store.revoke(name, new Date());
       credentials.forget(name);
       if (!revoked) throw errors.notFound({ group: 'quantix.io', resource: 'nodes', kind: 'Node', name });
-      log.info('node credentials revoked', { node: name, by: user.name });
+      log.info('node credentials revoked', { nodeName: name, by: user.name });
       sendJson(res, 200, {
         kind: 'Status',
         apiVersion: 'v1',

@@ -182,7 +182,7 @@ export class GatewayService {
           const apiError = err instanceof ApiError ? err : toApiError(err);
           if (apiError.code >= 500)
             this.#log.error('gateway call failed', { requestId, method: call.getPath(), error: err instanceof Error ? err.stack : String(err) });
-          else this.#log.debug('gateway call refused', { requestId, method: call.getPath(), reason: apiError.reason, message: apiError.message });
+          else this.#log.debug('gateway call refused', { requestId, method: call.getPath(), reason: apiError.reason, error: apiError.message });
           callback(grpcErrorFromStatus(apiError.toStatus()) as Parameters<sendUnaryData<Res>>[0]);
         },
       );
@@ -209,7 +209,7 @@ export class GatewayService {
       token,
     );
     this.#acknowledged.delete(res.nodeName);
-    this.#log.info(res.reregistered ? 'node re-registered' : 'node registered', { node: res.nodeName, uid: res.nodeUid });
+    this.#log.info(res.reregistered ? 'node re-registered' : 'node registered', { nodeName: res.nodeName, uid: res.nodeUid });
     const { node: _node, ...response } = res;
     response.assignedPools = await this.#assignedPools(res.nodeName);
     return response;

@@ -22,6 +22,8 @@ import type { ResourceRequest } from './request-info.js';
 import { renderList, renderObject, sendJson } from './respond.js';
 import { ApiError, errors } from '../../lib/apimachinery/status-error.js';
 import { toApiError } from './status.js';
+import { correlationIdError, requestIdHeader, requestRecordOf } from './access-log.js';
+import { CORRELATION_ID_ANNOTATION } from '../../api-types/correlation.js';
 import { serveWatch } from './watch-stream.js';
 import type { WatchLimiter } from './watch-limit.js';
 import type { ApiserverMetrics } from './metrics.js';
@@ -204,8 +206,25 @@ async function readObjectBody(call: ResourceCall): Promise<unknown> {
 /** The subresource field management tracks apart ('status'), or the main resource. */
 const statusOrMain = (subresource: string | undefined): 'status' | undefined => (subresource === STATUS_SUBRESOURCE ? 'status' : undefined);
 
+/**
+ * The correlation id a write records on the object (the strategy sets the annotation): the
+ * request's X-Request-Id, or the id the apiserver gave a request without one. A header that
+ * cannot be an id is refused, not replaced, so the client's chain is not silently broken.
+ */
+function correlationIdOf(call: ResourceCall): string {
+  const sent = requestIdHeader(call.req);
+  const problem = sent === undefined ? undefined : correlationIdError(sent);
+  if (problem) throw errors.badRequest(problem);
+  return requestRecordOf(call.res).requestId;
+}
+
 function writeContext(call: ResourceCall): WriteContext {
-  return { fieldValidation: parseFieldValidation(call.query.get('fieldValidation')), warnings: [], subresource: call.request.subresource };
+  return {
+    fieldValidation: parseFieldValidation(call.query.get('fieldValidation')),
+    warnings: [],
+    subresource: call.request.subresource,
+    correlationId: correlationIdOf(call),
+  };
 }
 
 async function handleCreate(call: ResourceCall, accepted: Accepted) {
@@ -375,6 +394,7 @@ async function readDeleteOptions(call: ResourceCall): Promise<DeleteOptionsBody>
 async function handleDelete(call: ResourceCall, decision: Decision, attrs: RequestAttributes, accepted: Accepted) {
   const { sr, request } = call;
   const options = await readDeleteOptions(call);
+  const correlationId = correlationIdOf(call);
   const dryRun = isDryRun(call.query) || (options.dryRun ?? []).includes('All');
   const current = await sr.store.get(request.namespace, request.name!);
   checkObjectAccess(call, decision, current, attrs);
@@ -384,12 +404,17 @@ async function handleDelete(call: ResourceCall, decision: Decision, attrs: Reque
     sendJson(call.res, 200, renderObject(sr, current, accepted), accepted.yaml);
     return;
   }
-  const result = await sr.store.delete(request.namespace, request.name!, { preconditions: options.preconditions });
+  // A delete that finalizers hold back is a write the controllers act on: it carries the id.
+  const result = await sr.store.delete(request.namespace, request.name!, {
+    preconditions: options.preconditions,
+    annotations: { [CORRELATION_ID_ANNOTATION]: correlationId },
+  });
   sendJson(call.res, result.deleted ? 200 : 202, renderObject(sr, result.object, accepted), accepted.yaml);
 }
 
 async function handleDeleteCollection(call: ResourceCall, accepted: Accepted) {
   const { sr } = call;
+  const annotations = { [CORRELATION_ID_ANNOTATION]: correlationIdOf(call) };
   const options = listOptions(call);
   const { items, resourceVersion } = await sr.store.list({ ...options, limit: undefined, continue: undefined });
   const results: KubeObject[] = [];
@@ -399,7 +424,7 @@ async function handleDeleteCollection(call: ResourceCall, accepted: Accepted) {
   }
   for (const item of items) {
     try {
-      results.push((await sr.store.delete(item.metadata.namespace, item.metadata.name!)).object);
+      results.push((await sr.store.delete(item.metadata.namespace, item.metadata.name!, { annotations })).object);
     } catch (err) {
       if (!(err instanceof NotFoundError)) throw err;
     }

@@ -11,8 +11,13 @@
  * - validation reports every problem and never changes the object; an update is also checked
  *   against the stored object (validateUpdate: spec.nodeName immutable once set) and, for
  *   StoragePools, against the VMs in the watch cache (a node whose VMs use the pool stays
- *   assigned; see admission.ts).
+ *   assigned; see admission.ts);
+ * - a write of the main resource records the request's correlation id in the annotation
+ *   quantix.io/correlation-id (api-types/correlation.ts), unless it changes nothing else (a
+ *   no-op stays a no-op); /status writes leave it as it is.
  */
+import { isDeepStrictEqual } from 'node:util';
+import { CORRELATION_ID_ANNOTATION } from '../../api-types/correlation.js';
 import type { KubeObject } from '../../api-types/meta.js';
 import { admission } from './admission.js';
 import type { ServedResource } from './served-resource.js';
@@ -33,6 +38,39 @@ export interface WriteContext {
   /** Warnings collected for `Warning: 299` headers. */
   warnings: string[];
   subresource?: string;
+  /** The request's correlation id, recorded on the object by a main-resource write. */
+  correlationId?: string;
+}
+
+/** `obj` with its correlation-id annotation set to `id` (removed when undefined); a new object. */
+function withCorrelationId(obj: KubeObject, id: string | undefined): KubeObject {
+  const { [CORRELATION_ID_ANNOTATION]: _previous, ...others } = obj.metadata.annotations ?? {};
+  const annotations = id === undefined ? others : { ...others, [CORRELATION_ID_ANNOTATION]: id };
+  const { annotations: _old, ...metadata } = obj.metadata;
+  return { ...obj, metadata: Object.keys(annotations).length === 0 ? metadata : { ...metadata, annotations } };
+}
+
+/** What a client means by an object: everything but status, server-owned metadata and the correlation id. */
+function intentOf(obj: KubeObject): unknown {
+  const { status: _status, metadata, ...rest } = withCorrelationId(obj, undefined);
+  const {
+    resourceVersion: _rv,
+    managedFields: _mf,
+    uid: _uid,
+    generation: _g,
+    creationTimestamp: _c,
+    deletionTimestamp: _d,
+    deletionGracePeriodSeconds: _dg,
+    ...meta
+  } = metadata;
+  return { ...rest, metadata: { ...meta, annotations: meta.annotations ?? {}, labels: meta.labels ?? {}, finalizers: meta.finalizers ?? [] } };
+}
+
+/** Sets the annotation on a main-resource update, or keeps the stored one when nothing else changes. */
+function recordCorrelationId(obj: KubeObject, old: KubeObject, id: string | undefined): KubeObject {
+  if (id === undefined) return obj;
+  const kept = old.metadata.annotations?.[CORRELATION_ID_ANNOTATION];
+  return withCorrelationId(obj, isDeepStrictEqual(intentOf(obj), intentOf(old)) ? kept : id);
 }
 
 /** Checks the envelope (object, apiVersion, kind) of a request body. */
@@ -120,6 +158,7 @@ export function prepareForCreate(sr: ServedResource, body: unknown, namespace: s
   obj = handleUnknownFields(sr, obj, ctx);
   obj = admission.defaults(sr.def, obj);
   obj = admission.prepareWrite(sr.def, obj, undefined);
+  if (ctx.correlationId !== undefined) obj = withCorrelationId(obj, ctx.correlationId);
   validateOrThrow(sr, obj, undefined, ctx);
   return obj;
 }
@@ -169,7 +208,10 @@ export function prepareForUpdate(sr: ServedResource, old: KubeObject, incoming: 
   delete obj.metadata.managedFields;
   obj = handleUnknownFields(sr, obj, ctx);
   obj = admission.defaults(sr.def, obj);
-  if (ctx.subresource !== 'status') obj = admission.prepareWrite(sr.def, obj, old);
+  if (ctx.subresource !== 'status') {
+    obj = admission.prepareWrite(sr.def, obj, old);
+    obj = recordCorrelationId(obj, old, ctx.correlationId);
+  }
   validateOrThrow(sr, obj, old, ctx);
   return obj;
 }

@@ -646,6 +646,7 @@ export class EtcdStore implements Omit<Store, 'watch'> {
         const { resourceVersion: _rv, ...rest } = m;
         const metadata: ObjectMeta = {
           ...rest,
+          ...(opts.annotations ? { annotations: { ...rest.annotations, ...opts.annotations } } : {}),
           deletionTimestamp: isoSeconds(this.#now()),
           deletionGracePeriodSeconds: 0,
           ...(m.generation !== undefined ? { generation: m.generation + 1 } : {}),

@@ -115,6 +115,8 @@ export type WatchErrorHandler = (err: Error) => void;
 export interface DeleteOptions {
   /** Delete only if uid / resourceVersion still match. */
   preconditions?: { uid?: string; resourceVersion?: string };
+  /** Set on the object when the delete only marks it (finalizers pending): the deleting request's correlation id. */
+  annotations?: Record<string, string>;
 }
 
 export interface DeleteResult {

@@ -22,6 +22,7 @@ import { HostJoinError, type HostJoinErrorCode } from '../../lib/host-join/codes
 import type { Logger } from '../../lib/logging/logger.js';
 import type { ApiClient } from '../runtime/client.js';
 import { commitStatus } from '../runtime/committer.js';
+import { correlationIdFromStore } from '../runtime/correlation.js';
 import { Controller, done } from '../runtime/controller.js';
 import type { Recorder } from '../runtime/events.js';
 import type { ControllerSetup } from '../runtime/manager.js';
@@ -183,7 +184,7 @@ async function runFlow(
 
 export function hostJoinController(options: HostJoinControllerOptions = {}): ControllerSetup {
   return (ctx) => {
-    const client = ctx.clientFor(HOSTJOIN_CONTROLLER);
+    const sharedClient = ctx.clientFor(HOSTJOIN_CONTROLLER);
     const hostJoins = ctx.informers.informerFor<HostJoin>(HostJoins);
     const events = ctx.events.forComponent('quantix-hostjoin-controller');
     const prober = new RegistrationProber({ timeoutMs: options.probeTimeoutMs, minAgentVersion: options.minAgentVersion });
@@ -193,7 +194,9 @@ export function hostJoinController(options: HostJoinControllerOptions = {}): Con
       logger: ctx.logger,
       resyncPeriodMs: options.resyncPeriodMs ?? 10 * 60_000,
       listKeys: () => hostJoins.store.keys(),
-      reconcile: async ({ key }) => {
+      correlationIdOf: correlationIdFromStore(hostJoins.store),
+      reconcile: async ({ key, correlationId }) => {
+        const client = sharedClient.withCorrelationId(correlationId);
         if (!hostJoins.store.get(key)) return done();
         // Read it live: the cache may not show yet how a run of ours just ended, and a
         // finished HostJoin must never run again.

@@ -9,6 +9,7 @@ import type { Image, VirtualMachine } from '../../api-types/generated/types.js';
 import { imagesOf } from '../../api-types/image-usage.js';
 import { isNotFound } from '../../lib/apimachinery/status-error.js';
 import { commitStatus } from '../runtime/committer.js';
+import { correlationIdFromStore } from '../runtime/correlation.js';
 import { Controller, done } from '../runtime/controller.js';
 import type { ControllerSetup } from '../runtime/manager.js';
 import { Images, keyOf, VirtualMachines } from '../runtime/resources.js';
@@ -26,7 +27,7 @@ const BY_IMAGE = 'images';
 
 export function imageController(options: ImageControllerOptions = {}): ControllerSetup {
   return (ctx) => {
-    const client = ctx.clientFor(IMAGE_CONTROLLER);
+    const sharedClient = ctx.clientFor(IMAGE_CONTROLLER);
     const images = ctx.informers.informerFor<Image>(Images);
     const vms = ctx.informers.informerFor<VirtualMachine>(VirtualMachines);
     if (!vms.store.hasIndex(BY_IMAGE)) vms.store.addIndex(BY_IMAGE, imagesOf);
@@ -37,7 +38,9 @@ export function imageController(options: ImageControllerOptions = {}): Controlle
       logger: ctx.logger,
       resyncPeriodMs: options.resyncPeriodMs ?? 5 * 60_000,
       listKeys: () => images.store.keys(),
-      reconcile: async ({ key }) => {
+      correlationIdOf: correlationIdFromStore(images.store),
+      reconcile: async ({ key, correlationId }) => {
+        const client = sharedClient.withCorrelationId(correlationId);
         const image = images.store.get(key);
         if (!image) return done();
         const usedBy = vms.store.byIndex(BY_IMAGE, image.metadata.name!).map((vm) => `${vm.metadata.namespace}/${vm.metadata.name}`);

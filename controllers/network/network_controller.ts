@@ -6,6 +6,7 @@
  */
 import type { Network } from '../../api-types/generated/types.js';
 import { commitStatus } from '../runtime/committer.js';
+import { correlationIdFromStore } from '../runtime/correlation.js';
 import { Controller, done } from '../runtime/controller.js';
 import type { ControllerSetup } from '../runtime/manager.js';
 import { keyOf, Networks } from '../runtime/resources.js';
@@ -20,7 +21,7 @@ export const NETWORK_CONTROLLER = 'network';
 
 export function networkController(options: NetworkControllerOptions = {}): ControllerSetup {
   return (ctx) => {
-    const client = ctx.clientFor(NETWORK_CONTROLLER);
+    const sharedClient = ctx.clientFor(NETWORK_CONTROLLER);
     const networks = ctx.informers.informerFor<Network>(Networks);
     const events = ctx.events.forComponent('quantix-network-controller');
     const controller = new Controller({
@@ -29,7 +30,9 @@ export function networkController(options: NetworkControllerOptions = {}): Contr
       logger: ctx.logger,
       resyncPeriodMs: options.resyncPeriodMs ?? 5 * 60_000,
       listKeys: () => networks.store.keys(),
-      reconcile: async ({ key }) => {
+      correlationIdOf: correlationIdFromStore(networks.store),
+      reconcile: async ({ key, correlationId }) => {
+        const client = sharedClient.withCorrelationId(correlationId);
         const net = networks.store.get(key);
         if (!net) return done();
         const plan = planNetwork(net, Date.now());

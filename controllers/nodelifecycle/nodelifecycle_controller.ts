@@ -10,6 +10,7 @@
 import type { Node, PoolHostStatus, StoragePool, VirtualMachine } from '../../api-types/generated/types.js';
 import { isConflict, isNotFound } from '../../lib/apimachinery/status-error.js';
 import { commitStatus } from '../runtime/committer.js';
+import { correlationIdFromStore } from '../runtime/correlation.js';
 import { Controller, done, requeueAfter } from '../runtime/controller.js';
 import type { ControllerSetup } from '../runtime/manager.js';
 import { keyOf, Nodes, StoragePools, VirtualMachines } from '../runtime/resources.js';
@@ -39,7 +40,7 @@ export function poolHostPatch(pool: StoragePool, node: string, host: PoolHostSta
 
 export function nodeLifecycleController(options: NodeLifecycleOptions = {}): ControllerSetup {
   return (ctx) => {
-    const client = ctx.clientFor(NODELIFECYCLE_CONTROLLER);
+    const sharedClient = ctx.clientFor(NODELIFECYCLE_CONTROLLER);
     const grace = options.gracePeriodMs ?? DEFAULT_GRACE_PERIOD_MS;
     const now = options.now ?? Date.now;
     const nodes = ctx.informers.informerFor<Node>(Nodes);
@@ -68,7 +69,9 @@ export function nodeLifecycleController(options: NodeLifecycleOptions = {}): Con
       logger: ctx.logger,
       resyncPeriodMs: options.resyncPeriodMs ?? 60_000,
       listKeys: () => nodes.store.keys(),
-      reconcile: async ({ key, log }) => {
+      correlationIdOf: correlationIdFromStore(nodes.store),
+      reconcile: async ({ key, log, correlationId }) => {
+        const client = sharedClient.withCorrelationId(correlationId);
         const node = nodes.store.get(key);
         if (!node) {
           probes.delete(key);
@@ -87,7 +90,7 @@ export function nodeLifecycleController(options: NodeLifecycleOptions = {}): Con
           await commitStatus(client, Nodes, node, plan.status);
           for (const e of plan.events) events.record(node, e);
           log.info(plan.status.conditions?.find((c) => c.type === 'Ready')?.status === 'Unknown' ? 'node stopped heartbeating' : 'node heartbeating again', {
-            node: name,
+            nodeName: name,
           });
         }
         // Each write is a compare-and-swap on the resourceVersion the decision was made

@@ -53,6 +53,11 @@ export interface ApiClient {
   ): Promise<T>;
   delete(r: ResourceRef, namespace: string | undefined, name: string, options?: { preconditions?: { uid?: string; resourceVersion?: string } }): Promise<void>;
   watch<T extends KubeObject>(r: ResourceRef, options: WatchOptions, onEvent: (e: WatchEvent<T>) => void, onDone: (err: unknown) => void): Promise<WatchHandle>;
+  /**
+   * The same client, sending `correlationId` as X-Request-Id on every request (a reconcile's
+   * writes keep the id of the user action they follow from); itself when it is undefined.
+   */
+  withCorrelationId(correlationId: string | undefined): ApiClient;
 }
 
 export interface HttpApiClientOptions {
@@ -74,6 +79,13 @@ export interface HttpApiClientOptions {
   burst?: number;
 }
 
+/** What a client and its correlation-scoped views share: connections, rate limit, credentials. */
+interface SharedTransport {
+  watch: Watch;
+  bucket?: TokenBucket;
+  auth: { headers: Record<string, string>; at: number };
+}
+
 /** The ApiClient over HTTPS, configured from a kubeconfig. */
 export class HttpApiClient implements ApiClient {
   readonly #kc: KubeConfig;
@@ -81,18 +93,26 @@ export class HttpApiClient implements ApiClient {
   readonly #agent: http.Agent;
   readonly #watch: Watch;
   readonly #options: Required<Omit<HttpApiClientOptions, 'qps' | 'burst'>>;
+  readonly #rawOptions: HttpApiClientOptions;
   readonly #bucket?: TokenBucket;
-  #headers: Record<string, string> = {};
-  #headersAt = 0;
+  readonly #auth: SharedTransport['auth'];
+  readonly #requestId?: string;
 
-  private constructor(kc: KubeConfig, agent: http.Agent, headers: Record<string, string>, options: HttpApiClientOptions) {
+  private constructor(
+    kc: KubeConfig,
+    agent: http.Agent,
+    headers: Record<string, string>,
+    options: HttpApiClientOptions,
+    scoped?: SharedTransport & { requestId: string },
+  ) {
     this.#kc = kc;
     const cluster = kc.getCurrentCluster();
     if (!cluster) throw new Error('kubeconfig: no current cluster');
     this.#server = new URL(cluster.server);
     this.#agent = agent;
-    this.#headers = headers;
-    this.#headersAt = Date.now();
+    this.#rawOptions = options;
+    this.#auth = scoped?.auth ?? { headers, at: Date.now() };
+    this.#requestId = scoped?.requestId;
     const userAgent = options.userAgent ?? 'quantix-controller-manager';
     this.#options = {
       userAgent,
@@ -101,6 +121,11 @@ export class HttpApiClient implements ApiClient {
       requestTimeoutMs: options.requestTimeoutMs ?? 30_000,
       watchInactivityTimeoutMs: options.watchInactivityTimeoutMs ?? 90_000,
     };
+    if (scoped) {
+      this.#bucket = scoped.bucket;
+      this.#watch = scoped.watch;
+      return;
+    }
     if (options.qps) this.#bucket = new TokenBucket(options.qps, options.burst ?? Math.max(1, Math.ceil(options.qps * 2)));
     this.#watch = new Watch(kc);
     // The inactivity timeout is private in the typings but meant to be tuned (public in the JS).
@@ -116,6 +141,16 @@ export class HttpApiClient implements ApiClient {
     const kc = new KubeConfig();
     kc.loadFromFile(path);
     return HttpApiClient.fromKubeConfig(kc, options);
+  }
+
+  withCorrelationId(correlationId: string | undefined): ApiClient {
+    if (!correlationId || correlationId === this.#requestId) return this;
+    return new HttpApiClient(this.#kc, this.#agent, this.#auth.headers, this.#rawOptions, {
+      watch: this.#watch,
+      bucket: this.#bucket,
+      auth: this.#auth,
+      requestId: correlationId,
+    });
   }
 
   get kubeConfig(): KubeConfig {
@@ -185,16 +220,23 @@ export class HttpApiClient implements ApiClient {
 
   async #authHeaders(): Promise<Record<string, string>> {
     // Exec and OIDC credentials expire: refresh the headers every minute.
-    if (Date.now() - this.#headersAt > 60_000) {
-      this.#headers = (await authHeaders(this.#kc)).headers;
-      this.#headersAt = Date.now();
+    if (Date.now() - this.#auth.at > 60_000) {
+      this.#auth.headers = (await authHeaders(this.#kc)).headers;
+      this.#auth.at = Date.now();
     }
-    return this.#headers;
+    return this.#auth.headers;
   }
 
   async #request(method: string, path: string, body?: unknown, query?: URLSearchParams, contentType = 'application/json'): Promise<unknown> {
     if (this.#bucket) await this.#bucket.take();
-    const built = buildRequest({ path, query, body: body === undefined ? undefined : JSON.stringify(body), contentType, userAgent: this.#options.userAgent });
+    const built = buildRequest({
+      path,
+      query,
+      body: body === undefined ? undefined : JSON.stringify(body),
+      contentType,
+      userAgent: this.#options.userAgent,
+      requestId: this.#requestId,
+    });
     const url = new URL(this.#server.pathname.replace(/\/$/, '') + built.target, this.#server);
     const payload = built.body === undefined ? undefined : Buffer.from(built.body);
     const headers: Record<string, string | number> = { ...(await this.#authHeaders()), ...built.headers };

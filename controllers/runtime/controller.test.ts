@@ -8,7 +8,10 @@ const lines: string[] = [];
 beforeAll(() => setLogSink((l) => lines.push(l)));
 beforeEach(() => (lines.length = 0));
 
-function make(reconcile: (ctx: ReconcileContext) => unknown, extra: { workers?: number; resyncPeriodMs?: number; listKeys?: () => string[] } = {}) {
+function make(
+  reconcile: (ctx: ReconcileContext) => unknown,
+  extra: { workers?: number; resyncPeriodMs?: number; listKeys?: () => string[]; correlationIdOf?: (key: string) => string | undefined } = {},
+) {
   const clock = new FakeClock();
   const c = new Controller({
     name: 'test',
@@ -30,6 +33,26 @@ describe('Controller', () => {
     await c.processOne('ns/a');
     expect(calls).toEqual(['ns/a']);
     expect(c.queue.len() + c.queue.waitingCount()).toBe(0);
+  });
+
+  it("runs a reconcile under the object's correlation id: in its context and on every line it logs", async () => {
+    const seen: (string | undefined)[] = [];
+    const { c } = make(
+      (ctx) => {
+        seen.push(ctx.correlationId);
+        ctx.log.warn('acting');
+        return done();
+      },
+      { correlationIdOf: (key) => (key === 'ns/a' ? 'cid-a' : undefined) },
+    );
+    await c.processOne('ns/a');
+    await c.processOne('ns/b');
+    expect(seen).toEqual(['cid-a', undefined]);
+    const acting = lines.filter((l) => l.includes('"acting"')).map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(acting.map((r) => [r.key, r.correlationId])).toEqual([
+      ['ns/a', 'cid-a'],
+      ['ns/b', undefined],
+    ]);
   });
 
   it('requeueAfter: adds the key again after the delay', async () => {

@@ -11,8 +11,11 @@
  * Anything else thrown (a TypeError from a bug: what Go calls a panic) is caught, logged
  * with its stack and retried like an error; a worker never dies.
  *
- * Every reconcile runs with a reconcile id, logged with the controller and key, and set as
- * the correlation id of everything logged while it runs.
+ * Every reconcile runs with a reconcile id, logged with the controller and key, and under
+ * the correlation id of the object (`correlationIdOf`: its quantix.io/correlation-id
+ * annotation, the user action that last changed it): the reconcile's log lines carry it, and
+ * the reconcile sends it with its API requests (`client.withCorrelationId(ctx.correlationId)`),
+ * so the writes it causes, and the Events it records about the object, keep it.
  */
 import { randomBytes } from 'node:crypto';
 import { createLogger, type Logger } from '../../lib/logging/logger.js';
@@ -37,6 +40,9 @@ export class TerminalError extends Error {
 export interface ReconcileContext {
   key: string;
   reconcileId: string;
+  /** The correlation id of the object (undefined when it has none, or is gone). */
+  correlationId?: string;
+  /** Logs with controller, key, reconcileId and correlationId. */
   log: Logger;
 }
 
@@ -53,6 +59,8 @@ export interface ControllerOptions {
   /** Every period, enqueue every key `listKeys` returns (catches anything missed). */
   resyncPeriodMs?: number;
   listKeys?: () => Iterable<string>;
+  /** The correlation id a key's reconcile runs under (runtime/correlation.ts reads it from the cache). */
+  correlationIdOf?: (key: string) => string | undefined;
 }
 
 export interface ControllerStats {
@@ -147,13 +155,14 @@ export class Controller {
 
   async #process(key: string): Promise<void> {
     const reconcileId = randomBytes(6).toString('hex');
-    const log = this.#log.child({ key, reconcileId });
+    const correlationId = this.#options.correlationIdOf?.(key);
+    const log = this.#log.child(correlationId ? { key, reconcileId, correlationId } : { key, reconcileId });
     const started = this.#clock.now();
     this.stats.reconciles++;
     try {
       // `log` carries the reconcile id; no AsyncLocalStorage here, whose promise hooks would
       // tax every reconcile of the process.
-      const result = await Promise.resolve().then(() => this.#options.reconcile({ key, reconcileId, log }));
+      const result = await Promise.resolve().then(() => this.#options.reconcile({ key, reconcileId, correlationId, log }));
       this.queue.forget(key);
       if (result?.requeueAfterMs !== undefined) {
         this.stats.requeues++;

@@ -41,6 +41,30 @@ describe('EventRecorder', () => {
     expect(String((ev.metadata as { name: string }).name)).toMatch(/^web\./);
   });
 
+  it("carries the object's correlation id: in the Event's annotation and as X-Request-Id of its writes; other actions are not aggregated with it", async () => {
+    const { client, rec } = setup();
+    const annotated = (id: string): KubeObject => ({ ...vm, metadata: { ...vm.metadata, annotations: { 'quantix.io/correlation-id': id } } });
+    rec.record(annotated('cid-stop'), { type: 'Normal', reason: 'Stopping', message: 'stop requested' });
+    await rec.flush();
+    rec.record(annotated('cid-stop'), { type: 'Normal', reason: 'Stopping', message: 'stop requested' });
+    await rec.flush();
+    rec.record(annotated('cid-again'), { type: 'Normal', reason: 'Stopping', message: 'stop requested' });
+    await rec.flush();
+    const writes = client.writes('events');
+    expect(writes.map((w) => [w.verb, w.requestId])).toEqual([
+      ['create', 'cid-stop'],
+      ['patch', 'cid-stop'],
+      ['create', 'cid-again'],
+    ]);
+    expect((writes[0]!.body as KubeObject).metadata.annotations).toEqual({ 'quantix.io/correlation-id': 'cid-stop' });
+    // An object without the annotation: an Event without one, sent without an id.
+    rec.record(node, { type: 'Normal', reason: 'Ready', message: 'ready' });
+    await rec.flush();
+    const last = client.writes('events').at(-1)!;
+    expect(last.requestId).toBeUndefined();
+    expect((last.body as KubeObject).metadata.annotations).toBeUndefined();
+  });
+
   it('aggregates repeats by bumping count and lastTimestamp', async () => {
     const { client, clock, rec } = setup();
     for (let i = 0; i < 3; i++) {

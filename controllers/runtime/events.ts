@@ -15,6 +15,10 @@
  * broadcaster drops on a full queue too): every drop is counted in the Prometheus counter
  * `quantix_controller_events_dropped_total` and logged once per `dropLogIntervalMs`
  * (default 60 s) with the count since the last such line, never once per event.
+ *
+ * An Event carries the correlation id of the object it is about (its quantix.io/correlation-id
+ * annotation, the user action being acted on): in its own annotation, and as the X-Request-Id
+ * of its writes. Events of different actions are not aggregated together.
  */
 import { randomBytes } from 'node:crypto';
 import type { Event, EventType } from '../../api-types/generated/types.js';
@@ -25,6 +29,8 @@ import { realClock } from '../../lib/clock/clock.js';
 import type { ApiClient } from './client.js';
 import { isNotFound } from '../../lib/apimachinery/status-error.js';
 import { Events } from './resources.js';
+import { correlationIdOf } from './correlation.js';
+import { CORRELATION_ID_ANNOTATION } from '../../api-types/correlation.js';
 import { TokenBucket } from '../../lib/workqueue/tokenbucket.js';
 import { Counter, Registry } from 'prom-client';
 
@@ -120,7 +126,8 @@ export class EventRecorder implements Recorder {
 
   #record(obj: KubeObject, ev: EventSpec, component: string): void {
     const ref = objectReference(obj);
-    const key = [ref.uid ?? `${ref.namespace}/${ref.name}`, ref.kind, ev.type, ev.reason, ev.message, component].join('\u0000');
+    const correlationId = correlationIdOf(obj);
+    const key = [ref.uid ?? `${ref.namespace}/${ref.name}`, ref.kind, ev.type, ev.reason, ev.message, component, correlationId ?? ''].join('\u0000');
     const now = new Date(this.#clock.now()).toISOString();
     const waiting = this.#waiting.get(key);
     if (waiting) {
@@ -142,7 +149,7 @@ export class EventRecorder implements Recorder {
       .then(() => {
         // From here on repeats start a new write (this one's count is fixed now).
         if (this.#waiting.get(key) === batch) this.#waiting.delete(key);
-        return this.#send(key, ref, ev, component, batch);
+        return this.#send(key, ref, ev, component, batch, correlationId);
       })
       .catch((err: unknown) => {
         if (this.#waiting.get(key) === batch) this.#waiting.delete(key);
@@ -176,11 +183,12 @@ export class EventRecorder implements Recorder {
     });
   }
 
-  async #send(key: string, ref: Event['involvedObject'], ev: EventSpec, component: string, batch: Waiting): Promise<void> {
+  async #send(key: string, ref: Event['involvedObject'], ev: EventSpec, component: string, batch: Waiting, correlationId: string | undefined): Promise<void> {
+    const client = this.#o.client.withCorrelationId(correlationId);
     const seen = this.#cache.get(key);
     if (seen) {
       try {
-        await this.#o.client.patch(Events, seen.namespace, seen.name, { count: seen.count + batch.count, lastTimestamp: batch.lastTimestamp });
+        await client.patch(Events, seen.namespace, seen.name, { count: seen.count + batch.count, lastTimestamp: batch.lastTimestamp });
         seen.count += batch.count;
         this.#touch(key, seen);
         this.stats.bumped++;
@@ -195,7 +203,7 @@ export class EventRecorder implements Recorder {
     const event: Event = {
       apiVersion: 'v1',
       kind: 'Event',
-      metadata: { name, namespace },
+      metadata: { name, namespace, ...(correlationId ? { annotations: { [CORRELATION_ID_ANNOTATION]: correlationId } } : {}) },
       involvedObject: ref,
       type: ev.type,
       reason: ev.reason,
@@ -208,7 +216,7 @@ export class EventRecorder implements Recorder {
       reportingInstance: this.#o.instance,
       ...(ev.action ? { action: ev.action } : {}),
     };
-    await this.#o.client.create(Events, event);
+    await client.create(Events, event);
     this.stats.created++;
     this.#touch(key, { name, namespace, count: batch.count, firstTimestamp: batch.firstTimestamp });
   }

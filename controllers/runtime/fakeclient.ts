@@ -19,6 +19,8 @@ export interface Call {
   namespace?: string;
   subresource?: string;
   body: unknown;
+  /** The X-Request-Id the call was sent with (withCorrelationId). */
+  requestId?: string;
 }
 
 export class FakeApiClient implements ApiClient {
@@ -125,6 +127,30 @@ export class FakeApiClient implements ApiClient {
 
   async watch(): Promise<WatchHandle> {
     throw new Error('FakeApiClient does not watch');
+  }
+
+  /** A view whose writes are recorded with `requestId` (the same objects and calls). */
+  withCorrelationId(correlationId: string | undefined): ApiClient {
+    if (!correlationId) return this;
+    // Each method records its call synchronously, before its first await: tag that call.
+    const tagged =
+      <A extends unknown[], R>(method: (...args: A) => Promise<R>) =>
+      (...args: A): Promise<R> => {
+        const before = this.calls.length;
+        const result = method.apply(this, args);
+        for (const call of this.calls.slice(before)) call.requestId = correlationId;
+        return result;
+      };
+    return {
+      get: (r, namespace, name) => this.get(r, namespace, name),
+      list: (r, options) => this.list(r, options),
+      create: tagged(this.create) as ApiClient['create'],
+      update: tagged(this.update) as ApiClient['update'],
+      patch: tagged(this.patch) as ApiClient['patch'],
+      delete: tagged(this.delete),
+      watch: () => this.watch(),
+      withCorrelationId: (id) => this.withCorrelationId(id),
+    };
   }
 
   writes(resource?: string): Call[] {

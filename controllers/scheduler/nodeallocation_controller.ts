@@ -7,6 +7,7 @@
 import type { Node, VirtualMachine } from '../../api-types/generated/types.js';
 import { isNotFound } from '../../lib/apimachinery/status-error.js';
 import { commitStatus } from '../runtime/committer.js';
+import { correlationIdFromStore } from '../runtime/correlation.js';
 import { Controller, done } from '../runtime/controller.js';
 import type { ControllerSetup } from '../runtime/manager.js';
 import { Nodes, VirtualMachines } from '../runtime/resources.js';
@@ -22,7 +23,7 @@ export const NODEALLOCATION_CONTROLLER = 'nodeallocation';
 
 export function nodeAllocationController(options: NodeAllocationOptions = {}): ControllerSetup {
   return (ctx) => {
-    const client = ctx.clientFor(NODEALLOCATION_CONTROLLER);
+    const sharedClient = ctx.clientFor(NODEALLOCATION_CONTROLLER);
     const nodes = ctx.informers.informerFor<Node>(Nodes);
     const vms = ctx.informers.informerFor<VirtualMachine>(VirtualMachines);
     indexVmsByNode(vms);
@@ -33,7 +34,9 @@ export function nodeAllocationController(options: NodeAllocationOptions = {}): C
       logger: ctx.logger,
       resyncPeriodMs: options.resyncPeriodMs ?? 5 * 60_000,
       listKeys: () => nodes.store.keys(),
-      reconcile: async ({ key }) => {
+      correlationIdOf: correlationIdFromStore(nodes.store),
+      reconcile: async ({ key, correlationId }) => {
+        const client = sharedClient.withCorrelationId(correlationId);
         const node = nodes.store.get(key);
         if (!node) return done();
         const allocated = allocatedFor(key, vms.store.byIndex(BY_NODE, key));

@@ -22,6 +22,7 @@ import { isDeepStrictEqual } from 'node:util';
 import type { Network, Node, StoragePool, VirtualMachine } from '../../api-types/generated/types.js';
 import { ApiError, isNotFound } from '../../lib/apimachinery/status-error.js';
 import { commitStatus } from '../runtime/committer.js';
+import { correlationIdFromStore } from '../runtime/correlation.js';
 import { Controller, done, requeueAfter } from '../runtime/controller.js';
 import type { ControllerSetup } from '../runtime/manager.js';
 import { keyOf, Networks, Nodes, splitKey, StoragePools, VirtualMachines } from '../runtime/resources.js';
@@ -64,7 +65,7 @@ function networkSchedulingView(n: Network): unknown {
 
 export function schedulerController(options: SchedulerOptions = {}): ControllerSetup {
   return (ctx) => {
-    const client = ctx.clientFor(SCHEDULER);
+    const sharedClient = ctx.clientFor(SCHEDULER);
     const config: SchedulerConfig = { ...DEFAULT_SCHEDULER_CONFIG, ...options.config };
     const vms = ctx.informers.informerFor<VirtualMachine>(VirtualMachines);
     const nodes = ctx.informers.informerFor<Node>(Nodes);
@@ -82,7 +83,9 @@ export function schedulerController(options: SchedulerOptions = {}): ControllerS
       logger: ctx.logger,
       resyncPeriodMs: options.resyncPeriodMs ?? 5 * 60_000,
       listKeys: () => vms.store.list().filter(needsAttention).map(keyOf),
-      reconcile: async ({ key, log }) => {
+      correlationIdOf: correlationIdFromStore(vms.store),
+      reconcile: async ({ key, log, correlationId }) => {
+        const client = sharedClient.withCorrelationId(correlationId);
         let vm = vms.store.get(key);
         if (!vm) {
           usage.forget(key);
@@ -124,7 +127,7 @@ export function schedulerController(options: SchedulerOptions = {}): ControllerS
               continue;
             }
             for (const e of plan.events) events.record(vm, e);
-            log.debug('bound', { node: nodeName });
+            log.debug('bound', { nodeName });
             return done();
           }
           if (plan.status) await commitStatus(client, VirtualMachines, vm, plan.status);

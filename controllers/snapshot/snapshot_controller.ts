@@ -10,6 +10,7 @@ import type { VirtualMachine, VirtualMachineRestore, VirtualMachineSnapshot } fr
 import { isConflict, isNotFound } from '../../lib/apimachinery/status-error.js';
 import type { ApiClient } from '../runtime/client.js';
 import { commitStatus } from '../runtime/committer.js';
+import { correlationIdOf } from '../runtime/correlation.js';
 import { Controller, done } from '../runtime/controller.js';
 import type { ControllerSetup } from '../runtime/manager.js';
 import { keyOf, VirtualMachineRestores, VirtualMachines, VirtualMachineSnapshots } from '../runtime/resources.js';
@@ -46,7 +47,7 @@ async function writeSlot(client: ApiClient, vm: VirtualMachine, change: SlotChan
 
 export function snapshotController(options: SnapshotControllerOptions = {}): ControllerSetup {
   return (ctx) => {
-    const client = ctx.clientFor(SNAPSHOT_CONTROLLER);
+    const sharedClient = ctx.clientFor(SNAPSHOT_CONTROLLER);
     const snaps = ctx.informers.informerFor<VirtualMachineSnapshot>(VirtualMachineSnapshots);
     const restores = ctx.informers.informerFor<VirtualMachineRestore>(VirtualMachineRestores);
     const vms = ctx.informers.informerFor<VirtualMachine>(VirtualMachines);
@@ -60,7 +61,7 @@ export function snapshotController(options: SnapshotControllerOptions = {}): Con
       return key ? vms.store.get(key) : undefined;
     };
 
-    const reconcileSnapshot = async (key: string) => {
+    const reconcileSnapshot = async (key: string, client: ApiClient) => {
       const snap = snaps.store.get(key);
       if (!snap) return done();
       const vm = vmOf(snap);
@@ -115,7 +116,7 @@ export function snapshotController(options: SnapshotControllerOptions = {}): Con
       return done();
     };
 
-    const reconcileRestore = async (key: string) => {
+    const reconcileRestore = async (key: string, client: ApiClient) => {
       const restore = restores.store.get(key);
       if (!restore) return done();
       const vm = vmOf(restore);
@@ -140,9 +141,12 @@ export function snapshotController(options: SnapshotControllerOptions = {}): Con
       logger: ctx.logger,
       resyncPeriodMs: options.resyncPeriodMs ?? 5 * 60_000,
       listKeys: () => [...snaps.store.keys().map((k) => SNAP + k), ...restores.store.keys().map((k) => RESTORE + k)],
-      reconcile: async ({ key }) => {
+      // A snapshot's or restore's writes (the VM's snapshot slot included) carry its own id.
+      correlationIdOf: (key) => correlationIdOf(key.startsWith(SNAP) ? snaps.store.get(key.slice(SNAP.length)) : restores.store.get(key.slice(RESTORE.length))),
+      reconcile: async ({ key, correlationId }) => {
+        const client = sharedClient.withCorrelationId(correlationId);
         try {
-          return key.startsWith(SNAP) ? await reconcileSnapshot(key.slice(SNAP.length)) : await reconcileRestore(key.slice(RESTORE.length));
+          return key.startsWith(SNAP) ? await reconcileSnapshot(key.slice(SNAP.length), client) : await reconcileRestore(key.slice(RESTORE.length), client);
         } catch (err) {
           if (isNotFound(err)) return done();
           throw err;

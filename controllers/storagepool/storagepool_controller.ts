@@ -10,6 +10,7 @@ import type { StoragePool, VirtualMachine } from '../../api-types/generated/type
 import { vmsUsingPool } from '../../api-types/pool-usage.js';
 import { isNotFound } from '../../lib/apimachinery/status-error.js';
 import { commitStatus } from '../runtime/committer.js';
+import { correlationIdFromStore } from '../runtime/correlation.js';
 import { Controller, done } from '../runtime/controller.js';
 import type { ControllerSetup } from '../runtime/manager.js';
 import { keyOf, StoragePools, VirtualMachines } from '../runtime/resources.js';
@@ -34,7 +35,7 @@ function poolsOf(vm: VirtualMachine | undefined): string[] {
 
 export function storagePoolController(options: StoragePoolControllerOptions = {}): ControllerSetup {
   return (ctx) => {
-    const client = ctx.clientFor(STORAGEPOOL_CONTROLLER);
+    const sharedClient = ctx.clientFor(STORAGEPOOL_CONTROLLER);
     const pools = ctx.informers.informerFor<StoragePool>(StoragePools);
     const vms = ctx.informers.informerFor<VirtualMachine>(VirtualMachines);
     if (!vms.store.hasIndex(BY_POOL)) vms.store.addIndex(BY_POOL, poolsOf);
@@ -45,7 +46,9 @@ export function storagePoolController(options: StoragePoolControllerOptions = {}
       logger: ctx.logger,
       resyncPeriodMs: options.resyncPeriodMs ?? 5 * 60_000,
       listKeys: () => pools.store.keys(),
-      reconcile: async ({ key }) => {
+      correlationIdOf: correlationIdFromStore(pools.store),
+      reconcile: async ({ key, correlationId }) => {
+        const client = sharedClient.withCorrelationId(correlationId);
         const pool = pools.store.get(key);
         if (!pool) return done();
         let current = pool;

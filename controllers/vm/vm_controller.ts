@@ -9,6 +9,7 @@
 import type { Node, VirtualMachine } from '../../api-types/generated/types.js';
 import { isNotFound } from '../../lib/apimachinery/status-error.js';
 import { commitStatus } from '../runtime/committer.js';
+import { correlationIdFromStore } from '../runtime/correlation.js';
 import { Controller, done, requeueAfter } from '../runtime/controller.js';
 import type { ControllerSetup } from '../runtime/manager.js';
 import { keyOf, Nodes, VirtualMachines } from '../runtime/resources.js';
@@ -32,7 +33,7 @@ export const VM_CONTROLLER = 'vm';
 
 export function vmController(options: VmControllerOptions = {}): ControllerSetup {
   return (ctx) => {
-    const client = ctx.clientFor(VM_CONTROLLER);
+    const sharedClient = ctx.clientFor(VM_CONTROLLER);
     const vms = ctx.informers.informerFor<VirtualMachine>(VirtualMachines);
     const nodes = ctx.informers.informerFor<Node>(Nodes);
     indexVmsByNode(vms);
@@ -44,7 +45,9 @@ export function vmController(options: VmControllerOptions = {}): ControllerSetup
       logger: ctx.logger,
       resyncPeriodMs: options.resyncPeriodMs ?? 5 * 60_000,
       listKeys: () => vms.store.keys(),
-      reconcile: async ({ key }) => {
+      correlationIdOf: correlationIdFromStore(vms.store),
+      reconcile: async ({ key, correlationId }) => {
+        const client = sharedClient.withCorrelationId(correlationId);
         const vm = vms.store.get(key);
         if (!vm) return done();
         const nodeName = vm.spec?.nodeName ?? vm.status?.nodeName;

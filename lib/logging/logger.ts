@@ -1,22 +1,32 @@
 /**
- * The one logger every Quantix component uses (winston underneath).
+ * The one logger every Quantix component uses.
  *
- * - JSON lines with timestamp, level, component, and the correlation id of the async
- *   work in progress: `withCorrelation` carries it through AsyncLocalStorage, so an id set
- *   at the edge appears on every line logged inside, without passing it around. Hot paths
- *   (the apiserver's requests, the controllers' reconciles) do not use it and pass a child
- *   logger or the id instead: on Node 20 AsyncLocalStorage installs promise hooks for the
- *   whole process, which cost about a fifth of the apiserver's CPU per request.
- * - Human-readable lines when stderr is a terminal (override with QUANTIX_LOG_FORMAT=json|text).
+ * - Every line is one `LogRecord` (record.ts) as JSON: `time`, `level`, `component`, `node`,
+ *   `message`, `correlationId` (when known), then the line's extra fields.
+ * - The correlation id of the async work in progress: `withCorrelation` carries it through
+ *   AsyncLocalStorage, so an id set at the edge appears on every line logged inside, without
+ *   passing it around. Hot paths (the apiserver's requests, the controllers' reconciles) do
+ *   not use it and pass a child logger with `correlationId` instead: on Node 20
+ *   AsyncLocalStorage installs promise hooks for the whole process, which cost about a fifth
+ *   of the apiserver's CPU per request.
+ * - Output: stderr, human-readable when stderr is a terminal (override with
+ *   QUANTIX_LOG_FORMAT=json|text). `setLogFile` (a component's --log-dir) adds the rotated
+ *   file `<dir>/<base>.log` (files.ts) and, as klog's --stderrthreshold, then leaves only
+ *   errors on stderr, so a supervisor capturing stderr does not keep an unbounded copy.
  * - Level from `setLogLevel` (a component's --log-level flag) or QUANTIX_LOG_LEVEL (default info).
+ * - Fields named like a credential (`token`, `userData`, …) are written as `[redacted]`: a
+ *   last line of defence; code must not log secrets in the first place.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomUUID } from 'node:crypto';
-import { Writable } from 'node:stream';
-import winston from 'winston';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { DEFAULT_LOG_MAX_BYTES, DEFAULT_LOG_MAX_FILES, RotatingFile, type RotationLimits } from './files.js';
+import { LOG_LEVELS, type LogLevel } from './record.js';
 
-export type LogLevel = 'error' | 'warn' | 'info' | 'debug';
-const LEVELS: readonly LogLevel[] = ['error', 'warn', 'info', 'debug'];
+export type { LogLevel } from './record.js';
+
+const RANK: Record<LogLevel, number> = { error: 0, warn: 1, info: 2, debug: 3 };
 
 interface LogContext {
   correlationId: string;
@@ -40,48 +50,65 @@ export function newCorrelationId(): string {
 
 function parseLevel(value: string | undefined): LogLevel | undefined {
   const lower = value?.toLowerCase();
-  return LEVELS.find((level) => level === lower);
+  return LOG_LEVELS.find((level) => level === lower);
 }
 
-const addContext = winston.format((info) => {
-  const context = contextStorage.getStore();
-  if (context) {
-    info.correlationId ??= context.correlationId;
-    if (context.fields) for (const [key, value] of Object.entries(context.fields)) info[key] ??= value;
-  }
-  return info;
-});
+/** The record's own columns: a field of the same name in a log call is dropped, never mixed in. */
+const RESERVED = new Set(['time', 'level', 'component', 'node', 'message', 'correlationId']);
+const SECRET_FIELDS = new Set(['authorization', 'token', 'bearertoken', 'password', 'secret', 'tokensecret', 'userdata', 'privatekey', 'keypem', 'clientkey']);
 
-function humanFormat(): winston.Logform.Format {
-  return winston.format.printf((info) => {
-    const { timestamp, level, message, component, correlationId, ...rest } = info as Record<string, unknown>;
-    const extra = Object.entries(rest)
-      .filter(([key]) => typeof key === 'string')
-      .map(([key, value]) => `${key}=${typeof value === 'string' ? value : JSON.stringify(value)}`)
-      .join(' ');
-    const cid = correlationId ? ` [${String(correlationId).slice(0, 8)}]` : '';
-    return `${String(timestamp)} ${String(level).toUpperCase().padEnd(5)} ${String(component)}${cid}: ${String(message)}${extra ? ' ' + extra : ''}`;
-  });
-}
-
-function chooseFormat(): winston.Logform.Format {
-  const requested = process.env.QUANTIX_LOG_FORMAT;
-  const human = requested ? requested === 'text' : Boolean(process.stderr.isTTY);
-  return winston.format.combine(addContext(), winston.format.timestamp(), human ? humanFormat() : winston.format.json());
-}
-
-const root = winston.createLogger({
-  level: parseLevel(process.env.QUANTIX_LOG_LEVEL) ?? 'info',
-  levels: { error: 0, warn: 1, info: 2, debug: 3 },
-  format: chooseFormat(),
-  transports: [new winston.transports.Console({ stderrLevels: [...LEVELS] })],
-});
+const state = {
+  level: parseLevel(process.env.QUANTIX_LOG_LEVEL) ?? ('info' as LogLevel),
+  node: hostname(),
+  human: process.env.QUANTIX_LOG_FORMAT ? process.env.QUANTIX_LOG_FORMAT === 'text' : Boolean(process.stderr.isTTY),
+  /** The most verbose level that still goes to stderr (all of them until a log file is set). */
+  stderrLevel: 'debug' as LogLevel,
+  sink: undefined as ((line: string) => void) | undefined,
+  file: undefined as RotatingFile | undefined,
+};
 
 /** Sets the level for every logger; throws on an unknown level so a bad flag is reported. */
 export function setLogLevel(level: string): void {
   const parsed = parseLevel(level);
-  if (!parsed) throw new Error(`unknown log level "${level}": use one of ${LEVELS.join(', ')}`);
-  root.level = parsed;
+  if (!parsed) throw new Error(`unknown log level "${level}": use one of ${LOG_LEVELS.join(', ')}`);
+  state.level = parsed;
+}
+
+/** The `node` of every record: the Node name on an agent (the host name until it is known). */
+export function setLogNode(node: string): void {
+  state.node = node;
+}
+
+export interface LogFileOptions extends Partial<RotationLimits> {
+  dir: string;
+  /** `apiserver`, `controller-manager`, `agent`. */
+  base: string;
+}
+
+/**
+ * Also writes every record to `<dir>/<base>.log`, rotated (files.ts); from then on stderr gets
+ * only errors. Replaces an earlier file. Returns the file (its `close` flushes it).
+ */
+export function setLogFile({ dir, base, maxBytes = DEFAULT_LOG_MAX_BYTES, maxFiles = DEFAULT_LOG_MAX_FILES }: LogFileOptions): RotatingFile {
+  const file = new RotatingFile(join(dir, `${base}.log`), { maxBytes, maxFiles });
+  const previous = state.file;
+  state.file = file;
+  state.stderrLevel = 'error';
+  void previous?.close();
+  return file;
+}
+
+/** Stops writing to the log file set by `setLogFile` (tests; a component's shutdown). */
+export async function closeLogFile(): Promise<void> {
+  const file = state.file;
+  state.file = undefined;
+  state.stderrLevel = 'debug';
+  await file?.close();
+}
+
+/** Redirects what would go to stderr to `write`, every record, as JSON, one per call (tests capture lines with this). */
+export function setLogSink(write: (line: string) => void): void {
+  state.sink = write;
 }
 
 export interface Logger {
@@ -89,35 +116,72 @@ export interface Logger {
   warn(message: string, fields?: Record<string, unknown>): void;
   info(message: string, fields?: Record<string, unknown>): void;
   debug(message: string, fields?: Record<string, unknown>): void;
-  /** A logger that adds `fields` to every line (e.g. controller and key). */
+  /** A logger that adds `fields` to every line (e.g. controller and key, or `correlationId`; `node` sets the column). */
   child(fields: Record<string, unknown>): Logger;
   isDebugEnabled(): boolean;
 }
 
-function wrap(logger: winston.Logger): Logger {
+function jsonValue(_key: string, value: unknown): unknown {
+  if (value instanceof Error) return value.message;
+  if (typeof value === 'bigint') return value.toString();
+  return value;
+}
+
+function addFields(target: Record<string, unknown>, fields: Record<string, unknown> | undefined): void {
+  if (!fields) return;
+  for (const [key, value] of Object.entries(fields)) {
+    if (RESERVED.has(key) || value === undefined) continue;
+    target[key] = SECRET_FIELDS.has(key.toLowerCase()) ? '[redacted]' : value;
+  }
+}
+
+function serialize(record: Record<string, unknown>): string {
+  try {
+    return JSON.stringify(record, jsonValue);
+  } catch (err) {
+    // A circular or otherwise unserializable field: keep the line, say what was lost.
+    const { time, level, component, node, message, correlationId } = record;
+    return JSON.stringify({ time, level, component, node, message, correlationId, logError: `fields not serializable: ${(err as Error).message}` });
+  }
+}
+
+function humanLine(record: Record<string, unknown>): string {
+  const { time, level, component, node: _node, message, correlationId, ...rest } = record;
+  const extra = Object.entries(rest)
+    .map(([key, value]) => `${key}=${typeof value === 'string' ? value : JSON.stringify(value, jsonValue)}`)
+    .join(' ');
+  const cid = correlationId ? ` [${String(correlationId).slice(0, 8)}]` : '';
+  return `${String(time)} ${String(level).toUpperCase().padEnd(5)} ${String(component)}${cid}: ${String(message)}${extra ? ` ${extra}` : ''}`;
+}
+
+function emit(level: LogLevel, component: string, bound: Record<string, unknown>, message: string, fields: Record<string, unknown> | undefined): void {
+  if (RANK[level] > RANK[state.level]) return;
+  const context = contextStorage.getStore();
+  const correlationId = fields?.correlationId ?? bound.correlationId ?? context?.correlationId;
+  const node = typeof bound.node === 'string' ? bound.node : state.node;
+  const record: Record<string, unknown> = { time: new Date().toISOString(), level, component, node, message: String(message) };
+  if (correlationId) record.correlationId = String(correlationId);
+  addFields(record, context?.fields);
+  addFields(record, bound);
+  addFields(record, fields);
+  const json = serialize(record);
+  state.file?.write(json);
+  if (state.sink) state.sink(json);
+  else if (RANK[level] <= RANK[state.stderrLevel]) process.stderr.write(`${state.human ? humanLine(record) : json}\n`);
+}
+
+function makeLogger(component: string, bound: Record<string, unknown>): Logger {
   return {
-    error: (message, fields) => logger.error(message, fields),
-    warn: (message, fields) => logger.warn(message, fields),
-    info: (message, fields) => logger.info(message, fields),
-    debug: (message, fields) => logger.debug(message, fields),
-    child: (fields) => wrap(logger.child(fields)),
-    isDebugEnabled: () => root.isLevelEnabled('debug'),
+    error: (message, fields) => emit('error', component, bound, message, fields),
+    warn: (message, fields) => emit('warn', component, bound, message, fields),
+    info: (message, fields) => emit('info', component, bound, message, fields),
+    debug: (message, fields) => emit('debug', component, bound, message, fields),
+    child: (fields) => makeLogger(component, { ...bound, ...fields }),
+    isDebugEnabled: () => state.level === 'debug',
   };
 }
 
 /** A logger for one component (`apiserver`, `agent`, `controller-manager`, `qxctl`…). */
 export function createLogger(component: string): Logger {
-  return wrap(root.child({ component }));
-}
-
-/** Redirects all output to `write`, one formatted line per call (tests capture lines with this). */
-export function setLogSink(write: (line: string) => void): void {
-  const stream = new Writable({
-    write(chunk: Buffer, _encoding, callback) {
-      write(chunk.toString().trimEnd());
-      callback();
-    },
-  });
-  root.clear();
-  root.add(new winston.transports.Stream({ stream }));
+  return makeLogger(component, {});
 }

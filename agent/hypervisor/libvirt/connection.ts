@@ -3,7 +3,15 @@
  * callbacks — events.ts), a reconnect loop with capped exponential backoff that announces
  * `connection lost` / `restored` to subscribers, and `call`, which maps libvirt's errors
  * to HypervisorErrors with stable reasons.
+ *
+ * Every call is logged (`libvirt call`, with procedure, the domain / pool / network it acts
+ * on, durationMs and result `ok` or the error): those that change the host at info, read-only
+ * ones at debug. The agent's workers run a VM's work under the correlation id of its desired
+ * object (workers.ts), so the line of the DOMAIN_SHUTDOWN_FLAGS a Stop caused carries the id of
+ * the write that asked for it.
  */
+import { performance } from 'node:perf_hooks';
+import { createLogger, type Logger } from '../../../lib/logging/logger.js';
 import type { ConnectionState, HypervisorEvent, HypervisorEventListener, Unsubscribe } from '../driver.js';
 import { HypervisorError, type HypervisorErrorReason } from '../errors.js';
 import { eventFromMessage, newEventSession, registerEvents } from './events.js';
@@ -24,6 +32,43 @@ export interface LibvirtConnectionOptions {
   connectTimeoutMs?: number;
   /** Diagnostics. */
   log?: (level: 'debug' | 'info' | 'warn' | 'error', message: string) => void;
+  /** Where each call is logged (default the agent's logger, subsystem libvirt). */
+  callLog?: Logger;
+}
+
+/** Procedures that change nothing on the host (logged at debug); every other one changes something (info). */
+const READ_ONLY_PROCEDURE =
+  /^(AUTH_|NODE_GET_|CONNECT_(OPEN|CLOSE|GET_|LIST_|DOMAIN_EVENT_|STORAGE_POOL_EVENT_|NETWORK_EVENT_))|_(GET|LOOKUP|LIST|IS|NUM_OF)_|_REFRESH$/;
+
+export function isReadOnlyCall(procedure: string, args: unknown): boolean {
+  if (procedure === 'QEMU_DOMAIN_MONITOR_COMMAND') return qmpCommandOf(args)?.startsWith('query-') ?? false;
+  return READ_ONLY_PROCEDURE.test(procedure);
+}
+
+function qmpCommandOf(args: unknown): string | undefined {
+  const cmd = (args as { cmd?: unknown } | null)?.cmd;
+  if (typeof cmd !== 'string') return undefined;
+  try {
+    const execute = (JSON.parse(cmd) as { execute?: unknown }).execute;
+    return typeof execute === 'string' ? execute : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** What a call acts on, by name (never its XML or other arguments, which may hold user data). */
+export function callSubject(procedure: string, args: unknown, result: unknown): Record<string, string> {
+  const a = (args ?? {}) as { dom?: { name?: unknown } | null; pool?: { name?: unknown }; net?: { name?: unknown }; vol?: { name?: unknown; pool?: unknown } };
+  const subject: Record<string, string> = {};
+  const created = (result ?? {}) as { name?: unknown; uuid?: unknown };
+  const domain = a.dom?.name ?? (procedure.startsWith('DOMAIN_') && Buffer.isBuffer(created.uuid) ? created.name : undefined);
+  if (typeof domain === 'string') subject.domain = domain;
+  if (typeof a.pool?.name === 'string') subject.pool = a.pool.name;
+  if (typeof a.net?.name === 'string') subject.network = a.net.name;
+  if (typeof a.vol?.name === 'string') subject.volume = a.vol.name;
+  const qmp = procedure === 'QEMU_DOMAIN_MONITOR_COMMAND' ? qmpCommandOf(args) : undefined;
+  if (qmp) subject.command = qmp;
+  return subject;
 }
 
 /** Where a call came from, for error details. */
@@ -37,6 +82,7 @@ export class LibvirtConnection {
   readonly uri: string;
   readonly socketPath: string;
   readonly log: NonNullable<LibvirtConnectionOptions['log']>;
+  readonly #callLog: Logger;
   private readonly opts: Required<Pick<LibvirtConnectionOptions, 'callTimeoutMs' | 'reconnectInitialDelayMs' | 'reconnectMaxDelayMs' | 'connectTimeoutMs'>>;
 
   private client: RpcClient | null = null;
@@ -57,6 +103,20 @@ export class LibvirtConnection {
       connectTimeoutMs: options.connectTimeoutMs ?? 10_000,
     };
     this.log = options.log ?? (() => {});
+    this.#callLog = options.callLog ?? createLogger('agent').child({ subsystem: 'libvirt' });
+  }
+
+  #logCall(def: ProcDef<unknown, unknown>, args: unknown, started: number, result: unknown, error: unknown): void {
+    const readOnly = isReadOnlyCall(def.name, args);
+    if (readOnly && !this.#callLog.isDebugEnabled()) return;
+    const fields = {
+      procedure: def.name,
+      ...callSubject(def.name, args, result),
+      durationMs: Math.round((performance.now() - started) * 10) / 10,
+      result: error === undefined ? 'ok' : error instanceof Error ? error.message : String(error),
+    };
+    if (readOnly) this.#callLog.debug('libvirt call', fields);
+    else this.#callLog.info('libvirt call', fields);
   }
 
   connectionState(): ConnectionState {
@@ -215,10 +275,15 @@ export class LibvirtConnection {
         ...(ctx.target ? { target: ctx.target } : {}),
       });
     }
+    const started = performance.now();
     try {
-      return await c.call(def, args, ctx.timeoutMs !== undefined ? { timeoutMs: ctx.timeoutMs } : {});
+      const result = await c.call(def, args, ctx.timeoutMs !== undefined ? { timeoutMs: ctx.timeoutMs } : {});
+      this.#logCall(def as ProcDef<unknown, unknown>, args, started, result, undefined);
+      return result;
     } catch (err) {
-      throw this.mapError(err, ctx.operation, ctx.target);
+      const mapped = this.mapError(err, ctx.operation, ctx.target);
+      this.#logCall(def as ProcDef<unknown, unknown>, args, started, undefined, mapped);
+      throw mapped;
     }
   }
 
@@ -231,10 +296,15 @@ export class LibvirtConnection {
         ...(ctx.target ? { target: ctx.target } : {}),
       });
     }
+    const started = performance.now();
     try {
-      return await c.openStream(def, args, ctx.timeoutMs !== undefined ? { timeoutMs: ctx.timeoutMs } : {});
+      const stream = await c.openStream(def, args, ctx.timeoutMs !== undefined ? { timeoutMs: ctx.timeoutMs } : {});
+      this.#logCall(def as ProcDef<unknown, unknown>, args, started, undefined, undefined);
+      return stream;
     } catch (err) {
-      throw this.mapError(err, ctx.operation, ctx.target);
+      const mapped = this.mapError(err, ctx.operation, ctx.target);
+      this.#logCall(def as ProcDef<unknown, unknown>, args, started, undefined, mapped);
+      throw mapped;
     }
   }
 
