@@ -1,4 +1,5 @@
 /** Flag parsing helpers of quantix-apiserver. */
+import { parseByteSize } from '../lib/logging/files.js';
 
 const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
 
@@ -35,4 +36,28 @@ export function etcdTlsFlagErrors(flags: { endpoints: string[]; cafile?: string;
       if (!e.startsWith('https://')) errors.push(`--etcd-cafile is given, but --etcd-servers has a plain endpoint "${e}": use https://`);
   }
   return errors;
+}
+
+/** A count flag that may be 0 (`--audit-log-maxbackup 0`): a non-negative integer, else throws naming the flag. */
+export function parseNonNegativeIntFlag(flag: string, value: string): number {
+  const n = /^\d+$/.test(value.trim()) ? Number(value.trim()) : Number.NaN;
+  if (!Number.isSafeInteger(n)) throw new Error(`--${flag}: a whole number ≥ 0, got "${value}"`);
+  return n;
+}
+
+/** The audit flags go together: a policy without a log (or a log without a policy) would audit nothing, silently. */
+export function auditFlagErrors(flags: { policyFile?: string; logPath?: string }): string[] {
+  if (flags.policyFile !== undefined && flags.logPath === undefined) return ['--audit-policy-file needs --audit-log-path (a file, or - for stdout)'];
+  if (flags.logPath !== undefined && flags.policyFile === undefined)
+    return ['--audit-log-path needs --audit-policy-file (what to audit: manifests/audit/policy.yaml)'];
+  return [];
+}
+
+/** A size flag (`--log-max-size 10Mi`): bytes, or a Ki/Mi/Gi suffix; else throws naming the flag. */
+export function parseByteSizeFlag(flag: string, value: string): number {
+  try {
+    return parseByteSize(value);
+  } catch (err) {
+    throw new Error(`--${flag}: ${(err as Error).message}`);
+  }
 }

@@ -13,7 +13,9 @@ import { TokenFileAuthenticator, ensureTokenFile } from './auth/token-file.js';
 import { createNodeGatewayHost, DEFAULT_GATEWAY_PORT, DEFAULT_MAX_CONCURRENT_STREAMS } from './gateway/index.js';
 import { ensureServingCertificates } from './pki/certificates.js';
 import { writeKubeconfig } from './pki/kubeconfig.js';
-import { etcdTlsFlagErrors, parseDurationFlag, parsePositiveIntFlag } from './flags.js';
+import { auditFlagErrors, etcdTlsFlagErrors, parseByteSizeFlag, parseDurationFlag, parseNonNegativeIntFlag, parsePositiveIntFlag } from './flags.js';
+import { createAuditor, DEFAULT_AUDIT_LOG_MAXBACKUP, DEFAULT_AUDIT_LOG_MAXSIZE_MB } from './audit/index.js';
+import { logFilePath, RotatingFile } from '../lib/logging/files.js';
 import { DEFAULT_MAX_REQUESTS_INFLIGHT_PER_USER } from './http/inflight-limit.js';
 import { DEFAULT_MAX_WATCHES_PER_USER } from './http/watch-limit.js';
 import { startApiserver } from './server.js';
@@ -57,6 +59,19 @@ const HELP = `quantix-apiserver: the Quantix API (Kubernetes conventions) over H
   --token-file FILE     static tokens (default <data-dir>/tokens.csv)
   --web-root DIR        static web UI served at /ui/ (default web/dist when it exists)
   --log-level LEVEL     error | warn | info | debug (default info, or QUANTIX_LOG_LEVEL)
+  --log-dir DIR         log files: the UI action log <DIR>/ui.log (POST /logs/ui); without it
+                        UI actions are checked and dropped
+  --log-max-size SIZE   rotate a log file at this size (bytes, or Ki/Mi/Gi; default 10Mi)
+  --log-max-files N     rotated files kept per log (default 5)
+  --audit-policy-file FILE
+                        audit.k8s.io/v1 Policy: what is audited, at which level
+                        (manifests/audit/policy.yaml; docs/audit.md). A bad file refuses the start
+  --audit-log-path PATH audit Events as JSON lines to PATH (- for stdout); with --audit-policy-file
+  --audit-log-maxsize MB
+                        rotate the audit log at this many megabytes (default ${DEFAULT_AUDIT_LOG_MAXSIZE_MB})
+  --audit-log-maxbackup N
+                        rotated audit logs kept (default ${DEFAULT_AUDIT_LOG_MAXBACKUP}); disk use stays
+                        within maxsize × (maxbackup + 1)
 `;
 
 async function main(): Promise<void> {
@@ -83,6 +98,13 @@ async function main(): Promise<void> {
       'token-file': { type: 'string' },
       'web-root': { type: 'string' },
       'log-level': { type: 'string' },
+      'log-dir': { type: 'string' },
+      'log-max-size': { type: 'string', default: '10Mi' },
+      'log-max-files': { type: 'string', default: '5' },
+      'audit-policy-file': { type: 'string' },
+      'audit-log-path': { type: 'string' },
+      'audit-log-maxsize': { type: 'string', default: String(DEFAULT_AUDIT_LOG_MAXSIZE_MB) },
+      'audit-log-maxbackup': { type: 'string', default: String(DEFAULT_AUDIT_LOG_MAXBACKUP) },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -130,6 +152,22 @@ async function main(): Promise<void> {
   const nodeApproval = values['node-approval'];
   if (nodeApproval !== 'auto' && nodeApproval !== 'manual') throw new Error(`--node-approval: auto or manual, got "${nodeApproval}"`);
   const nodeCertificateDays = parsePositiveIntFlag('node-certificate-days', values['node-certificate-days']!);
+  const logMaxBytes = parseByteSizeFlag('log-max-size', values['log-max-size']!);
+  const logMaxFiles = parseNonNegativeIntFlag('log-max-files', values['log-max-files']!);
+  const auditErrors = auditFlagErrors({ policyFile: values['audit-policy-file'], logPath: values['audit-log-path'] });
+  if (auditErrors.length > 0) throw new Error(auditErrors.join('; '));
+  // A bad policy stops the start here, naming the rule and the field.
+  const audit =
+    values['audit-policy-file'] !== undefined
+      ? createAuditor({
+          policyFile: values['audit-policy-file'],
+          logPath: values['audit-log-path']!,
+          maxSizeMB: parsePositiveIntFlag('audit-log-maxsize', values['audit-log-maxsize']!),
+          maxBackup: parseNonNegativeIntFlag('audit-log-maxbackup', values['audit-log-maxbackup']!),
+        })
+      : undefined;
+  const logDir = values['log-dir'] !== undefined ? resolve(values['log-dir']) : undefined;
+  const uiLogFile = logDir ? new RotatingFile(logFilePath(logDir, 'ui'), { maxBytes: logMaxBytes, maxFiles: logMaxFiles }) : undefined;
   const kvClient = values['etcd-kv-client'];
   if (kvClient !== undefined && kvClient !== 'lean' && kvClient !== 'etcd3') throw new Error(`--etcd-kv-client: lean or etcd3, got "${kvClient}"`);
 
@@ -149,6 +187,8 @@ async function main(): Promise<void> {
     routedResources: gatewayHost.routedResources,
     maxWatchesPerUser,
     maxRequestsInflightPerUser,
+    audit,
+    uiLog: { file: uiLogFile },
   });
   const gateway = await gatewayHost.start(server.context, {
     port: gatewayPort,
@@ -183,6 +223,8 @@ async function main(): Promise<void> {
     }, 10_000).unref();
     await gateway.stop();
     await server.stop();
+    await audit?.close();
+    await uiLogFile?.close();
     process.exit(0);
   };
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
