@@ -29,7 +29,7 @@ import type { UserInfo } from '../auth/identity.js';
 import { bodyTypeOf } from '../http/negotiation.js';
 import { parseResourcePath, type ResourceRequest } from '../http/request-info.js';
 import { type AuditAttributes, type AuditDecision, type AuditPolicy, type AuditStage, evaluatePolicy, levelAtLeast } from './policy.js';
-import { redactObject } from './redact.js';
+import { bearerTokenOf, redactObject, scrubSecrets } from './redact.js';
 
 /** Where Event lines go: a RotatingFile, or stdout for `--audit-log-path -`. */
 export interface AuditSink {
@@ -361,7 +361,9 @@ export class Auditor {
   #emit(audit: RequestAudit, stage: AuditStage, stageTimestamp: string, code?: number): void {
     const decision = audit.decision!;
     if (decision.omitStages.has(stage)) return;
-    this.#write(JSON.stringify(this.#event(audit, stage, stageTimestamp, code)));
+    const line = JSON.stringify(this.#event(audit, stage, stageTimestamp, code));
+    // A body may hold a token in free text (a message, a script): scrubbed as the UI log scrubs its entries.
+    this.#write(levelAtLeast(decision.level, 'Request') ? scrubSecrets(line, bearerTokenOf(audit.req.headers.authorization)) : line);
   }
 
   #event(audit: RequestAudit, stage: AuditStage, stageTimestamp: string, code: number | undefined): AuditEvent {
@@ -375,7 +377,7 @@ export class Auditor {
       level: decision!.level,
       auditID: audit.auditID,
       stage,
-      requestURI: req.url ?? '/',
+      requestURI: scrubSecrets(req.url ?? '/', bearerTokenOf(req.headers.authorization)),
       verb: request ? request.verb : (req.method ?? 'GET').toLowerCase(),
       user: user ? { username: user.name, uid: user.uid, groups: user.groups } : {},
       sourceIPs: sourceIPs(req),

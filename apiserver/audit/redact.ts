@@ -86,3 +86,20 @@ function redactJsonPatchOperation(op: JsonPatchOperation, omitManagedFields: boo
   if (URL_FIELDS.has(last) && typeof op.value === 'string') return { ...op, value: redactUrl(op.value) };
   return { ...op, value: walk(op.value, omitManagedFields) };
 }
+
+const BEARER = /\b(Bearer\s+)[^\s"',;\\]+/gi;
+const BOOTSTRAP_TOKEN = /\b[a-z0-9]{6}\.[a-z0-9]{16}\b/g;
+
+/**
+ * Free text (a UI log entry, a URI, a serialised body) without the secrets it may carry by
+ * mistake: the caller's own bearer token, `Bearer …` values and bootstrap tokens.
+ */
+export function scrubSecrets(text: string, callerToken: string | undefined): string {
+  const out = callerToken && callerToken.length >= 8 && text.includes(callerToken) ? text.split(callerToken).join(REDACTED) : text;
+  return out.replace(BEARER, `$1${REDACTED}`).replace(BOOTSTRAP_TOKEN, REDACTED);
+}
+
+/** The bearer token of a request's Authorization header. */
+export function bearerTokenOf(authorization: string | undefined): string | undefined {
+  return authorization ? /^Bearer\s+(.+)$/i.exec(authorization)?.[1]?.trim() : undefined;
+}

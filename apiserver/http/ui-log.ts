@@ -24,6 +24,9 @@ import { LOG_LEVELS, type LogLevel, type LogRecord } from '../../lib/logging/rec
 import { Groups, type UserInfo } from '../auth/identity.js';
 import { requestRecordOf } from './access-log.js';
 import { sendError } from './respond.js';
+import { bearerTokenOf, scrubSecrets } from '../audit/redact.js';
+
+export { scrubSecrets };
 
 export const UI_LOG_PATH = '/logs/ui';
 export const UI_LOG_RESULTS = ['start', 'success', 'error', 'info'] as const;
@@ -194,16 +197,6 @@ export function parseUiLogBatch(body: unknown, limits: UiLogLimits = UI_LOG_LIMI
   return { sessionId, entries };
 }
 
-const BEARER = /\b(Bearer\s+)[^\s"',;]+/gi;
-const BOOTSTRAP_TOKEN = /\b[a-z0-9]{6}\.[a-z0-9]{16}\b/g;
-
-/** The entry's text without secrets: the caller's token, Bearer values, bootstrap tokens. */
-export function scrubSecrets(text: string, callerToken: string | undefined): string {
-  let out = callerToken && callerToken.length >= 8 ? text.split(callerToken).join('(redacted)') : text;
-  out = out.replace(BEARER, '$1(redacted)').replace(BOOTSTRAP_TOKEN, '(redacted)');
-  return out;
-}
-
 /** The LogRecord of one entry (the contract's field names, in its order). */
 export function uiLogRecord(entry: UiLogEntry, context: { user: string; sessionId: string; node: string }, scrub: (text: string) => string): LogRecord {
   const target = entry.target !== undefined ? scrub(entry.target) : undefined;
@@ -225,10 +218,6 @@ export function uiLogRecord(entry: UiLogEntry, context: { user: string; sessionI
     detail: entry.message !== undefined ? scrub(entry.message) : undefined,
   };
   return record;
-}
-
-function callerToken(req: Request): string | undefined {
-  return /^Bearer\s+(.+)$/i.exec(req.headers.authorization ?? '')?.[1]?.trim();
 }
 
 /** Reads a request body up to a limit (server.ts readBodyBytes: 413 past it). */
@@ -274,7 +263,7 @@ export function mountUiLogRoute(app: Express, readBodyBytes: BodyReader, options
         );
       }
       if (options.file) {
-        const token = callerToken(req);
+        const token = bearerTokenOf(req.headers.authorization);
         const scrub = (text: string) => scrubSecrets(text, token);
         const context = { user: user.name, sessionId: scrub(batch.sessionId), node };
         for (const entry of batch.entries) options.file.write(JSON.stringify(uiLogRecord(entry, context, scrub)));
