@@ -95,7 +95,7 @@ describe('audit log with the shipped policy (Metadata), node gateway included', 
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('records a create as RequestReceived and ResponseComplete at Metadata, with the ids and the object', async () => {
+  it('records a create at Metadata as one ResponseComplete (the policy omits RequestReceived), with the ids and the object', async () => {
     const reply = await http.send('POST', VMS, cp.env.tokens.admin, vm('web'), { 'X-Request-Id': 'click-42' });
     expect(reply.status).toBe(201);
     const auditId = String(reply.headers['audit-id']);
@@ -103,10 +103,10 @@ describe('audit log with the shipped policy (Metadata), node gateway included', 
     expect(reply.headers['x-request-id']).toBe('click-42');
     const mine = await eventually(() => {
       const found = readEvents(dir).filter((e) => e.auditID === auditId);
-      return found.length === 2 && found;
+      return found.length === 1 && found;
     });
-    expect(mine.map((e) => e.stage)).toEqual(['RequestReceived', 'ResponseComplete']);
-    expect(mine[1]).toMatchObject({
+    expect(mine.map((e) => e.stage)).toEqual(['ResponseComplete']);
+    expect(mine[0]).toMatchObject({
       kind: 'Event',
       apiVersion: 'audit.k8s.io/v1',
       level: 'Metadata',
@@ -119,8 +119,8 @@ describe('audit log with the shipped policy (Metadata), node gateway included', 
       responseStatus: { code: 201 },
       annotations: { 'quantix.io/correlation-id': 'click-42' },
     });
-    expect(mine[1]).not.toHaveProperty('requestObject');
-    expect(mine[1]).not.toHaveProperty('responseObject');
+    expect(mine[0]).not.toHaveProperty('requestObject');
+    expect(mine[0]).not.toHaveProperty('responseObject');
   });
 
   it('records a refusal with its Status, and a request without a valid token without a user', async () => {
@@ -138,7 +138,7 @@ describe('audit log with the shipped policy (Metadata), node gateway included', 
     expect(anonymous).toMatchObject({ verb: 'list', user: {}, responseStatus: { code: 401, reason: 'Unauthorized' } });
   });
 
-  it('records a watch as RequestReceived, ResponseStarted, ResponseComplete', async () => {
+  it('records a watch as ResponseStarted when it begins and ResponseComplete when it ends', async () => {
     const url = new URL(cp.env.apiserver.url);
     const auditId = await new Promise<string>((resolve, reject) => {
       const req = request(
@@ -155,9 +155,9 @@ describe('audit log with the shipped policy (Metadata), node gateway included', 
     });
     const stages = await eventually(() => {
       const found = readEvents(dir).filter((e) => e.auditID === auditId);
-      return found.length === 3 && found.map((e) => `${e.stage} ${e.verb} ${e.responseStatus?.code ?? '-'}`);
+      return found.length === 2 && found.map((e) => `${e.stage} ${e.verb} ${e.responseStatus?.code ?? '-'}`);
     });
-    expect(stages).toEqual(['RequestReceived watch -', 'ResponseStarted watch 200', 'ResponseComplete watch 200']);
+    expect(stages).toEqual(['ResponseStarted watch 200', 'ResponseComplete watch 200']);
   });
 
   it('leaves out what the shipped policy calls noise: probes, metrics', async () => {
@@ -180,17 +180,17 @@ describe('audit log with the shipped policy (Metadata), node gateway included', 
       return registered && streaming && all;
     });
     const registration = events.filter((e) => e.requestURI === '/quantix.gateway.v1.NodeGateway/RegisterNode');
-    expect(registration.map((e) => e.stage)).toEqual(['RequestReceived', 'ResponseComplete']);
-    expect(registration[1]).toMatchObject({
+    expect(registration.map((e) => e.stage)).toEqual(['ResponseComplete']);
+    expect(registration[0]).toMatchObject({
       level: 'Metadata',
       verb: 'post',
       user: { username: expect.stringMatching(/^system:bootstrap:/), groups: expect.arrayContaining(['quantix:bootstrappers']) },
       sourceIPs: ['127.0.0.1'],
       responseStatus: { code: 200 },
     });
-    expect(registration[1]).not.toHaveProperty('requestObject');
+    expect(registration[0]).not.toHaveProperty('requestObject');
     const stream = events.filter((e) => e.requestURI === '/quantix.gateway.v1.NodeGateway/WatchDesiredState');
-    expect(stream[0]).toMatchObject({ stage: 'RequestReceived', user: { username: 'quantix:node:audit-node' } });
+    expect(stream[0]).toMatchObject({ stage: 'ResponseStarted', user: { username: 'quantix:node:audit-node' } });
     // Heartbeats (every second in the test agent) move status.lastHeartbeatTime: two of them seen, none written.
     const nodes = cp.env.apiserver.context.stores.get(nodeDefinition as unknown as ResourceDefinition);
     const heartbeatTime = async () => ((await nodes.get(undefined, 'audit-node')).status as { lastHeartbeatTime?: string } | undefined)?.lastHeartbeatTime;
@@ -271,6 +271,11 @@ describe('audit log at RequestResponse: secrets never written', () => {
     const vmCreate = events.find((e) => e.verb === 'create' && e.objectRef?.name === 'secret-vm' && e.stage === 'ResponseComplete');
     expect(vmCreate).toMatchObject({ level: 'RequestResponse', requestObject: { spec: { cloudInit: { userData: '(redacted)', hostname: 'secret-vm' } } } });
     expect(vmCreate!.responseObject).toMatchObject({ metadata: { name: 'secret-vm' }, spec: { cloudInit: { userData: '(redacted)' } } });
+    // This policy keeps every stage: RequestReceived first, without bodies (not read yet).
+    const stages = events.filter((e) => e.auditID === vmCreate!.auditID);
+    expect(stages.map((e) => e.stage)).toEqual(['RequestReceived', 'ResponseComplete']);
+    expect(stages[0]).not.toHaveProperty('requestObject');
+    expect(stages[0]).not.toHaveProperty('responseStatus');
     const tokenCreate = events.find((e) => e.objectRef?.resource === 'bootstraptokens' && e.stage === 'ResponseComplete');
     expect(tokenCreate!.responseObject).toMatchObject({ kind: 'BootstrapToken', status: { token: '(redacted)' } });
     const text = logFilesOf(dir, 'audit')
