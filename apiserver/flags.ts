@@ -36,3 +36,18 @@ export function etcdTlsFlagErrors(flags: { endpoints: string[]; cafile?: string;
   }
   return errors;
 }
+
+/** A count flag that may be 0 (`--audit-log-maxbackup 0`): a non-negative integer, else throws naming the flag. */
+export function parseNonNegativeIntFlag(flag: string, value: string): number {
+  const n = /^\d+$/.test(value.trim()) ? Number(value.trim()) : Number.NaN;
+  if (!Number.isSafeInteger(n)) throw new Error(`--${flag}: a whole number ≥ 0, got "${value}"`);
+  return n;
+}
+
+/** The audit flags go together: a policy without a log (or a log without a policy) would audit nothing, silently. */
+export function auditFlagErrors(flags: { policyFile?: string; logPath?: string }): string[] {
+  if (flags.policyFile !== undefined && flags.logPath === undefined) return ['--audit-policy-file needs --audit-log-path (a file, or - for stdout)'];
+  if (flags.logPath !== undefined && flags.policyFile === undefined)
+    return ['--audit-log-path needs --audit-policy-file (what to audit: manifests/audit/policy.yaml)'];
+  return [];
+}

@@ -78,7 +78,10 @@ describe('apiserver HTTP edge', () => {
   it('echoes X-Request-Id on resource and non-resource paths, and makes one up otherwise', async () => {
     const onResource = await send('GET', VMS, undefined, { 'X-Request-Id': 'req-resource-1' });
     expect(onResource.headers['x-request-id']).toBe('req-resource-1');
-    expect(onResource.headers['audit-id']).toBe('req-resource-1');
+    // Audit-Id is the request's own (its audit Event's auditID); X-Request-Id is the action's, shared by its requests.
+    expect(String(onResource.headers['audit-id'])).toMatch(/^[0-9a-f-]{36}$/);
+    const again = await send('GET', VMS, undefined, { 'X-Request-Id': 'req-resource-1' });
+    expect(again.headers['audit-id']).not.toBe(onResource.headers['audit-id']);
     const onDiscovery = await send('GET', '/apis', undefined, { 'X-Request-Id': 'req-discovery-1' });
     expect(onDiscovery.headers['x-request-id']).toBe('req-discovery-1');
     const generated = await send('GET', '/healthz');

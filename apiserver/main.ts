@@ -7,14 +7,16 @@ import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { applyLogFlags, LOG_FLAG_OPTIONS, logFlagsHelp } from '../lib/logging/flags.js';
+import { applyLogFlags, LOG_FLAG_OPTIONS, logFlagsHelp, parseLogFlags } from '../lib/logging/flags.js';
 import { createLogger } from '../lib/logging/logger.js';
 import { chainAuthenticators } from './auth/identity.js';
 import { TokenFileAuthenticator, ensureTokenFile } from './auth/token-file.js';
 import { createNodeGatewayHost, DEFAULT_GATEWAY_PORT, DEFAULT_MAX_CONCURRENT_STREAMS } from './gateway/index.js';
 import { ensureServingCertificates } from './pki/certificates.js';
 import { writeKubeconfig } from './pki/kubeconfig.js';
-import { etcdTlsFlagErrors, parseDurationFlag, parsePositiveIntFlag } from './flags.js';
+import { auditFlagErrors, etcdTlsFlagErrors, parseDurationFlag, parseNonNegativeIntFlag, parsePositiveIntFlag } from './flags.js';
+import { createAuditor, DEFAULT_AUDIT_LOG_MAXBACKUP, DEFAULT_AUDIT_LOG_MAXSIZE_MB } from './audit/index.js';
+import { logFilePath, RotatingFile } from '../lib/logging/files.js';
 import { DEFAULT_MAX_REQUESTS_INFLIGHT_PER_USER } from './http/inflight-limit.js';
 import { DEFAULT_MAX_WATCHES_PER_USER } from './http/watch-limit.js';
 import { startApiserver } from './server.js';
@@ -58,6 +60,15 @@ const HELP = `quantix-apiserver: the Quantix API (Kubernetes conventions) over H
   --token-file FILE     static tokens (default <data-dir>/tokens.csv)
   --web-root DIR        static web UI served at /ui/ (default web/dist when it exists)
 ${logFlagsHelp(24)}
+  --audit-policy-file FILE
+                        audit.k8s.io/v1 Policy: what is audited, at which level
+                        (manifests/audit/policy.yaml; docs/audit.md). A bad file refuses the start
+  --audit-log-path PATH audit Events as JSON lines to PATH (- for stdout); with --audit-policy-file
+  --audit-log-maxsize MB
+                        rotate the audit log at this many megabytes (default ${DEFAULT_AUDIT_LOG_MAXSIZE_MB})
+  --audit-log-maxbackup N
+                        rotated audit logs kept (default ${DEFAULT_AUDIT_LOG_MAXBACKUP}); disk use stays
+                        within maxsize × (maxbackup + 1)
 `;
 
 async function main(): Promise<void> {
@@ -84,6 +95,10 @@ async function main(): Promise<void> {
       'token-file': { type: 'string' },
       'web-root': { type: 'string' },
       ...LOG_FLAG_OPTIONS,
+      'audit-policy-file': { type: 'string' },
+      'audit-log-path': { type: 'string' },
+      'audit-log-maxsize': { type: 'string', default: String(DEFAULT_AUDIT_LOG_MAXSIZE_MB) },
+      'audit-log-maxbackup': { type: 'string', default: String(DEFAULT_AUDIT_LOG_MAXBACKUP) },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -131,6 +146,22 @@ async function main(): Promise<void> {
   const nodeApproval = values['node-approval'];
   if (nodeApproval !== 'auto' && nodeApproval !== 'manual') throw new Error(`--node-approval: auto or manual, got "${nodeApproval}"`);
   const nodeCertificateDays = parsePositiveIntFlag('node-certificate-days', values['node-certificate-days']!);
+  const auditErrors = auditFlagErrors({ policyFile: values['audit-policy-file'], logPath: values['audit-log-path'] });
+  if (auditErrors.length > 0) throw new Error(auditErrors.join('; '));
+  // A bad policy stops the start here, naming the rule and the field.
+  const audit =
+    values['audit-policy-file'] !== undefined
+      ? createAuditor({
+          policyFile: values['audit-policy-file'],
+          logPath: values['audit-log-path']!,
+          maxSizeMB: parsePositiveIntFlag('audit-log-maxsize', values['audit-log-maxsize']!),
+          maxBackup: parseNonNegativeIntFlag('audit-log-maxbackup', values['audit-log-maxbackup']!),
+        })
+      : undefined;
+  const logFlags = parseLogFlags(values);
+  const logDir = logFlags.dir;
+  // UI actions (POST /logs/ui) go to <log-dir>/ui.log next to this host's component logs; without a dir they are checked and dropped.
+  const uiLogFile = logDir ? new RotatingFile(logFilePath(logDir, 'ui'), { maxBytes: logFlags.maxBytes, maxFiles: logFlags.maxFiles }) : undefined;
   const kvClient = values['etcd-kv-client'];
   if (kvClient !== undefined && kvClient !== 'lean' && kvClient !== 'etcd3') throw new Error(`--etcd-kv-client: lean or etcd3, got "${kvClient}"`);
 
@@ -150,6 +181,8 @@ async function main(): Promise<void> {
     routedResources: gatewayHost.routedResources,
     maxWatchesPerUser,
     maxRequestsInflightPerUser,
+    audit,
+    uiLog: { file: uiLogFile },
   });
   const gateway = await gatewayHost.start(server.context, {
     port: gatewayPort,
@@ -184,6 +217,8 @@ async function main(): Promise<void> {
     }, 10_000).unref();
     await gateway.stop();
     await server.stop();
+    await audit?.close();
+    await uiLogFile?.close();
     process.exit(0);
   };
   process.on('SIGTERM', () => void shutdown('SIGTERM'));

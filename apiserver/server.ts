@@ -3,6 +3,7 @@
  * coordination Leases it needs), over HTTPS with bearer tokens. Stateless: everything
  * lives in etcd, so any number of replicas can serve one etcd cluster.
  */
+import { randomUUID } from 'node:crypto';
 import { createServer as createHttpsServer, type Server } from 'node:https';
 import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -11,7 +12,7 @@ import express, { type Express } from 'express';
 import { Etcd3 } from 'etcd3';
 import { RESOURCES, resourceFor } from '../api-types/registry.js';
 import type { ResourceDefinition } from '../api-types/schema/types.js';
-import { createLogger, type Logger } from '../lib/logging/logger.js';
+import { createLogger, newCorrelationId, type Logger } from '../lib/logging/logger.js';
 import type { Authenticator, CertificateAuthenticator, UserInfo } from './auth/identity.js';
 import type { TLSSocket } from 'node:tls';
 import { AGGREGATED_DISCOVERY_CONTENT_TYPE, Discovery, wantsAggregatedDiscovery } from './discovery/discovery.js';
@@ -43,6 +44,8 @@ import { REVIEW_RESOURCES, type ReviewResource, reviewResourceAt, selfSubjectAcc
 import { decodeSelfSubjectAccessReview, PROTOBUF_CONTENT_TYPE } from './auth/review-protobuf.js';
 import { InflightLimiter } from './http/inflight-limit.js';
 import { WatchLimiter } from './http/watch-limit.js';
+import { type Auditor, noteRequestBody } from './audit/auditor.js';
+import { mountUiLogRoute, type UiLogOptions } from './http/ui-log.js';
 
 /**
  * The web UI's pages: only its own scripts, styles and API (the bundle has no inline script or
@@ -104,6 +107,10 @@ export interface ApiserverOptions {
   maxWatchesPerUser?: number;
   /** Requests in flight per user, watches apart; default DEFAULT_MAX_REQUESTS_INFLIGHT_PER_USER (http/inflight-limit.ts). */
   maxRequestsInflightPerUser?: number;
+  /** The audit log (--audit-policy-file, --audit-log-path): every request, and the node gateway's calls. None without it. */
+  audit?: Auditor;
+  /** POST /logs/ui: where UI action records go (<log-dir>/ui.log) and the bounds (http/ui-log.ts). */
+  uiLog?: UiLogOptions;
 }
 
 /**
@@ -123,6 +130,8 @@ export interface ApiserverContext {
   /** Serves upgrade requests (extra routes add theirs: virtualmachines/NAME/console). Others get 404. */
   addUpgradeHandler(handler: UpgradeHandler): void;
   log: Logger;
+  /** The audit log, when enabled: the node gateway audits its calls through it too (audit/grpc.ts). */
+  audit?: Auditor;
 }
 
 export interface RunningApiserver {
@@ -173,7 +182,10 @@ export function readBodyBytes(req: IncomingMessage, limit = MAX_BODY_BYTES): Pro
       chunks.push(chunk);
     });
     req.on('end', () => {
-      if (!refused) resolve(Buffer.concat(chunks));
+      if (refused) return;
+      const body = Buffer.concat(chunks);
+      noteRequestBody(req, body); // kept only when the request's audit level records bodies
+      resolve(body);
     });
     req.on('error', reject);
   });
@@ -225,12 +237,16 @@ export async function startApiserver(options: ApiserverOptions): Promise<Running
     if (options.clientCertificates && socket.authorized) {
       const cert = socket.getPeerX509Certificate();
       const user = cert && (await options.clientCertificates.authenticator.authenticateCertificate(cert).catch(() => undefined));
-      if (user) return user;
+      if (user) {
+        options.audit?.authenticated(req, user);
+        return user;
+      }
     }
     const token = bearerToken(req);
     if (!token) throw errors.unauthorized('Unauthorized: no bearer token was presented');
     const user = await options.authenticator.authenticate(token);
     if (!user) throw errors.unauthorized('Unauthorized: the bearer token is not valid');
+    options.audit?.authenticated(req, user);
     return user;
   };
   const upgradeHandlers: UpgradeHandler[] = [];
@@ -243,6 +259,7 @@ export async function startApiserver(options: ApiserverOptions): Promise<Running
     inflight,
     addUpgradeHandler: (handler) => void upgradeHandlers.push(handler),
     log,
+    audit: options.audit,
   };
 
   const app = express();
@@ -405,10 +422,17 @@ export async function startApiserver(options: ApiserverOptions): Promise<Running
   // No /openapi/v2: with it, kubectl would build strategic merge patches for our kinds.
 
   mountCloneRoute(app, served, (req) => readBody(req));
+  mountUiLogRoute(app, (req, limit) => readBodyBytes(req, limit), options.uiLog);
   options.extraRoutes?.(app, context);
 
   // Anything else under /api and /apis that the fast path below did not take.
   app.use((req: express.Request, res: express.Response) => sendError(res, errors.pathNotFound(req.path)));
+  // A route that threw: a Status (not express' HTML page), and a Panic in the audit log.
+  app.use((err: unknown, req: express.Request, res: express.Response, _next: express.NextFunction) => {
+    log.error('request error', { requestId: requestRecordOf(res).requestId, error: err instanceof Error ? err.stack : String(err) });
+    options.audit?.panic(req, err);
+    sendError(res, err instanceof ApiError ? err : errors.internal(err instanceof Error ? err.message : String(err)));
+  });
 
   /**
    * Resource requests (the hot path: every get, list, watch and write) are served without
@@ -432,6 +456,8 @@ export async function startApiserver(options: ApiserverOptions): Promise<Running
     } catch (err) {
       const apiError = resourceError(err, sr);
       if (apiError.code >= 500) log.error('request error', { correlationId: record.requestId, error: err instanceof Error ? err.stack : String(err) });
+      // Not an API or storage error: a bug, what Kubernetes records as a Panic.
+      if (!(err instanceof ApiError) && apiError.reason === 'InternalError') options.audit?.panic(req, err);
       sendError(res, apiError);
     }
   };
@@ -463,29 +489,34 @@ export async function startApiserver(options: ApiserverOptions): Promise<Running
   };
 
   const routedResources = new Set(options.routedResources ?? []);
+  const audit = options.audit;
   const listener = (req: IncomingMessage, res: ServerResponse) => {
     const record = trackRequest(req, res, metrics, log);
+    const ids = audit && { auditID: record.auditId, correlationId: record.requestId };
     const path = req.url ?? '/';
     const review = path.startsWith('/apis/') ? reviewResourceAt(path.split('?')[0]!) : undefined;
     if (review) {
+      audit?.track(req, res, ids!);
       void serveReview(req, res, record, review); // answers every error itself
       return;
     }
+    let request: ResourceRequest | undefined;
     if (path.startsWith('/apis/') || path.startsWith('/api/')) {
       let url: URL;
-      let request: ResourceRequest | undefined;
       try {
         url = new URL(path, 'https://localhost');
         request = parseResourcePath(req.method ?? 'GET', url.pathname, url.searchParams);
       } catch {
+        audit?.track(req, res, ids!, null);
         return sendError(res, errors.badRequest(`the request path is not a valid URL path: ${JSON.stringify(path.slice(0, 200))}`));
       }
+      audit?.track(req, res, ids!, request ?? null);
       // Other subresources (storagepools/NAME/files) are extra routes mounted on express.
       if (request && !routedResources.has(`${request.group}/${request.resource}`) && (request.subresource === undefined || request.subresource === 'status')) {
         void serveResource(req, res, record, url, request); // answers every error itself
         return;
       }
-    }
+    } else audit?.track(req, res, ids!, null);
     app(req, res);
   };
 
@@ -499,6 +530,7 @@ export async function startApiserver(options: ApiserverOptions): Promise<Running
   );
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on('error', () => socket.destroy());
+    audit?.trackUpgrade(req, socket, { auditID: randomUUID(), correlationId: String(req.headers['x-request-id'] ?? '') || newCorrelationId() });
     if (upgradeHandlers.some((handle) => handle(req, socket, head))) return;
     const path = (req.url ?? '/').split('?')[0]!;
     writeUpgradeRefusal(socket, errors.pathNotFound(path));

@@ -71,10 +71,13 @@ LOG_FLAGS=(--log-dir "$STATE/logs" --log-max-size "${QUANTIX_LOG_MAX_SIZE:-10Mi}
 # V8 flags for this machine (young-generation size, helper threads): apiserver/node-options.ts
 # says why; the benchmarks start the apiserver with the same.
 APISERVER_NODE_OPTIONS="$(node_modules/.bin/tsx apiserver/node-options.ts)"
+# The audit log (Kubernetes' audit.k8s.io/v1 Events; docs/audit.md) at Metadata level, and the
+# UI action log (POST /logs/ui) in the log dir.
 start apiserver env NODE_OPTIONS="$APISERVER_NODE_OPTIONS ${NODE_OPTIONS:-}" node_modules/.bin/tsx apiserver/main.ts --data-dir "$STATE" \
   --etcd-servers "https://127.0.0.1:$ETCD_PORT" --etcd-cafile "$PKI/etcd/ca.crt" \
   --etcd-certfile "$PKI/apiserver-etcd-client.crt" --etcd-keyfile "$PKI/apiserver-etcd-client.key" --port "$API_PORT" --gateway-port "$GATEWAY_PORT" \
-  --etcd-compaction-interval "$ETCD_COMPACTION_INTERVAL" --etcd-defrag-interval "$ETCD_DEFRAG_INTERVAL" "${LOG_FLAGS[@]}"
+  --etcd-compaction-interval "$ETCD_COMPACTION_INTERVAL" --etcd-defrag-interval "$ETCD_DEFRAG_INTERVAL" "${LOG_FLAGS[@]}" \
+  --audit-policy-file manifests/audit/policy.yaml --audit-log-path "$STATE/logs/audit.log"
 wait_for apiserver 60 curl -sfk "https://127.0.0.1:$API_PORT/readyz"
 wait_for kubeconfig 10 test -f "$STATE/kubeconfig"
 
@@ -136,5 +139,6 @@ Quantix is up.
 ${IMAGE_INFO:+$IMAGE_INFO
 }${UI:+  web UI:      $UI
 }  logs:        $STATE/logs/{apiserver,controller-manager,agent}.log (JSON records, rotated), {etcd,apiserver,controller-manager,agent,image-server}.out (output)
+  audit log:   $STATE/logs/audit.log (manifests/audit/policy.yaml; UI actions: $STATE/logs/ui.log)
 Stop with: make down
 INFO

@@ -27,6 +27,7 @@ import { TunnelLocator } from './tunnel-locator.js';
 import { GatewayService, type GatewayServiceOptions } from './service.js';
 import { TunnelRegistry } from './tunnel.js';
 import { authenticateFirst } from './authenticate-first.js';
+import { auditGatewayCalls } from '../audit/grpc.js';
 import { BOOTSTRAP_TOKEN_FORMAT, BootstrapTokens } from './bootstrap-tokens.js';
 import { BOOTSTRAP_TOKENS_RESOURCE, mountBootstrapTokenRoutes } from './bootstrap-token-routes.js';
 import { mountNodeRevokeRoute } from './revoke-route.js';
@@ -207,10 +208,12 @@ async function startNodeGateway(
     // Each RPC has its own, smaller limit (request-limits.ts); this one bounds what is buffered.
     'grpc.max_receive_message_length': largestRequest(rpcLimits),
     'grpc.max_concurrent_streams': options.maxConcurrentStreams ?? DEFAULT_MAX_CONCURRENT_STREAMS,
-    // In this order: nothing of a call is read before its caller is known (authenticate-first.ts),
+    // In this order (after the audit): nothing of a call is read before its caller is known (authenticate-first.ts),
     // then its node's rate is taken (rate-limit.ts); a request past its RPC's limits is not
     // decoded (request-limits.ts).
     interceptors: [
+      // First, so innermost: the audit sees every call and every status, refusals included.
+      ...(context.audit ? [auditGatewayCalls(context.audit, options.authenticator, nodeCertificates)] : []),
       authenticateFirst(options.authenticator, (token) => refusalOf(bootstrapTokens, token), nodeCertificates),
       limitNodeCallRates(options.authenticator, new NodeCallRates(options.nodeRates), nodeCertificates),
       refuseOverLimit(),

@@ -1,7 +1,9 @@
 /**
  * Per-request bookkeeping shared by every route: the request id (taken from X-Request-Id
- * when the client sent one, returned as X-Request-Id and Audit-Id), request metrics, and
- * the access log line written when the response finishes.
+ * when the client sent one, a new one otherwise, returned as X-Request-Id: the correlation id
+ * of the user action), the audit id (new for every request, returned as Audit-Id, as
+ * kube-apiserver does: several requests of one action share a correlation id), request
+ * metrics, and the access log line written when the response finishes.
  *
  * The request id is the correlation id of the user action (api-types/correlation.ts): the
  * strategy records it on the object a write changes. A header value that is not a plausible
@@ -11,6 +13,7 @@
  * AsyncLocalStorage installs promise hooks for the whole process, which cost about a fifth
  * of the apiserver's CPU per request (measured with hack/bench/apiserver).
  */
+import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { CORRELATION_ID_HEADER } from '../../api-types/correlation.js';
 import { newCorrelationId, type Logger } from '../../lib/logging/logger.js';
@@ -19,6 +22,8 @@ import type { ApiserverMetrics } from './metrics.js';
 /** What the access log and the metrics say about a request; routes fill it in as they learn it. */
 export interface RequestRecord {
   requestId: string;
+  /** This request's audit id (the audit Event's auditID). */
+  auditId: string;
   verb?: string;
   resource?: string;
   user?: string;
@@ -30,7 +35,7 @@ const records = new WeakMap<ServerResponse, RequestRecord>();
 export function requestRecordOf(res: ServerResponse): RequestRecord {
   let record = records.get(res);
   if (!record) {
-    record = { requestId: newCorrelationId() };
+    record = { requestId: newCorrelationId(), auditId: randomUUID() };
     records.set(res, record);
   }
   return record;
@@ -55,10 +60,10 @@ export function requestIdHeader(req: IncomingMessage): string | undefined {
 /** Starts bookkeeping for one request; returns its record. */
 export function trackRequest(req: IncomingMessage, res: ServerResponse, metrics: ApiserverMetrics, log: Logger): RequestRecord {
   const sent = requestIdHeader(req);
-  const record: RequestRecord = { requestId: sent !== undefined && !correlationIdError(sent) ? sent : newCorrelationId() };
+  const record: RequestRecord = { requestId: sent !== undefined && !correlationIdError(sent) ? sent : newCorrelationId(), auditId: randomUUID() };
   records.set(res, record);
   res.setHeader('X-Request-Id', record.requestId);
-  res.setHeader('Audit-Id', record.requestId);
+  res.setHeader('Audit-Id', record.auditId);
   const started = process.hrtime.bigint();
   res.once('finish', () => {
     const verb = record.verb ?? req.method?.toLowerCase() ?? '';

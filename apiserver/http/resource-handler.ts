@@ -25,6 +25,7 @@ import { toApiError } from './status.js';
 import { correlationIdError, requestIdHeader, requestRecordOf } from './access-log.js';
 import { CORRELATION_ID_ANNOTATION } from '../../api-types/correlation.js';
 import { serveWatch } from './watch-stream.js';
+import { noteCreatedName } from '../audit/auditor.js';
 import type { WatchLimiter } from './watch-limit.js';
 import type { ApiserverMetrics } from './metrics.js';
 
@@ -236,6 +237,7 @@ async function handleCreate(call: ResourceCall, accepted: Accepted) {
   let obj = prepareForCreate(sr, body, request.namespace, ctx);
   obj = withManagedFields(undefined, obj, manager, { schema: sr.def.schema as StructuralSchema });
   const created = dryRun ? dryRunCreated(obj) : await sr.store.create(obj);
+  noteCreatedName(call.req, created.metadata.name);
   sendJson(call.res, 201, renderObject(sr, created, accepted), accepted.yaml, ctx.warnings);
 }
 

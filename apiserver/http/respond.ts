@@ -6,6 +6,7 @@ import type { ServedResource } from '../registry/served-resource.js';
 import type { Accepted } from './negotiation.js';
 import type { ApiError } from '../../lib/apimachinery/status-error.js';
 import { partialObjectMetadata, toTable } from './table.js';
+import { noteResponseStatus } from '../audit/auditor.js';
 
 /** The longest warning text sent; longer ones are cut (a field name can be as long as the body allows). */
 const MAX_WARNING_CHARS = 1024;
@@ -40,7 +41,9 @@ export function sendError(res: ServerResponse, err: ApiError): void {
   }
   // As Kubernetes: a 429 or 5xx that says when to come back says it in Retry-After too.
   if (err.details?.retryAfterSeconds !== undefined) res.setHeader('Retry-After', String(err.details.retryAfterSeconds));
-  sendJson(res, err.code, err.toStatus());
+  const status = err.toStatus();
+  noteResponseStatus(res, status); // the audit Event's responseStatus
+  sendJson(res, err.code, status);
 }
 
 /** One object in the representation the client asked for. */
