@@ -182,7 +182,7 @@ describe('apiserver HTTP edge', () => {
     const firstVersion = created.body.metadata!.resourceVersion!;
     const patched = await send('PATCH', `${VMS}/edge-a`, '{"metadata":{"annotations":{"step":"1"}}}', { 'Content-Type': 'application/merge-patch+json' });
     expect(patched.status).toBe(200);
-    expect(patched.body.metadata!.annotations).toEqual({ step: '1' });
+    expect(patched.body.metadata!.annotations).toEqual({ step: '1', 'quantix.io/correlation-id': expect.any(String) });
 
     const stale = JSON.parse(vm('edge-a')) as { metadata: Record<string, unknown> };
     stale.metadata.resourceVersion = firstVersion;
