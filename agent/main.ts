@@ -71,6 +71,7 @@ assigned to this node and reports what is true, through the node gateway.
   --registration-listen A    HOST:PORT of the registration API (default 0.0.0.0:${DEFAULT_REGISTRATION_PORT})
   --host-token-ttl D         lifetime of a new host token (default 1h)
   --log-level LEVEL          error | warn | info | debug
+  --log-dir DIR              the agent's log directory: GET /logs reads its agent.log* through the tunnel
 Durations: 500ms, 10s, 2m, or a number of seconds.
 `;
 
@@ -99,6 +100,7 @@ async function main(): Promise<void> {
       'libvirt-socket': { type: 'string' },
       'tls-server-name': { type: 'string' },
       'log-level': { type: 'string' },
+      'log-dir': { type: 'string' },
       'registration-listen': { type: 'string', default: `0.0.0.0:${DEFAULT_REGISTRATION_PORT}` },
       'host-token-ttl': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
@@ -188,6 +190,7 @@ async function runAgent(values: Flags, o: { server: string; caPem: string; joinT
     safetyPollIntervalMs: parseDuration('safety-poll-interval', flag('safety-poll-interval')!),
     shutdownTimeoutMs: parseDuration('shutdown-timeout', flag('shutdown-timeout')!),
     poolMountRoot: flag('pool-mount-root'),
+    ...(flag('log-dir') ? { logDir: path.resolve(flag('log-dir')!) } : {}),
     ...(flag('driver') === 'libvirt' ? { acceleration } : {}),
     log,
   });

@@ -57,6 +57,7 @@ const HELP = `quantix-apiserver: the Quantix API (Kubernetes conventions) over H
   --token-file FILE     static tokens (default <data-dir>/tokens.csv)
   --web-root DIR        static web UI served at /ui/ (default web/dist when it exists)
   --log-level LEVEL     error | warn | info | debug (default info, or QUANTIX_LOG_LEVEL)
+  --log-dir DIR         the host's log directory: GET /logs reads it (all files but the agent's)
 `;
 
 async function main(): Promise<void> {
@@ -83,6 +84,7 @@ async function main(): Promise<void> {
       'token-file': { type: 'string' },
       'web-root': { type: 'string' },
       'log-level': { type: 'string' },
+      'log-dir': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -107,7 +109,7 @@ async function main(): Promise<void> {
   const gatewayPort = values['gateway-port'] !== undefined ? Number(values['gateway-port']) : port === 0 ? 0 : port + 1;
   if (!Number.isInteger(gatewayPort) || gatewayPort < 0 || gatewayPort > 65535) throw new Error(`--gateway-port: invalid port "${values['gateway-port']}"`);
   // Node credentials (issued by the gateway) authenticate on REST too, under NodeRestriction.
-  const gatewayHost = createNodeGatewayHost({ caCertPem: pki.caCertPem });
+  const gatewayHost = createNodeGatewayHost({ caCertPem: pki.caCertPem, logs: { dir: values['log-dir'] && resolve(values['log-dir']) } });
   // Bootstrap tokens authenticate too, but the authorizer grants them nothing on REST: they only register a node.
   const authenticator = chainAuthenticators(TokenFileAuthenticator.fromFile(tokenFile), gatewayHost.authenticator, gatewayHost.bootstrapTokens);
 

@@ -178,16 +178,22 @@ interface CompiledFilter {
 }
 
 // JSON escapes these; a text with none of them appears in the raw line as it is.
-const JSON_ESCAPED = /["\\\u0000-\u001f]/;
+function jsonEscapes(text: string): boolean {
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 0x20 || c === 0x22 || c === 0x5c) return true;
+  }
+  return false;
+}
 
 function compileFilter(filter: LogFilter, base: string): CompiledFilter {
   const components = filter.components?.length ? new Set(filter.components) : undefined;
   const maxRank = filter.level ? LEVEL_RANK[filter.level]! : LOG_LEVELS.length;
   const grep = filter.grep ? filter.grep.toLowerCase() : undefined;
   const cid = filter.correlationId;
-  const cidInLine = cid !== undefined && !JSON_ESCAPED.test(cid);
+  const cidInLine = cid !== undefined && !jsonEscapes(cid);
   // An audit record's message is made from the Event's fields, not found in its line.
-  const grepInLine = grep !== undefined && base !== AUDIT_BASE && !JSON_ESCAPED.test(grep);
+  const grepInLine = grep !== undefined && base !== AUDIT_BASE && !jsonEscapes(grep);
   return {
     lineMayMatch(line) {
       if (cidInLine && !line.includes(cid)) return false;
