@@ -5,7 +5,9 @@
  */
 import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
+import { spawn } from 'node:child_process';
 import { tmpdir } from 'node:os';
+import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { CORRELATION_ID_ANNOTATION } from '../../api-types/correlation.js';
 import { SimDriver } from '../../agent/hypervisor/sim/driver.js';
@@ -48,6 +50,25 @@ async function logs(query: string, base = cp.env.apiserver.url): Promise<LogList
   const r = await get(base, `/logs?${query}`, cp.env.tokens.admin);
   expect(r.status).toBe(200);
   return JSON.parse(r.body) as LogList;
+}
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+
+function qxctl(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(join(ROOT, 'bin/qxctl'), args, { env: { ...process.env, KUBECONFIG: cp.env.kubeconfig }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c: Buffer) => {
+      stdout += c.toString();
+    });
+    child.stderr.on('data', (c: Buffer) => {
+      stderr += c.toString();
+    });
+    child.on('error', reject);
+    // 'close', not 'exit': the output streams drain after the exit.
+    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+  });
 }
 
 const sourceOf = (list: LogList, component: string, node: string): LogSource | undefined =>
@@ -214,6 +235,32 @@ describe('GET /logs', () => {
     }
   });
 
+  it('qxctl logs as a process: -o csv prints the header and the rows; txt and json carry the same records', async () => {
+    const csv = await qxctl(['logs', '--correlation-id', 'chain-1', '-o', 'csv']);
+    expect(csv.code).toBe(0);
+    const rows = csv.stdout.trimEnd().split('\n');
+    expect(rows[0]).toBe('time,level,component,node,correlationId,message');
+    expect(rows.slice(1)).toEqual([
+      `${at(2)},info,audit,cp-host,chain-1,update virtualmachines default/web → 200`,
+      `${at(3)},info,controller-manager,cp2-host,chain-1,m3`,
+      `${at(4)},info,agent,logs-a,chain-1,m4`,
+      `${at(5)},info,apiserver,cp-host,chain-1,m5`,
+    ]);
+    const txt = await qxctl(['logs', 'agent', '--level', 'info', '--grep', 'shutdown']);
+    expect(txt.stdout.trimEnd()).toBe(`${at(4)} INFO  agent logs-a [chain-1] m4 procedure=DOMAIN_SHUTDOWN`);
+    const json = await qxctl(['logs', 'node/logs-b', '-o', 'json']);
+    expect(
+      json.stdout
+        .trimEnd()
+        .split('\n')
+        .map((l) => JSON.parse(l).message),
+    ).toEqual(['m7']);
+    expect(json.stderr).toBe('');
+    const bad = await qxctl(['logs', '--since', 'yesterday']);
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toMatch(/since/);
+  });
+
   it('a disconnected agent and a dead replica are listed unreachable; the rest still answers', async () => {
     await agents[0]!.stop();
     agents.shift();
@@ -231,5 +278,11 @@ describe('GET /logs', () => {
     expect(sourceOf(list, 'apiserver', 'cp-host')).toMatchObject({ state: 'ok' });
     expect(list.items.map((r) => r.message)).toContain('m5');
     expect(list.items.map((r) => r.component)).not.toContain('controller-manager');
+    // qxctl names them on stderr and succeeds: some sources answered.
+    const cli = await qxctl(['logs', '--limit', '5']);
+    expect(cli.code).toBe(0);
+    expect(cli.stderr).toContain(`qxctl logs: apiserver on ${replica.url} unreachable`);
+    expect(cli.stderr).toContain('qxctl logs: agent on logs-a unreachable');
+    expect(cli.stdout).toContain(' m5');
   });
 });
