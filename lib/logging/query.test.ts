@@ -160,6 +160,39 @@ describe('queryLogDir', () => {
     expect(messages(secondCall.records)).toEqual(['m3']);
   });
 
+  it('the minimum level of audit records follows their response code (also when found by the raw-line test)', () => {
+    const event = (code: number, s: number) =>
+      JSON.stringify({
+        kind: 'Event',
+        apiVersion: 'audit.k8s.io/v1',
+        level: 'Metadata',
+        verb: 'get',
+        requestURI: `/x/${code}`,
+        responseStatus: { code },
+        stageTimestamp: at(s),
+      });
+    writeFileSync(join(dir, 'audit.log'), `${[event(200, 1), event(404, 2), event(503, 3), event(201, 4)].join('\n')}\n`);
+    writeFileSync(join(dir, 'apiserver.log'), [line(5, { level: 'warn' }), line(6, { level: 'error' }), line(7, { level: 'debug' })].join(''));
+    expect(messages(queryLogDir(dir, { level: 'error' }, 10, opts).records)).toEqual(['get /x/503 → 503', 'm6']);
+    expect(messages(queryLogDir(dir, { level: 'warn' }, 10, opts).records)).toEqual(['get /x/404 → 404', 'get /x/503 → 503', 'm5', 'm6']);
+    expect(queryLogDir(dir, { level: 'info' }, 10, opts).records).toHaveLength(6);
+  });
+
+  it('finds rare lines in big chunks by their text, newest first, and stops at the page', () => {
+    const lines: string[] = [];
+    for (let s = 0; s < 3000; s++) lines.push(line(s, s % 500 === 0 ? { correlationId: 'rare', note: 'Needle' } : { correlationId: `c${s}` }));
+    writeFileSync(join(dir, 'apiserver.log'), lines.join(''));
+    expect(messages(queryLogDir(dir, { correlationId: 'rare' }, 10, { ...opts, chunkBytes: 4096 }).records)).toEqual([
+      'm0',
+      'm500',
+      'm1000',
+      'm1500',
+      'm2000',
+      'm2500',
+    ]);
+    expect(messages(queryLogDir(dir, { grep: 'needle', correlationId: 'rare' }, 2, opts).records)).toEqual(['m2000', 'm2500']);
+  });
+
   it('recordMatches checks records from other sources', () => {
     const r: LogRecord = {
       time: at(1),

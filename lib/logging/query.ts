@@ -171,13 +171,28 @@ export function toLogRecord(obj: Record<string, unknown>, base: string, node: st
 // ---------------------------------------------------------------------------------------------
 // Filtering
 
-/** The filter compiled once per query: a cheap test on the raw line, then the test of the record. */
+/**
+ * The filter compiled once per query: tests on the raw line that every matching line passes
+ * (so most lines of a selective query are never parsed, nor even decoded), then the test of
+ * the record. The most selective raw test (correlation id, then grep, then level) finds the
+ * candidate lines of a whole chunk at once, on its bytes where it can; the others test each
+ * candidate. The byte forms expect compact JSON, as JSON.stringify writes it (every Quantix
+ * writer: the logger, the audit backend, the UI log).
+ */
 interface CompiledFilter {
+  primary: RawTest | undefined;
+  /** The other raw tests, on each candidate line. */
   lineMayMatch(line: string): boolean;
   matches(record: LogRecord, ms: number): boolean;
 }
 
-// JSON escapes these; a text with none of them appears in the raw line as it is.
+interface RawTest {
+  /** Global: its matches in a chunk's text are the candidate lines. */
+  regex: RegExp;
+  /** Any of these bytes is in every matching line (`fold`: compared with ASCII letters lowercased). */
+  bytes?: { needles: Buffer[]; fold: boolean };
+}
+
 function jsonEscapes(text: string): boolean {
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
@@ -186,18 +201,50 @@ function jsonEscapes(text: string): boolean {
   return false;
 }
 
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+/** What a line of at least `level` holds: its level, or for an audit Event its response code (4xx warn, 5xx error). */
+function levelTest(level: LogLevel, base: string): RawTest | undefined {
+  const rank = LEVEL_RANK[level]!;
+  if (base === AUDIT_BASE) {
+    if (rank >= 2) return undefined;
+    const digits = rank === 0 ? ['5'] : ['4', '5'];
+    return {
+      regex: new RegExp(`"code"\\s*:\\s*[${digits.join('')}]\\d\\d`, 'g'),
+      bytes: { needles: digits.map((d) => Buffer.from(`"code":${d}`)), fold: false },
+    };
+  }
+  if (rank >= 2) return undefined;
+  const levels = LOG_LEVELS.slice(0, rank + 1);
+  return {
+    regex: new RegExp(`"level"\\s*:\\s*"(?:${levels.join('|')})"`, 'g'),
+    bytes: { needles: levels.map((l) => Buffer.from(`"level":"${l}"`)), fold: false },
+  };
+}
+
 function compileFilter(filter: LogFilter, base: string): CompiledFilter {
   const components = filter.components?.length ? new Set(filter.components) : undefined;
   const maxRank = filter.level ? LEVEL_RANK[filter.level]! : LOG_LEVELS.length;
   const grep = filter.grep ? filter.grep.toLowerCase() : undefined;
   const cid = filter.correlationId;
-  const cidInLine = cid !== undefined && !jsonEscapes(cid);
+  // JSON escapes quotes, backslashes and control characters: a text without them is in the raw line as it is.
+  const tests: RawTest[] = [];
+  if (cid && !jsonEscapes(cid)) tests.push({ regex: new RegExp(escapeRegExp(cid), 'g'), bytes: { needles: [Buffer.from(cid)], fold: false } });
   // An audit record's message is made from the Event's fields, not found in its line.
-  const grepInLine = grep !== undefined && base !== AUDIT_BASE && !jsonEscapes(grep);
+  if (filter.grep && base !== AUDIT_BASE && !jsonEscapes(filter.grep)) {
+    const ascii = /^[\x20-\x7e]*$/.test(filter.grep);
+    tests.push({ regex: new RegExp(escapeRegExp(filter.grep), 'gi'), ...(ascii ? { bytes: { needles: [Buffer.from(grep!)], fold: true } } : {}) });
+  }
+  const level = filter.level && levelTest(filter.level, base);
+  if (level) tests.push(level);
+  const primary = tests.find((t) => t.bytes) ?? tests[0];
+  const lineTests = tests.filter((t) => t !== primary).map((t) => new RegExp(t.regex.source, t.regex.flags.replace('g', '')));
   return {
+    primary,
     lineMayMatch(line) {
-      if (cidInLine && !line.includes(cid)) return false;
-      if (grepInLine && !line.toLowerCase().includes(grep)) return false;
+      for (const t of lineTests) if (!t.test(line)) return false;
       return true;
     },
     matches(record, ms) {
@@ -211,6 +258,82 @@ function compileFilter(filter: LogFilter, base: string): CompiledFilter {
       return true;
     },
   };
+}
+
+let foldBuffer = Buffer.alloc(0);
+
+/** `body` with ASCII letters lowercased (UTF-8 multi-byte sequences have no byte below 0x80: untouched). */
+function asciiLower(body: Buffer): Buffer {
+  if (foldBuffer.length < body.length) foldBuffer = Buffer.allocUnsafe(Math.max(body.length, 1 << 20));
+  const out = foldBuffer;
+  for (let i = 0; i < body.length; i++) {
+    const c = body[i]!;
+    out[i] = c >= 0x41 && c <= 0x5a ? c + 0x20 : c;
+  }
+  return out.subarray(0, body.length);
+}
+
+/** The candidate lines of a chunk of complete lines (raw bytes), newest first; with a byte test, only the lines holding its bytes are decoded. */
+function candidateLinesOf(body: Buffer, compiled: CompiledFilter): string[] {
+  const bytes = compiled.primary?.bytes;
+  if (!bytes) return candidateLines(body.toString('utf8'), compiled);
+  const hay = bytes.fold ? asciiLower(body) : body;
+  const starts = new Set<number>();
+  const spans: [number, number][] = [];
+  for (const needle of bytes.needles) {
+    for (let at = hay.indexOf(needle); at >= 0; ) {
+      const start = hay.lastIndexOf(NEWLINE, at) + 1;
+      let end = hay.indexOf(NEWLINE, at);
+      if (end < 0) end = hay.length;
+      if (!starts.has(start)) {
+        starts.add(start);
+        spans.push([start, end]);
+      }
+      at = end + 1 < hay.length ? hay.indexOf(needle, end + 1) : -1;
+    }
+  }
+  if (bytes.needles.length > 1) spans.sort((x, y) => x[0] - y[0]);
+  const lines: string[] = [];
+  for (let i = spans.length - 1; i >= 0; i--) {
+    const line = body.toString('utf8', spans[i]![0], spans[i]![1]);
+    if (compiled.lineMayMatch(line)) lines.push(line);
+  }
+  return lines;
+}
+
+/** The candidate lines of a chunk of complete lines, newest (last) first. */
+function candidateLines(text: string, compiled: CompiledFilter): string[] {
+  const needle = compiled.primary?.regex;
+  if (!needle) {
+    const lines = text.split('\n');
+    lines.reverse();
+    return lines.filter((l) => l && compiled.lineMayMatch(l));
+  }
+  const lines: string[] = [];
+  needle.lastIndex = 0;
+  let lineEndSeen = -1;
+  for (let m = needle.exec(text); m; m = needle.exec(text)) {
+    if (m.index < lineEndSeen) continue; // a second match in the same line
+    const start = text.lastIndexOf('\n', m.index) + 1;
+    let end = text.indexOf('\n', m.index);
+    if (end < 0) end = text.length;
+    lineEndSeen = end;
+    needle.lastIndex = end;
+    const line = text.slice(start, end);
+    if (compiled.lineMayMatch(line)) lines.push(line);
+  }
+  lines.reverse();
+  return lines;
+}
+
+const TIME_FIELD = /"(?:time|timestamp|stageTimestamp)"\s*:\s*"([^"]+)"/;
+
+/** A line's time without parsing it (the oldest line of a chunk says whether to read on). */
+function lineTimeMs(line: string): number | undefined {
+  const m = TIME_FIELD.exec(line);
+  if (!m) return undefined;
+  const ms = Date.parse(m[1]!);
+  return Number.isNaN(ms) ? undefined : ms;
 }
 
 function recordText(record: LogRecord): string {
@@ -231,15 +354,15 @@ export function recordMatches(record: LogRecord, filter: LogFilter): boolean {
 // ---------------------------------------------------------------------------------------------
 // Reading backwards
 
-/** Calls `onLines` with the complete lines of [0, end) of an open file, newest first, one chunk at a time, until it returns false. */
-function readLinesBackward(fd: number, end: number, chunkBytes: number, onLines: (lines: string[]) => boolean): void {
+/** Calls `onChunk` with the complete lines of [0, end) of an open file (bytes, without the last newline), newest chunk first, until it returns false. */
+function readChunksBackward(fd: number, end: number, chunkBytes: number, onChunk: (body: Buffer) => boolean): void {
   let pos = end;
   let carry = Buffer.alloc(0);
   const buffer = Buffer.allocUnsafe(chunkBytes);
   while (pos > 0) {
     const start = Math.max(0, pos - chunkBytes);
     const n = readSync(fd, buffer, 0, pos - start, start);
-    let data = carry.length ? Buffer.concat([buffer.subarray(0, n), carry]) : buffer.subarray(0, n);
+    const data = carry.length ? Buffer.concat([buffer.subarray(0, n), carry]) : buffer.subarray(0, n);
     let body: Buffer;
     if (start > 0) {
       const nl = data.indexOf(NEWLINE);
@@ -255,10 +378,8 @@ function readLinesBackward(fd: number, end: number, chunkBytes: number, onLines:
       body = data;
       carry = Buffer.alloc(0);
     }
-    data = Buffer.alloc(0);
-    const lines = body.toString('utf8').split('\n');
-    lines.reverse();
-    if (!onLines(lines)) return;
+    // Without the newline that ends the last line.
+    if (!onChunk(body.length && body[body.length - 1] === NEWLINE ? body.subarray(0, body.length - 1) : body)) return;
     pos = start;
   }
 }
@@ -355,10 +476,8 @@ export function queryLogDir(dir: string, filter: LogFilter, limit: number, optio
           const oldest = firstRecordMs(fd, end);
           if (oldest !== undefined && oldest > filter.untilMs) continue;
         }
-        readLinesBackward(fd, end, chunkBytes, (lines) => {
-          for (const line of lines) {
-            if (!line) continue;
-            if (!compiled.lineMayMatch(line)) continue;
+        readChunksBackward(fd, end, chunkBytes, (body) => {
+          for (const line of candidateLinesOf(body, compiled)) {
             let obj: unknown;
             try {
               obj = JSON.parse(line);
@@ -380,6 +499,16 @@ export function queryLogDir(dir: string, filter: LogFilter, limit: number, optio
             if (!compiled.matches(record, ms)) continue;
             page.add(ms, record);
             if (++found >= limit) {
+              done = true;
+              return false;
+            }
+          }
+          // The chunk's oldest line: when older than what is asked for, so is the rest of this base.
+          const bound = Math.max(filter.sinceMs ?? Number.NEGATIVE_INFINITY, page.cutoff);
+          if (bound > Number.NEGATIVE_INFINITY) {
+            const nl = body.indexOf(NEWLINE);
+            const oldest = lineTimeMs(body.toString('utf8', 0, nl < 0 ? body.length : nl));
+            if (oldest !== undefined && oldest < bound) {
               done = true;
               return false;
             }
@@ -462,8 +591,7 @@ export function readNewRecords(dir: string, cursor: LogCursor, filter: LogFilter
       if (!read) break;
       budget -= read.next - step.from;
       next[base] = { ino: step.ino, offset: read.next };
-      for (const line of read.text.split('\n')) {
-        if (!line || !compiled.lineMayMatch(line)) continue;
+      for (const line of candidateLines(read.text, compiled).reverse()) {
         let record: LogRecord | undefined;
         try {
           const obj = JSON.parse(line) as unknown;
