@@ -85,6 +85,8 @@ export interface AgentOptions {
   certificateMinRenewalDelayMs?: number;
   /** How this node runs guests, and why (flag or probe); reported in Node status. */
   acceleration?: { type: DomainType; source: string };
+  /** The directory this agent's log files are in (--log-dir): GET /logs reads them through the tunnel. */
+  logDir?: string;
   log?: Logger;
 }
 
@@ -101,7 +103,16 @@ export class Agent {
   readonly options: Required<
     Omit<
       AgentOptions,
-      'serverName' | 'server' | 'joinToken' | 'hostname' | 'addresses' | 'log' | 'listBridges' | 'certificateRenewAt' | 'certificateMinRenewalDelayMs'
+      | 'serverName'
+      | 'server'
+      | 'joinToken'
+      | 'hostname'
+      | 'addresses'
+      | 'log'
+      | 'listBridges'
+      | 'certificateRenewAt'
+      | 'certificateMinRenewalDelayMs'
+      | 'logDir'
     >
   > &
     AgentOptions;
@@ -248,7 +259,10 @@ export class Agent {
       () => this.session.nodeName,
       log,
     );
-    this.#tunnel = new TunnelClient(this.client, options.driver, (name) => this.#poolAssigned(name), log, this.consoles);
+    this.#tunnel = new TunnelClient(this.client, options.driver, (name) => this.#poolAssigned(name), log, this.consoles, {
+      dir: options.logDir,
+      nodeName: () => this.session.nodeName,
+    });
   }
 
   get nodeName(): string {

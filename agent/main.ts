@@ -191,6 +191,7 @@ async function runAgent(values: Flags, o: { server: string; caPem: string; joinT
     safetyPollIntervalMs: parseDuration('safety-poll-interval', flag('safety-poll-interval')!),
     shutdownTimeoutMs: parseDuration('shutdown-timeout', flag('shutdown-timeout')!),
     poolMountRoot: flag('pool-mount-root'),
+    ...(flag('log-dir') ? { logDir: path.resolve(flag('log-dir')!) } : {}),
     ...(flag('driver') === 'libvirt' ? { acceleration } : {}),
     log,
   });

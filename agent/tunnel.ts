@@ -1,16 +1,29 @@
 /**
  * The agent's end of the gateway tunnel: holds the Tunnel stream open (reconnecting with
  * backoff) and answers the control plane's requests: listing files of a pool assigned to
- * this node (the driver refuses paths that leave the pool root), and opening console
- * sessions (console-sessions.ts; their bytes go on streams of their own).
+ * this node (the driver refuses paths that leave the pool root), opening console
+ * sessions (console-sessions.ts; their bytes go on streams of their own), and reading its
+ * own log records for GET /logs (its --log-dir, base `agent`, lines of this node; with a
+ * cursor, the records written since: the apiserver follows by polling).
  */
 import type { ClientDuplexStream } from '@grpc/grpc-js';
 import type { HypervisorDriver } from './hypervisor/driver.js';
 import { isHypervisorError } from './hypervisor/errors.js';
-import type { Init, TunnelRequest, TunnelResponse } from '../api-types/proto/types.js';
+import type { Init, LogReadResult, TunnelRequest, TunnelResponse } from '../api-types/proto/types.js';
 import type { Logger } from '../lib/logging/logger.js';
 import type { GatewayClient } from './gateway-client.js';
 import type { ConsoleSessions } from './console-sessions.js';
+import { queryLogDir, readNewRecords } from '../lib/logging/query.js';
+import { fromLogReadRequest, toLogReadResult } from '../lib/logging/query-wire.js';
+import { MAX_LOG_LIMIT } from '../lib/logging/query-params.js';
+
+/** Where this agent's own log records are, for GET /logs. */
+export interface AgentLogSource {
+  /** The agent's --log-dir; undefined when it writes no files. */
+  dir: string | undefined;
+  /** The Node name: a directory shared by several agents holds lines of each. */
+  nodeName(): string;
+}
 
 const DEFAULT_LIMIT = 1000;
 
@@ -27,6 +40,7 @@ export class TunnelClient {
     private readonly poolAssigned: (name: string) => boolean,
     private readonly log: Logger,
     private readonly consoles?: ConsoleSessions,
+    private readonly logs?: AgentLogSource,
   ) {}
 
   start(): void {
@@ -77,6 +91,13 @@ export class TunnelClient {
       const refusal = await this.consoles.open(req.openConsole);
       return refusal ? { id: req.id, error: refusal } : undefined;
     }
+    if (req.readLogs) {
+      try {
+        return { id: req.id, logs: this.#readLogs(req.readLogs) };
+      } catch (err) {
+        return { id: req.id, error: { reason: 'LogReadFailed', message: `reading the agent's log files failed: ${(err as Error).message}` } };
+      }
+    }
     if (!req.listFiles) return { id: req.id, error: { reason: 'Unsupported', message: 'unknown tunnel request' } };
     const { pool, path, limit } = req.listFiles;
     try {
@@ -102,5 +123,17 @@ export class TunnelClient {
       this.log.debug('file listing refused', { pool, path, reason });
       return { id: req.id, error: { reason, message: err instanceof Error ? err.message : String(err) } };
     }
+  }
+
+  /** Runs synchronously: a query reads backwards and stops at a full page (a second or less on a million lines). */
+  #readLogs(request: NonNullable<TunnelRequest['readLogs']>): LogReadResult {
+    const dir = this.logs?.dir;
+    if (!dir) return { records: [], brokenLines: 0, cursor: null, noLogDir: true };
+    const { filter, limit, cursor } = fromLogReadRequest(request);
+    const node = this.logs!.nodeName();
+    const options = { node, bases: ['agent'] };
+    const ownFilter = { ...filter, node };
+    const result = cursor ? readNewRecords(dir, cursor, ownFilter, options) : queryLogDir(dir, ownFilter, Math.min(Math.max(limit, 1), MAX_LOG_LIMIT), options);
+    return toLogReadResult(result.records, result.brokenLines, result.cursor);
   }
 }

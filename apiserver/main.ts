@@ -123,7 +123,7 @@ async function main(): Promise<void> {
   const gatewayPort = values['gateway-port'] !== undefined ? Number(values['gateway-port']) : port === 0 ? 0 : port + 1;
   if (!Number.isInteger(gatewayPort) || gatewayPort < 0 || gatewayPort > 65535) throw new Error(`--gateway-port: invalid port "${values['gateway-port']}"`);
   // Node credentials (issued by the gateway) authenticate on REST too, under NodeRestriction.
-  const gatewayHost = createNodeGatewayHost({ caCertPem: pki.caCertPem });
+  const gatewayHost = createNodeGatewayHost({ caCertPem: pki.caCertPem, logs: { dir: parseLogFlags(values).dir } });
   // Bootstrap tokens authenticate too, but the authorizer grants them nothing on REST: they only register a node.
   const authenticator = chainAuthenticators(TokenFileAuthenticator.fromFile(tokenFile), gatewayHost.authenticator, gatewayHost.bootstrapTokens);
 

@@ -93,6 +93,7 @@ export const ENTRIES: Entry[] = [
     }[verb]!,
     load: () => import('./commands/token.js').then((m) => pick(`token ${verb}`)(m.tokenCommands)),
   })),
+  { name: 'logs', summary: 'Read the log records of every component and host', load: () => import('./commands/logs.js').then((m) => m.logsCommand) },
   { name: 'version', summary: 'Print the client and server versions', load: () => import('./commands/version.js').then((m) => m.versionCommand) },
   { name: 'completion', summary: 'Print a bash or zsh completion script', load: () => import('./commands/completion.js').then((m) => m.completionCommand) },
 ];
@@ -106,7 +107,7 @@ const GROUPS: Record<string, string> = {
 
 export const isGroup = (word: string): boolean => word in GROUPS;
 
-export const TOP_LEVEL = ['apply', 'get', 'describe', 'delete', 'vm', 'console', 'vnc', 'pool', 'node', 'token', 'version', 'completion', 'help'];
+export const TOP_LEVEL = ['apply', 'get', 'describe', 'delete', 'vm', 'console', 'vnc', 'pool', 'node', 'token', 'logs', 'version', 'completion', 'help'];
 
 export const EXIT_CODES_HELP = `Exit codes:
   0  success
@@ -142,6 +143,9 @@ export function topHelp(): string {
     '',
     'Joining hosts:',
     ...rows(['node add', 'node approve', 'node revoke', 'token create', 'token list', 'token delete']),
+    '',
+    'Troubleshooting:',
+    ...rows(['logs']),
     '',
     'Other:',
     ...rows(['version', 'completion']),

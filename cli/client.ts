@@ -236,6 +236,30 @@ export class Client {
   }
 
   /**
+   * A streaming GET (`qxctl logs -f`: application/x-ndjson): yields the body's lines until
+   * the server ends it or `signal` aborts. A non-200 answer throws ApiStatusError.
+   */
+  async *lines(path: string, query: Query, opts: { signal?: AbortSignal } = {}): AsyncGenerator<string> {
+    const res = await this.#fetch('GET', path, { query, signal: opts.signal }, true);
+    if (res.status !== 200) throw errorFromResponse(res.status, await res.text());
+    if (!res.body) return;
+    const decoder = new TextDecoder();
+    let rest = '';
+    try {
+      for await (const chunk of res.body as AsyncIterable<Uint8Array>) {
+        rest += decoder.decode(chunk, { stream: true });
+        const lines = rest.split('\n');
+        rest = lines.pop() ?? '';
+        for (const line of lines) if (line) yield line;
+      }
+    } catch (err) {
+      if (opts.signal?.aborted || (err as Error)?.name === 'AbortError') return;
+      throw new ConnectionError(connectionMessage(this.server, err));
+    }
+    if (rest) yield rest;
+  }
+
+  /**
    * Opens a WebSocket (RFC 6455 upgrade) to `path`, authenticated and verified with the
    * kubeconfig exactly as every other request (client-node's `applyToHTTPSOptions`: bearer
    * token or exec plugin, client certificate, the cluster CA, insecure-skip-tls-verify).

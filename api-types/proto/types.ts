@@ -364,8 +364,62 @@ export interface TunnelRequest {
   id: string;
   listFiles?: ListFilesRequest | null;
   openConsole?: OpenConsoleRequest | null;
+  readLogs?: LogReadRequest | null;
   /** Which member of the oneof is set. */
-  request?: 'listFiles' | 'openConsole';
+  request?: 'listFiles' | 'openConsole' | 'readLogs';
+}
+
+/**
+ * Reads the agent's own log records (its --log-dir, base `agent`, lines of this node) for
+ * GET /logs. Without `cursor`: the newest `limit` matches and a cursor after them. With it
+ * (follow): the matches written since, and the next cursor; the apiserver polls with it.
+ */
+export interface LogReadRequest {
+  components: string[];
+  /** error | warn | info | debug: the minimum; empty = any. */
+  level: string;
+  /** ms since the epoch; 0 = unbounded. */
+  sinceMs: number;
+  untilMs: number;
+  correlationId: string;
+  grep: string;
+  limit: number;
+  cursor: LogCursor | null;
+}
+
+/** Where reading stopped in each log base's current file. */
+export interface LogCursor {
+  entries: LogCursorEntry[];
+}
+
+export interface LogCursorEntry {
+  base: string;
+  inode: number;
+  offset: number;
+}
+
+/**
+ * One record (lib/logging/record.ts LogRecord): the shared columns typed, the rest of the
+ * line's fields, whose names and types vary per line, as one JSON object.
+ */
+export interface LogEntry {
+  time: string;
+  level: string;
+  component: string;
+  node: string;
+  message: string;
+  correlationId: string;
+  fieldsJson: string;
+}
+
+export interface LogReadResult {
+  /** In time order. */
+  records: LogEntry[];
+  /** Lines that were not log records (skipped). */
+  brokenLines: number;
+  cursor: LogCursor | null;
+  /** The agent logs to no directory (no --log-dir): nothing to read. */
+  noLogDir: boolean;
 }
 
 /**
@@ -425,8 +479,9 @@ export interface TunnelResponse {
   id: string;
   listing?: FileListing | null;
   error?: TunnelError | null;
+  logs?: LogReadResult | null;
   /** Which member of the oneof is set. */
-  result?: 'listing' | 'error';
+  result?: 'listing' | 'error' | 'logs';
 }
 
 /** NodeGateway: request/response types and streaming of each method. */

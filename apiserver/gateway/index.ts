@@ -22,6 +22,8 @@ import type { ApiserverContext } from '../server.js';
 import { NodeCredentialAuthenticator } from './credentials.js';
 import { mountPoolFilesRoute } from './files-route.js';
 import { mountConsoleRoute } from './console-route.js';
+import { mountLogsRoute, type LogsRouteOptions } from '../http/logs-route.js';
+import { hostname } from 'node:os';
 import { type Forwarding, forwardRequest, forwardUpgrade } from './forward.js';
 import { TunnelLocator } from './tunnel-locator.js';
 import { GatewayService, type GatewayServiceOptions } from './service.js';
@@ -107,7 +109,7 @@ export interface NodeGatewayHost {
   /** Join tokens (`qxctl token create`) as an Authenticator: chain it into the gateway's. */
   bootstrapTokens: BootstrapTokens;
   tunnels: TunnelRegistry;
-  /** Pass as ApiserverOptions.extraRoutes: binds the credentials to etcd, mounts the pool files and bootstrap token routes. */
+  /** Pass as ApiserverOptions.extraRoutes: binds the credentials to etcd, mounts the pool files, console, logs and bootstrap token routes. */
   extraRoutes(app: Express, context: ApiserverContext): void;
   /** Pass as ApiserverOptions.routedResources. */
   routedResources: string[];
@@ -119,6 +121,12 @@ export interface NodeGatewayHost {
 export interface NodeGatewayHostOptions {
   /** The cluster CA: its pin (lib/pki/ca-cert-hash.ts) goes with every new bootstrap token. */
   caCertPem?: string;
+  /**
+   * GET /logs (http/logs-route.ts): this apiserver's --log-dir, its host's name (default
+   * os.hostname()) and the route's bounds. The agents answer through their tunnels, the
+   * other replicas through their API.
+   */
+  logs?: LogsRouteOptions & { dir?: string; nodeName?: string };
 }
 
 export function createNodeGatewayHost(hostOptions: NodeGatewayHostOptions = {}): NodeGatewayHost {
@@ -155,6 +163,20 @@ export function createNodeGatewayHost(hostOptions: NodeGatewayHostOptions = {}):
       bootstrapTokens.attach(context.etcd);
       mountPoolFilesRoute(app, context, tunnels, forwarding);
       mountConsoleRoute(app, context, tunnels, forwarding);
+      const nodes = context.stores.get(nodeDefinition as unknown as ResourceDefinition);
+      mountLogsRoute(
+        app,
+        {
+          logDir: hostOptions.logs?.dir,
+          nodeName: hostOptions.logs?.nodeName ?? hostname(),
+          connectedNodes: () => tunnels.connectedNodes(),
+          readAgentLogs: (node, request, timeoutMs) => tunnels.readLogs(node, request, timeoutMs),
+          peers: async () => (locator ? locator.peers() : []),
+          nodeNames: async () => (await nodes.list()).items.map((n) => n.metadata.name ?? '').filter(Boolean),
+          peerTls: () => (locator && caCertPem ? { caPem: caCertPem, replica: locator.replica } : undefined),
+        },
+        hostOptions.logs,
+      );
       mountBootstrapTokenRoutes(app, bootstrapTokens, () => pin);
       mountNodeRevokeRoute(app, authenticator);
     },
@@ -164,6 +186,7 @@ export function createNodeGatewayHost(hostOptions: NodeGatewayHostOptions = {}):
       if (options.peerUrl) {
         const own = new TunnelLocator(context.etcd, options.peerUrl, options.log ?? log);
         locator = own;
+        void own.registerReplica();
         tunnels.onTunnelChange = (node, here) => void (here ? own.recordLocal(node) : own.forgetLocal(node));
       }
       return startNodeGateway(context, { ...options, log: options.log ?? log }, authenticator, bootstrapTokens, tunnels, () => locator?.stop());

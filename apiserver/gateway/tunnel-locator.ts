@@ -5,6 +5,9 @@
  * records with it within TUNNEL_LEASE_SECONDS). A replica asked for a console or a file
  * listing of a node whose tunnel is elsewhere forwards the request to that url (forward.ts).
  *
+ * Each replica also records itself, `/quantix/apiservers/REPLICA` = {url, replica}, under the
+ * same lease: GET /logs asks every other replica for the files of its host (`peers()`).
+ *
  * Only the replica that wrote a record deletes it (compare-and-delete on the value): when an
  * agent moves to another replica, the newer record is never removed by the older replica
  * noticing late that its tunnel ended.
@@ -14,6 +17,8 @@ import type { Etcd3, Lease } from 'etcd3';
 import type { Logger } from '../../lib/logging/logger.js';
 
 export const TUNNEL_KEY_PREFIX = '/quantix/tunnels/';
+/** One key per running replica (its URL), for requests that go to all of them (GET /logs). */
+export const REPLICA_KEY_PREFIX = '/quantix/apiservers/';
 /** A dead replica's records expire this long after its last keep-alive. */
 export const TUNNEL_LEASE_SECONDS = 15;
 
@@ -29,6 +34,7 @@ export class TunnelLocator {
   #lease: Lease | undefined;
   readonly #local = new Set<string>();
   #stopped = false;
+  #registered = false;
 
   constructor(
     private readonly etcd: Etcd3,
@@ -50,6 +56,7 @@ export class TunnelLocator {
       if (this.#stopped) return;
       this.log.warn('tunnel records lease lost; recording again', { error: err.message });
       for (const node of this.#local) void this.#put(node);
+      if (this.#registered) void this.#putReplica();
     });
     this.#lease = lease;
     return lease;
@@ -63,6 +70,38 @@ export class TunnelLocator {
     } catch (err) {
       this.log.warn('recording a tunnel in etcd failed', { node, error: (err as Error).message });
     }
+  }
+
+  async #putReplica(): Promise<void> {
+    try {
+      await this.#leaseOf()
+        .put(REPLICA_KEY_PREFIX + this.replica)
+        .value(this.#value());
+    } catch (err) {
+      this.log.warn('recording this apiserver replica in etcd failed', { error: (err as Error).message });
+    }
+  }
+
+  /** Records this replica for the others (peers()); its record goes with the lease. */
+  registerReplica(): Promise<void> {
+    if (this.#stopped) return Promise.resolve();
+    this.#registered = true;
+    return this.#putReplica();
+  }
+
+  /** The URLs of the other running replicas (recorded, lease alive: a replica that died goes within TUNNEL_LEASE_SECONDS). */
+  async peers(): Promise<string[]> {
+    const values = await this.etcd.getAll().prefix(REPLICA_KEY_PREFIX).strings();
+    const urls = new Set<string>();
+    for (const text of Object.values(values)) {
+      try {
+        const record = JSON.parse(text) as TunnelRecord;
+        if (record.replica !== this.replica && record.url !== this.url) urls.add(record.url);
+      } catch {
+        // not ours to read
+      }
+    }
+    return [...urls].sort();
   }
 
   /** The tunnel of `node` is now here. */

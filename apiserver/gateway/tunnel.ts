@@ -10,7 +10,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { ServerDuplexStream } from '@grpc/grpc-js';
-import type { ConsoleFrame, FileListing, Init, TunnelRequest, TunnelResponse } from '../../api-types/proto/types.js';
+import type { ConsoleFrame, FileListing, Init, LogReadRequest, LogReadResult, TunnelRequest, TunnelResponse } from '../../api-types/proto/types.js';
 import type { Logger } from '../../lib/logging/logger.js';
 import { ApiError, errors } from '../../lib/apimachinery/status-error.js';
 import { grpcErrorFromStatus } from '../../api-types/proto/errors.js';
@@ -198,6 +198,30 @@ export class TunnelRegistry {
       tunnel.pending.set(id, { answer, reject, timer });
       const req: Init<TunnelRequest> = { id, listFiles: { pool, path, limit } };
       tunnel.call.write(req as TunnelRequest);
+    });
+  }
+
+  /** The nodes whose tunnel is here. */
+  connectedNodes(): string[] {
+    return [...this.#tunnels.keys()];
+  }
+
+  /** Asks the agent of `node` for its log records (GET /logs): 503 when not connected here, 504 when it does not answer in time. */
+  readLogs(node: string, request: Init<LogReadRequest>, timeoutMs = TUNNEL_REQUEST_TIMEOUT_MS): Promise<LogReadResult> {
+    const tunnel = this.#tunnels.get(node);
+    if (!tunnel) return Promise.reject(errors.unavailable(`the agent on node ${node} is not connected to this apiserver`));
+    const id = randomUUID();
+    return new Promise<LogReadResult>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        tunnel.pending.delete(id);
+        reject(new ApiError(504, 'Timeout', `the agent on node ${node} did not answer within ${timeoutMs} ms`));
+      }, timeoutMs);
+      const answer = (msg: TunnelResponse) => {
+        if (msg.logs) resolve(msg.logs);
+        else reject(agentError(msg.error?.reason ?? 'InternalError', msg.error?.message ?? 'the agent sent an empty answer'));
+      };
+      tunnel.pending.set(id, { answer, reject, timer });
+      tunnel.call.write({ id, readLogs: request } as TunnelRequest);
     });
   }
 

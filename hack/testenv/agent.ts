@@ -22,7 +22,13 @@ import type { HypervisorDriver } from '../../agent/hypervisor/driver.js';
 import { SimDriver, type SimDriverOptions } from '../../agent/hypervisor/sim/driver.js';
 import { TokenFileAuthenticator } from '../../apiserver/auth/token-file.js';
 import { chainAuthenticators } from '../../apiserver/auth/identity.js';
-import { createNodeGatewayHost, type GatewayStartOptions, type NodeGatewayHost, type RunningGateway } from '../../apiserver/gateway/index.js';
+import {
+  createNodeGatewayHost,
+  type GatewayStartOptions,
+  type NodeGatewayHost,
+  type NodeGatewayHostOptions,
+  type RunningGateway,
+} from '../../apiserver/gateway/index.js';
 import { ensureServingCertificates } from '../../apiserver/pki/certificates.js';
 import { MAX_TTL_SECONDS } from '../../apiserver/gateway/bootstrap-tokens.js';
 import { startTestApiserver, type TestApiserver, type TestApiserverOptions } from './apiserver.js';
@@ -46,10 +52,12 @@ export interface TestControlPlane {
 
 export interface TestControlPlaneOptions extends TestApiserverOptions {
   gateway?: Partial<Omit<GatewayStartOptions, 'port' | 'tls' | 'authenticator'>>;
+  /** GET /logs: the apiserver's log dir, host name and bounds. */
+  logs?: NodeGatewayHostOptions['logs'];
 }
 
 export async function startTestControlPlane(options: TestControlPlaneOptions = {}): Promise<TestControlPlane> {
-  const host = createNodeGatewayHost();
+  const host = createNodeGatewayHost({ logs: options.logs });
   const env = await startTestApiserver({
     ...options,
     extraAuthenticators: [host.authenticator, host.bootstrapTokens, ...(options.extraAuthenticators ?? [])],
@@ -122,8 +130,8 @@ export interface ApiserverReplica {
  * Each replica records the tunnels of the agents connected to it and forwards requests for
  * other nodes to the replica holding theirs.
  */
-export async function startApiserverReplica(cp: TestControlPlane): Promise<ApiserverReplica> {
-  const host = createNodeGatewayHost();
+export async function startApiserverReplica(cp: TestControlPlane, options: { logs?: NodeGatewayHostOptions['logs'] } = {}): Promise<ApiserverReplica> {
+  const host = createNodeGatewayHost({ logs: options.logs });
   const pki = ensureServingCertificates(cp.env.dataDir);
   host.setClusterCa(pki.caCertPem);
   const authenticator = chainAuthenticators(TokenFileAuthenticator.fromFile(join(cp.env.dataDir, 'tokens.csv')), host.authenticator, host.bootstrapTokens);
