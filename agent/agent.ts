@@ -41,6 +41,7 @@ import { TunnelClient } from './tunnel.js';
 import { ConsoleSessions } from './console-sessions.js';
 import { VmSyncer } from './vm/sync.js';
 import { KeyWorkers } from './workers.js';
+import type { AgentMetrics } from './metrics.js';
 
 export const AGENT_VERSION = '0.1.0';
 
@@ -85,6 +86,8 @@ export interface AgentOptions {
   certificateMinRenewalDelayMs?: number;
   /** How this node runs guests, and why (flag or probe); reported in Node status. */
   acceleration?: { type: DomainType; source: string };
+  /** Reads domain states, imports and per-VM statistics from this agent when scraped (metrics.ts). */
+  metrics?: AgentMetrics;
   log?: Logger;
 }
 
@@ -101,7 +104,16 @@ export class Agent {
   readonly options: Required<
     Omit<
       AgentOptions,
-      'serverName' | 'server' | 'joinToken' | 'hostname' | 'addresses' | 'log' | 'listBridges' | 'certificateRenewAt' | 'certificateMinRenewalDelayMs'
+      | 'serverName'
+      | 'server'
+      | 'joinToken'
+      | 'hostname'
+      | 'addresses'
+      | 'log'
+      | 'listBridges'
+      | 'certificateRenewAt'
+      | 'certificateMinRenewalDelayMs'
+      | 'metrics'
     >
   > &
     AgentOptions;
@@ -248,6 +260,10 @@ export class Agent {
       log,
     );
     this.#tunnel = new TunnelClient(this.client, options.driver, (name) => this.#poolAssigned(name), log, this.consoles);
+    if (options.metrics) {
+      this.reporter.onEventReported = options.metrics.observeEventReported;
+      options.metrics.attach({ driver: options.driver, domains: () => this.domains.all(), imports: () => this.images.imports(), nodeName });
+    }
   }
 
   get nodeName(): string {

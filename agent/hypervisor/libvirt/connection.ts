@@ -22,6 +22,11 @@ export interface LibvirtConnectionOptions {
   reconnectMaxDelayMs?: number;
   /** How long connect() waits for the first connection before throwing (default 10 s). */
   connectTimeoutMs?: number;
+  /**
+   * Every call's procedure (libvirt's name without REMOTE_PROC_), duration and outcome
+   * (`ok` or the HypervisorError reason), for the agent's latency metrics.
+   */
+  onCall?: (procedure: string, durationMs: number, result: string) => void;
   /** Diagnostics. */
   log?: (level: 'debug' | 'info' | 'warn' | 'error', message: string) => void;
 }
@@ -46,6 +51,7 @@ export class LibvirtConnection {
   private announcedLost = false;
   private readonly listeners = new Set<HypervisorEventListener>();
   private readonly stateWaiters = new Set<() => void>();
+  private readonly onCall: LibvirtConnectionOptions['onCall'];
 
   constructor(options: LibvirtConnectionOptions = {}) {
     this.uri = options.uri ?? 'qemu:///system';
@@ -57,6 +63,7 @@ export class LibvirtConnection {
       connectTimeoutMs: options.connectTimeoutMs ?? 10_000,
     };
     this.log = options.log ?? (() => {});
+    this.onCall = options.onCall;
   }
 
   connectionState(): ConnectionState {
@@ -215,10 +222,15 @@ export class LibvirtConnection {
         ...(ctx.target ? { target: ctx.target } : {}),
       });
     }
+    const started = performance.now();
     try {
-      return await c.call(def, args, ctx.timeoutMs !== undefined ? { timeoutMs: ctx.timeoutMs } : {});
+      const ret = await c.call(def, args, ctx.timeoutMs !== undefined ? { timeoutMs: ctx.timeoutMs } : {});
+      this.onCall?.(def.name, performance.now() - started, 'ok');
+      return ret;
     } catch (err) {
-      throw this.mapError(err, ctx.operation, ctx.target);
+      const mapped = this.mapError(err, ctx.operation, ctx.target);
+      this.onCall?.(def.name, performance.now() - started, mapped.reason);
+      throw mapped;
     }
   }
 
