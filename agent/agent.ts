@@ -42,6 +42,7 @@ import { ConsoleSessions } from './console-sessions.js';
 import { VmSyncer } from './vm/sync.js';
 import { KeyWorkers } from './workers.js';
 import type { AgentMetrics } from './metrics.js';
+import { TelemetrySampler } from './telemetry.js';
 
 export const AGENT_VERSION = '0.1.0';
 
@@ -251,6 +252,10 @@ export class Agent {
       log,
       running,
       acceleration: options.acceleration,
+      telemetry: (() => {
+        const sampler = new TelemetrySampler(options.stateDir);
+        return () => sampler.sample();
+      })(),
     });
     this.consoles = new ConsoleSessions(
       this.client,
