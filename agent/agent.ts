@@ -41,6 +41,8 @@ import { TunnelClient } from './tunnel.js';
 import { ConsoleSessions } from './console-sessions.js';
 import { VmSyncer } from './vm/sync.js';
 import { KeyWorkers } from './workers.js';
+import type { AgentMetrics } from './metrics.js';
+import { TelemetrySampler } from './telemetry.js';
 
 export const AGENT_VERSION = '0.1.0';
 
@@ -87,6 +89,8 @@ export interface AgentOptions {
   acceleration?: { type: DomainType; source: string };
   /** The directory this agent's log files are in (--log-dir): GET /logs reads them through the tunnel. */
   logDir?: string;
+  /** Reads domain states, imports and per-VM statistics from this agent when scraped (metrics.ts). */
+  metrics?: AgentMetrics;
   log?: Logger;
 }
 
@@ -113,6 +117,7 @@ export class Agent {
       | 'certificateRenewAt'
       | 'certificateMinRenewalDelayMs'
       | 'logDir'
+      | 'metrics'
     >
   > &
     AgentOptions;
@@ -251,6 +256,10 @@ export class Agent {
       log,
       running,
       acceleration: options.acceleration,
+      telemetry: (() => {
+        const sampler = new TelemetrySampler(options.stateDir);
+        return () => sampler.sample();
+      })(),
     });
     this.consoles = new ConsoleSessions(
       this.client,
@@ -263,6 +272,10 @@ export class Agent {
       dir: options.logDir,
       nodeName: () => this.session.nodeName,
     });
+    if (options.metrics) {
+      this.reporter.onEventReported = options.metrics.observeEventReported;
+      options.metrics.attach({ driver: options.driver, domains: () => this.domains.all(), imports: () => this.images.imports(), nodeName });
+    }
   }
 
   get nodeName(): string {

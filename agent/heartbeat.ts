@@ -1,13 +1,13 @@
 /**
  * The heartbeat (default every 10 s): state hash, per-pool status, per-Network status, the
- * host's Linux bridges, capacity, node facts and whether libvirtd is reachable. The answer may ask for a full sync; a refused credential
+ * host's Linux bridges, capacity, node facts, host telemetry and whether libvirtd is reachable. The answer may ask for a full sync; a refused credential
  * or a deleted Node makes the agent register again; a failure marks the control plane
  * unreachable (domains are left as they are). A heartbeat the gateway refuses as too many
  * (TooManyRequests, its per-node rate) is not a failure: the next beat waits as long as the
  * gateway asked, and carries the whole state again (a heartbeat is a snapshot, not a change).
  */
 import { GatewayError } from '../api-types/proto/errors.js';
-import type { NetworkHostReport } from '../api-types/proto/types.js';
+import type { NetworkHostReport, NodeTelemetry } from '../api-types/proto/types.js';
 import type { Logger } from '../lib/logging/logger.js';
 import type { DomainCache } from './domain-cache.js';
 import type { DomainType } from './hypervisor/driver.js';
@@ -37,6 +37,8 @@ export interface HeartbeatDeps {
   running: () => boolean;
   /** The node's acceleration as set by flag or probe; otherwise the driver's domain type. */
   acceleration?: { type: DomainType; source: string };
+  /** Host use for Node status.telemetry (telemetry.ts); null when it could not be sampled. */
+  telemetry?: () => NodeTelemetry | null;
 }
 
 /** Node.status.acceleration: kvm, or tcg for libvirt's domain type qemu; '' for the sim driver. */
@@ -108,7 +110,9 @@ export class Heartbeat {
       const facts = await session.nodeFacts();
       const networks = this.deps.networks?.reports() ?? [];
       const bridges = await this.#listBridges();
+      const telemetry = this.deps.telemetry?.() ?? null;
       const res = await client.heartbeat({
+        ...(telemetry ? { telemetry } : {}),
         stateHash: reporter.hash.digest(),
         pools: [...reporter.pools.values()],
         capacity: facts.capacity,

@@ -23,6 +23,9 @@ import { discoverHardware } from './registration/hardware.js';
 import { HOST_TOKEN_TTL_MS, HostTokenStore, redactHostToken } from './registration/host-token.js';
 import { RegistrationServer } from './registration/server.js';
 import { ensureRegistrationCertificate } from './registration/serving-cert.js';
+import { AgentMetrics } from './metrics.js';
+import { DelegatedAuthorizer } from '../lib/metrics/delegated-auth.js';
+import { parseMetricsListen, startMetricsServer } from '../lib/metrics/server.js';
 
 const HELP = `quantix-agent: runs on every hypervisor host; makes libvirt match the VMs and pools
 assigned to this node and reports what is true, through the node gateway.
@@ -72,6 +75,14 @@ assigned to this node and reports what is true, through the node gateway.
                              every apiserver certificate carries)
   --registration-listen A    HOST:PORT of the registration API (default 0.0.0.0:${DEFAULT_REGISTRATION_PORT})
   --host-token-ttl D         lifetime of a new host token (default 1h)
+  --metrics-listen HOST:PORT serve Prometheus metrics (agent, libvirt, per-VM quantix_vmi_*)
+                             at https://HOST:PORT/metrics (default: off); callers need a
+                             bearer token the apiserver allows to get /metrics (admins,
+                             viewers), checked by the apiserver (see agent/README.md)
+  --metrics-tls-cert-file FILE, --metrics-tls-key-file FILE
+                             its serving certificate (default: the registration API's
+                             self-signed one in the state dir; \`make up\` passes one
+                             issued by the cluster CA)
 ${logFlagsHelp(29)}
 Durations: 500ms, 10s, 2m, or a number of seconds.
 `;
@@ -103,6 +114,9 @@ async function main(): Promise<void> {
       ...LOG_FLAG_OPTIONS,
       'registration-listen': { type: 'string', default: `0.0.0.0:${DEFAULT_REGISTRATION_PORT}` },
       'host-token-ttl': { type: 'string' },
+      'metrics-listen': { type: 'string' },
+      'metrics-tls-cert-file': { type: 'string' },
+      'metrics-tls-key-file': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -163,11 +177,17 @@ async function runAgent(values: Flags, o: { server: string; caPem: string; joinT
   const joinToken = o.joinToken;
 
   const acceleration = chooseAcceleration(flag('acceleration')!, undefined, flag('acceleration-reason'));
+  const metricsListen = flag('metrics-listen') ? parseMetricsListen('--metrics-listen', flag('metrics-listen')!) : undefined;
+  if (Boolean(flag('metrics-tls-cert-file')) !== Boolean(flag('metrics-tls-key-file'))) {
+    throw new Error('--metrics-tls-cert-file and --metrics-tls-key-file go together');
+  }
+  const metrics = metricsListen ? new AgentMetrics() : undefined;
   let driver: HypervisorDriver;
   if (flag('driver') === 'libvirt') {
     driver = new LibvirtDriver({
       domainType: acceleration.type,
       socketPath: flag('libvirt-socket'),
+      ...(metrics ? { onCall: metrics.observeLibvirtCall } : {}),
       log: (level, message) => log[level](message, { subsystem: 'libvirt' }),
     });
   } else if (flag('driver') === 'sim') {
@@ -193,15 +213,18 @@ async function runAgent(values: Flags, o: { server: string; caPem: string; joinT
     poolMountRoot: flag('pool-mount-root'),
     ...(flag('log-dir') ? { logDir: path.resolve(flag('log-dir')!) } : {}),
     ...(flag('driver') === 'libvirt' ? { acceleration } : {}),
+    ...(metrics ? { metrics } : {}),
     log,
   });
 
+  let metricsServer: Awaited<ReturnType<typeof startMetricsServer>> | undefined;
   let stopping = false;
   const shutdown = async (signal: string) => {
     if (stopping) return;
     stopping = true;
     // Domains keep running: stopping the agent never touches them.
     log.info('stopping (domains are left running)', { signal });
+    await metricsServer?.stop();
     await agent.stop();
     await driver.close();
     process.exit(0);
@@ -212,7 +235,25 @@ async function runAgent(values: Flags, o: { server: string; caPem: string; joinT
   }
   try {
     await agent.start();
+    if (metricsListen && metrics) {
+      const certFile = flag('metrics-tls-cert-file');
+      const keyFile = flag('metrics-tls-key-file');
+      const tls =
+        certFile && keyFile
+          ? { certPem: readFileSync(certFile, 'utf8'), keyPem: readFileSync(keyFile, 'utf8') }
+          : ensureRegistrationCertificate(stateDir, agent.nodeName, addressFlags(values) ?? defaultAddresses());
+      metricsServer = await startMetricsServer({
+        ...metricsListen,
+        tls: { certPem: tls.certPem, keyPem: tls.keyPem },
+        registry: metrics.registry,
+        authorizer: new DelegatedAuthorizer({ server: o.server, caPem: o.caPem }),
+        beforeCollect: () => metrics.refresh(),
+        onError: (message, fields) => log.warn(message, fields),
+      });
+      log.info('serving metrics', { url: metricsServer.url });
+    }
   } catch (err) {
+    await metricsServer?.stop();
     // Refused (a bad token, a taken hostname): leave nothing running behind the error.
     await agent.stop().catch(() => undefined);
     await driver.close().catch(() => undefined);

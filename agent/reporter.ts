@@ -53,6 +53,8 @@ export function vmReport(vm: VirtualMachine, domain: DomainInfo | undefined, sta
 
 export class Reporter {
   readonly hash = new StateHash();
+  /** Called with (now − event receive time) when a report caused by a libvirt event is accepted (metrics). */
+  onEventReported?: (latencyMs: number) => void;
   /** Per VM uid: the last report the gateway accepted, and when. */
   readonly #sentVm = new Map<string, { status: AgentStatus; at: number }>();
   readonly #sentDomain = new Map<string, { json: string; report: VMReport }>();
@@ -105,6 +107,7 @@ export class Reporter {
     try {
       await this.client.notifyVmChange({ change, vm: vmReport(vm, domain, status), stateHash: this.hash.digest(), eventTimeMs: eventTime ?? 0 });
       this.#sentVm.set(vm.metadata.uid!, { status, at: this.now() });
+      if (eventTime) this.onEventReported?.(Date.now() - eventTime);
     } catch (err) {
       this.#undelivered(err);
       throw err;
@@ -129,6 +132,7 @@ export class Reporter {
         throw err;
       }
       this.#sentDomain.delete(uuid);
+      if (eventTime) this.onEventReported?.(Date.now() - eventTime);
       return true;
     }
     const report = domainReport(domain);
@@ -142,6 +146,7 @@ export class Reporter {
       throw err;
     }
     this.#sentDomain.set(uuid, { json, report });
+    if (eventTime) this.onEventReported?.(Date.now() - eventTime);
     return true;
   }
 

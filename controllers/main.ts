@@ -7,9 +7,14 @@
  * Exit codes: 0 after SIGTERM/SIGINT (lease released), 1 when leadership is lost (the
  * supervisor restarts it as a fresh candidate, as with kube-controller-manager), 2 on bad flags.
  */
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { applyLogFlags, LOG_FLAG_OPTIONS, logFlagsHelp } from '../lib/logging/flags.js';
 import { createLogger } from '../lib/logging/logger.js';
+import type { KubeConfig } from '@kubernetes/client-node';
+import { DelegatedAuthorizer } from '../lib/metrics/delegated-auth.js';
+import { parseMetricsListen, startMetricsServer, type RunningMetricsServer } from '../lib/metrics/server.js';
+import { ControllerManagerMetrics } from './runtime/metrics.js';
 import { CONTROLLER_NAMES, defaultIdentity, startControllerManager, type ControllerName } from './setup.js';
 
 const HELP = `quantix-controller-manager: controllers for Quantix (scheduler, vm, storagepool, image, network, nodelifecycle, hostjoin)
@@ -33,8 +38,23 @@ const HELP = `quantix-controller-manager: controllers for Quantix (scheduler, vm
   --host-join-server URL       apiserver URL a host added with \`qxctl node add\` is told to join
                                (default: the server of --kubeconfig)
   --host-join-token-ttl D      TTL of the single-use bootstrap token handed to it (default 15m)
+  --metrics-listen HOST:PORT   serve Prometheus metrics at https://HOST:PORT/metrics (default: off);
+                               callers need a bearer token the apiserver allows to get /metrics
+                               (admins, viewers), checked by the apiserver (see controllers/README.md)
+  --metrics-tls-cert-file FILE, --metrics-tls-key-file FILE
+                               the serving certificate and key of --metrics-listen (required with it;
+                               \`make up\` issues one from the cluster CA)
 ${logFlagsHelp(31)}
 `;
+
+/** The apiserver URL and CA of a kubeconfig: where a metrics caller's token is checked. */
+function apiserverOf(kc: KubeConfig): { server: string; caPem: string } {
+  const cluster = kc.getCurrentCluster();
+  if (!cluster) throw new Error('--kubeconfig: no current cluster');
+  const caPem = cluster.caData ? Buffer.from(cluster.caData, 'base64').toString('utf8') : cluster.caFile ? readFileSync(cluster.caFile, 'utf8') : '';
+  if (!caPem) throw new Error('--metrics-listen: the kubeconfig names no CA of the apiserver (certificate-authority[-data])');
+  return { server: cluster.server, caPem };
+}
 
 function duration(flag: string, value: string | undefined, fallbackMs: number): number {
   if (value === undefined) return fallbackMs;
@@ -73,6 +93,9 @@ async function main(): Promise<number> {
       'host-join-server': { type: 'string' },
       'host-join-token-ttl': { type: 'string' },
       ...LOG_FLAG_OPTIONS,
+      'metrics-listen': { type: 'string' },
+      'metrics-tls-cert-file': { type: 'string' },
+      'metrics-tls-key-file': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -91,8 +114,18 @@ async function main(): Promise<number> {
   for (const c of enabled ?? [])
     if (!CONTROLLER_NAMES.includes(c)) throw new Error(`--controllers: unknown controller "${c}" (known: ${CONTROLLER_NAMES.join(', ')})`);
 
+  const metricsListen = values['metrics-listen'] ? parseMetricsListen('--metrics-listen', values['metrics-listen']) : undefined;
+  if (metricsListen && (!values['metrics-tls-cert-file'] || !values['metrics-tls-key-file'])) {
+    throw new Error('--metrics-listen needs --metrics-tls-cert-file and --metrics-tls-key-file (metrics are served over HTTPS only)');
+  }
+  const metricsTls = metricsListen
+    ? { certPem: readFileSync(values['metrics-tls-cert-file']!, 'utf8'), keyPem: readFileSync(values['metrics-tls-key-file']!, 'utf8') }
+    : undefined;
+  const metrics = new ControllerManagerMetrics();
+
   const identity = values.identity ?? defaultIdentity();
-  const { manager, client } = await startControllerManager({
+  const { manager, client, kubeConfig } = await startControllerManager({
+    metrics,
     kubeconfig,
     identity,
     enabled,
@@ -123,7 +156,23 @@ async function main(): Promise<number> {
         }
       : undefined,
   });
-  log.info('quantix-controller-manager started', { identity, leaderElect: values['leader-elect'], controllers: enabled ?? CONTROLLER_NAMES });
+  let metricsServer: RunningMetricsServer | undefined;
+  if (metricsListen && metricsTls) {
+    metricsServer = await startMetricsServer({
+      ...metricsListen,
+      tls: metricsTls,
+      registry: metrics.registry,
+      authorizer: new DelegatedAuthorizer(apiserverOf(kubeConfig)),
+      beforeCollect: async () => manager.refreshMetrics(),
+      onError: (message, fields) => log.warn(message, fields),
+    });
+  }
+  log.info('quantix-controller-manager started', {
+    identity,
+    leaderElect: values['leader-elect'],
+    controllers: enabled ?? CONTROLLER_NAMES,
+    metrics: metricsServer?.url,
+  });
 
   let shuttingDown = false;
   const stopped = new Promise<number>((resolve) => {
@@ -142,6 +191,7 @@ async function main(): Promise<number> {
     });
   });
   const code = await stopped;
+  await metricsServer?.stop();
   client.close();
   return code;
 }

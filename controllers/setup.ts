@@ -12,6 +12,7 @@ import { nodeLifecycleController, type NodeLifecycleOptions } from './nodelifecy
 import { HttpApiClient } from './runtime/client.js';
 import type { LeaderElectionTiming } from './runtime/leaderelection.js';
 import { ControllerManager, type ControllerSetup } from './runtime/manager.js';
+import type { ControllerManagerMetrics } from './runtime/metrics.js';
 import { nodeAllocationController, type NodeAllocationOptions } from './scheduler/nodeallocation_controller.js';
 import { schedulerController, type SchedulerOptions } from './scheduler/scheduler_controller.js';
 import { storagePoolController, type StoragePoolControllerOptions } from './storagepool/storagepool_controller.js';
@@ -64,6 +65,7 @@ export interface StartOptions extends ControllersOptions {
   logger?: Logger;
   /** Omit for a single replica without leader election. */
   leaderElection?: { namespace: string; name: string } & Partial<LeaderElectionTiming>;
+  metrics?: ControllerManagerMetrics;
 }
 
 export function defaultIdentity(): string {
@@ -71,7 +73,9 @@ export function defaultIdentity(): string {
 }
 
 /** Builds and starts a controller manager; resolves once its caches are synced. */
-export async function startControllerManager(options: StartOptions): Promise<{ manager: ControllerManager; client: { close(): void } }> {
+export async function startControllerManager(
+  options: StartOptions,
+): Promise<{ manager: ControllerManager; client: { close(): void }; kubeConfig: HttpApiClient['kubeConfig'] }> {
   const identity = options.identity ?? defaultIdentity();
   const logger = (options.logger ?? createLogger('controller-manager')).child({ identity });
   const api = options.api ?? {};
@@ -100,10 +104,12 @@ export async function startControllerManager(options: StartOptions): Promise<{ m
     leaderElection: options.leaderElection,
     leaderElectionClient: leaseClient,
     controllerClients: { scheduler: schedulerClient },
+    metrics: options.metrics,
   });
   await manager.start();
   return {
     manager,
+    kubeConfig: client.kubeConfig,
     client: {
       close: () => {
         client.close();

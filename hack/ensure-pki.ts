@@ -1,9 +1,10 @@
 /**
  * `make up`'s first step: creates (or completes) the PKI under `<state dir>/pki` before etcd
- * starts, since etcd needs its certificates before the apiserver's first start could make them.
+ * starts, since etcd needs its certificates before the apiserver's first start could make them,
+ * and the serving certificate of the controller-manager's and agent's /metrics.
  * Usage: tsx hack/ensure-pki.ts <state dir>
  */
-import { ensureEtcdCertificates, ensureServingCertificates } from '../apiserver/pki/certificates.js';
+import { ensureEtcdCertificates, ensureMetricsServingCertificate, ensureServingCertificates } from '../apiserver/pki/certificates.js';
 
 const stateDir = process.argv[2];
 if (!stateDir) {
@@ -12,3 +13,4 @@ if (!stateDir) {
 }
 ensureServingCertificates(stateDir);
 ensureEtcdCertificates(stateDir);
+ensureMetricsServingCertificate(stateDir);

@@ -14,6 +14,10 @@ ETCD_PEER_PORT=${QUANTIX_ETCD_PEER_PORT:-2380}
 API_PORT=${QUANTIX_API_PORT:-6443}
 GATEWAY_PORT=${QUANTIX_GATEWAY_PORT:-6444}
 IMAGE_PORT=${QUANTIX_IMAGE_PORT:-8089}
+# /metrics of the controller-manager and the agent (HTTPS, bearer token checked by the apiserver;
+# manifests/prometheus/prometheus.yml scrapes them and the apiserver).
+CM_METRICS_PORT=${QUANTIX_CM_METRICS_PORT:-10257}
+AGENT_METRICS_PORT=${QUANTIX_AGENT_METRICS_PORT:-10250}
 # kvm, tcg or auto. auto: tcg without /dev/kvm; with it, hack/accel-probe.sh boots the test
 # image under KVM and keeps kvm only if Linux comes up (some nested hosts cannot).
 ACCELERATION=${QUANTIX_ACCELERATION:-auto}
@@ -47,7 +51,8 @@ wait_for() { # description, timeout seconds, command...
 }
 
 # The PKI (apiserver/pki/certificates.ts): the cluster CA and the apiserver's serving
-# certificate, and etcd's own CA, serving certificate and the apiserver's client certificate.
+# certificate, etcd's own CA, serving certificate and the apiserver's client certificate, and the
+# serving certificate of the controller-manager's and agent's /metrics (metrics-serving.crt).
 node_modules/.bin/tsx hack/ensure-pki.ts "$STATE"
 PKI="$STATE/pki"
 # etcd serves clients over TLS and admits only certificates its CA signed (the apiserver's);
@@ -80,8 +85,13 @@ start apiserver env NODE_OPTIONS="$APISERVER_NODE_OPTIONS ${NODE_OPTIONS:-}" nod
   --audit-policy-file manifests/audit/policy.yaml --audit-log-path "$STATE/logs/audit.log"
 wait_for apiserver 60 curl -sfk "https://127.0.0.1:$API_PORT/readyz"
 wait_for kubeconfig 10 test -f "$STATE/kubeconfig"
+# Prometheus reads the viewer's token from here (credentials_file in manifests/prometheus/prometheus.yml):
+# viewers may read /metrics of every component, and nothing they could change.
+(umask 077 && awk -F, '$2 == "viewer" { print $1 }' "$STATE/tokens.csv" >"$STATE/prometheus.token")
 
-start controller-manager node_modules/.bin/tsx controllers/main.ts --kubeconfig "$STATE/kubeconfig" --leader-elect "${LOG_FLAGS[@]}"
+METRICS_TLS=(--metrics-tls-cert-file "$PKI/metrics-serving.crt" --metrics-tls-key-file "$PKI/metrics-serving.key")
+start controller-manager node_modules/.bin/tsx controllers/main.ts --kubeconfig "$STATE/kubeconfig" --leader-elect "${LOG_FLAGS[@]}" \
+  --metrics-listen "127.0.0.1:$CM_METRICS_PORT" "${METRICS_TLS[@]}"
 
 # The agent for this host, on the real local libvirt (hack/libvirt-setup.sh started it).
 # A quickstart names its node "local" (as kind names its node), so manifests/examples work
@@ -105,7 +115,8 @@ if ! running agent; then
 fi
 start agent node_modules/.bin/tsx agent/main.ts join --server "https://127.0.0.1:$API_PORT" --gateway "127.0.0.1:$GATEWAY_PORT" \
   --token "${JOIN_TOKEN:-}" --ca-cert-hash "${CA_HASH:-}" --state-dir "$STATE/agent" \
-  --driver libvirt --acceleration "$ACCELERATION" ${ACCEL_REASON:+--acceleration-reason "$ACCEL_REASON"} --startup-jitter 0s --hostname "$NODE_NAME" "${LOG_FLAGS[@]}"
+  --driver libvirt --acceleration "$ACCELERATION" ${ACCEL_REASON:+--acceleration-reason "$ACCEL_REASON"} --startup-jitter 0s --hostname "$NODE_NAME" "${LOG_FLAGS[@]}" \
+  --metrics-listen "127.0.0.1:$AGENT_METRICS_PORT" "${METRICS_TLS[@]}"
 node_ready() {
   [[ "$(kubectl --kubeconfig "$STATE/kubeconfig" get nodes.quantix.io "$NODE_NAME" \
     -o 'jsonpath={.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null)" == "True" ]]
@@ -134,6 +145,9 @@ Quantix is up.
   tokens:      $STATE/tokens.csv
   gateway:     127.0.0.1:$GATEWAY_PORT (gRPC over TLS, for agents)
   etcd:        https://127.0.0.1:$ETCD_PORT  (client certificates only; data in $STATE/etcd, PKI in $PKI/etcd)
+  metrics:     https://127.0.0.1:$API_PORT/metrics (apiserver), https://127.0.0.1:$CM_METRICS_PORT/metrics (controller-manager),
+               https://127.0.0.1:$AGENT_METRICS_PORT/metrics (agent); bearer token: $STATE/prometheus.token, CA: $PKI/ca.crt
+  prometheus:  prometheus --config.file manifests/prometheus/prometheus.yml --storage.tsdb.path $STATE/prometheus
   node:        $NODE_NAME (Ready; agent on qemu:///system, state in $STATE/agent)
   acceleration: $ACCEL
 ${IMAGE_INFO:+$IMAGE_INFO

@@ -370,6 +370,55 @@ export interface DiskSnapshotOutcome {
   disks: { disk: string; path: string; sizeBytes: number }[];
 }
 
+/**
+ * Counters and gauges of one running domain, from libvirt's bulk domain statistics
+ * (virConnectGetAllDomainStats). Times are seconds, sizes bytes; counters grow while the
+ * domain runs and start again from zero when it is started again. A group libvirt did not
+ * report (no balloon driver, no guest agent) is absent, never zero.
+ */
+export interface DomainStats {
+  uuid: string;
+  name: string;
+  state: PowerState;
+  cpu?: { timeSeconds: number; userSeconds?: number; systemSeconds?: number };
+  vcpus: { id: number; timeSeconds: number }[];
+  memory?: {
+    /** balloon.maximum: the domain's memory. */
+    domainBytes?: number;
+    /** balloon.current: what the balloon gives the guest now. */
+    actualBytes?: number;
+    /** balloon.rss: what QEMU holds on the host. */
+    residentBytes?: number;
+    /** From the guest (balloon driver): total, unused and usable memory. */
+    availableBytes?: number;
+    unusedBytes?: number;
+    usableBytes?: number;
+  };
+  disks: {
+    /** Target name, e.g. vda. */
+    name: string;
+    readBytes: number;
+    readOps: number;
+    writeBytes: number;
+    writeOps: number;
+    readSeconds: number;
+    writeSeconds: number;
+    flushOps: number;
+  }[];
+  nics: {
+    /** Host-side interface name, e.g. vnet3. */
+    name: string;
+    rxBytes: number;
+    rxPackets: number;
+    rxErrors: number;
+    rxDropped: number;
+    txBytes: number;
+    txPackets: number;
+    txErrors: number;
+    txDropped: number;
+  }[];
+}
+
 export interface HypervisorDriver {
   /** Driver name for logs and nodeInfo: "libvirt" or "sim". */
   readonly kind: string;
@@ -404,6 +453,8 @@ export interface HypervisorDriver {
   resumeDomain(uuid: string): Promise<void>;
   /** Removes the persistent definition with managed-save, snapshot/checkpoint metadata and NVRAM. */
   undefineDomain(uuid: string): Promise<void>;
+  /** Statistics of every running domain (one bulk call; a domain busy with a job is skipped, not waited for). */
+  domainStats(): Promise<DomainStats[]>;
   /** The domain's live XML (debugging, tests). */
   getDomainXml(uuid: string): Promise<string>;
   /**

@@ -107,6 +107,21 @@ export class ImageCache {
 
   constructor(private readonly deps: ImageCacheDeps) {}
 
+  /** Imports running on this node and how far they got (metrics). */
+  imports(): { image: string; phase: string; bytesDone: number; bytesTotal?: number }[] {
+    const out: { image: string; phase: string; bytesDone: number; bytesTotal?: number }[] = [];
+    for (const [image, st] of this.#states) {
+      if (st.phase !== 'Importing' || !st.progress) continue;
+      out.push({
+        image,
+        phase: st.progress.phase,
+        bytesDone: st.progress.bytesDone,
+        ...(st.progress.bytesTotal !== undefined ? { bytesTotal: st.progress.bytesTotal } : {}),
+      });
+    }
+    return out;
+  }
+
   known(): Iterable<string> {
     return [...this.#states.keys()];
   }

@@ -939,6 +939,8 @@ export interface NodeStatus {
   accelerationSource?: string;
   /** Linux bridges on the host that VM networks of type bridge can attach to. */
   bridges?: string[];
+  /** Current use of the host, sampled by the agent at a modest interval (its heartbeats) and written only when it changed meaningfully (or grew stale): CPU over the last interval, memory, and the disk holding the agent state and pools. */
+  telemetry?: NodeTelemetry;
   /** Hash of the agent-observed VM states; a mismatch triggers a full sync. */
   stateHash?: string;
   /** StoragePools assigned to this node. */
@@ -1023,6 +1025,26 @@ export const NodeAcceleration = {
 } as const;
 /** How the node runs guests, as its agent uses it. */
 export type NodeAcceleration = (typeof NodeAcceleration)[keyof typeof NodeAcceleration];
+
+/** Current use of the host, sampled by the agent at a modest interval (its heartbeats) and written only when it changed meaningfully (or grew stale): CPU over the last interval, memory, and the disk holding the agent state and pools. */
+export interface NodeTelemetry {
+  /** When the agent took this sample. */
+  sampleTime?: string;
+  /** Host CPU use over the sampling interval, in whole percent of all cores (0-100). */
+  cpuPercent?: number;
+  /** Host CPU cores the percentage is of. */
+  cpuCores?: number;
+  /** Host memory in use (total minus available), bytes. */
+  memoryUsedBytes?: number;
+  /** Host memory, bytes. */
+  memoryTotalBytes?: number;
+  /** The filesystem measured: the one holding this path (the agent state dir). */
+  diskPath?: string;
+  /** Bytes used on that filesystem. */
+  diskUsedBytes?: number;
+  /** Size of that filesystem, bytes. */
+  diskTotalBytes?: number;
+}
 
 /**
  * One "Add host" attempt: the control plane probes a host’s registration API in phases and has it join.

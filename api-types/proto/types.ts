@@ -91,6 +91,22 @@ export interface HeartbeatRequest {
   bridges: string[];
   /** Per-host state of the Networks assigned to this node. */
   networks: NetworkHostReport[];
+  /** Current use of the host (Node status.telemetry); absent when the agent could not sample it. */
+  telemetry: NodeTelemetry | null;
+}
+
+/** Host use sampled by the agent (fields 50-59 of HeartbeatRequest are the telemetry's). */
+export interface NodeTelemetry {
+  /** When sampled, ms since the epoch. */
+  sampleTimeMs: number;
+  /** Host CPU use over the sampling interval, percent of all cores (0-100). */
+  cpuPercent: number;
+  cpuCores: number;
+  memoryUsedBytes: number;
+  memoryTotalBytes: number;
+  diskPath: string;
+  diskUsedBytes: number;
+  diskTotalBytes: number;
 }
 
 export interface NetworkHostReport {

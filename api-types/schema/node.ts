@@ -90,6 +90,21 @@ const Status = named('NodeStatus', {
     ),
     accelerationSource: str('Why the agent uses this acceleration: flag (set by --acceleration) or probe (what it found the host can boot).'),
     bridges: stringSet('Linux bridges on the host that VM networks of type bridge can attach to.'),
+    telemetry: named('NodeTelemetry', {
+      type: 'object',
+      description:
+        'Current use of the host, sampled by the agent at a modest interval (its heartbeats) and written only when it changed meaningfully (or grew stale): CPU over the last interval, memory, and the disk holding the agent state and pools.',
+      properties: {
+        sampleTime: time('When the agent took this sample.'),
+        cpuPercent: int('Host CPU use over the sampling interval, in whole percent of all cores (0-100).', { minimum: 0, maximum: 100 }),
+        cpuCores: int('Host CPU cores the percentage is of.', { minimum: 0 }),
+        memoryUsedBytes: int('Host memory in use (total minus available), bytes.', { minimum: 0 }),
+        memoryTotalBytes: int('Host memory, bytes.', { minimum: 0 }),
+        diskPath: str('The filesystem measured: the one holding this path (the agent state dir).'),
+        diskUsedBytes: int('Bytes used on that filesystem.', { minimum: 0 }),
+        diskTotalBytes: int('Size of that filesystem, bytes.', { minimum: 0 }),
+      },
+    } satisfies JSONSchema),
     stateHash: str('Hash of the agent-observed VM states; a mismatch triggers a full sync.'),
     assignedPools: stringSet('StoragePools assigned to this node.'),
   },

@@ -103,6 +103,7 @@ describe('heartbeatStatus: acceleration and bridges', () => {
     accelerationSource: '',
     bridges: [],
     networks: [],
+    telemetry: null,
     ...over,
   });
 

@@ -1,9 +1,16 @@
 /** Node status from what the agent reports at registration and in heartbeats (pure). */
 import { createHash } from 'node:crypto';
-import type { NodeAddress, NodeCondition, NodeInfo as ApiNodeInfo, NodeResources, NodeStatus } from '../../api-types/generated/types.js';
+import type {
+  NodeAddress,
+  NodeCondition,
+  NodeInfo as ApiNodeInfo,
+  NodeResources,
+  NodeStatus,
+  NodeTelemetry as ApiNodeTelemetry,
+} from '../../api-types/generated/types.js';
 import { isIPAddress } from '../../api-types/names.js';
 import { stripPort } from '../../api-types/proto/contract.js';
-import type { HeartbeatRequest, Init, NodeInfo, Resources } from '../../api-types/proto/types.js';
+import type { HeartbeatRequest, Init, NodeInfo, NodeTelemetry, Resources } from '../../api-types/proto/types.js';
 import { setCondition } from '../../lib/apimachinery/conditions.js';
 import { errors } from '../../lib/apimachinery/status-error.js';
 import { isoSeconds } from '../../lib/apimachinery/time.js';
@@ -90,7 +97,60 @@ export function heartbeatStatus(
   if (acknowledgedHash) status.stateHash = acknowledgedHash;
   status.assignedPools = [...assignedPools].sort();
   setHostNetworking(status, req);
+  if (req.telemetry) {
+    const next = nodeTelemetry(req.telemetry);
+    if (telemetryChanged(status.telemetry, next, now)) status.telemetry = next;
+  }
   return status;
+}
+
+/**
+ * When Node status.telemetry is rewritten: a sample is written only when it differs
+ * meaningfully from the stored one, so that watchers of Nodes are not woken by noise on every
+ * heartbeat — CPU by 5 points or more, memory or disk use by 2 % of the total or more, a
+ * different size or path — or when the stored one is older than TELEMETRY_MAX_AGE_MS.
+ */
+export const TELEMETRY_MAX_AGE_MS = 5 * 60_000;
+const CPU_STEP_PERCENT = 5;
+const USE_STEP_SHARE = 0.02;
+
+export function telemetryChanged(stored: ApiNodeTelemetry | undefined, next: ApiNodeTelemetry, now: Date): boolean {
+  if (!stored) return true;
+  const age = now.getTime() - Date.parse(stored.sampleTime ?? '');
+  if (!(age < TELEMETRY_MAX_AGE_MS)) return true;
+  const moved = (a: number | undefined, b: number | undefined, step: number) => Math.abs((a ?? 0) - (b ?? 0)) >= step;
+  return (
+    stored.cpuCores !== next.cpuCores ||
+    stored.memoryTotalBytes !== next.memoryTotalBytes ||
+    stored.diskTotalBytes !== next.diskTotalBytes ||
+    stored.diskPath !== next.diskPath ||
+    moved(stored.cpuPercent, next.cpuPercent, CPU_STEP_PERCENT) ||
+    moved(stored.memoryUsedBytes, next.memoryUsedBytes, (next.memoryTotalBytes ?? 0) * USE_STEP_SHARE) ||
+    moved(stored.diskUsedBytes, next.diskUsedBytes, (next.diskTotalBytes ?? 0) * USE_STEP_SHARE)
+  );
+}
+
+/** The reported sample as Node status.telemetry; a sample that cannot be true is refused naming the field. */
+export function nodeTelemetry(t: Init<NodeTelemetry>): ApiNodeTelemetry {
+  const field = (name: string, value: number | undefined, max = Number.MAX_SAFE_INTEGER): number => {
+    const v = value ?? 0;
+    if (!Number.isFinite(v) || v < 0 || v > max) throw errors.badRequest(`telemetry.${name}: ${v} is out of range (0 to ${max})`);
+    return v;
+  };
+  const memoryTotalBytes = field('memoryTotalBytes', t.memoryTotalBytes);
+  const diskTotalBytes = field('diskTotalBytes', t.diskTotalBytes);
+  const sampleTimeMs = field('sampleTimeMs', t.sampleTimeMs);
+  if (!sampleTimeMs) throw errors.badRequest('telemetry.sampleTimeMs: required');
+  return {
+    sampleTime: isoSeconds(new Date(sampleTimeMs)),
+    cpuPercent: Math.round(field('cpuPercent', t.cpuPercent, 100)),
+    cpuCores: field('cpuCores', t.cpuCores),
+    memoryUsedBytes: field('memoryUsedBytes', t.memoryUsedBytes, memoryTotalBytes),
+    memoryTotalBytes,
+    ...(t.diskPath ? { diskPath: t.diskPath } : {}),
+    diskUsedBytes: field('diskUsedBytes', t.diskUsedBytes, diskTotalBytes),
+    diskTotalBytes,
+  };
 }
 
 const ACCELERATIONS: ReadonlySet<string> = new Set(['kvm', 'tcg']);

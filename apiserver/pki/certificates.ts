@@ -7,6 +7,9 @@
  *   signs can authenticate to etcd; `etcd/server.crt` serves etcd's client port on
  *   127.0.0.1 / localhost, and `apiserver-etcd-client.crt` is the apiserver's client
  *   certificate (etcd runs with --client-cert-auth).
+ * - `metrics-serving.crt`: the serving certificate of the controller-manager's and the local
+ *   agent's `--metrics-listen` (`make up` runs them on this host), so that Prometheus checks
+ *   them against the cluster CA like the apiserver.
  * All keys are ECDSA P-256.
  */
 import { execFileSync } from 'node:child_process';
@@ -174,4 +177,22 @@ export function ensureEtcdCertificates(dataDir: string): EtcdCertificates {
   });
   const client = ensureLeaf({ ca, cert: join(dir, 'apiserver-etcd-client.crt'), commonName: 'quantix-apiserver-etcd-client', usage: 'clientAuth' });
   return { caFile: ca.cert, serverCertFile: server.cert, serverKeyFile: server.key, clientCertFile: client.cert, clientKeyFile: client.key };
+}
+
+/**
+ * Loads or creates `<dataDir>/pki/metrics-serving.crt` (+ `.key`): a serving certificate from the
+ * cluster CA for localhost, 127.0.0.1, ::1 and the hostname, used by the components on this host
+ * that serve /metrics (`--metrics-tls-cert-file`).
+ */
+export function ensureMetricsServingCertificate(dataDir: string): { certFile: string; keyFile: string } {
+  const dir = join(dataDir, 'pki');
+  const ca = ensureCa(dir, 'quantix-ca');
+  const leaf = ensureLeaf({
+    ca,
+    cert: join(dir, 'metrics-serving.crt'),
+    commonName: 'quantix-metrics',
+    usage: 'serverAuth',
+    sans: subjectAltNames(['localhost', hostname()], ['127.0.0.1', '::1']),
+  });
+  return { certFile: leaf.cert, keyFile: leaf.key };
 }

@@ -23,6 +23,7 @@ import type { Clock } from '../../lib/clock/clock.js';
 import { realClock } from '../../lib/clock/clock.js';
 import type { RateLimiter } from '../../lib/workqueue/ratelimiter.js';
 import { WorkQueue } from '../../lib/workqueue/workqueue.js';
+import type { ReconcileMetrics, ReconcileResult } from './metrics.js';
 
 export type Result = { requeueAfterMs?: number };
 
@@ -84,6 +85,7 @@ export class Controller {
   #workers: Promise<void>[] = [];
   #cancelResync?: () => void;
   #started = false;
+  #metrics?: ReconcileMetrics;
 
   constructor(options: ControllerOptions) {
     this.name = options.name;
@@ -95,6 +97,12 @@ export class Controller {
 
   get log(): Logger {
     return this.#log;
+  }
+
+  /** Reports reconciles and the queue to `metrics` (the manager calls it once). */
+  instrument(metrics: ReconcileMetrics): void {
+    this.#metrics = metrics;
+    this.queue.setMetrics(metrics.queue(this.name));
   }
 
   enqueue(key: string): void {
@@ -159,12 +167,14 @@ export class Controller {
     const log = this.#log.child(correlationId ? { key, reconcileId, correlationId } : { key, reconcileId });
     const started = this.#clock.now();
     this.stats.reconciles++;
+    let outcome: ReconcileResult = 'success';
     try {
       // `log` carries the reconcile id; no AsyncLocalStorage here, whose promise hooks would
       // tax every reconcile of the process.
       const result = await Promise.resolve().then(() => this.#options.reconcile({ key, reconcileId, correlationId, log }));
       this.queue.forget(key);
       if (result?.requeueAfterMs !== undefined) {
+        outcome = 'requeue';
         this.stats.requeues++;
         this.queue.addAfter(key, result.requeueAfterMs);
       }
@@ -173,10 +183,12 @@ export class Controller {
       }
     } catch (err) {
       if (err instanceof TerminalError) {
+        outcome = 'terminal';
         this.stats.terminal++;
         this.queue.forget(key);
         log.error('reconcile failed (terminal, not retried)', { error: err.message, durationMs: this.#clock.now() - started });
       } else if (PANICS.some((P) => err instanceof P)) {
+        outcome = 'panic';
         this.stats.panics++;
         this.queue.addRateLimited(key);
         log.error('reconcile panicked (recovered; retrying)', {
@@ -185,6 +197,7 @@ export class Controller {
           retries: this.queue.numRequeues(key),
         });
       } else {
+        outcome = 'error';
         this.stats.errors++;
         this.queue.addRateLimited(key);
         const retries = this.queue.numRequeues(key);
@@ -193,6 +206,7 @@ export class Controller {
         (conflict ? log.debug : log.warn)('reconcile failed; retrying', { error: errorMessage(err), retries });
       }
     } finally {
+      this.#metrics?.reconciled(this.name, outcome, (this.#clock.now() - started) / 1000);
       this.queue.done(key);
     }
   }

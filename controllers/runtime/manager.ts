@@ -14,6 +14,7 @@ import type { Controller } from './controller.js';
 import { EventRecorder } from './events.js';
 import { Informer, listerWatcher, type Selector } from './informer.js';
 import { LeaderElector, type LeaderElectionTiming } from './leaderelection.js';
+import type { ControllerManagerMetrics } from './metrics.js';
 import type { ResourceRef } from './resources.js';
 
 export class SharedInformerFactory {
@@ -86,6 +87,8 @@ export interface ManagerOptions {
   leaderElectionClient?: ApiClient;
   /** Per-controller clients for writes, by controller name (e.g. a scheduler with its own QPS). */
   controllerClients?: Record<string, ApiClient>;
+  /** Where reconciles, queues, leadership and dropped Events are reported (served by --metrics-listen). */
+  metrics?: ControllerManagerMetrics;
 }
 
 export class ControllerManager {
@@ -104,7 +107,13 @@ export class ControllerManager {
   constructor(options: ManagerOptions) {
     this.#o = options;
     this.#log = options.logger ?? createLogger('controller-manager');
-    const events = new EventRecorder({ client: options.client, component: 'quantix-controller-manager', instance: options.identity, logger: this.#log });
+    const events = new EventRecorder({
+      client: options.client,
+      component: 'quantix-controller-manager',
+      instance: options.identity,
+      logger: this.#log,
+      ...(options.metrics ? { registry: options.metrics.registry } : {}),
+    });
     this.context = {
       client: options.client,
       clientFor: (name) => options.controllerClients?.[name] ?? options.client,
@@ -114,12 +123,22 @@ export class ControllerManager {
       identity: options.identity,
     };
     this.controllers = options.controllers.map((setup) => setup(this.context));
+    if (options.metrics) for (const c of this.controllers) c.instrument(options.metrics);
     this.lost = new Promise((resolve) => (this.#lostResolve = resolve));
     this.leading = new Promise((resolve) => (this.#startedLeading = resolve));
   }
 
   isLeader(): boolean {
     return this.#leading;
+  }
+
+  /** Sets the gauges read at scrape time (queue depths, leadership). */
+  refreshMetrics(): void {
+    this.#o.metrics?.refresh({
+      queues: this.controllers.map((c) => ({ name: c.name, depth: c.queue.len() })),
+      leaseName: this.#o.leaderElection?.name ?? 'quantix-controller-manager',
+      leading: this.#leading,
+    });
   }
 
   /** Starts informers, waits for their caches, then leads (or campaigns to). */

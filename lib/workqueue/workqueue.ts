@@ -16,6 +16,19 @@ import { defaultControllerRateLimiter, type RateLimiter } from './ratelimiter.js
 export interface WorkQueueOptions<K> {
   rateLimiter?: RateLimiter<K>;
   clock?: Clock;
+  metrics?: WorkQueueMetrics;
+}
+
+/**
+ * What a queue reports (client-go's workqueue MetricsProvider, in milliseconds): every add
+ * that queued a key, how long a key waited in the queue before a worker took it, how long
+ * the worker held it, and every rate-limited retry. Depth is read with `len()`.
+ */
+export interface WorkQueueMetrics {
+  added(): void;
+  queued(waitMs: number): void;
+  worked(workMs: number): void;
+  retried(): void;
 }
 
 export type GetResult<K> = { key: K; shutdown: false } | { key: undefined; shutdown: true };
@@ -31,10 +44,20 @@ export class WorkQueue<K = string> {
   #getters: ((r: GetResult<K>) => void)[] = [];
   #drainWaiters: (() => void)[] = [];
   #shuttingDown = false;
+  #metrics?: WorkQueueMetrics;
+  /** When each queued key was queued, and when each key in processing was taken (metrics only). */
+  readonly #queuedAt = new Map<K, number>();
+  readonly #takenAt = new Map<K, number>();
 
   constructor(options: WorkQueueOptions<K> = {}) {
     this.#clock = options.clock ?? realClock;
     this.#rateLimiter = options.rateLimiter ?? defaultControllerRateLimiter<K>(this.#clock);
+    this.#metrics = options.metrics;
+  }
+
+  /** Starts reporting to `metrics` (a queue made before its owner knew where to report). */
+  setMetrics(metrics: WorkQueueMetrics): void {
+    this.#metrics = metrics;
   }
 
   /** Marks `key` as needing processing. */
@@ -66,6 +89,7 @@ export class WorkQueue<K = string> {
 
   /** Adds `key` once the rate limiter allows it (counts a failure). */
   addRateLimited(key: K): void {
+    this.#metrics?.retried();
     this.addAfter(key, this.#rateLimiter.when(key));
   }
 
@@ -105,6 +129,11 @@ export class WorkQueue<K = string> {
 
   /** Marks the processing of `key` finished; re-queues it if it was added meanwhile. */
   done(key: K): void {
+    if (this.#metrics) {
+      const taken = this.#takenAt.get(key);
+      this.#takenAt.delete(key);
+      if (taken !== undefined) this.#metrics.worked(this.#clock.now() - taken);
+    }
     this.#processing.delete(key);
     if (this.#dirty.has(key)) this.#push(key);
     if (this.#processing.size === 0) {
@@ -129,6 +158,10 @@ export class WorkQueue<K = string> {
   }
 
   #push(key: K): void {
+    if (this.#metrics) {
+      this.#metrics.added();
+      this.#queuedAt.set(key, this.#clock.now());
+    }
     this.#items.push(key);
     this.#wake();
   }
@@ -143,6 +176,13 @@ export class WorkQueue<K = string> {
       }
       this.#dirty.delete(key);
       this.#processing.add(key);
+      if (this.#metrics) {
+        const now = this.#clock.now();
+        const queued = this.#queuedAt.get(key);
+        this.#queuedAt.delete(key);
+        if (queued !== undefined) this.#metrics.queued(now - queued);
+        this.#takenAt.set(key, now);
+      }
       return { key, shutdown: false };
     }
     if (this.#shuttingDown) return { key: undefined, shutdown: true };

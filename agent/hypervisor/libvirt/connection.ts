@@ -30,6 +30,11 @@ export interface LibvirtConnectionOptions {
   reconnectMaxDelayMs?: number;
   /** How long connect() waits for the first connection before throwing (default 10 s). */
   connectTimeoutMs?: number;
+  /**
+   * Every call's procedure (libvirt's name without REMOTE_PROC_), duration and outcome
+   * (`ok` or the HypervisorError reason), for the agent's latency metrics.
+   */
+  onCall?: (procedure: string, durationMs: number, result: string) => void;
   /** Diagnostics. */
   log?: (level: 'debug' | 'info' | 'warn' | 'error', message: string) => void;
   /** Where each call is logged (default the agent's logger, subsystem libvirt). */
@@ -92,6 +97,7 @@ export class LibvirtConnection {
   private announcedLost = false;
   private readonly listeners = new Set<HypervisorEventListener>();
   private readonly stateWaiters = new Set<() => void>();
+  private readonly onCall: LibvirtConnectionOptions['onCall'];
 
   constructor(options: LibvirtConnectionOptions = {}) {
     this.uri = options.uri ?? 'qemu:///system';
@@ -104,6 +110,7 @@ export class LibvirtConnection {
     };
     this.log = options.log ?? (() => {});
     this.#callLog = options.callLog ?? createLogger('agent').child({ subsystem: 'libvirt' });
+    this.onCall = options.onCall;
   }
 
   #logCall(def: ProcDef<unknown, unknown>, args: unknown, started: number, result: unknown, error: unknown): void {
@@ -279,10 +286,12 @@ export class LibvirtConnection {
     try {
       const result = await c.call(def, args, ctx.timeoutMs !== undefined ? { timeoutMs: ctx.timeoutMs } : {});
       this.#logCall(def as ProcDef<unknown, unknown>, args, started, result, undefined);
+      this.onCall?.(def.name, performance.now() - started, 'ok');
       return result;
     } catch (err) {
       const mapped = this.mapError(err, ctx.operation, ctx.target);
       this.#logCall(def as ProcDef<unknown, unknown>, args, started, undefined, mapped);
+      this.onCall?.(def.name, performance.now() - started, mapped.reason);
       throw mapped;
     }
   }

@@ -15,6 +15,7 @@ import type {
   DiskSnapshotTarget,
   DomainInfo,
   DomainSpec,
+  DomainStats,
   DomainType,
   FileListing,
   GuestInfo,
@@ -40,6 +41,7 @@ import { hostInfo } from './host.js';
 import { LibvirtNetworks } from './networks.js';
 import { LibvirtPools } from './pools.js';
 import { LibvirtSnapshots } from './snapshots.js';
+import { domainStats } from './stats.js';
 import { LibvirtVolumes } from './volumes.js';
 
 export interface LibvirtDriverOptions extends LibvirtConnectionOptions {
@@ -117,6 +119,10 @@ export class LibvirtDriver implements HypervisorDriver {
 
   getDomainXml(uuid: string): Promise<string> {
     return this.domains.getDomainXml(uuid);
+  }
+
+  domainStats(): Promise<DomainStats[]> {
+    return domainStats(this.conn);
   }
 
   defineDomain(spec: DomainSpec): Promise<DomainInfo> {

@@ -223,6 +223,27 @@ export function writeTypedParam(w: XdrWriter, p: TypedParam): void {
   }
 }
 
+/** REMOTE_DOMAIN_LIST_MAX and REMOTE_CONNECT_GET_ALL_DOMAIN_STATS_MAX (remote_protocol.x). */
+export const DOMAIN_LIST_MAX = 16_384;
+export const CONNECT_GET_ALL_DOMAIN_STATS_MAX = 262_144;
+
+/** remote_domain_stats_record. */
+export interface DomainStatsRecord {
+  dom: RemoteDomain;
+  params: TypedParam[];
+}
+
+/** virDomainStatsTypes: which groups of statistics to collect. */
+export const VIR_DOMAIN_STATS_STATE = 1;
+export const VIR_DOMAIN_STATS_CPU_TOTAL = 2;
+export const VIR_DOMAIN_STATS_BALLOON = 4;
+export const VIR_DOMAIN_STATS_VCPU = 8;
+export const VIR_DOMAIN_STATS_INTERFACE = 16;
+export const VIR_DOMAIN_STATS_BLOCK = 32;
+/** virConnectGetAllDomainStatsFlags: only running domains, and do not wait for a busy domain's job lock. */
+export const VIR_CONNECT_GET_ALL_DOMAINS_STATS_RUNNING = 16;
+export const VIR_CONNECT_GET_ALL_DOMAINS_STATS_NOWAIT = 1 << 29;
+
 /** REMOTE_DOMAIN_GUEST_INFO_PARAMS_MAX */
 export const DOMAIN_GUEST_INFO_PARAMS_MAX = 2048;
 
@@ -606,6 +627,20 @@ export const Procs = {
       w.uint(a.flags);
     },
     (r) => r.int(),
+  ),
+  /**
+   * virConnectGetAllDomainStats (no domains named) / virDomainListGetStats: one record of typed
+   * parameters (`cpu.time`, `balloon.rss`, `block.0.rd.bytes`, …) per domain.
+   */
+  connectGetAllDomainStats: proc<{ doms: RemoteDomain[]; stats: number; flags: number }, DomainStatsRecord[]>(
+    'CONNECT_GET_ALL_DOMAIN_STATS',
+    344,
+    (w, a) => {
+      w.uint(a.doms.length);
+      for (const d of a.doms) writeDomain(w, d);
+      w.uint(a.stats).uint(a.flags);
+    },
+    (r) => r.array((x) => ({ dom: readDomain(x), params: x.array(readTypedParam, CONNECT_GET_ALL_DOMAIN_STATS_MAX) }), DOMAIN_LIST_MAX),
   ),
   domainGetGuestInfo: proc<{ dom: RemoteDomain; types: number; flags: number }, TypedParam[]>(
     'DOMAIN_GET_GUEST_INFO',

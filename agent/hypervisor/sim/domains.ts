@@ -6,7 +6,7 @@
  * shutdowns of running domains with the channel. Knobs: crashDomain, guestPowerOff,
  * setAcpiShutdownDelay, setGuestAgentResponding, defineForeignDomain.
  */
-import type { ConsoleChannel, ConsoleKind, ConsoleOpenOptions, DomainInfo, DomainOwner, DomainSpec, GuestInfo, ShutdownMode } from '../driver.js';
+import type { ConsoleChannel, ConsoleKind, ConsoleOpenOptions, DomainInfo, DomainOwner, DomainSpec, DomainStats, GuestInfo, ShutdownMode } from '../driver.js';
 import { HypervisorError } from '../errors.js';
 import { nicLabel, normalizeUuid, validateDomainSpec } from '../validate.js';
 import { simGuestInfo } from './guest.js';
@@ -122,6 +122,52 @@ export class SimDomains {
     const u = normalizeUuid(uuid);
     await this.host.enter('getDomain', u);
     return this.info(this.mustDomain(u, 'getDomain'));
+  }
+
+  /** How often each running domain's statistics were read: the sim's counters grow with it. */
+  private readonly statsReads = new Map<string, number>();
+
+  /** Statistics of the running domains: counters that grow on every read, memory as configured. */
+  async domainStats(): Promise<DomainStats[]> {
+    await this.host.enter('domainStats');
+    const out: DomainStats[] = [];
+    for (const d of this.host.domains.values()) {
+      if (d.state !== 'Running' && d.state !== 'Paused' && d.state !== 'Blocked') continue;
+      const c = d.live ?? d.config;
+      const n = (this.statsReads.get(d.uuid) ?? 0) + 1;
+      this.statsReads.set(d.uuid, n);
+      const vcpus = Array.from({ length: c.vcpus }, (_, id) => ({ id, timeSeconds: n * 0.01 }));
+      out.push({
+        uuid: d.uuid,
+        name: c.name,
+        state: d.state,
+        cpu: { timeSeconds: n * 0.01 * c.vcpus + n * 0.001, userSeconds: n * 0.008 * c.vcpus, systemSeconds: n * 0.002 * c.vcpus },
+        vcpus,
+        memory: { domainBytes: c.memoryBytes, actualBytes: c.memoryBytes, residentBytes: Math.floor(c.memoryBytes / 2) },
+        disks: c.disks.map((_, i) => ({
+          name: `vd${String.fromCharCode(97 + i)}`,
+          readBytes: n * 4096,
+          readOps: n,
+          writeBytes: n * 512,
+          writeOps: n,
+          readSeconds: n * 0.0001,
+          writeSeconds: n * 0.0002,
+          flushOps: 0,
+        })),
+        nics: c.networks.map((_, i) => ({
+          name: `vnet${i}`,
+          rxBytes: n * 100,
+          rxPackets: n,
+          rxErrors: 0,
+          rxDropped: 0,
+          txBytes: n * 60,
+          txPackets: n,
+          txErrors: 0,
+          txDropped: 0,
+        })),
+      });
+    }
+    return out;
   }
 
   async getDomainXml(uuid: string): Promise<string> {

@@ -28,6 +28,7 @@ import type {
   DomainInfo,
   DomainOwner,
   DomainSpec,
+  DomainStats,
   FileListing,
   GuestInfo,
   HostInfo,
@@ -193,6 +194,10 @@ export class SimDriver implements HypervisorDriver {
 
   getDomainXml(uuid: string): Promise<string> {
     return this.domains.getDomainXml(uuid);
+  }
+
+  domainStats(): Promise<DomainStats[]> {
+    return this.domains.domainStats();
   }
 
   defineDomain(spec: DomainSpec): Promise<DomainInfo> {

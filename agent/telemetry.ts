@@ -1,0 +1,104 @@
+/**
+ * Host telemetry for Node status.telemetry, sampled on each heartbeat: CPU use since the
+ * previous sample (from the kernel's per-CPU times), memory in use (MemTotal − MemAvailable,
+ * as `free` counts it), and the filesystem holding the agent's state dir. The gateway decides
+ * whether a sample is worth writing (apiserver/gateway/node-status.ts).
+ */
+import { statfsSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
+import os from 'node:os';
+import type { NodeTelemetry } from '../api-types/proto/types.js';
+
+export interface CpuTimes {
+  /** Sum over all CPUs of every mode, and of the idle modes (idle; iowait is not in os.cpus()). */
+  total: number;
+  idle: number;
+}
+
+/** All CPUs' times summed (os.cpus() shape). */
+export function cpuTimesOf(cpus: readonly { times: { user: number; nice: number; sys: number; idle: number; irq: number } }[]): CpuTimes {
+  let total = 0;
+  let idle = 0;
+  for (const c of cpus) {
+    total += c.times.user + c.times.nice + c.times.sys + c.times.idle + c.times.irq;
+    idle += c.times.idle;
+  }
+  return { total, idle };
+}
+
+/** CPU use between two samples, percent of all cores (0–100); undefined without a time between them. */
+export function cpuPercentBetween(prev: CpuTimes, next: CpuTimes): number | undefined {
+  const total = next.total - prev.total;
+  if (!(total > 0)) return undefined;
+  const busy = total - (next.idle - prev.idle);
+  return Math.min(100, Math.max(0, (busy * 100) / total));
+}
+
+/** `MemAvailable` from /proc/meminfo text, bytes; undefined when absent. */
+export function memAvailableBytes(meminfo: string): number | undefined {
+  const m = /^MemAvailable:\s+(\d+)\s+kB$/m.exec(meminfo);
+  return m ? Number(m[1]) * 1024 : undefined;
+}
+
+export interface TelemetrySources {
+  cpus: () => ReturnType<typeof os.cpus>;
+  totalMemory: () => number;
+  availableMemory: () => number;
+  statfs: (path: string) => { blocks: number; bfree: number; bsize: number };
+  now: () => number;
+}
+
+const realSources: TelemetrySources = {
+  cpus: () => os.cpus(),
+  totalMemory: () => os.totalmem(),
+  availableMemory: () => {
+    try {
+      return memAvailableBytes(readFileSync('/proc/meminfo', 'utf8')) ?? os.freemem();
+    } catch {
+      return os.freemem();
+    }
+  },
+  statfs: (path) => {
+    const s = statfsSync(path);
+    return { blocks: Number(s.blocks), bfree: Number(s.bfree), bsize: Number(s.bsize) };
+  },
+  now: () => Date.now(),
+};
+
+export class TelemetrySampler {
+  #last: CpuTimes | undefined;
+
+  constructor(
+    private readonly diskPath: string,
+    private readonly sources: TelemetrySources = realSources,
+  ) {
+    // The first heartbeat has a CPU figure too: the interval since the agent started.
+    this.#last = cpuTimesOf(this.sources.cpus());
+  }
+
+  /** One sample; null when nothing could be read (the heartbeat goes without). */
+  sample(): NodeTelemetry | null {
+    try {
+      const cpus = this.sources.cpus();
+      const times = cpuTimesOf(cpus);
+      const cpuPercent = this.#last ? cpuPercentBetween(this.#last, times) : undefined;
+      this.#last = times;
+      const total = this.sources.totalMemory();
+      const available = Math.min(total, this.sources.availableMemory());
+      const fs = this.sources.statfs(this.diskPath);
+      const diskTotal = fs.blocks * fs.bsize;
+      return {
+        sampleTimeMs: this.sources.now(),
+        cpuPercent: cpuPercent ?? 0,
+        cpuCores: cpus.length,
+        memoryUsedBytes: total - available,
+        memoryTotalBytes: total,
+        diskPath: this.diskPath,
+        diskUsedBytes: diskTotal - fs.bfree * fs.bsize,
+        diskTotalBytes: diskTotal,
+      };
+    } catch {
+      return null;
+    }
+  }
+}
