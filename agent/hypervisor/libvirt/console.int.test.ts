@@ -107,7 +107,9 @@ describe('consoles of a real guest (libvirt)', () => {
       vcpus: 1,
       memoryBytes: 512 * MiB,
       disks: [{ path: overlay }],
-      networks: [],
+      // A NIC (user mode: no host set-up, nothing leaves QEMU). Without one, the guest's boot
+      // waits for systemd-networkd-wait-online to time out (2 min) before getty starts.
+      networks: [{ type: 'user' }],
       owner: { namespace: 'qxtest', name: 'console', uid: uuid },
     };
     await driver.defineDomain(spec);
