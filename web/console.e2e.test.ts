@@ -1,8 +1,14 @@
 /**
- * Consoles end to end, on one real guest shared by every case: the Debian test image boots
- * under real libvirtd/QEMU (TCG here) behind real etcd, apiserver + node gateway, the
- * controller-manager and an agent on the LibvirtDriver.
+ * Consoles end to end, on one real guest shared by every case (a boot costs about a minute
+ * under TCG): the Debian test image boots under real libvirtd/QEMU (TCG here) behind real
+ * etcd, apiserver + node gateway, the controller-manager and an agent on the LibvirtDriver.
  *
+ * - The agent's LibvirtDriver itself (libvirt's console stream and VNC): the serial console's
+ *   login prompt, the console lock (ConsoleTaken, force, 'taken'; shared with `virsh
+ *   console`), the VNC display on a unix socket and its RFB handshake, refusals for a
+ *   domain that does not exist or does not run, ConsoleUnavailable for a domain defined the
+ *   way Quantix did before it added a display, and (last, it stops the guest) sessions ending
+ *   with 'stopped' when the domain is destroyed.
  * - `bin/qxctl console` (a subprocess, stdin piped): the serial console shows the login
  *   prompt; the test logs in as root (password set by cloud-init userData) and reads the
  *   VM's hostname back; a second session is refused with ConsoleTaken, `--force` takes the
@@ -17,26 +23,30 @@
  * Run under `flock /tmp/qx-libvirt.lock` (one libvirt user at a time on this machine).
  */
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import path, { join } from 'node:path';
-import type { Image, VirtualMachine } from '../api-types/generated/types.js';
-import { imageDefinition, virtualMachineDefinition } from '../api-types/registry.js';
+import type { ConsoleChannel, ConsoleEndReason } from '../agent/hypervisor/driver.js';
+import { HypervisorError } from '../agent/hypervisor/errors.js';
+import { buildDomainXml, vncListen } from '../agent/hypervisor/libvirt/xml.js';
+import type { VirtualMachine } from '../api-types/generated/types.js';
+import { virtualMachineDefinition } from '../api-types/registry.js';
 import type { ResourceDefinition } from '../api-types/schema/types.js';
 import { renderKubeconfig } from '../apiserver/pki/kubeconfig.js';
 import { startApiserverReplica } from '../hack/testenv/agent.js';
 import { kubectl } from '../hack/testenv/apiserver.js';
 import { eventually } from '../hack/testenv/eventually.js';
-import { type GuestStack, guestTestImage, startGuestStack } from '../hack/testenv/guests.js';
-import { qxTestName } from '../hack/testenv/libvirt.js';
+import { applyYaml, GUEST_BOOT_MS, type GuestStack, guestAcceleration, guestTestImage, importTestImage, startGuestStack } from '../hack/testenv/guests.js';
+import { qxTestName, virsh } from '../hack/testenv/libvirt.js';
 import { launchBrowser, screenshot, type Browser } from './e2e/browser.js';
 import { WEB_ROOT } from './e2e/cluster.js';
 import { signIn } from './e2e/page-helpers.js';
 
 const VM = virtualMachineDefinition as unknown as ResourceDefinition;
-const IMAGE = imageDefinition as unknown as ResourceDefinition;
+const MiB = 1024 * 1024;
 const REPO = path.resolve(import.meta.dirname, '..');
 const QXCTL = join(REPO, 'bin/qxctl');
 const SHOTS = join(REPO, 'test-artifacts', 'screenshots');
@@ -49,6 +59,8 @@ const workDir = mkdtempSync(join(tmpdir(), 'qx-console-'));
 
 let stack: GuestStack;
 let browser: Browser | undefined;
+/** The VM's uid: its libvirt domain's UUID. */
+let vmUid: string;
 
 /** A running `qxctl …` with stdin piped and its output collected. */
 interface Proc {
@@ -88,11 +100,6 @@ afterEach(async () => {
 const hostnameLine = () => new RegExp(`[\\r\\n]${vmName}\\r?\\n`);
 
 const store = (def: ResourceDefinition) => stack.cp.env.apiserver.context.stores.get(def);
-
-async function apply(yaml: string): Promise<void> {
-  const res = await kubectl(stack.cp.env.kubeconfig, ['apply', '-f', '-'], yaml);
-  if (res.code !== 0) throw new Error(`kubectl apply failed: ${res.stderr}`);
-}
 
 function vmYaml(name: string, runStrategy: string): string {
   // The image has no password: cloud-init sets root's for the console login.
@@ -137,31 +144,16 @@ beforeAll(async () => {
   const image = await guestTestImage();
   stack = await startGuestStack({ tag: 'con', controlPlane: { extra: { webRoot: WEB_ROOT } }, agent: { shutdownTimeoutMs: 60_000 } });
   stack.cleanupNamespace(ns);
-  stack.files.serve('/images/debian.qcow2', image.path);
   await kubectl(stack.cp.env.kubeconfig, ['create', 'namespace', ns]);
-  await apply(`apiVersion: quantix.io/v1alpha1
-kind: Image
-metadata:
-  name: ${imageName}
-spec:
-  source:
-    url: ${stack.files.url}/images/debian.qcow2
-    sha256: ${image.sha256}
-  storagePool: ${stack.pool}
-  nodeNames: [${stack.node}]
-`);
-  await eventually(async () => ((await store(IMAGE).get(undefined, imageName)) as Image).status?.phase === 'Ready', {
-    timeoutMs: 300_000,
-    intervalMs: 1_000,
-    message: 'the Image is Ready',
-  });
-  await apply(vmYaml(vmName, 'Always'));
-  await apply(vmYaml(`${vmName}-off`, 'Halted'));
+  await importTestImage(stack, imageName, image);
+  await applyYaml(stack, vmYaml(vmName, 'Always'));
+  await applyYaml(stack, vmYaml(`${vmName}-off`, 'Halted'));
   await eventually(async () => ((await store(VM).get(ns, vmName)) as VirtualMachine).status?.phase === 'Running', {
     timeoutMs: 300_000,
     intervalMs: 1_000,
     message: 'the VM runs',
   });
+  vmUid = ((await store(VM).get(ns, vmName)) as VirtualMachine).metadata.uid!;
 }, 900_000);
 
 afterAll(async () => {
@@ -169,6 +161,200 @@ afterAll(async () => {
   await stack?.stop();
   rmSync(workDir, { recursive: true, force: true });
 }, 180_000);
+
+/** Everything a driver console channel delivered, and how it ended. */
+class Recorder {
+  chunks: Buffer[] = [];
+  ended: { reason: ConsoleEndReason; message: string } | null = null;
+
+  constructor(readonly channel: ConsoleChannel) {
+    channel.onData((d) => this.chunks.push(d));
+    channel.onClose((reason, message) => {
+      this.ended = { reason, message };
+    });
+  }
+
+  get bytes(): Buffer {
+    return Buffer.concat(this.chunks);
+  }
+
+  text(): string {
+    return this.bytes.toString('latin1');
+  }
+
+  /** Waits for `n` bytes beyond `from` and returns them. */
+  async read(from: number, n: number): Promise<Buffer> {
+    await eventually(() => this.bytes.length >= from + n, { timeoutMs: 30_000, message: `${n} bytes from the console` });
+    return this.bytes.subarray(from, from + n);
+  }
+}
+
+/** The HypervisorError a driver call failed with. */
+async function reasonOf(p: Promise<unknown>): Promise<HypervisorError> {
+  const err = await p.then(
+    () => null,
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(HypervisorError);
+  return err as HypervisorError;
+}
+
+/** Presses Enter until getty prints a login prompt after what the recorder had seen. */
+async function loginPrompt(rec: Recorder): Promise<void> {
+  const from = rec.text().length;
+  await eventually(
+    () => {
+      if (rec.ended) throw new Error(`the session ended: ${rec.ended.reason}: ${rec.ended.message}`);
+      if (/login: /.test(rec.text().slice(from))) return true;
+      rec.channel.write(Buffer.from('\r'));
+      return false;
+    },
+    { timeoutMs: GUEST_BOOT_MS, intervalMs: 2_000, message: 'login prompt on the serial console' },
+  );
+}
+
+describe("consoles on the agent's LibvirtDriver (libvirt's console stream and the VNC socket)", () => {
+  const driver = () => stack.driver;
+  const domainName = () => `${ns}_${vmName}`;
+  /** A domain defined the way Quantix did before it added a display: no input tablet, graphics or video (diskless: the BIOS finds nothing to boot). */
+  const old = { uuid: randomUUID(), name: qxTestName('nodisplay') };
+  let first: Recorder;
+  let second: Recorder;
+  let third: Recorder;
+  let vnc: Recorder;
+
+  beforeAll(async () => {
+    stack.cleanup.domain(old.name);
+    const xml = buildDomainXml(
+      {
+        uuid: old.uuid,
+        name: old.name,
+        vcpus: 1,
+        memoryBytes: 64 * MiB,
+        disks: [],
+        networks: [],
+        guestAgent: false,
+        owner: { namespace: 'qxtest', name: 'nodisplay', uid: old.uuid },
+      },
+      guestAcceleration().domainType,
+    )
+      .split('\n')
+      .filter((l) => !/<(input|graphics|video)[\s>]/.test(l))
+      .join('\n');
+    const file = join(workDir, `${old.name}.xml`);
+    writeFileSync(file, xml);
+    await virsh('define', file);
+  });
+
+  it('refuses consoles of a domain that does not exist or does not run', async () => {
+    const missing = randomUUID();
+    expect(await reasonOf(driver().openConsole(missing, 'serial'))).toMatchObject({ reason: 'DomainNotFound' });
+    expect(await reasonOf(driver().openConsole(missing, 'vnc'))).toMatchObject({ reason: 'DomainNotFound' });
+    const stopped = await reasonOf(driver().openConsole(old.uuid, 'serial'));
+    expect(stopped).toMatchObject({ reason: 'InvalidState' });
+    expect(stopped.message).toMatch(/not running \(Shutoff\)/);
+    expect(await reasonOf(driver().openConsole(old.uuid, 'vnc'))).toMatchObject({ reason: 'InvalidState' });
+  });
+
+  it('answers ConsoleUnavailable for VNC of a running domain defined before displays existed', async () => {
+    await virsh('start', old.name);
+    // libvirt adds no display of its own to such a domain.
+    expect(vncListen(await driver().getDomainXml(old.uuid))).toEqual({ unavailable: expect.stringMatching(/no VNC graphics/) });
+    const err = await reasonOf(driver().openConsole(old.uuid, 'vnc'));
+    expect(err.reason).toBe('ConsoleUnavailable');
+    expect(err.message).toMatch(/has no VNC graphics/);
+    // Its serial console is there as before.
+    const serial = new Recorder(await driver().openConsole(old.uuid, 'serial'));
+    expect(serial.ended).toBeNull();
+    serial.channel.close();
+    expect(serial.ended).toEqual({ reason: 'closed', message: expect.any(String) });
+    await driver().destroyDomain(old.uuid);
+    expect(driver().openConsoleSessions).toBe(0);
+  });
+
+  it(
+    'shows the login prompt on the serial console',
+    async () => {
+      first = new Recorder(await driver().openConsole(vmUid, 'serial'));
+      // The guest boots under TCG: the prompt can take minutes.
+      await loginPrompt(first);
+      expect(first.ended).toBeNull();
+    },
+    GUEST_BOOT_MS + 60_000,
+  );
+
+  it('refuses a second serial session without force, and hands the console over with force', async () => {
+    const taken = await reasonOf(driver().openConsole(vmUid, 'serial'));
+    expect(taken.reason).toBe('ConsoleTaken');
+    expect(taken.message).toMatch(/in use by another session/);
+    expect(first.ended).toBeNull();
+
+    second = new Recorder(await driver().openConsole(vmUid, 'serial', { force: true }));
+    await eventually(() => first.ended !== null, { timeoutMs: 30_000, message: 'the first session ends' });
+    expect(first.ended).toEqual({ reason: 'taken', message: expect.stringMatching(/took the serial console over/) });
+    await loginPrompt(second);
+    expect(second.ended).toBeNull();
+  }, 120_000);
+
+  it('shares the lock with virsh console: its --force takes the console from us, and ours from it', async () => {
+    // virsh console needs a terminal: script(1) gives it a pty.
+    const virshConsole = spawn('script', ['-qfec', `virsh -c qemu:///system console --force ${domainName()}`, '/dev/null'], { stdio: 'pipe' });
+    let virshOut = '';
+    virshConsole.stdout.on('data', (d: Buffer) => (virshOut += d.toString('latin1')));
+    const virshExited = new Promise<void>((resolve) => virshConsole.on('exit', () => resolve()));
+    try {
+      await eventually(() => /Connected to domain/.test(virshOut), { timeoutMs: 30_000, message: 'virsh console connected' });
+      await eventually(() => second.ended !== null, { timeoutMs: 30_000, message: 'our session ends' });
+      expect(second.ended).toEqual({ reason: 'taken', message: expect.stringMatching(/took the serial console over/) });
+      expect(await reasonOf(driver().openConsole(vmUid, 'serial'))).toMatchObject({ reason: 'ConsoleTaken' });
+      third = new Recorder(await driver().openConsole(vmUid, 'serial', { force: true }));
+      await loginPrompt(third);
+      expect(third.ended).toBeNull();
+    } finally {
+      virshConsole.kill();
+      await virshExited;
+    }
+  }, 120_000);
+
+  it('serves the VNC display on a unix socket libvirt chose, with a VGA device on slot 0x02', async () => {
+    const live = await driver().getDomainXml(vmUid);
+    const listen = vncListen(live);
+    expect(listen).toEqual({ socket: expect.stringMatching(/^\/(var\/lib\/libvirt|run\/libvirt)\//) });
+    const graphics = /<graphics type='vnc'[^>]*>[\s\S]*?<\/graphics>/.exec(live)?.[0] ?? '';
+    expect(graphics).not.toBe('');
+    // Never TCP: no port, no autoport, no listen address.
+    expect(graphics).not.toMatch(/\sport=|autoport=|listen=|type='address'|type='network'/);
+    expect(live).toMatch(
+      /<video>\s*<model type='vga'[^>]*\/>\s*<alias name='video0'\/>\s*<address type='pci' domain='0x0000' bus='0x00' slot='0x02' function='0x0'\/>/,
+    );
+  });
+
+  it('completes the RFB version and security handshake over the VNC channel; closing the sessions frees the console', async () => {
+    vnc = new Recorder(await driver().openConsole(vmUid, 'vnc'));
+    expect((await vnc.read(0, 12)).toString('latin1')).toBe('RFB 003.008\n');
+    vnc.channel.write(Buffer.from('RFB 003.008\n'));
+    const count = (await vnc.read(12, 1))[0]!;
+    expect(count).toBeGreaterThan(0);
+    const types = [...(await vnc.read(13, count))];
+    expect(types).toContain(1); // None: the socket is only reachable on the host, as root
+    vnc.channel.write(Buffer.from([1]));
+    expect((await vnc.read(13 + count, 4)).readUInt32BE(0)).toBe(0); // SecurityResult OK
+    vnc.channel.write(Buffer.from([1])); // ClientInit, shared
+    const init = await vnc.read(17 + count, 24);
+    const [width, height, nameLength] = [init.readUInt16BE(0), init.readUInt16BE(2), init.readUInt32BE(20)];
+    expect(width).toBeGreaterThan(0);
+    expect(height).toBeGreaterThan(0);
+    expect((await vnc.read(41 + count, nameLength)).toString('utf8')).toContain(domainName()); // QEMU names the desktop "QEMU (<domain>)"
+    expect(vnc.ended).toBeNull();
+
+    // The cases below reach the same console through the API: ours end here.
+    expect(driver().openConsoleSessions).toBe(2);
+    third.channel.close();
+    vnc.channel.close();
+    expect([third.ended?.reason, vnc.ended?.reason]).toEqual(['closed', 'closed']);
+    expect(driver().openConsoleSessions).toBe(0);
+  });
+});
 
 describe('serial console through qxctl', () => {
   it('shows the login prompt; the test logs in and reads the hostname; Ctrl-] detaches', async () => {
@@ -327,5 +513,23 @@ describe('Console tab in Chromium', () => {
     expect(await note.innerText()).toContain('The VM is not running (phase Stopped)');
     await screenshot(page, join(SHOTS, 'console-stopped.png'));
     await page.close();
+  }, 60_000);
+});
+
+describe('the guest destroyed (last: it stops the guest)', () => {
+  it('ends open driver sessions with stopped when the domain is destroyed, and leaves none open', async () => {
+    // The API sessions of the cases above are gone (their clients went away).
+    await eventually(() => stack.driver.openConsoleSessions === 0, { timeoutMs: 30_000, message: 'no console session left open' });
+    const serial = new Recorder(await stack.driver.openConsole(vmUid, 'serial', { force: true }));
+    const vnc = new Recorder(await stack.driver.openConsole(vmUid, 'vnc'));
+    expect(stack.driver.openConsoleSessions).toBe(2);
+    await stack.driver.destroyDomain(vmUid);
+    await eventually(() => serial.ended !== null && vnc.ended !== null, { timeoutMs: 30_000, message: 'both sessions end' });
+    expect(serial.ended?.reason).toBe('stopped');
+    expect(vnc.ended?.reason).toBe('stopped');
+    expect(stack.driver.openConsoleSessions).toBe(0);
+    // close() after the end changes nothing.
+    serial.channel.close();
+    expect(serial.ended?.reason).toBe('stopped');
   }, 60_000);
 });

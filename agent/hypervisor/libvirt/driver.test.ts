@@ -2,7 +2,8 @@
  * LibvirtDriver against a scripted fake libvirtd on a unix socket: handshake, event
  * callback registration, reconnect with re-registration after the daemon goes away, event
  * decoding, the mapping of libvirt error codes to typed reasons, and how console sessions
- * open and end. The real daemon is exercised by libvirt.int.test.ts and console.int.test.ts.
+ * open and end. The real daemon is exercised by libvirt.int.test.ts, and its consoles of a
+ * real guest by web/console.e2e.test.ts.
  */
 import net from 'node:net';
 import os from 'node:os';

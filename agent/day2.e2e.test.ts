@@ -1,0 +1,321 @@
+/**
+ * Day-2 operations on real booted guests (the Debian test image on real libvirtd, TCG): live
+ * snapshots and restore, resize and clone, all on one source VM so that its boots serve
+ * several cases (a boot costs about a minute under TCG). In order:
+ *
+ * 1. The source boots (cloud-init host name, SSH forward on 127.0.0.1); the guest agent
+ *    reports its sizes (1 CPU, 768Mi). A file is written and a snapshot taken live with the
+ *    guest agent answering (file systems frozen); the guest agent is stopped inside the guest,
+ *    a second file written and a second snapshot taken (crash-consistent); both files are
+ *    deleted. A restore onto the running VM is refused.
+ * 2. Resize while running: RestartRequired names the fields; `qxctl vm restart` applies them
+ *    and the guest sees 2 CPUs and more memory (second boot).
+ * 3. Stopped, restored to the frozen snapshot, started: the first file is back, the second is
+ *    not (third boot).
+ * 4. Stopped, restored to the crash-consistent snapshot, then cloned with `qxctl vm clone`;
+ *    source and clone start together: the source has both files back, the clone boots with
+ *    its own host name (cloud-init ran again for the new instance id) and its own MAC, which
+ *    its guest agent reports (fourth and fifth boots, at the same time).
+ * 5. Deleting the VM deletes its snapshots.
+ *
+ * Real etcd, apiserver + gateway, controllers (scheduler, vm, image, snapshot), the agent,
+ * kubectl and qxctl; traffic on 127.0.0.1 only. Run under `flock /tmp/qx-libvirt.lock`.
+ */
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import type { VirtualMachine, VirtualMachineSnapshot } from '../api-types/generated/types.js';
+import { virtualMachineDefinition, virtualMachineSnapshotDefinition } from '../api-types/registry.js';
+import type { ResourceDefinition } from '../api-types/schema/types.js';
+import { kubectl, run } from '../hack/testenv/apiserver.js';
+import { eventually } from '../hack/testenv/eventually.js';
+import {
+  applyYaml,
+  freeLocalPort,
+  GUEST_BOOT_MS,
+  type GuestStack,
+  guestExec,
+  guestSettled,
+  guestTestImage,
+  importTestImage,
+  startGuestStack,
+  waitGuestAgentUp,
+} from '../hack/testenv/guests.js';
+import { qxTestName, virsh } from '../hack/testenv/libvirt.js';
+
+const execFileP = promisify(execFile);
+const VM = virtualMachineDefinition as unknown as ResourceDefinition;
+const SNAP = virtualMachineSnapshotDefinition as unknown as ResourceDefinition;
+const repoRoot = path.resolve(import.meta.dirname, '..');
+const QXCTL = path.join(repoRoot, 'bin/qxctl');
+
+const ns = qxTestName('d2ns');
+const imageName = qxTestName('d2deb');
+const workDir = mkdtempSync(path.join(tmpdir(), 'qx-day2-'));
+/** libvirt domain names of the source and the clone (the agent names domains `<namespace>_<name>`). */
+const SRC = `${ns}_src`;
+const DST = `${ns}_dst`;
+/** 768Mi in kB: MemTotal of a 768Mi guest stays below it, that of a 1Gi guest above it. */
+const SMALL_KB = 768 * 1024;
+
+let stack: GuestStack;
+let cp: GuestStack['cp'];
+let sshKey: string;
+let sshPort: number;
+/** Sizes the guest reported at its first boot. */
+let firstSizes: { cpus: number; memTotalKb: number };
+
+const store = (def: ResourceDefinition) => cp.env.apiserver.context.stores.get(def);
+const getVm = async (name: string) => (await store(VM).get(ns, name)) as VirtualMachine;
+const getSnap = async (name: string) => (await store(SNAP).get(ns, name)) as VirtualMachineSnapshot;
+const condition = (vm: VirtualMachine, type: string) => vm.status?.conditions?.find((c) => c.type === type);
+
+const qxctl = (args: string[]) => run(QXCTL, [...args, '-n', ns], { env: { KUBECONFIG: cp.env.kubeconfig, HOME: workDir }, timeoutMs: 600_000 });
+
+async function qxctlOk(args: string[]): Promise<string> {
+  const res = await qxctl(args);
+  if (res.code !== 0) throw new Error(`qxctl ${args.join(' ')} failed (${res.code}): ${res.stderr}`);
+  return res.stdout;
+}
+
+/** A command in the source guest over SSH through its 127.0.0.1 port forward. */
+async function ssh(command: string): Promise<string> {
+  const { stdout } = await execFileP(
+    'ssh',
+    [
+      ...['-i', sshKey, '-p', String(sshPort)],
+      ...['-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'ConnectTimeout=5', '-o', 'BatchMode=yes', '-o', 'LogLevel=ERROR'],
+      'debian@127.0.0.1',
+      command,
+    ],
+    { timeout: 60_000 },
+  );
+  return stdout.trim();
+}
+
+/** Waits for SSH after a boot. */
+const sshReady = () => eventually(() => ssh('true'), { timeoutMs: GUEST_BOOT_MS, intervalMs: 2_000, message: 'SSH through the port forward' });
+
+/** Which of the marker files exist in the source guest. */
+const markers = () => ssh('ls /home/debian | grep ^marker- || true').then((out) => out.split('\n').filter(Boolean).sort());
+
+/** CPUs and MemTotal (kB) as the guest sees them, asked through its guest agent. */
+async function guestSizes(domain: string): Promise<{ cpus: number; memTotalKb: number }> {
+  const cpus = Number(await guestExec(domain, '/usr/bin/nproc', []));
+  const meminfo = await guestExec(domain, '/usr/bin/grep', ['MemTotal', '/proc/meminfo']);
+  return { cpus, memTotalKb: Number(/MemTotal:\s+(\d+) kB/.exec(meminfo)?.[1]) };
+}
+
+beforeAll(async () => {
+  const image = await guestTestImage();
+  sshKey = path.join(workDir, 'id_ed25519');
+  await execFileP('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', sshKey]);
+  sshPort = await freeLocalPort();
+  stack = await startGuestStack({ tag: 'd2', agent: { shutdownTimeoutMs: 120_000 } });
+  stack.cleanupNamespace(ns);
+  cp = stack.cp;
+  await importTestImage(stack, imageName, image);
+  await applyYaml(
+    stack,
+    `apiVersion: quantix.io/v1alpha1
+kind: VirtualMachine
+metadata:
+  name: src
+  namespace: ${ns}
+spec:
+  cpu: 1
+  memory: 768Mi
+  nodeName: ${stack.node}
+  disks:
+  - name: root
+    storagePool: ${stack.pool}
+    size: 4Gi
+    image: ${imageName}
+  networks:
+  - name: default
+    type: user
+    portForwards:
+    - guestPort: 22
+      hostPort: ${sshPort}
+  cloudInit:
+    hostname: src-host
+    sshAuthorizedKeys:
+    - ${readFileSync(`${sshKey}.pub`, 'utf8').trim()}
+`,
+  );
+}, 900_000);
+
+afterAll(async () => {
+  await stack?.stop();
+  rmSync(workDir, { recursive: true, force: true });
+}, 180_000);
+
+describe('snapshots, restore, resize and clone of a real guest', () => {
+  it(
+    'boots; a live snapshot with the guest agent is frozen; one without it is crash-consistent',
+    async () => {
+      const first = await waitGuestAgentUp(stack, ns, 'src');
+      expect(first.status?.guestOSInfo?.hostname).toBe('src-host');
+      firstSizes = await guestSizes(SRC);
+      expect(firstSizes.cpus).toBe(1);
+      expect(firstSizes.memTotalKb).toBeLessThan(SMALL_KB);
+      await sshReady();
+
+      await ssh('echo first > /home/debian/marker-1 && sync');
+      const out = await qxctlOk(['vm', 'snapshot', 'src', '--name', 'frozen', '--timeout', '300s']);
+      expect(out).toContain('virtualmachinesnapshot.quantix.io/frozen ready (FileSystemConsistent, file systems frozen)');
+      const frozen = await getSnap('frozen');
+      expect(frozen.status).toMatchObject({ phase: 'Ready', frozen: true, vmRunning: true, consistency: 'FileSystemConsistent', nodeName: stack.node });
+      const volume = (await getVm('src')).status!.volumes![0]!.path!;
+      expect(frozen.status?.disks).toEqual([
+        expect.objectContaining({ disk: 'root', path: volume, snapshotName: 'frozen-' + frozen.metadata.uid!.slice(0, 8) }),
+      ]);
+      // The guest runs on after the thaw: it still writes.
+      await ssh('echo after-thaw > /home/debian/thaw-check && rm /home/debian/thaw-check');
+
+      // The guest agent goes away inside the guest: the next snapshot cannot freeze.
+      await ssh('sudo systemctl stop qemu-guest-agent');
+      await ssh('echo second > /home/debian/marker-2 && sync');
+      await qxctlOk(['vm', 'snapshot', 'src', '--name', 'crash', '--timeout', '300s']);
+      const crash = await getSnap('crash');
+      expect(crash.status).toMatchObject({ phase: 'Ready', frozen: false, vmRunning: true, consistency: 'CrashConsistent' });
+      expect(crash.status?.message).toContain('crash-consistent');
+
+      // Both snapshots are in the overlay (qemu-img reads it while QEMU runs with -U).
+      const info = JSON.parse((await execFileP('qemu-img', ['info', '-U', '--output=json', volume])).stdout) as { snapshots?: { name: string }[] };
+      expect(info.snapshots?.map((s) => s.name).sort()).toEqual([crash.status!.disks![0]!.snapshotName, frozen.status!.disks![0]!.snapshotName].sort());
+
+      const table = await kubectl(cp.env.kubeconfig, ['get', 'vmsnap', '-n', ns]);
+      expect(table.stdout).toMatch(/frozen\s+src\s+Ready\s+FileSystemConsistent/);
+      expect(table.stdout).toMatch(/crash\s+src\s+Ready\s+CrashConsistent/);
+
+      await ssh('rm /home/debian/marker-1 /home/debian/marker-2 && sync');
+      expect(await markers()).toEqual([]);
+      // The guest agent back for the cases after this one (they talk to the guest through it).
+      await ssh('sudo systemctl start qemu-guest-agent');
+    },
+    GUEST_BOOT_MS + 300_000,
+  );
+
+  it('a restore onto the running VM is refused and leaves nothing', async () => {
+    const res = await qxctl(['vm', 'restore', 'src', 'frozen']);
+    expect(res.code).not.toBe(0);
+    expect(res.stderr).toContain('VirtualMachine "src" must be stopped to be restored');
+    const restores = await kubectl(cp.env.kubeconfig, ['get', 'vmrestore', '-n', ns, '-o', 'name']);
+    expect(restores.stdout.trim()).toBe('');
+  });
+
+  it(
+    'a running VM resized: RestartRequired; after qxctl vm restart the guest has the new CPU count and memory',
+    async () => {
+      await store(VM).guaranteedUpdate(ns, 'src', (vm) => ({ ...vm, spec: { ...(vm.spec as object), cpu: 2, memory: '1Gi' } }));
+      const flagged = await eventually(async () => {
+        const vm = await getVm('src');
+        return condition(vm, 'RestartRequired') ? vm : false;
+      });
+      expect(condition(flagged, 'RestartRequired')).toMatchObject({
+        status: 'True',
+        reason: 'SpecChanged',
+        message: expect.stringMatching(/^spec\.cpu, spec\.memory changed; restart to apply \(qxctl vm restart src\): running with 1 CPU and 768Mi memory/),
+      });
+      const described = await qxctl(['describe', 'vm', 'src']);
+      expect(described.stdout).toMatch(/RestartRequired\s+True\s+SpecChanged/);
+
+      // `qxctl vm restart` powers the domain off and starts it (agent/vm/decide.ts): the guest
+      // finishes booting and flushes first (guestSettled), or first-boot writes are lost.
+      await guestSettled(SRC);
+      const restart = await qxctl(['vm', 'restart', 'src', '--timeout', '400s']);
+      expect({ code: restart.code, stdout: restart.stdout }).toEqual({ code: 0, stdout: expect.stringContaining('restarted (phase Running)') });
+      const again = await eventually(
+        async () => {
+          const vm = await getVm('src');
+          return (vm.status?.restartCount ?? 0) >= 1 && !condition(vm, 'RestartRequired') ? vm : false;
+        },
+        { timeoutMs: 60_000, message: 'RestartRequired cleared after the restart' },
+      );
+      expect(again.status?.phase).toBe('Running');
+      const after = await eventually(() => guestSizes(SRC), {
+        timeoutMs: GUEST_BOOT_MS,
+        intervalMs: 2_000,
+        message: 'the guest agent answers after the restart',
+      });
+      expect(after.cpus).toBe(2);
+      expect(after.memTotalKb).toBeGreaterThan(SMALL_KB);
+      process.stdout.write(`guest sizes: before ${JSON.stringify(firstSizes)}, after ${JSON.stringify(after)}\n`);
+    },
+    2 * GUEST_BOOT_MS,
+  );
+
+  it(
+    'restored to the frozen snapshot: the first file is back, the later one is not',
+    async () => {
+      // A guest still booting ignores ACPI and the guest agent's shutdown: stop a booted guest.
+      await guestSettled(SRC);
+      await qxctlOk(['vm', 'stop', 'src', '--timeout', '300s']);
+      const out = await qxctlOk(['vm', 'restore', 'src', 'frozen', '--timeout', '300s']);
+      expect(out).toContain('restored from frozen');
+      await qxctlOk(['vm', 'start', 'src', '--timeout', '400s']);
+      await sshReady();
+      expect(await markers()).toEqual(['marker-1']);
+      expect(await ssh('cat /home/debian/marker-1')).toBe('first');
+    },
+    2 * GUEST_BOOT_MS,
+  );
+
+  it(
+    'restored to the crash-consistent snapshot and cloned; both start: the source has both files, the clone its own host name and MAC',
+    async () => {
+      await guestSettled(SRC);
+      const stop = await qxctl(['vm', 'stop', 'src', '--timeout', '300s']);
+      expect(stop.code).toBe(0);
+      await qxctlOk(['vm', 'restore', 'src', 'crash', '--timeout', '300s']);
+      const src = await getVm('src');
+      expect(src.status?.powerState).toBe('shutoff');
+      const srcMac = src.status!.interfaces![0]!.macAddress!;
+
+      const clone = await qxctl(['vm', 'clone', 'src', 'dst', '--timeout', '300s']);
+      expect({ code: clone.code, stdout: clone.stdout }).toEqual({
+        code: 0,
+        stdout: expect.stringContaining('virtualmachine.quantix.io/dst cloned (phase Stopped)'),
+      });
+      const copied = await getVm('dst');
+      // A flat copy: no backing file (independent of the source's volume and of the Image).
+      const info = JSON.parse((await run('qemu-img', ['info', '-U', '--output=json', copied.status!.volumes![0]!.path!])).stdout) as Record<string, unknown>;
+      expect(info['backing-filename']).toBeUndefined();
+      expect(info['virtual-size']).toBe(4 * 2 ** 30);
+
+      // Both boot at once (one boot's wait instead of two).
+      const started = await Promise.all([qxctl(['vm', 'start', 'src', '--timeout', '400s']), qxctl(['vm', 'start', 'dst', '--timeout', '400s'])]);
+      expect(started.map((s) => s.code)).toEqual([0, 0]);
+
+      const dst = await waitGuestAgentUp(stack, ns, 'dst');
+      expect(dst.metadata.uid).not.toBe(src.metadata.uid);
+      expect(dst.status?.guestOSInfo?.hostname).toBe('dst');
+      const mac = dst.status!.interfaces![0]!.macAddress!;
+      expect(mac).toMatch(/^52:54:00:/);
+      expect(mac).not.toBe(srcMac);
+      // ipAddress is filled only from the guest interface with this MAC: the guest sees it.
+      expect(dst.status?.interfaces?.[0]).toMatchObject({ ipAddress: '10.0.2.15' });
+      expect((await virsh('domiflist', DST)).stdout).toContain(mac);
+      expect(await guestExec(DST, '/usr/bin/cat', ['/etc/hostname'])).toBe('dst');
+      // The source's disk is its own: the clone's is a different file.
+      expect(dst.status?.volumes?.[0]?.path).not.toBe(src.status?.volumes?.[0]?.path);
+
+      await sshReady();
+      expect(await markers()).toEqual(['marker-1', 'marker-2']);
+      expect(await ssh('cat /home/debian/marker-2')).toBe('second');
+    },
+    2 * GUEST_BOOT_MS,
+  );
+
+  it('deleting the VM deletes its snapshots', async () => {
+    const del = await kubectl(cp.env.kubeconfig, ['delete', 'vm', 'src', '-n', ns, '--timeout=300s']);
+    expect(del.code).toBe(0);
+    await eventually(async () => (await kubectl(cp.env.kubeconfig, ['get', 'vmsnap', '-n', ns, '-o', 'name'])).stdout.trim() === '', {
+      timeoutMs: 60_000,
+      message: 'the snapshots are gone',
+    });
+  }, 400_000);
+});
