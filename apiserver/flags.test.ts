@@ -1,4 +1,4 @@
-import { etcdTlsFlagErrors, parseDurationFlag, parsePositiveIntFlag } from './flags.js';
+import { auditFlagErrors, etcdTlsFlagErrors, parseByteSizeFlag, parseDurationFlag, parseNonNegativeIntFlag, parsePositiveIntFlag } from './flags.js';
 
 describe('parseDurationFlag', () => {
   it.each([
@@ -54,5 +54,22 @@ describe('parsePositiveIntFlag', () => {
 
   it.each(['', '0', '-1', '1.5', '1e3', 'many', '99999999999999999999'])('rejects %j naming the flag', (value) => {
     expect(() => parsePositiveIntFlag('gateway-max-concurrent-streams', value)).toThrow(`--gateway-max-concurrent-streams: a positive integer, got "${value}"`);
+  });
+});
+
+describe('audit and log flags', () => {
+  it('go together: a policy without a log path, or a log path without a policy, is refused', () => {
+    expect(auditFlagErrors({})).toEqual([]);
+    expect(auditFlagErrors({ policyFile: 'p.yaml', logPath: '/var/log/audit.log' })).toEqual([]);
+    expect(auditFlagErrors({ policyFile: 'p.yaml' })).toEqual([expect.stringContaining('--audit-policy-file needs --audit-log-path')]);
+    expect(auditFlagErrors({ logPath: '-' })).toEqual([expect.stringContaining('--audit-log-path needs --audit-policy-file')]);
+  });
+
+  it('parses counts that may be 0 and sizes with suffixes, naming the flag when bad', () => {
+    expect(parseNonNegativeIntFlag('audit-log-maxbackup', '0')).toBe(0);
+    expect(parseNonNegativeIntFlag('audit-log-maxbackup', '10')).toBe(10);
+    expect(() => parseNonNegativeIntFlag('audit-log-maxbackup', '-1')).toThrow(/--audit-log-maxbackup: a whole number/);
+    expect(parseByteSizeFlag('log-max-size', '10Mi')).toBe(10 * 1024 * 1024);
+    expect(() => parseByteSizeFlag('log-max-size', '10MB')).toThrow(/--log-max-size: invalid size/);
   });
 });

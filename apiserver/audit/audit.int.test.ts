@@ -160,11 +160,49 @@ describe('audit log with the shipped policy (Metadata), node gateway included', 
     expect(stages).toEqual(['ResponseStarted watch 200', 'ResponseComplete watch 200']);
   });
 
+  it('records a console upgrade that is refused with its code and subresource', async () => {
+    expect((await http.send('POST', VMS, cp.env.tokens.admin, vm('console-vm'))).status).toBe(201);
+    const url = new URL(cp.env.apiserver.url);
+    const code = await new Promise<number>((resolve, reject) => {
+      const req = request({
+        host: url.hostname,
+        port: url.port,
+        path: `${VMS}/console-vm/console`,
+        ca: cp.env.caCertPem,
+        headers: {
+          Authorization: `Bearer ${cp.env.tokens.admin}`,
+          Connection: 'Upgrade',
+          Upgrade: 'websocket',
+          'Sec-WebSocket-Version': '13',
+          'Sec-WebSocket-Key': 'dGhlIHNhbXBsZSBub25jZQ==',
+          'Sec-WebSocket-Protocol': 'plain.quantix.io',
+          'X-Request-Id': 'console-click',
+        },
+      });
+      req.on('response', (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      });
+      req.on('upgrade', () => reject(new Error('upgraded: the VM is not running')));
+      req.on('error', reject);
+      req.end();
+    });
+    expect(code).toBe(409); // the VM is not running
+    const event = await eventually(() => readEvents(dir).find((e) => e.annotations?.['quantix.io/correlation-id'] === 'console-click') ?? false);
+    expect(event).toMatchObject({
+      stage: 'ResponseComplete',
+      verb: 'get',
+      user: { username: 'admin' },
+      objectRef: { resource: 'virtualmachines', namespace: 'default', name: 'console-vm', subresource: 'console' },
+      responseStatus: { code: 409 },
+    });
+  });
+
   it('leaves out what the shipped policy calls noise: probes, metrics', async () => {
     const probe = await http.send('GET', '/readyz', cp.env.tokens.admin);
     const metrics = await http.send('GET', '/metrics', cp.env.tokens.admin);
     const marker = await http.send('GET', '/version', cp.env.tokens.admin); // None too
-    const after = await http.send('GET', `${VMS}/web`, cp.env.tokens.admin);
+    const after = await http.send('GET', VMS, cp.env.tokens.admin);
     expect([probe.status, metrics.status, marker.status, after.status]).toEqual([200, 200, 200, 200]);
     await eventually(() => readEvents(dir).some((e) => e.auditID === after.headers['audit-id'] && e.stage === 'ResponseComplete'));
     const ids = new Set(readEvents(dir).map((e) => e.auditID));

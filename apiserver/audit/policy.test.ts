@@ -190,9 +190,10 @@ describe('manifests/audit/policy.yaml', () => {
     expect(call('NotifyVMChange')).toBe('None');
   });
 
-  it("drops the noisy reads: probes, metrics, the nodes' and controllers' reads, the UI's log posts", () => {
+  it("drops the noise: probes, metrics, the UI's static files and log posts, the nodes' reads, Leases", () => {
     expect(evaluatePolicy(policy, { verb: 'get', path: '/readyz' }).level).toBe('None');
     expect(evaluatePolicy(policy, { user: admin, verb: 'get', path: '/metrics' }).level).toBe('None');
+    expect(evaluatePolicy(policy, { verb: 'get', path: '/ui/assets/index.js' }).level).toBe('None');
     expect(evaluatePolicy(policy, vmRequest('watch', {}, node)).level).toBe('None');
     expect(evaluatePolicy(policy, vmRequest('get', {}, node)).level).toBe('None');
     expect(evaluatePolicy(policy, { user: viewer, verb: 'post', path: '/logs/ui' }).level).toBe('None');
