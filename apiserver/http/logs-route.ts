@@ -153,7 +153,7 @@ export function mountLogsRoute(app: Express, sources: LogsRouteSources, options:
   const pollMs = options.followPollMs ?? DEFAULT_LOG_FOLLOW_POLL_MS;
   const follows = new Map<string, number>();
 
-  function localTail(filter: LogFilter, limit: number, out: Gathered): void {
+  async function localTail(filter: LogFilter, limit: number, out: Gathered): Promise<void> {
     const wanted = (component: string) => !filter.components?.length || filter.components.includes(component);
     if (!sources.logDir) {
       if (wanted('apiserver')) {
@@ -168,7 +168,7 @@ export function mountLogsRoute(app: Express, sources: LogsRouteSources, options:
     }
     const bases = logBasesIn(sources.logDir).filter((b) => b !== AGENT);
     try {
-      const result = queryLogDir(sources.logDir, filter, limit, { node: sources.nodeName, excludeBases: [AGENT] });
+      const result = await queryLogDir(sources.logDir, filter, limit, { node: sources.nodeName, excludeBases: [AGENT] });
       out.records.push(...result.records);
       out.localCursor = result.cursor;
       for (const base of bases.length ? bases : ['apiserver']) {
@@ -294,8 +294,7 @@ export function mountLogsRoute(app: Express, sources: LogsRouteSources, options:
       const tails: Promise<void>[] = [...agentNodes(filter).map((node) => agentTail(node, filter, limit, out))];
       if (query.follow) for (const peer of peers) streams.push(openPeerStream(peer, req, filter, limit, abort.signal, out));
       else for (const peer of peers) tails.push(peerTail(peer, req, filter, limit, out));
-      localTail(filter, limit, out);
-      await Promise.all([...tails, ...streams.map((s) => s.synced)]);
+      await Promise.all([localTail(filter, limit, out), ...tails, ...streams.map((s) => s.synced)]);
       if (!forwarded && wantsAgents(filter)) await missingAgents(filter, out);
       const items = newest(out.records, limit);
 
