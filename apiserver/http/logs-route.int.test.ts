@@ -294,7 +294,12 @@ describe('GET /logs', () => {
     // vm/NS/NAME: the records of the correlation ids its audit records carry (here the update's: chain-1).
     const vm = await qxctl(['logs', 'vm/default/web', '-o', 'json']);
     expect(vm.code).toBe(0);
-    expect(vm.stdout.trimEnd().split('\n').map((l) => JSON.parse(l).message)).toEqual(['update virtualmachines default/web → 200', 'm3', 'm4', 'm5']);
+    expect(
+      vm.stdout
+        .trimEnd()
+        .split('\n')
+        .map((l) => JSON.parse(l).message),
+    ).toEqual(['update virtualmachines default/web → 200', 'm3', 'm4', 'm5']);
     const bad = await qxctl(['logs', '--since', 'yesterday']);
     expect(bad.code).not.toBe(0);
     expect(bad.stderr).toMatch(/since/);

@@ -646,12 +646,13 @@ export function followLogDir(
   dir: string,
   cursor: LogCursor,
   filter: LogFilter,
-  options: LogDirOptions & { intervalMs?: number },
+  options: LogDirOptions & { intervalMs?: number /** A tick is skipped while this says so (the reader is slow). */; held?: () => boolean },
   onRecords: (records: LogRecord[]) => void,
   signal: AbortSignal,
 ): void {
   let at = cursor;
   const timer = setInterval(() => {
+    if (options.held?.()) return;
     try {
       const result = readNewRecords(dir, at, filter, options);
       at = result.cursor;
