@@ -93,7 +93,7 @@ export class TunnelClient {
     }
     if (req.readLogs) {
       try {
-        return { id: req.id, logs: this.#readLogs(req.readLogs) };
+        return { id: req.id, logs: await this.#readLogs(req.readLogs) };
       } catch (err) {
         return { id: req.id, error: { reason: 'LogReadFailed', message: `reading the agent's log files failed: ${(err as Error).message}` } };
       }
@@ -125,15 +125,17 @@ export class TunnelClient {
     }
   }
 
-  /** Runs synchronously: a query reads backwards and stops at a full page (a second or less on a million lines). */
-  #readLogs(request: NonNullable<TunnelRequest['readLogs']>): LogReadResult {
+  /** A query reads backwards and stops at a full page; between chunks the agent goes on with its other work. */
+  async #readLogs(request: NonNullable<TunnelRequest['readLogs']>): Promise<LogReadResult> {
     const dir = this.logs?.dir;
     if (!dir) return { records: [], brokenLines: 0, cursor: null, noLogDir: true };
     const { filter, limit, cursor } = fromLogReadRequest(request);
     const node = this.logs!.nodeName();
     const options = { node, bases: ['agent'] };
     const ownFilter = { ...filter, node };
-    const result = cursor ? readNewRecords(dir, cursor, ownFilter, options) : queryLogDir(dir, ownFilter, Math.min(Math.max(limit, 1), MAX_LOG_LIMIT), options);
+    const result = cursor
+      ? readNewRecords(dir, cursor, ownFilter, options)
+      : await queryLogDir(dir, ownFilter, Math.min(Math.max(limit, 1), MAX_LOG_LIMIT), options);
     return toLogReadResult(result.records, result.brokenLines, result.cursor);
   }
 }

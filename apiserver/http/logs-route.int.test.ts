@@ -104,7 +104,7 @@ beforeAll(async () => {
   writeFileSync(join(dirs.agentA, 'agent.log'), line(4, { component: 'agent', node: 'logs-a', correlationId: 'chain-1', procedure: 'DOMAIN_SHUTDOWN' }));
   writeFileSync(join(dirs.agentB, 'agent.log'), line(7, { component: 'agent', node: 'logs-b', level: 'warn' }));
 
-  cp = await startTestControlPlane({ logs: { dir: dirs.cp, nodeName: 'cp-host', followPollMs: 100, sourceTimeoutMs: 5_000 } });
+  cp = await startTestControlPlane({ logs: { dir: dirs.cp, nodeName: 'cp-host', followPollMs: 100, sourceTimeoutMs: 5_000, maxFollowsPerUser: 2 } });
   replica = await startApiserverReplica(cp, { logs: { dir: dirs.replica, nodeName: 'cp2-host', followPollMs: 100, sourceTimeoutMs: 5_000 } });
   agents.push(await startAgent(cp, { driver: new SimDriver({ hostname: 'logs-a' }), hostname: 'logs-a', logDir: dirs.agentA }));
   agents.push(
@@ -235,6 +235,41 @@ describe('GET /logs', () => {
     }
   });
 
+  it('a user may follow at most maxFollowsPerUser streams: 429 with Retry-After beyond, a place again once one closes', async () => {
+    const follow = () =>
+      new Promise<{ status: number; headers: Record<string, unknown>; body: string; close(): void }>((resolve, reject) => {
+        const req = httpsRequest(
+          `${cp.env.apiserver.url}/logs?follow=true&limit=1`,
+          { ca: cp.env.caCertPem, headers: { authorization: `Bearer ${cp.env.tokens.viewer}` } },
+          (res) => {
+            let body = '';
+            res.on('data', (c: Buffer) => {
+              body += c.toString();
+              if (res.statusCode === 200) resolve({ status: 200, headers: res.headers, body, close: () => req.destroy() });
+            });
+            res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body, close: () => req.destroy() }));
+          },
+        );
+        req.on('error', reject);
+        req.end();
+      });
+    const first = await follow();
+    const second = await follow();
+    expect([first.status, second.status]).toEqual([200, 200]);
+    const third = await follow();
+    expect(third.status).toBe(429);
+    expect(third.headers['retry-after']).toBeDefined();
+    expect(JSON.parse(third.body)).toMatchObject({ kind: 'Status', reason: 'TooManyRequests' });
+    first.close();
+    const again = await eventually(async () => {
+      const r = await follow();
+      if (r.status !== 200) throw new Error(`status ${r.status}`);
+      return r;
+    });
+    again.close();
+    second.close();
+  });
+
   it('qxctl logs as a process: -o csv prints the header and the rows; txt and json carry the same records', async () => {
     const csv = await qxctl(['logs', '--correlation-id', 'chain-1', '-o', 'csv']);
     expect(csv.code).toBe(0);
@@ -256,6 +291,15 @@ describe('GET /logs', () => {
         .map((l) => JSON.parse(l).message),
     ).toEqual(['m7']);
     expect(json.stderr).toBe('');
+    // vm/NS/NAME: the records of the correlation ids its audit records carry (here the update's: chain-1).
+    const vm = await qxctl(['logs', 'vm/default/web', '-o', 'json']);
+    expect(vm.code).toBe(0);
+    expect(
+      vm.stdout
+        .trimEnd()
+        .split('\n')
+        .map((l) => JSON.parse(l).message),
+    ).toEqual(['update virtualmachines default/web → 200', 'm3', 'm4', 'm5']);
     const bad = await qxctl(['logs', '--since', 'yesterday']);
     expect(bad.code).not.toBe(0);
     expect(bad.stderr).toMatch(/since/);

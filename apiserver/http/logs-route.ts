@@ -17,7 +17,9 @@
  * cursor of their last answer (no stream of their own: one small request per agent and
  * interval), and peers are followed over one streaming request each, which sends a
  * `{"type":"synced"}` line after its tail (only on forwarded requests). A source that fails
- * or comes back is a `{"type":"source"}` line. Follows per user are bounded (429).
+ * or comes back is a `{"type":"source"}` line (a peer whose stream ends is not asked again
+ * within that follow: the client reconnects). Follows per user are bounded (429); a slow
+ * reader holds the polls and the peer streams back instead of being buffered for.
  */
 import { request as httpsRequest } from 'node:https';
 import type { IncomingMessage } from 'node:http';
@@ -153,7 +155,7 @@ export function mountLogsRoute(app: Express, sources: LogsRouteSources, options:
   const pollMs = options.followPollMs ?? DEFAULT_LOG_FOLLOW_POLL_MS;
   const follows = new Map<string, number>();
 
-  function localTail(filter: LogFilter, limit: number, out: Gathered): void {
+  async function localTail(filter: LogFilter, limit: number, out: Gathered): Promise<void> {
     const wanted = (component: string) => !filter.components?.length || filter.components.includes(component);
     if (!sources.logDir) {
       if (wanted('apiserver')) {
@@ -168,7 +170,7 @@ export function mountLogsRoute(app: Express, sources: LogsRouteSources, options:
     }
     const bases = logBasesIn(sources.logDir).filter((b) => b !== AGENT);
     try {
-      const result = queryLogDir(sources.logDir, filter, limit, { node: sources.nodeName, excludeBases: [AGENT] });
+      const result = await queryLogDir(sources.logDir, filter, limit, { node: sources.nodeName, excludeBases: [AGENT] });
       out.records.push(...result.records);
       out.localCursor = result.cursor;
       for (const base of bases.length ? bases : ['apiserver']) {
@@ -294,8 +296,7 @@ export function mountLogsRoute(app: Express, sources: LogsRouteSources, options:
       const tails: Promise<void>[] = [...agentNodes(filter).map((node) => agentTail(node, filter, limit, out))];
       if (query.follow) for (const peer of peers) streams.push(openPeerStream(peer, req, filter, limit, abort.signal, out));
       else for (const peer of peers) tails.push(peerTail(peer, req, filter, limit, out));
-      localTail(filter, limit, out);
-      await Promise.all([...tails, ...streams.map((s) => s.synced)]);
+      await Promise.all([localTail(filter, limit, out), ...tails, ...streams.map((s) => s.synced)]);
       if (!forwarded && wantsAgents(filter)) await missingAgents(filter, out);
       const items = newest(out.records, limit);
 
@@ -323,30 +324,41 @@ export function mountLogsRoute(app: Express, sources: LogsRouteSources, options:
         if (n > 0) follows.set(followUser, n);
         else follows.delete(followUser);
       });
-      for (const stream of streams) stream.live(write);
+      // A slow reader holds the sources back (their cursors wait) rather than filling this process's memory.
+      const held = () => res.writableNeedDrain;
+      const drained = () => (res.writableNeedDrain ? new Promise<void>((resolve) => res.once('drain', resolve).once('close', resolve)) : Promise.resolve());
+      for (const stream of streams) stream.live(write, drained);
       if (sources.logDir && out.localCursor) {
         followLogDir(
           sources.logDir,
           out.localCursor,
           filter,
-          { node: sources.nodeName, excludeBases: [AGENT], intervalMs: pollMs },
+          { node: sources.nodeName, excludeBases: [AGENT], intervalMs: pollMs, held },
           (records) => {
             for (const record of records) write({ type: 'record', record });
           },
           abort.signal,
         );
       }
-      if (wantsAgents(filter)) timers.push(pollAgents(filter, limit, out.agentCursors, followStarted, write));
+      if (wantsAgents(filter)) timers.push(pollAgents(filter, limit, out.agentCursors, followStarted, write, held));
     } catch (err) {
       sendError(res, err instanceof ApiError ? err : toApiError(err));
     }
   });
 
   /** Polls the agents connected here for records written after their cursor; tells when one fails or comes back. */
-  function pollAgents(filter: LogFilter, limit: number, cursors: Map<string, LogCursor>, since: number, write: (line: unknown) => void): NodeJS.Timeout {
+  function pollAgents(
+    filter: LogFilter,
+    limit: number,
+    cursors: Map<string, LogCursor>,
+    since: number,
+    write: (line: unknown) => void,
+    held: () => boolean,
+  ): NodeJS.Timeout {
     const busy = new Set<string>();
     const failing = new Set<string>();
     return setInterval(() => {
+      if (held()) return;
       const connected = new Set(agentNodes(filter));
       for (const node of cursors.keys()) {
         if (connected.has(node) || failing.has(node)) continue;
@@ -386,13 +398,14 @@ export function mountLogsRoute(app: Express, sources: LogsRouteSources, options:
   interface PeerStream {
     /** Resolves once the peer's tail is in `out` (or it failed, listed in `out.sources`). */
     synced: Promise<void>;
-    /** Sends what the peer sends after its tail. */
-    live(write: (line: unknown) => void): void;
+    /** Sends what the peer sends after its tail; `drained` resolves when the reader can take more. */
+    live(write: (line: unknown) => void, drained: () => Promise<void>): void;
   }
 
   function openPeerStream(peerUrl: string, req: Request, filter: LogFilter, limit: number, signal: AbortSignal, out: Gathered): PeerStream {
     const pending: unknown[] = [];
     let writer: ((line: unknown) => void) | undefined;
+    let drained: () => Promise<void> = () => Promise.resolve();
     let isSynced = false;
     let markSynced: () => void = () => undefined;
     const synced = new Promise<void>((resolve) => {
@@ -435,6 +448,8 @@ export function mountLogsRoute(app: Express, sources: LogsRouteSources, options:
                 else if (line.type === 'source' && line.source) out.sources.push(line.source);
               } else emit(line);
             }
+            // The peer's stream waits (TCP flow control) while our reader is slow.
+            if (writer) await drained();
           }
           if (!signal.aborted) fail('unreachable', `the apiserver replica ${peerUrl} ended the stream`);
         })
@@ -445,8 +460,9 @@ export function mountLogsRoute(app: Express, sources: LogsRouteSources, options:
     }
     return {
       synced,
-      live(write) {
+      live(write, whenDrained) {
         writer = write;
+        drained = whenDrained;
         for (const line of pending.splice(0)) write(line);
       },
     };

@@ -16,6 +16,7 @@
  */
 import { closeSync, fstatSync, openSync, readdirSync, readSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { setImmediate } from 'node:timers/promises';
 import { CORRELATION_ID_ANNOTATION } from '../../api-types/correlation.js';
 import { logFilesOf } from './files.js';
 import { LOG_LEVELS, type LogLevel, type LogRecord } from './record.js';
@@ -232,8 +233,9 @@ function compileFilter(filter: LogFilter, base: string): CompiledFilter {
   // JSON escapes quotes, backslashes and control characters: a text without them is in the raw line as it is.
   const tests: RawTest[] = [];
   if (cid && !jsonEscapes(cid)) tests.push({ regex: new RegExp(escapeRegExp(cid), 'g'), bytes: { needles: [Buffer.from(cid)], fold: false } });
-  // An audit record's message is made from the Event's fields, not found in its line.
-  if (filter.grep && base !== AUDIT_BASE && !jsonEscapes(filter.grep)) {
+  // An audit record's message joins the Event's fields with spaces, slashes and an arrow: a
+  // text without those lies within one field, found in the raw line as it is.
+  if (filter.grep && !jsonEscapes(filter.grep) && (base !== AUDIT_BASE || !/[ /→]/.test(filter.grep))) {
     const ascii = /^[\x20-\x7e]*$/.test(filter.grep);
     tests.push({ regex: new RegExp(escapeRegExp(filter.grep), 'gi'), ...(ascii ? { bytes: { needles: [Buffer.from(grep!)], fold: true } } : {}) });
   }
@@ -355,7 +357,7 @@ export function recordMatches(record: LogRecord, filter: LogFilter): boolean {
 // Reading backwards
 
 /** Calls `onChunk` with the complete lines of [0, end) of an open file (bytes, without the last newline), newest chunk first, until it returns false. */
-function readChunksBackward(fd: number, end: number, chunkBytes: number, onChunk: (body: Buffer) => boolean): void {
+async function readChunksBackward(fd: number, end: number, chunkBytes: number, onChunk: (body: Buffer) => boolean): Promise<void> {
   let pos = end;
   let carry = Buffer.alloc(0);
   const buffer = Buffer.allocUnsafe(chunkBytes);
@@ -381,6 +383,8 @@ function readChunksBackward(fd: number, end: number, chunkBytes: number, onChunk
     // Without the newline that ends the last line.
     if (!onChunk(body.length && body[body.length - 1] === NEWLINE ? body.subarray(0, body.length - 1) : body)) return;
     pos = start;
+    // A scan of a big directory takes seconds: let the process serve others between chunks.
+    await setImmediate();
   }
 }
 
@@ -446,7 +450,7 @@ class Page {
  * cursor after them (for follow). Never throws on a file's content; an unreadable file is
  * an error of the whole read.
  */
-export function queryLogDir(dir: string, filter: LogFilter, limit: number, options: LogDirOptions): LogReadResult {
+export async function queryLogDir(dir: string, filter: LogFilter, limit: number, options: LogDirOptions): Promise<LogReadResult> {
   const page = new Page(limit);
   const cursor: LogCursor = {};
   let brokenLines = 0;
@@ -476,7 +480,7 @@ export function queryLogDir(dir: string, filter: LogFilter, limit: number, optio
           const oldest = firstRecordMs(fd, end);
           if (oldest !== undefined && oldest > filter.untilMs) continue;
         }
-        readChunksBackward(fd, end, chunkBytes, (body) => {
+        await readChunksBackward(fd, end, chunkBytes, (body) => {
           for (const line of candidateLinesOf(body, compiled)) {
             let obj: unknown;
             try {
@@ -642,12 +646,13 @@ export function followLogDir(
   dir: string,
   cursor: LogCursor,
   filter: LogFilter,
-  options: LogDirOptions & { intervalMs?: number },
+  options: LogDirOptions & { intervalMs?: number /** A tick is skipped while this says so (the reader is slow). */; held?: () => boolean },
   onRecords: (records: LogRecord[]) => void,
   signal: AbortSignal,
 ): void {
   let at = cursor;
   const timer = setInterval(() => {
+    if (options.held?.()) return;
     try {
       const result = readNewRecords(dir, at, filter, options);
       at = result.cursor;

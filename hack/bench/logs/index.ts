@@ -129,6 +129,12 @@ function time<T>(fn: () => T): { ms: number; value: T } {
   return { ms: Math.round((performance.now() - t0) * 10) / 10, value };
 }
 
+async function timeAsync<T>(fn: () => Promise<T>): Promise<{ ms: number; value: T }> {
+  const t0 = performance.now();
+  const value = await fn();
+  return { ms: Math.round((performance.now() - t0) * 10) / 10, value };
+}
+
 function httpGet(url: string, caPem: string, token: string): Promise<{ ms: number; status: number; items: number; sources: number }> {
   const t0 = performance.now();
   return new Promise((resolve, reject) => {
@@ -177,7 +183,7 @@ async function main(): Promise<void> {
     const results: Record<string, unknown>[] = [];
     try {
       for (const q of queries) {
-        const lib = time(() => queryLogDir(dir, q.filter, q.limit, { node: 'bench-host', excludeBases: ['agent'] }));
+        const lib = await timeAsync(() => queryLogDir(dir, q.filter, q.limit, { node: 'bench-host', excludeBases: ['agent'] }));
         const http = await httpGet(`${cp.env.apiserver.url}/logs?${q.params}&limit=${q.limit}`, cp.env.caCertPem, cp.env.tokens.admin);
         if (http.status !== 200) throw new Error(`GET /logs?${q.params}: ${http.status}`);
         if (http.items !== lib.value.records.length)
