@@ -3,7 +3,7 @@
  * gateway and agent in process, qxctl as a subprocess. RestartRequired appears for a
  * running VM whose cpu/memory changed and clears after `qxctl vm restart`; a clone of a
  * stopped VM gets copies of its disks, its own uid and MAC; each bad request gets its
- * Status and leaves nothing behind. (Real guests: day2.e2e.test.ts.)
+ * Status and leaves nothing behind. (Real guests: guests.e2e.test.ts.)
  */
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';

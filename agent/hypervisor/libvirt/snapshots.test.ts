@@ -2,7 +2,7 @@
  * Live disk snapshots through the libvirt driver against a scripted fake libvirtd: the
  * freeze, the QMP snapshot per disk node through the libvirt-qemu program, and the thaw,
  * which always runs, also when the snapshot fails; without an answering guest agent the
- * snapshot is taken unfrozen. The real daemon and guest: agent/day2.e2e.test.ts.
+ * snapshot is taken unfrozen. The real daemon and guest: agent/guests.e2e.test.ts.
  */
 import net from 'node:net';
 import os from 'node:os';
