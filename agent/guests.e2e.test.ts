@@ -300,8 +300,8 @@ spec:
       const described = await qxctl(['describe', 'vm', 'src']);
       expect(described.stdout).toMatch(/RestartRequired\s+True\s+SpecChanged/);
 
-      // `qxctl vm restart` powers the domain off and starts it (agent/vm/decide.ts): the guest
-      // finishes booting and flushes first (guestSettled), or first-boot writes are lost.
+      // `qxctl vm restart` shuts the guest down (ACPI) and starts it (agent/vm/decide.ts); a guest
+      // still booting ignores ACPI until the grace period's power-off, so it finishes booting first.
       await guestSettled(SRC);
       const restart = await qxctl(['vm', 'restart', 'src', '--timeout', '400s']);
       expect({ code: restart.code, stdout: restart.stdout }).toEqual({ code: 0, stdout: expect.stringContaining('restarted (phase Running)') });
