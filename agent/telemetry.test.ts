@@ -122,5 +122,8 @@ describe('per-VM telemetry', () => {
       () => [domain],
     );
     expect(await failing.sample()).toEqual([]);
+    // A libvirtd that does not answer costs the heartbeat the timeout, not the call's 60 s.
+    const hung = new VmTelemetrySampler({ domainStats: () => new Promise(() => undefined) }, () => [domain], Date.now, 20);
+    expect(await hung.sample()).toEqual([]);
   });
 });

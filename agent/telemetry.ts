@@ -124,14 +124,22 @@ export class VmTelemetrySampler {
     private readonly driver: Pick<HypervisorDriver, 'domainStats'>,
     private readonly domains: () => DomainInfo[],
     private readonly now: () => number = Date.now,
+    /** A heartbeat never waits longer than this for libvirt (a hung libvirtd must not delay it). */
+    private readonly timeoutMs = 2_000,
   ) {}
 
   async sample(): Promise<VmTelemetry[]> {
     let stats: DomainStats[];
+    let timer: NodeJS.Timeout | undefined;
     try {
-      stats = await this.driver.domainStats();
+      const late = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error('domain statistics took too long')), this.timeoutMs);
+      });
+      stats = await Promise.race([this.driver.domainStats(), late]);
     } catch {
       return [];
+    } finally {
+      clearTimeout(timer);
     }
     const atMs = this.now();
     const byUuid = new Map(this.domains().map((d) => [d.uuid, d]));
