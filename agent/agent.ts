@@ -42,7 +42,7 @@ import { ConsoleSessions } from './console-sessions.js';
 import { VmSyncer } from './vm/sync.js';
 import { KeyWorkers } from './workers.js';
 import type { AgentMetrics } from './metrics.js';
-import { TelemetrySampler } from './telemetry.js';
+import { TelemetrySampler, VmTelemetrySampler } from './telemetry.js';
 
 export const AGENT_VERSION = '0.1.0';
 
@@ -258,6 +258,10 @@ export class Agent {
       acceleration: options.acceleration,
       telemetry: (() => {
         const sampler = new TelemetrySampler(options.stateDir);
+        return () => sampler.sample();
+      })(),
+      vmTelemetry: (() => {
+        const sampler = new VmTelemetrySampler(options.driver, () => this.domains.all());
         return () => sampler.sample();
       })(),
     });

@@ -7,7 +7,7 @@
  * gateway asked, and carries the whole state again (a heartbeat is a snapshot, not a change).
  */
 import { GatewayError } from '../api-types/proto/errors.js';
-import type { NetworkHostReport, NodeTelemetry } from '../api-types/proto/types.js';
+import type { NetworkHostReport, NodeTelemetry, VmTelemetry } from '../api-types/proto/types.js';
 import type { Logger } from '../lib/logging/logger.js';
 import type { DomainCache } from './domain-cache.js';
 import type { DomainType } from './hypervisor/driver.js';
@@ -39,6 +39,8 @@ export interface HeartbeatDeps {
   acceleration?: { type: DomainType; source: string };
   /** Host use for Node status.telemetry (telemetry.ts); null when it could not be sampled. */
   telemetry?: () => NodeTelemetry | null;
+  /** Per-VM use for VirtualMachine status.usage (telemetry.ts). */
+  vmTelemetry?: () => Promise<VmTelemetry[]>;
 }
 
 /** Node.status.acceleration: kvm, or tcg for libvirt's domain type qemu; '' for the sim driver. */
@@ -111,8 +113,10 @@ export class Heartbeat {
       const networks = this.deps.networks?.reports() ?? [];
       const bridges = await this.#listBridges();
       const telemetry = this.deps.telemetry?.() ?? null;
+      const vmTelemetry = (await this.deps.vmTelemetry?.()) ?? [];
       const res = await client.heartbeat({
         ...(telemetry ? { telemetry } : {}),
+        vmTelemetry,
         stateHash: reporter.hash.digest(),
         pools: [...reporter.pools.values()],
         capacity: facts.capacity,

@@ -1,4 +1,4 @@
-import { cpuPercentBetween, cpuTimesOf, memAvailableBytes, TelemetrySampler, type TelemetrySources } from './telemetry.js';
+import { cpuPercentBetween, cpuTimesOf, memAvailableBytes, TelemetrySampler, VmTelemetrySampler, vmCpuPercent, type TelemetrySources } from './telemetry.js';
 
 const cpu = (user: number, idle: number) => ({ model: 'x', speed: 1, times: { user, nice: 0, sys: 0, idle, irq: 0 } });
 
@@ -59,5 +59,71 @@ describe('host telemetry', () => {
     expect(s!.diskTotalBytes).toBeGreaterThan(0);
     expect(s!.cpuPercent).toBeGreaterThanOrEqual(0);
     expect(s!.cpuPercent).toBeLessThanOrEqual(100);
+  });
+});
+
+describe('per-VM telemetry', () => {
+  const uuid = '11111111-2222-4333-8444-555555555555';
+  const domain = {
+    uuid,
+    name: 'ns_web',
+    id: 3,
+    state: 'Running' as const,
+    reason: 'booted',
+    persistent: true,
+    vcpus: 2,
+    memoryBytes: 512 * 1024 ** 2,
+    owner: { namespace: 'ns', name: 'web', uid: uuid },
+  };
+  const stats = (cpuSeconds: number) => ({
+    uuid,
+    name: 'ns_web',
+    state: 'Running' as const,
+    cpu: { timeSeconds: cpuSeconds },
+    vcpus: [],
+    memory: { actualBytes: 512 * 1024 ** 2, residentBytes: 200 * 1024 ** 2 },
+    disks: [],
+    nics: [],
+  });
+
+  it('vmCpuPercent: CPU seconds over wall seconds × vCPUs; none across a restart', () => {
+    expect(vmCpuPercent({ cpuSeconds: 10, atMs: 0 }, { cpuSeconds: 13, atMs: 10_000 }, 2)).toBe(15);
+    expect(vmCpuPercent({ cpuSeconds: 10, atMs: 0 }, { cpuSeconds: 1, atMs: 10_000 }, 2)).toBeUndefined();
+    expect(vmCpuPercent({ cpuSeconds: 10, atMs: 0 }, { cpuSeconds: 11, atMs: 0 }, 2)).toBeUndefined();
+  });
+
+  it('a VM is reported from its second sample on, with resident and balloon memory', async () => {
+    let now = 1_000_000;
+    let cpuSeconds = 4;
+    const sampler = new VmTelemetrySampler(
+      { domainStats: async () => [stats(cpuSeconds)] },
+      () => [domain],
+      () => now,
+    );
+    expect(await sampler.sample()).toEqual([]);
+    now += 10_000;
+    cpuSeconds = 9; // 5 s of CPU in 10 s on 2 vCPUs
+    expect(await sampler.sample()).toEqual([
+      { namespace: 'ns', name: 'web', uid: uuid, sampleTimeMs: now, cpuPercent: 25, memoryResidentBytes: 200 * 1024 ** 2, memoryBytes: 512 * 1024 ** 2 },
+    ]);
+  });
+
+  it('leaves out domains Quantix does not own, and answers nothing when libvirt fails', async () => {
+    const foreign = { ...domain, owner: null };
+    const sampler = new VmTelemetrySampler({ domainStats: async () => [stats(1)] }, () => [foreign]);
+    await sampler.sample();
+    expect(await sampler.sample()).toEqual([]);
+    const failing = new VmTelemetrySampler(
+      {
+        domainStats: async () => {
+          throw new Error('libvirtd is not running');
+        },
+      },
+      () => [domain],
+    );
+    expect(await failing.sample()).toEqual([]);
+    // A libvirtd that does not answer costs the heartbeat the timeout, not the call's 60 s.
+    const hung = new VmTelemetrySampler({ domainStats: () => new Promise(() => undefined) }, () => [domain], Date.now, 20);
+    expect(await hung.sample()).toEqual([]);
   });
 });

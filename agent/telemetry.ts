@@ -7,7 +7,8 @@
 import { statfsSync } from 'node:fs';
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
-import type { NodeTelemetry } from '../api-types/proto/types.js';
+import type { NodeTelemetry, VmTelemetry } from '../api-types/proto/types.js';
+import type { DomainInfo, DomainStats, HypervisorDriver } from './hypervisor/driver.js';
 
 export interface CpuTimes {
   /** Sum over all CPUs of every mode, and of the idle modes (idle; iowait is not in os.cpus()). */
@@ -100,5 +101,71 @@ export class TelemetrySampler {
     } catch {
       return null;
     }
+  }
+}
+
+/** One VM's CPU use between two samples of its cumulative CPU time, percent of its vCPUs (0–100). */
+export function vmCpuPercent(prev: { cpuSeconds: number; atMs: number }, next: { cpuSeconds: number; atMs: number }, vcpus: number): number | undefined {
+  const wall = (next.atMs - prev.atMs) / 1000;
+  const used = next.cpuSeconds - prev.cpuSeconds;
+  if (!(wall > 0) || !(vcpus > 0) || used < 0) return undefined; // no interval, or the domain restarted
+  return Math.min(100, (used * 100) / (wall * vcpus));
+}
+
+/**
+ * Per-VM use for VirtualMachine status.usage: the running domains Quantix owns, CPU since the
+ * previous sample (a VM seen for the first time has none yet and is left out), resident and
+ * balloon memory.
+ */
+export class VmTelemetrySampler {
+  readonly #last = new Map<string, { cpuSeconds: number; atMs: number }>();
+
+  constructor(
+    private readonly driver: Pick<HypervisorDriver, 'domainStats'>,
+    private readonly domains: () => DomainInfo[],
+    private readonly now: () => number = Date.now,
+    /** A heartbeat never waits longer than this for libvirt (a hung libvirtd must not delay it). */
+    private readonly timeoutMs = 2_000,
+  ) {}
+
+  async sample(): Promise<VmTelemetry[]> {
+    let stats: DomainStats[];
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      const late = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error('domain statistics took too long')), this.timeoutMs);
+      });
+      stats = await Promise.race([this.driver.domainStats(), late]);
+    } catch {
+      return [];
+    } finally {
+      clearTimeout(timer);
+    }
+    const atMs = this.now();
+    const byUuid = new Map(this.domains().map((d) => [d.uuid, d]));
+    const out: VmTelemetry[] = [];
+    const seen = new Set<string>();
+    for (const st of stats) {
+      const d = byUuid.get(st.uuid);
+      const owner = d?.owner;
+      if (!d || !owner?.uid || !st.cpu) continue;
+      seen.add(st.uuid);
+      const next = { cpuSeconds: st.cpu.timeSeconds, atMs };
+      const prev = this.#last.get(st.uuid);
+      this.#last.set(st.uuid, next);
+      const cpuPercent = prev ? vmCpuPercent(prev, next, d.vcpus) : undefined;
+      if (cpuPercent === undefined) continue;
+      out.push({
+        namespace: owner.namespace,
+        name: owner.name,
+        uid: owner.uid,
+        sampleTimeMs: atMs,
+        cpuPercent,
+        memoryResidentBytes: st.memory?.residentBytes ?? 0,
+        memoryBytes: st.memory?.actualBytes ?? d.memoryBytes,
+      });
+    }
+    for (const uuid of this.#last.keys()) if (!seen.has(uuid)) this.#last.delete(uuid);
+    return out;
   }
 }

@@ -231,6 +231,8 @@ describe('web UI in Chromium', () => {
     await page.getByTestId('yaml-apply').click();
     await eventually(async () => (await cluster.must(['get', 'vm', 'web-1', '-o', 'jsonpath={.spec.memory}'])) === '768Mi', { message: 'applied' });
     await clientNavigate(page, '/vms/default/web-1');
+    // Its current use, from the domain statistics its agent samples (VM status.usage).
+    await expectText(page.getByTestId('vm-usage'), /Current use[\s\S]*CPU \(\d+ vCPU\)[\s\S]*Memory resident on the host/);
     await shot(page, 'vm-detail');
   });
 
@@ -272,6 +274,8 @@ describe('web UI in Chromium', () => {
     await row.locator('a').first().click();
     await page.getByTestId('node-detail').waitFor();
     await eventually(async () => (await page.locator('[data-testid="node-pools"] tbody tr').count()) === 2, { message: 'two pools on hv-2' });
+    // Host telemetry from the agent's heartbeats (Node status.telemetry).
+    await expectText(page.getByTestId('node-telemetry'), /Host CPU \(\d+ cores\)[\s\S]*Host memory[\s\S]*Disk/);
     await shot(page, 'node-detail');
     await page.getByTestId('uncordon').click();
     await page.getByTestId('confirm-ok').click();

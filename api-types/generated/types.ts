@@ -188,6 +188,8 @@ export interface VirtualMachineStatus {
   lostReason?: string;
   /** When the VM became Lost. */
   lostAt?: string;
+  /** Current use of the running VM, from libvirt's domain statistics, sampled by its node's agent with the heartbeat and written only when it changed meaningfully (or grew stale). Absent while the VM does not run. */
+  usage?: VirtualMachineUsage;
   /** When the VM became Terminated. */
   terminatedAt?: string;
   /** Current conditions: Ready, Scheduled, Synced… */
@@ -263,6 +265,18 @@ export const VirtualMachineOrigin = {
 } as const;
 /** Where the VM came from. */
 export type VirtualMachineOrigin = (typeof VirtualMachineOrigin)[keyof typeof VirtualMachineOrigin];
+
+/** Current use of the running VM, from libvirt's domain statistics, sampled by its node's agent with the heartbeat and written only when it changed meaningfully (or grew stale). Absent while the VM does not run. */
+export interface VirtualMachineUsage {
+  /** When the agent took this sample. */
+  sampleTime?: string;
+  /** CPU use over the sampling interval, in whole percent of the VM's vCPUs (0-100). */
+  cpuPercent?: number;
+  /** Memory the VM holds on the host (QEMU resident set), bytes. */
+  memoryResidentBytes?: number;
+  /** Memory the VM is running with (balloon), bytes. */
+  memoryBytes?: number;
+}
 
 /** One aspect of the current state of a resource (metav1.Condition). */
 export interface Condition {

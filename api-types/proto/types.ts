@@ -93,6 +93,20 @@ export interface HeartbeatRequest {
   networks: NetworkHostReport[];
   /** Current use of the host (Node status.telemetry); absent when the agent could not sample it. */
   telemetry: NodeTelemetry | null;
+  /** Current use of each running VM bound here (VirtualMachine status.usage). */
+  vmTelemetry: VmTelemetry[];
+}
+
+/** One running VM's use, from libvirt's domain statistics. */
+export interface VmTelemetry {
+  namespace: string;
+  name: string;
+  uid: string;
+  sampleTimeMs: number;
+  /** CPU use over the sampling interval, percent of the VM's vCPUs (0-100). */
+  cpuPercent: number;
+  memoryResidentBytes: number;
+  memoryBytes: number;
 }
 
 /** Host use sampled by the agent (fields 50-59 of HeartbeatRequest are the telemetry's). */

@@ -260,6 +260,17 @@ const Status = named('VirtualMachineStatus', {
     lastSeen: time('When the agent last reported the domain.'),
     lostReason: str('Why the VM is Lost.'),
     lostAt: time('When the VM became Lost.'),
+    usage: named('VirtualMachineUsage', {
+      type: 'object',
+      description:
+        "Current use of the running VM, from libvirt's domain statistics, sampled by its node's agent with the heartbeat and written only when it changed meaningfully (or grew stale). Absent while the VM does not run.",
+      properties: {
+        sampleTime: time('When the agent took this sample.'),
+        cpuPercent: int("CPU use over the sampling interval, in whole percent of the VM's vCPUs (0-100).", { minimum: 0, maximum: 100 }),
+        memoryResidentBytes: int('Memory the VM holds on the host (QEMU resident set), bytes.', { minimum: 0 }),
+        memoryBytes: int('Memory the VM is running with (balloon), bytes.', { minimum: 0 }),
+      },
+    } satisfies JSONSchema),
     terminatedAt: time('When the VM became Terminated.'),
     conditions: conditions('Current conditions: Ready, Scheduled, Synced…', Condition),
     observedGeneration: int('The metadata.generation this status reflects.', { minimum: 0 }),

@@ -104,6 +104,7 @@ describe('heartbeatStatus: acceleration and bridges', () => {
     bridges: [],
     networks: [],
     telemetry: null,
+    vmTelemetry: [],
     ...over,
   });
 

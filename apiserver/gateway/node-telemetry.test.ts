@@ -28,6 +28,7 @@ const beat = (telemetry: NodeTelemetry | null): HeartbeatRequest => ({
   bridges: [],
   networks: [],
   telemetry,
+  vmTelemetry: [],
 });
 
 describe('Node status.telemetry from heartbeats', () => {

@@ -42,6 +42,7 @@ import { serveDesiredState } from './desired-stream.js';
 import { checkDomainUuid, partitionFailures, poolEntryRef, settleEach, vmEntryRef } from './full-sync.js';
 import { networkStatusWithReport } from './network-status.js';
 import { heartbeatStatus } from './node-status.js';
+import { statusWithUsage, vmUsage } from './vm-usage.js';
 import { poolAssignedTo } from '../../api-types/pool-usage.js';
 import { imageStatusWithReport } from './image-status.js';
 import { poolStatusWithReport } from './pool-status.js';
@@ -234,6 +235,7 @@ export class GatewayService {
       req.pools.filter((p) => assigned.includes(p.name)),
     );
     await this.#applyNetworkReports(node, req.networks ?? []);
+    await this.#applyVmTelemetry(node, req.vmTelemetry ?? []);
     const now = this.#now();
     let acknowledged = '';
     const written = await this.#writer.updateStatus<Node>(NODE_DEF, undefined, node, (current) => {
@@ -256,6 +258,16 @@ export class GatewayService {
         : '',
       assignedPools: assigned,
     };
+  }
+
+  /** VirtualMachine status.usage of the VMs bound to this node, each written only when it changed meaningfully (vm-usage.ts). */
+  async #applyVmTelemetry(node: string, samples: HeartbeatRequest['vmTelemetry']): Promise<void> {
+    if (samples.length === 0) return;
+    const now = this.#now();
+    const checked = samples.map((t, i) => ({ t, usage: vmUsage(t, i) }));
+    await mapLimit(checked, FULL_SYNC_CONCURRENCY, async ({ t, usage }) => {
+      await this.#writer.updateStatus<VirtualMachine>(VM_DEF, t.namespace, t.name, (vm) => statusWithUsage(vm, node, t.uid, usage, now));
+    });
   }
 
   async #applyPoolReports(node: string, reports: HeartbeatRequest['pools'], force = false): Promise<void> {

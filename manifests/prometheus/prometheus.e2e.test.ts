@@ -11,6 +11,7 @@
  * time and the controller-manager's reconcile count.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
+import https from 'node:https';
 import { mkdirSync, mkdtempSync, openSync, closeSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -36,6 +37,24 @@ const cleanup = new LibvirtCleanup();
 let env: NodeJS.ProcessEnv | undefined;
 let prometheus: ChildProcess | undefined;
 let promUrl = '';
+let metricsPorts: { controllerManager: number; agent: number } | undefined;
+
+/** GET https://127.0.0.1:PORT/metrics verified with the cluster CA, with or without a token. */
+function getMetrics(port: number, token?: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolvePromise, reject) => {
+    const req = https.get(
+      `https://127.0.0.1:${port}/metrics`,
+      { ca: readFileSync(join(stateDir, 'pki/ca.crt')), headers: token ? { Authorization: `Bearer ${token}` } : {} },
+      (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => (body += c));
+        res.on('end', () => resolvePromise({ status: res.statusCode!, body }));
+      },
+    );
+    req.on('error', reject);
+  });
+}
 
 async function freePort(): Promise<number> {
   return new Promise((resolvePort) => {
@@ -103,6 +122,7 @@ beforeAll(async () => {
   expect(up.stdout).toContain(`https://127.0.0.1:${cmPort}/metrics (controller-manager)`);
   expect(up.stdout).toContain(`https://127.0.0.1:${agentPort}/metrics (agent)`);
   expect(up.stdout).toContain(`bearer token: ${stateDir}/prometheus.token`);
+  metricsPorts = { controllerManager: cmPort, agent: agentPort };
 
   const applied = await kubectl(
     env.KUBECONFIG!,
@@ -183,6 +203,19 @@ describe('Prometheus with manifests/prometheus/prometheus.yml against make up', 
     expect(rendered.match(/127\.0\.0\.1:\d+/g)).toHaveLength(3);
     // Line for line the same shape: nothing added or removed.
     expect(rendered.split('\n')).toHaveLength(shipped.split('\n').length);
+  });
+
+  it('the controller-manager and the agent refuse a caller without a valid token (401 Status) and serve the Prometheus token', async () => {
+    const token = readFileSync(join(stateDir, 'prometheus.token'), 'utf8').trim();
+    for (const port of [metricsPorts!.controllerManager, metricsPorts!.agent]) {
+      const anonymous = await getMetrics(port);
+      expect(anonymous.status).toBe(401);
+      expect(JSON.parse(anonymous.body)).toMatchObject({ kind: 'Status', reason: 'Unauthorized', code: 401 });
+      expect((await getMetrics(port, 'not-a-token')).status).toBe(401);
+      const ok = await getMetrics(port, token);
+      expect(ok.status).toBe(200);
+      expect(ok.body).toContain('process_cpu_seconds_total');
+    }
   });
 
   it('scrapes the apiserver, the controller-manager and the agent: every target up', async () => {

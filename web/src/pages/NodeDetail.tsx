@@ -94,6 +94,26 @@ export function NodeDetail() {
           <p className="muted small">
             Capacity {s?.capacity?.cpu ?? '—'} cores, {bytes(s?.capacity?.memoryBytes)}; allocatable {alloc.cpu ?? '—'} cores, {bytes(alloc.memoryBytes)}.
           </p>
+          <h2>Current use</h2>
+          {s?.telemetry ? (
+            <div data-testid="node-telemetry">
+              <UsageBar label={`Host CPU (${s.telemetry.cpuCores ?? '—'} cores)`} used={s.telemetry.cpuPercent ?? 0} total={100} format={(n) => `${n}%`} />
+              <UsageBar label="Host memory" used={s.telemetry.memoryUsedBytes ?? 0} total={s.telemetry.memoryTotalBytes ?? 0} format={(n) => bytes(n)} />
+              <UsageBar
+                label={`Disk${s.telemetry.diskPath ? ` (${s.telemetry.diskPath})` : ''}`}
+                used={s.telemetry.diskUsedBytes ?? 0}
+                total={s.telemetry.diskTotalBytes ?? 0}
+                format={(n) => bytes(n)}
+              />
+              <p className="muted small">
+                Sampled by the agent {s.telemetry.sampleTime ? `${formatAge(s.telemetry.sampleTime, now)} ago` : ''}; updated when it changes noticeably.
+              </p>
+            </div>
+          ) : (
+            <p className="muted small" data-testid="node-telemetry">
+              No telemetry reported yet.
+            </p>
+          )}
           <h2>Conditions</h2>
           <ConditionsTable conditions={s?.conditions} />
         </div>

@@ -16,6 +16,7 @@ import { ConditionsTable, KeyValues, Labels } from '../ui/KeyValues.js';
 import { VmActionButtons } from '../ui/VmActionButtons.js';
 import { VmCloneButton } from '../ui/VmCloneButton.js';
 import { VmBadges } from '../ui/VmBadges.js';
+import { VmUsage } from '../ui/VmUsage.js';
 import { VmSnapshots } from './VmSnapshots.js';
 import { YamlEditor } from '../ui/YamlEditor.js';
 import { useApplyYaml } from '../actions/use-apply-yaml.js';
@@ -278,6 +279,7 @@ function Overview({ vm, now }: { vm: VirtualMachine; now: number }) {
           ]}
         />
         <Guest vm={vm} />
+        <VmUsage vm={vm} now={now} />
       </div>
       <Interfaces vm={vm} />
       <div className="card span-2">
