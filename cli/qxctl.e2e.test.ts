@@ -329,7 +329,7 @@ describe('qxctl against the apiserver', () => {
     async () => {
       let r = await qx(['get', 'vm', 'nope']);
       expect(r.code).toBe(3);
-      expect(r.stderr).toBe('Error from server (NotFound): virtualmachines.quantix.io "nope" not found\n');
+      expect(r.stderr).toMatch(/^Error from server \(NotFound\): virtualmachines\.quantix\.io "nope" not found\nrequest id: [0-9a-f-]{36}\n$/);
       r = await qx(['get', 'vm', 'web', 'nope', 'nada']);
       expect(r.code).toBe(3);
       expect(r.stdout).toMatch(/^web\s/m);
@@ -480,7 +480,7 @@ describe('qxctl against the apiserver', () => {
 
       r = await qx(['vm', 'start', 'nope']);
       expect(r.code).toBe(3);
-      expect(r.stderr).toBe('Error from server (NotFound): virtualmachines.quantix.io "nope" not found\n');
+      expect(r.stderr).toMatch(/^Error from server \(NotFound\): virtualmachines\.quantix\.io "nope" not found\nrequest id: [0-9a-f-]{36}\n$/);
     },
     SLOW,
   );
@@ -609,7 +609,7 @@ describe('qxctl against the apiserver', () => {
 
       r = await qx(['pool', 'assign', 'nope', 'n1']);
       expect(r.code).toBe(3);
-      expect(r.stderr).toBe('Error from server (NotFound): storagepools.quantix.io "nope" not found\n');
+      expect(r.stderr).toMatch(/^Error from server \(NotFound\): storagepools\.quantix\.io "nope" not found\nrequest id: [0-9a-f-]{36}\n$/);
     },
     SLOW,
   );
