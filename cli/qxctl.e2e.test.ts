@@ -333,7 +333,9 @@ describe('qxctl against the apiserver', () => {
       r = await qx(['get', 'vm', 'web', 'nope', 'nada']);
       expect(r.code).toBe(3);
       expect(r.stdout).toMatch(/^web\s/m);
-      expect(lines(r.stderr)).toHaveLength(2);
+      // One line per missing name, then the command's request id.
+      expect(lines(r.stderr)).toHaveLength(3);
+      expect(lines(r.stderr)[2]).toMatch(/^request id: [0-9a-f-]{36}$/);
       r = await qx(['get', 'widgets']);
       expect(r.code).toBe(2);
       expect(r.stderr).toMatch(/^error: the server doesn't have a resource type "widgets"/);
