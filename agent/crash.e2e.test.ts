@@ -25,7 +25,7 @@ import { storagePoolDefinition, virtualMachineDefinition } from '../api-types/re
 import type { ResourceDefinition } from '../api-types/schema/types.js';
 import { kubectl, run } from '../hack/testenv/apiserver.js';
 import { startFinalizerStandIn, startTestControlPlane, type TestControlPlane } from '../hack/testenv/agent.js';
-import { killAgentProcess, startAgentProcess } from '../hack/testenv/agent-process.js';
+import { agentLogPath, killAgentProcess, startAgentProcess } from '../hack/testenv/agent-process.js';
 import { eventually } from '../hack/testenv/eventually.js';
 import { ensureLibvirt, LibvirtCleanup, LIBVIRT_URI, qxTestName, virsh, virshQuiet } from '../hack/testenv/libvirt.js';
 import type { PauseStep } from './test-pause.js';
@@ -98,7 +98,7 @@ async function killAgent(): Promise<void> {
 
 /** SyncFullState calls the agents of this suite accepted (their log, appended across processes). */
 function fullSyncsLogged(): number {
-  const file = path.join(workDir, 'agent.log');
+  const file = agentLogPath(workDir);
   return existsSync(file) ? readFileSync(file, 'utf8').split('full state sync accepted').length - 1 : 0;
 }
 

@@ -7,7 +7,10 @@
  */
 import { Agent, request } from 'node:https';
 import { CORRELATION_ID_ANNOTATION } from '../api-types/correlation.js';
+import { randomBytes } from 'node:crypto';
 import { startTestApiserver, type TestApiserver } from '../hack/testenv/apiserver.js';
+import { recordTestSecrets } from '../hack/testenv/test-logs.js';
+import { setLogLevel, setLogSink } from '../lib/logging/logger.js';
 
 interface Reply {
   status: number;
@@ -55,21 +58,34 @@ describe('correlation id on writes (integration)', () => {
   const mergePatch = (path: string, body: unknown, requestId?: string) => send('PATCH', path, { body, requestId, contentType: 'application/merge-patch+json' });
   const idOf = (reply: Reply) => reply.body.metadata.annotations?.[CORRELATION_ID_ANNOTATION];
 
+  // Cloud-init user data is a secret: stored, never logged (test-summary also greps the run's log files for it).
+  const password = `pw-${randomBytes(12).toString('hex')}`;
+  const userData = `#cloud-config\nchpasswd:\n  users:\n    - {name: debian, password: ${password}, type: text}\n`;
+  const lines: string[] = [];
+
   beforeAll(async () => {
+    recordTestSecrets(userData);
+    setLogSink((line) => lines.push(line));
+    setLogLevel('debug');
     env = await startTestApiserver();
     agent = new Agent({ keepAlive: true, ca: env.caCertPem });
   }, 60_000);
   afterAll(async () => {
     agent?.destroy();
     await env?.stop();
+    setLogLevel('info');
   });
 
   it('a create records the X-Request-Id; a create without one records the id the apiserver answered with', async () => {
-    const created = await send('POST', VMS, { body: vm('web'), requestId: 'cid-create-1' });
+    const withUserData = vm('web');
+    const created = await send('POST', VMS, { body: { ...withUserData, spec: { ...withUserData.spec, cloudInit: { userData } } }, requestId: 'cid-create-1' });
     expect(created.status).toBe(201);
     expect(idOf(created)).toBe('cid-create-1');
     expect(created.requestId).toBe('cid-create-1');
     expect(idOf(await send('GET', `${VMS}/web`))).toBe('cid-create-1');
+    // The apiserver logged (at debug) every request, with its id; the user data is in none of its lines.
+    expect(lines.some((l) => l.includes('"correlationId":"cid-create-1"'))).toBe(true);
+    expect(lines.filter((l) => l.includes(password))).toEqual([]);
 
     const anonymous = await send('POST', VMS, { body: vm('anonymous') });
     expect(anonymous.status).toBe(201);

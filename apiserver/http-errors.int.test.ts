@@ -182,7 +182,8 @@ describe('apiserver HTTP edge', () => {
     const firstVersion = created.body.metadata!.resourceVersion!;
     const patched = await send('PATCH', `${VMS}/edge-a`, '{"metadata":{"annotations":{"step":"1"}}}', { 'Content-Type': 'application/merge-patch+json' });
     expect(patched.status).toBe(200);
-    expect(patched.body.metadata!.annotations).toEqual({ step: '1', 'quantix.io/correlation-id': expect.any(String) });
+    // With the correlation id of the write (the apiserver's own, as the request sent none).
+    expect(patched.body.metadata!.annotations).toEqual({ step: '1', 'quantix.io/correlation-id': expect.stringMatching(/^[0-9a-f-]{36}$/) });
 
     const stale = JSON.parse(vm('edge-a')) as { metadata: Record<string, unknown> };
     stale.metadata.resourceVersion = firstVersion;

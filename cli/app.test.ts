@@ -1,5 +1,7 @@
 import { allCommands, ENTRIES, isGroup, run, TOP_LEVEL } from './app.js';
 import type { Io } from './command.js';
+import type { Client } from './client.js';
+import { ApiStatusError } from './errors.js';
 import { applyBody, applyOutcome } from './commands/apply.js';
 import { bashScript, complete, zshScript } from './commands/completion.js';
 import { editAssignment, fileTable, normalizeListing } from './commands/pool.js';
@@ -99,6 +101,35 @@ describe('dispatch and help', () => {
     expect(r.stdout).toMatch(/^Client Version: v\d+\.\d+\.\d+ \(qxctl/);
     const json = await qx(['version', '--client', '-o', 'json']);
     expect(JSON.parse(json.stdout).clientVersion.gitVersion).toMatch(/^v/);
+  });
+
+  it('one request id per command: given to the client, printed with -v, shown under an error from the server', async () => {
+    const seen: (string | undefined)[] = [];
+    const io = capture();
+    const notFound = new ApiStatusError({
+      apiVersion: 'v1',
+      kind: 'Status',
+      metadata: {},
+      status: 'Failure',
+      reason: 'NotFound',
+      code: 404,
+      message: 'virtualmachines.quantix.io "web" not found',
+    });
+    const clientFactory = async (o: { requestId?: string }) => {
+      seen.push(o.requestId);
+      return { get: async () => Promise.reject(notFound), namespace: 'default' } as unknown as Client;
+    };
+    const code = await run(['get', 'vm', 'web', '-v'], { io, clientFactory });
+    expect(code).toBe(3);
+    expect(seen).toHaveLength(1);
+    expect(seen[0]).toMatch(/^[0-9a-f-]{36}$/);
+    expect(io.stderr).toBe(`request id: ${seen[0]}\nError from server (NotFound): virtualmachines.quantix.io "web" not found\nrequest id: ${seen[0]}\n`);
+
+    // Another command, another id; without -v only the error shows it.
+    const again = capture();
+    await run(['get', 'vm', 'web'], { io: again, clientFactory });
+    expect(seen[1]).not.toBe(seen[0]);
+    expect(again.stderr).toBe(`Error from server (NotFound): virtualmachines.quantix.io "web" not found\nrequest id: ${seen[1]}\n`);
   });
 
   it('an unexpected failure prints one line, exit 1', async () => {

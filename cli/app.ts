@@ -3,11 +3,17 @@
  * every error into a message and an exit code (see errors.ts). Command modules are
  * imported only when their verb runs (or its help is asked for), so `qxctl version
  * --client` and `--help` start fast.
+ *
+ * Each command is one user action: all its API requests carry one new X-Request-Id, the
+ * correlation id the apiserver records on what the command changes (docs/logging.md). `-v`
+ * prints it on stderr; an error from the server shows it, so its log lines can be found.
  */
+import { randomUUID } from 'node:crypto';
 import { parseArgs, splitCommand } from './args.js';
 import type { Client } from './client.js';
 import { commandHelp, GLOBAL_FLAGS, type Command, type Ctx, type Io } from './command.js';
-import { ExitCode, exitCodeOf, formatError, UsageError } from './errors.js';
+import { ApiError } from '../lib/apimachinery/status-error.js';
+import { ExitCode, exitCodeOf, formatError, MultiError, UsageError } from './errors.js';
 
 interface Entry {
   name: string;
@@ -195,12 +201,18 @@ export async function allCommands(): Promise<Command[]> {
 export interface RunOptions {
   io: Io;
   /** Replaces the real client (unit tests). */
-  clientFactory?: (opts: { kubeconfig?: string; context?: string; namespace?: string; requestTimeoutMs?: number }) => Promise<Client>;
+  clientFactory?: (opts: { kubeconfig?: string; context?: string; namespace?: string; requestTimeoutMs?: number; requestId?: string }) => Promise<Client>;
+}
+
+/** Whether the server answered (so the request id names its log and audit lines). */
+function fromServer(err: unknown): boolean {
+  return err instanceof ApiError || (err instanceof MultiError && err.errors.some(fromServer));
 }
 
 /** Runs qxctl with `argv` (the words after `qxctl`); resolves to the exit code. */
 export async function run(argv: string[], opts: RunOptions): Promise<number> {
   const { io } = opts;
+  const requestId = randomUUID();
   try {
     const completeAt = argv.indexOf('__complete');
     if (completeAt === 0) return await runComplete(argv.slice(1), opts);
@@ -268,20 +280,25 @@ export async function run(argv: string[], opts: RunOptions): Promise<number> {
       context: parsed.flags.context as string | undefined,
       namespace: parsed.flags.namespace as string | undefined,
       requestTimeoutMs: parsed.flags['request-timeout'] as number,
+      requestId,
     };
+    const verbose = parsed.flags.verbose === true;
     const ctx: Ctx = {
       command,
       flags: parsed.flags,
       explicit: parsed.explicit,
       args: parsed.positionals,
       io,
-      client: () =>
-        (client ??= opts.clientFactory ? opts.clientFactory(clientOptions) : import('./client.js').then(({ Client }) => Client.create(clientOptions))),
+      client: () => {
+        if (!client && verbose) io.err(`request id: ${requestId}`);
+        return (client ??= opts.clientFactory ? opts.clientFactory(clientOptions) : import('./client.js').then(({ Client }) => Client.create(clientOptions)));
+      },
     };
     const code = await cmd.run(ctx);
     return typeof code === 'number' ? code : ExitCode.OK;
   } catch (err) {
-    io.err(formatError(err, { debug: Boolean(process.env.QXCTL_DEBUG) }));
+    const message = formatError(err, { debug: Boolean(process.env.QXCTL_DEBUG) });
+    io.err(fromServer(err) ? `${message}\nrequest id: ${requestId}` : message);
     return exitCodeOf(err);
   }
 }

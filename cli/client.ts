@@ -17,6 +17,7 @@ import { resourcePath } from '../api-types/group-version.js';
 import { isNotFound } from '../lib/apimachinery/status-error.js';
 import { buildRequest, PATCH_CONTENT_TYPES, type Query } from '../lib/apiclient/request.js';
 import { watchEvents } from '../lib/apiclient/watch-events.js';
+import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { clientVersion, REPO_ROOT } from './version-info.js';
@@ -32,6 +33,8 @@ export interface ClientOptions {
   namespace?: string;
   /** Per-request timeout (not for watches). */
   requestTimeoutMs?: number;
+  /** Sent as X-Request-Id on every request: one id per command (a new one when unset). */
+  requestId?: string;
 }
 
 export interface RequestOptions {
@@ -107,6 +110,8 @@ export class Client {
     /** The namespace namespaced commands use (-n, else the context's, else `default`). */
     readonly namespace: string,
     readonly requestTimeoutMs: number,
+    /** The X-Request-Id of every request of this run. */
+    readonly requestId: string,
   ) {}
 
   static async create(opts: ClientOptions = {}): Promise<Client> {
@@ -142,7 +147,14 @@ export class Client {
       throw new CliError('no cluster in the kubeconfig: set KUBECONFIG or pass --kubeconfig (after `make up` it is .quantix/kubeconfig)', ExitCode.Usage);
     }
     const contextNamespace = kc.getContextObject(kc.getCurrentContext())?.namespace;
-    return new Client(kc, k8s, cluster.server.replace(/\/+$/, ''), opts.namespace || contextNamespace || 'default', opts.requestTimeoutMs ?? 30_000);
+    return new Client(
+      kc,
+      k8s,
+      cluster.server.replace(/\/+$/, ''),
+      opts.namespace || contextNamespace || 'default',
+      opts.requestTimeoutMs ?? 30_000,
+      opts.requestId ?? randomUUID(),
+    );
   }
 
   /** Headers (authentication) and the TLS dispatcher for one request. */
@@ -172,6 +184,7 @@ export class Client {
       contentType: opts.contentType,
       accept: opts.accept,
       userAgent: `qxctl/${clientVersion()} (node ${process.version})`,
+      requestId: this.requestId,
     });
     const url = new URL(this.server + built.target);
     const auth = await this.#auth(url, method);
@@ -269,7 +282,7 @@ export class Client {
   async openWebSocket(path: string, opts: { query?: Query; protocols: string[] }): Promise<import('ws').WebSocket> {
     const mod = (await import('ws')) as typeof import('ws') & { default?: typeof import('ws') };
     const WebSocketClass = mod.WebSocket ?? mod.default!.WebSocket;
-    const built = buildRequest({ path, query: opts.query, userAgent: `qxctl/${clientVersion()} (node ${process.version})` });
+    const built = buildRequest({ path, query: opts.query, userAgent: `qxctl/${clientVersion()} (node ${process.version})`, requestId: this.requestId });
     const url = new URL(this.server + built.target);
     url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
     const options: import('ws').ClientOptions & { headers: Record<string, string> } = { headers: {} };

@@ -54,6 +54,12 @@ export const GLOBAL_FLAGS: FlagSpec[] = [
     default: 30_000,
     description: 'Timeout of each API request (not of waits or watches), e.g. 30s.',
   },
+  {
+    name: 'verbose',
+    short: 'v',
+    type: 'boolean',
+    description: "Print the command's request id (X-Request-Id, the correlation id of what it changes) on stderr.",
+  },
   { name: 'help', short: 'h', type: 'boolean', description: 'Show help for the command.' },
 ];
 

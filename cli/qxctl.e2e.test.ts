@@ -329,11 +329,13 @@ describe('qxctl against the apiserver', () => {
     async () => {
       let r = await qx(['get', 'vm', 'nope']);
       expect(r.code).toBe(3);
-      expect(r.stderr).toBe('Error from server (NotFound): virtualmachines.quantix.io "nope" not found\n');
+      expect(r.stderr).toMatch(/^Error from server \(NotFound\): virtualmachines\.quantix\.io "nope" not found\nrequest id: [0-9a-f-]{36}\n$/);
       r = await qx(['get', 'vm', 'web', 'nope', 'nada']);
       expect(r.code).toBe(3);
       expect(r.stdout).toMatch(/^web\s/m);
-      expect(lines(r.stderr)).toHaveLength(2);
+      // One line per missing name, then the command's request id.
+      expect(lines(r.stderr)).toHaveLength(3);
+      expect(lines(r.stderr)[2]).toMatch(/^request id: [0-9a-f-]{36}$/);
       r = await qx(['get', 'widgets']);
       expect(r.code).toBe(2);
       expect(r.stderr).toMatch(/^error: the server doesn't have a resource type "widgets"/);
@@ -480,7 +482,7 @@ describe('qxctl against the apiserver', () => {
 
       r = await qx(['vm', 'start', 'nope']);
       expect(r.code).toBe(3);
-      expect(r.stderr).toBe('Error from server (NotFound): virtualmachines.quantix.io "nope" not found\n');
+      expect(r.stderr).toMatch(/^Error from server \(NotFound\): virtualmachines\.quantix\.io "nope" not found\nrequest id: [0-9a-f-]{36}\n$/);
     },
     SLOW,
   );
@@ -609,7 +611,7 @@ describe('qxctl against the apiserver', () => {
 
       r = await qx(['pool', 'assign', 'nope', 'n1']);
       expect(r.code).toBe(3);
-      expect(r.stderr).toBe('Error from server (NotFound): storagepools.quantix.io "nope" not found\n');
+      expect(r.stderr).toMatch(/^Error from server \(NotFound\): storagepools\.quantix\.io "nope" not found\nrequest id: [0-9a-f-]{36}\n$/);
     },
     SLOW,
   );

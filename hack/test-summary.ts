@@ -4,10 +4,17 @@
 // Exits non-zero when a test failed, a suite failed outside its tests (import error, a
 // throwing afterAll), no test ran, or jest left something running: a leaked handle is a
 // failure here, not a hang (in band) and not a silently killed worker.
+//
+// No secret in a log: the run gets a log dir (QX_TEST_LOG_DIR) where the test environment
+// writes the components' log and audit files, and a 0600 file (QX_TEST_SECRETS_FILE) where
+// it records the secrets it mints (tokens, keys, cloud-init user data; hack/testenv/test-logs.ts).
+// After jest every file under the log dir is searched for every secret (as written, and
+// JSON-escaped); a hit fails the run naming the file, never the secret.
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { secretsInLogs, TEST_LOG_DIR_ENV, TEST_SECRETS_FILE_ENV } from './testenv/test-logs.js';
 
 /** The parts of jest's --json result this script reads. */
 interface JestJson {
@@ -26,6 +33,10 @@ const WORKER_LEAK = 'A worker process has failed to exit gracefully';
 
 const tmp = mkdtempSync(path.join(tmpdir(), 'quantix-jest-'));
 const resultsFile = path.join(tmp, 'results.json');
+const logDir = path.join(tmp, 'logs');
+const secretsFile = path.join(tmp, 'secrets');
+mkdirSync(logDir);
+writeFileSync(secretsFile, '', { mode: 0o600 });
 
 const jest = spawn(
   process.execPath,
@@ -33,7 +44,12 @@ const jest = spawn(
   {
     stdio: ['inherit', 'inherit', 'pipe'],
     // stderr goes through this process; keep jest's colours when a person is watching.
-    env: process.stderr.isTTY && !process.env.NO_COLOR ? { ...process.env, FORCE_COLOR: '1' } : process.env,
+    env: {
+      ...process.env,
+      ...(process.stderr.isTTY && !process.env.NO_COLOR ? { FORCE_COLOR: '1' } : {}),
+      [TEST_LOG_DIR_ENV]: logDir,
+      [TEST_SECRETS_FILE_ENV]: secretsFile,
+    },
   },
 );
 
@@ -69,9 +85,17 @@ try {
 } catch {
   results = undefined;
 }
-rmSync(tmp, { recursive: true, force: true });
-
 const problems: string[] = [];
+const leaks = secretsInLogs(logDir, secretsFile);
+if (leaks.length) {
+  problems.push(
+    `a secret of this run was found in ${leaks.length} log file(s) (kept in ${logDir} for inspection; the secrets are in ${secretsFile}, 0600):\n` +
+      leaks.map((l) => `  ${path.relative(logDir, l.file)}: secret #${l.index + 1} of the recorded list`).join('\n'),
+  );
+} else {
+  rmSync(tmp, { recursive: true, force: true });
+}
+
 let passed = 0;
 let failed = 0;
 if (!results) {
@@ -105,7 +129,7 @@ if (workerLeaked) {
   problems.push('a jest worker did not exit by itself: a test left a handle open (find it with --detectOpenHandles); counted as one failure');
 }
 
-const ok = jestExit === 0 && failed === 0 && passed > 0 && !hungAfterResults && !workerLeaked && results !== undefined;
+const ok = jestExit === 0 && failed === 0 && passed > 0 && !hungAfterResults && !workerLeaked && results !== undefined && leaks.length === 0;
 if (!ok && !problems.length && jestExit !== 0) problems.push(`jest exited with code ${jestExit}`);
 console.log('');
 for (const p of problems) console.log(`test-summary: ${p}`);

@@ -29,7 +29,7 @@ import type { Event, Image, ImageNodeStatus, StoragePool, VirtualMachine } from 
 import { eventDefinition, imageDefinition, storagePoolDefinition, virtualMachineDefinition } from '../../api-types/registry.js';
 import type { ResourceDefinition } from '../../api-types/schema/types.js';
 import { kubectl } from '../../hack/testenv/apiserver.js';
-import { killAgentProcess, startAgentProcess } from '../../hack/testenv/agent-process.js';
+import { agentLogPath, killAgentProcess, startAgentProcess } from '../../hack/testenv/agent-process.js';
 import { eventually } from '../../hack/testenv/eventually.js';
 import { type GuestStack, startGuestStack } from '../../hack/testenv/guests.js';
 import { qxTestName, virsh, virshQuiet } from '../../hack/testenv/libvirt.js';
@@ -484,7 +484,7 @@ spec:
     );
     expect(compare).toBe(0);
     await eventFor('Image', name, 'ImportSucceeded', (m) => m.startsWith(`node ${node2}: imported ${url} (qcow2`) && m.includes('sha256 verified'));
-    expect(readFileSync(path.join(workDir, 'agent.log'), 'utf8')).toMatch(/image import finished.*"resumed":true/);
+    expect(readFileSync(agentLogPath(workDir), 'utf8')).toMatch(/image import finished.*"resumed":true/);
     await killTheAgentProcess();
   });
 

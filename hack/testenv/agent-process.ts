@@ -1,8 +1,11 @@
 /**
  * quantix-agent as a process of its own group (`tsx agent/main.ts`), for the suites that kill
- * it for real: SIGKILL to the whole group (tsx and node), never a timer race. Output goes to
- * `<workDir>/agent.log` (appended across restarts).
+ * it for real: SIGKILL to the whole group (tsx and node), never a timer race. Its log records
+ * go to `agentLogPath(workDir)` (--log-dir: `<workDir>/agent.log`, or under the test run's log
+ * dir with test-summary, where they are checked for secrets; appended across restarts), its
+ * output (errors) to `<workDir>/agent.out`.
  */
+import { testLogDir } from './test-logs.js';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
 import path from 'node:path';
@@ -21,8 +24,16 @@ export interface AgentProcessOptions {
   env?: NodeJS.ProcessEnv;
 }
 
+const logDirs = new Map<string, string>();
+
+/** The agent's current log file (JSON records) for a work dir. */
+export function agentLogPath(workDir: string): string {
+  return path.join(logDirs.get(workDir) ?? workDir, 'agent.log');
+}
+
 export function startAgentProcess(o: AgentProcessOptions): ChildProcess {
-  const log = openSync(path.join(o.workDir, 'agent.log'), 'a');
+  if (!logDirs.has(o.workDir)) logDirs.set(o.workDir, testLogDir(`agent-${o.hostname}`) ?? o.workDir);
+  const log = openSync(path.join(o.workDir, 'agent.out'), 'a');
   const child = spawn(
     path.join(repoRoot, 'node_modules/.bin/tsx'),
     [
@@ -39,6 +50,7 @@ export function startAgentProcess(o: AgentProcessOptions): ChildProcess {
       '--startup-jitter=0',
       '--safety-poll-interval=2s',
       '--shutdown-timeout=3s',
+      `--log-dir=${logDirs.get(o.workDir)!}`,
       ...(o.extraArgs ?? []),
     ],
     { cwd: repoRoot, env: o.env ?? process.env, detached: true, stdio: ['ignore', log, log] },

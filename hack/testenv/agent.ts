@@ -32,6 +32,7 @@ import {
 import { ensureServingCertificates } from '../../apiserver/pki/certificates.js';
 import { MAX_TTL_SECONDS } from '../../apiserver/gateway/bootstrap-tokens.js';
 import { startTestApiserver, type TestApiserver, type TestApiserverOptions } from './apiserver.js';
+import { recordTestSecrets } from './test-logs.js';
 import { startApiserver, type RunningApiserver } from '../../apiserver/server.js';
 
 export interface TestControlPlane {
@@ -69,6 +70,7 @@ export async function startTestControlPlane(options: TestControlPlaneOptions = {
   host.setClusterCa(pki.caCertPem);
   const authenticator = chainAuthenticators(TokenFileAuthenticator.fromFile(join(env.dataDir, 'tokens.csv')), host.authenticator, host.bootstrapTokens);
   const { token: joinToken } = await host.bootstrapTokens.create({ ttlSeconds: MAX_TTL_SECONDS, description: 'test environment' }, 'test');
+  recordTestSecrets(joinToken);
   const startGateway = (port: number) =>
     host.start(env.apiserver.context, {
       port,

@@ -14,6 +14,7 @@ import { ensureServingCertificates } from '../../apiserver/pki/certificates.js';
 import { writeKubeconfig } from '../../apiserver/pki/kubeconfig.js';
 import { startApiserver, type ApiserverOptions, type RunningApiserver } from '../../apiserver/server.js';
 import { startEtcd, type EtcdInstance as RunningEtcd, type EtcdOptions } from './etcd.js';
+import { recordTestSecrets, startTestLogFile } from './test-logs.js';
 
 export interface TestApiserver {
   etcd: RunningEtcd;
@@ -44,9 +45,12 @@ export interface TestApiserverOptions {
 
 export async function startTestApiserver(options: TestApiserverOptions = {}): Promise<TestApiserver> {
   const dataDir = mkdtempSync(join(tmpdir(), 'quantix-test-'));
+  // Under test-summary: this process's records go to the run's log dir, and what must never be logged is recorded.
+  const closeLogFile = startTestLogFile('in-process');
   const etcd = await startEtcd({ ...options.etcd, tls: true });
   const tokens = ensureTokenFile(join(dataDir, 'tokens.csv'));
   const pki = ensureServingCertificates(dataDir);
+  recordTestSecrets(tokens.admin, tokens.viewer, pki.keyPem);
   const authenticator = chainAuthenticators(TokenFileAuthenticator.fromFile(join(dataDir, 'tokens.csv')), ...(options.extraAuthenticators ?? []));
   const serverOptions = (port: number): ApiserverOptions => ({
     etcdEndpoints: etcd.endpoints,
@@ -87,6 +91,7 @@ export async function startTestApiserver(options: TestApiserverOptions = {}): Pr
       await apiserver.stop().catch(() => undefined);
       await etcd.stop();
       rmSync(dataDir, { recursive: true, force: true });
+      await closeLogFile();
     },
   } as TestApiserver;
   return env;

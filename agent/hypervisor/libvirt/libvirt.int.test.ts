@@ -17,6 +17,8 @@ import { HypervisorError } from '../errors.js';
 import { subnetBounds } from '../ipv4.js';
 import { LibvirtDriver } from './driver.js';
 import { parseOwnerFromDomainXml } from './xml.js';
+import { setLogLevel, setLogSink, withCorrelation } from '../../../lib/logging/logger.js';
+import type { LogRecord } from '../../../lib/logging/record.js';
 
 const execFileP = promisify(execFile);
 const MiB = 1024 * 1024;
@@ -85,6 +87,7 @@ jest.setTimeout(120_000);
 describe('LibvirtDriver against libvirtd', () => {
   const cleanup = new LibvirtCleanup();
   const events: HypervisorEvent[] = [];
+  const records: LogRecord[] = [];
   let driver: LibvirtDriver;
   let base: string;
 
@@ -120,6 +123,8 @@ describe('LibvirtDriver against libvirtd', () => {
   }
 
   beforeAll(async () => {
+    setLogSink((line) => records.push(JSON.parse(line) as LogRecord));
+    setLogLevel('info');
     await ensureLibvirt();
     base = path.join('/var/lib/libvirt/images', qxTestName('base'));
     mkdirSync(base, { recursive: true });
@@ -239,10 +244,22 @@ describe('LibvirtDriver against libvirtd', () => {
     await eventually(() => domainEvents(spec.uuid).filter((t) => t === 'Resumed').length >= 2, { message: 'Resumed event' });
     expect((await driver.getDomain(spec.uuid)).state).toBe('Running');
 
-    // Sitting in the BIOS, the guest ignores ACPI; the request itself is accepted.
-    await driver.shutdownDomain(spec.uuid);
+    // Sitting in the BIOS, the guest ignores ACPI; the request itself is accepted. The stop
+    // runs under a correlation id, as the agent's worker runs a VM's work under its object's.
+    const stopId = `cid-stop-${randomBytes(4).toString('hex')}`;
+    const before = records.length;
+    await withCorrelation(stopId, async () => {
+      await driver.shutdownDomain(spec.uuid);
+      await driver.destroyDomain(spec.uuid);
+    });
+    const calls = records.slice(before).filter((r) => r.message === 'libvirt call');
+    // Each call that changes the host is one info line with the id; the lookups and state reads are debug (not shown at info).
+    expect(calls.map((r) => [r.level, r.procedure, r.domain, r.result, r.correlationId])).toEqual([
+      ['info', 'DOMAIN_SHUTDOWN_FLAGS', spec.name, 'ok', stopId],
+      ['info', 'DOMAIN_DESTROY', spec.name, 'ok', stopId],
+    ]);
+    for (const r of calls) expect(r).toMatchObject({ component: 'agent', subsystem: 'libvirt', durationMs: expect.any(Number) });
 
-    await driver.destroyDomain(spec.uuid);
     await eventually(() => sawDomainEvent(spec.uuid, 'Stopped', 'destroyed'), { timeoutMs: 30_000, message: 'Stopped event' });
     expect(await driver.getDomain(spec.uuid)).toMatchObject({ state: 'Shutoff', reason: 'destroyed', id: -1 });
     await driver.destroyDomain(spec.uuid); // idempotent
