@@ -342,6 +342,26 @@ describe('the UI action log', () => {
   }, 60_000);
 });
 
+describe('page hide', () => {
+  it('what is buffered when the page goes away reaches ui.log (keepalive fetch with the token)', async () => {
+    const page = await browser!.newPage();
+    await signIn(page, baseUrl, tokenOf('admin').token);
+    await page.goto(`${baseUrl}/ui/logs?component=ui`);
+    await waitLoaded(page);
+    const marker = qxTestName('hide');
+    await page.getByTestId('logs-grep').fill(marker);
+    await page.getByTestId('logs-apply').click();
+    // At once (well within the 2 s batch interval): only the page-hide flush can send the submit.
+    await page.goto('about:blank');
+    const entry = await eventually(
+      async () => parseRecords((await qxctl(['logs', 'ui', '--grep', marker, '-o', 'json'])).stdout).find((x) => x.action === 'filter') ?? false,
+      { timeoutMs: 30_000, intervalMs: 1_000, message: 'the submit sent on page hide in ui.log' },
+    );
+    expect(entry).toMatchObject({ component: 'ui', category: 'logs', result: 'info', target: expect.stringContaining(marker), user: 'admin' });
+    await page.close();
+  }, 60_000);
+});
+
 describe('the Logs page at 100,000 lines', () => {
   const LINES = 100_000;
   const bulkFile = () => join(stateDir, 'logs', 'e2ebulk.log');

@@ -49,10 +49,10 @@ export function LogsPage() {
   const setFilter = (patch: Partial<LogsFilter>) => setParams(searchFromFilter({ ...filter, ...patch }), { replace: false });
 
   // Text fields apply on submit (Enter or Apply), not per keystroke: each change is a query.
-  const [text, setText] = useState({ correlationId: '', grep: '', since: '', until: '' });
-  useEffect(() => {
-    setText({ correlationId: filter.correlationId ?? '', grep: filter.grep ?? '', since: filter.since ?? '', until: filter.until ?? '' });
-  }, [filter.correlationId, filter.grep, filter.since, filter.until]);
+  const textOf = (f: LogsFilter) => ({ correlationId: f.correlationId ?? '', grep: f.grep ?? '', since: f.since ?? '', until: f.until ?? '' });
+  const [text, setText] = useState(() => textOf(filter));
+  // biome-ignore lint/correctness/useExhaustiveDependencies: the fields are what a URL change (a clicked id, Back) resets
+  useEffect(() => setText(textOf(filter)), [filter.correlationId, filter.grep, filter.since, filter.until]);
   const apply = (e: FormEvent) => {
     e.preventDefault();
     log.logSubmit('filter', JSON.stringify(text));
