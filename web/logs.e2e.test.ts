@@ -342,6 +342,22 @@ describe('the UI action log', () => {
   }, 60_000);
 });
 
+describe('bad input on the Logs page', () => {
+  it('a time the API cannot read: its Status is shown, naming the parameter', async () => {
+    const page = await browser!.newPage();
+    await signIn(page, baseUrl, tokenOf('viewer').token);
+    await page.goto(`${baseUrl}/ui/logs`);
+    await waitLoaded(page);
+    await page.getByTestId('logs-since').fill('last tuesday');
+    await page.getByTestId('logs-apply').click();
+    const error = page.getByTestId('logs-error');
+    await error.waitFor();
+    expect(await error.innerText()).toMatch(/\(400\).*since/s);
+    expect(new URL(page.url()).searchParams.get('since')).toBe('last tuesday');
+    await page.close();
+  }, 60_000);
+});
+
 describe('page hide', () => {
   it('what is buffered when the page goes away reaches ui.log (keepalive fetch with the token)', async () => {
     const page = await browser!.newPage();
