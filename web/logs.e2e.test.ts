@@ -11,8 +11,10 @@
  *   The VM has a blank disk: it sits in the BIOS, which is enough for the agent's shutdown
  *   call (no guest boot needed).
  * - a viewer's actions reach the UI action log under the viewer's name;
+ * - the page-hide flush reaching ui.log; a bad time on the Logs page shown as the API's Status;
  * - the Logs page with 100,000 lines (a log file of that many in the log dir): virtual rows
- *   (a few dozen in the DOM), scrolling to any line; follow shows a line appended to the file.
+ *   (a few dozen in the DOM), scrolling to any line; follow shows a line appended to the file;
+ * - a source that does not answer (the agent stopped) named on the Logs page.
  *
  * Run under `flock /tmp/qx-libvirt.lock` (one libvirt user at a time on this machine).
  */
@@ -225,7 +227,7 @@ spec:
 
 afterAll(async () => {
   await browser?.close();
-  if (env) await qxctl(['delete', 'vm', vm, '-n', ns, '--timeout', '2m']).catch(() => undefined);
+  // The domain, the pool and its volumes go with the libvirt clean-up (the agent may be stopped by now).
   if (env) await run('bash', [join(ROOT, 'hack/down.sh')], { env });
   await cleanup.run();
   rmSync(stateDir, { recursive: true, force: true });
@@ -422,4 +424,29 @@ describe('the Logs page at 100,000 lines', () => {
     expect(Number(await page.getByTestId('logs-count').getAttribute('data-count'))).toBe(LINES);
     await page.close();
   }, 240_000);
+});
+
+describe('a source that does not answer', () => {
+  it('is named on the Logs page, not skipped', async () => {
+    // The agent `make up` started (its own process group): gone, its node's logs cannot be read.
+    const pid = Number(readFileSync(join(stateDir, 'run', 'agent.pid'), 'utf8'));
+    process.kill(-pid, 'SIGTERM');
+    const page = await browser!.newPage();
+    await signIn(page, baseUrl, tokenOf('viewer').token);
+    await page.goto(`${baseUrl}/ui/logs`);
+    const source = page.locator(`[data-testid="logs-source"][data-component="agent"][data-node="${node}"]`);
+    await eventually(
+      async () => {
+        await page.getByTestId('logs-refresh').click();
+        await waitLoaded(page);
+        return (await source.count()) === 1;
+      },
+      { timeoutMs: 60_000, intervalMs: 1_000, message: `agent on ${node} named as not answering` },
+    );
+    expect(await source.getAttribute('data-state')).toMatch(/^(unreachable|error)$/);
+    expect(await page.getByTestId('logs-sources-notice').innerText()).toContain(`agent on ${node}`);
+    // The lines of the sources that answered are still shown.
+    expect(Number(await page.getByTestId('logs-count').getAttribute('data-count'))).toBeGreaterThan(0);
+    await page.close();
+  }, 90_000);
 });
