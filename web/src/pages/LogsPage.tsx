@@ -55,7 +55,8 @@ export function LogsPage() {
   useEffect(() => setText(textOf(filter)), [filter.correlationId, filter.grep, filter.since, filter.until]);
   const apply = (e: FormEvent) => {
     e.preventDefault();
-    log.logSubmit('filter', JSON.stringify(text));
+    const set = Object.entries(text).filter(([, v]) => v);
+    log.logSubmit('filter', set.map(([k, v]) => `${k}=${v}`).join(' ') || 'none');
     setFilter({ correlationId: text.correlationId || undefined, grep: text.grep || undefined, since: text.since || undefined, until: text.until || undefined });
   };
 
