@@ -265,7 +265,13 @@ describe('one correlation id from the click to the libvirt call', () => {
         const got = parseRecords(r.stdout);
         const components = new Set(got.map((x) => x.component));
         const shutdown = got.some((x) => x.component === 'agent' && x.message === 'libvirt call' && x.procedure === 'DOMAIN_SHUTDOWN');
-        return CHAIN_COMPONENTS.every((c) => components.has(c)) && shutdown ? got : false;
+        // Thrown, not false: a failure then says what the chain had.
+        if (!CHAIN_COMPONENTS.every((c) => components.has(c)) || !shutdown) {
+          throw new Error(
+            `components so far: ${[...components].join(', ') || 'none'}; DOMAIN_SHUTDOWN ${shutdown ? 'seen' : 'not seen'} (stderr: ${r.stderr.trim()})`,
+          );
+        }
+        return got;
       },
       { timeoutMs: 120_000, intervalMs: 1_000, message: `the chain of ${correlationId} in qxctl logs` },
     );
@@ -293,7 +299,10 @@ describe('one correlation id from the click to the libvirt call', () => {
         const shown = await shownRows(page);
         const components = new Set(shown.map((r) => r.component));
         const shutdown = shown.some((r) => r.component === 'agent' && r.record.includes('"DOMAIN_SHUTDOWN"'));
-        return CHAIN_COMPONENTS.every((c) => components.has(c)) && shutdown ? shown : false;
+        if (!CHAIN_COMPONENTS.every((c) => components.has(c)) || !shutdown) {
+          throw new Error(`components shown: ${[...components].join(', ') || 'none'}; DOMAIN_SHUTDOWN ${shutdown ? 'seen' : 'not seen'}`);
+        }
+        return shown;
       },
       { timeoutMs: 60_000, intervalMs: 1_000, message: 'the chain on the Logs page' },
     );
