@@ -24,7 +24,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Page } from 'playwright-core';
 import type { LogRecord } from '../lib/logging/record.js';
-import { run, type CommandResult } from '../hack/testenv/apiserver.js';
+import { kubectl, run, type CommandResult } from '../hack/testenv/apiserver.js';
 import { eventually } from '../hack/testenv/eventually.js';
 import { ensureLibvirt, LibvirtCleanup, qxTestName } from '../hack/testenv/libvirt.js';
 import { launchBrowser, screenshot, type Browser } from './e2e/browser.js';
@@ -53,9 +53,10 @@ let browser: Browser | undefined;
 
 const qxctl = (args: string[], input?: string): Promise<CommandResult> => run(join(ROOT, 'bin/qxctl'), args, { env, input, timeoutMs: 240_000 });
 
+/** kubectl (the setup) against make up's kubeconfig; throws on a non-zero exit. */
 async function must(args: string[], input?: string): Promise<string> {
-  const r = await qxctl(args, input);
-  if (r.code !== 0) throw new Error(`qxctl ${args.join(' ')} (exit ${r.code}): ${r.stderr}`);
+  const r = await kubectl(join(stateDir, 'kubeconfig'), args, input);
+  if (r.code !== 0) throw new Error(`kubectl ${args.join(' ')} (exit ${r.code}): ${r.stderr}`);
   return r.stdout;
 }
 
