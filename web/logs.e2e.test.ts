@@ -191,7 +191,7 @@ beforeAll(async () => {
   cleanup.path(poolDir);
   cleanup.pool(pool);
   cleanup.domain(`${ns}_${vm}`);
-  await must(['create', 'namespace', ns]);
+  // Namespaces are names only here (no Namespace objects): the VM's is its own.
   await must(
     ['apply', '-f', '-'],
     `apiVersion: quantix.io/v1alpha1
