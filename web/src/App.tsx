@@ -3,6 +3,7 @@ import { SessionGate } from './auth/session.js';
 import { SignIn } from './auth/SignIn.js';
 import { Dashboard } from './pages/Dashboard.js';
 import { EventsPage } from './pages/EventsPage.js';
+import { LogsPage } from './pages/LogsPage.js';
 import { ImageCreate } from './pages/ImageCreate.js';
 import { ImageDetail } from './pages/ImageDetail.js';
 import { ImageList } from './pages/ImageList.js';
@@ -45,6 +46,7 @@ export function App() {
                 <Route path="/networks/new" element={<NetworkCreate />} />
                 <Route path="/networks/:name" element={<NetworkDetail />} />
                 <Route path="/events" element={<EventsPage />} />
+                <Route path="/logs" element={<LogsPage />} />
                 <Route path="*" element={<NotFound />} />
               </Routes>
             </Layout>

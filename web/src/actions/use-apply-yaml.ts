@@ -16,15 +16,19 @@ export function useApplyYaml(ref: ResourceRef, namespace: string | undefined, na
   return useCallback(
     async (obj: KubeObject) => {
       let failure: unknown;
-      const ok = await run(`Applying YAML to ${what}`, async (actionId) => {
-        try {
-          await client.replace(objectPath(ref, namespace, name), obj, { actionId });
-        } catch (err) {
-          failure = err;
-          throw err;
-        }
-        return 'Stored.';
-      });
+      const ok = await run(
+        `Applying YAML to ${what}`,
+        async (actionId) => {
+          try {
+            await client.replace(objectPath(ref, namespace, name), obj, { actionId });
+          } catch (err) {
+            failure = err;
+            throw err;
+          }
+          return 'Stored.';
+        },
+        { action: 'apply-yaml', target: namespace ? `${namespace}/${name}` : name },
+      );
       if (!ok) throw failure;
     },
     [client, run, ref, namespace, name, what],

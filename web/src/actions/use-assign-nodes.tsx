@@ -43,16 +43,20 @@ export function useAssignNodes(): (ref: ResourceRef, obj: Assignable, node: stri
         danger: question.danger,
       });
       if (!ok) return false;
-      return run(`${assign ? 'Assigning' : 'Unassigning'} ${name} ${assign ? 'to' : 'from'} ${node}`, async (actionId) => {
-        const assignedNodes = nextAssignment(obj.spec.assignedNodes, node, assign);
-        await client.patch(
-          objectPath(ref, undefined, name),
-          { metadata: { resourceVersion: obj.metadata.resourceVersion }, spec: { assignedNodes } },
-          'merge',
-          { actionId },
-        );
-        return `assignedNodes: ${assignedNodes.join(', ') || 'none'}`;
-      });
+      return run(
+        `${assign ? 'Assigning' : 'Unassigning'} ${name} ${assign ? 'to' : 'from'} ${node}`,
+        async (actionId) => {
+          const assignedNodes = nextAssignment(obj.spec.assignedNodes, node, assign);
+          await client.patch(
+            objectPath(ref, undefined, name),
+            { metadata: { resourceVersion: obj.metadata.resourceVersion }, spec: { assignedNodes } },
+            'merge',
+            { actionId },
+          );
+          return `assignedNodes: ${assignedNodes.join(', ') || 'none'}`;
+        },
+        { action: assign ? 'assign' : 'unassign', target: `${name} ${node}` },
+      );
     },
     [client, run, confirm],
   );

@@ -35,17 +35,21 @@ export function useCreate(ref: ResourceRef, inputForField: (field: string) => st
     async (obj: KubeObject, what: string, outcome: string) => {
       setSummary(undefined);
       setBusy(true);
-      const ok = await run(`Creating ${what}`, async (actionId) => {
-        try {
-          await client.create(resourcePath(ref, obj.metadata.namespace), obj, { actionId });
-        } catch (err) {
-          const apiErr = asApiError(err);
-          setServerErrors(errorsByInput(apiErr.causes, inputForField));
-          setSummary(apiErr.describe());
-          throw err;
-        }
-        return outcome;
-      });
+      const ok = await run(
+        `Creating ${what}`,
+        async (actionId) => {
+          try {
+            await client.create(resourcePath(ref, obj.metadata.namespace), obj, { actionId });
+          } catch (err) {
+            const apiErr = asApiError(err);
+            setServerErrors(errorsByInput(apiErr.causes, inputForField));
+            setSummary(apiErr.describe());
+            throw err;
+          }
+          return outcome;
+        },
+        { action: 'create', target: obj.metadata.namespace ? `${obj.metadata.namespace}/${obj.metadata.name ?? ''}` : obj.metadata.name },
+      );
       setBusy(false);
       return ok;
     },

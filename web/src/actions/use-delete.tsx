@@ -25,13 +25,17 @@ export function useDelete(): (ref: ResourceRef, obj: KubeObject, body: ReactNode
       const ok = await confirm({ title: `Delete ${ref.kind.toLowerCase()}`, body, confirmLabel: 'Delete', danger: true });
       if (!ok) return { state: 'cancelled' };
       let error: ApiError | undefined;
-      const accepted = await run(`Deleting ${what}`, async (actionId) => {
-        await client.delete(objectPath(ref, obj.metadata.namespace, name), { actionId }).catch((err) => {
-          error = asApiError(err);
-          throw err;
-        });
-        return `Deletion of ${what} accepted.`;
-      });
+      const accepted = await run(
+        `Deleting ${what}`,
+        async (actionId) => {
+          await client.delete(objectPath(ref, obj.metadata.namespace, name), { actionId }).catch((err) => {
+            error = asApiError(err);
+            throw err;
+          });
+          return `Deletion of ${what} accepted.`;
+        },
+        { action: 'delete', target: ref.namespaced ? `${obj.metadata.namespace ?? 'default'}/${name}` : name },
+      );
       return accepted ? { state: 'accepted' } : { state: 'refused', error: error ?? asApiError(new Error('delete failed')) };
     },
     [client, run, confirm],

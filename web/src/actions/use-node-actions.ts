@@ -21,10 +21,14 @@ export function useCordon(): (node: Node, cordon: boolean) => Promise<boolean> {
         confirmLabel: cordon ? 'Cordon' : 'Uncordon',
       });
       if (!ok) return false;
-      return run(`${cordon ? 'Cordoning' : 'Uncordoning'} ${name}`, async (actionId) => {
-        await client.patch(objectPath(Nodes, undefined, name), { spec: { unschedulable: cordon } }, 'merge', { actionId });
-        return cordon ? `${name} is cordoned: no new VMs.` : `${name} accepts new VMs.`;
-      });
+      return run(
+        `${cordon ? 'Cordoning' : 'Uncordoning'} ${name}`,
+        async (actionId) => {
+          await client.patch(objectPath(Nodes, undefined, name), { spec: { unschedulable: cordon } }, 'merge', { actionId });
+          return cordon ? `${name} is cordoned: no new VMs.` : `${name} accepts new VMs.`;
+        },
+        { category: 'node', action: cordon ? 'cordon' : 'uncordon', target: name },
+      );
     },
     [client, run, confirm],
   );

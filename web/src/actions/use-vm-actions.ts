@@ -23,32 +23,36 @@ export function useVmActions(): (vm: VirtualMachine, option: ActionOption) => Pr
       const name = vm.metadata.name!;
       const ref = `${ns}/${name}`;
       const path = objectPath(VirtualMachines, ns, name);
-      return run(`${PROGRESS[option.action]} ${ref}`, async (actionId, progress) => {
-        switch (option.action) {
-          case 'delete':
-            await client.delete(path, { actionId });
-            return `Deletion of ${ref} accepted; it disappears once its domain and volumes are cleaned up.`;
-          case 'restart': {
-            const strategy = runStrategyOf(vm);
-            progress('Stopping (spec.runStrategy: Halted)…');
-            await client.patch(path, patchFor('stop'), 'merge', { actionId });
-            progress('Waiting for the agent to report it stopped…');
-            try {
-              await waitForObject(manager, VirtualMachines, vm.metadata.uid!, (v) => !v || isDown(v), RESTART_TIMEOUT_MS, `${ref} stopping`);
-            } catch (err) {
-              throw new Error(`${(err as Error).message}; it is left with runStrategy Halted — start it when it has stopped.`);
+      return run(
+        `${PROGRESS[option.action]} ${ref}`,
+        async (actionId, progress) => {
+          switch (option.action) {
+            case 'delete':
+              await client.delete(path, { actionId });
+              return `Deletion of ${ref} accepted; it disappears once its domain and volumes are cleaned up.`;
+            case 'restart': {
+              const strategy = runStrategyOf(vm);
+              progress('Stopping (spec.runStrategy: Halted)…');
+              await client.patch(path, patchFor('stop'), 'merge', { actionId });
+              progress('Waiting for the agent to report it stopped…');
+              try {
+                await waitForObject(manager, VirtualMachines, vm.metadata.uid!, (v) => !v || isDown(v), RESTART_TIMEOUT_MS, `${ref} stopping`);
+              } catch (err) {
+                throw new Error(`${(err as Error).message}; it is left with runStrategy Halted — start it when it has stopped.`);
+              }
+              progress(`Starting (spec.runStrategy: ${strategy})…`);
+              await client.patch(path, { spec: { runStrategy: strategy } }, 'merge', { actionId });
+              return `${ref} stopped and set to run again (${strategy}).`;
             }
-            progress(`Starting (spec.runStrategy: ${strategy})…`);
-            await client.patch(path, { spec: { runStrategy: strategy } }, 'merge', { actionId });
-            return `${ref} stopped and set to run again (${strategy}).`;
+            default: {
+              const patch = patchFor(option.action);
+              await client.patch(path, patch, 'merge', { actionId });
+              return `${ref}: ${JSON.stringify(patch.spec)} applied; the agent converges the domain.`;
+            }
           }
-          default: {
-            const patch = patchFor(option.action);
-            await client.patch(path, patch, 'merge', { actionId });
-            return `${ref}: ${JSON.stringify(patch.spec)} applied; the agent converges the domain.`;
-          }
-        }
-      });
+        },
+        { category: 'vm', action: option.action, target: ref },
+      );
     },
     [client, manager, run, confirm],
   );

@@ -6,7 +6,7 @@
  * browser's fetch.
  */
 import type { KubeObject } from '../../../api-types/meta.js';
-import { callId, newActionId } from './request-id.js';
+import { newActionId } from './request-id.js';
 import { errorFromResponse, networkError } from '../../../lib/apimachinery/status-error.js';
 import { buildRequest, PATCH_CONTENT_TYPES, type PatchType } from '../../../lib/apiclient/request.js';
 
@@ -18,24 +18,15 @@ export interface CallOptions {
 }
 
 export class ApiClient {
-  #calls = new Map<string, number>();
-
   constructor(
     readonly token: string,
     readonly baseUrl = '',
   ) {}
 
-  #requestId(actionId: string | undefined): string {
-    const id = actionId ?? newActionId();
-    const n = this.#calls.get(id) ?? 0;
-    this.#calls.set(id, n + 1);
-    if (this.#calls.size > 500) this.#calls.clear(); // ids are for logs only; bound the map
-    return callId(id, n);
-  }
-
   /** A raw fetch with auth and request id; throws ApiError on failure, returns the Response. */
   async fetch(method: string, path: string, init: { body?: string; contentType?: string } & CallOptions = {}): Promise<Response> {
-    const requestId = this.#requestId(init.actionId);
+    // Every call of one user action carries the action's id (contract: one correlation id per action).
+    const requestId = init.actionId ?? newActionId();
     const built = buildRequest({ path, query: init.query, body: init.body, contentType: init.contentType, requestId });
     const headers = { Authorization: `Bearer ${this.token}`, ...built.headers };
     let res: Response;

@@ -1,18 +1,15 @@
 /**
- * Correlation ids for UI actions (seed 001): every API call carries `X-Request-Id`; the
- * calls of one user action share the action's id with a per-call suffix, so the apiserver
- * log (which records requestId) shows which click caused which writes.
+ * Correlation ids for UI actions: one per user action, sent as `X-Request-Id` on every API
+ * call of that action (all calls share it), so the apiserver stores it with the writes it
+ * causes and `qxctl logs --correlation-id` finds the whole chain, from this click to the
+ * agent's libvirt call. A UUID (random, from getRandomValues: crypto.randomUUID needs a
+ * secure context, and the UI may be served over plain HTTP).
  */
-const session = Math.random().toString(36).slice(2, 8);
-let sequence = 0;
-
-/** A fresh id for one user action, e.g. `ui-k3x9q2-17`. */
 export function newActionId(): string {
-  sequence += 1;
-  return `ui-${session}-${sequence}`;
-}
-
-/** The id of the n-th call of an action (`ui-k3x9q2-17.2`). */
-export function callId(actionId: string, n: number): string {
-  return n === 0 ? actionId : `${actionId}.${n}`;
+  const b = new Uint8Array(16);
+  crypto.getRandomValues(b);
+  b[6] = (b[6]! & 0x0f) | 0x40; // version 4
+  b[8] = (b[8]! & 0x3f) | 0x80; // RFC 4122 variant
+  const hex = Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
 }

@@ -1,5 +1,6 @@
 import { useState, type FormEvent } from 'react';
 import type { SignInProps } from './session.js';
+import { LoggedButton } from '../logging/LoggedButton.js';
 
 export function SignIn({ error, busy, onSignIn }: SignInProps) {
   const [token, setToken] = useState('');
@@ -31,9 +32,9 @@ export function SignIn({ error, busy, onSignIn }: SignInProps) {
             {error}
           </div>
         )}
-        <button type="submit" className="primary" disabled={busy || !token.trim()} data-testid="signin-submit">
+        <LoggedButton logAction="sign-in" logCategory="auth" type="submit" className="primary" disabled={busy || !token.trim()} data-testid="signin-submit">
           {busy ? 'Signing in…' : 'Sign in'}
-        </button>
+        </LoggedButton>
         <p className="muted small">
           After <code>make up</code>, tokens are the first column of <code>.quantix/tokens.csv</code>, e.g.{' '}
           <code>grep ,admin, .quantix/tokens.csv | cut -d, -f1</code> (or <code>,viewer,</code> for read-only). The token stays in this tab only

@@ -8,6 +8,7 @@ import { asApiError } from '../../../lib/apimachinery/status-error.js';
 import { ConnectionManager } from '../live/connection-manager.js';
 import { clearToken, loadToken, saveToken } from './token-store.js';
 import { verifyToken } from './verify.js';
+import { uiLogger } from '../logging/ui-logger.js';
 
 export interface Session {
   client: ApiClient;
@@ -38,6 +39,10 @@ export function SessionGate({ children, signIn: SignIn }: { children: ReactNode;
   const [busy, setBusy] = useState(false);
 
   const signOut = useCallback(() => {
+    // Hand what is buffered to the server while the token is still known.
+    uiLogger.log({ category: 'auth', action: 'sign-out', result: 'success' });
+    uiLogger.flushAll();
+    uiLogger.setToken(undefined);
     clearToken();
     setState((s) => {
       if (s.kind === 'signedIn') s.session.manager.stopAll();
@@ -52,10 +57,14 @@ export function SessionGate({ children, signIn: SignIn }: { children: ReactNode;
       try {
         const access = await verifyToken(client);
         saveToken(token);
+        uiLogger.setToken(token);
+        uiLogger.log({ category: 'auth', action: 'sign-in', result: 'success', message: access.canWrite ? 'admin' : 'viewer' });
         const manager = new ConnectionManager(client);
         setState({ kind: 'signedIn', session: { client, manager, canWrite: access.canWrite, signOut } });
       } catch (err) {
         clearToken();
+        // Kept in the buffer: sent once a token is accepted.
+        uiLogger.log({ category: 'auth', action: 'sign-in', result: 'error', message: asApiError(err).describe() });
         setState({ kind: 'signedOut', error: asApiError(err).describe() });
       } finally {
         setBusy(false);

@@ -113,7 +113,7 @@ describe('ResourceWatch', () => {
     expect(seen.length).toBeGreaterThanOrEqual(2);
     for (const h of seen) {
       expect(h.get('authorization')).toBe('Bearer t0ken');
-      expect(h.get('x-request-id')).toMatch(/^ui-[a-z0-9]+-\d+/);
+      expect(h.get('x-request-id')).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
     }
   });
 });

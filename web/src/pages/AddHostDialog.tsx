@@ -15,6 +15,8 @@ import { HostJoins, objectPath } from '../api/resources.js';
 import { useSession } from '../auth/session.js';
 import { type AddHostForm, addHostFormErrors, hostJoinFromForm, outcomeOf, phaseRows } from '../model/host-join-view.js';
 import { Field } from '../ui/Field.js';
+import { LoggedButton } from '../logging/LoggedButton.js';
+import { useActionLogger } from '../logging/use-action-logger.js';
 
 /** How often the dialog re-reads its HostJoin: one object for a minute or so, not worth a watch stream of the tab's four. */
 const POLL_MS = 500;
@@ -55,6 +57,7 @@ export function AddHostDialog({ onClose }: { onClose: () => void }) {
     };
   }, [client, name]);
 
+  const log = useActionLogger('node');
   const submit = async () => {
     const local = addHostFormErrors(form);
     setErrors(local);
@@ -62,7 +65,7 @@ export function AddHostDialog({ onClose }: { onClose: () => void }) {
     if (Object.keys(local).length) return;
     setHostJoin(undefined);
     try {
-      const created = await client.create(resourcePath(HostJoins), hostJoinFromForm(form));
+      const created = await log.track('add-host', undefined, (actionId) => client.create(resourcePath(HostJoins), hostJoinFromForm(form), { actionId }));
       setName(created.metadata.name);
       setHostJoin(created);
     } catch (err) {
@@ -130,14 +133,15 @@ export function AddHostDialog({ onClose }: { onClose: () => void }) {
                 <div className="card-section">
                   The host presented <code data-testid="add-host-presented">{outcome.presentedFingerprint}</code>. If it matches what{' '}
                   <code>quantix-agent token</code> prints on the host:{' '}
-                  <button
+                  <LoggedButton
+                    logAction="use-fingerprint"
                     type="button"
                     className="small"
                     onClick={() => setForm({ ...form, fingerprint: outcome.presentedFingerprint! })}
                     data-testid="add-host-use-fingerprint"
                   >
                     Use this fingerprint
-                  </button>
+                  </LoggedButton>
                 </div>
               )}
             </div>
@@ -149,13 +153,20 @@ export function AddHostDialog({ onClose }: { onClose: () => void }) {
           )}
         </div>
         <div className="modal-actions">
-          <button type="button" onClick={onClose} disabled={running} data-testid="add-host-close">
+          <LoggedButton logAction="add-host-close" type="button" onClick={onClose} disabled={running} data-testid="add-host-close">
             Close
-          </button>
+          </LoggedButton>
           {outcome.kind !== 'succeeded' && (
-            <button type="button" className="primary" onClick={() => void submit()} disabled={running} data-testid="add-host-submit">
+            <LoggedButton
+              logAction="add-host-submit"
+              type="button"
+              className="primary"
+              onClick={() => void submit()}
+              disabled={running}
+              data-testid="add-host-submit"
+            >
               {running ? 'Adding…' : name ? 'Try again' : 'Add host'}
-            </button>
+            </LoggedButton>
           )}
         </div>
       </div>

@@ -14,6 +14,7 @@ import { ChecksumMark } from '../ui/ImageStatus.js';
 import { ConditionsTable, KeyValues } from '../ui/KeyValues.js';
 import { YamlEditor } from '../ui/YamlEditor.js';
 import { useApplyYaml } from '../actions/use-apply-yaml.js';
+import { LoggedButton } from '../logging/LoggedButton.js';
 
 const TABS = [
   { key: 'overview', label: 'Overview' },
@@ -71,7 +72,9 @@ export function ImageDetail() {
         {(checksumOf(image).state === 'verified' || checksumOf(image).state === 'mismatch') && <ChecksumMark checksum={checksumOf(image)} />}
         <span className="spacer" />
         {canWrite && (
-          <button
+          <LoggedButton
+            logAction="delete"
+            logTarget={image.metadata.name}
             type="button"
             className="danger small"
             disabled={Boolean(image.metadata.deletionTimestamp)}
@@ -81,7 +84,7 @@ export function ImageDetail() {
             data-testid="delete-image"
           >
             Delete
-          </button>
+          </LoggedButton>
         )}
       </div>
       {deleteError && (

@@ -9,6 +9,7 @@ import { checksumOf, imageSourceText } from '../model/image-view.js';
 import { bytes, LoadState, Phase, useNow } from '../ui/bits.js';
 import { ChecksumMark, ImageProgressCell } from '../ui/ImageStatus.js';
 import { VirtualTable, type Column } from '../ui/VirtualTable.js';
+import { LoggedButton } from '../logging/LoggedButton.js';
 
 export function ImageList() {
   const { items, synced, error } = useLiveList(Images);
@@ -35,9 +36,16 @@ export function ImageList() {
         </span>
         <span className="spacer" />
         {canWrite && (
-          <button type="button" className="primary" onClick={() => void navigate('/images/new')} data-write="true" data-testid="new-image">
+          <LoggedButton
+            logAction="new-image"
+            type="button"
+            className="primary"
+            onClick={() => void navigate('/images/new')}
+            data-write="true"
+            data-testid="new-image"
+          >
             New image
-          </button>
+          </LoggedButton>
         )}
       </div>
       <LoadState synced={synced} error={error} />

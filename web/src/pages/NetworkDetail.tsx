@@ -17,6 +17,7 @@ import { DeletionNote } from '../ui/DeletionNote.js';
 import { ConditionsTable } from '../ui/KeyValues.js';
 import { YamlEditor } from '../ui/YamlEditor.js';
 import { useApplyYaml } from '../actions/use-apply-yaml.js';
+import { LoggedButton } from '../logging/LoggedButton.js';
 
 const TABS = [
   { key: 'hosts', label: 'Hosts' },
@@ -89,7 +90,9 @@ export function NetworkDetail() {
         </span>
         <span className="spacer" />
         {canWrite && (
-          <button
+          <LoggedButton
+            logAction="delete"
+            logTarget={network.metadata.name}
             type="button"
             className="danger small"
             disabled={Boolean(network.metadata.deletionTimestamp)}
@@ -98,7 +101,7 @@ export function NetworkDetail() {
             data-testid="delete-network"
           >
             Delete
-          </button>
+          </LoggedButton>
         )}
       </div>
       {deleteError && (

@@ -8,6 +8,7 @@ import { formatAge } from '../model/age.js';
 import { activeHostsText, dhcpText, subnetText } from '../model/network-view.js';
 import { LoadState, Phase, useNow } from '../ui/bits.js';
 import { VirtualTable, type Column } from '../ui/VirtualTable.js';
+import { LoggedButton } from '../logging/LoggedButton.js';
 
 export function NetworkList() {
   const { items, synced, error } = useLiveList(Networks);
@@ -32,9 +33,16 @@ export function NetworkList() {
         <span className="muted">{items.length}</span>
         <span className="spacer" />
         {canWrite && (
-          <button type="button" className="primary" onClick={() => void navigate('/networks/new')} data-write="true" data-testid="new-network">
+          <LoggedButton
+            logAction="new-network"
+            type="button"
+            className="primary"
+            onClick={() => void navigate('/networks/new')}
+            data-write="true"
+            data-testid="new-network"
+          >
             New network
-          </button>
+          </LoggedButton>
         )}
       </div>
       <LoadState synced={synced} error={error} />

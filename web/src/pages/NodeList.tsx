@@ -12,6 +12,7 @@ import { AccelBadge } from '../ui/AccelBadge.js';
 import { bytes, LoadState, Phase, useNow } from '../ui/bits.js';
 import { VirtualTable, type Column } from '../ui/VirtualTable.js';
 import { AddHostDialog } from './AddHostDialog.js';
+import { LoggedButton } from '../logging/LoggedButton.js';
 
 export function CordonButton({ node }: { node: Node }) {
   const { canWrite } = useSession();
@@ -19,9 +20,17 @@ export function CordonButton({ node }: { node: Node }) {
   if (!canWrite) return null;
   const cordoned = node.spec?.unschedulable === true;
   return (
-    <button type="button" className="small" onClick={() => void cordon(node, !cordoned)} data-write="true" data-testid={cordoned ? 'uncordon' : 'cordon'}>
+    <LoggedButton
+      logAction={cordoned ? 'uncordon' : 'cordon'}
+      logTarget={node.metadata.name}
+      type="button"
+      className="small"
+      onClick={() => void cordon(node, !cordoned)}
+      data-write="true"
+      data-testid={cordoned ? 'uncordon' : 'cordon'}
+    >
       {cordoned ? 'Uncordon' : 'Cordon'}
-    </button>
+    </LoggedButton>
   );
 }
 
@@ -96,9 +105,9 @@ export function NodeList() {
         <span className="muted">{items.length}</span>
         <span className="spacer" />
         {canWrite && (
-          <button type="button" className="primary" onClick={() => setAddingHost(true)} data-write="true" data-testid="add-host">
+          <LoggedButton logAction="add-host" type="button" className="primary" onClick={() => setAddingHost(true)} data-write="true" data-testid="add-host">
             Add host
-          </button>
+          </LoggedButton>
         )}
       </div>
       {addingHost && <AddHostDialog onClose={() => setAddingHost(false)} />}

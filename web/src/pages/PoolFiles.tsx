@@ -6,6 +6,7 @@ import { asApiError, type ApiError } from '../../../lib/apimachinery/status-erro
 import { useSession } from '../auth/session.js';
 import { formatAge } from '../model/age.js';
 import { bytes, ErrorBanner, useNow } from '../ui/bits.js';
+import { LoggedButton } from '../logging/LoggedButton.js';
 
 /** The Files tab: one node's view of the pool, directory by directory (node and path in the URL). */
 export function PoolFiles({ pool }: { pool: StoragePool }) {
@@ -66,22 +67,29 @@ export function PoolFiles({ pool }: { pool: StoragePool }) {
           </select>
         </label>
         <nav className="crumbs" aria-label="Path">
-          <button type="button" className="link" onClick={() => go({ path: '' })}>
+          <LoggedButton logAction="files-root" type="button" className="link" onClick={() => go({ path: '' })}>
             {listing?.mountPath ?? pool.status?.hosts?.[node]?.mountPath ?? '/'}
-          </button>
+          </LoggedButton>
           {breadcrumbs(path).map(([label, to]) => (
             <span key={to}>
               {' / '}
-              <button type="button" className="link" onClick={() => go({ path: to })}>
+              <LoggedButton logAction="files-open" logTarget={to} type="button" className="link" onClick={() => go({ path: to })}>
                 {label}
-              </button>
+              </LoggedButton>
             </span>
           ))}
         </nav>
         <span className="spacer" />
-        <button type="button" className="small" onClick={() => setReload((n) => n + 1)} disabled={loading} data-testid="files-refresh">
+        <LoggedButton
+          logAction="files-refresh"
+          type="button"
+          className="small"
+          onClick={() => setReload((n) => n + 1)}
+          disabled={loading}
+          data-testid="files-refresh"
+        >
           {loading ? 'Loading…' : 'Refresh'}
-        </button>
+        </LoggedButton>
       </div>
       {error && <ErrorBanner error={error} />}
       {listing && (
@@ -98,9 +106,9 @@ export function PoolFiles({ pool }: { pool: StoragePool }) {
             {path && (
               <tr>
                 <td colSpan={4}>
-                  <button type="button" className="link" onClick={() => go({ path: path.split('/').slice(0, -1).join('/') })}>
+                  <LoggedButton logAction="files-up" type="button" className="link" onClick={() => go({ path: path.split('/').slice(0, -1).join('/') })}>
                     ..
-                  </button>
+                  </LoggedButton>
                 </td>
               </tr>
             )}
@@ -108,9 +116,15 @@ export function PoolFiles({ pool }: { pool: StoragePool }) {
               <tr key={e.name} data-file={e.name}>
                 <td>
                   {e.type === 'dir' ? (
-                    <button type="button" className="link" onClick={() => go({ path: joinPath(path, e.name) })}>
+                    <LoggedButton
+                      logAction="files-open"
+                      logTarget={joinPath(path, e.name)}
+                      type="button"
+                      className="link"
+                      onClick={() => go({ path: joinPath(path, e.name) })}
+                    >
                       {e.name}/
-                    </button>
+                    </LoggedButton>
                   ) : (
                     <span>{e.name}</span>
                   )}

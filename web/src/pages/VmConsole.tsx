@@ -19,6 +19,7 @@ import { VirtualMachines } from '../api/resources.js';
 import { useSession } from '../auth/session.js';
 import { loadToken } from '../auth/token-store.js';
 import { closedState, consoleProtocols, consoleUrl, refusedState, stoppedState, type ConsoleKind, type ConsoleState } from '../model/console-view.js';
+import { LoggedButton } from '../logging/LoggedButton.js';
 
 /** One connection attempt: a new one reconnects; force takes the serial console over. */
 interface Attempt {
@@ -66,36 +67,44 @@ export default function VmConsole({ vm }: { vm: VirtualMachine }) {
     <div className="card console" data-testid="vm-console">
       <div className="console-bar">
         <div className="segmented">
-          <button
+          <LoggedButton
+            logAction="console-serial"
             type="button"
             className={kind === 'serial' ? 'seg-first seg-active' : 'seg-first'}
             onClick={() => selectKind('serial')}
             data-testid="console-serial"
           >
             Serial
-          </button>
-          <button type="button" className={kind === 'vnc' ? 'seg-last seg-active' : 'seg-last'} onClick={() => selectKind('vnc')} data-testid="console-vnc">
+          </LoggedButton>
+          <LoggedButton
+            logAction="console-vnc"
+            type="button"
+            className={kind === 'vnc' ? 'seg-last seg-active' : 'seg-last'}
+            onClick={() => selectKind('vnc')}
+            data-testid="console-vnc"
+          >
             Graphics (VNC)
-          </button>
+          </LoggedButton>
         </div>
         <span className="console-state muted" data-testid="console-state" data-state={shown.kind}>
           {shown.kind === 'connected' ? 'Connected' : shown.kind === 'connecting' ? 'Connecting…' : ''}
         </span>
         <span className="spacer" />
         {live && (
-          <button type="button" onClick={() => reconnect(false)} data-testid="console-reconnect">
+          <LoggedButton logAction="console-reconnect" type="button" onClick={() => reconnect(false)} data-testid="console-reconnect">
             Reconnect
-          </button>
+          </LoggedButton>
         )}
         {live && kind === 'serial' && (
-          <button
+          <LoggedButton
+            logAction="console-force"
             type="button"
             onClick={() => reconnect(true)}
             data-testid="console-force"
             title="Close the session that holds the serial console and take it over"
           >
             Take over
-          </button>
+          </LoggedButton>
         )}
       </div>
       {shown.kind !== 'connected' && shown.kind !== 'connecting' && shown.kind !== 'idle' && (
@@ -104,17 +113,17 @@ export default function VmConsole({ vm }: { vm: VirtualMachine }) {
           {live && shown.kind === 'taken' && (
             <>
               {' '}
-              <button type="button" className="small primary" onClick={() => reconnect(true)} data-testid="console-takeover">
+              <LoggedButton logAction="console-takeover" type="button" className="small primary" onClick={() => reconnect(true)} data-testid="console-takeover">
                 Take over the console
-              </button>
+              </LoggedButton>
             </>
           )}
           {live && shown.kind === 'ended' && (
             <>
               {' '}
-              <button type="button" className="small" onClick={() => reconnect(false)}>
+              <LoggedButton logAction="console-reconnect" type="button" className="small" onClick={() => reconnect(false)}>
                 Reconnect
-              </button>
+              </LoggedButton>
             </>
           )}
         </div>

@@ -10,6 +10,7 @@ import { emptyForm, inputForField, localErrors, sshKeyLines, vmFromForm, type Vm
 import { bytes, ErrorBanner } from '../ui/bits.js';
 import { Field } from '../ui/Field.js';
 import { CreateFormFooter } from '../ui/CreateForm.js';
+import { LoggedButton } from '../logging/LoggedButton.js';
 
 /** Four streams (nodes, pools, VMs, images): the most a page opens (ConnectionManager's budget). */
 export function VmCreate() {
@@ -132,14 +133,15 @@ export function VmCreate() {
                   data-testid={`disk-${i}-size`}
                 />
                 {form.disks.length > 1 && (
-                  <button
+                  <LoggedButton
+                    logAction="remove-disk"
                     type="button"
                     className="link"
                     onClick={() => set({ disks: form.disks.filter((_, j) => j !== i) })}
                     aria-label={`Remove disk ${i + 1}`}
                   >
                     Remove
-                  </button>
+                  </LoggedButton>
                 )}
                 {['name', 'storagePool', 'size'].map((k) =>
                   errorFor(`disks.${i}.${k}`) ? (
@@ -150,13 +152,14 @@ export function VmCreate() {
                 )}
               </div>
             ))}
-            <button
+            <LoggedButton
+              logAction="add-disk"
               type="button"
               className="small"
               onClick={() => set({ disks: [...form.disks, { name: `disk${form.disks.length}`, storagePool: form.disks[0]?.storagePool ?? '', size: '10Gi' }] })}
             >
               Add disk
-            </button>
+            </LoggedButton>
           </fieldset>
           {field(
             'image',

@@ -13,6 +13,7 @@ import { ErrorBanner, LoadState, Phase, useNow } from '../ui/bits.js';
 import { VmActionButtons } from '../ui/VmActionButtons.js';
 import { VmBadges } from '../ui/VmBadges.js';
 import { VirtualTable, type Column } from '../ui/VirtualTable.js';
+import { LoggedButton } from '../logging/LoggedButton.js';
 
 const PHASES = ['Pending', 'Scheduled', 'Starting', 'Running', 'Stopping', 'Stopped', 'Paused', 'Failed', 'Unknown', 'Lost', 'Terminated'];
 
@@ -102,9 +103,9 @@ export function VmList() {
         </span>
         <span className="spacer" />
         {canWrite && (
-          <button type="button" className="primary" onClick={() => void navigate('/vms/new')} data-write="true" data-testid="new-vm">
+          <LoggedButton logAction="new-vm" type="button" className="primary" onClick={() => void navigate('/vms/new')} data-write="true" data-testid="new-vm">
             New VM
-          </button>
+          </LoggedButton>
         )}
       </div>
       <search className="filters">
@@ -136,9 +137,14 @@ export function VmList() {
           data-testid="filter-labels"
         />
         {(filters.q || filters.namespace || filters.phase || filters.node || filters.labels) && (
-          <button type="button" className="link" onClick={() => setFilter({ q: '', namespace: '', phase: '', node: '', labels: '' })}>
+          <LoggedButton
+            logAction="clear-filters"
+            type="button"
+            className="link"
+            onClick={() => setFilter({ q: '', namespace: '', phase: '', node: '', labels: '' })}
+          >
             Clear
-          </button>
+          </LoggedButton>
         )}
       </search>
       {predicate.error && <ErrorBanner error={`Label selector: ${predicate.error}`} />}

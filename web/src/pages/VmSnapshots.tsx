@@ -15,6 +15,7 @@ import { useSession } from '../auth/session.js';
 import { useLiveList } from '../live/use-live-list.js';
 import { formatAge } from '../model/age.js';
 import { Phase } from '../ui/bits.js';
+import { LoggedButton } from '../logging/LoggedButton.js';
 
 /** A snapshot name from the time (UTC), as `qxctl vm snapshot` makes one. */
 function snapshotName(vm: string, now: Date): string {
@@ -85,9 +86,17 @@ export function VmSnapshots({ vm, now }: { vm: VirtualMachine; now: number }) {
         <h2>Snapshots</h2>
         <span className="spacer" />
         {canWrite && (
-          <button type="button" className="small" data-write="true" data-testid="snapshot-take" disabled={createSnap.busy} onClick={() => void take()}>
+          <LoggedButton
+            logAction="snapshot-take"
+            type="button"
+            className="small"
+            data-write="true"
+            data-testid="snapshot-take"
+            disabled={createSnap.busy}
+            onClick={() => void take()}
+          >
             Take snapshot
-          </button>
+          </LoggedButton>
         )}
       </div>
       {summary && (
@@ -129,7 +138,9 @@ export function VmSnapshots({ vm, now }: { vm: VirtualMachine; now: number }) {
                 <td>{formatAge(s.metadata.creationTimestamp, now)}</td>
                 {canWrite && (
                   <td className="actions">
-                    <button
+                    <LoggedButton
+                      logAction="snapshot-restore"
+                      logTarget={s.metadata.name}
                       type="button"
                       className="small"
                       data-write="true"
@@ -145,8 +156,10 @@ export function VmSnapshots({ vm, now }: { vm: VirtualMachine; now: number }) {
                       onClick={() => void restore(s)}
                     >
                       Restore
-                    </button>
-                    <button
+                    </LoggedButton>
+                    <LoggedButton
+                      logAction="snapshot-delete"
+                      logTarget={s.metadata.name}
                       type="button"
                       className="danger small"
                       data-write="true"
@@ -155,7 +168,7 @@ export function VmSnapshots({ vm, now }: { vm: VirtualMachine; now: number }) {
                       onClick={() => void remove(s)}
                     >
                       Delete
-                    </button>
+                    </LoggedButton>
                   </td>
                 )}
               </tr>

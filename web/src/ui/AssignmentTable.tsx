@@ -10,6 +10,7 @@ import { useSession } from '../auth/session.js';
 import { useLiveList } from '../live/use-live-list.js';
 import { readinessOf } from '../model/node-ready.js';
 import { Phase } from './bits.js';
+import { LoggedButton } from '../logging/LoggedButton.js';
 
 export interface AssignmentTableProps {
   assigned: readonly string[];
@@ -56,7 +57,9 @@ export function AssignmentTable({ assigned, testId, intro, stateHeader, stateOn,
                 <td>{usersOn(n)}</td>
                 {canWrite && (
                   <td>
-                    <button
+                    <LoggedButton
+                      logAction={on ? 'unassign' : 'assign'}
+                      logTarget={n}
                       type="button"
                       className={on ? 'small' : 'small primary'}
                       onClick={() => onToggle(n, !on)}
@@ -64,7 +67,7 @@ export function AssignmentTable({ assigned, testId, intro, stateHeader, stateOn,
                       data-testid={`${on ? 'unassign' : 'assign'}-${n}`}
                     >
                       {on ? 'Unassign' : 'Assign'}
-                    </button>
+                    </LoggedButton>
                   </td>
                 )}
               </tr>

@@ -3,6 +3,7 @@
  * server's refusal, Create and Cancel.
  */
 import { Link } from 'react-router';
+import { LoggedButton } from '../logging/LoggedButton.js';
 
 export function NodeChoices({
   nodeNames,
@@ -58,9 +59,9 @@ export function CreateFormFooter({
         </div>
       )}
       <div className="form-actions">
-        <button type="submit" className="primary" disabled={busy} data-write="true" data-testid={submitTestId}>
+        <LoggedButton logAction="submit" type="submit" className="primary" disabled={busy} data-write="true" data-testid={submitTestId}>
           {busy ? 'Creating…' : 'Create'}
-        </button>
+        </LoggedButton>
         <Link to={cancelTo}>Cancel</Link>
       </div>
     </>

@@ -3,6 +3,8 @@ import { NavLink } from 'react-router';
 import { useSession } from '../auth/session.js';
 import { useOverallConnection } from '../live/use-live-list.js';
 import { ConnectionBadge } from './ConnectionBadge.js';
+import { useNavigationLog } from '../logging/use-action-logger.js';
+import { LoggedButton } from '../logging/LoggedButton.js';
 
 const NAV = [
   { to: '/', label: 'Dashboard', end: true },
@@ -12,11 +14,13 @@ const NAV = [
   { to: '/pools', label: 'Storage pools' },
   { to: '/networks', label: 'Networks' },
   { to: '/events', label: 'Events' },
+  { to: '/logs', label: 'Logs' },
 ];
 
 export function Layout({ children }: { children: ReactNode }) {
   const { canWrite, signOut } = useSession();
   const connection = useOverallConnection();
+  useNavigationLog();
   return (
     <div className="shell">
       <nav className="sidebar" aria-label="Main">
@@ -40,17 +44,17 @@ export function Layout({ children }: { children: ReactNode }) {
           >
             {canWrite ? 'admin' : 'viewer · read-only'}
           </span>
-          <button type="button" className="link" onClick={signOut} data-testid="signout">
+          <LoggedButton logAction="sign-out" logCategory="auth" type="button" className="link" onClick={signOut} data-testid="signout">
             Sign out
-          </button>
+          </LoggedButton>
         </header>
         <main className="content">
           {connection === 'error' && (
             <div className="error-banner" role="alert" data-testid="auth-banner">
               The API server refuses this token for some views (401/403); the affected pages say which. If the token was revoked,{' '}
-              <button type="button" className="link" onClick={signOut}>
+              <LoggedButton logAction="sign-out" logCategory="auth" type="button" className="link" onClick={signOut}>
                 sign in again
-              </button>
+              </LoggedButton>
               .
             </div>
           )}

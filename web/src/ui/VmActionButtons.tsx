@@ -2,6 +2,7 @@ import type { VirtualMachine } from '../../../api-types/generated/types.js';
 import { actionsFor, type ActionOption } from '../actions/vm-actions.js';
 import { useVmActions } from '../actions/use-vm-actions.js';
 import { useSession } from '../auth/session.js';
+import { LoggedButton } from '../logging/LoggedButton.js';
 
 /** In table rows, Start and Stop share one slot: whichever applies (Stop when neither does). */
 function visible(actions: ActionOption[], compact: boolean): ActionOption[] {
@@ -19,7 +20,9 @@ export function VmActionButtons({ vm, compact = false }: { vm: VirtualMachine; c
   return (
     <span className={compact ? 'actions compact' : 'actions'}>
       {visible(actionsFor(vm), compact).map((a) => (
-        <button
+        <LoggedButton
+          logAction={a.action}
+          logTarget={`${vm.metadata.namespace}/${vm.metadata.name}`}
           key={a.action}
           type="button"
           className={a.danger ? 'danger small' : 'small'}
@@ -33,7 +36,7 @@ export function VmActionButtons({ vm, compact = false }: { vm: VirtualMachine; c
           data-testid={`action-${a.action}`}
         >
           {a.label}
-        </button>
+        </LoggedButton>
       ))}
     </span>
   );

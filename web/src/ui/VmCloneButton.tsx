@@ -9,6 +9,7 @@ import type { VirtualMachine } from '../../../api-types/generated/types.js';
 import { objectPath, VirtualMachines } from '../api/resources.js';
 import { useSession } from '../auth/session.js';
 import { cloneOption, defaultCloneName } from '../model/vm-clone.js';
+import { LoggedButton } from '../logging/LoggedButton.js';
 
 export function VmCloneButton({ vm }: { vm: VirtualMachine }) {
   const { canWrite, client } = useSession();
@@ -38,7 +39,9 @@ export function VmCloneButton({ vm }: { vm: VirtualMachine }) {
   };
   return (
     <>
-      <button
+      <LoggedButton
+        logAction="clone"
+        logTarget={`${vm.metadata.namespace}/${vm.metadata.name}`}
         type="button"
         className="small"
         disabled={!option.enabled}
@@ -52,7 +55,7 @@ export function VmCloneButton({ vm }: { vm: VirtualMachine }) {
         }}
       >
         Clone
-      </button>
+      </LoggedButton>
       {open && (
         <div className="modal-backdrop">
           <div className="modal card" role="dialog" aria-modal="true" aria-labelledby="clone-title" data-testid="clone-dialog">
@@ -84,12 +87,19 @@ export function VmCloneButton({ vm }: { vm: VirtualMachine }) {
                 )}
               </div>
               <div className="modal-actions">
-                <button type="button" onClick={() => setOpen(false)}>
+                <LoggedButton logAction="clone-cancel" type="button" onClick={() => setOpen(false)}>
                   Cancel
-                </button>
-                <button type="submit" className="primary" disabled={busy || name === ''} data-testid="clone-submit">
+                </LoggedButton>
+                <LoggedButton
+                  logAction="clone-submit"
+                  logTarget={`${vm.metadata.namespace}/${vm.metadata.name}`}
+                  type="submit"
+                  className="primary"
+                  disabled={busy || name === ''}
+                  data-testid="clone-submit"
+                >
                   Clone
-                </button>
+                </LoggedButton>
               </div>
             </form>
           </div>

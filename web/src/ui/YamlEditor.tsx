@@ -8,6 +8,7 @@ import { parseDocument, stringify } from 'yaml';
 import type { KubeObject } from '../../../api-types/meta.js';
 import { asApiError } from '../../../lib/apimachinery/status-error.js';
 import { fieldLocator } from '../model/yaml-fields.js';
+import { LoggedButton } from '../logging/LoggedButton.js';
 
 const LINE_HEIGHT = 20;
 
@@ -105,27 +106,35 @@ export function YamlEditor({ object, canWrite, onApply }: YamlEditorProps) {
     <div className="yaml-editor" data-testid="yaml-editor">
       <div className="toolbar">
         {!editing && canWrite && (
-          <button type="button" onClick={startEditing} data-write="true" data-testid="yaml-edit">
+          <LoggedButton logAction="yaml-edit" type="button" onClick={startEditing} data-write="true" data-testid="yaml-edit">
             Edit
-          </button>
+          </LoggedButton>
         )}
         {editing && (
           <>
-            <button type="button" className="primary" onClick={() => void apply()} disabled={busy} data-write="true" data-testid="yaml-apply">
+            <LoggedButton
+              logAction="yaml-apply"
+              type="button"
+              className="primary"
+              onClick={() => void apply()}
+              disabled={busy}
+              data-write="true"
+              data-testid="yaml-apply"
+            >
               {busy ? 'Applying…' : 'Apply'}
-            </button>
-            <button type="button" onClick={cancel} disabled={busy}>
+            </LoggedButton>
+            <LoggedButton logAction="yaml-cancel" type="button" onClick={cancel} disabled={busy}>
               Cancel
-            </button>
+            </LoggedButton>
           </>
         )}
         {editing && <span className="muted small">status is observed state: the server ignores changes to it here.</span>}
         {staleBase && (
           <span className="warn-note" data-testid="yaml-stale">
             Changed on the server since you started editing (resourceVersion {baseVersion} → {object.metadata.resourceVersion}).{' '}
-            <button type="button" className="link" onClick={startEditing}>
+            <LoggedButton logAction="yaml-edit" type="button" className="link" onClick={startEditing}>
               Reload
-            </button>
+            </LoggedButton>
           </span>
         )}
       </div>
@@ -167,9 +176,9 @@ export function YamlEditor({ object, canWrite, onApply }: YamlEditorProps) {
           {errors.map((e, i) => (
             // biome-ignore lint/suspicious/noArrayIndexKey: the list is replaced whole on each validation, and two errors may read the same
             <li key={i}>
-              <button type="button" className="link" onClick={() => goToLine(e.line)}>
+              <LoggedButton logAction="yaml-go-to-line" type="button" className="link" onClick={() => goToLine(e.line)}>
                 line {e.line}
-              </button>{' '}
+              </LoggedButton>{' '}
               {e.field && <code>{e.field}</code>} {e.message}
             </li>
           ))}

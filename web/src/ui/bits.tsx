@@ -2,6 +2,7 @@
 import { useEffect, useState, type ReactNode } from 'react';
 import { formatBytesHuman } from '../../../api-types/quantity.js';
 import type { ApiError } from '../../../lib/apimachinery/status-error.js';
+import { LoggedButton } from '../logging/LoggedButton.js';
 
 const PHASE_TONE: Record<string, string> = {
   Running: 'ok',
@@ -141,7 +142,9 @@ export function Tabs<K extends string>({ tabs, active, onSelect }: { tabs: reado
   return (
     <div className="tabs" role="tablist">
       {tabs.map((t) => (
-        <button
+        <LoggedButton
+          logAction="tab"
+          logTarget={t.key}
           key={t.key}
           type="button"
           role="tab"
@@ -151,7 +154,7 @@ export function Tabs<K extends string>({ tabs, active, onSelect }: { tabs: reado
           data-testid={`tab-${t.key}`}
         >
           {t.label}
-        </button>
+        </LoggedButton>
       ))}
     </div>
   );

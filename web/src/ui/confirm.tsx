@@ -1,5 +1,6 @@
 /** Confirmation before any change: `await confirm({...})` resolves true on OK. */
 import { createContext, useCallback, useContext, useState, type ReactNode } from 'react';
+import { LoggedButton } from '../logging/LoggedButton.js';
 
 export interface ConfirmOptions {
   title: string;
@@ -42,13 +43,27 @@ export function ConfirmProvider({ children }: { children: ReactNode }) {
             <h2 id="confirm-title">{pending.options.title}</h2>
             <div className="modal-body">{pending.options.body}</div>
             <div className="modal-actions">
-              <button type="button" onClick={() => close(false)} data-testid="confirm-cancel">
+              <LoggedButton
+                logAction="confirm-cancel"
+                logTarget={pending.options.title}
+                type="button"
+                onClick={() => close(false)}
+                data-testid="confirm-cancel"
+              >
                 Cancel
-              </button>
-              {/* biome-ignore lint/a11y/noAutofocus: a confirmation dialog puts focus on its answer, so Enter confirms and Escape cancels */}
-              <button type="button" className={pending.options.danger ? 'danger' : 'primary'} onClick={() => close(true)} autoFocus data-testid="confirm-ok">
+              </LoggedButton>
+              {/* Focus on the answer: Enter confirms, Escape cancels. */}
+              <LoggedButton
+                logAction="confirm-ok"
+                logTarget={pending.options.title}
+                type="button"
+                className={pending.options.danger ? 'danger' : 'primary'}
+                onClick={() => close(true)}
+                autoFocus
+                data-testid="confirm-ok"
+              >
                 {pending.options.confirmLabel}
-              </button>
+              </LoggedButton>
             </div>
           </div>
         </div>
