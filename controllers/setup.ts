@@ -84,12 +84,14 @@ export async function startControllerManager(
     maxSockets: 32,
     qps: api.qps ?? 50,
     burst: api.burst ?? 100,
+    writeLog: logger,
   });
   const schedulerClient = await HttpApiClient.fromFile(options.kubeconfig, {
     userAgent: 'quantix-controller-manager/scheduler',
     maxSockets: 32,
     qps: api.schedulerQps ?? 500,
     burst: api.schedulerBurst ?? 1000,
+    writeLog: logger.child({ controller: 'scheduler' }),
   });
   const leaseClient = options.leaderElection
     ? await HttpApiClient.fromFile(options.kubeconfig, { userAgent: 'quantix-controller-manager/leader-election', maxSockets: 2, requestTimeoutMs: 5_000 })

@@ -33,6 +33,7 @@ import {
 } from '../../lib/apiclient/request.js';
 import type { ResourceRef } from './resources.js';
 import { TokenBucket } from '../../lib/workqueue/tokenbucket.js';
+import type { Logger } from '../../lib/logging/logger.js';
 
 export interface WatchHandle {
   abort(): void;
@@ -77,6 +78,12 @@ export interface HttpApiClientOptions {
    */
   qps?: number;
   burst?: number;
+  /**
+   * Logs, at info, every write a correlation-scoped view (withCorrelationId) makes: the
+   * controller's step of a user action's chain (`qxctl logs --correlation-id`), Events included
+   * (for a stop, the Stopped Event may be the controller's only write).
+   */
+  writeLog?: Logger;
 }
 
 /** What a client and its correlation-scoped views share: connections, rate limit, credentials. */
@@ -92,7 +99,7 @@ export class HttpApiClient implements ApiClient {
   readonly #server: URL;
   readonly #agent: http.Agent;
   readonly #watch: Watch;
-  readonly #options: Required<Omit<HttpApiClientOptions, 'qps' | 'burst'>>;
+  readonly #options: Required<Omit<HttpApiClientOptions, 'qps' | 'burst' | 'writeLog'>>;
   readonly #rawOptions: HttpApiClientOptions;
   readonly #bucket?: TokenBucket;
   readonly #auth: SharedTransport['auth'];
@@ -251,6 +258,9 @@ export class HttpApiClient implements ApiClient {
           const text = Buffer.concat(chunks).toString('utf8');
           const code = res.statusCode ?? 0;
           if (code >= 200 && code < 300) {
+            if (method !== 'GET' && this.#requestId && this.#rawOptions.writeLog) {
+              this.#rawOptions.writeLog.info('API write', { verb: method, path, code, correlationId: this.#requestId });
+            }
             let parsed: unknown;
             try {
               parsed = text ? JSON.parse(text) : undefined;

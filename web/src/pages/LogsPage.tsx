@@ -11,7 +11,7 @@ import { useSearchParams } from 'react-router';
 import { LOG_LEVELS, type LogRecord } from '../../../lib/logging/record.js';
 import { useSession } from '../auth/session.js';
 import { ComponentLegend } from '../logging/ComponentBadge.js';
-import { toCsv, toJsonLines, toText } from '../logging/export.js';
+import { toCsv, toJsonLines, toText } from '../../../lib/logging/export.js';
 import { LoggedButton } from '../logging/LoggedButton.js';
 import { filterFromSearch, LINE_CHOICES, searchFromFilter, type LogsFilter } from '../logging/logs-filter.js';
 import { useActionLogger } from '../logging/use-action-logger.js';
