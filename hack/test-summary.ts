@@ -11,7 +11,7 @@
 // After jest every file under the log dir is searched for every secret (as written, and
 // JSON-escaped); a hit fails the run naming the file, never the secret.
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { secretsInLogs, TEST_LOG_DIR_ENV, TEST_SECRETS_FILE_ENV } from './testenv/test-logs.js';
@@ -93,6 +93,9 @@ if (leaks.length) {
       leaks.map((l) => `  ${path.relative(logDir, l.file)}: secret #${l.index + 1} of the recorded list`).join('\n'),
   );
 } else {
+  const files = readdirSync(logDir, { recursive: true, withFileTypes: true }).filter((e) => e.isFile()).length;
+  const secrets = readFileSync(secretsFile, 'utf8').split('\n').filter(Boolean).length;
+  console.log(`test-summary: none of the run's ${secrets} recorded secrets is in its ${files} log and audit files`);
   rmSync(tmp, { recursive: true, force: true });
 }
 

@@ -5,7 +5,7 @@
  * the real kubectl against it.
  */
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { TokenFileAuthenticator, ensureTokenFile, type StaticTokens } from '../../apiserver/auth/token-file.js';
@@ -14,7 +14,9 @@ import { ensureServingCertificates } from '../../apiserver/pki/certificates.js';
 import { writeKubeconfig } from '../../apiserver/pki/kubeconfig.js';
 import { startApiserver, type ApiserverOptions, type RunningApiserver } from '../../apiserver/server.js';
 import { startEtcd, type EtcdInstance as RunningEtcd, type EtcdOptions } from './etcd.js';
-import { recordTestSecrets, startTestLogFile } from './test-logs.js';
+import { recordTestSecrets, startTestLogFile, testAuditLogPath } from './test-logs.js';
+import { createAuditor } from '../../apiserver/audit/index.js';
+import type { Auditor } from '../../apiserver/audit/auditor.js';
 
 export interface TestApiserver {
   etcd: RunningEtcd;
@@ -51,6 +53,15 @@ export async function startTestApiserver(options: TestApiserverOptions = {}): Pr
   const tokens = ensureTokenFile(join(dataDir, 'tokens.csv'));
   const pki = ensureServingCertificates(dataDir);
   recordTestSecrets(tokens.admin, tokens.viewer, pki.keyPem);
+  // Under test-summary every request is audited at Request level (bodies in), so the run's
+  // secrets check also covers what the audit log's redaction lets through.
+  const auditLogPath = testAuditLogPath();
+  let audit: Auditor | undefined;
+  if (auditLogPath) {
+    const policyFile = join(dataDir, 'audit-policy.yaml');
+    writeFileSync(policyFile, 'apiVersion: audit.k8s.io/v1\nkind: Policy\nomitStages: [RequestReceived]\nrules:\n  - level: Request\n');
+    audit = createAuditor({ policyFile, logPath: auditLogPath });
+  }
   const authenticator = chainAuthenticators(TokenFileAuthenticator.fromFile(join(dataDir, 'tokens.csv')), ...(options.extraAuthenticators ?? []));
   const serverOptions = (port: number): ApiserverOptions => ({
     etcdEndpoints: etcd.endpoints,
@@ -60,6 +71,7 @@ export async function startTestApiserver(options: TestApiserverOptions = {}): Pr
     tls: { certPem: pki.certPem, keyPem: pki.keyPem },
     authenticator,
     ...(options.certificateAuthenticator ? { clientCertificates: { caPem: pki.caCertPem, authenticator: options.certificateAuthenticator } } : {}),
+    ...(audit ? { audit } : {}),
     ...options.extra,
   });
   let apiserver = await startApiserver(serverOptions(0));
@@ -90,6 +102,7 @@ export async function startTestApiserver(options: TestApiserverOptions = {}): Pr
     async stop() {
       await apiserver.stop().catch(() => undefined);
       await etcd.stop();
+      await audit?.close();
       rmSync(dataDir, { recursive: true, force: true });
       await closeLogFile();
     },

@@ -13,9 +13,9 @@
  * After jest, test-summary greps every file under the log dir for every recorded secret
  * and fails the run naming the file (never printing the secret).
  *
- * Audit (issue 17, h2): an apiserver started by the test environment should write its audit
- * log to `testAuditLogPath()` (the lead wires it into ApiserverOptions / --audit-log-path
- * once that option exists), so the audit files are grepped too.
+ * Audit: an apiserver started by the test environment (startTestApiserver) writes its audit
+ * log to `testAuditLogPath()` at Request level (bodies in),
+ * so the audit files are grepped too.
  *
  * Outside test-summary (one suite run by hand) the variables are unset and all of this does
  * nothing.
