@@ -30,6 +30,7 @@ import { ensureLibvirt, LibvirtCleanup, qxTestName } from '../hack/testenv/libvi
 import { launchBrowser, screenshot, type Browser } from './e2e/browser.js';
 import { WEB_ROOT } from './e2e/cluster.js';
 import { signIn } from './e2e/page-helpers.js';
+import { keepUpStateLogs } from '../hack/testenv/test-logs.js';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const SHOTS = join(ROOT, 'test-artifacts', 'screenshots');
@@ -233,6 +234,7 @@ afterAll(async () => {
   // The domain, the pool and its volumes go with the libvirt clean-up (the agent may be stopped by now).
   if (env) await run('bash', [join(ROOT, 'hack/down.sh')], { env });
   await cleanup.run();
+  keepUpStateLogs(stateDir, 'logs-e2e'); // for the run's secrets check
   rmSync(stateDir, { recursive: true, force: true });
   rmSync(downloads, { recursive: true, force: true });
 }, 300_000);

@@ -11,6 +11,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { eventually } from '../testenv/eventually.js';
 import { run, type CommandResult } from '../testenv/apiserver.js';
+import { keepUpStateLogs } from '../testenv/test-logs.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const EXAMPLE_DOMAINS = ['default_small', 'default_pinned'];
@@ -86,6 +87,7 @@ describe('README walkthrough (make up, qxctl, virsh, make down)', () => {
       await run('virsh', ['-c', 'qemu:///system', 'undefine', name, '--nvram']);
     }
     if (env) await run('bash', [join(ROOT, 'hack/down.sh')], { env });
+    keepUpStateLogs(stateDir, 'walkthrough'); // for the run's secrets check
     rmSync(stateDir, { recursive: true, force: true });
   });
 

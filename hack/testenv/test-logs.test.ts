@@ -2,7 +2,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync }
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createLogger } from '../../lib/logging/logger.js';
-import { recordTestSecrets, secretsInLogs, startTestLogFile, TEST_LOG_DIR_ENV, TEST_SECRETS_FILE_ENV, testLogDir } from './test-logs.js';
+import { keepUpStateLogs, recordTestSecrets, secretsInLogs, startTestLogFile, TEST_LOG_DIR_ENV, TEST_SECRETS_FILE_ENV, testLogDir } from './test-logs.js';
 
 describe('the test run secrets check', () => {
   let run: string;
@@ -49,6 +49,25 @@ describe('the test run secrets check', () => {
     writeFileSync(join(agentDir, 'agent.log'), 'password line: - {name: debian, password: s3cret-Pa55word-xyz, type: text}\n');
     expect(secretsInLogs(logs, secrets).some((h) => h.file.endsWith('agent.log'))).toBe(true);
     expect(readFileSync(secrets, 'utf8')).not.toContain('#cloud-config"\n'); // short lines are not recorded alone
+  });
+
+  it("keeps a make-up state dir's logs and records its tokens and keys (hack/up.sh suites)", () => {
+    const state = join(run, 'state');
+    mkdirSync(join(state, 'logs'), { recursive: true });
+    mkdirSync(join(state, 'pki', 'etcd'), { recursive: true });
+    const admin = 'adm1n-t0ken-0123456789abcdef';
+    writeFileSync(join(state, 'tokens.csv'), `${admin},admin,admin,"quantix:admins"\nv1ewer-t0ken-0123456789abcdef,viewer,viewer\n`);
+    writeFileSync(
+      join(state, 'pki', 'etcd', 'server.key'),
+      '-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7\n-----END PRIVATE KEY-----\n',
+    );
+    writeFileSync(join(state, 'logs', 'apiserver.log'), `{"message":"fine"}\n`);
+    writeFileSync(join(state, 'logs', 'agent.out'), `oops ${admin}\n`);
+    keepUpStateLogs(state, 'walkthrough');
+    const recorded = readFileSync(secrets, 'utf8');
+    expect(recorded).toContain('v1ewer-t0ken-0123456789abcdef');
+    expect(recorded).toContain('MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7');
+    expect(secretsInLogs(logs, secrets).map((h) => h.file.replace(/.*\//, ''))).toEqual(['agent.out']);
   });
 
   it('does nothing outside test-summary', async () => {

@@ -20,7 +20,7 @@
  * Outside test-summary (one suite run by hand) the variables are unset and all of this does
  * nothing.
  */
-import { appendFileSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { appendFileSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { closeLogFile, setLogFile } from '../../lib/logging/logger.js';
@@ -64,6 +64,25 @@ export function recordTestSecrets(...secrets: (string | undefined)[]): void {
 /** A line of user data worth looking for on its own (`#cloud-config` or `packages: [nginx]` would match innocent text). */
 function isDistinctive(line: string): boolean {
   return line.trim().length >= 16;
+}
+
+/**
+ * For a suite that ran hack/up.sh with its own state dir (call after hack/down.sh, before the
+ * dir is removed): the tokens of its tokens.csv, its prometheus.token and every key it made
+ * become secrets of the run, and its logs (component records, audit, UI actions, process
+ * output) are kept in the run's log dir, so the end-of-run check covers them too.
+ */
+export function keepUpStateLogs(stateDir: string, name: string): void {
+  const dir = testLogDir(name);
+  if (!dir) return;
+  const readIf = (path: string) => (existsSync(path) ? readFileSync(path, 'utf8') : undefined);
+  // tokens.csv: token,user,uid[,"groups"]
+  const tokens = (readIf(join(stateDir, 'tokens.csv')) ?? '').split('\n').map((line) => line.split(',')[0]!.trim());
+  const keys = readdirSync(stateDir, { recursive: true, withFileTypes: true })
+    .filter((e) => e.isFile() && e.name.endsWith('.key'))
+    .map((e) => readFileSync(join(e.parentPath, e.name), 'utf8'));
+  recordTestSecrets(...tokens.filter(Boolean), readIf(join(stateDir, 'prometheus.token'))?.trim(), ...keys);
+  if (existsSync(join(stateDir, 'logs'))) cpSync(join(stateDir, 'logs'), dir, { recursive: true });
 }
 
 /**

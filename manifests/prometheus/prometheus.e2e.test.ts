@@ -20,6 +20,7 @@ import { fileURLToPath } from 'node:url';
 import { kubectl, run } from '../../hack/testenv/apiserver.js';
 import { eventually } from '../../hack/testenv/eventually.js';
 import { ensureLibvirt, LibvirtCleanup, qxTestName, virsh } from '../../hack/testenv/libvirt.js';
+import { keepUpStateLogs } from '../../hack/testenv/test-logs.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const SHIPPED = join(ROOT, 'manifests/prometheus/prometheus.yml');
@@ -189,6 +190,7 @@ afterAll(async () => {
     await run('bash', [join(ROOT, 'hack/down.sh')], { env });
   }
   await cleanup.run();
+  keepUpStateLogs(stateDir, 'prometheus-e2e'); // for the run's secrets check
   rmSync(stateDir, { recursive: true, force: true });
 }, 180_000);
 
