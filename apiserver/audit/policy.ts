@@ -76,15 +76,23 @@ export function levelAtLeast(level: AuditLevel, least: AuditLevel): boolean {
 }
 
 /** The decision for a request: the first matching rule's, or level None. */
+const decisions = new WeakMap<PolicyRule, AuditDecision>();
+
 export function evaluatePolicy(policy: AuditPolicy, attrs: AuditAttributes): AuditDecision {
   for (const rule of policy.rules) {
     if (!ruleMatches(rule, attrs)) continue;
     if (rule.level === 'None') return NONE;
-    return {
-      level: rule.level,
-      omitStages: new Set([...policy.omitStages, ...rule.omitStages]),
-      omitManagedFields: rule.omitManagedFields ?? policy.omitManagedFields,
-    };
+    // One decision object per rule, made on first use: none allocated per request.
+    let decision = decisions.get(rule);
+    if (!decision) {
+      decision = {
+        level: rule.level,
+        omitStages: new Set([...policy.omitStages, ...rule.omitStages]),
+        omitManagedFields: rule.omitManagedFields ?? policy.omitManagedFields,
+      };
+      decisions.set(rule, decision);
+    }
+    return decision;
   }
   return NONE;
 }

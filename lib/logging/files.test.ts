@@ -2,6 +2,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync }
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { logFilesOf, parseByteSize, RotatingFile } from './files.js';
+import { eventually } from '../../hack/testenv/eventually.js';
 
 describe('log files', () => {
   let dir: string;
@@ -23,12 +24,11 @@ describe('log files', () => {
     await second.close();
   });
 
-  it('writes the buffer to disk on the next turn of the event loop without a flush', async () => {
+  it('writes the buffer to disk shortly after, without a flush', async () => {
     const path = join(dir, 'agent.log');
     const file = new RotatingFile(path, { maxBytes: 1024, maxFiles: 1 });
     file.write('line');
-    await new Promise((resolve) => setImmediate(resolve));
-    expect(readFileSync(path, 'utf8')).toBe('line\n');
+    await eventually(() => readFileSync(path, 'utf8') === 'line\n', { timeoutMs: 5_000, message: 'the buffered line on disk' });
     await file.close();
     expect(() => file.write('late')).toThrow(/is closed/);
   });
