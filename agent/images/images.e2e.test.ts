@@ -484,7 +484,11 @@ spec:
     );
     expect(compare).toBe(0);
     await eventFor('Image', name, 'ImportSucceeded', (m) => m.startsWith(`node ${node2}: imported ${url} (qcow2`) && m.includes('sha256 verified'));
-    expect(readFileSync(agentLogPath(workDir), 'utf8')).toMatch(/image import finished.*"resumed":true/);
+    // The agent's log file is written within 25 ms of the line (lib/logging/files.ts).
+    await eventually(() => /image import finished.*"resumed":true/.test(readFileSync(agentLogPath(workDir), 'utf8')), {
+      timeoutMs: 10_000,
+      message: 'the resumed import in the agent log',
+    });
     await killTheAgentProcess();
   });
 
