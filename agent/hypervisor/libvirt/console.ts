@@ -12,8 +12,14 @@
  *
  * QEMU closes its pty and sockets before libvirt records the stop, so a transport that ends
  * while the domain still looks active waits up to STOP_GRACE_MS for the Stopped event before
- * it is called 'taken' or 'error'. A forced open by this driver marks the sessions it
- * displaces, which then end as 'taken' without waiting.
+ * it is called 'taken' or 'error'. A forced open by this driver ends the sessions it
+ * displaces as 'taken' at once.
+ *
+ * Limit (libvirt 9.0): libvirtd tells the old holder of a forced console only when none of
+ * that stream's output is on its way to the client at the instant of the takeover; otherwise
+ * the stream goes silent and later writes to it are never processed. A session taken by
+ * another client (`virsh console --force`) in that instant stays open without output until it
+ * is closed; nothing in libvirt's API tells it apart from a quiet console.
  */
 import net from 'node:net';
 import type { ConsoleChannel, ConsoleEndReason, ConsoleKind, ConsoleOpenOptions, PowerState } from '../driver.js';
@@ -29,6 +35,8 @@ const ACTIVE: readonly PowerState[] = ['Running', 'Blocked', 'Paused', 'Shutting
 
 /** How long an unexplained end of a transport waits for the domain's Stopped event. */
 const STOP_GRACE_MS = 3_000;
+
+const TAKEN_MESSAGE = 'another session took the serial console over (forced)';
 
 /** libvirt's answer when the console lock is held and force was not given (VIR_ERR_OPERATION_FAILED). */
 const CONSOLE_HELD = /active console session exists/i;
@@ -218,6 +226,9 @@ export class LibvirtConsoles {
     this.sessions.add(session);
     stream.onData((d) => session.deliver(d));
     stream.onEnd((end) => void this.serialEnded(session, dom, uuid, end));
+    // libvirtd reports the abort of a displaced stream only when no data of it is in flight
+    // at that instant (libvirt 9.0, remote_daemon_stream.c): end ours here, not on its word.
+    for (const s of displaced) s.end('taken', TAKEN_MESSAGE);
     return session;
   }
 
@@ -238,12 +249,7 @@ export class LibvirtConsoles {
       }
       case 'error': {
         const reason = session.displaced ? 'taken' : await this.endReasonFor(dom, uuid, 'taken');
-        const message =
-          reason === 'taken'
-            ? 'another session took the serial console over (forced)'
-            : reason === 'stopped'
-              ? 'the domain stopped'
-              : `the console stream failed: ${end.message}`;
+        const message = reason === 'taken' ? TAKEN_MESSAGE : reason === 'stopped' ? 'the domain stopped' : `the console stream failed: ${end.message}`;
         session.end(reason, message);
         return;
       }
