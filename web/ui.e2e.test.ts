@@ -178,13 +178,16 @@ describe('web UI in Chromium', () => {
     await eventually(async () => (await cellText(row, 'phase')) === 'Stopped', { timeoutMs: 15_000, message: 'db-1 Stopped' });
   });
 
-  it('restarts a VM: stop, wait for the agent to report it down, start again', async () => {
+  it('restarts a VM as qxctl does: the restart annotation, the agent counts the restart, the run strategy is untouched', async () => {
     const row = vmRow(page, 'default', 'web-1');
+    const before = Number((await cluster.must(['get', 'vm', 'web-1', '-o', 'jsonpath={.status.restartCount}'])) || '0');
     await row.getByTestId('action-restart').click();
     await page.getByTestId('confirm-ok').click();
     const toast = page.locator('[data-testid="activity-item"]').filter({ hasText: 'Restarting default/web-1' });
     await eventually(async () => (await toast.getAttribute('data-state')) === 'succeeded', { timeoutMs: 20_000, message: 'restart done' });
-    expect(await toast.innerText()).toMatch(/stopped and set to run again \(Always\)/);
+    expect(await toast.innerText()).toMatch(new RegExp(`restarted and running again \\(restart ${before + 1}\\)`));
+    expect(Number(await cluster.must(['get', 'vm', 'web-1', '-o', 'jsonpath={.status.restartCount}']))).toBe(before + 1);
+    expect(await cluster.must(['get', 'vm', 'web-1', '-o', 'jsonpath={.metadata.annotations.quantix\\.io/restart-requested-at}'])).toMatch(/^\d{4}-\d\d-\d\dT/);
     expect(await cluster.must(['get', 'vm', 'web-1', '-o', 'jsonpath={.spec.runStrategy}'])).toBe('Always');
     await eventually(async () => (await cellText(row, 'phase')) === 'Running', { timeoutMs: 15_000, message: 'web-1 Running again' });
   });
