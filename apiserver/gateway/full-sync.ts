@@ -14,6 +14,7 @@
  * control plane, after which the call fails and the state hash is not acknowledged, so
  * that the agent retries.
  */
+import { BOUND_TO_ANOTHER_NODE } from '../../api-types/proto/contract.js';
 import type { EntryResult, PoolStatus, VMReport } from '../../api-types/proto/types.js';
 import { ApiError, errors } from '../../lib/apimachinery/status-error.js';
 
@@ -35,9 +36,6 @@ export interface EntryRejection {
   message: string;
   boundNode: string;
 }
-
-/** The StatusCause reason a refusal carries when the VM is bound to another node (its message is that node). */
-export const BOUND_TO_ANOTHER_NODE = 'BoundToAnotherNode';
 
 /** The node a refusal says the VM is bound to (the agent's copy is stale), or ''. */
 export function boundNodeOf(err: ApiError): string {

@@ -1,6 +1,7 @@
 /** Node status.selfFencing from heartbeats, and refusals of reports about VMs that moved (the cause names the node). */
 import { ApiError } from '../../lib/apimachinery/status-error.js';
-import { BOUND_TO_ANOTHER_NODE, boundNodeOf, entryRejection } from './full-sync.js';
+import { BOUND_TO_ANOTHER_NODE } from '../../api-types/proto/contract.js';
+import { boundNodeOf, entryRejection } from './full-sync.js';
 import { MAX_SELF_FENCE_TIMEOUT_SECONDS, selfFencingStatus } from './node-status.js';
 
 describe('selfFencingStatus', () => {

@@ -6,7 +6,7 @@
  */
 import type { Metadata, sendUnaryData, ServerDuplexStream, ServerUnaryCall, ServerWritableStream, UntypedServiceImplementation } from '@grpc/grpc-js';
 import type { Image, Network, Node, StoragePool, VirtualMachine } from '../../api-types/generated/types.js';
-import { DEFAULT_DISCOVERED_NAMESPACE, DISCOVERED_ON_LABEL, DOMAIN_UUID_LABEL } from '../../api-types/proto/contract.js';
+import { BOUND_TO_ANOTHER_NODE, DEFAULT_DISCOVERED_NAMESPACE, DISCOVERED_ON_LABEL, DOMAIN_UUID_LABEL } from '../../api-types/proto/contract.js';
 import { grpcErrorFromStatus } from '../../api-types/proto/errors.js';
 import type {
   ConsoleFrame,
@@ -39,7 +39,7 @@ import type { ApiserverContext } from '../server.js';
 import { AlreadyExistsError, NotFoundError } from '../storage/errors.js';
 import type { CredentialStore } from './credentials.js';
 import { serveDesiredState } from './desired-stream.js';
-import { BOUND_TO_ANOTHER_NODE, checkDomainUuid, partitionFailures, poolEntryRef, settleEach, vmEntryRef } from './full-sync.js';
+import { checkDomainUuid, partitionFailures, poolEntryRef, settleEach, vmEntryRef } from './full-sync.js';
 import { networkStatusWithReport } from './network-status.js';
 import { heartbeatStatus } from './node-status.js';
 import { statusWithUsage, vmUsage } from './vm-usage.js';
