@@ -5,8 +5,10 @@
  * node as fenced only once that timeout plus a margin has passed since the last heartbeat
  * it saw, so by then nothing of the node runs and its VMs may start elsewhere.
  *
- * The clock runs from when the last successful heartbeat was *sent*: the control plane saw
- * that heartbeat no earlier, so the agent's deadline always comes first.
+ * The clock runs from when the last successful heartbeat was *sent*, less a second: the
+ * control plane saw that heartbeat no earlier, but it notices heartbeats by a change of
+ * Node status.lastHeartbeatTime, which has second precision (a second heartbeat within the
+ * same second changes nothing there). So the agent's deadline always comes first.
  *
  * The fence lifts only after a heartbeat succeeded again and the desired state was listed
  * afresh after that (a relist, not a resume): VMs recovered elsewhere in the meantime are
@@ -14,6 +16,9 @@
  * copies (stale-copies.ts).
  */
 import type { Logger } from '../lib/logging/logger.js';
+
+/** Node status.lastHeartbeatTime's precision: a renewal counts from this much before it was sent. */
+export const HEARTBEAT_TIME_PRECISION_MS = 1_000;
 
 /** Whether the agent must fence now: no heartbeat renewed (sent and answered) within the timeout. */
 export function selfFenceDue(lastRenewalSentAtMs: number, nowMs: number, timeoutMs: number): boolean {
@@ -81,7 +86,8 @@ export class SelfFence {
 
   /** A heartbeat sent at `sentAtMs` was accepted. */
   renewed(sentAtMs: number): void {
-    if (sentAtMs > this.#lastRenewalSentAt) this.#lastRenewalSentAt = sentAtMs;
+    const counted = sentAtMs - HEARTBEAT_TIME_PRECISION_MS;
+    if (counted > this.#lastRenewalSentAt) this.#lastRenewalSentAt = counted;
     if (!this.#fenced || this.#lifting || sentAtMs < this.#fencedAt) return;
     this.#lifting = true;
     this.deps.log.info('self-fence: heartbeat renewed; relisting the desired state before anything starts again');
