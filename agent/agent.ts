@@ -16,6 +16,7 @@
  *   full-sync.ts, heartbeat.ts   SyncFullState and the heartbeat
  *   tunnel.ts                    requests from the control plane (pool file browser, consoles)
  *   console-sessions.ts          console sessions: the driver's console on a stream of its own
+ *   self-fence.ts, stale-copies.ts  self-fencing; removing copies of VMs recovered elsewhere
  */
 import type { DomainType, HypervisorDriver, PowerState } from './hypervisor/driver.js';
 import type { VirtualMachine } from '../api-types/generated/types.js';
@@ -43,6 +44,8 @@ import { VmSyncer } from './vm/sync.js';
 import { KeyWorkers } from './workers.js';
 import type { AgentMetrics } from './metrics.js';
 import { TelemetrySampler, VmTelemetrySampler } from './telemetry.js';
+import { SelfFence } from './self-fence.js';
+import { StaleCopies } from './stale-copies.js';
 
 export const AGENT_VERSION = '0.1.0';
 
@@ -67,6 +70,11 @@ export interface AgentOptions {
   /** Management addresses; default the host's non-loopback IPs. Empty: the gateway uses the connection's. */
   addresses?: string[];
   heartbeatIntervalMs?: number;
+  /**
+   * Self-fencing (self-fence.ts, docs/fencing.md): with no heartbeat renewed for this long,
+   * force-stop every managed domain. 0 (default): off — domains are left as they are.
+   */
+  selfFenceTimeoutMs?: number;
   /** Random delay (0..this) before the first full sync, so a fleet restart does not stampede. */
   startupJitterMs?: number;
   safetyPollIntervalMs?: number;
@@ -96,6 +104,7 @@ export interface AgentOptions {
 
 export const AGENT_DEFAULTS = {
   heartbeatIntervalMs: 10_000,
+  selfFenceTimeoutMs: 0,
   startupJitterMs: 5_000,
   safetyPollIntervalMs: 10_000,
   shutdownTimeoutMs: 60_000,
@@ -138,6 +147,8 @@ export class Agent {
   readonly #fullSync: FullSync;
   readonly #heartbeat: Heartbeat;
   readonly #tunnel: TunnelClient;
+  readonly selfFence: SelfFence;
+  readonly staleCopies: StaleCopies;
   /** Open console sessions (console-sessions.ts). */
   readonly consoles: ConsoleSessions;
   #running = false;
@@ -231,7 +242,24 @@ export class Agent {
       onNetworkReady: (name) => this.workers.enqueueVmsUsing('network', name),
       onReportChanged: () => this.#heartbeat.soon(),
     });
+    this.selfFence = new SelfFence({
+      timeoutMs: this.options.selfFenceTimeoutMs,
+      stopManagedDomains: () => this.#stopManagedDomains(),
+      relistDesiredState: () => this.desired.relist(),
+      onLifted: () => this.workers.enqueueAll(),
+      log,
+    });
+    this.staleCopies = new StaleCopies({
+      driver: options.driver,
+      domain: (uuid) => this.domains.get(uuid),
+      forget: (uuid) => this.reporter.forgetDomain(uuid),
+      refresh: (uuid) => this.domains.refresh(uuid),
+      nodeName,
+      log,
+    });
     this.workers = new KeyWorkers({
+      fenced: () => this.selfFence.fenced,
+      removeStaleCopy: (uuid, boundNode) => this.staleCopies.remove(uuid, boundNode),
       desired: this.desired,
       domains: this.domains,
       reporter: this.reporter,
@@ -243,7 +271,16 @@ export class Agent {
       running,
     });
     this.queue = this.workers.queue;
-    this.#fullSync = new FullSync({ client: this.client, desired: this.desired, domains: this.domains, reporter: this.reporter, vms: this.vms, log, running });
+    this.#fullSync = new FullSync({
+      client: this.client,
+      desired: this.desired,
+      domains: this.domains,
+      reporter: this.reporter,
+      vms: this.vms,
+      log,
+      running,
+      onMoved: (uuid, boundNode) => this.staleCopies.remove(uuid, boundNode),
+    });
     this.#heartbeat = new Heartbeat({
       client: this.client,
       session: this.session,
@@ -256,6 +293,7 @@ export class Agent {
       log,
       running,
       acceleration: options.acceleration,
+      selfFence: this.selfFence,
       telemetry: (() => {
         const sampler = new TelemetrySampler(options.stateDir);
         return () => sampler.sample();
@@ -317,6 +355,7 @@ export class Agent {
     this.#tunnel.start();
     this.workers.start(this.options.workers);
     this.#heartbeat.schedule(0);
+    this.selfFence.start();
     this.#scheduleResync();
     await this.desired.whenSynced();
     const jitter = Math.random() * this.options.startupJitterMs;
@@ -330,6 +369,7 @@ export class Agent {
     for (const t of this.#timers) clearTimeout(t);
     this.#timers.clear();
     this.#heartbeat.stop();
+    this.selfFence.stop();
     this.desired.stop();
     this.#tunnel.stop();
     this.consoles.closeAll();
@@ -403,6 +443,22 @@ export class Agent {
     } else {
       this.workers.enqueueAll();
     }
+  }
+
+  /** Self-fencing: force-stops every domain Quantix defined that is not shut off; returns how many. */
+  async #stopManagedDomains(): Promise<number> {
+    let stopped = 0;
+    for (const d of this.domains.all()) {
+      if (!d.owner?.uid || d.state === 'Shutoff' || d.state === 'Crashed') continue;
+      try {
+        await this.options.driver.destroyDomain(d.uuid);
+        stopped++;
+      } catch (err) {
+        this.log.error('self-fencing: force-stopping a domain failed', { domain: d.uuid, error: (err as Error).message });
+      }
+      await this.domains.refresh(d.uuid).catch(() => undefined);
+    }
+    return stopped;
   }
 
   /** VMs bound here (namespace/name) with a NIC on the Network `name` whose domain is up (its tap is on the bridge). */

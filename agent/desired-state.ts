@@ -33,6 +33,9 @@ export class DesiredState {
   #imageRV = '';
   #networkRV = '';
   #synced = false;
+  /** The next stream lists everything (relist()); cleared by the SYNCED that ends that list. */
+  #forceRelist = false;
+  #relistWaiters: (() => void)[] = [];
   #relisting: { vms: Set<string>; pools: Set<string>; images: Set<string>; networks: Set<string> } | undefined;
   #stream: ClientReadableStream<DesiredStateEvent> | undefined;
   #stopped = false;
@@ -84,6 +87,21 @@ export class DesiredState {
     this.#stream = undefined;
   }
 
+  /**
+   * Lists the desired state afresh (RESET, the whole list, SYNCED) instead of resuming:
+   * what was removed meanwhile is dropped. Resolves once that list is complete.
+   */
+  relist(): Promise<void> {
+    this.#forceRelist = true;
+    const done = new Promise<void>((resolve) => this.#relistWaiters.push(resolve));
+    if (this.#stopped) return done;
+    // Whatever the old stream still delivers must not complete this list.
+    const old = this.#stream;
+    this.#stream = undefined;
+    old?.cancel();
+    return done;
+  }
+
   /** Reopens the stream now (e.g. after re-registration with a new credential). */
   reconnect(): void {
     if (this.#stopped) return;
@@ -94,7 +112,7 @@ export class DesiredState {
     if (this.#stopped) return;
     const generations = (m: Map<string, { metadata: { generation?: number } }>): Record<string, number> =>
       Object.fromEntries([...m].map(([name, o]) => [name, o.metadata.generation ?? 0]));
-    const resume = this.#synced && this.#vmRV !== '' && this.#poolRV !== '' && this.#imageRV !== '' && this.#networkRV !== '';
+    const resume = !this.#forceRelist && this.#synced && this.#vmRV !== '' && this.#poolRV !== '' && this.#imageRV !== '' && this.#networkRV !== '';
     const stream = this.client.watchDesiredState({
       vmResourceVersion: resume ? this.#vmRV : '',
       poolResourceVersion: resume ? this.#poolRV : '',
@@ -120,6 +138,7 @@ export class DesiredState {
       this.#timer = setTimeout(() => this.#open(), this.#backoffMs * (0.8 + Math.random() * 0.4));
     };
     stream.on('data', (ev: DesiredStateEvent) => {
+      if (this.#stream !== stream) return; // cancelled by relist()
       if (!this.#connected) {
         this.#connected = true;
         this.#backoffMs = 0;
@@ -150,6 +169,8 @@ export class DesiredState {
         this.#networkRV = ev.networkResourceVersion;
         const relist = this.#relisting;
         this.#relisting = undefined;
+        const relistWaiters = relist ? this.#relistWaiters.splice(0) : [];
+        if (relist) this.#forceRelist = false;
         if (relist) {
           for (const key of [...this.vms.keys()]) if (!relist.vms.has(key)) this.#deleteVm(key);
           for (const name of [...this.pools.keys()]) if (!relist.pools.has(name)) this.#deleteNamed('pool', name);
@@ -161,6 +182,7 @@ export class DesiredState {
           for (const w of this.#syncedWaiters.splice(0)) w();
         }
         this.onConnected(true);
+        for (const w of relistWaiters) w();
         return;
       }
       case 'ADDED':

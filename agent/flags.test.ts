@@ -1,4 +1,4 @@
-import { chooseAcceleration, parseDuration } from './flags.js';
+import { checkSelfFenceTimeout, chooseAcceleration, MAX_SELF_FENCE_TIMEOUT_MS, parseDuration } from './flags.js';
 
 describe('chooseAcceleration', () => {
   it.each([
@@ -15,5 +15,18 @@ describe('chooseAcceleration', () => {
   });
   it('parseDuration still parses', () => {
     expect(parseDuration('x', '2m')).toBe(120_000);
+  });
+});
+
+describe('checkSelfFenceTimeout', () => {
+  it('0 is off; three heartbeat intervals or more is accepted', () => {
+    expect(checkSelfFenceTimeout(0, 10_000)).toBe(0);
+    expect(checkSelfFenceTimeout(30_000, 10_000)).toBe(30_000);
+  });
+  it('refuses a timeout a lost heartbeat or two could reach, and one longer than a day, naming the flag', () => {
+    expect(() => checkSelfFenceTimeout(20_000, 10_000)).toThrow(
+      '--self-fence-timeout: 20000ms is shorter than three heartbeat intervals (30000ms); use 0 to turn self-fencing off',
+    );
+    expect(() => checkSelfFenceTimeout(MAX_SELF_FENCE_TIMEOUT_MS + 1, 10_000)).toThrow('--self-fence-timeout: 86400001ms is longer than a day');
   });
 });

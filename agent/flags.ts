@@ -36,6 +36,24 @@ export function chooseAcceleration(mode: string, kvmDevice = existsSync('/dev/kv
   }
 }
 
+/** The longest self-fencing timeout (the gateway refuses a longer one in a heartbeat). */
+export const MAX_SELF_FENCE_TIMEOUT_MS = 86_400_000;
+
+/**
+ * --self-fence-timeout against the heartbeat interval: 0 is off; otherwise at least three
+ * heartbeats must fit in it (one lost heartbeat must not fence a healthy host), at most a day.
+ */
+export function checkSelfFenceTimeout(timeoutMs: number, heartbeatIntervalMs: number): number {
+  if (timeoutMs === 0) return 0;
+  if (timeoutMs < 3 * heartbeatIntervalMs) {
+    throw new Error(
+      `--self-fence-timeout: ${timeoutMs}ms is shorter than three heartbeat intervals (${3 * heartbeatIntervalMs}ms); use 0 to turn self-fencing off`,
+    );
+  }
+  if (timeoutMs > MAX_SELF_FENCE_TIMEOUT_MS) throw new Error(`--self-fence-timeout: ${timeoutMs}ms is longer than a day`);
+  return timeoutMs;
+}
+
 /** `HOST:PORT`, `[v6]:PORT` or `:PORT` (all addresses) → host and port. */
 export function parseListen(flag: string, value: string): { host: string; port: number } {
   const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(value.trim());

@@ -110,6 +110,7 @@ const refusal = (over: Partial<EntryResult>): EntryResult => ({
   pool: '',
   reason: 'Forbidden',
   message: 'node "a" may not write the status of VM default/web: it is bound to "b"',
+  boundNode: 'b',
   ...over,
 });
 

@@ -27,6 +27,8 @@ export interface FullSyncDeps {
   vms: VmSyncer;
   log: Logger;
   running: () => boolean;
+  /** A refused entry named the node its VM is bound to now: remove the stale copy (stale-copies.ts). */
+  onMoved?: (domainUuid: string, boundNode: string) => Promise<unknown>;
 }
 
 /** What identifies a refused entry across syncs (its index in the request changes). */
@@ -143,6 +145,15 @@ export class FullSync {
         reason: r.reason,
         detail: r.message,
       });
+    }
+    for (const r of rejected) {
+      if (r.boundNode && r.domainUuid && this.deps.onMoved) {
+        await this.deps
+          .onMoved(r.domainUuid, r.boundNode)
+          .catch((err: unknown) =>
+            log.warn('removing a stale copy failed; retried at the next full sync', { domain: r.domainUuid, error: (err as Error).message }),
+          );
+      }
     }
     log.info('full state sync accepted', { domains: reports.length, pools: pools.length, ...counts, rejected: rejected.length });
     if (!this.#initialDone) {

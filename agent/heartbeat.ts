@@ -41,6 +41,8 @@ export interface HeartbeatDeps {
   telemetry?: () => NodeTelemetry | null;
   /** Per-VM use for VirtualMachine status.usage (telemetry.ts). */
   vmTelemetry?: () => Promise<VmTelemetry[]>;
+  /** Self-fencing (self-fence.ts): what Node status.selfFencing says, and each accepted heartbeat's send time. */
+  selfFence?: { report(): { enabled: boolean; timeoutSeconds: number }; renewed(sentAtMs: number): void };
 }
 
 /** Node.status.acceleration: kvm, or tcg for libvirt's domain type qemu; '' for the sim driver. */
@@ -114,7 +116,9 @@ export class Heartbeat {
       const bridges = await this.#listBridges();
       const telemetry = this.deps.telemetry?.() ?? null;
       const vmTelemetry = (await this.deps.vmTelemetry?.()) ?? [];
+      const sentAtMs = Date.now();
       const res = await client.heartbeat({
+        selfFencing: this.deps.selfFence?.report() ?? null,
         ...(telemetry ? { telemetry } : {}),
         vmTelemetry,
         stateHash: reporter.hash.digest(),
@@ -132,6 +136,7 @@ export class Heartbeat {
           this.deps.acceleration?.source ?? (facts.nodeInfo.hypervisor === 'sim' ? '' : 'probe: the driver default (/dev/kvm present or not)'),
       });
       this.deps.networks?.delivered(networks);
+      this.deps.selfFence?.renewed(sentAtMs);
       const wasDown = !session.controlPlaneReachable;
       session.controlPlaneReachable = true;
       if (fullSync.initialDone && (res.requestFullSync || reporter.needsFullSync || wasDown)) {

@@ -12,7 +12,7 @@ import type { HypervisorDriver } from './hypervisor/driver.js';
 import { LibvirtDriver } from './hypervisor/libvirt/driver.js';
 import { SimDriver } from './hypervisor/sim/driver.js';
 import { DEFAULT_GATEWAY_PORT } from '../api-types/proto/contract.js';
-import { chooseAcceleration, defaultServerName, parseDuration, parseListen } from './flags.js';
+import { checkSelfFenceTimeout, chooseAcceleration, defaultServerName, parseDuration, parseListen } from './flags.js';
 import { defaultAddresses, defaultHostname, StateDir } from './identity.js';
 import { exitCodeFor } from '../lib/host-join/codes.js';
 import { DEFAULT_REGISTRATION_PORT } from '../lib/host-join/protocol.js';
@@ -65,6 +65,10 @@ assigned to this node and reports what is true, through the node gateway.
   --hostname NAME            node name (default the host name)
   --address IP               management address, repeatable (default the host's IPs)
   --heartbeat-interval D     default 10s
+  --self-fence-timeout D     self-fencing (docs/fencing.md): with no heartbeat renewed
+                             for this long, force-stop every managed domain so the
+                             control plane can recover the VMs elsewhere (default 0: off;
+                             at least three heartbeat intervals)
   --startup-jitter D         random wait before the first full sync, default 5s
   --safety-poll-interval D   libvirt re-list period, default 10s
   --shutdown-timeout D       graceful shutdown before force off, default 60s
@@ -105,6 +109,7 @@ async function main(): Promise<void> {
       hostname: { type: 'string' },
       address: { type: 'string', multiple: true },
       'heartbeat-interval': { type: 'string', default: '10s' },
+      'self-fence-timeout': { type: 'string', default: '0' },
       'startup-jitter': { type: 'string', default: '5s' },
       'safety-poll-interval': { type: 'string', default: '10s' },
       'shutdown-timeout': { type: 'string', default: '60s' },
@@ -207,6 +212,10 @@ async function runAgent(values: Flags, o: { server: string; caPem: string; joinT
     hostname: flag('hostname'),
     addresses: addressFlags(values),
     heartbeatIntervalMs: parseDuration('heartbeat-interval', flag('heartbeat-interval')!),
+    selfFenceTimeoutMs: checkSelfFenceTimeout(
+      parseDuration('self-fence-timeout', flag('self-fence-timeout')!),
+      parseDuration('heartbeat-interval', flag('heartbeat-interval')!),
+    ),
     startupJitterMs: parseDuration('startup-jitter', flag('startup-jitter')!),
     safetyPollIntervalMs: parseDuration('safety-poll-interval', flag('safety-poll-interval')!),
     shutdownTimeoutMs: parseDuration('shutdown-timeout', flag('shutdown-timeout')!),

@@ -150,6 +150,12 @@ export class Reporter {
     return true;
   }
 
+  /** Forgets a domain that is not this node's to report (a stale copy, removed): its removal is not reported. */
+  forgetDomain(uuid: string): void {
+    this.#sentDomain.delete(uuid);
+    this.hash.delete(`dom:${uuid}`);
+  }
+
   /** Remembers a domain reported by a full sync, so that its disappearance is reported. */
   noteDomainSynced(domain: DomainInfo): void {
     const report = domainReport(domain);

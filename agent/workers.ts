@@ -20,6 +20,10 @@ import { isTrackedUuid, type DomainCache, type DomainChange } from './domain-cac
 import type { PoolSyncer } from './pools/sync.js';
 import type { Reporter } from './reporter.js';
 import { isUnmanaged } from './vm/decide.js';
+import { boundNodeOfRefusal } from './stale-copies.js';
+
+/** While self-fenced, VM keys are looked at again this often (the fence lifts on its own schedule and enqueues all). */
+const FENCED_RETRY_MS = 1_000;
 import type { VmSyncer } from './vm/sync.js';
 
 /** Reconciles one named cluster-scoped object (an Image, a Network) on this host. */
@@ -38,6 +42,10 @@ export interface KeyWorkersDeps {
   pools: PoolSyncer;
   images?: NamedSyncer;
   networks?: NamedSyncer;
+  /** Self-fenced (self-fence.ts): VM work waits, nothing starts. */
+  fenced?: () => boolean;
+  /** A report was refused because the VM is bound to another node: remove the stale copy; true when removed. */
+  removeStaleCopy?: (uuid: string, boundNode: string) => Promise<boolean>;
   log: Logger;
   /** False once the agent stops: failed keys are not retried any more. */
   running: () => boolean;
@@ -222,6 +230,7 @@ export class KeyWorkers {
       return undefined;
     }
     if (isUnmanaged(vm)) return undefined;
+    if (this.deps.fenced?.()) return FENCED_RETRY_MS;
     const uid = vm.metadata.uid!;
     const eventTime = this.#eventTimes.get(uid);
     this.#eventTimes.delete(uid);
@@ -245,7 +254,13 @@ export class KeyWorkers {
     if (!isTrackedUuid(uuid)) return undefined;
     const eventTime = this.#eventTimes.get(uuid);
     this.#eventTimes.delete(uuid);
-    await reporter.reportDomain(uuid, domain, eventTime);
+    try {
+      await reporter.reportDomain(uuid, domain, eventTime);
+    } catch (err) {
+      const boundNode = boundNodeOfRefusal(err);
+      if (boundNode && (await this.deps.removeStaleCopy?.(uuid, boundNode))) return undefined;
+      throw err;
+    }
     return undefined;
   }
 

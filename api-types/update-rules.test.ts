@@ -68,6 +68,21 @@ describe('VirtualMachine validateUpdate: spec.nodeName is immutable once set', (
   ])('%s', (_name, next, old, want) => {
     expect(lines(validateUpdate(next, old))).toEqual(want);
   });
+
+  const recovering = (from: string, phase: 'Pending' | 'Unknown' = 'Pending', deleting = false): VirtualMachine => {
+    const v = vm('a', { nodeName: 'n1', deleting });
+    return { ...v, status: { ...v.status, phase, recovery: { recoveredFrom: from, count: 1, lastRecoveryTime: '2026-01-01T00:00:00Z' } } };
+  };
+  const immutable = ['spec.nodeName FieldValueInvalid spec.nodeName is immutable once set; moving a VM is an explicit operation (bound to "n1")'];
+  it.each([
+    ['cleared after the recovery from the bound node was recorded', vm('a'), recovering('n1'), []],
+    ['recorded recovery, but moved to another node (only the scheduler binds again)', vm('a', { nodeName: 'n2' }), recovering('n1'), immutable],
+    ['recovery recorded from another node', vm('a'), recovering('n0'), immutable],
+    ['recovery not waiting (phase Unknown)', vm('a'), recovering('n1', 'Unknown'), immutable],
+    ['recovery of a VM being deleted', vm('a', { deleting: true }), recovering('n1', 'Pending', true), immutable],
+  ])('recovery unbind: %s', (_name, next, old, want) => {
+    expect(lines(validateUpdate(next, old))).toEqual(want);
+  });
 });
 
 describe('VirtualMachine prepareWrite: the cleanup finalizer on every bound VM', () => {

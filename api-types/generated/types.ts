@@ -202,6 +202,8 @@ export interface VirtualMachineStatus {
   volumes?: VirtualMachineVolumeStatus[];
   /** How many times the agent restarted the domain. */
   restartCount?: number;
+  /** Recoveries of the VM from failed nodes (written by the node-lifecycle controller): a runStrategy Always VM on shared storage is moved to another node once its node is fenced (docs/fencing.md). */
+  recovery?: VirtualMachineRecovery;
   /** What runs inside the guest, from qemu-guest-agent (observation, written by the agent). */
   guestOSInfo?: GuestOSInfo;
   /** kvm or tcg: how the node runs this VM. */
@@ -325,6 +327,16 @@ export interface VirtualMachineVolumeStatus {
   path?: string;
   /** Volume capacity in bytes. */
   capacityBytes?: number;
+}
+
+/** Recoveries of the VM from failed nodes (written by the node-lifecycle controller): a runStrategy Always VM on shared storage is moved to another node once its node is fenced (docs/fencing.md). */
+export interface VirtualMachineRecovery {
+  /** The fenced node the VM was last recovered from. */
+  recoveredFrom?: string;
+  /** How many times the VM was recovered from a fenced node. */
+  count?: number;
+  /** When the VM was last unbound from a fenced node for recovery. */
+  lastRecoveryTime?: string;
 }
 
 /** What runs inside the guest, from qemu-guest-agent (observation, written by the agent). */
@@ -561,6 +573,8 @@ export interface StoragePoolSpec {
   nfs?: NFSPoolSource;
   /** Nodes the pool is defined on. Empty: defined on no node. */
   assignedNodes?: string[];
+  /** The directory is the same storage on every assigned node (a cluster file system or a mount of one export): VMs whose disks are all on shared pools can be recovered on another node after theirs is fenced. nfs pools are always shared. */
+  shared?: boolean;
 }
 
 /** Pool backend. dir: a directory on each assigned host. nfs: an NFS export mounted on each assigned host (libvirt netfs). */
@@ -929,6 +943,8 @@ export interface NodeSpec {
    * @default false
    */
   unschedulable?: boolean;
+  /** An admin's word that the node is down and stays down (powered off, isolated): the equivalent of Kubernetes' node.kubernetes.io/out-of-service taint. Once the node is not heartbeating, its runStrategy Always VMs on shared storage are recovered on other nodes. Set with qxctl node fence. */
+  fenced?: boolean;
 }
 
 /** The observed host. */
@@ -955,6 +971,8 @@ export interface NodeStatus {
   bridges?: string[];
   /** Current use of the host, sampled by the agent at a modest interval (its heartbeats) and written only when it changed meaningfully (or grew stale): CPU over the last interval, memory, and the disk holding the agent state and pools. */
   telemetry?: NodeTelemetry;
+  /** Self-fencing as the agent reports it: when enabled, an agent that cannot renew its heartbeat for timeoutSeconds force-stops its managed domains, and the control plane treats the node as fenced once that long (plus a margin) has passed since the last heartbeat it saw. */
+  selfFencing?: NodeSelfFencing;
   /** Hash of the agent-observed VM states; a mismatch triggers a full sync. */
   stateHash?: string;
   /** StoragePools assigned to this node. */
@@ -1058,6 +1076,14 @@ export interface NodeTelemetry {
   diskUsedBytes?: number;
   /** Size of that filesystem, bytes. */
   diskTotalBytes?: number;
+}
+
+/** Self-fencing as the agent reports it: when enabled, an agent that cannot renew its heartbeat for timeoutSeconds force-stops its managed domains, and the control plane treats the node as fenced once that long (plus a margin) has passed since the last heartbeat it saw. */
+export interface NodeSelfFencing {
+  /** Whether the agent self-fences (--self-fence-timeout above 0). */
+  enabled?: boolean;
+  /** Seconds without a renewed heartbeat after which the agent stops its domains. */
+  timeoutSeconds?: number;
 }
 
 /**

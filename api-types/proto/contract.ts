@@ -115,6 +115,13 @@ export interface SyncedCondition {
 }
 
 /** Labels on VMs the gateway creates for host-discovered domains. */
+/**
+ * The StatusCause reason of a refused report about a VM bound to another node; its message
+ * is that node. The agent's copy of the VM is stale (the VM was recovered elsewhere after
+ * this node was fenced): the agent removes the domain, never its disks.
+ */
+export const BOUND_TO_ANOTHER_NODE = 'BoundToAnotherNode';
+
 export const DISCOVERED_ON_LABEL = 'quantix.io/discovered-on';
 export const DOMAIN_UUID_LABEL = 'quantix.io/domain-uuid';
 /**

@@ -91,10 +91,18 @@ export interface HeartbeatRequest {
   bridges: string[];
   /** Per-host state of the Networks assigned to this node. */
   networks: NetworkHostReport[];
+  /** Whether the agent self-fences, and after how long without a renewed heartbeat (Node status.selfFencing). */
+  selfFencing: SelfFencing | null;
   /** Current use of the host (Node status.telemetry); absent when the agent could not sample it. */
   telemetry: NodeTelemetry | null;
   /** Current use of each running VM bound here (VirtualMachine status.usage). */
   vmTelemetry: VmTelemetry[];
+}
+
+/** The agent's self-fencing (docs/fencing.md): absent or disabled when it does not self-fence. */
+export interface SelfFencing {
+  enabled: boolean;
+  timeoutSeconds: number;
 }
 
 /** One running VM's use, from libvirt's domain statistics. */
@@ -324,6 +332,8 @@ export interface EntryResult {
   /** The Kubernetes Status reason (Forbidden, Invalid, BadRequest, Conflict, …) and message. */
   reason: string;
   message: string;
+  /** Refused because the VM is bound to another node: that node (the agent's copy is stale). */
+  boundNode: string;
 }
 
 export interface VMChangeNotification {

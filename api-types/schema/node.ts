@@ -105,6 +105,15 @@ const Status = named('NodeStatus', {
         diskTotalBytes: int('Size of that filesystem, bytes.', { minimum: 0 }),
       },
     } satisfies JSONSchema),
+    selfFencing: named('NodeSelfFencing', {
+      type: 'object',
+      description:
+        'Self-fencing as the agent reports it: when enabled, an agent that cannot renew its heartbeat for timeoutSeconds force-stops its managed domains, and the control plane treats the node as fenced once that long (plus a margin) has passed since the last heartbeat it saw.',
+      properties: {
+        enabled: bool('Whether the agent self-fences (--self-fence-timeout above 0).'),
+        timeoutSeconds: int('Seconds without a renewed heartbeat after which the agent stops its domains.', { minimum: 0 }),
+      },
+    } satisfies JSONSchema),
     stateHash: str('Hash of the agent-observed VM states; a mismatch triggers a full sync.'),
     assignedPools: stringSet('StoragePools assigned to this node.'),
   },
@@ -129,7 +138,8 @@ function validateStatus(node: Node): FieldError[] {
 function statusCell(node: Node): string {
   const ready = conditionStatus(node.status?.conditions, 'Ready');
   const s = ready === 'True' ? 'Ready' : ready === 'False' ? 'NotReady' : 'Unknown';
-  return node.spec?.unschedulable ? `${s},SchedulingDisabled` : s;
+  const fenced = node.spec?.fenced ? `${s},Fenced` : s;
+  return node.spec?.unschedulable ? `${fenced},SchedulingDisabled` : fenced;
 }
 
 function ratio(used: number | undefined, total: number | undefined, fmt: (n: number) => string): string {
@@ -155,7 +165,12 @@ export const nodeDefinition: ResourceDefinition<Node> = {
     spec: named('NodeSpec', {
       type: 'object',
       description: 'The desired node.',
-      properties: { unschedulable: bool('Keep new VMs off the node (cordon).', { default: false }) },
+      properties: {
+        unschedulable: bool('Keep new VMs off the node (cordon).', { default: false }),
+        fenced: bool(
+          "An admin's word that the node is down and stays down (powered off, isolated): the equivalent of Kubernetes' node.kubernetes.io/out-of-service taint. Once the node is not heartbeating, its runStrategy Always VMs on shared storage are recovered on other nodes. Set with qxctl node fence.",
+        ),
+      },
     } satisfies JSONSchema),
     status: Status,
   }),

@@ -2,7 +2,7 @@
 import { child, fieldError, type FieldError } from '../field-errors.js';
 import type { StoragePool } from '../generated/types.js';
 import { formatBytesHuman } from '../quantity.js';
-import { conditions, DNS1123_SUBDOMAIN_PATTERN, int, resourceSchema, str, stringSet, time } from './common.js';
+import { bool, conditions, DNS1123_SUBDOMAIN_PATTERN, int, resourceSchema, str, stringSet, time } from './common.js';
 import { since, text } from './printing.js';
 import { named, type JSONSchema, type ResourceDefinition } from './types.js';
 
@@ -37,6 +37,9 @@ const Spec = named('StoragePoolSpec', {
       },
     } satisfies JSONSchema),
     assignedNodes: stringSet('Nodes the pool is defined on. Empty: defined on no node.', DNS1123_SUBDOMAIN_PATTERN),
+    shared: bool(
+      'The directory is the same storage on every assigned node (a cluster file system or a mount of one export): VMs whose disks are all on shared pools can be recovered on another node after theirs is fenced. nfs pools are always shared.',
+    ),
   },
 } satisfies JSONSchema);
 

@@ -302,6 +302,16 @@ const Status = named('VirtualMachineStatus', {
       } satisfies JSONSchema),
     },
     restartCount: int('How many times the agent restarted the domain.', { minimum: 0 }),
+    recovery: named('VirtualMachineRecovery', {
+      type: 'object',
+      description:
+        'Recoveries of the VM from failed nodes (written by the node-lifecycle controller): a runStrategy Always VM on shared storage is moved to another node once its node is fenced (docs/fencing.md).',
+      properties: {
+        recoveredFrom: str('The fenced node the VM was last recovered from.'),
+        count: int('How many times the VM was recovered from a fenced node.', { minimum: 0 }),
+        lastRecoveryTime: time('When the VM was last unbound from a fenced node for recovery.'),
+      },
+    } satisfies JSONSchema),
     guestOSInfo: named('GuestOSInfo', {
       type: 'object',
       description: 'What runs inside the guest, from qemu-guest-agent (observation, written by the agent).',
@@ -438,6 +448,13 @@ function boundNode(vm: VirtualMachine | undefined): string | undefined {
   return typeof name === 'string' && name !== '' ? name : undefined;
 }
 
+/** The stored VM records a recovery from `node` not carried out yet: clearing spec.nodeName is that recovery. */
+function isRecoveryUnbind(old: VirtualMachine, node: string): boolean {
+  // Pending as recorded, or Scheduled: the vm controller may have seen the still-bound VM in between.
+  const waiting = old.status?.phase === 'Pending' || old.status?.phase === 'Scheduled';
+  return old.status?.recovery?.recoveredFrom === node && waiting && !old.metadata.deletionTimestamp;
+}
+
 export const NODE_NAME_IMMUTABLE = 'spec.nodeName is immutable once set; moving a VM is an explicit operation';
 
 /**
@@ -445,10 +462,14 @@ export const NODE_NAME_IMMUTABLE = 'spec.nodeName is immutable once set; moving 
  * that node owns the domain and its volumes, and a second node taking over would both run it.
  * Setting it when empty (the scheduler's bind, an admin's pin) stays allowed, except on a VM
  * being deleted (nothing must start there; its cleanup finalizer could not be added).
+ * The one move: a recovery from a fenced node (docs/fencing.md) clears it, after the
+ * node-lifecycle controller recorded the recovery in the status (status.recovery names the
+ * bound node, and the VM waits in phase Pending or Scheduled); the scheduler then binds it again.
  */
 function validateUpdate(vm: VirtualMachine, old: VirtualMachine): FieldError[] {
   const before = boundNode(old);
   const after = boundNode(vm);
+  if (before !== undefined && after === undefined && isRecoveryUnbind(old, before)) return [];
   if (before !== undefined && after !== before) {
     return [fieldError.invalid('spec.nodeName', after ?? '', `${NODE_NAME_IMMUTABLE} (bound to "${before}")`)];
   }

@@ -162,6 +162,7 @@ describe('SyncFullState entry by entry', () => {
         pool: '',
         reason: 'Forbidden',
         message: expect.stringContaining('bound to "fs-b"'),
+        boundNode: 'fs-b',
       },
       {
         field: 'vms[2]',
@@ -170,9 +171,18 @@ describe('SyncFullState entry by entry', () => {
         pool: '',
         reason: 'Forbidden',
         message: expect.stringContaining('bound to "fs-b"'),
+        boundNode: 'fs-b',
       },
-      { field: 'vms[4]', domainUuid: huge, vm: '', pool: '', reason: 'Invalid', message: expect.stringContaining('spec.cpu') },
-      { field: 'vms[5]', domainUuid: 'not-a-uuid', vm: '', pool: '', reason: 'BadRequest', message: expect.stringContaining('vms[5].domainUuid') },
+      { field: 'vms[4]', domainUuid: huge, vm: '', pool: '', reason: 'Invalid', message: expect.stringContaining('spec.cpu'), boundNode: '' },
+      {
+        field: 'vms[5]',
+        domainUuid: 'not-a-uuid',
+        vm: '',
+        pool: '',
+        reason: 'BadRequest',
+        message: expect.stringContaining('vms[5].domainUuid'),
+        boundNode: '',
+      },
       {
         field: 'vms[6]',
         domainUuid: badStatus.metadata.uid,
@@ -180,8 +190,9 @@ describe('SyncFullState entry by entry', () => {
         pool: '',
         reason: 'BadRequest',
         message: expect.stringContaining('phase "Lost"'),
+        boundNode: '',
       },
-      { field: 'pools[1]', domainUuid: '', vm: '', pool: 'fs-pool-bad', reason: 'BadRequest', message: expect.stringContaining('SICK') },
+      { field: 'pools[1]', domainUuid: '', vm: '', pool: 'fs-pool-bad', reason: 'BadRequest', message: expect.stringContaining('SICK'), boundNode: '' },
     ]);
 
     // The good entries are written.

@@ -107,8 +107,8 @@ describe('partitionFailures', () => {
       (i) => vmEntryRef(reports[i]!, i),
     );
     expect(out.rejected).toEqual([
-      { field: 'vms[0]', domainUuid: UUID, vm: 'default/web', pool: '', reason: 'Forbidden', message: expect.stringContaining('bound to "b"') },
-      { field: 'vms[1]', domainUuid: 'bad', vm: '', pool: '', reason: 'BadRequest', message: expect.stringContaining('not a domain UUID') },
+      { field: 'vms[0]', domainUuid: UUID, vm: 'default/web', pool: '', reason: 'Forbidden', message: expect.stringContaining('bound to "b"'), boundNode: '' },
+      { field: 'vms[1]', domainUuid: 'bad', vm: '', pool: '', reason: 'BadRequest', message: expect.stringContaining('not a domain UUID'), boundNode: '' },
     ]);
     expect(out.errors).toEqual([storage]);
   });
@@ -120,7 +120,7 @@ describe('partitionFailures', () => {
         i,
       ),
     );
-    expect(out.rejected).toEqual([{ field: 'pools[1]', domainUuid: '', vm: '', pool: 'p', reason: 'BadRequest', message: expect.any(String) }]);
+    expect(out.rejected).toEqual([{ field: 'pools[1]', domainUuid: '', vm: '', pool: 'p', reason: 'BadRequest', message: expect.any(String), boundNode: '' }]);
   });
 });
 

@@ -14,6 +14,7 @@
  * control plane, after which the call fails and the state hash is not acknowledged, so
  * that the agent retries.
  */
+import { BOUND_TO_ANOTHER_NODE } from '../../api-types/proto/contract.js';
 import type { EntryResult, PoolStatus, VMReport } from '../../api-types/proto/types.js';
 import { ApiError, errors } from '../../lib/apimachinery/status-error.js';
 
@@ -33,13 +34,19 @@ export function checkDomainUuid(report: Pick<VMReport, 'domainUuid'>, field: str
 export interface EntryRejection {
   reason: string;
   message: string;
+  boundNode: string;
+}
+
+/** The node a refusal says the VM is bound to (the agent's copy is stale), or ''. */
+export function boundNodeOf(err: ApiError): string {
+  return err.causes.find((c) => c.reason === BOUND_TO_ANOTHER_NODE)?.message ?? '';
 }
 
 /** The rejection of one entry, or undefined when the error is the control plane's (the call fails). */
 export function entryRejection(err: unknown): EntryRejection | undefined {
   if (!(err instanceof ApiError)) return undefined;
   if (err.code < 400 || err.code >= 500 || err.code === 429) return undefined;
-  return { reason: err.reason, message: err.message };
+  return { reason: err.reason, message: err.message, boundNode: boundNodeOf(err) };
 }
 
 export interface EntryFailure {
@@ -69,7 +76,7 @@ export async function settleEach<T>(items: readonly T[], limit: number, fn: (ite
 }
 
 /** Which entry a result is about, without the why. */
-export type EntryRef = Omit<EntryResult, 'reason' | 'message'>;
+export type EntryRef = Omit<EntryResult, 'reason' | 'message' | 'boundNode'>;
 
 export function vmEntryRef(report: VMReport, index: number): EntryRef {
   const vm = report.ownerNamespace && report.ownerName ? `${report.ownerNamespace}/${report.ownerName}` : '';

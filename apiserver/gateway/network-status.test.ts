@@ -105,6 +105,7 @@ describe('heartbeatStatus: acceleration and bridges', () => {
     networks: [],
     telemetry: null,
     vmTelemetry: [],
+    selfFencing: null,
     ...over,
   });
 

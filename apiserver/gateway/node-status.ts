@@ -10,7 +10,7 @@ import type {
 } from '../../api-types/generated/types.js';
 import { isIPAddress } from '../../api-types/names.js';
 import { stripPort } from '../../api-types/proto/contract.js';
-import type { HeartbeatRequest, Init, NodeInfo, NodeTelemetry, Resources } from '../../api-types/proto/types.js';
+import type { HeartbeatRequest, Init, NodeInfo, NodeTelemetry, Resources, SelfFencing } from '../../api-types/proto/types.js';
 import { setCondition } from '../../lib/apimachinery/conditions.js';
 import { errors } from '../../lib/apimachinery/status-error.js';
 import { isoSeconds } from '../../lib/apimachinery/time.js';
@@ -97,11 +97,31 @@ export function heartbeatStatus(
   if (acknowledgedHash) status.stateHash = acknowledgedHash;
   status.assignedPools = [...assignedPools].sort();
   setHostNetworking(status, req);
+  status.selfFencing = selfFencingStatus(req.selfFencing);
   if (req.telemetry) {
     const next = nodeTelemetry(req.telemetry);
     if (telemetryChanged(status.telemetry, next, now)) status.telemetry = next;
   }
   return status;
+}
+
+/** The longest self-fencing timeout an agent may report (a day): anything longer is a mistake. */
+export const MAX_SELF_FENCE_TIMEOUT_SECONDS = 86_400;
+
+/**
+ * Node status.selfFencing from the heartbeat (agents from before self-fencing send none: off).
+ * The node-lifecycle controller trusts this timeout to recover VMs, so one that cannot be
+ * true is refused naming the field.
+ */
+export function selfFencingStatus(reported: Init<SelfFencing> | null | undefined): NonNullable<NodeStatus['selfFencing']> {
+  if (!reported?.enabled) return { enabled: false };
+  const t = reported.timeoutSeconds ?? 0;
+  if (!Number.isInteger(t) || t <= 0 || t > MAX_SELF_FENCE_TIMEOUT_SECONDS) {
+    throw errors.badRequest(`selfFencing.timeoutSeconds: ${t} is out of range (1 to ${MAX_SELF_FENCE_TIMEOUT_SECONDS} when enabled)`, [
+      { reason: 'FieldValueInvalid', field: 'selfFencing.timeoutSeconds', message: `must be 1 to ${MAX_SELF_FENCE_TIMEOUT_SECONDS} when enabled` },
+    ]);
+  }
+  return { enabled: true, timeoutSeconds: t };
 }
 
 /**

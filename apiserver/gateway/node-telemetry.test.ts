@@ -29,6 +29,7 @@ const beat = (telemetry: NodeTelemetry | null): HeartbeatRequest => ({
   networks: [],
   telemetry,
   vmTelemetry: [],
+  selfFencing: null,
 });
 
 describe('Node status.telemetry from heartbeats', () => {

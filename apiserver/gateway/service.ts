@@ -6,7 +6,7 @@
  */
 import type { Metadata, sendUnaryData, ServerDuplexStream, ServerUnaryCall, ServerWritableStream, UntypedServiceImplementation } from '@grpc/grpc-js';
 import type { Image, Network, Node, StoragePool, VirtualMachine } from '../../api-types/generated/types.js';
-import { DEFAULT_DISCOVERED_NAMESPACE, DISCOVERED_ON_LABEL, DOMAIN_UUID_LABEL } from '../../api-types/proto/contract.js';
+import { BOUND_TO_ANOTHER_NODE, DEFAULT_DISCOVERED_NAMESPACE, DISCOVERED_ON_LABEL, DOMAIN_UUID_LABEL } from '../../api-types/proto/contract.js';
 import { grpcErrorFromStatus } from '../../api-types/proto/errors.js';
 import type {
   ConsoleFrame,
@@ -107,8 +107,14 @@ const VM_REF = (name?: string) => ({ group: 'quantix.io', resource: 'virtualmach
 
 /** A node's report about a VM bound to another node (or to none): refused. */
 function notBoundHere(node: string, vm: VirtualMachine): ApiError {
-  const where = vm.spec?.nodeName ? `it is bound to "${vm.spec.nodeName}"` : 'it is not bound to any node';
-  return errors.forbidden(`node "${node}" may not write the status of VM ${vm.metadata.namespace}/${vm.metadata.name}: ${where}`, VM_REF(vm.metadata.name));
+  const bound = vm.spec?.nodeName;
+  const where = bound ? `it is bound to "${bound}"` : 'it is not bound to any node';
+  const message = `node "${node}" may not write the status of VM ${vm.metadata.namespace}/${vm.metadata.name}: ${where}`;
+  const ref = VM_REF(vm.metadata.name);
+  // The node it is bound to, as a cause: an agent holding a copy of a VM that moved
+  // (recovered after its node was fenced) removes that stale copy (agent/stale-copies.ts).
+  const causes = bound ? [{ reason: BOUND_TO_ANOTHER_NODE, field: 'spec.nodeName', message: bound }] : undefined;
+  return new ApiError(403, 'Forbidden', message, { name: ref.name, group: ref.group, kind: ref.resource, ...(causes ? { causes } : {}) });
 }
 
 async function mapLimit<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
@@ -318,7 +324,7 @@ export class GatewayService {
       FULL_SYNC_CONCURRENCY,
       async ([report, i]) => {
         const reject = (reason: string, message: string) =>
-          rejected.push({ field: `images[${i}]`, domainUuid: '', vm: '', pool: '', reason, message: `image ${report.name}: ${message}` });
+          rejected.push({ field: `images[${i}]`, domainUuid: '', vm: '', pool: '', reason, message: `image ${report.name}: ${message}`, boundNode: '' });
         try {
           if (!report.uid) {
             reject('BadRequest', 'uid: required (the metadata.uid of the Image the report is about)');

@@ -1,7 +1,10 @@
 /**
  * The node-lifecycle controller: heartbeat timeouts → node Ready=Unknown, its VMs phase
  * Unknown, its pool entries UNMOUNTED; Ready again when heartbeats return
- * (nodelifecycle_reconcile.ts).
+ * (nodelifecycle_reconcile.ts). A node that stopped heartbeating and is fenced (an admin's
+ * spec.fenced, or its self-fencing timeout waited out) has its runStrategy Always VMs on
+ * shared storage recovered: recorded in their status, then unbound for the scheduler
+ * (recovery_reconcile.ts, docs/fencing.md).
  *
  * It records, on its own clock, when it last saw each node's lastHeartbeatTime change
  * (the "probe time"), and requeues each node for the moment its heartbeat would expire,
@@ -16,12 +19,16 @@ import type { ControllerSetup } from '../runtime/manager.js';
 import { keyOf, Nodes, StoragePools, VirtualMachines } from '../runtime/resources.js';
 import { BY_NODE, indexVmsByNode } from '../vm/vm_index.js';
 import { DEFAULT_GRACE_PERIOD_MS, planNode } from './nodelifecycle_reconcile.js';
+import { DEFAULT_SELF_FENCE_MARGIN_MS, fencingOf, planRecovery } from './recovery_reconcile.js';
+import { statusPatch } from '../runtime/committer.js';
 
 export interface NodeLifecycleOptions {
   /** Heartbeat grace period (default 40 s). */
   gracePeriodMs?: number;
   workers?: number;
   resyncPeriodMs?: number;
+  /** Added to a node's self-fencing timeout before its VMs are recovered (default 10 s). */
+  selfFenceMarginMs?: number;
   /** Clock (tests). */
   now?: () => number;
 }
@@ -33,6 +40,21 @@ export function unknownPhasePatch(vm: VirtualMachine): Record<string, unknown> {
   return { metadata: { resourceVersion: vm.metadata.resourceVersion }, status: { phase: 'Unknown' } };
 }
 
+/** A recovery's status, only on the VM version the decision was made from. */
+export function recoveryStatusPatch(vm: VirtualMachine, status: VirtualMachine['status']): Record<string, unknown> | undefined {
+  const patch = statusPatch(vm, vm.status, status);
+  return patch && { ...patch, metadata: { resourceVersion: vm.metadata.resourceVersion } };
+}
+
+/** Clears spec.nodeName, only if the VM is still the one bound to `node` (the apiserver checks the recovery is recorded). */
+export function recoveryUnbindPatch(vm: VirtualMachine, node: string): unknown[] {
+  return [
+    { op: 'test', path: '/metadata/uid', value: vm.metadata.uid },
+    { op: 'test', path: '/spec/nodeName', value: node },
+    { op: 'remove', path: '/spec/nodeName' },
+  ];
+}
+
 /** The node's entry in status.hosts, only on the pool version the decision was made from. */
 export function poolHostPatch(pool: StoragePool, node: string, host: PoolHostStatus): Record<string, unknown> {
   return { metadata: { resourceVersion: pool.metadata.resourceVersion }, status: { hosts: { [node]: host } } };
@@ -42,6 +64,7 @@ export function nodeLifecycleController(options: NodeLifecycleOptions = {}): Con
   return (ctx) => {
     const sharedClient = ctx.clientFor(NODELIFECYCLE_CONTROLLER);
     const grace = options.gracePeriodMs ?? DEFAULT_GRACE_PERIOD_MS;
+    const margin = options.selfFenceMarginMs ?? DEFAULT_SELF_FENCE_MARGIN_MS;
     const now = options.now ?? Date.now;
     const nodes = ctx.informers.informerFor<Node>(Nodes);
     const vms = ctx.informers.informerFor<VirtualMachine>(VirtualMachines);
@@ -78,13 +101,19 @@ export function nodeLifecycleController(options: NodeLifecycleOptions = {}): Con
           return done();
         }
         const name = node.metadata.name!;
+        const probeMs = probe(node);
+        const nowMs = now();
+        const expired = nowMs >= probeMs + grace;
+        const fencing = expired ? fencingOf(node, probeMs, nowMs, true, margin) : undefined;
+        const bound = vms.store.byIndex(BY_NODE, name);
         const plan = planNode({
           node,
-          probeMs: probe(node),
-          nowMs: now(),
+          probeMs,
+          nowMs,
           gracePeriodMs: grace,
-          vms: vms.store.byIndex(BY_NODE, name),
+          vms: bound,
           pools: pools.store.list().filter((p) => p.status?.hosts?.[name]),
+          fencing,
         });
         if (plan.status) {
           await commitStatus(client, Nodes, node, plan.status);
@@ -113,6 +142,38 @@ export function nodeLifecycleController(options: NodeLifecycleOptions = {}): Con
         for (const { pool, host } of plan.poolHosts) {
           await write(() => client.patch(StoragePools, undefined, pool.metadata.name!, poolHostPatch(pool, name, host), { subresource: 'status' }));
         }
+        if (fencing) {
+          const recovery = planRecovery({
+            node,
+            fencing,
+            vms: bound,
+            pools: new Map(pools.store.list().map((p) => [p.metadata.name!, p])),
+            nowMs,
+          });
+          const written = new Set<string>();
+          for (const { vm, status, event } of recovery.statuses) {
+            const patch = recoveryStatusPatch(vm, status);
+            if (!patch) continue;
+            await write(async () => {
+              await client.patch(VirtualMachines, vm.metadata.namespace, vm.metadata.name!, patch, { subresource: 'status' });
+              written.add(vm.metadata.uid!);
+              if (event) events.record(vm, event);
+            });
+          }
+          const recorded = new Set(recovery.statuses.map((s) => s.vm.metadata.uid!));
+          for (const vm of recovery.unbind) {
+            // Unbind only once the recovery is in the stored status (written now, or by an earlier pass).
+            if (recorded.has(vm.metadata.uid!) && !written.has(vm.metadata.uid!)) continue;
+            await write(async () => {
+              await client.patch(VirtualMachines, vm.metadata.namespace, vm.metadata.name!, recoveryUnbindPatch(vm, name), { type: 'json' });
+              log.info('VM unbound from a fenced node for recovery', {
+                vm: `${vm.metadata.namespace}/${vm.metadata.name}`,
+                nodeName: name,
+                fence: fencing.reason,
+              });
+            });
+          }
+        }
         if (conflict) throw conflict;
         return plan.requeueAfterMs !== undefined ? requeueAfter(plan.requeueAfterMs) : done();
       },
@@ -121,7 +182,13 @@ export function nodeLifecycleController(options: NodeLifecycleOptions = {}): Con
     nodes.on({
       add: (n) => controller.enqueue(keyOf(n)),
       update: (old, n) => {
-        if (old.status?.lastHeartbeatTime !== n.status?.lastHeartbeatTime || old.status?.conditions !== n.status?.conditions) controller.enqueue(keyOf(n));
+        if (
+          old.status?.lastHeartbeatTime !== n.status?.lastHeartbeatTime ||
+          old.status?.conditions !== n.status?.conditions ||
+          old.spec?.fenced !== n.spec?.fenced ||
+          old.status?.selfFencing?.timeoutSeconds !== n.status?.selfFencing?.timeoutSeconds
+        )
+          controller.enqueue(keyOf(n));
       },
       delete: (n) => controller.enqueue(keyOf(n)),
     });

@@ -11,8 +11,10 @@
  *   - its VMs: phase Unknown — not Lost, the host may still run them; nothing deletes or
  *     moves them (Lost/Terminated/Unknown VMs are left as they are);
  *   - its pool entries (status.hosts.<node>): UNMOUNTED with a message saying why.
+ *   - fencing (recovery_reconcile.ts): condition Fenced True/False on the node, with an
+ *     Event when it becomes True; requeue for the moment self-fencing counts.
  * Heartbeats back:
- *   - node: Ready=True again if this controller set it Unknown; Event NodeReady. The
+ *   - node: Ready=True again if this controller set it Unknown (Fenced=False); Event NodeReady. The
  *     agent's full sync then restores its VMs' phases and pool entries (the controller
  *     cannot know them).
  *   - requeue for the moment the heartbeat would expire.
@@ -20,6 +22,7 @@
 import type { Node, NodeCondition, NodeStatus, PoolHostStatus, StoragePool, VirtualMachine } from '../../api-types/generated/types.js';
 import { getCondition, setCondition } from '../../lib/apimachinery/conditions.js';
 import type { EventSpec } from '../runtime/events.js';
+import { FENCED_CONDITION, fencedCondition, recoveryRecorded, type Fencing } from './recovery_reconcile.js';
 
 export const DEFAULT_GRACE_PERIOD_MS = 40_000;
 export const Reasons = { NodeStatusUnknown: 'NodeStatusUnknown', HeartbeatResumed: 'HeartbeatResumed' } as const;
@@ -33,6 +36,8 @@ export interface NodeInput {
   vms: readonly VirtualMachine[];
   /** Pools with an entry for the node in status.hosts. */
   pools: readonly StoragePool[];
+  /** Whether the node is fenced (fencingOf), decided by the caller on the same clock. */
+  fencing?: Fencing;
 }
 
 export interface NodePlan {
@@ -60,11 +65,18 @@ export function planNode(input: NodeInput): NodePlan {
   if (nowMs < expiresAt) {
     plan.requeueAfterMs = expiresAt - nowMs + 1;
     if (ready?.status === 'Unknown' && ready.reason === Reasons.NodeStatusUnknown) {
-      const conditions = setCondition<NodeCondition>(
+      let conditions = setCondition<NodeCondition>(
         node.status?.conditions,
         { type: 'Ready', status: 'True', reason: Reasons.HeartbeatResumed, message: 'quantix-agent is heartbeating again', lastHeartbeatTime: heartbeat },
         now,
       );
+      if (getCondition(conditions, FENCED_CONDITION)) {
+        conditions = setCondition<NodeCondition>(
+          conditions,
+          { type: FENCED_CONDITION, status: 'False', reason: 'NotFenced', message: `node ${name} is heartbeating` },
+          now,
+        );
+      }
       plan.status = { ...structuredClone(node.status ?? {}), conditions };
       plan.events.push({ type: 'Normal', reason: 'NodeReady', message: `node ${name} is heartbeating again` });
     }
@@ -85,9 +97,20 @@ export function planNode(input: NodeInput): NodePlan {
     plan.status = status;
     plan.events.push({ type: 'Warning', reason: 'NodeNotReady', message: `node ${name}: ${message}` });
   }
+  if (input.fencing) {
+    const want = fencedCondition(input.fencing);
+    const base = plan.status ?? node.status ?? {};
+    const old = getCondition(base.conditions, FENCED_CONDITION);
+    if (old?.status !== want.status || old.reason !== want.reason || old.message !== want.message) {
+      plan.status = { ...structuredClone(base), conditions: setCondition<NodeCondition>(base.conditions, want, now) };
+      if (want.status === 'True') plan.events.push({ type: 'Warning', reason: 'NodeFenced', message: want.message ?? '' });
+    }
+    if (input.fencing.dueAtMs !== undefined && input.fencing.dueAtMs > nowMs) plan.requeueAfterMs = input.fencing.dueAtMs - nowMs + 1;
+  }
   for (const vm of input.vms) {
     if (vm.spec?.nodeName !== name) continue;
     if (UNTOUCHED_PHASES.has(vm.status?.phase ?? '')) continue;
+    if (recoveryRecorded(vm, name)) continue; // leaving the node: the unbind follows
     plan.unknownVms.push(vm);
   }
   for (const pool of input.pools) {

@@ -48,6 +48,7 @@ function nodeSchedulingView(n: Node): unknown {
   return [
     n.status?.conditions?.find((c) => c.type === 'Ready')?.status,
     n.spec?.unschedulable,
+    n.spec?.fenced,
     n.metadata.labels,
     n.status?.allocatable,
     n.status?.capacity,

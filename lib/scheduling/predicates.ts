@@ -5,7 +5,7 @@
  *
  * Filters, in order (a node is counted under the first one it fails):
  *   1. node Ready (Unknown: "unreachable"; False/absent: "not ready")
- *   2. not cordoned (spec.unschedulable)
+ *   2. not cordoned (spec.unschedulable) nor fenced (spec.fenced: an admin said it is down)
  *   3. spec.nodeSelector matches the node's labels
  *   4. every disk's StoragePool exists, is assigned to the node and HEALTHY there
  *   5. every NIC's network is available there: type network — the Network exists, is
@@ -114,6 +114,7 @@ export function filterNode(
   if (ready === 'Unknown') return { fits: false, reason: 'node unreachable' };
   if (ready !== 'True') return { fits: false, reason: 'node not ready' };
   if (node.spec?.unschedulable) return { fits: false, reason: 'node unschedulable' };
+  if (node.spec?.fenced) return { fits: false, reason: 'node fenced' };
   const selector = vm.spec?.nodeSelector;
   if (selector) {
     const labels = node.metadata.labels ?? {};

@@ -54,6 +54,7 @@ import { SimSnapshots } from './snapshots.js';
 import { SimVolumes } from './volumes.js';
 
 export type { SimDriverOptions } from './host.js';
+export { SimSharedStorage } from './host.js';
 
 export class SimDriver implements HypervisorDriver {
   readonly kind = 'sim';

@@ -88,8 +88,29 @@ interface InjectedFailure {
   remaining: number;
 }
 
+/**
+ * Storage several simulated hosts see alike (a cluster file system, one NFS export): dir pools
+ * with the same target path on hosts given the same SimSharedStorage share their volumes and
+ * files, as shared StoragePools do on real hosts (docs/fencing.md).
+ */
+export class SimSharedStorage {
+  readonly #dirs = new Map<string, Pick<SimPool, 'volumes' | 'root'>>();
+
+  /** The volumes and file tree at `targetPath`, created empty the first time. */
+  at(targetPath: string, now: number): Pick<SimPool, 'volumes' | 'root'> {
+    let dir = this.#dirs.get(targetPath);
+    if (!dir) {
+      dir = { volumes: new Map(), root: { type: 'dir', children: new Map(), modifiedAt: now } };
+      this.#dirs.set(targetPath, dir);
+    }
+    return dir;
+  }
+}
+
 export interface SimDriverOptions {
   hostname?: string;
+  /** Dir pools' storage shared with other simulated hosts (default: each host its own). */
+  sharedStorage?: SimSharedStorage;
   cpuCount?: number;
   cpuModel?: string;
   memoryBytes?: number;
@@ -117,7 +138,8 @@ export interface SimDriverOptions {
 }
 
 export class SimHost {
-  readonly opts: Required<Omit<SimDriverOptions, 'acpiShutdownDelayMs' | 'bridges'>> & { acpiShutdownDelayMs: number | null };
+  readonly opts: Required<Omit<SimDriverOptions, 'acpiShutdownDelayMs' | 'bridges' | 'sharedStorage'>> & { acpiShutdownDelayMs: number | null };
+  readonly sharedStorage: SimSharedStorage | undefined;
   state: ConnectionState = 'disconnected';
   readonly events: SimEvents;
   readonly domains = new Map<string, SimDomain>();
@@ -149,6 +171,7 @@ export class SimHost {
       now: options.now ?? Date.now,
     };
     this.bridges = new Set(options.bridges ?? []);
+    this.sharedStorage = options.sharedStorage;
     this.events = new SimEvents(this.opts.now);
   }
 

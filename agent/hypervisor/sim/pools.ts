@@ -99,8 +99,9 @@ export class SimPools {
       active: false,
       fault: null,
       mountFailure: null,
-      volumes: new Map(),
-      root: { type: 'dir', children: new Map(), modifiedAt: this.host.opts.now() },
+      ...(spec.type === 'dir' && this.host.sharedStorage
+        ? this.host.sharedStorage.at(spec.targetPath, this.host.opts.now())
+        : { volumes: new Map(), root: { type: 'dir' as const, children: new Map(), modifiedAt: this.host.opts.now() } }),
       autostart: false,
     };
     this.host.pools.set(spec.name, p);
