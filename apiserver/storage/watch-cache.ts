@@ -246,9 +246,16 @@ function asIs(e: CacheEvent): WatchEvent {
   return (e.asIs ??= new LazyWatchEvent(e.type, e.obj));
 }
 
-/** The stored bytes of a cached entry (its raw value when kept). */
-function storedBytes(e: Entry): number {
-  return e.raw?.length ?? 0;
+/** The window event of a cached entry's deletion at `revision`: its last state, its stored bytes. */
+function deletedEvent(prev: Entry, revision: number): CacheEvent {
+  return {
+    revision,
+    type: 'DELETED',
+    namespace: prev.obj.metadata.namespace,
+    obj: withRevision(prev.obj, revision),
+    prev: undefined,
+    bytes: prev.raw?.length ?? 0,
+  };
 }
 
 function withRevision(obj: KubeObject, revision: number): KubeObject {
@@ -399,14 +406,7 @@ export class CachedStore implements Store {
               const prev = this.#objects.get(key);
               if (!prev) continue;
               this.#objects.delete(key);
-              applied.push({
-                revision,
-                type: 'DELETED',
-                namespace: prev.obj.metadata.namespace,
-                obj: withRevision(prev.obj, revision),
-                prev: undefined,
-                bytes: storedBytes(prev),
-              });
+              applied.push(deletedEvent(prev, revision));
             }
           }
           this.#commit(applied, Number(events[events.length - 1]!.kv.mod_revision), receivedAt);
@@ -484,14 +484,7 @@ export class CachedStore implements Store {
         for (const [key, prev] of this.#objects) {
           if (seen.has(key)) continue;
           this.#objects.delete(key);
-          applied.push({
-            revision,
-            type: 'DELETED',
-            namespace: prev.obj.metadata.namespace,
-            obj: withRevision(prev.obj, revision),
-            prev: undefined,
-            bytes: storedBytes(prev),
-          });
+          applied.push(deletedEvent(prev, revision));
         }
         this.#commit(applied, revision, performance.now());
         this.#startWatch(revision + 1);
