@@ -233,8 +233,8 @@ const leaseObject = (name: string, transitions = 0) => ({
   spec: { holderIdentity: 'up-ha-e2e', leaseDurationSeconds: 15, leaseTransitions: transitions },
 });
 
-async function nodeStatus(): Promise<{ ready: string; heartbeat: string }> {
-  const res = await api.request('GET', `/apis/quantix.io/v1alpha1/nodes/${nodeName}`);
+async function nodeStatus(counter = { retries: 0 }): Promise<{ ready: string; heartbeat: string }> {
+  const res = await withOneRetry((fresh) => api.request('GET', `/apis/quantix.io/v1alpha1/nodes/${nodeName}`, undefined, fresh), counter);
   if (res.status !== 200) throw new Error(`GET node: ${res.status}`);
   const status = res.body.status as { conditions?: { type: string; status: string }[]; lastHeartbeatTime?: string } | undefined;
   return { ready: status?.conditions?.find((c) => c.type === 'Ready')?.status ?? '', heartbeat: status?.lastHeartbeatTime ?? '' };
@@ -347,16 +347,17 @@ describe('an apiserver replica killed during a write burst through the balancer'
     // Round robin over new connections: the watches land on both replicas.
     const watches = Array.from({ length: 4 }, () => new ResumingWatch(api, fromRv));
 
+    const counter = { retries: 0 };
     const readiness: string[] = [];
     let watching = true;
     const readinessWatch = (async () => {
       while (watching) {
-        readiness.push((await nodeStatus().catch(() => ({ ready: 'unreachable' }))).ready);
+        // A client too: it retries once, on a new connection, a read its dying replica dropped.
+        readiness.push((await nodeStatus(counter).catch(() => ({ ready: 'unreachable' }))).ready);
         await new Promise((r) => setTimeout(r, 250));
       }
     })();
 
-    const counter = { retries: 0 };
     const acked: { name: string; at: number }[] = [];
     let killAt = 0;
     let killed: Promise<number> | undefined;
@@ -416,5 +417,160 @@ describe('an apiserver replica killed during a write burst through the balancer'
       timeoutMs: 30_000,
       message: 'haproxy sees both replicas UP',
     });
+  }, 150_000);
+});
+
+type LeaseObject = {
+  metadata: { resourceVersion: string };
+  spec: { holderIdentity?: string; leaseTransitions?: number; renewTime?: string; acquireTime?: string };
+};
+const CM_LEASE = '/apis/coordination.k8s.io/v1/namespaces/quantix-system/leases/quantix-controller-manager';
+
+describe('the leading controller-manager killed', () => {
+  it('the standby takes the Lease within its duration; the restarted one stands by', async () => {
+    const before = (await api.request('GET', CM_LEASE)).body as unknown as LeaseObject;
+    const leader = before.spec.holderIdentity!.startsWith('controller-manager-1_') ? 1 : 2;
+    const standby = 3 - leader;
+    const killAt = await killGroup(`controller-manager-${leader}`);
+    const after = await eventually(
+      async () => {
+        const lease = (await api.request('GET', CM_LEASE)).body as unknown as LeaseObject;
+        return lease.spec.holderIdentity?.startsWith(`controller-manager-${standby}_`) ? lease : false;
+      },
+      // The lease duration (15 s) from the last renewal it saw, plus one retry period (2 s) and scheduling slack.
+      { timeoutMs: 20_000, intervalMs: 100, message: `controller-manager-${standby} leads` },
+    );
+    measured.controllerTakeoverAfterKillMs = Date.now() - killAt;
+    expect(after.spec.leaseTransitions).toBe((before.spec.leaseTransitions ?? 0) + 1);
+
+    await upHa();
+    expect(alive(pidOf(`controller-manager-${leader}`))).toBe(true);
+    const lease = (await api.request('GET', CM_LEASE)).body as unknown as LeaseObject;
+    expect(lease.spec.holderIdentity).toBe(after.spec.holderIdentity);
+  }, 90_000);
+});
+
+/** etcd's view of its members: which one leads (etcdctl endpoint status over the cluster). */
+async function etcdLeader(): Promise<number> {
+  const pki = path.join(stateDir, 'pki');
+  const res = await run(
+    'etcdctl',
+    [
+      '--endpoints',
+      [1, 2, 3].map((i) => `https://127.0.0.1:${base + i}`).join(','),
+      '--cacert',
+      path.join(pki, 'etcd/ca.crt'),
+      '--cert',
+      path.join(pki, 'apiserver-etcd-client.crt'),
+      '--key',
+      path.join(pki, 'apiserver-etcd-client.key'),
+      '--command-timeout',
+      '3s',
+      'endpoint',
+      'status',
+      '-w',
+      'json',
+    ],
+    { env: { ETCDCTL_API: '3' } },
+  );
+  const statuses = JSON.parse(res.stdout || '[]') as { Endpoint: string; Status: { header: { member_id: number }; leader: number } }[];
+  const leader = statuses.find((s) => s.Status.header.member_id === s.Status.leader);
+  if (!leader) throw new Error(`no etcd leader: ${res.stderr}`);
+  return Number(leader.Endpoint.split(':').pop()) - base;
+}
+
+describe('an etcd member killed, then the etcd leader', () => {
+  it('reads and writes go on; concurrent compare-and-swap increments add up to the acknowledged ones', async () => {
+    const COUNTERS = ['counter-0', 'counter-1', 'counter-2'];
+    for (const name of COUNTERS) expect((await api.request('POST', LEASES, leaseObject(name))).status).toBe(201);
+    const acked = new Map(COUNTERS.map((c) => [c, 0]));
+    /** Writes whose outcome the client cannot know (no answer): they may or may not have been applied. */
+    const unknown = new Map(COUNTERS.map((c) => [c, 0]));
+    const ackTimes: number[] = [];
+    let writing = true;
+    let conflicts = 0;
+    // The writers pause while up-ha.sh restarts a member: on two shared cores they would slow
+    // the restart, and the point is what they see while a member is down.
+    let resume: Promise<void> | undefined;
+    const restart = async () => {
+      let open!: () => void;
+      resume = new Promise((r) => (open = r));
+      try {
+        await upHa();
+      } finally {
+        open();
+        resume = undefined;
+      }
+    };
+    const writer = async (w: number) => {
+      for (let k = 0; writing; k++) {
+        if (resume) await resume;
+        const name = COUNTERS[(w + k) % COUNTERS.length]!;
+        const got = await api.request('GET', `${LEASES}/${name}`).catch(() => undefined);
+        if (got?.status !== 200) continue;
+        const lease = got.body as unknown as LeaseObject;
+        const next = {
+          ...leaseObject(name, (lease.spec.leaseTransitions ?? 0) + 1),
+          metadata: { name, namespace, resourceVersion: lease.metadata.resourceVersion },
+        };
+        const put = await api.request('PUT', `${LEASES}/${name}`, next).catch(() => undefined);
+        if (put?.status === 200) {
+          acked.set(name, acked.get(name)! + 1);
+          ackTimes.push(Date.now());
+        } else if (put?.status === 409) conflicts++;
+        else unknown.set(name, unknown.get(name)! + 1);
+      }
+    };
+    const writers = Array.from({ length: 4 }, (_, w) => writer(w));
+    const total = () => [...acked.values()].reduce((a, b) => a + b, 0);
+    const progress = async (more: number) => {
+      const target = total() + more;
+      await eventually(() => total() >= target, { timeoutMs: 30_000, message: `${more} more acknowledged increments` });
+    };
+    const gapAfter = (at: number) => {
+      const times = ackTimes.filter((t) => t >= at - 5_000).sort((a, b) => a - b);
+      let gap = 0;
+      for (let i = 1; i < times.length; i++) if (times[i]! >= at) gap = Math.max(gap, times[i]! - times[i - 1]!);
+      return gap;
+    };
+
+    try {
+      await progress(10);
+      // A follower first.
+      const leader = await etcdLeader();
+      const follower = leader === 1 ? 2 : 1;
+      const followerKilledAt = await killGroup(`etcd-${follower}`);
+      await progress(20);
+      measured.etcdFollowerKillWriteGapMs = gapAfter(followerKilledAt);
+      await restart();
+      await progress(10);
+      // Then the leader (the restarted member is back in the quorum).
+      const leaderNow = await etcdLeader();
+      const leaderKilledAt = await killGroup(`etcd-${leaderNow}`);
+      await progress(20);
+      measured.etcdLeaderKillWriteGapMs = gapAfter(leaderKilledAt);
+      const newLeader = await eventually(() => etcdLeader(), { timeoutMs: 15_000 });
+      expect(newLeader).not.toBe(leaderNow);
+      await restart();
+      await progress(10);
+    } finally {
+      writing = false;
+      await Promise.all(writers);
+    }
+
+    // No acknowledged increment is lost, and none appears that no writer made.
+    for (const name of COUNTERS) {
+      const lease = (await api.request('GET', `${LEASES}/${name}`)).body as unknown as LeaseObject;
+      const value = lease.spec.leaseTransitions ?? 0;
+      expect(value).toBeGreaterThanOrEqual(acked.get(name)!);
+      expect(value).toBeLessThanOrEqual(acked.get(name)! + unknown.get(name)!);
+    }
+    measured.casAcknowledged = total();
+    measured.casConflicts = conflicts;
+    measured.casUnknownOutcome = [...unknown.values()].reduce((a, b) => a + b, 0);
+    // The three members are a healthy cluster again.
+    const members = await etcd!.cluster.memberList({});
+    expect(members.members).toHaveLength(3);
+    for (let i = 1; i <= 3; i++) expect(alive(pidOf(`etcd-${i}`))).toBe(true);
   }, 150_000);
 });

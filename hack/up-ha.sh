@@ -87,13 +87,16 @@ for i in "${ETCD_MEMBERS[@]}"; do wait_for "etcd-$i" 60 etcd_healthy "$i"; done
 
 export QUANTIX_LOG_FORMAT=json
 LOG_ROTATION=(--log-max-size "${QUANTIX_LOG_MAX_SIZE:-10Mi}" --log-max-files "${QUANTIX_LOG_MAX_FILES:-5}")
-APISERVER_NODE_OPTIONS="$(node_modules/.bin/tsx apiserver/node-options.ts)"
+APISERVER_NODE_OPTIONS=""
 # The replicas share the state dir's PKI and tokens (the first start makes them; the second
 # finds them), and write the kubeconfigs naming the balancer. Each has its own log dir (the
 # component logs are named after the component) and audit log.
 APISERVERS=(1 2)
 start_apiserver() {
   local i=$1
+  running "apiserver-$i" && return 0
+  # V8 flags for this machine (apiserver/node-options.ts), computed once, only when a replica starts.
+  [[ -n "$APISERVER_NODE_OPTIONS" ]] || APISERVER_NODE_OPTIONS="$(node_modules/.bin/tsx apiserver/node-options.ts)"
   mkdir -p "$STATE/logs/apiserver-$i"
   start "apiserver-$i" env NODE_OPTIONS="$APISERVER_NODE_OPTIONS ${NODE_OPTIONS:-}" node_modules/.bin/tsx apiserver/main.ts --data-dir "$STATE" \
     --etcd-servers "$ETCD_SERVERS" --etcd-cafile "$PKI/etcd/ca.crt" \

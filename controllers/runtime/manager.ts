@@ -132,6 +132,12 @@ export class ControllerManager {
     return this.#leading;
   }
 
+  /** Whether the controllers may write now: always without leader election, else while the lease is held (LeaderElector.holdsLease). */
+  mayWrite(): boolean {
+    if (!this.#o.leaderElection) return true;
+    return this.#leading && (this.#elector?.holdsLease() ?? false);
+  }
+
   /** Sets the gauges read at scrape time (queue depths, leadership). */
   refreshMetrics(): void {
     this.#o.metrics?.refresh({
