@@ -141,19 +141,29 @@ class HaClient {
 }
 
 /**
- * One API call as a careful client makes it: once more, on a new connection, after a
- * connection failure or a 5xx (counted in `retries`). A second failure fails the test: "at
+ * One API call as a careful client makes it: once more, on a new connection and after a short
+ * back-off, after a connection failure or a 5xx (counted in `retries`). A second failure fails the test: "at
  * most a retried request".
  */
 async function withOneRetry<T extends { status: number }>(call: (freshConnection: boolean) => Promise<T>, counter: { retries: number }): Promise<T> {
+  let first: string;
   try {
     const res = await call(false);
     if (res.status < 500) return res;
-  } catch {
-    // a connection that died with its replica
+    first = `status ${res.status}`;
+  } catch (err) {
+    first = (err as Error).message; // a connection that died with its replica
   }
   counter.retries++;
-  return call(true);
+  // After a back-off, as client-go retries: a replica being killed can still complete a TCP
+  // handshake (its listening socket outlives its connections for a moment) and then reset it,
+  // which a retry fired within the same millisecond would meet.
+  await new Promise((r) => setTimeout(r, 200));
+  try {
+    return await call(true);
+  } catch (err) {
+    throw new Error(`failed twice: ${first}, then ${(err as Error).message}`);
+  }
 }
 
 /**
@@ -182,7 +192,8 @@ class ResumingWatch {
       try {
         await this.#once();
       } catch {
-        // the stream broke: resume
+        // The stream broke: resume, after a short back-off as a client does (not to spin while no replica answers).
+        if (!this.#stopped) await new Promise((r) => setTimeout(r, 100));
       }
     }
   }
@@ -246,6 +257,39 @@ async function tunnelUrl(): Promise<string> {
 }
 
 const apiserverPort = (i: number) => base + 20 + i;
+
+/** A controller-manager's informer counts, summed over resources, from its /metrics (the viewer's token, as Prometheus scrapes). */
+async function informerCounts(i: number): Promise<{ lists: number; reconnects: number }> {
+  const token = readFileSync(path.join(stateDir, 'prometheus.token'), 'utf8').trim();
+  const text = await new Promise<string>((resolve, reject) => {
+    const req = request(
+      {
+        host: '127.0.0.1',
+        port: base + 40 + i,
+        path: '/metrics',
+        agent: false,
+        ca: api.ca,
+        servername: 'localhost',
+        headers: { authorization: `Bearer ${token}` },
+      },
+      (res) => {
+        let body = '';
+        res.on('data', (c: Buffer) => {
+          body += c.toString('utf8');
+        });
+        res.on('end', () => (res.statusCode === 200 ? resolve(body) : reject(new Error(`metrics of controller-manager-${i}: ${res.statusCode}`))));
+      },
+    );
+    req.on('error', reject);
+    req.end();
+  });
+  const sum = (name: string) =>
+    text
+      .split('\n')
+      .filter((l) => l.startsWith(`${name}{`))
+      .reduce((n, l) => n + Number(l.split(' ').pop()), 0);
+  return { lists: sum('quantix_informer_lists_total'), reconnects: sum('quantix_informer_watch_reconnects_total') };
+}
 
 /** haproxy's view of its servers ("backend/server" → UP, DOWN, …) from its stats socket. */
 function haproxyServers(): Promise<Map<string, string>> {
@@ -344,6 +388,7 @@ describe('an apiserver replica killed during a write burst through the balancer'
     const list = await api.request('GET', LEASES);
     expect(list.status).toBe(200);
     const fromRv = (list.body.metadata as { resourceVersion: string }).resourceVersion;
+    const informersBefore = await Promise.all([1, 2].map((i) => eventually(() => informerCounts(i))));
     // Round robin over new connections: the watches land on both replicas.
     const watches = Array.from({ length: 4 }, () => new ResumingWatch(api, fromRv));
 
@@ -361,44 +406,57 @@ describe('an apiserver replica killed during a write burst through the balancer'
     const acked: { name: string; at: number }[] = [];
     let killAt = 0;
     let killed: Promise<number> | undefined;
-    await Promise.all(
-      Array.from({ length: WRITERS }, async (_, w) => {
-        for (let k = 0; k < PER_WRITER; k++) {
-          const name = `burst-${w}-${k}`;
-          const res = await withOneRetry((fresh) => api.request('POST', LEASES, leaseObject(name), fresh), counter);
-          // 409 only after a retry whose first attempt was committed before its replica died.
-          if (res.status !== 201 && res.status !== 409) throw new Error(`create ${name}: ${res.status} ${JSON.stringify(res.body)}`);
-          acked.push({ name, at: Date.now() });
-          if (acked.length === KILL_AFTER && !killed) {
-            killAt = Date.now();
-            killed = killGroup(`apiserver-${victim}`);
+    try {
+      await Promise.all(
+        Array.from({ length: WRITERS }, async (_, w) => {
+          for (let k = 0; k < PER_WRITER; k++) {
+            const name = `burst-${w}-${k}`;
+            const res = await withOneRetry((fresh) => api.request('POST', LEASES, leaseObject(name), fresh), counter);
+            // 409 only after a retry whose first attempt was committed before its replica died.
+            if (res.status !== 201 && res.status !== 409) throw new Error(`create ${name}: ${res.status} ${JSON.stringify(res.body)}`);
+            acked.push({ name, at: Date.now() });
+            if (acked.length === KILL_AFTER && !killed) {
+              killAt = Date.now();
+              killed = killGroup(`apiserver-${victim}`);
+            }
           }
-        }
-      }),
-    );
-    await killed;
-    expect(killAt).toBeGreaterThan(0);
+        }),
+      );
+      await killed;
+      expect(killAt).toBeGreaterThan(0);
 
-    // No acknowledged write is lost.
-    const after = await api.request('GET', LEASES);
-    const names = new Set((after.body.items as { metadata: { name: string } }[]).map((l) => l.metadata.name));
-    for (const { name } of acked) expect(names.has(name)).toBe(true);
-    expect(acked).toHaveLength(WRITERS * PER_WRITER);
+      // No acknowledged write is lost.
+      const after = await api.request('GET', LEASES);
+      const names = new Set((after.body.items as { metadata: { name: string } }[]).map((l) => l.metadata.name));
+      for (const { name } of acked) expect(names.has(name)).toBe(true);
+      expect(acked).toHaveLength(WRITERS * PER_WRITER);
 
-    // The agent's session moved to the survivor, and it heartbeats through it.
-    await eventually(async () => (await tunnelUrl()) === survivorUrl, { timeoutMs: 30_000, message: 'agent session on the surviving replica' });
-    measured.agentSessionMoveMs = Date.now() - killAt;
-    const killSecond = Math.floor(killAt / 1000) * 1000;
-    await eventually(async () => Date.parse((await nodeStatus()).heartbeat) > killSecond, { timeoutMs: 30_000, message: 'a heartbeat after the kill' });
+      // The agent's session moved to the survivor, and it heartbeats through it.
+      await eventually(async () => (await tunnelUrl()) === survivorUrl, { timeoutMs: 30_000, message: 'agent session on the surviving replica' });
+      measured.agentSessionMoveMs = Date.now() - killAt;
+      const killSecond = Math.floor(killAt / 1000) * 1000;
+      await eventually(async () => Date.parse((await nodeStatus()).heartbeat) > killSecond, { timeoutMs: 30_000, message: 'a heartbeat after the kill' });
 
-    // Every watch saw every create, none was told to relist, and the ones on the dead replica resumed.
-    await eventually(() => watches.every((w) => acked.every(({ name }) => w.added.has(name))), { timeoutMs: 30_000, message: 'watches saw every create' });
-    await Promise.all(watches.map((w) => w.stop()));
-    expect(watches.map((w) => w.expired)).toEqual([0, 0, 0, 0]);
-    expect(watches.some((w) => w.resumes > 0)).toBe(true);
-
-    watching = false;
-    await readinessWatch;
+      // Every watch saw every create, none was told to relist, and the ones on the dead replica resumed.
+      await eventually(() => watches.every((w) => acked.every(({ name }) => w.added.has(name))), { timeoutMs: 30_000, message: 'watches saw every create' });
+      expect(watches.map((w) => w.expired)).toEqual([0, 0, 0, 0]);
+      expect(watches.some((w) => w.resumes > 0)).toBe(true);
+      // The controller-managers' informers (both run them; only the leader's controllers act)
+      // resumed their watches through the balancer too, and none listed again.
+      const informersAfter = await eventually(
+        async () => {
+          const now = await Promise.all([1, 2].map((i) => informerCounts(i)));
+          return now.some((c, i) => c.reconnects > informersBefore[i]!.reconnects) && now;
+        },
+        { timeoutMs: 30_000, message: 'an informer watch resumed' },
+      );
+      expect(informersAfter.map((c) => c.lists)).toEqual(informersBefore.map((c) => c.lists));
+      measured.informerWatchResumes = informersAfter.reduce((n, c, i) => n + c.reconnects - informersBefore[i]!.reconnects, 0);
+    } finally {
+      watching = false;
+      await readinessWatch;
+      await Promise.all(watches.map((w) => w.stop()));
+    }
     expect(readiness.length).toBeGreaterThan(0);
     expect(readiness.filter((r) => r !== 'True')).toEqual([]);
 
@@ -437,8 +495,9 @@ describe('the leading controller-manager killed', () => {
         const lease = (await api.request('GET', CM_LEASE)).body as unknown as LeaseObject;
         return lease.spec.holderIdentity?.startsWith(`controller-manager-${standby}_`) ? lease : false;
       },
-      // The lease duration (15 s) from the last renewal it saw, plus one retry period (2 s) and scheduling slack.
-      { timeoutMs: 20_000, intervalMs: 100, message: `controller-manager-${standby} leads` },
+      // The lease duration (15 s) from the last renewal it saw, plus one retry period (2 s) and
+      // slack for a loaded machine (the figure is measured and reported, not asserted).
+      { timeoutMs: 30_000, intervalMs: 100, message: `controller-manager-${standby} leads` },
     );
     measured.controllerTakeoverAfterKillMs = Date.now() - killAt;
     expect(after.spec.leaseTransitions).toBe((before.spec.leaseTransitions ?? 0) + 1);
@@ -507,7 +566,11 @@ describe('an etcd member killed, then the etcd leader', () => {
         if (resume) await resume;
         const name = COUNTERS[(w + k) % COUNTERS.length]!;
         const got = await api.request('GET', `${LEASES}/${name}`).catch(() => undefined);
-        if (got?.status !== 200) continue;
+        if (got?.status !== 200) {
+          // No answer: try again shortly, as a client does (not to spin).
+          await new Promise((r) => setTimeout(r, 100));
+          continue;
+        }
         const lease = got.body as unknown as LeaseObject;
         const next = {
           ...leaseObject(name, (lease.spec.leaseTransitions ?? 0) + 1),

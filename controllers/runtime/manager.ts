@@ -144,6 +144,7 @@ export class ControllerManager {
       queues: this.controllers.map((c) => ({ name: c.name, depth: c.queue.len() })),
       leaseName: this.#o.leaderElection?.name ?? 'quantix-controller-manager',
       leading: this.#leading,
+      informers: this.context.informers.all().map((i) => ({ resource: i.name, lists: i.stats.lists, reconnects: i.stats.reconnects })),
     });
   }
 
