@@ -1,4 +1,4 @@
-import { chooseAcceleration, parseDuration } from './flags.js';
+import { chooseAcceleration, defaultServerName, gatewayTarget, parseDuration } from './flags.js';
 
 describe('chooseAcceleration', () => {
   it.each([
@@ -15,5 +15,30 @@ describe('chooseAcceleration', () => {
   });
   it('parseDuration still parses', () => {
     expect(parseDuration('x', '2m')).toBe(120_000);
+  });
+});
+
+describe('gatewayTarget (--gateway)', () => {
+  it('passes one endpoint through, and makes one channel target of several IP endpoints', () => {
+    expect(gatewayTarget('gw.example.org:6444')).toBe('gw.example.org:6444');
+    expect(gatewayTarget('[::1]:6444')).toBe('[::1]:6444');
+    expect(gatewayTarget('10.0.0.1:6444, 10.0.0.2:6444')).toBe('ipv4:10.0.0.1:6444,10.0.0.2:6444');
+    expect(gatewayTarget('[fd00::1]:6444,[fd00::2]:6444')).toBe('ipv6:[fd00::1]:6444,[fd00::2]:6444');
+  });
+  it.each([
+    ['', /"" is not HOST:PORT/],
+    ['10.0.0.1', /"10.0.0.1" is not HOST:PORT/],
+    ['10.0.0.1:0', /"10.0.0.1:0" is not HOST:PORT/],
+    ['10.0.0.1:6444,', /"" is not HOST:PORT/],
+    [':6444', /":6444" is not HOST:PORT/],
+    ['a.example.org:6444,b.example.org:6444', /several endpoints must all be IPv4 or all IPv6/],
+    ['10.0.0.1:6444,[fd00::2]:6444', /several endpoints must all be IPv4 or all IPv6/],
+  ])('refuses %j naming the flag', (value, message) => {
+    expect(() => gatewayTarget(value)).toThrow(/^--gateway: /);
+    expect(() => gatewayTarget(value)).toThrow(message);
+  });
+  it('verifies replicas reached by IP as "localhost" (every apiserver certificate names it)', () => {
+    expect(defaultServerName('127.0.0.1:6444,127.0.0.1:6454')).toBe('localhost');
+    expect(defaultServerName('gw.example.org:6444')).toBeUndefined();
   });
 });
