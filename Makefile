@@ -2,13 +2,18 @@
 SHELL := /bin/bash
 TSX := node_modules/.bin/tsx
 
-.PHONY: deps up down image test test-unit test-integration test-e2e typecheck typecheck-web lint lint-biome lint-promises format format-check boundaries web codegen verify-codegen bench
+.PHONY: deps up up-ha down image test test-unit test-integration test-e2e typecheck typecheck-web lint lint-biome lint-promises format format-check boundaries web codegen verify-codegen bench
 
 deps:
 	@bash hack/install-deps.sh
 
 up: deps web
 	@bash hack/up.sh
+
+# The replicated control plane on this machine: 3 etcd members, 2 apiservers behind haproxy,
+# 2 leader-elected controller-managers and the local agent (docs/ha.md). `make down` stops it.
+up-ha: deps web
+	@bash hack/up-ha.sh
 
 down:
 	@bash hack/down.sh

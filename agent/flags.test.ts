@@ -1,4 +1,4 @@
-import { checkSelfFenceTimeout, chooseAcceleration, MAX_SELF_FENCE_TIMEOUT_MS, parseDuration } from './flags.js';
+import { checkSelfFenceTimeout, chooseAcceleration, defaultServerName, gatewayTarget, MAX_SELF_FENCE_TIMEOUT_MS, parseDuration } from './flags.js';
 
 describe('chooseAcceleration', () => {
   it.each([
@@ -28,5 +28,30 @@ describe('checkSelfFenceTimeout', () => {
       '--self-fence-timeout: 20000ms is shorter than three heartbeat intervals (30000ms); use 0 to turn self-fencing off',
     );
     expect(() => checkSelfFenceTimeout(MAX_SELF_FENCE_TIMEOUT_MS + 1, 10_000)).toThrow('--self-fence-timeout: 86400001ms is longer than a day');
+  });
+});
+
+describe('gatewayTarget (--gateway)', () => {
+  it('passes one endpoint through, and makes one channel target of several IP endpoints', () => {
+    expect(gatewayTarget('gw.example.org:6444')).toBe('gw.example.org:6444');
+    expect(gatewayTarget('[::1]:6444')).toBe('[::1]:6444');
+    expect(gatewayTarget('10.0.0.1:6444, 10.0.0.2:6444')).toBe('ipv4:10.0.0.1:6444,10.0.0.2:6444');
+    expect(gatewayTarget('[fd00::1]:6444,[fd00::2]:6444')).toBe('ipv6:[fd00::1]:6444,[fd00::2]:6444');
+  });
+  it.each([
+    ['', /"" is not HOST:PORT/],
+    ['10.0.0.1', /"10.0.0.1" is not HOST:PORT/],
+    ['10.0.0.1:0', /"10.0.0.1:0" is not HOST:PORT/],
+    ['10.0.0.1:6444,', /"" is not HOST:PORT/],
+    [':6444', /":6444" is not HOST:PORT/],
+    ['a.example.org:6444,b.example.org:6444', /several endpoints must all be IPv4 or all IPv6/],
+    ['10.0.0.1:6444,[fd00::2]:6444', /several endpoints must all be IPv4 or all IPv6/],
+  ])('refuses %j naming the flag', (value, message) => {
+    expect(() => gatewayTarget(value)).toThrow(/^--gateway: /);
+    expect(() => gatewayTarget(value)).toThrow(message);
+  });
+  it('verifies replicas reached by IP as "localhost" (every apiserver certificate names it)', () => {
+    expect(defaultServerName('127.0.0.1:6444,127.0.0.1:6454')).toBe('localhost');
+    expect(defaultServerName('gw.example.org:6444')).toBeUndefined();
   });
 });

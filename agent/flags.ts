@@ -17,8 +17,31 @@ export function parseDuration(flag: string, value: string): number {
  * may not be among its SANs; the certificate is still checked against the Quantix CA.
  */
 export function defaultServerName(gateway: string): string | undefined {
-  const host = gateway.startsWith('[') ? gateway.slice(1, gateway.indexOf(']')) : gateway.slice(0, gateway.lastIndexOf(':'));
+  const first = gateway.split(',')[0]!.trim(); // several endpoints: replicas of one cluster, one certificate name
+  const host = first.startsWith('[') ? first.slice(1, first.indexOf(']')) : first.slice(0, first.lastIndexOf(':'));
   return /^[\d.]+$/.test(host) || host.includes(':') ? 'localhost' : undefined;
+}
+
+/**
+ * --gateway → the gRPC channel's target: one endpoint (HOST:PORT, [V6]:PORT) as it is, or
+ * several apiserver replicas' endpoints, comma-separated. With several, the channel uses the
+ * first that answers and, when it goes away, the next that does (grpc-js's pick_first over
+ * the list), so the agent's session moves to a live replica by itself. grpc-js resolves one
+ * DNS name only: several endpoints must be IP addresses of one family (or name one balancer
+ * in front of the replicas, docs/ha.md).
+ */
+export function gatewayTarget(value: string): string {
+  const endpoints = value.split(',').map((e) => e.trim());
+  for (const e of endpoints) {
+    const port = Number(e.slice(e.lastIndexOf(':') + 1));
+    const host = e.slice(0, Math.max(0, e.lastIndexOf(':')));
+    if (!host || !/^\d+$/.test(e.slice(e.lastIndexOf(':') + 1)) || port < 1 || port > 65535)
+      throw new Error(`--gateway: "${e}" is not HOST:PORT (in "${value}")`);
+  }
+  if (endpoints.length === 1) return endpoints[0]!;
+  if (endpoints.every((e) => /^\d{1,3}(\.\d{1,3}){3}:\d+$/.test(e))) return `ipv4:${endpoints.join(',')}`;
+  if (endpoints.every((e) => /^\[[\da-fA-F:.]+\]:\d+$/.test(e))) return `ipv6:${endpoints.join(',')}`;
+  throw new Error(`--gateway: several endpoints must all be IPv4 or all IPv6 addresses with a port, got "${value}" (for host names, name one balancer)`);
 }
 
 /** --acceleration → the libvirt domain type, and why it was chosen (Node status shows both). */

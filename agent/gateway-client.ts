@@ -6,6 +6,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { gatewayErrorFrom } from '../api-types/proto/errors.js';
 import { loadGateway } from '../api-types/proto/load.js';
+import { gatewayTarget } from './flags.js';
 import type {
   DesiredStateEvent,
   HeartbeatRequest,
@@ -30,7 +31,7 @@ import type {
 export const DEFAULT_CALL_TIMEOUT_MS = 15_000;
 
 export interface GatewayClientOptions {
-  /** host:port */
+  /** host:port, or several replicas' IP:PORT, comma-separated (flags.ts gatewayTarget). */
   address: string;
   caPem: string;
   /** TLS server name when the address is not in the certificate (default: the address host). */
@@ -79,7 +80,7 @@ export class GatewayClient {
     const tls = identity
       ? grpc.credentials.createSsl(Buffer.from(options.caPem), Buffer.from(identity.keyPem), Buffer.from(identity.certPem))
       : grpc.credentials.createSsl(Buffer.from(options.caPem));
-    return new Ctor(options.address, tls, channelOptions) as grpc.Client & Record<string, unknown>;
+    return new Ctor(gatewayTarget(options.address), tls, channelOptions) as grpc.Client & Record<string, unknown>;
   }
 
   /**

@@ -12,7 +12,7 @@ import type { HypervisorDriver } from './hypervisor/driver.js';
 import { LibvirtDriver } from './hypervisor/libvirt/driver.js';
 import { SimDriver } from './hypervisor/sim/driver.js';
 import { DEFAULT_GATEWAY_PORT } from '../api-types/proto/contract.js';
-import { checkSelfFenceTimeout, chooseAcceleration, defaultServerName, parseDuration, parseListen } from './flags.js';
+import { checkSelfFenceTimeout, chooseAcceleration, defaultServerName, gatewayTarget, parseDuration, parseListen } from './flags.js';
 import { defaultAddresses, defaultHostname, StateDir } from './identity.js';
 import { exitCodeFor } from '../lib/host-join/codes.js';
 import { DEFAULT_REGISTRATION_PORT } from '../lib/host-join/protocol.js';
@@ -47,7 +47,9 @@ assigned to this node and reports what is true, through the node gateway.
 
   --server URL               apiserver URL (default https://127.0.0.1:6443); the node
                              kubeconfig in the state dir points there
-  --gateway HOST:PORT        node gateway (default: the --server host, port ${DEFAULT_GATEWAY_PORT})
+  --gateway HOST:PORT        node gateway (default: the --server host, port ${DEFAULT_GATEWAY_PORT}); or
+                             several replicas' IP:PORT, comma-separated: the session moves
+                             to another when its replica goes away (or name a balancer)
   --ca-file FILE             CA of the apiserver certificates (default <state-dir>/ca.crt,
                              else .quantix/pki/ca.crt)
   --token T                  bootstrap token (join)
@@ -179,6 +181,7 @@ async function runAgent(values: Flags, o: { server: string; caPem: string; joinT
   const stateDir = path.resolve(flag('state-dir')!);
   const server = new URL(o.server);
   const gateway = flag('gateway') ?? `${server.hostname}:${DEFAULT_GATEWAY_PORT}`;
+  gatewayTarget(gateway); // a bad --gateway stops the start here, naming the flag
   const joinToken = o.joinToken;
 
   const acceleration = chooseAcceleration(flag('acceleration')!, undefined, flag('acceleration-reason'));

@@ -1,4 +1,4 @@
-import { auditFlagErrors, etcdTlsFlagErrors, parseDurationFlag, parseNonNegativeIntFlag, parsePositiveIntFlag } from './flags.js';
+import { auditFlagErrors, etcdTlsFlagErrors, parseDurationFlag, parseKubeconfigServerFlag, parseNonNegativeIntFlag, parsePositiveIntFlag } from './flags.js';
 
 describe('parseDurationFlag', () => {
   it.each([
@@ -69,5 +69,15 @@ describe('audit and log flags', () => {
     expect(parseNonNegativeIntFlag('audit-log-maxbackup', '0')).toBe(0);
     expect(parseNonNegativeIntFlag('audit-log-maxbackup', '10')).toBe(10);
     expect(() => parseNonNegativeIntFlag('audit-log-maxbackup', '-1')).toThrow(/--audit-log-maxbackup: a whole number/);
+  });
+});
+
+describe('parseKubeconfigServerFlag', () => {
+  it('accepts an https URL (the balancer in front of the replicas)', () => {
+    expect(parseKubeconfigServerFlag('https://127.0.0.1:6443')).toBe('https://127.0.0.1:6443');
+    expect(parseKubeconfigServerFlag('https://api.example.org')).toBe('https://api.example.org');
+  });
+  it.each(['', 'http://127.0.0.1:6443', '127.0.0.1:6443', 'https://', 'not a url'])('refuses %j naming the flag', (value) => {
+    expect(() => parseKubeconfigServerFlag(value)).toThrow(/^--kubeconfig-server: an https:\/\/ URL with a host, got/);
   });
 });

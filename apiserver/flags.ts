@@ -51,3 +51,10 @@ export function auditFlagErrors(flags: { policyFile?: string; logPath?: string }
     return ['--audit-log-path needs --audit-policy-file (what to audit: manifests/audit/policy.yaml)'];
   return [];
 }
+
+/** `--kubeconfig-server` (the balancer's URL in front of replicas): an https:// URL with a host, else throws naming the flag. */
+export function parseKubeconfigServerFlag(value: string): string {
+  const url = URL.canParse(value) ? new URL(value) : undefined;
+  if (url?.protocol !== 'https:' || !url.hostname) throw new Error(`--kubeconfig-server: an https:// URL with a host, got "${value}"`);
+  return value;
+}

@@ -14,7 +14,7 @@ import { TokenFileAuthenticator, ensureTokenFile } from './auth/token-file.js';
 import { createNodeGatewayHost, DEFAULT_GATEWAY_PORT, DEFAULT_MAX_CONCURRENT_STREAMS } from './gateway/index.js';
 import { ensureServingCertificates } from './pki/certificates.js';
 import { writeKubeconfig } from './pki/kubeconfig.js';
-import { auditFlagErrors, etcdTlsFlagErrors, parseDurationFlag, parseNonNegativeIntFlag, parsePositiveIntFlag } from './flags.js';
+import { auditFlagErrors, etcdTlsFlagErrors, parseDurationFlag, parseKubeconfigServerFlag, parseNonNegativeIntFlag, parsePositiveIntFlag } from './flags.js';
 import { createAuditor, DEFAULT_AUDIT_LOG_MAXBACKUP, DEFAULT_AUDIT_LOG_MAXSIZE_MB } from './audit/index.js';
 import { logFilePath, RotatingFile } from '../lib/logging/files.js';
 import { DEFAULT_MAX_REQUESTS_INFLIGHT_PER_USER } from './http/inflight-limit.js';
@@ -57,6 +57,10 @@ const HELP = `quantix-apiserver: the Quantix API (Kubernetes conventions) over H
                         https://<bind address, or the hostname for 0.0.0.0>:<port>; the serving
                         certificate must name its host)
   --data-dir DIR        certificates, token file, kubeconfig (default .quantix)
+  --kubeconfig-server URL
+                        the server written into the admin and viewer kubeconfigs (default
+                        https://127.0.0.1:<port>); replicas behind a balancer name the
+                        balancer, so a restarted replica never points them at itself
   --token-file FILE     static tokens (default <data-dir>/tokens.csv)
   --web-root DIR        static web UI served at /ui/ (default web/dist when it exists)
 ${logFlagsHelp(24)}
@@ -92,6 +96,7 @@ async function main(): Promise<void> {
       'bind-address': { type: 'string', default: '0.0.0.0' },
       'peer-url': { type: 'string' },
       'data-dir': { type: 'string', default: '.quantix' },
+      'kubeconfig-server': { type: 'string' },
       'token-file': { type: 'string' },
       'web-root': { type: 'string' },
       ...LOG_FLAG_OPTIONS,
@@ -110,6 +115,7 @@ async function main(): Promise<void> {
   const log = createLogger('apiserver');
   const port = Number(values.port);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--port: invalid port "${values.port}"`);
+  const kubeconfigServerFlag = values['kubeconfig-server'] === undefined ? undefined : parseKubeconfigServerFlag(values['kubeconfig-server']);
 
   const dataDir = resolve(values['data-dir']!);
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
@@ -196,8 +202,9 @@ async function main(): Promise<void> {
     peerUrl: values['peer-url'] ?? defaultPeerUrl(values['bind-address']!, server.port),
   });
   const url = `https://127.0.0.1:${server.port}`;
-  writeKubeconfig(join(dataDir, 'kubeconfig'), { server: url, caCertPem: pki.caCertPem, token: tokens.admin, user: 'admin' });
-  writeKubeconfig(join(dataDir, 'viewer.kubeconfig'), { server: url, caCertPem: pki.caCertPem, token: tokens.viewer, user: 'viewer' });
+  const kubeconfigServer = kubeconfigServerFlag ?? url;
+  writeKubeconfig(join(dataDir, 'kubeconfig'), { server: kubeconfigServer, caCertPem: pki.caCertPem, token: tokens.admin, user: 'admin' });
+  writeKubeconfig(join(dataDir, 'viewer.kubeconfig'), { server: kubeconfigServer, caCertPem: pki.caCertPem, token: tokens.viewer, user: 'viewer' });
   log.info('ready', {
     url,
     gateway: `${values['bind-address']}:${gateway.port}`,

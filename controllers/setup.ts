@@ -4,6 +4,7 @@
  */
 import { hostname } from 'node:os';
 import { createLogger, type Logger } from '../lib/logging/logger.js';
+import { ApiError } from '../lib/apimachinery/status-error.js';
 import { hostJoinController, type HostJoinControllerOptions } from './hostjoin/hostjoin_controller.js';
 import { snapshotController, type SnapshotControllerOptions } from './snapshot/snapshot_controller.js';
 import { imageController, type ImageControllerOptions } from './image/image_controller.js';
@@ -79,12 +80,22 @@ export async function startControllerManager(
   const identity = options.identity ?? defaultIdentity();
   const logger = (options.logger ?? createLogger('controller-manager')).child({ identity });
   const api = options.api ?? {};
+  // With leader election, every controller write is fenced by the lease: a replica that cannot
+  // show a renewal within the renew deadline writes nothing, before any standby may lead.
+  let manager: ControllerManager | undefined;
+  const writeFence = options.leaderElection
+    ? () => {
+        if (!manager?.mayWrite())
+          throw new ApiError(0, 'NotLeader', `controller-manager ${identity} does not hold the leader lease (or its renewal is overdue): write refused`);
+      }
+    : undefined;
   const client = await HttpApiClient.fromFile(options.kubeconfig, {
     userAgent: 'quantix-controller-manager',
     maxSockets: 32,
     qps: api.qps ?? 50,
     burst: api.burst ?? 100,
     writeLog: logger,
+    writeFence,
   });
   const schedulerClient = await HttpApiClient.fromFile(options.kubeconfig, {
     userAgent: 'quantix-controller-manager/scheduler',
@@ -92,13 +103,14 @@ export async function startControllerManager(
     qps: api.schedulerQps ?? 500,
     burst: api.schedulerBurst ?? 1000,
     writeLog: logger.child({ controller: 'scheduler' }),
+    writeFence,
   });
   const leaseClient = options.leaderElection
     ? await HttpApiClient.fromFile(options.kubeconfig, { userAgent: 'quantix-controller-manager/leader-election', maxSockets: 2, requestTimeoutMs: 5_000 })
     : undefined;
   // Joining hosts are told the server this controller-manager uses, unless set otherwise.
   const hostjoin = { server: client.kubeConfig.getCurrentCluster()?.server, ...options.hostjoin };
-  const manager = new ControllerManager({
+  manager = new ControllerManager({
     client,
     identity,
     logger,

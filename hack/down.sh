@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# `make down`: stops what `make up` started (data in .quantix/ is kept).
+# `make down`: stops what `make up` or `make up-ha` started (data in .quantix/ is kept).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 STATE="${QUANTIX_STATE_DIR:-$(pwd)/.quantix}"
 stopped=()
 # Reverse start order: clients first, etcd last.
-for name in image-server agent controller-manager apiserver etcd; do
+for name in image-server agent controller-manager controller-manager-1 controller-manager-2 haproxy apiserver apiserver-1 apiserver-2 \
+  etcd etcd-1 etcd-2 etcd-3; do
   pidfile="$STATE/run/$name.pid"
   [[ -f "$pidfile" ]] || continue
   pid=$(cat "$pidfile")

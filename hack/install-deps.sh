@@ -17,6 +17,7 @@ DEBIAN_PACKAGES=(
   openssh-client                              # the guest tests log in over SSH (127.0.0.1 only)
   systemd                                     # systemd-analyze: the checks of manifests/systemd/ units
   prometheus                                  # the metrics end-to-end test scrapes every component (manifests/prometheus/)
+  haproxy                                     # make up-ha: the balancer in front of the apiservers (manifests/haproxy/)
   # the guest image (make image, hack/guest-image/build.sh): a Debian tree, an MBR disk with
   # an ext4 root and a FAT boot partition made without mounts, booted by SYSLINUX
   debootstrap fdisk e2fsprogs dosfstools mtools syslinux syslinux-common

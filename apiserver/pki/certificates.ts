@@ -180,6 +180,24 @@ export function ensureEtcdCertificates(dataDir: string): EtcdCertificates {
 }
 
 /**
+ * Loads or creates `<dataDir>/pki/etcd/peer.crt` (+ `.key`): what the members of an etcd cluster
+ * on this host (`make up-ha`) present to each other on their peer URLs, both as server and as
+ * client, signed by etcd's CA (--peer-client-cert-auth admits only its certificates).
+ */
+export function ensureEtcdPeerCertificate(dataDir: string): { certFile: string; keyFile: string } {
+  const dir = join(dataDir, 'pki');
+  const ca = ensureCa(join(dir, 'etcd'), 'quantix-etcd-ca');
+  const leaf = ensureLeaf({
+    ca,
+    cert: join(dir, 'etcd', 'peer.crt'),
+    commonName: 'quantix-etcd-peer',
+    usage: 'serverAuth,clientAuth',
+    sans: subjectAltNames(['localhost'], ['127.0.0.1']),
+  });
+  return { certFile: leaf.cert, keyFile: leaf.key };
+}
+
+/**
  * Loads or creates `<dataDir>/pki/metrics-serving.crt` (+ `.key`): a serving certificate from the
  * cluster CA for localhost, 127.0.0.1, ::1 and the hostname, used by the components on this host
  * that serve /metrics (`--metrics-tls-cert-file`).

@@ -1,5 +1,5 @@
 /** Writes a kubeconfig (CA embedded, bearer token) that kubectl and qxctl read unchanged. */
-import { writeFileSync } from 'node:fs';
+import { renameSync, writeFileSync } from 'node:fs';
 import { stringify } from 'yaml';
 
 export interface KubeconfigOptions {
@@ -25,6 +25,9 @@ export function renderKubeconfig(options: KubeconfigOptions): string {
   });
 }
 
+/** Written aside and renamed: replicas sharing a data dir rewrite it at each start, and a reader never sees half a file. */
 export function writeKubeconfig(path: string, options: KubeconfigOptions): void {
-  writeFileSync(path, renderKubeconfig(options), { mode: 0o600 });
+  const partial = `${path}.${process.pid}.tmp`;
+  writeFileSync(partial, renderKubeconfig(options), { mode: 0o600 });
+  renameSync(partial, path);
 }

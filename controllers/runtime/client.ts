@@ -84,6 +84,11 @@ export interface HttpApiClientOptions {
    * (for a stop, the Stopped Event may be the controller's only write).
    */
   writeLog?: Logger;
+  /**
+   * Called right before each write is sent (after the rate limit's wait); it throws to refuse
+   * the write. The controller-manager fences its controllers' writes with its leader lease.
+   */
+  writeFence?: () => void;
 }
 
 /** What a client and its correlation-scoped views share: connections, rate limit, credentials. */
@@ -99,7 +104,7 @@ export class HttpApiClient implements ApiClient {
   readonly #server: URL;
   readonly #agent: http.Agent;
   readonly #watch: Watch;
-  readonly #options: Required<Omit<HttpApiClientOptions, 'qps' | 'burst' | 'writeLog'>>;
+  readonly #options: Required<Omit<HttpApiClientOptions, 'qps' | 'burst' | 'writeLog' | 'writeFence'>>;
   readonly #rawOptions: HttpApiClientOptions;
   readonly #bucket?: TokenBucket;
   readonly #auth: SharedTransport['auth'];
@@ -236,6 +241,7 @@ export class HttpApiClient implements ApiClient {
 
   async #request(method: string, path: string, body?: unknown, query?: URLSearchParams, contentType = 'application/json'): Promise<unknown> {
     if (this.#bucket) await this.#bucket.take();
+    if (method !== 'GET') this.#rawOptions.writeFence?.();
     const built = buildRequest({
       path,
       query,

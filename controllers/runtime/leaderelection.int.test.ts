@@ -3,12 +3,13 @@
  * when the leader dies, and no VM is ever bound twice.
  */
 import type { Lease, VirtualMachine } from '../../api-types/generated/types.js';
+import { ApiError } from '../../lib/apimachinery/status-error.js';
 import { setLogLevel } from '../../lib/logging/logger.js';
 import { startTestApiserver, type TestApiserver } from '../../hack/testenv/apiserver.js';
 import { adminClient, poolObject, SimulatedNodeAgents, vmObject } from '../../hack/testenv/controllers.js';
 import { eventually } from '../../hack/testenv/eventually.js';
 import { startControllerManager } from '../setup.js';
-import type { HttpApiClient, WatchHandle } from './client.js';
+import { HttpApiClient, type WatchHandle } from './client.js';
 import type { ControllerManager } from './manager.js';
 import { Leases, StoragePools, VirtualMachines } from './resources.js';
 
@@ -113,6 +114,25 @@ describe('leader election (integration)', () => {
     await b.stop();
     await c.leading;
     expect(await holder()).toBe('manager-c');
+  });
+
+  it('writes are fenced by the leader lease: the leader may write, the standby and a stopped leader may not', async () => {
+    const c = managers[2]!.manager;
+    expect(c.mayWrite()).toBe(true);
+    expect(managers[1]!.manager.mayWrite()).toBe(false);
+    expect(managers[0]!.manager.mayWrite()).toBe(false);
+    // A write refused by the fence never reaches the apiserver.
+    const fenced = await HttpApiClient.fromFile(env.kubeconfig, {
+      writeFence: () => {
+        throw new ApiError(0, 'NotLeader', 'write refused');
+      },
+    });
+    try {
+      await expect(fenced.create(VirtualMachines, vmObject('fenced'))).rejects.toMatchObject({ reason: 'NotLeader' });
+      await expect(fenced.get(VirtualMachines, 'default', 'fenced')).rejects.toMatchObject({ reason: 'NotFound' });
+    } finally {
+      fenced.close();
+    }
   });
 });
 

@@ -1,5 +1,6 @@
 import type { Lease } from '../../api-types/generated/types.js';
 import { FakeClock } from '../../lib/clock/clock.js';
+import type { ApiClient } from './client.js';
 import { FakeApiClient } from './fakeclient.js';
 import { decide, LeaderElector } from './leaderelection.js';
 import { Leases } from './resources.js';
@@ -51,7 +52,7 @@ const flush = async () => {
   for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
 };
 
-function candidate(client: FakeApiClient, clock: FakeClock, identity: string, log: string[]) {
+function candidate(client: ApiClient, clock: FakeClock, identity: string, log: string[]) {
   return new LeaderElector({
     client,
     clock,
@@ -168,5 +169,45 @@ describe('LeaderElector', () => {
           onStoppedLeading() {},
         }),
     ).toThrow(/renewDeadline/);
+  });
+
+  it('fences writes: a leader whose renewals stall stops holding the lease before a standby can take it', async () => {
+    const client = new FakeApiClient();
+    const clock = new FakeClock(T0);
+    const log: string[] = [];
+    // a's requests hang from some point on (a stalled connection, a partitioned replica).
+    let stalled = false;
+    const aClient = new Proxy(client, {
+      get(target, prop, receiver) {
+        const value = Reflect.get(target, prop, receiver) as unknown;
+        if (typeof value !== 'function') return value;
+        return (...args: unknown[]) => (stalled ? new Promise(() => undefined) : (value as (...a: unknown[]) => unknown).apply(target, args));
+      },
+    });
+    const a = candidate(aClient, clock, 'a', log);
+    const b = candidate(client, clock, 'b', log);
+    void a.run();
+    await flush();
+    void b.run();
+    await advance(clock, 500);
+    expect(a.holdsLease()).toBe(true);
+    expect(b.isLeader()).toBe(false);
+
+    stalled = true;
+    // One jump of the renew deadline, before a's renew loop has run: the fence is already down.
+    clock.advance(1000);
+    expect(a.holdsLease()).toBe(false);
+    const overlaps: number[] = [];
+    for (let t = 0; t < 3000; t += 50) {
+      clock.advance(50);
+      await flush();
+      if (a.holdsLease() && b.isLeader()) overlaps.push(t);
+    }
+    expect(b.isLeader()).toBe(true);
+    expect(a.holdsLease()).toBe(false);
+    expect(overlaps).toEqual([]);
+    await b.stop();
+    stalled = false;
+    await a.stop(false);
   });
 });

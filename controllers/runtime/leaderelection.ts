@@ -116,6 +116,17 @@ export class LeaderElector {
     return this.#leading;
   }
 
+  /**
+   * Whether this replica may act as the leader at this instant: it leads, and its last
+   * successful renewal was sent less than renewDeadline ago. A standby takes the lease only a
+   * full leaseDuration after it saw that renewal, so a write made while this holds comes before
+   * any other replica can lead, even from a leader whose event loop stalled (a long GC, a
+   * SIGSTOP) and whose renew loop has not noticed yet: the fence of every controller write.
+   */
+  holdsLease(): boolean {
+    return this.#leading && this.#clock.now() - this.#lastRenewMs < this.#t.renewDeadlineMs;
+  }
+
   get leader(): string {
     return this.#knownLeader;
   }
@@ -142,9 +153,11 @@ export class LeaderElector {
   async #loop(): Promise<void> {
     // Acquire.
     while (!this.#stopped && !this.#leading) {
+      // A renewal counts from when it was sent: the record a standby sees was written after it.
+      const attemptAt = this.#clock.now();
       if (await this.#tryAcquireOrRenew()) {
         this.#leading = true;
-        this.#lastRenewMs = this.#clock.now();
+        this.#lastRenewMs = attemptAt;
         this.#o.logger?.info('became leader', { lease: `${this.#o.namespace}/${this.#o.name}`, identity: this.#o.identity });
         this.#o.onStartedLeading();
         break;
@@ -156,9 +169,10 @@ export class LeaderElector {
       await this.#sleep(this.#t.retryPeriodMs);
       if (this.#stopped) return;
       // A hung request must not keep us "leading" past the deadline.
-      const remaining = this.#lastRenewMs + this.#t.renewDeadlineMs - this.#clock.now();
+      const attemptAt = this.#clock.now();
+      const remaining = this.#lastRenewMs + this.#t.renewDeadlineMs - attemptAt;
       if (await this.#withTimeout(this.#tryAcquireOrRenew(), remaining)) {
-        this.#lastRenewMs = this.#clock.now();
+        this.#lastRenewMs = attemptAt;
         continue;
       }
       if (this.#clock.now() - this.#lastRenewMs >= this.#t.renewDeadlineMs || (this.#knownLeader && this.#knownLeader !== this.#o.identity)) {

@@ -132,12 +132,19 @@ export class ControllerManager {
     return this.#leading;
   }
 
+  /** Whether the controllers may write now: always without leader election, else while the lease is held (LeaderElector.holdsLease). */
+  mayWrite(): boolean {
+    if (!this.#o.leaderElection) return true;
+    return this.#leading && (this.#elector?.holdsLease() ?? false);
+  }
+
   /** Sets the gauges read at scrape time (queue depths, leadership). */
   refreshMetrics(): void {
     this.#o.metrics?.refresh({
       queues: this.controllers.map((c) => ({ name: c.name, depth: c.queue.len() })),
       leaseName: this.#o.leaderElection?.name ?? 'quantix-controller-manager',
       leading: this.#leading,
+      informers: this.context.informers.all().map((i) => ({ resource: i.name, lists: i.stats.lists, reconnects: i.stats.reconnects })),
     });
   }
 

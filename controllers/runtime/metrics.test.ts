@@ -100,4 +100,17 @@ describe('ControllerManagerMetrics', () => {
       if (type === 'histogram') expect(name).toMatch(/_seconds$/);
     }
   });
+
+  it("counts the informers' lists and watch reconnects, read from their stats at each scrape", async () => {
+    const metrics = new ControllerManagerMetrics(undefined, { processMetrics: false });
+    const refresh = (lists: number, reconnects: number) =>
+      metrics.refresh({ queues: [], leaseName: 'quantix-controller-manager', leading: true, informers: [{ resource: 'virtualmachines', lists, reconnects }] });
+    refresh(1, 0);
+    expect(await sample(metrics, 'quantix_informer_lists_total', { resource: 'virtualmachines' })).toBe(1);
+    expect(await sample(metrics, 'quantix_informer_watch_reconnects_total', { resource: 'virtualmachines' })).toBe(0);
+    refresh(1, 3);
+    refresh(2, 5);
+    expect(await sample(metrics, 'quantix_informer_lists_total', { resource: 'virtualmachines' })).toBe(2);
+    expect(await sample(metrics, 'quantix_informer_watch_reconnects_total', { resource: 'virtualmachines' })).toBe(5);
+  });
 });

@@ -12,6 +12,10 @@
  *   quantix_workqueue_retries_total{name}                        rate-limited re-adds
  *   quantix_leader_election_master_status{name}                  1 while this replica leads (read at scrape)
  *   quantix_controller_events_dropped_total                      Events dropped on a full backlog (events.ts)
+ *   quantix_informer_lists_total{resource}                       full lists an informer asked for: its first, and
+ *                                                                a relist after 410 Gone (read at scrape)
+ *   quantix_informer_watch_reconnects_total{resource}            watches resumed from the last resourceVersion seen,
+ *                                                                without a list (read at scrape)
  * plus Node's process metrics (process_*, nodejs_*).
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
@@ -38,6 +42,10 @@ export class ControllerManagerMetrics implements ReconcileMetrics {
   readonly workDuration: Histogram<'name'>;
   readonly retries: Counter<'name'>;
   readonly leader: Gauge<'name'>;
+  readonly informerLists: Counter<'resource'>;
+  readonly informerReconnects: Counter<'resource'>;
+  /** The informers' own counts at the last scrape: the counters grow by the difference. */
+  readonly #informersSeen = new Map<string, { lists: number; reconnects: number }>();
 
   constructor(registry = new Registry(), options: { processMetrics?: boolean } = {}) {
     this.registry = registry;
@@ -84,6 +92,18 @@ export class ControllerManagerMetrics implements ReconcileMetrics {
       labelNames: ['name'],
       registers,
     });
+    this.informerLists = new Counter({
+      name: 'quantix_informer_lists_total',
+      help: 'Full lists an informer asked for (its first, and a relist after 410 Gone)',
+      labelNames: ['resource'],
+      registers,
+    });
+    this.informerReconnects = new Counter({
+      name: 'quantix_informer_watch_reconnects_total',
+      help: 'Watches an informer resumed from the last resourceVersion it saw, without a list',
+      labelNames: ['resource'],
+      registers,
+    });
     if (options.processMetrics !== false) collectDefaultMetrics({ register: registry });
   }
 
@@ -102,9 +122,20 @@ export class ControllerManagerMetrics implements ReconcileMetrics {
     };
   }
 
-  /** The values read at scrape time: queue depths and leadership. */
-  refresh(state: { queues: { name: string; depth: number }[]; leaseName: string; leading: boolean }): void {
+  /** The values read at scrape time: queue depths, leadership and the informers' lists and watch reconnects. */
+  refresh(state: {
+    queues: { name: string; depth: number }[];
+    leaseName: string;
+    leading: boolean;
+    informers?: { resource: string; lists: number; reconnects: number }[];
+  }): void {
     for (const q of state.queues) this.queueDepth.set({ name: q.name }, q.depth);
     this.leader.set({ name: state.leaseName }, state.leading ? 1 : 0);
+    for (const i of state.informers ?? []) {
+      const seen = this.#informersSeen.get(i.resource) ?? { lists: 0, reconnects: 0 };
+      this.informerLists.inc({ resource: i.resource }, Math.max(0, i.lists - seen.lists));
+      this.informerReconnects.inc({ resource: i.resource }, Math.max(0, i.reconnects - seen.reconnects));
+      this.#informersSeen.set(i.resource, { lists: Math.max(seen.lists, i.lists), reconnects: Math.max(seen.reconnects, i.reconnects) });
+    }
   }
 }
