@@ -19,6 +19,7 @@
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { promisify } from 'node:util';
@@ -40,6 +41,7 @@ import {
   parseEventLine,
   parseVirshList,
   powerAfterEvent,
+  powerFromDomstate,
   seededRandom,
   type LifecycleEvent,
   type Power,
@@ -47,6 +49,8 @@ import {
 } from './truth.js';
 
 const execFileP = promisify(execFile);
+/** How often a settle looks at libvirt and the API (the settle figures' resolution). */
+const SETTLE_POLL_MS = 200;
 const VM = virtualMachineDefinition as unknown as ResourceDefinition;
 const POOL = storagePoolDefinition as unknown as ResourceDefinition;
 
@@ -93,6 +97,8 @@ export interface ChaosReport {
   wrongStatesAfterSettling: number;
   lostObjects: number;
   duplicateDomains: number;
+  /** The host's 1-minute load average at the start and the end of the changes (2 cores here, shared). */
+  loadAverage: { start: number; end: number; cpus: number };
   /** The slowest events while the agent ran: where the time went. */
   slowestEvents: Array<{ domain: string; event: string; at: string; ms: number }>;
   /** The first findings (what differed, after which change). */
@@ -155,7 +161,14 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
 
   async function listDomains(): Promise<Map<string, Power>> {
     const all = parseVirshList((await virsh('list', '--all')).stdout);
-    return new Map([...all].filter(([name]) => ours(name)));
+    const mine = new Map([...all].filter(([name]) => ours(name)));
+    // Paused may be a start under way: the reason tells.
+    for (const [name, power] of mine) {
+      if (power !== 'paused') continue;
+      const state = await virsh('domstate', '--reason', name).catch(() => undefined);
+      mine.set(name, state ? powerFromDomstate(state.stdout) : 'gone');
+    }
+    return mine;
   }
 
   /** Listens to lifecycle events; after libvirtd restarts, listens again and resyncs from `virsh list`. */
@@ -227,19 +240,23 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   }
   const clean = (f: SnapshotFindings) => f.wrong.length + f.lost.length + f.duplicates.length === 0;
 
-  /** Polls until the API matches libvirt; what still differs at the deadline. */
-  async function settle(timeoutMs: number): Promise<{ findings: SnapshotFindings; ms: number }> {
+  /**
+   * Polls until the API matches libvirt; what still differs at the deadline. `untilStill`:
+   * also until no domain is starting (after a change: settled means nothing moves).
+   */
+  async function settle(timeoutMs: number, untilStill = true): Promise<{ findings: SnapshotFindings; ms: number }> {
     const started = Date.now();
-    let last: SnapshotFindings = { wrong: [], lost: [], duplicates: [] };
+    let last: SnapshotFindings = { transitional: [], wrong: [], lost: [], duplicates: [] };
     for (;;) {
       try {
         last = await snapshot();
-        if (clean(last)) return { findings: last, ms: Date.now() - started };
+        if (clean(last) && (!untilStill || last.transitional.length === 0)) return { findings: last, ms: Date.now() - started };
       } catch (err) {
-        last = { wrong: [`snapshot failed: ${String(err)}`], lost: [], duplicates: [] };
+        last = { transitional: [], wrong: [`snapshot failed: ${String(err)}`], lost: [], duplicates: [] };
       }
       if (Date.now() - started > timeoutMs) return { findings: last, ms: Date.now() - started };
-      await new Promise((resolve) => setTimeout(resolve, 50));
+      // Each look spawns virsh: more often would take the CPU the agent needs on a small host.
+      await new Promise((resolve) => setTimeout(resolve, SETTLE_POLL_MS));
     }
   }
 
@@ -337,11 +354,15 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       case 'libvirtd-restart': {
         const { stdout } = await execFileP('pgrep', ['-x', 'libvirtd']);
         const pid = Number(stdout.trim().split('\n')[0]);
+        // Sometimes a guest dies while libvirtd is away: the restarted libvirtd finds it gone.
+        const victim = random() < 0.5 ? pick(inState('running', 'paused')) : undefined;
+        const victimPid = victim ? Number(readFileSync(`/run/libvirt/qemu/${victim}.pid`, 'utf8').trim()) : undefined;
         process.kill(pid, 'SIGTERM');
         await eventually(() => !existsSync(`/proc/${pid}`), { timeoutMs: 60_000, message: 'libvirtd exits' });
+        if (victimPid) process.kill(victimPid, 'SIGKILL');
         await execFileP('libvirtd', ['-d']);
         await waitForLibvirt(60_000);
-        return 'restart libvirtd';
+        return victim ? `restart libvirtd, QEMU of ${victim} killed while it was down` : 'restart libvirtd';
       }
       case 'agent-restart': {
         const child = agent;
@@ -384,6 +405,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     wrongStatesAfterSettling: 0,
     lostObjects: 0,
     duplicateDomains: 0,
+    loadAverage: { start: 0, end: 0, cpus: cpus().length },
     slowestEvents: [],
     findings: [],
   };
@@ -393,8 +415,9 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     report.wrongStatesAfterSettling += f.wrong.length;
     report.lostObjects += f.lost.length;
     report.duplicateDomains += f.duplicates.length;
-    if (!clean(f) && report.findings.length < 20) report.findings.push({ afterChange: label, ...f });
+    if (!clean(f) && report.findings.length < 20) report.findings.push({ afterChange: label, wrong: f.wrong, lost: f.lost, duplicates: f.duplicates });
     if (!clean(f)) log(`after "${label}": ${JSON.stringify(f)}`);
+    if (f.transitional.length > 0) log(`after "${label}": still moving: ${f.transitional.join('; ')}`);
   };
 
   try {
@@ -442,6 +465,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     // Every kind once first (in a random order), then random kinds until the time is up.
     const firstRound = [...CHANGE_KINDS].sort(() => random() - 0.5);
     chaosStartedAt = Date.now();
+    report.loadAverage.start = Math.round(loadavg()[0]! * 100) / 100;
     while (Date.now() - chaosStartedAt < options.durationMs) {
       const kind: ChangeKind = firstRound.shift() ?? pickWeighted(random);
       let label = await attempt(kind);
@@ -453,6 +477,15 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
         label = await attempt(kind);
       }
       if (label === undefined) continue;
+      // Sometimes a second domain change right after the first, before anything settled.
+      if (firstRound.length === 0 && DOMAIN_CHANGES.has(kind) && random() < 0.25) {
+        const second = pick([...DOMAIN_CHANGES])!;
+        const secondLabel = await attempt(second);
+        if (secondLabel !== undefined) {
+          count(second);
+          label = `${label}, then at once ${secondLabel}`;
+        }
+      }
       await afterChange(kind, label);
     }
 
@@ -467,10 +500,15 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       }
     }
     report.durationSeconds = Math.round((Date.now() - chaosStartedAt) / 1000);
+    report.loadAverage.end = Math.round(loadavg()[0]! * 100) / 100;
 
-    async function afterChange(kind: ChangeKind, label: string): Promise<void> {
+    function count(kind: ChangeKind): void {
       report.changes.total++;
       report.changes.byKind[kind] = (report.changes.byKind[kind] ?? 0) + 1;
+    }
+
+    async function afterChange(kind: ChangeKind, label: string): Promise<void> {
+      count(kind);
       const settled = await settle(settleTimeoutMs);
       if (clean(settled.findings)) settleSamples.set(kind, [...(settleSamples.get(kind) ?? []), settled.ms]);
       log(`${label}: ${clean(settled.findings) ? `settled in ${settled.ms} ms` : 'NOT settled'}`);
@@ -478,7 +516,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       if (!clean(settled.findings)) return;
       // A moment later, still true (a status that flips back after settling is wrong too).
       await new Promise((resolve) => setTimeout(resolve, 100 + Math.floor(random() * 400)));
-      const again = await settle(2_000);
+      // (An Always VM the agent starts again meanwhile may be starting: skipped, not waited for.)
+      const again = await settle(2_000, false);
       record(`${label} (checked again later)`, again.findings);
     }
 
@@ -516,6 +555,9 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     await virshQuiet('pool-destroy', pool);
   }
 }
+
+/** Changes of one domain, quick enough to make two at once. */
+const DOMAIN_CHANGES: ReadonlySet<ChangeKind> = new Set(['destroy', 'start', 'suspend', 'resume', 'undefine', 'define', 'kill-qemu']);
 
 /** Random kinds after the first round: domain changes often, the heavy ones rarely. */
 function pickWeighted(random: () => number): ChangeKind {

@@ -2,6 +2,7 @@ import type { VirtualMachine } from '../../api-types/generated/types.js';
 import { DISCOVERED_ON_LABEL, DOMAIN_UUID_LABEL } from '../../api-types/proto/contract.js';
 import {
   compareSnapshot,
+  powerFromDomstate,
   eventLatency,
   latencySummary,
   parseEventLine,
@@ -53,6 +54,15 @@ describe('parseVirshList', () => {
   });
 });
 
+describe('powerFromDomstate', () => {
+  it('paused while starting up is a start under way; other reasons keep the state', () => {
+    expect(powerFromDomstate('paused (starting up)\n\n')).toBe('starting');
+    expect(powerFromDomstate('paused (user)')).toBe('paused');
+    expect(powerFromDomstate('shut off (destroyed)')).toBe('shutoff');
+    expect(powerFromDomstate('running (booted)')).toBe('running');
+  });
+});
+
 describe('parseEventLine', () => {
   it('reads the time (with its zone), the domain, the event and its detail', () => {
     expect(parseEventLine("2026-12-07 10:38:41.320+0000: event 'lifecycle' for domain 'run_a': Stopped Failed")).toEqual({
@@ -91,7 +101,30 @@ describe('compareSnapshot', () => {
     const libvirt = new Map<string, Power>([['run_a', 'running']]);
     const vms = [managed('a', { phase: 'Running', powerState: 'running', domainUUID: 'uid-a' }), managed('b', { phase: 'Lost', domainUUID: 'uid-b' })];
     const records = [discovered('hand0', 'u-hand0', { phase: 'Terminated' })];
-    expect(compareSnapshot({ libvirt, managed: vms, discovered: records }, options)).toEqual({ wrong: [], lost: [], duplicates: [] });
+    expect(compareSnapshot({ libvirt, managed: vms, discovered: records }, options)).toEqual({ transitional: [], wrong: [], lost: [], duplicates: [] });
+  });
+
+  it('a domain starting up is neither right nor wrong (transitional), whatever the API says', () => {
+    const libvirt = new Map<string, Power>([
+      ['run_a', 'starting'],
+      ['run_b', 'shutoff'],
+    ]);
+    const vms = [managed('a', { phase: 'Stopped', powerState: 'shutoff' }), managed('b', { phase: 'Stopped', powerState: 'shutoff' })];
+    expect(compareSnapshot({ libvirt, managed: vms, discovered: [] }, options)).toEqual({
+      transitional: ['run_a: starting up'],
+      wrong: [],
+      lost: [],
+      duplicates: [],
+    });
+  });
+
+  it('the right powerState with a phase that does not fit it is wrong too', () => {
+    const libvirt = new Map<string, Power>([
+      ['run_a', 'shutoff'],
+      ['run_b', 'paused'],
+    ]);
+    const vms = [managed('a', { phase: 'Running', powerState: 'shutoff' }), managed('b', { phase: 'Stopping', powerState: 'paused' })];
+    expect(compareSnapshot({ libvirt, managed: vms, discovered: [] }, options).wrong).toEqual(['run_a: libvirt shutoff, API shutoff (phase Running)']);
   });
 
   it('a state the API has wrong, a VM gone from the API, a hand-made domain with no record', () => {
@@ -112,8 +145,14 @@ describe('compareSnapshot', () => {
       ['run_b', 'shutoff'],
       ['run-hand0', 'paused'],
     ]);
-    const vms = [managed('a', { powerState: 'running', domainUUID: 'uid-a' }), managed('b', { powerState: 'shutoff', domainUUID: 'someone-else' })];
-    const records = [discovered('hand0', 'u-hand0', { powerState: 'paused' }), discovered('hand0-1', 'u-hand0', { powerState: 'paused' })];
+    const vms = [
+      managed('a', { phase: 'Running', powerState: 'running', domainUUID: 'uid-a' }),
+      managed('b', { phase: 'Stopped', powerState: 'shutoff', domainUUID: 'someone-else' }),
+    ];
+    const records = [
+      discovered('hand0', 'u-hand0', { phase: 'Paused', powerState: 'paused' }),
+      discovered('hand0-1', 'u-hand0', { phase: 'Paused', powerState: 'paused' }),
+    ];
     const f = compareSnapshot({ libvirt, managed: vms, discovered: records }, options);
     expect(f.wrong).toEqual([]);
     expect(f.duplicates).toEqual([

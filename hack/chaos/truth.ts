@@ -10,8 +10,21 @@
 import type { VirtualMachine } from '../../api-types/generated/types.js';
 import { DISCOVERED_ON_LABEL, DOMAIN_UUID_LABEL } from '../../api-types/proto/contract.js';
 
-/** A domain's power state as the API spells it (status.powerState), or gone (not defined). */
-export type Power = 'running' | 'blocked' | 'paused' | 'shutdown' | 'shutoff' | 'crashed' | 'pmsuspended' | 'nostate' | 'gone';
+/**
+ * A domain's power state as the API spells it (status.powerState), or gone (not defined), or
+ * starting: libvirt's "paused (starting up)" while a start is under way (QEMU runs with its
+ * CPUs stopped until libvirt has set it up; seconds under TCG on a loaded host). No status
+ * can say more than "not started yet" then: a starting domain is neither right nor wrong.
+ */
+export type Power = 'running' | 'blocked' | 'paused' | 'shutdown' | 'shutoff' | 'crashed' | 'pmsuspended' | 'nostate' | 'gone' | 'starting';
+
+/** `virsh domstate --reason` wording → the API's, with a start under way as starting. */
+export function powerFromDomstate(output: string): Power {
+  const m = /^\s*(.+?)\s*(?:\((.*)\))?\s*$/.exec(output.trim().split('\n')[0] ?? '');
+  if (!m) return 'nostate';
+  const power = powerFromVirsh(m[1]!);
+  return power === 'paused' && m[2] === 'starting up' ? 'starting' : power;
+}
 
 /** `virsh list` / `virsh domstate` wording → the API's. */
 export function powerFromVirsh(state: string): Power {
@@ -109,6 +122,30 @@ export function isDiscoveredOn(vm: VirtualMachine, node: string): boolean {
   return vm.status?.origin === 'host-discovered' && vm.metadata.labels?.[DISCOVERED_ON_LABEL] === node;
 }
 
+/**
+ * The phases a VM may show beside a power state (the agent's phaseForPowerState, a stop under
+ * way, a failed start or a crash); another is a wrong state even when powerState is right.
+ */
+export function phaseFits(power: Power, phase: string | undefined): boolean {
+  switch (power) {
+    case 'running':
+    case 'blocked':
+      return phase === 'Running' || phase === 'Stopping';
+    case 'paused':
+    case 'pmsuspended':
+      return phase === 'Paused' || phase === 'Stopping';
+    case 'shutdown':
+      return phase === 'Stopping';
+    case 'shutoff':
+    case 'crashed':
+      return phase === 'Stopped' || phase === 'Failed';
+    case 'gone':
+      return phase === 'Lost' || phase === 'Terminated';
+    default:
+      return true;
+  }
+}
+
 export interface DomainView {
   /** Domain name → power state, for the domains of this run only. */
   libvirt: Map<string, Power>;
@@ -119,6 +156,8 @@ export interface DomainView {
 }
 
 export interface SnapshotFindings {
+  /** Domains in the middle of a start (not settled: neither right nor wrong). */
+  transitional: string[];
   /** One line per domain whose API state differs from libvirt's. */
   wrong: string[];
   /** Objects the run made that the API no longer has, or a domain of the run with no API record. */
@@ -136,6 +175,7 @@ export function compareSnapshot(
   view: DomainView,
   o: { managedDomain(vm: VirtualMachine): string; expectedVms: readonly string[]; handDomains: ReadonlySet<string>; handUuids: ReadonlyMap<string, string> },
 ): SnapshotFindings {
+  const transitional: string[] = [];
   const wrong: string[] = [];
   const lost: string[] = [];
   const duplicates: string[] = [];
@@ -148,7 +188,10 @@ export function compareSnapshot(
     claimed.add(domain);
     const truth = view.libvirt.get(domain) ?? 'gone';
     const api = apiPowerOfManaged(vm);
-    if (api !== truth) wrong.push(`${domain}: libvirt ${truth}, API ${api ?? 'no powerState'} (phase ${vm.status?.phase ?? 'none'})`);
+    if (truth === 'starting') transitional.push(`${domain}: starting up`);
+    else if (api !== truth || !phaseFits(truth, vm.status?.phase)) {
+      wrong.push(`${domain}: libvirt ${truth}, API ${api ?? 'no powerState'} (phase ${vm.status?.phase ?? 'none'})`);
+    }
     if (truth !== 'gone' && vm.status?.domainUUID !== undefined && vm.status.domainUUID !== vm.metadata.uid) {
       duplicates.push(`${domain}: status.domainUUID ${vm.status.domainUUID} is not the VM's uid ${vm.metadata.uid}`);
     }
@@ -167,13 +210,17 @@ export function compareSnapshot(
     const records = uuid ? (liveRecords.get(uuid) ?? []) : [];
     if (records.length > 1) duplicates.push(`${domain}: ${records.length} live host-discovered records (${records.map((r) => r.metadata.name).join(', ')})`);
     const api = records.length === 0 ? 'gone' : apiPowerOfDiscovered(records[0]!);
-    if (api === truth) continue;
+    if (truth === 'starting') {
+      transitional.push(`${domain}: starting up`);
+      continue;
+    }
+    if (api === truth && (records.length === 0 || phaseFits(truth, records[0]!.status?.phase))) continue;
     if (truth !== 'gone' && records.length === 0) lost.push(`${domain}: defined in libvirt (${truth}), no record in the API`);
-    else wrong.push(`${domain}: libvirt ${truth}, API ${api ?? 'no powerState'}`);
+    else wrong.push(`${domain}: libvirt ${truth}, API ${api ?? 'no powerState'} (phase ${records[0]?.status?.phase ?? 'none'})`);
   }
   // A domain of the run that no VM names: a second domain for a VM, or a leftover.
   for (const [domain, power] of view.libvirt) if (!claimed.has(domain)) duplicates.push(`${domain}: ${power} in libvirt, no VM of the run names it`);
-  return { wrong, lost, duplicates };
+  return { transitional, wrong, lost, duplicates };
 }
 
 /** A piecewise-constant state over time: `[at, state]` in time order. */
