@@ -1,6 +1,6 @@
 /**
  * The short chaos run in `make test` (docs/chaos.md): about a minute of random out-of-band
- * changes (CHAOS_DURATION seconds of changes, default 60, plus the stack's start) on the real libvirtd, against etcd, the
+ * changes (CHAOS_DURATION seconds of changes, default 50, plus the stack's start: about 75 s in all) on the real libvirtd, against etcd, the
  * apiserver, the controller-manager and the agent as its own process. Every kind of change
  * happens at least once; after each, the API matches libvirt once settled: no wrong state,
  * no lost object, no duplicate domain, no libvirt event the API never reflected. The
@@ -9,7 +9,7 @@
  */
 import { CHANGE_KINDS, runChaos, type ChaosReport } from './runner.js';
 
-const durationSeconds = Number(process.env.CHAOS_DURATION ?? 60);
+const durationSeconds = Number(process.env.CHAOS_DURATION ?? 50);
 
 describe('truthful status under chaos (real libvirt, agent process)', () => {
   let report: ChaosReport;

@@ -40,9 +40,9 @@ import {
   latencySummary,
   parseEventLine,
   parseVirshList,
-  powerAfterEvent,
   powerFromDomstate,
   seededRandom,
+  stateAfterEvent,
   type LifecycleEvent,
   type Power,
   type SnapshotFindings,
@@ -151,6 +151,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   const libvirtTimeline = new Map<string, Array<[number, Power | undefined]>>();
   const apiTimeline = new Map<string, Array<[number, Power | undefined]>>();
   const events: LifecycleEvent[] = [];
+  /** Domains undefined while they ran (transient until they stop). */
+  const transient = new Set<string>();
   const ours = (domain: string) => domain.startsWith(run);
   const append = (timelines: Map<string, Array<[number, Power | undefined]>>, domain: string, at: number, state: Power | undefined) => {
     const line = timelines.get(domain) ?? [];
@@ -180,7 +182,10 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       const ev = parseEventLine(line);
       if (!ev || !ours(ev.domain)) return;
       events.push(ev);
-      append(libvirtTimeline, ev.domain, ev.at, powerAfterEvent(libvirtNow(ev.domain), ev));
+      const next = stateAfterEvent({ power: libvirtNow(ev.domain), transient: transient.has(ev.domain) }, ev);
+      if (next.transient) transient.add(ev.domain);
+      else transient.delete(ev.domain);
+      append(libvirtTimeline, ev.domain, ev.at, next.power);
     });
     child.once('exit', () => {
       if (stopping) return;
@@ -309,11 +314,14 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
         return `resume ${d}`;
       }
       case 'undefine': {
-        const d = pick(inState('shutoff', 'crashed'));
+        // Mostly a stopped domain (gone at once); sometimes a running one, which runs on as a
+        // transient domain until it stops (then it is gone).
+        const d = pick(inState('shutoff', 'crashed')) ?? (random() < 0.5 ? pick(inState('running', 'paused').filter((x) => !transient.has(x))) : undefined);
         if (!d) return undefined;
+        const running = libvirtNow(d) !== 'shutoff' && libvirtNow(d) !== 'crashed';
         if (domains.managed.has(d)) domains.undefinedXml.set(d, (await virsh('dumpxml', '--inactive', '--security-info', d)).stdout);
         await virsh('undefine', d, '--nvram');
-        return `undefine ${d}`;
+        return running ? `undefine ${d} while it runs (transient now)` : `undefine ${d}`;
       }
       case 'define': {
         // A lost managed domain defined again from its XML, or a new one by hand.
@@ -370,7 +378,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
         agentDown = { from: Date.now() };
         await killAgentProcess(child);
         // A change while it is away, reflected when it returns.
-        const meanwhile = pick(['destroy', 'start', 'suspend', 'undefine', 'define'] as const)!;
+        const meanwhile = pick(['destroy', 'start', 'suspend', 'undefine', 'define', 'pool-dir'] as const)!;
         const done = await change(meanwhile).catch((err: unknown) => `${meanwhile} refused (${String(err)})`);
         await startTheAgent();
         agentDownWindows.push({ from: agentDown.from, to: Date.now() });

@@ -3,6 +3,7 @@ import { DISCOVERED_ON_LABEL, DOMAIN_UUID_LABEL } from '../../api-types/proto/co
 import {
   compareSnapshot,
   powerFromDomstate,
+  stateAfterEvent,
   eventLatency,
   latencySummary,
   parseEventLine,
@@ -93,6 +94,21 @@ describe('powerAfterEvent', () => {
     expect(powerAfterEvent('running', ev('Defined', 'Updated'))).toBe('running');
     expect(powerAfterEvent('running', ev('Undefined', 'Removed'))).toBe('running');
     expect(powerAfterEvent('running', ev('Shutdown', 'Finished'))).toBe('running');
+  });
+});
+
+describe('stateAfterEvent', () => {
+  const ev = (event: string, detail = ''): LifecycleEvent => ({ at: 0, domain: 'd', event, detail });
+  it('a running domain undefined is transient: gone once it stops; defined again, persistent', () => {
+    const undefinedRunning = stateAfterEvent({ power: 'running', transient: false }, ev('Undefined', 'Removed'));
+    expect(undefinedRunning).toEqual({ power: 'running', transient: true });
+    expect(stateAfterEvent(undefinedRunning, ev('Suspended', 'Paused'))).toEqual({ power: 'paused', transient: true });
+    expect(stateAfterEvent(undefinedRunning, ev('Stopped', 'Destroyed'))).toEqual({ power: 'gone', transient: false });
+    expect(stateAfterEvent(undefinedRunning, ev('Defined', 'Added'))).toEqual({ power: 'running', transient: false });
+  });
+  it('a persistent domain that stops stays defined', () => {
+    expect(stateAfterEvent({ power: 'running', transient: false }, ev('Stopped', 'Destroyed'))).toEqual({ power: 'shutoff', transient: false });
+    expect(stateAfterEvent({ power: 'shutoff', transient: false }, ev('Undefined', 'Removed'))).toEqual({ power: 'gone', transient: false });
   });
 });
 

@@ -106,6 +106,25 @@ export function powerAfterEvent(before: Power, event: LifecycleEvent): Power {
   }
 }
 
+/** A domain's state as its events tell it, and whether it is transient (undefined while it ran). */
+export interface EventState {
+  power: Power;
+  transient: boolean;
+}
+
+/**
+ * powerAfterEvent, following persistence: a running domain undefined stays as a transient
+ * one, which is gone (no Undefined event follows) once it stops; a definition makes it
+ * persistent again.
+ */
+export function stateAfterEvent(before: EventState, event: LifecycleEvent): EventState {
+  const power = powerAfterEvent(before.power, event);
+  if (event.event === 'Defined') return { power, transient: false };
+  if (event.event === 'Undefined') return { power, transient: power !== 'gone' };
+  if (before.transient && (power === 'shutoff' || power === 'crashed')) return { power: 'gone', transient: false };
+  return { power, transient: before.transient };
+}
+
 /** What a managed VM's status says about its domain: gone once Lost, else its powerState. */
 export function apiPowerOfManaged(vm: VirtualMachine): Power | undefined {
   if (vm.status?.phase === 'Lost') return 'gone';
