@@ -17,5 +17,5 @@ if (!Number.isFinite(durationSeconds) || durationSeconds <= 0) {
   process.exit(2);
 }
 
-const report = await runChaos({ durationMs: durationSeconds * 1000, seed, log: (m) => process.stderr.write(`[chaos] ${m}\n`) });
+const report = await runChaos({ durationMs: durationSeconds * 1000, seed, log: (m) => process.stderr.write(`[chaos] ${new Date().toISOString()} ${m}\n`) });
 process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
