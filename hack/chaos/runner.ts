@@ -316,7 +316,10 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       case 'undefine': {
         // Mostly a stopped domain (gone at once); sometimes a running one, which runs on as a
         // transient domain until it stops (then it is gone).
-        const d = pick(inState('shutoff', 'crashed')) ?? (random() < 0.5 ? pick(inState('running', 'paused').filter((x) => !transient.has(x))) : undefined);
+        // The last domain defined by hand stays: the set-up changes need one to act on.
+        const handLeft = inAnyState('running', 'paused', 'shutoff', 'crashed').filter((x) => domains.hand.has(x) && !transient.has(x));
+        const candidates = (...states: Power[]) => inState(...states).filter((x) => !transient.has(x) && (handLeft.length > 1 || !handLeft.includes(x)));
+        const d = pick(candidates('shutoff', 'crashed')) ?? (handOnly || random() < 0.5 ? pick(candidates('running', 'paused')) : undefined);
         if (!d) return undefined;
         const running = libvirtNow(d) !== 'shutoff' && libvirtNow(d) !== 'crashed';
         if (domains.managed.has(d)) domains.undefinedXml.set(d, (await virsh('dumpxml', '--inactive', '--security-info', d)).stdout);
@@ -333,7 +336,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
           domains.undefinedXml.delete(lostOne);
           return `define ${lostOne} again`;
         }
-        if (inAnyState('running', 'paused', 'shutoff', 'crashed').filter((d) => domains.hand.has(d)).length >= 2) return undefined;
+        if (inAnyState('running', 'paused', 'shutoff', 'crashed').filter((d) => domains.hand.has(d)).length >= 3) return undefined;
         const name = `${run}-hand${handCount++}`;
         const file = path.join(workDir, `${name}.xml`);
         writeFileSync(file, handDomainXml(name));
@@ -394,7 +397,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     start: 'destroy',
     suspend: 'start',
     resume: 'suspend',
-    undefine: 'destroy',
+    undefine: 'define',
     'kill-qemu': 'start',
     define: 'undefine',
   };
@@ -472,21 +475,22 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
 
     // Every kind once first (in a random order), then random kinds until the time is up.
     const firstRound = [...CHANGE_KINDS].sort(() => random() - 0.5);
+    const firstRoundTries = new Map<ChangeKind, number>();
     chaosStartedAt = Date.now();
     report.loadAverage.start = Math.round(loadavg()[0]! * 100) / 100;
     while (Date.now() - chaosStartedAt < options.durationMs) {
+      const inFirstRound = firstRound.length > 0;
       const kind: ChangeKind = firstRound.shift() ?? pickWeighted(random);
-      let label = await attempt(kind);
-      const needed = prerequisite[kind];
-      if (label === undefined && needed) {
-        // On a hand-made domain: it stays as left for the change that needs it.
-        const first = await attempt(needed, true);
-        if (first) await afterChange(needed, first);
-        label = await attempt(kind);
+      let label = await withPrerequisites(kind, false, 0);
+      if (label === undefined) {
+        // The first round makes every kind happen: a kind that found nothing to act on comes again later.
+        const tries = (firstRoundTries.get(kind) ?? 0) + 1;
+        firstRoundTries.set(kind, tries);
+        if (inFirstRound && tries < 4) firstRound.push(kind);
+        continue;
       }
-      if (label === undefined) continue;
       // Sometimes a second domain change right after the first, before anything settled.
-      if (firstRound.length === 0 && DOMAIN_CHANGES.has(kind) && random() < 0.25) {
+      if (!inFirstRound && DOMAIN_CHANGES.has(kind) && random() < 0.25) {
         const second = pick([...DOMAIN_CHANGES])!;
         const secondLabel = await attempt(second);
         if (secondLabel !== undefined) {
@@ -495,6 +499,20 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
         }
       }
       await afterChange(kind, label);
+    }
+
+    /**
+     * A change; when nothing is in a state for it, what it needs first (on a domain defined
+     * by hand, which the agent leaves as it is), two steps deep at most.
+     */
+    async function withPrerequisites(kind: ChangeKind, handOnly: boolean, depth: number): Promise<string | undefined> {
+      const label = await attempt(kind, handOnly);
+      const needed = prerequisite[kind];
+      if (label !== undefined || !needed || depth >= 2) return label;
+      const first = await withPrerequisites(needed, true, depth + 1);
+      if (first === undefined) return undefined;
+      await afterChange(needed, first);
+      return attempt(kind, handOnly);
     }
 
     /** A change libvirt refuses (the agent changed the domain first) is logged and skipped. */
@@ -529,11 +547,20 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       record(`${label} (checked again later)`, again.findings);
     }
 
+    // ---- a last check once everything stopped moving; events after it are not counted.
+    const last = await settle(settleTimeoutMs);
+    record('the end of the run', last.findings);
+    const endedAt = Date.now();
+    const counted = events.filter((e) => e.at >= chaosStartedAt && e.at <= endedAt);
+    const unreflected = () => counted.filter((ev) => eventLatency(ev.at, libvirtTimeline.get(ev.domain) ?? [], apiTimeline.get(ev.domain) ?? []) === undefined);
+    // The check read the store; the watch delivers the same writes a moment later.
+    await eventually(() => unreflected().length === 0, { timeoutMs: 5_000 }).catch(() => undefined);
+
     // ---- the latencies, from the two timelines.
     const live: number[] = [];
     const whileDown: number[] = [];
     const slowest: ChaosReport['slowestEvents'] = [];
-    for (const ev of events.filter((e) => e.at >= chaosStartedAt)) {
+    for (const ev of counted) {
       const latency = eventLatency(ev.at, libvirtTimeline.get(ev.domain) ?? [], apiTimeline.get(ev.domain) ?? []);
       if (latency === undefined) {
         report.eventsNeverReflected++;
@@ -544,7 +571,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       if (!down) slowest.push({ domain: ev.domain, event: `${ev.event} ${ev.detail}`.trim(), at: new Date(ev.at).toISOString(), ms: latency });
     }
     report.slowestEvents = slowest.sort((a, b) => b.ms - a.ms).slice(0, 5);
-    report.libvirtEvents = events.length;
+    report.libvirtEvents = counted.length;
     report.eventToApiTruth = { ...latencySummary(live), targetP99Ms: 300 };
     report.eventToApiTruthWhileAgentDown = latencySummary(whileDown);
     for (const [kind, samples] of settleSamples) report.settleMs[kind] = latencySummary(samples);
