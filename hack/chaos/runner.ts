@@ -65,6 +65,7 @@ export const CHANGE_KINDS = [
   'pool-dir',
   'libvirtd-restart',
   'agent-restart',
+  'api-pause',
 ] as const;
 export type ChangeKind = (typeof CHANGE_KINDS)[number];
 
@@ -368,25 +369,47 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
         // Sometimes a guest dies while libvirtd is away: the restarted libvirtd finds it gone.
         const victim = random() < 0.5 ? pick(inState('running', 'paused')) : undefined;
         const victimPid = victim ? Number(readFileSync(`/run/libvirt/qemu/${victim}.pid`, 'utf8').trim()) : undefined;
-        process.kill(pid, 'SIGTERM');
+        // SIGTERM (a restart) or SIGKILL (a crash; the restarted one reconnects to the QEMUs).
+        const signal = random() < 0.5 ? 'SIGTERM' : 'SIGKILL';
+        process.kill(pid, signal);
         await eventually(() => !existsSync(`/proc/${pid}`), { timeoutMs: 60_000, message: 'libvirtd exits' });
         if (victimPid) process.kill(victimPid, 'SIGKILL');
         await execFileP('libvirtd', ['-d']);
         await waitForLibvirt(60_000);
-        return victim ? `restart libvirtd, QEMU of ${victim} killed while it was down` : 'restart libvirtd';
+        return `${signal} to libvirtd, restart it${victim ? `, QEMU of ${victim} killed while it was down` : ''}`;
       }
       case 'agent-restart': {
+        // A change while it is away (reflected when it returns), or one it is still working
+        // on when it is killed (0–300 ms before: the kill lands in the middle of its sync).
+        const meanwhile = pick(['destroy', 'start', 'suspend', 'undefine', 'define', 'pool-dir'] as const)!;
+        const during = random() < 0.5;
+        const make = () => change(meanwhile).catch((err: unknown) => `${meanwhile} refused (${String(err)})`);
+        agentDown = { from: Date.now() };
+        let done: string | undefined;
+        if (during) {
+          done = await make();
+          await new Promise((resolve) => setTimeout(resolve, Math.floor(random() * 300)));
+        }
         const child = agent;
         agent = undefined;
-        agentDown = { from: Date.now() };
         await killAgentProcess(child);
-        // A change while it is away, reflected when it returns.
-        const meanwhile = pick(['destroy', 'start', 'suspend', 'undefine', 'define', 'pool-dir'] as const)!;
-        const done = await change(meanwhile).catch((err: unknown) => `${meanwhile} refused (${String(err)})`);
+        if (!during) done = await make();
         await startTheAgent();
         agentDownWindows.push({ from: agentDown.from, to: Date.now() });
         agentDown = undefined;
-        return `kill -9 the agent, ${done ?? 'no change'} meanwhile, restart it`;
+        return during ? `${done ?? 'no change'}, kill -9 the agent in its sync, restart it` : `kill -9 the agent, ${done ?? 'no change'} meanwhile, restart it`;
+      }
+      case 'api-pause': {
+        // An intent through the API at the same time: spec.paused toggled (the agent suspends or resumes).
+        const vm = pick([...domains.managed].filter(([d]) => libvirtNow(d) !== 'gone').map(([, name]) => name));
+        if (!vm) return undefined;
+        let paused = false;
+        await store(VM).guaranteedUpdate(run, vm, (current) => {
+          const cur = current as VirtualMachine;
+          paused = cur.spec.paused !== true;
+          return { ...cur, spec: { ...cur.spec, paused } };
+        });
+        return `spec.paused: ${paused} for ${vm} through the API`;
       }
     }
   }
@@ -607,6 +630,7 @@ function pickWeighted(random: () => number): ChangeKind {
     'pool-dir': 1,
     'libvirtd-restart': 0.5,
     'agent-restart': 0.5,
+    'api-pause': 1,
   };
   const total = Object.values(weights).reduce((a, b) => a + b, 0);
   let r = random() * total;
