@@ -4,8 +4,9 @@
  * own process group on the real libvirtd — and, for a set time, random out-of-band changes
  * to what the agent manages: destroy, start, suspend, resume, undefine, a domain defined by
  * hand (or a lost one defined again), a QEMU process killed, the pool directory removed (and
- * put back), libvirtd restarted, the agent killed (kill -9 of its process group, a change
- * made while it is away) and restarted.
+ * put back), libvirtd restarted (SIGTERM or SIGKILL), the agent killed (kill -9 of its
+ * process group, in the middle of a sync or with a change made while it is away) and
+ * restarted — and, at the same time, an intent through the API (spec.paused toggled).
  *
  * After each change it waits until the API matches libvirt (settled) and checks again just
  * before the next change; what still differs then is a wrong state, a lost object or a
