@@ -32,6 +32,7 @@ import { startTestControlPlane, type TestControlPlane } from '../testenv/agent.j
 import { agentLogPath, killAgentProcess, startAgentProcess } from '../testenv/agent-process.js';
 import { eventually } from '../testenv/eventually.js';
 import { ensureLibvirt, LibvirtCleanup, LIBVIRT_URI, qxTestName, virsh, virshQuiet, waitForLibvirt } from '../testenv/libvirt.js';
+import { VirshShell } from './virsh-shell.js';
 import {
   apiPowerOfDiscovered,
   apiPowerOfManaged,
@@ -153,6 +154,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   const libvirtTimeline = new Map<string, Array<[number, Power | undefined]>>();
   const apiTimeline = new Map<string, Array<[number, Power | undefined]>>();
   const events: LifecycleEvent[] = [];
+  const shell = new VirshShell(LIBVIRT_URI);
   /** Domains undefined while they ran (transient until they stop). */
   const transient = new Set<string>();
   const ours = (domain: string) => domain.startsWith(run);
@@ -164,13 +166,18 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   const libvirtNow = (domain: string): Power => (libvirtTimeline.get(domain)?.at(-1)?.[1] as Power | undefined) ?? 'gone';
 
   async function listDomains(): Promise<Map<string, Power>> {
-    const all = parseVirshList((await virsh('list', '--all')).stdout);
-    const mine = new Map([...all].filter(([name]) => ours(name)));
+    const listed = await shell.run('list --all');
+    // The table's header is always printed: without it, virsh did not answer (libvirtd restarting).
+    if (!/^\s*Id\s+Name\s+State/m.test(listed)) {
+      shell.close(true);
+      throw new Error('virsh list answered nothing');
+    }
+    const mine = new Map([...parseVirshList(listed)].filter(([name]) => ours(name)));
     // Paused may be a start under way: the reason tells.
     for (const [name, power] of mine) {
       if (power !== 'paused') continue;
-      const state = await virsh('domstate', '--reason', name).catch(() => undefined);
-      mine.set(name, state ? powerFromDomstate(state.stdout) : 'gone');
+      const state = (await shell.run(`domstate --reason ${name}`)).trim();
+      mine.set(name, state ? powerFromDomstate(state) : 'gone');
     }
     return mine;
   }
@@ -234,8 +241,9 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       { libvirt, managed: items.filter((vm) => vm.metadata.namespace === run), discovered: items.filter((vm) => isDiscoveredOn(vm, node)) },
       { managedDomain: (vm) => `${run}_${vm.metadata.name}`, expectedVms: vmNames, handDomains: domains.hand, handUuids: domains.handUuids },
     );
-    const info = await virsh('pool-info', pool).catch(() => undefined);
-    const poolRunning = /^State:\s+running/m.test(info?.stdout ?? '');
+    const info = await shell.run(`pool-info ${pool}`);
+    if (!/^Name:/m.test(info)) throw new Error(`virsh pool-info ${pool} answered nothing`);
+    const poolRunning = /^State:\s+running/m.test(info);
     const truthHealthy = poolRunning && existsSync(poolDir);
     const health = ((await store(POOL).get(undefined, pool)) as StoragePool).status?.hosts?.[node]?.health;
     if ((health === 'HEALTHY') !== truthHealthy) {
@@ -262,7 +270,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
         last = { transitional: [], wrong: [`snapshot failed: ${String(err)}`], lost: [], duplicates: [] };
       }
       if (Date.now() - started > timeoutMs) return { findings: last, ms: Date.now() - started };
-      // Each look spawns virsh: more often would take the CPU the agent needs on a small host.
+      // Each look costs libvirtd and this process some CPU: more often would take it from the agent on a small host.
       await new Promise((resolve) => setTimeout(resolve, SETTLE_POLL_MS));
     }
   }
@@ -602,6 +610,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     return report;
   } finally {
     stopping = true;
+    shell.close();
     watch?.stop();
     listener?.kill('SIGKILL');
     await killAgentProcess(agent);
