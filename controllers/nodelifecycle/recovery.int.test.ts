@@ -205,7 +205,14 @@ describe('fencing and recovery with sim agents on shared storage (integration)',
     expect(await runningOn(uid)).toEqual([webA.spec.nodeName]);
     await expectNoDomainOnTwoHosts();
     // The VMs that stayed are the node's again (the admin fence does not stop a heartbeating node).
-    await eventually(async () => expect((await get('local-a')).status?.phase).toBe('Running'), { timeoutMs: 20_000 });
+    await eventually(
+      async () => {
+        const local = await get('local-a');
+        expect(local.status?.phase).toBe('Running');
+        expect(condition(local, 'Recovery')).toBeUndefined(); // "not recovered" no longer holds
+      },
+      { timeoutMs: 20_000 },
+    );
     await expectNoDomainOnTwoHosts();
     await client.patch(Nodes, undefined, A, { spec: { fenced: false } });
   });

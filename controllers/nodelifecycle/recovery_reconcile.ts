@@ -19,10 +19,11 @@
  *   2. spec.nodeName cleared (the apiserver allows that only after step 1: see the
  *      VirtualMachine update rule); the scheduler binds the VM to another node.
  * A crash between the two is finished at the next pass (step 2 alone). Every other VM of the
- * node stays Unknown, with condition Recovery=False saying why it is not recovered.
+ * node stays Unknown, with condition Recovery=False saying why it is not recovered; that
+ * condition is removed once the node heartbeats again (planRecoveryWithdrawn).
  */
 import type { Condition, Node, NodeCondition, StoragePool, VirtualMachine, VirtualMachineStatus } from '../../api-types/generated/types.js';
-import { getCondition, setCondition } from '../../lib/apimachinery/conditions.js';
+import { getCondition, removeCondition, setCondition } from '../../lib/apimachinery/conditions.js';
 import type { EventSpec } from '../runtime/events.js';
 
 /** Added to an agent's self-fencing timeout before the control plane counts on it (clock rates, the destroy itself). */
@@ -167,4 +168,17 @@ export function planRecovery(input: RecoveryInput): RecoveryPlan {
     plan.unbind.push(vm);
   }
   return plan;
+}
+
+/**
+ * The node heartbeats: its VMs' Recovery=False conditions (not recovered, or waiting for a
+ * fence) no longer hold. Recovery=True stays: it records where the VM came from.
+ */
+export function planRecoveryWithdrawn(node: string, vms: readonly VirtualMachine[]): { vm: VirtualMachine; status: VirtualMachineStatus }[] {
+  const out: { vm: VirtualMachine; status: VirtualMachineStatus }[] = [];
+  for (const vm of vms) {
+    if (vm.spec?.nodeName !== node || getCondition(vm.status?.conditions, RECOVERY_CONDITION)?.status !== 'False') continue;
+    out.push({ vm, status: { ...structuredClone(vm.status ?? {}), conditions: removeCondition(vm.status?.conditions, RECOVERY_CONDITION) } });
+  }
+  return out;
 }
