@@ -151,11 +151,12 @@ describe('planRecovery', () => {
     });
   });
 
-  it("leaves deleting, host-discovered and other nodes' VMs alone", () => {
+  it("leaves deleting, host-discovered, Lost and other nodes' VMs alone", () => {
     const deleting = running('deleting', { deleting: true });
     const discovered = running('found', { status: { phase: 'Unknown', origin: 'host-discovered', managed: false } });
     const elsewhere = running('elsewhere', { nodeName: 'n2' });
-    const plan = planRecovery({ node: fencedNode({ admin: true }), fencing: FENCED, vms: [deleting, discovered, elsewhere], pools, nowMs: NOW_MS });
+    const lost = running('lost', { status: { phase: 'Lost', lostReason: 'removed outside Quantix' } });
+    const plan = planRecovery({ node: fencedNode({ admin: true }), fencing: FENCED, vms: [deleting, discovered, elsewhere, lost], pools, nowMs: NOW_MS });
     expect(plan).toEqual({ statuses: [], unbind: [] });
   });
 });

@@ -139,6 +139,8 @@ export function planRecovery(input: RecoveryInput): RecoveryPlan {
   const plan: RecoveryPlan = { statuses: [], unbind: [] };
   for (const vm of input.vms) {
     if (vm.spec?.nodeName !== name || vm.metadata.deletionTimestamp || !isManaged(vm)) continue;
+    // Lost is known (the host reported the domain gone): it stays Lost until someone decides (docs/architecture.md).
+    if (vm.status?.phase === 'Lost') continue;
     if (recoveryRecorded(vm, name)) {
       plan.unbind.push(vm);
       continue;
