@@ -17,6 +17,7 @@ import { createServer as createTlsServer } from 'node:tls';
 import type { AddressInfo } from 'node:net';
 import { startTestControlPlane, type TestControlPlane } from '../hack/testenv/agent.js';
 import { eventually } from '../hack/testenv/eventually.js';
+import { keepProcessOutput, recordTestSecrets } from '../hack/testenv/test-logs.js';
 import { caCertHash } from '../lib/pki/ca-cert-hash.js';
 import { fetchPinnedCa, type JoinError } from './join.js';
 import { exitCodeFor } from '../lib/host-join/codes.js';
@@ -155,12 +156,19 @@ function join(
   child.stdout!.on('data', (c: Buffer) => (output += c.toString()));
   child.stderr!.on('data', (c: Buffer) => (output += c.toString()));
   // 'close', not 'exit': it fires once stdout and stderr are drained, so the output read after it is whole.
-  const exited = new Promise<number>((resolve) => child.once('close', (code) => resolve(code ?? -1)));
+  const exited = new Promise<number>((resolve) =>
+    child.once('close', (code) => {
+      keepProcessOutput(`join-${hostname}`, output);
+      resolve(code ?? -1);
+    }),
+  );
   return { child, output: () => output, exited };
 }
 
 async function newToken(singleUse: boolean): Promise<string> {
-  return (await cp.host.bootstrapTokens.create({ ttlSeconds: 600, singleUse }, 'test')).token;
+  const { token } = await cp.host.bootstrapTokens.create({ ttlSeconds: 600, singleUse }, 'test');
+  recordTestSecrets(token);
+  return token;
 }
 
 async function nodeNames(): Promise<string[]> {

@@ -20,6 +20,7 @@ import { watchEvents } from '../lib/apiclient/watch-events.js';
 import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
+import { DEFAULT_CHUNK_SIZE, type ListPage, mergeListPages, pageQuery } from './list-pages.js';
 import { clientVersion, REPO_ROOT } from './version-info.js';
 import { CliError, ConnectionError, ExitCode, errorFromResponse, UsageError } from './errors.js';
 
@@ -227,6 +228,22 @@ export class Client {
 
   get<T = KubeObject>(path: string, opts: RequestOptions = {}): Promise<T> {
     return this.request<T>('GET', path, opts).then((r) => r.body);
+  }
+
+  /**
+   * Lists a collection (a list or, with TABLE_ACCEPT, a Table) in pages of `chunkSize`
+   * (cli/list-pages.ts; 0: one request) and returns them merged.
+   */
+  async list<L extends ListPage>(path: string, opts: RequestOptions & { chunkSize?: number } = {}): Promise<L> {
+    const { chunkSize = DEFAULT_CHUNK_SIZE, ...rest } = opts;
+    const pages: L[] = [];
+    let continueToken: string | undefined;
+    do {
+      const page = await this.get<L>(path, { ...rest, query: { ...rest.query, ...pageQuery(chunkSize, continueToken) } });
+      pages.push(page);
+      continueToken = page.metadata?.continue || undefined;
+    } while (continueToken);
+    return mergeListPages(pages);
   }
 
   /**

@@ -101,6 +101,12 @@ describe('describeVm', () => {
     expect(events).toMatch(/Normal\s+Started\s+60s \(x3 over 10m\)\s+quantix-scheduler\s+VM running on node n1/);
   });
 
+  it('says from which fenced node, when and how often the VM was recovered; nothing when it never was', () => {
+    const recovered = describeVm({ ...vm, status: { ...vm.status, recovery: { recoveredFrom: 'n9', count: 1, lastRecoveryTime: ago(300) } } }, [], now);
+    expect(recovered).toMatch(/Recovered:\s+from n9 at \S+ \(5m ago\) \(1 time\)/);
+    expect(describeVm(vm, [], now)).not.toContain('Recovered:');
+  });
+
   it('says <none> / <unavailable> when there is nothing to show', () => {
     const bare = describeVm({ ...vm, status: undefined }, [], now);
     expect(bare).toMatch(/Phase:\s+<unset>/);
@@ -171,6 +177,15 @@ describe('describeNode', () => {
     ] as VirtualMachine[];
     const text = describeNode(node, vms, undefined, now);
     expect(text).toMatch(/Unschedulable:\s+true/);
+    expect(text).toMatch(/Fenced:\s+false/);
+    const fenced = describeNode(
+      { ...node, spec: { ...node.spec, fenced: true }, status: { ...node.status, selfFencing: { enabled: true, timeoutSeconds: 30 } } },
+      vms,
+      undefined,
+      now,
+    );
+    expect(fenced).toMatch(/Fenced:\s+true \(an admin declared the host down/);
+    expect(fenced).toMatch(/Self-Fencing:\s+on, after 30s without a heartbeat/);
     expect(text).toMatch(/InternalIP:\s+192.0.2.1/);
     expect(text).toMatch(/Hypervisor:\s+kvm 8.2.0/);
     expect(text).toMatch(/Allocated:\n\s+CPU:\s+4 of 16 \(25%\)\n\s+Memory:\s+16Gi of 64Gi \(25%\)\n\s+VMs:\s+2/);

@@ -192,6 +192,12 @@ export function describeVm(vm: VirtualMachine, events: Event[] | undefined, now 
   if (st.lostReason || st.lostAt) doc.kv('Lost', `${st.lostReason ?? ''}${st.lostAt ? ` (since ${st.lostAt})` : ''}`.trim(), 2);
   if (st.terminatedAt) doc.kv('Terminated At', st.terminatedAt, 2);
   doc.kv('Restart Count', st.restartCount ?? 0, 2);
+  if (st.recovery?.count)
+    doc.kv(
+      'Recovered',
+      `from ${st.recovery.recoveredFrom ?? '?'}${st.recovery.lastRecoveryTime ? ` at ${timeWithAge(st.recovery.lastRecoveryTime, now)}` : ''} (${st.recovery.count} ${st.recovery.count === 1 ? 'time' : 'times'})`,
+      2,
+    );
   doc.kv(
     'Observed Generation',
     st.observedGeneration !== undefined ? `${st.observedGeneration} (spec generation ${vm.metadata.generation ?? '?'})` : undefined,
@@ -274,7 +280,9 @@ export function describeNode(node: Node, vms: VirtualMachine[] | undefined, even
   const doc = new Doc();
   metadata(doc, node, now, false);
   doc.kv('Unschedulable', node.spec?.unschedulable ?? false);
+  doc.kv('Fenced', node.spec?.fenced ? 'true (an admin declared the host down: docs/fencing.md)' : 'false');
   const st = node.status ?? {};
+  if (st.selfFencing) doc.kv('Self-Fencing', st.selfFencing.enabled ? `on, after ${st.selfFencing.timeoutSeconds ?? '?'}s without a heartbeat` : 'off');
   doc.kv('Last Heartbeat', timeWithAge(st.lastHeartbeatTime, now));
   doc.section('Addresses');
   if (st.addresses?.length) for (const a of st.addresses) doc.kv(a.type, a.address, 2);

@@ -19,6 +19,7 @@ import { run } from '../hack/testenv/apiserver.js';
 import { startTestControlPlane, type TestControlPlane } from '../hack/testenv/agent.js';
 import { adminClient } from '../hack/testenv/controllers.js';
 import { eventually } from '../hack/testenv/eventually.js';
+import { keepProcessOutput, recordTestSecrets } from '../hack/testenv/test-logs.js';
 import { startControllerManager } from '../controllers/setup.js';
 import type { HttpApiClient } from '../controllers/runtime/client.js';
 import { HostJoins, Nodes } from '../controllers/runtime/resources.js';
@@ -80,7 +81,8 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const child of children) {
     if (child.exitCode !== null || child.signalCode !== null) continue;
-    const gone = new Promise((resolve) => child.once('exit', resolve));
+    // 'close': its output is drained (and kept for the secrets check) before the suite ends.
+    const gone = new Promise((resolve) => child.once('close', resolve));
     try {
       process.kill(-child.pid!, 'SIGKILL');
     } catch {
@@ -124,6 +126,7 @@ async function startHostAgent(hostname: string, octet: number, o: { extraArgs?: 
   children.push(child);
   child.stdout!.on('data', (c: Buffer) => (output += c.toString()));
   child.stderr!.on('data', (c: Buffer) => (output += c.toString()));
+  child.once('close', () => keepProcessOutput(`node-add-${hostname}`, output));
   const serving = await eventually(
     () => {
       for (const line of output.split('\n')) {
@@ -136,6 +139,7 @@ async function startHostAgent(hostname: string, octet: number, o: { extraArgs?: 
   );
   // The log names the token's first characters only; the whole token is in the state dir, as `quantix-agent token` reads it.
   const token = new HostTokenStore(stateDir).current()!.token;
+  recordTestSecrets(token);
   expect(token.startsWith(serving.tokenPrefix.replace('…', ''))).toBe(true);
   expect(output).not.toContain(token);
   return {

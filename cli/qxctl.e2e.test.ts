@@ -135,6 +135,65 @@ describe('qxctl against the apiserver', () => {
   });
 
   it(
+    'get lists in pages (--chunk-size, default 500, as kubectl): every object once, in order, for tables, -o name and -w',
+    async () => {
+      const names = ['p1', 'p2', 'p3', 'p4', 'p5'];
+      const applied = await qx(['apply', '-f', '-', '-n', 'paging'], { input: names.map((n) => vmYaml(n)).join('---\n') });
+      expect(applied.code).toBe(0);
+      const lists: URLSearchParams[] = [];
+      const seen = (req: { url?: string }) => {
+        const url = new URL(req.url ?? '/', 'https://x');
+        if (url.pathname === '/apis/quantix.io/v1alpha1/namespaces/paging/virtualmachines' && url.searchParams.get('watch') !== 'true')
+          lists.push(url.searchParams);
+      };
+      env.apiserver.server.on('request', seen);
+      try {
+        const byName = await qx(['get', 'vm', '-n', 'paging', '--chunk-size', '2', '-o', 'name']);
+        expect(byName.code).toBe(0);
+        expect(lines(byName.stdout)).toEqual(names.map((n) => `virtualmachine.quantix.io/${n}`));
+        // Three pages of at most 2: the first without a continue token, the others with the one the server gave.
+        expect(lists.map((q) => [q.get('limit'), q.has('continue')])).toEqual([
+          ['2', false],
+          ['2', true],
+          ['2', true],
+        ]);
+
+        lists.length = 0;
+        const table = await qx(['get', 'vm', '-n', 'paging', '--chunk-size', '2']);
+        expect(lines(table.stdout)[0]).toMatch(/^NAME\s+PHASE/);
+        expect(
+          lines(table.stdout)
+            .slice(1)
+            .map((l) => l.split(/\s+/)[0]),
+        ).toEqual(names);
+        expect(lists).toHaveLength(3);
+
+        lists.length = 0;
+        expect(lines((await qx(['get', 'vm', '-n', 'paging', '-o', 'name'])).stdout)).toHaveLength(5);
+        expect(lists.map((q) => q.get('limit'))).toEqual(['500']);
+        lists.length = 0;
+        expect(lines((await qx(['get', 'vm', '-n', 'paging', '--chunk-size', '0', '-o', 'name'])).stdout)).toHaveLength(5);
+        expect(lists.map((q) => q.get('limit'))).toEqual([null]);
+
+        // -w: the initial list in pages too, then the watch.
+        lists.length = 0;
+        const watch = bg(['get', 'vm', '-n', 'paging', '--chunk-size', '3', '-w']);
+        await eventually(() => names.every((n) => new RegExp(`^${n}\\s`, 'm').test(watch.stdout)), { timeoutMs: 60_000, message: 'the watch listed all five' });
+        await watch.stop();
+        expect(lists.map((q) => q.get('limit'))).toEqual(['3', '3']);
+
+        const bad = await qx(['get', 'vm', '-n', 'paging', '--chunk-size', '-1']);
+        expect(bad.code).toBe(2);
+        expect(bad.stderr).toMatch(/--chunk-size: expected 0 \(no paging\) or a positive number of objects/);
+      } finally {
+        env.apiserver.server.off('request', seen);
+        await qx(['delete', 'vm', '--all', '-n', 'paging']);
+      }
+    },
+    SLOW,
+  );
+
+  it(
     'version: client and server',
     async () => {
       const r = await qx(['version']);

@@ -13,6 +13,7 @@ import type { Node } from '../api-types/generated/types.js';
 import { run } from '../hack/testenv/apiserver.js';
 import { startTestControlPlane, type TestControlPlane } from '../hack/testenv/agent.js';
 import { eventually } from '../hack/testenv/eventually.js';
+import { keepProcessOutput, recordTestSecrets } from '../hack/testenv/test-logs.js';
 import { caCertHash } from '../lib/pki/ca-cert-hash.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -29,7 +30,8 @@ beforeAll(async () => {
 
 afterAll(async () => {
   if (agent && agent.exitCode === null && agent.signalCode === null) {
-    const gone = new Promise((resolve) => agent!.once('exit', resolve));
+    // 'close': its output is drained (and kept for the secrets check) before the suite ends.
+    const gone = new Promise((resolve) => agent!.once('close', resolve));
     process.kill(-agent.pid!, 'SIGKILL');
     await gone;
   }
@@ -76,8 +78,13 @@ describe('qxctl token', () => {
         '--hostname=token-e2e',
         '--startup-jitter=0',
       ],
-      { cwd: ROOT, detached: true, stdio: 'ignore' },
+      { cwd: ROOT, detached: true, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, QUANTIX_LOG_FORMAT: 'json' } },
     );
+    recordTestSecrets(args[3]);
+    let output = '';
+    agent.stdout!.on('data', (c: Buffer) => (output += c.toString()));
+    agent.stderr!.on('data', (c: Buffer) => (output += c.toString()));
+    agent.once('close', () => keepProcessOutput('token-e2e-agent', output));
     await eventually(async () => (await nodeNames()).includes('token-e2e'), { timeoutMs: 60_000, message: 'the host to join' });
 
     const listed = await eventually(async () => {

@@ -6,6 +6,7 @@
 import type { Client } from './client.js';
 import type { Query } from '../lib/apiclient/request.js';
 import type { WatchEvent } from '../api-types/meta.js';
+import type { ListPage } from './list-pages.js';
 import { ApiStatusError, ConnectionError } from './errors.js';
 import { ApiError } from '../lib/apimachinery/status-error.js';
 
@@ -44,7 +45,7 @@ export async function listWatch<L, O>(
   path: string,
   query: Query,
   handlers: ListWatchHandlers<L, O>,
-  opts: { accept?: string; signal?: AbortSignal } = {},
+  opts: { accept?: string; signal?: AbortSignal; chunkSize?: number } = {},
 ): Promise<void> {
   const { signal } = opts;
   let rv: string | undefined;
@@ -53,7 +54,7 @@ export async function listWatch<L, O>(
   while (!signal?.aborted) {
     try {
       if (rv === undefined) {
-        const list = await client.get<L>(path, { query, accept: opts.accept, signal });
+        const list = await client.list<L & ListPage>(path, { query, accept: opts.accept, signal, chunkSize: opts.chunkSize });
         const relist = listed;
         listed = true;
         rv = rvOf(list) ?? '';

@@ -1,13 +1,14 @@
 /**
  * The controller manager with real agents on the `sim` driver and the node gateway (no
  * simulated heartbeats): scheduling onto the nodes that have the pool, the agent starting
- * what was bound, the cleanup finalizer contract end to end, and a silent agent's node and
- * VMs going Unknown then coming back through the agent's full sync.
+ * what was bound, the cleanup finalizer contract end to end, a silent agent's node and
+ * VMs going Unknown then coming back through the agent's full sync, and a deleted Node's
+ * image reports dropped.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Event, Node, StoragePool, VirtualMachine } from '../api-types/generated/types.js';
+import type { Event, Image, Node, StoragePool, VirtualMachine } from '../api-types/generated/types.js';
 import { SimDriver } from '../agent/hypervisor/sim/driver.js';
 import { setLogLevel } from '../lib/logging/logger.js';
 import { startAgent, startTestControlPlane, type TestAgent, type TestControlPlane } from '../hack/testenv/agent.js';
@@ -16,7 +17,7 @@ import { eventually } from '../hack/testenv/eventually.js';
 import type { HttpApiClient } from './runtime/client.js';
 import { isNotFound } from '../lib/apimachinery/status-error.js';
 import type { ControllerManager } from './runtime/manager.js';
-import { Events, Nodes, StoragePools, VirtualMachines } from './runtime/resources.js';
+import { Events, Images, Nodes, StoragePools, VirtualMachines } from './runtime/resources.js';
 import { startControllerManager } from './setup.js';
 
 const HOSTS = ['sim-a', 'sim-b', 'sim-c'];
@@ -140,5 +141,46 @@ describe('controllers with sim agents (integration)', () => {
       },
       { timeoutMs: 30_000 },
     );
+  });
+
+  it('a Node deleted: the image controller drops its report from status.nodes; the phase and Ready condition follow', async () => {
+    await client.create(Images, {
+      apiVersion: 'quantix.io/v1alpha1',
+      kind: 'Image',
+      metadata: { name: 'pruned' },
+      spec: { source: { url: 'http://127.0.0.1:9/pruned.qcow2' } },
+    } as Image);
+    // Reports as the gateway writes them: ready on one node, failed on the other.
+    await client.patch(
+      Images,
+      undefined,
+      'pruned',
+      {
+        status: {
+          nodes: {
+            'sim-a': { phase: 'Ready', virtualSizeBytes: 1048576, pool: 'p' },
+            'sim-c': { phase: 'Failed', reason: 'NoSpace', message: 'pool p is full', pool: 'p' },
+          },
+        },
+      },
+      { subresource: 'status' },
+    );
+    await eventually(async () => (await client.get<Image>(Images, undefined, 'pruned')).status?.phase === 'Failed', {
+      timeoutMs: 20_000,
+      message: 'Failed while the failing node exists',
+    });
+
+    await agents.get('sim-c')!.stop();
+    await client.delete(Nodes, undefined, 'sim-c');
+    const image = await eventually(
+      async () => {
+        const i = await client.get<Image>(Images, undefined, 'pruned');
+        return i.status?.nodes?.['sim-c'] === undefined ? i : false;
+      },
+      { timeoutMs: 20_000, message: 'the deleted node’s report dropped' },
+    );
+    expect(Object.keys(image.status?.nodes ?? {})).toEqual(['sim-a']);
+    expect(image.status?.phase).toBe('Ready');
+    expect(image.status?.conditions?.find((c) => c.type === 'Ready')).toMatchObject({ status: 'True', message: 'ready on sim-a' });
   });
 });

@@ -178,13 +178,16 @@ describe('web UI in Chromium', () => {
     await eventually(async () => (await cellText(row, 'phase')) === 'Stopped', { timeoutMs: 15_000, message: 'db-1 Stopped' });
   });
 
-  it('restarts a VM: stop, wait for the agent to report it down, start again', async () => {
+  it('restarts a VM as qxctl does: the restart annotation, the agent counts the restart, the run strategy is untouched', async () => {
     const row = vmRow(page, 'default', 'web-1');
+    const before = Number((await cluster.must(['get', 'vm', 'web-1', '-o', 'jsonpath={.status.restartCount}'])) || '0');
     await row.getByTestId('action-restart').click();
     await page.getByTestId('confirm-ok').click();
     const toast = page.locator('[data-testid="activity-item"]').filter({ hasText: 'Restarting default/web-1' });
     await eventually(async () => (await toast.getAttribute('data-state')) === 'succeeded', { timeoutMs: 20_000, message: 'restart done' });
-    expect(await toast.innerText()).toMatch(/stopped and set to run again \(Always\)/);
+    expect(await toast.innerText()).toMatch(new RegExp(`restarted and running again \\(restart ${before + 1}\\)`));
+    expect(Number(await cluster.must(['get', 'vm', 'web-1', '-o', 'jsonpath={.status.restartCount}']))).toBe(before + 1);
+    expect(await cluster.must(['get', 'vm', 'web-1', '-o', 'jsonpath={.metadata.annotations.quantix\\.io/restart-requested-at}'])).toMatch(/^\d{4}-\d\d-\d\dT/);
     expect(await cluster.must(['get', 'vm', 'web-1', '-o', 'jsonpath={.spec.runStrategy}'])).toBe('Always');
     await eventually(async () => (await cellText(row, 'phase')) === 'Running', { timeoutMs: 15_000, message: 'web-1 Running again' });
   });
@@ -236,6 +239,23 @@ describe('web UI in Chromium', () => {
     await shot(page, 'vm-detail');
   });
 
+  it('shows on a VM’s page that it was recovered from a fenced node: from which, when, how often', async () => {
+    // status.recovery as the node-lifecycle controller writes it (docs/fencing.md).
+    const at = new Date(Date.now() - 10 * 60_000).toISOString().replace(/\.\d+Z$/, 'Z');
+    await cluster.must([
+      'patch',
+      'vm',
+      'web-1',
+      '--subresource=status',
+      '--type',
+      'merge',
+      '-p',
+      JSON.stringify({ status: { recovery: { recoveredFrom: 'hv-gone', count: 2, lastRecoveryTime: at } } }),
+    ]);
+    await clientNavigate(page, '/vms/default/web-1');
+    await expectText(page.getByTestId('vm-recovery'), /^from hv-gone 1[01]m ago \(2 times\)$/);
+  });
+
   it('marks unmanaged and Lost VMs distinctly, with an explanation on hover', async () => {
     // A domain defined on hv-1 behind Quantix's back: the agent reports it host-discovered.
     cluster.drivers[0]!.defineForeignDomain({
@@ -280,6 +300,18 @@ describe('web UI in Chromium', () => {
     await page.getByTestId('uncordon').click();
     await page.getByTestId('confirm-ok').click();
     await eventually(async () => (await page.getByTestId('cordon').count()) === 1);
+
+    // Fence: the confirmation says what a wrong fence costs; the flag and spec follow; unfence.
+    await page.getByTestId('fence').click();
+    await expectText(page.getByTestId('confirm-dialog'), /a VM running on two hosts corrupts its disks/);
+    await page.getByTestId('confirm-ok').click();
+    await page.getByTestId('node-fenced').waitFor();
+    expect(await cluster.must(['get', 'qn', 'hv-2', '-o', 'jsonpath={.spec.fenced}'])).toBe('true');
+    await eventually(async () => /Fenced/.test(await cluster.must(['get', 'qn', 'hv-2', '--no-headers'])), { message: 'kubectl shows Fenced' });
+    await page.getByTestId('unfence').click();
+    await page.getByTestId('confirm-ok').click();
+    await eventually(async () => (await page.getByTestId('node-fenced').count()) === 0, { message: 'fenced flag gone' });
+    expect(await cluster.must(['get', 'qn', 'hv-2', '-o', 'jsonpath={.spec.fenced}'])).toBe('false');
   });
 
   it('shows a storage pool’s per-host table, including a host where it cannot mount', async () => {

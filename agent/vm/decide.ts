@@ -24,6 +24,7 @@ import type { DomainInfo, GuestInfo } from '../hypervisor/driver.js';
 import type { VirtualMachine, VirtualMachineSnapshotOperation } from '../../api-types/generated/types.js';
 import { CLEANUP_FINALIZER, SyncedReason } from '../../api-types/proto/contract.js';
 import { formatBytes, parseBytes } from '../../api-types/quantity.js';
+import { RESTART_ANNOTATION } from '../../api-types/vm-restart.js';
 
 /** What the agent remembers about one VM between syncs (in memory; rebuilt from status after a restart). */
 export interface VmMemory {
@@ -155,12 +156,6 @@ export interface VmDecideInput {
   /** Graceful shutdown timeout before a force off (deletion uses deletionGracePeriodSeconds when set). */
   shutdownTimeoutMs: number;
 }
-
-/**
- * `qxctl vm restart` (cli/README.md): restart the domain whenever this RFC 3339 time is newer
- * than the last one honoured.
- */
-export const RESTART_ANNOTATION = 'quantix.io/restart-requested-at';
 
 /** The restart request not honoured yet, if any. */
 export function pendingRestart(vm: VirtualMachine, memory: VmMemory): string | undefined {

@@ -50,6 +50,7 @@ interface MakeOptions {
   /** For the lean-kv kinds; default: the shared lean client. */
   kv?: KvClient;
   windowSize?: number;
+  windowBytes?: number;
   bookmarkIntervalMs?: number;
   watcherBufferSize?: number;
   listChunkSize?: number;
@@ -69,6 +70,7 @@ async function makeStore(kind: Kind, resource: StorageResource, o: MakeOptions =
   if (kind.startsWith('EtcdStore')) return inner;
   const cached = new CachedStore(inner, {
     windowSize: o.windowSize,
+    windowBytes: o.windowBytes,
     bookmarkIntervalMs: o.bookmarkIntervalMs ?? 0,
     watcherBufferSize: o.watcherBufferSize,
   });
@@ -658,6 +660,27 @@ describe('CachedStore specifics', () => {
     const start = String(store.stats().windowStartRevision);
     const ok = watchAll(store, { resourceVersion: start });
     await eventually(() => expect(ok.summary()).toHaveLength(4));
+  });
+
+  it('bounds the window by stored bytes too: large objects shorten it, a watch from before it expires', async () => {
+    const store = (await makeStore('CachedStore', vmResource())) as CachedStore;
+    const first = await store.create(vm('big', { labels: { pad: 'x'.repeat(60) } }));
+    await eventually(() => store.stats().cacheRevision >= Number(first.metadata.resourceVersion));
+    const perEvent = store.stats().windowBytes;
+    expect(perEvent).toBeGreaterThan(100); // the stored JSON of one VM
+
+    // A budget of about three versions: six updates leave three events (count allows 10,000).
+    const bounded = (await makeStore('CachedStore', vmResource(), { windowBytes: perEvent * 3 + perEvent / 2 })) as CachedStore;
+    let cur = await bounded.create(vm('big2', { labels: { pad: 'x'.repeat(60) } }));
+    const created = cur;
+    for (let i = 0; i < 6; i++) cur = await bounded.update({ ...cur, spec: { cpu: i + 2 } });
+    await eventually(() => bounded.stats().cacheRevision >= Number(cur.metadata.resourceVersion));
+    expect(bounded.stats().windowEvents).toBe(3);
+    expect(bounded.stats().windowBytes).toBeLessThanOrEqual(perEvent * 3 + perEvent / 2);
+    const old = watchAll(bounded, { resourceVersion: created.metadata.resourceVersion });
+    await eventually(() => expect(old.errors[0]).toBeInstanceOf(ExpiredError));
+    const ok = watchAll(bounded, { resourceVersion: String(bounded.stats().windowStartRevision) });
+    await eventually(() => expect(ok.summary()).toHaveLength(3));
   });
 
   it('fans one etcd watch out to many watchers, serializing each event once', async () => {

@@ -3,7 +3,8 @@
  * started from the revision of an initial list, and keeps
  * - a map of the current objects (deep-frozen, shared with readers; identical parts such as
  *   managedFields trees shared between objects, see frozen-sharing.ts), and
- * - a ring buffer of the most recent events (the "window"),
+ * - a ring buffer of the most recent events (the "window"), bounded by count (windowSize,
+ *   10,000) and by the stored bytes of the versions it keeps (windowBytes, 64 MiB),
  * fanning every event out in memory to any number of watchers, each with its own
  * namespace / label / field filter, like Kubernetes' cacher.
  *
@@ -81,6 +82,12 @@ export interface WatchCacheMetrics {
 export interface CachedStoreOptions {
   /** Recent events kept for resuming watches; default 10,000. */
   windowSize?: number;
+  /**
+   * And at most this many stored bytes of them (the versions the window alone keeps alive);
+   * default 64 MiB. Large objects under heavy churn shorten the window instead of growing
+   * the heap (issue 20: the window sized by memory, not only by count).
+   */
+  windowBytes?: number;
   /** BOOKMARK interval; default 60 s; 0 = only on bookmarkNow(). */
   bookmarkIntervalMs?: number;
   /** Events buffered per watcher while its handler is busy before it is ended; default 1,000. */
@@ -99,6 +106,8 @@ export interface WatchCacheStats {
   etcdRevision: number;
   lag: number;
   windowEvents: number;
+  /** Stored bytes of the events in the window. */
+  windowBytes: number;
   /** Watches from N are served from memory for N ≥ this revision. */
   windowStartRevision: number;
   relists: number;
@@ -115,6 +124,9 @@ interface Entry {
   added?: WatchEvent; // lazily built ADDED event for snapshots
 }
 
+/** The window's default budget of stored bytes (CachedStoreOptions.windowBytes). */
+export const DEFAULT_WINDOW_BYTES = 64 * 1024 * 1024;
+
 /** One change as kept in the window. */
 interface CacheEvent {
   revision: number;
@@ -124,21 +136,27 @@ interface CacheEvent {
   obj: KubeObject;
   /** The object before the change (MODIFIED only). */
   prev: KubeObject | undefined;
+  /** Stored (etcd value) bytes of the version the event carries: what the window budget counts. */
+  bytes: number;
   /** Lazily built events, shared by all watchers of one fan-out (dropped after it). */
   asIs?: WatchEvent;
   asAdded?: WatchEvent;
   asDeleted?: WatchEvent;
 }
 
+/** The recent events, oldest first, bounded by count and by stored bytes (the newest event always stays). */
 class Window {
   readonly #buf: (CacheEvent | undefined)[];
+  readonly #maxBytes: number;
   #start = 0;
   #size = 0;
+  #bytes = 0;
   /** Highest revision evicted (or the initial list revision): watches from N ≥ this are served. */
   floor: number;
 
-  constructor(capacity: number, floor: number) {
+  constructor(capacity: number, floor: number, maxBytes = Number.POSITIVE_INFINITY) {
     this.#buf = new Array(Math.max(1, capacity));
+    this.#maxBytes = maxBytes;
     this.floor = floor;
   }
 
@@ -146,17 +164,25 @@ class Window {
     return this.#size;
   }
 
+  get bytes(): number {
+    return this.#bytes;
+  }
+
   push(e: CacheEvent): void {
-    const cap = this.#buf.length;
-    if (this.#size === cap) {
-      const old = this.#buf[this.#start]!;
-      this.floor = Math.max(this.floor, old.revision);
-      this.#buf[this.#start] = e;
-      this.#start = (this.#start + 1) % cap;
-      return;
-    }
-    this.#buf[(this.#start + this.#size) % cap] = e;
+    if (this.#size === this.#buf.length) this.#evictOldest();
+    this.#buf[(this.#start + this.#size) % this.#buf.length] = e;
     this.#size++;
+    this.#bytes += e.bytes;
+    while (this.#bytes > this.#maxBytes && this.#size > 1) this.#evictOldest();
+  }
+
+  #evictOldest(): void {
+    const old = this.#buf[this.#start]!;
+    this.floor = Math.max(this.floor, old.revision);
+    this.#bytes -= old.bytes;
+    this.#buf[this.#start] = undefined;
+    this.#start = (this.#start + 1) % this.#buf.length;
+    this.#size--;
   }
 
   at(i: number): CacheEvent {
@@ -220,6 +246,11 @@ function asIs(e: CacheEvent): WatchEvent {
   return (e.asIs ??= new LazyWatchEvent(e.type, e.obj));
 }
 
+/** The stored bytes of a cached entry (its raw value when kept). */
+function storedBytes(e: Entry): number {
+  return e.raw?.length ?? 0;
+}
+
 function withRevision(obj: KubeObject, revision: number): KubeObject {
   return deepFreeze({ ...obj, metadata: { ...obj.metadata, resourceVersion: String(revision) } });
 }
@@ -228,6 +259,7 @@ export class CachedStore implements Store {
   readonly resource: StorageResource;
   readonly #inner: EtcdStore;
   readonly #windowSize: number;
+  readonly #windowBytes: number;
   readonly #bookmarkIntervalMs: number;
   readonly #bufferSize: number;
   readonly #metrics: WatchCacheMetrics;
@@ -259,11 +291,12 @@ export class CachedStore implements Store {
     this.#inner = inner;
     this.resource = inner.resource;
     this.#windowSize = opts.windowSize ?? 10_000;
+    this.#windowBytes = opts.windowBytes ?? DEFAULT_WINDOW_BYTES;
     this.#bookmarkIntervalMs = opts.bookmarkIntervalMs ?? 60_000;
     this.#bufferSize = opts.watcherBufferSize ?? 1000;
     this.#metrics = guarded(opts.metrics ?? {});
     this.#backoff = { initialMs: opts.backoff?.initialMs ?? 100, maxMs: opts.backoff?.maxMs ?? 5000 };
-    this.#window = new Window(this.#windowSize, 0);
+    this.#window = new Window(this.#windowSize, 0, this.#windowBytes);
     this.#ready = this.#initialSync();
     this.#ready.catch(() => undefined);
     if (this.#bookmarkIntervalMs > 0) {
@@ -294,6 +327,7 @@ export class CachedStore implements Store {
       etcdRevision: this.#etcdRevision,
       lag: Math.max(0, this.#etcdRevision - this.#revision),
       windowEvents: this.#window.size,
+      windowBytes: this.#window.bytes,
       windowStartRevision: this.#window.floor,
       relists: this.#relists,
       reconnects: this.#reconnects,
@@ -323,7 +357,7 @@ export class CachedStore implements Store {
         for (const s of items) this.#objects.set(s.key, { obj: this.#sharing.freeze(s.obj), modRevision: s.modRevision, raw: ownCopy(s.raw) });
         this.#revision = revision;
         this.#etcdRevision = Math.max(this.#etcdRevision, revision);
-        this.#window = new Window(this.#windowSize, revision);
+        this.#window = new Window(this.#windowSize, revision, this.#windowBytes);
         this.#startWatch(revision + 1);
         return;
       } catch (err) {
@@ -360,7 +394,7 @@ export class CachedStore implements Store {
             if (obj) {
               const prev = this.#objects.get(key);
               this.#objects.set(key, { obj, modRevision: String(e.kv.mod_revision), raw: ownCopy(e.kv.value) });
-              applied.push({ revision, type: prev ? 'MODIFIED' : 'ADDED', namespace: obj.metadata.namespace, obj, prev: prev?.obj });
+              applied.push({ revision, type: prev ? 'MODIFIED' : 'ADDED', namespace: obj.metadata.namespace, obj, prev: prev?.obj, bytes: e.kv.value.length });
             } else {
               const prev = this.#objects.get(key);
               if (!prev) continue;
@@ -371,6 +405,7 @@ export class CachedStore implements Store {
                 namespace: prev.obj.metadata.namespace,
                 obj: withRevision(prev.obj, revision),
                 prev: undefined,
+                bytes: storedBytes(prev),
               });
             }
           }
@@ -444,12 +479,19 @@ export class CachedStore implements Store {
           if (prev && prev.modRevision === s.modRevision) continue;
           const obj = this.#sharing.freeze(s.obj);
           this.#objects.set(s.key, { obj, modRevision: s.modRevision, raw: ownCopy(s.raw) });
-          applied.push({ revision, type: prev ? 'MODIFIED' : 'ADDED', namespace: obj.metadata.namespace, obj, prev: prev?.obj });
+          applied.push({ revision, type: prev ? 'MODIFIED' : 'ADDED', namespace: obj.metadata.namespace, obj, prev: prev?.obj, bytes: s.raw?.length ?? 0 });
         }
         for (const [key, prev] of this.#objects) {
           if (seen.has(key)) continue;
           this.#objects.delete(key);
-          applied.push({ revision, type: 'DELETED', namespace: prev.obj.metadata.namespace, obj: withRevision(prev.obj, revision), prev: undefined });
+          applied.push({
+            revision,
+            type: 'DELETED',
+            namespace: prev.obj.metadata.namespace,
+            obj: withRevision(prev.obj, revision),
+            prev: undefined,
+            bytes: storedBytes(prev),
+          });
         }
         this.#commit(applied, revision, performance.now());
         this.#startWatch(revision + 1);

@@ -150,7 +150,7 @@ export async function complete(words: string[], env: CompletionEnv): Promise<str
 export async function namesFromServer(client: Client, type: string, namespace: string | undefined): Promise<string[]> {
   try {
     const def = resolveType(type);
-    const list = await client.get<{ items: { metadata: { name?: string } }[] }>(
+    const list = await client.list<{ items: { metadata: { name?: string } }[] }>(
       resourcePath(def, def.namespaced ? (namespace ?? client.namespace) : undefined),
       { timeoutMs: 5000 },
     );

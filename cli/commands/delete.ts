@@ -71,7 +71,7 @@ async function collect(ctx: Ctx, client: Client): Promise<Victim[]> {
     }
     if (!selector && !all)
       throw new UsageError(`resource name(s) may not be empty: name the ${def.plural} to delete, or pass -l SELECTOR or --all`, ctx.command);
-    const list = await client.get<{ items: KubeObject[] }>(resourcePath(def, namespace), { query: { labelSelector: selector } });
+    const list = await client.list<{ items: KubeObject[] }>(resourcePath(def, namespace), { query: { labelSelector: selector } });
     victims.push(...list.items.map((o) => ({ def, namespace, name: o.metadata.name! })));
   }
   return victims;

@@ -35,7 +35,7 @@ async function events(client: Client, def: ResourceDefinition, obj: KubeObject):
   if (def.namespaced) selector.push(`involvedObject.namespace=${obj.metadata.namespace}`);
   if (obj.metadata.uid) selector.push(`involvedObject.uid=${obj.metadata.uid}`);
   try {
-    const list = await client.get<{ items: Event[] }>(resourcePath(eventDefinition, def.namespaced ? obj.metadata.namespace : undefined), {
+    const list = await client.list<{ items: Event[] }>(resourcePath(eventDefinition, def.namespaced ? obj.metadata.namespace : undefined), {
       query: { fieldSelector: selector.join(',') },
     });
     return list.items;
@@ -55,7 +55,7 @@ export async function describeObject(client: Client, def: ResourceDefinition, ob
       let vms: VirtualMachine[] | undefined;
       try {
         vms = (
-          await client.get<{ items: VirtualMachine[] }>(resourcePath(virtualMachineDefinition as unknown as ResourceDefinition), {
+          await client.list<{ items: VirtualMachine[] }>(resourcePath(virtualMachineDefinition as unknown as ResourceDefinition), {
             query: { fieldSelector: `spec.nodeName=${obj.metadata.name}` },
           })
         ).items;
@@ -87,7 +87,7 @@ async function runDescribe(ctx: Ctx): Promise<void> {
       }
     } else {
       const namespace = def.namespaced && !flagBool(ctx, 'all-namespaces') ? client.namespace : undefined;
-      objects = (await client.get<{ items: KubeObject[] }>(resourcePath(def, namespace), { query: { labelSelector: flagString(ctx, 'selector') } })).items;
+      objects = (await client.list<{ items: KubeObject[] }>(resourcePath(def, namespace), { query: { labelSelector: flagString(ctx, 'selector') } })).items;
     }
     for (const obj of objects) pages.push(await describeObject(client, def, obj, showEvents));
   }

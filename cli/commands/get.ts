@@ -4,7 +4,8 @@ import type { ResourceDefinition } from '../../api-types/schema/types.js';
 import { qualifiedKind, TABLE_ACCEPT, type Client } from '../client.js';
 import { apiVersionOf, resourcePath } from '../../api-types/group-version.js';
 import type { Query } from '../../lib/apiclient/request.js';
-import { flagBool, flagString, OUTPUT_FLAG, type Command, type Ctx } from '../command.js';
+import { flagBool, flagNumber, flagString, OUTPUT_FLAG, type Command, type Ctx } from '../command.js';
+import { DEFAULT_CHUNK_SIZE } from '../list-pages.js';
 import { MultiError, UsageError } from '../errors.js';
 import { objectName, renderObjects } from '../output.js';
 import { parseResourceArgs, type ResourceTarget } from '../resources.js';
@@ -40,6 +41,13 @@ With -w, keeps watching and prints every change (re-connecting when the connecti
     { name: 'show-labels', type: 'boolean', description: 'Add a LABELS column.' },
     { name: 'no-headers', type: 'boolean', description: 'Omit the table header.' },
     { name: 'show-managed-fields', type: 'boolean', description: 'Keep metadata.managedFields in yaml/json output.' },
+    {
+      name: 'chunk-size',
+      type: 'int',
+      valueName: 'N',
+      default: DEFAULT_CHUNK_SIZE,
+      description: 'List in pages of N objects, as kubectl does (0: one request for the whole collection).',
+    },
   ],
   args: { min: 1 },
   run: runGet,
@@ -49,6 +57,12 @@ interface Fetched {
   target: ResourceTarget;
   table?: ServerTable;
   objects?: KubeObject[];
+}
+
+function chunkSize(ctx: Ctx): number {
+  const n = flagNumber(ctx, 'chunk-size');
+  if (n < 0) throw new UsageError(`invalid value "${n}" for --chunk-size: expected 0 (no paging) or a positive number of objects`, ctx.command);
+  return n;
 }
 
 function listQuery(ctx: Ctx): Query {
@@ -76,7 +90,11 @@ async function fetchTarget(client: Client, ctx: Ctx, target: ResourceTarget, asT
     const first = tables[0];
     return { target, table: first ? { ...first, rows: tables.flatMap((t) => t.rows) } : undefined };
   }
-  const body = await client.get<ServerTable | { items: KubeObject[] }>(resourcePath(def, namespace), { accept, query: listQuery(ctx) });
+  const body = await client.list<ServerTable | { items: KubeObject[] }>(resourcePath(def, namespace), {
+    accept,
+    query: listQuery(ctx),
+    chunkSize: chunkSize(ctx),
+  });
   if (asTable) return { target, table: body as ServerTable };
   const list = body as { items: KubeObject[]; apiVersion?: string };
   // List items may omit apiVersion/kind; fill them in as kubectl does.
@@ -208,6 +226,6 @@ async function runWatch(ctx: Ctx, client: Client, target: ResourceTarget): Promi
       },
       onReconnect: (reason) => ctx.io.err(`(watch: ${reason})`),
     },
-    { accept: asTable ? TABLE_ACCEPT : 'application/json', signal: controller.signal },
+    { accept: asTable ? TABLE_ACCEPT : 'application/json', signal: controller.signal, chunkSize: chunkSize(ctx) },
   );
 }

@@ -125,7 +125,10 @@ a failure of the check itself (e.g. a pool not listable on the node).`,
     const node = ctx.args[0]!;
     const client = await ctx.client();
     await client.get<Node>(resourcePath(QN, undefined, node)); // NotFound (exit 3) for an unknown node
-    const [pools, vms] = await Promise.all([client.get<{ items: StoragePool[] }>(resourcePath(SP)), client.get<{ items: VirtualMachine[] }>(resourcePath(VM))]);
+    const [pools, vms] = await Promise.all([
+      client.list<{ items: StoragePool[] }>(resourcePath(SP)),
+      client.list<{ items: VirtualMachine[] }>(resourcePath(VM)),
+    ]);
     const listings: PoolFiles[] = [];
     const errors: unknown[] = [];
     for (const pool of poolsOfNode(pools.items, node)) {

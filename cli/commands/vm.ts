@@ -14,13 +14,11 @@ import { virtualMachineDefinition } from '../../api-types/registry.js';
 import type { ResourceDefinition } from '../../api-types/schema/types.js';
 import { qualifiedKind, type Client } from '../client.js';
 import { resourcePath } from '../../api-types/group-version.js';
+import { RESTART_ANNOTATION, restartRequestPatch } from '../../api-types/vm-restart.js';
 import { flagBool, flagNumber, TIMEOUT_FLAG, type Command, type Ctx } from '../command.js';
 import { vmConvergence, vmState, type Convergence } from '../converge.js';
 import { MultiError } from '../errors.js';
 import { waitFor, type WaitTarget } from '../wait.js';
-
-/** The annotation `vm restart` sets; the agent restarts the domain when its value is newer than the last it honoured. */
-export const RESTART_ANNOTATION = 'quantix.io/restart-requested-at';
 
 const VM = virtualMachineDefinition as unknown as ResourceDefinition;
 
@@ -88,7 +86,7 @@ export const INTENTS: Intent[] = [
     verb: 'restart',
     summary: 'Restart a running VM and wait until it runs again.',
     description: `Sets the annotation ${RESTART_ANNOTATION} to the current time; the agent restarts the domain, counts it in status.restartCount and reports Running.`,
-    patch: (_vm, now) => ({ metadata: { annotations: { [RESTART_ANNOTATION]: now.toISOString() } } }),
+    patch: (_vm, now) => restartRequestPatch(now),
     alreadySet: () => false,
     check: restartCheck,
     done: 'restarted',

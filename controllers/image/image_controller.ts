@@ -3,16 +3,17 @@
  * status.phase, size, checksum, usedBy and the Ready/InUse conditions (image_reconcile.ts);
  * keeps the `quantix.io/image-in-use` finalizer on every Image a VM's disks name, so that
  * deleting an image in use waits (and says which VMs hold it); and records the import
- * Events (ImportStarted, ImportSucceeded, ImportFailed) when a node's report changes phase.
+ * Events (ImportStarted, ImportSucceeded, ImportFailed) when a node's report changes phase;
+ * drops the reports of deleted nodes.
  */
-import type { Image, VirtualMachine } from '../../api-types/generated/types.js';
+import type { Image, Node, VirtualMachine } from '../../api-types/generated/types.js';
 import { imagesOf } from '../../api-types/image-usage.js';
 import { isNotFound } from '../../lib/apimachinery/status-error.js';
 import { commitStatus } from '../runtime/committer.js';
 import { correlationIdFromStore } from '../runtime/correlation.js';
 import { Controller, done } from '../runtime/controller.js';
 import type { ControllerSetup } from '../runtime/manager.js';
-import { Images, keyOf, VirtualMachines } from '../runtime/resources.js';
+import { Images, keyOf, Nodes, VirtualMachines } from '../runtime/resources.js';
 import { importEvents, planImage, planImageFinalizer } from './image_reconcile.js';
 
 export interface ImageControllerOptions {
@@ -30,6 +31,7 @@ export function imageController(options: ImageControllerOptions = {}): Controlle
     const sharedClient = ctx.clientFor(IMAGE_CONTROLLER);
     const images = ctx.informers.informerFor<Image>(Images);
     const vms = ctx.informers.informerFor<VirtualMachine>(VirtualMachines);
+    const nodes = ctx.informers.informerFor<Node>(Nodes);
     if (!vms.store.hasIndex(BY_IMAGE)) vms.store.addIndex(BY_IMAGE, imagesOf);
     const events = ctx.events.forComponent('quantix-image-controller');
     const controller = new Controller({
@@ -57,7 +59,7 @@ export function imageController(options: ImageControllerOptions = {}): Controlle
           }
           if (image.metadata.deletionTimestamp && finalizers.length === 0) return done(); // released: gone
         }
-        const plan = planImage(image, usedBy, Date.now());
+        const plan = planImage(image, usedBy, Date.now(), new Set(nodes.store.keys()));
         await commitStatus(client, Images, { ...current, status: image.status }, plan.status);
         for (const e of plan.events) events.record(image, e);
         return done();
@@ -73,6 +75,12 @@ export function imageController(options: ImageControllerOptions = {}): Controlle
     const touch = (...list: (VirtualMachine | undefined)[]) => {
       for (const name of new Set(list.flatMap(imagesOf))) controller.enqueue(name);
     };
+    // A deleted node's reports are dropped from the images it had.
+    nodes.on({
+      delete: (node) => {
+        for (const image of images.store.list()) if (image.status?.nodes?.[node.metadata.name!]) controller.enqueue(keyOf(image));
+      },
+    });
     vms.on({
       add: (vm) => touch(vm),
       update: (old, vm) => {

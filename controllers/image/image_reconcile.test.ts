@@ -42,6 +42,18 @@ describe('planImage', () => {
     expect(plan.status.usedBy).toBeUndefined();
   });
 
+  it('drops the reports of deleted nodes: a failure there no longer fails the image; unknown node set keeps them all', () => {
+    const img = image({ gone: { phase: 'Failed', reason: 'NoSpace', message: 'full' }, n1: { phase: 'Ready', virtualSizeBytes: 1 } });
+    const plan = planImage(img, [], NOW, new Set(['n1', 'n2']));
+    expect(Object.keys(plan.status.nodes ?? {})).toEqual(['n1']);
+    expect(plan.status.phase).toBe('Ready');
+    expect(plan.status.conditions?.find((c) => c.type === 'Ready')?.message).toBe('ready on n1');
+    expect(img.status?.nodes?.gone).toBeDefined(); // the input is not changed
+    expect(planImage(img, [], NOW).status.phase).toBe('Failed');
+    expect(Object.keys(planImage(image({ gone: { phase: 'Ready' } }), [], NOW, new Set()).status.nodes ?? {})).toEqual([]);
+    expect(planImage(image({ gone: { phase: 'Ready' } }), [], NOW, new Set()).status.phase).toBe('Pending');
+  });
+
   it('a deletion blocked by VMs says which, once (an Event only when the message changes)', () => {
     const deleting = image({}, { deletionTimestamp: '2026-12-06T11:59:00Z', finalizers: [IMAGE_IN_USE_FINALIZER] });
     const first = planImage(deleting, ['default/web'], NOW);

@@ -1,7 +1,7 @@
 /**
  * The image controller's reconcile as a pure function: an Image, its per-node reports
  * (status.nodes, written by the node gateway) and the VMs whose disks name it → aggregate
- * phase, size and checksum, usedBy, Ready and InUse conditions. Apart: the image-in-use
+ * phase, size and checksum, usedBy, Ready and InUse conditions; reports of deleted nodes dropped. Apart: the image-in-use
  * finalizer (planImageFinalizer) and the import Events from a report change (importEvents).
  *
  *   phase — Failed: a node failed to import it; Ready: some node has it and none failed;
@@ -34,10 +34,18 @@ export function aggregatePhase(nodes: readonly ImageNodeStatus[]): ImagePhase {
   return 'Pending';
 }
 
-export function planImage(image: Image, usedBy: readonly string[], nowMs: number): ImagePlan {
+/**
+ * `existingNodes`: the cluster's nodes. A report of a node that no longer exists (deleted, its
+ * cached copy gone with it) is dropped, so the image is not Ready or Failed on its account.
+ * Undefined: keep every report.
+ */
+export function planImage(image: Image, usedBy: readonly string[], nowMs: number, existingNodes?: ReadonlySet<string>): ImagePlan {
   const now = isoSeconds(new Date(nowMs));
   const status: ImageStatus = structuredClone(image.status ?? {});
   const events: EventSpec[] = [];
+  if (existingNodes && status.nodes) {
+    for (const node of Object.keys(status.nodes)) if (!existingNodes.has(node)) delete status.nodes[node];
+  }
   const nodes = Object.entries(status.nodes ?? {});
   const phase = aggregatePhase(nodes.map(([, n]) => n));
   status.phase = phase;

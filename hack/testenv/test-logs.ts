@@ -7,7 +7,7 @@
  * (QX_TEST_SECRETS_FILE, 0600, outside that dir). The test environment then:
  * - writes the records of the components it runs in the test's process to a log file there
  *   (`startTestLogFile`, from startTestApiserver), and gives the components it spawns
- *   `--log-dir` there (`testLogDir`);
+ *   `--log-dir` there (`testLogDir`), or keeps their piped output there (`keepProcessOutput`);
  * - records every secret it mints or is given (tokens, bootstrap tokens, cloud-init user
  *   data: `recordTestSecrets`).
  * After jest, test-summary greps every file under the log dir for every recorded secret
@@ -83,6 +83,15 @@ export function keepUpStateLogs(stateDir: string, name: string): void {
     .map((e) => readFileSync(join(e.parentPath, e.name), 'utf8'));
   recordTestSecrets(...tokens.filter(Boolean), readIf(join(stateDir, 'prometheus.token'))?.trim(), ...keys);
   if (existsSync(join(stateDir, 'logs'))) cpSync(join(stateDir, 'logs'), dir, { recursive: true });
+}
+
+/**
+ * For a process a suite spawned with its output piped (an agent whose log lines the test reads):
+ * keeps what it printed in the run's log dir, so the end-of-run check covers it too.
+ */
+export function keepProcessOutput(name: string, output: string): void {
+  const dir = testLogDir(name);
+  if (dir) appendFileSync(join(dir, 'output.log'), output);
 }
 
 /**

@@ -1,11 +1,12 @@
 /** Runs a VM action: confirmation, then the writes, with progress and outcome in a toast. */
 import { useCallback } from 'react';
 import type { VirtualMachine } from '../../../api-types/generated/types.js';
+import { restartedSince, restartRequestPatch } from '../../../api-types/vm-restart.js';
 import { objectPath, VirtualMachines } from '../api/resources.js';
 import { useSession } from '../auth/session.js';
 import { useActivity } from '../ui/activity.js';
 import { useConfirm } from '../ui/confirm.js';
-import { isDown, patchFor, runStrategyOf, type ActionOption } from './vm-actions.js';
+import { patchFor, type ActionOption } from './vm-actions.js';
 import { waitForObject } from './wait-for.js';
 
 const PROGRESS = { start: 'Starting', stop: 'Stopping', restart: 'Restarting', pause: 'Pausing', resume: 'Resuming', delete: 'Deleting' } as const;
@@ -31,18 +32,26 @@ export function useVmActions(): (vm: VirtualMachine, option: ActionOption) => Pr
               await client.delete(path, { actionId });
               return `Deletion of ${ref} accepted; it disappears once its domain and volumes are cleaned up.`;
             case 'restart': {
-              const strategy = runStrategyOf(vm);
-              progress('Stopping (spec.runStrategy: Halted)…');
-              await client.patch(path, patchFor('stop'), 'merge', { actionId });
-              progress('Waiting for the agent to report it stopped…');
-              try {
-                await waitForObject(manager, VirtualMachines, vm.metadata.uid!, (v) => !v || isDown(v), RESTART_TIMEOUT_MS, `${ref} stopping`);
-              } catch (err) {
-                throw new Error(`${(err as Error).message}; it is left with runStrategy Halted — start it when it has stopped.`);
-              }
-              progress(`Starting (spec.runStrategy: ${strategy})…`);
-              await client.patch(path, { spec: { runStrategy: strategy } }, 'merge', { actionId });
-              return `${ref} stopped and set to run again (${strategy}).`;
+              // The same request as `qxctl vm restart`: the agent shuts the guest down gracefully
+              // (the VM's grace period, then power-off), applies cpu/memory changes waiting for a
+              // restart, starts it again and counts it.
+              const prior = vm.status?.restartCount ?? 0;
+              await client.patch(path, restartRequestPatch(new Date()), 'merge', { actionId });
+              progress('Waiting for the agent to restart it (the guest shuts down first)…');
+              let gone = false;
+              await waitForObject(
+                manager,
+                VirtualMachines,
+                vm.metadata.uid!,
+                (v) => {
+                  gone = !v;
+                  return gone || restartedSince(v, prior);
+                },
+                RESTART_TIMEOUT_MS,
+                `${ref} restarting`,
+              );
+              if (gone) throw new Error(`${ref} was deleted before it restarted.`);
+              return `${ref} restarted and running again (restart ${prior + 1}).`;
             }
             default: {
               const patch = patchFor(option.action);

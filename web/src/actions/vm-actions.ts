@@ -1,10 +1,8 @@
 /**
  * VM lifecycle actions as spec changes (the API has no imperative verbs): start and stop set
  * spec.runStrategy (Always / Halted), pause and resume set spec.paused, delete deletes.
- * Restart is stop-then-start: the UI waits for the agent to report the VM stopped before
- * restoring the run strategy (see useVmActions). qxctl's restart sets the annotation
- * quantix.io/restart-requested-at (cli/README.md), which the agent now honours; moving
- * the UI to it too would make both clients restart the same way (not done yet).
+ * Restart asks the agent for one, as qxctl does (api-types/vm-restart.ts): the guest shuts
+ * down gracefully and starts again, and the run strategy is never touched.
  */
 import type { RunStrategy, VirtualMachine } from '../../../api-types/generated/types.js';
 import { isUnmanaged } from '../model/vm-flags.js';
@@ -47,7 +45,7 @@ export function actionsFor(vm: VirtualMachine): ActionOption[] {
       'restart',
       strategy !== 'Halted' && (phase === 'Running' || phase === 'Paused'),
       'Only a running VM can be restarted.',
-      `Restart ${ref}? It is stopped, then started again.`,
+      `Restart ${ref}? The guest is shut down (then powered off after its grace period) and started again; cpu and memory changes waiting for a restart apply.`,
     ),
     paused
       ? lifecycle('resume', true, '', `Resume ${ref}? (spec.paused: false)`)
@@ -77,10 +75,4 @@ export function patchFor(action: 'start' | 'stop' | 'pause' | 'resume'): { spec:
     case 'resume':
       return { spec: { paused: false } };
   }
-}
-
-/** Whether the agent reports the VM down, so a restart can start it again. */
-export function isDown(vm: VirtualMachine | undefined): boolean {
-  const phase = vm?.status?.phase;
-  return phase === 'Stopped' || phase === 'Failed' || phase === 'Pending' || phase === 'Scheduled';
 }

@@ -9,7 +9,7 @@ import { AccelBadge, TCG_EXPLANATION } from '../ui/AccelBadge.js';
 import { bytes, LoadState, Phase, UsageBar, useNow } from '../ui/bits.js';
 import { ConditionsTable, KeyValues, Labels } from '../ui/KeyValues.js';
 import { VmBadges } from '../ui/VmBadges.js';
-import { CordonButton } from './NodeList.js';
+import { CordonButton, FenceButton } from './NodeList.js';
 
 export function NodeDetail() {
   const { name } = useParams();
@@ -45,9 +45,19 @@ export function NodeDetail() {
         </h1>
         <Phase value={readinessOf(node)} />
         {node.spec?.unschedulable && <span className="flag flag-cordoned">cordoned</span>}
+        {node.spec?.fenced && (
+          <span
+            className="flag flag-fenced"
+            data-testid="node-fenced"
+            title="An admin declared the host down: its Always VMs on shared storage are recovered elsewhere."
+          >
+            fenced
+          </span>
+        )}
         <AccelBadge acceleration={s?.acceleration} source={s?.accelerationSource} />
         <span className="spacer" />
         <CordonButton node={node} />
+        <FenceButton node={node} />
       </div>
       <div className="grid-2">
         <div className="card">
@@ -56,6 +66,14 @@ export function NodeDetail() {
             rows={[
               ['Last heartbeat', s?.lastHeartbeatTime ? `${formatAge(s.lastHeartbeatTime, now)} ago (${s.lastHeartbeatTime})` : 'never'],
               ['Addresses', s?.addresses?.map((a) => `${a.address} (${a.type})`).join(', ')],
+              [
+                'Self-fencing',
+                s?.selfFencing
+                  ? s.selfFencing.enabled
+                    ? `on: the agent stops its domains after ${s.selfFencing.timeoutSeconds ?? '?'} s without a heartbeat`
+                    : 'off'
+                  : undefined,
+              ],
               [
                 'Acceleration',
                 s?.acceleration ? (

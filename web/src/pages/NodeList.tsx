@@ -2,7 +2,7 @@ import { useMemo, useState } from 'react';
 import { Link } from 'react-router';
 import type { Node } from '../../../api-types/generated/types.js';
 import { Nodes, VirtualMachines } from '../api/resources.js';
-import { useCordon } from '../actions/use-node-actions.js';
+import { useCordon, useFence } from '../actions/use-node-actions.js';
 import { useSession } from '../auth/session.js';
 import { useLiveList } from '../live/use-live-list.js';
 import { formatAge } from '../model/age.js';
@@ -34,6 +34,26 @@ export function CordonButton({ node }: { node: Node }) {
   );
 }
 
+export function FenceButton({ node }: { node: Node }) {
+  const { canWrite } = useSession();
+  const fence = useFence();
+  if (!canWrite) return null;
+  const fenced = node.spec?.fenced === true;
+  return (
+    <LoggedButton
+      logAction={fenced ? 'unfence' : 'fence'}
+      logTarget={node.metadata.name}
+      type="button"
+      className={fenced ? 'small' : 'small danger'}
+      onClick={() => void fence(node, !fenced)}
+      data-write="true"
+      data-testid={fenced ? 'unfence' : 'fence'}
+    >
+      {fenced ? 'Unfence' : 'Fence'}
+    </LoggedButton>
+  );
+}
+
 export function NodeList() {
   const { items, synced, error } = useLiveList(Nodes);
   const vms = useLiveList(VirtualMachines);
@@ -54,6 +74,11 @@ export function NodeList() {
           {n.spec?.unschedulable && (
             <span className="flag flag-cordoned" title="Cordoned: the scheduler places no new VMs here.">
               cordoned
+            </span>
+          )}
+          {n.spec?.fenced && (
+            <span className="flag flag-fenced" title="Fenced: an admin declared the host down; its Always VMs on shared storage are recovered elsewhere.">
+              fenced
             </span>
           )}
         </>

@@ -269,6 +269,16 @@ function Overview({ vm, now }: { vm: VirtualMachine; now: number }) {
             ['Lost', s?.lostAt ? `${s.lostAt}: ${s.lostReason ?? ''}` : undefined],
             ['Restarts', s?.restartCount],
             [
+              'Recovered',
+              s?.recovery?.count ? (
+                <span key="recovery" data-testid="vm-recovery">
+                  from {s.recovery.recoveredFrom ?? '?'}
+                  {s.recovery.lastRecoveryTime ? ` ${formatAge(s.recovery.lastRecoveryTime, now)} ago` : ''} ({s.recovery.count}{' '}
+                  {s.recovery.count === 1 ? 'time' : 'times'})
+                </span>
+              ) : undefined,
+            ],
+            [
               'Acceleration',
               s?.acceleration ? (
                 <span key="accel">
