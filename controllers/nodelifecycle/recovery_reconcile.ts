@@ -25,6 +25,7 @@
 import type { Condition, Node, NodeCondition, StoragePool, VirtualMachine, VirtualMachineStatus } from '../../api-types/generated/types.js';
 import { getCondition, removeCondition, setCondition } from '../../lib/apimachinery/conditions.js';
 import type { EventSpec } from '../runtime/events.js';
+import { NotRecoverableReasons, notRecoverableReason } from '../../api-types/vm-recovery.js';
 
 /** Added to an agent's self-fencing timeout before the control plane counts on it (clock rates, the destroy itself). */
 export const DEFAULT_SELF_FENCE_MARGIN_MS = 10_000;
@@ -37,10 +38,11 @@ export const FenceReasons = {
 
 export const RecoveryReasons = {
   Recovered: 'RecoveredFromFencedNode',
-  RunStrategyNotAlways: 'RunStrategyNotAlways',
-  DisksNotShared: 'DisksNotOnSharedStorage',
+  ...NotRecoverableReasons,
   WaitingForFencing: 'WaitingForFencing',
 } as const;
+
+export { notRecoverableReason };
 
 export const RECOVERY_CONDITION = 'Recovery';
 export const FENCED_CONDITION = 'Fenced';
@@ -79,26 +81,6 @@ export function fencingOf(node: Node, probeMs: number, nowMs: number, heartbeatE
 /** The node's Fenced condition for this decision (set only while the heartbeat is expired). */
 export function fencedCondition(fencing: Fencing): Omit<NodeCondition, 'lastTransitionTime'> {
   return { type: FENCED_CONDITION, status: fencing.fenced ? 'True' : 'False', reason: fencing.reason, message: fencing.message };
-}
-
-/** Why a VM cannot be recovered on another node, or undefined when it can. */
-export function notRecoverableReason(vm: VirtualMachine, pools: ReadonlyMap<string, StoragePool>): { reason: string; message: string } | undefined {
-  const strategy = vm.spec?.runStrategy ?? 'Always';
-  if (strategy !== 'Always') {
-    return { reason: RecoveryReasons.RunStrategyNotAlways, message: `runStrategy is ${strategy}: only Always VMs are recovered on another node` };
-  }
-  const local: string[] = [];
-  for (const disk of vm.spec?.disks ?? []) {
-    const pool = pools.get(disk.storagePool);
-    if (!pool || !(pool.spec?.type === 'nfs' || pool.spec?.shared === true)) local.push(`${disk.name} (pool ${disk.storagePool})`);
-  }
-  if (local.length > 0) {
-    return {
-      reason: RecoveryReasons.DisksNotShared,
-      message: `disk ${local.join(', ')} is not on shared storage (an nfs pool or a dir pool with spec.shared): the VM can only run on its node`,
-    };
-  }
-  return undefined;
 }
 
 export interface RecoveryInput {
