@@ -44,7 +44,7 @@ import { VmSyncer } from './vm/sync.js';
 import { KeyWorkers } from './workers.js';
 import type { AgentMetrics } from './metrics.js';
 import { TelemetrySampler, VmTelemetrySampler } from './telemetry.js';
-import { SelfFence } from './self-fence.js';
+import { domainsToStop, SelfFence } from './self-fence.js';
 import { StaleCopies } from './stale-copies.js';
 
 export const AGENT_VERSION = '0.1.0';
@@ -72,7 +72,8 @@ export interface AgentOptions {
   heartbeatIntervalMs?: number;
   /**
    * Self-fencing (self-fence.ts, docs/fencing.md): with no heartbeat renewed for this long,
-   * force-stop every managed domain. 0 (default): off — domains are left as they are.
+   * force-stop the domains of VMs that may be recovered elsewhere. 0 (default): off — domains
+   * are left as they are.
    */
   selfFenceTimeoutMs?: number;
   /** Random delay (0..this) before the first full sync, so a fleet restart does not stampede. */
@@ -445,18 +446,17 @@ export class Agent {
     }
   }
 
-  /** Self-fencing: force-stops every domain Quantix defined that is not shut off; returns how many. */
+  /** Self-fencing: force-stops the running domains whose VMs may be recovered elsewhere (self-fence.ts); returns how many. */
   async #stopManagedDomains(): Promise<number> {
     let stopped = 0;
-    for (const d of this.domains.all()) {
-      if (!d.owner?.uid || d.state === 'Shutoff' || d.state === 'Crashed') continue;
+    for (const uuid of domainsToStop(this.domains.all(), (uid) => this.desired.vmByUid(uid), this.desired.pools)) {
       try {
-        await this.options.driver.destroyDomain(d.uuid);
+        await this.options.driver.destroyDomain(uuid);
         stopped++;
       } catch (err) {
-        this.log.error('self-fencing: force-stopping a domain failed', { domain: d.uuid, error: (err as Error).message });
+        this.log.error('self-fencing: force-stopping a domain failed', { domain: uuid, error: (err as Error).message });
       }
-      await this.domains.refresh(d.uuid).catch(() => undefined);
+      await this.domains.refresh(uuid).catch(() => undefined);
     }
     return stopped;
   }

@@ -4,8 +4,9 @@ import { createLogger } from '../lib/logging/logger.js';
 import { Heartbeat, type HeartbeatDeps } from './heartbeat.js';
 
 /** A heartbeat whose gateway answers with `answer` (or throws it); what it did is recorded. */
-function heartbeatWith(answer: () => Promise<unknown>) {
+function heartbeatWith(answer: () => Promise<unknown>, extra: Partial<HeartbeatDeps> = {}) {
   const calls = { heartbeats: 0, reregistered: 0, fullSyncs: 0 };
+  const sent: HeartbeatRequest[] = [];
   const session = {
     controlPlaneReachable: true,
     nodeFacts: async () => ({ nodeInfo: { hypervisor: 'sim' }, capacity: { cpu: 1, memoryBytes: 1 } }),
@@ -14,8 +15,9 @@ function heartbeatWith(answer: () => Promise<unknown>) {
   };
   const deps = {
     client: {
-      heartbeat: async (_req: HeartbeatRequest) => {
+      heartbeat: async (req: HeartbeatRequest) => {
         calls.heartbeats++;
+        sent.push(req);
         return answer();
       },
     },
@@ -26,8 +28,9 @@ function heartbeatWith(answer: () => Promise<unknown>) {
     intervalMs: 10,
     log: createLogger('heartbeat-test'),
     running: () => true,
+    ...extra,
   } as unknown as HeartbeatDeps;
-  return { heartbeat: new Heartbeat(deps), session, calls };
+  return { heartbeat: new Heartbeat(deps), session, calls, sent };
 }
 
 const tooMany = (retryAfterSeconds?: number) =>
@@ -72,5 +75,33 @@ describe('Heartbeat refused as too many (the gateway per-node rate)', () => {
     heartbeat.schedule(10);
     expect(heartbeat.nextBeatAt).toBeLessThanOrEqual(Date.now() + 10);
     heartbeat.stop();
+  });
+});
+
+describe('Heartbeat and self-fencing', () => {
+  const selfFence = () => {
+    const renewals: number[] = [];
+    return { renewals, report: () => ({ enabled: true, timeoutSeconds: 60 }), renewed: (at: number) => void renewals.push(at) };
+  };
+
+  it('carries the self-fencing report, and tells an accepted heartbeat with the time it was sent', async () => {
+    const fence = selfFence();
+    const { heartbeat, sent } = heartbeatWith(() => Promise.resolve({ requestFullSync: false }), { selfFence: fence });
+    const before = Date.now();
+    await heartbeat.beat();
+    expect(sent[0]!.selfFencing).toEqual({ enabled: true, timeoutSeconds: 60 });
+    expect(fence.renewals).toHaveLength(1);
+    expect(fence.renewals[0]).toBeGreaterThanOrEqual(before);
+    expect(fence.renewals[0]).toBeLessThanOrEqual(Date.now());
+  });
+
+  it.each([
+    ['failed', new GatewayError('ServiceUnavailable', 'connection refused', 14)],
+    ['refused as too many', tooMany(1)],
+  ])('a heartbeat %s renews nothing', async (_name, err) => {
+    const fence = selfFence();
+    const { heartbeat } = heartbeatWith(() => Promise.reject(err), { selfFence: fence });
+    await heartbeat.beat();
+    expect(fence.renewals).toEqual([]);
   });
 });

@@ -68,9 +68,10 @@ assigned to this node and reports what is true, through the node gateway.
   --address IP               management address, repeatable (default the host's IPs)
   --heartbeat-interval D     default 10s
   --self-fence-timeout D     self-fencing (docs/fencing.md): with no heartbeat renewed
-                             for this long, force-stop every managed domain so the
-                             control plane can recover the VMs elsewhere (default 0: off;
-                             at least three heartbeat intervals)
+                             for this long, force-stop the domains of VMs that may be
+                             recovered elsewhere (Always, disks on shared storage) so the
+                             control plane can start them there (default 0: off; at least
+                             three heartbeat intervals)
   --startup-jitter D         random wait before the first full sync, default 5s
   --safety-poll-interval D   libvirt re-list period, default 10s
   --shutdown-timeout D       graceful shutdown before force off, default 60s

@@ -1,5 +1,7 @@
 import { createLogger, setLogLevel } from '../lib/logging/logger.js';
-import { checkIntervalMs, SelfFence, selfFenceDue } from './self-fence.js';
+import type { StoragePool, VirtualMachine } from '../api-types/generated/types.js';
+import type { DomainInfo } from './hypervisor/driver.js';
+import { checkIntervalMs, domainsToStop, SelfFence, selfFenceDue } from './self-fence.js';
 
 setLogLevel('error');
 
@@ -85,5 +87,39 @@ describe('SelfFence', () => {
     await fence.check();
     expect(fence.fenced).toBe(false);
     expect(calls.stops).toBe(0);
+  });
+});
+
+describe('domainsToStop', () => {
+  const pool = (name: string, shared: boolean): StoragePool =>
+    ({ metadata: { name }, spec: { type: 'dir', dir: { path: `/p/${name}` }, shared } }) as StoragePool;
+  const pools = new Map([
+    ['shared', pool('shared', true)],
+    ['local', pool('local', false)],
+  ]);
+  const vm = (uid: string, poolName: string, runStrategy: 'Always' | 'Manual' = 'Always'): VirtualMachine =>
+    ({
+      metadata: { uid, name: uid, namespace: 'default' },
+      spec: { runStrategy, disks: [{ name: 'root', storagePool: poolName, size: '1Gi' }] },
+    }) as VirtualMachine;
+  const dom = (uuid: string, state: DomainInfo['state'], owned = true): DomainInfo =>
+    ({ uuid, state, owner: owned ? { namespace: 'default', name: uuid, uid: uuid } : null }) as DomainInfo;
+  const vms = new Map([
+    ['shared-always', vm('shared-always', 'shared')],
+    ['local-always', vm('local-always', 'local')],
+    ['shared-manual', vm('shared-manual', 'shared', 'Manual')],
+    ['off', vm('off', 'shared')],
+  ]);
+
+  it('stops running domains of recoverable VMs and of VMs it no longer knows; leaves the rest running', () => {
+    const domains = [
+      dom('shared-always', 'Running'),
+      dom('local-always', 'Running'),
+      dom('shared-manual', 'Paused'),
+      dom('off', 'Shutoff'),
+      dom('unknown-vm', 'Running'),
+      dom('foreign', 'Running', false),
+    ];
+    expect(domainsToStop(domains, (uid) => vms.get(uid), pools)).toEqual(['shared-always', 'unknown-vm']);
   });
 });

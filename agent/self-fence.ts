@@ -1,6 +1,6 @@
 /**
  * Self-fencing (docs/fencing.md), as Proxmox's HA watchdog does: an agent that has not
- * renewed its heartbeat for the fencing timeout force-stops every domain it manages, and
+ * renewed its heartbeat for the fencing timeout force-stops its domains (those below), and
  * starts none until it is sure of its desired state again. The control plane treats the
  * node as fenced only once that timeout plus a margin has passed since the last heartbeat
  * it saw, so by then nothing of the node runs and its VMs may start elsewhere.
@@ -10,12 +10,37 @@
  * Node status.lastHeartbeatTime, which has second precision (a second heartbeat within the
  * same second changes nothing there). So the agent's deadline always comes first.
  *
+ * Only the domains the control plane may start elsewhere are stopped: those of VMs that can be
+ * recovered (runStrategy Always, disks on shared storage: api-types/vm-recovery.ts), and any
+ * managed domain whose VM is not in the desired state (it may already be bound elsewhere).
+ * The other VMs never move, so they keep running (Proxmox too fences only for HA resources).
+ *
  * The fence lifts only after a heartbeat succeeded again and the desired state was listed
  * afresh after that (a relist, not a resume): VMs recovered elsewhere in the meantime are
  * gone from it, so the agent cannot start a stale copy; their domains are removed as stale
  * copies (stale-copies.ts).
  */
+import type { StoragePool, VirtualMachine } from '../api-types/generated/types.js';
+import { notRecoverableReason } from '../api-types/vm-recovery.js';
 import type { Logger } from '../lib/logging/logger.js';
+import type { DomainInfo } from './hypervisor/driver.js';
+
+/** The domains self-fencing stops: running Quantix domains whose VM could start on another node. */
+export function domainsToStop(
+  domains: Iterable<DomainInfo>,
+  vmByUid: (uid: string) => VirtualMachine | undefined,
+  pools: { get(name: string): StoragePool | undefined },
+): string[] {
+  const out: string[] = [];
+  for (const d of domains) {
+    const uid = d.owner?.uid;
+    if (!uid || d.state === 'Shutoff' || d.state === 'Crashed') continue;
+    const vm = vmByUid(uid);
+    if (vm && notRecoverableReason(vm, pools)) continue;
+    out.push(d.uuid);
+  }
+  return out;
+}
 
 /** Node status.lastHeartbeatTime's precision: a renewal counts from this much before it was sent. */
 export const HEARTBEAT_TIME_PRECISION_MS = 1_000;
@@ -33,7 +58,7 @@ export function checkIntervalMs(timeoutMs: number): number {
 export interface SelfFenceDeps {
   /** 0: self-fencing off. */
   timeoutMs: number;
-  /** Force-stops every running managed domain; returns how many it stopped. */
+  /** Force-stops the running domains whose VMs may be recovered elsewhere (domainsToStop); returns how many it stopped. */
   stopManagedDomains: () => Promise<number>;
   /** Lists the desired state afresh (not a resume); resolves once the list is complete. */
   relistDesiredState: () => Promise<void>;
@@ -113,7 +138,7 @@ export class SelfFence {
       if (!this.#fenced && selfFenceDue(this.#lastRenewalSentAt, now, this.deps.timeoutMs)) {
         this.#fenced = true;
         this.#fencedAt = now;
-        this.deps.log.warn('self-fencing: no heartbeat renewed within the timeout; force-stopping every managed domain', {
+        this.deps.log.warn('self-fencing: no heartbeat renewed within the timeout; force-stopping the domains of VMs that may be recovered elsewhere', {
           timeoutMs: this.deps.timeoutMs,
           lastRenewal: new Date(this.#lastRenewalSentAt).toISOString(),
         });

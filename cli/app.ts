@@ -76,6 +76,12 @@ export const ENTRIES: Entry[] = [
   { name: 'node cordon', summary: 'Mark nodes unschedulable', load: () => import('./commands/node.js').then((m) => pick('node cordon')(m.nodeCommands)) },
   { name: 'node uncordon', summary: 'Mark nodes schedulable', load: () => import('./commands/node.js').then((m) => pick('node uncordon')(m.nodeCommands)) },
   {
+    name: 'node fence',
+    summary: 'Declare nodes down: their VMs may be recovered elsewhere',
+    load: () => import('./commands/node.js').then((m) => pick('node fence')(m.nodeCommands)),
+  },
+  { name: 'node unfence', summary: 'Withdraw a fence', load: () => import('./commands/node.js').then((m) => pick('node unfence')(m.nodeCommands)) },
+  {
     name: 'node approve',
     summary: 'Approve nodes that joined under manual approval',
     load: () => import('./commands/node.js').then((m) => pick('node approve')(m.nodeCommands)),
@@ -145,7 +151,7 @@ export function topHelp(): string {
     ...rows(['vm start', 'vm stop', 'vm restart', 'vm pause', 'vm resume', 'vm clone', 'vm snapshot', 'vm restore', 'console', 'vnc']),
     '',
     'Pool and node commands:',
-    ...rows(['pool assign', 'pool unassign', 'pool files', 'node cordon', 'node uncordon', 'node check']),
+    ...rows(['pool assign', 'pool unassign', 'pool files', 'node cordon', 'node uncordon', 'node fence', 'node unfence', 'node check']),
     '',
     'Joining hosts:',
     ...rows(['node add', 'node approve', 'node revoke', 'token create', 'token list', 'token delete']),

@@ -226,6 +226,8 @@ describe('qxctl against the apiserver', () => {
         'pool files',
         'node cordon',
         'node uncordon',
+        'node fence',
+        'node unfence',
         'node check',
         'version',
         'completion',
@@ -688,6 +690,31 @@ describe('qxctl against the apiserver', () => {
       expect((await api.get<Node>(Nodes, undefined, 'node-a')).spec?.unschedulable).toBe(false);
       r = await qx(['node', 'cordon', 'node-zz']);
       expect(r.code).toBe(3);
+    },
+    SLOW,
+  );
+
+  it(
+    'node fence/unfence set spec.fenced; fencing a heartbeating node warns; an unknown node is NotFound',
+    async () => {
+      let r = await qx(['node', 'fence', 'node-a']);
+      expect(r.code).toBe(0);
+      expect(r.stdout).toBe('node.quantix.io/node-a fenced\n');
+      const ready = (await api.get<Node>(Nodes, undefined, 'node-a')).status?.conditions?.find((c) => c.type === 'Ready')?.status;
+      expect(r.stderr).toBe(
+        ready === 'Unknown' ? '' : `warning: node node-a is heartbeating (Ready=${ready ?? 'none'}): its VMs are recovered only once it stops\n`,
+      );
+      expect((await api.get<Node>(Nodes, undefined, 'node-a')).spec?.fenced).toBe(true);
+      r = await qx(['node', 'fence', 'node-a']);
+      expect(r.stdout).toBe('node.quantix.io/node-a already fenced\n');
+      r = await qx(['get', 'qn', 'node-a']);
+      expect(r.stdout).toContain(',Fenced');
+      r = await qx(['node', 'unfence', 'node-a']);
+      expect(r.stdout).toBe('node.quantix.io/node-a unfenced\n');
+      expect((await api.get<Node>(Nodes, undefined, 'node-a')).spec?.fenced).toBe(false);
+      r = await qx(['node', 'fence', 'node-zz']);
+      expect(r.code).toBe(3);
+      expect(r.stderr).toMatch(/NotFound.*"node-zz" not found/);
     },
     SLOW,
   );

@@ -1,4 +1,4 @@
-/** Node verbs: cordon / uncordon (spec.unschedulable), and the read-only orphan check. */
+/** Node verbs: cordon / uncordon (spec.unschedulable), fence / unfence (spec.fenced), and the read-only orphan check. */
 import type { Node, StoragePool, VirtualMachine } from '../../api-types/generated/types.js';
 import { nodeDefinition, storagePoolDefinition, virtualMachineDefinition } from '../../api-types/registry.js';
 import type { ResourceDefinition } from '../../api-types/schema/types.js';
@@ -40,6 +40,53 @@ function cordonCommand(cordon: boolean): Command {
           }
           await client.mergePatch(QN, undefined, name, { spec: { unschedulable: cordon } });
           ctx.io.out(`${label} ${verb}ed`);
+        } catch (err) {
+          errors.push(err);
+        }
+      }
+      if (errors.length) throw errors.length === 1 ? errors[0] : new MultiError(errors);
+    },
+  };
+}
+
+function fenceCommand(fence: boolean): Command {
+  const verb = fence ? 'fence' : 'unfence';
+  return {
+    name: `node ${verb}`,
+    summary: fence
+      ? 'Declare nodes down (powered off or isolated): their VMs may be recovered on other nodes.'
+      : 'Withdraw the fence: the node may run VMs and be scheduled to again.',
+    usage: `node ${verb} NAME... [flags]`,
+    description: fence
+      ? `
+Sets spec.fenced to true: the admin's word that the node does not run its VMs any more and
+will not until it is unfenced (Kubernetes' node.kubernetes.io/out-of-service taint). Once the
+node is not heartbeating, each of its runStrategy Always VMs whose disks are all on shared
+storage (nfs pools, dir pools with spec.shared) is recovered: unbound and started on another
+node. Fence a node only when it is down: a node that still runs a VM would run it twice.
+A heartbeating node is never treated as fenced; a fenced node gets no new VMs. See
+docs/fencing.md.`
+      : `Sets spec.fenced to false. VMs recovered from the node stay where they run now.`,
+    examples: [`qxctl node ${verb} node-1`],
+    flags: [],
+    args: { min: 1 },
+    async run(ctx) {
+      const client = await ctx.client();
+      const errors: unknown[] = [];
+      for (const name of ctx.args) {
+        const label = `${qualifiedKind(QN)}/${name}`;
+        try {
+          const node = await client.get<Node>(resourcePath(QN, undefined, name));
+          if ((node.spec?.fenced ?? false) === fence) {
+            ctx.io.out(`${label} already ${verb}d`);
+            continue;
+          }
+          await client.mergePatch(QN, undefined, name, { spec: { fenced: fence } });
+          ctx.io.out(`${label} ${verb}d`);
+          const ready = node.status?.conditions?.find((c) => c.type === 'Ready')?.status;
+          if (fence && ready !== 'Unknown') {
+            ctx.io.err(`warning: node ${name} is heartbeating (Ready=${ready ?? 'none'}): its VMs are recovered only once it stops`);
+          }
         } catch (err) {
           errors.push(err);
         }
@@ -170,4 +217,12 @@ ${APPROVAL_ANNOTATION}=pending. Approving removes the annotation and makes it sc
   },
 };
 
-export const nodeCommands: Command[] = [cordonCommand(true), cordonCommand(false), checkCommand, revokeCommand, approveCommand];
+export const nodeCommands: Command[] = [
+  cordonCommand(true),
+  cordonCommand(false),
+  fenceCommand(true),
+  fenceCommand(false),
+  checkCommand,
+  revokeCommand,
+  approveCommand,
+];

@@ -19,7 +19,7 @@ import type { ControllerSetup } from '../runtime/manager.js';
 import { keyOf, Nodes, StoragePools, VirtualMachines } from '../runtime/resources.js';
 import { BY_NODE, indexVmsByNode } from '../vm/vm_index.js';
 import { DEFAULT_GRACE_PERIOD_MS, planNode } from './nodelifecycle_reconcile.js';
-import { DEFAULT_SELF_FENCE_MARGIN_MS, fencingOf, planRecovery } from './recovery_reconcile.js';
+import { DEFAULT_SELF_FENCE_MARGIN_MS, fencingOf, planRecovery, planRecoveryWithdrawn } from './recovery_reconcile.js';
 import { statusPatch } from '../runtime/committer.js';
 
 export interface NodeLifecycleOptions {
@@ -172,6 +172,11 @@ export function nodeLifecycleController(options: NodeLifecycleOptions = {}): Con
                 fence: fencing.reason,
               });
             });
+          }
+        } else {
+          for (const { vm, status } of planRecoveryWithdrawn(name, bound)) {
+            const patch = recoveryStatusPatch(vm, status);
+            if (patch) await write(() => client.patch(VirtualMachines, vm.metadata.namespace, vm.metadata.name!, patch, { subresource: 'status' }));
           }
         }
         if (conflict) throw conflict;

@@ -6,9 +6,10 @@
  *     runStrategy Always VM on shared storage runs on another node, the others stay with
  *     a Recovery=False condition saying why; the node comes back and removes its stale copy,
  *     disks untouched;
- *   - self-fence: a node is cut off while its agent runs; the agent force-stops its domains
- *     after its timeout, the control plane waits out timeout + margin and recovers; the
- *     cut is healed and the agent removes its stale copy.
+ *   - self-fence: a node is cut off while its agent runs; the agent force-stops the domains
+ *     of recoverable VMs after its timeout (a VM on local storage keeps running), the control
+ *     plane waits out timeout + margin and recovers; the cut is healed and the agent removes
+ *     its stale copy.
  * After every step: no domain runs on two hosts.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -44,6 +45,9 @@ describe('fencing and recovery with sim agents on shared storage (integration)',
   const agents = new Map<string, TestAgent>();
   const proxies = new Map<string, TcpProxy>();
   const stateDirs = new Map<string, string>();
+  /** Every double run the background sampler saw (sim state is in memory: sampling it is cheap). */
+  const seenTwice: string[] = [];
+  let sampler: NodeJS.Timeout | undefined;
 
   const start = async (host: string) => {
     agents.set(
@@ -72,13 +76,22 @@ describe('fencing and recovery with sim agents on shared storage (integration)',
     sharedPool.spec.shared = true;
     await client.create(StoragePools, sharedPool);
     await client.create(StoragePools, poolObject('local', [A]));
+    await client.create(StoragePools, poolObject('local-b', [B]));
     ({ manager, client: managerClient } = await startControllerManager({
       kubeconfig: cp.env.kubeconfig,
       nodelifecycle: { gracePeriodMs: GRACE_MS, selfFenceMarginMs: MARGIN_MS },
     }));
+    sampler = setInterval(() => {
+      doubleRuns()
+        .then((found) => {
+          for (const f of found) if (!seenTwice.includes(f)) seenTwice.push(f);
+        })
+        .catch(() => undefined);
+    }, 25);
   }, 90_000);
 
   afterAll(async () => {
+    clearInterval(sampler);
     await manager?.stop();
     managerClient?.close();
     for (const a of agents.values()) await a.stop().catch(() => undefined);
@@ -100,16 +113,22 @@ describe('fencing and recovery with sim agents on shared storage (integration)',
     return out;
   };
 
-  /** The never-on-two-nodes check: no domain is running on more than one sim host. */
-  const expectNoDomainOnTwoHosts = async () => {
-    const seen = new Map<string, string>();
+  /** Domains running on more than one sim host right now, as `uuid on a+b`. */
+  const doubleRuns = async (): Promise<string[]> => {
+    const hostsOf = new Map<string, string[]>();
     for (const [host, d] of drivers) {
       for (const x of await d.listDomains()) {
         if (x.state === 'Shutoff' || x.state === 'Crashed') continue;
-        expect(`${x.uuid} on ${seen.get(x.uuid) ?? host}`).toBe(`${x.uuid} on ${host}`);
-        seen.set(x.uuid, host);
+        hostsOf.set(x.uuid, [...(hostsOf.get(x.uuid) ?? []), host]);
       }
     }
+    return [...hostsOf].filter(([, hosts]) => hosts.length > 1).map(([uuid, hosts]) => `${uuid} on ${hosts.join('+')}`);
+  };
+
+  /** The never-on-two-nodes check after each step, and what the sampler saw in between. */
+  const expectNoDomainOnTwoHosts = async () => {
+    expect(await doubleRuns()).toEqual([]);
+    expect(seenTwice).toEqual([]);
   };
 
   const sharedVolumes = async () => (await drivers.get(C)!.listVolumes('shared')).map((v) => v.name).sort();
@@ -120,9 +139,10 @@ describe('fencing and recovery with sim agents on shared storage (integration)',
     await client.create(VirtualMachines, vmObject('manual-a', { pools: ['shared'], memory: '128Mi', nodeName: A, runStrategy: 'Manual' }));
     await client.create(VirtualMachines, vmObject('local-a', { pools: ['local'], memory: '128Mi', nodeName: A }));
     await client.create(VirtualMachines, vmObject('web-b', { pools: ['shared'], memory: '128Mi', nodeName: B }));
+    await client.create(VirtualMachines, vmObject('local-b', { pools: ['local-b'], memory: '128Mi', nodeName: B }));
     await eventually(
       async () => {
-        for (const n of ['web-a', 'manual-a', 'local-a', 'web-b']) expect((await get(n)).status?.phase).toBe('Running');
+        for (const n of ['web-a', 'manual-a', 'local-a', 'web-b', 'local-b']) expect((await get(n)).status?.phase).toBe('Running');
       },
       { timeoutMs: 30_000 },
     );
@@ -205,7 +225,14 @@ describe('fencing and recovery with sim agents on shared storage (integration)',
     expect(await runningOn(uid)).toEqual([webA.spec.nodeName]);
     await expectNoDomainOnTwoHosts();
     // The VMs that stayed are the node's again (the admin fence does not stop a heartbeating node).
-    await eventually(async () => expect((await get('local-a')).status?.phase).toBe('Running'), { timeoutMs: 20_000 });
+    await eventually(
+      async () => {
+        const local = await get('local-a');
+        expect(local.status?.phase).toBe('Running');
+        expect(condition(local, 'Recovery')).toBeUndefined(); // "not recovered" no longer holds
+      },
+      { timeoutMs: 20_000 },
+    );
     await expectNoDomainOnTwoHosts();
     await client.patch(Nodes, undefined, A, { spec: { fenced: false } });
   });
@@ -213,6 +240,7 @@ describe('fencing and recovery with sim agents on shared storage (integration)',
   it('self-fence: a node cut off stops its domains after its timeout; the control plane waits that out, then recovers', async () => {
     const webB = await get('web-b');
     const uid = webB.metadata.uid!;
+    const localB = (await get('local-b')).metadata.uid!;
     expect(await runningOn(uid)).toEqual([B]);
     const cutAt = Date.now();
     proxies.get(B)!.cut();
@@ -241,6 +269,11 @@ describe('fencing and recovery with sim agents on shared storage (integration)',
     expect(condition(await node(B), 'Fenced')).toMatchObject({ status: 'True', reason: 'SelfFenceTimeoutElapsed' });
     const events = await client.list<Event>(Events, { namespace: 'default', fieldSelector: 'involvedObject.name=web-b,reason=Recovering' });
     expect(events.items).toHaveLength(1);
+    // The VM on local storage cannot move: the self-fenced agent left it running, and it stays bound to B.
+    expect(await runningOn(localB)).toEqual([B]);
+    const local = await get('local-b');
+    expect(local.spec.nodeName).toBe(B);
+    expect(condition(local, 'Recovery')).toMatchObject({ status: 'False', reason: 'DisksNotOnSharedStorage' });
     await expectNoDomainOnTwoHosts();
   });
 
@@ -259,6 +292,11 @@ describe('fencing and recovery with sim agents on shared storage (integration)',
     expect(await runningOn(uid)).toEqual([webB.spec.nodeName]);
     expect((await get('web-b')).status?.phase).toBe('Running');
     expect(await sharedVolumes()).toHaveLength(3);
+    await eventually(async () => {
+      const local = await get('local-b');
+      expect(local.status?.phase).toBe('Running');
+      expect(condition(local, 'Recovery')).toBeUndefined();
+    });
     await expectNoDomainOnTwoHosts();
   });
 });

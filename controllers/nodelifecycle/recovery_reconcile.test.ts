@@ -1,7 +1,7 @@
 import type { Node, StoragePool } from '../../api-types/generated/types.js';
 import { NOW, NOW_MS, node, pool, vm } from '../testing/fixtures.js';
 import { planNode } from './nodelifecycle_reconcile.js';
-import { fencingOf, notRecoverableReason, planRecovery, RecoveryReasons, type Fencing } from './recovery_reconcile.js';
+import { fencingOf, notRecoverableReason, planRecovery, planRecoveryWithdrawn, RecoveryReasons, type Fencing } from './recovery_reconcile.js';
 
 const MARGIN = 10_000;
 
@@ -151,11 +151,12 @@ describe('planRecovery', () => {
     });
   });
 
-  it("leaves deleting, host-discovered and other nodes' VMs alone", () => {
+  it("leaves deleting, host-discovered, Lost and other nodes' VMs alone", () => {
     const deleting = running('deleting', { deleting: true });
     const discovered = running('found', { status: { phase: 'Unknown', origin: 'host-discovered', managed: false } });
     const elsewhere = running('elsewhere', { nodeName: 'n2' });
-    const plan = planRecovery({ node: fencedNode({ admin: true }), fencing: FENCED, vms: [deleting, discovered, elsewhere], pools, nowMs: NOW_MS });
+    const lost = running('lost', { status: { phase: 'Lost', lostReason: 'removed outside Quantix' } });
+    const plan = planRecovery({ node: fencedNode({ admin: true }), fencing: FENCED, vms: [deleting, discovered, elsewhere, lost], pools, nowMs: NOW_MS });
     expect(plan).toEqual({ statuses: [], unbind: [] });
   });
 });
@@ -186,5 +187,17 @@ describe('planNode with fencing', () => {
     const plan = planNode({ ...base, node: n, probeMs: NOW_MS - 1_000, vms: [] });
     expect(plan.status?.conditions?.find((c) => c.type === 'Ready')?.status).toBe('True');
     expect(plan.status?.conditions?.find((c) => c.type === 'Fenced')).toMatchObject({ status: 'False', reason: 'NotFenced' });
+  });
+});
+
+describe('planRecoveryWithdrawn', () => {
+  it('the node heartbeats again: Recovery=False conditions go, Recovery=True stays', () => {
+    const cond = (status: 'True' | 'False', reason: string) => [{ type: 'Recovery', status, reason, lastTransitionTime: NOW }];
+    const waiting = vm('waiting', { nodeName: 'n1', status: { phase: 'Running', conditions: cond('False', RecoveryReasons.WaitingForFencing) } });
+    const recovered = vm('recovered', { nodeName: 'n1', status: { phase: 'Running', conditions: cond('True', RecoveryReasons.Recovered) } });
+    const other = vm('other', { nodeName: 'n2', status: { phase: 'Unknown', conditions: cond('False', RecoveryReasons.DisksNotShared) } });
+    const out = planRecoveryWithdrawn('n1', [waiting, recovered, other]);
+    expect(out.map((o) => o.vm.metadata.name)).toEqual(['waiting']);
+    expect(out[0]!.status.conditions).toEqual([]);
   });
 });

@@ -19,11 +19,13 @@
  *   2. spec.nodeName cleared (the apiserver allows that only after step 1: see the
  *      VirtualMachine update rule); the scheduler binds the VM to another node.
  * A crash between the two is finished at the next pass (step 2 alone). Every other VM of the
- * node stays Unknown, with condition Recovery=False saying why it is not recovered.
+ * node stays Unknown, with condition Recovery=False saying why it is not recovered; that
+ * condition is removed once the node heartbeats again (planRecoveryWithdrawn).
  */
 import type { Condition, Node, NodeCondition, StoragePool, VirtualMachine, VirtualMachineStatus } from '../../api-types/generated/types.js';
-import { getCondition, setCondition } from '../../lib/apimachinery/conditions.js';
+import { getCondition, removeCondition, setCondition } from '../../lib/apimachinery/conditions.js';
 import type { EventSpec } from '../runtime/events.js';
+import { NotRecoverableReasons, notRecoverableReason } from '../../api-types/vm-recovery.js';
 
 /** Added to an agent's self-fencing timeout before the control plane counts on it (clock rates, the destroy itself). */
 export const DEFAULT_SELF_FENCE_MARGIN_MS = 10_000;
@@ -36,10 +38,11 @@ export const FenceReasons = {
 
 export const RecoveryReasons = {
   Recovered: 'RecoveredFromFencedNode',
-  RunStrategyNotAlways: 'RunStrategyNotAlways',
-  DisksNotShared: 'DisksNotOnSharedStorage',
+  ...NotRecoverableReasons,
   WaitingForFencing: 'WaitingForFencing',
 } as const;
+
+export { notRecoverableReason };
 
 export const RECOVERY_CONDITION = 'Recovery';
 export const FENCED_CONDITION = 'Fenced';
@@ -80,26 +83,6 @@ export function fencedCondition(fencing: Fencing): Omit<NodeCondition, 'lastTran
   return { type: FENCED_CONDITION, status: fencing.fenced ? 'True' : 'False', reason: fencing.reason, message: fencing.message };
 }
 
-/** Why a VM cannot be recovered on another node, or undefined when it can. */
-export function notRecoverableReason(vm: VirtualMachine, pools: ReadonlyMap<string, StoragePool>): { reason: string; message: string } | undefined {
-  const strategy = vm.spec?.runStrategy ?? 'Always';
-  if (strategy !== 'Always') {
-    return { reason: RecoveryReasons.RunStrategyNotAlways, message: `runStrategy is ${strategy}: only Always VMs are recovered on another node` };
-  }
-  const local: string[] = [];
-  for (const disk of vm.spec?.disks ?? []) {
-    const pool = pools.get(disk.storagePool);
-    if (!pool || !(pool.spec?.type === 'nfs' || pool.spec?.shared === true)) local.push(`${disk.name} (pool ${disk.storagePool})`);
-  }
-  if (local.length > 0) {
-    return {
-      reason: RecoveryReasons.DisksNotShared,
-      message: `disk ${local.join(', ')} is not on shared storage (an nfs pool or a dir pool with spec.shared): the VM can only run on its node`,
-    };
-  }
-  return undefined;
-}
-
 export interface RecoveryInput {
   node: Node;
   fencing: Fencing;
@@ -138,6 +121,8 @@ export function planRecovery(input: RecoveryInput): RecoveryPlan {
   const plan: RecoveryPlan = { statuses: [], unbind: [] };
   for (const vm of input.vms) {
     if (vm.spec?.nodeName !== name || vm.metadata.deletionTimestamp || !isManaged(vm)) continue;
+    // Lost is known (the host reported the domain gone): it stays Lost until someone decides (docs/architecture.md).
+    if (vm.status?.phase === 'Lost') continue;
     if (recoveryRecorded(vm, name)) {
       plan.unbind.push(vm);
       continue;
@@ -167,4 +152,17 @@ export function planRecovery(input: RecoveryInput): RecoveryPlan {
     plan.unbind.push(vm);
   }
   return plan;
+}
+
+/**
+ * The node heartbeats: its VMs' Recovery=False conditions (not recovered, or waiting for a
+ * fence) no longer hold. Recovery=True stays: it records where the VM came from.
+ */
+export function planRecoveryWithdrawn(node: string, vms: readonly VirtualMachine[]): { vm: VirtualMachine; status: VirtualMachineStatus }[] {
+  const out: { vm: VirtualMachine; status: VirtualMachineStatus }[] = [];
+  for (const vm of vms) {
+    if (vm.spec?.nodeName !== node || getCondition(vm.status?.conditions, RECOVERY_CONDITION)?.status !== 'False') continue;
+    out.push({ vm, status: { ...structuredClone(vm.status ?? {}), conditions: removeCondition(vm.status?.conditions, RECOVERY_CONDITION) } });
+  }
+  return out;
 }

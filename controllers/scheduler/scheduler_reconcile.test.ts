@@ -52,6 +52,22 @@ describe('schedule: filters', () => {
       '0/4 nodes available: 2 node not ready, 1 node unreachable, 1 node unschedulable',
     ],
     [
+      'fenced (an admin said the node is down), even when Ready',
+      vm('a'),
+      [{ ...node('n1'), spec: { fenced: true } }, node('n2')],
+      [pool('fast', ['n1', 'n2'], { n1: 'HEALTHY', n2: 'HEALTHY' })],
+      {},
+      'n2',
+    ],
+    [
+      'only fenced nodes',
+      vm('a'),
+      [{ ...node('n1'), spec: { fenced: true } }],
+      [pool('fast', ['n1'], { n1: 'HEALTHY' })],
+      {},
+      '0/1 nodes available: 1 node fenced',
+    ],
+    [
       'node selector',
       vm('a', { selector: { zone: 'b' } }),
       [node('n1', { labels: { zone: 'a' } }), node('n2', { labels: { zone: 'b' } })],
