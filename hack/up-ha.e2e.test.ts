@@ -26,6 +26,7 @@ import { Etcd3 } from 'etcd3';
 import { watchEvents } from '../lib/apiclient/watch-events.js';
 import { kubectl, run } from './testenv/apiserver.js';
 import { eventually } from './testenv/eventually.js';
+import { keepUpStateLogs } from './testenv/test-logs.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const stateDir = mkdtempSync(path.join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), 'qxtest-ha-'));
@@ -41,7 +42,11 @@ let gatewayPort = 0;
 let etcd: Etcd3 | undefined;
 let api: HaClient;
 
-/** A port block whose every port is free now: the members sit at base + 1 … base + 50. */
+/**
+ * A port block whose every port is free now: the members sit at base + 1 … base + 62. Below
+ * the kernel's ephemeral range: a member killed and restarted must find its port again, and an
+ * outgoing connection may take any free port in that range meanwhile.
+ */
 async function freeBlock(): Promise<number> {
   const free = (port: number) =>
     new Promise<boolean>((resolve) => {
@@ -49,13 +54,15 @@ async function freeBlock(): Promise<number> {
       srv.once('error', () => resolve(false));
       srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
     });
+  const ephemeralLow = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]);
+  const blocks = Math.floor((ephemeralLow - 100 - 10_000) / 100);
   for (let attempt = 0; attempt < 20; attempt++) {
-    const candidate = 20_000 + Math.floor(Math.random() * 400) * 100;
+    const candidate = 10_000 + Math.floor(Math.random() * blocks) * 100;
     let ok = true;
     for (let p = candidate; p <= candidate + 62 && ok; p++) ok = await free(p);
     if (ok) return candidate;
   }
-  throw new Error('no free block of 63 ports between 20000 and 60000');
+  throw new Error(`no free block of 63 ports between 10000 and ${ephemeralLow}`);
 }
 
 function haEnv(): NodeJS.ProcessEnv {
@@ -339,8 +346,10 @@ afterAll(async () => {
   api?.close();
   etcd?.close();
   if (base) {
+    // Already done by the last test when it ran; otherwise whatever is still up goes now.
     const res = await run('bash', [path.join(repoRoot, 'hack/down.sh')], { env: haEnv() });
     if (res.code !== 0) process.stderr.write(`down.sh: ${res.stderr}\n`);
+    keepUpStateLogs(stateDir, 'up-ha'); // for the run's secrets check
   }
   rmSync(stateDir, { recursive: true, force: true });
   process.stdout.write(`up-ha e2e measured: ${JSON.stringify(measured)}\n`);
@@ -636,4 +645,16 @@ describe('an etcd member killed, then the etcd leader', () => {
     expect(members.members).toHaveLength(3);
     for (let i = 1; i <= 3; i++) expect(alive(pidOf(`etcd-${i}`))).toBe(true);
   }, 150_000);
+});
+
+describe('make down', () => {
+  it('stops every process of the HA layout and removes their pid files', async () => {
+    const names = ['etcd-1', 'etcd-2', 'etcd-3', 'apiserver-1', 'apiserver-2', 'haproxy', 'controller-manager-1', 'controller-manager-2', 'agent'];
+    const pids = names.map(pidOf);
+    const res = await run('bash', [path.join(repoRoot, 'hack/down.sh')], { env: haEnv() });
+    expect(res.code).toBe(0);
+    expect(res.stdout.trim()).toBe(`Stopped: agent controller-manager-1 controller-manager-2 haproxy apiserver-1 apiserver-2 etcd-1 etcd-2 etcd-3`);
+    for (const pid of pids) expect(alive(pid)).toBe(false);
+    for (const name of names) expect(existsSync(pidFile(name))).toBe(false);
+  }, 60_000);
 });

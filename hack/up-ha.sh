@@ -49,6 +49,7 @@ wait_for() { # description, timeout seconds, command...
   until "$@" >/dev/null 2>&1; do
     if ((SECONDS >= deadline)); then
       echo "make up-ha: $what did not become ready within ${timeout}s; see $STATE/logs/" >&2
+      [[ -f "$STATE/logs/$what.out" ]] && tail -n 15 "$STATE/logs/$what.out" >&2
       exit 1
     fi
     sleep 0.2
