@@ -172,7 +172,9 @@ export function ensureEtcdCertificates(dataDir: string): EtcdCertificates {
     ca,
     cert: join(dir, 'etcd', 'server.crt'),
     commonName: 'quantix-etcd',
-    usage: 'serverAuth',
+    // clientAuth too: etcd's gRPC gateway dials its own client port with this certificate
+    // (without it etcd logs "rejected connection … incompatible key usage" again and again).
+    usage: 'serverAuth,clientAuth',
     sans: subjectAltNames(['localhost'], ['127.0.0.1']),
   });
   const client = ensureLeaf({ ca, cert: join(dir, 'apiserver-etcd-client.crt'), commonName: 'quantix-apiserver-etcd-client', usage: 'clientAuth' });
