@@ -243,7 +243,16 @@ export class Agent {
       running,
     });
     this.queue = this.workers.queue;
-    this.#fullSync = new FullSync({ client: this.client, desired: this.desired, domains: this.domains, reporter: this.reporter, vms: this.vms, log, running });
+    this.#fullSync = new FullSync({
+      client: this.client,
+      desired: this.desired,
+      domains: this.domains,
+      reporter: this.reporter,
+      vms: this.vms,
+      log,
+      running,
+      onChangedSince: (uuid, previous, current) => this.workers.onDomainChange({ uuid, previous, current }),
+    });
     this.#heartbeat = new Heartbeat({
       client: this.client,
       session: this.session,
