@@ -281,6 +281,7 @@ export class Agent {
       log,
       running,
       onMoved: (uuid, boundNode) => this.staleCopies.remove(uuid, boundNode),
+      onChangedSince: (uuid, previous, current) => this.workers.onDomainChange({ uuid, previous, current }),
     });
     this.#heartbeat = new Heartbeat({
       client: this.client,

@@ -33,7 +33,8 @@ export interface DomainChange {
  * is about the observation, not about the status (the reporter decides whether a status
  * report is sent); without it every safety poll would wake every key a second time.
  */
-function sameObservation(a: DomainInfo | undefined, b: DomainInfo | undefined): boolean {
+/** Whether two reads of a domain say the same (what a report of it depends on). */
+export function sameObservation(a: DomainInfo | undefined, b: DomainInfo | undefined): boolean {
   if (!a || !b) return a === b;
   return (
     a.state === b.state &&

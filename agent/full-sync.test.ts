@@ -153,6 +153,94 @@ describe('FullSync: a volume that cannot be ruled out keeps the deletion open', 
   });
 });
 
+describe('FullSync: a domain that changed while the sync was in flight', () => {
+  it('is handed on (onChangedSince) once the sync is sent, and its own report goes out again', async () => {
+    const driver = new SimDriver({ hostname: 'n1' });
+    await driver.connect();
+    const domains = new DomainCache(
+      driver,
+      () => undefined,
+      () => undefined,
+      () => undefined,
+      log,
+      0,
+    );
+    const sent: VMChangeNotification[] = [];
+    // The domain dies while the sync is on its way; the agent's event path re-reads it and
+    // reports it before the gateway has applied the (older) sync.
+    let uuid = '';
+    let reporter: Reporter;
+    const client = {
+      notifyVmChange: async (n: VMChangeNotification) => {
+        sent.push(structuredClone(n));
+        return { vm: '', phase: '' };
+      },
+      syncFullState: async () => {
+        await driver.destroyDomain(uuid);
+        await domains.refresh(uuid);
+        await reporter.reportDomain(uuid, domains.get(uuid));
+        return { rejected: [] };
+      },
+    } as unknown as GatewayClient;
+    reporter = new Reporter(client);
+    const foreign = driver.defineForeignDomain({ uuid: randomUUID(), name: 'by-hand', vcpus: 1, memoryBytes: 64 << 20, disks: [], networks: [] });
+    uuid = foreign.uuid;
+    await driver.startDomain(uuid);
+    domains.start();
+    await domains.relist();
+    const desired = { synced: true, vms: new Map(), vmByUid: () => undefined } as unknown as DesiredState;
+    const vms = new VmSyncer({ driver, domains, reporter, nodeName: () => 'n1', shutdownTimeoutMs: 5_000, now: () => Date.now(), log });
+    const changed: Array<{ uuid: string; before?: string; now?: string }> = [];
+    const fullSync = new FullSync({
+      client,
+      desired,
+      domains,
+      reporter,
+      vms,
+      log,
+      running: () => true,
+      onChangedSince: (u, previous, current) => changed.push({ uuid: u, before: previous?.state, now: current?.state }),
+    });
+
+    await fullSync.run();
+    expect(changed).toEqual([{ uuid, before: 'Running', now: 'Shutoff' }]);
+    // What the workers then do with it: the domain's report goes again (the sync had marked
+    // the running snapshot as sent, over the report of the stop).
+    const before = sent.length;
+    expect(await reporter.reportDomain(uuid, domains.get(uuid))).toBe(true);
+    expect(sent.slice(before).map((n) => n.vm?.powerState)).toEqual(['shutoff']);
+    domains.stop();
+    await driver.close();
+  });
+
+  it('nothing changed meanwhile: nothing handed on', async () => {
+    const driver = new SimDriver({ hostname: 'n1' });
+    await driver.connect();
+    const domains = new DomainCache(
+      driver,
+      () => undefined,
+      () => undefined,
+      () => undefined,
+      log,
+      0,
+    );
+    const client = { notifyVmChange: async () => ({}), syncFullState: async () => ({ rejected: [] }) } as unknown as GatewayClient;
+    const reporter = new Reporter(client);
+    const foreign = driver.defineForeignDomain({ uuid: randomUUID(), name: 'by-hand', vcpus: 1, memoryBytes: 64 << 20, disks: [], networks: [] });
+    await driver.startDomain(foreign.uuid);
+    domains.start();
+    await domains.relist();
+    const desired = { synced: true, vms: new Map(), vmByUid: () => undefined } as unknown as DesiredState;
+    const vms = new VmSyncer({ driver, domains, reporter, nodeName: () => 'n1', shutdownTimeoutMs: 5_000, now: () => Date.now(), log });
+    const changed: string[] = [];
+    const fullSync = new FullSync({ client, desired, domains, reporter, vms, log, running: () => true, onChangedSince: (u) => changed.push(u) });
+    await fullSync.run();
+    expect(changed).toEqual([]);
+    domains.stop();
+    await driver.close();
+  });
+});
+
 describe('newRefusals', () => {
   const moved = refusal({});
   const invalid = refusal({ field: 'vms[1]', domainUuid: '6f1c2a8e-0000-4000-8000-000000000002', vm: '', reason: 'Invalid', message: 'spec.cpu: too many' });

@@ -13,7 +13,8 @@
 import type { EntryResult, VMReport } from '../api-types/proto/types.js';
 import type { Logger } from '../lib/logging/logger.js';
 import type { DesiredState } from './desired-state.js';
-import type { DomainCache } from './domain-cache.js';
+import { sameObservation, type DomainCache } from './domain-cache.js';
+import type { DomainInfo } from './hypervisor/driver.js';
 import type { GatewayClient } from './gateway-client.js';
 import { domainReport, vmReport, type Reporter } from './reporter.js';
 import { isUnmanaged } from './vm/decide.js';
@@ -29,6 +30,12 @@ export interface FullSyncDeps {
   running: () => boolean;
   /** A refused entry named the node its VM is bound to now: remove the stale copy (stale-copies.ts). */
   onMoved?: (domainUuid: string, boundNode: string) => Promise<unknown>;
+  /**
+   * A domain read differently now than in the snapshot the sync sent: its own report (sent
+   * while the sync was built, and overwritten by the sync's older entry at the gateway) must
+   * go again. Wired to the workers' onDomainChange.
+   */
+  onChangedSince?: (uuid: string, previous: DomainInfo | undefined, current: DomainInfo | undefined) => void;
 }
 
 /** What identifies a refused entry across syncs (its index in the request changes). */
@@ -103,7 +110,8 @@ export class FullSync {
     await domains.relist();
     const reports: VMReport[] = [];
     const reportedUids = new Set<string>();
-    for (const domain of domains.all()) {
+    const snapshot = domains.all();
+    for (const domain of snapshot) {
       const ownerUid = domain.owner?.uid;
       const vm = ownerUid ? desired.vmByUid(ownerUid) : undefined;
       if (vm && !isUnmanaged(vm)) {
@@ -133,6 +141,19 @@ export class FullSync {
     const pools = [...reporter.pools.values()];
     const res = await client.syncFullState({ vms: reports, pools, stateHash: reporter.hash.digest(), observedAtMs });
     reporter.needsFullSync = false;
+    // An event handled while the sync was built or sent was reported on its own, possibly
+    // before the gateway applied this older snapshot over it, and the reporter now remembers
+    // the snapshot as sent: nothing else would report the domain again (found by the chaos
+    // run, hack/chaos: a host-discovered domain stayed Running in the API after its QEMU died).
+    for (const before of snapshot) {
+      const now = domains.get(before.uuid);
+      if (sameObservation(before, now)) continue;
+      const owner = before.owner?.uid ? desired.vmByUid(before.owner.uid) : undefined;
+      // What the gateway holds now is the snapshot's: the next report is compared with that.
+      if (owner && !isUnmanaged(owner)) reporter.resendVm(owner.metadata.uid!);
+      else reporter.noteDomainSynced(before);
+      this.deps.onChangedSince?.(before.uuid, before, now);
+    }
     const { rejected, ...counts } = res;
     const refusals = newRefusals(this.#refused, rejected);
     this.#refused = refusals.seen;

@@ -92,6 +92,11 @@ export class Reporter {
     this.hash.set(`vm:${uid}`, `${status.phase ?? fallbackPhase ?? ''}:${status.powerState ?? ''}`);
   }
 
+  /** The gateway may hold an older report of this VM than the last one sent: the next report goes whatever was sent. */
+  resendVm(uid: string): void {
+    this.#sentVm.delete(uid);
+  }
+
   forgetVm(uid: string): void {
     this.hash.delete(`vm:${uid}`);
     this.#sentVm.delete(uid);
