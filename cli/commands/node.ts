@@ -4,7 +4,7 @@ import { nodeDefinition, storagePoolDefinition, virtualMachineDefinition } from 
 import type { ResourceDefinition } from '../../api-types/schema/types.js';
 import { qualifiedKind } from '../client.js';
 import { resourcePath } from '../../api-types/group-version.js';
-import { flagString, OUTPUT_FLAG, type Command } from '../command.js';
+import { flagString, OUTPUT_FLAG, type Command, type Ctx } from '../command.js';
 import { CliError, ExitCode, MultiError } from '../errors.js';
 import { findOrphans, type PoolFiles } from '../orphans.js';
 import { toJson } from '../output.js';
@@ -17,6 +17,32 @@ const VM = virtualMachineDefinition as unknown as ResourceDefinition;
 /** The files route's maximum (apiserver/gateway/files-route.ts): a truncated root is an error. */
 const FILES_LIMIT = 10_000;
 
+/**
+ * Sets a boolean spec field on each named node (the cordon and fence verbs): already set is
+ * said, not written; every node is tried and the errors are thrown together. `after` runs
+ * once a node was written (a warning, say).
+ */
+async function setNodeFlags(ctx: Ctx, field: 'unschedulable' | 'fenced', value: boolean, words: { done: string }, after?: (node: Node) => void): Promise<void> {
+  const client = await ctx.client();
+  const errors: unknown[] = [];
+  for (const name of ctx.args) {
+    const label = `${qualifiedKind(QN)}/${name}`;
+    try {
+      const node = await client.get<Node>(resourcePath(QN, undefined, name));
+      if ((node.spec?.[field] ?? false) === value) {
+        ctx.io.out(`${label} already ${words.done}`);
+        continue;
+      }
+      await client.mergePatch(QN, undefined, name, { spec: { [field]: value } });
+      ctx.io.out(`${label} ${words.done}`);
+      after?.(node);
+    } catch (err) {
+      errors.push(err);
+    }
+  }
+  if (errors.length) throw errors.length === 1 ? errors[0] : new MultiError(errors);
+}
+
 function cordonCommand(cordon: boolean): Command {
   const verb = cordon ? 'cordon' : 'uncordon';
   return {
@@ -27,25 +53,7 @@ function cordonCommand(cordon: boolean): Command {
     examples: [`qxctl node ${verb} node-1`],
     flags: [],
     args: { min: 1 },
-    async run(ctx) {
-      const client = await ctx.client();
-      const errors: unknown[] = [];
-      for (const name of ctx.args) {
-        const label = `${qualifiedKind(QN)}/${name}`;
-        try {
-          const node = await client.get<Node>(resourcePath(QN, undefined, name));
-          if ((node.spec?.unschedulable ?? false) === cordon) {
-            ctx.io.out(`${label} already ${verb}ed`);
-            continue;
-          }
-          await client.mergePatch(QN, undefined, name, { spec: { unschedulable: cordon } });
-          ctx.io.out(`${label} ${verb}ed`);
-        } catch (err) {
-          errors.push(err);
-        }
-      }
-      if (errors.length) throw errors.length === 1 ? errors[0] : new MultiError(errors);
-    },
+    run: (ctx) => setNodeFlags(ctx, 'unschedulable', cordon, { done: `${verb}ed` }),
   };
 }
 
@@ -70,29 +78,13 @@ docs/fencing.md.`
     examples: [`qxctl node ${verb} node-1`],
     flags: [],
     args: { min: 1 },
-    async run(ctx) {
-      const client = await ctx.client();
-      const errors: unknown[] = [];
-      for (const name of ctx.args) {
-        const label = `${qualifiedKind(QN)}/${name}`;
-        try {
-          const node = await client.get<Node>(resourcePath(QN, undefined, name));
-          if ((node.spec?.fenced ?? false) === fence) {
-            ctx.io.out(`${label} already ${verb}d`);
-            continue;
-          }
-          await client.mergePatch(QN, undefined, name, { spec: { fenced: fence } });
-          ctx.io.out(`${label} ${verb}d`);
-          const ready = node.status?.conditions?.find((c) => c.type === 'Ready')?.status;
-          if (fence && ready !== 'Unknown') {
-            ctx.io.err(`warning: node ${name} is heartbeating (Ready=${ready ?? 'none'}): its VMs are recovered only once it stops`);
-          }
-        } catch (err) {
-          errors.push(err);
+    run: (ctx) =>
+      setNodeFlags(ctx, 'fenced', fence, { done: `${verb}d` }, (node) => {
+        const ready = node.status?.conditions?.find((c) => c.type === 'Ready')?.status;
+        if (fence && ready !== 'Unknown') {
+          ctx.io.err(`warning: node ${node.metadata.name} is heartbeating (Ready=${ready ?? 'none'}): its VMs are recovered only once it stops`);
         }
-      }
-      if (errors.length) throw errors.length === 1 ? errors[0] : new MultiError(errors);
-    },
+      }),
   };
 }
 
