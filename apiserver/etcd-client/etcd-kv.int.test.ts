@@ -18,7 +18,7 @@ import { Etcd3, type IRangeResponse, type ITxnRequest, type ITxnResponse, type I
 import protobuf from 'protobufjs';
 import { startEtcd, type EtcdInstance } from '../../hack/testenv/etcd.js';
 import { eventually } from '../../hack/testenv/eventually.js';
-import { createKvClient, EtcdKvError, type LeanKvClient, type WatchDuplex } from './etcd-kv.js';
+import { createKvClient, EtcdKvError, type LeanKvClient, MIN_PING_INTERVAL_MS, PING_TIMEOUT_MS, type WatchDuplex } from './etcd-kv.js';
 import { EtcdStore } from '../storage/etcd-store.js';
 
 jest.setTimeout(30_000);
@@ -673,7 +673,9 @@ describe('watch', () => {
     stream.write({ create_request: range(prefix()) });
     await eventually(() => rec.responses.length === 1);
     proxy.freeze();
-    await eventually(() => rec.errors.length === 1, { timeoutMs: 15_000 });
+    // The ping that finds it may wait out the ping spacing left from the last one, then its
+    // own answer timeout; the deadline leaves room for a loaded CI machine beyond both.
+    await eventually(() => rec.errors.length === 1, { timeoutMs: MIN_PING_INTERVAL_MS + PING_TIMEOUT_MS + 20_000 });
     expect(rec.errors[0]!.code).toBe(14);
   });
 

@@ -274,9 +274,9 @@ const SESSION_WINDOW = 16 << 20;
 const STREAM_ID_RETIREMENT = 2 ** 30;
 const MAX_STREAM_ID = 0x7fff_ffff;
 /** After a deadline, a connection that does not answer a ping within this is presumed dead. */
-const PING_TIMEOUT_MS = 5_000;
+export const PING_TIMEOUT_MS = 5_000;
 /** etcd (grpc-go) answers pings more frequent than every 5 s with GOAWAY: stay well above. */
-const MIN_PING_INTERVAL_MS = 10_000;
+export const MIN_PING_INTERVAL_MS = 10_000;
 
 /** The unary calls, by the name their header block has. */
 type UnaryKind = 'range' | 'txn' | 'compact' | 'status' | 'defragment' | 'alarm';
