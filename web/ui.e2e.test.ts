@@ -702,7 +702,7 @@ spec:
     await eventually(async () => (await badgeState(page)) === 'live', { timeoutMs: 20_000, message: 'badge live again' });
     await cluster.must(['patch', 'vm', 'web-1', '--type', 'merge', '-p', '{"spec":{"cpu":6}}']);
     await eventually(async () => (await cellText(vmRow(page, 'default', 'web-1'), 'cpu')) === '6', {
-      timeoutMs: 5_000,
+      timeoutMs: 20_000,
       message: 'updates flow after recovery',
     });
   });

@@ -619,7 +619,7 @@ describe('watch', () => {
     stream.write({ create_request: range(prefix()) });
     await eventually(() => rec.responses.length === 1);
     client.close();
-    await eventually(() => rec.errors.length === 1, { timeoutMs: 2000 });
+    await eventually(() => rec.errors.length === 1);
     expect(rec.errors[0]).toBeInstanceOf(EtcdKvError);
     expect(rec.errors[0]!.message).toBe('1 CANCELLED: the etcd KV client was closed');
     const err = await rejection(client.watch());

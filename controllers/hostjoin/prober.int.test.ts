@@ -18,7 +18,8 @@ import { createLogger } from '../../lib/logging/logger.js';
 import { RegistrationProber, type ProbeError } from './prober.js';
 
 const log = createLogger('prober-test');
-const prober = new RegistrationProber({ timeoutMs: 1_000 });
+// Generous: every call here is expected to answer, also on a loaded CI machine.
+const prober = new RegistrationProber({ timeoutMs: 15_000 });
 
 async function codeOf(p: Promise<unknown>): Promise<string> {
   try {
