@@ -8,11 +8,12 @@
  * Pools, Networks and Images (cluster-scoped): the agent only needs spec and deletion, so a
  * MODIFIED event whose generation the agent already has (a status-only change, e.g. another
  * host's report) is not sent; an object that stops being relevant to the node (a pool or
- * network unassigned from it) is sent as DELETED. Every Image is relevant: the agent imports
- * those its VMs need or that name the node, and removes its copies of deleted ones.
+ * network unassigned from it) is sent as DELETED. Images: only those the node acts on
+ * (image-relevance.ts); one that a VM bound here starts to use is sent just before that VM,
+ * so the agent never sees a disk from an Image it was not given.
  */
 import type { ServerWritableStream } from '@grpc/grpc-js';
-import type { Network, StoragePool } from '../../api-types/generated/types.js';
+import type { Image, Network, StoragePool, VirtualMachine } from '../../api-types/generated/types.js';
 import type { DesiredStateEvent, DesiredStateEvent_Kind, Init, WatchDesiredStateRequest } from '../../api-types/proto/types.js';
 import type { Logger } from '../../lib/logging/logger.js';
 import { ExpiredError } from '../storage/errors.js';
@@ -20,6 +21,7 @@ import type { KubeObject } from '../../api-types/meta.js';
 import type { Store, Watch, WatchEvent } from '../storage/interface.js';
 import { objectJson } from '../storage/watch-events.js';
 import { poolAssignedTo } from '../../api-types/pool-usage.js';
+import { imageRelevantTo, imagesOfVm, NodeImageUse } from './image-relevance.js';
 
 const INITIAL_EVENTS_END = 'k8s.io/initial-events-end';
 
@@ -37,10 +39,10 @@ type ClusterKind = Exclude<StreamKind, 'vm'>;
 const WIRE_KIND: Record<StreamKind, DesiredStateEvent_Kind> = { vm: 'VM', pool: 'POOL', image: 'IMAGE', network: 'NETWORK' };
 
 /** Whether a cluster-scoped object belongs in this node's desired state. */
-const RELEVANT: Record<ClusterKind, (obj: KubeObject, node: string) => boolean> = {
+const RELEVANT: Record<ClusterKind, (obj: KubeObject, node: string, imageUse: NodeImageUse) => boolean> = {
   pool: (obj, node) => poolAssignedTo(obj as StoragePool, node),
   network: (obj, node) => ((obj as Network).spec?.assignedNodes ?? []).includes(node),
-  image: () => true,
+  image: (obj, node, imageUse) => imageRelevantTo(obj as Image, node, imageUse.uses(obj.metadata.name!)),
 };
 
 export function serveDesiredState(call: ServerWritableStream<WatchDesiredStateRequest, DesiredStateEvent>, node: string, deps: DesiredStreamDeps): void {
@@ -54,6 +56,10 @@ export function serveDesiredState(call: ServerWritableStream<WatchDesiredStateRe
   let watches: Watch[] = [];
   let closed = false;
   let generation = 0;
+  // Which Images the VMs bound here use, and every Image as last seen (relevant or not), so
+  // one a VM starts to use can be sent at once.
+  let imageUse = new NodeImageUse();
+  const images = new Map<string, KubeObject>();
   const lastRV: Record<StreamKind, string> = {
     vm: req.vmResourceVersion,
     pool: req.poolResourceVersion,
@@ -84,7 +90,31 @@ export function serveDesiredState(call: ServerWritableStream<WatchDesiredStateRe
     }
   };
 
+  /**
+   * Image relevance needs the node's VMs and all Images from the start, also when the watches
+   * resume (they then deliver only changes): both read from the watch caches.
+   */
+  const seed = async () => {
+    const [vms, all] = await Promise.all([
+      deps.vms.list({ fieldSelector: `spec.nodeName=${node}`, resourceVersion: '0' }),
+      deps.images.list({ resourceVersion: '0' }),
+    ]);
+    imageUse = new NodeImageUse();
+    for (const vm of vms.items as VirtualMachine[]) imageUse.setVm(`${vm.metadata.namespace}/${vm.metadata.name}`, imagesOfVm(vm));
+    images.clear();
+    for (const image of all.items) images.set(image.metadata.name!, image);
+  };
+
   const start = (resume: boolean) => {
+    void seed().then(
+      () => {
+        if (!closed) watchAll(resume);
+      },
+      (err: unknown) => close(err instanceof Error ? err : new Error(String(err))),
+    );
+  };
+
+  const watchAll = (resume: boolean) => {
     const gen = ++generation;
     const pending: Record<StreamKind, boolean> = { vm: !resume, pool: !resume, image: !resume, network: !resume };
     if (!resume) {
@@ -125,9 +155,31 @@ export function serveDesiredState(call: ServerWritableStream<WatchDesiredStateRe
       if (closed || gen !== generation) return;
       if (ev.type === 'BOOKMARK') return bookmark('vm', ev);
       if (ev.type === 'ERROR') return;
-      const rv = ev.object.metadata.resourceVersion ?? '';
-      lastRV.vm = rv;
-      return write({ type: ev.type, kind: 'VM', objectJson: objectJson(ev.object), resourceVersion: rv });
+      const type = ev.type;
+      const vm = ev.object as VirtualMachine;
+      const key = `${vm.metadata.namespace}/${vm.metadata.name}`;
+      const vmEvent = (): void | Promise<void> => {
+        const rv = vm.metadata.resourceVersion ?? '';
+        lastRV.vm = rv;
+        return write({ type, kind: 'VM', objectJson: objectJson(vm), resourceVersion: rv });
+      };
+      if (type === 'DELETED') {
+        imageUse.deleteVm(key);
+        return vmEvent();
+      }
+      const newlyUsed = imageUse.setVm(key, imagesOfVm(vm)).filter((name) => images.has(name) && !sent.image.has(name));
+      if (newlyUsed.length === 0) return vmEvent();
+      // Images this VM starts to use go first. They carry the image watch's position, not
+      // their own resourceVersion: a resume from theirs could skip other Images' events.
+      return (async () => {
+        for (const name of newlyUsed) {
+          const image = images.get(name)!;
+          sent.image.set(name, image.metadata.generation ?? 0);
+          await write({ type: 'ADDED', kind: 'IMAGE', objectJson: objectJson(image), resourceVersion: lastRV.image });
+          if (closed || gen !== generation) return;
+        }
+        return vmEvent();
+      })();
     };
 
     const onClusterObject = (kind: ClusterKind) => (ev: WatchEvent) => {
@@ -138,9 +190,13 @@ export function serveDesiredState(call: ServerWritableStream<WatchDesiredStateRe
       const name = obj.metadata.name!;
       const rv = obj.metadata.resourceVersion ?? '';
       lastRV[kind] = rv;
+      if (kind === 'image') {
+        if (ev.type === 'DELETED') images.delete(name);
+        else images.set(name, obj);
+      }
       const known = sent[kind].get(name);
       const wireKind = WIRE_KIND[kind];
-      if (ev.type === 'DELETED' || !RELEVANT[kind](obj, node)) {
+      if (ev.type === 'DELETED' || !RELEVANT[kind](obj, node, imageUse)) {
         if (known === undefined) return write({ type: 'BOOKMARK', kind: wireKind, resourceVersion: rv });
         sent[kind].delete(name);
         return write({ type: 'DELETED', kind: wireKind, objectJson: objectJson(obj), resourceVersion: rv });
