@@ -191,7 +191,8 @@ async function main(): Promise<number> {
     });
   });
   const code = await stopped;
-  await metricsServer?.stop();
+  // A scraper's keep-alive connection can hold the metrics server open: exit regardless after 1 s.
+  await Promise.race([metricsServer?.stop(), new Promise((r) => setTimeout(r, 1000).unref())]);
   client.close();
   return code;
 }

@@ -124,7 +124,7 @@ export function filterNode(
   for (const p of req.pools) {
     const pool = pools.get(p);
     if (!pool) return { fits: false, reason: `pool "${p}" not found` };
-    if (!(pool.spec?.assignedNodes ?? []).includes(name)) return { fits: false, reason: `pool "${p}" not assigned` };
+    if (!assignedTo(pool.spec?.assignedNodes).has(name)) return { fits: false, reason: `pool "${p}" not assigned` };
     if (pool.status?.hosts?.[name]?.health !== 'HEALTHY') return { fits: false, reason: `pool "${p}" not healthy` };
   }
   const net = networkFit(req.networks, node, networks);
@@ -133,6 +133,24 @@ export function filterNode(
   if (usage.cpu + req.cpu > alloc.cpu) return { fits: false, reason: 'insufficient cpu' };
   if (usage.memoryBytes + req.memoryBytes > alloc.memoryBytes) return { fits: false, reason: 'insufficient memory' };
   return FITS;
+}
+
+const NO_NODES: ReadonlySet<string> = new Set();
+const assignedSets = new WeakMap<readonly string[], ReadonlySet<string>>();
+
+/**
+ * A pool's or Network's assignedNodes as a set, built once per list object: a cached object is
+ * never modified (a change is a new object), and the scheduler asks for every node in turn —
+ * `includes` on a 1,000-node list for each of 1,000 nodes was a million comparisons per VM.
+ */
+function assignedTo(nodes: readonly string[] | undefined): ReadonlySet<string> {
+  if (!nodes) return NO_NODES;
+  let set = assignedSets.get(nodes);
+  if (!set) {
+    set = new Set(nodes);
+    assignedSets.set(nodes, set);
+  }
+  return set;
 }
 
 /** The first NIC need the node cannot meet, or undefined when it meets them all. */
@@ -146,7 +164,7 @@ export function networkFit(needs: readonly NetworkNeed[], node: Node, networks: 
     if (!networks) continue;
     const net = networks.get(need.name);
     if (!net) return { fits: false, reason: `Network "${need.name}" does not exist` };
-    if (!(net.spec?.assignedNodes ?? []).includes(name)) return { fits: false, reason: `network "${need.name}" is not assigned`, namesNode: true };
+    if (!assignedTo(net.spec?.assignedNodes).has(name)) return { fits: false, reason: `network "${need.name}" is not assigned`, namesNode: true };
     if (net.status?.hosts?.[name]?.active !== true) return { fits: false, reason: `network "${need.name}" is not active`, namesNode: true };
   }
   return undefined;
