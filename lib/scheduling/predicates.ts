@@ -110,11 +110,8 @@ export function filterNode(
   config: SchedulerConfig,
   networks?: ReadonlyMap<string, Network>,
 ): Fit {
-  const ready = getCondition(node.status?.conditions, 'Ready')?.status;
-  if (ready === 'Unknown') return { fits: false, reason: 'node unreachable' };
-  if (ready !== 'True') return { fits: false, reason: 'node not ready' };
-  if (node.spec?.unschedulable) return { fits: false, reason: 'node unschedulable' };
-  if (node.spec?.fenced) return { fits: false, reason: 'node fenced' };
+  const own = nodeFit(node);
+  if (own) return own;
   const selector = vm.spec?.nodeSelector;
   if (selector) {
     const labels = node.metadata.labels ?? {};
@@ -133,6 +130,25 @@ export function filterNode(
   if (usage.cpu + req.cpu > alloc.cpu) return { fits: false, reason: 'insufficient cpu' };
   if (usage.memoryBytes + req.memoryBytes > alloc.memoryBytes) return { fits: false, reason: 'insufficient memory' };
   return FITS;
+}
+
+const nodeFits = new WeakMap<Node, Fit | undefined>();
+
+/**
+ * What a node says of itself whatever the VM (Ready, cordoned, fenced): undefined when it takes
+ * VMs. Kept per Node object (a cached object is never modified; a change is a new object), so
+ * a decision over 1,000 nodes does not search each one's conditions again for every VM.
+ */
+function nodeFit(node: Node): Fit | undefined {
+  if (nodeFits.has(node)) return nodeFits.get(node);
+  const ready = getCondition(node.status?.conditions, 'Ready')?.status;
+  let fit: Fit | undefined;
+  if (ready === 'Unknown') fit = { fits: false, reason: 'node unreachable' };
+  else if (ready !== 'True') fit = { fits: false, reason: 'node not ready' };
+  else if (node.spec?.unschedulable) fit = { fits: false, reason: 'node unschedulable' };
+  else if (node.spec?.fenced) fit = { fits: false, reason: 'node fenced' };
+  nodeFits.set(node, fit);
+  return fit;
 }
 
 const NO_NODES: ReadonlySet<string> = new Set();

@@ -51,6 +51,9 @@ const GiB = 1024 ** 3;
 
 const log = (msg: string) => process.stderr.write(`[bench/controllers] ${msg}\n`);
 
+/** What a failed run had measured (written to stderr with the error, so a failure still says why). */
+const partial: { restarts?: () => number; watch?: ManagerWatch; results: Record<string, unknown> } = { results: {} };
+
 interface MetricsAccess {
   certFile: string;
   keyFile: string;
@@ -384,6 +387,8 @@ async function main(): Promise<void> {
     managers.push(manager);
     const managerWatch = new ManagerWatch(manager, access);
     managerWatch.start();
+    partial.watch = managerWatch;
+    partial.restarts = () => manager.restarts;
     // Let it take the lease, sync, and warm up (JIT, connection pools, the startup writes of
     // every controller) on 100 VMs created at the same rate before the clock starts.
     const warmKeys = Array.from({ length: 100 }, (_, i) => `warmup/vm-${i}`);
@@ -420,6 +425,7 @@ async function main(): Promise<void> {
     });
     log(`create → bound, worst per second of creates (ms): ${perSecond.join(' ')}`);
     const phase1Manager = await managerWatch.report('createToBound');
+    partial.results.createToBound = { p50Ms: Math.round(percentile(latencies, 50)), p99Ms: Math.round(percentile(latencies, 99)), manager: phase1Manager };
 
     // The ceiling for binds right now: the same JSON patches straight from this process,
     // as many in flight as the scheduler has workers.
@@ -571,6 +577,15 @@ main().then(
   () => process.exit(0),
   (err: unknown) => {
     process.stderr.write(`bench/controllers failed: ${(err as Error)?.stack ?? String(err)}\n`);
+    const phases = Object.fromEntries(
+      Object.entries(partial.watch?.phases ?? {}).map(([name, p]) => [
+        name,
+        { eventLoopDelayWorst10sWindow: { p99Ms: p.loopP99Ms, maxMs: p.loopMaxMs }, start: p.start, end: p.end },
+      ]),
+    );
+    process.stderr.write(
+      `[bench/controllers] measured before the failure: ${JSON.stringify({ managerRestarts: partial.restarts?.(), ...partial.results, managerPhases: phases, lastManagerSample: partial.watch?.last })}\n`,
+    );
     process.exit(1);
   },
 );
