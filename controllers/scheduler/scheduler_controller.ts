@@ -201,6 +201,10 @@ export function schedulerController(options: SchedulerOptions = {}): ControllerS
           waiting.forget(key);
           return;
         }
+        // An unbound VM's answer depends on its spec and the cluster, not on its status: a status
+        // write (ours, the vm controller's) is no reason to decide again.
+        const sameSpec = isDeepStrictEqual(old.spec, vm.spec) && !old.metadata.deletionTimestamp === !vm.metadata.deletionTimestamp;
+        if (!vm.spec?.nodeName && sameSpec) return;
         // A parked VM waits for the cluster to change, or itself (its spec): status writes
         // (ours included) do not wake it.
         if (waiting.isParked(key)) {
