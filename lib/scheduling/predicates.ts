@@ -132,7 +132,7 @@ export function filterNode(
   return FITS;
 }
 
-const nodeFits = new WeakMap<Node, Fit | undefined>();
+const nodeFits = new WeakMap<Node, Fit>();
 
 /**
  * What a node says of itself whatever the VM (Ready, cordoned, fenced): undefined when it takes
@@ -140,14 +140,15 @@ const nodeFits = new WeakMap<Node, Fit | undefined>();
  * a decision over 1,000 nodes does not search each one's conditions again for every VM.
  */
 function nodeFit(node: Node): Fit | undefined {
-  if (nodeFits.has(node)) return nodeFits.get(node);
+  const known = nodeFits.get(node); // one lookup: FITS stands for "takes VMs"
+  if (known) return known === FITS ? undefined : known;
   const ready = getCondition(node.status?.conditions, 'Ready')?.status;
   let fit: Fit | undefined;
   if (ready === 'Unknown') fit = { fits: false, reason: 'node unreachable' };
   else if (ready !== 'True') fit = { fits: false, reason: 'node not ready' };
   else if (node.spec?.unschedulable) fit = { fits: false, reason: 'node unschedulable' };
   else if (node.spec?.fenced) fit = { fits: false, reason: 'node fenced' };
-  nodeFits.set(node, fit);
+  nodeFits.set(node, fit ?? FITS);
   return fit;
 }
 
