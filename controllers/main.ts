@@ -179,7 +179,9 @@ async function main(): Promise<number> {
     const onSignal = (signal: string) => {
       shuttingDown = true;
       log.info('shutting down', { signal });
-      void manager.stop().then(() => resolve(0));
+      // The lease is released first (manager.stop); then in-flight reconciles drain, but not for
+      // longer than 5 s — one waiting on a rate-limited client could hold the exit for minutes.
+      void Promise.race([manager.stop(), new Promise((r) => setTimeout(r, 5000).unref())]).then(() => resolve(0));
     };
     process.once('SIGTERM', onSignal);
     process.once('SIGINT', onSignal);
@@ -191,7 +193,8 @@ async function main(): Promise<number> {
     });
   });
   const code = await stopped;
-  await metricsServer?.stop();
+  // A scraper's keep-alive connection can hold the metrics server open: exit regardless after 1 s.
+  await Promise.race([metricsServer?.stop(), new Promise((r) => setTimeout(r, 1000).unref())]);
   client.close();
   return code;
 }

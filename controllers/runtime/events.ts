@@ -13,7 +13,7 @@
  * so a burst of transitions does not take API capacity from binds and status, and when
  * more than `maxPending` distinct writes are waiting new ones are dropped (client-go's
  * broadcaster drops on a full queue too): every drop is counted in the Prometheus counter
- * `quantix_controller_events_dropped_total` and logged once per `dropLogIntervalMs`
+ * `quantix_controller_events_dropped_total` (writes sent: `quantix_controller_event_writes_total`) and logged once per `dropLogIntervalMs`
  * (default 60 s) with the count since the last such line, never once per event.
  *
  * An Event carries the correlation id of the object it is about (its quantix.io/correlation-id
@@ -93,6 +93,7 @@ export class EventRecorder implements Recorder {
   readonly #bucket: TokenBucket;
   readonly registry: Registry;
   readonly #droppedTotal: Counter;
+  readonly #writesTotal: Counter;
   /** When a drop was last logged, and drops since. */
   #dropLog: { atMs: number; since: number } | undefined;
 
@@ -106,6 +107,13 @@ export class EventRecorder implements Recorder {
       new Counter({
         name: 'quantix_controller_events_dropped_total',
         help: 'Events not recorded because the backlog of event writes was full',
+        registers: [this.registry],
+      });
+    this.#writesTotal =
+      (this.registry.getSingleMetric('quantix_controller_event_writes_total') as Counter | undefined) ??
+      new Counter({
+        name: 'quantix_controller_event_writes_total',
+        help: 'Event writes sent: new Events and count bumps of repeats',
         registers: [this.registry],
       });
   }
@@ -192,6 +200,7 @@ export class EventRecorder implements Recorder {
         seen.count += batch.count;
         this.#touch(key, seen);
         this.stats.bumped++;
+        this.#writesTotal.inc();
         return;
       } catch (err) {
         if (!isNotFound(err)) throw err;
@@ -218,6 +227,7 @@ export class EventRecorder implements Recorder {
     };
     await client.create(Events, event);
     this.stats.created++;
+    this.#writesTotal.inc();
     this.#touch(key, { name, namespace, count: batch.count, firstTimestamp: batch.firstTimestamp });
   }
 

@@ -131,14 +131,46 @@ describe('LeaderElector', () => {
     expect(a.isLeader()).toBe(true);
     // The API becomes unreachable: every request fails.
     const origGet = client.get.bind(client);
-    client.get = (async () => {
+    const origUpdate = client.update.bind(client);
+    const refused = async () => {
       throw new Error('ECONNREFUSED');
-    }) as typeof client.get;
+    };
+    client.get = refused as typeof client.get;
+    client.update = refused as typeof client.update;
     await advance(clock, 1200);
     await done;
     expect(a.isLeader()).toBe(false);
     expect(log).toEqual(['a started', 'a stopped']);
     client.get = origGet;
+    client.update = origUpdate;
+  });
+
+  it('the leader renews with one write of the Lease it last wrote, reading it only when that write fails', async () => {
+    const client = new FakeApiClient();
+    const clock = new FakeClock(T0);
+    const a = candidate(client, clock, 'a', []);
+    void a.run();
+    await advance(clock, 100);
+    expect(a.isLeader()).toBe(true);
+    let reads = 0;
+    const get = client.get.bind(client);
+    client.get = ((...args: Parameters<typeof client.get>) => {
+      reads++;
+      return get(...args);
+    }) as typeof client.get;
+    client.calls.length = 0;
+    await advance(clock, 1000); // about 5 renewals at a 200 ms retry period
+    expect(client.calls.length).toBeGreaterThanOrEqual(4);
+    expect(new Set(client.calls.map((c) => c.verb))).toEqual(new Set(['update']));
+    expect(reads).toBe(0);
+    // Someone else wrote the Lease (a new resourceVersion): the renewal conflicts, reads, and renews.
+    const lease = await get<Lease>(Leases, 'quantix-system', 'quantix-controller-manager');
+    await client.update(Leases, { ...lease, spec: { ...lease.spec, renewTime: iso(T0) } });
+    await advance(clock, 300);
+    expect(reads).toBeGreaterThan(0);
+    expect(a.isLeader()).toBe(true);
+    expect((await get<Lease>(Leases, 'quantix-system', 'quantix-controller-manager')).spec?.holderIdentity).toBe('a');
+    await a.stop();
   });
 
   it('the leader steps down at once when it sees another holder', async () => {

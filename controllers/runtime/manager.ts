@@ -99,7 +99,7 @@ export class ControllerManager {
   #elector?: LeaderElector;
   #leading = false;
   #lostResolve!: () => void;
-  /** Resolves when this replica stops leading (lost the lease, or stopped). */
+  /** Resolves when this replica stops leading (lost the lease, or stopped), before its controllers have drained. */
   readonly lost: Promise<void>;
   #startedLeading!: () => void;
   readonly leading: Promise<void>;
@@ -170,12 +170,14 @@ export class ControllerManager {
       onStartedLeading: () => this.#lead(),
       onStoppedLeading: () => void this.#stopLeading(),
       onNewLeader: (id) => this.#log.info('leader is', { leader: id }),
+      onRenewAttempt: (ms, ok) => this.#o.metrics?.leaseRenewals.observe({ result: ok ? 'renewed' : 'failed' }, ms / 1000),
     });
     void this.#elector.run();
   }
 
   #lead(): void {
     this.#leading = true;
+    this.#o.metrics?.leaderTransitions.inc();
     for (const c of this.controllers) c.start();
     this.#startedLeading();
   }
@@ -185,7 +187,12 @@ export class ControllerManager {
   #stopLeading(): Promise<void> {
     if (!this.#leading) return this.#stopping ?? Promise.resolve();
     this.#leading = false;
-    this.#stopping = Promise.all(this.controllers.map((c) => c.stop())).then(() => this.#lostResolve());
+    this.#o.metrics?.leaderTransitions.inc();
+    // `lost` at once, not after the drain: in-flight reconciles may wait minutes for the client's
+    // rate limiter before their writes are refused by the lease fence, and the process should
+    // exit and campaign again now (kube-controller-manager exits on the spot).
+    this.#lostResolve();
+    this.#stopping = Promise.all(this.controllers.map((c) => c.stop())).then(() => undefined);
     return this.#stopping;
   }
 

@@ -4,6 +4,7 @@ import { ItemExponentialFailureRateLimiter } from '../../lib/workqueue/ratelimit
 import { WorkQueue } from '../../lib/workqueue/workqueue.js';
 import { Controller, TerminalError, done, requeueAfter } from './controller.js';
 import { ControllerManagerMetrics } from './metrics.js';
+import { eventually } from '../../hack/testenv/eventually.js';
 
 beforeAll(() => setLogSink(() => undefined));
 
@@ -112,5 +113,27 @@ describe('ControllerManagerMetrics', () => {
     refresh(2, 5);
     expect(await sample(metrics, 'quantix_informer_lists_total', { resource: 'virtualmachines' })).toBe(2);
     expect(await sample(metrics, 'quantix_informer_watch_reconnects_total', { resource: 'virtualmachines' })).toBe(5);
+  });
+});
+
+describe('event-loop delay', () => {
+  it('a stall of the event loop shows in quantix_controller_event_loop_delay_seconds (the max, quantile 1)', async () => {
+    const metrics = new ControllerManagerMetrics();
+    try {
+      await eventually(() => expect(metrics.eventLoopDelay!.samples).toBeGreaterThan(1)); // the monitor ticks
+      // Block the loop for 200 ms: the monitor's next tick comes at least that late.
+      const until = performance.now() + 200;
+      while (performance.now() < until) {
+        /* busy: a synchronous slice of work that is too long */
+      }
+      await eventually(async () => {
+        expect(await sample(metrics, 'quantix_controller_event_loop_delay_seconds', { quantile: '1' })).toBeGreaterThanOrEqual(0.15);
+      });
+      expect(await sample(metrics, 'quantix_controller_event_loop_delay_seconds', { quantile: '0.99' })).toBeGreaterThan(0);
+      expect(await sample(metrics, 'quantix_controller_leader_transitions_total', {})).toBeUndefined(); // no labels: a bare sample line
+      expect(await metrics.registry.metrics()).toMatch(/^quantix_controller_leader_transitions_total 0$/m);
+    } finally {
+      metrics.eventLoopDelay?.stop();
+    }
   });
 });

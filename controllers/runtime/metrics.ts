@@ -12,12 +12,20 @@
  *   quantix_workqueue_retries_total{name}                        rate-limited re-adds
  *   quantix_leader_election_master_status{name}                  1 while this replica leads (read at scrape)
  *   quantix_controller_events_dropped_total                      Events dropped on a full backlog (events.ts)
+ *   quantix_controller_event_writes_total                        Event creates and count bumps sent (events.ts)
+ *   quantix_controller_event_loop_delay_seconds{quantile}        event-loop delay (perf_hooks.monitorEventLoopDelay),
+ *                                                                quantile 0.5, 0.99 and 1 (the max), over the worse of
+ *                                                                the current and the last complete 10-s window
+ *   quantix_controller_leader_transitions_total                  times this replica started or stopped leading
+ *   quantix_leader_election_renew_duration_seconds{result}       histogram: the leader's renewal attempts, from its
+ *                                                                timer to the answer (renewed | failed)
  *   quantix_informer_lists_total{resource}                       full lists an informer asked for: its first, and
  *                                                                a relist after 410 Gone (read at scrape)
  *   quantix_informer_watch_reconnects_total{resource}            watches resumed from the last resourceVersion seen,
  *                                                                without a list (read at scrape)
  * plus Node's process metrics (process_*, nodejs_*).
  */
+import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { WorkQueueMetrics } from '../../lib/workqueue/workqueue.js';
 
@@ -27,6 +35,55 @@ export type ReconcileResult = 'success' | 'requeue' | 'error' | 'terminal' | 'pa
 export interface ReconcileMetrics {
   reconciled(controller: string, result: ReconcileResult, seconds: number): void;
   queue(controller: string): WorkQueueMetrics;
+}
+
+export interface LoopDelay {
+  p50: number;
+  p99: number;
+  max: number;
+}
+
+/**
+ * Event-loop delay in seconds over a sliding window (perf_hooks.monitorEventLoopDelay, 10 ms
+ * resolution): what the last complete window saw, or the current one when worse. A lease
+ * renewal waits this long for its timer on top of its request: the number to watch next to
+ * --renew-deadline.
+ */
+export class EventLoopDelayWindow {
+  readonly #histogram: IntervalHistogram;
+  readonly #timer: NodeJS.Timeout;
+  #last: LoopDelay = { p50: 0, p99: 0, max: 0 };
+
+  constructor(windowMs = 10_000) {
+    this.#histogram = monitorEventLoopDelay({ resolution: 10 });
+    this.#histogram.enable();
+    this.#timer = setInterval(() => {
+      this.#last = this.#read();
+      this.#histogram.reset();
+    }, windowMs).unref();
+  }
+
+  #read(): LoopDelay {
+    const h = this.#histogram;
+    if (h.count === 0) return { p50: 0, p99: 0, max: 0 };
+    return { p50: h.percentile(50) / 1e9, p99: h.percentile(99) / 1e9, max: h.max / 1e9 };
+  }
+
+  current(): LoopDelay {
+    const now = this.#read();
+    const last = this.#last;
+    return now.max >= last.max ? now : last;
+  }
+
+  /** Samples in the current window. */
+  get samples(): number {
+    return this.#histogram.count;
+  }
+
+  stop(): void {
+    clearInterval(this.#timer);
+    this.#histogram.disable();
+  }
 }
 
 const DURATION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
@@ -44,6 +101,9 @@ export class ControllerManagerMetrics implements ReconcileMetrics {
   readonly leader: Gauge<'name'>;
   readonly informerLists: Counter<'resource'>;
   readonly informerReconnects: Counter<'resource'>;
+  readonly leaderTransitions: Counter;
+  readonly leaseRenewals: Histogram<'result'>;
+  readonly eventLoopDelay?: EventLoopDelayWindow;
   /** The informers' own counts at the last scrape: the counters grow by the difference. */
   readonly #informersSeen = new Map<string, { lists: number; reconnects: number }>();
 
@@ -104,7 +164,35 @@ export class ControllerManagerMetrics implements ReconcileMetrics {
       labelNames: ['resource'],
       registers,
     });
-    if (options.processMetrics !== false) collectDefaultMetrics({ register: registry });
+    this.leaderTransitions = new Counter({
+      name: 'quantix_controller_leader_transitions_total',
+      help: 'Times this replica started or stopped leading',
+      registers,
+    });
+    this.leaseRenewals = new Histogram({
+      name: 'quantix_leader_election_renew_duration_seconds',
+      help: "The leader's lease renewal attempts, from its timer to the answer, by result (renewed, failed)",
+      labelNames: ['result'],
+      buckets: DURATION_BUCKETS,
+      registers,
+    });
+    if (options.processMetrics !== false) {
+      collectDefaultMetrics({ register: registry });
+      const window = new EventLoopDelayWindow();
+      this.eventLoopDelay = window;
+      new Gauge({
+        name: 'quantix_controller_event_loop_delay_seconds',
+        help: 'Event-loop delay (perf_hooks.monitorEventLoopDelay) over the worse of the current and the last complete 10-s window; quantile 1 is the max',
+        labelNames: ['quantile'],
+        registers,
+        collect() {
+          const d = window.current();
+          this.set({ quantile: '0.5' }, d.p50);
+          this.set({ quantile: '0.99' }, d.p99);
+          this.set({ quantile: '1' }, d.max);
+        },
+      });
+    }
   }
 
   reconciled(controller: string, result: ReconcileResult, seconds: number): void {

@@ -3,10 +3,16 @@
  * bound before the agent acts (pinned by an admin), and explains itself when nothing fits.
  *
  * Watches VMs, Nodes, StoragePools and Networks (shared informers). A VM is enqueued when it
- * needs attention (unbound, or bound and not started yet); every such VM is enqueued again
- * when a node, pool or network changes in a way that can change the answer (readiness,
- * cordon, labels, capacity, host bridges, pool assignment or health, network assignment or
- * per-host activity) — heartbeats alone do not.
+ * needs attention (unbound, or bound and not started yet). A VM that fits no node waits in
+ * the unschedulable set (scheduling_queue.ts: kube-scheduler's unschedulable queue) until a
+ * cluster event that can change the answer moves it back — a node added or becoming
+ * schedulable, a pool HEALTHY or a Network active on a node, capacity freed — no sooner than
+ * its own backoff (1 s doubling to 10 s); its own status writes do not wake it, heartbeats
+ * do not either. A bound VM the agent has not acted on yet is validated again when its
+ * node, pools or Networks change.
+ *
+ * Each decision looks at a share of the nodes when there are many (kube-scheduler's
+ * percentageOfNodesToScore: 420 of 1,000), starting where the previous one stopped.
  *
  * The bind is a JSON patch that tests the VM's uid and its whole spec before adding
  * spec.nodeName: it fails if anyone bound (or changed) the VM since the scheduler read it,
@@ -30,6 +36,7 @@ import { agentHasActed, CLEANUP_FINALIZER } from '../vm/vm_status.js';
 import { DEFAULT_SCHEDULER_CONFIG, type SchedulerConfig } from '../../lib/scheduling/predicates.js';
 import { planScheduling } from './scheduler_reconcile.js';
 import { UsageTracker } from './scheduler_usage.js';
+import { capacityFreed, type ClusterEvent, networkEvent, nodeEvent, poolEvent, UnschedulableVms, waitingVm } from './scheduling_queue.js';
 
 export interface SchedulerOptions {
   config?: Partial<SchedulerConfig>;
@@ -73,10 +80,20 @@ export function schedulerController(options: SchedulerOptions = {}): ControllerS
     const pools = ctx.informers.informerFor<StoragePool>(StoragePools);
     const networks = ctx.informers.informerFor<Network>(Networks);
     const usage = new UsageTracker();
+    const waiting = new UnschedulableVms();
     const events = ctx.events.forComponent('quantix-scheduler');
+    /** Bound VMs the agent has not acted on yet: re-validated when their node, pools or Networks change. */
+    const boundPending = new Map<string, { node: string; pools: readonly string[]; networks: readonly string[] }>();
+    /** Where the next search over the nodes starts (schedule's startIndex). */
+    let nextStartIndex = 0;
 
-    const poolMap = (): Map<string, StoragePool> => new Map(pools.store.list().map((p) => [p.metadata.name!, p]));
-    const networkMap = (): Map<string, Network> => new Map(networks.store.list().map((n) => [n.metadata.name!, n]));
+    // The lists every decision reads, rebuilt only after a change (not once per VM).
+    let nodeList: Node[] | undefined;
+    let poolsByName: Map<string, StoragePool> | undefined;
+    let networksByName: Map<string, Network> | undefined;
+    const nodesNow = () => (nodeList ??= nodes.store.list());
+    const poolMap = () => (poolsByName ??= new Map(pools.store.list().map((p) => [p.metadata.name!, p])));
+    const networkMap = () => (networksByName ??= new Map(networks.store.list().map((n) => [n.metadata.name!, n])));
 
     const controller = new Controller({
       name: SCHEDULER,
@@ -88,24 +105,30 @@ export function schedulerController(options: SchedulerOptions = {}): ControllerS
       reconcile: async ({ key, log, correlationId }) => {
         const client = sharedClient.withCorrelationId(correlationId);
         let vm = vms.store.get(key);
-        if (!vm) {
-          usage.forget(key);
+        if (!vm || !needsAttention(vm)) {
+          if (!vm) usage.forget(key);
+          waiting.forget(key);
           return done();
         }
         // A bind of ours is in flight or not back through the watch yet: wait for it.
         if (!vm.spec?.nodeName && usage.assumedNode(key)) return done();
+        // Events from here on mean: do not park this VM, try it again (scheduling_queue.ts).
+        const cycle = waiting.cycle();
 
         for (let attempt = 0; ; attempt++) {
+          const nodeList = nodesNow();
           const plan = planScheduling({
             vm,
-            nodes: nodes.store.list(),
+            nodes: nodeList,
             pools: poolMap(),
             networks: networkMap(),
             usage: (n) => usage.usage(n, key),
             config,
             nodeByName: (n) => nodes.store.get(n),
             now: new Date().toISOString(),
+            startIndex: nextStartIndex,
           });
+          if (plan.evaluated) nextStartIndex = (nextStartIndex + plan.evaluated) % Math.max(1, nodeList.length);
           if (plan.bind) {
             const nodeName = plan.bind;
             usage.assume(key, vm, nodeName); // synchronously, before any await: the next decision sees it
@@ -127,52 +150,130 @@ export function schedulerController(options: SchedulerOptions = {}): ControllerS
               log.debug('bind raced with another write; retrying on fresh state', { error: (err as Error).message });
               continue;
             }
+            waiting.forget(key);
             for (const e of plan.events) events.record(vm, e);
             log.debug('bound', { nodeName });
             return done();
           }
           if (plan.status) await commitStatus(client, VirtualMachines, vm, plan.status);
           for (const e of plan.events) events.record(vm, e);
-          return plan.requeueAfterMs ? requeueAfter(plan.requeueAfterMs) : done();
+          if (!plan.unschedulable) {
+            waiting.forget(key);
+            return done();
+          }
+          // Wait for a cluster event that can change the answer, not for a timer.
+          const parked = waiting.park(key, waitingVm(vm, plan.unschedulable.reasons), Date.now(), cycle);
+          return parked.parked ? done() : requeueAfter(parked.retryAfterMs);
         }
       },
     });
 
-    const enqueueWaiting = () => {
-      for (const vm of vms.store.list()) if (needsAttention(vm)) controller.enqueue(keyOf(vm));
+    const moveWaiting = (event: ClusterEvent | undefined) => {
+      if (!event) return;
+      for (const { key, delayMs } of waiting.move(event, Date.now())) {
+        if (delayMs > 0) controller.enqueueAfter(key, delayMs);
+        else controller.enqueue(key);
+      }
+    };
+    const trackBound = (vm: VirtualMachine) => {
+      const key = keyOf(vm);
+      if (vm.spec?.nodeName && needsAttention(vm)) {
+        const w = waitingVm(vm, []);
+        boundPending.set(key, { node: vm.spec.nodeName, pools: w.pools, networks: w.networks });
+      } else boundPending.delete(key);
+    };
+    const revalidateBound = (match: (b: { node: string; pools: readonly string[]; networks: readonly string[] }) => boolean) => {
+      for (const [key, b] of boundPending) if (match(b)) controller.enqueue(key);
     };
 
     vms.on({
       add: (vm) => {
         usage.observeObject(vm);
+        trackBound(vm);
         if (needsAttention(vm)) controller.enqueue(keyOf(vm));
       },
-      update: (_old, vm) => {
+      update: (old, vm) => {
         usage.observeObject(vm);
-        if (needsAttention(vm)) controller.enqueue(keyOf(vm));
+        trackBound(vm);
+        const key = keyOf(vm);
+        moveWaiting(capacityFreed(old, vm));
+        if (!needsAttention(vm)) {
+          waiting.forget(key);
+          return;
+        }
+        // An unbound VM's answer depends on its spec and the cluster, not on its status: a status
+        // write (ours, the vm controller's) is no reason to decide again.
+        const sameSpec = isDeepStrictEqual(old.spec, vm.spec) && !old.metadata.deletionTimestamp === !vm.metadata.deletionTimestamp;
+        if (!vm.spec?.nodeName && sameSpec) return;
+        // A parked VM waits for the cluster to change, or itself (its spec): status writes
+        // (ours included) do not wake it.
+        if (waiting.isParked(key)) {
+          if (isDeepStrictEqual(old.spec, vm.spec)) return;
+          waiting.unpark(key);
+        }
+        controller.enqueue(key);
       },
-      delete: (vm) => usage.observe(keyOf(vm), undefined),
+      delete: (vm) => {
+        const key = keyOf(vm);
+        usage.observe(key, undefined);
+        boundPending.delete(key);
+        waiting.forget(key);
+        moveWaiting(capacityFreed(vm, undefined));
+      },
     });
     nodes.on({
-      add: enqueueWaiting,
-      update: (old, n) => {
-        if (!isDeepStrictEqual(nodeSchedulingView(old), nodeSchedulingView(n))) enqueueWaiting();
+      add: (n) => {
+        nodeList = undefined;
+        moveWaiting(nodeEvent(undefined, n));
       },
-      delete: enqueueWaiting,
+      update: (old, n) => {
+        nodeList = undefined;
+        if (isDeepStrictEqual(nodeSchedulingView(old), nodeSchedulingView(n))) return; // a heartbeat
+        const name = n.metadata.name!;
+        revalidateBound((b) => b.node === name);
+        moveWaiting(nodeEvent(old, n));
+      },
+      delete: (n) => {
+        nodeList = undefined;
+        const name = n.metadata.name!;
+        revalidateBound((b) => b.node === name);
+      },
     });
     pools.on({
-      add: enqueueWaiting,
-      update: (old, p) => {
-        if (!isDeepStrictEqual(poolSchedulingView(old), poolSchedulingView(p))) enqueueWaiting();
+      add: (p) => {
+        poolsByName = undefined;
+        moveWaiting(poolEvent(undefined, p));
       },
-      delete: enqueueWaiting,
+      update: (old, p) => {
+        poolsByName = undefined;
+        if (isDeepStrictEqual(poolSchedulingView(old), poolSchedulingView(p))) return;
+        const name = p.metadata.name!;
+        revalidateBound((b) => b.pools.includes(name));
+        moveWaiting(poolEvent(old, p));
+      },
+      delete: (p) => {
+        poolsByName = undefined;
+        const name = p.metadata.name!;
+        revalidateBound((b) => b.pools.includes(name));
+      },
     });
     networks.on({
-      add: enqueueWaiting,
-      update: (old, n) => {
-        if (!isDeepStrictEqual(networkSchedulingView(old), networkSchedulingView(n))) enqueueWaiting();
+      add: (n) => {
+        networksByName = undefined;
+        moveWaiting(networkEvent(undefined, n));
       },
-      delete: enqueueWaiting,
+      update: (old, n) => {
+        networksByName = undefined;
+        if (isDeepStrictEqual(networkSchedulingView(old), networkSchedulingView(n))) return;
+        const name = n.metadata.name!;
+        revalidateBound((b) => b.networks.includes(name));
+        moveWaiting(networkEvent(old, n));
+      },
+      delete: (n) => {
+        networksByName = undefined;
+        const name = n.metadata.name!;
+        revalidateBound((b) => b.networks.includes(name));
+      },
     });
     return controller;
   };

@@ -1,7 +1,7 @@
 import type { Network, Node, StoragePool } from '../../api-types/generated/types.js';
 import { GiB, NOW, network, node, pool, vm } from '../testing/fixtures.js';
 import { DEFAULT_SCHEDULER_CONFIG, type NodeUsage } from '../../lib/scheduling/predicates.js';
-import { planScheduling, schedule, unschedulableMessage } from './scheduler_reconcile.js';
+import { feasibleNodesToFind, planScheduling, schedule, unschedulableMessage } from './scheduler_reconcile.js';
 
 const none: NodeUsage = { cpu: 0, memoryBytes: 0, vmCount: 0 };
 
@@ -193,6 +193,27 @@ describe('schedule: scoring', () => {
   });
 });
 
+describe('schedule: a share of the nodes in large clusters', () => {
+  it('looks at every node up to 100, then a shrinking share, never under 100', () => {
+    expect([3, 100, 101, 250, 1000, 5000, 100_000].map(feasibleNodesToFind)).toEqual([3, 100, 100, 120, 420, 500, 5000]);
+  });
+  it('stops after that many feasible nodes, starting at startIndex; an unschedulable VM still sees every node', () => {
+    const nodes = Array.from({ length: 300 }, (_, i) => node(`n${String(i).padStart(3, '0')}`));
+    const onAll = pool(
+      'fast',
+      nodes.map((n) => n.metadata.name!),
+      Object.fromEntries(nodes.map((n) => [n.metadata.name!, 'HEALTHY'])),
+    );
+    const from = (startIndex: number) => schedule({ ...input(vm('a'), nodes, [onAll]), startIndex });
+    // 300 nodes: 48 % (144) feasible are enough; equal scores, so the first by name among those seen.
+    expect(from(0)).toEqual({ kind: 'bind', nodeName: 'n000', evaluated: 144 });
+    expect(from(250)).toEqual({ kind: 'bind', nodeName: 'n000', evaluated: 144 });
+    expect(from(100)).toEqual({ kind: 'bind', nodeName: 'n100', evaluated: 144 });
+    const d = schedule({ ...input(vm('a', { memory: '64Gi' }), nodes, [onAll]), startIndex: 42 });
+    expect(d).toMatchObject({ kind: 'unschedulable', message: '0/300 nodes available: 300 insufficient memory' });
+  });
+});
+
 describe('unschedulableMessage', () => {
   it('orders by count, then reason', () => {
     expect(unschedulableMessage(5, { 'insufficient memory': 1, 'pool "fast" not assigned': 2, 'insufficient cpu': 2 })).toBe(
@@ -213,7 +234,7 @@ describe('planScheduling', () => {
         bind: undefined,
         events: ['Warning FailedScheduling'],
         status: { reason: 'Unschedulable', message: '0/3 nodes available: 2 insufficient memory, 1 pool "fast" not assigned' },
-        requeue: true,
+        waits: ['insufficient memory', 'pool "fast" not assigned'],
       },
     ],
     [
@@ -260,7 +281,7 @@ describe('planScheduling', () => {
     expect(plan.events.map((e) => `${e.type} ${e.reason}`)).toEqual(expected.events);
     if (expected.status === false) expect(plan.status).toBeUndefined();
     else expect(plan.status?.conditions?.find((c) => c.type === 'Scheduled')).toMatchObject(expected.status);
-    if ('requeue' in expected) expect(plan.requeueAfterMs).toBeGreaterThan(0);
+    if ('waits' in expected) expect(plan.unschedulable?.reasons.sort()).toEqual(expected.waits);
   });
 
   it('the Scheduled event names the VM and node, and the node acceleration when reported', () => {

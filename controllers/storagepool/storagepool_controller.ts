@@ -7,6 +7,7 @@
  * (Unassigning a node whose VMs use the pool is refused by the apiserver itself.)
  */
 import type { StoragePool, VirtualMachine } from '../../api-types/generated/types.js';
+import { POOL_IN_USE_FINALIZER } from '../../api-types/finalizers.js';
 import { vmsUsingPool } from '../../api-types/pool-usage.js';
 import { isNotFound } from '../../lib/apimachinery/status-error.js';
 import { commitStatus } from '../runtime/committer.js';
@@ -76,17 +77,23 @@ export function storagePoolController(options: StoragePoolControllerOptions = {}
       add: (p) => controller.enqueue(keyOf(p)),
       update: (_old, p) => controller.enqueue(keyOf(p)),
     });
-    const touch = (...list: (VirtualMachine | undefined)[]) => {
-      for (const name of new Set(list.flatMap(poolsOf))) controller.enqueue(name);
+    // A VM matters to a pool only for its pool-in-use finalizer: a VM using it appeared while the
+    // pool has none, or one changed pools or went away. Not every VM created: 10,000 of them
+    // would each reconcile (and diff) a pool with 1,000 hosts.
+    const touch = (onlyWithoutFinalizer: boolean, ...list: (VirtualMachine | undefined)[]) => {
+      for (const name of new Set(list.flatMap(poolsOf))) {
+        if (onlyWithoutFinalizer && pools.store.get(name)?.metadata.finalizers?.includes(POOL_IN_USE_FINALIZER)) continue;
+        controller.enqueue(name);
+      }
     };
     vms.on({
-      add: (vm) => touch(vm),
+      add: (vm) => touch(true, vm),
       update: (old, vm) => {
         const before = poolsOf(old);
         const after = poolsOf(vm);
-        if (before.length !== after.length || before.some((p) => !after.includes(p))) touch(old, vm);
+        if (before.length !== after.length || before.some((p) => !after.includes(p))) touch(false, old, vm);
       },
-      delete: (vm) => touch(vm),
+      delete: (vm) => touch(false, vm),
     });
     return controller;
   };
