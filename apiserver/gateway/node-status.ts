@@ -14,6 +14,7 @@ import type { HeartbeatRequest, Init, NodeInfo, NodeTelemetry, Resources, SelfFe
 import { setCondition } from '../../lib/apimachinery/conditions.js';
 import { errors } from '../../lib/apimachinery/status-error.js';
 import { isoSeconds } from '../../lib/apimachinery/time.js';
+import { NO_CHANGE } from './writes.js';
 
 /** Management addresses for Node status: ports stripped, IPs as InternalIP, names as Hostname. */
 export function nodeAddresses(reported: string[], peer: string | undefined, hostname: string): NodeAddress[] {
@@ -103,6 +104,37 @@ export function heartbeatStatus(
     if (telemetryChanged(status.telemetry, next, now)) status.telemetry = next;
   }
   return status;
+}
+
+/**
+ * A heartbeat writes Node status only when something in it changed, or when the stored
+ * lastHeartbeatTime is NODE_STATUS_REFRESH_MS old: liveness is the node Lease's business
+ * (node-lease.ts), so the heartbeat times alone are no reason to write.
+ */
+export const NODE_STATUS_REFRESH_MS = 5 * 60_000;
+
+/** The status without its heartbeat times (what a heartbeat that changes nothing leaves as it is). */
+function withoutHeartbeatTimes(status: NodeStatus | undefined): NodeStatus {
+  const out: NodeStatus = { ...(status ?? {}) };
+  delete out.lastHeartbeatTime;
+  if (out.conditions) out.conditions = out.conditions.map(({ lastHeartbeatTime: _t, ...c }) => c as NodeCondition);
+  return out;
+}
+
+/** heartbeatStatus, or NO_CHANGE when only the heartbeat times would move and the stored ones are younger than NODE_STATUS_REFRESH_MS. */
+export function heartbeatStatusWrite(
+  current: NodeStatus | undefined,
+  req: HeartbeatRequest,
+  nodeName: string,
+  peer: string | undefined,
+  acknowledgedHash: string,
+  assignedPools: string[],
+  now: Date,
+): NodeStatus | typeof NO_CHANGE {
+  const next = heartbeatStatus(current, req, nodeName, peer, acknowledgedHash, assignedPools, now);
+  const age = now.getTime() - Date.parse(current?.lastHeartbeatTime ?? '');
+  if (!(age < NODE_STATUS_REFRESH_MS)) return next;
+  return JSON.stringify(withoutHeartbeatTimes(next)) === JSON.stringify(withoutHeartbeatTimes(current)) ? NO_CHANGE : next;
 }
 
 /** The longest self-fencing timeout an agent may report (a day): anything longer is a mistake. */
