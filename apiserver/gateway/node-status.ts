@@ -159,10 +159,13 @@ export function selfFencingStatus(reported: Init<SelfFencing> | null | undefined
 /**
  * When Node status.telemetry is rewritten: a sample is written only when it differs
  * meaningfully from the stored one, so that watchers of Nodes are not woken by noise on every
- * heartbeat — CPU by 5 points or more, memory or disk use by 2 % of the total or more, a
- * different size or path — or when the stored one is older than TELEMETRY_MAX_AGE_MS.
+ * heartbeat — a different size or path; CPU by 5 points or more, memory or disk use by 2 % of
+ * the total or more, once the stored sample is TELEMETRY_MIN_INTERVAL_MS old (a busy host's CPU
+ * moves that much between most heartbeats: each would be a write) — or when the stored one is
+ * older than TELEMETRY_MAX_AGE_MS.
  */
 export const TELEMETRY_MAX_AGE_MS = 5 * 60_000;
+export const TELEMETRY_MIN_INTERVAL_MS = 2 * 60_000;
 const CPU_STEP_PERCENT = 5;
 const USE_STEP_SHARE = 0.02;
 
@@ -171,11 +174,14 @@ export function telemetryChanged(stored: ApiNodeTelemetry | undefined, next: Api
   const age = now.getTime() - Date.parse(stored.sampleTime ?? '');
   if (!(age < TELEMETRY_MAX_AGE_MS)) return true;
   const moved = (a: number | undefined, b: number | undefined, step: number) => Math.abs((a ?? 0) - (b ?? 0)) >= step;
-  return (
+  const resized =
     stored.cpuCores !== next.cpuCores ||
     stored.memoryTotalBytes !== next.memoryTotalBytes ||
     stored.diskTotalBytes !== next.diskTotalBytes ||
-    stored.diskPath !== next.diskPath ||
+    stored.diskPath !== next.diskPath;
+  if (resized) return true;
+  if (age < TELEMETRY_MIN_INTERVAL_MS) return false;
+  return (
     moved(stored.cpuPercent, next.cpuPercent, CPU_STEP_PERCENT) ||
     moved(stored.memoryUsedBytes, next.memoryUsedBytes, (next.memoryTotalBytes ?? 0) * USE_STEP_SHARE) ||
     moved(stored.diskUsedBytes, next.diskUsedBytes, (next.diskTotalBytes ?? 0) * USE_STEP_SHARE)
