@@ -1,7 +1,16 @@
 import type { Lease } from '../../api-types/generated/types.js';
 import type { HeartbeatRequest } from '../../api-types/proto/types.js';
 import { heartbeatStatus, heartbeatStatusWrite, NODE_STATUS_REFRESH_MS } from './node-status.js';
-import { heldLeaseSpec, lapseAfterMs, lapsedNodes, NODE_LEASE_REFRESH_MS, nodeLeaseWrite, releasedLeaseSpec } from './node-lease.js';
+import {
+  DEAD_REPLICA_LEASE_AGE_MS,
+  deadReplicaLeases,
+  heldLeaseSpec,
+  lapseAfterMs,
+  lapsedNodes,
+  NODE_LEASE_REFRESH_MS,
+  nodeLeaseWrite,
+  releasedLeaseSpec,
+} from './node-lease.js';
 import { NO_CHANGE } from './writes.js';
 
 const NOW = new Date('2026-12-07T08:00:00Z');
@@ -122,5 +131,13 @@ describe('lapse detection', () => {
       ['new-silent', { lastHeartbeatMs: T - 23_000 }],
     ]);
     expect(lapsedNodes(sessions, T)).toEqual(['fast-silent', 'new-silent']);
+  });
+});
+
+describe('dead replica Leases', () => {
+  it('gateway-* Leases not renewed for an hour are collected; live ones and other Leases are not', () => {
+    const at = (name: string, ageMs: number) => ({ ...lease('', '1', new Date(T - ageMs).toISOString()), metadata: { name, namespace: 'quantix-system' } });
+    const leases = [at('gateway-old', DEAD_REPLICA_LEASE_AGE_MS), at('gateway-live', 5_000), at('quantix-controller-manager', 2 * DEAD_REPLICA_LEASE_AGE_MS)];
+    expect(deadReplicaLeases(leases, T).map((l) => l.metadata.name)).toEqual(['gateway-old']);
   });
 });

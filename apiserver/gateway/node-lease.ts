@@ -46,6 +46,9 @@ const DEFAULT_HEARTBEAT_INTERVAL_MS = 10_000;
 const MIN_LAPSE_MS = 5_000;
 const MAX_LAPSE_MS = 30_000;
 const LAPSE_CHECK_MS = 1_000;
+/** A replica Lease not renewed for this long belongs to a replica gone for good: deleted (each process start makes a new one). */
+export const DEAD_REPLICA_LEASE_AGE_MS = 3_600_000;
+const REPLICA_LEASE_GC_INTERVAL_MS = 10 * 60_000;
 
 export type HeartbeatWriteObject = 'node' | 'node-lease' | 'gateway-lease' | 'pool' | 'network' | 'vm';
 
@@ -126,6 +129,15 @@ export function releasedLeaseSpec(current: Lease['spec'] | undefined, holder: st
   return { ...current, holderIdentity: '', renewTime: microTime(lastHeartbeatMs) };
 }
 
+/** The replica Leases (in GATEWAY_LEASE_NAMESPACE) of replicas gone for good: gateway-* not renewed for DEAD_REPLICA_LEASE_AGE_MS. */
+export function deadReplicaLeases(leases: readonly Lease[], nowMs: number): Lease[] {
+  return leases.filter((l) => {
+    if (!l.metadata.name?.startsWith(gatewayLeaseName(''))) return false;
+    const renewed = Date.parse(l.spec?.renewTime ?? '');
+    return Number.isFinite(renewed) && nowMs - renewed >= DEAD_REPLICA_LEASE_AGE_MS;
+  });
+}
+
 export interface NodeLeasesOptions {
   context: Pick<ApiserverContext, 'stores' | 'served'>;
   writer: ObjectWriter;
@@ -169,9 +181,11 @@ export class NodeLeases {
   start(): void {
     const renew = setInterval(() => void this.#renew(this.#now()).catch(() => undefined), GATEWAY_LEASE_RENEW_SECONDS * 1000);
     const lapse = setInterval(() => void this.#releaseLapsed(), LAPSE_CHECK_MS);
+    const gc = setInterval(() => void this.#collectDeadReplicaLeases(), REPLICA_LEASE_GC_INTERVAL_MS);
     renew.unref();
     lapse.unref();
-    this.#timers = [renew, lapse];
+    gc.unref();
+    this.#timers = [renew, lapse, gc];
     void this.#renew(this.#now()).catch(() => undefined);
   }
 
@@ -180,11 +194,6 @@ export class NodeLeases {
     this.#stopped = true;
     for (const t of this.#timers) clearInterval(t);
     this.#timers = [];
-  }
-
-  /** Nodes whose sessions this replica holds. */
-  heldNodes(): string[] {
-    return [...this.#sessions.keys()].sort();
   }
 
   /**
@@ -268,7 +277,23 @@ export class NodeLeases {
     });
     if (released) {
       this.#opts.writes.inc({ object: 'node-lease' });
-      this.#log.info('node lease released: heartbeats stopped', { node, lastHeartbeat: microTime(lastHeartbeatMs) });
+      this.#log.info('node lease released: the session ended here', { node, lastHeartbeat: microTime(lastHeartbeatMs) });
+    }
+  }
+
+  async #collectDeadReplicaLeases(): Promise<void> {
+    try {
+      const store = this.#store();
+      const list = await store.list({ namespace: GATEWAY_LEASE_NAMESPACE, resourceVersion: '0' });
+      for (const lease of deadReplicaLeases(list.items as Lease[], this.#now())) {
+        await store
+          .delete(GATEWAY_LEASE_NAMESPACE, lease.metadata.name!, {
+            preconditions: { uid: lease.metadata.uid, resourceVersion: lease.metadata.resourceVersion },
+          })
+          .catch(() => undefined); // renewed or deleted meanwhile: the next round looks again
+      }
+    } catch (err) {
+      this.#log.warn('collecting dead gateway replica leases failed', { error: (err as Error).message });
     }
   }
 

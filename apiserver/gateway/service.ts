@@ -281,6 +281,7 @@ export class GatewayService {
    * changes nothing costs etcd nothing (not even a read); a change is written as any status
    * write (decided again on etcd's copy) and counted in quantix_gateway_heartbeat_etcd_writes_total.
    * Returns the object (cached when nothing was written), undefined when it does not exist.
+   * An object the cache does not have (yet) is decided on etcd's copy.
    */
   async #heartbeatWrite<T extends KubeObject>(
     object: HeartbeatWriteObject,
@@ -289,15 +290,17 @@ export class GatewayService {
     name: string,
     mutate: (current: T) => T['status'] | typeof NO_CHANGE,
   ): Promise<T | undefined> {
-    let cached: T;
+    let cached: T | undefined;
     try {
       cached = (await this.#store(def).get(namespace, name, { resourceVersion: '0' })) as T;
     } catch (err) {
-      if (err instanceof NotFoundError) return undefined;
-      throw err;
+      // Not in the cache (yet: a Node registered a moment ago): etcd decides below.
+      if (!(err instanceof NotFoundError)) throw err;
     }
-    const next = mutate(cached);
-    if (next === NO_CHANGE || !statusChanged(next, cached.status)) return cached;
+    if (cached) {
+      const next = mutate(cached);
+      if (next === NO_CHANGE || !statusChanged(next, cached.status)) return cached;
+    }
     let read: string | undefined;
     const written = await this.#writer.updateStatus<T>(def, namespace, name, (current) => {
       read = current.metadata.resourceVersion;

@@ -23,6 +23,9 @@ import type { HttpApiClient } from '../runtime/client.js';
 import type { ControllerManager } from '../runtime/manager.js';
 import { Leases, Nodes } from '../runtime/resources.js';
 import { startControllerManager } from '../setup.js';
+import { heartbeatWritesCounter, NodeLeases } from '../../apiserver/gateway/node-lease.js';
+import { ObjectWriter } from '../../apiserver/gateway/writes.js';
+import { createLogger } from '../../lib/logging/logger.js';
 
 const GRACE_MS = 3_000;
 
@@ -141,6 +144,44 @@ describe('node Leases', () => {
     await eventually(async () => expect(await ready('lease-b')).toMatchObject({ status: 'Unknown', reason: 'NodeStatusUnknown' }), { timeoutMs: 30_000 });
     // The other node of that replica heartbeats on.
     expect((await ready('lease-a'))?.status).toBe('True');
+  });
+
+  it('heartbeats that lapse: the replica releases the Lease with renewTime = the last heartbeat it received', async () => {
+    // This replica's sessions on a clock the test moves (the Leases are written to the real etcd).
+    const context = cp.env.apiserver.context;
+    let nowMs = Date.parse('2026-12-07T08:00:00.000Z');
+    const leases = new NodeLeases({
+      context,
+      writer: new ObjectWriter(context),
+      replica: 'lapse-test',
+      writes: heartbeatWritesCounter(context.metrics.registry),
+      log: createLogger('test'),
+      now: () => nowMs,
+    });
+    leases.start();
+    try {
+      await leases.heartbeat('lapse-n');
+      nowMs += 1_000;
+      await leases.heartbeat('lapse-n');
+      expect((await nodeLease('lapse-n')).spec).toMatchObject({ holderIdentity: 'gateway/lapse-test', renewTime: '2026-12-07T08:00:00.000Z' });
+      // Silent for longer than the lapse (two 1 s intervals and 2 s, at least 5 s).
+      nowMs += 5_001;
+      const released = await eventually(async () => {
+        const lease = await nodeLease('lapse-n');
+        expect(lease.spec?.holderIdentity).toBe('');
+        return lease;
+      });
+      expect(released.spec?.renewTime).toBe('2026-12-07T08:00:01.000Z');
+      // The session comes back: taken again.
+      await leases.heartbeat('lapse-n');
+      expect((await nodeLease('lapse-n')).spec).toMatchObject({
+        holderIdentity: 'gateway/lapse-test',
+        renewTime: '2026-12-07T08:00:06.001Z',
+        leaseTransitions: 0,
+      });
+    } finally {
+      leases.stop();
+    }
   });
 
   it('a killed replica vouches no more: the node Lease still names it, and its node goes Unknown', async () => {
