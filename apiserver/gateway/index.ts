@@ -102,6 +102,8 @@ export interface RunningGateway {
   /** host:port for agents. */
   address: string;
   service: GatewayService;
+  /** This replica's heartbeat sessions and node Leases (node-lease.ts). */
+  leases: NodeLeases;
   /** Stops at once: open streams end with UNAVAILABLE (agents reconnect). */
   stop(): Promise<void>;
 }
@@ -291,6 +293,7 @@ async function startNodeGateway(
     port,
     address,
     service,
+    leases,
     async stop() {
       if (gcTimer) clearInterval(gcTimer);
       // First: the tunnels closing below release no Lease (a stopped replica vouches for nothing; the agents move).

@@ -196,6 +196,11 @@ export class NodeLeases {
     this.#timers = [];
   }
 
+  /** When this replica last received a heartbeat of `node` (its clock), if it holds the session. */
+  lastHeartbeatMs(node: string): number | undefined {
+    return this.#sessions.get(node)?.lastHeartbeatMs;
+  }
+
   /**
    * A heartbeat of `node` arrived: takes or refreshes its Lease when needed and makes sure this
    * replica's Lease vouches for it. Throws (Unavailable) when etcd could not be written.
