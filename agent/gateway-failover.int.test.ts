@@ -5,8 +5,9 @@
  * through it. Sim hypervisor. (Through a balancer instead: hack/up-ha.e2e.test.ts.)
  */
 import { Etcd3 } from 'etcd3';
-import type { Node } from '../api-types/generated/types.js';
-import { nodeDefinition } from '../api-types/registry.js';
+import type { Lease } from '../api-types/generated/types.js';
+import { NODE_LEASE_NAMESPACE } from '../api-types/node-lease.js';
+import { leaseDefinition } from '../api-types/registry.js';
 import type { ResourceDefinition } from '../api-types/schema/types.js';
 import {
   type ApiserverReplica,
@@ -20,7 +21,7 @@ import { eventually } from '../hack/testenv/eventually.js';
 import { setLogLevel } from '../lib/logging/logger.js';
 import { SimDriver } from './hypervisor/sim/driver.js';
 
-const NODE = nodeDefinition as unknown as ResourceDefinition;
+const LEASE = leaseDefinition as unknown as ResourceDefinition;
 const hostname = 'failover-node';
 
 let cp: TestControlPlane;
@@ -63,11 +64,11 @@ describe('an agent with several gateway endpoints', () => {
     await eventually(async () => (await tunnelUrl()) === replica.url, { timeoutMs: 20_000, message: 'session on the second replica' });
     const movedMs = Date.now() - stoppedAt;
     process.stdout.write(`gateway failover (several endpoints): session moved in ${movedMs} ms\n`);
-    const stoppedSecond = Math.floor(stoppedAt / 1000) * 1000;
+    // Heartbeats reach the second replica, which took the node's Lease (Node status is written only on change).
     await eventually(
       async () => {
-        const node = (await replica.apiserver.context.stores.get(NODE).get(undefined, hostname)) as Node;
-        return Date.parse(node.status?.lastHeartbeatTime ?? '') > stoppedSecond;
+        const lease = (await replica.apiserver.context.stores.get(LEASE).get(NODE_LEASE_NAMESPACE, hostname)) as Lease;
+        return (replica.gateway.leases.lastHeartbeatMs(hostname) ?? 0) > stoppedAt && lease.spec?.holderIdentity === replica.gateway.leases.holder;
       },
       { timeoutMs: 20_000, message: 'a heartbeat through the second replica' },
     );

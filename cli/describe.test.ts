@@ -1,4 +1,4 @@
-import type { Event, Node, StoragePool, VirtualMachine } from '../api-types/generated/types.js';
+import type { Lease, Event, Node, StoragePool, VirtualMachine } from '../api-types/generated/types.js';
 import { describeGeneric, describeNode, describePool, describeVm, Doc } from './describe.js';
 
 const now = new Date('2026-01-01T12:00:00Z');
@@ -191,6 +191,26 @@ describe('describeNode', () => {
     expect(text).toMatch(/Allocated:\n\s+CPU:\s+4 of 16 \(25%\)\n\s+Memory:\s+16Gi of 64Gi \(25%\)\n\s+VMs:\s+2/);
     expect(text).toMatch(/prod\s+web\s+Running\s+2\s+8Gi\s+50s/);
     expect(text).toContain('Events:  <unavailable>');
+  });
+
+  it('shows the node Lease (holder, renew times) and, as last heartbeat, the latest time the Leases and status state', () => {
+    const node = { apiVersion: 'quantix.io/v1alpha1', kind: 'Node', metadata: { name: 'n1' }, status: { lastHeartbeatTime: ago(200) } } as Node;
+    const lease = (holderIdentity: string, renewTime: string, acquireTime?: string) =>
+      ({ apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name: 'n1' }, spec: { holderIdentity, renewTime, acquireTime } }) as Lease;
+    const held = describeNode(node, [], [], now, { lease: lease('gateway/r1', ago(120), ago(120)), holder: lease('gateway/r1', ago(4)) });
+    expect(held).toContain(`Last Heartbeat:  ${ago(4).replace('.000Z', 'Z')} (4s ago)`);
+    expect(held).toMatch(
+      /Lease:\n\s+Holder Identity:\s+gateway\/r1\n\s+Acquire Time:\s+\S+ \(2m ago\)\n\s+Renew Time:\s+\S+ \(2m ago\)\n\s+Holder Renewed:\s+\S+ \(4s ago\)/,
+    );
+    // Released: the replica's renewals no longer count; the Lease's renewTime is the last heartbeat.
+    const released = describeNode(node, [], [], now, { lease: lease('', ago(60)), holder: lease('gateway/r1', ago(4)) });
+    expect(released).toContain(`Last Heartbeat:  ${ago(60).replace('.000Z', 'Z')} (60s ago)`);
+    expect(released).toMatch(/Holder Identity:\s+<none: released, the agent stopped heartbeating>/);
+    expect(released).not.toContain('Holder Renewed');
+    // No Lease (hollow nodes, or not readable): status alone, no Lease section.
+    const statusOnly = describeNode(node, [], [], now);
+    expect(statusOnly).toContain(`Last Heartbeat:  ${ago(200).replace('.000Z', 'Z')}`);
+    expect(statusOnly).not.toContain('Lease:');
   });
 
   it('sums the VMs when the controllers have not written an allocation', () => {

@@ -3,7 +3,7 @@
  * metadata, a spec summary, status, conditions, per-host pool tables, node capacity and
  * allocation, VMs on a node, and recent Events — laid out like `kubectl describe`.
  */
-import type { Condition, Event, Node, NodeCondition, StoragePool, VirtualMachine } from '../api-types/generated/types.js';
+import type { Condition, Event, Lease, Node, NodeCondition, StoragePool, VirtualMachine } from '../api-types/generated/types.js';
 import type { KubeObject } from '../api-types/meta.js';
 import { humanDuration } from '../api-types/schema/printing.js';
 import { formatBytesHuman, humanQuantity, tryParseBytes } from '../api-types/quantity.js';
@@ -276,14 +276,36 @@ export function describePool(pool: StoragePool, events: Event[] | undefined, now
   return doc.render();
 }
 
-export function describeNode(node: Node, vms: VirtualMachine[] | undefined, events: Event[] | undefined, now = new Date()): string {
+/** A node's liveness Lease (quantix-node-lease) and the gateway replica Lease vouching for it. */
+export interface NodeLeases {
+  lease?: Lease;
+  holder?: Lease;
+}
+
+/** The latest of the times given (RFC 3339, whole seconds), or undefined. */
+function latestTime(times: (string | undefined)[]): string | undefined {
+  const ms = times.map((t) => Date.parse(t ?? '')).filter(Number.isFinite);
+  return ms.length > 0 ? new Date(Math.max(...ms)).toISOString().replace(/\.\d{3}Z$/, 'Z') : undefined;
+}
+
+export function describeNode(node: Node, vms: VirtualMachine[] | undefined, events: Event[] | undefined, now = new Date(), leases: NodeLeases = {}): string {
   const doc = new Doc();
   metadata(doc, node, now, false);
   doc.kv('Unschedulable', node.spec?.unschedulable ?? false);
   doc.kv('Fenced', node.spec?.fenced ? 'true (an admin declared the host down: docs/fencing.md)' : 'false');
   const st = node.status ?? {};
   if (st.selfFencing) doc.kv('Self-Fencing', st.selfFencing.enabled ? `on, after ${st.selfFencing.timeoutSeconds ?? '?'}s without a heartbeat` : 'off');
-  doc.kv('Last Heartbeat', timeWithAge(st.lastHeartbeatTime, now));
+  // Status is written when it changes (or every 5 min); the Leases say when the node was last seen alive.
+  const vouched = leases.lease?.spec?.holderIdentity ? leases.holder?.spec?.renewTime : undefined;
+  doc.kv('Last Heartbeat', timeWithAge(latestTime([st.lastHeartbeatTime, leases.lease?.spec?.renewTime, vouched]), now));
+  if (leases.lease) {
+    const spec = leases.lease.spec ?? {};
+    doc.section('Lease');
+    doc.kv('Holder Identity', spec.holderIdentity || '<none: released, the agent stopped heartbeating>', 2);
+    doc.kv('Acquire Time', timeWithAge(latestTime([spec.acquireTime]), now), 2);
+    doc.kv('Renew Time', timeWithAge(latestTime([spec.renewTime]), now), 2);
+    if (vouched) doc.kv('Holder Renewed', timeWithAge(latestTime([vouched]), now), 2);
+  }
   doc.section('Addresses');
   if (st.addresses?.length) for (const a of st.addresses) doc.kv(a.type, a.address, 2);
   else doc.text('<none>', 2);

@@ -16,8 +16,6 @@ import { startTestApiserver, type TestApiserver } from '../../hack/testenv/apise
 import { type AuditEvent, Auditor } from './auditor.js';
 import { createAuditor } from './index.js';
 import { parseAuditPolicy } from './policy.js';
-import { nodeDefinition } from '../../api-types/registry.js';
-import type { ResourceDefinition } from '../../api-types/schema/types.js';
 
 const SHIPPED_POLICY = readFileSync('manifests/audit/policy.yaml', 'utf8');
 const USER_DATA_SECRET = `cloud-init-secret-${Date.now()}`;
@@ -229,11 +227,10 @@ describe('audit log with the shipped policy (Metadata), node gateway included', 
     expect(registration[0]).not.toHaveProperty('requestObject');
     const stream = events.filter((e) => e.requestURI === '/quantix.gateway.v1.NodeGateway/WatchDesiredState');
     expect(stream[0]).toMatchObject({ stage: 'ResponseStarted', user: { username: 'quantix:node:audit-node' } });
-    // Heartbeats (every second in the test agent) move status.lastHeartbeatTime: two of them seen, none written.
-    const nodes = cp.env.apiserver.context.stores.get(nodeDefinition as unknown as ResourceDefinition);
-    const heartbeatTime = async () => ((await nodes.get(undefined, 'audit-node')).status as { lastHeartbeatTime?: string } | undefined)?.lastHeartbeatTime;
-    const first = await eventually(heartbeatTime);
-    await eventually(async () => (await heartbeatTime()) !== first, { timeoutMs: 20_000 });
+    // Heartbeats (every second in the test agent), as the gateway's session records them: two of them seen, none written.
+    const heartbeatTime = () => cp.gateway.leases.lastHeartbeatMs('audit-node');
+    const first = await eventually(() => heartbeatTime());
+    await eventually(() => heartbeatTime() !== first, { timeoutMs: 20_000 });
     expect(readEvents(dir).some((e) => e.requestURI.endsWith('/Heartbeat'))).toBe(false);
     // No credential of the join or of the node in the file.
     const text = logFilesOf(dir, 'audit')

@@ -26,6 +26,9 @@ import { mountLogsRoute, type LogsRouteOptions } from '../http/logs-route.js';
 import { hostname } from 'node:os';
 import { type Forwarding, forwardRequest, forwardUpgrade } from './forward.js';
 import { TunnelLocator } from './tunnel-locator.js';
+import { heartbeatWritesCounter, NodeLeases } from './node-lease.js';
+import { ObjectWriter } from './writes.js';
+import { randomUUID } from 'node:crypto';
 import { GatewayService, type GatewayServiceOptions } from './service.js';
 import { TunnelRegistry } from './tunnel.js';
 import { authenticateFirst } from './authenticate-first.js';
@@ -99,6 +102,8 @@ export interface RunningGateway {
   /** host:port for agents. */
   address: string;
   service: GatewayService;
+  /** This replica's heartbeat sessions and node Leases (node-lease.ts). */
+  leases: NodeLeases;
   /** Stops at once: open streams end with UNAVAILABLE (agents reconnect). */
   stop(): Promise<void>;
 }
@@ -183,13 +188,24 @@ export function createNodeGatewayHost(hostOptions: NodeGatewayHostOptions = {}):
     start(context, options) {
       authenticator.attach(context.etcd, nodeUidLookup(context));
       bootstrapTokens.attach(context.etcd);
-      if (options.peerUrl) {
-        const own = new TunnelLocator(context.etcd, options.peerUrl, options.log ?? log);
-        locator = own;
-        void own.registerReplica();
-        tunnels.onTunnelChange = (node, here) => void (here ? own.recordLocal(node) : own.forgetLocal(node));
-      }
-      return startNodeGateway(context, { ...options, log: options.log ?? log }, authenticator, bootstrapTokens, tunnels, () => locator?.stop());
+      const own = options.peerUrl ? new TunnelLocator(context.etcd, options.peerUrl, options.log ?? log) : undefined;
+      locator = own;
+      if (own) void own.registerReplica();
+      // One id per replica: the tunnel records' and the node Leases' holder (node-lease.ts).
+      const leases = new NodeLeases({
+        context,
+        writer: new ObjectWriter(context),
+        replica: own?.replica ?? randomUUID(),
+        writes: heartbeatWritesCounter(context.metrics.registry),
+        log: options.log ?? log,
+      });
+      tunnels.onTunnelChange = (node, here) => {
+        if (own) void (here ? own.recordLocal(node) : own.forgetLocal(node));
+        // The agent's session here ended without a heartbeat lapse: its Lease goes now.
+        if (!here) void leases.sessionClosed(node);
+      };
+      leases.start();
+      return startNodeGateway(context, { ...options, log: options.log ?? log }, authenticator, bootstrapTokens, tunnels, leases, () => locator?.stop());
     },
   };
 }
@@ -200,6 +216,7 @@ async function startNodeGateway(
   credentials: NodeCredentialAuthenticator,
   bootstrapTokens: BootstrapTokens,
   tunnels: TunnelRegistry,
+  leases: NodeLeases,
   stopLocator: () => Promise<void> | undefined,
 ): Promise<RunningGateway> {
   const serviceOptions: GatewayServiceOptions = {
@@ -217,6 +234,7 @@ async function startNodeGateway(
     nodeApproval: options.nodeApproval,
     terminatedRetentionMs: options.terminatedRetentionMs,
     maxDiscoveredPerNode: options.maxDiscoveredPerNode,
+    leases,
     log: options.log,
   };
   const service = new GatewayService(context, serviceOptions);
@@ -275,8 +293,11 @@ async function startNodeGateway(
     port,
     address,
     service,
+    leases,
     async stop() {
       if (gcTimer) clearInterval(gcTimer);
+      // First: the tunnels closing below release no Lease (a stopped replica vouches for nothing; the agents move).
+      leases.stop();
       tunnels.closeAll();
       await stopLocator();
       server.forceShutdown();

@@ -45,7 +45,7 @@ describe('networkStatusWithReport', () => {
       'n1',
       rep(),
       MUCH_LATER,
-      { phase: 'Ready', hosts: { n1: { ...ACTIVE_ENTRY, lastReported: '2026-03-01T12:01:00Z' }, n2: withEntry.status!.hosts!.n2 } },
+      { phase: 'Ready', hosts: { n1: { ...ACTIVE_ENTRY, lastReported: MUCH_LATER.toISOString().replace('.000Z', 'Z') }, n2: withEntry.status!.hosts!.n2 } },
     ],
     [
       'start failed: inactive with libvirt message; the other entry kept',

@@ -14,6 +14,7 @@ import type { HeartbeatRequest, Init, NodeInfo, NodeTelemetry, Resources, SelfFe
 import { setCondition } from '../../lib/apimachinery/conditions.js';
 import { errors } from '../../lib/apimachinery/status-error.js';
 import { isoSeconds } from '../../lib/apimachinery/time.js';
+import { NO_CHANGE } from './writes.js';
 
 /** Management addresses for Node status: ports stripped, IPs as InternalIP, names as Hostname. */
 export function nodeAddresses(reported: string[], peer: string | undefined, hostname: string): NodeAddress[] {
@@ -105,6 +106,37 @@ export function heartbeatStatus(
   return status;
 }
 
+/**
+ * A heartbeat writes Node status only when something in it changed, or when the stored
+ * lastHeartbeatTime is NODE_STATUS_REFRESH_MS old: liveness is the node Lease's business
+ * (node-lease.ts), so the heartbeat times alone are no reason to write.
+ */
+export const NODE_STATUS_REFRESH_MS = 5 * 60_000;
+
+/** The status without its heartbeat times (what a heartbeat that changes nothing leaves as it is). */
+function withoutHeartbeatTimes(status: NodeStatus | undefined): NodeStatus {
+  const out: NodeStatus = { ...(status ?? {}) };
+  delete out.lastHeartbeatTime;
+  if (out.conditions) out.conditions = out.conditions.map(({ lastHeartbeatTime: _t, ...c }) => c as NodeCondition);
+  return out;
+}
+
+/** heartbeatStatus, or NO_CHANGE when only the heartbeat times would move and the stored ones are younger than NODE_STATUS_REFRESH_MS. */
+export function heartbeatStatusWrite(
+  current: NodeStatus | undefined,
+  req: HeartbeatRequest,
+  nodeName: string,
+  peer: string | undefined,
+  acknowledgedHash: string,
+  assignedPools: string[],
+  now: Date,
+): NodeStatus | typeof NO_CHANGE {
+  const next = heartbeatStatus(current, req, nodeName, peer, acknowledgedHash, assignedPools, now);
+  const age = now.getTime() - Date.parse(current?.lastHeartbeatTime ?? '');
+  if (!(age < NODE_STATUS_REFRESH_MS)) return next;
+  return JSON.stringify(withoutHeartbeatTimes(next)) === JSON.stringify(withoutHeartbeatTimes(current)) ? NO_CHANGE : next;
+}
+
 /** The longest self-fencing timeout an agent may report (a day): anything longer is a mistake. */
 export const MAX_SELF_FENCE_TIMEOUT_SECONDS = 86_400;
 
@@ -127,10 +159,13 @@ export function selfFencingStatus(reported: Init<SelfFencing> | null | undefined
 /**
  * When Node status.telemetry is rewritten: a sample is written only when it differs
  * meaningfully from the stored one, so that watchers of Nodes are not woken by noise on every
- * heartbeat — CPU by 5 points or more, memory or disk use by 2 % of the total or more, a
- * different size or path — or when the stored one is older than TELEMETRY_MAX_AGE_MS.
+ * heartbeat — a different size or path; CPU by 5 points or more, memory or disk use by 2 % of
+ * the total or more, once the stored sample is TELEMETRY_MIN_INTERVAL_MS old (a busy host's CPU
+ * moves that much between most heartbeats: each would be a write) — or when the stored one is
+ * older than TELEMETRY_MAX_AGE_MS.
  */
 export const TELEMETRY_MAX_AGE_MS = 5 * 60_000;
+export const TELEMETRY_MIN_INTERVAL_MS = 2 * 60_000;
 const CPU_STEP_PERCENT = 5;
 const USE_STEP_SHARE = 0.02;
 
@@ -139,11 +174,14 @@ export function telemetryChanged(stored: ApiNodeTelemetry | undefined, next: Api
   const age = now.getTime() - Date.parse(stored.sampleTime ?? '');
   if (!(age < TELEMETRY_MAX_AGE_MS)) return true;
   const moved = (a: number | undefined, b: number | undefined, step: number) => Math.abs((a ?? 0) - (b ?? 0)) >= step;
-  return (
+  const resized =
     stored.cpuCores !== next.cpuCores ||
     stored.memoryTotalBytes !== next.memoryTotalBytes ||
     stored.diskTotalBytes !== next.diskTotalBytes ||
-    stored.diskPath !== next.diskPath ||
+    stored.diskPath !== next.diskPath;
+  if (resized) return true;
+  if (age < TELEMETRY_MIN_INTERVAL_MS) return false;
+  return (
     moved(stored.cpuPercent, next.cpuPercent, CPU_STEP_PERCENT) ||
     moved(stored.memoryUsedBytes, next.memoryUsedBytes, (next.memoryTotalBytes ?? 0) * USE_STEP_SHARE) ||
     moved(stored.diskUsedBytes, next.diskUsedBytes, (next.diskTotalBytes ?? 0) * USE_STEP_SHARE)

@@ -1,5 +1,5 @@
 import type { HeartbeatRequest, NodeTelemetry } from '../../api-types/proto/types.js';
-import { heartbeatStatus, nodeTelemetry, telemetryChanged, TELEMETRY_MAX_AGE_MS } from './node-status.js';
+import { heartbeatStatus, nodeTelemetry, telemetryChanged, TELEMETRY_MAX_AGE_MS, TELEMETRY_MIN_INTERVAL_MS } from './node-status.js';
 
 const NOW = new Date('2026-12-07T08:00:00Z');
 const GiB = 1024 ** 3;
@@ -49,7 +49,7 @@ describe('Node status.telemetry from heartbeats', () => {
 
   it('is kept as it was for noise, rewritten for a meaningful change or when stale', () => {
     const first = heartbeatStatus(undefined, beat(sample()), 'n1', undefined, '', [], NOW);
-    const later = new Date(NOW.getTime() + 10_000);
+    const later = new Date(NOW.getTime() + TELEMETRY_MIN_INTERVAL_MS);
     const noise = heartbeatStatus(
       first,
       beat(sample({ sampleTimeMs: later.getTime(), cpuPercent: 23, memoryUsedBytes: 3.1 * GiB })),
@@ -67,6 +67,15 @@ describe('Node status.telemetry from heartbeats', () => {
     const stale = new Date(NOW.getTime() + TELEMETRY_MAX_AGE_MS);
     const refreshed = heartbeatStatus(first, beat(sample({ sampleTimeMs: stale.getTime() })), 'n1', undefined, '', [], stale);
     expect(refreshed.telemetry?.sampleTime).toBe(stale.toISOString().replace('.000Z', 'Z'));
+  });
+
+  it('a meaningful change within two minutes of the stored sample waits (a busy host would write every heartbeat); a new size does not', () => {
+    const first = heartbeatStatus(undefined, beat(sample()), 'n1', undefined, '', [], NOW);
+    const soon = new Date(NOW.getTime() + TELEMETRY_MIN_INTERVAL_MS - 1_000);
+    const busy = heartbeatStatus(first, beat(sample({ sampleTimeMs: soon.getTime(), cpuPercent: 80 })), 'n1', undefined, '', [], soon);
+    expect(busy.telemetry).toEqual(first.telemetry);
+    const grown = heartbeatStatus(first, beat(sample({ sampleTimeMs: soon.getTime(), memoryTotalBytes: 32 * GiB })), 'n1', undefined, '', [], soon);
+    expect(grown.telemetry?.memoryTotalBytes).toBe(32 * GiB);
   });
 
   it('a heartbeat without telemetry leaves the stored one', () => {

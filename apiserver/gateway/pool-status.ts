@@ -9,8 +9,12 @@ import { isoSeconds } from '../../lib/apimachinery/time.js';
 import { NO_CHANGE } from './writes.js';
 
 const HEALTH: ReadonlySet<string> = new Set(['HEALTHY', 'DEGRADED', 'ERROR', 'UNMOUNTED']);
-/** Capacity moves all the time: refresh an otherwise unchanged entry at most this often. */
-export const POOL_REPORT_REFRESH_MS = 60_000;
+/**
+ * Capacity moves all the time: refresh an otherwise unchanged entry at most this often. As
+ * long as Node status (node-status.ts NODE_STATUS_REFRESH_MS): a heartbeat that changes
+ * nothing writes nothing; the node's Lease says it is alive.
+ */
+export const POOL_REPORT_REFRESH_MS = 5 * 60_000;
 
 export function hostEntry(report: PoolStatus, now: Date): PoolHostStatus {
   if (!HEALTH.has(report.health)) throw errors.badRequest(`pool ${report.name}: health "${report.health}" is not one of HEALTHY, DEGRADED, ERROR, UNMOUNTED`);

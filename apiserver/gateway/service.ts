@@ -41,7 +41,8 @@ import type { CredentialStore } from './credentials.js';
 import { serveDesiredState } from './desired-stream.js';
 import { checkDomainUuid, partitionFailures, poolEntryRef, settleEach, vmEntryRef } from './full-sync.js';
 import { networkStatusWithReport } from './network-status.js';
-import { heartbeatStatus } from './node-status.js';
+import { heartbeatStatusWrite } from './node-status.js';
+import { heartbeatWritesCounter, type HeartbeatWriteObject, type NodeLeases } from './node-lease.js';
 import { statusWithUsage, vmUsage } from './vm-usage.js';
 import { poolAssignedTo } from '../../api-types/pool-usage.js';
 import { imageStatusWithReport } from './image-status.js';
@@ -60,7 +61,8 @@ import {
   terminatedStatus,
   updateDiscovered,
 } from './vm-status.js';
-import { NO_CHANGE, ObjectWriter } from './writes.js';
+import { NO_CHANGE, ObjectWriter, statusChanged } from './writes.js';
+import type { KubeObject } from '../../api-types/meta.js';
 import { bearer, identifyCall, type CallAuthContext, type CertificateAuthenticator } from './authenticate-first.js';
 
 /** What authenticating a call reads: its metadata and its TLS peer. */
@@ -92,6 +94,8 @@ export interface GatewayServiceOptions {
   terminatedRetentionMs?: number;
   /** Host-discovered VMs one node may have recorded (default DEFAULT_MAX_DISCOVERED_PER_NODE). */
   maxDiscoveredPerNode?: number;
+  /** This replica's node Leases (node-lease.ts); without it heartbeats write no Lease. */
+  leases?: NodeLeases;
   now?: () => Date;
   log: Logger;
 }
@@ -132,9 +136,11 @@ export class GatewayService {
   readonly #now: () => Date;
   /** Per node: the state hash of the agent's last successful report. */
   readonly #acknowledged = new Map<string, string>();
+  readonly #heartbeatWrites;
 
   constructor(context: ApiserverContext, opts: GatewayServiceOptions) {
     this.#context = context;
+    this.#heartbeatWrites = heartbeatWritesCounter(context.metrics.registry);
     this.#opts = opts;
     this.#writer = new ObjectWriter(context);
     this.#now = opts.now ?? (() => new Date());
@@ -239,21 +245,25 @@ export class GatewayService {
     await this.#applyPoolReports(
       node,
       req.pools.filter((p) => assigned.includes(p.name)),
+      false,
+      true,
     );
     await this.#applyNetworkReports(node, req.networks ?? []);
     await this.#applyVmTelemetry(node, req.vmTelemetry ?? []);
     const now = this.#now();
     let acknowledged = '';
-    const written = await this.#writer.updateStatus<Node>(NODE_DEF, undefined, node, (current) => {
+    const written = await this.#heartbeatWrite<Node>('node', NODE_DEF, undefined, node, (current) => {
       // The Node's stateHash is what a full sync established; node-lifecycle clears it when the
       // node went silent (its VMs are Unknown), and then only a full sync may set things right.
       // Within that, the hash of the agent's latest accepted report (after a gateway restart:
       // the stored one).
       const stored = current.status?.stateHash ?? '';
       acknowledged = stored ? (this.#acknowledged.get(node) ?? stored) : '';
-      return heartbeatStatus(current.status, req, node, call.getPeer(), acknowledged, assigned, now);
+      return heartbeatStatusWrite(current.status, req, node, call.getPeer(), acknowledged, assigned, now);
     });
     if (!written) throw errors.notFound({ group: 'quantix.io', resource: 'nodes', kind: 'Node', name: node });
+    // Liveness: the node Lease, held here and vouched for by this replica's Lease (node-lease.ts).
+    await this.#opts.leases?.heartbeat(node);
     const requestFullSync = !acknowledged || acknowledged !== req.stateHash;
     return {
       requestFullSync,
@@ -266,26 +276,63 @@ export class GatewayService {
     };
   }
 
+  /**
+   * A status write a heartbeat causes: decided first on the watch cache's copy, so a report that
+   * changes nothing costs etcd nothing (not even a read); a change is written as any status
+   * write (decided again on etcd's copy) and counted in quantix_gateway_heartbeat_etcd_writes_total.
+   * Returns the object (cached when nothing was written), undefined when it does not exist.
+   * An object the cache does not have (yet) is decided on etcd's copy.
+   */
+  async #heartbeatWrite<T extends KubeObject>(
+    object: HeartbeatWriteObject,
+    def: ResourceDefinition,
+    namespace: string | undefined,
+    name: string,
+    mutate: (current: T) => T['status'] | typeof NO_CHANGE,
+  ): Promise<T | undefined> {
+    let cached: T | undefined;
+    try {
+      cached = (await this.#store(def).get(namespace, name, { resourceVersion: '0' })) as T;
+    } catch (err) {
+      // Not in the cache (yet: a Node registered a moment ago): etcd decides below.
+      if (!(err instanceof NotFoundError)) throw err;
+    }
+    if (cached) {
+      const next = mutate(cached);
+      if (next === NO_CHANGE || !statusChanged(next, cached.status)) return cached;
+    }
+    let read: string | undefined;
+    const written = await this.#writer.updateStatus<T>(def, namespace, name, (current) => {
+      read = current.metadata.resourceVersion;
+      return mutate(current);
+    });
+    if (written && written.metadata.resourceVersion !== read) this.#heartbeatWrites.inc({ object });
+    return written;
+  }
+
   /** VirtualMachine status.usage of the VMs bound to this node, each written only when it changed meaningfully (vm-usage.ts). */
   async #applyVmTelemetry(node: string, samples: HeartbeatRequest['vmTelemetry']): Promise<void> {
     if (samples.length === 0) return;
     const now = this.#now();
     const checked = samples.map((t, i) => ({ t, usage: vmUsage(t, i) }));
     await mapLimit(checked, FULL_SYNC_CONCURRENCY, async ({ t, usage }) => {
-      await this.#writer.updateStatus<VirtualMachine>(VM_DEF, t.namespace, t.name, (vm) => statusWithUsage(vm, node, t.uid, usage, now));
+      await this.#heartbeatWrite<VirtualMachine>('vm', VM_DEF, t.namespace, t.name, (vm) => statusWithUsage(vm, node, t.uid, usage, now));
     });
   }
 
-  async #applyPoolReports(node: string, reports: HeartbeatRequest['pools'], force = false): Promise<void> {
+  /** `heartbeat`: decided on the cached pool first (#heartbeatWrite). */
+  async #applyPoolReports(node: string, reports: HeartbeatRequest['pools'], force = false, heartbeat = false): Promise<void> {
     const now = this.#now();
-    await mapLimit(reports, FULL_SYNC_CONCURRENCY, (report) => this.#applyPoolReport(node, report, now, force));
+    await mapLimit(reports, FULL_SYNC_CONCURRENCY, (report) => this.#applyPoolReport(node, report, now, force, heartbeat));
   }
 
-  async #applyPoolReport(node: string, report: HeartbeatRequest['pools'][number], now: Date, force: boolean): Promise<void> {
-    await this.#writer.updateStatus<StoragePool>(POOL_DEF, undefined, report.name, (pool) => {
+  async #applyPoolReport(node: string, report: HeartbeatRequest['pools'][number], now: Date, force: boolean, heartbeat = false): Promise<void> {
+    const mutate = (pool: StoragePool) => {
       if (!report.removed && !poolAssignedTo(pool, node)) return NO_CHANGE;
       return poolStatusWithReport(pool, node, report, now, force);
-    });
+    };
+    if (heartbeat) await this.#heartbeatWrite<StoragePool>('pool', POOL_DEF, undefined, report.name, mutate);
+    else await this.#writer.updateStatus<StoragePool>(POOL_DEF, undefined, report.name, mutate);
   }
 
   /**
@@ -298,7 +345,7 @@ export class GatewayService {
     const now = this.#now();
     await mapLimit(reports, FULL_SYNC_CONCURRENCY, async (report) => {
       if (!report.name) throw errors.badRequest('networks[].name: required');
-      await this.#writer.updateStatus<Network>(NETWORK_DEF, undefined, report.name, (net) => networkStatusWithReport(net, node, report, now));
+      await this.#heartbeatWrite<Network>('network', NETWORK_DEF, undefined, report.name, (net) => networkStatusWithReport(net, node, report, now));
     });
   }
 

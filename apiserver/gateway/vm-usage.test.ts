@@ -1,6 +1,6 @@
 import type { VirtualMachine } from '../../api-types/generated/types.js';
 import type { VmTelemetry } from '../../api-types/proto/types.js';
-import { statusWithUsage, USAGE_MAX_AGE_MS, vmUsage } from './vm-usage.js';
+import { statusWithUsage, USAGE_MAX_AGE_MS, USAGE_MIN_INTERVAL_MS, vmUsage } from './vm-usage.js';
 import { NO_CHANGE } from './writes.js';
 
 const NOW = new Date('2026-12-07T08:00:00Z');
@@ -34,12 +34,19 @@ describe('VirtualMachine status.usage from heartbeats', () => {
 
   it('noise is not written; a meaningful change or a stale sample is', () => {
     const stored = vmUsage(t(), 0);
-    const later = new Date(NOW.getTime() + 10_000);
+    const later = new Date(NOW.getTime() + USAGE_MIN_INTERVAL_MS);
     expect(statusWithUsage(vm(stored), 'n1', 'u1', vmUsage(t({ cpuPercent: 15, memoryResidentBytes: 210 * MiB }), 0), later)).toBe(NO_CHANGE);
     expect(statusWithUsage(vm(stored), 'n1', 'u1', vmUsage(t({ cpuPercent: 60 }), 0), later)).not.toBe(NO_CHANGE);
     expect(statusWithUsage(vm(stored), 'n1', 'u1', vmUsage(t({ memoryResidentBytes: 300 * MiB }), 0), later)).not.toBe(NO_CHANGE);
     const stale = new Date(NOW.getTime() + USAGE_MAX_AGE_MS);
     expect(statusWithUsage(vm(stored), 'n1', 'u1', vmUsage(t({ sampleTimeMs: stale.getTime() }), 0), stale)).not.toBe(NO_CHANGE);
+  });
+
+  it('a meaningful change within two minutes of the stored sample waits; a new memory size does not', () => {
+    const stored = vmUsage(t(), 0);
+    const soon = new Date(NOW.getTime() + USAGE_MIN_INTERVAL_MS - 1_000);
+    expect(statusWithUsage(vm(stored), 'n1', 'u1', vmUsage(t({ cpuPercent: 60 }), 0), soon)).toBe(NO_CHANGE);
+    expect(statusWithUsage(vm(stored), 'n1', 'u1', vmUsage(t({ memoryBytes: 2048 * MiB }), 0), soon)).not.toBe(NO_CHANGE);
   });
 
   it('a node writes only its own VMs, and only the VM of that uid', () => {

@@ -1,9 +1,10 @@
 /**
  * VirtualMachine status.usage from the heartbeat's per-VM telemetry (pure). Like Node
  * status.telemetry, a sample is written only when it differs meaningfully from the stored one —
- * CPU by 5 points or more, resident memory by 5 % of the VM's memory or more, a different
- * memory size — or when the stored one is older than USAGE_MAX_AGE_MS, so that a VM watcher is
- * not woken on every heartbeat.
+ * a different memory size; CPU by 5 points or more, resident memory by 5 % of the VM's memory
+ * or more, once the stored sample is USAGE_MIN_INTERVAL_MS old (a busy guest's CPU moves that
+ * much between most heartbeats) — or when the stored one is older than USAGE_MAX_AGE_MS, so
+ * that a VM watcher is not woken, nor etcd written, on every heartbeat.
  */
 import type { VirtualMachine, VirtualMachineUsage } from '../../api-types/generated/types.js';
 import type { Init, VmTelemetry } from '../../api-types/proto/types.js';
@@ -12,6 +13,7 @@ import { isoSeconds } from '../../lib/apimachinery/time.js';
 import { NO_CHANGE } from './writes.js';
 
 export const USAGE_MAX_AGE_MS = 5 * 60_000;
+export const USAGE_MIN_INTERVAL_MS = 2 * 60_000;
 const CPU_STEP_PERCENT = 5;
 const MEMORY_STEP_SHARE = 0.05;
 
@@ -39,8 +41,9 @@ export function usageChanged(stored: VirtualMachineUsage | undefined, next: Virt
   const age = now.getTime() - Date.parse(stored.sampleTime ?? '');
   if (!(age < USAGE_MAX_AGE_MS)) return true;
   const memoryStep = Math.max(1, (next.memoryBytes ?? 0) * MEMORY_STEP_SHARE);
+  if (stored.memoryBytes !== next.memoryBytes) return true;
+  if (age < USAGE_MIN_INTERVAL_MS) return false;
   return (
-    stored.memoryBytes !== next.memoryBytes ||
     Math.abs((stored.cpuPercent ?? 0) - (next.cpuPercent ?? 0)) >= CPU_STEP_PERCENT ||
     Math.abs((stored.memoryResidentBytes ?? 0) - (next.memoryResidentBytes ?? 0)) >= memoryStep
   );

@@ -65,6 +65,31 @@ export class ObjectWriter {
     }
   }
 
+  /**
+   * Replaces an object (no status: the gateway's Leases) with `mutate(current)`'s result, or
+   * writes nothing when it returns NO_CHANGE or the same object. Returns the stored object,
+   * or undefined when it does not exist.
+   */
+  async update<T extends KubeObject>(
+    def: ResourceDefinition,
+    namespace: string | undefined,
+    name: string,
+    mutate: (current: T) => T | typeof NO_CHANGE,
+  ): Promise<T | undefined> {
+    const sr = this.served(def);
+    try {
+      return (await sr.store.guaranteedUpdate(namespace, name, (current) => {
+        const next = mutate(current as T);
+        if (next === NO_CHANGE || !statusChanged(next, current)) return null;
+        const prepared = prepareForUpdate(sr, current, next, { fieldValidation: 'Ignore', warnings: [] });
+        return withManagedFields(current, prepared, GATEWAY_FIELD_MANAGER, { schema: sr.def.schema as StructuralSchema });
+      })) as T;
+    } catch (err) {
+      if (err instanceof NotFoundError) return undefined;
+      throw err;
+    }
+  }
+
   /** Creates an object with a status (the gateway's own objects: host-discovered VMs, Nodes). */
   async createWithStatus<T extends KubeObject>(def: ResourceDefinition, obj: T): Promise<T> {
     const sr = this.served(def);

@@ -1,12 +1,13 @@
 /** `qxctl describe`: a readable page per object, with conditions and recent Events. */
-import type { Event, Node, StoragePool, VirtualMachine } from '../../api-types/generated/types.js';
+import type { Event, Lease, Node, StoragePool, VirtualMachine } from '../../api-types/generated/types.js';
 import type { KubeObject } from '../../api-types/meta.js';
-import { eventDefinition, virtualMachineDefinition } from '../../api-types/registry.js';
+import { eventDefinition, leaseDefinition, virtualMachineDefinition } from '../../api-types/registry.js';
+import { GATEWAY_LEASE_NAMESPACE, gatewayLeaseName, NODE_LEASE_NAMESPACE, replicaOfHolder } from '../../api-types/node-lease.js';
 import type { ResourceDefinition } from '../../api-types/schema/types.js';
 import type { Client } from '../client.js';
 import { resourcePath } from '../../api-types/group-version.js';
 import { flagBool, flagString, type Command, type Ctx } from '../command.js';
-import { describeGeneric, describeNode, describePool, describeVm } from '../describe.js';
+import { describeGeneric, describeNode, describePool, describeVm, type NodeLeases } from '../describe.js';
 import { MultiError } from '../errors.js';
 import { parseResourceArgs } from '../resources.js';
 
@@ -44,6 +45,19 @@ async function events(client: Client, def: ResourceDefinition, obj: KubeObject):
   }
 }
 
+/** The node's Lease and the gateway replica Lease vouching for it (none when unreadable: describe still shows the node). */
+async function nodeLeases(client: Client, node: string): Promise<NodeLeases> {
+  const def = leaseDefinition as unknown as ResourceDefinition;
+  try {
+    const lease = await client.getObject<Lease>(def, NODE_LEASE_NAMESPACE, node);
+    const replica = replicaOfHolder(lease?.spec?.holderIdentity);
+    const holder = replica ? await client.getObject<Lease>(def, GATEWAY_LEASE_NAMESPACE, gatewayLeaseName(replica)) : undefined;
+    return { lease, holder };
+  } catch {
+    return {};
+  }
+}
+
 export async function describeObject(client: Client, def: ResourceDefinition, obj: KubeObject, showEvents: boolean): Promise<string> {
   const evs = showEvents ? await events(client, def, obj) : undefined;
   switch (def.kind) {
@@ -62,7 +76,7 @@ export async function describeObject(client: Client, def: ResourceDefinition, ob
       } catch {
         vms = undefined;
       }
-      return describeNode(obj as Node, vms, showEvents ? evs : [], new Date());
+      return describeNode(obj as Node, vms, showEvents ? evs : [], new Date(), await nodeLeases(client, obj.metadata.name!));
     }
     default:
       return describeGeneric(obj, showEvents ? evs : undefined, def.namespaced, new Date());

@@ -6,17 +6,21 @@
  * shared storage recovered: recorded in their status, then unbound for the scheduler
  * (recovery_reconcile.ts, docs/fencing.md).
  *
- * It records, on its own clock, when it last saw each node's lastHeartbeatTime change
- * (the "probe time"), and requeues each node for the moment its heartbeat would expire,
- * so a silent node is noticed at grace + a few ms, not at the next resync.
+ * It records, on its own clock, when it last saw each node's liveness change (the "probe
+ * time": its node Lease, the gateway replica Lease vouching for it, status.lastHeartbeatTime;
+ * liveness.ts), and requeues each node for the moment its heartbeat would expire, so a
+ * silent node is noticed at grace + a few ms, not at the next resync. A replica Lease's
+ * renewal enqueues nothing (it vouches for many nodes): the expiry requeue reads it then.
  */
-import type { Node, PoolHostStatus, StoragePool, VirtualMachine } from '../../api-types/generated/types.js';
+import type { Lease, Node, PoolHostStatus, StoragePool, VirtualMachine } from '../../api-types/generated/types.js';
+import { GATEWAY_LEASE_NAMESPACE, NODE_LEASE_NAMESPACE } from '../../api-types/node-lease.js';
+import { ChangeClock, lastHeartbeatStated, nodeLivenessToken, probeTime, vouchingLeaseName } from './liveness.js';
 import { isConflict, isNotFound } from '../../lib/apimachinery/status-error.js';
 import { commitStatus } from '../runtime/committer.js';
 import { correlationIdFromStore } from '../runtime/correlation.js';
 import { Controller, done, requeueAfter } from '../runtime/controller.js';
 import type { ControllerSetup } from '../runtime/manager.js';
-import { keyOf, Nodes, StoragePools, VirtualMachines } from '../runtime/resources.js';
+import { keyOf, Leases, Nodes, StoragePools, VirtualMachines } from '../runtime/resources.js';
 import { BY_NODE, indexVmsByNode } from '../vm/vm_index.js';
 import { DEFAULT_GRACE_PERIOD_MS, planNode } from './nodelifecycle_reconcile.js';
 import { DEFAULT_SELF_FENCE_MARGIN_MS, fencingOf, planRecovery, planRecoveryWithdrawn } from './recovery_reconcile.js';
@@ -71,19 +75,22 @@ export function nodeLifecycleController(options: NodeLifecycleOptions = {}): Con
     const pools = ctx.informers.informerFor<StoragePool>(StoragePools);
     indexVmsByNode(vms);
     const events = ctx.events.forComponent('quantix-node-lifecycle-controller');
-    /** node → the heartbeat last seen and when (local clock). */
-    const probes = new Map<string, { heartbeat: string; atMs: number }>();
+    const nodeLeases = ctx.informers.informerFor<Lease>(Leases, { namespace: NODE_LEASE_NAMESPACE });
+    const replicaLeases = ctx.informers.informerFor<Lease>(Leases, { namespace: GATEWAY_LEASE_NAMESPACE });
+    /** node → when its token last changed; `replica:<lease>` → when that replica Lease was last renewed (local clock). */
+    const changes = new ChangeClock();
+    const replicaKey = (leaseName: string) => `replica:${leaseName}`;
+    const observeReplica = (l: Lease) => changes.observe(replicaKey(l.metadata.name!), l.spec?.renewTime ?? '', now());
 
-    const probe = (n: Node): number => {
+    /** The node's probe time and the latest heartbeat time its sources state. */
+    const probe = (n: Node): { probeMs: number; lastHeartbeat?: string } => {
       const name = n.metadata.name!;
-      const heartbeat = n.status?.lastHeartbeatTime ?? '';
-      const seen = probes.get(name);
-      if (!seen || seen.heartbeat !== heartbeat) {
-        const entry = { heartbeat, atMs: now() };
-        probes.set(name, entry);
-        return entry.atMs;
-      }
-      return seen.atMs;
+      const lease = nodeLeases.store.get(`${NODE_LEASE_NAMESPACE}/${name}`);
+      const nodeChangedAt = changes.observe(name, nodeLivenessToken(n, lease), now());
+      const vouchName = vouchingLeaseName(lease);
+      const vouching = vouchName ? replicaLeases.store.get(`${GATEWAY_LEASE_NAMESPACE}/${vouchName}`) : undefined;
+      const vouchChangedAt = vouching ? (changes.changedAt(replicaKey(vouchName!)) ?? observeReplica(vouching)) : undefined;
+      return { probeMs: probeTime(nodeChangedAt, vouchChangedAt), lastHeartbeat: lastHeartbeatStated(n, lease, vouching) };
     };
 
     const controller = new Controller({
@@ -97,11 +104,11 @@ export function nodeLifecycleController(options: NodeLifecycleOptions = {}): Con
         const client = sharedClient.withCorrelationId(correlationId);
         const node = nodes.store.get(key);
         if (!node) {
-          probes.delete(key);
+          changes.forget(key);
           return done();
         }
         const name = node.metadata.name!;
-        const probeMs = probe(node);
+        const { probeMs, lastHeartbeat } = probe(node);
         const nowMs = now();
         const expired = nowMs >= probeMs + grace;
         const fencing = expired ? fencingOf(node, probeMs, nowMs, true, margin) : undefined;
@@ -114,6 +121,7 @@ export function nodeLifecycleController(options: NodeLifecycleOptions = {}): Con
           vms: bound,
           pools: pools.store.list().filter((p) => p.status?.hosts?.[name]),
           fencing,
+          lastHeartbeat,
         });
         if (plan.status) {
           await commitStatus(client, Nodes, node, plan.status);
@@ -196,6 +204,20 @@ export function nodeLifecycleController(options: NodeLifecycleOptions = {}): Con
           controller.enqueue(keyOf(n));
       },
       delete: (n) => controller.enqueue(keyOf(n)),
+    });
+    // A node Lease taken, refreshed or released: its node (named alike).
+    nodeLeases.on({
+      add: (l) => controller.enqueue(l.metadata.name!),
+      update: (old, l) => {
+        if (old.spec?.renewTime !== l.spec?.renewTime || old.spec?.holderIdentity !== l.spec?.holderIdentity) controller.enqueue(l.metadata.name!);
+      },
+      delete: (l) => controller.enqueue(l.metadata.name!),
+    });
+    // Replica Leases: only when each was last renewed (read by the reconciles above).
+    replicaLeases.on({
+      add: (l) => void observeReplica(l),
+      update: (_old, l) => void observeReplica(l),
+      delete: (l) => changes.forget(replicaKey(l.metadata.name!)),
     });
     // A VM bound to a node already Unknown must become Unknown too.
     vms.on({

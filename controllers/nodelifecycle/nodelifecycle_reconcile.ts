@@ -38,6 +38,8 @@ export interface NodeInput {
   pools: readonly StoragePool[];
   /** Whether the node is fenced (fencingOf), decided by the caller on the same clock. */
   fencing?: Fencing;
+  /** The latest heartbeat time the node's liveness sources state (liveness.ts); default status.lastHeartbeatTime. */
+  lastHeartbeat?: string;
 }
 
 export interface NodePlan {
@@ -59,7 +61,7 @@ export function planNode(input: NodeInput): NodePlan {
   const now = new Date(nowMs).toISOString();
   const plan: NodePlan = { unknownVms: [], poolHosts: [], events: [] };
   const ready = getCondition(node.status?.conditions, 'Ready');
-  const heartbeat = node.status?.lastHeartbeatTime;
+  const heartbeat = input.lastHeartbeat ?? node.status?.lastHeartbeatTime;
   const expiresAt = probeMs + gracePeriodMs;
 
   if (nowMs < expiresAt) {

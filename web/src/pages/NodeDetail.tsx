@@ -1,4 +1,5 @@
 import { useMemo } from 'react';
+import { NODE_LEASE_NAMESPACE } from '../../../api-types/node-lease.js';
 import { Link, useParams } from 'react-router';
 import { Nodes, StoragePools, VirtualMachines } from '../api/resources.js';
 import { useLiveList } from '../live/use-live-list.js';
@@ -9,13 +10,15 @@ import { AccelBadge, TCG_EXPLANATION } from '../ui/AccelBadge.js';
 import { bytes, LoadState, Phase, UsageBar, useNow } from '../ui/bits.js';
 import { ConditionsTable, KeyValues, Labels } from '../ui/KeyValues.js';
 import { VmBadges } from '../ui/VmBadges.js';
-import { CordonButton, FenceButton } from './NodeList.js';
+import { lastHeartbeatOf } from '../model/node-heartbeat.js';
+import { CordonButton, FenceButton, Leases } from './NodeList.js';
 
 export function NodeDetail() {
   const { name } = useParams();
   const nodes = useLiveList(Nodes);
   const vms = useLiveList(VirtualMachines);
   const pools = useLiveList(StoragePools);
+  const leases = useLiveList(Leases).items;
   const now = useNow();
   const node = nodes.items.find((n) => n.metadata.name === name);
   const onNode = useMemo(
@@ -33,6 +36,8 @@ export function NodeDetail() {
       </div>
     );
   const s = node.status;
+  const lastHeartbeat = lastHeartbeatOf(node, leases);
+  const lease = leases.find((l) => l.metadata.namespace === NODE_LEASE_NAMESPACE && l.metadata.name === name);
   const alloc = s?.allocatable ?? s?.capacity ?? {};
   return (
     <section data-testid="node-detail">
@@ -64,7 +69,8 @@ export function NodeDetail() {
           <h2>Host</h2>
           <KeyValues
             rows={[
-              ['Last heartbeat', s?.lastHeartbeatTime ? `${formatAge(s.lastHeartbeatTime, now)} ago (${s.lastHeartbeatTime})` : 'never'],
+              ['Last heartbeat', lastHeartbeat ? `${formatAge(lastHeartbeat, now)} ago (${lastHeartbeat})` : 'never'],
+              ['Lease holder', lease ? lease.spec?.holderIdentity || 'none (released: the agent stopped heartbeating)' : undefined],
               ['Addresses', s?.addresses?.map((a) => `${a.address} (${a.type})`).join(', ')],
               [
                 'Self-fencing',

@@ -1,6 +1,8 @@
 import { useMemo, useState } from 'react';
 import { Link } from 'react-router';
-import type { Node } from '../../../api-types/generated/types.js';
+import type { Lease, Node } from '../../../api-types/generated/types.js';
+import type { ResourceRef } from '../api/resources.js';
+import { lastHeartbeatOf } from '../model/node-heartbeat.js';
 import { Nodes, VirtualMachines } from '../api/resources.js';
 import { useCordon, useFence } from '../actions/use-node-actions.js';
 import { useSession } from '../auth/session.js';
@@ -54,8 +56,12 @@ export function FenceButton({ node }: { node: Node }) {
   );
 }
 
+/** Leases (all namespaces): node Leases and the gateway replicas' own, for "last heartbeat" (model/node-heartbeat.ts). */
+export const Leases: ResourceRef<Lease> = { key: 'leases', group: 'coordination.k8s.io', version: 'v1', plural: 'leases', kind: 'Lease', namespaced: true };
+
 export function NodeList() {
   const { items, synced, error } = useLiveList(Nodes);
+  const leases = useLiveList(Leases).items;
   const vms = useLiveList(VirtualMachines);
   const { canWrite } = useSession();
   const now = useNow();
@@ -88,7 +94,10 @@ export function NodeList() {
       key: 'heartbeat',
       header: 'Heartbeat',
       width: '90px',
-      render: (n) => (n.status?.lastHeartbeatTime ? `${formatAge(n.status.lastHeartbeatTime, now)} ago` : '—'),
+      render: (n) => {
+        const last = lastHeartbeatOf(n, leases);
+        return last ? `${formatAge(last, now)} ago` : '—';
+      },
     },
     {
       key: 'cpu',
