@@ -63,6 +63,7 @@ export interface HollowAgents {
 }
 
 const GiB = 1024 ** 3;
+const SLOT_TIMEOUT_MS = 20_000;
 
 export function hollowNodeNames(count: number, prefix = 'hollow-'): string[] {
   const width = String(Math.max(count - 1, 0)).length;
@@ -95,15 +96,23 @@ export async function startHollowAgents(options: HollowAgentsOptions): Promise<H
   let done = 0;
   const startTimes: number[] = [];
   try {
+    const starts: Promise<void>[] = [];
     await runConcurrently(agents.length, options.joinConcurrency ?? 16, async (i) => {
       const due = started + i * spacingMs;
       const wait = due - performance.now();
       if (wait > 0) await new Promise((r) => setTimeout(r, wait));
       const t = performance.now();
-      await agents[i]!.start();
-      startTimes.push(performance.now() - t);
-      options.onStarted?.(++done);
+      const start = agents[i]!.start().then(() => {
+        startTimes.push(performance.now() - t);
+        options.onStarted?.(++done);
+      });
+      starts.push(start);
+      // A start slower than this gives up its slot (and goes on): a few slow ones must not hold up the fleet.
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([start, new Promise((r) => (timer = setTimeout(r, SLOT_TIMEOUT_MS)))]);
+      clearTimeout(timer);
     });
+    await Promise.all(starts);
   } catch (err) {
     await stopAll(agents, drivers, root);
     throw err;

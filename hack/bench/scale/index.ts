@@ -31,7 +31,11 @@
  * BENCH_PHASES (default all: nodes,idle,create,churn,storm,relist; nodes always runs) picks
  * phases; the heartbeat baseline is BENCH_PHASES=idle. Sizes: BENCH_NODES (1000), BENCH_VMS
  * (50000), BENCH_CREATE_RATE (200), BENCH_CHURN_S (300), BENCH_CHURN_RATE (100),
- * BENCH_STORM_VMS (10000), BENCH_IDLE_S (60), BENCH_JOIN_SPREAD_S (nodes / 10).
+ * BENCH_STORM_VMS (10000), BENCH_IDLE_S (60), BENCH_JOIN_SPREAD_S (nodes / 10),
+ * BENCH_NODE_IDENTITY (certificate, or bearer: see NODE_IDENTITY), BENCH_POOL_NODES (50: nodes
+ * per dir pool — pools bench-0, bench-1, … each on its group of nodes, VMs spread over them;
+ * one pool on 1,000 nodes makes every pool report an O(nodes) write, docs/scale.md),
+ * BENCH_POOLS (1; 0: the pools are assigned to no node, for the idle phase without pool reports).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, rmSync } from 'node:fs';
@@ -58,6 +62,21 @@ const CHURN_RATE = env('BENCH_CHURN_RATE', 100);
 const STORM_VMS = env('BENCH_STORM_VMS', 10_000);
 const IDLE_S = env('BENCH_IDLE_S', 60);
 const JOIN_SPREAD_S = env('BENCH_JOIN_SPREAD_S', NODES / 10);
+/**
+ * certificate: each hollow agent joins as a host does today (its own key, a certificate the
+ * gateway signs, mutual TLS on a connection of its own). bearer: the agents cannot make a
+ * certificate request (no openssl on their PATH), so each registers for a bearer node
+ * credential, the agent's fallback; they then share one gRPC connection (one process, the
+ * same TLS credentials), so the apiserver is started with room for their streams. Heartbeats
+ * and reports, and so their etcd writes, are the same; joining costs no signing.
+ */
+const NODE_IDENTITY = process.env.BENCH_NODE_IDENTITY === 'bearer' ? 'bearer' : 'certificate';
+const POOLS_ON = process.env.BENCH_POOLS !== '0';
+const POOL_NODES = env('BENCH_POOL_NODES', 50);
+const GROUPS = Math.max(1, Math.ceil(NODES / POOL_NODES));
+/** Node group g: the nodes of pools bench-g and gate-g. */
+const groupOf = (names: readonly string[], g: number) => names.slice(g * POOL_NODES, (g + 1) * POOL_NODES);
+const benchPool = (i: number) => `bench-${i % GROUPS}`;
 const PHASES = new Set((process.env.BENCH_PHASES ?? 'nodes,idle,create,churn,storm,relist').split(','));
 const NAMESPACE = 'scale';
 const GiB = 1024 ** 3;
@@ -67,7 +86,7 @@ const log = (msg: string) => process.stderr.write(`[bench scale +${((performance
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const load = () => loadavg().map((l) => Math.round(l * 100) / 100);
 
-function vm(name: string, pool = 'bench'): VirtualMachine {
+function vm(name: string, pool: string): VirtualMachine {
   return {
     apiVersion: 'quantix.io/v1alpha1',
     kind: 'VirtualMachine',
@@ -112,10 +131,10 @@ function startFleet(options: Omit<HollowAgentsOptions, 'onStarted'>): {
   reachable: () => number;
   lastStatusAt: () => number;
 } {
-  const child = spawn('node_modules/.bin/tsx', ['hack/bench/scale/hollow-agents.ts'], {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'hack/bench/scale/hollow-agents.ts'], {
     stdio: ['ignore', 'pipe', 'inherit'],
     detached: true,
-    env: { ...process.env, HOLLOW_AGENTS: JSON.stringify(options) },
+    env: { ...process.env, HOLLOW_AGENTS: JSON.stringify(options), ...(NODE_IDENTITY === 'bearer' ? { PATH: '/nonexistent' } : {}) },
   });
   let reachable = 0;
   let statusAt = 0;
@@ -173,7 +192,8 @@ async function main(): Promise<void> {
   log(`${NODES} nodes, ${VMS} VMs at ${CREATE_RATE}/s, churn ${CHURN_S} s at ${CHURN_RATE}/s, storm ${STORM_VMS}; phases ${[...PHASES].join(',')}`);
   const etcd = await startEtcd({ tls: true });
   stoppers.push(() => etcd.stop());
-  let api = await startApiserverProcess(etcd, 'quantix-bench-scale-');
+  const apiArgs = NODE_IDENTITY === 'bearer' ? ['--gateway-max-concurrent-streams', String(4 * NODES + 100)] : [];
+  let api = await startApiserverProcess(etcd, 'quantix-bench-scale-', apiArgs);
   stoppers.push(() => rmSync(api.dataDir, { recursive: true, force: true }));
   stoppers.push(() => stopProcess(api.child));
   const raw = new Etcd3(etcd.etcd3Options());
@@ -207,12 +227,14 @@ async function main(): Promise<void> {
   const result: Record<string, unknown> = {};
   try {
     const names = hollowNodeNames(NODES);
-    await client.create<StoragePool>(StoragePools, {
-      apiVersion: 'quantix.io/v1alpha1',
-      kind: 'StoragePool',
-      metadata: { name: 'bench' },
-      spec: { type: 'dir', dir: { path: '/var/lib/quantix/bench' }, assignedNodes: names },
-    });
+    for (let g = 0; g < GROUPS; g++) {
+      await client.create<StoragePool>(StoragePools, {
+        apiVersion: 'quantix.io/v1alpha1',
+        kind: 'StoragePool',
+        metadata: { name: `bench-${g}` },
+        spec: { type: 'dir', dir: { path: '/var/lib/quantix/bench' }, assignedNodes: POOLS_ON ? groupOf(names, g) : [] },
+      });
+    }
     const token = await client.create<{ metadata: { name?: string }; spec: object; status?: { token?: string } } & Node>(BootstrapTokens, {
       apiVersion: 'quantix.io/v1alpha1',
       kind: 'BootstrapToken',
@@ -236,20 +258,22 @@ async function main(): Promise<void> {
     stoppers.push(() => stopProcess(fleet!.child));
     const fleetStarted = await fleet.started;
     const readyMs = await waitFor(
-      'every node Ready and pool bench HEALTHY on each',
+      'every node Ready and its pool HEALTHY',
       600_000,
       async () => {
         const nodes = (await client.list<Node>(Nodes)).items;
         const ready = nodes.filter((n) => n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')).length;
-        const pool = await client.get<StoragePool>(StoragePools, undefined, 'bench');
-        const healthy = Object.values(pool.status?.hosts ?? {}).filter((h) => h.health === 'HEALTHY').length;
-        log(`nodes Ready ${ready}/${NODES}, pool HEALTHY on ${healthy}`);
-        return ready === NODES && healthy === NODES;
+        const pools = (await client.list<StoragePool>(StoragePools)).items.filter((p) => p.metadata.name!.startsWith('bench-'));
+        const healthy = pools.reduce((n, pool) => n + Object.values(pool.status?.hosts ?? {}).filter((h) => h.health === 'HEALTHY').length, 0);
+        log(`nodes Ready ${ready}/${NODES}, pools HEALTHY on ${healthy} nodes`);
+        return ready === NODES && healthy === (POOLS_ON ? NODES : 0);
       },
       5000,
     );
     result.nodes = {
       count: NODES,
+      identity: NODE_IDENTITY,
+      pools: POOLS_ON ? { count: GROUPS, nodesEach: POOL_NODES } : 'none assigned',
       joinSpreadSeconds: JOIN_SPREAD_S,
       allAgentsStartedMs: fleetStarted.startMs,
       agentStartMs: fleetStarted.agentStartMs,
@@ -335,6 +359,7 @@ async function main(): Promise<void> {
       if (PHASES.has('create')) {
         log(`create: ${VMS} VMs at ${CREATE_RATE}/s`);
         const latencies = new VerbLatencies();
+        const sentAt = new Map<string, number>();
         const memoryAt: Record<string, unknown> = {};
         const started = performance.now();
         const creates: Promise<unknown>[] = [];
@@ -342,8 +367,9 @@ async function main(): Promise<void> {
           const wait = started + (i * 1000) / CREATE_RATE - performance.now();
           if (wait > 0) await sleep(wait);
           const name = `vm-${i}`;
+          sentAt.set(name, performance.now());
           live.push(name);
-          creates.push(latencies.time('create', () => client.create(VirtualMachines, vm(name))).catch(() => undefined));
+          creates.push(latencies.time('create', () => client.create(VirtualMachines, vm(name, benchPool(i)))).catch(() => undefined));
           if ((i + 1) % 10_000 === 0) {
             log(`created ${i + 1}`);
             if (i + 1 === 10_000) memoryAt['10000'] = await memory();
@@ -351,7 +377,7 @@ async function main(): Promise<void> {
         }
         await Promise.all(creates);
         const createSeconds = (performance.now() - started) / 1000;
-        const boundMs = await waitFor(
+        await waitFor(
           `${VMS} VMs bound`,
           900_000,
           () => {
@@ -371,7 +397,8 @@ async function main(): Promise<void> {
           vms: VMS,
           targetRatePerSecond: CREATE_RATE,
           achievedRatePerSecond: Math.round((VMS / createSeconds) * 10) / 10,
-          lastCreateToAllBoundMs: boundMs,
+          lastCreateToAllBoundMs: Math.round(live.reduce((m, k) => Math.max(m, boundAt.get(k)!), 0) - [...sentAt.values()].reduce((m, t) => Math.max(m, t), 0)),
+          createToBoundMs: latencySummary(live.map((k) => boundAt.get(k)! - sentAt.get(k)!)),
           clientLatencyMs: latencies.summary(),
           errors: latencies.errors,
           memory: memoryAt,
@@ -421,7 +448,7 @@ async function main(): Promise<void> {
             halted.delete(gone);
             op = latencies
               .time('delete', () => client.delete(VirtualMachines, NAMESPACE, gone))
-              .then(() => latencies.time('create', () => client.create(VirtualMachines, vm(name))));
+              .then(() => latencies.time('create', () => client.create(VirtualMachines, vm(name, benchPool(index)))));
           } else {
             op = latencies.time('get', () => client.get(VirtualMachines, NAMESPACE, pick()));
           }
@@ -445,15 +472,17 @@ async function main(): Promise<void> {
 
       // --- storm
       if (PHASES.has('storm')) {
-        log(`storm: ${STORM_VMS} VMs wait on pool "gate" (assigned to no node)`);
-        await client.create<StoragePool>(StoragePools, {
-          apiVersion: 'quantix.io/v1alpha1',
-          kind: 'StoragePool',
-          metadata: { name: 'gate' },
-          spec: { type: 'dir', dir: { path: '/var/lib/quantix/gate' }, assignedNodes: [] },
-        });
+        log(`storm: ${STORM_VMS} VMs wait on pools gate-* (assigned to no node)`);
+        for (let g = 0; g < GROUPS; g++) {
+          await client.create<StoragePool>(StoragePools, {
+            apiVersion: 'quantix.io/v1alpha1',
+            kind: 'StoragePool',
+            metadata: { name: `gate-${g}` },
+            spec: { type: 'dir', dir: { path: '/var/lib/quantix/gate' }, assignedNodes: [] },
+          });
+        }
         const keys = Array.from({ length: STORM_VMS }, (_, i) => `storm-${i}`);
-        await runConcurrently(STORM_VMS, 32, (i) => client.create(VirtualMachines, vm(keys[i]!, 'gate')));
+        await runConcurrently(STORM_VMS, 32, (i) => client.create(VirtualMachines, vm(keys[i]!, `gate-${i % GROUPS}`)));
         await waitFor(
           'storm VMs found unschedulable',
           600_000,
@@ -462,7 +491,10 @@ async function main(): Promise<void> {
         );
         await sleep(5000);
         const opened = performance.now();
-        await client.patch(StoragePools, undefined, 'gate', { spec: { assignedNodes: hollowNodeNames(NODES) } });
+        const names = hollowNodeNames(NODES);
+        await Promise.all(
+          Array.from({ length: GROUPS }, (_, g) => client.patch(StoragePools, undefined, `gate-${g}`, { spec: { assignedNodes: groupOf(names, g) } })),
+        );
         let allBoundMs: number | string;
         try {
           allBoundMs = await waitFor(`${STORM_VMS} storm VMs bound`, 600_000, () => unbound(keys) === 0, 200);
@@ -472,9 +504,9 @@ async function main(): Promise<void> {
         const binds = keys.map((k) => boundAt.get(k)).filter((t): t is number => t !== undefined);
         result.storm = {
           vms: STORM_VMS,
-          unblockedBy: 'pool "gate" assigned to every node: each agent defines it and reports it HEALTHY',
+          unblockedBy: 'pools gate-* assigned to their node groups at once: each agent defines its pool and reports it HEALTHY',
           gateOpenToAllBoundMs: allBoundMs,
-          gateOpenToFirstBindMs: binds.length ? Math.round(Math.min(...binds) - opened) : undefined,
+          gateOpenToFirstBindMs: binds.length ? Math.round(binds.reduce((m, t) => Math.min(m, t), Number.POSITIVE_INFINITY) - opened) : undefined,
           target: '≤ 30000 ms',
         };
         log(`storm: ${JSON.stringify(result.storm)}`);
@@ -487,13 +519,13 @@ async function main(): Promise<void> {
         let peakRss = 0;
         const stoppedAt = performance.now();
         await stopProcess(api.child);
-        api = await startApiserverProcess(etcd, '', [], api);
+        api = await startApiserverProcess(etcd, '', apiArgs, api);
         const upMs = Math.round(performance.now() - stoppedAt);
         let probing = true;
         const probe = (async () => {
           while (probing) {
             peakRss = Math.max(peakRss, largestRssBytes(api.child.pid!));
-            await latencies.time('get', () => client.get(StoragePools, undefined, 'bench')).catch(() => undefined);
+            await latencies.time('get', () => client.get(StoragePools, undefined, 'bench-0')).catch(() => undefined);
             await sleep(250);
           }
         })();
