@@ -299,7 +299,8 @@ async function main(): Promise<void> {
         for (const ev of res.events) {
           const parts = ev.kv.key.toString('utf8').split('/');
           // /registry/<group>/<resource>/[<namespace>/]<name>: leases by namespace, the rest by resource.
-          const key = parts[3] === 'leases' ? `${parts[2]}/leases/${parts[4]}` : parts.slice(2, 4).join('/') || ev.kv.key.toString('utf8');
+          const key =
+            parts[1] !== 'registry' ? parts.slice(1, 3).join('/') : parts[3] === 'leases' ? `${parts[2]}/leases/${parts[4]}` : parts.slice(2, 4).join('/');
           byResource.set(key, (byResource.get(key) ?? 0) + 1);
         }
       });
