@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 TSX := node_modules/.bin/tsx
 
-.PHONY: deps up up-ha down image test test-unit test-integration test-e2e typecheck typecheck-web lint lint-biome lint-promises format format-check boundaries web codegen verify-codegen bench
+.PHONY: deps up up-ha down image test test-unit test-integration test-e2e typecheck typecheck-web lint lint-biome lint-promises format format-check boundaries web codegen verify-codegen bench bench-scale
 
 deps:
 	@bash hack/install-deps.sh
@@ -101,3 +101,8 @@ test-e2e: deps web
 
 bench: deps
 	@$(TSX) hack/bench/run.ts
+
+# Issue 20's scale benchmark (hack/bench/scale, docs/scale.md): not in `make bench`, it runs
+# for about half an hour at full size; BENCH_NODES, BENCH_VMS, … shrink it.
+bench-scale: deps
+	@nice -n 5 $(TSX) hack/bench/run.ts scale

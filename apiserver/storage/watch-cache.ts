@@ -121,7 +121,6 @@ interface Entry {
   modRevision: string;
   /** The stored bytes: a private copy for an update is parsed from them (about half the cost of structuredClone). */
   raw?: Buffer;
-  added?: WatchEvent; // lazily built ADDED event for snapshots
 }
 
 /** The window's default budget of stored bytes (CachedStoreOptions.windowBytes). */
@@ -659,7 +658,11 @@ export class CachedStore implements Store {
     if (initial) {
       for (const e of this.#objects.values()) {
         if (!w.matches(e.obj, e.obj.metadata.namespace)) continue;
-        backlog.push((e.added ??= new LazyWatchEvent('ADDED', e.obj)));
+        // A fresh event per snapshot, not one kept on the entry: a kept event would hold its
+        // JSON and its encoded watch line for as long as the object is unchanged, tripling
+        // what a cached object costs (hack/bench/scale/cache-memory.ts; docs/scale.md). The
+        // object's own JSON is still shared (objectJson), so a snapshot costs an encode only.
+        backlog.push(new LazyWatchEvent('ADDED', e.obj));
       }
       if (w.allowBookmarks) backlog.push(bookmarkEvent(this.resource, String(this.#revision), true));
     } else if (from > 0) {

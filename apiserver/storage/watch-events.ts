@@ -14,15 +14,27 @@ import { SlowWatcherError } from './errors.js';
 import { deepFreeze } from './frozen-sharing.js';
 import type { StorageResource, WatchErrorHandler, WatchEvent, WatchHandler } from './interface.js';
 
-const jsonOf = new WeakMap<object, string>();
+/**
+ * Memoized JSON by object identity, in two generations swapped every JSON_MEMO_GENERATION_MS:
+ * a string is shared by everything serializing the object close together (a fan-out to
+ * every watcher, the gateway's stream to the node, a relist), and let go of a generation or
+ * two after its last use. Kept for as long as the object lives, it doubled the heap of an
+ * idle watch cache (every object's JSON next to the object; hack/bench/scale/cache-memory.ts).
+ */
+export const JSON_MEMO_GENERATION_MS = 10_000;
+let jsonYoung = new WeakMap<object, string>();
+let jsonOld = new WeakMap<object, string>();
+setInterval(() => {
+  jsonOld = jsonYoung;
+  jsonYoung = new WeakMap();
+}, JSON_MEMO_GENERATION_MS).unref();
 
-/** JSON of an object, computed once per object identity. Only for objects no one mutates. */
+/** JSON of an object, computed once per object identity while in use. Only for objects no one mutates. */
 export function objectJson(obj: KubeObject): string {
-  let s = jsonOf.get(obj);
-  if (s === undefined) {
-    s = JSON.stringify(obj);
-    jsonOf.set(obj, s);
-  }
+  let s = jsonYoung.get(obj);
+  if (s !== undefined) return s;
+  s = jsonOld.get(obj) ?? JSON.stringify(obj);
+  jsonYoung.set(obj, s);
   return s;
 }
 
@@ -31,7 +43,8 @@ export function objectJson(obj: KubeObject): string {
  * still holds, which is rarely serialized again (a watch resuming from an older version).
  */
 export function forgetObjectJson(obj: KubeObject): void {
-  jsonOf.delete(obj);
+  jsonYoung.delete(obj);
+  jsonOld.delete(obj);
 }
 
 const lineOf = new WeakMap<WatchEvent, Buffer>();

@@ -41,10 +41,18 @@ function readyz(url: string): Promise<boolean> {
   });
 }
 
-/** Starts an apiserver on `etcd` (with its client certificate when it is a TLS member); `extraArgs` go to apiserver/main.ts. */
-export async function startApiserverProcess(etcd: EtcdInstance, dataDirPrefix = 'quantix-bench-', extraArgs: string[] = []): Promise<ApiserverProcess> {
-  const dataDir = mkdtempSync(join(tmpdir(), dataDirPrefix));
-  const port = await freePort();
+/**
+ * Starts an apiserver on `etcd` (with its client certificate when it is a TLS member); `extraArgs` go to apiserver/main.ts.
+ * `again` restarts one that was stopped: the same data dir (PKI, tokens) and port.
+ */
+export async function startApiserverProcess(
+  etcd: EtcdInstance,
+  dataDirPrefix = 'quantix-bench-',
+  extraArgs: string[] = [],
+  again?: ApiserverProcess,
+): Promise<ApiserverProcess> {
+  const dataDir = again?.dataDir ?? mkdtempSync(join(tmpdir(), dataDirPrefix));
+  const port = again ? Number(new URL(again.url).port) : await freePort();
   const files = etcd.tls?.files;
   const etcdArgs = [
     '--etcd-servers',
