@@ -102,7 +102,7 @@ test-e2e: deps web
 bench: deps
 	@$(TSX) hack/bench/run.ts
 
-# Issue 20's scale benchmark (hack/bench/scale, docs/scale.md): not in `make bench`, it runs
-# for about half an hour at full size; BENCH_NODES, BENCH_VMS, … shrink it.
+# Issue 20's scale benchmark at full size (hack/bench/scale, docs/scale.md; `make bench` runs it
+# small): about half an hour; BENCH_NODES, BENCH_VMS, … shrink it.
 bench-scale: deps
 	@nice -n 5 $(TSX) hack/bench/run.ts scale

@@ -10,8 +10,9 @@
  * passes through), and exits non-zero if any benchmark failed or printed no valid JSON.
  * `--list` prints the names found.
  *
- * Benchmarks in ON_DEMAND run only when named: they take longer than `make bench` should
- * (scale: 1,000 hollow nodes and 50,000 VMs, about half an hour; `make bench-scale`).
+ * Benchmarks with SMALL_RUN sizes run at those sizes in a run of everything (`make bench`),
+ * and at their own defaults when named (scale: 1,000 hollow nodes and 50,000 VMs, about half
+ * an hour; `make bench-scale`). Sizes set in the environment win either way.
  */
 import { spawn } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
@@ -20,7 +21,18 @@ import { fileURLToPath } from 'node:url';
 
 const benchDir = dirname(fileURLToPath(import.meta.url));
 const root = join(benchDir, '..', '..');
-const ON_DEMAND = new Set(['scale']);
+/** The sizes of a benchmark in `make bench` (the full size runs when it is named). */
+const SMALL_RUN: Record<string, Record<string, string>> = {
+  scale: {
+    BENCH_NODES: '50',
+    BENCH_VMS: '2000',
+    BENCH_CREATE_RATE: '50',
+    BENCH_CHURN_S: '30',
+    BENCH_CHURN_RATE: '20',
+    BENCH_STORM_VMS: '500',
+    BENCH_IDLE_S: '30',
+  },
+};
 
 function discover(): string[] {
   return readdirSync(benchDir, { withFileTypes: true })
@@ -29,12 +41,13 @@ function discover(): string[] {
     .sort();
 }
 
-function runOne(name: string): Promise<{ ok: boolean; doc?: unknown; error?: string; seconds: number }> {
+function runOne(name: string, small: boolean): Promise<{ ok: boolean; doc?: unknown; error?: string; seconds: number }> {
   const started = performance.now();
   const tsx = join(root, 'node_modules', '.bin', 'tsx');
   const script = relative(root, join(benchDir, name, 'index.ts'));
   return new Promise((resolve) => {
-    const child = spawn(existsSync(tsx) ? tsx : 'tsx', [script], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
+    const env = small ? { ...SMALL_RUN[name], ...process.env } : process.env;
+    const child = spawn(existsSync(tsx) ? tsx : 'tsx', [script], { cwd: root, env, stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => (out += chunk));
     const forward = (sig: NodeJS.Signals) => () => child.kill(sig);
@@ -69,11 +82,12 @@ async function main(): Promise<void> {
     process.stderr.write(`unknown benchmark(s): ${unknown.join(', ')} (available: ${available.join(', ')})\n`);
     process.exit(2);
   }
-  const names = args.length > 0 ? args : available.filter((name) => !ON_DEMAND.has(name));
+  const small = args.length === 0;
+  const names = args.length > 0 ? args : available;
   let failed = 0;
   for (const name of names) {
     process.stderr.write(`[bench] ${name}: running\n`);
-    const r = await runOne(name);
+    const r = await runOne(name, small && name in SMALL_RUN);
     if (r.ok) {
       const doc = r.doc !== null && typeof r.doc === 'object' && !Array.isArray(r.doc) ? r.doc : { result: r.doc };
       process.stdout.write(`${JSON.stringify({ benchmark: name, ...(doc as object), runnerSeconds: r.seconds }, null, 2)}\n`);
