@@ -6,12 +6,12 @@
  * entry in its status.nodes — on fresh and on resumed streams.
  */
 import type * as grpc from '@grpc/grpc-js';
-import { GatewayClient } from '../../agent/gateway-client.js';
+import type { GatewayClient } from '../../agent/gateway-client.js';
 import type { Image, VirtualMachine } from '../../api-types/generated/types.js';
 import type { DesiredStateEvent, ImageNodeReport, WatchDesiredStateRequest } from '../../api-types/proto/types.js';
 import { imageDefinition, virtualMachineDefinition } from '../../api-types/registry.js';
 import type { ResourceDefinition } from '../../api-types/schema/types.js';
-import { startTestControlPlane, type TestControlPlane } from '../../hack/testenv/agent.js';
+import { gatewayClients, startTestControlPlane, type TestControlPlane } from '../../hack/testenv/agent.js';
 import { eventually } from '../../hack/testenv/eventually.js';
 
 const IMAGE = imageDefinition as unknown as ResourceDefinition;
@@ -20,32 +20,21 @@ const VM = virtualMachineDefinition as unknown as ResourceDefinition;
 const SECRET_URL = 'http://user:s3cret@127.0.0.1:9/disk.qcow2';
 
 let cp: TestControlPlane;
-const clients: GatewayClient[] = [];
+let clients: ReturnType<typeof gatewayClients>;
 const streams: grpc.ClientReadableStream<DesiredStateEvent>[] = [];
 
 beforeAll(async () => {
   cp = await startTestControlPlane();
+  clients = gatewayClients(cp);
 });
 
 afterAll(async () => {
   for (const s of streams) s.cancel();
-  for (const c of clients) c.close();
+  clients.close();
   await cp.stop();
 });
 
 const store = (def: ResourceDefinition) => cp.env.apiserver.context.stores.get(def);
-
-function client(token: string): GatewayClient {
-  const c = new GatewayClient({ address: cp.gatewayAddress, caPem: cp.env.caCertPem, serverName: 'localhost' });
-  c.setToken(token);
-  clients.push(c);
-  return c;
-}
-
-async function registered(hostname: string): Promise<GatewayClient> {
-  const res = await client(cp.joinToken).registerNode({ hostname, machineId: `machine-${hostname}` }, cp.joinToken);
-  return client(res.credential);
-}
 
 /** A desired-state stream and everything it delivered, in order. */
 interface Recorded {
@@ -107,8 +96,8 @@ function report(name: string, uid: string, over: Partial<ImageNodeReport> = {}):
 
 describe('desired state: Images reach only the nodes that act on them', () => {
   it('nodeNames, a VM bound here (the Image first), a status entry here; DELETED once none holds; resumed streams too', async () => {
-    const a = await registered('rel-a');
-    const b = await registered('rel-b');
+    const a = await clients.registered('rel-a');
+    const b = await clients.registered('rel-b');
     await createImage('shared');
     await createImage('ahead', { nodeNames: ['rel-b'], storagePool: 'pool' });
 

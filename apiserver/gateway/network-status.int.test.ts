@@ -4,44 +4,31 @@
  * a real node credential: what lands in Network.status.hosts.<node> and Node.status, and what
  * is never written.
  */
-import { GatewayClient } from '../../agent/gateway-client.js';
 import type { Network, Node } from '../../api-types/generated/types.js';
 import type { NetworkHostReport } from '../../api-types/proto/types.js';
 import { networkDefinition, nodeDefinition } from '../../api-types/registry.js';
 import type { ResourceDefinition } from '../../api-types/schema/types.js';
-import { startTestControlPlane, type TestControlPlane } from '../../hack/testenv/agent.js';
+import { gatewayClients, startTestControlPlane, type TestControlPlane } from '../../hack/testenv/agent.js';
 
 const NETWORK = networkDefinition as unknown as ResourceDefinition;
 const NODE = nodeDefinition as unknown as ResourceDefinition;
 
 let cp: TestControlPlane;
-const clients: GatewayClient[] = [];
+let clients: ReturnType<typeof gatewayClients>;
 
 beforeAll(async () => {
   cp = await startTestControlPlane();
+  clients = gatewayClients(cp);
 });
 
 afterAll(async () => {
-  for (const c of clients) c.close();
+  clients.close();
   await cp.stop();
 });
 
 const store = (def: ResourceDefinition) => cp.env.apiserver.context.stores.get(def);
 const getNetwork = async (name: string) => (await store(NETWORK).get(undefined, name)) as Network;
 const getNode = async (name: string) => (await store(NODE).get(undefined, name)) as Node;
-
-function client(token: string): GatewayClient {
-  const c = new GatewayClient({ address: cp.gatewayAddress, caPem: cp.env.caCertPem, serverName: 'localhost' });
-  c.setToken(token);
-  clients.push(c);
-  return c;
-}
-
-/** Registers `hostname` through the gateway; returns a client with its node credential. */
-async function registered(hostname: string): Promise<GatewayClient> {
-  const res = await client(cp.joinToken).registerNode({ hostname, machineId: `machine-${hostname}` }, cp.joinToken);
-  return client(res.credential);
-}
 
 async function createNetwork(name: string, assignedNodes: string[]): Promise<void> {
   await store(NETWORK).create({
@@ -67,8 +54,8 @@ function report(name: string, over: Partial<NetworkHostReport> = {}): NetworkHos
 
 describe('heartbeat: Network host entries', () => {
   it("writes the node's entry for assigned networks only; nothing when unchanged; removed drops it", async () => {
-    const a = await registered('net-a');
-    await registered('net-b');
+    const a = await clients.registered('net-a');
+    await clients.registered('net-b');
     await createNetwork('lan', ['net-a', 'net-b']);
     await createNetwork('other', ['net-b']);
 
@@ -98,7 +85,7 @@ describe('heartbeat: Network host entries', () => {
   });
 
   it('writes Node.status.bridges, acceleration and its source; refuses an unknown acceleration naming the field', async () => {
-    const c = await registered('net-c');
+    const c = await clients.registered('net-c');
     await c.heartbeat({ stateHash: '', hypervisorReady: true, acceleration: 'tcg', accelerationSource: 'probe', bridges: ['br1', 'br0'] });
     expect((await getNode('net-c')).status).toMatchObject({ acceleration: 'tcg', accelerationSource: 'probe', bridges: ['br0', 'br1'] });
 

@@ -14,6 +14,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Agent, type AgentOptions } from '../../agent/agent.js';
+import { GatewayClient } from '../../agent/gateway-client.js';
 import type { VirtualMachine } from '../../api-types/generated/types.js';
 import { CLEANUP_FINALIZER } from '../../api-types/proto/contract.js';
 import { virtualMachineDefinition } from '../../api-types/registry.js';
@@ -287,6 +288,35 @@ export function startFinalizerStandIn(cp: TestControlPlane): { stop(): void } {
     stop() {
       stopped = true;
       watch?.stop();
+    },
+  };
+}
+
+/**
+ * Raw gateway clients for suites that speak the node protocol themselves: `registered(name)`
+ * registers a host through the gateway with the join token and returns a client holding its
+ * node credential. `close()` closes every client made.
+ */
+export function gatewayClients(cp: TestControlPlane): {
+  client(token: string): GatewayClient;
+  registered(hostname: string): Promise<GatewayClient>;
+  close(): void;
+} {
+  const made: GatewayClient[] = [];
+  const client = (token: string) => {
+    const c = new GatewayClient({ address: cp.gatewayAddress, caPem: cp.env.caCertPem, serverName: 'localhost' });
+    c.setToken(token);
+    made.push(c);
+    return c;
+  };
+  return {
+    client,
+    async registered(hostname) {
+      const res = await client(cp.joinToken).registerNode({ hostname, machineId: `machine-${hostname}` }, cp.joinToken);
+      return client(res.credential);
+    },
+    close() {
+      for (const c of made) c.close();
     },
   };
 }
