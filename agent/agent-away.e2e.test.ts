@@ -4,13 +4,16 @@
  * was changed by hand meanwhile (a domain destroyed, one started, one undefined) is what the
  * API shows once it is back. No domain is ever duplicated or started twice (a running domain
  * keeps its libvirt id). Tiny diskless TCG domains with nothing to boot; every name
- * `qxtest-…`, everything removed afterwards, also on failure.
+ * `qxtest-…`, everything removed afterwards, also on failure. A domain defined by hand and
+ * undefined while it runs stays a transient domain: its host-discovered record follows it
+ * across the agent's restart (the full sync does not mark it Terminated) until it stops.
  * (libvirtd restarted under a running agent: agent/agent.e2e.test.ts.)
  */
 import type { ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { VirtualMachine } from '../api-types/generated/types.js';
+import { DISCOVERED_ON_LABEL } from '../api-types/proto/contract.js';
 import { virtualMachineDefinition } from '../api-types/registry.js';
 import type { ResourceDefinition } from '../api-types/schema/types.js';
 import { kubectl } from '../hack/testenv/apiserver.js';
@@ -57,6 +60,12 @@ spec:
 `;
 }
 
+/** The host-discovered record of the domain defined by hand (any namespace), if any. */
+async function handRecord(): Promise<VirtualMachine | undefined> {
+  const { items } = await store().list({ labelSelector: `${DISCOVERED_ON_LABEL}=${node}` });
+  return (items as VirtualMachine[]).find((vm) => vm.status?.domainName === domainName('hand'));
+}
+
 /** The names of this suite's domains. */
 async function ourDomains(): Promise<string[]> {
   const { stdout } = await virsh('list', '--all', '--name');
@@ -94,6 +103,15 @@ describe('the agent killed while VMs run', () => {
       await eventually(async () => (await phaseOf(n)) === 'Running', { timeoutMs: 60_000, message: `${n} Running` });
     await virsh('destroy', domainName('startme'));
     await eventually(async () => (await phaseOf('startme')) === 'Stopped', { timeoutMs: 30_000, message: 'startme Stopped' });
+    // hand: defined and started by hand; the agent records it (host-discovered).
+    const handXml = path.join(workDir, 'hand.xml');
+    writeFileSync(
+      handXml,
+      `<domain type='qemu'><name>${domainName('hand')}</name><memory unit='MiB'>64</memory><vcpu>1</vcpu><os><type arch='x86_64'>hvm</type></os></domain>`,
+    );
+    await virsh('define', handXml);
+    await virsh('start', domainName('hand'));
+    await eventually(async () => (await handRecord())?.status?.powerState === 'running', { timeoutMs: 30_000, message: 'hand recorded running' });
     const keepId = await domId('keep');
     const stopmeId = await domId('stopme');
 
@@ -108,6 +126,9 @@ describe('the agent killed while VMs run', () => {
     await virsh('start', domainName('startme'));
     await virsh('destroy', domainName('gone'));
     await virsh('undefine', domainName('gone'));
+    // hand: undefined while it runs (transient now), then paused.
+    await virsh('undefine', domainName('hand'));
+    await virsh('suspend', domainName('hand'));
     // The API still shows the old truth: nobody reported the changes.
     expect(await phaseOf('stopme')).toBe('Running');
     expect(await phaseOf('startme')).toBe('Stopped');
@@ -118,9 +139,15 @@ describe('the agent killed while VMs run', () => {
         (await phaseOf('stopme')) === 'Stopped' &&
         (await phaseOf('startme')) === 'Running' &&
         (await phaseOf('gone')) === 'Lost' &&
-        (await phaseOf('keep')) === 'Running',
+        (await phaseOf('keep')) === 'Running' &&
+        (await handRecord())?.status?.powerState === 'paused',
       { timeoutMs: 60_000, message: 'the API shows the hand changes' },
     );
+    // The transient domain's record is live (not Terminated by the full sync) and says so.
+    expect((await handRecord())?.status).toMatchObject({ phase: 'Paused', origin: 'host-discovered' });
+    // Once it stops, the transient domain is gone, and its record Terminated.
+    await virsh('destroy', domainName('hand'));
+    await eventually(async () => (await handRecord())?.status?.phase === 'Terminated', { timeoutMs: 30_000, message: 'hand Terminated' });
     expect((await getVm('gone')).status?.lostReason).toMatch(/no longer defined on node/);
     // The agent changed nothing itself: the Manual VMs stay as left, keep was never restarted,
     // gone was not re-created, and no domain is duplicated.

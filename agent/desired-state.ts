@@ -9,8 +9,10 @@ import type { ClientReadableStream } from '@grpc/grpc-js';
 import type { Image, Network, StoragePool, VirtualMachine } from '../api-types/generated/types.js';
 import { gatewayErrorFrom } from '../api-types/proto/errors.js';
 import type { DesiredStateEvent } from '../api-types/proto/types.js';
+import { DOMAIN_UUID_LABEL } from '../api-types/proto/contract.js';
 import type { Logger } from '../lib/logging/logger.js';
 import type { GatewayClient } from './gateway-client.js';
+import { isUnmanaged } from './vm/decide.js';
 
 export type DesiredChange =
   | { kind: 'vm'; key: string; uid?: string }
@@ -68,6 +70,19 @@ export class DesiredState {
   vmByUid(uid: string): VirtualMachine | undefined {
     const key = this.#uidToKey.get(uid);
     return key ? this.vms.get(key) : undefined;
+  }
+
+  /**
+   * Whether a host-discovered record of this domain, not Terminated, is bound here: a
+   * domain recorded while persistent keeps its record after an undefine leaves it running
+   * as a transient domain. A scan: asked only for transient domains Quantix did not define.
+   */
+  hasLiveHostRecord(domainUuid: string): boolean {
+    for (const vm of this.vms.values()) {
+      if (!isUnmanaged(vm) || vm.metadata.labels?.[DOMAIN_UUID_LABEL] !== domainUuid) continue;
+      if (vm.status?.phase !== 'Terminated') return true;
+    }
+    return false;
   }
 
   whenSynced(): Promise<void> {

@@ -7,10 +7,10 @@
 import { randomUUID } from 'node:crypto';
 import type { VirtualMachine } from '../api-types/generated/types.js';
 import { agentStatusFromWire } from '../api-types/proto/agent-status.js';
-import type { AgentStatus } from '../api-types/proto/contract.js';
+import { DISCOVERED_ON_LABEL, DOMAIN_UUID_LABEL, type AgentStatus } from '../api-types/proto/contract.js';
 import type { EntryResult, SyncFullStateRequest, VMChangeNotification } from '../api-types/proto/types.js';
 import { createLogger, setLogLevel } from '../lib/logging/logger.js';
-import type { DesiredState } from './desired-state.js';
+import { DesiredState } from './desired-state.js';
 import { DomainCache } from './domain-cache.js';
 import { FullSync, newRefusals } from './full-sync.js';
 import type { GatewayClient } from './gateway-client.js';
@@ -272,5 +272,72 @@ describe('newRefusals', () => {
 
   it('a refusal listed twice in one sync is logged once', () => {
     expect(newRefusals(new Map(), [moved, { ...moved, field: 'vms[3]' }]).log).toEqual([moved]);
+  });
+});
+
+describe('FullSync: host domains undefined while they run (transient until they stop)', () => {
+  /** Two hand-made domains, both undefined while running; `withRecord` says which have a live record in the desired state. */
+  async function fullSyncOfTransientDomains(withRecord: (name: string) => boolean, recordTerminated = false) {
+    const driver = new SimDriver({ hostname: 'n1' });
+    await driver.connect();
+    const domains = new DomainCache(
+      driver,
+      () => undefined,
+      () => undefined,
+      () => undefined,
+      log,
+      0,
+    );
+    const fullSyncs: SyncFullStateRequest[] = [];
+    const client = {
+      notifyVmChange: async () => ({}),
+      syncFullState: async (req: SyncFullStateRequest) => {
+        fullSyncs.push(structuredClone(req));
+        return { rejected: [] };
+      },
+    } as unknown as GatewayClient;
+    // A fresh reporter: the agent restarted after the undefine, this process sent nothing yet.
+    const reporter = new Reporter(client);
+    const desired = new DesiredState(client, () => undefined, log);
+    for (const name of ['recorded', 'never-recorded']) {
+      const d = driver.defineForeignDomain({ uuid: randomUUID(), name, vcpus: 1, memoryBytes: 64 << 20, disks: [], networks: [] });
+      await driver.startDomain(d.uuid);
+      await driver.undefineDomain(d.uuid);
+      if (name === 'recorded') await driver.suspendDomain(d.uuid);
+      if (withRecord(name)) desired.vms.set(`default/${name}`, hostDiscoveredRecord(name, d.uuid, recordTerminated ? 'Terminated' : 'Running'));
+    }
+    domains.start();
+    await domains.relist();
+    // The stream's first SYNCED, as the agent waits for before any full sync.
+    const synced = {
+      synced: true,
+      vms: desired.vms,
+      vmByUid: () => undefined,
+      hasLiveHostRecord: (u: string) => desired.hasLiveHostRecord(u),
+    } as unknown as DesiredState;
+    const vms = new VmSyncer({ driver, domains, reporter, nodeName: () => 'n1', shutdownTimeoutMs: 5_000, now: () => Date.now(), log });
+    await new FullSync({ client, desired: synced, domains, reporter, vms, log, running: () => true }).run();
+    domains.stop();
+    await driver.close();
+    return fullSyncs.at(-1)!.vms.map((r) => [r.domainName, r.powerState, r.persistent]);
+  }
+
+  function hostDiscoveredRecord(name: string, domainUuid: string, phase: string): VirtualMachine {
+    return {
+      apiVersion: 'quantix.io/v1alpha1',
+      kind: 'VirtualMachine',
+      metadata: { name, namespace: 'default', uid: randomUUID(), labels: { [DOMAIN_UUID_LABEL]: domainUuid, [DISCOVERED_ON_LABEL]: 'n1' } },
+      spec: { memory: '64Mi', nodeName: 'n1' },
+      status: { phase, origin: 'host-discovered', managed: false },
+    } as VirtualMachine;
+  }
+
+  it('one with a live record is still reported (paused, not persistent): the gateway does not mark it Terminated', async () => {
+    expect(await fullSyncOfTransientDomains((name) => name === 'recorded')).toEqual([['recorded', 'paused', false]]);
+  });
+
+  it('one never recorded stays out, as one whose record is already Terminated', async () => {
+    expect(await fullSyncOfTransientDomains(() => false)).toEqual([]);
+    expect(await fullSyncOfTransientDomains(() => true, true)).toEqual([]);
   });
 });

@@ -16,7 +16,7 @@ import type { DesiredState } from './desired-state.js';
 import { sameObservation, type DomainCache } from './domain-cache.js';
 import type { DomainInfo } from './hypervisor/driver.js';
 import type { GatewayClient } from './gateway-client.js';
-import { domainReport, vmReport, type Reporter } from './reporter.js';
+import { domainReport, reportsHostDomain, vmReport, type Reporter } from './reporter.js';
 import { isUnmanaged } from './vm/decide.js';
 import type { VmSyncer } from './vm/sync.js';
 
@@ -121,7 +121,7 @@ export class FullSync {
         reportedUids.add(vm.metadata.uid!);
         continue;
       }
-      if (!domain.persistent && !domain.owner) continue;
+      if (!reportsHostDomain(domain, desired, reporter)) continue;
       reports.push(domainReport(domain));
       reporter.noteDomainSynced(domain);
     }

@@ -15,6 +15,7 @@ import { agentStatusToWire } from '../api-types/proto/agent-status.js';
 import { apiPowerState, type AgentStatus } from '../api-types/proto/contract.js';
 import { gatewayErrorFrom } from '../api-types/proto/errors.js';
 import type { PoolStatus, VMChangeNotification_ChangeType, VMReport } from '../api-types/proto/types.js';
+import type { DesiredState } from './desired-state.js';
 import type { GatewayClient } from './gateway-client.js';
 import { StateHash } from './state-hash.js';
 import { agentStatusDiffers, canonicalJson, sameAgentStatus } from './vm/status.js';
@@ -23,6 +24,16 @@ import { agentStatusDiffers, canonicalJson, sameAgentStatus } from './vm/status.
 export const LAST_SEEN_MAX_AGE_MS = 60_000;
 /** An identical report is not repeated within this window (the stream shows it soon). */
 const RESEND_AFTER_MS = 10_000;
+
+/**
+ * Whether a domain no managed VM owns is reported. Transient domains Quantix did not
+ * define (a libguestfs appliance, a `virsh create`) are not recorded, unless they already
+ * have a record: a domain undefined by hand while it runs stays a transient domain until it
+ * stops, and its record follows it (a full sync would otherwise mark it Terminated).
+ */
+export function reportsHostDomain(domain: DomainInfo, desired: Pick<DesiredState, 'hasLiveHostRecord'>, reporter: Pick<Reporter, 'hasReported'>): boolean {
+  return domain.persistent || domain.owner !== null || reporter.hasReported(domain.uuid) || desired.hasLiveHostRecord(domain.uuid);
+}
 
 export function domainReport(domain: DomainInfo | undefined, base: Partial<VMReport> = {}): VMReport {
   return {
@@ -162,6 +173,11 @@ export class Reporter {
   }
 
   /** Remembers a domain reported by a full sync, so that its disappearance is reported. */
+  /** Whether a report of this host domain was sent (and not withdrawn) by this process. */
+  hasReported(uuid: string): boolean {
+    return this.#sentDomain.has(uuid);
+  }
+
   noteDomainSynced(domain: DomainInfo): void {
     const report = domainReport(domain);
     this.#sentDomain.set(domain.uuid, { json: canonicalJson(report), report });

@@ -18,7 +18,7 @@ import { WorkQueue } from '../lib/workqueue/workqueue.js';
 import type { DesiredChange, DesiredState } from './desired-state.js';
 import { isTrackedUuid, type DomainCache, type DomainChange } from './domain-cache.js';
 import type { PoolSyncer } from './pools/sync.js';
-import type { Reporter } from './reporter.js';
+import { reportsHostDomain, type Reporter } from './reporter.js';
 import { isUnmanaged } from './vm/decide.js';
 import { boundNodeOfRefusal } from './stale-copies.js';
 
@@ -250,7 +250,7 @@ export class KeyWorkers {
     }
     // Orphans can only be told from VMs not listed yet once the desired state is complete.
     if (!desired.synced) return 500;
-    if (domain && !domain.persistent && !domain.owner) return undefined; // transient host domains are not recorded
+    if (domain && !reportsHostDomain(domain, desired, reporter)) return undefined;
     if (!isTrackedUuid(uuid)) return undefined;
     const eventTime = this.#eventTimes.get(uuid);
     this.#eventTimes.delete(uuid);

@@ -4,19 +4,21 @@
  * apiserver, the controller-manager and the agent as its own process. Every kind of change
  * happens at least once; after each, the API matches libvirt once settled: no wrong state,
  * no lost object, no duplicate domain, no libvirt event the API never reflected. The
- * latencies are printed (the report's JSON), not asserted: the 5-minute run
+ * latencies are printed (the report's JSON, with the seed for CHAOS_SEED), not asserted: the 5-minute run
  * (`tsx hack/bench/run.ts chaos`) is where the figures come from.
  */
 import { CHANGE_KINDS, runChaos, type ChaosReport } from './runner.js';
 
 const durationSeconds = Number(process.env.CHAOS_DURATION ?? 50);
+/** A failed run prints its seed in the report: CHAOS_SEED repeats its choices of changes. */
+const seed = process.env.CHAOS_SEED ? Number(process.env.CHAOS_SEED) : undefined;
 
 describe('truthful status under chaos (real libvirt, agent process)', () => {
   let report: ChaosReport;
 
   beforeAll(
     async () => {
-      report = await runChaos({ durationMs: durationSeconds * 1000 });
+      report = await runChaos({ durationMs: durationSeconds * 1000, seed });
       process.stderr.write(`chaos report: ${JSON.stringify(report)}\n`);
     },
     240_000 + durationSeconds * 1000,
