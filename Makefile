@@ -88,7 +88,7 @@ test:
 	  $(MAKE) --no-print-directory typecheck typecheck-web verify-codegen lint format-check boundaries web && \
 	  { wait $$imgpid || { cat "$$imglog" >&2; echo "make test: make image failed" >&2; exit 1; }; } && \
 	  bash hack/tree-state.sh --unchanged "$$before" && \
-	  QX_GUEST_IMAGE="$$(tail -n 1 "$$imglog")" $(TEST_SUMMARY) --ci
+	  QX_GUEST_IMAGE="$$(tail -n 1 "$$imglog")" $(TEST_SUMMARY) --ci --streams
 
 test-unit: deps
 	@$(TEST_SUMMARY) --selectProjects unit

@@ -5,15 +5,20 @@
 // throwing afterAll), no test ran, or jest left something running: a leaked handle is a
 // failure here, not a hang (in band) and not a silently killed worker.
 //
+// --streams (what `make test` passes): the suites run in two jest processes side by side,
+// those on the host's libvirtd in one, the others in the other (hack/test-streams.ts); the
+// counts and checks above cover both.
+//
 // No secret in a log: the run gets a log dir (QX_TEST_LOG_DIR) where the test environment
 // writes the components' log and audit files, and a 0600 file (QX_TEST_SECRETS_FILE) where
 // it records the secrets it mints (tokens, keys, cloud-init user data; hack/testenv/test-logs.ts).
 // After jest every file under the log dir is searched for every secret (as written, and
 // JSON-escaped); a hit fails the run naming the file, never the secret.
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { splitTestStreams } from './test-streams.js';
 import { secretsInLogs, TEST_LOG_DIR_ENV, TEST_SECRETS_FILE_ENV } from './testenv/test-logs.js';
 
 /** The parts of jest's --json result this script reads. */
@@ -32,16 +37,30 @@ const EXIT_GRACE_MS = 30_000;
 const WORKER_LEAK = 'A worker process has failed to exit gracefully';
 
 const tmp = mkdtempSync(path.join(tmpdir(), 'quantix-jest-'));
-const resultsFile = path.join(tmp, 'results.json');
 const logDir = path.join(tmp, 'logs');
 const secretsFile = path.join(tmp, 'secrets');
 mkdirSync(logDir);
 writeFileSync(secretsFile, '', { mode: 0o600 });
 
-const jest = spawn(
-  process.execPath,
-  ['--experimental-vm-modules', 'node_modules/jest/bin/jest.js', ...process.argv.slice(2), '--json', `--outputFile=${resultsFile}`],
-  {
+// --streams (make test): two jest processes side by side, split by hack/test-streams.ts.
+const STREAMS_FLAG = '--streams';
+const jestArgs = process.argv.slice(2).filter((a) => a !== STREAMS_FLAG);
+const jestBin = ['--experimental-vm-modules', 'node_modules/jest/bin/jest.js'];
+
+interface StreamOutcome {
+  name: string;
+  exit: number;
+  results: JestJson | undefined;
+  hungAfterResults: boolean;
+  workerLeaked: boolean;
+  seconds: number;
+}
+
+/** One jest process: its results file, whether it hung after writing it, whether a worker leaked. */
+async function runJest(name: string, args: string[]): Promise<StreamOutcome> {
+  const started = Date.now();
+  const resultsFile = path.join(tmp, `results-${name}.json`);
+  const jest = spawn(process.execPath, [...jestBin, ...args, '--json', `--outputFile=${resultsFile}`], {
     stdio: ['inherit', 'inherit', 'pipe'],
     // stderr goes through this process; keep jest's colours when a person is watching.
     env: {
@@ -50,41 +69,67 @@ const jest = spawn(
       [TEST_LOG_DIR_ENV]: logDir,
       [TEST_SECRETS_FILE_ENV]: secretsFile,
     },
-  },
-);
-
-let workerLeaked = false;
-let stderrTail = '';
-jest.stderr!.on('data', (chunk: Buffer) => {
-  process.stderr.write(chunk);
-  // Keep a tail so a phrase split across two chunks is still found.
-  stderrTail = (stderrTail + chunk.toString()).slice(-4096);
-  if (stderrTail.includes(WORKER_LEAK)) workerLeaked = true;
-});
-
-let hungAfterResults = false;
-let killTimer: NodeJS.Timeout | undefined;
-const resultsPoll = setInterval(() => {
-  if (!existsSync(resultsFile) || killTimer) return;
+  });
+  let workerLeaked = false;
+  let stderrTail = '';
+  jest.stderr!.on('data', (chunk: Buffer) => {
+    process.stderr.write(chunk);
+    // Keep a tail so a phrase split across two chunks is still found.
+    stderrTail = (stderrTail + chunk.toString()).slice(-4096);
+    if (stderrTail.includes(WORKER_LEAK)) workerLeaked = true;
+  });
+  let hungAfterResults = false;
+  let killTimer: NodeJS.Timeout | undefined;
+  const resultsPoll = setInterval(() => {
+    if (!existsSync(resultsFile) || killTimer) return;
+    clearInterval(resultsPoll);
+    killTimer = setTimeout(() => {
+      hungAfterResults = true;
+      jest.kill('SIGKILL');
+    }, EXIT_GRACE_MS);
+  }, 500);
+  const exit: number = await new Promise((resolve) => {
+    jest.on('exit', (code, signal) => resolve(code ?? (signal ? 1 : 0)));
+  });
   clearInterval(resultsPoll);
-  killTimer = setTimeout(() => {
-    hungAfterResults = true;
-    jest.kill('SIGKILL');
-  }, EXIT_GRACE_MS);
-}, 500);
-
-const jestExit: number = await new Promise((resolve) => {
-  jest.on('exit', (code, signal) => resolve(code ?? (signal ? 1 : 0)));
-});
-clearInterval(resultsPoll);
-clearTimeout(killTimer);
-
-let results: JestJson | undefined;
-try {
-  results = JSON.parse(readFileSync(resultsFile, 'utf8')) as JestJson;
-} catch {
-  results = undefined;
+  clearTimeout(killTimer);
+  let results: JestJson | undefined;
+  try {
+    results = JSON.parse(readFileSync(resultsFile, 'utf8')) as JestJson;
+  } catch {
+    results = undefined;
+  }
+  return { name, exit, results, hungAfterResults, workerLeaked, seconds: Math.round((Date.now() - started) / 1000) };
 }
+
+async function runStreams(): Promise<StreamOutcome[]> {
+  if (!process.argv.includes(STREAMS_FLAG)) return [await runJest('all', jestArgs)];
+  const listed = spawnSync(process.execPath, [...jestBin, ...jestArgs, '--listTests', '--json'], { encoding: 'utf8', maxBuffer: 64 << 20 });
+  if (listed.status !== 0) throw new Error(`jest --listTests failed: ${listed.stderr}`);
+  const streams = splitTestStreams(JSON.parse(listed.stdout) as string[], (file) => readFileSync(file, 'utf8'));
+  console.log(`test-summary: ${streams.hostLibvirt.length} suites on the host's libvirtd in one stream, ${streams.other.length} in the other`);
+  const run = (name: string, files: string[]) => (files.length ? runJest(name, [...jestArgs, '--runTestsByPath', ...files]) : undefined);
+  return (await Promise.all([run('host-libvirt', streams.hostLibvirt), run('other', streams.other)])).filter((o): o is StreamOutcome => o !== undefined);
+}
+
+const outcomes = await runStreams();
+const jestExit = outcomes.find((o) => o.exit !== 0)?.exit ?? 0;
+const hungAfterResults = outcomes.some((o) => o.hungAfterResults);
+const workerLeaked = outcomes.some((o) => o.workerLeaked);
+const results: JestJson | undefined = outcomes.some((o) => !o.results)
+  ? undefined
+  : outcomes.reduce<JestJson>(
+      (all, o) => ({
+        numPassedTests: all.numPassedTests + o.results!.numPassedTests,
+        numFailedTests: all.numFailedTests + o.results!.numFailedTests,
+        numPendingTests: all.numPendingTests + o.results!.numPendingTests,
+        numTodoTests: all.numTodoTests + o.results!.numTodoTests,
+        testResults: [...all.testResults, ...o.results!.testResults],
+      }),
+      { numPassedTests: 0, numFailedTests: 0, numPendingTests: 0, numTodoTests: 0, testResults: [] },
+    );
+if (outcomes.length > 1) console.log(`test-summary: streams took ${outcomes.map((o) => `${o.name} ${o.seconds} s`).join(', ')}`);
+
 const problems: string[] = [];
 const leaks = secretsInLogs(logDir, secretsFile);
 if (leaks.length) {
