@@ -76,6 +76,7 @@ verify-codegen:
 	@$(TSX) hack/codegen/update-codegen.ts --verify
 
 # Set-up must leave the tree as it found it (hack/tree-state.sh), then every suite runs;
+# the checks run two at a time (independent; 94 → 73 s here) beside the guest image build;
 # hack/test-summary.ts ends with "N passed, N failed" and fails when a test failed, none ran
 # or a test left a handle open (no --forceExit: a leak is a failure, not hidden).
 TEST_SUMMARY := $(TSX) hack/test-summary.ts
@@ -85,7 +86,7 @@ test:
 	@before=$$(mktemp) && imglog=$$(mktemp) && trap 'rm -f "$$before" "$$imglog"' EXIT && bash hack/tree-state.sh > "$$before" && \
 	  $(MAKE) --no-print-directory deps && \
 	  { bash hack/guest-image/build.sh > "$$imglog" 2>&1 & imgpid=$$!; } && \
-	  $(MAKE) --no-print-directory typecheck typecheck-web verify-codegen lint format-check boundaries web && \
+	  $(MAKE) --no-print-directory -j2 --output-sync=target typecheck typecheck-web verify-codegen lint format-check boundaries web && \
 	  { wait $$imgpid || { cat "$$imglog" >&2; echo "make test: make image failed" >&2; exit 1; }; } && \
 	  bash hack/tree-state.sh --unchanged "$$before" && \
 	  QX_GUEST_IMAGE="$$(tail -n 1 "$$imglog")" $(TEST_SUMMARY) --ci --streams

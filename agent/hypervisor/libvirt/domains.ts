@@ -82,7 +82,7 @@ export class LibvirtDomains {
       this.conn.call(Procs.domainGetState, { dom, flags: 0 }, ctx),
       this.conn.call(Procs.domainGetInfo, { dom }, ctx),
       this.owner(dom, uuid, operation),
-      persistent !== undefined ? Promise.resolve(persistent) : this.isPersistent(uuid),
+      persistent ?? this.conn.call(Procs.domainIsPersistent, { dom }, ctx),
     ]);
     return {
       uuid,
@@ -95,15 +95,6 @@ export class LibvirtDomains {
       memoryBytes: info.maxMemKiB * 1024,
       owner,
     };
-  }
-
-  private async isPersistent(uuid: string): Promise<boolean> {
-    const transient = await this.conn.call(
-      Procs.connectListAllDomains,
-      { flags: VIR_CONNECT_LIST_DOMAINS_TRANSIENT },
-      { operation: 'getDomain', target: uuid },
-    );
-    return !transient.some((d) => bytesToUuid(d.uuid) === uuid);
   }
 
   async listDomains(): Promise<DomainInfo[]> {

@@ -494,6 +494,8 @@ export const Procs = {
     (w, a) => writeVol(w, a.vol),
     (r) => r.string(),
   ),
+  // One domain's lock only; CONNECT_LIST_ALL_DOMAINS waits for every domain's (one whose QEMU just died is held while libvirtd cleans up).
+  domainIsPersistent: proc<{ dom: RemoteDomain }, boolean>('DOMAIN_IS_PERSISTENT', 151, domArg, intBool),
   networkIsActive: proc<{ net: RemoteNetwork }, boolean>('NETWORK_IS_ACTIVE', 152, netArg, intBool),
   networkIsPersistent: proc<{ net: RemoteNetwork }, boolean>('NETWORK_IS_PERSISTENT', 153, netArg, intBool),
   storagePoolIsActive: proc<{ pool: RemotePool }, boolean>('STORAGE_POOL_IS_ACTIVE', 154, poolArg, (r) => r.int() !== 0),

@@ -133,6 +133,7 @@ describe('libvirt protocol codecs', () => {
     expect(Procs.networkLookupByName.proc).toBe(46);
     expect(Procs.networkSetAutostart.proc).toBe(48);
     expect(Procs.networkUndefine.proc).toBe(49);
+    expect(Procs.domainIsPersistent.proc).toBe(151);
     expect(Procs.networkIsActive.proc).toBe(152);
     expect(Procs.networkIsPersistent.proc).toBe(153);
     expect(Procs.connectListAllNetworks.proc).toBe(283);
