@@ -21,6 +21,18 @@ import { VmSyncer } from './vm/sync.js';
 setLogLevel('error');
 const log = createLogger('test');
 
+/** A state watcher on the sim driver that tells no one of changes and does not poll: the tests relist it themselves. */
+function quietDomainCache(driver: SimDriver): DomainCache {
+  return new DomainCache(
+    driver,
+    () => undefined,
+    () => undefined,
+    () => undefined,
+    log,
+    0,
+  );
+}
+
 async function setup() {
   const driver = new SimDriver({ hostname: 'n1', acpiShutdownDelayMs: 0 });
   await driver.connect();
@@ -39,14 +51,7 @@ async function setup() {
       return {};
     },
   } as unknown as GatewayClient;
-  const domains = new DomainCache(
-    driver,
-    () => undefined,
-    () => undefined,
-    () => undefined,
-    log,
-    0,
-  );
+  const domains = quietDomainCache(driver);
   domains.start();
   await domains.relist();
   const reporter = new Reporter(client);
@@ -157,14 +162,7 @@ describe('FullSync: a domain that changed while the sync was in flight', () => {
   it('is handed on (onChangedSince) once the sync is sent, and its own report goes out again', async () => {
     const driver = new SimDriver({ hostname: 'n1' });
     await driver.connect();
-    const domains = new DomainCache(
-      driver,
-      () => undefined,
-      () => undefined,
-      () => undefined,
-      log,
-      0,
-    );
+    const domains = quietDomainCache(driver);
     const sent: VMChangeNotification[] = [];
     // The domain dies while the sync is on its way; the agent's event path re-reads it and
     // reports it before the gateway has applied the (older) sync.
@@ -216,14 +214,7 @@ describe('FullSync: a domain that changed while the sync was in flight', () => {
   it('nothing changed meanwhile: nothing handed on', async () => {
     const driver = new SimDriver({ hostname: 'n1' });
     await driver.connect();
-    const domains = new DomainCache(
-      driver,
-      () => undefined,
-      () => undefined,
-      () => undefined,
-      log,
-      0,
-    );
+    const domains = quietDomainCache(driver);
     const client = { notifyVmChange: async () => ({}), syncFullState: async () => ({ rejected: [] }) } as unknown as GatewayClient;
     const reporter = new Reporter(client);
     const foreign = driver.defineForeignDomain({ uuid: randomUUID(), name: 'by-hand', vcpus: 1, memoryBytes: 64 << 20, disks: [], networks: [] });
@@ -280,14 +271,7 @@ describe('FullSync: host domains undefined while they run (transient until they 
   async function fullSyncOfTransientDomains(withRecord: (name: string) => boolean, recordTerminated = false) {
     const driver = new SimDriver({ hostname: 'n1' });
     await driver.connect();
-    const domains = new DomainCache(
-      driver,
-      () => undefined,
-      () => undefined,
-      () => undefined,
-      log,
-      0,
-    );
+    const domains = quietDomainCache(driver);
     const fullSyncs: SyncFullStateRequest[] = [];
     const client = {
       notifyVmChange: async () => ({}),
