@@ -32,7 +32,7 @@ const RESEND_AFTER_MS = 10_000;
  * stops, and its record follows it (a full sync would otherwise mark it Terminated).
  */
 export function reportsHostDomain(domain: DomainInfo, desired: Pick<DesiredState, 'hasLiveHostRecord'>, reporter: Pick<Reporter, 'hasReported'>): boolean {
-  return domain.persistent || domain.owner !== null || reporter.hasReported(domain.uuid) || desired.hasLiveHostRecord(domain.uuid);
+  return domain.persistent || Boolean(domain.owner) || reporter.hasReported(domain.uuid) || desired.hasLiveHostRecord(domain.uuid);
 }
 
 export function domainReport(domain: DomainInfo | undefined, base: Partial<VMReport> = {}): VMReport {
@@ -172,12 +172,12 @@ export class Reporter {
     this.hash.delete(`dom:${uuid}`);
   }
 
-  /** Remembers a domain reported by a full sync, so that its disappearance is reported. */
   /** Whether a report of this host domain was sent (and not withdrawn) by this process. */
   hasReported(uuid: string): boolean {
     return this.#sentDomain.has(uuid);
   }
 
+  /** Remembers a domain reported by a full sync, so that its disappearance is reported. */
   noteDomainSynced(domain: DomainInfo): void {
     const report = domainReport(domain);
     this.#sentDomain.set(domain.uuid, { json: canonicalJson(report), report });
