@@ -32,6 +32,7 @@ import { kubectl } from '../../testenv/apiserver.js';
 import { eventually } from '../../testenv/eventually.js';
 import { type GuestStack, guestTestImage, startGuestStack } from '../../testenv/guests.js';
 import { LIBVIRT_URI, qxTestName } from '../../testenv/libvirt.js';
+import { logInAsRoot } from '../../testenv/serial-login.js';
 import { percentile } from '../stats.js';
 
 const VM = virtualMachineDefinition as unknown as ResourceDefinition;
@@ -131,24 +132,6 @@ async function waitFor(s: Session, pattern: RegExp, timeoutMs: number, press = '
       return false;
     },
     { timeoutMs, intervalMs: 2_000, message: `console output matching ${pattern}` },
-  );
-}
-
-/** Logs in as root on the serial console (cloud-init may set the password after getty starts: retried). */
-async function logIn(s: Session): Promise<void> {
-  await waitFor(s, /login: $|# $/m, 900_000);
-  if (/# $/m.test(s.output())) return;
-  await eventually(
-    async () => {
-      const from = s.output().length;
-      s.send('root\r');
-      await waitFor(s, /Password: ?$/m, 30_000, '');
-      s.send(`${PASSWORD}\r`);
-      await waitFor(s, /# $|login: $/m, 60_000, '');
-      if (!/# $/m.test(s.output().slice(from))) throw new Error('login refused');
-      return true;
-    },
-    { timeoutMs: 300_000, intervalMs: 5_000, message: 'root login' },
   );
 }
 
@@ -267,7 +250,7 @@ spec:
     const domain = vm.status!.domainName!;
     log(`VM ${ns}/${name} (domain ${domain}) running; logging in on the serial console`);
     const first = await quantixSession(stack, ns, name);
-    await logIn(first);
+    await logInAsRoot(first, PASSWORD, { timeoutMs: 1_200_000 });
     await first.close();
     log('logged in');
 
