@@ -117,7 +117,10 @@ async function virshSession(domain: string): Promise<Session> {
       if (child.exitCode !== null) return;
       const exited = new Promise((r) => child.once('exit', r));
       child.stdin.write(Buffer.from([0x1d]));
+      // virsh detaches on Ctrl-]; if it does not, the session must not hang the bench.
+      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
       await exited;
+      clearTimeout(timer);
     },
   };
 }
@@ -129,7 +132,7 @@ async function waitFor(s: Session, pattern: RegExp, timeoutMs: number, press = '
     () => {
       if (pattern.test(s.output().slice(from))) return true;
       if (press) s.send(press);
-      return false;
+      throw new Error(`the output ends ${JSON.stringify(s.output().slice(-200))}`);
     },
     { timeoutMs, intervalMs: 2_000, message: `console output matching ${pattern}` },
   );
