@@ -158,6 +158,8 @@ describe('node Leases', () => {
       log: createLogger('test'),
       now: () => nowMs,
     });
+    // A registered node (node-lifecycle deletes the Lease of a node that does not exist).
+    await client.create<Node>(Nodes, { apiVersion: 'quantix.io/v1alpha1', kind: 'Node', metadata: { name: 'lapse-n' }, spec: {} });
     leases.start();
     try {
       await leases.heartbeat('lapse-n');

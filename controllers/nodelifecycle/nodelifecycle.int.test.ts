@@ -1,12 +1,13 @@
 /** Node lifecycle against a real etcd + apiserver: heartbeats stop → Unknown; back → Ready. */
-import type { Event, Node, StoragePool, VirtualMachine } from '../../api-types/generated/types.js';
+import type { Event, Lease, Node, StoragePool, VirtualMachine } from '../../api-types/generated/types.js';
+import { NODE_LEASE_NAMESPACE } from '../../api-types/node-lease.js';
 import { setLogLevel } from '../../lib/logging/logger.js';
 import { startTestApiserver, type TestApiserver } from '../../hack/testenv/apiserver.js';
 import { adminClient, poolObject, SimulatedNodeAgents, vmObject } from '../../hack/testenv/controllers.js';
 import { eventually } from '../../hack/testenv/eventually.js';
 import type { HttpApiClient } from '../runtime/client.js';
 import type { ControllerManager } from '../runtime/manager.js';
-import { Events, Nodes, StoragePools, VirtualMachines } from '../runtime/resources.js';
+import { Events, Leases, Nodes, StoragePools, VirtualMachines } from '../runtime/resources.js';
 import { startControllerManager } from '../setup.js';
 
 const GRACE_MS = 2000;
@@ -88,5 +89,31 @@ describe('node-lifecycle controller (integration)', () => {
       expect(pool.status?.hosts?.n1?.health).toBe('HEALTHY');
       expect(pool.status?.phase).toBe('Ready');
     });
+  });
+
+  it('a deleted Node takes its node Lease with it; a Lease whose Node never existed goes too; a live node keeps its Lease', async () => {
+    const lease = (name: string): Lease => ({
+      apiVersion: 'coordination.k8s.io/v1',
+      kind: 'Lease',
+      metadata: { name, namespace: NODE_LEASE_NAMESPACE },
+      spec: { holderIdentity: 'gateway/test', leaseDurationSeconds: 40, renewTime: new Date().toISOString() },
+    });
+    const leaseGone = async (name: string) => {
+      await expect(client.get<Lease>(Leases, NODE_LEASE_NAMESPACE, name)).rejects.toMatchObject({ code: 404 });
+      return true;
+    };
+    await client.create<Node>(Nodes, { apiVersion: 'quantix.io/v1alpha1', kind: 'Node', metadata: { name: 'leaving' }, spec: {} });
+    await client.create(Leases, lease('leaving'));
+    await client.create(Leases, lease('n2'));
+    await client.create(Leases, lease('never-joined'));
+    await eventually(() => leaseGone('never-joined'), { message: 'the Lease without a Node deleted' });
+    // Reconciled with their Nodes present (each Lease's add was enqueued with the orphan's): kept.
+    expect((await client.get<Lease>(Leases, NODE_LEASE_NAMESPACE, 'leaving')).spec?.holderIdentity).toBe('gateway/test');
+    expect((await client.get<Lease>(Leases, NODE_LEASE_NAMESPACE, 'n2')).spec?.holderIdentity).toBe('gateway/test');
+
+    await client.delete(Nodes, undefined, 'leaving');
+    await eventually(() => leaseGone('leaving'), { message: "the deleted Node's Lease deleted" });
+    expect((await client.get<Lease>(Leases, NODE_LEASE_NAMESPACE, 'n2')).metadata.name).toBe('n2');
+    expect(await ready('n2')).toMatchObject({ status: 'True' });
   });
 });

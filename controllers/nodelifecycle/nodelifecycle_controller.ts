@@ -105,6 +105,21 @@ export function nodeLifecycleController(options: NodeLifecycleOptions = {}): Con
         const node = nodes.store.get(key);
         if (!node) {
           changes.forget(key);
+          // Kubernetes' garbage collector deletes a node Lease with its Node (ownerReference);
+          // Quantix has no garbage collector, so the Node's absence removes it here. The
+          // preconditions leave a Lease alone that a re-joined node of the same name renewed
+          // since (the conflict retries the reconcile, which then finds the new Node).
+          const lease = nodeLeases.store.get(`${NODE_LEASE_NAMESPACE}/${key}`);
+          if (lease) {
+            try {
+              await client.delete(Leases, NODE_LEASE_NAMESPACE, key, {
+                preconditions: { uid: lease.metadata.uid, resourceVersion: lease.metadata.resourceVersion },
+              });
+              log.info('deleted the node Lease of a deleted Node', { nodeName: key });
+            } catch (err) {
+              if (!isNotFound(err)) throw err;
+            }
+          }
           return done();
         }
         const name = node.metadata.name!;
