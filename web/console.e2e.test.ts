@@ -39,7 +39,16 @@ import { renderKubeconfig } from '../apiserver/pki/kubeconfig.js';
 import { startApiserverReplica } from '../hack/testenv/agent.js';
 import { kubectl } from '../hack/testenv/apiserver.js';
 import { eventually } from '../hack/testenv/eventually.js';
-import { applyYaml, GUEST_BOOT_MS, type GuestStack, guestAcceleration, guestTestImage, importTestImage, startGuestStack } from '../hack/testenv/guests.js';
+import {
+  applyYaml,
+  GUEST_BOOT_MS,
+  type GuestStack,
+  guestAcceleration,
+  guestSettled,
+  guestTestImage,
+  importTestImage,
+  startGuestStack,
+} from '../hack/testenv/guests.js';
 import { qxTestName, virsh } from '../hack/testenv/libvirt.js';
 import { logInAsRoot } from '../hack/testenv/serial-login.js';
 import { launchBrowser, screenshot, type Browser } from './e2e/browser.js';
@@ -104,7 +113,9 @@ const store = (def: ResourceDefinition) => stack.cp.env.apiserver.context.stores
 
 function vmYaml(name: string, runStrategy: string): string {
   // The image has no password: cloud-init sets root's for the console login.
-  const userData = `#cloud-config\nchpasswd:\n  expire: false\n  users:\n  - {name: root, password: ${ROOT_PASSWORD}, type: text}\n`;
+  // bootcmd: no kernel messages on the console (under TCG on a loaded host the clocksource
+  // watchdog prints there, into prompts and the takeover case's quiet console).
+  const userData = `#cloud-config\nbootcmd:\n- [dmesg, -n, '1']\nchpasswd:\n  expire: false\n  users:\n  - {name: root, password: ${ROOT_PASSWORD}, type: text}\n`;
   return `apiVersion: quantix.io/v1alpha1
 kind: VirtualMachine
 metadata:
@@ -320,26 +331,51 @@ describe("consoles on the agent's LibvirtDriver (libvirt's console stream and th
     expect(second.ended).toBeNull();
   }, 120_000);
 
-  it('shares the lock with virsh console: its --force takes the console from us, and ours from it', async () => {
-    await quietConsole(second);
-    // virsh console needs a terminal: script(1) gives it a pty.
-    const virshConsole = spawn('script', ['-qfec', `virsh -c qemu:///system console --force ${domainName()}`, '/dev/null'], { stdio: 'pipe' });
-    let virshOut = '';
-    virshConsole.stdout.on('data', (d: Buffer) => (virshOut += d.toString('latin1')));
-    const virshExited = new Promise<void>((resolve) => virshConsole.on('exit', () => resolve()));
-    try {
-      await eventually(() => /Connected to domain/.test(virshOut), { timeoutMs: 30_000, message: 'virsh console connected' });
-      await eventually(() => second.ended !== null, { timeoutMs: 30_000, message: 'our session ends' });
-      expect(second.ended).toEqual({ reason: 'taken', message: expect.stringMatching(/took the serial console over/) });
-      expect(await reasonOf(driver().openConsole(vmUid, 'serial'))).toMatchObject({ reason: 'ConsoleTaken' });
-      third = new Recorder(await driver().openConsole(vmUid, 'serial', { force: true }));
-      await loginPrompt(third);
-      expect(third.ended).toBeNull();
-    } finally {
-      virshConsole.kill();
-      await virshExited;
-    }
-  }, 120_000);
+  it(
+    'shares the lock with virsh console: its --force takes the console from us, and ours from it',
+    async () => {
+      // A guest that finished booting prints nothing by itself (bootcmd also turned the kernel's
+      // console messages off): libvirtd then reports the takeover (see quietConsole).
+      await guestSettled(domainName());
+      for (let attempt = 1; ; attempt++) {
+        if (second.ended) {
+          second = new Recorder(await driver().openConsole(vmUid, 'serial', { force: true }));
+          await loginPrompt(second);
+        }
+        await quietConsole(second);
+        // virsh console needs a terminal: script(1) gives it a pty.
+        const virshConsole = spawn('script', ['-qfec', `virsh -c qemu:///system console --force ${domainName()}`, '/dev/null'], { stdio: 'pipe' });
+        let virshOut = '';
+        virshConsole.stdout.on('data', (d: Buffer) => (virshOut += d.toString('latin1')));
+        const virshExited = new Promise<void>((resolve) => virshConsole.on('exit', () => resolve()));
+        try {
+          await eventually(() => /Connected to domain/.test(virshOut), { timeoutMs: 30_000, message: 'virsh console connected' });
+          const reported = await eventually(() => second.ended !== null, { timeoutMs: 30_000, message: 'our session ends' }).then(
+            () => true,
+            () => false,
+          );
+          if (!reported) {
+            // libvirt 9.0's known gap (docs/guests.md): output to our stream was on its way at the
+            // takeover, so libvirtd never told it. Not Quantix's to detect; start over, at most 3 times.
+            if (attempt === 3) throw new Error('virsh console --force was never reported to our session in 3 attempts');
+            process.stdout.write(`console takeover by virsh not reported by libvirtd (attempt ${attempt}): again\n`);
+            second.channel.close();
+            continue;
+          }
+          expect(second.ended).toEqual({ reason: 'taken', message: expect.stringMatching(/took the serial console over/) });
+          expect(await reasonOf(driver().openConsole(vmUid, 'serial'))).toMatchObject({ reason: 'ConsoleTaken' });
+          third = new Recorder(await driver().openConsole(vmUid, 'serial', { force: true }));
+          await loginPrompt(third);
+          expect(third.ended).toBeNull();
+          break;
+        } finally {
+          virshConsole.kill();
+          await virshExited;
+        }
+      }
+    },
+    GUEST_BOOT_MS + 200_000,
+  );
 
   it('serves the VNC display on a unix socket libvirt chose, with a VGA device on slot 0x02', async () => {
     const live = await driver().getDomainXml(vmUid);
