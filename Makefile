@@ -75,21 +75,14 @@ codegen: deps
 verify-codegen:
 	@$(TSX) hack/codegen/update-codegen.ts --verify
 
-# Set-up must leave the tree as it found it (hack/tree-state.sh), then every suite runs;
-# the checks run two at a time (independent; 94 → 73 s here) beside the guest image build;
-# hack/test-summary.ts ends with "N passed, N failed" and fails when a test failed, none ran
-# or a test left a handle open (no --forceExit: a leak is a failure, not hidden).
+# hack/test.sh: set-up (deps, the web build and the guest image; it must leave the tree as it
+# found it, hack/tree-state.sh), then every suite in two jest processes (hack/test-summary.ts
+# --streams) with the checks beside them at a lower CPU priority. test-summary ends with
+# "N passed, N failed" and fails when a test failed, none ran or a test left a handle open (no
+# --forceExit: a leak is a failure, not hidden); a failed check fails the run too.
 TEST_SUMMARY := $(TSX) hack/test-summary.ts
-# The guest image (a few minutes when its recipe changed, else instant) is built while the
-# checks run; the guest suites get its path in QX_GUEST_IMAGE.
 test:
-	@before=$$(mktemp) && imglog=$$(mktemp) && trap 'rm -f "$$before" "$$imglog"' EXIT && bash hack/tree-state.sh > "$$before" && \
-	  $(MAKE) --no-print-directory deps && \
-	  { bash hack/guest-image/build.sh > "$$imglog" 2>&1 & imgpid=$$!; } && \
-	  $(MAKE) --no-print-directory -j2 --output-sync=target typecheck typecheck-web verify-codegen lint format-check boundaries web && \
-	  { wait $$imgpid || { cat "$$imglog" >&2; echo "make test: make image failed" >&2; exit 1; }; } && \
-	  bash hack/tree-state.sh --unchanged "$$before" && \
-	  QX_GUEST_IMAGE="$$(tail -n 1 "$$imglog")" $(TEST_SUMMARY) --ci --streams
+	@bash hack/test.sh
 
 test-unit: deps
 	@$(TEST_SUMMARY) --selectProjects unit

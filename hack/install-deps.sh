@@ -41,9 +41,35 @@ fi
 # set-up leaves the tree clean), reinstalled only when the lock changed since the last install.
 # The lock lists every platform's optional binaries (@swc/core-*, …); `npm ci` refuses a lock
 # written without them, so keep them when updating it.
+#
+# A fresh clone copies node_modules from the machine's cache when `npm ci` already ran for the
+# same lock, Node version and architecture: 2 s instead of 26 s (and 34 CPU seconds) here.
+# node_modules holds no absolute path (npm's .bin links are relative). Entries are complete or
+# absent (copied to a temporary name, then renamed); the two newest are kept.
+NPM_CACHE_ROOT=${QX_CACHE_DIR:-/var/cache/quantix}/node-modules
+npm_cache_key() { { sha256sum package-lock.json; node --version; uname -m; } | sha256sum | cut -c1-16; }
 if [[ ! -f node_modules/.package-lock.json || package-lock.json -nt node_modules/.package-lock.json ]]; then
-  echo "install-deps: installing npm packages (npm ci)"
-  npm ci --no-audit --no-fund --loglevel=error >/dev/null
+  cached_modules=$NPM_CACHE_ROOT/$(npm_cache_key)
+  if [[ ! -d node_modules && -f $cached_modules/.package-lock.json ]]; then
+    echo "install-deps: copying npm packages from $cached_modules (installed by npm ci for this lock)"
+    rm -rf node_modules.copying
+    cp -a "$cached_modules" node_modules.copying
+    mv node_modules.copying node_modules
+  else
+    echo "install-deps: installing npm packages (npm ci)"
+    npm ci --no-audit --no-fund --loglevel=error >/dev/null
+    if mkdir -p "$NPM_CACHE_ROOT" 2>/dev/null && [[ -w $NPM_CACHE_ROOT && ! -d $cached_modules ]]; then
+      # what a killed copy left behind
+      find "$NPM_CACHE_ROOT" -mindepth 1 -maxdepth 1 -name '.staging-*' -mmin +60 -exec rm -rf {} +
+      staging=$(mktemp -d "$NPM_CACHE_ROOT/.staging-XXXXXX")
+      if cp -a --no-preserve=ownership node_modules/. "$staging/" && rm -rf "$staging/.cache" && mv -T "$staging" "$cached_modules" 2>/dev/null; then
+        # shellcheck disable=SC2012 # names are hex keys
+        ls -1dt "$NPM_CACHE_ROOT"/*/ 2>/dev/null | tail -n +3 | xargs -r rm -rf
+      else
+        rm -rf "$staging"
+      fi
+    fi
+  fi
   touch node_modules/.package-lock.json
 fi
 
