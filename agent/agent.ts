@@ -63,6 +63,11 @@ export interface AgentOptions {
   server?: string;
   /** Join token for the first registration (group quantix:bootstrappers). */
   joinToken?: string;
+  /**
+   * False: register for a bearer node credential instead of asking for a client certificate, as
+   * with a control plane that signs none (the scale benchmark's bearer identity). Default true.
+   */
+  requestCertificate?: boolean;
   stateDir: string;
   driver: HypervisorDriver;
   /** Node name source; default the host's name. */
@@ -172,6 +177,7 @@ export class Agent {
       agentVersion: this.options.agentVersion,
       server: options.server,
       joinToken: options.joinToken,
+      requestCertificate: options.requestCertificate ?? true,
       hostname: options.hostname,
       addresses: options.addresses,
       running,

@@ -5,11 +5,16 @@
  * It is renewed at RENEW_AT of its lifetime (kubelet: 70–90 %), by registering again with
  * the current certificate and a new request.
  */
-import { execFile } from 'node:child_process';
-import { X509Certificate } from 'node:crypto';
-import { promisify } from 'node:util';
+import { createPrivateKey, createPublicKey, sign, X509Certificate } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { Attributes, CertificationRequest, CertificationRequestInfo } from '@peculiar/asn1-csr';
+import { AsnConvert } from '@peculiar/asn1-schema';
+import { AlgorithmIdentifier, AttributeTypeAndValue, AttributeValue, Name, RelativeDistinguishedName, SubjectPublicKeyInfo } from '@peculiar/asn1-x509';
+import { NODE_CERT_CN_PREFIX, NODE_CERT_ORGANIZATION } from '../lib/pki/node-certificate-subject.js';
 
-const run = promisify(execFile);
+const OID_ORGANIZATION = '2.5.4.10';
+const OID_COMMON_NAME = '2.5.4.3';
+const OID_ECDSA_WITH_SHA256 = '1.2.840.10045.4.3.2';
 
 /** The share of a certificate's lifetime after which the agent renews it. */
 export const RENEW_AT = 0.7;
@@ -19,10 +24,37 @@ export function nodeNameOfHostname(hostname: string): string {
   return hostname.trim().toLowerCase().replace(/\.$/, '');
 }
 
-/** A PKCS#10 request for the key in `keyFile`, naming the node as the gateway requires. */
+/**
+ * A PKCS#10 request for the key in `keyFile` (the EC P-256 key identity.ts makes), naming the
+ * node as the gateway requires: O=quantix:nodes, CN=quantix:node:<name>. Made in process (the
+ * @peculiar/asn1-* schemas encode, Node's crypto signs), not by the openssl CLI: the scale
+ * benchmark's hollow agents join 1,000 nodes from one process, and a child process per join
+ * forks all of it.
+ */
 export async function certificateRequest(keyFile: string, node: string): Promise<string> {
-  const { stdout } = await run('openssl', ['req', '-new', '-key', keyFile, '-subj', `/O=quantix:nodes/CN=quantix:node:${node}`]);
-  return stdout;
+  const privateKey = createPrivateKey(await readFile(keyFile, 'utf8'));
+  if (privateKey.asymmetricKeyType !== 'ec' || privateKey.asymmetricKeyDetails?.namedCurve !== 'prime256v1') {
+    throw new Error(`${keyFile}: the node key must be EC P-256`);
+  }
+  const attribute = (type: string, value: string) =>
+    new RelativeDistinguishedName([new AttributeTypeAndValue({ type, value: new AttributeValue({ utf8String: value }) })]);
+  const info = new CertificationRequestInfo({
+    version: 0,
+    subject: new Name([attribute(OID_ORGANIZATION, NODE_CERT_ORGANIZATION), attribute(OID_COMMON_NAME, `${NODE_CERT_CN_PREFIX}${node}`)]),
+    subjectPKInfo: AsnConvert.parse(createPublicKey(privateKey).export({ type: 'spki', format: 'der' }), SubjectPublicKeyInfo),
+    attributes: new Attributes(),
+  });
+  const signature = sign('sha256', Buffer.from(AsnConvert.serialize(info)), privateKey);
+  const request = new CertificationRequest({
+    certificationRequestInfo: info,
+    signatureAlgorithm: new AlgorithmIdentifier({ algorithm: OID_ECDSA_WITH_SHA256 }),
+    signature: new Uint8Array(signature).buffer,
+  });
+  const der = Buffer.from(AsnConvert.serialize(request));
+  return `-----BEGIN CERTIFICATE REQUEST-----\n${der
+    .toString('base64')
+    .match(/.{1,64}/g)!
+    .join('\n')}\n-----END CERTIFICATE REQUEST-----\n`;
 }
 
 export interface CertificateTimes {

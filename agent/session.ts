@@ -36,6 +36,8 @@ export interface SessionOptions {
   /** The apiserver URL written into <state-dir>/kubeconfig. */
   server?: string;
   joinToken?: string;
+  /** False: no certificate request, so the gateway answers a bearer credential. */
+  requestCertificate: boolean;
   hostname?: string;
   addresses?: string[];
   /** False once the agent stops: registration gives up retrying. */
@@ -100,10 +102,12 @@ export class NodeSession {
     const facts = await this.nodeFacts();
     const hostname = this.o.hostname ?? this.#host?.hostname ?? defaultHostname();
     // A certificate request for this host's own key: the gateway answers a client certificate.
-    const csrPem = await certificateRequest(stateDir.nodeKeyFile(), nodeNameOfHostname(hostname)).catch((err: Error) => {
-      log.warn('cannot make a certificate request; registering for a bearer credential', { error: err.message });
-      return '';
-    });
+    const csrPem = !this.o.requestCertificate
+      ? ''
+      : await certificateRequest(stateDir.nodeKeyFile(), nodeNameOfHostname(hostname)).catch((err: Error) => {
+          log.warn('cannot make a certificate request; registering for a bearer credential', { error: err.message });
+          return '';
+        });
     const req = {
       hostname,
       machineId: this.machineId,

@@ -13,7 +13,7 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Etcd3 } from 'etcd3';
 import { Groups, NODE_USER_PREFIX, nodeNameOf, type Authenticator, type UserInfo } from '../auth/identity.js';
-import { nodeOfCertificateSubject } from '../pki/node-certificates.js';
+import { nodeOfCertificateSubject } from '../../lib/pki/node-certificate-subject.js';
 
 /** The uid of the Node named so, or undefined when there is none. */
 export type NodeUidLookup = (node: string) => Promise<string | undefined>;

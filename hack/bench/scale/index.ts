@@ -66,9 +66,9 @@ const JOIN_SPREAD_S = env('BENCH_JOIN_SPREAD_S', NODES / 10);
 const START_TIMEOUT_S = env('BENCH_START_TIMEOUT_S', 600);
 /**
  * certificate: each hollow agent joins as a host does today (its own key, a certificate the
- * gateway signs, mutual TLS on a connection of its own). bearer: the agents cannot make a
- * certificate request (no openssl on their PATH), so each registers for a bearer node
- * credential, the agent's fallback; they then share one gRPC connection (one process, the
+ * gateway signs, mutual TLS on a connection of its own). bearer: the agents make no
+ * certificate request (the agent's requestCertificate: false), so each registers for a bearer
+ * node credential; they then share one gRPC connection (one process, the
  * same TLS credentials), so the apiserver is started with room for their streams. Heartbeats
  * and reports, and so their etcd writes, are the same; joining costs no signing.
  */
@@ -136,7 +136,10 @@ function startFleet(options: Omit<HollowAgentsOptions, 'onStarted'>): {
   const child = spawn(process.execPath, ['--import', 'tsx', 'hack/bench/scale/hollow-agents.ts'], {
     stdio: ['ignore', 'pipe', 'inherit'],
     detached: true,
-    env: { ...process.env, HOLLOW_AGENTS: JSON.stringify(options), ...(NODE_IDENTITY === 'bearer' ? { PATH: '/nonexistent' } : {}) },
+    env: {
+      ...process.env,
+      HOLLOW_AGENTS: JSON.stringify(NODE_IDENTITY === 'bearer' ? { ...options, agent: { ...options.agent, requestCertificate: false } } : options),
+    },
   });
   let reachable = 0;
   let statusAt = 0;
