@@ -26,6 +26,11 @@
  *
  * `rawwatch` (contrast, one trial): the same writes observed by 100 watchers on the raw
  * etcd3 client instead of the cache.
+ *
+ * `burst`: BENCH_BURST (10,000) puts of 3 KB issued at once, as an apiserver under a create
+ * storm has them waiting on etcd's HTTP/2 connection window: wall time and this process's
+ * CPU for the lean client, next to the etcd3 client (grpc-js) in the same run, rounds
+ * alternating. A put that misses its 30 s deadline is counted, not retried.
  */
 import { Etcd3 } from 'etcd3';
 import type { KubeObject } from '../../../api-types/meta.js';
@@ -48,7 +53,9 @@ const WRITE_RATE = 500;
 const WATCH_SECONDS = Number(process.env.BENCH_WATCH_SECONDS ?? 5);
 const WATCHERS = Number(process.env.BENCH_WATCHERS ?? 1000);
 const WATCH_TRIALS = Number(process.env.BENCH_WATCH_TRIALS ?? 3);
-const SECTIONS = new Set((process.env.BENCH_SECTIONS ?? 'writes,list,watch,rawwatch').split(','));
+const SECTIONS = new Set((process.env.BENCH_SECTIONS ?? 'writes,list,watch,rawwatch,burst').split(','));
+const BURST = Number(process.env.BENCH_BURST ?? 10_000);
+const BURST_ROUNDS = 3;
 const RAW_WATCHERS = Number(process.env.BENCH_RAW_WATCHERS ?? 100);
 
 const t0 = performance.now();
@@ -432,6 +439,38 @@ async function watchTrial(client: Etcd3, watchers: number, trial: number, rawEtc
   };
 }
 
+/** BURST puts issued at once through `txn` (lean client or etcd3): seconds, CPU seconds of this process, failures. */
+async function burstRound(txn: (key: string, value: Buffer) => Promise<unknown>, prefix: string) {
+  const value = Buffer.alloc(3000, 120);
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  const outcomes = await Promise.allSettled(Array.from({ length: BURST }, (_, i) => txn(`/registry/bench-burst/${prefix}-${i}`, value)));
+  const cpu = process.cpuUsage(cpu0);
+  return {
+    seconds: Math.round(performance.now() - t0) / 1000,
+    cpuSeconds: Math.round((cpu.user + cpu.system) / 1e4) / 100,
+    failed: outcomes.filter((o) => o.status === 'rejected').length,
+  };
+}
+
+async function benchBurst(client: Etcd3) {
+  const lean: Awaited<ReturnType<typeof burstRound>>[] = [];
+  const etcd3: Awaited<ReturnType<typeof burstRound>>[] = [];
+  for (let round = 0; round < BURST_ROUNDS; round++) {
+    process.stderr.write(`bench storage: burst round ${round + 1}: ${BURST} puts at once\n`);
+    lean.push(await burstRound((key, value) => kv.txn({ success: [{ request_put: { key: Buffer.from(key), value } }] }), `lean-${round}`));
+    etcd3.push(await burstRound((key, value) => client.put(key).value(value).exec(), `etcd3-${round}`));
+  }
+  const median = (rs: typeof lean, f: (r: (typeof lean)[number]) => number) => rs.map(f).sort((a, b) => a - b)[Math.floor(rs.length / 2)]!;
+  return {
+    puts: BURST,
+    valueBytes: 3000,
+    rounds: { lean, etcd3 },
+    medianSeconds: { lean: median(lean, (r) => r.seconds), etcd3: median(etcd3, (r) => r.seconds) },
+    medianCpuSeconds: { lean: median(lean, (r) => r.cpuSeconds), etcd3: median(etcd3, (r) => r.cpuSeconds) },
+  };
+}
+
 async function main() {
   const started = performance.now();
   const etcd = await startEtcd({ tls: true });
@@ -450,6 +489,7 @@ async function main() {
         rawClient.close();
       }
     }
+    const burst = SECTIONS.has('burst') ? await benchBurst(client) : undefined;
     const result = {
       benchmark: 'storage',
       environment: {
@@ -474,6 +514,7 @@ async function main() {
             serializedBytesPerEvent: undefined,
           }
         : undefined,
+      burst,
       targets: {
         createsRatioAtLeast0_8: cu ? cu.creates.ratio >= 0.8 : undefined,
         p99With1000WatchersUnder50ms: watchN ? watchN.p99Ms < 50 : undefined,
