@@ -9,14 +9,15 @@
  * certificates are always verified; `Accept-Encoding: identity` keeps the bytes hashed the
  * bytes served.
  */
-import { createHash, type Hash } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
 import { readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { STATUS_CODES } from 'node:http';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { Agent, type Dispatcher, request } from 'undici';
 import { ImageImportError } from './errors.js';
+import { hashFileInto } from './file-hash.js';
 import { type ImportProgress, ProgressReporter, progressEvent } from './progress.js';
 import { decideResponse, type PartState, parsePartState, planResume, type ResumePlan, rangeHeaders } from './resume.js';
 import { type ImageUrl, redirectTarget } from './url.js';
@@ -101,12 +102,6 @@ export async function writeState(file: string, state: PartState): Promise<void> 
   const tmp = `${file}.tmp`;
   await writeFile(tmp, JSON.stringify(state) + '\n', { mode: 0o600 });
   await rename(tmp, file);
-}
-
-async function hashPrefix(file: string, bytes: number, hash: Hash, signal?: AbortSignal): Promise<void> {
-  if (bytes === 0) return;
-  const input = createReadStream(file, { start: 0, end: bytes - 1, highWaterMark: STREAM_BUFFER_BYTES, signal });
-  for await (const chunk of input) hash.update(chunk as Buffer);
 }
 
 /**
@@ -254,7 +249,7 @@ export async function downloadToPart(opts: DownloadOptions): Promise<DownloadRes
   let writeFailed = false;
   const ctx = () => ({ source, bytes, writeFailed, signal, partPath });
   try {
-    if (plan.offset > 0) await hashPrefix(partPath, plan.offset, hash, signal);
+    if (plan.offset > 0) await hashFileInto(partPath, plan.offset, hash, { signal });
     if ('complete' in plan && plan.complete) {
       report(bytes, bytes, true);
       return { sha256: hash.digest('hex'), bytes, resumed: true };

@@ -23,7 +23,6 @@
  * Callers run one import per destination at a time (the agent's work queue does).
  */
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { link, lstat, open, readFile, rename, rm, stat, statfs } from 'node:fs/promises';
 import path from 'node:path';
 import type { Dispatcher } from 'undici';
@@ -31,6 +30,7 @@ import { createLogger, type Logger } from '../../lib/logging/logger.js';
 import { convertedSizeEstimate, type DiskFormat, type DiskImageFacts, classifyDiskImage, qcow2HeaderRefusal } from './disk-format.js';
 import { downloadToPart, writeState } from './download.js';
 import { ImageImportError } from './errors.js';
+import { hashFileInto } from './file-hash.js';
 import { type ImportProgress, ProgressThrottle, progressEvent } from './progress.js';
 import { QemuImgFailure, qemuImgConvert, qemuImgInfo } from './qemu-img.js';
 import { type PartState, parsePartState, sourceKey } from './resume.js';
@@ -234,14 +234,9 @@ async function finishedEarlier(req: Request): Promise<ImportImageResult | undefi
 /** SHA-256 of a file source, reported as the Verifying phase. */
 async function hashFile(file: string, size: number, report: (bytes: number, total: number, final?: boolean) => void, signal?: AbortSignal): Promise<string> {
   const hash = createHash('sha256');
-  let bytes = 0;
   report(0, size);
-  for await (const chunk of createReadStream(file, { highWaterMark: 4 * 1024 * 1024, signal })) {
-    hash.update(chunk as Buffer);
-    bytes += (chunk as Buffer).length;
-    report(bytes, size);
-  }
-  report(bytes, size, true);
+  await hashFileInto(file, size, hash, { signal, onBytes: (bytes) => report(bytes, size) });
+  report(size, size, true);
   return hash.digest('hex');
 }
 
