@@ -140,6 +140,15 @@ describe('apiserver HTTP edge', () => {
     expect(text).not.toContain('made-up');
   });
 
+  it('times the etcd reads and writes the stores make, by operation and resource', async () => {
+    // The earlier tests wrote VMs (txn) and got them (the watch cache serves gets; its start-up lists with range).
+    const metrics = await send('GET', '/metrics');
+    const text = metrics.body.message ?? '';
+    expect(text).toMatch(/etcd_request_duration_seconds_count\{operation="txn",resource="virtualmachines"\} [1-9]/);
+    expect(text).toMatch(/etcd_request_duration_seconds_count\{operation="range",resource="virtualmachines"\} [1-9]/);
+    expect(text).toMatch(/etcd_request_duration_seconds_bucket\{le="10",operation="txn",resource="virtualmachines"\} [1-9]/);
+  });
+
   it('answers a chunked body over the limit (no Content-Length) with a 413 Status, not a reset connection', async () => {
     const reply = await new Promise<{ status: number; body: string }>((resolve, reject) => {
       const url = new URL(env.apiserver.url);

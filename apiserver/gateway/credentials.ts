@@ -15,8 +15,8 @@ import type { Etcd3 } from 'etcd3';
 import { Groups, NODE_USER_PREFIX, nodeNameOf, type Authenticator, type UserInfo } from '../auth/identity.js';
 import { nodeOfCertificateSubject } from '../../lib/pki/node-certificate-subject.js';
 
-/** The uid of the Node named so, or undefined when there is none. */
-export type NodeUidLookup = (node: string) => Promise<string | undefined>;
+/** The uid of the Node named `node` as it exists now (undefined: none). `expectedUid` is the uid the caller holds, a hint for where to look. */
+export type NodeUidLookup = (node: string, expectedUid?: string) => Promise<string | undefined>;
 
 export const NODE_CREDENTIALS_PREFIX = '/quantix/node-credentials/';
 /** How many secrets a record keeps (oldest dropped first). */
@@ -165,7 +165,7 @@ export class NodeCredentialAuthenticator implements Authenticator {
   async #nodeCurrent(record: CredentialRecord): Promise<boolean> {
     if (!this.#nodeUid) return true; // no apiserver store to ask (unit tests)
     if (!record.nodeUID) return false;
-    const uid = await this.#nodeUid(record.node);
+    const uid = await this.#nodeUid(record.node, record.nodeUID);
     return uid === undefined ? false : uid === record.nodeUID;
   }
 

@@ -312,16 +312,29 @@ export async function refusalOf(bootstrapTokens: BootstrapTokens, token: string)
   return result && 'refusal' in result ? result.refusal : undefined;
 }
 
-/** A Node's current uid, read from the apiserver's store (a credential of a deleted or re-created Node is refused). */
+/**
+ * A Node's current uid (a credential of a deleted or re-created Node is refused). The watch
+ * cache answers when it holds the Node; etcd is asked only when the cache has no such Node
+ * (one registered a moment ago) or another uid (re-created a moment ago), so a busy fleet's
+ * authentication costs no etcd read per call. In the 300-node scale run a consistent read per
+ * credential check was 126 etcd reads/s, each waiting as long as the writes (up to 16 s).
+ * A Node deleted a moment ago may still be in the cache for as long as the watch lags
+ * (milliseconds); its verified credentials are dropped from memory on deletion all the same.
+ */
 function nodeUidLookup(context: ApiserverContext) {
   const nodes = context.stores.get(nodeDefinition as unknown as ResourceDefinition);
-  return async (name: string): Promise<string | undefined> => {
+  const read = async (name: string, cached: boolean): Promise<string | undefined> => {
     try {
-      return (await nodes.get(undefined, name)).metadata.uid;
+      return (await nodes.get(undefined, name, cached ? { resourceVersion: '0' } : undefined)).metadata.uid;
     } catch (err) {
       if (err instanceof NotFoundError) return undefined;
       throw err;
     }
+  };
+  return async (name: string, expectedUid?: string): Promise<string | undefined> => {
+    const cached = await read(name, true);
+    if (cached !== undefined && (expectedUid === undefined || cached === expectedUid)) return cached;
+    return read(name, false);
   };
 }
 

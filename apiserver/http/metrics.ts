@@ -32,7 +32,7 @@ export class ApiserverMetrics {
     name: 'etcd_request_duration_seconds',
     help: 'Latency of etcd operations issued by the storage layer',
     labelNames: ['operation', 'resource'] as const,
-    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
     registers: [this.registry],
   });
 

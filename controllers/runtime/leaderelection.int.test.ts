@@ -8,9 +8,9 @@ import { setLogLevel } from '../../lib/logging/logger.js';
 import { startTestApiserver, type TestApiserver } from '../../hack/testenv/apiserver.js';
 import { adminClient, poolObject, SimulatedNodeAgents, vmObject } from '../../hack/testenv/controllers.js';
 import { eventually } from '../../hack/testenv/eventually.js';
-import { startControllerManager } from '../setup.js';
+import { controllerSetups, startControllerManager } from '../setup.js';
 import { HttpApiClient, type WatchHandle } from './client.js';
-import type { ControllerManager } from './manager.js';
+import { ControllerManager } from './manager.js';
 import { Leases, StoragePools, VirtualMachines } from './resources.js';
 
 // Short but not razor-thin: everything (etcd, apiserver, two managers, the test) shares two cores.
@@ -132,6 +132,52 @@ describe('leader election (integration)', () => {
       await expect(fenced.get(VirtualMachines, 'default', 'fenced')).rejects.toMatchObject({ reason: 'NotFound' });
     } finally {
       fenced.close();
+    }
+  });
+
+  it('takes the lease before its informers have listed, and starts its controllers only once they have', async () => {
+    // The informers' client holds every VirtualMachine list until the test lets it go.
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const raw = await HttpApiClient.fromFile(env.kubeconfig);
+    const held = new Proxy(raw, {
+      get(target, prop) {
+        if (prop === 'list') {
+          return async (r: typeof VirtualMachines, options?: object) => {
+            if (r === VirtualMachines) await gate;
+            return target.list(r, options);
+          };
+        }
+        const value = Reflect.get(target, prop, target) as unknown;
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+    const manager = new ControllerManager({
+      client: held,
+      leaderElectionClient: raw,
+      identity: 'syncing',
+      controllers: controllerSetups({ enabled: ['vm'] }),
+      // A lease of its own: the managers of the tests above hold theirs.
+      leaderElection: { ...LEASE, name: 'syncing-test' },
+    });
+    try {
+      const synced = manager.start();
+      await eventually(
+        async () => (await client.get<Lease>(Leases, LEASE.namespace, 'syncing-test').catch(() => undefined))?.spec?.holderIdentity === 'syncing',
+        {
+          message: 'the lease taken while the VM list is held',
+        },
+      );
+      expect(manager.isLeader()).toBe(false);
+      release();
+      await synced;
+      await manager.leading;
+      expect(manager.isLeader()).toBe(true);
+      expect(manager.mayWrite()).toBe(true);
+    } finally {
+      release();
+      await manager.stop();
+      raw.close();
     }
   });
 });
