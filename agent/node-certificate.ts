@@ -10,10 +10,9 @@ import { readFile } from 'node:fs/promises';
 import { Attributes, CertificationRequest, CertificationRequestInfo } from '@peculiar/asn1-csr';
 import { AsnConvert } from '@peculiar/asn1-schema';
 import { AlgorithmIdentifier, AttributeTypeAndValue, AttributeValue, Name, RelativeDistinguishedName, SubjectPublicKeyInfo } from '@peculiar/asn1-x509';
-import { NODE_CERT_CN_PREFIX, NODE_CERT_ORGANIZATION } from '../lib/pki/node-certificate-subject.js';
+import { NODE_CERT_CN_PREFIX, NODE_CERT_ORGANIZATION, OID_COMMON_NAME, OID_ORGANIZATION } from '../lib/pki/node-certificate-subject.js';
+import { pemFromDer } from '../lib/pki/pem.js';
 
-const OID_ORGANIZATION = '2.5.4.10';
-const OID_COMMON_NAME = '2.5.4.3';
 const OID_ECDSA_WITH_SHA256 = '1.2.840.10045.4.3.2';
 
 /** The share of a certificate's lifetime after which the agent renews it. */
@@ -51,10 +50,7 @@ export async function certificateRequest(keyFile: string, node: string): Promise
     signature: new Uint8Array(signature).buffer,
   });
   const der = Buffer.from(AsnConvert.serialize(request));
-  return `-----BEGIN CERTIFICATE REQUEST-----\n${der
-    .toString('base64')
-    .match(/.{1,64}/g)!
-    .join('\n')}\n-----END CERTIFICATE REQUEST-----\n`;
+  return pemFromDer('CERTIFICATE REQUEST', der);
 }
 
 export interface CertificateTimes {

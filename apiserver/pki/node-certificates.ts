@@ -36,15 +36,20 @@ import {
   Validity,
   Version,
 } from '@peculiar/asn1-x509';
-import { NODE_CERT_CN_PREFIX, NODE_CERT_ORGANIZATION, nodeOfCertificateSubject } from '../../lib/pki/node-certificate-subject.js';
+import {
+  NODE_CERT_CN_PREFIX,
+  NODE_CERT_ORGANIZATION,
+  nodeOfCertificateSubject,
+  OID_COMMON_NAME,
+  OID_ORGANIZATION,
+} from '../../lib/pki/node-certificate-subject.js';
+import { pemFromDer } from '../../lib/pki/pem.js';
 
 /** kubelet's client certificates default to a year; ours are renewed by the agent at 70 %. */
 export const DEFAULT_NODE_CERT_DAYS = 30;
 const MAX_CSR_BYTES = 16 * 1024;
 const DAY_MS = 86_400_000;
 
-const OID_COMMON_NAME = '2.5.4.3';
-const OID_ORGANIZATION = '2.5.4.10';
 /** Signature algorithms: the CA's (what it signs with) and the requests' (what they may be signed with). */
 const SIGNATURE_ALGORITHMS: Record<string, { hash: string; rsa: boolean }> = {
   '1.2.840.10045.4.3.2': { hash: 'sha256', rsa: false }, // ecdsa-with-SHA256
@@ -194,9 +199,6 @@ export async function signNodeCertificate(files: ClusterCaFiles, csrPem: string,
   const cert = new NodeX509Certificate(der);
   // The subject was checked on the request; credentials.ts authenticates by what this reads.
   if (nodeOfCertificateSubject(cert.subject) !== node) throw new Error(`signed a certificate naming ${cert.subject.replace(/\n/g, ', ')} for ${node}`);
-  const certPem = `-----BEGIN CERTIFICATE-----\n${der
-    .toString('base64')
-    .match(/.{1,64}/g)!
-    .join('\n')}\n-----END CERTIFICATE-----\n`;
+  const certPem = pemFromDer('CERTIFICATE', der);
   return { certPem, serial: cert.serialNumber.toUpperCase(), notAfter: new Date(cert.validTo).toISOString() };
 }

@@ -6,6 +6,9 @@
  */
 export const NODE_CERT_ORGANIZATION = 'quantix:nodes';
 export const NODE_CERT_CN_PREFIX = 'quantix:node:';
+/** The X.500 attribute types of that subject (RFC 4519). */
+export const OID_ORGANIZATION = '2.5.4.10';
+export const OID_COMMON_NAME = '2.5.4.3';
 
 /** The node a certificate subject names (Node's X509Certificate.subject: `O=…\nCN=…`), or undefined. */
 export function nodeOfCertificateSubject(subject: string): string | undefined {
