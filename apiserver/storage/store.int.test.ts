@@ -629,6 +629,31 @@ describe.each<Kind>(['EtcdStore', 'CachedStore', 'EtcdStore, lean kv', 'CachedSt
   });
 });
 
+describe.each<Kind>(['EtcdStore', 'EtcdStore, lean kv'])('%s: nothing to write, decided on a cached state', (kind) => {
+  it("is confirmed by the key's mod revision; a stale cached state is decided again on etcd's", async () => {
+    const store = (await makeStore(kind, vmResource())) as unknown as EtcdStore;
+    const created = await store.create(vm('a', { status: { x: 1 } }));
+    const cachedAtOne = (await store.readStored(store.keyFor('default', 'a')))!;
+    const setOne = (cur: KubeObject) => ((cur.status as { x: number }).x === 1 ? null : { ...cur, status: { x: 1 } });
+
+    // The cached state is current: nothing is written, and the answer is that state.
+    const same = await store.guaranteedUpdateFrom('default', 'a', setOne, cachedAtOne);
+    expect(same.metadata.resourceVersion).toBe(created.metadata.resourceVersion);
+    expect(same.status).toEqual({ x: 1 });
+
+    // Another writer sets x: 2; the cache still says 1. The no-op is not trusted: x: 1 is written.
+    await store.guaranteedUpdate('default', 'a', (cur) => ({ ...cur, status: { x: 2 } }));
+    const written = await store.guaranteedUpdateFrom('default', 'a', setOne, cachedAtOne);
+    expect(written.status).toEqual({ x: 1 });
+    expect(await modRevision(store.keyFor('default', 'a'))).toBe(written.metadata.resourceVersion);
+    expect(Number(written.metadata.resourceVersion)).toBeGreaterThan(Number(created.metadata.resourceVersion) + 1);
+
+    // Deleted since it was cached: NotFound, not the cached copy.
+    await store.delete('default', 'a');
+    await expectReject(store.guaranteedUpdateFrom('default', 'a', setOne, cachedAtOne), NotFoundError);
+  });
+});
+
 describe('CachedStore specifics', () => {
   it('serves resourceVersion=0 lists and gets from memory with shared frozen objects', async () => {
     const store = (await makeStore('CachedStore', vmResource())) as CachedStore;
